@@ -1,0 +1,17 @@
+//! The input file: serde types for hostnet's YAML, nmstate-compatible where nmstate has a
+//! word for the thing, plus hostnet's own `networks:` and `settings:`.
+//!
+//! `Option` means "not mentioned": partial editing leaves unmentioned things alone, so
+//! the distinction between "absent" and "default" matters everywhere here. Defaults are
+//! applied by [`crate::expand`], never by deserialization.
+//!
+//! Parsing ([`parse`]) rejects unknown keys and duplicate keys and reports the path of the
+//! offending field; [`validate`] checks everything that needs more than one field.
+
+mod parse;
+mod types;
+pub mod validate;
+
+pub use parse::{parse, ParseError};
+pub use types::*;
+pub use validate::{validate, ValidationError, ValidationErrors};

@@ -1,0 +1,1 @@
+//! Linux driver over rtnetlink (work in progress).

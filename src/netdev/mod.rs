@@ -1,0 +1,77 @@
+//! The platform driver: the only code that touches the operating system's network stack.
+//!
+//! A driver answers two questions: *what is there* ([`Driver::query`]) and *make these
+//! changes* ([`Driver::execute`]). The planner speaks to it in [`Op`]s, which name
+//! interfaces by name and carry every attribute the driver needs, so a driver never has to
+//! look anything up in the plan.
+//!
+//! Contract for [`Driver::execute`]: the ops of one call are independent of each other
+//! (the planner puts dependent ops in separate calls), so a driver may send them all at
+//! once and collect the answers afterwards. It returns one result per op, in order; an op
+//! that failed has changed nothing, and every op reported `Ok` has been carried out.
+//! Deleting something that is already gone is `Ok` (ENOENT/ESRCH on delete is "done").
+//!
+//! Two implementations exist: [`linux`] (netlink) and [`model`] (an in-memory kernel that
+//! enforces the same rules, for dry runs and pure tests).
+
+pub mod linux;
+pub mod model;
+mod ops;
+mod types;
+
+pub use ops::{fmt_route, fmt_rule, LinkChange, NewLink, Op, PeerSettings};
+pub use types::*;
+
+/// Why a driver could not query or change the system.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The kernel rejected a request. `message` is the kernel's extended-ACK text when it
+    /// sent one.
+    #[error("{op}: {}{}", errno_text(*errno), message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Rejected {
+        op: String,
+        errno: i32,
+        message: Option<String>,
+    },
+    /// An interface named by an op does not exist.
+    #[error("{op}: interface {name} does not exist")]
+    NoSuchInterface { op: String, name: String },
+    /// The request could not be sent or the answer not read.
+    #[error("netlink I/O failed")]
+    Io(#[source] std::io::Error),
+    /// The kernel sent something we could not decode.
+    #[error("could not decode the kernel's answer: {0}")]
+    Decode(String),
+    /// A dump kept being interrupted by concurrent changes.
+    #[error("dump of {what} was interrupted {attempts} times by concurrent changes")]
+    DumpInterrupted { what: &'static str, attempts: u32 },
+    /// The model driver refused an op the way the kernel would.
+    #[error("{op}: {reason}")]
+    Model { op: String, reason: String },
+}
+
+impl DriverError {
+    /// The errno the kernel answered with, if this is a kernel rejection.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            DriverError::Rejected { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+fn errno_text(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
+/// A platform driver. See the module documentation for the contract.
+pub trait Driver {
+    /// Reads links, addresses, routes (all tables) and rules.
+    fn query(&mut self) -> Result<KernelState, DriverError>;
+
+    /// Carries out independent ops; one result per op, in order.
+    fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>>;
+
+    /// A short name for messages ("linux", "model").
+    fn name(&self) -> &'static str;
+}

@@ -1,0 +1,302 @@
+//! An in-memory kernel: the [`Driver`] that `--dry-run` and the pure tests run on.
+//!
+//! It enforces the rules of the real kernel that plans depend on: unique names, a port
+//! has one bridge and the bridge must exist, addresses and routes need their device,
+//! routes need their device up and their gateway on a connected subnet, duplicates are
+//! EEXIST, deleting what is gone succeeds, deleting a device takes its addresses, routes
+//! and veth peer with it. It does not model what hostnet never asks for.
+
+use super::{
+    Address, BridgeOptions, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route, Rule,
+};
+
+/// Predicate that makes the model reject an op, for failure-injection tests.
+pub type FailWhen = Box<dyn Fn(&Op) -> bool + Send>;
+
+/// The in-memory kernel.
+pub struct ModelDriver {
+    state: KernelState,
+    fail_when: Option<FailWhen>,
+    /// Number of ops executed (for "re-apply writes nothing" tests).
+    pub ops_executed: usize,
+}
+
+const EEXIST: i32 = libc::EEXIST;
+const ENODEV: i32 = libc::ENODEV;
+const ENETDOWN: i32 = libc::ENETDOWN;
+const EINVAL: i32 = libc::EINVAL;
+const ENETUNREACH: i32 = libc::ENETUNREACH;
+
+impl ModelDriver {
+    pub fn new(state: KernelState) -> ModelDriver {
+        ModelDriver {
+            state,
+            fail_when: None,
+            ops_executed: 0,
+        }
+    }
+
+    /// A fresh namespace: only `lo`, up.
+    pub fn fresh_namespace() -> ModelDriver {
+        let mut s = KernelState::default();
+        s.links.insert(
+            "lo".into(),
+            Link {
+                name: "lo".into(),
+                kind: LinkKind::Loopback,
+                up: true,
+                mtu: 65536,
+                mac: None,
+                controller: None,
+            },
+        );
+        ModelDriver::new(s)
+    }
+
+    /// Makes every op for which `pred` is true fail with EINVAL.
+    pub fn fail_when(&mut self, pred: impl Fn(&Op) -> bool + Send + 'static) {
+        self.fail_when = Some(Box::new(pred));
+    }
+
+    pub fn state(&self) -> &KernelState {
+        &self.state
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), DriverError> {
+        let reject = |errno: i32, msg: &str| DriverError::Rejected {
+            op: format!("{} {op}", op.verb()),
+            errno,
+            message: Some(msg.to_string()),
+        };
+        if self.fail_when.as_ref().is_some_and(|f| f(op)) {
+            return Err(reject(EINVAL, "injected failure"));
+        }
+        let s = &mut self.state;
+        match op {
+            Op::CreateLink(l) => {
+                if s.links.contains_key(&l.name) {
+                    return Err(reject(EEXIST, "device exists"));
+                }
+                let peer_name = match &l.kind {
+                    LinkKind::Bridge(_) => None,
+                    LinkKind::Veth { peer: Some(p) } => {
+                        if s.links.contains_key(p) || *p == l.name {
+                            return Err(reject(EEXIST, "peer device exists"));
+                        }
+                        Some(p.clone())
+                    }
+                    _ => return Err(reject(libc::EOPNOTSUPP, "kind cannot be created")),
+                };
+                let peer = l.peer.clone().unwrap_or_default();
+                for c in [&l.controller, &peer.controller].into_iter().flatten() {
+                    check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
+                }
+                s.links.insert(
+                    l.name.clone(),
+                    Link {
+                        name: l.name.clone(),
+                        kind: l.kind.clone(),
+                        up: l.up,
+                        mtu: l.mtu.unwrap_or(1500),
+                        mac: Some(l.mac.unwrap_or_else(|| fake_mac(&l.name))),
+                        controller: l.controller.clone(),
+                    },
+                );
+                if let Some(p) = peer_name {
+                    s.links.insert(
+                        p.clone(),
+                        Link {
+                            name: p.clone(),
+                            kind: LinkKind::Veth {
+                                peer: Some(l.name.clone()),
+                            },
+                            up: peer.up,
+                            mtu: peer.mtu.unwrap_or(1500),
+                            mac: Some(peer.mac.unwrap_or_else(|| fake_mac(&p))),
+                            controller: peer.controller.clone(),
+                        },
+                    );
+                }
+            }
+            Op::ChangeLink { name, change } => {
+                if !s.links.contains_key(name) {
+                    return Err(reject(ENODEV, "no such device"));
+                }
+                if let Some(Some(c)) = &change.controller {
+                    if c == name {
+                        return Err(reject(EINVAL, "a device cannot be its own port"));
+                    }
+                    check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
+                }
+                if let Some(b) = &change.bridge {
+                    if !matches!(s.links.get(name).map(|l| &l.kind), Some(LinkKind::Bridge(_))) {
+                        return Err(reject(EINVAL, "not a bridge"));
+                    }
+                    if let Some(l) = s.links.get_mut(name) {
+                        l.kind = LinkKind::Bridge(BridgeOptions { stp: b.stp });
+                    }
+                }
+                if let Some(m) = change.mtu {
+                    if !(68..=65535).contains(&m) {
+                        return Err(reject(EINVAL, "MTU out of range"));
+                    }
+                }
+                let went_down = change.up == Some(false);
+                if let Some(l) = s.links.get_mut(name) {
+                    if let Some(up) = change.up {
+                        l.up = up;
+                    }
+                    if let Some(m) = change.mtu {
+                        l.mtu = m;
+                    }
+                    if let Some(m) = change.mac {
+                        l.mac = Some(m);
+                    }
+                    if let Some(c) = &change.controller {
+                        l.controller = c.clone();
+                    }
+                }
+                if went_down {
+                    // The kernel flushes a downed device's IPv4 routes.
+                    s.routes
+                        .retain(|r| !(r.dev.as_deref() == Some(name.as_str()) && r.destination.addr().is_ipv4()));
+                }
+            }
+            Op::DeleteLink { name } => {
+                let Some(link) = s.links.remove(name) else {
+                    return Ok(());
+                };
+                let mut gone = vec![name.clone()];
+                if let LinkKind::Veth { peer: Some(p) } = link.kind {
+                    s.links.remove(&p);
+                    gone.push(p);
+                }
+                for l in s.links.values_mut() {
+                    if l.controller.as_ref().is_some_and(|c| gone.contains(c)) {
+                        l.controller = None;
+                    }
+                }
+                s.addresses.retain(|a| !gone.contains(&a.ifname));
+                s.routes.retain(|r| !r.dev.as_ref().is_some_and(|d| gone.contains(d)));
+            }
+            Op::AddAddress(a) => {
+                if !s.links.contains_key(&a.ifname) {
+                    return Err(reject(ENODEV, "no such device"));
+                }
+                if s.addresses.iter().any(|x| x.ifname == a.ifname && x.addr.addr() == a.addr.addr()) {
+                    return Err(reject(EEXIST, "address exists"));
+                }
+                s.addresses.push(a.clone());
+            }
+            Op::DeleteAddress(a) => {
+                s.addresses.retain(|x| x != a);
+                if a.addr.addr().is_ipv4() {
+                    // Routes preferring a vanished source address go with it.
+                    s.routes.retain(|r| r.src != Some(a.addr.addr()));
+                }
+            }
+            Op::AddRoute(r) => {
+                if s.routes.iter().any(|x| x.same_key(r)) {
+                    return Err(reject(EEXIST, "route exists"));
+                }
+                if let Some(d) = &r.dev {
+                    match s.links.get(d) {
+                        None => return Err(reject(ENODEV, "no such device")),
+                        Some(l) if !l.up => return Err(reject(ENETDOWN, "device is down")),
+                        Some(_) => {}
+                    }
+                }
+                if let Some(gw) = r.gateway {
+                    if !gateway_reachable(s, r, gw) {
+                        return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
+                    }
+                }
+                if let Some(src) = r.src {
+                    if !s.addresses.iter().any(|a| a.addr.addr() == src) {
+                        return Err(reject(EINVAL, "Invalid prefsrc address"));
+                    }
+                }
+                s.routes.push(r.clone());
+            }
+            Op::DeleteRoute(r) => {
+                if let Some(i) = s
+                    .routes
+                    .iter()
+                    .position(|x| x.same_key(r) && x.gateway == r.gateway && x.dev == r.dev)
+                {
+                    s.routes.remove(i);
+                }
+            }
+            Op::AddRule(r) => {
+                if s.rules.iter().any(|x| rule_key(x) == rule_key(r)) {
+                    return Err(reject(EEXIST, "rule exists"));
+                }
+                s.rules.push(r.clone());
+            }
+            Op::DeleteRule(r) => {
+                if let Some(i) = s.rules.iter().position(|x| rule_key(x) == rule_key(r)) {
+                    s.rules.remove(i);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rules are compared by everything but the protocol, as the kernel does.
+fn rule_key(r: &Rule) -> Rule {
+    Rule { protocol: 0, ..r.clone() }
+}
+
+fn check_controller(s: &KernelState, c: &str) -> Result<(), String> {
+    match s.links.get(c) {
+        Some(Link {
+            kind: LinkKind::Bridge(_), ..
+        }) => Ok(()),
+        Some(_) => Err(format!("{c} is not a bridge")),
+        None => Err(format!("controller {c} does not exist")),
+    }
+}
+
+fn gateway_reachable(s: &KernelState, r: &Route, gw: std::net::IpAddr) -> bool {
+    let on_dev = |name: &str| r.dev.as_deref().is_none_or(|d| d == name);
+    let up = |name: &str| s.links.get(name).is_some_and(|l| l.up);
+    s.addresses
+        .iter()
+        .any(|a: &Address| on_dev(&a.ifname) && up(&a.ifname) && a.addr.contains(&gw))
+        || s.routes.iter().any(|x: &Route| {
+            x.gateway.is_none() && x.dev.as_deref().is_some_and(on_dev) && x.destination.contains(&gw)
+        })
+}
+
+/// A locally administered MAC derived from the name, so that model runs are repeatable.
+fn fake_mac(name: &str) -> MacAddr {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    let b = h.to_be_bytes();
+    MacAddr([0x02, 0x00, b[0], b[1], b[2], b[3]])
+}
+
+impl Driver for ModelDriver {
+    fn query(&mut self) -> Result<KernelState, DriverError> {
+        let mut s = self.state.clone();
+        s.normalize();
+        Ok(s)
+    }
+
+    fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        ops.iter()
+            .map(|op| {
+                self.ops_executed += 1;
+                self.apply(op)
+            })
+            .collect()
+    }
+
+    fn name(&self) -> &'static str {
+        "model"
+    }
+}

@@ -1,0 +1,182 @@
+//! The vocabulary between planner and driver.
+
+use std::fmt;
+
+use super::types::{Address, BridgeOptions, LinkKind, MacAddr, Route, Rule};
+
+/// A link to create, with everything that can be set in the same request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLink {
+    pub name: String,
+    /// Only `Bridge` and `Veth { peer: Some(_) }` can be created.
+    pub kind: LinkKind,
+    pub up: bool,
+    pub mtu: Option<u32>,
+    pub mac: Option<MacAddr>,
+    /// Bridge to enslave the new link to (must already exist).
+    pub controller: Option<String>,
+    /// For veth: settings of the peer end, created in the same request.
+    pub peer: Option<PeerSettings>,
+}
+
+/// Settings of the second end of a new veth pair.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerSettings {
+    pub up: bool,
+    pub mtu: Option<u32>,
+    pub mac: Option<MacAddr>,
+    pub controller: Option<String>,
+}
+
+/// Changes to an existing link; `None` fields are left as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkChange {
+    pub up: Option<bool>,
+    pub mtu: Option<u32>,
+    pub mac: Option<MacAddr>,
+    /// `Some(None)` releases the link from its bridge.
+    pub controller: Option<Option<String>>,
+    pub bridge: Option<BridgeOptions>,
+}
+
+impl LinkChange {
+    pub fn is_empty(&self) -> bool {
+        *self == LinkChange::default()
+    }
+}
+
+
+/// One change to the kernel's state. `Display` describes the object (without the verb:
+/// see [`Op::verb`] and [`Op::sign`]), e.g. `linux-bridge br0 stp off up`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    CreateLink(NewLink),
+    ChangeLink { name: String, change: LinkChange },
+    /// Deletes a link (a veth pair goes as a whole).
+    DeleteLink { name: String },
+    AddAddress(Address),
+    DeleteAddress(Address),
+    AddRoute(Route),
+    DeleteRoute(Route),
+    AddRule(Rule),
+    DeleteRule(Rule),
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::CreateLink(l) => {
+                write!(f, "{} {}", l.kind.type_name(), l.name)?;
+                if let LinkKind::Veth { peer: Some(p) } = &l.kind {
+                    write!(f, " peer {p}")?;
+                }
+                if let LinkKind::Bridge(b) = &l.kind {
+                    write!(f, " stp {}", if b.stp { "on" } else { "off" })?;
+                }
+                if let Some(m) = l.mtu {
+                    write!(f, " mtu {m}")?;
+                }
+                if let Some(m) = l.mac {
+                    write!(f, " mac {m}")?;
+                }
+                if let Some(c) = &l.controller {
+                    write!(f, " master {c}")?;
+                }
+                write!(f, " {}", if l.up { "up" } else { "down" })
+            }
+            Op::ChangeLink { name, change } => {
+                write!(f, "link {name}")?;
+                if let Some(b) = &change.bridge {
+                    write!(f, " stp {}", if b.stp { "on" } else { "off" })?;
+                }
+                if let Some(m) = change.mtu {
+                    write!(f, " mtu {m}")?;
+                }
+                if let Some(m) = change.mac {
+                    write!(f, " mac {m}")?;
+                }
+                match &change.controller {
+                    Some(Some(c)) => write!(f, " master {c}")?,
+                    Some(None) => write!(f, " nomaster")?,
+                    None => {}
+                }
+                match change.up {
+                    Some(true) => write!(f, " up")?,
+                    Some(false) => write!(f, " down")?,
+                    None => {}
+                }
+                Ok(())
+            }
+            Op::DeleteLink { name } => write!(f, "link {name}"),
+            Op::AddAddress(a) | Op::DeleteAddress(a) => write!(f, "address {} dev {}", a.addr, a.ifname),
+            Op::AddRoute(r) | Op::DeleteRoute(r) => fmt_route(f, r),
+            Op::AddRule(r) | Op::DeleteRule(r) => fmt_rule(f, r),
+        }
+    }
+}
+
+/// Formats a route in `ip route` argument order.
+pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
+    write!(f, "route {}", r.destination)?;
+    if let Some(g) = r.gateway {
+        write!(f, " via {g}")?;
+    }
+    if let Some(d) = &r.dev {
+        write!(f, " dev {d}")?;
+    }
+    write!(f, " table {}", r.table)?;
+    if let Some(m) = r.metric {
+        write!(f, " metric {m}")?;
+    }
+    match r.scope {
+        super::RouteScope::Link => write!(f, " scope link")?,
+        super::RouteScope::Host => write!(f, " scope host")?,
+        _ => {}
+    }
+    if let Some(s) = r.src {
+        write!(f, " src {s}")?;
+    }
+    write!(f, " proto {}", r.protocol)
+}
+
+/// Formats a rule in `ip rule` argument order.
+pub fn fmt_rule(f: &mut impl fmt::Write, r: &Rule) -> fmt::Result {
+    write!(f, "rule {} priority {}", r.family, r.priority)?;
+    if let Some(n) = r.from {
+        write!(f, " from {n}")?;
+    }
+    if let Some(n) = r.to {
+        write!(f, " to {n}")?;
+    }
+    if let Some(i) = &r.iif {
+        write!(f, " iif {i}")?;
+    }
+    if let Some(m) = r.fwmark {
+        write!(f, " fwmark {m:#x}")?;
+        if let Some(k) = r.fwmask {
+            write!(f, "/{k:#x}")?;
+        }
+    }
+    write!(f, " lookup {} proto {}", r.table, r.protocol)
+}
+
+impl Op {
+    /// The verb for messages: "create", "change", "delete", "add".
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Op::CreateLink(_) => "create",
+            Op::ChangeLink { .. } => "change",
+            Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
+            Op::DeleteLink { .. } | Op::DeleteAddress(_) | Op::DeleteRoute(_) | Op::DeleteRule(_) => "delete",
+        }
+    }
+
+    /// "+", "~" or "-": what the op does to the object it names.
+    pub fn sign(&self) -> char {
+        match self {
+            Op::CreateLink(_) | Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => '+',
+            Op::ChangeLink { .. } => '~',
+            Op::DeleteLink { .. } | Op::DeleteAddress(_) | Op::DeleteRoute(_) | Op::DeleteRule(_) => '-',
+        }
+    }
+}

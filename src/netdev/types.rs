@@ -1,0 +1,247 @@
+//! Platform-neutral kernel objects: what a driver reports from a query and what the
+//! planner asks it to create or remove.
+//!
+//! Objects are identified by interface *name*, never by ifindex: ifindexes are a
+//! driver detail (they change when a device is re-created), names are what the user
+//! writes. Every type here is plain data with a total order so that plans and dumps
+//! are deterministic.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Route protocol number that marks routes and rules hostnet owns (`ip route ... proto 201`).
+///
+/// Chosen outside the numbers iproute2's `rt_protos` assigns (0-18, 42, 99, 186-192), so
+/// that no routing daemon writes it.
+pub const HOSTNET_PROTO: u8 = 201;
+
+/// Route protocol the kernel uses for routes it derives itself (prefix routes of addresses).
+pub const PROTO_KERNEL: u8 = 2;
+/// Route protocol `static` (`ip route add` default).
+pub const PROTO_STATIC: u8 = 4;
+/// Route protocol `boot` (the kernel's default for RTM_NEWROUTE without a protocol).
+pub const PROTO_BOOT: u8 = 3;
+
+/// The main routing table.
+pub const TABLE_MAIN: u32 = 254;
+/// The local routing table (addresses of this host; the kernel owns it).
+pub const TABLE_LOCAL: u32 = 255;
+/// The default routing table.
+pub const TABLE_DEFAULT: u32 = 253;
+
+/// A 48-bit MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 6];
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() != 6 {
+            return Err(format!("{s:?} is not a MAC address (expected six hex octets separated by ':')"));
+        }
+        for (slot, part) in out.iter_mut().zip(parts) {
+            if part.len() != 2 {
+                return Err(format!("{s:?} is not a MAC address (octet {part:?} is not two hex digits)"));
+            }
+            *slot = u8::from_str_radix(part, 16)
+                .map_err(|_| format!("{s:?} is not a MAC address (octet {part:?} is not hex)"))?;
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What kind of device a link is. Kinds the planner cannot create are still reported so
+/// that `show` and the diff can name them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkKind {
+    /// A Linux bridge.
+    Bridge(BridgeOptions),
+    /// One end of a veth pair; `peer` is the other end's name when it lives in the same
+    /// namespace, `None` when it is elsewhere or unknown.
+    Veth { peer: Option<String> },
+    /// A physical NIC or anything without a `kind` (hostnet does not create these).
+    Ethernet,
+    /// The loopback device.
+    Loopback,
+    /// Anything else, by the kernel's kind name (`vxlan`, `tun`, …).
+    Other(String),
+}
+
+impl LinkKind {
+    /// The nmstate `type` name of this kind.
+    pub fn type_name(&self) -> &str {
+        match self {
+            LinkKind::Bridge(_) => "linux-bridge",
+            LinkKind::Veth { .. } => "veth",
+            LinkKind::Ethernet => "ethernet",
+            LinkKind::Loopback => "loopback",
+            LinkKind::Other(k) => k,
+        }
+    }
+}
+
+/// Bridge settings hostnet manages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BridgeOptions {
+    /// Spanning tree on or off.
+    pub stp: bool,
+}
+
+/// A network device as the kernel reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub kind: LinkKind,
+    /// Administrative state (IFF_UP), not carrier.
+    pub up: bool,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    /// The bridge this device is a port of.
+    pub controller: Option<String>,
+}
+
+/// An address on an interface.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub ifname: String,
+    /// Address and prefix length, e.g. 192.0.2.10/24 (host bits kept).
+    pub addr: IpNet,
+}
+
+/// Scope of a route (only the two values hostnet writes are named).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum RouteScope {
+    #[default]
+    Universe,
+    Link,
+    Host,
+    Other(u8),
+}
+
+/// A unicast route.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Route {
+    pub table: u32,
+    pub destination: IpNet,
+    pub gateway: Option<IpAddr>,
+    pub dev: Option<String>,
+    /// Route priority; `None` when the kernel reported none (IPv4 metric 0).
+    pub metric: Option<u32>,
+    pub scope: RouteScope,
+    /// Preferred source address.
+    pub src: Option<IpAddr>,
+    pub protocol: u8,
+}
+
+impl Route {
+    /// True when `self` and `other` denote the same kernel route entry: the kernel keys
+    /// routes by table, destination, metric (and for IPv6 also the next hop).
+    pub fn same_key(&self, other: &Route) -> bool {
+        self.table == other.table
+            && self.destination == other.destination
+            && self.metric.unwrap_or(0) == other.metric.unwrap_or(0)
+            && (self.destination.addr().is_ipv4()
+                || (self.gateway == other.gateway && self.dev == other.dev))
+    }
+}
+
+/// Address family of a policy rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(addr: &IpAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        })
+    }
+}
+
+/// A policy routing rule with action "lookup table".
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rule {
+    pub family: Family,
+    pub priority: u32,
+    pub from: Option<IpNet>,
+    pub to: Option<IpNet>,
+    pub iif: Option<String>,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub table: u32,
+    pub protocol: u8,
+}
+
+/// Everything a query returns, keyed for deterministic iteration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelState {
+    pub links: BTreeMap<String, Link>,
+    /// Global-scope and permanent addresses (link-local IPv6 is the kernel's, not ours).
+    pub addresses: Vec<Address>,
+    /// Unicast routes in every table except `local`, without kernel-protocol routes.
+    pub routes: Vec<Route>,
+    /// Rules with action "lookup" (the kernel's default rules included).
+    pub rules: Vec<Rule>,
+}
+
+impl KernelState {
+    /// Sorts every list so that two states with the same content compare equal.
+    pub fn normalize(&mut self) {
+        self.addresses.sort();
+        self.addresses.dedup();
+        self.routes.sort();
+        self.routes.dedup();
+        self.rules.sort();
+        self.rules.dedup();
+    }
+}

@@ -1,0 +1,277 @@
+//! Links and their addresses.
+
+use std::collections::BTreeSet;
+
+use super::{Phase, Plan, PlanError};
+use crate::expand::{Intent, KindIntent, LinkIntent, Ports};
+use crate::model::IfaceState;
+use crate::netdev::{Address, BridgeOptions, KernelState, Link, LinkChange, LinkKind, NewLink, Op, PeerSettings};
+
+fn kind_matches(want: &KindIntent, have: &LinkKind) -> bool {
+    match (want, have) {
+        (KindIntent::Bridge, LinkKind::Bridge(_)) => true,
+        (KindIntent::Veth { .. }, LinkKind::Veth { .. }) => true,
+        (KindIntent::Ethernet, LinkKind::Ethernet) => true,
+        (KindIntent::Loopback, LinkKind::Loopback) => true,
+        _ => false,
+    }
+}
+
+fn change_for(li: &LinkIntent, cur: &Link) -> LinkChange {
+    let mut c = LinkChange::default();
+    let up = li.state == IfaceState::Up;
+    if cur.up != up {
+        c.up = Some(up);
+    }
+    if let Some(m) = li.mtu.filter(|m| *m != cur.mtu) {
+        c.mtu = Some(m);
+    }
+    if let Some(m) = li.mac.filter(|m| Some(*m) != cur.mac) {
+        c.mac = Some(m);
+    }
+    if let Some(ctl) = &li.controller {
+        if cur.controller.as_ref() != Some(ctl) {
+            c.controller = Some(Some(ctl.clone()));
+        }
+    }
+    if let (Some(stp), LinkKind::Bridge(opts)) = (li.stp, &cur.kind) {
+        if opts.stp != stp {
+            c.bridge = Some(BridgeOptions { stp });
+        }
+    }
+    c
+}
+
+fn peer_settings(li: Option<&LinkIntent>) -> PeerSettings {
+    match li {
+        Some(p) => PeerSettings {
+            up: p.state == IfaceState::Up,
+            mtu: p.mtu,
+            mac: p.mac,
+            controller: p.controller.clone(),
+        },
+        // A peer the file does not describe is created up: a down end makes the pair's
+        // carrier go down, which is never what "create a veth" means.
+        None => PeerSettings {
+            up: true,
+            ..PeerSettings::default()
+        },
+    }
+}
+
+pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan, errors: &mut Vec<PlanError>) {
+    let mut deleted: BTreeSet<&str> = BTreeSet::new();
+    // Peers created together with their veth: no separate op for them.
+    let mut created_as_peer: BTreeSet<&str> = BTreeSet::new();
+    for (name, li) in &intent.links {
+        if li.state != IfaceState::Absent {
+            continue;
+        }
+        let Some(cur) = current.links.get(name) else { continue };
+        match cur.kind {
+            LinkKind::Ethernet | LinkKind::Loopback => {
+                errors.push(PlanError {
+                    path: li.origin.clone(),
+                    message: format!("{name} is a {} device; hostnet cannot delete it", cur.kind.type_name()),
+                });
+                continue;
+            }
+            _ => {}
+        }
+        if deleted.contains(name.as_str()) {
+            continue;
+        }
+        deleted.insert(name);
+        if let LinkKind::Veth { peer: Some(p) } = &cur.kind {
+            // The pair goes as a whole.
+            deleted.insert(p);
+        }
+        plan.push(Phase::DeleteLinks, Op::DeleteLink { name: name.clone() });
+    }
+
+    for (name, li) in &intent.links {
+        if li.state == IfaceState::Absent || created_as_peer.contains(name.as_str()) {
+            continue;
+        }
+        match current.links.get(name).filter(|_| !deleted.contains(name.as_str())) {
+            Some(cur) => {
+                if let Some(kind) = &li.kind {
+                    if !kind_matches(kind, &cur.kind) {
+                        errors.push(PlanError {
+                            path: li.origin.clone(),
+                            message: format!(
+                                "{name} exists as a {} device, not a {}; remove it first (state: absent)",
+                                cur.kind.type_name(),
+                                kind.type_name()
+                            ),
+                        });
+                        continue;
+                    }
+                    if let (KindIntent::Veth { peer }, LinkKind::Veth { peer: Some(have) }) = (kind, &cur.kind) {
+                        if peer != have {
+                            errors.push(PlanError {
+                                path: format!("{}.veth.peer", li.origin),
+                                message: format!("veth {name} exists with peer {have}, not {peer}"),
+                            });
+                            continue;
+                        }
+                    }
+                }
+                let change = change_for(li, cur);
+                if !change.is_empty() {
+                    let phase = if matches!(cur.kind, LinkKind::Bridge(_)) {
+                        Phase::ChangeBridges
+                    } else {
+                        Phase::ChangeLinks
+                    };
+                    plan.push(phase, Op::ChangeLink { name: name.clone(), change });
+                }
+            }
+            None => match &li.kind {
+                None => errors.push(PlanError {
+                    path: format!("{}.uplink", li.origin),
+                    message: format!("{name} does not exist"),
+                }),
+                Some(KindIntent::Ethernet | KindIntent::Loopback) => errors.push(PlanError {
+                    path: li.origin.clone(),
+                    message: format!(
+                        "{name} does not exist; hostnet does not create {} devices",
+                        li.kind.as_ref().map_or("", KindIntent::type_name)
+                    ),
+                }),
+                Some(KindIntent::Bridge) => {
+                    plan.push(
+                        Phase::CreateBridges,
+                        Op::CreateLink(NewLink {
+                            name: name.clone(),
+                            kind: LinkKind::Bridge(BridgeOptions {
+                                stp: li.stp.unwrap_or(false),
+                            }),
+                            up: li.state == IfaceState::Up,
+                            // The bridge's MTU is set once its ports are in: the kernel
+                            // lowers an unset bridge MTU to its smallest port's.
+                            mtu: None,
+                            mac: li.mac,
+                            controller: li.controller.clone(),
+                            peer: None,
+                        }),
+                    );
+                    if let Some(mtu) = li.mtu {
+                        plan.push(
+                            Phase::ChangeBridges,
+                            Op::ChangeLink {
+                                name: name.clone(),
+                                change: LinkChange {
+                                    mtu: Some(mtu),
+                                    ..LinkChange::default()
+                                },
+                            },
+                        );
+                    }
+                }
+                Some(KindIntent::Veth { peer }) => {
+                    if current.links.contains_key(peer) && !deleted.contains(peer.as_str()) {
+                        errors.push(PlanError {
+                            path: format!("{}.veth.peer", li.origin),
+                            message: format!("cannot create veth {name}: its peer name {peer} is taken by an existing device"),
+                        });
+                        continue;
+                    }
+                    let peer_intent = intent.links.get(peer);
+                    if let Some(p) = peer_intent {
+                        if let Some(KindIntent::Veth { peer: back }) = &p.kind {
+                            if back != name {
+                                errors.push(PlanError {
+                                    path: format!("{}.veth.peer", p.origin),
+                                    message: format!("{peer} is the peer of {name}, so its peer must be {name}, not {back}"),
+                                });
+                                continue;
+                            }
+                        }
+                    }
+                    created_as_peer.insert(peer);
+                    plan.push(
+                        Phase::CreateVeths,
+                        Op::CreateLink(NewLink {
+                            name: name.clone(),
+                            kind: LinkKind::Veth { peer: Some(peer.clone()) },
+                            up: li.state == IfaceState::Up,
+                            mtu: li.mtu,
+                            mac: li.mac,
+                            controller: li.controller.clone(),
+                            peer: Some(peer_settings(peer_intent)),
+                        }),
+                    );
+                }
+            },
+        }
+    }
+
+    // Ports that a bridge's exact port list no longer has.
+    for (name, li) in &intent.links {
+        let Some(Ports::Exact(list)) = &li.ports else { continue };
+        if li.state == IfaceState::Absent {
+            continue;
+        }
+        for (port, cur) in &current.links {
+            if cur.controller.as_deref() == Some(name.as_str())
+                && !list.contains(port)
+                && !deleted.contains(port.as_str())
+                && intent.links.get(port).is_none_or(|p| p.controller.is_none())
+            {
+                plan.push(
+                    Phase::ReleasePorts,
+                    Op::ChangeLink {
+                        name: port.clone(),
+                        change: LinkChange {
+                            controller: Some(None),
+                            ..LinkChange::default()
+                        },
+                    },
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut Plan) {
+    let mut removals: BTreeSet<&Address> = BTreeSet::new();
+    for (name, li) in &intent.links {
+        if li.state == IfaceState::Absent {
+            continue;
+        }
+        for (want, v4) in [(&li.ipv4, true), (&li.ipv6, false)] {
+            let Some(want) = want else { continue };
+            let have: Vec<&Address> = current
+                .addresses
+                .iter()
+                .filter(|a| a.ifname == *name && a.addr.addr().is_ipv4() == v4)
+                .collect();
+            for a in &have {
+                if !want.contains(&a.addr) {
+                    removals.insert(a);
+                }
+            }
+            for w in want {
+                if !have.iter().any(|a| a.addr == *w) {
+                    plan.push(
+                        Phase::AddAddresses,
+                        Op::AddAddress(Address {
+                            ifname: name.clone(),
+                            addr: *w,
+                        }),
+                    );
+                }
+            }
+        }
+    }
+    for r in &intent.address_removals {
+        if let Some(a) = current.addresses.iter().find(|a| *a == r) {
+            removals.insert(a);
+        }
+    }
+    for a in removals {
+        plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone()));
+    }
+}
+

@@ -1,0 +1,135 @@
+//! Planning: the difference between the kernel's current state and an [`Intent`], as an
+//! ordered list of phases of [`Op`]s.
+//!
+//! Planning is a pure function. Its contract, checked by the property tests:
+//! executing the plan on a kernel in state `current` yields a state that plans to nothing
+//! (`plan(apply(current, plan(current, intent)), intent)` is empty).
+//!
+//! Ops inside a phase are independent, so a driver may pipeline them; phases run in order:
+//! removals first, from the most dependent objects (rules, routes, addresses) to devices,
+//! then creations the other way round. Deleting rules before routes is VDSM's lesson: a
+//! rule pointing at an emptied table would send traffic to the main table meanwhile.
+
+mod links;
+mod owned;
+
+use std::fmt;
+
+use crate::expand::Intent;
+use crate::netdev::{KernelState, Op};
+
+/// The phases, in execution order. The names appear in debug output only.
+pub const PHASES: [&str; 12] = [
+    "delete rules",
+    "delete routes",
+    "delete addresses",
+    "release ports",
+    "delete links",
+    "create bridges",
+    "create veths",
+    "change links",
+    "change bridges",
+    "add addresses",
+    "add routes",
+    "add rules",
+];
+
+/// Index of each phase in [`PHASES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(usize)]
+pub enum Phase {
+    DeleteRules,
+    DeleteRoutes,
+    DeleteAddresses,
+    ReleasePorts,
+    DeleteLinks,
+    CreateBridges,
+    CreateVeths,
+    ChangeLinks,
+    ChangeBridges,
+    AddAddresses,
+    AddRoutes,
+    AddRules,
+}
+
+/// An ordered set of changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// One entry per [`Phase`]; empty phases are kept so that indexes stay meaningful.
+    pub phases: Vec<Vec<Op>>,
+}
+
+impl Plan {
+    fn new() -> Plan {
+        Plan {
+            phases: vec![Vec::new(); PHASES.len()],
+        }
+    }
+
+    fn push(&mut self, phase: Phase, op: Op) {
+        self.phases[phase as usize].push(op);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.phases.iter().all(Vec::is_empty)
+    }
+
+    pub fn len(&self) -> usize {
+        self.phases.iter().map(Vec::len).sum()
+    }
+
+    /// All ops in execution order.
+    pub fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.phases.iter().flatten()
+    }
+
+    /// Counts of created, changed and removed objects.
+    pub fn summary(&self) -> (usize, usize, usize) {
+        self.ops().fold((0, 0, 0), |(a, c, r), op| match op.sign() {
+            '+' => (a + 1, c, r),
+            '~' => (a, c + 1, r),
+            _ => (a, c, r + 1),
+        })
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for op in self.ops() {
+            writeln!(f, "{} {op}", op.sign())?;
+        }
+        Ok(())
+    }
+}
+
+/// The intent cannot be reached from the current state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct PlanError {
+    /// The field of the input the problem comes from.
+    pub path: String,
+    pub message: String,
+}
+
+/// Plans the changes that take `current` to `intent`.
+pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
+    let mut plan = Plan::new();
+    let mut errors = Vec::new();
+    links::plan_links(current, intent, &mut plan, &mut errors);
+    links::plan_addresses(current, intent, &mut plan);
+    owned::check_derived_tables(current, intent, &mut errors);
+    owned::plan_routes(current, intent, &mut plan);
+    owned::plan_rules(current, intent, &mut plan);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // On-link routes before routes through a gateway that they make reachable.
+    plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
+        Op::AddRoute(r) => r.gateway.is_some(),
+        _ => false,
+    });
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests;

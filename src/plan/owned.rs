@@ -1,0 +1,154 @@
+//! Routes and rules: the user's (`routes.config`, `route-rules.config`) and the ones hostnet
+//! owns for logical networks.
+//!
+//! A network owns, in the kernel, every route and rule tagged with [`HOSTNET_PROTO`] that
+//! is in its table, plus its owned routes on its device in any other table (so that a
+//! table that changed is emptied) and the rules pointing at any of those tables.
+//! Everything owned and not desired is removed; nothing untagged is ever touched by a
+//! network.
+
+use std::collections::BTreeSet;
+
+use super::{Phase, Plan, PlanError};
+use crate::expand::{Intent, NetworkIntent};
+use crate::netdev::{KernelState, Op, Route, Rule, HOSTNET_PROTO, TABLE_MAIN};
+
+/// Tables whose owned content belongs to network `n`.
+fn owned_tables(current: &KernelState, n: &NetworkIntent) -> BTreeSet<u32> {
+    let mut tables: BTreeSet<u32> = n.table.into_iter().collect();
+    tables.extend(
+        current
+            .routes
+            .iter()
+            .filter(|r| r.protocol == HOSTNET_PROTO && r.dev.as_deref() == Some(n.device.as_str()) && r.table != TABLE_MAIN)
+            .map(|r| r.table),
+    );
+    tables
+}
+
+fn owned_routes<'a>(current: &'a KernelState, n: &NetworkIntent, tables: &BTreeSet<u32>) -> Vec<&'a Route> {
+    current
+        .routes
+        .iter()
+        .filter(|r| {
+            r.protocol == HOSTNET_PROTO
+                && (tables.contains(&r.table) || r.dev.as_deref() == Some(n.device.as_str()))
+        })
+        .collect()
+}
+
+/// A derived table must not be one something else already uses: hostnet would mix its
+/// routes into another tool's table.
+pub(super) fn check_derived_tables(current: &KernelState, intent: &Intent, errors: &mut Vec<PlanError>) {
+    for n in &intent.networks {
+        let (Some(t), true, false) = (n.table, n.table_derived, n.absent) else {
+            continue;
+        };
+        let foreign_route = current.routes.iter().any(|r| r.table == t && r.protocol != HOSTNET_PROTO);
+        let foreign_rule = current.rules.iter().any(|r| r.table == t && r.protocol != HOSTNET_PROTO);
+        if foreign_route || foreign_rule {
+            errors.push(PlanError {
+                path: format!("{}.source-routing.table", n.origin),
+                message: format!(
+                    "the table derived for network {} ({t}) already holds {} that hostnet does not own; set an explicit table",
+                    n.name,
+                    if foreign_route { "routes" } else { "rules" }
+                ),
+            });
+        }
+    }
+}
+
+fn same_user_route(want: &Route, have: &Route) -> bool {
+    want.same_key(have)
+        && want.gateway == have.gateway
+        && want.dev == have.dev
+        && (want.src.is_none() || want.src == have.src)
+}
+
+fn same_user_rule(want: &Rule, have: &Rule) -> bool {
+    Rule {
+        protocol: have.protocol,
+        ..want.clone()
+    } == *have
+}
+
+pub(super) fn plan_routes(current: &KernelState, intent: &Intent, plan: &mut Plan) {
+    let mut delete: BTreeSet<&Route> = BTreeSet::new();
+    let mut add: Vec<Route> = Vec::new();
+    for n in &intent.networks {
+        let tables = owned_tables(current, n);
+        let have = owned_routes(current, n, &tables);
+        for r in &have {
+            if !n.routes.contains(r) {
+                delete.insert(r);
+            }
+        }
+        for w in &n.routes {
+            if !have.contains(&w) {
+                add.push(w.clone());
+            }
+        }
+    }
+    for ri in &intent.routes {
+        let want = &ri.route;
+        if current.routes.iter().any(|h| same_user_route(want, h)) {
+            continue;
+        }
+        // Same key, other next hop: the old entry has to go first.
+        for h in current.routes.iter().filter(|h| h.same_key(want)) {
+            delete.insert(h);
+        }
+        add.push(want.clone());
+    }
+    for m in &intent.route_removals {
+        for h in current.routes.iter().filter(|h| h.protocol != HOSTNET_PROTO && m.matches(h)) {
+            delete.insert(h);
+        }
+    }
+    for r in delete {
+        plan.push(Phase::DeleteRoutes, Op::DeleteRoute(r.clone()));
+    }
+    for r in add {
+        plan.push(Phase::AddRoutes, Op::AddRoute(r));
+    }
+}
+
+pub(super) fn plan_rules(current: &KernelState, intent: &Intent, plan: &mut Plan) {
+    let mut delete: BTreeSet<&Rule> = BTreeSet::new();
+    let mut add: Vec<Rule> = Vec::new();
+    for n in &intent.networks {
+        let tables = owned_tables(current, n);
+        let have: Vec<&Rule> = current
+            .rules
+            .iter()
+            .filter(|r| r.protocol == HOSTNET_PROTO && tables.contains(&r.table))
+            .collect();
+        for r in &have {
+            if !n.rules.contains(r) {
+                delete.insert(r);
+            }
+        }
+        for w in &n.rules {
+            if !have.contains(&w) {
+                add.push(w.clone());
+            }
+        }
+    }
+    for ri in &intent.rules {
+        if !current.rules.iter().any(|h| same_user_rule(&ri.rule, h)) {
+            add.push(ri.rule.clone());
+        }
+    }
+    for m in &intent.rule_removals {
+        for h in current.rules.iter().filter(|h| h.protocol != HOSTNET_PROTO && m.matches(h)) {
+            delete.insert(h);
+        }
+    }
+    for r in delete {
+        plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone()));
+    }
+    for r in add {
+        plan.push(Phase::AddRules, Op::AddRule(r));
+    }
+}
