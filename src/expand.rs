@@ -51,7 +51,8 @@ pub struct LinkIntent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KindIntent {
     Bridge,
-    Veth { peer: String },
+    /// `peer` is `None` when the file does not name it (then it can only be matched).
+    Veth { peer: Option<String> },
     Ethernet,
     Loopback,
 }
@@ -274,7 +275,7 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
         let kind = iface.iface_type.map(|t| match t {
             InterfaceType::LinuxBridge => KindIntent::Bridge,
             InterfaceType::Veth => KindIntent::Veth {
-                peer: iface.veth.as_ref().map(|v| v.peer.clone()).unwrap_or_default(),
+                peer: iface.veth.as_ref().map(|v| v.peer.clone()),
             },
             InterfaceType::Ethernet => KindIntent::Ethernet,
             InterfaceType::Loopback => KindIntent::Loopback,
@@ -315,6 +316,34 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                 controller: controller.get(iface.name.as_str()).map(|c| c.to_string()),
                 ipv4: addrs(&iface.ipv4),
                 ipv6: addrs(&iface.ipv6),
+            },
+        );
+    }
+    // Ports the file lists but does not declare: they must exist (or be created as a
+    // veth's peer) and are brought up in their bridge.
+    for (port, bridge) in controller {
+        if intent.links.contains_key(port) {
+            continue;
+        }
+        let origin = d
+            .interfaces
+            .iter()
+            .position(|i| i.name == bridge)
+            .map(|i| format!("interfaces[{i}].bridge.port"))
+            .unwrap_or_default();
+        intent.links.insert(
+            port.to_string(),
+            LinkIntent {
+                origin,
+                kind: None,
+                state: IfaceState::Up,
+                mtu: None,
+                mac: None,
+                stp: None,
+                ports: None,
+                controller: Some(bridge.to_string()),
+                ipv4: None,
+                ipv6: None,
             },
         );
     }

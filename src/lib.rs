@@ -9,3 +9,6 @@ pub mod netdev;
 pub mod model;
 pub mod expand;
 pub mod plan;
+pub mod engine;
+pub mod show;
+pub mod cli;

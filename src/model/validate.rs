@@ -175,16 +175,13 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 errs.push(format!("{p}.mac-address"), format!("{mac} is a multicast address"));
             }
         }
-        if ty == InterfaceType::Veth && !absent {
-            match &iface.veth {
-                None => errs.push(format!("{p}.veth.peer"), "a veth needs veth.peer"),
-                Some(v) => {
-                    if let Err(m) = check_ifname(&v.peer) {
-                        errs.push(format!("{p}.veth.peer"), m);
-                    } else if v.peer == iface.name {
-                        errs.push(format!("{p}.veth.peer"), "a veth cannot be its own peer");
-                    }
-                }
+        // Without veth.peer a veth can be matched and changed but not created: `show`
+        // prints no peer for a veth whose other end is in another namespace.
+        if let Some(v) = iface.veth.as_ref().filter(|_| ty == InterfaceType::Veth && !absent) {
+            if let Err(m) = check_ifname(&v.peer) {
+                errs.push(format!("{p}.veth.peer"), m);
+            } else if v.peer == iface.name {
+                errs.push(format!("{p}.veth.peer"), "a veth cannot be its own peer");
             }
         }
         if let Some(ports) = iface.bridge.as_ref().and_then(|b| b.port.as_ref()) {

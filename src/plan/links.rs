@@ -107,7 +107,9 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
                         });
                         continue;
                     }
-                    if let (KindIntent::Veth { peer }, LinkKind::Veth { peer: Some(have) }) = (kind, &cur.kind) {
+                    if let (KindIntent::Veth { peer: Some(peer) }, LinkKind::Veth { peer: Some(have) }) =
+                        (kind, &cur.kind)
+                    {
                         if peer != have {
                             errors.push(PlanError {
                                 path: format!("{}.veth.peer", li.origin),
@@ -128,8 +130,17 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
                 }
             }
             None => match &li.kind {
+                // Created with the veth whose peer it is.
+                None if intent
+                    .links
+                    .values()
+                    .any(|o| matches!(&o.kind, Some(KindIntent::Veth { peer: Some(p) }) if p == name)) => {}
                 None => errors.push(PlanError {
-                    path: format!("{}.uplink", li.origin),
+                    path: if li.origin.starts_with("networks") {
+                        format!("{}.uplink", li.origin)
+                    } else {
+                        li.origin.clone()
+                    },
                     message: format!("{name} does not exist"),
                 }),
                 Some(KindIntent::Ethernet | KindIntent::Loopback) => errors.push(PlanError {
@@ -169,7 +180,11 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
                         );
                     }
                 }
-                Some(KindIntent::Veth { peer }) => {
+                Some(KindIntent::Veth { peer: None }) => errors.push(PlanError {
+                    path: format!("{}.veth.peer", li.origin),
+                    message: format!("veth {name} does not exist; creating it needs veth.peer"),
+                }),
+                Some(KindIntent::Veth { peer: Some(peer) }) => {
                     if current.links.contains_key(peer) && !deleted.contains(peer.as_str()) {
                         errors.push(PlanError {
                             path: format!("{}.veth.peer", li.origin),
@@ -179,7 +194,7 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
                     }
                     let peer_intent = intent.links.get(peer);
                     if let Some(p) = peer_intent {
-                        if let Some(KindIntent::Veth { peer: back }) = &p.kind {
+                        if let Some(KindIntent::Veth { peer: Some(back) }) = &p.kind {
                             if back != name {
                                 errors.push(PlanError {
                                     path: format!("{}.veth.peer", p.origin),

@@ -12,6 +12,9 @@
 
 mod links;
 mod owned;
+mod restore;
+
+pub use restore::{differences, restore_plan};
 
 use std::fmt;
 
@@ -60,13 +63,13 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new() -> Plan {
+    pub(crate) fn new() -> Plan {
         Plan {
             phases: vec![Vec::new(); PHASES.len()],
         }
     }
 
-    fn push(&mut self, phase: Phase, op: Op) {
+    pub(crate) fn push(&mut self, phase: Phase, op: Op) {
         self.phases[phase as usize].push(op);
     }
 
@@ -132,4 +135,4 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,0 +1,234 @@
+//! Plans as snapshots, and the planner's contract on the model driver.
+
+use super::*;
+use crate::expand::expand;
+use crate::model::{parse, validate};
+use crate::netdev::model::ModelDriver;
+use crate::netdev::{Driver, Link, LinkKind, Rule, Family, HOSTNET_PROTO};
+
+pub(crate) fn intent_of(yaml: &str) -> Intent {
+    let d = parse(yaml).expect("parses");
+    validate(&d).expect("valid");
+    expand(&d).expect("expands")
+}
+
+/// A host with `lo` and two NICs, as a fresh test host looks.
+pub(crate) fn host() -> ModelDriver {
+    let mut m = ModelDriver::fresh_namespace();
+    let nics = [("eth0", 1u8), ("eth1", 2u8)];
+    let ops: Vec<Op> = nics
+        .iter()
+        .map(|(n, i)| {
+            Op::CreateLink(crate::netdev::NewLink {
+                name: (*n).into(),
+                kind: LinkKind::Bridge(Default::default()),
+                up: true,
+                mtu: Some(1500),
+                mac: Some(crate::netdev::MacAddr([0x52, 0x54, 0, 0, 0, *i])),
+                controller: None,
+                peer: None,
+            })
+        })
+        .collect();
+    let mut s = m.query().expect("query");
+    for op in ops {
+        if let Op::CreateLink(l) = op {
+            s.links.insert(
+                l.name.clone(),
+                Link {
+                    name: l.name,
+                    kind: LinkKind::Ethernet,
+                    up: true,
+                    mtu: 1500,
+                    mac: l.mac,
+                    controller: None,
+                },
+            );
+        }
+    }
+    m = ModelDriver::new(s);
+    m
+}
+
+fn apply_to(m: &mut ModelDriver, yaml: &str) {
+    let p = plan(m.state(), &intent_of(yaml)).expect("plans");
+    run(m, &p);
+}
+
+fn run(m: &mut ModelDriver, p: &Plan) {
+    for phase in &p.phases {
+        for r in m.execute(phase) {
+            r.expect("model accepts the op");
+        }
+    }
+}
+
+const TWO_NETWORKS: &str = "
+networks:
+  - name: mgmt
+    uplink: eth0
+    ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}
+    ipv6: {address: ['2001:db8:1::10/64'], gateway: '2001:db8:1::1'}
+    default-route: true
+    source-routing: {table: 1001}
+  - name: storage
+    uplink: eth1
+    mtu: 9000
+    ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}
+";
+
+#[test]
+fn two_networks_from_scratch() {
+    let m = host();
+    let p = plan(m.state(), &intent_of(TWO_NETWORKS)).expect("plans");
+    insta::assert_snapshot!(p.to_string());
+}
+
+#[test]
+fn reapply_is_empty_and_writes_nothing() {
+    let mut m = host();
+    let intent = intent_of(TWO_NETWORKS);
+    let p = plan(m.state(), &intent).expect("plans");
+    run(&mut m, &p);
+    let before = m.ops_executed;
+    let again = plan(&m.query().expect("query"), &intent).expect("plans");
+    assert!(again.is_empty(), "second plan not empty:\n{again}");
+    assert_eq!(m.ops_executed, before);
+}
+
+#[test]
+fn gateway_change_touches_only_that_route() {
+    let mut m = host();
+    apply_to(&mut m, TWO_NETWORKS);
+    let changed = TWO_NETWORKS.replace("gateway: 198.51.100.1", "gateway: 198.51.100.254");
+    let p = plan(&m.query().expect("query"), &intent_of(&changed)).expect("plans");
+    insta::assert_snapshot!(p.to_string());
+}
+
+#[test]
+fn absent_network_removes_what_it_owns_and_nothing_else() {
+    let mut m = host();
+    apply_to(&mut m, TWO_NETWORKS);
+    // Someone else's rule and route that merely look related stay.
+    let foreign_rule = Rule {
+        family: Family::Ipv4,
+        priority: 3200,
+        from: Some("192.0.2.0/24".parse().expect("net")),
+        to: None,
+        iif: None,
+        fwmark: None,
+        fwmask: None,
+        table: 77,
+        protocol: crate::netdev::PROTO_STATIC,
+    };
+    m.execute(&[Op::AddRule(foreign_rule.clone())]).remove(0).expect("added");
+    let removal = TWO_NETWORKS.replacen("  - name: mgmt\n", "  - name: mgmt\n    state: absent\n", 1);
+    let p = plan(&m.query().expect("query"), &intent_of(&removal)).expect("plans");
+    insta::assert_snapshot!(p.to_string());
+    run(&mut m, &p);
+    let s = m.query().expect("query");
+    assert!(s.rules.contains(&foreign_rule));
+    assert!(!s.links.contains_key("mgmt"));
+    assert!(s.links.contains_key("storage"));
+    assert!(s.rules.iter().all(|r| r.protocol != HOSTNET_PROTO || r.table != 1001));
+    assert!(plan(&s, &intent_of(&removal)).expect("plans").is_empty());
+}
+
+#[test]
+fn derived_table_in_use_by_someone_else_is_an_error() {
+    let m = host();
+    let intent = intent_of("networks:\n- name: a\n  uplink: eth0\n  ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}\n");
+    let table = intent.networks[0].table.expect("table");
+    let mut s = m.state().clone();
+    s.rules.push(Rule {
+        family: Family::Ipv4,
+        priority: 100,
+        from: None,
+        to: None,
+        iif: None,
+        fwmark: Some(1),
+        fwmask: Some(u32::MAX),
+        table,
+        protocol: crate::netdev::PROTO_STATIC,
+    });
+    let errs = plan(&s, &intent).expect_err("collides");
+    assert_eq!(errs[0].path, "networks[0].source-routing.table");
+    assert!(errs[0].message.contains("set an explicit table"), "{}", errs[0]);
+}
+
+#[test]
+fn derived_tables_are_stable_and_distinct() {
+    let names: Vec<String> = (0..300).map(|i| format!("n{i}")).collect();
+    let yaml: String = std::iter::once("networks:\n".to_string())
+        .chain(names.iter().enumerate().map(|(i, n)| {
+            format!("- name: {n}\n  ipv4: {{address: [10.{}.{}.10/24], gateway: 10.{}.{}.1}}\n", i / 256, i % 256, i / 256, i % 256)
+        }))
+        .collect();
+    let a = intent_of(&yaml);
+    let b = intent_of(&yaml);
+    let tables: std::collections::BTreeSet<u32> = a.networks.iter().filter_map(|n| n.table).collect();
+    assert_eq!(a, b);
+    assert_eq!(tables.len(), 300);
+    assert!(tables.iter().all(|t| (1000..=9999).contains(t)));
+}
+
+#[test]
+fn unmentioned_things_are_left_alone() {
+    let mut m = host();
+    apply_to(&mut m, TWO_NETWORKS);
+    let only_storage = "networks:\n  - name: storage\n    uplink: eth1\n    mtu: 9000\n    ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}\n";
+    let p = plan(&m.query().expect("query"), &intent_of(only_storage)).expect("plans");
+    assert!(p.is_empty(), "{p}");
+}
+
+#[test]
+fn interfaces_routes_and_rules() {
+    let m = host();
+    let yaml = "
+interfaces:
+  - name: br0
+    type: linux-bridge
+    mtu: 1400
+    bridge: {options: {stp: {enabled: true}}, port: [{name: v0}]}
+    ipv4: {enabled: true, address: [{ip: 203.0.113.1, prefix-length: 24}]}
+  - name: v0
+    type: veth
+    veth: {peer: v1}
+  - name: v1
+    type: veth
+    state: down
+    veth: {peer: v0}
+routes:
+  config:
+    - {destination: 10.0.0.0/8, next-hop-address: 203.0.113.254, next-hop-interface: br0, table-id: 100000, metric: 50}
+    - {destination: 0.0.0.0/0, state: absent, table-id: 77}
+route-rules:
+  config:
+    - {ip-from: 203.0.113.0/24, priority: 1000, route-table: 100000}
+    - {family: ipv4, fwmark: 0x10, fwmask: 0xff, priority: 1001, route-table: 100000}
+";
+    let p = plan(m.state(), &intent_of(yaml)).expect("plans");
+    insta::assert_snapshot!(p.to_string());
+    let mut m = m;
+    run(&mut m, &p);
+    assert!(plan(&m.query().expect("query"), &intent_of(yaml)).expect("plans").is_empty());
+}
+
+#[test]
+fn exact_port_list_releases_other_ports() {
+    let mut m = host();
+    let yaml = "interfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: eth0}, {name: eth1}]}}\n";
+    apply_to(&mut m, yaml);
+    let fewer = "interfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: eth0}]}}\n";
+    let p = plan(&m.query().expect("query"), &intent_of(fewer)).expect("plans");
+    assert_eq!(p.to_string(), "~ link eth1 nomaster\n");
+}
+
+#[test]
+fn wrong_kind_and_missing_uplink_are_errors() {
+    let m = host();
+    let errs = plan(m.state(), &intent_of("interfaces:\n- {name: eth0, type: linux-bridge}\n")).expect_err("kind");
+    assert!(errs[0].to_string().starts_with("interfaces[0]: eth0 exists as a ethernet device"), "{}", errs[0]);
+    let errs = plan(m.state(), &intent_of("networks:\n- {name: a, uplink: nope0}\n")).expect_err("uplink");
+    assert_eq!(errs[0].to_string(), "networks[0].uplink: nope0 does not exist");
+}

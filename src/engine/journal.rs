@@ -1,0 +1,146 @@
+//! The undo journal: every op that the kernel accepted, and how to take it back.
+//!
+//! Inverses are computed from the state read before the apply, so the journal can restore
+//! a deleted bridge with its MAC, MTU, ports, addresses and routes, not just its name.
+//! Undo ops are placed in the same phases the planner uses, so undoing deletions
+//! (re-creations) and undoing creations (deletions) come out in a workable order.
+
+use crate::netdev::{KernelState, LinkChange, LinkKind, NewLink, Op, PeerSettings};
+use crate::plan::{Phase, Plan};
+
+/// Ops done so far in one apply.
+pub struct Journal<'a> {
+    before: &'a KernelState,
+    done: Vec<Op>,
+}
+
+impl<'a> Journal<'a> {
+    pub fn new(before: &'a KernelState) -> Journal<'a> {
+        Journal {
+            before,
+            done: Vec::new(),
+        }
+    }
+
+    pub fn record(&mut self, op: &Op) {
+        self.done.push(op.clone());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+
+    /// The plan that takes back every recorded op.
+    pub fn undo_plan(&self) -> Plan {
+        let mut plan = Plan::new();
+        for op in self.done.iter().rev() {
+            self.inverse(op, &mut plan);
+        }
+        plan
+    }
+
+    fn is_bridge(&self, name: &str) -> bool {
+        self.before
+            .links
+            .get(name)
+            .is_some_and(|l| matches!(l.kind, LinkKind::Bridge(_)))
+    }
+
+    fn inverse(&self, op: &Op, plan: &mut Plan) {
+        let b = self.before;
+        match op {
+            Op::CreateLink(l) => plan.push(Phase::DeleteLinks, Op::DeleteLink { name: l.name.clone() }),
+            Op::ChangeLink { name, change } => {
+                let Some(old) = b.links.get(name) else { return };
+                let undo = LinkChange {
+                    up: change.up.map(|_| old.up),
+                    mtu: change.mtu.map(|_| old.mtu),
+                    mac: change.mac.and(old.mac),
+                    controller: change.controller.as_ref().map(|_| old.controller.clone()),
+                    bridge: match (&change.bridge, &old.kind) {
+                        (Some(_), LinkKind::Bridge(o)) => Some(o.clone()),
+                        _ => None,
+                    },
+                };
+                let phase = if undo.controller == Some(None) {
+                    Phase::ReleasePorts
+                } else if self.is_bridge(name) {
+                    Phase::ChangeBridges
+                } else {
+                    Phase::ChangeLinks
+                };
+                plan.push(phase, Op::ChangeLink { name: name.clone(), change: undo });
+            }
+            Op::DeleteLink { name } => self.recreate(name, plan),
+            Op::AddAddress(a) => plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone())),
+            Op::DeleteAddress(a) => plan.push(Phase::AddAddresses, Op::AddAddress(a.clone())),
+            Op::AddRoute(r) => plan.push(Phase::DeleteRoutes, Op::DeleteRoute(r.clone())),
+            Op::DeleteRoute(r) => plan.push(Phase::AddRoutes, Op::AddRoute(r.clone())),
+            Op::AddRule(r) => plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone())),
+            Op::DeleteRule(r) => plan.push(Phase::AddRules, Op::AddRule(r.clone())),
+        }
+    }
+
+    /// Re-creates a deleted link (and its veth peer) as it was, with its ports, addresses
+    /// and routes.
+    fn recreate(&self, name: &str, plan: &mut Plan) {
+        let b = self.before;
+        let Some(link) = b.links.get(name) else { return };
+        let mut names = vec![name.to_string()];
+        let peer = match &link.kind {
+            LinkKind::Veth { peer: Some(p) } => {
+                names.push(p.clone());
+                b.links.get(p).map(|pl| PeerSettings {
+                    up: pl.up,
+                    mtu: Some(pl.mtu),
+                    mac: pl.mac,
+                    controller: pl.controller.clone(),
+                })
+            }
+            _ => None,
+        };
+        let is_bridge = matches!(link.kind, LinkKind::Bridge(_));
+        plan.push(
+            if is_bridge { Phase::CreateBridges } else { Phase::CreateVeths },
+            Op::CreateLink(NewLink {
+                name: name.to_string(),
+                kind: link.kind.clone(),
+                up: link.up,
+                mtu: (!is_bridge).then_some(link.mtu),
+                mac: link.mac,
+                controller: link.controller.clone(),
+                peer,
+            }),
+        );
+        if is_bridge {
+            for port in b.links.values().filter(|l| l.controller.as_deref() == Some(name)) {
+                plan.push(
+                    Phase::ChangeLinks,
+                    Op::ChangeLink {
+                        name: port.name.clone(),
+                        change: LinkChange {
+                            controller: Some(Some(name.to_string())),
+                            ..LinkChange::default()
+                        },
+                    },
+                );
+            }
+            plan.push(
+                Phase::ChangeBridges,
+                Op::ChangeLink {
+                    name: name.to_string(),
+                    change: LinkChange {
+                        mtu: Some(link.mtu),
+                        ..LinkChange::default()
+                    },
+                },
+            );
+        }
+        for a in b.addresses.iter().filter(|a| names.contains(&a.ifname)) {
+            plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
+        }
+        for r in b.routes.iter().filter(|r| r.dev.as_ref().is_some_and(|d| names.contains(d))) {
+            plan.push(Phase::AddRoutes, Op::AddRoute(r.clone()));
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The engine: query → plan → execute with an undo journal → verify → roll back on any
+//! failure, and verify the rollback.
+//!
+//! Guarantees:
+//! * nothing is written when planning fails or the plan is empty;
+//! * every op the driver reports as done is in the journal before the next phase runs;
+//! * after a failure the journal is undone in reverse, then the state is compared with the
+//!   one read before the apply and any difference left by kernel side effects is repaired
+//!   by an exact convergence ([`crate::plan::restore_plan`]); what still differs is
+//!   reported as [`ApplyError::RollbackIncomplete`].
+
+mod journal;
+pub mod lock;
+
+use std::time::{Duration, Instant};
+
+use crate::expand::Intent;
+use crate::netdev::model::ModelDriver;
+use crate::netdev::{Driver, DriverError, KernelState};
+use crate::plan::{differences, plan, restore_plan, Plan, PlanError};
+
+pub use journal::Journal;
+
+/// How to apply.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyOptions {
+    /// Run the plan on the model driver seeded with the current state; change nothing.
+    pub dry_run: bool,
+}
+
+/// How long each step took, for `-o json` and the benchmarks.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct Timings {
+    pub query: Duration,
+    pub plan: Duration,
+    pub execute: Duration,
+    pub verify: Duration,
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct Report {
+    pub plan: Plan,
+    /// False for a dry run or an empty plan.
+    pub changed: bool,
+    pub dry_run: bool,
+    pub timings: Timings,
+}
+
+/// Why an apply did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The intent cannot be reached from the current state; nothing was changed.
+    #[error("cannot plan the change; nothing was changed")]
+    Plan(Vec<PlanError>),
+    /// The current state could not be read; nothing was changed.
+    #[error("could not read the current state; nothing was changed")]
+    Query(#[source] DriverError),
+    /// A dry run found that the plan would fail; nothing was changed.
+    #[error("the plan would fail on this host; nothing was changed")]
+    DryRunFailed { failures: Vec<String> },
+    /// Something failed; the previous state is back and verified.
+    #[error("apply failed; the previous state was restored and verified")]
+    RolledBack { failures: Vec<String> },
+    /// Something failed and the previous state could not be fully restored.
+    #[error("apply failed and the rollback is incomplete")]
+    RollbackIncomplete {
+        failures: Vec<String>,
+        /// What still differs from the state before the apply.
+        leftovers: Vec<String>,
+    },
+}
+
+impl ApplyError {
+    /// The process exit code for this outcome (see the CLI documentation).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ApplyError::Plan(_) => 2,
+            ApplyError::Query(_) | ApplyError::DryRunFailed { .. } | ApplyError::RolledBack { .. } => 1,
+            ApplyError::RollbackIncomplete { .. } => 3,
+        }
+    }
+
+    /// Every detail line of the error, for printing under the headline.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            ApplyError::Plan(errs) => errs.iter().map(ToString::to_string).collect(),
+            ApplyError::Query(e) => vec![e.to_string()],
+            ApplyError::DryRunFailed { failures } | ApplyError::RolledBack { failures } => failures.clone(),
+            ApplyError::RollbackIncomplete { failures, leftovers } => failures
+                .iter()
+                .cloned()
+                .chain(leftovers.iter().map(|l| format!("left over: {l}")))
+                .collect(),
+        }
+    }
+}
+
+fn timed<T>(slot: &mut Duration, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let r = f();
+    *slot += t.elapsed();
+    r
+}
+
+/// Plans and applies `intent` with `driver`. See the module documentation.
+///
+/// `on_plan` sees the plan before anything is executed (the CLI prints it there, so that
+/// it is on screen whatever happens next).
+pub fn apply(
+    driver: &mut dyn Driver,
+    intent: &Intent,
+    opts: ApplyOptions,
+    on_plan: impl FnOnce(&Plan),
+) -> Result<Report, ApplyError> {
+    let mut timings = Timings::default();
+    let before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
+    let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
+    on_plan(&the_plan);
+    if opts.dry_run {
+        let mut model = ModelDriver::new(before.clone());
+        let mut journal = Journal::new(&before);
+        if let Err(failures) = execute(&mut model, &the_plan, &mut journal) {
+            return Err(ApplyError::DryRunFailed { failures });
+        }
+        if let Err(failures) = verify(&mut model, intent) {
+            return Err(ApplyError::DryRunFailed { failures });
+        }
+        return Ok(Report {
+            plan: the_plan,
+            changed: false,
+            dry_run: true,
+            timings,
+        });
+    }
+    if the_plan.is_empty() {
+        return Ok(Report {
+            plan: the_plan,
+            changed: false,
+            dry_run: false,
+            timings,
+        });
+    }
+    let mut journal = Journal::new(&before);
+    let executed = timed(&mut timings.execute, || execute(driver, &the_plan, &mut journal));
+    let failures = match executed {
+        Ok(()) => match timed(&mut timings.verify, || verify(driver, intent)) {
+            Ok(()) => {
+                return Ok(Report {
+                    plan: the_plan,
+                    changed: true,
+                    dry_run: false,
+                    timings,
+                })
+            }
+            Err(f) => f,
+        },
+        Err(f) => f,
+    };
+    Err(rollback(driver, &journal, &before, failures))
+}
+
+/// Runs the plan phase by phase, journaling every op that succeeded. Stops after the
+/// first phase with a failure (the rest of that phase was independent and ran).
+fn execute(driver: &mut dyn Driver, plan: &Plan, journal: &mut Journal) -> Result<(), Vec<String>> {
+    for phase in plan.phases.iter().filter(|p| !p.is_empty()) {
+        let results = driver.execute(phase);
+        let mut failures = Vec::new();
+        for (op, res) in phase.iter().zip(results) {
+            match res {
+                Ok(()) => journal.record(op),
+                Err(e) => failures.push(format!("{} {op}: {e}", op.verb())),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(failures);
+        }
+    }
+    Ok(())
+}
+
+/// Re-reads the state and checks that the intent holds: planning again must be empty.
+pub fn verify(driver: &mut dyn Driver, intent: &Intent) -> Result<(), Vec<String>> {
+    let after = driver
+        .query()
+        .map_err(|e| vec![format!("verification could not read the state: {e}")])?;
+    match plan(&after, intent) {
+        Ok(p) if p.is_empty() => Ok(()),
+        Ok(p) => Err(p
+            .ops()
+            .map(|op| format!("verification: still to {} {op}", op.verb()))
+            .collect()),
+        Err(errs) => Err(errs.iter().map(|e| format!("verification: {e}")).collect()),
+    }
+}
+
+/// Undoes the journal, then repairs what kernel side effects left, then verifies.
+fn rollback(driver: &mut dyn Driver, journal: &Journal, before: &KernelState, failures: Vec<String>) -> ApplyError {
+    let undo = journal.undo_plan();
+    let mut rollback_errors = Vec::new();
+    run_best_effort(driver, &undo, &mut rollback_errors);
+    let mut leftovers = match driver.query() {
+        Ok(now) => differences(&now, before),
+        Err(e) => vec![format!("could not read the state after rollback: {e}")],
+    };
+    if !leftovers.is_empty() {
+        if let Ok(now) = driver.query() {
+            run_best_effort(driver, &restore_plan(&now, before), &mut rollback_errors);
+        }
+        leftovers = match driver.query() {
+            Ok(now) => differences(&now, before),
+            Err(e) => vec![format!("could not read the state after rollback: {e}")],
+        };
+    }
+    if leftovers.is_empty() {
+        ApplyError::RolledBack { failures }
+    } else {
+        let mut failures = failures;
+        failures.extend(rollback_errors.into_iter().map(|e| format!("rollback: {e}")));
+        ApplyError::RollbackIncomplete { failures, leftovers }
+    }
+}
+
+/// Runs every phase even when some ops fail: rollback keeps going and collects errors.
+fn run_best_effort(driver: &mut dyn Driver, plan: &Plan, errors: &mut Vec<String>) {
+    for phase in plan.phases.iter().filter(|p| !p.is_empty()) {
+        for (op, res) in phase.iter().zip(driver.execute(phase)) {
+            if let Err(e) = res {
+                errors.push(format!("{} {op}: {e}", op.verb()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,94 @@
+//! The engine on the model driver: rollback after injected failures, dry runs, verify.
+
+use super::*;
+use crate::netdev::model::ModelDriver;
+use crate::netdev::Op;
+use crate::plan::tests::{host, intent_of};
+
+const BASE: &str = "
+networks:
+  - name: mgmt
+    uplink: eth0
+    ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}
+    default-route: true
+    source-routing: {table: 1001}
+";
+
+const CHANGE: &str = "
+interfaces:
+  - {name: v0, type: veth, veth: {peer: v1}}
+networks:
+  - name: mgmt
+    state: absent
+  - name: storage
+    uplink: eth1
+    mtu: 9000
+    ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}
+    ipv6: {address: ['2001:db8:2::10/64'], gateway: '2001:db8:2::1'}
+";
+
+fn applied(yaml: &str) -> ModelDriver {
+    let mut m = host();
+    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_| {}).expect("applies");
+    m
+}
+
+#[test]
+fn failure_in_any_phase_restores_the_previous_state_exactly() {
+    // Fail at each op of the change in turn: whatever had been done is undone.
+    let probe = applied(BASE);
+    let intent = intent_of(CHANGE);
+    let n_ops = crate::plan::plan(probe.state(), &intent).expect("plans").len();
+    assert!(n_ops > 10);
+    for k in 0..n_ops {
+        let mut m = applied(BASE);
+        let before = m.query().expect("query");
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        m.fail_when(move |_op: &Op| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
+        let err = apply(&mut m, &intent, ApplyOptions::default(), |_| {}).expect_err("fails");
+        assert!(matches!(err, ApplyError::RolledBack { .. }), "op {k}: {err:?}");
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(m.query().expect("query"), before, "op {k} left the state changed");
+    }
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let mut m = applied(BASE);
+    let before = m.query().expect("query");
+    let executed = m.ops_executed;
+    let r = apply(&mut m, &intent_of(CHANGE), ApplyOptions { dry_run: true }, |_| {}).expect("dry run");
+    assert!(r.dry_run && !r.changed && !r.plan.is_empty());
+    assert_eq!(m.ops_executed, executed);
+    assert_eq!(m.query().expect("query"), before);
+}
+
+#[test]
+fn reapply_writes_nothing() {
+    let mut m = applied(BASE);
+    let executed = m.ops_executed;
+    let r = apply(&mut m, &intent_of(BASE), ApplyOptions::default(), |_| {}).expect("applies");
+    assert!(r.plan.is_empty() && !r.changed);
+    assert_eq!(m.ops_executed, executed);
+}
+
+#[test]
+fn plan_errors_change_nothing_and_exit_2() {
+    let mut m = applied(BASE);
+    let executed = m.ops_executed;
+    let err = apply(&mut m, &intent_of("networks:\n- {name: x, uplink: nope0}\n"), ApplyOptions::default(), |_| {})
+        .expect_err("fails");
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(m.ops_executed, executed);
+}
+
+#[test]
+fn dry_run_reports_a_plan_that_would_fail() {
+    let mut m = applied(BASE);
+    // A route through a gateway no address makes reachable: the model rejects it as the
+    // kernel would.
+    let yaml = "routes:\n  config:\n  - {destination: 10.0.0.0/8, next-hop-address: 203.0.113.1, next-hop-interface: mgmt}\n";
+    let err = apply(&mut m, &intent_of(yaml), ApplyOptions { dry_run: true }, |_| {}).expect_err("fails");
+    assert!(matches!(err, ApplyError::DryRunFailed { .. }), "{err:?}");
+    assert!(err.details()[0].contains("Nexthop has invalid gateway"), "{:?}", err.details());
+}

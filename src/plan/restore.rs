@@ -1,0 +1,175 @@
+//! Exact convergence to a recorded state: the planner used by rollback when undoing the
+//! journal did not bring everything back (the kernel has side effects a journal cannot
+//! see: a device set down loses its IPv4 routes, a deleted address takes the routes that
+//! preferred it).
+//!
+//! Unlike [`super::plan`], nothing here is partial: every link hostnet can create or
+//! delete, every address, route and rule is made exactly as in `target`. Devices hostnet
+//! cannot create (NICs, loopback, unknown kinds) are only changed, never created or
+//! deleted.
+
+use std::collections::BTreeSet;
+
+use super::{Phase, Plan};
+use crate::netdev::{KernelState, Link, LinkChange, LinkKind, NewLink, Op, PeerSettings};
+
+fn creatable(kind: &LinkKind) -> bool {
+    matches!(kind, LinkKind::Bridge(_) | LinkKind::Veth { peer: Some(_) })
+}
+
+fn bridge_phase(kind: &LinkKind) -> Phase {
+    if matches!(kind, LinkKind::Bridge(_)) {
+        Phase::ChangeBridges
+    } else {
+        Phase::ChangeLinks
+    }
+}
+
+fn change(cur: &Link, want: &Link) -> LinkChange {
+    let mut c = LinkChange::default();
+    if cur.up != want.up {
+        c.up = Some(want.up);
+    }
+    if cur.mtu != want.mtu {
+        c.mtu = Some(want.mtu);
+    }
+    if cur.mac != want.mac {
+        c.mac = want.mac;
+    }
+    if cur.controller != want.controller {
+        c.controller = Some(want.controller.clone());
+    }
+    if let (LinkKind::Bridge(a), LinkKind::Bridge(b)) = (&cur.kind, &want.kind) {
+        if a != b {
+            c.bridge = Some(b.clone());
+        }
+    }
+    c
+}
+
+/// Plans the ops that make `current` equal to `target`.
+pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
+    let mut plan = Plan::new();
+    let mut deleted: BTreeSet<&str> = BTreeSet::new();
+    for (name, cur) in &current.links {
+        let same_kind = target
+            .links
+            .get(name)
+            .is_some_and(|t| std::mem::discriminant(&t.kind) == std::mem::discriminant(&cur.kind));
+        if !same_kind && creatable(&cur.kind) && !deleted.contains(name.as_str()) {
+            deleted.insert(name);
+            if let LinkKind::Veth { peer: Some(p) } = &cur.kind {
+                deleted.insert(p);
+            }
+            plan.push(Phase::DeleteLinks, Op::DeleteLink { name: name.clone() });
+        }
+    }
+    let mut created: BTreeSet<&str> = BTreeSet::new();
+    for (name, want) in &target.links {
+        let existing = current.links.get(name).filter(|_| !deleted.contains(name.as_str()));
+        match existing {
+            Some(cur) => {
+                let c = change(cur, want);
+                if !c.is_empty() {
+                    plan.push(bridge_phase(&cur.kind), Op::ChangeLink { name: name.clone(), change: c });
+                }
+            }
+            None if creatable(&want.kind) && !created.contains(name.as_str()) => {
+                created.insert(name);
+                let peer = match &want.kind {
+                    LinkKind::Veth { peer: Some(p) } => {
+                        created.insert(p);
+                        let pl = target.links.get(p);
+                        Some(PeerSettings {
+                            up: pl.is_some_and(|l| l.up),
+                            mtu: pl.map(|l| l.mtu),
+                            mac: pl.and_then(|l| l.mac),
+                            controller: None,
+                        })
+                    }
+                    _ => None,
+                };
+                let is_bridge = matches!(want.kind, LinkKind::Bridge(_));
+                plan.push(
+                    if is_bridge { Phase::CreateBridges } else { Phase::CreateVeths },
+                    Op::CreateLink(NewLink {
+                        name: name.clone(),
+                        kind: want.kind.clone(),
+                        up: want.up,
+                        mtu: (!is_bridge).then_some(want.mtu),
+                        mac: want.mac,
+                        controller: None,
+                        peer,
+                    }),
+                );
+                // Ports and bridge MTU after creation, like a fresh apply.
+                let mut rest = LinkChange {
+                    controller: want.controller.clone().map(Some),
+                    ..LinkChange::default()
+                };
+                if is_bridge {
+                    rest.mtu = Some(want.mtu);
+                }
+                if !rest.is_empty() {
+                    plan.push(bridge_phase(&want.kind), Op::ChangeLink { name: name.clone(), change: rest });
+                }
+                if let LinkKind::Veth { peer: Some(p) } = &want.kind {
+                    if let Some(c) = target.links.get(p).and_then(|l| l.controller.clone()) {
+                        plan.push(
+                            Phase::ChangeLinks,
+                            Op::ChangeLink {
+                                name: p.clone(),
+                                change: LinkChange {
+                                    controller: Some(Some(c)),
+                                    ..LinkChange::default()
+                                },
+                            },
+                        );
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    let alive = |ifname: &str| !deleted.contains(ifname);
+    for a in current.addresses.iter().filter(|a| !target.addresses.contains(a) && alive(&a.ifname)) {
+        plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone()));
+    }
+    for a in target.addresses.iter().filter(|a| !current.addresses.contains(a) || !alive(&a.ifname)) {
+        plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
+    }
+    for r in current
+        .routes
+        .iter()
+        .filter(|r| !target.routes.contains(r) && r.dev.as_deref().is_none_or(alive))
+    {
+        plan.push(Phase::DeleteRoutes, Op::DeleteRoute(r.clone()));
+    }
+    for r in target
+        .routes
+        .iter()
+        .filter(|r| !current.routes.contains(r) || r.dev.as_deref().is_some_and(|d| !alive(d)))
+    {
+        plan.push(Phase::AddRoutes, Op::AddRoute(r.clone()));
+    }
+    plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
+        Op::AddRoute(r) => r.gateway.is_some(),
+        _ => false,
+    });
+    for r in current.rules.iter().filter(|r| !target.rules.contains(r)) {
+        plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone()));
+    }
+    for r in target.rules.iter().filter(|r| !current.rules.contains(r)) {
+        plan.push(Phase::AddRules, Op::AddRule(r.clone()));
+    }
+    plan
+}
+
+/// What would still have to be done to reach `target` (empty when the states are equal),
+/// one line per object, for reports of an incomplete rollback.
+pub fn differences(current: &KernelState, target: &KernelState) -> Vec<String> {
+    restore_plan(current, target)
+        .ops()
+        .map(|op| format!("{} {op}", op.verb()))
+        .collect()
+}

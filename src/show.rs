@@ -1,0 +1,128 @@
+//! The current state in the input schema, so that `hostnet apply` of `hostnet show`'s
+//! output changes nothing.
+//!
+//! What hostnet owns for logical networks (routes and rules tagged [`HOSTNET_PROTO`]) is
+//! left out of `routes`/`route-rules`: it is the networks' business, and listing it as
+//! user routes would make a re-apply take it over. Kernel-made routes and rules (protocol
+//! kernel, router advertisements, redirects) are left out for the same reason. Devices of
+//! kinds the schema has no type for are listed in [`Shown::skipped`].
+
+use std::collections::BTreeMap;
+
+use crate::model::*;
+use crate::netdev::{
+    KernelState, LinkKind, HOSTNET_PROTO, PROTO_KERNEL, TABLE_MAIN,
+};
+
+/// Route protocols that the kernel or autoconfiguration make, not a configuration.
+const PROTO_REDIRECT: u8 = 1;
+const PROTO_RA: u8 = 9;
+
+/// The state as a document, plus what could not be expressed in it.
+pub struct Shown {
+    pub document: Desired,
+    /// Devices left out, as `name (kind)`.
+    pub skipped: Vec<String>,
+}
+
+/// Renders `state` in the input schema.
+pub fn show(state: &KernelState) -> Shown {
+    let mut skipped = Vec::new();
+    let mut ports: BTreeMap<&str, Vec<PortSpec>> = BTreeMap::new();
+    for l in state.links.values() {
+        if let Some(c) = &l.controller {
+            ports.entry(c.as_str()).or_default().push(PortSpec { name: l.name.clone() });
+        }
+    }
+    let mut interfaces = Vec::new();
+    for l in state.links.values() {
+        let iface_type = match &l.kind {
+            LinkKind::Bridge(_) => InterfaceType::LinuxBridge,
+            LinkKind::Veth { .. } => InterfaceType::Veth,
+            LinkKind::Ethernet => InterfaceType::Ethernet,
+            LinkKind::Loopback => InterfaceType::Loopback,
+            LinkKind::Other(k) => {
+                skipped.push(format!("{} ({k})", l.name));
+                continue;
+            }
+        };
+        let addrs = |v4: bool| -> Option<IpSpec> {
+            let list: Vec<AddressSpec> = state
+                .addresses
+                .iter()
+                .filter(|a| a.ifname == l.name && a.addr.addr().is_ipv4() == v4)
+                .map(|a| AddressSpec {
+                    ip: a.addr.addr(),
+                    prefix_length: a.addr.prefix_len(),
+                })
+                .collect();
+            (!list.is_empty()).then_some(IpSpec {
+                enabled: Some(true),
+                address: Some(list),
+                dhcp: None,
+                autoconf: None,
+            })
+        };
+        interfaces.push(InterfaceSpec {
+            name: l.name.clone(),
+            iface_type: Some(iface_type),
+            state: Some(if l.up { IfaceState::Up } else { IfaceState::Down }),
+            mtu: Some(l.mtu),
+            mac_address: if matches!(l.kind, LinkKind::Loopback) { None } else { l.mac },
+            ipv4: addrs(true),
+            ipv6: addrs(false),
+            bridge: match &l.kind {
+                LinkKind::Bridge(o) => Some(BridgeSpec {
+                    options: Some(BridgeOptionsSpec {
+                        stp: Some(StpSpec { enabled: Some(o.stp) }),
+                    }),
+                    port: Some(ports.remove(l.name.as_str()).unwrap_or_default()),
+                }),
+                _ => None,
+            },
+            veth: match &l.kind {
+                LinkKind::Veth { peer: Some(p) } => Some(VethSpec { peer: p.clone() }),
+                _ => None,
+            },
+        });
+    }
+    let routes: Vec<RouteSpec> = state
+        .routes
+        .iter()
+        .filter(|r| ![HOSTNET_PROTO, PROTO_KERNEL, PROTO_REDIRECT, PROTO_RA].contains(&r.protocol))
+        .map(|r| RouteSpec {
+            destination: Some(Prefix(r.destination)),
+            next_hop_address: r.gateway,
+            next_hop_interface: r.dev.clone(),
+            table_id: (r.table != TABLE_MAIN).then_some(r.table),
+            metric: r.metric,
+            state: None,
+        })
+        .collect();
+    let rules: Vec<RuleSpec> = state
+        .rules
+        .iter()
+        .filter(|r| r.protocol != HOSTNET_PROTO && r.protocol != PROTO_KERNEL)
+        .map(|r| RuleSpec {
+            ip_from: r.from.map(Prefix),
+            ip_to: r.to.map(Prefix),
+            priority: Some(r.priority),
+            route_table: Some(r.table),
+            iif: r.iif.clone(),
+            fwmark: r.fwmark.map(HexU32),
+            fwmask: r.fwmark.and(r.fwmask).map(HexU32),
+            family: Some(r.family),
+            state: None,
+        })
+        .collect();
+    Shown {
+        document: Desired {
+            interfaces,
+            routes: (!routes.is_empty()).then_some(RoutesSpec { config: routes }),
+            route_rules: (!rules.is_empty()).then_some(RulesSpec { config: rules }),
+            networks: Vec::new(),
+            settings: None,
+        },
+        skipped,
+    }
+}
