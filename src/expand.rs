@@ -18,7 +18,8 @@ use ipnet::IpNet;
 use crate::model::validate::{DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_RANGE};
 use crate::model::*;
 use crate::netdev::{
-    Address, Family, Route, RouteScope, Rule, HOSTNET_PROTO, PROTO_STATIC, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
+    Address, Family, Route, RouteScope, Rule, HOSTNET_PROTO, PROTO_STATIC, TABLE_DEFAULT,
+    TABLE_LOCAL, TABLE_MAIN,
 };
 
 /// Metric the kernel gives IPv6 routes added without one; desired IPv6 routes carry it so
@@ -52,7 +53,9 @@ pub struct LinkIntent {
 pub enum KindIntent {
     Bridge,
     /// `peer` is `None` when the file does not name it (then it can only be matched).
-    Veth { peer: Option<String> },
+    Veth {
+        peer: Option<String>,
+    },
     Ethernet,
     Loopback,
 }
@@ -205,7 +208,9 @@ fn is_reserved_table(t: u32) -> bool {
 /// range, then linear probing in name order past reserved and already taken ids.
 fn assign_tables(d: &Desired) -> Result<BTreeMap<String, (u32, bool)>, ExpandError> {
     let sr = d.settings.as_ref().and_then(|s| s.source_routing.as_ref());
-    let [lo, hi] = sr.and_then(|s| s.table_range).unwrap_or(DEFAULT_TABLE_RANGE);
+    let [lo, hi] = sr
+        .and_then(|s| s.table_range)
+        .unwrap_or(DEFAULT_TABLE_RANGE);
     let mut out = BTreeMap::new();
     let mut taken: BTreeSet<u32> = BTreeSet::new();
     for n in &d.networks {
@@ -391,9 +396,13 @@ fn expand_rules(d: &Desired, intent: &mut Intent) {
     for (i, r) in rules.config.iter().enumerate() {
         let origin = format!("route-rules.config[{i}]");
         let family = r.family.or_else(|| {
-            r.ip_from
-                .or(r.ip_to)
-                .map(|p| if p.0.addr().is_ipv4() { Family::Ipv4 } else { Family::Ipv6 })
+            r.ip_from.or(r.ip_to).map(|p| {
+                if p.0.addr().is_ipv4() {
+                    Family::Ipv4
+                } else {
+                    Family::Ipv6
+                }
+            })
         });
         if r.state == Some(EntryState::Absent) {
             intent.rule_removals.push(RuleMatch {
@@ -409,7 +418,8 @@ fn expand_rules(d: &Desired, intent: &mut Intent) {
             });
             continue;
         }
-        let (Some(family), Some(priority), Some(table)) = (family, r.priority, r.route_table) else {
+        let (Some(family), Some(priority), Some(table)) = (family, r.priority, r.route_table)
+        else {
             continue;
         };
         intent.rules.push(RuleIntent {
@@ -462,7 +472,11 @@ fn expand_network(
             LinkIntent {
                 origin: origin.clone(),
                 kind: Some(KindIntent::Bridge),
-                state: if absent { IfaceState::Absent } else { IfaceState::Up },
+                state: if absent {
+                    IfaceState::Absent
+                } else {
+                    IfaceState::Up
+                },
                 mtu: n.mtu,
                 mac: None,
                 stp: Some(false),
@@ -479,7 +493,11 @@ fn expand_network(
         }
     }
 
-    let sr_enabled = n.source_routing.as_ref().and_then(|s| s.enabled).unwrap_or(true);
+    let sr_enabled = n
+        .source_routing
+        .as_ref()
+        .and_then(|s| s.enabled)
+        .unwrap_or(true);
     let priority = n
         .source_routing
         .as_ref()
@@ -530,7 +548,11 @@ fn expand_network(
                     dev: Some(device.clone()),
                     metric,
                     // IPv6 routes have no scope in the kernel; it reports universe.
-                    scope: if v6 { RouteScope::Universe } else { RouteScope::Link },
+                    scope: if v6 {
+                        RouteScope::Universe
+                    } else {
+                        RouteScope::Link
+                    },
                     src: Some(a.addr()),
                     protocol: HOSTNET_PROTO,
                 });
@@ -590,18 +612,21 @@ fn merge_uplink(
         return Ok(());
     }
     let controller = bridged.then(|| n.bridge.clone().unwrap_or_else(|| n.name.clone()));
-    let entry = intent.links.entry(uplink.to_string()).or_insert_with(|| LinkIntent {
-        origin: origin.to_string(),
-        kind: None,
-        state: IfaceState::Up,
-        mtu: None,
-        mac: None,
-        stp: None,
-        ports: None,
-        controller: None,
-        ipv4: None,
-        ipv6: None,
-    });
+    let entry = intent
+        .links
+        .entry(uplink.to_string())
+        .or_insert_with(|| LinkIntent {
+            origin: origin.to_string(),
+            kind: None,
+            state: IfaceState::Up,
+            mtu: None,
+            mac: None,
+            stp: None,
+            ports: None,
+            controller: None,
+            ipv4: None,
+            ipv6: None,
+        });
     if entry.state == IfaceState::Absent {
         return Err(ExpandError {
             path: format!("{origin}.uplink"),
@@ -613,7 +638,10 @@ fn merge_uplink(
             Some(other) if other != m => {
                 return Err(ExpandError {
                     path: format!("{origin}.mtu"),
-                    message: format!("{uplink} gets MTU {other} from {} but {m} here", entry.origin),
+                    message: format!(
+                        "{uplink} gets MTU {other} from {} but {m} here",
+                        entry.origin
+                    ),
                 })
             }
             _ => entry.mtu = Some(m),
@@ -622,12 +650,18 @@ fn merge_uplink(
     if bridged {
         entry.controller = controller;
     } else {
-        for (slot, addrs, fam) in [(&mut entry.ipv4, ipv4, "ipv4"), (&mut entry.ipv6, ipv6, "ipv6")] {
+        for (slot, addrs, fam) in [
+            (&mut entry.ipv4, ipv4, "ipv4"),
+            (&mut entry.ipv6, ipv6, "ipv6"),
+        ] {
             if let Some(a) = addrs {
                 if slot.is_some() && slot.as_ref() != Some(a) {
                     return Err(ExpandError {
                         path: format!("{origin}.{fam}"),
-                        message: format!("{uplink} gets {fam} addresses from {} and from here", entry.origin),
+                        message: format!(
+                            "{uplink} gets {fam} addresses from {} and from here",
+                            entry.origin
+                        ),
                     });
                 }
                 *slot = Some(a.clone());

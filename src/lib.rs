@@ -5,10 +5,11 @@
 //! driver reports) → [`engine`] (execute with an undo journal, verify, roll back) on a
 //! [`netdev::Driver`].
 
-pub mod netdev;
-pub mod model;
-pub mod expand;
-pub mod plan;
-pub mod engine;
-pub mod show;
 pub mod cli;
+pub mod engine;
+pub mod expand;
+pub mod model;
+pub mod netdev;
+pub mod plan;
+pub mod sandbox;
+pub mod show;

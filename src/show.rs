@@ -10,9 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::*;
-use crate::netdev::{
-    KernelState, LinkKind, HOSTNET_PROTO, PROTO_KERNEL, TABLE_MAIN,
-};
+use crate::netdev::{KernelState, LinkKind, HOSTNET_PROTO, PROTO_KERNEL, TABLE_MAIN};
 
 /// Route protocols that the kernel or autoconfiguration make, not a configuration.
 const PROTO_REDIRECT: u8 = 1;
@@ -31,7 +29,9 @@ pub fn show(state: &KernelState) -> Shown {
     let mut ports: BTreeMap<&str, Vec<PortSpec>> = BTreeMap::new();
     for l in state.links.values() {
         if let Some(c) = &l.controller {
-            ports.entry(c.as_str()).or_default().push(PortSpec { name: l.name.clone() });
+            ports.entry(c.as_str()).or_default().push(PortSpec {
+                name: l.name.clone(),
+            });
         }
     }
     let mut interfaces = Vec::new();
@@ -66,15 +66,25 @@ pub fn show(state: &KernelState) -> Shown {
         interfaces.push(InterfaceSpec {
             name: l.name.clone(),
             iface_type: Some(iface_type),
-            state: Some(if l.up { IfaceState::Up } else { IfaceState::Down }),
+            state: Some(if l.up {
+                IfaceState::Up
+            } else {
+                IfaceState::Down
+            }),
             mtu: Some(l.mtu),
-            mac_address: if matches!(l.kind, LinkKind::Loopback) { None } else { l.mac },
+            mac_address: if matches!(l.kind, LinkKind::Loopback) {
+                None
+            } else {
+                l.mac
+            },
             ipv4: addrs(true),
             ipv6: addrs(false),
             bridge: match &l.kind {
                 LinkKind::Bridge(o) => Some(BridgeSpec {
                     options: Some(BridgeOptionsSpec {
-                        stp: Some(StpSpec { enabled: Some(o.stp) }),
+                        stp: Some(StpSpec {
+                            enabled: Some(o.stp),
+                        }),
                     }),
                     port: Some(ports.remove(l.name.as_str()).unwrap_or_default()),
                 }),

@@ -20,7 +20,8 @@ pub fn load(file: &Path) -> Result<Intent, Vec<String>> {
             .map_err(|e| vec![format!("cannot read standard input: {e}")])?;
         s
     } else {
-        std::fs::read_to_string(file).map_err(|e| vec![format!("cannot read {}: {e}", file.display())])?
+        std::fs::read_to_string(file)
+            .map_err(|e| vec![format!("cannot read {}: {e}", file.display())])?
     };
     let desired = parse(&text).map_err(|e| vec![e.to_string()])?;
     validate(&desired).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
@@ -34,7 +35,10 @@ pub fn validate_only(file: &Path) -> i32 {
             0
         }
         Err(errs) => {
-            print_error(&format!("{} is not valid; nothing was changed", file.display()), &errs);
+            print_error(
+                &format!("{} is not valid; nothing was changed", file.display()),
+                &errs,
+            );
             2
         }
     }
@@ -67,16 +71,35 @@ pub fn run(args: &ApplyArgs) -> i32 {
     let _lock = if args.dry_run {
         None
     } else {
-        match lock::lock_current_netns(Path::new(lock::LOCK_DIR), Duration::from_secs(args.lock_timeout)) {
+        match lock::lock_current_netns(
+            Path::new(lock::LOCK_DIR),
+            Duration::from_secs(args.lock_timeout),
+        ) {
             Ok(l) => Some(l),
-            Err(e) => return fail(args, 1, "cannot take the hostnet lock; nothing was changed", &[e.to_string()]),
+            Err(e) => {
+                return fail(
+                    args,
+                    1,
+                    "cannot take the hostnet lock; nothing was changed",
+                    &[e.to_string()],
+                )
+            }
         }
     };
     let mut driver = match LinuxDriver::new() {
         Ok(d) => d,
-        Err(e) => return fail(args, 1, "cannot open netlink; nothing was changed", &[e.to_string()]),
+        Err(e) => {
+            return fail(
+                args,
+                1,
+                "cannot open netlink; nothing was changed",
+                &[e.to_string()],
+            )
+        }
     };
-    let opts = ApplyOptions { dry_run: args.dry_run };
+    let opts = ApplyOptions {
+        dry_run: args.dry_run,
+    };
     let text = args.output == ApplyFormat::Text;
     let on_plan = |plan: &crate::plan::Plan| {
         if text && !plan.is_empty() {
@@ -107,7 +130,9 @@ fn print_report(r: &engine::Report) {
     }
     let t = &r.timings;
     if r.dry_run {
-        println!("Dry run: nothing was changed (the plan ran and verified on a model of this host).");
+        println!(
+            "Dry run: nothing was changed (the plan ran and verified on a model of this host)."
+        );
     } else {
         println!(
             "Applied and verified {} changes (query {}, plan {}, execute {}, verify {}).",

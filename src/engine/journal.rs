@@ -49,7 +49,12 @@ impl<'a> Journal<'a> {
     fn inverse(&self, op: &Op, plan: &mut Plan) {
         let b = self.before;
         match op {
-            Op::CreateLink(l) => plan.push(Phase::DeleteLinks, Op::DeleteLink { name: l.name.clone() }),
+            Op::CreateLink(l) => plan.push(
+                Phase::DeleteLinks,
+                Op::DeleteLink {
+                    name: l.name.clone(),
+                },
+            ),
             Op::ChangeLink { name, change } => {
                 let Some(old) = b.links.get(name) else { return };
                 let undo = LinkChange {
@@ -69,7 +74,13 @@ impl<'a> Journal<'a> {
                 } else {
                     Phase::ChangeLinks
                 };
-                plan.push(phase, Op::ChangeLink { name: name.clone(), change: undo });
+                plan.push(
+                    phase,
+                    Op::ChangeLink {
+                        name: name.clone(),
+                        change: undo,
+                    },
+                );
             }
             Op::DeleteLink { name } => self.recreate(name, plan),
             Op::AddAddress(a) => plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone())),
@@ -85,7 +96,9 @@ impl<'a> Journal<'a> {
     /// and routes.
     fn recreate(&self, name: &str, plan: &mut Plan) {
         let b = self.before;
-        let Some(link) = b.links.get(name) else { return };
+        let Some(link) = b.links.get(name) else {
+            return;
+        };
         let mut names = vec![name.to_string()];
         let peer = match &link.kind {
             LinkKind::Veth { peer: Some(p) } => {
@@ -101,7 +114,11 @@ impl<'a> Journal<'a> {
         };
         let is_bridge = matches!(link.kind, LinkKind::Bridge(_));
         plan.push(
-            if is_bridge { Phase::CreateBridges } else { Phase::CreateVeths },
+            if is_bridge {
+                Phase::CreateBridges
+            } else {
+                Phase::CreateVeths
+            },
             Op::CreateLink(NewLink {
                 name: name.to_string(),
                 kind: link.kind.clone(),
@@ -113,7 +130,11 @@ impl<'a> Journal<'a> {
             }),
         );
         if is_bridge {
-            for port in b.links.values().filter(|l| l.controller.as_deref() == Some(name)) {
+            for port in b
+                .links
+                .values()
+                .filter(|l| l.controller.as_deref() == Some(name))
+            {
                 plan.push(
                     Phase::ChangeLinks,
                     Op::ChangeLink {
@@ -139,7 +160,11 @@ impl<'a> Journal<'a> {
         for a in b.addresses.iter().filter(|a| names.contains(&a.ifname)) {
             plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
         }
-        for r in b.routes.iter().filter(|r| r.dev.as_ref().is_some_and(|d| names.contains(d))) {
+        for r in b
+            .routes
+            .iter()
+            .filter(|r| r.dev.as_ref().is_some_and(|d| names.contains(d)))
+        {
             plan.push(Phase::AddRoutes, Op::AddRoute(r.clone()));
         }
     }

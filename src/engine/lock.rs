@@ -69,10 +69,17 @@ pub fn lock_current_netns(dir: &Path, timeout: Duration) -> Result<NetnsLock, Lo
             Ok(()) => break,
             Err(fs::TryLockError::WouldBlock) => {
                 if start.elapsed() >= timeout {
-                    let holder = fs::read_to_string(&path).unwrap_or_default().trim().to_string();
+                    let holder = fs::read_to_string(&path)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string();
                     return Err(LockError::Timeout {
                         path,
-                        holder: if holder.is_empty() { "unknown".into() } else { holder },
+                        holder: if holder.is_empty() {
+                            "unknown".into()
+                        } else {
+                            holder
+                        },
                         waited: start.elapsed(),
                     });
                 }

@@ -76,7 +76,9 @@ impl ApplyError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ApplyError::Plan(_) => 2,
-            ApplyError::Query(_) | ApplyError::DryRunFailed { .. } | ApplyError::RolledBack { .. } => 1,
+            ApplyError::Query(_)
+            | ApplyError::DryRunFailed { .. }
+            | ApplyError::RolledBack { .. } => 1,
             ApplyError::RollbackIncomplete { .. } => 3,
         }
     }
@@ -86,8 +88,13 @@ impl ApplyError {
         match self {
             ApplyError::Plan(errs) => errs.iter().map(ToString::to_string).collect(),
             ApplyError::Query(e) => vec![e.to_string()],
-            ApplyError::DryRunFailed { failures } | ApplyError::RolledBack { failures } => failures.clone(),
-            ApplyError::RollbackIncomplete { failures, leftovers } => failures
+            ApplyError::DryRunFailed { failures } | ApplyError::RolledBack { failures } => {
+                failures.clone()
+            }
+            ApplyError::RollbackIncomplete {
+                failures,
+                leftovers,
+            } => failures
                 .iter()
                 .cloned()
                 .chain(leftovers.iter().map(|l| format!("left over: {l}")))
@@ -142,7 +149,9 @@ pub fn apply(
         });
     }
     let mut journal = Journal::new(&before);
-    let executed = timed(&mut timings.execute, || execute(driver, &the_plan, &mut journal));
+    let executed = timed(&mut timings.execute, || {
+        execute(driver, &the_plan, &mut journal)
+    });
     let failures = match executed {
         Ok(()) => match timed(&mut timings.verify, || verify(driver, intent)) {
             Ok(()) => {
@@ -195,7 +204,12 @@ pub fn verify(driver: &mut dyn Driver, intent: &Intent) -> Result<(), Vec<String
 }
 
 /// Undoes the journal, then repairs what kernel side effects left, then verifies.
-fn rollback(driver: &mut dyn Driver, journal: &Journal, before: &KernelState, failures: Vec<String>) -> ApplyError {
+fn rollback(
+    driver: &mut dyn Driver,
+    journal: &Journal,
+    before: &KernelState,
+    failures: Vec<String>,
+) -> ApplyError {
     let undo = journal.undo_plan();
     let mut rollback_errors = Vec::new();
     run_best_effort(driver, &undo, &mut rollback_errors);
@@ -216,8 +230,15 @@ fn rollback(driver: &mut dyn Driver, journal: &Journal, before: &KernelState, fa
         ApplyError::RolledBack { failures }
     } else {
         let mut failures = failures;
-        failures.extend(rollback_errors.into_iter().map(|e| format!("rollback: {e}")));
-        ApplyError::RollbackIncomplete { failures, leftovers }
+        failures.extend(
+            rollback_errors
+                .into_iter()
+                .map(|e| format!("rollback: {e}")),
+        );
+        ApplyError::RollbackIncomplete {
+            failures,
+            leftovers,
+        }
     }
 }
 

@@ -38,7 +38,9 @@ fn failure_in_any_phase_restores_the_previous_state_exactly() {
     // Fail at each op of the change in turn: whatever had been done is undone.
     let probe = applied(BASE);
     let intent = intent_of(CHANGE);
-    let n_ops = crate::plan::plan(probe.state(), &intent).expect("plans").len();
+    let n_ops = crate::plan::plan(probe.state(), &intent)
+        .expect("plans")
+        .len();
     assert!(n_ops > 10);
     for k in 0..n_ops {
         let mut m = applied(BASE);
@@ -46,9 +48,16 @@ fn failure_in_any_phase_restores_the_previous_state_exactly() {
         let counter = std::sync::atomic::AtomicUsize::new(0);
         m.fail_when(move |_op: &Op| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
         let err = apply(&mut m, &intent, ApplyOptions::default(), |_| {}).expect_err("fails");
-        assert!(matches!(err, ApplyError::RolledBack { .. }), "op {k}: {err:?}");
+        assert!(
+            matches!(err, ApplyError::RolledBack { .. }),
+            "op {k}: {err:?}"
+        );
         assert_eq!(err.exit_code(), 1);
-        assert_eq!(m.query().expect("query"), before, "op {k} left the state changed");
+        assert_eq!(
+            m.query().expect("query"),
+            before,
+            "op {k} left the state changed"
+        );
     }
 }
 
@@ -57,7 +66,13 @@ fn dry_run_changes_nothing() {
     let mut m = applied(BASE);
     let before = m.query().expect("query");
     let executed = m.ops_executed;
-    let r = apply(&mut m, &intent_of(CHANGE), ApplyOptions { dry_run: true }, |_| {}).expect("dry run");
+    let r = apply(
+        &mut m,
+        &intent_of(CHANGE),
+        ApplyOptions { dry_run: true },
+        |_| {},
+    )
+    .expect("dry run");
     assert!(r.dry_run && !r.changed && !r.plan.is_empty());
     assert_eq!(m.ops_executed, executed);
     assert_eq!(m.query().expect("query"), before);
@@ -76,8 +91,13 @@ fn reapply_writes_nothing() {
 fn plan_errors_change_nothing_and_exit_2() {
     let mut m = applied(BASE);
     let executed = m.ops_executed;
-    let err = apply(&mut m, &intent_of("networks:\n- {name: x, uplink: nope0}\n"), ApplyOptions::default(), |_| {})
-        .expect_err("fails");
+    let err = apply(
+        &mut m,
+        &intent_of("networks:\n- {name: x, uplink: nope0}\n"),
+        ApplyOptions::default(),
+        |_| {},
+    )
+    .expect_err("fails");
     assert_eq!(err.exit_code(), 2);
     assert_eq!(m.ops_executed, executed);
 }
@@ -88,7 +108,17 @@ fn dry_run_reports_a_plan_that_would_fail() {
     // A route through a gateway no address makes reachable: the model rejects it as the
     // kernel would.
     let yaml = "routes:\n  config:\n  - {destination: 10.0.0.0/8, next-hop-address: 203.0.113.1, next-hop-interface: mgmt}\n";
-    let err = apply(&mut m, &intent_of(yaml), ApplyOptions { dry_run: true }, |_| {}).expect_err("fails");
+    let err = apply(
+        &mut m,
+        &intent_of(yaml),
+        ApplyOptions { dry_run: true },
+        |_| {},
+    )
+    .expect_err("fails");
     assert!(matches!(err, ApplyError::DryRunFailed { .. }), "{err:?}");
-    assert!(err.details()[0].contains("Nexthop has invalid gateway"), "{:?}", err.details());
+    assert!(
+        err.details()[0].contains("Nexthop has invalid gateway"),
+        "{:?}",
+        err.details()
+    );
 }

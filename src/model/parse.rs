@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn unknown_key_names_the_field() {
         let e = err("networks:\n  - name: a\n    ipv4:\n      adress: [192.0.2.1/24]\n");
-        assert!(e.starts_with("networks[0].ipv4: unknown field `adress`"), "{e}");
+        assert!(
+            e.starts_with("networks[0].ipv4: unknown field `adress`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
         .chars()
         .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control() || !c.is_ascii())
     {
-        return Err(format!("interface name {name:?} contains the invalid character {c:?}"));
+        return Err(format!(
+            "interface name {name:?} contains the invalid character {c:?}"
+        ));
     }
     Ok(())
 }
@@ -100,8 +102,9 @@ fn check_network_name(name: &str) -> Result<(), String> {
 
 fn check_mtu(errs: &mut Errors, path: &str, mtu: Option<u32>) {
     if let Some(m) = mtu {
-        if !(68..=65535).contains(&m) {
-            errs.push(path, format!("MTU {m} is out of range (68 to 65535)"));
+        // 65536 is loopback's default; the device type enforces its own ceiling.
+        if !(68..=65536).contains(&m) {
+            errs.push(path, format!("MTU {m} is out of range (68 to 65536)"));
         }
     }
 }
@@ -150,34 +153,59 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
         if let Some(prev) = names.insert(iface.name.clone(), i) {
             errs.push(
                 format!("{p}.name"),
-                format!("interface {} is already declared at interfaces[{prev}]", iface.name),
+                format!(
+                    "interface {} is already declared at interfaces[{prev}]",
+                    iface.name
+                ),
             );
         }
         let absent = iface.state == Some(IfaceState::Absent);
         let Some(ty) = iface.iface_type else {
             if !absent {
-                errs.push(format!("{p}.type"), "type is required unless state is absent");
+                errs.push(
+                    format!("{p}.type"),
+                    "type is required unless state is absent",
+                );
             }
             continue;
         };
         check_mtu(errs, &format!("{p}.mtu"), iface.mtu);
         if iface.bridge.is_some() && ty != InterfaceType::LinuxBridge {
-            errs.push(format!("{p}.bridge"), format!("only a linux-bridge has bridge settings, not a {}", ty.as_str()));
+            errs.push(
+                format!("{p}.bridge"),
+                format!(
+                    "only a linux-bridge has bridge settings, not a {}",
+                    ty.as_str()
+                ),
+            );
         }
         if iface.veth.is_some() && ty != InterfaceType::Veth {
-            errs.push(format!("{p}.veth"), format!("only a veth has veth settings, not a {}", ty.as_str()));
+            errs.push(
+                format!("{p}.veth"),
+                format!("only a veth has veth settings, not a {}", ty.as_str()),
+            );
         }
         if ty == InterfaceType::Loopback && iface.mac_address.is_some() {
-            errs.push(format!("{p}.mac-address"), "the loopback device has no MAC address");
+            errs.push(
+                format!("{p}.mac-address"),
+                "the loopback device has no MAC address",
+            );
         }
         if let Some(mac) = iface.mac_address {
             if mac.0[0] & 1 == 1 {
-                errs.push(format!("{p}.mac-address"), format!("{mac} is a multicast address"));
+                errs.push(
+                    format!("{p}.mac-address"),
+                    format!("{mac} is a multicast address"),
+                );
             }
         }
         // Without veth.peer a veth can be matched and changed but not created: `show`
         // prints no peer for a veth whose other end is in another namespace.
-        if let Some(v) = iface.veth.as_ref().filter(|_| ty == InterfaceType::Veth && !absent) {
+        if let Some(v) = iface
+            .veth
+            .as_ref()
+            .filter(|_| ty == InterfaceType::Veth && !absent)
+        {
             if let Err(m) = check_ifname(&v.peer) {
                 errs.push(format!("{p}.veth.peer"), m);
             } else if v.peer == iface.name {
@@ -192,7 +220,10 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                     errs.push(pp.clone(), m);
                 }
                 if port.name == iface.name {
-                    errs.push(pp.clone(), format!("bridge {} cannot be a port of itself", iface.name));
+                    errs.push(
+                        pp.clone(),
+                        format!("bridge {} cannot be a port of itself", iface.name),
+                    );
                     continue;
                 }
                 if !seen.insert(port.name.clone()) {
@@ -202,7 +233,10 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 if let Some(other) = port_owner.insert(port.name.clone(), iface.name.clone()) {
                     errs.push(
                         pp,
-                        format!("port {} is claimed by two bridges: {other} and {}", port.name, iface.name),
+                        format!(
+                            "port {} is claimed by two bridges: {other} and {}",
+                            port.name, iface.name
+                        ),
                     );
                 }
             }
@@ -212,31 +246,52 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
             let fp = format!("{p}.{fam}");
             let want_v4 = fam == "ipv4";
             if spec.dhcp == Some(true) {
-                errs.push(format!("{fp}.dhcp"), "DHCP is not supported by this version of hostnet");
+                errs.push(
+                    format!("{fp}.dhcp"),
+                    "DHCP is not supported by this version of hostnet",
+                );
             }
             if spec.autoconf == Some(true) {
-                errs.push(format!("{fp}.autoconf"), "autoconf is not supported by this version of hostnet");
+                errs.push(
+                    format!("{fp}.autoconf"),
+                    "autoconf is not supported by this version of hostnet",
+                );
             }
             if spec.enabled == Some(false) && spec.address.as_ref().is_some_and(|a| !a.is_empty()) {
-                errs.push(format!("{fp}.address"), format!("{fam} is disabled but addresses are given"));
+                errs.push(
+                    format!("{fp}.address"),
+                    format!("{fam} is disabled but addresses are given"),
+                );
             }
             for (j, a) in spec.address.iter().flatten().enumerate() {
                 let ap = format!("{fp}.address[{j}]");
                 if is_v4(&a.ip) != want_v4 {
-                    errs.push(format!("{ap}.ip"), format!("{} is not an {fam} address", a.ip));
+                    errs.push(
+                        format!("{ap}.ip"),
+                        format!("{} is not an {fam} address", a.ip),
+                    );
                 }
                 let max = if a.ip.is_ipv4() { 32 } else { 128 };
                 if a.prefix_length > max {
-                    errs.push(format!("{ap}.prefix-length"), format!("{} is longer than {max}", a.prefix_length));
+                    errs.push(
+                        format!("{ap}.prefix-length"),
+                        format!("{} is longer than {max}", a.prefix_length),
+                    );
                 }
                 if a.ip.is_unspecified() || a.ip.is_multicast() {
-                    errs.push(format!("{ap}.ip"), format!("{} cannot be assigned to an interface", a.ip));
+                    errs.push(
+                        format!("{ap}.ip"),
+                        format!("{} cannot be assigned to an interface", a.ip),
+                    );
                 }
             }
             if fam == "ipv6" {
                 if let Some(m) = iface.mtu.filter(|m| *m < 1280) {
                     if spec.address.as_ref().is_some_and(|a| !a.is_empty()) {
-                        errs.push(format!("{p}.mtu"), format!("IPv6 needs an MTU of at least 1280, not {m}"));
+                        errs.push(
+                            format!("{p}.mtu"),
+                            format!("IPv6 needs an MTU of at least 1280, not {m}"),
+                        );
                     }
                 }
             }
@@ -245,7 +300,9 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
     // A port must not be a bridge of its own declaration.
     for (port, bridge) in &port_owner {
         if let Some(&i) = names.get(port) {
-            if d.interfaces[i].iface_type == Some(InterfaceType::LinuxBridge) && port_owner.get(bridge) == Some(port) {
+            if d.interfaces[i].iface_type == Some(InterfaceType::LinuxBridge)
+                && port_owner.get(bridge) == Some(port)
+            {
                 errs.push(
                     format!("interfaces[{i}].bridge.port"),
                     format!("bridges {port} and {bridge} are ports of each other"),
@@ -263,7 +320,10 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
         let absent = r.state == Some(EntryState::Absent);
         if let Some(t) = r.table_id {
             if t == 0 || t == TABLE_LOCAL {
-                errs.push(format!("{p}.table-id"), format!("table {t} cannot hold configured routes"));
+                errs.push(
+                    format!("{p}.table-id"),
+                    format!("table {t} cannot hold configured routes"),
+                );
             }
         }
         if let Some(n) = &r.next_hop_interface {
@@ -280,7 +340,10 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
             }
             if let Some(gw) = &r.next_hop_address {
                 if is_v4(gw) != dst.0.addr().is_ipv4() && !gw.is_unspecified() {
-                    errs.push(format!("{p}.next-hop-address"), format!("{gw} is not of the same family as {dst}"));
+                    errs.push(
+                        format!("{p}.next-hop-address"),
+                        format!("{gw} is not of the same family as {dst}"),
+                    );
                 }
             }
         }
@@ -291,7 +354,10 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
                 && r.table_id.is_none()
                 && r.metric.is_none()
             {
-                errs.push(p, "an absent route must name at least one field (it would match every route)");
+                errs.push(
+                    p,
+                    "an absent route must name at least one field (it would match every route)",
+                );
             }
             continue;
         }
@@ -299,7 +365,10 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
             errs.push(format!("{p}.destination"), "destination is required");
         }
         if r.next_hop_address.is_none() && r.next_hop_interface.is_none() {
-            errs.push(p, "a route needs next-hop-address, next-hop-interface or both");
+            errs.push(
+                p,
+                "a route needs next-hop-address, next-hop-interface or both",
+            );
         }
     }
 }
@@ -316,16 +385,25 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
         for (k, v) in [("ip-from", r.ip_from), ("ip-to", r.ip_to)] {
             if let Some(v) = v {
                 if has_host_bits(&v.0) {
-                    errs.push(format!("{p}.{k}"), format!("{v} has host bits set; did you mean {}?", v.0.trunc()));
+                    errs.push(
+                        format!("{p}.{k}"),
+                        format!("{v} has host bits set; did you mean {}?", v.0.trunc()),
+                    );
                 }
             }
         }
         if fams.len() == 2 && fams[0].1 != fams[1].1 {
-            errs.push(format!("{p}.ip-to"), "ip-from and ip-to are of different families");
+            errs.push(
+                format!("{p}.ip-to"),
+                "ip-from and ip-to are of different families",
+            );
         }
         if let (Some(f), Some((k, v4))) = (r.family, fams.first()) {
             if (f == crate::netdev::Family::Ipv4) != *v4 {
-                errs.push(format!("{p}.{k}"), format!("is not an {f} prefix although family is {f}"));
+                errs.push(
+                    format!("{p}.{k}"),
+                    format!("is not an {f} prefix although family is {f}"),
+                );
             }
         }
         if let Some(n) = &r.iif {
@@ -354,7 +432,10 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
             );
         }
         if r.family.is_none() && fams.is_empty() {
-            errs.push(format!("{p}.family"), "family is required when neither ip-from nor ip-to is given");
+            errs.push(
+                format!("{p}.family"),
+                "family is required when neither ip-from nor ip-to is given",
+            );
         }
     }
 }
@@ -382,7 +463,10 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             errs.push(format!("{p}.name"), m);
         }
         if let Some(prev) = names.insert(&n.name, i) {
-            errs.push(format!("{p}.name"), format!("network {} is already declared at networks[{prev}]", n.name));
+            errs.push(
+                format!("{p}.name"),
+                format!("network {} is already declared at networks[{prev}]", n.name),
+            );
         }
         let absent = n.state == Some(NetworkState::Absent);
         let bridged = n.bridged.unwrap_or(true);
@@ -392,7 +476,10 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             match &n.uplink {
                 Some(u) => u.clone(),
                 None => {
-                    errs.push(format!("{p}.uplink"), "a network with bridged: false needs an uplink");
+                    errs.push(
+                        format!("{p}.uplink"),
+                        "a network with bridged: false needs an uplink",
+                    );
                     continue;
                 }
             }
@@ -408,10 +495,16 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             errs.push(dev_path.clone(), m);
         }
         if !bridged && n.bridge.is_some() {
-            errs.push(format!("{p}.bridge"), "a network with bridged: false has no bridge");
+            errs.push(
+                format!("{p}.bridge"),
+                "a network with bridged: false has no bridge",
+            );
         }
         if let Some(prev) = devices.insert(device.clone(), n.name.clone()) {
-            errs.push(dev_path.clone(), format!("device {device} is already used by network {prev}"));
+            errs.push(
+                dev_path.clone(),
+                format!("device {device} is already used by network {prev}"),
+            );
         }
         if bridged {
             if let Some(&j) = iface_names.get(&device) {
@@ -422,11 +515,17 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             if let Err(m) = check_ifname(u) {
                 errs.push(format!("{p}.uplink"), m);
             } else if bridged && *u == device {
-                errs.push(format!("{p}.uplink"), format!("bridge {device} cannot be a port of itself"));
+                errs.push(
+                    format!("{p}.uplink"),
+                    format!("bridge {device} cannot be a port of itself"),
+                );
             } else if let Some(prev) = uplinks.insert(u.clone(), n.name.clone()) {
                 errs.push(
                     format!("{p}.uplink"),
-                    format!("port {u} is claimed by two bridges: network {prev} and network {}", n.name),
+                    format!(
+                        "port {u} is claimed by two bridges: network {prev} and network {}",
+                        n.name
+                    ),
                 );
             } else if bridged {
                 if let Some(bridge) = claimed_by_interface_bridge(d, u) {
@@ -447,11 +546,17 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             let fp = format!("{p}.{fam}");
             let want_v4 = fam == "ipv4";
             if ip.dhcp == Some(true) {
-                errs.push(format!("{fp}.dhcp"), "DHCP networks are not supported by this version of hostnet");
+                errs.push(
+                    format!("{fp}.dhcp"),
+                    "DHCP networks are not supported by this version of hostnet",
+                );
             }
             for (j, a) in ip.address.iter().enumerate() {
                 if a.addr().is_ipv4() != want_v4 {
-                    errs.push(format!("{fp}.address[{j}]"), format!("{a} is not an {fam} address"));
+                    errs.push(
+                        format!("{fp}.address[{j}]"),
+                        format!("{a} is not an {fam} address"),
+                    );
                 } else if a.addr() == a.network() && a.prefix_len() < a.max_prefix_len() - 1 {
                     errs.push(
                         format!("{fp}.address[{j}]"),
@@ -465,23 +570,39 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
                 if gw.is_ipv4() != want_v4 {
                     errs.push(gp, format!("{gw} is not an {fam} address"));
                 } else if ip.address.is_empty() {
-                    errs.push(gp, format!("{gw} needs at least one {fam} address on the network"));
+                    errs.push(
+                        gp,
+                        format!("{gw} needs at least one {fam} address on the network"),
+                    );
                 } else if !ip.address.iter().any(|a| a.contains(&gw)) {
-                    let subnets: Vec<String> = ip.address.iter().map(|a| a.trunc().to_string()).collect();
-                    errs.push(gp, format!("{gw} is outside every subnet of the network ({})", subnets.join(", ")));
+                    let subnets: Vec<String> =
+                        ip.address.iter().map(|a| a.trunc().to_string()).collect();
+                    errs.push(
+                        gp,
+                        format!(
+                            "{gw} is outside every subnet of the network ({})",
+                            subnets.join(", ")
+                        ),
+                    );
                 } else if ip.address.iter().any(|a| a.addr() == gw) {
                     errs.push(gp, format!("{gw} is the network's own address"));
                 }
             }
             if fam == "ipv6" && !ip.address.is_empty() {
                 if let Some(m) = n.mtu.filter(|m| *m < 1280) {
-                    errs.push(format!("{p}.mtu"), format!("IPv6 needs an MTU of at least 1280, not {m}"));
+                    errs.push(
+                        format!("{p}.mtu"),
+                        format!("IPv6 needs an MTU of at least 1280, not {m}"),
+                    );
                 }
             }
         }
         if n.default_route == Some(true) {
             if !has_gateway {
-                errs.push(format!("{p}.default-route"), "default-route needs a gateway");
+                errs.push(
+                    format!("{p}.default-route"),
+                    "default-route needs a gateway",
+                );
             }
             if let Some(prev) = default_route {
                 errs.push(
@@ -500,7 +621,10 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
                 if let Some(why) = reserved_table(t) {
                     errs.push(format!("{sp}.table"), format!("table {why} is reserved"));
                 } else if let Some(prev) = tables.insert(t, n.name.clone()) {
-                    errs.push(format!("{sp}.table"), format!("table {t} is already used by network {prev}"));
+                    errs.push(
+                        format!("{sp}.table"),
+                        format!("table {t} is already used by network {prev}"),
+                    );
                 }
             }
         }
@@ -550,14 +674,26 @@ mod tests {
 
     #[test]
     fn long_and_bad_names() {
-        assert_error("networks:\n- name: abcdefghijklmnop\n", "networks[0].name: interface name \"abcdefghijklmnop\" is 16 bytes");
-        assert_error("networks:\n- name: Mgmt\n", "networks[0].name: network name \"Mgmt\" contains 'M'");
-        assert_error("interfaces:\n- name: 'a b'\n  type: ethernet\n", "interfaces[0].name: interface name \"a b\" contains");
+        assert_error(
+            "networks:\n- name: abcdefghijklmnop\n",
+            "networks[0].name: interface name \"abcdefghijklmnop\" is 16 bytes",
+        );
+        assert_error(
+            "networks:\n- name: Mgmt\n",
+            "networks[0].name: network name \"Mgmt\" contains 'M'",
+        );
+        assert_error(
+            "interfaces:\n- name: 'a b'\n  type: ethernet\n",
+            "interfaces[0].name: interface name \"a b\" contains",
+        );
     }
 
     #[test]
     fn duplicates() {
-        assert_error("networks:\n- name: a\n- name: a\n", "networks[1].name: network a is already declared at networks[0]");
+        assert_error(
+            "networks:\n- name: a\n- name: a\n",
+            "networks[1].name: network a is already declared at networks[0]",
+        );
         assert_error(
             "interfaces:\n- {name: x, type: ethernet}\n- {name: x, type: ethernet}\n",
             "interfaces[1].name: interface x is already declared",
@@ -608,7 +744,10 @@ mod tests {
             "interfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: eth0}]}}\nnetworks:\n- {name: a, uplink: eth0}\n",
             "networks[0].uplink: port eth0 is claimed by two bridges: br0 (interfaces) and a",
         );
-        assert_error("networks:\n- {name: a, uplink: a}\n", "networks[0].uplink: bridge a cannot be a port of itself");
+        assert_error(
+            "networks:\n- {name: a, uplink: a}\n",
+            "networks[0].uplink: bridge a cannot be a port of itself",
+        );
     }
 
     #[test]
@@ -617,17 +756,26 @@ mod tests {
             "networks:\n- {name: a, default-route: true, ipv4: {address: [192.0.2.2/24], gateway: 192.0.2.1}}\n- {name: b, default-route: true, ipv4: {address: [198.51.100.2/24], gateway: 198.51.100.1}}\n",
             "networks[1].default-route: only one network can carry the default route",
         );
-        assert_error("networks:\n- {name: a, default-route: true}\n", "networks[0].default-route: default-route needs a gateway");
+        assert_error(
+            "networks:\n- {name: a, default-route: true}\n",
+            "networks[0].default-route: default-route needs a gateway",
+        );
     }
 
     #[test]
     fn routes_and_rules() {
-        assert_error("routes:\n  config:\n  - {state: absent}\n", "routes.config[0]: an absent route must name");
+        assert_error(
+            "routes:\n  config:\n  - {state: absent}\n",
+            "routes.config[0]: an absent route must name",
+        );
         assert_error(
             "routes:\n  config:\n  - {destination: 192.0.2.1/24, next-hop-interface: eth0}\n",
             "routes.config[0].destination: 192.0.2.1/24 has host bits set; did you mean 192.0.2.0/24?",
         );
-        assert_error("route-rules:\n  config:\n  - {ip-from: 192.0.2.0/24, route-table: 100}\n", "route-rules.config[0].priority: priority is required");
+        assert_error(
+            "route-rules:\n  config:\n  - {ip-from: 192.0.2.0/24, route-table: 100}\n",
+            "route-rules.config[0].priority: priority is required",
+        );
         assert_error(
             "route-rules:\n  config:\n  - {ip-from: 192.0.2.0/24, ip-to: '2001:db8::/64', route-table: 100, priority: 5}\n",
             "route-rules.config[0].ip-to: ip-from and ip-to are of different families",

@@ -7,7 +7,8 @@
 //! and veth peer with it. It does not model what hostnet never asks for.
 
 use super::{
-    Address, BridgeOptions, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route, Rule,
+    Address, BridgeOptions, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route,
+    Rule,
 };
 
 /// Predicate that makes the model reject an op, for failure-injection tests.
@@ -129,7 +130,10 @@ impl ModelDriver {
                     check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
                 }
                 if let Some(b) = &change.bridge {
-                    if !matches!(s.links.get(name).map(|l| &l.kind), Some(LinkKind::Bridge(_))) {
+                    if !matches!(
+                        s.links.get(name).map(|l| &l.kind),
+                        Some(LinkKind::Bridge(_))
+                    ) {
                         return Err(reject(EINVAL, "not a bridge"));
                     }
                     if let Some(l) = s.links.get_mut(name) {
@@ -158,8 +162,9 @@ impl ModelDriver {
                 }
                 if went_down {
                     // The kernel flushes a downed device's IPv4 routes.
-                    s.routes
-                        .retain(|r| !(r.dev.as_deref() == Some(name.as_str()) && r.destination.addr().is_ipv4()));
+                    s.routes.retain(|r| {
+                        !(r.dev.as_deref() == Some(name.as_str()) && r.destination.addr().is_ipv4())
+                    });
                 }
             }
             Op::DeleteLink { name } => {
@@ -177,13 +182,17 @@ impl ModelDriver {
                     }
                 }
                 s.addresses.retain(|a| !gone.contains(&a.ifname));
-                s.routes.retain(|r| !r.dev.as_ref().is_some_and(|d| gone.contains(d)));
+                s.routes
+                    .retain(|r| !r.dev.as_ref().is_some_and(|d| gone.contains(d)));
             }
             Op::AddAddress(a) => {
                 if !s.links.contains_key(&a.ifname) {
                     return Err(reject(ENODEV, "no such device"));
                 }
-                if s.addresses.iter().any(|x| x.ifname == a.ifname && x.addr.addr() == a.addr.addr()) {
+                if s.addresses
+                    .iter()
+                    .any(|x| x.ifname == a.ifname && x.addr.addr() == a.addr.addr())
+                {
                     return Err(reject(EEXIST, "address exists"));
                 }
                 s.addresses.push(a.clone());
@@ -245,13 +254,17 @@ impl ModelDriver {
 
 /// Rules are compared by everything but the protocol, as the kernel does.
 fn rule_key(r: &Rule) -> Rule {
-    Rule { protocol: 0, ..r.clone() }
+    Rule {
+        protocol: 0,
+        ..r.clone()
+    }
 }
 
 fn check_controller(s: &KernelState, c: &str) -> Result<(), String> {
     match s.links.get(c) {
         Some(Link {
-            kind: LinkKind::Bridge(_), ..
+            kind: LinkKind::Bridge(_),
+            ..
         }) => Ok(()),
         Some(_) => Err(format!("{c} is not a bridge")),
         None => Err(format!("controller {c} does not exist")),
@@ -265,7 +278,9 @@ fn gateway_reachable(s: &KernelState, r: &Route, gw: std::net::IpAddr) -> bool {
         .iter()
         .any(|a: &Address| on_dev(&a.ifname) && up(&a.ifname) && a.addr.contains(&gw))
         || s.routes.iter().any(|x: &Route| {
-            x.gateway.is_none() && x.dev.as_deref().is_some_and(on_dev) && x.destination.contains(&gw)
+            x.gateway.is_none()
+                && x.dev.as_deref().is_some_and(on_dev)
+                && x.destination.contains(&gw)
         })
 }
 

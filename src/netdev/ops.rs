@@ -45,15 +45,19 @@ impl LinkChange {
     }
 }
 
-
 /// One change to the kernel's state. `Display` describes the object (without the verb:
 /// see [`Op::verb`] and [`Op::sign`]), e.g. `linux-bridge br0 stp off up`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     CreateLink(NewLink),
-    ChangeLink { name: String, change: LinkChange },
+    ChangeLink {
+        name: String,
+        change: LinkChange,
+    },
     /// Deletes a link (a veth pair goes as a whole).
-    DeleteLink { name: String },
+    DeleteLink {
+        name: String,
+    },
     AddAddress(Address),
     DeleteAddress(Address),
     AddRoute(Route),
@@ -108,7 +112,9 @@ impl fmt::Display for Op {
                 Ok(())
             }
             Op::DeleteLink { name } => write!(f, "link {name}"),
-            Op::AddAddress(a) | Op::DeleteAddress(a) => write!(f, "address {} dev {}", a.addr, a.ifname),
+            Op::AddAddress(a) | Op::DeleteAddress(a) => {
+                write!(f, "address {} dev {}", a.addr, a.ifname)
+            }
             Op::AddRoute(r) | Op::DeleteRoute(r) => fmt_route(f, r),
             Op::AddRule(r) | Op::DeleteRule(r) => fmt_rule(f, r),
         }
@@ -167,7 +173,10 @@ impl Op {
             Op::CreateLink(_) => "create",
             Op::ChangeLink { .. } => "change",
             Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
-            Op::DeleteLink { .. } | Op::DeleteAddress(_) | Op::DeleteRoute(_) | Op::DeleteRule(_) => "delete",
+            Op::DeleteLink { .. }
+            | Op::DeleteAddress(_)
+            | Op::DeleteRoute(_)
+            | Op::DeleteRule(_) => "delete",
         }
     }
 
@@ -176,7 +185,10 @@ impl Op {
         match self {
             Op::CreateLink(_) | Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => '+',
             Op::ChangeLink { .. } => '~',
-            Op::DeleteLink { .. } | Op::DeleteAddress(_) | Op::DeleteRoute(_) | Op::DeleteRule(_) => '-',
+            Op::DeleteLink { .. }
+            | Op::DeleteAddress(_)
+            | Op::DeleteRoute(_)
+            | Op::DeleteRule(_) => '-',
         }
     }
 }

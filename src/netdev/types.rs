@@ -60,11 +60,15 @@ impl std::str::FromStr for MacAddr {
         let mut out = [0u8; 6];
         let parts: Vec<&str> = s.split(':').collect();
         if parts.len() != 6 {
-            return Err(format!("{s:?} is not a MAC address (expected six hex octets separated by ':')"));
+            return Err(format!(
+                "{s:?} is not a MAC address (expected six hex octets separated by ':')"
+            ));
         }
         for (slot, part) in out.iter_mut().zip(parts) {
             if part.len() != 2 {
-                return Err(format!("{s:?} is not a MAC address (octet {part:?} is not two hex digits)"));
+                return Err(format!(
+                    "{s:?} is not a MAC address (octet {part:?} is not two hex digits)"
+                ));
             }
             *slot = u8::from_str_radix(part, 16)
                 .map_err(|_| format!("{s:?} is not a MAC address (octet {part:?} is not hex)"))?;

@@ -5,16 +5,18 @@ use std::collections::BTreeSet;
 use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, KindIntent, LinkIntent, Ports};
 use crate::model::IfaceState;
-use crate::netdev::{Address, BridgeOptions, KernelState, Link, LinkChange, LinkKind, NewLink, Op, PeerSettings};
+use crate::netdev::{
+    Address, BridgeOptions, KernelState, Link, LinkChange, LinkKind, NewLink, Op, PeerSettings,
+};
 
 fn kind_matches(want: &KindIntent, have: &LinkKind) -> bool {
-    match (want, have) {
-        (KindIntent::Bridge, LinkKind::Bridge(_)) => true,
-        (KindIntent::Veth { .. }, LinkKind::Veth { .. }) => true,
-        (KindIntent::Ethernet, LinkKind::Ethernet) => true,
-        (KindIntent::Loopback, LinkKind::Loopback) => true,
-        _ => false,
-    }
+    matches!(
+        (want, have),
+        (KindIntent::Bridge, LinkKind::Bridge(_))
+            | (KindIntent::Veth { .. }, LinkKind::Veth { .. })
+            | (KindIntent::Ethernet, LinkKind::Ethernet)
+            | (KindIntent::Loopback, LinkKind::Loopback)
+    )
 }
 
 fn change_for(li: &LinkIntent, cur: &Link) -> LinkChange {
@@ -59,7 +61,12 @@ fn peer_settings(li: Option<&LinkIntent>) -> PeerSettings {
     }
 }
 
-pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan, errors: &mut Vec<PlanError>) {
+pub(super) fn plan_links(
+    current: &KernelState,
+    intent: &Intent,
+    plan: &mut Plan,
+    errors: &mut Vec<PlanError>,
+) {
     let mut deleted: BTreeSet<&str> = BTreeSet::new();
     // Peers created together with their veth: no separate op for them.
     let mut created_as_peer: BTreeSet<&str> = BTreeSet::new();
@@ -67,12 +74,17 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
         if li.state != IfaceState::Absent {
             continue;
         }
-        let Some(cur) = current.links.get(name) else { continue };
+        let Some(cur) = current.links.get(name) else {
+            continue;
+        };
         match cur.kind {
             LinkKind::Ethernet | LinkKind::Loopback => {
                 errors.push(PlanError {
                     path: li.origin.clone(),
-                    message: format!("{name} is a {} device; hostnet cannot delete it", cur.kind.type_name()),
+                    message: format!(
+                        "{name} is a {} device; hostnet cannot delete it",
+                        cur.kind.type_name()
+                    ),
                 });
                 continue;
             }
@@ -93,7 +105,11 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
         if li.state == IfaceState::Absent || created_as_peer.contains(name.as_str()) {
             continue;
         }
-        match current.links.get(name).filter(|_| !deleted.contains(name.as_str())) {
+        match current
+            .links
+            .get(name)
+            .filter(|_| !deleted.contains(name.as_str()))
+        {
             Some(cur) => {
                 if let Some(kind) = &li.kind {
                     if !kind_matches(kind, &cur.kind) {
@@ -107,8 +123,10 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
                         });
                         continue;
                     }
-                    if let (KindIntent::Veth { peer: Some(peer) }, LinkKind::Veth { peer: Some(have) }) =
-                        (kind, &cur.kind)
+                    if let (
+                        KindIntent::Veth { peer: Some(peer) },
+                        LinkKind::Veth { peer: Some(have) },
+                    ) = (kind, &cur.kind)
                     {
                         if peer != have {
                             errors.push(PlanError {
@@ -126,15 +144,20 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
                     } else {
                         Phase::ChangeLinks
                     };
-                    plan.push(phase, Op::ChangeLink { name: name.clone(), change });
+                    plan.push(
+                        phase,
+                        Op::ChangeLink {
+                            name: name.clone(),
+                            change,
+                        },
+                    );
                 }
             }
             None => match &li.kind {
                 // Created with the veth whose peer it is.
-                None if intent
-                    .links
-                    .values()
-                    .any(|o| matches!(&o.kind, Some(KindIntent::Veth { peer: Some(p) }) if p == name)) => {}
+                None if intent.links.values().any(
+                    |o| matches!(&o.kind, Some(KindIntent::Veth { peer: Some(p) }) if p == name),
+                ) => {}
                 None => errors.push(PlanError {
                     path: if li.origin.starts_with("networks") {
                         format!("{}.uplink", li.origin)
@@ -209,7 +232,9 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
                         Phase::CreateVeths,
                         Op::CreateLink(NewLink {
                             name: name.clone(),
-                            kind: LinkKind::Veth { peer: Some(peer.clone()) },
+                            kind: LinkKind::Veth {
+                                peer: Some(peer.clone()),
+                            },
                             up: li.state == IfaceState::Up,
                             mtu: li.mtu,
                             mac: li.mac,
@@ -224,7 +249,9 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
 
     // Ports that a bridge's exact port list no longer has.
     for (name, li) in &intent.links {
-        let Some(Ports::Exact(list)) = &li.ports else { continue };
+        let Some(Ports::Exact(list)) = &li.ports else {
+            continue;
+        };
         if li.state == IfaceState::Absent {
             continue;
         }
@@ -232,7 +259,10 @@ pub(super) fn plan_links(current: &KernelState, intent: &Intent, plan: &mut Plan
             if cur.controller.as_deref() == Some(name.as_str())
                 && !list.contains(port)
                 && !deleted.contains(port.as_str())
-                && intent.links.get(port).is_none_or(|p| p.controller.is_none())
+                && intent
+                    .links
+                    .get(port)
+                    .is_none_or(|p| p.controller.is_none())
             {
                 plan.push(
                     Phase::ReleasePorts,
@@ -289,4 +319,3 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
         plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone()));
     }
 }
-

@@ -20,13 +20,21 @@ fn owned_tables(current: &KernelState, n: &NetworkIntent) -> BTreeSet<u32> {
         current
             .routes
             .iter()
-            .filter(|r| r.protocol == HOSTNET_PROTO && r.dev.as_deref() == Some(n.device.as_str()) && r.table != TABLE_MAIN)
+            .filter(|r| {
+                r.protocol == HOSTNET_PROTO
+                    && r.dev.as_deref() == Some(n.device.as_str())
+                    && r.table != TABLE_MAIN
+            })
             .map(|r| r.table),
     );
     tables
 }
 
-fn owned_routes<'a>(current: &'a KernelState, n: &NetworkIntent, tables: &BTreeSet<u32>) -> Vec<&'a Route> {
+fn owned_routes<'a>(
+    current: &'a KernelState,
+    n: &NetworkIntent,
+    tables: &BTreeSet<u32>,
+) -> Vec<&'a Route> {
     current
         .routes
         .iter()
@@ -39,13 +47,23 @@ fn owned_routes<'a>(current: &'a KernelState, n: &NetworkIntent, tables: &BTreeS
 
 /// A derived table must not be one something else already uses: hostnet would mix its
 /// routes into another tool's table.
-pub(super) fn check_derived_tables(current: &KernelState, intent: &Intent, errors: &mut Vec<PlanError>) {
+pub(super) fn check_derived_tables(
+    current: &KernelState,
+    intent: &Intent,
+    errors: &mut Vec<PlanError>,
+) {
     for n in &intent.networks {
         let (Some(t), true, false) = (n.table, n.table_derived, n.absent) else {
             continue;
         };
-        let foreign_route = current.routes.iter().any(|r| r.table == t && r.protocol != HOSTNET_PROTO);
-        let foreign_rule = current.rules.iter().any(|r| r.table == t && r.protocol != HOSTNET_PROTO);
+        let foreign_route = current
+            .routes
+            .iter()
+            .any(|r| r.table == t && r.protocol != HOSTNET_PROTO);
+        let foreign_rule = current
+            .rules
+            .iter()
+            .any(|r| r.table == t && r.protocol != HOSTNET_PROTO);
         if foreign_route || foreign_rule {
             errors.push(PlanError {
                 path: format!("{}.source-routing.table", n.origin),
@@ -102,7 +120,11 @@ pub(super) fn plan_routes(current: &KernelState, intent: &Intent, plan: &mut Pla
         add.push(want.clone());
     }
     for m in &intent.route_removals {
-        for h in current.routes.iter().filter(|h| h.protocol != HOSTNET_PROTO && m.matches(h)) {
+        for h in current
+            .routes
+            .iter()
+            .filter(|h| h.protocol != HOSTNET_PROTO && m.matches(h))
+        {
             delete.insert(h);
         }
     }
@@ -141,7 +163,11 @@ pub(super) fn plan_rules(current: &KernelState, intent: &Intent, plan: &mut Plan
         }
     }
     for m in &intent.rule_removals {
-        for h in current.rules.iter().filter(|h| h.protocol != HOSTNET_PROTO && m.matches(h)) {
+        for h in current
+            .rules
+            .iter()
+            .filter(|h| h.protocol != HOSTNET_PROTO && m.matches(h))
+        {
             delete.insert(h);
         }
     }

@@ -66,12 +66,21 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     }
     let mut created: BTreeSet<&str> = BTreeSet::new();
     for (name, want) in &target.links {
-        let existing = current.links.get(name).filter(|_| !deleted.contains(name.as_str()));
+        let existing = current
+            .links
+            .get(name)
+            .filter(|_| !deleted.contains(name.as_str()));
         match existing {
             Some(cur) => {
                 let c = change(cur, want);
                 if !c.is_empty() {
-                    plan.push(bridge_phase(&cur.kind), Op::ChangeLink { name: name.clone(), change: c });
+                    plan.push(
+                        bridge_phase(&cur.kind),
+                        Op::ChangeLink {
+                            name: name.clone(),
+                            change: c,
+                        },
+                    );
                 }
             }
             None if creatable(&want.kind) && !created.contains(name.as_str()) => {
@@ -91,7 +100,11 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
                 };
                 let is_bridge = matches!(want.kind, LinkKind::Bridge(_));
                 plan.push(
-                    if is_bridge { Phase::CreateBridges } else { Phase::CreateVeths },
+                    if is_bridge {
+                        Phase::CreateBridges
+                    } else {
+                        Phase::CreateVeths
+                    },
                     Op::CreateLink(NewLink {
                         name: name.clone(),
                         kind: want.kind.clone(),
@@ -111,7 +124,13 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
                     rest.mtu = Some(want.mtu);
                 }
                 if !rest.is_empty() {
-                    plan.push(bridge_phase(&want.kind), Op::ChangeLink { name: name.clone(), change: rest });
+                    plan.push(
+                        bridge_phase(&want.kind),
+                        Op::ChangeLink {
+                            name: name.clone(),
+                            change: rest,
+                        },
+                    );
                 }
                 if let LinkKind::Veth { peer: Some(p) } = &want.kind {
                     if let Some(c) = target.links.get(p).and_then(|l| l.controller.clone()) {
@@ -132,10 +151,18 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
         }
     }
     let alive = |ifname: &str| !deleted.contains(ifname);
-    for a in current.addresses.iter().filter(|a| !target.addresses.contains(a) && alive(&a.ifname)) {
+    for a in current
+        .addresses
+        .iter()
+        .filter(|a| !target.addresses.contains(a) && alive(&a.ifname))
+    {
         plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone()));
     }
-    for a in target.addresses.iter().filter(|a| !current.addresses.contains(a) || !alive(&a.ifname)) {
+    for a in target
+        .addresses
+        .iter()
+        .filter(|a| !current.addresses.contains(a) || !alive(&a.ifname))
+    {
         plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
     }
     for r in current

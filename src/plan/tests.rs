@@ -4,7 +4,7 @@ use super::*;
 use crate::expand::expand;
 use crate::model::{parse, validate};
 use crate::netdev::model::ModelDriver;
-use crate::netdev::{Driver, Link, LinkKind, Rule, Family, HOSTNET_PROTO};
+use crate::netdev::{Driver, Family, Link, LinkKind, Rule, HOSTNET_PROTO};
 
 pub(crate) fn intent_of(yaml: &str) -> Intent {
     let d = parse(yaml).expect("parses");
@@ -121,8 +121,11 @@ fn absent_network_removes_what_it_owns_and_nothing_else() {
         table: 77,
         protocol: crate::netdev::PROTO_STATIC,
     };
-    m.execute(&[Op::AddRule(foreign_rule.clone())]).remove(0).expect("added");
-    let removal = TWO_NETWORKS.replacen("  - name: mgmt\n", "  - name: mgmt\n    state: absent\n", 1);
+    m.execute(&[Op::AddRule(foreign_rule.clone())])
+        .remove(0)
+        .expect("added");
+    let removal =
+        TWO_NETWORKS.replacen("  - name: mgmt\n", "  - name: mgmt\n    state: absent\n", 1);
     let p = plan(&m.query().expect("query"), &intent_of(&removal)).expect("plans");
     insta::assert_snapshot!(p.to_string());
     run(&mut m, &p);
@@ -130,7 +133,10 @@ fn absent_network_removes_what_it_owns_and_nothing_else() {
     assert!(s.rules.contains(&foreign_rule));
     assert!(!s.links.contains_key("mgmt"));
     assert!(s.links.contains_key("storage"));
-    assert!(s.rules.iter().all(|r| r.protocol != HOSTNET_PROTO || r.table != 1001));
+    assert!(s
+        .rules
+        .iter()
+        .all(|r| r.protocol != HOSTNET_PROTO || r.table != 1001));
     assert!(plan(&s, &intent_of(&removal)).expect("plans").is_empty());
 }
 
@@ -153,7 +159,11 @@ fn derived_table_in_use_by_someone_else_is_an_error() {
     });
     let errs = plan(&s, &intent).expect_err("collides");
     assert_eq!(errs[0].path, "networks[0].source-routing.table");
-    assert!(errs[0].message.contains("set an explicit table"), "{}", errs[0]);
+    assert!(
+        errs[0].message.contains("set an explicit table"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
@@ -161,12 +171,19 @@ fn derived_tables_are_stable_and_distinct() {
     let names: Vec<String> = (0..300).map(|i| format!("n{i}")).collect();
     let yaml: String = std::iter::once("networks:\n".to_string())
         .chain(names.iter().enumerate().map(|(i, n)| {
-            format!("- name: {n}\n  ipv4: {{address: [10.{}.{}.10/24], gateway: 10.{}.{}.1}}\n", i / 256, i % 256, i / 256, i % 256)
+            format!(
+                "- name: {n}\n  ipv4: {{address: [10.{}.{}.10/24], gateway: 10.{}.{}.1}}\n",
+                i / 256,
+                i % 256,
+                i / 256,
+                i % 256
+            )
         }))
         .collect();
     let a = intent_of(&yaml);
     let b = intent_of(&yaml);
-    let tables: std::collections::BTreeSet<u32> = a.networks.iter().filter_map(|n| n.table).collect();
+    let tables: std::collections::BTreeSet<u32> =
+        a.networks.iter().filter_map(|n| n.table).collect();
     assert_eq!(a, b);
     assert_eq!(tables.len(), 300);
     assert!(tables.iter().all(|t| (1000..=9999).contains(t)));
@@ -211,7 +228,9 @@ route-rules:
     insta::assert_snapshot!(p.to_string());
     let mut m = m;
     run(&mut m, &p);
-    assert!(plan(&m.query().expect("query"), &intent_of(yaml)).expect("plans").is_empty());
+    assert!(plan(&m.query().expect("query"), &intent_of(yaml))
+        .expect("plans")
+        .is_empty());
 }
 
 #[test]
@@ -227,8 +246,25 @@ fn exact_port_list_releases_other_ports() {
 #[test]
 fn wrong_kind_and_missing_uplink_are_errors() {
     let m = host();
-    let errs = plan(m.state(), &intent_of("interfaces:\n- {name: eth0, type: linux-bridge}\n")).expect_err("kind");
-    assert!(errs[0].to_string().starts_with("interfaces[0]: eth0 exists as a ethernet device"), "{}", errs[0]);
-    let errs = plan(m.state(), &intent_of("networks:\n- {name: a, uplink: nope0}\n")).expect_err("uplink");
-    assert_eq!(errs[0].to_string(), "networks[0].uplink: nope0 does not exist");
+    let errs = plan(
+        m.state(),
+        &intent_of("interfaces:\n- {name: eth0, type: linux-bridge}\n"),
+    )
+    .expect_err("kind");
+    assert!(
+        errs[0]
+            .to_string()
+            .starts_with("interfaces[0]: eth0 exists as a ethernet device"),
+        "{}",
+        errs[0]
+    );
+    let errs = plan(
+        m.state(),
+        &intent_of("networks:\n- {name: a, uplink: nope0}\n"),
+    )
+    .expect_err("uplink");
+    assert_eq!(
+        errs[0].to_string(),
+        "networks[0].uplink: nope0 does not exist"
+    );
 }
