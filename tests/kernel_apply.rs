@@ -240,10 +240,12 @@ fn thousand_networks_apply_verify_and_reapply_empty() {
     let intent = intent(&yaml);
     let mut d = LinuxDriver::new().expect("netlink");
     let t = Instant::now();
-    let r = engine::apply(&mut d, &intent, ApplyOptions::default(), |_| {}).expect("applies");
+    let r = engine::apply(&mut d, &intent, ApplyOptions::default(), |_| {})
+        .unwrap_or_else(|e| panic!("apply: {e}: {:#?}", e.details()));
     let applied = t.elapsed();
     let t = Instant::now();
-    let again = engine::apply(&mut d, &intent, ApplyOptions::default(), |_| {}).expect("reapplies");
+    let again = engine::apply(&mut d, &intent, ApplyOptions::default(), |_| {})
+        .unwrap_or_else(|e| panic!("re-apply: {e}: {:#?}", e.details()));
     let reapplied = t.elapsed();
     assert!(again.plan.is_empty());
     // Reported, not asserted: timings belong to the benchmarks.

@@ -178,7 +178,7 @@ fn execute(driver: &mut dyn Driver, plan: &Plan, journal: &mut Journal) -> Resul
         for (op, res) in phase.iter().zip(results) {
             match res {
                 Ok(()) => journal.record(op),
-                Err(e) => failures.push(format!("{} {op}: {e}", op.verb())),
+                Err(e) => failures.push(e.describe(op)),
             }
         }
         if !failures.is_empty() {
@@ -247,7 +247,7 @@ fn run_best_effort(driver: &mut dyn Driver, plan: &Plan, errors: &mut Vec<String
     for phase in plan.phases.iter().filter(|p| !p.is_empty()) {
         for (op, res) in phase.iter().zip(driver.execute(phase)) {
             if let Err(e) = res {
-                errors.push(format!("{} {op}: {e}", op.verb()));
+                errors.push(e.describe(op));
             }
         }
     }

@@ -25,9 +25,9 @@ pub use types::*;
 /// Why a driver could not query or change the system.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    /// The kernel rejected a request. `message` is the kernel's extended-ACK text when it
-    /// sent one.
-    #[error("{op}: {}{}", errno_text(*errno), message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    /// The kernel rejected a request. `op` is the op's verb and description (`add route
+    /// …`); `message` is the kernel's extended-ACK text when it sent one.
+    #[error("{op}: {}{}", errno_text(*errno), message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
     Rejected {
         op: String,
         errno: i32,
@@ -51,6 +51,16 @@ pub enum DriverError {
 }
 
 impl DriverError {
+    /// Describes the failure of `op`, naming the op once whatever the variant.
+    pub fn describe(&self, op: &Op) -> String {
+        match self {
+            DriverError::Rejected { .. }
+            | DriverError::NoSuchInterface { .. }
+            | DriverError::Model { .. } => self.to_string(),
+            _ => format!("{} {op}: {self}", op.verb()),
+        }
+    }
+
     /// The errno the kernel answered with, if this is a kernel rejection.
     pub fn errno(&self) -> Option<i32> {
         match self {
@@ -60,8 +70,10 @@ impl DriverError {
     }
 }
 
+/// "Network is unreachable [ENETUNREACH]": the text for people, the name for searching.
 fn errno_text(errno: i32) -> String {
-    std::io::Error::from_raw_os_error(errno).to_string()
+    let e = nix::errno::Errno::from_raw(errno);
+    format!("{} [{e:?}]", e.desc())
 }
 
 /// A platform driver. See the module documentation for the contract.

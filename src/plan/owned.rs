@@ -91,9 +91,14 @@ fn same_user_rule(want: &Rule, have: &Rule) -> bool {
     } == *have
 }
 
-pub(super) fn plan_routes(current: &KernelState, intent: &Intent, plan: &mut Plan) {
+pub(super) fn plan_routes(
+    current: &KernelState,
+    intent: &Intent,
+    plan: &mut Plan,
+    errors: &mut Vec<PlanError>,
+) {
     let mut delete: BTreeSet<&Route> = BTreeSet::new();
-    let mut add: Vec<Route> = Vec::new();
+    let mut add: Vec<(&str, Route)> = Vec::new();
     for n in &intent.networks {
         let tables = owned_tables(current, n);
         let have = owned_routes(current, n, &tables);
@@ -104,9 +109,26 @@ pub(super) fn plan_routes(current: &KernelState, intent: &Intent, plan: &mut Pla
         }
         for w in &n.routes {
             if !have.contains(&w) {
-                add.push(w.clone());
+                add.push((&n.origin, w.clone()));
             }
         }
+    }
+    // The host's default route is one per family: when a network claims it, an owned one
+    // left by a network the file no longer mentions goes.
+    let main_defaults: Vec<&Route> = intent
+        .networks
+        .iter()
+        .flat_map(|n| &n.routes)
+        .filter(|r| r.table == TABLE_MAIN && r.destination.prefix_len() == 0)
+        .collect();
+    for h in current.routes.iter().filter(|h| {
+        h.protocol == HOSTNET_PROTO
+            && h.table == TABLE_MAIN
+            && h.destination.prefix_len() == 0
+            && !main_defaults.contains(h)
+            && main_defaults.iter().any(|w| w.same_key(h))
+    }) {
+        delete.insert(h);
     }
     for ri in &intent.routes {
         let want = &ri.route;
@@ -117,7 +139,7 @@ pub(super) fn plan_routes(current: &KernelState, intent: &Intent, plan: &mut Pla
         for h in current.routes.iter().filter(|h| h.same_key(want)) {
             delete.insert(h);
         }
-        add.push(want.clone());
+        add.push((&ri.origin, want.clone()));
     }
     for m in &intent.route_removals {
         for h in current
@@ -128,10 +150,32 @@ pub(super) fn plan_routes(current: &KernelState, intent: &Intent, plan: &mut Pla
             delete.insert(h);
         }
     }
+    // A route the kernel would refuse as a duplicate of someone else's is an error now,
+    // not a rollback later.
+    for (origin, w) in &add {
+        if w.protocol != HOSTNET_PROTO {
+            continue;
+        }
+        if let Some(h) = current
+            .routes
+            .iter()
+            .find(|h| h.protocol != HOSTNET_PROTO && h.same_key(w) && !delete.contains(h))
+        {
+            let mut theirs = String::new();
+            let _ = crate::netdev::fmt_route(&mut theirs, h);
+            errors.push(PlanError {
+                path: origin.to_string(),
+                message: format!(
+                    "the kernel already has {theirs}, which hostnet does not own; remove it \
+                     (routes.config entry with state: absent) or choose another table"
+                ),
+            });
+        }
+    }
     for r in delete {
         plan.push(Phase::DeleteRoutes, Op::DeleteRoute(r.clone()));
     }
-    for r in add {
+    for (_, r) in add {
         plan.push(Phase::AddRoutes, Op::AddRoute(r));
     }
 }

@@ -268,3 +268,20 @@ fn wrong_kind_and_missing_uplink_are_errors() {
         "networks[0].uplink: nope0 does not exist"
     );
 }
+
+#[test]
+fn someone_elses_default_route_is_reported_or_removed_on_request() {
+    let mut m = host();
+    apply_to(&mut m, "interfaces:\n- name: eth0\n  type: ethernet\n  ipv4: {enabled: true, address: [{ip: 192.0.2.50, prefix-length: 24}]}\nroutes:\n  config:\n  - {destination: 0.0.0.0/0, next-hop-address: 192.0.2.254, next-hop-interface: eth0}\n");
+    let net = "networks:\n- name: a\n  uplink: eth1\n  ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}\n  default-route: true\n";
+    let errs = plan(m.state(), &intent_of(net)).expect_err("collides");
+    assert!(
+        errs[0].to_string().starts_with("networks[0]: the kernel already has route 0.0.0.0/0 via 192.0.2.254 dev eth0 table 254 proto 4"),
+        "{}",
+        errs[0]
+    );
+    let with_removal = format!("{net}routes:\n  config:\n  - {{destination: 0.0.0.0/0, next-hop-interface: eth0, state: absent}}\n");
+    apply_to(&mut m, &with_removal);
+    let s = m.query().expect("query");
+    assert!(s.routes.iter().all(|r| r.dev.as_deref() != Some("eth0")));
+}

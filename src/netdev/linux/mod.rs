@@ -1,1 +1,349 @@
-//! Linux driver over rtnetlink (work in progress).
+//! The Linux driver: rtnetlink over one synchronous NETLINK_ROUTE socket.
+//!
+//! The socket lives in the network namespace of the thread that called
+//! [`LinuxDriver::new`]; every query and change applies there, whichever thread uses the
+//! driver later. Interfaces are named in [`Op`]s but addressed by ifindex on the wire; the
+//! driver keeps the name → ifindex map of its last link dump, refreshes it after it has
+//! created or deleted links, and once more when an op names an interface it does not
+//! know.
+//!
+//! All ops of one [`Driver::execute`] call go out pipelined (see `socket`). Only the
+//! kernel's own objects are hidden from [`Driver::query`]: host-scope and link-local
+//! addresses, the `local` table, protocol-kernel routes, cached and multicast routes.
+//!
+//! Every rust-netlink type stays inside this module: that crate family changes its API
+//! with almost every release.
+
+mod addr;
+mod link;
+mod netns;
+mod route;
+mod rule;
+mod socket;
+mod wire;
+
+use std::collections::HashMap;
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+pub use netns::{
+    create_named_netns, delete_named_netns, enter_named_netns, open_named_netns, NetnsError,
+};
+
+use self::link::RawLink;
+use self::socket::{copy_error, Nack, NlSocket};
+use super::{Driver, DriverError, Family, KernelState, Op};
+
+const RTM_NEWLINK: u16 = 16;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_NEWRULE: u16 = 32;
+
+/// The platform driver for Linux.
+pub struct LinuxDriver {
+    nl: NlSocket,
+    /// Name → ifindex in the driver's namespace, as of the last link dump.
+    ifindex: HashMap<String, u32>,
+    /// Links were created, deleted or moved since the last link dump.
+    stale: bool,
+}
+
+/// A request ready to send, with its NLM_F_* flags beyond REQUEST | ACK.
+type Request = (RouteNetlinkMessage, u16);
+
+impl LinuxDriver {
+    /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace.
+    pub fn new() -> Result<Self, DriverError> {
+        Ok(LinuxDriver {
+            nl: NlSocket::open().map_err(DriverError::Io)?,
+            ifindex: HashMap::new(),
+            stale: true,
+        })
+    }
+
+    fn dump_links(&mut self) -> Result<Vec<RawLink>, DriverError> {
+        let replies = self.nl.dump(&link::dump_request(), "links")?;
+        let links: Vec<RawLink> = replies
+            .iter()
+            .filter(|r| r.kind == RTM_NEWLINK)
+            .filter_map(|r| link::parse(&r.payload))
+            .collect();
+        self.ifindex = links.iter().map(|l| (l.name.clone(), l.index)).collect();
+        self.stale = false;
+        Ok(links)
+    }
+
+    fn resolve(&self, op: &Op, name: &str) -> Result<u32, DriverError> {
+        self.ifindex
+            .get(name)
+            .copied()
+            .ok_or_else(|| DriverError::NoSuchInterface {
+                op: format!("{} {op}", op.verb()),
+                name: name.to_string(),
+            })
+    }
+
+    /// The request that carries out `op`, and for a new veth pair the request that
+    /// finishes its peer once the pair exists; `None` when there is nothing to do (a
+    /// delete of something that is gone with its interface).
+    fn request(&self, op: &Op) -> Result<Option<(Request, Option<Request>)>, DriverError> {
+        const NEW: u16 = NLM_F_CREATE | NLM_F_EXCL;
+        let resolve_opt = |name: Option<&String>| name.map(|n| self.resolve(op, n)).transpose();
+        let request = match op {
+            Op::CreateLink(new) => {
+                let master = resolve_opt(new.controller.as_ref())?;
+                let peer_master =
+                    resolve_opt(new.peer.as_ref().and_then(|p| p.controller.as_ref()))?;
+                let create = (RouteNetlinkMessage::NewLink(link::create(new, master)), NEW);
+                let followup = link::peer_followup(new, peer_master)
+                    .map(|msg| (RouteNetlinkMessage::NewLink(msg), 0));
+                return Ok(Some((create, followup)));
+            }
+            Op::ChangeLink { name, change } => {
+                if change.is_empty() {
+                    return Ok(None);
+                }
+                let index = self.resolve(op, name)?;
+                let master = match &change.controller {
+                    None => None,
+                    Some(None) => Some(0),
+                    Some(Some(bridge)) => Some(self.resolve(op, bridge)?),
+                };
+                let msg = link::change(index, change, master);
+                (RouteNetlinkMessage::NewLink(msg), 0)
+            }
+            Op::DeleteLink { name } => match self.ifindex.get(name) {
+                None => return Ok(None),
+                Some(&index) => (RouteNetlinkMessage::DelLink(link::delete(index)), 0),
+            },
+            Op::AddAddress(a) => {
+                let index = self.resolve(op, &a.ifname)?;
+                (
+                    RouteNetlinkMessage::NewAddress(addr::message(index, a, true)),
+                    NEW,
+                )
+            }
+            Op::DeleteAddress(a) => match self.ifindex.get(&a.ifname) {
+                None => return Ok(None),
+                Some(&index) => (
+                    RouteNetlinkMessage::DelAddress(addr::message(index, a, false)),
+                    0,
+                ),
+            },
+            Op::AddRoute(r) => {
+                let oif = resolve_opt(r.dev.as_ref())?;
+                (
+                    RouteNetlinkMessage::NewRoute(route::message(r, oif, true)),
+                    NEW,
+                )
+            }
+            Op::DeleteRoute(r) => {
+                let oif = match &r.dev {
+                    None => None,
+                    Some(dev) => match self.ifindex.get(dev) {
+                        None => return Ok(None),
+                        Some(&index) => Some(index),
+                    },
+                };
+                (
+                    RouteNetlinkMessage::DelRoute(route::message(r, oif, false)),
+                    0,
+                )
+            }
+            // Rules name their input interface, so they need no ifindex.
+            Op::AddRule(r) => (RouteNetlinkMessage::NewRule(rule::message(r)), NEW),
+            Op::DeleteRule(r) => (RouteNetlinkMessage::DelRule(rule::message(r)), 0),
+        };
+        Ok(Some((request, None)))
+    }
+
+    /// Brings up or enslaves the peers of the veth pairs just created (`followups`: op
+    /// index and request). A pair whose peer could not be finished is deleted again, so
+    /// that its failed op leaves nothing behind.
+    fn finish_peers(
+        &mut self,
+        ops: &[Op],
+        followups: Vec<(usize, Request)>,
+        results: &mut [Result<(), DriverError>],
+    ) {
+        let (indexes, requests): (Vec<usize>, Vec<Request>) = followups
+            .into_iter()
+            .filter(|(i, _)| results[*i].is_ok())
+            .unzip();
+        if requests.is_empty() {
+            return;
+        }
+        let mut undo = Vec::new();
+        for (i, answer) in indexes.into_iter().zip(self.nl.transact(requests)) {
+            if let Err(nack) = answer {
+                results[i] = Err(rejection(&ops[i], nack));
+                if let Op::CreateLink(new) = &ops[i] {
+                    let msg = link::delete_by_name(&new.name);
+                    undo.push((RouteNetlinkMessage::DelLink(msg), 0));
+                }
+            }
+        }
+        if !undo.is_empty() {
+            // Best effort: the op's own error is what the caller needs to see.
+            let _ = self.nl.transact(undo);
+        }
+    }
+
+    fn dump_into<T>(
+        &mut self,
+        request: &RouteNetlinkMessage,
+        what: &'static str,
+        kind: u16,
+        out: &mut Vec<T>,
+        parse: impl Fn(&[u8]) -> Option<T>,
+    ) -> Result<(), DriverError> {
+        let replies = self.nl.dump(request, what)?;
+        out.extend(
+            replies
+                .iter()
+                .filter(|r| r.kind == kind)
+                .filter_map(|r| parse(&r.payload)),
+        );
+        Ok(())
+    }
+}
+
+/// Interfaces an op needs an ifindex for.
+fn interfaces(op: &Op) -> Vec<&str> {
+    match op {
+        Op::CreateLink(new) => new
+            .controller
+            .iter()
+            .chain(new.peer.iter().filter_map(|p| p.controller.as_ref()))
+            .map(String::as_str)
+            .collect(),
+        Op::ChangeLink { name, change } => {
+            let mut names = vec![name.as_str()];
+            if let Some(Some(bridge)) = &change.controller {
+                names.push(bridge);
+            }
+            names
+        }
+        Op::DeleteLink { name } => vec![name],
+        Op::AddAddress(a) | Op::DeleteAddress(a) => vec![&a.ifname],
+        Op::AddRoute(r) | Op::DeleteRoute(r) => r.dev.iter().map(String::as_str).collect(),
+        Op::AddRule(_) | Op::DeleteRule(_) => Vec::new(),
+    }
+}
+
+fn rejection(op: &Op, nack: Nack) -> DriverError {
+    match nack {
+        Nack::Kernel { errno, message } => DriverError::Rejected {
+            op: format!("{} {op}", op.verb()),
+            errno,
+            message,
+        },
+        Nack::Failed(e) => e,
+    }
+}
+
+/// Errnos that mean a delete found its object already gone.
+fn already_gone(op: &Op, errno: i32) -> bool {
+    match op {
+        Op::DeleteLink { .. } => matches!(errno, libc::ENODEV | libc::ENOENT),
+        Op::DeleteAddress(_) => matches!(errno, libc::EADDRNOTAVAIL | libc::ENOENT | libc::ENODEV),
+        Op::DeleteRoute(_) => matches!(errno, libc::ESRCH | libc::ENOENT | libc::ENODEV),
+        Op::DeleteRule(_) => matches!(errno, libc::ENOENT | libc::ESRCH),
+        _ => false,
+    }
+}
+
+impl Driver for LinuxDriver {
+    fn query(&mut self) -> Result<KernelState, DriverError> {
+        let raw_links = self.dump_links()?;
+        let (links, names) = link::to_links(&raw_links);
+        let mut state = KernelState {
+            links,
+            ..KernelState::default()
+        };
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let request = addr::dump_request(family);
+            self.dump_into(
+                &request,
+                "addresses",
+                RTM_NEWADDR,
+                &mut state.addresses,
+                |p| addr::parse(p, &names),
+            )?;
+            let request = route::dump_request(family);
+            self.dump_into(&request, "routes", RTM_NEWROUTE, &mut state.routes, |p| {
+                route::parse(p, &names)
+            })?;
+        }
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let request = rule::dump_request(family);
+            self.dump_into(
+                &request,
+                "rules",
+                RTM_NEWRULE,
+                &mut state.rules,
+                rule::parse,
+            )?;
+        }
+        state.normalize();
+        Ok(state)
+    }
+
+    fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        if ops.is_empty() {
+            return Vec::new();
+        }
+        let unknown = ops
+            .iter()
+            .flat_map(interfaces)
+            .any(|name| !self.ifindex.contains_key(name));
+        if self.stale || unknown {
+            if let Err(e) = self.dump_links() {
+                return ops.iter().map(|_| Err(copy_error(&e))).collect();
+            }
+        }
+
+        let mut requests = Vec::new();
+        let mut followups = Vec::new();
+        let mut prepared = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            match self.request(op) {
+                Ok(Some((request, followup))) => {
+                    requests.push(request);
+                    followups.extend(followup.map(|f| (i, f)));
+                    prepared.push(None);
+                }
+                Ok(None) => prepared.push(Some(Ok(()))),
+                Err(e) => prepared.push(Some(Err(e))),
+            }
+        }
+        if ops
+            .iter()
+            .any(|op| matches!(op, Op::CreateLink(_) | Op::DeleteLink { .. }))
+        {
+            self.stale = true;
+        }
+
+        let mut answers = self.nl.transact(requests).into_iter();
+        let mut results: Vec<Result<(), DriverError>> = ops
+            .iter()
+            .zip(prepared)
+            .map(|(op, prepared)| match prepared {
+                Some(result) => result,
+                None => match answers.next() {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(Nack::Kernel { errno, .. })) if already_gone(op, errno) => Ok(()),
+                    Some(Err(nack)) => Err(rejection(op, nack)),
+                    None => Err(DriverError::Decode("no answer for the request".into())),
+                },
+            })
+            .collect();
+        self.finish_peers(ops, followups, &mut results);
+        results
+    }
+
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+}

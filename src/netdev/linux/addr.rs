@@ -1,0 +1,116 @@
+//! Addresses: RTM_*ADDR requests and decoding of address dumps.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use netlink_packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use super::wire;
+use crate::netdev::Address;
+
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+/// Length of `struct ifaddrmsg`.
+const IFADDRMSG_LEN: usize = 8;
+
+pub(super) fn dump_request(family: AddressFamily) -> RouteNetlinkMessage {
+    let mut msg = AddressMessage::default();
+    msg.header.family = family;
+    RouteNetlinkMessage::GetAddress(msg)
+}
+
+/// Decodes one RTM_NEWADDR dump message. Only global-scope addresses are reported:
+/// link-local and host addresses (fe80::/64, 127.0.0.1) are the kernel's own.
+pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Address> {
+    let prefix_len = *payload.get(1)?;
+    let scope = *payload.get(3)?;
+    let index = wire::u32_at(payload, 4)?;
+    if scope != RT_SCOPE_UNIVERSE {
+        return None;
+    }
+    let mut address = None;
+    let mut local = None;
+    for (kind, value) in wire::attrs(payload.get(IFADDRMSG_LEN..)?) {
+        match kind {
+            IFA_ADDRESS => address = wire::as_ip(value),
+            IFA_LOCAL => local = wire::as_ip(value),
+            _ => {}
+        }
+    }
+    // On point-to-point links IFA_ADDRESS is the peer; IFA_LOCAL is always our own.
+    let ip = local.or(address)?;
+    Some(Address {
+        ifname: names.get(&index)?.clone(),
+        addr: IpNet::new(ip, prefix_len).ok()?,
+    })
+}
+
+/// RTM_NEWADDR (send with NLM_F_CREATE | NLM_F_EXCL) or RTM_DELADDR body.
+pub(super) fn message(index: u32, address: &Address, adding: bool) -> AddressMessage {
+    let mut msg = AddressMessage::default();
+    let ip = address.addr.addr();
+    msg.header.index = index;
+    msg.header.prefix_len = address.addr.prefix_len();
+    msg.header.scope = AddressScope::Universe;
+    match ip {
+        IpAddr::V4(_) => {
+            msg.header.family = AddressFamily::Inet;
+            msg.attributes.push(AddressAttribute::Local(ip));
+            msg.attributes.push(AddressAttribute::Address(ip));
+        }
+        IpAddr::V6(_) => {
+            msg.header.family = AddressFamily::Inet6;
+            if adding {
+                // Skip duplicate address detection: a tentative address cannot be used
+                // as a source for the first second or so after it is configured.
+                msg.header.flags = AddressHeaderFlags::Nodad;
+            }
+            msg.attributes.push(AddressAttribute::Address(ip));
+        }
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ifaddrmsg(family: u8, prefix: u8, scope: u8, index: u32, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut out = vec![family, prefix, 0, scope];
+        out.extend(index.to_ne_bytes());
+        for (kind, value) in attrs {
+            out.extend(((4 + value.len()) as u16).to_ne_bytes());
+            out.extend(kind.to_ne_bytes());
+            out.extend_from_slice(value);
+            out.resize(wire::align4(out.len()), 0);
+        }
+        out
+    }
+
+    #[test]
+    fn ipv4_prefers_local_and_skips_host_scope() {
+        let names = HashMap::from([(2, "eth0".to_string())]);
+        let msg = ifaddrmsg(
+            2,
+            24,
+            0,
+            2,
+            &[(IFA_ADDRESS, &[10, 0, 0, 9]), (IFA_LOCAL, &[10, 0, 0, 1])],
+        );
+        let got = parse(&msg, &names).expect("test value");
+        assert_eq!(got.ifname, "eth0");
+        assert_eq!(
+            got.addr,
+            "10.0.0.1/24".parse::<IpNet>().expect("test value")
+        );
+        let lo = ifaddrmsg(2, 8, 254, 2, &[(IFA_LOCAL, &[127, 0, 0, 1])]);
+        assert!(parse(&lo, &names).is_none());
+        let unknown = ifaddrmsg(2, 24, 0, 9, &[(IFA_LOCAL, &[10, 0, 0, 1])]);
+        assert!(parse(&unknown, &names).is_none());
+    }
+}

@@ -1,0 +1,366 @@
+//! Links: RTM_*LINK requests and decoding of link dumps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::RawFd;
+
+use netlink_packet_route::link::{
+    BridgeStpState, InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask,
+    LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+
+use super::wire;
+use crate::netdev::{BridgeOptions, Link, LinkChange, LinkKind, MacAddr, NewLink, PeerSettings};
+
+const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_LINK_NETNSID: u16 = 37;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const IFLA_BR_STP_STATE: u16 = 5;
+const ARPHRD_LOOPBACK: u16 = 772;
+const IFF_UP: u32 = 1;
+/// Length of `struct ifinfomsg`.
+const IFINFOMSG_LEN: usize = 16;
+
+/// A link as one dump message describes it, before ifindexes are turned into names.
+#[derive(Debug, Clone)]
+pub(super) struct RawLink {
+    pub index: u32,
+    pub name: String,
+    pub kind: Option<String>,
+    pub stp: bool,
+    pub loopback: bool,
+    pub up: bool,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    pub master: Option<u32>,
+    /// IFLA_LINK: for veth the peer's ifindex (in the peer's namespace).
+    pub link: Option<u32>,
+    /// IFLA_LINK points into another namespace.
+    pub link_elsewhere: bool,
+}
+
+pub(super) fn dump_request() -> RouteNetlinkMessage {
+    let mut msg = LinkMessage::default();
+    // Counters are most of a link message and we never read them.
+    msg.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    RouteNetlinkMessage::GetLink(msg)
+}
+
+/// Decodes one RTM_NEWLINK dump message; `None` for a message too short to be one.
+pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
+    let link_type = wire::u16_at(payload, 2)?;
+    let mut link = RawLink {
+        index: wire::u32_at(payload, 4)?,
+        name: String::new(),
+        kind: None,
+        stp: false,
+        loopback: link_type == ARPHRD_LOOPBACK,
+        up: wire::u32_at(payload, 8)? & IFF_UP != 0,
+        mtu: 0,
+        mac: None,
+        master: None,
+        link: None,
+        link_elsewhere: false,
+    };
+    for (kind, value) in wire::attrs(payload.get(IFINFOMSG_LEN..)?) {
+        match kind {
+            IFLA_IFNAME => link.name = wire::as_string(value),
+            IFLA_MTU => link.mtu = wire::as_u32(value).unwrap_or(0),
+            IFLA_ADDRESS => {
+                link.mac = <[u8; 6]>::try_from(value).ok().map(MacAddr);
+            }
+            IFLA_MASTER => link.master = wire::as_u32(value).filter(|&i| i != 0),
+            IFLA_LINK => link.link = wire::as_u32(value).filter(|&i| i != 0),
+            IFLA_LINK_NETNSID => link.link_elsewhere = true,
+            IFLA_LINKINFO => {
+                for (info, data) in wire::attrs(value) {
+                    match info {
+                        IFLA_INFO_KIND => link.kind = Some(wire::as_string(data)),
+                        // What INFO_DATA holds depends on the kind, which the kernel
+                        // always puts first.
+                        IFLA_INFO_DATA if link.kind.as_deref() == Some("bridge") => {
+                            link.stp = wire::attrs(data)
+                                .find(|(k, _)| *k == IFLA_BR_STP_STATE)
+                                .and_then(|(_, v)| wire::as_u32(v))
+                                .is_some_and(|s| s != 0);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (!link.name.is_empty()).then_some(link)
+}
+
+/// Turns decoded links into the platform-neutral form, resolving ifindexes to names.
+/// Also returns the ifindex → name map of this namespace.
+pub(super) fn to_links(raw: &[RawLink]) -> (BTreeMap<String, Link>, HashMap<u32, String>) {
+    let names: HashMap<u32, String> = raw.iter().map(|l| (l.index, l.name.clone())).collect();
+    let links = raw
+        .iter()
+        .map(|l| {
+            let kind = match l.kind.as_deref() {
+                Some("bridge") => LinkKind::Bridge(BridgeOptions { stp: l.stp }),
+                Some("veth") => LinkKind::Veth {
+                    peer: if l.link_elsewhere {
+                        None
+                    } else {
+                        l.link.and_then(|i| names.get(&i).cloned())
+                    },
+                },
+                Some(other) => LinkKind::Other(other.to_string()),
+                None if l.loopback => LinkKind::Loopback,
+                None => LinkKind::Ethernet,
+            };
+            let link = Link {
+                name: l.name.clone(),
+                kind,
+                up: l.up,
+                mtu: l.mtu,
+                mac: l.mac,
+                controller: l.master.and_then(|i| names.get(&i).cloned()),
+            };
+            (l.name.clone(), link)
+        })
+        .collect();
+    (links, names)
+}
+
+/// The IFF_UP bit in `flags` and `change_mask`, as a new-link or set-link request wants it.
+fn set_up(msg: &mut LinkMessage, up: bool) {
+    msg.header.change_mask |= LinkFlags::Up;
+    if up {
+        msg.header.flags |= LinkFlags::Up;
+    } else {
+        msg.header.flags.remove(LinkFlags::Up);
+    }
+}
+
+fn bridge_info(stp: bool, new: bool) -> LinkAttribute {
+    let stp = if stp {
+        BridgeStpState::KernelStp
+    } else {
+        BridgeStpState::Disabled
+    };
+    let mut data = vec![InfoBridge::StpState(stp)];
+    if new {
+        // With STP on, a new port listens and learns for twice the forward delay (15 s
+        // by default) before it forwards; asking for 0 gets the kernel's 2 s minimum.
+        // Without STP the delay is unused. The kernel applies the delay before the STP
+        // state, so the range check that STP imposes does not refuse the 0.
+        data.push(InfoBridge::ForwardDelay(0));
+    }
+    LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Bridge),
+        LinkInfo::Data(InfoData::Bridge(data)),
+    ])
+}
+
+/// RTM_NEWLINK creating `link` (send with NLM_F_CREATE | NLM_F_EXCL). `master` is the
+/// ifindex of the bridge named by `link.controller`.
+pub(super) fn create(link: &NewLink, master: Option<u32>) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    set_up(&mut msg, link.up);
+    msg.attributes
+        .push(LinkAttribute::IfName(link.name.clone()));
+    if let Some(mtu) = link.mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = link.mac {
+        msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+    }
+    if let Some(index) = master {
+        msg.attributes.push(LinkAttribute::Controller(index));
+    }
+    match &link.kind {
+        LinkKind::Bridge(options) => msg.attributes.push(bridge_info(options.stp, true)),
+        LinkKind::Veth { peer } => {
+            let mut info = vec![LinkInfo::Kind(InfoKind::Veth)];
+            if let Some(peer) = peer {
+                let settings = link.peer.clone().unwrap_or_default();
+                info.push(LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(
+                    peer_message(peer, &settings),
+                ))));
+            }
+            msg.attributes.push(LinkAttribute::LinkInfo(info));
+        }
+        // The planner only creates bridges and veths; anything else goes to the kernel
+        // by kind name and is refused there if it makes no sense.
+        LinkKind::Other(kind) => {
+            msg.attributes
+                .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                    InfoKind::Other(kind.clone()),
+                )]))
+        }
+        LinkKind::Ethernet | LinkKind::Loopback => {}
+    }
+    msg
+}
+
+/// The ifinfomsg + attributes inside VETH_INFO_PEER. The kernel applies the peer's
+/// name, MTU and MAC but ignores IFLA_MASTER there, and bringing the peer up inside the
+/// create request fails with ENOTCONN (the peer is opened before the pair is linked):
+/// both are left to [`peer_followup`].
+fn peer_message(name: &str, settings: &PeerSettings) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    if let Some(mtu) = settings.mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = settings.mac {
+        msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+    }
+    msg
+}
+
+/// For a new veth pair whose peer is to be up or enslaved: the RTM_NEWLINK that does it
+/// once the pair exists, naming the peer (its ifindex is not known yet).
+pub(super) fn peer_followup(link: &NewLink, peer_master: Option<u32>) -> Option<LinkMessage> {
+    let LinkKind::Veth { peer: Some(peer) } = &link.kind else {
+        return None;
+    };
+    let up = link.peer.as_ref().is_some_and(|p| p.up);
+    if !up && peer_master.is_none() {
+        return None;
+    }
+    let mut msg = LinkMessage::default();
+    if up {
+        set_up(&mut msg, true);
+    }
+    msg.attributes.push(LinkAttribute::IfName(peer.clone()));
+    if let Some(index) = peer_master {
+        msg.attributes.push(LinkAttribute::Controller(index));
+    }
+    Some(msg)
+}
+
+/// RTM_NEWLINK (without NLM_F_CREATE) changing only the fields `change` names.
+/// `master` is the resolved `change.controller`: `Some(0)` releases the link.
+pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    if let Some(up) = change.up {
+        set_up(&mut msg, up);
+    }
+    if let Some(mtu) = change.mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = change.mac {
+        msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+    }
+    if let Some(master) = master {
+        msg.attributes.push(LinkAttribute::Controller(master));
+    }
+    if let Some(bridge) = &change.bridge {
+        msg.attributes.push(bridge_info(bridge.stp, false));
+    }
+    msg
+}
+
+pub(super) fn delete(index: u32) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg
+}
+
+/// RTM_DELLINK by name, for a link whose ifindex we never learnt.
+pub(super) fn delete_by_name(name: &str) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    msg
+}
+
+/// RTM_NEWLINK moving a link into the namespace `netns_fd` refers to.
+pub(super) fn move_to_netns(index: u32, netns_fd: RawFd) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.attributes.push(LinkAttribute::NetNsFd(netns_fd));
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(index: u32, name: &str) -> RawLink {
+        RawLink {
+            index,
+            name: name.into(),
+            kind: None,
+            stp: false,
+            loopback: false,
+            up: true,
+            mtu: 1500,
+            mac: None,
+            master: None,
+            link: None,
+            link_elsewhere: false,
+        }
+    }
+
+    #[test]
+    fn kinds_peers_and_controllers_resolve_by_index() {
+        let lo = RawLink {
+            loopback: true,
+            ..raw(1, "lo")
+        };
+        let br = RawLink {
+            kind: Some("bridge".into()),
+            stp: true,
+            ..raw(2, "br0")
+        };
+        let a = RawLink {
+            kind: Some("veth".into()),
+            link: Some(4),
+            master: Some(2),
+            ..raw(3, "a")
+        };
+        let b = RawLink {
+            kind: Some("veth".into()),
+            link: Some(3),
+            ..raw(4, "b")
+        };
+        let far = RawLink {
+            kind: Some("veth".into()),
+            link: Some(3),
+            link_elsewhere: true,
+            ..raw(5, "far")
+        };
+        let vx = RawLink {
+            kind: Some("vxlan".into()),
+            ..raw(6, "vx")
+        };
+        let (links, names) = to_links(&[lo, br, a, b, far, vx, raw(7, "eth0")]);
+        assert_eq!(names[&3], "a");
+        assert_eq!(links["lo"].kind, LinkKind::Loopback);
+        assert_eq!(
+            links["br0"].kind,
+            LinkKind::Bridge(BridgeOptions { stp: true })
+        );
+        assert_eq!(
+            links["a"].kind,
+            LinkKind::Veth {
+                peer: Some("b".into())
+            }
+        );
+        assert_eq!(links["a"].controller.as_deref(), Some("br0"));
+        assert_eq!(
+            links["b"].kind,
+            LinkKind::Veth {
+                peer: Some("a".into())
+            }
+        );
+        assert_eq!(links["far"].kind, LinkKind::Veth { peer: None });
+        assert_eq!(links["vx"].kind, LinkKind::Other("vxlan".into()));
+        assert_eq!(links["eth0"].kind, LinkKind::Ethernet);
+    }
+}
