@@ -289,3 +289,33 @@ fn lock_serializes_commands_on_one_namespace() {
     drop(held);
     engine::lock::lock_current_netns(dir.path(), std::time::Duration::ZERO).expect("free again");
 }
+
+#[test]
+fn netns_option_works_inside_the_named_namespace_only() {
+    if !enter_private_netns("netns_option_works_inside_the_named_namespace_only") {
+        return;
+    }
+    let name = format!("hn-cli-{}", std::process::id());
+    hostnet::netdev::linux::create_named_netns(&name).expect("create netns");
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = hostnet::netdev::linux::delete_named_netns(&self.0);
+        }
+    }
+    let _gone = Gone(name.clone());
+    let yaml = "interfaces:\n- {name: lo, type: loopback, state: up}\n- {name: v0, type: veth, veth: {peer: v1}}\nnetworks:\n- {name: nsbr, uplink: v0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}\n";
+    let o = hostnet(&["apply", "--netns", &name, "-"], Some(yaml));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = hostnet(&["show", "--netns", &name, "-o", "json"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("\"name\": \"nsbr\""), "{shown}");
+    // Nothing happened in the caller's namespace.
+    let here = LinuxDriver::new().expect("netlink").query().expect("query");
+    assert!(!here.links.contains_key("nsbr") && !here.links.contains_key("v0"));
+    let o = hostnet(&["apply", "--netns", "hn-does-not-exist", "-"], Some(yaml));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("cannot enter network namespace hn-does-not-exist"));
+}

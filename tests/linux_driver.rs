@@ -231,7 +231,9 @@ fn failed_peer_setup_leaves_no_pair_behind() {
     });
     let results = d.execute(std::slice::from_ref(&op));
     match &results[0] {
-        Err(DriverError::Rejected { op: text, .. }) => assert_eq!(text, &op.to_string()),
+        Err(DriverError::Rejected { op: text, .. }) => {
+            assert_eq!(text, &format!("{} {op}", op.verb()))
+        }
         other => panic!("enslaving to a veth: {other:?}"),
     }
     let state = d.query().expect("query");
@@ -609,14 +611,14 @@ fn rejected_ops_carry_errno_and_extack() {
     match &results[0] {
         Err(DriverError::Rejected { op, errno, .. }) => {
             assert_eq!(*errno, libc::EEXIST);
-            assert_eq!(op, &ops[0].to_string());
+            assert_eq!(op, &format!("{} {}", ops[0].verb(), ops[0]));
         }
         other => panic!("creating an existing link: {other:?}"),
     }
     match &results[1] {
         Err(e @ DriverError::Rejected { op, errno, message }) => {
             assert_eq!(*errno, libc::ENETUNREACH);
-            assert_eq!(op, &unreachable.to_string());
+            assert_eq!(op, &format!("add {unreachable}"));
             assert_eq!(message.as_deref(), Some("Nexthop has invalid gateway"));
             assert_eq!(e.errno(), Some(libc::ENETUNREACH));
             assert!(

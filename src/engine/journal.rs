@@ -5,8 +5,8 @@
 //! Undo ops are placed in the same phases the planner uses, so undoing deletions
 //! (re-creations) and undoing creations (deletions) come out in a workable order.
 
-use crate::netdev::{KernelState, LinkChange, LinkKind, NewLink, Op, PeerSettings};
-use crate::plan::{Phase, Plan};
+use crate::netdev::{KernelState, LinkChange, LinkKind, Op};
+use crate::plan::{push_recreate, Phase, Plan};
 
 /// Ops done so far in one apply.
 pub struct Journal<'a> {
@@ -99,37 +99,12 @@ impl<'a> Journal<'a> {
         let Some(link) = b.links.get(name) else {
             return;
         };
+        push_recreate(plan, b, name);
         let mut names = vec![name.to_string()];
-        let peer = match &link.kind {
-            LinkKind::Veth { peer: Some(p) } => {
-                names.push(p.clone());
-                b.links.get(p).map(|pl| PeerSettings {
-                    up: pl.up,
-                    mtu: Some(pl.mtu),
-                    mac: pl.mac,
-                    controller: pl.controller.clone(),
-                })
-            }
-            _ => None,
-        };
-        let is_bridge = matches!(link.kind, LinkKind::Bridge(_));
-        plan.push(
-            if is_bridge {
-                Phase::CreateBridges
-            } else {
-                Phase::CreateVeths
-            },
-            Op::CreateLink(NewLink {
-                name: name.to_string(),
-                kind: link.kind.clone(),
-                up: link.up,
-                mtu: (!is_bridge).then_some(link.mtu),
-                mac: link.mac,
-                controller: link.controller.clone(),
-                peer,
-            }),
-        );
-        if is_bridge {
+        if let LinkKind::Veth { peer: Some(p) } = &link.kind {
+            names.push(p.clone());
+        }
+        if matches!(link.kind, LinkKind::Bridge(_)) {
             for port in b
                 .links
                 .values()
@@ -146,16 +121,6 @@ impl<'a> Journal<'a> {
                     },
                 );
             }
-            plan.push(
-                Phase::ChangeBridges,
-                Op::ChangeLink {
-                    name: name.to_string(),
-                    change: LinkChange {
-                        mtu: Some(link.mtu),
-                        ..LinkChange::default()
-                    },
-                },
-            );
         }
         for a in b.addresses.iter().filter(|a| names.contains(&a.ifname)) {
             plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));

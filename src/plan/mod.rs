@@ -14,6 +14,7 @@ mod links;
 mod owned;
 mod restore;
 
+pub(crate) use restore::push_recreate;
 pub use restore::{differences, restore_plan};
 
 use std::fmt;

@@ -47,6 +47,54 @@ fn change(cur: &Link, want: &Link) -> LinkChange {
     c
 }
 
+/// Pushes the ops that create link `name` (and its veth peer) as it is in `state`: kind,
+/// state, MTU, MAC and bridge, the bridge's MTU once its ports can be in. Ports, addresses
+/// and routes are the caller's.
+pub(crate) fn push_recreate(plan: &mut Plan, state: &KernelState, name: &str) {
+    let Some(want) = state.links.get(name) else {
+        return;
+    };
+    let peer = match &want.kind {
+        LinkKind::Veth { peer: Some(p) } => state.links.get(p).map(|pl| PeerSettings {
+            up: pl.up,
+            mtu: Some(pl.mtu),
+            mac: pl.mac,
+            controller: pl.controller.clone(),
+        }),
+        _ => None,
+    };
+    let is_bridge = matches!(want.kind, LinkKind::Bridge(_));
+    plan.push(
+        if is_bridge {
+            Phase::CreateBridges
+        } else {
+            Phase::CreateVeths
+        },
+        Op::CreateLink(NewLink {
+            name: name.to_string(),
+            kind: want.kind.clone(),
+            up: want.up,
+            // A bridge takes its ports' MTU when they join unless set afterwards.
+            mtu: (!is_bridge).then_some(want.mtu),
+            mac: want.mac,
+            controller: want.controller.clone(),
+            peer,
+        }),
+    );
+    if is_bridge {
+        plan.push(
+            Phase::ChangeBridges,
+            Op::ChangeLink {
+                name: name.to_string(),
+                change: LinkChange {
+                    mtu: Some(want.mtu),
+                    ..LinkChange::default()
+                },
+            },
+        );
+    }
+}
+
 /// Plans the ops that make `current` equal to `target`.
 pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     let mut plan = Plan::new();
@@ -85,67 +133,10 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
             }
             None if creatable(&want.kind) && !created.contains(name.as_str()) => {
                 created.insert(name);
-                let peer = match &want.kind {
-                    LinkKind::Veth { peer: Some(p) } => {
-                        created.insert(p);
-                        let pl = target.links.get(p);
-                        Some(PeerSettings {
-                            up: pl.is_some_and(|l| l.up),
-                            mtu: pl.map(|l| l.mtu),
-                            mac: pl.and_then(|l| l.mac),
-                            controller: None,
-                        })
-                    }
-                    _ => None,
-                };
-                let is_bridge = matches!(want.kind, LinkKind::Bridge(_));
-                plan.push(
-                    if is_bridge {
-                        Phase::CreateBridges
-                    } else {
-                        Phase::CreateVeths
-                    },
-                    Op::CreateLink(NewLink {
-                        name: name.clone(),
-                        kind: want.kind.clone(),
-                        up: want.up,
-                        mtu: (!is_bridge).then_some(want.mtu),
-                        mac: want.mac,
-                        controller: None,
-                        peer,
-                    }),
-                );
-                // Ports and bridge MTU after creation, like a fresh apply.
-                let mut rest = LinkChange {
-                    controller: want.controller.clone().map(Some),
-                    ..LinkChange::default()
-                };
-                if is_bridge {
-                    rest.mtu = Some(want.mtu);
-                }
-                if !rest.is_empty() {
-                    plan.push(
-                        bridge_phase(&want.kind),
-                        Op::ChangeLink {
-                            name: name.clone(),
-                            change: rest,
-                        },
-                    );
-                }
                 if let LinkKind::Veth { peer: Some(p) } = &want.kind {
-                    if let Some(c) = target.links.get(p).and_then(|l| l.controller.clone()) {
-                        plan.push(
-                            Phase::ChangeLinks,
-                            Op::ChangeLink {
-                                name: p.clone(),
-                                change: LinkChange {
-                                    controller: Some(Some(c)),
-                                    ..LinkChange::default()
-                                },
-                            },
-                        );
-                    }
+                    created.insert(p);
                 }
+                push_recreate(&mut plan, target, name);
             }
             None => {}
         }
