@@ -247,7 +247,11 @@ fn run_best_effort(driver: &mut dyn Driver, plan: &Plan, errors: &mut Vec<String
     for phase in plan.phases.iter().filter(|p| !p.is_empty()) {
         for (op, res) in phase.iter().zip(driver.execute(phase)) {
             if let Err(e) = res {
-                errors.push(e.describe(op));
+                // The repair pass may retry what undoing already failed at; say it once.
+                let msg = e.describe(op);
+                if !errors.contains(&msg) {
+                    errors.push(msg);
+                }
             }
         }
     }

@@ -122,3 +122,37 @@ fn dry_run_reports_a_plan_that_would_fail() {
         err.details()
     );
 }
+
+#[test]
+fn a_rollback_that_cannot_finish_is_reported_with_what_is_left() {
+    let mut m = applied(BASE);
+    // Deleting routes fails (mgmt's removal stops there, after its rules went), and
+    // adding rules fails too, so the rules cannot be put back.
+    m.fail_when(|op: &Op| matches!(op, Op::AddRule(_) | Op::DeleteRoute(_)));
+    let err =
+        apply(&mut m, &intent_of(CHANGE), ApplyOptions::default(), |_| {}).expect_err("fails");
+    assert_eq!(err.exit_code(), 3, "{err:?}");
+    let ApplyError::RollbackIncomplete {
+        failures,
+        leftovers,
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert!(
+        failures.iter().any(|f| f.starts_with("delete route")),
+        "{failures:?}"
+    );
+    assert!(
+        failures.iter().any(|f| f.starts_with("rollback: add rule")),
+        "{failures:?}"
+    );
+    assert!(
+        leftovers.iter().any(|l| l.starts_with("add rule")),
+        "{leftovers:?}"
+    );
+    assert!(err
+        .details()
+        .iter()
+        .any(|d| d.starts_with("left over: add rule")));
+}
