@@ -378,7 +378,11 @@ fn expand_routes(d: &Desired, intent: &mut Intent) {
                 destination: dst.0,
                 gateway: r.next_hop_address.filter(|g| !g.is_unspecified()),
                 dev: r.next_hop_interface.clone(),
-                metric: r.metric.or(v6.then_some(IPV6_DEFAULT_METRIC)),
+                // The kernel stores an IPv6 metric of 0 (or none) as 1024.
+                metric: match r.metric {
+                    Some(0) | None if v6 => Some(IPV6_DEFAULT_METRIC),
+                    m => m,
+                },
                 scope: if r.next_hop_address.is_none() && !v6 {
                     RouteScope::Link
                 } else {

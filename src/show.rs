@@ -19,7 +19,8 @@ const PROTO_RA: u8 = 9;
 /// The state as a document, plus what could not be expressed in it.
 pub struct Shown {
     pub document: Desired,
-    /// Devices left out, as `name (kind)`.
+    /// What was left out, one line each: devices of other kinds, routes and rules with
+    /// attributes the schema cannot express.
     pub skipped: Vec<String>,
 }
 
@@ -125,6 +126,16 @@ pub fn show(state: &KernelState) -> Shown {
             state: None,
         })
         .collect();
+    for r in &state.opaque_routes {
+        let mut line = String::new();
+        let _ = crate::netdev::fmt_route(&mut line, r);
+        skipped.push(format!("{line} (and attributes hostnet does not manage)"));
+    }
+    for r in &state.opaque_rules {
+        let mut line = String::new();
+        let _ = crate::netdev::fmt_rule(&mut line, r);
+        skipped.push(format!("{line} (and selectors hostnet does not manage)"));
+    }
     Shown {
         document: Desired {
             interfaces,

@@ -26,10 +26,10 @@ pub fn run(args: &ShowArgs) -> i32 {
     match text {
         Ok(t) => {
             if args.output == Format::Yaml && !shown.skipped.is_empty() {
-                println!(
-                    "# not shown (no type for them in the schema): {}",
-                    shown.skipped.join(", ")
-                );
+                println!("# not shown (hostnet does not manage them):");
+                for line in &shown.skipped {
+                    println!("#   {line}");
+                }
             }
             println!("{}", t.trim_end());
             0

@@ -99,6 +99,11 @@ impl<'a> Journal<'a> {
         let Some(link) = b.links.get(name) else {
             return;
         };
+        // A veth whose peer lives in another namespace cannot be made again from here;
+        // the rollback's comparison with the old state reports it.
+        if matches!(link.kind, LinkKind::Veth { peer: None }) {
+            return;
+        }
         push_recreate(plan, b, name);
         let mut names = vec![name.to_string()];
         if let LinkKind::Veth { peer: Some(p) } = &link.kind {

@@ -119,6 +119,22 @@ fn reserved_table(t: u32) -> Option<&'static str> {
     }
 }
 
+/// Why an address cannot be managed on an interface, if it cannot.
+fn unassignable(ip: &IpAddr, loopback: bool) -> Option<&'static str> {
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Some("cannot be assigned to an interface");
+    }
+    if ip.is_loopback() && !loopback {
+        return Some("is a loopback address; only the loopback device can have it");
+    }
+    if let IpAddr::V6(v6) = ip {
+        if v6.segments()[0] & 0xffc0 == 0xfe80 {
+            return Some("is link-local; the kernel makes and owns those");
+        }
+    }
+    None
+}
+
 fn has_host_bits(net: &IpNet) -> bool {
     net.addr() != net.network()
 }
@@ -219,6 +235,16 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 if let Err(m) = check_ifname(&port.name) {
                     errs.push(pp.clone(), m);
                 }
+                if port.name != iface.name && names_bridge(d, &port.name) {
+                    errs.push(
+                        pp.clone(),
+                        format!(
+                            "{} is a bridge; a bridge cannot be a port of another bridge",
+                            port.name
+                        ),
+                    );
+                    continue;
+                }
                 if port.name == iface.name {
                     errs.push(
                         pp.clone(),
@@ -278,11 +304,8 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                         format!("{} is longer than {max}", a.prefix_length),
                     );
                 }
-                if a.ip.is_unspecified() || a.ip.is_multicast() {
-                    errs.push(
-                        format!("{ap}.ip"),
-                        format!("{} cannot be assigned to an interface", a.ip),
-                    );
+                if let Some(why) = unassignable(&a.ip, ty == InterfaceType::Loopback) {
+                    errs.push(format!("{ap}.ip"), format!("{} {why}", a.ip));
                 }
             }
             if fam == "ipv6" {
@@ -364,7 +387,7 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
         if r.destination.is_none() {
             errs.push(format!("{p}.destination"), "destination is required");
         }
-        if r.next_hop_address.is_none() && r.next_hop_interface.is_none() {
+        if r.next_hop_address.is_none_or(|g| g.is_unspecified()) && r.next_hop_interface.is_none() {
             errs.push(
                 p,
                 "a route needs next-hop-address, next-hop-interface or both",
@@ -413,6 +436,12 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
         }
         if r.fwmask.is_some() && r.fwmark.is_none() {
             errs.push(format!("{p}.fwmask"), "fwmask needs fwmark");
+        }
+        if r.fwmark.map(|m| m.0) == Some(0) && r.fwmask.is_none_or(|m| m.0 == 0) {
+            errs.push(
+                format!("{p}.fwmark"),
+                "fwmark 0 without a non-zero fwmask matches every packet; leave fwmark out instead",
+            );
         }
         if let Some(t) = r.route_table {
             if t == 0 {
@@ -514,6 +543,11 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
         if let Some(u) = &n.uplink {
             if let Err(m) = check_ifname(u) {
                 errs.push(format!("{p}.uplink"), m);
+            } else if !(bridged && *u == device) && names_bridge(d, u) {
+                errs.push(
+                    format!("{p}.uplink"),
+                    format!("{u} is a bridge; a bridge cannot be the uplink of another bridge"),
+                );
             } else if bridged && *u == device {
                 errs.push(
                     format!("{p}.uplink"),
@@ -557,6 +591,8 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
                         format!("{fp}.address[{j}]"),
                         format!("{a} is not an {fam} address"),
                     );
+                } else if let Some(why) = unassignable(&a.addr(), false) {
+                    errs.push(format!("{fp}.address[{j}]"), format!("{} {why}", a.addr()));
                 } else if a.addr() == a.network() && a.prefix_len() < a.max_prefix_len() - 1 {
                     errs.push(
                         format!("{fp}.address[{j}]"),
@@ -629,6 +665,17 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             }
         }
     }
+}
+
+/// True when the file makes `name` a bridge (an interface of that type or a bridged
+/// network's device).
+fn names_bridge(d: &Desired, name: &str) -> bool {
+    d.interfaces
+        .iter()
+        .any(|i| i.name == name && i.iface_type == Some(InterfaceType::LinuxBridge))
+        || d.networks
+            .iter()
+            .any(|n| n.bridged.unwrap_or(true) && n.bridge.as_deref().unwrap_or(&n.name) == name)
 }
 
 fn claimed_by_interface_bridge(d: &Desired, port: &str) -> Option<String> {
@@ -779,6 +826,34 @@ mod tests {
         assert_error(
             "route-rules:\n  config:\n  - {ip-from: 192.0.2.0/24, ip-to: '2001:db8::/64', route-table: 100, priority: 5}\n",
             "route-rules.config[0].ip-to: ip-from and ip-to are of different families",
+        );
+    }
+
+    #[test]
+    fn bridges_are_not_ports() {
+        assert_error(
+            "interfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: br1}]}}\n- {name: br1, type: linux-bridge}\n",
+            "interfaces[0].bridge.port[0].name: br1 is a bridge; a bridge cannot be a port of another bridge",
+        );
+        assert_error(
+            "networks:\n- {name: a}\n- {name: b, uplink: a}\n",
+            "networks[1].uplink: a is a bridge; a bridge cannot be the uplink of another bridge",
+        );
+    }
+
+    #[test]
+    fn addresses_the_kernel_owns_or_that_match_everything() {
+        assert_error(
+            "networks:\n- {name: a, ipv6: {address: ['fe80::1/64']}}\n",
+            "networks[0].ipv6.address[0]: fe80::1 is link-local",
+        );
+        assert_error(
+            "interfaces:\n- {name: eth0, type: ethernet, ipv4: {address: [{ip: 127.0.0.2, prefix-length: 8}]}}\n",
+            "interfaces[0].ipv4.address[0].ip: 127.0.0.2 is a loopback address",
+        );
+        assert_error(
+            "route-rules:\n  config:\n  - {family: ipv4, fwmark: 0, priority: 5, route-table: 100}\n",
+            "route-rules.config[0].fwmark: fwmark 0 without a non-zero fwmask matches every packet",
         );
     }
 }

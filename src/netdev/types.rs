@@ -174,14 +174,14 @@ pub struct Route {
 }
 
 impl Route {
-    /// True when `self` and `other` denote the same kernel route entry: the kernel keys
-    /// routes by table, destination, metric (and for IPv6 also the next hop).
+    /// True when `self` and `other` denote the same kernel route entry, the one an add
+    /// with NLM_F_EXCL would collide with: table, destination and metric (IPv4 also
+    /// keys on tos, which hostnet never sets; IPv6 refuses a second route with the same
+    /// destination and metric whatever its next hop).
     pub fn same_key(&self, other: &Route) -> bool {
         self.table == other.table
             && self.destination == other.destination
             && self.metric.unwrap_or(0) == other.metric.unwrap_or(0)
-            && (self.destination.addr().is_ipv4()
-                || (self.gateway == other.gateway && self.dev == other.dev))
     }
 }
 
@@ -236,6 +236,13 @@ pub struct KernelState {
     pub routes: Vec<Route>,
     /// Rules with action "lookup" (the kernel's default rules included).
     pub rules: Vec<Rule>,
+    /// Routes with attributes [`Route`] cannot hold (onlink, metrics, multipath, …), in a
+    /// lossy view. hostnet never changes them: they are here so that plans can see a
+    /// collision and `show` can say what it left out.
+    pub opaque_routes: Vec<Route>,
+    /// Rules with selectors [`Rule`] cannot hold (`not`, tos, oif, ports, …), lossy, as
+    /// for `opaque_routes`.
+    pub opaque_rules: Vec<Rule>,
 }
 
 impl KernelState {
@@ -247,5 +254,7 @@ impl KernelState {
         self.routes.dedup();
         self.rules.sort();
         self.rules.dedup();
+        self.opaque_routes.sort();
+        self.opaque_rules.sort();
     }
 }

@@ -61,6 +61,58 @@ fn peer_settings(li: Option<&LinkIntent>) -> PeerSettings {
     }
 }
 
+/// Why `cur` cannot become a port of `bridge` as the intent says, if it cannot.
+fn port_problem(
+    current: &KernelState,
+    li: &LinkIntent,
+    cur: &Link,
+    bridge: &str,
+) -> Option<PlanError> {
+    let path = if li.origin.starts_with("networks") {
+        format!("{}.uplink", li.origin)
+    } else {
+        li.origin.clone()
+    };
+    if matches!(cur.kind, LinkKind::Bridge(_) | LinkKind::Loopback) {
+        return Some(PlanError {
+            path,
+            message: format!(
+                "{} is a {} device and cannot be a port of bridge {bridge}",
+                cur.name,
+                cur.kind.type_name()
+            ),
+        });
+    }
+    // Addresses on a bridge port stop working: refuse rather than cut the host off
+    // (the management address is often on the future uplink).
+    for (v4, spec, fam) in [(true, &li.ipv4, "ipv4"), (false, &li.ipv6, "ipv6")] {
+        if spec.is_some() {
+            continue;
+        }
+        let stranded: Vec<String> = current
+            .addresses
+            .iter()
+            .filter(|a| a.ifname == cur.name && a.addr.addr().is_ipv4() == v4)
+            .map(|a| a.addr.to_string())
+            .collect();
+        if !stranded.is_empty() {
+            return Some(PlanError {
+                path,
+                message: format!(
+                    "{} has {fam} addresses ({}) that would stop working once it is a port of bridge {bridge}; \
+                     give them to the bridge and clear them from {} in the same file \
+                     (interfaces: [{{name: {}, type: ethernet, {fam}: {{enabled: false}}}}])",
+                    cur.name,
+                    stranded.join(", "),
+                    cur.name,
+                    cur.name
+                ),
+            });
+        }
+    }
+    None
+}
+
 pub(super) fn plan_links(
     current: &KernelState,
     intent: &Intent,
@@ -138,6 +190,12 @@ pub(super) fn plan_links(
                     }
                 }
                 let change = change_for(li, cur);
+                if let Some(Some(bridge)) = &change.controller {
+                    if let Some(e) = port_problem(current, li, cur, bridge) {
+                        errors.push(e);
+                        continue;
+                    }
+                }
                 if !change.is_empty() {
                     let phase = if matches!(cur.kind, LinkKind::Bridge(_)) {
                         Phase::ChangeBridges
@@ -315,7 +373,23 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
             removals.insert(a);
         }
     }
-    for a in removals {
-        plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone()));
+    // Removing an IPv4 subnet's primary address takes its secondaries with it (unless
+    // promote_secondaries is set), so the addresses kept in that subnet are put back.
+    let mut readd: BTreeSet<&Address> = BTreeSet::new();
+    for r in removals.iter().filter(|r| r.addr.addr().is_ipv4()) {
+        for k in current.addresses.iter().filter(|k| {
+            k.ifname == r.ifname
+                && !removals.contains(k)
+                && k.addr.prefix_len() == r.addr.prefix_len()
+                && r.addr.contains(&k.addr.addr())
+        }) {
+            readd.insert(k);
+        }
+    }
+    for a in removals.iter().chain(readd.iter()) {
+        plan.push(Phase::DeleteAddresses, Op::DeleteAddress((*a).clone()));
+    }
+    for a in readd {
+        plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
     }
 }

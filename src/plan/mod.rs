@@ -121,7 +121,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
-    owned::check_derived_tables(current, intent, &mut errors);
+    owned::check_tables(current, intent, &mut errors);
     owned::plan_routes(current, intent, &mut plan, &mut errors);
     owned::plan_rules(current, intent, &mut plan);
     if !errors.is_empty() {

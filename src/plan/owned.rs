@@ -13,9 +13,27 @@ use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, NetworkIntent};
 use crate::netdev::{KernelState, Op, Route, Rule, HOSTNET_PROTO, TABLE_MAIN};
 
-/// Tables whose owned content belongs to network `n`.
+/// The device of a tagged route in table `t` that is not `device`: the table is then
+/// another network's.
+fn other_network_in<'a>(current: &'a KernelState, t: u32, device: &str) -> Option<&'a str> {
+    current
+        .routes
+        .iter()
+        .filter(|r| r.table == t && r.protocol == HOSTNET_PROTO)
+        .filter_map(|r| r.dev.as_deref())
+        .find(|d| *d != device)
+}
+
+/// Tables whose tagged content belongs to network `n`: its table unless another network's
+/// routes are in it (then [`check_tables`] refuses a present network, and an absent one
+/// claims only what is on its device), and every table where its device has tagged
+/// routes (a table that moved is emptied).
 fn owned_tables(current: &KernelState, n: &NetworkIntent) -> BTreeSet<u32> {
-    let mut tables: BTreeSet<u32> = n.table.into_iter().collect();
+    let mut tables: BTreeSet<u32> = n
+        .table
+        .filter(|t| other_network_in(current, *t, &n.device).is_none())
+        .into_iter()
+        .collect();
     tables.extend(
         current
             .routes
@@ -45,30 +63,46 @@ fn owned_routes<'a>(
         .collect()
 }
 
-/// A derived table must not be one something else already uses: hostnet would mix its
-/// routes into another tool's table.
-pub(super) fn check_derived_tables(
-    current: &KernelState,
-    intent: &Intent,
-    errors: &mut Vec<PlanError>,
-) {
-    for n in &intent.networks {
-        let (Some(t), true, false) = (n.table, n.table_derived, n.absent) else {
-            continue;
+/// A network's table must not be another network's (the file may not mention that one),
+/// and a derived table must not be one something else already uses: hostnet would mix
+/// its routes into another tool's table.
+pub(super) fn check_tables(current: &KernelState, intent: &Intent, errors: &mut Vec<PlanError>) {
+    for n in intent.networks.iter().filter(|n| !n.absent) {
+        let Some(t) = n.table else { continue };
+        let path = format!("{}.source-routing.table", n.origin);
+        let explicit = if n.table_derived {
+            "set an explicit table"
+        } else {
+            "choose another table"
         };
+        if let Some(dev) = other_network_in(current, t, &n.device) {
+            errors.push(PlanError {
+                path,
+                message: format!(
+                    "table {t} of network {} already holds hostnet's routes for device {dev} (another network); {explicit}",
+                    n.name
+                ),
+            });
+            continue;
+        }
+        if !n.table_derived {
+            continue;
+        }
         let foreign_route = current
             .routes
             .iter()
-            .any(|r| r.table == t && r.protocol != HOSTNET_PROTO);
+            .any(|r| r.table == t && r.protocol != HOSTNET_PROTO)
+            || current.opaque_routes.iter().any(|r| r.table == t);
         let foreign_rule = current
             .rules
             .iter()
-            .any(|r| r.table == t && r.protocol != HOSTNET_PROTO);
+            .any(|r| r.table == t && r.protocol != HOSTNET_PROTO)
+            || current.opaque_rules.iter().any(|r| r.table == t);
         if foreign_route || foreign_rule {
             errors.push(PlanError {
-                path: format!("{}.source-routing.table", n.origin),
+                path,
                 message: format!(
-                    "the table derived for network {} ({t}) already holds {} that hostnet does not own; set an explicit table",
+                    "the table derived for network {} ({t}) already holds {} that hostnet does not own; {explicit}",
                     n.name,
                     if foreign_route { "routes" } else { "rules" }
                 ),
@@ -159,7 +193,9 @@ pub(super) fn plan_routes(
         if let Some(h) = current
             .routes
             .iter()
-            .find(|h| h.protocol != HOSTNET_PROTO && h.same_key(w) && !delete.contains(h))
+            .filter(|h| h.protocol != HOSTNET_PROTO && !delete.contains(h))
+            .chain(&current.opaque_routes)
+            .find(|h| h.same_key(w))
         {
             let mut theirs = String::new();
             let _ = crate::netdev::fmt_route(&mut theirs, h);

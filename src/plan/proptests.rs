@@ -35,7 +35,9 @@ fn net() -> impl Strategy<Value = Net> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
-        prop::option::of(prop_oneof![Just(1001u32), Just(1002), Just(70000)]),
+        // A network keeps its table across documents (taking another network's table
+        // while that one still holds it is a plan error, tested on its own).
+        prop::option::of(prop_oneof![Just(1001u32), Just(70001)]),
         prop::option::of(prop_oneof![Just(1400u32), Just(1500), Just(9000)]),
     )
         .prop_map(|(present, uplink, v4, v6, gateway, table, mtu)| Net {
@@ -118,7 +120,11 @@ fn render(d: &Doc) -> String {
         if gw && n.present && d.default_route == Some(i) {
             y.push_str("    default-route: true\n");
         }
-        if let Some(t) = n.table.filter(|t| !used_tables.contains(t)) {
+        if let Some(t) = n
+            .table
+            .map(|t| t + i as u32)
+            .filter(|t| !used_tables.contains(t))
+        {
             used_tables.push(t);
             y.push_str(&format!("    source-routing: {{table: {t}}}\n"));
         }

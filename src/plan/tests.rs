@@ -285,3 +285,83 @@ fn someone_elses_default_route_is_reported_or_removed_on_request() {
     let s = m.query().expect("query");
     assert!(s.routes.iter().all(|r| r.dev.as_deref() != Some("eth0")));
 }
+
+#[test]
+fn a_partial_file_never_takes_over_an_unmentioned_networks_table() {
+    // net350 and net400 both hash to table 8788; in a file with both, net400 probes on to
+    // 8789. A file that mentions only net400 derives 8788 for it.
+    let mut m = host();
+    apply_to(
+        &mut m,
+        "networks:
+  - {name: net350, uplink: eth0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}
+  - {name: net400, uplink: eth1, ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}}
+",
+    );
+    let owned_350 = |s: &crate::netdev::KernelState| -> usize {
+        s.routes
+            .iter()
+            .filter(|r| r.table == 8788 && r.dev.as_deref() == Some("net350"))
+            .count()
+            + s.rules.iter().filter(|r| r.table == 8788).count()
+    };
+    assert_eq!(owned_350(m.state()), 4);
+    // Removing net400 removes what is on its device and leaves net350's table alone.
+    let p = plan(
+        m.state(),
+        &intent_of("networks:\n  - {name: net400, state: absent}\n"),
+    )
+    .expect("plans");
+    run(&mut m, &p);
+    assert_eq!(
+        owned_350(m.state()),
+        4,
+        "net350's table was emptied by a file that does not mention it"
+    );
+    // A present net400 alone would derive net350's table: refused, with the way out.
+    let mut m = host();
+    apply_to(
+        &mut m,
+        "networks:
+  - {name: net350, uplink: eth0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}
+",
+    );
+    let errs = plan(
+        m.state(),
+        &intent_of("networks:\n  - {name: net400, uplink: eth1, ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}}\n"),
+    )
+    .expect_err("refused");
+    assert!(
+        errs[0].to_string().starts_with(
+            "networks[0].source-routing.table: table 8788 of network net400 already holds hostnet's routes for device net350"
+        ),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn an_uplink_with_addresses_is_not_stranded_silently() {
+    let mut m = host();
+    apply_to(
+        &mut m,
+        "interfaces:\n- name: eth0\n  type: ethernet\n  ipv4: {enabled: true, address: [{ip: 192.0.2.10, prefix-length: 24}]}\n",
+    );
+    let net = "networks:\n- {name: mgmt, uplink: eth0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}\n";
+    let errs = plan(m.state(), &intent_of(net)).expect_err("refused");
+    assert!(
+        errs[0].to_string().starts_with(
+            "networks[0].uplink: eth0 has ipv4 addresses (192.0.2.10/24) that would stop working once it is a port of bridge mgmt"
+        ),
+        "{}",
+        errs[0]
+    );
+    // Saying what happens to them makes the move one apply.
+    apply_to(
+        &mut m,
+        &format!("{net}interfaces:\n- {{name: eth0, type: ethernet, ipv4: {{enabled: false}}}}\n"),
+    );
+    let s = m.query().expect("query");
+    assert!(s.addresses.iter().all(|a| a.ifname != "eth0"));
+    assert!(s.addresses.iter().any(|a| a.ifname == "mgmt"));
+}

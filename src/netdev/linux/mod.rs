@@ -262,6 +262,8 @@ impl Driver for LinuxDriver {
             links,
             ..KernelState::default()
         };
+        let mut routes = Vec::new();
+        let mut rules = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let request = addr::dump_request(family);
             self.dump_into(
@@ -272,19 +274,27 @@ impl Driver for LinuxDriver {
                 |p| addr::parse(p, &names),
             )?;
             let request = route::dump_request(family);
-            self.dump_into(&request, "routes", RTM_NEWROUTE, &mut state.routes, |p| {
+            self.dump_into(&request, "routes", RTM_NEWROUTE, &mut routes, |p| {
                 route::parse(p, &names)
             })?;
         }
         for family in [Family::Ipv4, Family::Ipv6] {
             let request = rule::dump_request(family);
-            self.dump_into(
-                &request,
-                "rules",
-                RTM_NEWRULE,
-                &mut state.rules,
-                rule::parse,
-            )?;
+            self.dump_into(&request, "rules", RTM_NEWRULE, &mut rules, rule::parse)?;
+        }
+        for (route, opaque) in routes {
+            if opaque {
+                state.opaque_routes.push(route);
+            } else {
+                state.routes.push(route);
+            }
+        }
+        for (rule, opaque) in rules {
+            if opaque {
+                state.opaque_rules.push(rule);
+            } else {
+                state.rules.push(rule);
+            }
         }
         state.normalize();
         Ok(state)

@@ -18,8 +18,13 @@ const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_PREFSRC: u16 = 7;
+const RTA_CACHEINFO: u16 = 12;
 const RTA_TABLE: u16 = 15;
-const RTA_VIA: u16 = 18;
+const RTA_PREF: u16 = 20;
+const RTA_EXPIRES: u16 = 23;
+/// `onlink` in `ip route`: the only configuration among the next-hop flags (the others,
+/// dead and linkdown, are state).
+const RTNH_F_ONLINK: u32 = 0x4;
 const RTN_UNICAST: u8 = 1;
 const RTPROT_KERNEL: u8 = 2;
 const RTM_F_CLONED: u32 = 0x200;
@@ -58,9 +63,16 @@ fn scope_from_raw(raw: u8) -> RouteScope {
 /// Decodes one RTM_NEWROUTE dump message into a route hostnet may manage, or `None` for
 /// routes that belong to the kernel: the `local` table, protocol-kernel routes (address
 /// prefix routes, fe80::/64), non-unicast types, cached clones and IPv6 multicast.
-pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Route> {
+///
+/// The flag is true for a route with something [`Route`] cannot hold (onlink, metrics
+/// such as mtu, multipath, a next-hop object, encapsulation, tos, a source prefix, a
+/// next hop of the other family): it may be shown and collided with, never deleted or
+/// re-created from the lossy view.
+pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<(Route, bool)> {
     let family = *payload.first()?;
     let dst_len = *payload.get(1)?;
+    let src_len = *payload.get(2)?;
+    let tos = *payload.get(3)?;
     let header_table = *payload.get(4)?;
     let protocol = *payload.get(5)?;
     let scope = *payload.get(6)?;
@@ -75,18 +87,18 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Rout
     let mut dev = None;
     let mut metric = None;
     let mut src = None;
+    let mut opaque = src_len != 0 || tos != 0 || flags & RTNH_F_ONLINK != 0;
     for (attr, value) in wire::attrs(payload.get(RTMSG_LEN..)?) {
         match attr {
             RTA_DST => destination = wire::as_ip(value),
             RTA_GATEWAY => gateway = wire::as_ip(value),
-            // struct rtvia: a 16-bit family, then the address (an IPv4 route via an IPv6
-            // next hop).
-            RTA_VIA => gateway = value.get(2..).and_then(wire::as_ip),
             RTA_OIF => dev = wire::as_u32(value),
             RTA_PRIORITY => metric = wire::as_u32(value),
             RTA_PREFSRC => src = wire::as_ip(value),
             RTA_TABLE => table = wire::as_u32(value).unwrap_or(table),
-            _ => {}
+            // Bookkeeping the kernel adds to IPv6 routes; not configuration.
+            RTA_CACHEINFO | RTA_PREF | RTA_EXPIRES => {}
+            _ => opaque = true,
         }
     }
     if table == TABLE_LOCAL {
@@ -103,7 +115,7 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Rout
             return None;
         }
     }
-    Some(Route {
+    let route = Route {
         table,
         destination,
         gateway,
@@ -115,7 +127,8 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Rout
         scope: scope_from_raw(scope),
         src,
         protocol,
-    })
+    };
+    Some((route, opaque))
 }
 
 /// The body of RTM_NEWROUTE (send with NLM_F_CREATE | NLM_F_EXCL) or RTM_DELROUTE.
@@ -212,7 +225,8 @@ mod tests {
                 (RTA_OIF, &3u32.to_ne_bytes()),
             ],
         );
-        let r = parse(&msg, &names).expect("test value");
+        let (r, opaque) = parse(&msg, &names).expect("test value");
+        assert!(!opaque);
         assert_eq!(r.table, 100_000);
         assert_eq!(
             r.destination,
@@ -244,5 +258,38 @@ mod tests {
         assert!(parse(&multicast, &names).is_none());
         let cloned = rtmsg(10, 128, 254, 3, 0, 1, RTM_F_CLONED, &[]);
         assert!(parse(&cloned, &names).is_none());
+    }
+
+    #[test]
+    fn attributes_the_type_cannot_hold_make_a_route_opaque() {
+        let names = HashMap::from([(3, "eth0".to_string())]);
+        let gw: &[u8] = &[172, 31, 1, 1];
+        let onlink = rtmsg(
+            2,
+            0,
+            254,
+            4,
+            0,
+            1,
+            RTNH_F_ONLINK,
+            &[(RTA_GATEWAY, gw), (RTA_OIF, &3u32.to_ne_bytes())],
+        );
+        assert!(parse(&onlink, &names).expect("decodes").1);
+        let mtu = rtmsg(
+            2,
+            0,
+            254,
+            4,
+            0,
+            1,
+            0,
+            &[(RTA_GATEWAY, gw), (8, &[8, 0, 2, 0, 0x78, 5, 0, 0])],
+        );
+        assert!(parse(&mtu, &names).expect("decodes").1);
+        // Link-down is state, not configuration.
+        let linkdown = rtmsg(2, 0, 254, 4, 0, 1, 0x10, &[(RTA_GATEWAY, gw)]);
+        assert!(!parse(&linkdown, &names).expect("decodes").1);
+        let cacheinfo = rtmsg(10, 0, 254, 4, 0, 1, 0, &[(RTA_CACHEINFO, &[0u8; 16])]);
+        assert!(!parse(&cacheinfo, &names).expect("decodes").1);
     }
 }

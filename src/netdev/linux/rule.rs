@@ -13,9 +13,15 @@ const FRA_SRC: u16 = 2;
 const FRA_IIFNAME: u16 = 3;
 const FRA_PRIORITY: u16 = 6;
 const FRA_FWMARK: u16 = 10;
+const FRA_SUPPRESS_IFGROUP: u16 = 13;
+const FRA_SUPPRESS_PREFIXLEN: u16 = 14;
 const FRA_TABLE: u16 = 15;
 const FRA_FWMASK: u16 = 16;
 const FRA_PROTOCOL: u16 = 21;
+/// `not` in `ip rule`.
+const FIB_RULE_INVERT: u32 = 0x2;
+/// What the kernel reports for the suppress_* selectors when they are not set.
+const UNSET: u32 = u32::MAX;
 const FR_ACT_TO_TBL: u8 = 1;
 /// Length of `struct fib_rule_hdr`.
 const FIB_RULE_HDR_LEN: usize = 12;
@@ -34,7 +40,11 @@ pub(super) fn dump_request(family: Family) -> RouteNetlinkMessage {
 }
 
 /// Decodes one RTM_NEWRULE dump message; only "lookup table" rules are reported.
-pub(super) fn parse(payload: &[u8]) -> Option<Rule> {
+///
+/// The flag is true for a rule with a selector [`Rule`] cannot hold (`not`, tos, oif,
+/// ports, uid range, suppress_prefixlength, …): such a rule is reported so that it can be
+/// shown and collided with, but must never be deleted or re-created from the lossy view.
+pub(super) fn parse(payload: &[u8]) -> Option<(Rule, bool)> {
     let family = match i32::from(*payload.first()?) {
         libc::AF_INET => Family::Ipv4,
         libc::AF_INET6 => Family::Ipv6,
@@ -42,10 +52,13 @@ pub(super) fn parse(payload: &[u8]) -> Option<Rule> {
     };
     let dst_len = *payload.get(1)?;
     let src_len = *payload.get(2)?;
+    let tos = *payload.get(3)?;
     let header_table = *payload.get(4)?;
     if *payload.get(7)? != FR_ACT_TO_TBL {
         return None;
     }
+    let flags = wire::u32_at(payload, 8)?;
+    let mut opaque = tos != 0 || flags & FIB_RULE_INVERT != 0;
     let mut rule = Rule {
         family,
         priority: 0,
@@ -67,14 +80,17 @@ pub(super) fn parse(payload: &[u8]) -> Option<Rule> {
             FRA_FWMASK => rule.fwmask = wire::as_u32(value),
             FRA_TABLE => rule.table = wire::as_u32(value).unwrap_or(rule.table),
             FRA_PROTOCOL => rule.protocol = value.first().copied().unwrap_or(0),
-            _ => {}
+            FRA_SUPPRESS_IFGROUP | FRA_SUPPRESS_PREFIXLEN => {
+                opaque |= wire::as_u32(value) != Some(UNSET)
+            }
+            _ => opaque = true,
         }
     }
-    // The kernel sends a mask whenever it sends a mark; a mask alone selects nothing.
-    if rule.fwmark.is_none() {
-        rule.fwmask = None;
+    // The kernel leaves out a zero mark but still sends its mask ("fwmark 0/0xff").
+    if rule.fwmask.is_some() && rule.fwmark.is_none() {
+        rule.fwmark = Some(0);
     }
-    Some(rule)
+    Some((rule, opaque))
 }
 
 /// The body of RTM_NEWRULE (send with NLM_F_CREATE | NLM_F_EXCL) or RTM_DELRULE.
@@ -149,7 +165,8 @@ mod tests {
                 (FRA_PROTOCOL, &[201]),
             ],
         );
-        let r = parse(&msg).expect("test value");
+        let (r, opaque) = parse(&msg).expect("test value");
+        assert!(!opaque);
         assert_eq!(r.family, Family::Ipv4);
         assert_eq!(r.priority, 100);
         assert_eq!(r.from, Some("10.1.0.0/24".parse().expect("test value")));
@@ -162,10 +179,52 @@ mod tests {
     #[test]
     fn other_actions_and_defaults() {
         assert!(parse(&hdr(2, 0, 0, 0, 2, &[])).is_none());
-        let main = parse(&hdr(10, 0, 0, 254, FR_ACT_TO_TBL, &[])).expect("test value");
+        let (main, _) = parse(&hdr(10, 0, 0, 254, FR_ACT_TO_TBL, &[])).expect("test value");
         assert_eq!(
             (main.family, main.priority, main.table, main.protocol),
             (Family::Ipv6, 0, 254, 0)
         );
+    }
+
+    #[test]
+    fn selectors_the_type_cannot_hold_make_a_rule_opaque() {
+        let unset = UNSET.to_ne_bytes();
+        let plain = hdr(
+            2,
+            0,
+            0,
+            254,
+            FR_ACT_TO_TBL,
+            &[(FRA_SUPPRESS_PREFIXLEN, &unset)],
+        );
+        assert!(!parse(&plain).expect("decodes").1);
+        let suppress = hdr(
+            2,
+            0,
+            0,
+            254,
+            FR_ACT_TO_TBL,
+            &[(FRA_SUPPRESS_PREFIXLEN, &0u32.to_ne_bytes())],
+        );
+        assert!(parse(&suppress).expect("decodes").1);
+        let mut inverted = hdr(2, 0, 8, 100, FR_ACT_TO_TBL, &[(FRA_SRC, &[10, 0, 0, 0])]);
+        inverted[8..12].copy_from_slice(&FIB_RULE_INVERT.to_ne_bytes());
+        assert!(parse(&inverted).expect("decodes").1);
+        let oif = hdr(2, 0, 0, 100, FR_ACT_TO_TBL, &[(17, b"eth0\0")]);
+        assert!(parse(&oif).expect("decodes").1);
+    }
+
+    #[test]
+    fn a_zero_mark_comes_back_from_its_mask() {
+        let msg = hdr(
+            2,
+            0,
+            0,
+            100,
+            FR_ACT_TO_TBL,
+            &[(FRA_FWMASK, &0xffu32.to_ne_bytes())],
+        );
+        let (r, _) = parse(&msg).expect("decodes");
+        assert_eq!((r.fwmark, r.fwmask), (Some(0), Some(0xff)));
     }
 }
