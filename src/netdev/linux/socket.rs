@@ -45,8 +45,10 @@ const DUMP_ATTEMPTS: u32 = 12;
 /// [`DUMP_RETRY_PAUSE_MAX`].
 const DUMP_RETRY_PAUSE: Duration = Duration::from_millis(5);
 const DUMP_RETRY_PAUSE_MAX: Duration = Duration::from_millis(250);
-/// Replies to our own requests come at once; a silent kernel means a lost reply.
-const RECV_TIMEOUT: Duration = Duration::from_secs(30);
+/// Replies come as soon as the kernel gets the RTNL lock, which a namespace with
+/// thousands of devices being torn down can hold for tens of seconds; only much longer
+/// silence means a lost reply.
+const RECV_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why one pipelined request did not succeed.
 #[derive(Debug)]
