@@ -575,15 +575,25 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             continue;
         }
         let mut has_gateway = false;
+        let mut has_dhcp = false;
         for (fam, ip) in [("ipv4", &n.ipv4), ("ipv6", &n.ipv6)] {
             let Some(ip) = ip else { continue };
             let fp = format!("{p}.{fam}");
             let want_v4 = fam == "ipv4";
             if ip.dhcp == Some(true) {
-                errs.push(
-                    format!("{fp}.dhcp"),
-                    "DHCP networks are not supported by this version of hostnet",
-                );
+                has_dhcp = true;
+                if !ip.address.is_empty() {
+                    errs.push(
+                        format!("{fp}.address"),
+                        "with dhcp: true the address comes from the lease; remove address",
+                    );
+                }
+                if ip.gateway.is_some() {
+                    errs.push(
+                        format!("{fp}.gateway"),
+                        "with dhcp: true the gateway comes from the lease; remove gateway",
+                    );
+                }
             }
             for (j, a) in ip.address.iter().enumerate() {
                 if a.addr().is_ipv4() != want_v4 {
@@ -637,7 +647,11 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             if !has_gateway {
                 errs.push(
                     format!("{p}.default-route"),
-                    "default-route needs a gateway",
+                    if has_dhcp {
+                        "default-route needs a static gateway; with DHCP the client sets the host's default route"
+                    } else {
+                        "default-route needs a gateway"
+                    },
                 );
             }
             if let Some(prev) = default_route {
@@ -650,7 +664,7 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
         }
         if let Some(sr) = &n.source_routing {
             let sp = format!("{p}.source-routing");
-            if sr.enabled == Some(true) && !has_gateway {
+            if sr.enabled == Some(true) && !has_gateway && !has_dhcp {
                 errs.push(format!("{sp}.enabled"), "source routing needs a gateway");
             }
             if let Some(t) = sr.table {

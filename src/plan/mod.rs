@@ -10,6 +10,7 @@
 //! then creations the other way round. Deleting rules before routes is VDSM's lesson: a
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
+pub mod dhcp;
 mod links;
 mod owned;
 mod restore;
@@ -117,6 +118,7 @@ pub struct PlanError {
 
 /// Plans the changes that take `current` to `intent`.
 pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
+    let intent = &*dhcp::resolve(current, intent);
     let mut plan = Plan::new();
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);

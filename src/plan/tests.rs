@@ -365,3 +365,55 @@ fn an_uplink_with_addresses_is_not_stranded_silently() {
     assert!(s.addresses.iter().all(|a| a.ifname != "eth0"));
     assert!(s.addresses.iter().any(|a| a.ifname == "mgmt"));
 }
+
+#[test]
+fn dhcp_network_follows_the_lease_in_the_kernel() {
+    let mut m = host();
+    let net = "networks:\n- {name: lan, uplink: eth0, ipv4: {dhcp: true}, source-routing: {table: 1100}}\n";
+    // No lease yet: the bridge, no routes or rules.
+    apply_to(&mut m, net);
+    assert!(m.state().rules.is_empty());
+    // The client configures its lease: address and main default route.
+    let lease_ops = [
+        Op::AddAddress(crate::netdev::Address {
+            ifname: "lan".into(),
+            addr: "192.0.2.50/24".parse().expect("net"),
+        }),
+        Op::AddRoute(crate::netdev::Route {
+            table: 254,
+            destination: "0.0.0.0/0".parse().expect("net"),
+            gateway: Some("192.0.2.1".parse().expect("ip")),
+            dev: Some("lan".into()),
+            metric: None,
+            scope: crate::netdev::RouteScope::Universe,
+            src: None,
+            protocol: 16,
+        }),
+    ];
+    run(
+        &mut m,
+        &Plan {
+            phases: vec![lease_ops[..1].to_vec(), lease_ops[1..].to_vec()],
+        },
+    );
+    let p = plan(m.state(), &intent_of(net)).expect("plans");
+    insta::assert_snapshot!(p.to_string());
+    run(&mut m, &p);
+    // The lease goes: so do the table's routes and the rules.
+    run(
+        &mut m,
+        &Plan {
+            phases: vec![vec![Op::DeleteAddress(crate::netdev::Address {
+                ifname: "lan".into(),
+                addr: "192.0.2.50/24".parse().expect("net"),
+            })]],
+        },
+    );
+    let p = plan(m.state(), &intent_of(net)).expect("plans");
+    run(&mut m, &p);
+    let s = m.query().expect("query");
+    assert!(
+        s.rules.is_empty() && s.routes.iter().all(|r| r.table != 1100),
+        "{s:#?}"
+    );
+}

@@ -5,7 +5,7 @@
 //! and rules hostnet *owns* for it: a source-routing table with `default via GW` and the
 //! on-link subnet routes, the `from SUBNET` / `to SUBNET` rules, and the main-table default
 //! route for the one network with `default-route: true`. Owned routes and rules carry
-//! [`HOSTNET_PROTO`] so that the planner can find them again in the kernel.
+//! [`crate::netdev::HOSTNET_PROTO`] so that the planner can find them again in the kernel.
 //!
 //! Expansion is pure: it reads only the document, so the table a network gets does not
 //! depend on the host it is applied to.
@@ -18,13 +18,14 @@ use ipnet::IpNet;
 use crate::model::validate::{DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_RANGE};
 use crate::model::*;
 use crate::netdev::{
-    Address, Family, Route, RouteScope, Rule, HOSTNET_PROTO, PROTO_STATIC, TABLE_DEFAULT,
-    TABLE_LOCAL, TABLE_MAIN,
+    Address, Family, Route, RouteScope, Rule, PROTO_STATIC, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
 };
 
-/// Metric the kernel gives IPv6 routes added without one; desired IPv6 routes carry it so
-/// that they compare equal to what a dump returns.
-pub const IPV6_DEFAULT_METRIC: u32 = 1024;
+mod source_routing;
+
+pub use source_routing::{
+    default_via, for_address, Dhcp, Lease, LeaseSource, Router, IPV6_DEFAULT_METRIC,
+};
 
 /// What a link should become.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,8 +166,13 @@ pub struct NetworkIntent {
     pub table_derived: bool,
     /// Owned routes the network must have (empty when absent).
     pub routes: Vec<Route>,
-    /// Owned rules the network must have (empty when absent).
+    /// Owned rules the network must have (empty when absent). For DHCP families the
+    /// planner adds the lease's routes and rules to these.
     pub rules: Vec<Rule>,
+    /// Priority of the network's rules.
+    pub priority: u32,
+    /// The families whose address comes from DHCP.
+    pub dhcp: Dhcp,
 }
 
 /// The whole desired state at kernel level.
@@ -460,8 +466,9 @@ fn expand_network(
     } else {
         n.uplink.clone().unwrap_or_default()
     };
+    // A DHCP family's addresses are the client's to set: not mentioned, not touched.
     let addrs = |ip: &Option<NetworkIp>| -> Option<Vec<IpNet>> {
-        ip.as_ref().map(|ip| {
+        ip.as_ref().filter(|ip| ip.dhcp != Some(true)).map(|ip| {
             let mut v = ip.address.clone();
             v.sort();
             v.dedup();
@@ -507,6 +514,15 @@ fn expand_network(
         .as_ref()
         .and_then(|s| s.priority)
         .unwrap_or(default_priority);
+    let dhcp_of = |ip: &Option<NetworkIp>| {
+        ip.as_ref()
+            .filter(|ip| ip.dhcp == Some(true) && sr_enabled && !absent)
+            .map(|_| LeaseSource::Kernel)
+    };
+    let dhcp = Dhcp {
+        v4: dhcp_of(&n.ipv4),
+        v6: dhcp_of(&n.ipv6),
+    };
     let mut routes = Vec::new();
     let mut rules = Vec::new();
     let mut has_gateway = false;
@@ -514,65 +530,17 @@ fn expand_network(
         for ip in [&n.ipv4, &n.ipv6].into_iter().flatten() {
             let Some(gw) = ip.gateway else { continue };
             has_gateway = true;
-            let v6 = gw.is_ipv6();
-            let family = Family::of(&gw);
-            let metric = v6.then_some(IPV6_DEFAULT_METRIC);
-            let default_dst = if v6 {
-                IpNet::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0)
-            } else {
-                IpNet::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0)
-            }
-            .map_err(|e| ExpandError {
-                path: origin.clone(),
-                message: e.to_string(),
-            })?;
-            let default_via = |table: u32| Route {
-                table,
-                destination: default_dst,
-                gateway: Some(gw),
-                dev: Some(device.clone()),
-                metric,
-                scope: RouteScope::Universe,
-                src: None,
-                protocol: HOSTNET_PROTO,
-            };
             if n.default_route == Some(true) {
-                routes.push(default_via(TABLE_MAIN));
+                routes.push(source_routing::default_via(TABLE_MAIN, &device, gw));
             }
             if !sr_enabled {
                 continue;
             }
-            routes.push(default_via(table));
+            routes.push(source_routing::default_via(table, &device, gw));
             for a in &ip.address {
-                let subnet = a.trunc();
-                routes.push(Route {
-                    table,
-                    destination: subnet,
-                    gateway: None,
-                    dev: Some(device.clone()),
-                    metric,
-                    // IPv6 routes have no scope in the kernel; it reports universe.
-                    scope: if v6 {
-                        RouteScope::Universe
-                    } else {
-                        RouteScope::Link
-                    },
-                    src: Some(a.addr()),
-                    protocol: HOSTNET_PROTO,
-                });
-                for (from, to) in [(Some(subnet), None), (None, Some(subnet))] {
-                    rules.push(Rule {
-                        family,
-                        priority,
-                        from,
-                        to,
-                        iif: None,
-                        fwmark: None,
-                        fwmask: None,
-                        table,
-                        protocol: HOSTNET_PROTO,
-                    });
-                }
+                let (route, pair) = source_routing::for_address(table, priority, &device, *a);
+                routes.push(route);
+                rules.extend(pair);
             }
         }
     }
@@ -580,7 +548,7 @@ fn expand_network(
     routes.dedup();
     rules.sort();
     rules.dedup();
-    let has_table = absent || (sr_enabled && has_gateway);
+    let has_table = absent || (sr_enabled && (has_gateway || dhcp.any()));
     intent.networks.push(NetworkIntent {
         name: n.name.clone(),
         origin,
@@ -588,8 +556,10 @@ fn expand_network(
         device,
         table: has_table.then_some(table),
         table_derived,
+        priority,
         routes,
         rules,
+        dhcp,
     });
     Ok(())
 }
