@@ -147,3 +147,83 @@ pub fn show(state: &KernelState) -> Shown {
         skipped,
     }
 }
+
+/// The source routing in force for one DHCP network.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DhcpStatus {
+    pub network: String,
+    pub device: String,
+    pub table: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<FamilyStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<FamilyStatus>,
+}
+
+/// A DHCP family's lease as hostnet's table has it (`address` is `None` without a lease).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FamilyStatus {
+    pub address: Option<ipnet::IpNet>,
+    pub router: Option<std::net::IpAddr>,
+}
+
+/// What each DHCP network last applied here has in force now, read from its table.
+pub fn dhcp_status(
+    state: &KernelState,
+    applied: &crate::engine::applied::Applied,
+) -> Vec<DhcpStatus> {
+    use crate::netdev::Family;
+    applied
+        .dhcp_networks
+        .iter()
+        .map(|n| {
+            let family = |f: Family| {
+                n.has(f).then(|| {
+                    let ours = state.routes.iter().filter(|r| {
+                        r.protocol == HOSTNET_PROTO
+                            && r.table == n.table
+                            && Family::of(&r.destination.addr()) == f
+                    });
+                    let mut address = None;
+                    let mut router = None;
+                    for r in ours {
+                        match (r.gateway, r.src) {
+                            (Some(g), _) => router = Some(g),
+                            (None, Some(src)) => {
+                                address = ipnet::IpNet::new(src, r.destination.prefix_len()).ok()
+                            }
+                            (None, None) => {}
+                        }
+                    }
+                    FamilyStatus { address, router }
+                })
+            };
+            DhcpStatus {
+                network: n.name.clone(),
+                device: n.device.clone(),
+                table: n.table,
+                ipv4: family(Family::Ipv4),
+                ipv6: family(Family::Ipv6),
+            }
+        })
+        .collect()
+}
+
+impl std::fmt::Display for DhcpStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (device {}, table {}):",
+            self.network, self.device, self.table
+        )?;
+        for (name, fam) in [("ipv4", &self.ipv4), ("ipv6", &self.ipv6)] {
+            let Some(fam) = fam else { continue };
+            match (&fam.address, &fam.router) {
+                (None, _) => write!(f, " {name} no lease;")?,
+                (Some(a), Some(r)) => write!(f, " {name} {a} via {r};")?,
+                (Some(a), None) => write!(f, " {name} {a}, no router;")?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -110,6 +110,17 @@ pub fn run(args: &ApplyArgs) -> i32 {
     };
     match engine::apply(&mut driver, &intent, opts, on_plan) {
         Ok(report) => {
+            if !report.dry_run {
+                // DHCP events and the monitor act on what was applied here last.
+                if let Err(e) =
+                    crate::engine::applied::record(&crate::engine::applied::state_dir(), &intent)
+                {
+                    eprintln!(
+                        "warning: applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
+                        crate::dhcp::monitor::describe(&crate::dhcp::monitor::ConvergeError::Applied(e))
+                    );
+                }
+            }
             match args.output {
                 ApplyFormat::Text => print_report(&report),
                 ApplyFormat::Json => print_report_json(&report),

@@ -5,6 +5,7 @@
 
 mod apply;
 mod demo;
+mod dhcp;
 mod output;
 mod show;
 
@@ -65,6 +66,12 @@ pub enum Command {
     /// Run the multi-gateway demo in a sandbox of network namespaces.
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(demo::DemoArgs),
+    /// Converge a DHCP network's source routing from a DHCP client event (run by hooks).
+    DhcpEvent(dhcp::DhcpEventArgs),
+    /// Install or remove the DHCP clients' hooks that run `hostnet dhcp-event`.
+    Hooks(dhcp::HooksArgs),
+    /// Follow DHCP leases through netlink and converge their source routing.
+    Monitor(dhcp::MonitorArgs),
 }
 
 /// `hostnet apply`.
@@ -102,6 +109,9 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
     pub output: Format,
+    /// Report only the DHCP networks: the address, router and table in force for each.
+    #[arg(long)]
+    pub dhcp: bool,
 }
 
 /// Entry point of the binary.
@@ -112,6 +122,9 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(&args),
         Command::Validate { file } => apply::validate_only(&file),
         Command::Demo(args) => demo::run(&args),
+        Command::DhcpEvent(args) => dhcp::dhcp_event(&args),
+        Command::Hooks(args) => dhcp::hooks(&args),
+        Command::Monitor(args) => dhcp::monitor(&args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

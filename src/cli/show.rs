@@ -2,9 +2,10 @@
 
 use super::output::{print_error, Format};
 use super::{enter_netns, ShowArgs};
+use crate::engine::applied;
 use crate::netdev::linux::LinuxDriver;
 use crate::netdev::Driver;
-use crate::show::show;
+use crate::show::{dhcp_status, show};
 
 pub fn run(args: &ShowArgs) -> i32 {
     if let Err(e) = enter_netns(args.netns.as_deref()) {
@@ -18,19 +19,43 @@ pub fn run(args: &ShowArgs) -> i32 {
             return 1;
         }
     };
+    // Missing or unreadable: no DHCP networks to report, which `show` need not fail on.
+    let dhcp = applied::load(&applied::state_dir())
+        .map(|a| dhcp_status(&state, &a))
+        .unwrap_or_default();
+    if args.dhcp {
+        let text = match args.output {
+            Format::Yaml => serde_yaml_ng::to_string(&dhcp).map_err(|e| e.to_string()),
+            Format::Json => serde_json::to_string_pretty(&dhcp).map_err(|e| e.to_string()),
+        };
+        return print(text);
+    }
     let shown = show(&state);
     let text = match args.output {
         Format::Yaml => serde_yaml_ng::to_string(&shown.document).map_err(|e| e.to_string()),
         Format::Json => serde_json::to_string_pretty(&shown.document).map_err(|e| e.to_string()),
     };
+    if text.is_ok() && args.output == Format::Yaml {
+        // Comments, so that the output stays a document `apply` takes unchanged.
+        if !dhcp.is_empty() {
+            println!("# DHCP networks: source routing in force (hostnet show --dhcp):");
+            for d in &dhcp {
+                println!("#   {d}");
+            }
+        }
+        if !shown.skipped.is_empty() {
+            println!("# not shown (hostnet does not manage them):");
+            for line in &shown.skipped {
+                println!("#   {line}");
+            }
+        }
+    }
+    print(text)
+}
+
+fn print(text: Result<String, String>) -> i32 {
     match text {
         Ok(t) => {
-            if args.output == Format::Yaml && !shown.skipped.is_empty() {
-                println!("# not shown (hostnet does not manage them):");
-                for line in &shown.skipped {
-                    println!("#   {line}");
-                }
-            }
             println!("{}", t.trim_end());
             0
         }

@@ -1,6 +1,6 @@
 //! One lock per network namespace serializes hostnet commands that change it.
 //!
-//! The lock file is named after the namespace's inode (`/proc/thread-self/ns/net`), so
+//! The lock file is named after the namespace's cookie ([`current_netns_key`]), so
 //! two commands reaching the same namespace by different routes (`--netns NAME`, `ip netns
 //! exec`, a test's private namespace) still exclude each other, and commands on different
 //! namespaces do not wait for each other.
@@ -38,14 +38,59 @@ pub struct NetnsLock {
     pub path: PathBuf,
 }
 
+/// `SO_NETNS_COOKIE` of `<asm-generic/socket.h>` (Linux 5.14+), which the libc crate does
+/// not export for every architecture.
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// The kernel's cookie of the calling thread's network namespace: unique for the life of
+/// the system and never reused, unlike the namespace file's inode.
+fn netns_cookie() -> std::io::Result<u64> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let mut cookie: u64 = 0;
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<u64>()).unwrap_or(8);
+    // SAFETY: `sock` is an open socket for the whole call; `cookie` and `len` are live
+    // locals and `len` states the size of `cookie`, as getsockopt requires.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&raw mut cookie).cast(),
+            &raw mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(cookie)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A name for the calling thread's network namespace that every route into the same
+/// namespace shares: its cookie, or on kernels without one the namespace file's device
+/// and inode (which a later namespace may reuse).
+pub fn current_netns_key() -> Result<String, std::io::Error> {
+    if let Ok(cookie) = netns_cookie() {
+        return Ok(format!("netns-cookie-{cookie}"));
+    }
+    let meta = fs::metadata("/proc/thread-self/ns/net")?;
+    Ok(format!("netns-{}-{}", meta.dev(), meta.ino()))
+}
+
 /// The lock file of the calling thread's network namespace.
 pub fn lock_path_for_current_netns(dir: &Path) -> Result<PathBuf, LockError> {
-    let ns = Path::new("/proc/thread-self/ns/net");
-    let meta = fs::metadata(ns).map_err(|source| LockError::Open {
-        path: ns.to_path_buf(),
+    let key = current_netns_key().map_err(|source| LockError::Open {
+        path: PathBuf::from("/proc/thread-self/ns/net"),
         source,
     })?;
-    Ok(dir.join(format!("netns-{}-{}.lock", meta.dev(), meta.ino())))
+    Ok(dir.join(format!("{key}.lock")))
 }
 
 /// Takes the lock of the calling thread's namespace, waiting up to `timeout`.

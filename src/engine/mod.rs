@@ -9,6 +9,7 @@
 //!   by an exact convergence ([`crate::plan::restore_plan`]); what still differs is
 //!   reported as [`ApplyError::RollbackIncomplete`].
 
+pub mod applied;
 mod journal;
 pub mod lock;
 

@@ -16,6 +16,7 @@
 
 mod addr;
 mod link;
+mod listen;
 mod netns;
 mod route;
 mod rule;
@@ -27,6 +28,7 @@ use std::collections::HashMap;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
+pub use listen::ChangeListener;
 pub use netns::{
     create_named_netns, delete_named_netns, enter_named_netns, open_named_netns, NetnsError,
 };

@@ -1,0 +1,541 @@
+//! DHCP client events: what ISC dhclient, dhcpcd, NetworkManager's dispatcher and
+//! networkd-dispatcher hand to their hooks, turned into what source routing needs.
+//!
+//! Every value here comes from the network (a DHCP server chose it) or from a client's
+//! environment, so nothing is trusted: each value is parsed strictly and bounded in
+//! length, an interface name must be a valid one, a netmask must be contiguous, and an
+//! event that does not parse changes nothing. Nothing is ever passed to a shell.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+use crate::expand::{Lease, Router};
+use crate::model::validate::check_ifname;
+use crate::netdev::Family;
+
+/// The clients whose events hostnet understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Client {
+    /// ISC dhclient (`dhclient-script` environment).
+    Dhclient,
+    /// dhcpcd (`dhcpcd-run-hooks` environment).
+    Dhcpcd,
+    /// NetworkManager's dispatcher (arguments `IFACE ACTION`, `DHCP4_*` environment).
+    Networkmanager,
+    /// networkd-dispatcher (`IFACE`, `STATE` environment).
+    Networkd,
+}
+
+/// What to do with one family of a network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A lease arrived or was renewed.
+    Install(Lease),
+    /// The lease is gone.
+    Remove,
+    /// Keep what is there (a failed renew does not mean the address is gone).
+    Keep,
+    /// The event says something changed but not what: look at the kernel.
+    FromKernel,
+}
+
+/// One parsed event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub interface: String,
+    /// The client's own word for what happened (`BOUND`, `dhcp4-change`, `routable`).
+    pub reason: String,
+    /// Per family; families the event is not about are absent.
+    pub changes: Vec<(Family, Change)>,
+}
+
+/// An event that cannot be trusted or understood. Nothing is changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("{name}: {problem}")]
+    Invalid { name: String, problem: String },
+}
+
+/// Longest value accepted from an event (the longest legitimate one, a list of routers, is
+/// far shorter).
+const MAX_VALUE: usize = 512;
+/// Most routers read from a list; only the first is used.
+const MAX_ROUTERS: usize = 16;
+
+/// The event's inputs: environment and arguments.
+pub struct Input<'a> {
+    pub env: &'a BTreeMap<String, String>,
+    pub args: &'a [String],
+}
+
+impl Input<'_> {
+    fn get(&self, name: &'static str) -> Result<Option<&str>, EventError> {
+        match self.env.get(name) {
+            None => Ok(None),
+            Some(v) if v.len() > MAX_VALUE => {
+                Err(invalid(name, format!("is {} bytes long", v.len())))
+            }
+            Some(v) if v.chars().any(char::is_control) => {
+                Err(invalid(name, "contains control characters"))
+            }
+            Some(v) => Ok(Some(v.as_str()).filter(|v| !v.is_empty())),
+        }
+    }
+
+    fn require(&self, name: &'static str) -> Result<&str, EventError> {
+        self.get(name)?.ok_or(EventError::Missing(name))
+    }
+}
+
+fn invalid(name: &str, problem: impl Into<String>) -> EventError {
+    EventError::Invalid {
+        name: name.to_string(),
+        problem: problem.into(),
+    }
+}
+
+fn interface(name: &'static str, value: &str) -> Result<String, EventError> {
+    check_ifname(value).map_err(|p| invalid(name, p))?;
+    Ok(value.to_string())
+}
+
+fn ipv4(name: &str, value: &str) -> Result<Ipv4Addr, EventError> {
+    value
+        .parse::<Ipv4Addr>()
+        .map_err(|_| invalid(name, format!("{value:?} is not an IPv4 address")))
+}
+
+fn ipv6(name: &str, value: &str) -> Result<Ipv6Addr, EventError> {
+    value
+        .parse::<Ipv6Addr>()
+        .map_err(|_| invalid(name, format!("{value:?} is not an IPv6 address")))
+}
+
+/// A dotted netmask as a prefix length; only contiguous masks are masks.
+fn netmask(name: &str, value: &str) -> Result<u8, EventError> {
+    let bits = u32::from(ipv4(name, value)?);
+    let len = bits.leading_ones();
+    if bits.checked_shl(len).unwrap_or(0) != 0 {
+        return Err(invalid(
+            name,
+            format!("{value} is not a contiguous netmask"),
+        ));
+    }
+    u8::try_from(len).map_err(|_| invalid(name, "netmask out of range"))
+}
+
+fn prefix_len(name: &str, value: &str, max: u8) -> Result<u8, EventError> {
+    match value.parse::<u8>() {
+        Ok(n) if n <= max && !value.starts_with('+') => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!("{value:?} is not a prefix length of 0 to {max}"),
+        )),
+    }
+}
+
+/// The first router of a space-separated list; 0.0.0.0 means none.
+fn router(name: &str, value: Option<&str>) -> Result<Router, EventError> {
+    let Some(list) = value else {
+        return Ok(Router::None);
+    };
+    let routers: Vec<&str> = list.split_ascii_whitespace().collect();
+    if routers.len() > MAX_ROUTERS {
+        return Err(invalid(name, format!("lists {} routers", routers.len())));
+    }
+    let parsed = routers
+        .iter()
+        .map(|r| ipv4(name, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match parsed.first() {
+        Some(r) if !r.is_unspecified() => Router::Via(IpAddr::V4(*r)),
+        _ => Router::None,
+    })
+}
+
+fn checked_address(name: &str, addr: IpAddr, len: u8) -> Result<IpNet, EventError> {
+    if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
+        return Err(invalid(name, format!("{addr} cannot be a leased address")));
+    }
+    IpNet::new(addr, len)
+        .map_err(|_| invalid(name, format!("{addr}/{len} is not an address prefix")))
+}
+
+/// An IPv4 lease from `PREFIX_ip_address`, `PREFIX_subnet_mask` (or dhcpcd's
+/// `PREFIX_subnet_cidr`) and `PREFIX_routers`.
+fn v4_lease(input: &Input<'_>, new: bool) -> Result<Lease, EventError> {
+    let (a, m, c, r) = if new {
+        (
+            "new_ip_address",
+            "new_subnet_mask",
+            "new_subnet_cidr",
+            "new_routers",
+        )
+    } else {
+        (
+            "old_ip_address",
+            "old_subnet_mask",
+            "old_subnet_cidr",
+            "old_routers",
+        )
+    };
+    let addr = ipv4(a, input.require(a)?)?;
+    let len = match (input.get(c)?, input.get(m)?) {
+        (Some(cidr), _) => prefix_len(c, cidr, 32)?,
+        (None, Some(mask)) => netmask(m, mask)?,
+        (None, None) => return Err(EventError::Missing(m)),
+    };
+    Ok(Lease {
+        address: checked_address(a, IpAddr::V4(addr), len)?,
+        router: router(r, input.get(r)?)?,
+    })
+}
+
+/// dhclient's DHCPv6 lease (`new_ip6_address`, `new_ip6_prefixlen`); the router comes from
+/// router advertisements, so from the kernel.
+fn v6_lease(input: &Input<'_>) -> Result<Lease, EventError> {
+    let addr = ipv6("new_ip6_address", input.require("new_ip6_address")?)?;
+    let len = match input.get("new_ip6_prefixlen")? {
+        Some(v) => prefix_len("new_ip6_prefixlen", v, 128)?,
+        None => 128,
+    };
+    Ok(Lease {
+        address: checked_address("new_ip6_address", IpAddr::V6(addr), len)?,
+        router: Router::FromKernel,
+    })
+}
+
+/// Parses an event of `client`.
+pub fn parse(client: Client, input: &Input<'_>) -> Result<Event, EventError> {
+    match client {
+        Client::Dhclient | Client::Dhcpcd => parse_script_env(client, input),
+        Client::Networkmanager => parse_networkmanager(input),
+        Client::Networkd => parse_networkd(input),
+    }
+}
+
+fn parse_script_env(client: Client, input: &Input<'_>) -> Result<Event, EventError> {
+    let interface = interface("interface", input.require("interface")?)?;
+    let reason = input.require("reason")?.to_string();
+    let v4 = Family::Ipv4;
+    let v6 = Family::Ipv6;
+    let changes = match reason.as_str() {
+        "BOUND" | "REBOOT" | "RENEW" | "REBIND" => {
+            vec![(v4, Change::Install(v4_lease(input, true)?))]
+        }
+        "EXPIRE" | "RELEASE" | "STOP" => vec![(v4, Change::Remove)],
+        "FAIL" | "TIMEOUT" => vec![(v4, Change::Keep)],
+        // dhcpcd: the server refused the address, or the interface went away.
+        "NAK" | "NOCARRIER" if client == Client::Dhcpcd => vec![(v4, Change::FromKernel)],
+        "DEPARTED" if client == Client::Dhcpcd => vec![(v4, Change::Remove), (v6, Change::Remove)],
+        "BOUND6" | "RENEW6" | "REBIND6" | "REBOOT6" => match client {
+            Client::Dhclient => vec![(v6, Change::Install(v6_lease(input)?))],
+            // dhcpcd hands IPv6 leases in per-IA variables; the kernel has the result.
+            _ => vec![(v6, Change::FromKernel)],
+        },
+        "EXPIRE6" | "RELEASE6" | "STOP6" => vec![(v6, Change::Remove)],
+        "DEPREF6" => vec![(v6, Change::Keep)],
+        // PREINIT, MEDIUM, CARRIER, INFORM, ROUTERADVERT, TEST…: no lease change.
+        _ => vec![],
+    };
+    Ok(Event {
+        interface,
+        reason,
+        changes,
+    })
+}
+
+fn parse_networkmanager(input: &Input<'_>) -> Result<Event, EventError> {
+    let (Some(iface), Some(action)) = (input.args.first(), input.args.get(1)) else {
+        return Err(EventError::Missing(
+            "the dispatcher's arguments (interface, action)",
+        ));
+    };
+    if action.len() > 64
+        || !action
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit())
+    {
+        return Err(invalid(
+            "action",
+            format!("{action:?} is not a dispatcher action"),
+        ));
+    }
+    // "none" and "" are what the dispatcher passes for events without a device.
+    if iface.is_empty() || iface == "none" {
+        return Ok(Event {
+            interface: String::new(),
+            reason: action.clone(),
+            changes: vec![],
+        });
+    }
+    let interface = interface("interface argument", iface)?;
+    let v4 = Family::Ipv4;
+    let v6 = Family::Ipv6;
+    let changes = match action.as_str() {
+        "up" | "dhcp4-change" | "reapply" => match input.get("DHCP4_IP_ADDRESS")? {
+            Some(addr) => {
+                let a = ipv4("DHCP4_IP_ADDRESS", addr)?;
+                let len = netmask("DHCP4_SUBNET_MASK", input.require("DHCP4_SUBNET_MASK")?)?;
+                vec![(
+                    v4,
+                    Change::Install(Lease {
+                        address: checked_address("DHCP4_IP_ADDRESS", IpAddr::V4(a), len)?,
+                        router: router("DHCP4_ROUTERS", input.get("DHCP4_ROUTERS")?)?,
+                    }),
+                )]
+            }
+            None => vec![(v4, Change::FromKernel)],
+        },
+        "dhcp6-change" => vec![(v6, Change::FromKernel)],
+        "down" | "pre-down" => vec![(v4, Change::Remove), (v6, Change::Remove)],
+        _ => vec![],
+    };
+    Ok(Event {
+        interface,
+        reason: action.clone(),
+        changes,
+    })
+}
+
+fn parse_networkd(input: &Input<'_>) -> Result<Event, EventError> {
+    let interface = interface("IFACE", input.require("IFACE")?)?;
+    let state = input.require("STATE")?;
+    if state.len() > 32 || !state.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+        return Err(invalid(
+            "STATE",
+            format!("{state:?} is not a networkd state"),
+        ));
+    }
+    // networkd-dispatcher passes addresses without prefix lengths and no router: every
+    // state change means "look at the kernel".
+    Ok(Event {
+        interface,
+        reason: state.to_string(),
+        changes: vec![
+            (Family::Ipv4, Change::FromKernel),
+            (Family::Ipv6, Change::FromKernel),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn ev(client: Client, pairs: &[(&str, &str)], args: &[&str]) -> Result<Event, EventError> {
+        let env = env(pairs);
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse(
+            client,
+            &Input {
+                env: &env,
+                args: &args,
+            },
+        )
+    }
+
+    fn lease(addr: &str, router: Router) -> Change {
+        Change::Install(Lease {
+            address: addr.parse().expect("net"),
+            router,
+        })
+    }
+
+    const BOUND: &[(&str, &str)] = &[
+        ("reason", "BOUND"),
+        ("interface", "lan"),
+        ("new_ip_address", "10.77.0.122"),
+        ("new_subnet_mask", "255.255.255.0"),
+        ("new_routers", "10.77.0.1 10.77.0.2"),
+    ];
+
+    #[test]
+    fn dhclient_bound_and_friends() {
+        let e = ev(Client::Dhclient, BOUND, &[]).expect("parses");
+        assert_eq!(e.interface, "lan");
+        let via = Router::Via("10.77.0.1".parse().expect("ip"));
+        assert_eq!(
+            e.changes,
+            vec![(Family::Ipv4, lease("10.77.0.122/24", via))]
+        );
+        for (reason, change) in [
+            ("RELEASE", Change::Remove),
+            ("STOP", Change::Remove),
+            ("EXPIRE", Change::Remove),
+            ("FAIL", Change::Keep),
+            ("TIMEOUT", Change::Keep),
+        ] {
+            let e = ev(
+                Client::Dhclient,
+                &[("reason", reason), ("interface", "lan")],
+                &[],
+            )
+            .expect("parses");
+            assert_eq!(e.changes, vec![(Family::Ipv4, change)], "{reason}");
+        }
+        let e = ev(
+            Client::Dhclient,
+            &[("reason", "PREINIT"), ("interface", "lan")],
+            &[],
+        )
+        .expect("parses");
+        assert!(e.changes.is_empty());
+    }
+
+    #[test]
+    fn no_router_or_zero_router_means_no_default_route() {
+        let mut pairs = BOUND.to_vec();
+        pairs.retain(|(k, _)| *k != "new_routers");
+        let e = ev(Client::Dhclient, &pairs, &[]).expect("parses");
+        assert_eq!(e.changes[0].1, lease("10.77.0.122/24", Router::None));
+        pairs.push(("new_routers", "0.0.0.0"));
+        let e = ev(Client::Dhclient, &pairs, &[]).expect("parses");
+        assert_eq!(e.changes[0].1, lease("10.77.0.122/24", Router::None));
+    }
+
+    #[test]
+    fn dhcpcd_uses_cidr_when_given() {
+        let e = ev(
+            Client::Dhcpcd,
+            &[
+                ("reason", "RENEW"),
+                ("interface", "lan"),
+                ("new_ip_address", "10.1.2.3"),
+                ("new_subnet_cidr", "16"),
+                ("new_routers", "10.1.0.1"),
+            ],
+            &[],
+        )
+        .expect("parses");
+        assert_eq!(
+            e.changes[0].1,
+            lease("10.1.2.3/16", Router::Via("10.1.0.1".parse().expect("ip")))
+        );
+    }
+
+    #[test]
+    fn dhclient_v6() {
+        let e = ev(
+            Client::Dhclient,
+            &[
+                ("reason", "BOUND6"),
+                ("interface", "lan"),
+                ("new_ip6_address", "2001:db8::5"),
+                ("new_ip6_prefixlen", "128"),
+            ],
+            &[],
+        )
+        .expect("parses");
+        assert_eq!(
+            e.changes,
+            vec![(Family::Ipv6, lease("2001:db8::5/128", Router::FromKernel))]
+        );
+    }
+
+    #[test]
+    fn networkmanager_and_networkd() {
+        let e = ev(
+            Client::Networkmanager,
+            &[
+                ("DHCP4_IP_ADDRESS", "192.0.2.7"),
+                ("DHCP4_SUBNET_MASK", "255.255.255.0"),
+                ("DHCP4_ROUTERS", "192.0.2.1"),
+            ],
+            &["lan", "dhcp4-change"],
+        )
+        .expect("parses");
+        assert_eq!(
+            e.changes[0].1,
+            lease(
+                "192.0.2.7/24",
+                Router::Via("192.0.2.1".parse().expect("ip"))
+            )
+        );
+        let e = ev(Client::Networkmanager, &[], &["lan", "down"]).expect("parses");
+        assert_eq!(
+            e.changes,
+            vec![
+                (Family::Ipv4, Change::Remove),
+                (Family::Ipv6, Change::Remove)
+            ]
+        );
+        let e = ev(Client::Networkmanager, &[], &["none", "hostname"]).expect("parses");
+        assert!(e.changes.is_empty());
+        let e = ev(
+            Client::Networkd,
+            &[("IFACE", "lan"), ("STATE", "routable")],
+            &[],
+        )
+        .expect("parses");
+        assert_eq!(e.changes.len(), 2);
+    }
+
+    #[test]
+    fn malformed_events_are_rejected() {
+        let bad: &[(&str, &str, &str)] = &[
+            ("interface", "lan/../x", "invalid character"),
+            ("interface", "lan\nx", "control characters"),
+            ("interface", "averyveryverylongname", "21 bytes"),
+            ("new_ip_address", "10.77.0.256", "not an IPv4 address"),
+            ("new_ip_address", "10.77.0.1; reboot", "not an IPv4 address"),
+            ("new_ip_address", "224.0.0.1", "cannot be a leased address"),
+            ("new_subnet_mask", "255.0.255.0", "not a contiguous netmask"),
+            ("new_routers", "10.77.0.1 $(reboot)", "not an IPv4 address"),
+        ];
+        for (key, value, expected) in bad {
+            let mut pairs: Vec<(&str, &str)> =
+                BOUND.iter().filter(|(k, _)| k != key).copied().collect();
+            pairs.push((key, value));
+            let err = ev(Client::Dhclient, &pairs, &[])
+                .expect_err(value)
+                .to_string();
+            assert!(err.contains(expected), "{key}={value:?}: {err}");
+        }
+        let huge = "1".repeat(100_000);
+        let mut pairs = BOUND.to_vec();
+        pairs.retain(|(k, _)| *k != "new_routers");
+        pairs.push(("new_routers", &huge));
+        assert!(ev(Client::Dhclient, &pairs, &[])
+            .expect_err("huge")
+            .to_string()
+            .contains("bytes long"));
+        let many = vec!["10.0.0.1"; 40].join(" ");
+        let mut pairs = BOUND.to_vec();
+        pairs.retain(|(k, _)| *k != "new_routers");
+        pairs.push(("new_routers", &many));
+        assert!(ev(Client::Dhclient, &pairs, &[])
+            .expect_err("many")
+            .to_string()
+            .contains("40 routers"));
+        assert_eq!(
+            ev(Client::Dhclient, &[("reason", "BOUND")], &[]),
+            Err(EventError::Missing("interface"))
+        );
+        let mut missing = BOUND.to_vec();
+        missing.retain(|(k, _)| *k != "new_ip_address");
+        assert_eq!(
+            ev(Client::Dhclient, &missing, &[]),
+            Err(EventError::Missing("new_ip_address"))
+        );
+        assert!(ev(Client::Networkmanager, &[], &["lan", "up;reboot"]).is_err());
+        assert!(ev(Client::Networkmanager, &[], &["lan"]).is_err());
+        assert!(ev(
+            Client::Networkd,
+            &[("IFACE", "lan"), ("STATE", "routable\n")],
+            &[]
+        )
+        .is_err());
+    }
+}

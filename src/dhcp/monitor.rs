@@ -1,0 +1,174 @@
+//! What happens when a lease changes: one network converged from a client event, or every
+//! DHCP network converged from what the kernel has (startup, and each netlink change in
+//! `hostnet monitor`). Both go through the engine, so they plan, verify and roll back like
+//! `apply`, and both act on the networks as last applied in this namespace.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::event::{Change, Event};
+use crate::engine::applied::{self, Applied, AppliedError};
+use crate::engine::lock::{lock_current_netns, LockError, LOCK_DIR};
+use crate::engine::{self, ApplyError, ApplyOptions};
+use crate::expand::{Intent, LeaseSource};
+use crate::netdev::linux::{ChangeListener, LinuxDriver};
+use crate::netdev::{Driver, DriverError, Family};
+use crate::plan::Plan;
+
+/// Why a lease change could not be converged.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvergeError {
+    #[error("cannot read what was last applied")]
+    Applied(#[from] AppliedError),
+    #[error("cannot take the hostnet lock")]
+    Lock(#[from] LockError),
+    #[error("netlink")]
+    Driver(#[from] DriverError),
+    #[error("converging failed")]
+    Apply(#[from] ApplyError),
+}
+
+/// What an event led to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Not about a DHCP network here, or not about a lease; the reason says which.
+    Ignored(String),
+    /// The event asks to keep what is there.
+    Kept,
+    /// Converged; the plan says what changed (empty when nothing had to).
+    Converged { network: String, plan: Plan },
+}
+
+/// The intent for one event: the network whose device the event is about, each DHCP
+/// family with the event's lease, or the kernel's where the event does not say.
+pub fn event_intent(applied: &Applied, event: &Event) -> Result<(String, Intent), String> {
+    let Some(net) = applied.by_device(&event.interface) else {
+        return Err(format!(
+            "interface {:?} belongs to no DHCP network applied in this namespace",
+            event.interface
+        ));
+    };
+    let relevant: Vec<&(Family, Change)> =
+        event.changes.iter().filter(|(f, _)| net.has(*f)).collect();
+    if relevant.is_empty() {
+        return Err(format!(
+            "{} event for network {} changes no lease of a DHCP family",
+            event.reason, net.name
+        ));
+    }
+    let source = |family: Family| {
+        let change = relevant.iter().find(|(f, _)| *f == family).map(|(_, c)| c);
+        Some(match change {
+            Some(Change::Install(lease)) => LeaseSource::Event(Some(lease.clone())),
+            Some(Change::Remove) => LeaseSource::Event(None),
+            Some(Change::FromKernel | Change::Keep) | None => LeaseSource::Kernel,
+        })
+    };
+    let intent = Intent {
+        networks: vec![net.intent(source(Family::Ipv4), source(Family::Ipv6))],
+        ..Intent::default()
+    };
+    Ok((net.name.clone(), intent))
+}
+
+/// Converges the network an event is about. Takes the namespace's lock.
+pub fn on_event(
+    state_dir: &Path,
+    event: &Event,
+    lock_timeout: Duration,
+) -> Result<Outcome, ConvergeError> {
+    if event.changes.is_empty() {
+        return Ok(Outcome::Ignored(format!(
+            "{} is not a lease change",
+            event.reason
+        )));
+    }
+    if event.changes.iter().all(|(_, c)| *c == Change::Keep) {
+        return Ok(Outcome::Kept);
+    }
+    let _lock = lock_current_netns(Path::new(LOCK_DIR), lock_timeout)?;
+    let applied = applied::load(state_dir)?;
+    let (network, intent) = match event_intent(&applied, event) {
+        Ok(x) => x,
+        Err(why) => return Ok(Outcome::Ignored(why)),
+    };
+    let mut driver = LinuxDriver::new()?;
+    let report = engine::apply(&mut driver, &intent, ApplyOptions::default(), |_| {})?;
+    Ok(Outcome::Converged {
+        network,
+        plan: report.plan,
+    })
+}
+
+/// Converges every DHCP network from the kernel's leases. Takes the namespace's lock.
+pub fn converge_all(
+    state_dir: &Path,
+    driver: &mut dyn Driver,
+    lock_timeout: Duration,
+) -> Result<Plan, ConvergeError> {
+    let _lock = lock_current_netns(Path::new(LOCK_DIR), lock_timeout)?;
+    let applied = applied::load(state_dir)?;
+    if applied.dhcp_networks.is_empty() {
+        return Ok(Plan::default());
+    }
+    Ok(engine::apply(
+        driver,
+        &applied.kernel_intent(),
+        ApplyOptions::default(),
+        |_| {},
+    )?
+    .plan)
+}
+
+/// `hostnet monitor`: converge once, then after every burst of address, route or link
+/// changes, until `stop` is set. Failures of one round are logged and the loop goes on;
+/// only losing the netlink sockets ends it.
+pub fn monitor(
+    state_dir: &Path,
+    lock_timeout: Duration,
+    stop: &AtomicBool,
+    mut log: impl FnMut(&str),
+) -> Result<(), ConvergeError> {
+    // Subscribe before the first round, so that nothing between the two is missed.
+    let mut listener = ChangeListener::new()?;
+    let mut driver = LinuxDriver::new()?;
+    let mut round =
+        |driver: &mut LinuxDriver, why: &str| match converge_all(state_dir, driver, lock_timeout) {
+            Ok(plan) if plan.is_empty() => {}
+            Ok(plan) => {
+                log(&format!("{why}: converged {} change(s)", plan.len()));
+                for op in plan.ops() {
+                    log(&format!("  {} {op}", op.sign()));
+                }
+            }
+            Err(e) => log(&format!("{why}: {}", describe(&e))),
+        };
+    round(&mut driver, "startup");
+    while !stop.load(Ordering::SeqCst) {
+        if listener.wait(Duration::from_millis(500))? {
+            // Clients change address and routes in quick succession: let the burst end.
+            while listener.wait(Duration::from_millis(50))? {}
+            round(&mut driver, "change");
+        }
+    }
+    Ok(())
+}
+
+/// A convergence error with its causes and details, on one line (for logs).
+pub fn describe(e: &ConvergeError) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    if let ConvergeError::Apply(apply) = e {
+        for d in apply.details() {
+            s.push_str("; ");
+            s.push_str(&d);
+        }
+    }
+    s
+}

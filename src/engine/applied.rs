@@ -1,0 +1,203 @@
+//! What was last applied in a network namespace, as far as later commands need it: the
+//! DHCP networks, which `hostnet dhcp-event` and `hostnet monitor` converge when a lease
+//! changes, long after the `apply` that declared them.
+//!
+//! One JSON file per namespace under `/run/hostnet/applied/` (tmpfs: the kernel state it
+//! describes does not survive a reboot either), named like the namespace's lock and
+//! written atomically. `HOSTNET_STATE_DIR` moves the whole directory (tests, packaging).
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::lock::current_netns_key;
+use crate::expand::{Dhcp, Intent, LeaseSource, NetworkIntent};
+use crate::netdev::Family;
+
+/// Default for the state directory.
+pub const STATE_DIR: &str = "/run/hostnet";
+const FORMAT_VERSION: u32 = 1;
+
+/// The state directory: `HOSTNET_STATE_DIR` or [`STATE_DIR`].
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("HOSTNET_STATE_DIR").map_or_else(|| PathBuf::from(STATE_DIR), PathBuf::from)
+}
+
+/// The applied state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum AppliedError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a hostnet state file", path.display())]
+    Format {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A DHCP network as last applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpNetwork {
+    pub name: String,
+    pub device: String,
+    pub table: u32,
+    pub table_derived: bool,
+    pub priority: u32,
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+impl DhcpNetwork {
+    pub fn has(&self, family: Family) -> bool {
+        match family {
+            Family::Ipv4 => self.ipv4,
+            Family::Ipv6 => self.ipv6,
+        }
+    }
+
+    /// The network as an intent with the given lease sources (`None`: the family is not
+    /// planned at all).
+    pub fn intent(&self, v4: Option<LeaseSource>, v6: Option<LeaseSource>) -> NetworkIntent {
+        NetworkIntent {
+            name: self.name.clone(),
+            origin: format!("network {} (as last applied)", self.name),
+            absent: false,
+            device: self.device.clone(),
+            table: Some(self.table),
+            table_derived: self.table_derived,
+            routes: Vec::new(),
+            rules: Vec::new(),
+            priority: self.priority,
+            dhcp: Dhcp {
+                v4: v4.filter(|_| self.ipv4),
+                v6: v6.filter(|_| self.ipv6),
+            },
+        }
+    }
+}
+
+/// The file's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub version: u32,
+    pub dhcp_networks: Vec<DhcpNetwork>,
+}
+
+impl Applied {
+    /// Every DHCP network with its leases taken from the kernel.
+    pub fn kernel_intent(&self) -> Intent {
+        Intent {
+            networks: self
+                .dhcp_networks
+                .iter()
+                .map(|n| n.intent(Some(LeaseSource::Kernel), Some(LeaseSource::Kernel)))
+                .collect(),
+            ..Intent::default()
+        }
+    }
+
+    /// The DHCP network whose addresses live on `device`.
+    pub fn by_device(&self, device: &str) -> Option<&DhcpNetwork> {
+        self.dhcp_networks.iter().find(|n| n.device == device)
+    }
+
+    /// Folds an applied intent in: networks it declares with DHCP are recorded, networks
+    /// it declares otherwise (static, absent) are dropped, others stay (partial editing).
+    pub fn merge(&mut self, intent: &Intent) {
+        for n in &intent.networks {
+            self.dhcp_networks
+                .retain(|r| r.name != n.name && r.device != n.device);
+            if n.absent || !n.dhcp.any() {
+                continue;
+            }
+            let Some(table) = n.table else { continue };
+            self.dhcp_networks.push(DhcpNetwork {
+                name: n.name.clone(),
+                device: n.device.clone(),
+                table,
+                table_derived: n.table_derived,
+                priority: n.priority,
+                ipv4: n.dhcp.v4.is_some(),
+                ipv6: n.dhcp.v6.is_some(),
+            });
+        }
+        self.dhcp_networks.sort_by(|a, b| a.name.cmp(&b.name));
+        self.version = FORMAT_VERSION;
+    }
+}
+
+/// The state file of the calling thread's namespace.
+pub fn path_for_current_netns(dir: &Path) -> Result<PathBuf, AppliedError> {
+    let key = current_netns_key().map_err(|source| AppliedError::Io {
+        action: "identify the network namespace of",
+        path: PathBuf::from("/proc/thread-self/ns/net"),
+        source,
+    })?;
+    Ok(dir.join("applied").join(format!("{key}.json")))
+}
+
+/// Reads the state of the calling thread's namespace (empty when nothing was applied).
+pub fn load(dir: &Path) -> Result<Applied, AppliedError> {
+    let path = path_for_current_netns(dir)?;
+    match fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| AppliedError::Format { path, source })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Applied::default()),
+        Err(source) => Err(AppliedError::Io {
+            action: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Records an applied intent for the calling thread's namespace.
+pub fn record(dir: &Path, intent: &Intent) -> Result<(), AppliedError> {
+    if intent.networks.is_empty() {
+        return Ok(());
+    }
+    let mut applied = load(dir)?;
+    let before = applied.clone();
+    applied.merge(intent);
+    if applied == before {
+        return Ok(());
+    }
+    let path = path_for_current_netns(dir)?;
+    let text = serde_json::to_vec_pretty(&applied).map_err(|source| AppliedError::Format {
+        path: path.clone(),
+        source,
+    })?;
+    write_atomically(&path, &text)
+}
+
+/// Temporary file, fsync, rename, fsync of the directory: the file is the old one or the
+/// new one after a crash, never a mix.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppliedError> {
+    let io = |action: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| AppliedError::Io {
+            action,
+            path: p,
+            source,
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io("create", dir))?;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
+    f.write_all(bytes).map_err(io("write", &tmp))?;
+    f.sync_all().map_err(io("sync", &tmp))?;
+    fs::rename(&tmp, path).map_err(io("rename into place", path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync", dir))
+}
