@@ -6,13 +6,25 @@ use std::time::Duration;
 
 use super::output::{ms, print_error, print_json_error};
 use super::{enter_netns, ApplyArgs, ApplyFormat};
-use crate::engine::{self, lock, ApplyOptions};
+use crate::engine::{self, applied, checkpoint, committed, lock, ApplyOptions};
 use crate::expand::{expand, Intent};
-use crate::model::{parse, validate};
+use crate::model::{parse, validate, Desired};
 use crate::netdev::linux::LinuxDriver;
+
+/// A loaded input file.
+pub struct Loaded {
+    pub text: String,
+    pub desired: Desired,
+    pub intent: Intent,
+}
 
 /// Reads, parses, validates and expands a file; errors are lines naming the field.
 pub fn load(file: &Path) -> Result<Intent, Vec<String>> {
+    load_document(file).map(|l| l.intent)
+}
+
+/// [`load`], keeping the text and the document too.
+pub fn load_document(file: &Path) -> Result<Loaded, Vec<String>> {
     let text = if file == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
@@ -25,7 +37,12 @@ pub fn load(file: &Path) -> Result<Intent, Vec<String>> {
     };
     let desired = parse(&text).map_err(|e| vec![e.to_string()])?;
     validate(&desired).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    expand(&desired).map_err(|e| vec![e.to_string()])
+    let intent = expand(&desired).map_err(|e| vec![e.to_string()])?;
+    Ok(Loaded {
+        text,
+        desired,
+        intent,
+    })
 }
 
 pub fn validate_only(file: &Path) -> i32 {
@@ -53,8 +70,8 @@ fn fail(args: &ApplyArgs, code: i32, headline: &str, details: &[String]) -> i32 
 }
 
 pub fn run(args: &ApplyArgs) -> i32 {
-    let intent = match load(&args.file) {
-        Ok(i) => i,
+    let loaded = match load_document(&args.file) {
+        Ok(l) => l,
         Err(errs) => {
             return fail(
                 args,
@@ -67,6 +84,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
     if let Err(e) = enter_netns(args.netns.as_deref()) {
         return fail(args, 1, &e, &[]);
     }
+    let state = applied::state_dir();
     // A dry run changes nothing, so it neither waits for nor blocks others.
     let _lock = if args.dry_run {
         None
@@ -86,6 +104,25 @@ pub fn run(args: &ApplyArgs) -> i32 {
             }
         }
     };
+    if !args.dry_run {
+        match checkpoint::load_checkpoint(&state) {
+            Ok(Some(cp)) => {
+                return fail(
+                    args,
+                    1,
+                    "a checkpoint is pending; nothing was changed",
+                    &[format!(
+                        "the change applied {} rolls back at {} unless committed: run `hostnet commit` to keep it or `hostnet rollback` to undo it first",
+                        super::safety::when(cp.created),
+                        super::safety::when(cp.deadline)
+                    )],
+                )
+            }
+            Ok(None) => {}
+            Err(e) => return fail(args, 1, "cannot read the checkpoint record; nothing was changed", &[e.to_string()]),
+        }
+        super::safety::report_stale_journal(&state);
+    }
     let mut driver = match LinuxDriver::new() {
         Ok(d) => d,
         Err(e) => {
@@ -99,6 +136,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
     };
     let opts = ApplyOptions {
         dry_run: args.dry_run,
+        journal: (!args.dry_run).then(|| state.clone()),
     };
     let text = args.output == ApplyFormat::Text;
     let on_plan = |plan: &crate::plan::Plan| {
@@ -108,28 +146,39 @@ pub fn run(args: &ApplyArgs) -> i32 {
             print!("{plan}");
         }
     };
-    match engine::apply(&mut driver, &intent, opts, on_plan) {
-        Ok(report) => {
-            if !report.dry_run {
-                // DHCP events and the monitor act on what was applied here last.
-                if let Err(e) =
-                    crate::engine::applied::record(&crate::engine::applied::state_dir(), &intent)
-                {
-                    eprintln!(
-                        "warning: applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
-                        crate::dhcp::monitor::describe(&crate::dhcp::monitor::ConvergeError::Applied(e))
-                    );
-                }
-            }
-            match args.output {
-                ApplyFormat::Text => print_report(&report),
-                ApplyFormat::Json => print_report_json(&report),
-            }
+    let report = match engine::apply(&mut driver, &loaded.intent, opts, on_plan) {
+        Ok(r) => r,
+        Err(e) => return fail(args, e.exit_code(), &e.to_string(), &e.details()),
+    };
+    if !report.dry_run {
+        // DHCP events and the monitor act on what was applied here last.
+        if let Err(e) = applied::record(&state, &loaded.intent) {
+            eprintln!(
+                "warning: applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
+                crate::dhcp::monitor::describe(&crate::dhcp::monitor::ConvergeError::Applied(e))
+            );
+        }
+    }
+    match args.output {
+        ApplyFormat::Text => print_report(&report),
+        ApplyFormat::Json => print_report_json(&report),
+    }
+    if report.dry_run {
+        return 0;
+    }
+    match args.confirm_timeout {
+        Some(secs) if report.changed => {
+            super::safety::start_checkpoint(&state, secs, &loaded.text, report.before)
+        }
+        Some(_) => {
+            println!("Nothing changed, so no checkpoint was taken.");
             0
         }
-        Err(e) => {
-            let code = e.exit_code();
-            fail(args, code, &e.to_string(), &e.details())
+        None => {
+            if let Err(e) = committed::record(&committed::lib_dir(), &loaded.desired) {
+                eprintln!("warning: applied, but could not record the committed state for `hostnet restore`: {e}");
+            }
+            0
         }
     }
 }

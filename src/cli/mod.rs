@@ -7,6 +7,7 @@ mod apply;
 mod demo;
 mod dhcp;
 mod output;
+mod safety;
 mod show;
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ const APPLY_EXAMPLES: &str = "\
 Examples:
   hostnet apply examples/multi-gateway.yaml --netns sandbox --dry-run
   hostnet apply host.yaml -o json
+  hostnet apply mgmt.yaml --confirm-timeout 120 && hostnet commit   # over SSH
   hostnet show -o yaml > now.yaml && hostnet apply now.yaml   # changes nothing
 
 Exit codes: 0 done, 1 failed and rolled back (or nothing was changed),
@@ -72,6 +74,15 @@ pub enum Command {
     Hooks(dhcp::HooksArgs),
     /// Follow DHCP leases through netlink and converge their source routing.
     Monitor(dhcp::MonitorArgs),
+    /// Keep the change of `apply --confirm-timeout`.
+    Commit(safety::NetnsArgs),
+    /// Undo a pending checkpoint now, or return to the state before an apply that died.
+    Rollback(safety::NetnsArgs),
+    /// Apply the last committed state, network by network (at boot).
+    Restore(safety::NetnsArgs),
+    /// Waits for a checkpoint's deadline and rolls it back (started by `apply`).
+    #[command(hide = true)]
+    CheckpointWatchdog(safety::WatchdogArgs),
 }
 
 /// `hostnet apply`.
@@ -91,6 +102,10 @@ pub struct ApplyArgs {
     /// Seconds to wait for another hostnet command on the same namespace.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// Keep a checkpoint: roll the change back by itself after SECONDS unless `hostnet
+    /// commit` runs first (the guard for changing the management network over SSH).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub confirm_timeout: Option<u64>,
 }
 
 /// Output formats of `apply`.
@@ -125,6 +140,10 @@ pub fn main() -> ExitCode {
         Command::DhcpEvent(args) => dhcp::dhcp_event(&args),
         Command::Hooks(args) => dhcp::hooks(&args),
         Command::Monitor(args) => dhcp::monitor(&args),
+        Command::Commit(args) => safety::commit(&args),
+        Command::Rollback(args) => safety::rollback(&args),
+        Command::Restore(args) => safety::restore(&args),
+        Command::CheckpointWatchdog(args) => safety::watchdog(&args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -35,7 +35,15 @@ pub fn run(args: &ShowArgs) -> i32 {
         Format::Yaml => serde_yaml_ng::to_string(&shown.document).map_err(|e| e.to_string()),
         Format::Json => serde_json::to_string_pretty(&shown.document).map_err(|e| e.to_string()),
     };
+    super::safety::report_stale_journal(&applied::state_dir());
     if text.is_ok() && args.output == Format::Yaml {
+        if let Ok(Some(cp)) = crate::engine::checkpoint::load_checkpoint(&applied::state_dir()) {
+            println!(
+                "# checkpoint pending: the change applied {} rolls back at {} unless `hostnet commit` runs first",
+                super::safety::when(cp.created),
+                super::safety::when(cp.deadline)
+            );
+        }
         // Comments, so that the output stays a document `apply` takes unchanged.
         if !dhcp.is_empty() {
             println!("# DHCP networks: source routing in force (hostnet show --dhcp):");

@@ -6,12 +6,12 @@
 //! describes does not survive a reboot either), named like the namespace's lock and
 //! written atomically. `HOSTNET_STATE_DIR` moves the whole directory (tests, packaging).
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::files::write_atomically;
 use super::lock::current_netns_key;
 use crate::expand::{Dhcp, Intent, LeaseSource, NetworkIntent};
 use crate::netdev::Family;
@@ -176,28 +176,9 @@ pub fn record(dir: &Path, intent: &Intent) -> Result<(), AppliedError> {
         path: path.clone(),
         source,
     })?;
-    write_atomically(&path, &text)
-}
-
-/// Temporary file, fsync, rename, fsync of the directory: the file is the old one or the
-/// new one after a crash, never a mix.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppliedError> {
-    let io = |action: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| AppliedError::Io {
-            action,
-            path: p,
-            source,
-        }
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io("create", dir))?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("sync", &tmp))?;
-    fs::rename(&tmp, path).map_err(io("rename into place", path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("sync", dir))
+    write_atomically(&path, &text).map_err(|(action, path, source)| AppliedError::Io {
+        action,
+        path,
+        source,
+    })
 }

@@ -10,6 +10,9 @@
 //!   reported as [`ApplyError::RollbackIncomplete`].
 
 pub mod applied;
+pub mod checkpoint;
+pub mod committed;
+mod files;
 mod journal;
 pub mod lock;
 
@@ -23,11 +26,19 @@ use crate::plan::{differences, plan, restore_plan, Plan, PlanError};
 pub use journal::Journal;
 
 /// How to apply.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ApplyOptions {
     /// Run the plan on the model driver seeded with the current state; change nothing.
     pub dry_run: bool,
+    /// Keep a crash journal in this state directory while changes are being made
+    /// (see [`checkpoint`]).
+    pub journal: Option<std::path::PathBuf>,
 }
+
+/// Test hook: `HOSTNET_TEST_CRASH_AFTER_PHASE=N` makes a journaled apply SIGKILL itself
+/// after its Nth non-empty phase, so that tests can prove recovery from a crash at any
+/// point. Read only when a journal is kept.
+const CRASH_HOOK: &str = "HOSTNET_TEST_CRASH_AFTER_PHASE";
 
 /// How long each step took, for `-o json` and the benchmarks.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -42,6 +53,8 @@ pub struct Timings {
 #[derive(Debug)]
 pub struct Report {
     pub plan: Plan,
+    /// The state read before planning (what a checkpoint returns to).
+    pub before: KernelState,
     /// False for a dry run or an empty plan.
     pub changed: bool,
     pub dry_run: bool,
@@ -57,6 +70,9 @@ pub enum ApplyError {
     /// The current state could not be read; nothing was changed.
     #[error("could not read the current state; nothing was changed")]
     Query(#[source] DriverError),
+    /// The crash journal could not be written; nothing was changed.
+    #[error("cannot write the crash journal; nothing was changed")]
+    Journal(String),
     /// A dry run found that the plan would fail; nothing was changed.
     #[error("the plan would fail on this host; nothing was changed")]
     DryRunFailed { failures: Vec<String> },
@@ -78,6 +94,7 @@ impl ApplyError {
         match self {
             ApplyError::Plan(_) => 2,
             ApplyError::Query(_)
+            | ApplyError::Journal(_)
             | ApplyError::DryRunFailed { .. }
             | ApplyError::RolledBack { .. } => 1,
             ApplyError::RollbackIncomplete { .. } => 3,
@@ -89,6 +106,7 @@ impl ApplyError {
         match self {
             ApplyError::Plan(errs) => errs.iter().map(ToString::to_string).collect(),
             ApplyError::Query(e) => vec![e.to_string()],
+            ApplyError::Journal(e) => vec![e.clone()],
             ApplyError::DryRunFailed { failures } | ApplyError::RolledBack { failures } => {
                 failures.clone()
             }
@@ -128,7 +146,7 @@ pub fn apply(
     if opts.dry_run {
         let mut model = ModelDriver::new(before.clone());
         let mut journal = Journal::new(&before);
-        if let Err(failures) = execute(&mut model, &the_plan, &mut journal) {
+        if let Err(failures) = execute(&mut model, &the_plan, &mut journal, None) {
             return Err(ApplyError::DryRunFailed { failures });
         }
         if let Err(failures) = verify(&mut model, intent) {
@@ -136,44 +154,109 @@ pub fn apply(
         }
         return Ok(Report {
             plan: the_plan,
+            before,
             changed: false,
             dry_run: true,
             timings,
         });
     }
     if the_plan.is_empty() {
+        if let Some(dir) = &opts.journal {
+            // Converged: a journal an earlier, crashed apply left is moot now.
+            let _ = checkpoint::clear_journal(dir);
+        }
         return Ok(Report {
             plan: the_plan,
+            before,
             changed: false,
             dry_run: false,
             timings,
         });
     }
+    if let Some(dir) = &opts.journal {
+        let record = checkpoint::Journal {
+            pid: std::process::id(),
+            started: checkpoint::now(),
+            plan: the_plan
+                .ops()
+                .map(|op| format!("{} {op}", op.sign()))
+                .collect(),
+            before: before.clone(),
+        };
+        checkpoint::store_journal(dir, &record).map_err(|e| ApplyError::Journal(e.to_string()))?;
+    }
+    let crash_after = opts
+        .journal
+        .as_ref()
+        .and_then(|_| std::env::var(CRASH_HOOK).ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let mut journal = Journal::new(&before);
     let executed = timed(&mut timings.execute, || {
-        execute(driver, &the_plan, &mut journal)
+        execute(driver, &the_plan, &mut journal, crash_after)
     });
     let failures = match executed {
         Ok(()) => match timed(&mut timings.verify, || verify(driver, intent)) {
             Ok(()) => {
+                if let Some(dir) = &opts.journal {
+                    let _ = checkpoint::clear_journal(dir);
+                }
                 return Ok(Report {
                     plan: the_plan,
+                    before,
                     changed: true,
                     dry_run: false,
                     timings,
-                })
+                });
             }
             Err(f) => f,
         },
         Err(f) => f,
     };
-    Err(rollback(driver, &journal, &before, failures))
+    let outcome = rollback(driver, &journal, &before, failures);
+    // An incomplete rollback keeps the journal: `hostnet rollback` can try again.
+    if let (Some(dir), ApplyError::RolledBack { .. }) = (&opts.journal, &outcome) {
+        let _ = checkpoint::clear_journal(dir);
+    }
+    Err(outcome)
+}
+
+/// Returns to a recorded state by exact convergence (a checkpoint's or a crashed apply's
+/// "before"); reports what still differs.
+pub fn restore(driver: &mut dyn Driver, target: &KernelState) -> Result<usize, ApplyError> {
+    let now = driver.query().map_err(ApplyError::Query)?;
+    let p = restore_plan(&now, target);
+    let mut errors = Vec::new();
+    run_best_effort(driver, &p, &mut errors);
+    let leftovers = match driver.query() {
+        Ok(after) => differences(&after, target),
+        Err(e) => vec![format!("could not read the state after restoring: {e}")],
+    };
+    if leftovers.is_empty() {
+        Ok(p.len())
+    } else {
+        Err(ApplyError::RollbackIncomplete {
+            failures: errors
+                .into_iter()
+                .map(|e| format!("rollback: {e}"))
+                .collect(),
+            leftovers,
+        })
+    }
 }
 
 /// Runs the plan phase by phase, journaling every op that succeeded. Stops after the
 /// first phase with a failure (the rest of that phase was independent and ran).
-fn execute(driver: &mut dyn Driver, plan: &Plan, journal: &mut Journal) -> Result<(), Vec<String>> {
-    for phase in plan.phases.iter().filter(|p| !p.is_empty()) {
+fn execute(
+    driver: &mut dyn Driver,
+    plan: &Plan,
+    journal: &mut Journal,
+    crash_after: Option<usize>,
+) -> Result<(), Vec<String>> {
+    for (n, phase) in plan.phases.iter().filter(|p| !p.is_empty()).enumerate() {
+        if crash_after == Some(n) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+        }
         let results = driver.execute(phase);
         let mut failures = Vec::new();
         for (op, res) in phase.iter().zip(results) {

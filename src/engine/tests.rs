@@ -69,7 +69,10 @@ fn dry_run_changes_nothing() {
     let r = apply(
         &mut m,
         &intent_of(CHANGE),
-        ApplyOptions { dry_run: true },
+        ApplyOptions {
+            dry_run: true,
+            ..ApplyOptions::default()
+        },
         |_| {},
     )
     .expect("dry run");
@@ -111,7 +114,10 @@ fn dry_run_reports_a_plan_that_would_fail() {
     let err = apply(
         &mut m,
         &intent_of(yaml),
-        ApplyOptions { dry_run: true },
+        ApplyOptions {
+            dry_run: true,
+            ..ApplyOptions::default()
+        },
         |_| {},
     )
     .expect_err("fails");

@@ -92,7 +92,7 @@ impl<'de> Deserialize<'de> for MacAddr {
 
 /// What kind of device a link is. Kinds the planner cannot create are still reported so
 /// that `show` and the diff can name them.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LinkKind {
     /// A Linux bridge.
     Bridge(BridgeOptions),
@@ -121,14 +121,14 @@ impl LinkKind {
 }
 
 /// Bridge settings hostnet manages.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BridgeOptions {
     /// Spanning tree on or off.
     pub stp: bool,
 }
 
 /// A network device as the kernel reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub name: String,
     pub kind: LinkKind,
@@ -141,7 +141,7 @@ pub struct Link {
 }
 
 /// An address on an interface.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Address {
     pub ifname: String,
     /// Address and prefix length, e.g. 192.0.2.10/24 (host bits kept).
@@ -149,7 +149,9 @@ pub struct Address {
 }
 
 /// Scope of a route (only the two values hostnet writes are named).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub enum RouteScope {
     #[default]
     Universe,
@@ -159,7 +161,7 @@ pub enum RouteScope {
 }
 
 /// A unicast route.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Route {
     pub table: u32,
     pub destination: IpNet,
@@ -213,7 +215,7 @@ impl fmt::Display for Family {
 }
 
 /// A policy routing rule with action "lookup table".
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Rule {
     pub family: Family,
     pub priority: u32,
@@ -227,7 +229,7 @@ pub struct Rule {
 }
 
 /// Everything a query returns, keyed for deterministic iteration.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelState {
     pub links: BTreeMap<String, Link>,
     /// Global-scope and permanent addresses (link-local IPv6 is the kernel's, not ours).

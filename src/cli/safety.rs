@@ -1,0 +1,419 @@
+//! `hostnet commit`, `hostnet rollback`, `hostnet restore` and the checkpoint watchdog.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::enter_netns;
+use super::output::print_error;
+use crate::engine::checkpoint::{self, Checkpoint};
+use crate::engine::lock::{self, NetnsLock};
+use crate::engine::{self, applied, committed, ApplyError, ApplyOptions};
+use crate::expand::{expand, Intent};
+use crate::model::{parse, validate};
+use crate::netdev::linux::LinuxDriver;
+use crate::netdev::KernelState;
+
+/// The namespace a command acts on.
+#[derive(Debug, clap::Args)]
+pub struct NetnsArgs {
+    /// Act inside the named network namespace (/run/netns/NAME).
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Seconds to wait for another hostnet command on the same namespace.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+}
+
+/// `hostnet checkpoint-watchdog`.
+#[derive(Debug, clap::Args)]
+pub struct WatchdogArgs {
+    /// The checkpoint this watchdog guards.
+    #[arg(long)]
+    pub token: String,
+}
+
+/// A time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn when(epoch: u64) -> String {
+    let days = i64::try_from(epoch / 86_400).unwrap_or(0);
+    let secs = epoch % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Says so when an earlier apply died and left its journal.
+pub fn report_stale_journal(state: &Path) {
+    if let Ok(Some(j)) = checkpoint::stale_journal(state) {
+        eprintln!(
+            "note: an apply (pid {}, started {}) did not finish ({} planned changes); `hostnet rollback` returns to the state before it, `hostnet apply` converges from here",
+            j.pid,
+            when(j.started),
+            j.plan.len()
+        );
+    }
+}
+
+fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, String> {
+    enter_netns(args.netns.as_deref())?;
+    lock::lock_current_netns(
+        Path::new(lock::LOCK_DIR),
+        Duration::from_secs(args.lock_timeout),
+    )
+    .map_err(|e| format!("cannot take the hostnet lock: {e}"))
+}
+
+fn netns_flag(netns: Option<&str>) -> String {
+    netns.map(|n| format!(" --netns {n}")).unwrap_or_default()
+}
+
+/// Stops the watchdog of a checkpoint, if it is still the process it was.
+fn stop_watchdog(cp: &Checkpoint) {
+    if let Some(pid) = cp.watchdog_pid {
+        if checkpoint::is_hostnet_process(pid, "checkpoint-watchdog") {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+    }
+}
+
+fn restore_to(before: &KernelState) -> Result<usize, String> {
+    let mut driver = LinuxDriver::new().map_err(|e| format!("cannot open netlink: {e}"))?;
+    engine::restore(&mut driver, before).map_err(|e| {
+        let mut lines = vec![e.to_string()];
+        lines.extend(e.details());
+        lines.join("\n  ")
+    })
+}
+
+/// After a successful `apply --confirm-timeout`: records the checkpoint and starts the
+/// watchdog that rolls back at the deadline. Without a watchdog there is no guard, so the
+/// change is rolled back at once.
+pub fn start_checkpoint(state: &Path, secs: u64, document: &str, before: KernelState) -> i32 {
+    let created = checkpoint::now();
+    let mut cp = Checkpoint {
+        token: format!("{}-{created}", std::process::id()),
+        created,
+        deadline: created + secs,
+        document: document.to_string(),
+        watchdog_pid: None,
+        before,
+    };
+    let started = checkpoint::store_checkpoint(state, &cp)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            spawn_watchdog(&cp.token).map_err(|e| format!("cannot start the watchdog: {e}"))
+        });
+    match started {
+        Ok(pid) => {
+            cp.watchdog_pid = Some(pid);
+            // Without the PID, commit cannot stop the watchdog early; it still exits on
+            // its own once it sees the checkpoint gone.
+            let _ = checkpoint::store_checkpoint(state, &cp);
+            println!(
+                "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
+                when(cp.deadline)
+            );
+            0
+        }
+        Err(e) => {
+            let _ = checkpoint::clear_checkpoint(state);
+            let undone = restore_to(&cp.before);
+            let mut details = vec![e];
+            if let Err(r) = undone {
+                details.push(format!("and the rollback is incomplete: {r}"));
+                print_error("no checkpoint could be kept", &details);
+                return 3;
+            }
+            print_error(
+                "no checkpoint could be kept, so the change was rolled back",
+                &details,
+            );
+            1
+        }
+    }
+}
+
+/// Starts `hostnet checkpoint-watchdog` in its own session, so that it outlives this
+/// process and the terminal (an SSH session cut by the very change it guards).
+fn spawn_watchdog(token: &str) -> std::io::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["checkpoint-watchdog", "--token", token])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe, and the closure touches nothing else between
+    // fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    Ok(cmd.spawn()?.id())
+}
+
+pub fn watchdog(args: &WatchdogArgs) -> i32 {
+    let state = applied::state_dir();
+    let current = |state: &Path| {
+        checkpoint::load_checkpoint(state)
+            .ok()
+            .flatten()
+            .filter(|c| c.token == args.token)
+    };
+    loop {
+        let Some(cp) = current(&state) else {
+            return 0; // committed or rolled back
+        };
+        let now = checkpoint::now();
+        if now >= cp.deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs((cp.deadline - now).min(1)));
+    }
+    let Ok(_lock) = lock::lock_current_netns(Path::new(lock::LOCK_DIR), Duration::from_secs(600))
+    else {
+        return 1;
+    };
+    let Some(cp) = current(&state) else { return 0 };
+    let outcome = restore_to(&cp.before);
+    let _ = checkpoint::clear_checkpoint(&state);
+    let line = match &outcome {
+        Ok(n) => format!(
+            "{}: checkpoint of {} not committed; rolled back ({n} changes)\n",
+            when(checkpoint::now()),
+            when(cp.created)
+        ),
+        Err(e) => format!(
+            "{}: checkpoint of {} not committed; rollback incomplete: {e}\n",
+            when(checkpoint::now()),
+            when(cp.created)
+        ),
+    };
+    let _ = std::fs::write(state.join("checkpoint").join("last-rollback.txt"), line);
+    i32::from(outcome.is_err())
+}
+
+pub fn commit(args: &NetnsArgs) -> i32 {
+    let _lock = match enter_and_lock(args) {
+        Ok(l) => l,
+        Err(e) => {
+            print_error(&e, &[]);
+            return 1;
+        }
+    };
+    let state = applied::state_dir();
+    let cp = match checkpoint::load_checkpoint(&state) {
+        Ok(Some(cp)) => cp,
+        Ok(None) => {
+            print_error("no checkpoint is pending here; nothing to commit", &[]);
+            return 1;
+        }
+        Err(e) => {
+            print_error("cannot read the checkpoint", &[e.to_string()]);
+            return 1;
+        }
+    };
+    if let Err(e) = checkpoint::clear_checkpoint(&state) {
+        print_error(
+            "cannot remove the checkpoint; it stays pending",
+            &[e.to_string()],
+        );
+        return 1;
+    }
+    stop_watchdog(&cp);
+    if let Ok(doc) = parse(&cp.document) {
+        if let Err(e) = committed::record(&committed::lib_dir(), &doc) {
+            eprintln!(
+                "warning: committed, but could not record the state for `hostnet restore`: {e}"
+            );
+        }
+    }
+    println!("Committed: the change applied {} stays.", when(cp.created));
+    0
+}
+
+pub fn rollback(args: &NetnsArgs) -> i32 {
+    let _lock = match enter_and_lock(args) {
+        Ok(l) => l,
+        Err(e) => {
+            print_error(&e, &[]);
+            return 1;
+        }
+    };
+    let state = applied::state_dir();
+    if let Ok(Some(cp)) = checkpoint::load_checkpoint(&state) {
+        stop_watchdog(&cp);
+        return match restore_to(&cp.before) {
+            Ok(n) => {
+                let _ = checkpoint::clear_checkpoint(&state);
+                println!(
+                    "Rolled back the change applied {} ({n} changes).",
+                    when(cp.created)
+                );
+                0
+            }
+            Err(e) => {
+                print_error("the rollback is incomplete; the checkpoint stays", &[e]);
+                3
+            }
+        };
+    }
+    match checkpoint::stale_journal(&state) {
+        Ok(Some(j)) => match restore_to(&j.before) {
+            Ok(n) => {
+                let _ = checkpoint::clear_journal(&state);
+                println!(
+                    "Returned to the state before the apply that did not finish (pid {}, started {}): {n} changes.",
+                    j.pid,
+                    when(j.started)
+                );
+                0
+            }
+            Err(e) => {
+                print_error(
+                    "the rollback is incomplete; run `hostnet rollback` again or apply",
+                    &[e],
+                );
+                3
+            }
+        },
+        Ok(None) => {
+            print_error(
+                &format!(
+                    "nothing to roll back: no checkpoint is pending{} and no apply died",
+                    netns_flag(args.netns.as_deref()).replace(" --netns ", " in ")
+                ),
+                &[],
+            );
+            1
+        }
+        Err(e) => {
+            print_error("cannot read the journal", &[e.to_string()]);
+            1
+        }
+    }
+}
+
+/// The committed intent split into units: one per network (its devices, tables and
+/// rules) after the rest (interfaces, routes, rules), so that one network whose NIC is
+/// missing does not keep the others down.
+fn units(intent: &Intent) -> Vec<(String, Intent)> {
+    let mut claimed = BTreeSet::new();
+    let mut out = Vec::new();
+    for n in &intent.networks {
+        let mut unit = Intent {
+            networks: vec![n.clone()],
+            ..Intent::default()
+        };
+        for (name, li) in intent.links.iter().filter(|(_, li)| li.origin == n.origin) {
+            unit.links.insert(name.clone(), li.clone());
+            claimed.insert(name.clone());
+        }
+        out.push((format!("network {}", n.name), unit));
+    }
+    let mut rest = intent.clone();
+    rest.networks.clear();
+    rest.links.retain(|name, _| !claimed.contains(name));
+    out.insert(0, ("interfaces, routes and rules".to_string(), rest));
+    out
+}
+
+pub fn restore(args: &NetnsArgs) -> i32 {
+    let _lock = match enter_and_lock(args) {
+        Ok(l) => l,
+        Err(e) => {
+            print_error(&e, &[]);
+            return 1;
+        }
+    };
+    let dir = committed::lib_dir();
+    let doc = match committed::load(&dir) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            let path = committed::path(&dir).unwrap_or_else(|_| PathBuf::from("?"));
+            print_error(
+                &format!(
+                    "nothing is committed here ({} does not exist)",
+                    path.display()
+                ),
+                &[],
+            );
+            return 1;
+        }
+        Err(e) => {
+            print_error("cannot read the committed state", &[e.to_string()]);
+            return 1;
+        }
+    };
+    let intent = match validate(&doc)
+        .map_err(|e| e.to_string())
+        .and_then(|()| expand(&doc).map_err(|e| e.to_string()))
+    {
+        Ok(i) => i,
+        Err(e) => {
+            print_error("the committed state is not valid", &[e]);
+            return 2;
+        }
+    };
+    let mut driver = match LinuxDriver::new() {
+        Ok(d) => d,
+        Err(e) => {
+            print_error("cannot open netlink", &[e.to_string()]);
+            return 1;
+        }
+    };
+    let state = applied::state_dir();
+    let opts = ApplyOptions {
+        dry_run: false,
+        journal: Some(state.clone()),
+    };
+    // Everything at once when it can be planned; unit by unit when something is missing.
+    let whole = engine::apply(&mut driver, &intent, opts.clone(), |_| {});
+    let results: Vec<(String, Result<engine::Report, ApplyError>)> = match whole {
+        Err(ApplyError::Plan(_)) => units(&intent)
+            .into_iter()
+            .map(|(label, unit)| {
+                let r = engine::apply(&mut driver, &unit, opts.clone(), |_| {});
+                (label, r)
+            })
+            .collect(),
+        other => vec![("everything".to_string(), other)],
+    };
+    let _ = applied::record(&state, &intent);
+    let mut failed = 0;
+    for (label, r) in &results {
+        match r {
+            Ok(rep) => println!("restored {label}: {} changes", rep.plan.len()),
+            Err(e) => {
+                failed += 1;
+                println!("NOT restored {label}: {e}");
+                for d in e.details() {
+                    println!("  {d}");
+                }
+            }
+        }
+    }
+    i32::from(failed > 0)
+}

@@ -1,0 +1,157 @@
+//! Records that outlive the process that wrote them.
+//!
+//! * The **journal** of an apply in progress: the state before it and its plan, written
+//!   before the first change and removed once the apply is verified or rolled back. One
+//!   left behind means the apply died (SIGKILL, power to the process cut): the next
+//!   command says so, `hostnet rollback` returns to the state before it, and a new
+//!   `hostnet apply` converges and removes it.
+//! * The **checkpoint** of an apply awaiting `hostnet commit`: the state before it and the
+//!   deadline after which a watchdog process (which outlives the apply and the user's SSH
+//!   session) rolls back.
+//!
+//! Both live under the state directory (`/run/hostnet`), keyed by the namespace like the
+//! lock, and are written atomically.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::files::{read, remove, write_atomically, IoFailure};
+use super::lock::current_netns_key;
+use crate::netdev::KernelState;
+
+/// A record could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a hostnet record", path.display())]
+    Format {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl From<IoFailure> for RecordError {
+    fn from((action, path, source): IoFailure) -> Self {
+        RecordError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// The journal of an apply in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub pid: u32,
+    /// Seconds since the epoch.
+    pub started: u64,
+    /// The plan, one line per op, for the report.
+    pub plan: Vec<String>,
+    pub before: KernelState,
+}
+
+/// An applied change awaiting `hostnet commit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Ties the watchdog to this checkpoint (a later one must not be rolled back by an
+    /// earlier watchdog).
+    pub token: String,
+    pub created: u64,
+    /// Seconds since the epoch after which the watchdog rolls back.
+    pub deadline: u64,
+    /// The document applied, recorded as committed on `hostnet commit`.
+    pub document: String,
+    pub watchdog_pid: Option<u32>,
+    pub before: KernelState,
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn path(dir: &Path, kind: &str) -> Result<PathBuf, RecordError> {
+    let key = current_netns_key().map_err(|source| RecordError::Io {
+        action: "identify the network namespace of",
+        path: PathBuf::from("/proc/thread-self/ns/net"),
+        source,
+    })?;
+    Ok(dir.join(kind).join(format!("{key}.json")))
+}
+
+fn store<T: Serialize>(dir: &Path, kind: &str, value: &T) -> Result<(), RecordError> {
+    let p = path(dir, kind)?;
+    let bytes = serde_json::to_vec(value).map_err(|source| RecordError::Format {
+        path: p.clone(),
+        source,
+    })?;
+    Ok(write_atomically(&p, &bytes)?)
+}
+
+fn load<T: for<'de> Deserialize<'de>>(dir: &Path, kind: &str) -> Result<Option<T>, RecordError> {
+    let p = path(dir, kind)?;
+    match read(&p)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| RecordError::Format { path: p, source }),
+    }
+}
+
+fn clear(dir: &Path, kind: &str) -> Result<(), RecordError> {
+    Ok(remove(&path(dir, kind)?)?)
+}
+
+pub fn store_journal(dir: &Path, j: &Journal) -> Result<(), RecordError> {
+    store(dir, "journal", j)
+}
+
+pub fn load_journal(dir: &Path) -> Result<Option<Journal>, RecordError> {
+    load(dir, "journal")
+}
+
+pub fn clear_journal(dir: &Path) -> Result<(), RecordError> {
+    clear(dir, "journal")
+}
+
+pub fn store_checkpoint(dir: &Path, c: &Checkpoint) -> Result<(), RecordError> {
+    store(dir, "checkpoint", c)
+}
+
+pub fn load_checkpoint(dir: &Path) -> Result<Option<Checkpoint>, RecordError> {
+    load(dir, "checkpoint")
+}
+
+pub fn clear_checkpoint(dir: &Path) -> Result<(), RecordError> {
+    clear(dir, "checkpoint")
+}
+
+/// True when `pid` is a running hostnet process whose command line contains `needle`:
+/// a PID alone may have been reused by anything since it was recorded.
+pub fn is_hostnet_process(pid: u32, needle: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        args.first().is_some_and(|a| a.ends_with("hostnet")) && args.iter().any(|a| a == needle)
+    })
+}
+
+/// A journal whose apply is no longer running: the apply died.
+pub fn stale_journal(dir: &Path) -> Result<Option<Journal>, RecordError> {
+    Ok(load_journal(dir)?
+        .filter(|j| j.pid != std::process::id() && !is_hostnet_process(j.pid, "apply")))
+}

@@ -1,0 +1,218 @@
+//! The committed state: what `hostnet restore` applies at boot. Every committed document
+//! is folded into one with partial-editing semantics (an entry replaces the entry of the
+//! same name, `state: absent` drops it), so the store always says what the host should
+//! look like, not the history of how it got there.
+//!
+//! Kept under `/var/lib/hostnet/committed/` (`HOSTNET_LIB_DIR` moves it): `host.yaml`
+//! for the host's own namespace, which is what survives a reboot.
+
+use std::path::{Path, PathBuf};
+
+use super::files::{read, write_atomically, IoFailure};
+use super::lock::current_netns_key;
+use crate::model::{Desired, EntryState, IfaceState, NetworkState, RouteSpec, RuleSpec};
+
+/// Default for the persistent directory.
+pub const LIB_DIR: &str = "/var/lib/hostnet";
+
+/// `HOSTNET_LIB_DIR` or [`LIB_DIR`].
+pub fn lib_dir() -> PathBuf {
+    std::env::var_os("HOSTNET_LIB_DIR").map_or_else(|| PathBuf::from(LIB_DIR), PathBuf::from)
+}
+
+/// The committed state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CommittedError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} does not hold a hostnet document: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+}
+
+impl From<IoFailure> for CommittedError {
+    fn from((action, path, source): IoFailure) -> Self {
+        CommittedError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// `host` for the host's own namespace (the one PID 1 is in), else the namespace's key.
+fn key() -> Result<String, CommittedError> {
+    let ino = |p: &str| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    let io = |source| CommittedError::Io {
+        action: "identify the network namespace of",
+        path: PathBuf::from("/proc/thread-self/ns/net"),
+        source,
+    };
+    let own = ino("/proc/thread-self/ns/net").map_err(io)?;
+    // PID 1's namespace may be unreadable (containers, hardened /proc): then this is not
+    // knowably the host's namespace, and the key names it.
+    if ino("/proc/1/ns/net").is_ok_and(|init| init == own) {
+        return Ok("host".into());
+    }
+    current_netns_key().map_err(io)
+}
+
+pub fn path(dir: &Path) -> Result<PathBuf, CommittedError> {
+    Ok(dir.join("committed").join(format!("{}.yaml", key()?)))
+}
+
+/// The committed document of the calling thread's namespace, if any.
+pub fn load(dir: &Path) -> Result<Option<Desired>, CommittedError> {
+    let p = path(dir)?;
+    let Some(bytes) = read(&p)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    crate::model::parse(&text)
+        .map(Some)
+        .map_err(|e| CommittedError::Format {
+            path: p,
+            message: e.to_string(),
+        })
+}
+
+/// Folds a committed document into the store.
+pub fn record(dir: &Path, applied: &Desired) -> Result<(), CommittedError> {
+    let mut store = load(dir)?.unwrap_or_default();
+    merge(&mut store, applied);
+    let p = path(dir)?;
+    let text = serde_yaml_ng::to_string(&store).map_err(|e| CommittedError::Format {
+        path: p.clone(),
+        message: e.to_string(),
+    })?;
+    let body = format!("# The committed network state of this namespace, kept by hostnet for `hostnet restore`.\n{text}");
+    Ok(write_atomically(&p, body.as_bytes())?)
+}
+
+fn same_route(a: &RouteSpec, b: &RouteSpec) -> bool {
+    a.destination == b.destination && a.table_id == b.table_id && a.metric == b.metric
+}
+
+fn matches_route(absent: &RouteSpec, r: &RouteSpec) -> bool {
+    absent.destination.is_none_or(|d| Some(d) == r.destination)
+        && absent
+            .next_hop_address
+            .is_none_or(|g| Some(g) == r.next_hop_address)
+        && absent
+            .next_hop_interface
+            .as_ref()
+            .is_none_or(|i| Some(i) == r.next_hop_interface.as_ref())
+        && absent.table_id.is_none_or(|t| Some(t) == r.table_id)
+        && absent.metric.is_none_or(|m| Some(m) == r.metric)
+}
+
+fn same_rule(a: &RuleSpec, b: &RuleSpec) -> bool {
+    (
+        a.priority,
+        a.ip_from,
+        a.ip_to,
+        &a.iif,
+        a.fwmark,
+        a.route_table,
+        a.family,
+    ) == (
+        b.priority,
+        b.ip_from,
+        b.ip_to,
+        &b.iif,
+        b.fwmark,
+        b.route_table,
+        b.family,
+    )
+}
+
+fn matches_rule(absent: &RuleSpec, r: &RuleSpec) -> bool {
+    absent.priority.is_none_or(|p| Some(p) == r.priority)
+        && absent.ip_from.is_none_or(|n| Some(n) == r.ip_from)
+        && absent.ip_to.is_none_or(|n| Some(n) == r.ip_to)
+        && absent
+            .iif
+            .as_ref()
+            .is_none_or(|i| Some(i) == r.iif.as_ref())
+        && absent.fwmark.is_none_or(|m| Some(m) == r.fwmark)
+        && absent.route_table.is_none_or(|t| Some(t) == r.route_table)
+        && absent.family.is_none_or(|f| Some(f) == r.family)
+}
+
+/// Partial editing on documents: what `applied` mentions replaces what `store` had.
+pub fn merge(store: &mut Desired, applied: &Desired) {
+    for i in &applied.interfaces {
+        store.interfaces.retain(|s| s.name != i.name);
+        if i.state != Some(IfaceState::Absent) {
+            store.interfaces.push(i.clone());
+        }
+    }
+    for n in &applied.networks {
+        store.networks.retain(|s| s.name != n.name);
+        if n.state != Some(NetworkState::Absent) {
+            store.networks.push(n.clone());
+        }
+    }
+    if let Some(routes) = &applied.routes {
+        let kept = &mut store.routes.get_or_insert_with(Default::default).config;
+        for r in &routes.config {
+            if r.state == Some(EntryState::Absent) {
+                kept.retain(|k| !matches_route(r, k));
+            } else {
+                kept.retain(|k| !same_route(r, k));
+                kept.push(r.clone());
+            }
+        }
+    }
+    if let Some(rules) = &applied.route_rules {
+        let kept = &mut store
+            .route_rules
+            .get_or_insert_with(Default::default)
+            .config;
+        for r in &rules.config {
+            if r.state == Some(EntryState::Absent) {
+                kept.retain(|k| !matches_rule(r, k));
+            } else {
+                kept.retain(|k| !same_rule(r, k));
+                kept.push(r.clone());
+            }
+        }
+    }
+    if applied.settings.is_some() {
+        store.settings = applied.settings.clone();
+    }
+    if store.routes.as_ref().is_some_and(|r| r.config.is_empty()) {
+        store.routes = None;
+    }
+    if store
+        .route_rules
+        .as_ref()
+        .is_some_and(|r| r.config.is_empty())
+    {
+        store.route_rules = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse;
+
+    #[test]
+    fn merge_is_partial_editing_on_documents() {
+        let mut store = parse("networks:\n- {name: a}\n- {name: b, mtu: 1400}\nroutes:\n  config:\n  - {destination: 10.0.0.0/8, next-hop-interface: a}\n").expect("doc");
+        let applied = parse("networks:\n- {name: a, state: absent}\n- {name: b, mtu: 9000}\n- {name: c}\nroutes:\n  config:\n  - {next-hop-interface: a, state: absent}\n").expect("doc");
+        merge(&mut store, &applied);
+        let names: Vec<(&str, Option<u32>)> = store
+            .networks
+            .iter()
+            .map(|n| (n.name.as_str(), n.mtu))
+            .collect();
+        assert_eq!(names, [("b", Some(9000)), ("c", None)]);
+        assert!(store.routes.is_none());
+    }
+}

@@ -1,0 +1,321 @@
+//! Checkpoints, crash recovery, the lock between concurrent commands, and boot restore;
+//! each test in its own namespace, with its own state directories.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{enter_private_netns, run_ops, text, veth};
+
+/// The hostnet binary with this test's state directories.
+struct Hostnet {
+    state: tempfile::TempDir,
+    lib: tempfile::TempDir,
+}
+
+impl Hostnet {
+    fn new() -> Hostnet {
+        Hostnet {
+            state: tempfile::tempdir().expect("tempdir"),
+            lib: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hostnet"));
+        c.args(args)
+            .env("HOSTNET_STATE_DIR", self.state.path())
+            .env("HOSTNET_LIB_DIR", self.lib.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_env(args, stdin, &[])
+    }
+
+    fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        use std::io::Write;
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("spawn");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).expect("write");
+        }
+        drop(input);
+        child.wait_with_output().expect("runs")
+    }
+
+    fn show(&self) -> String {
+        let o = self.run(&["show", "-o", "json"], None);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+const BASE: &str = "
+networks:
+  - name: red
+    uplink: up-red
+    ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}
+    source-routing: {table: 1001}
+";
+
+const CHANGE: &str = "
+interfaces:
+  - {name: v0, type: veth, veth: {peer: v1}}
+networks:
+  - name: red
+    uplink: up-red
+    mtu: 1400
+    ipv4: {address: [192.0.2.11/24], gateway: 192.0.2.254}
+    source-routing: {table: 1001}
+  - name: blue
+    uplink: up-blue
+    ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}
+";
+
+fn setup(test: &str) -> Option<Hostnet> {
+    if !enter_private_netns(test) {
+        return None;
+    }
+    run_ops(&[veth("up-red", "up-red-p"), veth("up-blue", "up-blue-p")]);
+    let h = Hostnet::new();
+    let o = h.run(&["apply", "-"], Some(BASE));
+    assert!(o.status.success(), "{}", text(&o));
+    Some(h)
+}
+
+fn wait_until(what: &str, timeout: Duration, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn checkpoint_not_committed_rolls_back_by_itself() {
+    let Some(h) = setup("checkpoint_not_committed_rolls_back_by_itself") else {
+        return;
+    };
+    let before = h.show();
+    let o = h.run(&["apply", "--confirm-timeout", "2", "-"], Some(CHANGE));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("rolls back by itself at"),
+        "{}",
+        text(&o)
+    );
+    assert_ne!(h.show(), before);
+    let shown = h.run(&["show"], None);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("# checkpoint pending"),
+        "{}",
+        text(&shown)
+    );
+    // The apply process is gone; its watchdog is not.
+    wait_until("the watchdog's rollback", Duration::from_secs(15), || {
+        h.show() == before
+    });
+    wait_until(
+        "the checkpoint record to go",
+        Duration::from_secs(5),
+        || h.run(&["commit"], None).status.code() == Some(1),
+    );
+}
+
+#[test]
+fn committed_checkpoint_stays() {
+    let Some(h) = setup("committed_checkpoint_stays") else {
+        return;
+    };
+    let o = h.run(&["apply", "--confirm-timeout", "3", "-"], Some(CHANGE));
+    assert!(o.status.success(), "{}", text(&o));
+    let changed = h.show();
+    let o = h.run(&["commit"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(h.show(), changed);
+    // Committed means recorded for restore, and applying again is allowed.
+    let o = h.run(&["apply", "-"], Some(CHANGE));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Nothing to change"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn rollback_now_and_no_apply_while_a_checkpoint_is_pending() {
+    let Some(h) = setup("rollback_now_and_no_apply_while_a_checkpoint_is_pending") else {
+        return;
+    };
+    let before = h.show();
+    let o = h.run(&["apply", "--confirm-timeout", "120", "-"], Some(CHANGE));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = h.run(&["apply", "-"], Some(BASE));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("a checkpoint is pending"),
+        "{}",
+        text(&o)
+    );
+    let o = h.run(&["rollback"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(h.show(), before);
+    let o = h.run(&["rollback"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[test]
+fn an_apply_killed_at_any_point_is_rolled_back_exactly() {
+    if !enter_private_netns("an_apply_killed_at_any_point_is_rolled_back_exactly") {
+        return;
+    }
+    run_ops(&[veth("up-red", "up-red-p"), veth("up-blue", "up-blue-p")]);
+    let h = Hostnet::new();
+    let o = h.run(&["apply", "-"], Some(BASE));
+    assert!(o.status.success(), "{}", text(&o));
+    let before = h.show();
+    // CHANGE has more than six non-empty phases: crash before the first, and after each
+    // of the next ones.
+    for k in 0..7 {
+        let n = k.to_string();
+        let o = h.run_env(
+            &["apply", "-"],
+            Some(CHANGE),
+            &[("HOSTNET_TEST_CRASH_AFTER_PHASE", &n)],
+        );
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&o.status),
+            Some(9),
+            "crash point {k}: {}",
+            text(&o)
+        );
+        let shown = h.run(&["show"], None);
+        assert!(
+            String::from_utf8_lossy(&shown.stderr).contains("did not finish"),
+            "{}",
+            text(&shown)
+        );
+        let o = h.run(&["rollback"], None);
+        assert!(o.status.success(), "crash point {k}: {}", text(&o));
+        assert_eq!(
+            h.show(),
+            before,
+            "crash point {k}: not back to the previous state"
+        );
+    }
+    // Or apply again, which converges and forgets the journal.
+    let o = h.run_env(
+        &["apply", "-"],
+        Some(CHANGE),
+        &[("HOSTNET_TEST_CRASH_AFTER_PHASE", "3")],
+    );
+    assert!(!o.status.success());
+    let o = h.run(&["apply", "-"], Some(CHANGE));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("did not finish"),
+        "{}",
+        text(&o)
+    );
+    let o = h.run(&["rollback"], None);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "journal should be gone: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_second_apply_waits_for_the_lock_or_times_out_clearly() {
+    let Some(h) = setup("a_second_apply_waits_for_the_lock_or_times_out_clearly") else {
+        return;
+    };
+    let held = hostnet::engine::lock::lock_current_netns(
+        std::path::Path::new(hostnet::engine::lock::LOCK_DIR),
+        Duration::ZERO,
+    )
+    .expect("lock");
+    let o = h.run(&["apply", "--lock-timeout", "1", "-"], Some(CHANGE));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot take the hostnet lock; nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "another hostnet command (pid {})",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    // Started while the lock is held, it waits and then applies.
+    let mut waiting = h
+        .cmd(&["apply", "--lock-timeout", "30", "-"])
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = waiting.stdin.take().expect("stdin");
+        stdin.write_all(CHANGE.as_bytes()).expect("write");
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        waiting.try_wait().expect("status").is_none(),
+        "the second apply did not wait"
+    );
+    drop(held);
+    let o = waiting.wait_with_output().expect("finishes");
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn restore_brings_back_the_committed_state_network_by_network() {
+    let Some(h) = setup("restore_brings_back_the_committed_state_network_by_network") else {
+        return;
+    };
+    let o = h.run(&["apply", "-"], Some(CHANGE));
+    assert!(o.status.success(), "{}", text(&o));
+    let committed = h.show();
+    // As after a reboot: hostnet's devices gone, and one network's NIC missing too.
+    run_ops(&[
+        hostnet::netdev::Op::DeleteLink { name: "red".into() },
+        hostnet::netdev::Op::DeleteLink {
+            name: "blue".into(),
+        },
+        hostnet::netdev::Op::DeleteLink { name: "v0".into() },
+        hostnet::netdev::Op::DeleteLink {
+            name: "up-blue".into(),
+        },
+    ]);
+    let o = h.run(&["restore"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("restored network red"), "{out}");
+    assert!(out.contains("NOT restored network blue"), "{out}");
+    assert!(out.contains("up-blue does not exist"), "{out}");
+    // With the NIC back, everything is.
+    run_ops(&[veth("up-blue", "up-blue-p")]);
+    let o = h.run(&["restore"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let state = hostnet::netdev::linux::LinuxDriver::new().expect("netlink");
+    drop(state);
+    let now = h.show();
+    for name in ["\"red\"", "\"blue\"", "\"v0\"", "192.0.2.11"] {
+        assert!(
+            now.contains(name) && committed.contains(name),
+            "{name} missing after restore:\n{now}"
+        );
+    }
+}
