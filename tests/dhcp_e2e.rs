@@ -215,12 +215,13 @@ fn dhcpcd_hook_installs_source_routing() {
     // noarp: no 6 s probe of the offered address; no hooks of its own.
     std::fs::write(&conf, "noarp\nnoipv4ll\nipv4only\n").expect("conf");
     let (script_s, conf_s) = (script.display().to_string(), conf.display().to_string());
-    let o = lab.run(
+    let o = lab.run_timeout(
         "host",
         "dhcpcd",
         &[
             "-4", "-1", "-B", "-t", "20", "-c", &script_s, "-f", &conf_s, "lan",
         ],
+        Duration::from_secs(40),
     );
     let s = lab.host_state();
     let (routes, rules) = ours(&s);
@@ -232,10 +233,11 @@ fn dhcpcd_hook_installs_source_routing() {
     );
     assert_eq!(rules.len(), 2, "{rules:#?}");
     // dhcpcd keeps files of its own; take its lease back and leave nothing behind.
-    let _ = lab.run(
+    let _ = lab.run_timeout(
         "host",
         "dhcpcd",
         &["-k", "-c", &script_s, "-f", &conf_s, "lan"],
+        Duration::from_secs(10),
     );
     let _ = std::fs::remove_file("/var/lib/dhcpcd/lan.lease");
 }

@@ -111,6 +111,11 @@ impl Lab {
         }
         let leases = self.path(&format!("{role}.leases"));
         let log = self.path(&format!("{role}.dnsmasq.log"));
+        // Its own PID file: instances running in parallel must not share the default one.
+        let pid_file = format!(
+            "--pid-file={}",
+            self.path(&format!("{role}.dnsmasq.pid")).display()
+        );
         let range = format!("--dhcp-range=10.{octet}.0.100,10.{octet}.0.200,255.255.255.0,2m");
         let router_opt = match router {
             Some(r) => format!("--dhcp-option=option:router,{r}"),
@@ -132,10 +137,44 @@ impl Lab {
             &format!("--dhcp-leasefile={}", leases.display()),
             &format!("--log-facility={}", log.display()),
             "--log-dhcp",
+            &pid_file,
         ];
-        let child = self.spawn(role, "dnsmasq", &args);
-        self.servers.push((role.to_string(), child));
+        let mut child = self.spawn(role, "dnsmasq", &args);
         std::thread::sleep(Duration::from_millis(300));
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child
+                .wait_with_output()
+                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned());
+            panic!(
+                "dnsmasq in {role} exited ({status}): {}\nlog: {}",
+                out.unwrap_or_default(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        self.servers.push((role.to_string(), child));
+    }
+
+    /// Runs a command in a namespace, killing it (by PID: it is our child) when it does not
+    /// finish within `timeout`.
+    pub fn run_timeout(
+        &self,
+        role: &str,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Output {
+        let mut child = self.spawn(role, program, args);
+        let start = Instant::now();
+        while child.try_wait().ok().flatten().is_none() && start.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if child.try_wait().ok().flatten().is_none() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        child.wait_with_output().expect("reaped")
     }
 
     /// A `-sf`/`-c` script for the clients that configures the lease as their stock
