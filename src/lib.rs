@@ -11,6 +11,7 @@ pub mod engine;
 pub mod expand;
 pub mod model;
 pub mod netdev;
+pub mod persist;
 pub mod plan;
 pub mod sandbox;
 pub mod show;

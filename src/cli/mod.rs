@@ -7,6 +7,7 @@ mod apply;
 mod demo;
 mod dhcp;
 mod output;
+mod persist;
 mod safety;
 mod show;
 
@@ -83,6 +84,8 @@ pub enum Command {
     /// Waits for a checkpoint's deadline and rolls it back (started by `apply`).
     #[command(hide = true)]
     CheckpointWatchdog(safety::WatchdogArgs),
+    /// Write the host's own boot-time network configuration (ifcfg, networkd, keyfile) from a YAML file.
+    Persist(persist::PersistArgs),
 }
 
 /// `hostnet apply`.
@@ -140,6 +143,7 @@ pub fn main() -> ExitCode {
         Command::DhcpEvent(args) => dhcp::dhcp_event(&args),
         Command::Hooks(args) => dhcp::hooks(&args),
         Command::Monitor(args) => dhcp::monitor(&args),
+        Command::Persist(args) => persist::run(&args),
         Command::Commit(args) => safety::commit(&args),
         Command::Rollback(args) => safety::rollback(&args),
         Command::Restore(args) => safety::restore(&args),

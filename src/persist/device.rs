@@ -1,0 +1,330 @@
+//! The per-device view the three writers render: for every link of the [`Intent`], its
+//! kind, state, MTU, MAC, controller, addresses, DHCP families, and the routes and rules
+//! that go into its files.
+//!
+//! Every config stack here attaches routes and rules to a device (ifcfg's `route-DEV`,
+//! networkd's `.network`, NetworkManager's connection), while the kernel has them as
+//! free-standing objects. A network's owned routes and rules belong to the network's
+//! device; a user route to its `next-hop-interface`, or else to the device whose subnet
+//! holds its gateway; a user rule to its `iif`, or else to the device whose subnet holds
+//! its `from`/`to` prefix. What cannot be placed is reported as a warning, not guessed.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::expand::{Intent, KindIntent, LinkIntent};
+use crate::model::IfaceState;
+use crate::netdev::{MacAddr, Route, Rule};
+
+/// What a device is, as far as the config files care.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    Bridge {
+        stp: bool,
+    },
+    Veth {
+        peer: Option<String>,
+    },
+    Ethernet,
+    /// The file does not say (a network's uplink, a bridge port it only names): an
+    /// existing device, rendered like a NIC.
+    Existing,
+}
+
+/// One device's configuration, everything its files say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    pub name: String,
+    /// Where it was declared (`interfaces[2]`, `networks[0]`).
+    pub origin: String,
+    pub kind: DeviceKind,
+    /// Brought up at boot (`state: up`) or only configured (`state: down`).
+    pub up: bool,
+    pub mtu: Option<u32>,
+    pub mac: Option<MacAddr>,
+    /// The bridge it is a port of.
+    pub controller: Option<String>,
+    /// Static IPv4 addresses; `None` when the file does not mention IPv4 for it.
+    pub ipv4: Option<Vec<IpNet>>,
+    /// Static IPv6 addresses; `None` when the file does not mention IPv6 for it.
+    pub ipv6: Option<Vec<IpNet>>,
+    pub dhcp4: bool,
+    pub dhcp6: bool,
+    /// Routes through this device: on-link ones first (a gateway must be reachable when
+    /// its route is added), then in a stable order.
+    pub routes: Vec<Route>,
+    /// Rules attached to this device, by priority.
+    pub rules: Vec<Rule>,
+}
+
+impl DeviceConfig {
+    /// The IPv4 routes, then the IPv6 ones.
+    pub fn routes_of(&self, v6: bool) -> impl Iterator<Item = &Route> {
+        self.routes
+            .iter()
+            .filter(move |r| r.destination.addr().is_ipv6() == v6)
+    }
+
+    pub fn rules_of(&self, v6: bool) -> impl Iterator<Item = &Rule> {
+        self.rules
+            .iter()
+            .filter(move |r| (r.family == crate::netdev::Family::Ipv6) == v6)
+    }
+}
+
+/// Everything the writers need from an intent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostConfig {
+    /// Devices to write files for, by name.
+    pub devices: Vec<DeviceConfig>,
+    /// Devices whose files go away (`state: absent`).
+    pub removed: Vec<String>,
+    /// What the files cannot say, one line each.
+    pub warnings: Vec<String>,
+}
+
+impl HostConfig {
+    pub fn device(&self, name: &str) -> Option<&DeviceConfig> {
+        self.devices.iter().find(|d| d.name == name)
+    }
+}
+
+/// The addresses `lo` has anyway; anything else on it is worth a warning.
+fn is_default_loopback(a: &IpNet) -> bool {
+    a.addr().is_loopback()
+}
+
+/// Builds the per-device view of an intent.
+pub fn host_config(intent: &Intent) -> HostConfig {
+    let mut out = HostConfig::default();
+    for (name, link) in &intent.links {
+        if link.state == IfaceState::Absent {
+            out.removed.push(name.clone());
+            continue;
+        }
+        let kind = match &link.kind {
+            Some(KindIntent::Loopback) => {
+                let extra = link
+                    .ipv4
+                    .iter()
+                    .chain(link.ipv6.iter())
+                    .flatten()
+                    .any(|a| !is_default_loopback(a));
+                if extra || link.mtu.is_some() {
+                    out.warnings.push(format!(
+                        "{}: {name}: loopback is configured by the distribution; its MTU and \
+                         extra addresses are not persisted",
+                        link.origin
+                    ));
+                }
+                continue;
+            }
+            Some(KindIntent::Bridge) => DeviceKind::Bridge {
+                stp: link.stp.unwrap_or(false),
+            },
+            Some(KindIntent::Veth { peer }) => DeviceKind::Veth { peer: peer.clone() },
+            Some(KindIntent::Ethernet) => DeviceKind::Ethernet,
+            None => DeviceKind::Existing,
+        };
+        out.devices.push(device_of(name, link, kind));
+    }
+    // A device the file names only as a veth's peer is that veth's other end.
+    let peers: Vec<(String, String)> = out
+        .devices
+        .iter()
+        .filter_map(|d| match &d.kind {
+            DeviceKind::Veth { peer: Some(p) } => Some((p.clone(), d.name.clone())),
+            _ => None,
+        })
+        .collect();
+    for (peer, end) in peers {
+        if let Some(d) = out
+            .devices
+            .iter_mut()
+            .find(|d| d.name == peer && d.kind == DeviceKind::Existing)
+        {
+            d.kind = DeviceKind::Veth { peer: Some(end) };
+        }
+    }
+    for n in &intent.networks {
+        if let Some(d) = out.devices.iter_mut().find(|d| d.name == n.device) {
+            d.dhcp4 |= n.dhcp.v4.is_some();
+            d.dhcp6 |= n.dhcp.v6.is_some();
+            d.routes.extend(n.routes.iter().cloned());
+            d.rules.extend(n.rules.iter().cloned());
+        } else if !n.absent && (!n.routes.is_empty() || n.dhcp.any()) {
+            out.warnings.push(format!(
+                "{}: device {} of network {} is not in the file; its routes and rules are \
+                 not persisted",
+                n.origin, n.device, n.name
+            ));
+        }
+    }
+    for a in &intent.address_removals {
+        if out.device(&a.ifname).is_none() {
+            out.warnings.push(format!(
+                "{} keeps {} in its files: a removed network's uplink is rewritten only when \
+                 the file lists it under interfaces",
+                a.ifname, a.addr
+            ));
+        }
+    }
+    place_user_routes(intent, &mut out);
+    place_user_rules(intent, &mut out);
+    for d in &mut out.devices {
+        // By family, on-link before via; rules by priority, `from` before `to` (as VDSM
+        // wrote them).
+        let route_key = |r: &Route| (r.destination.addr().is_ipv6(), r.gateway.is_some());
+        d.routes
+            .sort_by(|a, b| (route_key(a), a).cmp(&(route_key(b), b)));
+        d.routes.dedup();
+        let rule_key = |r: &Rule| (r.family, r.priority, r.from.is_none());
+        d.rules
+            .sort_by(|a, b| (rule_key(a), a).cmp(&(rule_key(b), b)));
+        d.rules.dedup();
+    }
+    out
+}
+
+fn device_of(name: &str, link: &LinkIntent, kind: DeviceKind) -> DeviceConfig {
+    DeviceConfig {
+        name: name.to_string(),
+        origin: link.origin.clone(),
+        kind,
+        up: link.state == IfaceState::Up,
+        mtu: link.mtu,
+        mac: link.mac,
+        controller: link.controller.clone(),
+        ipv4: link.ipv4.clone(),
+        ipv6: link.ipv6.clone(),
+        dhcp4: false,
+        dhcp6: false,
+        routes: Vec::new(),
+        rules: Vec::new(),
+    }
+}
+
+/// The device one of whose static subnets contains `addr`.
+fn device_with_subnet(out: &HostConfig, addr: IpAddr) -> Option<&str> {
+    out.devices
+        .iter()
+        .find(|d| {
+            d.ipv4
+                .iter()
+                .chain(d.ipv6.iter())
+                .flatten()
+                .any(|a| a.trunc().contains(&addr))
+        })
+        .map(|d| d.name.as_str())
+}
+
+fn place_user_routes(intent: &Intent, out: &mut HostConfig) {
+    for r in &intent.routes {
+        let dev = match (&r.route.dev, r.route.gateway) {
+            (Some(dev), _) => Some(dev.clone()),
+            (None, Some(gw)) => device_with_subnet(out, gw).map(str::to_string),
+            (None, None) => None,
+        };
+        match dev
+            .as_deref()
+            .and_then(|d| out.devices.iter_mut().find(|x| x.name == d))
+        {
+            Some(d) => d.routes.push(r.route.clone()),
+            None => out.warnings.push(format!(
+                "{}: route to {} is not persisted: {}",
+                r.origin,
+                r.route.destination,
+                match dev {
+                    Some(d) => format!("device {d} is not in the file"),
+                    None => "no device in the file reaches its next hop".to_string(),
+                }
+            )),
+        }
+    }
+}
+
+fn place_user_rules(intent: &Intent, out: &mut HostConfig) {
+    for r in &intent.rules {
+        let dev = match &r.rule.iif {
+            Some(iif) => Some(iif.clone()),
+            None => r
+                .rule
+                .from
+                .or(r.rule.to)
+                .and_then(|p| device_with_subnet(out, p.addr()).map(str::to_string)),
+        };
+        match dev
+            .as_deref()
+            .and_then(|d| out.devices.iter_mut().find(|x| x.name == d))
+        {
+            Some(d) => d.rules.push(r.rule.clone()),
+            None => out.warnings.push(format!(
+                "{}: rule at priority {} is not persisted: no device in the file to attach it \
+                 to (give it an iif, or a from/to inside a device's subnet)",
+                r.origin, r.rule.priority
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persist::tests::intent_of;
+
+    #[test]
+    fn network_routes_and_rules_go_to_the_network_device() {
+        let h = host_config(&intent_of(crate::persist::tests::GOLDEN_INPUT));
+        let red = h.device("red").expect("red");
+        assert!(red.routes.iter().any(|r| r.table == 1001));
+        assert!(red.rules.iter().all(|r| r.table == 1001));
+        assert!(matches!(red.kind, DeviceKind::Bridge { stp: false }));
+        let up = h.device("up-red").expect("uplink");
+        assert_eq!(up.controller.as_deref(), Some("red"));
+        assert!(up.routes.is_empty());
+        // On-link routes come before routes through a gateway.
+        for v6 in [false, true] {
+            let family: Vec<_> = red.routes_of(v6).collect();
+            let first_via = family.iter().position(|r| r.gateway.is_some());
+            let last_onlink = family.iter().rposition(|r| r.gateway.is_none());
+            assert!(last_onlink < first_via);
+        }
+    }
+
+    #[test]
+    fn unplaceable_routes_and_rules_are_warnings() {
+        let h = host_config(&intent_of(
+            "interfaces:\n  - {name: eth0, type: ethernet}\n\
+             routes:\n  config:\n    - {destination: 10.0.0.0/8, next-hop-address: 192.0.2.1}\n\
+             route-rules:\n  config:\n    - {ip-from: 10.9.0.0/16, priority: 100, route-table: 5}\n",
+        ));
+        assert_eq!(h.warnings.len(), 2, "{:?}", h.warnings);
+        assert!(h.warnings[0].contains("routes.config[0]"));
+        assert!(h.warnings[1].contains("route-rules.config[0]"));
+    }
+
+    #[test]
+    fn a_peer_named_only_as_a_port_is_the_other_veth_end() {
+        let h = host_config(&intent_of(crate::persist::tests::GOLDEN_INPUT));
+        let b = h.device("vm-b").expect("vm-b");
+        assert_eq!(
+            b.kind,
+            DeviceKind::Veth {
+                peer: Some("vm-a".into())
+            }
+        );
+        assert_eq!(b.controller.as_deref(), Some("br-vm"));
+    }
+
+    #[test]
+    fn absent_links_are_removed_and_loopback_is_left_to_the_distribution() {
+        let h = host_config(&intent_of(
+            "interfaces:\n  - {name: old0, state: absent}\n\
+             \x20 - name: lo\n    type: loopback\n    ipv4: {address: [{ip: 127.0.0.1, prefix-length: 8}]}\n",
+        ));
+        assert_eq!(h.removed, vec!["old0".to_string()]);
+        assert!(h.devices.is_empty());
+        assert!(h.warnings.is_empty());
+    }
+}

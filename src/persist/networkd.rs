@@ -1,0 +1,392 @@
+//! systemd-networkd files: `50-hostnet-DEV.netdev` for the devices networkd creates
+//! (bridges, veth pairs) and `50-hostnet-DEV.network` for every device's configuration,
+//! with `[Route] Table=` and `[RoutingPolicyRule]` sections for source routing.
+//!
+//! Routes carry `Protocol=` (201 for what hostnet owns), so a later `apply` recognises
+//! them. networkd has no protocol setting for rules: they come up with its own (static),
+//! and `apply` treats them as foreign. Devices are configured without carrier
+//! (`ConfigureWithoutCarrier=yes`), as `apply` does.
+//!
+//! DHCP: `DHCP=ipv4|ipv6|yes` only. `[DHCPv4] RouteTable=` could move the lease's routes
+//! into the network's table, but no `[RoutingPolicyRule]` can name a subnet that is only
+//! known from the lease, and hostnet's networkd-dispatcher hook reads the router from the
+//! main table; so the table and rules of a DHCP network come from that hook (or
+//! `hostnet monitor`), as with the other clients.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::device::{DeviceConfig, DeviceKind, HostConfig};
+use super::{OutFile, Output, HEADER};
+use crate::netdev::{Family, Route, RouteScope, Rule, PROTO_STATIC, TABLE_MAIN};
+
+/// Where networkd reads administrator files, relative to the root.
+pub const DIR: &str = "etc/systemd/network";
+
+const MODE: u32 = 0o644;
+
+fn path(name: &str, ext: &str) -> PathBuf {
+    PathBuf::from(DIR).join(format!("50-hostnet-{name}.{ext}"))
+}
+
+pub fn render(host: &HostConfig) -> Output {
+    let mut out = Output::default();
+    for d in &host.devices {
+        out.owned.push(path(&d.name, "netdev"));
+        out.owned.push(path(&d.name, "network"));
+        if let Some(netdev) = netdev(host, d) {
+            out.files.push(OutFile {
+                rel: path(&d.name, "netdev"),
+                contents: format!("{HEADER}{netdev}"),
+                mode: MODE,
+            });
+        }
+        out.files.push(OutFile {
+            rel: path(&d.name, "network"),
+            contents: format!("{HEADER}{}", network(d)),
+            mode: MODE,
+        });
+    }
+    for name in &host.removed {
+        out.owned.push(path(name, "netdev"));
+        out.owned.push(path(name, "network"));
+    }
+    out
+}
+
+/// The `.netdev` of a device networkd must create: a bridge, or a veth pair (written
+/// once, by the end whose name sorts first when both ends are in the file).
+fn netdev(host: &HostConfig, d: &DeviceConfig) -> Option<String> {
+    let mut s = format!("\n[NetDev]\nName={}\n", d.name);
+    match &d.kind {
+        DeviceKind::Bridge { stp } => {
+            s.push_str("Kind=bridge\n\n[Bridge]\n");
+            let _ = writeln!(s, "STP={}", if *stp { "yes" } else { "no" });
+            // Forward delay 0 as for every bridge hostnet creates; with STP on the
+            // kernel's minimum is 2 seconds.
+            let _ = writeln!(s, "ForwardDelaySec={}", if *stp { 2 } else { 0 });
+        }
+        DeviceKind::Veth { peer: Some(peer) } => {
+            let other_end_writes = host.device(peer).is_some_and(|p| {
+                matches!(&p.kind, DeviceKind::Veth { peer: Some(x) } if *x == d.name)
+                    && p.name < d.name
+            });
+            if other_end_writes {
+                return None;
+            }
+            s.push_str("Kind=veth\n\n[Peer]\n");
+            let _ = writeln!(s, "Name={peer}");
+        }
+        // Existing devices, and a veth end whose peer the file does not name (it can
+        // only be matched), are configured, not created.
+        DeviceKind::Veth { peer: None } | DeviceKind::Ethernet | DeviceKind::Existing => {
+            return None
+        }
+    }
+    Some(s)
+}
+
+fn network(d: &DeviceConfig) -> String {
+    let mut s = format!("\n[Match]\nName={}\n", d.name);
+    let mut link = String::new();
+    if let Some(mtu) = d.mtu {
+        let _ = writeln!(link, "MTUBytes={mtu}");
+    }
+    if let Some(mac) = d.mac {
+        let _ = writeln!(link, "MACAddress={}", mac.to_string().to_lowercase());
+    }
+    if !d.up {
+        link.push_str("ActivationPolicy=down\n");
+    }
+    if !link.is_empty() {
+        let _ = write!(s, "\n[Link]\n{link}");
+    }
+    s.push_str("\n[Network]\n");
+    if let Some(c) = &d.controller {
+        let _ = writeln!(s, "Bridge={c}");
+    } else {
+        s.push_str("ConfigureWithoutCarrier=yes\n");
+    }
+    let dhcp = match (d.dhcp4, d.dhcp6) {
+        (true, true) => Some("yes"),
+        (true, false) => Some("ipv4"),
+        (false, true) => Some("ipv6"),
+        (false, false) => None,
+    };
+    if let Some(dhcp) = dhcp {
+        let _ = writeln!(s, "DHCP={dhcp}");
+    }
+    if d.ipv6.as_ref().is_some_and(|a| !a.is_empty()) && !d.dhcp6 {
+        // Only the addresses in the file, as `apply` leaves them.
+        s.push_str("IPv6AcceptRA=no\n");
+    }
+    for a in d.ipv4.iter().chain(d.ipv6.iter()).flatten() {
+        let _ = writeln!(s, "Address={a}");
+    }
+    for r in &d.routes {
+        s.push_str(&route_section(r));
+    }
+    for r in &d.rules {
+        s.push_str(&rule_section(r));
+    }
+    s
+}
+
+fn route_section(r: &Route) -> String {
+    let mut s = String::from("\n[Route]\n");
+    if let Some(gw) = r.gateway {
+        let _ = writeln!(s, "Gateway={gw}");
+    }
+    if r.destination.prefix_len() != 0 || r.gateway.is_none() {
+        let _ = writeln!(s, "Destination={}", r.destination);
+    }
+    if r.table != TABLE_MAIN {
+        let _ = writeln!(s, "Table={}", r.table);
+    }
+    if let Some(src) = r.src {
+        let _ = writeln!(s, "PreferredSource={src}");
+    }
+    // networkd picks link for a route without a gateway and global otherwise (IPv4;
+    // IPv6 routes have no scope).
+    if r.destination.addr().is_ipv4() {
+        let scope = match (r.scope, r.gateway.is_some()) {
+            (RouteScope::Link, false) | (RouteScope::Universe, true) => None,
+            (RouteScope::Universe, false) => Some("global".to_string()),
+            (RouteScope::Link, true) => Some("link".to_string()),
+            (RouteScope::Host, _) => Some("host".to_string()),
+            (RouteScope::Other(n), _) => Some(n.to_string()),
+        };
+        if let Some(scope) = scope {
+            let _ = writeln!(s, "Scope={scope}");
+        }
+    }
+    if let Some(m) = r.metric {
+        let _ = writeln!(s, "Metric={m}");
+    }
+    let _ = match r.protocol {
+        PROTO_STATIC => writeln!(s, "Protocol=static"),
+        p => writeln!(s, "Protocol={p}"),
+    };
+    s
+}
+
+fn rule_section(r: &Rule) -> String {
+    let mut s = String::from("\n[RoutingPolicyRule]\n");
+    if let Some(from) = r.from {
+        let _ = writeln!(s, "From={from}");
+    }
+    if let Some(to) = r.to {
+        let _ = writeln!(s, "To={to}");
+    }
+    if let Some(iif) = &r.iif {
+        let _ = writeln!(s, "IncomingInterface={iif}");
+    }
+    if let Some(mark) = r.fwmark {
+        match r.fwmask {
+            Some(mask) if mask != u32::MAX => {
+                let _ = writeln!(s, "FirewallMark={mark}/{mask}");
+            }
+            _ => {
+                let _ = writeln!(s, "FirewallMark={mark}");
+            }
+        }
+    }
+    let _ = writeln!(s, "Table={}", r.table);
+    let _ = writeln!(s, "Priority={}", r.priority);
+    // networkd takes the family from From=/To=; without them it must be told.
+    if r.from.is_none() && r.to.is_none() && r.family == Family::Ipv6 {
+        s.push_str("Family=ipv6\n");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persist::tests::{files, golden, intent_of};
+    use crate::persist::Format;
+    use ipnet::IpNet;
+    use std::net::IpAddr;
+
+    /// Sections and keys hostnet may write, from systemd.network(5) and systemd.netdev(5)
+    /// (systemd 252), with the sections that may repeat.
+    const NETWORK: &[(&str, &[&str])] = &[
+        ("Match", &["Name"]),
+        ("Link", &["MTUBytes", "MACAddress", "ActivationPolicy"]),
+        (
+            "Network",
+            &[
+                "Bridge",
+                "ConfigureWithoutCarrier",
+                "DHCP",
+                "IPv6AcceptRA",
+                "Address",
+            ],
+        ),
+        (
+            "Route",
+            &[
+                "Gateway",
+                "Destination",
+                "Table",
+                "PreferredSource",
+                "Scope",
+                "Metric",
+                "Protocol",
+            ],
+        ),
+        (
+            "RoutingPolicyRule",
+            &[
+                "From",
+                "To",
+                "IncomingInterface",
+                "FirewallMark",
+                "Table",
+                "Priority",
+                "Family",
+            ],
+        ),
+    ];
+    const NETDEV: &[(&str, &[&str])] = &[
+        ("NetDev", &["Name", "Kind"]),
+        ("Bridge", &["STP", "ForwardDelaySec"]),
+        ("Peer", &["Name"]),
+    ];
+    const REPEATABLE_SECTIONS: &[&str] = &["Route", "RoutingPolicyRule"];
+    const REPEATABLE_KEYS: &[&str] = &["Address"];
+
+    /// Parses a systemd unit-style file: `[Section]`, `Key=Value`, `#`/`;` comments,
+    /// checking sections and keys against `schema`. Returns the sections in order.
+    fn parse(s: &str, schema: &[(&str, &[&str])]) -> Vec<(String, Vec<(String, String)>)> {
+        let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for line in s.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                assert!(schema.iter().any(|(n, _)| *n == name), "section [{name}]");
+                assert!(
+                    REPEATABLE_SECTIONS.contains(&name) || !out.iter().any(|(n, _)| n == name),
+                    "[{name}] twice"
+                );
+                out.push((name.to_string(), Vec::new()));
+                continue;
+            }
+            let (k, v) = line.split_once('=').expect("Key=Value");
+            let (section, keys) = out.last_mut().expect("key before any section");
+            let allowed = schema
+                .iter()
+                .find(|(n, _)| n == section)
+                .map(|(_, k)| *k)
+                .unwrap_or_default();
+            assert!(allowed.contains(&k), "{k}= in [{section}]");
+            assert!(
+                REPEATABLE_KEYS.contains(&k) || !keys.iter().any(|(o, _)| o == k),
+                "{k}= twice in [{section}]"
+            );
+            check_value(k, v);
+            keys.push((k.to_string(), v.to_string()));
+        }
+        out
+    }
+
+    fn check_value(k: &str, v: &str) {
+        let ok = match k {
+            "Table" | "Priority" | "Metric" | "MTUBytes" | "ForwardDelaySec" => {
+                v.parse::<u32>().is_ok()
+            }
+            "Protocol" => {
+                v.parse::<u8>().is_ok() || ["kernel", "boot", "static", "ra", "dhcp"].contains(&v)
+            }
+            "Address" | "From" | "To" | "Destination" => v.parse::<IpNet>().is_ok(),
+            "Gateway" | "PreferredSource" => v.parse::<IpAddr>().is_ok(),
+            "Scope" => ["global", "site", "link", "host", "nowhere"].contains(&v),
+            "DHCP" => ["yes", "no", "ipv4", "ipv6"].contains(&v),
+            "STP" | "ConfigureWithoutCarrier" | "IPv6AcceptRA" => ["yes", "no"].contains(&v),
+            "ActivationPolicy" => {
+                ["up", "always-up", "manual", "always-down", "down", "bound"].contains(&v)
+            }
+            "Kind" => ["bridge", "veth"].contains(&v),
+            "Family" => ["ipv4", "ipv6", "both"].contains(&v),
+            "MACAddress" => v.parse::<crate::netdev::MacAddr>().is_ok(),
+            "FirewallMark" => v.split('/').all(|n| n.parse::<u32>().is_ok()),
+            _ => !v.is_empty(),
+        };
+        assert!(ok, "{k}={v}");
+    }
+
+    #[test]
+    fn golden_files() {
+        insta::assert_snapshot!(golden(Format::Networkd));
+    }
+
+    #[test]
+    fn every_file_parses_with_known_sections_and_keys() {
+        let all = files(Format::Networkd);
+        for (rel, contents, mode) in &all {
+            assert_eq!(*mode, 0o644);
+            let ext = rel.extension().expect("ext").to_string_lossy().into_owned();
+            let schema = if ext == "netdev" { NETDEV } else { NETWORK };
+            let sections = parse(contents, schema);
+            let first = if ext == "netdev" { "NetDev" } else { "Match" };
+            assert_eq!(sections[0].0, first, "{}", rel.display());
+            for (name, keys) in &sections {
+                if name == "Route" {
+                    assert!(
+                        keys.iter()
+                            .any(|(k, _)| k == "Gateway" || k == "Destination"),
+                        "{}: a [Route] needs Gateway= or Destination=",
+                        rel.display()
+                    );
+                }
+            }
+        }
+        let red = &all
+            .iter()
+            .find(|(r, _, _)| r.ends_with("50-hostnet-red.network"))
+            .expect("red")
+            .1;
+        assert!(red.contains("[RoutingPolicyRule]\nFrom=192.0.2.0/24\nTable=1001\nPriority=3200\n"));
+        assert!(red.contains(
+            "[Route]\nDestination=192.0.2.0/24\nTable=1001\nPreferredSource=192.0.2.10\nProtocol=201\n"
+        ));
+    }
+
+    #[test]
+    fn a_veth_pair_is_created_once() {
+        let r = crate::persist::render(
+            &intent_of(
+                "interfaces:\n  - {name: va, type: veth, veth: {peer: vb}}\n  - {name: vb, type: veth, veth: {peer: va}}\n",
+            ),
+            Format::Networkd,
+        );
+        let netdevs: Vec<_> = r
+            .wants
+            .iter()
+            .filter(|(p, w)| {
+                p.extension().is_some_and(|e| e == "netdev")
+                    && matches!(w, crate::persist::Want::File { .. })
+            })
+            .collect();
+        assert_eq!(netdevs.len(), 1);
+        assert!(netdevs[0].0.ends_with("50-hostnet-va.netdev"));
+    }
+
+    #[test]
+    fn ipv6_rules_without_prefixes_name_their_family() {
+        let r = rule_section(&Rule {
+            family: Family::Ipv6,
+            priority: 10,
+            from: None,
+            to: None,
+            iif: None,
+            fwmark: Some(16),
+            fwmask: Some(255),
+            table: 7,
+            protocol: crate::netdev::PROTO_STATIC,
+        });
+        assert!(r.contains("Family=ipv6\n") && r.contains("FirewallMark=16/255\n"));
+    }
+}
