@@ -77,6 +77,17 @@ fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, String> {
     .map_err(|e| format!("cannot take the hostnet lock: {e}"))
 }
 
+/// Enters the namespace, takes its lock and runs `f` under it; failing either exits 1.
+fn locked(args: &NetnsArgs, f: impl FnOnce() -> i32) -> i32 {
+    match enter_and_lock(args) {
+        Ok(_lock) => f(),
+        Err(e) => {
+            print_error(&e, &[]);
+            1
+        }
+    }
+}
+
 fn netns_flag(netns: Option<&str>) -> String {
     netns.map(|n| format!(" --netns {n}")).unwrap_or_default()
 }
@@ -216,13 +227,10 @@ pub fn watchdog(args: &WatchdogArgs) -> i32 {
 }
 
 pub fn commit(args: &NetnsArgs) -> i32 {
-    let _lock = match enter_and_lock(args) {
-        Ok(l) => l,
-        Err(e) => {
-            print_error(&e, &[]);
-            return 1;
-        }
-    };
+    locked(args, commit_locked)
+}
+
+fn commit_locked() -> i32 {
     let state = applied::state_dir();
     let cp = match checkpoint::load_checkpoint(&state) {
         Ok(Some(cp)) => cp,
@@ -255,13 +263,10 @@ pub fn commit(args: &NetnsArgs) -> i32 {
 }
 
 pub fn rollback(args: &NetnsArgs) -> i32 {
-    let _lock = match enter_and_lock(args) {
-        Ok(l) => l,
-        Err(e) => {
-            print_error(&e, &[]);
-            return 1;
-        }
-    };
+    locked(args, || rollback_locked(args))
+}
+
+fn rollback_locked(args: &NetnsArgs) -> i32 {
     let state = applied::state_dir();
     if let Ok(Some(cp)) = checkpoint::load_checkpoint(&state) {
         stop_watchdog(&cp);
@@ -341,13 +346,10 @@ fn units(intent: &Intent) -> Vec<(String, Intent)> {
 }
 
 pub fn restore(args: &NetnsArgs) -> i32 {
-    let _lock = match enter_and_lock(args) {
-        Ok(l) => l,
-        Err(e) => {
-            print_error(&e, &[]);
-            return 1;
-        }
-    };
+    locked(args, restore_locked)
+}
+
+fn restore_locked() -> i32 {
     let dir = committed::lib_dir();
     let doc = match committed::load(&dir) {
         Ok(Some(d)) => d,
