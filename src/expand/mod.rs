@@ -516,7 +516,7 @@ fn expand_network(
         .unwrap_or(default_priority);
     let dhcp_of = |ip: &Option<NetworkIp>| {
         ip.as_ref()
-            .filter(|ip| ip.dhcp == Some(true) && sr_enabled && !absent)
+            .filter(|ip| ip.dhcp == Some(true) && !absent)
             .map(|_| LeaseSource::Kernel)
     };
     let dhcp = Dhcp {
