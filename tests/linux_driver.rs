@@ -5,8 +5,10 @@
 //! This sandbox kernel has bridge, veth and policy routing, but no dummy, vlan, bond or
 //! vrf devices: everything here is built from veth pairs and bridges.
 
+mod common;
+
+use common::veth;
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -21,30 +23,12 @@ use hostnet::netdev::{
     MacAddr, NewLink, Op, PeerSettings, Route, RouteScope, Rule, HOSTNET_PROTO, TABLE_MAIN,
 };
 use ipnet::IpNet;
-use nix::sched::{unshare, CloneFlags};
+use nix::sched::CloneFlags;
 
-/// Moves the test thread into a new network namespace and opens a driver there with
-/// `lo` up (a namespace's loopback starts down, and on-link gateways need it up).
+/// Moves the test thread into a new network namespace (with `lo` up) and opens a driver
+/// there; `None` when the test cannot run here (see `common::enter_private_netns`).
 fn setup(test: &str) -> Option<LinuxDriver> {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
-            panic!("{test}: needs root (CAP_NET_ADMIN); HOSTNET_REQUIRE_KERNEL_TESTS=1 forbids skipping");
-        }
-        // Bypasses libtest's output capture so that the skip is seen.
-        let _ = writeln!(std::io::stderr(), "SKIP {test}: needs root (CAP_NET_ADMIN)");
-        return None;
-    }
-    unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-    let mut driver = LinuxDriver::new().expect("open the netlink socket");
-    let change = LinkChange {
-        up: Some(true),
-        ..LinkChange::default()
-    };
-    ok_all(driver.execute(&[Op::ChangeLink {
-        name: "lo".into(),
-        change,
-    }]));
-    Some(driver)
+    common::enter_private_netns(test).then(|| LinuxDriver::new().expect("open the netlink socket"))
 }
 
 fn ok_all(results: Vec<Result<(), DriverError>>) {
@@ -76,23 +60,6 @@ fn bridge(name: &str, stp: bool, mtu: Option<u32>) -> Op {
         mac: None,
         controller: None,
         peer: None,
-    })
-}
-
-fn veth(name: &str, peer: &str) -> Op {
-    Op::CreateLink(NewLink {
-        name: name.into(),
-        kind: LinkKind::Veth {
-            peer: Some(peer.into()),
-        },
-        up: true,
-        mtu: None,
-        mac: None,
-        controller: None,
-        peer: Some(PeerSettings {
-            up: true,
-            ..PeerSettings::default()
-        }),
     })
 }
 
