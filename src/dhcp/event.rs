@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-use crate::expand::{Lease, Router};
+use crate::expand::{lease_prefix_problem, Lease, Router};
 use crate::model::validate::check_ifname;
 use crate::netdev::Family;
 
@@ -161,8 +161,12 @@ fn checked_address(name: &str, addr: IpAddr, len: u8) -> Result<IpNet, EventErro
     if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
         return Err(invalid(name, format!("{addr} cannot be a leased address")));
     }
-    IpNet::new(addr, len)
-        .map_err(|_| invalid(name, format!("{addr}/{len} is not an address prefix")))
+    let net = IpNet::new(addr, len)
+        .map_err(|_| invalid(name, format!("{addr}/{len} is not an address prefix")))?;
+    match lease_prefix_problem(&net) {
+        Some(problem) => Err(invalid(name, problem)),
+        None => Ok(net),
+    }
 }
 
 /// An IPv4 lease from `PREFIX_ip_address`, `PREFIX_subnet_mask` (or dhcpcd's
@@ -492,6 +496,9 @@ mod tests {
             ("new_ip_address", "10.77.0.1; reboot", "not an IPv4 address"),
             ("new_ip_address", "224.0.0.1", "cannot be a leased address"),
             ("new_subnet_mask", "255.0.255.0", "not a contiguous netmask"),
+            ("new_subnet_mask", "128.0.0.0", "must be /16 or longer"),
+            ("new_subnet_mask", "0.0.0.0", "must be /16 or longer"),
+            ("new_subnet_mask", "255.0.0.0", "must be /16 or longer"),
             ("new_routers", "10.77.0.1 $(reboot)", "not an IPv4 address"),
         ];
         for (key, value, expected) in bad {

@@ -24,7 +24,8 @@ use crate::netdev::{
 mod source_routing;
 
 pub use source_routing::{
-    default_via, for_address, Dhcp, Lease, LeaseSource, Router, IPV6_DEFAULT_METRIC,
+    default_via, for_address, lease_prefix_problem, Dhcp, Lease, LeaseSource, Router,
+    IPV6_DEFAULT_METRIC, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6,
 };
 
 /// What a link should become.

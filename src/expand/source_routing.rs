@@ -19,6 +19,28 @@ use crate::netdev::{Family, Route, RouteScope, Rule, HOSTNET_PROTO};
 /// that they compare equal to what a dump returns.
 pub const IPV6_DEFAULT_METRIC: u32 = 1024;
 
+/// Shortest IPv4 prefix a DHCP lease may bring. A lease's subnet becomes a `to SUBNET`
+/// rule that is consulted before the main table, so a server handing out a /1 (or a /8)
+/// would pull traffic for that whole range off the host's own routes: a DHCP server is
+/// not trusted with that.
+pub const MIN_LEASE_PREFIX_V4: u8 = 16;
+/// Shortest IPv6 prefix a lease (or a kernel address of a DHCP family) may bring.
+pub const MIN_LEASE_PREFIX_V6: u8 = 48;
+
+/// Why a leased prefix is refused, if it is.
+pub fn lease_prefix_problem(address: &IpNet) -> Option<String> {
+    let min = if address.addr().is_ipv4() {
+        MIN_LEASE_PREFIX_V4
+    } else {
+        MIN_LEASE_PREFIX_V6
+    };
+    (address.prefix_len() < min).then(|| {
+        format!(
+            "{address}: a lease's prefix must be /{min} or longer; a wider one would take traffic for the whole range away from the host's own routes"
+        )
+    })
+}
+
 /// A DHCP lease, as far as source routing cares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {

@@ -8,7 +8,10 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use crate::expand::{default_via, for_address, Intent, Lease, LeaseSource, Router};
+use super::PlanError;
+use crate::expand::{
+    default_via, for_address, lease_prefix_problem, Intent, Lease, LeaseSource, Router,
+};
 use crate::netdev::{Family, KernelState, HOSTNET_PROTO, TABLE_MAIN};
 
 /// The leases on `device` of `family` as the kernel has them.
@@ -41,11 +44,16 @@ pub fn kernel_router(current: &KernelState, device: &str, family: Family) -> Opt
         .and_then(|r| r.gateway)
 }
 
-/// The intent with every DHCP network's lease turned into routes and rules.
-pub(super) fn resolve<'a>(current: &KernelState, intent: &'a Intent) -> Cow<'a, Intent> {
+/// The intent with every DHCP network's lease turned into routes and rules. A lease
+/// whose prefix is too wide to trust is an error naming the network.
+pub(super) fn resolve<'a>(
+    current: &KernelState,
+    intent: &'a Intent,
+) -> Result<Cow<'a, Intent>, Vec<PlanError>> {
     if !intent.networks.iter().any(|n| n.dhcp.any() && !n.absent) {
-        return Cow::Borrowed(intent);
+        return Ok(Cow::Borrowed(intent));
     }
+    let mut errors = Vec::new();
     let mut out = intent.clone();
     for n in out
         .networks
@@ -60,6 +68,13 @@ pub(super) fn resolve<'a>(current: &KernelState, intent: &'a Intent) -> Cow<'a, 
                 Some(LeaseSource::Event(lease)) => lease.iter().cloned().collect(),
             };
             for lease in leases {
+                if let Some(problem) = lease_prefix_problem(&lease.address) {
+                    errors.push(PlanError {
+                        path: n.origin.clone(),
+                        message: format!("refusing the DHCP lease on {}: {problem}", n.device),
+                    });
+                    continue;
+                }
                 let (route, rules) = for_address(table, n.priority, &n.device, lease.address);
                 n.routes.push(route);
                 n.rules.extend(rules);
@@ -79,5 +94,9 @@ pub(super) fn resolve<'a>(current: &KernelState, intent: &'a Intent) -> Cow<'a, 
         n.rules.sort();
         n.rules.dedup();
     }
-    Cow::Owned(out)
+    if errors.is_empty() {
+        Ok(Cow::Owned(out))
+    } else {
+        Err(errors)
+    }
 }

@@ -118,7 +118,8 @@ pub struct PlanError {
 
 /// Plans the changes that take `current` to `intent`.
 pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
-    let intent = &*dhcp::resolve(current, intent);
+    let resolved = dhcp::resolve(current, intent)?;
+    let intent = &*resolved;
     let mut plan = Plan::new();
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);

@@ -417,3 +417,25 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
         "{s:#?}"
     );
 }
+
+#[test]
+fn a_dhcp_lease_too_wide_to_trust_is_refused() {
+    let mut m = host();
+    let net = "networks:\n- {name: lan, uplink: eth0, ipv4: {dhcp: true}, source-routing: {table: 1100}}\n";
+    apply_to(&mut m, net);
+    run(
+        &mut m,
+        &Plan {
+            phases: vec![vec![Op::AddAddress(crate::netdev::Address {
+                ifname: "lan".into(),
+                addr: "10.1.2.3/8".parse().expect("net"),
+            })]],
+        },
+    );
+    let errs = plan(m.state(), &intent_of(net)).expect_err("refused");
+    assert!(
+        errs[0].message.contains("must be /16 or longer"),
+        "{}",
+        errs[0]
+    );
+}
