@@ -67,7 +67,7 @@ fn apply_then_reapply_writes_nothing() {
         &mut d,
         &intent(TWO_NETWORKS),
         ApplyOptions::default(),
-        |_| {},
+        |_, _| Ok(()),
     )
     .expect("applies");
     assert!(first.changed && first.plan.len() > 20);
@@ -76,7 +76,7 @@ fn apply_then_reapply_writes_nothing() {
         &mut d,
         &intent(TWO_NETWORKS),
         ApplyOptions::default(),
-        |_| {},
+        |_, _| Ok(()),
     )
     .expect("reapplies");
     assert!(again.plan.is_empty() && !again.changed);

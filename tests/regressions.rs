@@ -29,8 +29,9 @@ fn apply(yaml: &str) -> Result<engine::Report, engine::ApplyError> {
     validate(&d).expect("valid");
     let i = expand(&d).expect("expands");
     let mut drv = LinuxDriver::new().expect("netlink");
-    engine::apply(&mut drv, &i, ApplyOptions::default(), |p| {
-        print!("plan:\n{p}")
+    engine::apply(&mut drv, &i, ApplyOptions::default(), |p, _| {
+        print!("plan:\n{p}");
+        Ok(())
     })
 }
 

@@ -319,3 +319,48 @@ fn restore_brings_back_the_committed_state_network_by_network() {
         );
     }
 }
+
+#[test]
+fn rollback_leaves_what_others_changed_meanwhile() {
+    let Some(h) = setup("rollback_leaves_what_others_changed_meanwhile") else {
+        return;
+    };
+    let o = h.run(&["apply", "--confirm-timeout", "120", "-"], Some(CHANGE));
+    assert!(o.status.success(), "{}", text(&o));
+    // Another tool, during the checkpoint window: a bridge with an address, a rule.
+    let ip = |args: &str| {
+        let o = Command::new("ip")
+            .args(args.split_whitespace())
+            .output()
+            .expect("ip");
+        assert!(
+            o.status.success(),
+            "ip {args}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ip("link add virbr9 type bridge");
+    ip("addr add 172.30.0.1/24 dev virbr9");
+    ip("rule add priority 500 from 172.30.0.0/24 lookup 77");
+    let o = h.run(&["rollback"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = hostnet::netdev::linux::LinuxDriver::new()
+        .and_then(|mut d| hostnet::netdev::Driver::query(&mut d))
+        .expect("query");
+    assert!(
+        s.links.contains_key("virbr9"),
+        "the other tool's bridge was removed"
+    );
+    assert!(
+        s.addresses.iter().any(|a| a.ifname == "virbr9"),
+        "its address was removed"
+    );
+    assert!(
+        s.rules.iter().any(|r| r.priority == 500),
+        "its rule was removed"
+    );
+    assert!(
+        !s.links.contains_key("blue") && !s.links.contains_key("v0"),
+        "the change was not rolled back"
+    );
+}

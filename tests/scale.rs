@@ -44,11 +44,11 @@ fn thousand_networks_apply_verify_and_reapply_empty() {
     let intent = intent(&yaml);
     let mut d = LinuxDriver::new().expect("netlink");
     let t = Instant::now();
-    let r = engine::apply(&mut d, &intent, ApplyOptions::default(), |_| {})
+    let r = engine::apply(&mut d, &intent, ApplyOptions::default(), |_, _| Ok(()))
         .unwrap_or_else(|e| panic!("apply: {e}: {:#?}", e.details()));
     let applied = t.elapsed();
     let t = Instant::now();
-    let again = engine::apply(&mut d, &intent, ApplyOptions::default(), |_| {})
+    let again = engine::apply(&mut d, &intent, ApplyOptions::default(), |_, _| Ok(()))
         .unwrap_or_else(|e| panic!("re-apply: {e}: {:#?}", e.details()));
     let reapplied = t.elapsed();
     assert!(again.plan.is_empty());

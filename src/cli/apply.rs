@@ -139,16 +139,47 @@ pub fn run(args: &ApplyArgs) -> i32 {
         journal: (!args.dry_run).then(|| state.clone()),
     };
     let text = args.output == ApplyFormat::Text;
-    let on_plan = |plan: &crate::plan::Plan| {
+    let applied_before = applied::load(&state).unwrap_or_default();
+    let mut armed: Option<checkpoint::Checkpoint> = None;
+    let on_plan = |plan: &crate::plan::Plan, before: &crate::netdev::KernelState| {
         if text && !plan.is_empty() {
             let (add, change, remove) = plan.summary();
             println!("Plan: {add} to create, {change} to change, {remove} to remove");
             print!("{plan}");
         }
+        // The guard is armed before the first change: if this process dies midway (the
+        // SSH session it ran in cut by the change), the watchdog still rolls back.
+        if let (Some(secs), false, false) = (args.confirm_timeout, args.dry_run, plan.is_empty()) {
+            let cp = super::safety::arm_checkpoint(
+                &state,
+                secs,
+                &loaded.text,
+                before.clone(),
+                crate::plan::Scope::of(plan),
+                applied_before.clone(),
+            )?;
+            armed = Some(cp);
+        }
+        Ok(())
     };
-    let report = match engine::apply(&mut driver, &loaded.intent, opts, on_plan) {
+    let result = engine::apply(&mut driver, &loaded.intent, opts, on_plan);
+    let report = match result {
         Ok(r) => r,
-        Err(e) => return fail(args, e.exit_code(), &e.to_string(), &e.details()),
+        Err(e) => {
+            if let Some(cp) = &armed {
+                // Rolled back (or nothing changed): nothing is left to confirm. An incomplete
+                // rollback keeps the checkpoint, so the watchdog tries again at the deadline.
+                if matches!(e, engine::ApplyError::RollbackIncomplete { .. }) {
+                    eprintln!(
+                        "The checkpoint stays: its watchdog tries to restore the previous state again at {}.",
+                        super::safety::when(cp.deadline)
+                    );
+                } else {
+                    super::safety::disarm(&state, cp);
+                }
+            }
+            return fail(args, e.exit_code(), &e.to_string(), &e.details());
+        }
     };
     if !report.dry_run {
         // DHCP events and the monitor act on what was applied here last.
@@ -166,15 +197,19 @@ pub fn run(args: &ApplyArgs) -> i32 {
     if report.dry_run {
         return 0;
     }
-    match args.confirm_timeout {
-        Some(secs) if report.changed => {
-            super::safety::start_checkpoint(&state, secs, &loaded.text, report.before)
+    match (&armed, args.confirm_timeout) {
+        (Some(cp), Some(secs)) => {
+            println!(
+                "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
+                super::safety::when(cp.deadline)
+            );
+            0
         }
-        Some(_) => {
+        (_, Some(_)) => {
             println!("Nothing changed, so no checkpoint was taken.");
             0
         }
-        None => {
+        (_, None) => {
             if let Err(e) = committed::record(&committed::lib_dir(), &loaded.desired) {
                 eprintln!("warning: applied, but could not record the committed state for `hostnet restore`: {e}");
             }

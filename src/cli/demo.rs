@@ -150,12 +150,15 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
             source,
         })?;
         let run = |drv: &mut LinuxDriver| {
-            engine::apply(drv, &intent, ApplyOptions::default(), |p| print!("{p}"))
-                .map(|r| (r.plan.len(), r.timings))
-                .map_err(|e| SandboxError::Other {
-                    ns: ns.clone(),
-                    message: format!("{e}: {}", e.details().join("; ")),
-                })
+            engine::apply(drv, &intent, ApplyOptions::default(), |p, _| {
+                print!("{p}");
+                Ok(())
+            })
+            .map(|r| (r.plan.len(), r.timings))
+            .map_err(|e| SandboxError::Other {
+                ns: ns.clone(),
+                message: format!("{e}: {}", e.details().join("; ")),
+            })
         };
         let first = run(&mut drv)?;
         let second = run(&mut drv)?;

@@ -14,6 +14,7 @@ use crate::expand::{expand, Intent};
 use crate::model::{parse, validate};
 use crate::netdev::linux::LinuxDriver;
 use crate::netdev::KernelState;
+use crate::plan::Scope;
 
 /// The namespace a command acts on.
 #[derive(Debug, clap::Args)]
@@ -106,19 +107,26 @@ fn stop_watchdog(cp: &Checkpoint) {
     }
 }
 
-fn restore_to(before: &KernelState) -> Result<usize, String> {
+fn restore_to(before: &KernelState, scope: &Scope) -> Result<usize, String> {
     let mut driver = LinuxDriver::new().map_err(|e| format!("cannot open netlink: {e}"))?;
-    engine::restore(&mut driver, before).map_err(|e| {
+    engine::restore(&mut driver, before, Some(scope)).map_err(|e| {
         let mut lines = vec![e.to_string()];
         lines.extend(e.details());
         lines.join("\n  ")
     })
 }
 
-/// After a successful `apply --confirm-timeout`: records the checkpoint and starts the
-/// watchdog that rolls back at the deadline. Without a watchdog there is no guard, so the
-/// change is rolled back at once.
-pub fn start_checkpoint(state: &Path, secs: u64, document: &str, before: KernelState) -> i32 {
+/// Before the first change of `apply --confirm-timeout`: records the checkpoint and starts
+/// the watchdog that rolls back at the deadline. Without a watchdog there is no guard, so
+/// the apply does not start.
+pub fn arm_checkpoint(
+    state: &Path,
+    secs: u64,
+    document: &str,
+    before: KernelState,
+    scope: Scope,
+    applied_before: applied::Applied,
+) -> Result<Checkpoint, String> {
     let created = checkpoint::now();
     let mut cp = Checkpoint {
         token: format!("{}-{created}", std::process::id()),
@@ -126,41 +134,41 @@ pub fn start_checkpoint(state: &Path, secs: u64, document: &str, before: KernelS
         deadline: created + secs,
         document: document.to_string(),
         watchdog_pid: None,
+        scope,
+        applied_before,
         before,
     };
-    let started = checkpoint::store_checkpoint(state, &cp)
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            spawn_watchdog(&cp.token).map_err(|e| format!("cannot start the watchdog: {e}"))
-        });
-    match started {
+    checkpoint::store_checkpoint(state, &cp).map_err(|e| e.to_string())?;
+    match spawn_watchdog(&cp.token) {
         Ok(pid) => {
             cp.watchdog_pid = Some(pid);
             // Without the PID, commit cannot stop the watchdog early; it still exits on
             // its own once it sees the checkpoint gone.
             let _ = checkpoint::store_checkpoint(state, &cp);
-            println!(
-                "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
-                when(cp.deadline)
-            );
-            0
+            Ok(cp)
         }
         Err(e) => {
             let _ = checkpoint::clear_checkpoint(state);
-            let undone = restore_to(&cp.before);
-            let mut details = vec![e];
-            if let Err(r) = undone {
-                details.push(format!("and the rollback is incomplete: {r}"));
-                print_error("no checkpoint could be kept", &details);
-                return 3;
-            }
-            print_error(
-                "no checkpoint could be kept, so the change was rolled back",
-                &details,
-            );
-            1
+            Err(format!("cannot start the checkpoint's watchdog: {e}"))
         }
     }
+}
+
+/// Drops a checkpoint whose change did not happen or was rolled back already.
+pub fn disarm(state: &Path, cp: &Checkpoint) {
+    let _ = checkpoint::clear_checkpoint(state);
+    stop_watchdog(cp);
+}
+
+/// Restores a checkpoint's state and the DHCP record from before it.
+fn roll_back_checkpoint(state: &Path, cp: &Checkpoint) -> Result<usize, String> {
+    let n = restore_to(&cp.before, &cp.scope)?;
+    if let Err(e) = applied::store(state, &cp.applied_before) {
+        return Err(format!(
+            "restored the network, but not the record of DHCP networks: {e}"
+        ));
+    }
+    Ok(n)
 }
 
 /// Starts `hostnet checkpoint-watchdog` in its own session, so that it outlives this
@@ -185,45 +193,89 @@ fn spawn_watchdog(token: &str) -> std::io::Result<u32> {
     Ok(cmd.spawn()?.id())
 }
 
+/// What the watchdog finds in the checkpoint record.
+enum Watched {
+    Mine(Box<Checkpoint>),
+    /// Committed, rolled back, or replaced by a newer checkpoint: nothing left to guard.
+    Gone,
+    /// The record could not be read: keep guarding (failing open would leave a change
+    /// that cut the host off in place).
+    Unreadable,
+}
+
+fn watched(state: &Path, token: &str) -> Watched {
+    match checkpoint::load_checkpoint(state) {
+        Ok(Some(cp)) if cp.token == token => Watched::Mine(Box::new(cp)),
+        Ok(_) => Watched::Gone,
+        Err(_) => Watched::Unreadable,
+    }
+}
+
+fn watchdog_log(state: &Path, line: &str) {
+    let _ = std::fs::write(
+        state.join("checkpoint").join("last-rollback.txt"),
+        format!("{line}\n"),
+    );
+}
+
 pub fn watchdog(args: &WatchdogArgs) -> i32 {
     let state = applied::state_dir();
-    let current = |state: &Path| {
-        checkpoint::load_checkpoint(state)
-            .ok()
-            .flatten()
-            .filter(|c| c.token == args.token)
+    // Time the wait on the monotonic clock: a wall-clock step (NTP coming back once the
+    // network changed) must not fire the rollback early or late.
+    let remaining = match watched(&state, &args.token) {
+        Watched::Mine(cp) => cp.deadline.saturating_sub(checkpoint::now()),
+        Watched::Gone => return 0,
+        Watched::Unreadable => 0,
     };
-    loop {
-        let Some(cp) = current(&state) else {
-            return 0; // committed or rolled back
-        };
-        let now = checkpoint::now();
-        if now >= cp.deadline {
-            break;
+    let deadline = std::time::Instant::now() + Duration::from_secs(remaining);
+    while std::time::Instant::now() < deadline {
+        if let Watched::Gone = watched(&state, &args.token) {
+            return 0;
         }
-        std::thread::sleep(Duration::from_secs((cp.deadline - now).min(1)));
+        std::thread::sleep(Duration::from_millis(500));
     }
-    let Ok(_lock) = lock::lock_current_netns(Path::new(lock::LOCK_DIR), Duration::from_secs(600))
-    else {
-        return 1;
-    };
-    let Some(cp) = current(&state) else { return 0 };
-    let outcome = restore_to(&cp.before);
-    let _ = checkpoint::clear_checkpoint(&state);
-    let line = match &outcome {
-        Ok(n) => format!(
-            "{}: checkpoint of {} not committed; rolled back ({n} changes)\n",
-            when(checkpoint::now()),
-            when(cp.created)
-        ),
-        Err(e) => format!(
-            "{}: checkpoint of {} not committed; rollback incomplete: {e}\n",
-            when(checkpoint::now()),
-            when(cp.created)
-        ),
-    };
-    let _ = std::fs::write(state.join("checkpoint").join("last-rollback.txt"), line);
-    i32::from(outcome.is_err())
+    loop {
+        let _lock =
+            match lock::lock_current_netns(Path::new(lock::LOCK_DIR), Duration::from_secs(60)) {
+                Ok(l) => l,
+                // Someone holds the lock for long (a slow apply), or the lock file cannot be
+                // opened right now: keep trying; giving up would leave the change in place.
+                Err(_) => {
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+        let cp = match watched(&state, &args.token) {
+            Watched::Mine(cp) => cp,
+            Watched::Gone => return 0,
+            Watched::Unreadable => {
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        return match roll_back_checkpoint(&state, &cp) {
+            Ok(n) => {
+                let _ = checkpoint::clear_checkpoint(&state);
+                watchdog_log(
+                    &state,
+                    &format!(
+                        "{}: the change applied {} was not committed; rolled back ({n} changes)",
+                        when(checkpoint::now()),
+                        when(cp.created)
+                    ),
+                );
+                0
+            }
+            Err(e) => {
+                // The checkpoint stays, so that `hostnet rollback` can try again.
+                watchdog_log(
+                    &state,
+                    &format!("{}: the change applied {} was not committed; the rollback is incomplete: {e}", when(checkpoint::now()), when(cp.created)),
+                );
+                1
+            }
+        };
+    }
 }
 
 pub fn commit(args: &NetnsArgs) -> i32 {
@@ -235,7 +287,10 @@ fn commit_locked() -> i32 {
     let cp = match checkpoint::load_checkpoint(&state) {
         Ok(Some(cp)) => cp,
         Ok(None) => {
-            print_error("no checkpoint is pending here; nothing to commit", &[]);
+            let last = std::fs::read_to_string(state.join("checkpoint").join("last-rollback.txt"))
+                .unwrap_or_default();
+            let details: Vec<String> = last.lines().map(str::to_string).collect();
+            print_error("no checkpoint is pending here; nothing to commit", &details);
             return 1;
         }
         Err(e) => {
@@ -270,7 +325,7 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
     let state = applied::state_dir();
     if let Ok(Some(cp)) = checkpoint::load_checkpoint(&state) {
         stop_watchdog(&cp);
-        return match restore_to(&cp.before) {
+        return match roll_back_checkpoint(&state, &cp) {
             Ok(n) => {
                 let _ = checkpoint::clear_checkpoint(&state);
                 println!(
@@ -286,7 +341,7 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
         };
     }
     match checkpoint::stale_journal(&state) {
-        Ok(Some(j)) => match restore_to(&j.before) {
+        Ok(Some(j)) => match restore_to(&j.before, &j.scope) {
             Ok(n) => {
                 let _ = checkpoint::clear_journal(&state);
                 println!(
@@ -392,12 +447,12 @@ fn restore_locked() -> i32 {
         journal: Some(state.clone()),
     };
     // Everything at once when it can be planned; unit by unit when something is missing.
-    let whole = engine::apply(&mut driver, &intent, opts.clone(), |_| {});
+    let whole = engine::apply(&mut driver, &intent, opts.clone(), |_, _| Ok(()));
     let results: Vec<(String, Result<engine::Report, ApplyError>)> = match whole {
         Err(ApplyError::Plan(_)) => units(&intent)
             .into_iter()
             .map(|(label, unit)| {
-                let r = engine::apply(&mut driver, &unit, opts.clone(), |_| {});
+                let r = engine::apply(&mut driver, &unit, opts.clone(), |_, _| Ok(()));
                 (label, r)
             })
             .collect(),

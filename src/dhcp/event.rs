@@ -232,6 +232,8 @@ fn parse_script_env(client: Client, input: &Input<'_>) -> Result<Event, EventErr
             vec![(v4, Change::Install(v4_lease(input, true)?))]
         }
         "EXPIRE" | "RELEASE" | "STOP" => vec![(v4, Change::Remove)],
+        // A failed renew does not mean the lease is gone (VDSM removed routes on FAIL and
+        // cut hosts off): keep what is there.
         "FAIL" | "TIMEOUT" => vec![(v4, Change::Keep)],
         // dhcpcd: the server refused the address, or the interface went away.
         "NAK" | "NOCARRIER" if client == Client::Dhcpcd => vec![(v4, Change::FromKernel)],

@@ -87,6 +87,11 @@ pub fn on_event(
     if event.changes.iter().all(|(_, c)| *c == Change::Keep) {
         return Ok(Outcome::Kept);
     }
+    // Events for other interfaces are the common case: answer them without waiting for
+    // the lock, then look again under it (an apply may have changed the record).
+    if let Err(why) = event_intent(&applied::load(state_dir)?, event) {
+        return Ok(Outcome::Ignored(why));
+    }
     let _lock = lock_current_netns(Path::new(LOCK_DIR), lock_timeout)?;
     let applied = applied::load(state_dir)?;
     let (network, intent) = match event_intent(&applied, event) {
@@ -94,36 +99,57 @@ pub fn on_event(
         Err(why) => return Ok(Outcome::Ignored(why)),
     };
     let mut driver = LinuxDriver::new()?;
-    let report = engine::apply(&mut driver, &intent, ApplyOptions::default(), |_| {})?;
+    let report = engine::apply(&mut driver, &intent, ApplyOptions::default(), |_, _| Ok(()))?;
     Ok(Outcome::Converged {
         network,
         plan: report.plan,
     })
 }
 
-/// Converges every DHCP network from the kernel's leases. Takes the namespace's lock.
+/// Converges every DHCP network from the kernel's leases, each on its own so that one
+/// that cannot converge does not hold the others back. Takes the namespace's lock.
 pub fn converge_all(
     state_dir: &Path,
     driver: &mut dyn Driver,
     lock_timeout: Duration,
-) -> Result<Plan, ConvergeError> {
+) -> Result<Round, ConvergeError> {
     let _lock = lock_current_netns(Path::new(LOCK_DIR), lock_timeout)?;
     let applied = applied::load(state_dir)?;
-    if applied.dhcp_networks.is_empty() {
-        return Ok(Plan::default());
+    let mut round = Round::default();
+    for net in &applied.dhcp_networks {
+        let intent = Intent {
+            networks: vec![net.intent(Some(LeaseSource::Kernel), Some(LeaseSource::Kernel))],
+            ..Intent::default()
+        };
+        match engine::apply(driver, &intent, ApplyOptions::default(), |_, _| Ok(())) {
+            Ok(report) => round
+                .changes
+                .extend(report.plan.ops().map(|op| format!("{} {op}", op.sign()))),
+            Err(e) => round.failures.push(format!(
+                "network {}: {}",
+                net.name,
+                describe(&ConvergeError::Apply(e))
+            )),
+        }
     }
-    Ok(engine::apply(
-        driver,
-        &applied.kernel_intent(),
-        ApplyOptions::default(),
-        |_| {},
-    )?
-    .plan)
+    Ok(round)
 }
 
+/// What one round of the monitor did.
+#[derive(Debug, Default)]
+pub struct Round {
+    pub changes: Vec<String>,
+    pub failures: Vec<String>,
+}
+
+/// Longest pause after failed rounds.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 /// `hostnet monitor`: converge once, then after every burst of address, route or link
-/// changes, until `stop` is set. Failures of one round are logged and the loop goes on;
-/// only losing the netlink sockets ends it.
+/// changes, until `stop` is set. A failed round is logged, and the next one waits longer
+/// (up to 30 s): a failing apply rolls back, and the kernel's notifications of its own
+/// changes and rollback must not start the next attempt at once. Only losing the netlink
+/// sockets ends the loop.
 pub fn monitor(
     state_dir: &Path,
     lock_timeout: Duration,
@@ -133,26 +159,60 @@ pub fn monitor(
     // Subscribe before the first round, so that nothing between the two is missed.
     let mut listener = ChangeListener::new()?;
     let mut driver = LinuxDriver::new()?;
-    let mut round =
-        |driver: &mut LinuxDriver, why: &str| match converge_all(state_dir, driver, lock_timeout) {
-            Ok(plan) if plan.is_empty() => {}
-            Ok(plan) => {
-                log(&format!("{why}: converged {} change(s)", plan.len()));
-                for op in plan.ops() {
-                    log(&format!("  {} {op}", op.sign()));
+    let mut backoff = Duration::ZERO;
+    let mut why = "startup";
+    loop {
+        match converge_all(state_dir, &mut driver, lock_timeout) {
+            Ok(round) => {
+                if !round.changes.is_empty() {
+                    log(&format!(
+                        "{why}: converged {} change(s)",
+                        round.changes.len()
+                    ));
+                    for c in &round.changes {
+                        log(&format!("  {c}"));
+                    }
                 }
+                for f in &round.failures {
+                    log(&format!("{why}: {f}"));
+                }
+                backoff = if round.failures.is_empty() {
+                    Duration::ZERO
+                } else {
+                    (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF)
+                };
             }
-            Err(e) => log(&format!("{why}: {}", describe(&e))),
-        };
-    round(&mut driver, "startup");
-    while !stop.load(Ordering::SeqCst) {
-        if listener.wait(Duration::from_millis(500))? {
-            // Clients change address and routes in quick succession: let the burst end.
-            while listener.wait(Duration::from_millis(50))? {}
-            round(&mut driver, "change");
+            Err(e) => {
+                log(&format!("{why}: {}", describe(&e)));
+                backoff = (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+            }
         }
+        // What this round changed (and rolled back) is not news.
+        while listener.wait(Duration::ZERO)? {}
+        let resume = std::time::Instant::now() + backoff;
+        while std::time::Instant::now() < resume {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if !backoff.is_zero() {
+            // The last round failed: try again after the pause, change or not.
+            why = "retry";
+            continue;
+        }
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            if listener.wait(Duration::from_millis(500))? {
+                // Clients change address and routes in quick succession: let the burst end.
+                while listener.wait(Duration::from_millis(50))? {}
+                break;
+            }
+        }
+        why = "change";
     }
-    Ok(())
 }
 
 /// A convergence error with its causes and details, on one line (for logs).

@@ -160,6 +160,20 @@ pub fn load(dir: &Path) -> Result<Applied, AppliedError> {
     }
 }
 
+/// Writes a whole record back (a rollback puts back the one from before the change).
+pub fn store(dir: &Path, applied: &Applied) -> Result<(), AppliedError> {
+    let path = path_for_current_netns(dir)?;
+    let text = serde_json::to_vec_pretty(applied).map_err(|source| AppliedError::Format {
+        path: path.clone(),
+        source,
+    })?;
+    write_atomically(&path, &text).map_err(|(action, path, source)| AppliedError::Io {
+        action,
+        path,
+        source,
+    })
+}
+
 /// Records an applied intent for the calling thread's namespace.
 pub fn record(dir: &Path, intent: &Intent) -> Result<(), AppliedError> {
     if intent.networks.is_empty() {

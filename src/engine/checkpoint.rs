@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::files::{read, remove, write_atomically, IoFailure};
 use super::lock::current_netns_key;
 use crate::netdev::KernelState;
+use crate::plan::Scope;
 
 /// A record could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,8 @@ pub struct Journal {
     pub started: u64,
     /// The plan, one line per op, for the report.
     pub plan: Vec<String>,
+    /// What the plan touches: all a rollback restores.
+    pub scope: Scope,
     pub before: KernelState,
 }
 
@@ -72,6 +75,10 @@ pub struct Checkpoint {
     /// The document applied, recorded as committed on `hostnet commit`.
     pub document: String,
     pub watchdog_pid: Option<u32>,
+    /// What the change touches: all a rollback restores.
+    pub scope: Scope,
+    /// The record of DHCP networks from before the change, put back on rollback.
+    pub applied_before: crate::engine::applied::Applied,
     pub before: KernelState,
 }
 

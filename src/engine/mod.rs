@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::expand::Intent;
 use crate::netdev::model::ModelDriver;
 use crate::netdev::{Driver, DriverError, KernelState};
-use crate::plan::{differences, plan, restore_plan, Plan, PlanError};
+use crate::plan::{differences, plan, restore_plan_in, Plan, PlanError, Scope};
 
 pub use journal::Journal;
 
@@ -70,8 +70,8 @@ pub enum ApplyError {
     /// The current state could not be read; nothing was changed.
     #[error("could not read the current state; nothing was changed")]
     Query(#[source] DriverError),
-    /// The crash journal could not be written; nothing was changed.
-    #[error("cannot write the crash journal; nothing was changed")]
+    /// The crash journal or the checkpoint could not be set up; nothing was changed.
+    #[error("cannot record the apply before changing anything; nothing was changed")]
     Journal(String),
     /// A dry run found that the plan would fail; nothing was changed.
     #[error("the plan would fail on this host; nothing was changed")]
@@ -131,18 +131,18 @@ fn timed<T>(slot: &mut Duration, f: impl FnOnce() -> T) -> T {
 
 /// Plans and applies `intent` with `driver`. See the module documentation.
 ///
-/// `on_plan` sees the plan before anything is executed (the CLI prints it there, so that
-/// it is on screen whatever happens next).
+/// `on_plan` sees the plan and the state before it ahead of any change: the CLI prints
+/// the plan there, and arms a checkpoint; an error from it aborts with nothing changed.
 pub fn apply(
     driver: &mut dyn Driver,
     intent: &Intent,
     opts: ApplyOptions,
-    on_plan: impl FnOnce(&Plan),
+    on_plan: impl FnOnce(&Plan, &KernelState) -> Result<(), String>,
 ) -> Result<Report, ApplyError> {
     let mut timings = Timings::default();
     let before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
     let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
-    on_plan(&the_plan);
+    on_plan(&the_plan, &before).map_err(ApplyError::Journal)?;
     if opts.dry_run {
         let mut model = ModelDriver::new(before.clone());
         let mut journal = Journal::new(&before);
@@ -173,6 +173,12 @@ pub fn apply(
             timings,
         });
     }
+    // The journal of an earlier apply that died is put back if this one rolls back, so
+    // that `hostnet rollback` can still return to the state before that one.
+    let earlier = opts
+        .journal
+        .as_ref()
+        .and_then(|dir| checkpoint::stale_journal(dir).ok().flatten());
     if let Some(dir) = &opts.journal {
         let record = checkpoint::Journal {
             pid: std::process::id(),
@@ -181,6 +187,7 @@ pub fn apply(
                 .ops()
                 .map(|op| format!("{} {op}", op.sign()))
                 .collect(),
+            scope: Scope::of(&the_plan),
             before: before.clone(),
         };
         checkpoint::store_journal(dir, &record).map_err(|e| ApplyError::Journal(e.to_string()))?;
@@ -212,23 +219,31 @@ pub fn apply(
         },
         Err(f) => f,
     };
-    let outcome = rollback(driver, &journal, &before, failures);
+    let outcome = rollback(driver, &journal, &before, &Scope::of(&the_plan), failures);
     // An incomplete rollback keeps the journal: `hostnet rollback` can try again.
     if let (Some(dir), ApplyError::RolledBack { .. }) = (&opts.journal, &outcome) {
-        let _ = checkpoint::clear_journal(dir);
+        let _ = match &earlier {
+            Some(j) => checkpoint::store_journal(dir, j),
+            None => checkpoint::clear_journal(dir),
+        };
     }
     Err(outcome)
 }
 
-/// Returns to a recorded state by exact convergence (a checkpoint's or a crashed apply's
-/// "before"); reports what still differs.
-pub fn restore(driver: &mut dyn Driver, target: &KernelState) -> Result<usize, ApplyError> {
+/// Returns to a recorded state by exact convergence within `scope` (a checkpoint's or a
+/// crashed apply's "before", limited to what that apply touched); reports what still
+/// differs.
+pub fn restore(
+    driver: &mut dyn Driver,
+    target: &KernelState,
+    scope: Option<&Scope>,
+) -> Result<usize, ApplyError> {
     let now = driver.query().map_err(ApplyError::Query)?;
-    let p = restore_plan(&now, target);
+    let p = restore_plan_in(&now, target, scope);
     let mut errors = Vec::new();
     run_best_effort(driver, &p, &mut errors);
     let leftovers = match driver.query() {
-        Ok(after) => differences(&after, target),
+        Ok(after) => differences(&after, target, scope),
         Err(e) => vec![format!("could not read the state after restoring: {e}")],
     };
     if leftovers.is_empty() {
@@ -292,21 +307,26 @@ fn rollback(
     driver: &mut dyn Driver,
     journal: &Journal,
     before: &KernelState,
+    scope: &Scope,
     failures: Vec<String>,
 ) -> ApplyError {
     let undo = journal.undo_plan();
     let mut rollback_errors = Vec::new();
     run_best_effort(driver, &undo, &mut rollback_errors);
     let mut leftovers = match driver.query() {
-        Ok(now) => differences(&now, before),
+        Ok(now) => differences(&now, before, Some(scope)),
         Err(e) => vec![format!("could not read the state after rollback: {e}")],
     };
     if !leftovers.is_empty() {
         if let Ok(now) = driver.query() {
-            run_best_effort(driver, &restore_plan(&now, before), &mut rollback_errors);
+            run_best_effort(
+                driver,
+                &restore_plan_in(&now, before, Some(scope)),
+                &mut rollback_errors,
+            );
         }
         leftovers = match driver.query() {
-            Ok(now) => differences(&now, before),
+            Ok(now) => differences(&now, before, Some(scope)),
             Err(e) => vec![format!("could not read the state after rollback: {e}")],
         };
     }

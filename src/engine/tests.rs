@@ -29,7 +29,10 @@ networks:
 
 fn applied(yaml: &str) -> ModelDriver {
     let mut m = host();
-    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_| {}).expect("applies");
+    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_, _| {
+        Ok(())
+    })
+    .expect("applies");
     m
 }
 
@@ -47,7 +50,8 @@ fn failure_in_any_phase_restores_the_previous_state_exactly() {
         let before = m.query().expect("query");
         let counter = std::sync::atomic::AtomicUsize::new(0);
         m.fail_when(move |_op: &Op| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        let err = apply(&mut m, &intent, ApplyOptions::default(), |_| {}).expect_err("fails");
+        let err =
+            apply(&mut m, &intent, ApplyOptions::default(), |_, _| Ok(())).expect_err("fails");
         assert!(
             matches!(err, ApplyError::RolledBack { .. }),
             "op {k}: {err:?}"
@@ -73,7 +77,7 @@ fn dry_run_changes_nothing() {
             dry_run: true,
             ..ApplyOptions::default()
         },
-        |_| {},
+        |_, _| Ok(()),
     )
     .expect("dry run");
     assert!(r.dry_run && !r.changed && !r.plan.is_empty());
@@ -85,7 +89,10 @@ fn dry_run_changes_nothing() {
 fn reapply_writes_nothing() {
     let mut m = applied(BASE);
     let executed = m.ops_executed;
-    let r = apply(&mut m, &intent_of(BASE), ApplyOptions::default(), |_| {}).expect("applies");
+    let r = apply(&mut m, &intent_of(BASE), ApplyOptions::default(), |_, _| {
+        Ok(())
+    })
+    .expect("applies");
     assert!(r.plan.is_empty() && !r.changed);
     assert_eq!(m.ops_executed, executed);
 }
@@ -98,7 +105,7 @@ fn plan_errors_change_nothing_and_exit_2() {
         &mut m,
         &intent_of("networks:\n- {name: x, uplink: nope0}\n"),
         ApplyOptions::default(),
-        |_| {},
+        |_, _| Ok(()),
     )
     .expect_err("fails");
     assert_eq!(err.exit_code(), 2);
@@ -118,7 +125,7 @@ fn dry_run_reports_a_plan_that_would_fail() {
             dry_run: true,
             ..ApplyOptions::default()
         },
-        |_| {},
+        |_, _| Ok(()),
     )
     .expect_err("fails");
     assert!(matches!(err, ApplyError::DryRunFailed { .. }), "{err:?}");
@@ -135,8 +142,13 @@ fn a_rollback_that_cannot_finish_is_reported_with_what_is_left() {
     // Deleting routes fails (mgmt's removal stops there, after its rules went), and
     // adding rules fails too, so the rules cannot be put back.
     m.fail_when(|op: &Op| matches!(op, Op::AddRule(_) | Op::DeleteRoute(_)));
-    let err =
-        apply(&mut m, &intent_of(CHANGE), ApplyOptions::default(), |_| {}).expect_err("fails");
+    let err = apply(
+        &mut m,
+        &intent_of(CHANGE),
+        ApplyOptions::default(),
+        |_, _| Ok(()),
+    )
+    .expect_err("fails");
     assert_eq!(err.exit_code(), 3, "{err:?}");
     let ApplyError::RollbackIncomplete {
         failures,

@@ -16,7 +16,7 @@ mod owned;
 mod restore;
 
 pub(crate) use restore::push_recreate;
-pub use restore::{differences, restore_plan};
+pub use restore::{differences, restore_plan, restore_plan_in, Scope};
 
 use std::fmt;
 

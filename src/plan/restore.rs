@@ -10,8 +10,113 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Phase, Plan};
-use crate::netdev::{KernelState, Link, LinkChange, LinkKind, NewLink, Op, PeerSettings};
+use crate::netdev::{
+    KernelState, Link, LinkChange, LinkKind, NewLink, Op, PeerSettings, HOSTNET_PROTO,
+    TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
+};
+
+/// What an apply touched. Returning to the state before it restores these objects and
+/// nothing else, so that what other tools changed meanwhile (libvirt's bridges, a DHCP
+/// client's renewed route, an admin's rule) stays as they left it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// Links the plan created, changed or deleted, or whose addresses it changed.
+    pub links: BTreeSet<String>,
+    /// Tables whose routes or rules the plan changed.
+    pub tables: BTreeSet<u32>,
+    /// Devices of the routes the plan changed in shared tables (main, default).
+    pub route_devs: BTreeSet<String>,
+}
+
+fn shared_table(t: u32) -> bool {
+    matches!(t, TABLE_MAIN | TABLE_DEFAULT | TABLE_LOCAL)
+}
+
+impl Scope {
+    /// The scope of a plan.
+    pub fn of(plan: &Plan) -> Scope {
+        let mut s = Scope::default();
+        for op in plan.ops() {
+            match op {
+                Op::CreateLink(l) => {
+                    s.links.insert(l.name.clone());
+                    if let LinkKind::Veth { peer: Some(p) } = &l.kind {
+                        s.links.insert(p.clone());
+                    }
+                }
+                Op::ChangeLink { name, .. } | Op::DeleteLink { name } => {
+                    s.links.insert(name.clone());
+                }
+                Op::AddAddress(a) | Op::DeleteAddress(a) => {
+                    s.links.insert(a.ifname.clone());
+                }
+                Op::AddRoute(r) | Op::DeleteRoute(r) => {
+                    if shared_table(r.table) {
+                        s.route_devs.extend(r.dev.clone());
+                    } else {
+                        s.tables.insert(r.table);
+                    }
+                }
+                Op::AddRule(r) | Op::DeleteRule(r) => {
+                    s.tables.insert(r.table);
+                }
+            }
+        }
+        s
+    }
+
+    /// Adds the veth peers of scoped links (a pair is created and deleted as one).
+    fn with_peers(&self, states: [&KernelState; 2]) -> Scope {
+        let mut s = self.clone();
+        for st in states {
+            for l in st.links.values() {
+                if let LinkKind::Veth { peer: Some(p) } = &l.kind {
+                    if self.links.contains(&l.name) {
+                        s.links.insert(p.clone());
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    fn covers(&self, op: &Op) -> bool {
+        let link = |n: &str| self.links.contains(n);
+        let route_in = |r: &crate::netdev::Route| {
+            let dev = r
+                .dev
+                .as_deref()
+                .is_some_and(|d| link(d) || self.route_devs.contains(d));
+            if shared_table(r.table) {
+                dev || (r.protocol == HOSTNET_PROTO && r.dev.as_deref().is_some_and(link))
+            } else {
+                self.tables.contains(&r.table) || r.dev.as_deref().is_some_and(link)
+            }
+        };
+        match op {
+            Op::CreateLink(l) => link(&l.name),
+            Op::ChangeLink { name, .. } | Op::DeleteLink { name } => link(name),
+            Op::AddAddress(a) | Op::DeleteAddress(a) => link(&a.ifname),
+            Op::AddRoute(r) | Op::DeleteRoute(r) => route_in(r),
+            Op::AddRule(r) | Op::DeleteRule(r) => self.tables.contains(&r.table),
+        }
+    }
+}
+
+/// [`restore_plan`] limited to what `scope` covers (everything when `None`).
+pub fn restore_plan_in(current: &KernelState, target: &KernelState, scope: Option<&Scope>) -> Plan {
+    let mut plan = restore_plan(current, target);
+    if let Some(scope) = scope {
+        let scope = scope.with_peers([current, target]);
+        for phase in &mut plan.phases {
+            phase.retain(|op| scope.covers(op));
+        }
+    }
+    plan
+}
 
 fn creatable(kind: &LinkKind) -> bool {
     matches!(kind, LinkKind::Bridge(_) | LinkKind::Veth { peer: Some(_) })
@@ -183,10 +288,14 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     plan
 }
 
-/// What would still have to be done to reach `target` (empty when the states are equal),
-/// one line per object, for reports of an incomplete rollback.
-pub fn differences(current: &KernelState, target: &KernelState) -> Vec<String> {
-    restore_plan(current, target)
+/// What would still have to be done to reach `target` within `scope` (empty when the
+/// states agree there), one line per object, for reports of an incomplete rollback.
+pub fn differences(
+    current: &KernelState,
+    target: &KernelState,
+    scope: Option<&Scope>,
+) -> Vec<String> {
+    restore_plan_in(current, target, scope)
         .ops()
         .map(|op| format!("{} {op}", op.verb()))
         .collect()
