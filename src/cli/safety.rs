@@ -377,7 +377,7 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
 }
 
 /// The committed intent split into units: one per network (its devices, tables and
-/// rules) after the rest (interfaces, routes, rules), so that one network whose NIC is
+/// rules), then the rest (interfaces, routes, rules), so that one network whose NIC is
 /// missing does not keep the others down.
 fn units(intent: &Intent) -> Vec<(String, Intent)> {
     let mut claimed = BTreeSet::new();
@@ -396,7 +396,8 @@ fn units(intent: &Intent) -> Vec<(String, Intent)> {
     let mut rest = intent.clone();
     rest.networks.clear();
     rest.links.retain(|name, _| !claimed.contains(name));
-    out.insert(0, ("interfaces, routes and rules".to_string(), rest));
+    // Last: user routes and rules may need the networks' bridges.
+    out.push(("interfaces, routes and rules".to_string(), rest));
     out
 }
 

@@ -63,14 +63,25 @@ fn quoted(path: &Path) -> Result<String, HookError> {
 pub fn files(client: Client, root: &Path, hostnet: &Path) -> Result<Vec<HookFile>, HookError> {
     let bin = quoted(hostnet)?;
     Ok(match client {
-        Client::Dhclient => vec![HookFile {
-            path: root.join("etc/dhcp/dhclient-exit-hooks.d/hostnet"),
-            // Sourced by dhclient-script: it must neither exit nor fail the script.
-            content: format!(
-                "{HEADER}\n# dhclient-script sources this after every event; hostnet reads the event from the environment.\nif [ -x {bin} ]; then\n    {bin} dhcp-event --client dhclient || :\nfi\n"
-            ),
-            mode: 0o644,
-        }],
+        // Debian's dhclient-script sources exit hooks; RHEL's sources dhclient.d/*.sh and
+        // calls NAME_config / NAME_restore. Both are written: each script ignores the
+        // other's directory. Sourced: they must neither exit nor fail the script.
+        Client::Dhclient => vec![
+            HookFile {
+                path: root.join("etc/dhcp/dhclient-exit-hooks.d/hostnet"),
+                content: format!(
+                    "{HEADER}\n# dhclient-script sources this after every event; hostnet reads the event from the environment.\nif [ -x {bin} ]; then\n    {bin} dhcp-event --client dhclient || :\nfi\n"
+                ),
+                mode: 0o644,
+            },
+            HookFile {
+                path: root.join("etc/dhcp/dhclient.d/hostnet.sh"),
+                content: format!(
+                    "{HEADER}\n# RHEL's dhclient-script sources this and calls these on lease events; hostnet reads the event from the environment.\nhostnet_config() {{\n    [ -x {bin} ] && {bin} dhcp-event --client dhclient || :\n}}\nhostnet_restore() {{\n    [ -x {bin} ] && {bin} dhcp-event --client dhclient || :\n}}\n"
+                ),
+                mode: 0o755,
+            },
+        ],
         Client::Dhcpcd => {
             let dir = DHCPCD_HOOK_DIRS
                 .iter()

@@ -80,10 +80,21 @@ pub fn load(dir: &Path) -> Result<Option<Desired>, CommittedError> {
         })
 }
 
-/// Folds a committed document into the store.
+/// Folds a committed document into the store. The result must be a valid document, or
+/// `restore` would restore nothing at boot: where documents conflict, the newer one wins
+/// (one default route), and a store that still does not validate is not written.
 pub fn record(dir: &Path, applied: &Desired) -> Result<(), CommittedError> {
     let mut store = load(dir)?.unwrap_or_default();
     merge(&mut store, applied);
+    if let Err(errors) = crate::model::validate(&store) {
+        let p = path(dir)?;
+        return Err(CommittedError::Format {
+            path: p,
+            message: format!(
+                "the merged state would not be valid, so it was not recorded: {errors}"
+            ),
+        });
+    }
     let p = path(dir)?;
     let text = serde_yaml_ng::to_string(&store).map_err(|e| CommittedError::Format {
         path: p.clone(),
@@ -151,6 +162,16 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
             store.interfaces.push(i.clone());
         }
     }
+    let takes_default = applied
+        .networks
+        .iter()
+        .any(|n| n.state != Some(NetworkState::Absent) && n.default_route == Some(true));
+    if takes_default {
+        // One network carries the host's default route: the newly committed one.
+        for n in &mut store.networks {
+            n.default_route = None;
+        }
+    }
     for n in &applied.networks {
         store.networks.retain(|s| s.name != n.name);
         if n.state != Some(NetworkState::Absent) {
@@ -214,5 +235,19 @@ mod tests {
             .collect();
         assert_eq!(names, [("b", Some(9000)), ("c", None)]);
         assert!(store.routes.is_none());
+    }
+
+    #[test]
+    fn the_newest_default_route_wins() {
+        let mut store = parse("networks:\n- {name: a, default-route: true, ipv4: {address: [192.0.2.2/24], gateway: 192.0.2.1}}\n").expect("doc");
+        let applied = parse("networks:\n- {name: b, default-route: true, ipv4: {address: [198.51.100.2/24], gateway: 198.51.100.1}}\n").expect("doc");
+        merge(&mut store, &applied);
+        crate::model::validate(&store).expect("still valid");
+        let flags: Vec<(&str, Option<bool>)> = store
+            .networks
+            .iter()
+            .map(|n| (n.name.as_str(), n.default_route))
+            .collect();
+        assert_eq!(flags, [("a", None), ("b", Some(true))]);
     }
 }
