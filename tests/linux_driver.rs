@@ -764,3 +764,31 @@ fn dumps_stay_consistent_under_concurrent_changes() {
     churn.join().expect("churn thread");
     eprintln!("{consistent} consistent queries, {interrupted} gave up after retries");
 }
+
+#[test]
+fn deleting_many_links_at_once_deletes_them_all() {
+    let Some(mut d) = setup("deleting_many_links_at_once_deletes_them_all") else {
+        return;
+    };
+    let mut create: Vec<Op> = vec![bridge("brd", false, None)];
+    create.extend((0..20).map(|i| veth(&format!("da{i}"), &format!("db{i}"))));
+    ok_all(d.execute(&create[..1]));
+    ok_all(d.execute(&create[1..]));
+    let mut delete: Vec<Op> = (0..20)
+        .map(|i| Op::DeleteLink {
+            name: format!("da{i}"),
+        })
+        .collect();
+    delete.push(Op::DeleteLink { name: "brd".into() });
+    // Already gone, and both ends of one pair: both are "done".
+    delete.push(Op::DeleteLink {
+        name: "nothere".into(),
+    });
+    delete.push(Op::DeleteLink { name: "db0".into() });
+    let results = d.execute(&delete);
+    assert_eq!(results.len(), delete.len());
+    ok_all(results);
+    let state = d.query().expect("query");
+    let names: Vec<&str> = state.links.keys().map(String::as_str).collect();
+    assert_eq!(names, ["lo"]);
+}

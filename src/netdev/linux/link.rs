@@ -18,6 +18,7 @@ const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_GROUP: u16 = 27;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
@@ -43,6 +44,8 @@ pub(super) struct RawLink {
     pub link: Option<u32>,
     /// IFLA_LINK points into another namespace.
     pub link_elsewhere: bool,
+    /// IFLA_GROUP (0 unless someone set one).
+    pub group: u32,
 }
 
 pub(super) fn dump_request() -> RouteNetlinkMessage {
@@ -68,6 +71,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         master: None,
         link: None,
         link_elsewhere: false,
+        group: 0,
     };
     for (kind, value) in wire::attrs(payload.get(IFINFOMSG_LEN..)?) {
         match kind {
@@ -77,6 +81,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
                 link.mac = <[u8; 6]>::try_from(value).ok().map(MacAddr);
             }
             IFLA_MASTER => link.master = wire::as_u32(value).filter(|&i| i != 0),
+            IFLA_GROUP => link.group = wire::as_u32(value).unwrap_or(0),
             IFLA_LINK => link.link = wire::as_u32(value).filter(|&i| i != 0),
             IFLA_LINK_NETNSID => link.link_elsewhere = true,
             IFLA_LINKINFO => {
@@ -272,6 +277,22 @@ pub(super) fn delete(index: u32) -> LinkMessage {
     msg
 }
 
+/// RTM_NEWLINK putting a link into device group `group`.
+pub(super) fn set_group(index: u32, group: u32) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.attributes.push(LinkAttribute::Group(group));
+    msg
+}
+
+/// RTM_DELLINK of every device in `group` (no ifindex, no name): the kernel unregisters
+/// them in one batch.
+pub(super) fn delete_group(group: u32) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::Group(group));
+    msg
+}
+
 /// RTM_DELLINK by name, for a link whose ifindex we never learnt.
 pub(super) fn delete_by_name(name: &str) -> LinkMessage {
     let mut msg = LinkMessage::default();
@@ -304,6 +325,7 @@ mod tests {
             master: None,
             link: None,
             link_elsewhere: false,
+            group: 0,
         }
     }
 

@@ -303,6 +303,79 @@ impl Driver for LinuxDriver {
     }
 
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        if ops.len() >= 2 && ops.iter().all(|op| matches!(op, Op::DeleteLink { .. })) {
+            return self.delete_links_together(ops);
+        }
+        self.execute_each(ops)
+    }
+
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+}
+
+impl LinuxDriver {
+    /// Deletes several links in one kernel batch. Deleted one by one, each device waits
+    /// for its own RCU grace periods (about 25 ms here); RTM_DELLINK of a device group
+    /// unregisters them all at once. The links are put into a group no device uses,
+    /// deleted by group, and what is still there afterwards is deleted one by one (and
+    /// reported as the kernel answers).
+    fn delete_links_together(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        let raw = match self.dump_links() {
+            Ok(r) => r,
+            Err(e) => return ops.iter().map(|_| Err(copy_error(&e))).collect(),
+        };
+        let used: std::collections::HashSet<u32> = raw.iter().map(|l| l.group).collect();
+        // Group ids are free-form; start from "hn" in ASCII to stay out of the way.
+        let Some(group) = (0x686e_0000u32..0x686e_0400).find(|g| !used.contains(g)) else {
+            return self.execute_each(ops);
+        };
+        let index_of = |name: &str| raw.iter().find(|l| l.name == name).map(|l| l.index);
+        let tags: Vec<(RouteNetlinkMessage, u16)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::DeleteLink { name } => index_of(name),
+                _ => None,
+            })
+            .map(|index| {
+                (
+                    RouteNetlinkMessage::NewLink(link::set_group(index, group)),
+                    0,
+                )
+            })
+            .collect();
+        self.stale = true;
+        let _ = self.nl.transact(tags);
+        let _ = self.nl.transact(vec![(
+            RouteNetlinkMessage::DelLink(link::delete_group(group)),
+            0,
+        )]);
+        // Whatever survived (untagged, or the group delete refused) goes the slow way;
+        // deleting what is gone answers Ok.
+        let results = self.execute_each(ops);
+        // A device that could not be deleted gets its own group back.
+        let restore: Vec<(RouteNetlinkMessage, u16)> = ops
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_err())
+            .filter_map(|(op, _)| match op {
+                Op::DeleteLink { name } => raw.iter().find(|l| l.name == *name),
+                _ => None,
+            })
+            .map(|l| {
+                (
+                    RouteNetlinkMessage::NewLink(link::set_group(l.index, l.group)),
+                    0,
+                )
+            })
+            .collect();
+        if !restore.is_empty() {
+            let _ = self.nl.transact(restore);
+        }
+        results
+    }
+
+    fn execute_each(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
         if ops.is_empty() {
             return Vec::new();
         }
@@ -353,9 +426,5 @@ impl Driver for LinuxDriver {
             .collect();
         self.finish_peers(ops, followups, &mut results);
         results
-    }
-
-    fn name(&self) -> &'static str {
-        "linux"
     }
 }
