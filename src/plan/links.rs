@@ -339,16 +339,25 @@ pub(super) fn plan_links(
 
 pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     let mut removals: BTreeSet<&Address> = BTreeSet::new();
+    // Per-link lookups through an index: scanning every address for every link is
+    // quadratic at a thousand networks.
+    let mut by_link: std::collections::HashMap<&str, Vec<&Address>> =
+        std::collections::HashMap::new();
+    for a in &current.addresses {
+        by_link.entry(a.ifname.as_str()).or_default().push(a);
+    }
     for (name, li) in &intent.links {
         if li.state == IfaceState::Absent {
             continue;
         }
         for (want, v4) in [(&li.ipv4, true), (&li.ipv6, false)] {
             let Some(want) = want else { continue };
-            let have: Vec<&Address> = current
-                .addresses
-                .iter()
-                .filter(|a| a.ifname == *name && a.addr.addr().is_ipv4() == v4)
+            let have: Vec<&Address> = by_link
+                .get(name.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|a| a.addr.addr().is_ipv4() == v4)
                 .collect();
             for a in &have {
                 if !want.contains(&a.addr) {
@@ -377,12 +386,17 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
     // promote_secondaries is set), so the addresses kept in that subnet are put back.
     let mut readd: BTreeSet<&Address> = BTreeSet::new();
     for r in removals.iter().filter(|r| r.addr.addr().is_ipv4()) {
-        for k in current.addresses.iter().filter(|k| {
-            k.ifname == r.ifname
-                && !removals.contains(k)
-                && k.addr.prefix_len() == r.addr.prefix_len()
-                && r.addr.contains(&k.addr.addr())
-        }) {
+        for k in by_link
+            .get(r.ifname.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|k| {
+                !removals.contains(k)
+                    && k.addr.prefix_len() == r.addr.prefix_len()
+                    && r.addr.contains(&k.addr.addr())
+            })
+        {
             readd.insert(k);
         }
     }

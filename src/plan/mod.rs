@@ -124,9 +124,10 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
-    owned::check_tables(current, intent, &mut errors);
-    owned::plan_routes(current, intent, &mut plan, &mut errors);
-    owned::plan_rules(current, intent, &mut plan);
+    let ix = owned::Index::new(current);
+    owned::check_tables(current, &ix, intent, &mut errors);
+    owned::plan_routes(current, &ix, intent, &mut plan, &mut errors);
+    owned::plan_rules(current, &ix, intent, &mut plan);
     if !errors.is_empty() {
         return Err(errors);
     }

@@ -7,19 +7,57 @@
 //! Everything owned and not desired is removed; nothing untagged is ever touched by a
 //! network.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, NetworkIntent};
 use crate::netdev::{KernelState, Op, Route, Rule, HOSTNET_PROTO, TABLE_MAIN};
 
+/// The current routes and rules indexed once per plan: looking them up per network by
+/// scanning would cost networks × routes (millions of comparisons at a thousand networks).
+pub(super) struct Index<'a> {
+    routes_by_table: HashMap<u32, Vec<&'a Route>>,
+    tagged_by_dev: HashMap<&'a str, Vec<&'a Route>>,
+    rules_by_table: HashMap<u32, Vec<&'a Rule>>,
+}
+
+impl<'a> Index<'a> {
+    pub(super) fn new(current: &'a KernelState) -> Index<'a> {
+        let mut ix = Index {
+            routes_by_table: HashMap::new(),
+            tagged_by_dev: HashMap::new(),
+            rules_by_table: HashMap::new(),
+        };
+        for r in &current.routes {
+            ix.routes_by_table.entry(r.table).or_default().push(r);
+            if let (HOSTNET_PROTO, Some(dev)) = (r.protocol, r.dev.as_deref()) {
+                ix.tagged_by_dev.entry(dev).or_default().push(r);
+            }
+        }
+        for r in &current.rules {
+            ix.rules_by_table.entry(r.table).or_default().push(r);
+        }
+        ix
+    }
+
+    fn routes_in(&self, t: u32) -> impl Iterator<Item = &'a Route> + '_ {
+        self.routes_by_table.get(&t).into_iter().flatten().copied()
+    }
+
+    fn rules_in(&self, t: u32) -> impl Iterator<Item = &'a Rule> + '_ {
+        self.rules_by_table.get(&t).into_iter().flatten().copied()
+    }
+
+    fn tagged_on(&self, dev: &str) -> impl Iterator<Item = &'a Route> + '_ {
+        self.tagged_by_dev.get(dev).into_iter().flatten().copied()
+    }
+}
+
 /// The device of a tagged route in table `t` that is not `device`: the table is then
 /// another network's.
-fn other_network_in<'a>(current: &'a KernelState, t: u32, device: &str) -> Option<&'a str> {
-    current
-        .routes
-        .iter()
-        .filter(|r| r.table == t && r.protocol == HOSTNET_PROTO)
+fn other_network_in<'a>(ix: &Index<'a>, t: u32, device: &str) -> Option<&'a str> {
+    ix.routes_in(t)
+        .filter(|r| r.protocol == HOSTNET_PROTO)
         .filter_map(|r| r.dev.as_deref())
         .find(|d| *d != device)
 }
@@ -28,45 +66,39 @@ fn other_network_in<'a>(current: &'a KernelState, t: u32, device: &str) -> Optio
 /// routes are in it (then [`check_tables`] refuses a present network, and an absent one
 /// claims only what is on its device), and every table where its device has tagged
 /// routes (a table that moved is emptied).
-fn owned_tables(current: &KernelState, n: &NetworkIntent) -> BTreeSet<u32> {
+fn owned_tables(ix: &Index<'_>, n: &NetworkIntent) -> BTreeSet<u32> {
     let mut tables: BTreeSet<u32> = n
         .table
-        .filter(|t| other_network_in(current, *t, &n.device).is_none())
+        .filter(|t| other_network_in(ix, *t, &n.device).is_none())
         .into_iter()
         .collect();
     tables.extend(
-        current
-            .routes
-            .iter()
-            .filter(|r| {
-                r.protocol == HOSTNET_PROTO
-                    && r.dev.as_deref() == Some(n.device.as_str())
-                    && r.table != TABLE_MAIN
-            })
-            .map(|r| r.table),
+        ix.tagged_on(&n.device)
+            .map(|r| r.table)
+            .filter(|t| *t != TABLE_MAIN),
     );
     tables
 }
 
-fn owned_routes<'a>(
-    current: &'a KernelState,
-    n: &NetworkIntent,
-    tables: &BTreeSet<u32>,
-) -> Vec<&'a Route> {
-    current
-        .routes
+fn owned_routes<'a>(ix: &Index<'a>, n: &NetworkIntent, tables: &BTreeSet<u32>) -> Vec<&'a Route> {
+    let mut owned: BTreeSet<&'a Route> = tables
         .iter()
-        .filter(|r| {
-            r.protocol == HOSTNET_PROTO
-                && (tables.contains(&r.table) || r.dev.as_deref() == Some(n.device.as_str()))
-        })
-        .collect()
+        .flat_map(|t| ix.routes_in(*t))
+        .filter(|r| r.protocol == HOSTNET_PROTO)
+        .collect();
+    owned.extend(ix.tagged_on(&n.device));
+    owned.into_iter().collect()
 }
 
 /// A network's table must not be another network's (the file may not mention that one),
 /// and a derived table must not be one something else already uses: hostnet would mix
 /// its routes into another tool's table.
-pub(super) fn check_tables(current: &KernelState, intent: &Intent, errors: &mut Vec<PlanError>) {
+pub(super) fn check_tables(
+    current: &KernelState,
+    ix: &Index<'_>,
+    intent: &Intent,
+    errors: &mut Vec<PlanError>,
+) {
     for n in intent.networks.iter().filter(|n| !n.absent) {
         let Some(t) = n.table else { continue };
         let path = format!("{}.source-routing.table", n.origin);
@@ -75,7 +107,7 @@ pub(super) fn check_tables(current: &KernelState, intent: &Intent, errors: &mut 
         } else {
             "choose another table"
         };
-        if let Some(dev) = other_network_in(current, t, &n.device) {
+        if let Some(dev) = other_network_in(ix, t, &n.device) {
             errors.push(PlanError {
                 path,
                 message: format!(
@@ -88,15 +120,9 @@ pub(super) fn check_tables(current: &KernelState, intent: &Intent, errors: &mut 
         if !n.table_derived {
             continue;
         }
-        let foreign_route = current
-            .routes
-            .iter()
-            .any(|r| r.table == t && r.protocol != HOSTNET_PROTO)
+        let foreign_route = ix.routes_in(t).any(|r| r.protocol != HOSTNET_PROTO)
             || current.opaque_routes.iter().any(|r| r.table == t);
-        let foreign_rule = current
-            .rules
-            .iter()
-            .any(|r| r.table == t && r.protocol != HOSTNET_PROTO)
+        let foreign_rule = ix.rules_in(t).any(|r| r.protocol != HOSTNET_PROTO)
             || current.opaque_rules.iter().any(|r| r.table == t);
         if foreign_route || foreign_rule {
             errors.push(PlanError {
@@ -127,6 +153,7 @@ fn same_user_rule(want: &Rule, have: &Rule) -> bool {
 
 pub(super) fn plan_routes(
     current: &KernelState,
+    ix: &Index<'_>,
     intent: &Intent,
     plan: &mut Plan,
     errors: &mut Vec<PlanError>,
@@ -134,8 +161,8 @@ pub(super) fn plan_routes(
     let mut delete: BTreeSet<&Route> = BTreeSet::new();
     let mut add: Vec<(&str, Route)> = Vec::new();
     for n in &intent.networks {
-        let tables = owned_tables(current, n);
-        let have = owned_routes(current, n, &tables);
+        let tables = owned_tables(ix, n);
+        let have = owned_routes(ix, n, &tables);
         for r in &have {
             if !n.routes.contains(r) {
                 delete.insert(r);
@@ -216,15 +243,15 @@ pub(super) fn plan_routes(
     }
 }
 
-pub(super) fn plan_rules(current: &KernelState, intent: &Intent, plan: &mut Plan) {
+pub(super) fn plan_rules(current: &KernelState, ix: &Index<'_>, intent: &Intent, plan: &mut Plan) {
     let mut delete: BTreeSet<&Rule> = BTreeSet::new();
     let mut add: Vec<Rule> = Vec::new();
     for n in &intent.networks {
-        let tables = owned_tables(current, n);
-        let have: Vec<&Rule> = current
-            .rules
+        let tables = owned_tables(ix, n);
+        let have: Vec<&Rule> = tables
             .iter()
-            .filter(|r| r.protocol == HOSTNET_PROTO && tables.contains(&r.table))
+            .flat_map(|t| ix.rules_in(*t))
+            .filter(|r| r.protocol == HOSTNET_PROTO)
             .collect();
         for r in &have {
             if !n.rules.contains(r) {
