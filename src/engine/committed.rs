@@ -85,7 +85,12 @@ pub fn load(dir: &Path) -> Result<Option<Desired>, CommittedError> {
 /// (one default route), and a store that still does not validate is not written.
 pub fn record(dir: &Path, applied: &Desired) -> Result<(), CommittedError> {
     let mut store = load(dir)?.unwrap_or_default();
+    let before = store.clone();
     merge(&mut store, applied);
+    if store == before {
+        // Re-applying a committed file must not cost a rewrite (nor an fsync).
+        return Ok(());
+    }
     if let Err(errors) = crate::model::validate(&store) {
         let p = path(dir)?;
         return Err(CommittedError::Format {
@@ -156,12 +161,19 @@ fn matches_rule(absent: &RuleSpec, r: &RuleSpec) -> bool {
 
 /// Partial editing on documents: what `applied` mentions replaces what `store` had.
 pub fn merge(store: &mut Desired, applied: &Desired) {
-    for i in &applied.interfaces {
-        store.interfaces.retain(|s| s.name != i.name);
-        if i.state != Some(IfaceState::Absent) {
-            store.interfaces.push(i.clone());
-        }
-    }
+    // By name, in one pass each (documents with thousands of entries are normal).
+    let named: std::collections::HashSet<&str> =
+        applied.interfaces.iter().map(|i| i.name.as_str()).collect();
+    store
+        .interfaces
+        .retain(|s| !named.contains(s.name.as_str()));
+    store.interfaces.extend(
+        applied
+            .interfaces
+            .iter()
+            .filter(|i| i.state != Some(IfaceState::Absent))
+            .cloned(),
+    );
     let takes_default = applied
         .networks
         .iter()
@@ -172,12 +184,16 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
             n.default_route = None;
         }
     }
-    for n in &applied.networks {
-        store.networks.retain(|s| s.name != n.name);
-        if n.state != Some(NetworkState::Absent) {
-            store.networks.push(n.clone());
-        }
-    }
+    let named: std::collections::HashSet<&str> =
+        applied.networks.iter().map(|n| n.name.as_str()).collect();
+    store.networks.retain(|s| !named.contains(s.name.as_str()));
+    store.networks.extend(
+        applied
+            .networks
+            .iter()
+            .filter(|n| n.state != Some(NetworkState::Absent))
+            .cloned(),
+    );
     if let Some(routes) = &applied.routes {
         let kept = &mut store.routes.get_or_insert_with(Default::default).config;
         for r in &routes.config {
