@@ -364,3 +364,46 @@ fn rollback_leaves_what_others_changed_meanwhile() {
         "the change was not rolled back"
     );
 }
+
+#[test]
+fn a_file_that_does_not_mention_a_network_leaves_its_table_alone() {
+    if !enter_private_netns("a_file_that_does_not_mention_a_network_leaves_its_table_alone") {
+        return;
+    }
+    run_ops(&[veth("e1", "e1p")]);
+    let h = Hostnet::new();
+    // Two files, two networks on one device: a static one, then a DHCP one.
+    let one = "networks:\n- {name: mgmt, uplink: e1, bridged: false, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, source-routing: {table: 100}}\n";
+    let two = "networks:\n- {name: lan, uplink: e1, bridged: false, ipv4: {dhcp: true}, source-routing: {table: 200}}\n";
+    let o = h.run(&["apply", "-"], Some(one));
+    assert!(o.status.success(), "{}", text(&o));
+    let table_100 = |s: &hostnet::netdev::KernelState| {
+        (
+            s.routes.iter().filter(|r| r.table == 100).count(),
+            s.rules.iter().filter(|r| r.table == 100).count(),
+        )
+    };
+    let query = || {
+        hostnet::netdev::linux::LinuxDriver::new()
+            .and_then(|mut d| hostnet::netdev::Driver::query(&mut d))
+            .expect("query")
+    };
+    assert_eq!(table_100(&query()), (2, 2));
+    let o = h.run(&["apply", "-"], Some(two));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        table_100(&query()),
+        (2, 2),
+        "the second file took over mgmt's table"
+    );
+    // And a file that would use mgmt's table for another network is refused.
+    let three = "networks:\n- {name: other, ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}, source-routing: {table: 100}}\n";
+    let o = h.run(&["apply", "-"], Some(three));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("table 100 of network other is the table of network mgmt, applied earlier"),
+        "{}",
+        text(&o)
+    );
+}

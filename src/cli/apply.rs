@@ -70,7 +70,7 @@ fn fail(args: &ApplyArgs, code: i32, headline: &str, details: &[String]) -> i32 
 }
 
 pub fn run(args: &ApplyArgs) -> i32 {
-    let loaded = match load_document(&args.file) {
+    let mut loaded = match load_document(&args.file) {
         Ok(l) => l,
         Err(errs) => {
             return fail(
@@ -140,6 +140,8 @@ pub fn run(args: &ApplyArgs) -> i32 {
     };
     let text = args.output == ApplyFormat::Text;
     let applied_before = applied::load(&state).unwrap_or_default();
+    // Tables of networks applied earlier that this file does not mention are theirs.
+    applied_before.reserve_others(&mut loaded.intent);
     let mut armed: Option<checkpoint::Checkpoint> = None;
     let on_plan = |plan: &crate::plan::Plan, before: &crate::netdev::KernelState| {
         if text && !plan.is_empty() {

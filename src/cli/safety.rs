@@ -425,7 +425,7 @@ fn restore_locked() -> i32 {
             return 1;
         }
     };
-    let intent = match validate(&doc)
+    let mut intent = match validate(&doc)
         .map_err(|e| e.to_string())
         .and_then(|()| expand(&doc).map_err(|e| e.to_string()))
     {
@@ -443,6 +443,9 @@ fn restore_locked() -> i32 {
         }
     };
     let state = applied::state_dir();
+    if let Ok(a) = applied::load(&state) {
+        a.reserve_others(&mut intent);
+    }
     let opts = ApplyOptions {
         dry_run: false,
         journal: Some(state.clone()),

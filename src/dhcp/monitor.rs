@@ -65,10 +65,11 @@ pub fn event_intent(applied: &Applied, event: &Event) -> Result<(String, Intent)
             Some(Change::FromKernel | Change::Keep) | None => LeaseSource::Kernel,
         })
     };
-    let intent = Intent {
+    let mut intent = Intent {
         networks: vec![net.intent(source(Family::Ipv4), source(Family::Ipv6))],
         ..Intent::default()
     };
+    applied.reserve_others(&mut intent);
     Ok((net.name.clone(), intent))
 }
 
@@ -117,10 +118,11 @@ pub fn converge_all(
     let applied = applied::load(state_dir)?;
     let mut round = Round::default();
     for net in &applied.dhcp_networks {
-        let intent = Intent {
+        let mut intent = Intent {
             networks: vec![net.intent(Some(LeaseSource::Kernel), Some(LeaseSource::Kernel))],
             ..Intent::default()
         };
+        applied.reserve_others(&mut intent);
         match engine::apply(driver, &intent, ApplyOptions::default(), |_, _| Ok(())) {
             Ok(report) => round
                 .changes

@@ -9,6 +9,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::files::write_atomically;
@@ -89,6 +91,10 @@ impl DhcpNetwork {
 pub struct Applied {
     pub version: u32,
     pub dhcp_networks: Vec<DhcpNetwork>,
+    /// Every network's source-routing table, by network name, static ones included: a
+    /// later file that does not mention a network must not take its table.
+    #[serde(default)]
+    pub tables: BTreeMap<String, u32>,
 }
 
 impl Applied {
@@ -104,6 +110,18 @@ impl Applied {
         }
     }
 
+    /// Fills `intent.reserved_tables` with the tables of recorded networks it does not
+    /// mention.
+    pub fn reserve_others(&self, intent: &mut Intent) {
+        let mentioned: std::collections::BTreeSet<&str> =
+            intent.networks.iter().map(|n| n.name.as_str()).collect();
+        for (name, table) in &self.tables {
+            if !mentioned.contains(name.as_str()) {
+                intent.reserved_tables.insert(*table, name.clone());
+            }
+        }
+    }
+
     /// The DHCP network whose addresses live on `device`.
     pub fn by_device(&self, device: &str) -> Option<&DhcpNetwork> {
         self.dhcp_networks.iter().find(|n| n.device == device)
@@ -113,6 +131,10 @@ impl Applied {
     /// it declares otherwise (static, absent) are dropped, others stay (partial editing).
     pub fn merge(&mut self, intent: &Intent) {
         for n in &intent.networks {
+            match (n.absent, n.table) {
+                (false, Some(t)) => self.tables.insert(n.name.clone(), t),
+                _ => self.tables.remove(&n.name),
+            };
             self.dhcp_networks
                 .retain(|r| r.name != n.name && r.device != n.device);
             if n.absent || !n.dhcp.any() {

@@ -187,6 +187,10 @@ pub struct Intent {
     /// Individual addresses to remove (those of a removed, non-bridged network).
     pub address_removals: Vec<Address>,
     pub networks: Vec<NetworkIntent>,
+    /// Source-routing tables of networks applied earlier that this intent does not
+    /// mention, by table: no network here may claim or empty them. Filled from the
+    /// record of what was applied (the file alone cannot know them).
+    pub reserved_tables: BTreeMap<u32, String>,
 }
 
 /// A conflict that only shows once networks and interfaces are put together.

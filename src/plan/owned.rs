@@ -66,27 +66,46 @@ fn other_network_in<'a>(ix: &Index<'a>, t: u32, device: &str) -> Option<&'a str>
 /// routes are in it (then [`check_tables`] refuses a present network, and an absent one
 /// claims only what is on its device), and every table where its device has tagged
 /// routes (a table that moved is emptied).
-fn owned_tables(ix: &Index<'_>, n: &NetworkIntent) -> BTreeSet<u32> {
+fn owned_tables(ix: &Index<'_>, intent: &Intent, n: &NetworkIntent) -> BTreeSet<u32> {
     let mut tables: BTreeSet<u32> = n
         .table
-        .filter(|t| other_network_in(ix, *t, &n.device).is_none())
+        .filter(|t| {
+            other_network_in(ix, *t, &n.device).is_none() && !reserved_for_other(intent, n, *t)
+        })
         .into_iter()
         .collect();
     tables.extend(
         ix.tagged_on(&n.device)
             .map(|r| r.table)
-            .filter(|t| *t != TABLE_MAIN),
+            .filter(|t| *t != TABLE_MAIN && !reserved_for_other(intent, n, *t)),
     );
     tables
 }
 
-fn owned_routes<'a>(ix: &Index<'a>, n: &NetworkIntent, tables: &BTreeSet<u32>) -> Vec<&'a Route> {
+/// True when `t` is the table of another network applied earlier (which the intent does
+/// not mention, so nothing here may empty it).
+fn reserved_for_other(intent: &Intent, n: &NetworkIntent, t: u32) -> bool {
+    intent
+        .reserved_tables
+        .get(&t)
+        .is_some_and(|owner| *owner != n.name)
+}
+
+fn owned_routes<'a>(
+    ix: &Index<'a>,
+    intent: &Intent,
+    n: &NetworkIntent,
+    tables: &BTreeSet<u32>,
+) -> Vec<&'a Route> {
     let mut owned: BTreeSet<&'a Route> = tables
         .iter()
         .flat_map(|t| ix.routes_in(*t))
         .filter(|r| r.protocol == HOSTNET_PROTO)
         .collect();
-    owned.extend(ix.tagged_on(&n.device));
+    owned.extend(
+        ix.tagged_on(&n.device)
+            .filter(|r| !reserved_for_other(intent, n, r.table)),
+    );
     owned.into_iter().collect()
 }
 
@@ -107,6 +126,16 @@ pub(super) fn check_tables(
         } else {
             "choose another table"
         };
+        if let Some(owner) = intent.reserved_tables.get(&t).filter(|o| **o != n.name) {
+            errors.push(PlanError {
+                path,
+                message: format!(
+                    "table {t} of network {} is the table of network {owner}, applied earlier; {explicit}",
+                    n.name
+                ),
+            });
+            continue;
+        }
         if let Some(dev) = other_network_in(ix, t, &n.device) {
             errors.push(PlanError {
                 path,
@@ -161,8 +190,8 @@ pub(super) fn plan_routes(
     let mut delete: BTreeSet<&Route> = BTreeSet::new();
     let mut add: Vec<(&str, Route)> = Vec::new();
     for n in &intent.networks {
-        let tables = owned_tables(ix, n);
-        let have = owned_routes(ix, n, &tables);
+        let tables = owned_tables(ix, intent, n);
+        let have = owned_routes(ix, intent, n, &tables);
         for r in &have {
             if !n.routes.contains(r) {
                 delete.insert(r);
@@ -247,7 +276,7 @@ pub(super) fn plan_rules(current: &KernelState, ix: &Index<'_>, intent: &Intent,
     let mut delete: BTreeSet<&Rule> = BTreeSet::new();
     let mut add: Vec<Rule> = Vec::new();
     for n in &intent.networks {
-        let tables = owned_tables(ix, n);
+        let tables = owned_tables(ix, intent, n);
         let have: Vec<&Rule> = tables
             .iter()
             .flat_map(|t| ix.rules_in(*t))
