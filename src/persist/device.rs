@@ -15,7 +15,7 @@ use ipnet::IpNet;
 
 use crate::expand::{Intent, KindIntent, LinkIntent};
 use crate::model::IfaceState;
-use crate::netdev::{MacAddr, Route, Rule};
+use crate::netdev::{MacAddr, Route, RouteScope, Rule};
 
 /// What a device is, as far as the config files care.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,6 +265,29 @@ fn place_user_rules(intent: &Intent, out: &mut HostConfig) {
                 r.origin, r.rule.priority
             )),
         }
+    }
+}
+
+/// The scope of an IPv4 route when it is not the one every stack picks by itself (link
+/// without a gateway, global with one), so that files say it only where it matters.
+/// IPv6 routes have no scope.
+pub fn unusual_scope(r: &Route) -> Option<RouteScope> {
+    if !r.destination.addr().is_ipv4() {
+        return None;
+    }
+    match (r.scope, r.gateway.is_some()) {
+        (RouteScope::Link, false) | (RouteScope::Universe, true) => None,
+        (scope, _) => Some(scope),
+    }
+}
+
+/// A scope's name in `ip route` and systemd-networkd syntax.
+pub fn scope_name(scope: RouteScope) -> String {
+    match scope {
+        RouteScope::Universe => "global".into(),
+        RouteScope::Link => "link".into(),
+        RouteScope::Host => "host".into(),
+        RouteScope::Other(n) => n.to_string(),
     }
 }
 

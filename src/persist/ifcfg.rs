@@ -18,9 +18,9 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-use super::device::{DeviceConfig, DeviceKind, HostConfig};
+use super::device::{scope_name, unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
-use crate::netdev::{Route, RouteScope, Rule, HOSTNET_PROTO, PROTO_STATIC};
+use crate::netdev::{Route, Rule, HOSTNET_PROTO, PROTO_STATIC};
 
 /// Where network-scripts reads its files, relative to the root.
 pub const DIR: &str = "etc/sysconfig/network-scripts";
@@ -187,19 +187,8 @@ pub fn route_line(r: &Route) -> String {
         let _ = write!(s, " table {}", r.table);
     }
     let _ = write!(s, " proto {}", proto_name(r.protocol));
-    // `ip` picks scope link for a route without a gateway and global with one; say the
-    // scope only where it differs, so that the kernel gets exactly the intent's.
-    if r.destination.addr().is_ipv4() {
-        let scope = match (r.scope, r.gateway.is_some()) {
-            (RouteScope::Link, false) | (RouteScope::Universe, true) => None,
-            (RouteScope::Universe, false) => Some("global".to_string()),
-            (RouteScope::Link, true) => Some("link".to_string()),
-            (RouteScope::Host, _) => Some("host".to_string()),
-            (RouteScope::Other(n), _) => Some(n.to_string()),
-        };
-        if let Some(scope) = scope {
-            let _ = write!(s, " scope {scope}");
-        }
+    if let Some(scope) = unusual_scope(r) {
+        let _ = write!(s, " scope {}", scope_name(scope));
     }
     if let Some(src) = r.src {
         let _ = write!(s, " src {src}");

@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::device::{DeviceConfig, DeviceKind, HostConfig};
+use super::device::{unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
 use crate::netdev::{Route, RouteScope, Rule, TABLE_MAIN};
 
@@ -173,19 +173,15 @@ fn ip_section(d: &DeviceConfig, v6: bool) -> String {
 
 fn route_options(r: &Route) -> String {
     let mut opts = Vec::new();
-    // NetworkManager picks link for an IPv4 route without a gateway and global
-    // otherwise; it has no scope for IPv6.
-    if r.destination.addr().is_ipv4() {
-        let scope = match (r.scope, r.gateway.is_some()) {
-            (RouteScope::Link, false) | (RouteScope::Universe, true) => None,
-            (RouteScope::Universe, false) => Some(0),
-            (RouteScope::Link, true) => Some(253),
-            (RouteScope::Host, _) => Some(254),
-            (RouteScope::Other(n), _) => Some(n),
+    if let Some(scope) = unusual_scope(r) {
+        // NetworkManager takes the kernel's numbers.
+        let n = match scope {
+            RouteScope::Universe => 0,
+            RouteScope::Link => 253,
+            RouteScope::Host => 254,
+            RouteScope::Other(n) => n,
         };
-        if let Some(scope) = scope {
-            opts.push(format!("scope={scope}"));
-        }
+        opts.push(format!("scope={n}"));
     }
     if let Some(src) = r.src {
         opts.push(format!("src={src}"));

@@ -16,9 +16,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::device::{DeviceConfig, DeviceKind, HostConfig};
+use super::device::{scope_name, unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
-use crate::netdev::{Family, Route, RouteScope, Rule, PROTO_STATIC, TABLE_MAIN};
+use crate::netdev::{Family, Route, Rule, PROTO_STATIC, TABLE_MAIN};
 
 /// Where networkd reads administrator files, relative to the root.
 pub const DIR: &str = "etc/systemd/network";
@@ -146,19 +146,8 @@ fn route_section(r: &Route) -> String {
     if let Some(src) = r.src {
         let _ = writeln!(s, "PreferredSource={src}");
     }
-    // networkd picks link for a route without a gateway and global otherwise (IPv4;
-    // IPv6 routes have no scope).
-    if r.destination.addr().is_ipv4() {
-        let scope = match (r.scope, r.gateway.is_some()) {
-            (RouteScope::Link, false) | (RouteScope::Universe, true) => None,
-            (RouteScope::Universe, false) => Some("global".to_string()),
-            (RouteScope::Link, true) => Some("link".to_string()),
-            (RouteScope::Host, _) => Some("host".to_string()),
-            (RouteScope::Other(n), _) => Some(n.to_string()),
-        };
-        if let Some(scope) = scope {
-            let _ = writeln!(s, "Scope={scope}");
-        }
+    if let Some(scope) = unusual_scope(r) {
+        let _ = writeln!(s, "Scope={}", scope_name(scope));
     }
     if let Some(m) = r.metric {
         let _ = writeln!(s, "Metric={m}");
