@@ -15,3 +15,16 @@ pub mod persist;
 pub mod plan;
 pub mod sandbox;
 pub mod show;
+
+/// An error and its causes on one line (`cannot write X: No space left on device`), for
+/// messages: every error type here keeps its cause as `#[source]` instead of repeating it.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}

@@ -127,14 +127,10 @@ pub fn show(state: &KernelState) -> Shown {
         })
         .collect();
     for r in &state.opaque_routes {
-        let mut line = String::new();
-        let _ = crate::netdev::fmt_route(&mut line, r);
-        skipped.push(format!("{line} (and attributes hostnet does not manage)"));
+        skipped.push(format!("{r} (and attributes hostnet does not manage)"));
     }
     for r in &state.opaque_rules {
-        let mut line = String::new();
-        let _ = crate::netdev::fmt_rule(&mut line, r);
-        skipped.push(format!("{line} (and selectors hostnet does not manage)"));
+        skipped.push(format!("{r} (and selectors hostnet does not manage)"));
     }
     Shown {
         document: Desired {

@@ -20,21 +20,13 @@ fn ours(s: &KernelState) -> (Vec<String>, Vec<String>) {
         .routes
         .iter()
         .filter(|r| r.protocol == HOSTNET_PROTO)
-        .map(|r| {
-            let mut t = String::new();
-            let _ = hostnet::netdev::fmt_route(&mut t, r);
-            t
-        })
+        .map(ToString::to_string)
         .collect();
     let rules = s
         .rules
         .iter()
         .filter(|r| r.protocol == HOSTNET_PROTO)
-        .map(|r| {
-            let mut t = String::new();
-            let _ = hostnet::netdev::fmt_rule(&mut t, r);
-            t
-        })
+        .map(ToString::to_string)
         .collect();
     (routes, rules)
 }

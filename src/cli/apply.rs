@@ -188,7 +188,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         if let Err(e) = applied::record(&state, &loaded.intent) {
             eprintln!(
                 "warning: applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
-                crate::dhcp::monitor::describe(&crate::dhcp::monitor::ConvergeError::Applied(e))
+                crate::error_chain(&e)
             );
         }
     }
@@ -213,7 +213,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         }
         (_, None) => {
             if let Err(e) = committed::record(&committed::lib_dir(), &loaded.desired) {
-                eprintln!("warning: applied, but could not record the committed state for `hostnet restore`: {e}");
+                eprintln!("warning: applied, but could not record the committed state for `hostnet restore`: {}", crate::error_chain(&e));
             }
             0
         }

@@ -23,7 +23,7 @@ use crate::engine::{self, ApplyOptions};
 use crate::expand::expand;
 use crate::model::{parse, validate};
 use crate::netdev::linux::LinuxDriver;
-use crate::netdev::{fmt_route, fmt_rule, Driver, HOSTNET_PROTO};
+use crate::netdev::{Driver, HOSTNET_PROTO};
 use crate::sandbox::{addr, route_via, Sandbox, SandboxError};
 
 /// The example the demo applies (also shipped as `examples/multi-gateway.yaml`).
@@ -189,14 +189,10 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
             })
     })?;
     for r in state.rules.iter().filter(|r| r.protocol == HOSTNET_PROTO) {
-        let mut line = String::new();
-        let _ = fmt_rule(&mut line, r);
-        println!("  {line}");
+        println!("  {r}");
     }
     for r in state.routes.iter().filter(|r| r.protocol == HOSTNET_PROTO) {
-        let mut line = String::new();
-        let _ = fmt_route(&mut line, r);
-        println!("  {line}");
+        println!("  {r}");
     }
     check_interrupted()?;
 

@@ -309,7 +309,8 @@ fn commit_locked() -> i32 {
     if let Ok(doc) = parse(&cp.document) {
         if let Err(e) = committed::record(&committed::lib_dir(), &doc) {
             eprintln!(
-                "warning: committed, but could not record the state for `hostnet restore`: {e}"
+                "warning: committed, but could not record the state for `hostnet restore`: {}",
+                crate::error_chain(&e)
             );
         }
     }

@@ -219,13 +219,7 @@ pub fn monitor(
 
 /// A convergence error with its causes and details, on one line (for logs).
 pub fn describe(e: &ConvergeError) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
+    let mut s = crate::error_chain(e);
     if let ConvergeError::Apply(apply) = e {
         for d in apply.details() {
             s.push_str("; ");

@@ -175,6 +175,20 @@ pub struct Route {
     pub protocol: u8,
 }
 
+impl fmt::Display for Route {
+    /// `ip route` argument order (see [`super::fmt_route`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::fmt_route(f, self)
+    }
+}
+
+impl fmt::Display for Rule {
+    /// `ip rule` argument order (see [`super::fmt_rule`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::fmt_rule(f, self)
+    }
+}
+
 impl Route {
     /// True when `self` and `other` denote the same kernel route entry, the one an add
     /// with NLM_F_EXCL would collide with: table, destination and metric (IPv4 also

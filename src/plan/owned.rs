@@ -253,12 +253,10 @@ pub(super) fn plan_routes(
             .chain(&current.opaque_routes)
             .find(|h| h.same_key(w))
         {
-            let mut theirs = String::new();
-            let _ = crate::netdev::fmt_route(&mut theirs, h);
             errors.push(PlanError {
                 path: origin.to_string(),
                 message: format!(
-                    "the kernel already has {theirs}, which hostnet does not own; remove it \
+                    "the kernel already has {h}, which hostnet does not own; remove it \
                      (routes.config entry with state: absent) or choose another table"
                 ),
             });
