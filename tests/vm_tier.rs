@@ -6,7 +6,7 @@
 //! print a `SKIP` line, unless `HOSTNET_REQUIRE_VM_TIER=1` (CI) makes that a failure.
 //! The test binaries must be built from the current sources: `cargo test` builds every
 //! test target before running any; for a run of this file alone, name the others too
-//! (`cargo test --test real_kernel --test linux_driver --test vm_tier`).
+//! (`cargo test --test real_kernel --test linux_driver --test kernel_apply --test vm_tier`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,4 +147,10 @@ fn real_kernel_features_in_vm() {
 #[test]
 fn linux_driver_on_debian_kernel() {
     run_in_vm("linux_driver");
+}
+
+/// Apply, re-apply, rollback and the CLI on Debian 12's kernel.
+#[test]
+fn kernel_apply_on_debian_kernel() {
+    run_in_vm("kernel_apply");
 }
