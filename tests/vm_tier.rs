@@ -46,7 +46,8 @@ fn skip_or_fail(test: &str) -> bool {
     true
 }
 
-fn newest_source() -> SystemTime {
+/// The newest of the sources a test binary for `tests/NAME.rs` is built from.
+fn newest_source(name: &str) -> SystemTime {
     fn walk(dir: &Path, newest: &mut SystemTime) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -63,8 +64,14 @@ fn newest_source() -> SystemTime {
         }
     }
     let mut newest = SystemTime::UNIX_EPOCH;
-    walk(&Path::new(MANIFEST).join("src"), &mut newest);
-    walk(&Path::new(MANIFEST).join("tests"), &mut newest);
+    let root = Path::new(MANIFEST);
+    walk(&root.join("src"), &mut newest);
+    walk(&root.join("tests/common"), &mut newest);
+    if let Ok(t) =
+        std::fs::metadata(root.join(format!("tests/{name}.rs"))).and_then(|m| m.modified())
+    {
+        newest = newest.max(t);
+    }
     newest
 }
 
@@ -88,7 +95,7 @@ fn test_binary(name: &str) -> PathBuf {
         panic!("no test binary for tests/{name}.rs in {}: build it with `cargo test --test {name} --no-run`", deps.display());
     };
     assert!(
-        built >= newest_source(),
+        built >= newest_source(name),
         "{} is older than the sources: build it with `cargo test --test {name} --no-run`",
         path.display()
     );
