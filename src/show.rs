@@ -46,6 +46,8 @@ pub fn show(state: &KernelState) -> Shown {
                 skipped.push(format!("{} ({k})", l.name));
                 continue;
             }
+            // Tap tun devices in tun mode are `Other`.
+            _ => InterfaceType::Tap,
         };
         let addrs = |v4: bool| -> Option<IpSpec> {
             let list: Vec<AddressSpec> = state
@@ -64,7 +66,7 @@ pub fn show(state: &KernelState) -> Shown {
                 autoconf: None,
             })
         };
-        interfaces.push(InterfaceSpec {
+        let mut iface = InterfaceSpec {
             name: l.name.clone(),
             iface_type: Some(iface_type),
             state: Some(if l.up {
@@ -95,7 +97,27 @@ pub fn show(state: &KernelState) -> Shown {
                 LinkKind::Veth { peer: Some(p) } => Some(VethSpec { peer: p.clone() }),
                 _ => None,
             },
-        });
+            vlan: None,
+            link_aggregation: None,
+            vxlan: None,
+            mac_vlan: None,
+            mac_vtap: None,
+            tap: None,
+        };
+        if let Some(t) = show_kind(&l.kind, &mut iface) {
+            iface.iface_type = Some(t);
+            if let Some(la) = iface.link_aggregation.as_mut() {
+                la.port = Some(
+                    ports
+                        .remove(l.name.as_str())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| p.name)
+                        .collect(),
+                );
+            }
+        }
+        interfaces.push(iface);
     }
     let routes: Vec<RouteSpec> = state
         .routes

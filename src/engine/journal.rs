@@ -39,13 +39,6 @@ impl<'a> Journal<'a> {
         plan
     }
 
-    fn is_bridge(&self, name: &str) -> bool {
-        self.before
-            .links
-            .get(name)
-            .is_some_and(|l| matches!(l.kind, LinkKind::Bridge(_)))
-    }
-
     fn inverse(&self, op: &Op, plan: &mut Plan) {
         let b = self.before;
         match op {
@@ -69,10 +62,8 @@ impl<'a> Journal<'a> {
                 };
                 let phase = if undo.controller == Some(None) {
                     Phase::ReleasePorts
-                } else if self.is_bridge(name) {
-                    Phase::ChangeBridges
                 } else {
-                    Phase::ChangeLinks
+                    crate::plan::change_phase(&old.kind)
                 };
                 plan.push(
                     phase,
@@ -109,7 +100,7 @@ impl<'a> Journal<'a> {
         if let LinkKind::Veth { peer: Some(p) } = &link.kind {
             names.push(p.clone());
         }
-        if matches!(link.kind, LinkKind::Bridge(_)) {
+        if link.kind.is_controller() {
             for port in b
                 .links
                 .values()

@@ -21,7 +21,10 @@ use crate::netdev::{
     Address, Family, Route, RouteScope, Rule, PROTO_STATIC, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
 };
 
+mod devices;
 mod source_routing;
+
+pub use devices::vlan_device;
 
 pub use source_routing::{
     default_via, for_address, lease_prefix_problem, Dhcp, Lease, LeaseSource, Router,
@@ -40,7 +43,7 @@ pub struct LinkIntent {
     pub mac: Option<crate::netdev::MacAddr>,
     /// Bridges only.
     pub stp: Option<bool>,
-    /// Bridges only.
+    /// Bridges and bonds only.
     pub ports: Option<Ports>,
     /// The bridge this link must be a port of (from a bridge's port list or an uplink).
     pub controller: Option<String>,
@@ -60,11 +63,18 @@ pub enum KindIntent {
     },
     Ethernet,
     Loopback,
+    /// The kinds of [`devices`]: `want` is what to create or match exactly, `None` when
+    /// the file gives only the type (then it can only be matched).
+    Device {
+        type_name: &'static str,
+        want: Option<crate::netdev::LinkKind>,
+    },
 }
 
 impl KindIntent {
     pub fn type_name(&self) -> &'static str {
         match self {
+            KindIntent::Device { type_name, .. } => type_name,
             KindIntent::Bridge => "linux-bridge",
             KindIntent::Veth { .. } => "veth",
             KindIntent::Ethernet => "ethernet",
@@ -285,6 +295,9 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
         for p in iface.bridge.iter().flat_map(|b| b.port.iter().flatten()) {
             controller.insert(&p.name, &iface.name);
         }
+        for p in devices::bond_ports(iface).into_iter().flatten() {
+            controller.insert(p, &iface.name);
+        }
     }
     for (i, iface) in d.interfaces.iter().enumerate() {
         let state = iface.state.unwrap_or(IfaceState::Up);
@@ -295,6 +308,7 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             },
             InterfaceType::Ethernet => KindIntent::Ethernet,
             InterfaceType::Loopback => KindIntent::Loopback,
+            _ => devices::kind_of(iface).unwrap_or(KindIntent::Ethernet),
         });
         let addrs = |spec: &Option<IpSpec>| -> Option<Vec<IpNet>> {
             let spec = spec.as_ref()?;
@@ -328,7 +342,8 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     .bridge
                     .as_ref()
                     .and_then(|b| b.port.as_ref())
-                    .map(|ps| Ports::Exact(ps.iter().map(|p| p.name.clone()).collect())),
+                    .map(|ps| Ports::Exact(ps.iter().map(|p| p.name.clone()).collect()))
+                    .or_else(|| devices::bond_ports(iface).map(|ps| Ports::Exact(ps.to_vec()))),
                 controller: controller.get(iface.name.as_str()).map(|c| c.to_string()),
                 ipv4: addrs(&iface.ipv4),
                 ipv6: addrs(&iface.ipv6),
@@ -345,7 +360,10 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             .interfaces
             .iter()
             .position(|i| i.name == bridge)
-            .map(|i| format!("interfaces[{i}].bridge.port"))
+            .map(|i| match d.interfaces[i].iface_type {
+                Some(InterfaceType::Bond) => format!("interfaces[{i}].link-aggregation.port"),
+                _ => format!("interfaces[{i}].bridge.port"),
+            })
             .unwrap_or_default();
         intent.links.insert(
             port.to_string(),
@@ -464,6 +482,7 @@ fn expand_network(
     default_priority: u32,
 ) -> Result<(), ExpandError> {
     let origin = format!("networks[{i}]");
+    let n = &*devices::vlan_uplink(intent, &origin, n);
     let absent = n.state == Some(NetworkState::Absent);
     let bridged = n.bridged.unwrap_or(true);
     let device = if bridged {

@@ -8,10 +8,13 @@
 //! Parsing ([`parse`]) rejects unknown keys and duplicate keys and reports the path of the
 //! offending field; [`validate`] checks everything that needs more than one field.
 
+pub mod devices;
 mod parse;
 mod types;
 pub mod validate;
+mod validate_devices;
 
+pub use devices::*;
 pub use parse::{parse, ParseError};
 pub use types::*;
 pub use validate::{validate, ValidationError, ValidationErrors};

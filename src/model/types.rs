@@ -55,6 +55,19 @@ pub struct InterfaceSpec {
     /// `veth`: only with `type: veth`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub veth: Option<VethSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<super::devices::VlanSpec>,
+    /// `link-aggregation`: only with `type: bond`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_aggregation: Option<super::devices::LinkAggregationSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<super::devices::VxlanSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_vlan: Option<super::devices::MacVlanSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_vtap: Option<super::devices::MacVlanSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap: Option<super::devices::TapSpec>,
 }
 
 /// Interface types hostnet understands.
@@ -67,6 +80,12 @@ pub enum InterfaceType {
     Ethernet,
     /// `lo`: only state, MTU and addresses are managed.
     Loopback,
+    Vlan,
+    Bond,
+    Vxlan,
+    MacVlan,
+    MacVtap,
+    Tap,
 }
 
 impl InterfaceType {
@@ -76,6 +95,12 @@ impl InterfaceType {
             InterfaceType::Veth => "veth",
             InterfaceType::Ethernet => "ethernet",
             InterfaceType::Loopback => "loopback",
+            InterfaceType::Vlan => "vlan",
+            InterfaceType::Bond => "bond",
+            InterfaceType::Vxlan => "vxlan",
+            InterfaceType::MacVlan => "mac-vlan",
+            InterfaceType::MacVtap => "mac-vtap",
+            InterfaceType::Tap => "tap",
         }
     }
 }
@@ -241,6 +266,10 @@ pub struct NetworkSpec {
     /// `bridge`: the bridge's name, default the network's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<String>,
+    /// `vlan`: the uplink carries the network tagged with this id, through a VLAN device
+    /// `UPLINK.ID` that hostnet creates (nova's ensure_vlan_bridge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -150,6 +150,16 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     validate_routes(&mut errs, d);
     validate_rules(&mut errs, d);
     validate_networks(&mut errs, d, &iface_names);
+    {
+        let mut push = |path: String, message: String| errs.push(path, message);
+        for (i, iface) in d.interfaces.iter().enumerate() {
+            super::validate_devices::check_interface(&mut push, d, i, iface);
+        }
+        super::validate_devices::check_port_owners(&mut push, d);
+        for (i, n) in d.networks.iter().enumerate() {
+            super::validate_devices::check_network(&mut push, i, n);
+        }
+    }
     if errs.0.is_empty() {
         Ok(())
     } else {

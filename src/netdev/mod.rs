@@ -14,11 +14,14 @@
 //! Two implementations exist: [`linux`] (netlink) and [`model`] (an in-memory kernel that
 //! enforces the same rules, for dry runs and pure tests).
 
+mod kinds;
+mod kinds_fmt;
 pub mod linux;
 pub mod model;
 mod ops;
 mod types;
 
+pub use kinds::*;
 pub use ops::{fmt_route, fmt_rule, LinkChange, NewLink, Op, PeerSettings};
 pub use types::*;
 

@@ -78,8 +78,13 @@ impl ModelDriver {
                 if s.links.contains_key(&l.name) {
                     return Err(reject(EEXIST, "device exists"));
                 }
+                if let Some(base) = l.kind.base() {
+                    if !s.links.contains_key(base) {
+                        return Err(reject(ENODEV, "base device does not exist"));
+                    }
+                }
                 let peer_name = match &l.kind {
-                    LinkKind::Bridge(_) => None,
+                    k if k.creatable() && !matches!(k, LinkKind::Veth { .. }) => None,
                     LinkKind::Veth { peer: Some(p) } => {
                         if s.links.contains_key(p) || *p == l.name {
                             return Err(reject(EEXIST, "peer device exists"));
@@ -176,6 +181,17 @@ impl ModelDriver {
                     s.links.remove(&p);
                     gone.push(p);
                 }
+                // Devices stacked on a vanished device go with it.
+                let stacked: Vec<String> = s
+                    .links
+                    .values()
+                    .filter(|l| l.kind.base().is_some_and(|b| gone.iter().any(|g| g == b)))
+                    .map(|l| l.name.clone())
+                    .collect();
+                for n in stacked {
+                    s.links.remove(&n);
+                    gone.push(n);
+                }
                 for l in s.links.values_mut() {
                     if l.controller.as_ref().is_some_and(|c| gone.contains(c)) {
                         l.controller = None;
@@ -262,11 +278,8 @@ fn rule_key(r: &Rule) -> Rule {
 
 fn check_controller(s: &KernelState, c: &str) -> Result<(), String> {
     match s.links.get(c) {
-        Some(Link {
-            kind: LinkKind::Bridge(_),
-            ..
-        }) => Ok(()),
-        Some(_) => Err(format!("{c} is not a bridge")),
+        Some(l) if l.kind.is_controller() => Ok(()),
+        Some(_) => Err(format!("{c} is not a bridge or bond")),
         None => Err(format!("controller {c} does not exist")),
     }
 }

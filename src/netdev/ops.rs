@@ -8,12 +8,12 @@ use super::types::{Address, BridgeOptions, LinkKind, MacAddr, Route, Rule};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewLink {
     pub name: String,
-    /// Only `Bridge` and `Veth { peer: Some(_) }` can be created.
+    /// Only kinds for which [`LinkKind::creatable`] holds can be created.
     pub kind: LinkKind,
     pub up: bool,
     pub mtu: Option<u32>,
     pub mac: Option<MacAddr>,
-    /// Bridge to enslave the new link to (must already exist).
+    /// Bridge or bond to enslave the new link to (must already exist).
     pub controller: Option<String>,
     /// For veth: settings of the peer end, created in the same request.
     pub peer: Option<PeerSettings>,
@@ -74,8 +74,9 @@ impl fmt::Display for Op {
                 if let LinkKind::Veth { peer: Some(p) } = &l.kind {
                     write!(f, " peer {p}")?;
                 }
-                if let LinkKind::Bridge(b) = &l.kind {
-                    write!(f, " stp {}", if b.stp { "on" } else { "off" })?;
+                let settings = l.kind.settings();
+                if !settings.is_empty() {
+                    write!(f, " {settings}")?;
                 }
                 if let Some(m) = l.mtu {
                     write!(f, " mtu {m}")?;

@@ -98,12 +98,23 @@ pub enum LinkKind {
     Bridge(BridgeOptions),
     /// One end of a veth pair; `peer` is the other end's name when it lives in the same
     /// namespace, `None` when it is elsewhere or unknown.
-    Veth { peer: Option<String> },
+    Veth {
+        peer: Option<String>,
+    },
     /// A physical NIC or anything without a `kind` (hostnet does not create these).
     Ethernet,
     /// The loopback device.
     Loopback,
-    /// Anything else, by the kernel's kind name (`vxlan`, `tun`, …).
+    /// An 802.1Q VLAN.
+    Vlan(super::VlanOptions),
+    /// A bond (its ports name it as their controller).
+    Bond(super::BondOptions),
+    Vxlan(super::VxlanOptions),
+    MacVlan(super::MacVlanOptions),
+    MacVtap(super::MacVlanOptions),
+    /// A tun device in tap mode.
+    Tap(super::TapOptions),
+    /// Anything else, by the kernel's kind name (`tun`, `ipip`, …).
     Other(String),
 }
 
@@ -115,8 +126,58 @@ impl LinkKind {
             LinkKind::Veth { .. } => "veth",
             LinkKind::Ethernet => "ethernet",
             LinkKind::Loopback => "loopback",
+            LinkKind::Vlan(_) => "vlan",
+            LinkKind::Bond(_) => "bond",
+            LinkKind::Vxlan(_) => "vxlan",
+            LinkKind::MacVlan(_) => "mac-vlan",
+            LinkKind::MacVtap(_) => "mac-vtap",
+            LinkKind::Tap(_) => "tap",
             LinkKind::Other(k) => k,
         }
+    }
+
+    /// Devices that sit on a lower device (created after it, MTU set after it).
+    pub fn base(&self) -> Option<&str> {
+        match self {
+            LinkKind::Vlan(o) => o.base.as_deref(),
+            LinkKind::Vxlan(o) => o.base.as_deref(),
+            LinkKind::MacVlan(o) | LinkKind::MacVtap(o) => o.base.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Kinds that have a lower device, whether or not it is known.
+    pub fn is_stacked(&self) -> bool {
+        matches!(
+            self,
+            LinkKind::Vlan(_) | LinkKind::Vxlan(_) | LinkKind::MacVlan(_) | LinkKind::MacVtap(_)
+        )
+    }
+
+    /// Kinds other links can be ports of.
+    pub fn is_controller(&self) -> bool {
+        matches!(self, LinkKind::Bridge(_) | LinkKind::Bond(_))
+    }
+
+    /// Kinds hostnet can create (a veth only with its peer's name).
+    pub fn creatable(&self) -> bool {
+        match self {
+            LinkKind::Bridge(_)
+            | LinkKind::Bond(_)
+            | LinkKind::Tap(_)
+            | LinkKind::Vxlan(_)
+            | LinkKind::Veth { peer: Some(_) } => true,
+            LinkKind::Vlan(_) | LinkKind::MacVlan(_) | LinkKind::MacVtap(_) => {
+                self.base().is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The settings in `ip -d link` style, for plans and messages (empty for kinds
+    /// without settings of their own).
+    pub fn settings(&self) -> String {
+        super::kinds_fmt::settings(self)
     }
 }
 

@@ -125,6 +125,14 @@ pub fn host_config(intent: &Intent) -> HostConfig {
             },
             Some(KindIntent::Veth { peer }) => DeviceKind::Veth { peer: peer.clone() },
             Some(KindIntent::Ethernet) => DeviceKind::Ethernet,
+            Some(KindIntent::Device { type_name, .. }) => {
+                out.warnings.push(format!(
+                    "{}: {name}: {type_name} devices are not written to boot-time \
+                     configuration by this version; `hostnet restore` re-creates them",
+                    link.origin
+                ));
+                continue;
+            }
             None => DeviceKind::Existing,
         };
         out.devices.push(device_of(name, link, kind));

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Phase, Plan, PlanError};
+use super::{devices, Phase, Plan, PlanError};
 use crate::expand::{Intent, KindIntent, LinkIntent, Ports};
 use crate::model::IfaceState;
 use crate::netdev::{
@@ -10,6 +10,9 @@ use crate::netdev::{
 };
 
 fn kind_matches(want: &KindIntent, have: &LinkKind) -> bool {
+    if let KindIntent::Device { type_name, .. } = want {
+        return *type_name == have.type_name();
+    }
     matches!(
         (want, have),
         (KindIntent::Bridge, LinkKind::Bridge(_))
@@ -73,7 +76,10 @@ fn port_problem(
     } else {
         li.origin.clone()
     };
-    if matches!(cur.kind, LinkKind::Bridge(_) | LinkKind::Loopback) {
+    if matches!(
+        cur.kind,
+        LinkKind::Bridge(_) | LinkKind::Bond(_) | LinkKind::Loopback
+    ) {
         return Some(PlanError {
             path,
             message: format!(
@@ -175,6 +181,10 @@ pub(super) fn plan_links(
                         });
                         continue;
                     }
+                    if let Some(e) = devices::options_problem(name, li, kind, &cur.kind) {
+                        errors.push(e);
+                        continue;
+                    }
                     if let (
                         KindIntent::Veth { peer: Some(peer) },
                         LinkKind::Veth { peer: Some(have) },
@@ -197,11 +207,7 @@ pub(super) fn plan_links(
                     }
                 }
                 if !change.is_empty() {
-                    let phase = if matches!(cur.kind, LinkKind::Bridge(_)) {
-                        Phase::ChangeBridges
-                    } else {
-                        Phase::ChangeLinks
-                    };
+                    let phase = devices::change_phase(&cur.kind);
                     plan.push(
                         phase,
                         Op::ChangeLink {
@@ -260,6 +266,9 @@ pub(super) fn plan_links(
                             },
                         );
                     }
+                }
+                Some(KindIntent::Device { .. }) => {
+                    devices::plan_create(current, intent, &deleted, name, li, plan, errors)
                 }
                 Some(KindIntent::Veth { peer: None }) => errors.push(PlanError {
                     path: format!("{}.veth.peer", li.origin),

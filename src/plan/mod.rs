@@ -10,11 +10,15 @@
 //! then creations the other way round. Deleting rules before routes is VDSM's lesson: a
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
+#[cfg(test)]
+mod device_tests;
+mod devices;
 pub mod dhcp;
 mod links;
 mod owned;
 mod restore;
 
+pub(crate) use devices::change_phase;
 pub(crate) use restore::push_recreate;
 pub use restore::{differences, restore_plan, restore_plan_in, Scope};
 
@@ -24,14 +28,16 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 12] = [
+pub const PHASES: [&str; 14] = [
     "delete rules",
     "delete routes",
     "delete addresses",
     "release ports",
     "delete links",
     "create bridges",
+    "create devices",
     "create veths",
+    "create stacked",
     "change links",
     "change bridges",
     "add addresses",
@@ -49,7 +55,12 @@ pub enum Phase {
     ReleasePorts,
     DeleteLinks,
     CreateBridges,
+    /// Bonds and taps: after the bridges they may join, before the veths that may
+    /// join them.
+    CreateDevices,
     CreateVeths,
+    /// VLAN, VXLAN, MACVLAN, MACVTAP: after every device they may sit on.
+    CreateStacked,
     ChangeLinks,
     ChangeBridges,
     AddAddresses,

@@ -68,7 +68,8 @@ impl Scope {
         s
     }
 
-    /// Adds the veth peers of scoped links (a pair is created and deleted as one).
+    /// Adds the veth peers of scoped links (a pair is created and deleted as one) and
+    /// the devices stacked on them (which the kernel deletes with their base).
     fn with_peers(&self, states: [&KernelState; 2]) -> Scope {
         let mut s = self.clone();
         for st in states {
@@ -76,6 +77,16 @@ impl Scope {
                 if let LinkKind::Veth { peer: Some(p) } = &l.kind {
                     if self.links.contains(&l.name) {
                         s.links.insert(p.clone());
+                    }
+                }
+            }
+        }
+        // Stacks are shallow (VLAN on a bond on a NIC); a few rounds reach the top.
+        for _ in 0..3 {
+            for st in states {
+                for l in st.links.values() {
+                    if l.kind.base().is_some_and(|b| s.links.contains(b)) {
+                        s.links.insert(l.name.clone());
                     }
                 }
             }
@@ -119,15 +130,26 @@ pub fn restore_plan_in(current: &KernelState, target: &KernelState, scope: Optio
 }
 
 fn creatable(kind: &LinkKind) -> bool {
-    matches!(kind, LinkKind::Bridge(_) | LinkKind::Veth { peer: Some(_) })
+    kind.creatable()
 }
 
 fn bridge_phase(kind: &LinkKind) -> Phase {
-    if matches!(kind, LinkKind::Bridge(_)) {
-        Phase::ChangeBridges
-    } else {
-        Phase::ChangeLinks
-    }
+    super::devices::change_phase(kind)
+}
+
+/// Whether a link of kind `cur` can stay and be changed into `want`: same kind, and for
+/// the kinds whose settings hostnet cannot change in place, the same settings.
+fn same_kind(cur: &LinkKind, want: &LinkKind) -> bool {
+    std::mem::discriminant(cur) == std::mem::discriminant(want)
+        && match cur {
+            LinkKind::Vlan(_)
+            | LinkKind::Bond(_)
+            | LinkKind::Vxlan(_)
+            | LinkKind::MacVlan(_)
+            | LinkKind::MacVtap(_)
+            | LinkKind::Tap(_) => cur == want,
+            _ => true,
+        }
 }
 
 fn change(cur: &Link, want: &Link) -> LinkChange {
@@ -168,13 +190,9 @@ pub(crate) fn push_recreate(plan: &mut Plan, state: &KernelState, name: &str) {
         }),
         _ => None,
     };
-    let is_bridge = matches!(want.kind, LinkKind::Bridge(_));
+    let is_bridge = super::devices::mtu_after_create(&want.kind);
     plan.push(
-        if is_bridge {
-            Phase::CreateBridges
-        } else {
-            Phase::CreateVeths
-        },
+        super::devices::create_phase(&want.kind),
         Op::CreateLink(NewLink {
             name: name.to_string(),
             kind: want.kind.clone(),
@@ -188,7 +206,7 @@ pub(crate) fn push_recreate(plan: &mut Plan, state: &KernelState, name: &str) {
     );
     if is_bridge {
         plan.push(
-            Phase::ChangeBridges,
+            super::devices::change_phase(&want.kind),
             Op::ChangeLink {
                 name: name.to_string(),
                 change: LinkChange {
@@ -208,7 +226,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
         let same_kind = target
             .links
             .get(name)
-            .is_some_and(|t| std::mem::discriminant(&t.kind) == std::mem::discriminant(&cur.kind));
+            .is_some_and(|t| same_kind(&cur.kind, &t.kind));
         if !same_kind && creatable(&cur.kind) && !deleted.contains(name.as_str()) {
             deleted.insert(name);
             if let LinkKind::Veth { peer: Some(p) } = &cur.kind {

@@ -9,7 +9,7 @@ use netlink_packet_route::link::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::wire;
+use super::{kinds, wire};
 use crate::netdev::{BridgeOptions, Link, LinkChange, LinkKind, MacAddr, NewLink, PeerSettings};
 
 const IFLA_ADDRESS: u16 = 1;
@@ -46,6 +46,8 @@ pub(super) struct RawLink {
     pub link_elsewhere: bool,
     /// IFLA_GROUP (0 unless someone set one).
     pub group: u32,
+    /// IFLA_INFO_DATA, decoded once names are known (see `kinds`).
+    pub info_data: Vec<u8>,
 }
 
 pub(super) fn dump_request() -> RouteNetlinkMessage {
@@ -72,6 +74,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         link: None,
         link_elsewhere: false,
         group: 0,
+        info_data: Vec::new(),
     };
     for (kind, value) in wire::attrs(payload.get(IFINFOMSG_LEN..)?) {
         match kind {
@@ -96,6 +99,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
                                 .and_then(|(_, v)| wire::as_u32(v))
                                 .is_some_and(|s| s != 0);
                         }
+                        IFLA_INFO_DATA => link.info_data = data.to_vec(),
                         _ => {}
                     }
                 }
@@ -122,7 +126,13 @@ pub(super) fn to_links(raw: &[RawLink]) -> (BTreeMap<String, Link>, HashMap<u32,
                         l.link.and_then(|i| names.get(&i).cloned())
                     },
                 },
-                Some(other) => LinkKind::Other(other.to_string()),
+                Some(other) => {
+                    let base = (!l.link_elsewhere)
+                        .then(|| l.link.and_then(|i| names.get(&i).cloned()))
+                        .flatten();
+                    kinds::decode(other, &l.info_data, base, &names)
+                        .unwrap_or_else(|| LinkKind::Other(other.to_string()))
+                }
                 None if l.loopback => LinkKind::Loopback,
                 None => LinkKind::Ethernet,
             };
@@ -172,7 +182,7 @@ fn bridge_info(stp: bool, new: bool) -> LinkAttribute {
 
 /// RTM_NEWLINK creating `link` (send with NLM_F_CREATE | NLM_F_EXCL). `master` is the
 /// ifindex of the bridge named by `link.controller`.
-pub(super) fn create(link: &NewLink, master: Option<u32>) -> LinkMessage {
+pub(super) fn create(link: &NewLink, master: Option<u32>, base: Option<u32>) -> LinkMessage {
     let mut msg = LinkMessage::default();
     set_up(&mut msg, link.up);
     msg.attributes
@@ -206,7 +216,27 @@ pub(super) fn create(link: &NewLink, master: Option<u32>) -> LinkMessage {
                     InfoKind::Other(kind.clone()),
                 )]))
         }
-        LinkKind::Ethernet | LinkKind::Loopback => {}
+        LinkKind::Ethernet | LinkKind::Loopback | LinkKind::Tap(_) => {}
+        other => msg.attributes.extend(kinds::create_attributes(other, base)),
+    }
+    msg
+}
+
+/// RTM_NEWLINK by name (no ifindex, no NLM_F_CREATE) setting what a device created
+/// outside netlink (a tap) still needs from `link`: MTU, MAC, controller, up.
+pub(super) fn finish_by_name(link: &NewLink, master: Option<u32>) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    set_up(&mut msg, link.up);
+    msg.attributes
+        .push(LinkAttribute::IfName(link.name.clone()));
+    if let Some(mtu) = link.mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = link.mac {
+        msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+    }
+    if let Some(index) = master {
+        msg.attributes.push(LinkAttribute::Controller(index));
     }
     msg
 }
@@ -326,6 +356,7 @@ mod tests {
             link: None,
             link_elsewhere: false,
             group: 0,
+            info_data: Vec::new(),
         }
     }
 

@@ -15,12 +15,15 @@
 //! with almost every release.
 
 mod addr;
+mod devices;
+mod kinds;
 mod link;
 mod listen;
 mod netns;
 mod route;
 mod rule;
 mod socket;
+mod tap;
 mod wire;
 
 use std::collections::HashMap;
@@ -35,7 +38,7 @@ pub use netns::{
 
 use self::link::RawLink;
 use self::socket::{copy_error, Nack, NlSocket};
-use super::{Driver, DriverError, Family, KernelState, Op};
+use super::{Driver, DriverError, Family, KernelState, LinkKind, Op};
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_NEWADDR: u16 = 20;
@@ -49,6 +52,13 @@ pub struct LinuxDriver {
     ifindex: HashMap<String, u32>,
     /// Links were created, deleted or moved since the last link dump.
     stale: bool,
+    /// Bonds and links that are up, as of the last link dump: a port joins a bond only
+    /// while down.
+    bonds: std::collections::HashSet<String>,
+    up: std::collections::HashSet<String>,
+    /// The namespace the socket was opened in, for the tap ioctls (which act in the
+    /// calling thread's).
+    netns: std::fs::File,
 }
 
 /// A request ready to send, with its NLM_F_* flags beyond REQUEST | ACK.
@@ -61,6 +71,9 @@ impl LinuxDriver {
             nl: NlSocket::open().map_err(DriverError::Io)?,
             ifindex: HashMap::new(),
             stale: true,
+            bonds: Default::default(),
+            up: Default::default(),
+            netns: tap::current_netns().map_err(DriverError::Io)?,
         })
     }
 
@@ -72,6 +85,16 @@ impl LinuxDriver {
             .filter_map(|r| link::parse(&r.payload))
             .collect();
         self.ifindex = links.iter().map(|l| (l.name.clone(), l.index)).collect();
+        self.bonds = links
+            .iter()
+            .filter(|l| l.kind.as_deref() == Some("bond"))
+            .map(|l| l.name.clone())
+            .collect();
+        self.up = links
+            .iter()
+            .filter(|l| l.up)
+            .map(|l| l.name.clone())
+            .collect();
         self.stale = false;
         Ok(links)
     }
@@ -97,7 +120,16 @@ impl LinuxDriver {
                 let master = resolve_opt(new.controller.as_ref())?;
                 let peer_master =
                     resolve_opt(new.peer.as_ref().and_then(|p| p.controller.as_ref()))?;
-                let create = (RouteNetlinkMessage::NewLink(link::create(new, master)), NEW);
+                if let LinkKind::Tap(_) = new.kind {
+                    // Created by ioctl beforehand (see `create_taps`); this finishes it.
+                    let msg = link::finish_by_name(new, master);
+                    return Ok(Some(((RouteNetlinkMessage::NewLink(msg), 0), None)));
+                }
+                let base = new.kind.base().map(|b| self.resolve(op, b)).transpose()?;
+                let create = (
+                    RouteNetlinkMessage::NewLink(link::create(new, master, base)),
+                    NEW,
+                );
                 let followup = link::peer_followup(new, peer_master)
                     .map(|msg| (RouteNetlinkMessage::NewLink(msg), 0));
                 return Ok(Some((create, followup)));
@@ -219,6 +251,7 @@ fn interfaces(op: &Op) -> Vec<&str> {
             .iter()
             .chain(new.peer.iter().filter_map(|p| p.controller.as_ref()))
             .map(String::as_str)
+            .chain(new.kind.base())
             .collect(),
         Op::ChangeLink { name, change } => {
             let mut names = vec![name.as_str()];
@@ -392,11 +425,27 @@ impl LinuxDriver {
         let mut requests = Vec::new();
         let mut followups = Vec::new();
         let mut prepared = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
+        let taps = self.create_taps(ops);
+        let made: Vec<String> = ops
+            .iter()
+            .zip(&taps)
+            .filter_map(|(op, t)| match (op, t) {
+                (Op::CreateLink(new), None) if matches!(new.kind, LinkKind::Tap(_)) => {
+                    Some(new.name.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let downed = self.down_future_bond_ports(ops);
+        for (op, tap) in ops.iter().zip(taps) {
+            if let Some(Err(e)) = tap {
+                prepared.push(Some(Err(e)));
+                continue;
+            }
             match self.request(op) {
                 Ok(Some((request, followup))) => {
                     requests.push(request);
-                    followups.extend(followup.map(|f| (i, f)));
+                    followups.extend(followup.map(|f| (prepared.len(), f)));
                     prepared.push(None);
                 }
                 Ok(None) => prepared.push(Some(Ok(()))),
@@ -425,6 +474,7 @@ impl LinuxDriver {
             })
             .collect();
         self.finish_peers(ops, followups, &mut results);
+        self.undo_failed_devices(ops, &results, &made, &downed);
         results
     }
 }

@@ -1,0 +1,149 @@
+//! Expansion of the device kinds beyond bridges and veths, and of a network's `vlan`.
+
+use std::borrow::Cow;
+
+use super::{Intent, KindIntent, LinkIntent};
+use crate::model::*;
+use crate::netdev::{
+    BondMode, BondOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
+    VxlanOptions, VXLAN_DEFAULT_PORT,
+};
+
+/// What `iface` asks for when its type is one of the kinds here (`None` for the
+/// others). Values were range-checked by validation; a value that still does not fit is
+/// left out rather than wrapped.
+pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
+    let ty = iface.iface_type?;
+    let want = match ty {
+        InterfaceType::Vlan => iface.vlan.as_ref().and_then(|v| {
+            Some(LinkKind::Vlan(VlanOptions {
+                base: Some(v.base_iface.clone()),
+                id: u16::try_from(v.id).ok()?,
+            }))
+        }),
+        InterfaceType::Bond => iface.link_aggregation.as_ref().and_then(|la| {
+            Some(LinkKind::Bond(BondOptions {
+                mode: la.mode.as_deref()?.parse::<BondMode>().ok()?,
+                miimon: la.options.as_ref().and_then(|o| o.miimon).unwrap_or(0),
+            }))
+        }),
+        InterfaceType::Vxlan => iface.vxlan.as_ref().and_then(|v| {
+            Some(LinkKind::Vxlan(VxlanOptions {
+                id: v.id,
+                base: v.base_iface.clone(),
+                remote: v.remote,
+                local: v.local,
+                dst_port: match v.destination_port {
+                    Some(p) => u16::try_from(p).ok()?,
+                    None => VXLAN_DEFAULT_PORT,
+                },
+                learning: v.learning.unwrap_or(true),
+            }))
+        }),
+        InterfaceType::MacVlan | InterfaceType::MacVtap => {
+            let spec = if ty == InterfaceType::MacVlan {
+                &iface.mac_vlan
+            } else {
+                &iface.mac_vtap
+            };
+            spec.as_ref().and_then(|m| {
+                let options = MacVlanOptions {
+                    base: Some(m.base_iface.clone()),
+                    mode: match &m.mode {
+                        Some(mode) => mode.parse::<MacVlanMode>().ok()?,
+                        None => MacVlanMode::Vepa,
+                    },
+                };
+                Some(if ty == InterfaceType::MacVlan {
+                    LinkKind::MacVlan(options)
+                } else {
+                    LinkKind::MacVtap(options)
+                })
+            })
+        }
+        InterfaceType::Tap => {
+            let t = iface.tap.clone().unwrap_or_default();
+            Some(LinkKind::Tap(TapOptions {
+                owner: t.owner,
+                group: t.group,
+                multi_queue: t.multi_queue.unwrap_or(false),
+                persistent: t.persistent.unwrap_or(true),
+            }))
+        }
+        InterfaceType::LinuxBridge
+        | InterfaceType::Veth
+        | InterfaceType::Ethernet
+        | InterfaceType::Loopback => return None,
+    };
+    Some(KindIntent::Device {
+        type_name: ty.as_str(),
+        want,
+    })
+}
+
+/// The bond's port list, when the file gives one.
+pub(super) fn bond_ports(iface: &InterfaceSpec) -> Option<&[String]> {
+    (iface.iface_type == Some(InterfaceType::Bond))
+        .then(|| iface.link_aggregation.as_ref()?.port.as_deref())
+        .flatten()
+}
+
+/// The VLAN device a network with `vlan: ID` puts on its uplink.
+pub fn vlan_device(uplink: &str, id: u32) -> String {
+    format!("{uplink}.{id}")
+}
+
+/// For a network with `vlan`, the network as it is seen from the bridge (its uplink is
+/// the VLAN device), after adding the VLAN device (and its base, which must be up) to
+/// the intent.
+pub(super) fn vlan_uplink<'a>(
+    intent: &mut Intent,
+    origin: &str,
+    n: &'a NetworkSpec,
+) -> Cow<'a, NetworkSpec> {
+    let (Some(id), Some(base)) = (n.vlan, n.uplink.as_ref()) else {
+        return Cow::Borrowed(n);
+    };
+    let name = vlan_device(base, id);
+    let absent = n.state == Some(NetworkState::Absent);
+    let blank = |state| LinkIntent {
+        origin: origin.to_string(),
+        kind: None,
+        state,
+        mtu: None,
+        mac: None,
+        stp: None,
+        ports: None,
+        controller: None,
+        ipv4: None,
+        ipv6: None,
+    };
+    if !intent.links.contains_key(&name) {
+        let mut li = blank(if absent {
+            IfaceState::Absent
+        } else {
+            IfaceState::Up
+        });
+        li.kind = Some(KindIntent::Device {
+            type_name: "vlan",
+            want: u16::try_from(id).ok().map(|id| {
+                LinkKind::Vlan(VlanOptions {
+                    base: Some(base.clone()),
+                    id,
+                })
+            }),
+        });
+        intent.links.insert(name.clone(), li);
+    }
+    if !absent {
+        // Tagged frames leave through the base: it must be up.
+        intent
+            .links
+            .entry(base.clone())
+            .or_insert_with(|| blank(IfaceState::Up));
+    }
+    let mut eff = n.clone();
+    eff.uplink = Some(name);
+    eff.vlan = None;
+    Cow::Owned(eff)
+}

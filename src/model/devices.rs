@@ -1,0 +1,154 @@
+//! Serde types of the device kinds beyond bridges and veths, nmstate's keys where
+//! nmstate has them (`vlan`, `link-aggregation`, `vxlan`, `mac-vlan`, `mac-vtap`) and
+//! hostnet's own for `tap`, which nmstate cannot create. Numbers are parsed wide and
+//! ranges checked by validation, so that an out-of-range id names its field.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// `vlan`: only with `type: vlan`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VlanSpec {
+    pub base_iface: String,
+    /// 1..=4094.
+    pub id: u32,
+}
+
+/// `link-aggregation`: only with `type: bond`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LinkAggregationSpec {
+    /// `balance-rr`, `active-backup`, `balance-xor`, `broadcast`, `802.3ad`,
+    /// `balance-tlb`, `balance-alb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<BondOptionsSpec>,
+    /// `port`: the complete list of ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<Vec<String>>,
+}
+
+/// `link-aggregation.options`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BondOptionsSpec {
+    /// MII monitoring interval in ms (default 0: off, as the kernel's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miimon: Option<u32>,
+}
+
+/// `vxlan`: only with `type: vxlan`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VxlanSpec {
+    /// The VNI, 0..=16777215.
+    pub id: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_iface: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<IpAddr>,
+    /// Default 4789.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_port: Option<u32>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning: Option<bool>,
+}
+
+/// `mac-vlan` / `mac-vtap`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MacVlanSpec {
+    pub base_iface: String,
+    /// `vepa` (the kernel's default), `bridge`, `private`, `passthru`, `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// `tap`: only with `type: tap`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TapSpec {
+    /// Numeric uid allowed to attach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<u32>,
+    /// Numeric gid allowed to attach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u32>,
+    /// Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_queue: Option<bool>,
+    /// Must be true (the default): hostnet exits after applying, and a tap that is not
+    /// persistent goes with the file descriptor that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent: Option<bool>,
+}
+
+/// For `show`: the interface type and settings section of a kernel device of the kinds
+/// here, written into `iface`; `None` for other kinds.
+pub fn show_kind(
+    kind: &crate::netdev::LinkKind,
+    iface: &mut super::InterfaceSpec,
+) -> Option<super::InterfaceType> {
+    use super::InterfaceType as T;
+    use crate::netdev::LinkKind as K;
+    let mac_vlan = |m: &crate::netdev::MacVlanOptions| {
+        m.base.as_ref().map(|b| MacVlanSpec {
+            base_iface: b.clone(),
+            mode: Some(m.mode.as_str().to_string()),
+        })
+    };
+    Some(match kind {
+        K::Vlan(v) => {
+            iface.vlan = v.base.as_ref().map(|b| VlanSpec {
+                base_iface: b.clone(),
+                id: u32::from(v.id),
+            });
+            T::Vlan
+        }
+        K::Bond(b) => {
+            iface.link_aggregation = Some(LinkAggregationSpec {
+                mode: Some(b.mode.as_str().to_string()),
+                options: Some(BondOptionsSpec {
+                    miimon: Some(b.miimon),
+                }),
+                port: None,
+            });
+            T::Bond
+        }
+        K::Vxlan(v) => {
+            iface.vxlan = Some(VxlanSpec {
+                id: v.id,
+                base_iface: v.base.clone(),
+                remote: v.remote,
+                local: v.local,
+                destination_port: Some(u32::from(v.dst_port)),
+                learning: Some(v.learning),
+            });
+            T::Vxlan
+        }
+        K::MacVlan(m) => {
+            iface.mac_vlan = mac_vlan(m);
+            T::MacVlan
+        }
+        K::MacVtap(m) => {
+            iface.mac_vtap = mac_vlan(m);
+            T::MacVtap
+        }
+        K::Tap(t) => {
+            iface.tap = Some(TapSpec {
+                owner: t.owner,
+                group: t.group,
+                multi_queue: Some(t.multi_queue),
+                persistent: Some(t.persistent),
+            });
+            T::Tap
+        }
+        _ => return None,
+    })
+}

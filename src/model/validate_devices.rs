@@ -1,0 +1,245 @@
+//! Validation of the device kinds of [`super::devices`] and of `networks[].vlan`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use super::validate::{check_ifname, MAX_IFNAME_LEN};
+use super::*;
+use crate::netdev::{BondMode, MacVlanMode};
+
+/// Collects problems as (path, message).
+pub(super) type Push<'a> = &'a mut dyn FnMut(String, String);
+
+/// Largest VXLAN network identifier (24 bits).
+const MAX_VNI: u32 = (1 << 24) - 1;
+
+fn check_vlan_id(push: Push, path: String, id: u32) {
+    if !(1..=4094).contains(&id) {
+        push(path, format!("VLAN id {id} is outside 1-4094"));
+    }
+}
+
+fn check_base(push: Push, d: &Desired, path: String, name: &str, base: &str) {
+    if let Err(m) = check_ifname(base) {
+        push(path, m);
+    } else if base == name {
+        push(path, format!("{name} cannot be its own base interface"));
+    } else if d
+        .interfaces
+        .iter()
+        .any(|i| i.name == base && i.state == Some(IfaceState::Absent))
+    {
+        push(
+            path,
+            format!("base interface {base} is removed by this file (state: absent)"),
+        );
+    }
+}
+
+/// Sections that belong to one type only.
+fn sections(iface: &InterfaceSpec) -> [(&'static str, bool, InterfaceType); 6] {
+    [
+        ("vlan", iface.vlan.is_some(), InterfaceType::Vlan),
+        (
+            "link-aggregation",
+            iface.link_aggregation.is_some(),
+            InterfaceType::Bond,
+        ),
+        ("vxlan", iface.vxlan.is_some(), InterfaceType::Vxlan),
+        ("mac-vlan", iface.mac_vlan.is_some(), InterfaceType::MacVlan),
+        ("mac-vtap", iface.mac_vtap.is_some(), InterfaceType::MacVtap),
+        ("tap", iface.tap.is_some(), InterfaceType::Tap),
+    ]
+}
+
+/// Checks the device settings of `interfaces[i]`.
+pub(super) fn check_interface(push: Push, d: &Desired, i: usize, iface: &InterfaceSpec) {
+    let p = format!("interfaces[{i}]");
+    let Some(ty) = iface.iface_type else { return };
+    for (key, given, owner) in sections(iface) {
+        if given && ty != owner {
+            push(
+                format!("{p}.{key}"),
+                format!(
+                    "only a {} has {key} settings, not a {}",
+                    owner.as_str(),
+                    ty.as_str()
+                ),
+            );
+        }
+    }
+    if iface.state == Some(IfaceState::Absent) {
+        return;
+    }
+    let name = iface.name.as_str();
+    if let Some(v) = iface.vlan.as_ref().filter(|_| ty == InterfaceType::Vlan) {
+        check_vlan_id(push, format!("{p}.vlan.id"), v.id);
+        check_base(push, d, format!("{p}.vlan.base-iface"), name, &v.base_iface);
+    }
+    if let Some(la) = iface
+        .link_aggregation
+        .as_ref()
+        .filter(|_| ty == InterfaceType::Bond)
+    {
+        match &la.mode {
+            None => push(
+                format!("{p}.link-aggregation.mode"),
+                "a bond needs a mode".to_string(),
+            ),
+            Some(m) => {
+                if let Err(e) = m.parse::<BondMode>() {
+                    push(format!("{p}.link-aggregation.mode"), e);
+                }
+            }
+        }
+        match la.port.as_deref() {
+            None | Some([]) => push(
+                format!("{p}.link-aggregation.port"),
+                format!("bond {name} has no ports"),
+            ),
+            Some(ports) => {
+                for (j, port) in ports.iter().enumerate() {
+                    let pp = format!("{p}.link-aggregation.port[{j}]");
+                    if let Err(m) = check_ifname(port) {
+                        push(pp, m);
+                    } else if port == name {
+                        push(pp, format!("bond {name} cannot be a port of itself"));
+                    } else if ports[..j].contains(port) {
+                        push(pp, format!("port {port} is listed twice"));
+                    } else if let Some(other) = d.interfaces.iter().find(|o| {
+                        o.name == *port
+                            && matches!(
+                                o.iface_type,
+                                Some(InterfaceType::LinuxBridge | InterfaceType::Bond)
+                            )
+                    }) {
+                        push(
+                            pp,
+                            format!(
+                                "{port} is a {}; it cannot be a port of bond {name}",
+                                other.iface_type.map_or("", InterfaceType::as_str)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(v) = iface.vxlan.as_ref().filter(|_| ty == InterfaceType::Vxlan) {
+        if v.id > MAX_VNI {
+            push(
+                format!("{p}.vxlan.id"),
+                format!("VXLAN id {} does not fit in 24 bits (0-{MAX_VNI})", v.id),
+            );
+        }
+        if let Some(port) = v.destination_port {
+            if !(1..=65535).contains(&port) {
+                push(
+                    format!("{p}.vxlan.destination-port"),
+                    format!("{port} is not a UDP port (1-65535)"),
+                );
+            }
+        }
+        if let Some(b) = &v.base_iface {
+            check_base(push, d, format!("{p}.vxlan.base-iface"), name, b);
+        }
+        if let (Some(r), Some(l)) = (v.remote, v.local) {
+            if r.is_ipv4() != l.is_ipv4() {
+                push(
+                    format!("{p}.vxlan.local"),
+                    format!("{l} and remote {r} are of different families"),
+                );
+            }
+        }
+        if let Some(l) = v.local.filter(IpAddr::is_multicast) {
+            push(
+                format!("{p}.vxlan.local"),
+                format!("{l} is a multicast address"),
+            );
+        }
+    }
+    for (key, spec, owner) in [
+        ("mac-vlan", &iface.mac_vlan, InterfaceType::MacVlan),
+        ("mac-vtap", &iface.mac_vtap, InterfaceType::MacVtap),
+    ] {
+        let Some(m) = spec.as_ref().filter(|_| ty == owner) else {
+            continue;
+        };
+        check_base(
+            push,
+            d,
+            format!("{p}.{key}.base-iface"),
+            name,
+            &m.base_iface,
+        );
+        if let Some(mode) = &m.mode {
+            if let Err(e) = mode.parse::<MacVlanMode>() {
+                push(format!("{p}.{key}.mode"), e);
+            }
+        }
+    }
+    if let Some(t) = iface.tap.as_ref().filter(|_| ty == InterfaceType::Tap) {
+        if t.persistent == Some(false) {
+            push(
+                format!("{p}.tap.persistent"),
+                "hostnet exits after applying, and a tap that is not persistent would \
+                 vanish with it; use the library's create_tap for a transient tap"
+                    .to_string(),
+            );
+        }
+    }
+}
+
+/// Checks `networks[i].vlan`.
+pub(super) fn check_network(push: Push, i: usize, n: &NetworkSpec) {
+    let Some(id) = n.vlan else { return };
+    let p = format!("networks[{i}].vlan");
+    check_vlan_id(push, p.clone(), id);
+    match &n.uplink {
+        None => push(p, "a VLAN needs an uplink to tag".to_string()),
+        Some(u) => {
+            let dev = crate::expand::vlan_device(u, id);
+            if dev.len() > MAX_IFNAME_LEN {
+                push(
+                    p,
+                    format!("the VLAN device {dev} would be longer than {MAX_IFNAME_LEN} bytes"),
+                );
+            }
+        }
+    }
+}
+
+/// A port claimed by a bond and by a bridge, or by two bonds.
+pub(super) fn check_port_owners(push: Push, d: &Desired) {
+    let mut owner: BTreeMap<&str, (&str, bool)> = BTreeMap::new();
+    for (i, iface) in d.interfaces.iter().enumerate() {
+        if iface.state == Some(IfaceState::Absent) {
+            continue;
+        }
+        let bridge_ports = iface
+            .bridge
+            .iter()
+            .flat_map(|b| b.port.iter().flatten())
+            .map(|p| (p.name.as_str(), "bridge.port"));
+        let bond_ports = iface
+            .link_aggregation
+            .iter()
+            .filter(|_| iface.iface_type == Some(InterfaceType::Bond))
+            .flat_map(|la| la.port.iter().flatten())
+            .map(|p| (p.as_str(), "link-aggregation.port"));
+        for (port, key) in bridge_ports.chain(bond_ports) {
+            let bond = key.starts_with("link-aggregation");
+            match owner.get(port) {
+                // Two bridges claiming a port is validate's own check.
+                Some((other, other_bond)) if (bond || *other_bond) && *other != iface.name => push(
+                    format!("interfaces[{i}].{key}"),
+                    format!("port {port} is claimed by {other} and {}", iface.name),
+                ),
+                Some(_) => {}
+                None => {
+                    owner.insert(port, (iface.name.as_str(), bond));
+                }
+            }
+        }
+    }
+}

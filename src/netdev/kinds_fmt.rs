@@ -1,0 +1,64 @@
+//! The settings of a device kind in `ip -d link` words, for plan lines and messages.
+
+use std::fmt::Write;
+
+use super::LinkKind;
+
+pub(super) fn settings(kind: &LinkKind) -> String {
+    let mut s = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_settings(&mut s, kind);
+    s.trim_start().to_string()
+}
+
+fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
+    let base = |s: &mut String, b: &Option<String>| match b {
+        Some(b) => write!(s, " link {b}"),
+        None => Ok(()),
+    };
+    match kind {
+        LinkKind::Bridge(b) => write!(s, " stp {}", if b.stp { "on" } else { "off" }),
+        LinkKind::Vlan(v) => {
+            base(s, &v.base)?;
+            write!(s, " id {}", v.id)
+        }
+        LinkKind::Bond(b) => write!(s, " mode {} miimon {}", b.mode, b.miimon),
+        LinkKind::Vxlan(v) => {
+            write!(s, " id {}", v.id)?;
+            base(s, &v.base)?;
+            if let Some(r) = v.remote {
+                write!(s, " remote {r}")?;
+            }
+            if let Some(l) = v.local {
+                write!(s, " local {l}")?;
+            }
+            write!(s, " dstport {}", v.dst_port)?;
+            if !v.learning {
+                write!(s, " nolearning")?;
+            }
+            Ok(())
+        }
+        LinkKind::MacVlan(m) | LinkKind::MacVtap(m) => {
+            base(s, &m.base)?;
+            write!(s, " mode {}", m.mode.as_str())
+        }
+        LinkKind::Tap(t) => {
+            if let Some(u) = t.owner {
+                write!(s, " user {u}")?;
+            }
+            if let Some(g) = t.group {
+                write!(s, " group {g}")?;
+            }
+            if t.multi_queue {
+                write!(s, " multi_queue")?;
+            }
+            if !t.persistent {
+                write!(s, " transient")?;
+            }
+            Ok(())
+        }
+        LinkKind::Veth { .. } | LinkKind::Ethernet | LinkKind::Loopback | LinkKind::Other(_) => {
+            Ok(())
+        }
+    }
+}

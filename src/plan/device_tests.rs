@@ -1,0 +1,258 @@
+//! The device kinds beyond bridges and veths on the model driver: plans, re-apply,
+//! rollback from a failure at every op, show round-trip, and the errors that exit 2.
+
+use super::tests::{host, intent_of};
+use super::*;
+use crate::engine::{apply, ApplyError, ApplyOptions};
+use crate::model::{parse, validate};
+use crate::netdev::model::ModelDriver;
+use crate::netdev::{BondMode, Driver, LinkKind};
+
+/// Every kind at once: a bond of both NICs as a VLAN-tagged network's uplink with
+/// source routing, a vxlan on the bond, a macvlan, a macvtap and a tap in the bridge.
+const ALL: &str = "
+interfaces:
+  - name: bond0
+    type: bond
+    mtu: 9000
+    link-aggregation: {mode: active-backup, options: {miimon: 100}, port: [eth0, eth1]}
+  - name: vx0
+    type: vxlan
+    vxlan: {id: 4242, base-iface: bond0, remote: 192.0.2.99, local: 192.0.2.10, learning: false}
+  - name: mv0
+    type: mac-vlan
+    mac-vlan: {base-iface: bond0, mode: bridge}
+  - name: mvt0
+    type: mac-vtap
+    mtu: 1400
+    mac-vtap: {base-iface: bond0, mode: passthru}
+  - name: tap0
+    type: tap
+    tap: {owner: 107, group: 115, multi-queue: true}
+networks:
+  - name: tenant
+    uplink: bond0
+    vlan: 100
+    mtu: 9000
+    ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}
+  - name: guests
+    ipv4: {address: [198.51.100.1/24]}
+";
+
+fn applied(yaml: &str) -> ModelDriver {
+    let mut m = host();
+    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_, _| {
+        Ok(())
+    })
+    .expect("applies");
+    m
+}
+
+fn errors(current: &crate::netdev::KernelState, yaml: &str) -> Vec<String> {
+    match plan(current, &intent_of(yaml)) {
+        Ok(p) => panic!("planned:\n{p}"),
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn every_kind_is_created_in_order_and_reapply_is_empty() {
+    let m = host();
+    let p = plan(m.state(), &intent_of(ALL)).expect("plans");
+    insta::assert_snapshot!(p.to_string());
+    let m = applied(ALL);
+    let s = m.state();
+    assert_eq!(s.links["eth0"].controller.as_deref(), Some("bond0"));
+    assert_eq!(s.links["bond0.100"].controller.as_deref(), Some("tenant"));
+    assert!(matches!(
+        &s.links["bond0"].kind,
+        LinkKind::Bond(b) if b.mode == BondMode::ActiveBackup && b.miimon == 100
+    ));
+    assert_eq!(s.links["mvt0"].mtu, 1400);
+    assert!(plan(s, &intent_of(ALL)).expect("plans").is_empty());
+}
+
+#[test]
+fn a_failure_at_any_op_rolls_back_exactly() {
+    let n_ops = plan(host().state(), &intent_of(ALL)).expect("plans").len();
+    for k in 0..n_ops {
+        let mut m = host();
+        let before = m.query().expect("query");
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
+        let err = apply(&mut m, &intent_of(ALL), ApplyOptions::default(), |_, _| {
+            Ok(())
+        })
+        .expect_err("fails");
+        assert!(
+            matches!(err, ApplyError::RolledBack { .. }),
+            "op {k}: {err:?}"
+        );
+        assert_eq!(m.query().expect("query"), before, "op {k} left changes");
+    }
+}
+
+#[test]
+fn removing_everything_rolls_back_to_every_kind() {
+    let removal = "
+interfaces:
+  - {name: bond0, state: absent}
+  - {name: tap0, state: absent}
+  - {name: vx0, state: absent}
+networks:
+  - {name: tenant, uplink: bond0, vlan: 100, state: absent}
+  - {name: guests, state: absent}
+";
+    let probe = applied(ALL);
+    let n_ops = plan(probe.state(), &intent_of(removal))
+        .expect("plans")
+        .len();
+    for k in 0..n_ops {
+        let mut m = applied(ALL);
+        let before = m.query().expect("query");
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
+        let err = apply(
+            &mut m,
+            &intent_of(removal),
+            ApplyOptions::default(),
+            |_, _| Ok(()),
+        )
+        .expect_err("fails");
+        assert!(
+            matches!(err, ApplyError::RolledBack { .. }),
+            "op {k}: {err:?}"
+        );
+        assert_eq!(m.query().expect("query"), before, "op {k} left changes");
+    }
+    let mut m = applied(ALL);
+    apply(
+        &mut m,
+        &intent_of(removal),
+        ApplyOptions::default(),
+        |_, _| Ok(()),
+    )
+    .expect("removes");
+    let s = m.state();
+    for gone in ["bond0", "bond0.100", "vx0", "mv0", "mvt0", "tap0", "tenant"] {
+        assert!(!s.links.contains_key(gone), "{gone} is still there");
+    }
+    assert!(s.links["eth0"].controller.is_none());
+}
+
+#[test]
+fn show_of_every_kind_applies_to_nothing() {
+    let m = applied(ALL);
+    let shown = crate::show::show(m.state());
+    let yaml = serde_yaml_ng::to_string(&shown.document).expect("yaml");
+    let d = parse(&yaml).expect("parses");
+    validate(&d).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let intent = crate::expand::expand(&d).expect("expands");
+    let p = plan(m.state(), &intent).expect("plans");
+    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
+    assert!(yaml.contains("link-aggregation"), "{yaml}");
+}
+
+#[test]
+fn settings_that_differ_are_refused_not_silently_kept() {
+    let m = applied(ALL);
+    let changed = ALL.replace("id: 4242", "id: 4243");
+    assert_eq!(
+        errors(m.state(), &changed),
+        [
+            "interfaces[1].vxlan: vxlan vx0 exists with id 4242 link bond0 remote 192.0.2.99 \
+          local 192.0.2.10 dstport 4789 nolearning, not id 4243 link bond0 remote 192.0.2.99 \
+          local 192.0.2.10 dstport 4789 nolearning; hostnet does not change these settings \
+          in place: remove it first (state: absent) and apply again"
+        ]
+    );
+}
+
+#[test]
+fn a_missing_base_or_creating_without_settings_is_a_plan_error() {
+    let m = host();
+    assert_eq!(
+        errors(
+            m.state(),
+            "interfaces: [{name: v5, type: vlan, vlan: {base-iface: eth9, id: 5}}]"
+        ),
+        ["interfaces[0].vlan.base-iface: base interface eth9 of vlan v5 does not exist"]
+    );
+    assert_eq!(
+        errors(m.state(), "interfaces: [{name: b0, type: bond}]"),
+        ["interfaces[0].link-aggregation: bond b0 does not exist; creating it needs its link-aggregation settings"]
+    );
+    assert_eq!(
+        errors(m.state(), "networks: [{name: t, uplink: eth9, vlan: 7}]"),
+        ["networks[0].uplink: eth9 does not exist"]
+    );
+}
+
+fn validation(yaml: &str) -> Vec<String> {
+    let d = parse(yaml).expect("parses");
+    validate(&d)
+        .expect_err("invalid")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn bad_device_settings_name_their_field() {
+    let cases: [(&str, &str); 12] = [
+        (
+            "interfaces: [{name: v, type: vlan, vlan: {base-iface: eth0, id: 4095}}]",
+            "interfaces[0].vlan.id: VLAN id 4095 is outside 1-4094",
+        ),
+        (
+            "interfaces: [{name: v, type: vlan, vlan: {base-iface: eth0, id: 0}}]",
+            "interfaces[0].vlan.id: VLAN id 0 is outside 1-4094",
+        ),
+        (
+            "networks: [{name: n, uplink: eth0, vlan: 5000}]",
+            "networks[0].vlan: VLAN id 5000 is outside 1-4094",
+        ),
+        (
+            "interfaces: [{name: x, type: vxlan, vxlan: {id: 16777216}}]",
+            "interfaces[0].vxlan.id: VXLAN id 16777216 does not fit in 24 bits (0-16777215)",
+        ),
+        (
+            "interfaces: [{name: b, type: bond, link-aggregation: {mode: active-backup}}]",
+            "interfaces[0].link-aggregation.port: bond b has no ports",
+        ),
+        (
+            "interfaces: [{name: b, type: bond, link-aggregation: {mode: active-backup, port: []}}]",
+            "interfaces[0].link-aggregation.port: bond b has no ports",
+        ),
+        (
+            "interfaces: [{name: b, type: bond, link-aggregation: {mode: fastest, port: [eth0]}}]",
+            "interfaces[0].link-aggregation.mode: unknown bond mode \"fastest\" (one of balance-rr, \
+             active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)",
+        ),
+        (
+            "interfaces: [{name: m, type: mac-vlan, mac-vlan: {base-iface: m}}]",
+            "interfaces[0].mac-vlan.base-iface: m cannot be its own base interface",
+        ),
+        (
+            "interfaces: [{name: m, type: mac-vtap, mac-vtap: {base-iface: eth0, mode: wide}}]",
+            "interfaces[0].mac-vtap.mode: unknown mode \"wide\" (one of private, vepa, bridge, passthru, source)",
+        ),
+        (
+            "interfaces: [{name: t, type: tap, tap: {persistent: false}}]",
+            "interfaces[0].tap.persistent: hostnet exits after applying, and a tap that is not \
+             persistent would vanish with it; use the library's create_tap for a transient tap",
+        ),
+        (
+            "interfaces: [{name: t, type: tap, vlan: {base-iface: eth0, id: 3}}]",
+            "interfaces[0].vlan: only a vlan has vlan settings, not a tap",
+        ),
+        (
+            "interfaces:\n  - {name: eth0, state: absent}\n  - {name: v, type: vlan, vlan: {base-iface: eth0, id: 3}}",
+            "interfaces[1].vlan.base-iface: base interface eth0 is removed by this file (state: absent)",
+        ),
+    ];
+    for (yaml, want) in cases {
+        assert_eq!(validation(yaml), [want], "{yaml}");
+    }
+}

@@ -1,0 +1,165 @@
+//! Planning of the device kinds beyond bridges and veths: where in the plan they are
+//! created and changed, whether an existing one is what the file says, and the checks
+//! that their lower device and controller will be there.
+
+use std::collections::BTreeSet;
+
+use super::{Phase, Plan, PlanError};
+use crate::expand::{Intent, KindIntent, LinkIntent};
+use crate::model::IfaceState;
+use crate::netdev::{KernelState, LinkChange, LinkKind, NewLink, Op};
+
+/// The phase that creates a link of `kind`.
+pub(crate) fn create_phase(kind: &LinkKind) -> Phase {
+    match kind {
+        LinkKind::Bridge(_) => Phase::CreateBridges,
+        LinkKind::Bond(_) | LinkKind::Tap(_) => Phase::CreateDevices,
+        k if k.is_stacked() => Phase::CreateStacked,
+        _ => Phase::CreateVeths,
+    }
+}
+
+/// The phase that changes a link of `kind`. Bridges and stacked devices change last:
+/// a bridge's MTU once its ports are in, a VLAN's once its base has its own.
+pub(crate) fn change_phase(kind: &LinkKind) -> Phase {
+    if matches!(kind, LinkKind::Bridge(_)) || kind.is_stacked() {
+        Phase::ChangeBridges
+    } else {
+        Phase::ChangeLinks
+    }
+}
+
+/// True for kinds whose MTU is set after creation rather than in the create request.
+pub(crate) fn mtu_after_create(kind: &LinkKind) -> bool {
+    // A bridge takes its smallest port's MTU when ports join unless set afterwards; a
+    // stacked device cannot be larger than its base, whose MTU may change in this plan.
+    matches!(kind, LinkKind::Bridge(_)) || kind.is_stacked()
+}
+
+/// The field of the file that names a stacked device's lower device.
+fn base_path(li: &LinkIntent, type_name: &str) -> String {
+    if li.origin.starts_with("networks") {
+        format!("{}.uplink", li.origin)
+    } else {
+        format!("{}.{type_name}.base-iface", li.origin)
+    }
+}
+
+/// Why the existing `have` is not the device the file describes, if it is not.
+pub(super) fn options_problem(
+    name: &str,
+    li: &LinkIntent,
+    want: &KindIntent,
+    have: &LinkKind,
+) -> Option<PlanError> {
+    let KindIntent::Device {
+        type_name,
+        want: Some(want),
+    } = want
+    else {
+        return None;
+    };
+    (want != have).then(|| PlanError {
+        path: if li.origin.starts_with("networks") {
+            format!("{}.vlan", li.origin)
+        } else {
+            format!("{}.{}", li.origin, section(type_name))
+        },
+        message: format!(
+            "{type_name} {name} exists with {}, not {}; hostnet does not change these settings in place: \
+             remove it first (state: absent) and apply again",
+            have.settings(),
+            want.settings()
+        ),
+    })
+}
+
+/// The key of a kind's settings in the file.
+fn section(type_name: &str) -> &str {
+    match type_name {
+        "bond" => "link-aggregation",
+        other => other,
+    }
+}
+
+/// Plans the creation of a device of the kinds here.
+pub(super) fn plan_create(
+    current: &KernelState,
+    intent: &Intent,
+    deleted: &BTreeSet<&str>,
+    name: &str,
+    li: &LinkIntent,
+    plan: &mut Plan,
+    errors: &mut Vec<PlanError>,
+) {
+    let Some(KindIntent::Device { type_name, want }) = &li.kind else {
+        return;
+    };
+    let Some(kind) = want else {
+        errors.push(PlanError {
+            path: format!("{}.{}", li.origin, section(type_name)),
+            message: format!(
+                "{type_name} {name} does not exist; creating it needs its {} settings",
+                section(type_name)
+            ),
+        });
+        return;
+    };
+    if let Some(base) = kind.base() {
+        let exists = current.links.contains_key(base) && !deleted.contains(base);
+        let planned = intent
+            .links
+            .get(base)
+            .filter(|b| b.state != IfaceState::Absent);
+        if !exists && planned.is_some_and(|b| b.kind.is_none()) {
+            // "does not exist" is reported for the base itself.
+            return;
+        }
+        if !exists && planned.is_none() {
+            errors.push(PlanError {
+                path: base_path(li, type_name),
+                message: format!("base interface {base} of {type_name} {name} does not exist"),
+            });
+            return;
+        }
+        let base_is_new_stacked = !exists
+            && planned.is_some_and(|b| {
+                matches!(&b.kind, Some(KindIntent::Device { want: Some(k), .. }) if k.is_stacked())
+            });
+        if base_is_new_stacked {
+            errors.push(PlanError {
+                path: base_path(li, type_name),
+                message: format!(
+                    "{base} is created in this apply and is itself stacked on another device; \
+                     create {name} in a second apply"
+                ),
+            });
+            return;
+        }
+    }
+    let later_mtu = mtu_after_create(kind);
+    plan.push(
+        create_phase(kind),
+        Op::CreateLink(NewLink {
+            name: name.to_string(),
+            kind: kind.clone(),
+            up: li.state == IfaceState::Up,
+            mtu: if later_mtu { None } else { li.mtu },
+            mac: li.mac,
+            controller: li.controller.clone(),
+            peer: None,
+        }),
+    );
+    if let Some(mtu) = li.mtu.filter(|_| later_mtu) {
+        plan.push(
+            change_phase(kind),
+            Op::ChangeLink {
+                name: name.to_string(),
+                change: LinkChange {
+                    mtu: Some(mtu),
+                    ..LinkChange::default()
+                },
+            },
+        );
+    }
+}
