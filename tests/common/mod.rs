@@ -1,6 +1,8 @@
 //! Shared setup of the kernel tests: every test runs in a network namespace of its own.
 #![allow(dead_code)]
 
+pub mod peer;
+
 use std::process::{Command, Output};
 
 use hostnet::netdev::linux::LinuxDriver;
@@ -96,4 +98,15 @@ pub fn show_json() -> String {
     let o = hostnet(&["show", "-o", "json"], None);
     assert!(o.status.success(), "{}", text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `ChangeLink` that sets a link up.
+pub fn up_op(name: &str) -> Op {
+    Op::ChangeLink {
+        name: name.into(),
+        change: LinkChange {
+            up: Some(true),
+            ..LinkChange::default()
+        },
+    }
 }
