@@ -185,9 +185,9 @@ interfaces:
     let s = query();
     assert!(!s.links.contains_key("mv0") && !s.links.contains_key("mvt0"));
     assert!(s.links.contains_key("u0"));
-    let server = echo_server(&peer, sa("10.1.0.2:7001"));
+    let server = echo_server(&peer, sa("10.1.0.2:7011"));
     assert!(
-        !echoes(None, sa("10.1.0.2:7001")),
+        !echoes(None, sa("10.1.0.2:7011")),
         "an echo without the macvlan: the check above proves nothing"
     );
     drop(server);
