@@ -76,10 +76,7 @@ fn port_problem(
     } else {
         li.origin.clone()
     };
-    if matches!(
-        cur.kind,
-        LinkKind::Bridge(_) | LinkKind::Bond(_) | LinkKind::Loopback
-    ) {
+    if matches!(cur.kind, LinkKind::Bridge(_) | LinkKind::Loopback) {
         return Some(PlanError {
             path,
             message: format!(
