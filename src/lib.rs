@@ -6,6 +6,7 @@
 //! [`netdev::Driver`].
 
 pub mod cli;
+pub mod devices;
 pub mod dhcp;
 pub mod engine;
 pub mod expand;

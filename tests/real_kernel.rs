@@ -46,7 +46,10 @@ fn kernel_has(test: &str, feature: &str, kind: LinkKind) -> bool {
             true
         }
         Err(e) => {
-            let missing = matches!(e.errno(), Some(libc::EOPNOTSUPP | libc::ENODEV | libc::ENOENT));
+            let missing = matches!(
+                e.errno(),
+                Some(libc::EOPNOTSUPP | libc::ENODEV | libc::ENOENT)
+            );
             if !missing {
                 panic!("{test}: probing {feature} failed unexpectedly: {e}");
             }
@@ -95,7 +98,7 @@ interfaces:
     ipv4: {enabled: true, address: [{ip: 192.0.2.1, prefix-length: 24}]}
   - name: lo
     type: loopback
-    ipv4: {enabled: true, address: [{ip: 127.0.0.1, prefix-length: 8}, {ip: 203.0.113.7, prefix-length: 32}]}
+    ipv4: {enabled: true, address: [{ip: 203.0.113.7, prefix-length: 32}]}
 ",
         )
         .expect("the far end applies")
@@ -150,8 +153,11 @@ routes:
     );
 
     // Removal takes the VLAN device with the network.
-    apply_yaml(&TENANT.replace("  - name: tenant\n", "  - name: tenant\n    state: absent\n"))
-        .expect("removes");
+    apply_yaml(&TENANT.replace(
+        "  - name: tenant\n",
+        "  - name: tenant\n    state: absent\n",
+    ))
+    .expect("removes");
     let s = query();
     assert!(!s.links.contains_key("u0.100") && !s.links.contains_key("tenant"));
     assert!(s.links.contains_key("u0"));

@@ -61,6 +61,13 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
                 })
             })
         }
+        InterfaceType::Tap if iface.tap.is_none() => {
+            return Some(KindIntent::Device {
+                type_name: ty.as_str(),
+                want: Some(LinkKind::Tap(TapOptions::default())),
+                exact: false,
+            })
+        }
         InterfaceType::Tap => {
             let t = iface.tap.clone().unwrap_or_default();
             Some(LinkKind::Tap(TapOptions {
@@ -78,6 +85,7 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
     Some(KindIntent::Device {
         type_name: ty.as_str(),
         want,
+        exact: true,
     })
 }
 
@@ -132,6 +140,7 @@ pub(super) fn vlan_uplink<'a>(
                     id,
                 })
             }),
+            exact: true,
         });
         intent.links.insert(name.clone(), li);
     }

@@ -68,6 +68,9 @@ pub enum KindIntent {
     Device {
         type_name: &'static str,
         want: Option<crate::netdev::LinkKind>,
+        /// An existing device must have exactly `want`'s settings (false when the file
+        /// gives no settings and `want` holds the defaults to create with).
+        exact: bool,
     },
 }
 

@@ -55,6 +55,7 @@ pub(super) fn options_problem(
     let KindIntent::Device {
         type_name,
         want: Some(want),
+        exact: true,
     } = want
     else {
         return None;
@@ -92,7 +93,10 @@ pub(super) fn plan_create(
     plan: &mut Plan,
     errors: &mut Vec<PlanError>,
 ) {
-    let Some(KindIntent::Device { type_name, want }) = &li.kind else {
+    let Some(KindIntent::Device {
+        type_name, want, ..
+    }) = &li.kind
+    else {
         return;
     };
     let Some(kind) = want else {
