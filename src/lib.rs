@@ -12,6 +12,7 @@ pub mod engine;
 pub mod expand;
 pub mod model;
 pub mod netdev;
+pub mod ovs;
 pub mod persist;
 pub mod plan;
 pub mod sandbox;

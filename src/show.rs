@@ -32,6 +32,7 @@ pub fn show(state: &KernelState) -> Shown {
         if let Some(c) = &l.controller {
             ports.entry(c.as_str()).or_default().push(PortSpec {
                 name: l.name.clone(),
+                vlan: None,
             });
         }
     }
@@ -85,6 +86,7 @@ pub fn show(state: &KernelState) -> Shown {
             bridge: match &l.kind {
                 LinkKind::Bridge(o) => Some(BridgeSpec {
                     options: Some(BridgeOptionsSpec {
+                        datapath: None,
                         stp: Some(StpSpec {
                             enabled: Some(o.stp),
                         }),
@@ -103,6 +105,7 @@ pub fn show(state: &KernelState) -> Shown {
             mac_vlan: None,
             mac_vtap: None,
             tap: None,
+            ovs_db: None,
         };
         if let Some(t) = show_kind(&l.kind, &mut iface) {
             iface.iface_type = Some(t);
@@ -119,6 +122,7 @@ pub fn show(state: &KernelState) -> Shown {
         }
         interfaces.push(iface);
     }
+    crate::ovs::show::annotate(state, &mut interfaces);
     let routes: Vec<RouteSpec> = state
         .routes
         .iter()

@@ -183,5 +183,56 @@ pub fn ensure_vlan_bridge(
     Ok(vlan)
 }
 
+/// Ensures `port` is a port of the existing Open vSwitch bridge `bridge` with
+/// `settings` (access tag, internal, external_ids such as `iface-id`, `attached-mac`,
+/// `vm-uuid`); a port elsewhere moves. A missing bridge is an error
+/// ([`ApplyError::Plan`]), never created here.
+pub fn create_ovs_port(
+    driver: &mut dyn Driver,
+    bridge: &str,
+    port: &str,
+    settings: &crate::ovs::OvsPort,
+) -> Result<(), DeviceError> {
+    let mut intent = Intent::default();
+    let mut b = crate::ovs::OvsBridgeIntent {
+        origin: format!("create_ovs_port({bridge}, {port})"),
+        must_exist: true,
+        ..Default::default()
+    };
+    b.add_ports.insert(
+        port.to_string(),
+        crate::ovs::OvsPortIntent {
+            origin: b.origin.clone(),
+            tag: settings.tag,
+            internal: settings.internal,
+            external_ids: Some(settings.external_ids.clone()),
+        },
+    );
+    intent.ovs.bridges.insert(bridge.to_string(), b);
+    apply_intent(driver, &intent)
+}
+
+/// Ensures `port` is not a port of Open vSwitch bridge `bridge`.
+pub fn delete_ovs_port(
+    driver: &mut dyn Driver,
+    bridge: &str,
+    port: &str,
+) -> Result<(), DeviceError> {
+    if !state(driver)?.ovs.bridges.contains_key(bridge) {
+        return Ok(());
+    }
+    let mut intent = Intent::default();
+    intent.ovs.bridges.insert(
+        bridge.to_string(),
+        crate::ovs::OvsBridgeIntent {
+            origin: format!("delete_ovs_port({bridge}, {port})"),
+            must_exist: true,
+            remove_ports: vec![port.to_string()],
+            ..Default::default()
+        },
+    );
+    apply_intent(driver, &intent)
+}
+
 #[cfg(test)]
 mod tests;

@@ -78,6 +78,11 @@ impl<'a> Journal<'a> {
             Op::DeleteAddress(a) => plan.push(Phase::AddAddresses, Op::AddAddress(a.clone())),
             Op::AddRoute(r) => plan.push(Phase::DeleteRoutes, Op::DeleteRoute(r.clone())),
             Op::DeleteRoute(r) => plan.push(Phase::AddRoutes, Op::AddRoute(r.clone())),
+            Op::Ovs(o) => {
+                for inv in crate::ovs::plan::inverse(o, &b.ovs) {
+                    plan.push(Phase::Ovs, Op::Ovs(inv));
+                }
+            }
             Op::AddRule(r) => plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone())),
             Op::DeleteRule(r) => plan.push(Phase::AddRules, Op::AddRule(r.clone())),
         }

@@ -77,6 +77,7 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
                 persistent: t.persistent.unwrap_or(true),
             }))
         }
+        InterfaceType::OvsBridge | InterfaceType::OvsInterface => None,
         InterfaceType::LinuxBridge
         | InterfaceType::Veth
         | InterfaceType::Ethernet
@@ -87,6 +88,60 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
         want,
         exact: true,
     })
+}
+
+/// The Open vSwitch part of the document: `ovs-bridge` interfaces with their port
+/// lists, `ovs-interface` internal ports, and `ovs-db` of any interface.
+pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
+    use crate::ovs::{OvsBridgeIntent, OvsPortIntent};
+    let internal = |name: &str| {
+        d.interfaces
+            .iter()
+            .any(|i| i.name == name && i.iface_type == Some(InterfaceType::OvsInterface))
+    };
+    for (i, iface) in d.interfaces.iter().enumerate() {
+        let origin = format!("interfaces[{i}]");
+        if let Some(db) = &iface.ovs_db {
+            intent.ovs.external_ids.insert(
+                iface.name.clone(),
+                (origin.clone(), db.external_ids.clone()),
+            );
+        }
+        if iface.iface_type != Some(InterfaceType::OvsBridge) {
+            continue;
+        }
+        let bridge = iface.bridge.as_ref();
+        let ports = bridge.and_then(|b| b.port.as_ref()).map(|ps| {
+            ps.iter()
+                .enumerate()
+                .map(|(j, p)| {
+                    (
+                        p.name.clone(),
+                        OvsPortIntent {
+                            origin: format!("{origin}.bridge.port[{j}]"),
+                            tag: p.vlan.as_ref().and_then(|v| u16::try_from(v.tag).ok()),
+                            internal: internal(&p.name),
+                            external_ids: None,
+                        },
+                    )
+                })
+                .collect()
+        });
+        intent.ovs.bridges.insert(
+            iface.name.clone(),
+            OvsBridgeIntent {
+                origin,
+                absent: iface.state == Some(IfaceState::Absent),
+                must_exist: false,
+                datapath: bridge
+                    .and_then(|b| b.options.as_ref())
+                    .and_then(|o| o.datapath.clone()),
+                ports,
+                add_ports: Default::default(),
+                remove_ports: Vec::new(),
+            },
+        );
+    }
 }
 
 /// The bond's port list, when the file gives one.

@@ -204,6 +204,8 @@ pub struct Intent {
     /// mention, by table: no network here may claim or empty them. Filled from the
     /// record of what was applied (the file alone cannot know them).
     pub reserved_tables: BTreeMap<u32, String>,
+    /// Open vSwitch bridges and ports.
+    pub ovs: crate::ovs::OvsIntent,
 }
 
 /// A conflict that only shows once networks and interfaces are put together.
@@ -272,6 +274,7 @@ fn assign_tables(d: &Desired) -> Result<BTreeMap<String, (u32, bool)>, ExpandErr
 pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
     let mut intent = Intent::default();
     expand_interfaces(d, &mut intent);
+    devices::expand_ovs(d, &mut intent);
     expand_routes(d, &mut intent);
     expand_rules(d, &mut intent);
     let tables = assign_tables(d)?;
@@ -292,7 +295,9 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
     // Controllers come from the bridges' port lists.
     let mut controller: BTreeMap<&str, &str> = BTreeMap::new();
     for iface in &d.interfaces {
-        if iface.state == Some(IfaceState::Absent) {
+        if iface.state == Some(IfaceState::Absent)
+            || iface.iface_type == Some(InterfaceType::OvsBridge)
+        {
             continue;
         }
         for p in iface.bridge.iter().flat_map(|b| b.port.iter().flatten()) {
@@ -344,6 +349,7 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                 ports: iface
                     .bridge
                     .as_ref()
+                    .filter(|_| iface.iface_type != Some(InterfaceType::OvsBridge))
                     .and_then(|b| b.port.as_ref())
                     .map(|ps| Ports::Exact(ps.iter().map(|p| p.name.clone()).collect()))
                     .or_else(|| devices::bond_ports(iface).map(|ps| Ports::Exact(ps.to_vec()))),

@@ -70,6 +70,26 @@ pub struct MacVlanSpec {
     pub mode: Option<String>,
 }
 
+/// `bridge.port[].vlan` of an ovs-bridge.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PortVlanSpec {
+    /// `access` (the only mode hostnet sets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// 1..=4094.
+    pub tag: u32,
+}
+
+/// `ovs-db`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OvsDbSpec {
+    /// Interface.external_ids, complete (`iface-id`, `attached-mac`, `vm-uuid`, …).
+    #[serde(default)]
+    pub external_ids: std::collections::BTreeMap<String, String>,
+}
+
 /// `tap`: only with `type: tap`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

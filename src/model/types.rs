@@ -68,6 +68,9 @@ pub struct InterfaceSpec {
     pub mac_vtap: Option<super::devices::MacVlanSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tap: Option<super::devices::TapSpec>,
+    /// `ovs-db`: the interface's row in Open vSwitch (it must be an OVS port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovs_db: Option<super::devices::OvsDbSpec>,
 }
 
 /// Interface types hostnet understands.
@@ -86,6 +89,10 @@ pub enum InterfaceType {
     MacVlan,
     MacVtap,
     Tap,
+    /// An Open vSwitch bridge (`bridge.port` lists its ports).
+    OvsBridge,
+    /// An Open vSwitch internal port.
+    OvsInterface,
 }
 
 impl InterfaceType {
@@ -101,6 +108,8 @@ impl InterfaceType {
             InterfaceType::MacVlan => "mac-vlan",
             InterfaceType::MacVtap => "mac-vtap",
             InterfaceType::Tap => "tap",
+            InterfaceType::OvsBridge => "ovs-bridge",
+            InterfaceType::OvsInterface => "ovs-interface",
         }
     }
 }
@@ -157,6 +166,9 @@ pub struct BridgeSpec {
 pub struct BridgeOptionsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stp: Option<StpSpec>,
+    /// `datapath` (ovs-bridge only): `netdev` for the userspace datapath.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datapath: Option<String>,
 }
 
 /// `bridge.options.stp`.
@@ -172,6 +184,9 @@ pub struct StpSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortSpec {
     pub name: String,
+    /// `vlan` (ovs-bridge ports only): `{mode: access, tag: N}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<super::devices::PortVlanSpec>,
 }
 
 /// `veth`.

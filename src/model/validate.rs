@@ -154,6 +154,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
         let mut push = |path: String, message: String| errs.push(path, message);
         for (i, iface) in d.interfaces.iter().enumerate() {
             super::validate_devices::check_interface(&mut push, d, i, iface);
+            super::validate_devices::check_ovs(&mut push, d, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);
         for (i, n) in d.networks.iter().enumerate() {
@@ -196,11 +197,14 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
             continue;
         };
         check_mtu(errs, &format!("{p}.mtu"), iface.mtu);
-        if iface.bridge.is_some() && ty != InterfaceType::LinuxBridge {
+        if iface.bridge.is_some()
+            && ty != InterfaceType::LinuxBridge
+            && ty != InterfaceType::OvsBridge
+        {
             errs.push(
                 format!("{p}.bridge"),
                 format!(
-                    "only a linux-bridge has bridge settings, not a {}",
+                    "only a linux-bridge or ovs-bridge has bridge settings, not a {}",
                     ty.as_str()
                 ),
             );
@@ -694,12 +698,16 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
 /// True when the file makes `name` a bridge (an interface of that type or a bridged
 /// network's device).
 fn names_bridge(d: &Desired, name: &str) -> bool {
-    d.interfaces
+    d.interfaces.iter().any(|i| {
+        i.name == name
+            && matches!(
+                i.iface_type,
+                Some(InterfaceType::LinuxBridge | InterfaceType::OvsBridge)
+            )
+    }) || d
+        .networks
         .iter()
-        .any(|i| i.name == name && i.iface_type == Some(InterfaceType::LinuxBridge))
-        || d.networks
-            .iter()
-            .any(|n| n.bridged.unwrap_or(true) && n.bridge.as_deref().unwrap_or(&n.name) == name)
+        .any(|n| n.bridged.unwrap_or(true) && n.bridge.as_deref().unwrap_or(&n.name) == name)
 }
 
 fn claimed_by_interface_bridge(d: &Desired, port: &str) -> Option<String> {

@@ -190,6 +190,67 @@ pub(super) fn check_interface(push: Push, d: &Desired, i: usize, iface: &Interfa
     }
 }
 
+/// Checks the Open vSwitch settings of `interfaces[i]`.
+pub(super) fn check_ovs(push: Push, d: &Desired, i: usize, iface: &InterfaceSpec) {
+    let p = format!("interfaces[{i}]");
+    let Some(ty) = iface.iface_type else { return };
+    let absent = iface.state == Some(IfaceState::Absent);
+    let ovs = ty == InterfaceType::OvsBridge;
+    if let Some(b) = &iface.bridge {
+        if let Some(o) = &b.options {
+            if o.datapath.is_some() && !ovs {
+                push(
+                    format!("{p}.bridge.options.datapath"),
+                    "only an ovs-bridge has a datapath".to_string(),
+                );
+            }
+            if o.stp.is_some() && ovs {
+                push(
+                    format!("{p}.bridge.options.stp"),
+                    "hostnet does not manage STP on Open vSwitch bridges".to_string(),
+                );
+            }
+        }
+        for (j, port) in b.port.iter().flatten().enumerate() {
+            let Some(v) = &port.vlan else { continue };
+            let pp = format!("{p}.bridge.port[{j}].vlan");
+            if !ovs {
+                push(
+                    pp,
+                    "port VLANs are set on ovs-bridge ports only".to_string(),
+                );
+                continue;
+            }
+            check_vlan_id(push, format!("{pp}.tag"), v.tag);
+            if let Some(m) = v.mode.as_deref().filter(|m| *m != "access") {
+                push(
+                    format!("{pp}.mode"),
+                    format!("mode {m:?} is not supported (only access)"),
+                );
+            }
+        }
+    }
+    if ty == InterfaceType::OvsInterface && !absent {
+        let listed = d.interfaces.iter().any(|b| {
+            b.iface_type == Some(InterfaceType::OvsBridge)
+                && b.state != Some(IfaceState::Absent)
+                && b.bridge
+                    .iter()
+                    .flat_map(|bs| bs.port.iter().flatten())
+                    .any(|port| port.name == iface.name)
+        });
+        if !listed {
+            push(
+                p,
+                format!(
+                    "ovs-interface {} is not a port of any ovs-bridge in this file",
+                    iface.name
+                ),
+            );
+        }
+    }
+}
+
 /// Checks `networks[i].vlan`.
 pub(super) fn check_network(push: Push, i: usize, n: &NetworkSpec) {
     let Some(id) = n.vlan else { return };

@@ -48,6 +48,9 @@ pub enum DriverError {
     /// A dump kept being interrupted by concurrent changes.
     #[error("dump of {what} was interrupted {attempts} times by concurrent changes")]
     DumpInterrupted { what: &'static str, attempts: u32 },
+    /// Open vSwitch could not be read or changed.
+    #[error("Open vSwitch: {0}")]
+    Ovs(#[source] crate::ovs::OvsError),
     /// The model driver refused an op the way the kernel would.
     #[error("{op}: {reason}")]
     Model { op: String, reason: String },

@@ -74,6 +74,9 @@ impl ModelDriver {
         }
         let s = &mut self.state;
         match op {
+            Op::Ovs(o) => {
+                crate::ovs::model::apply(s, o).map_err(|m| reject(EINVAL, &m))?;
+            }
             Op::CreateLink(l) => {
                 if s.links.contains_key(&l.name) {
                     return Err(reject(EEXIST, "device exists"));

@@ -64,6 +64,8 @@ pub enum Op {
     DeleteRoute(Route),
     AddRule(Rule),
     DeleteRule(Rule),
+    /// A change to Open vSwitch's database (see [`crate::ovs`]).
+    Ovs(crate::ovs::OvsOp),
 }
 
 impl fmt::Display for Op {
@@ -118,6 +120,7 @@ impl fmt::Display for Op {
             }
             Op::AddRoute(r) | Op::DeleteRoute(r) => fmt_route(f, r),
             Op::AddRule(r) | Op::DeleteRule(r) => fmt_rule(f, r),
+            Op::Ovs(o) => fmt::Display::fmt(o, f),
         }
     }
 }
@@ -171,6 +174,7 @@ impl Op {
     /// The verb for messages: "create", "change", "delete", "add".
     pub fn verb(&self) -> &'static str {
         match self {
+            Op::Ovs(o) => o.verb(),
             Op::CreateLink(_) => "create",
             Op::ChangeLink { .. } => "change",
             Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
@@ -184,6 +188,7 @@ impl Op {
     /// "+", "~" or "-": what the op does to the object it names.
     pub fn sign(&self) -> char {
         match self {
+            Op::Ovs(o) => o.sign(),
             Op::CreateLink(_) | Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => '+',
             Op::ChangeLink { .. } => '~',
             Op::DeleteLink { .. }

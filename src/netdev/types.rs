@@ -164,12 +164,13 @@ impl LinkKind {
         match self {
             LinkKind::Bridge(_)
             | LinkKind::Bond(_)
-            | LinkKind::Tap(_)
             | LinkKind::Vxlan(_)
             | LinkKind::Veth { peer: Some(_) } => true,
             LinkKind::Vlan(_) | LinkKind::MacVlan(_) | LinkKind::MacVtap(_) => {
                 self.base().is_some()
             }
+            // A transient tap belongs to the process holding it (a VMM, ovs-vswitchd).
+            LinkKind::Tap(t) => t.persistent,
             _ => false,
         }
     }
@@ -320,6 +321,9 @@ pub struct KernelState {
     /// Rules with selectors [`Rule`] cannot hold (`not`, tos, oif, ports, …), lossy, as
     /// for `opaque_routes`.
     pub opaque_rules: Vec<Rule>,
+    /// Open vSwitch bridges and ports (`available: false` without Open vSwitch).
+    #[serde(default)]
+    pub ovs: crate::ovs::OvsState,
 }
 
 impl KernelState {

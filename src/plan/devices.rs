@@ -99,6 +99,23 @@ pub(super) fn plan_create(
     else {
         return;
     };
+    if type_name.starts_with("ovs-") {
+        // Open vSwitch makes the device in the OVS phase; it is set up and sized after.
+        let change = LinkChange {
+            up: Some(li.state == IfaceState::Up),
+            mtu: li.mtu,
+            mac: li.mac,
+            ..LinkChange::default()
+        };
+        plan.push(
+            Phase::ChangeLinks,
+            Op::ChangeLink {
+                name: name.to_string(),
+                change,
+            },
+        );
+        return;
+    }
     let Some(kind) = want else {
         errors.push(PlanError {
             path: format!("{}.{}", li.origin, section(type_name)),

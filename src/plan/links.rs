@@ -11,7 +11,8 @@ use crate::netdev::{
 
 fn kind_matches(want: &KindIntent, have: &LinkKind) -> bool {
     if let KindIntent::Device { type_name, .. } = want {
-        return *type_name == have.type_name();
+        // Open vSwitch makes these devices; their kind is its datapath's business.
+        return type_name.starts_with("ovs-") || *type_name == have.type_name();
     }
     matches!(
         (want, have),
@@ -132,6 +133,10 @@ pub(super) fn plan_links(
         let Some(cur) = current.links.get(name) else {
             continue;
         };
+        if current.ovs.owns_device(name) {
+            // Removed with its OVS bridge or port (see `ovs::plan`).
+            continue;
+        }
         match cur.kind {
             LinkKind::Ethernet | LinkKind::Loopback => {
                 errors.push(PlanError {

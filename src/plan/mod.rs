@@ -28,7 +28,7 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 14] = [
+pub const PHASES: [&str; 15] = [
     "delete rules",
     "delete routes",
     "delete addresses",
@@ -38,6 +38,7 @@ pub const PHASES: [&str; 14] = [
     "create devices",
     "create veths",
     "create stacked",
+    "open vswitch",
     "change links",
     "change bridges",
     "add addresses",
@@ -61,6 +62,9 @@ pub enum Phase {
     CreateVeths,
     /// VLAN, VXLAN, MACVLAN, MACVTAP: after every device they may sit on.
     CreateStacked,
+    /// Open vSwitch, as one OVSDB transaction: after the devices that become its ports,
+    /// before the changes that set its internal ports up.
+    Ovs,
     ChangeLinks,
     ChangeBridges,
     AddAddresses,
@@ -139,6 +143,14 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     owned::check_tables(current, &ix, intent, &mut errors);
     owned::plan_routes(current, &ix, intent, &mut plan, &mut errors);
     owned::plan_rules(current, &ix, intent, &mut plan);
+    match crate::ovs::plan::plan(&current.ovs, &intent.ovs, &current.links, &intent.links) {
+        Ok(ops) => {
+            for op in ops {
+                plan.push(Phase::Ovs, Op::Ovs(op));
+            }
+        }
+        Err(e) => errors.extend(e),
+    }
     if !errors.is_empty() {
         return Err(errors);
     }

@@ -63,6 +63,7 @@ impl Scope {
                 Op::AddRule(r) | Op::DeleteRule(r) => {
                     s.tables.insert(r.table);
                 }
+                Op::Ovs(o) => s.links.extend(o.names().into_iter().map(str::to_string)),
             }
         }
         s
@@ -113,6 +114,7 @@ impl Scope {
             Op::AddAddress(a) | Op::DeleteAddress(a) => link(&a.ifname),
             Op::AddRoute(r) | Op::DeleteRoute(r) => route_in(r),
             Op::AddRule(r) | Op::DeleteRule(r) => self.tables.contains(&r.table),
+            Op::Ovs(o) => o.names().into_iter().any(link),
         }
     }
 }
@@ -221,8 +223,13 @@ pub(crate) fn push_recreate(plan: &mut Plan, state: &KernelState, name: &str) {
 /// Plans the ops that make `current` equal to `target`.
 pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     let mut plan = Plan::new();
+    // Devices Open vSwitch makes come and go with its bridges and ports.
+    let ovs_owned = |n: &str| current.ovs.owns_device(n) || target.ovs.owns_device(n);
+    for op in crate::ovs::plan::restore(&current.ovs, &target.ovs) {
+        plan.push(Phase::Ovs, Op::Ovs(op));
+    }
     let mut deleted: BTreeSet<&str> = BTreeSet::new();
-    for (name, cur) in &current.links {
+    for (name, cur) in current.links.iter().filter(|(n, _)| !ovs_owned(n)) {
         let same_kind = target
             .links
             .get(name)
@@ -236,7 +243,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
         }
     }
     let mut created: BTreeSet<&str> = BTreeSet::new();
-    for (name, want) in &target.links {
+    for (name, want) in target.links.iter().filter(|(n, _)| !ovs_owned(n)) {
         let existing = current
             .links
             .get(name)

@@ -8,6 +8,31 @@ use super::{link, tap, LinuxDriver, Request};
 use crate::netdev::{DriverError, LinkChange, LinkKind, Op};
 
 impl LinuxDriver {
+    /// Carries out Open vSwitch ops as one OVSDB transaction: all succeed or none.
+    pub(super) fn execute_ovs(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        let ovs: Vec<crate::ovs::OvsOp> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Ovs(o) => Some(o.clone()),
+                _ => None,
+            })
+            .collect();
+        // Internal ports come and go as network devices.
+        self.stale = true;
+        match self.ovs.transact(&ovs) {
+            Ok(()) => ops.iter().map(|_| Ok(())).collect(),
+            Err(e) => ops
+                .iter()
+                .map(|_| {
+                    Err(DriverError::Ovs(crate::ovs::OvsError::Failed {
+                        status: "transaction refused".into(),
+                        stderr: crate::error_chain(&e),
+                    }))
+                })
+                .collect(),
+        }
+    }
+
     /// Creates the taps of `ops` with ioctls. One entry per op: `Some(Err)` for a tap
     /// that could not be made (its op fails), `None` otherwise. The netlink request of a
     /// made tap then sets its MTU, MAC, controller and state.

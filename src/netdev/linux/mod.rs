@@ -59,6 +59,8 @@ pub struct LinuxDriver {
     /// The namespace the socket was opened in, for the tap ioctls (which act in the
     /// calling thread's).
     netns: std::fs::File,
+    /// How to reach Open vSwitch's database.
+    ovs: crate::ovs::vsctl::Vsctl,
 }
 
 /// A request ready to send, with its NLM_F_* flags beyond REQUEST | ACK.
@@ -74,7 +76,14 @@ impl LinuxDriver {
             bonds: Default::default(),
             up: Default::default(),
             netns: tap::current_netns().map_err(DriverError::Io)?,
+            ovs: crate::ovs::vsctl::Vsctl::from_env(),
         })
+    }
+
+    /// Uses `vsctl` for Open vSwitch instead of `HOSTNET_OVSDB` or the default.
+    pub fn with_ovs(mut self, vsctl: crate::ovs::vsctl::Vsctl) -> Self {
+        self.ovs = vsctl;
+        self
     }
 
     fn dump_links(&mut self) -> Result<Vec<RawLink>, DriverError> {
@@ -188,6 +197,8 @@ impl LinuxDriver {
             // Rules name their input interface, so they need no ifindex.
             Op::AddRule(r) => (RouteNetlinkMessage::NewRule(rule::message(r)), NEW),
             Op::DeleteRule(r) => (RouteNetlinkMessage::DelRule(rule::message(r)), 0),
+            // Carried out by `execute` through ovs-vsctl, never as netlink.
+            Op::Ovs(_) => return Ok(None),
         };
         Ok(Some((request, None)))
     }
@@ -263,7 +274,7 @@ fn interfaces(op: &Op) -> Vec<&str> {
         Op::DeleteLink { name } => vec![name],
         Op::AddAddress(a) | Op::DeleteAddress(a) => vec![&a.ifname],
         Op::AddRoute(r) | Op::DeleteRoute(r) => r.dev.iter().map(String::as_str).collect(),
-        Op::AddRule(_) | Op::DeleteRule(_) => Vec::new(),
+        Op::AddRule(_) | Op::DeleteRule(_) | Op::Ovs(_) => Vec::new(),
     }
 }
 
@@ -331,11 +342,15 @@ impl Driver for LinuxDriver {
                 state.rules.push(rule);
             }
         }
+        state.ovs = self.ovs.query().map_err(DriverError::Ovs)?;
         state.normalize();
         Ok(state)
     }
 
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        if !ops.is_empty() && ops.iter().all(|op| matches!(op, Op::Ovs(_))) {
+            return self.execute_ovs(ops);
+        }
         if ops.len() >= 2 && ops.iter().all(|op| matches!(op, Op::DeleteLink { .. })) {
             return self.delete_links_together(ops);
         }

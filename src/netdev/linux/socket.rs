@@ -396,6 +396,7 @@ pub(super) fn copy_error(e: &DriverError) -> DriverError {
             name: name.clone(),
         },
         DriverError::Decode(m) => DriverError::Decode(m.clone()),
+        DriverError::Ovs(o) => DriverError::Decode(format!("Open vSwitch: {o}")),
         DriverError::DumpInterrupted { what, attempts } => DriverError::DumpInterrupted {
             what,
             attempts: *attempts,

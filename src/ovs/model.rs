@@ -1,0 +1,107 @@
+//! Open vSwitch in the model driver: OVSDB's rules that plans depend on, and the network
+//! devices ovs-vswitchd makes for bridges and internal ports (transient taps, down).
+
+use super::{OvsBridge, OvsOp};
+use crate::netdev::{KernelState, Link, LinkKind, TapOptions};
+
+fn device(name: &str) -> Link {
+    Link {
+        name: name.to_string(),
+        kind: LinkKind::Tap(TapOptions {
+            persistent: false,
+            ..TapOptions::default()
+        }),
+        up: false,
+        mtu: 1500,
+        mac: None,
+        controller: None,
+    }
+}
+
+/// Applies `op` to the model's state; `Err` with the reason OVS would give.
+pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
+    if !s.ovs.available {
+        return Err("database connection failed".into());
+    }
+    match op {
+        OvsOp::AddBridge { name, datapath } => {
+            if s.ovs.bridges.contains_key(name) || s.links.contains_key(name) {
+                return Err(format!(
+                    "cannot create a bridge named {name} because one exists"
+                ));
+            }
+            s.ovs.bridges.insert(
+                name.clone(),
+                OvsBridge {
+                    datapath: datapath.clone(),
+                    ports: Default::default(),
+                },
+            );
+            s.links.insert(name.clone(), device(name));
+        }
+        OvsOp::DelBridge { name } => {
+            if let Some(b) = s.ovs.bridges.remove(name) {
+                s.links.remove(name);
+                for (p, port) in b.ports {
+                    if port.internal {
+                        s.links.remove(&p);
+                        s.addresses.retain(|a| a.ifname != p);
+                    }
+                }
+                s.addresses.retain(|a| a.ifname != *name);
+            }
+        }
+        OvsOp::AddPort {
+            bridge,
+            port,
+            settings,
+        } => {
+            if let Some(other) = s.ovs.bridge_of(port) {
+                return Err(format!("{port} already exists on bridge {other}"));
+            }
+            if !settings.internal && !s.links.contains_key(port) {
+                return Err(format!(
+                    "could not open network device {port} (No such device)"
+                ));
+            }
+            let b = s
+                .ovs
+                .bridges
+                .get_mut(bridge)
+                .ok_or_else(|| format!("no bridge named {bridge}"))?;
+            b.ports.insert(port.clone(), settings.clone());
+            if settings.internal {
+                s.links.insert(port.clone(), device(port));
+            }
+        }
+        OvsOp::DelPort { bridge, port } => {
+            if let Some(p) = s
+                .ovs
+                .bridges
+                .get_mut(bridge)
+                .and_then(|b| b.ports.remove(port))
+            {
+                if p.internal {
+                    s.links.remove(port);
+                    s.addresses.retain(|a| a.ifname != *port);
+                }
+            }
+        }
+        OvsOp::SetPort { port, settings } => {
+            let b = s
+                .ovs
+                .bridge_of(port)
+                .map(str::to_string)
+                .ok_or_else(|| format!("no row \"{port}\" in table Port"))?;
+            if let Some(p) = s
+                .ovs
+                .bridges
+                .get_mut(&b)
+                .and_then(|b| b.ports.get_mut(port))
+            {
+                *p = settings.clone();
+            }
+        }
+    }
+    Ok(())
+}

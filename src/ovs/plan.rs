@@ -1,0 +1,372 @@
+//! Planning of the OVS section: from the current [`OvsState`] to an [`OvsIntent`], to a
+//! recorded state (rollback), and the inverse of each op (journal). All OVS ops of a
+//! plan are in one phase, so they go to OVSDB as one transaction: removals first.
+
+use std::collections::BTreeMap;
+
+use super::{OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState};
+use crate::expand::LinkIntent;
+use crate::model::IfaceState;
+use crate::netdev::Link;
+use crate::plan::PlanError;
+
+/// Sorts removals before additions before changes, keeping order within each.
+fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
+    ops.sort_by_key(|op| match op {
+        OvsOp::DelPort { .. } => 0,
+        OvsOp::DelBridge { .. } => 1,
+        OvsOp::AddBridge { .. } => 2,
+        OvsOp::AddPort { .. } => 3,
+        OvsOp::SetPort { .. } => 4,
+    });
+    ops
+}
+
+struct Ctx<'a> {
+    current: &'a OvsState,
+    links: &'a BTreeMap<String, Link>,
+    link_intents: &'a BTreeMap<String, LinkIntent>,
+    ids: &'a BTreeMap<String, (String, BTreeMap<String, String>)>,
+    ops: Vec<OvsOp>,
+    errors: Vec<PlanError>,
+}
+
+impl Ctx<'_> {
+    fn device_will_exist(&self, name: &str) -> bool {
+        let declared = self.link_intents.get(name);
+        match declared {
+            Some(li) if li.state == IfaceState::Absent => false,
+            Some(li) if li.kind.is_some() => true,
+            _ => self.links.contains_key(name),
+        }
+    }
+
+    /// Makes `port` a port of `bridge` with `want`'s settings.
+    fn ensure_port(&mut self, bridge: &str, bridge_is_new: bool, port: &str, want: &OvsPortIntent) {
+        let ids = want
+            .external_ids
+            .clone()
+            .or_else(|| self.ids.get(port).map(|(_, m)| m.clone()));
+        let here = (!bridge_is_new)
+            .then(|| self.current.bridges.get(bridge))
+            .flatten()
+            .and_then(|b| b.ports.get(port));
+        match here {
+            Some(have) => {
+                if have.internal != want.internal {
+                    self.errors.push(PlanError {
+                        path: want.origin.clone(),
+                        message: format!(
+                            "port {port} of {bridge} exists {} an internal port; remove it first",
+                            if have.internal { "as" } else { "not as" }
+                        ),
+                    });
+                    return;
+                }
+                let settings = OvsPort {
+                    tag: want.tag,
+                    internal: want.internal,
+                    external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
+                };
+                if settings != *have {
+                    self.ops.push(OvsOp::SetPort {
+                        port: port.to_string(),
+                        settings,
+                    });
+                }
+            }
+            None => {
+                if !want.internal && !self.device_will_exist(port) {
+                    self.errors.push(PlanError {
+                        path: want.origin.clone(),
+                        message: format!(
+                            "{port} does not exist; an OVS port that is not internal must be an existing device \
+                             (declare it as type: ovs-interface for an internal port)"
+                        ),
+                    });
+                    return;
+                }
+                if let Some(other) = self.current.bridge_of(port).filter(|o| *o != bridge) {
+                    self.ops.push(OvsOp::DelPort {
+                        bridge: other.to_string(),
+                        port: port.to_string(),
+                    });
+                }
+                self.ops.push(OvsOp::AddPort {
+                    bridge: bridge.to_string(),
+                    port: port.to_string(),
+                    settings: OvsPort {
+                        tag: want.tag,
+                        internal: want.internal,
+                        external_ids: ids.unwrap_or_default(),
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// Plans the OVS ops from `current` to `intent`.
+pub fn plan(
+    current: &OvsState,
+    intent: &OvsIntent,
+    links: &BTreeMap<String, Link>,
+    link_intents: &BTreeMap<String, LinkIntent>,
+) -> Result<Vec<OvsOp>, Vec<PlanError>> {
+    let absent_owned: Vec<&String> = link_intents
+        .iter()
+        .filter(|(n, li)| {
+            li.state == IfaceState::Absent
+                && (current.bridges.contains_key(*n) || current.bridge_of(n).is_some())
+        })
+        .map(|(n, _)| n)
+        .collect();
+    if intent.is_empty() && absent_owned.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !current.available && !intent.is_empty() {
+        let origin = intent
+            .bridges
+            .values()
+            .map(|b| b.origin.clone())
+            .chain(intent.external_ids.values().map(|(o, _)| o.clone()))
+            .next()
+            .unwrap_or_default();
+        return Err(vec![PlanError {
+            path: origin,
+            message: "no Open vSwitch database answers (is ovsdb-server running? \
+                      HOSTNET_OVSDB names another database)"
+                .into(),
+        }]);
+    }
+    let mut cx = Ctx {
+        current,
+        links,
+        link_intents,
+        ids: &intent.external_ids,
+        ops: Vec::new(),
+        errors: Vec::new(),
+    };
+    for name in absent_owned {
+        if current.bridges.contains_key(name) {
+            cx.ops.push(OvsOp::DelBridge { name: name.clone() });
+        } else if let Some(b) = current.bridge_of(name) {
+            if !intent.bridges.get(b).is_some_and(|bi| bi.absent) {
+                cx.ops.push(OvsOp::DelPort {
+                    bridge: b.to_string(),
+                    port: name.clone(),
+                });
+            }
+        }
+    }
+    let mut listed: Vec<&str> = Vec::new();
+    for (name, b) in &intent.bridges {
+        let have = current.bridges.get(name);
+        if b.absent {
+            if have.is_some()
+                && !link_intents
+                    .get(name)
+                    .is_some_and(|l| l.state == IfaceState::Absent)
+            {
+                cx.ops.push(OvsOp::DelBridge { name: name.clone() });
+            }
+            continue;
+        }
+        let new = match have {
+            None if b.must_exist => {
+                cx.errors.push(PlanError {
+                    path: b.origin.clone(),
+                    message: format!("Open vSwitch bridge {name} does not exist"),
+                });
+                continue;
+            }
+            None => {
+                cx.ops.push(OvsOp::AddBridge {
+                    name: name.clone(),
+                    datapath: b.datapath.clone(),
+                });
+                true
+            }
+            Some(h) => {
+                if b.datapath.is_some() && b.datapath != h.datapath {
+                    cx.errors.push(PlanError {
+                        path: format!("{}.bridge.options.datapath", b.origin),
+                        message: format!(
+                            "bridge {name} has datapath {}; hostnet does not change it in place",
+                            h.datapath.as_deref().unwrap_or("system")
+                        ),
+                    });
+                    continue;
+                }
+                false
+            }
+        };
+        if let (Some(want), Some(h)) = (&b.ports, have) {
+            for port in h.ports.keys().filter(|p| !want.contains_key(*p)) {
+                cx.ops.push(OvsOp::DelPort {
+                    bridge: name.clone(),
+                    port: port.clone(),
+                });
+            }
+        }
+        if let Some(h) = have {
+            for port in b.remove_ports.iter().filter(|p| h.ports.contains_key(*p)) {
+                cx.ops.push(OvsOp::DelPort {
+                    bridge: name.clone(),
+                    port: port.clone(),
+                });
+            }
+        }
+        for (port, want) in b.ports.iter().flatten().chain(&b.add_ports) {
+            listed.push(port);
+            cx.ensure_port(name, new, port, want);
+        }
+    }
+    // external_ids of interfaces that are ports of bridges the file does not describe.
+    for (port, (origin, ids)) in &intent.external_ids {
+        if listed.contains(&port.as_str()) {
+            continue;
+        }
+        match current
+            .bridge_of(port)
+            .and_then(|b| current.bridges[b].ports.get(port))
+        {
+            Some(have) if have.external_ids != *ids => cx.ops.push(OvsOp::SetPort {
+                port: port.clone(),
+                settings: OvsPort {
+                    external_ids: ids.clone(),
+                    ..have.clone()
+                },
+            }),
+            Some(_) => {}
+            None => cx.errors.push(PlanError {
+                path: format!("{origin}.ovs-db"),
+                message: format!("{port} is not a port of any Open vSwitch bridge"),
+            }),
+        }
+    }
+    if cx.errors.is_empty() {
+        Ok(ordered(cx.ops))
+    } else {
+        Err(cx.errors)
+    }
+}
+
+fn add_bridge(ops: &mut Vec<OvsOp>, name: &str, b: &super::OvsBridge) {
+    ops.push(OvsOp::AddBridge {
+        name: name.to_string(),
+        datapath: b.datapath.clone(),
+    });
+    for (port, settings) in &b.ports {
+        ops.push(OvsOp::AddPort {
+            bridge: name.to_string(),
+            port: port.clone(),
+            settings: settings.clone(),
+        });
+    }
+}
+
+/// The ops that make `current` equal to `target` (nothing when either is unknown).
+pub fn restore(current: &OvsState, target: &OvsState) -> Vec<OvsOp> {
+    if !current.available || !target.available {
+        return Vec::new();
+    }
+    let mut ops = Vec::new();
+    for (name, cur) in &current.bridges {
+        match target.bridges.get(name) {
+            None => ops.push(OvsOp::DelBridge { name: name.clone() }),
+            Some(t) if t.datapath != cur.datapath => {
+                ops.push(OvsOp::DelBridge { name: name.clone() });
+                add_bridge(&mut ops, name, t);
+            }
+            Some(t) => {
+                for (port, have) in &cur.ports {
+                    match t.ports.get(port) {
+                        None => ops.push(OvsOp::DelPort {
+                            bridge: name.clone(),
+                            port: port.clone(),
+                        }),
+                        Some(want) if want.internal != have.internal => {
+                            ops.push(OvsOp::DelPort {
+                                bridge: name.clone(),
+                                port: port.clone(),
+                            });
+                            ops.push(OvsOp::AddPort {
+                                bridge: name.clone(),
+                                port: port.clone(),
+                                settings: want.clone(),
+                            });
+                        }
+                        Some(want) if want != have => ops.push(OvsOp::SetPort {
+                            port: port.clone(),
+                            settings: want.clone(),
+                        }),
+                        Some(_) => {}
+                    }
+                }
+                for (port, want) in t.ports.iter().filter(|(p, _)| !cur.ports.contains_key(*p)) {
+                    ops.push(OvsOp::AddPort {
+                        bridge: name.clone(),
+                        port: port.clone(),
+                        settings: want.clone(),
+                    });
+                }
+            }
+        }
+    }
+    for (name, t) in target
+        .bridges
+        .iter()
+        .filter(|(n, _)| !current.bridges.contains_key(*n))
+    {
+        add_bridge(&mut ops, name, t);
+    }
+    ordered(ops)
+}
+
+/// The ops that take back `op`, given the state before it.
+pub fn inverse(op: &OvsOp, before: &OvsState) -> Vec<OvsOp> {
+    match op {
+        OvsOp::AddBridge { name, .. } => vec![OvsOp::DelBridge { name: name.clone() }],
+        OvsOp::DelBridge { name } => {
+            let mut ops = Vec::new();
+            if let Some(b) = before.bridges.get(name) {
+                add_bridge(&mut ops, name, b);
+            }
+            ops
+        }
+        OvsOp::AddPort { bridge, port, .. } => {
+            let mut ops = vec![OvsOp::DelPort {
+                bridge: bridge.clone(),
+                port: port.clone(),
+            }];
+            if let Some(old) = before.bridge_of(port).filter(|b| b != bridge) {
+                ops.push(OvsOp::AddPort {
+                    bridge: old.to_string(),
+                    port: port.clone(),
+                    settings: before.bridges[old].ports[port].clone(),
+                });
+            }
+            ops
+        }
+        OvsOp::DelPort { bridge, port } => before
+            .bridges
+            .get(bridge)
+            .and_then(|b| b.ports.get(port))
+            .map(|settings| OvsOp::AddPort {
+                bridge: bridge.clone(),
+                port: port.clone(),
+                settings: settings.clone(),
+            })
+            .into_iter()
+            .collect(),
+        OvsOp::SetPort { port, .. } => before
+            .bridge_of(port)
+            .map(|b| OvsOp::SetPort {
+                port: port.clone(),
+                settings: before.bridges[b].ports[port].clone(),
+            })
+            .into_iter()
+            .collect(),
+    }
+}

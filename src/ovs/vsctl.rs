@@ -1,0 +1,346 @@
+//! `ovs-vsctl`: reading bridges, ports and interfaces, and one transaction per batch of
+//! ops (commands joined with `--`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::{OvsBridge, OvsError, OvsOp, OvsPort, OvsState};
+
+/// The default database socket of a packaged Open vSwitch.
+pub const DEFAULT_DB: &str = "unix:/var/run/openvswitch/db.sock";
+/// Environment variable naming another database (`unix:PATH`).
+pub const DB_ENV: &str = "HOSTNET_OVSDB";
+
+/// How to reach OVSDB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vsctl {
+    /// `--db` of ovs-vsctl.
+    pub db: String,
+    /// The program, normally `ovs-vsctl` from `$PATH`.
+    pub program: String,
+}
+
+impl Vsctl {
+    pub fn new(db: impl Into<String>) -> Vsctl {
+        Vsctl {
+            db: db.into(),
+            program: "ovs-vsctl".into(),
+        }
+    }
+
+    /// `HOSTNET_OVSDB` or the packaged default.
+    pub fn from_env() -> Vsctl {
+        Vsctl::new(std::env::var(DB_ENV).unwrap_or_else(|_| DEFAULT_DB.to_string()))
+    }
+
+    /// Whether a database can be there: a `unix:` socket must exist (checked so that a
+    /// host without Open vSwitch costs no process per query).
+    pub fn reachable(&self) -> bool {
+        match self.db.strip_prefix("unix:") {
+            Some(path) => Path::new(path).exists(),
+            None => true,
+        }
+    }
+
+    fn run(&self, args: &[String]) -> Result<String, OvsError> {
+        let out = Command::new(&self.program)
+            .arg(format!("--db={}", self.db))
+            .arg("--timeout=30")
+            .args(args)
+            .output()
+            .map_err(|source| OvsError::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(OvsError::Failed {
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn list(&self, table: &str, columns: &str) -> Result<Vec<BTreeMap<String, Value>>, OvsError> {
+        let out = self.run(&[
+            "--format=json".into(),
+            "--data=json".into(),
+            format!("--columns={columns}"),
+            "list".into(),
+            table.into(),
+        ])?;
+        rows(&out)
+    }
+
+    /// Reads every bridge with its ports. Unreachable: `available: false`.
+    pub fn query(&self) -> Result<OvsState, OvsError> {
+        if !self.reachable() {
+            return Ok(OvsState::default());
+        }
+        let bridges = self.list("Bridge", "name,ports,datapath_type")?;
+        let ports = self.list("Port", "_uuid,name,tag")?;
+        let ifaces = self.list("Interface", "name,type,external_ids")?;
+        let port_names: BTreeMap<String, (String, Option<u16>)> = ports
+            .iter()
+            .filter_map(|p| {
+                let uuid = uuid_of(p.get("_uuid")?)?;
+                let name = p.get("name")?.as_str()?.to_string();
+                let tag = set_items(p.get("tag")?)
+                    .first()
+                    .and_then(|t| t.as_u64())
+                    .and_then(|t| u16::try_from(t).ok());
+                Some((uuid, (name, tag)))
+            })
+            .collect();
+        let iface_of: BTreeMap<String, (bool, BTreeMap<String, String>)> = ifaces
+            .iter()
+            .filter_map(|i| {
+                let name = i.get("name")?.as_str()?.to_string();
+                let internal = i.get("type").and_then(Value::as_str) == Some("internal");
+                let ids = map_items(i.get("external_ids")?);
+                Some((name, (internal, ids)))
+            })
+            .collect();
+        let mut state = OvsState {
+            available: true,
+            bridges: BTreeMap::new(),
+        };
+        for b in &bridges {
+            let Some(name) = b.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let datapath = b
+                .get("datapath_type")
+                .and_then(Value::as_str)
+                .filter(|d| !d.is_empty() && *d != "system")
+                .map(str::to_string);
+            let mut bridge = OvsBridge {
+                datapath,
+                ports: BTreeMap::new(),
+            };
+            for uuid in b.get("ports").map(set_items).unwrap_or_default() {
+                let Some((port, tag)) = uuid_of(&uuid).and_then(|u| port_names.get(&u)) else {
+                    continue;
+                };
+                if port == name {
+                    continue; // the bridge's local port
+                }
+                let (internal, external_ids) = iface_of.get(port).cloned().unwrap_or_default();
+                bridge.ports.insert(
+                    port.clone(),
+                    OvsPort {
+                        tag: *tag,
+                        internal,
+                        external_ids,
+                    },
+                );
+            }
+            state.bridges.insert(name.to_string(), bridge);
+        }
+        Ok(state)
+    }
+
+    /// Carries out `ops` as one OVSDB transaction.
+    pub fn transact(&self, ops: &[OvsOp]) -> Result<(), OvsError> {
+        let args = transaction_args(ops);
+        if args.is_empty() {
+            return Ok(());
+        }
+        self.run(&args).map(|_| ())
+    }
+}
+
+/// An OVSDB string atom as ovs-vsctl parses it: always quoted, so that `:` and `-`
+/// in MACs and UUIDs stay part of the value.
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bool) {
+    // Records are named as they are; only values are OVSDB atoms.
+    let q = port.to_string();
+    match p.tag {
+        Some(t) => cmds.push(vec![
+            "set".into(),
+            "Port".into(),
+            q.clone(),
+            format!("tag={t}"),
+        ]),
+        None if clear => cmds.push(vec!["clear".into(), "Port".into(), q.clone(), "tag".into()]),
+        None => {}
+    }
+    if p.internal {
+        cmds.push(vec![
+            "set".into(),
+            "Interface".into(),
+            q.clone(),
+            "type=internal".into(),
+        ]);
+    }
+    if clear {
+        cmds.push(vec![
+            "clear".into(),
+            "Interface".into(),
+            q.clone(),
+            "external_ids".into(),
+        ]);
+    }
+    if !p.external_ids.is_empty() {
+        let mut set = vec!["set".into(), "Interface".into(), q];
+        for (k, v) in &p.external_ids {
+            set.push(format!("external_ids:{}={}", quoted(k), quoted(v)));
+        }
+        cmds.push(set);
+    }
+}
+
+/// The arguments of the one ovs-vsctl invocation that carries out `ops`.
+pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
+    let mut cmds: Vec<Vec<String>> = Vec::new();
+    for op in ops {
+        match op {
+            OvsOp::AddBridge { name, datapath } => {
+                cmds.push(vec!["add-br".into(), name.clone()]);
+                if let Some(d) = datapath {
+                    cmds.push(vec![
+                        "set".into(),
+                        "Bridge".into(),
+                        name.clone(),
+                        format!("datapath_type={}", quoted(d)),
+                    ]);
+                }
+            }
+            OvsOp::DelBridge { name } => {
+                cmds.push(vec!["--if-exists".into(), "del-br".into(), name.clone()]);
+            }
+            OvsOp::AddPort {
+                bridge,
+                port,
+                settings,
+            } => {
+                cmds.push(vec!["add-port".into(), bridge.clone(), port.clone()]);
+                port_settings(&mut cmds, port, settings, false);
+            }
+            OvsOp::DelPort { bridge, port } => {
+                cmds.push(vec![
+                    "--if-exists".into(),
+                    "del-port".into(),
+                    bridge.clone(),
+                    port.clone(),
+                ]);
+            }
+            OvsOp::SetPort { port, settings } => port_settings(&mut cmds, port, settings, true),
+        }
+    }
+    let mut args = Vec::new();
+    for c in cmds {
+        args.push("--".into());
+        args.extend(c);
+    }
+    args
+}
+
+/// The rows of `--format=json` output, as column name → value.
+fn rows(out: &str) -> Result<Vec<BTreeMap<String, Value>>, OvsError> {
+    let v: Value = serde_json::from_str(out).map_err(|e| OvsError::Decode(e.to_string()))?;
+    let headings: Vec<String> = v
+        .get("headings")
+        .and_then(Value::as_array)
+        .ok_or_else(|| OvsError::Decode("no headings".into()))?
+        .iter()
+        .filter_map(|h| h.as_str().map(str::to_string))
+        .collect();
+    let data = v
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| OvsError::Decode("no data".into()))?;
+    Ok(data
+        .iter()
+        .filter_map(Value::as_array)
+        .map(|row| headings.iter().cloned().zip(row.iter().cloned()).collect())
+        .collect())
+}
+
+/// The members of an OVSDB set (`["set", [...]]`, or one bare atom).
+fn set_items(v: &Value) -> Vec<Value> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([tag, Value::Array(items)]) if tag == "set" => items.clone(),
+        _ => vec![v.clone()],
+    }
+}
+
+/// An OVSDB map (`["map", [[k, v], ...]]`) of strings.
+fn map_items(v: &Value) -> BTreeMap<String, String> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([tag, Value::Array(pairs)]) if tag == "map" => pairs
+            .iter()
+            .filter_map(|p| {
+                let p = p.as_array()?;
+                Some((
+                    p.first()?.as_str()?.to_string(),
+                    p.get(1)?.as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn uuid_of(v: &Value) -> Option<String> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([tag, Value::String(u)]) if tag == "uuid" => Some(u.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_transaction_with_quoted_values() {
+        let mut ids = BTreeMap::new();
+        ids.insert("attached-mac".to_string(), "fa:16:3e:00:00:01".to_string());
+        let args = transaction_args(&[
+            OvsOp::AddBridge {
+                name: "br-int".into(),
+                datapath: Some("netdev".into()),
+            },
+            OvsOp::AddPort {
+                bridge: "br-int".into(),
+                port: "tap0".into(),
+                settings: OvsPort {
+                    tag: Some(100),
+                    internal: false,
+                    external_ids: ids,
+                },
+            },
+            OvsOp::DelPort {
+                bridge: "br-int".into(),
+                port: "old".into(),
+            },
+        ]);
+        assert_eq!(
+            args.join(" "),
+            "-- add-br br-int -- set Bridge br-int datapath_type=\"netdev\" \
+             -- add-port br-int tap0 -- set Port tap0 tag=100 \
+             -- set Interface tap0 external_ids:\"attached-mac\"=\"fa:16:3e:00:00:01\" \
+             -- --if-exists del-port br-int old"
+        );
+    }
+
+    #[test]
+    fn list_output_is_decoded() {
+        let out = r#"{"data":[[["uuid","u1"],"p1",100],[["uuid","u2"],"p2",["set",[]]]],"headings":["_uuid","name","tag"]}"#;
+        let r = rows(out).expect("rows");
+        assert_eq!(r.len(), 2);
+        assert_eq!(uuid_of(&r[0]["_uuid"]).as_deref(), Some("u1"));
+        assert_eq!(set_items(&r[0]["tag"])[0].as_u64(), Some(100));
+        assert!(set_items(&r[1]["tag"]).is_empty());
+        let m = serde_json::json!(["map", [["iface-id", "x"]]]);
+        assert_eq!(map_items(&m)["iface-id"], "x");
+    }
+}
