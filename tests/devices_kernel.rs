@@ -235,3 +235,49 @@ networks:
     assert!(echoes(None, sa("10.2.0.20:7003")), "host to guest");
     drop(server);
 }
+
+#[test]
+fn bad_device_input_exits_2_and_changes_nothing() {
+    if !enter_private_netns("bad_device_input_exits_2_and_changes_nothing") {
+        return;
+    }
+    run_ops(&[veth("u0", "u1")]);
+    let before = query();
+    for (yaml, field) in [
+        (
+            "interfaces: [{name: v0, type: vlan, vlan: {base-iface: u0, id: 4095}}]",
+            "interfaces[0].vlan.id: VLAN id 4095 is outside 1-4094",
+        ),
+        (
+            "networks: [{name: t, uplink: u0, vlan: 0}]",
+            "networks[0].vlan: VLAN id 0 is outside 1-4094",
+        ),
+        (
+            "interfaces: [{name: x0, type: vxlan, vxlan: {id: 16777216, base-iface: u0}}]",
+            "interfaces[0].vxlan.id: VXLAN id 16777216 does not fit in 24 bits",
+        ),
+        (
+            "interfaces: [{name: b0, type: bond, link-aggregation: {mode: active-backup, port: []}}]",
+            "interfaces[0].link-aggregation.port: bond b0 has no ports",
+        ),
+        (
+            "interfaces: [{name: b0, type: bond, link-aggregation: {mode: round-robin, port: [u0]}}]",
+            "interfaces[0].link-aggregation.mode: unknown bond mode \"round-robin\"",
+        ),
+        (
+            "interfaces: [{name: m0, type: mac-vlan, mac-vlan: {base-iface: nic9, mode: bridge}}]",
+            "interfaces[0].mac-vlan.base-iface: base interface nic9 of mac-vlan m0 does not exist",
+        ),
+        (
+            // Valid, and the tap would be made first: the missing base stops it all.
+            "interfaces:\n  - {name: t0, type: tap}\n  - {name: v9, type: vlan, vlan: {base-iface: nic9, id: 9}}",
+            "interfaces[1].vlan.base-iface: base interface nic9 of vlan v9 does not exist",
+        ),
+    ] {
+        let o = common::hostnet(&["apply", "-"], Some(yaml));
+        let out = common::text(&o);
+        assert_eq!(o.status.code(), Some(2), "{yaml}\n{out}");
+        assert!(out.contains(field), "{yaml}\n{out}");
+        assert_eq!(query(), before, "{yaml} changed something");
+    }
+}
