@@ -180,6 +180,16 @@ interfaces:
         "no echo through the macvlan"
     );
     drop(server);
+
+    // A MACVLAN's mode changes in place (same device, same MAC).
+    let mac = s.links["mv0"].mac;
+    let private = yaml.replace("mode: bridge", "mode: private");
+    apply_yaml(&private).expect("mode changes");
+    let s = query();
+    assert!(matches!(&s.links["mv0"].kind, LinkKind::MacVlan(m) if m.mode == MacVlanMode::Private));
+    assert_eq!(s.links["mv0"].mac, mac);
+    assert!(replan(&private).is_empty());
+
     apply_yaml("interfaces: [{name: mv0, state: absent}, {name: mvt0, state: absent}]")
         .expect("removes");
     let s = query();

@@ -221,6 +221,18 @@ interfaces:
     let _echo = echo_server(&peer, sa("10.3.0.2:7200"));
     assert!(echoes(None, sa("10.3.0.2:7200")), "no echo across the bond");
 
+    // The MII interval changes in place.
+    let slower = BONDED.replace("miimon: 100", "miimon: 250");
+    apply_yaml(&slower).expect("miimon changes");
+    assert_eq!(
+        query().links["bond0"].kind,
+        LinkKind::Bond(BondOptions {
+            mode: BondMode::ActiveBackup,
+            miimon: 250
+        })
+    );
+    apply_yaml(BONDED).expect("miimon back");
+
     // Port list is exact: dropping b0 releases it.
     apply_yaml(&BONDED.replace("port: [a0, b0]", "port: [a0]")).expect("releases b0");
     assert_eq!(query().links["b0"].controller, None);

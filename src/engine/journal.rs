@@ -59,6 +59,7 @@ impl<'a> Journal<'a> {
                         (Some(_), LinkKind::Bridge(o)) => Some(o.clone()),
                         _ => None,
                     },
+                    settings: change.settings.as_ref().map(|_| old.kind.clone()),
                 };
                 let phase = if undo.controller == Some(None) {
                     Phase::ReleasePorts

@@ -148,6 +148,18 @@ impl ModelDriver {
                         l.kind = LinkKind::Bridge(BridgeOptions { stp: b.stp });
                     }
                 }
+                if let Some(k) = &change.settings {
+                    let ok = s
+                        .links
+                        .get(name)
+                        .is_some_and(|l| l.kind.changes_in_place(k));
+                    if !ok {
+                        return Err(reject(EINVAL, "these settings cannot change in place"));
+                    }
+                    if let Some(l) = s.links.get_mut(name) {
+                        l.kind = k.clone();
+                    }
+                }
                 if let Some(m) = change.mtu {
                     if !(68..=65535).contains(&m) {
                         return Err(reject(EINVAL, "MTU out of range"));

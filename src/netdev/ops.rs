@@ -37,6 +37,9 @@ pub struct LinkChange {
     /// `Some(None)` releases the link from its bridge.
     pub controller: Option<Option<String>>,
     pub bridge: Option<BridgeOptions>,
+    /// New settings of the kinds that change them in place (see
+    /// [`LinkKind::changes_in_place`]): a bond's MII interval, a MACVLAN's mode.
+    pub settings: Option<LinkKind>,
 }
 
 impl LinkChange {
@@ -95,6 +98,9 @@ impl fmt::Display for Op {
                 write!(f, "link {name}")?;
                 if let Some(b) = &change.bridge {
                     write!(f, " stp {}", if b.stp { "on" } else { "off" })?;
+                }
+                if let Some(k) = &change.settings {
+                    write!(f, " {}", k.settings())?;
                 }
                 if let Some(m) = change.mtu {
                     write!(f, " mtu {m}")?;

@@ -175,6 +175,21 @@ impl LinkKind {
         }
     }
 
+    /// Whether a link of this kind can take `want`'s settings without being re-created:
+    /// a bond's MII interval (its mode needs the bond down and empty), a MACVLAN's or
+    /// MACVTAP's mode on the same base (except to or from passthru).
+    pub fn changes_in_place(&self, want: &LinkKind) -> bool {
+        use super::MacVlanMode::Passthru;
+        match (self, want) {
+            (LinkKind::Bond(a), LinkKind::Bond(b)) => a.mode == b.mode,
+            (LinkKind::MacVlan(a), LinkKind::MacVlan(b))
+            | (LinkKind::MacVtap(a), LinkKind::MacVtap(b)) => {
+                a.base == b.base && a.mode != Passthru && b.mode != Passthru
+            }
+            _ => false,
+        }
+    }
+
     /// The settings in `ip -d link` style, for plans and messages (empty for kinds
     /// without settings of their own).
     pub fn settings(&self) -> String {

@@ -256,3 +256,55 @@ fn bad_device_settings_name_their_field() {
         assert_eq!(validation(yaml), [want], "{yaml}");
     }
 }
+
+#[test]
+fn bond_miimon_and_macvlan_mode_change_in_place_and_roll_back() {
+    let changed = ALL
+        .replace("options: {miimon: 100}", "options: {miimon: 250}")
+        .replace(
+            "mac-vlan: {base-iface: bond0, mode: bridge}",
+            "mac-vlan: {base-iface: bond0, mode: private}",
+        );
+    let probe = applied(ALL);
+    let p = plan(probe.state(), &intent_of(&changed)).expect("plans");
+    assert_eq!(
+        p.to_string(),
+        "~ link bond0 mode active-backup miimon 250\n~ link mv0 link bond0 mode private\n"
+    );
+    for k in 0..p.len() {
+        let mut m = applied(ALL);
+        let before = m.query().expect("query");
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
+        apply(
+            &mut m,
+            &intent_of(&changed),
+            ApplyOptions::default(),
+            |_, _| Ok(()),
+        )
+        .expect_err("fails");
+        assert_eq!(m.query().expect("query"), before, "op {k}");
+    }
+    let mut m = applied(ALL);
+    apply(
+        &mut m,
+        &intent_of(&changed),
+        ApplyOptions::default(),
+        |_, _| Ok(()),
+    )
+    .expect("changes");
+    assert!(plan(m.state(), &intent_of(&changed))
+        .expect("plans")
+        .is_empty());
+    // A bond's mode is not changed in place.
+    let e = errors(
+        m.state(),
+        &changed.replace("mode: active-backup", "mode: balance-xor"),
+    );
+    assert!(
+        e[0].starts_with(
+            "interfaces[0].link-aggregation: bond bond0 exists with mode active-backup"
+        ),
+        "{e:?}"
+    );
+}

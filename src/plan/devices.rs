@@ -45,22 +45,29 @@ fn base_path(li: &LinkIntent, type_name: &str) -> String {
     }
 }
 
-/// Why the existing `have` is not the device the file describes, if it is not.
-pub(super) fn options_problem(
+/// The settings to change in place when the existing `have` is not yet the device the
+/// file describes (`Ok(None)`: nothing to change), or why it cannot become it.
+pub(super) fn settings_change(
     name: &str,
     li: &LinkIntent,
     want: &KindIntent,
     have: &LinkKind,
-) -> Option<PlanError> {
+) -> Result<Option<LinkKind>, PlanError> {
     let KindIntent::Device {
         type_name,
         want: Some(want),
         exact: true,
     } = want
     else {
-        return None;
+        return Ok(None);
     };
-    (want != have).then(|| PlanError {
+    if want == have {
+        return Ok(None);
+    }
+    if have.changes_in_place(want) {
+        return Ok(Some(want.clone()));
+    }
+    Err(PlanError {
         path: if li.origin.starts_with("networks") {
             format!("{}.vlan", li.origin)
         } else {

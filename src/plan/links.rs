@@ -171,6 +171,7 @@ pub(super) fn plan_links(
             .filter(|_| !deleted.contains(name.as_str()))
         {
             Some(cur) => {
+                let mut settings = None;
                 if let Some(kind) = &li.kind {
                     if !kind_matches(kind, &cur.kind) {
                         errors.push(PlanError {
@@ -183,10 +184,13 @@ pub(super) fn plan_links(
                         });
                         continue;
                     }
-                    if let Some(e) = devices::options_problem(name, li, kind, &cur.kind) {
-                        errors.push(e);
-                        continue;
-                    }
+                    settings = match devices::settings_change(name, li, kind, &cur.kind) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    };
                     if let (
                         KindIntent::Veth { peer: Some(peer) },
                         LinkKind::Veth { peer: Some(have) },
@@ -201,7 +205,8 @@ pub(super) fn plan_links(
                         }
                     }
                 }
-                let change = change_for(li, cur);
+                let mut change = change_for(li, cur);
+                change.settings = settings;
                 if let Some(Some(bridge)) = &change.controller {
                     if let Some(e) = port_problem(current, li, cur, bridge) {
                         errors.push(e);

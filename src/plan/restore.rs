@@ -149,7 +149,7 @@ fn same_kind(cur: &LinkKind, want: &LinkKind) -> bool {
             | LinkKind::Vxlan(_)
             | LinkKind::MacVlan(_)
             | LinkKind::MacVtap(_)
-            | LinkKind::Tap(_) => cur == want,
+            | LinkKind::Tap(_) => cur == want || cur.changes_in_place(want),
             _ => true,
         }
 }
@@ -172,6 +172,9 @@ fn change(cur: &Link, want: &Link) -> LinkChange {
         if a != b {
             c.bridge = Some(b.clone());
         }
+    }
+    if cur.kind != want.kind && cur.kind.changes_in_place(&want.kind) {
+        c.settings = Some(want.kind.clone());
     }
     c
 }

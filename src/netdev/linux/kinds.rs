@@ -121,6 +121,34 @@ fn ip_pair(
     })
 }
 
+/// The IFLA_LINKINFO that changes a link's settings in place (see
+/// [`LinkKind::changes_in_place`]): only what may change is sent.
+pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
+    let (info_kind, data) = match kind {
+        LinkKind::Bond(b) => (
+            InfoKind::Bond,
+            InfoData::Bond(vec![InfoBond::MiiMon(b.miimon)]),
+        ),
+        LinkKind::MacVlan(m) => (
+            InfoKind::MacVlan,
+            InfoData::MacVlan(vec![InfoMacVlan::Mode(NlMacVlanMode::from(
+                m.mode.number(),
+            ))]),
+        ),
+        LinkKind::MacVtap(m) => (
+            InfoKind::MacVtap,
+            InfoData::MacVtap(vec![InfoMacVtap::Mode(NlMacVlanMode::from(
+                m.mode.number(),
+            ))]),
+        ),
+        _ => return Vec::new(),
+    };
+    vec![LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(info_kind),
+        LinkInfo::Data(data),
+    ])]
+}
+
 /// The attributes that create a link of `kind` (IFLA_LINKINFO, and IFLA_LINK for a
 /// stacked device, with `base` the lower device's ifindex). Empty for kinds not here
 /// (and for taps, which are not created over netlink).

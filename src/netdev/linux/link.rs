@@ -298,6 +298,9 @@ pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> Li
     if let Some(bridge) = &change.bridge {
         msg.attributes.push(bridge_info(bridge.stp, false));
     }
+    if let Some(kind) = &change.settings {
+        msg.attributes.extend(kinds::change_attributes(kind));
+    }
     msg
 }
 
