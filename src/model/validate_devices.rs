@@ -183,7 +183,7 @@ pub(super) fn check_interface(push: Push, d: &Desired, i: usize, iface: &Interfa
             push(
                 format!("{p}.tap.persistent"),
                 "hostnet exits after applying, and a tap that is not persistent would \
-                 vanish with it; use the library's create_tap for a transient tap"
+                 vanish with it"
                     .to_string(),
             );
         }

@@ -241,7 +241,7 @@ fn bad_device_settings_name_their_field() {
         (
             "interfaces: [{name: t, type: tap, tap: {persistent: false}}]",
             "interfaces[0].tap.persistent: hostnet exits after applying, and a tap that is not \
-             persistent would vanish with it; use the library's create_tap for a transient tap",
+             persistent would vanish with it",
         ),
         (
             "interfaces: [{name: t, type: tap, vlan: {base-iface: eth0, id: 3}}]",
