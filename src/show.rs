@@ -165,6 +165,7 @@ pub fn show(state: &KernelState) -> Shown {
             route_rules: (!rules.is_empty()).then_some(RulesSpec { config: rules }),
             networks: Vec::new(),
             settings: None,
+            firewall: None,
         },
         skipped,
     }

@@ -130,6 +130,9 @@ pub struct ShowArgs {
     /// Report only the DHCP networks: the address, router and table in force for each.
     #[arg(long)]
     pub dhcp: bool,
+    /// Report only the networks' firewall: backend, device and rules in force for each.
+    #[arg(long, conflicts_with = "dhcp")]
+    pub firewall: bool,
 }
 
 /// Entry point of the binary.

@@ -30,6 +30,14 @@ pub fn run(args: &ShowArgs) -> i32 {
         };
         return print(text);
     }
+    let firewall = crate::firewall::status(&state.firewall);
+    if args.firewall {
+        let text = match args.output {
+            Format::Yaml => serde_yaml_ng::to_string(&firewall).map_err(|e| e.to_string()),
+            Format::Json => serde_json::to_string_pretty(&firewall).map_err(|e| e.to_string()),
+        };
+        return print(text);
+    }
     let shown = show(&state);
     let text = match args.output {
         Format::Yaml => serde_yaml_ng::to_string(&shown.document).map_err(|e| e.to_string()),
@@ -49,6 +57,12 @@ pub fn run(args: &ShowArgs) -> i32 {
             println!("# DHCP networks: source routing in force (hostnet show --dhcp):");
             for d in &dhcp {
                 println!("#   {d}");
+            }
+        }
+        if !firewall.is_empty() {
+            println!("# networks' firewall (hostnet show --firewall):");
+            for n in &firewall {
+                println!("#   {n}");
             }
         }
         if !shown.skipped.is_empty() {

@@ -86,6 +86,16 @@ impl<'a> Journal<'a> {
             }
             Op::AddRule(r) => plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone())),
             Op::DeleteRule(r) => plan.push(Phase::AddRules, Op::AddRule(r.clone())),
+            Op::Firewall(op) => {
+                if let Some((teardown, inv)) = crate::firewall::inverse(op) {
+                    let phase = match inv {
+                        crate::firewall::FwOp::Sysctl { .. } => Phase::Sysctls,
+                        _ if teardown => Phase::FirewallTeardown,
+                        _ => Phase::FirewallSetup,
+                    };
+                    plan.push(phase, Op::Firewall(inv));
+                }
+            }
         }
     }
 

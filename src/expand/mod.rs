@@ -206,6 +206,8 @@ pub struct Intent {
     pub reserved_tables: BTreeMap<u32, String>,
     /// Open vSwitch bridges and ports.
     pub ovs: crate::ovs::OvsIntent,
+    /// The networks' firewall (see [`crate::firewall`]).
+    pub firewall: crate::firewall::plan::FirewallIntent,
 }
 
 /// A conflict that only shows once networks and interfaces are put together.
@@ -288,6 +290,7 @@ pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
         let (table, derived) = tables.get(&n.name).copied().unwrap_or((0, false));
         expand_network(&mut intent, i, n, table, derived, default_priority)?;
     }
+    expand_firewall(d, &mut intent);
     Ok(intent)
 }
 
@@ -595,6 +598,70 @@ fn expand_network(
         dhcp,
     });
     Ok(())
+}
+
+/// The networks' firewall specs, the sysctls they need and the floating IPs' addresses.
+fn expand_firewall(d: &Desired, intent: &mut Intent) {
+    use crate::firewall::{plan::host_address, NetFirewall, IPV4_FORWARD, IPV6_FORWARD};
+    let fw = &mut intent.firewall;
+    fw.backend = d
+        .firewall
+        .as_ref()
+        .and_then(|f| f.backend)
+        .unwrap_or_default();
+    let mut addresses = Vec::new();
+    for (i, n) in d.networks.iter().enumerate() {
+        let Some(net) = intent.networks.iter().find(|x| x.name == n.name) else {
+            continue;
+        };
+        let spec = if net.absent {
+            None
+        } else if let Some(s) = &n.firewall {
+            let subnets = [&n.ipv4, &n.ipv6]
+                .into_iter()
+                .flatten()
+                .filter(|ip| ip.dhcp != Some(true))
+                .flat_map(|ip| ip.address.iter().map(IpNet::trunc))
+                .collect();
+            Some(NetFirewall::from_spec(&net.device, subnets, s)).filter(|s| !s.is_empty())
+        } else {
+            continue;
+        };
+        if let Some(s) = &spec {
+            let v4 = s.subnets.iter().any(|x| x.addr().is_ipv4());
+            let v6 = s.subnets.iter().any(|x| x.addr().is_ipv6());
+            if v4 {
+                fw.sysctls.insert(IPV4_FORWARD.into(), "1".into());
+            }
+            if v6 {
+                fw.sysctls.insert(IPV6_FORWARD.into(), "1".into());
+            }
+            for f in &s.floating {
+                addresses.push(host_address(&f.interface, f.external));
+            }
+        }
+        fw.origins.insert(n.name.clone(), format!("networks[{i}]"));
+        fw.networks.insert(n.name.clone(), spec);
+    }
+    for a in addresses {
+        // A complete address list in the file must keep the floating IP too.
+        let list = intent.links.get_mut(&a.ifname).and_then(|li| {
+            if a.addr.addr().is_ipv4() {
+                li.ipv4.as_mut()
+            } else {
+                li.ipv6.as_mut()
+            }
+        });
+        match list {
+            Some(l) => {
+                if !l.contains(&a.addr) {
+                    l.push(a.addr);
+                    l.sort();
+                }
+            }
+            None => intent.firewall.addresses.push(a),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

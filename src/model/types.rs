@@ -28,6 +28,9 @@ pub struct Desired {
     /// `settings`: defaults for networks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Settings>,
+    /// `firewall`: the backend networks' firewall rules use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<crate::firewall::FirewallSettings>,
 }
 
 /// `interfaces[]`.
@@ -296,6 +299,9 @@ pub struct NetworkSpec {
     pub default_route: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_routing: Option<SourceRoutingSpec>,
+    /// `firewall`: NAT, isolation, floating IPs, port forwards, metadata redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<crate::firewall::NetworkFirewallSpec>,
 }
 
 /// `networks[].state`.

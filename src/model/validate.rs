@@ -161,6 +161,9 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
             super::validate_devices::check_network(&mut push, i, n);
         }
     }
+    for (path, message) in crate::firewall::validate::check(d) {
+        errs.push(path, message);
+    }
     if errs.0.is_empty() {
         Ok(())
     } else {

@@ -51,6 +51,9 @@ pub enum DriverError {
     /// Open vSwitch could not be read or changed.
     #[error("Open vSwitch: {0}")]
     Ovs(#[source] crate::ovs::OvsError),
+    /// The firewall tools refused a change or could not be read.
+    #[error("{op}: {message}")]
+    Firewall { op: String, message: String },
     /// The model driver refused an op the way the kernel would.
     #[error("{op}: {reason}")]
     Model { op: String, reason: String },
@@ -62,6 +65,7 @@ impl DriverError {
         match self {
             DriverError::Rejected { .. }
             | DriverError::NoSuchInterface { .. }
+            | DriverError::Firewall { .. }
             | DriverError::Model { .. } => self.to_string(),
             _ => format!("{} {op}: {self}", op.verb()),
         }

@@ -278,6 +278,14 @@ impl ModelDriver {
                     s.rules.remove(i);
                 }
             }
+            Op::Firewall(fw) => {
+                if let crate::firewall::FwOp::Sysctl { key, .. } = fw {
+                    if !s.firewall.sysctls.contains_key(key) {
+                        return Err(reject(libc::ENOENT, "no such sysctl"));
+                    }
+                }
+                crate::firewall::apply_to_state(&mut s.firewall, fw);
+            }
         }
         Ok(())
     }

@@ -69,6 +69,8 @@ pub enum Op {
     DeleteRule(Rule),
     /// A change to Open vSwitch's database (see [`crate::ovs`]).
     Ovs(crate::ovs::OvsOp),
+    /// A firewall or sysctl change (see [`crate::firewall`]).
+    Firewall(crate::firewall::FwOp),
 }
 
 impl fmt::Display for Op {
@@ -127,6 +129,7 @@ impl fmt::Display for Op {
             Op::AddRoute(r) | Op::DeleteRoute(r) => fmt_route(f, r),
             Op::AddRule(r) | Op::DeleteRule(r) => fmt_rule(f, r),
             Op::Ovs(o) => fmt::Display::fmt(o, f),
+            Op::Firewall(op) => fmt::Display::fmt(op, f),
         }
     }
 }
@@ -184,6 +187,7 @@ impl Op {
             Op::CreateLink(_) => "create",
             Op::ChangeLink { .. } => "change",
             Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
+            Op::Firewall(op) => op.verb(),
             Op::DeleteLink { .. }
             | Op::DeleteAddress(_)
             | Op::DeleteRoute(_)
@@ -197,6 +201,7 @@ impl Op {
             Op::Ovs(o) => o.sign(),
             Op::CreateLink(_) | Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => '+',
             Op::ChangeLink { .. } => '~',
+            Op::Firewall(op) => op.sign(),
             Op::DeleteLink { .. }
             | Op::DeleteAddress(_)
             | Op::DeleteRoute(_)

@@ -339,6 +339,9 @@ pub struct KernelState {
     /// Open vSwitch bridges and ports (`available: false` without Open vSwitch).
     #[serde(default)]
     pub ovs: crate::ovs::OvsState,
+    /// Our firewall rules and the forwarding sysctls (see [`crate::firewall`]).
+    #[serde(default)]
+    pub firewall: crate::firewall::FirewallState,
 }
 
 impl KernelState {

@@ -28,7 +28,8 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 15] = [
+pub const PHASES: [&str; 18] = [
+    "firewall teardown",
     "delete rules",
     "delete routes",
     "delete addresses",
@@ -44,12 +45,16 @@ pub const PHASES: [&str; 15] = [
     "add addresses",
     "add routes",
     "add rules",
+    "firewall setup",
+    "sysctls",
 ];
 
 /// Index of each phase in [`PHASES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(usize)]
 pub enum Phase {
+    /// Firewall state of removed networks goes before the devices it guards.
+    FirewallTeardown,
     DeleteRules,
     DeleteRoutes,
     DeleteAddresses,
@@ -70,6 +75,10 @@ pub enum Phase {
     AddAddresses,
     AddRoutes,
     AddRules,
+    /// Firewall chains once devices and addresses exist.
+    FirewallSetup,
+    /// Forwarding turns on only after the rules that guard it are in.
+    Sysctls,
 }
 
 /// An ordered set of changes.
@@ -151,6 +160,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
         }
         Err(e) => errors.extend(e),
     }
+    plan_firewall(current, intent, &mut plan, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -160,6 +170,49 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
         _ => false,
     });
     Ok(plan)
+}
+
+/// The firewall's ops, and the floating IPs' host addresses.
+fn plan_firewall(
+    current: &KernelState,
+    intent: &Intent,
+    plan: &mut Plan,
+    errors: &mut Vec<PlanError>,
+) {
+    let fw = &intent.firewall;
+    match crate::firewall::plan::plan(&current.firewall, fw) {
+        Ok(p) => push_firewall(plan, p),
+        Err(es) => errors.extend(es.into_iter().map(|message| PlanError {
+            path: "networks".into(),
+            message,
+        })),
+    }
+    let has = |a: &crate::netdev::Address| current.addresses.iter().any(|x| x == a);
+    let planned = |plan: &Plan, op: &Op| plan.ops().any(|o| o == op);
+    for a in fw.addresses.iter().filter(|a| !has(a)) {
+        let op = Op::AddAddress(a.clone());
+        if !planned(plan, &op) {
+            plan.push(Phase::AddAddresses, op);
+        }
+    }
+    for a in crate::firewall::plan::dropped_addresses(&current.firewall, fw) {
+        let op = Op::DeleteAddress(a.clone());
+        if has(&a) && !planned(plan, &op) {
+            plan.push(Phase::DeleteAddresses, op);
+        }
+    }
+}
+
+pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
+    for op in p.teardown {
+        plan.push(Phase::FirewallTeardown, Op::Firewall(op));
+    }
+    for op in p.setup {
+        plan.push(Phase::FirewallSetup, Op::Firewall(op));
+    }
+    for op in p.sysctls {
+        plan.push(Phase::Sysctls, Op::Firewall(op));
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub struct Scope {
     pub tables: BTreeSet<u32>,
     /// Devices of the routes the plan changed in shared tables (main, default).
     pub route_devs: BTreeSet<String>,
+    /// Firewall objects the plan changed: `nftables`, `iptables/NAME`, `sysctl/KEY`.
+    #[serde(default)]
+    pub firewall: BTreeSet<String>,
 }
 
 fn shared_table(t: u32) -> bool {
@@ -64,6 +67,13 @@ impl Scope {
                     s.tables.insert(r.table);
                 }
                 Op::Ovs(o) => s.links.extend(o.names().into_iter().map(str::to_string)),
+                Op::Firewall(op) => {
+                    s.firewall.insert(op.scope_key());
+                    // Re-creating a skeleton re-creates the networks in it.
+                    if let crate::firewall::FwOp::Base { backend, .. } = op {
+                        s.firewall.insert(format!("{backend}/*"));
+                    }
+                }
             }
         }
         s
@@ -115,6 +125,13 @@ impl Scope {
             Op::AddRoute(r) | Op::DeleteRoute(r) => route_in(r),
             Op::AddRule(r) | Op::DeleteRule(r) => self.tables.contains(&r.table),
             Op::Ovs(o) => o.names().into_iter().any(link),
+            Op::Firewall(op) => {
+                let key = op.scope_key();
+                self.firewall.contains(&key)
+                    || key.split_once('/').is_some_and(|(b, _)| {
+                        b != "sysctl" && self.firewall.contains(&format!("{b}/*"))
+                    })
+            }
         }
     }
 }
@@ -313,6 +330,10 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     for r in target.rules.iter().filter(|r| !current.rules.contains(r)) {
         plan.push(Phase::AddRules, Op::AddRule(r.clone()));
     }
+    super::push_firewall(
+        &mut plan,
+        crate::firewall::plan::restore(&current.firewall, &target.firewall),
+    );
     plan
 }
 

@@ -199,6 +199,8 @@ impl LinuxDriver {
             Op::DeleteRule(r) => (RouteNetlinkMessage::DelRule(rule::message(r)), 0),
             // Carried out by `execute` through ovs-vsctl, never as netlink.
             Op::Ovs(_) => return Ok(None),
+            // Carried out by `execute` through the firewall module, never sent here.
+            Op::Firewall(_) => return Ok(None),
         };
         Ok(Some((request, None)))
     }
@@ -274,7 +276,7 @@ fn interfaces(op: &Op) -> Vec<&str> {
         Op::DeleteLink { name } => vec![name],
         Op::AddAddress(a) | Op::DeleteAddress(a) => vec![&a.ifname],
         Op::AddRoute(r) | Op::DeleteRoute(r) => r.dev.iter().map(String::as_str).collect(),
-        Op::AddRule(_) | Op::DeleteRule(_) | Op::Ovs(_) => Vec::new(),
+        Op::AddRule(_) | Op::DeleteRule(_) | Op::Ovs(_) | Op::Firewall(_) => Vec::new(),
     }
 }
 
@@ -343,6 +345,10 @@ impl Driver for LinuxDriver {
             }
         }
         state.ovs = self.ovs.query().map_err(DriverError::Ovs)?;
+        state.firewall = crate::firewall::query().map_err(|e| DriverError::Firewall {
+            op: "read the firewall".into(),
+            message: crate::error_chain(&e),
+        })?;
         state.normalize();
         Ok(state)
     }
@@ -350,6 +356,9 @@ impl Driver for LinuxDriver {
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
         if !ops.is_empty() && ops.iter().all(|op| matches!(op, Op::Ovs(_))) {
             return self.execute_ovs(ops);
+        }
+        if ops.iter().any(|op| matches!(op, Op::Firewall(_))) {
+            return self.execute_with_firewall(ops);
         }
         if ops.len() >= 2 && ops.iter().all(|op| matches!(op, Op::DeleteLink { .. })) {
             return self.delete_links_together(ops);
@@ -363,6 +372,36 @@ impl Driver for LinuxDriver {
 }
 
 impl LinuxDriver {
+    /// Firewall ops go to the firewall module as one transaction per backend (they all
+    /// succeed or all fail together); the rest as usual.
+    fn execute_with_firewall(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        let fw: Vec<&crate::firewall::FwOp> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Firewall(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        let fw_result = crate::firewall::execute(&fw).map_err(|e| crate::error_chain(&e));
+        let rest: Vec<Op> = ops
+            .iter()
+            .filter(|op| !matches!(op, Op::Firewall(_)))
+            .cloned()
+            .collect();
+        let mut rest_results = self.execute(&rest).into_iter();
+        ops.iter()
+            .map(|op| match op {
+                Op::Firewall(_) => fw_result.clone().map_err(|message| DriverError::Firewall {
+                    op: format!("{} {op}", op.verb()),
+                    message,
+                }),
+                _ => rest_results
+                    .next()
+                    .unwrap_or_else(|| Err(DriverError::Decode("no result".into()))),
+            })
+            .collect()
+    }
+
     /// Deletes several links in one kernel batch. Deleted one by one, each device waits
     /// for its own RCU grace periods (about 25 ms here); RTM_DELLINK of a device group
     /// unregisters them all at once. The links are put into a group no device uses,

@@ -401,6 +401,10 @@ pub(super) fn copy_error(e: &DriverError) -> DriverError {
             what,
             attempts: *attempts,
         },
+        DriverError::Firewall { op, message } => DriverError::Firewall {
+            op: op.clone(),
+            message: message.clone(),
+        },
         DriverError::Model { op, reason } => DriverError::Model {
             op: op.clone(),
             reason: reason.clone(),

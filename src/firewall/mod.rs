@@ -1,0 +1,436 @@
+//! The host firewall for logical networks: NAT, isolation, floating IPs, port forwards and
+//! the metadata redirect, with two backends behind one contract.
+//!
+//! * [`nft`]: one table `inet hostnet`; base chains with explicit priorities dispatch
+//!   through verdict maps keyed by device, address or (interface, protocol, port) into
+//!   four regular chains per network (`n-NAME-fwd`, `-in`, `-pre`, `-post`). Every apply
+//!   is one `nft -f -` transaction.
+//! * [`iptables`]: chains prefixed `HOSTNET-`, reached by one jump each from the built-in
+//!   chains; per network four chains (`HOSTNET-ID-F`, `-I`, `-PRE`, `-POST`) reached by
+//!   one jump rule each from our dispatch chains. Every apply is one
+//!   `iptables-restore --noflush -w` (and one `ip6tables-restore`), both tables in it.
+//!
+//! Either way a change to one network flushes and refills that network's chains and adds
+//! or deletes only its own dispatch entries: its cost does not depend on how many other
+//! networks exist. Nothing outside our table or chains is listed, parsed or changed: the
+//! query reads only our table (`nft list table inet hostnet`) or drops every line of
+//! `iptables-save` that is not one of our chains or our jumps before looking at it.
+//!
+//! The firewall joins the engine like any kernel object: its state is a section of
+//! [`crate::netdev::KernelState`] ([`FirewallState`]), its changes are [`FwOp`]s in the
+//! plan's firewall phases, so dry runs, verification, rollback, checkpoints and crash
+//! recovery cover it.
+
+pub mod iptables;
+pub mod nft;
+pub mod plan;
+mod run;
+pub mod spec;
+mod sysctl;
+pub mod validate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use spec::{
+    describe, Allow, BackendKind, FirewallSettings, FloatingIp, Masquerade, Metadata, NetFirewall,
+    NetworkFirewallSpec, PortForward, Proto,
+};
+pub use sysctl::{IPV4_FORWARD, IPV6_FORWARD};
+
+/// Why the firewall could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    /// A program could not be started (not installed?).
+    #[error("cannot run {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program refused our input; `stderr` is what it said.
+    #[error("{program} failed ({status}): {stderr}")]
+    Failed {
+        program: String,
+        status: String,
+        stderr: String,
+    },
+    /// A listing of our own table could not be read.
+    #[error("cannot read the output of {program}: {message}")]
+    Output { program: String, message: String },
+    /// A sysctl could not be read or written.
+    #[error("sysctl {key}")]
+    Sysctl {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the kernel holds of one network's firewall, as read back from our own rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetFwState {
+    /// The spec read from the rules' comment tokens.
+    pub spec: NetFirewall,
+    /// The chains, rules and dispatch entries are exactly what `spec` renders to.
+    pub intact: bool,
+    /// The network's chains that exist (what a removal has to delete).
+    pub chains: BTreeSet<String>,
+    /// The network's entries in the shared dispatch (verdict-map elements or jump rules),
+    /// as the tool prints them (what a change has to delete).
+    pub dispatch: BTreeSet<String>,
+}
+
+/// One backend's state: its shared skeleton and its networks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendState {
+    /// Items of the shared skeleton that exist (table, base chains, maps, jumps).
+    pub base: BTreeSet<String>,
+    pub networks: BTreeMap<String, NetFwState>,
+}
+
+/// The firewall section of the kernel state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallState {
+    #[serde(default)]
+    pub nftables: BackendState,
+    #[serde(default)]
+    pub iptables: BackendState,
+    /// The forwarding sysctls, by key (`net.ipv4.ip_forward`); a key the kernel lacks is
+    /// missing.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
+}
+
+impl FirewallState {
+    pub fn backend(&self, b: BackendKind) -> &BackendState {
+        match b {
+            BackendKind::Nftables => &self.nftables,
+            BackendKind::Iptables => &self.iptables,
+        }
+    }
+
+    pub fn backend_mut(&mut self, b: BackendKind) -> &mut BackendState {
+        match b {
+            BackendKind::Nftables => &mut self.nftables,
+            BackendKind::Iptables => &mut self.iptables,
+        }
+    }
+}
+
+/// One firewall change. Ops carry the state they replace, so that a backend can delete
+/// exactly what is there and the journal can invert them without a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FwOp {
+    /// Completes the shared skeleton (`up`), or removes it (`!up`). `from` is what
+    /// existed. An nftables skeleton that exists but is damaged is re-created whole,
+    /// with the networks in it (the planner then rewrites every network).
+    Base {
+        backend: BackendKind,
+        from: BTreeSet<String>,
+        up: bool,
+    },
+    /// Writes a network's chains and dispatch entries (`to`), or removes them (`None`).
+    Network {
+        backend: BackendKind,
+        name: String,
+        from: Option<NetFwState>,
+        to: Option<NetFirewall>,
+    },
+    /// Writes a sysctl.
+    Sysctl {
+        key: String,
+        from: Option<String>,
+        to: String,
+    },
+}
+
+impl FwOp {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            FwOp::Base { up: true, from, .. } if from.is_empty() => "create",
+            FwOp::Base { up: true, .. } => "repair",
+            FwOp::Base { .. } => "delete",
+            FwOp::Network { to: None, .. } => "delete",
+            FwOp::Network { from: None, .. } => "add",
+            FwOp::Network { .. } | FwOp::Sysctl { .. } => "change",
+        }
+    }
+
+    pub fn sign(&self) -> char {
+        match self.verb() {
+            "create" | "add" => '+',
+            "delete" => '-',
+            _ => '~',
+        }
+    }
+
+    /// The key of the object for rollback scopes: `nftables`, `nftables/NAME`,
+    /// `sysctl/KEY`.
+    pub fn scope_key(&self) -> String {
+        match self {
+            FwOp::Base { backend, .. } => backend.to_string(),
+            FwOp::Network { backend, name, .. } => format!("{backend}/{name}"),
+            FwOp::Sysctl { key, .. } => format!("sysctl/{key}"),
+        }
+    }
+}
+
+impl fmt::Display for FwOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FwOp::Base { backend, .. } => write!(f, "firewall {backend} skeleton"),
+            FwOp::Network {
+                backend,
+                name,
+                from,
+                to,
+            } => {
+                write!(f, "firewall {backend} network {name}")?;
+                let old = from.as_ref().map(|c| describe(&c.spec)).unwrap_or_default();
+                let new = to.as_ref().map(describe).unwrap_or_default();
+                let mut items: Vec<String> = Vec::new();
+                match (from, to) {
+                    (_, None) => items = old,
+                    (None, Some(_)) => items = new,
+                    (Some(_), Some(_)) => {
+                        items.extend(
+                            old.iter()
+                                .filter(|o| !new.contains(o))
+                                .map(|o| format!("-{o}")),
+                        );
+                        items.extend(
+                            new.iter()
+                                .filter(|n| !old.contains(n))
+                                .map(|n| format!("+{n}")),
+                        );
+                        if items.is_empty() {
+                            items.push("rewrite damaged chains".into());
+                        }
+                    }
+                }
+                if !items.is_empty() {
+                    write!(f, ": {}", items.join(", "))?;
+                }
+                Ok(())
+            }
+            FwOp::Sysctl { key, from, to } => {
+                write!(f, "sysctl {key} = {to}")?;
+                if let Some(old) = from {
+                    write!(f, " (was {old})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The skeleton items a complete backend has.
+pub fn expected_base(b: BackendKind) -> BTreeSet<String> {
+    match b {
+        BackendKind::Nftables => nft::expected_base(),
+        BackendKind::Iptables => iptables::expected_base(),
+    }
+}
+
+/// The state a network has right after its chains were written from `spec`.
+pub fn expected(b: BackendKind, name: &str, spec: &NetFirewall) -> NetFwState {
+    match b {
+        BackendKind::Nftables => nft::expected(name, spec),
+        BackendKind::Iptables => iptables::expected(name, spec),
+    }
+}
+
+/// The op that takes `op` back, and whether it belongs to the teardown phase; `None`
+/// for the repair of a damaged skeleton (there is nothing to go back to).
+pub fn inverse(op: &FwOp) -> Option<(bool, FwOp)> {
+    match op {
+        FwOp::Base { backend, from, up } => {
+            if *up && !from.is_empty() {
+                return None;
+            }
+            let inv = FwOp::Base {
+                backend: *backend,
+                from: if *up {
+                    expected_base(*backend)
+                } else {
+                    BTreeSet::new()
+                },
+                up: !*up,
+            };
+            Some((*up, inv))
+        }
+        FwOp::Network {
+            backend,
+            name,
+            from,
+            to,
+        } => {
+            let inv = FwOp::Network {
+                backend: *backend,
+                name: name.clone(),
+                from: to.as_ref().map(|s| expected(*backend, name, s)),
+                to: from.as_ref().map(|s| s.spec.clone()),
+            };
+            Some((from.is_none(), inv))
+        }
+        FwOp::Sysctl { key, from, to } => from.as_ref().map(|old| {
+            (
+                false,
+                FwOp::Sysctl {
+                    key: key.clone(),
+                    from: Some(to.clone()),
+                    to: old.clone(),
+                },
+            )
+        }),
+    }
+}
+
+/// Applies `op` to an in-memory state, as the kernel would (the model driver's half).
+pub fn apply_to_state(state: &mut FirewallState, op: &FwOp) {
+    match op {
+        FwOp::Base { backend, up, .. } => {
+            let b = state.backend_mut(*backend);
+            if *up {
+                if *backend == BackendKind::Nftables && !b.base.is_empty() {
+                    // A damaged table is re-created whole.
+                    b.networks.clear();
+                }
+                b.base = expected_base(*backend);
+            } else {
+                b.base.clear();
+                if *backend == BackendKind::Nftables {
+                    b.networks.clear();
+                }
+            }
+        }
+        FwOp::Network {
+            backend, name, to, ..
+        } => {
+            let b = state.backend_mut(*backend);
+            match to {
+                Some(spec) => {
+                    b.networks
+                        .insert(name.clone(), expected(*backend, name, spec));
+                }
+                None => {
+                    b.networks.remove(name);
+                }
+            }
+        }
+        FwOp::Sysctl { key, to, .. } => {
+            state.sysctls.insert(key.clone(), to.clone());
+        }
+    }
+}
+
+/// Reads the firewall state of the calling thread's network namespace: our nft table,
+/// our iptables chains, the forwarding sysctls. A tool that is not installed holds
+/// nothing of ours.
+pub fn query() -> Result<FirewallState, FirewallError> {
+    Ok(FirewallState {
+        nftables: nft::query()?,
+        iptables: iptables::query()?,
+        sysctls: sysctl::read_all(),
+    })
+}
+
+/// Carries out firewall ops: one transaction per backend (nft), one restore per family
+/// (iptables), then the sysctls, then conntrack cleanup for floating IPs that went away.
+pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
+    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+        let mine: Vec<&FwOp> = ops
+            .iter()
+            .copied()
+            .filter(|op| match op {
+                FwOp::Base { backend, .. } | FwOp::Network { backend, .. } => *backend == b,
+                FwOp::Sysctl { .. } => false,
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        match b {
+            BackendKind::Nftables => run::with_input("nft", &["-f", "-"], &nft::render(&mine))?,
+            BackendKind::Iptables => iptables::apply(&mine)?,
+        }
+    }
+    for op in ops {
+        if let FwOp::Sysctl { key, to, .. } = op {
+            sysctl::write(key, to)?;
+        }
+    }
+    for op in ops {
+        if let FwOp::Network {
+            from: Some(c), to, ..
+        } = op
+        {
+            let kept: BTreeSet<&FloatingIp> = to.iter().flat_map(|s| s.floating.iter()).collect();
+            for f in c.spec.floating.iter().filter(|f| !kept.contains(f)) {
+                run::forget_conntrack(f.internal);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One network's firewall as `hostnet show --firewall` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetworkStatus {
+    pub network: String,
+    pub backend: BackendKind,
+    pub device: String,
+    /// False when our chains or dispatch entries differ from what the rules' own spec
+    /// renders to (someone edited them); the next apply rewrites them.
+    pub intact: bool,
+    pub firewall: NetworkFirewallSpec,
+}
+
+impl fmt::Display for NetworkStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, {})", self.network, self.backend, self.device)?;
+        if !self.intact {
+            write!(f, " DAMAGED")?;
+        }
+        let spec = NetFirewall::from_spec(&self.device, BTreeSet::new(), &self.firewall);
+        write!(f, ": {}", describe(&spec).join("; "))
+    }
+}
+
+/// Every network's firewall in the state, both backends, by network name.
+pub fn status(state: &FirewallState) -> Vec<NetworkStatus> {
+    let mut v = Vec::new();
+    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+        for (name, n) in &state.backend(b).networks {
+            v.push(NetworkStatus {
+                network: name.clone(),
+                backend: b,
+                device: n.spec.device.clone(),
+                intact: n.intact,
+                firewall: n.spec.to_spec(),
+            });
+        }
+    }
+    v.sort_by(|a, b| (&a.network, a.backend).cmp(&(&b.network, b.backend)));
+    v
+}
+
+/// The chain-name-safe id of a network for iptables (chain names are at most 28 bytes):
+/// the name itself when it fits, else `h` and a stable hash of it.
+pub fn short_id(name: &str) -> String {
+    if name.len() <= 15 {
+        return name.to_string();
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("h{h:08x}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,531 @@
+//! The nftables backend: one table `inet hostnet`, one `nft -f -` transaction per apply.
+//!
+//! Skeleton: four base chains with explicit priorities (filter forward and input at 0,
+//! nat prerouting at -100, nat postrouting at 100), each with one dispatch rule per
+//! verdict map; the maps send a packet to its network's regular chain by input device
+//! (`fwd_if`, `in_if`, `pre_if`, `post_if`), destination address (`pre_v4`, `pre_v6`: floating IPs)
+//! or interface . protocol . port (`pre_pf`: port forwards). The set `isolated` holds the
+//! devices of isolated networks. A network owns four chains `n-NAME-{fwd,in,pre,post}`
+//! and its map elements; changing it flushes and refills those chains and adds or deletes
+//! its elements only, whatever the number of other networks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use super::spec::{token, NetFirewall};
+use super::{BackendState, FirewallError, FwOp, NetFwState};
+
+pub const TABLE: &str = "inet hostnet";
+const SUFFIXES: [&str; 4] = ["fwd", "in", "pre", "post"];
+
+/// (name, hook declaration, dispatch rules as (map, match expression)).
+const BASE_CHAINS: [(&str, &str); 4] = [
+    (
+        "forward",
+        "type filter hook forward priority 0 ; policy accept ;",
+    ),
+    (
+        "input",
+        "type filter hook input priority 0 ; policy accept ;",
+    ),
+    (
+        "prerouting",
+        "type nat hook prerouting priority -100 ; policy accept ;",
+    ),
+    (
+        "postrouting",
+        "type nat hook postrouting priority 100 ; policy accept ;",
+    ),
+];
+
+/// (map, key type, base chain, the expression that looks it up).
+const MAPS: [(&str, &str, &str, &str); 7] = [
+    ("fwd_if", "ifname", "forward", "iifname"),
+    ("in_if", "ifname", "input", "iifname"),
+    ("pre_v4", "ipv4_addr", "prerouting", "ip daddr"),
+    ("pre_v6", "ipv6_addr", "prerouting", "ip6 daddr"),
+    (
+        "pre_pf",
+        "ifname . inet_proto . inet_service",
+        "prerouting",
+        "iifname . meta l4proto . th dport",
+    ),
+    ("pre_if", "ifname", "prerouting", "iifname"),
+    ("post_if", "ifname", "postrouting", "iifname"),
+];
+
+fn chain(name: &str, suffix: &str) -> String {
+    format!("n-{name}-{suffix}")
+}
+
+pub fn expected_base() -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    s.insert("table".to_string());
+    for (c, _) in BASE_CHAINS {
+        s.insert(format!("chain {c}"));
+    }
+    for (m, ..) in MAPS {
+        s.insert(format!("map {m}"));
+        s.insert(format!("rule dispatch {m}"));
+    }
+    s.insert("set isolated".to_string());
+    s
+}
+
+fn q(s: &str) -> String {
+    format!("\"{s}\"")
+}
+
+fn ipfam(a: &IpAddr) -> &'static str {
+    if a.is_ipv4() {
+        "ip"
+    } else {
+        "ip6"
+    }
+}
+
+fn hostport(a: &IpAddr, port: u16) -> String {
+    if a.is_ipv4() {
+        format!("{a}:{port}")
+    } else {
+        format!("[{a}]:{port}")
+    }
+}
+
+/// The rules of a network, by chain suffix, in order.
+fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
+    let mut r = Vec::new();
+    let c = |t: &str| format!("comment {}", q(t));
+    let dev = q(&n.device);
+    r.push((
+        "fwd",
+        format!("counter {}", c(&token::net(name, &n.device))),
+    ));
+    for s in &n.subnets {
+        let f = ipfam(&s.addr());
+        r.push((
+            "fwd",
+            format!("{f} saddr {s} counter {}", c(&token::subnet(s))),
+        ));
+    }
+    if n.isolate {
+        r.push((
+            "fwd",
+            format!("oifname != {dev} oifname @isolated drop {}", c(token::ISO)),
+        ));
+    }
+    if let Some(allow) = &n.allow {
+        let end = c(token::ALLOW_END);
+        r.push(("in", format!("ct state established,related accept {end}")));
+        r.push((
+            "in",
+            format!("meta l4proto {{ icmp, ipv6-icmp }} accept {end}"),
+        ));
+        for a in allow {
+            r.push((
+                "in",
+                format!(
+                    "meta l4proto {} th dport {} accept {}",
+                    a.proto.as_str(),
+                    a.port,
+                    c(&token::allow(a))
+                ),
+            ));
+        }
+        if let Some(m) = &n.metadata {
+            r.push((
+                "in",
+                format!("tcp dport {} accept {}", m.to.port(), c(&token::meta(m))),
+            ));
+        }
+        r.push(("in", format!("drop {end}")));
+    }
+    for f in &n.floating {
+        let (fam, t) = (ipfam(&f.external), c(&token::fip(f)));
+        r.push((
+            "pre",
+            format!(
+                "{fam} daddr {} dnat {fam} to {} {t}",
+                f.external, f.internal
+            ),
+        ));
+        r.push((
+            "post",
+            format!(
+                "{fam} saddr {} oifname {} snat {fam} to {} {t}",
+                f.internal,
+                q(&f.interface),
+                f.external
+            ),
+        ));
+        // Hairpin: a guest reaching a neighbour through its floating IP.
+        r.push((
+            "post",
+            format!("{fam} daddr {} ct status dnat masquerade {t}", f.internal),
+        ));
+    }
+    for p in &n.forwards {
+        let fam = ipfam(&p.internal);
+        r.push((
+            "pre",
+            format!(
+                "iifname {} meta l4proto {} th dport {} dnat {fam} to {} {}",
+                q(&p.interface),
+                p.proto.as_str(),
+                p.external_port,
+                hostport(&p.internal, p.internal_port),
+                c(&token::pf(p))
+            ),
+        ));
+    }
+    if let Some(m) = &n.metadata {
+        let fam = ipfam(&m.address);
+        let target = if m.to.ip().is_loopback() {
+            // DNAT to loopback is dropped as martian; redirect to the host itself.
+            format!("redirect to :{}", m.to.port())
+        } else {
+            format!(
+                "dnat {} to {}",
+                ipfam(&m.to.ip()),
+                hostport(&m.to.ip(), m.to.port())
+            )
+        };
+        r.push((
+            "pre",
+            format!(
+                "iifname {dev} {fam} daddr {} tcp dport {} {target} {}",
+                m.address,
+                m.port,
+                c(&token::meta(m))
+            ),
+        ));
+    }
+    if let Some(out) = &n.masquerade {
+        for s in &n.subnets {
+            let f = ipfam(&s.addr());
+            r.push((
+                "post",
+                format!(
+                    "{f} saddr {s} oifname {} masquerade {}",
+                    q(out),
+                    c(&token::masq(out))
+                ),
+            ));
+        }
+    }
+    r
+}
+
+/// The network's dispatch entries: `MAP KEY` in nft syntax.
+fn dispatch(name: &str, n: &NetFirewall) -> BTreeSet<String> {
+    let _ = name;
+    let dev = q(&n.device);
+    let mut d = BTreeSet::new();
+    for m in ["fwd_if", "in_if", "post_if"] {
+        d.insert(format!("{m} {dev}"));
+    }
+    if n.isolate {
+        d.insert(format!("isolated {dev}"));
+    }
+    for f in &n.floating {
+        let m = if f.external.is_ipv4() {
+            "pre_v4"
+        } else {
+            "pre_v6"
+        };
+        d.insert(format!("{m} {}", f.external));
+    }
+    for p in &n.forwards {
+        d.insert(format!(
+            "pre_pf {} . {} . {}",
+            q(&p.interface),
+            p.proto.as_str(),
+            p.external_port
+        ));
+    }
+    if n.metadata.is_some() {
+        d.insert(format!("pre_if {dev}"));
+    }
+    d
+}
+
+fn verdict_target(map: &str, name: &str) -> Option<String> {
+    let suffix = match map {
+        "fwd_if" => "fwd",
+        "in_if" => "in",
+        "post_if" => "post",
+        "pre_v4" | "pre_v6" | "pre_pf" | "pre_if" => "pre",
+        _ => return None,
+    };
+    Some(chain(name, suffix))
+}
+
+pub fn expected(name: &str, n: &NetFirewall) -> NetFwState {
+    NetFwState {
+        spec: n.clone(),
+        intact: true,
+        chains: SUFFIXES.iter().map(|s| chain(name, s)).collect(),
+        dispatch: dispatch(name, n),
+    }
+}
+
+/// The transaction for `ops` (all of this backend).
+pub fn render(ops: &[&FwOp]) -> String {
+    let mut t = String::new();
+    // Skeleton first, so that networks can reference its maps.
+    for op in ops {
+        if let FwOp::Base { from, up: true, .. } = op {
+            if !from.is_empty() {
+                let _ = writeln!(t, "delete table {TABLE}");
+            }
+            render_base(&mut t);
+        }
+    }
+    let networks: Vec<(&String, &Option<NetFwState>, &Option<NetFirewall>)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            FwOp::Network { name, from, to, .. } => Some((name, from, to)),
+            _ => None,
+        })
+        .collect();
+    let wanted = |name: &str, to: &Option<NetFirewall>| {
+        to.as_ref().map(|s| dispatch(name, s)).unwrap_or_default()
+    };
+    // Elements go before anything they point to changes.
+    for (name, from, to) in &networks {
+        let keep = wanted(name, to);
+        for e in from.iter().flat_map(|f| f.dispatch.iter()) {
+            if !keep.contains(e) {
+                if let Some((map, key)) = e.split_once(' ') {
+                    let _ = writeln!(t, "delete element {TABLE} {map} {{ {key} }}");
+                }
+            }
+        }
+    }
+    for (name, from, to) in &networks {
+        let Some(spec) = to else { continue };
+        for s in SUFFIXES {
+            let c = chain(name, s);
+            let _ = writeln!(t, "add chain {TABLE} {c}");
+            let _ = writeln!(t, "flush chain {TABLE} {c}");
+        }
+        for (s, rule) in rules(name, spec) {
+            let _ = writeln!(t, "add rule {TABLE} {} {rule}", chain(name, s));
+        }
+        let have: BTreeSet<String> = from.iter().flat_map(|f| f.dispatch.clone()).collect();
+        for e in wanted(name, to).difference(&have) {
+            if let Some((map, key)) = e.split_once(' ') {
+                let target = if map == "isolated" {
+                    String::new()
+                } else {
+                    match verdict_target(map, name) {
+                        Some(c) => format!(" : jump {c}"),
+                        None => continue,
+                    }
+                };
+                let _ = writeln!(t, "add element {TABLE} {map} {{ {key}{target} }}");
+            }
+        }
+    }
+    for (_, from, to) in &networks {
+        if to.is_some() {
+            continue;
+        }
+        for c in from.iter().flat_map(|f| f.chains.iter()) {
+            let _ = writeln!(t, "flush chain {TABLE} {c}");
+            let _ = writeln!(t, "delete chain {TABLE} {c}");
+        }
+    }
+    for op in ops {
+        if let FwOp::Base {
+            from, up: false, ..
+        } = op
+        {
+            if from.contains("table") {
+                let _ = writeln!(t, "delete table {TABLE}");
+            }
+        }
+    }
+    t
+}
+
+fn render_base(t: &mut String) {
+    let _ = writeln!(t, "add table {TABLE}");
+    for (c, decl) in BASE_CHAINS {
+        let _ = writeln!(t, "add chain {TABLE} {c} {{ {decl} }}");
+    }
+    let _ = writeln!(t, "add set {TABLE} isolated {{ type ifname ; }}");
+    for (m, ty, ..) in MAPS {
+        let _ = writeln!(t, "add map {TABLE} {m} {{ type {ty} : verdict ; }}");
+    }
+    for (m, _, c, expr) in MAPS {
+        let _ = writeln!(
+            t,
+            "add rule {TABLE} {c} {expr} vmap @{m} comment \"dispatch {m}\""
+        );
+    }
+}
+
+/// Reads our table (and nothing else).
+pub fn query() -> Result<BackendState, FirewallError> {
+    // "No such file or directory" (no table) and a missing nft both mean: nothing of ours.
+    let text = match super::run::output("nft", &["-j", "list", "table", "inet", "hostnet"]) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(BackendState::default()),
+        Err(FirewallError::Failed { stderr, .. }) if stderr.contains("No such file") => {
+            return Ok(BackendState::default())
+        }
+        Err(e) => return Err(e),
+    };
+    parse(&text).map_err(|message| FirewallError::Output {
+        program: "nft -j list table inet hostnet".into(),
+        message,
+    })
+}
+
+/// Splits a chain name into (network, suffix).
+fn network_of_chain(c: &str) -> Option<(&str, &str)> {
+    let rest = c.strip_prefix("n-")?;
+    SUFFIXES
+        .iter()
+        .find_map(|s| rest.strip_suffix(&format!("-{s}")[..]).map(|n| (n, *s)))
+}
+
+/// An element key from the JSON listing in nft syntax, as [`dispatch`] writes it.
+fn key_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => {
+            if s.parse::<IpAddr>().is_ok() || matches!(s.as_str(), "tcp" | "udp") {
+                Some(s.clone())
+            } else {
+                Some(q(s))
+            }
+        }
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Object(o) => {
+            let parts = o.get("concat")?.as_array()?;
+            let texts: Option<Vec<String>> = parts.iter().map(key_text).collect();
+            Some(texts?.join(" . "))
+        }
+        _ => None,
+    }
+}
+
+/// Builds the state from `nft -j list table inet hostnet`.
+pub fn parse(text: &str) -> Result<BackendState, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let items = v
+        .get("nftables")
+        .and_then(|n| n.as_array())
+        .ok_or("no \"nftables\" array")?;
+    let mut st = BackendState::default();
+    let mut tokens: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut chains: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut dispatch: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut isolated: BTreeSet<String> = BTreeSet::new();
+    let base_maps: BTreeSet<&str> = MAPS.iter().map(|m| m.0).collect();
+    for item in items {
+        if item.get("table").is_some() {
+            st.base.insert("table".into());
+        } else if let Some(c) = item.get("chain") {
+            let name = c.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+            if BASE_CHAINS.iter().any(|(b, _)| *b == name) {
+                st.base.insert(format!("chain {name}"));
+            } else if let Some((net, _)) = network_of_chain(name) {
+                chains
+                    .entry(net.to_string())
+                    .or_default()
+                    .insert(name.to_string());
+            }
+        } else if let Some(s) = item.get("set") {
+            if s.get("name").and_then(|n| n.as_str()) == Some("isolated") {
+                st.base.insert("set isolated".into());
+                for e in s
+                    .get("elem")
+                    .and_then(|e| e.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(k) = key_text(e) {
+                        isolated.insert(k);
+                    }
+                }
+            }
+        } else if let Some(m) = item.get("map") {
+            let name = m.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+            if !base_maps.contains(name) {
+                continue;
+            }
+            st.base.insert(format!("map {name}"));
+            for e in m
+                .get("elem")
+                .and_then(|e| e.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let Some(pair) = e.as_array() else { continue };
+                let (Some(k), Some(verdict)) = (pair.first(), pair.get(1)) else {
+                    continue;
+                };
+                let target = verdict
+                    .get("jump")
+                    .and_then(|j| j.get("target"))
+                    .and_then(|t| t.as_str());
+                let (Some(key), Some((net, _))) = (key_text(k), target.and_then(network_of_chain))
+                else {
+                    continue;
+                };
+                dispatch
+                    .entry(net.to_string())
+                    .or_default()
+                    .insert(format!("{name} {key}"));
+            }
+        } else if let Some(r) = item.get("rule") {
+            let c = r.get("chain").and_then(|n| n.as_str()).unwrap_or_default();
+            let comment = r
+                .get("comment")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default();
+            if let Some((net, _)) = network_of_chain(c) {
+                *counts.entry(net.to_string()).or_default() += 1;
+                tokens
+                    .entry(net.to_string())
+                    .or_default()
+                    .push(comment.to_string());
+            } else if let Some(m) = comment.strip_prefix("dispatch ") {
+                st.base.insert(format!("rule dispatch {m}"));
+            }
+        }
+    }
+    let names: BTreeSet<String> = chains.keys().chain(dispatch.keys()).cloned().collect();
+    for name in names {
+        let toks = tokens.remove(&name).unwrap_or_default();
+        let spec = NetFirewall::from_tokens(toks.iter().map(String::as_str));
+        let mut found = NetFwState {
+            spec: spec.clone().unwrap_or_default(),
+            intact: false,
+            chains: chains.remove(&name).unwrap_or_default(),
+            dispatch: dispatch.remove(&name).unwrap_or_default(),
+        };
+        if isolated.contains(&q(&found.spec.device)) {
+            found
+                .dispatch
+                .insert(format!("isolated {}", q(&found.spec.device)));
+        }
+        if let Some(spec) = spec {
+            let want = expected(&name, &spec);
+            found.intact = want.chains == found.chains
+                && want.dispatch == found.dispatch
+                && counts.get(&name).copied().unwrap_or(0) == rules(&name, &spec).len();
+        }
+        st.networks.insert(name, found);
+    }
+    Ok(st)
+}
+
+#[cfg(test)]
+pub(crate) fn rules_for_test(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
+    rules(name, n)
+}

@@ -1,0 +1,200 @@
+//! Planning the firewall: pure functions from the current [`FirewallState`] and the
+//! networks' [`FirewallIntent`] to [`FwOp`]s, and exact convergence for rollback.
+//!
+//! Partial editing as everywhere: a network the file does not mention, or mentions
+//! without a `firewall` key, keeps whatever rules it has. A mentioned network gets exactly
+//! its spec in the chosen backend and nothing in the other one. A backend's skeleton
+//! exists exactly while it holds a network.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{expected_base, BackendKind, BackendState, FirewallState, FwOp, NetFirewall};
+use crate::netdev::Address;
+
+/// What the file asks of the firewall.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FirewallIntent {
+    pub backend: BackendKind,
+    /// Networks whose firewall the file decides, by name: `None` removes it (network
+    /// absent, or `firewall: {}`).
+    pub networks: BTreeMap<String, Option<NetFirewall>>,
+    /// Where each network was declared (`networks[2]`), for messages.
+    pub origins: BTreeMap<String, String>,
+    /// Sysctls the networks need (`net.ipv4.ip_forward: 1`).
+    pub sysctls: BTreeMap<String, String>,
+    /// Floating IPs' host addresses to ensure on their interfaces (beyond complete
+    /// address lists, into which expansion merges them).
+    pub addresses: Vec<Address>,
+}
+
+/// The ops of a firewall plan, by phase.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FwPlan {
+    /// Before any device goes away.
+    pub teardown: Vec<FwOp>,
+    /// After everything else is in place.
+    pub setup: Vec<FwOp>,
+    pub sysctls: Vec<FwOp>,
+}
+
+/// Converges one backend: `want` decides the networks it names; the others keep their
+/// state (or, with `exact`, are removed).
+fn converge(
+    b: BackendKind,
+    cur: &BackendState,
+    want: &BTreeMap<String, Option<NetFirewall>>,
+    exact: bool,
+    out: &mut FwPlan,
+) {
+    let full = expected_base(b);
+    let base_ok = cur.base == full;
+    // A damaged nft table is re-created whole, and every network in it with it.
+    let reset = b == BackendKind::Nftables && !base_ok && !cur.base.is_empty();
+    let mut remaining: BTreeSet<&String> = BTreeSet::new();
+    for (name, st) in &cur.networks {
+        match want.get(name) {
+            Some(_) => {}
+            None if exact => {}
+            None => {
+                remaining.insert(name);
+                if reset {
+                    out.setup.push(FwOp::Network {
+                        backend: b,
+                        name: name.clone(),
+                        from: None,
+                        to: Some(st.spec.clone()),
+                    });
+                }
+            }
+        }
+    }
+    for (name, spec) in want {
+        let have = if reset { None } else { cur.networks.get(name) };
+        match (have, spec) {
+            (None, None) => {}
+            (Some(h), None) => out.teardown.push(FwOp::Network {
+                backend: b,
+                name: name.clone(),
+                from: Some(h.clone()),
+                to: None,
+            }),
+            (h, Some(s)) => {
+                remaining.insert(name);
+                if !h.is_some_and(|h| h.intact && h.spec == *s) {
+                    out.setup.push(FwOp::Network {
+                        backend: b,
+                        name: name.clone(),
+                        from: h.cloned(),
+                        to: Some(s.clone()),
+                    });
+                }
+            }
+        }
+    }
+    if !remaining.is_empty() && !base_ok {
+        out.setup.insert(
+            0,
+            FwOp::Base {
+                backend: b,
+                from: cur.base.clone(),
+                up: true,
+            },
+        );
+    } else if remaining.is_empty() && !cur.base.is_empty() {
+        out.teardown.push(FwOp::Base {
+            backend: b,
+            from: cur.base.clone(),
+            up: false,
+        });
+    }
+}
+
+/// Plans the firewall part of an apply.
+pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, Vec<String>> {
+    let mut out = FwPlan::default();
+    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+        let want: BTreeMap<String, Option<NetFirewall>> = intent
+            .networks
+            .iter()
+            .map(|(n, s)| {
+                let s = s.as_ref().filter(|s| b == intent.backend && !s.is_empty());
+                (n.clone(), s.cloned())
+            })
+            .collect();
+        converge(b, current.backend(b), &want, false, &mut out);
+    }
+    let mut errors = Vec::new();
+    for (key, value) in &intent.sysctls {
+        match current.sysctls.get(key) {
+            Some(v) if v == value => {}
+            Some(v) => out.sysctls.push(FwOp::Sysctl {
+                key: key.clone(),
+                from: Some(v.clone()),
+                to: value.clone(),
+            }),
+            None => errors.push(format!(
+                "sysctl {key} does not exist on this host (is the address family disabled?)"
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The ops that make `current` equal to `target` (rollback's exact convergence).
+pub fn restore(current: &FirewallState, target: &FirewallState) -> FwPlan {
+    let mut out = FwPlan::default();
+    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+        let (c, t) = (current.backend(b), target.backend(b));
+        let names: BTreeSet<&String> = c.networks.keys().chain(t.networks.keys()).collect();
+        let want: BTreeMap<String, Option<NetFirewall>> = names
+            .into_iter()
+            .map(|n| (n.clone(), t.networks.get(n).map(|s| s.spec.clone())))
+            .collect();
+        converge(b, c, &want, true, &mut out);
+    }
+    for (key, value) in &target.sysctls {
+        if let Some(v) = current.sysctls.get(key).filter(|v| *v != value) {
+            out.sysctls.push(FwOp::Sysctl {
+                key: key.clone(),
+                from: Some(v.clone()),
+                to: value.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Floating IPs' host addresses that a mentioned network no longer has: the addresses
+/// to take off their interfaces (when the file does not keep them for another reason).
+pub fn dropped_addresses(current: &FirewallState, intent: &FirewallIntent) -> Vec<Address> {
+    let keep: BTreeSet<&Address> = intent.addresses.iter().collect();
+    let mut out = Vec::new();
+    for (name, spec) in &intent.networks {
+        let wanted: BTreeSet<_> = spec.iter().flat_map(|s| s.floating.iter()).collect();
+        for b in [BackendKind::Nftables, BackendKind::Iptables] {
+            let Some(st) = current.backend(b).networks.get(name) else {
+                continue;
+            };
+            for f in st.spec.floating.iter().filter(|f| !wanted.contains(f)) {
+                let a = host_address(&f.interface, f.external);
+                if !keep.contains(&a) && !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The /32 or /128 of an address on an interface.
+pub fn host_address(ifname: &str, ip: std::net::IpAddr) -> Address {
+    let len = if ip.is_ipv4() { 32 } else { 128 };
+    Address {
+        ifname: ifname.to_string(),
+        addr: ipnet::IpNet::new(ip, len).unwrap_or_else(|_| ipnet::IpNet::from(ip)),
+    }
+}

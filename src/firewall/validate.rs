@@ -1,0 +1,164 @@
+//! Checks of `networks[].firewall` that need more than one field: ports, addresses
+//! inside the network, duplicates across networks. Every problem names its field.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::model::validate::check_ifname;
+use crate::model::{Desired, NetworkState};
+
+fn unusable(ip: &IpAddr) -> Option<&'static str> {
+    if ip.is_unspecified() {
+        Some("is unspecified")
+    } else if ip.is_multicast() {
+        Some("is multicast")
+    } else if ip.is_loopback() {
+        Some("is loopback")
+    } else {
+        None
+    }
+}
+
+/// Problems as (path, message), in document order.
+pub fn check(d: &Desired) -> Vec<(String, String)> {
+    let mut errs: Vec<(String, String)> = Vec::new();
+    let mut externals: BTreeMap<IpAddr, String> = BTreeMap::new();
+    let mut forwards: BTreeMap<(String, &str, u16), String> = BTreeMap::new();
+    for (i, n) in d.networks.iter().enumerate() {
+        let Some(f) = &n.firewall else { continue };
+        if n.state == Some(NetworkState::Absent) {
+            continue;
+        }
+        let p = format!("networks[{i}].firewall");
+        let subnets: Vec<IpNet> = [&n.ipv4, &n.ipv6]
+            .into_iter()
+            .flatten()
+            .filter(|ip| ip.dhcp != Some(true))
+            .flat_map(|ip| ip.address.iter().map(IpNet::trunc))
+            .collect();
+        let shown = || {
+            let v: Vec<String> = subnets.iter().map(ToString::to_string).collect();
+            if v.is_empty() {
+                "it has no static address".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let inside = |ip: &IpAddr| subnets.iter().any(|s| s.contains(ip));
+        let mut push = |p: String, m: String| errs.push((p, m));
+        if let Some(m) = &f.masquerade {
+            if let Err(e) = check_ifname(&m.out_interface) {
+                push(format!("{p}.masquerade.out-interface"), e);
+            }
+        }
+        if f.masquerade.is_some() && subnets.is_empty() {
+            push(
+                format!("{p}.masquerade"),
+                "masquerade needs a static address on the network (its subnet is what is translated)".into(),
+            );
+        }
+        for (j, a) in f.allow_from_guests.iter().flatten().enumerate() {
+            if a.port == 0 {
+                push(
+                    format!("{p}.allow-from-guests[{j}].port"),
+                    "port 0 is not a port".into(),
+                );
+            }
+        }
+        for (j, fl) in f.floating_ips.iter().enumerate() {
+            let q = format!("{p}.floating-ips[{j}]");
+            if let Some(why) = unusable(&fl.external) {
+                push(format!("{q}.external"), format!("{} {why}", fl.external));
+            }
+            if fl.external.is_ipv4() != fl.internal.is_ipv4() {
+                push(
+                    format!("{q}.internal"),
+                    format!(
+                        "{} and {} are of different families",
+                        fl.internal, fl.external
+                    ),
+                );
+            } else if !inside(&fl.internal) {
+                push(
+                    format!("{q}.internal"),
+                    format!("{} is outside the network ({})", fl.internal, shown()),
+                );
+            }
+            if inside(&fl.external) {
+                push(
+                    format!("{q}.external"),
+                    format!("{} is inside the network it translates to", fl.external),
+                );
+            }
+            if let Err(m) = check_ifname(&fl.interface) {
+                push(format!("{q}.interface"), m);
+            }
+            if let Some(prev) = externals.insert(fl.external, q.clone()) {
+                push(
+                    format!("{q}.external"),
+                    format!("{} is already a floating IP at {prev}", fl.external),
+                );
+            }
+            if f.floating_ips[..j]
+                .iter()
+                .any(|o| o.internal == fl.internal)
+            {
+                push(
+                    format!("{q}.internal"),
+                    format!("{} already has a floating IP in this network", fl.internal),
+                );
+            }
+        }
+        for (j, pf) in f.port_forwards.iter().enumerate() {
+            let q = format!("{p}.port-forwards[{j}]");
+            if pf.external_port == 0 {
+                push(format!("{q}.external-port"), "port 0 is not a port".into());
+            }
+            if pf.internal_port == 0 {
+                push(format!("{q}.internal-port"), "port 0 is not a port".into());
+            }
+            if !inside(&pf.internal) {
+                push(
+                    format!("{q}.internal"),
+                    format!("{} is outside the network ({})", pf.internal, shown()),
+                );
+            }
+            if let Err(m) = check_ifname(&pf.interface) {
+                push(format!("{q}.interface"), m);
+            }
+            let key = (pf.interface.clone(), pf.proto.as_str(), pf.external_port);
+            if let Some(prev) = forwards.insert(key, q.clone()) {
+                push(
+                    format!("{q}.external-port"),
+                    format!(
+                        "{} port {} on {} is already forwarded at {prev}",
+                        pf.proto.as_str(),
+                        pf.external_port,
+                        pf.interface
+                    ),
+                );
+            }
+        }
+        if let Some(m) = &f.metadata {
+            let q = format!("{p}.metadata");
+            if m.port == 0 {
+                push(format!("{q}.port"), "port 0 is not a port".into());
+            }
+            if m.to.port() == 0 {
+                push(format!("{q}.to"), "port 0 is not a port".into());
+            }
+            if let Some(why) = unusable(&m.address) {
+                push(format!("{q}.address"), format!("{} {why}", m.address));
+            }
+            if m.address.is_ipv4() != m.to.ip().is_ipv4() {
+                push(
+                    format!("{q}.to"),
+                    format!("{} and {} are of different families", m.to, m.address),
+                );
+            }
+        }
+    }
+    errs
+}
