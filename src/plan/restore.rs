@@ -102,6 +102,18 @@ impl Scope {
                 }
             }
         }
+        // A scoped bridge gets back the ports it had: deleting a bridge releases them
+        // without an op naming them. Ports that joined since (a guest's tap) are not
+        // in the target and stay out of scope.
+        let [_, target] = states;
+        for l in target.links.values() {
+            if l.controller
+                .as_ref()
+                .is_some_and(|c| self.links.contains(c))
+            {
+                s.links.insert(l.name.clone());
+            }
+        }
         s
     }
 
