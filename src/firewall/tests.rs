@@ -70,3 +70,315 @@ fn iptables_removal_deletes_jumps_before_chains() {
         "{v4}"
     );
 }
+
+fn intent(b: BackendKind, nets: &[(&str, Option<NetFirewall>)]) -> FirewallIntent {
+    FirewallIntent {
+        backend: b,
+        networks: nets
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.clone()))
+            .collect(),
+        ..FirewallIntent::default()
+    }
+}
+
+fn thousand(b: BackendKind) -> FirewallState {
+    let nets: Vec<(String, NetFirewall)> = (0..1000)
+        .map(|i| {
+            let mut s = sample(
+                &format!("br{i}"),
+                &format!("10.{}.{}.0/24", i / 250, i % 250),
+            );
+            s.floating.clear();
+            s.forwards.clear();
+            (format!("n{i}"), s)
+        })
+        .collect();
+    let refs: Vec<(&str, NetFirewall)> =
+        nets.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    state_with(b, &refs)
+}
+
+#[test]
+fn a_change_to_one_network_plans_and_renders_only_that_network() {
+    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+        let cur = thousand(b);
+        let mut changed = cur.backend(b).networks["n7"].spec.clone();
+        changed.isolate = false;
+        let p = plan(&cur, &intent(b, &[("n7", Some(changed))])).expect("plans");
+        assert!(p.teardown.is_empty() && p.sysctls.is_empty(), "{p:?}");
+        assert_eq!(p.setup.len(), 1, "{p:?}");
+        let ops: Vec<&FwOp> = p.setup.iter().collect();
+        let text = match b {
+            BackendKind::Nftables => nft::render(&ops),
+            BackendKind::Iptables => {
+                let [(v4, _), (v6, _)] = iptables::render(&ops);
+                v4 + &v6
+            }
+        };
+        assert!(text.contains("n7"), "{text}");
+        for other in ["n6", "n70", "n8"] {
+            let hit = text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == other);
+            assert!(!hit, "{b}: {other} in\n{text}");
+        }
+        // Only the isolation entry of the shared dispatch changes.
+        assert!(text.lines().count() < 40, "{b}: {text}");
+    }
+}
+
+#[test]
+fn unmentioned_networks_are_left_alone_and_the_last_one_takes_the_skeleton() {
+    let b = BackendKind::Nftables;
+    let cur = state_with(
+        b,
+        &[
+            ("a", sample("br0", "10.10.0.0/24")),
+            ("b", sample("br1", "10.11.0.0/24")),
+        ],
+    );
+    let p = plan(&cur, &intent(b, &[("a", None)])).expect("plans");
+    assert_eq!(p.teardown.len(), 1, "{p:?}");
+    assert!(p.setup.is_empty());
+    let mut one = cur.clone();
+    one.nftables.networks.remove("b");
+    let p = plan(&one, &intent(b, &[("a", None)])).expect("plans");
+    assert!(
+        matches!(p.teardown.last(), Some(FwOp::Base { up: false, .. })),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn switching_backends_moves_the_network() {
+    let cur = state_with(
+        BackendKind::Nftables,
+        &[("a", sample("br0", "10.10.0.0/24"))],
+    );
+    let p = plan(
+        &cur,
+        &intent(
+            BackendKind::Iptables,
+            &[("a", Some(sample("br0", "10.10.0.0/24")))],
+        ),
+    )
+    .expect("plans");
+    let t: Vec<String> = p.teardown.iter().map(ToString::to_string).collect();
+    let s: Vec<String> = p.setup.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        t,
+        ["firewall nftables network a: masquerade out up0, isolate, allow-from-guests [udp/67], floating-ip 203.0.113.10 <-> 10.10.0.5 on up0, port-forward tcp up0:8022 -> 10.10.0.5:22, metadata 169.254.169.254:80 -> 127.0.0.1:8775", "firewall nftables skeleton"]
+    );
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert!(s[0].starts_with("firewall iptables skeleton"), "{s:?}");
+}
+
+#[test]
+fn a_damaged_network_is_rewritten_from_what_is_there() {
+    let b = BackendKind::Iptables;
+    let mut cur = state_with(b, &[("a", sample("br0", "10.10.0.0/24"))]);
+    if let Some(n) = cur.iptables.networks.get_mut("a") {
+        n.intact = false;
+    }
+    let want = cur.iptables.networks["a"].spec.clone();
+    let p = plan(&cur, &intent(b, &[("a", Some(want))])).expect("plans");
+    assert_eq!(p.setup.len(), 1);
+    assert!(
+        p.setup[0].to_string().ends_with("rewrite damaged chains"),
+        "{}",
+        p.setup[0]
+    );
+}
+
+#[test]
+fn restore_and_inverse_return_to_the_state_before() {
+    let b = BackendKind::Nftables;
+    let before = state_with(b, &[("a", sample("br0", "10.10.0.0/24"))]);
+    let p = plan(
+        &before,
+        &intent(
+            b,
+            &[("a", None), ("c", Some(sample("br2", "10.12.0.0/24")))],
+        ),
+    )
+    .expect("plans");
+    let mut after = before.clone();
+    for op in p.teardown.iter().chain(&p.setup).chain(&p.sysctls) {
+        apply_to_state(&mut after, op);
+    }
+    assert_ne!(after, before);
+    // Undo through the inverses, in reverse order.
+    let mut undone = after.clone();
+    for op in p.teardown.iter().chain(&p.setup).rev() {
+        if let Some((_, inv)) = inverse(op) {
+            apply_to_state(&mut undone, &inv);
+        }
+    }
+    assert_eq!(undone, before);
+    // Or by exact convergence.
+    let r = restore(&after, &before);
+    let mut restored = after;
+    for op in r.teardown.iter().chain(&r.setup).chain(&r.sysctls) {
+        apply_to_state(&mut restored, op);
+    }
+    assert_eq!(restored, before);
+}
+
+#[test]
+fn nft_listing_parses_back_to_the_rendered_state() {
+    // The shape `nft -j list table inet hostnet` prints (trimmed to what is read).
+    let spec = NetFirewall {
+        device: "br0".into(),
+        subnets: ["10.10.0.0/24".parse().unwrap()].into(),
+        masquerade: Some("up0".into()),
+        isolate: true,
+        ..NetFirewall::default()
+    };
+    let mut items = vec![serde_json::json!({"table": {"family": "inet", "name": "hostnet"}})];
+    for c in [
+        "forward",
+        "input",
+        "prerouting",
+        "postrouting",
+        "n-a-fwd",
+        "n-a-in",
+        "n-a-pre",
+        "n-a-post",
+    ] {
+        items.push(serde_json::json!({"chain": {"name": c}}));
+    }
+    items.push(serde_json::json!({"set": {"name": "isolated", "elem": ["br0"]}}));
+    for (m, ..) in [("fwd_if", 0), ("in_if", 0), ("post_if", 0)] {
+        let chain = format!("n-a-{}", m.trim_end_matches("_if"));
+        items.push(
+            serde_json::json!({"map": {"name": m, "elem": [["br0", {"jump": {"target": chain}}]]}}),
+        );
+    }
+    for m in ["pre_v4", "pre_v6", "pre_pf", "pre_if"] {
+        items.push(serde_json::json!({"map": {"name": m}}));
+        items.push(serde_json::json!({"rule": {"chain": "prerouting", "comment": format!("dispatch {m}")}}));
+    }
+    for m in ["fwd_if", "in_if", "post_if"] {
+        items.push(serde_json::json!({"rule": {"chain": "x", "comment": format!("dispatch {m}")}}));
+    }
+    for (chain, rule) in nft::rules_for_test("a", &spec) {
+        let comment = rule
+            .rsplit_once("comment \"")
+            .map(|(_, c)| c.trim_end_matches('"').to_string());
+        items.push(
+            serde_json::json!({"rule": {"chain": format!("n-a-{chain}"), "comment": comment}}),
+        );
+    }
+    let text = serde_json::json!({"nftables": items}).to_string();
+    let st = nft::parse(&text).expect("parses");
+    assert_eq!(st.base, nft::expected_base());
+    assert_eq!(st.networks["a"], nft::expected("a", &spec));
+}
+
+#[test]
+fn iptables_save_parses_back_and_ignores_foreign_lines() {
+    let spec = sample("br0", "10.10.0.0/24");
+    let ops = [
+        FwOp::Base {
+            backend: BackendKind::Iptables,
+            from: Default::default(),
+            up: true,
+        },
+        FwOp::Network {
+            backend: BackendKind::Iptables,
+            name: "a".into(),
+            from: None,
+            to: Some(spec.clone()),
+        },
+    ];
+    let refs: Vec<&FwOp> = ops.iter().collect();
+    let [(v4, _), (v6, _)] = iptables::render(&refs);
+    // What iptables-save prints: `-I X 1` lands as `-A X`, foreign lines around ours.
+    let saved = |s: &str| -> String {
+        let mut out = String::new();
+        for l in s.lines() {
+            if let Some(rest) = l.strip_prefix("-I ") {
+                let (chain, tail) = rest.split_once(" 1 ").unwrap_or((rest, ""));
+                out.push_str(&format!("-A {chain} {tail}\n"));
+            } else if l == "COMMIT" {
+                out.push_str("-A FORWARD -s 192.0.2.0/24 -m comment --comment \"net evil dev x\" -j DROP\nCOMMIT\n");
+            } else {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out.replace(
+            "*filter\n",
+            "*filter\n:FORWARD ACCEPT [3:4]\n:FOREIGN - [0:0]\n",
+        )
+    };
+    let st = iptables::parse_for_test(&saved(&v4), &saved(&v6));
+    assert_eq!(st.base, iptables::expected_base());
+    assert_eq!(st.networks.len(), 1, "{:?}", st.networks.keys());
+    assert_eq!(st.networks["a"], iptables::expected("a", &spec));
+}
+
+/// The engine on the model: a failure at any op of a change that tears one network's
+/// firewall down and sets up another's leaves exactly the state before.
+#[test]
+fn a_failure_at_any_op_restores_the_firewall_exactly() {
+    use crate::engine::{apply, ApplyError, ApplyOptions};
+    use crate::netdev::model::ModelDriver;
+    use crate::netdev::{Driver, Op};
+    use crate::plan::tests::{host, intent_of};
+
+    let base = "
+networks:
+  - name: t1
+    uplink: eth0
+    ipv4: {address: [10.10.0.1/24]}
+    firewall:
+      masquerade: {out-interface: eth1}
+      isolate: true
+      floating-ips: [{external: 203.0.113.10, internal: 10.10.0.5, interface: eth1}]
+";
+    let change = "
+firewall: {backend: iptables}
+networks:
+  - {name: t1, state: absent}
+  - name: t2
+    uplink: eth0
+    ipv4: {address: [10.20.0.1/24]}
+    firewall:
+      masquerade: {out-interface: eth1}
+      port-forwards: [{proto: tcp, external-port: 80, internal: 10.20.0.5, internal-port: 8080, interface: eth1}]
+";
+    let fresh = || {
+        let mut st = host().state().clone();
+        st.firewall.sysctls = [(IPV4_FORWARD.to_string(), "0".to_string())].into();
+        let mut m = ModelDriver::new(st);
+        apply(&mut m, &intent_of(base), ApplyOptions::default(), |_, _| {
+            Ok(())
+        })
+        .expect("base");
+        m
+    };
+    let probe = fresh();
+    let p = crate::plan::plan(probe.state(), &intent_of(change)).expect("plans");
+    let n = p.len();
+    assert!(p.ops().any(|op| matches!(op, Op::Firewall(_))), "{p}");
+    for k in 0..n {
+        let mut m = fresh();
+        let before = m.query().expect("query");
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
+        let err = apply(
+            &mut m,
+            &intent_of(change),
+            ApplyOptions::default(),
+            |_, _| Ok(()),
+        )
+        .expect_err("fails");
+        assert!(
+            matches!(err, ApplyError::RolledBack { .. }),
+            "op {k}: {err:?}"
+        );
+        assert_eq!(m.query().expect("query"), before, "op {k}");
+    }
+}
