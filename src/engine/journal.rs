@@ -93,7 +93,7 @@ impl<'a> Journal<'a> {
                         _ if teardown => Phase::FirewallTeardown,
                         _ => Phase::FirewallSetup,
                     };
-                    plan.push(phase, Op::Firewall(inv));
+                    plan.push(phase, Op::Firewall(Box::new(inv)));
                 }
             }
         }

@@ -123,6 +123,8 @@ impl FirewallState {
 /// One firewall change. Ops carry the state they replace, so that a backend can delete
 /// exactly what is there and the journal can invert them without a query.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// A plan holds a handful of these (boxed in `Op`); their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum FwOp {
     /// Completes the shared skeleton (`up`), or removes it (`!up`). `from` is what
     /// existed. An nftables skeleton that exists but is damaged is re-created whole,

@@ -334,8 +334,8 @@ mod tests {
         NetFirewall {
             device: "br0".into(),
             subnets: [
-                "10.10.0.0/24".parse().unwrap(),
-                "fd00::/64".parse().unwrap(),
+                "10.10.0.0/24".parse().expect("literal"),
+                "fd00::/64".parse().expect("literal"),
             ]
             .into(),
             masquerade: Some("up0".into()),
@@ -348,23 +348,23 @@ mod tests {
                 .into(),
             ),
             floating: [FloatingIp {
-                external: "203.0.113.10".parse().unwrap(),
-                internal: "10.10.0.5".parse().unwrap(),
+                external: "203.0.113.10".parse().expect("literal"),
+                internal: "10.10.0.5".parse().expect("literal"),
                 interface: "up0".into(),
             }]
             .into(),
             forwards: [PortForward {
                 proto: Proto::Tcp,
                 external_port: 8022,
-                internal: "fd00::5".parse().unwrap(),
+                internal: "fd00::5".parse().expect("literal"),
                 internal_port: 22,
                 interface: "up0".into(),
             }]
             .into(),
             metadata: Some(Metadata {
-                address: "169.254.169.254".parse().unwrap(),
+                address: "169.254.169.254".parse().expect("literal"),
                 port: 80,
-                to: "127.0.0.1:8775".parse().unwrap(),
+                to: "127.0.0.1:8775".parse().expect("literal"),
             }),
         }
     }
@@ -394,17 +394,23 @@ mod tests {
     #[test]
     fn longest_tokens_fit_in_an_nft_comment() {
         let f = FloatingIp {
-            external: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
-            internal: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe".parse().unwrap(),
+            external: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+                .parse()
+                .expect("literal"),
+            internal: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"
+                .parse()
+                .expect("literal"),
             interface: "abcdefghijklmno".into(),
         };
         assert!(token::fip(&f).len() <= 128);
         let m = Metadata {
-            address: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
+            address: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+                .parse()
+                .expect("literal"),
             port: 65535,
             to: "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:65535"
                 .parse()
-                .unwrap(),
+                .expect("literal"),
         };
         assert!(token::meta(&m).len() <= 128);
     }

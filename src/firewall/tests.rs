@@ -1,14 +1,12 @@
 //! Pure tests of the backends' rendering and parsing, and of the planner.
 
-use std::collections::BTreeMap;
-
 use super::plan::{plan, restore, FirewallIntent};
 use super::*;
 
 pub(crate) fn sample(dev: &str, subnet: &str) -> NetFirewall {
     NetFirewall {
         device: dev.into(),
-        subnets: [subnet.parse().unwrap()].into(),
+        subnets: [subnet.parse().expect("literal")].into(),
         masquerade: Some("up0".into()),
         isolate: true,
         allow: Some(
@@ -19,23 +17,23 @@ pub(crate) fn sample(dev: &str, subnet: &str) -> NetFirewall {
             .into(),
         ),
         floating: [FloatingIp {
-            external: "203.0.113.10".parse().unwrap(),
-            internal: subnet.replace(".0/24", ".5").parse().unwrap(),
+            external: "203.0.113.10".parse().expect("literal"),
+            internal: subnet.replace(".0/24", ".5").parse().expect("literal"),
             interface: "up0".into(),
         }]
         .into(),
         forwards: [PortForward {
             proto: Proto::Tcp,
             external_port: 8022,
-            internal: subnet.replace(".0/24", ".5").parse().unwrap(),
+            internal: subnet.replace(".0/24", ".5").parse().expect("literal"),
             internal_port: 22,
             interface: "up0".into(),
         }]
         .into(),
         metadata: Some(Metadata {
-            address: "169.254.169.254".parse().unwrap(),
+            address: "169.254.169.254".parse().expect("literal"),
             port: 80,
-            to: "127.0.0.1:8775".parse().unwrap(),
+            to: "127.0.0.1:8775".parse().expect("literal"),
         }),
     }
 }
@@ -230,7 +228,7 @@ fn nft_listing_parses_back_to_the_rendered_state() {
     // The shape `nft -j list table inet hostnet` prints (trimmed to what is read).
     let spec = NetFirewall {
         device: "br0".into(),
-        subnets: ["10.10.0.0/24".parse().unwrap()].into(),
+        subnets: ["10.10.0.0/24".parse().expect("literal")].into(),
         masquerade: Some("up0".into()),
         isolate: true,
         ..NetFirewall::default()

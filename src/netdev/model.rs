@@ -279,7 +279,7 @@ impl ModelDriver {
                 }
             }
             Op::Firewall(fw) => {
-                if let crate::firewall::FwOp::Sysctl { key, .. } = fw {
+                if let crate::firewall::FwOp::Sysctl { key, .. } = &**fw {
                     if !s.firewall.sysctls.contains_key(key) {
                         return Err(reject(libc::ENOENT, "no such sysctl"));
                     }

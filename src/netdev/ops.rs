@@ -70,7 +70,7 @@ pub enum Op {
     /// A change to Open vSwitch's database (see [`crate::ovs`]).
     Ovs(crate::ovs::OvsOp),
     /// A firewall or sysctl change (see [`crate::firewall`]).
-    Firewall(crate::firewall::FwOp),
+    Firewall(Box<crate::firewall::FwOp>),
 }
 
 impl fmt::Display for Op {

@@ -205,13 +205,13 @@ fn plan_firewall(
 
 pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
     for op in p.teardown {
-        plan.push(Phase::FirewallTeardown, Op::Firewall(op));
+        plan.push(Phase::FirewallTeardown, Op::Firewall(Box::new(op)));
     }
     for op in p.setup {
-        plan.push(Phase::FirewallSetup, Op::Firewall(op));
+        plan.push(Phase::FirewallSetup, Op::Firewall(Box::new(op)));
     }
     for op in p.sysctls {
-        plan.push(Phase::Sysctls, Op::Firewall(op));
+        plan.push(Phase::Sysctls, Op::Firewall(Box::new(op)));
     }
 }
 

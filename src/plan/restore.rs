@@ -70,7 +70,7 @@ impl Scope {
                 Op::Firewall(op) => {
                     s.firewall.insert(op.scope_key());
                     // Re-creating a skeleton re-creates the networks in it.
-                    if let crate::firewall::FwOp::Base { backend, .. } = op {
+                    if let crate::firewall::FwOp::Base { backend, .. } = &**op {
                         s.firewall.insert(format!("{backend}/*"));
                     }
                 }

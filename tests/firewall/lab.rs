@@ -1,6 +1,7 @@
 //! The firewall lab: a host namespace where hostnet runs, an "internet" namespace behind
 //! its uplink, and one guest namespace per network behind the network's bridge. Traffic
 //! is real TCP between them, to addresses assigned here.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

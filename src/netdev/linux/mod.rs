@@ -378,7 +378,7 @@ impl LinuxDriver {
         let fw: Vec<&crate::firewall::FwOp> = ops
             .iter()
             .filter_map(|op| match op {
-                Op::Firewall(f) => Some(f),
+                Op::Firewall(f) => Some(&**f),
                 _ => None,
             })
             .collect();

@@ -1,0 +1,323 @@
+//! `hostnet-fw-bench`: the firewall backends at scale. For each backend (nftables,
+//! iptables-nft, iptables-legacy) and each N: load N networks' rules into an empty
+//! namespace (one transaction), read them back, change one network, and, for comparison,
+//! reload the same N networks' rules in full the way a tool without per-network chains
+//! would (`nft -f` of the whole table after `delete table`; `iptables-restore` without
+//! `--noflush` of the whole tables). Every measurement runs in a namespace this program
+//! creates (`hnfwb-PID-*`) and deletes; the machine's own firewall is never touched.
+//!
+//! The figures are the firewall module's own calls (rendering plus the tool processes),
+//! which is what `hostnet apply` spends on the firewall; its netlink work is measured by
+//! `hostnet-bench`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hostnet::firewall::{
+    self, Allow, BackendKind, FloatingIp, FwOp, NetFirewall, PortForward, Proto,
+};
+use hostnet::sandbox::{Sandbox, SandboxError};
+
+/// Benchmarks the firewall backends (needs root, nft, iptables).
+#[derive(Debug, Parser)]
+#[command(name = "hostnet-fw-bench")]
+struct Args {
+    /// Numbers of networks, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000])]
+    n: Vec<usize>,
+    /// Repetitions of every measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Where RESULTS.md and results.json go.
+    #[arg(long, default_value = "bench/results/firewall")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    Nftables,
+    IptablesNft,
+    IptablesLegacy,
+}
+
+impl Variant {
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Nftables => "nftables",
+            Variant::IptablesNft => "iptables (nf_tables)",
+            Variant::IptablesLegacy => "iptables (legacy)",
+        }
+    }
+    fn backend(self) -> BackendKind {
+        match self {
+            Variant::Nftables => BackendKind::Nftables,
+            _ => BackendKind::Iptables,
+        }
+    }
+    fn env(self) -> &'static str {
+        match self {
+            Variant::IptablesLegacy => "legacy",
+            _ => "nft",
+        }
+    }
+    fn restore(self, v6: bool) -> String {
+        let base = if v6 { "ip6tables" } else { "iptables" };
+        match self {
+            Variant::IptablesLegacy => format!("{base}-legacy-restore"),
+            _ => format!("{base}-nft-restore"),
+        }
+    }
+}
+
+/// Network i: bridge `fb{i}`, 10.a.b.0/24 and fd00:a:b::/64, masquerade, every other one
+/// isolated, guests may reach DNS and DHCP, one floating IP and one port forward.
+fn spec(i: usize) -> NetFirewall {
+    let (a, b) = (i / 250, i % 250);
+    let internal = format!("10.{a}.{b}.5").parse().unwrap_or([0u8; 4].into());
+    NetFirewall {
+        device: format!("fb{i}"),
+        subnets: [
+            format!("10.{a}.{b}.0/24").parse(),
+            format!("fd00:{a}:{b}::/64").parse(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        masquerade: Some("up0".into()),
+        isolate: i.is_multiple_of(2),
+        allow: Some(
+            [
+                Allow {
+                    proto: Proto::Udp,
+                    port: 53,
+                },
+                Allow {
+                    proto: Proto::Udp,
+                    port: 67,
+                },
+            ]
+            .into(),
+        ),
+        floating: [FloatingIp {
+            external: format!("100.64.{a}.{b}").parse().unwrap_or([0u8; 4].into()),
+            internal,
+            interface: "up0".into(),
+        }]
+        .into(),
+        forwards: [PortForward {
+            proto: Proto::Tcp,
+            external_port: u16::try_from(10_000 + i).unwrap_or(u16::MAX),
+            internal,
+            internal_port: 22,
+            interface: "up0".into(),
+        }]
+        .into(),
+        metadata: None,
+    }
+}
+
+fn load_ops(b: BackendKind, n: usize) -> Vec<FwOp> {
+    let mut ops = vec![FwOp::Base {
+        backend: b,
+        from: BTreeSet::new(),
+        up: true,
+    }];
+    ops.extend((0..n).map(|i| FwOp::Network {
+        backend: b,
+        name: format!("net{i}"),
+        from: None,
+        to: Some(spec(i)),
+    }));
+    ops
+}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> SandboxError {
+    SandboxError::Other {
+        ns: String::new(),
+        message: format!("{what}: {e}"),
+    }
+}
+
+fn timed<T>(f: impl FnOnce() -> Result<T, SandboxError>) -> Result<(Duration, T), SandboxError> {
+    let t = Instant::now();
+    let r = f()?;
+    Ok((t.elapsed(), r))
+}
+
+/// One repetition in a fresh namespace: (load, query, change one, full reload) times.
+fn one_run(v: Variant, n: usize) -> Result<[Duration; 4], SandboxError> {
+    let mut sb = Sandbox::new(&format!("hnfwb-{}", std::process::id()));
+    sb.add("x")?;
+    let b = v.backend();
+    let out = sb.run_in("x", || {
+        let ops = load_ops(b, n);
+        let refs: Vec<&FwOp> = ops.iter().collect();
+        let (load, ()) = timed(|| firewall::execute(&refs).map_err(|e| fail("load", e)))?;
+        let (query, st) = timed(|| firewall::query().map_err(|e| fail("query", e)))?;
+        let have = st.backend(b);
+        if have.networks.len() != n || have.networks.values().any(|s| !s.intact) {
+            return Err(fail("check", "the loaded rules do not read back intact"));
+        }
+        // Change one network in the middle: drop its port forward, isolate it or not.
+        let name = format!("net{}", n / 2);
+        let mut changed = spec(n / 2);
+        changed.forwards.clear();
+        changed.isolate = !changed.isolate;
+        let op = FwOp::Network {
+            backend: b,
+            name: name.clone(),
+            from: have.networks.get(&name).cloned(),
+            to: Some(changed.clone()),
+        };
+        let (change, ()) = timed(|| firewall::execute(&[&op]).map_err(|e| fail("change", e)))?;
+        let after = firewall::query().map_err(|e| fail("query", e))?;
+        let got = after.backend(b).networks.get(&name);
+        if got.is_none_or(|s| !s.intact || s.spec != changed) {
+            return Err(fail("check", "the change did not read back"));
+        }
+        // A full reload of the same rules, the way a tool without per-network state does.
+        let (reload, ()) = timed(|| full_reload(v, n))?;
+        Ok([load, query, change, reload])
+    });
+    sb.destroy();
+    out
+}
+
+fn full_reload(v: Variant, n: usize) -> Result<(), SandboxError> {
+    let b = v.backend();
+    let mut ops = load_ops(b, n);
+    match v {
+        Variant::Nftables => {
+            // `delete table` + everything, in one transaction.
+            if let Some(FwOp::Base { from, .. }) = ops.first_mut() {
+                from.insert("table".into());
+            }
+            let refs: Vec<&FwOp> = ops.iter().collect();
+            let text = firewall::nft::render(&refs);
+            pipe("nft", &["-f", "-"], &text)
+        }
+        _ => {
+            let refs: Vec<&FwOp> = ops.iter().collect();
+            let [(v4, _), (v6, _)] = firewall::iptables::render(&refs);
+            // Without --noflush the restore replaces each table it names whole.
+            pipe(&v.restore(false), &["-w"], &v4)?;
+            pipe(&v.restore(true), &["-w"], &v6)
+        }
+    }
+}
+
+fn pipe(program: &str, args: &[&str], input: &str) -> Result<(), SandboxError> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(program, e))?;
+    if let Some(mut s) = child.stdin.take() {
+        s.write_all(input.as_bytes())
+            .map_err(|e| fail(program, e))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(program, e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(fail(program, String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut rows = Vec::new();
+    let mut json = Vec::new();
+    for v in [
+        Variant::Nftables,
+        Variant::IptablesNft,
+        Variant::IptablesLegacy,
+    ] {
+        // The iptables module picks its variant from the environment; nothing else runs
+        // in this process meanwhile.
+        std::env::set_var("HOSTNET_IPTABLES", v.env());
+        for &n in &args.n {
+            let mut samples: [Vec<Duration>; 4] = Default::default();
+            for _ in 0..args.reps.max(1) {
+                match one_run(v, n) {
+                    Ok(times) => {
+                        for (s, t) in samples.iter_mut().zip(times) {
+                            s.push(t);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("{} N={n}: {}", v.label(), hostnet::error_chain(&e));
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
+            }
+            let m: Vec<f64> = samples.iter().map(|s| ms(median(s.clone()))).collect();
+            eprintln!(
+                "{:<22} N={n:<5} load {:>9.1} ms  query {:>8.1} ms  change one {:>7.1} ms  full reload {:>9.1} ms",
+                v.label(),
+                m[0],
+                m[1],
+                m[2],
+                m[3]
+            );
+            rows.push(format!(
+                "| {} | {n} | {:.1} | {:.1} | **{:.1}** | {:.1} |",
+                v.label(),
+                m[0],
+                m[1],
+                m[2],
+                m[3]
+            ));
+            let all: Vec<Vec<f64>> = samples
+                .iter()
+                .map(|s| s.iter().map(|d| ms(*d)).collect())
+                .collect();
+            json.push(serde_json::json!({
+                "backend": v.label(), "n": n,
+                "load_ms": all[0], "query_ms": all[1], "change_one_ms": all[2], "full_reload_ms": all[3],
+            }));
+        }
+    }
+    let table = format!(
+        "# Firewall benchmark\n\n`cargo run --release --bin hostnet-fw-bench -- --n {} --reps {}`; medians in ms.\n\
+         Each network: masquerade, isolation on every other one, a guest allow-list, one floating IP,\n\
+         one port forward, IPv4 and IPv6 subnets (see bench/README.md).\n\n\
+         | backend | networks | load all (one transaction) | read back (query) | change one network | full reload of the same rules |\n\
+         | --- | --- | --- | --- | --- | --- |\n{}\n",
+        args.n
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        args.reps,
+        rows.join("\n")
+    );
+    let written = std::fs::create_dir_all(&args.out)
+        .and_then(|()| std::fs::write(args.out.join("RESULTS.md"), &table))
+        .and_then(|()| {
+            std::fs::write(
+                args.out.join("results.json"),
+                serde_json::to_string_pretty(&json).unwrap_or_default(),
+            )
+        });
+    if let Err(e) = written {
+        eprintln!("cannot write {}: {e}", args.out.display());
+        return std::process::ExitCode::FAILURE;
+    }
+    print!("{table}");
+    std::process::ExitCode::SUCCESS
+}
