@@ -222,6 +222,9 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
     if applied.settings.is_some() {
         store.settings = applied.settings.clone();
     }
+    if applied.firewall.is_some() {
+        store.firewall = applied.firewall.clone();
+    }
     if store.routes.as_ref().is_some_and(|r| r.config.is_empty()) {
         store.routes = None;
     }
