@@ -27,6 +27,7 @@ networks:
   - name: tenant2
     uplink: g2h
     ipv4: {{address: [10.20.0.1/24]}}
+    ipv6: {{address: [\"fd00:20::1/64\"]}}
     firewall:
       masquerade: {{out-interface: uplink0}}
       isolate: true
@@ -77,6 +78,13 @@ fn behaviour(tag: &str, variant: Variant) {
         ip(lab.exchange("g2", &web, "198.51.100.2:9000")),
         Some("198.51.100.1".into()),
         "tenant2 out through masquerade"
+    );
+    // The same for IPv6 (and IPv6 forwarding was switched on for it).
+    let web6 = lab.listen("inet", "[::]:9001");
+    assert_eq!(
+        ip(lab.exchange("g2", &web6, "[2001:db8:100::2]:9001")),
+        Some("2001:db8:100::1".into()),
+        "tenant2 out through IPv6 masquerade"
     );
     // Floating IP, outbound: 1:1 source NAT.
     assert_eq!(

@@ -97,6 +97,12 @@ pub struct Lab {
 
 pub const GUESTS: [(&str, &str); 3] = [("g1", "10.10.0"), ("g2", "10.20.0"), ("g3", "10.30.0")];
 
+/// The IPv6 twin of an IPv4 guest subnet: 10.20.0 and host 5 → fd00:20::5/64.
+pub fn v6(net: &str, host: u8) -> String {
+    let n = net.split('.').nth(1).unwrap_or("0");
+    format!("fd00:{n}::{host}/64")
+}
+
 fn check<T>(what: &str, r: Result<T, SandboxError>) -> T {
     r.unwrap_or_else(|e| panic!("{what}: {}", hostnet::error_chain(&e)))
 }
@@ -108,15 +114,34 @@ impl Lab {
         let mut sb = Sandbox::new(&format!("hnfw{tag}{}", std::process::id()));
         for role in ["host", "inet", "g1", "g2", "g3"] {
             check(role, sb.add(role));
+            // IPv6 addresses usable at once (no duplicate address detection to wait for).
+            for conf in ["all", "default"] {
+                check(
+                    "accept_dad",
+                    sb.sysctl(role, &format!("net.ipv6.conf.{conf}.accept_dad"), "0"),
+                );
+            }
         }
         check("wire inet", sb.wire("host", "uplink0", "inet", "eth0"));
         check(
             "addresses",
-            sb.ops("host", &[addr("uplink0", "198.51.100.1/24").expect("addr")]),
+            sb.ops(
+                "host",
+                &[
+                    addr("uplink0", "198.51.100.1/24").expect("addr"),
+                    addr("uplink0", "2001:db8:100::1/64").expect("addr"),
+                ],
+            ),
         );
         check(
             "addresses",
-            sb.ops("inet", &[addr("eth0", "198.51.100.2/24").expect("addr")]),
+            sb.ops(
+                "inet",
+                &[
+                    addr("eth0", "198.51.100.2/24").expect("addr"),
+                    addr("eth0", "2001:db8:100::2/64").expect("addr"),
+                ],
+            ),
         );
         for (g, net) in GUESTS {
             check("wire guest", sb.wire("host", &format!("{g}h"), g, "eth0"));
@@ -127,6 +152,8 @@ impl Lab {
                     &[
                         addr("eth0", &format!("{net}.5/24")).expect("addr"),
                         route_via("0.0.0.0/0", &format!("{net}.1")).expect("route"),
+                        addr("eth0", &v6(net, 5)).expect("addr"),
+                        route_via("::/0", v6(net, 1).trim_end_matches("/64")).expect("route"),
                     ],
                 ),
             );
