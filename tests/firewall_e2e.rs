@@ -104,6 +104,14 @@ fn behaviour(tag: &str, variant: Variant) {
         Some("198.51.100.2".into()),
         "port forward reachable from outside"
     );
+    // Hairpin: a neighbour on tenant1 reaches g1 through its floating IP (without the
+    // translation of its source, g1 would answer it directly from 10.10.0.5).
+    lab.second_guest();
+    assert_eq!(
+        ip(lab.exchange("g4", &ssh, "198.51.100.10:2222")),
+        Some("10.10.0.1".into()),
+        "hairpin through the floating IP"
+    );
     // Isolation: isolated networks cannot reach each other; others can.
     let g2 = lab.listen("g2", "0.0.0.0:7000");
     assert_eq!(
@@ -233,8 +241,18 @@ fn behaviour(tag: &str, variant: Variant) {
         "{shown}"
     );
 
-    // Teardown removes every rule and the floating IP's address.
+    // Teardown removes every rule and the floating IP's address, and forgets the
+    // connections of the floating IP's internal address.
+    let tracked = || {
+        lab.run(
+            "host",
+            "conntrack",
+            &["-L", "-f", "ipv4", "--orig-src", "10.10.0.5"],
+        )
+    };
+    assert!(tracked().contains("198.51.100.10"), "{}", tracked());
     apply(&lab, TEARDOWN);
+    assert_eq!(tracked(), "", "conntrack entries of 10.10.0.5 left");
     let rules = lab.ruleset();
     assert!(
         !rules.contains("hostnet") && !rules.contains("HOSTNET"),

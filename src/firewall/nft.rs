@@ -3,7 +3,7 @@
 //! Skeleton: four base chains with explicit priorities (filter forward and input at 0,
 //! nat prerouting at -100, nat postrouting at 100), each with one dispatch rule per
 //! verdict map; the maps send a packet to its network's regular chain by input device
-//! (`fwd_if`, `in_if`, `pre_if`, `post_if`), destination address (`pre_v4`, `pre_v6`: floating IPs)
+//! (`fwd_if`, `in_if`, `pre_if`), source prefix (`post_v4`, `post_v6`), destination address (`pre_v4`, `pre_v6`: floating IPs)
 //! or interface . protocol . port (`pre_pf`: port forwards). The set `isolated` holds the
 //! devices of isolated networks. A network owns four chains `n-NAME-{fwd,in,pre,post}`
 //! and its map elements; changing it flushes and refills those chains and adds or deletes
@@ -39,8 +39,11 @@ const BASE_CHAINS: [(&str, &str); 4] = [
     ),
 ];
 
-/// (map, key type, base chain, the expression that looks it up).
-const MAPS: [(&str, &str, &str, &str); 7] = [
+/// (map, key type, base chain, the expression that looks it up). The source-address maps
+/// hold prefixes (`flags interval`): postrouting dispatches by source because with
+/// bridge netfilter a hairpinned packet's input device is the bridge port, not the
+/// bridge.
+const MAPS: [(&str, &str, &str, &str); 8] = [
     ("fwd_if", "ifname", "forward", "iifname"),
     ("in_if", "ifname", "input", "iifname"),
     ("pre_v4", "ipv4_addr", "prerouting", "ip daddr"),
@@ -52,7 +55,8 @@ const MAPS: [(&str, &str, &str, &str); 7] = [
         "iifname . meta l4proto . th dport",
     ),
     ("pre_if", "ifname", "prerouting", "iifname"),
-    ("post_if", "ifname", "postrouting", "iifname"),
+    ("post_v4", "ipv4_addr", "postrouting", "ip saddr"),
+    ("post_v6", "ipv6_addr", "postrouting", "ip6 saddr"),
 ];
 
 fn chain(name: &str, suffix: &str) -> String {
@@ -222,8 +226,21 @@ fn dispatch(name: &str, n: &NetFirewall) -> BTreeSet<String> {
     let _ = name;
     let dev = q(&n.device);
     let mut d = BTreeSet::new();
-    for m in ["fwd_if", "in_if", "post_if"] {
+    for m in ["fwd_if", "in_if"] {
         d.insert(format!("{m} {dev}"));
+    }
+    for s in &n.subnets {
+        let m = if s.addr().is_ipv4() {
+            "post_v4"
+        } else {
+            "post_v6"
+        };
+        // nft lists a host prefix as the bare address.
+        if s.prefix_len() == s.max_prefix_len() {
+            d.insert(format!("{m} {}", s.addr()));
+        } else {
+            d.insert(format!("{m} {s}"));
+        }
     }
     if n.isolate {
         d.insert(format!("isolated {dev}"));
@@ -254,7 +271,7 @@ fn verdict_target(map: &str, name: &str) -> Option<String> {
     let suffix = match map {
         "fwd_if" => "fwd",
         "in_if" => "in",
-        "post_if" => "post",
+        "post_v4" | "post_v6" => "post",
         "pre_v4" | "pre_v6" | "pre_pf" | "pre_if" => "pre",
         _ => return None,
     };
@@ -273,14 +290,29 @@ pub fn expected(name: &str, n: &NetFirewall) -> NetFwState {
 /// The transaction for `ops` (all of this backend).
 pub fn render(ops: &[&FwOp]) -> String {
     let mut t = String::new();
-    // Skeleton first, so that networks can reference its maps.
-    for op in ops {
-        if let FwOp::Base { from, up: true, .. } = op {
-            if !from.is_empty() {
-                let _ = writeln!(t, "delete table {TABLE}");
-            }
-            render_base(&mut t);
+    // Skeleton first, so that networks can reference its maps; but the networks' chains
+    // before the maps: nft 1.0.6 refuses (ENOENT) an interval map's element that jumps to
+    // a chain created after the map in the same transaction.
+    let base_up = ops.iter().find_map(|op| match op {
+        FwOp::Base { from, up: true, .. } => Some(from),
+        _ => None,
+    });
+    if let Some(from) = base_up {
+        if !from.is_empty() {
+            let _ = writeln!(t, "delete table {TABLE}");
         }
+        let _ = writeln!(t, "add table {TABLE}");
+        for op in ops {
+            if let FwOp::Network {
+                name, to: Some(_), ..
+            } = op
+            {
+                for s in SUFFIXES {
+                    let _ = writeln!(t, "add chain {TABLE} {}", chain(name, s));
+                }
+            }
+        }
+        render_base(&mut t);
     }
     let networks: Vec<(&String, &Option<NetFwState>, &Option<NetFirewall>)> = ops
         .iter()
@@ -357,7 +389,12 @@ fn render_base(t: &mut String) {
     }
     let _ = writeln!(t, "add set {TABLE} isolated {{ type ifname ; }}");
     for (m, ty, ..) in MAPS {
-        let _ = writeln!(t, "add map {TABLE} {m} {{ type {ty} : verdict ; }}");
+        let flags = if m.starts_with("post_") {
+            " flags interval ;"
+        } else {
+            ""
+        };
+        let _ = writeln!(t, "add map {TABLE} {m} {{ type {ty} : verdict ;{flags} }}");
     }
     for (m, _, c, expr) in MAPS {
         let _ = writeln!(
@@ -403,6 +440,12 @@ fn key_text(v: &serde_json::Value) -> Option<String> {
             }
         }
         serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Object(o) if o.contains_key("prefix") => {
+            let p = o.get("prefix")?;
+            let addr = p.get("addr")?.as_str()?;
+            let len = p.get("len")?.as_u64()?;
+            Some(format!("{addr}/{len}"))
+        }
         serde_json::Value::Object(o) => {
             let parts = o.get("concat")?.as_array()?;
             let texts: Option<Vec<String>> = parts.iter().map(key_text).collect();

@@ -247,17 +247,18 @@ fn nft_listing_parses_back_to_the_rendered_state() {
         items.push(serde_json::json!({"chain": {"name": c}}));
     }
     items.push(serde_json::json!({"set": {"name": "isolated", "elem": ["br0"]}}));
-    for (m, ..) in [("fwd_if", 0), ("in_if", 0), ("post_if", 0)] {
+    for (m, ..) in [("fwd_if", 0), ("in_if", 0)] {
         let chain = format!("n-a-{}", m.trim_end_matches("_if"));
         items.push(
             serde_json::json!({"map": {"name": m, "elem": [["br0", {"jump": {"target": chain}}]]}}),
         );
     }
-    for m in ["pre_v4", "pre_v6", "pre_pf", "pre_if"] {
+    items.push(serde_json::json!({"map": {"name": "post_v4", "elem": [[{"prefix": {"addr": "10.10.0.0", "len": 24}}, {"jump": {"target": "n-a-post"}}]]}}));
+    for m in ["pre_v4", "pre_v6", "pre_pf", "pre_if", "post_v6"] {
         items.push(serde_json::json!({"map": {"name": m}}));
         items.push(serde_json::json!({"rule": {"chain": "prerouting", "comment": format!("dispatch {m}")}}));
     }
-    for m in ["fwd_if", "in_if", "post_if"] {
+    for m in ["fwd_if", "in_if", "post_v4"] {
         items.push(serde_json::json!({"rule": {"chain": "x", "comment": format!("dispatch {m}")}}));
     }
     for (chain, rule) in nft::rules_for_test("a", &spec) {

@@ -112,7 +112,7 @@ impl Lab {
     /// guests g1..g3 (10.N0.0.5/24, default via .1) wired to host's g1h..g3h.
     pub fn new(tag: &str, variant: Variant) -> Lab {
         let mut sb = Sandbox::new(&format!("hnfw{tag}{}", std::process::id()));
-        for role in ["host", "inet", "g1", "g2", "g3"] {
+        for role in ["host", "inet", "g1", "g2", "g3", "g4"] {
             check(role, sb.add(role));
             // IPv6 addresses usable at once (no duplicate address detection to wait for).
             for conf in ["all", "default"] {
@@ -158,12 +158,37 @@ impl Lab {
                 ),
             );
         }
+        // g4: a second guest of tenant1's subnet, for hairpin (its port joins tenant1's
+        // bridge once the bridge exists: see `Lab::second_guest`).
+        check("wire guest", sb.wire("host", "g4h", "g4", "eth0"));
+        check(
+            "guest",
+            sb.ops(
+                "g4",
+                &[
+                    addr("eth0", "10.10.0.6/24").expect("addr"),
+                    route_via("0.0.0.0/0", "10.10.0.1").expect("route"),
+                ],
+            ),
+        );
         Lab {
             sb,
             variant,
             state: tempfile::tempdir().expect("tempdir"),
             lib: tempfile::tempdir().expect("tempdir"),
         }
+    }
+
+    /// Puts g4's port into tenant1's bridge (a guest that joined after the apply).
+    pub fn second_guest(&self) {
+        let op = hostnet::netdev::Op::ChangeLink {
+            name: "g4h".into(),
+            change: hostnet::netdev::LinkChange {
+                controller: Some(Some("tenant1".into())),
+                ..hostnet::netdev::LinkChange::default()
+            },
+        };
+        check("g4h into tenant1", self.sb.ops("host", &[op]));
     }
 
     /// `hostnet ARGS` in the host namespace with the lab's state directories.
