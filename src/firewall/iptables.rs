@@ -470,8 +470,12 @@ pub fn query() -> Result<BackendState, FirewallError> {
     let mut found = Found::default();
     for f in FAMS {
         let (save, _) = f.programs();
-        let Some(text) = super::run::output(&save, &[])? else {
-            continue;
+        // A family the tool cannot read (no such kernel tables, IPv6 off) holds nothing
+        // of ours; a host without a firewall must still be able to apply.
+        let text = match super::run::output(&save, &[]) {
+            Ok(Some(text)) => text,
+            Ok(None) | Err(FirewallError::Failed { .. }) => continue,
+            Err(e) => return Err(e),
         };
         collect(&text, f, &mut st, &mut found);
     }

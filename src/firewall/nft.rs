@@ -406,11 +406,14 @@ fn render_base(t: &mut String) {
 
 /// Reads our table (and nothing else).
 pub fn query() -> Result<BackendState, FirewallError> {
-    // "No such file or directory" (no table) and a missing nft both mean: nothing of ours.
+    // "No such file or directory" (no table), a kernel without nf_tables and a missing
+    // nft all mean: nothing of ours (and a host without a firewall can still apply).
     let text = match super::run::output("nft", &["-j", "list", "table", "inet", "hostnet"]) {
         Ok(Some(t)) => t,
         Ok(None) => return Ok(BackendState::default()),
-        Err(FirewallError::Failed { stderr, .. }) if stderr.contains("No such file") => {
+        Err(FirewallError::Failed { stderr, .. })
+            if stderr.contains("No such file") || stderr.contains("not supported") =>
+        {
             return Ok(BackendState::default())
         }
         Err(e) => return Err(e),
