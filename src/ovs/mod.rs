@@ -128,14 +128,15 @@ impl OvsOp {
         }
     }
 
-    /// The names of the OVS objects (and network devices) the op touches.
+    /// The name of the OVS object (and network device) the op is about: the bridge for
+    /// a bridge's creation or removal, the port for a port op. A port op does not put its
+    /// bridge in a rollback's scope, so ports others plug in meanwhile stay.
     pub fn names(&self) -> Vec<&str> {
         match self {
             OvsOp::AddBridge { name, .. } | OvsOp::DelBridge { name } => vec![name],
-            OvsOp::AddPort { bridge, port, .. } | OvsOp::DelPort { bridge, port } => {
-                vec![bridge, port]
-            }
-            OvsOp::SetPort { port, .. } => vec![port],
+            OvsOp::AddPort { port, .. }
+            | OvsOp::DelPort { port, .. }
+            | OvsOp::SetPort { port, .. } => vec![port],
         }
     }
 }

@@ -80,10 +80,12 @@ impl Scope {
     }
 
     /// Adds the veth peers of scoped links (a pair is created and deleted as one) and
-    /// the devices stacked on them (which the kernel deletes with their base).
-    fn with_peers(&self, states: [&KernelState; 2]) -> Scope {
+    /// the devices stacked on them in `target` (which the kernel deleted with their
+    /// base). Stacked devices only `current` has were made by someone else after the
+    /// apply (a VMM's macvtap on a NIC whose MTU hostnet changed): they stay.
+    fn with_peers(&self, current: &KernelState, target: &KernelState) -> Scope {
         let mut s = self.clone();
-        for st in states {
+        for st in [current, target] {
             for l in st.links.values() {
                 if let LinkKind::Veth { peer: Some(p) } = &l.kind {
                     if self.links.contains(&l.name) {
@@ -94,18 +96,15 @@ impl Scope {
         }
         // Stacks are shallow (VLAN on a bond on a NIC); a few rounds reach the top.
         for _ in 0..3 {
-            for st in states {
-                for l in st.links.values() {
-                    if l.kind.base().is_some_and(|b| s.links.contains(b)) {
-                        s.links.insert(l.name.clone());
-                    }
+            for l in target.links.values() {
+                if l.kind.base().is_some_and(|b| s.links.contains(b)) {
+                    s.links.insert(l.name.clone());
                 }
             }
         }
         // A scoped bridge gets back the ports it had: deleting a bridge releases them
         // without an op naming them. Ports that joined since (a guest's tap) are not
         // in the target and stay out of scope.
-        let [_, target] = states;
         for l in target.links.values() {
             if l.controller
                 .as_ref()
@@ -152,7 +151,7 @@ impl Scope {
 pub fn restore_plan_in(current: &KernelState, target: &KernelState, scope: Option<&Scope>) -> Plan {
     let mut plan = restore_plan(current, target);
     if let Some(scope) = scope {
-        let scope = scope.with_peers([current, target]);
+        let scope = scope.with_peers(current, target);
         for phase in &mut plan.phases {
             phase.retain(|op| scope.covers(op));
         }
@@ -361,3 +360,7 @@ pub fn differences(
         .map(|op| format!("{} {op}", op.verb()))
         .collect()
 }
+
+#[cfg(test)]
+#[path = "restore_tests.rs"]
+mod tests;
