@@ -89,6 +89,48 @@ routes:
     assert_eq!(query(), before, "rollback left something behind");
 }
 
+/// The plan reads the host, then another agent (libvirt for a running VM) makes the
+/// same tap: creating it must fail rather than attach to the VM's tap and re-own it.
+#[test]
+fn creating_a_tap_that_another_agent_made_meanwhile_fails_and_leaves_it_alone() {
+    use hostnet::netdev::linux::LinuxDriver;
+    use hostnet::netdev::{Driver, NewLink, Op};
+    if !enter_private_netns(
+        "creating_a_tap_that_another_agent_made_meanwhile_fails_and_leaves_it_alone",
+    ) {
+        return;
+    }
+    let tap = |owner| {
+        Op::CreateLink(NewLink {
+            name: "t0".into(),
+            kind: LinkKind::Tap(TapOptions {
+                owner,
+                ..TapOptions::default()
+            }),
+            up: true,
+            mtu: None,
+            mac: None,
+            controller: None,
+            peer: None,
+        })
+    };
+    let mut mine = LinuxDriver::new().expect("netlink");
+    mine.query().expect("the plan-time read");
+    run_ops(&[tap(Some(107))]);
+    let r = mine.execute(&[tap(Some(0))]).remove(0);
+    let err = r.expect_err("the second create fails");
+    assert!(err.to_string().contains("os error 16"), "EBUSY: {err}");
+    let s = query();
+    assert_eq!(
+        s.links["t0"].kind,
+        LinkKind::Tap(TapOptions {
+            owner: Some(107),
+            ..TapOptions::default()
+        }),
+        "the other agent's tap keeps its owner"
+    );
+}
+
 #[test]
 fn vxlan_carries_traffic_between_two_namespaces() {
     if !enter_private_netns("vxlan_carries_traffic_between_two_namespaces") {

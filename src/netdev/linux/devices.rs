@@ -52,7 +52,8 @@ impl LinuxDriver {
                 errno,
                 message: Some(message.to_string()),
             };
-            // TUNSETIFF on an existing tap attaches to it instead of failing.
+            // TUNSETIFF refuses an existing tap (IFF_TUN_EXCL) with EBUSY; a name hostnet
+            // already saw gets the clearer message without the ioctl.
             if self.ifindex.contains_key(&new.name) {
                 out.push(Some(Err(rejected(libc::EEXIST, "device exists"))));
                 continue;

@@ -60,12 +60,14 @@ fn create_here(name: &str, options: &TapOptions) -> io::Result<OwnedFd> {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     req.name[..bytes.len()].copy_from_slice(bytes);
-    let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+    // IFF_TUN_EXCL: without it TUNSETIFF on an existing tap (a running VM's, made after
+    // hostnet read the host) attaches to it and the ioctls below would re-own it.
+    let mut flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_TUN_EXCL;
     if options.multi_queue {
         flags |= libc::IFF_MULTI_QUEUE;
     }
-    // The flags all fit in the 16 bits of ifr_flags.
-    req.flags = flags as libc::c_short;
+    // The flags all fit in the 16 bits of ifr_flags (IFF_TUN_EXCL is its top bit).
+    req.flags = flags as u16 as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` is a properly laid out,
     // initialised ifreq (name NUL-terminated, the union zeroed beyond the flags) that
     // lives across the call, and `fd` is open.
@@ -73,9 +75,6 @@ fn create_here(name: &str, options: &TapOptions) -> io::Result<OwnedFd> {
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    // An attached queue of an existing tap would also succeed above: only a device that
-    // did not exist before counts as created, which the caller checks by EEXIST on the
-    // name first.
     let settings = (|| {
         if let Some(uid) = options.owner {
             ioctl_int(&fd, libc::TUNSETOWNER, libc::c_ulong::from(uid))?;
