@@ -151,6 +151,15 @@ pub(super) fn check_interface(push: Push, d: &Desired, i: usize, iface: &Interfa
                 );
             }
         }
+        if let Some(r) = v.remote.filter(IpAddr::is_multicast) {
+            // The kernel needs the device to join the group on.
+            if v.base_iface.is_none() {
+                push(
+                    format!("{p}.vxlan.base-iface"),
+                    format!("remote {r} is a multicast group: base-iface must name the device to join it on"),
+                );
+            }
+        }
         if let Some(l) = v.local.filter(IpAddr::is_multicast) {
             push(
                 format!("{p}.vxlan.local"),

@@ -200,7 +200,12 @@ fn validation(yaml: &str) -> Vec<String> {
 
 #[test]
 fn bad_device_settings_name_their_field() {
-    let cases: [(&str, &str); 12] = [
+    let cases: [(&str, &str); 13] = [
+        (
+            "interfaces: [{name: x, type: vxlan, vxlan: {id: 5, remote: 239.1.1.1}}]",
+            "interfaces[0].vxlan.base-iface: remote 239.1.1.1 is a multicast group: base-iface must \
+             name the device to join it on",
+        ),
         (
             "interfaces: [{name: v, type: vlan, vlan: {base-iface: eth0, id: 4095}}]",
             "interfaces[0].vlan.id: VLAN id 4095 is outside 1-4094",
