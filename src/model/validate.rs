@@ -71,6 +71,10 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
+    if name.starts_with('-') {
+        // ovs-vsctl and other tools would read it as an option.
+        return Err(format!("interface name {name:?} starts with '-'"));
+    }
     if name == "." || name == ".." {
         return Err(format!("{name:?} is not a valid interface name"));
     }
@@ -767,6 +771,14 @@ mod tests {
         assert_error(
             "interfaces:\n- name: 'a b'\n  type: ethernet\n",
             "interfaces[0].name: interface name \"a b\" contains",
+        );
+        assert_error(
+            "interfaces:\n- {name: br-int, type: ovs-bridge, bridge: {port: [{name: --if-exists}]}}\n",
+            "interfaces[0].bridge.port[0].name: interface name \"--if-exists\" starts with '-'",
+        );
+        assert_error(
+            "interfaces:\n- {name: '-x', type: ethernet}\n",
+            "interfaces[0].name: interface name \"-x\" starts with '-'",
         );
     }
 
