@@ -131,6 +131,32 @@ fn creating_a_tap_that_another_agent_made_meanwhile_fails_and_leaves_it_alone() 
     );
 }
 
+/// A MACVLAN that sorts before its bridge base, both raised to 9000 in one apply: the
+/// base's MTU must go up first (and come down last).
+#[test]
+fn a_stacked_device_and_its_base_change_mtu_in_base_first_order() {
+    if !enter_private_netns("a_stacked_device_and_its_base_change_mtu_in_base_first_order") {
+        return;
+    }
+    let file = |mtu: u32| {
+        format!(
+            "
+interfaces:
+  - {{name: zbr, type: linux-bridge, mtu: {mtu}}}
+  - {{name: amv, type: mac-vlan, mtu: {mtu}, mac-vlan: {{base-iface: zbr, mode: bridge}}}}
+"
+        )
+    };
+    apply_yaml(&file(1500)).expect("base apply");
+    apply_yaml(&file(9000)).expect("raised in one apply");
+    let s = query();
+    assert_eq!((s.links["zbr"].mtu, s.links["amv"].mtu), (9000, 9000));
+    apply_yaml(&file(1400)).expect("lowered in one apply");
+    let s = query();
+    assert_eq!((s.links["zbr"].mtu, s.links["amv"].mtu), (1400, 1400));
+    assert!(replan(&file(1400)).is_empty());
+}
+
 #[test]
 fn vxlan_carries_traffic_between_two_namespaces() {
     if !enter_private_netns("vxlan_carries_traffic_between_two_namespaces") {

@@ -2,7 +2,7 @@
 //! created and changed, whether an existing one is what the file says, and the checks
 //! that their lower device and controller will be there.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, KindIntent, LinkIntent};
@@ -27,6 +27,87 @@ pub(crate) fn change_phase(kind: &LinkKind) -> Phase {
     } else {
         Phase::ChangeLinks
     }
+}
+
+/// Orders the "change bridges" phase so that an MTU is raised on lower devices first
+/// (a bridge's ports, a stacked device's base) and lowered on upper devices first: the
+/// kernel refuses a VLAN or MACVLAN larger than its base. `states` give the links' bases
+/// and controllers, as do the plan's own creations and enslavements.
+pub(crate) fn order_changes(plan: &mut Plan, states: &[&KernelState]) {
+    let mut lowers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for st in states {
+        for l in st.links.values() {
+            if let Some(b) = l.kind.base() {
+                lowers.entry(&l.name).or_default().push(b);
+            }
+            if let Some(c) = &l.controller {
+                lowers.entry(c).or_default().push(&l.name);
+            }
+        }
+    }
+    let mut extra: Vec<(String, String)> = Vec::new();
+    for op in plan.ops() {
+        match op {
+            Op::CreateLink(l) => {
+                if let Some(b) = l.kind.base() {
+                    extra.push((l.name.clone(), b.to_string()));
+                }
+                if let Some(c) = &l.controller {
+                    extra.push((c.clone(), l.name.clone()));
+                }
+            }
+            Op::ChangeLink { name, change } => {
+                if let Some(Some(c)) = &change.controller {
+                    extra.push((c.clone(), name.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (upper, lower) in &extra {
+        lowers.entry(upper).or_default().push(lower);
+    }
+    let phase = std::mem::take(&mut plan.phases[Phase::ChangeBridges as usize]);
+    fn depth(lowers: &BTreeMap<&str, Vec<&str>>, name: &str, budget: u8) -> u8 {
+        match lowers.get(name) {
+            Some(ls) if budget > 0 => {
+                1 + ls
+                    .iter()
+                    .map(|l| depth(lowers, l, budget - 1))
+                    .max()
+                    .unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+    let mtu_now = |name: &str| {
+        states
+            .first()
+            .and_then(|s| s.links.get(name))
+            .map(|l| l.mtu)
+    };
+    let mut keyed: Vec<((u8, i16), Op)> = phase
+        .into_iter()
+        .map(|op| {
+            let key = match &op {
+                Op::ChangeLink { name, change } => {
+                    let d = i16::from(depth(&lowers, name, 8));
+                    let lowering = change
+                        .mtu
+                        .is_some_and(|m| mtu_now(name).is_some_and(|now| m < now));
+                    if lowering {
+                        (0, -d)
+                    } else {
+                        (1, d)
+                    }
+                }
+                _ => (1, 0),
+            };
+            (key, op)
+        })
+        .collect();
+    keyed.sort_by_key(|(k, _)| *k);
+    plan.phases[Phase::ChangeBridges as usize] = keyed.into_iter().map(|(_, op)| op).collect();
 }
 
 /// True for kinds whose MTU is set after creation rather than in the create request.

@@ -164,6 +164,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     if !errors.is_empty() {
         return Err(errors);
     }
+    devices::order_changes(&mut plan, &[current]);
     // On-link routes before routes through a gateway that they make reachable.
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
         Op::AddRoute(r) => r.gateway.is_some(),
