@@ -347,6 +347,10 @@ fn bad_device_input_exits_2_and_changes_nothing() {
             "interfaces[0].mac-vlan.base-iface: base interface nic9 of mac-vlan m0 does not exist",
         ),
         (
+            "interfaces: [{name: m0, type: mac-vlan, mtu: 9000, mac-vlan: {base-iface: u0, mode: bridge}}]",
+            "interfaces[0].mtu: MTU 9000 of m0 is above the 1500 its base u0 allows",
+        ),
+        (
             // Valid, and the tap would be made first: the missing base stops it all.
             "interfaces:\n  - {name: t0, type: tap}\n  - {name: v9, type: vlan, vlan: {base-iface: nic9, id: 9}}",
             "interfaces[1].vlan.base-iface: base interface nic9 of vlan v9 does not exist",

@@ -96,6 +96,9 @@ impl ModelDriver {
                     }
                     _ => return Err(reject(libc::EOPNOTSUPP, "kind cannot be created")),
                 };
+                if let (Some(base), Some(m)) = (l.kind.base(), l.mtu) {
+                    check_stacked_mtu(s, &l.kind, base, m).map_err(|m| reject(libc::ERANGE, &m))?;
+                }
                 let peer = l.peer.clone().unwrap_or_default();
                 for c in [&l.controller, &peer.controller].into_iter().flatten() {
                     check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
@@ -163,6 +166,12 @@ impl ModelDriver {
                 if let Some(m) = change.mtu {
                     if !(68..=65535).contains(&m) {
                         return Err(reject(EINVAL, "MTU out of range"));
+                    }
+                    if let Some(kind) = s.links.get(name).map(|l| l.kind.clone()) {
+                        if let Some(base) = kind.base() {
+                            check_stacked_mtu(s, &kind, base, m)
+                                .map_err(|m| reject(libc::ERANGE, &m))?;
+                        }
                     }
                 }
                 let went_down = change.up == Some(false);
@@ -296,6 +305,17 @@ fn rule_key(r: &Rule) -> Rule {
     Rule {
         protocol: 0,
         ..r.clone()
+    }
+}
+
+/// The kernel keeps a stacked device's MTU within its base's.
+fn check_stacked_mtu(s: &KernelState, kind: &LinkKind, base: &str, mtu: u32) -> Result<(), String> {
+    match s.links.get(base) {
+        Some(b) if mtu > b.mtu.saturating_sub(kind.mtu_headroom()) => Err(format!(
+            "MTU {mtu} is above what base {base} (MTU {}) allows",
+            b.mtu
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -146,6 +146,16 @@ impl LinkKind {
         }
     }
 
+    /// How far below its base's MTU this kind's MTU must stay: a VXLAN's encapsulation
+    /// (the kernel's VXLAN_HEADROOM / VXLAN6_HEADROOM), nothing for the others.
+    pub fn mtu_headroom(&self) -> u32 {
+        match self {
+            LinkKind::Vxlan(o) if o.remote.or(o.local).is_some_and(|a| a.is_ipv6()) => 70,
+            LinkKind::Vxlan(_) => 50,
+            _ => 0,
+        }
+    }
+
     /// Kinds that have a lower device, whether or not it is known.
     pub fn is_stacked(&self) -> bool {
         matches!(

@@ -313,3 +313,53 @@ fn bond_miimon_and_macvlan_mode_change_in_place_and_roll_back() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_stacked_mtu_above_its_bases_is_a_plan_error_and_the_model_refuses_it_too() {
+    let m = host();
+    assert_eq!(
+        errors(
+            m.state(),
+            "interfaces: [{name: mv0, type: mac-vlan, mtu: 9000, mac-vlan: {base-iface: eth0, mode: bridge}}]"
+        ),
+        ["interfaces[0].mtu: MTU 9000 of mv0 is above the 1500 its base eth0 allows (MTU 1500); \
+          raise eth0's MTU under interfaces"]
+    );
+    // A network's MTU is not its VLAN base's.
+    assert_eq!(
+        errors(
+            m.state(),
+            "networks: [{name: t, uplink: eth0, vlan: 100, mtu: 9000, ipv4: {address: [192.0.2.10/24]}}]"
+        ),
+        ["networks[0].mtu: MTU 9000 of eth0.100 is above the 1500 its base eth0 allows (MTU 1500); \
+          raise eth0's MTU under interfaces"]
+    );
+    assert_eq!(
+        errors(
+            m.state(),
+            "interfaces: [{name: vx0, type: vxlan, mtu: 1500, vxlan: {id: 4, base-iface: eth0, remote: 192.0.2.9}}]"
+        ),
+        ["interfaces[0].mtu: MTU 1500 of vx0 is above the 1450 its base eth0 allows (MTU 1500 less \
+          50 of VXLAN headers); raise eth0's MTU under interfaces"]
+    );
+    // Raised together in one file: fine.
+    plan(
+        m.state(),
+        &intent_of(
+            "interfaces:\n  - {name: eth0, type: ethernet, mtu: 9000}\n  - {name: mv0, type: mac-vlan, mtu: 9000, mac-vlan: {base-iface: eth0, mode: bridge}}",
+        ),
+    )
+    .expect("plans");
+    // The model driver mirrors the kernel's refusal.
+    let mut m = applied(
+        "interfaces: [{name: mv0, type: mac-vlan, mac-vlan: {base-iface: eth0, mode: bridge}}]",
+    );
+    let r = m.execute(&[Op::ChangeLink {
+        name: "mv0".into(),
+        change: crate::netdev::LinkChange {
+            mtu: Some(9000),
+            ..Default::default()
+        },
+    }]);
+    assert!(r[0].is_err(), "{r:?}");
+}

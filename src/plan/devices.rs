@@ -110,6 +110,52 @@ pub(crate) fn order_changes(plan: &mut Plan, states: &[&KernelState]) {
     plan.phases[Phase::ChangeBridges as usize] = keyed.into_iter().map(|(_, op)| op).collect();
 }
 
+/// Refuses a stacked device's MTU above what its base will allow after this apply: the
+/// kernel would refuse it half-way through (ERANGE for a VLAN, EINVAL for the others).
+/// A network's MTU is its bridge's and VLAN device's, not the VLAN's base's (every VLAN on
+/// that base shares it), so it is checked here too, at `networks[N].mtu`.
+pub(super) fn check_stacked_mtu(
+    current: &KernelState,
+    intent: &Intent,
+    errors: &mut Vec<PlanError>,
+) {
+    for (name, li) in &intent.links {
+        let Some(mtu) = li.mtu.filter(|_| li.state != IfaceState::Absent) else {
+            continue;
+        };
+        let kind = match &li.kind {
+            Some(KindIntent::Device { want: Some(k), .. }) => Some(k),
+            _ => current.links.get(name).map(|l| &l.kind),
+        };
+        let Some((kind, base)) = kind.and_then(|k| Some((k, k.base()?))) else {
+            continue;
+        };
+        let base_mtu = intent
+            .links
+            .get(base)
+            .and_then(|b| b.mtu)
+            .or_else(|| current.links.get(base).map(|l| l.mtu));
+        let Some(base_mtu) = base_mtu else {
+            continue;
+        };
+        let max = base_mtu.saturating_sub(kind.mtu_headroom());
+        if mtu > max {
+            errors.push(PlanError {
+                path: format!("{}.mtu", li.origin),
+                message: format!(
+                    "MTU {mtu} of {name} is above the {max} its base {base} allows (MTU {base_mtu}{}); \
+                     raise {base}'s MTU under interfaces",
+                    if kind.mtu_headroom() > 0 {
+                        format!(" less {} of VXLAN headers", kind.mtu_headroom())
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+    }
+}
+
 /// True for kinds whose MTU is set after creation rather than in the create request.
 pub(crate) fn mtu_after_create(kind: &LinkKind) -> bool {
     // A bridge takes its smallest port's MTU when ports join unless set afterwards; a

@@ -147,6 +147,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     let mut plan = Plan::new();
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
+    devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
     let ix = owned::Index::new(current);
     owned::check_tables(current, &ix, intent, &mut errors);
