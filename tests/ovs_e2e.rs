@@ -254,3 +254,61 @@ fn run_with_stdin(mut cmd: Command, input: &str) -> std::process::Output {
         .expect("write");
     child.wait_with_output().expect("hostnet ends")
 }
+
+/// A plain file never depends on Open vSwitch: with a stale socket of a stopped
+/// ovsdb-server, the query reports OVS as not available (fast, no error); a file without
+/// OVS does not even run ovs-vsctl; a file with OVS is refused with exit 2.
+#[test]
+fn a_stale_or_unanswering_ovsdb_never_fails_a_plain_apply() {
+    if !enter_private_netns("a_stale_or_unanswering_ovsdb_never_fails_a_plain_apply") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("hostnet-stale-ovsdb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("db.sock");
+    let _ = std::fs::remove_file(&sock);
+    drop(std::os::unix::net::UnixListener::bind(&sock).expect("bind"));
+    let stale = hostnet::ovs::vsctl::Vsctl::new(format!("unix:{}", sock.display()));
+    let s = LinuxDriver::new()
+        .expect("netlink")
+        .with_ovs(stale)
+        .query()
+        .expect("a stale socket is no error");
+    assert!(!s.ovs.available);
+
+    // A database address behind which nothing answers: ovs-vsctl (here a stand-in that
+    // records each run) says so.
+    let marker = dir.join("ran");
+    let fake = dir.join("ovs-vsctl");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho x >> {}\necho 'ovs-vsctl: tcp:192.0.2.1:6640: database connection failed (Connection refused)' >&2\nexit 1\n",
+            marker.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mut vsctl = hostnet::ovs::vsctl::Vsctl::new("tcp:192.0.2.1:6640");
+    vsctl.program = fake.display().to_string();
+    let run = |yaml: &str| {
+        let d = parse(yaml).expect("parses");
+        let intent = expand(&d).expect("expands");
+        let mut drv = LinuxDriver::new().expect("netlink").with_ovs(vsctl.clone());
+        engine::apply(&mut drv, &intent, ApplyOptions::default(), |_, _| Ok(())).map(|_| ())
+    };
+    run_ops(&[veth("p0", "p1")]);
+    run("interfaces: [{name: br0, type: linux-bridge, bridge: {port: [{name: p0}]}}]")
+        .expect("a plain apply");
+    assert!(!marker.exists(), "ovs-vsctl ran for a file without OVS");
+    let err = run("interfaces: [{name: br-int, type: ovs-bridge}]").expect_err("refused");
+    assert_eq!(err.exit_code(), 2, "{err:?}");
+    assert!(
+        err.details()[0].contains("no Open vSwitch database answers"),
+        "{:?}",
+        err.details()
+    );
+    assert!(marker.exists(), "a file with OVS reads OVSDB");
+    let _ = std::fs::remove_dir_all(&dir);
+}

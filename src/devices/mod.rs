@@ -218,6 +218,7 @@ pub fn delete_ovs_port(
     bridge: &str,
     port: &str,
 ) -> Result<(), DeviceError> {
+    driver.consider_ovs(true);
     if !state(driver)?.ovs.bridges.contains_key(bridge) {
         return Ok(());
     }

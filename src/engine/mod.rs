@@ -129,6 +129,16 @@ fn timed<T>(slot: &mut Duration, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// Whether applying `intent` needs Open vSwitch's state: it has OVS, or it removes a
+/// device, which may be an OVS bridge or port.
+fn involves_ovs(intent: &Intent) -> bool {
+    !intent.ovs.is_empty()
+        || intent
+            .links
+            .values()
+            .any(|l| l.state == crate::model::IfaceState::Absent)
+}
+
 /// Plans and applies `intent` with `driver`. See the module documentation.
 ///
 /// `on_plan` sees the plan and the state before it ahead of any change: the CLI prints
@@ -140,6 +150,7 @@ pub fn apply(
     on_plan: impl FnOnce(&Plan, &KernelState) -> Result<(), String>,
 ) -> Result<Report, ApplyError> {
     let mut timings = Timings::default();
+    driver.consider_ovs(involves_ovs(intent));
     let before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
     let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
     on_plan(&the_plan, &before).map_err(ApplyError::Journal)?;
@@ -238,6 +249,7 @@ pub fn restore(
     target: &KernelState,
     scope: Option<&Scope>,
 ) -> Result<usize, ApplyError> {
+    driver.consider_ovs(target.ovs.available);
     let now = driver.query().map_err(ApplyError::Query)?;
     let p = restore_plan_in(&now, target, scope);
     let mut errors = Vec::new();

@@ -96,4 +96,11 @@ pub trait Driver {
 
     /// A short name for messages ("linux", "model").
     fn name(&self) -> &'static str;
+
+    /// Whether what follows involves Open vSwitch (the intent has OVS, or the state to
+    /// return to recorded it). A driver may skip reading OVSDB when not, so that a
+    /// plain apply costs no `ovs-vsctl` process and never depends on OVS.
+    fn consider_ovs(&mut self, involved: bool) {
+        let _ = involved;
+    }
 }

@@ -37,6 +37,17 @@ pub enum OvsError {
     Decode(String),
 }
 
+impl OvsError {
+    /// Whether the error says that no database answers (rather than that it refused).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            OvsError::Spawn { .. } => true,
+            OvsError::Failed { stderr, .. } => stderr.contains("database connection failed"),
+            OvsError::Decode(_) => false,
+        }
+    }
+}
+
 /// One port (and its interface).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OvsPort {

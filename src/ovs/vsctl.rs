@@ -36,11 +36,12 @@ impl Vsctl {
         Vsctl::new(std::env::var(DB_ENV).unwrap_or_else(|_| DEFAULT_DB.to_string()))
     }
 
-    /// Whether a database can be there: a `unix:` socket must exist (checked so that a
-    /// host without Open vSwitch costs no process per query).
+    /// Whether a database can be there: a `unix:` socket must accept a connection
+    /// (checked so that a host without Open vSwitch, or with a stale socket of a stopped
+    /// ovsdb-server, costs no process per query and fails nothing).
     pub fn reachable(&self) -> bool {
         match self.db.strip_prefix("unix:") {
-            Some(path) => Path::new(path).exists(),
+            Some(path) => std::os::unix::net::UnixStream::connect(Path::new(path)).is_ok(),
             None => true,
         }
     }
@@ -80,7 +81,12 @@ impl Vsctl {
         if !self.reachable() {
             return Ok(OvsState::default());
         }
-        let bridges = self.list("Bridge", "name,ports,datapath_type")?;
+        let bridges = match self.list("Bridge", "name,ports,datapath_type") {
+            // No ovs-vsctl, or no database answering behind a tcp:/ssl: address: OVS is not
+            // available, which only matters (as a plan error) to a file that uses it.
+            Err(e) if e.is_unreachable() => return Ok(OvsState::default()),
+            r => r?,
+        };
         let ports = self.list("Port", "_uuid,name,tag")?;
         let ifaces = self.list("Interface", "name,type,external_ids")?;
         let port_names: BTreeMap<String, (String, Option<u16>)> = ports

@@ -13,6 +13,7 @@ use hostnet::netdev::{Driver, LinkChange, LinkKind, NewLink, Op, PeerSettings};
 /// false (after printing why) when the test cannot run here; with
 /// `HOSTNET_REQUIRE_KERNEL_TESTS=1` (CI) that is a failure instead.
 pub fn enter_private_netns(test: &str) -> bool {
+    no_host_ovsdb();
     let why = if !nix::unistd::geteuid().is_root() {
         Some("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN)".to_string())
     } else if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
@@ -35,6 +36,16 @@ pub fn enter_private_netns(test: &str) -> bool {
         },
     }]);
     true
+}
+
+/// OVSDB is not namespaced: no kernel test may read or change the machine's own. Tests of
+/// Open vSwitch pass their private daemon's database explicitly (`with_ovs`, or
+/// `HOSTNET_OVSDB` on the command they spawn).
+pub const NO_OVSDB: &str = "unix:/nonexistent/hostnet-tests/no-ovsdb.sock";
+
+fn no_host_ovsdb() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var("HOSTNET_OVSDB", NO_OVSDB));
 }
 
 /// Runs ops in the current namespace, panicking on any failure.

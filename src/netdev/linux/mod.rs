@@ -61,6 +61,8 @@ pub struct LinuxDriver {
     netns: std::fs::File,
     /// How to reach Open vSwitch's database.
     ovs: crate::ovs::vsctl::Vsctl,
+    /// Whether `query` reads OVSDB (see [`Driver::consider_ovs`]); true until told.
+    ovs_involved: bool,
 }
 
 /// A request ready to send, with its NLM_F_* flags beyond REQUEST | ACK.
@@ -77,6 +79,7 @@ impl LinuxDriver {
             up: Default::default(),
             netns: tap::current_netns().map_err(DriverError::Io)?,
             ovs: crate::ovs::vsctl::Vsctl::from_env(),
+            ovs_involved: true,
         })
     }
 
@@ -344,7 +347,9 @@ impl Driver for LinuxDriver {
                 state.rules.push(rule);
             }
         }
-        state.ovs = self.ovs.query().map_err(DriverError::Ovs)?;
+        if self.ovs_involved {
+            state.ovs = self.ovs.query().map_err(DriverError::Ovs)?;
+        }
         state.firewall = crate::firewall::query().map_err(|e| DriverError::Firewall {
             op: "read the firewall".into(),
             message: crate::error_chain(&e),
@@ -364,6 +369,10 @@ impl Driver for LinuxDriver {
             return self.delete_links_together(ops);
         }
         self.execute_each(ops)
+    }
+
+    fn consider_ovs(&mut self, involved: bool) {
+        self.ovs_involved = involved;
     }
 
     fn name(&self) -> &'static str {
