@@ -194,10 +194,17 @@ fn device_api_ports_and_refusals_that_exit_2() {
         tag: Some(7),
         internal: false,
         external_ids: ids,
+        ..OvsPort::default()
     };
     devices::create_ovs_port(&mut d, "br-vm", "tapa", &settings).expect("port");
     devices::create_ovs_port(&mut d, "br-vm", "tapa", &settings).expect("again");
-    assert_eq!(state(&ovs).ovs.bridges["br-vm"].ports["tapa"], settings);
+    assert_eq!(
+        state(&ovs).ovs.bridges["br-vm"].ports["tapa"],
+        OvsPort {
+            managed: true,
+            ..settings.clone()
+        }
+    );
 
     // A port on a missing bridge: a plan error, exit 2, nothing changed.
     let before = state(&ovs);
@@ -311,4 +318,89 @@ fn a_stale_or_unanswering_ovsdb_never_fails_a_plain_apply() {
     );
     assert!(marker.exists(), "a file with OVS reads OVSDB");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Another agent's ports on a bridge hostnet manages: the port list is not exact, so
+/// they stay; a port listed without `vlan` keeps its tag, `vlan: {}` removes it; a port
+/// or bridge carrying what hostnet does not model (a patch port, a fail mode, ports of
+/// others) is never deleted: exit 2, nothing changed.
+#[test]
+fn ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted() {
+    let test = "ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted";
+    if !enter_private_netns(test) {
+        return;
+    }
+    let Some(ovs) = Ovs::start(test) else { return };
+    run_ops(&[veth("v1", "g1"), veth("v2", "g2")]);
+    let mine = "
+interfaces:
+  - name: br-x
+    type: ovs-bridge
+    bridge:
+      options: {datapath: netdev}
+      port: [{name: v1, vlan: {mode: access, tag: 100}}]
+";
+    apply(&ovs, mine).unwrap_or_else(|e| panic!("{e:?}\n{}", ovs.log()));
+    // Another agent (nova, neutron) plugs in a tagged port and a patch port.
+    let vsctl = |args: &[&str]| {
+        let o = Command::new("ovs-vsctl")
+            .arg(format!("--db={}", ovs.db))
+            .arg("--timeout=30")
+            .args(args)
+            .output()
+            .expect("ovs-vsctl runs");
+        assert!(o.status.success(), "{}", common::text(&o));
+    };
+    vsctl(&["add-port", "br-x", "v2", "tag=5"]);
+    vsctl(&[
+        "add-port",
+        "br-x",
+        "patch-a",
+        "--",
+        "set",
+        "Interface",
+        "patch-a",
+        "type=patch",
+        "options:peer=patch-b",
+    ]);
+    let s = state(&ovs);
+    let b = &s.ovs.bridges["br-x"];
+    assert!(b.ports["v1"].managed && !b.ports["v2"].managed);
+    assert_eq!(
+        b.ports["patch-a"].unmodelled.as_deref(),
+        Some("interface type patch")
+    );
+
+    // The file that does not list them changes nothing.
+    assert!(replan(&ovs, mine).is_empty(), "{}", replan(&ovs, mine));
+    // Listing v2 without vlan keeps the tag another agent set.
+    let listed = mine.replace("tag: 100}}]", "tag: 100}}, {name: v2}]");
+    assert!(
+        replan(&ovs, &listed).is_empty(),
+        "{}",
+        replan(&ovs, &listed)
+    );
+    // `vlan: {}` removes it.
+    apply(&ovs, &listed.replace("{name: v2}", "{name: v2, vlan: {}}")).expect("untags");
+    assert_eq!(state(&ovs).ovs.bridges["br-x"].ports["v2"].tag, None);
+
+    // What a rollback could not restore is refused: exit 2, nothing changed.
+    vsctl(&["set", "Bridge", "br-x", "fail_mode=secure"]);
+    let before = state(&ovs);
+    for (yaml, want) in [
+        (
+            "interfaces: [{name: patch-a, state: absent}]",
+            "interfaces[0]: port patch-a of br-x has interface type patch, which hostnet does not model",
+        ),
+        (
+            "interfaces: [{name: br-x, type: ovs-bridge, state: absent}]",
+            "interfaces[0]: Open vSwitch bridge br-x has fail_mode secure; port patch-a with interface \
+             type patch; port v2, which hostnet did not create;",
+        ),
+    ] {
+        let err = apply(&ovs, yaml).expect_err("refused");
+        assert_eq!(err.exit_code(), 2, "{err:?}");
+        assert!(err.details()[0].starts_with(want), "{:?}", err.details());
+        assert_eq!(state(&ovs), before);
+    }
 }

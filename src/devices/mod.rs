@@ -203,7 +203,7 @@ pub fn create_ovs_port(
         port.to_string(),
         crate::ovs::OvsPortIntent {
             origin: b.origin.clone(),
-            tag: settings.tag,
+            tag: Some(settings.tag),
             internal: settings.internal,
             external_ids: Some(settings.external_ids.clone()),
         },

@@ -119,7 +119,10 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
                         p.name.clone(),
                         OvsPortIntent {
                             origin: format!("{origin}.bridge.port[{j}]"),
-                            tag: p.vlan.as_ref().and_then(|v| u16::try_from(v.tag).ok()),
+                            tag: p
+                                .vlan
+                                .as_ref()
+                                .map(|v| v.tag.and_then(|t| u16::try_from(t).ok())),
                             internal: internal(&p.name),
                             external_ids: None,
                         },

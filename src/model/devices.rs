@@ -77,8 +77,10 @@ pub struct PortVlanSpec {
     /// `access` (the only mode hostnet sets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    /// 1..=4094.
-    pub tag: u32,
+    /// 1..=4094. `vlan: {}` (no mode, no tag) removes the port's tag; a port listed
+    /// without `vlan` keeps the tag it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<u32>,
 }
 
 /// `ovs-db`.

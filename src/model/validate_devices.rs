@@ -230,7 +230,14 @@ pub(super) fn check_ovs(push: Push, d: &Desired, i: usize, iface: &InterfaceSpec
                 );
                 continue;
             }
-            check_vlan_id(push, format!("{pp}.tag"), v.tag);
+            match v.tag {
+                Some(t) => check_vlan_id(push, format!("{pp}.tag"), t),
+                None if v.mode.is_some() => push(
+                    format!("{pp}.tag"),
+                    "an access port needs a tag (`vlan: {}` removes the port's tag)".to_string(),
+                ),
+                None => {}
+            }
             if let Some(m) = v.mode.as_deref().filter(|m| *m != "access") {
                 push(
                     format!("{pp}.mode"),

@@ -57,7 +57,19 @@ pub struct OvsPort {
     pub internal: bool,
     /// Interface.external_ids.
     pub external_ids: BTreeMap<String, String>,
+    /// hostnet created the port (it marks its Port rows with [`MANAGED_KEY`]): only such
+    /// ports leave a bridge because a file no longer lists them.
+    #[serde(default)]
+    pub managed: bool,
+    /// What the port carries that hostnet does not model (an interface type such as
+    /// `patch` or `vxlan`, several interfaces, trunks), which a delete could not take
+    /// back: hostnet refuses to delete such a port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmodelled: Option<String>,
 }
+
+/// The key in Port.external_ids that marks a port hostnet created.
+pub const MANAGED_KEY: &str = "hostnet-created";
 
 /// One bridge.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +78,10 @@ pub struct OvsBridge {
     pub datapath: Option<String>,
     /// Ports by name, without the bridge's own local port.
     pub ports: BTreeMap<String, OvsPort>,
+    /// What the bridge carries that hostnet does not model (a controller, a fail mode):
+    /// hostnet refuses to delete such a bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmodelled: Option<String>,
 }
 
 /// What OVSDB holds, as far as hostnet manages it.
@@ -202,7 +218,8 @@ pub struct OvsBridgeIntent {
     /// device API's create_ovs_port).
     pub must_exist: bool,
     pub datapath: Option<String>,
-    /// The complete port list, when the file gives it.
+    /// The port list, when the file gives it: these ports are made sure of, and ports
+    /// hostnet created that it no longer lists are removed (others stay).
     pub ports: Option<BTreeMap<String, OvsPortIntent>>,
     /// Ports it must have at least (others stay).
     pub add_ports: BTreeMap<String, OvsPortIntent>,
@@ -214,7 +231,9 @@ pub struct OvsBridgeIntent {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OvsPortIntent {
     pub origin: String,
-    pub tag: Option<u16>,
+    /// `None`: keep the tag the port has (another agent's); `Some(None)`: no tag
+    /// (`vlan: {}`); `Some(Some(t))`: access tag `t`.
+    pub tag: Option<Option<u16>>,
     pub internal: bool,
     pub external_ids: Option<BTreeMap<String, String>>,
 }

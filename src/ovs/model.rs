@@ -35,6 +35,7 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
                 OvsBridge {
                     datapath: datapath.clone(),
                     ports: Default::default(),
+                    unmodelled: None,
                 },
             );
             s.links.insert(name.clone(), device(name));

@@ -41,6 +41,61 @@ impl Ctx<'_> {
         }
     }
 
+    /// Refuses to delete `port` of `bridge` when it carries what hostnet does not model:
+    /// a rollback could not put it back as it was.
+    fn refuse_unmodelled_port(&mut self, bridge: &str, port: &str, origin: &str) {
+        let what = self
+            .current
+            .bridges
+            .get(bridge)
+            .and_then(|b| b.ports.get(port))
+            .and_then(|p| p.unmodelled.clone());
+        if let Some(what) = what {
+            self.errors.push(PlanError {
+                path: origin.to_string(),
+                message: format!(
+                    "port {port} of {bridge} has {what}, which hostnet does not model and could not \
+                     restore on rollback; remove it with ovs-vsctl"
+                ),
+            });
+        }
+    }
+
+    /// Refuses to delete `bridge` when it, or a port on it, carries what hostnet does not
+    /// model, or when it has ports hostnet did not create that this file does not remove
+    /// (`state: absent`): they belong to someone else.
+    fn refuse_bridge_delete(&mut self, bridge: &str, origin: &str) {
+        let Some(b) = self.current.bridges.get(bridge) else {
+            return;
+        };
+        let mut why = Vec::new();
+        if let Some(what) = &b.unmodelled {
+            why.push(what.clone());
+        }
+        let removed = |p: &str| {
+            self.link_intents
+                .get(p)
+                .is_some_and(|l| l.state == IfaceState::Absent)
+        };
+        for (name, p) in &b.ports {
+            if let Some(what) = &p.unmodelled {
+                why.push(format!("port {name} with {what}"));
+            } else if !p.managed && !removed(name) {
+                why.push(format!("port {name}, which hostnet did not create"));
+            }
+        }
+        if !why.is_empty() {
+            self.errors.push(PlanError {
+                path: origin.to_string(),
+                message: format!(
+                    "Open vSwitch bridge {bridge} has {}; hostnet does not delete it (a rollback \
+                     could not restore that), remove those first",
+                    why.join("; ")
+                ),
+            });
+        }
+    }
+
     /// Makes `port` a port of `bridge` with `want`'s settings.
     fn ensure_port(&mut self, bridge: &str, bridge_is_new: bool, port: &str, want: &OvsPortIntent) {
         let ids = want
@@ -63,10 +118,12 @@ impl Ctx<'_> {
                     });
                     return;
                 }
+                // Unmentioned settings stay as another agent set them.
                 let settings = OvsPort {
-                    tag: want.tag,
+                    tag: want.tag.unwrap_or(have.tag),
                     internal: want.internal,
                     external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
+                    ..have.clone()
                 };
                 if settings != *have {
                     self.ops.push(OvsOp::SetPort {
@@ -87,6 +144,7 @@ impl Ctx<'_> {
                     return;
                 }
                 if let Some(other) = self.current.bridge_of(port).filter(|o| *o != bridge) {
+                    self.refuse_unmodelled_port(other, port, &want.origin);
                     self.ops.push(OvsOp::DelPort {
                         bridge: other.to_string(),
                         port: port.to_string(),
@@ -96,9 +154,11 @@ impl Ctx<'_> {
                     bridge: bridge.to_string(),
                     port: port.to_string(),
                     settings: OvsPort {
-                        tag: want.tag,
+                        tag: want.tag.flatten(),
                         internal: want.internal,
                         external_ids: ids.unwrap_or_default(),
+                        managed: true,
+                        unmodelled: None,
                     },
                 });
             }
@@ -148,9 +208,15 @@ pub fn plan(
         errors: Vec::new(),
     };
     for name in absent_owned {
+        let origin = link_intents
+            .get(name)
+            .map(|l| l.origin.clone())
+            .unwrap_or_default();
         if current.bridges.contains_key(name) {
+            cx.refuse_bridge_delete(name, &origin);
             cx.ops.push(OvsOp::DelBridge { name: name.clone() });
         } else if let Some(b) = current.bridge_of(name) {
+            cx.refuse_unmodelled_port(b, name, &origin);
             if !intent.bridges.get(b).is_some_and(|bi| bi.absent) {
                 cx.ops.push(OvsOp::DelPort {
                     bridge: b.to_string(),
@@ -168,6 +234,7 @@ pub fn plan(
                     .get(name)
                     .is_some_and(|l| l.state == IfaceState::Absent)
             {
+                cx.refuse_bridge_delete(name, &b.origin);
                 cx.ops.push(OvsOp::DelBridge { name: name.clone() });
             }
             continue;
@@ -202,7 +269,14 @@ pub fn plan(
             }
         };
         if let (Some(want), Some(h)) = (&b.ports, have) {
-            for port in h.ports.keys().filter(|p| !want.contains_key(*p)) {
+            // The list is not exact: only ports hostnet created leave it unlisted.
+            for port in h
+                .ports
+                .iter()
+                .filter(|(p, s)| s.managed && !want.contains_key(*p))
+                .map(|(p, _)| p)
+            {
+                cx.refuse_unmodelled_port(name, port, &format!("{}.bridge.port", b.origin));
                 cx.ops.push(OvsOp::DelPort {
                     bridge: name.clone(),
                     port: port.clone(),
@@ -211,6 +285,7 @@ pub fn plan(
         }
         if let Some(h) = have {
             for port in b.remove_ports.iter().filter(|p| h.ports.contains_key(*p)) {
+                cx.refuse_unmodelled_port(name, port, &b.origin);
                 cx.ops.push(OvsOp::DelPort {
                     bridge: name.clone(),
                     port: port.clone(),

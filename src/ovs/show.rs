@@ -25,7 +25,7 @@ pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
                             name: name.clone(),
                             vlan: p.tag.map(|t| PortVlanSpec {
                                 mode: Some("access".into()),
-                                tag: u32::from(t),
+                                tag: Some(u32::from(t)),
                             }),
                         })
                         .collect(),

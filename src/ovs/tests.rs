@@ -133,3 +133,129 @@ fn without_open_vswitch_an_ovs_file_is_a_plan_error() {
         "{e:?}"
     );
 }
+
+/// `host()` with an OVS bridge br-int holding another agent's port `v1` (tag 5, not
+/// created by hostnet) and `extra` settings on it.
+fn foreign(tweak: impl FnOnce(&mut crate::ovs::OvsBridge)) -> ModelDriver {
+    let mut s = host().state().clone();
+    let mut b = crate::ovs::OvsBridge::default();
+    b.ports.insert(
+        "v1".into(),
+        crate::ovs::OvsPort {
+            tag: Some(5),
+            ..Default::default()
+        },
+    );
+    tweak(&mut b);
+    s.ovs.bridges.insert("br-int".into(), b);
+    let mut dev = s.links["v1"].clone();
+    dev.name = "br-int".into();
+    dev.kind = crate::netdev::LinkKind::Tap(Default::default());
+    s.links.insert("br-int".into(), dev);
+    ModelDriver::new(s)
+}
+
+fn ovs_ops(p: &crate::plan::Plan) -> Vec<String> {
+    p.ops()
+        .filter(|o| matches!(o, Op::Ovs(_)))
+        .map(|o| format!("{} {o}", o.sign()))
+        .collect()
+}
+
+#[test]
+fn a_port_listed_without_vlan_keeps_its_tag_and_an_empty_vlan_removes_it() {
+    let m = foreign(|_| {});
+    let listed = "interfaces: [{name: br-int, type: ovs-bridge, bridge: {port: [{name: v1}]}}]";
+    let p = plan(m.state(), &intent_of(listed)).expect("plans");
+    assert!(p.is_empty(), "{p}");
+    let untag = listed.replace("{name: v1}", "{name: v1, vlan: {}}");
+    let p = plan(m.state(), &intent_of(&untag)).expect("plans");
+    assert_eq!(ovs_ops(&p), ["~ ovs-port v1"]);
+    let Some(Op::Ovs(op)) = p.ops().next() else {
+        panic!("{p}")
+    };
+    let args = crate::ovs::vsctl::transaction_args(std::slice::from_ref(op)).join(" ");
+    assert!(args.contains("-- clear Port v1 tag"), "{args}");
+}
+
+#[test]
+fn ports_hostnet_did_not_create_stay_when_unlisted_and_its_own_go() {
+    let m = foreign(|b| {
+        b.ports.insert(
+            "int7".into(),
+            crate::ovs::OvsPort {
+                internal: true,
+                managed: true,
+                ..Default::default()
+            },
+        );
+    });
+    let p = plan(
+        m.state(),
+        &intent_of("interfaces: [{name: br-int, type: ovs-bridge, bridge: {port: []}}]"),
+    )
+    .expect("plans");
+    assert_eq!(ovs_ops(&p), ["- ovs-port int7 bridge br-int"]);
+    // A port hostnet adds is marked as its own.
+    let p = plan(
+        host().state(),
+        &intent_of("interfaces: [{name: br-int, type: ovs-bridge, bridge: {port: [{name: v1}]}}]"),
+    )
+    .expect("plans");
+    let ops: Vec<crate::ovs::OvsOp> = p
+        .ops()
+        .filter_map(|o| match o {
+            Op::Ovs(o) => Some(o.clone()),
+            _ => None,
+        })
+        .collect();
+    let args = crate::ovs::vsctl::transaction_args(&ops).join(" ");
+    assert!(
+        args.contains("-- set Port v1 external_ids:hostnet-created=\"true\""),
+        "{args}"
+    );
+}
+
+#[test]
+fn deleting_what_a_rollback_could_not_restore_is_a_plan_error() {
+    let removal = "interfaces: [{name: br-int, state: absent}]";
+    // Another agent's port on the bridge.
+    let e = plan(foreign(|_| {}).state(), &intent_of(removal)).expect_err("refused");
+    assert_eq!(
+        e[0].to_string(),
+        "interfaces[0]: Open vSwitch bridge br-int has port v1, which hostnet did not create; \
+         hostnet does not delete it (a rollback could not restore that), remove those first"
+    );
+    // ... unless the same file removes that port.
+    plan(
+        foreign(|_| {}).state(),
+        &intent_of("interfaces: [{name: br-int, state: absent}, {name: v1, state: absent}]"),
+    )
+    .expect("plans");
+    // A controller on the bridge.
+    let m = foreign(|b| {
+        b.ports.clear();
+        b.unmodelled = Some("a controller".into());
+    });
+    let e = plan(m.state(), &intent_of(removal)).expect_err("refused");
+    assert!(e[0].message.contains("has a controller"), "{e:?}");
+    // A patch port, by name, or moved to another bridge, or through the device API.
+    let m = foreign(|b| {
+        if let Some(p) = b.ports.get_mut("v1") {
+            p.unmodelled = Some("interface type patch".into());
+        }
+    });
+    let e = plan(
+        m.state(),
+        &intent_of("interfaces: [{name: v1, state: absent}]"),
+    )
+    .expect_err("refused");
+    assert_eq!(
+        e[0].to_string(),
+        "interfaces[0]: port v1 of br-int has interface type patch, which hostnet does not model \
+         and could not restore on rollback; remove it with ovs-vsctl"
+    );
+    let mut d = m;
+    let err = crate::devices::delete_ovs_port(&mut d, "br-int", "v1").expect_err("refused");
+    assert!(err.to_string().contains("interface type patch"), "{err}");
+}

@@ -81,72 +81,15 @@ impl Vsctl {
         if !self.reachable() {
             return Ok(OvsState::default());
         }
-        let bridges = match self.list("Bridge", "name,ports,datapath_type") {
+        let bridges = match self.list("Bridge", "name,ports,datapath_type,controller,fail_mode") {
             // No ovs-vsctl, or no database answering behind a tcp:/ssl: address: OVS is not
             // available, which only matters (as a plan error) to a file that uses it.
             Err(e) if e.is_unreachable() => return Ok(OvsState::default()),
             r => r?,
         };
-        let ports = self.list("Port", "_uuid,name,tag")?;
-        let ifaces = self.list("Interface", "name,type,external_ids")?;
-        let port_names: BTreeMap<String, (String, Option<u16>)> = ports
-            .iter()
-            .filter_map(|p| {
-                let uuid = uuid_of(p.get("_uuid")?)?;
-                let name = p.get("name")?.as_str()?.to_string();
-                let tag = set_items(p.get("tag")?)
-                    .first()
-                    .and_then(|t| t.as_u64())
-                    .and_then(|t| u16::try_from(t).ok());
-                Some((uuid, (name, tag)))
-            })
-            .collect();
-        let iface_of: BTreeMap<String, (bool, BTreeMap<String, String>)> = ifaces
-            .iter()
-            .filter_map(|i| {
-                let name = i.get("name")?.as_str()?.to_string();
-                let internal = i.get("type").and_then(Value::as_str) == Some("internal");
-                let ids = map_items(i.get("external_ids")?);
-                Some((name, (internal, ids)))
-            })
-            .collect();
-        let mut state = OvsState {
-            available: true,
-            bridges: BTreeMap::new(),
-        };
-        for b in &bridges {
-            let Some(name) = b.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let datapath = b
-                .get("datapath_type")
-                .and_then(Value::as_str)
-                .filter(|d| !d.is_empty() && *d != "system")
-                .map(str::to_string);
-            let mut bridge = OvsBridge {
-                datapath,
-                ports: BTreeMap::new(),
-            };
-            for uuid in b.get("ports").map(set_items).unwrap_or_default() {
-                let Some((port, tag)) = uuid_of(&uuid).and_then(|u| port_names.get(&u)) else {
-                    continue;
-                };
-                if port == name {
-                    continue; // the bridge's local port
-                }
-                let (internal, external_ids) = iface_of.get(port).cloned().unwrap_or_default();
-                bridge.ports.insert(
-                    port.clone(),
-                    OvsPort {
-                        tag: *tag,
-                        internal,
-                        external_ids,
-                    },
-                );
-            }
-            state.bridges.insert(name.to_string(), bridge);
-        }
-        Ok(state)
+        let ports = self.list("Port", "_uuid,name,tag,trunks,interfaces,external_ids")?;
+        let ifaces = self.list("Interface", "_uuid,name,type,external_ids")?;
+        Ok(decode(&bridges, &ports, &ifaces))
     }
 
     /// Carries out `ops` as one OVSDB transaction.
@@ -157,6 +100,131 @@ impl Vsctl {
         }
         self.run(&args).map(|_| ())
     }
+}
+
+type Row = BTreeMap<String, Value>;
+
+/// One Interface row: name, type and external_ids.
+struct Iface {
+    name: String,
+    kind: String,
+    external_ids: BTreeMap<String, String>,
+}
+
+/// The state from the rows of the Bridge, Port and Interface tables, noting what hostnet
+/// does not model (see [`OvsPort::unmodelled`], [`OvsBridge::unmodelled`]).
+fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
+    let ifaces: BTreeMap<String, Iface> = ifaces
+        .iter()
+        .filter_map(|i| {
+            Some((
+                uuid_of(i.get("_uuid")?)?,
+                Iface {
+                    name: i.get("name")?.as_str()?.to_string(),
+                    kind: i
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    external_ids: i.get("external_ids").map(map_items).unwrap_or_default(),
+                },
+            ))
+        })
+        .collect();
+    let ports: BTreeMap<String, (String, OvsPort)> = ports
+        .iter()
+        .filter_map(|p| {
+            let uuid = uuid_of(p.get("_uuid")?)?;
+            let name = p.get("name")?.as_str()?.to_string();
+            let tag = p
+                .get("tag")
+                .map(set_items)
+                .unwrap_or_default()
+                .first()
+                .and_then(Value::as_u64)
+                .and_then(|t| u16::try_from(t).ok());
+            let members: Vec<&Iface> = p
+                .get("interfaces")
+                .map(set_items)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|u| ifaces.get(&uuid_of(u)?))
+                .collect();
+            let trunks = p.get("trunks").map(set_items).unwrap_or_default();
+            let managed = p
+                .get("external_ids")
+                .map(map_items)
+                .is_some_and(|m| m.contains_key(super::MANAGED_KEY));
+            let mut unmodelled = Vec::new();
+            if members.len() > 1 {
+                unmodelled.push(format!("{} interfaces (a bond)", members.len()));
+            }
+            if !trunks.is_empty() {
+                unmodelled.push("trunks".to_string());
+            }
+            let own = members.iter().find(|i| i.name == name).or(members.first());
+            let kind = own.map_or("", |i| i.kind.as_str());
+            if !matches!(kind, "" | "system" | "internal") {
+                unmodelled.push(format!("interface type {kind}"));
+            }
+            let port = OvsPort {
+                tag,
+                internal: kind == "internal",
+                external_ids: own.map(|i| i.external_ids.clone()).unwrap_or_default(),
+                managed,
+                unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
+            };
+            Some((uuid, (name, port)))
+        })
+        .collect();
+    let mut state = OvsState {
+        available: true,
+        bridges: BTreeMap::new(),
+    };
+    for b in bridges {
+        let Some(name) = b.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let datapath = b
+            .get("datapath_type")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty() && *d != "system")
+            .map(str::to_string);
+        let mut unmodelled = Vec::new();
+        if !b
+            .get("controller")
+            .map(set_items)
+            .unwrap_or_default()
+            .is_empty()
+        {
+            unmodelled.push("a controller".to_string());
+        }
+        if let Some(m) = b
+            .get("fail_mode")
+            .map(set_items)
+            .unwrap_or_default()
+            .first()
+            .and_then(Value::as_str)
+        {
+            unmodelled.push(format!("fail_mode {m}"));
+        }
+        let mut bridge = OvsBridge {
+            datapath,
+            ports: BTreeMap::new(),
+            unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
+        };
+        for uuid in b.get("ports").map(set_items).unwrap_or_default() {
+            let Some((port, settings)) = uuid_of(&uuid).and_then(|u| ports.get(&u)) else {
+                continue;
+            };
+            if port == name {
+                continue; // the bridge's local port
+            }
+            bridge.ports.insert(port.clone(), settings.clone());
+        }
+        state.bridges.insert(name.to_string(), bridge);
+    }
+    state
 }
 
 /// An OVSDB string atom as ovs-vsctl parses it: always quoted, so that `:` and `-`
@@ -229,6 +297,14 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
             } => {
                 cmds.push(vec!["add-port".into(), bridge.clone(), port.clone()]);
                 port_settings(&mut cmds, port, settings, false);
+                if settings.managed {
+                    cmds.push(vec![
+                        "set".into(),
+                        "Port".into(),
+                        port.clone(),
+                        format!("external_ids:{}=\"true\"", super::MANAGED_KEY),
+                    ]);
+                }
             }
             OvsOp::DelPort { bridge, port } => {
                 cmds.push(vec![
@@ -238,7 +314,27 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
                     port.clone(),
                 ]);
             }
-            OvsOp::SetPort { port, settings } => port_settings(&mut cmds, port, settings, true),
+            OvsOp::SetPort { port, settings } => {
+                port_settings(&mut cmds, port, settings, true);
+                // A rollback may have to put the mark back, or take it off.
+                let key = super::MANAGED_KEY.to_string();
+                cmds.push(if settings.managed {
+                    vec![
+                        "set".into(),
+                        "Port".into(),
+                        port.clone(),
+                        format!("external_ids:{key}=\"true\""),
+                    ]
+                } else {
+                    vec![
+                        "remove".into(),
+                        "Port".into(),
+                        port.clone(),
+                        "external_ids".into(),
+                        key,
+                    ]
+                });
+            }
         }
     }
     let mut args = Vec::new();
@@ -322,6 +418,8 @@ mod tests {
                     tag: Some(100),
                     internal: false,
                     external_ids: ids,
+                    managed: true,
+                    unmodelled: None,
                 },
             },
             OvsOp::DelPort {
@@ -334,6 +432,7 @@ mod tests {
             "-- add-br br-int -- set Bridge br-int datapath_type=\"netdev\" \
              -- add-port br-int tap0 -- set Port tap0 tag=100 \
              -- set Interface tap0 external_ids:\"attached-mac\"=\"fa:16:3e:00:00:01\" \
+             -- set Port tap0 external_ids:hostnet-created=\"true\" \
              -- --if-exists del-port br-int old"
         );
     }
@@ -348,5 +447,55 @@ mod tests {
         assert!(set_items(&r[1]["tag"]).is_empty());
         let m = serde_json::json!(["map", [["iface-id", "x"]]]);
         assert_eq!(map_items(&m)["iface-id"], "x");
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    fn table(json: &str) -> Vec<Row> {
+        rows(json).expect("rows")
+    }
+
+    #[test]
+    fn what_hostnet_does_not_model_is_noted() {
+        let bridges = table(
+            r#"{"headings":["name","ports","datapath_type","controller","fail_mode"],"data":[
+              ["br-int",["set",[["uuid","p1"],["uuid","p2"],["uuid","p3"]]],"",["set",[["uuid","c1"]]],"secure"]]}"#,
+        );
+        let ports = table(
+            r#"{"headings":["_uuid","name","tag","trunks","interfaces","external_ids"],"data":[
+              [["uuid","p1"],"patch-tun",["set",[]],["set",[]],["uuid","i1"],["map",[]]],
+              [["uuid","p2"],"bond0",["set",[]],["set",[]],["set",[["uuid","i2"],["uuid","i3"]]],["map",[]]],
+              [["uuid","p3"],"tap0",7,["set",[]],["uuid","i4"],["map",[["hostnet-created","true"]]]]]}"#,
+        );
+        let ifaces = table(
+            r#"{"headings":["_uuid","name","type","external_ids"],"data":[
+              [["uuid","i1"],"patch-tun","patch",["map",[]]],
+              [["uuid","i2"],"eth1","",["map",[]]],
+              [["uuid","i3"],"eth2","",["map",[]]],
+              [["uuid","i4"],"tap0","",["map",[["iface-id","x"]]]]]}"#,
+        );
+        let s = decode(&bridges, &ports, &ifaces);
+        let b = &s.bridges["br-int"];
+        assert_eq!(
+            b.unmodelled.as_deref(),
+            Some("a controller, fail_mode secure")
+        );
+        assert_eq!(
+            b.ports["patch-tun"].unmodelled.as_deref(),
+            Some("interface type patch")
+        );
+        assert_eq!(
+            b.ports["bond0"].unmodelled.as_deref(),
+            Some("2 interfaces (a bond)")
+        );
+        let tap = &b.ports["tap0"];
+        assert!(tap.managed && tap.unmodelled.is_none());
+        assert_eq!(
+            (tap.tag, tap.external_ids["iface-id"].as_str()),
+            (Some(7), "x")
+        );
     }
 }

@@ -21,8 +21,7 @@ fn link(name: &str, kind: LinkKind) -> (String, Link) {
 }
 
 fn ovs_state(ports: &[(&str, u16)]) -> KernelState {
-    let mut s = KernelState::default();
-    s.ovs = OvsState {
+    let ovs = OvsState {
         available: true,
         bridges: [(
             "br-int".to_string(),
@@ -38,15 +37,19 @@ fn ovs_state(ports: &[(&str, u16)]) -> KernelState {
                         (n.to_string(), p)
                     })
                     .collect(),
+                unmodelled: None,
             },
         )]
         .into(),
     };
-    s.links = ports
-        .iter()
-        .map(|(n, _)| link(n, LinkKind::Tap(Default::default())))
-        .collect();
-    s
+    KernelState {
+        ovs,
+        links: ports
+            .iter()
+            .map(|(n, _)| link(n, LinkKind::Tap(Default::default())))
+            .collect(),
+        ..KernelState::default()
+    }
 }
 
 #[test]
