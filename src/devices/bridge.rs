@@ -10,6 +10,10 @@
 //!    frames now arrive through the bridge, which has the addresses;
 //! 3. the addresses leave the uplink, and its routes are re-made on the bridge.
 //!
+//! The three are one call: when step 2 or 3 fails (and has rolled itself back), the
+//! earlier steps are undone too, by converging the bridge and the uplink (their links,
+//! addresses and routes) back to the state read before step 1.
+//!
 //! Only routes through a gateway have a gap between delete and add (one netlink round
 //! trip); on-link traffic never stops. IPv6 addresses on the bridge do duplicate
 //! address detection once the uplink joins, about a second in which they are tentative.
@@ -39,7 +43,8 @@ fn address_list(addrs: &[IpNet]) -> Value {
 /// Ensures bridge `bridge` exists, up, with STP off and forward delay 0. With an
 /// `uplink`, the uplink becomes its port: the bridge takes the uplink's MAC (so the
 /// host keeps its identity on the wire), its addresses and routes, and then its MTU.
-/// Ports the bridge already has (guests' taps) stay.
+/// Ports the bridge already has (guests' taps) stay. On failure the bridge and the
+/// uplink are as they were before the call.
 ///
 /// ```
 /// use hostnet::devices::{create_veth_pair, ensure_bridge};
@@ -96,7 +101,37 @@ pub fn ensure_bridge(
         }
     }
     apply_json(driver, json!({"interfaces": [br]}))?;
+    let later = steps_2_and_3(driver, bridge, uplink, &up, &on);
+    match later {
+        Ok(()) => Ok(()),
+        Err(e) => Err(undo(driver, &s, bridge, uplink).map_or_else(|u| u, |()| e)),
+    }
+}
 
+/// Returns the bridge and the uplink to `before` after a later step failed: the bridge
+/// goes if step 1 made it, the addresses and routes return.
+fn undo(
+    driver: &mut dyn Driver,
+    before: &crate::netdev::KernelState,
+    bridge: &str,
+    uplink: &str,
+) -> Result<(), DeviceError> {
+    let mut scope = crate::plan::Scope::default();
+    for dev in [bridge, uplink] {
+        scope.links.insert(dev.to_string());
+        scope.route_devs.insert(dev.to_string());
+    }
+    crate::engine::restore(driver, before, Some(&scope))?;
+    Ok(())
+}
+
+fn steps_2_and_3(
+    driver: &mut dyn Driver,
+    bridge: &str,
+    uplink: &str,
+    up: &crate::netdev::Link,
+    on: &dyn Fn(&str, bool) -> Vec<IpNet>,
+) -> Result<(), DeviceError> {
     // 2. The uplink joins (its addresses stay for now), then the bridge gets its MTU.
     let doc: Desired = serde_json::from_value(json!({"networks": [{
         "name": "ensure-bridge",

@@ -87,3 +87,30 @@ fn vlans_taps_and_mtu_are_idempotent_ensures() {
     assert!(!device_exists(&mut m, "eth0.42").expect("query"));
     assert!(!device_exists(&mut m, "wire").expect("query"));
 }
+
+#[test]
+fn ensure_bridge_failing_at_any_step_leaves_the_host_as_it_was() {
+    use crate::netdev::Op;
+    type Pred = fn(&Op) -> bool;
+    let steps: [(&str, Pred); 3] = [
+        (
+            "1: the bridge",
+            |op| matches!(op, Op::CreateLink(l) if l.name == "br0"),
+        ),
+        (
+            "2: the uplink joins",
+            |op| matches!(op, Op::ChangeLink { name, change } if name == "eth0" && change.controller.is_some()),
+        ),
+        (
+            "3: addresses leave the uplink",
+            |op| matches!(op, Op::DeleteAddress(a) if a.ifname == "eth0"),
+        ),
+    ];
+    for (step, pred) in steps {
+        let mut m = host_with_addressed_uplink();
+        let before = m.query().expect("query");
+        m.fail_when(pred);
+        ensure_bridge(&mut m, "br0", Some("eth0")).expect_err(step);
+        assert_eq!(m.query().expect("query"), before, "step {step}");
+    }
+}
