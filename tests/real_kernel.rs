@@ -256,3 +256,81 @@ routes:
     assert!(!s.links.contains_key("bond0"));
     assert_eq!(s.links["a0"].controller, None);
 }
+
+fn bond_probe() -> LinkKind {
+    LinkKind::Bond(BondOptions {
+        mode: BondMode::BalanceRr,
+        miimon: 0,
+    })
+}
+
+/// The kernel closes a port released from a bond and the ports of a deleted bond:
+/// hostnet sets them up again when the file (or their state before) says up.
+#[test]
+fn bond_ports_are_up_after_release_and_after_the_bond_is_deleted() {
+    let test = "bond_ports_are_up_after_release_and_after_the_bond_is_deleted";
+    if !enter_private_netns(test) || !kernel_has(test, "bonding", bond_probe()) {
+        return;
+    }
+    run_ops(&[veth("a0", "a1"), veth("b0", "b1")]);
+    let two = "
+interfaces:
+  - name: bond0
+    type: bond
+    link-aggregation: {mode: active-backup, options: {miimon: 100}, port: [a0, b0]}
+";
+    apply_yaml(two).expect("bond applies");
+    let one = two.replace("port: [a0, b0]", "port: [a0]");
+    // Released and named up in the file.
+    let named = format!("{one}  - {{name: b0, type: veth, state: up}}\n");
+    apply_yaml(&named).expect("release with b0 up");
+    let s = query();
+    assert!(
+        s.links["b0"].up && s.links["b0"].controller.is_none(),
+        "{:?}",
+        s.links["b0"]
+    );
+    assert!(replan(&named).is_empty(), "{}", replan(&named));
+    // Released without being named: it was up, it stays up.
+    apply_yaml(two).expect("b0 joins again");
+    apply_yaml(&one).expect("release");
+    assert!(query().links["b0"].up);
+    // A rollback of a release puts the port back into the bond, up.
+    let failing = format!(
+        "{two}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.9, next-hop-interface: bond0}}\n"
+    );
+    apply_yaml(two).expect("b0 joins again");
+    let joined = query();
+    let err = apply_yaml(&failing.replace("port: [a0, b0]", "port: [a0]"))
+        .expect_err("the kernel refuses the route");
+    assert!(matches!(err, ApplyError::RolledBack { .. }), "{err:?}");
+    assert_eq!(query().links["b0"], joined.links["b0"]);
+    // The bond goes: both ports are up afterwards.
+    apply_yaml("interfaces: [{name: bond0, state: absent}]").expect("bond removed");
+    let s = query();
+    assert!(s.links["a0"].up && s.links["b0"].up, "{s:?}");
+}
+
+/// A device created straight into a bond: created down without a master, then joined.
+#[test]
+fn a_device_created_into_a_bond_joins_it() {
+    let test = "a_device_created_into_a_bond_joins_it";
+    if !enter_private_netns(test) || !kernel_has(test, "bonding", bond_probe()) {
+        return;
+    }
+    let y = "
+interfaces:
+  - name: bond1
+    type: bond
+    link-aggregation: {mode: active-backup, port: [c0, t0]}
+  - {name: c0, type: veth, veth: {peer: c1}}
+  - {name: t0, type: tap}
+";
+    apply_yaml(y).unwrap_or_else(|e| panic!("{e:?}\n{}", replan(y)));
+    let s = query();
+    for port in ["c0", "t0"] {
+        assert_eq!(s.links[port].controller.as_deref(), Some("bond1"), "{port}");
+        assert!(s.links[port].up, "{port}");
+    }
+    assert!(replan(y).is_empty(), "{}", replan(y));
+}

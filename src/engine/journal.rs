@@ -73,6 +73,24 @@ impl<'a> Journal<'a> {
                         change: undo,
                     },
                 );
+                // Leaving the bond it joined closes the port (after the request's flags):
+                // set it up again once it is out.
+                if matches!(&change.controller, Some(Some(c)) if self.is_bond(c)) && old.up {
+                    plan.push(
+                        if phase < Phase::ChangeLinks {
+                            Phase::ChangeLinks
+                        } else {
+                            Phase::ChangeBridges
+                        },
+                        Op::ChangeLink {
+                            name: name.clone(),
+                            change: LinkChange {
+                                up: Some(true),
+                                ..LinkChange::default()
+                            },
+                        },
+                    );
+                }
             }
             Op::DeleteLink { name } => self.recreate(name, plan),
             Op::AddAddress(a) => plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone())),
@@ -97,6 +115,16 @@ impl<'a> Journal<'a> {
                 }
             }
         }
+    }
+
+    /// Whether `name` is a bond: before the apply, or made by it.
+    fn is_bond(&self, name: &str) -> bool {
+        let bond = |k: &LinkKind| matches!(k, LinkKind::Bond(_));
+        self.before.links.get(name).is_some_and(|l| bond(&l.kind))
+            || self
+                .done
+                .iter()
+                .any(|o| matches!(o, Op::CreateLink(l) if l.name == name && bond(&l.kind)))
     }
 
     /// Re-creates a deleted link (and its veth peer) as it was, with its ports, addresses

@@ -103,12 +103,24 @@ impl ModelDriver {
                 for c in [&l.controller, &peer.controller].into_iter().flatten() {
                     check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
                 }
+                // The request's flags come before its master: an up device cannot join
+                // a bond (EPERM); a down one is brought up by the bond.
+                for (c, up) in [(&l.controller, l.up), (&peer.controller, peer.up)] {
+                    if up && c.as_deref().is_some_and(|c| is_bond(s, c)) {
+                        return Err(reject(libc::EPERM, "Device can not be enslaved while up"));
+                    }
+                }
+                let up_in = |c: &Option<String>, up: bool| {
+                    up || c.as_deref().is_some_and(|c| is_bond(s, c))
+                };
+                let (l_up, peer_up) =
+                    (up_in(&l.controller, l.up), up_in(&peer.controller, peer.up));
                 s.links.insert(
                     l.name.clone(),
                     Link {
                         name: l.name.clone(),
                         kind: l.kind.clone(),
-                        up: l.up,
+                        up: l_up,
                         mtu: l.mtu.unwrap_or(1500),
                         mac: Some(l.mac.unwrap_or_else(|| fake_mac(&l.name))),
                         controller: l.controller.clone(),
@@ -122,7 +134,7 @@ impl ModelDriver {
                             kind: LinkKind::Veth {
                                 peer: Some(l.name.clone()),
                             },
-                            up: peer.up,
+                            up: peer_up,
                             mtu: peer.mtu.unwrap_or(1500),
                             mac: Some(peer.mac.unwrap_or_else(|| fake_mac(&p))),
                             controller: peer.controller.clone(),
@@ -174,10 +186,31 @@ impl ModelDriver {
                         }
                     }
                 }
-                let went_down = change.up == Some(false);
+                // The kernel applies the flags, then the master: joining a bond while up
+                // is refused, the bond brings its port up, leaving a bond closes it.
+                let old_controller = s.links.get(name).and_then(|l| l.controller.clone());
+                let (mut joins_bond, mut leaves_bond) = (false, false);
+                if let Some(c) = &change.controller {
+                    if *c != old_controller {
+                        joins_bond = c.as_deref().is_some_and(|c| is_bond(s, c));
+                        leaves_bond = old_controller.as_deref().is_some_and(|c| is_bond(s, c));
+                    }
+                }
+                // (The Linux driver sets an up port down before it joins; `up` in the
+                // same request would undo that.)
+                if joins_bond && change.up == Some(true) {
+                    return Err(reject(libc::EPERM, "Device can not be enslaved while up"));
+                }
+                let went_down = change.up == Some(false) || (leaves_bond && !joins_bond);
                 if let Some(l) = s.links.get_mut(name) {
                     if let Some(up) = change.up {
                         l.up = up;
+                    }
+                    if leaves_bond {
+                        l.up = false;
+                    }
+                    if joins_bond {
+                        l.up = true;
                     }
                     if let Some(m) = change.mtu {
                         l.mtu = m;
@@ -201,6 +234,7 @@ impl ModelDriver {
                     return Ok(());
                 };
                 let mut gone = vec![name.clone()];
+                let bond = matches!(link.kind, LinkKind::Bond(_));
                 if let LinkKind::Veth { peer: Some(p) } = link.kind {
                     s.links.remove(&p);
                     gone.push(p);
@@ -219,6 +253,10 @@ impl ModelDriver {
                 for l in s.links.values_mut() {
                     if l.controller.as_ref().is_some_and(|c| gone.contains(c)) {
                         l.controller = None;
+                        // A bond closes its ports as it goes.
+                        if bond {
+                            l.up = false;
+                        }
                     }
                 }
                 s.addresses.retain(|a| !gone.contains(&a.ifname));
@@ -317,6 +355,12 @@ fn check_stacked_mtu(s: &KernelState, kind: &LinkKind, base: &str, mtu: u32) -> 
         )),
         _ => Ok(()),
     }
+}
+
+fn is_bond(s: &KernelState, name: &str) -> bool {
+    s.links
+        .get(name)
+        .is_some_and(|l| matches!(l.kind, LinkKind::Bond(_)))
 }
 
 fn check_controller(s: &KernelState, c: &str) -> Result<(), String> {

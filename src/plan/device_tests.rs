@@ -363,3 +363,74 @@ fn a_stacked_mtu_above_its_bases_is_a_plan_error_and_the_model_refuses_it_too() 
     }]);
     assert!(r[0].is_err(), "{r:?}");
 }
+
+const BOND2: &str = "
+interfaces:
+  - name: bond0
+    type: bond
+    link-aggregation: {mode: active-backup, options: {miimon: 100}, port: [eth0, eth1]}
+";
+
+/// Applies `yaml` to a copy of `m`, and checks that a failure at any op of it restores
+/// `m`'s state exactly. Returns the applied copy.
+fn apply_and_fail_everywhere(m: &ModelDriver, yaml: &str) -> ModelDriver {
+    let n = plan(m.state(), &intent_of(yaml)).expect("plans").len();
+    for k in 0..n {
+        let mut f = ModelDriver::new(m.state().clone());
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        f.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
+        apply(&mut f, &intent_of(yaml), ApplyOptions::default(), |_, _| {
+            Ok(())
+        })
+        .expect_err("fails");
+        assert_eq!(f.state(), m.state(), "op {k} of\n{yaml}");
+    }
+    let mut done = ModelDriver::new(m.state().clone());
+    apply(
+        &mut done,
+        &intent_of(yaml),
+        ApplyOptions::default(),
+        |_, _| Ok(()),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}\n{yaml}"));
+    assert!(plan(done.state(), &intent_of(yaml))
+        .expect("plans")
+        .is_empty());
+    done
+}
+
+#[test]
+fn ports_released_from_a_bond_or_left_by_a_deleted_bond_come_back_up() {
+    let m = apply_and_fail_everywhere(&host(), BOND2);
+    assert!(m.state().links["eth1"].up);
+    // eth1 leaves the bond (not mentioned otherwise: it was up, it stays up).
+    let one = BOND2.replace("port: [eth0, eth1]", "port: [eth0]");
+    let m = apply_and_fail_everywhere(&m, &one);
+    let eth1 = &m.state().links["eth1"];
+    assert!(eth1.up && eth1.controller.is_none(), "{eth1:?}");
+    // The bond goes: eth0 comes back up.
+    let m = apply_and_fail_everywhere(&m, "interfaces: [{name: bond0, state: absent}]");
+    assert!(m.state().links["eth0"].up);
+    // A released port the file wants down stays down.
+    let m = applied(BOND2);
+    let down = format!("{one}  - {{name: eth1, type: ethernet, state: down}}\n");
+    let m = apply_and_fail_everywhere(&m, &down);
+    assert!(!m.state().links["eth1"].up);
+}
+
+#[test]
+fn a_device_created_into_a_bond_is_created_down_and_joins_after() {
+    let y = "
+interfaces:
+  - name: bond1
+    type: bond
+    link-aggregation: {mode: active-backup, port: [c0, t0]}
+  - {name: c0, type: veth, veth: {peer: c1}}
+  - {name: t0, type: tap}
+";
+    let m = apply_and_fail_everywhere(&host(), y);
+    for port in ["c0", "t0"] {
+        let l = &m.state().links[port];
+        assert!(l.up && l.controller.as_deref() == Some("bond1"), "{l:?}");
+    }
+}

@@ -10,6 +10,7 @@
 //! then creations the other way round. Deleting rules before routes is VDSM's lesson: a
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
+mod bond_ports;
 #[cfg(test)]
 mod device_tests;
 mod devices;
@@ -165,6 +166,10 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     if !errors.is_empty() {
         return Err(errors);
     }
+    bond_ports::fix(&mut plan, current, &|n| match intent.links.get(n) {
+        Some(li) => li.state == crate::model::IfaceState::Up,
+        None => current.links.get(n).is_some_and(|l| l.up),
+    });
     devices::order_changes(&mut plan, &[current]);
     // On-link routes before routes through a gateway that they make reachable.
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {

@@ -331,6 +331,9 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     {
         plan.push(Phase::AddRoutes, Op::AddRoute(r.clone()));
     }
+    super::bond_ports::fix(&mut plan, current, &|n| {
+        target.links.get(n).is_some_and(|l| l.up)
+    });
     super::devices::order_changes(&mut plan, &[current, target]);
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
         Op::AddRoute(r) => r.gateway.is_some(),
