@@ -79,6 +79,7 @@ pub fn hostnet(args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostnet"));
     cmd.args(args)
+        .env("HOSTNET_OVSDB", NO_OVSDB)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
