@@ -407,3 +407,39 @@ fn a_file_that_does_not_mention_a_network_leaves_its_table_alone() {
         text(&o)
     );
 }
+
+/// A rollback touches what the apply touched: a macvtap a VMM made on the uplink after
+/// the apply (whose MTU the apply changed) stays.
+#[test]
+fn rollback_keeps_a_macvtap_made_after_the_apply_on_a_link_it_changed() {
+    use hostnet::netdev::{LinkKind, MacVlanMode, MacVlanOptions, NewLink, Op};
+    let Some(h) = setup("rollback_keeps_a_macvtap_made_after_the_apply_on_a_link_it_changed")
+    else {
+        return;
+    };
+    let o = h.run(
+        &["apply", "--confirm-timeout", "120", "-"],
+        Some("interfaces: [{name: up-blue, type: veth, mtu: 1400}]"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    run_ops(&[Op::CreateLink(NewLink {
+        name: "macvtap7".into(),
+        kind: LinkKind::MacVtap(MacVlanOptions {
+            base: Some("up-blue".into()),
+            mode: MacVlanMode::Bridge,
+        }),
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: None,
+    })]);
+    let o = h.run(&["rollback"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = common::peer::query();
+    assert_eq!(s.links["up-blue"].mtu, 1500);
+    assert!(
+        s.links.contains_key("macvtap7"),
+        "the VMM's macvtap was deleted"
+    );
+}
