@@ -193,14 +193,23 @@ fn rules(name: &str, n: &NetFirewall, f: Fam) -> Vec<(&'static str, String)> {
     }
     for p in n.forwards.iter().filter(|p| Fam::of(&p.internal) == f) {
         let pr = p.proto.as_str();
+        let t = cmt(&token::pf(p));
+        // Reached from `interface` or (hairpin) from elsewhere; only traffic to the host
+        // itself: routed traffic to other hosts on the same port passes untouched.
         r.push((
             "PRE",
             format!(
-                "-i {} -p {pr} -m {pr} --dport {} {} -j DNAT --to-destination {}",
-                p.interface,
+                "-p {pr} -m addrtype --dst-type LOCAL -m {pr} --dport {} {t} -j DNAT --to-destination {}",
                 p.external_port,
-                cmt(&token::pf(p)),
                 hostport(&p.internal, p.internal_port)
+            ),
+        ));
+        // Hairpin from the target's own network (see nft.rs).
+        r.push((
+            "POST",
+            format!(
+                "-d {}/{host} -p {pr} -m {pr} --dport {} -m conntrack --ctstate DNAT {t} -j MASQUERADE",
+                p.internal, p.internal_port
             ),
         ));
     }
@@ -269,6 +278,10 @@ fn dispatch(name: &str, n: &NetFirewall, f: Fam) -> BTreeSet<String> {
         let pr = p.proto.as_str();
         d.insert(format!(
             "{tag} nat -A HOSTNET-PREROUTING -i {} -p {pr} -m {pr} --dport {} -j {pre}",
+            p.interface, p.external_port
+        ));
+        d.insert(format!(
+            "{tag} nat -A HOSTNET-PREROUTING ! -i {} -p {pr} -m addrtype --dst-type LOCAL -m {pr} --dport {} -j {pre}",
             p.interface, p.external_port
         ));
     }

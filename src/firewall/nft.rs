@@ -4,7 +4,7 @@
 //! nat prerouting at -100, nat postrouting at 100), each with one dispatch rule per
 //! verdict map; the maps send a packet to its network's regular chain by input device
 //! (`fwd_if`, `in_if`, `pre_if`), source prefix (`post_v4`, `post_v6`), destination address (`pre_v4`, `pre_v6`: floating IPs)
-//! or interface . protocol . port (`pre_pf`: port forwards). The set `isolated` holds the
+//! or interface . protocol . port (`pre_pf`: port forwards; `pre_hp`: their hairpin). The set `isolated` holds the
 //! devices of isolated networks. A network owns four chains `n-NAME-{fwd,in,pre,post}`
 //! and its map elements; changing it flushes and refills those chains and adds or deletes
 //! its elements only, whatever the number of other networks.
@@ -43,16 +43,25 @@ const BASE_CHAINS: [(&str, &str); 4] = [
 /// hold prefixes (`flags interval`): postrouting dispatches by source because with
 /// bridge netfilter a hairpinned packet's input device is the bridge port, not the
 /// bridge.
-const MAPS: [(&str, &str, &str, &str); 8] = [
+///
+/// `pre_hp` is the hairpin of port forwards: a guest of a network of ours (`iifname
+/// @fwd_if`) reaching a forwarded port on one of the host's own addresses.
+const MAPS: [(&str, &str, &str, &str); 9] = [
     ("fwd_if", "ifname", "forward", "iifname"),
     ("in_if", "ifname", "input", "iifname"),
     ("pre_v4", "ipv4_addr", "prerouting", "ip daddr"),
     ("pre_v6", "ipv6_addr", "prerouting", "ip6 daddr"),
     (
         "pre_pf",
-        "ifname . inet_proto . inet_service",
+        "ifname . nf_proto . inet_proto . inet_service",
         "prerouting",
-        "iifname . meta l4proto . th dport",
+        "iifname . meta nfproto . meta l4proto . th dport",
+    ),
+    (
+        "pre_hp",
+        "nf_proto . inet_proto . inet_service",
+        "prerouting",
+        "iifname @fwd_if fib daddr type local meta nfproto . meta l4proto . th dport",
     ),
     ("pre_if", "ifname", "prerouting", "iifname"),
     ("post_v4", "ipv4_addr", "postrouting", "ip saddr"),
@@ -170,16 +179,27 @@ fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
         ));
     }
     for p in &n.forwards {
-        let fam = ipfam(&p.internal);
+        let (fam, t) = (ipfam(&p.internal), c(&token::pf(p)));
+        // Reached from `interface` (pre_pf) or from a guest (pre_hp); only traffic to the
+        // host itself: routed traffic to other hosts on the same port passes untouched.
         r.push((
             "pre",
             format!(
-                "iifname {} meta l4proto {} th dport {} dnat {fam} to {} {}",
-                q(&p.interface),
+                "fib daddr type local meta l4proto {} th dport {} dnat {fam} to {} {t}",
                 p.proto.as_str(),
                 p.external_port,
                 hostport(&p.internal, p.internal_port),
-                c(&token::pf(p))
+            ),
+        ));
+        // Hairpin from the target's own network: without the source translation the
+        // target would answer its neighbour directly, bypassing the reverse DNAT.
+        r.push((
+            "post",
+            format!(
+                "{fam} daddr {} meta l4proto {} th dport {} ct status dnat masquerade {t}",
+                p.internal,
+                p.proto.as_str(),
+                p.internal_port
             ),
         ));
     }
@@ -254,9 +274,15 @@ fn dispatch(name: &str, n: &NetFirewall) -> BTreeSet<String> {
         d.insert(format!("{m} {}", f.external));
     }
     for p in &n.forwards {
+        let nf = if p.internal.is_ipv4() { "ipv4" } else { "ipv6" };
         d.insert(format!(
-            "pre_pf {} . {} . {}",
+            "pre_pf {} . {nf} . {} . {}",
             q(&p.interface),
+            p.proto.as_str(),
+            p.external_port
+        ));
+        d.insert(format!(
+            "pre_hp {nf} . {} . {}",
             p.proto.as_str(),
             p.external_port
         ));
@@ -272,7 +298,7 @@ fn verdict_target(map: &str, name: &str) -> Option<String> {
         "fwd_if" => "fwd",
         "in_if" => "in",
         "post_v4" | "post_v6" => "post",
-        "pre_v4" | "pre_v6" | "pre_pf" | "pre_if" => "pre",
+        "pre_v4" | "pre_v6" | "pre_pf" | "pre_hp" | "pre_if" => "pre",
         _ => return None,
     };
     Some(chain(name, suffix))
@@ -436,7 +462,8 @@ fn network_of_chain(c: &str) -> Option<(&str, &str)> {
 fn key_text(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => {
-            if s.parse::<IpAddr>().is_ok() || matches!(s.as_str(), "tcp" | "udp") {
+            if s.parse::<IpAddr>().is_ok() || matches!(s.as_str(), "tcp" | "udp" | "ipv4" | "ipv6")
+            {
                 Some(s.clone())
             } else {
                 Some(q(s))

@@ -254,7 +254,7 @@ fn nft_listing_parses_back_to_the_rendered_state() {
         );
     }
     items.push(serde_json::json!({"map": {"name": "post_v4", "elem": [[{"prefix": {"addr": "10.10.0.0", "len": 24}}, {"jump": {"target": "n-a-post"}}]]}}));
-    for m in ["pre_v4", "pre_v6", "pre_pf", "pre_if", "post_v6"] {
+    for m in ["pre_v4", "pre_v6", "pre_pf", "pre_hp", "pre_if", "post_v6"] {
         items.push(serde_json::json!({"map": {"name": m}}));
         items.push(serde_json::json!({"rule": {"chain": "prerouting", "comment": format!("dispatch {m}")}}));
     }

@@ -25,7 +25,7 @@ fn unusable(ip: &IpAddr) -> Option<&'static str> {
 pub fn check(d: &Desired) -> Vec<(String, String)> {
     let mut errs: Vec<(String, String)> = Vec::new();
     let mut externals: BTreeMap<IpAddr, String> = BTreeMap::new();
-    let mut forwards: BTreeMap<(String, &str, u16), String> = BTreeMap::new();
+    let mut forwards: BTreeMap<(&str, &str, u16), String> = BTreeMap::new();
     for (i, n) in d.networks.iter().enumerate() {
         let Some(f) = &n.firewall else { continue };
         if n.state == Some(NetworkState::Absent) {
@@ -128,15 +128,21 @@ pub fn check(d: &Desired) -> Vec<(String, String)> {
             if let Err(m) = check_ifname(&pf.interface) {
                 push(format!("{q}.interface"), m);
             }
-            let key = (pf.interface.clone(), pf.proto.as_str(), pf.external_port);
+            // Guests reach a forward on any of the host's addresses (hairpin), so a port
+            // is forwarded once per address family and protocol, whatever the interface.
+            let fam = if pf.internal.is_ipv4() {
+                "IPv4"
+            } else {
+                "IPv6"
+            };
+            let key = (fam, pf.proto.as_str(), pf.external_port);
             if let Some(prev) = forwards.insert(key, q.clone()) {
                 push(
                     format!("{q}.external-port"),
                     format!(
-                        "{} port {} on {} is already forwarded at {prev}",
+                        "{fam} {} port {} is already forwarded at {prev} (guests reach a forward on any host address, so it must be unique per family)",
                         pf.proto.as_str(),
                         pf.external_port,
-                        pf.interface
                     ),
                 );
             }
@@ -161,4 +167,28 @@ pub fn check(d: &Desired) -> Vec<(String, String)> {
         }
     }
     errs
+}
+
+#[cfg(test)]
+mod tests {
+    fn problems(fw: &str) -> Vec<(String, String)> {
+        let doc = format!(
+            "networks:\n  - name: t1\n    uplink: g1h\n    ipv4: {{address: [10.10.0.1/24]}}\n    ipv6: {{address: [\"fd00:10::1/64\"]}}\n    firewall: {fw}\n"
+        );
+        let d = crate::model::parse(&doc).expect("parses");
+        super::check(&d)
+    }
+
+    #[test]
+    fn a_port_is_forwarded_once_per_family_whatever_the_interface() {
+        let dual = "{port-forwards: [{proto: tcp, external-port: 80, internal: 10.10.0.5, internal-port: 80, interface: up0}, {proto: tcp, external-port: 80, internal: 'fd00:10::5', internal-port: 80, interface: up0}]}";
+        assert_eq!(problems(dual), vec![]);
+        let two_ifs = "{port-forwards: [{proto: tcp, external-port: 80, internal: 10.10.0.5, internal-port: 80, interface: up0}, {proto: tcp, external-port: 80, internal: 10.10.0.6, internal-port: 80, interface: up1}]}";
+        let p = problems(two_ifs);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(
+            p[0].0,
+            "networks[0].firewall.port-forwards[1].external-port"
+        );
+    }
 }
