@@ -94,3 +94,100 @@ fn port_forward_only_for_the_host_iptables_nft() {
 fn port_forward_only_for_the_host_iptables_legacy() {
     port_forward_scope("l", Variant::IptablesLegacy);
 }
+
+fn sysctl(lab: &Lab, key: &str) -> String {
+    lab.run("host", "sysctl", &["-n", key]).trim().to_string()
+}
+
+fn v6_doc(fw: &str) -> String {
+    format!(
+        "
+networks:
+  - name: tenant2
+    uplink: g2h
+    ipv4: {{address: [10.20.0.1/24]}}
+    ipv6: {{address: [\"fd00:20::1/64\"]}}
+    firewall: {fw}
+"
+    )
+}
+
+/// Finding 2: IPv6 forwarding only for a network that routes IPv6, and interfaces that
+/// accepted router advertisements keep accepting them (accept_ra 1 → 2, rolled back).
+#[test]
+fn ipv6_forwarding_only_when_routed_and_keeps_accepting_router_advertisements() {
+    let test = "ipv6_forwarding_only_when_routed";
+    if !lab::may_run(test, Variant::Nftables.tools()) {
+        return;
+    }
+    let lab = Lab::new("f2", Variant::Nftables);
+    let fwd = "net.ipv6.conf.all.forwarding";
+    let ra = "net.ipv6.conf.uplink0.accept_ra";
+    assert_eq!(sysctl(&lab, fwd), "0");
+    assert_eq!(sysctl(&lab, ra), "1");
+    apply(&lab, &v6_doc("{isolate: true}"));
+    assert_eq!(sysctl(&lab, fwd), "0", "isolation alone routes nothing");
+    assert_eq!(sysctl(&lab, ra), "1");
+
+    // Routed IPv6, applied under a checkpoint and rolled back.
+    let masq = v6_doc("{masquerade: {out-interface: uplink0}}");
+    let o = lab.hostnet(&["apply", "--confirm-timeout", "120", "-"], Some(&masq));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sysctl(&lab, fwd), "1");
+    assert_eq!(sysctl(&lab, ra), "2", "uplink0 keeps accepting RAs");
+    assert_eq!(sysctl(&lab, "net.ipv6.conf.default.accept_ra"), "2");
+    let o = lab.hostnet(&["rollback"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sysctl(&lab, fwd), "0");
+    assert_eq!(sysctl(&lab, ra), "1", "rollback gives accept_ra back");
+
+    // Applied for good: the re-plan is empty.
+    apply(&lab, &masq);
+    assert_eq!(sysctl(&lab, ra), "2");
+    let again = apply(&lab, &masq);
+    assert!(again.contains("Nothing to change"), "{again}");
+}
+
+/// Finding 3: rollback restores what writing ip_forward changed as a side effect (the
+/// interfaces' forwarding, all.accept_redirects), and leaves alone a switch someone else
+/// changed after the apply.
+#[test]
+fn rollback_restores_the_side_effects_of_forwarding() {
+    let test = "rollback_restores_the_side_effects_of_forwarding";
+    if !lab::may_run(test, Variant::Nftables.tools()) {
+        return;
+    }
+    let lab = Lab::new("f3", Variant::Nftables);
+    let set = |k: &str, v: &str| {
+        lab.run("host", "sysctl", &["-qw", &format!("{k}={v}")]);
+    };
+    // The host's own choices before hostnet: forwarding only on uplink0, no redirects.
+    set("net.ipv4.conf.uplink0.forwarding", "1");
+    set("net.ipv4.conf.all.accept_redirects", "0");
+    set("net.ipv4.conf.default.forwarding", "0");
+    assert_eq!(sysctl(&lab, "net.ipv4.ip_forward"), "0");
+    let masq = v6_doc("{masquerade: {out-interface: uplink0}}");
+    let o = lab.hostnet(&["apply", "--confirm-timeout", "120", "-"], Some(&masq));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sysctl(&lab, "net.ipv4.ip_forward"), "1");
+    assert_eq!(sysctl(&lab, "net.ipv4.conf.g1h.forwarding"), "1");
+    // Someone else decides about g1h's router advertisements after the apply.
+    set("net.ipv6.conf.g1h.accept_ra", "0");
+    let o = lab.hostnet(&["rollback"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sysctl(&lab, "net.ipv4.ip_forward"), "0");
+    assert_eq!(
+        sysctl(&lab, "net.ipv4.conf.uplink0.forwarding"),
+        "1",
+        "uplink0's own forwarding is back"
+    );
+    assert_eq!(sysctl(&lab, "net.ipv4.conf.g1h.forwarding"), "0");
+    assert_eq!(sysctl(&lab, "net.ipv4.conf.all.accept_redirects"), "0");
+    assert_eq!(sysctl(&lab, "net.ipv6.conf.all.forwarding"), "0");
+    assert_eq!(sysctl(&lab, "net.ipv6.conf.uplink0.accept_ra"), "1");
+    assert_eq!(
+        sysctl(&lab, "net.ipv6.conf.g1h.accept_ra"),
+        "0",
+        "changed since the apply: not ours to restore"
+    );
+}

@@ -159,6 +159,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
                 before.clone(),
                 crate::plan::Scope::of(plan),
                 applied_before.clone(),
+                crate::firewall::plan::switches_set(plan),
             )?;
             armed = Some(cp);
         }

@@ -126,6 +126,7 @@ pub fn arm_checkpoint(
     before: KernelState,
     scope: Scope,
     applied_before: applied::Applied,
+    sysctls_set: std::collections::BTreeMap<String, String>,
 ) -> Result<Checkpoint, String> {
     let created = checkpoint::now();
     let mut cp = Checkpoint {
@@ -137,6 +138,7 @@ pub fn arm_checkpoint(
         scope,
         applied_before,
         before,
+        sysctls_set,
     };
     checkpoint::store_checkpoint(state, &cp).map_err(|e| e.to_string())?;
     match spawn_watchdog(&cp.token) {
@@ -160,9 +162,18 @@ pub fn disarm(state: &Path, cp: &Checkpoint) {
     stop_watchdog(cp);
 }
 
+/// Restores the state before a crashed apply (switches changed since left alone).
+fn restore_journal(j: &checkpoint::Journal) -> Result<usize, String> {
+    let mut target = j.before.clone();
+    crate::firewall::plan::keep_changed_switches(&mut target.firewall, &j.sysctls_set);
+    restore_to(&target, &j.scope)
+}
+
 /// Restores a checkpoint's state and the DHCP record from before it.
 fn roll_back_checkpoint(state: &Path, cp: &Checkpoint) -> Result<usize, String> {
-    let n = restore_to(&cp.before, &cp.scope)?;
+    let mut target = cp.before.clone();
+    crate::firewall::plan::keep_changed_switches(&mut target.firewall, &cp.sysctls_set);
+    let n = restore_to(&target, &cp.scope)?;
     if let Err(e) = applied::store(state, &cp.applied_before) {
         return Err(format!(
             "restored the network, but not the record of DHCP networks: {e}"
@@ -342,7 +353,7 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
         };
     }
     match checkpoint::stale_journal(&state) {
-        Ok(Some(j)) => match restore_to(&j.before, &j.scope) {
+        Ok(Some(j)) => match restore_journal(&j) {
             Ok(n) => {
                 let _ = checkpoint::clear_journal(&state);
                 println!(

@@ -61,6 +61,10 @@ pub struct Journal {
     /// What the plan touches: all a rollback restores.
     pub scope: Scope,
     pub before: KernelState,
+    /// The firewall switches (sysctls) the change writes, with their values: one someone
+    /// changed after the apply is left alone by the rollback.
+    #[serde(default)]
+    pub sysctls_set: std::collections::BTreeMap<String, String>,
 }
 
 /// An applied change awaiting `hostnet commit`.
@@ -80,6 +84,10 @@ pub struct Checkpoint {
     /// The record of DHCP networks from before the change, put back on rollback.
     pub applied_before: crate::engine::applied::Applied,
     pub before: KernelState,
+    /// The firewall switches (sysctls) the change writes, with their values: one someone
+    /// changed after the apply is left alone by the rollback.
+    #[serde(default)]
+    pub sysctls_set: std::collections::BTreeMap<String, String>,
 }
 
 /// Seconds since the epoch.

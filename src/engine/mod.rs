@@ -200,6 +200,7 @@ pub fn apply(
                 .collect(),
             scope: Scope::of(&the_plan),
             before: before.clone(),
+            sysctls_set: crate::firewall::plan::switches_set(&the_plan),
         };
         checkpoint::store_journal(dir, &record).map_err(|e| ApplyError::Journal(e.to_string()))?;
     }

@@ -628,8 +628,9 @@ fn expand_firewall(d: &Desired, intent: &mut Intent) {
             continue;
         };
         if let Some(s) = &spec {
-            let v4 = s.subnets.iter().any(|x| x.addr().is_ipv4());
-            let v6 = s.subnets.iter().any(|x| x.addr().is_ipv6());
+            // IPv4 forwarding for any IPv4 network as before; IPv6 only where routed.
+            let v4 = s.subnets.iter().any(|x| x.addr().is_ipv4()) || routed_families(s).0;
+            let v6 = routed_families(s).1;
             if v4 {
                 fw.sysctls.insert(IPV4_FORWARD.into(), "1".into());
             }
@@ -662,6 +663,19 @@ fn expand_firewall(d: &Desired, intent: &mut Intent) {
             None => intent.firewall.addresses.push(a),
         }
     }
+}
+
+/// Which families a network's firewall routes (IPv4, IPv6): masquerade of a subnet of
+/// that family, a floating IP or a port forward in it. Forwarding is turned on only for
+/// those: IPv6 forwarding changes every interface's behaviour (router mode).
+fn routed_families(s: &crate::firewall::NetFirewall) -> (bool, bool) {
+    let mut fams: Vec<bool> = Vec::new();
+    if s.masquerade.is_some() {
+        fams.extend(s.subnets.iter().map(|x| x.addr().is_ipv4()));
+    }
+    fams.extend(s.floating.iter().map(|f| f.external.is_ipv4()));
+    fams.extend(s.forwards.iter().map(|p| p.internal.is_ipv4()));
+    (fams.contains(&true), fams.contains(&false))
 }
 
 #[allow(clippy::too_many_arguments)]

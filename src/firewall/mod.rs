@@ -26,7 +26,7 @@ pub mod nft;
 pub mod plan;
 mod run;
 pub mod spec;
-mod sysctl;
+pub mod sysctl;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -361,8 +361,17 @@ pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
         }
     }
     for op in ops {
-        if let FwOp::Sysctl { key, to, .. } = op {
-            sysctl::write(key, to)?;
+        if let FwOp::Sysctl { key, from, to } = op {
+            // A switch someone else changed since we read it is theirs now (a rollback
+            // must not turn off forwarding another service switched on meanwhile). The
+            // kernel's side effects are written regardless: they follow the switch.
+            let theirs = !sysctl::is_side_effect(key)
+                && from
+                    .as_ref()
+                    .is_some_and(|f| sysctl::read(key).is_some_and(|now| now != *f));
+            if !theirs {
+                sysctl::write(key, to)?;
+            }
         }
     }
     for op in ops {

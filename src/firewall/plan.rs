@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{expected_base, BackendKind, BackendState, FirewallState, FwOp, NetFirewall};
+use super::{
+    expected_base, BackendKind, BackendState, FirewallState, FwOp, NetFirewall, IPV6_FORWARD,
+};
 use crate::netdev::Address;
 
 /// What the file asks of the firewall.
@@ -124,14 +126,45 @@ pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, 
         converge(b, current.backend(b), &want, false, &mut out);
     }
     let mut errors = Vec::new();
+    // IPv6 forwarding puts every interface in router mode: one that accepted router
+    // advertisements (`accept_ra=1`) would stop doing so (and lose its SLAAC address and
+    // default route when they expire). `2` keeps accepting them while forwarding; set
+    // before forwarding goes on, journaled like any sysctl.
+    let v6_on = |st: &BTreeMap<String, String>| st.get(IPV6_FORWARD).is_some_and(|v| v == "1");
+    if v6_on(&intent.sysctls) && !v6_on(&current.sysctls) {
+        for (key, v) in &current.sysctls {
+            if v == "1" && super::sysctl::accept_ra_of(key).is_some() {
+                out.sysctls.push(FwOp::Sysctl {
+                    key: key.clone(),
+                    from: Some(v.clone()),
+                    to: "2".into(),
+                });
+            }
+        }
+    }
     for (key, value) in &intent.sysctls {
         match current.sysctls.get(key) {
             Some(v) if v == value => {}
-            Some(v) => out.sysctls.push(FwOp::Sysctl {
-                key: key.clone(),
-                from: Some(v.clone()),
-                to: value.clone(),
-            }),
+            Some(v) => {
+                // The kernel rewrites these when `key` is written: planned (to the value
+                // it will give them) before `key`, so that the journal, undoing in
+                // reverse, gives them their old values after switching `key` back.
+                // Also those that already have that value: switching back would reset them.
+                for (k, to) in super::sysctl::side_effects(key, value, &current.sysctls) {
+                    if let Some(old) = current.sysctls.get(&k) {
+                        out.sysctls.push(FwOp::Sysctl {
+                            key: k,
+                            from: Some(old.clone()),
+                            to,
+                        });
+                    }
+                }
+                out.sysctls.push(FwOp::Sysctl {
+                    key: key.clone(),
+                    from: Some(v.clone()),
+                    to: value.clone(),
+                })
+            }
             None => errors.push(format!(
                 "sysctl {key} does not exist on this host (is the address family disabled?)"
             )),
@@ -156,8 +189,23 @@ pub fn restore(current: &FirewallState, target: &FirewallState) -> FwPlan {
             .collect();
         converge(b, c, &want, true, &mut out);
     }
-    for (key, value) in &target.sysctls {
-        if let Some(v) = current.sysctls.get(key).filter(|v| *v != value) {
+    // Forwarding switches first: writing them resets their side effects, which follow.
+    // Compared with what they will be after the switches, not with what they are now.
+    let mut keys: Vec<(&String, &String)> = target.sysctls.iter().collect();
+    keys.sort_by_key(|(k, _)| super::sysctl::is_side_effect(k));
+    let mut after = current.sysctls.clone();
+    for (key, value) in &keys {
+        if current.sysctls.get(*key).is_some_and(|v| v != *value) {
+            after.extend(super::sysctl::side_effects(key, value, &current.sysctls));
+        }
+    }
+    for (key, value) in keys {
+        let now = if super::sysctl::is_side_effect(key) {
+            after.get(key)
+        } else {
+            current.sysctls.get(key)
+        };
+        if let Some(v) = now.filter(|v| *v != value) {
             out.sysctls.push(FwOp::Sysctl {
                 key: key.clone(),
                 from: Some(v.clone()),
@@ -196,5 +244,43 @@ pub fn host_address(ifname: &str, ip: std::net::IpAddr) -> Address {
     Address {
         ifname: ifname.to_string(),
         addr: ipnet::IpNet::new(ip, len).unwrap_or_else(|_| ipnet::IpNet::from(ip)),
+    }
+}
+
+/// The switches (forwarding, `accept_ra`) a plan writes, with the values it writes: what
+/// a checkpoint keeps so that its rollback can tell whether someone changed them since.
+pub fn switches_set(plan: &crate::plan::Plan) -> BTreeMap<String, String> {
+    plan.ops()
+        .filter_map(|op| match op {
+            crate::netdev::Op::Firewall(f) => match &**f {
+                FwOp::Sysctl { key, to, .. } if !super::sysctl::is_side_effect(key) => {
+                    Some((key.clone(), to.clone()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Before a checkpoint's rollback: a switch whose value is no longer the one the apply
+/// set was changed by someone else since, and is theirs: the rollback keeps it (and the
+/// kernel's side effects of a forwarding switch that stays).
+pub fn keep_changed_switches(target: &mut FirewallState, set: &BTreeMap<String, String>) {
+    for (key, ours) in set {
+        let Some(now) = super::sysctl::read(key) else {
+            continue;
+        };
+        if now != *ours {
+            if matches!(key.as_str(), super::IPV4_FORWARD | super::IPV6_FORWARD) {
+                let effects: BTreeSet<String> =
+                    super::sysctl::side_effects(key, ours, &target.sysctls)
+                        .into_iter()
+                        .map(|(k, _)| k)
+                        .collect();
+                target.sysctls.retain(|k, _| !effects.contains(k));
+            }
+            target.sysctls.insert(key.clone(), now);
+        }
     }
 }

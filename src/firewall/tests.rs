@@ -381,3 +381,82 @@ networks:
         assert_eq!(m.query().expect("query"), before, "op {k}");
     }
 }
+
+#[test]
+fn ipv6_forwarding_keeps_accepting_router_advertisements_where_they_were() {
+    let mut cur = FirewallState::default();
+    for (k, v) in [
+        (IPV6_FORWARD, "0"),
+        ("net.ipv6.conf.eth0.100.accept_ra", "1"),
+        ("net.ipv6.conf.br0.accept_ra", "0"),
+        ("net.ipv6.conf.default.accept_ra", "1"),
+    ] {
+        cur.sysctls.insert(k.into(), v.into());
+    }
+    let mut want = intent(BackendKind::Nftables, &[]);
+    want.sysctls.insert(IPV6_FORWARD.into(), "1".into());
+    let p = plan(&cur, &want).expect("plans");
+    let keys: Vec<String> = p.sysctls.iter().map(FwOp::scope_key).collect();
+    assert_eq!(
+        keys,
+        [
+            "sysctl/net.ipv6.conf.default.accept_ra",
+            "sysctl/net.ipv6.conf.eth0.100.accept_ra",
+            "sysctl/net.ipv6.conf.all.forwarding"
+        ]
+    );
+    assert_eq!(
+        sysctl::accept_ra_of("net.ipv6.conf.eth0.100.accept_ra"),
+        Some("eth0.100")
+    );
+    // Forwarding already on: the host's router-mode interfaces are its choice.
+    cur.sysctls.insert(IPV6_FORWARD.into(), "1".into());
+    assert!(plan(&cur, &want).expect("plans").sysctls.is_empty());
+}
+
+#[test]
+fn forwarding_side_effects_are_planned_before_and_restored_after_the_switch() {
+    let mut cur = FirewallState::default();
+    for (k, v) in [
+        (IPV4_FORWARD, "0"),
+        (sysctl::IPV4_ACCEPT_REDIRECTS, "0"),
+        ("net.ipv4.conf.up0.forwarding", "1"),
+        ("net.ipv4.conf.br0.forwarding", "0"),
+    ] {
+        cur.sysctls.insert(k.into(), v.into());
+    }
+    let mut want = intent(BackendKind::Nftables, &[]);
+    want.sysctls.insert(IPV4_FORWARD.into(), "1".into());
+    let p = plan(&cur, &want).expect("plans");
+    let keys: Vec<String> = p.sysctls.iter().map(FwOp::scope_key).collect();
+    assert_eq!(
+        keys.last().map(String::as_str),
+        Some("sysctl/net.ipv4.ip_forward")
+    );
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    // Every op's inverse, in reverse: the switch goes back first, then its effects.
+    let undo: Vec<FwOp> = p
+        .sysctls
+        .iter()
+        .rev()
+        .filter_map(|op| inverse(op).map(|i| i.1))
+        .collect();
+    assert_eq!(undo[0].scope_key(), "sysctl/net.ipv4.ip_forward");
+    // Convergence from the applied state compares the effects with what the switch
+    // will leave: up0's forwarding (1) is written back although it is 1 now.
+    let mut after = cur.clone();
+    for op in &p.sysctls {
+        apply_to_state(&mut after, op);
+    }
+    let r = restore(&after, &cur);
+    let keys: Vec<String> = r.sysctls.iter().map(FwOp::scope_key).collect();
+    assert_eq!(keys[0], "sysctl/net.ipv4.ip_forward");
+    assert!(
+        keys.contains(&"sysctl/net.ipv4.conf.up0.forwarding".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&format!("sysctl/{}", sysctl::IPV4_ACCEPT_REDIRECTS)),
+        "{keys:?}"
+    );
+}
