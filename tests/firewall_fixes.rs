@@ -191,3 +191,113 @@ fn rollback_restores_the_side_effects_of_forwarding() {
         "changed since the apply: not ours to restore"
     );
 }
+
+/// Finding 4: an edited rule that keeps its comment, and a foreign rule in our base or
+/// dispatch chains, are noticed and rewritten by the next apply.
+fn drift(tag: &str, variant: Variant) {
+    let test = format!("edited_and_foreign_rules_are_repaired_{tag}");
+    if !lab::may_run(&test, variant.tools()) {
+        return;
+    }
+    let lab = Lab::new(&format!("f4{tag}"), variant);
+    let yaml = doc(variant.backend());
+    apply(&lab, &yaml);
+    let web = lab.listen("inet", "0.0.0.0:9000");
+    let out_ok = |lab: &Lab| ip(lab.exchange("g3", &web, "198.51.100.2:9000"));
+    assert_eq!(out_ok(&lab), Some("198.51.100.1".into()));
+    let tool = variant.save().replace("-save", "");
+    // tenant3's masquerade becomes an accept, comment kept.
+    match variant {
+        Variant::Nftables => {
+            let listing = lab.run(
+                "host",
+                "nft",
+                &["-a", "list", "chain", "inet", "hostnet", "n-tenant3-post"],
+            );
+            let handle = listing
+                .lines()
+                .find(|l| l.contains("masquerade"))
+                .and_then(|l| l.rsplit("handle ").next())
+                .map(|h| h.trim().to_string())
+                .expect("masquerade rule");
+            lab.run("host", "nft", &[&format!("replace rule inet hostnet n-tenant3-post handle {handle} ip saddr 10.30.0.0/24 oifname \"uplink0\" accept comment \"masq uplink0\"")]);
+        }
+        _ => {
+            lab.run(
+                "host",
+                &tool,
+                &[
+                    "-t",
+                    "nat",
+                    "-R",
+                    "HOSTNET-tenant3-POST",
+                    "1",
+                    "-s",
+                    "10.30.0.0/24",
+                    "-o",
+                    "uplink0",
+                    "-m",
+                    "comment",
+                    "--comment",
+                    "masq uplink0",
+                    "-j",
+                    "ACCEPT",
+                ],
+            );
+        }
+    }
+    assert_eq!(out_ok(&lab), None, "the edit took effect");
+    let o = lab.hostnet(&["show", "--firewall", "-o", "json"], None);
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(shown.contains("\"intact\": false"), "{shown}");
+    let out = apply(&lab, &yaml);
+    assert!(out.contains("network tenant3"), "{out}");
+    assert_eq!(out_ok(&lab), Some("198.51.100.1".into()), "rewritten");
+
+    // A foreign rule in our base (nft) or dispatch (iptables) chain.
+    match variant {
+        Variant::Nftables => {
+            lab.run(
+                "host",
+                "nft",
+                &["insert rule inet hostnet postrouting accept"],
+            );
+        }
+        _ => {
+            lab.run(
+                "host",
+                &tool,
+                &[
+                    "-t",
+                    "nat",
+                    "-I",
+                    "HOSTNET-POSTROUTING",
+                    "1",
+                    "-j",
+                    "ACCEPT",
+                ],
+            );
+        }
+    }
+    assert_eq!(out_ok(&lab), None, "the foreign rule took effect");
+    let out = apply(&lab, &yaml);
+    assert!(out.contains("skeleton"), "{out}");
+    assert_eq!(out_ok(&lab), Some("198.51.100.1".into()), "repaired");
+    let again = apply(&lab, &yaml);
+    assert!(again.contains("Nothing to change"), "{again}");
+}
+
+#[test]
+fn edited_and_foreign_rules_are_repaired_nftables() {
+    drift("n", Variant::Nftables);
+}
+
+#[test]
+fn edited_and_foreign_rules_are_repaired_iptables_nft() {
+    drift("i", Variant::IptablesNft);
+}
+
+#[test]
+fn edited_and_foreign_rules_are_repaired_iptables_legacy() {
+    drift("l", Variant::IptablesLegacy);
+}

@@ -356,6 +356,15 @@ fn render_family(ops: &[&FwOp], f: Fam) -> (String, bool) {
         .any(|op| matches!(op, FwOp::Base { up: false, .. }));
     for op in ops {
         if let FwOp::Base { from, up: true, .. } = op {
+            for e in from {
+                let foreign = e
+                    .strip_prefix(tag)
+                    .and_then(|r| r.strip_prefix(' '))
+                    .and_then(|r| r.split_once(" foreign -A "));
+                if let Some((t, rest)) = foreign {
+                    push(t, 0, format!("-D {rest}"));
+                }
+            }
             for (t, c, b) in BASE {
                 if !from.contains(&format!("{tag} {t} :{c}")) {
                     push(t, 0, format!(":{c} - [0:0]"));
@@ -504,6 +513,8 @@ struct Found {
     counts: BTreeMap<String, usize>,
     /// By chain id: jumps to it.
     dispatch: BTreeMap<String, BTreeSet<String>>,
+    /// By chain id: the rule lines of its chains, family-tagged, as saved.
+    lines: BTreeMap<String, Vec<String>>,
     /// Devices in HOSTNET-ISOLATED (family-tagged entries).
     isolated: Vec<(String, String)>,
 }
@@ -525,6 +536,13 @@ fn comment_of(line: &str) -> Option<String> {
     } else {
         Some(rest.split(' ').next()?.to_string())
     }
+}
+
+/// `-A HOSTNET-ISOLATED -o DEV -j DROP`, the only rule shape of that chain.
+fn is_isolation(line: &str) -> bool {
+    line.strip_prefix("-A HOSTNET-ISOLATED -o ")
+        .and_then(|r| r.strip_suffix(" -j DROP"))
+        .is_some_and(|dev| !dev.contains(' '))
 }
 
 fn collect(text: &str, f: Fam, st: &mut BackendState, found: &mut Found) {
@@ -565,7 +583,7 @@ fn collect(text: &str, f: Fam, st: &mut BackendState, found: &mut Found) {
         } else if let Some(rest) = line.strip_prefix("-A HOSTNET-") {
             let chain_name = format!("HOSTNET-{}", rest.split(' ').next().unwrap_or_default());
             if BASE.iter().any(|(_, c, _)| *c == chain_name) {
-                if chain_name == "HOSTNET-ISOLATED" {
+                if chain_name == "HOSTNET-ISOLATED" && is_isolation(line) {
                     found
                         .isolated
                         .push((tag.to_string(), format!("{tag} {table} {line}")));
@@ -578,9 +596,17 @@ fn collect(text: &str, f: Fam, st: &mut BackendState, found: &mut Found) {
                         .entry(id.to_string())
                         .or_default()
                         .insert(format!("{tag} {table} {line}"));
+                } else {
+                    // Not a jump of ours: the skeleton is repaired by deleting it.
+                    st.base.insert(format!("{tag} {table} foreign {line}"));
                 }
             } else if let Some((id, _)) = id_of_chain(&chain_name) {
                 *found.counts.entry(id.to_string()).or_default() += 1;
+                found
+                    .lines
+                    .entry(id.to_string())
+                    .or_default()
+                    .push(format!("{tag} {}", line.replace('"', "")));
                 if let Some(c) = comment_of(line) {
                     found.tokens.entry(id.to_string()).or_default().push(c);
                 }
@@ -619,10 +645,28 @@ impl Found {
             }
             if let Some(spec) = spec {
                 let want = expected(&name, &spec);
-                let count: usize = FAMS.iter().map(|f| rules(&name, &spec, *f).len()).sum();
-                state.intact = want.chains == state.chains
-                    && want.dispatch == state.dispatch
-                    && self.counts.get(&id).copied().unwrap_or(0) == count;
+                // The rules themselves, as iptables-save prints them (quotes aside): an
+                // edited rule keeps its comment, so only its text shows it.
+                let mut lines: Vec<String> = Vec::new();
+                for f in FAMS {
+                    for (s, r) in rules(&name, &spec, f) {
+                        let c = chain(&name, s);
+                        lines.push(format!("{} -A {c} {}", f.tag(), r.replace('"', "")));
+                    }
+                }
+                // In order within each chain (chains may be saved in any order).
+                let by_chain = |v: Vec<String>| {
+                    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                    for l in v {
+                        let key: String = l.split(' ').take(3).collect::<Vec<_>>().join(" ");
+                        m.entry(key).or_default().push(l);
+                    }
+                    m
+                };
+                let have = by_chain(self.lines.remove(&id).unwrap_or_default());
+                let lines = by_chain(lines);
+                state.intact =
+                    want.chains == state.chains && want.dispatch == state.dispatch && have == lines;
             }
             st.networks.insert(name, state);
         }

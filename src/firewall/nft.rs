@@ -106,7 +106,8 @@ fn hostport(a: &IpAddr, port: u16) -> String {
     }
 }
 
-/// The rules of a network, by chain suffix, in order.
+/// The rules of a network, by chain suffix, in order, as `nft list` prints them (so that
+/// the query can compare them with what is there; counters' values are left out).
 fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
     let mut r = Vec::new();
     let c = |t: &str| format!("comment {}", q(t));
@@ -139,7 +140,7 @@ fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
             r.push((
                 "in",
                 format!(
-                    "meta l4proto {} th dport {} accept {}",
+                    "{} dport {} accept {}",
                     a.proto.as_str(),
                     a.port,
                     c(&token::allow(a))
@@ -185,7 +186,7 @@ fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
         r.push((
             "pre",
             format!(
-                "fib daddr type local meta l4proto {} th dport {} dnat {fam} to {} {t}",
+                "fib daddr type local {} dport {} dnat {fam} to {} {t}",
                 p.proto.as_str(),
                 p.external_port,
                 hostport(&p.internal, p.internal_port),
@@ -196,7 +197,7 @@ fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
         r.push((
             "post",
             format!(
-                "{fam} daddr {} meta l4proto {} th dport {} ct status dnat masquerade {t}",
+                "{fam} daddr {} {} dport {} ct status dnat masquerade {t}",
                 p.internal,
                 p.proto.as_str(),
                 p.internal_port
@@ -444,10 +445,94 @@ pub fn query() -> Result<BackendState, FirewallError> {
         }
         Err(e) => return Err(e),
     };
-    parse(&text).map_err(|message| FirewallError::Output {
+    let mut st = parse(&text).map_err(|message| FirewallError::Output {
         program: "nft -j list table inet hostnet".into(),
         message,
-    })
+    })?;
+    // The rules themselves, in the form nft prints them: an edited or added rule keeps
+    // its comment, so only its text shows it.
+    let listing =
+        super::run::output("nft", &["list", "table", "inet", "hostnet"])?.unwrap_or_default();
+    check_rules(&mut st, &listing);
+    Ok(st)
+}
+
+/// The rule lines of each chain in `nft list table` output, counters' values removed.
+fn chain_rules(listing: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in listing.lines().map(str::trim) {
+        if let Some(name) = line
+            .strip_prefix("chain ")
+            .and_then(|r| r.strip_suffix(" {"))
+        {
+            current = Some(name.to_string());
+            out.entry(name.to_string()).or_default();
+        } else if line == "}" {
+            current = None;
+        } else if let Some(c) = &current {
+            if line.is_empty() || line.starts_with("type ") {
+                continue;
+            }
+            out.entry(c.clone()).or_default().push(normalise(line));
+        }
+    }
+    out
+}
+
+/// `counter packets 12 bytes 3456` → `counter`.
+fn normalise(rule: &str) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    let mut it = rule.split(' ').peekable();
+    while let Some(w) = it.next() {
+        words.push(w);
+        if w == "counter" && it.peek() == Some(&"packets") {
+            it.nth(3);
+        }
+    }
+    words.join(" ")
+}
+
+/// Marks networks whose rules differ from what their spec renders to as damaged, and
+/// records foreign rules in our base chains as base items that must not be there (so
+/// the skeleton is re-created).
+pub fn check_rules(st: &mut BackendState, listing: &str) {
+    let chains = chain_rules(listing);
+    for (name, n) in st.networks.iter_mut().filter(|(_, n)| n.intact) {
+        let want = rules(name, &n.spec);
+        n.intact = SUFFIXES.iter().all(|s| {
+            let expected: Vec<String> = want
+                .iter()
+                .filter(|(c, _)| c == s)
+                .map(|(_, r)| r.clone())
+                .collect();
+            chains
+                .get(&chain(name, s))
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                == expected
+        });
+    }
+    for (c, _) in BASE_CHAINS {
+        if !st.base.contains(&format!("chain {c}")) {
+            continue;
+        }
+        let expected: Vec<String> = MAPS
+            .iter()
+            .filter(|(_, _, bc, _)| *bc == c)
+            .map(|(m, _, _, expr)| format!("{expr} vmap @{m} comment \"dispatch {m}\""))
+            .collect();
+        let have = chains.get(c).cloned().unwrap_or_default();
+        if have != expected {
+            for r in have.iter().filter(|r| !expected.contains(r)) {
+                st.base.insert(format!("foreign {c}: {r}"));
+            }
+            if have.len() == expected.len() || have.iter().all(|r| expected.contains(r)) {
+                // Reordered or duplicated: still not ours as it is.
+                st.base.insert(format!("foreign {c}: out of order"));
+            }
+        }
+    }
 }
 
 /// Splits a chain name into (network, suffix).
