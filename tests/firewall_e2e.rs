@@ -23,7 +23,7 @@ networks:
       floating-ips: [{{external: 198.51.100.10, internal: 10.10.0.5, interface: uplink0}}]
       port-forwards:
         - {{proto: tcp, external-port: 8022, internal: 10.10.0.5, internal-port: 2222, interface: uplink0}}
-      metadata: {{address: 169.254.169.254, port: 80, to: 127.0.0.1:8775}}
+      metadata: {{address: 169.254.169.254, port: 80, to: 10.10.0.1:8775}}
   - name: tenant2
     uplink: g2h
     ipv4: {{address: [10.20.0.1/24]}}
@@ -152,7 +152,8 @@ fn behaviour(tag: &str, variant: Variant) {
         lab.exchange("g2", &other, "10.20.0.1:5454").is_some(),
         "no allow-list on tenant2"
     );
-    let meta = lab.listen("host", "0.0.0.0:8775");
+    // The service listens on the address `to` names only, so a wrong target fails.
+    let meta = lab.listen("host", "10.10.0.1:8775");
     assert!(
         lab.exchange("g1", &meta, "169.254.169.254:80").is_some(),
         "metadata redirect"

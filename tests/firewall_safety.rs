@@ -194,6 +194,10 @@ fn bad_input_exits_2_and_changes_nothing() {
             "networks[0].firewall.allow-from-guests[0].proto",
         ),
         (
+            net("{metadata: {address: 169.254.169.254, port: 80, to: '127.0.0.1:8775'}}"),
+            "networks[0].firewall.metadata.to: 127.0.0.1:8775 is a loopback address",
+        ),
+        (
             format!(
                 "{}  - name: tenant2\n    uplink: g2h\n    ipv4: {{address: [10.20.0.1/24]}}\n    firewall: {{floating-ips: [{{external: 198.51.100.10, internal: 10.20.0.5, interface: uplink0}}]}}\n",
                 net("{floating-ips: [{external: 198.51.100.10, internal: 10.10.0.5, interface: uplink0}]}")

@@ -214,18 +214,15 @@ fn rules(name: &str, n: &NetFirewall, f: Fam) -> Vec<(&'static str, String)> {
         ));
     }
     if let Some(m) = n.metadata.as_ref().filter(|m| Fam::of(&m.address) == f) {
-        let target = if m.to.ip().is_loopback() {
-            format!("-j REDIRECT --to-ports {}", m.to.port())
-        } else {
-            format!(
-                "-j DNAT --to-destination {}",
-                hostport(&m.to.ip(), m.to.port())
-            )
-        };
+        // Validation refuses a loopback `to` (DNAT from outside to it is martian).
+        let target = format!(
+            "-j DNAT --to-destination {}",
+            hostport(&m.to.ip(), m.to.port())
+        );
         r.push((
             "PRE",
             format!(
-                "-i {dev} -d {}/{host} -p tcp -m tcp --dport {} {} {target}",
+                "-d {}/{host} -i {dev} -p tcp -m tcp --dport {} {} {target}",
                 m.address,
                 m.port,
                 cmt(&token::meta(m))

@@ -206,16 +206,12 @@ fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
     }
     if let Some(m) = &n.metadata {
         let fam = ipfam(&m.address);
-        let target = if m.to.ip().is_loopback() {
-            // DNAT to loopback is dropped as martian; redirect to the host itself.
-            format!("redirect to :{}", m.to.port())
-        } else {
-            format!(
-                "dnat {} to {}",
-                ipfam(&m.to.ip()),
-                hostport(&m.to.ip(), m.to.port())
-            )
-        };
+        // Validation refuses a loopback `to` (DNAT from outside to it is martian).
+        let target = format!(
+            "dnat {} to {}",
+            ipfam(&m.to.ip()),
+            hostport(&m.to.ip(), m.to.port())
+        );
         r.push((
             "pre",
             format!(

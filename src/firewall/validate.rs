@@ -158,6 +158,18 @@ pub fn check(d: &Desired) -> Vec<(String, String)> {
             if let Some(why) = unusable(&m.address) {
                 push(format!("{q}.address"), format!("{} {why}", m.address));
             }
+            if m.to.ip().is_loopback() {
+                // DNAT from a guest to loopback is dropped as martian; making it work
+                // (route_localnet on the bridge) would let guests reach every service
+                // bound to 127.0.0.1 on the host.
+                push(
+                    format!("{q}.to"),
+                    format!(
+                        "{} is a loopback address, which guests' traffic cannot be sent to; give an address of the host (for example the network's own) and have the service listen there",
+                        m.to
+                    ),
+                );
+            }
             if m.address.is_ipv4() != m.to.ip().is_ipv4() {
                 push(
                     format!("{q}.to"),
@@ -190,5 +202,15 @@ mod tests {
             p[0].0,
             "networks[0].firewall.port-forwards[1].external-port"
         );
+    }
+
+    #[test]
+    fn a_loopback_metadata_target_is_refused() {
+        let p = problems("{metadata: {address: 169.254.169.254, port: 80, to: '127.0.0.1:8775'}}");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "networks[0].firewall.metadata.to");
+        assert!(p[0].1.contains("loopback"), "{p:?}");
+        let host = "{metadata: {address: 169.254.169.254, port: 80, to: '10.10.0.1:8775'}}";
+        assert_eq!(problems(host), vec![]);
     }
 }
