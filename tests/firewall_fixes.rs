@@ -301,3 +301,80 @@ fn edited_and_foreign_rules_are_repaired_iptables_nft() {
 fn edited_and_foreign_rules_are_repaired_iptables_legacy() {
     drift("l", Variant::IptablesLegacy);
 }
+
+fn fip_doc(backend: &str, fip: bool) -> String {
+    let fips = if fip {
+        ", floating-ips: [{external: 198.51.100.10, internal: 10.10.0.5, interface: uplink0}]"
+    } else {
+        ""
+    };
+    format!(
+        "
+firewall: {{backend: {backend}}}
+networks:
+  - name: tenant1
+    uplink: g1h
+    ipv4: {{address: [10.10.0.1/24]}}
+    firewall: {{masquerade: {{out-interface: uplink0}}{fips}}}
+  - name: tenant3
+    uplink: g3h
+    ipv4: {{address: [10.30.0.1/24]}}
+    firewall: {{masquerade: {{out-interface: uplink0}}}}
+"
+    )
+}
+
+/// Finding 6: removing a floating IP forgets the flows it translated and nothing else;
+/// moving it to the other backend forgets nothing.
+#[test]
+fn conntrack_cleanup_forgets_only_the_floating_ips_flows() {
+    let test = "conntrack_cleanup_forgets_only_the_floating_ips_flows";
+    let tools = ["nft", "iptables-nft-restore", "conntrack"];
+    if !lab::may_run(test, &tools) {
+        return;
+    }
+    let lab = Lab::new("f6", Variant::IptablesNft);
+    apply(&lab, &fip_doc("nftables", true));
+    let web = lab.listen("inet", "0.0.0.0:9000");
+    let g3 = lab.listen("g3", "0.0.0.0:7000");
+    assert_eq!(
+        ip(lab.exchange("g1", &web, "198.51.100.2:9000")),
+        Some("198.51.100.10".into())
+    );
+    assert!(lab.exchange("g1", &g3, "10.30.0.5:7000").is_some());
+    let flows = |dst: &str| {
+        lab.run(
+            "host",
+            "conntrack",
+            &[
+                "-L",
+                "-f",
+                "ipv4",
+                "--orig-src",
+                "10.10.0.5",
+                "--orig-dst",
+                dst,
+            ],
+        )
+    };
+    assert!(!flows("198.51.100.2").is_empty());
+    assert!(!flows("10.30.0.5").is_empty());
+    // To iptables: the floating IP moves, its flows stay.
+    apply(&lab, &fip_doc("iptables", true));
+    assert!(!flows("198.51.100.2").is_empty(), "moved, not removed");
+    // Removed: its flows go, the guest's flow to its neighbour stays.
+    let out = apply(&lab, &fip_doc("iptables", false));
+    assert!(
+        out.contains("connection tracking of floating IP 198.51.100.10"),
+        "{out}"
+    );
+    assert_eq!(
+        flows("198.51.100.2"),
+        "",
+        "the floating IP's flows are forgotten"
+    );
+    assert!(
+        !flows("10.30.0.5").is_empty(),
+        "an unrelated flow was killed"
+    );
+}

@@ -147,6 +147,10 @@ pub enum FwOp {
         from: Option<String>,
         to: String,
     },
+    /// Deletes the connection-tracking entries translated by a floating IP that no
+    /// backend holds any more (planned last, from the whole plan: a floating IP that
+    /// moves between backends keeps its flows). No inverse: flows cannot be restored.
+    ForgetFlows { external: std::net::IpAddr },
 }
 
 impl FwOp {
@@ -158,6 +162,7 @@ impl FwOp {
             FwOp::Network { to: None, .. } => "delete",
             FwOp::Network { from: None, .. } => "add",
             FwOp::Network { .. } | FwOp::Sysctl { .. } => "change",
+            FwOp::ForgetFlows { .. } => "delete",
         }
     }
 
@@ -176,6 +181,7 @@ impl FwOp {
             FwOp::Base { backend, .. } => backend.to_string(),
             FwOp::Network { backend, name, .. } => format!("{backend}/{name}"),
             FwOp::Sysctl { key, .. } => format!("sysctl/{key}"),
+            FwOp::ForgetFlows { external } => format!("conntrack/{external}"),
         }
     }
 }
@@ -217,6 +223,9 @@ impl fmt::Display for FwOp {
                     write!(f, ": {}", items.join(", "))?;
                 }
                 Ok(())
+            }
+            FwOp::ForgetFlows { external } => {
+                write!(f, "connection tracking of floating IP {external}")
             }
             FwOp::Sysctl { key, from, to } => {
                 write!(f, "sysctl {key} = {to}")?;
@@ -278,6 +287,7 @@ pub fn inverse(op: &FwOp) -> Option<(bool, FwOp)> {
             };
             Some((from.is_none(), inv))
         }
+        FwOp::ForgetFlows { .. } => None,
         FwOp::Sysctl { key, from, to } => from.as_ref().map(|old| {
             (
                 false,
@@ -326,6 +336,7 @@ pub fn apply_to_state(state: &mut FirewallState, op: &FwOp) {
         FwOp::Sysctl { key, to, .. } => {
             state.sysctls.insert(key.clone(), to.clone());
         }
+        FwOp::ForgetFlows { .. } => {}
     }
 }
 
@@ -349,7 +360,7 @@ pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
             .copied()
             .filter(|op| match op {
                 FwOp::Base { backend, .. } | FwOp::Network { backend, .. } => *backend == b,
-                FwOp::Sysctl { .. } => false,
+                FwOp::Sysctl { .. } | FwOp::ForgetFlows { .. } => false,
             })
             .collect();
         if mine.is_empty() {
@@ -375,14 +386,8 @@ pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
         }
     }
     for op in ops {
-        if let FwOp::Network {
-            from: Some(c), to, ..
-        } = op
-        {
-            let kept: BTreeSet<&FloatingIp> = to.iter().flat_map(|s| s.floating.iter()).collect();
-            for f in c.spec.floating.iter().filter(|f| !kept.contains(f)) {
-                run::forget_conntrack(f.internal);
-            }
+        if let FwOp::ForgetFlows { external } = op {
+            run::forget_conntrack(*external);
         }
     }
     Ok(())

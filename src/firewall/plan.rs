@@ -125,6 +125,7 @@ pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, 
             .collect();
         converge(b, current.backend(b), &want, false, &mut out);
     }
+    out.sysctls.extend(forgotten_flows(current, &out));
     let mut errors = Vec::new();
     // IPv6 forwarding puts every interface in router mode: one that accepted router
     // advertisements (`accept_ra=1`) would stop doing so (and lose its SLAAC address and
@@ -175,6 +176,46 @@ pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, 
     } else {
         Err(errors)
     }
+}
+
+/// Floating IPs that the plan's network ops take away and that no backend holds after
+/// it: their translated flows are forgotten (last, once the rules are gone).
+fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
+    let ops = || out.teardown.iter().chain(out.setup.iter());
+    let mut touched: BTreeSet<(BackendKind, &String)> = BTreeSet::new();
+    let mut gone: BTreeSet<std::net::IpAddr> = BTreeSet::new();
+    let mut kept: BTreeSet<std::net::IpAddr> = BTreeSet::new();
+    for op in ops() {
+        if let FwOp::Network {
+            backend,
+            name,
+            from,
+            to,
+        } = op
+        {
+            touched.insert((*backend, name));
+            gone.extend(
+                from.iter()
+                    .flat_map(|f| f.spec.floating.iter().map(|x| x.external)),
+            );
+            kept.extend(
+                to.iter()
+                    .flat_map(|s| s.floating.iter().map(|x| x.external)),
+            );
+        }
+    }
+    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+        for (name, st) in &current.backend(b).networks {
+            if !touched.contains(&(b, name)) {
+                kept.extend(st.spec.floating.iter().map(|x| x.external));
+            }
+        }
+    }
+    gone.difference(&kept)
+        .map(|external| FwOp::ForgetFlows {
+            external: *external,
+        })
+        .collect()
 }
 
 /// The ops that make `current` equal to `target` (rollback's exact convergence).

@@ -63,14 +63,16 @@ pub fn output(program: &str, args: &[&str]) -> Result<Option<String>, FirewallEr
     }
 }
 
-/// Deletes the connection-tracking entries of a floating IP's internal address (both
-/// directions), so that a removed 1:1 NAT does not live on in established flows. Best
+/// Deletes the connection-tracking entries a floating IP translated: flows to it
+/// (`--orig-dst`, DNAT inbound) and flows that leave as it (`--reply-dst`, SNAT
+/// outbound), so that a removed 1:1 NAT does not live on in established flows. The
+/// guest's other flows (to its neighbours, through masquerade) are not touched. Best
 /// effort: `conntrack` exits 1 when nothing matched, and a missing tool leaves only
 /// entries that time out.
-pub fn forget_conntrack(internal: IpAddr) {
-    let family = if internal.is_ipv4() { "ipv4" } else { "ipv6" };
-    let addr = internal.to_string();
-    for dir in ["--orig-src", "--reply-src"] {
+pub fn forget_conntrack(external: IpAddr) {
+    let family = if external.is_ipv4() { "ipv4" } else { "ipv6" };
+    let addr = external.to_string();
+    for dir in ["--orig-dst", "--reply-dst"] {
         let _ = Command::new("conntrack")
             .args(["-D", "-f", family, dir, &addr])
             .stdin(Stdio::null())
