@@ -10,6 +10,10 @@
 //!   one jump rule each from our dispatch chains. Every apply is one
 //!   `iptables-restore --noflush -w` (and one `ip6tables-restore`), both tables in it.
 //!
+//! Both implement [`backend::FirewallBackend`] (query, expected skeleton and network
+//! state, apply, how a damaged skeleton is repaired); [`backend::backend`] picks one by
+//! `firewall.backend`, and the planner and the engine's ops use only the trait.
+//!
 //! Either way a change to one network flushes and refills that network's chains and adds
 //! or deletes only its own dispatch entries: its cost does not depend on how many other
 //! networks exist. Nothing outside our table or chains is listed, parsed or changed: the
@@ -21,6 +25,7 @@
 //! plan's firewall phases, so dry runs, verification, rollback, checkpoints and crash
 //! recovery cover it.
 
+pub mod backend;
 pub mod iptables;
 pub mod nft;
 pub mod plan;
@@ -240,18 +245,12 @@ impl fmt::Display for FwOp {
 
 /// The skeleton items a complete backend has.
 pub fn expected_base(b: BackendKind) -> BTreeSet<String> {
-    match b {
-        BackendKind::Nftables => nft::expected_base(),
-        BackendKind::Iptables => iptables::expected_base(),
-    }
+    backend::backend(b).expected_base()
 }
 
 /// The state a network has right after its chains were written from `spec`.
 pub fn expected(b: BackendKind, name: &str, spec: &NetFirewall) -> NetFwState {
-    match b {
-        BackendKind::Nftables => nft::expected(name, spec),
-        BackendKind::Iptables => iptables::expected(name, spec),
-    }
+    backend::backend(b).expected(name, spec)
 }
 
 /// The op that takes `op` back, and whether it belongs to the teardown phase; `None`
@@ -307,14 +306,14 @@ pub fn apply_to_state(state: &mut FirewallState, op: &FwOp) {
         FwOp::Base { backend, up, .. } => {
             let b = state.backend_mut(*backend);
             if *up {
-                if *backend == BackendKind::Nftables && !b.base.is_empty() {
+                if backend::backend(*backend).repair_recreates_networks() && !b.base.is_empty() {
                     // A damaged table is re-created whole.
                     b.networks.clear();
                 }
                 b.base = expected_base(*backend);
             } else {
                 b.base.clear();
-                if *backend == BackendKind::Nftables {
+                if backend::backend(*backend).repair_recreates_networks() {
                     b.networks.clear();
                 }
             }
@@ -344,17 +343,21 @@ pub fn apply_to_state(state: &mut FirewallState, op: &FwOp) {
 /// our iptables chains, the forwarding sysctls. A tool that is not installed holds
 /// nothing of ours.
 pub fn query() -> Result<FirewallState, FirewallError> {
-    Ok(FirewallState {
-        nftables: nft::query()?,
-        iptables: iptables::query()?,
+    let mut state = FirewallState {
         sysctls: sysctl::read_all(),
-    })
+        ..FirewallState::default()
+    };
+    for be in backend::all() {
+        *state.backend_mut(be.kind()) = be.query()?;
+    }
+    Ok(state)
 }
 
 /// Carries out firewall ops: one transaction per backend (nft), one restore per family
 /// (iptables), then the sysctls, then conntrack cleanup for floating IPs that went away.
 pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
-    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+    for be in backend::all() {
+        let b = be.kind();
         let mine: Vec<&FwOp> = ops
             .iter()
             .copied()
@@ -366,10 +369,7 @@ pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
         if mine.is_empty() {
             continue;
         }
-        match b {
-            BackendKind::Nftables => run::with_input("nft", &["-f", "-"], &nft::render(&mine))?,
-            BackendKind::Iptables => iptables::apply(&mine)?,
-        }
+        be.apply(&mine)?;
     }
     for op in ops {
         if let FwOp::Sysctl { key, from, to } = op {
@@ -419,7 +419,7 @@ impl fmt::Display for NetworkStatus {
 /// Every network's firewall in the state, both backends, by network name.
 pub fn status(state: &FirewallState) -> Vec<NetworkStatus> {
     let mut v = Vec::new();
-    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+    for b in backend::all().map(|be| be.kind()) {
         for (name, n) in &state.backend(b).networks {
             v.push(NetworkStatus {
                 network: name.clone(),

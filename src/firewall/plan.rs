@@ -51,7 +51,8 @@ fn converge(
     let full = expected_base(b);
     let base_ok = cur.base == full;
     // A damaged nft table is re-created whole, and every network in it with it.
-    let reset = b == BackendKind::Nftables && !base_ok && !cur.base.is_empty();
+    let reset =
+        super::backend::backend(b).repair_recreates_networks() && !base_ok && !cur.base.is_empty();
     let mut remaining: BTreeSet<&String> = BTreeSet::new();
     for (name, st) in &cur.networks {
         match want.get(name) {
@@ -114,7 +115,7 @@ fn converge(
 /// Plans the firewall part of an apply.
 pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, Vec<String>> {
     let mut out = FwPlan::default();
-    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+    for b in super::backend::all().map(|be| be.kind()) {
         let want: BTreeMap<String, Option<NetFirewall>> = intent
             .networks
             .iter()
@@ -204,7 +205,7 @@ fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
             );
         }
     }
-    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+    for b in super::backend::all().map(|be| be.kind()) {
         for (name, st) in &current.backend(b).networks {
             if !touched.contains(&(b, name)) {
                 kept.extend(st.spec.floating.iter().map(|x| x.external));
@@ -221,7 +222,7 @@ fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
 /// The ops that make `current` equal to `target` (rollback's exact convergence).
 pub fn restore(current: &FirewallState, target: &FirewallState) -> FwPlan {
     let mut out = FwPlan::default();
-    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+    for b in super::backend::all().map(|be| be.kind()) {
         let (c, t) = (current.backend(b), target.backend(b));
         let names: BTreeSet<&String> = c.networks.keys().chain(t.networks.keys()).collect();
         let want: BTreeMap<String, Option<NetFirewall>> = names
@@ -264,7 +265,7 @@ pub fn dropped_addresses(current: &FirewallState, intent: &FirewallIntent) -> Ve
     let mut out = Vec::new();
     for (name, spec) in &intent.networks {
         let wanted: BTreeSet<_> = spec.iter().flat_map(|s| s.floating.iter()).collect();
-        for b in [BackendKind::Nftables, BackendKind::Iptables] {
+        for b in super::backend::all().map(|be| be.kind()) {
             let Some(st) = current.backend(b).networks.get(name) else {
                 continue;
             };

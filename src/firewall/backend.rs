@@ -1,0 +1,100 @@
+//! The contract both firewall backends implement, and the factory that picks one by
+//! `firewall.backend`. Everything outside the backends' own modules (planning, the
+//! engine's ops, the model driver) goes through this trait.
+
+use std::collections::BTreeSet;
+
+use super::NetFwState;
+use super::{iptables, nft, run, BackendKind, BackendState, FirewallError, FwOp, NetFirewall};
+
+/// One way of holding the networks' rules in the kernel.
+pub trait FirewallBackend: Sync {
+    fn kind(&self) -> BackendKind;
+    /// Reads what of ours this backend holds (and nothing else), damage marked.
+    fn query(&self) -> Result<BackendState, FirewallError>;
+    /// The skeleton items a complete backend has.
+    fn expected_base(&self) -> BTreeSet<String>;
+    /// The state a network has right after its chains were written from `spec`.
+    fn expected(&self, name: &str, spec: &NetFirewall) -> NetFwState;
+    /// Carries out `ops` (all of this backend) as the backend's transactions.
+    fn apply(&self, ops: &[&FwOp]) -> Result<(), FirewallError>;
+    /// Whether repairing a damaged skeleton re-creates it whole, with every network in
+    /// it (nftables: one table), rather than completing it in place (iptables).
+    fn repair_recreates_networks(&self) -> bool;
+}
+
+struct Nftables;
+struct Iptables;
+
+impl FirewallBackend for Nftables {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Nftables
+    }
+    fn query(&self) -> Result<BackendState, FirewallError> {
+        nft::query()
+    }
+    fn expected_base(&self) -> BTreeSet<String> {
+        nft::expected_base()
+    }
+    fn expected(&self, name: &str, spec: &NetFirewall) -> NetFwState {
+        nft::expected(name, spec)
+    }
+    fn apply(&self, ops: &[&FwOp]) -> Result<(), FirewallError> {
+        run::with_input("nft", &["-f", "-"], &nft::render(ops))
+    }
+    fn repair_recreates_networks(&self) -> bool {
+        true
+    }
+}
+
+impl FirewallBackend for Iptables {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Iptables
+    }
+    fn query(&self) -> Result<BackendState, FirewallError> {
+        iptables::query()
+    }
+    fn expected_base(&self) -> BTreeSet<String> {
+        iptables::expected_base()
+    }
+    fn expected(&self, name: &str, spec: &NetFirewall) -> NetFwState {
+        iptables::expected(name, spec)
+    }
+    fn apply(&self, ops: &[&FwOp]) -> Result<(), FirewallError> {
+        iptables::apply(ops)
+    }
+    fn repair_recreates_networks(&self) -> bool {
+        false
+    }
+}
+
+/// The backend `firewall.backend` names.
+pub fn backend(kind: BackendKind) -> &'static dyn FirewallBackend {
+    match kind {
+        BackendKind::Nftables => &Nftables,
+        BackendKind::Iptables => &Iptables,
+    }
+}
+
+/// Every backend, in a fixed order (state, plans and queries cover both: a backend
+/// switch removes a network from the one it leaves).
+pub fn all() -> [&'static dyn FirewallBackend; 2] {
+    [&Nftables, &Iptables]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_factory_gives_the_backend_named() {
+        for k in [BackendKind::Nftables, BackendKind::Iptables] {
+            assert_eq!(backend(k).kind(), k);
+        }
+        assert!(backend(BackendKind::Nftables).repair_recreates_networks());
+        assert_eq!(
+            all().map(|b| b.kind()),
+            [BackendKind::Nftables, BackendKind::Iptables]
+        );
+    }
+}
