@@ -194,6 +194,14 @@ fn bad_input_exits_2_and_changes_nothing() {
             "networks[0].firewall.allow-from-guests[0].proto",
         ),
         (
+            net("{masquerade: {out-interface: 'up\"0'}}"),
+            "networks[0].firewall.masquerade.out-interface",
+        ),
+        (
+            net("{masquerade: {out-interface: 'g*'}}"),
+            "networks[0].firewall.masquerade.out-interface",
+        ),
+        (
             net("{metadata: {address: 169.254.169.254, port: 80, to: '127.0.0.1:8775'}}"),
             "networks[0].firewall.metadata.to: 127.0.0.1:8775 is a loopback address",
         ),

@@ -219,6 +219,18 @@ impl fmt::Display for FwOp {
                                 .filter(|n| !old.contains(n))
                                 .map(|n| format!("+{n}")),
                         );
+                        // Parts `describe` leaves out: the network's own prefixes and device.
+                        if let (Some(c), Some(t)) = (from, to) {
+                            for x in c.spec.subnets.difference(&t.subnets) {
+                                items.push(format!("-subnet {x}"));
+                            }
+                            for x in t.subnets.difference(&c.spec.subnets) {
+                                items.push(format!("+subnet {x}"));
+                            }
+                            if c.spec.device != t.device {
+                                items.push(format!("device {} -> {}", c.spec.device, t.device));
+                            }
+                        }
                         if items.is_empty() {
                             items.push("rewrite damaged chains".into());
                         }

@@ -460,3 +460,20 @@ fn forwarding_side_effects_are_planned_before_and_restored_after_the_switch() {
         "{keys:?}"
     );
 }
+
+#[test]
+fn a_subnet_change_is_described_as_such_not_as_damage() {
+    let old = sample("br0", "10.10.0.0/24");
+    let mut new = old.clone();
+    new.subnets = ["10.10.0.0/23".parse().expect("literal")].into();
+    let op = FwOp::Network {
+        backend: BackendKind::Nftables,
+        name: "a".into(),
+        from: Some(expected(BackendKind::Nftables, "a", &old)),
+        to: Some(new),
+    };
+    let text = op.to_string();
+    assert!(text.contains("-subnet 10.10.0.0/24"), "{text}");
+    assert!(text.contains("+subnet 10.10.0.0/23"), "{text}");
+    assert!(!text.contains("damaged"), "{text}");
+}

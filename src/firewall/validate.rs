@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::model::validate::check_ifname;
+use crate::model::validate::check_ifname as check_linux_ifname;
 use crate::model::{Desired, NetworkState};
 
 fn unusable(ip: &IpAddr) -> Option<&'static str> {
@@ -21,11 +21,30 @@ fn unusable(ip: &IpAddr) -> Option<&'static str> {
     }
 }
 
+/// An interface name the firewall can use verbatim: a valid Linux name made only of
+/// letters, digits and `_ . - @`. nft and iptables read `*` and `+` as wildcards, and
+/// quotes, backslashes, braces or semicolons as syntax.
+fn check_ifname(name: &str) -> Result<(), String> {
+    check_linux_ifname(name)?;
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@')))
+    {
+        Some(c) => Err(format!(
+            "interface name {name:?} contains {c:?}, which nft and iptables read as a wildcard or as syntax (use letters, digits, '_', '.', '-', '@')"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Problems as (path, message), in document order.
 pub fn check(d: &Desired) -> Vec<(String, String)> {
     let mut errs: Vec<(String, String)> = Vec::new();
     let mut externals: BTreeMap<IpAddr, String> = BTreeMap::new();
     let mut forwards: BTreeMap<(&str, &str, u16), String> = BTreeMap::new();
+    // Source-prefix dispatch (nft interval maps, iptables -s jumps) needs disjoint
+    // subnets across networks with a firewall.
+    let mut prefixes: Vec<(IpNet, String)> = Vec::new();
     for (i, n) in d.networks.iter().enumerate() {
         let Some(f) = &n.firewall else { continue };
         if n.state == Some(NetworkState::Absent) {
@@ -48,6 +67,23 @@ pub fn check(d: &Desired) -> Vec<(String, String)> {
         };
         let inside = |ip: &IpAddr| subnets.iter().any(|s| s.contains(ip));
         let mut push = |p: String, m: String| errs.push((p, m));
+        let mut mine: Vec<IpNet> = Vec::new();
+        for s in &subnets {
+            if mine.contains(s) {
+                continue;
+            }
+            mine.push(*s);
+            let overlap = prefixes
+                .iter()
+                .find(|(o, _)| o.contains(&s.addr()) || s.contains(&o.addr()));
+            if let Some((o, at)) = overlap {
+                push(
+                    p.clone(),
+                    format!("subnet {s} overlaps {o} of {at}: networks with a firewall need disjoint subnets (rules are chosen by source prefix)"),
+                );
+            }
+        }
+        prefixes.extend(mine.into_iter().map(|s| (s, format!("networks[{i}]"))));
         if let Some(m) = &f.masquerade {
             if let Err(e) = check_ifname(&m.out_interface) {
                 push(format!("{p}.masquerade.out-interface"), e);
@@ -212,5 +248,30 @@ mod tests {
         assert!(p[0].1.contains("loopback"), "{p:?}");
         let host = "{metadata: {address: 169.254.169.254, port: 80, to: '10.10.0.1:8775'}}";
         assert_eq!(problems(host), vec![]);
+    }
+
+    #[test]
+    fn interface_names_with_wildcards_or_syntax_are_refused() {
+        for bad in ["up\\\"0", "g*", "eth+", "a\\\\b", "x;y"] {
+            let p = problems(&format!("{{masquerade: {{out-interface: \"{bad}\"}}}}"));
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert_eq!(
+                p[0].0, "networks[0].firewall.masquerade.out-interface",
+                "{bad}"
+            );
+        }
+        assert_eq!(problems("{masquerade: {out-interface: eth0.100}}"), vec![]);
+    }
+
+    #[test]
+    fn overlapping_subnets_across_networks_are_refused() {
+        let doc = "networks:\n  - name: a\n    uplink: g1h\n    ipv4: {address: [10.20.0.1/24]}\n    firewall: {isolate: true}\n  - name: b\n    uplink: g2h\n    ipv4: {address: [10.20.0.129/16]}\n    firewall: {isolate: true}\n";
+        let p = super::check(&crate::model::parse(doc).expect("parses"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "networks[1].firewall");
+        assert!(
+            p[0].1.contains("overlaps 10.20.0.0/24 of networks[0]"),
+            "{p:?}"
+        );
     }
 }
