@@ -493,13 +493,29 @@ pub fn query() -> Result<BackendState, FirewallError> {
         // of ours; a host without a firewall must still be able to apply.
         let text = match super::run::output(&save, &[]) {
             Ok(Some(text)) => text,
-            Ok(None) | Err(FirewallError::Failed { .. }) => continue,
+            Ok(None) => continue,
+            Err(FirewallError::Failed { stderr, .. }) if family_missing(&stderr) => continue,
+            // Any other failure must stop the apply: taking it for "nothing of ours"
+            // would redeclare our dispatch chains, flushing every network's jumps.
             Err(e) => return Err(e),
         };
         collect(&text, f, &mut st, &mut found);
     }
     found.finish(&mut st);
     Ok(st)
+}
+
+/// Whether `iptables-save` failed because this kernel has no such family or tables
+/// (IPv6 disabled, no nf_tables/ip_tables): then nothing of ours can be there.
+fn family_missing(stderr: &str) -> bool {
+    [
+        "Table does not exist",
+        "Address family not supported",
+        "Protocol not supported",
+        "not supported",
+    ]
+    .iter()
+    .any(|m| stderr.contains(m))
 }
 
 #[derive(Default)]
@@ -678,4 +694,23 @@ pub(crate) fn parse_for_test(v4: &str, v6: &str) -> BackendState {
     collect(v6, Fam::V6, &mut st, &mut found);
     found.finish(&mut st);
     st
+}
+
+#[cfg(test)]
+mod query_tests {
+    #[test]
+    fn only_a_missing_family_counts_as_nothing_of_ours() {
+        assert!(super::family_missing(
+            "ip6tables-save v1.8.9 (nf_tables): Failed to initialize nft: Protocol not supported"
+        ));
+        assert!(super::family_missing(
+            "can't initialize ip6tables table `filter': Table does not exist (do you need to insmod?)"
+        ));
+        assert!(!super::family_missing(
+            "Another app is currently holding the xtables lock."
+        ));
+        assert!(!super::family_missing(
+            "Permission denied (you must be root)"
+        ));
+    }
 }
