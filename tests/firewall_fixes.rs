@@ -378,3 +378,53 @@ fn conntrack_cleanup_forgets_only_the_floating_ips_flows() {
         "an unrelated flow was killed"
     );
 }
+
+/// Finding 13: a guest port the allow-list opens still passes the host's own INPUT
+/// rules (iptables used to ACCEPT at position 1 of INPUT, bypassing them).
+fn host_input_rules(tag: &str, variant: Variant) {
+    let test = format!("allow_list_keeps_the_hosts_input_rules_{tag}");
+    if !lab::may_run(&test, variant.tools()) {
+        return;
+    }
+    let lab = Lab::new(&format!("fd{tag}"), variant);
+    let yaml = format!(
+        "
+firewall: {{backend: {}}}
+networks:
+  - name: tenant1
+    uplink: g1h
+    ipv4: {{address: [10.10.0.1/24]}}
+    firewall: {{allow-from-guests: [{{proto: tcp, port: 5353}}, {{proto: tcp, port: 5454}}]}}
+",
+        variant.backend()
+    );
+    apply(&lab, &yaml);
+    let tool = variant.save().replace("-save", "");
+    // The host's own policy: nothing reaches port 5454.
+    lab.run(
+        "host",
+        &tool,
+        &["-A", "INPUT", "-p", "tcp", "--dport", "5454", "-j", "DROP"],
+    );
+    let open = lab.listen("host", "10.10.0.1:5353");
+    assert!(
+        lab.exchange("g1", &open, "10.10.0.1:5353").is_some(),
+        "allowed"
+    );
+    let closed = lab.listen("host", "10.10.0.1:5454");
+    assert_eq!(
+        lab.exchange("g1", &closed, "10.10.0.1:5454"),
+        None,
+        "the host's own INPUT rule still applies"
+    );
+}
+
+#[test]
+fn allow_list_keeps_the_hosts_input_rules_iptables_nft() {
+    host_input_rules("i", Variant::IptablesNft);
+}
+
+#[test]
+fn allow_list_keeps_the_hosts_input_rules_iptables_legacy() {
+    host_input_rules("l", Variant::IptablesLegacy);
+}

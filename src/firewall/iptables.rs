@@ -137,19 +137,21 @@ fn rules(name: &str, n: &NetFirewall, f: Fam) -> Vec<(&'static str, String)> {
         r.push(("F", format!("{} -j HOSTNET-ISOLATED", cmt(token::ISO))));
     }
     if let Some(allow) = &n.allow {
+        // Allowed traffic returns (to the host's own INPUT rules, as with nftables, where
+        // an accept in our table does not end other tables' chains); the rest drops.
         let end = cmt(token::ALLOW_END);
         let icmp = if f == Fam::V4 { "icmp" } else { "ipv6-icmp" };
         r.push((
             "I",
-            format!("-m conntrack --ctstate RELATED,ESTABLISHED {end} -j ACCEPT"),
+            format!("-m conntrack --ctstate RELATED,ESTABLISHED {end} -j RETURN"),
         ));
-        r.push(("I", format!("-p {icmp} {end} -j ACCEPT")));
+        r.push(("I", format!("-p {icmp} {end} -j RETURN")));
         for a in allow {
             let p = a.proto.as_str();
             r.push((
                 "I",
                 format!(
-                    "-p {p} -m {p} --dport {} {} -j ACCEPT",
+                    "-p {p} -m {p} --dport {} {} -j RETURN",
                     a.port,
                     cmt(&token::allow(a))
                 ),
@@ -159,7 +161,7 @@ fn rules(name: &str, n: &NetFirewall, f: Fam) -> Vec<(&'static str, String)> {
             r.push((
                 "I",
                 format!(
-                    "-p tcp -m tcp --dport {} {} -j ACCEPT",
+                    "-p tcp -m tcp --dport {} {} -j RETURN",
                     m.to.port(),
                     cmt(&token::meta(m))
                 ),
