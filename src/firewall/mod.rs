@@ -368,7 +368,17 @@ pub fn query() -> Result<FirewallState, FirewallError> {
 /// Carries out firewall ops: one transaction per backend (nft), one restore per family
 /// (iptables), then the sysctls, then conntrack cleanup for floating IPs that went away.
 pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
-    for be in backend::all() {
+    // Backends in the order their ops come: a network moving backends is added to the
+    // new one before it leaves the old one.
+    let mut order: Vec<&dyn backend::FirewallBackend> = Vec::new();
+    for op in ops {
+        if let FwOp::Base { backend, .. } | FwOp::Network { backend, .. } = op {
+            if !order.iter().any(|be| be.kind() == *backend) {
+                order.push(backend::backend(*backend));
+            }
+        }
+    }
+    for be in order {
         let b = be.kind();
         let mine: Vec<&FwOp> = ops
             .iter()

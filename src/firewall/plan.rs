@@ -36,6 +36,9 @@ pub struct FwPlan {
     pub teardown: Vec<FwOp>,
     /// After everything else is in place.
     pub setup: Vec<FwOp>,
+    /// After `setup`, in the same phase: a network moving to the other backend leaves
+    /// the old one only once the new one holds it (no gap in isolation or NAT).
+    pub cleanup: Vec<FwOp>,
     pub sysctls: Vec<FwOp>,
 }
 
@@ -126,6 +129,33 @@ pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, 
             .collect();
         converge(b, current.backend(b), &want, false, &mut out);
     }
+    // A network moving backends keeps its device: its old rules go after the new ones
+    // are in (with the old skeleton, if that empties it).
+    let moving: BTreeSet<&String> = intent
+        .networks
+        .iter()
+        .filter(|(_, s)| s.as_ref().is_some_and(|s| !s.is_empty()))
+        .map(|(n, _)| n)
+        .collect();
+    let moves = |op: &FwOp| match op {
+        FwOp::Network {
+            backend,
+            name,
+            to: None,
+            ..
+        } => *backend != intent.backend && moving.contains(name),
+        _ => false,
+    };
+    if out.teardown.iter().any(moves) {
+        let (later, now): (Vec<FwOp>, Vec<FwOp>) = std::mem::take(&mut out.teardown)
+            .into_iter()
+            .partition(|op| {
+                moves(op)
+                    || matches!(op, FwOp::Base { backend, up: false, .. } if *backend != intent.backend)
+            });
+        out.teardown = now;
+        out.cleanup = later;
+    }
     out.sysctls.extend(forgotten_flows(current, &out));
     let mut errors = Vec::new();
     // IPv6 forwarding puts every interface in router mode: one that accepted router
@@ -182,7 +212,12 @@ pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, 
 /// Floating IPs that the plan's network ops take away and that no backend holds after
 /// it: their translated flows are forgotten (last, once the rules are gone).
 fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
-    let ops = || out.teardown.iter().chain(out.setup.iter());
+    let ops = || {
+        out.teardown
+            .iter()
+            .chain(out.setup.iter())
+            .chain(out.cleanup.iter())
+    };
     let mut touched: BTreeSet<(BackendKind, &String)> = BTreeSet::new();
     let mut gone: BTreeSet<std::net::IpAddr> = BTreeSet::new();
     let mut kept: BTreeSet<std::net::IpAddr> = BTreeSet::new();

@@ -162,7 +162,9 @@ fn switching_backends_moves_the_network() {
         ),
     )
     .expect("plans");
-    let t: Vec<String> = p.teardown.iter().map(ToString::to_string).collect();
+    // The old backend lets go only after the new one holds the network (no gap).
+    assert!(p.teardown.is_empty(), "{:?}", p.teardown);
+    let t: Vec<String> = p.cleanup.iter().map(ToString::to_string).collect();
     let s: Vec<String> = p.setup.iter().map(ToString::to_string).collect();
     assert_eq!(
         t,

@@ -214,7 +214,7 @@ pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
     for op in p.teardown {
         plan.push(Phase::FirewallTeardown, Op::Firewall(Box::new(op)));
     }
-    for op in p.setup {
+    for op in p.setup.into_iter().chain(p.cleanup) {
         plan.push(Phase::FirewallSetup, Op::Firewall(Box::new(op)));
     }
     for op in p.sysctls {
