@@ -428,3 +428,26 @@ fn allow_list_keeps_the_hosts_input_rules_iptables_nft() {
 fn allow_list_keeps_the_hosts_input_rules_iptables_legacy() {
     host_input_rules("l", Variant::IptablesLegacy);
 }
+
+/// Finding 13: apply and show warn when the host's own FORWARD policy drops.
+#[test]
+fn a_dropping_forward_policy_is_warned_about() {
+    let test = "a_dropping_forward_policy_is_warned_about";
+    let variant = Variant::IptablesNft;
+    if !lab::may_run(test, variant.tools()) {
+        return;
+    }
+    let lab = Lab::new("fw", variant);
+    let tool = variant.save().replace("-save", "");
+    lab.run("host", &tool, &["-P", "FORWARD", "DROP"]);
+    let o = lab.hostnet(&["apply", "-"], Some(&doc(variant.backend())));
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("FORWARD policy drops (IPv4)"), "{}", text(&o));
+    let o = lab.hostnet(&["show", "--firewall"], None);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("FORWARD policy drops"),
+        "{}",
+        text(&o)
+    );
+}

@@ -143,7 +143,16 @@ pub fn run(args: &ApplyArgs) -> i32 {
     // Tables of networks applied earlier that this file does not mention are theirs.
     applied_before.reserve_others(&mut loaded.intent);
     let mut armed: Option<checkpoint::Checkpoint> = None;
+    let fw_networks = loaded
+        .intent
+        .firewall
+        .networks
+        .values()
+        .any(Option::is_some);
     let on_plan = |plan: &crate::plan::Plan, before: &crate::netdev::KernelState| {
+        if let Some(w) = crate::firewall::forward_policy_warning(&before.firewall, fw_networks) {
+            eprintln!("warning: {w}");
+        }
         if text && !plan.is_empty() {
             let (add, change, remove) = plan.summary();
             println!("Plan: {add} to create, {change} to change, {remove} to remove");

@@ -31,6 +31,10 @@ pub fn run(args: &ShowArgs) -> i32 {
         return print(text);
     }
     let firewall = crate::firewall::status(&state.firewall);
+    if let Some(w) = crate::firewall::forward_policy_warning(&state.firewall, !firewall.is_empty())
+    {
+        eprintln!("warning: {w}");
+    }
     if args.firewall {
         let text = match args.output {
             Format::Yaml => serde_yaml_ng::to_string(&firewall).map_err(|e| e.to_string()),

@@ -581,6 +581,9 @@ fn collect(text: &str, f: Fam, st: &mut BackendState, found: &mut Found) {
         if table.is_empty() {
             continue;
         }
+        if table == "filter" && line.starts_with(":FORWARD DROP") {
+            st.forward_policy_drop.insert(tag.to_string());
+        }
         // Only our own chains and our own jumps are looked at.
         if let Some(decl) = line.strip_prefix(":HOSTNET-") {
             let name = format!("HOSTNET-{}", decl.split(' ').next().unwrap_or_default());

@@ -94,6 +94,11 @@ pub struct BackendState {
     /// Items of the shared skeleton that exist (table, base chains, maps, jumps).
     pub base: BTreeSet<String>,
     pub networks: BTreeMap<String, NetFwState>,
+    /// Families (`4`, `6`) whose built-in `FORWARD` chain has policy DROP (Docker,
+    /// firewalld): hostnet's rules only drop, so the networks' traffic needs the host's
+    /// own accept. Read, never changed.
+    #[serde(default)]
+    pub forward_policy_drop: BTreeSet<String>,
 }
 
 /// The firewall section of the kernel state.
@@ -413,6 +418,19 @@ pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
         }
     }
     Ok(())
+}
+
+/// A warning when the host's own forward policy drops while networks have a firewall
+/// (their routed traffic then needs an accept from whoever set that policy).
+pub fn forward_policy_warning(state: &FirewallState, networks: bool) -> Option<String> {
+    let fams = &state.iptables.forward_policy_drop;
+    (networks && !fams.is_empty()).then(|| {
+        let which: Vec<String> = fams.iter().map(|f| format!("IPv{f}")).collect();
+        format!(
+            "the host's own FORWARD policy drops ({}): hostnet's firewall only drops, so the networks' routed traffic needs an accept from whoever set that policy (Docker, firewalld)",
+            which.join(", ")
+        )
+    })
 }
 
 /// One network's firewall as `hostnet show --firewall` reports it.
