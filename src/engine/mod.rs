@@ -139,6 +139,15 @@ fn involves_ovs(intent: &Intent) -> bool {
             .any(|l| l.state == crate::model::IfaceState::Absent)
 }
 
+/// Whether applying `intent` needs the firewall's state: a network in it decides its
+/// firewall (including removing one, or the network), or it needs forwarding sysctls or
+/// floating addresses. Networks the file does not give a firewall keep theirs untouched,
+/// so nothing else needs to read it.
+fn involves_firewall(intent: &Intent) -> bool {
+    let fw = &intent.firewall;
+    !fw.networks.is_empty() || !fw.sysctls.is_empty() || !fw.addresses.is_empty()
+}
+
 /// Plans and applies `intent` with `driver`. See the module documentation.
 ///
 /// `on_plan` sees the plan and the state before it ahead of any change: the CLI prints
@@ -151,6 +160,7 @@ pub fn apply(
 ) -> Result<Report, ApplyError> {
     let mut timings = Timings::default();
     driver.consider_ovs(involves_ovs(intent));
+    driver.consider_firewall(involves_firewall(intent));
     let before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
     let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
     on_plan(&the_plan, &before).map_err(ApplyError::Journal)?;
@@ -251,6 +261,7 @@ pub fn restore(
     scope: Option<&Scope>,
 ) -> Result<usize, ApplyError> {
     driver.consider_ovs(target.ovs.available);
+    driver.consider_firewall(target.firewall.read);
     let now = driver.query().map_err(ApplyError::Query)?;
     let p = restore_plan_in(&now, target, scope);
     let mut errors = Vec::new();

@@ -112,6 +112,11 @@ pub struct FirewallState {
     /// missing.
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
+    /// The firewall was read: false when the apply that read the state had nothing to do
+    /// with the firewall and skipped it (see [`crate::netdev::Driver::consider_firewall`]),
+    /// so that a rollback to such a state leaves the firewall alone.
+    #[serde(default)]
+    pub read: bool,
 }
 
 impl FirewallState {
@@ -362,6 +367,7 @@ pub fn apply_to_state(state: &mut FirewallState, op: &FwOp) {
 pub fn query() -> Result<FirewallState, FirewallError> {
     let mut state = FirewallState {
         sysctls: sysctl::read_all(),
+        read: true,
         ..FirewallState::default()
     };
     for be in backend::all() {

@@ -103,4 +103,12 @@ pub trait Driver {
     fn consider_ovs(&mut self, involved: bool) {
         let _ = involved;
     }
+
+    /// Whether what follows involves the firewall or the forwarding sysctls (the intent
+    /// has a network firewall, or the state to return to recorded one). A driver may skip
+    /// reading them when not: an apply without firewall then costs no `nft` or
+    /// `iptables-save` process and no per-interface sysctl reads.
+    fn consider_firewall(&mut self, involved: bool) {
+        let _ = involved;
+    }
 }

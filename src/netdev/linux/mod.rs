@@ -63,6 +63,9 @@ pub struct LinuxDriver {
     ovs: crate::ovs::vsctl::Vsctl,
     /// Whether `query` reads OVSDB (see [`Driver::consider_ovs`]); true until told.
     ovs_involved: bool,
+    /// Whether `query` reads the firewall (see [`Driver::consider_firewall`]); true
+    /// until told.
+    firewall_involved: bool,
 }
 
 /// A request ready to send, with its NLM_F_* flags beyond REQUEST | ACK.
@@ -80,6 +83,7 @@ impl LinuxDriver {
             netns: tap::current_netns().map_err(DriverError::Io)?,
             ovs: crate::ovs::vsctl::Vsctl::from_env(),
             ovs_involved: true,
+            firewall_involved: true,
         })
     }
 
@@ -350,10 +354,12 @@ impl Driver for LinuxDriver {
         if self.ovs_involved {
             state.ovs = self.ovs.query().map_err(DriverError::Ovs)?;
         }
-        state.firewall = crate::firewall::query().map_err(|e| DriverError::Firewall {
-            op: "read the firewall".into(),
-            message: crate::error_chain(&e),
-        })?;
+        if self.firewall_involved {
+            state.firewall = crate::firewall::query().map_err(|e| DriverError::Firewall {
+                op: "read the firewall".into(),
+                message: crate::error_chain(&e),
+            })?;
+        }
         state.normalize();
         Ok(state)
     }
@@ -373,6 +379,10 @@ impl Driver for LinuxDriver {
 
     fn consider_ovs(&mut self, involved: bool) {
         self.ovs_involved = involved;
+    }
+
+    fn consider_firewall(&mut self, involved: bool) {
+        self.firewall_involved = involved;
     }
 
     fn name(&self) -> &'static str {
