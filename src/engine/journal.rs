@@ -114,6 +114,11 @@ impl<'a> Journal<'a> {
                     plan.push(phase, Op::Firewall(Box::new(inv)));
                 }
             }
+            Op::ConfigureDhcpServer { .. }
+            | Op::StartDhcpServer { .. }
+            | Op::StopDhcpServer { .. }
+            | Op::AddDhcpHost { .. }
+            | Op::RemoveDhcpHost { .. } => crate::plan::dhcp_server_inverse(b, op, plan),
         }
     }
 

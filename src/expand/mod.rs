@@ -22,6 +22,7 @@ use crate::netdev::{
 };
 
 mod devices;
+mod dhcp_server;
 mod source_routing;
 
 pub use devices::vlan_device;
@@ -208,6 +209,8 @@ pub struct Intent {
     pub ovs: crate::ovs::OvsIntent,
     /// The networks' firewall (see [`crate::firewall`]).
     pub firewall: crate::firewall::plan::FirewallIntent,
+    /// DHCP servers of the networks the file mentions: `None` removes a network's server.
+    pub dhcp_servers: BTreeMap<String, Option<crate::dhcp::server::ServerIntent>>,
 }
 
 /// A conflict that only shows once networks and interfaces are put together.
@@ -289,6 +292,7 @@ pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
     for (i, n) in d.networks.iter().enumerate() {
         let (table, derived) = tables.get(&n.name).copied().unwrap_or((0, false));
         expand_network(&mut intent, i, n, table, derived, default_priority)?;
+        dhcp_server::expand_server(&mut intent, i, n);
     }
     expand_firewall(d, &mut intent);
     Ok(intent)

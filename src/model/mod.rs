@@ -9,12 +9,14 @@
 //! offending field; [`validate`] checks everything that needs more than one field.
 
 pub mod devices;
+pub mod dhcp_server;
 mod parse;
 mod types;
 pub mod validate;
 mod validate_devices;
 
 pub use devices::*;
+pub use dhcp_server::{DhcpHostSpec, DhcpRange, DhcpServerSpec, LeaseTime};
 pub use parse::{parse, ParseError};
 pub use types::*;
 pub use validate::{validate, ValidationError, ValidationErrors};

@@ -302,6 +302,9 @@ pub struct NetworkSpec {
     /// `firewall`: NAT, isolation, floating IPs, port forwards, metadata redirect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<crate::firewall::NetworkFirewallSpec>,
+    /// `dhcp-server`: DHCP (and DNS for its hosts) for the guests on the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp_server: Option<super::dhcp_server::DhcpServerSpec>,
 }
 
 /// `networks[].state`.

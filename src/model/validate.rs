@@ -518,6 +518,9 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
                 format!("network {} is already declared at networks[{prev}]", n.name),
             );
         }
+        for (path, message) in super::dhcp_server::validate(&p, n) {
+            errs.push(path, message);
+        }
         let absent = n.state == Some(NetworkState::Absent);
         let bridged = n.bridged.unwrap_or(true);
         let device = if bridged {

@@ -54,6 +54,9 @@ pub enum DriverError {
     /// The firewall tools refused a change or could not be read.
     #[error("{op}: {message}")]
     Firewall { op: String, message: String },
+    /// A network's DHCP server could not be read or changed.
+    #[error("DHCP server")]
+    DhcpServer(#[from] crate::dhcp::server::ServerError),
     /// The model driver refused an op the way the kernel would.
     #[error("{op}: {reason}")]
     Model { op: String, reason: String },
@@ -67,6 +70,7 @@ impl DriverError {
             | DriverError::NoSuchInterface { .. }
             | DriverError::Firewall { .. }
             | DriverError::Model { .. } => self.to_string(),
+            DriverError::DhcpServer(e) => format!("{} {op}: {}", op.verb(), crate::error_chain(e)),
             _ => format!("{} {op}: {self}", op.verb()),
         }
     }
@@ -88,7 +92,7 @@ fn errno_text(errno: i32) -> String {
 
 /// A platform driver. See the module documentation for the contract.
 pub trait Driver {
-    /// Reads links, addresses, routes (all tables) and rules.
+    /// Reads links, addresses, routes (all tables), rules and the networks' DHCP servers.
     fn query(&mut self) -> Result<KernelState, DriverError>;
 
     /// Carries out independent ops; one result per op, in order.

@@ -72,6 +72,14 @@ impl ModelDriver {
         if self.fail_when.as_ref().is_some_and(|f| f(op)) {
             return Err(reject(EINVAL, "injected failure"));
         }
+        if op.is_dhcp_server() {
+            return crate::dhcp::server::model::apply(&mut self.state, op).map_err(|reason| {
+                DriverError::Model {
+                    op: format!("{} {op}", op.verb()),
+                    reason,
+                }
+            });
+        }
         let s = &mut self.state;
         match op {
             Op::Ovs(o) => {
@@ -333,6 +341,12 @@ impl ModelDriver {
                 }
                 crate::firewall::apply_to_state(&mut s.firewall, fw);
             }
+            // Handled above.
+            Op::ConfigureDhcpServer { .. }
+            | Op::StartDhcpServer { .. }
+            | Op::StopDhcpServer { .. }
+            | Op::AddDhcpHost { .. }
+            | Op::RemoveDhcpHost { .. } => {}
         }
         Ok(())
     }

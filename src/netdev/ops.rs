@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::types::{Address, BridgeOptions, LinkKind, MacAddr, Route, Rule};
+use crate::dhcp::server::{DhcpHost, ServerSpec};
 
 /// A link to create, with everything that can be set in the same request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +72,31 @@ pub enum Op {
     Ovs(crate::ovs::OvsOp),
     /// A firewall or sysctl change (see [`crate::firewall`]).
     Firewall(Box<crate::firewall::FwOp>),
+    /// Writes a network's DHCP server configuration and options (a SIGHUP when only the
+    /// options changed and it runs).
+    ConfigureDhcpServer {
+        network: String,
+        spec: ServerSpec,
+    },
+    /// Makes the network's dnsmasq run with its configured flags (restarting one that
+    /// runs with others).
+    StartDhcpServer {
+        network: String,
+    },
+    /// Stops the network's dnsmasq; `remove` also deletes its files.
+    StopDhcpServer {
+        network: String,
+        remove: bool,
+    },
+    AddDhcpHost {
+        network: String,
+        host: DhcpHost,
+    },
+    /// Releases the host's lease and removes it (one SIGHUP per server and phase).
+    RemoveDhcpHost {
+        network: String,
+        host: DhcpHost,
+    },
 }
 
 impl fmt::Display for Op {
@@ -130,6 +156,18 @@ impl fmt::Display for Op {
             Op::AddRule(r) | Op::DeleteRule(r) => fmt_rule(f, r),
             Op::Ovs(o) => fmt::Display::fmt(o, f),
             Op::Firewall(op) => fmt::Display::fmt(op, f),
+            Op::ConfigureDhcpServer { network, spec } => {
+                write!(f, "dhcp-server {network} {spec}")
+            }
+            Op::StartDhcpServer { network } => write!(f, "dhcp-server {network} process"),
+            Op::StopDhcpServer { network, remove } => write!(
+                f,
+                "dhcp-server {network} {}",
+                if *remove { "and its files" } else { "process" }
+            ),
+            Op::AddDhcpHost { network, host } | Op::RemoveDhcpHost { network, host } => {
+                write!(f, "dhcp-host {host} on {network}")
+            }
         }
     }
 }
@@ -185,7 +223,11 @@ impl Op {
         match self {
             Op::Ovs(o) => o.verb(),
             Op::CreateLink(_) => "create",
-            Op::ChangeLink { .. } => "change",
+            Op::ChangeLink { .. } | Op::ConfigureDhcpServer { .. } => "change",
+            Op::StartDhcpServer { .. } => "start",
+            Op::StopDhcpServer { .. } => "stop",
+            Op::AddDhcpHost { .. } => "add",
+            Op::RemoveDhcpHost { .. } => "delete",
             Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
             Op::Firewall(op) => op.verb(),
             Op::DeleteLink { .. }
@@ -199,13 +241,32 @@ impl Op {
     pub fn sign(&self) -> char {
         match self {
             Op::Ovs(o) => o.sign(),
-            Op::CreateLink(_) | Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => '+',
-            Op::ChangeLink { .. } => '~',
+            Op::CreateLink(_)
+            | Op::AddAddress(_)
+            | Op::AddRoute(_)
+            | Op::AddRule(_)
+            | Op::StartDhcpServer { .. }
+            | Op::AddDhcpHost { .. } => '+',
+            Op::ChangeLink { .. } | Op::ConfigureDhcpServer { .. } => '~',
             Op::Firewall(op) => op.sign(),
             Op::DeleteLink { .. }
             | Op::DeleteAddress(_)
             | Op::DeleteRoute(_)
-            | Op::DeleteRule(_) => '-',
+            | Op::DeleteRule(_)
+            | Op::StopDhcpServer { .. }
+            | Op::RemoveDhcpHost { .. } => '-',
         }
+    }
+
+    /// True for the ops of the DHCP servers (carried out by [`crate::dhcp::server`]).
+    pub fn is_dhcp_server(&self) -> bool {
+        matches!(
+            self,
+            Op::ConfigureDhcpServer { .. }
+                | Op::StartDhcpServer { .. }
+                | Op::StopDhcpServer { .. }
+                | Op::AddDhcpHost { .. }
+                | Op::RemoveDhcpHost { .. }
+        )
     }
 }

@@ -352,6 +352,9 @@ pub struct KernelState {
     /// Our firewall rules and the forwarding sysctls (see [`crate::firewall`]).
     #[serde(default)]
     pub firewall: crate::firewall::FirewallState,
+    /// The networks' DHCP servers (dnsmasq), by network name.
+    #[serde(default)]
+    pub dhcp_servers: BTreeMap<String, crate::dhcp::server::ServerState>,
 }
 
 impl KernelState {

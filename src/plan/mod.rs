@@ -15,11 +15,13 @@ mod bond_ports;
 mod device_tests;
 mod devices;
 pub mod dhcp;
+mod dhcp_server;
 mod links;
 mod owned;
 mod restore;
 
 pub(crate) use devices::change_phase;
+pub(crate) use dhcp_server::inverse as dhcp_server_inverse;
 pub(crate) use restore::push_recreate;
 pub use restore::{differences, restore_plan, restore_plan_in, Scope};
 
@@ -29,8 +31,10 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 18] = [
+pub const PHASES: [&str; 23] = [
     "firewall teardown",
+    "stop dhcp servers",
+    "remove dhcp hosts",
     "delete rules",
     "delete routes",
     "delete addresses",
@@ -48,6 +52,9 @@ pub const PHASES: [&str; 18] = [
     "add rules",
     "firewall setup",
     "sysctls",
+    "configure dhcp servers",
+    "add dhcp hosts",
+    "start dhcp servers",
 ];
 
 /// Index of each phase in [`PHASES`].
@@ -56,6 +63,9 @@ pub const PHASES: [&str; 18] = [
 pub enum Phase {
     /// Firewall state of removed networks goes before the devices it guards.
     FirewallTeardown,
+    /// Before links go: a server bound to a bridge stops before the bridge is deleted.
+    StopDhcpServers,
+    RemoveDhcpHosts,
     DeleteRules,
     DeleteRoutes,
     DeleteAddresses,
@@ -80,6 +90,10 @@ pub enum Phase {
     FirewallSetup,
     /// Forwarding turns on only after the rules that guard it are in.
     Sysctls,
+    /// After addresses: dnsmasq binds to the bridge's address when it starts.
+    ConfigureDhcpServers,
+    AddDhcpHosts,
+    StartDhcpServers,
 }
 
 /// An ordered set of changes.
@@ -163,6 +177,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
         Err(e) => errors.extend(e),
     }
     plan_firewall(current, intent, &mut plan, &mut errors);
+    dhcp_server::plan_servers(current, intent, &mut plan);
     if !errors.is_empty() {
         return Err(errors);
     }

@@ -32,6 +32,9 @@ pub struct Scope {
     /// Firewall objects the plan changed: `nftables`, `iptables/NAME`, `sysctl/KEY`.
     #[serde(default)]
     pub firewall: BTreeSet<String>,
+    /// Networks whose DHCP server the plan changed.
+    #[serde(default)]
+    pub dhcp_servers: BTreeSet<String>,
 }
 
 fn shared_table(t: u32) -> bool {
@@ -73,6 +76,13 @@ impl Scope {
                     if let crate::firewall::FwOp::Base { backend, .. } = &**op {
                         s.firewall.insert(format!("{backend}/*"));
                     }
+                }
+                Op::ConfigureDhcpServer { network, .. }
+                | Op::StartDhcpServer { network }
+                | Op::StopDhcpServer { network, .. }
+                | Op::AddDhcpHost { network, .. }
+                | Op::RemoveDhcpHost { network, .. } => {
+                    s.dhcp_servers.insert(network.clone());
                 }
             }
         }
@@ -143,6 +153,11 @@ impl Scope {
                         b != "sysctl" && self.firewall.contains(&format!("{b}/*"))
                     })
             }
+            Op::ConfigureDhcpServer { network, .. }
+            | Op::StartDhcpServer { network }
+            | Op::StopDhcpServer { network, .. }
+            | Op::AddDhcpHost { network, .. }
+            | Op::RemoveDhcpHost { network, .. } => self.dhcp_servers.contains(network),
         }
     }
 }
@@ -349,6 +364,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
         &mut plan,
         crate::firewall::plan::restore(&current.firewall, &target.firewall),
     );
+    super::dhcp_server::restore_servers(current, target, &mut plan);
     plan
 }
 

@@ -66,6 +66,9 @@ pub struct LinuxDriver {
     /// Whether `query` reads the firewall (see [`Driver::consider_firewall`]); true
     /// until told.
     firewall_involved: bool,
+    /// The networks' DHCP servers (not netlink: files and dnsmasq processes), started
+    /// in the namespace the driver was opened in.
+    dhcp: crate::dhcp::server::Supervisor,
 }
 
 /// A request ready to send, with its NLM_F_* flags beyond REQUEST | ACK.
@@ -84,6 +87,7 @@ impl LinuxDriver {
             ovs: crate::ovs::vsctl::Vsctl::from_env(),
             ovs_involved: true,
             firewall_involved: true,
+            dhcp: crate::dhcp::server::Supervisor::new(),
         })
     }
 
@@ -91,6 +95,36 @@ impl LinuxDriver {
     pub fn with_ovs(mut self, vsctl: crate::ovs::vsctl::Vsctl) -> Self {
         self.ovs = vsctl;
         self
+    }
+
+    /// Keeps the networks' DHCP servers under `dir` instead of
+    /// [`crate::dhcp::server::base_dir`].
+    pub fn with_dhcp_server_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.dhcp = crate::dhcp::server::Supervisor::at(dir);
+        self
+    }
+
+    /// Runs the DHCP server ops through the supervisor and the rest over netlink.
+    fn execute_split(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        let (server, kernel): (Vec<(usize, &Op)>, Vec<(usize, &Op)>) = ops
+            .iter()
+            .enumerate()
+            .partition(|(_, op)| op.is_dhcp_server());
+        let server_ops: Vec<Op> = server.iter().map(|(_, op)| (*op).clone()).collect();
+        let kernel_ops: Vec<Op> = kernel.iter().map(|(_, op)| (*op).clone()).collect();
+        let mut results: Vec<Option<Result<(), DriverError>>> = ops.iter().map(|_| None).collect();
+        for ((i, _), r) in server.iter().zip(self.dhcp.execute(&server_ops)) {
+            results[*i] = Some(r.map_err(DriverError::from));
+        }
+        if !kernel_ops.is_empty() {
+            for ((i, _), r) in kernel.iter().zip(self.execute(&kernel_ops)) {
+                results[*i] = Some(r);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(DriverError::Decode("no result for the op".into()))))
+            .collect()
     }
 
     fn dump_links(&mut self) -> Result<Vec<RawLink>, DriverError> {
@@ -208,6 +242,12 @@ impl LinuxDriver {
             Op::Ovs(_) => return Ok(None),
             // Carried out by `execute` through the firewall module, never sent here.
             Op::Firewall(_) => return Ok(None),
+            // Not netlink: `execute` hands these to the DHCP server supervisor.
+            Op::ConfigureDhcpServer { .. }
+            | Op::StartDhcpServer { .. }
+            | Op::StopDhcpServer { .. }
+            | Op::AddDhcpHost { .. }
+            | Op::RemoveDhcpHost { .. } => return Ok(None),
         };
         Ok(Some((request, None)))
     }
@@ -284,6 +324,11 @@ fn interfaces(op: &Op) -> Vec<&str> {
         Op::AddAddress(a) | Op::DeleteAddress(a) => vec![&a.ifname],
         Op::AddRoute(r) | Op::DeleteRoute(r) => r.dev.iter().map(String::as_str).collect(),
         Op::AddRule(_) | Op::DeleteRule(_) | Op::Ovs(_) | Op::Firewall(_) => Vec::new(),
+        Op::ConfigureDhcpServer { .. }
+        | Op::StartDhcpServer { .. }
+        | Op::StopDhcpServer { .. }
+        | Op::AddDhcpHost { .. }
+        | Op::RemoveDhcpHost { .. } => Vec::new(),
     }
 }
 
@@ -360,6 +405,7 @@ impl Driver for LinuxDriver {
                 message: crate::error_chain(&e),
             })?;
         }
+        state.dhcp_servers = self.dhcp.query()?;
         state.normalize();
         Ok(state)
     }
@@ -370,6 +416,9 @@ impl Driver for LinuxDriver {
         }
         if ops.iter().any(|op| matches!(op, Op::Firewall(_))) {
             return self.execute_with_firewall(ops);
+        }
+        if ops.iter().any(Op::is_dhcp_server) {
+            return self.execute_split(ops);
         }
         if ops.len() >= 2 && ops.iter().all(|op| matches!(op, Op::DeleteLink { .. })) {
             return self.delete_links_together(ops);

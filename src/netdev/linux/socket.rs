@@ -409,6 +409,7 @@ pub(super) fn copy_error(e: &DriverError) -> DriverError {
             op: op.clone(),
             reason: reason.clone(),
         },
+        DriverError::DhcpServer(e) => DriverError::Decode(crate::error_chain(e)),
     }
 }
 

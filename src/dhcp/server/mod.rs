@@ -1,0 +1,460 @@
+//! DHCP and DNS for guests: one supervised dnsmasq per network.
+//!
+//! Each network's server lives in a directory of its own, `/var/lib/hostnet/dnsmasq/NET/`
+//! (`HOSTNET_DNSMASQ_DIR`, or `HOSTNET_LIB_DIR/dnsmasq`, moves the parent):
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `config.json` | the configuration hostnet last wrote, and the namespace it is for |
+//! | `options` | `--dhcp-optsfile`: router, DNS servers, MTU (a SIGHUP re-reads it) |
+//! | `hosts/MAC` | `--dhcp-hostsdir`: one declared host per file (dnsmasq sees new files through inotify) |
+//! | `leases` | dnsmasq's lease file, kept across restarts |
+//! | `dnsmasq.pid`, `dnsmasq.log` | the daemon's PID file and log |
+//!
+//! Every file is written atomically (a dot-file dnsmasq ignores, fsync, rename, fsync of
+//! the directory) and readable by the unprivileged user dnsmasq drops to. The flags are
+//! dnsmasq's command line, so "does the running process have the current configuration"
+//! is a comparison with `/proc/PID/cmdline`; a process is only signalled after that file
+//! shows a dnsmasq started with this directory's PID file.
+//!
+//! The cheapest change dnsmasq allows: a new host is a new file (no signal); a removed
+//! host is released (`dhcp_release`) if it holds a lease, its file removed, and dnsmasq
+//! sent one SIGHUP per batch; new options are a SIGHUP; new flags are a restart.
+
+pub mod model;
+mod process;
+pub mod render;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use process::{cmdline, pid_in_file, RELEASE_PROGRAM};
+use render::{CONFIG_FILE, HOSTS_DIR, LEASE_FILE, OPTIONS_FILE};
+pub use types::{DhcpHost, ServerFlags, ServerIntent, ServerOptions, ServerSpec, ServerState};
+
+use crate::netdev::Op;
+
+/// Default parent of the servers' directories.
+pub const DNSMASQ_DIR: &str = "/var/lib/hostnet/dnsmasq";
+
+/// The parent of the servers' directories: `HOSTNET_DNSMASQ_DIR`, else
+/// `HOSTNET_LIB_DIR/dnsmasq`, else [`DNSMASQ_DIR`].
+pub fn base_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("HOSTNET_DNSMASQ_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("HOSTNET_LIB_DIR").map_or_else(
+        || PathBuf::from(DNSMASQ_DIR),
+        |d| PathBuf::from(d).join("dnsmasq"),
+    )
+}
+
+/// Why a server could not be read, configured, started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a configuration hostnet wrote", path.display())]
+    Format {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} is not a host file hostnet wrote", path.display())]
+    HostFile { path: PathBuf },
+    #[error("{} belongs to network {network} of another network namespace ({netns})", dir.display())]
+    ForeignNamespace {
+        dir: PathBuf,
+        network: String,
+        netns: String,
+    },
+    #[error("network {network} has no DHCP server configuration to start")]
+    NotConfigured { network: String },
+    #[error("cannot run {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("dnsmasq for {} did not start: {message}", dir.display())]
+    Start { dir: PathBuf, message: String },
+    #[error("dnsmasq (pid {pid}) did not stop")]
+    Stuck { pid: i32 },
+    #[error("cannot send {signal} to dnsmasq (pid {pid})")]
+    Signal {
+        pid: i32,
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("dhcp_release of {ip} failed: {message}")]
+    Release { ip: String, message: String },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServerError {
+    let path = path.to_path_buf();
+    move |source| ServerError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// `config.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    network: String,
+    /// `host`, or the key of the namespace the server serves.
+    netns: String,
+    spec: ServerSpec,
+}
+
+/// `host` for PID 1's namespace (stable across reboots), else the namespace's key.
+fn netns_key() -> Result<String, ServerError> {
+    let path = Path::new("/proc/thread-self/ns/net");
+    let ino = |p: &str| fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    let own = ino("/proc/thread-self/ns/net").map_err(io("identify", path))?;
+    if ino("/proc/1/ns/net").is_ok_and(|init| init == own) {
+        return Ok("host".into());
+    }
+    crate::engine::lock::current_netns_key().map_err(io("identify", path))
+}
+
+/// Temporary file (a dot-file: dnsmasq's inotify ignores those), fsync, mode 0644 (dnsmasq
+/// reads as an unprivileged user), rename, fsync of the directory.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(io("create", &tmp))?;
+    f.write_all(bytes).map_err(io("write", &tmp))?;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io("chmod", &tmp))?;
+    f.sync_all().map_err(io("sync", &tmp))?;
+    fs::rename(&tmp, path).map_err(io("rename into place", path))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), ServerError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync", dir))
+}
+
+fn make_dir(dir: &Path) -> Result<(), ServerError> {
+    fs::create_dir_all(dir).map_err(io("create", dir))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io("chmod", dir))
+}
+
+/// A server's status for `hostnet show`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub network: String,
+    pub interface: String,
+    pub pid: Option<i32>,
+    /// Runs with the current configuration.
+    pub running: bool,
+    pub hosts: usize,
+    pub active_leases: usize,
+    pub directory: PathBuf,
+}
+
+/// The servers of the namespace it was created in.
+pub struct Supervisor {
+    base: PathBuf,
+    netns: Option<OwnedFd>,
+}
+
+impl Supervisor {
+    /// Servers under [`base_dir`], started in the calling thread's namespace.
+    pub fn new() -> Supervisor {
+        Supervisor::at(base_dir())
+    }
+
+    /// Servers under `base`.
+    pub fn at(base: PathBuf) -> Supervisor {
+        Supervisor {
+            base,
+            netns: process::current_netns().ok(),
+        }
+    }
+
+    pub fn dir(&self, network: &str) -> PathBuf {
+        self.base.join(network)
+    }
+
+    fn netns(&self) -> Result<&OwnedFd, ServerError> {
+        self.netns.as_ref().ok_or_else(|| ServerError::Io {
+            action: "open",
+            path: PathBuf::from("/proc/thread-self/ns/net"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })
+    }
+
+    fn record(&self, network: &str) -> Result<Option<Record>, ServerError> {
+        let path = self.dir(network).join(CONFIG_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| ServerError::Format { path, source })
+    }
+
+    fn hosts(&self, network: &str) -> Result<BTreeSet<DhcpHost>, ServerError> {
+        let dir = self.dir(network).join(HOSTS_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+            Err(e) => return Err(io("read", &dir)(e)),
+        };
+        let mut hosts = BTreeSet::new();
+        for e in entries {
+            let e = e.map_err(io("read", &dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue; // a write in progress (or one that died)
+            }
+            let path = e.path();
+            let text = fs::read_to_string(&path).map_err(io("read", &path))?;
+            match render::parse_host(&name, &text) {
+                Some(h) => {
+                    hosts.insert(h);
+                }
+                None => return Err(ServerError::HostFile { path }),
+            }
+        }
+        Ok(hosts)
+    }
+
+    /// The servers of this namespace, by network.
+    pub fn query(&self) -> Result<BTreeMap<String, ServerState>, ServerError> {
+        let mut out = BTreeMap::new();
+        let entries = match fs::read_dir(&self.base) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io("read", &self.base)(e)),
+        };
+        let key = netns_key()?;
+        for e in entries {
+            let e = e.map_err(io("read", &self.base))?;
+            let network = e.file_name().to_string_lossy().into_owned();
+            let Some(rec) = self.record(&network)? else {
+                continue;
+            };
+            if rec.netns != key || rec.network != network {
+                continue;
+            }
+            let dir = self.dir(&network);
+            let want = render::argv(&dir, &rec.spec.flags);
+            let running = process::ours(&dir).is_some_and(|(_, argv)| argv == want);
+            let hosts = self.hosts(&network)?;
+            out.insert(
+                network,
+                ServerState {
+                    spec: rec.spec,
+                    hosts,
+                    running,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Status of every server of this namespace, for `hostnet show`.
+    pub fn status(&self) -> Result<Vec<Status>, ServerError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(self
+            .query()?
+            .into_iter()
+            .map(|(network, s)| {
+                let dir = self.dir(&network);
+                let leases = fs::read_to_string(dir.join(LEASE_FILE)).unwrap_or_default();
+                Status {
+                    pid: process::ours(&dir).map(|(pid, _)| pid),
+                    running: s.running,
+                    hosts: s.hosts.len(),
+                    active_leases: render::parse_leases(&leases)
+                        .iter()
+                        .filter(|l| l.active(now))
+                        .count(),
+                    interface: s.spec.flags.interface,
+                    directory: dir,
+                    network,
+                }
+            })
+            .collect())
+    }
+
+    /// Carries out the server ops of one phase; one result per op. Host removals are
+    /// batched: one SIGHUP per server after all of its files are gone.
+    pub fn execute(&self, ops: &[Op]) -> Vec<Result<(), ServerError>> {
+        let mut results = Vec::with_capacity(ops.len());
+        let mut reload: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let r = match op {
+                Op::ConfigureDhcpServer { network, spec } => self.configure(network, spec),
+                Op::StartDhcpServer { network } => self.start(network),
+                Op::StopDhcpServer { network, remove } => self.stop(network, *remove),
+                Op::AddDhcpHost { network, host } => self.add_host(network, host),
+                Op::RemoveDhcpHost { network, host } => {
+                    let r = self.remove_host(network, host);
+                    if r.is_ok() {
+                        reload.entry(network).or_insert(i);
+                    }
+                    r
+                }
+                _ => Ok(()),
+            };
+            results.push(r);
+        }
+        for (network, i) in reload {
+            if let Err(e) = process::reload(&self.dir(network)) {
+                results[i] = Err(e);
+            }
+        }
+        results
+    }
+
+    fn configure(&self, network: &str, spec: &ServerSpec) -> Result<(), ServerError> {
+        let dir = self.dir(network);
+        let key = netns_key()?;
+        let old = self.record(network)?;
+        if let Some(old) = &old {
+            if old.netns != key {
+                return Err(ServerError::ForeignNamespace {
+                    dir,
+                    network: network.to_string(),
+                    netns: old.netns.clone(),
+                });
+            }
+        }
+        make_dir(&self.base)?;
+        make_dir(&dir)?;
+        make_dir(&dir.join(HOSTS_DIR))?;
+        let options = render::options_file(network, &spec.options);
+        let options_path = dir.join(OPTIONS_FILE);
+        let options_changed = fs::read_to_string(&options_path).ok().as_deref() != Some(&options);
+        if options_changed {
+            write_file(&options_path, options.as_bytes())?;
+        }
+        let record = Record {
+            network: network.to_string(),
+            netns: key,
+            spec: spec.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&record).map_err(|source| ServerError::Format {
+            path: dir.join(CONFIG_FILE),
+            source,
+        })?;
+        write_file(&dir.join(CONFIG_FILE), &json)?;
+        // New options reach a process that keeps its flags by a SIGHUP; new flags mean a
+        // restart, which the plan's start op does.
+        let same_flags =
+            process::ours(&dir).is_some_and(|(_, argv)| argv == render::argv(&dir, &spec.flags));
+        if options_changed && same_flags {
+            process::reload(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn start(&self, network: &str) -> Result<(), ServerError> {
+        let dir = self.dir(network);
+        let Some(rec) = self.record(network)? else {
+            return Err(ServerError::NotConfigured {
+                network: network.to_string(),
+            });
+        };
+        let want = render::argv(&dir, &rec.spec.flags);
+        match process::ours(&dir) {
+            Some((_, argv)) if argv == want => return Ok(()),
+            Some(_) => process::stop(&dir)?,
+            None => {}
+        }
+        process::start(self.netns()?, &dir, &want).map(|_| ())
+    }
+
+    fn stop(&self, network: &str, remove: bool) -> Result<(), ServerError> {
+        let dir = self.dir(network);
+        process::stop(&dir)?;
+        if remove {
+            match fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io("remove", &dir)(e))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn add_host(&self, network: &str, host: &DhcpHost) -> Result<(), ServerError> {
+        let dir = self.dir(network).join(HOSTS_DIR);
+        if self.record(network)?.is_none() {
+            return Err(ServerError::NotConfigured {
+                network: network.to_string(),
+            });
+        }
+        write_file(
+            &dir.join(render::host_file_name(&host.mac)),
+            render::host_line(host).as_bytes(),
+        )
+    }
+
+    /// Releases the host's lease (if it holds one) and removes its file; the caller
+    /// sends the SIGHUP that makes dnsmasq forget it.
+    fn remove_host(&self, network: &str, host: &DhcpHost) -> Result<(), ServerError> {
+        let dir = self.dir(network);
+        let mac = host.mac.to_string().to_ascii_lowercase();
+        let leases = fs::read_to_string(dir.join(LEASE_FILE)).unwrap_or_default();
+        let held = render::parse_leases(&leases)
+            .into_iter()
+            .find(|l| l.mac == mac);
+        if let (Some(lease), Some(rec)) = (held, self.record(network)?) {
+            if process::ours(&dir).is_some() {
+                process::release(
+                    self.netns()?,
+                    &rec.spec.flags.interface,
+                    &lease.ip.to_string(),
+                    &mac,
+                )?;
+            }
+        }
+        let path = dir.join(HOSTS_DIR).join(render::host_file_name(&host.mac));
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path)(e)),
+            _ => sync_dir(&dir.join(HOSTS_DIR)).or(Ok(())),
+        }
+    }
+}
+
+impl Default for Supervisor {
+    fn default() -> Self {
+        Supervisor::new()
+    }
+}

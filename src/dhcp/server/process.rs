@@ -1,0 +1,170 @@
+//! The dnsmasq process of a network: found through its PID file, but only believed once
+//! `/proc/PID/cmdline` shows a dnsmasq started with that very PID file. A PID is recycled;
+//! a stale PID file that now names another process must never lead to a signal.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::render::{PID_FILE, PROGRAM};
+use super::ServerError;
+
+/// The PID in a server's PID file, if it holds one.
+pub fn pid_in_file(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join(PID_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1)
+}
+
+/// The command line of a live process (empty for zombies and kernel threads).
+pub fn cmdline(pid: i32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    if raw.is_empty() {
+        return None;
+    }
+    Some(
+        raw.split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+/// The PID of this server's dnsmasq and its command line: the PID file's process, if it
+/// is a dnsmasq started with this directory's PID file.
+pub fn ours(dir: &Path) -> Option<(i32, Vec<String>)> {
+    let pid = pid_in_file(dir)?;
+    let argv = cmdline(pid)?;
+    let pid_arg = format!("--pid-file={}", dir.join(PID_FILE).display());
+    let is_dnsmasq = argv
+        .first()
+        .is_some_and(|a| Path::new(a).file_name().is_some_and(|n| n == PROGRAM));
+    (is_dnsmasq && argv.iter().any(|a| *a == pid_arg)).then_some((pid, argv))
+}
+
+fn signal(pid: i32, sig: Signal) -> Result<(), ServerError> {
+    match kill(Pid::from_raw(pid), sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(ServerError::Signal {
+            pid,
+            signal: sig.as_str(),
+            source: e.into(),
+        }),
+    }
+}
+
+/// Sends SIGHUP to this server's dnsmasq, if it is running; true when one was sent.
+pub fn reload(dir: &Path) -> Result<bool, ServerError> {
+    match ours(dir) {
+        Some((pid, _)) => signal(pid, Signal::SIGHUP).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Stops this server's dnsmasq (SIGTERM, then SIGKILL after 5 s) and waits until it is
+/// gone. A PID file naming another process is left alone.
+pub fn stop(dir: &Path) -> Result<(), ServerError> {
+    let Some((pid, _)) = ours(dir) else {
+        return Ok(());
+    };
+    signal(pid, Signal::SIGTERM)?;
+    let start = Instant::now();
+    // A zombie has no command line: gone as far as serving goes.
+    while cmdline(pid).is_some() {
+        if start.elapsed() > Duration::from_secs(5) {
+            signal(pid, Signal::SIGKILL)?;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err(ServerError::Stuck { pid });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Runs `argv` in the network namespace `netns` (the driver's), waiting for it to exit.
+/// dnsmasq daemonizes and its first process exits only once the daemon is set up (or
+/// has failed), so the status says whether it started.
+pub fn run_in(netns: &OwnedFd, argv: &[String]) -> Result<std::process::Output, ServerError> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(ServerError::Spawn {
+            program: String::new(),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        });
+    };
+    let fd = netns.as_raw_fd();
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs in the forked child before exec and calls only setns(2),
+    // which is async-signal-safe; `fd` stays open in the parent until the child has
+    // exec'd because `output()` waits for it.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().map_err(|source| ServerError::Spawn {
+        program: program.clone(),
+        source,
+    })
+}
+
+/// Starts dnsmasq with `argv` and returns its PID.
+pub fn start(netns: &OwnedFd, dir: &Path, argv: &[String]) -> Result<i32, ServerError> {
+    let out = run_in(netns, argv)?;
+    if !out.status.success() {
+        return Err(ServerError::Start {
+            dir: dir.to_path_buf(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    // The daemon writes its PID file before the first process exits.
+    ours(dir)
+        .map(|(pid, _)| pid)
+        .ok_or_else(|| ServerError::Start {
+            dir: dir.to_path_buf(),
+            message: "dnsmasq exited without a running daemon behind its PID file".into(),
+        })
+}
+
+/// `dhcp_release IFACE IP MAC`: tells the server the lease is given up, as the client
+/// would. Only dnsmasq-utils has it.
+pub fn release(netns: &OwnedFd, interface: &str, ip: &str, mac: &str) -> Result<(), ServerError> {
+    let argv = [RELEASE_PROGRAM, interface, ip, mac].map(str::to_string);
+    let out = run_in(netns, &argv)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ServerError::Release {
+            ip: ip.to_string(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// The program that releases a lease (package dnsmasq-utils).
+pub const RELEASE_PROGRAM: &str = "dhcp_release";
+
+/// `/proc/thread-self/ns/net`, opened: the namespace servers are started in.
+pub fn current_netns() -> Result<OwnedFd, ServerError> {
+    let path = PathBuf::from("/proc/thread-self/ns/net");
+    std::fs::File::open(&path)
+        .map(OwnedFd::from)
+        .map_err(|source| ServerError::Io {
+            action: "open",
+            path,
+            source,
+        })
+}

@@ -1,0 +1,294 @@
+//! `networks[].dhcp-server`: the input schema of a network's DHCP server and its checks.
+//!
+//! Everything here ends up in dnsmasq's command line or in files dnsmasq parses, so every
+//! value is checked to be exactly what its field says: a hostname is one DNS label and a
+//! domain a DNS name (no comma, newline, `#`, space or anything else dnsmasq would read as
+//! syntax), addresses are typed, the lease time has dnsmasq's syntax.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::{Deserialize, Serialize};
+
+use super::types::{NetworkSpec, NetworkState};
+use crate::netdev::MacAddr;
+
+/// `networks[].dhcp-server`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DhcpServerSpec {
+    /// Dynamic range; omitted: declared hosts only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<DhcpRange>,
+    /// `1h`, `30m`, `3600` (seconds), `infinite`; default 1h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_time: Option<LeaseTime>,
+    /// An IPv4 address or `none`; default the network's first address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_servers: Option<Vec<Ipv4Addr>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// DHCP option 26.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Upstream DNS servers for names outside the guests' domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_dns: Option<Vec<IpAddr>>,
+    /// Also take upstream servers from the host's resolv.conf (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolv_conf: Option<bool>,
+    /// ICMP-probe a range address before offering it (dnsmasq's default, true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_check: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Vec<DhcpHostSpec>>,
+}
+
+/// `dhcp-server.range`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpRange {
+    pub start: Ipv4Addr,
+    pub end: Ipv4Addr,
+}
+
+/// `dhcp-server.hosts[]`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpHostSpec {
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+/// `dhcp-server.lease-time`: seconds, or text with a unit.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum LeaseTime {
+    Seconds(u64),
+    Text(String),
+}
+
+/// dnsmasq refuses shorter leases (it raises them to two minutes).
+pub const MIN_LEASE_SECONDS: u64 = 120;
+/// Default lease time.
+pub const DEFAULT_LEASE_SECONDS: u64 = 3600;
+
+impl LeaseTime {
+    /// Seconds; `None` is infinite.
+    pub fn seconds(&self) -> Result<Option<u64>, String> {
+        let (n, unit) = match self {
+            LeaseTime::Seconds(n) => (*n, 1),
+            LeaseTime::Text(t) if t == "infinite" => return Ok(None),
+            LeaseTime::Text(t) => {
+                let (digits, unit) = match t.char_indices().last() {
+                    Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], Some(c)),
+                    _ => (t.as_str(), None),
+                };
+                let unit = match unit {
+                    None | Some('s') => 1,
+                    Some('m') => 60,
+                    Some('h') => 3600,
+                    Some('d') => 86_400,
+                    Some('w') => 604_800,
+                    Some(_) => return Err(lease_syntax(t)),
+                };
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(lease_syntax(t));
+                }
+                (digits.parse::<u64>().map_err(|_| lease_syntax(t))?, unit)
+            }
+        };
+        let s = n
+            .checked_mul(unit)
+            .filter(|s| *s <= u64::from(u32::MAX))
+            .ok_or_else(|| "lease time is too long (use infinite)".to_string())?;
+        if s < MIN_LEASE_SECONDS {
+            return Err(format!(
+                "{s} s is shorter than dnsmasq's minimum of {MIN_LEASE_SECONDS} s"
+            ));
+        }
+        Ok(Some(s))
+    }
+}
+
+fn lease_syntax(t: &str) -> String {
+    format!("{t:?} is not a lease time (NUMBER with an optional unit s, m, h, d or w, or infinite)")
+}
+
+/// A DNS label: 1-63 letters, digits and inner hyphens.
+pub fn check_label(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 63 {
+        return Err(format!("{s:?} must be 1 to 63 characters long"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(format!(
+            "{s:?} contains {c:?}; a DNS label has only letters, digits and '-'"
+        ));
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        return Err(format!("{s:?} starts or ends with '-'"));
+    }
+    Ok(())
+}
+
+/// A DNS name: labels separated by dots, at most 253 characters.
+pub fn check_domain(s: &str) -> Result<(), String> {
+    if s.len() > 253 {
+        return Err(format!("{s:?} is longer than 253 characters"));
+    }
+    s.split('.').try_for_each(check_label)
+}
+
+/// The subnet a network's server serves: its first IPv4 address.
+pub fn server_address(n: &NetworkSpec) -> Option<Ipv4Net> {
+    let ip = n.ipv4.as_ref().filter(|ip| ip.dhcp != Some(true))?;
+    match ip.address.first()? {
+        IpNet::V4(a) => Some(*a),
+        IpNet::V6(_) => None,
+    }
+}
+
+fn unicast(a: Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
+}
+
+/// Problems with `n.dhcp-server`, as (path, message); `p` is `networks[i]`.
+pub fn validate(p: &str, n: &NetworkSpec) -> Vec<(String, String)> {
+    let mut errs = Vec::new();
+    let Some(s) = &n.dhcp_server else {
+        return errs;
+    };
+    let sp = format!("{p}.dhcp-server");
+    let mut err = |path: String, m: String| errs.push((path, m));
+    if n.state == Some(NetworkState::Absent) {
+        err(sp, "a network with state: absent serves no DHCP".into());
+        return errs;
+    }
+    let Some(me) = server_address(n) else {
+        err(
+            sp,
+            "a DHCP server needs a static IPv4 address on the network (ipv4.address)".into(),
+        );
+        return errs;
+    };
+    let subnet = me.trunc();
+    let host_addr = |a: Ipv4Addr| -> Result<(), String> {
+        if !subnet.contains(&a) {
+            return Err(format!("{a} is outside the network's subnet {subnet}"));
+        }
+        if subnet.prefix_len() < 31 && (a == subnet.network() || a == subnet.broadcast()) {
+            return Err(format!("{a} is not a host address of {subnet}"));
+        }
+        Ok(())
+    };
+    if let Some(r) = &s.range {
+        for (f, a) in [("start", r.start), ("end", r.end)] {
+            if let Err(m) = host_addr(a) {
+                err(format!("{sp}.range.{f}"), m);
+            }
+        }
+        if r.start > r.end {
+            err(
+                format!("{sp}.range"),
+                format!("start {} is after end {}", r.start, r.end),
+            );
+        }
+    }
+    if let Some(Err(m)) = s.lease_time.as_ref().map(LeaseTime::seconds) {
+        err(format!("{sp}.lease-time"), m);
+    }
+    if let Some(r) = &s.router {
+        match r.parse::<Ipv4Addr>() {
+            _ if r == "none" => {}
+            Ok(a) if unicast(a) => {}
+            Ok(a) => err(
+                format!("{sp}.router"),
+                format!("{a} is not a unicast address"),
+            ),
+            Err(_) => err(
+                format!("{sp}.router"),
+                format!("{r:?} is neither an IPv4 address nor none"),
+            ),
+        }
+    }
+    for (j, a) in s.dns_servers.iter().flatten().enumerate() {
+        if !unicast(*a) {
+            err(
+                format!("{sp}.dns-servers[{j}]"),
+                format!("{a} is not a unicast address"),
+            );
+        }
+    }
+    for (j, a) in s.upstream_dns.iter().flatten().enumerate() {
+        if a.is_unspecified() || a.is_multicast() {
+            err(
+                format!("{sp}.upstream-dns[{j}]"),
+                format!("{a} is not a unicast address"),
+            );
+        }
+    }
+    if let Some(d) = &s.domain {
+        if let Err(m) = check_domain(d) {
+            err(format!("{sp}.domain"), m);
+        }
+    }
+    if let Some(m) = s.mtu {
+        if !(68..=65535).contains(&m) {
+            err(
+                format!("{sp}.mtu"),
+                format!("{m} is outside 68-65535 (DHCP option 26)"),
+            );
+        }
+    }
+    let mut macs: BTreeMap<MacAddr, usize> = BTreeMap::new();
+    let mut ips: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for (j, h) in s.hosts.iter().flatten().enumerate() {
+        let hp = format!("{sp}.hosts[{j}]");
+        if h.mac.0[0] & 1 == 1 || h.mac.0 == [0; 6] {
+            err(
+                format!("{hp}.mac"),
+                format!("{} is not a unicast MAC address", h.mac),
+            );
+        }
+        if let Some(prev) = macs.insert(h.mac, j) {
+            err(
+                format!("{hp}.mac"),
+                format!("{} is already declared at hosts[{prev}]", h.mac),
+            );
+        }
+        if let Err(m) = host_addr(h.ip) {
+            err(format!("{hp}.ip"), m);
+        } else if h.ip == me.addr() {
+            err(
+                format!("{hp}.ip"),
+                format!("{} is the network's own address", h.ip),
+            );
+        }
+        if let Some(prev) = ips.insert(h.ip, j) {
+            err(
+                format!("{hp}.ip"),
+                format!("{} is already declared at hosts[{prev}]", h.ip),
+            );
+        }
+        if let Some(name) = &h.hostname {
+            if let Err(m) = check_label(name) {
+                err(format!("{hp}.hostname"), m);
+            } else if let Some(prev) = names.insert(name.to_ascii_lowercase(), j) {
+                err(
+                    format!("{hp}.hostname"),
+                    format!("{name} is already declared at hosts[{prev}]"),
+                );
+            }
+        }
+    }
+    errs
+}
