@@ -133,6 +133,10 @@ pub struct ShowArgs {
     /// Report only the networks' firewall: backend, device and rules in force for each.
     #[arg(long, conflicts_with = "dhcp")]
     pub firewall: bool,
+    /// Report only the networks' DHCP servers (dnsmasq): pid, running or not, hosts,
+    /// active leases.
+    #[arg(long, conflicts_with_all = ["dhcp", "firewall"])]
+    pub dhcp_servers: bool,
 }
 
 /// Entry point of the binary.

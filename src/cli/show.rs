@@ -23,6 +23,16 @@ pub fn run(args: &ShowArgs) -> i32 {
     let dhcp = applied::load(&applied::state_dir())
         .map(|a| dhcp_status(&state, &a))
         .unwrap_or_default();
+    let servers = crate::dhcp::server::Supervisor::new()
+        .status()
+        .unwrap_or_default();
+    if args.dhcp_servers {
+        let text = match args.output {
+            Format::Yaml => serde_yaml_ng::to_string(&servers).map_err(|e| e.to_string()),
+            Format::Json => serde_json::to_string_pretty(&servers).map_err(|e| e.to_string()),
+        };
+        return print(text);
+    }
     if args.dhcp {
         let text = match args.output {
             Format::Yaml => serde_yaml_ng::to_string(&dhcp).map_err(|e| e.to_string()),
@@ -67,6 +77,12 @@ pub fn run(args: &ShowArgs) -> i32 {
             println!("# networks' firewall (hostnet show --firewall):");
             for n in &firewall {
                 println!("#   {n}");
+            }
+        }
+        if !servers.is_empty() {
+            println!("# DHCP servers (hostnet show --dhcp-servers):");
+            for s in &servers {
+                println!("#   {s}");
             }
         }
         if !shown.skipped.is_empty() {

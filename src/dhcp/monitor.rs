@@ -134,7 +134,42 @@ pub fn converge_all(
             )),
         }
     }
+    revive_servers(driver, &mut round);
     Ok(round)
+}
+
+/// Restarts every DHCP server (dnsmasq) of this namespace that is not running with its
+/// configuration, through the engine: its files as they are, and a start.
+fn revive_servers(driver: &mut dyn Driver, round: &mut Round) {
+    let servers = match driver.query() {
+        Ok(s) => s.dhcp_servers,
+        Err(e) => {
+            round
+                .failures
+                .push(format!("DHCP servers: {}", crate::error_chain(&e)));
+            return;
+        }
+    };
+    for (network, s) in servers.into_iter().filter(|(_, s)| !s.running) {
+        let mut intent = Intent::default();
+        intent.dhcp_servers.insert(
+            network.clone(),
+            Some(crate::dhcp::server::ServerIntent {
+                origin: format!("dhcp server {network}"),
+                spec: s.spec,
+                hosts: s.hosts,
+            }),
+        );
+        match engine::apply(driver, &intent, ApplyOptions::default(), |_, _| Ok(())) {
+            Ok(report) => round
+                .changes
+                .extend(report.plan.ops().map(|op| format!("{} {op}", op.sign()))),
+            Err(e) => round.failures.push(format!(
+                "DHCP server {network}: {}",
+                describe(&ConvergeError::Apply(e))
+            )),
+        }
+    }
 }
 
 /// What one round of the monitor did.
@@ -203,17 +238,25 @@ pub fn monitor(
             why = "retry";
             continue;
         }
+        let servers = crate::dhcp::server::Supervisor::new();
+        let mut polls = 0u32;
         loop {
             if stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
+            // A dnsmasq that died sends no netlink message: look every 2 s.
+            polls += 1;
+            if polls % 4 == 0 && !servers.down().is_empty() {
+                why = "DHCP server down";
+                break;
+            }
             if listener.wait(Duration::from_millis(500))? {
                 // Clients change address and routes in quick succession: let the burst end.
                 while listener.wait(Duration::from_millis(50))? {}
+                why = "change";
                 break;
             }
         }
-        why = "change";
     }
 }
 

@@ -180,6 +180,23 @@ pub struct Status {
     pub directory: PathBuf,
 }
 
+impl std::fmt::Display for Status {
+    /// `tenant1: dnsmasq pid 4242 running on tenant1, 3 hosts, 2 active leases`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: dnsmasq ", self.network)?;
+        match (self.pid, self.running) {
+            (Some(pid), true) => write!(f, "pid {pid} running")?,
+            (Some(pid), false) => write!(f, "pid {pid} running with an old configuration")?,
+            (None, _) => write!(f, "not running")?,
+        }
+        write!(
+            f,
+            " on {}, {} hosts, {} active leases",
+            self.interface, self.hosts, self.active_leases
+        )
+    }
+}
+
 /// The servers of the namespace it was created in.
 pub struct Supervisor {
     base: PathBuf,
@@ -282,6 +299,28 @@ impl Supervisor {
             );
         }
         Ok(out)
+    }
+
+    /// The networks of this namespace whose server does not run with its configuration:
+    /// a cheap check (no host files read) for `hostnet monitor`.
+    pub fn down(&self) -> Vec<String> {
+        let (Ok(entries), Ok(key)) = (fs::read_dir(&self.base), netns_key()) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let network = e.file_name().to_string_lossy().into_owned();
+                let rec = self.record(&network).ok().flatten()?;
+                if rec.netns != key || rec.network != network {
+                    return None;
+                }
+                let dir = self.dir(&network);
+                let want = render::argv(&dir, &rec.spec.flags);
+                let up = process::ours(&dir).is_some_and(|(_, argv)| argv == want);
+                (!up).then_some(network)
+            })
+            .collect()
     }
 
     /// Status of every server of this namespace, for `hostnet show`.

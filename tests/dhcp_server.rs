@@ -1,0 +1,609 @@
+//! DHCP and DNS for guests, end to end: `hostnet apply` runs a real dnsmasq on a
+//! network's bridge in a namespace of the test's own, and guests in other namespaces,
+//! wired to the bridge by veth pairs, run real ISC dhclient against it and ask it DNS
+//! questions over UDP.
+
+mod common;
+#[path = "dhcp/lab.rs"]
+mod lab;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::text;
+use lab::{may_run, Lab};
+
+const G1_MAC: &str = "52:54:00:12:34:56";
+const G2_MAC: &str = "52:54:00:00:00:02";
+
+/// A lab (host namespace, guests) whose dnsmasq instances are stopped on drop.
+struct Net {
+    lab: Lab,
+}
+
+impl Net {
+    /// A host namespace and guests `g1`, `g2`, … each wired to the host (`gv1`, …) with
+    /// the declared MACs on the guest ends.
+    fn new(tag: &str, guests: &[&str]) -> Net {
+        let mut lab = Lab::new(tag, &[]);
+        use std::os::unix::fs::PermissionsExt;
+        // dnsmasq drops to nobody, which must reach the files under the lab.
+        std::fs::set_permissions(lab.dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        for (i, mac) in guests.iter().enumerate() {
+            let g = format!("g{}", i + 1);
+            lab.sb.add(&g).expect("guest netns");
+            lab.sb
+                .wire("host", &format!("gv{}", i + 1), &g, "eth0")
+                .expect("wire");
+            let o = lab.run(&g, "ip", &["link", "set", "eth0", "address", mac]);
+            assert!(o.status.success(), "{o:?}");
+        }
+        Net { lab }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.lab.path("dnsmasq")
+    }
+
+    /// `hostnet ARGS` with the lab's state directories, in the host namespace.
+    fn hostnet(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let ns = self.lab.sb.netns("host");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--netns", &ns]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+            .args(&all)
+            .env("HOSTNET_DNSMASQ_DIR", self.dir())
+            .env("HOSTNET_STATE_DIR", self.lab.path("run"))
+            .env("HOSTNET_LIB_DIR", self.lab.path("lib"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hostnet");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("hostnet")
+    }
+
+    fn apply(&self, yaml: &str) -> String {
+        let o = self.hostnet(&["apply", "-"], Some(yaml));
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir().join("tenant1").join(name)).unwrap_or_default()
+    }
+
+    fn pid(&self) -> Option<i32> {
+        self.file("dnsmasq.pid").trim().parse().ok()
+    }
+
+    /// Start time of a process in clock ticks since boot (`/proc/PID/stat` field 22).
+    fn started(pid: i32) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        let after = &stat[stat.rfind(')').expect("comm") + 2..];
+        after
+            .split(' ')
+            .nth(19)
+            .and_then(|s| s.parse().ok())
+            .expect("starttime")
+    }
+
+    fn alive(pid: i32) -> bool {
+        hostnet::dhcp::server::cmdline(pid).is_some()
+    }
+
+    /// Lines of the log that only a start or a SIGHUP writes (the options file is read
+    /// then and at no other time).
+    fn option_reads(&self) -> usize {
+        self.file("dnsmasq.log")
+            .lines()
+            .filter(|l| l.contains("read ") && l.ends_with("/tenant1/options"))
+            .count()
+    }
+
+    /// dhclient once in guest `g`, with a script that records the options it got and
+    /// configures the address. Returns the recorded environment.
+    fn dhclient(&self, g: &str) -> String {
+        let env_file = self.lab.path(&format!("{g}.env"));
+        let script = self.lab.path(&format!("{g}-script"));
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\ncase \"$reason\" in\n  BOUND|RENEW|REBIND|REBOOT)\n    env > '{}'\n    ip addr replace \"$new_ip_address/$new_subnet_mask\" dev \"$interface\"\n    ;;\nesac\n",
+                env_file.display()
+            ),
+        )
+        .expect("script");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let conf = self.lab.path("dhclient.conf");
+        std::fs::write(
+            &conf,
+            "request subnet-mask, routers, domain-name, domain-name-servers, interface-mtu;\n",
+        )
+        .expect("conf");
+        let p = |s: &str| self.lab.path(&format!("{g}.{s}")).display().to_string();
+        // One client per guest: the earlier one (a daemon by now) goes first, or it would
+        // outlive the lab, whose cleanup finds only the newest PID file.
+        self.stop_client(&p("pid"));
+        let (sf, cf) = (script.display().to_string(), conf.display().to_string());
+        let o = self.lab.run_timeout(
+            g,
+            "dhclient",
+            &[
+                "-1",
+                "-v",
+                "-cf",
+                &cf,
+                "-sf",
+                &sf,
+                "-lf",
+                &p("leases"),
+                "-pf",
+                &p("pid"),
+                "eth0",
+            ],
+            Duration::from_secs(30),
+        );
+        assert!(o.status.success(), "dhclient in {g}: {}", text(&o));
+        std::fs::read_to_string(env_file).expect("dhclient ran the script")
+    }
+
+    /// Stops the dhclient of a PID file if it is one this lab started.
+    fn stop_client(&self, pid_file: &str) {
+        let Some(pid) = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let lab = self.lab.dir.path().display().to_string();
+        if hostnet::dhcp::server::cmdline(pid).is_some_and(|a| a.iter().any(|x| x.contains(&lab))) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Net::alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn guest_address(&self, g: &str) -> String {
+        let o = self
+            .lab
+            .run(g, "ip", &["-4", "-o", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn servers_json(&self) -> String {
+        let o = self.hostnet(&["show", "--dhcp-servers", "-o", "json"], None);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        // Only the dnsmasq this test's applies started, and only after its command line
+        // shows it is one (the stale-PID test leaves another process's PID there).
+        let dir = self.dir().join("tenant1");
+        if let Some(pid) = self.pid() {
+            let ours = hostnet::dhcp::server::cmdline(pid)
+                .is_some_and(|a| a.iter().any(|x| x.contains(&dir.display().to_string())));
+            if ours {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+    }
+}
+
+fn network(hosts: &str, range_end: u8) -> String {
+    format!(
+        "networks:
+  - name: tenant1
+    uplink: gv1
+    ipv4: {{address: [10.10.0.1/24]}}
+    dhcp-server:
+      range: {{start: 10.10.0.100, end: 10.10.0.{range_end}}}
+      lease-time: 1h
+      dns-servers: [10.10.0.1]
+      domain: tenant1.example
+      mtu: 1450
+      ping-check: false
+      hosts:
+        - {{mac: \"{G1_MAC}\", ip: 10.10.0.5, hostname: vm1}}
+{hosts}"
+    )
+}
+
+fn vm2() -> String {
+    format!("        - {{mac: \"{G2_MAC}\", ip: 10.10.0.6, hostname: vm2}}\n")
+}
+
+/// Puts `gvN` into the bridge (a guest's port joining after the network exists).
+fn join(net: &Net, port: &str) {
+    let o = net.lab.run(
+        "host",
+        "ip",
+        &["link", "set", port, "master", "tenant1", "up"],
+    );
+    assert!(o.status.success(), "{o:?}");
+}
+
+/// An A query for `name` to `server`:53 from guest `g`: the answer's addresses and the
+/// address the answer came from.
+fn dns_a(net: &Net, g: &str, server: Ipv4Addr, name: &str) -> (Vec<Ipv4Addr>, Ipv4Addr) {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(u8::try_from(label.len()).expect("label"));
+        q.extend(label.as_bytes());
+    }
+    q.extend([0, 0, 1, 0, 1]);
+    let qlen = q.len();
+    let (reply, from) = net
+        .lab
+        .sb
+        .run_in(g, move || {
+            let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
+            s.set_read_timeout(Some(Duration::from_secs(3)))
+                .expect("timeout");
+            s.send_to(&q, (server, 53)).expect("send");
+            let mut buf = [0u8; 512];
+            let (n, from) = s.recv_from(&mut buf).expect("a DNS answer");
+            Ok((buf[..n].to_vec(), from))
+        })
+        .expect("in guest");
+    let std::net::IpAddr::V4(from) = from.ip() else {
+        panic!("answer from {from}");
+    };
+    assert_eq!(reply[3] & 0x0f, 0, "rcode of {reply:?}");
+    let answers = u16::from_be_bytes([reply[6], reply[7]]);
+    let mut at = qlen;
+    let mut out = Vec::new();
+    for _ in 0..answers {
+        // Name (a compression pointer or labels), type, class, TTL, length, data.
+        while reply[at] != 0 && reply[at] & 0xc0 != 0xc0 {
+            at += usize::from(reply[at]) + 1;
+        }
+        at += if reply[at] == 0 { 1 } else { 2 };
+        let rtype = u16::from_be_bytes([reply[at], reply[at + 1]]);
+        let len = usize::from(u16::from_be_bytes([reply[at + 8], reply[at + 9]]));
+        at += 10;
+        if rtype == 1 && len == 4 {
+            out.push(Ipv4Addr::new(
+                reply[at],
+                reply[at + 1],
+                reply[at + 2],
+                reply[at + 3],
+            ));
+        }
+        at += len;
+    }
+    (out, from)
+}
+
+fn env_value<'a>(env: &'a str, key: &str) -> Option<&'a str> {
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(|v| v.trim_matches('\''))
+}
+
+#[test]
+fn guests_get_their_addresses_options_and_names() {
+    if !may_run(
+        "guests_get_their_addresses_options_and_names",
+        &["dnsmasq", "dhclient", "ip"],
+    ) {
+        return;
+    }
+    let net = Net::new("sa", &[G1_MAC, G2_MAC]);
+    net.apply(&network("", 200));
+    join(&net, "gv2");
+
+    // The declared host gets its fixed address, and the options arrive.
+    let env = net.dhclient("g1");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.5"),
+        "{env}"
+    );
+    assert_eq!(env_value(&env, "new_routers"), Some("10.10.0.1"), "{env}");
+    assert_eq!(
+        env_value(&env, "new_domain_name_servers"),
+        Some("10.10.0.1"),
+        "{env}"
+    );
+    assert_eq!(env_value(&env, "new_interface_mtu"), Some("1450"), "{env}");
+    assert_eq!(
+        env_value(&env, "new_domain_name"),
+        Some("tenant1.example"),
+        "{env}"
+    );
+    assert!(net.guest_address("g1").contains("10.10.0.5/24"));
+
+    // An undeclared guest gets an address from the range.
+    let env = net.dhclient("g2");
+    let ip: Ipv4Addr = env_value(&env, "new_ip_address")
+        .and_then(|a| a.parse().ok())
+        .expect("an address");
+    assert!(
+        (Ipv4Addr::new(10, 10, 0, 100)..=Ipv4Addr::new(10, 10, 0, 200)).contains(&ip),
+        "{ip}"
+    );
+
+    // DNS for the declared hostname, answered from the network's address.
+    let (a, from) = dns_a(
+        &net,
+        "g2",
+        Ipv4Addr::new(10, 10, 0, 1),
+        "vm1.tenant1.example",
+    );
+    assert_eq!(a, vec![Ipv4Addr::new(10, 10, 0, 5)]);
+    assert_eq!(from, Ipv4Addr::new(10, 10, 0, 1));
+
+    let shown = net.servers_json();
+    assert!(shown.contains("\"running\": true"), "{shown}");
+    assert!(shown.contains("\"active_leases\": 2"), "{shown}");
+
+    // Re-applying changes nothing; the files are readable by the user dnsmasq runs as.
+    let out = net.apply(&network("", 200));
+    assert!(out.contains("Nothing to change"), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(net.dir().join("tenant1/hosts/52-54-00-12-34-56"))
+        .expect("host file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+}
+
+#[test]
+fn hosts_and_range_change_the_cheapest_way() {
+    if !may_run(
+        "hosts_and_range_change_the_cheapest_way",
+        &["dnsmasq", "dhclient", "ip", "dhcp_release"],
+    ) {
+        return;
+    }
+    let net = Net::new("sb", &[G1_MAC, G2_MAC]);
+    net.apply(&network("", 200));
+    join(&net, "gv2");
+    net.dhclient("g1");
+    let pid = net.pid().expect("dnsmasq pid");
+    let started = Net::started(pid);
+    let reads = net.option_reads();
+    assert_eq!(reads, 1, "{}", net.file("dnsmasq.log"));
+
+    // Adding a host: a file, no signal, no restart; the new guest gets its address.
+    let out = net.apply(&network(&vm2(), 200));
+    assert!(
+        out.contains("+ dhcp-host 52:54:00:00:00:02 10.10.0.6 vm2"),
+        "{out}"
+    );
+    let env = net.dhclient("g2");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.6"),
+        "{env}"
+    );
+    assert_eq!(net.pid(), Some(pid));
+    assert_eq!(Net::started(pid), started);
+    assert_eq!(net.option_reads(), reads, "{}", net.file("dnsmasq.log"));
+    assert!(net
+        .file("dnsmasq.log")
+        .contains("/tenant1/hosts/52-54-00-00-00-02"));
+    assert!(net.file("leases").contains(&G2_MAC.to_lowercase()));
+
+    // Removing it: its lease is released, and one SIGHUP makes dnsmasq forget it.
+    let out = net.apply(&network("", 200));
+    assert!(out.contains("- dhcp-host 52:54:00:00:00:02"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while net.file("leases").contains(&G2_MAC.to_lowercase()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !net.file("leases").contains(&G2_MAC.to_lowercase()),
+        "{}",
+        net.file("leases")
+    );
+    assert_eq!(net.pid(), Some(pid));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while net.option_reads() == reads && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(net.option_reads(), reads + 1, "one SIGHUP");
+
+    // A new range: a restart with the new flags; the lease file and its leases stay.
+    let out = net.apply(&network("", 250));
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    let new_pid = net.pid().expect("pid");
+    assert_ne!(new_pid, pid);
+    assert!(!Net::alive(pid));
+    assert!(net.file("leases").contains(&G1_MAC.to_lowercase()));
+    let shown = net.servers_json();
+    assert!(shown.contains("\"active_leases\": 1"), "{shown}");
+    // ... and the guest keeps its address when it asks again.
+    let env = net.dhclient("g1");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.5"),
+        "{env}"
+    );
+}
+
+#[test]
+fn a_dead_dnsmasq_comes_back_and_a_stale_pid_is_never_signalled() {
+    if !may_run(
+        "a_dead_dnsmasq_comes_back_and_a_stale_pid_is_never_signalled",
+        &["dnsmasq", "sleep"],
+    ) {
+        return;
+    }
+    let net = Net::new("sc", &[G1_MAC]);
+    let yaml = network("", 200);
+    net.apply(&yaml);
+    let kill = |pid: i32| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Net::alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // Killed: the next apply starts it again.
+    let pid = net.pid().expect("pid");
+    kill(pid);
+    let out = net.apply(&yaml);
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    let pid = net.pid().expect("pid");
+    assert!(Net::alive(pid));
+
+    // A PID file naming another process (recycled PID): that process is left alone.
+    kill(pid);
+    let mut other = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let other_pid = i32::try_from(other.id()).expect("pid");
+    std::fs::write(
+        net.dir().join("tenant1/dnsmasq.pid"),
+        format!("{other_pid}\n"),
+    )
+    .expect("pid file");
+    let out = net.apply(&yaml);
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert!(
+        other.try_wait().expect("wait").is_none(),
+        "sleep was signalled"
+    );
+    let pid = net.pid().expect("pid");
+    assert_ne!(pid, other_pid);
+
+    // The same when the network goes: the stale PID is not stopped, the files go.
+    kill(pid);
+    std::fs::write(
+        net.dir().join("tenant1/dnsmasq.pid"),
+        format!("{other_pid}\n"),
+    )
+    .expect("pid file");
+    net.apply("networks:\n  - {name: tenant1, state: absent}\n");
+    assert!(
+        other.try_wait().expect("wait").is_none(),
+        "sleep was signalled"
+    );
+    assert!(!net.dir().join("tenant1").exists());
+    let _ = other.kill();
+    let _ = other.wait();
+}
+
+#[test]
+fn monitor_restarts_a_dead_dnsmasq() {
+    if !may_run("monitor_restarts_a_dead_dnsmasq", &["dnsmasq"]) {
+        return;
+    }
+    let net = Net::new("sd", &[G1_MAC]);
+    net.apply(&network("", 200));
+    let ns = net.lab.sb.netns("host");
+    let mut monitor = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["monitor", "--netns", &ns])
+        .env("HOSTNET_DNSMASQ_DIR", net.dir())
+        .env("HOSTNET_STATE_DIR", net.lab.path("run"))
+        .env("HOSTNET_LIB_DIR", net.lab.path("lib"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("monitor");
+    let pid = net.pid().expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let revived = loop {
+        if let Some(p) = net.pid().filter(|p| *p != pid && Net::alive(*p)) {
+            break Some(p);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    assert!(revived.is_some(), "{}", net.file("dnsmasq.log"));
+}
+
+#[test]
+fn a_server_that_cannot_start_is_rolled_back() {
+    if !may_run("a_server_that_cannot_start_is_rolled_back", &["dnsmasq"]) {
+        return;
+    }
+    let net = Net::new("se", &[G1_MAC]);
+    let before = net.hostnet(&["show", "-o", "json"], None);
+    // Port 53 taken on every address: dnsmasq cannot listen on the bridge's.
+    let _blocker = net
+        .lab
+        .sb
+        .run_in("host", || {
+            Ok(UdpSocket::bind("0.0.0.0:53").expect("bind 53"))
+        })
+        .expect("in host");
+    let o = net.hostnet(&["apply", "-"], Some(&network("", 200)));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("dnsmasq"), "{err}");
+    let after = net.hostnet(&["show", "-o", "json"], None);
+    assert_eq!(before.stdout, after.stdout, "the bridge is gone again");
+    assert!(!net.dir().join("tenant1").exists(), "its files are gone");
+}
+
+#[test]
+fn hostile_input_is_refused_before_anything_changes() {
+    if !may_run("hostile_input_is_refused_before_anything_changes", &["ip"]) {
+        return;
+    }
+    let net = Net::new("sf", &[G1_MAC]);
+    for (bad, field) in [
+        ("vm1\\nbogus-option", "hosts[0].hostname"),
+        ("vm1,10.10.0.9", "hosts[0].hostname"),
+        ("vm1#", "hosts[0].hostname"),
+        ("vm 1", "hosts[0].hostname"),
+    ] {
+        let yaml = network("", 200).replace("hostname: vm1", &format!("hostname: \"{bad}\""));
+        let o = net.hostnet(&["apply", "-"], Some(&yaml));
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr)
+                .contains(&format!("networks[0].dhcp-server.{field}")),
+            "{}",
+            text(&o)
+        );
+    }
+    let yaml =
+        network("", 200).replace("domain: tenant1.example", "domain: \"a.example\\nport=0\"");
+    let o = net.hostnet(&["apply", "-"], Some(&yaml));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("networks[0].dhcp-server.domain"));
+    let o = net.lab.run("host", "ip", &["link", "show", "tenant1"]);
+    assert!(!o.status.success(), "nothing was created");
+    assert!(!net.dir().exists());
+}
