@@ -292,3 +292,167 @@ pub fn validate(p: &str, n: &NetworkSpec) -> Vec<(String, String)> {
     }
     errs
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{parse, validate};
+
+    fn errors(server: &str) -> Vec<String> {
+        let yaml = format!(
+            "networks:\n  - name: t1\n    ipv4: {{address: [10.10.0.1/24]}}\n    dhcp-server: {server}\n"
+        );
+        match parse(&yaml) {
+            Err(e) => vec![e.to_string()],
+            Ok(d) => validate(&d)
+                .err()
+                .map(|e| e.0.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn refused(server: &str, expected: &str) {
+        let e = errors(server);
+        assert!(
+            e.iter().any(|m| m.starts_with(expected)),
+            "{server}: expected {expected}, got {e:?}"
+        );
+    }
+
+    #[test]
+    fn a_complete_server_is_valid() {
+        assert_eq!(
+            errors(
+                "{range: {start: 10.10.0.100, end: 10.10.0.200}, lease-time: 1h, router: none, \
+                 dns-servers: [10.10.0.1], domain: t1.example, mtu: 1450, \
+                 hosts: [{mac: '52:54:00:12:34:56', ip: 10.10.0.5, hostname: vm1}]}"
+            ),
+            Vec::<String>::new()
+        );
+        assert!(errors("{}").is_empty());
+        assert!(errors("{lease-time: infinite}").is_empty());
+        assert!(errors("{lease-time: 7200}").is_empty());
+    }
+
+    #[test]
+    fn hostile_hostnames_and_domains_are_refused() {
+        for bad in [
+            "\"vm1\\nport=0\"",
+            "\"vm1,10.10.0.9\"",
+            "\"vm#1\"",
+            "\"vm 1\"",
+            "\"-vm\"",
+            "\"\"",
+            "\"vm1.t1\"",
+            "\"vm\\u00e9\"",
+            &"a".repeat(64),
+        ] {
+            refused(
+                &format!(
+                    "{{hosts: [{{mac: '52:54:00:12:34:56', ip: 10.10.0.5, hostname: {bad}}}]}}"
+                ),
+                "networks[0].dhcp-server.hosts[0].hostname:",
+            );
+        }
+        for bad in [
+            "\"a..b\"",
+            "\"x.example\\nserver=1.2.3.4\"",
+            "\"a,b\"",
+            "\"/x/\"",
+        ] {
+            refused(
+                &format!("{{domain: {bad}}}"),
+                "networks[0].dhcp-server.domain:",
+            );
+        }
+    }
+
+    #[test]
+    fn values_are_checked_field_by_field() {
+        refused("{lease-time: 1x}", "networks[0].dhcp-server.lease-time:");
+        refused("{lease-time: 60s}", "networks[0].dhcp-server.lease-time:");
+        refused(
+            "{lease-time: \"1h,static\"}",
+            "networks[0].dhcp-server.lease-time:",
+        );
+        refused(
+            "{router: \"10.10.0.1,evil\"}",
+            "networks[0].dhcp-server.router:",
+        );
+        refused("{router: 224.0.0.1}", "networks[0].dhcp-server.router:");
+        refused("{mtu: 20}", "networks[0].dhcp-server.mtu:");
+        refused(
+            "{dns-servers: [0.0.0.0]}",
+            "networks[0].dhcp-server.dns-servers[0]:",
+        );
+        refused(
+            "{dns-servers: [\"10.0.0.1,8.8.8.8\"]}",
+            "networks[0].dhcp-server.dns-servers[0]",
+        );
+        refused(
+            "{range: {start: 10.10.1.100, end: 10.10.0.200}}",
+            "networks[0].dhcp-server.range.start: 10.10.1.100 is outside",
+        );
+        refused(
+            "{range: {start: 10.10.0.200, end: 10.10.0.100}}",
+            "networks[0].dhcp-server.range: start",
+        );
+        refused(
+            "{range: {start: 10.10.0.100, end: 10.10.0.255}}",
+            "networks[0].dhcp-server.range.end: 10.10.0.255 is not a host address",
+        );
+        let two = |a: &str, b: &str| format!("{{hosts: [{a}, {b}]}}");
+        refused(
+            &two(
+                "{mac: '52:54:00:00:00:01', ip: 10.10.0.5}",
+                "{mac: '52:54:00:00:00:01', ip: 10.10.0.6}",
+            ),
+            "networks[0].dhcp-server.hosts[1].mac: 52:54:00:00:00:01 is already declared",
+        );
+        refused(
+            &two(
+                "{mac: '52:54:00:00:00:01', ip: 10.10.0.5}",
+                "{mac: '52:54:00:00:00:02', ip: 10.10.0.5}",
+            ),
+            "networks[0].dhcp-server.hosts[1].ip: 10.10.0.5 is already declared",
+        );
+        refused(
+            "{hosts: [{mac: '52:54:00:00:00:01', ip: 10.20.0.5}]}",
+            "networks[0].dhcp-server.hosts[0].ip: 10.20.0.5 is outside",
+        );
+        refused(
+            "{hosts: [{mac: '52:54:00:00:00:01', ip: 10.10.0.1}]}",
+            "networks[0].dhcp-server.hosts[0].ip: 10.10.0.1 is the network's own address",
+        );
+        refused(
+            "{hosts: [{mac: '01:00:5e:00:00:01', ip: 10.10.0.7}]}",
+            "networks[0].dhcp-server.hosts[0].mac:",
+        );
+        refused(
+            "{hosts: [{mac: '52:54:00:00:00:0g', ip: 10.10.0.7}]}",
+            "networks[0].dhcp-server.hosts[0]: \"52:54:00:00:00:0g\" is not a MAC",
+        );
+        refused(
+            "{bogus: 1}",
+            "networks[0].dhcp-server: unknown field `bogus`",
+        );
+    }
+
+    #[test]
+    fn a_server_needs_a_static_ipv4_address_and_a_present_network() {
+        let d =
+            parse("networks:\n  - {name: t1, ipv4: {dhcp: true}, uplink: eth0, dhcp-server: {}}\n")
+                .expect("parses");
+        let e = validate(&d).expect_err("invalid").to_string();
+        assert!(
+            e.contains("networks[0].dhcp-server: a DHCP server needs a static IPv4"),
+            "{e}"
+        );
+        let d =
+            parse("networks:\n  - {name: t1, state: absent, dhcp-server: {}}\n").expect("parses");
+        let e = validate(&d).expect_err("invalid").to_string();
+        assert!(
+            e.contains("networks[0].dhcp-server: a network with state: absent"),
+            "{e}"
+        );
+    }
+}

@@ -185,3 +185,128 @@ pub(crate) fn inverse(before: &KernelState, op: &Op, plan: &mut Plan) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{apply, ApplyError, ApplyOptions};
+    use crate::netdev::model::ModelDriver;
+    use crate::netdev::{Driver, Op};
+    use crate::plan::plan;
+    use crate::plan::tests::{host, intent_of};
+
+    fn doc(range_end: u8, hosts: &[(&str, &str)], mtu: u32) -> String {
+        let mut s = format!(
+            "networks:
+  - name: t1
+    ipv4: {{address: [10.10.0.1/24]}}
+    dhcp-server:
+      range: {{start: 10.10.0.100, end: 10.10.0.{range_end}}}
+      mtu: {mtu}
+      hosts:
+"
+        );
+        for (mac, ip) in hosts {
+            s.push_str(&format!("        - {{mac: \"{mac}\", ip: {ip}}}\n"));
+        }
+        if hosts.is_empty() {
+            s = s.replace("      hosts:\n", "");
+        }
+        s
+    }
+
+    const A: (&str, &str) = ("52:54:00:00:00:0a", "10.10.0.10");
+    const B: (&str, &str) = ("52:54:00:00:00:0b", "10.10.0.11");
+    const C: (&str, &str) = ("52:54:00:00:00:0c", "10.10.0.12");
+
+    fn applied(yaml: &str) -> ModelDriver {
+        let mut m = host();
+        apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_, _| {
+            Ok(())
+        })
+        .expect("applies");
+        m
+    }
+
+    fn ops(m: &ModelDriver, yaml: &str) -> Vec<String> {
+        plan(m.state(), &intent_of(yaml))
+            .expect("plans")
+            .ops()
+            .map(|op| format!("{} {op}", op.sign()))
+            .collect()
+    }
+
+    #[test]
+    fn each_change_takes_the_cheapest_op() {
+        let base = doc(200, &[A, B], 1450);
+        let m = applied(&base);
+        let s = &m.state().dhcp_servers["t1"];
+        assert!(s.running && s.hosts.len() == 2);
+        assert!(ops(&m, &base).is_empty());
+        // A new host: only its file.
+        assert_eq!(
+            ops(&m, &doc(200, &[A, B, C], 1450)),
+            ["+ dhcp-host 52:54:00:00:00:0C 10.10.0.12 on t1"]
+        );
+        // A removed host: only its removal (the supervisor releases and sends SIGHUP).
+        assert_eq!(
+            ops(&m, &doc(200, &[A], 1450)),
+            ["- dhcp-host 52:54:00:00:00:0B 10.10.0.11 on t1"]
+        );
+        // New options: a configure, no restart.
+        let o = ops(&m, &doc(200, &[A, B], 1400));
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert!(o[0].starts_with("~ dhcp-server t1 ") && o[0].ends_with("mtu 1400"));
+        // New flags: a configure and a start (a restart).
+        let o = ops(&m, &doc(250, &[A, B], 1450));
+        assert_eq!(o.len(), 2, "{o:?}");
+        assert_eq!(o[1], "+ dhcp-server t1 process");
+        // No dhcp-server any more: stopped and removed, before anything else.
+        let o = ops(
+            &m,
+            "networks:\n  - {name: t1, ipv4: {address: [10.10.0.1/24]}}\n",
+        );
+        assert_eq!(o, ["- dhcp-server t1 and its files"]);
+        // Networks the file does not mention keep their servers.
+        assert!(ops(&m, "interfaces: []\n").is_empty());
+    }
+
+    #[test]
+    fn a_failure_at_any_op_restores_the_servers_exactly() {
+        let base = doc(200, &[A, B], 1450);
+        for change in [
+            doc(250, &[A, C], 1400),
+            "networks:\n  - {name: t1, state: absent}\n".to_string(),
+        ] {
+            let intent = intent_of(&change);
+            let n = plan(applied(&base).state(), &intent).expect("plans").len();
+            for k in 0..n {
+                let mut m = applied(&base);
+                let before = m.query().expect("query");
+                let counter = std::sync::atomic::AtomicUsize::new(0);
+                m.fail_when(move |_: &Op| {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k
+                });
+                let err = apply(&mut m, &intent, ApplyOptions::default(), |_, _| Ok(()))
+                    .expect_err("fails");
+                assert!(
+                    matches!(err, ApplyError::RolledBack { .. }),
+                    "op {k}: {err:?}"
+                );
+                assert_eq!(m.query().expect("query"), before, "op {k} of {change}");
+            }
+        }
+    }
+
+    #[test]
+    fn restore_converges_a_server_that_died() {
+        let m = applied(&doc(200, &[A], 1450));
+        let target = m.state().clone();
+        let mut dead = target.clone();
+        if let Some(s) = dead.dhcp_servers.get_mut("t1") {
+            s.running = false;
+        }
+        let p = crate::plan::restore_plan(&dead, &target);
+        let o: Vec<String> = p.ops().map(ToString::to_string).collect();
+        assert_eq!(o, ["dhcp-server t1 process"]);
+    }
+}
