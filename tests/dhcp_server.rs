@@ -4,6 +4,7 @@
 //! questions over UDP.
 
 mod common;
+#[allow(dead_code)] // the lab serves other tests too
 #[path = "dhcp/lab.rs"]
 mod lab;
 

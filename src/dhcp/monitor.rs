@@ -246,7 +246,7 @@ pub fn monitor(
             }
             // A dnsmasq that died sends no netlink message: look every 2 s.
             polls += 1;
-            if polls % 4 == 0 && !servers.down().is_empty() {
+            if polls.is_multiple_of(4) && !servers.down().is_empty() {
                 why = "DHCP server down";
                 break;
             }

@@ -45,7 +45,7 @@ pub fn ours(dir: &Path) -> Option<(i32, Vec<String>)> {
     let is_dnsmasq = argv
         .first()
         .is_some_and(|a| Path::new(a).file_name().is_some_and(|n| n == PROGRAM));
-    (is_dnsmasq && argv.iter().any(|a| *a == pid_arg)).then_some((pid, argv))
+    (is_dnsmasq && argv.contains(&pid_arg)).then_some((pid, argv))
 }
 
 fn signal(pid: i32, sig: Signal) -> Result<(), ServerError> {

@@ -168,10 +168,10 @@ mod tests {
     fn flags() -> ServerFlags {
         ServerFlags {
             interface: "tenant1".into(),
-            address: "10.10.0.1/24".parse().unwrap(),
+            address: "10.10.0.1/24".parse().expect("valid"),
             range: Some((
-                "10.10.0.100".parse().unwrap(),
-                "10.10.0.200".parse().unwrap(),
+                "10.10.0.100".parse().expect("valid"),
+                "10.10.0.200".parse().expect("valid"),
             )),
             lease_seconds: Some(3600),
             domain: Some("tenant1.example".into()),
@@ -202,7 +202,10 @@ mod tests {
     fn options() {
         let o = ServerOptions {
             router: None,
-            dns_servers: vec!["10.10.0.1".parse().unwrap(), "9.9.9.9".parse().unwrap()],
+            dns_servers: vec![
+                "10.10.0.1".parse().expect("valid"),
+                "9.9.9.9".parse().expect("valid"),
+            ],
             mtu: Some(1450),
         };
         let text = options_file("tenant1", &o);
@@ -212,8 +215,8 @@ mod tests {
     #[test]
     fn hosts_round_trip() {
         let h = DhcpHost {
-            mac: "52:54:00:12:34:AB".parse().unwrap(),
-            ip: "10.10.0.5".parse().unwrap(),
+            mac: "52:54:00:12:34:AB".parse().expect("valid"),
+            ip: "10.10.0.5".parse().expect("valid"),
             hostname: Some("vm1".into()),
         };
         assert_eq!(host_file_name(&h.mac), "52-54-00-12-34-ab");

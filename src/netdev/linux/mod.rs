@@ -106,18 +106,20 @@ impl LinuxDriver {
 
     /// Runs the DHCP server ops through the supervisor and the rest over netlink.
     fn execute_split(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
-        let (server, kernel): (Vec<(usize, &Op)>, Vec<(usize, &Op)>) = ops
-            .iter()
-            .enumerate()
-            .partition(|(_, op)| op.is_dhcp_server());
-        let server_ops: Vec<Op> = server.iter().map(|(_, op)| (*op).clone()).collect();
-        let kernel_ops: Vec<Op> = kernel.iter().map(|(_, op)| (*op).clone()).collect();
+        let server: Vec<usize> = (0..ops.len())
+            .filter(|i| ops[*i].is_dhcp_server())
+            .collect();
+        let kernel: Vec<usize> = (0..ops.len())
+            .filter(|i| !ops[*i].is_dhcp_server())
+            .collect();
+        let pick = |idx: &[usize]| idx.iter().map(|i| ops[*i].clone()).collect::<Vec<Op>>();
+        let (server_ops, kernel_ops) = (pick(&server), pick(&kernel));
         let mut results: Vec<Option<Result<(), DriverError>>> = ops.iter().map(|_| None).collect();
-        for ((i, _), r) in server.iter().zip(self.dhcp.execute(&server_ops)) {
+        for (i, r) in server.iter().zip(self.dhcp.execute(&server_ops)) {
             results[*i] = Some(r.map_err(DriverError::from));
         }
         if !kernel_ops.is_empty() {
-            for ((i, _), r) in kernel.iter().zip(self.execute(&kernel_ops)) {
+            for (i, r) in kernel.iter().zip(self.execute(&kernel_ops)) {
                 results[*i] = Some(r);
             }
         }
