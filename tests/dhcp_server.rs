@@ -608,3 +608,20 @@ fn hostile_input_is_refused_before_anything_changes() {
     assert!(!o.status.success(), "nothing was created");
     assert!(!net.dir().exists());
 }
+
+#[test]
+fn dnsmasq_bench_quick_mode_succeeds() {
+    if !may_run("dnsmasq_bench_quick_mode_succeeds", &["dnsmasq"]) {
+        return;
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let o = Command::new(env!("CARGO_BIN_EXE_hostnet-dnsmasq-bench"))
+        .args(["--hosts", "50", "--reps", "1", "--out"])
+        .arg(out.path())
+        .output()
+        .expect("run the benchmark");
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.path().join("RESULTS.md")).expect("RESULTS.md");
+    assert!(md.contains("| add one host"), "{md}");
+    assert!(out.path().join("results.json").exists());
+}

@@ -42,7 +42,9 @@ fn parse_args() -> Result<Args, String> {
             "--reps" => a.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--out" => a.out = PathBuf::from(value()?),
             "-h" | "--help" => {
-                return Err("usage: hostnet-dnsmasq-bench [--hosts N] [--reps R] [--out DIR]".into())
+                return Err(
+                    "usage: hostnet-dnsmasq-bench [--hosts N] [--reps R] [--out DIR]".into(),
+                )
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -115,7 +117,9 @@ fn wait_for_log(log: &Path, needle: &str, from: u64, count: usize) -> Result<(),
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("dnsmasq logged {seen} of {count} lines with {needle}"));
+            return Err(format!(
+                "dnsmasq logged {seen} of {count} lines with {needle}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -218,7 +222,10 @@ fn run(args: &Args, state: &Path) -> Result<Samples, String> {
         return Err("dnsmasq was restarted during the benchmark".into());
     }
     let t = Instant::now();
-    apply(&mut driver, "networks:\n  - {name: bench0, state: absent}\n")?;
+    apply(
+        &mut driver,
+        "networks:\n  - {name: bench0, state: absent}\n",
+    )?;
     s.teardown_ms = ms(t.elapsed());
     Ok(s)
 }
