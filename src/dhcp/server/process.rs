@@ -59,6 +59,19 @@ fn signal(pid: i32, sig: Signal) -> Result<(), ServerError> {
     }
 }
 
+/// True once `pid` has exited: gone, or a zombie. An empty command line is not enough:
+/// the kernel drops a dying process's memory (and so its command line) before it closes
+/// its files, and a successor would find the old sockets still bound.
+fn exited(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    matches!(state, Some("Z" | "X" | "x"))
+}
+
 /// Sends SIGHUP to this server's dnsmasq, if it is running; true when one was sent.
 pub fn reload(dir: &Path) -> Result<bool, ServerError> {
     match ours(dir) {
@@ -75,8 +88,7 @@ pub fn stop(dir: &Path) -> Result<(), ServerError> {
     };
     signal(pid, Signal::SIGTERM)?;
     let start = Instant::now();
-    // A zombie has no command line: gone as far as serving goes.
-    while cmdline(pid).is_some() {
+    while !exited(pid) {
         if start.elapsed() > Duration::from_secs(5) {
             signal(pid, Signal::SIGKILL)?;
         }
