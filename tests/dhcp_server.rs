@@ -625,3 +625,35 @@ fn dnsmasq_bench_quick_mode_succeeds() {
     assert!(md.contains("| add one host"), "{md}");
     assert!(out.path().join("results.json").exists());
 }
+
+#[test]
+fn dry_run_and_checkpoint_rollback_cover_the_server() {
+    if !may_run(
+        "dry_run_and_checkpoint_rollback_cover_the_server",
+        &["dnsmasq", "dhcp_release"],
+    ) {
+        return;
+    }
+    let net = Net::new("sg", &[G1_MAC, G2_MAC]);
+    // A dry run plans the server and changes nothing.
+    let o = net.hostnet(&["apply", "--dry-run", "-"], Some(&network("", 200)));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("+ dhcp-server tenant1 process"));
+    assert!(!net.dir().exists(), "a dry run wrote files");
+
+    net.apply(&network("", 200));
+    let pid = net.pid().expect("pid");
+    // A checkpointed change (a new host, other options), then `hostnet rollback`.
+    let changed = network(&vm2(), 200).replace("mtu: 1450", "mtu: 1400");
+    let o = net.hostnet(&["apply", "--confirm-timeout", "120", "-"], Some(&changed));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(net.dir().join("tenant1/hosts/52-54-00-00-00-02").exists());
+    assert!(net.file("options").contains("option:mtu,1400"));
+    let o = net.hostnet(&["rollback"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!net.dir().join("tenant1/hosts/52-54-00-00-00-02").exists());
+    assert!(net.file("options").contains("option:mtu,1450"));
+    assert_eq!(net.pid(), Some(pid), "options and hosts never restart dnsmasq");
+    let out = net.apply(&network("", 200));
+    assert!(out.contains("Nothing to change"), "{out}");
+}
