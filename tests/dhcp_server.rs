@@ -368,8 +368,8 @@ fn guests_get_their_addresses_options_and_names() {
     let out = net.apply(&network("", 200));
     assert!(out.contains("Nothing to change"), "{out}");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(net.dir().join("tenant1/hosts/52-54-00-12-34-56"))
-        .expect("host file")
+    let mode = std::fs::metadata(net.dir().join("tenant1/hostsfile"))
+        .expect("hosts file")
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o644);
@@ -430,6 +430,14 @@ fn hosts_and_range_change_the_cheapest_way() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(net.option_reads(), reads + 1, "one SIGHUP");
+    // dnsmasq forgot it: asked again (afresh), the guest gets a range address.
+    let _ = std::fs::remove_file(net.lab.path("g2.leases"));
+    let env = net.dhclient("g2");
+    let ip: Ipv4Addr = env_value(&env, "new_ip_address")
+        .and_then(|a| a.parse().ok())
+        .expect("an address");
+    assert!(ip.octets()[3] >= 100, "{ip}");
+    assert_eq!(net.pid(), Some(pid));
 
     // A new range: a restart with the new flags; the lease file and its leases stay.
     let out = net.apply(&network("", 250));
@@ -439,7 +447,7 @@ fn hosts_and_range_change_the_cheapest_way() {
     assert!(!Net::alive(pid));
     assert!(net.file("leases").contains(&G1_MAC.to_lowercase()));
     let shown = net.servers_json();
-    assert!(shown.contains("\"active_leases\": 1"), "{shown}");
+    assert!(shown.contains("\"active_leases\": 2"), "{shown}");
     // ... and the guest keeps its address when it asks again.
     let env = net.dhclient("g1");
     assert_eq!(
@@ -653,7 +661,11 @@ fn dry_run_and_checkpoint_rollback_cover_the_server() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(!net.dir().join("tenant1/hosts/52-54-00-00-00-02").exists());
     assert!(net.file("options").contains("option:mtu,1450"));
-    assert_eq!(net.pid(), Some(pid), "options and hosts never restart dnsmasq");
+    assert_eq!(
+        net.pid(),
+        Some(pid),
+        "options and hosts never restart dnsmasq"
+    );
     let out = net.apply(&network("", 200));
     assert!(out.contains("Nothing to change"), "{out}");
 }

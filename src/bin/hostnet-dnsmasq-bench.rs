@@ -5,10 +5,12 @@
 //! * **add one host**: `engine::apply` of the file with one more host (query, plan, one
 //!   new file, verify), and the time until dnsmasq's log shows it read that file (inotify,
 //!   no signal);
-//! * **remove one host**: `engine::apply` without it (its file removed, one SIGHUP), and
-//!   the time until dnsmasq's log shows it re-read every other host file;
+//! * **remove one host**: `engine::apply` without it (the rest folded into the hosts file,
+//!   one SIGHUP), and the time until dnsmasq's log shows it re-read the hosts file;
 //! * **full SIGHUP reload** of the same hosts, without hostnet: `kill -HUP`, then the time
-//!   until the log shows every host file re-read.
+//!   until the log shows the hosts file re-read;
+//! * **reference**: a second dnsmasq with the same hosts in one `--dhcp-hostsfile` of its
+//!   own and nothing else, reloaded with SIGHUP.
 //!
 //! With dnsmasq's CPU time for each.
 //!
@@ -158,6 +160,8 @@ struct Samples {
     remove_dnsmasq_cpu_ms: Vec<f64>,
     sighup_until_reloaded_ms: Vec<f64>,
     sighup_dnsmasq_cpu_ms: Vec<f64>,
+    hostsfile_sighup_ms: Vec<f64>,
+    hostsfile_sighup_cpu_ms: Vec<f64>,
     initial_apply_ms: f64,
     reapply_ms: Vec<f64>,
     teardown_ms: f64,
@@ -183,8 +187,9 @@ fn run(args: &Args, state: &Path) -> Result<Samples, String> {
     let more = document(0..=n);
     let from = 0;
     s.initial_apply_ms = ms(apply(&mut driver, &full)?);
-    // Ready once the start-up read of every host file is done.
-    wait_for_log(&log, "/hosts/", from, n)?;
+    // Ready once the start-up read of the hosts file is done.
+    let hosts_file = "/bench0/hostsfile";
+    wait_for_log(&log, hosts_file, from, 1)?;
     let base = pid(&dir)?;
     let mac = format!(
         "52-54-00-{:02x}-{:02x}-{:02x}",
@@ -200,10 +205,10 @@ fn run(args: &Args, state: &Path) -> Result<Samples, String> {
         wait_for_log(&log, &format!("/hosts/{mac}"), from, 1)?;
         s.add_until_read_ms.push(ms(t.elapsed()));
         s.add_dnsmasq_cpu_ms.push(cpu_ms(base) - cpu);
-        // Remove it again: its file goes, one SIGHUP re-reads the other n.
+        // Remove it again: the rest folded into the hosts file, one SIGHUP re-reads it.
         let (from, cpu, t) = (log_size(&log), cpu_ms(base), Instant::now());
         s.remove_apply_ms.push(ms(apply(&mut driver, &full)?));
-        wait_for_log(&log, "/hosts/", from, n)?;
+        wait_for_log(&log, hosts_file, from, 1)?;
         s.remove_until_reloaded_ms.push(ms(t.elapsed()));
         s.remove_dnsmasq_cpu_ms.push(cpu_ms(base) - cpu);
         // A full reload of the same hosts, as a hosts-file setup does for every change.
@@ -213,7 +218,7 @@ fn run(args: &Args, state: &Path) -> Result<Samples, String> {
             nix::sys::signal::Signal::SIGHUP,
         )
         .map_err(|e| e.to_string())?;
-        wait_for_log(&log, "/hosts/", from, n)?;
+        wait_for_log(&log, hosts_file, from, 1)?;
         s.sighup_until_reloaded_ms.push(ms(t.elapsed()));
         s.sighup_dnsmasq_cpu_ms.push(cpu_ms(base) - cpu);
         eprintln!("rep {}/{} done", rep + 1, args.reps);
@@ -221,6 +226,7 @@ fn run(args: &Args, state: &Path) -> Result<Samples, String> {
     if pid(&dir)? != base {
         return Err("dnsmasq was restarted during the benchmark".into());
     }
+    hosts_file_reference(args, state, &mut driver, &mut s)?;
     let t = Instant::now();
     apply(
         &mut driver,
@@ -228,6 +234,92 @@ fn run(args: &Args, state: &Path) -> Result<Samples, String> {
     )?;
     s.teardown_ms = ms(t.elapsed());
     Ok(s)
+}
+
+/// The old way for comparison: a dnsmasq of the benchmark's own, on a second bridge, with
+/// the same hosts in one `--dhcp-hostsfile`, reloaded with SIGHUP.
+fn hosts_file_reference(
+    args: &Args,
+    state: &Path,
+    driver: &mut LinuxDriver,
+    s: &mut Samples,
+) -> Result<(), String> {
+    apply(
+        driver,
+        "networks:\n  - {name: bench1, ipv4: {address: [10.79.0.1/16]}}\n",
+    )?;
+    let dir = state.join("reference");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join("hostsfile");
+    let mut text = String::new();
+    for i in 0..args.hosts {
+        text.push_str(&format!(
+            "52:54:00:{:02x}:{:02x}:{:02x},10.79.{}.{},h{i}\n",
+            (i >> 16) & 0xff,
+            (i >> 8) & 0xff,
+            i & 0xff,
+            i / 200 + 1,
+            i % 200 + 10
+        ));
+    }
+    std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&dir, &file] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+    }
+    let (log, pid_file) = (dir.join("dnsmasq.log"), dir.join("dnsmasq.pid"));
+    let f = |p: &Path| p.display().to_string();
+    let status = std::process::Command::new("dnsmasq")
+        .args([
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--bind-interfaces",
+            "--interface=bench1",
+            "--except-interface=lo",
+            "--no-ping",
+            "--dhcp-range=10.79.250.10,10.79.250.200,255.255.0.0,1h",
+            &format!("--dhcp-lease-max={}", args.hosts + 1000),
+            &format!("--dhcp-hostsfile={}", f(&file)),
+            &format!("--dhcp-leasefile={}", f(&dir.join("leases"))),
+            &format!("--log-facility={}", f(&log)),
+            &format!("--pid-file={}", f(&pid_file)),
+        ])
+        .status()
+        .map_err(|e| format!("dnsmasq: {e}"))?;
+    if !status.success() {
+        return Err(format!("reference dnsmasq did not start: {status}"));
+    }
+    let result = (|| {
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .map_err(|e| e.to_string())?
+            .trim()
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let needle = format!("read {}", f(&file));
+        wait_for_log(&log, &needle, 0, 1)?;
+        for _ in 0..args.reps {
+            let (from, cpu, t) = (log_size(&log), cpu_ms(pid), Instant::now());
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGHUP,
+            )
+            .map_err(|e| e.to_string())?;
+            wait_for_log(&log, &needle, from, 1)?;
+            s.hostsfile_sighup_ms.push(ms(t.elapsed()));
+            s.hostsfile_sighup_cpu_ms.push(cpu_ms(pid) - cpu);
+        }
+        Ok::<i32, String>(pid)
+    })();
+    // Ours to stop: started above, PID from its own PID file.
+    if let Some(pid) = hostnet::dhcp::server::pid_in_file(&dir) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    apply(driver, "networks:\n  - {name: bench1, state: absent}\n")?;
+    result.map(|_| ())
 }
 
 fn stats(v: &[f64]) -> String {
@@ -243,7 +335,8 @@ fn report(s: &Samples, reps: usize) -> String {
     format!(
         "# dnsmasq with {n} declared hosts\n\n\
          `cargo run --release --bin hostnet-dnsmasq-bench -- --hosts {n} --reps {reps}`: one network,\n\
-         one dnsmasq 2.90, one file per host in `--dhcp-hostsdir`. Median [min–max] of {reps} runs.\n\
+         one dnsmasq 2.90; hosts in one `--dhcp-hostsfile`, hosts added since the last removal\n\
+         one file each in `--dhcp-hostsdir`. Median [min–max] of {reps} runs.\n\
          \"Until dnsmasq has it\" runs from the start of the apply (or the signal) to the last\n\
          `read` line the change makes dnsmasq log; dnsmasq CPU is user + system time (10 ms ticks).\n\n\
          | step | hostnet apply (query, plan, execute, verify) | until dnsmasq has it | dnsmasq CPU |\n\
@@ -251,6 +344,7 @@ fn report(s: &Samples, reps: usize) -> String {
          | add one host (a new file, no signal) | {} | {} | {} |\n\
          | remove one host (file removed, one SIGHUP) | {} | {} | {} |\n\
          | full SIGHUP reload of the same hosts (no hostnet) | – | {} | {} |\n\
+         | reference: SIGHUP of a dnsmasq with the same hosts in one `--dhcp-hostsfile` | – | {} | {} |\n\
          | re-apply, nothing to change | {} | – | – |\n\n\
          First apply with all {n} hosts (writes every file, starts dnsmasq): {:.0} ms; \
          removing the network (stops dnsmasq, removes its files and the bridge): {:.0} ms.\n",
@@ -262,6 +356,8 @@ fn report(s: &Samples, reps: usize) -> String {
         stats(&s.remove_dnsmasq_cpu_ms),
         stats(&s.sighup_until_reloaded_ms),
         stats(&s.sighup_dnsmasq_cpu_ms),
+        stats(&s.hostsfile_sighup_ms),
+        stats(&s.hostsfile_sighup_cpu_ms),
         stats(&s.reapply_ms),
         s.initial_apply_ms,
         s.teardown_ms,

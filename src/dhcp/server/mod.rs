@@ -21,12 +21,13 @@
 //! host is released (`dhcp_release`) if it holds a lease, its file removed, and dnsmasq
 //! sent one SIGHUP per batch; new options are a SIGHUP; new flags are a restart.
 
+mod hosts;
 pub mod model;
 mod process;
 pub mod render;
 mod types;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use process::{cmdline, pid_in_file, RELEASE_PROGRAM};
-use render::{CONFIG_FILE, HOSTS_DIR, LEASE_FILE, OPTIONS_FILE};
+use render::{CONFIG_FILE, HOSTS_DIR, HOSTS_FILE, LEASE_FILE, OPTIONS_FILE};
 pub use types::{DhcpHost, ServerFlags, ServerIntent, ServerOptions, ServerSpec, ServerState};
 
 use crate::netdev::Op;
@@ -156,29 +157,6 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
     sync_dir(dir)
 }
 
-/// A new file with mode 0644 and its content, not yet synced (see `Supervisor::add_hosts`).
-fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(path)
-        .map_err(io("create", path))?;
-    f.write_all(bytes).map_err(io("write", path))?;
-    f.set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(io("chmod", path))
-}
-
-/// Up to this many new host files are fsynced one by one, more with one `syncfs`.
-const FSYNC_EACH_UP_TO: usize = 16;
-
-/// Flushes the file system holding `path` (all the batch's files in one call).
-fn syncfs(path: &Path) -> Result<(), ServerError> {
-    let f = fs::File::open(path).map_err(io("open", path))?;
-    nix::unistd::syncfs(&f).map_err(|e| io("sync", path)(e.into()))
-}
-
 fn sync_dir(dir: &Path) -> Result<(), ServerError> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -262,32 +240,6 @@ impl Supervisor {
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|source| ServerError::Format { path, source })
-    }
-
-    fn hosts(&self, network: &str) -> Result<BTreeSet<DhcpHost>, ServerError> {
-        let dir = self.dir(network).join(HOSTS_DIR);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
-            Err(e) => return Err(io("read", &dir)(e)),
-        };
-        let mut hosts = BTreeSet::new();
-        for e in entries {
-            let e = e.map_err(io("read", &dir))?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue; // a write in progress (or one that died)
-            }
-            let path = e.path();
-            let text = fs::read_to_string(&path).map_err(io("read", &path))?;
-            match render::parse_host(&name, &text) {
-                Some(h) => {
-                    hosts.insert(h);
-                }
-                None => return Err(ServerError::HostFile { path }),
-            }
-        }
-        Ok(hosts)
     }
 
     /// The servers of this namespace, by network.
@@ -377,30 +329,16 @@ impl Supervisor {
     /// batched: one SIGHUP per server after all of its files are gone.
     pub fn execute(&self, ops: &[Op]) -> Vec<Result<(), ServerError>> {
         let mut results = Vec::with_capacity(ops.len());
-        let mut reload: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, op) in ops.iter().enumerate() {
-            let r = match op {
+        for op in ops {
+            results.push(match op {
                 Op::ConfigureDhcpServer { network, spec } => self.configure(network, spec),
                 Op::StartDhcpServer { network } => self.start(network),
                 Op::StopDhcpServer { network, remove } => self.stop(network, *remove),
-                Op::AddDhcpHost { .. } => Ok(()), // below, all at once
-                Op::RemoveDhcpHost { network, host } => {
-                    let r = self.remove_host(network, host);
-                    if r.is_ok() {
-                        reload.entry(network).or_insert(i);
-                    }
-                    r
-                }
+                // Below, per server, all at once.
                 _ => Ok(()),
-            };
-            results.push(r);
+            });
         }
-        self.add_hosts(ops, &mut results);
-        for (network, i) in reload {
-            if let Err(e) = process::reload(&self.dir(network)) {
-                results[i] = Err(e);
-            }
-        }
+        self.change_hosts(ops, &mut results);
         results
     }
 
@@ -420,6 +358,10 @@ impl Supervisor {
         make_dir(&self.base)?;
         make_dir(&dir)?;
         make_dir(&dir.join(HOSTS_DIR))?;
+        if !dir.join(HOSTS_FILE).exists() {
+            let empty = render::hosts_file(network, std::iter::empty());
+            write_file(&dir.join(HOSTS_FILE), empty.as_bytes())?;
+        }
         let options = render::options_file(network, &spec.options);
         let options_path = dir.join(OPTIONS_FILE);
         let options_changed = fs::read_to_string(&options_path).ok().as_deref() != Some(&options);
@@ -474,102 +416,6 @@ impl Supervisor {
             }
         }
         Ok(())
-    }
-
-    /// Writes the files of the phase's new hosts: every temporary file first, then their
-    /// fsyncs (or one `syncfs` for many), then the renames and one fsync per directory.
-    /// Written one by one with two fsyncs each, 10,000 hosts took minutes.
-    fn add_hosts(&self, ops: &[Op], results: &mut [Result<(), ServerError>]) {
-        let mut pending: Vec<(usize, PathBuf, PathBuf)> = Vec::new();
-        let mut configured: BTreeMap<&str, bool> = BTreeMap::new();
-        for (i, op) in ops.iter().enumerate() {
-            let Op::AddDhcpHost { network, host } = op else {
-                continue;
-            };
-            let known = *configured
-                .entry(network)
-                .or_insert_with(|| self.record(network).ok().flatten().is_some());
-            if !known {
-                results[i] = Err(ServerError::NotConfigured {
-                    network: network.clone(),
-                });
-                continue;
-            }
-            let dir = self.dir(network).join(HOSTS_DIR);
-            let path = dir.join(render::host_file_name(&host.mac));
-            let name = render::host_file_name(&host.mac);
-            let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-            match write_unsynced(&tmp, render::host_line(host).as_bytes()) {
-                Ok(()) => pending.push((i, tmp, path)),
-                Err(e) => results[i] = Err(e),
-            }
-        }
-        let Some((_, first, _)) = pending.first() else {
-            return;
-        };
-        // A few files: their own fsyncs; many: one flush of the file system, which costs
-        // as much as whatever else is waiting to be written there.
-        let synced = if pending.len() <= FSYNC_EACH_UP_TO {
-            pending.iter().try_for_each(|(_, tmp, _)| {
-                fs::File::open(tmp)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io("sync", tmp))
-            })
-        } else {
-            syncfs(first)
-        };
-        if let Err(e) = synced {
-            let msg = crate::error_chain(&e);
-            for (i, tmp, _) in &pending {
-                let _ = fs::remove_file(tmp);
-                results[*i] = Err(ServerError::Io {
-                    action: "sync",
-                    path: tmp.clone(),
-                    source: std::io::Error::other(msg.clone()),
-                });
-            }
-            return;
-        }
-        let mut dirs: BTreeMap<PathBuf, usize> = BTreeMap::new();
-        for (i, tmp, path) in pending {
-            if let Err(e) = fs::rename(&tmp, &path) {
-                let _ = fs::remove_file(&tmp);
-                results[i] = Err(io("rename into place", &path)(e));
-            } else if let Some(d) = path.parent() {
-                dirs.entry(d.to_path_buf()).or_insert(i);
-            }
-        }
-        for (d, i) in dirs {
-            if let Err(e) = sync_dir(&d) {
-                results[i] = Err(e);
-            }
-        }
-    }
-
-    /// Releases the host's lease (if it holds one) and removes its file; the caller
-    /// sends the SIGHUP that makes dnsmasq forget it.
-    fn remove_host(&self, network: &str, host: &DhcpHost) -> Result<(), ServerError> {
-        let dir = self.dir(network);
-        let mac = host.mac.to_string().to_ascii_lowercase();
-        let leases = fs::read_to_string(dir.join(LEASE_FILE)).unwrap_or_default();
-        let held = render::parse_leases(&leases)
-            .into_iter()
-            .find(|l| l.mac == mac);
-        if let (Some(lease), Some(rec)) = (held, self.record(network)?) {
-            if process::ours(&dir).is_some() {
-                process::release(
-                    self.netns()?,
-                    &rec.spec.flags.interface,
-                    &lease.ip.to_string(),
-                    &mac,
-                )?;
-            }
-        }
-        let path = dir.join(HOSTS_DIR).join(render::host_file_name(&host.mac));
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path)(e)),
-            _ => sync_dir(&dir.join(HOSTS_DIR)).or(Ok(())),
-        }
     }
 }
 

@@ -12,6 +12,7 @@ pub const PID_FILE: &str = "dnsmasq.pid";
 pub const CONFIG_FILE: &str = "config.json";
 pub const OPTIONS_FILE: &str = "options";
 pub const HOSTS_DIR: &str = "hosts";
+pub const HOSTS_FILE: &str = "hostsfile";
 pub const LEASE_FILE: &str = "leases";
 pub const LOG_FILE: &str = "dnsmasq.log";
 
@@ -56,6 +57,7 @@ pub fn argv(dir: &Path, f: &ServerFlags) -> Vec<String> {
         format!("--dhcp-range={range}"),
         format!("--dhcp-lease-max={lease_max}"),
         format!("--dhcp-leasefile={}", file(LEASE_FILE)),
+        format!("--dhcp-hostsfile={}", file(HOSTS_FILE)),
         format!("--dhcp-hostsdir={}", file(HOSTS_DIR)),
         format!("--dhcp-optsfile={}", file(OPTIONS_FILE)),
         format!("--log-facility={}", file(LOG_FILE)),
@@ -107,22 +109,41 @@ pub fn host_line(h: &DhcpHost) -> String {
     }
 }
 
-/// Reads a host file back; `None` when it is not one hostnet wrote.
-pub fn parse_host(file_name: &str, text: &str) -> Option<DhcpHost> {
-    let mut lines = text.lines();
-    let line = lines.next()?;
-    if lines.next().is_some() {
-        return None;
-    }
+/// Reads one host line back; `None` unless it is exactly what [`host_line`] writes.
+fn parse_host_line(line: &str) -> Option<DhcpHost> {
     let mut parts = line.split(',');
     let mac: MacAddr = parts.next()?.parse().ok()?;
     let ip: Ipv4Addr = parts.next()?.parse().ok()?;
     let hostname = parts.next().map(str::to_string);
-    if parts.next().is_some() || host_file_name(&mac) != file_name {
+    if parts.next().is_some() {
         return None;
     }
     let host = DhcpHost { mac, ip, hostname };
     (host_line(&host) == format!("{line}\n")).then_some(host)
+}
+
+/// Reads a host file back; `None` when it is not one hostnet wrote.
+pub fn parse_host(file_name: &str, text: &str) -> Option<DhcpHost> {
+    let mut lines = text.lines();
+    let host = parse_host_line(lines.next()?)?;
+    (lines.next().is_none() && host_file_name(&host.mac) == file_name).then_some(host)
+}
+
+/// The hosts file (`--dhcp-hostsfile`): every host as of the last fold.
+pub fn hosts_file<'a>(network: &str, hosts: impl Iterator<Item = &'a DhcpHost>) -> String {
+    let mut s = format!("# hostnet: declared hosts of network {network}; rewritten by hostnet\n");
+    for h in hosts {
+        s.push_str(&host_line(h));
+    }
+    s
+}
+
+/// Reads the hosts file back; `None` when a line is not one hostnet wrote.
+pub fn parse_hosts_file(text: &str) -> Option<Vec<DhcpHost>> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(parse_host_line)
+        .collect()
 }
 
 /// One line of dnsmasq's lease file.
@@ -227,6 +248,10 @@ mod tests {
         );
         assert_eq!(parse_host("other", &host_line(&h)), None);
         assert_eq!(parse_host("52-54-00-12-34-ab", "x\n"), None);
+        let file = hosts_file("t1", [&h].into_iter());
+        assert!(file.starts_with("# hostnet"));
+        assert_eq!(parse_hosts_file(&file), Some(vec![h]));
+        assert_eq!(parse_hosts_file("# x\nbogus\n"), None);
     }
 
     #[test]
