@@ -51,6 +51,10 @@ impl Net {
 
     /// `hostnet ARGS` with the lab's state directories, in the host namespace.
     fn hostnet(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.hostnet_env(args, stdin, &[])
+    }
+
+    fn hostnet_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
         use std::io::Write;
         let ns = self.lab.sb.netns("host");
         let mut all: Vec<&str> = args.to_vec();
@@ -60,6 +64,7 @@ impl Net {
             .env("HOSTNET_DNSMASQ_DIR", self.dir())
             .env("HOSTNET_STATE_DIR", self.lab.path("run"))
             .env("HOSTNET_LIB_DIR", self.lab.path("lib"))
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -668,4 +673,57 @@ fn dry_run_and_checkpoint_rollback_cover_the_server() {
     );
     let out = net.apply(&network("", 200));
     assert!(out.contains("Nothing to change"), "{out}");
+}
+
+#[test]
+fn a_crash_at_any_phase_rolls_back_to_the_old_server() {
+    if !may_run(
+        "a_crash_at_any_phase_rolls_back_to_the_old_server",
+        &["dnsmasq", "dhcp_release"],
+    ) {
+        return;
+    }
+    let net = Net::new("sh", &[G1_MAC, G2_MAC]);
+    let base = network(&vm2(), 200);
+    net.apply(&base);
+    let cmdline = |n: &Net| hostnet::dhcp::server::cmdline(n.pid().expect("pid")).expect("runs");
+    let hosts = |n: &Net| {
+        let mut all = n.file("hostsfile");
+        if let Ok(dir) = std::fs::read_dir(n.dir().join("tenant1/hosts")) {
+            for e in dir.flatten() {
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        let mut lines: Vec<String> = all
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let (argv, opts, declared) = (cmdline(&net), net.file("options"), hosts(&net));
+    // Host removed, options and range changed: remove hosts, configure, start (restart).
+    let change = network("", 250).replace("mtu: 1450", "mtu: 1400");
+    for k in 0..3 {
+        let n = k.to_string();
+        let o = net.hostnet_env(
+            &["apply", "-"],
+            Some(&change),
+            &[("HOSTNET_TEST_CRASH_AFTER_PHASE", &n)],
+        );
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&o.status),
+            Some(9),
+            "crash point {k}: {}",
+            text(&o)
+        );
+        let o = net.hostnet(&["rollback"], None);
+        assert!(o.status.success(), "crash point {k}: {}", text(&o));
+        assert_eq!(cmdline(&net), argv, "crash point {k}");
+        assert_eq!(net.file("options"), opts, "crash point {k}");
+        assert_eq!(hosts(&net), declared, "crash point {k}");
+        let out = net.apply(&base);
+        assert!(out.contains("Nothing to change"), "crash point {k}: {out}");
+    }
 }
