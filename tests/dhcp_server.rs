@@ -107,8 +107,15 @@ impl Net {
             .expect("starttime")
     }
 
+    /// Not yet exited (a zombie has; a dying process without a command line has not).
     fn alive(pid: i32) -> bool {
-        hostnet::dhcp::server::cmdline(pid).is_some()
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                .unwrap_or("X");
+            !matches!(state, "Z" | "X" | "x")
+        })
     }
 
     /// Lines of the log that only a start or a SIGHUP writes (the options file is read

@@ -134,8 +134,21 @@ pub fn run_in(netns: &OwnedFd, argv: &[String]) -> Result<std::process::Output, 
 }
 
 /// Starts dnsmasq with `argv` and returns its PID.
+///
+/// A dnsmasq that was just killed (by someone else, or stopped by us) may hold its sockets
+/// for a moment after it is gone from view: "Address already in use" is retried for up
+/// to a second before it counts.
 pub fn start(netns: &OwnedFd, dir: &Path, argv: &[String]) -> Result<i32, ServerError> {
-    let out = run_in(netns, argv)?;
+    let mut attempts = 0;
+    let out = loop {
+        let out = run_in(netns, argv)?;
+        attempts += 1;
+        let busy = String::from_utf8_lossy(&out.stderr).contains("Address already in use");
+        if out.status.success() || !busy || attempts >= 10 {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     if !out.status.success() {
         return Err(ServerError::Start {
             dir: dir.to_path_buf(),
