@@ -328,7 +328,11 @@ fn guests_get_their_addresses_options_and_names() {
         return;
     }
     let net = Net::new("sa", &[G1_MAC, G2_MAC]);
-    net.apply(&network("", 200));
+    let out = net.apply(&network("", 200));
+    assert!(
+        out.contains("Plan: 5 to create, 1 to change, 0 to remove"),
+        "{out}"
+    );
     join(&net, "gv2");
 
     // The declared host gets its fixed address, and the options arrive.
@@ -375,6 +379,15 @@ fn guests_get_their_addresses_options_and_names() {
     let shown = net.servers_json();
     assert!(shown.contains("\"running\": true"), "{shown}");
     assert!(shown.contains("\"active_leases\": 2"), "{shown}");
+    let o = net.hostnet(&["show"], None);
+    let pid = net.pid().expect("pid");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!(
+            "#   tenant1: dnsmasq pid {pid} running on tenant1, 1 hosts, 2 active leases"
+        )),
+        "{}",
+        text(&o)
+    );
 
     // Re-applying changes nothing; the files are readable by the user dnsmasq runs as.
     let out = net.apply(&network("", 200));

@@ -77,6 +77,8 @@ pub enum Op {
     ConfigureDhcpServer {
         network: String,
         spec: ServerSpec,
+        /// The network has no server yet (for the plan's `+`; the op is the same).
+        new: bool,
     },
     /// Makes the network's dnsmasq run with its configured flags (restarting one that
     /// runs with others).
@@ -156,7 +158,7 @@ impl fmt::Display for Op {
             Op::AddRule(r) | Op::DeleteRule(r) => fmt_rule(f, r),
             Op::Ovs(o) => fmt::Display::fmt(o, f),
             Op::Firewall(op) => fmt::Display::fmt(op, f),
-            Op::ConfigureDhcpServer { network, spec } => {
+            Op::ConfigureDhcpServer { network, spec, .. } => {
                 write!(f, "dhcp-server {network} {spec}")
             }
             Op::StartDhcpServer { network } => write!(f, "dhcp-server {network} process"),
@@ -223,6 +225,7 @@ impl Op {
         match self {
             Op::Ovs(o) => o.verb(),
             Op::CreateLink(_) => "create",
+            Op::ConfigureDhcpServer { new: true, .. } => "create",
             Op::ChangeLink { .. } | Op::ConfigureDhcpServer { .. } => "change",
             Op::StartDhcpServer { .. } => "start",
             Op::StopDhcpServer { .. } => "stop",
@@ -245,6 +248,7 @@ impl Op {
             | Op::AddAddress(_)
             | Op::AddRoute(_)
             | Op::AddRule(_)
+            | Op::ConfigureDhcpServer { new: true, .. }
             | Op::StartDhcpServer { .. }
             | Op::AddDhcpHost { .. } => '+',
             Op::ChangeLink { .. } | Op::ConfigureDhcpServer { .. } => '~',

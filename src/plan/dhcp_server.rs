@@ -62,6 +62,7 @@ pub(crate) fn converge(
             Op::ConfigureDhcpServer {
                 network: net(),
                 spec: want.spec.clone(),
+                new: cur.is_none(),
             },
         );
     }
@@ -135,6 +136,7 @@ pub(crate) fn inverse(before: &KernelState, op: &Op, plan: &mut Plan) {
                 Op::ConfigureDhcpServer {
                     network: network.clone(),
                     spec: b.spec.clone(),
+                    new: false,
                 },
             ),
             None => plan.push(Phase::StopDhcpServers, stop(network, true)),
@@ -152,6 +154,7 @@ pub(crate) fn inverse(before: &KernelState, op: &Op, plan: &mut Plan) {
                     Op::ConfigureDhcpServer {
                         network: network.clone(),
                         spec: b.spec.clone(),
+                        new: true,
                     },
                 );
                 for h in &b.hosts {

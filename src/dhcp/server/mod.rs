@@ -331,7 +331,7 @@ impl Supervisor {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             results.push(match op {
-                Op::ConfigureDhcpServer { network, spec } => self.configure(network, spec),
+                Op::ConfigureDhcpServer { network, spec, .. } => self.configure(network, spec),
                 Op::StartDhcpServer { network } => self.start(network),
                 Op::StopDhcpServer { network, remove } => self.stop(network, *remove),
                 // Below, per server, all at once.

@@ -7,7 +7,7 @@ use crate::netdev::{KernelState, Op};
 pub fn apply(state: &mut KernelState, op: &Op) -> Result<(), String> {
     let servers = &mut state.dhcp_servers;
     match op {
-        Op::ConfigureDhcpServer { network, spec } => {
+        Op::ConfigureDhcpServer { network, spec, .. } => {
             let entry = servers
                 .entry(network.clone())
                 .or_insert_with(|| super::ServerState {

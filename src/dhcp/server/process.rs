@@ -193,3 +193,38 @@ pub fn current_netns() -> Result<OwnedFd, ServerError> {
             source,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_file_naming_another_program_is_not_ours() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // This test process: alive, but no dnsmasq with this PID file.
+        std::fs::write(
+            dir.path().join(PID_FILE),
+            format!("{}\n", std::process::id()),
+        )
+        .expect("pid file");
+        assert_eq!(
+            pid_in_file(dir.path()),
+            i32::try_from(std::process::id()).ok()
+        );
+        assert!(ours(dir.path()).is_none());
+        assert!(!reload(dir.path()).expect("no signal, no error"));
+        stop(dir.path()).expect("nothing to stop");
+        // Garbage, PID 1 and nothing at all are never anyone's.
+        for text in ["x\n", "1\n", "-5\n"] {
+            std::fs::write(dir.path().join(PID_FILE), text).expect("pid file");
+            assert_eq!(pid_in_file(dir.path()), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn exited_tells_the_living_from_the_gone() {
+        let me = i32::try_from(std::process::id()).expect("pid");
+        assert!(!exited(me));
+        assert!(exited(i32::MAX));
+    }
+}
