@@ -91,6 +91,12 @@ pub enum ServerError {
     },
     #[error("dnsmasq for {} did not start: {message}", dir.display())]
     Start { dir: PathBuf, message: String },
+    #[error("dnsmasq drops to an unprivileged user, which cannot reach {}: {} has mode {mode:o}", dir.display(), blocker.display())]
+    Unreachable {
+        dir: PathBuf,
+        blocker: PathBuf,
+        mode: u32,
+    },
     #[error("dnsmasq (pid {pid}) did not stop")]
     Stuck { pid: i32 },
     #[error("cannot send {signal} to dnsmasq (pid {pid})")]
@@ -161,6 +167,25 @@ fn sync_dir(dir: &Path) -> Result<(), ServerError> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("sync", dir))
+}
+
+/// dnsmasq re-reads its files after dropping to `nobody` (SIGHUP, inotify): every
+/// directory above them must let others through.
+fn check_reachable(dir: &Path) -> Result<(), ServerError> {
+    for d in dir.ancestors() {
+        let mode = fs::metadata(d)
+            .map_err(io("inspect", d))?
+            .permissions()
+            .mode();
+        if mode & 0o001 == 0 {
+            return Err(ServerError::Unreachable {
+                dir: dir.to_path_buf(),
+                blocker: d.to_path_buf(),
+                mode: mode & 0o7777,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn make_dir(dir: &Path) -> Result<(), ServerError> {
@@ -358,6 +383,7 @@ impl Supervisor {
         make_dir(&self.base)?;
         make_dir(&dir)?;
         make_dir(&dir.join(HOSTS_DIR))?;
+        check_reachable(&dir)?;
         if !dir.join(HOSTS_FILE).exists() {
             let empty = render::hosts_file(network, std::iter::empty());
             write_file(&dir.join(HOSTS_FILE), empty.as_bytes())?;
@@ -422,5 +448,23 @@ impl Supervisor {
 impl Default for Supervisor {
     fn default() -> Self {
         Supervisor::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_parent_directory_is_refused() {
+        let top = tempfile::tempdir().expect("tempdir");
+        let closed = top.path().join("closed");
+        make_dir(&closed.join("dnsmasq/net")).expect("dirs");
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).expect("chmod");
+        fs::set_permissions(top.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+        let err = check_reachable(&closed.join("dnsmasq/net")).expect_err("refused");
+        assert!(err.to_string().contains("has mode 700"), "{err}");
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o755)).expect("chmod");
+        check_reachable(&closed.join("dnsmasq/net")).expect("reachable");
     }
 }
