@@ -747,3 +747,32 @@ fn a_crash_at_any_phase_rolls_back_to_the_old_server() {
         assert!(out.contains("Nothing to change"), "crash point {k}: {out}");
     }
 }
+
+#[test]
+fn a_deleted_bridge_comes_back_with_a_restarted_server() {
+    if !may_run(
+        "a_deleted_bridge_comes_back_with_a_restarted_server",
+        &["dnsmasq", "dhclient", "ip"],
+    ) {
+        return;
+    }
+    let net = Net::new("si", &[G1_MAC]);
+    let yaml = network("", 200);
+    net.apply(&yaml);
+    let pid = net.pid().expect("pid");
+    // Someone deletes the bridge under the running dnsmasq.
+    let o = net.lab.run("host", "ip", &["link", "del", "tenant1"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = net.apply(&yaml);
+    assert!(out.contains("- dhcp-server tenant1 process"), "{out}");
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    let new_pid = net.pid().expect("pid");
+    assert_ne!(new_pid, pid);
+    assert!(!Net::alive(pid));
+    let env = net.dhclient("g1");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.5"),
+        "{env}"
+    );
+}

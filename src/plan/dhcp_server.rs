@@ -20,6 +20,9 @@ pub(crate) struct Target<'a> {
 }
 
 /// Plans the servers of the networks `intent` mentions.
+///
+/// A dnsmasq bound to a device that is gone (someone deleted the bridge) serves nothing
+/// on the bridge the plan makes again: it is restarted once the bridge is back.
 pub(crate) fn plan_servers(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     for (network, want) in &intent.dhcp_servers {
         let target = want.as_ref().map(|w| Target {
@@ -27,7 +30,24 @@ pub(crate) fn plan_servers(current: &KernelState, intent: &Intent, plan: &mut Pl
             hosts: &w.hosts,
             running: true,
         });
-        converge(network, current.dhcp_servers.get(network), target, plan);
+        let cur = current.dhcp_servers.get(network);
+        let orphaned = cur
+            .filter(|c| c.running)
+            .is_some_and(|c| !current.links.contains_key(&c.spec.flags.interface));
+        if orphaned && target.is_some() {
+            plan.push(
+                Phase::StopDhcpServers,
+                Op::StopDhcpServer {
+                    network: network.clone(),
+                    remove: false,
+                },
+            );
+        }
+        let stopped = cur.filter(|_| orphaned).map(|c| ServerState {
+            running: false,
+            ..c.clone()
+        });
+        converge(network, stopped.as_ref().or(cur), target, plan);
     }
 }
 
@@ -298,6 +318,29 @@ mod tests {
                 assert_eq!(m.query().expect("query"), before, "op {k} of {change}");
             }
         }
+    }
+
+    #[test]
+    fn a_server_whose_bridge_was_deleted_restarts_on_the_new_one() {
+        let yaml = doc(200, &[A], 1450);
+        let m = applied(&yaml);
+        let mut gone = m.state().clone();
+        gone.links.remove("t1");
+        gone.addresses.retain(|a| a.ifname != "t1");
+        let o: Vec<String> = plan(&gone, &intent_of(&yaml))
+            .expect("plans")
+            .ops()
+            .map(|op| format!("{} {op}", op.sign()))
+            .collect();
+        assert_eq!(
+            o.first().map(String::as_str),
+            Some("- dhcp-server t1 process")
+        );
+        assert_eq!(
+            o.last().map(String::as_str),
+            Some("+ dhcp-server t1 process")
+        );
+        assert_eq!(o.len(), 4, "{o:?}");
     }
 
     #[test]
