@@ -474,3 +474,36 @@ fn a_deleted_bridge_comes_back_with_a_restarted_server() {
         "{env}"
     );
 }
+
+#[test]
+fn a_release_that_fails_rolls_the_removal_back() {
+    if !may_run(
+        "a_release_that_fails_rolls_the_removal_back",
+        &["dnsmasq", "dhclient", "ip"],
+    ) {
+        return;
+    }
+    let net = Net::new("sj", &[G1_MAC, G2_MAC]);
+    net.apply(&network(&vm2(), 200));
+    join(&net, "gv2");
+    net.dhclient("g2");
+    let pid = net.pid().expect("pid");
+    let hosts = net.file("hostsfile");
+    // No dhcp_release on the PATH: the removal of a host with a lease cannot finish.
+    let o = net.hostnet_env(
+        &["apply", "-"],
+        Some(&network("", 200)),
+        &[("PATH", "/usr/sbin:/sbin")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("dhcp_release"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(net.file("hostsfile"), hosts);
+    assert_eq!(net.pid(), Some(pid));
+    assert!(net.file("leases").contains(&G2_MAC.to_lowercase()));
+    let out = net.apply(&network(&vm2(), 200));
+    assert!(out.contains("Nothing to change"), "{out}");
+}
