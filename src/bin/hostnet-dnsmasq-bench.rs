@@ -342,7 +342,7 @@ fn report(s: &Samples, reps: usize) -> String {
          | step | hostnet apply (query, plan, execute, verify) | until dnsmasq has it | dnsmasq CPU |\n\
          |---|--:|--:|--:|\n\
          | add one host (a new file, no signal) | {} | {} | {} |\n\
-         | remove one host (file removed, one SIGHUP) | {} | {} | {} |\n\
+         | remove one host (rest folded into the hosts file, one SIGHUP) | {} | {} | {} |\n\
          | full SIGHUP reload of the same hosts (no hostnet) | – | {} | {} |\n\
          | reference: SIGHUP of a dnsmasq with the same hosts in one `--dhcp-hostsfile` | – | {} | {} |\n\
          | re-apply, nothing to change | {} | – | – |\n\n\
