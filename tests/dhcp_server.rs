@@ -507,3 +507,49 @@ fn a_release_that_fails_rolls_the_removal_back() {
     let out = net.apply(&network(&vm2(), 200));
     assert!(out.contains("Nothing to change"), "{out}");
 }
+
+#[test]
+fn guests_reach_the_server_through_the_networks_firewall() {
+    if !may_run(
+        "guests_reach_the_server_through_the_networks_firewall",
+        &["dnsmasq", "dhclient", "ip", "nft"],
+    ) {
+        return;
+    }
+    let net = Net::new("sk", &[G1_MAC]);
+    // Guests may reach the host only on the ports listed: DHCP and DNS.
+    let yaml = network("", 200).replace(
+        "    dhcp-server:\n",
+        "    firewall:\n      allow-from-guests: [{proto: udp, port: 67}, {proto: udp, port: 53}]\n    dhcp-server:\n",
+    );
+    let out = net.apply(&yaml);
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    let env = net.dhclient("g1");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.5"),
+        "{env}"
+    );
+    let (a, _) = dns_a(
+        &net,
+        "g1",
+        Ipv4Addr::new(10, 10, 0, 1),
+        "vm1.tenant1.example",
+    );
+    assert_eq!(a, vec![Ipv4Addr::new(10, 10, 0, 5)]);
+    // The firewall is in force: DNS over TCP (not listed) is dropped.
+    let tcp = net
+        .lab
+        .sb
+        .run_in("g1", || {
+            Ok(std::net::TcpStream::connect_timeout(
+                &(Ipv4Addr::new(10, 10, 0, 1), 53).into(),
+                Duration::from_secs(1),
+            )
+            .is_ok())
+        })
+        .expect("in guest");
+    assert!(!tcp, "TCP 53 should be filtered");
+    let out = net.apply(&yaml);
+    assert!(out.contains("Nothing to change"), "{out}");
+}
