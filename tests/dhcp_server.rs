@@ -476,6 +476,42 @@ fn a_deleted_bridge_comes_back_with_a_restarted_server() {
 }
 
 #[test]
+fn a_bridge_recreated_by_someone_else_gets_a_restarted_server() {
+    if !may_run(
+        "a_bridge_recreated_by_someone_else_gets_a_restarted_server",
+        &["dnsmasq", "dhclient", "ip"],
+    ) {
+        return;
+    }
+    let net = Net::new("sk", &[G1_MAC]);
+    let yaml = network("", 200);
+    net.apply(&yaml);
+    let pid = net.pid().expect("pid");
+    // Someone deletes the bridge and makes one of the same name: the old dnsmasq is
+    // still bound to the dead interface.
+    for c in [
+        &["link", "del", "tenant1"][..],
+        &["link", "add", "tenant1", "type", "bridge"][..],
+    ] {
+        let o = net.lab.run("host", "ip", c);
+        assert!(o.status.success(), "{o:?}");
+    }
+    let out = net.apply(&yaml);
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    let new_pid = net.pid().expect("pid");
+    assert_ne!(new_pid, pid);
+    assert!(!Net::alive(pid));
+    let env = net.dhclient("g1");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.5"),
+        "{env}"
+    );
+    let out = net.apply(&yaml);
+    assert!(out.contains("Nothing to change"), "{out}");
+}
+
+#[test]
 fn a_release_that_fails_rolls_the_removal_back() {
     if !may_run(
         "a_release_that_fails_rolls_the_removal_back",

@@ -123,9 +123,7 @@ impl Supervisor {
             });
         };
         let running = process::ours(&dir);
-        let current = running
-            .as_ref()
-            .is_some_and(|(_, argv)| *argv == render::argv(&dir, &rec.spec.flags));
+        let current = super::up_to_date(&dir, &rec.spec.flags);
         // Leases of removed hosts are given up as their client would.
         let mut removed = BTreeSet::new();
         let leases = fs::read_to_string(dir.join(LEASE_FILE)).unwrap_or_default();

@@ -188,6 +188,14 @@ fn check_reachable(dir: &Path) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// True when this server's dnsmasq runs with exactly the command line of `flags`, bound to
+/// the interface that has its name now.
+fn up_to_date(dir: &Path, flags: &ServerFlags) -> bool {
+    let want = render::argv(dir, flags);
+    process::ours(dir).is_some_and(|(_, argv)| argv == want)
+        && !process::rebound(dir, &flags.interface)
+}
+
 fn make_dir(dir: &Path) -> Result<(), ServerError> {
     fs::create_dir_all(dir).map_err(io("create", dir))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io("chmod", dir))
@@ -286,8 +294,7 @@ impl Supervisor {
                 continue;
             }
             let dir = self.dir(&network);
-            let want = render::argv(&dir, &rec.spec.flags);
-            let running = process::ours(&dir).is_some_and(|(_, argv)| argv == want);
+            let running = up_to_date(&dir, &rec.spec.flags);
             let hosts = self.hosts(&network)?;
             out.insert(
                 network,
@@ -315,9 +322,7 @@ impl Supervisor {
                 if rec.netns != key || rec.network != network {
                     return None;
                 }
-                let dir = self.dir(&network);
-                let want = render::argv(&dir, &rec.spec.flags);
-                let up = process::ours(&dir).is_some_and(|(_, argv)| argv == want);
+                let up = up_to_date(&self.dir(&network), &rec.spec.flags);
                 (!up).then_some(network)
             })
             .collect()
@@ -421,13 +426,25 @@ impl Supervisor {
                 network: network.to_string(),
             });
         };
-        let want = render::argv(&dir, &rec.spec.flags);
-        match process::ours(&dir) {
-            Some((_, argv)) if argv == want => return Ok(()),
-            Some(_) => process::stop(&dir)?,
-            None => {}
+        if up_to_date(&dir, &rec.spec.flags) {
+            return Ok(());
         }
-        process::start(self.netns()?, &dir, &want).map(|_| ())
+        process::stop(&dir)?;
+        let want = render::argv(&dir, &rec.spec.flags);
+        // The index it binds to, so that a bridge recreated under it is noticed.
+        let index = process::ifindex(&rec.spec.flags.interface);
+        let ifindex_path = dir.join(render::IFINDEX_FILE);
+        match fs::remove_file(&ifindex_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("remove", &ifindex_path)(e))
+            }
+            _ => {}
+        }
+        process::start(self.netns()?, &dir, &want)?;
+        if let Some(index) = index {
+            write_file(&ifindex_path, format!("{index}\n").as_bytes())?;
+        }
+        Ok(())
     }
 
     fn stop(&self, network: &str, remove: bool) -> Result<(), ServerError> {

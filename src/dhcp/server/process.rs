@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::render::{PID_FILE, PROGRAM};
+use super::render::{IFINDEX_FILE, PID_FILE, PROGRAM};
 use super::ServerError;
 
 /// The PID in a server's PID file, if it holds one.
@@ -46,6 +46,27 @@ pub fn ours(dir: &Path) -> Option<(i32, Vec<String>)> {
         .first()
         .is_some_and(|a| Path::new(a).file_name().is_some_and(|n| n == PROGRAM));
     (is_dnsmasq && argv.contains(&pid_arg)).then_some((pid, argv))
+}
+
+/// The index of `interface` in the calling thread's namespace; `None` when it is absent.
+pub fn ifindex(interface: &str) -> Option<u32> {
+    nix::net::if_::if_nametoindex(interface)
+        .ok()
+        .filter(|i| *i != 0)
+}
+
+/// The interface index recorded when this server's dnsmasq was started.
+pub fn bound_ifindex(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join(IFINDEX_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// True when `interface` exists under another index than the one dnsmasq bound to at its
+/// start: someone deleted and recreated it, and a `--bind-interfaces` dnsmasq keeps
+/// listening on the dead one. An absent interface, or no record, is not "rebound".
+pub fn rebound(dir: &Path, interface: &str) -> bool {
+    matches!((bound_ifindex(dir), ifindex(interface)), (Some(a), Some(b)) if a != b)
 }
 
 fn signal(pid: i32, sig: Signal) -> Result<(), ServerError> {

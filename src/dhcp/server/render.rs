@@ -15,6 +15,8 @@ pub const HOSTS_DIR: &str = "hosts";
 pub const HOSTS_FILE: &str = "hostsfile";
 pub const LEASE_FILE: &str = "leases";
 pub const LOG_FILE: &str = "dnsmasq.log";
+/// The index of the interface the running dnsmasq bound to, written when it starts.
+pub const IFINDEX_FILE: &str = "ifindex";
 
 /// The program started for every network.
 pub const PROGRAM: &str = "dnsmasq";
