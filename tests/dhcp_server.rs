@@ -319,6 +319,11 @@ fn hostile_input_is_refused_before_anything_changes() {
         ("vm1,10.10.0.9", "hosts[0].hostname"),
         ("vm1#", "hosts[0].hostname"),
         ("vm 1", "hosts[0].hostname"),
+        // Keywords and lease times in dnsmasq's host lines.
+        ("ignore", "hosts[0].hostname"),
+        ("Infinite", "hosts[0].hostname"),
+        ("2m", "hosts[0].hostname"),
+        ("3600", "hosts[0].hostname"),
     ] {
         let yaml = network("", 200).replace("hostname: vm1", &format!("hostname: \"{bad}\""));
         let o = net.hostnet(&["apply", "-"], Some(&yaml));

@@ -139,6 +139,25 @@ pub fn check_label(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A hostname dnsmasq would not read as one in a `--dhcp-host` line: there `ignore` and
+/// `infinite` are keywords and a number with an optional unit (s, m, h, d, w) is a lease
+/// time, whatever their case.
+pub fn check_host_name(s: &str) -> Result<(), String> {
+    check_label(s)?;
+    let lower = s.to_ascii_lowercase();
+    if lower == "ignore" || lower == "infinite" {
+        return Err(format!("{s:?} is a dnsmasq keyword, not a hostname"));
+    }
+    let digits = lower.trim_end_matches(['s', 'm', 'h', 'd', 'w']);
+    let one_unit = lower.len() - digits.len() <= 1;
+    if one_unit && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{s:?} reads as a lease time in dnsmasq's host lines, not as a hostname"
+        ));
+    }
+    Ok(())
+}
+
 /// A DNS name: labels separated by dots, at most 253 characters.
 pub fn check_domain(s: &str) -> Result<(), String> {
     if s.len() > 253 {
@@ -280,7 +299,7 @@ pub fn validate(p: &str, n: &NetworkSpec) -> Vec<(String, String)> {
             );
         }
         if let Some(name) = &h.hostname {
-            if let Err(m) = check_label(name) {
+            if let Err(m) = check_host_name(name) {
                 err(format!("{hp}.hostname"), m);
             } else if let Some(prev) = names.insert(name.to_ascii_lowercase(), j) {
                 err(
@@ -331,6 +350,16 @@ mod tests {
         assert!(errors("{}").is_empty());
         assert!(errors("{lease-time: infinite}").is_empty());
         assert!(errors("{lease-time: 7200}").is_empty());
+        // Near the keywords and lease times, but hostnames to dnsmasq.
+        for ok in ["ignored", "vm2m", "2mm", "m2", "infinity", "2x"] {
+            assert!(
+                errors(&format!(
+                    "{{hosts: [{{mac: '52:54:00:12:34:56', ip: 10.10.0.5, hostname: {ok}}}]}}"
+                ))
+                .is_empty(),
+                "{ok}"
+            );
+        }
     }
 
     #[test]
@@ -345,6 +374,13 @@ mod tests {
             "\"vm1.t1\"",
             "\"vm\\u00e9\"",
             &"a".repeat(64),
+            "ignore",
+            "IGNORE",
+            "Infinite",
+            "\"2m\"",
+            "\"90\"",
+            "\"12H\"",
+            "\"3w\"",
         ] {
             refused(
                 &format!(
