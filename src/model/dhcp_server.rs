@@ -198,6 +198,22 @@ pub fn validate(p: &str, n: &NetworkSpec) -> Vec<(String, String)> {
         );
         return errs;
     };
+    // dnsmasq reads `--interface=` as a comma-separated list with `*` wildcards: a device
+    // name holding either would bind it to other interfaces too.
+    let (field, device) = if n.bridged.unwrap_or(true) {
+        match &n.bridge {
+            Some(b) => ("bridge", b.as_str()),
+            None => ("name", n.name.as_str()),
+        }
+    } else {
+        ("uplink", n.uplink.as_deref().unwrap_or_default())
+    };
+    if let Some(c) = device.chars().find(|c| matches!(c, ',' | '*')) {
+        err(
+            format!("{p}.{field}"),
+            format!("{device:?} contains {c:?}, which dnsmasq reads as a list or wildcard of interfaces"),
+        );
+    }
     let subnet = me.trunc();
     let host_addr = |a: Ipv4Addr| -> Result<(), String> {
         if !subnet.contains(&a) {
@@ -471,6 +487,32 @@ mod tests {
             "{bogus: 1}",
             "networks[0].dhcp-server: unknown field `bogus`",
         );
+    }
+
+    #[test]
+    fn device_names_dnsmasq_reads_as_lists_or_wildcards_are_refused() {
+        for (net, path) in [
+            ("{name: t1, bridge: 't1,eth0'", "networks[0].bridge:"),
+            ("{name: 't*'", "networks[0].name:"),
+            (
+                "{name: t1, bridged: false, uplink: 'eth*'",
+                "networks[0].uplink:",
+            ),
+            (
+                "{name: t1, bridged: false, uplink: 'a,b'",
+                "networks[0].uplink:",
+            ),
+        ] {
+            let yaml = format!(
+                "networks:\n  - {net}, ipv4: {{address: [10.10.0.1/24]}}, dhcp-server: {{}}}}\n"
+            );
+            let d = parse(&yaml).expect("parses");
+            let e = validate(&d).expect_err("invalid").to_string();
+            assert!(
+                e.contains(&format!("{path} \"")) && e.contains("list or wildcard"),
+                "{yaml}: {e}"
+            );
+        }
     }
 
     #[test]
