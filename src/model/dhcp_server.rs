@@ -243,11 +243,16 @@ pub fn validate(p: &str, n: &NetworkSpec) -> Vec<(String, String)> {
     if let Some(r) = &s.router {
         match r.parse::<Ipv4Addr>() {
             _ if r == "none" => {}
-            Ok(a) if unicast(a) => {}
-            Ok(a) => err(
+            Ok(a) if !unicast(a) => err(
                 format!("{sp}.router"),
                 format!("{a} is not a unicast address"),
             ),
+            // Guests reach only a router on their own link.
+            Ok(a) => {
+                if let Err(m) = host_addr(a) {
+                    err(format!("{sp}.router"), m);
+                }
+            }
             Err(_) => err(
                 format!("{sp}.router"),
                 format!("{r:?} is neither an IPv4 address nor none"),
@@ -431,6 +436,19 @@ mod tests {
             "networks[0].dhcp-server.router:",
         );
         refused("{router: 224.0.0.1}", "networks[0].dhcp-server.router:");
+        refused(
+            "{router: 10.20.0.1}",
+            "networks[0].dhcp-server.router: 10.20.0.1 is outside",
+        );
+        refused(
+            "{router: 10.10.0.0}",
+            "networks[0].dhcp-server.router: 10.10.0.0 is not a host address",
+        );
+        refused(
+            "{router: 10.10.0.255}",
+            "networks[0].dhcp-server.router: 10.10.0.255 is not a host address",
+        );
+        assert!(errors("{router: 10.10.0.254}").is_empty());
         refused("{mtu: 20}", "networks[0].dhcp-server.mtu:");
         refused(
             "{dns-servers: [0.0.0.0]}",
