@@ -52,6 +52,7 @@ pub(super) fn expand_server(intent: &mut Intent, i: usize, n: &NetworkSpec) {
                         upstream: s.upstream_dns.clone().unwrap_or_default(),
                         resolv_conf: s.resolv_conf.unwrap_or(false),
                         ping_check: s.ping_check.unwrap_or(true),
+                        log_dhcp: s.log_dhcp.unwrap_or(false),
                     },
                     options: ServerOptions {
                         router,

@@ -43,6 +43,10 @@ pub struct DhcpServerSpec {
     /// ICMP-probe a range address before offering it (dnsmasq's default, true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_check: Option<bool>,
+    /// Log every DHCP transaction (default false: `--quiet-dhcp`, so the log does not
+    /// grow with every lease renewal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_dhcp: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts: Option<Vec<DhcpHostSpec>>,
 }

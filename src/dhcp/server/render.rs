@@ -73,6 +73,10 @@ pub fn argv(dir: &Path, f: &ServerFlags) -> Vec<String> {
         a.push("--no-resolv".to_string());
     }
     a.extend(f.upstream.iter().map(|s| format!("--server={s}")));
+    if !f.log_dhcp {
+        // Without it the log gains lines at every lease and renewal, without bound.
+        a.push("--quiet-dhcp".to_string());
+    }
     if !f.ping_check {
         a.push("--no-ping".to_string());
     }
@@ -201,6 +205,7 @@ mod tests {
             upstream: vec![],
             resolv_conf: false,
             ping_check: true,
+            log_dhcp: false,
         }
     }
 
@@ -214,6 +219,12 @@ mod tests {
         assert!(text.contains("--domain=tenant1.example --local=/tenant1.example/ --no-resolv"));
         assert!(text.contains("--dhcp-lease-max=256"));
         assert!(!text.contains("--no-ping"));
+        assert!(text.contains("--quiet-dhcp"));
+        let mut f = flags();
+        f.log_dhcp = true;
+        assert!(!argv(&PathBuf::from("/d"), &f)
+            .join(" ")
+            .contains("--quiet-dhcp"));
         let mut f = flags();
         f.range = None;
         f.lease_seconds = None;

@@ -34,6 +34,9 @@ pub struct ServerFlags {
     pub resolv_conf: bool,
     /// Probe an address with ICMP before offering it from the range (dnsmasq's default).
     pub ping_check: bool,
+    /// Log every DHCP transaction; off, dnsmasq logs only errors and its own events.
+    #[serde(default)]
+    pub log_dhcp: bool,
 }
 
 /// What the options file says (a SIGHUP re-reads it).
