@@ -517,6 +517,62 @@ fn a_bridge_recreated_by_someone_else_gets_a_restarted_server() {
 }
 
 #[test]
+fn stray_files_in_a_server_directory_wedge_nothing() {
+    if !may_run(
+        "stray_files_in_a_server_directory_wedge_nothing",
+        &["dnsmasq", "dhclient", "ip"],
+    ) {
+        return;
+    }
+    let net = Net::new("sl", &[G1_MAC]);
+    let yaml = network("", 200);
+    net.apply(&yaml);
+    let hosts = net.dir().join("tenant1/hosts");
+    // An editor's backup (dnsmasq skips it too) and a file hostnet did not write.
+    let backup = hosts.join("52-54-00-12-34-56~");
+    std::fs::write(&backup, "52:54:00:12:34:56,10.10.0.5,vm1\n").expect("backup");
+    let junk = hosts.join("junk");
+    std::fs::write(&junk, "not a host\n").expect("junk");
+    let o = net.hostnet(&["show"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&junk.display().to_string()),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains('~'),
+        "{}",
+        text(&o)
+    );
+    // Another network is not held up by it.
+    let o = net.hostnet(
+        &["apply", "-"],
+        Some("networks:\n  - {name: other, ipv4: {address: [10.30.0.1/24]}}\n"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // The server's own apply folds the junk away; the backup stays, unread.
+    let out = net.apply(&yaml);
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert!(!junk.exists());
+    assert!(backup.exists());
+    let out = net.apply(&yaml);
+    assert!(out.contains("Nothing to change"), "{out}");
+    let env = net.dhclient("g1");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.5"),
+        "{env}"
+    );
+    let o = net.hostnet(
+        &["apply", "-"],
+        Some("networks:\n  - {name: tenant1, state: absent}\n"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!net.dir().join("tenant1").exists());
+}
+
+#[test]
 fn a_release_that_fails_rolls_the_removal_back() {
     if !may_run(
         "a_release_that_fails_rolls_the_removal_back",

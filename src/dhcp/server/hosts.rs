@@ -39,33 +39,80 @@ struct Batch<'a> {
     remove: Vec<(usize, &'a DhcpHost)>,
 }
 
+/// Names dnsmasq skips in a watched directory (editor backups, autosaves, dot-files,
+/// which include hostnet's writes in progress).
+pub(super) fn ignored_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || (name.len() > 1 && name.starts_with('#') && name.ends_with('#'))
+}
+
+/// A server's hosts as read from its directory, and the files that could not be read
+/// (each one a problem of that server alone).
+#[derive(Default)]
+pub(super) struct ReadHosts {
+    pub hosts: BTreeSet<DhcpHost>,
+    pub problems: Vec<ServerError>,
+}
+
 impl Supervisor {
-    /// The hosts in a server's directory: the hosts file and the per-host files.
-    pub(super) fn hosts(&self, network: &str) -> Result<BTreeSet<DhcpHost>, ServerError> {
+    /// The hosts in a server's directory: the hosts file and the per-host files. A file
+    /// that is not one hostnet wrote is left out and reported.
+    pub(super) fn hosts(&self, network: &str) -> ReadHosts {
         let dir = self.dir(network);
-        let mut hosts = BTreeSet::new();
+        let mut out = ReadHosts::default();
         let base = dir.join(HOSTS_FILE);
         match fs::read_to_string(&base) {
-            Ok(text) => {
-                let list = render::parse_hosts_file(&text)
-                    .ok_or_else(|| ServerError::HostFile { path: base.clone() })?;
-                hosts.extend(list);
-            }
+            Ok(text) => match render::parse_hosts_file(&text) {
+                Some(list) => out.hosts.extend(list),
+                None => out.problems.push(ServerError::HostFile { path: base }),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("read", &base)(e)),
+            Err(e) => out.problems.push(io("read", &base)(e)),
         }
-        for (name, path) in self.host_files(network)? {
-            let text = fs::read_to_string(&path).map_err(io("read", &path))?;
-            let host = render::parse_host(&name, &text)
-                .ok_or_else(|| ServerError::HostFile { path: path.clone() })?;
+        let files = match self.host_files(network) {
+            Ok(f) => f,
+            Err(e) => {
+                out.problems.push(e);
+                return out;
+            }
+        };
+        for (name, path) in files {
+            let host = match fs::read_to_string(&path) {
+                Ok(text) => render::parse_host(&name, &text),
+                Err(e) => {
+                    out.problems.push(io("read", &path)(e));
+                    continue;
+                }
+            };
+            let Some(host) = host else {
+                out.problems.push(ServerError::HostFile { path });
+                continue;
+            };
             // A per-host file is newer than the hosts file's line for that MAC.
-            hosts.retain(|h| h.mac != host.mac);
-            hosts.insert(host);
+            out.hosts.retain(|h| h.mac != host.mac);
+            out.hosts.insert(host);
         }
-        Ok(hosts)
+        out
     }
 
-    /// The per-host files (name, path), without writes in progress (dot-files).
+    /// Rewrites the hosts file with `hosts` and removes every per-host file (including
+    /// ones hostnet did not write); the caller sends the SIGHUP.
+    pub(super) fn fold(
+        &self,
+        network: &str,
+        hosts: &BTreeSet<DhcpHost>,
+    ) -> Result<(), ServerError> {
+        let dir = self.dir(network);
+        let text = render::hosts_file(network, hosts.iter());
+        write_file(&dir.join(HOSTS_FILE), text.as_bytes())?;
+        for (_, path) in self.host_files(network)? {
+            fs::remove_file(&path).map_err(io("remove", &path))?;
+        }
+        sync_dir(&dir.join(HOSTS_DIR))
+    }
+
+    /// The per-host files (name, path), without the names dnsmasq skips as well.
     fn host_files(&self, network: &str) -> Result<Vec<(String, PathBuf)>, ServerError> {
         let dir = self.dir(network).join(HOSTS_DIR);
         let entries = match fs::read_dir(&dir) {
@@ -77,7 +124,7 @@ impl Supervisor {
         for e in entries {
             let e = e.map_err(io("read", &dir))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') {
+            if !ignored_name(&name) {
                 out.push((name, e.path()));
             }
         }
@@ -140,7 +187,8 @@ impl Supervisor {
             }
             removed.insert(host.mac);
         }
-        if batch.remove.is_empty() && current && batch.add.len() <= FOLD_ABOVE {
+        let clean = self.hosts(network).problems.is_empty();
+        if batch.remove.is_empty() && current && clean && batch.add.len() <= FOLD_ABOVE {
             // The cheap way: new files dnsmasq notices itself.
             for (_, h) in &batch.add {
                 let path = dir.join(HOSTS_DIR).join(render::host_file_name(&h.mac));
@@ -148,18 +196,14 @@ impl Supervisor {
             }
             return Ok(());
         }
-        let mut hosts = self.hosts(network)?;
+        // Files hostnet did not write go in the fold (dnsmasq would read them too).
+        let mut hosts = self.hosts(network).hosts;
         hosts.retain(|h| !removed.contains(&h.mac));
         for (_, h) in &batch.add {
             hosts.retain(|x| x.mac != h.mac);
             hosts.insert((*h).clone());
         }
-        let text = render::hosts_file(network, hosts.iter());
-        write_file(&dir.join(HOSTS_FILE), text.as_bytes())?;
-        for (_, path) in self.host_files(network)? {
-            fs::remove_file(&path).map_err(io("remove", &path))?;
-        }
-        sync_dir(&dir.join(HOSTS_DIR))?;
+        self.fold(network, &hosts)?;
         if current {
             process::reload(&dir)?;
         }

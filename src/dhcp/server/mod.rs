@@ -287,15 +287,29 @@ impl Supervisor {
         for e in entries {
             let e = e.map_err(io("read", &self.base))?;
             let network = e.file_name().to_string_lossy().into_owned();
-            let Some(rec) = self.record(&network)? else {
-                continue;
+            // One server's broken directory is its own problem, not every command's.
+            let rec = match self.record(&network) {
+                Ok(Some(rec)) => rec,
+                Ok(None) => continue,
+                Err(e) => {
+                    eprintln!("warning: DHCP server {network}: {}", crate::error_chain(&e));
+                    continue;
+                }
             };
             if rec.netns != key || rec.network != network {
                 continue;
             }
             let dir = self.dir(&network);
-            let running = up_to_date(&dir, &rec.spec.flags);
-            let hosts = self.hosts(&network)?;
+            let read = self.hosts(&network);
+            for p in &read.problems {
+                eprintln!(
+                    "warning: DHCP server {network}: {} (the next apply rewrites its hosts)",
+                    crate::error_chain(p)
+                );
+            }
+            // Not in its configured state until the next start folds those files away.
+            let running = up_to_date(&dir, &rec.spec.flags) && read.problems.is_empty();
+            let hosts = read.hosts;
             out.insert(
                 network,
                 ServerState {
@@ -426,6 +440,16 @@ impl Supervisor {
                 network: network.to_string(),
             });
         };
+        let read = self.hosts(network);
+        if !read.problems.is_empty() {
+            // Files hostnet did not write: the readable hosts go into the hosts file, the
+            // rest is removed, and a running dnsmasq re-reads them.
+            self.fold(network, &read.hosts)?;
+            if up_to_date(&dir, &rec.spec.flags) {
+                process::reload(&dir)?;
+                return Ok(());
+            }
+        }
         if up_to_date(&dir, &rec.spec.flags) {
             return Ok(());
         }
