@@ -573,6 +573,47 @@ fn stray_files_in_a_server_directory_wedge_nothing() {
 }
 
 #[test]
+fn a_new_hostname_keeps_the_lease() {
+    if !may_run(
+        "a_new_hostname_keeps_the_lease",
+        &["dnsmasq", "dhclient", "dhcp_release", "ip"],
+    ) {
+        return;
+    }
+    let net = Net::new("sm", &[G1_MAC]);
+    net.apply(&network("", 200));
+    let env = net.dhclient("g1");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.5"),
+        "{env}"
+    );
+    let pid = net.pid().expect("pid");
+    let mac = G1_MAC.to_ascii_lowercase();
+    assert!(net.file("leases").contains(&mac), "{}", net.file("leases"));
+    let renamed = network("", 200).replace("hostname: vm1", "hostname: vm1-renamed");
+    let out = net.apply(&renamed);
+    assert!(!out.contains("- dhcp-host"), "{out}");
+    assert!(
+        net.file("leases").contains(&mac),
+        "released: {}",
+        net.file("leases")
+    );
+    assert_eq!(net.pid(), Some(pid), "no restart");
+    assert!(net.file("hostsfile").contains("vm1-renamed"));
+    // dnsmasq has the new name (its SIGHUP re-read the hosts file).
+    let (a, _) = dns_a(
+        &net,
+        "g1",
+        std::net::Ipv4Addr::new(10, 10, 0, 1),
+        "vm1-renamed.tenant1.example",
+    );
+    assert_eq!(a, [std::net::Ipv4Addr::new(10, 10, 0, 5)]);
+    let out = net.apply(&renamed);
+    assert!(out.contains("Nothing to change"), "{out}");
+}
+
+#[test]
 fn a_release_that_fails_rolls_the_removal_back() {
     if !may_run(
         "a_release_that_fails_rolls_the_removal_back",

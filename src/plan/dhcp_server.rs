@@ -87,6 +87,11 @@ pub(crate) fn converge(
         );
     }
     for h in cur_hosts.difference(want.hosts) {
+        // Only its name changes: the add below replaces it, and its lease stays.
+        let renamed = want.hosts.iter().any(|w| w.mac == h.mac && w.ip == h.ip);
+        if renamed {
+            continue;
+        }
         plan.push(
             Phase::RemoveDhcpHosts,
             Op::RemoveDhcpHost {
@@ -191,13 +196,26 @@ pub(crate) fn inverse(before: &KernelState, op: &Op, plan: &mut Plan) {
                 plan.push(Phase::StartDhcpServers, start(network));
             }
         }
-        Op::AddDhcpHost { network, host } => plan.push(
-            Phase::RemoveDhcpHosts,
-            Op::RemoveDhcpHost {
-                network: network.clone(),
-                host: host.clone(),
-            },
-        ),
+        Op::AddDhcpHost { network, host } => {
+            // A host that replaced one of the same MAC (a new name) gets its old line back.
+            let old = was(network).and_then(|b| b.hosts.iter().find(|h| h.mac == host.mac));
+            match old {
+                Some(old) => plan.push(
+                    Phase::AddDhcpHosts,
+                    Op::AddDhcpHost {
+                        network: network.clone(),
+                        host: old.clone(),
+                    },
+                ),
+                None => plan.push(
+                    Phase::RemoveDhcpHosts,
+                    Op::RemoveDhcpHost {
+                        network: network.clone(),
+                        host: host.clone(),
+                    },
+                ),
+            }
+        }
         Op::RemoveDhcpHost { network, host } => plan.push(
             Phase::AddDhcpHosts,
             Op::AddDhcpHost {
@@ -270,6 +288,25 @@ mod tests {
             ops(&m, &doc(200, &[A, B, C], 1450)),
             ["+ dhcp-host 52:54:00:00:00:0C 10.10.0.12 on t1"]
         );
+        // A new name only: the host is replaced (a rewrite and SIGHUP), never released.
+        let renamed = base.replace(
+            "{mac: \"52:54:00:00:00:0b\", ip: 10.10.0.11}",
+            "{mac: \"52:54:00:00:00:0b\", ip: 10.10.0.11, hostname: vm-b}",
+        );
+        assert_ne!(renamed, base);
+        assert_eq!(
+            ops(&m, &renamed),
+            ["+ dhcp-host 52:54:00:00:00:0B 10.10.0.11 vm-b on t1"]
+        );
+        // A new address: released and added again.
+        let moved = base.replace("ip: 10.10.0.11", "ip: 10.10.0.21");
+        assert_eq!(
+            ops(&m, &moved),
+            [
+                "- dhcp-host 52:54:00:00:00:0B 10.10.0.11 on t1",
+                "+ dhcp-host 52:54:00:00:00:0B 10.10.0.21 on t1"
+            ]
+        );
         // A removed host: only its removal (the supervisor releases and sends SIGHUP).
         assert_eq!(
             ops(&m, &doc(200, &[A], 1450)),
@@ -296,7 +333,12 @@ mod tests {
     #[test]
     fn a_failure_at_any_op_restores_the_servers_exactly() {
         let base = doc(200, &[A, B], 1450);
+        let renamed = base.replace(
+            "{mac: \"52:54:00:00:00:0b\", ip: 10.10.0.11}",
+            "{mac: \"52:54:00:00:00:0b\", ip: 10.10.0.11, hostname: vm-b}",
+        );
         for change in [
+            renamed,
             doc(250, &[A, C], 1400),
             "networks:\n  - {name: t1, state: absent}\n".to_string(),
         ] {

@@ -187,7 +187,14 @@ impl Supervisor {
             }
             removed.insert(host.mac);
         }
-        let clean = self.hosts(network).problems.is_empty();
+        let read = self.hosts(network);
+        // A host that replaces one of the same MAC (a new name): dnsmasq would keep the
+        // old line too, so it takes a rewrite and a SIGHUP.
+        let replaces = batch
+            .add
+            .iter()
+            .any(|(_, h)| read.hosts.iter().any(|x| x.mac == h.mac));
+        let clean = read.problems.is_empty() && !replaces;
         if batch.remove.is_empty() && current && clean && batch.add.len() <= FOLD_ABOVE {
             // The cheap way: new files dnsmasq notices itself.
             for (_, h) in &batch.add {
@@ -197,7 +204,7 @@ impl Supervisor {
             return Ok(());
         }
         // Files hostnet did not write go in the fold (dnsmasq would read them too).
-        let mut hosts = self.hosts(network).hosts;
+        let mut hosts = read.hosts;
         hosts.retain(|h| !removed.contains(&h.mac));
         for (_, h) in &batch.add {
             hosts.retain(|x| x.mac != h.mac);
