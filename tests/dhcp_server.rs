@@ -614,6 +614,44 @@ fn a_new_hostname_keeps_the_lease() {
 }
 
 #[test]
+fn per_host_files_are_folded_before_they_pile_up() {
+    if !may_run(
+        "per_host_files_are_folded_before_they_pile_up",
+        &["dnsmasq", "ip"],
+    ) {
+        return;
+    }
+    let net = Net::new("sn", &[G1_MAC]);
+    let hosts = |n: u8| -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "        - {{mac: \"52:54:00:00:01:{i:02x}\", ip: 10.10.0.{}}}\n",
+                    10 + u32::from(i)
+                )
+            })
+            .collect()
+    };
+    let files = || {
+        std::fs::read_dir(net.dir().join("tenant1/hosts"))
+            .expect("hosts dir")
+            .count()
+    };
+    net.apply(&network("", 200));
+    let pid = net.pid().expect("pid");
+    // 60 new hosts: files dnsmasq reads by itself.
+    net.apply(&network(&hosts(60), 200));
+    assert_eq!(files(), 60);
+    // 10 more would make 70 files: everything is folded into the hosts file.
+    net.apply(&network(&hosts(70), 200));
+    assert_eq!(files(), 0);
+    assert_eq!(net.file("hostsfile").lines().count(), 1 + 71);
+    assert_eq!(net.pid(), Some(pid), "no restart");
+    let out = net.apply(&network(&hosts(70), 200));
+    assert!(out.contains("Nothing to change"), "{out}");
+}
+
+#[test]
 fn a_release_that_fails_rolls_the_removal_back() {
     if !may_run(
         "a_release_that_fails_rolls_the_removal_back",

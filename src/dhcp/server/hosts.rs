@@ -9,8 +9,9 @@
 //! cost grows much faster with the number of files than with the number of lines (with
 //! 10,000 hosts: about 2 s of CPU as 10,000 files, 0.2 s as one file). So a removal folds:
 //! the remaining hosts go into `hostsfile`, the per-host files go, then one SIGHUP. A
-//! server that does not run with its configuration (it is about to be started) or a large
-//! batch of additions folds as well: a start reads one file faster than thousands.
+//! server that does not run with its configuration (it is about to be started), a host
+//! that replaces one of the same MAC, or additions that would leave more than 64 per-host
+//! files fold as well: a start reads one file faster than thousands.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -20,7 +21,8 @@ use super::render::{self, HOSTS_DIR, HOSTS_FILE, LEASE_FILE};
 use super::{io, process, sync_dir, write_file, DhcpHost, ServerError, Supervisor};
 use crate::netdev::Op;
 
-/// More new hosts than this in one phase are folded (with a SIGHUP if it runs).
+/// More per-host files than this (existing ones plus a phase's new hosts) are folded
+/// (with a SIGHUP if it runs).
 const FOLD_ABOVE: usize = 64;
 
 /// A stand-in for one error reported for every op of a batch.
@@ -195,7 +197,9 @@ impl Supervisor {
             .iter()
             .any(|(_, h)| read.hosts.iter().any(|x| x.mac == h.mac));
         let clean = read.problems.is_empty() && !replaces;
-        if batch.remove.is_empty() && current && clean && batch.add.len() <= FOLD_ABOVE {
+        // Per-host files pile up over many small adds: past the threshold they fold too.
+        let files = self.host_files(network)?.len() + batch.add.len();
+        if batch.remove.is_empty() && current && clean && files <= FOLD_ABOVE {
             // The cheap way: new files dnsmasq notices itself.
             for (_, h) in &batch.add {
                 let path = dir.join(HOSTS_DIR).join(render::host_file_name(&h.mac));
