@@ -101,17 +101,92 @@ pub fn reload(dir: &Path) -> Result<bool, ServerError> {
     }
 }
 
+/// A handle on one process that stays with it: once it has exited, signals through the
+/// handle go nowhere, even when its PID has been given to another process.
+pub struct Handle(OwnedFd);
+
+impl Handle {
+    /// `pidfd_open(2)`; `None` when the process is gone or the kernel lacks pidfds.
+    pub fn open(pid: i32) -> Option<Handle> {
+        // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor or -1;
+        // no memory is passed.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+        Some(Handle(unsafe {
+            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        }))
+    }
+
+    /// Sends `sig` to the process (nothing once it has exited).
+    pub fn signal(&self, pid: i32, sig: Signal) -> Result<(), ServerError> {
+        // SAFETY: pidfd_send_signal with a descriptor we own, a valid signal number, no
+        // siginfo (null) and no flags.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                sig as libc::c_int,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        match std::io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            source => Err(ServerError::Signal {
+                pid,
+                signal: sig.as_str(),
+                source,
+            }),
+        }
+    }
+
+    /// True once the process has exited (a zombie included): its pidfd polls readable.
+    pub fn exited(&self) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n > 0
+    }
+}
+
 /// Stops this server's dnsmasq (SIGTERM, then SIGKILL after 5 s) and waits until it is
 /// gone. A PID file naming another process is left alone.
+///
+/// Every signal goes through a pidfd opened while `/proc/PID/cmdline` showed our dnsmasq,
+/// so a PID that dnsmasq gave up meanwhile is never signalled. Without pidfds (kernels
+/// before 5.3) ownership is checked again before each signal.
 pub fn stop(dir: &Path) -> Result<(), ServerError> {
     let Some((pid, _)) = ours(dir) else {
         return Ok(());
     };
-    signal(pid, Signal::SIGTERM)?;
+    let handle = Handle::open(pid);
+    let still_ours = || ours(dir).is_some_and(|(p, _)| p == pid);
+    if handle.is_some() && !still_ours() {
+        // It exited between the check and the open: the pidfd may be another's.
+        return Ok(());
+    }
+    let send = |sig: Signal| match &handle {
+        Some(h) => h.signal(pid, sig),
+        None if still_ours() => signal(pid, sig),
+        None => Ok(()),
+    };
+    let gone = || match &handle {
+        Some(h) => h.exited(),
+        None => exited(pid),
+    };
+    send(Signal::SIGTERM)?;
     let start = Instant::now();
-    while !exited(pid) {
+    while !gone() {
         if start.elapsed() > Duration::from_secs(5) {
-            signal(pid, Signal::SIGKILL)?;
+            send(Signal::SIGKILL)?;
         }
         if start.elapsed() > Duration::from_secs(10) {
             return Err(ServerError::Stuck { pid });
@@ -240,6 +315,29 @@ mod tests {
             std::fs::write(dir.path().join(PID_FILE), text).expect("pid file");
             assert_eq!(pid_in_file(dir.path()), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_pidfd_never_signals_a_process_that_has_exited() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let pid = i32::try_from(child.id()).expect("pid");
+        let Some(h) = Handle::open(pid) else {
+            child.kill().expect("kill");
+            child.wait().expect("reaped");
+            assert!(
+                std::env::var_os("HOSTNET_REQUIRE_KERNEL_TESTS").is_none(),
+                "no pidfd_open on this kernel"
+            );
+            eprintln!("SKIP: no pidfd_open on this kernel");
+            return;
+        };
+        assert!(!h.exited());
+        h.signal(pid, Signal::SIGTERM).expect("signalled");
+        child.wait().expect("reaped");
+        assert!(h.exited());
+        // The PID may belong to anyone now: the handle sends nothing, and says so quietly.
+        h.signal(pid, Signal::SIGKILL)
+            .expect("no process, no error");
     }
 
     #[test]
