@@ -7,7 +7,9 @@
 //! | --- | --- |
 //! | `config.json` | the configuration hostnet last wrote, and the namespace it is for |
 //! | `options` | `--dhcp-optsfile`: router, DNS servers, MTU (a SIGHUP re-reads it) |
-//! | `hosts/MAC` | `--dhcp-hostsdir`: one declared host per file (dnsmasq sees new files through inotify) |
+//! | `hostsfile` | `--dhcp-hostsfile`: the declared hosts as of the last fold (read at start and on SIGHUP) |
+//! | `hosts/MAC` | `--dhcp-hostsdir`: one file per host added since (dnsmasq sees new files through inotify) |
+//! | `ifindex` | the index of the interface dnsmasq bound to at its start |
 //! | `leases` | dnsmasq's lease file, kept across restarts |
 //! | `dnsmasq.pid`, `dnsmasq.log` | the daemon's PID file and log |
 //!
@@ -17,9 +19,12 @@
 //! is a comparison with `/proc/PID/cmdline`; a process is only signalled after that file
 //! shows a dnsmasq started with this directory's PID file.
 //!
-//! The cheapest change dnsmasq allows: a new host is a new file (no signal); a removed
-//! host is released (`dhcp_release`) if it holds a lease, its file removed, and dnsmasq
-//! sent one SIGHUP per batch; new options are a SIGHUP; new flags are a restart.
+//! The cheapest change dnsmasq allows: a new host is a new file (no signal) unless that
+//! would leave more than 64 per-host files, or the server is about to start, when all
+//! hosts fold into the hosts file (a SIGHUP if it runs); a removed host is released
+//! (`dhcp_release`) if it holds a lease and the rest folded, one SIGHUP per batch; a host
+//! with a new name only is folded and signalled, never released; new options are a SIGHUP;
+//! new flags are a restart, and so is an interface that was deleted and made again.
 
 mod hosts;
 pub mod model;

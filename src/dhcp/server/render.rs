@@ -1,5 +1,5 @@
 //! What hostnet writes for a dnsmasq, and reads back: the command line, the options file,
-//! one file per host, and dnsmasq's lease file. Pure functions of values.
+//! the hosts file and per-host files, and dnsmasq's lease file. Pure functions of values.
 
 use std::net::Ipv4Addr;
 use std::path::Path;

@@ -3,8 +3,9 @@
 //!
 //! Flags and options are kept apart because dnsmasq treats them differently: flags are
 //! its command line and change only with a restart; options live in the options file,
-//! which a SIGHUP re-reads. Hosts live one per file in a directory dnsmasq watches, so
-//! adding one needs no signal at all.
+//! which a SIGHUP re-reads. Hosts live in a hosts file (as of the last fold, re-read on
+//! SIGHUP) plus one file per host added since in a directory dnsmasq watches, so adding a
+//! few needs no signal at all (see `hosts.rs` for when they fold).
 
 use std::collections::BTreeSet;
 use std::fmt;
