@@ -4,7 +4,7 @@
 #[path = "firewall/lab.rs"]
 mod lab;
 
-use lab::{text, Lab, Variant};
+use lab::{ip, text, Lab, Variant, TEARDOWN};
 
 /// tenant1 and tenant2 isolated, tenant3 not; all masquerade out of uplink0; tenant1 has
 /// a floating IP, a port forward, a metadata redirect and a guest allow-list.
@@ -42,23 +42,6 @@ networks:
 const TENANT3_MASQ: &str = "{masquerade: {out-interface: uplink0}}";
 const TENANT3_MASQ_PF: &str = "{masquerade: {out-interface: uplink0}, port-forwards: [{proto: tcp, external-port: 8033, internal: 10.30.0.5, internal-port: 2222, interface: uplink0}]}";
 
-const TEARDOWN: &str = "
-networks:
-  - {name: tenant1, state: absent}
-  - {name: tenant2, state: absent}
-  - {name: tenant3, state: absent}
-";
-
-fn apply(lab: &Lab, yaml: &str) -> String {
-    let o = lab.hostnet(&["apply", "-"], Some(yaml));
-    assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn ip(peer: Option<std::net::SocketAddr>) -> Option<String> {
-    peer.map(|p| p.ip().to_string())
-}
-
 fn behaviour(tag: &str, variant: Variant) {
     let test = format!("firewall_behaviour_{tag}");
     if !lab::may_run(&test, variant.tools()) {
@@ -66,11 +49,10 @@ fn behaviour(tag: &str, variant: Variant) {
     }
     let lab = Lab::new(tag, variant);
     let backend = variant.backend();
-    let out = apply(&lab, &doc(backend, TENANT3_MASQ));
+    let out = lab.apply(&doc(backend, TENANT3_MASQ));
     assert!(out.contains("firewall"), "{out}");
     // Idempotent, and verified by the apply itself (re-plan empty).
-    let again = apply(&lab, &doc(backend, TENANT3_MASQ));
-    assert!(again.contains("Nothing to change"), "{again}");
+    lab.assert_converged(&doc(backend, TENANT3_MASQ));
 
     let web = lab.listen("inet", "0.0.0.0:9000");
     // Masquerade: the internet sees the uplink's address, and the reply comes back.
@@ -197,7 +179,7 @@ fn behaviour(tag: &str, variant: Variant) {
         "{plan}"
     );
     assert_eq!(lab.ruleset(), before, "a dry run changes nothing");
-    apply(&lab, &doc(backend, TENANT3_MASQ_PF));
+    lab.apply(&doc(backend, TENANT3_MASQ_PF));
     assert_eq!(tenant1(), before_t1, "tenant1's rules were not rewritten");
     let ssh3 = lab.listen("g3", "0.0.0.0:2222");
     assert!(
@@ -206,7 +188,7 @@ fn behaviour(tag: &str, variant: Variant) {
     );
 
     // Without masquerade the internet has no way back: masquerade was the path.
-    apply(&lab, &doc(backend, "{}"));
+    lab.apply(&doc(backend, "{}"));
     assert_eq!(
         lab.exchange("g3", &web, "198.51.100.2:9000"),
         None,
@@ -219,11 +201,10 @@ fn behaviour(tag: &str, variant: Variant) {
             lab.run("host", "nft", &["flush", "ruleset"]);
         }
         v => {
-            let flush = v.save().replace("-save", "");
-            lab.run("host", &flush, &["-t", "nat", "-F"]);
+            lab.run("host", &v.iptables(), &["-t", "nat", "-F"]);
         }
     }
-    let o = apply(&lab, &doc(backend, TENANT3_MASQ));
+    let o = lab.apply(&doc(backend, TENANT3_MASQ));
     assert!(o.contains("firewall"), "{o}");
     assert_eq!(
         ip(lab.exchange("g2", &web, "198.51.100.2:9000")),
@@ -232,9 +213,7 @@ fn behaviour(tag: &str, variant: Variant) {
     );
 
     // `show --firewall` reports each network's rules.
-    let o = lab.hostnet(&["show", "--firewall", "-o", "json"], None);
-    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{}", text(&o));
+    let shown = lab.hostnet_ok(&["show", "--firewall", "-o", "json"], None);
     assert!(shown.contains("\"network\": \"tenant1\""), "{shown}");
     assert!(shown.contains("198.51.100.10"), "{shown}");
     assert!(
@@ -252,7 +231,7 @@ fn behaviour(tag: &str, variant: Variant) {
         )
     };
     assert!(tracked().contains("198.51.100.10"), "{}", tracked());
-    apply(&lab, TEARDOWN);
+    lab.apply(TEARDOWN);
     assert!(
         !tracked().contains("198.51.100.10"),
         "conntrack entries of the floating IP left: {}",

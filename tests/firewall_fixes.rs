@@ -4,7 +4,7 @@
 #[path = "firewall/lab.rs"]
 mod lab;
 
-use lab::{text, Lab, Variant};
+use lab::{ip, text, Lab, Variant};
 
 /// tenant1 forwards tcp 8022 to g1:2222; tenant3 only masquerades.
 fn doc(backend: &str) -> String {
@@ -27,16 +27,6 @@ networks:
     )
 }
 
-fn apply(lab: &Lab, yaml: &str) -> String {
-    let o = lab.hostnet(&["apply", "-"], Some(yaml));
-    assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn ip(peer: Option<std::net::SocketAddr>) -> Option<String> {
-    peer.map(|p| p.ip().to_string())
-}
-
 /// Finding 1: a port forward translates only traffic addressed to the host, and guests
 /// reach it on the host's public address (hairpin, masqueraded within the network).
 fn port_forward_scope(tag: &str, variant: Variant) {
@@ -45,9 +35,8 @@ fn port_forward_scope(tag: &str, variant: Variant) {
         return;
     }
     let lab = Lab::new(&format!("f1{tag}"), variant);
-    apply(&lab, &doc(variant.backend()));
-    let again = apply(&lab, &doc(variant.backend()));
-    assert!(again.contains("Nothing to change"), "{again}");
+    lab.apply(&doc(variant.backend()));
+    lab.assert_converged(&doc(variant.backend()));
     // The internet routes tenant3's subnet through the host: traffic to g3 on the
     // forwarded port is routed, not translated.
     lab.run(
@@ -125,27 +114,24 @@ fn ipv6_forwarding_only_when_routed_and_keeps_accepting_router_advertisements() 
     let ra = "net.ipv6.conf.uplink0.accept_ra";
     assert_eq!(sysctl(&lab, fwd), "0");
     assert_eq!(sysctl(&lab, ra), "1");
-    apply(&lab, &v6_doc("{isolate: true}"));
+    lab.apply(&v6_doc("{isolate: true}"));
     assert_eq!(sysctl(&lab, fwd), "0", "isolation alone routes nothing");
     assert_eq!(sysctl(&lab, ra), "1");
 
     // Routed IPv6, applied under a checkpoint and rolled back.
     let masq = v6_doc("{masquerade: {out-interface: uplink0}}");
-    let o = lab.hostnet(&["apply", "--confirm-timeout", "120", "-"], Some(&masq));
-    assert!(o.status.success(), "{}", text(&o));
+    lab.hostnet_ok(&["apply", "--confirm-timeout", "120", "-"], Some(&masq));
     assert_eq!(sysctl(&lab, fwd), "1");
     assert_eq!(sysctl(&lab, ra), "2", "uplink0 keeps accepting RAs");
     assert_eq!(sysctl(&lab, "net.ipv6.conf.default.accept_ra"), "2");
-    let o = lab.hostnet(&["rollback"], None);
-    assert!(o.status.success(), "{}", text(&o));
+    lab.hostnet_ok(&["rollback"], None);
     assert_eq!(sysctl(&lab, fwd), "0");
     assert_eq!(sysctl(&lab, ra), "1", "rollback gives accept_ra back");
 
     // Applied for good: the re-plan is empty.
-    apply(&lab, &masq);
+    lab.apply(&masq);
     assert_eq!(sysctl(&lab, ra), "2");
-    let again = apply(&lab, &masq);
-    assert!(again.contains("Nothing to change"), "{again}");
+    lab.assert_converged(&masq);
 }
 
 /// Finding 3: rollback restores what writing ip_forward changed as a side effect (the
@@ -167,14 +153,12 @@ fn rollback_restores_the_side_effects_of_forwarding() {
     set("net.ipv4.conf.default.forwarding", "0");
     assert_eq!(sysctl(&lab, "net.ipv4.ip_forward"), "0");
     let masq = v6_doc("{masquerade: {out-interface: uplink0}}");
-    let o = lab.hostnet(&["apply", "--confirm-timeout", "120", "-"], Some(&masq));
-    assert!(o.status.success(), "{}", text(&o));
+    lab.hostnet_ok(&["apply", "--confirm-timeout", "120", "-"], Some(&masq));
     assert_eq!(sysctl(&lab, "net.ipv4.ip_forward"), "1");
     assert_eq!(sysctl(&lab, "net.ipv4.conf.g1h.forwarding"), "1");
     // Someone else decides about g1h's router advertisements after the apply.
     set("net.ipv6.conf.g1h.accept_ra", "0");
-    let o = lab.hostnet(&["rollback"], None);
-    assert!(o.status.success(), "{}", text(&o));
+    lab.hostnet_ok(&["rollback"], None);
     assert_eq!(sysctl(&lab, "net.ipv4.ip_forward"), "0");
     assert_eq!(
         sysctl(&lab, "net.ipv4.conf.uplink0.forwarding"),
@@ -201,11 +185,11 @@ fn drift(tag: &str, variant: Variant) {
     }
     let lab = Lab::new(&format!("f4{tag}"), variant);
     let yaml = doc(variant.backend());
-    apply(&lab, &yaml);
+    lab.apply(&yaml);
     let web = lab.listen("inet", "0.0.0.0:9000");
     let out_ok = |lab: &Lab| ip(lab.exchange("g3", &web, "198.51.100.2:9000"));
     assert_eq!(out_ok(&lab), Some("198.51.100.1".into()));
-    let tool = variant.save().replace("-save", "");
+    let tool = variant.iptables();
     // tenant3's masquerade becomes an accept, comment kept.
     match variant {
         Variant::Nftables => {
@@ -250,7 +234,7 @@ fn drift(tag: &str, variant: Variant) {
     let o = lab.hostnet(&["show", "--firewall", "-o", "json"], None);
     let shown = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(shown.contains("\"intact\": false"), "{shown}");
-    let out = apply(&lab, &yaml);
+    let out = lab.apply(&yaml);
     assert!(out.contains("network tenant3"), "{out}");
     assert_eq!(out_ok(&lab), Some("198.51.100.1".into()), "rewritten");
 
@@ -280,11 +264,10 @@ fn drift(tag: &str, variant: Variant) {
         }
     }
     assert_eq!(out_ok(&lab), None, "the foreign rule took effect");
-    let out = apply(&lab, &yaml);
+    let out = lab.apply(&yaml);
     assert!(out.contains("skeleton"), "{out}");
     assert_eq!(out_ok(&lab), Some("198.51.100.1".into()), "repaired");
-    let again = apply(&lab, &yaml);
-    assert!(again.contains("Nothing to change"), "{again}");
+    lab.assert_converged(&yaml);
 }
 
 #[test]
@@ -334,7 +317,7 @@ fn conntrack_cleanup_forgets_only_the_floating_ips_flows() {
         return;
     }
     let lab = Lab::new("f6", Variant::IptablesNft);
-    apply(&lab, &fip_doc("nftables", true));
+    lab.apply(&fip_doc("nftables", true));
     let web = lab.listen("inet", "0.0.0.0:9000");
     let g3 = lab.listen("g3", "0.0.0.0:7000");
     assert_eq!(
@@ -360,10 +343,10 @@ fn conntrack_cleanup_forgets_only_the_floating_ips_flows() {
     assert!(!flows("198.51.100.2").is_empty());
     assert!(!flows("10.30.0.5").is_empty());
     // To iptables: the floating IP moves, its flows stay.
-    apply(&lab, &fip_doc("iptables", true));
+    lab.apply(&fip_doc("iptables", true));
     assert!(!flows("198.51.100.2").is_empty(), "moved, not removed");
     // Removed: its flows go, the guest's flow to its neighbour stays.
-    let out = apply(&lab, &fip_doc("iptables", false));
+    let out = lab.apply(&fip_doc("iptables", false));
     assert!(
         out.contains("connection tracking of floating IP 198.51.100.10"),
         "{out}"
@@ -398,8 +381,8 @@ networks:
 ",
         variant.backend()
     );
-    apply(&lab, &yaml);
-    let tool = variant.save().replace("-save", "");
+    lab.apply(&yaml);
+    let tool = variant.iptables();
     // The host's own policy: nothing reaches port 5454.
     lab.run(
         "host",
@@ -438,7 +421,7 @@ fn a_dropping_forward_policy_is_warned_about() {
         return;
     }
     let lab = Lab::new("fw", variant);
-    let tool = variant.save().replace("-save", "");
+    let tool = variant.iptables();
     lab.run("host", &tool, &["-P", "FORWARD", "DROP"]);
     let o = lab.hostnet(&["apply", "-"], Some(&doc(variant.backend())));
     assert!(o.status.success(), "{}", text(&o));

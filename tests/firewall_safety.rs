@@ -4,7 +4,7 @@
 #[path = "firewall/lab.rs"]
 mod lab;
 
-use lab::{strip_comments, text, Lab, Variant};
+use lab::{strip_comments, text, Lab, Variant, TEARDOWN};
 
 const FULL: &str = "
 networks:
@@ -22,13 +22,6 @@ networks:
     uplink: g2h
     ipv4: {address: [10.20.0.1/24]}
     firewall: {masquerade: {out-interface: uplink0}}
-";
-
-const TEARDOWN: &str = "
-networks:
-  - {name: tenant1, state: absent}
-  - {name: tenant2, state: absent}
-  - {name: tenant3, state: absent}
 ";
 
 fn with_backend(doc: &str, backend: &str) -> String {
@@ -71,11 +64,6 @@ fn without_ours(s: &str) -> String {
         .collect()
 }
 
-fn apply_ok(lab: &Lab, doc: &str) {
-    let o = lab.hostnet(&["apply", "-"], Some(doc));
-    assert!(o.status.success(), "{}", text(&o));
-}
-
 fn foreign_rules_survive(tag: &str, variant: Variant, backends: &[&str]) {
     let mut tools = variant.tools().to_vec();
     tools.push("nft");
@@ -90,7 +78,7 @@ fn foreign_rules_survive(tag: &str, variant: Variant, backends: &[&str]) {
             "add table ip foreign; add chain ip foreign guard { type filter hook forward priority 10 ; policy accept ; }; add rule ip foreign guard ip saddr 192.0.2.0/24 counter drop",
         ],
     );
-    let ipt = variant.save().replace("-save", "");
+    let ipt = variant.iptables();
     let ip6t = ipt.replacen("iptables", "ip6tables", 1);
     lab.run(
         "host",
@@ -121,7 +109,7 @@ fn foreign_rules_survive(tag: &str, variant: Variant, backends: &[&str]) {
     let nft_before = lab.run("host", "nft", &["list", "table", "ip", "foreign"]);
     let ipt_before = foreign_iptables(&lab);
     for backend in backends {
-        apply_ok(&lab, &with_backend(FULL, backend));
+        lab.apply(&with_backend(FULL, backend));
         assert_eq!(
             lab.run("host", "nft", &["list", "table", "ip", "foreign"]),
             nft_before,
@@ -137,7 +125,7 @@ fn foreign_rules_survive(tag: &str, variant: Variant, backends: &[&str]) {
             assert!(ours.contains("HOSTNET-tenant1-F"), "{ours}");
         }
     }
-    apply_ok(&lab, TEARDOWN);
+    lab.apply(TEARDOWN);
     assert_eq!(
         lab.run("host", "nft", &["list", "table", "ip", "foreign"]),
         nft_before,
@@ -243,17 +231,8 @@ fn a_rejected_firewall_change_rolls_back_everything() {
         return;
     }
     let lab = Lab::new("rb", Variant::Nftables);
-    apply_ok(&lab, FULL);
-    let snapshot = || {
-        let a = lab.hostnet(&["show", "-o", "json"], None);
-        let f = lab.hostnet(&["show", "--firewall", "-o", "json"], None);
-        assert!(a.status.success() && f.status.success());
-        (
-            String::from_utf8_lossy(&a.stdout).into_owned(),
-            String::from_utf8_lossy(&f.stdout).into_owned(),
-        )
-    };
-    let before = snapshot();
+    lab.apply(FULL);
+    let before = lab.snapshot();
     let clash = "
 networks:
   - {name: tenant2, state: absent}
@@ -271,7 +250,7 @@ networks:
         "{}",
         text(&o)
     );
-    assert_eq!(snapshot(), before, "not back to the previous state");
+    assert_eq!(lab.snapshot(), before, "not back to the previous state");
 }
 
 /// An apply killed after every phase in turn; `hostnet rollback` returns to the rules
@@ -282,7 +261,7 @@ fn crash_and_rollback(tag: &str, variant: Variant) {
     }
     let lab = Lab::new(tag, variant);
     let backend = variant.backend();
-    apply_ok(&lab, &with_backend(FULL, backend));
+    lab.apply(&with_backend(FULL, backend));
     let change = with_backend(
         "
 networks:
@@ -299,16 +278,7 @@ networks:
 ",
         backend,
     );
-    let snapshot = || {
-        let a = lab.hostnet(&["show", "-o", "json"], None);
-        let f = lab.hostnet(&["show", "--firewall", "-o", "json"], None);
-        assert!(a.status.success() && f.status.success(), "{}", text(&a));
-        (
-            String::from_utf8_lossy(&a.stdout).into_owned(),
-            String::from_utf8_lossy(&f.stdout).into_owned(),
-        )
-    };
-    let before = snapshot();
+    let before = lab.snapshot();
     for k in 0..8 {
         let n = k.to_string();
         let ns = lab.sb.netns("host");
@@ -319,12 +289,12 @@ networks:
         );
         if o.status.success() {
             // Fewer phases than k: the whole change went through.
-            apply_ok(&lab, &with_backend(FULL, backend));
+            lab.apply(&with_backend(FULL, backend));
             continue;
         }
         let o = lab.hostnet(&["rollback"], None);
         assert!(o.status.success(), "crash point {k}: {}", text(&o));
-        assert_eq!(snapshot(), before, "crash point {k}: not back");
+        assert_eq!(lab.snapshot(), before, "crash point {k}: not back");
     }
 }
 

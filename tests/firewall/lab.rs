@@ -54,6 +54,25 @@ impl Variant {
             _ => "iptables-nft-save",
         }
     }
+
+    /// The rule-editing program of the variant (IPv4), for tests that play the host's
+    /// admin or another tool.
+    pub fn iptables(self) -> String {
+        self.save().replace("-save", "")
+    }
+}
+
+/// Every network the lab's documents declare, removed: a teardown.
+pub const TEARDOWN: &str = "
+networks:
+  - {name: tenant1, state: absent}
+  - {name: tenant2, state: absent}
+  - {name: tenant3, state: absent}
+";
+
+/// The address a server saw its peer at, as text, for comparing exchanges.
+pub fn ip(peer: Option<SocketAddr>) -> Option<String> {
+    peer.map(|p| p.ip().to_string())
 }
 
 fn installed(tool: &str) -> bool {
@@ -197,6 +216,38 @@ impl Lab {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--netns", &ns]);
         self.hostnet_env(&full, stdin, &[])
+    }
+
+    /// `hostnet ARGS` that must succeed; its stdout.
+    pub fn hostnet_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let o = self.hostnet(args, stdin);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `hostnet apply` of `yaml`, which must succeed; its stdout.
+    pub fn apply(&self, yaml: &str) -> String {
+        self.hostnet_ok(&["apply", "-"], Some(yaml))
+    }
+
+    /// Applies `yaml` again and checks that nothing was left to change (what the first
+    /// apply wrote is what the re-plan reads back).
+    pub fn assert_converged(&self, yaml: &str) {
+        let again = self.apply(yaml);
+        assert!(again.contains("Nothing to change"), "{again}");
+    }
+
+    /// What `show` and `show --firewall` report (JSON), to compare a state with a
+    /// later one.
+    pub fn snapshot(&self) -> (String, String) {
+        let a = self.hostnet(&["show", "-o", "json"], None);
+        let f = self.hostnet(&["show", "--firewall", "-o", "json"], None);
+        assert!(a.status.success(), "{}", text(&a));
+        assert!(f.status.success(), "{}", text(&f));
+        (
+            String::from_utf8_lossy(&a.stdout).into_owned(),
+            String::from_utf8_lossy(&f.stdout).into_owned(),
+        )
     }
 
     pub fn hostnet_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
