@@ -386,4 +386,4 @@ fn run_best_effort(driver: &mut dyn Driver, plan: &Plan, errors: &mut Vec<String
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,6 +5,37 @@ use crate::netdev::model::ModelDriver;
 use crate::netdev::Op;
 use crate::plan::tests::{host, intent_of};
 
+/// The exact-rollback check every feature shares: for each op of the plan from a fresh
+/// model (made by `fresh`) to `intent`, applies `intent` on another fresh model whose
+/// driver fails at that op (the k-th it executes); every apply must report a finished
+/// rollback and leave `view` of the state as it was before. Returns the plan, for the
+/// caller's own assertions about it.
+pub(crate) fn fail_at_every_op<T: PartialEq + std::fmt::Debug>(
+    fresh: impl Fn() -> ModelDriver,
+    intent: &Intent,
+    view: impl Fn(KernelState) -> T,
+) -> Plan {
+    let p = crate::plan::plan(fresh().state(), intent).expect("plans");
+    for k in 0..p.len() {
+        let mut m = fresh();
+        let before = view(m.query().expect("query"));
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        m.fail_when(move |_op: &Op| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
+        let err = apply(&mut m, intent, ApplyOptions::default(), |_, _| Ok(())).expect_err("fails");
+        assert!(
+            matches!(err, ApplyError::RolledBack { .. }),
+            "op {k}: {err:?}"
+        );
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(
+            view(m.query().expect("query")),
+            before,
+            "op {k} left the state changed"
+        );
+    }
+    p
+}
+
 const BASE: &str = "
 networks:
   - name: mgmt
@@ -39,30 +70,8 @@ fn applied(yaml: &str) -> ModelDriver {
 #[test]
 fn failure_in_any_phase_restores_the_previous_state_exactly() {
     // Fail at each op of the change in turn: whatever had been done is undone.
-    let probe = applied(BASE);
-    let intent = intent_of(CHANGE);
-    let n_ops = crate::plan::plan(probe.state(), &intent)
-        .expect("plans")
-        .len();
-    assert!(n_ops > 10);
-    for k in 0..n_ops {
-        let mut m = applied(BASE);
-        let before = m.query().expect("query");
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        m.fail_when(move |_op: &Op| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        let err =
-            apply(&mut m, &intent, ApplyOptions::default(), |_, _| Ok(())).expect_err("fails");
-        assert!(
-            matches!(err, ApplyError::RolledBack { .. }),
-            "op {k}: {err:?}"
-        );
-        assert_eq!(err.exit_code(), 1);
-        assert_eq!(
-            m.query().expect("query"),
-            before,
-            "op {k} left the state changed"
-        );
-    }
+    let p = fail_at_every_op(|| applied(BASE), &intent_of(CHANGE), |s| s);
+    assert!(p.len() > 10);
 }
 
 #[test]

@@ -324,9 +324,10 @@ fn iptables_save_parses_back_and_ignores_foreign_lines() {
 /// firewall down and sets up another's leaves exactly the state before.
 #[test]
 fn a_failure_at_any_op_restores_the_firewall_exactly() {
-    use crate::engine::{apply, ApplyError, ApplyOptions};
+    use crate::engine::tests::fail_at_every_op;
+    use crate::engine::{apply, ApplyOptions};
     use crate::netdev::model::ModelDriver;
-    use crate::netdev::{Driver, Op};
+    use crate::netdev::Op;
     use crate::plan::tests::{host, intent_of};
 
     let base = "
@@ -360,28 +361,8 @@ networks:
         .expect("base");
         m
     };
-    let probe = fresh();
-    let p = crate::plan::plan(probe.state(), &intent_of(change)).expect("plans");
-    let n = p.len();
+    let p = fail_at_every_op(fresh, &intent_of(change), |s| s);
     assert!(p.ops().any(|op| matches!(op, Op::Firewall(_))), "{p}");
-    for k in 0..n {
-        let mut m = fresh();
-        let before = m.query().expect("query");
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        let err = apply(
-            &mut m,
-            &intent_of(change),
-            ApplyOptions::default(),
-            |_, _| Ok(()),
-        )
-        .expect_err("fails");
-        assert!(
-            matches!(err, ApplyError::RolledBack { .. }),
-            "op {k}: {err:?}"
-        );
-        assert_eq!(m.query().expect("query"), before, "op {k}");
-    }
 }
 
 #[test]

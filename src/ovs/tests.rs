@@ -1,7 +1,8 @@
 //! Open vSwitch on the model driver: plans, re-apply, and exact rollback from a failure
 //! at every op (the OVS phase's inverse included).
 
-use crate::engine::{apply, ApplyError, ApplyOptions};
+use crate::engine::tests::fail_at_every_op;
+use crate::engine::{apply, ApplyOptions};
 use crate::netdev::model::ModelDriver;
 use crate::netdev::{Driver, NewLink, Op, PeerSettings};
 use crate::plan::plan;
@@ -66,27 +67,7 @@ fn a_bridge_with_ports_is_planned_in_one_phase_and_reapplies_to_nothing() {
 
 #[test]
 fn a_failure_at_any_op_rolls_back_ovs_too() {
-    let n = plan(host().state(), &intent_of(BRIDGE))
-        .expect("plans")
-        .len();
-    for k in 0..n {
-        let mut m = host();
-        let before = m.query().expect("query");
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        let err = apply(
-            &mut m,
-            &intent_of(BRIDGE),
-            ApplyOptions::default(),
-            |_, _| Ok(()),
-        )
-        .expect_err("fails");
-        assert!(
-            matches!(err, ApplyError::RolledBack { .. }),
-            "op {k}: {err:?}"
-        );
-        assert_eq!(m.query().expect("query"), before, "op {k} left changes");
-    }
+    fail_at_every_op(host, &intent_of(BRIDGE), |s| s);
     // And removing the bridge, failing anywhere, restores it with its ports.
     let mut probe = host();
     apply(
@@ -97,28 +78,12 @@ fn a_failure_at_any_op_rolls_back_ovs_too() {
     )
     .expect("applies");
     let removal = "interfaces: [{name: br-int, state: absent}]";
-    let n = plan(probe.state(), &intent_of(removal))
-        .expect("plans")
-        .len();
-    assert!(n > 0);
-    for k in 0..n {
-        let mut m = ModelDriver::new(probe.state().clone());
-        let before = m.query().expect("query");
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        let err = apply(
-            &mut m,
-            &intent_of(removal),
-            ApplyOptions::default(),
-            |_, _| Ok(()),
-        )
-        .expect_err("fails");
-        assert!(
-            matches!(err, ApplyError::RolledBack { .. }),
-            "op {k}: {err:?}"
-        );
-        assert_eq!(m.query().expect("query").ovs, before.ovs, "op {k}");
-    }
+    let p = fail_at_every_op(
+        || ModelDriver::new(probe.state().clone()),
+        &intent_of(removal),
+        |s| s.ovs,
+    );
+    assert!(!p.is_empty());
 }
 
 #[test]

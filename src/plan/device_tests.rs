@@ -3,7 +3,8 @@
 
 use super::tests::{host, intent_of};
 use super::*;
-use crate::engine::{apply, ApplyError, ApplyOptions};
+use crate::engine::tests::fail_at_every_op;
+use crate::engine::{apply, ApplyOptions};
 use crate::model::{parse, validate};
 use crate::netdev::model::ModelDriver;
 use crate::netdev::{BondMode, Driver, LinkKind};
@@ -74,22 +75,7 @@ fn every_kind_is_created_in_order_and_reapply_is_empty() {
 
 #[test]
 fn a_failure_at_any_op_rolls_back_exactly() {
-    let n_ops = plan(host().state(), &intent_of(ALL)).expect("plans").len();
-    for k in 0..n_ops {
-        let mut m = host();
-        let before = m.query().expect("query");
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        let err = apply(&mut m, &intent_of(ALL), ApplyOptions::default(), |_, _| {
-            Ok(())
-        })
-        .expect_err("fails");
-        assert!(
-            matches!(err, ApplyError::RolledBack { .. }),
-            "op {k}: {err:?}"
-        );
-        assert_eq!(m.query().expect("query"), before, "op {k} left changes");
-    }
+    fail_at_every_op(host, &intent_of(ALL), |s| s);
 }
 
 #[test]
@@ -103,28 +89,7 @@ networks:
   - {name: tenant, uplink: bond0, vlan: 100, state: absent}
   - {name: guests, state: absent}
 ";
-    let probe = applied(ALL);
-    let n_ops = plan(probe.state(), &intent_of(removal))
-        .expect("plans")
-        .len();
-    for k in 0..n_ops {
-        let mut m = applied(ALL);
-        let before = m.query().expect("query");
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        let err = apply(
-            &mut m,
-            &intent_of(removal),
-            ApplyOptions::default(),
-            |_, _| Ok(()),
-        )
-        .expect_err("fails");
-        assert!(
-            matches!(err, ApplyError::RolledBack { .. }),
-            "op {k}: {err:?}"
-        );
-        assert_eq!(m.query().expect("query"), before, "op {k} left changes");
-    }
+    fail_at_every_op(|| applied(ALL), &intent_of(removal), |s| s);
     let mut m = applied(ALL);
     apply(
         &mut m,
@@ -276,20 +241,7 @@ fn bond_miimon_and_macvlan_mode_change_in_place_and_roll_back() {
         p.to_string(),
         "~ link bond0 mode active-backup miimon 250\n~ link mv0 link bond0 mode private\n"
     );
-    for k in 0..p.len() {
-        let mut m = applied(ALL);
-        let before = m.query().expect("query");
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        m.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        apply(
-            &mut m,
-            &intent_of(&changed),
-            ApplyOptions::default(),
-            |_, _| Ok(()),
-        )
-        .expect_err("fails");
-        assert_eq!(m.query().expect("query"), before, "op {k}");
-    }
+    fail_at_every_op(|| applied(ALL), &intent_of(&changed), |s| s);
     let mut m = applied(ALL);
     apply(
         &mut m,
@@ -374,17 +326,11 @@ interfaces:
 /// Applies `yaml` to a copy of `m`, and checks that a failure at any op of it restores
 /// `m`'s state exactly. Returns the applied copy.
 fn apply_and_fail_everywhere(m: &ModelDriver, yaml: &str) -> ModelDriver {
-    let n = plan(m.state(), &intent_of(yaml)).expect("plans").len();
-    for k in 0..n {
-        let mut f = ModelDriver::new(m.state().clone());
-        let counter = std::sync::atomic::AtomicUsize::new(0);
-        f.fail_when(move |_| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k);
-        apply(&mut f, &intent_of(yaml), ApplyOptions::default(), |_, _| {
-            Ok(())
-        })
-        .expect_err("fails");
-        assert_eq!(f.state(), m.state(), "op {k} of\n{yaml}");
-    }
+    fail_at_every_op(
+        || ModelDriver::new(m.state().clone()),
+        &intent_of(yaml),
+        |s| s,
+    );
     let mut done = ModelDriver::new(m.state().clone());
     apply(
         &mut done,
