@@ -121,6 +121,30 @@ fn ip_pair(
     })
 }
 
+/// IFLA_LINKINFO: the kind and its data.
+pub(super) fn link_info(kind: InfoKind, data: InfoData) -> LinkAttribute {
+    LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)])
+}
+
+/// A macvlan's or macvtap's mode: all of its data, at creation and in a change alike.
+fn macvlan_mode(kind: &LinkKind) -> Option<(InfoKind, InfoData)> {
+    match kind {
+        LinkKind::MacVlan(m) => Some((
+            InfoKind::MacVlan,
+            InfoData::MacVlan(vec![InfoMacVlan::Mode(NlMacVlanMode::from(
+                m.mode.number(),
+            ))]),
+        )),
+        LinkKind::MacVtap(m) => Some((
+            InfoKind::MacVtap,
+            InfoData::MacVtap(vec![InfoMacVtap::Mode(NlMacVlanMode::from(
+                m.mode.number(),
+            ))]),
+        )),
+        _ => None,
+    }
+}
+
 /// The IFLA_LINKINFO that changes a link's settings in place (see
 /// [`LinkKind::changes_in_place`]): only what may change is sent.
 pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
@@ -129,24 +153,12 @@ pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
             InfoKind::Bond,
             InfoData::Bond(vec![InfoBond::MiiMon(b.miimon)]),
         ),
-        LinkKind::MacVlan(m) => (
-            InfoKind::MacVlan,
-            InfoData::MacVlan(vec![InfoMacVlan::Mode(NlMacVlanMode::from(
-                m.mode.number(),
-            ))]),
-        ),
-        LinkKind::MacVtap(m) => (
-            InfoKind::MacVtap,
-            InfoData::MacVtap(vec![InfoMacVtap::Mode(NlMacVlanMode::from(
-                m.mode.number(),
-            ))]),
-        ),
-        _ => return Vec::new(),
+        other => match macvlan_mode(other) {
+            Some(mode) => mode,
+            None => return Vec::new(),
+        },
     };
-    vec![LinkAttribute::LinkInfo(vec![
-        LinkInfo::Kind(info_kind),
-        LinkInfo::Data(data),
-    ])]
+    vec![link_info(info_kind, data)]
 }
 
 /// The attributes that create a link of `kind` (IFLA_LINKINFO, and IFLA_LINK for a
@@ -170,31 +182,16 @@ pub(super) fn create_attributes(kind: &LinkKind, base: Option<u32>) -> Vec<LinkA
             data.extend(ip_pair(v.local, InfoVxlan::Local, InfoVxlan::Local6));
             data.push(InfoVxlan::Port(v.dst_port));
             data.push(InfoVxlan::Learning(v.learning));
-            return vec![LinkAttribute::LinkInfo(vec![
-                LinkInfo::Kind(InfoKind::Vxlan),
-                LinkInfo::Data(InfoData::Vxlan(data)),
-            ])];
+            return vec![link_info(InfoKind::Vxlan, InfoData::Vxlan(data))];
         }
-        LinkKind::MacVlan(m) => (
-            InfoKind::MacVlan,
-            InfoData::MacVlan(vec![InfoMacVlan::Mode(NlMacVlanMode::from(
-                m.mode.number(),
-            ))]),
-        ),
-        LinkKind::MacVtap(m) => (
-            InfoKind::MacVtap,
-            InfoData::MacVtap(vec![InfoMacVtap::Mode(NlMacVlanMode::from(
-                m.mode.number(),
-            ))]),
-        ),
-        _ => return Vec::new(),
+        other => match macvlan_mode(other) {
+            Some(mode) => mode,
+            None => return Vec::new(),
+        },
     };
     let mut attrs = Vec::new();
     attrs.extend(base.map(LinkAttribute::Link));
-    attrs.push(LinkAttribute::LinkInfo(vec![
-        LinkInfo::Kind(info_kind),
-        LinkInfo::Data(data),
-    ]));
+    attrs.push(link_info(info_kind, data));
     attrs
 }
 

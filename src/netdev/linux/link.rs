@@ -174,28 +174,15 @@ fn bridge_info(stp: bool, new: bool) -> LinkAttribute {
         // state, so the range check that STP imposes does not refuse the 0.
         data.push(InfoBridge::ForwardDelay(0));
     }
-    LinkAttribute::LinkInfo(vec![
-        LinkInfo::Kind(InfoKind::Bridge),
-        LinkInfo::Data(InfoData::Bridge(data)),
-    ])
+    kinds::link_info(InfoKind::Bridge, InfoData::Bridge(data))
 }
 
 /// RTM_NEWLINK creating `link` (send with NLM_F_CREATE | NLM_F_EXCL). `master` is the
 /// ifindex of the bridge named by `link.controller`.
 pub(super) fn create(link: &NewLink, master: Option<u32>, base: Option<u32>) -> LinkMessage {
-    let mut msg = LinkMessage::default();
-    set_up(&mut msg, link.up);
-    msg.attributes
-        .push(LinkAttribute::IfName(link.name.clone()));
-    if let Some(mtu) = link.mtu {
-        msg.attributes.push(LinkAttribute::Mtu(mtu));
-    }
-    if let Some(mac) = link.mac {
-        msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
-    }
-    if let Some(index) = master {
-        msg.attributes.push(LinkAttribute::Controller(index));
-    }
+    // The same name, MTU, MAC, controller and up as a device made outside netlink is
+    // finished with; creating adds the kind.
+    let mut msg = finish_by_name(link, master);
     match &link.kind {
         LinkKind::Bridge(options) => msg.attributes.push(bridge_info(options.stp, true)),
         LinkKind::Veth { peer } => {
@@ -227,14 +214,7 @@ pub(super) fn create(link: &NewLink, master: Option<u32>, base: Option<u32>) -> 
 pub(super) fn finish_by_name(link: &NewLink, master: Option<u32>) -> LinkMessage {
     let mut msg = LinkMessage::default();
     set_up(&mut msg, link.up);
-    msg.attributes
-        .push(LinkAttribute::IfName(link.name.clone()));
-    if let Some(mtu) = link.mtu {
-        msg.attributes.push(LinkAttribute::Mtu(mtu));
-    }
-    if let Some(mac) = link.mac {
-        msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
-    }
+    push_name_mtu_mac(&mut msg, &link.name, link.mtu, link.mac);
     if let Some(index) = master {
         msg.attributes.push(LinkAttribute::Controller(index));
     }
@@ -247,14 +227,20 @@ pub(super) fn finish_by_name(link: &NewLink, master: Option<u32>) -> LinkMessage
 /// both are left to [`peer_followup`].
 fn peer_message(name: &str, settings: &PeerSettings) -> LinkMessage {
     let mut msg = LinkMessage::default();
+    push_name_mtu_mac(&mut msg, name, settings.mtu, settings.mac);
+    msg
+}
+
+/// IFLA_IFNAME, and IFLA_MTU and IFLA_ADDRESS where they are asked for: what a link and
+/// a veth's peer are given alike.
+fn push_name_mtu_mac(msg: &mut LinkMessage, name: &str, mtu: Option<u32>, mac: Option<MacAddr>) {
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-    if let Some(mtu) = settings.mtu {
+    if let Some(mtu) = mtu {
         msg.attributes.push(LinkAttribute::Mtu(mtu));
     }
-    if let Some(mac) = settings.mac {
+    if let Some(mac) = mac {
         msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
     }
-    msg
 }
 
 /// For a new veth pair whose peer is to be up or enslaved: the RTM_NEWLINK that does it
