@@ -4,7 +4,7 @@
 #[path = "firewall/lab.rs"]
 mod lab;
 
-use lab::{ip, text, Lab, Variant, TEARDOWN};
+use lab::{text, Lab, Variant, TEARDOWN};
 
 /// tenant1 and tenant2 isolated, tenant3 not; all masquerade out of uplink0; tenant1 has
 /// a floating IP, a port forward, a metadata redirect and a guest allow-list.
@@ -56,90 +56,85 @@ fn behaviour(tag: &str, variant: Variant) {
 
     let web = lab.listen("inet", "0.0.0.0:9000");
     // Masquerade: the internet sees the uplink's address, and the reply comes back.
-    assert_eq!(
-        ip(lab.exchange("g2", &web, "198.51.100.2:9000")),
-        Some("198.51.100.1".into()),
-        "tenant2 out through masquerade"
+    lab.assert_seen_as(
+        "g2",
+        &web,
+        "198.51.100.2:9000",
+        "198.51.100.1",
+        "tenant2 out through masquerade",
     );
     // The same for IPv6 (and IPv6 forwarding was switched on for it).
     let web6 = lab.listen("inet", "[::]:9001");
-    assert_eq!(
-        ip(lab.exchange("g2", &web6, "[2001:db8:100::2]:9001")),
-        Some("2001:db8:100::1".into()),
-        "tenant2 out through IPv6 masquerade"
+    lab.assert_seen_as(
+        "g2",
+        &web6,
+        "[2001:db8:100::2]:9001",
+        "2001:db8:100::1",
+        "tenant2 out through IPv6 masquerade",
     );
     // Floating IP, outbound: 1:1 source NAT.
-    assert_eq!(
-        ip(lab.exchange("g1", &web, "198.51.100.2:9000")),
-        Some("198.51.100.10".into()),
-        "tenant1 out through its floating IP"
+    lab.assert_seen_as(
+        "g1",
+        &web,
+        "198.51.100.2:9000",
+        "198.51.100.10",
+        "tenant1 out through its floating IP",
     );
     // Floating IP and port forward, inbound from the internet.
     let ssh = lab.listen("g1", "0.0.0.0:2222");
-    assert_eq!(
-        ip(lab.exchange("inet", &ssh, "198.51.100.10:2222")),
-        Some("198.51.100.2".into()),
-        "floating IP reachable from outside"
+    lab.assert_seen_as(
+        "inet",
+        &ssh,
+        "198.51.100.10:2222",
+        "198.51.100.2",
+        "floating IP reachable from outside",
     );
-    assert_eq!(
-        ip(lab.exchange("inet", &ssh, "198.51.100.1:8022")),
-        Some("198.51.100.2".into()),
-        "port forward reachable from outside"
+    lab.assert_seen_as(
+        "inet",
+        &ssh,
+        "198.51.100.1:8022",
+        "198.51.100.2",
+        "port forward reachable from outside",
     );
     // Hairpin: a neighbour on tenant1 reaches g1 through its floating IP (without the
     // translation of its source, g1 would answer it directly from 10.10.0.5).
     lab.second_guest();
-    assert_eq!(
-        ip(lab.exchange("g4", &ssh, "198.51.100.10:2222")),
-        Some("10.10.0.1".into()),
-        "hairpin through the floating IP"
+    lab.assert_seen_as(
+        "g4",
+        &ssh,
+        "198.51.100.10:2222",
+        "10.10.0.1",
+        "hairpin through the floating IP",
     );
     // Isolation: isolated networks cannot reach each other; others can.
     let g2 = lab.listen("g2", "0.0.0.0:7000");
-    assert_eq!(
-        lab.exchange("g1", &g2, "10.20.0.5:7000"),
-        None,
-        "g1 -> g2 isolated"
-    );
+    lab.assert_blocked("g1", &g2, "10.20.0.5:7000", "g1 -> g2 isolated");
     let g1 = lab.listen("g1", "0.0.0.0:7000");
-    assert_eq!(
-        lab.exchange("g2", &g1, "10.10.0.5:7000"),
-        None,
-        "g2 -> g1 isolated"
-    );
-    assert_eq!(
-        ip(lab.exchange("g3", &g1, "10.10.0.5:7000")),
-        Some("10.30.0.5".into()),
-        "g3 (not isolated) -> g1"
+    lab.assert_blocked("g2", &g1, "10.10.0.5:7000", "g2 -> g1 isolated");
+    lab.assert_seen_as(
+        "g3",
+        &g1,
+        "10.10.0.5:7000",
+        "10.30.0.5",
+        "g3 (not isolated) -> g1",
     );
     let g3 = lab.listen("g3", "0.0.0.0:7000");
-    assert_eq!(
-        ip(lab.exchange("g1", &g3, "10.30.0.5:7000")),
-        Some("10.10.0.5".into()),
-        "g1 -> g3 (not isolated)"
+    lab.assert_seen_as(
+        "g1",
+        &g3,
+        "10.30.0.5:7000",
+        "10.10.0.5",
+        "g1 -> g3 (not isolated)",
     );
     // Guests reach the host only on the allowed port, and the metadata service.
     let dns = lab.listen("host", "0.0.0.0:5353");
-    assert!(
-        lab.exchange("g1", &dns, "10.10.0.1:5353").is_some(),
-        "allowed port"
-    );
+    lab.assert_reaches("g1", &dns, "10.10.0.1:5353", "allowed port");
     let other = lab.listen("host", "0.0.0.0:5454");
-    assert_eq!(
-        lab.exchange("g1", &other, "10.10.0.1:5454"),
-        None,
-        "other port"
-    );
-    assert!(
-        lab.exchange("g2", &other, "10.20.0.1:5454").is_some(),
-        "no allow-list on tenant2"
-    );
+    lab.assert_blocked("g1", &other, "10.10.0.1:5454", "other port");
+    lab.assert_reaches("g2", &other, "10.20.0.1:5454", "no allow-list on tenant2");
     // The service listens on the address `to` names only, so a wrong target fails.
     let meta = lab.listen("host", "10.10.0.1:8775");
-    assert!(
-        lab.exchange("g1", &meta, "169.254.169.254:80").is_some(),
-        "metadata redirect"
-    );
+    lab.assert_reaches("g1", &meta, "169.254.169.254:80", "metadata redirect");
 
     // A change to tenant3 touches tenant3 only: tenant1's rules keep their handles
     // (nft) or lines (iptables).
@@ -182,18 +177,11 @@ fn behaviour(tag: &str, variant: Variant) {
     lab.apply(&doc(backend, TENANT3_MASQ_PF));
     assert_eq!(tenant1(), before_t1, "tenant1's rules were not rewritten");
     let ssh3 = lab.listen("g3", "0.0.0.0:2222");
-    assert!(
-        lab.exchange("inet", &ssh3, "198.51.100.1:8033").is_some(),
-        "new port forward"
-    );
+    lab.assert_reaches("inet", &ssh3, "198.51.100.1:8033", "new port forward");
 
     // Without masquerade the internet has no way back: masquerade was the path.
     lab.apply(&doc(backend, "{}"));
-    assert_eq!(
-        lab.exchange("g3", &web, "198.51.100.2:9000"),
-        None,
-        "no masquerade, no reply"
-    );
+    lab.assert_blocked("g3", &web, "198.51.100.2:9000", "no masquerade, no reply");
 
     // Someone flushes the ruleset: apply puts our rules back.
     match variant {
@@ -206,10 +194,12 @@ fn behaviour(tag: &str, variant: Variant) {
     }
     let o = lab.apply(&doc(backend, TENANT3_MASQ));
     assert!(o.contains("firewall"), "{o}");
-    assert_eq!(
-        ip(lab.exchange("g2", &web, "198.51.100.2:9000")),
-        Some("198.51.100.1".into()),
-        "masquerade back after the flush"
+    lab.assert_seen_as(
+        "g2",
+        &web,
+        "198.51.100.2:9000",
+        "198.51.100.1",
+        "masquerade back after the flush",
     );
 
     // `show --firewall` reports each network's rules.

@@ -45,27 +45,35 @@ fn port_forward_scope(tag: &str, variant: Variant) {
         &["route", "add", "10.30.0.0/24", "via", "198.51.100.1"],
     );
     let g3 = lab.listen("g3", "0.0.0.0:8022");
-    assert_eq!(
-        ip(lab.exchange("inet", &g3, "10.30.0.5:8022")),
-        Some("198.51.100.2".into()),
-        "routed traffic on the forwarded port reaches its own destination"
+    lab.assert_seen_as(
+        "inet",
+        &g3,
+        "10.30.0.5:8022",
+        "198.51.100.2",
+        "routed traffic on the forwarded port reaches its own destination",
     );
     let g1 = lab.listen("g1", "0.0.0.0:2222");
-    assert_eq!(
-        ip(lab.exchange("inet", &g1, "198.51.100.1:8022")),
-        Some("198.51.100.2".into()),
-        "port forward from outside"
+    lab.assert_seen_as(
+        "inet",
+        &g1,
+        "198.51.100.1:8022",
+        "198.51.100.2",
+        "port forward from outside",
     );
-    assert_eq!(
-        ip(lab.exchange("g3", &g1, "198.51.100.1:8022")),
-        Some("10.30.0.5".into()),
-        "hairpin from another network's guest"
+    lab.assert_seen_as(
+        "g3",
+        &g1,
+        "198.51.100.1:8022",
+        "10.30.0.5",
+        "hairpin from another network's guest",
     );
     lab.second_guest();
-    assert_eq!(
-        ip(lab.exchange("g4", &g1, "198.51.100.1:8022")),
-        Some("10.10.0.1".into()),
-        "hairpin from the target's own network, masqueraded"
+    lab.assert_seen_as(
+        "g4",
+        &g1,
+        "198.51.100.1:8022",
+        "10.10.0.1",
+        "hairpin from the target's own network, masqueraded",
     );
 }
 
@@ -320,11 +328,8 @@ fn conntrack_cleanup_forgets_only_the_floating_ips_flows() {
     lab.apply(&fip_doc("nftables", true));
     let web = lab.listen("inet", "0.0.0.0:9000");
     let g3 = lab.listen("g3", "0.0.0.0:7000");
-    assert_eq!(
-        ip(lab.exchange("g1", &web, "198.51.100.2:9000")),
-        Some("198.51.100.10".into())
-    );
-    assert!(lab.exchange("g1", &g3, "10.30.0.5:7000").is_some());
+    lab.assert_seen_as("g1", &web, "198.51.100.2:9000", "198.51.100.10", "");
+    lab.assert_reaches("g1", &g3, "10.30.0.5:7000", "");
     let flows = |dst: &str| {
         lab.run(
             "host",
@@ -390,15 +395,13 @@ networks:
         &["-A", "INPUT", "-p", "tcp", "--dport", "5454", "-j", "DROP"],
     );
     let open = lab.listen("host", "10.10.0.1:5353");
-    assert!(
-        lab.exchange("g1", &open, "10.10.0.1:5353").is_some(),
-        "allowed"
-    );
+    lab.assert_reaches("g1", &open, "10.10.0.1:5353", "allowed");
     let closed = lab.listen("host", "10.10.0.1:5454");
-    assert_eq!(
-        lab.exchange("g1", &closed, "10.10.0.1:5454"),
-        None,
-        "the host's own INPUT rule still applies"
+    lab.assert_blocked(
+        "g1",
+        &closed,
+        "10.10.0.1:5454",
+        "the host's own INPUT rule still applies",
     );
 }
 

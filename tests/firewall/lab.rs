@@ -356,6 +356,40 @@ impl Lab {
         })
     }
 
+    /// Asserts that `client` reaches `server` at `dst` and the server sees it coming
+    /// from `seen` (what translation happened on the way).
+    pub fn assert_seen_as(
+        &self,
+        client: &str,
+        server: &TcpListener,
+        dst: &str,
+        seen: &str,
+        what: &str,
+    ) {
+        assert_eq!(
+            ip(self.exchange(client, server, dst)),
+            Some(seen.to_string()),
+            "{client} -> {dst}: {what}"
+        );
+    }
+
+    /// Asserts that `client` reaches `server` at `dst`, from whatever address.
+    pub fn assert_reaches(&self, client: &str, server: &TcpListener, dst: &str, what: &str) {
+        assert!(
+            self.exchange(client, server, dst).is_some(),
+            "{client} -> {dst}: {what}"
+        );
+    }
+
+    /// Asserts that no exchange from `client` to `server` at `dst` happens.
+    pub fn assert_blocked(&self, client: &str, server: &TcpListener, dst: &str, what: &str) {
+        assert_eq!(
+            self.exchange(client, server, dst),
+            None,
+            "{client} -> {dst}: {what}"
+        );
+    }
+
     /// Our firewall as the tool shows it, in the host namespace.
     pub fn ruleset(&self) -> String {
         match self.variant {
