@@ -330,43 +330,19 @@ pub fn describe(n: &NetFirewall) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// The firewall tests' sample, dual-stack, with its port forward to the IPv6 guest.
     fn sample() -> NetFirewall {
-        NetFirewall {
-            device: "br0".into(),
-            subnets: [
-                "10.10.0.0/24".parse().expect("literal"),
-                "fd00::/64".parse().expect("literal"),
-            ]
-            .into(),
-            masquerade: Some("up0".into()),
-            isolate: true,
-            allow: Some(
-                [Allow {
-                    proto: Proto::Udp,
-                    port: 67,
-                }]
-                .into(),
-            ),
-            floating: [FloatingIp {
-                external: "203.0.113.10".parse().expect("literal"),
-                internal: "10.10.0.5".parse().expect("literal"),
-                interface: "up0".into(),
-            }]
-            .into(),
-            forwards: [PortForward {
-                proto: Proto::Tcp,
-                external_port: 8022,
+        let mut n = crate::firewall::tests::sample("br0", "10.10.0.0/24");
+        n.subnets.insert("fd00::/64".parse().expect("literal"));
+        n.forwards = n
+            .forwards
+            .into_iter()
+            .map(|f| PortForward {
                 internal: "fd00::5".parse().expect("literal"),
-                internal_port: 22,
-                interface: "up0".into(),
-            }]
-            .into(),
-            metadata: Some(Metadata {
-                address: "169.254.169.254".parse().expect("literal"),
-                port: 80,
-                to: "127.0.0.1:8775".parse().expect("literal"),
-            }),
-        }
+                ..f
+            })
+            .collect();
+        n
     }
 
     #[test]
