@@ -155,16 +155,10 @@ fn steps_2_and_3(
     links.insert(
         uplink.to_string(),
         LinkIntent {
-            origin: format!("ensure_bridge({bridge}, {uplink})"),
-            kind: None,
-            state: IfaceState::Up,
-            mtu: None,
-            mac: None,
-            stp: None,
-            ports: None,
             controller: Some(bridge.to_string()),
             ipv4: Some(Vec::new()),
             ipv6: Some(Vec::new()),
+            ..LinkIntent::named(format!("ensure_bridge({bridge}, {uplink})"), IfaceState::Up)
         },
     );
     let routes = s

@@ -172,18 +172,7 @@ pub(super) fn vlan_uplink<'a>(
     };
     let name = vlan_device(base, id);
     let absent = n.state == Some(NetworkState::Absent);
-    let blank = |state| LinkIntent {
-        origin: origin.to_string(),
-        kind: None,
-        state,
-        mtu: None,
-        mac: None,
-        stp: None,
-        ports: None,
-        controller: None,
-        ipv4: None,
-        ipv6: None,
-    };
+    let blank = |state| LinkIntent::named(origin, state);
     if !intent.links.contains_key(&name) {
         let mut li = blank(if absent {
             IfaceState::Absent

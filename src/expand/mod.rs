@@ -54,6 +54,25 @@ pub struct LinkIntent {
     pub ipv6: Option<Vec<IpNet>>,
 }
 
+impl LinkIntent {
+    /// A link the file only names (an uplink, a port, a VLAN's base): no kind, and
+    /// nothing asked of it but `state`.
+    pub fn named(origin: impl Into<String>, state: IfaceState) -> LinkIntent {
+        LinkIntent {
+            origin: origin.into(),
+            kind: None,
+            state,
+            mtu: None,
+            mac: None,
+            stp: None,
+            ports: None,
+            controller: None,
+            ipv4: None,
+            ipv6: None,
+        }
+    }
+}
+
 /// Creatable kinds, and the kinds that can only be matched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KindIntent {
@@ -384,16 +403,8 @@ fn expand_interfaces(d: &Desired, intent: &mut Intent) {
         intent.links.insert(
             port.to_string(),
             LinkIntent {
-                origin,
-                kind: None,
-                state: IfaceState::Up,
-                mtu: None,
-                mac: None,
-                stp: None,
-                ports: None,
                 controller: Some(bridge.to_string()),
-                ipv4: None,
-                ipv6: None,
+                ..LinkIntent::named(origin, IfaceState::Up)
             },
         );
     }
@@ -707,18 +718,7 @@ fn merge_uplink(
     let entry = intent
         .links
         .entry(uplink.to_string())
-        .or_insert_with(|| LinkIntent {
-            origin: origin.to_string(),
-            kind: None,
-            state: IfaceState::Up,
-            mtu: None,
-            mac: None,
-            stp: None,
-            ports: None,
-            controller: None,
-            ipv4: None,
-            ipv6: None,
-        });
+        .or_insert_with(|| LinkIntent::named(origin, IfaceState::Up));
     if entry.state == IfaceState::Absent {
         return Err(ExpandError {
             path: format!("{origin}.uplink"),
