@@ -159,7 +159,7 @@ fn behaviour(tag: &str, variant: Variant) {
                 .collect(),
         }
     };
-    let before = lab.ruleset();
+    let before = lab.rules();
     let before_t1 = tenant1();
     let o = lab.hostnet(
         &["apply", "-", "--dry-run"],
@@ -173,7 +173,7 @@ fn behaviour(tag: &str, variant: Variant) {
         fw_lines[0].contains("network tenant3: +port-forward"),
         "{plan}"
     );
-    assert_eq!(lab.ruleset(), before, "a dry run changes nothing");
+    assert_eq!(lab.rules(), before, "a dry run changes nothing");
     lab.apply(&doc(backend, TENANT3_MASQ_PF));
     assert_eq!(tenant1(), before_t1, "tenant1's rules were not rewritten");
     let ssh3 = lab.listen("g3", "0.0.0.0:2222");

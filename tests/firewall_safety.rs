@@ -4,7 +4,7 @@
 #[path = "firewall/lab.rs"]
 mod lab;
 
-use lab::{strip_comments, text, Lab, Variant, TEARDOWN};
+use lab::{no_counters, strip_comments, text, Lab, Variant, TEARDOWN};
 
 const FULL: &str = "
 networks:
@@ -26,16 +26,6 @@ networks:
 
 fn with_backend(doc: &str, backend: &str) -> String {
     format!("firewall: {{backend: {backend}}}\n{doc}")
-}
-
-/// Chain counters are traffic, not rules: `[packets:bytes]` becomes `[0:0]`.
-fn no_counters(s: &str) -> String {
-    s.lines()
-        .map(|l| match (l.starts_with(':'), l.rfind(" [")) {
-            (true, Some(i)) => format!("{} [0:0]\n", &l[..i]),
-            _ => format!("{l}\n"),
-        })
-        .collect()
 }
 
 /// Both families' rules of others (ours left out), without counters and without tables

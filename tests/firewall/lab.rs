@@ -142,26 +142,12 @@ impl Lab {
             }
         }
         check("wire inet", sb.wire("host", "uplink0", "inet", "eth0"));
-        check(
-            "addresses",
-            sb.ops(
-                "host",
-                &[
-                    addr("uplink0", "198.51.100.1/24").expect("addr"),
-                    addr("uplink0", "2001:db8:100::1/64").expect("addr"),
-                ],
-            ),
-        );
-        check(
-            "addresses",
-            sb.ops(
-                "inet",
-                &[
-                    addr("eth0", "198.51.100.2/24").expect("addr"),
-                    addr("eth0", "2001:db8:100::2/64").expect("addr"),
-                ],
-            ),
-        );
+        for (role, dev, n) in [("host", "uplink0", 1), ("inet", "eth0", 2)] {
+            let v4 = format!("198.51.100.{n}/24");
+            let v6 = format!("2001:db8:100::{n}/64");
+            let ops = [addr(dev, &v4).expect("addr"), addr(dev, &v6).expect("addr")];
+            check("addresses", sb.ops(role, &ops));
+        }
         for (g, net) in GUESTS {
             check("wire guest", sb.wire("host", &format!("{g}h"), g, "eth0"));
             check(
@@ -390,6 +376,15 @@ impl Lab {
         );
     }
 
+    /// The rules in the host namespace without their counters, which traffic still in
+    /// flight moves; with nft's rule handles, so a rule rewritten to the same text shows.
+    pub fn rules(&self) -> String {
+        no_counters(&match self.variant {
+            Variant::Nftables => self.run("host", "nft", &["-a", "list", "ruleset"]),
+            _ => self.ruleset(),
+        })
+    }
+
     /// Our firewall as the tool shows it, in the host namespace.
     pub fn ruleset(&self) -> String {
         match self.variant {
@@ -400,6 +395,32 @@ impl Lab {
             }
         }
     }
+}
+
+/// Counters are traffic, not rules: an `iptables-save` chain's `[packets:bytes]` becomes
+/// `[0:0]`, and an nft `counter packets P bytes B` counts 0.
+pub fn no_counters(s: &str) -> String {
+    s.lines()
+        .map(|l| match (l.starts_with(':'), l.rfind(" [")) {
+            (true, Some(i)) => format!("{} [0:0]\n", &l[..i]),
+            _ => {
+                let mut prev = "";
+                let words: Vec<&str> = l
+                    .split(' ')
+                    .map(|w| {
+                        let w2 = if prev == "packets" || prev == "bytes" {
+                            "0"
+                        } else {
+                            w
+                        };
+                        prev = w;
+                        w2
+                    })
+                    .collect();
+                format!("{}\n", words.join(" "))
+            }
+        })
+        .collect()
 }
 
 /// `iptables-save` output without its timestamp comments.
