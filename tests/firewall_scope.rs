@@ -4,7 +4,7 @@
 #[path = "firewall/lab.rs"]
 mod lab;
 
-use lab::{text, Lab, Variant};
+use lab::{Lab, Variant};
 
 const WITH_FIREWALL: &str = "
 networks:
@@ -28,24 +28,21 @@ fn an_apply_without_firewall_and_its_rollback_leave_the_firewall_alone() {
         return;
     }
     let lab = Lab::new("sc", v);
-    let o = lab.hostnet(&["apply", "-"], Some(WITH_FIREWALL));
-    assert!(o.status.success(), "{}", text(&o));
+    lab.apply(WITH_FIREWALL);
     let rules = lab.ruleset();
     assert!(rules.contains("tenant1"), "{rules}");
 
     // The file without firewall: the rules are untouched.
-    let o = lab.hostnet(
+    lab.hostnet_ok(
         &["apply", "--confirm-timeout", "120", "-"],
         Some(WITHOUT_FIREWALL),
     );
-    assert!(o.status.success(), "{}", text(&o));
     assert_eq!(lab.ruleset(), rules, "an apply without firewall changed it");
 
     // Someone flushes the ruleset meanwhile; rolling back the checkpoint (which never
     // read the firewall) must not try to "restore" it either way.
     lab.run("host", "nft", &["flush", "ruleset"]);
-    let o = lab.hostnet(&["rollback"], None);
-    assert!(o.status.success(), "{}", text(&o));
+    lab.hostnet_ok(&["rollback"], None);
     assert_eq!(
         lab.ruleset(),
         "",
@@ -53,7 +50,6 @@ fn an_apply_without_firewall_and_its_rollback_leave_the_firewall_alone() {
     );
 
     // The next apply of the firewall file puts the rules back.
-    let o = lab.hostnet(&["apply", "-"], Some(WITH_FIREWALL));
-    assert!(o.status.success(), "{}", text(&o));
+    lab.apply(WITH_FIREWALL);
     assert_eq!(lab.ruleset(), rules);
 }
