@@ -70,8 +70,8 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-mount -t tmpfs run /run
+# /tmp and /run stay on the initramfs's own (writable) root: a tmpfs mounted over them
+# would hide files copied there, e.g. a test binary built in a clone under /tmp.
 # Without these parameters the modules would create dummy0 and bond0 by themselves.
 while read -r ko; do
     case \$ko in
