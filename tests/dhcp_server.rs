@@ -451,6 +451,21 @@ fn a_crash_at_any_phase_rolls_back_to_the_old_server() {
     }
 }
 
+/// The apply that printed `out` started a new dnsmasq in place of `old_pid`, and it gives
+/// the declared guest g1 its fixed address.
+fn assert_a_new_server_serves_g1(net: &Net, out: &str, old_pid: i32) {
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    let new_pid = net.pid().expect("pid");
+    assert_ne!(new_pid, old_pid);
+    assert!(!Net::alive(old_pid));
+    let env = net.dhclient("g1");
+    assert_eq!(
+        env_value(&env, "new_ip_address"),
+        Some("10.10.0.5"),
+        "{env}"
+    );
+}
+
 #[test]
 fn a_deleted_bridge_comes_back_with_a_restarted_server() {
     if !may_run(
@@ -468,16 +483,7 @@ fn a_deleted_bridge_comes_back_with_a_restarted_server() {
     assert!(o.status.success(), "{o:?}");
     let out = net.apply(&yaml);
     assert!(out.contains("- dhcp-server tenant1 process"), "{out}");
-    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
-    let new_pid = net.pid().expect("pid");
-    assert_ne!(new_pid, pid);
-    assert!(!Net::alive(pid));
-    let env = net.dhclient("g1");
-    assert_eq!(
-        env_value(&env, "new_ip_address"),
-        Some("10.10.0.5"),
-        "{env}"
-    );
+    assert_a_new_server_serves_g1(&net, &out, pid);
 }
 
 #[test]
@@ -502,16 +508,7 @@ fn a_bridge_recreated_by_someone_else_gets_a_restarted_server() {
         assert!(o.status.success(), "{o:?}");
     }
     let out = net.apply(&yaml);
-    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
-    let new_pid = net.pid().expect("pid");
-    assert_ne!(new_pid, pid);
-    assert!(!Net::alive(pid));
-    let env = net.dhclient("g1");
-    assert_eq!(
-        env_value(&env, "new_ip_address"),
-        Some("10.10.0.5"),
-        "{env}"
-    );
+    assert_a_new_server_serves_g1(&net, &out, pid);
     let out = net.apply(&yaml);
     assert!(out.contains("Nothing to change"), "{out}");
 }
