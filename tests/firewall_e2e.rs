@@ -236,17 +236,4 @@ fn behaviour(tag: &str, variant: Variant) {
     assert!(!addrs.contains("198.51.100.10"), "{addrs}");
 }
 
-#[test]
-fn firewall_behaviour_nftables() {
-    behaviour("n", Variant::Nftables);
-}
-
-#[test]
-fn firewall_behaviour_iptables_nft() {
-    behaviour("i", Variant::IptablesNft);
-}
-
-#[test]
-fn firewall_behaviour_iptables_legacy() {
-    behaviour("l", Variant::IptablesLegacy);
-}
+lab::every_backend!(firewall_behaviour, behaviour);

@@ -77,20 +77,7 @@ fn port_forward_scope(tag: &str, variant: Variant) {
     );
 }
 
-#[test]
-fn port_forward_only_for_the_host_nftables() {
-    port_forward_scope("n", Variant::Nftables);
-}
-
-#[test]
-fn port_forward_only_for_the_host_iptables_nft() {
-    port_forward_scope("i", Variant::IptablesNft);
-}
-
-#[test]
-fn port_forward_only_for_the_host_iptables_legacy() {
-    port_forward_scope("l", Variant::IptablesLegacy);
-}
+lab::every_backend!(port_forward_only_for_the_host, port_forward_scope);
 
 fn sysctl(lab: &Lab, key: &str) -> String {
     lab.run("host", "sysctl", &["-n", key]).trim().to_string()
@@ -278,20 +265,7 @@ fn drift(tag: &str, variant: Variant) {
     lab.assert_converged(&yaml);
 }
 
-#[test]
-fn edited_and_foreign_rules_are_repaired_nftables() {
-    drift("n", Variant::Nftables);
-}
-
-#[test]
-fn edited_and_foreign_rules_are_repaired_iptables_nft() {
-    drift("i", Variant::IptablesNft);
-}
-
-#[test]
-fn edited_and_foreign_rules_are_repaired_iptables_legacy() {
-    drift("l", Variant::IptablesLegacy);
-}
+lab::every_backend!(edited_and_foreign_rules_are_repaired, drift);
 
 fn fip_doc(backend: &str, fip: bool) -> String {
     let fips = if fip {

@@ -10,6 +10,35 @@ use std::time::{Duration, Instant};
 
 use hostnet::sandbox::{addr, route_via, Sandbox, SandboxError};
 
+/// One test per backend variant of `scenario(tag, variant)`, in a module `name`
+/// (`name::nftables`, `name::iptables_nft`, `name::iptables_legacy`), so every scenario
+/// runs on all three the same way.
+#[allow(unused_macros)]
+macro_rules! every_backend {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            use crate::lab::Variant;
+
+            #[test]
+            fn nftables() {
+                super::$scenario("n", Variant::Nftables);
+            }
+
+            #[test]
+            fn iptables_nft() {
+                super::$scenario("i", Variant::IptablesNft);
+            }
+
+            #[test]
+            fn iptables_legacy() {
+                super::$scenario("l", Variant::IptablesLegacy);
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use every_backend;
+
 /// Which backend (and iptables variant) a run uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
