@@ -591,6 +591,12 @@ fn a_new_hostname_keeps_the_lease() {
     let renamed = network("", 200).replace("hostname: vm1", "hostname: vm1-renamed");
     let out = net.apply(&renamed);
     assert!(!out.contains("- dhcp-host"), "{out}");
+    // dnsmasq rewrites its lease file in place after the SIGHUP: a read in the middle
+    // can see it empty. A released lease does not come back (the guest is not asking).
+    let start = Instant::now();
+    while !net.file("leases").contains(&mac) && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         net.file("leases").contains(&mac),
         "released: {}",
