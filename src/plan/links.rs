@@ -362,6 +362,7 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
     for a in &current.addresses {
         by_link.entry(a.ifname.as_str()).or_default().push(a);
     }
+    let mut adds: Vec<Address> = Vec::new();
     for (name, li) in &intent.links {
         if li.state == IfaceState::Absent {
             continue;
@@ -382,13 +383,10 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
             }
             for w in want {
                 if !have.iter().any(|a| a.addr == *w) {
-                    plan.push(
-                        Phase::AddAddresses,
-                        Op::AddAddress(Address {
-                            ifname: name.clone(),
-                            addr: *w,
-                        }),
-                    );
+                    adds.push(Address {
+                        ifname: name.clone(),
+                        addr: *w,
+                    });
                 }
             }
         }
@@ -419,7 +417,42 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
     for a in removals.iter().chain(readd.iter()) {
         plan.push(Phase::DeleteAddresses, Op::DeleteAddress((*a).clone()));
     }
+    for a in adds {
+        let phase = if adds_first(current, &removals, &readd, &a) {
+            Phase::AddAddressesFirst
+        } else {
+            Phase::AddAddresses
+        };
+        plan.push(phase, Op::AddAddress(a));
+    }
     for a in readd {
         plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
     }
+}
+
+/// Whether new address `a` can go on its device before the addresses the plan removes:
+/// the device exists, and the removals cannot take `a` with them. An IPv4 address in
+/// the subnet of one that goes would be that subnet's secondary and go with its primary;
+/// an address whose IP goes with another prefix length would collide with it (IPv6) or
+/// change what the kernel keeps (IPv4). Adding first keeps an address on the device, so
+/// the kernel does not flush its routes while the plan swaps them (see
+/// [`crate::netdev::model::delete_address`]).
+fn adds_first(
+    current: &KernelState,
+    removals: &BTreeSet<&Address>,
+    readd: &BTreeSet<&Address>,
+    a: &Address,
+) -> bool {
+    if !current.links.contains_key(&a.ifname) {
+        return false;
+    }
+    let v4 = a.addr.addr().is_ipv4();
+    !removals.iter().chain(readd.iter()).any(|r| {
+        r.ifname == a.ifname
+            && (r.addr.addr() == a.addr.addr()
+                || (v4
+                    && r.addr.addr().is_ipv4()
+                    && r.addr.prefix_len() == a.addr.prefix_len()
+                    && r.addr.contains(&a.addr.addr())))
+    })
 }

@@ -16,6 +16,7 @@ mod device_tests;
 mod devices;
 pub mod dhcp;
 mod dhcp_server;
+mod dropped;
 mod links;
 mod owned;
 mod restore;
@@ -31,12 +32,13 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 23] = [
+pub const PHASES: [&str; 24] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
     "delete rules",
     "delete routes",
+    "add addresses first",
     "delete addresses",
     "release ports",
     "delete links",
@@ -68,6 +70,10 @@ pub enum Phase {
     RemoveDhcpHosts,
     DeleteRules,
     DeleteRoutes,
+    /// New addresses on existing devices, before the old ones go, where the kernel
+    /// allows it: a device that keeps an address keeps its routes (see
+    /// [`crate::netdev::model::delete_address`]).
+    AddAddressesFirst,
     DeleteAddresses,
     ReleasePorts,
     DeleteLinks,
@@ -186,6 +192,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
         None => current.links.get(n).is_some_and(|l| l.up),
     });
     devices::order_changes(&mut plan, &[current]);
+    dropped::readd_dropped_routes(current, intent, &mut plan);
     // On-link routes before routes through a gateway that they make reachable.
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
         Op::AddRoute(r) => r.gateway.is_some(),
@@ -237,6 +244,8 @@ pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
     }
 }
 
+#[cfg(test)]
+mod day2_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -166,7 +166,7 @@ pub(super) fn check_tables(
     }
 }
 
-fn same_user_route(want: &Route, have: &Route) -> bool {
+pub(super) fn same_user_route(want: &Route, have: &Route) -> bool {
     want.same_key(have)
         && want.gateway == have.gateway
         && want.dev == have.dev
