@@ -588,9 +588,15 @@ fn expand_network(
                 continue;
             }
             routes.push(source_routing::default_via(table, &device, gw));
+            // One on-link route per subnet (the kernel keys it by destination): its
+            // source is the subnet's first address in the file.
+            let mut subnets: Vec<IpNet> = Vec::new();
             for a in &ip.address {
                 let (route, pair) = source_routing::for_address(table, priority, &device, *a);
-                routes.push(route);
+                if !subnets.contains(&a.trunc()) {
+                    subnets.push(a.trunc());
+                    routes.push(route);
+                }
                 rules.extend(pair);
             }
         }

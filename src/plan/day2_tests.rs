@@ -80,3 +80,56 @@ fn renumbering_into_another_subnet_keeps_an_address_on_the_device_throughout() {
         "{text}"
     );
 }
+
+#[test]
+fn two_addresses_in_one_subnet_get_one_on_link_route_and_one_pair_of_rules() {
+    let mut m = host();
+    let yaml = "networks:
+  - name: mgmt
+    uplink: eth0
+    ipv4: {address: [192.0.2.21/24, 192.0.2.20/24], gateway: 192.0.2.1}
+    ipv6: {address: ['2001:db8:1::21/64', '2001:db8:1::20/64'], gateway: '2001:db8:1::1'}
+    source-routing: {table: 1001}
+";
+    converge(&mut m, yaml);
+    let s = m.state();
+    let on_link: Vec<String> = s
+        .routes
+        .iter()
+        .filter(|r| r.table == 1001 && r.gateway.is_none())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        on_link,
+        [
+            "route 192.0.2.0/24 dev mgmt table 1001 scope link src 192.0.2.21 proto 201",
+            "route 2001:db8:1::/64 dev mgmt table 1001 metric 1024 src 2001:db8:1::21 proto 201"
+        ],
+        "the first address in the file is the source"
+    );
+    // The rules are those of one address per subnet, once (whatever rules a subnet gets).
+    let mut single = host();
+    converge(
+        &mut single,
+        &yaml
+            .replace("192.0.2.21/24, 192.0.2.20/24", "192.0.2.21/24")
+            .replace(
+                "'2001:db8:1::21/64', '2001:db8:1::20/64'",
+                "'2001:db8:1::21/64'",
+            ),
+    );
+    assert_eq!(s.rules, single.state().rules);
+    // Reordering the file moves the source.
+    converge(
+        &mut m,
+        &yaml.replace(
+            "192.0.2.21/24, 192.0.2.20/24",
+            "192.0.2.20/24, 192.0.2.21/24",
+        ),
+    );
+    assert!(m
+        .state()
+        .routes
+        .iter()
+        .any(|r| r.src == Some("192.0.2.20".parse().expect("ip"))));
+}
