@@ -23,9 +23,11 @@ use crate::netdev::{
 
 mod devices;
 mod dhcp_server;
+mod record;
 mod source_routing;
 
 pub use devices::vlan_device;
+pub use record::{NetworkRecord, Records};
 
 pub use source_routing::{
     default_via, for_address, lease_prefix_problem, Dhcp, Lease, LeaseSource, Router,
@@ -207,6 +209,19 @@ pub struct NetworkIntent {
     pub priority: u32,
     /// The families whose address comes from DHCP.
     pub dhcp: Dhcp,
+    pub bridged: bool,
+    /// The port of its bridge, or its device when not bridged (the VLAN device when it
+    /// has `vlan`).
+    pub uplink: Option<String>,
+    /// The VLAN device hostnet makes for it.
+    pub vlan_device: Option<String>,
+    /// Its static addresses.
+    pub addresses: Vec<IpNet>,
+    /// What it was when last applied in this namespace (see [`record`]); `None` when
+    /// the record does not know it or it was removed.
+    pub previous: Option<NetworkRecord>,
+    /// The record knows it (applied or removed here by this version of hostnet).
+    pub recorded: bool,
 }
 
 /// The whole desired state at kernel level.
@@ -224,6 +239,8 @@ pub struct Intent {
     /// mention, by table: no network here may claim or empty them. Filled from the
     /// record of what was applied (the file alone cannot know them).
     pub reserved_tables: BTreeMap<u32, String>,
+    /// Rule priorities of those networks: shared rules hostnet keeps at them stay.
+    pub reserved_priorities: BTreeSet<u32>,
     /// Open vSwitch bridges and ports.
     pub ovs: crate::ovs::OvsIntent,
     /// The networks' firewall (see [`crate::firewall`]).
@@ -296,6 +313,14 @@ fn assign_tables(d: &Desired) -> Result<BTreeMap<String, (u32, bool)>, ExpandErr
 
 /// Expands a validated document.
 pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
+    expand_with(d, &Records::new())
+}
+
+/// Expands a validated document, completing what it does not repeat about networks from
+/// what they were when last applied (`records`): a network given by name alone to be
+/// removed, and what a changed network leaves behind (its old bridge, VLAN device,
+/// uplink, table and priority).
+pub fn expand_with(d: &Desired, records: &Records) -> Result<Intent, ExpandError> {
     let mut intent = Intent::default();
     expand_interfaces(d, &mut intent);
     devices::expand_ovs(d, &mut intent);
@@ -309,10 +334,26 @@ pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
         .and_then(|s| s.priority)
         .unwrap_or(DEFAULT_RULE_PRIORITY);
     for (i, n) in d.networks.iter().enumerate() {
-        let (table, derived) = tables.get(&n.name).copied().unwrap_or((0, false));
-        expand_network(&mut intent, i, n, table, derived, default_priority)?;
-        dhcp_server::expand_server(&mut intent, i, n);
+        let (mut table, mut derived) = tables.get(&n.name).copied().unwrap_or((0, false));
+        let known = records.contains_key(&n.name);
+        // A removed network's record only says that it was removed: what it named then
+        // may be someone else's now.
+        let rec = records.get(&n.name).filter(|r| !r.removed);
+        let n = match rec {
+            Some(r) if n.state == Some(NetworkState::Absent) => {
+                if let (Some(t), None) = (r.table, n.source_routing.as_ref().and_then(|s| s.table))
+                {
+                    (table, derived) = (t, false);
+                }
+                std::borrow::Cow::Owned(record::fill_absent(n, r))
+            }
+            _ => std::borrow::Cow::Borrowed(n),
+        };
+        let prior = Prior { rec, known };
+        expand_network(&mut intent, i, &n, table, derived, default_priority, prior)?;
+        dhcp_server::expand_server(&mut intent, i, &n);
     }
+    record::remove_what_was_left(&mut intent, records);
     expand_firewall(d, &mut intent);
     Ok(intent)
 }
@@ -507,8 +548,13 @@ fn expand_network(
     table: u32,
     table_derived: bool,
     default_priority: u32,
+    prior: Prior<'_>,
 ) -> Result<(), ExpandError> {
     let origin = format!("networks[{i}]");
+    let vlan_device = n
+        .vlan
+        .zip(n.uplink.as_ref())
+        .map(|(id, base)| vlan_device(base, id));
     let n = &*devices::vlan_uplink(intent, &origin, n);
     let absent = n.state == Some(NetworkState::Absent);
     let bridged = n.bridged.unwrap_or(true);
@@ -517,16 +563,22 @@ fn expand_network(
     } else {
         n.uplink.clone().unwrap_or_default()
     };
-    // A DHCP family's addresses are the client's to set: not mentioned, not touched.
+    // A listed network is described completely: a family it does not give has no
+    // addresses. A DHCP family's addresses are the client's to set: not touched.
     let addrs = |ip: &Option<NetworkIp>| -> Option<Vec<IpNet>> {
-        ip.as_ref().filter(|ip| ip.dhcp != Some(true)).map(|ip| {
-            let mut v = ip.address.clone();
-            v.sort();
-            v.dedup();
-            v
-        })
+        match ip {
+            None => Some(Vec::new()),
+            Some(ip) if ip.dhcp == Some(true) => None,
+            Some(ip) => {
+                let mut v = ip.address.clone();
+                v.sort();
+                v.dedup();
+                Some(v)
+            }
+        }
     };
     let (ipv4, ipv6) = (addrs(&n.ipv4), addrs(&n.ipv6));
+    let given = (n.ipv4.is_some(), n.ipv6.is_some());
 
     if bridged {
         intent.links.insert(
@@ -551,7 +603,12 @@ fn expand_network(
     }
     if let Some(uplink) = &n.uplink {
         if !absent || !bridged {
-            merge_uplink(intent, &origin, uplink, n, bridged, absent, &ipv4, &ipv6)?;
+            let addrs = Families {
+                ipv4: &ipv4,
+                ipv6: &ipv6,
+                given,
+            };
+            merge_uplink(intent, &origin, uplink, n, bridged, absent, &addrs)?;
         }
     }
 
@@ -606,19 +663,48 @@ fn expand_network(
     rules.sort();
     rules.dedup();
     let has_table = absent || (sr_enabled && (has_gateway || dhcp.any()));
+    let mut addresses: Vec<IpNet> = ipv4.iter().chain(ipv6.iter()).flatten().copied().collect();
+    if absent {
+        addresses.clear();
+    }
     intent.networks.push(NetworkIntent {
         name: n.name.clone(),
         origin,
         absent,
-        device,
         table: has_table.then_some(table),
         table_derived,
         priority,
         routes,
         rules,
         dhcp,
+        bridged,
+        uplink: if bridged {
+            n.uplink.clone()
+        } else {
+            Some(device.clone())
+        },
+        vlan_device,
+        addresses,
+        device,
+        previous: prior.rec.cloned(),
+        recorded: prior.known,
     });
     Ok(())
+}
+
+/// What the record says of a network: what it was (`None` when unknown or removed), and
+/// whether the record knows it at all.
+#[derive(Clone, Copy)]
+struct Prior<'a> {
+    rec: Option<&'a NetworkRecord>,
+    known: bool,
+}
+
+/// A network's address lists, and whether the file gives each family.
+struct Families<'a> {
+    ipv4: &'a Option<Vec<IpNet>>,
+    ipv6: &'a Option<Vec<IpNet>>,
+    given: (bool, bool),
 }
 
 /// The networks' firewall specs, the sysctls they need and the floating IPs' addresses.
@@ -645,8 +731,12 @@ fn expand_firewall(d: &Desired, intent: &mut Intent) {
                 .flat_map(|ip| ip.address.iter().map(IpNet::trunc))
                 .collect();
             Some(NetFirewall::from_spec(&net.device, subnets, s)).filter(|s| !s.is_empty())
-        } else {
+        } else if net.previous.as_ref().and_then(|p| p.firewall) == Some(false) {
+            // Listed without `firewall`, it has none; when it had none already, the
+            // firewall need not even be read.
             continue;
+        } else {
+            None
         };
         if let Some(s) = &spec {
             // IPv4 forwarding for any IPv4 network as before; IPv6 only where routed.
@@ -699,7 +789,6 @@ fn routed_families(s: &crate::firewall::NetFirewall) -> (bool, bool) {
     (fams.contains(&true), fams.contains(&false))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn merge_uplink(
     intent: &mut Intent,
     origin: &str,
@@ -707,12 +796,11 @@ fn merge_uplink(
     n: &NetworkSpec,
     bridged: bool,
     absent: bool,
-    ipv4: &Option<Vec<IpNet>>,
-    ipv6: &Option<Vec<IpNet>>,
+    addrs: &Families<'_>,
 ) -> Result<(), ExpandError> {
     if absent {
         // The network's own addresses leave the uplink with it; the uplink stays as it is.
-        for a in ipv4.iter().chain(ipv6.iter()).flatten() {
+        for a in addrs.ipv4.iter().chain(addrs.ipv6.iter()).flatten() {
             intent.address_removals.push(Address {
                 ifname: uplink.to_string(),
                 addr: *a,
@@ -748,11 +836,15 @@ fn merge_uplink(
     if bridged {
         entry.controller = controller;
     } else {
-        for (slot, addrs, fam) in [
-            (&mut entry.ipv4, ipv4, "ipv4"),
-            (&mut entry.ipv6, ipv6, "ipv6"),
+        for (slot, list, given, fam) in [
+            (&mut entry.ipv4, addrs.ipv4, addrs.given.0, "ipv4"),
+            (&mut entry.ipv6, addrs.ipv6, addrs.given.1, "ipv6"),
         ] {
-            if let Some(a) = addrs {
+            if let Some(a) = list {
+                // A family the network does not give leaves the uplink to `interfaces`.
+                if !given && slot.is_some() {
+                    continue;
+                }
                 if slot.is_some() && slot.as_ref() != Some(a) {
                     return Err(ExpandError {
                         path: format!("{origin}.{fam}"),

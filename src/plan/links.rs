@@ -68,6 +68,7 @@ fn peer_settings(li: Option<&LinkIntent>) -> PeerSettings {
 /// Why `cur` cannot become a port of `bridge` as the intent says, if it cannot.
 fn port_problem(
     current: &KernelState,
+    intent: &Intent,
     li: &LinkIntent,
     cur: &Link,
     bridge: &str,
@@ -97,6 +98,7 @@ fn port_problem(
             .addresses
             .iter()
             .filter(|a| a.ifname == cur.name && a.addr.addr().is_ipv4() == v4)
+            .filter(|a| !intent.address_removals.contains(a))
             .map(|a| a.addr.to_string())
             .collect();
         if !stranded.is_empty() {
@@ -208,7 +210,7 @@ pub(super) fn plan_links(
                 let mut change = change_for(li, cur);
                 change.settings = settings;
                 if let Some(Some(bridge)) = &change.controller {
-                    if let Some(e) = port_problem(current, li, cur, bridge) {
+                    if let Some(e) = port_problem(current, intent, li, cur, bridge) {
                         errors.push(e);
                         continue;
                     }
@@ -321,6 +323,7 @@ pub(super) fn plan_links(
         }
     }
 
+    release_old_uplinks(current, intent, &deleted, plan);
     // Ports that a bridge's exact port list no longer has.
     for (name, li) in &intent.links {
         let Some(Ports::Exact(list)) = &li.ports else {
@@ -350,6 +353,46 @@ pub(super) fn plan_links(
                 );
             }
         }
+    }
+}
+
+/// The uplink a bridged network had when last applied leaves its bridge when the network
+/// has another one now (or none): hostnet put it there. Only that port: guests' taps
+/// stay, and so does a port the file puts somewhere itself.
+fn release_old_uplinks(
+    current: &KernelState,
+    intent: &Intent,
+    deleted: &BTreeSet<&str>,
+    plan: &mut Plan,
+) {
+    for n in intent.networks.iter().filter(|n| !n.absent && n.bridged) {
+        let Some(old) = n.previous.as_ref().and_then(|p| p.uplink.as_deref()) else {
+            continue;
+        };
+        let Some(cur) = current.links.get(old) else {
+            continue;
+        };
+        let placed = intent
+            .links
+            .get(old)
+            .is_some_and(|l| l.controller.is_some() || l.state == IfaceState::Absent);
+        if n.uplink.as_deref() == Some(old)
+            || cur.controller.as_deref() != Some(n.device.as_str())
+            || placed
+            || deleted.contains(old)
+        {
+            continue;
+        }
+        plan.push(
+            Phase::ReleasePorts,
+            Op::ChangeLink {
+                name: old.to_string(),
+                change: LinkChange {
+                    controller: Some(None),
+                    ..LinkChange::default()
+                },
+            },
+        );
     }
 }
 

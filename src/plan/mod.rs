@@ -11,6 +11,7 @@
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
 mod bond_ports;
+mod checks;
 #[cfg(test)]
 mod device_tests;
 mod devices;
@@ -107,12 +108,16 @@ pub enum Phase {
 pub struct Plan {
     /// One entry per [`Phase`]; empty phases are kept so that indexes stay meaningful.
     pub phases: Vec<Vec<Op>>,
+    /// What the plan could not do and the user should know (printed as warnings): a
+    /// network to remove that nothing was found of.
+    pub notes: Vec<String>,
 }
 
 impl Plan {
     pub(crate) fn new() -> Plan {
         Plan {
             phases: vec![Vec::new(); PHASES.len()],
+            notes: Vec::new(),
         }
     }
 
@@ -184,6 +189,8 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     }
     plan_firewall(current, intent, &mut plan, &mut errors);
     dhcp_server::plan_servers(current, intent, &mut plan);
+    checks::check(current, intent, &plan, &mut errors);
+    plan.notes = checks::unfound_removals(current, intent);
     if !errors.is_empty() {
         return Err(errors);
     }
