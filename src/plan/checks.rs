@@ -94,7 +94,11 @@ pub(super) fn check(
         if let Some(dev) = ri.route.dev.as_deref().filter(|d| !exists(d)) {
             errors.push(PlanError {
                 path: format!("{}.next-hop-interface", ri.origin),
-                message: format!("{dev} is removed by this file (or does not exist)"),
+                message: if current.links.contains_key(dev) {
+                    format!("{dev} is removed by this file (or with a device it removes)")
+                } else {
+                    format!("{dev} does not exist and the file does not create it")
+                },
             });
         }
     }
