@@ -416,6 +416,16 @@ fn what_would_apply_but_not_work_is_refused_at_plan_time() {
         "interfaces:\n  - {name: v0, type: veth, state: absent}\nroutes:\n  config:\n    - {destination: 10.0.0.0/8, next-hop-interface: v1}\n",
         "routes.config[0].next-hop-interface: v1 is removed by this file",
     );
+    let with_route = |v4: &str| {
+        format!("interfaces:\n  - {{name: eth2, type: veth, ipv4: {v4}}}\nroutes:\n  config:\n    - {{destination: 10.0.0.0/8, next-hop-address: 203.0.113.1}}\n")
+    };
+    h.step(&with_route(
+        "{enabled: true, address: [{ip: 203.0.113.10, prefix-length: 24}]}",
+    ));
+    h.refused(
+        &with_route("{enabled: false}"),
+        "routes.config[0].next-hop-address: 203.0.113.1 is reached only through addresses or devices this file removes",
+    );
     // The same file creating what the masquerade goes out of is fine.
     h.step("interfaces:\n  - {name: wan9, type: veth, veth: {peer: wan9p}}\nnetworks:\n  - {name: t, uplink: eth1, ipv4: {address: [10.10.0.1/24]}, firewall: {masquerade: {out-interface: wan9}}}\n");
 }

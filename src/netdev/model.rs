@@ -301,24 +301,25 @@ impl ModelDriver {
                         Some(_) => {}
                     }
                 }
+                let mut route = r.clone();
                 if let Some(gw) = r.gateway {
-                    if !gateway_reachable(s, r, gw) {
+                    let Some(dev) = gateway_device(s, r, gw) else {
                         return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
-                    }
+                    };
+                    route.dev = Some(dev);
                 }
                 if let Some(src) = r.src {
                     if !s.addresses.iter().any(|a| a.addr.addr() == src) {
                         return Err(reject(EINVAL, "Invalid prefsrc address"));
                     }
                 }
-                s.routes.push(r.clone());
+                s.routes.push(route);
             }
             Op::DeleteRoute(r) => {
-                if let Some(i) = s
-                    .routes
-                    .iter()
-                    .position(|x| x.same_key(r) && x.gateway == r.gateway && x.dev == r.dev)
-                {
+                // Without a device the kernel deletes the entry whatever its device.
+                if let Some(i) = s.routes.iter().position(|x| {
+                    x.same_key(r) && x.gateway == r.gateway && (r.dev.is_none() || x.dev == r.dev)
+                }) {
                     s.routes.remove(i);
                 }
             }
@@ -470,16 +471,20 @@ fn check_controller(s: &KernelState, c: &str) -> Result<(), String> {
     }
 }
 
-fn gateway_reachable(s: &KernelState, r: &Route, gw: std::net::IpAddr) -> bool {
+/// The device through which route `r` reaches gateway `gw`, if any: the kernel gives a
+/// route without a device that one.
+fn gateway_device(s: &KernelState, r: &Route, gw: std::net::IpAddr) -> Option<String> {
     let on_dev = |name: &str| r.dev.as_deref().is_none_or(|d| d == name);
     let up = |name: &str| s.links.get(name).is_some_and(|l| l.up);
     s.addresses
         .iter()
-        .any(|a: &Address| on_dev(&a.ifname) && up(&a.ifname) && a.addr.contains(&gw))
-        || s.routes.iter().any(|x: &Route| {
-            x.gateway.is_none()
-                && x.dev.as_deref().is_some_and(on_dev)
-                && x.destination.contains(&gw)
+        .find(|a: &&Address| on_dev(&a.ifname) && up(&a.ifname) && a.addr.contains(&gw))
+        .map(|a| a.ifname.clone())
+        .or_else(|| {
+            s.routes
+                .iter()
+                .filter(|x: &&Route| x.gateway.is_none() && x.destination.contains(&gw))
+                .find_map(|x| x.dev.clone().filter(|d| on_dev(d)))
         })
 }
 

@@ -90,7 +90,19 @@ pub(super) fn check(
             errors.push(e);
         }
     }
+    let addresses = addresses_after(current, plan, &gone);
     for ri in &intent.routes {
+        if let (None, Some(gw)) = (&ri.route.dev, ri.route.gateway) {
+            let reaches = |a: &crate::netdev::Address| a.addr.contains(&gw);
+            if current.addresses.iter().any(reaches) && !addresses.iter().any(|a| reaches(a)) {
+                errors.push(PlanError {
+                    path: format!("{}.next-hop-address", ri.origin),
+                    message: format!(
+                        "{gw} is reached only through addresses or devices this file removes"
+                    ),
+                });
+            }
+        }
         if let Some(dev) = ri.route.dev.as_deref().filter(|d| !exists(d)) {
             errors.push(PlanError {
                 path: format!("{}.next-hop-interface", ri.origin),
@@ -102,6 +114,31 @@ pub(super) fn check(
             });
         }
     }
+}
+
+/// The addresses once the plan has run.
+fn addresses_after<'a>(
+    current: &'a KernelState,
+    plan: &'a Plan,
+    gone: &BTreeSet<&str>,
+) -> Vec<&'a crate::netdev::Address> {
+    let deleted: BTreeSet<&crate::netdev::Address> = plan
+        .ops()
+        .filter_map(|op| match op {
+            Op::DeleteAddress(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let added = plan.ops().filter_map(|op| match op {
+        Op::AddAddress(a) => Some(a),
+        _ => None,
+    });
+    current
+        .addresses
+        .iter()
+        .filter(|a| !deleted.contains(a) && !gone.contains(a.ifname.as_str()))
+        .chain(added)
+        .collect()
 }
 
 /// A bridged network with a gateway but no uplink, whose bridge will have no port: the

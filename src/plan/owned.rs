@@ -193,7 +193,8 @@ pub(super) fn check_tables(
 pub(super) fn same_user_route(want: &Route, have: &Route) -> bool {
     want.same_key(have)
         && want.gateway == have.gateway
-        && want.dev == have.dev
+        // Without a device the kernel picks the one that reaches the gateway.
+        && (want.dev.is_none() || want.dev == have.dev)
         && (want.src.is_none() || want.src == have.src)
 }
 
