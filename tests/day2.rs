@@ -339,6 +339,16 @@ fn a_new_priority_replaces_the_old_rules() {
         assert!(!rules.is_empty());
         assert!(rules.iter().all(|l| l.starts_with("3400:")), "{rules:?}");
     }
+    // A new table takes the routes and rules; without source-routing the defaults
+    // (a derived table, the default priority) do.
+    h.step(&format!(
+        "{MGMT}    source-routing: {{table: 1001}}
+"
+    ));
+    assert!(tagged_rules("-4").iter().all(|l| l.contains("lookup 1001")));
+    h.step(MGMT);
+    assert_eq!(ip("route show table 1001"), "");
+    assert!(tagged_rules("-4").iter().all(|l| l.starts_with("3200:")));
 }
 
 #[test]
@@ -376,6 +386,7 @@ fn a_listed_network_is_described_completely() {
     };
     h.step(full);
     assert!(fw().contains("guests"), "{}", fw());
+
     assert!(servers().contains("guests"), "{}", servers());
     // Each section left out is absent; the others stay.
     h.step(&without("firewall:"));
@@ -395,6 +406,21 @@ fn a_listed_network_is_described_completely() {
     h.step("networks:\n  - {name: guests}\n");
     assert_eq!(ip("-4 addr show dev guests"), "");
     nothing_tagged();
+}
+
+#[test]
+fn an_mtu_left_out_is_kept() {
+    // mtu is a setting, not a section: left out, the device keeps the MTU it has. On a
+    // NIC: the kernel makes a bridge's MTU follow its ports unless it was set by hand
+    // (and a bridge's MTU lowered after its port's was not), which the model does not
+    // know.
+    let Some(h) = Host::new("an_mtu_left_out_is_kept") else {
+        return;
+    };
+    let lan = "networks:\n  - {name: lan, uplink: eth2, bridged: false, ipv4: {address: [198.51.100.10/24]}}\n";
+    h.step(&lan.replace("bridged: false", "bridged: false, mtu: 1400"));
+    h.step(lan);
+    assert!(ip("link show eth2").contains("mtu 1400"));
 }
 
 #[test]

@@ -411,3 +411,25 @@ fn what_the_kernel_would_take_but_leave_useless_is_refused() {
     assert_eq!(errs[0].path, "routes.config[0].next-hop-interface");
     assert!(errs[0].message.starts_with("v1 is removed"), "{}", errs[0]);
 }
+
+#[test]
+fn a_networks_vlan_device_goes_when_its_vlan_changes_or_it_is_removed() {
+    let mut h = Host::new();
+    let vlan = |id: u32| {
+        format!("networks:\n  - {{name: tenant, uplink: eth0, vlan: {id}, ipv4: {{address: [198.51.100.10/24], gateway: 198.51.100.1}}}}\n")
+    };
+    h.apply(&vlan(100));
+    assert_eq!(
+        h.m.state().links["eth0.100"].controller.as_deref(),
+        Some("tenant")
+    );
+    h.apply(&vlan(200));
+    let s = h.m.state();
+    assert!(!s.links.contains_key("eth0.100"), "{:#?}", s.links.keys());
+    assert_eq!(s.links["eth0.200"].controller.as_deref(), Some("tenant"));
+    h.apply("networks:\n  - {name: tenant, state: absent}\n");
+    let s = h.m.state();
+    assert!(!s.links.contains_key("eth0.200") && !s.links.contains_key("tenant"));
+    assert!(s.links.contains_key("eth0"));
+    assert_eq!(h.tagged(), 0);
+}
