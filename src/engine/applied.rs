@@ -253,3 +253,76 @@ pub fn record(dir: &Path, intent: &Intent) -> Result<(), AppliedError> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(yaml: &str) -> Desired {
+        let d = crate::model::parse(yaml).expect("parses");
+        crate::model::validate(&d).expect("valid");
+        d
+    }
+
+    #[test]
+    fn a_record_from_before_networks_were_recorded_still_reads() {
+        let old = r#"{"version": 1, "dhcp_networks": [], "tables": {"mgmt": 1001}}"#;
+        let a: Applied = serde_json::from_str(old).expect("reads");
+        assert!(a.networks.is_empty());
+        assert_eq!(a.tables["mgmt"], 1001);
+    }
+
+    #[test]
+    fn a_network_is_recorded_as_applied_and_kept_as_removed() {
+        let mut a = Applied::default();
+        let applied = doc("networks:\n  - {name: mgmt, bridge: vmbr0, uplink: eth0, vlan: 7, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, source-routing: {table: 1234, priority: 3100}}\n");
+        a.merge(&a.intent_for(&applied).expect("expands"));
+        let r = &a.networks["mgmt"];
+        assert_eq!(
+            (
+                r.device.as_str(),
+                r.bridged,
+                r.uplink.as_deref(),
+                r.vlan_device.as_deref()
+            ),
+            ("vmbr0", true, Some("eth0.7"), Some("eth0.7"))
+        );
+        assert_eq!((r.table, r.priority), (Some(1234), 3100));
+        assert_eq!(r.firewall, Some(false));
+        // Removed by name: the intent has what the record knows.
+        let removal = a
+            .intent_for(&doc("networks:\n  - {name: mgmt, state: absent}\n"))
+            .expect("expands");
+        let n = &removal.networks[0];
+        assert_eq!(
+            (n.device.as_str(), n.table, n.priority),
+            ("vmbr0", Some(1234), 3100)
+        );
+        assert_eq!(
+            removal.links["eth0.7"].state,
+            crate::model::IfaceState::Absent
+        );
+        a.merge(&removal);
+        assert!(a.networks["mgmt"].removed);
+        // A tombstone completes nothing: vmbr0 may be someone else's now.
+        let again = a
+            .intent_for(&doc("networks:\n  - {name: mgmt, state: absent}\n"))
+            .expect("expands");
+        assert_eq!(again.networks[0].device, "mgmt");
+        assert!(again.networks[0].recorded && again.networks[0].previous.is_none());
+    }
+
+    #[test]
+    fn networks_a_file_does_not_mention_keep_their_table_and_priority() {
+        let mut a = Applied::default();
+        a.merge(&a.intent_for(&doc("networks:\n  - {name: a, uplink: eth0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, source-routing: {table: 1001, priority: 3100}}\n")).expect("expands"));
+        let other = a
+            .intent_for(&doc("networks:\n  - {name: b, uplink: eth1, ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}}\n"))
+            .expect("expands");
+        assert_eq!(
+            other.reserved_tables.get(&1001).map(String::as_str),
+            Some("a")
+        );
+        assert!(other.reserved_priorities.contains(&3100));
+    }
+}
