@@ -192,6 +192,29 @@ fn renumbering_a_bridged_network_converges() {
 }
 
 #[test]
+fn a_renumbering_the_kernel_rejects_later_is_rolled_back_exactly() {
+    let Some(h) = Host::new("a_renumbering_the_kernel_rejects_later_is_rolled_back_exactly") else {
+        return;
+    };
+    h.step(MGMT);
+    let before = kernel_part(&query());
+    // The renumbering drops the gateway routes; then the kernel refuses a route whose
+    // gateway no subnet reaches, and everything must come back, dropped routes included.
+    let failing = format!(
+        "{}routes:\n  config:\n    - {{destination: 10.0.0.0/8, next-hop-address: 203.0.113.1, next-hop-interface: mgmt}}\n",
+        MGMT.replace("192.0.2.10/24", "192.0.2.20/24")
+    );
+    let o = h.hostnet(&["apply", "-"], Some(&failing));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the previous state was restored and verified"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(kernel_part(&query()), before);
+}
+
+#[test]
 fn two_addresses_in_one_subnet_apply() {
     let Some(h) = Host::new("two_addresses_in_one_subnet_apply") else {
         return;

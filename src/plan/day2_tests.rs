@@ -433,3 +433,48 @@ fn a_networks_vlan_device_goes_when_its_vlan_changes_or_it_is_removed() {
     assert!(s.links.contains_key("eth0"));
     assert_eq!(h.tagged(), 0);
 }
+
+/// A failure at any op of a day-2 change leaves the host exactly as it was: the routes
+/// the kernel dropped with an address come back with the rollback too.
+#[test]
+fn a_failure_anywhere_in_a_day2_change_restores_the_host_exactly() {
+    let base = |yaml: &str| {
+        let mut h = Host::new();
+        h.apply(yaml);
+        h
+    };
+    let renumbered = MGMT
+        .replace("192.0.2.10/24", "192.0.2.20/24")
+        .replace("2001:db8:1::10/64", "2001:db8:1::20/64");
+    let moved = VMBR0.replace("uplink: eth0", "uplink: eth1");
+    let changes = [
+        (MGMT, renumbered.as_str()),
+        (VMBR0, "networks:\n  - {name: mgmt, state: absent}\n"),
+        (VMBR0, moved.as_str()),
+        (VMBR0, &VMBR0.replace("priority: 3100", "priority: 3300")),
+    ];
+    for (from, to) in changes {
+        let h = base(from);
+        let intent = h.intent(to);
+        let p = crate::engine::tests::fail_at_every_op(|| base(from).m, &intent, |s| s);
+        assert!(!p.is_empty(), "{to}");
+    }
+}
+
+#[test]
+fn a_rollback_that_removes_the_last_address_adds_back_the_routes_it_keeps() {
+    // After a crash: the device has the new address only, the target the old one; both
+    // have the gateway route, which the kernel drops when the new address goes.
+    let mut m = host();
+    converge(&mut m, MGMT);
+    let target = m.query().expect("query");
+    converge(&mut m, &MGMT.replace("192.0.2.10/24", "192.0.2.20/25"));
+    let current = m.query().expect("query");
+    let p = restore_plan(&current, &target);
+    for phase in &p.phases {
+        for (op, r) in phase.iter().zip(m.execute(phase)) {
+            r.unwrap_or_else(|e| panic!("{op}: {e}\n{p}"));
+        }
+    }
+    assert_eq!(m.query().expect("query"), target, "{p}");
+}
