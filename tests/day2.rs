@@ -263,16 +263,33 @@ fn nothing_tagged() {
 
 #[test]
 fn a_network_is_removed_by_its_name_alone() {
-    let Some(h) = Host::new("a_network_is_removed_by_its_name_alone") else {
+    let test = "a_network_is_removed_by_its_name_alone";
+    if !have(test, "nft") || !have(test, "dnsmasq") {
         return;
+    }
+    let Some(h) = Host::new(test) else { return };
+    h.step(&format!(
+        "{VMBR0}    firewall: {{isolate: true}}\n    dhcp-server: {{range: {{start: 192.0.2.100, end: 192.0.2.200}}, ping-check: false}}\n"
+    ));
+    let nft = || {
+        let o = Command::new("nft")
+            .args(["list", "ruleset"])
+            .output()
+            .expect("nft");
+        String::from_utf8_lossy(&o.stdout).contains("mgmt")
     };
-    h.step(VMBR0);
+    let server = || {
+        let o = h.hostnet(&["show", "--dhcp-servers"], None);
+        String::from_utf8_lossy(&o.stdout).contains("mgmt")
+    };
+    assert!(nft() && server());
     let o = h.step(BY_NAME);
     assert!(
         String::from_utf8_lossy(&o.stderr).is_empty(),
         "{}",
         text(&o)
     );
+    assert!(!nft() && !server());
     assert_eq!(ip("link show type bridge"), "");
     assert!(!ip("link show eth1").contains("master"));
     nothing_tagged();
