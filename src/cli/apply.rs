@@ -140,8 +140,19 @@ pub fn run(args: &ApplyArgs) -> i32 {
     };
     let text = args.output == ApplyFormat::Text;
     let applied_before = applied::load(&state).unwrap_or_default();
-    // Tables of networks applied earlier that this file does not mention are theirs.
-    applied_before.reserve_others(&mut loaded.intent);
+    // What the file does not repeat about networks applied here before comes from the
+    // record; tables of those it does not mention are theirs.
+    loaded.intent = match applied_before.intent_for(&loaded.desired) {
+        Ok(i) => i,
+        Err(e) => {
+            return fail(
+                args,
+                2,
+                &format!("{} is not valid; nothing was changed", args.file.display()),
+                &[e.to_string()],
+            )
+        }
+    };
     let mut armed: Option<checkpoint::Checkpoint> = None;
     let fw_networks = loaded
         .intent
@@ -152,6 +163,9 @@ pub fn run(args: &ApplyArgs) -> i32 {
     let on_plan = |plan: &crate::plan::Plan, before: &crate::netdev::KernelState| {
         if let Some(w) = crate::firewall::forward_policy_warning(&before.firewall, fw_networks) {
             eprintln!("warning: {w}");
+        }
+        for note in &plan.notes {
+            eprintln!("warning: {note}");
         }
         if text && !plan.is_empty() {
             let (add, change, remove) = plan.summary();

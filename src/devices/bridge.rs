@@ -143,6 +143,11 @@ fn steps_2_and_3(
     validate(&doc)?;
     let mut intent = expand(&doc)?;
     intent.networks.clear();
+    // A network without addresses has none; the bridge keeps those step 1 gave it.
+    if let Some(li) = intent.links.get_mut(bridge) {
+        li.ipv4 = None;
+        li.ipv6 = None;
+    }
     if let Some(li) = intent.links.get_mut(uplink) {
         li.ipv4 = Some(on(uplink, true));
         li.ipv6 = Some(on(uplink, false));

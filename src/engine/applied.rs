@@ -1,6 +1,9 @@
 //! What was last applied in a network namespace, as far as later commands need it: the
 //! DHCP networks, which `hostnet dhcp-event` and `hostnet monitor` converge when a lease
-//! changes, long after the `apply` that declared them.
+//! changes, long after the `apply` that declared them; and every network as it was
+//! applied (its bridge, uplink, VLAN device, table, priority, addresses, whether it had
+//! a firewall: [`NetworkRecord`]), which later files need not repeat to remove or change
+//! it.
 //!
 //! One JSON file per namespace under `/run/hostnet/applied/` (tmpfs: the kernel state it
 //! describes does not survive a reboot either), named like the namespace's lock and
@@ -15,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::files::write_atomically;
 use super::lock::current_netns_key;
-use crate::expand::{Dhcp, Intent, LeaseSource, NetworkIntent};
+use crate::expand::{expand_with, Dhcp, ExpandError, Intent, LeaseSource, NetworkIntent, Records};
+use crate::model::Desired;
 use crate::netdev::Family;
 
 /// Default for the state directory.
@@ -82,6 +86,12 @@ impl DhcpNetwork {
                 v4: v4.filter(|_| self.ipv4),
                 v6: v6.filter(|_| self.ipv6),
             },
+            bridged: true,
+            uplink: None,
+            vlan_device: None,
+            addresses: Vec::new(),
+            previous: None,
+            recorded: true,
         }
     }
 }
@@ -95,6 +105,11 @@ pub struct Applied {
     /// later file that does not mention a network must not take its table.
     #[serde(default)]
     pub tables: BTreeMap<String, u32>,
+    /// Every network as last applied, removed ones included (see [`NetworkRecord`]).
+    /// Records written before this field existed have none: networks they applied are
+    /// then found by what the file says of them.
+    #[serde(default)]
+    pub networks: Records,
 }
 
 impl Applied {
@@ -111,7 +126,7 @@ impl Applied {
     }
 
     /// Fills `intent.reserved_tables` with the tables of recorded networks it does not
-    /// mention.
+    /// mention, and `reserved_priorities` with their priorities.
     pub fn reserve_others(&self, intent: &mut Intent) {
         let mentioned: std::collections::BTreeSet<&str> =
             intent.networks.iter().map(|n| n.name.as_str()).collect();
@@ -120,6 +135,20 @@ impl Applied {
                 intent.reserved_tables.insert(*table, name.clone());
             }
         }
+        for (name, r) in &self.networks {
+            if !r.removed && !mentioned.contains(name.as_str()) {
+                intent.reserved_priorities.insert(r.priority);
+            }
+        }
+    }
+
+    /// The intent of document `d` in this namespace: expanded with what the record knows
+    /// of the networks it mentions ([`expand_with`]), and with the tables and priorities
+    /// of those it does not reserved.
+    pub fn intent_for(&self, d: &Desired) -> Result<Intent, ExpandError> {
+        let mut intent = expand_with(d, &self.networks)?;
+        self.reserve_others(&mut intent);
+        Ok(intent)
     }
 
     /// The DHCP network whose addresses live on `device`.
@@ -135,6 +164,12 @@ impl Applied {
                 (false, Some(t)) => self.tables.insert(n.name.clone(), t),
                 _ => self.tables.remove(&n.name),
             };
+            let firewall = intent
+                .firewall
+                .networks
+                .get(&n.name)
+                .map(|s| s.as_ref().is_some_and(|s| !s.is_empty()));
+            self.networks.insert(n.name.clone(), n.record(firewall));
             self.dhcp_networks
                 .retain(|r| r.name != n.name && r.device != n.device);
             if n.absent || !n.dhcp.any() {
@@ -217,4 +252,77 @@ pub fn record(dir: &Path, intent: &Intent) -> Result<(), AppliedError> {
         path,
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(yaml: &str) -> Desired {
+        let d = crate::model::parse(yaml).expect("parses");
+        crate::model::validate(&d).expect("valid");
+        d
+    }
+
+    #[test]
+    fn a_record_from_before_networks_were_recorded_still_reads() {
+        let old = r#"{"version": 1, "dhcp_networks": [], "tables": {"mgmt": 1001}}"#;
+        let a: Applied = serde_json::from_str(old).expect("reads");
+        assert!(a.networks.is_empty());
+        assert_eq!(a.tables["mgmt"], 1001);
+    }
+
+    #[test]
+    fn a_network_is_recorded_as_applied_and_kept_as_removed() {
+        let mut a = Applied::default();
+        let applied = doc("networks:\n  - {name: mgmt, bridge: vmbr0, uplink: eth0, vlan: 7, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, source-routing: {table: 1234, priority: 3100}}\n");
+        a.merge(&a.intent_for(&applied).expect("expands"));
+        let r = &a.networks["mgmt"];
+        assert_eq!(
+            (
+                r.device.as_str(),
+                r.bridged,
+                r.uplink.as_deref(),
+                r.vlan_device.as_deref()
+            ),
+            ("vmbr0", true, Some("eth0.7"), Some("eth0.7"))
+        );
+        assert_eq!((r.table, r.priority), (Some(1234), 3100));
+        assert_eq!(r.firewall, Some(false));
+        // Removed by name: the intent has what the record knows.
+        let removal = a
+            .intent_for(&doc("networks:\n  - {name: mgmt, state: absent}\n"))
+            .expect("expands");
+        let n = &removal.networks[0];
+        assert_eq!(
+            (n.device.as_str(), n.table, n.priority),
+            ("vmbr0", Some(1234), 3100)
+        );
+        assert_eq!(
+            removal.links["eth0.7"].state,
+            crate::model::IfaceState::Absent
+        );
+        a.merge(&removal);
+        assert!(a.networks["mgmt"].removed);
+        // A tombstone completes nothing: vmbr0 may be someone else's now.
+        let again = a
+            .intent_for(&doc("networks:\n  - {name: mgmt, state: absent}\n"))
+            .expect("expands");
+        assert_eq!(again.networks[0].device, "mgmt");
+        assert!(again.networks[0].recorded && again.networks[0].previous.is_none());
+    }
+
+    #[test]
+    fn networks_a_file_does_not_mention_keep_their_table_and_priority() {
+        let mut a = Applied::default();
+        a.merge(&a.intent_for(&doc("networks:\n  - {name: a, uplink: eth0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, source-routing: {table: 1001, priority: 3100}}\n")).expect("expands"));
+        let other = a
+            .intent_for(&doc("networks:\n  - {name: b, uplink: eth1, ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}}\n"))
+            .expect("expands");
+        assert_eq!(
+            other.reserved_tables.get(&1001).map(String::as_str),
+            Some("a")
+        );
+        assert!(other.reserved_priorities.contains(&3100));
+    }
 }

@@ -17,15 +17,17 @@ use ipnet::IpNet;
 
 use crate::model::validate::{DEFAULT_RULE_PRIORITY, DEFAULT_TABLE_RANGE};
 use crate::model::*;
-use crate::netdev::{
-    Address, Family, Route, RouteScope, Rule, PROTO_STATIC, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
-};
+use crate::netdev::{Address, Family, Route, Rule, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
 
 mod devices;
 mod dhcp_server;
+mod firewall;
+mod record;
 mod source_routing;
+mod user;
 
 pub use devices::vlan_device;
+pub use record::{NetworkRecord, Records};
 
 pub use source_routing::{
     default_via, for_address, lease_prefix_problem, Dhcp, Lease, LeaseSource, Router,
@@ -207,6 +209,19 @@ pub struct NetworkIntent {
     pub priority: u32,
     /// The families whose address comes from DHCP.
     pub dhcp: Dhcp,
+    pub bridged: bool,
+    /// The port of its bridge, or its device when not bridged (the VLAN device when it
+    /// has `vlan`).
+    pub uplink: Option<String>,
+    /// The VLAN device hostnet makes for it.
+    pub vlan_device: Option<String>,
+    /// Its static addresses.
+    pub addresses: Vec<IpNet>,
+    /// What it was when last applied in this namespace (see [`record`]); `None` when
+    /// the record does not know it or it was removed.
+    pub previous: Option<NetworkRecord>,
+    /// The record knows it (applied or removed here by this version of hostnet).
+    pub recorded: bool,
 }
 
 /// The whole desired state at kernel level.
@@ -224,6 +239,8 @@ pub struct Intent {
     /// mention, by table: no network here may claim or empty them. Filled from the
     /// record of what was applied (the file alone cannot know them).
     pub reserved_tables: BTreeMap<u32, String>,
+    /// Rule priorities of those networks: shared rules hostnet keeps at them stay.
+    pub reserved_priorities: BTreeSet<u32>,
     /// Open vSwitch bridges and ports.
     pub ovs: crate::ovs::OvsIntent,
     /// The networks' firewall (see [`crate::firewall`]).
@@ -296,11 +313,19 @@ fn assign_tables(d: &Desired) -> Result<BTreeMap<String, (u32, bool)>, ExpandErr
 
 /// Expands a validated document.
 pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
+    expand_with(d, &Records::new())
+}
+
+/// Expands a validated document, completing what it does not repeat about networks from
+/// what they were when last applied (`records`): a network given by name alone to be
+/// removed, and what a changed network leaves behind (its old bridge, VLAN device,
+/// uplink, table and priority).
+pub fn expand_with(d: &Desired, records: &Records) -> Result<Intent, ExpandError> {
     let mut intent = Intent::default();
-    expand_interfaces(d, &mut intent);
+    user::expand_interfaces(d, &mut intent);
     devices::expand_ovs(d, &mut intent);
-    expand_routes(d, &mut intent);
-    expand_rules(d, &mut intent);
+    user::expand_routes(d, &mut intent);
+    user::expand_rules(d, &mut intent);
     let tables = assign_tables(d)?;
     let default_priority = d
         .settings
@@ -309,195 +334,28 @@ pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
         .and_then(|s| s.priority)
         .unwrap_or(DEFAULT_RULE_PRIORITY);
     for (i, n) in d.networks.iter().enumerate() {
-        let (table, derived) = tables.get(&n.name).copied().unwrap_or((0, false));
-        expand_network(&mut intent, i, n, table, derived, default_priority)?;
-        dhcp_server::expand_server(&mut intent, i, n);
-    }
-    expand_firewall(d, &mut intent);
-    Ok(intent)
-}
-
-fn expand_interfaces(d: &Desired, intent: &mut Intent) {
-    // Controllers come from the bridges' port lists.
-    let mut controller: BTreeMap<&str, &str> = BTreeMap::new();
-    for iface in &d.interfaces {
-        if iface.state == Some(IfaceState::Absent)
-            || iface.iface_type == Some(InterfaceType::OvsBridge)
-        {
-            continue;
-        }
-        for p in iface.bridge.iter().flat_map(|b| b.port.iter().flatten()) {
-            controller.insert(&p.name, &iface.name);
-        }
-        for p in devices::bond_ports(iface).into_iter().flatten() {
-            controller.insert(p, &iface.name);
-        }
-    }
-    for (i, iface) in d.interfaces.iter().enumerate() {
-        let state = iface.state.unwrap_or(IfaceState::Up);
-        let kind = iface.iface_type.map(|t| match t {
-            InterfaceType::LinuxBridge => KindIntent::Bridge,
-            InterfaceType::Veth => KindIntent::Veth {
-                peer: iface.veth.as_ref().map(|v| v.peer.clone()),
-            },
-            InterfaceType::Ethernet => KindIntent::Ethernet,
-            InterfaceType::Loopback => KindIntent::Loopback,
-            _ => devices::kind_of(iface).unwrap_or(KindIntent::Ethernet),
-        });
-        let addrs = |spec: &Option<IpSpec>| -> Option<Vec<IpNet>> {
-            let spec = spec.as_ref()?;
-            if spec.enabled == Some(false) {
-                return Some(vec![]);
-            }
-            let list = spec.address.as_ref()?;
-            let mut v: Vec<IpNet> = list
-                .iter()
-                .filter_map(|a| IpNet::new(a.ip, a.prefix_length).ok())
-                .collect();
-            v.sort();
-            v.dedup();
-            Some(v)
-        };
-        intent.links.insert(
-            iface.name.clone(),
-            LinkIntent {
-                origin: format!("interfaces[{i}]"),
-                kind,
-                state,
-                mtu: iface.mtu,
-                mac: iface.mac_address,
-                stp: iface
-                    .bridge
-                    .as_ref()
-                    .and_then(|b| b.options.as_ref())
-                    .and_then(|o| o.stp.as_ref())
-                    .and_then(|s| s.enabled),
-                ports: iface
-                    .bridge
-                    .as_ref()
-                    .filter(|_| iface.iface_type != Some(InterfaceType::OvsBridge))
-                    .and_then(|b| b.port.as_ref())
-                    .map(|ps| Ports::Exact(ps.iter().map(|p| p.name.clone()).collect()))
-                    .or_else(|| devices::bond_ports(iface).map(|ps| Ports::Exact(ps.to_vec()))),
-                controller: controller.get(iface.name.as_str()).map(|c| c.to_string()),
-                ipv4: addrs(&iface.ipv4),
-                ipv6: addrs(&iface.ipv6),
-            },
-        );
-    }
-    // Ports the file lists but does not declare: they must exist (or be created as a
-    // veth's peer) and are brought up in their bridge.
-    for (port, bridge) in controller {
-        if intent.links.contains_key(port) {
-            continue;
-        }
-        let origin = d
-            .interfaces
-            .iter()
-            .position(|i| i.name == bridge)
-            .map(|i| match d.interfaces[i].iface_type {
-                Some(InterfaceType::Bond) => format!("interfaces[{i}].link-aggregation.port"),
-                _ => format!("interfaces[{i}].bridge.port"),
-            })
-            .unwrap_or_default();
-        intent.links.insert(
-            port.to_string(),
-            LinkIntent {
-                controller: Some(bridge.to_string()),
-                ..LinkIntent::named(origin, IfaceState::Up)
-            },
-        );
-    }
-}
-
-fn expand_routes(d: &Desired, intent: &mut Intent) {
-    let Some(routes) = &d.routes else { return };
-    for (i, r) in routes.config.iter().enumerate() {
-        let origin = format!("routes.config[{i}]");
-        if r.state == Some(EntryState::Absent) {
-            intent.route_removals.push(RouteMatch {
-                origin,
-                destination: r.destination.map(|p| p.0),
-                gateway: r.next_hop_address,
-                dev: r.next_hop_interface.clone(),
-                table: r.table_id,
-                metric: r.metric,
-            });
-            continue;
-        }
-        let Some(dst) = r.destination else { continue };
-        let v6 = dst.0.addr().is_ipv6();
-        intent.routes.push(RouteIntent {
-            origin,
-            route: Route {
-                table: r.table_id.unwrap_or(TABLE_MAIN),
-                destination: dst.0,
-                gateway: r.next_hop_address.filter(|g| !g.is_unspecified()),
-                dev: r.next_hop_interface.clone(),
-                // The kernel stores an IPv6 metric of 0 (or none) as 1024.
-                metric: match r.metric {
-                    Some(0) | None if v6 => Some(IPV6_DEFAULT_METRIC),
-                    m => m,
-                },
-                scope: if r.next_hop_address.is_none() && !v6 {
-                    RouteScope::Link
-                } else {
-                    RouteScope::Universe
-                },
-                src: None,
-                protocol: PROTO_STATIC,
-            },
-        });
-    }
-}
-
-fn expand_rules(d: &Desired, intent: &mut Intent) {
-    let Some(rules) = &d.route_rules else { return };
-    for (i, r) in rules.config.iter().enumerate() {
-        let origin = format!("route-rules.config[{i}]");
-        let family = r.family.or_else(|| {
-            r.ip_from.or(r.ip_to).map(|p| {
-                if p.0.addr().is_ipv4() {
-                    Family::Ipv4
-                } else {
-                    Family::Ipv6
+        let (mut table, mut derived) = tables.get(&n.name).copied().unwrap_or((0, false));
+        let known = records.contains_key(&n.name);
+        // A removed network's record only says that it was removed: what it named then
+        // may be someone else's now.
+        let rec = records.get(&n.name).filter(|r| !r.removed);
+        let n = match rec {
+            Some(r) if n.state == Some(NetworkState::Absent) => {
+                if let (Some(t), None) = (r.table, n.source_routing.as_ref().and_then(|s| s.table))
+                {
+                    (table, derived) = (t, false);
                 }
-            })
-        });
-        if r.state == Some(EntryState::Absent) {
-            intent.rule_removals.push(RuleMatch {
-                origin,
-                family,
-                priority: r.priority,
-                from: r.ip_from.map(|p| p.0),
-                to: r.ip_to.map(|p| p.0),
-                iif: r.iif.clone(),
-                fwmark: r.fwmark.map(|m| m.0),
-                fwmask: r.fwmask.map(|m| m.0),
-                table: r.route_table,
-            });
-            continue;
-        }
-        let (Some(family), Some(priority), Some(table)) = (family, r.priority, r.route_table)
-        else {
-            continue;
+                std::borrow::Cow::Owned(record::fill_absent(n, r))
+            }
+            _ => std::borrow::Cow::Borrowed(n),
         };
-        intent.rules.push(RuleIntent {
-            origin,
-            rule: Rule {
-                family,
-                priority,
-                from: r.ip_from.map(|p| p.0),
-                to: r.ip_to.map(|p| p.0),
-                iif: r.iif.clone(),
-                fwmark: r.fwmark.map(|m| m.0),
-                // The kernel reports a full mask for a mark given without one.
-                fwmask: r.fwmark.map(|_| r.fwmask.map_or(u32::MAX, |m| m.0)),
-                table,
-                protocol: PROTO_STATIC,
-            },
-        });
+        let prior = Prior { rec, known };
+        expand_network(&mut intent, i, &n, table, derived, default_priority, prior)?;
+        dhcp_server::expand_server(&mut intent, i, &n);
     }
+    record::remove_what_was_left(&mut intent, records);
+    firewall::expand_firewall(d, &mut intent);
+    Ok(intent)
 }
 
 fn expand_network(
@@ -507,8 +365,13 @@ fn expand_network(
     table: u32,
     table_derived: bool,
     default_priority: u32,
+    prior: Prior<'_>,
 ) -> Result<(), ExpandError> {
     let origin = format!("networks[{i}]");
+    let vlan_device = n
+        .vlan
+        .zip(n.uplink.as_ref())
+        .map(|(id, base)| vlan_device(base, id));
     let n = &*devices::vlan_uplink(intent, &origin, n);
     let absent = n.state == Some(NetworkState::Absent);
     let bridged = n.bridged.unwrap_or(true);
@@ -517,16 +380,22 @@ fn expand_network(
     } else {
         n.uplink.clone().unwrap_or_default()
     };
-    // A DHCP family's addresses are the client's to set: not mentioned, not touched.
+    // A listed network is described completely: a family it does not give has no
+    // addresses. A DHCP family's addresses are the client's to set: not touched.
     let addrs = |ip: &Option<NetworkIp>| -> Option<Vec<IpNet>> {
-        ip.as_ref().filter(|ip| ip.dhcp != Some(true)).map(|ip| {
-            let mut v = ip.address.clone();
-            v.sort();
-            v.dedup();
-            v
-        })
+        match ip {
+            None => Some(Vec::new()),
+            Some(ip) if ip.dhcp == Some(true) => None,
+            Some(ip) => {
+                let mut v = ip.address.clone();
+                v.sort();
+                v.dedup();
+                Some(v)
+            }
+        }
     };
     let (ipv4, ipv6) = (addrs(&n.ipv4), addrs(&n.ipv6));
+    let given = (n.ipv4.is_some(), n.ipv6.is_some());
 
     if bridged {
         intent.links.insert(
@@ -551,7 +420,12 @@ fn expand_network(
     }
     if let Some(uplink) = &n.uplink {
         if !absent || !bridged {
-            merge_uplink(intent, &origin, uplink, n, bridged, absent, &ipv4, &ipv6)?;
+            let addrs = Families {
+                ipv4: &ipv4,
+                ipv6: &ipv6,
+                given,
+            };
+            merge_uplink(intent, &origin, uplink, n, bridged, absent, &addrs)?;
         }
     }
 
@@ -574,126 +448,97 @@ fn expand_network(
         v4: dhcp_of(&n.ipv4),
         v6: dhcp_of(&n.ipv6),
     };
-    let mut routes = Vec::new();
-    let mut rules = Vec::new();
-    let mut has_gateway = false;
-    if !absent {
-        for ip in [&n.ipv4, &n.ipv6].into_iter().flatten() {
-            let Some(gw) = ip.gateway else { continue };
-            has_gateway = true;
-            if n.default_route == Some(true) {
-                routes.push(source_routing::default_via(TABLE_MAIN, &device, gw));
-            }
-            if !sr_enabled {
-                continue;
-            }
-            routes.push(source_routing::default_via(table, &device, gw));
-            for a in &ip.address {
-                let (route, pair) = source_routing::for_address(table, priority, &device, *a);
-                routes.push(route);
-                rules.extend(pair);
-            }
-        }
-    }
-    routes.sort();
-    routes.dedup();
-    rules.sort();
-    rules.dedup();
+    let (routes, rules, has_gateway) = if absent {
+        (Vec::new(), Vec::new(), false)
+    } else {
+        owned_routes(n, &device, table, priority, sr_enabled)
+    };
     let has_table = absent || (sr_enabled && (has_gateway || dhcp.any()));
+    let mut addresses: Vec<IpNet> = ipv4.iter().chain(ipv6.iter()).flatten().copied().collect();
+    if absent {
+        addresses.clear();
+    }
     intent.networks.push(NetworkIntent {
         name: n.name.clone(),
         origin,
         absent,
-        device,
         table: has_table.then_some(table),
         table_derived,
         priority,
         routes,
         rules,
         dhcp,
+        bridged,
+        uplink: if bridged {
+            n.uplink.clone()
+        } else {
+            Some(device.clone())
+        },
+        vlan_device,
+        addresses,
+        device,
+        previous: prior.rec.cloned(),
+        recorded: prior.known,
     });
     Ok(())
 }
 
-/// The networks' firewall specs, the sysctls they need and the floating IPs' addresses.
-fn expand_firewall(d: &Desired, intent: &mut Intent) {
-    use crate::firewall::{plan::host_address, NetFirewall, IPV4_FORWARD, IPV6_FORWARD};
-    let fw = &mut intent.firewall;
-    fw.backend = d
-        .firewall
-        .as_ref()
-        .and_then(|f| f.backend)
-        .unwrap_or_default();
-    let mut addresses = Vec::new();
-    for (i, n) in d.networks.iter().enumerate() {
-        let Some(net) = intent.networks.iter().find(|x| x.name == n.name) else {
-            continue;
-        };
-        let spec = if net.absent {
-            None
-        } else if let Some(s) = &n.firewall {
-            let subnets = [&n.ipv4, &n.ipv6]
-                .into_iter()
-                .flatten()
-                .filter(|ip| ip.dhcp != Some(true))
-                .flat_map(|ip| ip.address.iter().map(IpNet::trunc))
-                .collect();
-            Some(NetFirewall::from_spec(&net.device, subnets, s)).filter(|s| !s.is_empty())
-        } else {
-            continue;
-        };
-        if let Some(s) = &spec {
-            // IPv4 forwarding for any IPv4 network as before; IPv6 only where routed.
-            let v4 = s.subnets.iter().any(|x| x.addr().is_ipv4()) || routed_families(s).0;
-            let v6 = routed_families(s).1;
-            if v4 {
-                fw.sysctls.insert(IPV4_FORWARD.into(), "1".into());
-            }
-            if v6 {
-                fw.sysctls.insert(IPV6_FORWARD.into(), "1".into());
-            }
-            for f in &s.floating {
-                addresses.push(host_address(&f.interface, f.external));
-            }
+/// The routes and rules a present network owns (its default routes, and per subnet the
+/// on-link route and the rules), and whether it has a static gateway.
+fn owned_routes(
+    n: &NetworkSpec,
+    device: &str,
+    table: u32,
+    priority: u32,
+    sr_enabled: bool,
+) -> (Vec<Route>, Vec<Rule>, bool) {
+    let mut routes = Vec::new();
+    let mut rules = Vec::new();
+    let mut has_gateway = false;
+    for ip in [&n.ipv4, &n.ipv6].into_iter().flatten() {
+        let Some(gw) = ip.gateway else { continue };
+        has_gateway = true;
+        if n.default_route == Some(true) {
+            routes.push(source_routing::default_via(TABLE_MAIN, device, gw));
         }
-        fw.origins.insert(n.name.clone(), format!("networks[{i}]"));
-        fw.networks.insert(n.name.clone(), spec);
-    }
-    for a in addresses {
-        // A complete address list in the file must keep the floating IP too.
-        let list = intent.links.get_mut(&a.ifname).and_then(|li| {
-            if a.addr.addr().is_ipv4() {
-                li.ipv4.as_mut()
-            } else {
-                li.ipv6.as_mut()
+        if !sr_enabled {
+            continue;
+        }
+        routes.push(source_routing::default_via(table, device, gw));
+        // One on-link route per subnet (the kernel keys it by destination): its source
+        // is the subnet's first address in the file.
+        let mut subnets: Vec<IpNet> = Vec::new();
+        for a in &ip.address {
+            let (route, pair) = source_routing::for_address(table, priority, device, *a);
+            if !subnets.contains(&a.trunc()) {
+                subnets.push(a.trunc());
+                routes.push(route);
             }
-        });
-        match list {
-            Some(l) => {
-                if !l.contains(&a.addr) {
-                    l.push(a.addr);
-                    l.sort();
-                }
-            }
-            None => intent.firewall.addresses.push(a),
+            rules.extend(pair);
         }
     }
+    routes.sort();
+    routes.dedup();
+    rules.sort();
+    rules.dedup();
+    (routes, rules, has_gateway)
 }
 
-/// Which families a network's firewall routes (IPv4, IPv6): masquerade of a subnet of
-/// that family, a floating IP or a port forward in it. Forwarding is turned on only for
-/// those: IPv6 forwarding changes every interface's behaviour (router mode).
-fn routed_families(s: &crate::firewall::NetFirewall) -> (bool, bool) {
-    let mut fams: Vec<bool> = Vec::new();
-    if s.masquerade.is_some() {
-        fams.extend(s.subnets.iter().map(|x| x.addr().is_ipv4()));
-    }
-    fams.extend(s.floating.iter().map(|f| f.external.is_ipv4()));
-    fams.extend(s.forwards.iter().map(|p| p.internal.is_ipv4()));
-    (fams.contains(&true), fams.contains(&false))
+/// What the record says of a network: what it was (`None` when unknown or removed), and
+/// whether the record knows it at all.
+#[derive(Clone, Copy)]
+struct Prior<'a> {
+    rec: Option<&'a NetworkRecord>,
+    known: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A network's address lists, and whether the file gives each family.
+struct Families<'a> {
+    ipv4: &'a Option<Vec<IpNet>>,
+    ipv6: &'a Option<Vec<IpNet>>,
+    given: (bool, bool),
+}
+
 fn merge_uplink(
     intent: &mut Intent,
     origin: &str,
@@ -701,12 +546,11 @@ fn merge_uplink(
     n: &NetworkSpec,
     bridged: bool,
     absent: bool,
-    ipv4: &Option<Vec<IpNet>>,
-    ipv6: &Option<Vec<IpNet>>,
+    addrs: &Families<'_>,
 ) -> Result<(), ExpandError> {
     if absent {
         // The network's own addresses leave the uplink with it; the uplink stays as it is.
-        for a in ipv4.iter().chain(ipv6.iter()).flatten() {
+        for a in addrs.ipv4.iter().chain(addrs.ipv6.iter()).flatten() {
             intent.address_removals.push(Address {
                 ifname: uplink.to_string(),
                 addr: *a,
@@ -742,11 +586,15 @@ fn merge_uplink(
     if bridged {
         entry.controller = controller;
     } else {
-        for (slot, addrs, fam) in [
-            (&mut entry.ipv4, ipv4, "ipv4"),
-            (&mut entry.ipv6, ipv6, "ipv6"),
+        for (slot, list, given, fam) in [
+            (&mut entry.ipv4, addrs.ipv4, addrs.given.0, "ipv4"),
+            (&mut entry.ipv6, addrs.ipv6, addrs.given.1, "ipv6"),
         ] {
-            if let Some(a) = addrs {
+            if let Some(a) = list {
+                // A family the network does not give leaves the uplink to `interfaces`.
+                if !given && slot.is_some() {
+                    continue;
+                }
                 if slot.is_some() && slot.as_ref() != Some(a) {
                     return Err(ExpandError {
                         path: format!("{origin}.{fam}"),

@@ -1,9 +1,10 @@
 //! Planning the firewall: pure functions from the current [`FirewallState`] and the
 //! networks' [`FirewallIntent`] to [`FwOp`]s, and exact convergence for rollback.
 //!
-//! Partial editing as everywhere: a network the file does not mention, or mentions
-//! without a `firewall` key, keeps whatever rules it has. A mentioned network gets exactly
-//! its spec in the chosen backend and nothing in the other one. A backend's skeleton
+//! Partial editing as everywhere: a network the intent does not name keeps whatever rules
+//! it has (expansion names every network the file lists; one listed without a `firewall`
+//! key has none). A named network gets exactly its spec in the chosen backend and nothing
+//! in the other one. A backend's skeleton
 //! exists exactly while it holds a network.
 
 use std::collections::{BTreeMap, BTreeSet};

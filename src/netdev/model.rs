@@ -4,7 +4,8 @@
 //! has one bridge and the bridge must exist, addresses and routes need their device,
 //! routes need their device up and their gateway on a connected subnet, duplicates are
 //! EEXIST, deleting what is gone succeeds, deleting a device takes its addresses, routes
-//! and veth peer with it. It does not model what hostnet never asks for.
+//! and veth peer with it, and deleting addresses takes the routes the kernel drops with
+//! them ([`addresses_gone`]). It does not model what hostnet never asks for.
 
 use super::{
     Address, BridgeOptions, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route,
@@ -267,9 +268,14 @@ impl ModelDriver {
                         }
                     }
                 }
-                s.addresses.retain(|a| !gone.contains(&a.ifname));
-                s.routes
-                    .retain(|r| !r.dev.as_ref().is_some_and(|d| gone.contains(d)));
+                let (lost, kept) = std::mem::take(&mut s.addresses)
+                    .into_iter()
+                    .partition(|a| gone.contains(&a.ifname));
+                s.addresses = kept;
+                let on_gone = |r: &Route| r.dev.as_ref().is_some_and(|d| gone.contains(d));
+                s.routes.retain(|r| !on_gone(r));
+                s.opaque_routes.retain(|r| !on_gone(r));
+                addresses_gone(s, &lost, false);
             }
             Op::AddAddress(a) => {
                 if !s.links.contains_key(&a.ifname) {
@@ -283,13 +289,7 @@ impl ModelDriver {
                 }
                 s.addresses.push(a.clone());
             }
-            Op::DeleteAddress(a) => {
-                s.addresses.retain(|x| x != a);
-                if a.addr.addr().is_ipv4() {
-                    // Routes preferring a vanished source address go with it.
-                    s.routes.retain(|r| r.src != Some(a.addr.addr()));
-                }
-            }
+            Op::DeleteAddress(a) => delete_address(s, a),
             Op::AddRoute(r) => {
                 if s.routes.iter().any(|x| x.same_key(r)) {
                     return Err(reject(EEXIST, "route exists"));
@@ -301,24 +301,25 @@ impl ModelDriver {
                         Some(_) => {}
                     }
                 }
+                let mut route = r.clone();
                 if let Some(gw) = r.gateway {
-                    if !gateway_reachable(s, r, gw) {
+                    let Some(dev) = gateway_device(s, r, gw) else {
                         return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
-                    }
+                    };
+                    route.dev = Some(dev);
                 }
                 if let Some(src) = r.src {
                     if !s.addresses.iter().any(|a| a.addr.addr() == src) {
                         return Err(reject(EINVAL, "Invalid prefsrc address"));
                     }
                 }
-                s.routes.push(r.clone());
+                s.routes.push(route);
             }
             Op::DeleteRoute(r) => {
-                if let Some(i) = s
-                    .routes
-                    .iter()
-                    .position(|x| x.same_key(r) && x.gateway == r.gateway && x.dev == r.dev)
-                {
+                // Without a device the kernel deletes the entry whatever its device.
+                if let Some(i) = s.routes.iter().position(|x| {
+                    x.same_key(r) && x.gateway == r.gateway && (r.dev.is_none() || x.dev == r.dev)
+                }) {
                     s.routes.remove(i);
                 }
             }
@@ -349,6 +350,91 @@ impl ModelDriver {
             | Op::RemoveDhcpHost { .. } => {}
         }
         Ok(())
+    }
+}
+
+/// Removes address `a` as the kernel does and returns what went: an IPv4 subnet's primary
+/// address takes the subnet's secondaries with it (the kernel's default, without
+/// `promote_secondaries`). The primary is the first address of the subnet in the list,
+/// which is the kernel's order for addresses added here; a state read from the kernel is
+/// sorted, so for those it is a guess. hostnet's plans delete and re-add every address
+/// they keep in a subnet they remove an address from, so the guess does not change where
+/// a plan ends.
+fn take_address(s: &mut KernelState, a: &Address) -> Vec<Address> {
+    let Some(pos) = s.addresses.iter().position(|x| x == a) else {
+        return Vec::new();
+    };
+    let removed = s.addresses.remove(pos);
+    let same_subnet = |x: &Address| {
+        x.ifname == a.ifname
+            && x.addr.prefix_len() == a.addr.prefix_len()
+            && a.addr.contains(&x.addr.addr())
+    };
+    let primary = a.addr.addr().is_ipv4() && !s.addresses[..pos].iter().any(same_subnet);
+    let mut gone = vec![removed];
+    if primary {
+        let (secondaries, kept) = std::mem::take(&mut s.addresses)
+            .into_iter()
+            .partition(|x| same_subnet(x));
+        s.addresses = kept;
+        gone.extend::<Vec<Address>>(secondaries);
+    }
+    gone
+}
+
+/// Deletes address `a` from `s` as the kernel does, with every side effect on addresses
+/// and routes (the planner predicts with it which routes a plan makes the kernel drop).
+pub fn delete_address(s: &mut KernelState, a: &Address) {
+    let gone = take_address(s, a);
+    addresses_gone(s, &gone, true);
+}
+
+/// What the kernel does to routes when addresses go (`explicit`: deleted one by one, not
+/// with their device). Measured on Linux 6.1 and 6.18, see `tests/day2.rs`:
+///
+/// * IPv4: a device left without IPv4 addresses loses every IPv4 route through it, in
+///   every table (`fib_disable_ip`); an address that is no longer anywhere in the
+///   namespace takes the *main* table's routes that prefer it as source, on any device
+///   (`fib_sync_down_addr` looks at the main table only: other tables keep them).
+///   Routes through a gateway that only the removed address' subnet reached stay.
+/// * IPv6, only when the address itself is deleted: routes that prefer it as source, in
+///   every table and on any device, keep their entry without the source. Deleting the
+///   device leaves them as they are. Nothing is flushed when the last global address
+///   goes (the link-local address remains).
+fn addresses_gone(s: &mut KernelState, gone: &[Address], explicit: bool) {
+    let still_here =
+        |s: &KernelState, ip: &std::net::IpAddr| s.addresses.iter().any(|x| x.addr.addr() == *ip);
+    let mut emptied: Vec<String> = Vec::new();
+    for a in gone.iter().filter(|a| a.addr.addr().is_ipv4()) {
+        let left = s
+            .addresses
+            .iter()
+            .any(|x| x.ifname == a.ifname && x.addr.addr().is_ipv4());
+        if !left && !emptied.contains(&a.ifname) {
+            emptied.push(a.ifname.clone());
+        }
+    }
+    let v4_through_emptied = |r: &Route| {
+        r.destination.addr().is_ipv4() && r.dev.as_ref().is_some_and(|d| emptied.contains(d))
+    };
+    s.routes.retain(|r| !v4_through_emptied(r));
+    s.opaque_routes.retain(|r| !v4_through_emptied(r));
+    for a in gone {
+        let ip = a.addr.addr();
+        if still_here(s, &ip) {
+            continue;
+        }
+        if ip.is_ipv4() {
+            let prefers = |r: &Route| r.table == super::TABLE_MAIN && r.src == Some(ip);
+            s.routes.retain(|r| !prefers(r));
+            s.opaque_routes.retain(|r| !prefers(r));
+        } else if explicit {
+            for r in s.routes.iter_mut().chain(s.opaque_routes.iter_mut()) {
+                if r.src == Some(ip) {
+                    r.src = None;
+                }
+            }
+        }
     }
 }
 
@@ -385,16 +471,20 @@ fn check_controller(s: &KernelState, c: &str) -> Result<(), String> {
     }
 }
 
-fn gateway_reachable(s: &KernelState, r: &Route, gw: std::net::IpAddr) -> bool {
+/// The device through which route `r` reaches gateway `gw`, if any: the kernel gives a
+/// route without a device that one.
+fn gateway_device(s: &KernelState, r: &Route, gw: std::net::IpAddr) -> Option<String> {
     let on_dev = |name: &str| r.dev.as_deref().is_none_or(|d| d == name);
     let up = |name: &str| s.links.get(name).is_some_and(|l| l.up);
     s.addresses
         .iter()
-        .any(|a: &Address| on_dev(&a.ifname) && up(&a.ifname) && a.addr.contains(&gw))
-        || s.routes.iter().any(|x: &Route| {
-            x.gateway.is_none()
-                && x.dev.as_deref().is_some_and(on_dev)
-                && x.destination.contains(&gw)
+        .find(|a: &&Address| on_dev(&a.ifname) && up(&a.ifname) && a.addr.contains(&gw))
+        .map(|a| a.ifname.clone())
+        .or_else(|| {
+            s.routes
+                .iter()
+                .filter(|x: &&Route| x.gateway.is_none() && x.destination.contains(&gw))
+                .find_map(|x| x.dev.clone().filter(|d| on_dev(d)))
         })
 }
 
@@ -429,3 +519,7 @@ impl Driver for ModelDriver {
         "model"
     }
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -68,6 +68,7 @@ fn peer_settings(li: Option<&LinkIntent>) -> PeerSettings {
 /// Why `cur` cannot become a port of `bridge` as the intent says, if it cannot.
 fn port_problem(
     current: &KernelState,
+    intent: &Intent,
     li: &LinkIntent,
     cur: &Link,
     bridge: &str,
@@ -97,6 +98,7 @@ fn port_problem(
             .addresses
             .iter()
             .filter(|a| a.ifname == cur.name && a.addr.addr().is_ipv4() == v4)
+            .filter(|a| !intent.address_removals.contains(a))
             .map(|a| a.addr.to_string())
             .collect();
         if !stranded.is_empty() {
@@ -208,7 +210,7 @@ pub(super) fn plan_links(
                 let mut change = change_for(li, cur);
                 change.settings = settings;
                 if let Some(Some(bridge)) = &change.controller {
-                    if let Some(e) = port_problem(current, li, cur, bridge) {
+                    if let Some(e) = port_problem(current, intent, li, cur, bridge) {
                         errors.push(e);
                         continue;
                     }
@@ -321,6 +323,7 @@ pub(super) fn plan_links(
         }
     }
 
+    release_old_uplinks(current, intent, &deleted, plan);
     // Ports that a bridge's exact port list no longer has.
     for (name, li) in &intent.links {
         let Some(Ports::Exact(list)) = &li.ports else {
@@ -353,6 +356,46 @@ pub(super) fn plan_links(
     }
 }
 
+/// The uplink a bridged network had when last applied leaves its bridge when the network
+/// has another one now (or none): hostnet put it there. Only that port: guests' taps
+/// stay, and so does a port the file puts somewhere itself.
+fn release_old_uplinks(
+    current: &KernelState,
+    intent: &Intent,
+    deleted: &BTreeSet<&str>,
+    plan: &mut Plan,
+) {
+    for n in intent.networks.iter().filter(|n| !n.absent && n.bridged) {
+        let Some(old) = n.previous.as_ref().and_then(|p| p.uplink.as_deref()) else {
+            continue;
+        };
+        let Some(cur) = current.links.get(old) else {
+            continue;
+        };
+        let placed = intent
+            .links
+            .get(old)
+            .is_some_and(|l| l.controller.is_some() || l.state == IfaceState::Absent);
+        if n.uplink.as_deref() == Some(old)
+            || cur.controller.as_deref() != Some(n.device.as_str())
+            || placed
+            || deleted.contains(old)
+        {
+            continue;
+        }
+        plan.push(
+            Phase::ReleasePorts,
+            Op::ChangeLink {
+                name: old.to_string(),
+                change: LinkChange {
+                    controller: Some(None),
+                    ..LinkChange::default()
+                },
+            },
+        );
+    }
+}
+
 pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     let mut removals: BTreeSet<&Address> = BTreeSet::new();
     // Per-link lookups through an index: scanning every address for every link is
@@ -362,6 +405,7 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
     for a in &current.addresses {
         by_link.entry(a.ifname.as_str()).or_default().push(a);
     }
+    let mut adds: Vec<Address> = Vec::new();
     for (name, li) in &intent.links {
         if li.state == IfaceState::Absent {
             continue;
@@ -382,13 +426,10 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
             }
             for w in want {
                 if !have.iter().any(|a| a.addr == *w) {
-                    plan.push(
-                        Phase::AddAddresses,
-                        Op::AddAddress(Address {
-                            ifname: name.clone(),
-                            addr: *w,
-                        }),
-                    );
+                    adds.push(Address {
+                        ifname: name.clone(),
+                        addr: *w,
+                    });
                 }
             }
         }
@@ -419,7 +460,42 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
     for a in removals.iter().chain(readd.iter()) {
         plan.push(Phase::DeleteAddresses, Op::DeleteAddress((*a).clone()));
     }
+    for a in adds {
+        let phase = if adds_first(current, &removals, &readd, &a) {
+            Phase::AddAddressesFirst
+        } else {
+            Phase::AddAddresses
+        };
+        plan.push(phase, Op::AddAddress(a));
+    }
     for a in readd {
         plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
     }
+}
+
+/// Whether new address `a` can go on its device before the addresses the plan removes:
+/// the device exists, and the removals cannot take `a` with them. An IPv4 address in
+/// the subnet of one that goes would be that subnet's secondary and go with its primary;
+/// an address whose IP goes with another prefix length would collide with it (IPv6) or
+/// change what the kernel keeps (IPv4). Adding first keeps an address on the device, so
+/// the kernel does not flush its routes while the plan swaps them (see
+/// [`crate::netdev::model::delete_address`]).
+fn adds_first(
+    current: &KernelState,
+    removals: &BTreeSet<&Address>,
+    readd: &BTreeSet<&Address>,
+    a: &Address,
+) -> bool {
+    if !current.links.contains_key(&a.ifname) {
+        return false;
+    }
+    let v4 = a.addr.addr().is_ipv4();
+    !removals.iter().chain(readd.iter()).any(|r| {
+        r.ifname == a.ifname
+            && (r.addr.addr() == a.addr.addr()
+                || (v4
+                    && r.addr.addr().is_ipv4()
+                    && r.addr.prefix_len() == a.addr.prefix_len()
+                    && r.addr.contains(&a.addr.addr())))
+    })
 }

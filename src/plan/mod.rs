@@ -11,11 +11,13 @@
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
 mod bond_ports;
+mod checks;
 #[cfg(test)]
 mod device_tests;
 mod devices;
 pub mod dhcp;
 mod dhcp_server;
+mod dropped;
 mod links;
 mod owned;
 mod restore;
@@ -31,12 +33,13 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 23] = [
+pub const PHASES: [&str; 24] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
     "delete rules",
     "delete routes",
+    "add addresses first",
     "delete addresses",
     "release ports",
     "delete links",
@@ -68,6 +71,10 @@ pub enum Phase {
     RemoveDhcpHosts,
     DeleteRules,
     DeleteRoutes,
+    /// New addresses on existing devices, before the old ones go, where the kernel
+    /// allows it: a device that keeps an address keeps its routes (see
+    /// [`crate::netdev::model::delete_address`]).
+    AddAddressesFirst,
     DeleteAddresses,
     ReleasePorts,
     DeleteLinks,
@@ -101,12 +108,16 @@ pub enum Phase {
 pub struct Plan {
     /// One entry per [`Phase`]; empty phases are kept so that indexes stay meaningful.
     pub phases: Vec<Vec<Op>>,
+    /// What the plan could not do and the user should know (printed as warnings): a
+    /// network to remove that nothing was found of.
+    pub notes: Vec<String>,
 }
 
 impl Plan {
     pub(crate) fn new() -> Plan {
         Plan {
             phases: vec![Vec::new(); PHASES.len()],
+            notes: Vec::new(),
         }
     }
 
@@ -178,6 +189,8 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     }
     plan_firewall(current, intent, &mut plan, &mut errors);
     dhcp_server::plan_servers(current, intent, &mut plan);
+    checks::check(current, intent, &plan, &mut errors);
+    plan.notes = checks::unfound_removals(current, intent);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -186,6 +199,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
         None => current.links.get(n).is_some_and(|l| l.up),
     });
     devices::order_changes(&mut plan, &[current]);
+    dropped::readd_dropped_routes(current, intent, &mut plan);
     // On-link routes before routes through a gateway that they make reachable.
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
         Op::AddRoute(r) => r.gateway.is_some(),
@@ -237,6 +251,8 @@ pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
     }
 }
 
+#[cfg(test)]
+mod day2_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

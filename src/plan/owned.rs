@@ -11,7 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, NetworkIntent};
-use crate::netdev::{KernelState, Op, Route, Rule, HOSTNET_PROTO, TABLE_MAIN};
+use crate::netdev::{
+    KernelState, Op, Route, Rule, HOSTNET_PROTO, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
+};
 
 /// The current routes and rules indexed once per plan: looking them up per network by
 /// scanning would cost networks × routes (millions of comparisons at a thousand networks).
@@ -53,32 +55,52 @@ impl<'a> Index<'a> {
     }
 }
 
-/// The device of a tagged route in table `t` that is not `device`: the table is then
+/// The devices whose tagged routes are network `n`'s: its device, and the one it had
+/// when last applied (a moved uplink, a renamed bridge) unless another network of the
+/// intent has that one now.
+fn devices_of<'a>(intent: &Intent, n: &'a NetworkIntent) -> Vec<&'a str> {
+    n.devices()
+        .filter(|d| {
+            *d == n.device
+                || !intent
+                    .networks
+                    .iter()
+                    .any(|o| o.name != n.name && o.device == *d)
+        })
+        .collect()
+}
+
+/// The device of a tagged route in table `t` that is none of `devices`: the table is then
 /// another network's.
-fn other_network_in<'a>(ix: &Index<'a>, t: u32, device: &str) -> Option<&'a str> {
+fn other_network_in<'a>(ix: &Index<'a>, t: u32, devices: &[&str]) -> Option<&'a str> {
     ix.routes_in(t)
         .filter(|r| r.protocol == HOSTNET_PROTO)
         .filter_map(|r| r.dev.as_deref())
-        .find(|d| *d != device)
+        .find(|d| !devices.contains(d))
 }
 
-/// Tables whose tagged content belongs to network `n`: its table unless another network's
-/// routes are in it (then [`check_tables`] refuses a present network, and an absent one
-/// claims only what is on its device), and every table where its device has tagged
-/// routes (a table that moved is emptied).
+/// Tables whose tagged content belongs to network `n`: its table, and the one it had
+/// when last applied, unless another network's routes are in it (then [`check_tables`]
+/// refuses a present network, and an absent one claims only what is on its devices),
+/// and every table where its devices have tagged routes (a table that moved is emptied).
 fn owned_tables(ix: &Index<'_>, intent: &Intent, n: &NetworkIntent) -> BTreeSet<u32> {
+    let devices = devices_of(intent, n);
+    let previous = n.previous.as_ref().and_then(|p| p.table);
     let mut tables: BTreeSet<u32> = n
         .table
-        .filter(|t| {
-            other_network_in(ix, *t, &n.device).is_none() && !reserved_for_other(intent, n, *t)
-        })
         .into_iter()
+        .chain(previous)
+        .filter(|t| {
+            other_network_in(ix, *t, &devices).is_none() && !reserved_for_other(intent, n, *t)
+        })
         .collect();
-    tables.extend(
-        ix.tagged_on(&n.device)
-            .map(|r| r.table)
-            .filter(|t| *t != TABLE_MAIN && !reserved_for_other(intent, n, *t)),
-    );
+    for d in &devices {
+        tables.extend(
+            ix.tagged_on(d)
+                .map(|r| r.table)
+                .filter(|t| *t != TABLE_MAIN && !reserved_for_other(intent, n, *t)),
+        );
+    }
     tables
 }
 
@@ -102,10 +124,12 @@ fn owned_routes<'a>(
         .flat_map(|t| ix.routes_in(*t))
         .filter(|r| r.protocol == HOSTNET_PROTO)
         .collect();
-    owned.extend(
-        ix.tagged_on(&n.device)
-            .filter(|r| !reserved_for_other(intent, n, r.table)),
-    );
+    for d in devices_of(intent, n) {
+        owned.extend(
+            ix.tagged_on(d)
+                .filter(|r| !reserved_for_other(intent, n, r.table)),
+        );
+    }
     owned.into_iter().collect()
 }
 
@@ -136,7 +160,7 @@ pub(super) fn check_tables(
             });
             continue;
         }
-        if let Some(dev) = other_network_in(ix, t, &n.device) {
+        if let Some(dev) = other_network_in(ix, t, &devices_of(intent, n)) {
             errors.push(PlanError {
                 path,
                 message: format!(
@@ -166,10 +190,11 @@ pub(super) fn check_tables(
     }
 }
 
-fn same_user_route(want: &Route, have: &Route) -> bool {
+pub(super) fn same_user_route(want: &Route, have: &Route) -> bool {
     want.same_key(have)
         && want.gateway == have.gateway
-        && want.dev == have.dev
+        // Without a device the kernel picks the one that reaches the gateway.
+        && (want.dev.is_none() || want.dev == have.dev)
         && (want.src.is_none() || want.src == have.src)
 }
 
@@ -270,16 +295,65 @@ pub(super) fn plan_routes(
     }
 }
 
+/// Tables no network has: a tagged rule that looks one of them up (or none, as a jump)
+/// is shared by the networks at its priority.
+fn shared_table(t: u32) -> bool {
+    matches!(t, 0 | TABLE_MAIN | TABLE_DEFAULT | TABLE_LOCAL)
+}
+
+/// Priorities network `n` leaves: the one it had when last applied if it has another now,
+/// and its own when it is removed. Only those that no other network keeps (in the intent,
+/// or recorded and not mentioned) count: their shared rules go with `n`.
+fn left_priorities(intent: &Intent, n: &NetworkIntent) -> Vec<u32> {
+    let mut left: Vec<u32> = n
+        .previous
+        .as_ref()
+        .map(|p| p.priority)
+        .filter(|p| *p != n.priority || n.absent)
+        .into_iter()
+        .collect();
+    if n.absent {
+        left.push(n.priority);
+    }
+    left.retain(|p| {
+        !intent.reserved_priorities.contains(p)
+            && !intent
+                .networks
+                .iter()
+                .any(|o| !o.absent && o.name != n.name && o.priority == *p)
+    });
+    left
+}
+
+/// The tagged rules network `n` owns: those looking up its tables, and the shared ones at
+/// the priorities it leaves.
+fn owned_rules<'a>(
+    current: &'a KernelState,
+    ix: &Index<'a>,
+    intent: &Intent,
+    n: &NetworkIntent,
+) -> Vec<&'a Rule> {
+    let tables = owned_tables(ix, intent, n);
+    let left = left_priorities(intent, n);
+    let mut have: Vec<&Rule> = tables
+        .iter()
+        .flat_map(|t| ix.rules_in(*t))
+        .filter(|r| r.protocol == HOSTNET_PROTO)
+        .collect();
+    if !left.is_empty() {
+        have.extend(current.rules.iter().filter(|r| {
+            r.protocol == HOSTNET_PROTO && shared_table(r.table) && left.contains(&r.priority)
+        }));
+    }
+    have
+}
+
 pub(super) fn plan_rules(current: &KernelState, ix: &Index<'_>, intent: &Intent, plan: &mut Plan) {
     let mut delete: BTreeSet<&Rule> = BTreeSet::new();
     let mut add: Vec<Rule> = Vec::new();
     for n in &intent.networks {
-        let tables = owned_tables(ix, intent, n);
-        let have: Vec<&Rule> = tables
-            .iter()
-            .flat_map(|t| ix.rules_in(*t))
-            .filter(|r| r.protocol == HOSTNET_PROTO)
-            .collect();
+        let have = owned_rules(current, ix, intent, n);
+
         for r in &have {
             if !n.rules.contains(r) {
                 delete.insert(r);

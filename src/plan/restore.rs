@@ -346,6 +346,21 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     {
         plan.push(Phase::AddRoutes, Op::AddRoute(r.clone()));
     }
+    // What the kernel takes with deleted addresses (secondaries, routes) comes back too.
+    let (addresses, routes) = super::dropped::lost_with_addresses(current, &plan);
+    let planned = super::dropped::planned_routes(&plan);
+    for a in addresses
+        .into_iter()
+        .filter(|a| target.addresses.contains(a))
+    {
+        plan.push(Phase::AddAddresses, Op::AddAddress(a));
+    }
+    for r in routes
+        .into_iter()
+        .filter(|r| target.routes.contains(r) && !planned.contains(r))
+    {
+        plan.push(Phase::AddRoutes, Op::AddRoute(r));
+    }
     super::bond_ports::fix(&mut plan, current, &|n| {
         target.links.get(n).is_some_and(|l| l.up)
     });

@@ -394,6 +394,7 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
         &mut m,
         &Plan {
             phases: vec![lease_ops[..1].to_vec(), lease_ops[1..].to_vec()],
+            notes: Vec::new(),
         },
     );
     let p = plan(m.state(), &intent_of(net)).expect("plans");
@@ -407,6 +408,7 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
                 ifname: "lan".into(),
                 addr: "192.0.2.50/24".parse().expect("net"),
             })]],
+            notes: Vec::new(),
         },
     );
     let p = plan(m.state(), &intent_of(net)).expect("plans");
@@ -430,6 +432,7 @@ fn a_dhcp_lease_too_wide_to_trust_is_refused() {
                 ifname: "lan".into(),
                 addr: "10.1.2.3/8".parse().expect("net"),
             })]],
+            notes: Vec::new(),
         },
     );
     let errs = plan(m.state(), &intent_of(net)).expect_err("refused");

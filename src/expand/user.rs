@@ -1,0 +1,196 @@
+//! What the file says of kernel objects directly: `interfaces`, `routes` and
+//! `route-rules`.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use super::{
+    devices, Intent, KindIntent, LinkIntent, Ports, RouteIntent, RouteMatch, RuleIntent, RuleMatch,
+    IPV6_DEFAULT_METRIC,
+};
+use crate::model::*;
+use crate::netdev::{Family, Route, RouteScope, Rule, PROTO_STATIC, TABLE_MAIN};
+
+pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
+    // Controllers come from the bridges' port lists.
+    let mut controller: BTreeMap<&str, &str> = BTreeMap::new();
+    for iface in &d.interfaces {
+        if iface.state == Some(IfaceState::Absent)
+            || iface.iface_type == Some(InterfaceType::OvsBridge)
+        {
+            continue;
+        }
+        for p in iface.bridge.iter().flat_map(|b| b.port.iter().flatten()) {
+            controller.insert(&p.name, &iface.name);
+        }
+        for p in devices::bond_ports(iface).into_iter().flatten() {
+            controller.insert(p, &iface.name);
+        }
+    }
+    for (i, iface) in d.interfaces.iter().enumerate() {
+        let state = iface.state.unwrap_or(IfaceState::Up);
+        let kind = iface.iface_type.map(|t| match t {
+            InterfaceType::LinuxBridge => KindIntent::Bridge,
+            InterfaceType::Veth => KindIntent::Veth {
+                peer: iface.veth.as_ref().map(|v| v.peer.clone()),
+            },
+            InterfaceType::Ethernet => KindIntent::Ethernet,
+            InterfaceType::Loopback => KindIntent::Loopback,
+            _ => devices::kind_of(iface).unwrap_or(KindIntent::Ethernet),
+        });
+        let addrs = |spec: &Option<IpSpec>| -> Option<Vec<IpNet>> {
+            let spec = spec.as_ref()?;
+            if spec.enabled == Some(false) {
+                return Some(vec![]);
+            }
+            let list = spec.address.as_ref()?;
+            let mut v: Vec<IpNet> = list
+                .iter()
+                .filter_map(|a| IpNet::new(a.ip, a.prefix_length).ok())
+                .collect();
+            v.sort();
+            v.dedup();
+            Some(v)
+        };
+        intent.links.insert(
+            iface.name.clone(),
+            LinkIntent {
+                origin: format!("interfaces[{i}]"),
+                kind,
+                state,
+                mtu: iface.mtu,
+                mac: iface.mac_address,
+                stp: iface
+                    .bridge
+                    .as_ref()
+                    .and_then(|b| b.options.as_ref())
+                    .and_then(|o| o.stp.as_ref())
+                    .and_then(|s| s.enabled),
+                ports: iface
+                    .bridge
+                    .as_ref()
+                    .filter(|_| iface.iface_type != Some(InterfaceType::OvsBridge))
+                    .and_then(|b| b.port.as_ref())
+                    .map(|ps| Ports::Exact(ps.iter().map(|p| p.name.clone()).collect()))
+                    .or_else(|| devices::bond_ports(iface).map(|ps| Ports::Exact(ps.to_vec()))),
+                controller: controller.get(iface.name.as_str()).map(|c| c.to_string()),
+                ipv4: addrs(&iface.ipv4),
+                ipv6: addrs(&iface.ipv6),
+            },
+        );
+    }
+    // Ports the file lists but does not declare: they must exist (or be created as a
+    // veth's peer) and are brought up in their bridge.
+    for (port, bridge) in controller {
+        if intent.links.contains_key(port) {
+            continue;
+        }
+        let origin = d
+            .interfaces
+            .iter()
+            .position(|i| i.name == bridge)
+            .map(|i| match d.interfaces[i].iface_type {
+                Some(InterfaceType::Bond) => format!("interfaces[{i}].link-aggregation.port"),
+                _ => format!("interfaces[{i}].bridge.port"),
+            })
+            .unwrap_or_default();
+        intent.links.insert(
+            port.to_string(),
+            LinkIntent {
+                controller: Some(bridge.to_string()),
+                ..LinkIntent::named(origin, IfaceState::Up)
+            },
+        );
+    }
+}
+
+pub(super) fn expand_routes(d: &Desired, intent: &mut Intent) {
+    let Some(routes) = &d.routes else { return };
+    for (i, r) in routes.config.iter().enumerate() {
+        let origin = format!("routes.config[{i}]");
+        if r.state == Some(EntryState::Absent) {
+            intent.route_removals.push(RouteMatch {
+                origin,
+                destination: r.destination.map(|p| p.0),
+                gateway: r.next_hop_address,
+                dev: r.next_hop_interface.clone(),
+                table: r.table_id,
+                metric: r.metric,
+            });
+            continue;
+        }
+        let Some(dst) = r.destination else { continue };
+        let v6 = dst.0.addr().is_ipv6();
+        intent.routes.push(RouteIntent {
+            origin,
+            route: Route {
+                table: r.table_id.unwrap_or(TABLE_MAIN),
+                destination: dst.0,
+                gateway: r.next_hop_address.filter(|g| !g.is_unspecified()),
+                dev: r.next_hop_interface.clone(),
+                // The kernel stores an IPv6 metric of 0 (or none) as 1024.
+                metric: match r.metric {
+                    Some(0) | None if v6 => Some(IPV6_DEFAULT_METRIC),
+                    m => m,
+                },
+                scope: if r.next_hop_address.is_none() && !v6 {
+                    RouteScope::Link
+                } else {
+                    RouteScope::Universe
+                },
+                src: None,
+                protocol: PROTO_STATIC,
+            },
+        });
+    }
+}
+
+pub(super) fn expand_rules(d: &Desired, intent: &mut Intent) {
+    let Some(rules) = &d.route_rules else { return };
+    for (i, r) in rules.config.iter().enumerate() {
+        let origin = format!("route-rules.config[{i}]");
+        let family = r.family.or_else(|| {
+            r.ip_from.or(r.ip_to).map(|p| {
+                if p.0.addr().is_ipv4() {
+                    Family::Ipv4
+                } else {
+                    Family::Ipv6
+                }
+            })
+        });
+        if r.state == Some(EntryState::Absent) {
+            intent.rule_removals.push(RuleMatch {
+                origin,
+                family,
+                priority: r.priority,
+                from: r.ip_from.map(|p| p.0),
+                to: r.ip_to.map(|p| p.0),
+                iif: r.iif.clone(),
+                fwmark: r.fwmark.map(|m| m.0),
+                fwmask: r.fwmask.map(|m| m.0),
+                table: r.route_table,
+            });
+            continue;
+        }
+        let (Some(family), Some(priority), Some(table)) = (family, r.priority, r.route_table)
+        else {
+            continue;
+        };
+        intent.rules.push(RuleIntent {
+            origin,
+            rule: Rule {
+                family,
+                priority,
+                from: r.ip_from.map(|p| p.0),
+                to: r.ip_to.map(|p| p.0),
+                iif: r.iif.clone(),
+                fwmark: r.fwmark.map(|m| m.0),
+                // The kernel reports a full mask for a mark given without one.
+                fwmask: r.fwmark.map(|_| r.fwmask.map_or(u32::MAX, |m| m.0)),
+                table,
+                protocol: PROTO_STATIC,
+            },
+        });
+    }
+}

@@ -1,0 +1,187 @@
+//! The kernel's side effects of deleting addresses, as the model applies them (the same
+//! cases run against the kernel in `tests/day2.rs`).
+
+use super::*;
+use crate::netdev::{RouteScope, HOSTNET_PROTO, TABLE_MAIN};
+
+fn link(name: &str) -> Link {
+    Link {
+        name: name.into(),
+        kind: LinkKind::Ethernet,
+        up: true,
+        mtu: 1500,
+        mac: None,
+        controller: None,
+    }
+}
+
+fn addr(ifname: &str, a: &str) -> Address {
+    Address {
+        ifname: ifname.into(),
+        addr: a.parse().expect("test value"),
+    }
+}
+
+fn route(table: u32, dst: &str, via: Option<&str>, dev: &str, src: Option<&str>) -> Route {
+    let destination: ipnet::IpNet = dst.parse().expect("test value");
+    Route {
+        table,
+        destination,
+        gateway: via.map(|g| g.parse().expect("test value")),
+        dev: Some(dev.into()),
+        metric: destination.addr().is_ipv6().then_some(1024),
+        scope: RouteScope::Universe,
+        src: src.map(|s| s.parse().expect("test value")),
+        protocol: HOSTNET_PROTO,
+    }
+}
+
+fn model(addresses: &[Address], routes: &[Route]) -> ModelDriver {
+    let mut s = KernelState::default();
+    for n in ["br0", "e2"] {
+        s.links.insert(n.into(), link(n));
+    }
+    s.addresses = addresses.to_vec();
+    s.routes = routes.to_vec();
+    ModelDriver::new(s)
+}
+
+fn delete(m: &mut ModelDriver, a: &Address) {
+    for r in m.execute(&[Op::DeleteAddress(a.clone())]) {
+        r.expect("delete");
+    }
+}
+
+#[test]
+fn a_device_left_without_ipv4_addresses_loses_every_ipv4_route_through_it() {
+    let routes = [
+        route(100, "0.0.0.0/0", Some("192.0.2.1"), "br0", None),
+        route(TABLE_MAIN, "0.0.0.0/0", Some("192.0.2.1"), "br0", None),
+        route(200, "10.2.0.0/16", None, "br0", Some("192.0.2.10")),
+        route(200, "10.3.0.0/16", None, "e2", Some("192.0.2.10")),
+        route(100, "::/0", Some("2001:db8:1::1"), "br0", None),
+    ];
+    let mut m = model(
+        &[addr("br0", "192.0.2.10/24"), addr("e2", "203.0.113.10/24")],
+        &routes,
+    );
+    delete(&mut m, &addr("br0", "192.0.2.10/24"));
+    // Only what does not go through br0 stays; a source in another table than main
+    // does not count.
+    assert_eq!(m.state().routes, vec![routes[3].clone(), routes[4].clone()]);
+}
+
+#[test]
+fn an_address_that_is_gone_takes_the_main_tables_routes_preferring_it() {
+    let routes = [
+        route(100, "0.0.0.0/0", Some("192.0.2.1"), "br0", None),
+        route(TABLE_MAIN, "0.0.0.0/0", Some("192.0.2.1"), "br0", None),
+        route(
+            TABLE_MAIN,
+            "10.4.0.0/16",
+            Some("198.51.100.1"),
+            "br0",
+            Some("192.0.2.10"),
+        ),
+        route(TABLE_MAIN, "10.5.0.0/16", None, "e2", Some("192.0.2.10")),
+        route(253, "10.6.0.0/16", None, "e2", Some("192.0.2.10")),
+        route(100, "192.0.2.0/24", None, "br0", Some("192.0.2.10")),
+    ];
+    let mut m = model(
+        &[
+            addr("br0", "192.0.2.10/24"),
+            addr("br0", "198.51.100.10/24"),
+        ],
+        &routes,
+    );
+    delete(&mut m, &addr("br0", "192.0.2.10/24"));
+    let left = &m.state().routes;
+    assert_eq!(
+        left,
+        &vec![
+            routes[0].clone(),
+            routes[1].clone(),
+            routes[4].clone(),
+            routes[5].clone()
+        ],
+        "gateway routes stay even when no subnet reaches the gateway any more"
+    );
+}
+
+#[test]
+fn a_source_address_still_elsewhere_keeps_its_routes() {
+    let r = route(TABLE_MAIN, "10.4.0.0/16", None, "e2", Some("192.0.2.10"));
+    let mut m = model(
+        &[
+            addr("br0", "192.0.2.10/24"),
+            addr("br0", "198.51.100.10/24"),
+            addr("e2", "192.0.2.10/32"),
+        ],
+        std::slice::from_ref(&r),
+    );
+    delete(&mut m, &addr("br0", "192.0.2.10/24"));
+    assert_eq!(m.state().routes, vec![r]);
+}
+
+#[test]
+fn an_ipv4_primary_takes_its_secondaries() {
+    let mut m = model(
+        &[
+            addr("br0", "192.0.2.10/24"),
+            addr("br0", "192.0.2.20/24"),
+            addr("br0", "192.0.2.30/25"),
+            addr("br0", "198.51.100.10/24"),
+        ],
+        &[],
+    );
+    delete(&mut m, &addr("br0", "192.0.2.10/24"));
+    assert_eq!(
+        m.state().addresses,
+        vec![
+            addr("br0", "192.0.2.30/25"),
+            addr("br0", "198.51.100.10/24")
+        ]
+    );
+    // A secondary goes alone.
+    let mut m = model(
+        &[addr("br0", "192.0.2.10/24"), addr("br0", "192.0.2.20/24")],
+        &[],
+    );
+    delete(&mut m, &addr("br0", "192.0.2.20/24"));
+    assert_eq!(m.state().addresses, vec![addr("br0", "192.0.2.10/24")]);
+}
+
+#[test]
+fn a_deleted_ipv6_address_leaves_its_routes_without_a_source() {
+    let routes = [
+        route(100, "2001:db8:1::/64", None, "br0", Some("2001:db8:1::10")),
+        route(200, "2001:db8:b::/64", None, "e2", Some("2001:db8:1::10")),
+        route(100, "::/0", Some("2001:db8:1::1"), "br0", None),
+    ];
+    let mut m = model(&[addr("br0", "2001:db8:1::10/64")], &routes);
+    delete(&mut m, &addr("br0", "2001:db8:1::10/64"));
+    let left = &m.state().routes;
+    assert_eq!(left.len(), 3, "IPv6 flushes nothing: {left:?}");
+    assert!(left.iter().all(|r| r.src.is_none()), "{left:?}");
+}
+
+#[test]
+fn a_deleted_device_takes_main_routes_preferring_its_ipv4_but_not_ipv6_sources() {
+    let routes = [
+        route(TABLE_MAIN, "10.4.0.0/16", None, "e2", Some("192.0.2.10")),
+        route(200, "10.3.0.0/16", None, "e2", Some("192.0.2.10")),
+        route(200, "2001:db8:b::/64", None, "e2", Some("2001:db8:1::10")),
+    ];
+    let mut m = model(
+        &[
+            addr("br0", "192.0.2.10/24"),
+            addr("br0", "2001:db8:1::10/64"),
+            addr("e2", "203.0.113.10/24"),
+        ],
+        &routes,
+    );
+    for r in m.execute(&[Op::DeleteLink { name: "br0".into() }]) {
+        r.expect("delete");
+    }
+    assert_eq!(m.state().routes, vec![routes[1].clone(), routes[2].clone()]);
+}

@@ -1,0 +1,116 @@
+//! Routes the kernel drops by itself while a plan runs, and that the plan must add again.
+//!
+//! Deleting an address makes the kernel delete routes: every IPv4 route through a device
+//! left without IPv4 addresses, and main-table routes preferring an address that is gone
+//! (the rules, measured, are [`crate::netdev::model::delete_address`]). A plan that
+//! renumbers a network's only address (`192.0.2.10/24` → `.20/24`) therefore loses its
+//! gateway routes although it never deletes them. The planner runs the plan's address
+//! deletions through the same rules on a copy of the routes and adds again, after the
+//! new addresses, every route it meant to keep that would not survive.
+
+use std::collections::BTreeSet;
+
+use super::{Phase, Plan};
+use crate::expand::Intent;
+use crate::netdev::model::delete_address;
+use crate::netdev::{Address, KernelState, Op, Route, HOSTNET_PROTO};
+
+/// What the kernel takes with the address deletions of `plan` that the plan does not
+/// delete itself: addresses of `current` (an IPv4 subnet's secondaries go with its
+/// primary) and routes of `current` that are gone afterwards. A route the kernel only
+/// changes (an IPv6 route losing its preferred source) is not in the list: it cannot be
+/// added again beside itself.
+pub(super) fn lost_with_addresses(
+    current: &KernelState,
+    plan: &Plan,
+) -> (Vec<Address>, Vec<Route>) {
+    let of_phase = |p: Phase| plan.phases[p as usize].iter();
+    let deletes: Vec<&Address> = of_phase(Phase::DeleteAddresses)
+        .filter_map(|op| match op {
+            Op::DeleteAddress(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    if deletes.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let deleted_routes: BTreeSet<&Route> = of_phase(Phase::DeleteRoutes)
+        .filter_map(|op| match op {
+            Op::DeleteRoute(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let kept: Vec<&Route> = current
+        .routes
+        .iter()
+        .filter(|r| !deleted_routes.contains(r))
+        .collect();
+    let mut sim = KernelState {
+        addresses: current.addresses.clone(),
+        routes: kept.iter().map(|r| (*r).clone()).collect(),
+        ..KernelState::default()
+    };
+    for op in of_phase(Phase::AddAddressesFirst) {
+        if let Op::AddAddress(a) = op {
+            sim.addresses.push(a.clone());
+        }
+    }
+    for a in &deletes {
+        delete_address(&mut sim, a);
+    }
+    let addresses = current
+        .addresses
+        .iter()
+        .filter(|a| !deletes.contains(a) && !sim.addresses.contains(a))
+        .cloned()
+        .collect();
+    let survivors: BTreeSet<&Route> = sim.routes.iter().collect();
+    let routes = kept
+        .into_iter()
+        .filter(|r| !survivors.contains(r) && !sim.routes.iter().any(|s| s.same_key(r)))
+        .cloned()
+        .collect();
+    (addresses, routes)
+}
+
+/// The routes `plan` adds.
+pub(super) fn planned_routes(plan: &Plan) -> BTreeSet<Route> {
+    plan.phases[Phase::AddRoutes as usize]
+        .iter()
+        .filter_map(|op| match op {
+            Op::AddRoute(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Adds to `plan` the routes it keeps that its address deletions make the kernel drop.
+pub(super) fn readd_dropped_routes(current: &KernelState, intent: &Intent, plan: &mut Plan) {
+    let (_, lost) = lost_with_addresses(current, plan);
+    let planned = planned_routes(plan);
+    let readd: BTreeSet<Route> = lost
+        .iter()
+        .filter_map(|r| wanted(intent, r))
+        .filter(|r| !planned.contains(r))
+        .collect();
+    for r in readd {
+        plan.push(Phase::AddRoutes, Op::AddRoute(r));
+    }
+}
+
+/// The form in which the intent wants kernel route `have`, if it wants it: a network's
+/// own route as it is, a user's route as the file gives it.
+fn wanted(intent: &Intent, have: &Route) -> Option<Route> {
+    if have.protocol == HOSTNET_PROTO {
+        return intent
+            .networks
+            .iter()
+            .any(|n| n.routes.contains(have))
+            .then(|| have.clone());
+    }
+    intent
+        .routes
+        .iter()
+        .find(|ri| super::owned::same_user_route(&ri.route, have))
+        .map(|ri| ri.route.clone())
+}
