@@ -1,0 +1,276 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostnet contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Running the hostnet command line on a managed host, and reading what it prints.
+
+Everything that depends on the shape of hostnet's output lives here, so that a change of
+that output is absorbed in one place:
+
+* ``plan_entries`` turns ``apply -o json``'s plan into entries of one shape,
+  ``{network, kind, key, action, before, after}``, from either the structured entries of
+  newer hostnet versions or the ``{change, object}`` strings of older ones;
+* ``checkpoint_of`` finds the pending checkpoint of an apply;
+* ``read_status`` uses ``hostnet status -o json`` where the command exists and builds the
+  same answer from ``show`` and a dry run where it does not.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+
+ACTIONS = {'+': 'create', '~': 'change', '-': 'remove'}
+
+# hostnet's documented exit codes.
+EXIT_MEANING = {
+    1: 'hostnet failed and rolled the host back (or changed nothing)',
+    2: 'the desired state is invalid; nothing was changed',
+    3: 'hostnet failed and its rollback is INCOMPLETE: the host is left half-configured',
+}
+
+CHECKPOINT_LINE = re.compile(
+    r'rolls back by itself at (?P<deadline>[0-9-]+ [0-9:]+ UTC) \(in (?P<seconds>[0-9]+) s\)')
+PENDING_LINE = re.compile(
+    r'checkpoint pending: the change applied (?P<created>[0-9-]+ [0-9:]+ UTC) '
+    r'rolls back at (?P<deadline>[0-9-]+ [0-9:]+ UTC)')
+
+
+def find_hostnet(module):
+    """The hostnet executable: the ``executable`` option, else the first on PATH."""
+    wanted = module.params.get('executable')
+    if wanted and os.path.isabs(wanted):
+        if not os.access(wanted, os.X_OK):
+            module.fail_json(msg='hostnet executable %s is not there or not executable' % wanted)
+        return wanted
+    return module.get_bin_path(wanted or 'hostnet', required=True,
+                               opt_dirs=['/usr/local/sbin', '/usr/local/bin', '/usr/sbin'])
+
+
+def netns_args(module):
+    netns = module.params.get('netns')
+    return ['--netns', netns] if netns else []
+
+
+def run(module, hostnet, args, data=None):
+    """Runs hostnet; returns (rc, stdout, stderr). Never through a shell."""
+    return module.run_command([hostnet] + args, data=data, binary_data=False,
+                              check_rc=False, environ_update={'LC_ALL': 'C'})
+
+
+def first_json(text):
+    """The first line of ``text`` that is a JSON object (hostnet may print a sentence after it)."""
+    for line in (text or '').splitlines():
+        line = line.strip()
+        if line.startswith('{'):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def desired_document(module):
+    """The document to hand hostnet on stdin ('-'), or the path of a file on the host."""
+    desired = module.params.get('desired_state')
+    if desired is not None:
+        # JSON is YAML: hostnet reads it as it reads its own files.
+        return '-', json.dumps(desired)
+    src = module.params.get('src')
+    if not os.path.isfile(src):
+        module.fail_json(msg='src %s: no such file on the host' % src)
+    return src, None
+
+
+def _entry_from_string(raw):
+    """An entry from the ``{change, object}`` form (hostnet before structured plans)."""
+    action = ACTIONS.get(raw.get('change'), 'change')
+    text = raw.get('object', '')
+    kind, _sep, rest = text.partition(' ')
+    entry = {'network': None, 'kind': kind, 'key': rest, 'action': action,
+             'before': None, 'after': None}
+    if action == 'remove':
+        entry['before'] = text
+    else:
+        entry['after'] = text
+    return entry
+
+
+def plan_entries(raw_plan):
+    """Every plan entry as ``{network, kind, key, action, before, after}``.
+
+    Structured entries (they carry ``action``) pass through with missing fields set to
+    None; string entries are split into kind and key, with the object's text as ``after``
+    (``before`` for a removal). A string ``change`` says nothing of the old value.
+    """
+    entries = []
+    for raw in raw_plan or []:
+        if isinstance(raw, dict) and 'action' in raw:
+            entry = dict((k, raw.get(k)) for k in ('network', 'kind', 'key', 'action', 'before', 'after'))
+            entries.append(entry)
+        elif isinstance(raw, dict):
+            entries.append(_entry_from_string(raw))
+        else:
+            entries.append(_entry_from_string({'change': '~', 'object': str(raw)}))
+    return entries
+
+
+def summary(entries):
+    counts = {'create': 0, 'change': 0, 'remove': 0}
+    for e in entries:
+        counts[e['action']] = counts.get(e['action'], 0) + 1
+    return counts
+
+
+def _render(value):
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def plan_format(raw_plan):
+    """'structured' when hostnet gave plan entries as objects, 'text' for strings."""
+    for raw in raw_plan or []:
+        return 'structured' if isinstance(raw, dict) and 'action' in raw else 'text'
+    return 'structured'
+
+
+def diff_of(entries, fmt):
+    """Ansible's diff: one line per object the plan touches, as it is and as it will be."""
+    before, after = [], []
+    for e in entries:
+        scope = '[%s] ' % e['network'] if e.get('network') else ''
+        label = '%s%s %s' % (scope, e['kind'], e['key'])
+        if fmt == 'text':
+            # The object's own text already names kind and key.
+            if e['before'] is not None:
+                before.append(scope + e['before'])
+            elif e['action'] == 'change':
+                before.append('%s  (changes; this hostnet does not report the old value)' % label)
+            if e['after'] is not None:
+                after.append(scope + e['after'])
+            continue
+        if e['before'] is not None:
+            before.append('%s: %s' % (label, _render(e['before'])))
+        if e['after'] is not None:
+            after.append('%s: %s' % (label, _render(e['after'])))
+    return {
+        'before_header': 'host network now (objects the plan touches)',
+        'after_header': 'host network after the plan',
+        'before': '\n'.join(before) + ('\n' if before else ''),
+        'after': '\n'.join(after) + ('\n' if after else ''),
+    }
+
+
+def checkpoint_of(report, stdout):
+    """The checkpoint an apply left pending: from the report, else from its sentence."""
+    if isinstance(report, dict) and isinstance(report.get('checkpoint'), dict):
+        return report['checkpoint']
+    m = CHECKPOINT_LINE.search(stdout or '')
+    if m:
+        return {'deadline': m.group('deadline'), 'timeout': int(m.group('seconds'))}
+    return None
+
+
+def failure(rc, report, stderr):
+    """(message, details, headline) for a failed hostnet run, from its JSON error or its stderr.
+
+    The message leads with what the exit code means and goes on with hostnet's details (the
+    fields at fault, what verification found), else its headline.
+    """
+    meaning = EXIT_MEANING.get(rc, 'hostnet exited with code %s' % rc)
+    if isinstance(report, dict) and report.get('error'):
+        headline = str(report['error'])
+        details = [str(d) for d in report.get('details') or []]
+    else:
+        lines = [line.strip() for line in (stderr or '').splitlines() if line.strip()]
+        headline = lines[0] if lines else 'no message'
+        if headline.startswith('error: '):
+            headline = headline[len('error: '):]
+        details = lines[1:]
+    return '%s: %s' % (meaning, '; '.join(details) if details else headline), details, headline
+
+
+def _comment_facts(yaml_text):
+    """What ``hostnet show`` says in its header comments (checkpoint, servers)."""
+    checkpoint = None
+    notes = []
+    for line in (yaml_text or '').splitlines():
+        if not line.startswith('#'):
+            break
+        text = line.lstrip('#').strip()
+        m = PENDING_LINE.search(text)
+        if m:
+            checkpoint = {'created': m.group('created'), 'deadline': m.group('deadline')}
+        elif text:
+            notes.append(text)
+    return checkpoint, notes
+
+
+def last_rollback(state_dir=None):
+    """The watchdog's last message, if the state directory is readable here."""
+    base = state_dir or os.environ.get('HOSTNET_STATE_DIR') or '/run/hostnet'
+    path = os.path.join(base, 'checkpoint', 'last-rollback.txt')
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except (IOError, OSError):
+        return None
+
+
+def read_status(module, hostnet, desired=None):
+    """The host's hostnet status: state in force, networks, pending checkpoint, drift.
+
+    ``desired`` is ``(path, stdin)`` of a desired state; with it, drift is also the plan
+    that would bring the host to that state.
+    """
+    ns = netns_args(module)
+    rc, out, err = run(module, hostnet, ['status', '-o', 'json'] + ns)
+    status = first_json(out) if rc in (0, 1) else None
+    if status is not None:
+        result = {
+            'source': 'hostnet status',
+            'state': status.get('state'),
+            'networks': status.get('networks'),
+            'checkpoint': status.get('checkpoint'),
+            'drift': status.get('drift'),
+            'drifted': bool(status.get('drift')),
+        }
+    else:
+        # Before `hostnet status`: the state from show, the checkpoint from its header.
+        rc, out, err = run(module, hostnet, ['show', '-o', 'json'] + ns)
+        if rc != 0:
+            msg, details, _head = failure(rc, first_json(out), err)
+            module.fail_json(msg='cannot read the host state: ' + msg, details=details, rc=rc)
+        state = json.loads(out)
+        rc, yaml_out, err = run(module, hostnet, ['show'] + ns)
+        checkpoint, notes = _comment_facts(yaml_out if rc == 0 else '')
+        result = {
+            'source': 'hostnet show',
+            'state': state,
+            'networks': None,
+            'checkpoint': checkpoint,
+            'notes': notes,
+            'drift': None,
+            'drifted': None,
+        }
+    result['last_rollback'] = last_rollback()
+    if desired is not None:
+        path, data = desired
+        rc, out, err = run(module, hostnet, ['apply', path, '--dry-run', '-o', 'json'] + ns, data=data)
+        report = first_json(out)
+        if rc != 0 or report is None or 'plan' not in report:
+            msg, details, _head = failure(rc, report, err)
+            module.fail_json(msg='cannot compare the host with the desired state: ' + msg,
+                             details=details, rc=rc)
+        entries = plan_entries(report['plan'])
+        result['drift'] = entries
+        result['drifted'] = bool(entries)
+        if result['networks'] is None and data is not None:
+            doc = json.loads(data)
+            result['networks'] = [n.get('name') for n in doc.get('networks') or [] if isinstance(n, dict)]
+    return result
