@@ -25,17 +25,31 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const BAD_HOST: &str = "hv07";
 const BATCH: usize = 5;
 
+/// The hostnet the hosts run: this build, or `HOSTNET_FLEET_HOSTNET` (another build, to
+/// check the collection against it).
+fn hostnet() -> String {
+    std::env::var("HOSTNET_FLEET_HOSTNET")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_hostnet").to_string())
+}
+
 fn extra_vars(lab: &Lab) -> String {
     let path = lab.path().join("extra.yml");
     fs::write(
         &path,
         format!(
             "---\nhostnet_executable: {}\nhostnet_confirm_timeout: 20\nhostnet_probe_timeout: 8\n",
-            env!("CARGO_BIN_EXE_hostnet")
+            hostnet()
         ),
     )
     .expect("extra.yml");
     format!("@{}", path.display())
+}
+
+/// Whether the diff printed by `--diff` adds a line holding all of `words` (either plan
+/// format: `+linux-bridge vmnet …` or `+[vmnet] interface vmnet: {…"linux-bridge"…}`).
+fn diff_adds(out: &str, words: &[&str]) -> bool {
+    out.lines()
+        .any(|l| l.starts_with('+') && !l.starts_with("+++") && words.iter().all(|w| l.contains(w)))
 }
 
 fn assert_every_host(
@@ -132,14 +146,15 @@ fn fleet_converges_checks_and_stops_a_bad_rollout() {
         r.changed == 1 && r.failed == 0
     });
     assert!(
-        check.out.contains("+linux-bridge vmnet"),
+        diff_adds(&check.out, &["vmnet", "linux-bridge"]),
         "no diff in:\n{}",
         check.out
     );
     assert!(
-        check
-            .out
-            .contains("+rule ipv4 priority 3200 from 198.51.100.0/24"),
+        diff_adds(
+            &check.out,
+            &["rule ipv4 priority 3200 from 198.51.100.0/24"]
+        ),
         "{}",
         check.out
     );
@@ -191,7 +206,7 @@ fn fleet_converges_checks_and_stops_a_bad_rollout() {
     let bad_args = format!(
         "{{\"executable\": \"{}\", \"desired_state\": {{\"networks\": [{{\"name\": \"mgmt\", \"uplink\": \"eth0\", \
          \"ipv4\": {{\"address\": [\"192.0.2.1/24\"], \"gateway\": \"203.0.113.1\"}}}}]}}}}",
-        env!("CARGO_BIN_EXE_hostnet")
+        hostnet()
     );
     let invalid = ctl.run(
         "ansible",
@@ -365,4 +380,21 @@ fn collection_passes_ansible_test_sanity() {
         text.contains("Running sanity test \"ansible-doc\""),
         "{text}"
     );
+}
+
+/// The collection's adapter to hostnet's output, against both shapes hostnet prints
+/// (tests/fleet/test_adapter.py, standard-library unittest in the fleet venv's Python).
+#[test]
+fn adapter_reads_both_output_shapes() {
+    if !fleet::can_run("adapter_reads_both_output_shapes", false) {
+        return;
+    }
+    let out = std::process::Command::new(fleet::venv().join("bin/python"))
+        .args(["-m", "unittest", "-v", "tests/fleet/test_adapter.py"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("python");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("OK"), "{text}");
 }

@@ -9,30 +9,37 @@ that output is absorbed in one place:
 * ``plan_entries`` turns ``apply -o json``'s plan into entries of one shape,
   ``{network, kind, key, action, before, after}``, from either the structured entries of
   newer hostnet versions or the ``{change, object}`` strings of older ones;
-* ``checkpoint_of`` finds the pending checkpoint of an apply;
-* ``read_status`` uses ``hostnet status -o json`` where the command exists and builds the
-  same answer from ``show`` and a dry run where it does not.
+* ``report_field`` reads a field of ``apply -o json`` under its name in either version
+  (``timings-ms`` / ``timings_ms``);
+* ``checkpoint`` and ``checkpoint_of`` give a pending checkpoint one shape, whether hostnet
+  reports it in seconds since the epoch or as a UTC time in a sentence;
+* ``read_status`` uses ``hostnet status -o json`` (``{version, in-sync, record,
+  checkpoint, unfinished-apply, networks, drift, drift-errors}``) where the command exists,
+  and builds what it can of the same answer from ``show`` where it does not.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import json
 import os
 import re
+import time
 
 ACTIONS = {'+': 'create', '~': 'change', '-': 'remove'}
 
-# hostnet's documented exit codes.
+# hostnet's documented exit codes. On 1 (failed, and rolled back or nothing changed)
+# hostnet's own headline says which, so it leads the message.
 EXIT_MEANING = {
-    1: 'hostnet failed and rolled the host back (or changed nothing)',
     2: 'the desired state is invalid; nothing was changed',
     3: 'hostnet failed and its rollback is INCOMPLETE: the host is left half-configured',
 }
 
 CHECKPOINT_LINE = re.compile(
     r'rolls back by itself at (?P<deadline>[0-9-]+ [0-9:]+ UTC) \(in (?P<seconds>[0-9]+) s\)')
+UTC_FORMAT = '%Y-%m-%d %H:%M:%S UTC'
 PENDING_LINE = re.compile(
     r'checkpoint pending: the change applied (?P<created>[0-9-]+ [0-9:]+ UTC) '
     r'rolls back at (?P<deadline>[0-9-]+ [0-9:]+ UTC)')
@@ -61,17 +68,25 @@ def run(module, hostnet, args, data=None):
 
 
 def first_json(text):
-    """The first line of ``text`` that is a JSON object (hostnet may print a sentence after it)."""
-    for line in (text or '').splitlines():
-        line = line.strip()
-        if line.startswith('{'):
+    """The first JSON object that starts a line of ``text``, on one line or several.
+
+    hostnet may print a sentence after it (the checkpoint's deadline).
+    """
+    text = text or ''
+    decoder = json.JSONDecoder()
+    start = 0
+    while True:
+        start = text.find('{', start)
+        if start < 0:
+            return None
+        if start == 0 or text[start - 1] == '\n':
             try:
-                value = json.loads(line)
+                value, _end = decoder.raw_decode(text, start)
             except ValueError:
-                continue
+                value = None
             if isinstance(value, dict):
                 return value
-    return None
+        start += 1
 
 
 def desired_document(module):
@@ -166,23 +181,55 @@ def diff_of(entries, fmt):
     }
 
 
+def report_field(report, name):
+    """A field of hostnet's JSON under its kebab-case name, or its older snake_case one."""
+    if name in report:
+        return report[name]
+    return report.get(name.replace('-', '_'))
+
+
+def checkpoint(value):
+    """A checkpoint as ``{created, deadline}`` UTC times plus ``*_epoch`` seconds.
+
+    hostnet reports times in seconds since the epoch (``status``, ``show -o json``) or as
+    ``YYYY-MM-DD HH:MM:SS UTC`` (its sentences); either is accepted.
+    """
+    if not isinstance(value, dict):
+        return None
+    out = {}
+    for key in ('created', 'deadline'):
+        v = value.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = time.strftime(UTC_FORMAT, time.gmtime(v))
+            out[key + '_epoch'] = int(v)
+        elif isinstance(v, str):
+            out[key] = v
+            try:
+                out[key + '_epoch'] = calendar.timegm(time.strptime(v, UTC_FORMAT))
+            except ValueError:
+                pass
+    if value.get('timeout') is not None:
+        out['timeout'] = value['timeout']
+    return out
+
+
 def checkpoint_of(report, stdout):
     """The checkpoint an apply left pending: from the report, else from its sentence."""
     if isinstance(report, dict) and isinstance(report.get('checkpoint'), dict):
-        return report['checkpoint']
+        return checkpoint(report['checkpoint'])
     m = CHECKPOINT_LINE.search(stdout or '')
     if m:
-        return {'deadline': m.group('deadline'), 'timeout': int(m.group('seconds'))}
+        return checkpoint({'deadline': m.group('deadline'), 'timeout': int(m.group('seconds'))})
     return None
 
 
 def failure(rc, report, stderr):
     """(message, details, headline) for a failed hostnet run, from its JSON error or its stderr.
 
-    The message leads with what the exit code means and goes on with hostnet's details (the
-    fields at fault, what verification found), else its headline.
+    The message leads with what the exit code means (for 1, hostnet's own headline: rolled
+    back, or nothing changed and why) and goes on with hostnet's details (the fields at
+    fault, what verification found), else its headline.
     """
-    meaning = EXIT_MEANING.get(rc, 'hostnet exited with code %s' % rc)
     if isinstance(report, dict) and report.get('error'):
         headline = str(report['error'])
         details = [str(d) for d in report.get('details') or []]
@@ -192,12 +239,16 @@ def failure(rc, report, stderr):
         if headline.startswith('error: '):
             headline = headline[len('error: '):]
         details = lines[1:]
+    if rc == 1:
+        meaning = 'hostnet: ' + headline
+        return '%s: %s' % (meaning, '; '.join(details)) if details else meaning, details, headline
+    meaning = EXIT_MEANING.get(rc, 'hostnet exited with code %s' % rc)
     return '%s: %s' % (meaning, '; '.join(details) if details else headline), details, headline
 
 
 def _comment_facts(yaml_text):
-    """What ``hostnet show`` says in its header comments (checkpoint, servers)."""
-    checkpoint = None
+    """What an older ``hostnet show`` says in its header comments (checkpoint, servers)."""
+    pending = None
     notes = []
     for line in (yaml_text or '').splitlines():
         if not line.startswith('#'):
@@ -205,10 +256,29 @@ def _comment_facts(yaml_text):
         text = line.lstrip('#').strip()
         m = PENDING_LINE.search(text)
         if m:
-            checkpoint = {'created': m.group('created'), 'deadline': m.group('deadline')}
+            pending = checkpoint({'created': m.group('created'), 'deadline': m.group('deadline')})
         elif text:
             notes.append(text)
-    return checkpoint, notes
+    return pending, notes
+
+
+def read_show(module, hostnet):
+    """(document, checkpoint, notes) from ``hostnet show``.
+
+    Newer hostnet prints ``{version, document, checkpoint, ...}``; older prints the document
+    alone and the checkpoint only as a comment of the YAML output.
+    """
+    ns = netns_args(module)
+    rc, out, err = run(module, hostnet, ['show', '-o', 'json'] + ns)
+    if rc != 0:
+        msg, details, _head = failure(rc, first_json(out), err)
+        module.fail_json(msg='cannot read the host state: ' + msg, details=details, rc=rc)
+    shown = json.loads(out)
+    if isinstance(shown, dict) and 'version' in shown and 'document' in shown:
+        return shown['document'], checkpoint(shown.get('checkpoint')), []
+    rc, yaml_out, err = run(module, hostnet, ['show'] + ns)
+    pending, notes = _comment_facts(yaml_out if rc == 0 else '')
+    return shown, pending, notes
 
 
 def last_rollback(state_dir=None):
@@ -222,55 +292,60 @@ def last_rollback(state_dir=None):
         return None
 
 
-def read_status(module, hostnet, desired=None):
-    """The host's hostnet status: state in force, networks, pending checkpoint, drift.
-
-    ``desired`` is ``(path, stdin)`` of a desired state; with it, drift is also the plan
-    that would bring the host to that state.
-    """
-    ns = netns_args(module)
-    rc, out, err = run(module, hostnet, ['status', '-o', 'json'] + ns)
+def _status(module, hostnet):
+    """``hostnet status -o json`` (exit 0 in sync, 1 drift), or None where there is no such command."""
+    rc, out, err = run(module, hostnet, ['status', '-o', 'json'] + netns_args(module))
     status = first_json(out) if rc in (0, 1) else None
+    if status is None or 'in-sync' not in status:
+        return None
+    return status
+
+
+def dry_run(module, hostnet, desired):
+    """The plan entries an apply of ``desired`` (``(path, stdin)``) would run now."""
+    path, data = desired
+    rc, out, err = run(module, hostnet, ['apply', path, '--dry-run', '-o', 'json'] + netns_args(module), data=data)
+    report = first_json(out)
+    if rc != 0 or report is None or 'plan' not in report:
+        msg, details, _head = failure(rc, report, err)
+        module.fail_json(msg='cannot compare the host with the desired state: ' + msg, details=details, rc=rc)
+    return plan_entries(report['plan'])
+
+
+def read_status(module, hostnet, desired=None):
+    """The host as hostnet sees it: state, networks in force, pending checkpoint, drift.
+
+    With ``desired`` (``(path, stdin)`` of a desired state), drift is the plan that would
+    bring the host to that state; without it, what ``hostnet status`` reports against the
+    record (the committed state), or None where hostnet has no ``status``.
+    """
+    document, pending, notes = read_show(module, hostnet)
+    status = _status(module, hostnet)
+    result = {
+        'source': 'hostnet status' if status is not None else 'hostnet show',
+        'state': document,
+        'networks': None,
+        'checkpoint': pending,
+        'unfinished_apply': None,
+        'drift': None,
+        'drift_errors': [],
+        'drifted': None,
+        'notes': notes,
+        'last_rollback': last_rollback(),
+    }
     if status is not None:
-        result = {
-            'source': 'hostnet status',
-            'state': status.get('state'),
-            'networks': status.get('networks'),
-            'checkpoint': status.get('checkpoint'),
-            'drift': status.get('drift'),
-            'drifted': bool(status.get('drift')),
-        }
-    else:
-        # Before `hostnet status`: the state from show, the checkpoint from its header.
-        rc, out, err = run(module, hostnet, ['show', '-o', 'json'] + ns)
-        if rc != 0:
-            msg, details, _head = failure(rc, first_json(out), err)
-            module.fail_json(msg='cannot read the host state: ' + msg, details=details, rc=rc)
-        state = json.loads(out)
-        rc, yaml_out, err = run(module, hostnet, ['show'] + ns)
-        checkpoint, notes = _comment_facts(yaml_out if rc == 0 else '')
-        result = {
-            'source': 'hostnet show',
-            'state': state,
-            'networks': None,
-            'checkpoint': checkpoint,
-            'notes': notes,
-            'drift': None,
-            'drifted': None,
-        }
-    result['last_rollback'] = last_rollback()
+        result.update(
+            networks=status.get('networks') or [],
+            checkpoint=checkpoint(status.get('checkpoint')) or pending,
+            unfinished_apply=status.get('unfinished-apply'),
+            drift=plan_entries(status.get('drift')),
+            drift_errors=status.get('drift-errors') or [],
+            drifted=not status.get('in-sync'),
+        )
     if desired is not None:
-        path, data = desired
-        rc, out, err = run(module, hostnet, ['apply', path, '--dry-run', '-o', 'json'] + ns, data=data)
-        report = first_json(out)
-        if rc != 0 or report is None or 'plan' not in report:
-            msg, details, _head = failure(rc, report, err)
-            module.fail_json(msg='cannot compare the host with the desired state: ' + msg,
-                             details=details, rc=rc)
-        entries = plan_entries(report['plan'])
-        result['drift'] = entries
-        result['drifted'] = bool(entries)
-        if result['networks'] is None and data is not None:
-            doc = json.loads(data)
-            result['networks'] = [n.get('name') for n in doc.get('networks') or [] if isinstance(n, dict)]
+        entries = dry_run(module, hostnet, desired)
+        result.update(drift=entries, drift_errors=[], drifted=bool(entries))
+        if result['networks'] is None and desired[1] is not None:
+            doc = json.loads(desired[1])
+            result['networks'] = [dict(name=n.get('name')) for n in doc.get('networks') or [] if isinstance(n, dict)]
     return result

@@ -223,7 +223,7 @@ checkpoint:
       plan, O(confirm_timeout=0)).
   returned: success
   type: dict
-  sample: {deadline: "2026-12-07 02:49:15 UTC", timeout: 120}
+  sample: {deadline: "2026-12-07 02:49:15 UTC", deadline_epoch: 1796611755, timeout: 120}
 committed:
   description: Whether the change is kept (committed, or applied without a checkpoint). False in check mode.
   returned: success
@@ -344,7 +344,7 @@ def main():
         plan=entries,
         plan_summary=hn.summary(entries),
         plan_format=fmt,
-        timings_ms=report.get('timings_ms'),
+        timings_ms=hn.report_field(report, 'timings-ms'),
     )
     if module._diff and entries:
         result['diff'] = hn.diff_of(entries, fmt)

@@ -74,37 +74,57 @@ status:
   type: dict
   contains:
     source:
-      description: Which hostnet command the report comes from (V(hostnet status), or V(hostnet show) on versions without it).
+      description: V(hostnet status) on hostnet versions with that command, else V(hostnet show).
       type: str
       returned: always
     state:
-      description: The host's network state in hostnet's input schema (C(hostnet show -o json)).
+      description: The host's network state in hostnet's input schema (the document of C(hostnet show -o json)).
       type: dict
       returned: always
     networks:
       description:
-        - The logical networks in force, from C(hostnet status). Without that command, the names of the networks
-          in the given desired state, or null.
+        - The logical networks in force, each with at least its C(name). From C(hostnet status), everything it
+          reports of each (device, uplink, addresses, gateways, table with its routes and rules, firewall, DHCP
+          server, C(drift)). Without that command, the networks of the given desired state, or null.
       type: list
+      elements: dict
       returned: always
     checkpoint:
-      description: The change on probation, with its deadline, or null.
+      description:
+        - The change on probation, or null. C(created) and C(deadline) as UTC times, C(created_epoch) and
+          C(deadline_epoch) in seconds since the epoch.
       type: dict
       returned: always
-      sample: {created: "2026-12-07 02:48:45 UTC", deadline: "2026-12-07 02:50:45 UTC"}
+      sample: {created: "2026-12-07 02:48:45 UTC", deadline: "2026-12-07 02:50:45 UTC", deadline_epoch: 1796611845}
+    unfinished_apply:
+      description: An apply that died midway (from C(hostnet status)), or null.
+      type: raw
+      returned: always
     last_rollback:
       description: The watchdog's last message (a change that was not committed in time), or null.
       type: str
       returned: always
     drift:
       description:
-        - The differences between the host and the desired state, as plan entries (see M(hostnet.hostnet.apply)'s
-          RV(hostnet.hostnet.apply#module:plan)), or null when there is nothing to compare with.
+        - The differences between the host and the desired state (O(desired_state) or O(src)), else between the
+          host and its record (C(hostnet status)), as plan entries (see M(hostnet.hostnet.apply)'s
+          RV(hostnet.hostnet.apply#module:plan)); null when there is nothing to compare with.
       type: list
+      elements: dict
+      returned: always
+    drift_errors:
+      description: Why the record could not be planned at all (an uplink that is gone), from C(hostnet status).
+      type: list
+      elements: str
       returned: always
     drifted:
       description: Whether there is drift; null when there is nothing to compare with.
       type: bool
+      returned: always
+    notes:
+      description: Other facts an older C(hostnet show) gives only as comments (DHCP servers, firewall).
+      type: list
+      elements: str
       returned: always
 '''
 
