@@ -8,6 +8,7 @@ with or without `hostnet status`. Run by tests/fleet_e2e.rs with the fleet venv'
 import importlib.util
 import json
 import os
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -120,6 +121,30 @@ class Reports(unittest.TestCase):
         self.assertEqual(details, ['left: bridge br0'])
         msg, _d, _h = hn.failure(1, None, 'error: a checkpoint is pending; nothing was changed\n')
         self.assertIn('a checkpoint is pending', msg)
+
+
+class LastRollback(unittest.TestCase):
+    def test_from_status_then_from_the_state_directory(self):
+        self.assertEqual(hn.last_rollback({'last-rollback': 'rolled back (3 changes)'}), 'rolled back (3 changes)')
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(os.path.join(d, 'checkpoint'))
+            old = os.environ.get('HOSTNET_STATE_DIR')
+            os.environ['HOSTNET_STATE_DIR'] = d
+            try:
+                self.assertIsNone(hn.last_rollback())
+                with open(os.path.join(d, 'checkpoint', 'last-rollback.txt'), 'w') as f:
+                    f.write('unkeyed\n')
+                self.assertEqual(hn.last_rollback(), 'unkeyed')
+                key = hn._netns_key()  # pylint: disable=protected-access
+                if key:
+                    with open(os.path.join(d, 'checkpoint', key + '.last-rollback.txt'), 'w') as f:
+                        f.write('keyed\n')
+                    self.assertEqual(hn.last_rollback(), 'keyed')
+            finally:
+                if old is None:
+                    del os.environ['HOSTNET_STATE_DIR']
+                else:
+                    os.environ['HOSTNET_STATE_DIR'] = old
 
 
 class Status(unittest.TestCase):

@@ -281,15 +281,45 @@ def read_show(module, hostnet):
     return shown, pending, notes
 
 
-def last_rollback(state_dir=None):
-    """The watchdog's last message, if the state directory is readable here."""
-    base = state_dir or os.environ.get('HOSTNET_STATE_DIR') or '/run/hostnet'
-    path = os.path.join(base, 'checkpoint', 'last-rollback.txt')
+def _netns_key():
+    """The key hostnet files this namespace's records under, for plain namespace names.
+
+    Newer hostnet keys records by the namespace's name (``netns.NAME``, ``host`` for the
+    host's own); older ones keep one unkeyed ``last-rollback.txt``. Names that hostnet
+    would escape are not guessed at.
+    """
     try:
-        with open(path) as f:
-            return f.read().strip() or None
-    except (IOError, OSError):
-        return None
+        me = os.stat('/proc/self/ns/net')
+        for name in sorted(os.listdir('/run/netns')):
+            st = os.stat(os.path.join('/run/netns', name))
+            if (st.st_dev, st.st_ino) == (me.st_dev, me.st_ino):
+                return 'netns.' + name if re.match(r'^[A-Za-z0-9_-]+$', name) else None
+    except OSError:
+        pass
+    try:
+        if os.stat('/proc/1/ns/net').st_ino == os.stat('/proc/self/ns/net').st_ino:
+            return 'host'
+    except OSError:
+        pass
+    return None
+
+
+def last_rollback(status=None):
+    """The watchdog's last message: from ``hostnet status`` if it reports it, else its file."""
+    if isinstance(status, dict) and status.get('last-rollback'):
+        return status['last-rollback']
+    base = os.environ.get('HOSTNET_STATE_DIR') or '/run/hostnet'
+    key = _netns_key()
+    names = (['%s.last-rollback.txt' % key] if key else []) + ['last-rollback.txt']
+    for name in names:
+        try:
+            with open(os.path.join(base, 'checkpoint', name)) as f:
+                text = f.read().strip()
+        except (IOError, OSError):
+            continue
+        if text:
+            return text
+    return None
 
 
 def _status(module, hostnet):
@@ -331,7 +361,7 @@ def read_status(module, hostnet, desired=None):
         'drift_errors': [],
         'drifted': None,
         'notes': notes,
-        'last_rollback': last_rollback(),
+        'last_rollback': last_rollback(status),
     }
     if status is not None:
         result.update(

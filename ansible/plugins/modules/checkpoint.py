@@ -163,8 +163,9 @@ def roll_back(module, hostnet, result, why):
     module.fail_json(msg='%s, and the rollback failed: %s' % (why, msg), details=details, rc=rc, **result)
 
 
-def nothing_pending(module, result):
-    result['last_rollback'] = hn.last_rollback()
+def nothing_pending(module, result, said=None):
+    # `hostnet commit` names the last rollback itself when nothing is pending.
+    result['last_rollback'] = '\n'.join(said or []) or hn.last_rollback()
     if module.params['require_pending']:
         module.fail_json(msg='no change is pending any more: the host rolled it back before the commit came (%s)'
                          % (result['last_rollback'] or 'no record of why'), **result)
@@ -210,7 +211,7 @@ def main():
     msg, details, _headline = hn.failure(rc, None, err)
     if rc == 1 and 'no checkpoint is pending' in err:
         result['message'] = msg
-        nothing_pending(module, result)
+        nothing_pending(module, result, details)
     module.fail_json(msg=msg, details=details, rc=rc, **result)
 
 
