@@ -134,6 +134,15 @@ fn fleet_converges_checks_and_stops_a_bad_rollout() {
     let rollout = ["hostnet.hostnet.rollout", "-e", extra.as_str()];
     let mut timings = Vec::new();
 
+    // Ansible alone, for scale: one module on every host, over the same connections.
+    let ping = ctl.run(
+        "ansible",
+        &["hypervisors", "-m", "ansible.builtin.ping"],
+        &[],
+    );
+    assert_eq!(ping.code, 0, "the hosts do not answer:\n{}", ping.out);
+    timings.push(("ansible -m ping (Ansible alone)", ping.secs));
+
     // Check mode on the new fleet: every host would change, the diff shows the objects,
     // and nothing changes.
     let check = ctl.run(
