@@ -64,12 +64,19 @@ fn assert_every_host(
     }
 }
 
-/// `FLEET-VERIFY host drifted=… pending=…` lines of tests/fleet/verify.yml.
-fn verify(ctl: &Controller, extra: &str) -> BTreeMap<String, (String, String)> {
+/// `FLEET-VERIFY host drifted=… pending=…` lines of tests/fleet/verify.yml, for the hosts
+/// `limit` selects.
+fn verify(ctl: &Controller, extra: &str, limit: &str) -> BTreeMap<String, (String, String)> {
     let playbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet/verify.yml");
     let run = ctl.run(
         "ansible-playbook",
-        &[&playbook.display().to_string(), "-e", extra],
+        &[
+            &playbook.display().to_string(),
+            "-e",
+            extra,
+            "--limit",
+            limit,
+        ],
         &[],
     );
     assert_eq!(run.code, 0, "verify.yml failed:\n{}", run.out);
@@ -195,7 +202,7 @@ fn fleet_converges_checks_and_stops_a_bad_rollout() {
         );
     }
     timings.push(("first run (converge)", first.secs));
-    for (host, (drifted, pending)) in verify(&ctl, &extra) {
+    for (host, (drifted, pending)) in verify(&ctl, &extra, "all") {
         assert_eq!(
             (drifted.as_str(), pending.as_str()),
             ("False", "False"),
@@ -237,6 +244,38 @@ fn fleet_converges_checks_and_stops_a_bad_rollout() {
     );
 
     bad_rollout(&lab, &ctl, &extra, &mut timings);
+
+    // A probe that fails after the change rolls it back at once (hv01 keeps `backup`).
+    let playbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet/probe.yml");
+    let probe = ctl.run(
+        "ansible-playbook",
+        &[&playbook.display().to_string(), "-e", &extra],
+        &[],
+    );
+    assert_ne!(probe.code, 0, "{}", probe.out);
+    assert_eq!(probe.recap_of("hv01").failed, 1, "{}", probe.out);
+    assert!(
+        probe
+            .out
+            .contains("probe ping 198.18.0.1 failed after the change"),
+        "{}",
+        probe.out
+    );
+    assert!(
+        probe.out.contains("the change was rolled back"),
+        "{}",
+        probe.out
+    );
+    assert!(
+        has_link(&lab, &lab.hosts[0], "backup"),
+        "the failed probe did not roll back"
+    );
+    let pending = verify(&ctl, &extra, "hv01");
+    assert_eq!(
+        pending.get("hv01").map(|p| p.1.as_str()),
+        Some("False"),
+        "{pending:?}"
+    );
 
     eprintln!("fleet of {n} namespace hosts, forks {forks}, pipelining, ControlPersist:");
     for (what, secs) in &timings {
@@ -292,7 +331,7 @@ fn bad_rollout(lab: &Lab, ctl: &Controller, extra: &str, timings: &mut Vec<(&'st
     );
 
     let reached = 2 * BATCH;
-    let verified = verify(ctl, extra);
+    let verified = verify(ctl, extra, "all");
     for (i, h) in lab.hosts.iter().enumerate() {
         let (drifted, pending) = verified.get(&h.name).cloned().unwrap_or_default();
         assert_eq!(pending, "False", "{} has a change pending", h.name);
