@@ -430,6 +430,43 @@ fn collection_passes_ansible_test_sanity() {
     );
 }
 
+/// The example inventory renders each host's desired state from group and host variables
+/// (rack2's hosts get the storage network); no connection is made.
+#[test]
+fn example_inventory_renders_the_desired_state() {
+    if !fleet::can_run("example_inventory_renders_the_desired_state", false) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(fleet::venv().join("bin/ansible"))
+        .args([
+            "-i",
+            "examples/inventory",
+            "hv03",
+            "-m",
+            "ansible.builtin.debug",
+        ])
+        .args(["-a", "var=hostnet_desired_state"])
+        .current_dir(collection_src())
+        .env("ANSIBLE_HOME", tmp.path())
+        .env("ANSIBLE_LOCAL_TEMP", tmp.path())
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("PYTHONWARNINGS", "ignore")
+        .output()
+        .expect("ansible");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    for want in [
+        "192.0.2.3/24",
+        "198.51.100.3/24",
+        "\"storage\"",
+        "203.0.113.3/24",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+}
+
 /// The collection's adapter to hostnet's output, against both shapes hostnet prints
 /// (tests/fleet/test_adapter.py, standard-library unittest in the fleet venv's Python).
 #[test]
