@@ -136,10 +136,14 @@ pub fn show(state: &KernelState) -> Shown {
             state: None,
         })
         .collect();
-    let rules: Vec<RuleSpec> = state
-        .rules
-        .iter()
-        .filter(|r| r.protocol != HOSTNET_PROTO && r.protocol != PROTO_KERNEL)
+    let foreign = || {
+        state
+            .rules
+            .iter()
+            .filter(|r| r.protocol != HOSTNET_PROTO && r.protocol != PROTO_KERNEL)
+    };
+    let rules: Vec<RuleSpec> = foreign()
+        .filter(|r| r.is_plain())
         .map(|r| RuleSpec {
             ip_from: r.from.map(Prefix),
             ip_to: r.to.map(Prefix),
@@ -154,6 +158,11 @@ pub fn show(state: &KernelState) -> Shown {
         .collect();
     for r in &state.opaque_routes {
         skipped.push(format!("{r} (and attributes hostnet does not manage)"));
+    }
+    // `route-rules` has no keys yet for `not`, `oif`, `suppress_prefixlength` or actions
+    // other than a lookup.
+    for r in foreign().filter(|r| !r.is_plain()) {
+        skipped.push(format!("{r} (route-rules cannot say this yet)"));
     }
     for r in &state.opaque_rules {
         skipped.push(format!("{r} (and selectors hostnet does not manage)"));

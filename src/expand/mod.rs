@@ -28,8 +28,9 @@ mod source_routing;
 pub use devices::vlan_device;
 
 pub use source_routing::{
-    default_via, for_address, lease_prefix_problem, Dhcp, Lease, LeaseSource, Router,
-    IPV6_DEFAULT_METRIC, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6,
+    block_rules, blocks, default_via, for_address, is_block_rule, is_network_rule,
+    lease_prefix_problem, Dhcp, Lease, LeaseSource, Router, IPV6_DEFAULT_METRIC,
+    MAX_NETWORK_PRIORITY, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6, MIN_NETWORK_PRIORITY,
 };
 
 /// What a link should become.
@@ -173,8 +174,11 @@ pub struct RuleMatch {
 }
 
 impl RuleMatch {
+    /// Only rules a `route-rules` entry could have written match: a wildcard never
+    /// removes a `not`, `oif`, `suppress_prefixlength` or non-lookup rule.
     pub fn matches(&self, r: &Rule) -> bool {
-        self.family.is_none_or(|f| f == r.family)
+        r.is_plain()
+            && self.family.is_none_or(|f| f == r.family)
             && self.priority.is_none_or(|p| p == r.priority)
             && self.from.is_none_or(|n| Some(n) == r.from)
             && self.to.is_none_or(|n| Some(n) == r.to)
@@ -485,16 +489,13 @@ fn expand_rules(d: &Desired, intent: &mut Intent) {
         intent.rules.push(RuleIntent {
             origin,
             rule: Rule {
-                family,
-                priority,
                 from: r.ip_from.map(|p| p.0),
                 to: r.ip_to.map(|p| p.0),
                 iif: r.iif.clone(),
                 fwmark: r.fwmark.map(|m| m.0),
                 // The kernel reports a full mask for a mark given without one.
                 fwmask: r.fwmark.map(|_| r.fwmask.map_or(u32::MAX, |m| m.0)),
-                table,
-                protocol: PROTO_STATIC,
+                ..Rule::lookup(family, priority, table, PROTO_STATIC)
             },
         });
     }
