@@ -267,7 +267,7 @@ fn monitor_alone_follows_the_lease() {
     lab.wait_for(
         "the monitor's table and rules",
         Duration::from_secs(10),
-        |s| default_in_table(s).as_deref() == Some("10.80.0.1") && ours(s).1.len() == 2,
+        |s| default_in_table(s).as_deref() == Some("10.80.0.1") && ours(s).1.len() == 4,
     );
     let o = dhclient(&lab, &["-r"], &script);
     assert!(o.status.success());
