@@ -367,6 +367,36 @@ mod tests {
     }
 
     #[test]
+    fn a_rollback_takes_the_block_back_and_leaves_others_main_lookups_alone() {
+        let mut m = host();
+        let before = m.query().expect("query");
+        let p = apply(&mut m, TWO);
+        // Meanwhile someone adds a main-first rule of their own (wg-quick does).
+        let theirs = Rule {
+            suppress_prefixlength: Some(0),
+            ..Rule::lookup(Family::Ipv4, 100, crate::netdev::TABLE_MAIN, PROTO_STATIC)
+        };
+        m.execute(&[Op::AddRule(theirs.clone())])
+            .remove(0)
+            .expect("added");
+        let scope = super::super::Scope::of(&p);
+        assert!(scope.rule_block);
+        let back = super::super::restore_plan_in(&m.query().expect("query"), &before, Some(&scope));
+        for op in back.ops() {
+            m.execute(std::slice::from_ref(op))
+                .remove(0)
+                .expect("restored");
+        }
+        let s = m.query().expect("query");
+        assert!(s.rules.contains(&theirs));
+        assert!(
+            !s.rules.iter().any(|r| r.protocol == HOSTNET_PROTO),
+            "{:?}",
+            s.rules
+        );
+    }
+
+    #[test]
     fn priorities_without_room_for_the_block_are_refused() {
         let m = host();
         let yaml = TWO.replace("priority: 3300", "priority: 32766");

@@ -310,67 +310,94 @@ impl<'a> Lab<'a> {
     }
 }
 
-/// `ip -batch` files that put each layout's rules in place of whatever is there.
+/// `ip -batch` files that add and delete each layout's rules. (`ip rule flush` is no help:
+/// it deletes while it dumps, and skips rules of a dump longer than one message.)
 struct Batches {
-    hostnet: std::path::PathBuf,
-    earlier: std::path::PathBuf,
-    none: std::path::PathBuf,
+    add: [std::path::PathBuf; 3],
+    del: [std::path::PathBuf; 3],
     counts: [usize; 3],
+    /// The layout in the kernel now: hostnet's after its apply.
+    current: std::cell::Cell<Layout>,
+}
+
+fn index(layout: Layout) -> usize {
+    match layout {
+        Layout::Hostnet => 0,
+        Layout::Earlier => 1,
+        Layout::NoRules => 2,
+    }
 }
 
 impl Batches {
     fn new(n: usize, ours: &[Rule]) -> Res<Batches> {
-        let flush = "rule flush protocol 201\n";
-        let add = |rules: &mut dyn Iterator<Item = Rule>| -> (String, usize) {
-            let mut s = flush.to_string();
-            let mut k = 0;
-            for r in rules {
-                let _ = writeln!(s, "rule add {}", rule_line(&r));
-                k += 1;
-            }
-            (s, k)
-        };
-        let (hostnet, k_hostnet) = add(&mut ours.iter().cloned());
-        let network_rules: Vec<&Rule> = ours
+        let earlier: Vec<Rule> = ours
             .iter()
             .filter(|r| hostnet::expand::is_network_rule(r))
+            .flat_map(|r| {
+                let to = Rule {
+                    from: None,
+                    to: r.from,
+                    ..r.clone()
+                };
+                [r.clone(), to]
+            })
             .collect();
-        let (earlier, k_earlier) = add(&mut network_rules.iter().flat_map(|r| {
-            let to = Rule {
-                from: None,
-                to: r.from,
-                ..(*r).clone()
-            };
-            [(*r).clone(), to]
-        }));
         let dir = scratch_dir();
-        let b = Batches {
-            hostnet: dir.join(format!("forward-{n}-hostnet.batch")),
-            earlier: dir.join(format!("forward-{n}-earlier.batch")),
-            none: dir.join(format!("forward-{n}-none.batch")),
-            counts: [k_hostnet, k_earlier, 0],
+        let mut b = Batches {
+            add: Default::default(),
+            del: Default::default(),
+            counts: [ours.len(), earlier.len(), 0],
+            current: std::cell::Cell::new(Layout::Hostnet),
         };
-        for (p, text) in [
-            (&b.hostnet, hostnet),
-            (&b.earlier, earlier),
-            (&b.none, flush.into()),
-        ] {
-            std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+        for (i, (name, rules)) in [
+            ("hostnet", ours),
+            ("earlier", &earlier[..]),
+            ("none", &[][..]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for (verb, slot) in [("add", &mut b.add[i]), ("del", &mut b.del[i])] {
+                let mut text = String::new();
+                for r in rules {
+                    let _ = writeln!(text, "rule {verb} {}", rule_line(r));
+                }
+                *slot = dir.join(format!("forward-{n}-{name}-{verb}.batch"));
+                std::fs::write(&*slot, text).map_err(|e| format!("{}: {e}", slot.display()))?;
+            }
         }
         Ok(b)
     }
 
     /// Swaps the rules; returns how many rules the layout puts before main's.
     fn set(&self, sb: &Sandbox, layout: Layout) -> Res<usize> {
-        let (file, k) = match layout {
-            Layout::Hostnet => (&self.hostnet, self.counts[0]),
-            Layout::Earlier => (&self.earlier, self.counts[1]),
-            Layout::NoRules => (&self.none, self.counts[2]),
-        };
+        let (from, to) = (index(self.current.get()), index(layout));
+        if from != to {
+            for file in [&self.del[from], &self.add[to]] {
+                in_ns(&sb.netns("host"), || {
+                    run_child(Command::new("ip").arg("-batch").arg(file), None)?.ok("ip -batch")
+                })?;
+            }
+            self.current.set(layout);
+        }
+        let out = scratch_dir().join("forward-rules.txt");
         in_ns(&sb.netns("host"), || {
-            run_child(Command::new("ip").arg("-batch").arg(file), None)?.ok("ip -batch")
+            run_child(Command::new("ip").args(["-4", "rule", "show"]), Some(&out))?
+                .ok("ip rule show")
         })?;
-        Ok(k)
+        let have = std::fs::read_to_string(&out)
+            .map_err(|e| e.to_string())?
+            .lines()
+            .filter(|l| l.ends_with(" proto 201"))
+            .count();
+        if have != self.counts[to] {
+            return Err(format!(
+                "{}: {have} rules in the kernel, {} expected",
+                layout.label(),
+                self.counts[to]
+            ));
+        }
+        Ok(self.counts[to])
     }
 }
 
