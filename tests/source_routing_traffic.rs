@@ -534,3 +534,46 @@ fn a_natted_guest_reaches_the_uplinks_own_subnet_and_beyond() {
     let (ok, out) = lab.ping("g-nat", "198.51.100.1");
     assert!(ok, "after the repair:\n{out}");
 }
+
+#[test]
+fn a_host_with_the_earlier_layout_converges_in_one_apply() {
+    if !may_run("a_host_with_the_earlier_layout_converges_in_one_apply") {
+        return;
+    }
+    let mut lab = Lab::new("e");
+    lab.apply();
+    // Rewind to the layout of earlier releases: no block, `from` and `to` per subnet.
+    for v6 in [false, true] {
+        let mut batch = String::new();
+        for line in lab.host_rules(v6).lines() {
+            let (pref, rule) = line.split_once(":\t").expect("ip rule line");
+            if !rule.ends_with(" proto 201") {
+                continue;
+            }
+            if let Some(rest) = rule.strip_prefix("from ").filter(|r| !r.starts_with("all")) {
+                let (subnet, table) = rest.split_once(" lookup ").expect("lookup");
+                let table = table.trim_end_matches(" proto 201");
+                batch += &format!("rule add to {subnet} lookup {table} pref {pref} proto 201\n");
+            } else {
+                batch += &format!("rule del pref {pref} proto 201\n");
+            }
+        }
+        let file = lab.state.path().join("earlier.batch");
+        std::fs::write(&file, &batch).expect("batch");
+        let family = if v6 { "-6" } else { "-4" };
+        let (ok, out) = lab.run("host", "ip", &[family, "-batch", &file.to_string_lossy()]);
+        assert!(ok, "{batch}\n{out}");
+    }
+    assert!(lab.host_rules(false).contains(" to 198.51.100.0/24 lookup"));
+    let (ok, _) = lab.ping("g-nat", "198.51.100.1");
+    assert!(!ok, "the earlier layout did not show its problem");
+
+    let plan = lab.hostnet(&["apply", "-"], Some(NETWORKS));
+    // Four `to` rules go (wan-a and wan-b, each family), two blocks of three come.
+    assert_eq!(plan.matches("- rule").count(), 4, "{plan}");
+    assert_eq!(plan.matches("+ rule").count(), 6, "{plan}");
+    let again = lab.hostnet(&["apply", "-"], Some(NETWORKS));
+    assert!(again.contains("Nothing to change"), "{again}");
+    let (ok, out) = lab.ping("g-nat", "198.51.100.1");
+    assert!(ok, "after the apply:\n{out}");
+}
