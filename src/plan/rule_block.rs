@@ -108,13 +108,11 @@ fn check_span(
             }
         })
     };
-    for goto in want
-        .iter()
-        .filter(|r| matches!(r.action, RuleAction::Goto(_)))
-    {
-        let RuleAction::Goto(landing) = goto.action else {
-            continue;
-        };
+    let gotos = want.iter().filter_map(|r| match r.action {
+        RuleAction::Goto(landing) => Some((r, landing)),
+        _ => None,
+    });
+    for (goto, landing) in gotos {
         let span = goto.priority..landing;
         let inside = left
             .iter()
