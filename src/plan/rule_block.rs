@@ -9,7 +9,8 @@
 //!
 //! Rules of others inside the block's span are refused, not skipped silently: the goto
 //! would carry forwarded packets past them, and the host's own traffic to what main
-//! routes specifically would be decided before them.
+//! routes specifically would be decided before them. Last, every rule delete of the plan
+//! is checked to name one rule only (the kernel matches deletes on what they set).
 
 use super::{Phase, Plan, PlanError};
 use crate::expand::{
@@ -41,6 +42,47 @@ pub(super) fn plan_block(
         }
     }
     order(plan);
+    check_deletes(current, intent, plan, errors);
+}
+
+/// A delete names its rule by the attributes the rule has, and the kernel removes the
+/// first rule those match ([`Rule::kernel_delete_matches`]): a rule of someone else's
+/// with more attributes (an `oif`, `not`, ports, …) could go in its place. Such a delete
+/// is refused (the other rule named) rather than left to the kernel's list order, which
+/// neither the planner nor the dry run can see.
+fn check_deletes(current: &KernelState, intent: &Intent, plan: &Plan, errors: &mut Vec<PlanError>) {
+    let deleted: Vec<&Rule> = plan.phases[Phase::DeleteRules as usize]
+        .iter()
+        .filter_map(|op| match op {
+            Op::DeleteRule(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    for r in &deleted {
+        let modelled = current
+            .rules
+            .iter()
+            .filter(|o| o != r && !deleted.contains(o));
+        // An opaque rule's view may equal `r` and still be another rule.
+        let Some(other) = modelled
+            .chain(&current.opaque_rules)
+            .find(|o| r.kernel_delete_matches(o))
+        else {
+            continue;
+        };
+        let path = intent
+            .rule_removals
+            .iter()
+            .find(|m| m.matches(r))
+            .map_or_else(|| "route-rules".to_string(), |m| m.origin.clone());
+        errors.push(PlanError {
+            path,
+            message: format!(
+                "cannot delete {r} alone: a delete matches only the attributes it names, and \
+                 the kernel could take {other} for it; remove that rule first"
+            ),
+        });
+    }
 }
 
 /// The rules the kernel holds once the plan's rule phases ran.
@@ -392,6 +434,35 @@ mod tests {
             "{:?}",
             s.rules
         );
+    }
+
+    #[test]
+    fn a_delete_the_kernel_could_apply_to_another_rule_is_refused() {
+        let mut m = host();
+        let plain = Rule {
+            from: Some("10.0.0.0/8".parse().expect("net")),
+            ..Rule::lookup(Family::Ipv4, 100, 100, PROTO_STATIC)
+        };
+        let with_oif = Rule {
+            oif: Some("eth0".into()),
+            ..plain.clone()
+        };
+        for r in [&plain, &with_oif] {
+            m.execute(&[Op::AddRule(r.clone())])
+                .remove(0)
+                .expect("added");
+        }
+        let removal =
+            "route-rules:\n  config:\n    - {ip-from: 10.0.0.0/8, priority: 100, state: absent}\n";
+        let errs = plan(&m.query().expect("query"), &intent_of(removal)).expect_err("refused");
+        assert_eq!(errs[0].path, "route-rules.config[0]", "{errs:?}");
+        assert!(errs[0].message.contains("oif eth0"), "{errs:?}");
+        // Alone, it goes.
+        m.execute(&[Op::DeleteRule(with_oif)])
+            .remove(0)
+            .expect("deleted");
+        apply(&mut m, removal);
+        assert!(!m.query().expect("query").rules.contains(&plain));
     }
 
     #[test]

@@ -66,6 +66,7 @@ const KINDS: [&str; 3] = ["forwarded", "own → main", "own → gateway"];
 
 struct Sample {
     n: usize,
+    rep: usize,
     layout: Layout,
     rules: usize,
     kind: &'static str,
@@ -115,6 +116,7 @@ pub fn run(tools: &Tools, ns: &[usize], reps: usize, secs: f64, out: &Path) -> R
                     );
                     samples.push(Sample {
                         n,
+                        rep,
                         layout,
                         rules,
                         kind,
@@ -139,7 +141,7 @@ pub fn run(tools: &Tools, ns: &[usize], reps: usize, secs: f64, out: &Path) -> R
     let raw: Vec<Value> = samples
         .iter()
         .map(|s| {
-            json!({"n": s.n, "layout": s.layout.label(), "rules": s.rules, "kind": s.kind,
+            json!({"n": s.n, "rep": s.rep, "layout": s.layout.label(), "rules": s.rules, "kind": s.kind,
                    "pps": s.pps, "delivered_pps": s.delivered_pps})
         })
         .collect();
@@ -452,7 +454,20 @@ fn table(samples: &[Sample], env: &Value, secs: f64, reps: usize) -> String {
             let (med, lo, hi) = stats(&v);
             (med, format!("{med:.0} [{lo:.0}–{hi:.0}]"))
         };
-        let base = cell(Layout::NoRules, "forwarded").0;
+        // Each repetition measures the three layouts within seconds of each other: the
+        // ratio of the same repetition's rates cancels the machine's slower changes.
+        let ratio = |layout: Layout| -> f64 {
+            let pps = |l: Layout, rep: usize| {
+                samples
+                    .iter()
+                    .find(|x| x.n == n && x.layout == l && x.rep == rep && x.kind == "forwarded")
+                    .map(|x| x.pps)
+            };
+            let v: Vec<f64> = (0..reps)
+                .filter_map(|rep| Some(pps(layout, rep)? / pps(Layout::NoRules, rep)?))
+                .collect();
+            stats(&v).0
+        };
         for layout in [Layout::Hostnet, Layout::Earlier, Layout::NoRules] {
             let rules = samples
                 .iter()
@@ -464,14 +479,15 @@ fn table(samples: &[Sample], env: &Value, secs: f64, reps: usize) -> String {
                 "| {n} | {rules} | {} | {} | {:.2}× | {} | {} |",
                 layout.label(),
                 fwd.1,
-                fwd.0 / base,
+                ratio(layout),
                 cell(layout, "own → main").1,
                 cell(layout, "own → gateway").1,
             );
         }
     }
     s.push_str(
-        "\n`rules`: the rules before main's (hostnet's N+1 network rules and its block of three, \
+        "\n`vs no rules`: the median over the repetitions of the forwarded rate over the rate \
+         without rules in the same repetition. `rules`: the rules before main's (hostnet's N+1 network rules and its block of three, \
          or the earlier layout's two per network). `networks`: the workload's N networks; \
          the `up` network the host's own traffic leaves by is always there.\n",
     );
