@@ -3,8 +3,9 @@
 //!
 //! Logical networks turn into a bridge (or the bare uplink), its addresses, and the routes
 //! and rules hostnet *owns* for it: a source-routing table with `default via GW` and the
-//! on-link subnet routes, the `from SUBNET` / `to SUBNET` rules, and the main-table default
-//! route for the one network with `default-route: true`. Owned routes and rules carry
+//! on-link subnet routes, the `from SUBNET` rules (the block around them is planned:
+//! `source_routing.rs`), and the main-table default route for the one network with
+//! `default-route: true`. Owned routes and rules carry
 //! [`crate::netdev::HOSTNET_PROTO`] so that the planner can find them again in the kernel.
 //!
 //! Expansion is pure: it reads only the document, so the table a network gets does not
