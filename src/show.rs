@@ -136,10 +136,14 @@ pub fn show(state: &KernelState) -> Shown {
             state: None,
         })
         .collect();
-    let rules: Vec<RuleSpec> = state
-        .rules
-        .iter()
-        .filter(|r| r.protocol != HOSTNET_PROTO && r.protocol != PROTO_KERNEL)
+    let foreign = || {
+        state
+            .rules
+            .iter()
+            .filter(|r| r.protocol != HOSTNET_PROTO && r.protocol != PROTO_KERNEL)
+    };
+    let rules: Vec<RuleSpec> = foreign()
+        .filter(|r| r.is_plain())
         .map(|r| RuleSpec {
             ip_from: r.from.map(Prefix),
             ip_to: r.to.map(Prefix),
@@ -154,6 +158,11 @@ pub fn show(state: &KernelState) -> Shown {
         .collect();
     for r in &state.opaque_routes {
         skipped.push(format!("{r} (and attributes hostnet does not manage)"));
+    }
+    // `route-rules` has no keys yet for `not`, `oif`, `suppress_prefixlength` or actions
+    // other than a lookup.
+    for r in foreign().filter(|r| !r.is_plain()) {
+        skipped.push(format!("{r} (route-rules cannot say this yet)"));
     }
     for r in &state.opaque_rules {
         skipped.push(format!("{r} (and selectors hostnet does not manage)"));
@@ -248,5 +257,47 @@ impl std::fmt::Display for DhcpStatus {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netdev::{Family, Rule, RuleAction, PROTO_STATIC};
+
+    #[test]
+    fn rules_route_rules_cannot_say_are_listed_as_not_shown() {
+        let mut s = KernelState::default();
+        let plain = Rule {
+            from: Some("10.0.0.0/8".parse().expect("net")),
+            ..Rule::lookup(Family::Ipv4, 100, 100, PROTO_STATIC)
+        };
+        let inverted = Rule {
+            invert: true,
+            ..plain.clone()
+        };
+        let prohibit = Rule {
+            action: RuleAction::Prohibit,
+            table: 0,
+            ..Rule::lookup(Family::Ipv6, 101, 0, PROTO_STATIC)
+        };
+        // hostnet's block is the networks' business, as their rules are.
+        let block = Rule {
+            suppress_prefixlength: Some(0),
+            ..Rule::lookup(Family::Ipv4, 3199, TABLE_MAIN, HOSTNET_PROTO)
+        };
+        s.rules = vec![plain, inverted.clone(), prohibit.clone(), block];
+        let shown = show(&s);
+        let rules = shown.document.route_rules.expect("rules").config;
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].priority, Some(100));
+        for r in [inverted, prohibit] {
+            assert!(
+                shown.skipped.iter().any(|l| l.starts_with(&r.to_string())),
+                "{r} not in {:?}",
+                shown.skipped
+            );
+        }
+        assert_eq!(shown.skipped.len(), 2, "{:?}", shown.skipped);
     }
 }

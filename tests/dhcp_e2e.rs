@@ -31,6 +31,19 @@ fn ours(s: &KernelState) -> (Vec<String>, Vec<String>) {
     (routes, rules)
 }
 
+/// The lease's `from SUBNET` rule inside the block of three around it.
+fn assert_rules(rules: &[String]) {
+    assert_eq!(rules.len(), 4, "{rules:#?}");
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|r| r.contains(" from 10.7") && r.contains("lookup 1100"))
+            .count(),
+        1,
+        "{rules:#?}"
+    );
+}
+
 fn default_in_table(s: &KernelState) -> Option<String> {
     s.routes
         .iter()
@@ -121,7 +134,7 @@ fn dhclient_hook_installs_renews_and_removes() {
         "{routes:#?}"
     );
     assert!(routes.iter().any(|r| r.starts_with("route 10.77.0.0/24 dev lan table 1100 scope link src 10.77.0.")), "{routes:#?}");
-    assert_eq!(rules.len(), 2, "{rules:#?}");
+    assert_rules(&rules);
     let shown = hostnet(
         &[
             "show",
@@ -185,7 +198,7 @@ fn lease_without_router_gives_rules_and_on_link_route_only() {
     let (routes, rules) = ours(&s);
     assert_eq!(default_in_table(&s), None, "{routes:#?}");
     assert_eq!(routes.len(), 1, "{routes:#?}");
-    assert_eq!(rules.len(), 2, "{rules:#?}");
+    assert_rules(&rules);
     let o = dhclient(&lab, &["-r"], &script);
     assert!(o.status.success());
 }
@@ -223,7 +236,7 @@ fn dhcpcd_hook_installs_source_routing() {
         "{routes:#?}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert_eq!(rules.len(), 2, "{rules:#?}");
+    assert_rules(&rules);
     // dhcpcd keeps files of its own; take its lease back and leave nothing behind.
     let _ = lab.run_timeout(
         "host",
@@ -254,7 +267,7 @@ fn monitor_alone_follows_the_lease() {
     lab.wait_for(
         "the monitor's table and rules",
         Duration::from_secs(10),
-        |s| default_in_table(s).as_deref() == Some("10.80.0.1") && ours(s).1.len() == 2,
+        |s| default_in_table(s).as_deref() == Some("10.80.0.1") && ours(s).1.len() == 4,
     );
     let o = dhclient(&lab, &["-r"], &script);
     assert!(o.status.success());

@@ -20,7 +20,8 @@ use hostnet::netdev::linux::{
 };
 use hostnet::netdev::{
     Address, BridgeOptions, Driver, DriverError, Family, KernelState, Link, LinkChange, LinkKind,
-    MacAddr, NewLink, Op, PeerSettings, Route, RouteScope, Rule, HOSTNET_PROTO, TABLE_MAIN,
+    MacAddr, NewLink, Op, PeerSettings, Route, RouteScope, Rule, RuleAction, HOSTNET_PROTO,
+    TABLE_MAIN,
 };
 use ipnet::IpNet;
 use nix::sched::CloneFlags;
@@ -406,16 +407,8 @@ fn rules_add_query_delete() {
     let Some(mut d) = setup("rules_add_query_delete") else {
         return;
     };
-    let rule = |family: Family, priority: u32, table: u32| Rule {
-        family,
-        priority,
-        from: None,
-        to: None,
-        iif: None,
-        fwmark: None,
-        fwmask: None,
-        table,
-        protocol: HOSTNET_PROTO,
+    let rule = |family: Family, priority: u32, table: u32| {
+        Rule::lookup(family, priority, table, HOSTNET_PROTO)
     };
     let wanted = vec![
         Rule {
@@ -437,6 +430,37 @@ fn rules_add_query_delete() {
             ..rule(Family::Ipv6, 102, 100_000)
         },
         rule(Family::Ipv6, 103, 200),
+        // Actions other than lookup, `not`, oif and suppress_prefixlength.
+        Rule {
+            invert: true,
+            iif: Some("lo".into()),
+            action: RuleAction::Goto(110),
+            ..rule(Family::Ipv4, 105, 0)
+        },
+        Rule {
+            action: RuleAction::Nop,
+            ..rule(Family::Ipv6, 110, 0)
+        },
+        Rule {
+            suppress_prefixlength: Some(0),
+            ..rule(Family::Ipv4, 106, TABLE_MAIN)
+        },
+        Rule {
+            oif: Some("va".into()),
+            action: RuleAction::Blackhole,
+            ..rule(Family::Ipv4, 107, 0)
+        },
+        Rule {
+            to: Some(net("2001:db8:dead::/48")),
+            action: RuleAction::Unreachable,
+            ..rule(Family::Ipv6, 108, 0)
+        },
+        Rule {
+            fwmark: Some(1),
+            fwmask: Some(1),
+            action: RuleAction::Prohibit,
+            ..rule(Family::Ipv4, 109, 0)
+        },
     ];
     ok_all(d.execute(&wanted.iter().cloned().map(Op::AddRule).collect::<Vec<_>>()));
     let state = d.query().expect("query");
@@ -489,15 +513,8 @@ fn rule_lookups_reach_the_table() {
             protocol: HOSTNET_PROTO,
         }),
         Op::AddRule(Rule {
-            family: Family::Ipv4,
-            priority: 100,
-            from: None,
             to: Some(net("203.0.113.0/24")),
-            iif: None,
-            fwmark: None,
-            fwmask: None,
-            table: 100_000,
-            protocol: HOSTNET_PROTO,
+            ..Rule::lookup(Family::Ipv4, 100, 100_000, HOSTNET_PROTO)
         }),
     ]));
     // A rule with action "unspec" makes this fail with EINVAL; ours must route.

@@ -15,9 +15,7 @@ use common::peer::{apply_yaml, echo_server, echoes, move_to, query, replan, Peer
 use common::{enter_private_netns, run_ops, veth};
 use hostnet::engine::ApplyError;
 use hostnet::netdev::linux::LinuxDriver;
-use hostnet::netdev::{
-    BondMode, BondOptions, Driver, LinkKind, NewLink, Op, VlanOptions, HOSTNET_PROTO,
-};
+use hostnet::netdev::{BondMode, BondOptions, Driver, LinkKind, NewLink, Op, VlanOptions};
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
@@ -132,7 +130,7 @@ routes:
     let table = s
         .rules
         .iter()
-        .find(|r| r.protocol == HOSTNET_PROTO)
+        .find(|r| hostnet::expand::is_network_rule(r))
         .map(|r| r.table)
         .expect("a source-routing rule");
     assert!(s

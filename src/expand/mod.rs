@@ -3,8 +3,9 @@
 //!
 //! Logical networks turn into a bridge (or the bare uplink), its addresses, and the routes
 //! and rules hostnet *owns* for it: a source-routing table with `default via GW` and the
-//! on-link subnet routes, the `from SUBNET` / `to SUBNET` rules, and the main-table default
-//! route for the one network with `default-route: true`. Owned routes and rules carry
+//! on-link subnet routes, the `from SUBNET` rules (the block around them is planned:
+//! `source_routing.rs`), and the main-table default route for the one network with
+//! `default-route: true`. Owned routes and rules carry
 //! [`crate::netdev::HOSTNET_PROTO`] so that the planner can find them again in the kernel.
 //!
 //! Expansion is pure: it reads only the document, so the table a network gets does not
@@ -30,8 +31,9 @@ pub use devices::vlan_device;
 pub use record::{NetworkRecord, Records};
 
 pub use source_routing::{
-    default_via, for_address, lease_prefix_problem, Dhcp, Lease, LeaseSource, Router,
-    IPV6_DEFAULT_METRIC, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6,
+    block_rules, blocks, default_via, for_address, is_block_rule, is_network_rule,
+    lease_prefix_problem, Dhcp, Lease, LeaseSource, Router, IPV6_DEFAULT_METRIC,
+    MAX_NETWORK_PRIORITY, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6, MIN_NETWORK_PRIORITY,
 };
 
 /// What a link should become.
@@ -175,8 +177,11 @@ pub struct RuleMatch {
 }
 
 impl RuleMatch {
+    /// Only rules a `route-rules` entry could have written match: a wildcard never
+    /// removes a `not`, `oif`, `suppress_prefixlength` or non-lookup rule.
     pub fn matches(&self, r: &Rule) -> bool {
-        self.family.is_none_or(|f| f == r.family)
+        r.is_plain()
+            && self.family.is_none_or(|f| f == r.family)
             && self.priority.is_none_or(|p| p == r.priority)
             && self.from.is_none_or(|n| Some(n) == r.from)
             && self.to.is_none_or(|n| Some(n) == r.to)

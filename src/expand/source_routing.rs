@@ -2,8 +2,26 @@
 //!
 //! For an address A in subnet S on device D with gateway G, a network's table T holds
 //! `default via G dev D` and the on-link `S dev D scope link src A` (never "via A": that
-//! broke VDSM on newer kernels), and the rules `from S lookup T` and `to S lookup T` sit at
-//! the network's priority. Everything carries [`HOSTNET_PROTO`].
+//! broke VDSM on newer kernels), and the rule `from S lookup T` sits at the network's
+//! priority. Everything carries [`HOSTNET_PROTO`].
+//!
+//! The networks' rules of a family sit inside a *block* of three rules that belongs to no
+//! network ([`block_rules`]), from the lowest network priority P_min to the highest P_max:
+//!
+//! ```text
+//! P_min-2  not iif lo goto P_max+1                 forwarded packets jump over the block
+//! P_min-1  lookup main suppress_prefixlength 0     the host's own traffic to anything main
+//!                                                  routes more specifically than a default
+//! P_min..  from S lookup T                         the rest of the host's own traffic from S
+//! P_max+1  nop                                     where the goto lands
+//! ```
+//!
+//! The kernel walks rules one by one for every routed packet; with the block a forwarded
+//! packet walks three rules whatever the number of networks, and never meets a network's
+//! `from S` rule (which would send a de-NATed reply from S back out of the uplink). A
+//! locally generated packet is looked up with iif = loopback, so the goto lets it in.
+//! main's connected route of S makes the `to S lookup T` rule of earlier releases dead
+//! weight: the second rule already sends the host's traffic to S by main.
 //!
 //! A DHCP family's lease is only known when planning: it comes either from the kernel
 //! (the address the client put on the device and the default route it installed) or from
@@ -13,16 +31,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-use crate::netdev::{Family, Route, RouteScope, Rule, HOSTNET_PROTO};
+use crate::netdev::{Family, Route, RouteScope, Rule, RuleAction, HOSTNET_PROTO, TABLE_MAIN};
 
 /// Metric the kernel gives IPv6 routes added without one; desired IPv6 routes carry it so
 /// that they compare equal to what a dump returns.
 pub const IPV6_DEFAULT_METRIC: u32 = 1024;
 
-/// Shortest IPv4 prefix a DHCP lease may bring. A lease's subnet becomes a `to SUBNET`
-/// rule that is consulted before the main table, so a server handing out a /1 (or a /8)
-/// would pull traffic for that whole range off the host's own routes: a DHCP server is
-/// not trusted with that.
+/// Shortest IPv4 prefix a DHCP lease may bring. A lease's subnet becomes a `from SUBNET`
+/// rule, so a server handing out a /1 (or a /8) would send the host's own traffic from
+/// every other address in that range (other networks' included) through its router: a
+/// DHCP server is not trusted with that.
 pub const MIN_LEASE_PREFIX_V4: u8 = 16;
 /// Shortest IPv6 prefix a lease (or a kernel address of a DHCP family) may bring.
 pub const MIN_LEASE_PREFIX_V6: u8 = 48;
@@ -114,8 +132,9 @@ pub fn default_via(table: u32, device: &str, gateway: IpAddr) -> Route {
     }
 }
 
-/// The on-link route and the two rules for one address of a network.
-pub fn for_address(table: u32, priority: u32, device: &str, address: IpNet) -> (Route, [Rule; 2]) {
+/// The on-link route and the rule for one address of a network (an array, so that
+/// callers collect the rules of several addresses alike).
+pub fn for_address(table: u32, priority: u32, device: &str, address: IpNet) -> (Route, [Rule; 1]) {
     let v6 = address.addr().is_ipv6();
     let subnet = address.trunc();
     let family = Family::of(&address.addr());
@@ -134,16 +153,127 @@ pub fn for_address(table: u32, priority: u32, device: &str, address: IpNet) -> (
         src: Some(address.addr()),
         protocol: HOSTNET_PROTO,
     };
-    let rule = |from: Option<IpNet>, to: Option<IpNet>| Rule {
-        family,
-        priority,
-        from,
-        to,
-        iif: None,
-        fwmark: None,
-        fwmask: None,
-        table,
-        protocol: HOSTNET_PROTO,
+    let rule = Rule {
+        from: Some(subnet),
+        ..Rule::lookup(family, priority, table, HOSTNET_PROTO)
     };
-    (route, [rule(Some(subnet), None), rule(None, Some(subnet))])
+    (route, [rule])
+}
+
+/// Lowest priority a network's rules may have: the block needs two priorities below
+/// it, above the local table's rule at 0.
+pub const MIN_NETWORK_PRIORITY: u32 = 3;
+/// Highest: the landing rule sits one above, below the main table's rule at 32766.
+pub const MAX_NETWORK_PRIORITY: u32 = 32765;
+
+/// A network's rule, as found in the kernel: hostnet's lookup of a table of its own.
+pub fn is_network_rule(r: &Rule) -> bool {
+    r.protocol == HOSTNET_PROTO && r.is_plain() && r.table != TABLE_MAIN
+}
+
+/// A rule of the block: hostnet's and not a network's.
+pub fn is_block_rule(r: &Rule) -> bool {
+    r.protocol == HOSTNET_PROTO && !is_network_rule(r)
+}
+
+/// The block around network rules of `family` whose priorities span `lo..=hi`, in the
+/// order they are added (landing first, so the goto never points at nothing), or `None`
+/// when the span leaves no room for it.
+pub fn block_rules(family: Family, lo: u32, hi: u32) -> Option<[Rule; 3]> {
+    if lo < MIN_NETWORK_PRIORITY || hi > MAX_NETWORK_PRIORITY || lo > hi {
+        return None;
+    }
+    let base = |priority: u32, action: RuleAction| Rule {
+        action,
+        ..Rule::lookup(family, priority, 0, HOSTNET_PROTO)
+    };
+    Some([
+        base(hi + 1, RuleAction::Nop),
+        Rule {
+            invert: true,
+            iif: Some("lo".into()),
+            ..base(lo - 2, RuleAction::Goto(hi + 1))
+        },
+        Rule {
+            table: TABLE_MAIN,
+            suppress_prefixlength: Some(0),
+            ..base(lo - 1, RuleAction::Lookup)
+        },
+    ])
+}
+
+/// The blocks `rules` need: one per family that has network rules (see
+/// [`is_network_rule`]), around all of them.
+pub fn blocks<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<Rule> {
+    let mut span: [Option<(u32, u32)>; 2] = [None, None];
+    for r in rules.into_iter().filter(|r| is_network_rule(r)) {
+        let slot = &mut span[usize::from(r.family == Family::Ipv6)];
+        let (lo, hi) = slot.unwrap_or((r.priority, r.priority));
+        *slot = Some((lo.min(r.priority), hi.max(r.priority)));
+    }
+    [Family::Ipv4, Family::Ipv6]
+        .into_iter()
+        .zip(span)
+        .filter_map(|(f, s)| s.and_then(|(lo, hi)| block_rules(f, lo, hi)))
+        .flatten()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().expect("test value")
+    }
+
+    #[test]
+    fn one_rule_per_address_from_its_subnet() {
+        let (route, [rule]) = for_address(1001, 3200, "br0", net("192.0.2.10/24"));
+        assert_eq!(route.src, Some("192.0.2.10".parse().expect("test value")));
+        assert_eq!(
+            rule.to_string(),
+            "rule ipv4 priority 3200 from 192.0.2.0/24 lookup 1001 proto 201"
+        );
+        assert!(is_network_rule(&rule) && !is_block_rule(&rule));
+    }
+
+    #[test]
+    fn the_block_wraps_every_network_rule_of_its_family() {
+        let rules: Vec<Rule> = [
+            (3200, "192.0.2.10/24"),
+            (5000, "198.51.100.10/24"),
+            (4000, "2001:db8::10/64"),
+        ]
+        .iter()
+        .map(|(p, a)| for_address(1000, *p, "d", net(a)).1[0].clone())
+        .collect();
+        let text: Vec<String> = blocks(&rules).iter().map(Rule::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "rule ipv4 priority 5001 nop proto 201",
+                "rule ipv4 priority 3198 not iif lo goto 5001 proto 201",
+                "rule ipv4 priority 3199 lookup 254 suppress_prefixlength 0 proto 201",
+                "rule ipv6 priority 4001 nop proto 201",
+                "rule ipv6 priority 3998 not iif lo goto 4001 proto 201",
+                "rule ipv6 priority 3999 lookup 254 suppress_prefixlength 0 proto 201",
+            ]
+        );
+        assert!(blocks(&rules).iter().all(is_block_rule));
+        // Rules that are not hostnet's networks' need no block.
+        let foreign = Rule {
+            from: Some(net("10.0.0.0/8")),
+            ..Rule::lookup(Family::Ipv4, 100, 100, 4)
+        };
+        assert!(blocks([&foreign]).is_empty());
+        assert!(blocks(&blocks(&rules)).is_empty());
+    }
+
+    #[test]
+    fn no_block_without_room_for_it() {
+        assert!(block_rules(Family::Ipv4, 2, 10).is_none());
+        assert!(block_rules(Family::Ipv4, 3, MAX_NETWORK_PRIORITY).is_some());
+        assert!(block_rules(Family::Ipv4, 3, MAX_NETWORK_PRIORITY + 1).is_none());
+    }
 }

@@ -180,16 +180,13 @@ pub(super) fn expand_rules(d: &Desired, intent: &mut Intent) {
         intent.rules.push(RuleIntent {
             origin,
             rule: Rule {
-                family,
-                priority,
                 from: r.ip_from.map(|p| p.0),
                 to: r.ip_to.map(|p| p.0),
                 iif: r.iif.clone(),
                 fwmark: r.fwmark.map(|m| m.0),
                 // The kernel reports a full mask for a mark given without one.
                 fwmask: r.fwmark.map(|_| r.fwmask.map_or(u32::MAX, |m| m.0)),
-                table,
-                protocol: PROTO_STATIC,
+                ..Rule::lookup(family, priority, table, PROTO_STATIC)
             },
         });
     }

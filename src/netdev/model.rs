@@ -9,7 +9,6 @@
 
 use super::{
     Address, BridgeOptions, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route,
-    Rule,
 };
 
 /// Predicate that makes the model reject an op, for failure-injection tests.
@@ -324,13 +323,25 @@ impl ModelDriver {
                 }
             }
             Op::AddRule(r) => {
-                if s.rules.iter().any(|x| rule_key(x) == rule_key(r)) {
+                if let crate::netdev::RuleAction::Goto(target) = r.action {
+                    if target <= r.priority {
+                        return Err(reject(EINVAL, "Backward goto not supported"));
+                    }
+                }
+                if s.rules.iter().any(|x| r.kernel_duplicate(x)) {
                     return Err(reject(EEXIST, "rule exists"));
                 }
                 s.rules.push(r.clone());
             }
             Op::DeleteRule(r) => {
-                if let Some(i) = s.rules.iter().position(|x| rule_key(x) == rule_key(r)) {
+                // The kernel removes the first rule its selectors match; the model,
+                // which keeps no kernel order, prefers the rule itself.
+                let i = s
+                    .rules
+                    .iter()
+                    .position(|x| x == r)
+                    .or_else(|| s.rules.iter().position(|x| r.kernel_delete_matches(x)));
+                if let Some(i) = i {
                     s.rules.remove(i);
                 }
             }
@@ -435,14 +446,6 @@ fn addresses_gone(s: &mut KernelState, gone: &[Address], explicit: bool) {
                 }
             }
         }
-    }
-}
-
-/// Rules are compared by everything but the protocol, as the kernel does.
-fn rule_key(r: &Rule) -> Rule {
-    Rule {
-        protocol: 0,
-        ..r.clone()
     }
 }
 

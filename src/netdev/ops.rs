@@ -201,6 +201,9 @@ pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
 /// Formats a rule in `ip rule` argument order.
 pub fn fmt_rule(f: &mut impl fmt::Write, r: &Rule) -> fmt::Result {
     write!(f, "rule {} priority {}", r.family, r.priority)?;
+    if r.invert {
+        write!(f, " not")?;
+    }
     if let Some(n) = r.from {
         write!(f, " from {n}")?;
     }
@@ -210,13 +213,27 @@ pub fn fmt_rule(f: &mut impl fmt::Write, r: &Rule) -> fmt::Result {
     if let Some(i) = &r.iif {
         write!(f, " iif {i}")?;
     }
+    if let Some(o) = &r.oif {
+        write!(f, " oif {o}")?;
+    }
     if let Some(m) = r.fwmark {
         write!(f, " fwmark {m:#x}")?;
         if let Some(k) = r.fwmask {
             write!(f, "/{k:#x}")?;
         }
     }
-    write!(f, " lookup {} proto {}", r.table, r.protocol)
+    match r.action {
+        super::RuleAction::Lookup => write!(f, " lookup {}", r.table)?,
+        super::RuleAction::Goto(p) => write!(f, " goto {p}")?,
+        super::RuleAction::Nop => write!(f, " nop")?,
+        super::RuleAction::Blackhole => write!(f, " blackhole")?,
+        super::RuleAction::Unreachable => write!(f, " unreachable")?,
+        super::RuleAction::Prohibit => write!(f, " prohibit")?,
+    }
+    if let Some(n) = r.suppress_prefixlength {
+        write!(f, " suppress_prefixlength {n}")?;
+    }
+    write!(f, " proto {}", r.protocol)
 }
 
 impl Op {

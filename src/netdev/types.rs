@@ -315,18 +315,132 @@ impl fmt::Display for Family {
     }
 }
 
-/// A policy routing rule with action "lookup table".
+/// What a policy rule does when its selectors match (`FR_ACT_*`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    /// Look the route up in the rule's `table`; on no result, go on with the next rule.
+    #[default]
+    Lookup,
+    /// Go on at the first rule with this priority (always above the rule's own; a
+    /// target no rule has makes the rule a no-op until one appears).
+    Goto(u32),
+    /// Do nothing (a landing place for gotos).
+    Nop,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// A policy routing rule.
+///
+/// Fields after `protocol` were added later; they keep their place at the end so that the
+/// derived order (which plans print in) of plain lookup rules did not change.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Rule {
     pub family: Family,
     pub priority: u32,
     pub from: Option<IpNet>,
     pub to: Option<IpNet>,
+    /// Input interface; `lo` matches what the host itself sends.
     pub iif: Option<String>,
     pub fwmark: Option<u32>,
     pub fwmask: Option<u32>,
+    /// The table of a [`RuleAction::Lookup`]; 0 for the other actions.
     pub table: u32,
     pub protocol: u8,
+    #[serde(default)]
+    pub action: RuleAction,
+    /// `not`: the rule applies where its selectors do *not* match (FIB_RULE_INVERT).
+    #[serde(default)]
+    pub invert: bool,
+    /// Output interface (only sockets bound to a device have one).
+    #[serde(default)]
+    pub oif: Option<String>,
+    /// A lookup's result is refused when its prefix is this long or shorter.
+    #[serde(default)]
+    pub suppress_prefixlength: Option<u32>,
+}
+
+impl Rule {
+    /// `lookup table` with no selectors besides the priority.
+    pub fn lookup(family: Family, priority: u32, table: u32, protocol: u8) -> Rule {
+        Rule {
+            family,
+            priority,
+            from: None,
+            to: None,
+            iif: None,
+            fwmark: None,
+            fwmask: None,
+            table,
+            protocol,
+            action: RuleAction::Lookup,
+            invert: false,
+            oif: None,
+            suppress_prefixlength: None,
+        }
+    }
+
+    /// What `route-rules` entries can say today: a lookup without `not`, `oif` or
+    /// `suppress_prefixlength`. Only such rules are matched by `state: absent` wildcards
+    /// and listed by `show`.
+    pub fn is_plain(&self) -> bool {
+        self.action == RuleAction::Lookup
+            && !self.invert
+            && self.oif.is_none()
+            && self.suppress_prefixlength.is_none()
+    }
+
+    /// True when an RTM_NEWRULE with `NLM_F_EXCL` for `self` is refused because of
+    /// `other` (the kernel's `rule_exists`): every attribute counts, the protocol too,
+    /// except `not` and a goto's target.
+    pub fn kernel_duplicate(&self, other: &Rule) -> bool {
+        let action = |r: &Rule| match r.action {
+            RuleAction::Goto(_) => RuleAction::Goto(0),
+            a => a,
+        };
+        Rule {
+            action: action(self),
+            invert: false,
+            ..self.clone()
+        } == Rule {
+            action: action(other),
+            invert: false,
+            ..other.clone()
+        }
+    }
+
+    /// True when an RTM_DELRULE for `self` may remove `other` (the kernel's
+    /// `rule_find`): the attributes `self` sets must match, those it leaves unset match
+    /// anything, and `not` and a goto's target are not compared. The kernel removes the
+    /// first rule in its list that matches.
+    pub fn kernel_delete_matches(&self, other: &Rule) -> bool {
+        fn opt<T: PartialEq>(want: &Option<T>, have: &Option<T>) -> bool {
+            want.is_none() || want == have
+        }
+        let prefix = |want: &Option<IpNet>, have: &Option<IpNet>| match want {
+            Some(n) if n.prefix_len() > 0 => Some(*n) == *have,
+            _ => true,
+        };
+        let nonzero = |want: Option<u32>, have: Option<u32>| {
+            want.unwrap_or(0) == 0 || want.unwrap_or(0) == have.unwrap_or(0)
+        };
+        self.family == other.family
+            && self.priority == other.priority
+            && std::mem::discriminant(&self.action) == std::mem::discriminant(&other.action)
+            && (self.table == 0 || self.table == other.table)
+            && opt(&self.iif, &other.iif)
+            && opt(&self.oif, &other.oif)
+            && nonzero(self.fwmark, other.fwmark)
+            && nonzero(self.fwmask, other.fwmask)
+            && opt(&self.suppress_prefixlength, &other.suppress_prefixlength)
+            && (self.protocol == 0 || self.protocol == other.protocol)
+            && prefix(&self.from, &other.from)
+            && prefix(&self.to, &other.to)
+    }
 }
 
 /// Everything a query returns, keyed for deterministic iteration.
@@ -337,13 +451,13 @@ pub struct KernelState {
     pub addresses: Vec<Address>,
     /// Unicast routes in every table except `local`, without kernel-protocol routes.
     pub routes: Vec<Route>,
-    /// Rules with action "lookup" (the kernel's default rules included).
+    /// Policy rules (the kernel's default rules included).
     pub rules: Vec<Rule>,
     /// Routes with attributes [`Route`] cannot hold (onlink, metrics, multipath, …), in a
     /// lossy view. hostnet never changes them: they are here so that plans can see a
     /// collision and `show` can say what it left out.
     pub opaque_routes: Vec<Route>,
-    /// Rules with selectors [`Rule`] cannot hold (`not`, tos, oif, ports, …), lossy, as
+    /// Rules with selectors [`Rule`] cannot hold (tos, ports, uid ranges, …), lossy, as
     /// for `opaque_routes`.
     pub opaque_rules: Vec<Rule>,
     /// Open vSwitch bridges and ports (`available: false` without Open vSwitch).

@@ -178,6 +178,7 @@ pub fn host_config(intent: &Intent) -> HostConfig {
             ));
         }
     }
+    place_block(intent, &mut out);
     place_user_routes(intent, &mut out);
     place_user_rules(intent, &mut out);
     for d in &mut out.devices {
@@ -225,6 +226,31 @@ fn device_with_subnet(out: &HostConfig, addr: IpAddr) -> Option<&str> {
                 .any(|a| a.trunc().contains(&addr))
         })
         .map(|d| d.name.as_str())
+}
+
+/// The block around the networks' rules (see [`crate::expand::source_routing`]) belongs
+/// to no device: each family's goes with the network whose rules come first (lowest
+/// priority, then file order), so that it comes up with them.
+fn place_block(intent: &Intent, out: &mut HostConfig) {
+    let placed: Vec<&crate::expand::NetworkIntent> = intent
+        .networks
+        .iter()
+        .filter(|n| !n.absent && out.device(&n.device).is_some())
+        .collect();
+    for r in crate::expand::blocks(placed.iter().flat_map(|n| &n.rules)) {
+        let first = |n: &&&crate::expand::NetworkIntent| {
+            n.rules
+                .iter()
+                .filter(|x| x.family == r.family)
+                .map(|x| x.priority)
+                .min()
+                .unwrap_or(u32::MAX)
+        };
+        let owner = placed.iter().min_by_key(first).map(|n| n.device.clone());
+        if let Some(d) = owner.and_then(|o| out.devices.iter_mut().find(|d| d.name == o)) {
+            d.rules.push(r);
+        }
+    }
 }
 
 fn place_user_routes(intent: &Intent, out: &mut HostConfig) {
@@ -309,7 +335,21 @@ mod tests {
         let h = host_config(&intent_of(crate::persist::tests::GOLDEN_INPUT));
         let red = h.device("red").expect("red");
         assert!(red.routes.iter().any(|r| r.table == 1001));
-        assert!(red.rules.iter().all(|r| r.table == 1001));
+        assert!(red
+            .rules
+            .iter()
+            .filter(|r| crate::expand::is_network_rule(r))
+            .all(|r| r.table == 1001));
+        // The block of each family goes with red, whose rules come first in the file.
+        assert_eq!(
+            red.rules
+                .iter()
+                .filter(|r| crate::expand::is_block_rule(r))
+                .count(),
+            6
+        );
+        let blue = h.device("blue").expect("blue");
+        assert!(blue.rules.iter().all(crate::expand::is_network_rule));
         assert!(matches!(red.kind, DeviceKind::Bridge { stp: false }));
         let up = h.device("up-red").expect("uplink");
         assert_eq!(up.controller.as_deref(), Some("red"));

@@ -20,7 +20,7 @@ use ipnet::IpNet;
 
 use super::device::{scope_name, unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
-use crate::netdev::{Route, Rule, HOSTNET_PROTO, PROTO_STATIC};
+use crate::netdev::{Route, Rule, RuleAction, HOSTNET_PROTO, PROTO_STATIC};
 
 /// Where network-scripts reads its files, relative to the root.
 pub const DIR: &str = "etc/sysconfig/network-scripts";
@@ -202,6 +202,9 @@ pub fn route_line(r: &Route) -> String {
 /// `ip rule add` arguments for a rule.
 pub fn rule_line(r: &Rule) -> String {
     let mut s = format!("priority {}", r.priority);
+    if r.invert {
+        s.push_str(" not");
+    }
     let mut prefix = |k: &str, p: Option<IpNet>| {
         if let Some(p) = p {
             let _ = write!(s, " {k} {p}");
@@ -212,13 +215,30 @@ pub fn rule_line(r: &Rule) -> String {
     if let Some(iif) = &r.iif {
         let _ = write!(s, " iif {iif}");
     }
+    if let Some(oif) = &r.oif {
+        let _ = write!(s, " oif {oif}");
+    }
     if let Some(mark) = r.fwmark {
         let _ = write!(s, " fwmark {mark:#x}");
         if let Some(mask) = r.fwmask {
             let _ = write!(s, "/{mask:#x}");
         }
     }
-    let _ = write!(s, " table {}", r.table);
+    match r.action {
+        RuleAction::Lookup => {
+            let _ = write!(s, " table {}", r.table);
+        }
+        RuleAction::Goto(target) => {
+            let _ = write!(s, " goto {target}");
+        }
+        RuleAction::Nop => s.push_str(" nop"),
+        RuleAction::Blackhole => s.push_str(" blackhole"),
+        RuleAction::Unreachable => s.push_str(" unreachable"),
+        RuleAction::Prohibit => s.push_str(" prohibit"),
+    }
+    if let Some(n) = r.suppress_prefixlength {
+        let _ = write!(s, " suppress_prefixlength {n}");
+    }
     let proto = if r.protocol == HOSTNET_PROTO {
         r.protocol.to_string()
     } else {
@@ -330,29 +350,40 @@ mod tests {
 
     /// The same for `ip rule add` arguments.
     pub(crate) fn parse_rule(line: &str) -> Vec<(String, String)> {
+        const ACTIONS: [&str; 5] = ["table", "goto", "nop", "blackhole", "unreachable"];
         let mut out: Vec<(String, String)> = Vec::new();
         let mut words = line.split_whitespace();
         while let Some(k) = words.next() {
-            let v = words
-                .next()
-                .unwrap_or_else(|| panic!("{k} needs a value: {line}"));
+            let flag = ["not", "nop", "blackhole", "unreachable", "prohibit"].contains(&k);
+            let v = if flag {
+                ""
+            } else {
+                words
+                    .next()
+                    .unwrap_or_else(|| panic!("{k} needs a value: {line}"))
+            };
             match k {
-                "priority" | "table" => {
+                "priority" | "table" | "goto" | "suppress_prefixlength" => {
                     v.parse::<u32>().expect("number");
                 }
                 "from" | "to" => {
                     v.parse::<IpNet>().expect("prefix");
                 }
-                "iif" => assert!(shell_safe(v)),
+                "iif" | "oif" => assert!(shell_safe(v)),
                 "fwmark" => assert!(v.starts_with("0x"), "{line}"),
                 "protocol" => assert!(v == "static" || v.parse::<u8>().is_ok(), "{line}"),
+                _ if flag => {}
                 _ => panic!("{k} is not an ip rule keyword hostnet writes: {line}"),
             }
             assert!(!out.iter().any(|(o, _)| o == k), "{k} twice: {line}");
             out.push((k.to_string(), v.to_string()));
         }
         assert!(out.iter().any(|(k, _)| k == "priority"), "{line}");
-        assert!(out.iter().any(|(k, _)| k == "table"), "{line}");
+        let actions = out
+            .iter()
+            .filter(|(k, _)| ACTIONS.contains(&k.as_str()) || k == "prohibit")
+            .count();
+        assert_eq!(actions, 1, "one action: {line}");
         out
     }
 
@@ -418,8 +449,10 @@ mod tests {
         );
         assert_eq!(
             get("rule-red"),
-            "priority 3200 from 192.0.2.0/24 table 1001 protocol 201\n\
-             priority 3200 to 192.0.2.0/24 table 1001 protocol 201"
+            "priority 3198 not iif lo goto 3201 protocol 201\n\
+             priority 3199 table 254 suppress_prefixlength 0 protocol 201\n\
+             priority 3200 from 192.0.2.0/24 table 1001 protocol 201\n\
+             priority 3201 nop protocol 201"
         );
         assert!(get("route6-red").contains(
             "2001:db8:1::/64 dev red table 1001 proto 201 src 2001:db8:1::10 metric 1024"

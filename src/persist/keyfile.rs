@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use super::device::{unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
-use crate::netdev::{Route, RouteScope, Rule, TABLE_MAIN};
+use crate::netdev::{Route, RouteScope, Rule, RuleAction, TABLE_MAIN};
 
 /// Where NetworkManager reads keyfiles, relative to the root.
 pub const DIR: &str = "etc/NetworkManager/system-connections";
@@ -40,6 +40,22 @@ pub fn render(host: &HostConfig) -> Output {
             contents: format!("{HEADER}{}", keyfile(d)),
             mode: MODE,
         });
+        let left_out: Vec<String> = d
+            .rules
+            .iter()
+            .filter(|r| rule_string(r).is_none())
+            .map(ToString::to_string)
+            .collect();
+        if !left_out.is_empty() {
+            out.warnings.push(format!(
+                "{}: {}: not written, this writer puts only lookup rules in keyfiles: {}; \
+                 `hostnet restore` adds them at boot (until then forwarded packets walk the \
+                 networks' rules)",
+                d.origin,
+                d.name,
+                left_out.join(", ")
+            ));
+        }
         if d.kind == DeviceKind::Existing {
             out.warnings.push(format!(
                 "{}: {}: the file does not give its type; written as an ethernet connection",
@@ -165,8 +181,8 @@ fn ip_section(d: &DeviceConfig, v6: bool) -> String {
         let _ = writeln!(s, "route{n}={},{gw},{metric}", r.destination);
         let _ = writeln!(s, "route{n}_options={}", route_options(r));
     }
-    for (i, r) in rules.iter().enumerate() {
-        let _ = writeln!(s, "routing-rule{}={}", i + 1, rule_string(r));
+    for (i, r) in rules.iter().filter_map(|r| rule_string(r)).enumerate() {
+        let _ = writeln!(s, "routing-rule{}={r}", i + 1);
     }
     s
 }
@@ -192,9 +208,17 @@ fn route_options(r: &Route) -> String {
     opts.join(",")
 }
 
-/// A rule in NetworkManager's routing-rule syntax (the family comes from the section).
-fn rule_string(r: &Rule) -> String {
+/// A rule in NetworkManager's routing-rule syntax (the family comes from the section),
+/// or `None` for an action other than a lookup, which this writer does not put in a
+/// keyfile.
+fn rule_string(r: &Rule) -> Option<String> {
+    if r.action != RuleAction::Lookup {
+        return None;
+    }
     let mut s = format!("priority {}", r.priority);
+    if r.invert {
+        s.push_str(" not");
+    }
     if let Some(from) = r.from {
         let _ = write!(s, " from {from}");
     }
@@ -203,6 +227,9 @@ fn rule_string(r: &Rule) -> String {
     }
     if let Some(iif) = &r.iif {
         let _ = write!(s, " iif {iif}");
+    }
+    if let Some(oif) = &r.oif {
+        let _ = write!(s, " oif {oif}");
     }
     if let Some(mark) = r.fwmark {
         let _ = write!(s, " fwmark {mark:#x}");
@@ -215,7 +242,10 @@ fn rule_string(r: &Rule) -> String {
     } else {
         let _ = write!(s, " table {}", r.table);
     }
-    s
+    if let Some(n) = r.suppress_prefixlength {
+        let _ = write!(s, " suppress_prefixlength {n}");
+    }
+    Some(s)
 }
 
 #[cfg(test)]
@@ -352,6 +382,11 @@ mod tests {
         let mut seen = Vec::new();
         let mut w = v.split_whitespace();
         while let Some(k) = w.next() {
+            if k == "not" {
+                assert!(!seen.contains(&k), "not twice: {v}");
+                seen.push(k);
+                continue;
+            }
             let val = w.next().unwrap_or_else(|| panic!("{k} needs a value: {v}"));
             match k {
                 "priority" => {
@@ -362,8 +397,9 @@ mod tests {
                     assert_eq!(p.addr().is_ipv6(), v6, "{v}");
                 }
                 "table" => assert!(val == "main" || val.parse::<u32>().is_ok(), "{v}"),
-                "iif" => {}
+                "iif" | "oif" => {}
                 "fwmark" => assert!(val.starts_with("0x"), "{v}"),
+                "suppress_prefixlength" => assert!(val.parse::<u8>().is_ok_and(|n| n <= 128)),
                 _ => panic!("{k} in routing rule {v}"),
             }
             assert!(!seen.contains(&k), "{k} twice: {v}");
@@ -439,8 +475,8 @@ mod tests {
             .expect("red")
             .1;
         for line in [
-            "routing-rule1=priority 3200 from 192.0.2.0/24 table 1001",
-            "routing-rule2=priority 3200 to 192.0.2.0/24 table 1001",
+            "routing-rule1=priority 3199 table main suppress_prefixlength 0",
+            "routing-rule2=priority 3200 from 192.0.2.0/24 table 1001",
             "route1=192.0.2.0/24,,0",
             "route1_options=src=192.0.2.10,table=1001",
             "route2=0.0.0.0/0,192.0.2.1,0",

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use super::device::{scope_name, unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
-use crate::netdev::{Family, Route, Rule, PROTO_STATIC, TABLE_MAIN};
+use crate::netdev::{Family, Route, Rule, RuleAction, PROTO_STATIC, TABLE_MAIN};
 
 /// Where networkd reads administrator files, relative to the root.
 pub const DIR: &str = "etc/systemd/network";
@@ -46,6 +46,22 @@ pub fn render(host: &HostConfig) -> Output {
             contents: format!("{HEADER}{}", network(d)),
             mode: MODE,
         });
+        let left_out: Vec<String> = d
+            .rules
+            .iter()
+            .filter(|r| rule_section(r).is_none())
+            .map(ToString::to_string)
+            .collect();
+        if !left_out.is_empty() {
+            out.warnings.push(format!(
+                "{}: {}: not written, systemd-networkd 252 has no goto or nop rule: {}; \
+                 `hostnet restore` adds them at boot (until then forwarded packets walk the \
+                 networks' rules)",
+                d.origin,
+                d.name,
+                left_out.join(", ")
+            ));
+        }
     }
     for name in &host.removed {
         out.owned.push(path(name, "netdev"));
@@ -127,7 +143,7 @@ fn network(d: &DeviceConfig) -> String {
         s.push_str(&route_section(r));
     }
     for r in &d.rules {
-        s.push_str(&rule_section(r));
+        s.extend(rule_section(r));
     }
     s
 }
@@ -159,8 +175,19 @@ fn route_section(r: &Route) -> String {
     s
 }
 
-fn rule_section(r: &Rule) -> String {
+/// A `[RoutingPolicyRule]`, or `None` for a goto or nop (systemd 252 has neither).
+fn rule_section(r: &Rule) -> Option<String> {
+    let kind = match r.action {
+        RuleAction::Lookup => None,
+        RuleAction::Blackhole => Some("blackhole"),
+        RuleAction::Unreachable => Some("unreachable"),
+        RuleAction::Prohibit => Some("prohibit"),
+        RuleAction::Goto(_) | RuleAction::Nop => return None,
+    };
     let mut s = String::from("\n[RoutingPolicyRule]\n");
+    if r.invert {
+        s.push_str("InvertRule=yes\n");
+    }
     if let Some(from) = r.from {
         let _ = writeln!(s, "From={from}");
     }
@@ -169,6 +196,9 @@ fn rule_section(r: &Rule) -> String {
     }
     if let Some(iif) = &r.iif {
         let _ = writeln!(s, "IncomingInterface={iif}");
+    }
+    if let Some(oif) = &r.oif {
+        let _ = writeln!(s, "OutgoingInterface={oif}");
     }
     if let Some(mark) = r.fwmark {
         match r.fwmask {
@@ -180,13 +210,23 @@ fn rule_section(r: &Rule) -> String {
             }
         }
     }
-    let _ = writeln!(s, "Table={}", r.table);
+    match kind {
+        Some(kind) => {
+            let _ = writeln!(s, "Type={kind}");
+        }
+        None => {
+            let _ = writeln!(s, "Table={}", r.table);
+        }
+    }
+    if let Some(n) = r.suppress_prefixlength {
+        let _ = writeln!(s, "SuppressPrefixLength={n}");
+    }
     let _ = writeln!(s, "Priority={}", r.priority);
     // networkd takes the family from From=/To=; without them it must be told.
     if r.from.is_none() && r.to.is_none() && r.family == Family::Ipv6 {
         s.push_str("Family=ipv6\n");
     }
-    s
+    Some(s)
 }
 
 #[cfg(test)]
@@ -227,11 +267,15 @@ mod tests {
         (
             "RoutingPolicyRule",
             &[
+                "InvertRule",
                 "From",
                 "To",
                 "IncomingInterface",
+                "OutgoingInterface",
                 "FirewallMark",
                 "Table",
+                "Type",
+                "SuppressPrefixLength",
                 "Priority",
                 "Family",
             ],
@@ -286,6 +330,9 @@ mod tests {
             "Table" | "Priority" | "Metric" | "MTUBytes" | "ForwardDelaySec" => {
                 v.parse::<u32>().is_ok()
             }
+            "SuppressPrefixLength" => v.parse::<u8>().is_ok_and(|n| n <= 128),
+            "Type" => ["blackhole", "unreachable", "prohibit"].contains(&v),
+            "InvertRule" => ["yes", "no"].contains(&v),
             "Protocol" => {
                 v.parse::<u8>().is_ok() || ["kernel", "boot", "static", "ra", "dhcp"].contains(&v)
             }
@@ -366,16 +413,54 @@ mod tests {
     #[test]
     fn ipv6_rules_without_prefixes_name_their_family() {
         let r = rule_section(&Rule {
-            family: Family::Ipv6,
-            priority: 10,
-            from: None,
-            to: None,
-            iif: None,
             fwmark: Some(16),
             fwmask: Some(255),
-            table: 7,
-            protocol: crate::netdev::PROTO_STATIC,
-        });
+            ..Rule::lookup(Family::Ipv6, 10, 7, crate::netdev::PROTO_STATIC)
+        })
+        .expect("a lookup");
         assert!(r.contains("Family=ipv6\n") && r.contains("FirewallMark=16/255\n"));
+    }
+
+    #[test]
+    fn the_block_is_written_but_for_its_goto_and_nop() {
+        let r = crate::persist::render(
+            &intent_of(crate::persist::tests::GOLDEN_INPUT),
+            Format::Networkd,
+        );
+        let red = r
+            .wants
+            .iter()
+            .find_map(|(p, w)| match w {
+                crate::persist::Want::File { contents, .. }
+                    if p.ends_with("50-hostnet-red.network") =>
+                {
+                    Some(String::from_utf8_lossy(contents).into_owned())
+                }
+                _ => None,
+            })
+            .expect("red");
+        assert!(
+            red.contains("[RoutingPolicyRule]\nTable=254\nSuppressPrefixLength=0\nPriority=3199\n"),
+            "{red}"
+        );
+        assert!(
+            !red.contains("Priority=3198") && !red.contains("Priority=3201"),
+            "{red}"
+        );
+        assert!(
+            r.warnings.iter().any(|w| w.contains("no goto or nop rule")
+                && w.contains("priority 3198 not iif lo goto 3201")),
+            "{:?}",
+            r.warnings
+        );
+        let inverted = rule_section(&Rule {
+            invert: true,
+            oif: Some("eth0".into()),
+            action: RuleAction::Prohibit,
+            ..Rule::lookup(Family::Ipv4, 10, 0, crate::netdev::PROTO_STATIC)
+        })
+        .expect("written");
+        assert!(inverted.contains("InvertRule=yes\n") && inverted.contains("Type=prohibit\n"));
+        assert!(inverted.contains("OutgoingInterface=eth0\n") && !inverted.contains("Table="));
     }
 }

@@ -301,54 +301,43 @@ fn a_new_priority_replaces_the_old_rules() {
     let before: Vec<u32> = h.m.state().rules.iter().map(|r| r.priority).collect();
     assert!(before.contains(&3100));
     h.apply(&VMBR0.replace("priority: 3100", "priority: 3300"));
-    let tagged: Vec<u32> =
+    let mut tagged: Vec<u32> =
         h.m.state()
             .rules
             .iter()
             .filter(|r| r.protocol == HOSTNET_PROTO)
             .map(|r| r.priority)
             .collect();
-    assert!(
-        !tagged.is_empty() && tagged.iter().all(|p| *p == 3300),
-        "{tagged:?}"
-    );
+    tagged.sort();
+    tagged.dedup();
+    // The network's rules at 3300, the block around them (P-2, P-1, Q+1), nothing at 3100.
+    assert_eq!(tagged, vec![3298, 3299, 3300, 3301]);
 }
 
 #[test]
-fn shared_rules_go_with_the_last_network_at_their_priority() {
-    // A tagged rule that looks up no network's table (the shape of shared rules ahead of
-    // the networks' block) belongs to the priority it sits at.
+fn a_stray_tagged_rule_outside_any_table_goes_with_the_block() {
+    // A tagged rule that looks up no network's table belongs to the block around the
+    // networks' rules, which is planned as a whole: one that is not the block's goes,
+    // once, whichever networks move.
     let mut h = Host::new();
     let two = "networks:
   - {name: a, uplink: eth0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}
   - {name: b, uplink: eth1, ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}}
 ";
     h.apply(two);
-    let shared = crate::netdev::Rule {
-        family: crate::netdev::Family::Ipv4,
-        priority: 3200,
-        from: None,
-        to: None,
+    let stray = crate::netdev::Rule {
         iif: Some("lo".into()),
-        fwmark: None,
-        fwmask: None,
-        table: TABLE_MAIN,
-        protocol: HOSTNET_PROTO,
+        ..crate::netdev::Rule::lookup(crate::netdev::Family::Ipv4, 3200, TABLE_MAIN, HOSTNET_PROTO)
     };
-    for r in h.m.execute(&[Op::AddRule(shared.clone())]) {
+    for r in h.m.execute(&[Op::AddRule(stray.clone())]) {
         r.expect("rule");
     }
-    // b still sits at 3200: the shared rule stays while a moves on.
     let a_moves = "networks:\n  - {name: a, uplink: eth0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, source-routing: {priority: 3300}}\n";
-    let intent = h.intent(a_moves);
-    let p = plan(h.m.state(), &intent).expect("plans");
-    assert!(!p.to_string().contains("iif lo"), "{p}");
-    // When b moves too, nobody is left at 3200.
-    let both = "settings:\n  source-routing: {priority: 3300}\n".to_string() + two;
-    let p = plan(h.m.state(), &h.intent(&both)).expect("plans");
+    let p = plan(h.m.state(), &h.intent(a_moves)).expect("plans");
+    let text = p.to_string();
+    assert_eq!(text.matches("iif lo lookup 254").count(), 1, "{p}");
     assert!(
-        p.to_string()
-            .contains("- rule ipv4 priority 3200 iif lo lookup 254 proto 201"),
+        text.contains("- rule ipv4 priority 3200 iif lo lookup 254 proto 201"),
         "{p}"
     );
 }

@@ -21,6 +21,7 @@ mod dropped;
 mod links;
 mod owned;
 mod restore;
+mod rule_block;
 
 pub(crate) use devices::change_phase;
 pub(crate) use dhcp_server::inverse as dhcp_server_inverse;
@@ -179,6 +180,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     owned::check_tables(current, &ix, intent, &mut errors);
     owned::plan_routes(current, &ix, intent, &mut plan, &mut errors);
     owned::plan_rules(current, &ix, intent, &mut plan);
+    rule_block::plan_block(current, intent, &mut plan, &mut errors);
     match crate::ovs::plan::plan(&current.ovs, &intent.ovs, &current.links, &intent.links) {
         Ok(ops) => {
             for op in ops {

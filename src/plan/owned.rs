@@ -11,9 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, NetworkIntent};
-use crate::netdev::{
-    KernelState, Op, Route, Rule, HOSTNET_PROTO, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
-};
+use crate::netdev::{KernelState, Op, Route, Rule, HOSTNET_PROTO, TABLE_MAIN};
 
 /// The current routes and rules indexed once per plan: looking them up per network by
 /// scanning would cost networks × routes (millions of comparisons at a thousand networks).
@@ -295,64 +293,22 @@ pub(super) fn plan_routes(
     }
 }
 
-/// Tables no network has: a tagged rule that looks one of them up (or none, as a jump)
-/// is shared by the networks at its priority.
-fn shared_table(t: u32) -> bool {
-    matches!(t, 0 | TABLE_MAIN | TABLE_DEFAULT | TABLE_LOCAL)
-}
-
-/// Priorities network `n` leaves: the one it had when last applied if it has another now,
-/// and its own when it is removed. Only those that no other network keeps (in the intent,
-/// or recorded and not mentioned) count: their shared rules go with `n`.
-fn left_priorities(intent: &Intent, n: &NetworkIntent) -> Vec<u32> {
-    let mut left: Vec<u32> = n
-        .previous
-        .as_ref()
-        .map(|p| p.priority)
-        .filter(|p| *p != n.priority || n.absent)
-        .into_iter()
-        .collect();
-    if n.absent {
-        left.push(n.priority);
-    }
-    left.retain(|p| {
-        !intent.reserved_priorities.contains(p)
-            && !intent
-                .networks
-                .iter()
-                .any(|o| !o.absent && o.name != n.name && o.priority == *p)
-    });
-    left
-}
-
-/// The tagged rules network `n` owns: those looking up its tables, and the shared ones at
-/// the priorities it leaves.
-fn owned_rules<'a>(
-    current: &'a KernelState,
-    ix: &Index<'a>,
-    intent: &Intent,
-    n: &NetworkIntent,
-) -> Vec<&'a Rule> {
-    let tables = owned_tables(ix, intent, n);
-    let left = left_priorities(intent, n);
-    let mut have: Vec<&Rule> = tables
+/// The tagged rules network `n` owns: those looking up its tables. Tagged rules that look
+/// up no network's table (the block around the networks' rules) are planned as a whole
+/// by `rule_block`.
+fn owned_rules<'a>(ix: &Index<'a>, intent: &Intent, n: &NetworkIntent) -> Vec<&'a Rule> {
+    owned_tables(ix, intent, n)
         .iter()
         .flat_map(|t| ix.rules_in(*t))
         .filter(|r| r.protocol == HOSTNET_PROTO)
-        .collect();
-    if !left.is_empty() {
-        have.extend(current.rules.iter().filter(|r| {
-            r.protocol == HOSTNET_PROTO && shared_table(r.table) && left.contains(&r.priority)
-        }));
-    }
-    have
+        .collect()
 }
 
 pub(super) fn plan_rules(current: &KernelState, ix: &Index<'_>, intent: &Intent, plan: &mut Plan) {
     let mut delete: BTreeSet<&Rule> = BTreeSet::new();
     let mut add: Vec<Rule> = Vec::new();
     for n in &intent.networks {
-        let have = owned_rules(current, ix, intent, n);
+        let have = owned_rules(ix, intent, n);
 
         for r in &have {
             if !n.rules.contains(r) {

@@ -35,6 +35,10 @@ pub struct Scope {
     /// Networks whose DHCP server the plan changed.
     #[serde(default)]
     pub dhcp_servers: BTreeSet<String>,
+    /// True when the plan changed the block around the networks' rules (whose rules
+    /// have no table of a network: their tables, 0 and main, are everyone's).
+    #[serde(default)]
+    pub rule_block: bool,
 }
 
 fn shared_table(t: u32) -> bool {
@@ -65,6 +69,9 @@ impl Scope {
                     } else {
                         s.tables.insert(r.table);
                     }
+                }
+                Op::AddRule(r) | Op::DeleteRule(r) if crate::expand::is_block_rule(r) => {
+                    s.rule_block = true;
                 }
                 Op::AddRule(r) | Op::DeleteRule(r) => {
                     s.tables.insert(r.table);
@@ -144,6 +151,9 @@ impl Scope {
             Op::ChangeLink { name, .. } | Op::DeleteLink { name } => link(name),
             Op::AddAddress(a) | Op::DeleteAddress(a) => link(&a.ifname),
             Op::AddRoute(r) | Op::DeleteRoute(r) => route_in(r),
+            Op::AddRule(r) | Op::DeleteRule(r) if crate::expand::is_block_rule(r) => {
+                self.rule_block
+            }
             Op::AddRule(r) | Op::DeleteRule(r) => self.tables.contains(&r.table),
             Op::Ovs(o) => o.names().into_iter().any(link),
             Op::Firewall(op) => {

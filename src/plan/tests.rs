@@ -110,16 +110,11 @@ fn absent_network_removes_what_it_owns_and_nothing_else() {
     let mut m = host();
     apply_to(&mut m, TWO_NETWORKS);
     // Someone else's rule and route that merely look related stay.
+    // (Below the networks' block: a foreign rule inside it is refused, see
+    // `rule_block::tests`.)
     let foreign_rule = Rule {
-        family: Family::Ipv4,
-        priority: 3200,
         from: Some("192.0.2.0/24".parse().expect("net")),
-        to: None,
-        iif: None,
-        fwmark: None,
-        fwmask: None,
-        table: 77,
-        protocol: crate::netdev::PROTO_STATIC,
+        ..Rule::lookup(Family::Ipv4, 3000, 77, crate::netdev::PROTO_STATIC)
     };
     m.execute(&[Op::AddRule(foreign_rule.clone())])
         .remove(0)
@@ -147,15 +142,9 @@ fn derived_table_in_use_by_someone_else_is_an_error() {
     let table = intent.networks[0].table.expect("table");
     let mut s = m.state().clone();
     s.rules.push(Rule {
-        family: Family::Ipv4,
-        priority: 100,
-        from: None,
-        to: None,
-        iif: None,
         fwmark: Some(1),
         fwmask: Some(u32::MAX),
-        table,
-        protocol: crate::netdev::PROTO_STATIC,
+        ..Rule::lookup(Family::Ipv4, 100, table, crate::netdev::PROTO_STATIC)
     });
     let errs = plan(&s, &intent).expect_err("collides");
     assert_eq!(errs[0].path, "networks[0].source-routing.table");
@@ -305,7 +294,8 @@ fn a_partial_file_never_takes_over_an_unmentioned_networks_table() {
             .count()
             + s.rules.iter().filter(|r| r.table == 8788).count()
     };
-    assert_eq!(owned_350(m.state()), 4);
+    // Two routes and the `from SUBNET` rule.
+    assert_eq!(owned_350(m.state()), 3);
     // Removing net400 removes what is on its device and leaves net350's table alone.
     let p = plan(
         m.state(),
@@ -315,7 +305,7 @@ fn a_partial_file_never_takes_over_an_unmentioned_networks_table() {
     run(&mut m, &p);
     assert_eq!(
         owned_350(m.state()),
-        4,
+        3,
         "net350's table was emptied by a file that does not mention it"
     );
     // A present net400 alone would derive net350's table: refused, with the way out.

@@ -145,17 +145,32 @@ pub fn check_state(ns: &str, exp: &Expect) -> Res<()> {
                 r.get("priority").and_then(Value::as_u64).unwrap_or(0),
                 format!("{}/{}", s(r, "src"), len("srclen")),
                 format!("{}/{}", s(r, "dst"), len("dstlen")),
-                s(r, "table").to_string(),
+                action(r),
             )
         })
         .collect();
     let mut want = BTreeSet::new();
     if exp.rules {
+        let p = u64::from(PRIORITY);
         for n in exp.nets {
             let sub = format!("{}.0/24", n.prefix);
-            let t = n.table.to_string();
-            want.insert((u64::from(PRIORITY), sub.clone(), "/0".into(), t.clone()));
-            want.insert((u64::from(PRIORITY), "all/0".into(), sub, t));
+            want.insert((p, sub, "/0".into(), n.table.to_string()));
+        }
+        if !exp.nets.is_empty() {
+            let all = || ("all/0".to_string(), "/0".to_string());
+            want.insert((
+                p - 2,
+                all().0,
+                all().1,
+                format!("not iif lo goto {}", p + 1),
+            ));
+            want.insert((
+                p - 1,
+                all().0,
+                all().1,
+                "main suppress_prefixlength 0".into(),
+            ));
+            want.insert((p + 1, all().0, all().1, "nop".into()));
         }
     }
     if have != want {
@@ -166,6 +181,21 @@ pub fn check_state(ns: &str, exp: &Expect) -> Res<()> {
         ));
     }
     Ok(())
+}
+
+/// A rule's action as a string, with the selectors the block uses.
+fn action(r: &Value) -> String {
+    if let Some(target) = r.get("goto").and_then(Value::as_u64) {
+        let not = if r.get("not").is_some() { "not " } else { "" };
+        return format!("{not}iif {} goto {target}", s(r, "iif"));
+    }
+    if r.get("nop").is_some() {
+        return "nop".into();
+    }
+    match r.get("suppress_prefixlen").and_then(Value::as_u64) {
+        Some(n) => format!("{} suppress_prefixlength {n}", s(r, "table")),
+        None => s(r, "table").to_string(),
+    }
 }
 
 /// The namespace is back to `lo` alone: no other link, no rule, no route in a custom table.

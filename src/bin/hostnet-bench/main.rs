@@ -11,7 +11,9 @@
 //! `cargo run --release --bin hostnet-bench` never measures a stale `hostnet` binary);
 //! `--hostnet PATH` measures another binary.
 
+mod blast;
 mod check;
+mod forward;
 mod profile;
 mod report;
 mod run;
@@ -61,6 +63,14 @@ struct Args {
     /// first N (through the library, printed, nothing written).
     #[arg(long)]
     profile: bool,
+    /// Instead of the benchmark: the forwarded packet rate and the host's own traffic
+    /// with 0 and each N networks applied, against the same host without rules (writes
+    /// FORWARDING.md and forwarding.json to --out).
+    #[arg(long)]
+    forwarding: bool,
+    /// Seconds per forwarding measurement.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
     /// The nmstatectl binary (default: bench/.tools/bin/nmstatectl, then PATH).
     #[arg(long)]
     nmstatectl: Option<PathBuf>,
@@ -134,6 +144,19 @@ fn real_main(args: &Args) -> Res<()> {
         return Err("--reps: one positive number, or one per N".into());
     }
     run::install_signal_handlers()?;
+    if args.forwarding {
+        if !(0.05..=600.0).contains(&args.seconds) {
+            return Err("--seconds: 0.05 to 600".into());
+        }
+        std::fs::create_dir_all(scratch_dir()).map_err(|e| format!("scratch dir: {e}"))?;
+        let tools = Tools {
+            hostnet: args.hostnet.clone(),
+            nmstatectl: None,
+        };
+        let result = forward::run(&tools, &args.n, args.reps[0], args.seconds, &args.out);
+        let _ = std::fs::remove_dir_all(scratch_dir());
+        return result;
+    }
     if args.profile {
         std::fs::create_dir_all(scratch_dir()).map_err(|e| format!("scratch dir: {e}"))?;
         let probe = format!("hnb-{}-probe", std::process::id());

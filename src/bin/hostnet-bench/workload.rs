@@ -2,7 +2,9 @@
 //!
 //! Network i (1-based) is bridge `hb{i}` with veth `hv{i}` (enslaved) / `hp{i}`,
 //! `10.{i/256}.{i%256}.1/24` on the bridge, a table holding `default via .254` and the
-//! on-link subnet route, and the rules `from SUBNET` and `to SUBNET` at priority 3200.
+//! on-link subnet route, and the rule `from SUBNET` at priority 3200; around all of them
+//! hostnet's block of three rules (`not iif lo goto 3201` at 3198, `lookup main
+//! suppress_prefixlength 0` at 3199, `nop` at 3201).
 
 use std::fmt::Write as _;
 
@@ -110,11 +112,30 @@ pub fn hostnet_teardown_yaml(nets: &[Net]) -> String {
     s
 }
 
+/// The block around the networks' rules, as `ip rule` arguments after `add`/`del`.
+pub fn block_rules() -> [String; 3] {
+    [
+        format!("nop pref {} proto 201", PRIORITY + 1),
+        format!(
+            "not iif lo goto {} pref {} proto 201",
+            PRIORITY + 1,
+            PRIORITY - 2
+        ),
+        format!(
+            "lookup main suppress_prefixlength 0 pref {} proto 201",
+            PRIORITY - 1
+        ),
+    ]
+}
+
 /// The same objects as `ip` commands (arguments after `ip`), in the order a script would
 /// run them. Routes and rules carry protocol 201 like hostnet's, so the end states are
 /// identical.
 pub fn ip_ops(nets: &[Net]) -> Vec<String> {
-    let mut v = Vec::with_capacity(nets.len() * 10);
+    let mut v = Vec::with_capacity(nets.len() * 9 + 3);
+    if !nets.is_empty() {
+        v.extend(block_rules().map(|r| format!("rule add {r}")));
+    }
     for n in nets {
         let (br, ve, pe, t) = (&n.bridge, &n.veth, &n.peer, n.table);
         let metric = n.metric.map(|m| format!(" metric {m}")).unwrap_or_default();
@@ -139,10 +160,6 @@ pub fn ip_ops(nets: &[Net]) -> Vec<String> {
             "rule add from {} table {t} pref {PRIORITY} proto 201",
             n.subnet()
         ));
-        v.push(format!(
-            "rule add to {} table {t} pref {PRIORITY} proto 201",
-            n.subnet()
-        ));
     }
     v
 }
@@ -158,20 +175,18 @@ pub fn ip_change(net: &Net) -> String {
 /// Deleting everything `ip_ops` made: the rules, then the veths and bridges (their routes
 /// go with them).
 pub fn ip_teardown_ops(nets: &[Net]) -> Vec<String> {
-    let mut v = Vec::with_capacity(nets.len() * 4);
+    let mut v = Vec::with_capacity(nets.len() * 3 + 3);
     for n in nets {
         v.push(format!(
             "rule del from {} table {} pref {PRIORITY}",
             n.subnet(),
             n.table
         ));
-        v.push(format!(
-            "rule del to {} table {} pref {PRIORITY}",
-            n.subnet(),
-            n.table
-        ));
         v.push(format!("link del {}", n.veth));
         v.push(format!("link del {}", n.bridge));
+    }
+    if !nets.is_empty() {
+        v.extend(block_rules().iter().rev().map(|r| format!("rule del {r}")));
     }
     v
 }
@@ -236,6 +251,6 @@ mod tests {
         let folded = networks(300, Tables::Folded, None);
         assert_eq!((folded[0].table, folded[0].metric), (1, Some(100)));
         assert_eq!((folded[250].table, folded[250].metric), (1, Some(101)));
-        assert_eq!(ip_ops(&own).len(), 3000);
+        assert_eq!(ip_ops(&own).len(), 9 * 300 + 3);
     }
 }
