@@ -1,6 +1,5 @@
 //! `hostnet apply` and `hostnet validate`.
 
-use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -8,7 +7,7 @@ use super::output::{ms, print_error, print_json_error};
 use super::{enter_netns, ApplyArgs, ApplyFormat};
 use crate::engine::{self, applied, checkpoint, committed, lock, ApplyOptions};
 use crate::expand::{expand, Intent};
-use crate::model::{parse, validate, Desired};
+use crate::model::{parse, read_input, validate, Desired};
 use crate::netdev::linux::LinuxDriver;
 
 /// A loaded input file.
@@ -25,16 +24,15 @@ pub fn load(file: &Path) -> Result<Intent, Vec<String>> {
 
 /// [`load`], keeping the text and the document too.
 pub fn load_document(file: &Path) -> Result<Loaded, Vec<String>> {
+    // At most MAX_INPUT_BYTES is read, whatever the file is (a device, a pipe).
     let text = if file == Path::new("-") {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| vec![format!("cannot read standard input: {e}")])?;
-        s
+        read_input(std::io::stdin().lock(), "standard input")
     } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| vec![format!("cannot read {}: {e}", file.display())])?
-    };
+        let f = std::fs::File::open(file)
+            .map_err(|e| vec![format!("cannot read {}: {e}", file.display())])?;
+        read_input(f, &file.display().to_string())
+    }
+    .map_err(|e| vec![e.to_string()])?;
     let desired = parse(&text).map_err(|e| vec![e.to_string()])?;
     validate(&desired).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let intent = expand(&desired).map_err(|e| vec![e.to_string()])?;

@@ -28,8 +28,8 @@ mod source_routing;
 pub use devices::vlan_device;
 
 pub use source_routing::{
-    default_via, for_address, lease_prefix_problem, Dhcp, Lease, LeaseSource, Router,
-    IPV6_DEFAULT_METRIC, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6,
+    default_via, for_address, lease_prefix_problem, lease_router_problem, Dhcp, Lease, LeaseSource,
+    Router, IPV6_DEFAULT_METRIC, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6,
 };
 
 /// What a link should become.

@@ -16,6 +16,7 @@ mod device_tests;
 mod devices;
 pub mod dhcp;
 mod dhcp_server;
+mod host_checks;
 mod links;
 mod owned;
 mod restore;
@@ -163,6 +164,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
     devices::check_stacked_mtu(current, intent, &mut errors);
+    host_checks::check_route_devices(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
     let ix = owned::Index::new(current);
     owned::check_tables(current, &ix, intent, &mut errors);
