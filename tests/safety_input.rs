@@ -79,10 +79,19 @@ fn kernel_refusals_exit_2_and_change_nothing() {
     // Something to change first, so that a late refusal would have had work to undo.
     let first = "interfaces:\n- {name: br-ok, type: linux-bridge, ipv4: {address: [{ip: 192.0.2.1, prefix-length: 24}]}}\n";
     let cases = [
-        ("interfaces[1].name", "- {name: 'a%d', type: linux-bridge}\n"),
+        (
+            "interfaces[1].name",
+            "- {name: 'a%d', type: linux-bridge}\n",
+        ),
         ("interfaces[1].name", "- {name: all, type: linux-bridge}\n"),
-        ("interfaces[1].name", "- {name: default, type: linux-bridge}\n"),
-        ("interfaces[1].name", "- {name: '..', type: veth, veth: {peer: p0}}\n"),
+        (
+            "interfaces[1].name",
+            "- {name: default, type: linux-bridge}\n",
+        ),
+        (
+            "interfaces[1].name",
+            "- {name: '..', type: veth, veth: {peer: p0}}\n",
+        ),
         (
             "interfaces[1].mac-address",
             "- {name: br1, type: linux-bridge, mac-address: '00:00:00:00:00:00'}\n",
@@ -91,7 +100,10 @@ fn kernel_refusals_exit_2_and_change_nothing() {
             "interfaces[1].mac-address",
             "- {name: br1, type: linux-bridge, mac-address: '01:00:5e:00:00:01'}\n",
         ),
-        ("interfaces[1].mtu", "- {name: br1, type: linux-bridge, mtu: 65536}\n"),
+        (
+            "interfaces[1].mtu",
+            "- {name: br1, type: linux-bridge, mtu: 65536}\n",
+        ),
         (
             "interfaces[1].mtu",
             "- {name: v1, type: veth, mtu: 65536, veth: {peer: v2}}\n",

@@ -103,6 +103,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         }
     };
     if !args.dry_run {
+        super::safety::clean_records();
         match checkpoint::load_checkpoint(&state) {
             Ok(Some(cp)) => {
                 return fail(

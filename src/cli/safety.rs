@@ -9,6 +9,7 @@ use super::enter_netns;
 use super::output::print_error;
 use crate::engine::checkpoint::{self, Checkpoint};
 use crate::engine::lock::{self, NetnsLock};
+use crate::engine::records;
 use crate::engine::{self, applied, committed, ApplyError, ApplyOptions};
 use crate::expand::{expand, Intent};
 use crate::model::{parse, validate};
@@ -78,10 +79,22 @@ fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, String> {
     .map_err(|e| format!("cannot take the hostnet lock: {e}"))
 }
 
+/// Removes what dead writers and gone namespaces left (see [`records::clean`]).
+pub fn clean_records() {
+    records::clean(
+        &applied::state_dir(),
+        Path::new(lock::LOCK_DIR),
+        &committed::lib_dir(),
+    );
+}
+
 /// Enters the namespace, takes its lock and runs `f` under it; failing either exits 1.
 fn locked(args: &NetnsArgs, f: impl FnOnce() -> i32) -> i32 {
     match enter_and_lock(args) {
-        Ok(_lock) => f(),
+        Ok(_lock) => {
+            clean_records();
+            f()
+        }
         Err(e) => {
             print_error(&e, &[]);
             1
@@ -222,11 +235,12 @@ fn watched(state: &Path, token: &str) -> Watched {
     }
 }
 
+/// What the watchdog did, for `hostnet commit` to say why there is nothing to commit:
+/// `checkpoint/KEY.last-rollback.txt`, this namespace's own.
 fn watchdog_log(state: &Path, line: &str) {
-    let _ = std::fs::write(
-        state.join("checkpoint").join("last-rollback.txt"),
-        format!("{line}\n"),
-    );
+    if let Ok(path) = records::last_rollback_path(state) {
+        let _ = std::fs::write(path, format!("{line}\n"));
+    }
 }
 
 pub fn watchdog(args: &WatchdogArgs) -> i32 {
@@ -298,7 +312,8 @@ fn commit_locked() -> i32 {
     let cp = match checkpoint::load_checkpoint(&state) {
         Ok(Some(cp)) => cp,
         Ok(None) => {
-            let last = std::fs::read_to_string(state.join("checkpoint").join("last-rollback.txt"))
+            let last = records::last_rollback_path(&state)
+                .and_then(std::fs::read_to_string)
                 .unwrap_or_default();
             let details: Vec<String> = last.lines().map(str::to_string).collect();
             print_error("no checkpoint is pending here; nothing to commit", &details);

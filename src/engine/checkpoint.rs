@@ -18,7 +18,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::files::{read, remove, write_atomically, IoFailure};
-use super::lock::current_netns_key;
 use crate::netdev::KernelState;
 use crate::plan::Scope;
 
@@ -98,12 +97,8 @@ pub fn now() -> u64 {
 }
 
 fn path(dir: &Path, kind: &str) -> Result<PathBuf, RecordError> {
-    let key = current_netns_key().map_err(|source| RecordError::Io {
-        action: "identify the network namespace of",
-        path: PathBuf::from("/proc/thread-self/ns/net"),
-        source,
-    })?;
-    Ok(dir.join(kind).join(format!("{key}.json")))
+    super::records::locate(dir, kind, "json")
+        .map_err(|e| RecordError::from(super::records::identify_error(e)))
 }
 
 fn store<T: Serialize>(dir: &Path, kind: &str, value: &T) -> Result<(), RecordError> {

@@ -15,6 +15,7 @@ pub mod committed;
 mod files;
 mod journal;
 pub mod lock;
+pub mod records;
 
 use std::time::{Duration, Instant};
 
