@@ -120,7 +120,9 @@ pub fn run(args: &ApplyArgs) -> i32 {
             Ok(None) => {}
             Err(e) => return fail(args, 1, "cannot read the checkpoint record; nothing was changed", &[e.to_string()]),
         }
-        super::safety::report_stale_journal(&state);
+        if args.discard_stale_journal {
+            super::safety::report_stale_journal(&state, "its journal is discarded");
+        }
     }
     let mut driver = match LinuxDriver::new() {
         Ok(d) => d,
@@ -136,6 +138,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
     let opts = ApplyOptions {
         dry_run: args.dry_run,
         journal: (!args.dry_run).then(|| state.clone()),
+        discard_stale_journal: args.discard_stale_journal,
     };
     let text = args.output == ApplyFormat::Text;
     let applied_before = applied::load(&state).unwrap_or_default();

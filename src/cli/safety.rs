@@ -28,6 +28,16 @@ pub struct NetnsArgs {
     pub lock_timeout: u64,
 }
 
+/// `hostnet restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub netns: NetnsArgs,
+    /// An earlier apply died: keep what it did, forget its journal, and restore.
+    #[arg(long)]
+    pub discard_stale_journal: bool,
+}
+
 /// `hostnet checkpoint-watchdog`.
 #[derive(Debug, clap::Args)]
 pub struct WatchdogArgs {
@@ -36,39 +46,22 @@ pub struct WatchdogArgs {
     pub token: String,
 }
 
-/// A time as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn when(epoch: u64) -> String {
-    let days = i64::try_from(epoch / 86_400).unwrap_or(0);
-    let secs = epoch % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
+pub use crate::engine::checkpoint::when;
 
-/// Says so when an earlier apply died and left its journal.
-pub fn report_stale_journal(state: &Path) {
+/// Says so when an earlier apply died and left its journal; `what_now` ends the note.
+pub fn report_stale_journal(state: &Path, what_now: &str) {
     if let Ok(Some(j)) = checkpoint::stale_journal(state) {
         eprintln!(
-            "note: an apply (pid {}, started {}) did not finish ({} planned changes); `hostnet rollback` returns to the state before it, `hostnet apply` converges from here",
+            "note: an apply (pid {}, started {}) did not finish ({} planned changes); {what_now}",
             j.pid,
             when(j.started),
             j.plan.len()
         );
     }
 }
+
+/// What to do about an apply that died, for `show`.
+pub const STALE_JOURNAL_HINT: &str = "`hostnet rollback` returns to the state before it; `hostnet apply --discard-stale-journal` keeps what it did (apply refuses until one of them ran)";
 
 fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, String> {
     enter_netns(args.netns.as_deref())?;
@@ -428,11 +421,11 @@ fn units(intent: &Intent) -> Vec<(String, Intent)> {
     out
 }
 
-pub fn restore(args: &NetnsArgs) -> i32 {
-    locked(args, restore_locked)
+pub fn restore(args: &RestoreArgs) -> i32 {
+    locked(&args.netns, || restore_locked(args.discard_stale_journal))
 }
 
-fn restore_locked() -> i32 {
+fn restore_locked(discard_stale_journal: bool) -> i32 {
     let dir = committed::lib_dir();
     let doc = match committed::load(&dir) {
         Ok(Some(d)) => d,
@@ -476,6 +469,7 @@ fn restore_locked() -> i32 {
     let opts = ApplyOptions {
         dry_run: false,
         journal: Some(state.clone()),
+        discard_stale_journal,
     };
     // Everything at once when it can be planned; unit by unit when something is missing.
     let whole = engine::apply(&mut driver, &intent, opts.clone(), |_, _| Ok(()));

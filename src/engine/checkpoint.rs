@@ -148,6 +148,28 @@ pub fn clear_checkpoint(dir: &Path) -> Result<(), RecordError> {
     clear(dir, "checkpoint")
 }
 
+/// A time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn when(epoch: u64) -> String {
+    let days = i64::try_from(epoch / 86_400).unwrap_or(0);
+    let secs = epoch % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// True when `pid` is a running hostnet process whose command line contains `needle`:
 /// a PID alone may have been reused by anything since it was recorded.
 pub fn is_hostnet_process(pid: u32, needle: &str) -> bool {

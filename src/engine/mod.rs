@@ -32,8 +32,12 @@ pub struct ApplyOptions {
     /// Run the plan on the model driver seeded with the current state; change nothing.
     pub dry_run: bool,
     /// Keep a crash journal in this state directory while changes are being made
-    /// (see [`checkpoint`]).
+    /// (see [`checkpoint`]). An apply refuses to start while the journal of an earlier
+    /// one that died is there, unless `discard_stale_journal`.
     pub journal: Option<std::path::PathBuf>,
+    /// Forget the journal of an earlier apply that died (keeping what it did) instead of
+    /// refusing to apply.
+    pub discard_stale_journal: bool,
 }
 
 /// Test hook: `HOSTNET_TEST_CRASH_AFTER_PHASE=N` makes a journaled apply SIGKILL itself
@@ -74,6 +78,16 @@ pub enum ApplyError {
     /// The crash journal or the checkpoint could not be set up; nothing was changed.
     #[error("cannot record the apply before changing anything; nothing was changed")]
     Journal(String),
+    /// An earlier apply died and its journal is still here: applying now would lose the
+    /// way back to the state before it. Nothing was changed.
+    #[error("an earlier apply (pid {pid}, started {started}) did not finish; nothing was changed")]
+    StaleJournal {
+        pid: u32,
+        /// When it started, as text.
+        started: String,
+        /// How many changes it had planned.
+        planned: usize,
+    },
     /// A dry run found that the plan would fail; nothing was changed.
     #[error("the plan would fail on this host; nothing was changed")]
     DryRunFailed { failures: Vec<String> },
@@ -96,6 +110,7 @@ impl ApplyError {
             ApplyError::Plan(_) => 2,
             ApplyError::Query(_)
             | ApplyError::Journal(_)
+            | ApplyError::StaleJournal { .. }
             | ApplyError::DryRunFailed { .. }
             | ApplyError::RolledBack { .. } => 1,
             ApplyError::RollbackIncomplete { .. } => 3,
@@ -108,6 +123,10 @@ impl ApplyError {
             ApplyError::Plan(errs) => errs.iter().map(ToString::to_string).collect(),
             ApplyError::Query(e) => vec![e.to_string()],
             ApplyError::Journal(e) => vec![e.clone()],
+            ApplyError::StaleJournal { planned, .. } => vec![
+                format!("it had planned {planned} changes; its journal is kept"),
+                "`hostnet rollback` returns to the state before it; or apply again with --discard-stale-journal to keep what it did and forget its journal".into(),
+            ],
             ApplyError::DryRunFailed { failures } | ApplyError::RolledBack { failures } => {
                 failures.clone()
             }
@@ -160,6 +179,9 @@ pub fn apply(
     on_plan: impl FnOnce(&Plan, &KernelState) -> Result<(), String>,
 ) -> Result<Report, ApplyError> {
     let mut timings = Timings::default();
+    if let (Some(dir), false) = (&opts.journal, opts.dry_run) {
+        check_stale_journal(dir, opts.discard_stale_journal)?;
+    }
     driver.consider_ovs(involves_ovs(intent));
     driver.consider_firewall(involves_firewall(intent));
     let before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
@@ -183,10 +205,6 @@ pub fn apply(
         });
     }
     if the_plan.is_empty() {
-        if let Some(dir) = &opts.journal {
-            // Converged: a journal an earlier, crashed apply left is moot now.
-            let _ = checkpoint::clear_journal(dir);
-        }
         return Ok(Report {
             plan: the_plan,
             before,
@@ -195,12 +213,6 @@ pub fn apply(
             timings,
         });
     }
-    // The journal of an earlier apply that died is put back if this one rolls back, so
-    // that `hostnet rollback` can still return to the state before that one.
-    let earlier = opts
-        .journal
-        .as_ref()
-        .and_then(|dir| checkpoint::stale_journal(dir).ok().flatten());
     if let Some(dir) = &opts.journal {
         let record = checkpoint::Journal {
             pid: std::process::id(),
@@ -245,12 +257,28 @@ pub fn apply(
     let outcome = rollback(driver, &journal, &before, &Scope::of(&the_plan), failures);
     // An incomplete rollback keeps the journal: `hostnet rollback` can try again.
     if let (Some(dir), ApplyError::RolledBack { .. }) = (&opts.journal, &outcome) {
-        let _ = match &earlier {
-            Some(j) => checkpoint::store_journal(dir, j),
-            None => checkpoint::clear_journal(dir),
-        };
+        let _ = checkpoint::clear_journal(dir);
     }
     Err(outcome)
+}
+
+/// Refuses to start over the journal of an apply that died (its way back would be lost),
+/// or forgets it when told to.
+fn check_stale_journal(dir: &std::path::Path, discard: bool) -> Result<(), ApplyError> {
+    if discard {
+        return checkpoint::clear_journal(dir).map_err(|e| ApplyError::Journal(e.to_string()));
+    }
+    match checkpoint::stale_journal(dir) {
+        Ok(None) => Ok(()),
+        Ok(Some(j)) => Err(ApplyError::StaleJournal {
+            pid: j.pid,
+            started: checkpoint::when(j.started),
+            planned: j.plan.len(),
+        }),
+        Err(e) => Err(ApplyError::Journal(format!(
+            "cannot read the journal of an earlier apply ({e}); `hostnet rollback` or --discard-stale-journal"
+        ))),
+    }
 }
 
 /// Returns to a recorded state by exact convergence within `scope` (a checkpoint's or a
