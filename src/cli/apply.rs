@@ -168,9 +168,8 @@ pub fn run(args: &ApplyArgs) -> i32 {
                 secs,
                 &loaded.text,
                 before.clone(),
-                crate::plan::Scope::of(plan),
+                plan,
                 applied_before.clone(),
-                crate::firewall::plan::switches_set(plan),
             )?;
             armed = Some(cp);
         }
@@ -180,10 +179,11 @@ pub fn run(args: &ApplyArgs) -> i32 {
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            if let Some(cp) = &armed {
+            if let Some(cp) = &mut armed {
                 // Rolled back (or nothing changed): nothing is left to confirm. An incomplete
                 // rollback keeps the checkpoint, so the watchdog tries again at the deadline.
-                if matches!(e, engine::ApplyError::RollbackIncomplete { .. }) {
+                if let engine::ApplyError::RollbackIncomplete { done, .. } = &e {
+                    super::safety::checkpoint_done(&state, cp, done.clone(), None);
                     eprintln!(
                         "The checkpoint stays: its watchdog tries to restore the previous state again at {}.",
                         super::safety::when(cp.deadline)
@@ -195,6 +195,11 @@ pub fn run(args: &ApplyArgs) -> i32 {
             return fail(args, e.exit_code(), &e.to_string(), &e.details());
         }
     };
+    if let (Some(cp), true) = (&mut armed, report.changed) {
+        // Every op of the plan ran; the rollback compares with the state that verified.
+        let done = report.plan.ops().cloned().collect();
+        super::safety::checkpoint_done(&state, cp, done, report.after.clone());
+    }
     if !report.dry_run {
         // DHCP events and the monitor act on what was applied here last.
         if let Err(e) = applied::record(&state, &loaded.intent) {

@@ -20,10 +20,10 @@ mod host_checks;
 mod links;
 mod owned;
 mod restore;
+pub mod undo;
 
 pub(crate) use devices::change_phase;
 pub(crate) use dhcp_server::inverse as dhcp_server_inverse;
-pub(crate) use restore::push_recreate;
 pub use restore::{differences, restore_plan, restore_plan_in, Scope};
 
 use std::fmt;
