@@ -95,11 +95,46 @@ impl Run<'_> {
         }
         .plan(now);
         let mut plan = undo.plan;
+        let made: BTreeSet<String> = plan
+            .ops()
+            .filter_map(|op| match op {
+                Op::CreateLink(l) => Some(l.name.clone()),
+                _ => None,
+            })
+            .collect();
+        // A DHCP server starts again only on its own device: one that is there as it was,
+        // or that this rollback makes again, never another tool's that took its name.
+        let device_ok = |network: &str| {
+            let Some(dev) = self
+                .before
+                .dhcp_servers
+                .get(network)
+                .map(|s| s.spec.flags.interface.as_str())
+            else {
+                return true;
+            };
+            made.contains(dev)
+                || self.recreated.contains(dev)
+                || match (now.links.get(dev), self.before.links.get(dev)) {
+                    (Some(n), Some(b)) => {
+                        std::mem::discriminant(&n.kind) == std::mem::discriminant(&b.kind)
+                    }
+                    _ => false,
+                }
+        };
+        let mut blocked = undo.blocked;
         let ours = restore_plan_in(now, self.before, Some(self.scope));
         for (i, phase) in ours.phases.into_iter().enumerate() {
-            plan.phases[i].extend(phase.into_iter().filter(own));
+            for op in phase.into_iter().filter(own) {
+                match &op {
+                    Op::StartDhcpServer { network } if !device_ok(network) => blocked.push(
+                        format!("dhcp-server {network}: not started again: its device is not there as it was"),
+                    ),
+                    _ => plan.phases[i].push(op),
+                }
+            }
         }
-        (plan, undo.kept, undo.blocked)
+        (plan, undo.kept, blocked)
     }
 
     /// Runs every phase even when some ops fail, and notes the links it made again.
