@@ -50,8 +50,19 @@ impl Hostnet {
 }
 
 /// `ip -d link`, `ip addr`, `ip route` and `ip rule` of the namespace: what another tool
-/// sees, names and all.
+/// sees, names and all; without what the kernel changes by itself meanwhile (operational
+/// state, duplicate address detection).
 fn snapshot() -> String {
+    let settled = |line: &str| {
+        line.split_whitespace()
+            .filter(|w| !matches!(*w, "tentative" | "dadfailed"))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace("state UP ", "")
+            .replace("state UNKNOWN ", "")
+            .replace("state DOWN ", "")
+            .replace("state LOWERLAYERDOWN ", "")
+    };
     let mut out = String::new();
     for args in [
         &["-d", "link", "show"][..],
@@ -61,7 +72,10 @@ fn snapshot() -> String {
         &["-6", "rule", "show"],
     ] {
         let o = Command::new("ip").args(args).output().expect("ip");
-        out.push_str(&String::from_utf8_lossy(&o.stdout));
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            out.push_str(&settled(line));
+            out.push('\n');
+        }
     }
     out
 }

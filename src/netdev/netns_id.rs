@@ -124,20 +124,26 @@ fn names_of(id: (u64, u64)) -> Vec<String> {
     names
 }
 
+/// What makes a namespace itself: its file's device and inode, and its cookie (the inode
+/// may be reused by a later namespace, the cookie never).
+type Identity = ((u64, u64), Option<u64>);
+
 thread_local! {
-    /// The last namespace identified on this thread, by its file's identity: a command
-    /// keeps one key for its whole life even if names change meanwhile.
-    static LAST: RefCell<Option<((u64, u64), NetnsId)>> = const { RefCell::new(None) };
+    /// The last namespace identified on this thread: a command keeps one key for its
+    /// whole life even if names change meanwhile.
+    static LAST: RefCell<Option<(Identity, NetnsId)>> = const { RefCell::new(None) };
 }
 
 impl NetnsId {
     /// The namespace of the calling thread.
     pub fn current() -> io::Result<NetnsId> {
         let own = file_id(Path::new(SELF_NS))?;
+        let cookie = cookie().ok();
+        let identity = (own, cookie);
         if let Some(id) = LAST.with(|l| {
             l.borrow()
                 .as_ref()
-                .filter(|(f, _)| *f == own)
+                .filter(|(f, _)| *f == identity)
                 .map(|(_, id)| id.clone())
         }) {
             return Ok(id);
@@ -151,10 +157,10 @@ impl NetnsId {
         } else {
             NetnsId::Anonymous {
                 inode: own.1,
-                cookie: cookie().ok(),
+                cookie,
             }
         };
-        LAST.with(|l| *l.borrow_mut() = Some((own, id.clone())));
+        LAST.with(|l| *l.borrow_mut() = Some((identity, id.clone())));
         Ok(id)
     }
 

@@ -46,9 +46,11 @@ pub(super) fn deleted(cx: &mut Ctx<'_>) -> Vec<String> {
         if cx.recreating.contains(name) {
             continue;
         }
+        // A device of the apply's own under the name (one that replaced it) goes first.
         let taken = [Some(name.as_str()), peer]
             .into_iter()
             .flatten()
+            .filter(|n| !cx.deleting.contains(*n))
             .find_map(|n| cx.now.links.get(n).map(|l| (n, l)));
         match taken {
             Some((_, l)) if l.name == *name && same_kind(&l.kind, &b.kind) && l.mac == b.mac => {
