@@ -303,22 +303,7 @@ pub fn apply(
         });
     }
     if let Some(dir) = &opts.journal {
-        let record = checkpoint::Journal {
-            pid: std::process::id(),
-            started: checkpoint::now(),
-            plan: the_plan
-                .ops()
-                .map(|op| format!("{} {op}", op.sign()))
-                .collect(),
-            scope: Scope::of(&the_plan),
-            before: before.clone(),
-            sysctls_set: crate::firewall::plan::switches_set(&the_plan),
-            phases: phases_of(&the_plan),
-            done: None,
-        };
-        checkpoint::start_progress(dir)
-            .and_then(|()| checkpoint::store_journal(dir, &record))
-            .map_err(|e| ApplyError::Journal(e.to_string()))?;
+        start_journal(dir, &the_plan, &before)?;
     }
     let hooks = if opts.journal.is_some() {
         Hooks::from_env()
@@ -362,22 +347,51 @@ pub fn apply(
         failures,
     );
     if let Some(dir) = &opts.journal {
-        match &outcome {
-            ApplyError::RolledBack { .. } => {
-                let _ = checkpoint::clear_journal(dir);
-            }
-            // An incomplete rollback keeps the journal, with exactly what was done, so
-            // that `hostnet rollback` can try again.
-            ApplyError::RollbackIncomplete { done, .. } => {
-                if let Ok(Some(mut j)) = checkpoint::load_journal(dir) {
-                    j.done = Some(done.clone());
-                    let _ = checkpoint::store_journal(dir, &j);
-                }
-            }
-            _ => {}
-        }
+        settle_journal(dir, &outcome);
     }
     Err(outcome)
+}
+
+/// Writes the crash journal before the first change: the state before, the plan's phases,
+/// no phase started yet.
+fn start_journal(
+    dir: &std::path::Path,
+    the_plan: &Plan,
+    before: &KernelState,
+) -> Result<(), ApplyError> {
+    let record = checkpoint::Journal {
+        pid: std::process::id(),
+        started: checkpoint::now(),
+        plan: the_plan
+            .ops()
+            .map(|op| format!("{} {op}", op.sign()))
+            .collect(),
+        scope: Scope::of(the_plan),
+        before: before.clone(),
+        sysctls_set: crate::firewall::plan::switches_set(the_plan),
+        phases: phases_of(the_plan),
+        done: None,
+    };
+    checkpoint::start_progress(dir)
+        .and_then(|()| checkpoint::store_journal(dir, &record))
+        .map_err(|e| ApplyError::Journal(e.to_string()))
+}
+
+/// After a rollback: the journal goes with a finished one; an incomplete one keeps it,
+/// with exactly what was done, so that `hostnet rollback` can try again.
+fn settle_journal(dir: &std::path::Path, outcome: &ApplyError) {
+    match outcome {
+        ApplyError::RolledBack { .. } => {
+            let _ = checkpoint::clear_journal(dir);
+        }
+        ApplyError::RollbackIncomplete { done, .. } => {
+            if let Ok(Some(mut j)) = checkpoint::load_journal(dir) {
+                j.done = Some(done.clone());
+                let _ = checkpoint::store_journal(dir, &j);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The plan's non-empty phases, as a crash journal records them.

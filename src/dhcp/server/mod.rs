@@ -30,6 +30,7 @@
 //! with a new name only is folded and signalled, never released; new options are a SIGHUP;
 //! new flags are a restart, and so is an interface that was deleted and made again.
 
+mod dirs;
 mod hosts;
 pub mod model;
 mod process;
@@ -45,27 +46,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use dirs::{base_dir, DNSMASQ_DIR};
+use dirs::{legacy_servers, namespace_dir};
 pub use process::{cmdline, pid_in_file, RELEASE_PROGRAM};
 use render::{CONFIG_FILE, HOSTS_DIR, HOSTS_FILE, LEASE_FILE, OPTIONS_FILE};
 pub use types::{DhcpHost, ServerFlags, ServerIntent, ServerOptions, ServerSpec, ServerState};
 
 use crate::netdev::netns_id::NetnsId;
 use crate::netdev::Op;
-
-/// Default parent of the servers' directories.
-pub const DNSMASQ_DIR: &str = "/var/lib/hostnet/dnsmasq";
-
-/// The parent of the namespaces' server directories: `HOSTNET_DNSMASQ_DIR`, else
-/// `HOSTNET_LIB_DIR/dnsmasq`, else [`DNSMASQ_DIR`].
-pub fn base_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("HOSTNET_DNSMASQ_DIR") {
-        return PathBuf::from(d);
-    }
-    std::env::var_os("HOSTNET_LIB_DIR").map_or_else(
-        || PathBuf::from(DNSMASQ_DIR),
-        |d| PathBuf::from(d).join("dnsmasq"),
-    )
-}
 
 /// Why a server could not be read, configured, started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -136,45 +124,6 @@ struct Record {
     /// `host`, or the key of the namespace the server serves.
     netns: String,
     spec: ServerSpec,
-}
-
-/// The directory of the calling thread's namespace's servers under `root`: `root` for
-/// the host's, `root/netns.NAME` for a named one; an unnamed one's under the runtime
-/// directory (its leases cannot outlive it), unless `HOSTNET_DNSMASQ_DIR` says where.
-fn namespace_dir(root: PathBuf, id: &NetnsId) -> PathBuf {
-    match id {
-        NetnsId::Host => root,
-        NetnsId::Named(_) => root.join(id.key()),
-        NetnsId::Anonymous { .. } => std::env::var_os("HOSTNET_DNSMASQ_DIR")
-            .map_or_else(
-                || crate::netdev::netns_id::state_dir().join("dnsmasq"),
-                PathBuf::from,
-            )
-            .join(id.key()),
-    }
-}
-
-/// Servers an older hostnet made for the calling thread's namespace (other than the
-/// host's) directly under `root`, keyed by the namespace's cookie: they are used where
-/// they are (their dnsmasq runs with that directory on its command line).
-fn legacy_servers(root: &Path, legacy_key: &str) -> BTreeMap<String, PathBuf> {
-    let mut out = BTreeMap::new();
-    for e in fs::read_dir(root).into_iter().flatten().flatten() {
-        let network = e.file_name().to_string_lossy().into_owned();
-        // Namespaces' directories have a '.' in their name; networks never do.
-        if network.contains('.') {
-            continue;
-        }
-        let Ok(bytes) = fs::read(e.path().join(CONFIG_FILE)) else {
-            continue;
-        };
-        if serde_json::from_slice::<Record>(&bytes)
-            .is_ok_and(|r| r.netns == legacy_key && r.network == network)
-        {
-            out.insert(network, e.path());
-        }
-    }
-    out
 }
 
 /// Temporary file (a dot-file: dnsmasq's inotify ignores those), fsync, mode 0644 (dnsmasq
