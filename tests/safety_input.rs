@@ -49,35 +49,52 @@ impl Hostnet {
     }
 }
 
-/// `ip -d link`, `ip addr`, `ip route` and `ip rule` of the namespace: what another tool
-/// sees, names and all; without what the kernel changes by itself meanwhile (operational
-/// state, duplicate address detection).
+/// What another tool sees of the namespace with `ip`: every link (name, kind, MTU, master,
+/// MAC, admin state), global addresses, routes other than the kernel's own, and rules.
+/// Without what the kernel changes by itself meanwhile (operational state, timers,
+/// link-local addresses).
 fn snapshot() -> String {
-    let settled = |line: &str| {
-        line.split_whitespace()
-            .filter(|w| !matches!(*w, "tentative" | "dadfailed"))
-            .collect::<Vec<_>>()
-            .join(" ")
-            .replace("state UP ", "")
-            .replace("state UNKNOWN ", "")
-            .replace("state DOWN ", "")
-            .replace("state LOWERLAYERDOWN ", "")
-    };
-    let mut out = String::new();
-    for args in [
-        &["-d", "link", "show"][..],
-        &["addr", "show"],
-        &["route", "show", "table", "all"],
-        &["rule", "show"],
-        &["-6", "rule", "show"],
-    ] {
+    let json = |args: &[&str]| -> Vec<serde_json::Value> {
         let o = Command::new("ip").args(args).output().expect("ip");
-        for line in String::from_utf8_lossy(&o.stdout).lines() {
-            out.push_str(&settled(line));
-            out.push('\n');
+        serde_json::from_slice(&o.stdout).unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for l in json(&["-j", "-d", "link", "show"]) {
+        let up = l["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "UP"));
+        out.push(format!(
+            "link {} {} mtu {} master {} mac {} up {up}",
+            l["ifname"], l["linkinfo"]["info_kind"], l["mtu"], l["master"], l["address"]
+        ));
+    }
+    for l in json(&["-j", "addr", "show"]) {
+        for a in l["addr_info"].as_array().into_iter().flatten() {
+            if a["scope"] == "global" {
+                out.push(format!(
+                    "addr {} {}/{}",
+                    l["ifname"], a["local"], a["prefixlen"]
+                ));
+            }
         }
     }
-    out
+    for args in [
+        &["-j", "route", "show", "table", "all"][..],
+        &["-j", "-6", "route", "show", "table", "all"],
+    ] {
+        for r in json(args) {
+            if r["protocol"] != "kernel" && r["table"] != "local" {
+                out.push(format!("route {r}"));
+            }
+        }
+    }
+    for args in [&["-j", "rule", "show"][..], &["-j", "-6", "rule", "show"]] {
+        for r in json(args) {
+            out.push(format!("rule {r}"));
+        }
+    }
+    out.sort();
+    out.join("\n")
 }
 
 /// Issue 16, items 4 and 5: each of these reached the kernel, which refused it (or made
@@ -142,7 +159,7 @@ fn kernel_refusals_exit_2_and_change_nothing() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains(
-            "routes.config[0].next-hop-interface: interface nope0 does not exist and this file does not create it"
+            "routes.config[0].next-hop-interface: nope0 does not exist and the file does not create it"
         ),
         "{}",
         text(&o)
@@ -189,9 +206,11 @@ fn a_dhcp_event_cannot_make_the_host_its_own_router() {
     if !enter_private_netns("a_dhcp_event_cannot_make_the_host_its_own_router") {
         return;
     }
-    run_ops(&[veth("lan", "lanp")]);
+    run_ops(&[veth("e1", "e1p")]);
     let h = Hostnet::new();
-    let o = h.apply("networks:\n- {name: lan, uplink: lan, bridged: false, ipv4: {dhcp: true}, source-routing: {table: 1200}}\n");
+    let o = h.apply(
+        "networks:\n- {name: lan, uplink: e1, ipv4: {dhcp: true}, source-routing: {table: 1200}}\n",
+    );
     assert!(o.status.success(), "{}", text(&o));
     // The client configures the lease as its script would, then runs the hook.
     let ip = |args: &str| {

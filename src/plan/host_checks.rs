@@ -49,7 +49,7 @@ pub(super) fn check_route_devices(
         if !will_exist(current, intent, dev) {
             errors.push(PlanError {
                 path: format!("{}.next-hop-interface", ri.origin),
-                message: format!("interface {dev} does not exist and this file does not create it"),
+                message: format!("{dev} does not exist and the file does not create it"),
             });
         }
     }
@@ -74,7 +74,7 @@ mod tests {
         .expect_err("refused");
         assert_eq!(
             errs.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            ["routes.config[0].next-hop-interface: interface nope0 does not exist and this file does not create it"]
+            ["routes.config[0].next-hop-interface: nope0 does not exist and the file does not create it"]
         );
         // One the file creates (a bridge, a veth's peer) or the host has is fine.
         for yaml in [
