@@ -256,7 +256,7 @@ fn monitor_restarts_a_dead_dnsmasq() {
     let ns = net.lab.sb.netns("host");
     let mut monitor = Command::new(env!("CARGO_BIN_EXE_hostnet"))
         .args(["monitor", "--netns", &ns])
-        .env("HOSTNET_DNSMASQ_DIR", net.dir())
+        .env("HOSTNET_DNSMASQ_DIR", net.root())
         .env("HOSTNET_STATE_DIR", net.lab.path("run"))
         .env("HOSTNET_LIB_DIR", net.lab.path("lib"))
         .stdout(Stdio::null())

@@ -213,17 +213,30 @@ fn an_apply_killed_at_any_point_is_rolled_back_exactly() {
             "crash point {k}: not back to the previous state"
         );
     }
-    // Or apply again, which converges and forgets the journal.
+    // An apply over a dead one's journal is refused (the way back would be lost), until
+    // `rollback` ran or the journal is discarded explicitly (issue 16 item 8).
     let o = h.run_env(
         &["apply", "-"],
         Some(CHANGE),
         &[("HOSTNET_TEST_CRASH_AFTER_PHASE", "3")],
     );
     assert!(!o.status.success());
+    let half = h.show();
     let o = h.run(&["apply", "-"], Some(CHANGE));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("did not finish; nothing was changed")
+            && err.contains("hostnet rollback")
+            && err.contains("--discard-stale-journal"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(h.show(), half, "the refused apply changed something");
+    let o = h.run(&["apply", "--discard-stale-journal", "-"], Some(CHANGE));
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("did not finish"),
+        String::from_utf8_lossy(&o.stderr).contains("its journal is discarded"),
         "{}",
         text(&o)
     );

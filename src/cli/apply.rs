@@ -1,6 +1,5 @@
 //! `hostnet apply` and `hostnet validate`.
 
-use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -8,7 +7,7 @@ use super::output::{ms, print_error, print_json_error};
 use super::{enter_netns, ApplyArgs, ApplyFormat};
 use crate::engine::{self, applied, checkpoint, committed, lock, ApplyOptions};
 use crate::expand::{expand, Intent};
-use crate::model::{parse, validate, Desired};
+use crate::model::{parse, read_input, validate, Desired};
 use crate::netdev::linux::LinuxDriver;
 
 /// A loaded input file.
@@ -25,16 +24,15 @@ pub fn load(file: &Path) -> Result<Intent, Vec<String>> {
 
 /// [`load`], keeping the text and the document too.
 pub fn load_document(file: &Path) -> Result<Loaded, Vec<String>> {
+    // At most MAX_INPUT_BYTES is read, whatever the file is (a device, a pipe).
     let text = if file == Path::new("-") {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| vec![format!("cannot read standard input: {e}")])?;
-        s
+        read_input(std::io::stdin().lock(), "standard input")
     } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| vec![format!("cannot read {}: {e}", file.display())])?
-    };
+        let f = std::fs::File::open(file)
+            .map_err(|e| vec![format!("cannot read {}: {e}", file.display())])?;
+        read_input(f, &file.display().to_string())
+    }
+    .map_err(|e| vec![e.to_string()])?;
     let desired = parse(&text).map_err(|e| vec![e.to_string()])?;
     validate(&desired).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let intent = expand(&desired).map_err(|e| vec![e.to_string()])?;
@@ -105,6 +103,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         }
     };
     if !args.dry_run {
+        super::safety::clean_records();
         match checkpoint::load_checkpoint(&state) {
             Ok(Some(cp)) => {
                 return fail(
@@ -121,7 +120,9 @@ pub fn run(args: &ApplyArgs) -> i32 {
             Ok(None) => {}
             Err(e) => return fail(args, 1, "cannot read the checkpoint record; nothing was changed", &[e.to_string()]),
         }
-        super::safety::report_stale_journal(&state);
+        if args.discard_stale_journal {
+            super::safety::report_stale_journal(&state, "its journal is discarded");
+        }
     }
     let mut driver = match LinuxDriver::new() {
         Ok(d) => d,
@@ -137,6 +138,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
     let opts = ApplyOptions {
         dry_run: args.dry_run,
         journal: (!args.dry_run).then(|| state.clone()),
+        discard_stale_journal: args.discard_stale_journal,
     };
     let text = args.output == ApplyFormat::Text;
     let applied_before = applied::load(&state).unwrap_or_default();
@@ -180,9 +182,8 @@ pub fn run(args: &ApplyArgs) -> i32 {
                 secs,
                 &loaded.text,
                 before.clone(),
-                crate::plan::Scope::of(plan),
+                plan,
                 applied_before.clone(),
-                crate::firewall::plan::switches_set(plan),
             )?;
             armed = Some(cp);
         }
@@ -192,10 +193,11 @@ pub fn run(args: &ApplyArgs) -> i32 {
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            if let Some(cp) = &armed {
+            if let Some(cp) = &mut armed {
                 // Rolled back (or nothing changed): nothing is left to confirm. An incomplete
                 // rollback keeps the checkpoint, so the watchdog tries again at the deadline.
-                if matches!(e, engine::ApplyError::RollbackIncomplete { .. }) {
+                if let engine::ApplyError::RollbackIncomplete { done, .. } = &e {
+                    super::safety::checkpoint_done(&state, cp, done.clone(), None);
                     eprintln!(
                         "The checkpoint stays: its watchdog tries to restore the previous state again at {}.",
                         super::safety::when(cp.deadline)
@@ -207,6 +209,11 @@ pub fn run(args: &ApplyArgs) -> i32 {
             return fail(args, e.exit_code(), &e.to_string(), &e.details());
         }
     };
+    if let (Some(cp), true) = (&mut armed, report.changed) {
+        // Every op of the plan ran; the rollback compares with the state that verified.
+        let done = report.plan.ops().cloned().collect();
+        super::safety::checkpoint_done(&state, cp, done, report.after.clone());
+    }
     if !report.dry_run {
         // DHCP events and the monitor act on what was applied here last.
         if let Err(e) = applied::record(&state, &loaded.intent) {

@@ -80,7 +80,7 @@ pub enum Command {
     /// Undo a pending checkpoint now, or return to the state before an apply that died.
     Rollback(safety::NetnsArgs),
     /// Apply the last committed state, network by network (at boot).
-    Restore(safety::NetnsArgs),
+    Restore(safety::RestoreArgs),
     /// Waits for a checkpoint's deadline and rolls it back (started by `apply`).
     #[command(hide = true)]
     CheckpointWatchdog(safety::WatchdogArgs),
@@ -109,6 +109,11 @@ pub struct ApplyArgs {
     /// commit` runs first (the guard for changing the management network over SSH).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub confirm_timeout: Option<u64>,
+    /// An earlier apply died (its journal is under /run/hostnet): keep what it did,
+    /// forget its journal, and apply. Without this, apply refuses until `hostnet
+    /// rollback` has returned to the state before it.
+    #[arg(long)]
+    pub discard_stale_journal: bool,
 }
 
 /// Output formats of `apply`.

@@ -9,11 +9,13 @@ use super::enter_netns;
 use super::output::print_error;
 use crate::engine::checkpoint::{self, Checkpoint};
 use crate::engine::lock::{self, NetnsLock};
+use crate::engine::records;
+use crate::engine::rollback::{Done, Restored};
 use crate::engine::{self, applied, committed, ApplyError, ApplyOptions};
 use crate::expand::{expand, Intent};
 use crate::model::{parse, validate};
 use crate::netdev::linux::LinuxDriver;
-use crate::netdev::KernelState;
+use crate::netdev::{KernelState, Op};
 use crate::plan::Scope;
 
 /// The namespace a command acts on.
@@ -27,6 +29,16 @@ pub struct NetnsArgs {
     pub lock_timeout: u64,
 }
 
+/// `hostnet restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub netns: NetnsArgs,
+    /// An earlier apply died: keep what it did, forget its journal, and restore.
+    #[arg(long)]
+    pub discard_stale_journal: bool,
+}
+
 /// `hostnet checkpoint-watchdog`.
 #[derive(Debug, clap::Args)]
 pub struct WatchdogArgs {
@@ -35,39 +47,22 @@ pub struct WatchdogArgs {
     pub token: String,
 }
 
-/// A time as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn when(epoch: u64) -> String {
-    let days = i64::try_from(epoch / 86_400).unwrap_or(0);
-    let secs = epoch % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
+pub use crate::engine::checkpoint::when;
 
-/// Says so when an earlier apply died and left its journal.
-pub fn report_stale_journal(state: &Path) {
+/// Says so when an earlier apply died and left its journal; `what_now` ends the note.
+pub fn report_stale_journal(state: &Path, what_now: &str) {
     if let Ok(Some(j)) = checkpoint::stale_journal(state) {
         eprintln!(
-            "note: an apply (pid {}, started {}) did not finish ({} planned changes); `hostnet rollback` returns to the state before it, `hostnet apply` converges from here",
+            "note: an apply (pid {}, started {}) did not finish ({} planned changes); {what_now}",
             j.pid,
             when(j.started),
             j.plan.len()
         );
     }
 }
+
+/// What to do about an apply that died, for `show`.
+pub const STALE_JOURNAL_HINT: &str = "`hostnet rollback` returns to the state before it; `hostnet apply --discard-stale-journal` keeps what it did (apply refuses until one of them ran)";
 
 fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, String> {
     enter_netns(args.netns.as_deref())?;
@@ -78,10 +73,22 @@ fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, String> {
     .map_err(|e| format!("cannot take the hostnet lock: {e}"))
 }
 
+/// Removes what dead writers and gone namespaces left (see [`records::clean`]).
+pub fn clean_records() {
+    records::clean(
+        &applied::state_dir(),
+        Path::new(lock::LOCK_DIR),
+        &committed::lib_dir(),
+    );
+}
+
 /// Enters the namespace, takes its lock and runs `f` under it; failing either exits 1.
 fn locked(args: &NetnsArgs, f: impl FnOnce() -> i32) -> i32 {
     match enter_and_lock(args) {
-        Ok(_lock) => f(),
+        Ok(_lock) => {
+            clean_records();
+            f()
+        }
         Err(e) => {
             print_error(&e, &[]);
             1
@@ -107,13 +114,32 @@ fn stop_watchdog(cp: &Checkpoint) {
     }
 }
 
-fn restore_to(before: &KernelState, scope: &Scope) -> Result<usize, String> {
+/// Takes back an apply recorded by a checkpoint or a crash journal (`done: None`: a record
+/// of an older hostnet, which kept no ops: exact convergence within its scope).
+fn roll_back_to(
+    before: &KernelState,
+    done: Option<Done>,
+    left: Option<&KernelState>,
+    scope: &Scope,
+) -> Result<Restored, String> {
     let mut driver = LinuxDriver::new().map_err(|e| format!("cannot open netlink: {e}"))?;
-    engine::restore(&mut driver, before, Some(scope)).map_err(|e| {
+    let result = match done {
+        Some(done) => engine::rollback::roll_back(&mut driver, before, done, left, scope),
+        None => engine::restore(&mut driver, before, Some(scope)).map(|changes| Restored {
+            changes,
+            kept: Vec::new(),
+        }),
+    };
+    result.map_err(|e| {
         let mut lines = vec![e.to_string()];
         lines.extend(e.details());
         lines.join("\n  ")
     })
+}
+
+/// What a finished rollback left because other tools changed it since, for its report.
+fn kept_lines(r: &Restored) -> String {
+    r.kept.iter().map(|k| format!("\n  kept: {k}")).collect()
 }
 
 /// Before the first change of `apply --confirm-timeout`: records the checkpoint and starts
@@ -124,9 +150,8 @@ pub fn arm_checkpoint(
     secs: u64,
     document: &str,
     before: KernelState,
-    scope: Scope,
+    plan: &crate::plan::Plan,
     applied_before: applied::Applied,
-    sysctls_set: std::collections::BTreeMap<String, String>,
 ) -> Result<Checkpoint, String> {
     let created = checkpoint::now();
     let mut cp = Checkpoint {
@@ -135,10 +160,13 @@ pub fn arm_checkpoint(
         deadline: created + secs,
         document: document.to_string(),
         watchdog_pid: None,
-        scope,
+        scope: Scope::of(plan),
         applied_before,
         before,
-        sysctls_set,
+        sysctls_set: crate::firewall::plan::switches_set(plan),
+        phases: engine::phases_of(plan),
+        done: None,
+        left: None,
     };
     checkpoint::store_checkpoint(state, &cp).map_err(|e| e.to_string())?;
     match spawn_watchdog(&cp.token) {
@@ -156,30 +184,67 @@ pub fn arm_checkpoint(
     }
 }
 
+/// Records in the checkpoint what its apply carried out and the state it left (`left`:
+/// once verified), for the rollback to take back exactly that.
+pub fn checkpoint_done(
+    state: &Path,
+    cp: &mut Checkpoint,
+    done: Vec<Op>,
+    left: Option<KernelState>,
+) {
+    cp.done = Some(done);
+    cp.left = left;
+    if let Err(e) = checkpoint::store_checkpoint(state, cp) {
+        eprintln!(
+            "warning: the checkpoint does not record what the change did ({e}); its rollback takes back every planned change that shows"
+        );
+    }
+}
+
 /// Drops a checkpoint whose change did not happen or was rolled back already.
 pub fn disarm(state: &Path, cp: &Checkpoint) {
     let _ = checkpoint::clear_checkpoint(state);
     stop_watchdog(cp);
 }
 
-/// Restores the state before a crashed apply (switches changed since left alone).
-fn restore_journal(j: &checkpoint::Journal) -> Result<usize, String> {
+/// Takes back a crashed apply (switches changed since left alone).
+fn restore_journal(state: &Path, j: &checkpoint::Journal) -> Result<Restored, String> {
     let mut target = j.before.clone();
     crate::firewall::plan::keep_changed_switches(&mut target.firewall, &j.sysctls_set);
-    restore_to(&target, &j.scope)
+    roll_back_to(&target, j.done(state), None, &j.scope)
 }
 
-/// Restores a checkpoint's state and the DHCP record from before it.
-fn roll_back_checkpoint(state: &Path, cp: &Checkpoint) -> Result<usize, String> {
+/// The PID of the apply that made a checkpoint (its token starts with it).
+fn apply_pid(cp: &Checkpoint) -> Option<u32> {
+    cp.token.split_once('-').and_then(|(p, _)| p.parse().ok())
+}
+
+/// Takes back a checkpoint's change and puts back the DHCP record from before it. The
+/// ops come from the checkpoint once its apply recorded them; if the apply died before,
+/// from its crash journal (what it finished), or all of the plan (it verified and died
+/// just after). Returns whether the apply's crash journal was used (and is done with).
+fn roll_back_checkpoint(state: &Path, cp: &Checkpoint) -> Result<(Restored, bool), String> {
     let mut target = cp.before.clone();
     crate::firewall::plan::keep_changed_switches(&mut target.firewall, &cp.sysctls_set);
-    let n = restore_to(&target, &cp.scope)?;
+    let journal = checkpoint::stale_journal(state)
+        .ok()
+        .flatten()
+        .filter(|j| Some(j.pid) == apply_pid(cp));
+    let done = match (&cp.done, &journal) {
+        (Some(done), _) => Some(Done::Ops(done.clone())),
+        (None, Some(j)) => j.done(state),
+        (None, None) if !cp.phases.is_empty() => {
+            Some(Done::Ops(cp.phases.iter().flatten().cloned().collect()))
+        }
+        (None, None) => None,
+    };
+    let r = roll_back_to(&target, done, cp.left.as_ref(), &cp.scope)?;
     if let Err(e) = applied::store(state, &cp.applied_before) {
         return Err(format!(
             "restored the network, but not the record of DHCP networks: {e}"
         ));
     }
-    Ok(n)
+    Ok((r, journal.is_some()))
 }
 
 /// Starts `hostnet checkpoint-watchdog` in its own session, so that it outlives this
@@ -222,11 +287,12 @@ fn watched(state: &Path, token: &str) -> Watched {
     }
 }
 
+/// What the watchdog did, for `hostnet commit` to say why there is nothing to commit:
+/// `checkpoint/KEY.last-rollback.txt`, this namespace's own.
 fn watchdog_log(state: &Path, line: &str) {
-    let _ = std::fs::write(
-        state.join("checkpoint").join("last-rollback.txt"),
-        format!("{line}\n"),
-    );
+    if let Ok(path) = records::last_rollback_path(state) {
+        let _ = std::fs::write(path, format!("{line}\n"));
+    }
 }
 
 pub fn watchdog(args: &WatchdogArgs) -> i32 {
@@ -265,14 +331,19 @@ pub fn watchdog(args: &WatchdogArgs) -> i32 {
             }
         };
         return match roll_back_checkpoint(&state, &cp) {
-            Ok(n) => {
+            Ok((r, journal)) => {
                 let _ = checkpoint::clear_checkpoint(&state);
+                if journal {
+                    let _ = checkpoint::clear_journal(&state);
+                }
                 watchdog_log(
                     &state,
                     &format!(
-                        "{}: the change applied {} was not committed; rolled back ({n} changes)",
+                        "{}: the change applied {} was not committed; rolled back ({} changes){}",
                         when(checkpoint::now()),
-                        when(cp.created)
+                        when(cp.created),
+                        r.changes,
+                        kept_lines(&r)
                     ),
                 );
                 0
@@ -298,7 +369,8 @@ fn commit_locked() -> i32 {
     let cp = match checkpoint::load_checkpoint(&state) {
         Ok(Some(cp)) => cp,
         Ok(None) => {
-            let last = std::fs::read_to_string(state.join("checkpoint").join("last-rollback.txt"))
+            let last = records::last_rollback_path(&state)
+                .and_then(std::fs::read_to_string)
                 .unwrap_or_default();
             let details: Vec<String> = last.lines().map(str::to_string).collect();
             print_error("no checkpoint is pending here; nothing to commit", &details);
@@ -338,11 +410,16 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
     if let Ok(Some(cp)) = checkpoint::load_checkpoint(&state) {
         stop_watchdog(&cp);
         return match roll_back_checkpoint(&state, &cp) {
-            Ok(n) => {
+            Ok((r, journal)) => {
                 let _ = checkpoint::clear_checkpoint(&state);
+                if journal {
+                    let _ = checkpoint::clear_journal(&state);
+                }
                 println!(
-                    "Rolled back the change applied {} ({n} changes).",
-                    when(cp.created)
+                    "Rolled back the change applied {} ({} changes).{}",
+                    when(cp.created),
+                    r.changes,
+                    kept_lines(&r)
                 );
                 0
             }
@@ -353,13 +430,15 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
         };
     }
     match checkpoint::stale_journal(&state) {
-        Ok(Some(j)) => match restore_journal(&j) {
-            Ok(n) => {
+        Ok(Some(j)) => match restore_journal(&state, &j) {
+            Ok(r) => {
                 let _ = checkpoint::clear_journal(&state);
                 println!(
-                    "Returned to the state before the apply that did not finish (pid {}, started {}): {n} changes.",
+                    "Returned to the state before the apply that did not finish (pid {}, started {}): {} changes.{}",
                     j.pid,
-                    when(j.started)
+                    when(j.started),
+                    r.changes,
+                    kept_lines(&r)
                 );
                 0
             }
@@ -413,11 +492,11 @@ fn units(intent: &Intent) -> Vec<(String, Intent)> {
     out
 }
 
-pub fn restore(args: &NetnsArgs) -> i32 {
-    locked(args, restore_locked)
+pub fn restore(args: &RestoreArgs) -> i32 {
+    locked(&args.netns, || restore_locked(args.discard_stale_journal))
 }
 
-fn restore_locked() -> i32 {
+fn restore_locked(discard_stale_journal: bool) -> i32 {
     let dir = committed::lib_dir();
     let doc = match committed::load(&dir) {
         Ok(Some(d)) => d,
@@ -461,6 +540,7 @@ fn restore_locked() -> i32 {
     let opts = ApplyOptions {
         dry_run: false,
         journal: Some(state.clone()),
+        discard_stale_journal,
     };
     // Everything at once when it can be planned; unit by unit when something is missing.
     let whole = engine::apply(&mut driver, &intent, opts.clone(), |_, _| Ok(()));

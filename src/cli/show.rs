@@ -57,7 +57,7 @@ pub fn run(args: &ShowArgs) -> i32 {
         Format::Yaml => serde_yaml_ng::to_string(&shown.document).map_err(|e| e.to_string()),
         Format::Json => serde_json::to_string_pretty(&shown.document).map_err(|e| e.to_string()),
     };
-    super::safety::report_stale_journal(&applied::state_dir());
+    super::safety::report_stale_journal(&applied::state_dir(), super::safety::STALE_JOURNAL_HINT);
     if text.is_ok() && args.output == Format::Yaml {
         if let Ok(Some(cp)) = crate::engine::checkpoint::load_checkpoint(&applied::state_dir()) {
             println!(

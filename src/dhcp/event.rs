@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-use crate::expand::{lease_prefix_problem, Lease, Router};
+use crate::expand::{lease_prefix_problem, lease_router_problem, Lease, Router};
 use crate::model::validate::check_ifname;
 use crate::netdev::Family;
 
@@ -169,6 +169,17 @@ fn checked_address(name: &str, addr: IpAddr, len: u8) -> Result<IpNet, EventErro
     }
 }
 
+/// A lease whose router passes the checks a static gateway gets (the static path refuses
+/// the same things in `networks[].ipv4.gateway`).
+fn checked_lease(router_name: &str, address: IpNet, router: Router) -> Result<Lease, EventError> {
+    if let Router::Via(r) = router {
+        if let Some(problem) = lease_router_problem(&address, r) {
+            return Err(invalid(router_name, problem));
+        }
+    }
+    Ok(Lease { address, router })
+}
+
 /// An IPv4 lease from `PREFIX_ip_address`, `PREFIX_subnet_mask` (or dhcpcd's
 /// `PREFIX_subnet_cidr`) and `PREFIX_routers`.
 fn v4_lease(input: &Input<'_>, new: bool) -> Result<Lease, EventError> {
@@ -193,10 +204,11 @@ fn v4_lease(input: &Input<'_>, new: bool) -> Result<Lease, EventError> {
         (None, Some(mask)) => netmask(m, mask)?,
         (None, None) => return Err(EventError::Missing(m)),
     };
-    Ok(Lease {
-        address: checked_address(a, IpAddr::V4(addr), len)?,
-        router: router(r, input.get(r)?)?,
-    })
+    checked_lease(
+        r,
+        checked_address(a, IpAddr::V4(addr), len)?,
+        router(r, input.get(r)?)?,
+    )
 }
 
 /// dhclient's DHCPv6 lease (`new_ip6_address`, `new_ip6_prefixlen`); the router comes from
@@ -289,10 +301,11 @@ fn parse_networkmanager(input: &Input<'_>) -> Result<Event, EventError> {
                 let len = netmask("DHCP4_SUBNET_MASK", input.require("DHCP4_SUBNET_MASK")?)?;
                 vec![(
                     v4,
-                    Change::Install(Lease {
-                        address: checked_address("DHCP4_IP_ADDRESS", IpAddr::V4(a), len)?,
-                        router: router("DHCP4_ROUTERS", input.get("DHCP4_ROUTERS")?)?,
-                    }),
+                    Change::Install(checked_lease(
+                        "DHCP4_ROUTERS",
+                        checked_address("DHCP4_IP_ADDRESS", IpAddr::V4(a), len)?,
+                        router("DHCP4_ROUTERS", input.get("DHCP4_ROUTERS")?)?,
+                    )?),
                 )]
             }
             None => vec![(v4, Change::FromKernel)],
@@ -546,5 +559,49 @@ mod tests {
             &[]
         )
         .is_err());
+    }
+
+    /// Issue 16 item 6: a router that is the lease's own address, its subnet's network or
+    /// broadcast address, or outside its subnet is refused (exit 2), as a static gateway
+    /// is, by every client that hands a router over.
+    #[test]
+    fn a_router_that_is_the_host_itself_or_not_on_the_subnet_is_refused() {
+        let bad = [
+            ("10.77.0.122", "is the lease's own address"),
+            ("10.77.0.0", "is the network address of the lease's subnet"),
+            (
+                "10.77.0.255",
+                "is the broadcast address of the lease's subnet",
+            ),
+            ("10.78.0.1", "is outside the lease's subnet (10.77.0.0/24)"),
+        ];
+        for (router, expected) in bad {
+            for client in [Client::Dhclient, Client::Dhcpcd] {
+                let mut pairs = BOUND.to_vec();
+                pairs.retain(|(k, _)| *k != "new_routers");
+                pairs.push(("new_routers", router));
+                let err = ev(client, &pairs, &[]).expect_err(router).to_string();
+                assert!(err.starts_with("new_routers: router"), "{err}");
+                assert!(err.contains(expected), "{client:?} {router}: {err}");
+            }
+            let err = ev(
+                Client::Networkmanager,
+                &[
+                    ("DHCP4_IP_ADDRESS", "10.77.0.122"),
+                    ("DHCP4_SUBNET_MASK", "255.255.255.0"),
+                    ("DHCP4_ROUTERS", router),
+                ],
+                &["lan", "dhcp4-change"],
+            )
+            .expect_err(router)
+            .to_string();
+            assert!(err.contains(expected), "networkmanager {router}: {err}");
+        }
+        // Only the first router is used, and only it is checked; /31 has no broadcast.
+        let mut pairs = BOUND.to_vec();
+        pairs.retain(|(k, _)| *k != "new_routers" && *k != "new_subnet_mask");
+        pairs.push(("new_subnet_mask", "255.255.255.254"));
+        pairs.push(("new_routers", "10.77.0.123"));
+        ev(Client::Dhclient, &pairs, &[]).expect("a /31 peer is a router");
     }
 }

@@ -17,18 +17,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::files::write_atomically;
-use super::lock::current_netns_key;
 use crate::expand::{expand_with, Dhcp, ExpandError, Intent, LeaseSource, NetworkIntent, Records};
 use crate::model::Desired;
 use crate::netdev::Family;
 
 /// Default for the state directory.
-pub const STATE_DIR: &str = "/run/hostnet";
+pub const STATE_DIR: &str = crate::netdev::netns_id::STATE_DIR;
 const FORMAT_VERSION: u32 = 1;
 
 /// The state directory: `HOSTNET_STATE_DIR` or [`STATE_DIR`].
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("HOSTNET_STATE_DIR").map_or_else(|| PathBuf::from(STATE_DIR), PathBuf::from)
+    crate::netdev::netns_id::state_dir()
 }
 
 /// The applied state could not be read or written.
@@ -193,12 +192,11 @@ impl Applied {
 
 /// The state file of the calling thread's namespace.
 pub fn path_for_current_netns(dir: &Path) -> Result<PathBuf, AppliedError> {
-    let key = current_netns_key().map_err(|source| AppliedError::Io {
+    super::records::locate(dir, "applied", "json").map_err(|source| AppliedError::Io {
         action: "identify the network namespace of",
-        path: PathBuf::from("/proc/thread-self/ns/net"),
+        path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
         source,
-    })?;
-    Ok(dir.join("applied").join(format!("{key}.json")))
+    })
 }
 
 /// Reads the state of the calling thread's namespace (empty when nothing was applied).

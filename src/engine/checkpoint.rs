@@ -18,8 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::files::{read, remove, write_atomically, IoFailure};
-use super::lock::current_netns_key;
-use crate::netdev::KernelState;
+use crate::netdev::{KernelState, Op};
 use crate::plan::Scope;
 
 /// A record could not be read or written.
@@ -65,6 +64,33 @@ pub struct Journal {
     /// changed after the apply is left alone by the rollback.
     #[serde(default)]
     pub sysctls_set: std::collections::BTreeMap<String, String>,
+    /// The plan's non-empty phases: with the count of phases finished (`KEY.progress`),
+    /// what the apply carried out. Empty in a journal of an older hostnet.
+    #[serde(default)]
+    pub phases: Vec<Vec<Op>>,
+    /// Exactly what was carried out, once known (an incomplete rollback keeps the
+    /// journal with it).
+    #[serde(default)]
+    pub done: Option<Vec<Op>>,
+}
+
+impl Journal {
+    /// What the apply carried out, as far as this record tells: `None` for a journal of
+    /// an older hostnet, which recorded no ops.
+    pub fn done(&self, dir: &Path) -> Option<super::rollback::Done> {
+        if let Some(done) = &self.done {
+            return Some(super::rollback::Done::Ops(done.clone()));
+        }
+        if self.phases.is_empty() && !self.plan.is_empty() {
+            return None;
+        }
+        let (completed, partial) = progress(dir);
+        Some(super::rollback::Done::Phases {
+            phases: self.phases.clone(),
+            completed,
+            partial,
+        })
+    }
 }
 
 /// An applied change awaiting `hostnet commit`.
@@ -88,6 +114,17 @@ pub struct Checkpoint {
     /// changed after the apply is left alone by the rollback.
     #[serde(default)]
     pub sysctls_set: std::collections::BTreeMap<String, String>,
+    /// The plan's non-empty phases (all carried out once the change verified).
+    #[serde(default)]
+    pub phases: Vec<Vec<Op>>,
+    /// What the change carried out, once the apply knows (it verified, or it failed and
+    /// the rollback is incomplete); `None` while it runs, or if it died.
+    #[serde(default)]
+    pub done: Option<Vec<Op>>,
+    /// The state read when the change verified: a rollback leaves what differs from it
+    /// (another tool's doing since).
+    #[serde(default)]
+    pub left: Option<KernelState>,
 }
 
 /// Seconds since the epoch.
@@ -98,12 +135,8 @@ pub fn now() -> u64 {
 }
 
 fn path(dir: &Path, kind: &str) -> Result<PathBuf, RecordError> {
-    let key = current_netns_key().map_err(|source| RecordError::Io {
-        action: "identify the network namespace of",
-        path: PathBuf::from("/proc/thread-self/ns/net"),
-        source,
-    })?;
-    Ok(dir.join(kind).join(format!("{key}.json")))
+    super::records::locate(dir, kind, "json")
+        .map_err(|e| RecordError::from(super::records::identify_error(e)))
 }
 
 fn store<T: Serialize>(dir: &Path, kind: &str, value: &T) -> Result<(), RecordError> {
@@ -138,7 +171,54 @@ pub fn load_journal(dir: &Path) -> Result<Option<Journal>, RecordError> {
 }
 
 pub fn clear_journal(dir: &Path) -> Result<(), RecordError> {
+    remove(&progress_path(dir)?)?;
     clear(dir, "journal")
+}
+
+fn progress_path(dir: &Path) -> Result<PathBuf, RecordError> {
+    super::records::locate(dir, "journal", "progress")
+        .map_err(|e| RecordError::from(super::records::identify_error(e)))
+}
+
+/// Starts counting an apply's finished phases from none.
+pub fn start_progress(dir: &Path) -> Result<(), RecordError> {
+    Ok(remove(&progress_path(dir)?)?)
+}
+
+/// Notes that the journaled apply starts (`start`) or finished (`done`) its next phase:
+/// one line each, appended (no rewrite of the journal, which holds the whole state
+/// before).
+pub fn mark_phase(dir: &Path, what: &str) -> Result<(), RecordError> {
+    use std::io::Write;
+    let p = progress_path(dir)?;
+    let io = |action: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| RecordError::Io {
+            action,
+            path: p,
+            source,
+        }
+    };
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).map_err(io("create", d))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p)
+        .map_err(io("open", &p))?;
+    f.write_all(format!("{what}\n").as_bytes())
+        .map_err(io("write", &p))
+}
+
+/// How many phases the journaled apply finished, and whether it had started the next.
+pub fn progress(dir: &Path) -> (usize, bool) {
+    let text = progress_path(dir)
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let done = text.lines().filter(|l| *l == "done").count();
+    (done, text.lines().last() == Some("start"))
 }
 
 pub fn store_checkpoint(dir: &Path, c: &Checkpoint) -> Result<(), RecordError> {
@@ -151,6 +231,28 @@ pub fn load_checkpoint(dir: &Path) -> Result<Option<Checkpoint>, RecordError> {
 
 pub fn clear_checkpoint(dir: &Path) -> Result<(), RecordError> {
     clear(dir, "checkpoint")
+}
+
+/// A time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn when(epoch: u64) -> String {
+    let days = i64::try_from(epoch / 86_400).unwrap_or(0);
+    let secs = epoch % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// True when `pid` is a running hostnet process whose command line contains `needle`:

@@ -4,20 +4,20 @@
 //! look like, not the history of how it got there.
 //!
 //! Kept under `/var/lib/hostnet/committed/` (`HOSTNET_LIB_DIR` moves it): `host.yaml`
-//! for the host's own namespace, which is what survives a reboot.
+//! for the host's own namespace, `netns.NAME.yaml` for a named one (both mean the same
+//! namespace after a reboot); an unnamed namespace's under the state directory.
 
 use std::path::{Path, PathBuf};
 
 use super::files::{read, write_atomically, IoFailure};
-use super::lock::current_netns_key;
 use crate::model::{Desired, EntryState, IfaceState, NetworkState, RouteSpec, RuleSpec};
 
 /// Default for the persistent directory.
-pub const LIB_DIR: &str = "/var/lib/hostnet";
+pub const LIB_DIR: &str = crate::netdev::netns_id::LIB_DIR;
 
 /// `HOSTNET_LIB_DIR` or [`LIB_DIR`].
 pub fn lib_dir() -> PathBuf {
-    std::env::var_os("HOSTNET_LIB_DIR").map_or_else(|| PathBuf::from(LIB_DIR), PathBuf::from)
+    crate::netdev::netns_id::lib_dir()
 }
 
 /// The committed state could not be read or written.
@@ -44,25 +44,13 @@ impl From<IoFailure> for CommittedError {
     }
 }
 
-/// `host` for the host's own namespace (the one PID 1 is in), else the namespace's key.
-fn key() -> Result<String, CommittedError> {
-    let ino = |p: &str| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-    let io = |source| CommittedError::Io {
-        action: "identify the network namespace of",
-        path: PathBuf::from("/proc/thread-self/ns/net"),
-        source,
-    };
-    let own = ino("/proc/thread-self/ns/net").map_err(io)?;
-    // PID 1's namespace may be unreadable (containers, hardened /proc): then this is not
-    // knowably the host's namespace, and the key names it.
-    if ino("/proc/1/ns/net").is_ok_and(|init| init == own) {
-        return Ok("host".into());
-    }
-    current_netns_key().map_err(io)
-}
-
+/// The committed document's file of the calling thread's namespace (see
+/// [`super::records::committed_path`]): `DIR/committed/host.yaml` for the host's,
+/// `DIR/committed/netns.NAME.yaml` for a named one; an unnamed namespace's is a runtime
+/// file under the state directory, since it cannot outlive the namespace.
 pub fn path(dir: &Path) -> Result<PathBuf, CommittedError> {
-    Ok(dir.join("committed").join(format!("{}.yaml", key()?)))
+    super::records::committed_path(dir, &crate::netdev::netns_id::state_dir())
+        .map_err(|e| CommittedError::from(super::records::identify_error(e)))
 }
 
 /// The committed document of the calling thread's namespace, if any.

@@ -16,7 +16,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoFailure> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(fail("create", dir))?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    // `.NAME.tmp.PID`: a dot-file no reader lists, and the PID tells a cleaner whether
+    // its writer died before the rename (see `records::clean`).
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let mut f = File::create(&tmp).map_err(fail("create", &tmp))?;
     f.write_all(bytes).map_err(fail("write", &tmp))?;
     f.sync_all().map_err(fail("sync", &tmp))?;

@@ -1,9 +1,13 @@
 //! One lock per network namespace serializes hostnet commands that change it.
 //!
-//! The lock file is named after the namespace's cookie ([`current_netns_key`]), so
-//! two commands reaching the same namespace by different routes (`--netns NAME`, `ip netns
-//! exec`, a test's private namespace) still exclude each other, and commands on different
-//! namespaces do not wait for each other.
+//! The lock file is named after the namespace's key ([`NetnsId::key`]: `host`, its name,
+//! or its cookie when it has none), so two commands reaching the same namespace by
+//! different routes (`--netns NAME`, `ip netns exec`, a test's private namespace) still
+//! exclude each other, and commands on different namespaces do not wait for each other.
+//!
+//! Lock files of namespaces that are gone are removed by [`super::records::clean`], only
+//! while it holds them; so a command that got the lock checks that its file is still the
+//! one at the path, and starts over if it was removed meanwhile.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -11,7 +15,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Directory of the lock files (tmpfs: a lock never outlives a reboot).
+use crate::netdev::netns_id::NetnsId;
+
+/// Directory of the lock files (tmpfs: a lock never outlives a reboot). It does not move
+/// with `HOSTNET_STATE_DIR`: the lock guards the namespace, which every command shares
+/// whatever directories it keeps its records in.
 pub const LOCK_DIR: &str = "/run/hostnet/locks";
 
 /// The lock could not be taken.
@@ -38,59 +46,26 @@ pub struct NetnsLock {
     pub path: PathBuf,
 }
 
-/// `SO_NETNS_COOKIE` of `<asm-generic/socket.h>` (Linux 5.14+), which the libc crate does
-/// not export for every architecture.
-const SO_NETNS_COOKIE: libc::c_int = 71;
-
-/// The kernel's cookie of the calling thread's network namespace: unique for the life of
-/// the system and never reused, unlike the namespace file's inode.
-fn netns_cookie() -> std::io::Result<u64> {
-    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    use std::os::fd::AsRawFd;
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    let mut cookie: u64 = 0;
-    let mut len = libc::socklen_t::try_from(std::mem::size_of::<u64>()).unwrap_or(8);
-    // SAFETY: `sock` is an open socket for the whole call; `cookie` and `len` are live
-    // locals and `len` states the size of `cookie`, as getsockopt requires.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            SO_NETNS_COOKIE,
-            (&raw mut cookie).cast(),
-            &raw mut len,
-        )
-    };
-    if rc == 0 {
-        Ok(cookie)
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// A name for the calling thread's network namespace that every route into the same
-/// namespace shares: its cookie, or on kernels without one the namespace file's device
-/// and inode (which a later namespace may reuse).
+/// The key of the calling thread's namespace (see [`NetnsId::key`]).
 pub fn current_netns_key() -> Result<String, std::io::Error> {
-    if let Ok(cookie) = netns_cookie() {
-        return Ok(format!("netns-cookie-{cookie}"));
-    }
-    let meta = fs::metadata("/proc/thread-self/ns/net")?;
-    Ok(format!("netns-{}-{}", meta.dev(), meta.ino()))
+    Ok(NetnsId::current()?.key())
 }
 
-/// The lock file of the calling thread's network namespace.
+/// The lock file of the calling thread's namespace.
 pub fn lock_path_for_current_netns(dir: &Path) -> Result<PathBuf, LockError> {
     let key = current_netns_key().map_err(|source| LockError::Open {
-        path: PathBuf::from("/proc/thread-self/ns/net"),
+        path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
         source,
     })?;
     Ok(dir.join(format!("{key}.lock")))
+}
+
+/// True when `file` is still the file at `path` (a cleaner did not remove it).
+fn still_there(file: &File, path: &Path) -> bool {
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Takes the lock of the calling thread's namespace, waiting up to `timeout`.
@@ -101,17 +76,19 @@ pub fn lock_current_netns(dir: &Path, timeout: Duration) -> Result<NetnsLock, Lo
         source,
     };
     fs::create_dir_all(dir).map_err(open_err)?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(open_err)?;
     let start = Instant::now();
-    loop {
+    let mut file = loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(open_err)?;
         match file.try_lock() {
-            Ok(()) => break,
+            Ok(()) if still_there(&file, &path) => break file,
+            // Removed by a cleaner between our open and our lock: open it again.
+            Ok(()) => continue,
             Err(fs::TryLockError::WouldBlock) => {
                 if start.elapsed() >= timeout {
                     let holder = fs::read_to_string(&path)
@@ -132,7 +109,7 @@ pub fn lock_current_netns(dir: &Path, timeout: Duration) -> Result<NetnsLock, Lo
             }
             Err(fs::TryLockError::Error(e)) => return Err(open_err(e)),
         }
-    }
+    };
     // Who holds it, for the next waiter's message; failing to write it is harmless.
     let _ = file.set_len(0);
     let _ = writeln!(file, "{}", std::process::id());

@@ -4,10 +4,10 @@
 //! Guarantees:
 //! * nothing is written when planning fails or the plan is empty;
 //! * every op the driver reports as done is in the journal before the next phase runs;
-//! * after a failure the journal is undone in reverse, then the state is compared with the
-//!   one read before the apply and any difference left by kernel side effects is repaired
-//!   by an exact convergence ([`crate::plan::restore_plan`]); what still differs is
-//!   reported as [`ApplyError::RollbackIncomplete`].
+//! * after a failure every op the kernel accepted is taken back, only where the object is
+//!   still what the op left (see [`rollback`] and [`crate::plan::undo`]): what another
+//!   tool changed meanwhile stays; what cannot be taken back without touching another
+//!   tool's objects is reported as [`ApplyError::RollbackIncomplete`].
 
 pub mod applied;
 pub mod checkpoint;
@@ -15,12 +15,14 @@ pub mod committed;
 mod files;
 mod journal;
 pub mod lock;
+pub mod records;
+pub mod rollback;
 
 use std::time::{Duration, Instant};
 
 use crate::expand::Intent;
 use crate::netdev::model::ModelDriver;
-use crate::netdev::{Driver, DriverError, KernelState};
+use crate::netdev::{Driver, DriverError, KernelState, Op};
 use crate::plan::{differences, plan, restore_plan_in, Plan, PlanError, Scope};
 
 pub use journal::Journal;
@@ -31,14 +33,89 @@ pub struct ApplyOptions {
     /// Run the plan on the model driver seeded with the current state; change nothing.
     pub dry_run: bool,
     /// Keep a crash journal in this state directory while changes are being made
-    /// (see [`checkpoint`]).
+    /// (see [`checkpoint`]). An apply refuses to start while the journal of an earlier
+    /// one that died is there, unless `discard_stale_journal`.
     pub journal: Option<std::path::PathBuf>,
+    /// Forget the journal of an earlier apply that died (keeping what it did) instead of
+    /// refusing to apply.
+    pub discard_stale_journal: bool,
 }
 
 /// Test hook: `HOSTNET_TEST_CRASH_AFTER_PHASE=N` makes a journaled apply SIGKILL itself
-/// after its Nth non-empty phase, so that tests can prove recovery from a crash at any
-/// point. Read only when a journal is kept.
+/// after its Nth non-empty phase (or, given a phase's name from [`crate::plan::PHASES`],
+/// just before that phase), so that tests can prove recovery from a crash at any point.
+/// Read only when a journal is kept.
 const CRASH_HOOK: &str = "HOSTNET_TEST_CRASH_AFTER_PHASE";
+/// Test hook: `HOSTNET_TEST_PAUSE_AFTER_PHASE=N` (or a phase's name, as above) with
+/// `HOSTNET_TEST_PAUSE_FIFO=PATH` (two FIFOs the test made, `PATH` and `PATH.go`) makes a
+/// journaled apply stop there, write a line into `PATH`, and go on once the test has
+/// closed its end of `PATH.go`: the test acts on the namespace at a point of its
+/// choosing, without sleeping.
+const PAUSE_HOOK: &str = "HOSTNET_TEST_PAUSE_AFTER_PHASE";
+const PAUSE_FIFO: &str = "HOSTNET_TEST_PAUSE_FIFO";
+
+/// Where a test hook acts: after so many non-empty phases, or before the phase named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum HookAt {
+    After(usize),
+    Before(String),
+}
+
+impl HookAt {
+    fn from_env(key: &str) -> Option<HookAt> {
+        let v = std::env::var(key).ok()?;
+        Some(match v.parse::<usize>() {
+            Ok(n) => HookAt::After(n),
+            Err(_) => HookAt::Before(v),
+        })
+    }
+
+    fn is(&self, n: usize, phase: &str) -> bool {
+        match self {
+            HookAt::After(k) => *k == n,
+            HookAt::Before(name) => name == phase,
+        }
+    }
+}
+
+/// The test hooks in force (none unless a journal is kept).
+#[derive(Default)]
+struct Hooks {
+    crash: Option<HookAt>,
+    pause: Option<(HookAt, std::path::PathBuf)>,
+}
+
+impl Hooks {
+    fn from_env() -> Hooks {
+        Hooks {
+            crash: HookAt::from_env(CRASH_HOOK),
+            pause: HookAt::from_env(PAUSE_HOOK)
+                .zip(std::env::var_os(PAUSE_FIFO).map(std::path::PathBuf::from)),
+        }
+    }
+
+    /// Before the `n`th non-empty phase, `phase`: crash, or pause until the test says go
+    /// on.
+    fn before_phase(&self, n: usize, phase: &str) {
+        if self.crash.as_ref().is_some_and(|at| at.is(n, phase)) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+        }
+        if let Some((_, fifo)) = self.pause.as_ref().filter(|(at, _)| at.is(n, phase)) {
+            use std::io::{Read, Write};
+            // Opening a FIFO waits for the other end: the test's reader, then its writer;
+            // reading ends when the test closes its end.
+            if let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(fifo) {
+                let _ = writeln!(w, "paused before {phase}");
+            }
+            let mut go = fifo.clone().into_os_string();
+            go.push(".go");
+            if let Ok(mut r) = std::fs::File::open(go) {
+                let _ = r.read_to_end(&mut Vec::new());
+            }
+        }
+    }
+}
 
 /// How long each step took, for `-o json` and the benchmarks.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -55,6 +132,9 @@ pub struct Report {
     pub plan: Plan,
     /// The state read before planning (what a checkpoint returns to).
     pub before: KernelState,
+    /// The state read when the change verified (what a checkpoint's rollback compares
+    /// with, to leave what others changed since); `None` without a change.
+    pub after: Option<KernelState>,
     /// False for a dry run or an empty plan.
     pub changed: bool,
     pub dry_run: bool,
@@ -73,18 +153,35 @@ pub enum ApplyError {
     /// The crash journal or the checkpoint could not be set up; nothing was changed.
     #[error("cannot record the apply before changing anything; nothing was changed")]
     Journal(String),
+    /// An earlier apply died and its journal is still here: applying now would lose the
+    /// way back to the state before it. Nothing was changed.
+    #[error("an earlier apply (pid {pid}, started {started}) did not finish; nothing was changed")]
+    StaleJournal {
+        pid: u32,
+        /// When it started, as text.
+        started: String,
+        /// How many changes it had planned.
+        planned: usize,
+    },
     /// A dry run found that the plan would fail; nothing was changed.
     #[error("the plan would fail on this host; nothing was changed")]
     DryRunFailed { failures: Vec<String> },
-    /// Something failed; the previous state is back and verified.
+    /// Something failed; every change of the apply was taken back and verified.
     #[error("apply failed; the previous state was restored and verified")]
-    RolledBack { failures: Vec<String> },
+    RolledBack {
+        failures: Vec<String>,
+        /// Objects the apply changed that another tool changed again since: left as
+        /// that tool set them.
+        kept: Vec<String>,
+    },
     /// Something failed and the previous state could not be fully restored.
     #[error("apply failed and the rollback is incomplete")]
     RollbackIncomplete {
         failures: Vec<String>,
-        /// What still differs from the state before the apply.
+        /// What of the apply is still there.
         leftovers: Vec<String>,
+        /// The ops the apply carried out (for a later `hostnet rollback`).
+        done: Vec<Op>,
     },
 }
 
@@ -95,6 +192,7 @@ impl ApplyError {
             ApplyError::Plan(_) => 2,
             ApplyError::Query(_)
             | ApplyError::Journal(_)
+            | ApplyError::StaleJournal { .. }
             | ApplyError::DryRunFailed { .. }
             | ApplyError::RolledBack { .. } => 1,
             ApplyError::RollbackIncomplete { .. } => 3,
@@ -107,12 +205,20 @@ impl ApplyError {
             ApplyError::Plan(errs) => errs.iter().map(ToString::to_string).collect(),
             ApplyError::Query(e) => vec![e.to_string()],
             ApplyError::Journal(e) => vec![e.clone()],
-            ApplyError::DryRunFailed { failures } | ApplyError::RolledBack { failures } => {
-                failures.clone()
-            }
+            ApplyError::StaleJournal { planned, .. } => vec![
+                format!("it had planned {planned} changes; its journal is kept"),
+                "`hostnet rollback` returns to the state before it; or apply again with --discard-stale-journal to keep what it did and forget its journal".into(),
+            ],
+            ApplyError::DryRunFailed { failures } => failures.clone(),
+            ApplyError::RolledBack { failures, kept } => failures
+                .iter()
+                .cloned()
+                .chain(kept.iter().map(|k| format!("kept: {k}")))
+                .collect(),
             ApplyError::RollbackIncomplete {
                 failures,
                 leftovers,
+                ..
             } => failures
                 .iter()
                 .cloned()
@@ -159,6 +265,9 @@ pub fn apply(
     on_plan: impl FnOnce(&Plan, &KernelState) -> Result<(), String>,
 ) -> Result<Report, ApplyError> {
     let mut timings = Timings::default();
+    if let (Some(dir), false) = (&opts.journal, opts.dry_run) {
+        check_stale_journal(dir, opts.discard_stale_journal)?;
+    }
     driver.consider_ovs(involves_ovs(intent));
     driver.consider_firewall(involves_firewall(intent));
     let before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
@@ -167,7 +276,8 @@ pub fn apply(
     if opts.dry_run {
         let mut model = ModelDriver::new(before.clone());
         let mut journal = Journal::new(&before);
-        if let Err(failures) = execute(&mut model, &the_plan, &mut journal, None) {
+        if let Err(failures) = execute(&mut model, &the_plan, &mut journal, &Hooks::default(), None)
+        {
             return Err(ApplyError::DryRunFailed { failures });
         }
         if let Err(failures) = verify(&mut model, intent) {
@@ -176,62 +286,50 @@ pub fn apply(
         return Ok(Report {
             plan: the_plan,
             before,
+            after: None,
             changed: false,
             dry_run: true,
             timings,
         });
     }
     if the_plan.is_empty() {
-        if let Some(dir) = &opts.journal {
-            // Converged: a journal an earlier, crashed apply left is moot now.
-            let _ = checkpoint::clear_journal(dir);
-        }
         return Ok(Report {
             plan: the_plan,
             before,
+            after: None,
             changed: false,
             dry_run: false,
             timings,
         });
     }
-    // The journal of an earlier apply that died is put back if this one rolls back, so
-    // that `hostnet rollback` can still return to the state before that one.
-    let earlier = opts
-        .journal
-        .as_ref()
-        .and_then(|dir| checkpoint::stale_journal(dir).ok().flatten());
     if let Some(dir) = &opts.journal {
-        let record = checkpoint::Journal {
-            pid: std::process::id(),
-            started: checkpoint::now(),
-            plan: the_plan
-                .ops()
-                .map(|op| format!("{} {op}", op.sign()))
-                .collect(),
-            scope: Scope::of(&the_plan),
-            before: before.clone(),
-            sysctls_set: crate::firewall::plan::switches_set(&the_plan),
-        };
-        checkpoint::store_journal(dir, &record).map_err(|e| ApplyError::Journal(e.to_string()))?;
+        start_journal(dir, &the_plan, &before)?;
     }
-    let crash_after = opts
-        .journal
-        .as_ref()
-        .and_then(|_| std::env::var(CRASH_HOOK).ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let hooks = if opts.journal.is_some() {
+        Hooks::from_env()
+    } else {
+        Hooks::default()
+    };
     let mut journal = Journal::new(&before);
     let executed = timed(&mut timings.execute, || {
-        execute(driver, &the_plan, &mut journal, crash_after)
+        execute(
+            driver,
+            &the_plan,
+            &mut journal,
+            &hooks,
+            opts.journal.as_deref(),
+        )
     });
     let failures = match executed {
-        Ok(()) => match timed(&mut timings.verify, || verify(driver, intent)) {
-            Ok(()) => {
+        Ok(()) => match timed(&mut timings.verify, || verify_state(driver, intent)) {
+            Ok(after) => {
                 if let Some(dir) = &opts.journal {
                     let _ = checkpoint::clear_journal(dir);
                 }
                 return Ok(Report {
                     plan: the_plan,
                     before,
+                    after: Some(after),
                     changed: true,
                     dry_run: false,
                     timings,
@@ -241,20 +339,94 @@ pub fn apply(
         },
         Err(f) => f,
     };
-    let outcome = rollback(driver, &journal, &before, &Scope::of(&the_plan), failures);
-    // An incomplete rollback keeps the journal: `hostnet rollback` can try again.
-    if let (Some(dir), ApplyError::RolledBack { .. }) = (&opts.journal, &outcome) {
-        let _ = match &earlier {
-            Some(j) => checkpoint::store_journal(dir, j),
-            None => checkpoint::clear_journal(dir),
-        };
+    let outcome = rollback::after_failure(
+        driver,
+        &before,
+        journal.done(),
+        &Scope::of(&the_plan),
+        failures,
+    );
+    if let Some(dir) = &opts.journal {
+        settle_journal(dir, &outcome);
     }
     Err(outcome)
 }
 
-/// Returns to a recorded state by exact convergence within `scope` (a checkpoint's or a
-/// crashed apply's "before", limited to what that apply touched); reports what still
-/// differs.
+/// Writes the crash journal before the first change: the state before, the plan's phases,
+/// no phase started yet.
+fn start_journal(
+    dir: &std::path::Path,
+    the_plan: &Plan,
+    before: &KernelState,
+) -> Result<(), ApplyError> {
+    let record = checkpoint::Journal {
+        pid: std::process::id(),
+        started: checkpoint::now(),
+        plan: the_plan
+            .ops()
+            .map(|op| format!("{} {op}", op.sign()))
+            .collect(),
+        scope: Scope::of(the_plan),
+        before: before.clone(),
+        sysctls_set: crate::firewall::plan::switches_set(the_plan),
+        phases: phases_of(the_plan),
+        done: None,
+    };
+    checkpoint::start_progress(dir)
+        .and_then(|()| checkpoint::store_journal(dir, &record))
+        .map_err(|e| ApplyError::Journal(e.to_string()))
+}
+
+/// After a rollback: the journal goes with a finished one; an incomplete one keeps it,
+/// with exactly what was done, so that `hostnet rollback` can try again.
+fn settle_journal(dir: &std::path::Path, outcome: &ApplyError) {
+    match outcome {
+        ApplyError::RolledBack { .. } => {
+            let _ = checkpoint::clear_journal(dir);
+        }
+        ApplyError::RollbackIncomplete { done, .. } => {
+            if let Ok(Some(mut j)) = checkpoint::load_journal(dir) {
+                j.done = Some(done.clone());
+                let _ = checkpoint::store_journal(dir, &j);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The plan's non-empty phases, as a crash journal records them.
+pub fn phases_of(plan: &Plan) -> Vec<Vec<Op>> {
+    plan.phases
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect()
+}
+
+/// Refuses to start over the journal of an apply that died (its way back would be lost),
+/// or forgets it when told to.
+fn check_stale_journal(dir: &std::path::Path, discard: bool) -> Result<(), ApplyError> {
+    if discard {
+        return checkpoint::clear_journal(dir).map_err(|e| ApplyError::Journal(e.to_string()));
+    }
+    match checkpoint::stale_journal(dir) {
+        Ok(None) => Ok(()),
+        Ok(Some(j)) => Err(ApplyError::StaleJournal {
+            pid: j.pid,
+            started: checkpoint::when(j.started),
+            planned: j.plan.len(),
+        }),
+        Err(e) => Err(ApplyError::Journal(format!(
+            "cannot read the journal of an earlier apply ({e}); `hostnet rollback` or --discard-stale-journal"
+        ))),
+    }
+}
+
+/// Returns to a recorded state by exact convergence within `scope`; reports what still
+/// differs. It makes the objects in scope equal to `target` whoever changed them: the
+/// device API's multi-step undo uses it, and so does the rollback of a journal or
+/// checkpoint an older hostnet wrote (without the ops it carried out). Rollbacks of
+/// applies use [`rollback`], which leaves what other tools did.
 pub fn restore(
     driver: &mut dyn Driver,
     target: &KernelState,
@@ -279,22 +451,31 @@ pub fn restore(
                 .map(|e| format!("rollback: {e}"))
                 .collect(),
             leftovers,
+            done: Vec::new(),
         })
     }
 }
 
-/// Runs the plan phase by phase, journaling every op that succeeded. Stops after the
-/// first phase with a failure (the rest of that phase was independent and ran).
+/// Runs the plan phase by phase, journaling every op that succeeded, and, with a crash
+/// journal in `dir`, noting each finished phase there. Stops after the first phase with
+/// a failure (the rest of that phase was independent and ran).
 fn execute(
     driver: &mut dyn Driver,
     plan: &Plan,
     journal: &mut Journal,
-    crash_after: Option<usize>,
+    hooks: &Hooks,
+    dir: Option<&std::path::Path>,
 ) -> Result<(), Vec<String>> {
-    for (n, phase) in plan.phases.iter().filter(|p| !p.is_empty()).enumerate() {
-        if crash_after == Some(n) {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+    let phases = plan
+        .phases
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(i, p)| (crate::plan::PHASES[i], p));
+    for (n, (name, phase)) in phases.enumerate() {
+        hooks.before_phase(n, name);
+        if let Some(dir) = dir {
+            let _ = checkpoint::mark_phase(dir, "start");
         }
         let results = driver.execute(phase);
         let mut failures = Vec::new();
@@ -307,66 +488,33 @@ fn execute(
         if !failures.is_empty() {
             return Err(failures);
         }
+        if let Some(dir) = dir {
+            // Without it, a later `hostnet rollback` takes this phase's ops as done where
+            // their effect shows (as for an apply killed in the middle of a phase), which
+            // another tool's racing object could fake.
+            let _ = checkpoint::mark_phase(dir, "done");
+        }
     }
     Ok(())
 }
 
 /// Re-reads the state and checks that the intent holds: planning again must be empty.
 pub fn verify(driver: &mut dyn Driver, intent: &Intent) -> Result<(), Vec<String>> {
+    verify_state(driver, intent).map(|_| ())
+}
+
+/// [`verify`], returning the state it read.
+fn verify_state(driver: &mut dyn Driver, intent: &Intent) -> Result<KernelState, Vec<String>> {
     let after = driver
         .query()
         .map_err(|e| vec![format!("verification could not read the state: {e}")])?;
     match plan(&after, intent) {
-        Ok(p) if p.is_empty() => Ok(()),
+        Ok(p) if p.is_empty() => Ok(after),
         Ok(p) => Err(p
             .ops()
             .map(|op| format!("verification: still to {} {op}", op.verb()))
             .collect()),
         Err(errs) => Err(errs.iter().map(|e| format!("verification: {e}")).collect()),
-    }
-}
-
-/// Undoes the journal, then repairs what kernel side effects left, then verifies.
-fn rollback(
-    driver: &mut dyn Driver,
-    journal: &Journal,
-    before: &KernelState,
-    scope: &Scope,
-    failures: Vec<String>,
-) -> ApplyError {
-    let undo = journal.undo_plan();
-    let mut rollback_errors = Vec::new();
-    run_best_effort(driver, &undo, &mut rollback_errors);
-    let mut leftovers = match driver.query() {
-        Ok(now) => differences(&now, before, Some(scope)),
-        Err(e) => vec![format!("could not read the state after rollback: {e}")],
-    };
-    if !leftovers.is_empty() {
-        if let Ok(now) = driver.query() {
-            run_best_effort(
-                driver,
-                &restore_plan_in(&now, before, Some(scope)),
-                &mut rollback_errors,
-            );
-        }
-        leftovers = match driver.query() {
-            Ok(now) => differences(&now, before, Some(scope)),
-            Err(e) => vec![format!("could not read the state after rollback: {e}")],
-        };
-    }
-    if leftovers.is_empty() {
-        ApplyError::RolledBack { failures }
-    } else {
-        let mut failures = failures;
-        failures.extend(
-            rollback_errors
-                .into_iter()
-                .map(|e| format!("rollback: {e}")),
-        );
-        ApplyError::RollbackIncomplete {
-            failures,
-            leftovers,
-        }
     }
 }
 

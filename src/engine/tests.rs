@@ -162,6 +162,7 @@ fn a_rollback_that_cannot_finish_is_reported_with_what_is_left() {
     let ApplyError::RollbackIncomplete {
         failures,
         leftovers,
+        ..
     } = &err
     else {
         panic!("{err:?}");

@@ -32,8 +32,9 @@ pub use record::{NetworkRecord, Records};
 
 pub use source_routing::{
     block_rules, blocks, default_via, for_address, is_block_rule, is_network_rule,
-    lease_prefix_problem, Dhcp, Lease, LeaseSource, Router, IPV6_DEFAULT_METRIC,
-    MAX_NETWORK_PRIORITY, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6, MIN_NETWORK_PRIORITY,
+    lease_prefix_problem, lease_router_problem, Dhcp, Lease, LeaseSource, Router,
+    IPV6_DEFAULT_METRIC, MAX_NETWORK_PRIORITY, MIN_LEASE_PREFIX_V4, MIN_LEASE_PREFIX_V6,
+    MIN_NETWORK_PRIORITY,
 };
 
 /// What a link should become.

@@ -59,6 +59,42 @@ pub fn lease_prefix_problem(address: &IpNet) -> Option<String> {
     })
 }
 
+/// Why a lease's router is refused, if it is: the checks a static gateway gets
+/// (`networks[].ipv4.gateway`), for a router a DHCP server (or the client's default
+/// route) names. The host's own leased address, and for IPv4 the subnet's network and
+/// broadcast addresses or one outside the subnet, would make `default via` point at the
+/// host itself or at nothing. IPv6 routers come from router advertisements and are
+/// link-local: only the own address is refused.
+pub fn lease_router_problem(address: &IpNet, router: IpAddr) -> Option<String> {
+    if router == address.addr() {
+        return Some(format!(
+            "router {router} is the lease's own address ({address})"
+        ));
+    }
+    let IpNet::V4(v4) = address else { return None };
+    let IpAddr::V4(r) = router else {
+        return Some(format!("router {router} is not an IPv4 address"));
+    };
+    if !v4.contains(&r) {
+        return Some(format!(
+            "router {router} is outside the lease's subnet ({})",
+            v4.trunc()
+        ));
+    }
+    if v4.prefix_len() <= 30 && (r == v4.network() || r == v4.broadcast()) {
+        let which = if r == v4.network() {
+            "network"
+        } else {
+            "broadcast"
+        };
+        return Some(format!(
+            "router {router} is the {which} address of the lease's subnet ({})",
+            v4.trunc()
+        ));
+    }
+    None
+}
+
 /// A DHCP lease, as far as source routing cares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {

@@ -137,7 +137,7 @@ impl FirewallState {
 
 /// One firewall change. Ops carry the state they replace, so that a backend can delete
 /// exactly what is there and the journal can invert them without a query.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 // A plan holds a handful of these (boxed in `Op`); their size does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum FwOp {

@@ -17,6 +17,6 @@ mod validate_devices;
 
 pub use devices::*;
 pub use dhcp_server::{DhcpHostSpec, DhcpRange, DhcpServerSpec, LeaseTime};
-pub use parse::{parse, ParseError};
+pub use parse::{parse, read_input, ParseError, MAX_INPUT_BYTES};
 pub use types::*;
 pub use validate::{validate, ValidationError, ValidationErrors};

@@ -1,7 +1,17 @@
 //! YAML (or JSON, a subset of YAML) text into [`Desired`], with the path of the field that
 //! failed.
 
+use std::cell::Cell;
+use std::io::Read;
+
+use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
+
 use super::Desired;
+
+/// The largest input hostnet reads, in bytes (4 MiB). A file of 1,000 networks with
+/// their firewall and DHCP servers is well under 1 MiB; the cap keeps a mistaken
+/// `hostnet validate /dev/zero` (or a hostile document) from taking the host's memory.
+pub const MAX_INPUT_BYTES: usize = 4 << 20;
 
 /// The input could not be read as hostnet's schema.
 ///
@@ -13,17 +23,151 @@ pub struct ParseError {
     pub message: String,
 }
 
+fn too_large(what: &str) -> ParseError {
+    ParseError {
+        message: format!(
+            "{what} is larger than {MAX_INPUT_BYTES} bytes (4 MiB), the most hostnet reads"
+        ),
+    }
+}
+
+/// Reads a document of at most [`MAX_INPUT_BYTES`] from `input` (a file, standard input,
+/// a device: nothing beyond the cap is read); `what` names it in errors.
+pub fn read_input(input: impl Read, what: &str) -> Result<String, ParseError> {
+    let mut bytes = Vec::new();
+    let cap = u64::try_from(MAX_INPUT_BYTES).unwrap_or(u64::MAX);
+    input
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ParseError {
+            message: format!("cannot read {what}: {e}"),
+        })?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(too_large(what));
+    }
+    String::from_utf8(bytes).map_err(|e| ParseError {
+        message: format!(
+            "{what} is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// Most YAML nodes a document may expand to: what a document of [`MAX_INPUT_BYTES`]
+/// without aliases could hold (a node takes at least two bytes). Aliases (`*name`)
+/// repeat what an anchor names, so a small file can otherwise expand without bound.
+pub const MAX_NODES: usize = MAX_INPUT_BYTES / 2;
+
+/// Counts the nodes of a document, aliases expanded, and stops at [`MAX_NODES`].
+struct NodeBudget<'a>(&'a Cell<usize>);
+
+impl NodeBudget<'_> {
+    fn spend<E: de::Error>(&self) -> Result<(), E> {
+        let n = self.0.get() + 1;
+        self.0.set(n);
+        if n > MAX_NODES {
+            return Err(E::custom(format!(
+                "the document expands to more than {MAX_NODES} nodes (YAML aliases repeat what an anchor names); write it out without aliases"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for NodeBudget<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeBudget<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML node")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.spend()?;
+        d.deserialize_any(self)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.spend()?;
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.spend()?;
+        while seq.next_element_seed(NodeBudget(self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.spend()?;
+        while map.next_key_seed(NodeBudget(self.0))?.is_some() {
+            map.next_value_seed(NodeBudget(self.0))?;
+        }
+        Ok(())
+    }
+    /// A tagged node (`!tag value`).
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        self.spend()?;
+        let ((), variant) = data.variant_seed(NodeBudget(self.0))?;
+        de::VariantAccess::newtype_variant_seed(variant, NodeBudget(self.0))
+    }
+}
+
 /// Parses an input document. Unknown keys, duplicate keys and wrongly typed values are
-/// errors that name the field.
+/// errors that name the field. Documents over [`MAX_INPUT_BYTES`], or that expand to
+/// more than [`MAX_NODES`] nodes, are refused before they are turned into anything.
 pub fn parse(text: &str) -> Result<Desired, ParseError> {
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(too_large("the document"));
+    }
     if text.trim().is_empty() {
         return Err(ParseError {
             message: "the file is empty".into(),
         });
     }
-    serde_yaml_ng::from_str(text).map_err(|e| ParseError {
+    let error = |e: serde_yaml_ng::Error| ParseError {
         message: e.to_string(),
-    })
+    };
+    // A first pass that only counts (and stops at the budget), so that an alias bomb
+    // costs a bounded walk instead of the host's memory.
+    let spent = Cell::new(0);
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        NodeBudget(&spent).deserialize(doc).map_err(error)?;
+    }
+    serde_yaml_ng::from_str(text).map_err(error)
 }
 
 #[cfg(test)]
@@ -53,6 +197,53 @@ mod tests {
     fn wrong_type_names_the_field() {
         let e = err("networks:\n  - name: a\n  - name: b\n    ipv4: {gateway: nope}\n");
         assert!(e.starts_with("networks[1].ipv4.gateway:"), "{e}");
+    }
+
+    /// Issue 16 item 7: an endless input (`/dev/zero`) is cut at the cap, named in the
+    /// error, before anything is parsed.
+    #[test]
+    fn input_is_capped_before_parsing() {
+        let endless = std::io::repeat(b'a');
+        let e = read_input(endless, "standard input").expect_err("too large");
+        assert_eq!(
+            e.to_string(),
+            "standard input is larger than 4194304 bytes (4 MiB), the most hostnet reads"
+        );
+        let zeros = std::fs::File::open("/dev/zero").expect("/dev/zero");
+        let e = read_input(zeros, "/dev/zero").expect_err("too large");
+        assert!(e.to_string().contains("larger than 4194304 bytes"), "{e}");
+        let just = "#".repeat(MAX_INPUT_BYTES);
+        assert_eq!(
+            read_input(just.as_bytes(), "x").expect("fits").len(),
+            MAX_INPUT_BYTES
+        );
+        assert!(parse(&format!("{just}\n")).is_err());
+        let e = read_input(&[0xff_u8, 0xfe][..], "x").expect_err("not text");
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+    }
+
+    /// An alias bomb: 200,000 aliases of one interface with 2,000 addresses would expand
+    /// a 1 MiB file to 400 million nodes. It is refused after a bounded walk.
+    #[test]
+    fn alias_expansion_is_bounded() {
+        let addrs: Vec<String> = (0..2000)
+            .map(|i| format!("{{ip: 10.{}.{}.1, prefix-length: 24}}", i / 250, i % 250))
+            .collect();
+        let mut doc = format!(
+            "interfaces:\n- &i {{name: a, type: ethernet, ipv4: {{address: [{}]}}}}\n",
+            addrs.join(", ")
+        );
+        for _ in 0..200_000 {
+            doc.push_str("- *i\n");
+        }
+        let e = parse(&doc).expect_err("refused");
+        assert!(
+            e.to_string().contains("expands to more than 2097152 nodes"),
+            "{e}"
+        );
+        // A few aliases are fine.
+        let d = parse("networks:\n- &n {name: a}\nsettings: {}\n").expect("parses");
+        assert_eq!(d.networks.len(), 1);
     }
 
     #[test]

@@ -78,6 +78,20 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
     if name == "." || name == ".." {
         return Err(format!("{name:?} is not a valid interface name"));
     }
+    // The kernel refuses these: they name the per-protocol sysctl directories
+    // (`net.ipv4.conf.all`, `.default`) every device gets one of.
+    if name == "all" || name == "default" {
+        return Err(format!(
+            "{name:?} is reserved by the kernel (net.ipv4.conf.{name}); it cannot name an interface"
+        ));
+    }
+    if name.contains('%') {
+        // `%d` is a template the kernel fills with the first free number: the device made
+        // would not have the name asked for.
+        return Err(format!(
+            "interface name {name:?} contains '%', which the kernel treats as a template (a%d becomes a0)"
+        ));
+    }
     if let Some(c) = name
         .chars()
         .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control() || !c.is_ascii())
@@ -109,6 +123,35 @@ fn check_mtu(errs: &mut Errors, path: &str, mtu: Option<u32>) {
         // 65536 is loopback's default; the device type enforces its own ceiling.
         if !(68..=65536).contains(&m) {
             errs.push(path, format!("MTU {m} is out of range (68 to 65536)"));
+        }
+    }
+}
+
+/// The largest MTU the kernel accepts on a device of this type, where the type alone
+/// decides it (a NIC's depends on its driver; loopback has no ceiling below 65536).
+fn max_mtu(ty: InterfaceType, iface: &InterfaceSpec) -> Option<u32> {
+    match ty {
+        InterfaceType::Ethernet | InterfaceType::Loopback => None,
+        // IP_MAX_MTU less the encapsulation (VXLAN_HEADROOM, VXLAN6_HEADROOM).
+        InterfaceType::Vxlan => {
+            let v6 = iface
+                .vxlan
+                .as_ref()
+                .is_some_and(|v| v.remote.or(v.local).is_some_and(|a| a.is_ipv6()));
+            Some(if v6 { 65_535 - 70 } else { 65_535 - 50 })
+        }
+        // ETH_MAX_MTU: bridges, veths, taps, bonds and the stacked kinds.
+        _ => Some(65_535),
+    }
+}
+
+fn check_kind_mtu(errs: &mut Errors, path: &str, mtu: Option<u32>, kind: &str, max: Option<u32>) {
+    if let (Some(m), Some(max)) = (mtu, max) {
+        if m > max {
+            errs.push(
+                path,
+                format!("MTU {m} is above what a {kind} allows ({max})"),
+            );
         }
     }
 }
@@ -204,6 +247,13 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
             continue;
         };
         check_mtu(errs, &format!("{p}.mtu"), iface.mtu);
+        check_kind_mtu(
+            errs,
+            &format!("{p}.mtu"),
+            iface.mtu,
+            ty.as_str(),
+            max_mtu(ty, iface),
+        );
         if iface.bridge.is_some()
             && ty != InterfaceType::LinuxBridge
             && ty != InterfaceType::OvsBridge
@@ -233,6 +283,11 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 errs.push(
                     format!("{p}.mac-address"),
                     format!("{mac} is a multicast address"),
+                );
+            } else if mac.0 == [0; 6] {
+                errs.push(
+                    format!("{p}.mac-address"),
+                    format!("{mac} is the all-zero address, which no device can have"),
                 );
             }
         }
@@ -595,6 +650,12 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             }
         }
         check_mtu(errs, &format!("{p}.mtu"), n.mtu);
+        // A network's MTU goes on its bridge (and VLAN device); a bridgeless one's on
+        // its NIC, whose ceiling is its driver's.
+        if bridged || n.vlan.is_some() {
+            let kind = if bridged { "linux-bridge" } else { "vlan" };
+            check_kind_mtu(errs, &format!("{p}.mtu"), n.mtu, kind, Some(65_535));
+        }
         if absent {
             continue;
         }
@@ -904,6 +965,69 @@ mod tests {
         assert_error(
             "route-rules:\n  config:\n  - {family: ipv4, fwmark: 0, priority: 5, route-table: 100}\n",
             "route-rules.config[0].fwmark: fwmark 0 without a non-zero fwmask matches every packet",
+        );
+    }
+
+    /// Issue 16, items 4 and 5: what the kernel would refuse (or rewrite) half-way through
+    /// an apply is refused here, before anything changes.
+    #[test]
+    fn kernel_refusals_are_caught_at_validation() {
+        assert_error(
+            "interfaces:\n- {name: 'a%d', type: linux-bridge}\n",
+            "interfaces[0].name: interface name \"a%d\" contains '%'",
+        );
+        assert_error(
+            "networks:\n- {name: a, bridge: 'br%d'}\n",
+            "networks[0].bridge: interface name \"br%d\" contains '%'",
+        );
+        for name in ["all", "default"] {
+            assert_error(
+                &format!("interfaces:\n- {{name: {name}, type: linux-bridge}}\n"),
+                &format!("interfaces[0].name: \"{name}\" is reserved by the kernel"),
+            );
+            assert_error(
+                &format!("networks:\n- {{name: {name}}}\n"),
+                &format!("networks[0].name: \"{name}\" is reserved by the kernel"),
+            );
+        }
+        for name in [".", ".."] {
+            assert_error(
+                &format!("interfaces:\n- {{name: '{name}', type: veth, veth: {{peer: p0}}}}\n"),
+                "interfaces[0].name:",
+            );
+        }
+        assert_error(
+            "interfaces:\n- {name: br0, type: linux-bridge, mac-address: '00:00:00:00:00:00'}\n",
+            "interfaces[0].mac-address: 00:00:00:00:00:00 is the all-zero address",
+        );
+        assert_error(
+            "interfaces:\n- {name: br0, type: linux-bridge, mac-address: '01:00:5e:00:00:01'}\n",
+            "interfaces[0].mac-address: 01:00:5E:00:00:01 is a multicast address",
+        );
+        assert_error(
+            "interfaces:\n- {name: br0, type: linux-bridge, mtu: 65536}\n",
+            "interfaces[0].mtu: MTU 65536 is above what a linux-bridge allows (65535)",
+        );
+        assert_error(
+            "interfaces:\n- {name: v0, type: veth, mtu: 65536, veth: {peer: v1}}\n",
+            "interfaces[0].mtu: MTU 65536 is above what a veth allows (65535)",
+        );
+        assert_error(
+            "interfaces:\n- {name: vx0, type: vxlan, mtu: 65500, vxlan: {id: 5, remote: 192.0.2.1}}\n",
+            "interfaces[0].mtu: MTU 65500 is above what a vxlan allows (65485)",
+        );
+        assert_error(
+            "networks:\n- {name: a, mtu: 65536}\n",
+            "networks[0].mtu: MTU 65536 is above what a linux-bridge allows (65535)",
+        );
+        // Loopback's default is 65536, and a NIC's ceiling is its driver's.
+        assert_eq!(
+            errors("interfaces:\n- {name: lo, type: loopback, mtu: 65536}\n- {name: eth0, type: ethernet, mtu: 9000}\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            errors("interfaces:\n- {name: br0, type: linux-bridge, mtu: 65535, mac-address: '02:00:00:00:00:01'}\n"),
+            Vec::<String>::new()
         );
     }
 }

@@ -18,6 +18,7 @@ mod kinds;
 mod kinds_fmt;
 pub mod linux;
 pub mod model;
+pub mod netns_id;
 mod ops;
 mod types;
 

@@ -6,7 +6,7 @@ use super::types::{Address, BridgeOptions, LinkKind, MacAddr, Route, Rule};
 use crate::dhcp::server::{DhcpHost, ServerSpec};
 
 /// A link to create, with everything that can be set in the same request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewLink {
     pub name: String,
     /// Only kinds for which [`LinkKind::creatable`] holds can be created.
@@ -21,7 +21,7 @@ pub struct NewLink {
 }
 
 /// Settings of the second end of a new veth pair.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PeerSettings {
     pub up: bool,
     pub mtu: Option<u32>,
@@ -30,7 +30,7 @@ pub struct PeerSettings {
 }
 
 /// Changes to an existing link; `None` fields are left as they are.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LinkChange {
     pub up: Option<bool>,
     pub mtu: Option<u32>,
@@ -50,8 +50,9 @@ impl LinkChange {
 }
 
 /// One change to the kernel's state. `Display` describes the object (without the verb:
-/// see [`Op::verb`] and [`Op::sign`]), e.g. `linux-bridge br0 stp off up`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// see [`Op::verb`] and [`Op::sign`]), e.g. `linux-bridge br0 stp off up`. Serde: the
+/// crash journal and checkpoints record the ops an apply carried out.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     CreateLink(NewLink),
     ChangeLink {

@@ -469,7 +469,25 @@ pub struct KernelState {
     /// The networks' DHCP servers (dnsmasq), by network name.
     #[serde(default)]
     pub dhcp_servers: BTreeMap<String, crate::dhcp::server::ServerState>,
+    /// The kernel's index of each link, where the driver knows it (see [`LinkIds`]).
+    #[serde(default)]
+    pub link_ids: LinkIds,
 }
+
+/// Link name → ifindex, as a query found them: a device deleted and made again under the
+/// same name gets another index, so a rollback can tell hostnet's device from another
+/// tool's that took its name. Not part of the state: two states that differ only here
+/// compare equal (plans never use it; a link made again is the same link to them).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LinkIds(pub BTreeMap<String, u32>);
+
+impl PartialEq for LinkIds {
+    fn eq(&self, _: &LinkIds) -> bool {
+        true
+    }
+}
+
+impl Eq for LinkIds {}
 
 impl KernelState {
     /// Sorts every list so that two states with the same content compare equal.

@@ -113,7 +113,7 @@ impl OvsState {
 }
 
 /// One change to OVSDB.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OvsOp {
     AddBridge {
         name: String,

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{Plan, PlanError};
-use crate::expand::{Intent, NetworkIntent};
+use crate::expand::{Intent, KindIntent, NetworkIntent};
 use crate::model::IfaceState;
 use crate::netdev::{KernelState, LinkKind, Op};
 
@@ -40,12 +40,30 @@ fn deleted_links<'a>(current: &'a KernelState, plan: &'a Plan) -> BTreeSet<&'a s
     gone
 }
 
-/// Whether device `name` exists once the plan has run.
+/// Whether device `name` exists once the plan has run: the file keeps or creates it (a
+/// veth's peer and Open vSwitch bridges and internal ports included), or it is there and
+/// the plan does not delete it.
 fn exists_after(current: &KernelState, intent: &Intent, gone: &BTreeSet<&str>, name: &str) -> bool {
     match intent.links.get(name) {
         Some(li) if li.state == IfaceState::Absent => false,
         Some(_) => true,
-        None => current.links.contains_key(name) && !gone.contains(name),
+        None => {
+            (current.links.contains_key(name) && !gone.contains(name))
+                || intent.links.values().any(|o| {
+                    o.state != IfaceState::Absent
+                        && matches!(&o.kind, Some(KindIntent::Veth { peer: Some(p) }) if p == name)
+                })
+                || intent.ovs.bridges.iter().any(|(b, bi)| {
+                    !bi.absent
+                        && (b == name
+                            || bi
+                                .ports
+                                .iter()
+                                .flat_map(|p| p.iter())
+                                .chain(bi.add_ports.iter())
+                                .any(|(p, pi)| p == name && pi.internal))
+                })
+        }
     }
 }
 

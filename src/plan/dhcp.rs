@@ -10,7 +10,8 @@ use std::net::IpAddr;
 
 use super::PlanError;
 use crate::expand::{
-    default_via, for_address, lease_prefix_problem, Intent, Lease, LeaseSource, Router,
+    default_via, for_address, lease_prefix_problem, lease_router_problem, Intent, Lease,
+    LeaseSource, Router,
 };
 use crate::netdev::{Family, KernelState, HOSTNET_PROTO, TABLE_MAIN};
 
@@ -85,6 +86,13 @@ pub(super) fn resolve<'a>(
                 };
                 // 0.0.0.0 is how some clients say "no router".
                 if let Some(g) = router.filter(|g| !g.is_unspecified()) {
+                    if let Some(problem) = lease_router_problem(&lease.address, g) {
+                        errors.push(PlanError {
+                            path: n.origin.clone(),
+                            message: format!("refusing the DHCP lease on {}: {problem}", n.device),
+                        });
+                        continue;
+                    }
                     n.routes.push(default_via(table, &n.device, g));
                 }
             }

@@ -13,6 +13,8 @@
 mod bond_ports;
 mod checks;
 #[cfg(test)]
+mod checks_tests;
+#[cfg(test)]
 mod device_tests;
 mod devices;
 pub mod dhcp;
@@ -22,10 +24,10 @@ mod links;
 mod owned;
 mod restore;
 mod rule_block;
+pub mod undo;
 
 pub(crate) use devices::change_phase;
 pub(crate) use dhcp_server::inverse as dhcp_server_inverse;
-pub(crate) use restore::push_recreate;
 pub use restore::{differences, restore_plan, restore_plan_in, Scope};
 
 use std::fmt;

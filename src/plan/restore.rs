@@ -236,6 +236,18 @@ fn change(cur: &Link, want: &Link) -> LinkChange {
 /// state, MTU, MAC and bridge, the bridge's MTU once its ports can be in. Ports, addresses
 /// and routes are the caller's.
 pub(crate) fn push_recreate(plan: &mut Plan, state: &KernelState, name: &str) {
+    push_recreate_with(plan, state, name, true, true);
+}
+
+/// [`push_recreate`], without the MAC address (`mac: false`: the kernel picks one) or
+/// without the master (`master: false`: one that is gone).
+pub(crate) fn push_recreate_with(
+    plan: &mut Plan,
+    state: &KernelState,
+    name: &str,
+    mac: bool,
+    master: bool,
+) {
     let Some(want) = state.links.get(name) else {
         return;
     };
@@ -257,8 +269,8 @@ pub(crate) fn push_recreate(plan: &mut Plan, state: &KernelState, name: &str) {
             up: want.up,
             // A bridge takes its ports' MTU when they join unless set afterwards.
             mtu: (!is_bridge).then_some(want.mtu),
-            mac: want.mac,
-            controller: want.controller.clone(),
+            mac: want.mac.filter(|_| mac),
+            controller: want.controller.clone().filter(|_| master),
             peer,
         }),
     );
@@ -274,6 +286,20 @@ pub(crate) fn push_recreate(plan: &mut Plan, state: &KernelState, name: &str) {
             },
         );
     }
+}
+
+/// What every rollback plan needs once its ops are in: bond ports joined and released as
+/// the kernel allows and set up again as they were in `target`, MTUs ordered along
+/// stacks, on-link routes before the routes through a gateway they make reachable.
+pub(crate) fn finish(plan: &mut Plan, current: &KernelState, target: &KernelState) {
+    super::bond_ports::fix(plan, current, &|n| {
+        target.links.get(n).is_some_and(|l| l.up)
+    });
+    super::devices::order_changes(plan, &[current, target]);
+    plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
+        Op::AddRoute(r) => r.gateway.is_some(),
+        _ => false,
+    });
 }
 
 /// Plans the ops that make `current` equal to `target`.
@@ -371,14 +397,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     {
         plan.push(Phase::AddRoutes, Op::AddRoute(r));
     }
-    super::bond_ports::fix(&mut plan, current, &|n| {
-        target.links.get(n).is_some_and(|l| l.up)
-    });
-    super::devices::order_changes(&mut plan, &[current, target]);
-    plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
-        Op::AddRoute(r) => r.gateway.is_some(),
-        _ => false,
-    });
+    finish(&mut plan, current, target);
     for r in current.rules.iter().filter(|r| !target.rules.contains(r)) {
         plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone()));
     }

@@ -109,11 +109,18 @@ impl Host {
         self.state.path()
     }
 
+    /// Where `hostnet` keeps this namespace's DHCP servers: an unnamed namespace's are
+    /// runtime files, under the state directory, keyed by the namespace.
+    pub fn dnsmasq_dir(&self) -> std::path::PathBuf {
+        let id = hostnet::netdev::netns_id::NetnsId::current().expect("namespace identity");
+        self.state.path().join("dnsmasq").join(id.key())
+    }
+
     /// The state as `hostnet apply` here reads it (the firewall too when `firewall`).
     pub fn query(&self, firewall: bool) -> KernelState {
         let mut d = LinuxDriver::new()
             .expect("netlink")
-            .with_dhcp_server_dir(self.lib.path().join("dnsmasq"));
+            .with_dhcp_server_dir(self.dnsmasq_dir());
         d.consider_firewall(firewall);
         d.query().expect("query")
     }
@@ -214,7 +221,7 @@ impl Drop for Host {
     /// Stops the dnsmasq a failed test may have left running: only a process whose
     /// command line names this host's directory, by the PID its own file gives.
     fn drop(&mut self) {
-        let Ok(dirs) = std::fs::read_dir(self.lib.path().join("dnsmasq")) else {
+        let Ok(dirs) = std::fs::read_dir(self.dnsmasq_dir()) else {
             return;
         };
         for dir in dirs.flatten() {

@@ -39,8 +39,15 @@ impl Net {
         Net { lab }
     }
 
-    pub fn dir(&self) -> PathBuf {
+    /// `HOSTNET_DNSMASQ_DIR`: the parent of every namespace's server directories.
+    pub fn root(&self) -> PathBuf {
         self.lab.path("dnsmasq")
+    }
+
+    /// The directory of the host namespace's servers (keyed by its name).
+    pub fn dir(&self) -> PathBuf {
+        self.root()
+            .join(format!("netns.{}", self.lab.sb.netns("host")))
     }
 
     /// `hostnet ARGS` with the lab's state directories, in the host namespace.
@@ -55,7 +62,7 @@ impl Net {
         all.extend(["--netns", &ns]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_hostnet"))
             .args(&all)
-            .env("HOSTNET_DNSMASQ_DIR", self.dir())
+            .env("HOSTNET_DNSMASQ_DIR", self.root())
             .env("HOSTNET_STATE_DIR", self.lab.path("run"))
             .env("HOSTNET_LIB_DIR", self.lab.path("lib"))
             .envs(env.iter().copied())

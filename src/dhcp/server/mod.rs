@@ -1,7 +1,11 @@
 //! DHCP and DNS for guests: one supervised dnsmasq per network.
 //!
 //! Each network's server lives in a directory of its own, `/var/lib/hostnet/dnsmasq/NET/`
-//! (`HOSTNET_DNSMASQ_DIR`, or `HOSTNET_LIB_DIR/dnsmasq`, moves the parent):
+//! for the host's namespace, `/var/lib/hostnet/dnsmasq/netns.NAME/NET/` for a named one
+//! and `/run/hostnet/dnsmasq/anon.INODE.COOKIE/NET/` for an unnamed one (see
+//! [`crate::netdev::netns_id`]), so that one network name in two namespaces is two
+//! servers (`HOSTNET_DNSMASQ_DIR`, or `HOSTNET_LIB_DIR/dnsmasq`, moves the parent of all
+//! of them):
 //!
 //! | file | what |
 //! | --- | --- |
@@ -26,6 +30,7 @@
 //! with a new name only is folded and signalled, never released; new options are a SIGHUP;
 //! new flags are a restart, and so is an interface that was deleted and made again.
 
+mod dirs;
 mod hosts;
 pub mod model;
 mod process;
@@ -41,26 +46,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use dirs::{base_dir, DNSMASQ_DIR};
+use dirs::{legacy_servers, namespace_dir};
 pub use process::{cmdline, pid_in_file, RELEASE_PROGRAM};
 use render::{CONFIG_FILE, HOSTS_DIR, HOSTS_FILE, LEASE_FILE, OPTIONS_FILE};
 pub use types::{DhcpHost, ServerFlags, ServerIntent, ServerOptions, ServerSpec, ServerState};
 
+use crate::netdev::netns_id::NetnsId;
 use crate::netdev::Op;
-
-/// Default parent of the servers' directories.
-pub const DNSMASQ_DIR: &str = "/var/lib/hostnet/dnsmasq";
-
-/// The parent of the servers' directories: `HOSTNET_DNSMASQ_DIR`, else
-/// `HOSTNET_LIB_DIR/dnsmasq`, else [`DNSMASQ_DIR`].
-pub fn base_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("HOSTNET_DNSMASQ_DIR") {
-        return PathBuf::from(d);
-    }
-    std::env::var_os("HOSTNET_LIB_DIR").map_or_else(
-        || PathBuf::from(DNSMASQ_DIR),
-        |d| PathBuf::from(d).join("dnsmasq"),
-    )
-}
 
 /// Why a server could not be read, configured, started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -131,17 +124,6 @@ struct Record {
     /// `host`, or the key of the namespace the server serves.
     netns: String,
     spec: ServerSpec,
-}
-
-/// `host` for PID 1's namespace (stable across reboots), else the namespace's key.
-fn netns_key() -> Result<String, ServerError> {
-    let path = Path::new("/proc/thread-self/ns/net");
-    let ino = |p: &str| fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-    let own = ino("/proc/thread-self/ns/net").map_err(io("identify", path))?;
-    if ino("/proc/1/ns/net").is_ok_and(|init| init == own) {
-        return Ok("host".into());
-    }
-    crate::engine::lock::current_netns_key().map_err(io("identify", path))
 }
 
 /// Temporary file (a dot-file: dnsmasq's inotify ignores those), fsync, mode 0644 (dnsmasq
@@ -240,30 +222,94 @@ impl std::fmt::Display for Status {
 pub struct Supervisor {
     base: PathBuf,
     netns: Option<OwnedFd>,
+    /// The namespace's key, which `config.json` records (`None`: it could not be told).
+    key: Option<String>,
+    /// The key an older hostnet gave it, and the servers it made under that key.
+    legacy_key: Option<String>,
+    legacy: BTreeMap<String, PathBuf>,
 }
 
 impl Supervisor {
-    /// Servers under [`base_dir`], started in the calling thread's namespace.
+    /// The servers of the calling thread's namespace, under [`base_dir`], started in it.
     pub fn new() -> Supervisor {
-        Supervisor::at(base_dir())
+        let root = base_dir();
+        let Ok(id) = NetnsId::current() else {
+            return Supervisor::at(root);
+        };
+        let legacy_key = match id {
+            NetnsId::Host => None,
+            _ => crate::netdev::netns_id::legacy_key().ok(),
+        };
+        let legacy = legacy_key
+            .as_deref()
+            .map(|k| legacy_servers(&root, k))
+            .unwrap_or_default();
+        Supervisor {
+            base: namespace_dir(root, &id),
+            netns: process::current_netns().ok(),
+            key: Some(id.key()),
+            legacy_key,
+            legacy,
+        }
     }
 
-    /// Servers under `base`.
+    /// Servers directly under `base`, started in the calling thread's namespace.
     pub fn at(base: PathBuf) -> Supervisor {
         Supervisor {
             base,
             netns: process::current_netns().ok(),
+            key: NetnsId::current().ok().map(|id| id.key()),
+            legacy_key: None,
+            legacy: BTreeMap::new(),
         }
     }
 
     pub fn dir(&self, network: &str) -> PathBuf {
-        self.base.join(network)
+        self.legacy
+            .get(network)
+            .cloned()
+            .unwrap_or_else(|| self.base.join(network))
+    }
+
+    /// Whether a server record is this namespace's.
+    fn is_ours(&self, rec: &Record, network: &str) -> bool {
+        rec.network == network
+            && (self.key.as_deref() == Some(rec.netns.as_str())
+                || self.legacy_key.as_deref() == Some(rec.netns.as_str()))
+    }
+
+    fn key(&self) -> Result<&str, ServerError> {
+        self.key.as_deref().ok_or_else(|| ServerError::Io {
+            action: "identify",
+            path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })
+    }
+
+    /// The networks that have a directory here.
+    fn networks(&self) -> Result<Vec<String>, ServerError> {
+        let mut out: Vec<String> = self.legacy.keys().cloned().collect();
+        match fs::read_dir(&self.base) {
+            Ok(entries) => {
+                for e in entries {
+                    let e = e.map_err(io("read", &self.base))?;
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    // Other namespaces' directories (under the host's) are not networks.
+                    if !name.contains('.') && !out.contains(&name) {
+                        out.push(name);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("read", &self.base)(e)),
+        }
+        Ok(out)
     }
 
     fn netns(&self) -> Result<&OwnedFd, ServerError> {
         self.netns.as_ref().ok_or_else(|| ServerError::Io {
             action: "open",
-            path: PathBuf::from("/proc/thread-self/ns/net"),
+            path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         })
     }
@@ -283,15 +329,7 @@ impl Supervisor {
     /// The servers of this namespace, by network.
     pub fn query(&self) -> Result<BTreeMap<String, ServerState>, ServerError> {
         let mut out = BTreeMap::new();
-        let entries = match fs::read_dir(&self.base) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io("read", &self.base)(e)),
-        };
-        let key = netns_key()?;
-        for e in entries {
-            let e = e.map_err(io("read", &self.base))?;
-            let network = e.file_name().to_string_lossy().into_owned();
+        for network in self.networks()? {
             // One server's broken directory is its own problem, not every command's.
             let rec = match self.record(&network) {
                 Ok(Some(rec)) => rec,
@@ -301,7 +339,7 @@ impl Supervisor {
                     continue;
                 }
             };
-            if rec.netns != key || rec.network != network {
+            if !self.is_ours(&rec, &network) {
                 continue;
             }
             let dir = self.dir(&network);
@@ -330,15 +368,14 @@ impl Supervisor {
     /// The networks of this namespace whose server does not run with its configuration:
     /// a cheap check (no host files read) for `hostnet monitor`.
     pub fn down(&self) -> Vec<String> {
-        let (Ok(entries), Ok(key)) = (fs::read_dir(&self.base), netns_key()) else {
+        let Ok(networks) = self.networks() else {
             return Vec::new();
         };
-        entries
-            .flatten()
-            .filter_map(|e| {
-                let network = e.file_name().to_string_lossy().into_owned();
+        networks
+            .into_iter()
+            .filter_map(|network| {
                 let rec = self.record(&network).ok().flatten()?;
-                if rec.netns != key || rec.network != network {
+                if !self.is_ours(&rec, &network) {
                     return None;
                 }
                 let up = up_to_date(&self.dir(&network), &rec.spec.flags);
@@ -393,16 +430,18 @@ impl Supervisor {
 
     fn configure(&self, network: &str, spec: &ServerSpec) -> Result<(), ServerError> {
         let dir = self.dir(network);
-        let key = netns_key()?;
+        let mut key = self.key()?.to_string();
         let old = self.record(network)?;
         if let Some(old) = &old {
-            if old.netns != key {
+            if !self.is_ours(old, network) {
                 return Err(ServerError::ForeignNamespace {
                     dir,
                     network: network.to_string(),
                     netns: old.netns.clone(),
                 });
             }
+            // An older hostnet's directory keeps its key, so that it is found again.
+            key.clone_from(&old.netns);
         }
         make_dir(&self.base)?;
         make_dir(&dir)?;

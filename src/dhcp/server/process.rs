@@ -278,14 +278,13 @@ pub fn release(netns: &OwnedFd, interface: &str, ip: &str, mac: &str) -> Result<
 /// The program that releases a lease (package dnsmasq-utils).
 pub const RELEASE_PROGRAM: &str = "dhcp_release";
 
-/// `/proc/thread-self/ns/net`, opened: the namespace servers are started in.
+/// The calling thread's namespace, opened: the one servers are started in.
 pub fn current_netns() -> Result<OwnedFd, ServerError> {
-    let path = PathBuf::from("/proc/thread-self/ns/net");
-    std::fs::File::open(&path)
+    crate::netdev::netns_id::open_current()
         .map(OwnedFd::from)
         .map_err(|source| ServerError::Io {
             action: "open",
-            path,
+            path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
             source,
         })
 }

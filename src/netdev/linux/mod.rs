@@ -362,6 +362,12 @@ impl Driver for LinuxDriver {
         let (links, names) = link::to_links(&raw_links);
         let mut state = KernelState {
             links,
+            link_ids: crate::netdev::LinkIds(
+                raw_links
+                    .iter()
+                    .map(|l| (l.name.clone(), l.index))
+                    .collect(),
+            ),
             ..KernelState::default()
         };
         let mut routes = Vec::new();

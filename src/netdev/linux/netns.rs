@@ -119,7 +119,7 @@ pub fn create_named_netns(name: &str) -> Result<(), NetnsError> {
         unshare(CloneFlags::CLONE_NEWNET)
             .map_err(|e| io_error("create a network namespace for", &target, e))?;
         mount(
-            Some("/proc/thread-self/ns/net"),
+            Some(crate::netdev::netns_id::SELF_NS),
             &target,
             Some("none"),
             MsFlags::MS_BIND,

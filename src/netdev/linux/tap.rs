@@ -25,7 +25,7 @@ struct IfReq {
 
 /// The namespace of the calling thread, to compare with and later re-enter.
 pub(super) fn current_netns() -> io::Result<File> {
-    File::open("/proc/thread-self/ns/net")
+    crate::netdev::netns_id::open_current()
 }
 
 fn same_file(a: &File, b: &File) -> io::Result<bool> {
