@@ -4,7 +4,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use super::output::{ms, print_error, print_json_error};
+use super::output::{count, ms, print_error, print_json_error};
+use super::plan_view::{PlanView, JSON_VERSION};
 use super::{enter_netns, ApplyArgs, ApplyFormat};
 use crate::engine::{self, applied, checkpoint, committed, lock, ApplyOptions};
 use crate::expand::{expand, Intent};
@@ -154,9 +155,9 @@ pub fn run(args: &ApplyArgs) -> i32 {
             eprintln!("warning: {w}");
         }
         if text && !plan.is_empty() {
-            let (add, change, remove) = plan.summary();
-            println!("Plan: {add} to create, {change} to change, {remove} to remove");
-            print!("{plan}");
+            let view = PlanView::new(plan, before, &loaded.intent);
+            println!("{}", view.summary().line());
+            print!("{view}");
         }
         // The guard is armed before the first change: if this process dies midway (the
         // SSH session it ran in cut by the change), the watchdog still rolls back.
@@ -202,9 +203,10 @@ pub fn run(args: &ApplyArgs) -> i32 {
             );
         }
     }
+    let view = PlanView::new(&report.plan, &report.before, &loaded.intent);
     match args.output {
-        ApplyFormat::Text => print_report(&report),
-        ApplyFormat::Json => print_report_json(&report),
+        ApplyFormat::Text => print_report(&report, &view),
+        ApplyFormat::Json => print_report_json(&report, &view),
     }
     if report.dry_run {
         return 0;
@@ -230,7 +232,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
     }
 }
 
-fn print_report(r: &engine::Report) {
+fn print_report(r: &engine::Report, view: &PlanView) {
     if r.plan.is_empty() {
         println!("Nothing to change: the kernel already matches.");
         return;
@@ -242,8 +244,8 @@ fn print_report(r: &engine::Report) {
         );
     } else {
         println!(
-            "Applied and verified {} changes (query {}, plan {}, execute {}, verify {}).",
-            r.plan.len(),
+            "Applied and verified {} (query {}, plan {}, execute {}, verify {}).",
+            count(view.len(), "change", "changes"),
             ms(t.query),
             ms(t.plan),
             ms(t.execute),
@@ -252,18 +254,16 @@ fn print_report(r: &engine::Report) {
     }
 }
 
-fn print_report_json(r: &engine::Report) {
-    let ops: Vec<serde_json::Value> = r
-        .plan
-        .ops()
-        .map(|op| serde_json::json!({"change": op.sign().to_string(), "object": op.to_string()}))
-        .collect();
+/// `apply -o json`: the documented shape (README "Plans as JSON").
+fn print_report_json(r: &engine::Report, view: &PlanView) {
     let t = &r.timings;
     let v = serde_json::json!({
+        "version": JSON_VERSION,
         "changed": r.changed,
-        "dry_run": r.dry_run,
-        "plan": ops,
-        "timings_ms": {
+        "dry-run": r.dry_run,
+        "summary": view.summary(),
+        "plan": view.to_json(),
+        "timings-ms": {
             "query": t.query.as_secs_f64() * 1000.0,
             "plan": t.plan.as_secs_f64() * 1000.0,
             "execute": t.execute.as_secs_f64() * 1000.0,

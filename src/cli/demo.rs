@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::output::count;
+use super::plan_view::PlanView;
 use crate::engine::{self, ApplyOptions};
 use crate::expand::expand;
 use crate::model::{parse, validate};
@@ -150,11 +152,11 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
             source,
         })?;
         let run = |drv: &mut LinuxDriver| {
-            engine::apply(drv, &intent, ApplyOptions::default(), |p, _| {
-                print!("{p}");
+            engine::apply(drv, &intent, ApplyOptions::default(), |p, before| {
+                print!("{}", PlanView::new(p, before, &intent));
                 Ok(())
             })
-            .map(|r| (r.plan.len(), r.timings))
+            .map(|r| (PlanView::new(&r.plan, &r.before, &intent).len(), r.timings))
             .map_err(|e| SandboxError::Other {
                 ns: ns.clone(),
                 message: format!("{e}: {}", e.details().join("; ")),
@@ -166,15 +168,18 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
     })?;
     let t = first.1;
     println!(
-        "Applied and verified {} changes in {:.1} ms (query {:.1}, plan {:.1}, execute {:.1}, verify {:.1}).",
-        first.0,
+        "Applied and verified {} in {:.1} ms (query {:.1}, plan {:.1}, execute {:.1}, verify {:.1}).",
+        count(first.0, "change", "changes"),
         (t.query + t.plan + t.execute + t.verify).as_secs_f64() * 1000.0,
         t.query.as_secs_f64() * 1000.0,
         t.plan.as_secs_f64() * 1000.0,
         t.execute.as_secs_f64() * 1000.0,
         t.verify.as_secs_f64() * 1000.0
     );
-    println!("Applied again: {} changes (nothing to do).", second.0);
+    println!(
+        "Applied again: {} (nothing to do).",
+        count(second.0, "change", "changes")
+    );
     check_interrupted()?;
 
     println!(

@@ -154,7 +154,10 @@ pub fn dhcp_event(args: &DhcpEventArgs) -> i32 {
             0
         }
         Ok(Outcome::Converged { network, plan }) => {
-            eprintln!("{what}: network {network}: {} change(s)", plan.len());
+            eprintln!(
+                "{what}: network {network}: {}",
+                super::output::count(plan.len(), "change", "changes")
+            );
             for op in plan.ops() {
                 eprintln!("  {} {op}", op.sign());
             }

@@ -8,6 +8,7 @@ mod demo;
 mod dhcp;
 mod output;
 mod persist;
+pub mod plan_view;
 mod safety;
 mod show;
 
