@@ -76,16 +76,26 @@ fn guests_get_their_addresses_options_and_names() {
 
     let shown = net.servers_json();
     assert!(shown.contains("\"running\": true"), "{shown}");
-    assert!(shown.contains("\"active_leases\": 2"), "{shown}");
+    assert!(shown.contains("\"active-leases\": 2"), "{shown}");
     let o = net.hostnet(&["show"], None);
     let pid = net.pid().expect("pid");
     assert!(
         String::from_utf8_lossy(&o.stdout).contains(&format!(
-            "#   tenant1: dnsmasq pid {pid} running on tenant1, 1 hosts, 2 active leases"
+            "#   tenant1: dnsmasq pid {pid} running on tenant1, 1 host, 2 active leases"
         )),
         "{}",
         text(&o)
     );
+    // `-o json` carries the same sections as the YAML's comments.
+    let o = net.hostnet(&["show", "-o", "json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("show's JSON");
+    assert_eq!(v["dhcp-servers"][0]["network"], "tenant1", "{v}");
+    assert_eq!(v["dhcp-servers"][0]["active-leases"], 2, "{v}");
+    assert_eq!(v["dhcp-servers"][0]["pid"], pid, "{v}");
+    assert!(v["document"]["interfaces"].is_array(), "{v}");
+    for section in ["checkpoint", "dhcp-networks", "firewall", "not-shown"] {
+        assert!(v.get(section).is_some(), "no {section} in {v}");
+    }
 
     // Re-applying changes nothing; the files are readable by the user dnsmasq runs as.
     let out = net.apply(&network("", 200));
@@ -173,7 +183,7 @@ fn hosts_and_range_change_the_cheapest_way() {
     assert!(!Net::alive(pid));
     assert!(net.file("leases").contains(&G1_MAC.to_lowercase()));
     let shown = net.servers_json();
-    assert!(shown.contains("\"active_leases\": 2"), "{shown}");
+    assert!(shown.contains("\"active-leases\": 2"), "{shown}");
     // ... and the guest keeps its address when it asks again.
     let env = net.dhclient("g1");
     assert_eq!(

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::enter_netns;
-use super::output::print_error;
+use super::output::{count, print_error};
 use crate::engine::checkpoint::{self, Checkpoint};
 use crate::engine::lock::{self, NetnsLock};
 use crate::engine::{self, applied, committed, ApplyError, ApplyOptions};
@@ -61,10 +61,10 @@ pub fn when(epoch: u64) -> String {
 pub fn report_stale_journal(state: &Path) {
     if let Ok(Some(j)) = checkpoint::stale_journal(state) {
         eprintln!(
-            "note: an apply (pid {}, started {}) did not finish ({} planned changes); `hostnet rollback` returns to the state before it, `hostnet apply` converges from here",
+            "note: an apply (pid {}, started {}) did not finish ({} planned); `hostnet rollback` returns to the state before it, `hostnet apply` converges from here",
             j.pid,
             when(j.started),
-            j.plan.len()
+            count(j.plan.len(), "change", "changes")
         );
     }
 }
@@ -270,9 +270,10 @@ pub fn watchdog(args: &WatchdogArgs) -> i32 {
                 watchdog_log(
                     &state,
                     &format!(
-                        "{}: the change applied {} was not committed; rolled back ({n} changes)",
+                        "{}: the change applied {} was not committed; rolled back ({})",
                         when(checkpoint::now()),
-                        when(cp.created)
+                        when(cp.created),
+                        count(n, "change", "changes")
                     ),
                 );
                 0
@@ -341,8 +342,9 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
             Ok(n) => {
                 let _ = checkpoint::clear_checkpoint(&state);
                 println!(
-                    "Rolled back the change applied {} ({n} changes).",
-                    when(cp.created)
+                    "Rolled back the change applied {} ({}).",
+                    when(cp.created),
+                    count(n, "change", "changes")
                 );
                 0
             }
@@ -357,9 +359,10 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
             Ok(n) => {
                 let _ = checkpoint::clear_journal(&state);
                 println!(
-                    "Returned to the state before the apply that did not finish (pid {}, started {}): {n} changes.",
+                    "Returned to the state before the apply that did not finish (pid {}, started {}): {}.",
                     j.pid,
-                    when(j.started)
+                    when(j.started),
+                    count(n, "change", "changes")
                 );
                 0
             }
@@ -478,7 +481,10 @@ fn restore_locked() -> i32 {
     let mut failed = 0;
     for (label, r) in &results {
         match r {
-            Ok(rep) => println!("restored {label}: {} changes", rep.plan.len()),
+            Ok(rep) => println!(
+                "restored {label}: {}",
+                count(rep.plan.len(), "change", "changes")
+            ),
             Err(e) => {
                 failed += 1;
                 println!("NOT restored {label}: {e}");
