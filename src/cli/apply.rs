@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::output::{count, ms, print_error, print_json_error};
 use super::plan_view::{PlanView, JSON_VERSION};
-use super::{enter_netns, ApplyArgs, ApplyFormat};
+use super::{enter_netns, ApplyArgs, ReportFormat};
 use crate::engine::{self, applied, checkpoint, committed, lock, ApplyOptions};
 use crate::expand::{expand, Intent};
 use crate::model::{parse, validate, Desired};
@@ -64,8 +64,8 @@ pub fn validate_only(file: &Path) -> i32 {
 
 fn fail(args: &ApplyArgs, code: i32, headline: &str, details: &[String]) -> i32 {
     match args.output {
-        ApplyFormat::Text => print_error(headline, details),
-        ApplyFormat::Json => print_json_error(headline, details, code),
+        ReportFormat::Text => print_error(headline, details),
+        ReportFormat::Json => print_json_error(headline, details, code),
     }
     code
 }
@@ -139,7 +139,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         dry_run: args.dry_run,
         journal: (!args.dry_run).then(|| state.clone()),
     };
-    let text = args.output == ApplyFormat::Text;
+    let text = args.output == ReportFormat::Text;
     let applied_before = applied::load(&state).unwrap_or_default();
     // Tables of networks applied earlier that this file does not mention are theirs.
     applied_before.reserve_others(&mut loaded.intent);
@@ -205,8 +205,8 @@ pub fn run(args: &ApplyArgs) -> i32 {
     }
     let view = PlanView::new(&report.plan, &report.before, &loaded.intent);
     match args.output {
-        ApplyFormat::Text => print_report(&report, &view),
-        ApplyFormat::Json => print_report_json(&report, &view),
+        ReportFormat::Text => print_report(&report, &view),
+        ReportFormat::Json => print_report_json(&report, &view),
     }
     if report.dry_run {
         return 0;

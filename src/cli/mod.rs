@@ -11,6 +11,7 @@ mod persist;
 pub mod plan_view;
 mod safety;
 mod show;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +33,21 @@ Exit codes: 0 done, 1 failed and rolled back (or nothing was changed),
 const SHOW_EXAMPLES: &str = "\
 Examples:
   hostnet show
-  hostnet show --netns sandbox -o json";
+  hostnet show --netns sandbox -o json
+  hostnet show br0";
+
+const STATUS_HELP: &str = "\
+The record is the committed state (what `hostnet restore` applies at boot), with a
+pending checkpoint's change on top. Drift is every difference between it and the host:
+the plan an apply of the record would make now, shown like a plan.
+
+Exit codes: 0 the host matches the record (or nothing is recorded), 1 drift,
+2 the record or the host could not be read.
+
+Examples:
+  hostnet status
+  hostnet status -o json | jq '.drift[] | select(.network == \"red\")'
+  hostnet status >/dev/null || alert \"hostnet drift\"";
 
 const DEMO_EXAMPLES: &str = "\
 Builds a private set of network namespaces (a host with two uplinks, two routers
@@ -62,6 +77,9 @@ pub enum Command {
     /// Print the current state in the input schema.
     #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
+    /// The networks in force and how the host drifted from the record (exit 1 on drift).
+    #[command(after_help = STATUS_HELP)]
+    Status(status::StatusArgs),
     /// Check a YAML file without looking at the host.
     Validate {
         /// The file to check.
@@ -101,8 +119,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = ApplyFormat::Text)]
-    pub output: ApplyFormat,
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
     /// Seconds to wait for another hostnet command on the same namespace.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub lock_timeout: u64,
@@ -112,9 +130,9 @@ pub struct ApplyArgs {
     pub confirm_timeout: Option<u64>,
 }
 
-/// Output formats of `apply`.
+/// Output formats of `apply` and `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ApplyFormat {
+pub enum ReportFormat {
     Text,
     Json,
 }
@@ -122,6 +140,10 @@ pub enum ApplyFormat {
 /// `hostnet show`.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
+    /// Report only this interface: its settings, addresses, the routes that use it and
+    /// the rules that lead to them.
+    #[arg(value_name = "IFACE", conflicts_with_all = ["dhcp", "firewall", "dhcp_servers"])]
+    pub interface: Option<String>,
     /// Run inside the named network namespace (/run/netns/NAME).
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
@@ -146,6 +168,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Apply(args) => apply::run(&args),
         Command::Show(args) => show::run(&args),
+        Command::Status(args) => status::run(&args),
         Command::Validate { file } => apply::validate_only(&file),
         Command::Demo(args) => demo::run(&args),
         Command::DhcpEvent(args) => dhcp::dhcp_event(&args),

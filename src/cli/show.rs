@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::output::{print_error, Format};
-use super::plan_view::JSON_VERSION;
+use super::plan_view::{route_object, rule_object, JSON_VERSION};
 use super::{enter_netns, ShowArgs};
 use crate::engine::{applied, checkpoint};
 use crate::model::Desired;
@@ -57,6 +57,15 @@ pub fn run(args: &ShowArgs) -> i32 {
     let servers = crate::dhcp::server::Supervisor::new()
         .status()
         .unwrap_or_default();
+    if let Some(name) = &args.interface {
+        return match interface_report(&state, name) {
+            Some(r) => print(render(&r, args.output)),
+            None => {
+                print_error(&format!("there is no interface {name} here"), &[]);
+                1
+            }
+        };
+    }
     if args.dhcp_servers {
         return print(render(&servers, args.output));
     }
@@ -154,4 +163,91 @@ pub fn print(text: Result<String, String>) -> i32 {
             1
         }
     }
+}
+
+/// `show IFACE`: one interface and what routes through it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct InterfaceReport {
+    /// The interface in the input schema (`null` for a kind the schema has no type for).
+    interface: Option<crate::model::InterfaceSpec>,
+    #[serde(rename = "type")]
+    kind: String,
+    /// The bridge or bond it is a port of.
+    controller: Option<String>,
+    /// Recorded networks whose device or uplink it is.
+    networks: Vec<String>,
+    addresses: Vec<String>,
+    /// Routes through it, in every table (hostnet's own included).
+    routes: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Rules from it (`iif`) or into a table that has a route through it.
+    rules: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Routes and rules of it with attributes hostnet does not manage.
+    not_shown: Vec<String>,
+}
+
+fn interface_report(state: &crate::netdev::KernelState, name: &str) -> Option<InterfaceReport> {
+    use crate::netdev::{TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
+    let link = state.links.get(name)?;
+    let on = |dev: &Option<String>| dev.as_deref() == Some(name);
+    let routes: Vec<&crate::netdev::Route> = state.routes.iter().filter(|r| on(&r.dev)).collect();
+    // The shared tables have routes through every device; their rules say nothing
+    // about this one.
+    let tables: std::collections::BTreeSet<u32> = routes
+        .iter()
+        .map(|r| r.table)
+        .filter(|t| ![TABLE_MAIN, TABLE_LOCAL, TABLE_DEFAULT].contains(t))
+        .collect();
+    let rules = state
+        .rules
+        .iter()
+        .filter(|r| on(&r.iif) || tables.contains(&r.table));
+    let mut not_shown: Vec<String> = state
+        .opaque_routes
+        .iter()
+        .filter(|r| on(&r.dev))
+        .map(ToString::to_string)
+        .collect();
+    not_shown.extend(
+        state
+            .opaque_rules
+            .iter()
+            .filter(|r| on(&r.iif))
+            .map(ToString::to_string),
+    );
+    Some(InterfaceReport {
+        interface: show(state)
+            .document
+            .interfaces
+            .into_iter()
+            .find(|i| i.name == name),
+        kind: link.kind.type_name().to_string(),
+        controller: link.controller.clone(),
+        networks: networks_on(name),
+        addresses: state
+            .addresses
+            .iter()
+            .filter(|a| a.ifname == name)
+            .map(|a| a.addr.to_string())
+            .collect(),
+        routes: routes.into_iter().map(route_object).collect(),
+        rules: rules.map(rule_object).collect(),
+        not_shown,
+    })
+}
+
+/// The committed networks whose device or uplink is `name`.
+fn networks_on(name: &str) -> Vec<String> {
+    let Ok(Some(doc)) = crate::engine::committed::load(&crate::engine::committed::lib_dir()) else {
+        return Vec::new();
+    };
+    doc.networks
+        .iter()
+        .filter(|n| {
+            let bridge = n.bridge.as_deref().unwrap_or(&n.name);
+            let bridged = n.bridged != Some(false);
+            (bridged && bridge == name) || n.uplink.as_deref() == Some(name)
+        })
+        .map(|n| n.name.clone())
+        .collect()
 }

@@ -14,6 +14,8 @@
 mod objects;
 mod text;
 
+pub(crate) use objects::{route as route_object, rule as rule_object};
+
 use std::collections::HashMap;
 
 use serde::Serialize;

@@ -289,7 +289,8 @@ fn route_key(r: &Route) -> (String, String) {
     (k, label)
 }
 
-fn route(r: &Route) -> Map<String, Value> {
+/// A route's attributes (also for `status` and `show IFACE`).
+pub(crate) fn route(r: &Route) -> Map<String, Value> {
     let mut m = obj([("destination", json!(r.destination.to_string()))]);
     put(&mut m, "next-hop-address", r.gateway.map(|g| g.to_string()));
     put(&mut m, "next-hop-interface", r.dev.as_deref());
@@ -328,7 +329,8 @@ fn rule_key(r: &Rule) -> (String, String) {
     (format!("{} {sel}", r.family), format!("rule {sel}"))
 }
 
-fn rule(r: &Rule) -> Map<String, Value> {
+/// A rule's attributes (also for `status` and `show IFACE`).
+pub(crate) fn rule(r: &Rule) -> Map<String, Value> {
     let mut m = obj([("family", json!(r.family)), ("priority", json!(r.priority))]);
     put(&mut m, "ip-from", r.from.map(|n| n.to_string()));
     put(&mut m, "ip-to", r.to.map(|n| n.to_string()));
