@@ -19,26 +19,62 @@ pub struct Loaded {
     pub intent: Intent,
 }
 
-/// Reads, parses, validates and expands a file; errors are lines naming the field.
-pub fn load(file: &Path) -> Result<Intent, Vec<String>> {
+/// Why a file could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file is not there.
+    NotFound,
+    /// It could not be read (the reason).
+    Unreadable(String),
+    /// It is not a valid document: one line per problem, naming the field.
+    Invalid(Vec<String>),
+}
+
+impl LoadError {
+    /// The headline for `file`, with `suffix` (`; nothing was changed`) after it.
+    pub fn headline(&self, file: &Path, suffix: &str) -> String {
+        let f = file.display();
+        match self {
+            LoadError::NotFound => format!("{f} not found{suffix}"),
+            LoadError::Unreadable(_) => format!("cannot read {f}{suffix}"),
+            LoadError::Invalid(_) => format!("{f} is not valid{suffix}"),
+        }
+    }
+
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            LoadError::NotFound => Vec::new(),
+            LoadError::Unreadable(e) => vec![e.clone()],
+            LoadError::Invalid(lines) => lines.clone(),
+        }
+    }
+}
+
+/// Reads, parses, validates and expands a file.
+pub fn load(file: &Path) -> Result<Intent, LoadError> {
     load_document(file).map(|l| l.intent)
 }
 
 /// [`load`], keeping the text and the document too.
-pub fn load_document(file: &Path) -> Result<Loaded, Vec<String>> {
+pub fn load_document(file: &Path) -> Result<Loaded, LoadError> {
     let text = if file == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .map_err(|e| vec![format!("cannot read standard input: {e}")])?;
+            .map_err(|e| LoadError::Unreadable(format!("standard input: {e}")))?;
         s
     } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| vec![format!("cannot read {}: {e}", file.display())])?
+        std::fs::read_to_string(file).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => LoadError::NotFound,
+            _ => LoadError::Unreadable(e.to_string()),
+        })?
     };
-    let desired = parse(&text).map_err(|e| vec![e.to_string()])?;
-    validate(&desired).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let intent = expand(&desired).map_err(|e| vec![e.to_string()])?;
+    let invalid = |lines: Vec<String>| LoadError::Invalid(lines);
+    // A parse error may hold several problems, one per line.
+    let desired =
+        parse(&text).map_err(|e| invalid(e.to_string().lines().map(String::from).collect()))?;
+    validate(&desired).map_err(|e| invalid(e.0.iter().map(ToString::to_string).collect()))?;
+    let intent = expand(&desired).map_err(|e| invalid(vec![e.to_string()]))?;
     Ok(Loaded {
         text,
         desired,
@@ -52,11 +88,8 @@ pub fn validate_only(file: &Path) -> i32 {
             println!("{}: valid", file.display());
             0
         }
-        Err(errs) => {
-            print_error(
-                &format!("{} is not valid; nothing was changed", file.display()),
-                &errs,
-            );
+        Err(e) => {
+            print_error(&e.headline(file, ""), &e.details());
             2
         }
     }
@@ -73,12 +106,12 @@ fn fail(args: &ApplyArgs, code: i32, headline: &str, details: &[String]) -> i32 
 pub fn run(args: &ApplyArgs) -> i32 {
     let mut loaded = match load_document(&args.file) {
         Ok(l) => l,
-        Err(errs) => {
+        Err(e) => {
             return fail(
                 args,
                 2,
-                &format!("{} is not valid; nothing was changed", args.file.display()),
-                &errs,
+                &e.headline(&args.file, "; nothing was changed"),
+                &e.details(),
             )
         }
     };

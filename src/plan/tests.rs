@@ -254,7 +254,7 @@ fn wrong_kind_and_missing_uplink_are_errors() {
     assert!(
         errs[0]
             .to_string()
-            .starts_with("interfaces[0]: eth0 exists as a ethernet device"),
+            .starts_with("interfaces[0]: eth0 is an ethernet device, which cannot be deleted or created, not a linux-bridge; give it type ethernet"),
         "{}",
         errs[0]
     );

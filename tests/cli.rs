@@ -1,0 +1,68 @@
+//! The command line's conventions and messages that need no root and no kernel: input
+//! errors, `--version`, completions and the man page, the packaging metadata and the
+//! input's JSON Schema.
+
+use std::process::{Command, Output};
+
+fn hostnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(args)
+        .output()
+        .expect("hostnet runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_missing_file_is_reported_as_not_found() {
+    let o = hostnet(&["validate", "/nonexistent/hostnet/host.yaml"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err, "error: /nonexistent/hostnet/host.yaml not found\n");
+    let o = hostnet(&["apply", "/nonexistent/hostnet/host.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: /nonexistent/hostnet/host.yaml not found; nothing was changed\n"
+    );
+}
+
+#[test]
+fn validate_reports_every_unknown_key_and_does_not_say_nothing_was_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("host.yaml");
+    std::fs::write(
+        &file,
+        "networks:\n  - name: a\n    colour: red\n    ipv4: {adress: [192.0.2.1/24]}\n",
+    )
+    .expect("write");
+    let f = file.to_str().expect("utf-8 path");
+    let o = hostnet(&["validate", f]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!("error: {f} is not valid\n")),
+        "{err}"
+    );
+    assert!(!err.contains("nothing was changed"), "{err}");
+    assert!(
+        err.contains("  networks[0]: unknown field `colour`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  networks[0].ipv4: unknown field `adress`"),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        "networks:\n  - name: a\n    ipv4: {address: [192.0.2.1]}\n",
+    )
+    .expect("write");
+    let err = stderr(&hostnet(&["validate", f]));
+    assert!(
+        err.contains("192.0.2.1 has no prefix length; give it one, such as 192.0.2.1/24"),
+        "{err}"
+    );
+}
