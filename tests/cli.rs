@@ -66,3 +66,25 @@ fn validate_reports_every_unknown_key_and_does_not_say_nothing_was_changed() {
         "{err}"
     );
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let o = hostnet(&["--version"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.starts_with(&format!("hostnet {}", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match head {
+        Some(commit) => assert!(out.contains(&format!("(git {commit})")), "{out}"),
+        None => eprintln!("not a git checkout: the version alone ({out})"),
+    }
+}

@@ -185,7 +185,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         .any(Option::is_some);
     let on_plan = |plan: &crate::plan::Plan, before: &crate::netdev::KernelState| {
         if let Some(w) = crate::firewall::forward_policy_warning(&before.firewall, fw_networks) {
-            eprintln!("warning: {w}");
+            tracing::warn!("{w}");
         }
         if text && !plan.is_empty() {
             let view = PlanView::new(plan, before, &loaded.intent);
@@ -208,6 +208,12 @@ pub fn run(args: &ApplyArgs) -> i32 {
         }
         Ok(())
     };
+    tracing::info!(
+        "{}: {} networks, {} interfaces",
+        args.file.display(),
+        loaded.intent.networks.len(),
+        loaded.intent.links.len()
+    );
     let result = engine::apply(&mut driver, &loaded.intent, opts, on_plan);
     let report = match result {
         Ok(r) => r,
@@ -230,13 +236,26 @@ pub fn run(args: &ApplyArgs) -> i32 {
     if !report.dry_run {
         // DHCP events and the monitor act on what was applied here last.
         if let Err(e) = applied::record(&state, &loaded.intent) {
-            eprintln!(
-                "warning: applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
+            tracing::warn!(
+                "applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
                 crate::error_chain(&e)
             );
         }
     }
     let view = PlanView::new(&report.plan, &report.before, &loaded.intent);
+    let t = &report.timings;
+    tracing::info!(
+        "{} ops in {} phases; query {}, plan {}, execute {}, verify {}",
+        report.plan.len(),
+        report.plan.phases.iter().filter(|p| !p.is_empty()).count(),
+        ms(t.query),
+        ms(t.plan),
+        ms(t.execute),
+        ms(t.verify)
+    );
+    for op in report.plan.ops() {
+        tracing::debug!("{} {op}", op.verb());
+    }
     match args.output {
         ReportFormat::Text => print_report(&report, &view),
         ReportFormat::Json => print_report_json(&report, &view),
@@ -258,7 +277,10 @@ pub fn run(args: &ApplyArgs) -> i32 {
         }
         (_, None) => {
             if let Err(e) = committed::record(&committed::lib_dir(), &loaded.desired) {
-                eprintln!("warning: applied, but could not record the committed state for `hostnet restore`: {}", crate::error_chain(&e));
+                tracing::warn!(
+                    "applied, but could not record the committed state for `hostnet restore`: {}",
+                    crate::error_chain(&e)
+                );
             }
             0
         }

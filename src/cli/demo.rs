@@ -59,9 +59,7 @@ fn install_signal_handlers() {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe, and
         // no other code in this process installs handlers for these signals.
         if let Err(e) = unsafe { sigaction(sig, &action) } {
-            eprintln!(
-                "warning: cannot handle {sig}: {e}; interrupting may leave namespaces behind"
-            );
+            tracing::warn!("cannot handle {sig}: {e}; interrupting may leave namespaces behind");
         }
     }
 }
@@ -108,7 +106,7 @@ pub fn run(args: &DemoArgs) -> i32 {
             println!("\nSandbox removed.");
         } else {
             for l in left {
-                eprintln!("warning: could not remove {l}");
+                tracing::warn!("could not remove {l}");
             }
         }
     }

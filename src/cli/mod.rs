@@ -6,6 +6,7 @@
 mod apply;
 mod demo;
 mod dhcp;
+mod log;
 mod output;
 mod persist;
 pub mod plan_view;
@@ -63,8 +64,15 @@ Examples:
 
 /// Declarative network configuration for Linux virtualization hosts.
 #[derive(Debug, Parser)]
-#[command(name = "hostnet", version, about, long_about = None)]
+#[command(name = "hostnet", version = env!("HOSTNET_VERSION"), about, long_about = None)]
 pub struct Cli {
+    /// Say more on standard error: -v what happens, -vv and -vvv details (RUST_LOG,
+    /// e.g. RUST_LOG=hostnet=debug, overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Say only errors on standard error (no warnings).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -165,6 +173,7 @@ pub struct ShowArgs {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::init(cli.verbose, cli.quiet);
     let code = match cli.command {
         Command::Apply(args) => apply::run(&args),
         Command::Show(args) => show::run(&args),

@@ -90,7 +90,7 @@ fn chain(e: &PersistError) -> Vec<String> {
 
 fn print_report(r: &Report, dry_run: bool) {
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
     if dry_run {
         print!("{}", r.diff());

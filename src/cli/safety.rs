@@ -60,8 +60,8 @@ pub fn when(epoch: u64) -> String {
 /// Says so when an earlier apply died and left its journal.
 pub fn report_stale_journal(state: &Path) {
     if let Ok(Some(j)) = checkpoint::stale_journal(state) {
-        eprintln!(
-            "note: an apply (pid {}, started {}) did not finish ({} planned); `hostnet rollback` returns to the state before it, `hostnet apply` converges from here",
+        tracing::warn!(
+            "an apply (pid {}, started {}) did not finish ({} planned); `hostnet rollback` returns to the state before it, `hostnet apply` converges from here",
             j.pid,
             when(j.started),
             count(j.plan.len(), "change", "changes")
@@ -320,8 +320,8 @@ fn commit_locked() -> i32 {
     stop_watchdog(&cp);
     if let Ok(doc) = parse(&cp.document) {
         if let Err(e) = committed::record(&committed::lib_dir(), &doc) {
-            eprintln!(
-                "warning: committed, but could not record the state for `hostnet restore`: {}",
+            tracing::warn!(
+                "committed, but could not record the state for `hostnet restore`: {}",
                 crate::error_chain(&e)
             );
         }

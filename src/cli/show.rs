@@ -75,7 +75,7 @@ pub fn run(args: &ShowArgs) -> i32 {
     let firewall = crate::firewall::status(&state.firewall);
     if let Some(w) = crate::firewall::forward_policy_warning(&state.firewall, !firewall.is_empty())
     {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
     if args.firewall {
         return print(render(&firewall, args.output));
