@@ -88,3 +88,37 @@ fn version_names_the_commit_it_was_built_from() {
         None => eprintln!("not a git checkout: the version alone ({out})"),
     }
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_definitions() {
+    for (shell, marker) in [
+        ("bash", "_hostnet()"),
+        ("zsh", "#compdef hostnet"),
+        ("fish", "complete -c hostnet"),
+    ] {
+        let o = hostnet(&["completions", shell]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        assert!(out.contains(marker), "{shell}: {out}");
+        assert!(
+            out.contains("status") && out.contains("--confirm-timeout"),
+            "{shell}"
+        );
+    }
+    let o = hostnet(&["man"]);
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(page.contains(".TH hostnet 8"), "{page}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("man8");
+    let o = hostnet(&["man", "--out-dir", out.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let apply = std::fs::read_to_string(out.join("hostnet-apply.8")).expect("apply's page");
+    assert!(apply.contains(".TH hostnet-apply 8"), "{apply}");
+    assert!(apply.contains("/etc/hostnet/host.yaml"), "{apply}");
+    assert!(out.join("hostnet-status.8").exists());
+    assert!(
+        !out.join("hostnet-checkpoint-watchdog.8").exists(),
+        "a page for a hidden command"
+    );
+}

@@ -6,6 +6,7 @@
 mod apply;
 mod demo;
 mod dhcp;
+mod docs;
 mod log;
 mod output;
 mod persist;
@@ -91,6 +92,7 @@ pub enum Command {
     /// Check a YAML file without looking at the host.
     Validate {
         /// The file to check.
+        #[arg(default_value = DEFAULT_FILE)]
         file: PathBuf,
     },
     /// Run the multi-gateway demo in a sandbox of network namespaces.
@@ -113,12 +115,20 @@ pub enum Command {
     CheckpointWatchdog(safety::WatchdogArgs),
     /// Write the host's own boot-time network configuration (ifcfg, networkd, keyfile) from a YAML file.
     Persist(persist::PersistArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), or write one per command into a directory.
+    Man(docs::ManArgs),
 }
+
+/// The host's file, where the Debian package keeps it: `hostnet apply` with no argument.
+pub const DEFAULT_FILE: &str = "/etc/hostnet/host.yaml";
 
 /// `hostnet apply`.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
     /// The desired state (YAML; `-` reads standard input).
+    #[arg(default_value = DEFAULT_FILE)]
     pub file: PathBuf,
     /// Run inside the named network namespace (/run/netns/NAME).
     #[arg(long, value_name = "NAME")]
@@ -188,6 +198,8 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => safety::rollback(&args),
         Command::Restore(args) => safety::restore(&args),
         Command::CheckpointWatchdog(args) => safety::watchdog(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
