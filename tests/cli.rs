@@ -122,3 +122,115 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
         "a page for a hidden command"
     );
 }
+
+/// `[package.metadata.deb]` as `cargo metadata` reads it.
+fn deb_metadata() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    v["packages"][0]["metadata"]["deb"].clone()
+}
+
+#[test]
+fn the_debian_package_carries_binary_units_completions_man_pages_and_etc() {
+    let deb = deb_metadata();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let assets: Vec<(String, String)> = deb["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .map(|a| {
+            (
+                a[0].as_str().expect("source").to_string(),
+                a[1].as_str().expect("dest").to_string(),
+            )
+        })
+        .collect();
+    let dest_of = |source: &str| {
+        assets
+            .iter()
+            .find(|(s, _)| s == source)
+            .map(|(_, d)| d.as_str())
+    };
+    assert_eq!(dest_of("target/release/hostnet"), Some("usr/bin/"));
+    assert_eq!(
+        dest_of("target/dist/completions/hostnet.bash"),
+        Some("usr/share/bash-completion/completions/hostnet")
+    );
+    assert_eq!(dest_of("target/dist/man/*.8"), Some("usr/share/man/man8/"));
+    // The directory of the host's file, where `apply` looks without an argument.
+    assert_eq!(dest_of("dist/etc/hostnet/README"), Some("etc/hostnet/"));
+    let o = hostnet(&["apply", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("[default: /etc/hostnet/host.yaml]"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // What dist/build-deb.sh generates, it generates into the assets' sources.
+    let script = std::fs::read_to_string(root.join("dist/build-deb.sh")).expect("script");
+    for generated in [
+        "target/dist/completions/hostnet.bash",
+        "target/dist/completions/_hostnet",
+        "target/dist/completions/hostnet.fish",
+    ] {
+        assert!(dest_of(generated).is_some(), "{generated} is not packaged");
+        let file = generated.trim_start_matches("target/dist/completions/");
+        assert!(
+            script.contains(&format!("\"$out/completions/{file}\"")),
+            "{file}"
+        );
+    }
+    assert!(script.contains("man --out-dir \"$out/man\""), "{script}");
+    // Every other source exists in the tree.
+    for (source, _) in assets.iter().filter(|(s, _)| !s.starts_with("target/")) {
+        let dir = root.join(source.rsplit_once('/').map_or("", |(d, _)| d));
+        let name = source.rsplit('/').next().expect("name");
+        let found = std::fs::read_dir(&dir)
+            .expect("asset directory")
+            .filter_map(Result::ok)
+            .any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                match name.strip_prefix('*') {
+                    Some(suffix) => n.ends_with(suffix),
+                    None => n == name,
+                }
+            });
+        assert!(found, "asset {source} does not exist");
+    }
+    // The units: one file each in the maintainer-scripts directory, the binary's path,
+    // and the monitor leaving the DHCP servers in its control group alive.
+    let units_dir = root.join(deb["maintainer-scripts"].as_str().expect("dir"));
+    let units: Vec<&str> = deb["systemd-units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .map(|u| u["unit-name"].as_str().expect("unit-name"))
+        .collect();
+    assert_eq!(units, ["hostnet-restore", "hostnet-monitor"]);
+    for unit in units {
+        let text = std::fs::read_to_string(units_dir.join(format!("{unit}.service")))
+            .unwrap_or_else(|e| panic!("{unit}.service: {e}"));
+        let command = unit.trim_start_matches("hostnet-");
+        assert!(
+            text.contains(&format!("ExecStart=/usr/bin/hostnet {command}\n")),
+            "{text}"
+        );
+    }
+    let monitor =
+        std::fs::read_to_string(units_dir.join("hostnet-monitor.service")).expect("monitor");
+    assert!(monitor.contains("\nKillMode=process\n"), "{monitor}");
+    let restore =
+        std::fs::read_to_string(units_dir.join("hostnet-restore.service")).expect("restore");
+    assert!(restore.contains("\nRemainAfterExit=yes\n"), "{restore}");
+}
