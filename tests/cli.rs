@@ -171,6 +171,16 @@ fn the_debian_package_carries_binary_units_completions_man_pages_and_etc() {
     assert_eq!(dest_of("target/dist/man/*.8"), Some("usr/share/man/man8/"));
     // The directory of the host's file, where `apply` looks without an argument.
     assert_eq!(dest_of("dist/etc/hostnet/README"), Some("etc/hostnet/"));
+    // The input's JSON Schema, where /etc/hostnet/README tells editors to find it.
+    assert_eq!(
+        dest_of("dist/hostnet.schema.json"),
+        Some("usr/share/hostnet/")
+    );
+    let readme = std::fs::read_to_string(root.join("dist/etc/hostnet/README")).expect("README");
+    assert!(
+        readme.contains("/usr/share/hostnet/hostnet.schema.json"),
+        "{readme}"
+    );
     let o = hostnet(&["apply", "--help"]);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("[default: /etc/hostnet/host.yaml]"),
