@@ -1,11 +1,14 @@
 //! `hostnet apply` and `hostnet validate`.
 
+use std::cell::RefCell;
 use std::io::Read;
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::output::{count, ms, print_error, print_json_error};
 use super::plan_view::{PlanView, JSON_VERSION};
+use super::progress::{Progress, ProgressDriver};
 use super::{enter_netns, ApplyArgs, ReportFormat};
 use crate::engine::{self, applied, checkpoint, committed, lock, ApplyOptions};
 use crate::expand::{expand, Intent};
@@ -183,7 +186,12 @@ pub fn run(args: &ApplyArgs) -> i32 {
         .networks
         .values()
         .any(Option::is_some);
+    // A dry run executes on the model, not on this driver: nothing to show progress of.
+    let progress = Rc::new(RefCell::new(Progress::for_terminal(text && !args.dry_run)));
     let on_plan = |plan: &crate::plan::Plan, before: &crate::netdev::KernelState| {
+        // The plan goes where the progress line was.
+        progress.borrow_mut().finish();
+        progress.borrow_mut().planned(plan);
         if let Some(w) = crate::firewall::forward_policy_warning(&before.firewall, fw_networks) {
             tracing::warn!("{w}");
         }
@@ -214,7 +222,12 @@ pub fn run(args: &ApplyArgs) -> i32 {
         loaded.intent.networks.len(),
         loaded.intent.links.len()
     );
-    let result = engine::apply(&mut driver, &loaded.intent, opts, on_plan);
+    let mut shown = ProgressDriver {
+        inner: &mut driver,
+        progress: progress.clone(),
+    };
+    let result = engine::apply(&mut shown, &loaded.intent, opts, on_plan);
+    progress.borrow_mut().finish();
     let report = match result {
         Ok(r) => r,
         Err(e) => {

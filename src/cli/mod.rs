@@ -11,6 +11,7 @@ mod log;
 mod output;
 mod persist;
 pub mod plan_view;
+mod progress;
 mod safety;
 mod show;
 mod status;
