@@ -122,44 +122,10 @@ pub fn run(args: &ApplyArgs) -> i32 {
         return fail(args, 1, &e, &[]);
     }
     let state = applied::state_dir();
-    // A dry run changes nothing, so it neither waits for nor blocks others.
-    let _lock = if args.dry_run {
-        None
-    } else {
-        match lock::lock_current_netns(
-            Path::new(lock::LOCK_DIR),
-            Duration::from_secs(args.lock_timeout),
-        ) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                return fail(
-                    args,
-                    1,
-                    "cannot take the hostnet lock; nothing was changed",
-                    &[e.to_string()],
-                )
-            }
-        }
+    let _lock = match preflight(args, &state) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
-    if !args.dry_run {
-        match checkpoint::load_checkpoint(&state) {
-            Ok(Some(cp)) => {
-                return fail(
-                    args,
-                    1,
-                    "a checkpoint is pending; nothing was changed",
-                    &[format!(
-                        "the change applied {} rolls back at {} unless committed: run `hostnet commit` to keep it or `hostnet rollback` to undo it first",
-                        super::safety::when(cp.created),
-                        super::safety::when(cp.deadline)
-                    )],
-                )
-            }
-            Ok(None) => {}
-            Err(e) => return fail(args, 1, "cannot read the checkpoint record; nothing was changed", &[e.to_string()]),
-        }
-        super::safety::report_stale_journal(&state);
-    }
     let mut driver = match LinuxDriver::new() {
         Ok(d) => d,
         Err(e) => {
@@ -246,9 +212,66 @@ pub fn run(args: &ApplyArgs) -> i32 {
             return fail(args, e.exit_code(), &e.to_string(), &e.details());
         }
     };
+    conclude(args, &loaded, &state, &report, armed.as_ref())
+}
+
+/// Before anything is read: the namespace's lock (not for a dry run, which changes
+/// nothing and so neither waits for nor blocks others), no pending checkpoint, and a
+/// word about an apply that died. `Err` is the exit code.
+fn preflight(args: &ApplyArgs, state: &Path) -> Result<Option<lock::NetnsLock>, i32> {
+    if args.dry_run {
+        return Ok(None);
+    }
+    let held = lock::lock_current_netns(
+        Path::new(lock::LOCK_DIR),
+        Duration::from_secs(args.lock_timeout),
+    )
+    .map_err(|e| {
+        fail(
+            args,
+            1,
+            "cannot take the hostnet lock; nothing was changed",
+            &[e.to_string()],
+        )
+    })?;
+    match checkpoint::load_checkpoint(state) {
+        Ok(Some(cp)) => {
+            return Err(fail(
+                args,
+                1,
+                "a checkpoint is pending; nothing was changed",
+                &[format!(
+                    "the change applied {} rolls back at {} unless committed: run `hostnet commit` to keep it or `hostnet rollback` to undo it first",
+                    super::safety::when(cp.created),
+                    super::safety::when(cp.deadline)
+                )],
+            ))
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Err(fail(
+                args,
+                1,
+                "cannot read the checkpoint record; nothing was changed",
+                &[e.to_string()],
+            ))
+        }
+    }
+    super::safety::report_stale_journal(state);
+    Ok(Some(held))
+}
+
+/// After a successful apply: the records, the report, the checkpoint's word.
+fn conclude(
+    args: &ApplyArgs,
+    loaded: &Loaded,
+    state: &Path,
+    report: &engine::Report,
+    armed: Option<&checkpoint::Checkpoint>,
+) -> i32 {
     if !report.dry_run {
         // DHCP events and the monitor act on what was applied here last.
-        if let Err(e) = applied::record(&state, &loaded.intent) {
+        if let Err(e) = applied::record(state, &loaded.intent) {
             tracing::warn!(
                 "applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
                 crate::error_chain(&e)
@@ -270,13 +293,13 @@ pub fn run(args: &ApplyArgs) -> i32 {
         tracing::debug!("{} {op}", op.verb());
     }
     match args.output {
-        ReportFormat::Text => print_report(&report, &view),
-        ReportFormat::Json => print_report_json(&report, &view),
+        ReportFormat::Text => print_report(report, &view),
+        ReportFormat::Json => print_report_json(report, &view),
     }
     if report.dry_run {
         return 0;
     }
-    match (&armed, args.confirm_timeout) {
+    match (armed, args.confirm_timeout) {
         (Some(cp), Some(secs)) => {
             println!(
                 "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
