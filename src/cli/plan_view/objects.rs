@@ -89,6 +89,18 @@ fn describe(op: &Op, before: &KernelState) -> Described {
         }
         Op::Ovs(o) => ovs(o, before),
         Op::Firewall(f) => firewall(f),
+        Op::ConfigureDhcpServer { .. }
+        | Op::StartDhcpServer { .. }
+        | Op::StopDhcpServer { .. }
+        | Op::AddDhcpHost { .. }
+        | Op::RemoveDhcpHost { .. } => dhcp(op, before),
+    }
+}
+
+/// The DHCP servers' ops.
+fn dhcp(op: &Op, before: &KernelState) -> Described {
+    use Action::{Change, Create, Remove};
+    match op {
         Op::ConfigureDhcpServer { network, spec, new } => {
             let old = before.dhcp_servers.get(network).map(|s| server(&s.spec));
             let action = if *new { Create } else { Change };
@@ -159,6 +171,15 @@ fn describe(op: &Op, before: &KernelState) -> Described {
                 None,
             )
         }
+        // The caller passes the DHCP servers' ops only.
+        _ => (
+            Kind::DhcpServer,
+            String::new(),
+            op.to_string(),
+            Change,
+            None,
+            None,
+        ),
     }
 }
 
