@@ -281,9 +281,13 @@ fn conclude(
     let view = PlanView::new(&report.plan, &report.before, &loaded.intent);
     let t = &report.timings;
     tracing::info!(
-        "{} ops in {} phases; query {}, plan {}, execute {}, verify {}",
-        report.plan.len(),
-        report.plan.phases.iter().filter(|p| !p.is_empty()).count(),
+        "{} in {}; query {}, plan {}, execute {}, verify {}",
+        count(report.plan.len(), "op", "ops"),
+        count(
+            report.plan.phases.iter().filter(|p| !p.is_empty()).count(),
+            "phase",
+            "phases"
+        ),
         ms(t.query),
         ms(t.plan),
         ms(t.execute),

@@ -95,8 +95,10 @@ impl Progress {
                 name,
                 ops,
             } => format!(
-                "applying: phase {index}/{count}, {name} ({ops} ops); {}/{} ops done ({secs:.1} s)",
-                self.done, self.total
+                "applying: phase {index}/{count}, {name} ({}); {}/{} ops done ({secs:.1} s)",
+                super::output::count(*ops, "op", "ops"),
+                self.done,
+                self.total
             ),
             Step::Verifying => format!(
                 "verifying: {}/{} ops done, reading the host again... ({secs:.1} s)",
