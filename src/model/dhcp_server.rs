@@ -15,7 +15,7 @@ use super::types::{NetworkSpec, NetworkState};
 use crate::netdev::MacAddr;
 
 /// `networks[].dhcp-server`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DhcpServerSpec {
     /// Dynamic range; omitted: declared hosts only.
@@ -52,7 +52,7 @@ pub struct DhcpServerSpec {
 }
 
 /// `dhcp-server.range`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DhcpRange {
     pub start: Ipv4Addr,
@@ -60,7 +60,7 @@ pub struct DhcpRange {
 }
 
 /// `dhcp-server.hosts[]`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DhcpHostSpec {
     pub mac: MacAddr,
@@ -70,7 +70,7 @@ pub struct DhcpHostSpec {
 }
 
 /// `dhcp-server.lease-time`: seconds, or text with a unit.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum LeaseTime {
     Seconds(u64),

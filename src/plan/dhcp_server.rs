@@ -319,13 +319,13 @@ mod tests {
         // New flags: a configure and a start (a restart).
         let o = ops(&m, &doc(250, &[A, B], 1450));
         assert_eq!(o.len(), 2, "{o:?}");
-        assert_eq!(o[1], "+ dhcp-server t1 process");
+        assert_eq!(o[1], "+ dnsmasq of network t1");
         // No dhcp-server any more: stopped and removed, before anything else.
         let o = ops(
             &m,
             "networks:\n  - {name: t1, ipv4: {address: [10.10.0.1/24]}}\n",
         );
-        assert_eq!(o, ["- dhcp-server t1 and its files"]);
+        assert_eq!(o, ["- dhcp-server t1 (its dnsmasq and files)"]);
         // Networks the file does not mention keep their servers.
         assert!(ops(&m, "interfaces: []\n").is_empty());
     }
@@ -376,11 +376,11 @@ mod tests {
             .collect();
         assert_eq!(
             o.first().map(String::as_str),
-            Some("- dhcp-server t1 process")
+            Some("- dnsmasq of network t1")
         );
         assert_eq!(
             o.last().map(String::as_str),
-            Some("+ dhcp-server t1 process")
+            Some("+ dnsmasq of network t1")
         );
         assert_eq!(o.len(), 4, "{o:?}");
     }
@@ -395,6 +395,6 @@ mod tests {
         }
         let p = crate::plan::restore_plan(&dead, &target);
         let o: Vec<String> = p.ops().map(ToString::to_string).collect();
-        assert_eq!(o, ["dhcp-server t1 process"]);
+        assert_eq!(o, ["dnsmasq of network t1"]);
     }
 }

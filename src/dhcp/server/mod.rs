@@ -190,6 +190,7 @@ fn make_dir(dir: &Path) -> Result<(), ServerError> {
 
 /// A server's status for `hostnet show`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Status {
     pub network: String,
     pub interface: String,
@@ -210,10 +211,14 @@ impl std::fmt::Display for Status {
             (Some(pid), false) => write!(f, "pid {pid} running with an old configuration")?,
             (None, _) => write!(f, "not running")?,
         }
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         write!(
             f,
-            " on {}, {} hosts, {} active leases",
-            self.interface, self.hosts, self.active_leases
+            " on {}, {}, {}",
+            self.interface,
+            plural(self.hosts, "host", "hosts"),
+            plural(self.active_leases, "active lease", "active leases")
         )
     }
 }
