@@ -201,13 +201,15 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
         "      who forwarded them? (the routers' ForwDatagrams / Ip6OutForwDatagrams counters)"
     );
     let stop = Arc::new(AtomicBool::new(false));
+    let (bound_tx, bound) = std::sync::mpsc::channel();
     let responder = {
         let stop = stop.clone();
         let ns = sb.netns("peer");
-        sb.spawn_in("peer", move || echo_responder(stop, ns))
+        sb.spawn_in("peer", move || echo_responder(stop, ns, bound_tx))
     };
-    // Give the responder its sockets before the first probe.
-    std::thread::sleep(Duration::from_millis(100));
+    // The first probe goes out once the responder's sockets are bound (or it failed,
+    // which the join below reports).
+    let _ = bound.recv();
     let checks = run_checks(sb);
     stop.store(true, Ordering::SeqCst);
     let responded = responder.join().unwrap_or_else(|_| {
@@ -350,7 +352,11 @@ const ECHO_PORT: u16 = 7007;
 const PROBES: u32 = 3;
 
 /// Answers UDP datagrams on the peer's addresses until `stop` is set.
-fn echo_responder(stop: Arc<AtomicBool>, ns: String) -> Result<(), SandboxError> {
+fn echo_responder(
+    stop: Arc<AtomicBool>,
+    ns: String,
+    bound: std::sync::mpsc::Sender<()>,
+) -> Result<(), SandboxError> {
     let err = |e: std::io::Error| SandboxError::Other {
         ns: ns.clone(),
         message: format!("echo responder: {e}"),
@@ -367,6 +373,7 @@ fn echo_responder(stop: Arc<AtomicBool>, ns: String) -> Result<(), SandboxError>
         })
         .collect::<Result<_, std::io::Error>>()
         .map_err(err)?;
+    let _ = bound.send(());
     let mut buf = [0u8; 512];
     while !stop.load(Ordering::SeqCst) {
         for s in &sockets {

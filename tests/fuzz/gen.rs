@@ -1,0 +1,1016 @@
+//! Desired states over the fuzz sandbox, and the transitions between them.
+//!
+//! A [`Doc`] is one input file in a small vocabulary of our own (rendered to YAML by
+//! [`Doc::to_yaml`]), over a fixed pool: three uplink networks on three NICs (veths into
+//! router namespaces), two guest networks (a veth into a guest namespace each), an extra
+//! veth pair under `interfaces`, user routes and rules. [`next`] draws the file after a
+//! given [`Effective`] state (what the host holds after the files so far, with partial
+//! editing: a network the file does not list stays as it was), so every file is valid
+//! and applicable on its own terms. [`simpler`] lists smaller variants for shrinking.
+//!
+//! Known bug classes have a switch each ([`Bug`]): while a class is off, the generator
+//! never makes the change that triggers it, so a bounded run stays green until the fix
+//! lands and the class is turned on.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+
+use super::rng::Rng;
+
+/// The NICs (veths whose peers are in routers `r0`..`r2`).
+pub const NICS: [&str; 3] = ["fznic0", "fznic1", "fznic2"];
+/// The uplink networks' names (pool indexes 0..3) and the guest networks' (3..5).
+pub const NETS: [&str; 5] = ["fza", "fzb", "fzc", "fzg", "fzh"];
+/// The guest networks' uplinks: veths whose peers are `eth0` in guests `g0`, `g1`.
+pub const GUEST_PORTS: [&str; 2] = ["fzgst0", "fzgst1"];
+/// The extra veth pair under `interfaces`.
+pub const XV: [&str; 2] = ["fzxv0", "fzxv1"];
+/// A user route's table, and the tables user rules look up.
+pub const USER_TABLES: [u32; 2] = [500, 501];
+
+/// Known bug classes (issue 12), each with a switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bug {
+    /// Removing or replacing an address of a present network (routes depend on it).
+    Renumber,
+    /// Two addresses of one family in one subnet on one network.
+    SameSubnet,
+    /// `{name: X, state: absent}` without repeating bridge, uplink and table.
+    RemoveByName,
+    /// A network's uplink changes to another NIC.
+    UplinkMove,
+    /// The rule priority (per network or in `settings`) changes.
+    RulePriority,
+    /// A network listed without the firewall or DHCP server section it has.
+    PartialSections,
+    /// A NAT'd guest reaching the uplink network's own subnet.
+    NatUplinkSubnet,
+    /// NEW (fuzzer finding F2): a present network switching between bridged and
+    /// bridgeless.
+    BridgedToggle,
+    /// NEW (finding F3), a check rather than a change: the model gives a link it creates
+    /// no per-interface sysctls (`forwarding`, `accept_ra`), which the kernel does; off,
+    /// the comparison ignores sysctls the model lacks.
+    NewLinkSysctls,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 9] = [
+        Bug::Renumber,
+        Bug::SameSubnet,
+        Bug::RemoveByName,
+        Bug::UplinkMove,
+        Bug::RulePriority,
+        Bug::PartialSections,
+        Bug::NatUplinkSubnet,
+        Bug::BridgedToggle,
+        Bug::NewLinkSysctls,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::Renumber => "renumber",
+            Bug::SameSubnet => "same-subnet",
+            Bug::RemoveByName => "remove-by-name",
+            Bug::UplinkMove => "uplink-move",
+            Bug::RulePriority => "rule-priority",
+            Bug::PartialSections => "partial-sections",
+            Bug::NatUplinkSubnet => "nat-uplink-subnet",
+            Bug::BridgedToggle => "bridged-toggle",
+            Bug::NewLinkSysctls => "new-link-sysctls",
+        }
+    }
+}
+
+/// The bug classes a run exercises when `HOSTNET_FUZZ_BUGS` is not set. Empty while their
+/// fixes are being made; add each class here once its fix is merged.
+pub const ENABLED_BY_DEFAULT: &[Bug] = &[];
+
+/// What the generator may produce.
+#[derive(Clone, Debug)]
+pub struct Switches {
+    pub bugs: BTreeSet<Bug>,
+    /// DHCP servers (needs dnsmasq).
+    pub dhcp: bool,
+}
+
+impl Switches {
+    /// `HOSTNET_FUZZ_BUGS`: `all`, `none`, or a comma-separated list of [`Bug::name`]s;
+    /// unset: [`ENABLED_BY_DEFAULT`].
+    pub fn from_env(dhcp: bool) -> Switches {
+        let bugs = match std::env::var("HOSTNET_FUZZ_BUGS") {
+            Err(_) => ENABLED_BY_DEFAULT.iter().copied().collect(),
+            Ok(v) if v == "all" => Bug::ALL.into_iter().collect(),
+            Ok(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && *s != "none")
+                .map(|s| {
+                    Bug::ALL
+                        .into_iter()
+                        .find(|b| b.name() == s)
+                        .unwrap_or_else(|| panic!("HOSTNET_FUZZ_BUGS: unknown bug class {s:?}"))
+                })
+                .collect(),
+        };
+        Switches { bugs, dhcp }
+    }
+
+    pub fn on(&self, b: Bug) -> bool {
+        self.bugs.contains(&b)
+    }
+
+    pub fn describe(&self) -> String {
+        let on: Vec<&str> = self.bugs.iter().map(|b| b.name()).collect();
+        format!(
+            "bug classes on: [{}]; DHCP servers: {}",
+            on.join(", "),
+            if self.dhcp { "on" } else { "off" }
+        )
+    }
+}
+
+/// A network's firewall section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fw {
+    /// The out-interface (a device of an uplink network).
+    pub masquerade: Option<String>,
+    pub isolate: bool,
+}
+
+/// One network as a file describes it. Addresses are (subnet, host) in the network's
+/// own ranges (see [`v4`], [`v6`]); a gateway is `.1` (`::1`) of one of its subnets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Net {
+    /// Index into [`NICS`] (uplink networks) or [`GUEST_PORTS`] (guest networks).
+    pub uplink: usize,
+    pub bridged: bool,
+    pub bridge: Option<String>,
+    pub mtu: Option<u32>,
+    pub v4: Vec<(u8, u8)>,
+    pub gw4: Option<u8>,
+    pub v6: Vec<(u8, u8)>,
+    pub gw6: Option<u8>,
+    pub default_route: bool,
+    pub table: Option<u32>,
+    pub priority: Option<u32>,
+    pub source_routing_off: bool,
+    pub firewall: Option<Fw>,
+    /// A DHCP server; `true`: with a dynamic range.
+    pub dhcp: Option<bool>,
+}
+
+/// The third octet space of pool network `i`: uplink networks 10.1-3.S.H, guests
+/// 10.200-201.S.H.
+fn octet(i: usize) -> usize {
+    if i < 3 {
+        i + 1
+    } else {
+        200 + i - 3
+    }
+}
+
+/// `10.N.S.H/24` of pool network `i`.
+pub fn v4(i: usize, (s, h): (u8, u8)) -> String {
+    format!("10.{}.{s}.{h}/24", octet(i))
+}
+
+/// `fd00:N:S::H/64` of pool network `i`.
+pub fn v6(i: usize, (s, h): (u8, u8)) -> String {
+    format!("fd00:{}:{s}::{h:x}/64", octet(i))
+}
+
+pub fn ip_of(cidr: &str) -> &str {
+    cidr.split('/').next().unwrap_or(cidr)
+}
+
+impl Net {
+    /// The device that carries the network's addresses.
+    pub fn device(&self, i: usize) -> String {
+        match (self.bridged, &self.bridge) {
+            (true, Some(b)) => b.clone(),
+            (true, None) => NETS[i].to_string(),
+            (false, _) => self.uplink_name(i).to_string(),
+        }
+    }
+
+    pub fn uplink_name(&self, i: usize) -> &'static str {
+        if i < 3 {
+            NICS[self.uplink]
+        } else {
+            GUEST_PORTS[self.uplink]
+        }
+    }
+
+    fn to_value(&self, i: usize) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("name".into(), json!(NETS[i]));
+        m.insert("uplink".into(), json!(self.uplink_name(i)));
+        if !self.bridged {
+            m.insert("bridged".into(), json!(false));
+        }
+        if let (true, Some(b)) = (self.bridged, &self.bridge) {
+            m.insert("bridge".into(), json!(b));
+        }
+        if let Some(mtu) = self.mtu {
+            m.insert("mtu".into(), json!(mtu));
+        }
+        let fam = |addrs: &[(u8, u8)], gw: Option<u8>, f: fn(usize, (u8, u8)) -> String| {
+            let mut f_m = Map::new();
+            f_m.insert(
+                "address".into(),
+                json!(addrs.iter().map(|a| f(i, *a)).collect::<Vec<_>>()),
+            );
+            if let Some(s) = gw {
+                f_m.insert("gateway".into(), json!(ip_of(&f(i, (s, 1)))));
+            }
+            Value::Object(f_m)
+        };
+        if !self.v4.is_empty() {
+            m.insert("ipv4".into(), fam(&self.v4, self.gw4, v4));
+        }
+        if !self.v6.is_empty() {
+            m.insert("ipv6".into(), fam(&self.v6, self.gw6, v6));
+        }
+        if self.default_route {
+            m.insert("default-route".into(), json!(true));
+        }
+        let mut sr = Map::new();
+        if self.source_routing_off {
+            sr.insert("enabled".into(), json!(false));
+        }
+        if let Some(t) = self.table {
+            sr.insert("table".into(), json!(t));
+        }
+        if let Some(p) = self.priority {
+            sr.insert("priority".into(), json!(p));
+        }
+        if !sr.is_empty() {
+            m.insert("source-routing".into(), Value::Object(sr));
+        }
+        if let Some(fw) = &self.firewall {
+            let mut f = Map::new();
+            if let Some(out) = &fw.masquerade {
+                f.insert("masquerade".into(), json!({ "out-interface": out }));
+            }
+            if fw.isolate {
+                f.insert("isolate".into(), json!(true));
+            }
+            m.insert("firewall".into(), Value::Object(f));
+        }
+        if let Some(range) = self.dhcp {
+            let o = octet(i);
+            let mut d = Map::new();
+            if range {
+                d.insert(
+                    "range".into(),
+                    json!({"start": format!("10.{o}.0.100"), "end": format!("10.{o}.0.150")}),
+                );
+            }
+            d.insert("ping-check".into(), json!(false));
+            m.insert("dhcp-server".into(), Value::Object(d));
+        }
+        m
+    }
+}
+
+/// A network's entry in a file (not listed: [`Doc::nets`] has no entry for it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Present(Net),
+    /// `state: absent`, by name alone (`None`) or repeating the network (the workaround
+    /// while [`Bug::RemoveByName`] is off).
+    Absent(Option<Net>),
+}
+
+/// The extra veth pair's entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Xv {
+    Present { mtu: Option<u32>, v6: bool },
+    Absent,
+}
+
+/// A user route `10.252.D.0/24 via 10.250.0.2 dev fzxv0` (or its absent wildcard by
+/// destination).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct URoute {
+    pub dst: u8,
+    pub table: Option<u32>,
+    pub metric: Option<u32>,
+    pub absent: bool,
+}
+
+/// A user rule: `from 10.250.0.0/24` or `fwmark 0x10/0xff`, or its absent wildcard by
+/// priority.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct URule {
+    pub fwmark: bool,
+    pub priority: u32,
+    pub table: u32,
+    pub absent: bool,
+}
+
+/// One input file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Doc {
+    /// Listed networks by pool index, in file order.
+    pub nets: Vec<(usize, Entry)>,
+    pub xv: Option<Xv>,
+    pub routes: Vec<URoute>,
+    pub rules: Vec<URule>,
+    /// `settings.source-routing.priority`.
+    pub priority: Option<u32>,
+}
+
+impl Doc {
+    pub fn to_yaml(&self) -> String {
+        let mut top = Map::new();
+        if let Some(xv) = &self.xv {
+            let mut i = Map::new();
+            i.insert("name".into(), json!(XV[0]));
+            i.insert("type".into(), json!("veth"));
+            match xv {
+                Xv::Absent => {
+                    i.insert("state".into(), json!("absent"));
+                }
+                Xv::Present { mtu, v6 } => {
+                    i.insert("state".into(), json!("up"));
+                    if let Some(m) = mtu {
+                        i.insert("mtu".into(), json!(m));
+                    }
+                    i.insert("veth".into(), json!({"peer": XV[1]}));
+                    i.insert(
+                        "ipv4".into(),
+                        json!({"enabled": true, "address": [{"ip": "10.250.0.1", "prefix-length": 24}]}),
+                    );
+                    if *v6 {
+                        i.insert(
+                            "ipv6".into(),
+                            json!({"enabled": true, "address": [{"ip": "fd00:250::1", "prefix-length": 64}]}),
+                        );
+                    }
+                }
+            }
+            top.insert("interfaces".into(), json!([Value::Object(i)]));
+        }
+        if !self.routes.is_empty() {
+            let config: Vec<Value> = self.routes.iter().map(route_value).collect();
+            top.insert("routes".into(), json!({ "config": config }));
+        }
+        if !self.rules.is_empty() {
+            let config: Vec<Value> = self.rules.iter().map(rule_value).collect();
+            top.insert("route-rules".into(), json!({ "config": config }));
+        }
+        // Validation counts a removed network's repeated uplink as claimed (finding F1 in
+        // tests/fuzz_regressions.rs): a NIC handed over in the same file is left out of
+        // the removed network's entry.
+        let claimed: BTreeSet<&str> = self
+            .nets
+            .iter()
+            .filter_map(|(i, e)| match e {
+                Entry::Present(n) => Some(n.uplink_name(*i)),
+                Entry::Absent(_) => None,
+            })
+            .collect();
+        if !self.nets.is_empty() {
+            let nets: Vec<Value> = self
+                .nets
+                .iter()
+                .map(|(i, e)| match e {
+                    Entry::Present(n) => Value::Object(n.to_value(*i)),
+                    Entry::Absent(None) => json!({"name": NETS[*i], "state": "absent"}),
+                    Entry::Absent(Some(n)) => {
+                        // What finds the network's objects: its devices and table.
+                        let full = n.to_value(*i);
+                        let mut m = Map::new();
+                        m.insert("name".into(), json!(NETS[*i]));
+                        m.insert("state".into(), json!("absent"));
+                        for key in ["uplink", "bridged", "bridge"] {
+                            if key != "bridge" && claimed.contains(n.uplink_name(*i)) {
+                                continue;
+                            }
+                            if let Some(v) = full.get(key) {
+                                m.insert(key.into(), v.clone());
+                            }
+                        }
+                        if let Some(t) = n.table {
+                            m.insert("source-routing".into(), json!({ "table": t }));
+                        }
+                        Value::Object(m)
+                    }
+                })
+                .collect();
+            top.insert("networks".into(), Value::Array(nets));
+        }
+        if let Some(p) = self.priority {
+            top.insert(
+                "settings".into(),
+                json!({"source-routing": {"priority": p}}),
+            );
+        }
+        if top.is_empty() {
+            return "{}\n".into();
+        }
+        serde_yaml_ng::to_string(&Value::Object(top)).expect("YAML")
+    }
+}
+
+fn route_value(r: &URoute) -> Value {
+    let mut m = Map::new();
+    m.insert("destination".into(), json!(format!("10.252.{}.0/24", r.dst)));
+    if r.absent {
+        m.insert("state".into(), json!("absent"));
+        return Value::Object(m);
+    }
+    m.insert("next-hop-address".into(), json!("10.250.0.2"));
+    m.insert("next-hop-interface".into(), json!(XV[0]));
+    if let Some(t) = r.table {
+        m.insert("table-id".into(), json!(t));
+    }
+    if let Some(x) = r.metric {
+        m.insert("metric".into(), json!(x));
+    }
+    Value::Object(m)
+}
+
+fn rule_value(r: &URule) -> Value {
+    let mut m = Map::new();
+    if r.absent {
+        m.insert("priority".into(), json!(r.priority));
+        m.insert("state".into(), json!("absent"));
+        return Value::Object(m);
+    }
+    if r.fwmark {
+        m.insert("family".into(), json!("ipv4"));
+        m.insert("fwmark".into(), json!("0x10"));
+        m.insert("fwmask".into(), json!("0xff"));
+    } else {
+        m.insert("ip-from".into(), json!("10.250.0.0/24"));
+    }
+    m.insert("priority".into(), json!(r.priority));
+    m.insert("route-table".into(), json!(r.table));
+    Value::Object(m)
+}
+
+/// What the host holds after a sequence of files, in the generator's vocabulary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effective {
+    pub nets: [Option<Net>; 5],
+    pub xv: Option<(Option<u32>, bool)>,
+    /// (destination, table, metric) of user routes present.
+    pub routes: BTreeSet<(u8, Option<u32>, Option<u32>)>,
+    /// (fwmark, priority, table) of user rules present.
+    pub rules: BTreeSet<(bool, u32, u32)>,
+}
+
+impl Effective {
+    /// The state after `doc` is applied to `self`.
+    pub fn after(&self, doc: &Doc) -> Effective {
+        let mut e = self.clone();
+        for (i, entry) in &doc.nets {
+            e.nets[*i] = match entry {
+                Entry::Present(n) => Some(n.clone()),
+                Entry::Absent(_) => None,
+            };
+        }
+        match &doc.xv {
+            Some(Xv::Present { mtu, v6 }) => {
+                let mtu = mtu.or(e.xv.and_then(|x| x.0));
+                e.xv = Some((mtu, *v6));
+            }
+            Some(Xv::Absent) => e.xv = None,
+            None => {}
+        }
+        for r in &doc.routes {
+            if r.absent {
+                e.routes.retain(|x| x.0 != r.dst);
+            } else {
+                e.routes.insert((r.dst, r.table, r.metric));
+            }
+        }
+        if e.xv.is_none() {
+            // The kernel drops the routes through a device it deletes.
+            e.routes.clear();
+        }
+        for r in &doc.rules {
+            if r.absent {
+                e.rules.retain(|x| x.1 != r.priority);
+            } else {
+                e.rules.insert((r.fwmark, r.priority, r.table));
+            }
+        }
+        e
+    }
+
+    /// The uplink network carrying the host's default route, if any.
+    pub fn default_net(&self) -> Option<usize> {
+        (0..3).find(|i| self.nets[*i].as_ref().is_some_and(|n| n.default_route))
+    }
+}
+
+/// Per-walk constants: priorities stay put while [`Bug::RulePriority`] is off.
+#[derive(Clone, Debug)]
+pub struct WalkConsts {
+    pub priority: Option<u32>,
+    pub net_priority: [Option<u32>; 3],
+}
+
+impl WalkConsts {
+    pub fn draw(rng: &mut Rng) -> WalkConsts {
+        let mut p = || *rng.pick(&[None, None, Some(3300), Some(3400)]);
+        WalkConsts {
+            priority: p(),
+            net_priority: [p(), p(), p()],
+        }
+    }
+}
+
+/// Draws the next file after `eff`.
+pub fn next(rng: &mut Rng, eff: &Effective, sw: &Switches, wc: &WalkConsts) -> Doc {
+    let mut doc = Doc::default();
+    // Which networks the file lists, and how.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Pick {
+        Omit,
+        Absent,
+        Present,
+    }
+    let mut picks = [Pick::Omit; 5];
+    for (i, p) in picks.iter_mut().enumerate() {
+        let r = rng.below(100);
+        *p = if r < 15 {
+            Pick::Omit
+        } else if r < 27 && (eff.nets[i].is_some() || rng.chance(30)) {
+            Pick::Absent
+        } else {
+            Pick::Present
+        };
+    }
+    // Uplinks held after the file by networks it does not list.
+    let mut taken: BTreeSet<usize> = (0..3)
+        .filter(|i| picks[*i] == Pick::Omit)
+        .filter_map(|i| eff.nets[i].as_ref().map(|n| n.uplink))
+        .collect();
+    let mut default_taken = (0..3).any(|i| {
+        picks[i] == Pick::Omit && eff.nets[i].as_ref().is_some_and(|n| n.default_route)
+    });
+    let mut after: [Option<Net>; 5] = eff.nets.clone();
+    let mut order: Vec<usize> = (0..5).collect();
+    // File order varies too (it decides derived tables' probing only by name, but the
+    // planner must not care).
+    for k in (1..order.len()).rev() {
+        order.swap(k, rng.below(k + 1));
+    }
+    // Uplink networks first: guest networks' masquerade names their devices.
+    order.sort_by_key(|i| *i >= 3);
+    for i in order {
+        let prev = eff.nets[i].as_ref();
+        match picks[i] {
+            Pick::Omit => {}
+            Pick::Absent => {
+                let with = if sw.on(Bug::RemoveByName) && rng.chance(70) || prev.is_none() {
+                    None
+                } else {
+                    prev.cloned()
+                };
+                doc.nets.push((i, Entry::Absent(with)));
+                after[i] = None;
+            }
+            Pick::Present => {
+                let net = if i < 3 {
+                    uplink_net(rng, i, prev, &mut taken, &mut default_taken, sw, wc)
+                } else {
+                    Some(guest_net(rng, i, prev, &after, sw))
+                };
+                match net {
+                    Some(n) => {
+                        after[i] = Some(n.clone());
+                        doc.nets.push((i, Entry::Present(n)));
+                    }
+                    // No NIC free: the network goes.
+                    None => {
+                        doc.nets.push((i, Entry::Absent(prev.cloned())));
+                        after[i] = None;
+                    }
+                }
+            }
+        }
+    }
+    extras(rng, eff, &mut doc);
+    if rng.chance(70) || !sw.on(Bug::RulePriority) {
+        doc.priority = wc.priority;
+    } else {
+        doc.priority = *rng.pick(&[None, Some(3300), Some(3500)]);
+    }
+    if !sw.on(Bug::RulePriority) {
+        doc.priority = wc.priority;
+    }
+    doc
+}
+
+fn uplink_net(
+    rng: &mut Rng,
+    i: usize,
+    prev: Option<&Net>,
+    taken: &mut BTreeSet<usize>,
+    default_taken: &mut bool,
+    sw: &Switches,
+    wc: &WalkConsts,
+) -> Option<Net> {
+    let free: Vec<usize> = (0..3).filter(|k| !taken.contains(k)).collect();
+    let uplink = match prev {
+        Some(p) if !taken.contains(&p.uplink) && !(sw.on(Bug::UplinkMove) && rng.chance(20)) => {
+            p.uplink
+        }
+        Some(p) if !sw.on(Bug::UplinkMove) => {
+            if taken.contains(&p.uplink) {
+                return None;
+            }
+            p.uplink
+        }
+        _ if free.is_empty() => return None,
+        _ => *rng.pick(&free),
+    };
+    taken.insert(uplink);
+    let keep = prev.is_some() && rng.chance(60);
+    let base = prev.cloned().filter(|_| keep);
+    let mut n = match base {
+        Some(n) => n,
+        None => Net {
+            uplink,
+            bridged: rng.chance(65),
+            bridge: None,
+            mtu: None,
+            v4: Vec::new(),
+            gw4: None,
+            v6: Vec::new(),
+            gw6: None,
+            default_route: false,
+            table: None,
+            priority: None,
+            source_routing_off: false,
+            firewall: None,
+            dhcp: None,
+        },
+    };
+    n.uplink = uplink;
+    let may = |rng: &mut Rng, p: u32| !keep || rng.chance(p);
+    if keep && rng.chance(15) {
+        n.bridged = !n.bridged;
+    }
+    if let (Some(p), false) = (prev, sw.on(Bug::BridgedToggle)) {
+        n.bridged = p.bridged;
+    }
+    if may(rng, 15) {
+        n.bridge = rng
+            .pick(&[None, None, Some("a"), Some("b")])
+            .map(|x| format!("fzbr{i}{x}"));
+    }
+    if !n.bridged {
+        n.bridge = None;
+    }
+    if may(rng, 15) {
+        n.mtu = *rng.pick(&[None, Some(1400), Some(1500), Some(9000)]);
+    }
+    let prev_v4 = prev.map(|p| p.v4.clone()).unwrap_or_default();
+    let prev_v6 = prev.map(|p| p.v6.clone()).unwrap_or_default();
+    n.v4 = addresses(rng, &n.v4, &prev_v4, 1, keep, sw);
+    n.v6 = addresses(rng, &n.v6, &prev_v6, 0, keep, sw);
+    n.gw4 = gateway(rng, &n.v4, n.gw4, keep);
+    n.gw6 = gateway(rng, &n.v6, n.gw6, keep);
+    let has_gw = n.gw4.is_some() || n.gw6.is_some();
+    n.default_route = if *default_taken || !has_gw {
+        false
+    } else if keep && rng.chance(80) {
+        n.default_route
+    } else {
+        rng.chance(40)
+    };
+    *default_taken |= n.default_route;
+    if may(rng, 10) {
+        n.table = *rng.pick(&[None, None, Some(1001 + 10 * i as u32), Some(1002 + 10 * i as u32)]);
+    }
+    if may(rng, 10) {
+        n.source_routing_off = rng.chance(10);
+    }
+    n.priority = if sw.on(Bug::RulePriority) && may(rng, 15) {
+        *rng.pick(&[None, Some(3300), Some(3600)])
+    } else if sw.on(Bug::RulePriority) {
+        n.priority
+    } else {
+        wc.net_priority[i]
+    };
+    Some(n)
+}
+
+/// An address list: `min`..=3 addresses of distinct subnets (or not, with
+/// [`Bug::SameSubnet`]); with [`Bug::Renumber`] off, a superset of what the host has.
+fn addresses(
+    rng: &mut Rng,
+    cur: &[(u8, u8)],
+    on_host: &[(u8, u8)],
+    min: usize,
+    keep: bool,
+    sw: &Switches,
+) -> Vec<(u8, u8)> {
+    let mut out: Vec<(u8, u8)> = if keep { cur.to_vec() } else { Vec::new() };
+    if !sw.on(Bug::Renumber) {
+        for a in on_host {
+            if !out.contains(a) {
+                out.push(*a);
+            }
+        }
+    } else if keep && !out.is_empty() && rng.chance(25) {
+        // Renumber one address, or drop it.
+        let k = rng.below(out.len());
+        if rng.chance(50) {
+            out[k].1 = 10 + rng.below(4) as u8;
+        } else {
+            out.remove(k);
+        }
+    }
+    let want = if keep && rng.chance(75) {
+        out.len().max(min)
+    } else {
+        min + rng.below(4 - min)
+    };
+    let mut tries = 0;
+    while out.len() < want && tries < 20 {
+        tries += 1;
+        let s = rng.below(3) as u8;
+        let h = 10 + rng.below(4) as u8;
+        let same_subnet = out.iter().any(|a| a.0 == s);
+        if out.contains(&(s, h)) || (same_subnet && !sw.on(Bug::SameSubnet)) {
+            continue;
+        }
+        out.push((s, h));
+    }
+    if sw.on(Bug::Renumber) {
+        out.truncate(want.max(min));
+    }
+    dedup_subnets(&mut out, sw);
+    out
+}
+
+fn dedup_subnets(out: &mut Vec<(u8, u8)>, sw: &Switches) {
+    let mut seen = BTreeSet::new();
+    out.retain(|a| seen.insert(*a));
+    if !sw.on(Bug::SameSubnet) {
+        let mut subnets = BTreeSet::new();
+        out.retain(|a| subnets.insert(a.0));
+    }
+}
+
+fn gateway(rng: &mut Rng, addrs: &[(u8, u8)], cur: Option<u8>, keep: bool) -> Option<u8> {
+    let valid = |s: u8| addrs.iter().any(|a| a.0 == s);
+    match cur {
+        Some(s) if keep && valid(s) && rng.chance(85) => Some(s),
+        _ if addrs.is_empty() || rng.chance(20) => None,
+        _ => Some(rng.pick(addrs).0),
+    }
+}
+
+fn guest_net(rng: &mut Rng, i: usize, prev: Option<&Net>, after: &[Option<Net>; 5], sw: &Switches) -> Net {
+    let keep = prev.is_some() && rng.chance(60);
+    let mut n = prev.cloned().filter(|_| keep).unwrap_or(Net {
+        uplink: i - 3,
+        bridged: rng.chance(70),
+        bridge: None,
+        mtu: None,
+        v4: vec![(0, 1)],
+        gw4: None,
+        v6: Vec::new(),
+        gw6: None,
+        default_route: false,
+        table: None,
+        priority: None,
+        source_routing_off: false,
+        firewall: None,
+        dhcp: None,
+    });
+    let may = |rng: &mut Rng, p: u32| !keep || rng.chance(p);
+    if keep && rng.chance(10) {
+        n.bridged = !n.bridged;
+    }
+    if let (Some(p), false) = (prev, sw.on(Bug::BridgedToggle)) {
+        n.bridged = p.bridged;
+    }
+    if may(rng, 15) {
+        n.bridge = rng.chance(30).then(|| format!("fzbr{i}{}", rng.pick(&["a", "b"])));
+    }
+    if !n.bridged {
+        n.bridge = None;
+    }
+    // The guest's own subnet stays; a second one comes and goes (with renumbering on).
+    let on_host: Vec<(u8, u8)> = prev.map(|p| p.v4.clone()).unwrap_or_default();
+    if may(rng, 20) {
+        n.v4 = if rng.chance(30) {
+            vec![(0, 1), (1, 1)]
+        } else {
+            vec![(0, 1)]
+        };
+    }
+    if !sw.on(Bug::Renumber) {
+        for a in on_host {
+            if !n.v4.contains(&a) {
+                n.v4.push(a);
+            }
+        }
+        if let Some(p) = prev {
+            if !p.v6.is_empty() {
+                n.v6 = p.v6.clone();
+            }
+        }
+    }
+    if may(rng, 20) && (n.v6.is_empty() || sw.on(Bug::Renumber)) {
+        n.v6 = if rng.chance(40) { vec![(0, 1)] } else { Vec::new() };
+    }
+    // Masquerade out of a device an uplink network has after this file.
+    let outs: Vec<String> = (0..3)
+        .filter_map(|k| after[k].as_ref().map(|u| u.device(k)))
+        .collect();
+    let had_fw = prev.is_some_and(|p| p.firewall.is_some());
+    if may(rng, 25) {
+        n.firewall = if rng.chance(55) || (had_fw && !sw.on(Bug::PartialSections)) {
+            Some(Fw {
+                masquerade: (!outs.is_empty() && rng.chance(70)).then(|| rng.pick(&outs).clone()),
+                isolate: rng.chance(30),
+            })
+        } else {
+            None
+        };
+    }
+    if let Some(Fw {
+        masquerade: Some(out),
+        ..
+    }) = &n.firewall
+    {
+        if !outs.contains(out) {
+            n.firewall = Some(Fw {
+                masquerade: outs.first().cloned(),
+                isolate: n.firewall.as_ref().is_some_and(|f| f.isolate),
+            });
+        }
+    }
+    let had_dhcp = prev.is_some_and(|p| p.dhcp.is_some());
+    if !sw.dhcp {
+        n.dhcp = None;
+    } else if may(rng, 20) {
+        n.dhcp = if rng.chance(40) || (had_dhcp && !sw.on(Bug::PartialSections)) {
+            Some(rng.chance(60))
+        } else {
+            None
+        };
+    }
+    n
+}
+
+fn extras(rng: &mut Rng, eff: &Effective, doc: &mut Doc) {
+    let r = rng.below(100);
+    doc.xv = if r < 45 {
+        None
+    } else if r < 85 {
+        Some(Xv::Present {
+            mtu: *rng.pick(&[None, Some(1500), Some(9000)]),
+            v6: rng.chance(50),
+        })
+    } else {
+        Some(Xv::Absent)
+    };
+    let xv_after = match &doc.xv {
+        Some(Xv::Present { .. }) => true,
+        Some(Xv::Absent) => false,
+        None => eff.xv.is_some(),
+    };
+    let mut keys = BTreeSet::new();
+    if xv_after {
+        for _ in 0..rng.below(3) {
+            let r = URoute {
+                dst: rng.below(4) as u8,
+                table: *rng.pick(&[None, Some(USER_TABLES[0])]),
+                metric: *rng.pick(&[None, Some(100)]),
+                absent: false,
+            };
+            if keys.insert((r.table, r.dst, r.metric)) {
+                doc.routes.push(r);
+            }
+        }
+    }
+    for (dst, _, _) in &eff.routes {
+        if rng.chance(25) && !doc.routes.iter().any(|r| r.dst == *dst) {
+            doc.routes.push(URoute {
+                dst: *dst,
+                table: None,
+                metric: None,
+                absent: true,
+            });
+        }
+    }
+    let mut prios = BTreeSet::new();
+    for _ in 0..rng.below(3) {
+        let r = URule {
+            fwmark: rng.chance(40),
+            priority: *rng.pick(&[500, 501, 502]),
+            table: *rng.pick(&USER_TABLES),
+            absent: false,
+        };
+        if prios.insert((r.fwmark, r.priority)) {
+            doc.rules.push(r);
+        }
+    }
+    for (_, prio, _) in &eff.rules {
+        if rng.chance(25) && !doc.rules.iter().any(|r| r.priority == *prio) {
+            doc.rules.push(URule {
+                fwmark: false,
+                priority: *prio,
+                table: 0,
+                absent: true,
+            });
+        }
+    }
+}
+
+/// Smaller variants of `doc`, for shrinking: each drops or simplifies one thing.
+pub fn simpler(doc: &Doc) -> Vec<Doc> {
+    let mut out = Vec::new();
+    let mut with = |f: &dyn Fn(&mut Doc)| {
+        let mut d = doc.clone();
+        f(&mut d);
+        if d != *doc {
+            out.push(d);
+        }
+    };
+    for k in 0..doc.nets.len() {
+        with(&|d| {
+            d.nets.remove(k);
+        });
+    }
+    with(&|d| d.xv = None);
+    for k in 0..doc.routes.len() {
+        with(&|d| {
+            d.routes.remove(k);
+        });
+    }
+    for k in 0..doc.rules.len() {
+        with(&|d| {
+            d.rules.remove(k);
+        });
+    }
+    with(&|d| d.priority = None);
+    type Edit = fn(&mut Net);
+    let edits: [Edit; 15] = [
+        |n| n.firewall = None,
+        |n| n.dhcp = None,
+        |n| {
+            if let Some(f) = &mut n.firewall {
+                f.isolate = false;
+            }
+        },
+        |n| {
+            n.v6.clear();
+            n.gw6 = None;
+        },
+        |n| n.gw6 = None,
+        |n| n.gw4 = None,
+        |n| n.default_route = false,
+        |n| n.bridge = None,
+        |n| n.mtu = None,
+        |n| n.table = None,
+        |n| n.priority = None,
+        |n| n.source_routing_off = false,
+        |n| {
+            n.v4.pop();
+        },
+        |n| {
+            n.v6.pop();
+        },
+        |n| {
+            if n.v4.len() > 1 {
+                n.v4.remove(0);
+            }
+        },
+    ];
+    for k in 0..doc.nets.len() {
+        for e in edits {
+            with(&|d| {
+                if let (_, Entry::Present(n) | Entry::Absent(Some(n))) = &mut d.nets[k] {
+                    e(n);
+                    if n.v4.is_empty() {
+                        n.v4 = vec![(0, 10)];
+                    }
+                    if !n.v4.iter().any(|a| Some(a.0) == n.gw4) {
+                        n.gw4 = None;
+                    }
+                    if !n.v6.iter().any(|a| Some(a.0) == n.gw6) {
+                        n.gw6 = None;
+                    }
+                    if n.gw4.is_none() && n.gw6.is_none() {
+                        n.default_route = false;
+                    }
+                }
+            });
+        }
+    }
+    out
+}
