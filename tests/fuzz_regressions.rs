@@ -5,3 +5,41 @@
 
 #[path = "fuzz/mod.rs"]
 mod fuzz;
+
+/// Finding F6: a bridge removed in the same apply that switches IPv6 forwarding on had its
+/// `accept_ra` planned 1 → 2 from the state read before; the write failed (ENOENT) and
+/// the apply rolled back, while the dry run said it would work.
+#[test]
+fn ipv6_forwarding_on_while_a_bridge_goes() {
+    fuzz::regression(
+        "ipv6_forwarding_on_while_a_bridge_goes",
+        &[
+            r#"
+networks:
+- name: fzc
+  uplink: fznic0
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.3.0.10/24"#,
+            r#"
+networks:
+- name: fzc
+  state: absent
+  uplink: fznic0
+- name: fzg
+  uplink: fzgst0
+  bridge: fzbr3b
+  ipv4:
+    address:
+    - 10.200.0.1/24
+  ipv6:
+    address:
+    - fd00:200:0::1/64
+  firewall:
+    masquerade:
+      out-interface: fznic2
+    isolate: true"#,
+        ],
+    );
+}

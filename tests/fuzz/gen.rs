@@ -49,6 +49,14 @@ pub enum Bug {
     /// NEW (fuzzer finding F2): a present network switching between bridged and
     /// bridgeless.
     BridgedToggle,
+    /// NEW (finding F4): a removed bridgeless network leaves its addresses on its NIC, so
+    /// a bridged network on that NIC is refused later; off, no bridged network is put on
+    /// such a NIC.
+    AbsentLeavesAddresses,
+    /// NEW (finding F5): a new bridge without `mtu` on a NIC whose MTU is not 1500 (the
+    /// kernel gives it the port's MTU, the model 1500); off, bridged uplink networks
+    /// always give their MTU.
+    BridgeMtuInherit,
     /// NEW (finding F3), a check rather than a change: the model gives a link it creates
     /// no per-interface sysctls (`forwarding`, `accept_ra`), which the kernel does; off,
     /// the comparison ignores sysctls the model lacks.
@@ -56,7 +64,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 11] = [
         Bug::Renumber,
         Bug::SameSubnet,
         Bug::RemoveByName,
@@ -66,6 +74,8 @@ impl Bug {
         Bug::NatUplinkSubnet,
         Bug::BridgedToggle,
         Bug::NewLinkSysctls,
+        Bug::AbsentLeavesAddresses,
+        Bug::BridgeMtuInherit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +89,8 @@ impl Bug {
             Bug::NatUplinkSubnet => "nat-uplink-subnet",
             Bug::BridgedToggle => "bridged-toggle",
             Bug::NewLinkSysctls => "new-link-sysctls",
+            Bug::AbsentLeavesAddresses => "absent-leaves-addresses",
+            Bug::BridgeMtuInherit => "bridge-mtu-inherit",
         }
     }
 }
@@ -462,6 +474,18 @@ pub struct Effective {
     pub routes: BTreeSet<(u8, Option<u32>, Option<u32>)>,
     /// (fwmark, priority, table) of user rules present.
     pub rules: BTreeSet<(bool, u32, u32)>,
+    /// Uplinks (pool index of the network kind: 0..3 NICs, 3..5 guest ports) that kept
+    /// the addresses of a bridgeless network removed from them (finding F4).
+    pub stale: BTreeSet<usize>,
+}
+
+/// The key of a network's uplink in [`Effective::stale`].
+pub fn uplink_key(i: usize, n: &Net) -> usize {
+    if i < 3 {
+        n.uplink
+    } else {
+        3 + n.uplink
+    }
 }
 
 impl Effective {
@@ -469,6 +493,16 @@ impl Effective {
     pub fn after(&self, doc: &Doc) -> Effective {
         let mut e = self.clone();
         for (i, entry) in &doc.nets {
+            if let (Some(prev), Entry::Absent(_)) = (&e.nets[*i], entry) {
+                if !prev.bridged && !prev.v4.is_empty() {
+                    e.stale.insert(uplink_key(*i, prev));
+                }
+            }
+            if let Entry::Present(n) = entry {
+                if !n.bridged {
+                    e.stale.remove(&uplink_key(*i, n));
+                }
+            }
             e.nets[*i] = match entry {
                 Entry::Present(n) => Some(n.clone()),
                 Entry::Absent(_) => None,
@@ -547,14 +581,25 @@ pub fn next(rng: &mut Rng, eff: &Effective, sw: &Switches, wc: &WalkConsts) -> D
             Pick::Present
         };
     }
-    // Uplinks held after the file by networks it does not list.
+    // Uplinks held by networks that stay (listed or not): they keep theirs unless they
+    // move.
     let mut taken: BTreeSet<usize> = (0..3)
-        .filter(|i| picks[*i] == Pick::Omit)
+        .filter(|i| picks[*i] != Pick::Absent)
         .filter_map(|i| eff.nets[i].as_ref().map(|n| n.uplink))
         .collect();
     let mut default_taken = (0..3).any(|i| {
         picks[i] == Pick::Omit && eff.nets[i].as_ref().is_some_and(|n| n.default_route)
     });
+    // Uplinks that keep a removed bridgeless network's addresses (finding F4), this
+    // file's removals included.
+    let mut stale = eff.stale.clone();
+    for i in 0..5 {
+        if let (Pick::Absent, Some(prev)) = (picks[i], &eff.nets[i]) {
+            if !prev.bridged {
+                stale.insert(uplink_key(i, prev));
+            }
+        }
+    }
     let mut after: [Option<Net>; 5] = eff.nets.clone();
     let mut order: Vec<usize> = (0..5).collect();
     // File order varies too (it decides derived tables' probing only by name, but the
@@ -583,6 +628,16 @@ pub fn next(rng: &mut Rng, eff: &Effective, sw: &Switches, wc: &WalkConsts) -> D
                 } else {
                     Some(guest_net(rng, i, prev, &after, sw))
                 };
+                let net = net.map(|mut n| {
+                    if n.bridged
+                        && !sw.on(Bug::AbsentLeavesAddresses)
+                        && stale.contains(&uplink_key(i, &n))
+                    {
+                        n.bridged = false;
+                        n.bridge = None;
+                    }
+                    n
+                });
                 match net {
                     Some(n) => {
                         after[i] = Some(n.clone());
@@ -620,17 +675,13 @@ fn uplink_net(
 ) -> Option<Net> {
     let free: Vec<usize> = (0..3).filter(|k| !taken.contains(k)).collect();
     let uplink = match prev {
-        Some(p) if !taken.contains(&p.uplink) && !(sw.on(Bug::UplinkMove) && rng.chance(20)) => {
-            p.uplink
+        Some(p) if sw.on(Bug::UplinkMove) && !free.is_empty() && rng.chance(20) => {
+            taken.remove(&p.uplink);
+            *rng.pick(&free)
         }
-        Some(p) if !sw.on(Bug::UplinkMove) => {
-            if taken.contains(&p.uplink) {
-                return None;
-            }
-            p.uplink
-        }
-        _ if free.is_empty() => return None,
-        _ => *rng.pick(&free),
+        Some(p) => p.uplink,
+        None if free.is_empty() => return None,
+        None => *rng.pick(&free),
     };
     taken.insert(uplink);
     let keep = prev.is_some() && rng.chance(60);
@@ -672,6 +723,9 @@ fn uplink_net(
     }
     if may(rng, 15) {
         n.mtu = *rng.pick(&[None, Some(1400), Some(1500), Some(9000)]);
+    }
+    if n.bridged && n.mtu.is_none() && !sw.on(Bug::BridgeMtuInherit) {
+        n.mtu = Some(*rng.pick(&[1400, 1500, 9000]));
     }
     let prev_v4 = prev.map(|p| p.v4.clone()).unwrap_or_default();
     let prev_v6 = prev.map(|p| p.v6.clone()).unwrap_or_default();
@@ -929,6 +983,74 @@ fn extras(rng: &mut Rng, eff: &Effective, doc: &mut Doc) {
             });
         }
     }
+}
+
+/// Whether a walk keeps the rules [`next`] follows with `sw` (a shrunk walk must not
+/// fail for a reason the generator avoids on purpose).
+pub fn admissible(docs: &[Doc], sw: &Switches) -> Result<(), String> {
+    let mut eff = Effective::default();
+    let mut priority: Option<Option<u32>> = None;
+    for (k, doc) in docs.iter().enumerate() {
+        let no = |why: &str| Err(format!("step {}: {why}", k + 1));
+        if !sw.on(Bug::RulePriority) && *priority.get_or_insert(doc.priority) != doc.priority {
+            return no("settings priority changed");
+        }
+        let mut stale = eff.stale.clone();
+        for (i, e) in &doc.nets {
+            if let (Entry::Absent(_), Some(prev)) = (e, &eff.nets[*i]) {
+                if !prev.bridged && !prev.v4.is_empty() {
+                    stale.insert(uplink_key(*i, prev));
+                }
+            }
+        }
+        for (i, e) in &doc.nets {
+            let prev = eff.nets[*i].as_ref();
+            match e {
+                Entry::Absent(None) if prev.is_some() && !sw.on(Bug::RemoveByName) => {
+                    return no("removal by name")
+                }
+                Entry::Absent(_) => {}
+                Entry::Present(n) => {
+                    if let Some(p) = prev {
+                        let sub = |a: &[(u8, u8)], b: &[(u8, u8)]| b.iter().all(|x| a.contains(x));
+                        if (!sw.on(Bug::UplinkMove) && n.uplink != p.uplink)
+                            || (!sw.on(Bug::BridgedToggle) && n.bridged != p.bridged)
+                            || (!sw.on(Bug::Renumber) && !(sub(&n.v4, &p.v4) && sub(&n.v6, &p.v6)))
+                            || (!sw.on(Bug::RulePriority) && n.priority != p.priority)
+                            || (!sw.on(Bug::PartialSections)
+                                && ((p.firewall.is_some() && n.firewall.is_none())
+                                    || (p.dhcp.is_some() && n.dhcp.is_none())))
+                        {
+                            return no(&format!("{} changed a switched-off way", NETS[*i]));
+                        }
+                    }
+                    let subnets = |a: &[(u8, u8)]| a.iter().map(|x| x.0).collect::<BTreeSet<_>>().len() == a.len();
+                    if !sw.on(Bug::SameSubnet) && !(subnets(&n.v4) && subnets(&n.v6)) {
+                        return no("two addresses in one subnet");
+                    }
+                    if *i < 3 && n.bridged && n.mtu.is_none() && !sw.on(Bug::BridgeMtuInherit) {
+                        return no("a bridge without mtu");
+                    }
+                    if n.bridged && !sw.on(Bug::AbsentLeavesAddresses) && stale.contains(&uplink_key(*i, n)) {
+                        return no("bridged on an uplink with a removed network's addresses");
+                    }
+                }
+            }
+        }
+        let after = eff.after(doc);
+        let present: Vec<(usize, &Net)> = (0..5).filter_map(|i| after.nets[i].as_ref().map(|n| (i, n))).collect();
+        let uplinks: BTreeSet<usize> = present.iter().map(|(i, n)| uplink_key(*i, n)).collect();
+        let defaults = present.iter().filter(|(_, n)| n.default_route).count();
+        if uplinks.len() != present.len() || defaults > 1 {
+            return no("uplink shared or two default routes");
+        }
+        let xv = after.xv.is_some();
+        if doc.routes.iter().any(|r| !r.absent && !xv) {
+            return no("a route through a missing device");
+        }
+        eff = after;
+    }
+    Ok(())
 }
 
 /// Smaller variants of `doc`, for shrinking: each drops or simplifies one thing.

@@ -12,7 +12,8 @@
 //! * `HOSTNET_FUZZ_KEEP_GOING=1`: after a failure (shrunk and reported), go on with the
 //!   next walk and fail at the end, to collect several findings in one soak run;
 //! * `HOSTNET_FUZZ_SHRINK_SECONDS`: the shrinking budget per failure (default 150);
-//! * `HOSTNET_FUZZ_OUT`: a directory for the reproducers' files.
+//! * `HOSTNET_FUZZ_OUT`: a directory for the reproducers' files;
+//! * `HOSTNET_FUZZ_PRINT=1`: print every file as it is applied.
 #![allow(dead_code)]
 
 pub mod gen;

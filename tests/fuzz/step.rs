@@ -23,6 +23,23 @@ fn fail(kind: impl Into<String>, detail: impl Into<String>) -> Failure {
     }
 }
 
+/// The shape of a message, for telling failures apart while shrinking: names, numbers
+/// and addresses blanked out, cut short.
+fn shape(msg: &str) -> String {
+    let mut out = String::new();
+    let mut last = ' ';
+    for word in msg.split_inclusive([' ', ',', '(', ')']) {
+        let blank = word.chars().any(|c| c.is_ascii_digit()) || word.starts_with("fz");
+        let w = if blank { "_" } else { word.trim_end() };
+        if !(w == "_" && last == '_') {
+            out.push_str(w);
+            out.push(' ');
+        }
+        last = if w == "_" { '_' } else { ' ' };
+    }
+    out.chars().take(90).collect::<String>().trim_end().to_string()
+}
+
 fn output_text(o: &std::process::Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}--- stderr\n{}",
@@ -48,8 +65,9 @@ fn apply_json(lab: &Lab, yaml: &str, dry_run: bool, kind: &str) -> Result<Applie
         // The first line of the error names the class of failure; the exit code too.
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
         let headline = v["error"].as_str().unwrap_or("").to_string();
+        let first = v["details"][0].as_str().unwrap_or("");
         return Err(fail(
-            format!("{kind}: exit {:?}: {headline}", o.status.code()),
+            format!("{kind}: exit {:?}: {headline}: {}", o.status.code(), shape(first)),
             output_text(&o),
         ));
     }
@@ -106,7 +124,7 @@ pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<(), Failure> {
     let diff = differences(&predicted, &kernel, sw);
     if !diff.is_empty() {
         return Err(fail(
-            "the model's predicted state differs from the kernel's",
+            format!("the model's predicted state differs from the kernel's: {}", shape(&diff[0])),
             format!("(- model only, + kernel only)\n  {}", diff.join("\n  ")),
         ));
     }

@@ -26,7 +26,11 @@ pub fn draw(seed: u64, steps: usize, sw: &Switches) -> Vec<Doc> {
 pub fn replay(tag: &str, docs: &[Doc], sw: &Switches) -> Result<(), (usize, Failure)> {
     let lab = Lab::new(tag);
     let mut eff = Effective::default();
+    let print = std::env::var("HOSTNET_FUZZ_PRINT").as_deref() == Ok("1");
     for (k, doc) in docs.iter().enumerate() {
+        if print {
+            eprintln!("--- {tag} step {}\n{}", k + 1, doc.to_yaml());
+        }
         eff = step::run(&lab, doc, &eff, sw).map_err(|f| (k, f))?;
     }
     Ok(())
@@ -48,6 +52,9 @@ pub fn shrink(
     let mut best_failure = failure.clone();
     let mut trials = 0;
     let still_fails = |cand: &[Doc], trials: &mut usize| -> Option<(usize, Failure)> {
+        if gen::admissible(cand, sw).is_err() {
+            return None;
+        }
         *trials += 1;
         match replay(&format!("{tag}s"), cand, sw) {
             Err((k, f)) if f.kind == failure.kind => Some((k, f)),
