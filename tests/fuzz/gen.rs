@@ -57,6 +57,12 @@ pub enum Bug {
     /// kernel gives it the port's MTU, the model 1500); off, bridged uplink networks
     /// always give their MTU.
     BridgeMtuInherit,
+    /// NEW (finding F7): renaming a present network's bridge (`bridge:` changed) leaves
+    /// the old bridge; off, a network keeps its bridge's name while present.
+    BridgeRename,
+    /// NEW (finding F8), a check: a bridge whose last port left has MAC 00:00:00:00:00:00
+    /// in the kernel, the model keeps the old one; off, that difference is ignored.
+    EmptyBridgeMac,
     /// NEW (finding F3), a check rather than a change: the model gives a link it creates
     /// no per-interface sysctls (`forwarding`, `accept_ra`), which the kernel does; off,
     /// the comparison ignores sysctls the model lacks.
@@ -64,7 +70,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 13] = [
         Bug::Renumber,
         Bug::SameSubnet,
         Bug::RemoveByName,
@@ -76,6 +82,8 @@ impl Bug {
         Bug::NewLinkSysctls,
         Bug::AbsentLeavesAddresses,
         Bug::BridgeMtuInherit,
+        Bug::BridgeRename,
+        Bug::EmptyBridgeMac,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +99,8 @@ impl Bug {
             Bug::NewLinkSysctls => "new-link-sysctls",
             Bug::AbsentLeavesAddresses => "absent-leaves-addresses",
             Bug::BridgeMtuInherit => "bridge-mtu-inherit",
+            Bug::BridgeRename => "bridge-rename",
+            Bug::EmptyBridgeMac => "empty-bridge-mac",
         }
     }
 }
@@ -721,6 +731,11 @@ fn uplink_net(
     if !n.bridged {
         n.bridge = None;
     }
+    if let (Some(p), false) = (prev, sw.on(Bug::BridgeRename)) {
+        if p.bridged && n.bridged {
+            n.bridge = p.bridge.clone();
+        }
+    }
     if may(rng, 15) {
         n.mtu = *rng.pick(&[None, Some(1400), Some(1500), Some(9000)]);
     }
@@ -855,6 +870,11 @@ fn guest_net(rng: &mut Rng, i: usize, prev: Option<&Net>, after: &[Option<Net>; 
     }
     if !n.bridged {
         n.bridge = None;
+    }
+    if let (Some(p), false) = (prev, sw.on(Bug::BridgeRename)) {
+        if p.bridged && n.bridged {
+            n.bridge = p.bridge.clone();
+        }
     }
     // The guest's own subnet stays; a second one comes and goes (with renumbering on).
     let on_host: Vec<(u8, u8)> = prev.map(|p| p.v4.clone()).unwrap_or_default();
@@ -1017,6 +1037,7 @@ pub fn admissible(docs: &[Doc], sw: &Switches) -> Result<(), String> {
                             || (!sw.on(Bug::BridgedToggle) && n.bridged != p.bridged)
                             || (!sw.on(Bug::Renumber) && !(sub(&n.v4, &p.v4) && sub(&n.v6, &p.v6)))
                             || (!sw.on(Bug::RulePriority) && n.priority != p.priority)
+                            || (!sw.on(Bug::BridgeRename) && p.bridged && n.bridged && n.bridge != p.bridge)
                             || (!sw.on(Bug::PartialSections)
                                 && ((p.firewall.is_some() && n.firewall.is_none())
                                     || (p.dhcp.is_some() && n.dhcp.is_none())))

@@ -4,7 +4,7 @@
 //!
 //! Environment (long mode for soak runs):
 //! * `HOSTNET_FUZZ_SEED`: the first walk's seed (default 1; `random`: from the clock);
-//! * `HOSTNET_FUZZ_STEPS`: transitions in all (default 160);
+//! * `HOSTNET_FUZZ_STEPS`: transitions in all (default 200);
 //! * `HOSTNET_FUZZ_SECONDS`: stop starting walks after this long (default 300);
 //! * `HOSTNET_FUZZ_WALK`: transitions per walk (default 20);
 //! * `HOSTNET_FUZZ_BUGS`: known bug classes to exercise (`all`, `none`, or names; see
@@ -76,7 +76,7 @@ pub fn run(test: &str) {
             .unwrap_or(1),
         _ => env_num("HOSTNET_FUZZ_SEED", 1),
     };
-    let steps = env_num("HOSTNET_FUZZ_STEPS", 160) as usize;
+    let steps = env_num("HOSTNET_FUZZ_STEPS", 200) as usize;
     let seconds = env_num("HOSTNET_FUZZ_SECONDS", 300);
     let per_walk = env_num("HOSTNET_FUZZ_WALK", 20).max(1) as usize;
     let shrink_budget = Duration::from_secs(env_num("HOSTNET_FUZZ_SHRINK_SECONDS", 150));
@@ -125,9 +125,10 @@ pub fn run(test: &str) {
         }
     }
     eprintln!(
-        "fuzz: {done} transitions in {walks} walks, {clean} clean, {} failures, {:.0} s",
+        "fuzz: {done} transitions in {walks} walks, {clean} clean, {} failures, {:.0} s ({})",
         reports.len(),
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        step::times()
     );
     assert!(reports.is_empty(), "{}", reports.join("\n\n"));
 }

@@ -9,6 +9,34 @@ use hostnet::netdev::KernelState;
 use super::gen::{self, Bug, Doc, Effective, Switches};
 use super::lab::{Lab, REMOTE4, REMOTE6};
 
+/// Time spent per check, for the run's summary.
+static TIMES: std::sync::Mutex<Vec<(&'static str, std::time::Duration)>> = std::sync::Mutex::new(Vec::new());
+
+fn timed<T>(what: &'static str, f: impl FnOnce() -> T) -> T {
+    let t = std::time::Instant::now();
+    let r = f();
+    if let Ok(mut times) = TIMES.lock() {
+        match times.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, d)) => *d += t.elapsed(),
+            None => times.push((what, t.elapsed())),
+        }
+    }
+    r
+}
+
+/// Seconds spent per check so far.
+pub fn times() -> String {
+    TIMES
+        .lock()
+        .map(|t| {
+            t.iter()
+                .map(|(w, d)| format!("{w} {:.0} s", d.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 /// Why a step failed: `kind` names the check (shrinking keeps it), `detail` says more.
 #[derive(Clone, Debug)]
 pub struct Failure {
@@ -93,21 +121,22 @@ fn apply_json(lab: &Lab, yaml: &str, dry_run: bool, kind: &str) -> Result<Applie
 
 /// Applies `doc` after `eff` and checks everything; returns the state after it.
 pub fn run(lab: &Lab, doc: &Doc, eff: &Effective, sw: &Switches) -> Result<Effective, Failure> {
-    check_yaml(lab, &doc.to_yaml(), sw)?;
+    let kernel = check_yaml(lab, &doc.to_yaml(), sw)?;
     let after = eff.after(doc);
-    traffic(lab, &after, sw)?;
+    leftovers(&kernel, &after)?;
+    timed("traffic", || traffic(lab, &after, sw))?;
     Ok(after)
 }
 
 /// The checks that need nothing but the file: the dry run and the apply succeed and plan
 /// the same ops, the model's predicted state is the kernel's, a second apply and `show`'s
 /// output re-applied change nothing.
-pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<(), Failure> {
-    let dry = apply_json(lab, yaml, true, "dry run")?;
+pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<KernelState, Failure> {
+    let dry = timed("dry run", || apply_json(lab, yaml, true, "dry run"))?;
     let predicted = dry
         .predicted
         .ok_or_else(|| fail("dry run: no predicted state", "the dry run's plan failed on the model"))?;
-    let real = apply_json(lab, yaml, false, "apply")?;
+    let real = timed("apply", || apply_json(lab, yaml, false, "apply"))?;
     if dry.plan != real.plan {
         return Err(fail(
             "the dry run planned other ops than the apply",
@@ -118,8 +147,7 @@ pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<(), Failure> {
             ),
         ));
     }
-    let kernel = lab
-        .query()
+    let kernel = timed("query", || lab.query())
         .map_err(|e| fail("query after the apply failed", e))?;
     let diff = differences(&predicted, &kernel, sw);
     if !diff.is_empty() {
@@ -128,19 +156,19 @@ pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<(), Failure> {
             format!("(- model only, + kernel only)\n  {}", diff.join("\n  ")),
         ));
     }
-    let again = apply_json(lab, yaml, false, "second apply")?;
+    let again = timed("second apply", || apply_json(lab, yaml, false, "second apply"))?;
     if !again.plan.is_empty() {
         return Err(fail(
             "a second apply is not a no-op",
             format!("  {}", again.plan.join("\n  ")),
         ));
     }
-    let shown = lab.hostnet(&["show", "-o", "yaml"], None);
+    let shown = timed("show", || lab.hostnet(&["show", "-o", "yaml"], None));
     if !shown.status.success() {
         return Err(fail("show failed", output_text(&shown)));
     }
     let shown_yaml = String::from_utf8_lossy(&shown.stdout).into_owned();
-    let round = apply_json(lab, &shown_yaml, false, "applying show's output")
+    let round = timed("show re-applied", || apply_json(lab, &shown_yaml, false, "applying show's output"))
         .map_err(|mut f| {
             f.detail = format!("{}\n--- show -o yaml\n{shown_yaml}", f.detail);
             f
@@ -151,7 +179,7 @@ pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<(), Failure> {
             format!("  {}\n--- show -o yaml\n{shown_yaml}", round.plan.join("\n  ")),
         ));
     }
-    Ok(())
+    Ok(kernel)
 }
 
 /// What differs between the model's prediction and the kernel, one line per object.
@@ -165,7 +193,12 @@ pub fn differences(model: &KernelState, kernel: &KernelState, sw: &Switches) -> 
             (Some(m), Some(k)) => {
                 // A device created without a MAC gets a random one from the kernel; the
                 // model's stand-in for it predicts nothing.
-                let mac_differs = m.mac.is_some_and(|mac| mac != model_stand_in_mac(name)) && m.mac != k.mac;
+                let emptied = k.mac == Some(hostnet::netdev::MacAddr([0; 6]))
+                    && matches!(k.kind, hostnet::netdev::LinkKind::Bridge(_))
+                    && !sw.on(Bug::EmptyBridgeMac);
+                let mac_differs = m.mac.is_some_and(|mac| mac != model_stand_in_mac(name))
+                    && m.mac != k.mac
+                    && !emptied;
                 if m.kind != k.kind || m.up != k.up || m.mtu != k.mtu || m.controller != k.controller || mac_differs {
                     out.push(format!("~ link {name}: model {m:?}, kernel {k:?}"));
                 }
@@ -238,6 +271,29 @@ fn json_diff(out: &mut Vec<String>, path: &str, m: &serde_json::Value, k: &serde
         }
         _ if m != k => out.push(format!("~ {path}: model {m}, kernel {k}")),
         _ => {}
+    }
+}
+
+/// Bridges of the pool's names that no network has (any more): a network's old bridge
+/// left behind.
+fn leftovers(kernel: &KernelState, eff: &Effective) -> Result<(), Failure> {
+    let used: BTreeSet<String> = (0..5)
+        .filter_map(|i| eff.nets[i].as_ref().map(|n| n.device(i)))
+        .collect();
+    let left: Vec<&String> = kernel
+        .links
+        .values()
+        .filter(|l| matches!(l.kind, hostnet::netdev::LinkKind::Bridge(_)))
+        .map(|l| &l.name)
+        .filter(|n| n.starts_with("fz") && !used.contains(*n))
+        .collect();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(
+            "a network's old bridge is left over",
+            format!("bridges no network has: {left:?}"),
+        ))
     }
 }
 

@@ -24,7 +24,11 @@ pub fn draw(seed: u64, steps: usize, sw: &Switches) -> Vec<Doc> {
 
 /// Runs `docs` from a fresh sandbox; the index of the failing step and why.
 pub fn replay(tag: &str, docs: &[Doc], sw: &Switches) -> Result<(), (usize, Failure)> {
+    let t = std::time::Instant::now();
     let lab = Lab::new(tag);
+    if std::env::var("HOSTNET_FUZZ_PRINT").as_deref() == Ok("1") {
+        eprintln!("lab {tag}: {:.1} s", t.elapsed().as_secs_f64());
+    }
     let mut eff = Effective::default();
     let print = std::env::var("HOSTNET_FUZZ_PRINT").as_deref() == Ok("1");
     for (k, doc) in docs.iter().enumerate() {
