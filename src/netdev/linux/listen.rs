@@ -146,3 +146,60 @@ pub(super) fn consistent<T>(
         attempts: QUERY_ATTEMPTS,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netdev::{Driver, LinkChange, Op};
+
+    fn lo(up: bool) -> Op {
+        Op::ChangeLink {
+            name: "lo".into(),
+            change: LinkChange {
+                up: Some(up),
+                ..LinkChange::default()
+            },
+        }
+    }
+
+    /// In a namespace of its own (a thread that unshared): a change while `read` runs
+    /// makes it run again; a change during every run gives up with `DumpInterrupted`.
+    #[test]
+    fn a_change_during_a_read_makes_the_query_read_again() {
+        if !nix::unistd::geteuid().is_root() {
+            assert!(
+                std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() != Ok("1"),
+                "needs root, and HOSTNET_REQUIRE_KERNEL_TESTS=1 forbids skipping"
+            );
+            eprintln!("SKIP a_change_during_a_read_makes_the_query_read_again: needs root");
+            return;
+        }
+        std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+            let mut d = crate::netdev::linux::LinuxDriver::new().expect("driver");
+            let mut calls = 0;
+            let got = consistent(|| {
+                calls += 1;
+                if calls == 1 {
+                    d.execute(&[lo(true)]).remove(0)?;
+                }
+                Ok(calls)
+            })
+            .expect("a quiet second read");
+            assert_eq!(got, 2, "the read overlapped by a change was repeated once");
+
+            // lo is up: every read sets it down or up again.
+            let mut up = true;
+            let r = consistent(|| {
+                up = !up;
+                d.execute(&[lo(up)]).remove(0)
+            });
+            assert!(
+                matches!(r, Err(DriverError::DumpInterrupted { attempts, .. }) if attempts == QUERY_ATTEMPTS),
+                "{r:?}"
+            );
+        })
+        .join()
+        .expect("test thread");
+    }
+}
