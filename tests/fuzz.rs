@@ -29,7 +29,10 @@ fn generated_files_are_valid() {
     for sw in [all, none] {
         for seed in 0..40 {
             if let Err(e) = gen::admissible(&fuzz::walk::draw(seed, 20, &sw), &sw) {
-                panic!("seed {seed}: the generator broke its own rules ({}): {e}", sw.describe());
+                panic!(
+                    "seed {seed}: the generator broke its own rules ({}): {e}",
+                    sw.describe()
+                );
             }
             let mut rng = fuzz::rng::Rng::new(seed);
             let wc = WalkConsts::draw(&mut rng);

@@ -18,7 +18,7 @@ use hostnet::netdev::linux::LinuxDriver;
 use hostnet::netdev::{Driver, KernelState};
 use hostnet::sandbox::{addr, route_via, Sandbox, SandboxError};
 
-use super::gen::{self, Effective, GUEST_PORTS, NICS, NETS};
+use super::gen::{self, Effective, GUEST_PORTS, NETS, NICS};
 
 pub const REMOTE4: &str = "203.0.113.99";
 pub const REMOTE6: &str = "2001:db8:ff::99";
@@ -166,7 +166,10 @@ impl Lab {
             let via = (0..3)
                 .filter_map(|i| eff.nets[i].as_ref().map(|n| (i, n)))
                 .find(|(_, n)| n.uplink == k)
-                .and_then(|(i, n)| n.v4.first().map(|a| gen::ip_of(&gen::v4(i, *a)).to_string()));
+                .and_then(|(i, n)| {
+                    n.v4.first()
+                        .map(|a| gen::ip_of(&gen::v4(i, *a)).to_string())
+                });
             let ns = self.sb.netns(&format!("r{k}"));
             let _ = Command::new("ip")
                 .args(["-n", &ns, "route", "del", "10.200.0.0/15"])

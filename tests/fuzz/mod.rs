@@ -18,7 +18,9 @@
 
 pub mod gen;
 pub mod lab;
+pub mod next;
 pub mod rng;
+pub mod shrink;
 pub mod step;
 pub mod walk;
 
@@ -107,8 +109,14 @@ pub fn run(test: &str) {
                     at + 1,
                     failure.kind
                 );
-                let (small, small_failure, trials) =
-                    walk::shrink(&format!("w{walks}"), &docs, at, &failure, &sw, shrink_budget);
+                let (small, small_failure, trials) = walk::shrink(
+                    &format!("w{walks}"),
+                    &docs,
+                    at,
+                    &failure,
+                    &sw,
+                    shrink_budget,
+                );
                 let headline = format!(
                     "fuzz: seed {seed} (HOSTNET_FUZZ_SEED={seed} HOSTNET_FUZZ_WALK={n}), failed at step {} of {n}; shrunk to {} steps in {trials} trials",
                     at + 1,
@@ -142,7 +150,12 @@ pub fn regression(name: &str, files: &[&str]) {
     let lab = lab::Lab::new(&format!("r{}", name.len()));
     for (k, yaml) in files.iter().enumerate() {
         if let Err(f) = step::check_yaml(&lab, yaml, &Switches::from_env(have_dnsmasq())) {
-            panic!("{name}: step {}: {}\n{}\n--- file\n{yaml}", k + 1, f.kind, f.detail);
+            panic!(
+                "{name}: step {}: {}\n{}\n--- file\n{yaml}",
+                k + 1,
+                f.kind,
+                f.detail
+            );
         }
     }
 }

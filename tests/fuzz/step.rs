@@ -10,7 +10,8 @@ use super::gen::{self, Bug, Doc, Effective, Switches};
 use super::lab::{Lab, REMOTE4, REMOTE6};
 
 /// Time spent per check, for the run's summary.
-static TIMES: std::sync::Mutex<Vec<(&'static str, std::time::Duration)>> = std::sync::Mutex::new(Vec::new());
+static TIMES: std::sync::Mutex<Vec<(&'static str, std::time::Duration)>> =
+    std::sync::Mutex::new(Vec::new());
 
 fn timed<T>(what: &'static str, f: impl FnOnce() -> T) -> T {
     let t = std::time::Instant::now();
@@ -65,7 +66,11 @@ fn shape(msg: &str) -> String {
         }
         last = if w == "_" { '_' } else { ' ' };
     }
-    out.chars().take(90).collect::<String>().trim_end().to_string()
+    out.chars()
+        .take(90)
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 fn output_text(o: &std::process::Output) -> String {
@@ -95,17 +100,31 @@ fn apply_json(lab: &Lab, yaml: &str, dry_run: bool, kind: &str) -> Result<Applie
         let headline = v["error"].as_str().unwrap_or("").to_string();
         let first = v["details"][0].as_str().unwrap_or("");
         return Err(fail(
-            format!("{kind}: exit {:?}: {headline}: {}", o.status.code(), shape(first)),
+            format!(
+                "{kind}: exit {:?}: {headline}: {}",
+                o.status.code(),
+                shape(first)
+            ),
             output_text(&o),
         ));
     }
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
-        .map_err(|e| fail(format!("{kind}: output is not JSON"), format!("{e}\n{}", output_text(&o))))?;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).map_err(|e| {
+        fail(
+            format!("{kind}: output is not JSON"),
+            format!("{e}\n{}", output_text(&o)),
+        )
+    })?;
     let plan = v["plan"]
         .as_array()
         .map(|ops| {
             ops.iter()
-                .map(|op| format!("{} {}", op["change"].as_str().unwrap_or("?"), op["object"].as_str().unwrap_or("?")))
+                .map(|op| {
+                    format!(
+                        "{} {}",
+                        op["change"].as_str().unwrap_or("?"),
+                        op["object"].as_str().unwrap_or("?")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -133,9 +152,12 @@ pub fn run(lab: &Lab, doc: &Doc, eff: &Effective, sw: &Switches) -> Result<Effec
 /// output re-applied change nothing.
 pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<KernelState, Failure> {
     let dry = timed("dry run", || apply_json(lab, yaml, true, "dry run"))?;
-    let predicted = dry
-        .predicted
-        .ok_or_else(|| fail("dry run: no predicted state", "the dry run's plan failed on the model"))?;
+    let predicted = dry.predicted.ok_or_else(|| {
+        fail(
+            "dry run: no predicted state",
+            "the dry run's plan failed on the model",
+        )
+    })?;
     let real = timed("apply", || apply_json(lab, yaml, false, "apply"))?;
     if dry.plan != real.plan {
         return Err(fail(
@@ -147,16 +169,21 @@ pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<KernelState, F
             ),
         ));
     }
-    let kernel = timed("query", || lab.query())
-        .map_err(|e| fail("query after the apply failed", e))?;
+    let kernel =
+        timed("query", || lab.query()).map_err(|e| fail("query after the apply failed", e))?;
     let diff = differences(&predicted, &kernel, sw);
     if !diff.is_empty() {
         return Err(fail(
-            format!("the model's predicted state differs from the kernel's: {}", shape(&diff[0])),
+            format!(
+                "the model's predicted state differs from the kernel's: {}",
+                shape(&diff[0])
+            ),
             format!("(- model only, + kernel only)\n  {}", diff.join("\n  ")),
         ));
     }
-    let again = timed("second apply", || apply_json(lab, yaml, false, "second apply"))?;
+    let again = timed("second apply", || {
+        apply_json(lab, yaml, false, "second apply")
+    })?;
     if !again.plan.is_empty() {
         return Err(fail(
             "a second apply is not a no-op",
@@ -168,15 +195,20 @@ pub fn check_yaml(lab: &Lab, yaml: &str, sw: &Switches) -> Result<KernelState, F
         return Err(fail("show failed", output_text(&shown)));
     }
     let shown_yaml = String::from_utf8_lossy(&shown.stdout).into_owned();
-    let round = timed("show re-applied", || apply_json(lab, &shown_yaml, false, "applying show's output"))
-        .map_err(|mut f| {
-            f.detail = format!("{}\n--- show -o yaml\n{shown_yaml}", f.detail);
-            f
-        })?;
+    let round = timed("show re-applied", || {
+        apply_json(lab, &shown_yaml, false, "applying show's output")
+    })
+    .map_err(|mut f| {
+        f.detail = format!("{}\n--- show -o yaml\n{shown_yaml}", f.detail);
+        f
+    })?;
     if !round.plan.is_empty() {
         return Err(fail(
             "show -o yaml re-applied is not a no-op",
-            format!("  {}\n--- show -o yaml\n{shown_yaml}", round.plan.join("\n  ")),
+            format!(
+                "  {}\n--- show -o yaml\n{shown_yaml}",
+                round.plan.join("\n  ")
+            ),
         ));
     }
     Ok(kernel)
@@ -199,18 +231,45 @@ pub fn differences(model: &KernelState, kernel: &KernelState, sw: &Switches) -> 
                 let mac_differs = m.mac.is_some_and(|mac| mac != model_stand_in_mac(name))
                     && m.mac != k.mac
                     && !emptied;
-                if m.kind != k.kind || m.up != k.up || m.mtu != k.mtu || m.controller != k.controller || mac_differs {
+                if m.kind != k.kind
+                    || m.up != k.up
+                    || m.mtu != k.mtu
+                    || m.controller != k.controller
+                    || mac_differs
+                {
                     out.push(format!("~ link {name}: model {m:?}, kernel {k:?}"));
                 }
             }
             (None, None) => {}
         }
     }
-    set_diff(&mut out, "address", &model.addresses, &kernel.addresses, |a| format!("{} {}", a.ifname, a.addr));
-    set_diff(&mut out, "route", &model.routes, &kernel.routes, |r| r.to_string());
-    set_diff(&mut out, "rule", &model.rules, &kernel.rules, |r| r.to_string());
-    set_diff(&mut out, "opaque route", &model.opaque_routes, &kernel.opaque_routes, |r| r.to_string());
-    set_diff(&mut out, "opaque rule", &model.opaque_rules, &kernel.opaque_rules, |r| r.to_string());
+    set_diff(
+        &mut out,
+        "address",
+        &model.addresses,
+        &kernel.addresses,
+        |a| format!("{} {}", a.ifname, a.addr),
+    );
+    set_diff(&mut out, "route", &model.routes, &kernel.routes, |r| {
+        r.to_string()
+    });
+    set_diff(&mut out, "rule", &model.rules, &kernel.rules, |r| {
+        r.to_string()
+    });
+    set_diff(
+        &mut out,
+        "opaque route",
+        &model.opaque_routes,
+        &kernel.opaque_routes,
+        |r| r.to_string(),
+    );
+    set_diff(
+        &mut out,
+        "opaque rule",
+        &model.opaque_rules,
+        &kernel.opaque_rules,
+        |r| r.to_string(),
+    );
     if model.firewall.read && kernel.firewall.read {
         let m = serde_json::to_value(&model.firewall).unwrap_or_default();
         let k = serde_json::to_value(&kernel.firewall).unwrap_or_default();
@@ -252,7 +311,13 @@ fn model_stand_in_mac(name: &str) -> hostnet::netdev::MacAddr {
     hostnet::netdev::MacAddr([0x02, 0x00, b[0], b[1], b[2], b[3]])
 }
 
-fn set_diff<T: Ord>(out: &mut Vec<String>, what: &str, m: &[T], k: &[T], show: impl Fn(&T) -> String) {
+fn set_diff<T: Ord>(
+    out: &mut Vec<String>,
+    what: &str,
+    m: &[T],
+    k: &[T],
+    show: impl Fn(&T) -> String,
+) {
     let m: BTreeSet<&T> = m.iter().collect();
     let k: BTreeSet<&T> = k.iter().collect();
     out.extend(m.difference(&k).map(|x| format!("- {what} {}", show(x))));
@@ -266,7 +331,12 @@ fn json_diff(out: &mut Vec<String>, path: &str, m: &serde_json::Value, k: &serde
             let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for key in keys {
                 let null = Value::Null;
-                json_diff(out, &format!("{path}.{key}"), a.get(key).unwrap_or(&null), b.get(key).unwrap_or(&null));
+                json_diff(
+                    out,
+                    &format!("{path}.{key}"),
+                    a.get(key).unwrap_or(&null),
+                    b.get(key).unwrap_or(&null),
+                );
             }
         }
         _ if m != k => out.push(format!("~ {path}: model {m}, kernel {k}")),
@@ -297,6 +367,15 @@ fn leftovers(kernel: &KernelState, eff: &Effective) -> Result<(), Failure> {
     }
 }
 
+/// A family of a network: its addresses, whether it has a gateway, how addresses are
+/// written, the remote address to reach.
+type Family<'a> = (
+    &'a [(u8, u8)],
+    bool,
+    fn(usize, (u8, u8)) -> String,
+    &'static str,
+);
+
 fn ip(cidr: &str) -> IpAddr {
     gen::ip_of(cidr).parse().expect("address")
 }
@@ -311,7 +390,7 @@ fn traffic(lab: &Lab, eff: &Effective, sw: &Switches) -> Result<(), Failure> {
             continue;
         }
         let router = format!("r{}", n.uplink);
-        let fams: [(&[(u8, u8)], bool, fn(usize, (u8, u8)) -> String, &str); 2] = [
+        let fams: [Family; 2] = [
             (&n.v4, n.gw4.is_some(), gen::v4, REMOTE4),
             (&n.v6, n.gw6.is_some(), gen::v6, REMOTE6),
         ];
@@ -331,7 +410,9 @@ fn traffic(lab: &Lab, eff: &Effective, sw: &Switches) -> Result<(), Failure> {
             }
         }
     }
-    let default = eff.default_net().and_then(|d| eff.nets[d].as_ref().map(|n| (d, n)));
+    let default = eff
+        .default_net()
+        .and_then(|d| eff.nets[d].as_ref().map(|n| (d, n)));
     for g in 0..2 {
         let i = 3 + g;
         let Some(n) = &eff.nets[i] else { continue };
@@ -341,7 +422,11 @@ fn traffic(lab: &Lab, eff: &Effective, sw: &Switches) -> Result<(), Failure> {
         let role = format!("g{g}");
         let masq = n.firewall.as_ref().and_then(|f| f.masquerade.clone());
         let out_net = masq.as_ref().and_then(|dev| {
-            (0..3).find(|u| eff.nets[*u].as_ref().is_some_and(|un| un.device(*u) == *dev))
+            (0..3).find(|u| {
+                eff.nets[*u]
+                    .as_ref()
+                    .is_some_and(|un| un.device(*u) == *dev)
+            })
         });
         // Towards the remote address: through the host's default route.
         if let Some((d, dn)) = default.filter(|(_, dn)| dn.gw4.is_some()) {
@@ -375,7 +460,10 @@ fn traffic(lab: &Lab, eff: &Effective, sw: &Switches) -> Result<(), Failure> {
                 if got.as_deref() != Some(expected.as_str()) {
                     return Err(fail(
                         "traffic: a NAT'd guest does not reach the uplink network's own subnet",
-                        format!("guest of {} to {gw}: answered by {got:?}, expected {expected}", gen::NETS[i]),
+                        format!(
+                            "guest of {} to {gw}: answered by {got:?}, expected {expected}",
+                            gen::NETS[i]
+                        ),
                     ));
                 }
             }
