@@ -43,3 +43,37 @@ networks:
         ],
     );
 }
+
+/// Finding F1: a network removed with its uplink repeated, and another network taking
+/// that NIC in the same file, was refused ("port fznic0 is claimed by two bridges").
+#[test]
+fn a_removed_network_hands_its_uplink_over() {
+    fuzz::regression(
+        "a_removed_network_hands_its_uplink_over",
+        &[
+            r#"
+networks:
+- name: fza
+  uplink: fznic0
+  bridge: fzbr0a
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.1.0.10/24
+    gateway: 10.1.0.1"#,
+            r#"
+networks:
+- name: fza
+  state: absent
+  uplink: fznic0
+  bridge: fzbr0a
+- name: fzb
+  uplink: fznic0
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.2.0.10/24
+    gateway: 10.2.0.1"#,
+        ],
+    );
+}

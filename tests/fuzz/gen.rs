@@ -385,17 +385,6 @@ impl Doc {
             let config: Vec<Value> = self.rules.iter().map(rule_value).collect();
             top.insert("route-rules".into(), json!({ "config": config }));
         }
-        // Validation counts a removed network's repeated uplink as claimed (finding F1 in
-        // tests/fuzz_regressions.rs): a NIC handed over in the same file is left out of
-        // the removed network's entry.
-        let claimed: BTreeSet<&str> = self
-            .nets
-            .iter()
-            .filter_map(|(i, e)| match e {
-                Entry::Present(n) => Some(n.uplink_name(*i)),
-                Entry::Absent(_) => None,
-            })
-            .collect();
         if !self.nets.is_empty() {
             let nets: Vec<Value> = self
                 .nets
@@ -410,9 +399,6 @@ impl Doc {
                         m.insert("name".into(), json!(NETS[*i]));
                         m.insert("state".into(), json!("absent"));
                         for key in ["uplink", "bridged", "bridge"] {
-                            if key != "bridge" && claimed.contains(n.uplink_name(*i)) {
-                                continue;
-                            }
                             if let Some(v) = full.get(key) {
                                 m.insert(key.into(), v.clone());
                             }
