@@ -144,12 +144,20 @@ pub fn run(test: &str) {
 /// A regression test from a reproducer: applies each file in a fresh sandbox with the
 /// file-only checks of [`step::check_yaml`].
 pub fn regression(name: &str, files: &[&str]) {
+    regression_with(name, &[], files);
+}
+
+/// [`regression`] with the checks of bug classes `bugs` on (those that change what is
+/// compared); returns the sandbox for further checks (`None`: skipped).
+pub fn regression_with(name: &str, bugs: &[gen::Bug], files: &[&str]) -> Option<lab::Lab> {
     if !may_run(name) {
-        return;
+        return None;
     }
+    let mut sw = Switches::from_env(have_dnsmasq());
+    sw.bugs.extend(bugs);
     let lab = lab::Lab::new(&format!("r{}", name.len()));
     for (k, yaml) in files.iter().enumerate() {
-        if let Err(f) = step::check_yaml(&lab, yaml, &Switches::from_env(have_dnsmasq())) {
+        if let Err(f) = step::check_yaml(&lab, yaml, &sw) {
             panic!(
                 "{name}: step {}: {}\n{}\n--- file\n{yaml}",
                 k + 1,
@@ -158,4 +166,5 @@ pub fn regression(name: &str, files: &[&str]) {
             );
         }
     }
+    Some(lab)
 }
