@@ -45,7 +45,8 @@ networks:
 }
 
 /// Finding F1: a network removed with its uplink repeated, and another network taking
-/// that NIC in the same file, was refused ("port fznic0 is claimed by two bridges").
+/// that NIC in the same file, was refused ("port fznic0 is claimed by two bridges",
+/// "device fznic0 is already used by network fzc").
 #[test]
 fn a_removed_network_hands_its_uplink_over() {
     fuzz::regression(
@@ -74,6 +75,9 @@ networks:
     address:
     - 10.2.0.10/24
     gateway: 10.2.0.1"#,
+            "networks:\n- {name: fzb, uplink: fznic0, state: absent}\n- {name: fzc, uplink: fznic0, bridged: false, ipv4: {address: [10.3.0.10/24], gateway: 10.3.0.1}}\n",
+            // A bridgeless network's NIC, too.
+            "networks:\n- {name: fzc, uplink: fznic0, bridged: false, state: absent}\n- {name: fza, uplink: fznic0, bridged: false, ipv4: {address: [10.1.0.10/24]}}\n",
         ],
     );
 }

@@ -156,8 +156,17 @@ pub fn regression_with(name: &str, bugs: &[gen::Bug], files: &[&str]) -> Option<
     let mut sw = Switches::from_env(have_dnsmasq());
     sw.bugs.extend(bugs);
     let lab = lab::Lab::new(&format!("r{}", name.len()));
+    let print = std::env::var("HOSTNET_FUZZ_PRINT").as_deref() == Ok("1");
     for (k, yaml) in files.iter().enumerate() {
-        if let Err(f) = step::check_yaml(&lab, yaml, &sw) {
+        let checked = step::check_yaml(&lab, yaml, &sw);
+        if print {
+            eprintln!(
+                "--- {name} step {}: {}\n{yaml}",
+                k + 1,
+                if checked.is_ok() { "ok" } else { "failed" }
+            );
+        }
+        if let Err(f) = checked {
             panic!(
                 "{name}: step {}: {}\n{}\n--- file\n{yaml}",
                 k + 1,
