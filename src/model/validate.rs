@@ -553,13 +553,7 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
                 "a network with bridged: false has no bridge",
             );
         }
-        // A bridgeless network being removed leaves its device (the uplink) to another
-        // network of the same file; a removed bridge is deleted, so it stays claimed.
-        let claims = !(absent && !bridged);
-        if let Some(prev) = claims
-            .then(|| devices.insert(device.clone(), n.name.clone()))
-            .flatten()
-        {
+        if let Some(prev) = devices.insert(device.clone(), n.name.clone()) {
             errs.push(
                 dev_path.clone(),
                 format!("device {device} is already used by network {prev}"),
@@ -850,7 +844,6 @@ mod tests {
         for doc in [
             "networks:\n- {name: a, uplink: eth0, state: absent}\n- {name: b, uplink: eth0}\n",
             "networks:\n- {name: b, uplink: eth0}\n- {name: a, uplink: eth0, bridged: false, state: absent}\n",
-            "networks:\n- {name: a, uplink: eth0, bridged: false, state: absent}\n- {name: b, uplink: eth0, bridged: false}\n",
         ] {
             let d = crate::model::parse(doc).expect("parses");
             assert!(validate(&d).is_ok(), "{doc}: {:?}", validate(&d).err());

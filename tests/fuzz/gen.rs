@@ -64,6 +64,9 @@ pub enum Bug {
     /// NEW (finding F8), a check: a bridge whose last port left has MAC 00:00:00:00:00:00
     /// in the kernel, the model keeps the old one; off, that difference is ignored.
     EmptyBridgeMac,
+    /// NEW (finding F9): a bridgeless network removed and another network taking its
+    /// NIC in the same file; off, a NIC freed that way is taken one file later.
+    BridgelessHandover,
     /// NEW (finding F3), a check rather than a change: the model gives a link it creates
     /// no per-interface sysctls (`forwarding`, `accept_ra`), which the kernel does; off,
     /// the comparison ignores sysctls the model lacks.
@@ -71,7 +74,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::Renumber,
         Bug::SameSubnet,
         Bug::RemoveByName,
@@ -85,6 +88,7 @@ impl Bug {
         Bug::BridgeMtuInherit,
         Bug::BridgeRename,
         Bug::EmptyBridgeMac,
+        Bug::BridgelessHandover,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,6 +106,7 @@ impl Bug {
             Bug::BridgeMtuInherit => "bridge-mtu-inherit",
             Bug::BridgeRename => "bridge-rename",
             Bug::EmptyBridgeMac => "empty-bridge-mac",
+            Bug::BridgelessHandover => "bridgeless-handover",
         }
     }
 }

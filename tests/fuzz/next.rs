@@ -45,8 +45,13 @@ pub fn next(rng: &mut Rng, eff: &Effective, sw: &Switches, wc: &WalkConsts) -> D
     }
     // Uplinks held by networks that stay (listed or not): they keep theirs unless they
     // move.
+    // A bridgeless network's NIC, freed by this file, is taken by the next one (F9).
     let mut taken: BTreeSet<usize> = (0..3)
-        .filter(|i| picks[*i] != Pick::Absent)
+        .filter(|i| {
+            picks[*i] != Pick::Absent
+                || !sw.on(Bug::BridgelessHandover)
+                    && eff.nets[*i].as_ref().is_some_and(|n| !n.bridged)
+        })
         .filter_map(|i| eff.nets[i].as_ref().map(|n| n.uplink))
         .collect();
     let mut default_taken = (0..3)

@@ -66,6 +66,26 @@ pub fn admissible(docs: &[Doc], sw: &Switches) -> Result<(), String> {
                 }
             }
         }
+        if !sw.on(Bug::BridgelessHandover) {
+            let freed: BTreeSet<usize> = doc
+                .nets
+                .iter()
+                .filter(|(i, e)| *i < 3 && matches!(e, Entry::Absent(_)))
+                .filter_map(|(i, _)| {
+                    eff.nets[*i]
+                        .as_ref()
+                        .filter(|p| !p.bridged)
+                        .map(|p| p.uplink)
+                })
+                .collect();
+            let takes = doc.nets.iter().any(|(i, e)| {
+                matches!(e, Entry::Present(n) if *i < 3 && freed.contains(&n.uplink)
+                    && eff.nets[*i].as_ref().map(|p| p.uplink) != Some(n.uplink))
+            });
+            if takes {
+                return no("a removed bridgeless network's NIC taken in the same file");
+            }
+        }
         let after = eff.after(doc);
         let present: Vec<(usize, &Net)> = (0..5)
             .filter_map(|i| after.nets[i].as_ref().map(|n| (i, n)))
