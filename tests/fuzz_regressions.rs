@@ -182,3 +182,391 @@ fn a_removed_bridgeless_network_hands_its_nic_over() {
         ],
     );
 }
+
+/// Finding F10 (seen once in a soak: `HOSTNET_FUZZ_SEED=3022 HOSTNET_FUZZ_WALK=20`, step 6;
+/// shrunk only to these five files within the budget): the dry run fails verification,
+/// "still to add route 10.2.2.0/24 dev fznic2 table 1011 scope link src 10.2.2.11 proto
+/// 201". fzb is bridgeless on fznic1 (10.2.2.11/24, default route), removed in file 3
+/// (which leaves 10.2.2.11/24 on fznic1: F4), created on fznic2 with the same address in
+/// file 4, and file 5 only drops its `default-route`. Likely F4's consequence (one
+/// address on two NICs); not minimised further (a three-file version without the other
+/// networks passes).
+#[test]
+#[ignore = "finding F10: under investigation (planner/model, day2)"]
+fn a_bridgeless_network_moved_by_removal_keeps_its_on_link_route() {
+    fuzz::regression(
+        "a_bridgeless_network_moved_by_removal_keeps_its_on_link_route",
+        &[
+            r#"
+networks:
+- name: fzb
+  uplink: fznic1
+  bridged: false
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.2.2.11/24
+    - 10.2.0.13/24
+  ipv6:
+    address:
+    - fd00:2:2::d/64
+    - fd00:2:0::a/64
+    gateway: fd00:2:2::1
+  default-route: true
+  source-routing:
+    table: 1011
+- name: fza
+  uplink: fznic0
+  mtu: 1400
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+    gateway: 10.1.1.1
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+    gateway: fd00:1:2::1
+  source-routing:
+    priority: 3300
+- name: fzg
+  uplink: fzgst0
+  ipv4:
+    address:
+    - 10.200.0.1/24
+  dhcp-server:
+    range:
+      start: 10.200.0.100
+      end: 10.200.0.150
+    ping-check: false"#,
+            r#"
+interfaces:
+- name: fzxv0
+  type: veth
+  state: up
+  mtu: 1500
+  veth:
+    peer: fzxv1
+  ipv4:
+    enabled: true
+    address:
+    - ip: 10.250.0.1
+      prefix-length: 24
+routes:
+  config:
+  - destination: 10.252.0.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    metric: 100
+  - destination: 10.252.2.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    table-id: 500
+route-rules:
+  config:
+  - family: ipv4
+    fwmark: '0x10'
+    fwmask: '0xff'
+    priority: 502
+    route-table: 500
+  - ip-from: 10.250.0.0/24
+    priority: 500
+    route-table: 500
+networks:
+- name: fzc
+  uplink: fznic2
+  bridge: fzbr2a
+  mtu: 1400
+  ipv4:
+    address:
+    - 10.3.2.10/24
+    gateway: 10.3.2.1
+  ipv6:
+    address:
+    - fd00:3:1::b/64
+    - fd00:3:2::b/64
+    - fd00:3:0::a/64
+    gateway: fd00:3:2::1
+- name: fza
+  uplink: fznic0
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+  source-routing:
+    priority: 3300
+- name: fzg
+  uplink: fzgst0
+  ipv4:
+    address:
+    - 10.200.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fznic1
+  dhcp-server:
+    range:
+      start: 10.200.0.100
+      end: 10.200.0.150
+    ping-check: false
+- name: fzh
+  uplink: fzgst1
+  bridge: fzbr4a
+  ipv4:
+    address:
+    - 10.201.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fznic1"#,
+            r#"
+routes:
+  config:
+  - destination: 10.252.2.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    metric: 100
+route-rules:
+  config:
+  - family: ipv4
+    fwmark: '0x10'
+    fwmask: '0xff'
+    priority: 501
+    route-table: 500
+  - priority: 500
+    state: absent
+networks:
+- name: fzb
+  state: absent
+  uplink: fznic1
+  bridged: false
+  source-routing:
+    table: 1011
+- name: fza
+  uplink: fznic0
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+    gateway: 10.1.1.1
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+    gateway: fd00:1:2::1
+  source-routing:
+    priority: 3300
+- name: fzg
+  uplink: fzgst0
+  ipv4:
+    address:
+    - 10.200.0.1/24
+    - 10.200.1.1/24
+  ipv6:
+    address:
+    - fd00:200:0::1/64
+  firewall:
+    masquerade:
+      out-interface: fzbr2a
+  dhcp-server:
+    range:
+      start: 10.200.0.100
+      end: 10.200.0.150
+    ping-check: false
+- name: fzh
+  uplink: fzgst1
+  bridge: fzbr4a
+  ipv4:
+    address:
+    - 10.201.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fza"#,
+            r#"
+routes:
+  config:
+  - destination: 10.252.3.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    table-id: 500
+    metric: 100
+  - destination: 10.252.0.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+  - destination: 10.252.2.0/24
+    state: absent
+route-rules:
+  config:
+  - ip-from: 10.250.0.0/24
+    priority: 500
+    route-table: 501
+  - family: ipv4
+    fwmark: '0x10'
+    fwmask: '0xff'
+    priority: 501
+    route-table: 500
+  - priority: 502
+    state: absent
+networks:
+- name: fza
+  uplink: fznic0
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+    gateway: 10.1.1.1
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+    gateway: fd00:1:2::1
+  source-routing:
+    table: 1002
+    priority: 3300
+- name: fzb
+  uplink: fznic2
+  bridged: false
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.2.2.11/24
+    gateway: 10.2.2.1
+  ipv6:
+    address:
+    - fd00:2:1::b/64
+    gateway: fd00:2:1::1
+  default-route: true
+  source-routing:
+    table: 1011
+- name: fzc
+  state: absent
+  uplink: fznic2
+  bridge: fzbr2a
+- name: fzh
+  uplink: fzgst1
+  bridge: fzbr4a
+  ipv4:
+    address:
+    - 10.201.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fza"#,
+            r#"
+interfaces:
+- name: fzxv0
+  type: veth
+  state: up
+  veth:
+    peer: fzxv1
+  ipv4:
+    enabled: true
+    address:
+    - ip: 10.250.0.1
+      prefix-length: 24
+routes:
+  config:
+  - destination: 10.252.3.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    table-id: 500
+route-rules:
+  config:
+  - family: ipv4
+    fwmark: '0x10'
+    fwmask: '0xff'
+    priority: 501
+    route-table: 500
+networks:
+- name: fzc
+  uplink: fznic1
+  bridged: false
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.3.1.12/24
+    - 10.3.2.11/24
+    - 10.3.0.12/24
+    gateway: 10.3.2.1
+  ipv6:
+    address:
+    - fd00:3:1::c/64
+    - fd00:3:2::a/64
+    gateway: fd00:3:2::1
+  default-route: true
+  source-routing:
+    table: 1021
+- name: fza
+  uplink: fznic0
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+    gateway: 10.1.1.1
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+    gateway: fd00:1:2::1
+  source-routing:
+    table: 1002
+    priority: 3300
+- name: fzb
+  uplink: fznic2
+  bridged: false
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.2.2.11/24
+    gateway: 10.2.2.1
+  ipv6:
+    address:
+    - fd00:2:1::b/64
+    gateway: fd00:2:1::1
+  source-routing:
+    table: 1011
+- name: fzg
+  uplink: fzgst0
+  ipv4:
+    address:
+    - 10.200.0.1/24
+    - 10.200.1.1/24
+  ipv6:
+    address:
+    - fd00:200:0::1/64
+  firewall:
+    masquerade:
+      out-interface: fza
+  dhcp-server:
+    range:
+      start: 10.200.0.100
+      end: 10.200.0.150
+    ping-check: false
+- name: fzh
+  uplink: fzgst1
+  bridge: fzbr4a
+  ipv4:
+    address:
+    - 10.201.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fza"#,
+        ],
+    );
+}
