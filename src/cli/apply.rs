@@ -373,7 +373,7 @@ fn print_report(r: &engine::Report, view: &PlanView) {
 /// `apply -o json`: the documented shape (README "Plans as JSON").
 fn print_report_json(r: &engine::Report, view: &PlanView) {
     let t = &r.timings;
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "version": JSON_VERSION,
         "changed": r.changed,
         "dry-run": r.dry_run,
@@ -386,5 +386,23 @@ fn print_report_json(r: &engine::Report, view: &PlanView) {
             "verify": t.verify.as_secs_f64() * 1000.0,
         },
     });
+    if r.dry_run {
+        // What the kernel should hold after the real apply, for programs that check the
+        // model against the kernel (tests/fuzz.rs).
+        v["predicted-state"] = serde_json::to_value(predicted(r)).unwrap_or_default();
+    }
     println!("{v}");
+}
+
+/// The state the dry run's plan ends in on the model of this host (`None` if an op
+/// fails there, which the dry run itself has then reported).
+fn predicted(r: &engine::Report) -> Option<crate::netdev::KernelState> {
+    use crate::netdev::{model::ModelDriver, Driver};
+    let mut model = ModelDriver::new(r.before.clone());
+    for phase in r.plan.phases.iter().filter(|p| !p.is_empty()) {
+        if model.execute(phase).iter().any(Result::is_err) {
+            return None;
+        }
+    }
+    model.query().ok()
 }
