@@ -143,6 +143,17 @@ impl Lab {
         let dir = self.path("dnsmasq");
         self.sb
             .run_in("host", move || {
+                // Servers live under the namespace's own key, as `hostnet` keeps them.
+                let id = hostnet::netdev::netns_id::NetnsId::current().map_err(|e| {
+                    SandboxError::Other {
+                        ns: "host".into(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let dir = match id {
+                    hostnet::netdev::netns_id::NetnsId::Host => dir,
+                    _ => dir.join(id.key()),
+                };
                 let mut d = LinuxDriver::new()
                     .map_err(|e| SandboxError::Other {
                         ns: "host".into(),
@@ -274,8 +285,19 @@ fn kill_dnsmasq(dir: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    for e in entries.flatten() {
-        let Ok(files) = std::fs::read_dir(e.path()) else {
+    // One directory per server, under one per namespace (`netns.NAME/NET/`).
+    let dirs = entries.flatten().flat_map(|e| {
+        let inner: Vec<_> = std::fs::read_dir(e.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|f| f.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        std::iter::once(e.path()).chain(inner)
+    });
+    for d in dirs {
+        let Ok(files) = std::fs::read_dir(&d) else {
             continue;
         };
         for f in files.flatten() {
