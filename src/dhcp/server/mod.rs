@@ -39,6 +39,7 @@ mod process;
 pub mod render;
 mod status;
 mod types;
+pub mod unit;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -211,6 +212,9 @@ pub struct Supervisor {
     /// The key an older hostnet gave it, and the servers it made under that key.
     legacy_key: Option<String>,
     legacy: BTreeMap<String, PathBuf>,
+    /// Servers are started as transient systemd units (`None`: forked, in the driver's
+    /// namespace).
+    units: Option<unit::Units>,
 }
 
 impl Supervisor {
@@ -234,17 +238,20 @@ impl Supervisor {
             key: Some(id.key()),
             legacy_key,
             legacy,
+            units: unit::Units::for_namespace(&id),
         }
     }
 
     /// Servers directly under `base`, started in the calling thread's namespace.
     pub fn at(base: PathBuf) -> Supervisor {
+        let id = NetnsId::current().ok();
         Supervisor {
             base,
             netns: process::current_netns().ok(),
-            key: NetnsId::current().ok().map(|id| id.key()),
+            key: id.as_ref().map(NetnsId::key),
             legacy_key: None,
             legacy: BTreeMap::new(),
+            units: id.as_ref().and_then(unit::Units::for_namespace),
         }
     }
 
@@ -452,7 +459,7 @@ impl Supervisor {
         if up_to_date(&dir, &rec.spec.flags) {
             return Ok(());
         }
-        process::stop(&dir)?;
+        self.stop_process(network, &dir)?;
         let want = render::argv(&dir, &rec.spec.flags);
         // The index it binds to, so that a bridge recreated under it is noticed.
         let index = process::ifindex(&rec.spec.flags.interface);
@@ -463,16 +470,29 @@ impl Supervisor {
             }
             _ => {}
         }
-        process::start(self.netns()?, &dir, &want)?;
+        match &self.units {
+            Some(units) => units.start(network, &dir, &want)?,
+            None => process::start(self.netns()?, &dir, &want)?,
+        };
         if let Some(index) = index {
             write_file(&ifindex_path, format!("{index}\n").as_bytes())?;
         }
         Ok(())
     }
 
+    /// Stops the network's dnsmasq: its unit first (so that systemd neither restarts it nor
+    /// holds a failed unit of that name), then whatever process its PID file names, if it
+    /// is ours (one started before units were used, or by the fork path).
+    fn stop_process(&self, network: &str, dir: &Path) -> Result<(), ServerError> {
+        if let Some(units) = &self.units {
+            units.stop(network);
+        }
+        process::stop(dir)
+    }
+
     fn stop(&self, network: &str, remove: bool) -> Result<(), ServerError> {
         let dir = self.dir(network);
-        process::stop(&dir)?;
+        self.stop_process(network, &dir)?;
         if remove {
             match fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
