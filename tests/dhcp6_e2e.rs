@@ -220,6 +220,24 @@ fn stateful_dhcpv6_gives_declared_and_range_addresses_and_names() {
     });
     let out = net.apply(&network6(ra, "", &vm1_host()));
     assert!(out.contains("Nothing to change"), "{out}");
+
+    // While it advertises, the bridge takes no advertisements (its own, looped back, or a
+    // guest's); without `ipv6` it gets its value back.
+    let accept_ra = || {
+        let o = net.lab.run(
+            "host",
+            "cat",
+            &["/proc/sys/net/ipv6/conf/tenant1/accept_ra"],
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(accept_ra(), "0");
+    let v4_only = network6(ra, "", "").replace("      ipv6: ", "      # ipv6: ");
+    let out = net.apply(&v4_only);
+    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert_eq!(accept_ra(), "1");
+    let out = net.apply(&v4_only);
+    assert!(out.contains("Nothing to change"), "{out}");
 }
 
 #[test]
@@ -249,6 +267,15 @@ fn an_ipv6_only_network_serves_dns_statelessly_and_a_dns_change_is_a_sighup() {
     assert!(!argv.iter().any(|a| a.contains("10.10.")), "{argv:?}");
 
     slaac_address(&net, "g1", "2001:db8:10::/64");
+    // The host's own bridge makes no address from the advertisements it sends.
+    let o = net
+        .lab
+        .run("host", "ip", &["-6", "addr", "show", "dev", "tenant1"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("dynamic"),
+        "{}",
+        text(&o)
+    );
     let wait = Duration::from_secs(30);
     let env = dhclient6(&net, "g1", true, None, wait).expect("an Information-request reply");
     assert_eq!(

@@ -14,6 +14,9 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
+            if start.elapsed() > Duration::from_secs(10) {
+                eprintln!("slow: {what} took {:?}", start.elapsed());
+            }
             return v;
         }
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
@@ -59,16 +62,31 @@ pub fn global6(net: &Net, g: &str) -> Vec<(Ipv6Addr, u8, bool)> {
 /// Waits for the guest's SLAAC address in `prefix` (a /64).
 pub fn slaac_address(net: &Net, g: &str, prefix: &str) -> Ipv6Addr {
     let prefix: ipnet::Ipv6Net = prefix.parse().expect("prefix");
-    wait_until(
-        &format!("a SLAAC address in {prefix} on {g}"),
-        Duration::from_secs(40),
-        || {
-            global6(net, g)
-                .into_iter()
-                .find(|(ip, plen, auto)| *auto && *plen == 64 && prefix.contains(ip))
-                .map(|(ip, _, _)| ip)
-        },
-    )
+    let start = Instant::now();
+    loop {
+        let found = global6(net, g)
+            .into_iter()
+            .find(|(ip, plen, auto)| *auto && *plen == 64 && prefix.contains(ip));
+        if let Some((ip, _, _)) = found {
+            if start.elapsed() > Duration::from_secs(10) {
+                eprintln!("slow: a SLAAC address on {g} took {:?}", start.elapsed());
+            }
+            return ip;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let addr = net.lab.run(g, "ip", &["-6", "addr"]);
+            let route = net.lab.run(g, "ip", &["-6", "route"]);
+            let host = net.lab.run("host", "ip", &["-6", "addr"]);
+            panic!(
+                "no SLAAC address in {prefix} on {g}:\n{}\n{}\nhost: {}\nlog: {}",
+                text(&addr),
+                text(&route),
+                text(&host),
+                net.file("dnsmasq.log")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The guest's default route as `ip -6 route` prints it, once there is one from an

@@ -31,6 +31,7 @@
 //! with a new name only is folded and signalled, never released; new options are a SIGHUP;
 //! new flags are a restart, and so is an interface that was deleted and made again.
 
+mod accept_ra;
 mod dirs;
 mod hosts;
 pub mod leases;
@@ -184,9 +185,11 @@ fn check_reachable(dir: &Path) -> Result<(), ServerError> {
 }
 
 /// True when this server's dnsmasq runs with exactly the command line of `flags`, bound to
-/// the interface that has its name now.
+/// the interface that has its name now, which (if it advertises) takes no advertisements.
 fn up_to_date(dir: &Path, flags: &ServerFlags) -> bool {
-    same_flags(dir, flags) && !process::rebound(dir, &flags.interface)
+    same_flags(dir, flags)
+        && !process::rebound(dir, &flags.interface)
+        && (flags.ipv6.is_none() || accept_ra::is_off(&flags.interface))
 }
 
 /// True when this server's dnsmasq runs with exactly the command line of `flags`. Its
@@ -470,6 +473,12 @@ impl Supervisor {
             }
             _ => {}
         }
+        let iface = &rec.spec.flags.interface;
+        if rec.spec.flags.ipv6.is_some() {
+            accept_ra::turn_off(&dir, iface)?;
+        } else {
+            accept_ra::restore(&dir, iface)?;
+        }
         match &self.units {
             Some(units) => units.start(network, &dir, &want)?,
             None => process::start(self.netns()?, &dir, &want)?,
@@ -494,6 +503,10 @@ impl Supervisor {
         let dir = self.dir(network);
         self.stop_process(network, &dir)?;
         if remove {
+            // A record that cannot be read names no device to give its value back to.
+            if let Ok(Some(rec)) = self.record(network) {
+                accept_ra::restore(&dir, &rec.spec.flags.interface)?;
+            }
             match fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(io("remove", &dir)(e))
