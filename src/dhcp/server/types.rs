@@ -339,3 +339,54 @@ impl fmt::Display for ServerSpec {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an earlier release wrote (config.json, journals and checkpoints hold it).
+    const OLD_STATE: &str = r#"{
+        "spec": {
+            "flags": {"interface": "t1", "address": "10.10.0.1/24",
+                      "range": ["10.10.0.100", "10.10.0.200"], "lease_seconds": 3600,
+                      "domain": null, "upstream": [], "resolv_conf": false, "ping_check": true},
+            "options": {"router": "10.10.0.1", "dns_servers": [], "mtu": null}
+        },
+        "hosts": [{"mac": "52:54:00:12:34:56", "ip": "10.10.0.5", "hostname": "vm1"}],
+        "running": true
+    }"#;
+
+    #[test]
+    fn records_of_earlier_releases_are_read_and_written_back_the_same() {
+        let s: ServerState = serde_json::from_str(OLD_STATE).expect("an old record");
+        assert_eq!(
+            s.spec.flags.address,
+            Some("10.10.0.1/24".parse().expect("net"))
+        );
+        assert!(s.spec.flags.ipv6.is_none() && s.spec.options.dns_servers6.is_empty());
+        let h = s.hosts.iter().next().expect("a host");
+        assert_eq!(h.to_string(), "52:54:00:12:34:56 10.10.0.5 vm1");
+        let again = serde_json::to_value(&s).expect("serialize");
+        let old: serde_json::Value = serde_json::from_str(OLD_STATE).expect("json");
+        // Only log_dhcp (added before this release, with a default) is new.
+        let mut again_flags = again["spec"]["flags"].clone();
+        if let Some(m) = again_flags.as_object_mut() {
+            m.remove("log_dhcp");
+        }
+        assert_eq!(again_flags, old["spec"]["flags"]);
+        assert_eq!(again["spec"]["options"], old["spec"]["options"]);
+        assert_eq!(again["hosts"], old["hosts"]);
+    }
+
+    #[test]
+    fn duids_parse_strictly() {
+        let d: Duid = "00:01:AB:cd".parse().expect("a DUID");
+        assert_eq!(d.to_string(), "00:01:ab:cd");
+        for bad in ["", "00:01", "0:01:02", "00-01-02", "00:01:0g", "00:01:02:"] {
+            assert!(bad.parse::<Duid>().is_err(), "{bad}");
+        }
+        let max = vec!["ff"; Duid::MAX_LEN].join(":");
+        assert!(max.parse::<Duid>().is_ok());
+        assert!(format!("{max}:ff").parse::<Duid>().is_err());
+    }
+}

@@ -380,6 +380,11 @@ fn ipv6_values_are_checked_field_by_field() {
         "{ipv6: {ra: slaac, router-lifetime: 9001}}",
         &format!("{p}.router-lifetime:"),
     );
+}
+
+#[test]
+fn the_ipv6_prefix_must_suit_the_mode() {
+    let p = "networks[0].dhcp-server.ipv6";
     // The prefix: /64 for SLAAC, /64 to /120 for DHCPv6, never link-local.
     let e = errors6("2001:db8:10::1/56", "{ipv6: {ra: slaac}}");
     assert!(
