@@ -21,7 +21,7 @@ use common::text;
 use guests::{env_value, join, Net, G1_MAC, G2_MAC};
 use guests6::{
     dhclient6, dns_aaaa, global6, guest_sysctl, outside, outside_sees, ra_default_route,
-    set_route_back, slaac_address, wait_until,
+    set_route_back, slaac_address, solicit_ra, wait_until,
 };
 use lab::may_run;
 
@@ -104,6 +104,9 @@ fn slaac_guests_get_an_address_and_a_route_and_reach_the_outside() {
     let route = ra_default_route(&net, "g1");
     assert!(route.contains("via fe80::"), "{route}");
     assert_eq!(guest_sysctl(&net, "g1", "net.ipv6.conf.eth0.mtu"), "1400");
+    let adv = solicit_ra(&net, "g1");
+    assert!(adv.autonomous && !adv.managed && !adv.other, "{adv:?}");
+    assert_eq!((adv.router_lifetime, adv.mtu), (60, Some(1400)), "{adv:?}");
     let shown = net.servers_json();
     assert!(shown.contains("\"ipv6\": true"), "{shown}");
     assert!(shown.contains("\"running\": true"), "{shown}");
@@ -164,6 +167,10 @@ fn stateful_dhcpv6_gives_declared_and_range_addresses_and_names() {
         "{:?}",
         global6(&net, "g1")
     );
+    let adv = solicit_ra(&net, "g1");
+    assert!(adv.managed && adv.other && !adv.autonomous, "{adv:?}");
+    assert_eq!(adv.dns, [v6("2001:db8:10::1")], "{adv:?}");
+    assert_eq!(adv.search, ["tenant1.example"], "{adv:?}");
     // An undeclared guest gets an address from the range.
     let env = dhclient6(&net, "g3", false, None, wait).expect("a DHCPv6 lease for g3");
     let ip = env_value(&env, "new_ip6_address")
@@ -288,6 +295,10 @@ fn an_ipv6_only_network_serves_dns_statelessly_and_a_dns_change_is_a_sighup() {
         Some("tenant1.example. example.org."),
         "{env}"
     );
+    let adv = solicit_ra(&net, "g1");
+    assert!(adv.autonomous && adv.other && !adv.managed, "{adv:?}");
+    assert_eq!(adv.dns, [v6("2001:db8:10::53")], "{adv:?}");
+    assert_eq!(adv.search, ["tenant1.example", "example.org"], "{adv:?}");
 
     // New DNS servers are options: one SIGHUP, the same process.
     let pid = net.pid().expect("pid");
@@ -304,6 +315,8 @@ fn an_ipv6_only_network_serves_dns_statelessly_and_a_dns_change_is_a_sighup() {
         Some("2001:db8:10::54"),
         "{env}"
     );
+    // ... and so do the advertisements, from the options file the SIGHUP re-read.
+    assert_eq!(solicit_ra(&net, "g1").dns, [v6("2001:db8:10::54")]);
 
     // Another mode is another command line: under a checkpoint, then rolled back.
     let o = net.hostnet(

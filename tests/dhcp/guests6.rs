@@ -322,3 +322,149 @@ pub fn outside_sees(net: &Net, g: &str, port: u16, timeout: Duration) -> Option<
         .expect("in guest");
     listener.join().expect("listener").expect("in outside")
 }
+
+/// What a router advertisement says, as a guest receives it.
+#[derive(Debug, Default)]
+pub struct Ra {
+    /// M: addresses from DHCPv6.
+    pub managed: bool,
+    /// O: other configuration from DHCPv6.
+    pub other: bool,
+    /// The prefix information's A flag: make an address of your own.
+    pub autonomous: bool,
+    pub router_lifetime: u16,
+    pub mtu: Option<u32>,
+    /// RDNSS addresses.
+    pub dns: Vec<Ipv6Addr>,
+    /// DNSSL names.
+    pub search: Vec<String>,
+}
+
+/// Reads the options of an advertisement (`msg` from its ICMPv6 type on).
+fn parse_ra(msg: &[u8]) -> Option<Ra> {
+    if msg.len() < 16 || msg[0] != 134 {
+        return None;
+    }
+    let mut ra = Ra {
+        managed: msg[5] & 0x80 != 0,
+        other: msg[5] & 0x40 != 0,
+        router_lifetime: u16::from_be_bytes([msg[6], msg[7]]),
+        ..Ra::default()
+    };
+    let mut at = 16;
+    while at + 2 <= msg.len() {
+        let (kind, len) = (msg[at], usize::from(msg[at + 1]) * 8);
+        if len == 0 || at + len > msg.len() {
+            return None;
+        }
+        let opt = &msg[at..at + len];
+        match kind {
+            3 if len >= 32 => ra.autonomous |= opt[3] & 0x40 != 0,
+            5 => ra.mtu = Some(u32::from_be_bytes([opt[4], opt[5], opt[6], opt[7]])),
+            25 => {
+                for a in opt[8..].chunks_exact(16) {
+                    let mut b = [0u8; 16];
+                    b.copy_from_slice(a);
+                    ra.dns.push(Ipv6Addr::from(b));
+                }
+            }
+            31 => {
+                let mut name: Vec<String> = Vec::new();
+                let mut i = 8;
+                while i < opt.len() {
+                    let l = usize::from(opt[i]);
+                    i += 1;
+                    if l == 0 {
+                        if !name.is_empty() {
+                            ra.search.push(name.join("."));
+                            name.clear();
+                        }
+                        continue;
+                    }
+                    let end = (i + l).min(opt.len());
+                    name.push(String::from_utf8_lossy(&opt[i..end]).into_owned());
+                    i = end;
+                }
+            }
+            _ => {}
+        }
+        at += len;
+    }
+    Some(ra)
+}
+
+/// Sends router solicitations from guest `g`'s eth0 and returns the first advertisement
+/// that answers (solicited advertisements are unicast to the guest's link-local address).
+pub fn solicit_ra(net: &Net, g: &str) -> Ra {
+    net.lab
+        .sb
+        .run_in(g, || {
+            let index = nix::net::if_::if_nametoindex("eth0").expect("eth0");
+            // SAFETY: socket(2) with constant arguments; the result is checked.
+            let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6) };
+            assert!(
+                fd >= 0,
+                "raw ICMPv6 socket: {}",
+                std::io::Error::last_os_error()
+            );
+            // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+            let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let raw = std::os::fd::AsRawFd::as_raw_fd(&sock);
+            let hops: libc::c_int = 255;
+            let timeout = libc::timeval {
+                tv_sec: 1,
+                tv_usec: 0,
+            };
+            // SAFETY: the option values are live locals of the sizes given.
+            unsafe {
+                libc::setsockopt(
+                    raw,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_MULTICAST_HOPS,
+                    (&raw const hops).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+                libc::setsockopt(
+                    raw,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&raw const timeout).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                );
+            }
+            // All routers (ff02::2) on eth0: type 133, code 0, checksum (the kernel's),
+            // reserved.
+            // SAFETY: sockaddr_in6 is plain data, valid when all zero.
+            let mut to: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            to.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            to.sin6_addr.s6_addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2).octets();
+            to.sin6_scope_id = index;
+            let rs = [133u8, 0, 0, 0, 0, 0, 0, 0];
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                // SAFETY: `rs` and `to` are live for the call, their lengths given.
+                unsafe {
+                    libc::sendto(
+                        raw,
+                        rs.as_ptr().cast(),
+                        rs.len(),
+                        0,
+                        (&raw const to).cast(),
+                        std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                    );
+                }
+                let mut buf = [0u8; 1500];
+                let until = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < until {
+                    // SAFETY: `buf` is live and its length given; a timeout returns -1.
+                    let n = unsafe { libc::recv(raw, buf.as_mut_ptr().cast(), buf.len(), 0) };
+                    let Ok(n) = usize::try_from(n) else { continue };
+                    if let Some(ra) = parse_ra(&buf[..n]) {
+                        return Ok(ra);
+                    }
+                }
+            }
+            panic!("no router advertisement on {g}'s eth0");
+        })
+        .expect("in guest")
+}
