@@ -149,10 +149,18 @@ fn status_reports_networks_in_force_and_drift_with_exit_codes() {
     let change = FILE.replace("gateway: 198.51.100.1", "gateway: 198.51.100.254");
     let o = hostnet(
         dir,
-        &["apply", "--confirm-timeout", "300", "-"],
+        &["apply", "-o", "json", "--confirm-timeout", "300", "-"],
         Some(&change),
     );
     assert!(o.status.success(), "{}", text(&o));
+    // stdout is one JSON document, and it carries the checkpoint.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let cp = &v["checkpoint"];
+    assert_eq!(cp["timeout"], 300, "{v}");
+    assert!(
+        cp["deadline"].as_u64() >= cp["created"].as_u64().map(|c| c + 299),
+        "{v}"
+    );
     let o = hostnet(dir, &["status"], None);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
