@@ -232,3 +232,42 @@ networks:
         text(&o)
     );
 }
+
+#[test]
+fn show_graph_draws_each_network_on_its_device() {
+    if !has_nft() || !enter_private_netns("show_graph_draws_each_network_on_its_device") {
+        return;
+    }
+    run_ops(&[veth("up-red", "up-red-p"), veth("up-blue", "up-blue-p")]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let o = hostnet(dir, &["apply", "-"], Some(FILE));
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = hostnet(dir, &["show", "--graph", "dot"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let dot = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "\"dev:up-red\" -> \"dev:red\" [label=\"port\"];",
+        "\"dev:red\" -> \"net:red\";",
+        "network red | gateway 192.0.2.1 | table 1001 | firewall",
+        "red\\nlinux-bridge\\n192.0.2.10/24",
+        // The other ends of the uplinks' veth pairs are here too, one edge per pair.
+        "\"dev:up-blue\" -> \"dev:up-blue-p\" [style=dashed, label=\"veth\"];",
+    ] {
+        assert!(dot.contains(want), "{want} in {dot}");
+    }
+
+    // SVG by default, laid out without Graphviz.
+    let o = hostnet(dir, &["show", "--graph"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let svg = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        svg.trim_start().starts_with("<svg") || svg.contains("<svg"),
+        "{svg}"
+    );
+    assert!(
+        svg.contains("network blue") && svg.contains("up-red"),
+        "{svg}"
+    );
+}

@@ -210,6 +210,11 @@ fn intent_of(doc: &Desired) -> Result<Intent, Failure> {
 }
 
 fn collect() -> Result<Report, Failure> {
+    collect_with_state().map(|(r, _)| r)
+}
+
+/// The report and the host it was made from (for `show --graph`).
+pub(crate) fn collect_with_state() -> Result<(Report, KernelState), Failure> {
     let Record {
         doc,
         sources: record,
@@ -243,7 +248,7 @@ fn collect() -> Result<Report, Failure> {
         ),
     };
     let networks = networks(&doc, &intent, &state, &view);
-    Ok(Report {
+    let report = Report {
         version: JSON_VERSION,
         in_sync: view.is_empty() && drift_errors.is_empty(),
         record,
@@ -254,7 +259,8 @@ fn collect() -> Result<Report, Failure> {
         drift: view.entries.clone(),
         drift_errors,
         view,
-    })
+    };
+    Ok((report, state))
 }
 
 fn networks(
