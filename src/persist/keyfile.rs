@@ -40,12 +40,15 @@ pub fn render(host: &HostConfig) -> Output {
             contents: format!("{HEADER}{}", keyfile(d)),
             mode: MODE,
         });
-        let left_out: Vec<String> = d
+        let left_out: Vec<&Rule> = d
             .rules
             .iter()
             .filter(|r| rule_string(r).is_none())
-            .map(ToString::to_string)
             .collect();
+        out.left_out
+            .rules
+            .extend(left_out.iter().map(|r| (*r).clone()));
+        let left_out: Vec<String> = left_out.iter().map(ToString::to_string).collect();
         if !left_out.is_empty() {
             out.warnings.push(format!(
                 "{}: {}: not written, this writer puts only lookup rules in keyfiles: {}; \

@@ -22,6 +22,7 @@ pub mod transaction;
 use std::path::{Path, PathBuf};
 
 use crate::expand::Intent;
+use crate::netdev::{Route, Rule};
 
 pub use device::{host_config, DeviceConfig, DeviceKind, HostConfig};
 pub use transaction::{Before, Change, TxError, Want, BACKUP_DIR, HEADER_MARK};
@@ -76,6 +77,15 @@ pub struct Output {
     /// those not in `files` must not exist.
     pub owned: Vec<PathBuf>,
     pub warnings: Vec<String>,
+    pub left_out: LeftOut,
+}
+
+/// Routes and rules of the intent that the files do not bring back at boot (each also
+/// named in a warning): after the stack has read the files, `hostnet restore` adds them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
 }
 
 /// The files of an intent in one format.
@@ -85,6 +95,8 @@ pub struct Rendered {
     pub wants: Vec<(PathBuf, Want)>,
     /// What the files cannot say.
     pub warnings: Vec<String>,
+    /// The routes and rules among it.
+    pub left_out: LeftOut,
 }
 
 /// Renders an intent's files (pure).
@@ -117,7 +129,11 @@ pub fn render(intent: &Intent, format: Format) -> Rendered {
     wants.dedup_by(|a, b| a.0 == b.0);
     let mut warnings = host.warnings;
     warnings.extend(out.warnings);
-    Rendered { wants, warnings }
+    Rendered {
+        wants,
+        warnings,
+        left_out: out.left_out,
+    }
 }
 
 /// How to write.

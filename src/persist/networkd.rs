@@ -46,12 +46,15 @@ pub fn render(host: &HostConfig) -> Output {
             contents: format!("{HEADER}{}", network(d)),
             mode: MODE,
         });
-        let left_out: Vec<String> = d
+        let left_out: Vec<&Rule> = d
             .rules
             .iter()
             .filter(|r| rule_section(r).is_none())
-            .map(ToString::to_string)
             .collect();
+        out.left_out
+            .rules
+            .extend(left_out.iter().map(|r| (*r).clone()));
+        let left_out: Vec<String> = left_out.iter().map(ToString::to_string).collect();
         if !left_out.is_empty() {
             out.warnings.push(format!(
                 "{}: {}: not written, systemd-networkd 252 has no goto or nop rule: {}; \

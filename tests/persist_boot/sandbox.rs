@@ -1,0 +1,207 @@
+//! The machine a persisted configuration boots on: a network namespace whose "NICs" are
+//! veth ends, each wired to a router namespace of its own that holds the gateway
+//! addresses. Two are built from one description: one boots the files with the real
+//! consumer, its twin gets `hostnet apply` of the same YAML file, and their kernel states
+//! are compared.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hostnet::netdev::linux::LinuxDriver;
+use hostnet::netdev::{
+    Address, Driver, KernelState, LinkKind, NewLink, Op, PeerSettings, Route, Rule,
+};
+
+use crate::common::peer::{move_to, Peer};
+use crate::common::{run_ops, text, NO_OVSDB};
+
+/// A NIC of the sandbox: its name in the host namespace and the addresses of the router
+/// at its other end.
+pub struct Nic {
+    pub name: &'static str,
+    pub router: &'static [&'static str],
+}
+
+/// One host of the sandbox with its routers, and its own hostnet record directories.
+pub struct Host {
+    pub ns: Peer,
+    _routers: Vec<Peer>,
+    records: tempfile::TempDir,
+}
+
+impl Host {
+    /// A namespace with `lo` up and every NIC present but down (as at boot, before the
+    /// network stack runs), each router up with its addresses.
+    pub fn new(nics: &[Nic]) -> Host {
+        let ns = Peer::new();
+        let mut routers = Vec::new();
+        for (i, nic) in nics.iter().enumerate() {
+            let router = Peer::new();
+            let far = format!("rt{i}");
+            ns.run(|| {
+                run_ops(&[Op::CreateLink(NewLink {
+                    name: nic.name.into(),
+                    kind: LinkKind::Veth {
+                        peer: Some(far.clone()),
+                    },
+                    up: false,
+                    mtu: None,
+                    mac: None,
+                    controller: None,
+                    peer: Some(PeerSettings::default()),
+                })]);
+                move_to(&router, &far);
+            });
+            let addrs: Vec<Op> = nic
+                .router
+                .iter()
+                .map(|a| {
+                    Op::AddAddress(Address {
+                        ifname: far.clone(),
+                        addr: a.parse().expect("router address"),
+                    })
+                })
+                .collect();
+            router.run(|| run_ops(&addrs));
+            routers.push(router);
+        }
+        Host {
+            ns,
+            _routers: routers,
+            records: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// Runs `f` on a thread inside the host namespace.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        self.ns.run(f)
+    }
+
+    /// The kernel state of the host namespace.
+    pub fn query(&self) -> KernelState {
+        self.run(|| {
+            let mut s = LinuxDriver::new().expect("netlink").query().expect("query");
+            s.normalize();
+            s
+        })
+    }
+
+    /// The interface index of `name`, if it exists.
+    pub fn ifindex(&self, name: &str) -> Option<u32> {
+        self.run(|| nix::net::if_::if_nametoindex(name).ok())
+    }
+
+    /// hostnet's persistent directory for this host (`HOSTNET_LIB_DIR`).
+    pub fn lib_dir(&self) -> PathBuf {
+        self.records.path().join("lib")
+    }
+
+    /// Runs the hostnet binary in the host namespace, with record directories of this
+    /// host's own.
+    pub fn hostnet(&self, args: &[&str]) -> Output {
+        let state = self.records.path().join("state");
+        let lib = self.lib_dir();
+        self.run(|| {
+            Command::new(env!("CARGO_BIN_EXE_hostnet"))
+                .args(args)
+                .env("HOSTNET_OVSDB", NO_OVSDB)
+                .env("HOSTNET_STATE_DIR", &state)
+                .env("HOSTNET_LIB_DIR", &lib)
+                .output()
+                .expect("hostnet runs")
+        })
+    }
+
+    /// [`Host::hostnet`], which must succeed.
+    pub fn hostnet_ok(&self, args: &[&str]) -> String {
+        let o = self.hostnet(args);
+        assert!(o.status.success(), "hostnet {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    #[allow(dead_code)] // the no-op test after `restore` comes with the ownership record
+    /// Records `yaml` as the committed state of this namespace, as `apply` (or `commit`)
+    /// did before the reboot: what `hostnet restore` applies at boot.
+    pub fn commit(&self, yaml: &str) {
+        let lib = self.lib_dir();
+        let state = self.records.path().join("state");
+        let path = self.run(|| {
+            hostnet::engine::records::committed_path(&lib, &state).expect("committed path")
+        });
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, yaml).expect("write the committed state");
+    }
+}
+
+/// What the comparison of two hosts looks at, one line per object: links (kind, state,
+/// MTU, bridge), addresses, routes of every table and rules. MAC addresses are left
+/// out (a bridge networkd creates takes one derived from the machine id, one `apply`
+/// creates its uplink's), and so are link-local addresses and routes (they follow the
+/// MAC).
+pub fn picture(s: &KernelState) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for l in s.links.values() {
+        out.insert(format!(
+            "link {} {} {} mtu {} master {}",
+            l.name,
+            l.kind.type_name(),
+            if l.up { "up" } else { "down" },
+            l.mtu,
+            l.controller.as_deref().unwrap_or("-")
+        ));
+    }
+    for a in &s.addresses {
+        out.insert(format!("address {} {}", a.ifname, a.addr));
+    }
+    let link_local = |r: &Route| matches!(r.destination.addr(), std::net::IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80);
+    for r in s.routes.iter().filter(|r| !link_local(r)) {
+        out.insert(r.to_string());
+    }
+    for r in &s.opaque_routes {
+        out.insert(format!("opaque {r}"));
+    }
+    for r in &s.rules {
+        out.insert(r.to_string());
+    }
+    for r in &s.opaque_rules {
+        out.insert(format!("opaque {r}"));
+    }
+    out
+}
+
+/// The lines of `routes` and `rules`, as [`picture`] writes them.
+pub fn lines_of(routes: &[Route], rules: &[Rule]) -> BTreeSet<String> {
+    routes
+        .iter()
+        .map(ToString::to_string)
+        .chain(rules.iter().map(ToString::to_string))
+        .collect()
+}
+
+/// Panics with both sides' extra lines unless `got` equals `want`.
+pub fn assert_same(what: &str, got: &BTreeSet<String>, want: &BTreeSet<String>) {
+    let missing: Vec<&String> = want.difference(got).collect();
+    let extra: Vec<&String> = got.difference(want).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}:\n  missing (the twin `apply` built has them):\n    {}\n  extra (only here):\n    {}",
+        missing
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n    "),
+        extra
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n    ")
+    );
+}
+
+/// The directory this test's helper scripts live in.
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/persist_boot")
+        .join(name)
+}
