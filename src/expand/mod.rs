@@ -511,8 +511,8 @@ fn owned_routes(
             continue;
         }
         routes.push(source_routing::default_via(table, device, gw));
-        // One on-link route per subnet (the kernel keys it by destination): its source
-        // is the subnet's first address in the file.
+        // One on-link route per subnet (the kernel keys it by destination): its IPv4
+        // source is the subnet's first address in the file.
         let mut subnets: Vec<IpNet> = Vec::new();
         for a in &ip.address {
             let (route, pair) = source_routing::for_address(table, priority, device, *a);

@@ -454,9 +454,9 @@ mod tests {
              priority 3200 from 192.0.2.0/24 table 1001 protocol 201\n\
              priority 3201 nop protocol 201"
         );
-        assert!(get("route6-red").contains(
-            "2001:db8:1::/64 dev red table 1001 proto 201 src 2001:db8:1::10 metric 1024"
-        ));
+        assert!(
+            get("route6-red").contains("2001:db8:1::/64 dev red table 1001 proto 201 metric 1024")
+        );
         assert!(get("route-br-vm")
             .contains("10.20.0.0/16 via 10.10.0.254 dev br-vm table 100 proto static metric 50"));
         let eth3 = get("ifcfg-eth3");

@@ -93,19 +93,23 @@ fn admin_state(run_dir: &Path, ifindex: u32) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Waits until networkd has finished with every one of `devices` (each exists and is
-/// `configured`), or fails with what it reached: a `failed` link, a link it does not
-/// manage, networkd gone, or nothing after `limit`.
-pub fn wait_configured(
+/// Each device's `ADMIN_STATE` (`None` while the device or its state file is missing).
+pub type States = Vec<(String, Option<String>)>;
+
+/// Waits until `done` holds for the devices' states, or fails with what networkd reached:
+/// a `failed` link, a link it does not manage, networkd gone, or not `done` after
+/// `limit`.
+pub fn wait(
     host: &Host,
     daemon: &mut Daemon,
     run_dir: &Path,
     devices: &[String],
     limit: Duration,
+    mut done: impl FnMut(&States) -> bool,
 ) -> Result<(), String> {
     let start = Instant::now();
     loop {
-        let states: Vec<(String, Option<String>)> = devices
+        let states: States = devices
             .iter()
             .map(|d| {
                 let s = host.ifindex(d).and_then(|i| admin_state(run_dir, i));
@@ -130,10 +134,7 @@ pub fn wait_configured(
                 daemon.log()
             ));
         }
-        if states
-            .iter()
-            .all(|(_, s)| s.as_deref() == Some("configured"))
-        {
+        if done(&states) {
             return Ok(());
         }
         if let Some(status) = daemon.exited() {
@@ -145,11 +146,19 @@ pub fn wait_configured(
         }
         if start.elapsed() > limit {
             return Err(format!(
-                "not configured after {limit:?}: {}; {}",
+                "not done after {limit:?}: {}; {}",
                 report(),
                 daemon.log()
             ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Every device `configured`: networkd has set all its files say, and (its own
+/// condition) the link's static addresses have passed duplicate address detection.
+pub fn all_configured(states: &States) -> bool {
+    states
+        .iter()
+        .all(|(_, s)| s.as_deref() == Some("configured"))
 }

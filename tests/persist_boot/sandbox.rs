@@ -21,6 +21,8 @@ use crate::common::{run_ops, text, NO_OVSDB};
 pub struct Nic {
     pub name: &'static str,
     pub router: &'static [&'static str],
+    /// Whether its cable is in: the router's end is up (else the NIC has no carrier).
+    pub carrier: bool,
 }
 
 /// One host of the sandbox with its routers, and its own hostnet record directories.
@@ -32,7 +34,8 @@ pub struct Host {
 
 impl Host {
     /// A namespace with `lo` up and every NIC present but down (as at boot, before the
-    /// network stack runs), each router up with its addresses.
+    /// network stack runs), each router with its addresses (and its end up where the NIC
+    /// has carrier).
     pub fn new(nics: &[Nic]) -> Host {
         let ns = Peer::new();
         let mut routers = Vec::new();
@@ -53,6 +56,17 @@ impl Host {
                 })]);
                 move_to(&router, &far);
             });
+            if !nic.carrier {
+                router.run(|| {
+                    run_ops(&[Op::ChangeLink {
+                        name: far.clone(),
+                        change: hostnet::netdev::LinkChange {
+                            up: Some(false),
+                            ..Default::default()
+                        },
+                    }])
+                });
+            }
             let addrs: Vec<Op> = nic
                 .router
                 .iter()
