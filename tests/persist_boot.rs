@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use hostnet::netdev::{Rule, HOSTNET_PROTO, PROTO_STATIC};
 use hostnet::persist::{self, Format};
+use hostnet::plan::copies::recognized;
 use sandbox::{assert_same, lines_of, picture, Host, Nic};
 
 /// How long a consumer may take to bring the files up on a loaded machine.
@@ -106,18 +106,8 @@ fn devices(yaml: &str) -> Vec<String> {
         .collect()
 }
 
-/// networkd gives its rules its own protocol (it has no setting for one).
-fn as_hostnet(r: &Rule) -> Rule {
-    let mut r = r.clone();
-    if r.protocol == PROTO_STATIC && r.priority != 1000 {
-        r.protocol = HOSTNET_PROTO;
-    }
-    r
-}
-
 /// One boot: the YAML file, its persisted files, the host that boots them and its twin
 /// that `hostnet apply` built.
-#[allow(dead_code)] // yaml and text: the restore and no-op step
 struct Boot {
     work: tempfile::TempDir,
     yaml: String,
@@ -147,7 +137,7 @@ impl Boot {
         twin.hostnet_ok(&["apply", &yaml]);
         Boot {
             rendered: persist::render(&intent_of(text), f),
-            booted: Host::new(nics),
+            booted: Host::booting(nics, root.join("var/lib/hostnet")),
             twin,
             work,
             yaml,
@@ -163,11 +153,16 @@ impl Boot {
         d
     }
 
-    /// The booted host's picture, with what `persist` said the files leave out added.
+    /// The booted host as hostnet's planner sees it: the objects `persist` recorded as
+    /// written without protocol 201 are hostnet's.
+    fn booted_as_hostnet_sees_it(&self) -> BTreeSet<String> {
+        let record = persist::record::load(&self.booted.lib_dir()).expect("the record");
+        picture(&recognized(&self.booted.query(), &record))
+    }
+
+    /// [`Boot::booted_as_hostnet_sees_it`] with what `persist` said the files leave out.
     fn booted_and_left_out(&self) -> BTreeSet<String> {
-        let mut state = self.booted.query();
-        state.rules = state.rules.iter().map(as_hostnet).collect();
-        let mut got = picture(&state);
+        let mut got = self.booted_as_hostnet_sees_it();
         got.extend(lines_of(
             &self.rendered.left_out.routes,
             &self.rendered.left_out.rules,
@@ -181,6 +176,29 @@ impl Boot {
             &format!("{consumer}'s boot plus what persist said it leaves to `hostnet restore`"),
             &self.booted_and_left_out(),
             &picture(&self.twin.query()),
+        );
+    }
+
+    /// What `hostnet-restore.service` does after the stack: `hostnet restore` of the
+    /// committed state (the same file) adds exactly what the files left out, and then the
+    /// host is its twin and `hostnet apply` of the file has nothing to do.
+    fn restore_then_apply_is_a_no_op(&self) {
+        self.booted.commit(self.text);
+        let out = self.booted.hostnet_ok(&["restore"]);
+        let left_out = self.rendered.left_out.routes.len() + self.rendered.left_out.rules.len();
+        assert!(
+            out.contains(&format!("restored everything: {left_out} changes")),
+            "hostnet restore after the boot: {out}"
+        );
+        assert_same(
+            "after hostnet restore",
+            &self.booted_as_hostnet_sees_it(),
+            &picture(&self.twin.query()),
+        );
+        let out = self.booted.hostnet_ok(&["apply", &self.yaml]);
+        assert!(
+            out.contains("Nothing to change"),
+            "hostnet apply of the booted file: {out}"
         );
     }
 }
@@ -227,8 +245,13 @@ fn networkd_boot(test: &str, text: &'static str, nics: &[Nic]) -> Option<(Boot, 
 }
 
 #[test]
-fn networkd_boots_the_files_into_what_apply_makes() {
-    networkd_boot("networkd_boots_the_files_into_what_apply_makes", HOST, NICS);
+fn networkd_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
+    let test = "networkd_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op";
+    if let Some((boot, daemon)) = networkd_boot(test, HOST, NICS) {
+        // networkd keeps running, as on a host.
+        boot.restore_then_apply_is_a_no_op();
+        drop(daemon);
+    }
 }
 
 /// An uplink without carrier at boot (a cable out, a switch port down): its addresses

@@ -17,11 +17,14 @@ pub mod device;
 pub mod ifcfg;
 pub mod keyfile;
 pub mod networkd;
+pub mod record;
 pub mod transaction;
 
 use std::path::{Path, PathBuf};
 
-use crate::expand::Intent;
+use std::collections::BTreeMap;
+
+use crate::expand::{Intent, PersistedCopies};
 use crate::netdev::{Route, Rule};
 
 pub use device::{host_config, DeviceConfig, DeviceKind, HostConfig};
@@ -61,6 +64,17 @@ pub enum Format {
     Keyfile,
 }
 
+impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Ifcfg => "ifcfg",
+            Format::Networkd => "networkd",
+            Format::Keyfile => "keyfile",
+        }
+    }
+}
+
 /// One generated file, relative to the root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutFile {
@@ -78,6 +92,9 @@ pub struct Output {
     pub owned: Vec<PathBuf>,
     pub warnings: Vec<String>,
     pub left_out: LeftOut,
+    /// By device: hostnet's own routes and rules the files give the stack without
+    /// protocol 201, as the stack makes them (see [`record`]).
+    pub copies: BTreeMap<String, PersistedCopies>,
 }
 
 /// Routes and rules of the intent that the files do not bring back at boot (each also
@@ -120,6 +137,26 @@ pub fn render(intent: &Intent, format: Format) -> Rendered {
             )
         })
         .collect();
+    for (device, copies) in out.copies.iter().filter(|(_, c)| !c.is_empty()) {
+        wants.push((
+            record::path(format.name(), device),
+            Want::File {
+                contents: record::contents(format.name(), device, copies).into_bytes(),
+                mode: 0o644,
+            },
+        ));
+    }
+    // Every device's record is the writer's, like its files: one without copies (or a
+    // removed device's) must not exist.
+    for d in host
+        .devices
+        .iter()
+        .map(|d| &d.name)
+        .chain(&host.removed)
+        .filter(|d| out.copies.get(*d).is_none_or(PersistedCopies::is_empty))
+    {
+        wants.push((record::path(format.name(), d), Want::Absent));
+    }
     for p in &out.owned {
         if !out.files.iter().any(|f| &f.rel == p) {
             wants.push((p.clone(), Want::Absent));
@@ -331,7 +368,7 @@ networks:
         s
     }
 
-    /// The generated files of a rendering, by path.
+    /// The generated files of a rendering, by path (the stack's and the records).
     pub(crate) fn files(format: Format) -> Vec<(PathBuf, String, u32)> {
         render(&intent_of(GOLDEN_INPUT), format)
             .wants
@@ -349,7 +386,11 @@ networks:
             for (rel, contents, _) in files(f) {
                 assert!(contents.starts_with(HEADER), "{}", rel.display());
                 assert!(transaction::is_ours(contents.as_bytes()));
-                assert!(rel.starts_with(directory(f)), "{}", rel.display());
+                assert!(
+                    rel.starts_with(directory(f)) || rel.starts_with(record::DIR),
+                    "{}",
+                    rel.display()
+                );
             }
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! Routes carry `Protocol=` (201 for what hostnet owns), so a later `apply` recognises
 //! them. networkd has no protocol setting for rules: they come up with its own (static),
-//! and `apply` treats them as foreign. Devices are configured without carrier
+//! so they are recorded beside the files ([`super::record`]) and `apply` knows them as
+//! its own by that record. Devices are configured without carrier
 //! (`ConfigureWithoutCarrier=yes`), as `apply` does.
 //!
 //! DHCP: `DHCP=ipv4|ipv6|yes` only. `[DHCPv4] RouteTable=` could move the lease's routes
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 
 use super::device::{scope_name, unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
-use crate::netdev::{Family, Route, Rule, RuleAction, PROTO_STATIC, TABLE_MAIN};
+use crate::netdev::{Family, Route, Rule, RuleAction, HOSTNET_PROTO, PROTO_STATIC, TABLE_MAIN};
 
 /// Where networkd reads administrator files, relative to the root.
 pub const DIR: &str = "etc/systemd/network";
@@ -46,6 +47,17 @@ pub fn render(host: &HostConfig) -> Output {
             contents: format!("{HEADER}{}", network(d)),
             mode: MODE,
         });
+        // networkd gives every rule it adds its own protocol.
+        let copies: Vec<Rule> = d
+            .rules
+            .iter()
+            .filter(|r| r.protocol == HOSTNET_PROTO && rule_section(r).is_some())
+            .map(|r| Rule {
+                protocol: PROTO_STATIC,
+                ..r.clone()
+            })
+            .collect();
+        out.copies.entry(d.name.clone()).or_default().rules = copies;
         let left_out: Vec<&Rule> = d
             .rules
             .iter()
@@ -363,7 +375,10 @@ mod tests {
 
     #[test]
     fn every_file_parses_with_known_sections_and_keys() {
-        let all = files(Format::Networkd);
+        let all: Vec<_> = files(Format::Networkd)
+            .into_iter()
+            .filter(|(rel, _, _)| rel.starts_with(DIR))
+            .collect();
         for (rel, contents, mode) in &all {
             assert_eq!(*mode, 0o644);
             let ext = rel.extension().expect("ext").to_string_lossy().into_owned();

@@ -30,6 +30,7 @@ pub struct Host {
     pub ns: Peer,
     _routers: Vec<Peer>,
     records: tempfile::TempDir,
+    lib: PathBuf,
 }
 
 impl Host {
@@ -37,6 +38,18 @@ impl Host {
     /// network stack runs), each router with its addresses (and its end up where the NIC
     /// has carrier).
     pub fn new(nics: &[Nic]) -> Host {
+        let records = tempfile::tempdir().expect("tempdir");
+        let lib = records.path().join("lib");
+        Host::with_lib(nics, records, lib)
+    }
+
+    /// [`Host::new`] whose persistent directory (`/var/lib/hostnet`) is `lib`: the one
+    /// `hostnet persist --root` wrote its records under, as on a host booted from them.
+    pub fn booting(nics: &[Nic], lib: PathBuf) -> Host {
+        Host::with_lib(nics, tempfile::tempdir().expect("tempdir"), lib)
+    }
+
+    fn with_lib(nics: &[Nic], records: tempfile::TempDir, lib: PathBuf) -> Host {
         let ns = Peer::new();
         let mut routers = Vec::new();
         for (i, nic) in nics.iter().enumerate() {
@@ -83,7 +96,8 @@ impl Host {
         Host {
             ns,
             _routers: routers,
-            records: tempfile::tempdir().expect("tempdir"),
+            records,
+            lib,
         }
     }
 
@@ -108,7 +122,7 @@ impl Host {
 
     /// hostnet's persistent directory for this host (`HOSTNET_LIB_DIR`).
     pub fn lib_dir(&self) -> PathBuf {
-        self.records.path().join("lib")
+        self.lib.clone()
     }
 
     /// Runs the hostnet binary in the host namespace, with record directories of this
@@ -134,7 +148,6 @@ impl Host {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    #[allow(dead_code)] // the no-op test after `restore` comes with the ownership record
     /// Records `yaml` as the committed state of this namespace, as `apply` (or `commit`)
     /// did before the reboot: what `hostnet restore` applies at boot.
     pub fn commit(&self, yaml: &str) {
