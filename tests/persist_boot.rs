@@ -10,6 +10,8 @@
 //! `hostnet apply` of the same file has nothing left to do.
 
 mod common;
+#[path = "persist_boot/ifupdown.rs"]
+mod ifupdown;
 #[path = "persist_boot/networkd.rs"]
 mod networkd;
 #[path = "persist_boot/sandbox.rs"]
@@ -69,6 +71,54 @@ const NICS: &[Nic] = &[
     Nic {
         name: "up-b",
         router: &["198.51.100.1/24", "2001:db8:2::1/64"],
+        carrier: true,
+    },
+];
+
+/// [`HOST`] for the formats that cannot declare veth pairs (netplan 0.106): the guest
+/// bridge's port is a NIC.
+const HOST_WITHOUT_VETH: &str = r#"
+interfaces:
+  - name: br-vm
+    type: linux-bridge
+    bridge:
+      options: {stp: {enabled: false}}
+      port: [{name: eth-vm}]
+    ipv4:
+      address: [{ip: 10.10.0.1, prefix-length: 24}]
+routes:
+  config:
+    - {destination: 10.20.0.0/16, next-hop-address: 10.10.0.254, next-hop-interface: br-vm, table-id: 100, metric: 50}
+route-rules:
+  config:
+    - {ip-from: 10.10.0.0/24, priority: 1000, route-table: 100}
+networks:
+  - name: isp-a
+    uplink: up-a
+    ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}
+    ipv6: {address: ["2001:db8:1::10/64"], gateway: "2001:db8:1::1"}
+    default-route: true
+  - name: isp-b
+    uplink: up-b
+    bridged: false
+    ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}
+    ipv6: {address: ["2001:db8:2::10/64"], gateway: "2001:db8:2::1"}
+"#;
+
+const NICS_WITH_GUEST_PORT: &[Nic] = &[
+    Nic {
+        name: "up-a",
+        router: &["192.0.2.1/24", "2001:db8:1::1/64"],
+        carrier: true,
+    },
+    Nic {
+        name: "up-b",
+        router: &["198.51.100.1/24", "2001:db8:2::1/64"],
+        carrier: true,
+    },
+    Nic {
+        name: "eth-vm",
+        router: &[],
         carrier: true,
     },
 ];
@@ -209,10 +259,19 @@ fn networkd_boot(test: &str, text: &'static str, nics: &[Nic]) -> Option<(Boot, 
         return None;
     }
     let boot = Boot::new(text, nics, "networkd", Format::Networkd);
+    let files = boot.root.join(persist::networkd::DIR);
+    let daemon = start_networkd(test, &boot, &files, nics);
+    Some((boot, daemon))
+}
+
+/// Starts systemd-networkd on the `.netdev`/`.network` files in `files`, waits until it
+/// is done with every device and compares the host with its twin.
+fn start_networkd(test: &str, boot: &Boot, files: &Path, nics: &[Nic]) -> networkd::Daemon {
+    let text = boot.text;
     let run = boot.dir("run");
     let mut daemon = networkd::start(
         &boot.booted,
-        &boot.root.join(persist::networkd::DIR),
+        files,
         &run,
         &boot.work.path().join("networkd.log"),
     );
@@ -241,7 +300,7 @@ fn networkd_boot(test: &str, text: &'static str, nics: &[Nic]) -> Option<(Boot, 
         panic!("{test}: systemd-networkd did not bring the files up");
     }
     boot.assert_like_the_twin("systemd-networkd");
-    Some((boot, daemon))
+    daemon
 }
 
 #[test]
@@ -277,4 +336,90 @@ fn networkd_completes_a_network_whose_nic_has_no_carrier() {
         HOST,
         NO_LINK,
     );
+}
+
+/// ifupdown2's `ifup -a` (what `networking.service` runs at boot on Debian and Proxmox
+/// VE) of the files in `/etc/network/interfaces.d`: bridges, a veth pair, source routing
+/// by `post-up ip` commands with protocol 201. The routes and rules are hostnet's as
+/// they are, so nothing is left to `restore` and `apply` is a no-op at once.
+#[test]
+fn ifupdown2_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
+    const TEST: &str = "ifupdown2_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op";
+    if !can_boot(TEST, &[ifupdown::IFUP, "/usr/bin/unshare"]) {
+        return;
+    }
+    let boot = Boot::new(HOST, NICS, "ifupdown", Format::Ifupdown);
+    assert!(boot.rendered.left_out.routes.is_empty() && boot.rendered.left_out.rules.is_empty());
+    let out = ifupdown::ifup_all(
+        &boot.booted,
+        &boot.root.join(persist::ifupdown::DIR),
+        &boot.dir("ifupdown"),
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "ifup -a failed ({}):\n{said}",
+        out.status
+    );
+    assert!(
+        !said.to_lowercase().contains("error") && !said.to_lowercase().contains("warning"),
+        "ifup -a complained:\n{said}"
+    );
+    boot.assert_like_the_twin("ifupdown2");
+    boot.restore_then_apply_is_a_no_op();
+}
+
+/// netplan as at boot: `netplan generate` (its systemd generator) renders the files into
+/// networkd's, which systemd-networkd brings up. netplan has no protocol for routes or
+/// rules, so hostnet's come up `proto static` and are known by the record; its
+/// routing-policy has no `suppress_prefixlength`, goto or nop, so `restore` adds the
+/// whole block.
+#[test]
+fn netplan_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
+    const TEST: &str = "netplan_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op";
+    if !can_boot(
+        TEST,
+        &[networkd::NETWORKD, "/usr/sbin/netplan", "/usr/bin/unshare"],
+    ) {
+        return;
+    }
+    let boot = Boot::new(
+        HOST_WITHOUT_VETH,
+        NICS_WITH_GUEST_PORT,
+        "netplan",
+        Format::Netplan,
+    );
+    assert!(boot.rendered.warnings.iter().all(|w| !w.contains("veth")));
+    // netplan's generator writes /run/systemd/network: here under the root, in a mount
+    // namespace where /run is empty, so that nothing of the machine's is touched.
+    let out = std::process::Command::new("/bin/sh")
+        .arg(sandbox::script("private-mounts.sh"))
+        .args([
+            "--tmpfs",
+            "/run",
+            "--",
+            "/usr/sbin/netplan",
+            "generate",
+            "--root-dir",
+        ])
+        .arg(&boot.root)
+        .output()
+        .expect("netplan runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "netplan generate:\n{said}"
+    );
+    let files = boot.root.join("run/systemd/network");
+    let daemon = start_networkd(TEST, &boot, &files, NICS_WITH_GUEST_PORT);
+    boot.restore_then_apply_is_a_no_op();
+    drop(daemon);
 }

@@ -17,8 +17,9 @@ Examples:
   hostnet persist host.yaml --format keyfile --root /mnt/sysimage
   hostnet persist --restore                              # undo the last persist
 
-Files go to etc/sysconfig/network-scripts (ifcfg), etc/systemd/network (networkd)
-or etc/NetworkManager/system-connections (keyfile) under --root. Files without
+Files go to etc/sysconfig/network-scripts (ifcfg), etc/systemd/network (networkd),
+etc/NetworkManager/system-connections (keyfile), etc/network/interfaces.d (ifupdown)
+or etc/netplan (netplan) under --root. Files without
 hostnet's header are never overwritten or removed unless --adopt is given. Each run
 keeps the previous content of every file it touches in
 var/lib/hostnet/persist-backup; a failed run restores them all.
@@ -36,6 +37,10 @@ pub enum PersistFormat {
     Networkd,
     /// NetworkManager: .nmconnection keyfiles.
     Keyfile,
+    /// Debian's ifupdown2 (Proxmox VE): files in /etc/network/interfaces.d.
+    Ifupdown,
+    /// netplan: YAML files in /etc/netplan (rendered into systemd-networkd).
+    Netplan,
 }
 
 impl From<PersistFormat> for persist::Format {
@@ -44,6 +49,8 @@ impl From<PersistFormat> for persist::Format {
             PersistFormat::Ifcfg => persist::Format::Ifcfg,
             PersistFormat::Networkd => persist::Format::Networkd,
             PersistFormat::Keyfile => persist::Format::Keyfile,
+            PersistFormat::Ifupdown => persist::Format::Ifupdown,
+            PersistFormat::Netplan => persist::Format::Netplan,
         }
     }
 }

@@ -116,8 +116,12 @@ fn ifcfg(d: &DeviceConfig) -> String {
     match &d.kind {
         DeviceKind::Bridge { .. } => kv("TYPE", "Bridge"),
         DeviceKind::Ethernet => kv("TYPE", "Ethernet"),
-        // network-scripts picks the handler from the device for the others.
-        DeviceKind::Existing | DeviceKind::Veth { .. } => {}
+        // network-scripts picks the handler from the device for the others (VLANs and
+        // bonds never get here: `without_vlans_and_bonds`).
+        DeviceKind::Existing
+        | DeviceKind::Veth { .. }
+        | DeviceKind::Vlan { .. }
+        | DeviceKind::Bond { .. } => {}
     }
     kv("ONBOOT", yes_no(d.up));
     kv("BOOTPROTO", if d.dhcp4 { "dhcp" } else { "none" });

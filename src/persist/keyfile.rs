@@ -105,7 +105,11 @@ fn keyfile(d: &DeviceConfig) -> String {
     let conn_type = match d.kind {
         DeviceKind::Bridge { .. } => "bridge",
         DeviceKind::Veth { .. } => "veth",
-        DeviceKind::Ethernet | DeviceKind::Existing => "ethernet",
+        // VLANs and bonds never get here (`without_vlans_and_bonds`).
+        DeviceKind::Ethernet
+        | DeviceKind::Existing
+        | DeviceKind::Vlan { .. }
+        | DeviceKind::Bond { .. } => "ethernet",
     };
     let mut s = String::from("\n[connection]\n");
     let _ = writeln!(s, "id=hostnet-{}", d.name);
@@ -141,7 +145,11 @@ fn keyfile(d: &DeviceConfig) -> String {
         DeviceKind::Veth { peer: Some(peer) } => {
             let _ = write!(s, "\n[veth]\npeer={peer}\n");
         }
-        DeviceKind::Veth { peer: None } | DeviceKind::Ethernet | DeviceKind::Existing => {}
+        DeviceKind::Veth { peer: None }
+        | DeviceKind::Ethernet
+        | DeviceKind::Existing
+        | DeviceKind::Vlan { .. }
+        | DeviceKind::Bond { .. } => {}
     }
     // A bridge port has no IP configuration of its own.
     if d.controller.is_none() {

@@ -15,9 +15,12 @@
 
 pub mod device;
 pub mod ifcfg;
+pub mod ifupdown;
 pub mod keyfile;
+pub mod netplan;
 pub mod networkd;
 pub mod record;
+pub mod shadow;
 pub mod transaction;
 
 use std::path::{Path, PathBuf};
@@ -62,15 +65,27 @@ pub enum Format {
     Ifcfg,
     Networkd,
     Keyfile,
+    Ifupdown,
+    Netplan,
 }
 
 impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Ifcfg,
+        Format::Networkd,
+        Format::Keyfile,
+        Format::Ifupdown,
+        Format::Netplan,
+    ];
+
     /// The name `--format` takes.
     pub fn name(self) -> &'static str {
         match self {
             Format::Ifcfg => "ifcfg",
             Format::Networkd => "networkd",
             Format::Keyfile => "keyfile",
+            Format::Ifupdown => "ifupdown",
+            Format::Netplan => "netplan",
         }
     }
 }
@@ -114,15 +129,25 @@ pub struct Rendered {
     pub warnings: Vec<String>,
     /// The routes and rules among it.
     pub left_out: LeftOut,
+    /// The devices written, by name.
+    pub devices: Vec<String>,
 }
 
 /// Renders an intent's files (pure).
 pub fn render(intent: &Intent, format: Format) -> Rendered {
     let host = host_config(intent);
+    let host = match format {
+        Format::Ifcfg | Format::Networkd | Format::Keyfile => {
+            device::without_vlans_and_bonds(host, format.name())
+        }
+        Format::Ifupdown | Format::Netplan => host,
+    };
     let out = match format {
         Format::Ifcfg => ifcfg::render(&host),
         Format::Networkd => networkd::render(&host),
         Format::Keyfile => keyfile::render(&host),
+        Format::Ifupdown => ifupdown::render(&host),
+        Format::Netplan => netplan::render(&host),
     };
     let mut wants: Vec<(PathBuf, Want)> = out
         .files
@@ -170,6 +195,7 @@ pub fn render(intent: &Intent, format: Format) -> Rendered {
         wants,
         warnings,
         left_out: out.left_out,
+        devices: host.devices.iter().map(|d| d.name.clone()).collect(),
     }
 }
 
@@ -232,7 +258,9 @@ pub fn unified_diff(c: &Change) -> String {
 pub fn persist(intent: &Intent, format: Format, opts: &Options) -> Result<Report, PersistError> {
     let rendered = render(intent, format);
     let changes = transaction::prepare(&opts.root, &rendered.wants, opts.adopt)?;
-    finish(changes, rendered.warnings, opts)
+    let mut warnings = rendered.warnings;
+    warnings.extend(shadow::warnings(format, &opts.root, &rendered.devices));
+    finish(changes, warnings, opts)
 }
 
 /// Brings back the files of the last backup set (undoing the last persist, or the last
@@ -278,6 +306,8 @@ pub fn directory(format: Format) -> &'static Path {
         Format::Ifcfg => ifcfg::DIR,
         Format::Networkd => networkd::DIR,
         Format::Keyfile => keyfile::DIR,
+        Format::Ifupdown => ifupdown::DIR,
+        Format::Netplan => netplan::DIR,
     })
 }
 
@@ -382,7 +412,7 @@ networks:
 
     #[test]
     fn every_generated_file_starts_with_the_header() {
-        for f in [Format::Ifcfg, Format::Networkd, Format::Keyfile] {
+        for f in Format::ALL {
             for (rel, contents, _) in files(f) {
                 assert!(contents.starts_with(HEADER), "{}", rel.display());
                 assert!(transaction::is_ours(contents.as_bytes()));
@@ -397,7 +427,7 @@ networks:
 
     #[test]
     fn rendering_is_deterministic() {
-        for f in [Format::Ifcfg, Format::Networkd, Format::Keyfile] {
+        for f in Format::ALL {
             assert_eq!(golden(f), golden(f));
         }
     }

@@ -109,10 +109,13 @@ fn netdev(host: &HostConfig, d: &DeviceConfig) -> Option<String> {
             let _ = writeln!(s, "Name={peer}");
         }
         // Existing devices, and a veth end whose peer the file does not name (it can
-        // only be matched), are configured, not created.
-        DeviceKind::Veth { peer: None } | DeviceKind::Ethernet | DeviceKind::Existing => {
-            return None
-        }
+        // only be matched), are configured, not created. (VLANs and bonds never get
+        // here: `without_vlans_and_bonds`.)
+        DeviceKind::Veth { peer: None }
+        | DeviceKind::Ethernet
+        | DeviceKind::Existing
+        | DeviceKind::Vlan { .. }
+        | DeviceKind::Bond { .. } => return None,
     }
     Some(s)
 }
