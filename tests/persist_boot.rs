@@ -14,6 +14,8 @@ mod common;
 mod ifupdown;
 #[path = "persist_boot/networkd.rs"]
 mod networkd;
+#[path = "persist_boot/networkmanager.rs"]
+mod networkmanager;
 #[path = "persist_boot/sandbox.rs"]
 mod sandbox;
 
@@ -422,4 +424,35 @@ fn netplan_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
     let daemon = start_networkd(TEST, &boot, &files, NICS_WITH_GUEST_PORT);
     boot.restore_then_apply_is_a_no_op();
     drop(daemon);
+}
+
+/// NetworkManager 1.42 on a private system bus, on the keyfiles: bridges, the veth
+/// pair, routes with `table=`, `routing-ruleN`. It has no protocol for routes or rules,
+/// so hostnet's come up `proto static` and are known by the record; keyfiles carry only
+/// lookup rules, so `restore` adds the block's goto and nop.
+#[test]
+fn networkmanager_boots_the_keyfiles_into_what_apply_makes_and_apply_is_then_a_no_op() {
+    const TEST: &str =
+        "networkmanager_boots_the_keyfiles_into_what_apply_makes_and_apply_is_then_a_no_op";
+    let programs = [
+        networkmanager::NETWORKMANAGER,
+        networkmanager::DBUS_DAEMON,
+        networkmanager::NMCLI,
+        "/usr/bin/unshare",
+    ];
+    if !can_boot(TEST, &programs) {
+        return;
+    }
+    let boot = Boot::new(HOST, NICS, "keyfile", Format::Keyfile);
+    let mut nm = networkmanager::start(
+        &boot.booted,
+        &boot.root.join(persist::keyfile::DIR),
+        &boot.dir("networkmanager"),
+    );
+    if let Err(e) = nm.wait_connected(&devices(HOST), BOOT_LIMIT) {
+        panic!("{TEST}: NetworkManager did not bring the keyfiles up: {e}");
+    }
+    boot.assert_like_the_twin("NetworkManager");
+    boot.restore_then_apply_is_a_no_op();
+    drop(nm);
 }
