@@ -28,7 +28,7 @@ use hostnet::plan::copies::recognized;
 use sandbox::{assert_same, lines_of, picture, Host, Nic};
 
 /// How long a consumer may take to bring the files up on a loaded machine.
-const BOOT_LIMIT: Duration = Duration::from_secs(90);
+const BOOT_LIMIT: Duration = Duration::from_secs(180);
 
 /// The host: a bridged network and a bridgeless one, IPv4 and IPv6, gateways,
 /// tables derived from their names, one the host's default route; a guest bridge with a

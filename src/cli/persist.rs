@@ -24,6 +24,10 @@ hostnet's header are never overwritten or removed unless --adopt is given. Each 
 keeps the previous content of every file it touches in
 var/lib/hostnet/persist-backup; a failed run restores them all.
 
+Every run says what the stack brings up at boot and what it leaves to `hostnet
+restore` (hostnet-restore.service, which must run after the stack): firewall, DHCP
+servers, sysctls, and what the format cannot hold.
+
 Exit codes: 0 done (or nothing to do), 1 failed and every file was restored,
 2 invalid input or refused (nothing was changed), 3 failed and some files could
 not be restored (listed).";
@@ -105,6 +109,7 @@ fn print_report(r: &Report, dry_run: bool) {
     for c in &r.changes {
         println!("{} {}", c.sign(), c.rel.display());
     }
+
     let n = r.changes.len();
     match (&r.backup, dry_run) {
         (_, true) if n == 0 => println!("nothing to change"),
@@ -115,6 +120,11 @@ fn print_report(r: &Report, dry_run: bool) {
              (hostnet persist --restore brings it back)",
             set.display()
         ),
+    }
+    if let Some(b) = &r.at_boot {
+        for l in b.lines() {
+            println!("{l}");
+        }
     }
 }
 

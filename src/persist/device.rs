@@ -102,6 +102,8 @@ pub struct HostConfig {
     pub removed: Vec<String>,
     /// What the files cannot say, one line each.
     pub warnings: Vec<String>,
+    /// Devices left out of every file (`NAME (TYPE)`): `hostnet restore` makes them.
+    pub left_out: Vec<String>,
 }
 
 impl HostConfig {
@@ -169,6 +171,7 @@ pub fn host_config(intent: &Intent) -> HostConfig {
                      configuration by this version; `hostnet restore` re-creates them",
                     link.origin
                 ));
+                out.left_out.push(format!("{name} ({type_name})"));
                 continue;
             }
             None => DeviceKind::Existing,
@@ -277,6 +280,8 @@ pub fn without_vlans_and_bonds(mut host: HostConfig, format: &str) -> HostConfig
         } else {
             "bond"
         };
+        host.left_out
+            .push(format!("{} ({})", d.name, kind.to_lowercase()));
         let mut w = format!(
             "{}: {}: --format {format} does not write {kind} devices (ifupdown and netplan \
              do); `hostnet restore` re-creates it",

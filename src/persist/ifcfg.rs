@@ -53,6 +53,7 @@ pub fn render(host: &HostConfig) -> Output {
     }
     for d in &host.devices {
         if skip.contains(&d.name.as_str()) {
+            out.left_out.devices.push(format!("{} (veth)", d.name));
             out.warnings.push(format!(
                 "{}: {}: network-scripts cannot create veth pairs; not persisted (create \
                  the pair from a systemd unit or use --format networkd/keyfile)",
@@ -64,6 +65,7 @@ pub fn render(host: &HostConfig) -> Output {
             .chain(d.controller.as_deref())
             .find(|n| !shell_safe(n));
         if let Some(n) = unsafe_name {
+            out.left_out.devices.push(d.name.clone());
             out.warnings.push(format!(
                 "{}: {}: the name {n:?} is not safe in shell-sourced ifcfg files; not persisted",
                 d.origin, d.name

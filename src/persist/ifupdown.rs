@@ -50,6 +50,7 @@ pub fn render(host: &HostConfig) -> Output {
             .chain(d.controller.as_deref())
             .find(|n| !safe(n))
         {
+            out.left_out.devices.push(d.name.clone());
             out.warnings.push(format!(
                 "{}: {}: the name {bad:?} is not safe in an interfaces file and the shell \
                  commands it runs; not persisted",

@@ -13,6 +13,7 @@
 //! is a [`transaction`]: atomic writes, a backup set of every pre-image, all files restored
 //! on failure, and files without hostnet's header left alone unless adopted.
 
+pub mod boot;
 pub mod device;
 pub mod ifcfg;
 pub mod ifupdown;
@@ -116,6 +117,8 @@ pub struct Output {
 /// named in a warning): after the stack has read the files, `hostnet restore` adds them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeftOut {
+    /// Devices, as `NAME (TYPE)`.
+    pub devices: Vec<String>,
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
 }
@@ -191,10 +194,12 @@ pub fn render(intent: &Intent, format: Format) -> Rendered {
     wants.dedup_by(|a, b| a.0 == b.0);
     let mut warnings = host.warnings;
     warnings.extend(out.warnings);
+    let mut left_out = out.left_out;
+    left_out.devices.splice(0..0, host.left_out);
     Rendered {
         wants,
         warnings,
-        left_out: out.left_out,
+        left_out,
         devices: host.devices.iter().map(|d| d.name.clone()).collect(),
     }
 }
@@ -217,6 +222,9 @@ pub struct Report {
     /// The backup set written, when something was written.
     pub backup: Option<PathBuf>,
     pub warnings: Vec<String>,
+    /// What the format's stack brings up at boot and what `hostnet restore` must bring
+    /// back (not for `--restore`).
+    pub at_boot: Option<boot::AtBoot>,
 }
 
 impl Report {
@@ -258,9 +266,13 @@ pub fn unified_diff(c: &Change) -> String {
 pub fn persist(intent: &Intent, format: Format, opts: &Options) -> Result<Report, PersistError> {
     let rendered = render(intent, format);
     let changes = transaction::prepare(&opts.root, &rendered.wants, opts.adopt)?;
-    let mut warnings = rendered.warnings;
+    let at_boot = boot::at_boot(intent, format, &rendered);
+    let mut warnings = rendered.warnings.clone();
     warnings.extend(shadow::warnings(format, &opts.root, &rendered.devices));
-    finish(changes, warnings, opts)
+    warnings.extend(at_boot.committed_warning(&opts.root));
+    let mut report = finish(changes, warnings, opts)?;
+    report.at_boot = Some(at_boot);
+    Ok(report)
 }
 
 /// Brings back the files of the last backup set (undoing the last persist, or the last
@@ -297,6 +309,7 @@ fn finish(
         changes,
         backup,
         warnings,
+        at_boot: None,
     })
 }
 

@@ -82,6 +82,7 @@ pub fn render(host: &HostConfig) -> Output {
     for d in &host.devices {
         out.owned.extend(owned(&d.name));
         if veths.contains(&d.name.as_str()) {
+            out.left_out.devices.push(format!("{} (veth)", d.name));
             out.warnings.push(format!(
                 "{}: {}: netplan 0.106 cannot declare veth pairs; not persisted (`hostnet \
                  restore` makes it at boot)",
