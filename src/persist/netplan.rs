@@ -128,11 +128,29 @@ fn device_file(
         }
     }
     let _ = write!(s, "  {}:\n    {}:", section(&d.kind), q(&d.name));
-    let head = s.len();
-    let mut kv = |k: &str, v: &str| {
+    let keys = keys(host, d, veths, out);
+    if keys.is_empty() && d.routes.is_empty() && d.rules.is_empty() {
+        // Declared, with nothing of its own to set.
+        s.push_str(" {}");
+    }
+    for (k, v) in keys {
         let _ = write!(s, "\n      {k}: {v}");
-    };
-    let ports = |what: &str, out: &mut Output| -> Vec<String> {
+    }
+    s.push('\n');
+    let copies = routes_and_rules(d, &mut s, out);
+    (s, copies)
+}
+
+/// The device's keys other than routes and rules, in netplan's order of concerns: its
+/// kind's, its link's, its addresses.
+fn keys(
+    host: &HostConfig,
+    d: &DeviceConfig,
+    veths: &[&str],
+    out: &mut Output,
+) -> Vec<(&'static str, String)> {
+    let mut k: Vec<(&'static str, String)> = Vec::new();
+    let ports = |out: &mut Output| -> String {
         let mut p: Vec<&str> = host
             .devices
             .iter()
@@ -144,71 +162,62 @@ fn device_file(
             p.into_iter().partition(|p| !veths.contains(p));
         if !dropped.is_empty() {
             out.warnings.push(format!(
-                "{}: {}: {what} {} left out (netplan cannot declare veths)",
+                "{}: {}: port {} left out (netplan cannot declare veths)",
                 d.origin,
                 d.name,
                 dropped.join(", ")
             ));
         }
-        kept.into_iter().map(q).collect()
+        let kept: Vec<String> = kept.into_iter().map(q).collect();
+        format!("[{}]", kept.join(", "))
     };
     match &d.kind {
         DeviceKind::Bridge { stp } => {
-            kv(
-                "interfaces",
-                &format!("[{}]", ports("port", out).join(", ")),
-            );
+            k.push(("interfaces", ports(out)));
             // Forward delay 0 as for every bridge hostnet creates; with STP on the
             // kernel's minimum is 2 seconds.
-            kv(
+            let delay = if *stp { 2 } else { 0 };
+            k.push((
                 "parameters",
-                &format!(
-                    "{{stp: {stp}, forward-delay: {}}}",
-                    if *stp { 2 } else { 0 }
-                ),
-            );
+                format!("{{stp: {stp}, forward-delay: {delay}}}"),
+            ));
         }
         DeviceKind::Vlan { base, id } => {
-            kv("id", &id.to_string());
-            kv("link", &q(base));
+            k.push(("id", id.to_string()));
+            k.push(("link", q(base)));
         }
         DeviceKind::Bond { mode, miimon } => {
-            kv(
-                "interfaces",
-                &format!("[{}]", ports("port", out).join(", ")),
-            );
-            kv(
+            k.push(("interfaces", ports(out)));
+            let mode = mode.as_str();
+            k.push((
                 "parameters",
-                &format!(
-                    "{{mode: {}, mii-monitor-interval: {miimon}}}",
-                    mode.as_str()
-                ),
-            );
+                format!("{{mode: {mode}, mii-monitor-interval: {miimon}}}"),
+            ));
         }
         DeviceKind::Veth { .. } | DeviceKind::Ethernet | DeviceKind::Existing => {}
     }
     if !d.up {
-        kv("activation-mode", "manual");
+        k.push(("activation-mode", "manual".into()));
     }
     if let Some(mac) = d.mac {
-        kv("macaddress", &q(&mac.to_string().to_lowercase()));
+        k.push(("macaddress", q(&mac.to_string().to_lowercase())));
     }
     if let Some(mtu) = d.mtu {
-        kv("mtu", &mtu.to_string());
+        k.push(("mtu", mtu.to_string()));
     }
     if d.controller.is_none() {
         // As `apply` configures it: addresses and routes whether or not it has carrier.
-        kv("ignore-carrier", "true");
+        k.push(("ignore-carrier", "true".into()));
     }
     if d.dhcp4 {
-        kv("dhcp4", "true");
+        k.push(("dhcp4", "true".into()));
     }
     if d.dhcp6 {
-        kv("dhcp6", "true");
+        k.push(("dhcp6", "true".into()));
     }
     if d.ipv6.as_ref().is_some_and(|a| !a.is_empty()) && !d.dhcp6 {
         // Only the addresses in the file, as `apply` leaves them.
-        kv("accept-ra", "false");
+        k.push(("accept-ra", "false".into()));
     }
     let addrs: Vec<String> = d
         .ipv4
@@ -218,21 +227,29 @@ fn device_file(
         .map(|a| q(&a.to_string()))
         .collect();
     if !addrs.is_empty() {
-        kv("addresses", &format!("[{}]", addrs.join(", ")));
+        k.push(("addresses", format!("[{}]", addrs.join(", "))));
     }
-    if s.len() == head && d.routes.is_empty() && d.rules.is_empty() {
-        // Declared, with nothing of its own to set.
-        s.push_str(" {}");
-    }
-    s.push('\n');
+    k
+}
+
+/// `routes` and `routing-policy`, appended to `s`; the rules netplan cannot say go to
+/// `out.left_out`. Returns hostnet's objects among them as networkd makes them.
+fn routes_and_rules(d: &DeviceConfig, s: &mut String, out: &mut Output) -> PersistedCopies {
     let mut copies = PersistedCopies::default();
+    let as_static = |p: u8| {
+        if p == HOSTNET_PROTO {
+            Some(PROTO_STATIC)
+        } else {
+            None
+        }
+    };
     if !d.routes.is_empty() {
         s.push_str("      routes:\n");
         for r in &d.routes {
             s.push_str(&route(r));
-            if r.protocol == HOSTNET_PROTO {
+            if let Some(protocol) = as_static(r.protocol) {
                 copies.routes.push(Route {
-                    protocol: PROTO_STATIC,
+                    protocol,
                     ..r.clone()
                 });
             }
@@ -243,9 +260,9 @@ fn device_file(
         s.push_str("      routing-policy:\n");
         for r in written {
             s.extend(rule(r));
-            if r.protocol == HOSTNET_PROTO {
+            if let Some(protocol) = as_static(r.protocol) {
                 copies.rules.push(Rule {
-                    protocol: PROTO_STATIC,
+                    protocol,
                     ..r.clone()
                 });
             }
@@ -253,18 +270,16 @@ fn device_file(
     }
     if !left.is_empty() {
         out.left_out.rules.extend(left.iter().map(|r| (*r).clone()));
+        let text: Vec<String> = left.iter().map(ToString::to_string).collect();
         out.warnings.push(format!(
             "{}: {}: not written, netplan's routing-policy has only lookups on from, to and \
              mark: {}; `hostnet restore` adds them at boot",
             d.origin,
             d.name,
-            left.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            text.join(", ")
         ));
     }
-    (s, copies)
+    copies
 }
 
 fn route(r: &Route) -> String {
