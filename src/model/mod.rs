@@ -11,6 +11,7 @@
 pub mod devices;
 pub mod dhcp_server;
 mod parse;
+pub mod schema;
 mod types;
 pub mod validate;
 mod validate_devices;
