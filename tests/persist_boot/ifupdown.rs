@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use super::sandbox::{script, Host};
+use super::sandbox::{output_within, script, Host, RUN_LIMIT};
 
 pub const IFUP: &str = "/usr/sbin/ifup";
 
@@ -43,7 +43,7 @@ pub fn ifup_all(host: &Host, interfaces_d: &Path, work: &Path) -> Output {
     }
     cmd.args(["--", IFUP, "-a", "-i"]).arg(&interfaces);
     let before = machines_own();
-    let out = host.run(|| cmd.output().expect("ifup runs"));
+    let out = host.run(|| output_within(&mut cmd, RUN_LIMIT));
     assert_eq!(
         machines_own(),
         before,

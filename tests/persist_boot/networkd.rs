@@ -57,6 +57,12 @@ impl Drop for Daemon {
         if self.exited().is_none() {
             let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            // A daemon that does not stop on SIGTERM must not hang the suite.
+            let start = Instant::now();
+            while self.exited().is_none() && start.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
         }
         let _ = self.child.wait();
     }

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::networkd::Daemon;
-use super::sandbox::{script, Host};
+use super::sandbox::{output_within, script, Host, RUN_LIMIT};
 
 pub const NETWORKMANAGER: &str = "/usr/sbin/NetworkManager";
 pub const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
@@ -114,14 +114,12 @@ pub fn start(host: &Host, connections: &Path, work: &Path) -> Nm {
 impl Nm {
     /// `nmcli -t -f DEVICE,STATE device` on the private bus.
     fn device_states(&self) -> Vec<(String, String)> {
-        let out = Command::new(NMCLI)
-            .args(["-t", "-f", "DEVICE,STATE", "device"])
-            .env(
-                "DBUS_SYSTEM_BUS_ADDRESS",
-                format!("unix:path={}", self.socket.display()),
-            )
-            .output()
-            .expect("nmcli runs");
+        let mut nmcli = Command::new(NMCLI);
+        nmcli.args(["-t", "-f", "DEVICE,STATE", "device"]).env(
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            format!("unix:path={}", self.socket.display()),
+        );
+        let out = output_within(&mut nmcli, RUN_LIMIT);
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| l.split_once(':'))

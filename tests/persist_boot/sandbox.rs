@@ -5,8 +5,10 @@
 //! are compared.
 
 use std::collections::BTreeSet;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use hostnet::netdev::linux::LinuxDriver;
 use hostnet::netdev::{
@@ -131,13 +133,12 @@ impl Host {
         let state = self.records.path().join("state");
         let lib = self.lib_dir();
         self.run(|| {
-            Command::new(env!("CARGO_BIN_EXE_hostnet"))
-                .args(args)
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostnet"));
+            cmd.args(args)
                 .env("HOSTNET_OVSDB", NO_OVSDB)
                 .env("HOSTNET_STATE_DIR", &state)
-                .env("HOSTNET_LIB_DIR", &lib)
-                .output()
-                .expect("hostnet runs")
+                .env("HOSTNET_LIB_DIR", &lib);
+            output_within(&mut cmd, RUN_LIMIT)
         })
     }
 
@@ -183,13 +184,13 @@ pub fn picture(s: &KernelState) -> BTreeSet<String> {
     }
     let link_local = |r: &Route| matches!(r.destination.addr(), std::net::IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80);
     for r in s.routes.iter().filter(|r| !link_local(r)) {
-        out.insert(r.to_string());
+        out.insert(route_line(r));
     }
     for r in &s.opaque_routes {
         out.insert(format!("opaque {r}"));
     }
     for r in &s.rules {
-        out.insert(r.to_string());
+        out.insert(rule_line(r));
     }
     for r in &s.opaque_rules {
         out.insert(format!("opaque {r}"));
@@ -201,9 +202,20 @@ pub fn picture(s: &KernelState) -> BTreeSet<String> {
 pub fn lines_of(routes: &[Route], rules: &[Rule]) -> BTreeSet<String> {
     routes
         .iter()
-        .map(ToString::to_string)
-        .chain(rules.iter().map(ToString::to_string))
+        .map(route_line)
+        .chain(rules.iter().map(rule_line))
         .collect()
+}
+
+/// A route with its protocol always written: `ip`'s text leaves out hostnet's (201) and
+/// `static`, and a copy the planner does not recognize as hostnet's must show.
+fn route_line(r: &Route) -> String {
+    format!("{r} (protocol {})", r.protocol)
+}
+
+/// A rule with its protocol always written, as [`route_line`].
+fn rule_line(r: &Rule) -> String {
+    format!("{r} (protocol {})", r.protocol)
 }
 
 /// Panics with both sides' extra lines unless `got` equals `want`.
@@ -231,4 +243,52 @@ pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/persist_boot")
         .join(name)
+}
+
+/// How long one program run of a boot test may take (`ifup -a`, `netplan generate`,
+/// `nmcli`, `hostnet`) on a loaded machine before the test fails instead of hanging CI.
+pub const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// `cmd.output()`, bounded: its output goes to files while it runs, and after `limit` it
+/// is killed (by its PID) and the test fails with what it said so far.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let out = tempfile::tempfile().expect("output file");
+    let err = tempfile::tempfile().expect("output file");
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone().expect("output file"))
+        .stderr(err.try_clone().expect("output file"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |mut f: std::fs::File| {
+        let mut v = Vec::new();
+        f.seek(SeekFrom::Start(0)).expect("seek");
+        f.read_to_end(&mut v).expect("read the output");
+        v
+    };
+    let (stdout, stderr) = (read(out), read(err));
+    let Some(status) = status else {
+        panic!(
+            "{cmd:?} still running after {limit:?}, killed:\n{}{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
