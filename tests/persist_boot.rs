@@ -233,7 +233,8 @@ impl Boot {
 
     /// What `hostnet-restore.service` does after the stack: `hostnet restore` of the
     /// committed state (the same file) adds exactly what the files left out, and then the
-    /// host is its twin and `hostnet apply` of the file has nothing to do.
+    /// host is its twin, `hostnet apply` of the file has nothing to do and `hostnet status`
+    /// finds no drift.
     fn restore_then_apply_is_a_no_op(&self) {
         self.booted.commit(self.text);
         let out = self.booted.hostnet_ok(&["restore"]);
@@ -252,6 +253,14 @@ impl Boot {
         assert!(
             out.contains("Nothing to change"),
             "hostnet apply of the booted file: {out}"
+        );
+        // `status` plans from the host to the record as apply does: the stack's copies
+        // are hostnet's, so no drift (exit 0).
+        let status = self.booted.hostnet(&["status"]);
+        let said = common::text(&status);
+        assert!(
+            status.status.code() == Some(0) && said.contains("Drift: none"),
+            "hostnet status after the boot: {said}"
         );
     }
 }
