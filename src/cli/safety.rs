@@ -476,6 +476,7 @@ fn units(intent: &Intent) -> Vec<(String, Intent)> {
     for n in &intent.networks {
         let mut unit = Intent {
             networks: vec![n.clone()],
+            persisted: intent.persisted.clone(),
             ..Intent::default()
         };
         for (name, li) in intent.links.iter().filter(|(_, li)| li.origin == n.origin) {

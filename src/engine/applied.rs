@@ -125,8 +125,11 @@ impl Applied {
     }
 
     /// Fills `intent.reserved_tables` with the tables of recorded networks it does not
-    /// mention, and `reserved_priorities` with their priorities.
+    /// mention, and `reserved_priorities` with their priorities; and `persisted` with the
+    /// copies of hostnet's objects that `hostnet persist`'s files give the boot stack
+    /// (read from the persistent directory, [`crate::persist::record`]).
     pub fn reserve_others(&self, intent: &mut Intent) {
+        intent.persisted = crate::persist::record::own_copies();
         let mentioned: std::collections::BTreeSet<&str> =
             intent.networks.iter().map(|n| n.name.as_str()).collect();
         for (name, table) in &self.tables {

@@ -253,6 +253,32 @@ pub struct Intent {
     pub firewall: crate::firewall::plan::FirewallIntent,
     /// DHCP servers of the networks the file mentions: `None` removes a network's server.
     pub dhcp_servers: BTreeMap<String, Option<crate::dhcp::server::ServerIntent>>,
+    /// hostnet's own routes and rules as a boot stack made them from `hostnet persist`'s
+    /// files, with the stack's protocol instead of hostnet's (see
+    /// [`crate::plan::copies`]). Filled from the record `persist` writes beside the files.
+    pub persisted: PersistedCopies,
+}
+
+/// Routes and rules `hostnet persist` wrote into files whose format cannot carry route
+/// protocol 201, each as the boot stack makes it (with its protocol, `static` mostly):
+/// found in the kernel, they are hostnet's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersistedCopies {
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+impl PersistedCopies {
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty() && self.rules.is_empty()
+    }
+
+    pub fn extend(&mut self, other: PersistedCopies) {
+        self.routes.extend(other.routes);
+        self.rules.extend(other.rules);
+    }
 }
 
 /// A conflict that only shows once networks and interfaces are put together.
@@ -511,8 +537,8 @@ fn owned_routes(
             continue;
         }
         routes.push(source_routing::default_via(table, device, gw));
-        // One on-link route per subnet (the kernel keys it by destination): its source
-        // is the subnet's first address in the file.
+        // One on-link route per subnet (the kernel keys it by destination): its IPv4
+        // source is the subnet's first address in the file.
         let mut subnets: Vec<IpNet> = Vec::new();
         for a in &ip.address {
             let (route, pair) = source_routing::for_address(table, priority, device, *a);

@@ -14,6 +14,7 @@ mod bond_ports;
 mod checks;
 #[cfg(test)]
 mod checks_tests;
+pub mod copies;
 #[cfg(test)]
 mod device_tests;
 mod devices;
@@ -171,6 +172,17 @@ pub struct PlanError {
 
 /// Plans the changes that take `current` to `intent`.
 pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
+    // hostnet's own objects as a boot stack made them count as hostnet's (see `copies`).
+    let view = copies::view(current, &intent.persisted);
+    let current = view.as_ref().map_or(current, |v| &v.state);
+    let mut plan = plan_view(current, intent)?;
+    if let Some(v) = &view {
+        v.map_back(&mut plan);
+    }
+    Ok(plan)
+}
+
+fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
     let resolved = dhcp::resolve(current, intent)?;
     let intent = &*resolved;
     let mut plan = Plan::new();

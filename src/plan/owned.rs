@@ -5,7 +5,8 @@
 //! is in its table, plus its owned routes on its device in any other table (so that a
 //! table that changed is emptied) and the rules pointing at any of those tables.
 //! Everything owned and not desired is removed; nothing untagged is ever touched by a
-//! network.
+//! network. (The kernel seen here is [`super::copies`]' view: hostnet's objects as a boot
+//! stack made them from `persist`'s files carry the tag in it.)
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -173,7 +174,12 @@ pub(super) fn check_tables(
         }
         let foreign_route = ix.routes_in(t).any(|r| r.protocol != HOSTNET_PROTO)
             || current.opaque_routes.iter().any(|r| r.table == t);
-        let foreign_rule = ix.rules_in(t).any(|r| r.protocol != HOSTNET_PROTO)
+        // A copy of one of the network's rules with another protocol (a boot stack's,
+        // from files `persist` wrote before it kept a record) is not in the way; like
+        // the rule block, the planner leaves it alone.
+        let foreign_rule = ix
+            .rules_in(t)
+            .any(|r| r.protocol != HOSTNET_PROTO && !n.rules.contains(&ours(r)))
             || current.opaque_rules.iter().any(|r| r.table == t);
         if foreign_route || foreign_rule {
             errors.push(PlanError {
@@ -185,6 +191,14 @@ pub(super) fn check_tables(
                 ),
             });
         }
+    }
+}
+
+/// `r` as hostnet would have made it (its protocol).
+fn ours(r: &Rule) -> Rule {
+    Rule {
+        protocol: HOSTNET_PROTO,
+        ..r.clone()
     }
 }
 
