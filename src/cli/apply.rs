@@ -87,10 +87,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
     let _lock = if args.dry_run {
         None
     } else {
-        match lock::lock_current_netns(
-            Path::new(lock::LOCK_DIR),
-            Duration::from_secs(args.lock_timeout),
-        ) {
+        match lock::lock_current_netns(&lock::lock_dir(), Duration::from_secs(args.lock_timeout)) {
             Ok(l) => Some(l),
             Err(e) => {
                 return fail(

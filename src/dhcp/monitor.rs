@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::event::{Change, Event};
 use crate::engine::applied::{self, Applied, AppliedError};
-use crate::engine::lock::{lock_current_netns, LockError, LOCK_DIR};
+use crate::engine::lock::{lock_current_netns, lock_dir, LockError};
 use crate::engine::{self, ApplyError, ApplyOptions};
 use crate::expand::{Intent, LeaseSource};
 use crate::netdev::linux::{ChangeListener, LinuxDriver};
@@ -93,7 +93,7 @@ pub fn on_event(
     if let Err(why) = event_intent(&applied::load(state_dir)?, event) {
         return Ok(Outcome::Ignored(why));
     }
-    let _lock = lock_current_netns(Path::new(LOCK_DIR), lock_timeout)?;
+    let _lock = lock_current_netns(&lock_dir(), lock_timeout)?;
     let applied = applied::load(state_dir)?;
     let (network, intent) = match event_intent(&applied, event) {
         Ok(x) => x,
@@ -114,7 +114,7 @@ pub fn converge_all(
     driver: &mut dyn Driver,
     lock_timeout: Duration,
 ) -> Result<Round, ConvergeError> {
-    let _lock = lock_current_netns(Path::new(LOCK_DIR), lock_timeout)?;
+    let _lock = lock_current_netns(&lock_dir(), lock_timeout)?;
     let applied = applied::load(state_dir)?;
     let mut round = Round::default();
     for net in &applied.dhcp_networks {

@@ -5,7 +5,7 @@
 //! directory, `/run/hostnet`): `journal/KEY.json` and its `KEY.progress`,
 //! `checkpoint/KEY.json` and `KEY.last-rollback.txt`, `applied/KEY.json`, and the
 //! committed state of unnamed namespaces (`committed/KEY.yaml`, which cannot outlive
-//! them); the lock is `/run/hostnet/locks/KEY.lock`. Persistent records (under
+//! them); the lock is `locks/KEY.lock` there too. Persistent records (under
 //! `/var/lib/hostnet`): `committed/host.yaml` and `committed/netns.NAME.yaml`.
 //!
 //! An older hostnet keyed records of namespaces other than the host's by the namespace's
