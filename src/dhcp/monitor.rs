@@ -66,7 +66,7 @@ pub fn event_intent(applied: &Applied, event: &Event) -> Result<(String, Intent)
         })
     };
     let mut intent = Intent {
-        networks: vec![net.intent(source(Family::Ipv4), source(Family::Ipv6))],
+        networks: vec![applied.dhcp_intent(net, source(Family::Ipv4), source(Family::Ipv6))],
         ..Intent::default()
     };
     applied.reserve_others(&mut intent);
@@ -119,7 +119,11 @@ pub fn converge_all(
     let mut round = Round::default();
     for net in &applied.dhcp_networks {
         let mut intent = Intent {
-            networks: vec![net.intent(Some(LeaseSource::Kernel), Some(LeaseSource::Kernel))],
+            networks: vec![applied.dhcp_intent(
+                net,
+                Some(LeaseSource::Kernel),
+                Some(LeaseSource::Kernel),
+            )],
             ..Intent::default()
         };
         applied.reserve_others(&mut intent);
