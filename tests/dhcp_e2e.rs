@@ -237,10 +237,19 @@ fn a_network_without_a_bridge_follows_its_lease() {
     let plain = lab.client_script("plain-script", None, true);
     let o = dhclient_on(&lab, "up-lan", &["-1"], &plain);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    lab.wait_for(
+    let s = lab.wait_for(
         "the monitor's table and rules",
         Duration::from_secs(20),
         |s| default_in_table(s).is_some() && ours(s).1.len() == 4,
+    );
+    // The client's script added the lease with its lifetime: the monitor read the lease
+    // from a dynamic address.
+    assert!(
+        s.addresses.iter().any(|a| a.ifname == "up-lan"
+            && a.dynamic
+            && a.addr.to_string().starts_with("10.85.0.")),
+        "{:#?}",
+        s.addresses
     );
     let o = dhclient_on(&lab, "up-lan", &["-r"], &plain);
     assert!(o.status.success());

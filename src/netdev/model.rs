@@ -372,7 +372,9 @@ impl ModelDriver {
 /// they keep in a subnet they remove an address from, so the guess does not change where
 /// a plan ends.
 fn take_address(s: &mut KernelState, a: &Address) -> Vec<Address> {
-    let Some(pos) = s.addresses.iter().position(|x| x == a) else {
+    // The kernel finds the address to delete by device, address and prefix length,
+    // whatever its flags.
+    let Some(pos) = s.addresses.iter().position(|x| x.same_key(a)) else {
         return Vec::new();
     };
     let removed = s.addresses.remove(pos);

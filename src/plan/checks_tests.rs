@@ -61,10 +61,7 @@ fn a_kernel_router_that_is_the_lease_itself_is_a_plan_error() {
     ] {
         let mut m2 = crate::netdev::model::ModelDriver::new(m.state().clone());
         let ops = [
-            Op::AddAddress(Address {
-                ifname: "lan".into(),
-                addr: addr.parse().expect("net"),
-            }),
+            Op::AddAddress(Address::new("lan", addr.parse().expect("net"))),
             Op::AddRoute(Route {
                 table: 254,
                 destination: "0.0.0.0/0".parse().expect("net"),
