@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// `vlan`: only with `type: vlan`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VlanSpec {
     pub base_iface: String,
@@ -17,7 +17,7 @@ pub struct VlanSpec {
 }
 
 /// `link-aggregation`: only with `type: bond`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LinkAggregationSpec {
     /// `balance-rr`, `active-backup`, `balance-xor`, `broadcast`, `802.3ad`,
@@ -32,7 +32,7 @@ pub struct LinkAggregationSpec {
 }
 
 /// `link-aggregation.options`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BondOptionsSpec {
     /// MII monitoring interval in ms (default 0: off, as the kernel's).
@@ -41,7 +41,7 @@ pub struct BondOptionsSpec {
 }
 
 /// `vxlan`: only with `type: vxlan`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VxlanSpec {
     /// The VNI, 0..=16777215.
@@ -61,7 +61,7 @@ pub struct VxlanSpec {
 }
 
 /// `mac-vlan` / `mac-vtap`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MacVlanSpec {
     pub base_iface: String,
@@ -71,7 +71,7 @@ pub struct MacVlanSpec {
 }
 
 /// `bridge.port[].vlan` of an ovs-bridge.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortVlanSpec {
     /// `access` (the only mode hostnet sets).
@@ -84,7 +84,7 @@ pub struct PortVlanSpec {
 }
 
 /// `ovs-db`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OvsDbSpec {
     /// Interface.external_ids, complete (`iface-id`, `attached-mac`, `vm-uuid`, …).
@@ -93,7 +93,7 @@ pub struct OvsDbSpec {
 }
 
 /// `tap`: only with `type: tap`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TapSpec {
     /// Numeric uid allowed to attach.

@@ -192,11 +192,7 @@ pub(super) fn plan_links(
                     if !kind_matches(kind, &cur.kind) {
                         errors.push(PlanError {
                             path: li.origin.clone(),
-                            message: format!(
-                                "{name} exists as a {} device, not a {}; remove it first (state: absent)",
-                                cur.kind.type_name(),
-                                kind.type_name()
-                            ),
+                            message: wrong_kind(name, &cur.kind, kind.type_name()),
                         });
                         continue;
                     }
@@ -518,4 +514,30 @@ fn adds_first(
                     && r.addr.prefix_len() == a.addr.prefix_len()
                     && r.addr.contains(&a.addr.addr())))
     })
+}
+
+/// The message for a device of another kind than the file says. A NIC (or loopback)
+/// cannot be deleted and made again, so removing it is never the advice.
+fn wrong_kind(name: &str, have: &LinkKind, want: &str) -> String {
+    let a = |w: &str| {
+        if w.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            format!("an {w}")
+        } else {
+            format!("a {w}")
+        }
+    };
+    let have_name = have.type_name();
+    match have {
+        LinkKind::Ethernet | LinkKind::Loopback => format!(
+            "{name} is {} device, which cannot be deleted or created, not {}; \
+             give it type {have_name} (or no type), or another name to the {want}",
+            a(have_name),
+            a(want)
+        ),
+        _ => format!(
+            "{name} exists as {} device, not {}; remove it first (state: absent) or use another name",
+            a(have_name),
+            a(want)
+        ),
+    }
 }
