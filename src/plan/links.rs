@@ -265,8 +265,8 @@ pub(super) fn plan_links(
                                 stp: li.stp.unwrap_or(false),
                             }),
                             up: li.state == IfaceState::Up,
-                            // The bridge's MTU is set once its ports are in: the kernel
-                            // lowers an unset bridge MTU to its smallest port's.
+                            // Not at creation, which the kernel does not count as set:
+                            // a change of it, in phase "bridge MTU" (see bridge_mtu.rs).
                             mtu: None,
                             mac: li.mac,
                             controller: li.controller.clone(),
