@@ -54,7 +54,7 @@ pub fn show(state: &KernelState) -> Shown {
             let list: Vec<AddressSpec> = state
                 .addresses
                 .iter()
-                .filter(|a| a.ifname == l.name && a.addr.addr().is_ipv4() == v4)
+                .filter(|a| a.ifname == l.name && a.addr.addr().is_ipv4() == v4 && !a.dynamic)
                 .map(|a| AddressSpec {
                     ip: a.addr.addr(),
                     prefix_length: a.addr.prefix_len(),
@@ -156,6 +156,14 @@ pub fn show(state: &KernelState) -> Shown {
             state: None,
         })
         .collect();
+    // Addresses with a lifetime are kept by the kernel (router advertisements) or a DHCP
+    // client, not configured: applying them back would make them permanent.
+    for a in state.addresses.iter().filter(|a| a.dynamic) {
+        skipped.push(format!(
+            "address {} dev {} (dynamic: from router advertisements or a DHCP client, which keep it)",
+            a.addr, a.ifname
+        ));
+    }
     for r in &state.opaque_routes {
         skipped.push(format!("{r} (and attributes hostnet does not manage)"));
     }

@@ -65,10 +65,7 @@ fn bridge(name: &str, stp: bool, mtu: Option<u32>) -> Op {
 }
 
 fn addr(ifname: &str, a: &str) -> Address {
-    Address {
-        ifname: ifname.into(),
-        addr: net(a),
-    }
+    Address::new(ifname, net(a))
 }
 
 fn ours_routes(state: &KernelState) -> BTreeSet<Route> {

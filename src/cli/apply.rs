@@ -240,18 +240,15 @@ fn preflight(args: &ApplyArgs, state: &Path) -> Result<Option<lock::NetnsLock>, 
     if args.dry_run {
         return Ok(None);
     }
-    let held = lock::lock_current_netns(
-        Path::new(lock::LOCK_DIR),
-        Duration::from_secs(args.lock_timeout),
-    )
-    .map_err(|e| {
-        fail(
-            args,
-            1,
-            "cannot take the hostnet lock; nothing was changed",
-            &[e.to_string()],
-        )
-    })?;
+    let held = lock::lock_current_netns(&lock::lock_dir(), Duration::from_secs(args.lock_timeout))
+        .map_err(|e| {
+            fail(
+                args,
+                1,
+                "cannot take the hostnet lock; nothing was changed",
+                &[e.to_string()],
+            )
+        })?;
     match checkpoint::load_checkpoint(state) {
         Ok(Some(cp)) => {
             return Err(fail(

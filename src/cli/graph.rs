@@ -253,6 +253,7 @@ mod tests {
         s.addresses.push(Address {
             ifname: "mgmt".into(),
             addr: "192.0.2.10/24".parse().expect("net"),
+            dynamic: false,
         });
         s
     }

@@ -16,13 +16,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoFailure> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(fail("create", dir))?;
-    // `.NAME.tmp.PID`: a dot-file no reader lists, and the PID tells a cleaner whether
-    // its writer died before the rename (see `records::clean`).
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let tmp = dir.join(tmp_name(&name));
     let mut f = File::create(&tmp).map_err(fail("create", &tmp))?;
     f.write_all(bytes).map_err(fail("write", &tmp))?;
     f.sync_all().map_err(fail("sync", &tmp))?;
@@ -30,6 +28,28 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoFailure> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(fail("sync", dir))
+}
+
+/// `.NAME.tmp.PID.START`: a dot-file no reader lists, named after its writer, the PID
+/// with the process's start time ([`start_ticks`]), so that a cleaner can tell whether
+/// its writer died before the rename (see `records::clean`) whatever the writer's program
+/// is called and whoever has the PID now.
+pub fn tmp_name(name: &str) -> String {
+    let pid = std::process::id();
+    match start_ticks(pid) {
+        Some(start) => format!(".{name}.tmp.{pid}.{start}"),
+        None => format!(".{name}.tmp.{pid}"),
+    }
+}
+
+/// When process `pid` started, in clock ticks after boot (`/proc/PID/stat`, field 22):
+/// with the PID, what tells a process from a later one that got its PID.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses:
+    // the fields after the last ')' start at field 3.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
 /// Removes a file; a file that is not there is removed already.

@@ -583,10 +583,9 @@ fn merge_uplink(
     if absent {
         // The network's own addresses leave the uplink with it; the uplink stays as it is.
         for a in addrs.ipv4.iter().chain(addrs.ipv6.iter()).flatten() {
-            intent.address_removals.push(Address {
-                ifname: uplink.to_string(),
-                addr: *a,
-            });
+            intent
+                .address_removals
+                .push(Address::new(uplink.to_string(), *a));
         }
         return Ok(());
     }

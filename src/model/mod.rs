@@ -10,6 +10,7 @@
 
 pub mod devices;
 pub mod dhcp_server;
+mod doc_index;
 mod parse;
 pub mod schema;
 mod types;

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::doc_index::DocIndex;
 use super::types::*;
 use crate::netdev::{TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
 
@@ -193,15 +194,16 @@ fn is_v4(a: &IpAddr) -> bool {
 /// Validates a parsed document.
 pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     let mut errs = Errors::default();
-    let iface_names = validate_interfaces(&mut errs, d);
+    let ix = DocIndex::new(d);
+    let iface_names = validate_interfaces(&mut errs, d, &ix);
     validate_routes(&mut errs, d);
     validate_rules(&mut errs, d);
-    validate_networks(&mut errs, d, &iface_names);
+    validate_networks(&mut errs, d, &iface_names, &ix);
     {
         let mut push = |path: String, message: String| errs.push(path, message);
         for (i, iface) in d.interfaces.iter().enumerate() {
-            super::validate_devices::check_interface(&mut push, d, i, iface);
-            super::validate_devices::check_ovs(&mut push, d, i, iface);
+            super::validate_devices::check_interface(&mut push, &ix, i, iface);
+            super::validate_devices::check_ovs(&mut push, &ix, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);
         for (i, n) in d.networks.iter().enumerate() {
@@ -218,7 +220,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     }
 }
 
-fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize> {
+fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMap<String, usize> {
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     // port name -> (bridge, path) for "claimed by two bridges"
     let mut port_owner: BTreeMap<String, String> = BTreeMap::new();
@@ -311,7 +313,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 if let Err(m) = check_ifname(&port.name) {
                     errs.push(pp.clone(), m);
                 }
-                if port.name != iface.name && names_bridge(d, &port.name) {
+                if port.name != iface.name && ix.names_bridge(&port.name) {
                     errs.push(
                         pp.clone(),
                         format!(
@@ -545,7 +547,12 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
     }
 }
 
-fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<String, usize>) {
+fn validate_networks(
+    errs: &mut Errors,
+    d: &Desired,
+    iface_names: &BTreeMap<String, usize>,
+    ix: &DocIndex,
+) {
     let settings = d.settings.as_ref().and_then(|s| s.source_routing.as_ref());
     if let Some([lo, hi]) = settings.and_then(|s| s.table_range) {
         let p = "settings.source-routing.table-range";
@@ -622,7 +629,7 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
         if let Some(u) = &n.uplink {
             if let Err(m) = check_ifname(u) {
                 errs.push(format!("{p}.uplink"), m);
-            } else if !(bridged && *u == device) && names_bridge(d, u) {
+            } else if !(bridged && *u == device) && ix.names_bridge(u) {
                 errs.push(
                     format!("{p}.uplink"),
                     format!("{u} is a bridge; a bridge cannot be the uplink of another bridge"),
@@ -644,7 +651,7 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
                     ),
                 );
             } else if bridged {
-                if let Some(bridge) = claimed_by_interface_bridge(d, u) {
+                if let Some(bridge) = ix.bridge_claiming(u) {
                     errs.push(
                         format!("{p}.uplink"),
                         format!("port {u} is claimed by two bridges: {bridge} (interfaces) and {device}"),
@@ -767,33 +774,6 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
             }
         }
     }
-}
-
-/// True when the file makes `name` a bridge (an interface of that type or a bridged
-/// network's device).
-fn names_bridge(d: &Desired, name: &str) -> bool {
-    d.interfaces.iter().any(|i| {
-        i.name == name
-            && matches!(
-                i.iface_type,
-                Some(InterfaceType::LinuxBridge | InterfaceType::OvsBridge)
-            )
-    }) || d
-        .networks
-        .iter()
-        .any(|n| n.bridged.unwrap_or(true) && n.bridge.as_deref().unwrap_or(&n.name) == name)
-}
-
-fn claimed_by_interface_bridge(d: &Desired, port: &str) -> Option<String> {
-    d.interfaces
-        .iter()
-        .find(|i| {
-            i.bridge
-                .as_ref()
-                .and_then(|b| b.port.as_ref())
-                .is_some_and(|ports| ports.iter().any(|p| p.name == port))
-        })
-        .map(|i| i.name.clone())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! Two implementations exist: [`linux`] (netlink) and [`model`] (an in-memory kernel that
 //! enforces the same rules, for dry runs and pure tests).
 
+pub mod bridge_mtu;
 mod kinds;
 mod kinds_fmt;
 pub mod linux;

@@ -7,6 +7,7 @@
 //! and veth peer with it, and deleting addresses takes the routes the kernel drops with
 //! them ([`addresses_gone`]). It does not model what hostnet never asks for.
 
+use super::bridge_mtu::Marks;
 use super::{
     Address, BridgeOptions, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route,
 };
@@ -17,6 +18,8 @@ pub type FailWhen = Box<dyn Fn(&Op) -> bool + Send>;
 /// The in-memory kernel.
 pub struct ModelDriver {
     state: KernelState,
+    /// Which bridges' MTU was set by hand, so that the others follow their ports.
+    marks: Marks,
     fail_when: Option<FailWhen>,
     /// Number of ops executed (for "re-apply writes nothing" tests).
     pub ops_executed: usize,
@@ -31,6 +34,7 @@ const ENETUNREACH: i32 = libc::ENETUNREACH;
 impl ModelDriver {
     pub fn new(state: KernelState) -> ModelDriver {
         ModelDriver {
+            marks: Marks::new(&state),
             state,
             fail_when: None,
             ops_executed: 0,
@@ -372,7 +376,9 @@ impl ModelDriver {
 /// they keep in a subnet they remove an address from, so the guess does not change where
 /// a plan ends.
 fn take_address(s: &mut KernelState, a: &Address) -> Vec<Address> {
-    let Some(pos) = s.addresses.iter().position(|x| x == a) else {
+    // The kernel finds the address to delete by device, address and prefix length,
+    // whatever its flags.
+    let Some(pos) = s.addresses.iter().position(|x| x.same_key(a)) else {
         return Vec::new();
     };
     let removed = s.addresses.remove(pos);
@@ -513,7 +519,12 @@ impl Driver for ModelDriver {
         ops.iter()
             .map(|op| {
                 self.ops_executed += 1;
-                self.apply(op)
+                let pending = self.marks.before(&self.state, op);
+                let r = self.apply(op);
+                if r.is_ok() {
+                    self.marks.after(&mut self.state, pending);
+                }
+                r
             })
             .collect()
     }

@@ -233,6 +233,31 @@ pub struct Address {
     pub ifname: String,
     /// Address and prefix length, e.g. 192.0.2.10/24 (host bits kept).
     pub addr: IpNet,
+    /// Not permanent (no IFA_F_PERMANENT: it has a finite lifetime): the kernel's own
+    /// from router advertisements (SLAAC, temporary addresses) or a DHCP client's. Whoever
+    /// made it keeps it alive and takes it away, so hostnet never removes or re-adds one
+    /// (an address list is exact about permanent addresses only), and `show` does not
+    /// list it as configuration. hostnet's own addresses are permanent. Records written
+    /// before the flag existed read as permanent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dynamic: bool,
+}
+
+impl Address {
+    /// A permanent address, as hostnet adds them.
+    pub fn new(ifname: impl Into<String>, addr: IpNet) -> Address {
+        Address {
+            ifname: ifname.into(),
+            addr,
+            dynamic: false,
+        }
+    }
+
+    /// The same address and device, whatever the flag (what the kernel matches a
+    /// delete or a duplicate add by).
+    pub fn same_key(&self, other: &Address) -> bool {
+        self.ifname == other.ifname && self.addr == other.addr
+    }
 }
 
 /// Scope of a route (only the two values hostnet writes are named).

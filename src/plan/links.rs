@@ -94,13 +94,27 @@ fn port_problem(
         if spec.is_some() {
             continue;
         }
-        let stranded: Vec<String> = current
+        // IPv6 addresses from router advertisements are the kernel's: they expire once
+        // the port no longer hears the advertisements, which reach the bridge instead
+        // (with the port's MAC it makes the same SLAAC address). A DHCP client's
+        // address would be cut off like a static one; no address list can remove it.
+        let stranded: Vec<&Address> = current
             .addresses
             .iter()
             .filter(|a| a.ifname == cur.name && a.addr.addr().is_ipv4() == v4)
-            .filter(|a| !intent.address_removals.contains(a))
-            .map(|a| a.addr.to_string())
+            .filter(|a| (v4 || !a.dynamic) && !intent.address_removals.contains(a))
             .collect();
+        if let Some(d) = stranded.iter().find(|a| a.dynamic) {
+            return Some(PlanError {
+                path,
+                message: format!(
+                    "{} has {fam} address {} with a lifetime (a DHCP client's), which would stop working once it is a port of bridge {bridge}; \
+                     stop the client on {} and run it on the bridge, or give the network `{fam}: {{dhcp: true}}`",
+                    cur.name, d.addr, cur.name
+                ),
+            });
+        }
+        let stranded: Vec<String> = stranded.iter().map(|a| a.addr.to_string()).collect();
         if !stranded.is_empty() {
             return Some(PlanError {
                 path,
@@ -251,8 +265,8 @@ pub(super) fn plan_links(
                                 stp: li.stp.unwrap_or(false),
                             }),
                             up: li.state == IfaceState::Up,
-                            // The bridge's MTU is set once its ports are in: the kernel
-                            // lowers an unset bridge MTU to its smallest port's.
+                            // Not at creation, which the kernel does not count as set:
+                            // a change of it, in phase "bridge MTU" (see bridge_mtu.rs).
                             mtu: None,
                             mac: li.mac,
                             controller: li.controller.clone(),
@@ -415,28 +429,33 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
                 .copied()
                 .filter(|a| a.addr.addr().is_ipv4() == v4)
                 .collect();
-            for a in &have {
+            // An exact list is exact about permanent addresses: a dynamic one (SLAAC, a
+            // DHCP client's) is its maker's, which would only add it again.
+            for a in have.iter().filter(|a| !a.dynamic) {
                 if !want.contains(&a.addr) {
                     removals.insert(a);
                 }
             }
             for w in want {
                 if !have.iter().any(|a| a.addr == *w) {
-                    adds.push(Address {
-                        ifname: name.clone(),
-                        addr: *w,
-                    });
+                    adds.push(Address::new(name.clone(), *w));
                 }
             }
         }
     }
     for r in &intent.address_removals {
-        if let Some(a) = current.addresses.iter().find(|a| *a == r) {
+        if let Some(a) = current
+            .addresses
+            .iter()
+            .find(|a| !a.dynamic && a.same_key(r))
+        {
             removals.insert(a);
         }
     }
     // Removing an IPv4 subnet's primary address takes its secondaries with it (unless
-    // promote_secondaries is set), so the addresses kept in that subnet are put back.
+    // promote_secondaries is set), so the addresses kept in that subnet are put back;
+    // a dynamic one is not (added back it would be permanent, and hostnet's): its client
+    // adds it again at its next renewal.
     let mut readd: BTreeSet<&Address> = BTreeSet::new();
     for r in removals.iter().filter(|r| r.addr.addr().is_ipv4()) {
         for k in by_link
@@ -445,7 +464,8 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
             .flatten()
             .copied()
             .filter(|k| {
-                !removals.contains(k)
+                !k.dynamic
+                    && !removals.contains(k)
                     && k.addr.prefix_len() == r.addr.prefix_len()
                     && r.addr.contains(&k.addr.addr())
             })

@@ -11,6 +11,7 @@
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
 mod bond_ports;
+mod bridge_mtu;
 mod checks;
 #[cfg(test)]
 mod checks_tests;
@@ -37,7 +38,7 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 24] = [
+pub const PHASES: [&str; 25] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
@@ -48,6 +49,7 @@ pub const PHASES: [&str; 24] = [
     "release ports",
     "delete links",
     "create bridges",
+    "bridge mtu",
     "create devices",
     "create veths",
     "create stacked",
@@ -83,6 +85,9 @@ pub enum Phase {
     ReleasePorts,
     DeleteLinks,
     CreateBridges,
+    /// A bridge's MTU before its ports join, leave or change theirs, so that the kernel
+    /// keeps it (see [`bridge_mtu`]).
+    BridgeMtu,
     /// Bonds and taps: after the bridges they may join, before the veths that may
     /// join them.
     CreateDevices,
@@ -215,6 +220,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
         None => current.links.get(n).is_some_and(|l| l.up),
     });
     devices::order_changes(&mut plan, &[current]);
+    bridge_mtu::arrange(current, intent, &mut plan);
     dropped::readd_dropped_routes(current, intent, &mut plan);
     // On-link routes before routes through a gateway that they make reachable.
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
@@ -269,6 +275,8 @@ pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
 
 #[cfg(test)]
 mod day2_tests;
+#[cfg(test)]
+mod dynamic_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

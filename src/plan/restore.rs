@@ -354,17 +354,21 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
         }
     }
     let alive = |ifname: &str| !deleted.contains(ifname);
+    // Dynamic addresses (SLAAC, DHCP clients') are their makers': neither taken away nor
+    // made again (hostnet could only make them permanent).
+    let has =
+        |s: &KernelState, a: &crate::netdev::Address| s.addresses.iter().any(|x| x.same_key(a));
     for a in current
         .addresses
         .iter()
-        .filter(|a| !target.addresses.contains(a) && alive(&a.ifname))
+        .filter(|a| !a.dynamic && !has(target, a) && alive(&a.ifname))
     {
         plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone()));
     }
     for a in target
         .addresses
         .iter()
-        .filter(|a| !current.addresses.contains(a) || !alive(&a.ifname))
+        .filter(|a| !a.dynamic && (!has(current, a) || !alive(&a.ifname)))
     {
         plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
     }
@@ -387,7 +391,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     let planned = super::dropped::planned_routes(&plan);
     for a in addresses
         .into_iter()
-        .filter(|a| target.addresses.contains(a))
+        .filter(|a| !a.dynamic && target.addresses.contains(a))
     {
         plan.push(Phase::AddAddresses, Op::AddAddress(a));
     }

@@ -367,10 +367,10 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
     assert!(m.state().rules.is_empty());
     // The client configures its lease: address and main default route.
     let lease_ops = [
-        Op::AddAddress(crate::netdev::Address {
-            ifname: "lan".into(),
-            addr: "192.0.2.50/24".parse().expect("net"),
-        }),
+        Op::AddAddress(crate::netdev::Address::new(
+            "lan",
+            "192.0.2.50/24".parse().expect("net"),
+        )),
         Op::AddRoute(crate::netdev::Route {
             table: 254,
             destination: "0.0.0.0/0".parse().expect("net"),
@@ -396,10 +396,10 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
     run(
         &mut m,
         &Plan {
-            phases: vec![vec![Op::DeleteAddress(crate::netdev::Address {
-                ifname: "lan".into(),
-                addr: "192.0.2.50/24".parse().expect("net"),
-            })]],
+            phases: vec![vec![Op::DeleteAddress(crate::netdev::Address::new(
+                "lan",
+                "192.0.2.50/24".parse().expect("net"),
+            ))]],
             notes: Vec::new(),
         },
     );
@@ -420,10 +420,10 @@ fn a_dhcp_lease_too_wide_to_trust_is_refused() {
     run(
         &mut m,
         &Plan {
-            phases: vec![vec![Op::AddAddress(crate::netdev::Address {
-                ifname: "lan".into(),
-                addr: "10.1.2.3/8".parse().expect("net"),
-            })]],
+            phases: vec![vec![Op::AddAddress(crate::netdev::Address::new(
+                "lan",
+                "10.1.2.3/8".parse().expect("net"),
+            ))]],
             notes: Vec::new(),
         },
     );

@@ -459,11 +459,12 @@ fn addresses(cx: &mut Ctx<'_>) {
         add_back(cx, a, "deleted by this apply");
     }
     // Side effects: IPv6 addresses of links that went down, IPv4 secondaries of deleted
-    // primaries.
+    // primaries. Dynamic ones are their makers' to add again (hostnet would make them
+    // permanent).
     let candidates: Vec<&Address> = before
         .addresses
         .iter()
-        .filter(|a| !cx.e.addrs.contains_key(*a))
+        .filter(|a| !a.dynamic && !cx.e.addrs.contains_key(*a))
         .filter(|a| {
             (cx.e.lossy.contains(&a.ifname) && a.addr.addr().is_ipv6())
                 || cx.e.lost_v4.iter().any(|p| in_subnet(a, p))
