@@ -89,6 +89,7 @@ impl Host {
                     Op::AddAddress(Address {
                         ifname: far.clone(),
                         addr: a.parse().expect("router address"),
+                        dynamic: false,
                     })
                 })
                 .collect();
