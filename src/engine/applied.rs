@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::files::write_atomically;
 use crate::expand::{
     expand_with, Dhcp, ExpandError, Intent, LeaseSource, NetworkIntent, NetworkRecord, Records,
 };
+use crate::files::write_atomically;
 use crate::model::Desired;
 use crate::netdev::Family;
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::{read, write_atomically, IoFailure};
+use crate::files::{read, write_atomically, IoFailure};
 use crate::model::{Desired, EntryState, IfaceState, NetworkState, RouteSpec, RuleSpec};
 
 /// Default for the persistent directory.

@@ -22,7 +22,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::files::{read, remove, write_atomically};
+use crate::files::{read, remove, write_atomically};
 use crate::netdev::netns_id::{self, Liveness, NetnsId};
 
 /// The calling thread's namespace.
@@ -79,7 +79,7 @@ pub fn last_rollback_path(dir: &Path) -> io::Result<PathBuf> {
         .join(format!("{}.last-rollback.txt", here()?.key())))
 }
 
-/// The writer of a temporary file: `.NAME.tmp.PID.START` ([`super::files::tmp_name`]),
+/// The writer of a temporary file: `.NAME.tmp.PID.START` ([`crate::files::tmp_name`]),
 /// or an older hostnet's `.NAME.tmp.PID` / `NAME.tmp.PID` (no start time).
 fn tmp_writer(file: &str) -> Option<(u32, Option<u64>)> {
     let (_, writer) = file.rsplit_once(".tmp.")?;
@@ -95,7 +95,7 @@ fn tmp_writer(file: &str) -> Option<(u32, Option<u64>)> {
 /// file was last written (a later one cannot be its writer). The writer's program name
 /// is not looked at: a copy of hostnet under another name writes the same files.
 fn writer_runs(path: &Path, pid: u32, start: Option<u64>) -> bool {
-    let Some(now) = super::files::start_ticks(pid) else {
+    let Some(now) = crate::files::start_ticks(pid) else {
         return false;
     };
     match start {
@@ -261,7 +261,7 @@ mod tests {
         let j = state.path().join("journal");
         fs::create_dir_all(&j).expect("dir");
         let own = std::process::id();
-        let started = crate::engine::files::start_ticks(own).expect("own start time");
+        let started = crate::files::start_ticks(own).expect("own start time");
         let long_ago =
             std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
         let write = |name: &str, mtime: Option<std::time::SystemTime>| {
@@ -276,7 +276,7 @@ mod tests {
         // "hostnet": what a copy of hostnet under another name looks like to a cleaner.
         // Before, such a writer's files were removed under it.
         let live = [
-            j.join(crate::engine::files::tmp_name("host.json")),
+            j.join(crate::files::tmp_name("host.json")),
             write(&format!(".host.json.tmp.{own}.{started}"), None),
             // An older hostnet's name, without a start time: PID 1 ran when it was written.
             write("host.tmp.1", None),
