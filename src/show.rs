@@ -175,6 +175,7 @@ pub fn show(state: &KernelState) -> Shown {
             networks: Vec::new(),
             settings: None,
             firewall: None,
+            ignored: Vec::new(),
         },
         skipped,
     }

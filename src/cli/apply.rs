@@ -33,7 +33,9 @@ pub fn load_document(file: &Path) -> Result<Loaded, Vec<String>> {
         read_input(f, &file.display().to_string())
     }
     .map_err(|e| vec![e.to_string()])?;
-    let desired = parse(&text).map_err(|e| vec![e.to_string()])?;
+    // One line per problem (every refused nmstate key is reported).
+    let desired =
+        parse(&text).map_err(|e| e.to_string().lines().map(String::from).collect::<Vec<_>>())?;
     validate(&desired).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let intent = expand(&desired).map_err(|e| vec![e.to_string()])?;
     Ok(Loaded {

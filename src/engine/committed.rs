@@ -150,8 +150,14 @@ fn matches_rule(absent: &RuleSpec, r: &RuleSpec) -> bool {
 /// Partial editing on documents: what `applied` mentions replaces what `store` had.
 pub fn merge(store: &mut Desired, applied: &Desired) {
     // By name, in one pass each (documents with thousands of entries are normal).
-    let named: std::collections::HashSet<&str> =
-        applied.interfaces.iter().map(|i| i.name.as_str()).collect();
+    // An interface left alone (`state: ignore`) is not mentioned.
+    let mentioned = |i: &&crate::model::InterfaceSpec| i.state != Some(IfaceState::Ignore);
+    let named: std::collections::HashSet<&str> = applied
+        .interfaces
+        .iter()
+        .filter(mentioned)
+        .map(|i| i.name.as_str())
+        .collect();
     store
         .interfaces
         .retain(|s| !named.contains(s.name.as_str()));
@@ -160,6 +166,7 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
             .interfaces
             .iter()
             .filter(|i| i.state != Some(IfaceState::Absent))
+            .filter(mentioned)
             .cloned(),
     );
     let takes_default = applied
@@ -184,7 +191,11 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
     );
     if let Some(routes) = &applied.routes {
         let kept = &mut store.routes.get_or_insert_with(Default::default).config;
-        for r in &routes.config {
+        for r in routes
+            .config
+            .iter()
+            .filter(|r| r.state != Some(EntryState::Ignore))
+        {
             if r.state == Some(EntryState::Absent) {
                 kept.retain(|k| !matches_route(r, k));
             } else {
@@ -198,7 +209,11 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
             .route_rules
             .get_or_insert_with(Default::default)
             .config;
-        for r in &rules.config {
+        for r in rules
+            .config
+            .iter()
+            .filter(|r| r.state != Some(EntryState::Ignore))
+        {
             if r.state == Some(EntryState::Absent) {
                 kept.retain(|k| !matches_rule(r, k));
             } else {

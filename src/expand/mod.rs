@@ -253,6 +253,8 @@ pub struct Intent {
     pub firewall: crate::firewall::plan::FirewallIntent,
     /// DHCP servers of the networks the file mentions: `None` removes a network's server.
     pub dhcp_servers: BTreeMap<String, Option<crate::dhcp::server::ServerIntent>>,
+    /// What the plan should tell the user about the file: the nmstate keys it ignores.
+    pub notes: Vec<String>,
 }
 
 /// A conflict that only shows once networks and interfaces are put together.
@@ -327,7 +329,10 @@ pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
 /// removed, and what a changed network leaves behind (its old bridge, VLAN device,
 /// uplink, table and priority).
 pub fn expand_with(d: &Desired, records: &Records) -> Result<Intent, ExpandError> {
-    let mut intent = Intent::default();
+    let mut intent = Intent {
+        notes: d.ignored.clone(),
+        ..Intent::default()
+    };
     user::expand_interfaces(d, &mut intent);
     devices::expand_ovs(d, &mut intent);
     user::expand_routes(d, &mut intent);

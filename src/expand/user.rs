@@ -30,6 +30,9 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
     }
     for (i, iface) in d.interfaces.iter().enumerate() {
         let state = iface.state.unwrap_or(IfaceState::Up);
+        if state == IfaceState::Ignore {
+            continue;
+        }
         let kind = iface.iface_type.map(|t| match t {
             InterfaceType::LinuxBridge => KindIntent::Bridge,
             InterfaceType::Veth => KindIntent::Veth {
@@ -109,6 +112,9 @@ pub(super) fn expand_routes(d: &Desired, intent: &mut Intent) {
     let Some(routes) = &d.routes else { return };
     for (i, r) in routes.config.iter().enumerate() {
         let origin = format!("routes.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         if r.state == Some(EntryState::Absent) {
             intent.route_removals.push(RouteMatch {
                 origin,
@@ -150,6 +156,9 @@ pub(super) fn expand_rules(d: &Desired, intent: &mut Intent) {
     let Some(rules) = &d.route_rules else { return };
     for (i, r) in rules.config.iter().enumerate() {
         let origin = format!("route-rules.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         let family = r.family.or_else(|| {
             r.ip_from.or(r.ip_to).map(|p| {
                 if p.0.addr().is_ipv4() {

@@ -10,6 +10,7 @@
 
 pub mod devices;
 pub mod dhcp_server;
+mod nmstate_keys;
 mod parse;
 mod types;
 pub mod validate;

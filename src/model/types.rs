@@ -31,6 +31,10 @@ pub struct Desired {
     /// `firewall`: the backend networks' firewall rules use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<crate::firewall::FirewallSettings>,
+    /// nmstate's keys the file gives that hostnet accepts and ignores, one line each
+    /// (see `nmstate_keys.rs`): not part of the schema, filled by [`super::parse`].
+    #[serde(skip)]
+    pub ignored: Vec<String>,
 }
 
 /// `interfaces[]`.
@@ -124,6 +128,10 @@ pub enum IfaceState {
     Up,
     Down,
     Absent,
+    /// nmstate's `ignore` (and `unknown`): the interface is left alone, as if the file
+    /// did not list it.
+    #[serde(alias = "unknown")]
+    Ignore,
 }
 
 /// `ipv4` / `ipv6` of an interface.
@@ -212,6 +220,8 @@ pub struct RoutesSpec {
 #[serde(rename_all = "kebab-case")]
 pub enum EntryState {
     Absent,
+    /// nmstate's `ignore`: the entry is left out, as if the file did not list it.
+    Ignore,
 }
 
 /// `routes.config[]`. With `state: absent`, unset fields match anything.

@@ -236,6 +236,9 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 ),
             );
         }
+        if iface.state == Some(IfaceState::Ignore) {
+            continue;
+        }
         let absent = iface.state == Some(IfaceState::Absent);
         let Some(ty) = iface.iface_type else {
             if !absent {
@@ -350,7 +353,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
             if spec.dhcp == Some(true) {
                 errs.push(
                     format!("{fp}.dhcp"),
-                    "DHCP is not supported by this version of hostnet",
+                    format!("hostnet runs no DHCP client on interfaces; use networks[].{fam}.dhcp with your client (hostnet hooks install)"),
                 );
             }
             if spec.autoconf == Some(true) {
@@ -416,6 +419,9 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
     let Some(routes) = &d.routes else { return };
     for (i, r) in routes.config.iter().enumerate() {
         let p = format!("routes.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         let absent = r.state == Some(EntryState::Absent);
         if let Some(t) = r.table_id {
             if t == 0 || t == TABLE_LOCAL {
@@ -476,6 +482,9 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
     let Some(rules) = &d.route_rules else { return };
     for (i, r) in rules.config.iter().enumerate() {
         let p = format!("route-rules.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         let absent = r.state == Some(EntryState::Absent);
         let fams: Vec<(&str, bool)> = [("ip-from", r.ip_from), ("ip-to", r.ip_to)]
             .into_iter()

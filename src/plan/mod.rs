@@ -195,6 +195,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     dhcp_server::plan_servers(current, intent, &mut plan);
     checks::check(current, intent, &plan, &mut errors);
     plan.notes = checks::unfound_removals(current, intent);
+    plan.notes.extend(intent.notes.iter().cloned());
     if !errors.is_empty() {
         return Err(errors);
     }
