@@ -38,7 +38,13 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             InterfaceType::Veth => KindIntent::Veth {
                 peer: iface.veth.as_ref().map(|v| v.peer.clone()),
             },
-            InterfaceType::Ethernet => KindIntent::Ethernet,
+            // nmstate's veth is an ethernet with a veth section.
+            InterfaceType::Ethernet => match &iface.veth {
+                Some(v) => KindIntent::Veth {
+                    peer: Some(v.peer.clone()),
+                },
+                None => KindIntent::Ethernet,
+            },
             InterfaceType::Loopback => KindIntent::Loopback,
             _ => devices::kind_of(iface).unwrap_or(KindIntent::Ethernet),
         });

@@ -240,26 +240,36 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
             continue;
         }
         let absent = iface.state == Some(IfaceState::Absent);
-        let Some(ty) = iface.iface_type else {
-            if !absent {
-                errs.push(
-                    format!("{p}.type"),
-                    "type is required unless state is absent",
-                );
+        // Without a type the interface must exist, and the kernel says what it is (nmstate
+        // allows it, and `type: unknown`); settings that belong to a type need the type.
+        let ty = iface.iface_type;
+        if ty.is_none() {
+            if absent {
+                continue;
             }
-            continue;
-        };
+            for (key, given) in typed_sections(iface) {
+                if given {
+                    errs.push(
+                        format!("{p}.{key}"),
+                        format!("give the interface's type with its {key} settings"),
+                    );
+                }
+            }
+        }
         check_mtu(errs, &format!("{p}.mtu"), iface.mtu);
-        check_kind_mtu(
-            errs,
-            &format!("{p}.mtu"),
-            iface.mtu,
-            ty.as_str(),
-            max_mtu(ty, iface),
-        );
-        if iface.bridge.is_some()
-            && ty != InterfaceType::LinuxBridge
-            && ty != InterfaceType::OvsBridge
+        if let Some(ty) = ty {
+            check_kind_mtu(
+                errs,
+                &format!("{p}.mtu"),
+                iface.mtu,
+                ty.as_str(),
+                max_mtu(ty, iface),
+            );
+        }
+        let loopback = ty == Some(InterfaceType::Loopback) || (ty.is_none() && iface.name == "lo");
+        if let Some(ty) = ty
+            .filter(|_| iface.bridge.is_some())
+            .filter(|t| *t != InterfaceType::LinuxBridge && *t != InterfaceType::OvsBridge)
         {
             errs.push(
                 format!("{p}.bridge"),
@@ -269,13 +279,17 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 ),
             );
         }
-        if iface.veth.is_some() && ty != InterfaceType::Veth {
+        // nmstate models a veth as an ethernet with a veth section.
+        if let Some(ty) = ty
+            .filter(|_| iface.veth.is_some())
+            .filter(|t| *t != InterfaceType::Veth && *t != InterfaceType::Ethernet)
+        {
             errs.push(
                 format!("{p}.veth"),
                 format!("only a veth has veth settings, not a {}", ty.as_str()),
             );
         }
-        if ty == InterfaceType::Loopback && iface.mac_address.is_some() {
+        if ty == Some(InterfaceType::Loopback) && iface.mac_address.is_some() {
             errs.push(
                 format!("{p}.mac-address"),
                 "the loopback device has no MAC address",
@@ -296,11 +310,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
         }
         // Without veth.peer a veth can be matched and changed but not created: `show`
         // prints no peer for a veth whose other end is in another namespace.
-        if let Some(v) = iface
-            .veth
-            .as_ref()
-            .filter(|_| ty == InterfaceType::Veth && !absent)
-        {
+        if let Some(v) = iface.veth.as_ref().filter(|_| ty.is_some() && !absent) {
             if let Err(m) = check_ifname(&v.peer) {
                 errs.push(format!("{p}.veth.peer"), m);
             } else if v.peer == iface.name {
@@ -383,7 +393,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                         format!("{} is longer than {max}", a.prefix_length),
                     );
                 }
-                if let Some(why) = unassignable(&a.ip, ty == InterfaceType::Loopback) {
+                if let Some(why) = unassignable(&a.ip, loopback) {
                     errs.push(format!("{ap}.ip"), format!("{} {why}", a.ip));
                 }
             }
@@ -777,6 +787,20 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
 
 /// True when the file makes `name` a bridge (an interface of that type or a bridged
 /// network's device).
+/// The sections of an interface that belong to one type, and whether each is given.
+fn typed_sections(iface: &InterfaceSpec) -> [(&'static str, bool); 8] {
+    [
+        ("bridge", iface.bridge.is_some()),
+        ("veth", iface.veth.is_some()),
+        ("vlan", iface.vlan.is_some()),
+        ("link-aggregation", iface.link_aggregation.is_some()),
+        ("vxlan", iface.vxlan.is_some()),
+        ("mac-vlan", iface.mac_vlan.is_some()),
+        ("mac-vtap", iface.mac_vtap.is_some()),
+        ("tap", iface.tap.is_some()),
+    ]
+}
+
 fn names_bridge(d: &Desired, name: &str) -> bool {
     d.interfaces.iter().any(|i| {
         i.name == name

@@ -19,8 +19,71 @@ fn kind_matches(want: &KindIntent, have: &LinkKind) -> bool {
         (KindIntent::Bridge, LinkKind::Bridge(_))
             | (KindIntent::Veth { .. }, LinkKind::Veth { .. })
             | (KindIntent::Ethernet, LinkKind::Ethernet)
+            // nmstate models a veth as an ethernet (with a `veth` section).
+            | (KindIntent::Ethernet, LinkKind::Veth { .. })
             | (KindIntent::Loopback, LinkKind::Loopback)
     )
+}
+
+/// Why an existing device cannot be what the file says. A device hostnet cannot make
+/// again (a NIC, loopback, a kind it does not create) is never to be removed for it.
+fn kind_mismatch(name: &str, have: &LinkKind, want: &KindIntent) -> String {
+    let (have, want) = (have.type_name(), want.type_name());
+    let article = |t: &str| {
+        if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        }
+    };
+    let what = format!(
+        "{name} exists as {} {have} device, not {} {want}",
+        article(have),
+        article(want)
+    );
+    let recreatable = !matches!(have, "ethernet" | "loopback") && {
+        let creatable = [
+            "linux-bridge",
+            "veth",
+            "vlan",
+            "bond",
+            "vxlan",
+            "mac-vlan",
+            "mac-vtap",
+            "tap",
+        ];
+        creatable.contains(&have)
+    };
+    if recreatable {
+        format!("{what}; remove it first (state: absent) or choose another name")
+    } else {
+        format!("{what}; give its type as {have} (or leave type out), or choose another name for the {want}")
+    }
+}
+
+/// A link the file needs that the kernel does not have, and hostnet cannot make from
+/// what the file says.
+fn missing(name: &str, li: &LinkIntent) -> PlanError {
+    if li.origin.starts_with("networks") {
+        return PlanError {
+            path: format!("{}.uplink", li.origin),
+            message: format!("{name} does not exist"),
+        };
+    }
+    // `interfaces[N]` itself, given without a type (not a port or base it names).
+    let declared = li.origin.starts_with("interfaces[")
+        && li.origin.ends_with(']')
+        && !li.origin.contains('.');
+    if declared {
+        return PlanError {
+            path: format!("{}.type", li.origin),
+            message: format!("{name} does not exist; give its type to create it"),
+        };
+    }
+    PlanError {
+        path: li.origin.clone(),
+        message: format!("{name} does not exist"),
+    }
 }
 
 fn change_for(li: &LinkIntent, cur: &Link) -> LinkChange {
@@ -178,11 +241,7 @@ pub(super) fn plan_links(
                     if !kind_matches(kind, &cur.kind) {
                         errors.push(PlanError {
                             path: li.origin.clone(),
-                            message: format!(
-                                "{name} exists as a {} device, not a {}; remove it first (state: absent)",
-                                cur.kind.type_name(),
-                                kind.type_name()
-                            ),
+                            message: kind_mismatch(name, &cur.kind, kind),
                         });
                         continue;
                     }
@@ -231,14 +290,7 @@ pub(super) fn plan_links(
                 None if intent.links.values().any(
                     |o| matches!(&o.kind, Some(KindIntent::Veth { peer: Some(p) }) if p == name),
                 ) => {}
-                None => errors.push(PlanError {
-                    path: if li.origin.starts_with("networks") {
-                        format!("{}.uplink", li.origin)
-                    } else {
-                        li.origin.clone()
-                    },
-                    message: format!("{name} does not exist"),
-                }),
+                None => errors.push(missing(name, li)),
                 Some(KindIntent::Ethernet | KindIntent::Loopback) => errors.push(PlanError {
                     path: li.origin.clone(),
                     message: format!(

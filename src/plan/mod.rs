@@ -259,6 +259,8 @@ pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
 #[cfg(test)]
 mod day2_tests;
 #[cfg(test)]
+mod nmstate_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 pub(crate) mod tests;
