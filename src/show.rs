@@ -30,10 +30,12 @@ pub fn show(state: &KernelState) -> Shown {
     let mut ports: BTreeMap<&str, Vec<PortSpec>> = BTreeMap::new();
     for l in state.links.values() {
         if let Some(c) = &l.controller {
-            ports.entry(c.as_str()).or_default().push(PortSpec {
-                name: l.name.clone(),
-                vlan: None,
-            });
+            // A Linux bridge's ports with their settings in it (nmstate's keys).
+            let port = state.bridge_ports.get(&l.name);
+            ports
+                .entry(c.as_str())
+                .or_default()
+                .push(crate::model::bridge::show_port(&l.name, port));
         }
     }
     let mut interfaces = Vec::new();
@@ -85,12 +87,7 @@ pub fn show(state: &KernelState) -> Shown {
             ipv6: addrs(false),
             bridge: match &l.kind {
                 LinkKind::Bridge(o) => Some(BridgeSpec {
-                    options: Some(BridgeOptionsSpec {
-                        datapath: None,
-                        stp: Some(StpSpec {
-                            enabled: Some(o.stp),
-                        }),
-                    }),
+                    options: Some(crate::model::bridge::show_options(o)),
                     port: Some(ports.remove(l.name.as_str()).unwrap_or_default()),
                 }),
                 _ => None,

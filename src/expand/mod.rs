@@ -49,6 +49,11 @@ pub struct LinkIntent {
     pub mac: Option<crate::netdev::MacAddr>,
     /// Bridges only.
     pub stp: Option<bool>,
+    /// Bridges only: the other settings the file gives (`bridge.options`), in the
+    /// kernel's units (STP's on/off is `stp`).
+    pub bridge: Option<crate::netdev::BridgeChange>,
+    /// The link's settings as a port of its Linux bridge (`bridge.port[]`).
+    pub port: Option<crate::netdev::PortChange>,
     /// Bridges and bonds only.
     pub ports: Option<Ports>,
     /// The bridge this link must be a port of (from a bridge's port list or an uplink).
@@ -70,6 +75,8 @@ impl LinkIntent {
             mtu: None,
             mac: None,
             stp: None,
+            bridge: None,
+            port: None,
             ports: None,
             controller: None,
             ipv4: None,
@@ -422,6 +429,8 @@ fn expand_network(
                 mtu: n.mtu,
                 mac: None,
                 stp: Some(false),
+                bridge: None,
+                port: None,
                 ports: Some(Ports::AtLeast(n.uplink.iter().cloned().collect())),
                 controller: None,
                 ipv4: ipv4.clone(),

@@ -13,8 +13,9 @@ use crate::model::*;
 use crate::netdev::{Family, Route, RouteScope, Rule, PROTO_STATIC, TABLE_MAIN};
 
 pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
-    // Controllers come from the bridges' port lists.
+    // Controllers come from the bridges' port lists, and with them the ports' settings.
     let mut controller: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut port_settings: BTreeMap<&str, crate::netdev::PortChange> = BTreeMap::new();
     for iface in &d.interfaces {
         if iface.state == Some(IfaceState::Absent)
             || iface.iface_type == Some(InterfaceType::OvsBridge)
@@ -23,6 +24,10 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
         }
         for p in iface.bridge.iter().flat_map(|b| b.port.iter().flatten()) {
             controller.insert(&p.name, &iface.name);
+            let settings = crate::model::bridge::port_change(p);
+            if iface.iface_type == Some(InterfaceType::LinuxBridge) && !settings.is_empty() {
+                port_settings.insert(&p.name, settings);
+            }
         }
         for p in devices::bond_ports(iface).into_iter().flatten() {
             controller.insert(p, &iface.name);
@@ -76,6 +81,17 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     .and_then(|b| b.options.as_ref())
                     .and_then(|o| o.stp.as_ref())
                     .and_then(|s| s.enabled),
+                bridge: iface
+                    .bridge
+                    .as_ref()
+                    .and_then(|b| b.options.as_ref())
+                    .filter(|_| iface.iface_type == Some(InterfaceType::LinuxBridge))
+                    .map(|o| crate::netdev::BridgeChange {
+                        stp: None,
+                        ..crate::model::bridge::options_change(o)
+                    })
+                    .filter(|c| !c.is_empty()),
+                port: port_settings.get(iface.name.as_str()).cloned(),
                 ports: iface
                     .bridge
                     .as_ref()
@@ -108,6 +124,7 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             port.to_string(),
             LinkIntent {
                 controller: Some(bridge.to_string()),
+                port: port_settings.get(port).cloned(),
                 ..LinkIntent::named(origin, IfaceState::Up)
             },
         );

@@ -171,7 +171,7 @@ pub struct BridgeSpec {
     pub port: Option<Vec<PortSpec>>,
 }
 
-/// `bridge.options`.
+/// `bridge.options`: nmstate's keys (see `model/bridge.rs` for units and ranges).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BridgeOptionsSpec {
@@ -180,24 +180,76 @@ pub struct BridgeOptionsSpec {
     /// `datapath` (ovs-bridge only): `netdev` for the userspace datapath.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapath: Option<String>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_ageing_time: Option<u32>,
+    /// `group-forward-mask` (nmstate also reads `group-fwd-mask`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_forward_mask: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_addr: Option<MacAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_snooping: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_router: Option<super::bridge::McastRouter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_querier: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_query_use_ifaddr: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_last_member_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_startup_query_count: Option<u32>,
+    /// Centiseconds, as every multicast interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_last_member_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_membership_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_querier_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_query_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_query_response_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_startup_query_interval: Option<u64>,
 }
 
-/// `bridge.options.stp`.
+/// `bridge.options.stp`. Timers in seconds.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StpSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_delay: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hello_time: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
 }
 
 /// `bridge.port[]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortSpec {
     pub name: String,
     /// `vlan` (ovs-bridge ports only): `{mode: access, tag: N}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<super::devices::PortVlanSpec>,
+    /// Linux bridge ports: hairpin mode (IFLA_BRPORT_MODE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stp_hairpin_mode: Option<bool>,
+    /// Linux bridge ports: STP path cost, 1-65535 (pinned once set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stp_path_cost: Option<u32>,
+    /// Linux bridge ports: STP port priority, 0-63.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stp_priority: Option<u32>,
 }
 
 /// `veth`.

@@ -7,9 +7,8 @@
 //! and veth peer with it, and deleting addresses takes the routes the kernel drops with
 //! them ([`addresses_gone`]). It does not model what hostnet never asks for.
 
-use super::{
-    Address, BridgeOptions, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route,
-};
+use super::model_bridge as bridge;
+use super::{Address, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route};
 
 /// Predicate that makes the model reject an op, for failure-injection tests.
 pub type FailWhen = Box<dyn Fn(&Op) -> bool + Send>;
@@ -123,11 +122,17 @@ impl ModelDriver {
                 };
                 let (l_up, peer_up) =
                     (up_in(&l.controller, l.up), up_in(&peer.controller, peer.up));
+                let kind = match &l.kind {
+                    LinkKind::Bridge(o) => {
+                        LinkKind::Bridge(bridge::create(o).map_err(|(e, m)| reject(e, m))?)
+                    }
+                    k => k.clone(),
+                };
                 s.links.insert(
                     l.name.clone(),
                     Link {
                         name: l.name.clone(),
-                        kind: l.kind.clone(),
+                        kind,
                         up: l_up,
                         mtu: l.mtu.unwrap_or(1500),
                         mac: Some(l.mac.unwrap_or_else(|| fake_mac(&l.name))),
@@ -160,16 +165,20 @@ impl ModelDriver {
                     }
                     check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
                 }
+                // The kernel applies a link's own settings and its port settings
+                // before its master, MTU and flags.
                 if let Some(b) = &change.bridge {
-                    if !matches!(
-                        s.links.get(name).map(|l| &l.kind),
-                        Some(LinkKind::Bridge(_))
-                    ) {
+                    let Some(LinkKind::Bridge(o)) = s.links.get_mut(name).map(|l| &mut l.kind)
+                    else {
                         return Err(reject(EINVAL, "not a bridge"));
-                    }
-                    if let Some(l) = s.links.get_mut(name) {
-                        l.kind = LinkKind::Bridge(BridgeOptions { stp: b.stp });
-                    }
+                    };
+                    bridge::change(o, b).map_err(|(e, m)| reject(e, m))?;
+                }
+                if let Some(p) = &change.port {
+                    let Some(o) = s.bridge_ports.get_mut(name) else {
+                        return Err(reject(libc::EOPNOTSUPP, "not a bridge port"));
+                    };
+                    bridge::change_port(o, p).map_err(|(e, m)| reject(e, m))?;
                 }
                 if let Some(k) = &change.settings {
                     let ok = s
@@ -513,7 +522,16 @@ impl Driver for ModelDriver {
         ops.iter()
             .map(|op| {
                 self.ops_executed += 1;
-                self.apply(op)
+                let result = self.apply(op);
+                let joins_or_leaves = match op {
+                    Op::CreateLink(_) | Op::DeleteLink { .. } => true,
+                    Op::ChangeLink { change, .. } => change.controller.is_some(),
+                    _ => false,
+                };
+                if joins_or_leaves {
+                    bridge::sync_ports(&mut self.state);
+                }
+                result
             })
             .collect()
     }

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::types::{Address, BridgeOptions, LinkKind, MacAddr, Route, Rule};
+use super::bridge::{BridgeChange, PortChange};
+use super::types::{Address, LinkKind, MacAddr, Route, Rule};
 use crate::dhcp::server::{DhcpHost, ServerSpec};
 
 /// A link to create, with everything that can be set in the same request.
@@ -37,7 +38,11 @@ pub struct LinkChange {
     pub mac: Option<MacAddr>,
     /// `Some(None)` releases the link from its bridge.
     pub controller: Option<Option<String>>,
-    pub bridge: Option<BridgeOptions>,
+    /// Bridge settings to set (a bridge only).
+    pub bridge: Option<BridgeChange>,
+    /// Settings of the link as a port of its bridge (a bridge port only).
+    #[serde(default)]
+    pub port: Option<PortChange>,
     /// New settings of the kinds that change them in place (see
     /// [`LinkKind::changes_in_place`]): a bond's MII interval, a MACVLAN's mode.
     pub settings: Option<LinkKind>,
@@ -128,7 +133,10 @@ impl fmt::Display for Op {
             Op::ChangeLink { name, change } => {
                 write!(f, "link {name}")?;
                 if let Some(b) = &change.bridge {
-                    write!(f, " stp {}", if b.stp { "on" } else { "off" })?;
+                    write!(f, " {b}")?;
+                }
+                if let Some(p) = &change.port {
+                    write!(f, " bridge_slave {p}")?;
                 }
                 if let Some(k) = &change.settings {
                     write!(f, " {}", k.settings())?;

@@ -95,7 +95,7 @@ impl<'de> Deserialize<'de> for MacAddr {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LinkKind {
     /// A Linux bridge.
-    Bridge(BridgeOptions),
+    Bridge(super::BridgeOptions),
     /// One end of a veth pair; `peer` is the other end's name when it lives in the same
     /// namespace, `None` when it is elsewhere or unknown.
     Veth {
@@ -205,13 +205,6 @@ impl LinkKind {
     pub fn settings(&self) -> String {
         super::kinds_fmt::settings(self)
     }
-}
-
-/// Bridge settings hostnet manages.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BridgeOptions {
-    /// Spanning tree on or off.
-    pub stp: bool,
 }
 
 /// A network device as the kernel reports it.
@@ -472,6 +465,10 @@ pub struct KernelState {
     /// The kernel's index of each link, where the driver knows it (see [`LinkIds`]).
     #[serde(default)]
     pub link_ids: LinkIds,
+    /// The settings of each bridge port in its bridge, by port name (a link leaving its
+    /// bridge loses them; one joining gets the kernel's defaults).
+    #[serde(default)]
+    pub bridge_ports: BTreeMap<String, super::BridgePortOptions>,
 }
 
 /// Link name → ifindex, as a query found them: a device deleted and made again under the

@@ -15,8 +15,8 @@ pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
             iface.tap = None;
             iface.bridge = Some(BridgeSpec {
                 options: b.datapath.as_ref().map(|d| BridgeOptionsSpec {
-                    stp: None,
                     datapath: Some(d.clone()),
+                    ..BridgeOptionsSpec::default()
                 }),
                 port: Some(
                     b.ports
@@ -27,6 +27,7 @@ pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
                                 mode: Some("access".into()),
                                 tag: Some(u32::from(t)),
                             }),
+                            ..PortSpec::default()
                         })
                         .collect(),
                 ),

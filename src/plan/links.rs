@@ -6,7 +6,8 @@ use super::{devices, Phase, Plan, PlanError};
 use crate::expand::{Intent, KindIntent, LinkIntent, Ports};
 use crate::model::IfaceState;
 use crate::netdev::{
-    Address, BridgeOptions, KernelState, Link, LinkChange, LinkKind, NewLink, Op, PeerSettings,
+    Address, BridgeChange, BridgeOptions, KernelState, Link, LinkChange, LinkKind, NewLink, Op,
+    PeerSettings, MIN_STP_FORWARD_DELAY,
 };
 
 fn kind_matches(want: &KindIntent, have: &LinkKind) -> bool {
@@ -103,12 +104,78 @@ fn change_for(li: &LinkIntent, cur: &Link) -> LinkChange {
             c.controller = Some(Some(ctl.clone()));
         }
     }
-    if let (Some(stp), LinkKind::Bridge(opts)) = (li.stp, &cur.kind) {
-        if opts.stp != stp {
-            c.bridge = Some(BridgeOptions { stp });
+    if let LinkKind::Bridge(opts) = &cur.kind {
+        let missing = bridge_want(li).missing_from(opts);
+        if !missing.is_empty() {
+            c.bridge = Some(missing);
         }
     }
     c
+}
+
+/// Every bridge setting the file gives, STP's on/off included.
+fn bridge_want(li: &LinkIntent) -> BridgeChange {
+    BridgeChange {
+        stp: li.stp,
+        ..li.bridge.clone().unwrap_or_default()
+    }
+}
+
+/// The settings a bridge the file creates is made with.
+fn new_bridge(li: &LinkIntent) -> BridgeOptions {
+    let mut o = BridgeOptions::new_bridge();
+    bridge_want(li).apply_to(&mut o);
+    o
+}
+
+/// A forward delay below 2 s that STP, on in the kernel and not turned off by the file,
+/// would refuse.
+fn short_delay_under_stp(li: &LinkIntent, cur: &Link) -> Option<PlanError> {
+    let LinkKind::Bridge(o) = &cur.kind else {
+        return None;
+    };
+    let delay = li.bridge.as_ref()?.forward_delay?;
+    let stp = li.stp.unwrap_or(o.stp);
+    (stp && delay < MIN_STP_FORWARD_DELAY).then(|| PlanError {
+        path: format!("{}.bridge.options.stp.forward-delay", li.origin),
+        message: format!(
+            "{} s is below the 2 s STP allows, and STP is on on {}; give 2 to 30, or turn STP off (stp: {{enabled: false}})",
+            delay / 100,
+            cur.name
+        ),
+    })
+}
+
+/// Pushes the op that sets a bridge port's settings, once it is in its bridge: what
+/// differs from `have` (its settings now, if it stays in the same bridge), or every
+/// setting the file gives (a port that joins gets the kernel's defaults, which depend on
+/// its speed).
+fn push_port(
+    plan: &mut Plan,
+    name: &str,
+    li: Option<&LinkIntent>,
+    have: Option<&crate::netdev::BridgePortOptions>,
+) {
+    let Some(want) = li.and_then(|li| li.port.as_ref()) else {
+        return;
+    };
+    let missing = match have {
+        Some(h) => want.missing_from(h),
+        None => want.clone(),
+    };
+    if missing.is_empty() {
+        return;
+    }
+    plan.push(
+        Phase::ChangeBridges,
+        Op::ChangeLink {
+            name: name.to_string(),
+            change: LinkChange {
+                port: Some(missing),
+                ..LinkChange::default()
+            },
+        },
+    );
 }
 
 fn peer_settings(li: Option<&LinkIntent>) -> PeerSettings {
@@ -274,6 +341,31 @@ pub(super) fn plan_links(
                         continue;
                     }
                 }
+                if let Some(e) = short_delay_under_stp(li, cur) {
+                    errors.push(e);
+                    continue;
+                }
+                let stays = change.controller.is_none();
+                let have_port = current.bridge_ports.get(name).filter(|_| stays);
+                push_port(plan, name, Some(li), have_port);
+                if let Some(b) = change.bridge.as_mut() {
+                    // The kernel checks a forward delay before it takes STP off.
+                    if let Some(off) = b.split_stp_off() {
+                        plan.push(
+                            Phase::ChangeLinks,
+                            Op::ChangeLink {
+                                name: name.clone(),
+                                change: LinkChange {
+                                    bridge: Some(off),
+                                    ..LinkChange::default()
+                                },
+                            },
+                        );
+                    }
+                    if b.is_empty() {
+                        change.bridge = None;
+                    }
+                }
                 if !change.is_empty() {
                     let phase = devices::change_phase(&cur.kind);
                     plan.push(
@@ -303,9 +395,7 @@ pub(super) fn plan_links(
                         Phase::CreateBridges,
                         Op::CreateLink(NewLink {
                             name: name.clone(),
-                            kind: LinkKind::Bridge(BridgeOptions {
-                                stp: li.stp.unwrap_or(false),
-                            }),
+                            kind: LinkKind::Bridge(new_bridge(li)),
                             up: li.state == IfaceState::Up,
                             // The bridge's MTU is set once its ports are in: the kernel
                             // lowers an unset bridge MTU to its smallest port's.
@@ -329,7 +419,8 @@ pub(super) fn plan_links(
                     }
                 }
                 Some(KindIntent::Device { .. }) => {
-                    devices::plan_create(current, intent, &deleted, name, li, plan, errors)
+                    devices::plan_create(current, intent, &deleted, name, li, plan, errors);
+                    push_port(plan, name, Some(li), None);
                 }
                 Some(KindIntent::Veth { peer: None }) => errors.push(PlanError {
                     path: format!("{}.veth.peer", li.origin),
@@ -356,6 +447,8 @@ pub(super) fn plan_links(
                         }
                     }
                     created_as_peer.insert(peer);
+                    push_port(plan, name, Some(li), None);
+                    push_port(plan, peer, peer_intent, None);
                     plan.push(
                         Phase::CreateVeths,
                         Op::CreateLink(NewLink {

@@ -291,8 +291,12 @@ fn merge(slot: &mut LinkChange, change: &LinkChange) {
     if change.controller.is_some() {
         slot.controller.clone_from(&change.controller);
     }
-    if change.bridge.is_some() {
-        slot.bridge.clone_from(&change.bridge);
+    // Bridge and port settings are sets of fields: a later change adds its own.
+    if let Some(b) = &change.bridge {
+        slot.bridge.get_or_insert_with(Default::default).merge(b);
+    }
+    if let Some(p) = &change.port {
+        slot.port.get_or_insert_with(Default::default).merge(p);
     }
     if change.settings.is_some() {
         slot.settings.clone_from(&change.settings);

@@ -15,6 +15,7 @@
 //! with almost every release.
 
 mod addr;
+mod bridge;
 mod devices;
 mod kinds;
 mod link;
@@ -362,6 +363,7 @@ impl Driver for LinuxDriver {
         let (links, names) = link::to_links(&raw_links);
         let mut state = KernelState {
             links,
+            bridge_ports: link::bridge_ports(&raw_links),
             link_ids: crate::netdev::LinkIds(
                 raw_links
                     .iter()
