@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::*;
-use crate::netdev::{KernelState, LinkKind, HOSTNET_PROTO, PROTO_KERNEL, TABLE_MAIN};
+use crate::netdev::{KernelState, LinkKind, RuleAction, HOSTNET_PROTO, PROTO_KERNEL};
 
 /// Route protocols that the kernel or autoconfiguration make, not a configuration.
 const PROTO_REDIRECT: u8 = 1;
@@ -124,14 +124,7 @@ pub fn show(state: &KernelState) -> Shown {
         .routes
         .iter()
         .filter(|r| ![HOSTNET_PROTO, PROTO_KERNEL, PROTO_REDIRECT, PROTO_RA].contains(&r.protocol))
-        .map(|r| RouteSpec {
-            destination: Some(Prefix(r.destination)),
-            next_hop_address: r.gateway,
-            next_hop_interface: r.dev.clone(),
-            table_id: (r.table != TABLE_MAIN).then_some(r.table),
-            metric: r.metric,
-            state: None,
-        })
+        .flat_map(crate::model::routes::show)
         .collect();
     let foreign = || {
         state
@@ -140,26 +133,28 @@ pub fn show(state: &KernelState) -> Shown {
             .filter(|r| r.protocol != HOSTNET_PROTO && r.protocol != PROTO_KERNEL)
     };
     let rules: Vec<RuleSpec> = foreign()
-        .filter(|r| r.is_plain())
+        .filter(|r| r.is_sayable())
         .map(|r| RuleSpec {
             ip_from: r.from.map(Prefix),
             ip_to: r.to.map(Prefix),
             priority: Some(r.priority),
-            route_table: Some(r.table),
+            route_table: (r.action == RuleAction::Lookup).then_some(r.table),
             iif: r.iif.clone(),
+            oif: r.oif.clone(),
             fwmark: r.fwmark.map(HexU32),
             fwmask: r.fwmark.and(r.fwmask).map(HexU32),
             family: Some(r.family),
             state: None,
+            action: RuleActionSpec::of(r.action),
+            suppress_prefix_length: r.suppress_prefixlength,
         })
         .collect();
     for r in &state.opaque_routes {
         skipped.push(format!("{r} (and attributes hostnet does not manage)"));
     }
-    // `route-rules` has no keys yet for `not`, `oif`, `suppress_prefixlength` or actions
-    // other than a lookup.
-    for r in foreign().filter(|r| !r.is_plain()) {
-        skipped.push(format!("{r} (route-rules cannot say this yet)"));
+    // `route-rules` has no keys for `not`, goto or nop.
+    for r in foreign().filter(|r| !r.is_sayable()) {
+        skipped.push(format!("{r} (route-rules cannot say this)"));
     }
     for r in &state.opaque_rules {
         skipped.push(format!("{r} (and selectors hostnet does not manage)"));
@@ -261,10 +256,10 @@ impl std::fmt::Display for DhcpStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netdev::{Family, Rule, RuleAction, PROTO_STATIC};
+    use crate::netdev::{Family, Rule, PROTO_STATIC, TABLE_MAIN};
 
     #[test]
-    fn rules_route_rules_cannot_say_are_listed_as_not_shown() {
+    fn rules_route_rules_cannot_say_are_listed_as_not_shown_and_actions_are_shown() {
         let mut s = KernelState::default();
         let plain = Rule {
             from: Some("10.0.0.0/8".parse().expect("net")),
@@ -284,12 +279,20 @@ mod tests {
             suppress_prefixlength: Some(0),
             ..Rule::lookup(Family::Ipv4, 3199, TABLE_MAIN, HOSTNET_PROTO)
         };
-        s.rules = vec![plain, inverted.clone(), prohibit.clone(), block];
+        let goto = Rule {
+            action: RuleAction::Goto(200),
+            table: 0,
+            ..Rule::lookup(Family::Ipv4, 102, 0, PROTO_STATIC)
+        };
+        s.rules = vec![plain, inverted.clone(), prohibit, goto.clone(), block];
         let shown = show(&s);
         let rules = shown.document.route_rules.expect("rules").config;
-        assert_eq!(rules.len(), 1);
+        // A lookup and an action rule are nmstate's (issue 13); `not` and goto are not.
+        assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].priority, Some(100));
-        for r in [inverted, prohibit] {
+        assert_eq!(rules[1].action, Some(RuleActionSpec::Prohibit));
+        assert_eq!(rules[1].route_table, None);
+        for r in [inverted, goto] {
             assert!(
                 shown.skipped.iter().any(|l| l.starts_with(&r.to_string())),
                 "{r} not in {:?}",

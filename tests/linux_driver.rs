@@ -362,6 +362,7 @@ fn routes_in_main_and_big_tables() {
         scope: RouteScope::Universe,
         src: None,
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     };
     let wanted = vec![
         route(TABLE_MAIN, "0.0.0.0/0", Some("192.0.2.254"), Some(100)),
@@ -513,6 +514,7 @@ fn rule_lookups_reach_the_table() {
             scope: RouteScope::Universe,
             src: None,
             protocol: HOSTNET_PROTO,
+            attrs: Default::default(),
         }),
         Op::AddRule(Rule {
             to: Some(net("203.0.113.0/24")),
@@ -548,6 +550,7 @@ fn deleting_what_is_gone_is_ok() {
         scope: RouteScope::Universe,
         src: None,
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     };
     ok_all(d.execute(&[
         Op::DeleteLink {
@@ -591,6 +594,7 @@ fn rejected_ops_carry_errno_and_extack() {
         scope: RouteScope::Universe,
         src: None,
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     });
     let ops = [veth("va", "vx"), unreachable.clone()];
     let results = d.execute(&ops);

@@ -96,6 +96,42 @@ fn same_links(file: &str, model: &KernelState, kernel: &KernelState, names: &[&s
     }
 }
 
+/// The model and the kernel agree on the routes and rules of protocol static (the ones
+/// `routes` and `route-rules` make).
+fn same_static(file: &str, model: &KernelState, kernel: &KernelState) {
+    const STATIC: u8 = 4;
+    let routes = |s: &KernelState| -> Vec<hostnet::netdev::Route> {
+        let mut v: Vec<_> = s
+            .routes
+            .iter()
+            .filter(|r| r.protocol == STATIC)
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    };
+    let rules = |s: &KernelState| -> Vec<hostnet::netdev::Rule> {
+        let mut v: Vec<_> = s
+            .rules
+            .iter()
+            .filter(|r| r.protocol == STATIC)
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        routes(model),
+        routes(kernel),
+        "{file}: routes of the model and the kernel"
+    );
+    assert_eq!(
+        rules(model),
+        rules(kernel),
+        "{file}: rules of the model and the kernel"
+    );
+}
+
 /// Applies `file`, checks that it converged: a second apply and `show`'s output applied
 /// back change nothing; the model predicted the kernel for `names`. Returns the first
 /// apply's output.
@@ -106,7 +142,9 @@ fn converges(file: &str, names: &[&str]) -> String {
     let o = hostnet(&["apply", path], None);
     assert!(o.status.success(), "{file}: {}", text(&o));
     let first = text(&o);
-    same_links(file, &predicted, &query(), names);
+    let now = query();
+    same_links(file, &predicted, &now, names);
+    same_static(file, &predicted, &now);
     let again = hostnet(&["apply", path], None);
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
@@ -329,4 +367,199 @@ fn linux_bridge_settings_the_kernel_refuses_exit_2() {
         text(&o)
     );
     assert_eq!(show_json(), before);
+}
+
+fn apply_ok(file: &str) -> String {
+    let o = hostnet(&["apply", corpus(file).to_str().expect("path")], None);
+    assert!(o.status.success(), "{file}: {}", text(&o));
+    text(&o)
+}
+
+#[test]
+fn routes_add_and_remove_all() {
+    if !enter_private_netns("routes_add_and_remove_all") {
+        return;
+    }
+    fixture();
+    converges("routes_add.yml", &["eth1"]);
+    has_all(
+        "main",
+        &ip(&["route", "show", "table", "main"]),
+        &[
+            "198.51.100.0/24 via 192.0.2.1 dev eth1 proto static metric 150",
+            "203.0.113.0/24 via 192.0.2.2 dev eth1 proto static src 192.0.2.30 metric 50",
+        ],
+    );
+    has_all(
+        "table 100",
+        &ip(&["route", "show", "table", "100"]),
+        &["default via 192.0.2.1 dev eth1"],
+    );
+    has_all(
+        "table 100 (IPv6)",
+        &ip(&["-6", "route", "show", "table", "100"]),
+        &["2001:db8:99::/64 via 2001:db8:30::1 dev eth1 proto static metric 300"],
+    );
+    // A route of another tool's on eth2 stays.
+    run_ip(&["addr", "add", "198.51.100.60/24", "dev", "eth2"]);
+    run_ip(&[
+        "route",
+        "add",
+        "10.60.0.0/16",
+        "via",
+        "198.51.100.1",
+        "dev",
+        "eth2",
+    ]);
+    apply_ok("routes_remove_all.yml");
+    for family in ["-4", "-6"] {
+        let left = ip(&[family, "route", "show", "table", "all", "dev", "eth1"]);
+        for line in left.lines() {
+            assert!(
+                line.contains("proto kernel") || line.contains("table local"),
+                "left through eth1: {line}"
+            );
+        }
+    }
+    has_all(
+        "eth2",
+        &ip(&["route", "show"]),
+        &["10.60.0.0/16 via 198.51.100.1 dev eth2"],
+    );
+}
+
+fn run_ip(args: &[&str]) {
+    ip(args);
+}
+
+#[test]
+fn routes_of_a_type_and_with_metrics() {
+    if !enter_private_netns("routes_of_a_type_and_with_metrics") {
+        return;
+    }
+    fixture();
+    converges("routes_types_metrics.yml", &["eth1"]);
+    has_all(
+        "main",
+        &ip(&["route", "show"]),
+        &["blackhole 198.51.100.0/25 proto static"],
+    );
+    has_all(
+        "table 100",
+        &ip(&["route", "show", "table", "100"]),
+        &["unreachable 198.51.100.128/25 proto static"],
+    );
+    let v6 = ip(&["-6", "route", "show"]);
+    has_all(
+        "IPv6",
+        &v6,
+        &[
+            "prohibit 2001:db8:41::/64 dev lo proto static metric 1024",
+            "2001:db8:42::/64 via 2001:db8:40::1 dev eth1 proto static metric 1024 mtu 1300 initcwnd 20",
+        ],
+    );
+    has_all(
+        "metrics",
+        &ip(&["route", "show", "203.0.113.0/24"]),
+        &["203.0.113.0/24 via 192.0.2.1 dev eth1 proto static mtu 1400 cwnd lock 20 advmss 1360 initcwnd 30 initrwnd 40 quickack 1"],
+    );
+    // `show` leaves out the loopback device of the IPv6 prohibit route.
+    let shown = hostnet(&["show"], None);
+    let d = hostnet::model::parse(&String::from_utf8_lossy(&shown.stdout)).expect("show parses");
+    let prohibit = d
+        .routes
+        .expect("routes")
+        .config
+        .into_iter()
+        .find(|r| r.route_type == Some(hostnet::netdev::RouteKind::Prohibit))
+        .expect("prohibit route shown");
+    assert_eq!(prohibit.next_hop_interface, None);
+}
+
+#[test]
+fn routes_multipath_is_one_route() {
+    if !enter_private_netns("routes_multipath_is_one_route") {
+        return;
+    }
+    fixture();
+    converges("routes_multipath.yml", &["eth1", "eth2"]);
+    let t200 = ip(&["route", "show", "table", "200"]);
+    has_all(
+        "table 200",
+        &t200,
+        &[
+            "nexthop via 192.0.2.1 dev eth1 weight 1",
+            "nexthop via 198.51.100.1 dev eth2 weight 3",
+        ],
+    );
+    assert_eq!(t200.matches("203.0.113.0/24").count(), 1, "{t200}");
+    let shown = hostnet(&["show"], None);
+    let d = hostnet::model::parse(&String::from_utf8_lossy(&shown.stdout)).expect("show parses");
+    let weights: Vec<Option<u32>> = d
+        .routes
+        .expect("routes")
+        .config
+        .iter()
+        .filter(|r| r.table_id == Some(200))
+        .map(|r| r.weight)
+        .collect();
+    assert_eq!(weights, [Some(1), Some(3)]);
+}
+
+#[test]
+fn rules_add_and_remove_all() {
+    if !enter_private_netns("rules_add_and_remove_all") {
+        return;
+    }
+    fixture();
+    converges("rules_add.yml", &[]);
+    has_all(
+        "IPv4 rules",
+        &ip(&["rule"]),
+        &[
+            "1000: from 192.0.2.0/24 lookup 100 proto static",
+            "1001: from all to 198.51.100.0/24 lookup 100 proto static",
+            "1002: from 203.0.113.0/24 to 192.0.2.0/24 fwmark 0x30/0xff lookup main proto static",
+            "1003: from all fwmark 0x10 lookup 200 proto static",
+        ],
+    );
+    has_all(
+        "IPv6 rules",
+        &ip(&["-6", "rule"]),
+        &["1000: from 2001:db8:50::/64 lookup 100 proto static"],
+    );
+    apply_ok("rules_remove_all.yml");
+    for family in ["-4", "-6"] {
+        let rules = ip(&[family, "rule"]);
+        assert!(!rules.contains("lookup 100"), "{rules}");
+        assert!(
+            rules.contains("lookup main") && rules.contains("lookup local"),
+            "{rules}"
+        );
+    }
+    has_all("kept", &ip(&["rule"]), &["1002:", "1003:"]);
+}
+
+#[test]
+fn rules_with_actions_iif_and_suppress_prefix_length() {
+    if !enter_private_netns("rules_with_actions_iif_and_suppress_prefix_length") {
+        return;
+    }
+    fixture();
+    converges("rules_action_iif.yml", &[]);
+    has_all(
+        "IPv4 rules",
+        &ip(&["rule"]),
+        &[
+            "2000: from all to 198.51.100.0/24 blackhole",
+            "2001: from 203.0.113.0/24 unreachable",
+            "2003: from 192.0.2.0/24 iif eth1 lookup 100",
+            "2004: from all lookup main suppress_prefixlength 0",
+        ],
+    );
+    has_all(
+        "IPv6 rules",
+        &ip(&["-6", "rule"]),
+        &["2002: from all iif eth1 prohibit"],
+    );
 }

@@ -191,6 +191,10 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
     );
     if let Some(routes) = &applied.routes {
         let kept = &mut store.routes.get_or_insert_with(Default::default).config;
+        // This file's entries replace the store's with the same key; among themselves a
+        // later one replaces an earlier, except the next hops of one multipath route
+        // (entries with a weight), which go together.
+        let mut mine: Vec<RouteSpec> = Vec::new();
         for r in routes
             .config
             .iter()
@@ -198,11 +202,14 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
         {
             if r.state == Some(EntryState::Absent) {
                 kept.retain(|k| !matches_route(r, k));
+                mine.retain(|k| !matches_route(r, k));
             } else {
                 kept.retain(|k| !same_route(r, k));
-                kept.push(r.clone());
+                mine.retain(|k| !same_route(r, k) || (r.weight.is_some() && k.weight.is_some()));
+                mine.push(r.clone());
             }
         }
+        kept.extend(mine);
     }
     if let Some(rules) = &applied.route_rules {
         let kept = &mut store

@@ -154,10 +154,21 @@ pub struct RouteMatch {
 }
 
 impl RouteMatch {
+    /// A multipath route matches a next hop's gateway or device only when every next hop
+    /// of it does (removing one next hop would change a route another one keeps).
     pub fn matches(&self, r: &Route) -> bool {
+        let hops = &r.attrs.nexthops;
+        let gateway = |g: IpAddr| match hops.is_empty() {
+            true => Some(g) == r.gateway,
+            false => hops.iter().all(|h| h.gateway == Some(g)),
+        };
+        let dev = |d: &String| match hops.is_empty() {
+            true => Some(d) == r.dev.as_ref(),
+            false => hops.iter().all(|h| h.dev.as_ref() == Some(d)),
+        };
         self.destination.is_none_or(|d| d == r.destination)
-            && self.gateway.is_none_or(|g| Some(g) == r.gateway)
-            && self.dev.as_ref().is_none_or(|d| Some(d) == r.dev.as_ref())
+            && self.gateway.is_none_or(gateway)
+            && self.dev.as_ref().is_none_or(dev)
             && self.table.is_none_or(|t| t == r.table)
             && self.metric.is_none_or(|m| Some(m) == r.metric)
     }
@@ -182,13 +193,21 @@ pub struct RuleMatch {
     pub fwmark: Option<u32>,
     pub fwmask: Option<u32>,
     pub table: Option<u32>,
+    pub action: Option<crate::netdev::RuleAction>,
+    pub oif: Option<String>,
+    pub suppress_prefixlength: Option<u32>,
 }
 
 impl RuleMatch {
     /// Only rules a `route-rules` entry could have written match: a wildcard never
-    /// removes a `not`, `oif`, `suppress_prefixlength` or non-lookup rule.
+    /// removes a `not`, goto or nop rule (nmstate has no keys for them).
     pub fn matches(&self, r: &Rule) -> bool {
-        r.is_plain()
+        r.is_sayable()
+            && self.action.is_none_or(|a| a == r.action)
+            && self.oif.as_ref().is_none_or(|o| Some(o) == r.oif.as_ref())
+            && self
+                .suppress_prefixlength
+                .is_none_or(|n| Some(n) == r.suppress_prefixlength)
             && self.family.is_none_or(|f| f == r.family)
             && self.priority.is_none_or(|p| p == r.priority)
             && self.from.is_none_or(|n| Some(n) == r.from)

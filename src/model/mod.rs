@@ -13,6 +13,7 @@ pub mod devices;
 pub mod dhcp_server;
 mod nmstate_keys;
 mod parse;
+pub mod routes;
 mod types;
 pub mod validate;
 mod validate_devices;

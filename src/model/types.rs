@@ -293,6 +293,35 @@ pub struct RouteSpec {
     pub metric: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<EntryState>,
+    /// `route-type`: `blackhole`, `unreachable`, `prohibit` (no next hop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_type: Option<crate::netdev::RouteKind>,
+    /// `weight` (1-256): entries of one table, destination and metric with a weight
+    /// each are one multipath route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// `source`: the preferred source address (RTA_PREFSRC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
+    /// Route metrics (RTA_METRICS); `cwnd` is locked, as nmstate does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_mtu: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwnd: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initcwnd: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initrwnd: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advmss: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quickack: Option<bool>,
+    /// `onlink` (hostnet's, not nmstate's): the gateway is on the link whatever the
+    /// addresses say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onlink: Option<bool>,
 }
 
 /// `route-rules`.
@@ -325,6 +354,46 @@ pub struct RuleSpec {
     pub family: Option<Family>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<EntryState>,
+    /// `action`: what a matching packet gets instead of a table lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<RuleActionSpec>,
+    /// `suppress-prefix-length`: a lookup's result with a prefix this long or shorter
+    /// is refused (nmstate also reads `suppress_prefixlength`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress_prefix_length: Option<u32>,
+    /// `oif` (hostnet's, not nmstate's): the output interface (sockets bound to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oif: Option<String>,
+}
+
+/// `route-rules.config[].action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleActionSpec {
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl RuleActionSpec {
+    pub fn action(self) -> crate::netdev::RuleAction {
+        use crate::netdev::RuleAction as A;
+        match self {
+            RuleActionSpec::Blackhole => A::Blackhole,
+            RuleActionSpec::Unreachable => A::Unreachable,
+            RuleActionSpec::Prohibit => A::Prohibit,
+        }
+    }
+
+    pub fn of(a: crate::netdev::RuleAction) -> Option<RuleActionSpec> {
+        use crate::netdev::RuleAction as A;
+        match a {
+            A::Blackhole => Some(RuleActionSpec::Blackhole),
+            A::Unreachable => Some(RuleActionSpec::Unreachable),
+            A::Prohibit => Some(RuleActionSpec::Prohibit),
+            _ => None,
+        }
+    }
 }
 
 /// `networks[]`.

@@ -205,6 +205,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
             super::validate_devices::check_ovs(&mut push, d, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);
+        super::routes::check(&mut push, d);
         for (i, n) in d.networks.iter().enumerate() {
             super::validate_devices::check_network(&mut push, i, n);
         }
@@ -434,8 +435,9 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
             continue;
         }
         let absent = r.state == Some(EntryState::Absent);
+        // nmstate's table 0 is main.
         if let Some(t) = r.table_id {
-            if t == 0 || t == TABLE_LOCAL {
+            if t == TABLE_LOCAL {
                 errs.push(
                     format!("{p}.table-id"),
                     format!("table {t} cannot hold configured routes"),
@@ -480,7 +482,13 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
         if r.destination.is_none() {
             errs.push(format!("{p}.destination"), "destination is required");
         }
-        if r.next_hop_address.is_none_or(|g| g.is_unspecified()) && r.next_hop_interface.is_none() {
+        let typed = r
+            .route_type
+            .is_some_and(|k| k != crate::netdev::RouteKind::Unicast);
+        if !typed
+            && r.next_hop_address.is_none_or(|g| g.is_unspecified())
+            && r.next_hop_interface.is_none()
+        {
             errs.push(
                 p,
                 "a route needs next-hop-address, next-hop-interface or both",
@@ -544,11 +552,36 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
                 errs.push(format!("{p}.route-table"), "table 0 is not a table");
             }
         }
+        if let Some(n) = &r.oif {
+            if let Err(m) = check_ifname(n) {
+                errs.push(format!("{p}.oif"), m);
+            }
+        }
+        if let Some(n) = r.suppress_prefix_length.filter(|n| *n > 128) {
+            errs.push(
+                format!("{p}.suppress-prefix-length"),
+                format!("{n} is longer than any prefix (128 at most)"),
+            );
+        }
         if absent {
             continue;
         }
-        if r.route_table.is_none() {
-            errs.push(format!("{p}.route-table"), "route-table is required");
+        // Without route-table a lookup rule looks up main (nmstate's rule); an action
+        // rule looks up nothing.
+        if let (Some(a), Some(_)) = (r.action, r.route_table) {
+            errs.push(
+                format!("{p}.route-table"),
+                format!(
+                    "a rule with action {} looks up no table",
+                    serde_yaml_ng::to_string(&a).unwrap_or_default().trim()
+                ),
+            );
+        }
+        if r.action.is_some() && r.suppress_prefix_length.is_some() {
+            errs.push(
+                format!("{p}.suppress-prefix-length"),
+                "suppress-prefix-length applies to a table lookup, not to an action",
+            );
         }
         if r.priority.is_none() {
             errs.push(

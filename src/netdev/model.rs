@@ -240,9 +240,10 @@ impl ModelDriver {
                     }
                 }
                 if went_down {
-                    // The kernel flushes a downed device's IPv4 routes.
+                    // The kernel flushes a downed device's IPv4 routes (a multipath route
+                    // with a next hop through it as a whole).
                     s.routes.retain(|r| {
-                        !(r.dev.as_deref() == Some(name.as_str()) && r.destination.addr().is_ipv4())
+                        !(r.devices().any(|d| d == name) && r.destination.addr().is_ipv4())
                     });
                 }
             }
@@ -280,7 +281,8 @@ impl ModelDriver {
                     .into_iter()
                     .partition(|a| gone.contains(&a.ifname));
                 s.addresses = kept;
-                let on_gone = |r: &Route| r.dev.as_ref().is_some_and(|d| gone.contains(d));
+                // A multipath route with a next hop through a vanished device goes whole.
+                let on_gone = |r: &Route| r.devices().any(|d| gone.iter().any(|g| g == d));
                 s.routes.retain(|r| !on_gone(r));
                 s.opaque_routes.retain(|r| !on_gone(r));
                 addresses_gone(s, &lost, false);
@@ -302,7 +304,7 @@ impl ModelDriver {
                 if s.routes.iter().any(|x| x.same_key(r)) {
                     return Err(reject(EEXIST, "route exists"));
                 }
-                if let Some(d) = &r.dev {
+                for d in r.devices() {
                     match s.links.get(d) {
                         None => return Err(reject(ENODEV, "no such device")),
                         Some(l) if !l.up => return Err(reject(ENETDOWN, "device is down")),
@@ -310,11 +312,33 @@ impl ModelDriver {
                     }
                 }
                 let mut route = r.clone();
-                if let Some(gw) = r.gateway {
+                let v6 = r.destination.addr().is_ipv6();
+                if r.attrs.kind != crate::netdev::RouteKind::Unicast {
+                    if r.gateway.is_some() || (r.dev.is_some() && !v6) {
+                        return Err(reject(EINVAL, "a route of this type has no next hop"));
+                    }
+                    // IPv6 keeps such a route on the loopback device.
+                    if v6 {
+                        route.dev = Some("lo".into());
+                    }
+                }
+                if let Some(gw) = r.gateway.filter(|_| !r.attrs.onlink) {
                     let Some(dev) = gateway_device(s, r, gw) else {
                         return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
                     };
                     route.dev = Some(dev);
+                }
+                for h in &r.attrs.nexthops {
+                    let Some(gw) = h.gateway.filter(|_| !h.onlink) else {
+                        continue;
+                    };
+                    let one = Route {
+                        dev: h.dev.clone(),
+                        ..r.clone()
+                    };
+                    if gateway_device(s, &one, gw).is_none() {
+                        return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
+                    }
                 }
                 if let Some(src) = r.src {
                     if !s.addresses.iter().any(|a| a.addr.addr() == src) {
@@ -326,7 +350,10 @@ impl ModelDriver {
             Op::DeleteRoute(r) => {
                 // Without a device the kernel deletes the entry whatever its device.
                 if let Some(i) = s.routes.iter().position(|x| {
-                    x.same_key(r) && x.gateway == r.gateway && (r.dev.is_none() || x.dev == r.dev)
+                    x.same_key(r)
+                        && x.gateway == r.gateway
+                        && (r.dev.is_none() || x.dev == r.dev)
+                        && x.attrs.kind == r.attrs.kind
                 }) {
                     s.routes.remove(i);
                 }
@@ -435,7 +462,7 @@ fn addresses_gone(s: &mut KernelState, gone: &[Address], explicit: bool) {
         }
     }
     let v4_through_emptied = |r: &Route| {
-        r.destination.addr().is_ipv4() && r.dev.as_ref().is_some_and(|d| emptied.contains(d))
+        r.destination.addr().is_ipv4() && r.devices().any(|d| emptied.iter().any(|e| e == d))
     };
     s.routes.retain(|r| !v4_through_emptied(r));
     s.opaque_routes.retain(|r| !v4_through_emptied(r));

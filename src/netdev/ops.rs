@@ -185,7 +185,11 @@ impl fmt::Display for Op {
 
 /// Formats a route in `ip route` argument order.
 pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
-    write!(f, "route {}", r.destination)?;
+    write!(f, "route ")?;
+    if r.attrs.kind != super::RouteKind::Unicast {
+        write!(f, "{} ", r.attrs.kind.as_str())?;
+    }
+    write!(f, "{}", r.destination)?;
     if let Some(g) = r.gateway {
         write!(f, " via {g}")?;
     }
@@ -204,7 +208,43 @@ pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
     if let Some(s) = r.src {
         write!(f, " src {s}")?;
     }
+    if r.attrs.onlink {
+        write!(f, " onlink")?;
+    }
+    fmt_metrics(f, &r.attrs.metrics)?;
+    for h in &r.attrs.nexthops {
+        write!(f, " nexthop")?;
+        if let Some(g) = h.gateway {
+            write!(f, " via {g}")?;
+        }
+        if let Some(d) = &h.dev {
+            write!(f, " dev {d}")?;
+        }
+        write!(f, " weight {}", h.weight)?;
+        if h.onlink {
+            write!(f, " onlink")?;
+        }
+    }
     write!(f, " proto {}", r.protocol)
+}
+
+/// A route's metrics as `ip route` prints them (`cwnd lock 20`).
+fn fmt_metrics(f: &mut impl fmt::Write, m: &super::RouteMetrics) -> fmt::Result {
+    let fields = [
+        ("mtu", m.mtu, super::LOCK_MTU),
+        ("cwnd", m.cwnd, super::LOCK_CWND),
+        ("advmss", m.advmss, 1 << 8),
+        ("initcwnd", m.initcwnd, 1 << 11),
+        ("initrwnd", m.initrwnd, 1 << 14),
+        ("quickack", m.quickack, 1 << 15),
+    ];
+    for (name, value, lock) in fields {
+        if let Some(v) = value {
+            let locked = if m.locks & lock != 0 { " lock" } else { "" };
+            write!(f, " {name}{locked} {v}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Formats a rule in `ip rule` argument order.

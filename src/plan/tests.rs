@@ -377,6 +377,7 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
             scope: crate::netdev::RouteScope::Universe,
             src: None,
             protocol: 16,
+            attrs: Default::default(),
         }),
     ];
     run(

@@ -220,21 +220,28 @@ impl LinuxDriver {
             },
             Op::AddRoute(r) => {
                 let oif = resolve_opt(r.dev.as_ref())?;
+                let hops = r
+                    .attrs
+                    .nexthops
+                    .iter()
+                    .map(|h| resolve_opt(h.dev.as_ref()))
+                    .collect::<Result<Vec<_>, _>>()?;
                 (
-                    RouteNetlinkMessage::NewRoute(route::message(r, oif, true)),
+                    RouteNetlinkMessage::NewRoute(route::message(r, oif, &hops, true)),
                     NEW,
                 )
             }
             Op::DeleteRoute(r) => {
-                let oif = match &r.dev {
-                    None => None,
-                    Some(dev) => match self.ifindex.get(dev) {
-                        None => return Ok(None),
-                        Some(&index) => Some(index),
-                    },
-                };
+                // A route through a device that is gone went with it.
+                if r.devices().any(|d| !self.ifindex.contains_key(d)) {
+                    return Ok(None);
+                }
+                let index =
+                    |d: &Option<String>| d.as_ref().and_then(|d| self.ifindex.get(d).copied());
+                let hops: Vec<Option<u32>> =
+                    r.attrs.nexthops.iter().map(|h| index(&h.dev)).collect();
                 (
-                    RouteNetlinkMessage::DelRoute(route::message(r, oif, false)),
+                    RouteNetlinkMessage::DelRoute(route::message(r, index(&r.dev), &hops, false)),
                     0,
                 )
             }
@@ -325,7 +332,7 @@ fn interfaces(op: &Op) -> Vec<&str> {
         }
         Op::DeleteLink { name } => vec![name],
         Op::AddAddress(a) | Op::DeleteAddress(a) => vec![&a.ifname],
-        Op::AddRoute(r) | Op::DeleteRoute(r) => r.dev.iter().map(String::as_str).collect(),
+        Op::AddRoute(r) | Op::DeleteRoute(r) => r.devices().collect(),
         Op::AddRule(_) | Op::DeleteRule(_) | Op::Ovs(_) | Op::Firewall(_) => Vec::new(),
         Op::ConfigureDhcpServer { .. }
         | Op::StartDhcpServer { .. }
