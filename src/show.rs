@@ -30,12 +30,24 @@ pub fn show(state: &KernelState) -> Shown {
     let mut ports: BTreeMap<&str, Vec<PortSpec>> = BTreeMap::new();
     for l in state.links.values() {
         if let Some(c) = &l.controller {
-            // A Linux bridge's ports with their settings in it (nmstate's keys).
+            // A Linux bridge's ports with their settings in it (nmstate's keys), and
+            // their VLANs where the bridge filters by them (nmstate's rule).
             let port = state.bridge_ports.get(&l.name);
-            ports
-                .entry(c.as_str())
-                .or_default()
-                .push(crate::model::bridge::show_port(&l.name, port));
+            let mut spec = crate::model::bridge::show_port(&l.name, port);
+            if let Some(LinkKind::Bridge(o)) = state.links.get(c).map(|b| &b.kind) {
+                let set = state.bridge_vlans.get(&l.name).cloned().unwrap_or_default();
+                match crate::model::bridge_vlans::show(&set, o.vlan_default_pvid) {
+                    Ok(v) if o.vlan_filtering => spec.vlan = v,
+                    Ok(_) => {}
+                    Err(_) if o.vlan_filtering => skipped.push(format!(
+                        "{}: VLANs {} (no bridge.port vlan section says them)",
+                        l.name,
+                        crate::netdev::fmt_vlans(&set)
+                    )),
+                    Err(_) => {}
+                }
+            }
+            ports.entry(c.as_str()).or_default().push(spec);
         }
     }
     let mut interfaces = Vec::new();
@@ -87,7 +99,10 @@ pub fn show(state: &KernelState) -> Shown {
             ipv6: addrs(false),
             bridge: match &l.kind {
                 LinkKind::Bridge(o) => Some(BridgeSpec {
-                    options: Some(crate::model::bridge::show_options(o)),
+                    options: Some(crate::model::bridge::show_options(
+                        o,
+                        !state.no_bridge_vlans,
+                    )),
                     port: Some(ports.remove(l.name.as_str()).unwrap_or_default()),
                 }),
                 _ => None,

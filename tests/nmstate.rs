@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
@@ -18,14 +17,58 @@ use hostnet::netdev::linux::LinuxDriver;
 use hostnet::netdev::model::ModelDriver;
 use hostnet::netdev::{Driver, KernelState};
 
-fn corpus(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/nmstate")
-        .join(file)
+/// The corpus, compiled in: the VM tier runs this binary in a guest without the source
+/// tree.
+macro_rules! corpus {
+    ($($file:literal),* $(,)?) => {
+        fn read(file: &str) -> &'static str {
+            match file {
+                $($file => include_str!(concat!("nmstate/", $file)),)*
+                other => panic!("{other} is not in the corpus"),
+            }
+        }
+    };
 }
 
-fn read(file: &str) -> String {
-    std::fs::read_to_string(corpus(file)).expect("corpus file")
+corpus!(
+    "linux_bridge_up.yml",
+    "linux_bridge_absent.yml",
+    "linux_bridge_stp.yml",
+    "linux_bridge_multicast.yml",
+    "linux_bridge_port_vlan.yml",
+    "veth_up.yml",
+    "veth_absent.yml",
+    "veth_as_ethernet.yml",
+    "iface_name_only.yml",
+    "routes_add.yml",
+    "routes_remove_all.yml",
+    "routes_types_metrics.yml",
+    "routes_multipath.yml",
+    "rules_add.yml",
+    "rules_remove_all.yml",
+    "rules_action_iif.yml",
+    "mac_vlan.yml",
+    "mac_vlan_absent.yml",
+    "mac_vtap_passthru.yml",
+    "mac_vtap_absent.yml",
+    "vlan_up.yml",
+    "vlan_qinq.yml",
+    "vlan_absent.yml",
+    "vxlan.yml",
+    "bond_up.yml",
+    "bond_lacp.yml",
+    "bond_absent.yml",
+    "ovs_bridge.yml",
+    "ovs_bridge_absent.yml",
+    "nm_only_keys.yml",
+    "refused_8021x.yml",
+    "refused_sriov.yml",
+    "refused_many.yml",
+);
+
+/// `hostnet apply` of a corpus file (through standard input).
+fn apply_file(file: &str) -> std::process::Output {
+    hostnet(&["apply", "-"], Some(read(file)))
 }
 
 /// `eth1`/`eth1p` and `eth2`/`eth2p`, up.
@@ -60,7 +103,7 @@ fn has_all(what: &str, have: &str, facts: &[&str]) {
 
 /// The dry run of `file` on the model of this namespace: its end state.
 fn model_after(file: &str) -> KernelState {
-    let d = hostnet::model::parse(&read(file)).expect("parses");
+    let d = hostnet::model::parse(read(file)).expect("parses");
     hostnet::model::validate(&d).expect("valid");
     let intent = hostnet::expand::expand(&d).expect("expands");
     let mut model = ModelDriver::new(query());
@@ -137,15 +180,13 @@ fn same_static(file: &str, model: &KernelState, kernel: &KernelState) {
 /// apply's output.
 fn converges(file: &str, names: &[&str]) -> String {
     let predicted = model_after(file);
-    let path = corpus(file);
-    let path = path.to_str().expect("path");
-    let o = hostnet(&["apply", path], None);
+    let o = apply_file(file);
     assert!(o.status.success(), "{file}: {}", text(&o));
     let first = text(&o);
     let now = query();
     same_links(file, &predicted, &now, names);
     same_static(file, &predicted, &now);
-    let again = hostnet(&["apply", path], None);
+    let again = apply_file(file);
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
         "{file}: second apply: {}",
@@ -188,13 +229,7 @@ fn linux_bridge_up_and_absent() {
         &ip(&["addr", "show", "br-nm0"]),
         &["192.0.2.10/24", "2001:db8:10::10/64"],
     );
-    let o = hostnet(
-        &[
-            "apply",
-            corpus("linux_bridge_absent.yml").to_str().expect("path"),
-        ],
-        None,
-    );
+    let o = apply_file("linux_bridge_absent.yml");
     assert!(o.status.success(), "{}", text(&o));
     assert!(!query().links.contains_key("br-nm0"));
     let eth1 = &query().links["eth1"];
@@ -370,7 +405,7 @@ fn linux_bridge_settings_the_kernel_refuses_exit_2() {
 }
 
 fn apply_ok(file: &str) -> String {
-    let o = hostnet(&["apply", corpus(file).to_str().expect("path")], None);
+    let o = apply_file(file);
     assert!(o.status.success(), "{file}: {}", text(&o));
     text(&o)
 }
@@ -562,4 +597,186 @@ fn rules_with_actions_iif_and_suppress_prefix_length() {
         &ip(&["-6", "rule"]),
         &["2002: from all iif eth1 prohibit"],
     );
+}
+
+/// True when this kernel has bridge VLAN filtering (a probe bridge's dump says so; the
+/// probe is removed again).
+fn kernel_has_bridge_vlans() -> bool {
+    use hostnet::netdev::{LinkKind, NewLink, Op};
+    run_ops(&[Op::CreateLink(NewLink {
+        name: "hnprobe0".into(),
+        kind: LinkKind::Bridge(Default::default()),
+        up: false,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: None,
+    })]);
+    let has = !query().no_bridge_vlans;
+    run_ops(&[Op::DeleteLink {
+        name: "hnprobe0".into(),
+    }]);
+    has
+}
+
+/// `bridge -j vlan show` for `name`, written as `fmt_vlans` writes a set ("100 pvid
+/// untagged 101 …", ranges expanded); "" when the kernel reports no VLANs for it.
+fn kernel_vlans(name: &str) -> String {
+    let o = Command::new("bridge")
+        .args(["-j", "vlan", "show", "dev", name])
+        .output()
+        .expect("bridge runs");
+    assert!(o.status.success(), "bridge vlan show dev {name}: {o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("bridge -j parses");
+    let mut words = Vec::new();
+    for entry in v.as_array().into_iter().flatten() {
+        if entry["ifname"] != name {
+            continue;
+        }
+        for vl in entry["vlans"].as_array().into_iter().flatten() {
+            let first = vl["vlan"].as_u64().expect("vlan id");
+            let last = vl["vlanEnd"].as_u64().unwrap_or(first);
+            let flags: Vec<&str> = vl["flags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str())
+                .collect();
+            for vid in first..=last {
+                let mut w = vid.to_string();
+                if flags.contains(&"PVID") {
+                    w.push_str(" pvid");
+                }
+                if flags.contains(&"Egress Untagged") {
+                    w.push_str(" untagged");
+                }
+                words.push(w);
+            }
+        }
+    }
+    words.join(" ")
+}
+
+/// The model's VLANs of `name`, as `kernel_vlans` writes them.
+fn model_vlans(s: &KernelState, name: &str) -> String {
+    s.bridge_vlans
+        .get(name)
+        .map(hostnet::netdev::fmt_vlans)
+        .unwrap_or_default()
+}
+
+/// Applies `file` and checks that the kernel's VLANs of `names` (read with `bridge -j
+/// vlan show`) are the ones the dry run predicted.
+fn vlans_as_predicted(file: &str, yaml: &str, names: &[&str]) {
+    let d = hostnet::model::parse(yaml).expect("parses");
+    let intent = hostnet::expand::expand(&d).expect("expands");
+    let mut model = ModelDriver::new(query());
+    let opts = hostnet::engine::ApplyOptions {
+        dry_run: false,
+        journal: None,
+        discard_stale_journal: false,
+    };
+    hostnet::engine::apply(&mut model, &intent, opts, |_, _| Ok(()))
+        .unwrap_or_else(|e| panic!("{file}: dry run: {e}"));
+    let o = hostnet(&["apply", "-"], Some(yaml));
+    assert!(o.status.success(), "{file}: {}", text(&o));
+    for n in names {
+        assert_eq!(
+            model_vlans(model.state(), n),
+            kernel_vlans(n),
+            "{file}: model and kernel disagree on {n}'s VLANs"
+        );
+    }
+    let again = hostnet(&["apply", "-"], Some(yaml));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
+        "{file}: second apply: {}",
+        text(&again)
+    );
+}
+
+/// A VLAN-aware bridge: trunk port with a native VLAN and a range, access port; `vlan:
+/// {}` takes a port back to the default; the bridge's removal frees the ports. On a
+/// kernel without bridge VLAN filtering (this host's), the file is refused before
+/// anything changes, and the kernel part skips unless
+/// `HOSTNET_REQUIRE_KERNEL_FEATURES=1` (the VM tier, `tests/vm_tier.rs`).
+#[test]
+fn linux_bridge_port_vlans() {
+    const TEST: &str = "linux_bridge_port_vlans";
+    if !enter_private_netns(TEST) {
+        return;
+    }
+    fixture();
+    if !kernel_has_bridge_vlans() {
+        refused_without_vlan_filtering();
+        if std::env::var("HOSTNET_REQUIRE_KERNEL_FEATURES").as_deref() == Ok("1") {
+            panic!("{TEST}: kernel lacks bridge VLAN filtering");
+        }
+        eprintln!("SKIP {TEST}: kernel lacks bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): refusal checked only");
+        return;
+    }
+    let file = "linux_bridge_port_vlan.yml";
+    vlans_as_predicted(file, read(file), &["br-vl0", "eth1", "eth2"]);
+    assert_eq!(
+        kernel_vlans("eth1"),
+        "100 pvid untagged 101 102 200 201 202 203 204 205 206 207 208 209"
+    );
+    assert_eq!(kernel_vlans("eth2"), "101 pvid untagged");
+    has_all(
+        "br-vl0",
+        &ip(&["-d", "link", "show", "br-vl0"]),
+        &["vlan_filtering 1", "vlan_protocol 802.1Q"],
+    );
+    // `show` prints the ports' VLANs back: applying it changes nothing.
+    let shown = shown_iface("br-vl0");
+    let yaml = String::from_utf8_lossy(&hostnet(&["show"], None).stdout).into_owned();
+    let back = hostnet(&["apply", "-"], Some(&yaml));
+    assert!(
+        String::from_utf8_lossy(&back.stdout).contains("Nothing to change"),
+        "show applied back ({shown:?}): {}",
+        text(&back)
+    );
+    // `vlan: {}`: back to the bridge's default.
+    let reset = read(file).replace(
+        "vlan:\n            mode: access\n            tag: 101",
+        "vlan: {}",
+    );
+    assert_ne!(reset, read(file));
+    vlans_as_predicted("vlan: {}", &reset, &["br-vl0", "eth1", "eth2"]);
+    assert_eq!(kernel_vlans("eth2"), "1 pvid untagged");
+    // A new default PVID moves the bridge and the ports still on the old one.
+    let pvid = "interfaces:\n- {name: br-vl0, type: linux-bridge, bridge: {options: {vlan-default-pvid: 5}}}\n";
+    vlans_as_predicted("vlan-default-pvid", pvid, &["br-vl0", "eth1", "eth2"]);
+    assert_eq!(kernel_vlans("eth2"), "5 pvid untagged");
+    let o = hostnet(
+        &["apply", "-"],
+        Some("interfaces:\n- {name: br-vl0, type: linux-bridge, state: absent}\n"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!query().links.contains_key("br-vl0"));
+    assert!(query().links["eth1"].controller.is_none());
+}
+
+/// On a kernel without bridge VLAN filtering: with a bridge present the dump says so and
+/// the plan refuses the port VLANs at their key (exit 2, nothing changed); with none,
+/// the kernel's refusal of `vlan_filtering` is rolled back.
+fn refused_without_vlan_filtering() {
+    let file = "linux_bridge_port_vlan.yml";
+    let before = show_json();
+    let o = apply_file(file);
+    assert!(!o.status.success(), "{}", text(&o));
+    eprintln!("no bridge yet: {}", text(&o));
+    assert_eq!(show_json(), before, "{}", text(&o));
+    converges("linux_bridge_up.yml", &["br-nm0"]);
+    let before = show_json();
+    let o = apply_file(file);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        "interfaces[0].bridge.port[0].vlan: this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)",
+        "interfaces[0].bridge.port[1].vlan",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+    assert_eq!(show_json(), before);
 }

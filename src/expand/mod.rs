@@ -54,6 +54,8 @@ pub struct LinkIntent {
     pub bridge: Option<crate::netdev::BridgeChange>,
     /// The link's settings as a port of its Linux bridge (`bridge.port[]`).
     pub port: Option<crate::netdev::PortChange>,
+    /// The link's VLANs as a port of its Linux bridge (`bridge.port[].vlan`).
+    pub vlans: Option<PortVlans>,
     /// Bridges and bonds only.
     pub ports: Option<Ports>,
     /// The bridge this link must be a port of (from a bridge's port list or an uplink).
@@ -77,12 +79,22 @@ impl LinkIntent {
             stp: None,
             bridge: None,
             port: None,
+            vlans: None,
             ports: None,
             controller: None,
             ipv4: None,
             ipv6: None,
         }
     }
+}
+
+/// The VLANs a file gives a Linux bridge port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortVlans {
+    /// `interfaces[N].bridge.port[M].vlan`.
+    pub origin: String,
+    /// Exactly these; `None`: the bridge's default (`vlan: {}`).
+    pub want: Option<crate::netdev::VlanSet>,
 }
 
 /// Creatable kinds, and the kinds that can only be matched.
@@ -450,6 +462,7 @@ fn expand_network(
                 stp: Some(false),
                 bridge: None,
                 port: None,
+                vlans: None,
                 ports: Some(Ports::AtLeast(n.uplink.iter().cloned().collect())),
                 controller: None,
                 ipv4: ipv4.clone(),

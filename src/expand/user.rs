@@ -19,17 +19,37 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
     // Controllers come from the bridges' port lists, and with them the ports' settings.
     let mut controller: BTreeMap<&str, &str> = BTreeMap::new();
     let mut port_settings: BTreeMap<&str, crate::netdev::PortChange> = BTreeMap::new();
-    for iface in &d.interfaces {
+    let mut port_vlans: BTreeMap<&str, super::PortVlans> = BTreeMap::new();
+    let mut filtering: Vec<&str> = Vec::new();
+    for (i, iface) in d.interfaces.iter().enumerate() {
         if iface.state == Some(IfaceState::Absent)
             || iface.iface_type == Some(InterfaceType::OvsBridge)
         {
             continue;
         }
-        for p in iface.bridge.iter().flat_map(|b| b.port.iter().flatten()) {
+        let linux = iface.iface_type == Some(InterfaceType::LinuxBridge);
+        for (j, p) in iface
+            .bridge
+            .iter()
+            .flat_map(|b| b.port.iter().flatten())
+            .enumerate()
+        {
             controller.insert(&p.name, &iface.name);
             let settings = crate::model::bridge::port_change(p);
-            if iface.iface_type == Some(InterfaceType::LinuxBridge) && !settings.is_empty() {
+            if linux && !settings.is_empty() {
                 port_settings.insert(&p.name, settings);
+            }
+            if let Some(v) = p.vlan.as_ref().filter(|_| linux) {
+                if crate::model::bridge_vlans::filters(v) {
+                    filtering.push(&iface.name);
+                }
+                port_vlans.insert(
+                    &p.name,
+                    super::PortVlans {
+                        origin: format!("interfaces[{i}].bridge.port[{j}].vlan"),
+                        want: crate::model::bridge_vlans::wanted(v),
+                    },
+                );
             }
         }
         for p in devices::bond_ports(iface).into_iter().flatten() {
@@ -93,8 +113,15 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                         stp: None,
                         ..crate::model::bridge::options_change(o)
                     })
+                    .or_else(|| Some(Default::default()))
+                    .map(|c| crate::netdev::BridgeChange {
+                        // nmstate's rule: on as soon as a port has a VLAN section.
+                        vlan_filtering: filtering.contains(&iface.name.as_str()).then_some(true),
+                        ..c
+                    })
                     .filter(|c| !c.is_empty()),
                 port: port_settings.get(iface.name.as_str()).cloned(),
+                vlans: port_vlans.get(iface.name.as_str()).cloned(),
                 ports: iface
                     .bridge
                     .as_ref()
@@ -128,6 +155,7 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             LinkIntent {
                 controller: Some(bridge.to_string()),
                 port: port_settings.get(port).cloned(),
+                vlans: port_vlans.get(port).cloned(),
                 ..LinkIntent::named(origin, IfaceState::Up)
             },
         );

@@ -74,6 +74,13 @@ pub fn options_change(o: &BridgeOptionsSpec) -> BridgeChange {
         mcast_query_interval: o.multicast_query_interval,
         mcast_query_response_interval: o.multicast_query_response_interval,
         mcast_startup_query_interval: o.multicast_startup_query_interval,
+        // On as soon as a port has a VLAN section (the ports say it, not the options).
+        vlan_filtering: None,
+        vlan_protocol: o
+            .vlan_protocol
+            .as_deref()
+            .and_then(super::bridge_vlans::protocol),
+        vlan_default_pvid: o.vlan_default_pvid.and_then(|p| u16::try_from(p).ok()),
     }
 }
 
@@ -87,8 +94,9 @@ pub fn port_change(p: &PortSpec) -> PortChange {
 }
 
 /// For `show`: every setting of a bridge, in nmstate's keys and units (timers in whole
-/// seconds, truncated: a file that gives them back compares in seconds).
-pub fn show_options(o: &BridgeOptions) -> BridgeOptionsSpec {
+/// seconds, truncated: a file that gives them back compares in seconds); the VLAN ones
+/// only where the kernel has bridge VLAN filtering (`vlans`).
+pub fn show_options(o: &BridgeOptions, vlans: bool) -> BridgeOptionsSpec {
     let s = |cs: u32| Some(cs / 100);
     BridgeOptionsSpec {
         stp: Some(StpSpec {
@@ -115,6 +123,8 @@ pub fn show_options(o: &BridgeOptions) -> BridgeOptionsSpec {
         multicast_query_interval: Some(o.mcast_query_interval),
         multicast_query_response_interval: Some(o.mcast_query_response_interval),
         multicast_startup_query_interval: Some(o.mcast_startup_query_interval),
+        vlan_protocol: vlans.then(|| super::bridge_vlans::protocol_name(o.vlan_protocol)),
+        vlan_default_pvid: vlans.then_some(u32::from(o.vlan_default_pvid)),
     }
 }
 

@@ -9,6 +9,7 @@
 //! offending field; [`validate`] checks everything that needs more than one field.
 
 pub mod bridge;
+pub mod bridge_vlans;
 pub mod devices;
 pub mod dhcp_server;
 mod nmstate_keys;

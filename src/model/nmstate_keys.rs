@@ -311,8 +311,8 @@ const LINUX_BRIDGE_OPTIONS: &[(&str, Key)] = &[
     ("multicast-query-response-interval", Key::Int),
     ("multicast-startup-query-count", Key::Int),
     ("multicast-startup-query-interval", Key::Int),
-    ("vlan-protocol", Key::NotYet),
-    ("vlan-default-pvid", Key::NotYet),
+    ("vlan-protocol", Key::Keep),
+    ("vlan-default-pvid", Key::Int),
     ("gc-timer", Key::Ignore(QUERY_ONLY)),
     ("hello-timer", Key::Ignore(QUERY_ONLY)),
     ("allow-extra-ports", Key::NotYet),
@@ -331,8 +331,19 @@ const LINUX_BRIDGE_PORT: &[(&str, Key)] = &[
     ("stp-hairpin-mode", Key::Bool),
     ("stp-path-cost", Key::Int),
     ("stp-priority", Key::Int),
-    ("vlan", Key::NotYet),
+    ("vlan", Key::Map(PORT_VLAN)),
 ];
+
+const PORT_VLAN: &[(&str, Key)] = &[
+    ("mode", Key::Keep),
+    ("tag", Key::Int),
+    ("enable-native", Key::Bool),
+    ("trunk-tags", Key::List(TRUNK_TAG)),
+];
+
+const TRUNK_TAG: &[(&str, Key)] = &[("id", Key::Int), ("id-range", Key::Map(ID_RANGE))];
+
+const ID_RANGE: &[(&str, Key)] = &[("min", Key::Int), ("max", Key::Int)];
 
 const OVS_BRIDGE: &[(&str, Key)] = &[
     ("options", Key::Map(OVS_BRIDGE_OPTIONS)),

@@ -215,6 +215,11 @@ pub struct BridgeOptionsSpec {
     pub multicast_query_response_interval: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multicast_startup_query_interval: Option<u64>,
+    /// `802.1q` or `802.1ad`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_default_pvid: Option<u32>,
 }
 
 /// `bridge.options.stp`. Timers in seconds.

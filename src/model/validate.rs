@@ -202,6 +202,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
         for (i, iface) in d.interfaces.iter().enumerate() {
             super::validate_devices::check_interface(&mut push, d, i, iface);
             super::bridge::check(&mut push, &format!("interfaces[{i}]"), iface);
+            super::bridge_vlans::check(&mut push, &format!("interfaces[{i}]"), iface);
             super::validate_devices::check_ovs(&mut push, d, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);

@@ -224,7 +224,64 @@ settings! {
         mcast_query_interval: u64 = 12500, Jiffy, "mcast_query_interval";
         mcast_query_response_interval: u64 = 1000, Jiffy, "mcast_query_response_interval";
         mcast_startup_query_interval: u64 = 3124, Jiffy, "mcast_startup_query_interval";
+        /// Forward by port VLANs (a kernel without CONFIG_BRIDGE_VLAN_FILTERING refuses
+        /// the attribute even as 0: it is sent only when it changes).
+        vlan_filtering: bool = false, Exact, "vlan_filtering";
+        /// 0x8100 (802.1Q) or 0x88a8 (802.1ad).
+        vlan_protocol: u16 = VLAN_8021Q, Exact, "vlan_protocol";
+        /// The VLAN a port gets (PVID, untagged) when it joins; 0: none.
+        vlan_default_pvid: u16 = 1, Exact, "vlan_default_pvid";
     }
+}
+
+/// 802.1Q's ethertype.
+pub const VLAN_8021Q: u16 = 0x8100;
+/// 802.1ad's (Q-in-Q) ethertype.
+pub const VLAN_8021AD: u16 = 0x88a8;
+
+/// How a port (or the bridge itself) carries a VLAN: whether untagged frames coming in
+/// get it (PVID, one per port) and whether frames leave untagged.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct VlanFlags {
+    pub pvid: bool,
+    pub untagged: bool,
+}
+
+/// The VLANs of a bridge port or bridge, by VLAN id (1-4094).
+pub type VlanSet = std::collections::BTreeMap<u16, VlanFlags>;
+
+/// The set a port gets when it joins a bridge whose default PVID is `pvid` (and the
+/// bridge itself when it is made): that VLAN, PVID and untagged; none for 0.
+pub fn default_vlans(pvid: u16) -> VlanSet {
+    let mut s = VlanSet::new();
+    if pvid != 0 {
+        s.insert(
+            pvid,
+            VlanFlags {
+                pvid: true,
+                untagged: true,
+            },
+        );
+    }
+    s
+}
+
+/// `ip`'s words for a set: `100 pvid untagged 200 201`.
+pub fn fmt_vlans(s: &VlanSet) -> String {
+    let mut out = Vec::new();
+    for (vid, f) in s {
+        let mut w = vid.to_string();
+        if f.pvid {
+            w.push_str(" pvid");
+        }
+        if f.untagged {
+            w.push_str(" untagged");
+        }
+        out.push(w);
+    }
+    out.join(" ")
 }
 
 settings! {

@@ -124,7 +124,15 @@ impl ModelDriver {
                     (up_in(&l.controller, l.up), up_in(&peer.controller, peer.up));
                 let kind = match &l.kind {
                     LinkKind::Bridge(o) => {
-                        LinkKind::Bridge(bridge::create(o).map_err(|(e, m)| reject(e, m))?)
+                        let sent = crate::netdev::BridgeChange::between(&Default::default(), o);
+                        bridge::without_vlans(&sent, s.no_bridge_vlans)
+                            .map_err(|(e, m)| reject(e, m))?;
+                        let mut o = o.clone();
+                        if s.no_bridge_vlans {
+                            o.vlan_protocol = crate::netdev::VLAN_8021Q;
+                            o.vlan_default_pvid = 1;
+                        }
+                        LinkKind::Bridge(bridge::create(&o).map_err(|(e, m)| reject(e, m))?)
                     }
                     k => k.clone(),
                 };
@@ -168,11 +176,16 @@ impl ModelDriver {
                 // The kernel applies a link's own settings and its port settings
                 // before its master, MTU and flags.
                 if let Some(b) = &change.bridge {
+                    let no_vlans = s.no_bridge_vlans;
                     let Some(LinkKind::Bridge(o)) = s.links.get_mut(name).map(|l| &mut l.kind)
                     else {
                         return Err(reject(EINVAL, "not a bridge"));
                     };
-                    bridge::change(o, b).map_err(|(e, m)| reject(e, m))?;
+                    let old_pvid = o.vlan_default_pvid;
+                    let b = bridge::without_vlans(b, no_vlans).map_err(|(e, m)| reject(e, m))?;
+                    bridge::change(o, &b).map_err(|(e, m)| reject(e, m))?;
+                    let new_pvid = o.vlan_default_pvid;
+                    bridge::move_default_pvid(s, name, old_pvid, new_pvid);
                 }
                 if let Some(p) = &change.port {
                     let Some(o) = s.bridge_ports.get_mut(name) else {
@@ -381,6 +394,9 @@ impl ModelDriver {
                     s.rules.remove(i);
                 }
             }
+            Op::BridgeVlans { name, vlans, add } => {
+                bridge::vlans(s, name, vlans, *add).map_err(|(e, m)| reject(e, m))?;
+            }
             Op::Firewall(fw) => {
                 if let crate::firewall::FwOp::Sysctl { key, .. } = &**fw {
                     if !s.firewall.sysctls.contains_key(key) {
@@ -549,7 +565,24 @@ impl Driver for ModelDriver {
         ops.iter()
             .map(|op| {
                 self.ops_executed += 1;
+                // A link that moves from one bridge to another leaves the first: its port
+                // settings and VLANs go, the second gives it the defaults.
+                let moving = match op {
+                    Op::ChangeLink { name, change } => {
+                        let now = self
+                            .state
+                            .links
+                            .get(name)
+                            .and_then(|l| l.controller.clone());
+                        change.controller.as_ref().is_some_and(|c| *c != now)
+                    }
+                    _ => false,
+                };
                 let result = self.apply(op);
+                if let (Op::ChangeLink { name, .. }, true, Ok(())) = (op, moving, &result) {
+                    self.state.bridge_ports.remove(name);
+                    self.state.bridge_vlans.remove(name);
+                }
                 let joins_or_leaves = match op {
                     Op::CreateLink(_) | Op::DeleteLink { .. } => true,
                     Op::ChangeLink { change, .. } => change.controller.is_some(),
@@ -557,6 +590,9 @@ impl Driver for ModelDriver {
                 };
                 if joins_or_leaves {
                     bridge::sync_ports(&mut self.state);
+                }
+                if let (Op::CreateLink(l), Ok(())) = (op, &result) {
+                    bridge::new_bridge_vlans(&mut self.state, &l.name);
                 }
                 result
             })

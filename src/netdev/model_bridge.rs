@@ -6,8 +6,8 @@
 //! sent: plans compare them with a tolerance instead (see [`super::Cmp`]).
 
 use super::{
-    BridgeChange, BridgeOptions, BridgePortOptions, KernelState, LinkKind, PortChange,
-    MIN_STP_FORWARD_DELAY,
+    default_vlans, BridgeChange, BridgeOptions, BridgePortOptions, KernelState, LinkKind,
+    PortChange, VlanSet, MIN_STP_FORWARD_DELAY,
 };
 
 /// An errno and the kernel's message.
@@ -53,6 +53,21 @@ pub(super) fn change(o: &mut BridgeOptions, c: &BridgeChange) -> Result<(), Refu
     }
     if let Some(p) = c.priority {
         o.priority = p;
+    }
+    if let Some(f) = c.vlan_filtering {
+        o.vlan_filtering = f;
+    }
+    if let Some(p) = c.vlan_protocol {
+        if p != super::VLAN_8021Q && p != super::VLAN_8021AD {
+            return Err((libc::EPROTONOSUPPORT, "VLAN protocol not supported"));
+        }
+        o.vlan_protocol = p;
+    }
+    if let Some(p) = c.vlan_default_pvid {
+        if p > 4094 {
+            return Err((libc::EINVAL, "default PVID out of range"));
+        }
+        o.vlan_default_pvid = p;
     }
     if let Some(m) = c.group_fwd_mask {
         // STP, pause and LACP frames are never forwarded.
@@ -149,8 +164,99 @@ pub(super) fn change_port(o: &mut BridgePortOptions, c: &PortChange) -> Result<(
     Ok(())
 }
 
+/// A bridge change as a kernel without bridge VLAN filtering takes it: VLAN filtering
+/// refused (even off), the VLAN protocol and default PVID accepted and ignored.
+pub(super) fn without_vlans(c: &BridgeChange, no_vlans: bool) -> Result<BridgeChange, Refusal> {
+    if !no_vlans {
+        return Ok(c.clone());
+    }
+    if c.vlan_filtering.is_some() {
+        return Err((libc::EOPNOTSUPP, "this kernel has no bridge VLAN filtering"));
+    }
+    Ok(BridgeChange {
+        vlan_protocol: None,
+        vlan_default_pvid: None,
+        ..c.clone()
+    })
+}
+
+/// A new default PVID moves every port of `bridge`, and the bridge itself, whose VLANs
+/// are still just the old default (measured on 6.1); 0 takes them away.
+pub(super) fn move_default_pvid(s: &mut KernelState, bridge: &str, old: u16, new: u16) {
+    if old == new || s.no_bridge_vlans {
+        return;
+    }
+    let members: Vec<String> = s
+        .links
+        .values()
+        .filter(|l| l.name == bridge || l.controller.as_deref() == Some(bridge))
+        .map(|l| l.name.clone())
+        .collect();
+    for m in members {
+        if s.bridge_vlans
+            .get(&m)
+            .is_none_or(|v| *v == default_vlans(old))
+        {
+            let set = default_vlans(new);
+            if set.is_empty() {
+                s.bridge_vlans.remove(&m);
+            } else {
+                s.bridge_vlans.insert(m, set);
+            }
+        }
+    }
+}
+
+/// Adds (or re-flags) or deletes VLANs of a bridge port or bridge. A new PVID takes the
+/// PVID flag from the VLAN that had it.
+pub(super) fn vlans(
+    s: &mut KernelState,
+    name: &str,
+    vlans: &VlanSet,
+    add: bool,
+) -> Result<(), Refusal> {
+    if s.no_bridge_vlans {
+        return Err((libc::EOPNOTSUPP, "this kernel has no bridge VLAN filtering"));
+    }
+    let member = match s.links.get(name) {
+        None => return Err((libc::ENODEV, "no such device")),
+        Some(l) => {
+            matches!(l.kind, LinkKind::Bridge(_))
+                || l.controller.as_deref().is_some_and(|c| {
+                    s.links
+                        .get(c)
+                        .is_some_and(|b| matches!(b.kind, LinkKind::Bridge(_)))
+                })
+        }
+    };
+    if !member {
+        return Err((libc::EINVAL, "not a bridge or bridge port"));
+    }
+    if vlans.keys().any(|v| !(1..=4094).contains(v)) {
+        return Err((libc::EINVAL, "VLAN id out of range"));
+    }
+    let set = s.bridge_vlans.entry(name.to_string()).or_default();
+    if add {
+        if vlans.values().any(|f| f.pvid) {
+            for f in set.values_mut() {
+                f.pvid = false;
+            }
+        }
+        set.extend(vlans.iter().map(|(v, f)| (*v, *f)));
+    } else {
+        for v in vlans.keys() {
+            set.remove(v);
+        }
+    }
+    if set.is_empty() {
+        s.bridge_vlans.remove(name);
+    }
+    Ok(())
+}
+
 /// Keeps `s.bridge_ports` in step with the links' controllers: a link that joined a
-/// bridge gets the kernel's defaults, one that left (or is gone) loses its settings.
+/// bridge gets the kernel's defaults (and its default PVID), one that left (or is gone)
+/// loses its settings and VLANs; a new bridge gets its default PVID itself.
 pub(super) fn sync_ports(s: &mut KernelState) {
     let bridge = |s: &KernelState, c: &str| {
         s.links
@@ -164,8 +270,39 @@ pub(super) fn sync_ports(s: &mut KernelState) {
         .map(|l| l.name.clone())
         .collect();
     s.bridge_ports.retain(|name, _| ports.contains(name));
+    let bridges: Vec<(String, u16)> = s
+        .links
+        .values()
+        .filter_map(|l| match &l.kind {
+            LinkKind::Bridge(o) => Some((l.name.clone(), o.vlan_default_pvid)),
+            _ => None,
+        })
+        .collect();
+    let vlans = !s.no_bridge_vlans;
+    s.bridge_vlans
+        .retain(|name, _| ports.contains(name) || bridges.iter().any(|(b, _)| b == name));
     for p in ports {
-        s.bridge_ports.entry(p).or_default();
+        let joined = !s.bridge_ports.contains_key(&p);
+        s.bridge_ports.entry(p.clone()).or_default();
+        let pvid = s
+            .links
+            .get(&p)
+            .and_then(|l| l.controller.as_ref())
+            .and_then(|c| bridges.iter().find(|(b, _)| b == c))
+            .map_or(0, |(_, pvid)| *pvid);
+        if vlans && joined && pvid != 0 {
+            s.bridge_vlans.insert(p, default_vlans(pvid));
+        }
+    }
+}
+
+/// A bridge just made: the kernel gives it its default PVID.
+pub(super) fn new_bridge_vlans(s: &mut KernelState, name: &str) {
+    if let Some(LinkKind::Bridge(o)) = s.links.get(name).map(|l| &l.kind) {
+        let set = default_vlans(o.vlan_default_pvid);
+        if !s.no_bridge_vlans && !set.is_empty() {
+            s.bridge_vlans.insert(name.to_string(), set);
+        }
     }
 }
 

@@ -74,6 +74,13 @@ pub enum Op {
     DeleteRoute(Route),
     AddRule(Rule),
     DeleteRule(Rule),
+    /// Adds (or changes the flags of) VLANs of a bridge port, or of a bridge itself, or
+    /// removes them (`add: false`; flags do not matter then).
+    BridgeVlans {
+        name: String,
+        vlans: super::VlanSet,
+        add: bool,
+    },
     /// A change to Open vSwitch's database (see [`crate::ovs`]).
     Ovs(crate::ovs::OvsOp),
     /// A firewall or sysctl change (see [`crate::firewall`]).
@@ -165,6 +172,15 @@ impl fmt::Display for Op {
             }
             Op::AddRoute(r) | Op::DeleteRoute(r) => fmt_route(f, r),
             Op::AddRule(r) | Op::DeleteRule(r) => fmt_rule(f, r),
+            Op::BridgeVlans { name, vlans, add } => {
+                let vlans = if *add {
+                    super::fmt_vlans(vlans)
+                } else {
+                    let vids: Vec<String> = vlans.keys().map(u16::to_string).collect();
+                    vids.join(" ")
+                };
+                write!(f, "bridge-vlan {vlans} dev {name}")
+            }
             Op::Ovs(o) => fmt::Display::fmt(o, f),
             Op::Firewall(op) => fmt::Display::fmt(op, f),
             Op::ConfigureDhcpServer { network, spec, .. } => {
@@ -298,6 +314,8 @@ impl Op {
             Op::AddDhcpHost { .. } => "add",
             Op::RemoveDhcpHost { .. } => "delete",
             Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
+            Op::BridgeVlans { add: true, .. } => "add",
+            Op::BridgeVlans { .. } => "delete",
             Op::Firewall(op) => op.verb(),
             Op::DeleteLink { .. }
             | Op::DeleteAddress(_)
@@ -316,7 +334,8 @@ impl Op {
             | Op::AddRule(_)
             | Op::ConfigureDhcpServer { new: true, .. }
             | Op::StartDhcpServer { .. }
-            | Op::AddDhcpHost { .. } => '+',
+            | Op::AddDhcpHost { .. }
+            | Op::BridgeVlans { add: true, .. } => '+',
             Op::ChangeLink { .. } | Op::ConfigureDhcpServer { .. } => '~',
             Op::Firewall(op) => op.sign(),
             Op::DeleteLink { .. }
@@ -324,7 +343,8 @@ impl Op {
             | Op::DeleteRoute(_)
             | Op::DeleteRule(_)
             | Op::StopDhcpServer { .. }
-            | Op::RemoveDhcpHost { .. } => '-',
+            | Op::RemoveDhcpHost { .. }
+            | Op::BridgeVlans { .. } => '-',
         }
     }
 

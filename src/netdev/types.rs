@@ -567,6 +567,15 @@ pub struct KernelState {
     /// bridge loses them; one joining gets the kernel's defaults).
     #[serde(default)]
     pub bridge_ports: BTreeMap<String, super::BridgePortOptions>,
+    /// The VLANs of bridge ports and of bridges themselves (`bridge vlan`), by name;
+    /// empty on a kernel without bridge VLAN filtering.
+    #[serde(default)]
+    pub bridge_vlans: BTreeMap<String, super::VlanSet>,
+    /// The kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), as a
+    /// bridge's dump showed (it lacks IFLA_BR_VLAN_PROTOCOL then). False when no bridge
+    /// said.
+    #[serde(default)]
+    pub no_bridge_vlans: bool,
 }
 
 /// Link name → ifindex, as a query found them: a device deleted and made again under the

@@ -26,6 +26,7 @@ pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
                             vlan: p.tag.map(|t| PortVlanSpec {
                                 mode: Some("access".into()),
                                 tag: Some(u32::from(t)),
+                                ..PortVlanSpec::default()
                             }),
                             ..PortSpec::default()
                         })

@@ -11,6 +11,7 @@
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
 mod bond_ports;
+mod bridge_vlans;
 mod checks;
 #[cfg(test)]
 mod checks_tests;
@@ -36,7 +37,7 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 24] = [
+pub const PHASES: [&str; 26] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
@@ -53,6 +54,8 @@ pub const PHASES: [&str; 24] = [
     "open vswitch",
     "change links",
     "change bridges",
+    "add bridge vlans",
+    "delete bridge vlans",
     "add addresses",
     "add routes",
     "add rules",
@@ -93,6 +96,10 @@ pub enum Phase {
     Ovs,
     ChangeLinks,
     ChangeBridges,
+    /// Bridge port VLANs, once ports are in and VLAN filtering is on: the new ones (and
+    /// the PVID) first, so that a port never goes without its VLANs on the way.
+    AddBridgeVlans,
+    DeleteBridgeVlans,
     AddAddresses,
     AddRoutes,
     AddRules,
@@ -176,6 +183,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     let mut plan = Plan::new();
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
+    bridge_vlans::plan_vlans(current, intent, &mut plan, &mut errors);
     devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
     let ix = owned::Index::new(current);

@@ -249,3 +249,122 @@ fn a_rollback_leaves_a_setting_another_tool_changed_since() {
         undo.plan
     );
 }
+
+/// `lo`, and NICs `eth1` and `eth2`, on a kernel with bridge VLAN filtering or without.
+fn host_with_nics(vlans: bool) -> ModelDriver {
+    let mut s = host().query().expect("query");
+    for n in ["eth1", "eth2"] {
+        s.links.insert(
+            n.into(),
+            Link {
+                name: n.into(),
+                kind: LinkKind::Ethernet,
+                up: true,
+                mtu: 1500,
+                mac: None,
+                controller: None,
+            },
+        );
+    }
+    s.no_bridge_vlans = !vlans;
+    ModelDriver::new(s)
+}
+
+const PORT_VLANS: &str = include_str!("../../tests/nmstate/linux_bridge_port_vlan.yml");
+
+#[test]
+fn port_vlans_converge_exactly() {
+    let mut m = host_with_nics(true);
+    let before = m.query().expect("query");
+    let p = converge(&mut m, PORT_VLANS);
+    let s = m.query().expect("query");
+    let LinkKind::Bridge(o) = &s.links["br-vl0"].kind else {
+        panic!("a bridge");
+    };
+    assert!(o.vlan_filtering);
+    assert_eq!(
+        crate::netdev::fmt_vlans(&s.bridge_vlans["eth1"]),
+        "100 pvid untagged 101 102 200 201 202 203 204 205 206 207 208 209"
+    );
+    assert_eq!(
+        crate::netdev::fmt_vlans(&s.bridge_vlans["eth2"]),
+        "101 pvid untagged"
+    );
+    // The VLAN the ports got on joining goes; the new ones and the PVID come first.
+    let text = p.to_string();
+    assert!(text.contains("- bridge-vlan 1 dev eth1"), "{text}");
+    assert!(
+        text.find("+ bridge-vlan 101 pvid untagged dev eth2")
+            < text.find("- bridge-vlan 1 dev eth2"),
+        "{text}"
+    );
+    // `vlan: {}` takes a port back to the bridge's default.
+    let back = PORT_VLANS.replace(
+        "vlan:\n            mode: access\n            tag: 101",
+        "vlan: {}",
+    );
+    converge(&mut m, &back);
+    assert_eq!(
+        crate::netdev::fmt_vlans(&m.query().expect("query").bridge_vlans["eth2"]),
+        "1 pvid untagged"
+    );
+    // A rollback takes every VLAN back.
+    let mut m = host_with_nics(true);
+    let p = converge(&mut m, PORT_VLANS);
+    let done: Vec<Op> = p.ops().cloned().collect();
+    let now = m.query().expect("query");
+    let undo = super::undo::Undo {
+        before: &before,
+        done: &done,
+        left: Some(&now),
+        recreated: &Default::default(),
+    }
+    .plan(&now);
+    for phase in &undo.plan.phases {
+        for r in m.execute(phase) {
+            r.expect("rollback op");
+        }
+    }
+    assert_eq!(m.query().expect("query"), before);
+}
+
+#[test]
+fn port_vlans_on_a_kernel_without_vlan_filtering_are_refused() {
+    let m = host_with_nics(false);
+    let errs = plan(m.state(), &intent_of(PORT_VLANS)).expect_err("refused");
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    assert!(
+        paths.contains(&"interfaces[0].bridge.port[0].vlan"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[0].message.contains("CONFIG_BRIDGE_VLAN_FILTERING"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn a_new_default_pvid_moves_ports_still_on_the_old_one() {
+    let mut m = host_with_nics(true);
+    converge(
+        &mut m,
+        "interfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: eth1}, {name: eth2, vlan: {mode: access, tag: 7}}]}}\n",
+    );
+    converge(
+        &mut m,
+        "interfaces:\n- {name: br0, type: linux-bridge, bridge: {options: {vlan-default-pvid: 5}}}\n",
+    );
+    let s = m.query().expect("query");
+    assert_eq!(
+        crate::netdev::fmt_vlans(&s.bridge_vlans["eth1"]),
+        "5 pvid untagged"
+    );
+    assert_eq!(
+        crate::netdev::fmt_vlans(&s.bridge_vlans["br0"]),
+        "5 pvid untagged"
+    );
+    assert_eq!(
+        crate::netdev::fmt_vlans(&s.bridge_vlans["eth2"]),
+        "7 pvid untagged"
+    );
+}

@@ -57,7 +57,9 @@ impl Scope {
                         s.links.insert(p.clone());
                     }
                 }
-                Op::ChangeLink { name, .. } | Op::DeleteLink { name } => {
+                Op::ChangeLink { name, .. }
+                | Op::DeleteLink { name }
+                | Op::BridgeVlans { name, .. } => {
                     s.links.insert(name.clone());
                 }
                 Op::AddAddress(a) | Op::DeleteAddress(a) => {
@@ -148,7 +150,9 @@ impl Scope {
         };
         match op {
             Op::CreateLink(l) => link(&l.name),
-            Op::ChangeLink { name, .. } | Op::DeleteLink { name } => link(name),
+            Op::ChangeLink { name, .. }
+            | Op::DeleteLink { name }
+            | Op::BridgeVlans { name, .. } => link(name),
             Op::AddAddress(a) | Op::DeleteAddress(a) => link(&a.ifname),
             Op::AddRoute(r) | Op::DeleteRoute(r) => route_in(r),
             Op::AddRule(r) | Op::DeleteRule(r) if crate::expand::is_block_rule(r) => {
@@ -466,6 +470,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     {
         plan.push(Phase::AddRoutes, Op::AddRoute(r));
     }
+    super::bridge_vlans::restore(current, target, &mut plan);
     finish(&mut plan, current, target);
     for r in current.rules.iter().filter(|r| !target.rules.contains(r)) {
         plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone()));

@@ -102,6 +102,8 @@ struct Effects {
     /// Addresses the apply deleted (directly or with their device): routes preferring
     /// them went with them.
     lost_ips: BTreeSet<IpAddr>,
+    /// Bridge port VLANs of links of the state before, as the apply's ops left them.
+    vlans: BTreeMap<String, crate::netdev::VlanSet>,
 }
 
 fn veth_peer(kind: &LinkKind) -> Option<&str> {
@@ -216,6 +218,7 @@ impl Effects {
                 Op::DeleteRoute(r) => toggle(&mut e.routes, r, false, before.routes.contains(r)),
                 Op::AddRule(r) => toggle(&mut e.rules, r, true, before.rules.contains(r)),
                 Op::DeleteRule(r) => toggle(&mut e.rules, r, false, before.rules.contains(r)),
+                Op::BridgeVlans { .. } => vlans::record(&mut e.vlans, before, op),
                 // Hostnet's own objects: restored by their own inverses.
                 Op::Ovs(_)
                 | Op::Firewall(_)
@@ -426,6 +429,7 @@ impl Undo<'_> {
         let recreate = links::deleted(&mut cx);
         links::recreate(&mut cx, &recreate);
         links::changed(&mut cx);
+        vlans::vlans(&mut cx);
         addresses(&mut cx);
         routes(&mut cx);
         rules(&mut cx);
@@ -621,3 +625,5 @@ mod links;
 #[cfg(test)]
 #[path = "undo_tests.rs"]
 mod tests;
+#[path = "undo_vlans.rs"]
+mod vlans;

@@ -8,7 +8,7 @@
 
 use netlink_packet_route::link::{
     BridgeMulticastRouterType, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind,
-    InfoPortData, InfoPortKind, LinkAttribute, LinkInfo,
+    InfoPortData, InfoPortKind, LinkAttribute, LinkInfo, VlanProtocol,
 };
 
 use super::{kinds, wire};
@@ -20,6 +20,9 @@ const IFLA_BR_MAX_AGE: u16 = 3;
 const IFLA_BR_AGEING_TIME: u16 = 4;
 const IFLA_BR_STP_STATE: u16 = 5;
 const IFLA_BR_PRIORITY: u16 = 6;
+const IFLA_BR_VLAN_FILTERING: u16 = 7;
+const IFLA_BR_VLAN_PROTOCOL: u16 = 8;
+const IFLA_BR_VLAN_DEFAULT_PVID: u16 = 39;
 const IFLA_BR_GROUP_FWD_MASK: u16 = 9;
 const IFLA_BR_GROUP_ADDR: u16 = 20;
 const IFLA_BR_MCAST_ROUTER: u16 = 22;
@@ -58,11 +61,23 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
-/// A bridge's IFLA_INFO_DATA. Attributes the kernel leaves out keep their defaults.
-pub(super) fn decode_options(data: &[u8]) -> BridgeOptions {
+/// A bridge's IFLA_INFO_DATA, and whether the kernel has bridge VLAN filtering (it
+/// reports IFLA_BR_VLAN_PROTOCOL then). Attributes the kernel leaves out keep their
+/// defaults.
+pub(super) fn decode_options(data: &[u8]) -> (BridgeOptions, bool) {
     let mut o = BridgeOptions::default();
+    let mut vlans = false;
     for (kind, v) in wire::attrs(data) {
         match kind {
+            IFLA_BR_VLAN_FILTERING => set(&mut o.vlan_filtering, u8_of(v).map(|b| b != 0)),
+            IFLA_BR_VLAN_PROTOCOL => {
+                vlans = true;
+                set(
+                    &mut o.vlan_protocol,
+                    v.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])),
+                );
+            }
+            IFLA_BR_VLAN_DEFAULT_PVID => set(&mut o.vlan_default_pvid, u16_of(v)),
             IFLA_BR_FORWARD_DELAY => set(&mut o.forward_delay, wire::as_u32(v)),
             IFLA_BR_HELLO_TIME => set(&mut o.hello_time, wire::as_u32(v)),
             IFLA_BR_MAX_AGE => set(&mut o.max_age, wire::as_u32(v)),
@@ -96,7 +111,7 @@ pub(super) fn decode_options(data: &[u8]) -> BridgeOptions {
             _ => {}
         }
     }
-    o
+    (o, vlans)
 }
 
 /// A bridge port's IFLA_INFO_SLAVE_DATA.
@@ -175,6 +190,12 @@ fn attributes(c: &BridgeChange) -> Vec<InfoBridge> {
         ),
     ];
     data.extend(bools.into_iter().filter_map(|(v, f)| v.map(f)));
+    data.extend(c.vlan_filtering.map(InfoBridge::VlanFiltering));
+    data.extend(
+        c.vlan_protocol
+            .map(|p| InfoBridge::VlanProtocol(VlanProtocol::from(p))),
+    );
+    data.extend(c.vlan_default_pvid.map(InfoBridge::VlanDefaultPvid));
     data.extend(c.priority.map(InfoBridge::Priority));
     data.extend(c.group_fwd_mask.map(InfoBridge::GroupFwdMask));
     data.extend(c.group_addr.map(|m| InfoBridge::GroupAddr(m.0)));
@@ -246,7 +267,7 @@ mod tests {
             .find(|(k, _)| *k == 2)
             .map(|(_, v)| v.to_vec())
             .expect("info data");
-        assert_eq!(decode_options(&data), want);
+        assert_eq!(decode_options(&data).0, want);
         let port = PortChange {
             hairpin: Some(true),
             cost: Some(150),

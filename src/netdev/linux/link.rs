@@ -38,6 +38,8 @@ pub(super) struct RawLink {
     pub kind: Option<String>,
     /// A bridge's settings.
     pub bridge: Option<BridgeOptions>,
+    /// A bridge's dump says the kernel has no bridge VLAN filtering.
+    pub no_bridge_vlans: bool,
     /// A bridge port's settings in its bridge.
     pub port: Option<BridgePortOptions>,
     pub loopback: bool,
@@ -71,6 +73,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         name: String::new(),
         kind: None,
         bridge: None,
+        no_bridge_vlans: false,
         port: None,
         loopback: link_type == ARPHRD_LOOPBACK,
         up: wire::u32_at(payload, 8)? & IFF_UP != 0,
@@ -101,7 +104,9 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
                         // What INFO_DATA holds depends on the kind, which the kernel
                         // always puts first (and SLAVE_KIND before SLAVE_DATA).
                         IFLA_INFO_DATA if link.kind.as_deref() == Some("bridge") => {
-                            link.bridge = Some(bridge::decode_options(data));
+                            let (options, vlans) = bridge::decode_options(data);
+                            link.bridge = Some(options);
+                            link.no_bridge_vlans = !vlans;
                         }
                         IFLA_INFO_DATA => link.info_data = data.to_vec(),
                         IFLA_INFO_SLAVE_KIND => slave_kind = Some(wire::as_string(data)),
@@ -354,6 +359,7 @@ mod tests {
             name: name.into(),
             kind: None,
             bridge: None,
+            no_bridge_vlans: false,
             port: None,
             loopback: false,
             up: true,

@@ -16,6 +16,7 @@
 
 mod addr;
 mod bridge;
+mod bridge_vlan;
 mod devices;
 mod kinds;
 mod link;
@@ -56,6 +57,8 @@ pub struct LinuxDriver {
     /// Bonds and links that are up, as of the last link dump: a port joins a bond only
     /// while down.
     bonds: std::collections::HashSet<String>,
+    /// Bridges, as of the last link dump: their own VLANs are addressed with `self`.
+    bridges: std::collections::HashSet<String>,
     up: std::collections::HashSet<String>,
     /// The namespace the socket was opened in, for the tap ioctls (which act in the
     /// calling thread's).
@@ -83,6 +86,7 @@ impl LinuxDriver {
             ifindex: HashMap::new(),
             stale: true,
             bonds: Default::default(),
+            bridges: Default::default(),
             up: Default::default(),
             netns: tap::current_netns().map_err(DriverError::Io)?,
             ovs: crate::ovs::vsctl::Vsctl::from_env(),
@@ -146,6 +150,11 @@ impl LinuxDriver {
         self.up = links
             .iter()
             .filter(|l| l.up)
+            .map(|l| l.name.clone())
+            .collect();
+        self.bridges = links
+            .iter()
+            .filter(|l| l.bridge.is_some())
             .map(|l| l.name.clone())
             .collect();
         self.stale = false;
@@ -245,6 +254,16 @@ impl LinuxDriver {
                     0,
                 )
             }
+            Op::BridgeVlans { name, vlans, add } => {
+                let index = match (self.ifindex.get(name), add) {
+                    (Some(&i), _) => i,
+                    // Its VLANs went with it.
+                    (None, false) => return Ok(None),
+                    (None, true) => self.resolve(op, name)?,
+                };
+                let bridge = self.bridges.contains(name);
+                (bridge_vlan::request(index, vlans, *add, bridge), 0)
+            }
             // Rules name their input interface, so they need no ifindex.
             Op::AddRule(r) => (RouteNetlinkMessage::NewRule(rule::message(r)), NEW),
             Op::DeleteRule(r) => (RouteNetlinkMessage::DelRule(rule::message(r)), 0),
@@ -330,7 +349,7 @@ fn interfaces(op: &Op) -> Vec<&str> {
             }
             names
         }
-        Op::DeleteLink { name } => vec![name],
+        Op::DeleteLink { name } | Op::BridgeVlans { name, .. } => vec![name],
         Op::AddAddress(a) | Op::DeleteAddress(a) => vec![&a.ifname],
         Op::AddRoute(r) | Op::DeleteRoute(r) => r.devices().collect(),
         Op::AddRule(_) | Op::DeleteRule(_) | Op::Ovs(_) | Op::Firewall(_) => Vec::new(),
@@ -379,6 +398,17 @@ impl Driver for LinuxDriver {
             ),
             ..KernelState::default()
         };
+        // Port VLANs exist only on a kernel with bridge VLAN filtering; reading them
+        // costs a message per bridge port, so only where there are bridges.
+        state.no_bridge_vlans = raw_links.iter().any(|l| l.no_bridge_vlans);
+        if !state.no_bridge_vlans && !self.bridges.is_empty() {
+            let mut vlans = Vec::new();
+            let request = bridge_vlan::dump_request();
+            self.dump_into(&request, "bridge vlans", RTM_NEWLINK, &mut vlans, |p| {
+                bridge_vlan::parse(p, &names)
+            })?;
+            state.bridge_vlans = vlans.into_iter().filter(|(_, s)| !s.is_empty()).collect();
+        }
         let mut routes = Vec::new();
         let mut rules = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
