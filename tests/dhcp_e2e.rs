@@ -133,7 +133,12 @@ fn dhclient_hook_installs_renews_and_removes() {
         Some("10.77.0.1"),
         "{routes:#?}"
     );
-    assert!(routes.iter().any(|r| r.starts_with("route 10.77.0.0/24 dev lan table 1100 scope link src 10.77.0.")), "{routes:#?}");
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("route 10.77.0.0/24 dev lan table 1100 src 10.77.0.")),
+        "{routes:#?}"
+    );
     assert_rules(&rules);
     let shown = hostnet(
         &[

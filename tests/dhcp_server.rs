@@ -28,7 +28,7 @@ fn guests_get_their_addresses_options_and_names() {
     let net = Net::new("sa", &[G1_MAC, G2_MAC]);
     let out = net.apply(&network("", 200));
     assert!(
-        out.contains("Plan: 5 to create, 1 to change, 0 to remove"),
+        out.contains("Plan: 4 to create, 1 to change, 0 to remove"),
         "{out}"
     );
     join(&net, "gv2");
@@ -76,16 +76,26 @@ fn guests_get_their_addresses_options_and_names() {
 
     let shown = net.servers_json();
     assert!(shown.contains("\"running\": true"), "{shown}");
-    assert!(shown.contains("\"active_leases\": 2"), "{shown}");
+    assert!(shown.contains("\"active-leases\": 2"), "{shown}");
     let o = net.hostnet(&["show"], None);
     let pid = net.pid().expect("pid");
     assert!(
         String::from_utf8_lossy(&o.stdout).contains(&format!(
-            "#   tenant1: dnsmasq pid {pid} running on tenant1, 1 hosts, 2 active leases"
+            "#   tenant1: dnsmasq pid {pid} running on tenant1, 1 host, 2 active leases"
         )),
         "{}",
         text(&o)
     );
+    // `-o json` carries the same sections as the YAML's comments.
+    let o = net.hostnet(&["show", "-o", "json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("show's JSON");
+    assert_eq!(v["dhcp-servers"][0]["network"], "tenant1", "{v}");
+    assert_eq!(v["dhcp-servers"][0]["active-leases"], 2, "{v}");
+    assert_eq!(v["dhcp-servers"][0]["pid"], pid, "{v}");
+    assert!(v["document"]["interfaces"].is_array(), "{v}");
+    for section in ["checkpoint", "dhcp-networks", "firewall", "not-shown"] {
+        assert!(v.get(section).is_some(), "no {section} in {v}");
+    }
 
     // Re-applying changes nothing; the files are readable by the user dnsmasq runs as.
     let out = net.apply(&network("", 200));
@@ -164,13 +174,16 @@ fn hosts_and_range_change_the_cheapest_way() {
 
     // A new range: a restart with the new flags; the lease file and its leases stay.
     let out = net.apply(&network("", 250));
-    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert!(
+        out.contains("~ dhcp-server tenant1: range 10.10.0.100-10.10.0.200 -> 10.10.0.100-10.10.0.250, dnsmasq restarted"),
+        "{out}"
+    );
     let new_pid = net.pid().expect("pid");
     assert_ne!(new_pid, pid);
     assert!(!Net::alive(pid));
     assert!(net.file("leases").contains(&G1_MAC.to_lowercase()));
     let shown = net.servers_json();
-    assert!(shown.contains("\"active_leases\": 2"), "{shown}");
+    assert!(shown.contains("\"active-leases\": 2"), "{shown}");
     // ... and the guest keeps its address when it asks again.
     let env = net.dhclient("g1");
     assert_eq!(
@@ -207,7 +220,10 @@ fn a_dead_dnsmasq_comes_back_and_a_stale_pid_is_never_signalled() {
     let pid = net.pid().expect("pid");
     kill(pid);
     let out = net.apply(&yaml);
-    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert!(
+        out.contains("~ dhcp-server tenant1: dnsmasq stopped -> running"),
+        "{out}"
+    );
     let pid = net.pid().expect("pid");
     assert!(Net::alive(pid));
 
@@ -221,7 +237,10 @@ fn a_dead_dnsmasq_comes_back_and_a_stale_pid_is_never_signalled() {
     )
     .expect("pid file");
     let out = net.apply(&yaml);
-    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert!(
+        out.contains("~ dhcp-server tenant1: dnsmasq stopped -> running"),
+        "{out}"
+    );
     assert!(
         other.try_wait().expect("wait").is_none(),
         "sleep was signalled"
@@ -374,7 +393,12 @@ fn dry_run_and_checkpoint_rollback_cover_the_server() {
     // A dry run plans the server and changes nothing.
     let o = net.hostnet(&["apply", "--dry-run", "-"], Some(&network("", 200)));
     assert!(o.status.success(), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("+ dhcp-server tenant1 process"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("+ dhcp-server tenant1 dev tenant1 10.10.0.1/24")
+            && stdout.contains("(dnsmasq started)"),
+        "{stdout}"
+    );
     assert!(!net.dir().exists(), "a dry run wrote files");
 
     net.apply(&network("", 200));
@@ -454,7 +478,11 @@ fn a_crash_at_any_phase_rolls_back_to_the_old_server() {
 /// The apply that printed `out` started a new dnsmasq in place of `old_pid`, and it gives
 /// the declared guest g1 its fixed address.
 fn assert_a_new_server_serves_g1(net: &Net, out: &str, old_pid: i32) {
-    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert!(
+        out.contains("~ dhcp-server tenant1: dnsmasq restarted")
+            || out.contains("~ dhcp-server tenant1: dnsmasq stopped -> running"),
+        "{out}"
+    );
     let new_pid = net.pid().expect("pid");
     assert_ne!(new_pid, old_pid);
     assert!(!Net::alive(old_pid));
@@ -482,7 +510,10 @@ fn a_deleted_bridge_comes_back_with_a_restarted_server() {
     let o = net.lab.run("host", "ip", &["link", "del", "tenant1"]);
     assert!(o.status.success(), "{o:?}");
     let out = net.apply(&yaml);
-    assert!(out.contains("- dhcp-server tenant1 process"), "{out}");
+    assert!(
+        out.contains("~ dhcp-server tenant1: dnsmasq restarted"),
+        "{out}"
+    );
     assert_a_new_server_serves_g1(&net, &out, pid);
 }
 
@@ -550,7 +581,7 @@ fn stray_files_in_a_server_directory_wedge_nothing() {
     assert!(o.status.success(), "{}", text(&o));
     // The server's own apply folds the junk away; the backup stays, unread.
     let out = net.apply(&yaml);
-    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert!(out.contains("dnsmasq stopped -> running"), "{out}");
     assert!(!junk.exists());
     assert!(backup.exists());
     let out = net.apply(&yaml);
@@ -702,7 +733,7 @@ fn guests_reach_the_server_through_the_networks_firewall() {
         "    firewall:\n      allow-from-guests: [{proto: udp, port: 67}, {proto: udp, port: 53}]\n    dhcp-server:\n",
     );
     let out = net.apply(&yaml);
-    assert!(out.contains("+ dhcp-server tenant1 process"), "{out}");
+    assert!(out.contains("(dnsmasq started)"), "{out}");
     let env = net.dhclient("g1");
     assert_eq!(
         env_value(&env, "new_ip_address"),

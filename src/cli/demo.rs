@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::output::count;
+use super::plan_view::PlanView;
 use crate::engine::{self, ApplyOptions};
 use crate::expand::expand;
 use crate::model::{parse, validate};
@@ -57,9 +59,7 @@ fn install_signal_handlers() {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe, and
         // no other code in this process installs handlers for these signals.
         if let Err(e) = unsafe { sigaction(sig, &action) } {
-            eprintln!(
-                "warning: cannot handle {sig}: {e}; interrupting may leave namespaces behind"
-            );
+            tracing::warn!("cannot handle {sig}: {e}; interrupting may leave namespaces behind");
         }
     }
 }
@@ -106,7 +106,7 @@ pub fn run(args: &DemoArgs) -> i32 {
             println!("\nSandbox removed.");
         } else {
             for l in left {
-                eprintln!("warning: could not remove {l}");
+                tracing::warn!("could not remove {l}");
             }
         }
     }
@@ -150,11 +150,11 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
             source,
         })?;
         let run = |drv: &mut LinuxDriver| {
-            engine::apply(drv, &intent, ApplyOptions::default(), |p, _| {
-                print!("{p}");
+            engine::apply(drv, &intent, ApplyOptions::default(), |p, before| {
+                print!("{}", PlanView::new(p, before, &intent));
                 Ok(())
             })
-            .map(|r| (r.plan.len(), r.timings))
+            .map(|r| (PlanView::new(&r.plan, &r.before, &intent).len(), r.timings))
             .map_err(|e| SandboxError::Other {
                 ns: ns.clone(),
                 message: format!("{e}: {}", e.details().join("; ")),
@@ -166,15 +166,18 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
     })?;
     let t = first.1;
     println!(
-        "Applied and verified {} changes in {:.1} ms (query {:.1}, plan {:.1}, execute {:.1}, verify {:.1}).",
-        first.0,
+        "Applied and verified {} in {:.1} ms (query {:.1}, plan {:.1}, execute {:.1}, verify {:.1}).",
+        count(first.0, "change", "changes"),
         (t.query + t.plan + t.execute + t.verify).as_secs_f64() * 1000.0,
         t.query.as_secs_f64() * 1000.0,
         t.plan.as_secs_f64() * 1000.0,
         t.execute.as_secs_f64() * 1000.0,
         t.verify.as_secs_f64() * 1000.0
     );
-    println!("Applied again: {} changes (nothing to do).", second.0);
+    println!(
+        "Applied again: {} (nothing to do).",
+        count(second.0, "change", "changes")
+    );
     check_interrupted()?;
 
     println!(
@@ -200,14 +203,20 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
     println!(
         "      who forwarded them? (the routers' ForwDatagrams / Ip6OutForwDatagrams counters)"
     );
+    // IPv6 neighbour discovery needs a link-local address that has passed duplicate
+    // address detection: until then a router sends no neighbour solicitation at all and
+    // drops what it should forward.
+    wait_for_dad(sb)?;
     let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let responder = {
         let stop = stop.clone();
         let ns = sb.netns("peer");
-        sb.spawn_in("peer", move || echo_responder(stop, ns))
+        sb.spawn_in("peer", move || echo_responder(stop, ns, ready_tx))
     };
-    // Give the responder its sockets before the first probe.
-    std::thread::sleep(Duration::from_millis(100));
+    // The responder's sockets are bound before the first probe (or it failed, and its
+    // error is reported below).
+    let _ = ready_rx.recv();
     let checks = run_checks(sb);
     stop.store(true, Ordering::SeqCst);
     let responded = responder.join().unwrap_or_else(|_| {
@@ -349,8 +358,67 @@ const ECHO_PORT: u16 = 7007;
 /// Datagrams sent per check.
 const PROBES: u32 = 3;
 
-/// Answers UDP datagrams on the peer's addresses until `stop` is set.
-fn echo_responder(stop: Arc<AtomicBool>, ns: String) -> Result<(), SandboxError> {
+/// How long duplicate address detection may take on a loaded machine (it takes about a
+/// second per address: one probe, `retrans_time_ms` 1000).
+const DAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// `IFA_F_TENTATIVE` and `IFA_F_DADFAILED` in `/proc/net/if_inet6`'s flags column.
+const TENTATIVE: u32 = 0x40;
+const DAD_FAILED: u32 = 0x08;
+
+/// Waits until no IPv6 address in the sandbox is tentative; fails naming the address
+/// that failed DAD or was still tentative at the deadline.
+fn wait_for_dad(sb: &Sandbox) -> Result<(), DemoError> {
+    let deadline = std::time::Instant::now() + DAD_TIMEOUT;
+    loop {
+        check_interrupted()?;
+        let mut tentative = None;
+        for role in ["host", "red", "blue", "peer"] {
+            for (addr, dev, flags) in if_inet6(&sb.proc_net(role, "if_inet6")?) {
+                if flags & DAD_FAILED != 0 {
+                    return Err(DemoError::Step(format!(
+                        "IPv6 address {addr} on {dev} in {role} failed duplicate address detection"
+                    )));
+                }
+                if flags & TENTATIVE != 0 {
+                    tentative = Some(format!("{addr} on {dev} in {role}"));
+                }
+            }
+        }
+        let Some(which) = tentative else {
+            return Ok(());
+        };
+        if std::time::Instant::now() > deadline {
+            return Err(DemoError::Step(format!(
+                "IPv6 address {which} still tentative after {} s (duplicate address detection)",
+                DAD_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The lines of `/proc/net/if_inet6`: address, device, flags.
+fn if_inet6(text: &str) -> Vec<(std::net::Ipv6Addr, String, u32)> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let [hex, _, _, _, flags, dev] = f[..] else {
+                return None;
+            };
+            let bits = u128::from_str_radix(hex, 16).ok()?;
+            let flags = u32::from_str_radix(flags, 16).ok()?;
+            Some((std::net::Ipv6Addr::from(bits), dev.to_string(), flags))
+        })
+        .collect()
+}
+
+/// Answers UDP datagrams on the peer's addresses until `stop` is set; says on `ready`
+/// once its sockets are bound.
+fn echo_responder(
+    stop: Arc<AtomicBool>,
+    ns: String,
+    ready: std::sync::mpsc::Sender<()>,
+) -> Result<(), SandboxError> {
     let err = |e: std::io::Error| SandboxError::Other {
         ns: ns.clone(),
         message: format!("echo responder: {e}"),
@@ -367,6 +435,7 @@ fn echo_responder(stop: Arc<AtomicBool>, ns: String) -> Result<(), SandboxError>
         })
         .collect::<Result<_, std::io::Error>>()
         .map_err(err)?;
+    let _ = ready.send(());
     let mut buf = [0u8; 512];
     while !stop.load(Ordering::SeqCst) {
         for s in &sockets {
@@ -416,4 +485,28 @@ fn probe(sb: &Sandbox, src: &str, dst: &str) -> Result<(u32, u32), DemoError> {
         Ok(answered)
     })?;
     Ok((PROBES, answered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_inet6_lines_give_address_device_and_flags() {
+        let text = "fe80000000000000ecd1f0fffed8e0fd 03 40 20 c0   up-red\n\
+                    20010db8000200000000000000000010 06 40 00 82     blue\n";
+        let got = if_inet6(text);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[0].0,
+            "fe80::ecd1:f0ff:fed8:e0fd"
+                .parse::<std::net::Ipv6Addr>()
+                .expect("address")
+        );
+        assert_eq!(
+            (got[0].1.as_str(), got[0].2 & TENTATIVE),
+            ("up-red", TENTATIVE)
+        );
+        assert_eq!((got[1].1.as_str(), got[1].2 & TENTATIVE), ("blue", 0));
+    }
 }

@@ -43,15 +43,10 @@ in this namespace whenever the kernel's addresses or routes change: for hosts wh
 client hook can be installed. The router is the default route the client installed on
 the network's device. Stops cleanly on SIGTERM or SIGINT.
 
-Example systemd unit:
-  [Unit]
-  Description=hostnet DHCP source-routing monitor
-  After=network-pre.target
-  [Service]
-  ExecStart=/usr/local/bin/hostnet monitor
-  Restart=on-failure
-  [Install]
-  WantedBy=multi-user.target";
+As a service: the Debian package installs hostnet-monitor.service (dist/systemd/ in the
+source tree); `systemctl enable --now hostnet-monitor`. A unit of your own needs
+KillMode=process: the DHCP servers the monitor restarts stay in its control group, and
+stopping or restarting the monitor would kill them otherwise.";
 
 /// `hostnet dhcp-event`.
 #[derive(Debug, clap::Args)]
@@ -154,7 +149,10 @@ pub fn dhcp_event(args: &DhcpEventArgs) -> i32 {
             0
         }
         Ok(Outcome::Converged { network, plan }) => {
-            eprintln!("{what}: network {network}: {} change(s)", plan.len());
+            eprintln!(
+                "{what}: network {network}: {}",
+                super::output::count(plan.len(), "change", "changes")
+            );
             for op in plan.ops() {
                 eprintln!("  {} {op}", op.sign());
             }

@@ -6,10 +6,15 @@
 mod apply;
 mod demo;
 mod dhcp;
+mod docs;
+mod log;
 mod output;
 mod persist;
+pub mod plan_view;
+mod progress;
 mod safety;
 mod show;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +36,21 @@ Exit codes: 0 done, 1 failed and rolled back (or nothing was changed),
 const SHOW_EXAMPLES: &str = "\
 Examples:
   hostnet show
-  hostnet show --netns sandbox -o json";
+  hostnet show --netns sandbox -o json
+  hostnet show br0";
+
+const STATUS_HELP: &str = "\
+The record is the committed state (what `hostnet restore` applies at boot), with a
+pending checkpoint's change on top. Drift is every difference between it and the host:
+the plan an apply of the record would make now, shown like a plan.
+
+Exit codes: 0 the host matches the record (or nothing is recorded), 1 drift,
+2 the record or the host could not be read.
+
+Examples:
+  hostnet status
+  hostnet status -o json | jq '.drift[] | select(.network == \"red\")'
+  hostnet status >/dev/null || alert \"hostnet drift\"";
 
 const DEMO_EXAMPLES: &str = "\
 Builds a private set of network namespaces (a host with two uplinks, two routers
@@ -47,8 +66,15 @@ Examples:
 
 /// Declarative network configuration for Linux virtualization hosts.
 #[derive(Debug, Parser)]
-#[command(name = "hostnet", version, about, long_about = None)]
+#[command(name = "hostnet", version = env!("HOSTNET_VERSION"), about, long_about = None)]
 pub struct Cli {
+    /// Say more on standard error: -v what happens, -vv and -vvv details (RUST_LOG,
+    /// e.g. RUST_LOG=hostnet=debug, overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Say only errors on standard error (no warnings).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,9 +87,13 @@ pub enum Command {
     /// Print the current state in the input schema.
     #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
+    /// The networks in force and how the host drifted from the record (exit 1 on drift).
+    #[command(after_help = STATUS_HELP)]
+    Status(status::StatusArgs),
     /// Check a YAML file without looking at the host.
     Validate {
         /// The file to check.
+        #[arg(default_value = DEFAULT_FILE)]
         file: PathBuf,
     },
     /// Run the multi-gateway demo in a sandbox of network namespaces.
@@ -86,12 +116,20 @@ pub enum Command {
     CheckpointWatchdog(safety::WatchdogArgs),
     /// Write the host's own boot-time network configuration (ifcfg, networkd, keyfile) from a YAML file.
     Persist(persist::PersistArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), or write one per command into a directory.
+    Man(docs::ManArgs),
 }
+
+/// The host's file, where the Debian package keeps it: `hostnet apply` with no argument.
+pub const DEFAULT_FILE: &str = "/etc/hostnet/host.yaml";
 
 /// `hostnet apply`.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
     /// The desired state (YAML; `-` reads standard input).
+    #[arg(default_value = DEFAULT_FILE)]
     pub file: PathBuf,
     /// Run inside the named network namespace (/run/netns/NAME).
     #[arg(long, value_name = "NAME")]
@@ -100,8 +138,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = ApplyFormat::Text)]
-    pub output: ApplyFormat,
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
     /// Seconds to wait for another hostnet command on the same namespace.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub lock_timeout: u64,
@@ -116,9 +154,9 @@ pub struct ApplyArgs {
     pub discard_stale_journal: bool,
 }
 
-/// Output formats of `apply`.
+/// Output formats of `apply` and `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ApplyFormat {
+pub enum ReportFormat {
     Text,
     Json,
 }
@@ -126,6 +164,10 @@ pub enum ApplyFormat {
 /// `hostnet show`.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
+    /// Report only this interface: its settings, addresses, the routes that use it and
+    /// the rules that lead to them.
+    #[arg(value_name = "IFACE", conflicts_with_all = ["dhcp", "firewall", "dhcp_servers"])]
+    pub interface: Option<String>,
     /// Run inside the named network namespace (/run/netns/NAME).
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
@@ -147,9 +189,11 @@ pub struct ShowArgs {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::init(cli.verbose, cli.quiet);
     let code = match cli.command {
         Command::Apply(args) => apply::run(&args),
         Command::Show(args) => show::run(&args),
+        Command::Status(args) => status::run(&args),
         Command::Validate { file } => apply::validate_only(&file),
         Command::Demo(args) => demo::run(&args),
         Command::DhcpEvent(args) => dhcp::dhcp_event(&args),
@@ -160,6 +204,8 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => safety::rollback(&args),
         Command::Restore(args) => safety::restore(&args),
         Command::CheckpointWatchdog(args) => safety::watchdog(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

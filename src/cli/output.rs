@@ -22,7 +22,7 @@ pub fn print_json_error(headline: &str, details: &[String], exit_code: i32) {
     let v = serde_json::json!({
         "error": headline,
         "details": details,
-        "exit_code": exit_code,
+        "exit-code": exit_code,
     });
     println!("{v}");
 }
@@ -30,4 +30,9 @@ pub fn print_json_error(headline: &str, details: &[String], exit_code: i32) {
 /// Milliseconds with one decimal, for timings.
 pub fn ms(d: std::time::Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// `1 change`, `2 changes`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

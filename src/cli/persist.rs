@@ -90,7 +90,7 @@ fn chain(e: &PersistError) -> Vec<String> {
 
 fn print_report(r: &Report, dry_run: bool) {
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
     if dry_run {
         print!("{}", r.diff());
@@ -130,11 +130,8 @@ pub fn run(args: &PersistArgs) -> i32 {
         };
         let intent = match load(file) {
             Ok(i) => i,
-            Err(errs) => {
-                print_error(
-                    &format!("{} is not valid; nothing was changed", file.display()),
-                    &errs,
-                );
+            Err(e) => {
+                print_error(&e.headline(file, "; nothing was changed"), &e.details());
                 return 2;
             }
         };

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::enter_netns;
-use super::output::print_error;
+use super::output::{count, print_error};
 use crate::engine::checkpoint::{self, Checkpoint};
 use crate::engine::lock::{self, NetnsLock};
 use crate::engine::records;
@@ -52,11 +52,11 @@ pub use crate::engine::checkpoint::when;
 /// Says so when an earlier apply died and left its journal; `what_now` ends the note.
 pub fn report_stale_journal(state: &Path, what_now: &str) {
     if let Ok(Some(j)) = checkpoint::stale_journal(state) {
-        eprintln!(
-            "note: an apply (pid {}, started {}) did not finish ({} planned changes); {what_now}",
+        tracing::warn!(
+            "an apply (pid {}, started {}) did not finish ({} planned); {what_now}",
             j.pid,
             when(j.started),
-            j.plan.len()
+            count(j.plan.len(), "change", "changes")
         );
     }
 }
@@ -339,10 +339,10 @@ pub fn watchdog(args: &WatchdogArgs) -> i32 {
                 watchdog_log(
                     &state,
                     &format!(
-                        "{}: the change applied {} was not committed; rolled back ({} changes){}",
+                        "{}: the change applied {} was not committed; rolled back ({}){}",
                         when(checkpoint::now()),
                         when(cp.created),
-                        r.changes,
+                        count(r.changes, "change", "changes"),
                         kept_lines(&r)
                     ),
                 );
@@ -391,8 +391,8 @@ fn commit_locked() -> i32 {
     stop_watchdog(&cp);
     if let Ok(doc) = parse(&cp.document) {
         if let Err(e) = committed::record(&committed::lib_dir(), &doc) {
-            eprintln!(
-                "warning: committed, but could not record the state for `hostnet restore`: {}",
+            tracing::warn!(
+                "committed, but could not record the state for `hostnet restore`: {}",
                 crate::error_chain(&e)
             );
         }
@@ -416,9 +416,9 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
                     let _ = checkpoint::clear_journal(&state);
                 }
                 println!(
-                    "Rolled back the change applied {} ({} changes).{}",
+                    "Rolled back the change applied {} ({}).{}",
                     when(cp.created),
-                    r.changes,
+                    count(r.changes, "change", "changes"),
                     kept_lines(&r)
                 );
                 0
@@ -434,10 +434,10 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
             Ok(r) => {
                 let _ = checkpoint::clear_journal(&state);
                 println!(
-                    "Returned to the state before the apply that did not finish (pid {}, started {}): {} changes.{}",
+                    "Returned to the state before the apply that did not finish (pid {}, started {}): {}.{}",
                     j.pid,
                     when(j.started),
-                    r.changes,
+                    count(r.changes, "change", "changes"),
                     kept_lines(&r)
                 );
                 0
@@ -558,7 +558,10 @@ fn restore_locked(discard_stale_journal: bool) -> i32 {
     let mut failed = 0;
     for (label, r) in &results {
         match r {
-            Ok(rep) => println!("restored {label}: {} changes", rep.plan.len()),
+            Ok(rep) => println!(
+                "restored {label}: {}",
+                count(rep.plan.len(), "change", "changes")
+            ),
             Err(e) => {
                 failed += 1;
                 println!("NOT restored {label}: {e}");

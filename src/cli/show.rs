@@ -1,11 +1,42 @@
 //! `hostnet show`.
+//!
+//! YAML is the current state in the input schema, with what the schema cannot hold
+//! (pending checkpoint, DHCP networks, firewall, DHCP servers, objects not shown) as
+//! comments, so that the output stays a document `apply` takes unchanged. JSON carries
+//! the same sections as fields: `{version, document, checkpoint, dhcp-networks,
+//! firewall, dhcp-servers, not-shown}`.
+
+use serde::Serialize;
 
 use super::output::{print_error, Format};
+use super::plan_view::{route_object, rule_object, JSON_VERSION};
 use super::{enter_netns, ShowArgs};
-use crate::engine::applied;
+use crate::engine::{applied, checkpoint};
+use crate::model::Desired;
 use crate::netdev::linux::LinuxDriver;
 use crate::netdev::Driver;
-use crate::show::{dhcp_status, show};
+use crate::show::{dhcp_status, show, DhcpStatus};
+
+/// A pending checkpoint, as `show` reports it.
+#[derive(Debug, Serialize)]
+pub struct PendingCheckpoint {
+    /// When the change was applied and when it rolls back, in seconds since the epoch.
+    pub created: u64,
+    pub deadline: u64,
+}
+
+/// Everything `show` reports.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Shown {
+    version: u32,
+    document: Desired,
+    checkpoint: Option<PendingCheckpoint>,
+    dhcp_networks: Vec<DhcpStatus>,
+    firewall: Vec<crate::firewall::NetworkStatus>,
+    dhcp_servers: Vec<crate::dhcp::server::Status>,
+    not_shown: Vec<String>,
+}
 
 pub fn run(args: &ShowArgs) -> i32 {
     if let Err(e) = enter_netns(args.netns.as_deref()) {
@@ -26,76 +57,102 @@ pub fn run(args: &ShowArgs) -> i32 {
     let servers = crate::dhcp::server::Supervisor::new()
         .status()
         .unwrap_or_default();
-    if args.dhcp_servers {
-        let text = match args.output {
-            Format::Yaml => serde_yaml_ng::to_string(&servers).map_err(|e| e.to_string()),
-            Format::Json => serde_json::to_string_pretty(&servers).map_err(|e| e.to_string()),
+    if let Some(name) = &args.interface {
+        return match interface_report(&state, name) {
+            Some(r) => print(render(&r, args.output)),
+            None => {
+                print_error(&format!("there is no interface {name} here"), &[]);
+                1
+            }
         };
-        return print(text);
+    }
+    if args.dhcp_servers {
+        return print(render(&servers, args.output));
     }
     if args.dhcp {
-        let text = match args.output {
-            Format::Yaml => serde_yaml_ng::to_string(&dhcp).map_err(|e| e.to_string()),
-            Format::Json => serde_json::to_string_pretty(&dhcp).map_err(|e| e.to_string()),
-        };
-        return print(text);
+        return print(render(&dhcp, args.output));
     }
     let firewall = crate::firewall::status(&state.firewall);
     if let Some(w) = crate::firewall::forward_policy_warning(&state.firewall, !firewall.is_empty())
     {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
     if args.firewall {
-        let text = match args.output {
-            Format::Yaml => serde_yaml_ng::to_string(&firewall).map_err(|e| e.to_string()),
-            Format::Json => serde_json::to_string_pretty(&firewall).map_err(|e| e.to_string()),
-        };
-        return print(text);
+        return print(render(&firewall, args.output));
     }
     let shown = show(&state);
-    let text = match args.output {
-        Format::Yaml => serde_yaml_ng::to_string(&shown.document).map_err(|e| e.to_string()),
-        Format::Json => serde_json::to_string_pretty(&shown.document).map_err(|e| e.to_string()),
-    };
     super::safety::report_stale_journal(&applied::state_dir(), super::safety::STALE_JOURNAL_HINT);
-    if text.is_ok() && args.output == Format::Yaml {
-        if let Ok(Some(cp)) = crate::engine::checkpoint::load_checkpoint(&applied::state_dir()) {
-            println!(
-                "# checkpoint pending: the change applied {} rolls back at {} unless `hostnet commit` runs first",
-                super::safety::when(cp.created),
-                super::safety::when(cp.deadline)
-            );
-        }
-        // Comments, so that the output stays a document `apply` takes unchanged.
-        if !dhcp.is_empty() {
-            println!("# DHCP networks: source routing in force (hostnet show --dhcp):");
-            for d in &dhcp {
-                println!("#   {d}");
+    let report = Shown {
+        version: JSON_VERSION,
+        document: shown.document,
+        checkpoint: checkpoint::load_checkpoint(&applied::state_dir())
+            .ok()
+            .flatten()
+            .map(|cp| PendingCheckpoint {
+                created: cp.created,
+                deadline: cp.deadline,
+            }),
+        dhcp_networks: dhcp,
+        firewall,
+        dhcp_servers: servers,
+        not_shown: shown.skipped,
+    };
+    match args.output {
+        Format::Json => print(render(&report, Format::Json)),
+        Format::Yaml => {
+            let text = render(&report.document, Format::Yaml);
+            if text.is_ok() {
+                print_comments(&report);
             }
-        }
-        if !firewall.is_empty() {
-            println!("# networks' firewall (hostnet show --firewall):");
-            for n in &firewall {
-                println!("#   {n}");
-            }
-        }
-        if !servers.is_empty() {
-            println!("# DHCP servers (hostnet show --dhcp-servers):");
-            for s in &servers {
-                println!("#   {s}");
-            }
-        }
-        if !shown.skipped.is_empty() {
-            println!("# not shown (hostnet does not manage them):");
-            for line in &shown.skipped {
-                println!("#   {line}");
-            }
+            print(text)
         }
     }
-    print(text)
 }
 
-fn print(text: Result<String, String>) -> i32 {
+/// The sections the input schema has no place for, as YAML comments.
+fn print_comments(r: &Shown) {
+    if let Some(cp) = &r.checkpoint {
+        println!(
+            "# checkpoint pending: the change applied {} rolls back at {} unless `hostnet commit` runs first",
+            super::safety::when(cp.created),
+            super::safety::when(cp.deadline)
+        );
+    }
+    let section = |title: &str, lines: Vec<String>| {
+        if !lines.is_empty() {
+            println!("# {title}:");
+            for l in lines {
+                println!("#   {l}");
+            }
+        }
+    };
+    section(
+        "DHCP networks: source routing in force (hostnet show --dhcp)",
+        r.dhcp_networks.iter().map(ToString::to_string).collect(),
+    );
+    section(
+        "networks' firewall (hostnet show --firewall)",
+        r.firewall.iter().map(ToString::to_string).collect(),
+    );
+    section(
+        "DHCP servers (hostnet show --dhcp-servers)",
+        r.dhcp_servers.iter().map(ToString::to_string).collect(),
+    );
+    section(
+        "not shown (hostnet does not manage them)",
+        r.not_shown.clone(),
+    );
+}
+
+/// `value` as YAML or pretty JSON.
+pub fn render<T: Serialize>(value: &T, format: Format) -> Result<String, String> {
+    match format {
+        Format::Yaml => serde_yaml_ng::to_string(value).map_err(|e| e.to_string()),
+        Format::Json => serde_json::to_string_pretty(value).map_err(|e| e.to_string()),
+    }
+}
+
+pub fn print(text: Result<String, String>) -> i32 {
     match text {
         Ok(t) => {
             println!("{}", t.trim_end());
@@ -106,4 +163,91 @@ fn print(text: Result<String, String>) -> i32 {
             1
         }
     }
+}
+
+/// `show IFACE`: one interface and what routes through it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct InterfaceReport {
+    /// The interface in the input schema (`null` for a kind the schema has no type for).
+    interface: Option<crate::model::InterfaceSpec>,
+    #[serde(rename = "type")]
+    kind: String,
+    /// The bridge or bond it is a port of.
+    controller: Option<String>,
+    /// Recorded networks whose device or uplink it is.
+    networks: Vec<String>,
+    addresses: Vec<String>,
+    /// Routes through it, in every table (hostnet's own included).
+    routes: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Rules from it (`iif`) or into a table that has a route through it.
+    rules: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Routes and rules of it with attributes hostnet does not manage.
+    not_shown: Vec<String>,
+}
+
+fn interface_report(state: &crate::netdev::KernelState, name: &str) -> Option<InterfaceReport> {
+    use crate::netdev::{TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
+    let link = state.links.get(name)?;
+    let on = |dev: &Option<String>| dev.as_deref() == Some(name);
+    let routes: Vec<&crate::netdev::Route> = state.routes.iter().filter(|r| on(&r.dev)).collect();
+    // The shared tables have routes through every device; their rules say nothing
+    // about this one.
+    let tables: std::collections::BTreeSet<u32> = routes
+        .iter()
+        .map(|r| r.table)
+        .filter(|t| ![TABLE_MAIN, TABLE_LOCAL, TABLE_DEFAULT].contains(t))
+        .collect();
+    let rules = state
+        .rules
+        .iter()
+        .filter(|r| on(&r.iif) || tables.contains(&r.table));
+    let mut not_shown: Vec<String> = state
+        .opaque_routes
+        .iter()
+        .filter(|r| on(&r.dev))
+        .map(ToString::to_string)
+        .collect();
+    not_shown.extend(
+        state
+            .opaque_rules
+            .iter()
+            .filter(|r| on(&r.iif))
+            .map(ToString::to_string),
+    );
+    Some(InterfaceReport {
+        interface: show(state)
+            .document
+            .interfaces
+            .into_iter()
+            .find(|i| i.name == name),
+        kind: link.kind.type_name().to_string(),
+        controller: link.controller.clone(),
+        networks: networks_on(name),
+        addresses: state
+            .addresses
+            .iter()
+            .filter(|a| a.ifname == name)
+            .map(|a| a.addr.to_string())
+            .collect(),
+        routes: routes.into_iter().map(route_object).collect(),
+        rules: rules.map(rule_object).collect(),
+        not_shown,
+    })
+}
+
+/// The committed networks whose device or uplink is `name`.
+fn networks_on(name: &str) -> Vec<String> {
+    let Ok(Some(doc)) = crate::engine::committed::load(&crate::engine::committed::lib_dir()) else {
+        return Vec::new();
+    };
+    doc.networks
+        .iter()
+        .filter(|n| {
+            let bridge = n.bridge.as_deref().unwrap_or(&n.name);
+            let bridged = n.bridged != Some(false);
+            (bridged && bridge == name) || n.uplink.as_deref() == Some(name)
+        })
+        .map(|n| n.name.clone())
+        .collect()
 }

@@ -206,9 +206,10 @@ pub fn monitor(
         match converge_all(state_dir, &mut driver, lock_timeout) {
             Ok(round) => {
                 if !round.changes.is_empty() {
+                    let n = round.changes.len();
                     log(&format!(
-                        "{why}: converged {} change(s)",
-                        round.changes.len()
+                        "{why}: converged {n} {}",
+                        if n == 1 { "change" } else { "changes" }
                     ));
                     for c in &round.changes {
                         log(&format!("  {c}"));

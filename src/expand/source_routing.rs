@@ -271,7 +271,7 @@ mod tests {
         assert_eq!(route.src, Some("192.0.2.10".parse().expect("test value")));
         assert_eq!(
             rule.to_string(),
-            "rule ipv4 priority 3200 from 192.0.2.0/24 lookup 1001 proto 201"
+            "rule priority 3200 from 192.0.2.0/24 lookup 1001"
         );
         assert!(is_network_rule(&rule) && !is_block_rule(&rule));
     }
@@ -290,12 +290,12 @@ mod tests {
         assert_eq!(
             text,
             [
-                "rule ipv4 priority 5001 nop proto 201",
-                "rule ipv4 priority 3198 not iif lo goto 5001 proto 201",
-                "rule ipv4 priority 3199 lookup 254 suppress_prefixlength 0 proto 201",
-                "rule ipv6 priority 4001 nop proto 201",
-                "rule ipv6 priority 3998 not iif lo goto 4001 proto 201",
-                "rule ipv6 priority 3999 lookup 254 suppress_prefixlength 0 proto 201",
+                "rule ipv4 priority 5001 nop",
+                "rule ipv4 priority 3198 not iif lo goto 5001",
+                "rule ipv4 priority 3199 lookup main suppress_prefixlength 0",
+                "rule ipv6 priority 4001 nop",
+                "rule ipv6 priority 3998 not iif lo goto 4001",
+                "rule ipv6 priority 3999 lookup main suppress_prefixlength 0",
             ]
         );
         assert!(blocks(&rules).iter().all(is_block_rule));

@@ -13,7 +13,7 @@ use crate::netdev::{
 };
 
 /// `multicast-router`: nmstate's names or the kernel's numbers (0, 1, 2).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum McastRouter {
     Number(u64),

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// `vlan`: only with `type: vlan`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VlanSpec {
     pub base_iface: String,
@@ -17,7 +17,7 @@ pub struct VlanSpec {
 }
 
 /// `link-aggregation`: only with `type: bond`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LinkAggregationSpec {
     /// `balance-rr`, `active-backup`, `balance-xor`, `broadcast`, `802.3ad`,
@@ -32,7 +32,7 @@ pub struct LinkAggregationSpec {
 }
 
 /// `link-aggregation.options`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BondOptionsSpec {
     /// MII monitoring interval in ms (default 0: off, as the kernel's).
@@ -41,7 +41,7 @@ pub struct BondOptionsSpec {
 }
 
 /// `vxlan`: only with `type: vxlan`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VxlanSpec {
     /// The VNI, 0..=16777215.
@@ -61,7 +61,7 @@ pub struct VxlanSpec {
 }
 
 /// `mac-vlan` / `mac-vtap`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MacVlanSpec {
     pub base_iface: String,
@@ -71,7 +71,7 @@ pub struct MacVlanSpec {
 }
 
 /// `bridge.port[].vlan`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortVlanSpec {
     /// `access` or `trunk` (ovs-bridge ports: `access` only).
@@ -91,7 +91,7 @@ pub struct PortVlanSpec {
 }
 
 /// `trunk-tags[]`: `{id}` or `{id-range: {min, max}}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrunkTagSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,7 +101,7 @@ pub struct TrunkTagSpec {
 }
 
 /// `id-range`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct IdRangeSpec {
     pub min: u32,
@@ -109,7 +109,7 @@ pub struct IdRangeSpec {
 }
 
 /// `ovs-db`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OvsDbSpec {
     /// Interface.external_ids, complete (`iface-id`, `attached-mac`, `vm-uuid`, …).
@@ -118,7 +118,7 @@ pub struct OvsDbSpec {
 }
 
 /// `tap`: only with `type: tap`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TapSpec {
     /// Numeric uid allowed to attach.

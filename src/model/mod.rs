@@ -15,6 +15,7 @@ pub mod dhcp_server;
 mod nmstate_keys;
 mod parse;
 pub mod routes;
+pub mod schema;
 mod types;
 pub mod validate;
 mod validate_devices;

@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::io::Read;
 
 use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
+use serde_yaml_ng::Value;
 
 use super::Desired;
 
@@ -158,23 +159,32 @@ pub fn parse(text: &str) -> Result<Desired, ParseError> {
             message: "the file is empty".into(),
         });
     }
-    let error = |e: serde_yaml_ng::Error| ParseError {
-        message: e.to_string(),
-    };
     // A first pass that only counts (and stops at the budget), so that an alias bomb
     // costs a bounded walk instead of the host's memory.
     let spent = Cell::new(0);
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        NodeBudget(&spent).deserialize(doc).map_err(error)?;
+        NodeBudget(&spent)
+            .deserialize(doc)
+            .map_err(|e| ParseError {
+                message: e.to_string(),
+            })?;
     }
     // nmstate's keys hostnet ignores or refuses are decided first (nmstate_keys.rs).
     let prepared = super::nmstate_keys::prepare(text);
     let parsed: Result<Desired, String> = match &prepared.value {
-        None => serde_yaml_ng::from_str(text).map_err(|e| e.to_string()),
-        // The rewritten document's lines are not the file's: the path alone is given.
+        None => serde_yaml_ng::from_str(text).map_err(|e| explain(text, &e)),
+        // The rewritten document's lines are not the file's: the paths alone are given.
         Some(v) => serde_yaml_ng::to_string(v)
-            .and_then(|again| serde_yaml_ng::from_str(&again))
-            .map_err(|e| without_location(&e.to_string())),
+            .map_err(|e| e.to_string())
+            .and_then(|again| {
+                serde_yaml_ng::from_str(&again).map_err(|e| {
+                    explain(&again, &e)
+                        .lines()
+                        .map(without_location)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }),
     };
     let mut lines = prepared.refused;
     match parsed {
@@ -203,6 +213,119 @@ fn without_location(message: &str) -> String {
     }
 }
 
+/// At most this many unknown keys are reported.
+const MAX_UNKNOWN: usize = 50;
+
+/// The parser's error, and what it alone would not say: every further unknown key (the
+/// parser stops at the first), and that an address lacks its prefix length. One line
+/// per problem.
+fn explain(text: &str, e: &serde_yaml_ng::Error) -> String {
+    let first = e.to_string();
+    let Ok(mut value) = serde_yaml_ng::from_str::<Value>(text) else {
+        return first;
+    };
+    if let Some(hint) = missing_prefix(&first, &value) {
+        return hint;
+    }
+    let mut lines = vec![first.clone()];
+    let mut current = first;
+    // Without each unknown key found so far, the document shows the next one. Its
+    // position is looked up in the original text (the document is re-serialized).
+    while lines.len() < MAX_UNKNOWN {
+        let Some((path, key)) = unknown_field(&current) else {
+            break;
+        };
+        if !remove(&mut value, &path, &key) {
+            break;
+        }
+        let Ok(again) = serde_yaml_ng::to_string(&value) else {
+            break;
+        };
+        let Err(next) = serde_yaml_ng::from_str::<Desired>(&again) else {
+            break;
+        };
+        current = next.to_string();
+        let Some((_, next_key)) = unknown_field(&current) else {
+            break;
+        };
+        let bare = match current.rfind(" at line ") {
+            Some(i) => &current[..i],
+            None => &current,
+        };
+        lines.push(match locate(text, &next_key) {
+            Some((line, column)) => format!("{bare} at line {line} column {column}"),
+            None => bare.to_string(),
+        });
+    }
+    lines.join("\n")
+}
+
+/// The path and key of an `unknown field` message (`networks[0].ipv4`, `adress`).
+fn unknown_field(message: &str) -> Option<(String, String)> {
+    let i = message.find("unknown field `")?;
+    let rest = &message[i + "unknown field `".len()..];
+    let key = &rest[..rest.find('`')?];
+    let path = message[..i].trim_end().trim_end_matches(':');
+    Some((path.to_string(), key.to_string()))
+}
+
+/// The value at a path such as `networks[0].ipv4.address[1]` (empty: the document).
+fn at<'a>(value: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    let mut v = value;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        let name = pieces.next()?;
+        if !name.is_empty() {
+            v = v.as_mapping_mut()?.get_mut(name)?;
+        }
+        for index in pieces {
+            let n: usize = index.strip_suffix(']')?.parse().ok()?;
+            v = v.as_sequence_mut()?.get_mut(n)?;
+        }
+    }
+    Some(v)
+}
+
+fn remove(value: &mut Value, path: &str, key: &str) -> bool {
+    at(value, path)
+        .and_then(Value::as_mapping_mut)
+        .is_some_and(|m| m.remove(key).is_some())
+}
+
+/// Line and column (1-based) of `key` used as a mapping key, when it is so used exactly
+/// once in the text.
+fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
+    let mut found = None;
+    for (n, line) in text.lines().enumerate() {
+        for (i, _) in line.match_indices(key) {
+            let before = line[..i].chars().next_back();
+            let after = line[i + key.len()..].chars().next();
+            let starts = before.is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '-');
+            if starts && after == Some(':') {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((n + 1, i + 1));
+            }
+        }
+    }
+    found
+}
+
+/// An address given without its prefix length where one is required.
+fn missing_prefix(message: &str, value: &Value) -> Option<String> {
+    let i = message.find(": invalid IP address syntax")?;
+    let path = &message[..i];
+    let mut v = value.clone();
+    let s = at(&mut v, path)?.as_str()?.to_string();
+    let ip: std::net::IpAddr = s.parse().ok()?;
+    let example = if ip.is_ipv4() { 24 } else { 64 };
+    let location = message.rfind(" at line ").map_or("", |j| &message[j..]);
+    Some(format!(
+        "{path}: {s} has no prefix length; give it one, such as {s}/{example}{location}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +341,43 @@ mod tests {
             e.starts_with("networks[0].ipv4: unknown field `adress`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_where_it_is() {
+        let e = err(
+            "networks:\n  - name: a\n    colour: red\n    ipv4:\n      adress: [192.0.2.1/24]\n  - name: b\n    mtu: 1500\n    shape: round\n",
+        );
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 3, "{e}");
+        assert!(
+            lines[0].starts_with("networks[0]: unknown field `colour`")
+                && lines[0].ends_with("at line 3 column 5"),
+            "{e}"
+        );
+        assert!(
+            lines[1].starts_with("networks[0].ipv4: unknown field `adress`")
+                && lines[1].ends_with("at line 5 column 7"),
+            "{e}"
+        );
+        assert!(
+            lines[2].starts_with("networks[1]: unknown field `shape`")
+                && lines[2].ends_with("at line 8 column 5"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_address_without_prefix_length_says_so() {
+        let e = err("networks:\n  - name: a\n    ipv4: {address: [192.0.2.10]}\n");
+        assert_eq!(
+            e,
+            "networks[0].ipv4.address[0]: 192.0.2.10 has no prefix length; give it one, \
+             such as 192.0.2.10/24 at line 3 column 22"
+        );
+        // Not an address at all: the parser's own words.
+        let e = err("networks:\n  - name: a\n    ipv4: {address: [nope]}\n");
+        assert!(e.contains("invalid IP address syntax"), "{e}");
     }
 
     #[test]

@@ -260,7 +260,7 @@ mod tests {
         let intent = crate::expand::expand(&d).expect("expands");
         assert_eq!(intent.routes.len(), 1);
         let r = &intent.routes[0].route;
-        assert_eq!(r.to_string(), "route 203.0.113.0/24 table 200 nexthop via 192.0.2.1 dev eth1 weight 1 nexthop via 198.51.100.1 dev eth2 weight 3 proto 4");
+        assert_eq!(r.to_string(), "route 203.0.113.0/24 table 200 nexthop via 192.0.2.1 dev eth1 weight 1 nexthop via 198.51.100.1 dev eth2 weight 3");
         // `show` gives it back as two entries.
         assert_eq!(super::show(r).len(), 2);
     }

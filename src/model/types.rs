@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::netdev::{Family, MacAddr};
 
 /// The whole input file.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Desired {
     /// `interfaces`: devices, nmstate style.
@@ -38,7 +38,7 @@ pub struct Desired {
 }
 
 /// `interfaces[]`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InterfaceSpec {
     pub name: String,
@@ -81,7 +81,7 @@ pub struct InterfaceSpec {
 }
 
 /// Interface types hostnet understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum InterfaceType {
     LinuxBridge,
@@ -122,7 +122,7 @@ impl InterfaceType {
 }
 
 /// `state` of an interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IfaceState {
     Up,
@@ -135,7 +135,7 @@ pub enum IfaceState {
 }
 
 /// `ipv4` / `ipv6` of an interface.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct IpSpec {
     /// `enabled: false` removes every address of the family.
@@ -153,7 +153,7 @@ pub struct IpSpec {
 }
 
 /// `address[]`: `{ip, prefix-length}`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AddressSpec {
     pub ip: IpAddr,
@@ -161,7 +161,7 @@ pub struct AddressSpec {
 }
 
 /// `bridge`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BridgeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,7 +172,7 @@ pub struct BridgeSpec {
 }
 
 /// `bridge.options`: nmstate's keys (see `model/bridge.rs` for units and ranges).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BridgeOptionsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,7 +223,7 @@ pub struct BridgeOptionsSpec {
 }
 
 /// `bridge.options.stp`. Timers in seconds.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StpSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,7 +239,7 @@ pub struct StpSpec {
 }
 
 /// `bridge.port[]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortSpec {
     pub name: String,
@@ -258,14 +258,14 @@ pub struct PortSpec {
 }
 
 /// `veth`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VethSpec {
     pub peer: String,
 }
 
 /// `routes`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RoutesSpec {
     #[serde(default)]
@@ -273,7 +273,7 @@ pub struct RoutesSpec {
 }
 
 /// `state: absent` on a route or rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntryState {
     Absent,
@@ -282,7 +282,7 @@ pub enum EntryState {
 }
 
 /// `routes.config[]`. With `state: absent`, unset fields match anything.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RouteSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -330,7 +330,7 @@ pub struct RouteSpec {
 }
 
 /// `route-rules`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RulesSpec {
     #[serde(default)]
@@ -338,7 +338,7 @@ pub struct RulesSpec {
 }
 
 /// `route-rules.config[]`. With `state: absent`, unset fields match anything.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -372,7 +372,7 @@ pub struct RuleSpec {
 }
 
 /// `route-rules.config[].action`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleActionSpec {
     Blackhole,
@@ -402,7 +402,7 @@ impl RuleActionSpec {
 }
 
 /// `networks[]`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NetworkSpec {
     /// `[a-z0-9-]+`; names the bridge unless `bridge` is given.
@@ -444,7 +444,7 @@ pub struct NetworkSpec {
 }
 
 /// `networks[].state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NetworkState {
     Present,
@@ -452,11 +452,12 @@ pub enum NetworkState {
 }
 
 /// `networks[].ipv4` / `ipv6`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NetworkIp {
     /// Static addresses in CIDR notation (`192.0.2.10/24`).
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::cidr_list")]
     pub address: Vec<IpNet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
@@ -466,7 +467,7 @@ pub struct NetworkIp {
 }
 
 /// `networks[].source-routing`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SourceRoutingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -478,7 +479,7 @@ pub struct SourceRoutingSpec {
 }
 
 /// `settings`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -486,7 +487,7 @@ pub struct Settings {
 }
 
 /// `settings.source-routing`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SourceRoutingSettings {
     /// `[first, last]` table ids derived ids are taken from (default `[1000, 9999]`).

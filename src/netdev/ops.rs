@@ -186,12 +186,17 @@ impl fmt::Display for Op {
             Op::ConfigureDhcpServer { network, spec, .. } => {
                 write!(f, "dhcp-server {network} {spec}")
             }
-            Op::StartDhcpServer { network } => write!(f, "dhcp-server {network} process"),
-            Op::StopDhcpServer { network, remove } => write!(
-                f,
-                "dhcp-server {network} {}",
-                if *remove { "and its files" } else { "process" }
-            ),
+            Op::StartDhcpServer { network }
+            | Op::StopDhcpServer {
+                network,
+                remove: false,
+            } => {
+                write!(f, "dnsmasq of network {network}")
+            }
+            Op::StopDhcpServer {
+                network,
+                remove: true,
+            } => write!(f, "dhcp-server {network} (its dnsmasq and files)"),
             Op::AddDhcpHost { network, host } | Op::RemoveDhcpHost { network, host } => {
                 write!(f, "dhcp-host {host} on {network}")
             }
@@ -199,27 +204,48 @@ impl fmt::Display for Op {
     }
 }
 
-/// Formats a route in `ip route` argument order.
+/// Formats a route in `ip route` argument order, leaving out what is the default:
+/// `default` for a zero-length destination, no `table` for the main table, no IPv6
+/// metric 1024, no `scope link` on an IPv4 route without gateway, and no protocol for
+/// hostnet's own routes (201) and configured ones (`static`).
 pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
     write!(f, "route ")?;
     if r.attrs.kind != super::RouteKind::Unicast {
         write!(f, "{} ", r.attrs.kind.as_str())?;
     }
-    write!(f, "{}", r.destination)?;
+    fmt_prefix(f, &r.destination)?;
     if let Some(g) = r.gateway {
         write!(f, " via {g}")?;
     }
     if let Some(d) = &r.dev {
         write!(f, " dev {d}")?;
     }
-    write!(f, " table {}", r.table)?;
-    if let Some(m) = r.metric {
-        write!(f, " metric {m}")?;
+    if r.table != super::TABLE_MAIN {
+        write!(f, " table {}", table_name(r.table))?;
     }
-    match r.scope {
-        super::RouteScope::Link => write!(f, " scope link")?,
-        super::RouteScope::Host => write!(f, " scope host")?,
+    let v6 = r.destination.addr().is_ipv6();
+    match r.metric {
+        Some(m) if !(v6 && m == IPV6_DEFAULT_METRIC) => write!(f, " metric {m}")?,
         _ => {}
+    }
+    // The scope `ip route add` gives by itself: link for an IPv4 unicast route without
+    // gateway or next hops, else global.
+    let natural = if v6
+        || r.gateway.is_some()
+        || !r.attrs.nexthops.is_empty()
+        || r.attrs.kind != super::RouteKind::Unicast
+    {
+        super::RouteScope::Universe
+    } else {
+        super::RouteScope::Link
+    };
+    if r.scope != natural {
+        match r.scope {
+            super::RouteScope::Universe => write!(f, " scope global")?,
+            super::RouteScope::Link => write!(f, " scope link")?,
+            super::RouteScope::Host => write!(f, " scope host")?,
+            super::RouteScope::Other(n) => write!(f, " scope {n}")?,
+        }
     }
     if let Some(s) = r.src {
         write!(f, " src {s}")?;
@@ -241,7 +267,7 @@ pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
             write!(f, " onlink")?;
         }
     }
-    write!(f, " proto {}", r.protocol)
+    fmt_protocol(f, r.protocol)
 }
 
 /// A route's metrics as `ip route` prints them (`cwnd lock 20`).
@@ -263,17 +289,24 @@ fn fmt_metrics(f: &mut impl fmt::Write, m: &super::RouteMetrics) -> fmt::Result 
     Ok(())
 }
 
-/// Formats a rule in `ip rule` argument order.
+/// Formats a rule in `ip rule` argument order; the family only when no prefix shows it,
+/// `lookup main` for table 254, no protocol for hostnet's own and configured rules.
 pub fn fmt_rule(f: &mut impl fmt::Write, r: &Rule) -> fmt::Result {
-    write!(f, "rule {} priority {}", r.family, r.priority)?;
+    write!(f, "rule ")?;
+    if r.from.is_none() && r.to.is_none() {
+        write!(f, "{} ", r.family)?;
+    }
+    write!(f, "priority {}", r.priority)?;
     if r.invert {
         write!(f, " not")?;
     }
     if let Some(n) = r.from {
-        write!(f, " from {n}")?;
+        write!(f, " from ")?;
+        fmt_prefix(f, &n)?;
     }
     if let Some(n) = r.to {
-        write!(f, " to {n}")?;
+        write!(f, " to ")?;
+        fmt_prefix(f, &n)?;
     }
     if let Some(i) = &r.iif {
         write!(f, " iif {i}")?;
@@ -288,7 +321,7 @@ pub fn fmt_rule(f: &mut impl fmt::Write, r: &Rule) -> fmt::Result {
         }
     }
     match r.action {
-        super::RuleAction::Lookup => write!(f, " lookup {}", r.table)?,
+        super::RuleAction::Lookup => write!(f, " lookup {}", table_name(r.table))?,
         super::RuleAction::Goto(p) => write!(f, " goto {p}")?,
         super::RuleAction::Nop => write!(f, " nop")?,
         super::RuleAction::Blackhole => write!(f, " blackhole")?,
@@ -298,7 +331,42 @@ pub fn fmt_rule(f: &mut impl fmt::Write, r: &Rule) -> fmt::Result {
     if let Some(n) = r.suppress_prefixlength {
         write!(f, " suppress_prefixlength {n}")?;
     }
-    write!(f, " proto {}", r.protocol)
+    fmt_protocol(f, r.protocol)
+}
+
+/// The metric the kernel gives an IPv6 route that has none.
+const IPV6_DEFAULT_METRIC: u32 = 1024;
+
+/// `default` for a zero-length prefix, as `ip` prints it.
+fn fmt_prefix(f: &mut impl fmt::Write, p: &ipnet::IpNet) -> fmt::Result {
+    if p.prefix_len() == 0 {
+        write!(f, "default")
+    } else {
+        write!(f, "{p}")
+    }
+}
+
+/// A routing table by the name `ip` gives it (`main`, `local`, `default`), else its id.
+fn table_name(table: u32) -> String {
+    match table {
+        super::TABLE_MAIN => "main".into(),
+        super::TABLE_LOCAL => "local".into(),
+        super::TABLE_DEFAULT => "default".into(),
+        t => t.to_string(),
+    }
+}
+
+/// A route protocol by the name `ip` gives it; nothing for hostnet's own (201) and for
+/// `static`, the protocol of configured routes and rules.
+fn fmt_protocol(f: &mut impl fmt::Write, protocol: u8) -> fmt::Result {
+    match protocol {
+        super::HOSTNET_PROTO | super::PROTO_STATIC => Ok(()),
+        super::PROTO_KERNEL => write!(f, " proto kernel"),
+        super::PROTO_BOOT => write!(f, " proto boot"),
+        9 => write!(f, " proto ra"),
+        16 => write!(f, " proto dhcp"),
+        p => write!(f, " proto {p}"),
+    }
 }
 
 impl Op {

@@ -274,15 +274,15 @@ mod tests {
         assert_eq!(
             rules[..3],
             [
-                "rule ipv4 priority 3198 not iif lo goto 3301 proto 201",
-                "rule ipv4 priority 3199 lookup 254 suppress_prefixlength 0 proto 201",
-                "rule ipv4 priority 3200 from 192.0.2.0/24 lookup 1000 proto 201",
+                "rule ipv4 priority 3198 not iif lo goto 3301",
+                "rule ipv4 priority 3199 lookup main suppress_prefixlength 0",
+                "rule priority 3200 from 192.0.2.0/24 lookup 1000",
             ]
             .map(String::from),
             "{rules:#?}"
         );
-        assert!(rules.contains(&"rule ipv4 priority 3301 nop proto 201".to_string()));
-        assert!(rules.contains(&"rule ipv6 priority 3201 nop proto 201".to_string()));
+        assert!(rules.contains(&"rule ipv4 priority 3301 nop".to_string()));
+        assert!(rules.contains(&"rule ipv6 priority 3201 nop".to_string()));
         assert_eq!(rules.len(), 3 + 2 + 3 + 1, "{rules:#?}");
         // The landing rule goes in first, the goto before the rules it guards.
         let adds: Vec<String> = p.phases[Phase::AddRules as usize]
@@ -290,7 +290,7 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert!(
-            adds[0].contains(" nop ") && adds[1].contains(" nop "),
+            adds[0].ends_with(" nop") && adds[1].ends_with(" nop"),
             "{adds:#?}"
         );
         assert!(
@@ -309,7 +309,7 @@ mod tests {
         // Without b, the IPv4 block shrinks to a's priority.
         apply(&mut m, &without("b"));
         let rules = hostnet_rules(&mut m);
-        assert!(rules.contains(&"rule ipv4 priority 3201 nop proto 201".to_string()));
+        assert!(rules.contains(&"rule ipv4 priority 3201 nop".to_string()));
         assert!(rules.iter().all(|r| !r.contains("3301")), "{rules:#?}");
         // Without a, nothing of hostnet's is left.
         let p = apply(&mut m, &without("a"));
@@ -320,7 +320,7 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert!(
-            dels.last().is_some_and(|d| d.contains(" nop ")),
+            dels.last().is_some_and(|d| d.ends_with(" nop")),
             "{dels:#?}"
         );
         assert!(dels[0].contains(" from "), "{dels:#?}");

@@ -209,14 +209,16 @@ pub fn check_empty(ns: &str) -> Res<()> {
     )
 }
 
-/// Counts the bridges a `show` printed (hostnet's or nmstate's JSON) or the links of an
-/// `ip -j link` dump.
+/// Counts the bridges a `show` printed (hostnet's, whose state is its `document`, or
+/// nmstate's JSON) or the links of an `ip -j link` dump.
 pub fn count_in_show(path: &std::path::Path, kind: &str) -> Res<usize> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let list = match &v {
         Value::Array(a) => a.clone(),
         _ => v
+            .get("document")
+            .unwrap_or(&v)
             .get("interfaces")
             .and_then(Value::as_array)
             .cloned()

@@ -418,7 +418,7 @@ impl Bench<'_> {
         let _ = std::fs::remove_file(&out);
         let timings = serde_json::from_str::<Value>(&text)
             .ok()
-            .and_then(|v| v.get("timings_ms").cloned());
+            .and_then(|v| v.get("timings-ms").cloned());
         Ok((s, timings))
     }
 

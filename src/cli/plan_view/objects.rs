@@ -1,0 +1,602 @@
+//! One plan entry per op, before merging: the object's kind and key, and its attributes
+//! before and after as JSON objects with the input's kebab-case names.
+
+use serde_json::{json, Map, Value};
+
+use super::{Action, Entry, Kind};
+use crate::dhcp::server::{DhcpHost, ServerSpec};
+use crate::firewall::{FwOp, NetFirewall};
+use crate::netdev::{
+    Address, KernelState, Link, LinkChange, LinkKind, NewLink, Op, Route, RouteScope, Rule,
+};
+use crate::ovs::{OvsOp, OvsPort};
+
+/// The entry of one op; `before` is the state the plan was made against.
+pub(super) fn entry(op: &Op, before: &KernelState, index: usize) -> Entry {
+    let (kind, key, label, action, b, a) = describe(op, before);
+    Entry {
+        network: None,
+        kind,
+        key,
+        action,
+        before: b,
+        after: a,
+        side_effects: Vec::new(),
+        label,
+        text: op.to_string(),
+        index,
+        merged: 1,
+        later: Vec::new(),
+    }
+}
+
+type Described = (
+    Kind,
+    String,
+    String,
+    Action,
+    Option<Map<String, Value>>,
+    Option<Map<String, Value>>,
+);
+
+fn describe(op: &Op, before: &KernelState) -> Described {
+    use Action::{Change, Create, Remove};
+    match op {
+        Op::CreateLink(l) => {
+            let (k, label) = link_key(&l.name);
+            (Kind::Interface, k, label, Create, None, Some(new_link(l)))
+        }
+        Op::ChangeLink { name, change } => {
+            let (k, label) = link_key(name);
+            let old = before.links.get(name).map(|l| link_fields(l, change));
+            (
+                Kind::Interface,
+                k,
+                label,
+                Change,
+                old,
+                Some(change_fields(change)),
+            )
+        }
+        Op::DeleteLink { name } => {
+            let (k, label) = link_key(name);
+            let old = before.links.get(name).map(link);
+            (Kind::Interface, k, label, Remove, old, None)
+        }
+        Op::AddAddress(a) => {
+            let (k, label) = address_key(a);
+            (Kind::Address, k, label, Create, None, Some(address(a)))
+        }
+        Op::DeleteAddress(a) => {
+            let (k, label) = address_key(a);
+            (Kind::Address, k, label, Remove, Some(address(a)), None)
+        }
+        Op::AddRoute(r) => {
+            let (k, label) = route_key(r);
+            (Kind::Route, k, label, Create, None, Some(route(r)))
+        }
+        Op::DeleteRoute(r) => {
+            let (k, label) = route_key(r);
+            (Kind::Route, k, label, Remove, Some(route(r)), None)
+        }
+        Op::AddRule(r) => {
+            let (k, label) = rule_key(r);
+            (Kind::Rule, k, label, Create, None, Some(rule(r)))
+        }
+        Op::DeleteRule(r) => {
+            let (k, label) = rule_key(r);
+            (Kind::Rule, k, label, Remove, Some(rule(r)), None)
+        }
+        Op::BridgeVlans { name, vlans, add } => {
+            let now = before.bridge_vlans.get(name).map(crate::netdev::fmt_vlans);
+            let vids = if *add {
+                crate::netdev::fmt_vlans(vlans)
+            } else {
+                vlans
+                    .keys()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let side = if *add { "add" } else { "remove" };
+            (
+                Kind::BridgeVlans,
+                name.clone(),
+                format!("bridge-vlans {name}"),
+                Change,
+                Some(obj([("vlans", json!(now.unwrap_or_default()))])),
+                Some(obj([(side, json!(vids))])),
+            )
+        }
+        Op::Ovs(o) => ovs(o, before),
+        Op::Firewall(f) => firewall(f),
+        Op::ConfigureDhcpServer { .. }
+        | Op::StartDhcpServer { .. }
+        | Op::StopDhcpServer { .. }
+        | Op::AddDhcpHost { .. }
+        | Op::RemoveDhcpHost { .. } => dhcp(op, before),
+    }
+}
+
+/// The DHCP servers' ops.
+fn dhcp(op: &Op, before: &KernelState) -> Described {
+    use Action::{Change, Create, Remove};
+    match op {
+        Op::ConfigureDhcpServer { network, spec, new } => {
+            let old = before.dhcp_servers.get(network).map(|s| server(&s.spec));
+            let action = if *new { Create } else { Change };
+            let label = format!("dhcp-server {network}");
+            (
+                Kind::DhcpServer,
+                network.clone(),
+                label,
+                action,
+                old.filter(|_| !new),
+                Some(server(spec)),
+            )
+        }
+        Op::StartDhcpServer { network } => {
+            let was = before.dhcp_servers.get(network).map(|s| s.running);
+            let label = format!("dhcp-server {network}");
+            let b = was.map(|r| obj([("running", json!(r))]));
+            (
+                Kind::DhcpServer,
+                network.clone(),
+                label,
+                Change,
+                b,
+                Some(obj([("running", json!(true))])),
+            )
+        }
+        Op::StopDhcpServer { network, remove } => {
+            let label = format!("dhcp-server {network}");
+            let state = before.dhcp_servers.get(network);
+            if *remove {
+                let b = state.map(|s| {
+                    let mut m = server(&s.spec);
+                    m.insert("running".into(), json!(s.running));
+                    m
+                });
+                (Kind::DhcpServer, network.clone(), label, Remove, b, None)
+            } else {
+                let b = Some(obj([("running", json!(state.is_none_or(|s| s.running)))]));
+                (
+                    Kind::DhcpServer,
+                    network.clone(),
+                    label,
+                    Change,
+                    b,
+                    Some(obj([("running", json!(false))])),
+                )
+            }
+        }
+        Op::AddDhcpHost { host, .. } => {
+            let label = format!("dhcp-host {}", host.key());
+            (
+                Kind::DhcpHost,
+                host.key().to_string(),
+                label,
+                Create,
+                None,
+                Some(dhcp_host(host)),
+            )
+        }
+        Op::RemoveDhcpHost { host, .. } => {
+            let label = format!("dhcp-host {}", host.key());
+            (
+                Kind::DhcpHost,
+                host.key().to_string(),
+                label,
+                Remove,
+                Some(dhcp_host(host)),
+                None,
+            )
+        }
+        // The caller passes the DHCP servers' ops only.
+        _ => (
+            Kind::DhcpServer,
+            String::new(),
+            op.to_string(),
+            Change,
+            None,
+            None,
+        ),
+    }
+}
+
+/// A JSON object from pairs.
+pub(super) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Inserts `value` under `key` when there is one.
+fn put<T: serde::Serialize>(m: &mut Map<String, Value>, key: &str, value: Option<T>) {
+    if let Some(v) = value {
+        m.insert(key.into(), json!(v));
+    }
+}
+
+fn link_key(name: &str) -> (String, String) {
+    (name.to_string(), format!("link {name}"))
+}
+
+fn state_word(up: bool) -> &'static str {
+    if up {
+        "up"
+    } else {
+        "down"
+    }
+}
+
+/// A kind's settings: `stp` for a bridge, else the `ip -d link` words (none for plain
+/// kinds).
+fn kind_fields(m: &mut Map<String, Value>, kind: &LinkKind) {
+    match kind {
+        LinkKind::Bridge(b) => {
+            m.insert("stp".into(), json!(b.stp));
+        }
+        k => {
+            let s = k.settings();
+            if !s.is_empty() {
+                m.insert("settings".into(), json!(s));
+            }
+        }
+    }
+}
+
+fn new_link(l: &NewLink) -> Map<String, Value> {
+    let mut m = obj([
+        ("type", json!(l.kind.type_name())),
+        ("state", json!(state_word(l.up))),
+    ]);
+    if let LinkKind::Veth { peer: Some(p) } = &l.kind {
+        m.insert("peer".into(), json!(p));
+    }
+    kind_fields(&mut m, &l.kind);
+    put(&mut m, "mtu", l.mtu);
+    put(&mut m, "mac-address", l.mac.map(|x| x.to_string()));
+    put(&mut m, "controller", l.controller.as_deref());
+    m
+}
+
+fn link(l: &Link) -> Map<String, Value> {
+    let mut m = obj([
+        ("type", json!(l.kind.type_name())),
+        ("state", json!(state_word(l.up))),
+        ("mtu", json!(l.mtu)),
+    ]);
+    if let LinkKind::Veth { peer: Some(p) } = &l.kind {
+        m.insert("peer".into(), json!(p));
+    }
+    kind_fields(&mut m, &l.kind);
+    put(&mut m, "mac-address", l.mac.map(|x| x.to_string()));
+    m.insert("controller".into(), json!(l.controller));
+    m
+}
+
+/// The fields a change sets, with their new values.
+fn change_fields(c: &LinkChange) -> Map<String, Value> {
+    let mut m = Map::new();
+    put(&mut m, "state", c.up.map(state_word));
+    put(&mut m, "mtu", c.mtu);
+    put(&mut m, "mac-address", c.mac.map(|x| x.to_string()));
+    if let Some(ctl) = &c.controller {
+        m.insert("controller".into(), json!(ctl));
+    }
+    if let Some(b) = &c.bridge {
+        m.insert("stp".into(), json!(b.stp));
+    }
+    if let Some(k) = &c.settings {
+        kind_fields(&mut m, k);
+    }
+    m
+}
+
+/// The same fields as [`change_fields`], as the link has them now.
+fn link_fields(l: &Link, c: &LinkChange) -> Map<String, Value> {
+    let all = link(l);
+    change_fields(c)
+        .keys()
+        .map(|k| (k.clone(), all.get(k).cloned().unwrap_or(Value::Null)))
+        .collect()
+}
+
+fn address_key(a: &Address) -> (String, String) {
+    let k = format!("{} dev {}", a.addr, a.ifname);
+    (k.clone(), format!("address {k}"))
+}
+
+fn address(a: &Address) -> Map<String, Value> {
+    obj([
+        ("interface", json!(a.ifname)),
+        ("address", json!(a.addr.to_string())),
+    ])
+}
+
+/// The kernel's identity of a route: table, destination and metric.
+fn route_key(r: &Route) -> (String, String) {
+    let mut k = format!("{} table {}", r.destination, r.table);
+    let dest = if r.destination.prefix_len() == 0 {
+        "default".to_string()
+    } else {
+        r.destination.to_string()
+    };
+    let mut label = format!("route {dest}");
+    if r.table != crate::netdev::TABLE_MAIN {
+        label.push_str(&format!(" table {}", r.table));
+    }
+    if let Some(m) = r.metric {
+        k.push_str(&format!(" metric {m}"));
+    }
+    (k, label)
+}
+
+/// A route's attributes (also for `status` and `show IFACE`).
+pub(crate) fn route(r: &Route) -> Map<String, Value> {
+    let mut m = obj([("destination", json!(r.destination.to_string()))]);
+    put(&mut m, "next-hop-address", r.gateway.map(|g| g.to_string()));
+    put(&mut m, "next-hop-interface", r.dev.as_deref());
+    m.insert("table-id".into(), json!(r.table));
+    put(&mut m, "metric", r.metric);
+    let scope = match r.scope {
+        RouteScope::Universe => "global".to_string(),
+        RouteScope::Link => "link".to_string(),
+        RouteScope::Host => "host".to_string(),
+        RouteScope::Other(n) => n.to_string(),
+    };
+    m.insert("scope".into(), json!(scope));
+    put(&mut m, "source", r.src.map(|s| s.to_string()));
+    m.insert("protocol".into(), json!(r.protocol));
+    m
+}
+
+/// A rule's selectors: everything but where it leads.
+fn rule_key(r: &Rule) -> (String, String) {
+    let mut sel = format!("priority {}", r.priority);
+    if let Some(n) = r.from {
+        sel.push_str(&format!(" from {n}"));
+    }
+    if let Some(n) = r.to {
+        sel.push_str(&format!(" to {n}"));
+    }
+    if let Some(i) = &r.iif {
+        sel.push_str(&format!(" iif {i}"));
+    }
+    if let Some(mk) = r.fwmark {
+        sel.push_str(&format!(" fwmark {mk:#x}"));
+        if let Some(k) = r.fwmask {
+            sel.push_str(&format!("/{k:#x}"));
+        }
+    }
+    (format!("{} {sel}", r.family), format!("rule {sel}"))
+}
+
+/// A rule's attributes (also for `status` and `show IFACE`).
+pub(crate) fn rule(r: &Rule) -> Map<String, Value> {
+    let mut m = obj([("family", json!(r.family)), ("priority", json!(r.priority))]);
+    put(&mut m, "ip-from", r.from.map(|n| n.to_string()));
+    put(&mut m, "ip-to", r.to.map(|n| n.to_string()));
+    put(&mut m, "iif", r.iif.as_deref());
+    put(&mut m, "fwmark", r.fwmark);
+    put(&mut m, "fwmask", r.fwmask);
+    m.insert("route-table".into(), json!(r.table));
+    m.insert("protocol".into(), json!(r.protocol));
+    m
+}
+
+fn ovs_port(bridge: Option<&str>, p: &OvsPort) -> Map<String, Value> {
+    let mut m = Map::new();
+    put(&mut m, "bridge", bridge);
+    put(&mut m, "tag", p.tag);
+    m.insert("internal".into(), json!(p.internal));
+    m.insert("external-ids".into(), json!(p.external_ids));
+    m
+}
+
+fn ovs(o: &OvsOp, before: &KernelState) -> Described {
+    use Action::{Change, Create, Remove};
+    let port_now = |port: &str| {
+        let bridge = before.ovs.bridge_of(port)?;
+        let p = before.ovs.bridges.get(bridge)?.ports.get(port)?;
+        Some(ovs_port(Some(bridge), p))
+    };
+    match o {
+        OvsOp::AddBridge { name, datapath } => {
+            let mut m = Map::new();
+            put(&mut m, "datapath", datapath.as_deref());
+            (
+                Kind::OvsBridge,
+                name.clone(),
+                format!("ovs-bridge {name}"),
+                Create,
+                None,
+                Some(m),
+            )
+        }
+        OvsOp::DelBridge { name } => {
+            let b = before.ovs.bridges.get(name).map(|b| {
+                let mut m = Map::new();
+                put(&mut m, "datapath", b.datapath.as_deref());
+                m
+            });
+            (
+                Kind::OvsBridge,
+                name.clone(),
+                format!("ovs-bridge {name}"),
+                Remove,
+                b,
+                None,
+            )
+        }
+        OvsOp::AddPort {
+            bridge,
+            port,
+            settings,
+        } => {
+            let a = ovs_port(Some(bridge), settings);
+            (
+                Kind::OvsPort,
+                port.clone(),
+                format!("ovs-port {port}"),
+                Create,
+                None,
+                Some(a),
+            )
+        }
+        OvsOp::DelPort { port, .. } => (
+            Kind::OvsPort,
+            port.clone(),
+            format!("ovs-port {port}"),
+            Remove,
+            port_now(port),
+            None,
+        ),
+        OvsOp::SetPort { port, settings } => {
+            let a = ovs_port(None, settings);
+            let b = port_now(port).map(|mut m| {
+                m.remove("bridge");
+                m
+            });
+            (
+                Kind::OvsPort,
+                port.clone(),
+                format!("ovs-port {port}"),
+                Change,
+                b,
+                Some(a),
+            )
+        }
+    }
+}
+
+fn net_firewall(backend: &str, n: &NetFirewall) -> Map<String, Value> {
+    obj([
+        ("backend", json!(backend)),
+        ("device", json!(n.device)),
+        (
+            "subnets",
+            json!(n
+                .subnets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()),
+        ),
+        ("rules", json!(crate::firewall::spec::describe(n))),
+    ])
+}
+
+fn firewall(f: &FwOp) -> Described {
+    use Action::{Change, Create, Remove};
+    match f {
+        FwOp::Base { backend, from, up } => {
+            let b = backend.to_string();
+            let label = format!("firewall {b} base chains");
+            let exists = Some(obj([("backend", json!(b))]));
+            let action = match (up, from.is_empty()) {
+                (true, true) => Create,
+                (true, false) => Change,
+                (false, _) => Remove,
+            };
+            let (before, after) = match action {
+                Create => (None, exists),
+                Change => (
+                    Some(obj([("backend", json!(b)), ("intact", json!(false))])),
+                    exists,
+                ),
+                Remove => (exists, None),
+            };
+            (Kind::FirewallBase, b, label, action, before, after)
+        }
+        FwOp::Network {
+            backend,
+            name,
+            from,
+            to,
+        } => {
+            let b = backend.to_string();
+            let label = format!("firewall {b} of network {name}");
+            let old = from.as_ref().map(|s| {
+                let mut m = net_firewall(&b, &s.spec);
+                if !s.intact {
+                    m.insert("intact".into(), json!(false));
+                }
+                m
+            });
+            let new = to.as_ref().map(|n| net_firewall(&b, n));
+            let action = match (from, to) {
+                (None, _) => Create,
+                (_, None) => Remove,
+                _ => Change,
+            };
+            (Kind::Firewall, b, label, action, old, new)
+        }
+        FwOp::Sysctl { key, from, to } => {
+            let before = from.as_ref().map(|v| obj([("value", json!(v))]));
+            let after = Some(obj([("value", json!(to))]));
+            (
+                Kind::Sysctl,
+                key.clone(),
+                format!("sysctl {key}"),
+                Change,
+                before,
+                after,
+            )
+        }
+        FwOp::ForgetFlows { external } => {
+            let before = Some(obj([("floating-ip", json!(external.to_string()))]));
+            let label = format!("conntrack entries of floating IP {external}");
+            (
+                Kind::Conntrack,
+                external.to_string(),
+                label,
+                Remove,
+                before,
+                None,
+            )
+        }
+    }
+}
+
+fn server(s: &ServerSpec) -> Map<String, Value> {
+    let fl = &s.flags;
+    let o = &s.options;
+    let mut m = obj([
+        ("interface", json!(fl.interface)),
+        ("address", json!(fl.address.map(|a| a.to_string()))),
+        (
+            "range",
+            match fl.range {
+                Some((a, b)) => json!({"start": a.to_string(), "end": b.to_string()}),
+                None => Value::Null,
+            },
+        ),
+        (
+            "lease-time",
+            match fl.lease_seconds {
+                Some(s) => json!(s),
+                None => json!("infinite"),
+            },
+        ),
+    ]);
+    put(&mut m, "domain", fl.domain.as_deref());
+    m.insert("router".into(), json!(o.router.map(|r| r.to_string())));
+    let dns: Vec<String> = o.dns_servers.iter().map(ToString::to_string).collect();
+    m.insert("dns-servers".into(), json!(dns));
+    put(&mut m, "mtu", o.mtu);
+    let up: Vec<String> = fl.upstream.iter().map(ToString::to_string).collect();
+    m.insert("upstream-dns".into(), json!(up));
+    m.insert("resolv-conf".into(), json!(fl.resolv_conf));
+    m.insert("ping-check".into(), json!(fl.ping_check));
+    m.insert("log-dhcp".into(), json!(fl.log_dhcp));
+    m
+}
+
+fn dhcp_host(h: &DhcpHost) -> Map<String, Value> {
+    let mut m = Map::new();
+    put(&mut m, "mac", h.mac.map(|v| v.to_string()));
+    put(&mut m, "duid", h.duid.as_ref().map(|v| v.to_string()));
+    put(&mut m, "ip", h.ip.map(|v| v.to_string()));
+    put(&mut m, "ipv6", h.ipv6.map(|v| v.to_string()));
+    put(&mut m, "hostname", h.hostname.as_deref());
+    m
+}
