@@ -366,10 +366,27 @@ fn rejection(op: &Op, nack: Nack) -> DriverError {
         Nack::Kernel { errno, message } => DriverError::Rejected {
             op: format!("{} {op}", op.verb()),
             errno,
-            message,
+            message: message.or_else(|| why_unsupported(op, errno)),
         },
         Nack::Failed(e) => e,
     }
+}
+
+/// The kernel's bare EOPNOTSUPP for what needs bridge VLAN filtering, explained: with
+/// no bridge yet, the plan could not know the kernel lacks it.
+fn why_unsupported(op: &Op, errno: i32) -> Option<String> {
+    let vlans = match op {
+        Op::BridgeVlans { .. } => true,
+        Op::CreateLink(l) => matches!(&l.kind, LinkKind::Bridge(o) if o.vlan_filtering),
+        Op::ChangeLink { change, .. } => change
+            .bridge
+            .as_ref()
+            .is_some_and(|b| b.vlan_filtering.is_some()),
+        _ => false,
+    };
+    (errno == libc::EOPNOTSUPP && vlans).then(|| {
+        "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), which port VLANs need".into()
+    })
 }
 
 /// Errnos that mean a delete found its object already gone.
