@@ -761,6 +761,25 @@ fn linux_bridge_port_vlans() {
         "show applied back ({shown:?}): {}",
         text(&back)
     );
+    // An apply that fails after its VLAN ops (a route the kernel refuses comes later):
+    // the rollback gives every port its VLANs back.
+    let ports = ["br-vl0", "eth1", "eth2"];
+    let vlans_before = ports.map(kernel_vlans);
+    let failing = read(file)
+        .replace(
+            "mode: access\n            tag: 101",
+            "mode: access\n            tag: 300",
+        )
+        .replace("- id: 102", "- id: 103")
+        + "routes:\n  config:\n  - {destination: 203.0.113.0/24, next-hop-address: 10.99.0.1, next-hop-interface: eth2}\n";
+    let o = hostnet(&["apply", "-"], Some(&failing));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("bridge-vlans eth2: add 300 pvid untagged"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(ports.map(kernel_vlans), vlans_before, "{}", text(&o));
     // `vlan: {}`: back to the bridge's default.
     let reset = read(file).replace(
         "vlan:\n            mode: access\n            tag: 101",
