@@ -271,5 +271,6 @@ pub fn route_via(dst: &str, gw: &str) -> Result<Op, SandboxError> {
         scope: RouteScope::Universe,
         src: None,
         protocol: PROTO_STATIC,
+        attrs: Default::default(),
     }))
 }

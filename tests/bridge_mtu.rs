@@ -19,7 +19,10 @@ use hostnet::netdev::{BridgeOptions, Driver, LinkChange, LinkKind, NewLink, Op};
 fn bridge(name: &str, mtu: Option<u32>) -> Op {
     Op::CreateLink(NewLink {
         name: name.into(),
-        kind: LinkKind::Bridge(BridgeOptions { stp: false }),
+        kind: LinkKind::Bridge(BridgeOptions {
+            stp: false,
+            ..Default::default()
+        }),
         up: true,
         mtu,
         mac: None,

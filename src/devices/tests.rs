@@ -19,6 +19,7 @@ fn host_with_addressed_uplink() -> ModelDriver {
         scope: RouteScope::Universe,
         src: None,
         protocol: PROTO_STATIC,
+        attrs: Default::default(),
     });
     ModelDriver::new(s)
 }

@@ -166,6 +166,7 @@ pub fn default_via(table: u32, device: &str, gateway: IpAddr) -> Route {
         scope: RouteScope::Universe,
         src: None,
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     }
 }
 
@@ -197,6 +198,7 @@ pub fn for_address(table: u32, priority: u32, device: &str, address: IpNet) -> (
         },
         src: (!v6).then_some(address.addr()),
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     };
     let rule = Rule {
         from: Some(subnet),

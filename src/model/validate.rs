@@ -203,9 +203,12 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
         let mut push = |path: String, message: String| errs.push(path, message);
         for (i, iface) in d.interfaces.iter().enumerate() {
             super::validate_devices::check_interface(&mut push, &ix, i, iface);
+            super::bridge::check(&mut push, &format!("interfaces[{i}]"), iface);
+            super::bridge_vlans::check(&mut push, &format!("interfaces[{i}]"), iface);
             super::validate_devices::check_ovs(&mut push, &ix, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);
+        super::routes::check(&mut push, d);
         for (i, n) in d.networks.iter().enumerate() {
             super::validate_devices::check_network(&mut push, i, n);
         }
@@ -238,27 +241,40 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMa
                 ),
             );
         }
-        let absent = iface.state == Some(IfaceState::Absent);
-        let Some(ty) = iface.iface_type else {
-            if !absent {
-                errs.push(
-                    format!("{p}.type"),
-                    "type is required unless state is absent",
-                );
-            }
+        if iface.state == Some(IfaceState::Ignore) {
             continue;
-        };
+        }
+        let absent = iface.state == Some(IfaceState::Absent);
+        // Without a type the interface must exist, and the kernel says what it is (nmstate
+        // allows it, and `type: unknown`); settings that belong to a type need the type.
+        let ty = iface.iface_type;
+        if ty.is_none() {
+            if absent {
+                continue;
+            }
+            for (key, given) in typed_sections(iface) {
+                if given {
+                    errs.push(
+                        format!("{p}.{key}"),
+                        format!("give the interface's type with its {key} settings"),
+                    );
+                }
+            }
+        }
         check_mtu(errs, &format!("{p}.mtu"), iface.mtu);
-        check_kind_mtu(
-            errs,
-            &format!("{p}.mtu"),
-            iface.mtu,
-            ty.as_str(),
-            max_mtu(ty, iface),
-        );
-        if iface.bridge.is_some()
-            && ty != InterfaceType::LinuxBridge
-            && ty != InterfaceType::OvsBridge
+        if let Some(ty) = ty {
+            check_kind_mtu(
+                errs,
+                &format!("{p}.mtu"),
+                iface.mtu,
+                ty.as_str(),
+                max_mtu(ty, iface),
+            );
+        }
+        let loopback = ty == Some(InterfaceType::Loopback) || (ty.is_none() && iface.name == "lo");
+        if let Some(ty) = ty
+            .filter(|_| iface.bridge.is_some())
+            .filter(|t| *t != InterfaceType::LinuxBridge && *t != InterfaceType::OvsBridge)
         {
             errs.push(
                 format!("{p}.bridge"),
@@ -268,13 +284,17 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMa
                 ),
             );
         }
-        if iface.veth.is_some() && ty != InterfaceType::Veth {
+        // nmstate models a veth as an ethernet with a veth section.
+        if let Some(ty) = ty
+            .filter(|_| iface.veth.is_some())
+            .filter(|t| *t != InterfaceType::Veth && *t != InterfaceType::Ethernet)
+        {
             errs.push(
                 format!("{p}.veth"),
                 format!("only a veth has veth settings, not a {}", ty.as_str()),
             );
         }
-        if ty == InterfaceType::Loopback && iface.mac_address.is_some() {
+        if ty == Some(InterfaceType::Loopback) && iface.mac_address.is_some() {
             errs.push(
                 format!("{p}.mac-address"),
                 "the loopback device has no MAC address",
@@ -295,11 +315,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMa
         }
         // Without veth.peer a veth can be matched and changed but not created: `show`
         // prints no peer for a veth whose other end is in another namespace.
-        if let Some(v) = iface
-            .veth
-            .as_ref()
-            .filter(|_| ty == InterfaceType::Veth && !absent)
-        {
+        if let Some(v) = iface.veth.as_ref().filter(|_| ty.is_some() && !absent) {
             if let Err(m) = check_ifname(&v.peer) {
                 errs.push(format!("{p}.veth.peer"), m);
             } else if v.peer == iface.name {
@@ -352,7 +368,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMa
             if spec.dhcp == Some(true) {
                 errs.push(
                     format!("{fp}.dhcp"),
-                    "DHCP is not supported by this version of hostnet",
+                    format!("hostnet runs no DHCP client on interfaces; use networks[].{fam}.dhcp with your client (hostnet hooks install)"),
                 );
             }
             if spec.autoconf == Some(true) {
@@ -382,7 +398,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMa
                         format!("{} is longer than {max}", a.prefix_length),
                     );
                 }
-                if let Some(why) = unassignable(&a.ip, ty == InterfaceType::Loopback) {
+                if let Some(why) = unassignable(&a.ip, loopback) {
                     errs.push(format!("{ap}.ip"), format!("{} {why}", a.ip));
                 }
             }
@@ -418,9 +434,13 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
     let Some(routes) = &d.routes else { return };
     for (i, r) in routes.config.iter().enumerate() {
         let p = format!("routes.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         let absent = r.state == Some(EntryState::Absent);
+        // nmstate's table 0 is main.
         if let Some(t) = r.table_id {
-            if t == 0 || t == TABLE_LOCAL {
+            if t == TABLE_LOCAL {
                 errs.push(
                     format!("{p}.table-id"),
                     format!("table {t} cannot hold configured routes"),
@@ -465,7 +485,13 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
         if r.destination.is_none() {
             errs.push(format!("{p}.destination"), "destination is required");
         }
-        if r.next_hop_address.is_none_or(|g| g.is_unspecified()) && r.next_hop_interface.is_none() {
+        let typed = r
+            .route_type
+            .is_some_and(|k| k != crate::netdev::RouteKind::Unicast);
+        if !typed
+            && r.next_hop_address.is_none_or(|g| g.is_unspecified())
+            && r.next_hop_interface.is_none()
+        {
             errs.push(
                 p,
                 "a route needs next-hop-address, next-hop-interface or both",
@@ -478,6 +504,9 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
     let Some(rules) = &d.route_rules else { return };
     for (i, r) in rules.config.iter().enumerate() {
         let p = format!("route-rules.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         let absent = r.state == Some(EntryState::Absent);
         let fams: Vec<(&str, bool)> = [("ip-from", r.ip_from), ("ip-to", r.ip_to)]
             .into_iter()
@@ -526,11 +555,36 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
                 errs.push(format!("{p}.route-table"), "table 0 is not a table");
             }
         }
+        if let Some(n) = &r.oif {
+            if let Err(m) = check_ifname(n) {
+                errs.push(format!("{p}.oif"), m);
+            }
+        }
+        if let Some(n) = r.suppress_prefix_length.filter(|n| *n > 128) {
+            errs.push(
+                format!("{p}.suppress-prefix-length"),
+                format!("{n} is longer than any prefix (128 at most)"),
+            );
+        }
         if absent {
             continue;
         }
-        if r.route_table.is_none() {
-            errs.push(format!("{p}.route-table"), "route-table is required");
+        // Without route-table a lookup rule looks up main (nmstate's rule); an action
+        // rule looks up nothing.
+        if let (Some(a), Some(_)) = (r.action, r.route_table) {
+            errs.push(
+                format!("{p}.route-table"),
+                format!(
+                    "a rule with action {} looks up no table",
+                    serde_yaml_ng::to_string(&a).unwrap_or_default().trim()
+                ),
+            );
+        }
+        if r.action.is_some() && r.suppress_prefix_length.is_some() {
+            errs.push(
+                format!("{p}.suppress-prefix-length"),
+                "suppress-prefix-length applies to a table lookup, not to an action",
+            );
         }
         if r.priority.is_none() {
             errs.push(
@@ -774,6 +828,20 @@ fn validate_networks(
             }
         }
     }
+}
+
+/// The sections of an interface that belong to one type, and whether each is given.
+fn typed_sections(iface: &InterfaceSpec) -> [(&'static str, bool); 8] {
+    [
+        ("bridge", iface.bridge.is_some()),
+        ("veth", iface.veth.is_some()),
+        ("vlan", iface.vlan.is_some()),
+        ("link-aggregation", iface.link_aggregation.is_some()),
+        ("vxlan", iface.vxlan.is_some()),
+        ("mac-vlan", iface.mac_vlan.is_some()),
+        ("mac-vtap", iface.mac_vtap.is_some()),
+        ("tap", iface.tap.is_some()),
+    ]
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ fn route(table: u32, dst: &str, via: Option<&str>, dev: &str, src: Option<&str>)
         scope: RouteScope::Universe,
         src: src.map(|s| s.parse().expect("test value")),
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     }
 }
 

@@ -222,6 +222,7 @@ pub fn host_config(intent: &Intent) -> HostConfig {
     place_block(intent, &mut out);
     place_user_routes(intent, &mut out);
     place_user_rules(intent, &mut out);
+    unpersisted(intent, &mut out);
     for d in &mut out.devices {
         // By family, on-link before via; rules by priority, `from` before `to` (as VDSM
         // wrote them).
@@ -235,6 +236,41 @@ pub fn host_config(intent: &Intent) -> HostConfig {
         d.rules.dedup();
     }
     out
+}
+
+/// Settings the writers do not render yet (issue 13: route types, metrics, onlink and
+/// multipath next hops, rule actions, oif and suppress-prefix-length, Linux bridge and
+/// port options): a warning each, so that a boot does not lose them silently.
+fn unpersisted(intent: &Intent, out: &mut HostConfig) {
+    for r in intent
+        .routes
+        .iter()
+        .filter(|r| r.route.attrs != Default::default())
+    {
+        out.warnings.push(format!(
+            "{}: its route-type, metrics, onlink or multipath next hops are not written to boot files yet",
+            r.origin
+        ));
+    }
+    for r in &intent.rules {
+        let plain = r.rule.action == crate::netdev::RuleAction::Lookup
+            && r.rule.oif.is_none()
+            && r.rule.suppress_prefixlength.is_none();
+        if !plain {
+            out.warnings.push(format!(
+                "{}: its action, oif or suppress-prefix-length is not written to boot files yet",
+                r.origin
+            ));
+        }
+    }
+    for li in intent.links.values() {
+        if li.bridge.is_some() || li.port.is_some() {
+            out.warnings.push(format!(
+                "{}: Linux bridge and bridge port options other than STP on/off are not written to boot files yet",
+                li.origin
+            ));
+        }
+    }
 }
 
 fn device_of(name: &str, link: &LinkIntent, kind: DeviceKind) -> DeviceConfig {

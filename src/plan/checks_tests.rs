@@ -71,6 +71,7 @@ fn a_kernel_router_that_is_the_lease_itself_is_a_plan_error() {
                 scope: RouteScope::Universe,
                 src: None,
                 protocol: 16,
+                attrs: Default::default(),
             }),
         ];
         for op in &ops {

@@ -12,6 +12,7 @@
 
 mod bond_ports;
 mod bridge_mtu;
+mod bridge_vlans;
 mod checks;
 #[cfg(test)]
 mod checks_tests;
@@ -38,7 +39,7 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 25] = [
+pub const PHASES: [&str; 27] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
@@ -56,6 +57,8 @@ pub const PHASES: [&str; 25] = [
     "open vswitch",
     "change links",
     "change bridges",
+    "add bridge vlans",
+    "delete bridge vlans",
     "add addresses",
     "add routes",
     "add rules",
@@ -99,6 +102,10 @@ pub enum Phase {
     Ovs,
     ChangeLinks,
     ChangeBridges,
+    /// Bridge port VLANs, once ports are in and VLAN filtering is on: the new ones (and
+    /// the PVID) first, so that a port never goes without its VLANs on the way.
+    AddBridgeVlans,
+    DeleteBridgeVlans,
     AddAddresses,
     AddRoutes,
     AddRules,
@@ -193,6 +200,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     let mut plan = Plan::new();
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
+    bridge_vlans::plan_vlans(current, intent, &mut plan, &mut errors);
     devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
     let ix = owned::Index::new(current);
@@ -212,6 +220,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     dhcp_server::plan_servers(current, intent, &mut plan);
     checks::check(current, intent, &plan, &mut errors);
     plan.notes = checks::unfound_removals(current, intent);
+    plan.notes.extend(intent.notes.iter().cloned());
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -277,6 +286,8 @@ pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
 mod day2_tests;
 #[cfg(test)]
 mod dynamic_tests;
+#[cfg(test)]
+mod nmstate_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

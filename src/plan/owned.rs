@@ -202,12 +202,41 @@ fn ours(r: &Rule) -> Rule {
     }
 }
 
+/// Whether address `ip` is on some interface once the intent's address lists apply.
+fn address_after(current: &KernelState, intent: &Intent, ip: std::net::IpAddr) -> bool {
+    fn listed(ip: std::net::IpAddr, li: &crate::expand::LinkIntent) -> Option<&Vec<ipnet::IpNet>> {
+        match ip.is_ipv4() {
+            true => li.ipv4.as_ref(),
+            false => li.ipv6.as_ref(),
+        }
+    }
+    let kept = current.addresses.iter().any(|a| {
+        a.addr.addr() == ip
+            && intent
+                .links
+                .get(&a.ifname)
+                .and_then(|li| listed(ip, li))
+                .is_none_or(|l| l.contains(&a.addr))
+    });
+    kept || intent
+        .links
+        .values()
+        .filter(|li| li.state != crate::model::IfaceState::Absent)
+        .filter_map(|li| listed(ip, li))
+        .flatten()
+        .any(|a| a.addr() == ip)
+}
+
 pub(super) fn same_user_route(want: &Route, have: &Route) -> bool {
     want.same_key(have)
         && want.gateway == have.gateway
-        // Without a device the kernel picks the one that reaches the gateway.
+        // Without a device the kernel picks the one that reaches the gateway (and
+        // keeps an IPv6 blackhole on `lo`).
         && (want.dev.is_none() || want.dev == have.dev)
         && (want.src.is_none() || want.src == have.src)
+        // Type, metrics, onlink and next hops are the route's: another value is
+        // another route (nmstate cannot edit them in place either).
+        && want.attrs == have.attrs
 }
 
 fn same_user_rule(want: &Rule, have: &Rule) -> bool {
@@ -259,6 +288,15 @@ pub(super) fn plan_routes(
     }
     for ri in &intent.routes {
         let want = &ri.route;
+        if let Some(src) = want.src.filter(|s| !address_after(current, intent, *s)) {
+            errors.push(PlanError {
+                path: format!("{}.source", ri.origin),
+                message: format!(
+                    "{src} is no address of this host (the kernel refuses a preferred source it does not have); give it to an interface in this file"
+                ),
+            });
+            continue;
+        }
         if current.routes.iter().any(|h| same_user_route(want, h)) {
             continue;
         }

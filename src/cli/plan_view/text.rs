@@ -140,6 +140,8 @@ fn change_words(key: &str, old: &Value, new: &Value) -> String {
     match key {
         "value" => format!("{o} -> {n}"),
         "running" => format!("dnsmasq {o} -> {n}"),
+        // Bridge VLANs added and removed (their set before is in `vlans`).
+        "add" | "remove" if old.is_null() => format!("{key} {n}"),
         _ => format!("{key} {o} -> {n}"),
     }
 }
