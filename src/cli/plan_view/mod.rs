@@ -11,6 +11,7 @@
 //! `{network?, kind, key, action, before, after, side-effects?}`. An entry is identified
 //! by (network, kind, key).
 
+mod dhcp;
 mod objects;
 mod text;
 
