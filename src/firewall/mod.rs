@@ -32,7 +32,6 @@ pub mod plan;
 mod run;
 pub mod spec;
 pub mod sysctl;
-pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
