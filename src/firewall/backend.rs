@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use super::NetFwState;
-use super::{iptables, nft, run, BackendKind, BackendState, FirewallError, FwOp, NetFirewall};
+use super::{
+    iptables, nft, nft_read, run, BackendKind, BackendState, FirewallError, FwOp, NetFirewall,
+};
 
 /// One way of holding the networks' rules in the kernel.
 pub trait FirewallBackend: Sync {
@@ -40,7 +42,11 @@ impl FirewallBackend for Nftables {
         nft::expected(name, spec)
     }
     fn apply(&self, ops: &[&FwOp]) -> Result<(), FirewallError> {
-        run::with_input("nft", &["-f", "-"], &nft::render(ops))
+        let before = nft_read::generation();
+        run::with_input("nft", &["-f", "-"], &nft::render(ops))?;
+        let (written, gone) = nft::written_chains(ops);
+        nft_read::record_written(before, &written, &gone);
+        Ok(())
     }
     fn repair_recreates_networks(&self) -> bool {
         true

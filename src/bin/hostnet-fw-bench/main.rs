@@ -240,6 +240,12 @@ fn ms(d: Duration) -> f64 {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Ok(n) = std::env::var("FWB_EMIT") {
+        let ops = load_ops(BackendKind::Nftables, n.parse().unwrap_or(10));
+        let refs: Vec<&FwOp> = ops.iter().collect();
+        print!("{}", firewall::nft::render(&refs));
+        return std::process::ExitCode::SUCCESS;
+    }
     let mut rows = Vec::new();
     let mut json = Vec::new();
     for v in [

@@ -20,6 +20,7 @@ mod kinds;
 mod link;
 mod listen;
 mod netns;
+pub mod nfnl;
 mod route;
 mod rule;
 mod socket;
