@@ -45,13 +45,44 @@ pub fn query() -> Result<BackendState, FirewallError> {
         Err(e) if e.unsupported() => return Ok(BackendState::default()),
         Err(e) => return Err(read_error(e)),
     };
-    let table = match nl.read_table(nfnl::NFPROTO_INET, TABLE_NAME, None) {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(BackendState::default()),
+    let key = memo_key();
+    let now = match nl.generation() {
+        Ok(g) => Some(g),
         Err(e) if e.unsupported() => return Ok(BackendState::default()),
-        Err(e) => return Err(read_error(e)),
+        Err(_) => None,
     };
-    let (mut st, prints) = from_table(&table);
+    let remembered = LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|m| Some(&m.key) == key.as_ref() && Some(m.table.generation) == now)
+            .map(|m| (m.table.clone(), m.prints.clone()))
+    });
+    let (table, prints) = match remembered {
+        Some(hit) => hit,
+        None => {
+            let table = match nl.read_table(nfnl::NFPROTO_INET, TABLE_NAME, None) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    LAST.with(|l| l.borrow_mut().take());
+                    return Ok(BackendState::default());
+                }
+                Err(e) if e.unsupported() => return Ok(BackendState::default()),
+                Err(e) => return Err(read_error(e)),
+            };
+            let prints = chain_prints(&table);
+            if let Some(key) = key {
+                LAST.with(|l| {
+                    *l.borrow_mut() = Some(Memo {
+                        key,
+                        table: table.clone(),
+                        prints: prints.clone(),
+                    })
+                });
+            }
+            (table, prints)
+        }
+    };
+    let mut st = from_table(&table);
     let mut record = verified::load();
     let unverified: BTreeSet<String> = ours_to_check(&st)
         .into_iter()
@@ -124,11 +155,13 @@ pub fn record_written(before: Option<u32>, written: &BTreeSet<String>, gone: &BT
         return;
     };
     let Ok(after) = nl.generation() else { return };
+    let ours_alone = after == before.wrapping_add(1);
+    patch_memo(&mut nl, before, after, ours_alone, written, gone, &rules);
     let mut record = verified::load();
     for c in gone {
         record.remove(c);
     }
-    if after == before.wrapping_add(1) {
+    if ours_alone {
         let prints = fingerprints(&rules);
         for c in written {
             match prints.get(c) {
@@ -138,6 +171,78 @@ pub fn record_written(before: Option<u32>, written: &BTreeSet<String>, gone: &BT
         }
     }
     verified::store(&record);
+}
+
+/// The table as this thread last read it, valid while the ruleset generation is
+/// `table.generation` (no transaction since), with each chain's fingerprint: the query
+/// that verifies an apply then re-reads nothing but what the apply itself wrote.
+struct Memo {
+    key: String,
+    table: NftTable,
+    prints: BTreeMap<String, u64>,
+}
+
+thread_local! {
+    static LAST: std::cell::RefCell<Option<Memo>> = const { std::cell::RefCell::new(None) };
+}
+
+fn memo_key() -> Option<String> {
+    crate::netdev::netns_id::NetnsId::current()
+        .ok()
+        .map(|n| n.key())
+}
+
+/// Brings the remembered table up to date after our own transaction, when it was the
+/// only one since the table was read (`ours_alone`) and wrote no base chain (the
+/// skeleton's repair re-creates the table: then it is read again whole): the written
+/// chains' rules (`rules`, just read back) replace theirs, the gone chains go, and the
+/// maps are read again (their elements changed).
+fn patch_memo(
+    nl: &mut Nfnl,
+    before: u32,
+    after: u32,
+    ours_alone: bool,
+    written: &BTreeSet<String>,
+    gone: &BTreeSet<String>,
+    rules: &[nfnl::NftRule],
+) {
+    let key = memo_key();
+    let mut memo = LAST.with(|l| l.borrow_mut().take());
+    let usable = memo
+        .as_ref()
+        .is_some_and(|m| Some(&m.key) == key.as_ref() && m.table.generation == before)
+        && ours_alone
+        && !written
+            .iter()
+            .chain(gone)
+            .any(|c| BASE_CHAINS.iter().any(|(b, _)| b == c));
+    let Some(m) = memo.as_mut().filter(|_| usable) else {
+        return;
+    };
+    let Ok(sets) = nl.sets(nfnl::NFPROTO_INET, TABLE_NAME) else {
+        return;
+    };
+    let t = &mut m.table;
+    t.sets = sets;
+    t.chains.retain(|c| !gone.contains(c));
+    for c in written {
+        if !t.chains.contains(c) {
+            t.chains.push(c.clone());
+        }
+    }
+    t.rules
+        .retain(|r| !written.contains(&r.chain) && !gone.contains(&r.chain));
+    t.rules.extend(rules.iter().cloned());
+    t.generation = after;
+    for c in gone {
+        m.prints.remove(c);
+    }
+    let fresh = fingerprints(rules);
+    for c in written {
+        let p = fresh.get(c).copied().unwrap_or_else(|| fingerprint_of(&[]));
+        m.prints.insert(c.clone(), p);
+    }
+    LAST.with(|l| *l.borrow_mut() = memo);
 }
 
 /// The ruleset generation now, if nf_tables answers.
@@ -179,10 +284,20 @@ fn fingerprints(rules: &[nfnl::NftRule]) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The state and each chain's fingerprint (an empty chain has the fingerprint of no
-/// rules). Rules are not yet compared: a network is intact here when its chains, map
+/// Each chain's fingerprint (an empty chain has the fingerprint of no rules).
+pub fn chain_prints(t: &NftTable) -> BTreeMap<String, u64> {
+    let mut prints = fingerprints(&t.rules);
+    for c in &t.chains {
+        prints
+            .entry(c.clone())
+            .or_insert_with(|| fingerprint_of(&[]));
+    }
+    prints
+}
+
+/// The state. Rules are not yet compared: a network is intact here when its chains, map
 /// elements and rule count match what its comment tokens render to.
-pub fn from_table(t: &NftTable) -> (BackendState, BTreeMap<String, u64>) {
+pub fn from_table(t: &NftTable) -> BackendState {
     let mut st = BackendState::default();
     st.base.insert("table".into());
     let mut chains: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -243,13 +358,7 @@ pub fn from_table(t: &NftTable) -> (BackendState, BTreeMap<String, u64>) {
         }
         st.networks.insert(name, found);
     }
-    let mut prints = fingerprints(&t.rules);
-    for c in &t.chains {
-        prints
-            .entry(c.clone())
-            .or_insert_with(|| fingerprint_of(&[]));
-    }
-    (st, prints)
+    st
 }
 
 fn nfnl_string(b: &[u8]) -> String {

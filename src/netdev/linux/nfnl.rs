@@ -218,8 +218,23 @@ impl Nfnl {
                 }
             }
         }
-        let set_filter = nla_str(NFTA_SET_TABLE, name);
-        let mut sets = Vec::new();
+        t.sets = self.sets(family, name)?;
+        match chains {
+            None => self.rules(family, name, None, &mut t.rules)?,
+            Some(list) => {
+                for c in list {
+                    self.rules(family, name, Some(c), &mut t.rules)?;
+                }
+            }
+        }
+        Ok(Some(t))
+    }
+
+    /// The named sets and maps of `table` with their elements (an anonymous set's
+    /// elements are left out: it belongs to the rule that uses it).
+    pub fn sets(&mut self, family: u8, table: &str) -> Result<Vec<NftSet>, NfnlError> {
+        let set_filter = nla_str(NFTA_SET_TABLE, table);
+        let mut found = Vec::new();
         for p in self.request(NFT_MSG_GETSET, family, &set_filter, true, "sets")? {
             let (mut set, mut flags) = (None, 0);
             for (k, v) in wire::attrs(body(&p)) {
@@ -230,30 +245,23 @@ impl Nfnl {
                 }
             }
             if let Some(s) = set {
-                sets.push((s, flags));
+                found.push((s, flags));
             }
         }
-        for (set, flags) in sets {
+        let mut out = Vec::new();
+        for (set, flags) in found {
             let elements = if flags & SET_ANONYMOUS != 0 {
                 Vec::new()
             } else {
-                self.elements(family, name, &set)?
+                self.elements(family, table, &set)?
             };
-            t.sets.push(NftSet {
+            out.push(NftSet {
                 name: set,
                 flags,
                 elements,
             });
         }
-        match chains {
-            None => self.rules(family, name, None, &mut t.rules)?,
-            Some(list) => {
-                for c in list {
-                    self.rules(family, name, Some(c), &mut t.rules)?;
-                }
-            }
-        }
-        Ok(Some(t))
+        Ok(out)
     }
 
     /// The rules of `chains` of `table`, in chain order (a chain that does not exist
