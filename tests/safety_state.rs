@@ -235,6 +235,15 @@ fn records_are_keyed_by_the_namespace_name() {
         "{}",
         text(&o)
     );
+    // `status -o json` says so too, for a controller that finds its change gone.
+    let o = h.run_in(&a, &["status", "-o", "json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status json");
+    assert!(
+        v["last-rollback"]
+            .as_str()
+            .is_some_and(|l| l.contains("was not committed; rolled back")),
+        "{v}"
+    );
     // ... is not b's business.
     let o = h.run_in(&b, &["commit"], None);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

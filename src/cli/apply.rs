@@ -317,14 +317,17 @@ fn conclude(
     for op in report.plan.ops() {
         tracing::debug!("{} {op}", op.verb());
     }
+    let json = args.output == ReportFormat::Json;
     match args.output {
         ReportFormat::Text => print_report(report, &view),
-        ReportFormat::Json => print_report_json(report, &view),
+        ReportFormat::Json => print_report_json(report, &view, armed, args.confirm_timeout),
     }
     if report.dry_run {
         return 0;
     }
     match (armed, args.confirm_timeout) {
+        // The JSON report carries the checkpoint: stdout stays one JSON document.
+        (Some(_), Some(_)) | (None, Some(_)) if json => 0,
         (Some(cp), Some(secs)) => {
             println!(
                 "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
@@ -371,9 +374,14 @@ fn print_report(r: &engine::Report, view: &PlanView) {
 }
 
 /// `apply -o json`: the documented shape (README "Plans as JSON").
-fn print_report_json(r: &engine::Report, view: &PlanView) {
+fn print_report_json(
+    r: &engine::Report,
+    view: &PlanView,
+    armed: Option<&checkpoint::Checkpoint>,
+    timeout: Option<u64>,
+) {
     let t = &r.timings;
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "version": JSON_VERSION,
         "changed": r.changed,
         "dry-run": r.dry_run,
@@ -386,5 +394,31 @@ fn print_report_json(r: &engine::Report, view: &PlanView) {
             "verify": t.verify.as_secs_f64() * 1000.0,
         },
     });
+    if r.dry_run {
+        // What the kernel should hold after the real apply, for programs that check the
+        // model against the kernel (tests/fuzz.rs).
+        v["predicted-state"] = serde_json::to_value(predicted(r)).unwrap_or_default();
+    }
+    // Times in seconds since the epoch, as `status -o json` gives them.
+    if let (Some(cp), Some(secs)) = (armed, timeout) {
+        v["checkpoint"] = serde_json::json!({
+            "created": cp.created,
+            "deadline": cp.deadline,
+            "timeout": secs,
+        });
+    }
     println!("{v}");
+}
+
+/// The state the dry run's plan ends in on the model of this host (`None` if an op
+/// fails there, which the dry run itself has then reported).
+fn predicted(r: &engine::Report) -> Option<crate::netdev::KernelState> {
+    use crate::netdev::{model::ModelDriver, Driver};
+    let mut model = ModelDriver::new(r.before.clone());
+    for phase in r.plan.phases.iter().filter(|p| !p.is_empty()) {
+        if model.execute(phase).iter().any(Result::is_err) {
+            return None;
+        }
+    }
+    model.query().ok()
 }

@@ -416,7 +416,15 @@ pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
                     .as_ref()
                     .is_some_and(|f| sysctl::read(key).is_some_and(|now| now != *f));
             if !theirs {
-                sysctl::write(key, to)?;
+                match sysctl::write(key, to) {
+                    // An interface's switch is planned from the state read before the
+                    // apply; an interface the apply deleted meanwhile has nothing to set
+                    // (and a rollback that re-creates it restores its defaults).
+                    Err(FirewallError::Sysctl { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound
+                            && sysctl::interface_of(key).is_some() => {}
+                    r => r?,
+                }
             }
         }
     }

@@ -25,6 +25,16 @@ pub fn accept_ra_of(key: &str) -> Option<&str> {
     key.strip_prefix(CONF6)?.strip_suffix(ACCEPT_RA)
 }
 
+/// The interface of a per-interface key (`net.ipv6.conf.eth0.accept_ra`: `eth0`), not
+/// `all` or `default`.
+pub fn interface_of(key: &str) -> Option<&str> {
+    let (dev, _) = [CONF4, CONF6]
+        .iter()
+        .find_map(|c| key.strip_prefix(c))?
+        .rsplit_once('.')?;
+    (dev != "all" && dev != "default").then_some(dev)
+}
+
 /// The key of an interface's (or `default`'s) `forwarding` in a family.
 fn forwarding(conf: &str, ifname: &str) -> String {
     format!("{conf}{ifname}.forwarding")

@@ -408,3 +408,16 @@ fn a_subnet_change_is_described_as_such_not_as_damage() {
     assert!(text.contains("+subnet 10.10.0.0/23"), "{text}");
     assert!(!text.contains("damaged"), "{text}");
 }
+
+#[test]
+fn per_interface_sysctl_keys_name_their_interface() {
+    use super::sysctl::interface_of;
+    assert_eq!(interface_of("net.ipv6.conf.br0.accept_ra"), Some("br0"));
+    assert_eq!(
+        interface_of("net.ipv4.conf.eth0.100.forwarding"),
+        Some("eth0.100")
+    );
+    assert_eq!(interface_of("net.ipv6.conf.all.forwarding"), None);
+    assert_eq!(interface_of("net.ipv6.conf.default.accept_ra"), None);
+    assert_eq!(interface_of("net.ipv4.ip_forward"), None);
+}

@@ -632,6 +632,9 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
                     format!("{p}.uplink"),
                     format!("bridge {device} cannot be a port of itself"),
                 );
+            } else if absent {
+                // A network being removed releases its uplink: another network of the
+                // same file may take it over.
             } else if let Some(prev) = uplinks.insert(u.clone(), n.name.clone()) {
                 errs.push(
                     format!("{p}.uplink"),
@@ -898,6 +901,14 @@ mod tests {
             "networks:\n- {name: a, uplink: eth0}\n- {name: b, uplink: eth0}\n",
             "networks[1].uplink: port eth0 is claimed by two bridges",
         );
+        // A network being removed hands its uplink over (fuzzer finding F1).
+        for doc in [
+            "networks:\n- {name: a, uplink: eth0, state: absent}\n- {name: b, uplink: eth0}\n",
+            "networks:\n- {name: b, uplink: eth0}\n- {name: a, uplink: eth0, bridged: false, state: absent}\n",
+        ] {
+            let d = crate::model::parse(doc).expect("parses");
+            assert!(validate(&d).is_ok(), "{doc}: {:?}", validate(&d).err());
+        }
         assert_error(
             "interfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: eth0}]}}\nnetworks:\n- {name: a, uplink: eth0}\n",
             "networks[0].uplink: port eth0 is claimed by two bridges: br0 (interfaces) and a",

@@ -115,7 +115,12 @@ pub fn echoes(src: Option<IpAddr>, dst: SocketAddr) -> bool {
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
     let mut buf = [0u8; 64];
-    for i in 0..20u8 {
+    // A loaded machine may take seconds to bring a new path up (neighbour resolution,
+    // a port that just joined): probe until a deadline, not a count.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut i = 0u8;
+    while std::time::Instant::now() < deadline {
+        i = i.wrapping_add(1);
         if sock.send_to(&[i], dst).is_err() {
             std::thread::sleep(Duration::from_millis(100));
             continue;

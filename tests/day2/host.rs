@@ -75,9 +75,14 @@ pub fn kernel_part(s: &KernelState) -> String {
     out.join("\n")
 }
 
+/// The plan's object lines as `apply` prints them (grouped under network headers).
 fn plan_lines(o: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
+    object_lines(&String::from_utf8_lossy(&o.stdout))
+}
+
+fn object_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_start)
         .filter(|l| l.starts_with("+ ") || l.starts_with("~ ") || l.starts_with("- "))
         .map(str::to_string)
         .collect()
@@ -176,11 +181,10 @@ impl Host {
         let dry = self.hostnet(&["apply", "--dry-run", "-"], Some(yaml));
         assert_eq!(dry.status.code(), Some(0), "dry run: {}", text(&dry));
         let real = self.apply(yaml);
-        let model_plan: Vec<String> = predicted
-            .plan
-            .ops()
-            .map(|op| format!("{} {op}", op.sign()))
-            .collect();
+        let model_plan = object_lines(
+            &hostnet::cli::plan_view::PlanView::new(&predicted.plan, &predicted.before, &intent)
+                .to_string(),
+        );
         assert_eq!(plan_lines(&dry), plan_lines(&real), "{}", text(&real));
         assert_eq!(model_plan, plan_lines(&real));
         assert_eq!(

@@ -183,7 +183,10 @@ networks:
         ),
         "{text}"
     );
-    assert!(text.contains("outside networks:"), "{text}");
+    assert!(
+        text.contains("not tied to one network (the source-routing block, your own objects):"),
+        "{text}"
+    );
     let fw = v
         .entries
         .iter()

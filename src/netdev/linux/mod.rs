@@ -359,8 +359,13 @@ fn already_gone(op: &Op, errno: i32) -> bool {
     }
 }
 
-impl Driver for LinuxDriver {
-    fn query(&mut self) -> Result<KernelState, DriverError> {
+impl LinuxDriver {
+    /// Links, addresses, routes and rules as of one moment (see [`listen::consistent`]).
+    fn query_netlink(&mut self) -> Result<KernelState, DriverError> {
+        listen::consistent(|| self.read_netlink())
+    }
+
+    fn read_netlink(&mut self) -> Result<KernelState, DriverError> {
         let raw_links = self.dump_links()?;
         let (links, names) = link::to_links(&raw_links);
         let mut state = KernelState {
@@ -407,6 +412,13 @@ impl Driver for LinuxDriver {
                 state.rules.push(rule);
             }
         }
+        Ok(state)
+    }
+}
+
+impl Driver for LinuxDriver {
+    fn query(&mut self) -> Result<KernelState, DriverError> {
+        let mut state = self.query_netlink()?;
         if self.ovs_involved {
             state.ovs = self.ovs.query().map_err(DriverError::Ovs)?;
         }

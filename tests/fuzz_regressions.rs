@@ -1,0 +1,572 @@
+//! Regression tests from the state-transition fuzzer's reproducers (`tests/fuzz.rs`):
+//! each applies its files in a fresh fuzz sandbox and checks that the dry run and the
+//! apply succeed and agree with the kernel, and that a second apply and `show`'s output
+//! re-applied change nothing.
+
+#[path = "fuzz/mod.rs"]
+mod fuzz;
+
+/// Finding F6: a bridge removed in the same apply that switches IPv6 forwarding on had its
+/// `accept_ra` planned 1 → 2 from the state read before; the write failed (ENOENT) and
+/// the apply rolled back, while the dry run said it would work.
+#[test]
+fn ipv6_forwarding_on_while_a_bridge_goes() {
+    fuzz::regression(
+        "ipv6_forwarding_on_while_a_bridge_goes",
+        &[
+            r#"
+networks:
+- name: fzc
+  uplink: fznic0
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.3.0.10/24"#,
+            r#"
+networks:
+- name: fzc
+  state: absent
+  uplink: fznic0
+- name: fzg
+  uplink: fzgst0
+  bridge: fzbr3b
+  ipv4:
+    address:
+    - 10.200.0.1/24
+  ipv6:
+    address:
+    - fd00:200:0::1/64
+  firewall:
+    masquerade:
+      out-interface: fznic2
+    isolate: true"#,
+        ],
+    );
+}
+
+/// Finding F1: a bridged network removed with its uplink repeated, and another network
+/// taking that NIC in the same file, was refused ("port fznic0 is claimed by two
+/// bridges"). (A removed *bridgeless* network's NIC stays refused: finding F9.)
+#[test]
+fn a_removed_network_hands_its_uplink_over() {
+    fuzz::regression(
+        "a_removed_network_hands_its_uplink_over",
+        &[
+            r#"
+networks:
+- name: fza
+  uplink: fznic0
+  bridge: fzbr0a
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.1.0.10/24
+    gateway: 10.1.0.1"#,
+            r#"
+networks:
+- name: fza
+  state: absent
+  uplink: fznic0
+  bridge: fzbr0a
+- name: fzb
+  uplink: fznic0
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.2.0.10/24
+    gateway: 10.2.0.1"#,
+            "networks:\n- {name: fzb, uplink: fznic0, state: absent}\n- {name: fzc, uplink: fznic0, bridged: false, ipv4: {address: [10.3.0.10/24], gateway: 10.3.0.1}}\n",
+        ],
+    );
+}
+
+// Findings whose fix belongs to the planner, the expansion or the model driver (issue 12,
+// branch day2): ignored until it lands; remove the `ignore` then.
+
+use fuzz::gen::Bug;
+
+/// Finding F2: a network switched from bridgeless to bridged on the same NIC is refused
+/// (exit 2): its own addresses on the NIC count as addresses a new bridge port strands.
+#[test]
+#[ignore = "finding F2: planner (day2)"]
+fn a_bridgeless_network_becomes_bridged() {
+    fuzz::regression(
+        "a_bridgeless_network_becomes_bridged",
+        &[
+            "networks:\n- {name: fzc, uplink: fznic2, bridged: false, ipv4: {address: [10.3.0.10/24]}}\n",
+            "networks:\n- {name: fzc, uplink: fznic2, mtu: 1500, ipv4: {address: [10.3.0.10/24]}}\n",
+        ],
+    );
+}
+
+/// Finding F3: the model gives a link it creates no per-interface sysctls (`forwarding`,
+/// `accept_ra`) and keeps those of a link it deletes; the kernel does otherwise.
+#[test]
+#[ignore = "finding F3: model driver (day2)"]
+fn the_model_knows_a_new_links_sysctls() {
+    fuzz::regression_with(
+        "the_model_knows_a_new_links_sysctls",
+        &[Bug::NewLinkSysctls],
+        &["interfaces:\n- {name: fzxv0, type: veth, state: up, veth: {peer: fzxv1}}\nnetworks:\n- {name: fzg, uplink: fzgst0, ipv4: {address: [10.200.0.1/24]}, firewall: {}}\n"],
+    );
+}
+
+/// Finding F4: a bridgeless network removed (its uplink repeated) leaves its addresses on
+/// the NIC; a bridged network on that NIC is then refused (exit 2).
+#[test]
+#[ignore = "finding F4: expansion/planner (day2)"]
+fn a_removed_bridgeless_network_takes_its_addresses() {
+    fuzz::regression(
+        "a_removed_bridgeless_network_takes_its_addresses",
+        &[
+            "networks:\n- {name: fzc, uplink: fznic2, bridged: false, ipv4: {address: [10.3.0.10/24]}}\n",
+            "networks:\n- {name: fzc, uplink: fznic2, bridged: false, state: absent}\n",
+            "networks:\n- {name: fza, uplink: fznic2, mtu: 1500, ipv4: {address: [10.1.0.10/24]}}\n",
+        ],
+    );
+}
+
+/// Finding F5: a new bridge without `mtu` whose port has MTU 9000 gets 9000 from the
+/// kernel; the model predicts 1500.
+#[test]
+#[ignore = "finding F5: model driver (day2)"]
+fn a_new_bridge_takes_its_ports_mtu() {
+    fuzz::regression(
+        "a_new_bridge_takes_its_ports_mtu",
+        &[
+            "networks:\n- {name: fza, uplink: fznic0, bridged: false, mtu: 9000}\n",
+            "networks:\n- {name: fza, uplink: fznic0, bridged: false, state: absent}\n",
+            "networks:\n- {name: fzb, uplink: fznic0, ipv4: {address: [10.2.0.10/24]}}\n",
+        ],
+    );
+}
+
+/// Findings F7 and F8: renaming a network's bridge (`bridge: fzbr3b` to the default name)
+/// leaves the old bridge behind (F7); that emptied bridge's MAC becomes
+/// 00:00:00:00:00:00 in the kernel, the model keeps the old one (F8).
+#[test]
+#[ignore = "findings F7 (expansion/planner) and F8 (model driver): day2"]
+fn renaming_a_networks_bridge_removes_the_old_one() {
+    let files = [
+        "networks:\n- {name: fzg, uplink: fzgst0, bridge: fzbr3b, ipv4: {address: [10.200.0.1/24]}}\n",
+        "networks:\n- {name: fzg, uplink: fzgst0, ipv4: {address: [10.200.0.1/24]}}\n",
+    ];
+    let Some(lab) = fuzz::regression_with(
+        "renaming_a_networks_bridge_removes_the_old_one",
+        &[Bug::EmptyBridgeMac],
+        &files,
+    ) else {
+        return;
+    };
+    let state = lab.query().expect("query");
+    assert!(
+        !state.links.contains_key("fzbr3b"),
+        "the old bridge fzbr3b is left over"
+    );
+}
+
+/// Finding F9: a bridgeless network removed and another network on its NIC in the same
+/// file. Validation refuses it ("device fznic2 is already used by network fzb"); when
+/// allowed, the removed network's cleanup (its tagged routes on its device) deletes the
+/// new network's routes and rules, and the plan never converges (verification: still to
+/// delete route 0.0.0.0/0 via 10.3.0.1 dev fznic2 table T). The expansion must scope a
+/// removed network's claim so that a handed-over device's new owner keeps its objects.
+#[test]
+#[ignore = "finding F9: validation and expansion (day2)"]
+fn a_removed_bridgeless_network_hands_its_nic_over() {
+    fuzz::regression(
+        "a_removed_bridgeless_network_hands_its_nic_over",
+        &[
+            "networks:\n- {name: fzb, uplink: fznic2, bridged: false, ipv4: {address: [10.2.0.10/24], gateway: 10.2.0.1}}\n",
+            "networks:\n- {name: fzb, uplink: fznic2, bridged: false, state: absent}\n- {name: fzc, uplink: fznic2, bridged: false, ipv4: {address: [10.3.0.10/24], gateway: 10.3.0.1}}\n",
+        ],
+    );
+}
+
+/// Finding F10 (seen once in a soak: `HOSTNET_FUZZ_SEED=3022 HOSTNET_FUZZ_WALK=20`, step 6;
+/// shrunk only to these five files within the budget): the dry run fails verification,
+/// "still to add route 10.2.2.0/24 dev fznic2 table 1011 scope link src 10.2.2.11 proto
+/// 201". fzb is bridgeless on fznic1 (10.2.2.11/24, default route), removed in file 3
+/// (which leaves 10.2.2.11/24 on fznic1: F4), created on fznic2 with the same address in
+/// file 4, and file 5 only drops its `default-route`. Likely F4's consequence (one
+/// address on two NICs); not minimised further (a three-file version without the other
+/// networks passes).
+#[test]
+#[ignore = "finding F10: under investigation (planner/model, day2)"]
+fn a_bridgeless_network_moved_by_removal_keeps_its_on_link_route() {
+    fuzz::regression(
+        "a_bridgeless_network_moved_by_removal_keeps_its_on_link_route",
+        &[
+            r#"
+networks:
+- name: fzb
+  uplink: fznic1
+  bridged: false
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.2.2.11/24
+    - 10.2.0.13/24
+  ipv6:
+    address:
+    - fd00:2:2::d/64
+    - fd00:2:0::a/64
+    gateway: fd00:2:2::1
+  default-route: true
+  source-routing:
+    table: 1011
+- name: fza
+  uplink: fznic0
+  mtu: 1400
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+    gateway: 10.1.1.1
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+    gateway: fd00:1:2::1
+  source-routing:
+    priority: 3300
+- name: fzg
+  uplink: fzgst0
+  ipv4:
+    address:
+    - 10.200.0.1/24
+  dhcp-server:
+    range:
+      start: 10.200.0.100
+      end: 10.200.0.150
+    ping-check: false"#,
+            r#"
+interfaces:
+- name: fzxv0
+  type: veth
+  state: up
+  mtu: 1500
+  veth:
+    peer: fzxv1
+  ipv4:
+    enabled: true
+    address:
+    - ip: 10.250.0.1
+      prefix-length: 24
+routes:
+  config:
+  - destination: 10.252.0.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    metric: 100
+  - destination: 10.252.2.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    table-id: 500
+route-rules:
+  config:
+  - family: ipv4
+    fwmark: '0x10'
+    fwmask: '0xff'
+    priority: 502
+    route-table: 500
+  - ip-from: 10.250.0.0/24
+    priority: 500
+    route-table: 500
+networks:
+- name: fzc
+  uplink: fznic2
+  bridge: fzbr2a
+  mtu: 1400
+  ipv4:
+    address:
+    - 10.3.2.10/24
+    gateway: 10.3.2.1
+  ipv6:
+    address:
+    - fd00:3:1::b/64
+    - fd00:3:2::b/64
+    - fd00:3:0::a/64
+    gateway: fd00:3:2::1
+- name: fza
+  uplink: fznic0
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+  source-routing:
+    priority: 3300
+- name: fzg
+  uplink: fzgst0
+  ipv4:
+    address:
+    - 10.200.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fznic1
+  dhcp-server:
+    range:
+      start: 10.200.0.100
+      end: 10.200.0.150
+    ping-check: false
+- name: fzh
+  uplink: fzgst1
+  bridge: fzbr4a
+  ipv4:
+    address:
+    - 10.201.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fznic1"#,
+            r#"
+routes:
+  config:
+  - destination: 10.252.2.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    metric: 100
+route-rules:
+  config:
+  - family: ipv4
+    fwmark: '0x10'
+    fwmask: '0xff'
+    priority: 501
+    route-table: 500
+  - priority: 500
+    state: absent
+networks:
+- name: fzb
+  state: absent
+  uplink: fznic1
+  bridged: false
+  source-routing:
+    table: 1011
+- name: fza
+  uplink: fznic0
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+    gateway: 10.1.1.1
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+    gateway: fd00:1:2::1
+  source-routing:
+    priority: 3300
+- name: fzg
+  uplink: fzgst0
+  ipv4:
+    address:
+    - 10.200.0.1/24
+    - 10.200.1.1/24
+  ipv6:
+    address:
+    - fd00:200:0::1/64
+  firewall:
+    masquerade:
+      out-interface: fzbr2a
+  dhcp-server:
+    range:
+      start: 10.200.0.100
+      end: 10.200.0.150
+    ping-check: false
+- name: fzh
+  uplink: fzgst1
+  bridge: fzbr4a
+  ipv4:
+    address:
+    - 10.201.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fza"#,
+            r#"
+routes:
+  config:
+  - destination: 10.252.3.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    table-id: 500
+    metric: 100
+  - destination: 10.252.0.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+  - destination: 10.252.2.0/24
+    state: absent
+route-rules:
+  config:
+  - ip-from: 10.250.0.0/24
+    priority: 500
+    route-table: 501
+  - family: ipv4
+    fwmark: '0x10'
+    fwmask: '0xff'
+    priority: 501
+    route-table: 500
+  - priority: 502
+    state: absent
+networks:
+- name: fza
+  uplink: fznic0
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+    gateway: 10.1.1.1
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+    gateway: fd00:1:2::1
+  source-routing:
+    table: 1002
+    priority: 3300
+- name: fzb
+  uplink: fznic2
+  bridged: false
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.2.2.11/24
+    gateway: 10.2.2.1
+  ipv6:
+    address:
+    - fd00:2:1::b/64
+    gateway: fd00:2:1::1
+  default-route: true
+  source-routing:
+    table: 1011
+- name: fzc
+  state: absent
+  uplink: fznic2
+  bridge: fzbr2a
+- name: fzh
+  uplink: fzgst1
+  bridge: fzbr4a
+  ipv4:
+    address:
+    - 10.201.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fza"#,
+            r#"
+interfaces:
+- name: fzxv0
+  type: veth
+  state: up
+  veth:
+    peer: fzxv1
+  ipv4:
+    enabled: true
+    address:
+    - ip: 10.250.0.1
+      prefix-length: 24
+routes:
+  config:
+  - destination: 10.252.3.0/24
+    next-hop-address: 10.250.0.2
+    next-hop-interface: fzxv0
+    table-id: 500
+route-rules:
+  config:
+  - family: ipv4
+    fwmark: '0x10'
+    fwmask: '0xff'
+    priority: 501
+    route-table: 500
+networks:
+- name: fzc
+  uplink: fznic1
+  bridged: false
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.3.1.12/24
+    - 10.3.2.11/24
+    - 10.3.0.12/24
+    gateway: 10.3.2.1
+  ipv6:
+    address:
+    - fd00:3:1::c/64
+    - fd00:3:2::a/64
+    gateway: fd00:3:2::1
+  default-route: true
+  source-routing:
+    table: 1021
+- name: fza
+  uplink: fznic0
+  mtu: 1500
+  ipv4:
+    address:
+    - 10.1.0.13/24
+    - 10.1.1.13/24
+    - 10.1.2.10/24
+    gateway: 10.1.1.1
+  ipv6:
+    address:
+    - fd00:1:2::d/64
+    - fd00:1:1::c/64
+    - fd00:1:0::c/64
+    gateway: fd00:1:2::1
+  source-routing:
+    table: 1002
+    priority: 3300
+- name: fzb
+  uplink: fznic2
+  bridged: false
+  mtu: 9000
+  ipv4:
+    address:
+    - 10.2.2.11/24
+    gateway: 10.2.2.1
+  ipv6:
+    address:
+    - fd00:2:1::b/64
+    gateway: fd00:2:1::1
+  source-routing:
+    table: 1011
+- name: fzg
+  uplink: fzgst0
+  ipv4:
+    address:
+    - 10.200.0.1/24
+    - 10.200.1.1/24
+  ipv6:
+    address:
+    - fd00:200:0::1/64
+  firewall:
+    masquerade:
+      out-interface: fza
+  dhcp-server:
+    range:
+      start: 10.200.0.100
+      end: 10.200.0.150
+    ping-check: false
+- name: fzh
+  uplink: fzgst1
+  bridge: fzbr4a
+  ipv4:
+    address:
+    - 10.201.0.1/24
+  firewall:
+    masquerade:
+      out-interface: fza"#,
+        ],
+    );
+}
