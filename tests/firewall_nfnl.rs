@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::{enter_private_netns, hostnet, text};
-use hostnet::firewall::nft_read;
 use hostnet::netdev::linux::nfnl::{self, Nfnl, NftTable, ELEM_INTERVAL_END, SET_ANONYMOUS};
+use hostnet::netdev::linux::nft_read;
 use serde_json::Value;
 
 const DOC: &str = "

@@ -28,13 +28,11 @@
 pub mod backend;
 pub mod iptables;
 pub mod nft;
-pub mod nft_read;
 pub mod plan;
-mod run;
+pub(crate) mod run;
 pub mod spec;
 pub mod sysctl;
 pub mod validate;
-mod verified;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -14,13 +14,13 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::spec::{token, NetFirewall};
-use super::{BackendState, FirewallError, FwOp, NetFwState};
+use super::{BackendState, FwOp, NetFwState};
 
 pub const TABLE: &str = "inet hostnet";
-pub(super) const SUFFIXES: [&str; 4] = ["fwd", "in", "pre", "post"];
+pub(crate) const SUFFIXES: [&str; 4] = ["fwd", "in", "pre", "post"];
 
 /// (name, hook declaration, dispatch rules as (map, match expression)).
-pub(super) const BASE_CHAINS: [(&str, &str); 4] = [
+pub(crate) const BASE_CHAINS: [(&str, &str); 4] = [
     (
         "forward",
         "type filter hook forward priority 0 ; policy accept ;",
@@ -46,7 +46,7 @@ pub(super) const BASE_CHAINS: [(&str, &str); 4] = [
 ///
 /// `pre_hp` is the hairpin of port forwards: a guest of a network of ours (`iifname
 /// @fwd_if`) reaching a forwarded port on one of the host's own addresses.
-pub(super) const MAPS: [(&str, &str, &str, &str); 9] = [
+pub(crate) const MAPS: [(&str, &str, &str, &str); 9] = [
     ("fwd_if", "ifname", "forward", "iifname"),
     ("in_if", "ifname", "input", "iifname"),
     ("pre_v4", "ipv4_addr", "prerouting", "ip daddr"),
@@ -86,7 +86,7 @@ pub fn expected_base() -> BTreeSet<String> {
     s
 }
 
-pub(super) fn q(s: &str) -> String {
+pub(crate) fn q(s: &str) -> String {
     format!("\"{s}\"")
 }
 
@@ -427,13 +427,8 @@ fn render_base(t: &mut String) {
     }
 }
 
-/// Reads our table (and nothing else), through nfnetlink: see [`super::nft_read`].
-pub fn query() -> Result<BackendState, FirewallError> {
-    super::nft_read::query()
-}
-
 /// How many rules a network's chains hold when written from `spec`.
-pub(super) fn rule_count(name: &str, spec: &NetFirewall) -> usize {
+pub(crate) fn rule_count(name: &str, spec: &NetFirewall) -> usize {
     rules(name, spec).len()
 }
 
@@ -547,7 +542,7 @@ pub fn check_rules(st: &mut BackendState, listing: &str, only: Option<&BTreeSet<
 }
 
 /// Splits a chain name into (network, suffix).
-pub(super) fn network_of_chain(c: &str) -> Option<(&str, &str)> {
+pub(crate) fn network_of_chain(c: &str) -> Option<(&str, &str)> {
     let rest = c.strip_prefix("n-")?;
     SUFFIXES
         .iter()

@@ -21,6 +21,8 @@ mod link;
 mod listen;
 mod netns;
 pub mod nfnl;
+pub mod nft_read;
+mod nft_verified;
 mod route;
 mod rule;
 mod socket;

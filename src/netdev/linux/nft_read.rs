@@ -20,10 +20,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::netdev::linux::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
-
-use super::nft::{network_of_chain, q, BASE_CHAINS, MAPS};
-use super::{verified, BackendState, FirewallError, NetFirewall, NetFwState};
+use super::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
+use super::nft_verified as verified;
+use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS};
+use crate::firewall::{nft, run, BackendState, FirewallError, NetFirewall, NetFwState};
 
 pub const TABLE_NAME: &str = "hostnet";
 
@@ -90,7 +90,7 @@ pub fn query() -> Result<BackendState, FirewallError> {
         .collect();
     if !unverified.is_empty() {
         let listing = list_chains(&unverified)?;
-        super::nft::check_rules(&mut st, &listing, Some(&unverified));
+        nft::check_rules(&mut st, &listing, Some(&unverified));
         for c in &unverified {
             if chain_sound(&st, c) {
                 if let Some(p) = prints.get(c) {
@@ -133,15 +133,13 @@ fn chain_sound(st: &BackendState, c: &str) -> bool {
 /// `nft list` output of the chains (only they are compared as text).
 fn list_chains(chains: &BTreeSet<String>) -> Result<String, FirewallError> {
     if chains.len() > LIST_WHOLE_TABLE_ABOVE {
-        return Ok(
-            super::run::output("nft", &["list", "table", "inet", TABLE_NAME])?.unwrap_or_default(),
-        );
+        return Ok(run::output("nft", &["list", "table", "inet", TABLE_NAME])?.unwrap_or_default());
     }
     let script: String = chains
         .iter()
         .map(|c| format!("list chain inet {TABLE_NAME} {c}\n"))
         .collect();
-    super::run::output_with_input("nft", &["-f", "-"], &script)
+    run::output_with_input("nft", &["-f", "-"], &script)
 }
 
 /// Records the fingerprints of the chains our own transaction just wrote, when the
@@ -351,10 +349,10 @@ pub fn from_table(t: &NftTable) -> BackendState {
                 .insert(format!("isolated {}", q(&found.spec.device)));
         }
         if let Some(spec) = spec {
-            let want = super::nft::expected(&name, &spec);
+            let want = nft::expected(&name, &spec);
             found.intact = want.chains == found.chains
                 && want.dispatch == found.dispatch
-                && toks.len() == super::nft::rule_count(&name, &spec);
+                && toks.len() == nft::rule_count(&name, &spec);
         }
         st.networks.insert(name, found);
     }
@@ -398,7 +396,7 @@ fn as_ip(b: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// A map's entries as (key in nft syntax, as [`super::nft`]'s dispatch writes it; target
+/// A map's entries as (key in nft syntax, as [`nft`]'s dispatch writes it; target
 /// chain).
 fn map_entries(map: &str, elements: &[NftElem]) -> Vec<(String, String)> {
     if map.starts_with("post_") {
