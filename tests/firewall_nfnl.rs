@@ -12,6 +12,7 @@ use std::process::Command;
 use common::{enter_private_netns, hostnet, text};
 use hostnet::netdev::linux::nfnl::{self, Nfnl, NftTable, ELEM_INTERVAL_END, SET_ANONYMOUS};
 use hostnet::netdev::linux::nft_read;
+use hostnet::netdev::netns_id::{state_dir, NetnsId};
 use serde_json::Value;
 
 const DOC: &str = "
@@ -120,6 +121,21 @@ fn nft(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Replaces the rule of `chain` commented `comment` with one matching `saddr` instead,
+/// comment kept: the structure (rule counts, tokens) still looks like ours.
+fn edit_keeping_comment(chain: &str, comment: &str, saddr: &str) {
+    let listing = nft(&["-a", "list", "chain", "inet", "hostnet", chain]);
+    let handle = listing
+        .lines()
+        .find(|l| l.contains(&format!("\"{comment}\"")))
+        .and_then(|l| l.rsplit("handle ").next())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| panic!("{comment} in {listing}"));
+    nft(&[&format!(
+        "replace rule inet hostnet {chain} handle {handle} ip saddr {saddr} counter comment \"{comment}\""
+    )]);
+}
+
 fn read() -> NftTable {
     Nfnl::open()
         .expect("nfnetlink socket")
@@ -199,8 +215,24 @@ fn the_netlink_reader_sees_what_nft_lists() {
     assert_eq!(drift.get("tenant1"), Some(&true), "{drift:?}");
     let o = hostnet(&["apply", "-"], Some(DOC));
     assert!(o.status.success(), "{}", text(&o));
-    let repaired = agree("after the repair");
+    agree("after the repair");
     assert_eq!(intact(), all_ours, "after the repair");
+
+    // Two edited chains, then no record of verified chains at all (another state
+    // directory, a reboot): every such chain is compared as text, a few one by one,
+    // many through the whole table.
+    edit_keeping_comment("n-tenant1-fwd", "subnet 10.10.0.0/24", "10.99.1.0/24");
+    edit_keeping_comment("n-tenant2-fwd", "subnet 10.20.0.0/24", "10.99.2.0/24");
+    let both = intact();
+    assert_eq!(both.values().filter(|i| !**i).count(), 2, "{both:?}");
+    let o = hostnet(&["apply", "-"], Some(DOC));
+    assert!(o.status.success(), "{}", text(&o));
+    let key = NetnsId::current().expect("namespace").key();
+    let record = state_dir().join("nft-verified").join(key);
+    assert!(record.exists(), "{}", record.display());
+    std::fs::remove_file(&record).expect("remove the record");
+    assert_eq!(intact(), all_ours, "without a record");
+    let repaired = agree("after the second repair");
 
     // Another tool's own table, hooked where ours are: not part of the reading, and
     // hostnet's state is unchanged.

@@ -36,39 +36,6 @@ pub fn with_input(program: &str, args: &[&str], input: &str) -> Result<(), Firew
     }
 }
 
-/// The stdout of `program args` fed `input`.
-pub fn output_with_input(
-    program: &str,
-    args: &[&str],
-    input: &str,
-) -> Result<String, FirewallError> {
-    let spawn = |source| FirewallError::Spawn {
-        program: program.to_string(),
-        source,
-    };
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A write error shows up as the program's failure below.
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let out = child.wait_with_output().map_err(spawn)?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(FirewallError::Failed {
-            program: format!("{program} {}", args.join(" ")),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
-    }
-}
-
 /// The stdout of `program args`; `None` when the program is not installed.
 pub fn output(program: &str, args: &[&str]) -> Result<Option<String>, FirewallError> {
     let out = match Command::new(program)

@@ -28,8 +28,9 @@ use crate::firewall::{nft, run, BackendState, FirewallError, NetFirewall, NetFwS
 pub const TABLE_NAME: &str = "hostnet";
 
 /// More unverified chains than this are printed with one `nft list table` rather than
-/// one `list chain` each.
-const LIST_WHOLE_TABLE_ABOVE: usize = 16;
+/// one `nft list chain` process each (nft 1.0.6 fails a script of several `list chain`
+/// commands: its cache then holds only the first chain).
+const LIST_EACH_UP_TO: usize = 4;
 
 fn read_error(e: NfnlError) -> FirewallError {
     FirewallError::Output {
@@ -132,14 +133,15 @@ fn chain_sound(st: &BackendState, c: &str) -> bool {
 
 /// `nft list` output of the chains (only they are compared as text).
 fn list_chains(chains: &BTreeSet<String>) -> Result<String, FirewallError> {
-    if chains.len() > LIST_WHOLE_TABLE_ABOVE {
+    if chains.len() > LIST_EACH_UP_TO {
         return Ok(run::output("nft", &["list", "table", "inet", TABLE_NAME])?.unwrap_or_default());
     }
-    let script: String = chains
-        .iter()
-        .map(|c| format!("list chain inet {TABLE_NAME} {c}\n"))
-        .collect();
-    run::output_with_input("nft", &["-f", "-"], &script)
+    let mut listing = String::new();
+    for c in chains {
+        let args = ["list", "chain", "inet", TABLE_NAME, c.as_str()];
+        listing.push_str(&run::output("nft", &args)?.unwrap_or_default());
+    }
+    Ok(listing)
 }
 
 /// Records the fingerprints of the chains our own transaction just wrote, when the
