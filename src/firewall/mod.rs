@@ -29,7 +29,7 @@ pub mod backend;
 pub mod iptables;
 pub mod nft;
 pub mod plan;
-mod run;
+pub(crate) mod run;
 pub mod spec;
 pub mod sysctl;
 
