@@ -31,7 +31,10 @@ fn veth_port(name: &str, peer: &str, bridge: &str, peer_bridge: Option<&str>) ->
 fn bridge(name: &str) -> Op {
     Op::CreateLink(NewLink {
         name: name.into(),
-        kind: LinkKind::Bridge(BridgeOptions { stp: false }),
+        kind: LinkKind::Bridge(BridgeOptions {
+            stp: false,
+            ..Default::default()
+        }),
         up: true,
         mtu: None,
         mac: None,
