@@ -14,6 +14,11 @@ use crate::ovs::{OvsOp, OvsPort};
 /// The entry of one op; `before` is the state the plan was made against.
 pub(super) fn entry(op: &Op, before: &KernelState, index: usize) -> Entry {
     let (kind, key, label, action, b, a) = describe(op, before);
+    // A device goes by its kind, as its creation does (`- linux-bridge tenant1`).
+    let text = match op {
+        Op::DeleteLink { .. } => label.clone(),
+        _ => op.to_string(),
+    };
     Entry {
         network: None,
         kind,
@@ -23,7 +28,7 @@ pub(super) fn entry(op: &Op, before: &KernelState, index: usize) -> Entry {
         after: a,
         side_effects: Vec::new(),
         label,
-        text: op.to_string(),
+        text,
         index,
         merged: 1,
         later: Vec::new(),
@@ -60,6 +65,10 @@ fn describe(op: &Op, before: &KernelState) -> Described {
         }
         Op::DeleteLink { name } => {
             let (k, label) = link_key(name);
+            let label = before
+                .links
+                .get(name)
+                .map_or(label, |l| format!("{} {name}", l.kind.type_name()));
             let old = before.links.get(name).map(link);
             (Kind::Interface, k, label, Remove, old, None)
         }
@@ -229,7 +238,10 @@ fn address(a: &Address) -> Map<String, Value> {
 /// The kernel's identity of a route: table, destination and metric.
 fn route_key(r: &Route) -> (String, String) {
     let mut k = format!("{} table {}", r.destination, r.table);
-    let dest = if r.destination.prefix_len() == 0 {
+    // `ip -6 route` says `default` too: the family tells the two defaults apart.
+    let dest = if r.destination.prefix_len() == 0 && r.destination.addr().is_ipv6() {
+        "default (IPv6)".to_string()
+    } else if r.destination.prefix_len() == 0 {
         "default".to_string()
     } else {
         r.destination.to_string()
