@@ -47,7 +47,7 @@ impl<'a> Journal<'a> {
         let b = self.before;
         match op {
             Op::Ovs(o) => {
-                for inv in crate::ovs::plan::inverse(o, &b.ovs) {
+                for inv in crate::plan::ovs::inverse(o, &b.ovs) {
                     plan.push(Phase::Ovs, Op::Ovs(inv));
                 }
             }

@@ -11,7 +11,6 @@
 //! `vm-uuid`, as hypervisors set them) in the Interface table.
 
 pub(crate) mod model;
-pub mod plan;
 pub mod show;
 #[cfg(test)]
 mod tests;

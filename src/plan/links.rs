@@ -280,7 +280,7 @@ pub(super) fn plan_links(
             continue;
         };
         if current.ovs.owns_device(name) {
-            // Removed with its OVS bridge or port (see `ovs::plan`).
+            // Removed with its OVS bridge or port (see `plan/ovs.rs`).
             continue;
         }
         match cur.kind {

@@ -24,6 +24,7 @@ pub mod dhcp;
 mod dhcp_server;
 mod dropped;
 mod links;
+pub mod ovs;
 mod owned;
 mod restore;
 mod rule_block;
@@ -208,7 +209,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     owned::plan_routes(current, &ix, intent, &mut plan, &mut errors);
     owned::plan_rules(current, &ix, intent, &mut plan);
     rule_block::plan_block(current, intent, &mut plan, &mut errors);
-    match crate::ovs::plan::plan(&current.ovs, &intent.ovs, &current.links, &intent.links) {
+    match ovs::plan(&current.ovs, &intent.ovs, &current.links, &intent.links) {
         Ok(ops) => {
             for op in ops {
                 plan.push(Phase::Ovs, Op::Ovs(op));

@@ -372,7 +372,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     let mut plan = Plan::new();
     // Devices Open vSwitch makes come and go with its bridges and ports.
     let ovs_owned = |n: &str| current.ovs.owns_device(n) || target.ovs.owns_device(n);
-    for op in crate::ovs::plan::restore(&current.ovs, &target.ovs) {
+    for op in super::ovs::restore(&current.ovs, &target.ovs) {
         plan.push(Phase::Ovs, Op::Ovs(op));
     }
     let mut deleted: BTreeSet<&str> = BTreeSet::new();

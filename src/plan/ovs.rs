@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState};
+use super::PlanError;
 use crate::expand::LinkIntent;
 use crate::model::IfaceState;
 use crate::netdev::Link;
-use crate::plan::PlanError;
+use crate::ovs::{OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState};
 
 /// Sorts removals before additions before changes, keeping order within each.
 fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
@@ -327,7 +327,7 @@ pub fn plan(
     }
 }
 
-fn add_bridge(ops: &mut Vec<OvsOp>, name: &str, b: &super::OvsBridge) {
+fn add_bridge(ops: &mut Vec<OvsOp>, name: &str, b: &crate::ovs::OvsBridge) {
     ops.push(OvsOp::AddBridge {
         name: name.to_string(),
         datapath: b.datapath.clone(),
