@@ -198,10 +198,10 @@ pub fn hooks(args: &HooksArgs) -> i32 {
         Ok(paths) => {
             let verb = if install { "wrote" } else { "removed" };
             if paths.is_empty() {
-                println!("nothing to remove");
+                outln!("nothing to remove");
             }
             for p in paths {
-                println!("{verb} {}", p.display());
+                outln!("{verb} {}", p.display());
             }
             0
         }

@@ -3,6 +3,24 @@
 //! 0 done, 1 failed (and rolled back, or nothing changed), 2 invalid input (nothing
 //! changed), 3 failed and the rollback is incomplete.
 
+/// `print!` that neither panics nor fails the command when stdout is closed
+/// (see [`output::write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!`, the same way as [`out!`].
+macro_rules! outln {
+    () => {
+        $crate::cli::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod apply;
 mod demo;
 mod dhcp;

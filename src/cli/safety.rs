@@ -393,7 +393,7 @@ fn commit_locked() -> i32 {
             );
         }
     }
-    println!("Committed: the change applied {} stays.", when(cp.created));
+    outln!("Committed: the change applied {} stays.", when(cp.created));
     0
 }
 
@@ -411,7 +411,7 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
                 if journal {
                     let _ = checkpoint::clear_journal(&state);
                 }
-                println!(
+                outln!(
                     "Rolled back the change applied {} ({}).{}",
                     when(cp.created),
                     count(r.changes, "change", "changes"),
@@ -429,7 +429,7 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
         Ok(Some(j)) => match restore_journal(&state, &j) {
             Ok(r) => {
                 let _ = checkpoint::clear_journal(&state);
-                println!(
+                outln!(
                     "Returned to the state before the apply that did not finish (pid {}, started {}): {}.{}",
                     j.pid,
                     when(j.started),
@@ -555,15 +555,15 @@ fn restore_locked(discard_stale_journal: bool) -> i32 {
     let mut failed = 0;
     for (label, r) in &results {
         match r {
-            Ok(rep) => println!(
+            Ok(rep) => outln!(
                 "restored {label}: {}",
                 count(rep.plan.len(), "change", "changes")
             ),
             Err(e) => {
                 failed += 1;
-                println!("NOT restored {label}: {e}");
+                outln!("NOT restored {label}: {e}");
                 for d in e.details() {
-                    println!("  {d}");
+                    outln!("  {d}");
                 }
             }
         }

@@ -115,7 +115,7 @@ pub fn run(args: &ShowArgs) -> i32 {
 /// The sections the input schema has no place for, as YAML comments.
 fn print_comments(r: &Shown) {
     if let Some(cp) = &r.checkpoint {
-        println!(
+        outln!(
             "# checkpoint pending: the change applied {} rolls back at {} unless `hostnet commit` runs first",
             super::safety::when(cp.created),
             super::safety::when(cp.deadline)
@@ -123,9 +123,9 @@ fn print_comments(r: &Shown) {
     }
     let section = |title: &str, lines: Vec<String>| {
         if !lines.is_empty() {
-            println!("# {title}:");
+            outln!("# {title}:");
             for l in lines {
-                println!("#   {l}");
+                outln!("#   {l}");
             }
         }
     };
@@ -158,7 +158,7 @@ pub fn render<T: Serialize>(value: &T, format: Format) -> Result<String, String>
 pub fn print(text: Result<String, String>) -> i32 {
     match text {
         Ok(t) => {
-            println!("{}", t.trim_end());
+            outln!("{}", t.trim_end());
             0
         }
         Err(e) => {
@@ -267,7 +267,7 @@ fn graph(state: &crate::netdev::KernelState, format: super::graph::GraphFormat) 
     };
     match super::graph::render(state, &networks, format) {
         Ok(text) => {
-            print!("{text}");
+            out!("{text}");
             0
         }
         Err(e) => {

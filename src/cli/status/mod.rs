@@ -127,9 +127,9 @@ pub fn run(args: &StatusArgs) -> i32 {
         Err((headline, details)) => return fail(args, &headline, &details),
     };
     match args.output {
-        ReportFormat::Text => print!("{report}"),
+        ReportFormat::Text => out!("{report}"),
         ReportFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(t) => println!("{t}"),
+            Ok(t) => outln!("{t}"),
             Err(e) => return fail(args, "cannot render the status", &[e.to_string()]),
         },
     }
