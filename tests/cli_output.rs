@@ -1,6 +1,6 @@
 //! What the commands print and what they exit with when the reader goes away
-//! (`hostnet apply FILE | head -1`, review finding 2). Each test runs in a namespace of its
-//! own with private records.
+//! (`hostnet apply FILE | head -1`), and `status` after an apply that died (review
+//! findings 2 and 10). Each test runs in a namespace of its own with private records.
 
 mod common;
 
@@ -173,4 +173,52 @@ fn a_closed_stdout_changes_neither_the_exit_code_nor_the_records() {
     // An error still exits with its code (its message goes to stderr).
     let o = hostnet(dir, &["apply", "-"], Some("networks: 3"), Out::Closed, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn status_is_not_in_sync_while_an_apply_that_died_has_its_journal() {
+    if !enter_private_netns("status_is_not_in_sync_while_an_apply_that_died_has_its_journal") {
+        return;
+    }
+    run_ops(&[veth("up-red", "up-red-p")]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (code, v) = status(dir);
+    assert_eq!(
+        (code, &v["in-sync"]),
+        (Some(0), &serde_json::json!(true)),
+        "{v}"
+    );
+
+    // Nothing is recorded yet, so the half-done changes are no drift from the record:
+    // only the journal tells (review finding 10).
+    let crash = [("HOSTNET_TEST_CRASH_AFTER_PHASE", "1")];
+    let o = hostnet(dir, &["apply", "-"], Some(FILE), Out::Captured, &crash);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&o.status),
+        Some(9),
+        "{}",
+        text(&o)
+    );
+    let o = hostnet(dir, &["status"], None, Out::Captured, &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("Not in sync: an apply")
+            && out.contains("hostnet rollback")
+            && out.contains("--discard-stale-journal")
+            && !out.contains("the host matches the record"),
+        "{out}"
+    );
+    let (code, v) = status(dir);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["in-sync"], false, "{v}");
+    assert!(v["unfinished-apply"]["pid"].is_u64(), "{v}");
+
+    let o = hostnet(dir, &["rollback"], None, Out::Captured, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (code, v) = status(dir);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["in-sync"], true, "{v}");
+    assert!(v["unfinished-apply"].is_null(), "{v}");
 }

@@ -63,8 +63,8 @@ The record is the committed state (what `hostnet restore` applies at boot), with
 pending checkpoint's change on top. Drift is every difference between it and the host:
 the plan an apply of the record would make now, shown like a plan.
 
-Exit codes: 0 the host matches the record (or nothing is recorded), 1 drift,
-2 the record or the host could not be read.
+Exit codes: 0 the host matches the record (or nothing is recorded), 1 drift (an
+apply that died half-way counts), 2 the record or the host could not be read.
 
 Examples:
   hostnet status
