@@ -222,3 +222,29 @@ fn status_is_not_in_sync_while_an_apply_that_died_has_its_journal() {
     assert_eq!(v["in-sync"], true, "{v}");
     assert!(v["unfinished-apply"].is_null(), "{v}");
 }
+
+#[test]
+fn a_namespace_that_is_not_there_is_bad_input_for_every_command() {
+    // No namespace is entered or made: the name is looked up and not found.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let ns = "hn-cli-output-no-such-netns";
+    let cases: &[&[&str]] = &[
+        &["apply", "--netns", ns, "-"],
+        &["apply", "--netns", ns, "--dry-run", "-"],
+        &["status", "--netns", ns],
+        &["show", "--netns", ns],
+        &["rollback", "--netns", ns],
+        &["commit", "--netns", ns],
+    ];
+    for args in cases {
+        let o = hostnet(dir, args, Some(FILE), Out::Captured, &[]);
+        assert_eq!(o.status.code(), Some(2), "{}: {}", args.join(" "), text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("cannot enter network namespace"),
+            "{}: {}",
+            args.join(" "),
+            text(&o)
+        );
+    }
+}

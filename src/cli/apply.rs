@@ -117,7 +117,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         }
     };
     if let Err(e) = enter_netns(args.netns.as_deref()) {
-        return fail(args, 1, &e, &[]);
+        return fail(args, super::NETNS_ERROR, &e, &[]);
     }
     let state = applied::state_dir();
     let _lock = match preflight(args, &state) {

@@ -128,7 +128,7 @@ pub fn dhcp_event(args: &DhcpEventArgs) -> i32 {
     };
     if let Err(e) = enter_netns(args.netns.as_deref()) {
         print_error(&e, &[]);
-        return 1;
+        return super::NETNS_ERROR;
     }
     let what = format!(
         "hostnet dhcp-event: {} on {}",
@@ -221,7 +221,7 @@ extern "C" fn on_stop(_: libc::c_int) {
 pub fn monitor(args: &MonitorArgs) -> i32 {
     if let Err(e) = enter_netns(args.netns.as_deref()) {
         print_error(&e, &[]);
-        return 1;
+        return super::NETNS_ERROR;
     }
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let action = SigAction::new(

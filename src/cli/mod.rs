@@ -50,7 +50,8 @@ Examples:
   hostnet show -o yaml > now.yaml && hostnet apply now.yaml   # changes nothing
 
 Exit codes: 0 done, 1 failed and rolled back (or nothing was changed),
-2 invalid input (nothing was changed), 3 failed and the rollback is incomplete.";
+2 invalid input or no such --netns (nothing was changed), 3 failed and the rollback
+is incomplete.";
 
 const SHOW_EXAMPLES: &str = "\
 Examples:
@@ -239,6 +240,10 @@ pub fn main() -> ExitCode {
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
+
+/// Exit code of every command when `--netns NAME` names no namespace: bad input, like an
+/// invalid file (nothing was looked at or changed).
+const NETNS_ERROR: i32 = 2;
 
 /// Moves this (single-threaded) process into the named namespace, if one is given.
 fn enter_netns(netns: Option<&str>) -> Result<(), String> {
