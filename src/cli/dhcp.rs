@@ -89,7 +89,8 @@ pub struct HookTarget {
     /// Write under this directory instead of / (packaging, tests).
     #[arg(long, default_value = "/", value_name = "DIR")]
     pub root: PathBuf,
-    /// The hostnet binary the hooks run (default: this one).
+    /// The hostnet binary the hooks run (default: this one). Packages that write hooks at
+    /// build time pass the installed path (/usr/bin/hostnet), not the build tree's.
     #[arg(long, value_name = "PATH")]
     pub hostnet: Option<PathBuf>,
 }

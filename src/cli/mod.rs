@@ -72,6 +72,12 @@ Examples:
   hostnet status -o json | jq '.drift[] | select(.network == \"red\")'
   hostnet status >/dev/null || alert \"hostnet drift\"";
 
+const ROLLBACK_HELP: &str = "\
+Exit codes: 0 rolled back (`kept:` lines name values other tools changed since, which
+stay theirs: the rollback is complete), 1 nothing to roll back (or the lock was not had
+in time), 2 --netns names no namespace, 3 the rollback is incomplete (`left over:` lines
+say what is still there).";
+
 const DEMO_EXAMPLES: &str = "\
 Builds a private set of network namespaces (a host with two uplinks, two routers
 and a remote peer), applies examples/multi-gateway.yaml to the host, shows the
@@ -128,6 +134,7 @@ pub enum Command {
     /// Keep the change of `apply --confirm-timeout`.
     Commit(safety::NetnsArgs),
     /// Undo a pending checkpoint now, or return to the state before an apply that died.
+    #[command(after_help = ROLLBACK_HELP)]
     Rollback(safety::NetnsArgs),
     /// Apply the last committed state, network by network (at boot).
     Restore(safety::RestoreArgs),
