@@ -265,8 +265,9 @@ fn netns_option_works_inside_the_named_namespace_only() {
     // Nothing happened in the caller's namespace.
     let here = LinuxDriver::new().expect("netlink").query().expect("query");
     assert!(!here.links.contains_key("nsbr") && !here.links.contains_key("v0"));
+    // A namespace that is not there is bad input: exit 2, as for `status`.
     let o = hostnet(&["apply", "--netns", "hn-does-not-exist", "-"], Some(yaml));
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("cannot enter network namespace hn-does-not-exist"));
 }

@@ -203,7 +203,12 @@ networks:
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["interface"]["name"], "red", "{v}");
-    assert_eq!(v["type"], "linux-bridge", "{v}");
+    // The type once, in the interface (review finding 12: it was there and at the top).
+    assert_eq!(v["interface"]["type"], "linux-bridge", "{v}");
+    assert!(
+        v.get("type").is_none() && v.get("controller").is_none(),
+        "{v}"
+    );
     assert_eq!(v["networks"][0], "red", "{v}");
     assert_eq!(v["addresses"][0], "192.0.2.10/24", "{v}");
     let routes = v["routes"].as_array().expect("routes");

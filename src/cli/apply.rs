@@ -86,7 +86,7 @@ pub fn load_document(file: &Path) -> Result<Loaded, LoadError> {
 pub fn validate_only(file: &Path) -> i32 {
     match load(file) {
         Ok(_) => {
-            println!("{}: valid", file.display());
+            outln!("{}: valid", file.display());
             0
         }
         Err(e) => {
@@ -117,7 +117,7 @@ pub fn run(args: &ApplyArgs) -> i32 {
         }
     };
     if let Err(e) = enter_netns(args.netns.as_deref()) {
-        return fail(args, 1, &e, &[]);
+        return fail(args, super::NETNS_ERROR, &e, &[]);
     }
     let state = applied::state_dir();
     let _lock = match preflight(args, &state) {
@@ -176,8 +176,8 @@ pub fn run(args: &ApplyArgs) -> i32 {
         }
         if text && !plan.is_empty() {
             let view = PlanView::new(plan, before, &loaded.intent);
-            println!("{}", view.summary().line());
-            print!("{view}");
+            outln!("{}", view.summary().line());
+            out!("{view}");
         }
         // The guard is armed before the first change: if this process dies midway (the
         // SSH session it ran in cut by the change), the watchdog still rolls back.
@@ -314,52 +314,45 @@ fn conclude(
     for op in report.plan.ops() {
         tracing::debug!("{} {op}", op.verb());
     }
-    let json = args.output == ReportFormat::Json;
+    // The records first, the report last: a reader that stops early (`| head -1`) must
+    // not keep `hostnet restore` from knowing what this apply made the host.
+    if !report.dry_run && args.confirm_timeout.is_none() {
+        if let Err(e) = committed::record(&committed::lib_dir(), &loaded.desired) {
+            tracing::warn!(
+                "applied, but could not record the committed state for `hostnet restore`: {}",
+                crate::error_chain(&e)
+            );
+        }
+    }
     match args.output {
         ReportFormat::Text => print_report(report, &view),
         ReportFormat::Json => print_report_json(report, &view, armed, args.confirm_timeout),
     }
-    if report.dry_run {
+    // The JSON report carries the checkpoint: stdout stays one JSON document.
+    if report.dry_run || args.output == ReportFormat::Json {
         return 0;
     }
     match (armed, args.confirm_timeout) {
-        // The JSON report carries the checkpoint: stdout stays one JSON document.
-        (Some(_), Some(_)) | (None, Some(_)) if json => 0,
-        (Some(cp), Some(secs)) => {
-            println!(
-                "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
-                super::safety::when(cp.deadline)
-            );
-            0
-        }
-        (_, Some(_)) => {
-            println!("Nothing changed, so no checkpoint was taken.");
-            0
-        }
-        (_, None) => {
-            if let Err(e) = committed::record(&committed::lib_dir(), &loaded.desired) {
-                tracing::warn!(
-                    "applied, but could not record the committed state for `hostnet restore`: {}",
-                    crate::error_chain(&e)
-                );
-            }
-            0
-        }
+        (Some(cp), Some(secs)) => outln!(
+            "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
+            super::safety::when(cp.deadline)
+        ),
+        (None, Some(_)) => outln!("Nothing changed, so no checkpoint was taken."),
+        (_, None) => {}
     }
+    0
 }
 
 fn print_report(r: &engine::Report, view: &PlanView) {
     if r.plan.is_empty() {
-        println!("Nothing to change: the kernel already matches.");
+        outln!("Nothing to change: the kernel already matches.");
         return;
     }
     let t = &r.timings;
     if r.dry_run {
-        println!(
-            "Dry run: nothing was changed (the plan ran and verified on a model of this host)."
-        );
+        outln!("Dry run: nothing was changed (the plan ran and verified on a model of this host).");
     } else {
-        println!(
+        outln!(
             "Applied and verified {} (query {}, plan {}, execute {}, verify {}).",
             count(view.len(), "change", "changes"),
             ms(t.query),
@@ -404,7 +397,7 @@ fn print_report_json(
             "timeout": secs,
         });
     }
-    println!("{v}");
+    outln!("{v}");
 }
 
 /// The state the dry run's plan ends in on the model of this host (`None` if an op

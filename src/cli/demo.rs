@@ -99,11 +99,11 @@ pub fn run(args: &DemoArgs) -> i32 {
     let result = demo(&mut sandbox);
     if args.keep {
         sandbox.keep();
-        println!("\nKept the namespaces {prefix}-{{host,red,blue,peer}}; remove them with `ip netns del NAME`.");
+        outln!("\nKept the namespaces {prefix}-{{host,red,blue,peer}}; remove them with `ip netns del NAME`.");
     } else {
         let left = sandbox.destroy();
         if left.is_empty() {
-            println!("\nSandbox removed.");
+            outln!("\nSandbox removed.");
         } else {
             for l in left {
                 tracing::warn!("could not remove {l}");
@@ -129,14 +129,14 @@ pub fn run(args: &DemoArgs) -> i32 {
 }
 
 fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
-    println!(
+    outln!(
         "== 1. Sandbox: namespaces {0}-host, {0}-red, {0}-blue, {0}-peer",
         sb.netns("").trim_end_matches('-')
     );
     build_topology(sb)?;
     check_interrupted()?;
 
-    println!(
+    outln!(
         "\n== 2. hostnet apply examples/multi-gateway.yaml (in {})",
         sb.netns("host")
     );
@@ -151,7 +151,7 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
         })?;
         let run = |drv: &mut LinuxDriver| {
             engine::apply(drv, &intent, ApplyOptions::default(), |p, before| {
-                print!("{}", PlanView::new(p, before, &intent));
+                out!("{}", PlanView::new(p, before, &intent));
                 Ok(())
             })
             .map(|r| (PlanView::new(&r.plan, &r.before, &intent).len(), r.timings))
@@ -165,7 +165,7 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
         Ok((first, second))
     })?;
     let t = first.1;
-    println!(
+    outln!(
         "Applied and verified {} in {:.1} ms (query {:.1}, plan {:.1}, execute {:.1}, verify {:.1}).",
         count(first.0, "change", "changes"),
         (t.query + t.plan + t.execute + t.verify).as_secs_f64() * 1000.0,
@@ -174,13 +174,13 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
         t.execute.as_secs_f64() * 1000.0,
         t.verify.as_secs_f64() * 1000.0
     );
-    println!(
+    outln!(
         "Applied again: {} (nothing to do).",
         count(second.0, "change", "changes")
     );
     check_interrupted()?;
 
-    println!(
+    outln!(
         "\n== 3. What hostnet owns in the host now (routes and rules with proto {HOSTNET_PROTO})"
     );
     let state = sb.run_in("host", || {
@@ -192,17 +192,15 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
             })
     })?;
     for r in state.rules.iter().filter(|r| r.protocol == HOSTNET_PROTO) {
-        println!("  {r}");
+        outln!("  {r}");
     }
     for r in state.routes.iter().filter(|r| r.protocol == HOSTNET_PROTO) {
-        println!("  {r}");
+        outln!("  {r}");
     }
     check_interrupted()?;
 
-    println!("\n== 4. Proof with real packets: UDP echo from each network's address to the peer;");
-    println!(
-        "      who forwarded them? (the routers' ForwDatagrams / Ip6OutForwDatagrams counters)"
-    );
+    outln!("\n== 4. Proof with real packets: UDP echo from each network's address to the peer;");
+    outln!("      who forwarded them? (the routers' ForwDatagrams / Ip6OutForwDatagrams counters)");
     // IPv6 neighbour discovery needs a link-local address that has passed duplicate
     // address detection: until then a router sends no neighbour solicitation at all and
     // drops what it should forward.
@@ -230,7 +228,7 @@ fn demo(sb: &mut Sandbox) -> Result<(), DemoError> {
     if failed > 0 {
         return Err(DemoError::Step(format!("{failed} traffic checks failed")));
     }
-    println!("Every source address left through its own network's gateway (IPv4 and IPv6).");
+    outln!("Every source address left through its own network's gateway (IPv4 and IPv6).");
     Ok(())
 }
 
@@ -259,7 +257,7 @@ fn run_checks(sb: &Sandbox) -> Result<u32, DemoError> {
         if !ok {
             failed += 1;
         }
-        println!(
+        outln!(
             "  {} from {src:<15} to {dst:<17} {received}/{sent} answered; forwarded by router red: {by_red}, by router blue: {by_blue} -> {}",
             if ok { "ok  " } else { "FAIL" },
             if ok { format!("left through {want}'s gateway") } else { format!("expected {want}'s gateway only") }
@@ -319,8 +317,8 @@ fn build_topology(sb: &mut Sandbox) -> Result<(), DemoError> {
             route_via("2001:db8:2::/64", "fd00:2::1")?,
         ],
     )?;
-    println!("  host: uplinks up-red -> router red (192.0.2.1, 2001:db8:1::1), up-blue -> router blue (198.51.100.1, 2001:db8:2::1)");
-    println!("  peer: 203.0.113.100 and 2001:db8:ff::100, reachable through both routers");
+    outln!("  host: uplinks up-red -> router red (192.0.2.1, 2001:db8:1::1), up-blue -> router blue (198.51.100.1, 2001:db8:2::1)");
+    outln!("  peer: 203.0.113.100 and 2001:db8:ff::100, reachable through both routers");
     Ok(())
 }
 

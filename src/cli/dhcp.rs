@@ -89,7 +89,8 @@ pub struct HookTarget {
     /// Write under this directory instead of / (packaging, tests).
     #[arg(long, default_value = "/", value_name = "DIR")]
     pub root: PathBuf,
-    /// The hostnet binary the hooks run (default: this one).
+    /// The hostnet binary the hooks run (default: this one). Packages that write hooks at
+    /// build time pass the installed path (/usr/bin/hostnet), not the build tree's.
     #[arg(long, value_name = "PATH")]
     pub hostnet: Option<PathBuf>,
 }
@@ -128,7 +129,7 @@ pub fn dhcp_event(args: &DhcpEventArgs) -> i32 {
     };
     if let Err(e) = enter_netns(args.netns.as_deref()) {
         print_error(&e, &[]);
-        return 1;
+        return super::NETNS_ERROR;
     }
     let what = format!(
         "hostnet dhcp-event: {} on {}",
@@ -198,10 +199,10 @@ pub fn hooks(args: &HooksArgs) -> i32 {
         Ok(paths) => {
             let verb = if install { "wrote" } else { "removed" };
             if paths.is_empty() {
-                println!("nothing to remove");
+                outln!("nothing to remove");
             }
             for p in paths {
-                println!("{verb} {}", p.display());
+                outln!("{verb} {}", p.display());
             }
             0
         }
@@ -221,7 +222,7 @@ extern "C" fn on_stop(_: libc::c_int) {
 pub fn monitor(args: &MonitorArgs) -> i32 {
     if let Err(e) = enter_netns(args.netns.as_deref()) {
         print_error(&e, &[]);
-        return 1;
+        return super::NETNS_ERROR;
     }
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let action = SigAction::new(

@@ -2,7 +2,6 @@
 //! so they cannot fall behind the options. The Debian package runs them at build time
 //! (`dist/build-deb.sh`) and installs their output.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
@@ -29,7 +28,10 @@ pub struct ManArgs {
 
 pub fn completions(args: &CompletionsArgs) -> i32 {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "hostnet", &mut std::io::stdout());
+    // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "hostnet", &mut script);
+    super::output::write_stdout_bytes(&script);
     0
 }
 
@@ -39,7 +41,7 @@ const SECTION: &str = "8";
 pub fn man(args: &ManArgs) -> i32 {
     let cmd = Cli::command();
     let result = match &args.out_dir {
-        None => render(&cmd).and_then(|page| std::io::stdout().write_all(&page)),
+        None => render(&cmd).map(|page| super::output::write_stdout_bytes(&page)),
         Some(dir) => write_pages(&cmd, dir),
     };
     match result {

@@ -3,6 +3,24 @@
 //! 0 done, 1 failed (and rolled back, or nothing changed), 2 invalid input (nothing
 //! changed), 3 failed and the rollback is incomplete.
 
+/// `print!` that neither panics nor fails the command when stdout is closed
+/// (see [`output::write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!`, the same way as [`out!`].
+macro_rules! outln {
+    () => {
+        $crate::cli::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod apply;
 mod demo;
 mod dhcp;
@@ -32,7 +50,8 @@ Examples:
   hostnet show -o yaml > now.yaml && hostnet apply now.yaml   # changes nothing
 
 Exit codes: 0 done, 1 failed and rolled back (or nothing was changed),
-2 invalid input (nothing was changed), 3 failed and the rollback is incomplete.";
+2 invalid input or no such --netns (nothing was changed), 3 failed and the rollback
+is incomplete.";
 
 const SHOW_EXAMPLES: &str = "\
 Examples:
@@ -45,13 +64,19 @@ The record is the committed state (what `hostnet restore` applies at boot), with
 pending checkpoint's change on top. Drift is every difference between it and the host:
 the plan an apply of the record would make now, shown like a plan.
 
-Exit codes: 0 the host matches the record (or nothing is recorded), 1 drift,
-2 the record or the host could not be read.
+Exit codes: 0 the host matches the record (or nothing is recorded), 1 drift (an
+apply that died half-way counts), 2 the record or the host could not be read.
 
 Examples:
   hostnet status
   hostnet status -o json | jq '.drift[] | select(.network == \"red\")'
   hostnet status >/dev/null || alert \"hostnet drift\"";
+
+const ROLLBACK_HELP: &str = "\
+Exit codes: 0 rolled back (`kept:` lines name values other tools changed since, which
+stay theirs: the rollback is complete), 1 nothing to roll back (or the lock was not had
+in time), 2 --netns names no namespace, 3 the rollback is incomplete (`left over:` lines
+say what is still there).";
 
 const DEMO_EXAMPLES: &str = "\
 Builds a private set of network namespaces (a host with two uplinks, two routers
@@ -109,6 +134,7 @@ pub enum Command {
     /// Keep the change of `apply --confirm-timeout`.
     Commit(safety::NetnsArgs),
     /// Undo a pending checkpoint now, or return to the state before an apply that died.
+    #[command(after_help = ROLLBACK_HELP)]
     Rollback(safety::NetnsArgs),
     /// Apply the last committed state, network by network (at boot).
     Restore(safety::RestoreArgs),
@@ -221,6 +247,10 @@ pub fn main() -> ExitCode {
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
+
+/// Exit code of every command when `--netns NAME` names no namespace: bad input, like an
+/// invalid file (nothing was looked at or changed).
+const NETNS_ERROR: i32 = 2;
 
 /// Moves this (single-threaded) process into the named namespace, if one is given.
 fn enter_netns(netns: Option<&str>) -> Result<(), String> {

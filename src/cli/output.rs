@@ -1,6 +1,40 @@
 //! Printing for people and for programs.
+//!
+//! Everything the commands print on stdout goes through [`write_stdout`] (the `out!` and
+//! `outln!` macros): `hostnet apply ... | head -1` closes the pipe while apply still has
+//! lines to print, and `println!` would panic there (exit 101) after the kernel changed.
+//! A write that fails ends the printing, never the command: its exit code stays the one
+//! its outcome documents.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::ValueEnum;
+
+/// Set once a write to stdout failed: nothing more is written there.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes to stdout unless an earlier write failed. A closed pipe (EPIPE) is what a
+/// reader that stops early (`head`, a pager quit) looks like, and is not worth a word;
+/// any other error is said once on stderr.
+pub fn write_stdout(args: fmt::Arguments) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("warning: cannot write to standard output: {e}; output stops here");
+        }
+    }
+}
+
+/// [`write_stdout`] for bytes (a rendered man page, completions).
+pub fn write_stdout_bytes(bytes: &[u8]) {
+    write_stdout(format_args!("{}", String::from_utf8_lossy(bytes)));
+}
 
 /// Output formats of `show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -24,7 +58,7 @@ pub fn print_json_error(headline: &str, details: &[String], exit_code: i32) {
         "details": details,
         "exit-code": exit_code,
     });
-    println!("{v}");
+    outln!("{v}");
 }
 
 /// Milliseconds with one decimal, for timings.

@@ -104,18 +104,18 @@ fn print_report(r: &Report, dry_run: bool) {
         tracing::warn!("{w}");
     }
     if dry_run {
-        print!("{}", r.diff());
+        out!("{}", r.diff());
     }
     for c in &r.changes {
-        println!("{} {}", c.sign(), c.rel.display());
+        outln!("{} {}", c.sign(), c.rel.display());
     }
 
     let n = r.changes.len();
     match (&r.backup, dry_run) {
-        (_, true) if n == 0 => println!("nothing to change"),
-        (_, true) => println!("dry run: {n} file(s) would change; nothing was written"),
-        (None, false) => println!("nothing to change"),
-        (Some(set), false) => println!(
+        (_, true) if n == 0 => outln!("nothing to change"),
+        (_, true) => outln!("dry run: {n} file(s) would change; nothing was written"),
+        (None, false) => outln!("nothing to change"),
+        (Some(set), false) => outln!(
             "{n} file(s) changed; their previous content is in {} \
              (hostnet persist --restore brings it back)",
             set.display()
@@ -123,7 +123,7 @@ fn print_report(r: &Report, dry_run: bool) {
     }
     if let Some(b) = &r.at_boot {
         for l in b.lines() {
-            println!("{l}");
+            outln!("{l}");
         }
     }
 }

@@ -64,10 +64,11 @@ pub fn report_stale_journal(state: &Path, what_now: &str) {
 /// What to do about an apply that died, for `show`.
 pub const STALE_JOURNAL_HINT: &str = "`hostnet rollback` returns to the state before it; `hostnet apply --discard-stale-journal` keeps what it did (apply refuses until one of them ran)";
 
-fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, String> {
-    enter_netns(args.netns.as_deref())?;
+/// Enters the namespace and takes its lock; `Err` is the message and the exit code.
+fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, (String, i32)> {
+    enter_netns(args.netns.as_deref()).map_err(|e| (e, super::NETNS_ERROR))?;
     lock::lock_current_netns(&lock::lock_dir(), Duration::from_secs(args.lock_timeout))
-        .map_err(|e| format!("cannot take the hostnet lock: {e}"))
+        .map_err(|e| (format!("cannot take the hostnet lock: {e}"), 1))
 }
 
 /// Removes what dead writers and gone namespaces left (see [`records::clean`]).
@@ -79,16 +80,17 @@ pub fn clean_records() {
     );
 }
 
-/// Enters the namespace, takes its lock and runs `f` under it; failing either exits 1.
+/// Enters the namespace, takes its lock and runs `f` under it: a namespace that is not
+/// there exits 2 (bad input), a lock not had in time 1.
 fn locked(args: &NetnsArgs, f: impl FnOnce() -> i32) -> i32 {
     match enter_and_lock(args) {
         Ok(_lock) => {
             clean_records();
             f()
         }
-        Err(e) => {
+        Err((e, code)) => {
             print_error(&e, &[]);
-            1
+            code
         }
     }
 }
@@ -393,7 +395,7 @@ fn commit_locked() -> i32 {
             );
         }
     }
-    println!("Committed: the change applied {} stays.", when(cp.created));
+    outln!("Committed: the change applied {} stays.", when(cp.created));
     0
 }
 
@@ -411,7 +413,7 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
                 if journal {
                     let _ = checkpoint::clear_journal(&state);
                 }
-                println!(
+                outln!(
                     "Rolled back the change applied {} ({}).{}",
                     when(cp.created),
                     count(r.changes, "change", "changes"),
@@ -429,7 +431,7 @@ fn rollback_locked(args: &NetnsArgs) -> i32 {
         Ok(Some(j)) => match restore_journal(&state, &j) {
             Ok(r) => {
                 let _ = checkpoint::clear_journal(&state);
-                println!(
+                outln!(
                     "Returned to the state before the apply that did not finish (pid {}, started {}): {}.{}",
                     j.pid,
                     when(j.started),
@@ -555,15 +557,15 @@ fn restore_locked(discard_stale_journal: bool) -> i32 {
     let mut failed = 0;
     for (label, r) in &results {
         match r {
-            Ok(rep) => println!(
+            Ok(rep) => outln!(
                 "restored {label}: {}",
                 count(rep.plan.len(), "change", "changes")
             ),
             Err(e) => {
                 failed += 1;
-                println!("NOT restored {label}: {e}");
+                outln!("NOT restored {label}: {e}");
                 for d in e.details() {
-                    println!("  {d}");
+                    outln!("  {d}");
                 }
             }
         }

@@ -41,7 +41,7 @@ struct Shown {
 pub fn run(args: &ShowArgs) -> i32 {
     if let Err(e) = enter_netns(args.netns.as_deref()) {
         print_error(&e, &[]);
-        return 1;
+        return super::NETNS_ERROR;
     }
     let state = match LinuxDriver::new().and_then(|mut d| d.query()) {
         Ok(s) => s,
@@ -115,7 +115,7 @@ pub fn run(args: &ShowArgs) -> i32 {
 /// The sections the input schema has no place for, as YAML comments.
 fn print_comments(r: &Shown) {
     if let Some(cp) = &r.checkpoint {
-        println!(
+        outln!(
             "# checkpoint pending: the change applied {} rolls back at {} unless `hostnet commit` runs first",
             super::safety::when(cp.created),
             super::safety::when(cp.deadline)
@@ -123,9 +123,9 @@ fn print_comments(r: &Shown) {
     }
     let section = |title: &str, lines: Vec<String>| {
         if !lines.is_empty() {
-            println!("# {title}:");
+            outln!("# {title}:");
             for l in lines {
-                println!("#   {l}");
+                outln!("#   {l}");
             }
         }
     };
@@ -158,7 +158,7 @@ pub fn render<T: Serialize>(value: &T, format: Format) -> Result<String, String>
 pub fn print(text: Result<String, String>) -> i32 {
     match text {
         Ok(t) => {
-            println!("{}", t.trim_end());
+            outln!("{}", t.trim_end());
             0
         }
         Err(e) => {
@@ -174,9 +174,11 @@ pub fn print(text: Result<String, String>) -> i32 {
 struct InterfaceReport {
     /// The interface in the input schema (`null` for a kind the schema has no type for).
     interface: Option<crate::model::InterfaceSpec>,
-    #[serde(rename = "type")]
-    kind: String,
+    /// The kernel's kind, only when `interface` has no type to say it.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
     /// The bridge or bond it is a port of.
+    #[serde(skip_serializing_if = "Option::is_none")]
     controller: Option<String>,
     /// Recorded networks whose device or uplink it is.
     networks: Vec<String>,
@@ -218,13 +220,15 @@ fn interface_report(state: &crate::netdev::KernelState, name: &str) -> Option<In
             .filter(|r| on(&r.iif))
             .map(ToString::to_string),
     );
+    let interface = show(state)
+        .document
+        .interfaces
+        .into_iter()
+        .find(|i| i.name == name);
+    let typed = interface.as_ref().is_some_and(|i| i.iface_type.is_some());
     Some(InterfaceReport {
-        interface: show(state)
-            .document
-            .interfaces
-            .into_iter()
-            .find(|i| i.name == name),
-        kind: link.kind.type_name().to_string(),
+        interface,
+        kind: (!typed).then(|| link.kind.type_name().to_string()),
         controller: link.controller.clone(),
         networks: networks_on(name),
         addresses: state
@@ -267,7 +271,7 @@ fn graph(state: &crate::netdev::KernelState, format: super::graph::GraphFormat) 
     };
     match super::graph::render(state, &networks, format) {
         Ok(text) => {
-            print!("{text}");
+            out!("{text}");
             0
         }
         Err(e) => {

@@ -35,7 +35,7 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("another hostnet command (pid {holder}) holds {path}; gave up after {waited:?}")]
+    #[error("another hostnet command (pid {holder}) holds {path}; gave up after {:.1} s", .waited.as_secs_f64())]
     Timeout {
         path: PathBuf,
         holder: String,

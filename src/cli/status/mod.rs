@@ -3,7 +3,8 @@
 //! the plan from the host as it is now to that record, shown like a plan.
 //!
 //! Exit codes, for scripts and monitoring: 0 the host matches the record (or nothing is
-//! recorded), 1 drift, 2 the record or the host could not be read.
+//! recorded), 1 drift (an apply that died half-way counts: the host is not what any
+//! record says), 2 the record or the host could not be read.
 
 mod text;
 
@@ -22,7 +23,7 @@ use crate::netdev::{Driver, KernelState, HOSTNET_PROTO};
 
 /// Exit code: the host matches the record.
 pub const IN_SYNC: i32 = 0;
-/// Exit code: the host differs from the record.
+/// Exit code: the host differs from the record, or an apply died before it finished.
 pub const DRIFT: i32 = 1;
 /// Exit code: the record or the host could not be read.
 pub const ERROR: i32 = 2;
@@ -127,9 +128,9 @@ pub fn run(args: &StatusArgs) -> i32 {
         Err((headline, details)) => return fail(args, &headline, &details),
     };
     match args.output {
-        ReportFormat::Text => print!("{report}"),
+        ReportFormat::Text => out!("{report}"),
         ReportFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(t) => println!("{t}"),
+            Ok(t) => outln!("{t}"),
             Err(e) => return fail(args, "cannot render the status", &[e.to_string()]),
         },
     }
@@ -250,7 +251,9 @@ pub(crate) fn collect_with_state() -> Result<(Report, KernelState), Failure> {
     let networks = networks(&doc, &intent, &state, &view);
     let report = Report {
         version: JSON_VERSION,
-        in_sync: view.is_empty() && drift_errors.is_empty(),
+        // An apply that died left the host half-way to a state no record holds, whatever
+        // the drift against the record shows (none, when nothing else is recorded).
+        in_sync: view.is_empty() && drift_errors.is_empty() && unfinished_apply.is_none(),
         record,
         checkpoint,
         unfinished_apply,

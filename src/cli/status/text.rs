@@ -27,7 +27,9 @@ impl fmt::Display for Report {
         if let Some(j) = &self.unfinished_apply {
             writeln!(
                 f,
-                "An apply (pid {}, started {}) did not finish: `hostnet rollback` returns to the state before it.",
+                "Not in sync: an apply (pid {}, started {}) did not finish, so the host may be half-way through its changes. \
+                 Run `hostnet rollback` to return to the state before it, or `hostnet apply --discard-stale-journal FILE` \
+                 to keep what it did and apply FILE.",
                 j.pid,
                 when(j.started)
             )?;
@@ -44,6 +46,13 @@ impl fmt::Display for Report {
         writeln!(f)?;
         if self.in_sync {
             return writeln!(f, "Drift: none; the host matches the record.");
+        }
+        if self.view.is_empty() && self.drift_errors.is_empty() {
+            // Out of sync only because of the unfinished apply (said above).
+            return writeln!(
+                f,
+                "Drift: none against the record, but the unfinished apply's changes are not in it."
+            );
         }
         if !self.drift_errors.is_empty() {
             writeln!(
