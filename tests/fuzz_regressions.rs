@@ -570,3 +570,34 @@ networks:
         ],
     );
 }
+
+/// Finding F11: a network moves its uplink while another network takes the NIC it
+/// leaves, in the same file. The plan refused it: the moving network's own routes in its
+/// table, still on the old NIC, counted as another network's ("table T of network fzc
+/// already holds hostnet's routes for device fznic0").
+#[test]
+#[ignore = "finding F11: planner checks"]
+fn a_network_moves_off_a_nic_another_network_takes() {
+    fuzz::regression(
+        "a_network_moves_off_a_nic_another_network_takes",
+        &[
+            "networks:\n- {name: fzc, uplink: fznic0, bridged: false, ipv4: {address: [10.3.2.10/24], gateway: 10.3.2.1}}\n",
+            "networks:\n- {name: fza, uplink: fznic0, bridged: false, ipv4: {address: [10.1.0.10/24]}}\n- {name: fzc, uplink: fznic1, bridged: false, ipv4: {address: [10.3.0.10/24], gateway: 10.3.0.1}}\n",
+        ],
+    );
+}
+
+/// Finding F12: a bridged network moving its uplink (fznic1 to fznic0): a bridge whose
+/// MAC was never set takes its lowest port's, so the kernel's bridge changes MAC with
+/// its port; the model kept the old one.
+#[test]
+#[ignore = "finding F12: model driver (bridge MAC, as F8)"]
+fn a_bridge_takes_its_new_ports_mac() {
+    fuzz::regression(
+        "a_bridge_takes_its_new_ports_mac",
+        &[
+            "networks:\n- {name: fzc, uplink: fznic1, bridge: fzbr2b, mtu: 9000, ipv4: {address: [10.3.0.10/24]}}\n",
+            "networks:\n- {name: fzc, uplink: fznic0, bridge: fzbr2b, mtu: 9000, ipv4: {address: [10.3.0.10/24]}}\n",
+        ],
+    );
+}
