@@ -87,8 +87,8 @@ pub(crate) fn converge(
         );
     }
     for h in cur_hosts.difference(want.hosts) {
-        // Only its name changes: the add below replaces it, and its lease stays.
-        let renamed = want.hosts.iter().any(|w| w.mac == h.mac && w.ip == h.ip);
+        // Only its name changes: the add below replaces it, and its leases stay.
+        let renamed = want.hosts.iter().any(|w| w.same_addresses(h));
         if renamed {
             continue;
         }
@@ -197,8 +197,9 @@ pub(crate) fn inverse(before: &KernelState, op: &Op, plan: &mut Plan) {
             }
         }
         Op::AddDhcpHost { network, host } => {
-            // A host that replaced one of the same MAC (a new name) gets its old line back.
-            let old = was(network).and_then(|b| b.hosts.iter().find(|h| h.mac == host.mac));
+            // A host that replaced one of the same MAC or DUID (a new name) gets its old
+            // line back.
+            let old = was(network).and_then(|b| b.hosts.iter().find(|h| h.key() == host.key()));
             match old {
                 Some(old) => plan.push(
                     Phase::AddDhcpHosts,
@@ -396,5 +397,97 @@ mod tests {
         let p = crate::plan::restore_plan(&dead, &target);
         let o: Vec<String> = p.ops().map(ToString::to_string).collect();
         assert_eq!(o, ["dnsmasq of network t1"]);
+    }
+
+    fn doc6(ra: &str, dns: &str, hosts: &str) -> String {
+        format!(
+            "networks:
+  - name: t1
+    ipv4: {{address: [10.10.0.1/24]}}
+    ipv6: {{address: ['2001:db8:10::1/64']}}
+    dhcp-server:
+      ipv6: {{ra: {ra}, dns-servers: ['{dns}']}}
+      hosts:
+        - {{mac: '52:54:00:00:00:0a', ip: 10.10.0.10, ipv6: '2001:db8:10::a'}}
+{hosts}"
+        )
+    }
+
+    const D7: &str =
+        "        - {duid: '00:02:00:00:ab:11:01:02', ipv6: '2001:db8:10::7', hostname: vm7}\n";
+
+    #[test]
+    fn ipv6_changes_take_the_cheapest_op_too() {
+        let base = doc6("stateful", "2001:db8:10::1", "");
+        let m = applied(&base);
+        assert!(m.state().dhcp_servers["t1"].running);
+        assert!(ops(&m, &base).is_empty());
+        // A host by DUID: only its file.
+        assert_eq!(
+            ops(&m, &doc6("stateful", "2001:db8:10::1", D7)),
+            ["+ dhcp-host duid 00:02:00:00:ab:11:01:02 2001:db8:10::7 vm7 on t1"]
+        );
+        // DNS servers are options: a configure (SIGHUP), no restart.
+        let o = ops(&m, &doc6("stateful", "2001:db8:10::53", ""));
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert!(
+            o[0].starts_with("~ dhcp-server t1 ") && o[0].ends_with("dns6 2001:db8:10::53"),
+            "{o:?}"
+        );
+        // The mode is the command line: a restart.
+        let o = ops(
+            &m,
+            &doc6("slaac", "2001:db8:10::1", "").replace(", ipv6: '2001:db8:10::a'", ""),
+        );
+        assert_eq!(
+            o.last().map(String::as_str),
+            Some("+ dnsmasq of network t1"),
+            "{o:?}"
+        );
+        // A new IPv6 address for a host: released and added again.
+        let moved = base.replace("2001:db8:10::a'", "2001:db8:10::b'");
+        assert_eq!(
+            ops(&m, &moved),
+            [
+                "- dhcp-host 52:54:00:00:00:0A 10.10.0.10 2001:db8:10::a on t1",
+                "+ dhcp-host 52:54:00:00:00:0A 10.10.0.10 2001:db8:10::b on t1"
+            ]
+        );
+        // A DUID host renamed: replaced, not released.
+        let m = applied(&doc6("stateful", "2001:db8:10::1", D7));
+        let renamed = doc6("stateful", "2001:db8:10::1", &D7.replace("vm7", "vm8"));
+        assert_eq!(
+            ops(&m, &renamed),
+            ["+ dhcp-host duid 00:02:00:00:ab:11:01:02 2001:db8:10::7 vm8 on t1"]
+        );
+    }
+
+    #[test]
+    fn a_failure_at_any_op_restores_ipv6_servers_exactly() {
+        let base = doc6("stateful", "2001:db8:10::1", D7);
+        for change in [
+            doc6("stateless", "2001:db8:10::53", "").replace(", ipv6: '2001:db8:10::a'", ""),
+            doc6("stateful", "2001:db8:10::1", &D7.replace("vm7", "vm8")),
+            doc(200, &[A], 1450),
+        ] {
+            let intent = intent_of(&change);
+            let n = plan(applied(&base).state(), &intent).expect("plans").len();
+            assert!(n > 0, "{change}");
+            for k in 0..n {
+                let mut m = applied(&base);
+                let before = m.query().expect("query");
+                let counter = std::sync::atomic::AtomicUsize::new(0);
+                m.fail_when(move |_: &Op| {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == k
+                });
+                let err = apply(&mut m, &intent, ApplyOptions::default(), |_, _| Ok(()))
+                    .expect_err("fails");
+                assert!(
+                    matches!(err, ApplyError::RolledBack { .. }),
+                    "op {k}: {err:?}"
+                );
+                assert_eq!(m.query().expect("query"), before, "op {k} of {change}");
+            }
+        }
     }
 }

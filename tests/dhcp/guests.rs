@@ -65,6 +65,8 @@ impl Net {
             .env("HOSTNET_DNSMASQ_DIR", self.root())
             .env("HOSTNET_STATE_DIR", self.lab.path("run"))
             .env("HOSTNET_LIB_DIR", self.lab.path("lib"))
+            // The fork path, wherever the tests run; tests/dhcp_units.rs tests the other.
+            .env("HOSTNET_DNSMASQ_UNITS", "no")
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

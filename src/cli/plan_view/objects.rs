@@ -150,10 +150,10 @@ fn dhcp(op: &Op, before: &KernelState) -> Described {
             }
         }
         Op::AddDhcpHost { host, .. } => {
-            let label = format!("dhcp-host {}", host.mac);
+            let label = format!("dhcp-host {}", host.key());
             (
                 Kind::DhcpHost,
-                host.mac.to_string(),
+                host.key().to_string(),
                 label,
                 Create,
                 None,
@@ -161,10 +161,10 @@ fn dhcp(op: &Op, before: &KernelState) -> Described {
             )
         }
         Op::RemoveDhcpHost { host, .. } => {
-            let label = format!("dhcp-host {}", host.mac);
+            let label = format!("dhcp-host {}", host.key());
             (
                 Kind::DhcpHost,
-                host.mac.to_string(),
+                host.key().to_string(),
                 label,
                 Remove,
                 Some(dhcp_host(host)),
@@ -541,7 +541,7 @@ fn server(s: &ServerSpec) -> Map<String, Value> {
     let o = &s.options;
     let mut m = obj([
         ("interface", json!(fl.interface)),
-        ("address", json!(fl.address.to_string())),
+        ("address", json!(fl.address.map(|a| a.to_string()))),
         (
             "range",
             match fl.range {
@@ -571,10 +571,11 @@ fn server(s: &ServerSpec) -> Map<String, Value> {
 }
 
 fn dhcp_host(h: &DhcpHost) -> Map<String, Value> {
-    let mut m = obj([
-        ("mac", json!(h.mac.to_string())),
-        ("ip", json!(h.ip.to_string())),
-    ]);
+    let mut m = Map::new();
+    put(&mut m, "mac", h.mac.map(|v| v.to_string()));
+    put(&mut m, "duid", h.duid.as_ref().map(|v| v.to_string()));
+    put(&mut m, "ip", h.ip.map(|v| v.to_string()));
+    put(&mut m, "ipv6", h.ipv6.map(|v| v.to_string()));
     put(&mut m, "hostname", h.hostname.as_deref());
     m
 }

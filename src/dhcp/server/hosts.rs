@@ -5,6 +5,9 @@
 //! * `hosts/MAC` (`--dhcp-hostsdir`): one file per host added since; dnsmasq reads a new
 //!   file there by itself (inotify), so an added host needs no signal.
 //!
+//! A host is known by its MAC or its DUID (its file is named after it), whichever the
+//! file declares.
+//!
 //! dnsmasq cannot forget a host without a SIGHUP, and a SIGHUP re-reads everything; its
 //! cost grows much faster with the number of files than with the number of lines (with
 //! 10,000 hosts: about 2 s of CPU as 10,000 files, 0.2 s as one file). So a removal folds:
@@ -17,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;
 
+use super::leases;
 use super::render::{self, HOSTS_DIR, HOSTS_FILE, LEASE_FILE};
 use super::{io, process, sync_dir, write_file, DhcpHost, ServerError, Supervisor};
 use crate::netdev::Op;
@@ -91,8 +95,8 @@ impl Supervisor {
                 out.problems.push(ServerError::HostFile { path });
                 continue;
             };
-            // A per-host file is newer than the hosts file's line for that MAC.
-            out.hosts.retain(|h| h.mac != host.mac);
+            // A per-host file is newer than the hosts file's line for that MAC or DUID.
+            out.hosts.retain(|h| h.key() != host.key());
             out.hosts.insert(host);
         }
         out
@@ -176,47 +180,71 @@ impl Supervisor {
         // Leases of removed hosts are given up as their client would.
         let mut removed = BTreeSet::new();
         let leases = fs::read_to_string(dir.join(LEASE_FILE)).unwrap_or_default();
-        let leases = render::parse_leases(&leases);
         for (i, host) in &batch.remove {
-            let mac = host.mac.to_string().to_ascii_lowercase();
-            if let (Some(lease), Some(_)) = (leases.iter().find(|l| l.mac == mac), &running) {
-                let netns = self.netns()?;
-                let iface = &rec.spec.flags.interface;
-                if let Err(e) = process::release(netns, iface, &lease.ip.to_string(), &mac) {
+            if running.is_some() {
+                if let Err(e) = self.release(&rec.spec.flags.interface, host, &leases) {
                     results[*i] = Err(e);
                     continue;
                 }
             }
-            removed.insert(host.mac);
+            removed.insert(host.key());
         }
         let read = self.hosts(network);
-        // A host that replaces one of the same MAC (a new name): dnsmasq would keep the
-        // old line too, so it takes a rewrite and a SIGHUP.
+        // A host that replaces one of the same MAC or DUID (a new name): dnsmasq would
+        // keep the old line too, so it takes a rewrite and a SIGHUP.
         let replaces = batch
             .add
             .iter()
-            .any(|(_, h)| read.hosts.iter().any(|x| x.mac == h.mac));
+            .any(|(_, h)| read.hosts.iter().any(|x| x.key() == h.key()));
         let clean = read.problems.is_empty() && !replaces;
         // Per-host files pile up over many small adds: past the threshold they fold too.
         let files = self.host_files(network)?.len() + batch.add.len();
         if batch.remove.is_empty() && current && clean && files <= FOLD_ABOVE {
             // The cheap way: new files dnsmasq notices itself.
             for (_, h) in &batch.add {
-                let path = dir.join(HOSTS_DIR).join(render::host_file_name(&h.mac));
+                let path = dir.join(HOSTS_DIR).join(render::host_file_name(&h.key()));
                 write_file(&path, render::host_line(h).as_bytes())?;
             }
             return Ok(());
         }
         // Files hostnet did not write go in the fold (dnsmasq would read them too).
         let mut hosts = read.hosts;
-        hosts.retain(|h| !removed.contains(&h.mac));
+        hosts.retain(|h| !removed.contains(&h.key()));
         for (_, h) in &batch.add {
-            hosts.retain(|x| x.mac != h.mac);
+            hosts.retain(|x| x.key() != h.key());
             hosts.insert((*h).clone());
         }
         self.fold(network, &hosts)?;
         if current {
             process::reload(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Gives up the leases `host` holds in the lease file's `text`: its IPv4 lease (by
+    /// MAC) with `dhcp_release`, its DHCPv6 leases (by DUID, or a MAC host's declared IPv6
+    /// address) with `dhcp_release6`. Temporary addresses are left to expire.
+    fn release(&self, iface: &str, host: &DhcpHost, text: &str) -> Result<(), ServerError> {
+        if let Some(mac) = host.mac {
+            let mac = mac.to_string().to_ascii_lowercase();
+            if let Some(lease) = leases::parse_leases(text).iter().find(|l| l.mac == mac) {
+                process::release(self.netns()?, iface, &lease.ip.to_string(), &mac)?;
+            }
+        }
+        let (server, leases6) = leases::parse_leases6(text);
+        let duid = host.duid.as_ref().map(ToString::to_string);
+        let held = leases6.iter().filter(|l| match &duid {
+            Some(d) => l.duid == *d,
+            None => Some(l.address) == host.ipv6,
+        });
+        for lease in held.filter(|l| !l.iaid.starts_with('T')) {
+            let Some(server) = &server else {
+                return Err(ServerError::Release {
+                    ip: lease.address.to_string(),
+                    message: "the lease file names no server DUID".into(),
+                });
+            };
+            process::release6(self.netns()?, iface, lease, server)?;
         }
         Ok(())
     }

@@ -10,9 +10,9 @@
 //! | file | what |
 //! | --- | --- |
 //! | `config.json` | the configuration hostnet last wrote, and the namespace it is for |
-//! | `options` | `--dhcp-optsfile`: router, DNS servers, MTU (a SIGHUP re-reads it) |
+//! | `options` | `--dhcp-optsfile`: router, DNS servers, MTU, DHCPv6's DNS servers and search domains (a SIGHUP re-reads it) |
 //! | `hostsfile` | `--dhcp-hostsfile`: the declared hosts as of the last fold (read at start and on SIGHUP) |
-//! | `hosts/MAC` | `--dhcp-hostsdir`: one file per host added since (dnsmasq sees new files through inotify) |
+//! | `hosts/MAC`, `hosts/duid-HEX` | `--dhcp-hostsdir`: one file per host added since (dnsmasq sees new files through inotify) |
 //! | `ifindex` | the index of the interface dnsmasq bound to at its start |
 //! | `leases` | dnsmasq's lease file, kept across restarts |
 //! | `dnsmasq.pid`, `dnsmasq.log` | the daemon's PID file and log |
@@ -26,16 +26,21 @@
 //! The cheapest change dnsmasq allows: a new host is a new file (no signal) unless that
 //! would leave more than 64 per-host files, or the server is about to start, when all
 //! hosts fold into the hosts file (a SIGHUP if it runs); a removed host is released
-//! (`dhcp_release`) if it holds a lease and the rest folded, one SIGHUP per batch; a host
+//! (`dhcp_release`, `dhcp_release6`) if it holds a lease and the rest folded, one SIGHUP
+//! per batch; a host
 //! with a new name only is folded and signalled, never released; new options are a SIGHUP;
 //! new flags are a restart, and so is an interface that was deleted and made again.
 
+mod accept_ra;
 mod dirs;
 mod hosts;
+pub mod leases;
 pub mod model;
 mod process;
 pub mod render;
+mod status;
 mod types;
+pub mod unit;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -48,9 +53,13 @@ use serde::{Deserialize, Serialize};
 
 pub use dirs::{base_dir, DNSMASQ_DIR};
 use dirs::{legacy_servers, namespace_dir};
-pub use process::{cmdline, pid_in_file, RELEASE_PROGRAM};
-use render::{CONFIG_FILE, HOSTS_DIR, HOSTS_FILE, LEASE_FILE, OPTIONS_FILE};
-pub use types::{DhcpHost, ServerFlags, ServerIntent, ServerOptions, ServerSpec, ServerState};
+pub use process::{cmdline, pid_in_file, RELEASE6_PROGRAM, RELEASE_PROGRAM};
+use render::{CONFIG_FILE, HOSTS_DIR, HOSTS_FILE, OPTIONS_FILE};
+pub use status::Status;
+pub use types::{
+    DhcpHost, Duid, HostKey, Ipv6Flags, RaMode, ServerFlags, ServerIntent, ServerOptions,
+    ServerSpec, ServerState,
+};
 
 use crate::netdev::netns_id::NetnsId;
 use crate::netdev::Op;
@@ -176,51 +185,25 @@ fn check_reachable(dir: &Path) -> Result<(), ServerError> {
 }
 
 /// True when this server's dnsmasq runs with exactly the command line of `flags`, bound to
-/// the interface that has its name now.
+/// the interface that has its name now, which (if it advertises) takes no advertisements.
 fn up_to_date(dir: &Path, flags: &ServerFlags) -> bool {
-    let want = render::argv(dir, flags);
-    process::ours(dir).is_some_and(|(_, argv)| argv == want)
+    same_flags(dir, flags)
         && !process::rebound(dir, &flags.interface)
+        && (flags.ipv6.is_none() || accept_ra::is_off(&flags.interface))
+}
+
+/// True when this server's dnsmasq runs with exactly the command line of `flags`. Its
+/// program may have been started by its full path (systemd runs `/usr/sbin/dnsmasq`):
+/// only its file name is compared.
+fn same_flags(dir: &Path, flags: &ServerFlags) -> bool {
+    let want = render::argv(dir, flags);
+    process::ours(dir)
+        .is_some_and(|(_, argv)| argv.len() == want.len() && argv.get(1..) == want.get(1..))
 }
 
 fn make_dir(dir: &Path) -> Result<(), ServerError> {
     fs::create_dir_all(dir).map_err(io("create", dir))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io("chmod", dir))
-}
-
-/// A server's status for `hostnet show`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Status {
-    pub network: String,
-    pub interface: String,
-    pub pid: Option<i32>,
-    /// Runs with the current configuration.
-    pub running: bool,
-    pub hosts: usize,
-    pub active_leases: usize,
-    pub directory: PathBuf,
-}
-
-impl std::fmt::Display for Status {
-    /// `tenant1: dnsmasq pid 4242 running on tenant1, 3 hosts, 2 active leases`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: dnsmasq ", self.network)?;
-        match (self.pid, self.running) {
-            (Some(pid), true) => write!(f, "pid {pid} running")?,
-            (Some(pid), false) => write!(f, "pid {pid} running with an old configuration")?,
-            (None, _) => write!(f, "not running")?,
-        }
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        write!(
-            f,
-            " on {}, {}, {}",
-            self.interface,
-            plural(self.hosts, "host", "hosts"),
-            plural(self.active_leases, "active lease", "active leases")
-        )
-    }
 }
 
 /// The servers of the namespace it was created in.
@@ -232,6 +215,9 @@ pub struct Supervisor {
     /// The key an older hostnet gave it, and the servers it made under that key.
     legacy_key: Option<String>,
     legacy: BTreeMap<String, PathBuf>,
+    /// Servers are started as transient systemd units (`None`: forked, in the driver's
+    /// namespace).
+    units: Option<unit::Units>,
 }
 
 impl Supervisor {
@@ -255,17 +241,20 @@ impl Supervisor {
             key: Some(id.key()),
             legacy_key,
             legacy,
+            units: unit::Units::for_namespace(&id),
         }
     }
 
     /// Servers directly under `base`, started in the calling thread's namespace.
     pub fn at(base: PathBuf) -> Supervisor {
+        let id = NetnsId::current().ok();
         Supervisor {
             base,
             netns: process::current_netns().ok(),
-            key: NetnsId::current().ok().map(|id| id.key()),
+            key: id.as_ref().map(NetnsId::key),
             legacy_key: None,
             legacy: BTreeMap::new(),
+            units: id.as_ref().and_then(unit::Units::for_namespace),
         }
     }
 
@@ -389,33 +378,6 @@ impl Supervisor {
             .collect()
     }
 
-    /// Status of every server of this namespace, for `hostnet show`.
-    pub fn status(&self) -> Result<Vec<Status>, ServerError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Ok(self
-            .query()?
-            .into_iter()
-            .map(|(network, s)| {
-                let dir = self.dir(&network);
-                let leases = fs::read_to_string(dir.join(LEASE_FILE)).unwrap_or_default();
-                Status {
-                    pid: process::ours(&dir).map(|(pid, _)| pid),
-                    running: s.running,
-                    hosts: s.hosts.len(),
-                    active_leases: render::parse_leases(&leases)
-                        .iter()
-                        .filter(|l| l.active(now))
-                        .count(),
-                    interface: s.spec.flags.interface,
-                    directory: dir,
-                    network,
-                }
-            })
-            .collect())
-    }
-
     /// Carries out the server ops of one phase; one result per op. Host removals are
     /// batched: one SIGHUP per server after all of its files are gone.
     pub fn execute(&self, ops: &[Op]) -> Vec<Result<(), ServerError>> {
@@ -456,7 +418,7 @@ impl Supervisor {
             let empty = render::hosts_file(network, std::iter::empty());
             write_file(&dir.join(HOSTS_FILE), empty.as_bytes())?;
         }
-        let options = render::options_file(network, &spec.options);
+        let options = render::options_file(network, spec);
         let options_path = dir.join(OPTIONS_FILE);
         let options_changed = fs::read_to_string(&options_path).ok().as_deref() != Some(&options);
         if options_changed {
@@ -474,9 +436,7 @@ impl Supervisor {
         write_file(&dir.join(CONFIG_FILE), &json)?;
         // New options reach a process that keeps its flags by a SIGHUP; new flags mean a
         // restart, which the plan's start op does.
-        let same_flags =
-            process::ours(&dir).is_some_and(|(_, argv)| argv == render::argv(&dir, &spec.flags));
-        if options_changed && same_flags {
+        if options_changed && same_flags(&dir, &spec.flags) {
             process::reload(&dir)?;
         }
         Ok(())
@@ -502,7 +462,7 @@ impl Supervisor {
         if up_to_date(&dir, &rec.spec.flags) {
             return Ok(());
         }
-        process::stop(&dir)?;
+        self.stop_process(network, &dir)?;
         let want = render::argv(&dir, &rec.spec.flags);
         // The index it binds to, so that a bridge recreated under it is noticed.
         let index = process::ifindex(&rec.spec.flags.interface);
@@ -513,17 +473,40 @@ impl Supervisor {
             }
             _ => {}
         }
-        process::start(self.netns()?, &dir, &want)?;
+        let iface = &rec.spec.flags.interface;
+        if rec.spec.flags.ipv6.is_some() {
+            accept_ra::turn_off(&dir, iface)?;
+        } else {
+            accept_ra::restore(&dir, iface)?;
+        }
+        match &self.units {
+            Some(units) => units.start(network, &dir, &want)?,
+            None => process::start(self.netns()?, &dir, &want)?,
+        };
         if let Some(index) = index {
             write_file(&ifindex_path, format!("{index}\n").as_bytes())?;
         }
         Ok(())
     }
 
+    /// Stops the network's dnsmasq: its unit first (so that systemd neither restarts it nor
+    /// holds a failed unit of that name), then whatever process its PID file names, if it
+    /// is ours (one started before units were used, or by the fork path).
+    fn stop_process(&self, network: &str, dir: &Path) -> Result<(), ServerError> {
+        if let Some(units) = &self.units {
+            units.stop(network);
+        }
+        process::stop(dir)
+    }
+
     fn stop(&self, network: &str, remove: bool) -> Result<(), ServerError> {
         let dir = self.dir(network);
-        process::stop(&dir)?;
+        self.stop_process(network, &dir)?;
         if remove {
+            // A record that cannot be read names no device to give its value back to.
+            if let Ok(Some(rec)) = self.record(network) {
+                accept_ra::restore(&dir, &rec.spec.flags.interface)?;
+            }
             match fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(io("remove", &dir)(e))

@@ -43,7 +43,7 @@ pub fn apply(state: &mut KernelState, op: &Op) -> Result<(), String> {
         }
         Op::AddDhcpHost { network, host } => match servers.get_mut(network) {
             Some(s) => {
-                s.hosts.retain(|h| h.mac != host.mac);
+                s.hosts.retain(|h| h.key() != host.key());
                 s.hosts.insert(host.clone());
                 Ok(())
             }
@@ -53,7 +53,7 @@ pub fn apply(state: &mut KernelState, op: &Op) -> Result<(), String> {
         },
         Op::RemoveDhcpHost { network, host } => {
             if let Some(s) = servers.get_mut(network) {
-                s.hosts.retain(|h| h.mac != host.mac);
+                s.hosts.retain(|h| h.key() != host.key());
             }
             Ok(())
         }

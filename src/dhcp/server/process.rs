@@ -277,6 +277,41 @@ pub fn release(netns: &OwnedFd, interface: &str, ip: &str, mac: &str) -> Result<
 
 /// The program that releases a lease (package dnsmasq-utils).
 pub const RELEASE_PROGRAM: &str = "dhcp_release";
+/// The program that releases a DHCPv6 lease (package dnsmasq-utils).
+pub const RELEASE6_PROGRAM: &str = "dhcp_release6";
+
+/// `dhcp_release6`: tells the server a DHCPv6 lease is given up, as its client would
+/// (with the client's DUID and IAID, and the server's DUID, from the lease file).
+pub fn release6(
+    netns: &OwnedFd,
+    interface: &str,
+    lease: &super::leases::Lease6,
+    server_duid: &str,
+) -> Result<(), ServerError> {
+    let argv = [
+        RELEASE6_PROGRAM,
+        "--iface",
+        interface,
+        "--client-id",
+        &lease.duid,
+        "--server-id",
+        server_duid,
+        "--iaid",
+        &lease.iaid,
+        "--ip",
+        &lease.address.to_string(),
+    ]
+    .map(str::to_string);
+    let out = run_in(netns, &argv)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ServerError::Release {
+            ip: lease.address.to_string(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
 
 /// The calling thread's namespace, opened: the one servers are started in.
 pub fn current_netns() -> Result<OwnedFd, ServerError> {
