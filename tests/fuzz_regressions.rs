@@ -576,7 +576,6 @@ networks:
 /// table, still on the old NIC, counted as another network's ("table T of network fzc
 /// already holds hostnet's routes for device fznic0").
 #[test]
-#[ignore = "finding F11: planner checks"]
 fn a_network_moves_off_a_nic_another_network_takes() {
     fuzz::regression(
         "a_network_moves_off_a_nic_another_network_takes",

@@ -178,7 +178,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     links::plan_links(current, intent, &mut plan, &mut errors);
     devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
-    let ix = owned::Index::new(current);
+    let ix = owned::Index::new(current, intent);
     owned::check_tables(current, &ix, intent, &mut errors);
     owned::plan_routes(current, &ix, intent, &mut plan, &mut errors);
     owned::plan_rules(current, &ix, intent, &mut plan);
