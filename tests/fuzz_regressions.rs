@@ -590,7 +590,6 @@ fn a_network_moves_off_a_nic_another_network_takes() {
 /// MAC was never set takes its lowest port's, so the kernel's bridge changes MAC with
 /// its port; the model kept the old one.
 #[test]
-#[ignore = "finding F12: model driver (bridge MAC, as F8)"]
 fn a_bridge_takes_its_new_ports_mac() {
     fuzz::regression(
         "a_bridge_takes_its_new_ports_mac",

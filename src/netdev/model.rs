@@ -18,6 +18,7 @@ pub type FailWhen = Box<dyn Fn(&Op) -> bool + Send>;
 pub struct ModelDriver {
     state: KernelState,
     fail_when: Option<FailWhen>,
+    macs: mac::BridgeMacs,
     /// Number of ops executed (for "re-apply writes nothing" tests).
     pub ops_executed: usize,
 }
@@ -31,6 +32,7 @@ const ENETUNREACH: i32 = libc::ENETUNREACH;
 impl ModelDriver {
     pub fn new(state: KernelState) -> ModelDriver {
         ModelDriver {
+            macs: mac::BridgeMacs::from_state(&state),
             state,
             fail_when: None,
             ops_executed: 0,
@@ -513,7 +515,12 @@ impl Driver for ModelDriver {
         ops.iter()
             .map(|op| {
                 self.ops_executed += 1;
-                self.apply(op)
+                let touched = mac::BridgeMacs::touched(&self.state, op);
+                let r = self.apply(op);
+                if r.is_ok() {
+                    self.macs.after(&mut self.state, op, &touched);
+                }
+                r
             })
             .collect()
     }
@@ -522,6 +529,9 @@ impl Driver for ModelDriver {
         "model"
     }
 }
+
+#[path = "model_mac.rs"]
+mod mac;
 
 #[cfg(test)]
 #[path = "model_tests.rs"]
