@@ -80,15 +80,14 @@ networks:
     );
 }
 
-// Findings whose fix belongs to the planner, the expansion or the model driver (issue 12,
-// branch day2): ignored until it lands; remove the `ignore` then.
+// Findings whose fix belongs to the planner, the expansion or the model driver (issue 12):
+// a test stays ignored until its fix lands.
 
 use fuzz::gen::Bug;
 
 /// Finding F2: a network switched from bridgeless to bridged on the same NIC is refused
 /// (exit 2): its own addresses on the NIC count as addresses a new bridge port strands.
 #[test]
-#[ignore = "finding F2: planner (day2)"]
 fn a_bridgeless_network_becomes_bridged() {
     fuzz::regression(
         "a_bridgeless_network_becomes_bridged",
@@ -114,7 +113,6 @@ fn the_model_knows_a_new_links_sysctls() {
 /// Finding F4: a bridgeless network removed (its uplink repeated) leaves its addresses on
 /// the NIC; a bridged network on that NIC is then refused (exit 2).
 #[test]
-#[ignore = "finding F4: expansion/planner (day2)"]
 fn a_removed_bridgeless_network_takes_its_addresses() {
     fuzz::regression(
         "a_removed_bridgeless_network_takes_its_addresses",
@@ -145,7 +143,6 @@ fn a_new_bridge_takes_its_ports_mtu() {
 /// leaves the old bridge behind (F7); that emptied bridge's MAC becomes
 /// 00:00:00:00:00:00 in the kernel, the model keeps the old one (F8).
 #[test]
-#[ignore = "findings F7 (expansion/planner) and F8 (model driver): day2"]
 fn renaming_a_networks_bridge_removes_the_old_one() {
     let files = [
         "networks:\n- {name: fzg, uplink: fzgst0, bridge: fzbr3b, ipv4: {address: [10.200.0.1/24]}}\n",
@@ -192,7 +189,6 @@ fn a_removed_bridgeless_network_hands_its_nic_over() {
 /// address on two NICs); not minimised further (a three-file version without the other
 /// networks passes).
 #[test]
-#[ignore = "finding F10: under investigation (planner/model, day2)"]
 fn a_bridgeless_network_moved_by_removal_keeps_its_on_link_route() {
     fuzz::regression(
         "a_bridgeless_network_moved_by_removal_keeps_its_on_link_route",
