@@ -185,3 +185,62 @@ fn a_deleted_device_takes_main_routes_preferring_its_ipv4_but_not_ipv6_sources()
     }
     assert_eq!(m.state().routes, vec![routes[1].clone(), routes[2].clone()]);
 }
+
+/// Findings F8 and F12: a bridge whose MAC was not set follows its lowest port's MAC,
+/// and is zero once empty; one set explicitly keeps its MAC.
+#[test]
+fn a_bridge_without_an_explicit_mac_follows_its_ports() {
+    let mac = |last: u8| MacAddr([0x52, 0x54, 0, 0, 0, last]);
+    let mut s = KernelState::default();
+    for (n, last) in [("e1", 1), ("e2", 2)] {
+        s.links.insert(
+            n.into(),
+            Link {
+                mac: Some(mac(last)),
+                ..link(n)
+            },
+        );
+    }
+    let mut m = ModelDriver::new(s);
+    let bridge = |name: &str, mac: Option<MacAddr>| {
+        Op::CreateLink(crate::netdev::NewLink {
+            name: name.into(),
+            kind: LinkKind::Bridge(Default::default()),
+            up: true,
+            mtu: None,
+            mac,
+            controller: None,
+            peer: None,
+        })
+    };
+    let port = |name: &str, bridge: Option<&str>| Op::ChangeLink {
+        name: name.into(),
+        change: crate::netdev::LinkChange {
+            controller: Some(bridge.map(Into::into)),
+            ..Default::default()
+        },
+    };
+    let run = |m: &mut ModelDriver, op: Op| {
+        for r in m.execute(&[op]) {
+            r.expect("accepted");
+        }
+    };
+    let mac_of = |m: &ModelDriver, n: &str| m.state().links[n].mac;
+    run(&mut m, bridge("br0", None));
+    run(&mut m, port("e2", Some("br0")));
+    assert_eq!(mac_of(&m, "br0"), Some(mac(2)));
+    run(&mut m, port("e1", Some("br0")));
+    assert_eq!(mac_of(&m, "br0"), Some(mac(1)), "the lowest port's");
+    run(&mut m, port("e1", None));
+    assert_eq!(mac_of(&m, "br0"), Some(mac(2)));
+    run(&mut m, Op::DeleteLink { name: "e2".into() });
+    assert_eq!(mac_of(&m, "br0"), Some(MacAddr([0; 6])), "empty");
+    // Set explicitly: kept whatever the ports.
+    run(&mut m, bridge("br1", Some(mac(9))));
+    run(&mut m, port("e1", Some("br1")));
+    assert_eq!(mac_of(&m, "br1"), Some(mac(9)));
+    // Read from a kernel: a bridge with ports and another MAC than theirs was set.
+    let mut m2 = ModelDriver::new(m.state().clone());
+    run(&mut m2, port("e1", None));
+    assert_eq!(mac_of(&m2, "br1"), Some(mac(9)));
+}
