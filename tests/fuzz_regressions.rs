@@ -169,7 +169,6 @@ fn renaming_a_networks_bridge_removes_the_old_one() {
 /// delete route 0.0.0.0/0 via 10.3.0.1 dev fznic2 table T). The expansion must scope a
 /// removed network's claim so that a handed-over device's new owner keeps its objects.
 #[test]
-#[ignore = "finding F9: validation and expansion (day2)"]
 fn a_removed_bridgeless_network_hands_its_nic_over() {
     fuzz::regression(
         "a_removed_bridgeless_network_hands_its_nic_over",

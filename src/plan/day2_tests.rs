@@ -293,6 +293,34 @@ fn a_network_moves_off_a_nic_another_network_takes() {
     );
 }
 
+/// Finding F9: a bridgeless network removed and another taking its NIC in one file; the
+/// removed one takes only what is its own (its table), the new one keeps its routes and
+/// the address they share.
+#[test]
+fn a_removed_bridgeless_network_hands_its_nic_over() {
+    let mut h = Host::new();
+    h.apply("networks:\n  - {name: old, uplink: eth0, bridged: false, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, default-route: true}\n");
+    h.apply("networks:\n  - {name: old, uplink: eth0, bridged: false, state: absent}\n  - {name: new, uplink: eth0, bridged: false, ipv4: {address: [192.0.2.10/24, 198.51.100.10/24], gateway: 198.51.100.1}, default-route: true}\n");
+    let s = h.m.state();
+    let on_eth0: BTreeSet<String> = s
+        .addresses
+        .iter()
+        .filter(|a| a.ifname == "eth0")
+        .map(|a| a.addr.to_string())
+        .collect();
+    assert_eq!(on_eth0.len(), 2, "{on_eth0:?}");
+    assert!(s.routes.iter().any(|r| r.table == TABLE_MAIN
+        && r.protocol == HOSTNET_PROTO
+        && r.gateway == Some("198.51.100.1".parse().expect("ip"))));
+    assert!(
+        !s.routes
+            .iter()
+            .any(|r| r.gateway == Some("192.0.2.1".parse().expect("ip"))),
+        "{:#?}",
+        s.routes
+    );
+}
+
 #[test]
 fn a_bridged_network_changes_uplink_and_keeps_guests_ports() {
     let mut h = Host::new();

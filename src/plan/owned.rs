@@ -81,15 +81,14 @@ impl<'a> Index<'a> {
 
 /// The devices whose tagged routes are network `n`'s: its device, and the one it had
 /// when last applied (a moved uplink, a renamed bridge) unless another network of the
-/// intent has that one now.
+/// intent has that one now. A removed network's device taken by a present network is
+/// that one's (finding F9): the removed one keeps only what is in its table.
 fn devices_of<'a>(intent: &Intent, n: &'a NetworkIntent) -> Vec<&'a str> {
     n.devices()
         .filter(|d| {
-            *d == n.device
-                || !intent
-                    .networks
-                    .iter()
-                    .any(|o| o.name != n.name && o.device == *d)
+            !intent.networks.iter().any(|o| {
+                o.name != n.name && o.device == *d && (*d != n.device || (n.absent && !o.absent))
+            })
         })
         .collect()
 }
