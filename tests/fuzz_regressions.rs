@@ -101,7 +101,6 @@ fn a_bridgeless_network_becomes_bridged() {
 /// Finding F3: the model gives a link it creates no per-interface sysctls (`forwarding`,
 /// `accept_ra`) and keeps those of a link it deletes; the kernel does otherwise.
 #[test]
-#[ignore = "finding F3: model driver (day2)"]
 fn the_model_knows_a_new_links_sysctls() {
     fuzz::regression_with(
         "the_model_knows_a_new_links_sysctls",

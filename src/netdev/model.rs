@@ -516,9 +516,11 @@ impl Driver for ModelDriver {
             .map(|op| {
                 self.ops_executed += 1;
                 let touched = mac::BridgeMacs::touched(&self.state, op);
+                let links = sysctl::before(&self.state, op);
                 let r = self.apply(op);
                 if r.is_ok() {
                     self.macs.after(&mut self.state, op, &touched);
+                    sysctl::after(&mut self.state, op, links);
                 }
                 r
             })
@@ -532,6 +534,8 @@ impl Driver for ModelDriver {
 
 #[path = "model_mac.rs"]
 mod mac;
+#[path = "model_sysctl.rs"]
+mod sysctl;
 
 #[cfg(test)]
 #[path = "model_tests.rs"]

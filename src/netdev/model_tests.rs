@@ -244,3 +244,43 @@ fn a_bridge_without_an_explicit_mac_follows_its_ports() {
     run(&mut m2, port("e1", None));
     assert_eq!(mac_of(&m2, "br1"), Some(mac(9)));
 }
+
+/// Finding F3: a new link gets the `default` per-interface sysctls, a deleted one's go.
+#[test]
+fn a_new_link_gets_the_default_sysctls_and_a_deleted_one_loses_its_own() {
+    let mut s = KernelState::default();
+    for (k, v) in [
+        ("net.ipv4.conf.default.forwarding", "1"),
+        ("net.ipv6.conf.default.forwarding", "0"),
+        ("net.ipv6.conf.default.accept_ra", "1"),
+        ("net.ipv6.conf.all.forwarding", "0"),
+    ] {
+        s.firewall.sysctls.insert(k.into(), v.into());
+    }
+    let mut m = ModelDriver::new(s);
+    let veth = Op::CreateLink(crate::netdev::NewLink {
+        name: "v0".into(),
+        kind: LinkKind::Veth {
+            peer: Some("v1".into()),
+        },
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: Some(Default::default()),
+    });
+    for r in m.execute(&[veth]) {
+        r.expect("created");
+    }
+    let sysctls = |m: &ModelDriver| m.state().firewall.sysctls.clone();
+    for dev in ["v0", "v1"] {
+        let s = sysctls(&m);
+        assert_eq!(s[&format!("net.ipv4.conf.{dev}.forwarding")], "1");
+        assert_eq!(s[&format!("net.ipv6.conf.{dev}.forwarding")], "0");
+        assert_eq!(s[&format!("net.ipv6.conf.{dev}.accept_ra")], "1");
+    }
+    for r in m.execute(&[Op::DeleteLink { name: "v1".into() }]) {
+        r.expect("deleted");
+    }
+    assert_eq!(sysctls(&m).len(), 4, "{:#?}", sysctls(&m));
+}
