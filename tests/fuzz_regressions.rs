@@ -593,3 +593,30 @@ fn a_bridge_takes_its_new_ports_mac() {
         ],
     );
 }
+
+/// Found with F3's fix (seed 1022): a new bridge, and IPv6 forwarding switched on in the
+/// same apply; the kernel turns every device's `forwarding` on, the new bridge's too,
+/// which the plan (made before the bridge existed) does not list.
+#[test]
+fn ipv6_forwarding_reaches_a_bridge_made_in_the_same_apply() {
+    fuzz::regression_with(
+        "ipv6_forwarding_reaches_a_bridge_made_in_the_same_apply",
+        &[Bug::NewLinkSysctls],
+        &["networks:\n- {name: fzh, uplink: fzgst1, ipv4: {address: [10.201.0.10/24]}, ipv6: {address: ['fd00:201:0::1/64']}, firewall: {masquerade: {out-interface: fznic2}}}\n"],
+    );
+}
+
+/// Found with F3's fix (seed 1021): a bridge renamed while IPv6 forwarding goes on; the
+/// old bridge's `forwarding`, planned as a side effect, is gone when it is written (the
+/// Linux driver takes that as done; the model refused it).
+#[test]
+fn ipv6_forwarding_on_while_a_bridge_is_renamed() {
+    fuzz::regression_with(
+        "ipv6_forwarding_on_while_a_bridge_is_renamed",
+        &[Bug::NewLinkSysctls],
+        &[
+            "networks:\n- {name: fzh, uplink: fzgst1, ipv4: {address: [10.201.0.10/24]}}\n",
+            "networks:\n- {name: fza, uplink: fznic2, mtu: 1400, ipv4: {address: [10.1.0.10/24]}}\n- {name: fzh, uplink: fzgst1, bridge: fzbr4b, ipv4: {address: [10.201.0.10/24]}, ipv6: {address: ['fd00:201:0::1/64']}, firewall: {masquerade: {out-interface: fza}}}\n",
+        ],
+    );
+}

@@ -348,10 +348,9 @@ impl ModelDriver {
                 }
             }
             Op::Firewall(fw) => {
-                if let crate::firewall::FwOp::Sysctl { key, .. } = &**fw {
-                    if !s.firewall.sysctls.contains_key(key) {
-                        return Err(reject(libc::ENOENT, "no such sysctl"));
-                    }
+                if let crate::firewall::FwOp::Sysctl { key, to, .. } = &**fw {
+                    return sysctl::write(&mut s.firewall.sysctls, key, to)
+                        .map_err(|()| reject(libc::ENOENT, "no such sysctl"));
                 }
                 crate::firewall::apply_to_state(&mut s.firewall, fw);
             }

@@ -1,8 +1,9 @@
 //! The per-interface sysctls hostnet reads (`forwarding` of both families, IPv6
 //! `accept_ra`) as the kernel keeps them: a new device gets the `default` values, a
-//! deleted one's go with it (finding F3 of the fuzzer: the model had neither).
+//! deleted one's go with it (finding F3 of the fuzzer: the model had neither), and a
+//! forwarding switch rewrites every device's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{KernelState, Op};
 use crate::firewall::sysctl;
@@ -47,4 +48,23 @@ pub(super) fn after(s: &mut KernelState, op: &Op, before: Option<BTreeSet<String
         }
         _ => {}
     }
+}
+
+/// Writes `key` as the kernel does: a forwarding switch that changes rewrites what
+/// [`sysctl::side_effects`] lists (devices created since the plan was made included);
+/// a device's key that is gone (the device was deleted) is a no-op, as the Linux driver
+/// takes it. `Err`: no such key.
+pub(super) fn write(sysctls: &mut BTreeMap<String, String>, key: &str, to: &str) -> Result<(), ()> {
+    match sysctls.get(key) {
+        None if sysctl::interface_of(key).is_some() => return Ok(()),
+        None => return Err(()),
+        Some(v) if v != to => {
+            for (k, v) in sysctl::side_effects(key, to, sysctls) {
+                sysctls.insert(k, v);
+            }
+        }
+        Some(_) => {}
+    }
+    sysctls.insert(key.to_string(), to.to_string());
+    Ok(())
 }

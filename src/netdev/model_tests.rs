@@ -279,8 +279,40 @@ fn a_new_link_gets_the_default_sysctls_and_a_deleted_one_loses_its_own() {
         assert_eq!(s[&format!("net.ipv6.conf.{dev}.forwarding")], "0");
         assert_eq!(s[&format!("net.ipv6.conf.{dev}.accept_ra")], "1");
     }
-    for r in m.execute(&[Op::DeleteLink { name: "v1".into() }]) {
-        r.expect("deleted");
+    let bridge = Op::CreateLink(crate::netdev::NewLink {
+        name: "b0".into(),
+        kind: LinkKind::Bridge(Default::default()),
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: None,
+    });
+    // Deleting one end of the veth takes both.
+    for r in m.execute(&[bridge, Op::DeleteLink { name: "v1".into() }]) {
+        r.expect("accepted");
     }
-    assert_eq!(sysctls(&m).len(), 4, "{:#?}", sysctls(&m));
+    assert_eq!(sysctls(&m).len(), 7, "{:#?}", sysctls(&m));
+    // IPv6 forwarding on: every device's follows, as the kernel does it; a deleted
+    // device's key written from an older plan is a no-op, as the Linux driver takes it.
+    let write = |key: &str| {
+        Op::Firewall(Box::new(crate::firewall::FwOp::Sysctl {
+            key: key.into(),
+            from: Some("0".into()),
+            to: "1".into(),
+        }))
+    };
+    let ops = [
+        write("net.ipv6.conf.v1.forwarding"),
+        write("net.ipv6.conf.all.forwarding"),
+    ];
+    for r in m.execute(&ops) {
+        r.expect("written");
+    }
+    let s = sysctls(&m);
+    assert_eq!(s["net.ipv6.conf.b0.forwarding"], "1");
+    assert_eq!(s["net.ipv6.conf.default.forwarding"], "1");
+    assert!(!s.contains_key("net.ipv6.conf.v1.forwarding"));
+    let refused = m.execute(&[write("net.ipv6.conf.all.nothing")]);
+    assert!(refused[0].is_err(), "not a device's key: ENOENT");
 }
