@@ -78,13 +78,13 @@ impl BridgeMacs {
             Op::CreateLink(l) if l.mac.is_some() && matches!(l.kind, LinkKind::Bridge(_)) => {
                 self.set.insert(l.name.clone());
             }
-            Op::ChangeLink { name, change } if change.mac.is_some() => {
-                if s.links
-                    .get(name)
-                    .is_some_and(|l| matches!(l.kind, LinkKind::Bridge(_)))
-                {
-                    self.set.insert(name.clone());
-                }
+            Op::ChangeLink { name, change }
+                if change.mac.is_some()
+                    && s.links
+                        .get(name)
+                        .is_some_and(|l| matches!(l.kind, LinkKind::Bridge(_))) =>
+            {
+                self.set.insert(name.clone());
             }
             Op::DeleteLink { name } => {
                 self.set.remove(name);
