@@ -10,6 +10,7 @@ pub mod devices;
 pub mod dhcp;
 pub mod engine;
 pub mod expand;
+pub mod files;
 pub mod firewall;
 pub mod model;
 pub mod netdev;

@@ -251,10 +251,7 @@ pub fn addr(ifname: &str, cidr: &str) -> Result<Op, SandboxError> {
         ns: String::new(),
         message: format!("{cidr} is not an address"),
     })?;
-    Ok(Op::AddAddress(Address {
-        ifname: ifname.into(),
-        addr,
-    }))
+    Ok(Op::AddAddress(Address::new(ifname, addr)))
 }
 
 /// `AddRoute` in the main table: `dst via gw`.
@@ -274,5 +271,6 @@ pub fn route_via(dst: &str, gw: &str) -> Result<Op, SandboxError> {
         scope: RouteScope::Universe,
         src: None,
         protocol: PROTO_STATIC,
+        attrs: Default::default(),
     }))
 }

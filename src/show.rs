@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::*;
-use crate::netdev::{KernelState, LinkKind, HOSTNET_PROTO, PROTO_KERNEL, TABLE_MAIN};
+use crate::netdev::{KernelState, LinkKind, RuleAction, HOSTNET_PROTO, PROTO_KERNEL};
 
 /// Route protocols that the kernel or autoconfiguration make, not a configuration.
 const PROTO_REDIRECT: u8 = 1;
@@ -30,10 +30,24 @@ pub fn show(state: &KernelState) -> Shown {
     let mut ports: BTreeMap<&str, Vec<PortSpec>> = BTreeMap::new();
     for l in state.links.values() {
         if let Some(c) = &l.controller {
-            ports.entry(c.as_str()).or_default().push(PortSpec {
-                name: l.name.clone(),
-                vlan: None,
-            });
+            // A Linux bridge's ports with their settings in it (nmstate's keys), and
+            // their VLANs where the bridge filters by them (nmstate's rule).
+            let port = state.bridge_ports.get(&l.name);
+            let mut spec = crate::model::bridge::show_port(&l.name, port);
+            if let Some(LinkKind::Bridge(o)) = state.links.get(c).map(|b| &b.kind) {
+                let set = state.bridge_vlans.get(&l.name).cloned().unwrap_or_default();
+                match crate::model::bridge_vlans::show(&set, o.vlan_default_pvid) {
+                    Ok(v) if o.vlan_filtering => spec.vlan = v,
+                    Ok(_) => {}
+                    Err(_) if o.vlan_filtering => skipped.push(format!(
+                        "{}: VLANs {} (no bridge.port vlan section says them)",
+                        l.name,
+                        crate::netdev::fmt_vlans(&set)
+                    )),
+                    Err(_) => {}
+                }
+            }
+            ports.entry(c.as_str()).or_default().push(spec);
         }
     }
     let mut interfaces = Vec::new();
@@ -54,7 +68,7 @@ pub fn show(state: &KernelState) -> Shown {
             let list: Vec<AddressSpec> = state
                 .addresses
                 .iter()
-                .filter(|a| a.ifname == l.name && a.addr.addr().is_ipv4() == v4)
+                .filter(|a| a.ifname == l.name && a.addr.addr().is_ipv4() == v4 && !a.dynamic)
                 .map(|a| AddressSpec {
                     ip: a.addr.addr(),
                     prefix_length: a.addr.prefix_len(),
@@ -85,12 +99,10 @@ pub fn show(state: &KernelState) -> Shown {
             ipv6: addrs(false),
             bridge: match &l.kind {
                 LinkKind::Bridge(o) => Some(BridgeSpec {
-                    options: Some(BridgeOptionsSpec {
-                        datapath: None,
-                        stp: Some(StpSpec {
-                            enabled: Some(o.stp),
-                        }),
-                    }),
+                    options: Some(crate::model::bridge::show_options(
+                        o,
+                        !state.no_bridge_vlans,
+                    )),
                     port: Some(ports.remove(l.name.as_str()).unwrap_or_default()),
                 }),
                 _ => None,
@@ -127,14 +139,7 @@ pub fn show(state: &KernelState) -> Shown {
         .routes
         .iter()
         .filter(|r| ![HOSTNET_PROTO, PROTO_KERNEL, PROTO_REDIRECT, PROTO_RA].contains(&r.protocol))
-        .map(|r| RouteSpec {
-            destination: Some(Prefix(r.destination)),
-            next_hop_address: r.gateway,
-            next_hop_interface: r.dev.clone(),
-            table_id: (r.table != TABLE_MAIN).then_some(r.table),
-            metric: r.metric,
-            state: None,
-        })
+        .flat_map(crate::model::routes::show)
         .collect();
     let foreign = || {
         state
@@ -143,26 +148,36 @@ pub fn show(state: &KernelState) -> Shown {
             .filter(|r| r.protocol != HOSTNET_PROTO && r.protocol != PROTO_KERNEL)
     };
     let rules: Vec<RuleSpec> = foreign()
-        .filter(|r| r.is_plain())
+        .filter(|r| r.is_sayable())
         .map(|r| RuleSpec {
             ip_from: r.from.map(Prefix),
             ip_to: r.to.map(Prefix),
             priority: Some(r.priority),
-            route_table: Some(r.table),
+            route_table: (r.action == RuleAction::Lookup).then_some(r.table),
             iif: r.iif.clone(),
+            oif: r.oif.clone(),
             fwmark: r.fwmark.map(HexU32),
             fwmask: r.fwmark.and(r.fwmask).map(HexU32),
             family: Some(r.family),
             state: None,
+            action: RuleActionSpec::of(r.action),
+            suppress_prefix_length: r.suppress_prefixlength,
         })
         .collect();
+    // Addresses with a lifetime are kept by the kernel (router advertisements) or a DHCP
+    // client, not configured: applying them back would make them permanent.
+    for a in state.addresses.iter().filter(|a| a.dynamic) {
+        skipped.push(format!(
+            "address {} dev {} (dynamic: from router advertisements or a DHCP client, which keep it)",
+            a.addr, a.ifname
+        ));
+    }
     for r in &state.opaque_routes {
         skipped.push(format!("{r} (and attributes hostnet does not manage)"));
     }
-    // `route-rules` has no keys yet for `not`, `oif`, `suppress_prefixlength` or actions
-    // other than a lookup.
-    for r in foreign().filter(|r| !r.is_plain()) {
-        skipped.push(format!("{r} (route-rules cannot say this yet)"));
+    // `route-rules` has no keys for `not`, goto or nop.
+    for r in foreign().filter(|r| !r.is_sayable()) {
+        skipped.push(format!("{r} (route-rules cannot say this)"));
     }
     for r in &state.opaque_rules {
         skipped.push(format!("{r} (and selectors hostnet does not manage)"));
@@ -175,6 +190,7 @@ pub fn show(state: &KernelState) -> Shown {
             networks: Vec::new(),
             settings: None,
             firewall: None,
+            ignored: Vec::new(),
         },
         skipped,
     }
@@ -263,10 +279,10 @@ impl std::fmt::Display for DhcpStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netdev::{Family, Rule, RuleAction, PROTO_STATIC};
+    use crate::netdev::{Family, Rule, PROTO_STATIC, TABLE_MAIN};
 
     #[test]
-    fn rules_route_rules_cannot_say_are_listed_as_not_shown() {
+    fn rules_route_rules_cannot_say_are_listed_as_not_shown_and_actions_are_shown() {
         let mut s = KernelState::default();
         let plain = Rule {
             from: Some("10.0.0.0/8".parse().expect("net")),
@@ -286,12 +302,20 @@ mod tests {
             suppress_prefixlength: Some(0),
             ..Rule::lookup(Family::Ipv4, 3199, TABLE_MAIN, HOSTNET_PROTO)
         };
-        s.rules = vec![plain, inverted.clone(), prohibit.clone(), block];
+        let goto = Rule {
+            action: RuleAction::Goto(200),
+            table: 0,
+            ..Rule::lookup(Family::Ipv4, 102, 0, PROTO_STATIC)
+        };
+        s.rules = vec![plain, inverted.clone(), prohibit, goto.clone(), block];
         let shown = show(&s);
         let rules = shown.document.route_rules.expect("rules").config;
-        assert_eq!(rules.len(), 1);
+        // A lookup and an action rule are nmstate's (issue 13); `not` and goto are not.
+        assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].priority, Some(100));
-        for r in [inverted, prohibit] {
+        assert_eq!(rules[1].action, Some(RuleActionSpec::Prohibit));
+        assert_eq!(rules[1].route_table, None);
+        for r in [inverted, goto] {
             assert!(
                 shown.skipped.iter().any(|l| l.starts_with(&r.to_string())),
                 "{r} not in {:?}",

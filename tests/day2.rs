@@ -36,10 +36,7 @@ fn kernel_and_model_agree(test: &str, setup: &[&str], change: &str, op: Op) {
 }
 
 fn del(ifname: &str, addr: &str) -> Op {
-    Op::DeleteAddress(Address {
-        ifname: ifname.into(),
-        addr: addr.parse().expect("test value"),
-    })
+    Op::DeleteAddress(Address::new(ifname, addr.parse().expect("test value")))
 }
 
 const BR0: [&str; 4] = [

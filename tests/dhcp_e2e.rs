@@ -180,6 +180,106 @@ fn dhclient_hook_installs_renews_and_removes() {
     );
 }
 
+/// A DHCP network without a bridge: the client runs on the NIC itself, and its events
+/// (through the hook) and `hostnet monitor` converge the network as it was applied.
+/// Before, the event's intent said "a bridge without an uplink", and the plan-time
+/// check for a bridge whose gateway no port reaches refused every event and every
+/// monitor round: the table stayed empty.
+#[test]
+fn a_network_without_a_bridge_follows_its_lease() {
+    if !may_run(
+        "a_network_without_a_bridge_follows_its_lease",
+        &["dnsmasq", "dhclient"],
+    ) {
+        return;
+    }
+    let mut lab = Lab::new("g", &[("router", "up-lan", 85)]);
+    lab.dnsmasq("router", 85, Some("10.85.0.1"));
+    apply_in_host(
+        &lab,
+        "networks:\n- {name: lan, uplink: up-lan, bridged: false, ipv4: {dhcp: true}, source-routing: {table: 1100}}\n",
+    );
+    let hook = install_hook(&lab, "dhclient");
+    let script = lab.client_script("dhclient-script", Some(&hook), false);
+    let o = dhclient_on(&lab, "up-lan", &["-1", "-v"], &script);
+    assert!(
+        o.status.success(),
+        "dhclient: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = lab.host_state();
+    let (routes, rules) = ours(&s);
+    assert_eq!(
+        default_in_table(&s).as_deref(),
+        Some("10.85.0.1"),
+        "{routes:#?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("route 10.85.0.0/24 dev up-lan table 1100 src 10.85.0.")),
+        "{routes:#?}"
+    );
+    assert_eq!(rules.len(), 4, "{rules:#?}");
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.contains(" from 10.85.0.0/24 lookup 1100")),
+        "{rules:#?}"
+    );
+    let o = dhclient_on(&lab, "up-lan", &["-r"], &script);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (routes, rules) = ours(&lab.host_state());
+    assert!(
+        routes.is_empty() && rules.is_empty(),
+        "{routes:#?} {rules:#?}"
+    );
+
+    // The same through `hostnet monitor`, with a client that runs no hook (it sets the
+    // main default route, where the monitor finds the router).
+    let monitor = lab.spawn("host", env!("CARGO_BIN_EXE_hostnet"), &["monitor"]);
+    let plain = lab.client_script("plain-script", None, true);
+    let o = dhclient_on(&lab, "up-lan", &["-1"], &plain);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = lab.wait_for(
+        "the monitor's table and rules",
+        Duration::from_secs(20),
+        |s| default_in_table(s).is_some() && ours(s).1.len() == 4,
+    );
+    // The client's script added the lease with its lifetime: the monitor read the lease
+    // from a dynamic address.
+    assert!(
+        s.addresses.iter().any(|a| a.ifname == "up-lan"
+            && a.dynamic
+            && a.addr.to_string().starts_with("10.85.0.")),
+        "{:#?}",
+        s.addresses
+    );
+    let o = dhclient_on(&lab, "up-lan", &["-r"], &plain);
+    assert!(o.status.success());
+    lab.wait_for("the monitor's cleanup", Duration::from_secs(20), |s| {
+        let (routes, rules) = ours(s);
+        routes.is_empty() && rules.is_empty()
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(monitor.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let out = monitor.wait_with_output().expect("monitor exits");
+    assert!(
+        out.status.success(),
+        "monitor: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("no port through which"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn lease_without_router_gives_rules_and_on_link_route_only() {
     if !may_run(

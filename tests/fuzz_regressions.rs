@@ -126,7 +126,6 @@ fn a_removed_bridgeless_network_takes_its_addresses() {
 /// Finding F5: a new bridge without `mtu` whose port has MTU 9000 gets 9000 from the
 /// kernel; the model predicts 1500.
 #[test]
-#[ignore = "finding F5: model driver (day2)"]
 fn a_new_bridge_takes_its_ports_mtu() {
     fuzz::regression(
         "a_new_bridge_takes_its_ports_mtu",

@@ -19,9 +19,9 @@ use hostnet::netdev::linux::{
     NetnsError,
 };
 use hostnet::netdev::{
-    Address, BridgeOptions, Driver, DriverError, Family, KernelState, Link, LinkChange, LinkKind,
-    MacAddr, NewLink, Op, PeerSettings, Route, RouteScope, Rule, RuleAction, HOSTNET_PROTO,
-    TABLE_MAIN,
+    Address, BridgeChange, BridgeOptions, Driver, DriverError, Family, KernelState, Link,
+    LinkChange, LinkKind, MacAddr, NewLink, Op, PeerSettings, Route, RouteScope, Rule, RuleAction,
+    HOSTNET_PROTO, TABLE_MAIN,
 };
 use ipnet::IpNet;
 use nix::sched::CloneFlags;
@@ -52,10 +52,21 @@ fn ip(s: &str) -> IpAddr {
     s.parse().expect("address")
 }
 
+/// A bridge's STP state, `None` for another kind.
+fn stp_of(kind: &LinkKind) -> Option<bool> {
+    match kind {
+        LinkKind::Bridge(o) => Some(o.stp),
+        _ => None,
+    }
+}
+
 fn bridge(name: &str, stp: bool, mtu: Option<u32>) -> Op {
     Op::CreateLink(NewLink {
         name: name.into(),
-        kind: LinkKind::Bridge(BridgeOptions { stp }),
+        kind: LinkKind::Bridge(BridgeOptions {
+            stp,
+            ..BridgeOptions::new_bridge()
+        }),
         up: true,
         mtu,
         mac: None,
@@ -65,10 +76,7 @@ fn bridge(name: &str, stp: bool, mtu: Option<u32>) -> Op {
 }
 
 fn addr(ifname: &str, a: &str) -> Address {
-    Address {
-        ifname: ifname.into(),
-        addr: net(a),
-    }
+    Address::new(ifname, net(a))
 }
 
 fn ours_routes(state: &KernelState) -> BTreeSet<Route> {
@@ -126,7 +134,7 @@ fn create_bridge_and_veth_in_one_request_each() {
     assert_eq!(state.links["lo"].kind, LinkKind::Loopback);
     assert!(state.links["lo"].up);
     let br0 = &state.links["br0"];
-    assert_eq!(br0.kind, LinkKind::Bridge(BridgeOptions { stp: false }));
+    assert_eq!(stp_of(&br0.kind), Some(false));
     assert!(br0.up);
     assert!(br0.mac.is_some());
     assert_eq!(
@@ -159,10 +167,7 @@ fn create_bridge_and_veth_in_one_request_each() {
     // A bridge created with STP on reports it.
     ok_all(d.execute(&[bridge("br1", true, None)]));
     let state = d.query().expect("query");
-    assert_eq!(
-        state.links["br1"].kind,
-        LinkKind::Bridge(BridgeOptions { stp: true })
-    );
+    assert_eq!(stp_of(&state.links["br1"].kind), Some(true));
     assert_eq!(state.links["br1"].mtu, 1500);
     // New bridges get the shortest forward delay: 0 is raised to STP's 2 s minimum.
     if let Ok(out) = std::process::Command::new("ip")
@@ -239,7 +244,7 @@ fn change_link_fields() {
         change(
             "br0",
             LinkChange {
-                bridge: Some(BridgeOptions { stp: true }),
+                bridge: Some(BridgeChange::stp(true)),
                 ..LinkChange::default()
             },
         ),
@@ -251,10 +256,7 @@ fn change_link_fields() {
     assert_eq!(va.controller.as_deref(), Some("br0"));
     assert!(va.up);
     assert!(!state.links["vb"].up);
-    assert_eq!(
-        state.links["br0"].kind,
-        LinkKind::Bridge(BridgeOptions { stp: true })
-    );
+    assert_eq!(stp_of(&state.links["br0"].kind), Some(true));
 
     ok_all(d.execute(&[
         change(
@@ -275,7 +277,7 @@ fn change_link_fields() {
         change(
             "br0",
             LinkChange {
-                bridge: Some(BridgeOptions { stp: false }),
+                bridge: Some(BridgeChange::stp(false)),
                 ..LinkChange::default()
             },
         ),
@@ -284,10 +286,7 @@ fn change_link_fields() {
     assert_eq!(state.links["va"].controller, None);
     assert!(!state.links["va"].up);
     assert!(state.links["vb"].up);
-    assert_eq!(
-        state.links["br0"].kind,
-        LinkKind::Bridge(BridgeOptions { stp: false })
-    );
+    assert_eq!(stp_of(&state.links["br0"].kind), Some(false));
     // An empty change is nothing to do.
     ok_all(d.execute(&[change("va", LinkChange::default())]));
 
@@ -360,6 +359,7 @@ fn routes_in_main_and_big_tables() {
         scope: RouteScope::Universe,
         src: None,
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     };
     let wanted = vec![
         route(TABLE_MAIN, "0.0.0.0/0", Some("192.0.2.254"), Some(100)),
@@ -511,6 +511,7 @@ fn rule_lookups_reach_the_table() {
             scope: RouteScope::Universe,
             src: None,
             protocol: HOSTNET_PROTO,
+            attrs: Default::default(),
         }),
         Op::AddRule(Rule {
             to: Some(net("203.0.113.0/24")),
@@ -546,6 +547,7 @@ fn deleting_what_is_gone_is_ok() {
         scope: RouteScope::Universe,
         src: None,
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     };
     ok_all(d.execute(&[
         Op::DeleteLink {
@@ -589,6 +591,7 @@ fn rejected_ops_carry_errno_and_extack() {
         scope: RouteScope::Universe,
         src: None,
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     });
     let ops = [veth("va", "vx"), unreachable.clone()];
     let results = d.execute(&ops);

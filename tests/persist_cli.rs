@@ -268,3 +268,55 @@ fn absent_networks_lose_their_files_but_foreign_ones_stay() {
     assert!(String::from_utf8_lossy(&o.stdout)
         .contains("- etc/NetworkManager/system-connections/hostnet-blue.nmconnection"));
 }
+
+#[test]
+fn every_format_says_what_its_stack_brings_up_and_what_restore_brings_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = dir.path().join("host.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "{INPUT}  - name: guests\n    bridge: br-guests\n    ipv4: {{address: [10.0.0.1/24]}}\n    \
+             firewall: {{masquerade: {{out-interface: up-red}}}}\n    \
+             dhcp-server: {{range: {{start: 10.0.0.100, end: 10.0.0.200}}}}\n"
+        ),
+    )
+    .expect("write");
+    let yaml = yaml.to_str().expect("utf-8");
+    for (format, stack, unit) in [
+        ("networkd", "systemd-networkd", "systemd-networkd.service"),
+        ("keyfile", "NetworkManager", "NetworkManager.service"),
+        ("ifupdown", "ifupdown2", "networking.service"),
+        ("netplan", "netplan", "systemd-networkd.service"),
+        ("ifcfg", "network-scripts", "network.service"),
+    ] {
+        let root = dir.path().join(format);
+        let root_arg = root.to_str().expect("utf-8");
+        let o = hostnet(&["persist", yaml, "--format", format, "--root", root_arg]);
+        assert!(o.status.success(), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains(&format!("At boot, {stack}")),
+            "{format}: {out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "(hostnet-restore.service, after {unit}) brings back"
+            )),
+            "{format}: {out}"
+        );
+        for what in [
+            "the firewall (nftables) of network guests",
+            "sysctls net.ipv4.ip_forward=1",
+            "the DHCP servers (dnsmasq) of network guests",
+        ] {
+            assert!(out.contains(what), "{format}: {what}\n{out}");
+        }
+        // Nothing is committed under this root: restore would bring back nothing.
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("var/lib/hostnet/committed/host.yaml does not exist"),
+            "{format}: {err}"
+        );
+    }
+}

@@ -257,11 +257,9 @@ fn a_second_apply_waits_for_the_lock_or_times_out_clearly() {
     let Some(h) = setup("a_second_apply_waits_for_the_lock_or_times_out_clearly") else {
         return;
     };
-    let held = hostnet::engine::lock::lock_current_netns(
-        std::path::Path::new(hostnet::engine::lock::LOCK_DIR),
-        Duration::ZERO,
-    )
-    .expect("lock");
+    let held =
+        hostnet::engine::lock::lock_current_netns(&h.state.path().join("locks"), Duration::ZERO)
+            .expect("lock");
     let o = h.run(&["apply", "--lock-timeout", "1", "-"], Some(CHANGE));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);

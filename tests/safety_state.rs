@@ -7,7 +7,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use common::text;
@@ -177,6 +177,65 @@ fn one_network_name_in_two_namespaces_is_two_dhcp_servers() {
     );
 }
 
+/// Every file of a command follows `HOSTNET_STATE_DIR` and `HOSTNET_LIB_DIR`: nothing
+/// with the namespace's key lands in the machine's `/run/hostnet` or `/var/lib/hostnet`.
+/// Before, the lock went to `/run/hostnet/locks` whatever the state directory said.
+#[test]
+fn every_file_follows_the_state_directories() {
+    if !may_run("every_file_follows_the_state_directories", &["dnsmasq"]) {
+        return;
+    }
+    let sb = sandbox("f", &["a"]);
+    let h = Hostnet::new();
+    let a = sb.netns("a");
+    struct Stop<'a>(&'a Hostnet, String);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.run_in(&self.1, &["apply", "-"], Some(SERVED_GONE));
+        }
+    }
+    let _stop = Stop(&h, a.clone());
+    for (args, stdin) in [
+        (vec!["apply", "--dry-run", "-"], Some(SERVED)),
+        (vec!["apply", "-"], Some(SERVED)),
+        (
+            vec!["apply", "--confirm-timeout", "120", "-"],
+            Some(SERVED_GONE),
+        ),
+        (vec!["rollback"], None),
+        (vec!["show", "--dhcp-servers"], None),
+        (
+            vec!["apply", "--confirm-timeout", "120", "-"],
+            Some(SERVED_GONE),
+        ),
+        (vec!["commit"], None),
+        (vec!["apply", "-"], Some(NET)),
+        (vec!["show"], None),
+    ] {
+        let o = h.run_in(&a, &args, stdin);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    assert!(h.state(&format!("locks/{}.lock", key(&a))).is_file());
+    let mut strays = Vec::new();
+    for root in ["/run/hostnet", "/var/lib/hostnet"] {
+        let mut todo = vec![PathBuf::from(root)];
+        while let Some(dir) = todo.pop() {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().contains(&key(&a)) {
+                    strays.push(e.path());
+                }
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    todo.push(e.path());
+                }
+            }
+        }
+    }
+    assert!(
+        strays.is_empty(),
+        "outside the state directories: {strays:?}"
+    );
+}
+
 const NET: &str = "networks:
 - name: red
   uplink: e1
@@ -199,9 +258,7 @@ fn records_are_keyed_by_the_namespace_name() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(h.lib(&format!("committed/{}.yaml", key(&a))).is_file());
     assert!(h.state(&format!("applied/{}.json", key(&a))).is_file());
-    assert!(Path::new(hostnet::engine::lock::LOCK_DIR)
-        .join(format!("{}.lock", key(&a)))
-        .is_file());
+    assert!(h.state(&format!("locks/{}.lock", key(&a))).is_file());
     // "Reboot" a: the namespace is made again under the same name, its NIC comes back,
     // hostnet's bridge does not.
     delete_named_netns(&a).expect("delete");
@@ -234,6 +291,15 @@ fn records_are_keyed_by_the_namespace_name() {
         String::from_utf8_lossy(&o.stderr).contains("was not committed; rolled back"),
         "{}",
         text(&o)
+    );
+    // `status -o json` says so too, for a controller that finds its change gone.
+    let o = h.run_in(&a, &["status", "-o", "json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status json");
+    assert!(
+        v["last-rollback"]
+            .as_str()
+            .is_some_and(|l| l.contains("was not committed; rolled back")),
+        "{v}"
     );
     // ... is not b's business.
     let o = h.run_in(&b, &["commit"], None);
@@ -305,7 +371,7 @@ fn records_of_namespaces_that_are_gone_are_cleaned() {
     );
     let journal = h.state(&format!("journal/{}.json", key(&c)));
     let applied = h.state(&format!("applied/{}.json", key(&c)));
-    let lock = Path::new(hostnet::engine::lock::LOCK_DIR).join(format!("{}.lock", key(&c)));
+    let lock = h.state(&format!("locks/{}.lock", key(&c)));
     let committed = h.lib(&format!("committed/{}.yaml", key(&c)));
     for p in [&journal, &applied, &lock, &committed] {
         assert!(p.exists(), "{} missing", p.display());

@@ -149,10 +149,18 @@ fn status_reports_networks_in_force_and_drift_with_exit_codes() {
     let change = FILE.replace("gateway: 198.51.100.1", "gateway: 198.51.100.254");
     let o = hostnet(
         dir,
-        &["apply", "--confirm-timeout", "300", "-"],
+        &["apply", "-o", "json", "--confirm-timeout", "300", "-"],
         Some(&change),
     );
     assert!(o.status.success(), "{}", text(&o));
+    // stdout is one JSON document, and it carries the checkpoint.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let cp = &v["checkpoint"];
+    assert_eq!(cp["timeout"], 300, "{v}");
+    assert!(
+        cp["deadline"].as_u64() >= cp["created"].as_u64().map(|c| c + 299),
+        "{v}"
+    );
     let o = hostnet(dir, &["status"], None);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
@@ -222,5 +230,44 @@ networks:
         String::from_utf8_lossy(&o.stderr).contains("there is no interface nosuch0 here"),
         "{}",
         text(&o)
+    );
+}
+
+#[test]
+fn show_graph_draws_each_network_on_its_device() {
+    if !has_nft() || !enter_private_netns("show_graph_draws_each_network_on_its_device") {
+        return;
+    }
+    run_ops(&[veth("up-red", "up-red-p"), veth("up-blue", "up-blue-p")]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let o = hostnet(dir, &["apply", "-"], Some(FILE));
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = hostnet(dir, &["show", "--graph", "dot"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let dot = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "\"dev:up-red\" -> \"dev:red\" [label=\"port\"];",
+        "\"dev:red\" -> \"net:red\";",
+        "network red | gateway 192.0.2.1 | table 1001 | firewall",
+        "red\\nlinux-bridge\\n192.0.2.10/24",
+        // The other ends of the uplinks' veth pairs are here too, one edge per pair.
+        "\"dev:up-blue\" -> \"dev:up-blue-p\" [style=dashed, label=\"veth\"];",
+    ] {
+        assert!(dot.contains(want), "{want} in {dot}");
+    }
+
+    // SVG by default, laid out without Graphviz.
+    let o = hostnet(dir, &["show", "--graph"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let svg = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        svg.trim_start().starts_with("<svg") || svg.contains("<svg"),
+        "{svg}"
+    );
+    assert!(
+        svg.contains("network blue") && svg.contains("up-red"),
+        "{svg}"
     );
 }

@@ -6,7 +6,8 @@
 //! print a `SKIP` line, unless `HOSTNET_REQUIRE_VM_TIER=1` (CI) makes that a failure.
 //! The test binaries must be built from the current sources: `cargo test` builds every
 //! test target before running any; for a run of this file alone, name the others too
-//! (`cargo test --test real_kernel --test linux_driver --test kernel_apply --test vm_tier`).
+//! (`cargo test --test real_kernel --test linux_driver --test kernel_apply --test nmstate
+//! --test vm_tier`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,13 +118,16 @@ fn run_in_vm(name: &str) {
     let bin = test_binary(name);
     let mut cmd = Command::new(Path::new(MANIFEST).join("tests/vm/run.sh"));
     cmd.arg("-d").arg(vm_dir());
-    // The tests run the CLI by its build path and cross-check with iproute2's `ip`
-    // (busybox's own `ip` in the guest lacks most of its options).
+    // The tests run the CLI by its build path and cross-check with iproute2's `ip` and
+    // `bridge` (busybox's own `ip` in the guest lacks most of its options).
     cmd.arg("-c").arg(env!("CARGO_BIN_EXE_hostnet"));
-    for ip in ["/usr/bin/ip", "/usr/sbin/ip", "/bin/ip", "/sbin/ip"] {
-        if Path::new(ip).is_file() {
-            cmd.arg("-c").arg(ip);
-            break;
+    for tool in ["ip", "bridge"] {
+        let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.is_file());
+        if let Some(p) = found {
+            cmd.arg("-c").arg(p);
         }
     }
     cmd.arg(&bin).arg("--test-threads=1");
@@ -160,4 +164,11 @@ fn linux_driver_on_debian_kernel() {
 #[test]
 fn kernel_apply_on_debian_kernel() {
     run_in_vm("kernel_apply");
+}
+
+/// The nmstate corpus on Debian 12's kernel, which has bridge VLAN filtering: port VLANs
+/// (`linux_bridge_port_vlans`) are checked there against `bridge -j vlan show`.
+#[test]
+fn nmstate_corpus_on_debian_kernel() {
+    run_in_vm("nmstate");
 }

@@ -240,18 +240,15 @@ fn preflight(args: &ApplyArgs, state: &Path) -> Result<Option<lock::NetnsLock>, 
     if args.dry_run {
         return Ok(None);
     }
-    let held = lock::lock_current_netns(
-        Path::new(lock::LOCK_DIR),
-        Duration::from_secs(args.lock_timeout),
-    )
-    .map_err(|e| {
-        fail(
-            args,
-            1,
-            "cannot take the hostnet lock; nothing was changed",
-            &[e.to_string()],
-        )
-    })?;
+    let held = lock::lock_current_netns(&lock::lock_dir(), Duration::from_secs(args.lock_timeout))
+        .map_err(|e| {
+            fail(
+                args,
+                1,
+                "cannot take the hostnet lock; nothing was changed",
+                &[e.to_string()],
+            )
+        })?;
     match checkpoint::load_checkpoint(state) {
         Ok(Some(cp)) => {
             return Err(fail(
@@ -317,14 +314,17 @@ fn conclude(
     for op in report.plan.ops() {
         tracing::debug!("{} {op}", op.verb());
     }
+    let json = args.output == ReportFormat::Json;
     match args.output {
         ReportFormat::Text => print_report(report, &view),
-        ReportFormat::Json => print_report_json(report, &view),
+        ReportFormat::Json => print_report_json(report, &view, armed, args.confirm_timeout),
     }
     if report.dry_run {
         return 0;
     }
     match (armed, args.confirm_timeout) {
+        // The JSON report carries the checkpoint: stdout stays one JSON document.
+        (Some(_), Some(_)) | (None, Some(_)) if json => 0,
         (Some(cp), Some(secs)) => {
             println!(
                 "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
@@ -371,7 +371,12 @@ fn print_report(r: &engine::Report, view: &PlanView) {
 }
 
 /// `apply -o json`: the documented shape (README "Plans as JSON").
-fn print_report_json(r: &engine::Report, view: &PlanView) {
+fn print_report_json(
+    r: &engine::Report,
+    view: &PlanView,
+    armed: Option<&checkpoint::Checkpoint>,
+    timeout: Option<u64>,
+) {
     let t = &r.timings;
     let mut v = serde_json::json!({
         "version": JSON_VERSION,
@@ -390,6 +395,14 @@ fn print_report_json(r: &engine::Report, view: &PlanView) {
         // What the kernel should hold after the real apply, for programs that check the
         // model against the kernel (tests/fuzz.rs).
         v["predicted-state"] = serde_json::to_value(predicted(r)).unwrap_or_default();
+    }
+    // Times in seconds since the epoch, as `status -o json` gives them.
+    if let (Some(cp), Some(secs)) = (armed, timeout) {
+        v["checkpoint"] = serde_json::json!({
+            "created": cp.created,
+            "deadline": cp.deadline,
+            "timeout": secs,
+        });
     }
     println!("{v}");
 }

@@ -7,6 +7,7 @@ mod apply;
 mod demo;
 mod dhcp;
 mod docs;
+mod graph;
 mod log;
 mod output;
 mod persist;
@@ -184,6 +185,17 @@ pub struct ShowArgs {
     /// active leases.
     #[arg(long, conflicts_with_all = ["dhcp", "firewall"])]
     pub dhcp_servers: bool,
+    /// Draw the host: devices, ports, VLANs, veth pairs, OVS, and each network with its
+    /// addresses, gateway, table, firewall and DHCP server. SVG (the default) or DOT.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        num_args = 0..=1,
+        default_missing_value = "svg",
+        conflicts_with_all = ["interface", "dhcp", "firewall", "dhcp_servers"]
+    )]
+    pub graph: Option<graph::GraphFormat>,
 }
 
 /// Entry point of the binary.

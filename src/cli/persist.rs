@@ -17,11 +17,16 @@ Examples:
   hostnet persist host.yaml --format keyfile --root /mnt/sysimage
   hostnet persist --restore                              # undo the last persist
 
-Files go to etc/sysconfig/network-scripts (ifcfg), etc/systemd/network (networkd)
-or etc/NetworkManager/system-connections (keyfile) under --root. Files without
+Files go to etc/sysconfig/network-scripts (ifcfg), etc/systemd/network (networkd),
+etc/NetworkManager/system-connections (keyfile), etc/network/interfaces.d (ifupdown)
+or etc/netplan (netplan) under --root. Files without
 hostnet's header are never overwritten or removed unless --adopt is given. Each run
 keeps the previous content of every file it touches in
 var/lib/hostnet/persist-backup; a failed run restores them all.
+
+Every run says what the stack brings up at boot and what it leaves to `hostnet
+restore` (hostnet-restore.service, which must run after the stack): firewall, DHCP
+servers, sysctls, and what the format cannot hold.
 
 Exit codes: 0 done (or nothing to do), 1 failed and every file was restored,
 2 invalid input or refused (nothing was changed), 3 failed and some files could
@@ -36,6 +41,10 @@ pub enum PersistFormat {
     Networkd,
     /// NetworkManager: .nmconnection keyfiles.
     Keyfile,
+    /// Debian's ifupdown2 (Proxmox VE): files in /etc/network/interfaces.d.
+    Ifupdown,
+    /// netplan: YAML files in /etc/netplan (rendered into systemd-networkd).
+    Netplan,
 }
 
 impl From<PersistFormat> for persist::Format {
@@ -44,6 +53,8 @@ impl From<PersistFormat> for persist::Format {
             PersistFormat::Ifcfg => persist::Format::Ifcfg,
             PersistFormat::Networkd => persist::Format::Networkd,
             PersistFormat::Keyfile => persist::Format::Keyfile,
+            PersistFormat::Ifupdown => persist::Format::Ifupdown,
+            PersistFormat::Netplan => persist::Format::Netplan,
         }
     }
 }
@@ -98,6 +109,7 @@ fn print_report(r: &Report, dry_run: bool) {
     for c in &r.changes {
         println!("{} {}", c.sign(), c.rel.display());
     }
+
     let n = r.changes.len();
     match (&r.backup, dry_run) {
         (_, true) if n == 0 => println!("nothing to change"),
@@ -108,6 +120,11 @@ fn print_report(r: &Report, dry_run: bool) {
              (hostnet persist --restore brings it back)",
             set.display()
         ),
+    }
+    if let Some(b) = &r.at_boot {
+        for l in b.lines() {
+            println!("{l}");
+        }
     }
 }
 

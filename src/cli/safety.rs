@@ -66,18 +66,15 @@ pub const STALE_JOURNAL_HINT: &str = "`hostnet rollback` returns to the state be
 
 fn enter_and_lock(args: &NetnsArgs) -> Result<NetnsLock, String> {
     enter_netns(args.netns.as_deref())?;
-    lock::lock_current_netns(
-        Path::new(lock::LOCK_DIR),
-        Duration::from_secs(args.lock_timeout),
-    )
-    .map_err(|e| format!("cannot take the hostnet lock: {e}"))
+    lock::lock_current_netns(&lock::lock_dir(), Duration::from_secs(args.lock_timeout))
+        .map_err(|e| format!("cannot take the hostnet lock: {e}"))
 }
 
 /// Removes what dead writers and gone namespaces left (see [`records::clean`]).
 pub fn clean_records() {
     records::clean(
         &applied::state_dir(),
-        Path::new(lock::LOCK_DIR),
+        &lock::lock_dir(),
         &committed::lib_dir(),
     );
 }
@@ -312,16 +309,15 @@ pub fn watchdog(args: &WatchdogArgs) -> i32 {
         std::thread::sleep(Duration::from_millis(500));
     }
     loop {
-        let _lock =
-            match lock::lock_current_netns(Path::new(lock::LOCK_DIR), Duration::from_secs(60)) {
-                Ok(l) => l,
-                // Someone holds the lock for long (a slow apply), or the lock file cannot be
-                // opened right now: keep trying; giving up would leave the change in place.
-                Err(_) => {
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-            };
+        let _lock = match lock::lock_current_netns(&lock::lock_dir(), Duration::from_secs(60)) {
+            Ok(l) => l,
+            // Someone holds the lock for long (a slow apply), or the lock file cannot be
+            // opened right now: keep trying; giving up would leave the change in place.
+            Err(_) => {
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
         let cp = match watched(&state, &args.token) {
             Watched::Mine(cp) => cp,
             Watched::Gone => return 0,
@@ -476,6 +472,7 @@ fn units(intent: &Intent) -> Vec<(String, Intent)> {
     for n in &intent.networks {
         let mut unit = Intent {
             networks: vec![n.clone()],
+            persisted: intent.persisted.clone(),
             ..Intent::default()
         };
         for (name, li) in intent.links.iter().filter(|(_, li)| li.origin == n.origin) {

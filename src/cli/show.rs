@@ -50,6 +50,9 @@ pub fn run(args: &ShowArgs) -> i32 {
             return 1;
         }
     };
+    if let Some(format) = args.graph {
+        return graph(&state, format);
+    }
     // Missing or unreadable: no DHCP networks to report, which `show` need not fail on.
     let dhcp = applied::load(&applied::state_dir())
         .map(|a| dhcp_status(&state, &a))
@@ -250,4 +253,26 @@ fn networks_on(name: &str) -> Vec<String> {
         })
         .map(|n| n.name.clone())
         .collect()
+}
+
+/// `show --graph`: the networks come from the record, as `status` reads them; without a
+/// readable record the picture has the devices alone.
+fn graph(state: &crate::netdev::KernelState, format: super::graph::GraphFormat) -> i32 {
+    let networks = match super::status::collect_with_state() {
+        Ok((report, _)) => report.networks,
+        Err((headline, _)) => {
+            tracing::warn!("{headline}: the picture shows the devices without networks");
+            Vec::new()
+        }
+    };
+    match super::graph::render(state, &networks, format) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            print_error(&e.to_string(), &[]);
+            1
+        }
+    }
 }

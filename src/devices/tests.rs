@@ -8,10 +8,8 @@ fn host_with_addressed_uplink() -> ModelDriver {
     let mut m = ModelDriver::fresh_namespace();
     create_veth_pair(&mut m, "eth0", "wire", Some(9000)).expect("veth");
     let mut s = m.query().expect("query");
-    s.addresses.push(Address {
-        ifname: "eth0".into(),
-        addr: "192.0.2.10/24".parse().expect("net"),
-    });
+    s.addresses
+        .push(Address::new("eth0", "192.0.2.10/24".parse().expect("net")));
     s.routes.push(Route {
         table: TABLE_MAIN,
         destination: "0.0.0.0/0".parse().expect("net"),
@@ -21,6 +19,7 @@ fn host_with_addressed_uplink() -> ModelDriver {
         scope: RouteScope::Universe,
         src: None,
         protocol: PROTO_STATIC,
+        attrs: Default::default(),
     });
     ModelDriver::new(s)
 }

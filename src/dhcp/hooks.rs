@@ -6,7 +6,6 @@
 //! Generated files start with [`HEADER`]; `uninstall` removes only files that do.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::event::Client;
@@ -135,22 +134,13 @@ pub fn install(files: &[HookFile]) -> Result<(), HookError> {
         }
     }
     for f in files {
-        let io = |action| {
-            let path = f.path.clone();
-            move |source| HookError::Io {
+        crate::files::write_atomically_with_mode(&f.path, f.content.as_bytes(), f.mode).map_err(
+            |(action, path, source)| HookError::Io {
                 action,
                 path,
                 source,
-            }
-        };
-        if let Some(dir) = f.path.parent() {
-            fs::create_dir_all(dir).map_err(io("create the directory of"))?;
-        }
-        let tmp = f.path.with_extension("hostnet-tmp");
-        fs::write(&tmp, &f.content).map_err(io("write"))?;
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(f.mode))
-            .map_err(io("set the mode of"))?;
-        fs::rename(&tmp, &f.path).map_err(io("rename into place"))?;
+            },
+        )?;
     }
     Ok(())
 }
@@ -180,6 +170,7 @@ pub fn uninstall(files: &[HookFile]) -> Result<Vec<PathBuf>, HookError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn install_and_uninstall_under_a_root() {

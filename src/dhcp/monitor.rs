@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::event::{Change, Event};
 use crate::engine::applied::{self, Applied, AppliedError};
-use crate::engine::lock::{lock_current_netns, LockError, LOCK_DIR};
+use crate::engine::lock::{lock_current_netns, lock_dir, LockError};
 use crate::engine::{self, ApplyError, ApplyOptions};
 use crate::expand::{Intent, LeaseSource};
 use crate::netdev::linux::{ChangeListener, LinuxDriver};
@@ -66,7 +66,7 @@ pub fn event_intent(applied: &Applied, event: &Event) -> Result<(String, Intent)
         })
     };
     let mut intent = Intent {
-        networks: vec![net.intent(source(Family::Ipv4), source(Family::Ipv6))],
+        networks: vec![applied.dhcp_intent(net, source(Family::Ipv4), source(Family::Ipv6))],
         ..Intent::default()
     };
     applied.reserve_others(&mut intent);
@@ -93,7 +93,7 @@ pub fn on_event(
     if let Err(why) = event_intent(&applied::load(state_dir)?, event) {
         return Ok(Outcome::Ignored(why));
     }
-    let _lock = lock_current_netns(Path::new(LOCK_DIR), lock_timeout)?;
+    let _lock = lock_current_netns(&lock_dir(), lock_timeout)?;
     let applied = applied::load(state_dir)?;
     let (network, intent) = match event_intent(&applied, event) {
         Ok(x) => x,
@@ -114,12 +114,16 @@ pub fn converge_all(
     driver: &mut dyn Driver,
     lock_timeout: Duration,
 ) -> Result<Round, ConvergeError> {
-    let _lock = lock_current_netns(Path::new(LOCK_DIR), lock_timeout)?;
+    let _lock = lock_current_netns(&lock_dir(), lock_timeout)?;
     let applied = applied::load(state_dir)?;
     let mut round = Round::default();
     for net in &applied.dhcp_networks {
         let mut intent = Intent {
-            networks: vec![net.intent(Some(LeaseSource::Kernel), Some(LeaseSource::Kernel))],
+            networks: vec![applied.dhcp_intent(
+                net,
+                Some(LeaseSource::Kernel),
+                Some(LeaseSource::Kernel),
+            )],
             ..Intent::default()
         };
         applied.reserve_others(&mut intent);

@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::files::write_atomically;
-use crate::expand::{expand_with, Dhcp, ExpandError, Intent, LeaseSource, NetworkIntent, Records};
+use crate::expand::{
+    expand_with, Dhcp, ExpandError, Intent, LeaseSource, NetworkIntent, NetworkRecord, Records,
+};
+use crate::files::write_atomically;
 use crate::model::Desired;
 use crate::netdev::Family;
 
@@ -69,8 +71,18 @@ impl DhcpNetwork {
     }
 
     /// The network as an intent with the given lease sources (`None`: the family is not
-    /// planned at all).
-    pub fn intent(&self, v4: Option<LeaseSource>, v6: Option<LeaseSource>) -> NetworkIntent {
+    /// planned at all), bridged or not and with the uplink it had as `record` (the
+    /// network's record of applied networks) says. Without a record (written by a hostnet
+    /// that kept none) it counts as not bridged: that it is bridged matters only to the
+    /// check that a bridge's gateway can be reached through a port, which a lease that
+    /// arrived through the device answers already.
+    pub fn intent(
+        &self,
+        record: Option<&NetworkRecord>,
+        v4: Option<LeaseSource>,
+        v6: Option<LeaseSource>,
+    ) -> NetworkIntent {
+        let record = record.filter(|r| !r.removed && r.device == self.device);
         NetworkIntent {
             name: self.name.clone(),
             origin: format!("network {} (as last applied)", self.name),
@@ -85,9 +97,9 @@ impl DhcpNetwork {
                 v4: v4.filter(|_| self.ipv4),
                 v6: v6.filter(|_| self.ipv6),
             },
-            bridged: true,
-            uplink: None,
-            vlan_device: None,
+            bridged: record.is_some_and(|r| r.bridged),
+            uplink: record.and_then(|r| r.uplink.clone()),
+            vlan_device: record.and_then(|r| r.vlan_device.clone()),
             addresses: Vec::new(),
             previous: None,
             recorded: true,
@@ -118,15 +130,29 @@ impl Applied {
             networks: self
                 .dhcp_networks
                 .iter()
-                .map(|n| n.intent(Some(LeaseSource::Kernel), Some(LeaseSource::Kernel)))
+                .map(|n| self.dhcp_intent(n, Some(LeaseSource::Kernel), Some(LeaseSource::Kernel)))
                 .collect(),
             ..Intent::default()
         }
     }
 
+    /// DHCP network `net` as an intent with the given lease sources, as it was applied
+    /// (see [`DhcpNetwork::intent`]).
+    pub fn dhcp_intent(
+        &self,
+        net: &DhcpNetwork,
+        v4: Option<LeaseSource>,
+        v6: Option<LeaseSource>,
+    ) -> NetworkIntent {
+        net.intent(self.networks.get(&net.name), v4, v6)
+    }
+
     /// Fills `intent.reserved_tables` with the tables of recorded networks it does not
-    /// mention, and `reserved_priorities` with their priorities.
+    /// mention, and `reserved_priorities` with their priorities; and `persisted` with the
+    /// copies of hostnet's objects that `hostnet persist`'s files give the boot stack
+    /// (read from the persistent directory, [`crate::persist::record`]).
     pub fn reserve_others(&self, intent: &mut Intent) {
+        intent.persisted = crate::persist::record::own_copies();
         let mentioned: std::collections::BTreeSet<&str> =
             intent.networks.iter().map(|n| n.name.as_str()).collect();
         for (name, table) in &self.tables {

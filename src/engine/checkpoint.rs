@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{read, remove, write_atomically, IoFailure};
+use crate::files::{read, remove, write_atomically, IoFailure};
 use crate::netdev::{KernelState, Op};
 use crate::plan::Scope;
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::{read, write_atomically, IoFailure};
+use crate::files::{read, write_atomically, IoFailure};
 use crate::model::{Desired, EntryState, IfaceState, NetworkState, RouteSpec, RuleSpec};
 
 /// Default for the persistent directory.
@@ -150,8 +150,14 @@ fn matches_rule(absent: &RuleSpec, r: &RuleSpec) -> bool {
 /// Partial editing on documents: what `applied` mentions replaces what `store` had.
 pub fn merge(store: &mut Desired, applied: &Desired) {
     // By name, in one pass each (documents with thousands of entries are normal).
-    let named: std::collections::HashSet<&str> =
-        applied.interfaces.iter().map(|i| i.name.as_str()).collect();
+    // An interface left alone (`state: ignore`) is not mentioned.
+    let mentioned = |i: &&crate::model::InterfaceSpec| i.state != Some(IfaceState::Ignore);
+    let named: std::collections::HashSet<&str> = applied
+        .interfaces
+        .iter()
+        .filter(mentioned)
+        .map(|i| i.name.as_str())
+        .collect();
     store
         .interfaces
         .retain(|s| !named.contains(s.name.as_str()));
@@ -160,6 +166,7 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
             .interfaces
             .iter()
             .filter(|i| i.state != Some(IfaceState::Absent))
+            .filter(mentioned)
             .cloned(),
     );
     let takes_default = applied
@@ -184,21 +191,36 @@ pub fn merge(store: &mut Desired, applied: &Desired) {
     );
     if let Some(routes) = &applied.routes {
         let kept = &mut store.routes.get_or_insert_with(Default::default).config;
-        for r in &routes.config {
+        // This file's entries replace the store's with the same key; among themselves a
+        // later one replaces an earlier, except the next hops of one multipath route
+        // (entries with a weight), which go together.
+        let mut mine: Vec<RouteSpec> = Vec::new();
+        for r in routes
+            .config
+            .iter()
+            .filter(|r| r.state != Some(EntryState::Ignore))
+        {
             if r.state == Some(EntryState::Absent) {
                 kept.retain(|k| !matches_route(r, k));
+                mine.retain(|k| !matches_route(r, k));
             } else {
                 kept.retain(|k| !same_route(r, k));
-                kept.push(r.clone());
+                mine.retain(|k| !same_route(r, k) || (r.weight.is_some() && k.weight.is_some()));
+                mine.push(r.clone());
             }
         }
+        kept.extend(mine);
     }
     if let Some(rules) = &applied.route_rules {
         let kept = &mut store
             .route_rules
             .get_or_insert_with(Default::default)
             .config;
-        for r in &rules.config {
+        for r in rules
+            .config
+            .iter()
+            .filter(|r| r.state != Some(EntryState::Ignore))
+        {
             if r.state == Some(EntryState::Absent) {
                 kept.retain(|k| !matches_rule(r, k));
             } else {

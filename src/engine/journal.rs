@@ -75,7 +75,8 @@ impl<'a> Journal<'a> {
             | Op::AddRoute(_)
             | Op::DeleteRoute(_)
             | Op::AddRule(_)
-            | Op::DeleteRule(_) => {}
+            | Op::DeleteRule(_)
+            | Op::BridgeVlans { .. } => {}
         }
     }
 }

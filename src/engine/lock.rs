@@ -17,10 +17,14 @@ use std::time::{Duration, Instant};
 
 use crate::netdev::netns_id::NetnsId;
 
-/// Directory of the lock files (tmpfs: a lock never outlives a reboot). It does not move
-/// with `HOSTNET_STATE_DIR`: the lock guards the namespace, which every command shares
-/// whatever directories it keeps its records in.
-pub const LOCK_DIR: &str = "/run/hostnet/locks";
+/// Directory of the lock files: `locks` in the state directory (`/run/hostnet/locks`, on
+/// tmpfs: a lock never outlives a reboot), moved with the rest by `HOSTNET_STATE_DIR`.
+/// Commands with different state directories therefore do not exclude each other; they
+/// keep no journal, checkpoint or record in common either, so each directory is an
+/// installation of its own (tests, a packaged copy beside the system's).
+pub fn lock_dir() -> PathBuf {
+    crate::netdev::netns_id::state_dir().join("locks")
+}
 
 /// The lock could not be taken.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,6 @@
 pub mod applied;
 pub mod checkpoint;
 pub mod committed;
-mod files;
 mod journal;
 pub mod lock;
 pub mod records;

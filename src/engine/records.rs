@@ -5,7 +5,7 @@
 //! directory, `/run/hostnet`): `journal/KEY.json` and its `KEY.progress`,
 //! `checkpoint/KEY.json` and `KEY.last-rollback.txt`, `applied/KEY.json`, and the
 //! committed state of unnamed namespaces (`committed/KEY.yaml`, which cannot outlive
-//! them); the lock is `/run/hostnet/locks/KEY.lock`. Persistent records (under
+//! them); the lock is `locks/KEY.lock` there too. Persistent records (under
 //! `/var/lib/hostnet`): `committed/host.yaml` and `committed/netns.NAME.yaml`.
 //!
 //! An older hostnet keyed records of namespaces other than the host's by the namespace's
@@ -22,7 +22,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::files::{read, remove, write_atomically};
+use crate::files::{read, remove, write_atomically};
 use crate::netdev::netns_id::{self, Liveness, NetnsId};
 
 /// The calling thread's namespace.
@@ -79,19 +79,56 @@ pub fn last_rollback_path(dir: &Path) -> io::Result<PathBuf> {
         .join(format!("{}.last-rollback.txt", here()?.key())))
 }
 
-/// `PID` of a temporary file `.NAME.tmp.PID` (or an older hostnet's `NAME.tmp.PID`).
-fn tmp_pid(file: &str) -> Option<u32> {
-    let (_, pid) = file.rsplit_once(".tmp.")?;
-    pid.parse().ok()
+/// The writer of a temporary file: `.NAME.tmp.PID.START` ([`crate::files::tmp_name`]),
+/// or an older hostnet's `.NAME.tmp.PID` / `NAME.tmp.PID` (no start time).
+fn tmp_writer(file: &str) -> Option<(u32, Option<u64>)> {
+    let (_, writer) = file.rsplit_once(".tmp.")?;
+    match writer.split_once('.') {
+        Some((pid, start)) => Some((pid.parse().ok()?, Some(start.parse().ok()?))),
+        None => Some((writer.parse().ok()?, None)),
+    }
 }
 
-/// True when `pid` is a running hostnet process (its PID alone may have been reused).
-fn hostnet_runs(pid: u32) -> bool {
-    fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
-        cmd.split(|b| *b == 0)
-            .next()
-            .is_some_and(|a| a.ends_with(b"hostnet"))
-    })
+/// Whether the writer of temporary file `path` may still be writing it: the process with
+/// its PID runs and started when the writer did. A name without a start time (an older
+/// hostnet's) counts as live while a process with the PID runs that started before the
+/// file was last written (a later one cannot be its writer). The writer's program name
+/// is not looked at: a copy of hostnet under another name writes the same files.
+fn writer_runs(path: &Path, pid: u32, start: Option<u64>) -> bool {
+    let Some(now) = crate::files::start_ticks(pid) else {
+        return false;
+    };
+    match start {
+        Some(start) => start == now,
+        None => !started_after_mtime(path, now),
+    }
+}
+
+/// Whether a process that started `ticks` after boot started after `path` was last
+/// written (with a second's margin: the boot time is known to the second).
+fn started_after_mtime(path: &Path, ticks: u64) -> bool {
+    let boot = fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|b| b.trim().parse::<u64>().ok())
+    });
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(0);
+    let mtime = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    match (boot, mtime) {
+        (Some(boot), Some(mtime)) if hz > 0 => boot + ticks / hz > mtime.as_secs() + 1,
+        _ => false,
+    }
+}
+
+/// True when process `pid` runs. A record's owner (an apply's PID, a checkpoint's
+/// watchdog) is kept while any process has its PID: keeping a record one run too long
+/// costs nothing, removing a live one breaks its owner.
+fn process_runs(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// The namespace key of a record file (`KEY.json`, `KEY.progress`, `KEY.lock`, ...).
@@ -128,8 +165,8 @@ fn clean_dir(dir: &Path, own: &str, live: &mut Liveness, out: &mut Cleaned) {
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let path = e.path();
-        if let Some(pid) = tmp_pid(&name) {
-            if !hostnet_runs(pid) && fs::remove_file(&path).is_ok() {
+        if let Some((pid, start)) = tmp_writer(&name) {
+            if !writer_runs(&path, pid, start) && fs::remove_file(&path).is_ok() {
                 out.temporary.push(path);
             }
             continue;
@@ -138,7 +175,7 @@ fn clean_dir(dir: &Path, own: &str, live: &mut Liveness, out: &mut Cleaned) {
         if key == own || live.alive(key) != Some(false) {
             continue;
         }
-        if owner(&path).is_some_and(hostnet_runs) {
+        if owner(&path).is_some_and(process_runs) {
             continue;
         }
         let gone = if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -204,7 +241,8 @@ fn clean_tmp_only(dir: &Path, out: &mut Cleaned) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if tmp_pid(&name).is_some_and(|pid| !hostnet_runs(pid)) && fs::remove_file(e.path()).is_ok()
+        if tmp_writer(&name).is_some_and(|(pid, start)| !writer_runs(&e.path(), pid, start))
+            && fs::remove_file(e.path()).is_ok()
         {
             out.temporary.push(e.path());
         }
@@ -222,14 +260,38 @@ mod tests {
         let locks = tempfile::tempdir().expect("tempdir");
         let j = state.path().join("journal");
         fs::create_dir_all(&j).expect("dir");
-        // PID 1 is no hostnet; i32::MAX is no process at all.
-        let dead = [
-            j.join(format!(".host.json.tmp.{}", i32::MAX)),
-            j.join("host.tmp.1"),
+        let own = std::process::id();
+        let started = crate::files::start_ticks(own).expect("own start time");
+        let long_ago =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
+        let write = |name: &str, mtime: Option<std::time::SystemTime>| {
+            let p = j.join(name);
+            let f = fs::File::create(&p).expect("create");
+            if let Some(t) = mtime {
+                f.set_modified(t).expect("mtime");
+            }
+            p
+        };
+        // This test's own process is the writer, and its program is not called
+        // "hostnet": what a copy of hostnet under another name looks like to a cleaner.
+        // Before, such a writer's files were removed under it.
+        let live = [
+            j.join(crate::files::tmp_name("host.json")),
+            write(&format!(".host.json.tmp.{own}.{started}"), None),
+            // An older hostnet's name, without a start time: PID 1 ran when it was written.
+            write("host.tmp.1", None),
         ];
-        for p in &dead {
-            fs::write(p, "{}").expect("write");
-        }
+        fs::write(&live[0], "{").expect("write");
+        let dead = [
+            // The PID runs, but it is a later process than the writer.
+            write(&format!(".host.json.tmp.{own}.{}", started + 1), None),
+            // No process at all has the PID.
+            write(&format!(".host.json.tmp.{}.5", i32::MAX), None),
+            write(&format!(".host.json.tmp.{}", i32::MAX), None),
+            // An older hostnet's file, written before the process that has its PID now
+            // started.
+            write(&format!(".applied.json.tmp.{own}"), Some(long_ago)),
+        ];
         let kept = j.join("host.json");
         fs::write(&kept, "{}").expect("write");
         let c = clean(state.path(), locks.path(), lib.path());
@@ -237,7 +299,9 @@ mod tests {
             assert!(!p.exists(), "{} stayed", p.display());
             assert!(c.temporary.contains(p));
         }
-        assert!(kept.exists());
+        for p in live.iter().chain([&kept]) {
+            assert!(p.exists(), "{} went", p.display());
+        }
     }
 
     #[test]

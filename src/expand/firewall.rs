@@ -16,8 +16,15 @@ pub(super) fn expand_firewall(d: &Desired, intent: &mut Intent) {
         .and_then(|f| f.backend)
         .unwrap_or_default();
     let mut addresses = Vec::new();
+    // By name: a search per network is quadratic at tens of thousands of networks.
+    let by_name: std::collections::HashMap<&str, &super::NetworkIntent> = intent
+        .networks
+        .iter()
+        .rev()
+        .map(|x| (x.name.as_str(), x))
+        .collect();
     for (i, n) in d.networks.iter().enumerate() {
-        let Some(net) = intent.networks.iter().find(|x| x.name == n.name) else {
+        let Some(net) = by_name.get(n.name.as_str()) else {
             continue;
         };
         let spec = if net.absent {

@@ -49,6 +49,13 @@ pub struct LinkIntent {
     pub mac: Option<crate::netdev::MacAddr>,
     /// Bridges only.
     pub stp: Option<bool>,
+    /// Bridges only: the other settings the file gives (`bridge.options`), in the
+    /// kernel's units (STP's on/off is `stp`).
+    pub bridge: Option<crate::netdev::BridgeChange>,
+    /// The link's settings as a port of its Linux bridge (`bridge.port[]`).
+    pub port: Option<crate::netdev::PortChange>,
+    /// The link's VLANs as a port of its Linux bridge (`bridge.port[].vlan`).
+    pub vlans: Option<PortVlans>,
     /// Bridges and bonds only.
     pub ports: Option<Ports>,
     /// The bridge this link must be a port of (from a bridge's port list or an uplink).
@@ -70,12 +77,24 @@ impl LinkIntent {
             mtu: None,
             mac: None,
             stp: None,
+            bridge: None,
+            port: None,
+            vlans: None,
             ports: None,
             controller: None,
             ipv4: None,
             ipv6: None,
         }
     }
+}
+
+/// The VLANs a file gives a Linux bridge port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortVlans {
+    /// `interfaces[N].bridge.port[M].vlan`.
+    pub origin: String,
+    /// Exactly these; `None`: the bridge's default (`vlan: {}`).
+    pub want: Option<crate::netdev::VlanSet>,
 }
 
 /// Creatable kinds, and the kinds that can only be matched.
@@ -147,10 +166,21 @@ pub struct RouteMatch {
 }
 
 impl RouteMatch {
+    /// A multipath route matches a next hop's gateway or device only when every next hop
+    /// of it does (removing one next hop would change a route another one keeps).
     pub fn matches(&self, r: &Route) -> bool {
+        let hops = &r.attrs.nexthops;
+        let gateway = |g: IpAddr| match hops.is_empty() {
+            true => Some(g) == r.gateway,
+            false => hops.iter().all(|h| h.gateway == Some(g)),
+        };
+        let dev = |d: &String| match hops.is_empty() {
+            true => Some(d) == r.dev.as_ref(),
+            false => hops.iter().all(|h| h.dev.as_ref() == Some(d)),
+        };
         self.destination.is_none_or(|d| d == r.destination)
-            && self.gateway.is_none_or(|g| Some(g) == r.gateway)
-            && self.dev.as_ref().is_none_or(|d| Some(d) == r.dev.as_ref())
+            && self.gateway.is_none_or(gateway)
+            && self.dev.as_ref().is_none_or(dev)
             && self.table.is_none_or(|t| t == r.table)
             && self.metric.is_none_or(|m| Some(m) == r.metric)
     }
@@ -175,13 +205,21 @@ pub struct RuleMatch {
     pub fwmark: Option<u32>,
     pub fwmask: Option<u32>,
     pub table: Option<u32>,
+    pub action: Option<crate::netdev::RuleAction>,
+    pub oif: Option<String>,
+    pub suppress_prefixlength: Option<u32>,
 }
 
 impl RuleMatch {
     /// Only rules a `route-rules` entry could have written match: a wildcard never
-    /// removes a `not`, `oif`, `suppress_prefixlength` or non-lookup rule.
+    /// removes a `not`, goto or nop rule (nmstate has no keys for them).
     pub fn matches(&self, r: &Rule) -> bool {
-        r.is_plain()
+        r.is_sayable()
+            && self.action.is_none_or(|a| a == r.action)
+            && self.oif.as_ref().is_none_or(|o| Some(o) == r.oif.as_ref())
+            && self
+                .suppress_prefixlength
+                .is_none_or(|n| Some(n) == r.suppress_prefixlength)
             && self.family.is_none_or(|f| f == r.family)
             && self.priority.is_none_or(|p| p == r.priority)
             && self.from.is_none_or(|n| Some(n) == r.from)
@@ -253,6 +291,34 @@ pub struct Intent {
     pub firewall: crate::firewall::plan::FirewallIntent,
     /// DHCP servers of the networks the file mentions: `None` removes a network's server.
     pub dhcp_servers: BTreeMap<String, Option<crate::dhcp::server::ServerIntent>>,
+    /// hostnet's own routes and rules as a boot stack made them from `hostnet persist`'s
+    /// files, with the stack's protocol instead of hostnet's (see
+    /// [`crate::plan::copies`]). Filled from the record `persist` writes beside the files.
+    pub persisted: PersistedCopies,
+    /// What the plan should tell the user about the file: the nmstate keys it ignores.
+    pub notes: Vec<String>,
+}
+
+/// Routes and rules `hostnet persist` wrote into files whose format cannot carry route
+/// protocol 201, each as the boot stack makes it (with its protocol, `static` mostly):
+/// found in the kernel, they are hostnet's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersistedCopies {
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+impl PersistedCopies {
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty() && self.rules.is_empty()
+    }
+
+    pub fn extend(&mut self, other: PersistedCopies) {
+        self.routes.extend(other.routes);
+        self.rules.extend(other.rules);
+    }
 }
 
 /// A conflict that only shows once networks and interfaces are put together.
@@ -327,7 +393,10 @@ pub fn expand(d: &Desired) -> Result<Intent, ExpandError> {
 /// removed, and what a changed network leaves behind (its old bridge, VLAN device,
 /// uplink, table and priority).
 pub fn expand_with(d: &Desired, records: &Records) -> Result<Intent, ExpandError> {
-    let mut intent = Intent::default();
+    let mut intent = Intent {
+        notes: d.ignored.clone(),
+        ..Intent::default()
+    };
     user::expand_interfaces(d, &mut intent);
     devices::expand_ovs(d, &mut intent);
     user::expand_routes(d, &mut intent);
@@ -417,6 +486,9 @@ fn expand_network(
                 mtu: n.mtu,
                 mac: None,
                 stp: Some(false),
+                bridge: None,
+                port: None,
+                vlans: None,
                 ports: Some(Ports::AtLeast(n.uplink.iter().cloned().collect())),
                 controller: None,
                 ipv4: ipv4.clone(),
@@ -511,8 +583,8 @@ fn owned_routes(
             continue;
         }
         routes.push(source_routing::default_via(table, device, gw));
-        // One on-link route per subnet (the kernel keys it by destination): its source
-        // is the subnet's first address in the file.
+        // One on-link route per subnet (the kernel keys it by destination): its IPv4
+        // source is the subnet's first address in the file.
         let mut subnets: Vec<IpNet> = Vec::new();
         for a in &ip.address {
             let (route, pair) = source_routing::for_address(table, priority, device, *a);
@@ -557,10 +629,9 @@ fn merge_uplink(
     if absent {
         // The network's own addresses leave the uplink with it; the uplink stays as it is.
         for a in addrs.ipv4.iter().chain(addrs.ipv6.iter()).flatten() {
-            intent.address_removals.push(Address {
-                ifname: uplink.to_string(),
-                addr: *a,
-            });
+            intent
+                .address_removals
+                .push(Address::new(uplink.to_string(), *a));
         }
         return Ok(());
     }

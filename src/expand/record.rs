@@ -121,10 +121,7 @@ pub(super) fn remove_what_was_left(intent: &mut Intent, records: &Records) {
                     list.as_ref().is_some_and(|l| l.contains(a))
                 });
                 if !kept {
-                    removals.push(Address {
-                        ifname: prev.device.clone(),
-                        addr: *a,
-                    });
+                    removals.push(Address::new(prev.device.clone(), *a));
                 }
             }
         }

@@ -2,8 +2,9 @@
 //!
 //! For an address A in subnet S on device D with gateway G, a network's table T holds
 //! `default via G dev D` and the on-link `S dev D scope link src A` (never "via A": that
-//! broke VDSM on newer kernels), and the rule `from S lookup T` sits at the network's
-//! priority. Everything carries [`HOSTNET_PROTO`].
+//! broke VDSM on newer kernels; IPv6: `S dev D`, without a source, see [`for_address`]),
+//! and the rule `from S lookup T` sits at the network's priority. Everything carries
+//! [`HOSTNET_PROTO`].
 //!
 //! The networks' rules of a family sit inside a *block* of three rules that belongs to no
 //! network ([`block_rules`]), from the lowest network priority P_min to the highest P_max:
@@ -165,11 +166,20 @@ pub fn default_via(table: u32, device: &str, gateway: IpAddr) -> Route {
         scope: RouteScope::Universe,
         src: None,
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     }
 }
 
 /// The on-link route and the rule for one address of a network (an array, so that
 /// callers collect the rules of several addresses alike).
+///
+/// An IPv6 on-link route has no preferred source: the kernel refuses one whose source is
+/// still tentative (duplicate address detection, about a second after the address is
+/// added and again after every loss of carrier: "Invalid source address"), so a boot
+/// stack that does DAD could not add it until the link had carrier, and it would be
+/// left out or the link failed. It would change nothing either: table T is only
+/// reached through `from S`, so the packet has its source before it gets there. IPv4
+/// addresses have no DAD; their route keeps `src A`, as VDSM wrote it.
 pub fn for_address(table: u32, priority: u32, device: &str, address: IpNet) -> (Route, [Rule; 1]) {
     let v6 = address.addr().is_ipv6();
     let subnet = address.trunc();
@@ -186,8 +196,9 @@ pub fn for_address(table: u32, priority: u32, device: &str, address: IpNet) -> (
         } else {
             RouteScope::Link
         },
-        src: Some(address.addr()),
+        src: (!v6).then_some(address.addr()),
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     };
     let rule = Rule {
         from: Some(subnet),
@@ -267,6 +278,8 @@ mod tests {
     fn one_rule_per_address_from_its_subnet() {
         let (route, [rule]) = for_address(1001, 3200, "br0", net("192.0.2.10/24"));
         assert_eq!(route.src, Some("192.0.2.10".parse().expect("test value")));
+        let (v6, _) = for_address(1001, 3200, "br0", net("2001:db8::10/64"));
+        assert_eq!(v6.src, None, "a tentative source would be refused");
         assert_eq!(
             rule.to_string(),
             "rule priority 3200 from 192.0.2.0/24 lookup 1001"

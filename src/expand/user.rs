@@ -10,19 +10,47 @@ use super::{
     IPV6_DEFAULT_METRIC,
 };
 use crate::model::*;
-use crate::netdev::{Family, Route, RouteScope, Rule, PROTO_STATIC, TABLE_MAIN};
+use crate::netdev::{
+    Family, NextHop, Route, RouteAttrs, RouteKind, RouteScope, Rule, RuleAction, PROTO_STATIC,
+    TABLE_MAIN,
+};
 
 pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
-    // Controllers come from the bridges' port lists.
+    // Controllers come from the bridges' port lists, and with them the ports' settings.
     let mut controller: BTreeMap<&str, &str> = BTreeMap::new();
-    for iface in &d.interfaces {
+    let mut port_settings: BTreeMap<&str, crate::netdev::PortChange> = BTreeMap::new();
+    let mut port_vlans: BTreeMap<&str, super::PortVlans> = BTreeMap::new();
+    let mut filtering: Vec<&str> = Vec::new();
+    for (i, iface) in d.interfaces.iter().enumerate() {
         if iface.state == Some(IfaceState::Absent)
             || iface.iface_type == Some(InterfaceType::OvsBridge)
         {
             continue;
         }
-        for p in iface.bridge.iter().flat_map(|b| b.port.iter().flatten()) {
+        let linux = iface.iface_type == Some(InterfaceType::LinuxBridge);
+        for (j, p) in iface
+            .bridge
+            .iter()
+            .flat_map(|b| b.port.iter().flatten())
+            .enumerate()
+        {
             controller.insert(&p.name, &iface.name);
+            let settings = crate::model::bridge::port_change(p);
+            if linux && !settings.is_empty() {
+                port_settings.insert(&p.name, settings);
+            }
+            if let Some(v) = p.vlan.as_ref().filter(|_| linux) {
+                if crate::model::bridge_vlans::filters(v) {
+                    filtering.push(&iface.name);
+                }
+                port_vlans.insert(
+                    &p.name,
+                    super::PortVlans {
+                        origin: format!("interfaces[{i}].bridge.port[{j}].vlan"),
+                        want: crate::model::bridge_vlans::wanted(v),
+                    },
+                );
+            }
         }
         for p in devices::bond_ports(iface).into_iter().flatten() {
             controller.insert(p, &iface.name);
@@ -30,12 +58,21 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
     }
     for (i, iface) in d.interfaces.iter().enumerate() {
         let state = iface.state.unwrap_or(IfaceState::Up);
+        if state == IfaceState::Ignore {
+            continue;
+        }
         let kind = iface.iface_type.map(|t| match t {
             InterfaceType::LinuxBridge => KindIntent::Bridge,
             InterfaceType::Veth => KindIntent::Veth {
                 peer: iface.veth.as_ref().map(|v| v.peer.clone()),
             },
-            InterfaceType::Ethernet => KindIntent::Ethernet,
+            // nmstate's veth is an ethernet with a veth section.
+            InterfaceType::Ethernet => match &iface.veth {
+                Some(v) => KindIntent::Veth {
+                    peer: Some(v.peer.clone()),
+                },
+                None => KindIntent::Ethernet,
+            },
             InterfaceType::Loopback => KindIntent::Loopback,
             _ => devices::kind_of(iface).unwrap_or(KindIntent::Ethernet),
         });
@@ -67,6 +104,24 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     .and_then(|b| b.options.as_ref())
                     .and_then(|o| o.stp.as_ref())
                     .and_then(|s| s.enabled),
+                bridge: iface
+                    .bridge
+                    .as_ref()
+                    .and_then(|b| b.options.as_ref())
+                    .filter(|_| iface.iface_type == Some(InterfaceType::LinuxBridge))
+                    .map(|o| crate::netdev::BridgeChange {
+                        stp: None,
+                        ..crate::model::bridge::options_change(o)
+                    })
+                    .or_else(|| Some(Default::default()))
+                    .map(|c| crate::netdev::BridgeChange {
+                        // nmstate's rule: on as soon as a port has a VLAN section.
+                        vlan_filtering: filtering.contains(&iface.name.as_str()).then_some(true),
+                        ..c
+                    })
+                    .filter(|c| !c.is_empty()),
+                port: port_settings.get(iface.name.as_str()).cloned(),
+                vlans: port_vlans.get(iface.name.as_str()).cloned(),
                 ports: iface
                     .bridge
                     .as_ref()
@@ -99,6 +154,8 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             port.to_string(),
             LinkIntent {
                 controller: Some(bridge.to_string()),
+                port: port_settings.get(port).cloned(),
+                vlans: port_vlans.get(port).cloned(),
                 ..LinkIntent::named(origin, IfaceState::Up)
             },
         );
@@ -106,41 +163,84 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
 }
 
 pub(super) fn expand_routes(d: &Desired, intent: &mut Intent) {
-    let Some(routes) = &d.routes else { return };
-    for (i, r) in routes.config.iter().enumerate() {
+    use crate::model::routes;
+    let Some(config) = d.routes.as_ref().map(|r| &r.config) else {
+        return;
+    };
+    // Entries with a weight that share the kernel's key are one multipath route, made
+    // where the first of them is.
+    let mut multipath: BTreeMap<routes::GroupKey, Vec<usize>> = BTreeMap::new();
+    for (i, r) in config.iter().enumerate() {
+        if r.state.is_none() && r.weight.is_some() {
+            multipath.entry(routes::group_key(r)).or_default().push(i);
+        }
+    }
+    for (i, r) in config.iter().enumerate() {
         let origin = format!("routes.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         if r.state == Some(EntryState::Absent) {
             intent.route_removals.push(RouteMatch {
                 origin,
                 destination: r.destination.map(|p| p.0),
                 gateway: r.next_hop_address,
                 dev: r.next_hop_interface.clone(),
-                table: r.table_id,
+                table: r.table_id.map(|_| routes::table_of(r)),
                 metric: r.metric,
             });
             continue;
         }
         let Some(dst) = r.destination else { continue };
+        let hops = multipath
+            .get(&routes::group_key(r))
+            .filter(|_| r.weight.is_some());
+        if hops.is_some_and(|h| h.first() != Some(&i)) {
+            continue;
+        }
         let v6 = dst.0.addr().is_ipv6();
+        let kind = r.route_type.unwrap_or_default();
+        let typed = kind != RouteKind::Unicast;
+        let mut nexthops: Vec<NextHop> = hops
+            .into_iter()
+            .flatten()
+            .map(|j| NextHop {
+                gateway: config[*j].next_hop_address.filter(|g| !g.is_unspecified()),
+                dev: config[*j].next_hop_interface.clone(),
+                weight: config[*j]
+                    .weight
+                    .and_then(|w| u16::try_from(w).ok())
+                    .unwrap_or(1),
+                onlink: config[*j].onlink == Some(true),
+            })
+            .collect();
+        nexthops.sort();
+        let single = nexthops.is_empty() && !typed;
         intent.routes.push(RouteIntent {
             origin,
             route: Route {
-                table: r.table_id.unwrap_or(TABLE_MAIN),
+                table: routes::table_of(r),
                 destination: dst.0,
-                gateway: r.next_hop_address.filter(|g| !g.is_unspecified()),
-                dev: r.next_hop_interface.clone(),
+                gateway: r.next_hop_address.filter(|g| !g.is_unspecified() && single),
+                dev: r.next_hop_interface.clone().filter(|_| single),
                 // The kernel stores an IPv6 metric of 0 (or none) as 1024.
                 metric: match r.metric {
                     Some(0) | None if v6 => Some(IPV6_DEFAULT_METRIC),
                     m => m,
                 },
-                scope: if r.next_hop_address.is_none() && !v6 {
+                scope: if single && r.next_hop_address.is_none() && !v6 {
                     RouteScope::Link
                 } else {
                     RouteScope::Universe
                 },
-                src: None,
+                src: r.source,
                 protocol: PROTO_STATIC,
+                attrs: RouteAttrs {
+                    kind,
+                    onlink: r.onlink == Some(true) && single,
+                    metrics: routes::metrics(r),
+                    nexthops,
+                },
             },
         });
     }
@@ -150,6 +250,9 @@ pub(super) fn expand_rules(d: &Desired, intent: &mut Intent) {
     let Some(rules) = &d.route_rules else { return };
     for (i, r) in rules.config.iter().enumerate() {
         let origin = format!("route-rules.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         let family = r.family.or_else(|| {
             r.ip_from.or(r.ip_to).map(|p| {
                 if p.0.addr().is_ipv4() {
@@ -170,12 +273,19 @@ pub(super) fn expand_rules(d: &Desired, intent: &mut Intent) {
                 fwmark: r.fwmark.map(|m| m.0),
                 fwmask: r.fwmask.map(|m| m.0),
                 table: r.route_table,
+                action: r.action.map(|a| a.action()),
+                oif: r.oif.clone(),
+                suppress_prefixlength: r.suppress_prefix_length,
             });
             continue;
         }
-        let (Some(family), Some(priority), Some(table)) = (family, r.priority, r.route_table)
-        else {
+        let (Some(family), Some(priority)) = (family, r.priority) else {
             continue;
+        };
+        // A lookup without route-table looks up main (nmstate's rule); an action none.
+        let (action, table) = match r.action {
+            Some(a) => (a.action(), 0),
+            None => (RuleAction::Lookup, r.route_table.unwrap_or(TABLE_MAIN)),
         };
         intent.rules.push(RuleIntent {
             origin,
@@ -183,9 +293,12 @@ pub(super) fn expand_rules(d: &Desired, intent: &mut Intent) {
                 from: r.ip_from.map(|p| p.0),
                 to: r.ip_to.map(|p| p.0),
                 iif: r.iif.clone(),
+                oif: r.oif.clone(),
                 fwmark: r.fwmark.map(|m| m.0),
                 // The kernel reports a full mask for a mark given without one.
                 fwmask: r.fwmark.map(|_| r.fwmask.map_or(u32::MAX, |m| m.0)),
+                action,
+                suppress_prefixlength: r.suppress_prefix_length,
                 ..Rule::lookup(family, priority, table, PROTO_STATIC)
             },
         });

@@ -319,10 +319,10 @@ pub fn dropped_addresses(current: &FirewallState, intent: &FirewallIntent) -> Ve
 /// The /32 or /128 of an address on an interface.
 pub fn host_address(ifname: &str, ip: std::net::IpAddr) -> Address {
     let len = if ip.is_ipv4() { 32 } else { 128 };
-    Address {
-        ifname: ifname.to_string(),
-        addr: ipnet::IpNet::new(ip, len).unwrap_or_else(|_| ipnet::IpNet::from(ip)),
-    }
+    Address::new(
+        ifname.to_string(),
+        ipnet::IpNet::new(ip, len).unwrap_or_else(|_| ipnet::IpNet::from(ip)),
+    )
 }
 
 /// The switches (forwarding, `accept_ra`) a plan writes, with the values it writes: what

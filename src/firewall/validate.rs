@@ -37,6 +37,56 @@ fn check_ifname(name: &str) -> Result<(), String> {
     }
 }
 
+/// The subnets of networks with a firewall seen so far, by (family, first address,
+/// prefix length), so that finding one that overlaps a new subnet costs a lookup per
+/// shorter prefix length and one range query, not a pass over every network.
+#[derive(Default)]
+struct Prefixes(BTreeMap<(bool, u128, u8), usize>);
+
+fn key_of(s: &IpNet) -> (bool, u128, u8) {
+    let start = match s.network() {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    (s.addr().is_ipv6(), start, s.prefix_len())
+}
+
+impl Prefixes {
+    fn insert(&mut self, s: IpNet, network: usize) {
+        self.0.entry(key_of(&s)).or_insert(network);
+    }
+
+    /// A subnet seen before that contains `s` or lies inside it, with its network
+    /// (`networks[i]`): the earliest of those that contain `s` and the first inside it.
+    fn overlapping(&self, s: &IpNet) -> Option<(IpNet, String)> {
+        let (v6, start, len) = key_of(s);
+        let end = match s.broadcast() {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        let containing = (0..=len).filter_map(|l| {
+            let outer = IpNet::new(s.addr(), l).ok()?.trunc();
+            self.0.get(&key_of(&outer)).map(|i| (outer, *i))
+        });
+        let inside = self
+            .0
+            .range((v6, start, len)..=(v6, end, u8::MAX))
+            .filter_map(|(&(_, a, l), i)| {
+                let addr = if v6 {
+                    IpAddr::from(std::net::Ipv6Addr::from(a))
+                } else {
+                    IpAddr::from(std::net::Ipv4Addr::from(u32::try_from(a).ok()?))
+                };
+                Some((IpNet::new(addr, l).ok()?, *i))
+            })
+            .take(1);
+        containing
+            .chain(inside)
+            .min_by_key(|(_, i)| *i)
+            .map(|(o, i)| (o, format!("networks[{i}]")))
+    }
+}
+
 /// Problems as (path, message), in document order.
 pub fn check(d: &Desired) -> Vec<(String, String)> {
     let mut errs: Vec<(String, String)> = Vec::new();
@@ -44,7 +94,7 @@ pub fn check(d: &Desired) -> Vec<(String, String)> {
     let mut forwards: BTreeMap<(&str, &str, u16), String> = BTreeMap::new();
     // Source-prefix dispatch (nft interval maps, iptables -s jumps) needs disjoint
     // subnets across networks with a firewall.
-    let mut prefixes: Vec<(IpNet, String)> = Vec::new();
+    let mut prefixes = Prefixes::default();
     for (i, n) in d.networks.iter().enumerate() {
         let Some(f) = &n.firewall else { continue };
         if n.state == Some(NetworkState::Absent) {
@@ -73,17 +123,16 @@ pub fn check(d: &Desired) -> Vec<(String, String)> {
                 continue;
             }
             mine.push(*s);
-            let overlap = prefixes
-                .iter()
-                .find(|(o, _)| o.contains(&s.addr()) || s.contains(&o.addr()));
-            if let Some((o, at)) = overlap {
+            if let Some((o, at)) = prefixes.overlapping(s) {
                 push(
                     p.clone(),
                     format!("subnet {s} overlaps {o} of {at}: networks with a firewall need disjoint subnets (rules are chosen by source prefix)"),
                 );
             }
         }
-        prefixes.extend(mine.into_iter().map(|s| (s, format!("networks[{i}]"))));
+        for s in mine {
+            prefixes.insert(s, i);
+        }
         if let Some(m) = &f.masquerade {
             if let Err(e) = check_ifname(&m.out_interface) {
                 push(format!("{p}.masquerade.out-interface"), e);

@@ -70,17 +70,42 @@ pub struct MacVlanSpec {
     pub mode: Option<String>,
 }
 
-/// `bridge.port[].vlan` of an ovs-bridge.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+/// `bridge.port[].vlan`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortVlanSpec {
-    /// `access` (the only mode hostnet sets).
+    /// `access` or `trunk` (ovs-bridge ports: `access` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    /// 1..=4094. `vlan: {}` (no mode, no tag) removes the port's tag; a port listed
-    /// without `vlan` keeps the tag it has.
+    /// 1..=4094: an access port's VLAN, a trunk's native VLAN. `vlan: {}` (no mode, no
+    /// tag) takes the port's VLANs back to the default (its tag on OVS); a port listed
+    /// without `vlan` keeps the VLANs it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<u32>,
+    /// Trunk: `tag` also carried untagged (and given to untagged frames coming in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_native: Option<bool>,
+    /// Trunk: the VLANs carried tagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trunk_tags: Option<Vec<TrunkTagSpec>>,
+}
+
+/// `trunk-tags[]`: `{id}` or `{id-range: {min, max}}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrunkTagSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_range: Option<IdRangeSpec>,
+}
+
+/// `id-range`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IdRangeSpec {
+    pub min: u32,
+    pub max: u32,
 }
 
 /// `ovs-db`.

@@ -8,9 +8,14 @@
 //! Parsing ([`parse`]) rejects unknown keys and duplicate keys and reports the path of the
 //! offending field; [`validate`] checks everything that needs more than one field.
 
+pub mod bridge;
+pub mod bridge_vlans;
 pub mod devices;
 pub mod dhcp_server;
+mod doc_index;
+mod nmstate_keys;
 mod parse;
+pub mod routes;
 pub mod schema;
 mod types;
 pub mod validate;

@@ -169,9 +169,48 @@ pub fn parse(text: &str) -> Result<Desired, ParseError> {
                 message: e.to_string(),
             })?;
     }
-    serde_yaml_ng::from_str(text).map_err(|e| ParseError {
-        message: explain(text, &e),
-    })
+    // nmstate's keys hostnet ignores or refuses are decided first (nmstate_keys.rs).
+    let prepared = super::nmstate_keys::prepare(text);
+    let parsed: Result<Desired, String> = match &prepared.value {
+        None => serde_yaml_ng::from_str(text).map_err(|e| explain(text, &e)),
+        // The rewritten document's lines are not the file's: the paths alone are given.
+        Some(v) => serde_yaml_ng::to_string(v)
+            .map_err(|e| e.to_string())
+            .and_then(|again| {
+                serde_yaml_ng::from_str(&again).map_err(|e| {
+                    explain(&again, &e)
+                        .lines()
+                        .map(without_location)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }),
+    };
+    let mut lines = prepared.refused;
+    match parsed {
+        Ok(mut d) if lines.is_empty() => {
+            d.ignored = prepared.ignored;
+            Ok(d)
+        }
+        Ok(_) => Err(ParseError {
+            message: lines.join("\n"),
+        }),
+        Err(e) => {
+            lines.push(e);
+            Err(ParseError {
+                message: lines.join("\n"),
+            })
+        }
+    }
+}
+
+/// A parser message without its "at line L column C", which names a place in a
+/// rewritten document.
+fn without_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
 }
 
 /// At most this many unknown keys are reported.
@@ -398,6 +437,87 @@ mod tests {
         // A few aliases are fine.
         let d = parse("networks:\n- &n {name: a}\nsettings: {}\n").expect("parses");
         assert_eq!(d.networks.len(), 1);
+    }
+
+    /// Issue 13: every refused nmstate key of a file is reported, each with its reason,
+    /// and nothing else (no "unknown field" for a key nmstate defines).
+    #[test]
+    fn every_refused_nmstate_key_is_reported() {
+        let e = err(include_str!("../../tests/nmstate/refused_many.yml"));
+        let lines: Vec<&str> = e.lines().collect();
+        let paths: Vec<&str> = lines
+            .iter()
+            .map(|l| l.split(": ").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "interfaces[0].ethtool",
+                "interfaces[0].lldp.enabled",
+                "interfaces[0].mptcp",
+                "interfaces[1].type",
+                "dns-resolver.config",
+                "hostname.config"
+            ],
+            "{e}"
+        );
+        assert!(!e.contains("unknown field"), "{e}");
+        let e = err(include_str!("../../tests/nmstate/refused_sriov.yml"));
+        assert!(
+            e.starts_with("interfaces[0].ethernet.sr-iov: SR-IOV virtual functions")
+                && e.lines().count() == 1,
+            "{e}"
+        );
+        let e = err(include_str!("../../tests/nmstate/refused_8021x.yml"));
+        assert!(
+            e.starts_with("interfaces[0].802.1x: 802.1X authentication needs a supplicant"),
+            "{e}"
+        );
+        // A key nmstate does not define is still the types' "unknown field", reported
+        // with the refused ones.
+        let e = err("interfaces:\n- {name: eth1, type: ethernet, ethtool: {}, colour: red}\n");
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 2, "{e}");
+        assert!(
+            lines[1].starts_with("interfaces[0]: unknown field `colour`"),
+            "{e}"
+        );
+    }
+
+    /// NetworkManager-only and query-only keys parse, and the document says which.
+    #[test]
+    fn ignored_nmstate_keys_are_listed() {
+        let d = parse(include_str!("../../tests/nmstate/nm_only_keys.yml")).expect("parses");
+        let keys: Vec<&str> = d
+            .ignored
+            .iter()
+            .map(|l| l.split([':', ' ']).next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "interfaces[0].profile-name",
+                "interfaces[0].wait-ip",
+                "interfaces[0].permanent-mac-address",
+                "interfaces[0].min-mtu",
+                "interfaces[0].max-mtu",
+                "interfaces[0].ipv4.auto-dns",
+                "interfaces[0].ipv4.auto-gateway",
+                "interfaces[0].ipv4.auto-routes",
+                "interfaces[0].ipv4.auto-route-table-id",
+                "interfaces[0].ipv4.allow-extra-address",
+                "interfaces[0].ipv4.address[0].valid-life-time",
+                "interfaces[0].ipv4.address[0].preferred-life-time",
+                "routes.running"
+            ],
+            "{:?}",
+            d.ignored
+        );
+        let ip = d.interfaces[0].ipv4.as_ref().expect("ipv4");
+        assert_eq!(ip.address.as_ref().map(Vec::len), Some(1));
+        // The same key on two interfaces is one line.
+        let d = parse("interfaces:\n- {name: a, type: ethernet, profile-name: x}\n- {name: b, type: ethernet, profile-name: y}\n").expect("parses");
+        assert_eq!(d.ignored, ["interfaces[0].profile-name (and 1 more): NetworkManager's connection name; ignored"]);
     }
 
     #[test]

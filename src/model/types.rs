@@ -31,6 +31,10 @@ pub struct Desired {
     /// `firewall`: the backend networks' firewall rules use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<crate::firewall::FirewallSettings>,
+    /// nmstate's keys the file gives that hostnet accepts and ignores, one line each
+    /// (see `nmstate_keys.rs`): not part of the schema, filled by [`super::parse`].
+    #[serde(skip)]
+    pub ignored: Vec<String>,
 }
 
 /// `interfaces[]`.
@@ -124,6 +128,10 @@ pub enum IfaceState {
     Up,
     Down,
     Absent,
+    /// nmstate's `ignore` (and `unknown`): the interface is left alone, as if the file
+    /// did not list it.
+    #[serde(alias = "unknown")]
+    Ignore,
 }
 
 /// `ipv4` / `ipv6` of an interface.
@@ -163,7 +171,7 @@ pub struct BridgeSpec {
     pub port: Option<Vec<PortSpec>>,
 }
 
-/// `bridge.options`.
+/// `bridge.options`: nmstate's keys (see `model/bridge.rs` for units and ranges).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BridgeOptionsSpec {
@@ -172,24 +180,81 @@ pub struct BridgeOptionsSpec {
     /// `datapath` (ovs-bridge only): `netdev` for the userspace datapath.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapath: Option<String>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_ageing_time: Option<u32>,
+    /// `group-forward-mask` (nmstate also reads `group-fwd-mask`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_forward_mask: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_addr: Option<MacAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_snooping: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_router: Option<super::bridge::McastRouter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_querier: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_query_use_ifaddr: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_last_member_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_startup_query_count: Option<u32>,
+    /// Centiseconds, as every multicast interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_last_member_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_membership_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_querier_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_query_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_query_response_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_startup_query_interval: Option<u64>,
+    /// `802.1q` or `802.1ad`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_default_pvid: Option<u32>,
 }
 
-/// `bridge.options.stp`.
+/// `bridge.options.stp`. Timers in seconds.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StpSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_delay: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hello_time: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
 }
 
 /// `bridge.port[]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortSpec {
     pub name: String,
     /// `vlan` (ovs-bridge ports only): `{mode: access, tag: N}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<super::devices::PortVlanSpec>,
+    /// Linux bridge ports: hairpin mode (IFLA_BRPORT_MODE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stp_hairpin_mode: Option<bool>,
+    /// Linux bridge ports: STP path cost, 1-65535 (pinned once set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stp_path_cost: Option<u32>,
+    /// Linux bridge ports: STP port priority, 0-63.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stp_priority: Option<u32>,
 }
 
 /// `veth`.
@@ -212,6 +277,8 @@ pub struct RoutesSpec {
 #[serde(rename_all = "kebab-case")]
 pub enum EntryState {
     Absent,
+    /// nmstate's `ignore`: the entry is left out, as if the file did not list it.
+    Ignore,
 }
 
 /// `routes.config[]`. With `state: absent`, unset fields match anything.
@@ -231,6 +298,35 @@ pub struct RouteSpec {
     pub metric: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<EntryState>,
+    /// `route-type`: `blackhole`, `unreachable`, `prohibit` (no next hop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_type: Option<crate::netdev::RouteKind>,
+    /// `weight` (1-256): entries of one table, destination and metric with a weight
+    /// each are one multipath route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// `source`: the preferred source address (RTA_PREFSRC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
+    /// Route metrics (RTA_METRICS); `cwnd` is locked, as nmstate does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_mtu: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwnd: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initcwnd: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initrwnd: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advmss: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quickack: Option<bool>,
+    /// `onlink` (hostnet's, not nmstate's): the gateway is on the link whatever the
+    /// addresses say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onlink: Option<bool>,
 }
 
 /// `route-rules`.
@@ -263,6 +359,46 @@ pub struct RuleSpec {
     pub family: Option<Family>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<EntryState>,
+    /// `action`: what a matching packet gets instead of a table lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<RuleActionSpec>,
+    /// `suppress-prefix-length`: a lookup's result with a prefix this long or shorter
+    /// is refused (nmstate also reads `suppress_prefixlength`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress_prefix_length: Option<u32>,
+    /// `oif` (hostnet's, not nmstate's): the output interface (sockets bound to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oif: Option<String>,
+}
+
+/// `route-rules.config[].action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleActionSpec {
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl RuleActionSpec {
+    pub fn action(self) -> crate::netdev::RuleAction {
+        use crate::netdev::RuleAction as A;
+        match self {
+            RuleActionSpec::Blackhole => A::Blackhole,
+            RuleActionSpec::Unreachable => A::Unreachable,
+            RuleActionSpec::Prohibit => A::Prohibit,
+        }
+    }
+
+    pub fn of(a: crate::netdev::RuleAction) -> Option<RuleActionSpec> {
+        use crate::netdev::RuleAction as A;
+        match a {
+            A::Blackhole => Some(RuleActionSpec::Blackhole),
+            A::Unreachable => Some(RuleActionSpec::Unreachable),
+            A::Prohibit => Some(RuleActionSpec::Prohibit),
+            _ => None,
+        }
+    }
 }
 
 /// `networks[]`.

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::doc_index::DocIndex;
 use super::types::*;
 use crate::netdev::{TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
 
@@ -193,17 +194,21 @@ fn is_v4(a: &IpAddr) -> bool {
 /// Validates a parsed document.
 pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     let mut errs = Errors::default();
-    let iface_names = validate_interfaces(&mut errs, d);
+    let ix = DocIndex::new(d);
+    let iface_names = validate_interfaces(&mut errs, d, &ix);
     validate_routes(&mut errs, d);
     validate_rules(&mut errs, d);
-    validate_networks(&mut errs, d, &iface_names);
+    validate_networks(&mut errs, d, &iface_names, &ix);
     {
         let mut push = |path: String, message: String| errs.push(path, message);
         for (i, iface) in d.interfaces.iter().enumerate() {
-            super::validate_devices::check_interface(&mut push, d, i, iface);
-            super::validate_devices::check_ovs(&mut push, d, i, iface);
+            super::validate_devices::check_interface(&mut push, &ix, i, iface);
+            super::bridge::check(&mut push, &format!("interfaces[{i}]"), iface);
+            super::bridge_vlans::check(&mut push, &format!("interfaces[{i}]"), iface);
+            super::validate_devices::check_ovs(&mut push, &ix, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);
+        super::routes::check(&mut push, d);
         for (i, n) in d.networks.iter().enumerate() {
             super::validate_devices::check_network(&mut push, i, n);
         }
@@ -218,7 +223,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     }
 }
 
-fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize> {
+fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMap<String, usize> {
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     // port name -> (bridge, path) for "claimed by two bridges"
     let mut port_owner: BTreeMap<String, String> = BTreeMap::new();
@@ -236,27 +241,40 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 ),
             );
         }
-        let absent = iface.state == Some(IfaceState::Absent);
-        let Some(ty) = iface.iface_type else {
-            if !absent {
-                errs.push(
-                    format!("{p}.type"),
-                    "type is required unless state is absent",
-                );
-            }
+        if iface.state == Some(IfaceState::Ignore) {
             continue;
-        };
+        }
+        let absent = iface.state == Some(IfaceState::Absent);
+        // Without a type the interface must exist, and the kernel says what it is (nmstate
+        // allows it, and `type: unknown`); settings that belong to a type need the type.
+        let ty = iface.iface_type;
+        if ty.is_none() {
+            if absent {
+                continue;
+            }
+            for (key, given) in typed_sections(iface) {
+                if given {
+                    errs.push(
+                        format!("{p}.{key}"),
+                        format!("give the interface's type with its {key} settings"),
+                    );
+                }
+            }
+        }
         check_mtu(errs, &format!("{p}.mtu"), iface.mtu);
-        check_kind_mtu(
-            errs,
-            &format!("{p}.mtu"),
-            iface.mtu,
-            ty.as_str(),
-            max_mtu(ty, iface),
-        );
-        if iface.bridge.is_some()
-            && ty != InterfaceType::LinuxBridge
-            && ty != InterfaceType::OvsBridge
+        if let Some(ty) = ty {
+            check_kind_mtu(
+                errs,
+                &format!("{p}.mtu"),
+                iface.mtu,
+                ty.as_str(),
+                max_mtu(ty, iface),
+            );
+        }
+        let loopback = ty == Some(InterfaceType::Loopback) || (ty.is_none() && iface.name == "lo");
+        if let Some(ty) = ty
+            .filter(|_| iface.bridge.is_some())
+            .filter(|t| *t != InterfaceType::LinuxBridge && *t != InterfaceType::OvsBridge)
         {
             errs.push(
                 format!("{p}.bridge"),
@@ -266,13 +284,17 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 ),
             );
         }
-        if iface.veth.is_some() && ty != InterfaceType::Veth {
+        // nmstate models a veth as an ethernet with a veth section.
+        if let Some(ty) = ty
+            .filter(|_| iface.veth.is_some())
+            .filter(|t| *t != InterfaceType::Veth && *t != InterfaceType::Ethernet)
+        {
             errs.push(
                 format!("{p}.veth"),
                 format!("only a veth has veth settings, not a {}", ty.as_str()),
             );
         }
-        if ty == InterfaceType::Loopback && iface.mac_address.is_some() {
+        if ty == Some(InterfaceType::Loopback) && iface.mac_address.is_some() {
             errs.push(
                 format!("{p}.mac-address"),
                 "the loopback device has no MAC address",
@@ -293,11 +315,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
         }
         // Without veth.peer a veth can be matched and changed but not created: `show`
         // prints no peer for a veth whose other end is in another namespace.
-        if let Some(v) = iface
-            .veth
-            .as_ref()
-            .filter(|_| ty == InterfaceType::Veth && !absent)
-        {
+        if let Some(v) = iface.veth.as_ref().filter(|_| ty.is_some() && !absent) {
             if let Err(m) = check_ifname(&v.peer) {
                 errs.push(format!("{p}.veth.peer"), m);
             } else if v.peer == iface.name {
@@ -311,7 +329,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                 if let Err(m) = check_ifname(&port.name) {
                     errs.push(pp.clone(), m);
                 }
-                if port.name != iface.name && names_bridge(d, &port.name) {
+                if port.name != iface.name && ix.names_bridge(&port.name) {
                     errs.push(
                         pp.clone(),
                         format!(
@@ -350,7 +368,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
             if spec.dhcp == Some(true) {
                 errs.push(
                     format!("{fp}.dhcp"),
-                    "DHCP is not supported by this version of hostnet",
+                    format!("hostnet runs no DHCP client on interfaces; use networks[].{fam}.dhcp with your client (hostnet hooks install)"),
                 );
             }
             if spec.autoconf == Some(true) {
@@ -380,7 +398,7 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired) -> BTreeMap<String, usize
                         format!("{} is longer than {max}", a.prefix_length),
                     );
                 }
-                if let Some(why) = unassignable(&a.ip, ty == InterfaceType::Loopback) {
+                if let Some(why) = unassignable(&a.ip, loopback) {
                     errs.push(format!("{ap}.ip"), format!("{} {why}", a.ip));
                 }
             }
@@ -416,9 +434,13 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
     let Some(routes) = &d.routes else { return };
     for (i, r) in routes.config.iter().enumerate() {
         let p = format!("routes.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         let absent = r.state == Some(EntryState::Absent);
+        // nmstate's table 0 is main.
         if let Some(t) = r.table_id {
-            if t == 0 || t == TABLE_LOCAL {
+            if t == TABLE_LOCAL {
                 errs.push(
                     format!("{p}.table-id"),
                     format!("table {t} cannot hold configured routes"),
@@ -463,7 +485,13 @@ fn validate_routes(errs: &mut Errors, d: &Desired) {
         if r.destination.is_none() {
             errs.push(format!("{p}.destination"), "destination is required");
         }
-        if r.next_hop_address.is_none_or(|g| g.is_unspecified()) && r.next_hop_interface.is_none() {
+        let typed = r
+            .route_type
+            .is_some_and(|k| k != crate::netdev::RouteKind::Unicast);
+        if !typed
+            && r.next_hop_address.is_none_or(|g| g.is_unspecified())
+            && r.next_hop_interface.is_none()
+        {
             errs.push(
                 p,
                 "a route needs next-hop-address, next-hop-interface or both",
@@ -476,6 +504,9 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
     let Some(rules) = &d.route_rules else { return };
     for (i, r) in rules.config.iter().enumerate() {
         let p = format!("route-rules.config[{i}]");
+        if r.state == Some(EntryState::Ignore) {
+            continue;
+        }
         let absent = r.state == Some(EntryState::Absent);
         let fams: Vec<(&str, bool)> = [("ip-from", r.ip_from), ("ip-to", r.ip_to)]
             .into_iter()
@@ -524,11 +555,36 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
                 errs.push(format!("{p}.route-table"), "table 0 is not a table");
             }
         }
+        if let Some(n) = &r.oif {
+            if let Err(m) = check_ifname(n) {
+                errs.push(format!("{p}.oif"), m);
+            }
+        }
+        if let Some(n) = r.suppress_prefix_length.filter(|n| *n > 128) {
+            errs.push(
+                format!("{p}.suppress-prefix-length"),
+                format!("{n} is longer than any prefix (128 at most)"),
+            );
+        }
         if absent {
             continue;
         }
-        if r.route_table.is_none() {
-            errs.push(format!("{p}.route-table"), "route-table is required");
+        // Without route-table a lookup rule looks up main (nmstate's rule); an action
+        // rule looks up nothing.
+        if let (Some(a), Some(_)) = (r.action, r.route_table) {
+            errs.push(
+                format!("{p}.route-table"),
+                format!(
+                    "a rule with action {} looks up no table",
+                    serde_yaml_ng::to_string(&a).unwrap_or_default().trim()
+                ),
+            );
+        }
+        if r.action.is_some() && r.suppress_prefix_length.is_some() {
+            errs.push(
+                format!("{p}.suppress-prefix-length"),
+                "suppress-prefix-length applies to a table lookup, not to an action",
+            );
         }
         if r.priority.is_none() {
             errs.push(
@@ -545,7 +601,12 @@ fn validate_rules(errs: &mut Errors, d: &Desired) {
     }
 }
 
-fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<String, usize>) {
+fn validate_networks(
+    errs: &mut Errors,
+    d: &Desired,
+    iface_names: &BTreeMap<String, usize>,
+    ix: &DocIndex,
+) {
     let settings = d.settings.as_ref().and_then(|s| s.source_routing.as_ref());
     if let Some([lo, hi]) = settings.and_then(|s| s.table_range) {
         let p = "settings.source-routing.table-range";
@@ -633,7 +694,7 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
         if let Some(u) = &n.uplink {
             if let Err(m) = check_ifname(u) {
                 errs.push(format!("{p}.uplink"), m);
-            } else if !(bridged && *u == device) && names_bridge(d, u) {
+            } else if !(bridged && *u == device) && ix.names_bridge(u) {
                 errs.push(
                     format!("{p}.uplink"),
                     format!("{u} is a bridge; a bridge cannot be the uplink of another bridge"),
@@ -655,7 +716,7 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
                     ),
                 );
             } else if bridged {
-                if let Some(bridge) = claimed_by_interface_bridge(d, u) {
+                if let Some(bridge) = ix.bridge_claiming(u) {
                     errs.push(
                         format!("{p}.uplink"),
                         format!("port {u} is claimed by two bridges: {bridge} (interfaces) and {device}"),
@@ -780,31 +841,18 @@ fn validate_networks(errs: &mut Errors, d: &Desired, iface_names: &BTreeMap<Stri
     }
 }
 
-/// True when the file makes `name` a bridge (an interface of that type or a bridged
-/// network's device).
-fn names_bridge(d: &Desired, name: &str) -> bool {
-    d.interfaces.iter().any(|i| {
-        i.name == name
-            && matches!(
-                i.iface_type,
-                Some(InterfaceType::LinuxBridge | InterfaceType::OvsBridge)
-            )
-    }) || d
-        .networks
-        .iter()
-        .any(|n| n.bridged.unwrap_or(true) && n.bridge.as_deref().unwrap_or(&n.name) == name)
-}
-
-fn claimed_by_interface_bridge(d: &Desired, port: &str) -> Option<String> {
-    d.interfaces
-        .iter()
-        .find(|i| {
-            i.bridge
-                .as_ref()
-                .and_then(|b| b.port.as_ref())
-                .is_some_and(|ports| ports.iter().any(|p| p.name == port))
-        })
-        .map(|i| i.name.clone())
+/// The sections of an interface that belong to one type, and whether each is given.
+fn typed_sections(iface: &InterfaceSpec) -> [(&'static str, bool); 8] {
+    [
+        ("bridge", iface.bridge.is_some()),
+        ("veth", iface.veth.is_some()),
+        ("vlan", iface.vlan.is_some()),
+        ("link-aggregation", iface.link_aggregation.is_some()),
+        ("vxlan", iface.vxlan.is_some()),
+        ("mac-vlan", iface.mac_vlan.is_some()),
+        ("mac-vtap", iface.mac_vtap.is_some()),
+        ("tap", iface.tap.is_some()),
+    ]
 }
 
 #[cfg(test)]

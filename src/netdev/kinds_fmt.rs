@@ -17,7 +17,19 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
         None => Ok(()),
     };
     match kind {
-        LinkKind::Bridge(b) => write!(s, " stp {}", if b.stp { "on" } else { "off" }),
+        LinkKind::Bridge(b) => {
+            write!(s, " stp {}", if b.stp { "on" } else { "off" })?;
+            // What differs from a bridge hostnet makes without settings.
+            let plain = super::BridgeOptions {
+                stp: b.stp,
+                ..super::BridgeOptions::new_bridge()
+            };
+            let change = super::BridgeChange::between(&plain, b);
+            if !change.is_empty() {
+                write!(s, " {change}")?;
+            }
+            Ok(())
+        }
         LinkKind::Vlan(v) => {
             base(s, &v.base)?;
             write!(s, " id {}", v.id)

@@ -14,14 +14,18 @@
 //! Two implementations exist: [`linux`] (netlink) and [`model`] (an in-memory kernel that
 //! enforces the same rules, for dry runs and pure tests).
 
+mod bridge;
+pub mod bridge_mtu;
 mod kinds;
 mod kinds_fmt;
 pub mod linux;
 pub mod model;
+mod model_bridge;
 pub mod netns_id;
 mod ops;
 mod types;
 
+pub use bridge::*;
 pub use kinds::*;
 pub use ops::{fmt_route, fmt_rule, LinkChange, NewLink, Op, PeerSettings};
 pub use types::*;

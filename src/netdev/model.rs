@@ -7,9 +7,9 @@
 //! and veth peer with it, and deleting addresses takes the routes the kernel drops with
 //! them ([`addresses_gone`]). It does not model what hostnet never asks for.
 
-use super::{
-    Address, BridgeOptions, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route,
-};
+use super::bridge_mtu::Marks;
+use super::model_bridge as bridge;
+use super::{Address, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route};
 
 /// Predicate that makes the model reject an op, for failure-injection tests.
 pub type FailWhen = Box<dyn Fn(&Op) -> bool + Send>;
@@ -17,6 +17,8 @@ pub type FailWhen = Box<dyn Fn(&Op) -> bool + Send>;
 /// The in-memory kernel.
 pub struct ModelDriver {
     state: KernelState,
+    /// Which bridges' MTU was set by hand, so that the others follow their ports.
+    marks: Marks,
     fail_when: Option<FailWhen>,
     macs: mac::BridgeMacs,
     /// Number of ops executed (for "re-apply writes nothing" tests).
@@ -33,6 +35,7 @@ impl ModelDriver {
     pub fn new(state: KernelState) -> ModelDriver {
         ModelDriver {
             macs: mac::BridgeMacs::from_state(&state),
+            marks: Marks::new(&state),
             state,
             fail_when: None,
             ops_executed: 0,
@@ -125,11 +128,25 @@ impl ModelDriver {
                 };
                 let (l_up, peer_up) =
                     (up_in(&l.controller, l.up), up_in(&peer.controller, peer.up));
+                let kind = match &l.kind {
+                    LinkKind::Bridge(o) => {
+                        let sent = crate::netdev::BridgeChange::between(&Default::default(), o);
+                        bridge::without_vlans(&sent, s.no_bridge_vlans)
+                            .map_err(|(e, m)| reject(e, m))?;
+                        let mut o = o.clone();
+                        if s.no_bridge_vlans {
+                            o.vlan_protocol = crate::netdev::VLAN_8021Q;
+                            o.vlan_default_pvid = 1;
+                        }
+                        LinkKind::Bridge(bridge::create(&o).map_err(|(e, m)| reject(e, m))?)
+                    }
+                    k => k.clone(),
+                };
                 s.links.insert(
                     l.name.clone(),
                     Link {
                         name: l.name.clone(),
-                        kind: l.kind.clone(),
+                        kind,
                         up: l_up,
                         mtu: l.mtu.unwrap_or(1500),
                         mac: Some(l.mac.unwrap_or_else(|| fake_mac(&l.name))),
@@ -162,16 +179,25 @@ impl ModelDriver {
                     }
                     check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
                 }
+                // The kernel applies a link's own settings and its port settings
+                // before its master, MTU and flags.
                 if let Some(b) = &change.bridge {
-                    if !matches!(
-                        s.links.get(name).map(|l| &l.kind),
-                        Some(LinkKind::Bridge(_))
-                    ) {
+                    let no_vlans = s.no_bridge_vlans;
+                    let Some(LinkKind::Bridge(o)) = s.links.get_mut(name).map(|l| &mut l.kind)
+                    else {
                         return Err(reject(EINVAL, "not a bridge"));
-                    }
-                    if let Some(l) = s.links.get_mut(name) {
-                        l.kind = LinkKind::Bridge(BridgeOptions { stp: b.stp });
-                    }
+                    };
+                    let old_pvid = o.vlan_default_pvid;
+                    let b = bridge::without_vlans(b, no_vlans).map_err(|(e, m)| reject(e, m))?;
+                    bridge::change(o, &b).map_err(|(e, m)| reject(e, m))?;
+                    let new_pvid = o.vlan_default_pvid;
+                    bridge::move_default_pvid(s, name, old_pvid, new_pvid);
+                }
+                if let Some(p) = &change.port {
+                    let Some(o) = s.bridge_ports.get_mut(name) else {
+                        return Err(reject(libc::EOPNOTSUPP, "not a bridge port"));
+                    };
+                    bridge::change_port(o, p).map_err(|(e, m)| reject(e, m))?;
                 }
                 if let Some(k) = &change.settings {
                     let ok = s
@@ -233,9 +259,10 @@ impl ModelDriver {
                     }
                 }
                 if went_down {
-                    // The kernel flushes a downed device's IPv4 routes.
+                    // The kernel flushes a downed device's IPv4 routes (a multipath route
+                    // with a next hop through it as a whole).
                     s.routes.retain(|r| {
-                        !(r.dev.as_deref() == Some(name.as_str()) && r.destination.addr().is_ipv4())
+                        !(r.devices().any(|d| d == name) && r.destination.addr().is_ipv4())
                     });
                 }
             }
@@ -273,7 +300,8 @@ impl ModelDriver {
                     .into_iter()
                     .partition(|a| gone.contains(&a.ifname));
                 s.addresses = kept;
-                let on_gone = |r: &Route| r.dev.as_ref().is_some_and(|d| gone.contains(d));
+                // A multipath route with a next hop through a vanished device goes whole.
+                let on_gone = |r: &Route| r.devices().any(|d| gone.iter().any(|g| g == d));
                 s.routes.retain(|r| !on_gone(r));
                 s.opaque_routes.retain(|r| !on_gone(r));
                 addresses_gone(s, &lost, false);
@@ -295,7 +323,7 @@ impl ModelDriver {
                 if s.routes.iter().any(|x| x.same_key(r)) {
                     return Err(reject(EEXIST, "route exists"));
                 }
-                if let Some(d) = &r.dev {
+                for d in r.devices() {
                     match s.links.get(d) {
                         None => return Err(reject(ENODEV, "no such device")),
                         Some(l) if !l.up => return Err(reject(ENETDOWN, "device is down")),
@@ -303,11 +331,33 @@ impl ModelDriver {
                     }
                 }
                 let mut route = r.clone();
-                if let Some(gw) = r.gateway {
+                let v6 = r.destination.addr().is_ipv6();
+                if r.attrs.kind != crate::netdev::RouteKind::Unicast {
+                    if r.gateway.is_some() || (r.dev.is_some() && !v6) {
+                        return Err(reject(EINVAL, "a route of this type has no next hop"));
+                    }
+                    // IPv6 keeps such a route on the loopback device.
+                    if v6 {
+                        route.dev = Some("lo".into());
+                    }
+                }
+                if let Some(gw) = r.gateway.filter(|_| !r.attrs.onlink) {
                     let Some(dev) = gateway_device(s, r, gw) else {
                         return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
                     };
                     route.dev = Some(dev);
+                }
+                for h in &r.attrs.nexthops {
+                    let Some(gw) = h.gateway.filter(|_| !h.onlink) else {
+                        continue;
+                    };
+                    let one = Route {
+                        dev: h.dev.clone(),
+                        ..r.clone()
+                    };
+                    if gateway_device(s, &one, gw).is_none() {
+                        return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
+                    }
                 }
                 if let Some(src) = r.src {
                     if !s.addresses.iter().any(|a| a.addr.addr() == src) {
@@ -319,7 +369,10 @@ impl ModelDriver {
             Op::DeleteRoute(r) => {
                 // Without a device the kernel deletes the entry whatever its device.
                 if let Some(i) = s.routes.iter().position(|x| {
-                    x.same_key(r) && x.gateway == r.gateway && (r.dev.is_none() || x.dev == r.dev)
+                    x.same_key(r)
+                        && x.gateway == r.gateway
+                        && (r.dev.is_none() || x.dev == r.dev)
+                        && x.attrs.kind == r.attrs.kind
                 }) {
                     s.routes.remove(i);
                 }
@@ -347,6 +400,9 @@ impl ModelDriver {
                     s.rules.remove(i);
                 }
             }
+            Op::BridgeVlans { name, vlans, add } => {
+                bridge::vlans(s, name, vlans, *add).map_err(|(e, m)| reject(e, m))?;
+            }
             Op::Firewall(fw) => {
                 if let crate::firewall::FwOp::Sysctl { key, to, .. } = &**fw {
                     return sysctl::write(&mut s.firewall.sysctls, key, to)
@@ -373,7 +429,9 @@ impl ModelDriver {
 /// they keep in a subnet they remove an address from, so the guess does not change where
 /// a plan ends.
 fn take_address(s: &mut KernelState, a: &Address) -> Vec<Address> {
-    let Some(pos) = s.addresses.iter().position(|x| x == a) else {
+    // The kernel finds the address to delete by device, address and prefix length,
+    // whatever its flags.
+    let Some(pos) = s.addresses.iter().position(|x| x.same_key(a)) else {
         return Vec::new();
     };
     let removed = s.addresses.remove(pos);
@@ -427,7 +485,7 @@ fn addresses_gone(s: &mut KernelState, gone: &[Address], explicit: bool) {
         }
     }
     let v4_through_emptied = |r: &Route| {
-        r.destination.addr().is_ipv4() && r.dev.as_ref().is_some_and(|d| emptied.contains(d))
+        r.destination.addr().is_ipv4() && r.devices().any(|d| emptied.iter().any(|e| e == d))
     };
     s.routes.retain(|r| !v4_through_emptied(r));
     s.opaque_routes.retain(|r| !v4_through_emptied(r));
@@ -514,14 +572,44 @@ impl Driver for ModelDriver {
         ops.iter()
             .map(|op| {
                 self.ops_executed += 1;
+                let pending = self.marks.before(&self.state, op);
                 let touched = mac::BridgeMacs::touched(&self.state, op);
                 let links = sysctl::before(&self.state, op);
-                let r = self.apply(op);
-                if r.is_ok() {
+                // A link that moves from one bridge to another leaves the first: its port
+                // settings and VLANs go, the second gives it the defaults.
+                let moving = match op {
+                    Op::ChangeLink { name, change } => {
+                        let now = self
+                            .state
+                            .links
+                            .get(name)
+                            .and_then(|l| l.controller.clone());
+                        change.controller.as_ref().is_some_and(|c| *c != now)
+                    }
+                    _ => false,
+                };
+                let result = self.apply(op);
+                if result.is_ok() {
+                    self.marks.after(&mut self.state, pending);
                     self.macs.after(&mut self.state, op, &touched);
                     sysctl::after(&mut self.state, op, links);
                 }
-                r
+                if let (Op::ChangeLink { name, .. }, true, Ok(())) = (op, moving, &result) {
+                    self.state.bridge_ports.remove(name);
+                    self.state.bridge_vlans.remove(name);
+                }
+                let joins_or_leaves = match op {
+                    Op::CreateLink(_) | Op::DeleteLink { .. } => true,
+                    Op::ChangeLink { change, .. } => change.controller.is_some(),
+                    _ => false,
+                };
+                if joins_or_leaves {
+                    bridge::sync_ports(&mut self.state);
+                }
+                if let (Op::CreateLink(l), Ok(())) = (op, &result) {
+                    bridge::new_bridge_vlans(&mut self.state, &l.name);
+                }
+                result
             })
             .collect()
     }

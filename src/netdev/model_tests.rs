@@ -16,10 +16,7 @@ fn link(name: &str) -> Link {
 }
 
 fn addr(ifname: &str, a: &str) -> Address {
-    Address {
-        ifname: ifname.into(),
-        addr: a.parse().expect("test value"),
-    }
+    Address::new(ifname, a.parse().expect("test value"))
 }
 
 fn route(table: u32, dst: &str, via: Option<&str>, dev: &str, src: Option<&str>) -> Route {
@@ -33,6 +30,7 @@ fn route(table: u32, dst: &str, via: Option<&str>, dev: &str, src: Option<&str>)
         scope: RouteScope::Universe,
         src: src.map(|s| s.parse().expect("test value")),
         protocol: HOSTNET_PROTO,
+        attrs: Default::default(),
     }
 }
 

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::types::{Address, BridgeOptions, LinkKind, MacAddr, Route, Rule};
+use super::bridge::{BridgeChange, PortChange};
+use super::types::{Address, LinkKind, MacAddr, Route, Rule};
 use crate::dhcp::server::{DhcpHost, ServerSpec};
 
 /// A link to create, with everything that can be set in the same request.
@@ -37,7 +38,11 @@ pub struct LinkChange {
     pub mac: Option<MacAddr>,
     /// `Some(None)` releases the link from its bridge.
     pub controller: Option<Option<String>>,
-    pub bridge: Option<BridgeOptions>,
+    /// Bridge settings to set (a bridge only).
+    pub bridge: Option<BridgeChange>,
+    /// Settings of the link as a port of its bridge (a bridge port only).
+    #[serde(default)]
+    pub port: Option<PortChange>,
     /// New settings of the kinds that change them in place (see
     /// [`LinkKind::changes_in_place`]): a bond's MII interval, a MACVLAN's mode.
     pub settings: Option<LinkKind>,
@@ -69,6 +74,13 @@ pub enum Op {
     DeleteRoute(Route),
     AddRule(Rule),
     DeleteRule(Rule),
+    /// Adds (or changes the flags of) VLANs of a bridge port, or of a bridge itself, or
+    /// removes them (`add: false`; flags do not matter then).
+    BridgeVlans {
+        name: String,
+        vlans: super::VlanSet,
+        add: bool,
+    },
     /// A change to Open vSwitch's database (see [`crate::ovs`]).
     Ovs(crate::ovs::OvsOp),
     /// A firewall or sysctl change (see [`crate::firewall`]).
@@ -128,7 +140,10 @@ impl fmt::Display for Op {
             Op::ChangeLink { name, change } => {
                 write!(f, "link {name}")?;
                 if let Some(b) = &change.bridge {
-                    write!(f, " stp {}", if b.stp { "on" } else { "off" })?;
+                    write!(f, " {b}")?;
+                }
+                if let Some(p) = &change.port {
+                    write!(f, " bridge_slave {p}")?;
                 }
                 if let Some(k) = &change.settings {
                     write!(f, " {}", k.settings())?;
@@ -157,6 +172,15 @@ impl fmt::Display for Op {
             }
             Op::AddRoute(r) | Op::DeleteRoute(r) => fmt_route(f, r),
             Op::AddRule(r) | Op::DeleteRule(r) => fmt_rule(f, r),
+            Op::BridgeVlans { name, vlans, add } => {
+                let vlans = if *add {
+                    super::fmt_vlans(vlans)
+                } else {
+                    let vids: Vec<String> = vlans.keys().map(u16::to_string).collect();
+                    vids.join(" ")
+                };
+                write!(f, "bridge-vlan {vlans} dev {name}")
+            }
             Op::Ovs(o) => fmt::Display::fmt(o, f),
             Op::Firewall(op) => fmt::Display::fmt(op, f),
             Op::ConfigureDhcpServer { network, spec, .. } => {
@@ -186,6 +210,9 @@ impl fmt::Display for Op {
 /// hostnet's own routes (201) and configured ones (`static`).
 pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
     write!(f, "route ")?;
+    if r.attrs.kind != super::RouteKind::Unicast {
+        write!(f, "{} ", r.attrs.kind.as_str())?;
+    }
     fmt_prefix(f, &r.destination)?;
     if let Some(g) = r.gateway {
         write!(f, " via {g}")?;
@@ -201,8 +228,13 @@ pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
         Some(m) if !(v6 && m == IPV6_DEFAULT_METRIC) => write!(f, " metric {m}")?,
         _ => {}
     }
-    // The scope `ip route add` gives by itself: link without gateway (IPv4), else global.
-    let natural = if v6 || r.gateway.is_some() {
+    // The scope `ip route add` gives by itself: link for an IPv4 unicast route without
+    // gateway or next hops, else global.
+    let natural = if v6
+        || r.gateway.is_some()
+        || !r.attrs.nexthops.is_empty()
+        || r.attrs.kind != super::RouteKind::Unicast
+    {
         super::RouteScope::Universe
     } else {
         super::RouteScope::Link
@@ -218,7 +250,43 @@ pub fn fmt_route(f: &mut impl fmt::Write, r: &Route) -> fmt::Result {
     if let Some(s) = r.src {
         write!(f, " src {s}")?;
     }
+    if r.attrs.onlink {
+        write!(f, " onlink")?;
+    }
+    fmt_metrics(f, &r.attrs.metrics)?;
+    for h in &r.attrs.nexthops {
+        write!(f, " nexthop")?;
+        if let Some(g) = h.gateway {
+            write!(f, " via {g}")?;
+        }
+        if let Some(d) = &h.dev {
+            write!(f, " dev {d}")?;
+        }
+        write!(f, " weight {}", h.weight)?;
+        if h.onlink {
+            write!(f, " onlink")?;
+        }
+    }
     fmt_protocol(f, r.protocol)
+}
+
+/// A route's metrics as `ip route` prints them (`cwnd lock 20`).
+fn fmt_metrics(f: &mut impl fmt::Write, m: &super::RouteMetrics) -> fmt::Result {
+    let fields = [
+        ("mtu", m.mtu, super::LOCK_MTU),
+        ("cwnd", m.cwnd, super::LOCK_CWND),
+        ("advmss", m.advmss, 1 << 8),
+        ("initcwnd", m.initcwnd, 1 << 11),
+        ("initrwnd", m.initrwnd, 1 << 14),
+        ("quickack", m.quickack, 1 << 15),
+    ];
+    for (name, value, lock) in fields {
+        if let Some(v) = value {
+            let locked = if m.locks & lock != 0 { " lock" } else { "" };
+            write!(f, " {name}{locked} {v}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Formats a rule in `ip rule` argument order; the family only when no prefix shows it,
@@ -314,6 +382,8 @@ impl Op {
             Op::AddDhcpHost { .. } => "add",
             Op::RemoveDhcpHost { .. } => "delete",
             Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
+            Op::BridgeVlans { add: true, .. } => "add",
+            Op::BridgeVlans { .. } => "delete",
             Op::Firewall(op) => op.verb(),
             Op::DeleteLink { .. }
             | Op::DeleteAddress(_)
@@ -332,7 +402,8 @@ impl Op {
             | Op::AddRule(_)
             | Op::ConfigureDhcpServer { new: true, .. }
             | Op::StartDhcpServer { .. }
-            | Op::AddDhcpHost { .. } => '+',
+            | Op::AddDhcpHost { .. }
+            | Op::BridgeVlans { add: true, .. } => '+',
             Op::ChangeLink { .. } | Op::ConfigureDhcpServer { .. } => '~',
             Op::Firewall(op) => op.sign(),
             Op::DeleteLink { .. }
@@ -340,7 +411,8 @@ impl Op {
             | Op::DeleteRoute(_)
             | Op::DeleteRule(_)
             | Op::StopDhcpServer { .. }
-            | Op::RemoveDhcpHost { .. } => '-',
+            | Op::RemoveDhcpHost { .. }
+            | Op::BridgeVlans { .. } => '-',
         }
     }
 

@@ -95,7 +95,7 @@ impl<'de> Deserialize<'de> for MacAddr {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LinkKind {
     /// A Linux bridge.
-    Bridge(BridgeOptions),
+    Bridge(super::BridgeOptions),
     /// One end of a veth pair; `peer` is the other end's name when it lives in the same
     /// namespace, `None` when it is elsewhere or unknown.
     Veth {
@@ -207,13 +207,6 @@ impl LinkKind {
     }
 }
 
-/// Bridge settings hostnet manages.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BridgeOptions {
-    /// Spanning tree on or off.
-    pub stp: bool,
-}
-
 /// A network device as the kernel reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
@@ -233,6 +226,31 @@ pub struct Address {
     pub ifname: String,
     /// Address and prefix length, e.g. 192.0.2.10/24 (host bits kept).
     pub addr: IpNet,
+    /// Not permanent (no IFA_F_PERMANENT: it has a finite lifetime): the kernel's own
+    /// from router advertisements (SLAAC, temporary addresses) or a DHCP client's. Whoever
+    /// made it keeps it alive and takes it away, so hostnet never removes or re-adds one
+    /// (an address list is exact about permanent addresses only), and `show` does not
+    /// list it as configuration. hostnet's own addresses are permanent. Records written
+    /// before the flag existed read as permanent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dynamic: bool,
+}
+
+impl Address {
+    /// A permanent address, as hostnet adds them.
+    pub fn new(ifname: impl Into<String>, addr: IpNet) -> Address {
+        Address {
+            ifname: ifname.into(),
+            addr,
+            dynamic: false,
+        }
+    }
+
+    /// The same address and device, whatever the flag (what the kernel matches a
+    /// delete or a duplicate add by).
+    pub fn same_key(&self, other: &Address) -> bool {
+        self.ifname == other.ifname && self.addr == other.addr
+    }
 }
 
 /// Scope of a route (only the two values hostnet writes are named).
@@ -247,11 +265,14 @@ pub enum RouteScope {
     Other(u8),
 }
 
-/// A unicast route.
+/// A route: unicast (through a gateway or a device, or several as a multipath route) or
+/// one of the types that drop traffic.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Route {
     pub table: u32,
     pub destination: IpNet,
+    /// The next hop of a route with one (`None` for a multipath route: see
+    /// [`RouteAttrs::nexthops`]).
     pub gateway: Option<IpAddr>,
     pub dev: Option<String>,
     /// Route priority; `None` when the kernel reported none (IPv4 metric 0).
@@ -260,6 +281,103 @@ pub struct Route {
     /// Preferred source address.
     pub src: Option<IpAddr>,
     pub protocol: u8,
+    /// Type, metrics, onlink and next hops (added later, at the end so that the derived
+    /// order of plain routes, which plans print in, did not change).
+    #[serde(default, skip_serializing_if = "RouteAttrs::is_unset")]
+    pub attrs: RouteAttrs,
+}
+
+/// What a route has beyond its key, next hop and source: nmstate's `route-type`,
+/// `weight`, `mtu`, `cwnd`, … (RTA_METRICS, RTA_MULTIPATH, rtm_type, RTNH_F_ONLINK).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RouteAttrs {
+    pub kind: RouteKind,
+    /// The gateway is on the device's link whatever the addresses say (RTNH_F_ONLINK).
+    pub onlink: bool,
+    pub metrics: RouteMetrics,
+    /// A multipath route's next hops, sorted (the route's own gateway and device are
+    /// then `None`); empty for every other route.
+    pub nexthops: Vec<NextHop>,
+}
+
+impl RouteAttrs {
+    /// A plain unicast route's: left out of records, which older readers then read too.
+    pub fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A route's type (`rtm_type`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteKind {
+    #[default]
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl RouteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Unicast => "unicast",
+            RouteKind::Blackhole => "blackhole",
+            RouteKind::Unreachable => "unreachable",
+            RouteKind::Prohibit => "prohibit",
+        }
+    }
+}
+
+/// The metrics of a route hostnet models (RTAX_*; `None`: not set). A route with
+/// others (rtt, hoplimit, a congestion control, …) stays opaque.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RouteMetrics {
+    /// RTAX_LOCK: bit N locks metric N (`lock` in `ip route`); nmstate locks `cwnd`
+    /// (bit 7) always, and `mtu` (bit 2) with `lock-mtu`.
+    pub locks: u32,
+    pub mtu: Option<u32>,
+    pub cwnd: Option<u32>,
+    pub advmss: Option<u32>,
+    pub initcwnd: Option<u32>,
+    pub initrwnd: Option<u32>,
+    pub quickack: Option<u32>,
+}
+
+/// The lock bit of RTAX_MTU.
+pub const LOCK_MTU: u32 = 1 << 2;
+/// The lock bit of RTAX_CWND.
+pub const LOCK_CWND: u32 = 1 << 7;
+
+impl RouteMetrics {
+    pub fn is_empty(&self) -> bool {
+        *self == RouteMetrics::default()
+    }
+}
+
+/// One next hop of a multipath route.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NextHop {
+    pub gateway: Option<IpAddr>,
+    pub dev: Option<String>,
+    /// 1-256 (`rtnh_hops` + 1).
+    pub weight: u16,
+    pub onlink: bool,
 }
 
 impl fmt::Display for Route {
@@ -277,6 +395,14 @@ impl fmt::Display for Rule {
 }
 
 impl Route {
+    /// The devices the route goes out of: its own, or its next hops'.
+    pub fn devices(&self) -> impl Iterator<Item = &str> {
+        self.dev
+            .as_deref()
+            .into_iter()
+            .chain(self.attrs.nexthops.iter().filter_map(|h| h.dev.as_deref()))
+    }
+
     /// True when `self` and `other` denote the same kernel route entry, the one an add
     /// with NLM_F_EXCL would collide with: table, destination and metric (IPv4 also
     /// keys on tos, which hostnet never sets; IPv6 refuses a second route with the same
@@ -394,6 +520,14 @@ impl Rule {
             && self.suppress_prefixlength.is_none()
     }
 
+    /// What a `route-rules` entry can say: a lookup or a blackhole, unreachable or
+    /// prohibit action, without `not` (nmstate has no key for it), with any of the
+    /// selectors. Only such rules are matched by `state: absent` wildcards and listed by
+    /// `show`.
+    pub fn is_sayable(&self) -> bool {
+        !self.invert && !matches!(self.action, RuleAction::Goto(_) | RuleAction::Nop)
+    }
+
     /// True when an RTM_NEWRULE with `NLM_F_EXCL` for `self` is refused because of
     /// `other` (the kernel's `rule_exists`): every attribute counts, the protocol too,
     /// except `not` and a goto's target.
@@ -472,6 +606,19 @@ pub struct KernelState {
     /// The kernel's index of each link, where the driver knows it (see [`LinkIds`]).
     #[serde(default)]
     pub link_ids: LinkIds,
+    /// The settings of each bridge port in its bridge, by port name (a link leaving its
+    /// bridge loses them; one joining gets the kernel's defaults).
+    #[serde(default)]
+    pub bridge_ports: BTreeMap<String, super::BridgePortOptions>,
+    /// The VLANs of bridge ports and of bridges themselves (`bridge vlan`), by name;
+    /// empty on a kernel without bridge VLAN filtering.
+    #[serde(default)]
+    pub bridge_vlans: BTreeMap<String, super::VlanSet>,
+    /// The kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), as a
+    /// bridge's dump showed (it lacks IFLA_BR_VLAN_PROTOCOL then). False when no bridge
+    /// said.
+    #[serde(default)]
+    pub no_bridge_vlans: bool,
 }
 
 /// Link name → ifindex, as a query found them: a device deleted and made again under the

@@ -15,8 +15,8 @@ pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
             iface.tap = None;
             iface.bridge = Some(BridgeSpec {
                 options: b.datapath.as_ref().map(|d| BridgeOptionsSpec {
-                    stp: None,
                     datapath: Some(d.clone()),
+                    ..BridgeOptionsSpec::default()
                 }),
                 port: Some(
                     b.ports
@@ -26,7 +26,9 @@ pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
                             vlan: p.tag.map(|t| PortVlanSpec {
                                 mode: Some("access".into()),
                                 tag: Some(u32::from(t)),
+                                ..PortVlanSpec::default()
                             }),
+                            ..PortSpec::default()
                         })
                         .collect(),
                 ),

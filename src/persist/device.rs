@@ -15,7 +15,9 @@ use ipnet::IpNet;
 
 use crate::expand::{Intent, KindIntent, LinkIntent};
 use crate::model::IfaceState;
-use crate::netdev::{MacAddr, Route, RouteScope, Rule};
+use crate::netdev::{
+    BondMode, BondOptions, LinkKind, MacAddr, Route, RouteScope, Rule, VlanOptions,
+};
 
 /// What a device is, as far as the config files care.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,24 @@ pub enum DeviceKind {
     /// The file does not say (a network's uplink, a bridge port it only names): an
     /// existing device, rendered like a NIC.
     Existing,
+    /// An 802.1Q VLAN on `base` (written by the ifupdown and netplan formats only).
+    Vlan {
+        base: String,
+        id: u16,
+    },
+    /// A bond; its ports are the devices whose controller it is (ifupdown and netplan
+    /// only).
+    Bond {
+        mode: BondMode,
+        miimon: u32,
+    },
+}
+
+impl DeviceKind {
+    /// Kinds only some formats write (see [`without_vlans_and_bonds`]).
+    fn is_vlan_or_bond(&self) -> bool {
+        matches!(self, DeviceKind::Vlan { .. } | DeviceKind::Bond { .. })
+    }
 }
 
 /// One device's configuration, everything its files say.
@@ -82,6 +102,8 @@ pub struct HostConfig {
     pub removed: Vec<String>,
     /// What the files cannot say, one line each.
     pub warnings: Vec<String>,
+    /// Devices left out of every file (`NAME (TYPE)`): `hostnet restore` makes them.
+    pub left_out: Vec<String>,
 }
 
 impl HostConfig {
@@ -125,12 +147,31 @@ pub fn host_config(intent: &Intent) -> HostConfig {
             },
             Some(KindIntent::Veth { peer }) => DeviceKind::Veth { peer: peer.clone() },
             Some(KindIntent::Ethernet) => DeviceKind::Ethernet,
+            Some(KindIntent::Device {
+                want:
+                    Some(LinkKind::Vlan(VlanOptions {
+                        base: Some(base),
+                        id,
+                    })),
+                ..
+            }) => DeviceKind::Vlan {
+                base: base.clone(),
+                id: *id,
+            },
+            Some(KindIntent::Device {
+                want: Some(LinkKind::Bond(BondOptions { mode, miimon })),
+                ..
+            }) => DeviceKind::Bond {
+                mode: *mode,
+                miimon: *miimon,
+            },
             Some(KindIntent::Device { type_name, .. }) => {
                 out.warnings.push(format!(
                     "{}: {name}: {type_name} devices are not written to boot-time \
                      configuration by this version; `hostnet restore` re-creates them",
                     link.origin
                 ));
+                out.left_out.push(format!("{name} ({type_name})"));
                 continue;
             }
             None => DeviceKind::Existing,
@@ -181,6 +222,7 @@ pub fn host_config(intent: &Intent) -> HostConfig {
     place_block(intent, &mut out);
     place_user_routes(intent, &mut out);
     place_user_rules(intent, &mut out);
+    unpersisted(intent, &mut out);
     for d in &mut out.devices {
         // By family, on-link before via; rules by priority, `from` before `to` (as VDSM
         // wrote them).
@@ -194,6 +236,41 @@ pub fn host_config(intent: &Intent) -> HostConfig {
         d.rules.dedup();
     }
     out
+}
+
+/// Settings the writers do not render yet (issue 13: route types, metrics, onlink and
+/// multipath next hops, rule actions, oif and suppress-prefix-length, Linux bridge and
+/// port options): a warning each, so that a boot does not lose them silently.
+fn unpersisted(intent: &Intent, out: &mut HostConfig) {
+    for r in intent
+        .routes
+        .iter()
+        .filter(|r| r.route.attrs != Default::default())
+    {
+        out.warnings.push(format!(
+            "{}: its route-type, metrics, onlink or multipath next hops are not written to boot files yet",
+            r.origin
+        ));
+    }
+    for r in &intent.rules {
+        let plain = r.rule.action == crate::netdev::RuleAction::Lookup
+            && r.rule.oif.is_none()
+            && r.rule.suppress_prefixlength.is_none();
+        if !plain {
+            out.warnings.push(format!(
+                "{}: its action, oif or suppress-prefix-length is not written to boot files yet",
+                r.origin
+            ));
+        }
+    }
+    for li in intent.links.values() {
+        if li.bridge.is_some() || li.port.is_some() {
+            out.warnings.push(format!(
+                "{}: Linux bridge and bridge port options other than STP on/off are not written to boot files yet",
+                li.origin
+            ));
+        }
+    }
 }
 
 fn device_of(name: &str, link: &LinkIntent, kind: DeviceKind) -> DeviceConfig {
@@ -212,6 +289,61 @@ fn device_of(name: &str, link: &LinkIntent, kind: DeviceKind) -> DeviceConfig {
         routes: Vec::new(),
         rules: Vec::new(),
     }
+}
+
+/// The view for the formats that write neither VLANs nor bonds (ifcfg, networkd,
+/// keyfile, as before): those devices, the ports of such bonds and the routes and rules
+/// placed on them are left out, each with a warning.
+pub fn without_vlans_and_bonds(mut host: HostConfig, format: &str) -> HostConfig {
+    let dropped: Vec<DeviceConfig> = host
+        .devices
+        .iter()
+        .filter(|d| d.kind.is_vlan_or_bond())
+        .cloned()
+        .collect();
+    if dropped.is_empty() {
+        return host;
+    }
+    let bond_names: Vec<&str> = dropped
+        .iter()
+        .filter(|d| matches!(d.kind, DeviceKind::Bond { .. }))
+        .map(|d| d.name.as_str())
+        .collect();
+    let mut warnings = Vec::new();
+    for d in &dropped {
+        let kind = if matches!(d.kind, DeviceKind::Vlan { .. }) {
+            "VLAN"
+        } else {
+            "bond"
+        };
+        host.left_out
+            .push(format!("{} ({})", d.name, kind.to_lowercase()));
+        let mut w = format!(
+            "{}: {}: --format {format} does not write {kind} devices (ifupdown and netplan \
+             do); `hostnet restore` re-creates it",
+            d.origin, d.name
+        );
+        if !d.routes.is_empty() || !d.rules.is_empty() {
+            w.push_str(", and its routes and rules, which are not persisted either");
+        }
+        warnings.push(w);
+    }
+    for d in host.devices.iter_mut().filter(|d| {
+        d.controller
+            .as_deref()
+            .is_some_and(|c| bond_names.contains(&c))
+    }) {
+        warnings.push(format!(
+            "{}: {}: written without its bond {}, which --format {format} does not write",
+            d.origin,
+            d.name,
+            d.controller.as_deref().unwrap_or_default()
+        ));
+        d.controller = None;
+    }
+    host.devices.retain(|d| !d.kind.is_vlan_or_bond());
+    host.warnings.extend(warnings);
+    host
 }
 
 /// The device one of whose static subnets contains `addr`.

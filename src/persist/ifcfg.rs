@@ -53,6 +53,7 @@ pub fn render(host: &HostConfig) -> Output {
     }
     for d in &host.devices {
         if skip.contains(&d.name.as_str()) {
+            out.left_out.devices.push(format!("{} (veth)", d.name));
             out.warnings.push(format!(
                 "{}: {}: network-scripts cannot create veth pairs; not persisted (create \
                  the pair from a systemd unit or use --format networkd/keyfile)",
@@ -64,6 +65,7 @@ pub fn render(host: &HostConfig) -> Output {
             .chain(d.controller.as_deref())
             .find(|n| !shell_safe(n));
         if let Some(n) = unsafe_name {
+            out.left_out.devices.push(d.name.clone());
             out.warnings.push(format!(
                 "{}: {}: the name {n:?} is not safe in shell-sourced ifcfg files; not persisted",
                 d.origin, d.name
@@ -116,8 +118,12 @@ fn ifcfg(d: &DeviceConfig) -> String {
     match &d.kind {
         DeviceKind::Bridge { .. } => kv("TYPE", "Bridge"),
         DeviceKind::Ethernet => kv("TYPE", "Ethernet"),
-        // network-scripts picks the handler from the device for the others.
-        DeviceKind::Existing | DeviceKind::Veth { .. } => {}
+        // network-scripts picks the handler from the device for the others (VLANs and
+        // bonds never get here: `without_vlans_and_bonds`).
+        DeviceKind::Existing
+        | DeviceKind::Veth { .. }
+        | DeviceKind::Vlan { .. }
+        | DeviceKind::Bond { .. } => {}
     }
     kv("ONBOOT", yes_no(d.up));
     kv("BOOTPROTO", if d.dhcp4 { "dhcp" } else { "none" });
@@ -454,9 +460,9 @@ mod tests {
              priority 3200 from 192.0.2.0/24 table 1001 protocol 201\n\
              priority 3201 nop protocol 201"
         );
-        assert!(get("route6-red").contains(
-            "2001:db8:1::/64 dev red table 1001 proto 201 src 2001:db8:1::10 metric 1024"
-        ));
+        assert!(
+            get("route6-red").contains("2001:db8:1::/64 dev red table 1001 proto 201 metric 1024")
+        );
         assert!(get("route-br-vm")
             .contains("10.20.0.0/16 via 10.10.0.254 dev br-vm table 100 proto static metric 50"));
         let eth3 = get("ifcfg-eth3");

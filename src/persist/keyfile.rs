@@ -8,7 +8,8 @@
 //! explicit `0.0.0.0/0` route with `table=254`.
 //!
 //! Gaps: NetworkManager has no route or rule protocol setting, so its routes and rules
-//! carry protocol static, and a later `apply` sees them as someone else's. For DHCP only
+//! carry protocol static; hostnet's are recorded beside the files ([`super::record`])
+//! and a later `apply` knows them as its own by that record. For DHCP only
 //! `method=auto` is written: `ipv4.route-table` would move the lease's routes out of the
 //! main table, where hostnet's dispatcher hook reads the router, and a routing rule cannot
 //! name a subnet that only the lease knows; so a DHCP network's table and rules come from
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 
 use super::device::{unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
-use crate::netdev::{Route, RouteScope, Rule, RuleAction, TABLE_MAIN};
+use crate::netdev::{Route, RouteScope, Rule, RuleAction, HOSTNET_PROTO, PROTO_STATIC, TABLE_MAIN};
 
 /// Where NetworkManager reads keyfiles, relative to the root.
 pub const DIR: &str = "etc/NetworkManager/system-connections";
@@ -40,12 +41,35 @@ pub fn render(host: &HostConfig) -> Output {
             contents: format!("{HEADER}{}", keyfile(d)),
             mode: MODE,
         });
-        let left_out: Vec<String> = d
+        // NetworkManager makes every route and rule `proto static`.
+        let copies = out.copies.entry(d.name.clone()).or_default();
+        copies.routes = d
+            .routes
+            .iter()
+            .filter(|r| r.protocol == HOSTNET_PROTO)
+            .map(|r| Route {
+                protocol: PROTO_STATIC,
+                ..r.clone()
+            })
+            .collect();
+        copies.rules = d
+            .rules
+            .iter()
+            .filter(|r| r.protocol == HOSTNET_PROTO && rule_string(r).is_some())
+            .map(|r| Rule {
+                protocol: PROTO_STATIC,
+                ..r.clone()
+            })
+            .collect();
+        let left_out: Vec<&Rule> = d
             .rules
             .iter()
             .filter(|r| rule_string(r).is_none())
-            .map(ToString::to_string)
             .collect();
+        out.left_out
+            .rules
+            .extend(left_out.iter().map(|r| (*r).clone()));
+        let left_out: Vec<String> = left_out.iter().map(ToString::to_string).collect();
         if !left_out.is_empty() {
             out.warnings.push(format!(
                 "{}: {}: not written, this writer puts only lookup rules in keyfiles: {}; \
@@ -102,7 +126,11 @@ fn keyfile(d: &DeviceConfig) -> String {
     let conn_type = match d.kind {
         DeviceKind::Bridge { .. } => "bridge",
         DeviceKind::Veth { .. } => "veth",
-        DeviceKind::Ethernet | DeviceKind::Existing => "ethernet",
+        // VLANs and bonds never get here (`without_vlans_and_bonds`).
+        DeviceKind::Ethernet
+        | DeviceKind::Existing
+        | DeviceKind::Vlan { .. }
+        | DeviceKind::Bond { .. } => "ethernet",
     };
     let mut s = String::from("\n[connection]\n");
     let _ = writeln!(s, "id=hostnet-{}", d.name);
@@ -138,7 +166,11 @@ fn keyfile(d: &DeviceConfig) -> String {
         DeviceKind::Veth { peer: Some(peer) } => {
             let _ = write!(s, "\n[veth]\npeer={peer}\n");
         }
-        DeviceKind::Veth { peer: None } | DeviceKind::Ethernet | DeviceKind::Existing => {}
+        DeviceKind::Veth { peer: None }
+        | DeviceKind::Ethernet
+        | DeviceKind::Existing
+        | DeviceKind::Vlan { .. }
+        | DeviceKind::Bond { .. } => {}
     }
     // A bridge port has no IP configuration of its own.
     if d.controller.is_none() {
@@ -423,7 +455,10 @@ mod tests {
 
     #[test]
     fn every_keyfile_parses_as_networkmanager_reads_it() {
-        let all = files(Format::Keyfile);
+        let all: Vec<_> = files(Format::Keyfile)
+            .into_iter()
+            .filter(|(rel, _, _)| rel.starts_with(DIR))
+            .collect();
         assert!(!all.is_empty());
         let mut uuids = Vec::new();
         for (rel, contents, mode) in &all {

@@ -13,15 +13,23 @@
 //! is a [`transaction`]: atomic writes, a backup set of every pre-image, all files restored
 //! on failure, and files without hostnet's header left alone unless adopted.
 
+pub mod boot;
 pub mod device;
 pub mod ifcfg;
+pub mod ifupdown;
 pub mod keyfile;
+pub mod netplan;
 pub mod networkd;
+pub mod record;
+pub mod shadow;
 pub mod transaction;
 
 use std::path::{Path, PathBuf};
 
-use crate::expand::Intent;
+use std::collections::BTreeMap;
+
+use crate::expand::{Intent, PersistedCopies};
+use crate::netdev::{Route, Rule};
 
 pub use device::{host_config, DeviceConfig, DeviceKind, HostConfig};
 pub use transaction::{Before, Change, TxError, Want, BACKUP_DIR, HEADER_MARK};
@@ -58,6 +66,29 @@ pub enum Format {
     Ifcfg,
     Networkd,
     Keyfile,
+    Ifupdown,
+    Netplan,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Ifcfg,
+        Format::Networkd,
+        Format::Keyfile,
+        Format::Ifupdown,
+        Format::Netplan,
+    ];
+
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Ifcfg => "ifcfg",
+            Format::Networkd => "networkd",
+            Format::Keyfile => "keyfile",
+            Format::Ifupdown => "ifupdown",
+            Format::Netplan => "netplan",
+        }
+    }
 }
 
 /// One generated file, relative to the root.
@@ -76,6 +107,20 @@ pub struct Output {
     /// those not in `files` must not exist.
     pub owned: Vec<PathBuf>,
     pub warnings: Vec<String>,
+    pub left_out: LeftOut,
+    /// By device: hostnet's own routes and rules the files give the stack without
+    /// protocol 201, as the stack makes them (see [`record`]).
+    pub copies: BTreeMap<String, PersistedCopies>,
+}
+
+/// Routes and rules of the intent that the files do not bring back at boot (each also
+/// named in a warning): after the stack has read the files, `hostnet restore` adds them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Devices, as `NAME (TYPE)`.
+    pub devices: Vec<String>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
 }
 
 /// The files of an intent in one format.
@@ -85,15 +130,27 @@ pub struct Rendered {
     pub wants: Vec<(PathBuf, Want)>,
     /// What the files cannot say.
     pub warnings: Vec<String>,
+    /// The routes and rules among it.
+    pub left_out: LeftOut,
+    /// The devices written, by name.
+    pub devices: Vec<String>,
 }
 
 /// Renders an intent's files (pure).
 pub fn render(intent: &Intent, format: Format) -> Rendered {
     let host = host_config(intent);
+    let host = match format {
+        Format::Ifcfg | Format::Networkd | Format::Keyfile => {
+            device::without_vlans_and_bonds(host, format.name())
+        }
+        Format::Ifupdown | Format::Netplan => host,
+    };
     let out = match format {
         Format::Ifcfg => ifcfg::render(&host),
         Format::Networkd => networkd::render(&host),
         Format::Keyfile => keyfile::render(&host),
+        Format::Ifupdown => ifupdown::render(&host),
+        Format::Netplan => netplan::render(&host),
     };
     let mut wants: Vec<(PathBuf, Want)> = out
         .files
@@ -108,6 +165,26 @@ pub fn render(intent: &Intent, format: Format) -> Rendered {
             )
         })
         .collect();
+    for (device, copies) in out.copies.iter().filter(|(_, c)| !c.is_empty()) {
+        wants.push((
+            record::path(format.name(), device),
+            Want::File {
+                contents: record::contents(format.name(), device, copies).into_bytes(),
+                mode: 0o644,
+            },
+        ));
+    }
+    // Every device's record is the writer's, like its files: one without copies (or a
+    // removed device's) must not exist.
+    for d in host
+        .devices
+        .iter()
+        .map(|d| &d.name)
+        .chain(&host.removed)
+        .filter(|d| out.copies.get(*d).is_none_or(PersistedCopies::is_empty))
+    {
+        wants.push((record::path(format.name(), d), Want::Absent));
+    }
     for p in &out.owned {
         if !out.files.iter().any(|f| &f.rel == p) {
             wants.push((p.clone(), Want::Absent));
@@ -117,7 +194,14 @@ pub fn render(intent: &Intent, format: Format) -> Rendered {
     wants.dedup_by(|a, b| a.0 == b.0);
     let mut warnings = host.warnings;
     warnings.extend(out.warnings);
-    Rendered { wants, warnings }
+    let mut left_out = out.left_out;
+    left_out.devices.splice(0..0, host.left_out);
+    Rendered {
+        wants,
+        warnings,
+        left_out,
+        devices: host.devices.iter().map(|d| d.name.clone()).collect(),
+    }
 }
 
 /// How to write.
@@ -138,6 +222,9 @@ pub struct Report {
     /// The backup set written, when something was written.
     pub backup: Option<PathBuf>,
     pub warnings: Vec<String>,
+    /// What the format's stack brings up at boot and what `hostnet restore` must bring
+    /// back (not for `--restore`).
+    pub at_boot: Option<boot::AtBoot>,
 }
 
 impl Report {
@@ -179,7 +266,13 @@ pub fn unified_diff(c: &Change) -> String {
 pub fn persist(intent: &Intent, format: Format, opts: &Options) -> Result<Report, PersistError> {
     let rendered = render(intent, format);
     let changes = transaction::prepare(&opts.root, &rendered.wants, opts.adopt)?;
-    finish(changes, rendered.warnings, opts)
+    let at_boot = boot::at_boot(intent, format, &rendered);
+    let mut warnings = rendered.warnings.clone();
+    warnings.extend(shadow::warnings(format, &opts.root, &rendered.devices));
+    warnings.extend(at_boot.committed_warning(&opts.root));
+    let mut report = finish(changes, warnings, opts)?;
+    report.at_boot = Some(at_boot);
+    Ok(report)
 }
 
 /// Brings back the files of the last backup set (undoing the last persist, or the last
@@ -216,6 +309,7 @@ fn finish(
         changes,
         backup,
         warnings,
+        at_boot: None,
     })
 }
 
@@ -225,6 +319,8 @@ pub fn directory(format: Format) -> &'static Path {
         Format::Ifcfg => ifcfg::DIR,
         Format::Networkd => networkd::DIR,
         Format::Keyfile => keyfile::DIR,
+        Format::Ifupdown => ifupdown::DIR,
+        Format::Netplan => netplan::DIR,
     })
 }
 
@@ -315,7 +411,7 @@ networks:
         s
     }
 
-    /// The generated files of a rendering, by path.
+    /// The generated files of a rendering, by path (the stack's and the records).
     pub(crate) fn files(format: Format) -> Vec<(PathBuf, String, u32)> {
         render(&intent_of(GOLDEN_INPUT), format)
             .wants
@@ -329,18 +425,22 @@ networks:
 
     #[test]
     fn every_generated_file_starts_with_the_header() {
-        for f in [Format::Ifcfg, Format::Networkd, Format::Keyfile] {
+        for f in Format::ALL {
             for (rel, contents, _) in files(f) {
                 assert!(contents.starts_with(HEADER), "{}", rel.display());
                 assert!(transaction::is_ours(contents.as_bytes()));
-                assert!(rel.starts_with(directory(f)), "{}", rel.display());
+                assert!(
+                    rel.starts_with(directory(f)) || rel.starts_with(record::DIR),
+                    "{}",
+                    rel.display()
+                );
             }
         }
     }
 
     #[test]
     fn rendering_is_deterministic() {
-        for f in [Format::Ifcfg, Format::Networkd, Format::Keyfile] {
+        for f in Format::ALL {
             assert_eq!(golden(f), golden(f));
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! Routes carry `Protocol=` (201 for what hostnet owns), so a later `apply` recognises
 //! them. networkd has no protocol setting for rules: they come up with its own (static),
-//! and `apply` treats them as foreign. Devices are configured without carrier
+//! so they are recorded beside the files ([`super::record`]) and `apply` knows them as
+//! its own by that record. Devices are configured without carrier
 //! (`ConfigureWithoutCarrier=yes`), as `apply` does.
 //!
 //! DHCP: `DHCP=ipv4|ipv6|yes` only. `[DHCPv4] RouteTable=` could move the lease's routes
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 
 use super::device::{scope_name, unusual_scope, DeviceConfig, DeviceKind, HostConfig};
 use super::{OutFile, Output, HEADER};
-use crate::netdev::{Family, Route, Rule, RuleAction, PROTO_STATIC, TABLE_MAIN};
+use crate::netdev::{Family, Route, Rule, RuleAction, HOSTNET_PROTO, PROTO_STATIC, TABLE_MAIN};
 
 /// Where networkd reads administrator files, relative to the root.
 pub const DIR: &str = "etc/systemd/network";
@@ -46,12 +47,26 @@ pub fn render(host: &HostConfig) -> Output {
             contents: format!("{HEADER}{}", network(d)),
             mode: MODE,
         });
-        let left_out: Vec<String> = d
+        // networkd gives every rule it adds its own protocol.
+        let copies: Vec<Rule> = d
+            .rules
+            .iter()
+            .filter(|r| r.protocol == HOSTNET_PROTO && rule_section(r).is_some())
+            .map(|r| Rule {
+                protocol: PROTO_STATIC,
+                ..r.clone()
+            })
+            .collect();
+        out.copies.entry(d.name.clone()).or_default().rules = copies;
+        let left_out: Vec<&Rule> = d
             .rules
             .iter()
             .filter(|r| rule_section(r).is_none())
-            .map(ToString::to_string)
             .collect();
+        out.left_out
+            .rules
+            .extend(left_out.iter().map(|r| (*r).clone()));
+        let left_out: Vec<String> = left_out.iter().map(ToString::to_string).collect();
         if !left_out.is_empty() {
             out.warnings.push(format!(
                 "{}: {}: not written, systemd-networkd 252 has no goto or nop rule: {}; \
@@ -94,10 +109,13 @@ fn netdev(host: &HostConfig, d: &DeviceConfig) -> Option<String> {
             let _ = writeln!(s, "Name={peer}");
         }
         // Existing devices, and a veth end whose peer the file does not name (it can
-        // only be matched), are configured, not created.
-        DeviceKind::Veth { peer: None } | DeviceKind::Ethernet | DeviceKind::Existing => {
-            return None
-        }
+        // only be matched), are configured, not created. (VLANs and bonds never get
+        // here: `without_vlans_and_bonds`.)
+        DeviceKind::Veth { peer: None }
+        | DeviceKind::Ethernet
+        | DeviceKind::Existing
+        | DeviceKind::Vlan { .. }
+        | DeviceKind::Bond { .. } => return None,
     }
     Some(s)
 }
@@ -360,7 +378,10 @@ mod tests {
 
     #[test]
     fn every_file_parses_with_known_sections_and_keys() {
-        let all = files(Format::Networkd);
+        let all: Vec<_> = files(Format::Networkd)
+            .into_iter()
+            .filter(|(rel, _, _)| rel.starts_with(DIR))
+            .collect();
         for (rel, contents, mode) in &all {
             assert_eq!(*mode, 0o644);
             let ext = rel.extension().expect("ext").to_string_lossy().into_owned();

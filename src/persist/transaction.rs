@@ -268,41 +268,17 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Writes a file atomically: temporary file in the same directory (hidden, so that no
-/// network stack picks it up), fsync, rename over the target, fsync the directory. The
-/// mode is set explicitly, whatever the umask; nothing else of an old file is kept.
+/// Writes a file atomically ([`crate::files::write_atomically_with_mode`]): a hidden
+/// temporary file, so that no network stack picks it up; the mode set whatever the umask.
 pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "path has no directory or file name",
-        ));
-    };
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.hostnet-tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    // A leftover of a crashed run that had the same pid.
-    let _ = fs::remove_file(&tmp);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(Permissions::from_mode(mode))?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::files::write_atomically_with_mode(path, contents, mode).map_err(
+        |(action, path, source)| {
+            io::Error::new(
+                source.kind(),
+                format!("cannot {action} {}: {source}", path.display()),
+            )
+        },
+    )
 }
 
 /// Removes a file (already gone is fine) and makes the removal durable.

@@ -61,10 +61,7 @@ fn a_kernel_router_that_is_the_lease_itself_is_a_plan_error() {
     ] {
         let mut m2 = crate::netdev::model::ModelDriver::new(m.state().clone());
         let ops = [
-            Op::AddAddress(Address {
-                ifname: "lan".into(),
-                addr: addr.parse().expect("net"),
-            }),
+            Op::AddAddress(Address::new("lan", addr.parse().expect("net"))),
             Op::AddRoute(Route {
                 table: 254,
                 destination: "0.0.0.0/0".parse().expect("net"),
@@ -74,6 +71,7 @@ fn a_kernel_router_that_is_the_lease_itself_is_a_plan_error() {
                 scope: RouteScope::Universe,
                 src: None,
                 protocol: 16,
+                attrs: Default::default(),
             }),
         ];
         for op in &ops {
@@ -84,6 +82,52 @@ fn a_kernel_router_that_is_the_lease_itself_is_a_plan_error() {
             errs.iter()
                 .any(|e| e.message.contains(&format!("router {gw} is the"))),
             "{errs:?}"
+        );
+    }
+}
+
+/// A DHCP event for a network without a bridge is planned as the network was applied:
+/// its device is the NIC itself, which has no ports, and that is no reason to refuse
+/// the lease's gateway. Before, the event's intent said "bridged, no uplink", and the
+/// check for a bridge's unreachable gateway refused every event and `monitor` round.
+#[test]
+fn a_lease_of_a_network_without_a_bridge_is_planned() {
+    use crate::engine::applied::Applied;
+    use crate::expand::{Intent, Lease, LeaseSource, Router};
+    use crate::netdev::Op;
+    let m = host();
+    for yaml in [
+        "networks:\n- {name: lan, uplink: eth0, bridged: false, ipv4: {dhcp: true}, source-routing: {table: 1100}}\n",
+        "networks:\n- {name: lan, uplink: eth1, ipv4: {dhcp: true}, source-routing: {table: 1100}}\n",
+    ] {
+        let mut applied = Applied::default();
+        applied.merge(&intent_of(yaml));
+        let net = &applied.dhcp_networks[0];
+        let lease = Lease {
+            address: "192.0.2.50/24".parse().expect("net"),
+            router: Router::Via("192.0.2.1".parse().expect("ip")),
+        };
+        let event = Intent {
+            networks: vec![applied.dhcp_intent(
+                net,
+                Some(LeaseSource::Event(Some(lease))),
+                None,
+            )],
+            ..Intent::default()
+        };
+        let mut state = m.state().clone();
+        if !state.links.contains_key(&net.device) {
+            let mut lan = state.links["eth0"].clone();
+            lan.name = net.device.clone();
+            state.links.insert(net.device.clone(), lan);
+            state.links.get_mut("eth1").expect("eth1").controller = Some(net.device.clone());
+        }
+        let p = plan(&state, &event).unwrap_or_else(|e| panic!("{yaml}: {e:?}"));
+        assert!(
+            p.ops().any(|op| matches!(op, Op::AddRoute(r)
+                if r.table == 1100 && r.gateway == Some("192.0.2.1".parse().expect("ip"))
+                    && r.dev.as_deref() == Some(net.device.as_str()))),
+            "{yaml}: {p:?}"
         );
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::tests::{host, intent_of};
 use super::*;
 use crate::netdev::model::ModelDriver;
-use crate::netdev::{Driver, HOSTNET_PROTO, TABLE_MAIN};
+use crate::netdev::{Driver, Route, HOSTNET_PROTO, TABLE_MAIN};
 
 /// Plans `yaml`, runs the plan on `m` (every op must be accepted) and checks that the
 /// result re-plans to nothing. Returns the plan.
@@ -62,6 +62,32 @@ fn renumbering_the_only_address_adds_back_the_routes_the_kernel_drops() {
 }
 
 #[test]
+fn an_ipv6_on_link_route_with_the_earlier_preferred_source_is_replaced_in_one_apply() {
+    let mut m = host();
+    converge(&mut m, MGMT);
+    // As an earlier release made it (and as a boot stack might have): with `src`.
+    let now = m.query().expect("query");
+    let plain = now
+        .routes
+        .iter()
+        .find(|r| r.table != TABLE_MAIN && r.destination.addr().is_ipv6() && r.gateway.is_none())
+        .expect("the IPv6 on-link route of the network's table")
+        .clone();
+    let old = Route {
+        src: Some("2001:db8:1::10".parse().expect("ip")),
+        ..plain.clone()
+    };
+    for op in [Op::DeleteRoute(plain), Op::AddRoute(old.clone())] {
+        m.execute(std::slice::from_ref(&op))
+            .into_iter()
+            .for_each(|r| r.expect("accepted"));
+    }
+    let p = converge(&mut m, MGMT);
+    assert_eq!(p.len(), 2, "{p}");
+    assert!(p.to_string().contains(&format!("- {old}")), "{p}");
+}
+
+#[test]
 fn renumbering_into_another_subnet_keeps_an_address_on_the_device_throughout() {
     let mut m = host();
     converge(&mut m, MGMT);
@@ -105,9 +131,9 @@ fn two_addresses_in_one_subnet_get_one_on_link_route_and_one_pair_of_rules() {
         on_link,
         [
             "route 192.0.2.0/24 dev mgmt table 1001 src 192.0.2.21",
-            "route 2001:db8:1::/64 dev mgmt table 1001 src 2001:db8:1::21"
+            "route 2001:db8:1::/64 dev mgmt table 1001"
         ],
-        "the first address in the file is the source"
+        "the first IPv4 address in the file is the source; IPv6 on-link routes have none"
     );
     // The rules are those of one address per subnet, once (whatever rules a subnet gets).
     let mut single = host();

@@ -6,7 +6,8 @@ use super::{devices, Phase, Plan, PlanError};
 use crate::expand::{Intent, KindIntent, LinkIntent, Ports};
 use crate::model::IfaceState;
 use crate::netdev::{
-    Address, BridgeOptions, KernelState, Link, LinkChange, LinkKind, NewLink, Op, PeerSettings,
+    Address, BridgeChange, BridgeOptions, KernelState, Link, LinkChange, LinkKind, NewLink, Op,
+    PeerSettings, MIN_STP_FORWARD_DELAY,
 };
 
 fn kind_matches(want: &KindIntent, have: &LinkKind) -> bool {
@@ -19,8 +20,71 @@ fn kind_matches(want: &KindIntent, have: &LinkKind) -> bool {
         (KindIntent::Bridge, LinkKind::Bridge(_))
             | (KindIntent::Veth { .. }, LinkKind::Veth { .. })
             | (KindIntent::Ethernet, LinkKind::Ethernet)
+            // nmstate models a veth as an ethernet (with a `veth` section).
+            | (KindIntent::Ethernet, LinkKind::Veth { .. })
             | (KindIntent::Loopback, LinkKind::Loopback)
     )
+}
+
+/// Why an existing device cannot be what the file says. A device hostnet cannot make
+/// again (a NIC, loopback, a kind it does not create) is never to be removed for it.
+fn kind_mismatch(name: &str, have: &LinkKind, want: &KindIntent) -> String {
+    let (have, want) = (have.type_name(), want.type_name());
+    let article = |t: &str| {
+        if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        }
+    };
+    let what = format!(
+        "{name} exists as {} {have} device, not {} {want}",
+        article(have),
+        article(want)
+    );
+    let recreatable = !matches!(have, "ethernet" | "loopback") && {
+        let creatable = [
+            "linux-bridge",
+            "veth",
+            "vlan",
+            "bond",
+            "vxlan",
+            "mac-vlan",
+            "mac-vtap",
+            "tap",
+        ];
+        creatable.contains(&have)
+    };
+    if recreatable {
+        format!("{what}; remove it first (state: absent) or choose another name")
+    } else {
+        format!("{what}; give its type as {have} (or leave type out), or choose another name for the {want}")
+    }
+}
+
+/// A link the file needs that the kernel does not have, and hostnet cannot make from
+/// what the file says.
+fn missing(name: &str, li: &LinkIntent) -> PlanError {
+    if li.origin.starts_with("networks") {
+        return PlanError {
+            path: format!("{}.uplink", li.origin),
+            message: format!("{name} does not exist"),
+        };
+    }
+    // `interfaces[N]` itself, given without a type (not a port or base it names).
+    let declared = li.origin.starts_with("interfaces[")
+        && li.origin.ends_with(']')
+        && !li.origin.contains('.');
+    if declared {
+        return PlanError {
+            path: format!("{}.type", li.origin),
+            message: format!("{name} does not exist; give its type to create it"),
+        };
+    }
+    PlanError {
+        path: li.origin.clone(),
+        message: format!("{name} does not exist"),
+    }
 }
 
 fn change_for(li: &LinkIntent, cur: &Link) -> LinkChange {
@@ -40,12 +104,78 @@ fn change_for(li: &LinkIntent, cur: &Link) -> LinkChange {
             c.controller = Some(Some(ctl.clone()));
         }
     }
-    if let (Some(stp), LinkKind::Bridge(opts)) = (li.stp, &cur.kind) {
-        if opts.stp != stp {
-            c.bridge = Some(BridgeOptions { stp });
+    if let LinkKind::Bridge(opts) = &cur.kind {
+        let missing = bridge_want(li).missing_from(opts);
+        if !missing.is_empty() {
+            c.bridge = Some(missing);
         }
     }
     c
+}
+
+/// Every bridge setting the file gives, STP's on/off included.
+fn bridge_want(li: &LinkIntent) -> BridgeChange {
+    BridgeChange {
+        stp: li.stp,
+        ..li.bridge.clone().unwrap_or_default()
+    }
+}
+
+/// The settings a bridge the file creates is made with.
+fn new_bridge(li: &LinkIntent) -> BridgeOptions {
+    let mut o = BridgeOptions::new_bridge();
+    bridge_want(li).apply_to(&mut o);
+    o
+}
+
+/// A forward delay below 2 s that STP, on in the kernel and not turned off by the file,
+/// would refuse.
+fn short_delay_under_stp(li: &LinkIntent, cur: &Link) -> Option<PlanError> {
+    let LinkKind::Bridge(o) = &cur.kind else {
+        return None;
+    };
+    let delay = li.bridge.as_ref()?.forward_delay?;
+    let stp = li.stp.unwrap_or(o.stp);
+    (stp && delay < MIN_STP_FORWARD_DELAY).then(|| PlanError {
+        path: format!("{}.bridge.options.stp.forward-delay", li.origin),
+        message: format!(
+            "{} s is below the 2 s STP allows, and STP is on on {}; give 2 to 30, or turn STP off (stp: {{enabled: false}})",
+            delay / 100,
+            cur.name
+        ),
+    })
+}
+
+/// Pushes the op that sets a bridge port's settings, once it is in its bridge: what
+/// differs from `have` (its settings now, if it stays in the same bridge), or every
+/// setting the file gives (a port that joins gets the kernel's defaults, which depend on
+/// its speed).
+fn push_port(
+    plan: &mut Plan,
+    name: &str,
+    li: Option<&LinkIntent>,
+    have: Option<&crate::netdev::BridgePortOptions>,
+) {
+    let Some(want) = li.and_then(|li| li.port.as_ref()) else {
+        return;
+    };
+    let missing = match have {
+        Some(h) => want.missing_from(h),
+        None => want.clone(),
+    };
+    if missing.is_empty() {
+        return;
+    }
+    plan.push(
+        Phase::ChangeBridges,
+        Op::ChangeLink {
+            name: name.to_string(),
+            change: LinkChange {
+                port: Some(missing),
+                ..LinkChange::default()
+            },
+        },
+    );
 }
 
 fn peer_settings(li: Option<&LinkIntent>) -> PeerSettings {
@@ -94,13 +224,27 @@ fn port_problem(
         if spec.is_some() {
             continue;
         }
-        let stranded: Vec<String> = current
+        // IPv6 addresses from router advertisements are the kernel's: they expire once
+        // the port no longer hears the advertisements, which reach the bridge instead
+        // (with the port's MAC it makes the same SLAAC address). A DHCP client's
+        // address would be cut off like a static one; no address list can remove it.
+        let stranded: Vec<&Address> = current
             .addresses
             .iter()
             .filter(|a| a.ifname == cur.name && a.addr.addr().is_ipv4() == v4)
-            .filter(|a| !intent.address_removals.contains(a))
-            .map(|a| a.addr.to_string())
+            .filter(|a| (v4 || !a.dynamic) && !intent.address_removals.contains(a))
             .collect();
+        if let Some(d) = stranded.iter().find(|a| a.dynamic) {
+            return Some(PlanError {
+                path,
+                message: format!(
+                    "{} has {fam} address {} with a lifetime (a DHCP client's), which would stop working once it is a port of bridge {bridge}; \
+                     stop the client on {} and run it on the bridge, or give the network `{fam}: {{dhcp: true}}`",
+                    cur.name, d.addr, cur.name
+                ),
+            });
+        }
+        let stranded: Vec<String> = stranded.iter().map(|a| a.addr.to_string()).collect();
         if !stranded.is_empty() {
             return Some(PlanError {
                 path,
@@ -178,7 +322,7 @@ pub(super) fn plan_links(
                     if !kind_matches(kind, &cur.kind) {
                         errors.push(PlanError {
                             path: li.origin.clone(),
-                            message: wrong_kind(name, &cur.kind, kind.type_name()),
+                            message: kind_mismatch(name, &cur.kind, kind),
                         });
                         continue;
                     }
@@ -211,6 +355,31 @@ pub(super) fn plan_links(
                         continue;
                     }
                 }
+                if let Some(e) = short_delay_under_stp(li, cur) {
+                    errors.push(e);
+                    continue;
+                }
+                let stays = change.controller.is_none();
+                let have_port = current.bridge_ports.get(name).filter(|_| stays);
+                push_port(plan, name, Some(li), have_port);
+                if let Some(b) = change.bridge.as_mut() {
+                    // The kernel checks a forward delay before it takes STP off.
+                    if let Some(off) = b.split_stp_off() {
+                        plan.push(
+                            Phase::ChangeLinks,
+                            Op::ChangeLink {
+                                name: name.clone(),
+                                change: LinkChange {
+                                    bridge: Some(off),
+                                    ..LinkChange::default()
+                                },
+                            },
+                        );
+                    }
+                    if b.is_empty() {
+                        change.bridge = None;
+                    }
+                }
                 if !change.is_empty() {
                     let phase = devices::change_phase(&cur.kind);
                     plan.push(
@@ -227,14 +396,7 @@ pub(super) fn plan_links(
                 None if intent.links.values().any(
                     |o| matches!(&o.kind, Some(KindIntent::Veth { peer: Some(p) }) if p == name),
                 ) => {}
-                None => errors.push(PlanError {
-                    path: if li.origin.starts_with("networks") {
-                        format!("{}.uplink", li.origin)
-                    } else {
-                        li.origin.clone()
-                    },
-                    message: format!("{name} does not exist"),
-                }),
+                None => errors.push(missing(name, li)),
                 Some(KindIntent::Ethernet | KindIntent::Loopback) => errors.push(PlanError {
                     path: li.origin.clone(),
                     message: format!(
@@ -247,12 +409,10 @@ pub(super) fn plan_links(
                         Phase::CreateBridges,
                         Op::CreateLink(NewLink {
                             name: name.clone(),
-                            kind: LinkKind::Bridge(BridgeOptions {
-                                stp: li.stp.unwrap_or(false),
-                            }),
+                            kind: LinkKind::Bridge(new_bridge(li)),
                             up: li.state == IfaceState::Up,
-                            // The bridge's MTU is set once its ports are in: the kernel
-                            // lowers an unset bridge MTU to its smallest port's.
+                            // Not at creation, which the kernel does not count as set:
+                            // a change of it, in phase "bridge MTU" (see bridge_mtu.rs).
                             mtu: None,
                             mac: li.mac,
                             controller: li.controller.clone(),
@@ -273,7 +433,8 @@ pub(super) fn plan_links(
                     }
                 }
                 Some(KindIntent::Device { .. }) => {
-                    devices::plan_create(current, intent, &deleted, name, li, plan, errors)
+                    devices::plan_create(current, intent, &deleted, name, li, plan, errors);
+                    push_port(plan, name, Some(li), None);
                 }
                 Some(KindIntent::Veth { peer: None }) => errors.push(PlanError {
                     path: format!("{}.veth.peer", li.origin),
@@ -300,6 +461,8 @@ pub(super) fn plan_links(
                         }
                     }
                     created_as_peer.insert(peer);
+                    push_port(plan, name, Some(li), None);
+                    push_port(plan, peer, peer_intent, None);
                     plan.push(
                         Phase::CreateVeths,
                         Op::CreateLink(NewLink {
@@ -415,17 +578,16 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
                 .copied()
                 .filter(|a| a.addr.addr().is_ipv4() == v4)
                 .collect();
-            for a in &have {
+            // An exact list is exact about permanent addresses: a dynamic one (SLAAC, a
+            // DHCP client's) is its maker's, which would only add it again.
+            for a in have.iter().filter(|a| !a.dynamic) {
                 if !want.contains(&a.addr) {
                     removals.insert(a);
                 }
             }
             for w in want {
                 if !have.iter().any(|a| a.addr == *w) {
-                    adds.push(Address {
-                        ifname: name.clone(),
-                        addr: *w,
-                    });
+                    adds.push(Address::new(name.clone(), *w));
                 }
             }
         }
@@ -443,12 +605,18 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
         })
     };
     for r in intent.address_removals.iter().filter(|r| !wanted(r)) {
-        if let Some(a) = current.addresses.iter().find(|a| *a == r) {
+        if let Some(a) = current
+            .addresses
+            .iter()
+            .find(|a| !a.dynamic && a.same_key(r))
+        {
             removals.insert(a);
         }
     }
     // Removing an IPv4 subnet's primary address takes its secondaries with it (unless
-    // promote_secondaries is set), so the addresses kept in that subnet are put back.
+    // promote_secondaries is set), so the addresses kept in that subnet are put back;
+    // a dynamic one is not (added back it would be permanent, and hostnet's): its client
+    // adds it again at its next renewal.
     let mut readd: BTreeSet<&Address> = BTreeSet::new();
     for r in removals.iter().filter(|r| r.addr.addr().is_ipv4()) {
         for k in by_link
@@ -457,7 +625,8 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
             .flatten()
             .copied()
             .filter(|k| {
-                !removals.contains(k)
+                !k.dynamic
+                    && !removals.contains(k)
                     && k.addr.prefix_len() == r.addr.prefix_len()
                     && r.addr.contains(&k.addr.addr())
             })
@@ -506,30 +675,4 @@ fn adds_first(
                     && r.addr.prefix_len() == a.addr.prefix_len()
                     && r.addr.contains(&a.addr.addr())))
     })
-}
-
-/// The message for a device of another kind than the file says. A NIC (or loopback)
-/// cannot be deleted and made again, so removing it is never the advice.
-fn wrong_kind(name: &str, have: &LinkKind, want: &str) -> String {
-    let a = |w: &str| {
-        if w.starts_with(['a', 'e', 'i', 'o', 'u']) {
-            format!("an {w}")
-        } else {
-            format!("a {w}")
-        }
-    };
-    let have_name = have.type_name();
-    match have {
-        LinkKind::Ethernet | LinkKind::Loopback => format!(
-            "{name} is {} device, which cannot be deleted or created, not {}; \
-             give it type {have_name} (or no type), or another name to the {want}",
-            a(have_name),
-            a(want)
-        ),
-        _ => format!(
-            "{name} exists as {} device, not {}; remove it first (state: absent) or use another name",
-            a(have_name),
-            a(want)
-        ),
-    }
 }

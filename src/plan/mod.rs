@@ -11,9 +11,12 @@
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
 mod bond_ports;
+mod bridge_mtu;
+mod bridge_vlans;
 mod checks;
 #[cfg(test)]
 mod checks_tests;
+pub mod copies;
 #[cfg(test)]
 mod device_tests;
 mod devices;
@@ -36,7 +39,7 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 24] = [
+pub const PHASES: [&str; 27] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
@@ -47,12 +50,15 @@ pub const PHASES: [&str; 24] = [
     "release ports",
     "delete links",
     "create bridges",
+    "bridge mtu",
     "create devices",
     "create veths",
     "create stacked",
     "open vswitch",
     "change links",
     "change bridges",
+    "add bridge vlans",
+    "delete bridge vlans",
     "add addresses",
     "add routes",
     "add rules",
@@ -82,6 +88,9 @@ pub enum Phase {
     ReleasePorts,
     DeleteLinks,
     CreateBridges,
+    /// A bridge's MTU before its ports join, leave or change theirs, so that the kernel
+    /// keeps it (see [`bridge_mtu`]).
+    BridgeMtu,
     /// Bonds and taps: after the bridges they may join, before the veths that may
     /// join them.
     CreateDevices,
@@ -93,6 +102,10 @@ pub enum Phase {
     Ovs,
     ChangeLinks,
     ChangeBridges,
+    /// Bridge port VLANs, once ports are in and VLAN filtering is on: the new ones (and
+    /// the PVID) first, so that a port never goes without its VLANs on the way.
+    AddBridgeVlans,
+    DeleteBridgeVlans,
     AddAddresses,
     AddRoutes,
     AddRules,
@@ -171,11 +184,23 @@ pub struct PlanError {
 
 /// Plans the changes that take `current` to `intent`.
 pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
+    // hostnet's own objects as a boot stack made them count as hostnet's (see `copies`).
+    let view = copies::view(current, &intent.persisted);
+    let current = view.as_ref().map_or(current, |v| &v.state);
+    let mut plan = plan_view(current, intent)?;
+    if let Some(v) = &view {
+        v.map_back(&mut plan);
+    }
+    Ok(plan)
+}
+
+fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
     let resolved = dhcp::resolve(current, intent)?;
     let intent = &*resolved;
     let mut plan = Plan::new();
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
+    bridge_vlans::plan_vlans(current, intent, &mut plan, &mut errors);
     devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
     let ix = owned::Index::new(current, intent);
@@ -195,6 +220,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
     dhcp_server::plan_servers(current, intent, &mut plan);
     checks::check(current, intent, &plan, &mut errors);
     plan.notes = checks::unfound_removals(current, intent);
+    plan.notes.extend(intent.notes.iter().cloned());
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -203,6 +229,7 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
         None => current.links.get(n).is_some_and(|l| l.up),
     });
     devices::order_changes(&mut plan, &[current]);
+    bridge_mtu::arrange(current, intent, &mut plan);
     dropped::readd_dropped_routes(current, intent, &mut plan);
     // On-link routes before routes through a gateway that they make reachable.
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
@@ -257,6 +284,10 @@ pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
 
 #[cfg(test)]
 mod day2_tests;
+#[cfg(test)]
+mod dynamic_tests;
+#[cfg(test)]
+mod nmstate_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

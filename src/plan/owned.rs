@@ -5,7 +5,8 @@
 //! is in its table, plus its owned routes on its device in any other table (so that a
 //! table that changed is emptied) and the rules pointing at any of those tables.
 //! Everything owned and not desired is removed; nothing untagged is ever touched by a
-//! network.
+//! network. (The kernel seen here is [`super::copies`]' view: hostnet's objects as a boot
+//! stack made them from `persist`'s files carry the tag in it.)
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -199,7 +200,12 @@ pub(super) fn check_tables(
         }
         let foreign_route = ix.routes_in(t).any(|r| r.protocol != HOSTNET_PROTO)
             || current.opaque_routes.iter().any(|r| r.table == t);
-        let foreign_rule = ix.rules_in(t).any(|r| r.protocol != HOSTNET_PROTO)
+        // A copy of one of the network's rules with another protocol (a boot stack's,
+        // from files `persist` wrote before it kept a record) is not in the way; like
+        // the rule block, the planner leaves it alone.
+        let foreign_rule = ix
+            .rules_in(t)
+            .any(|r| r.protocol != HOSTNET_PROTO && !n.rules.contains(&ours(r)))
             || current.opaque_rules.iter().any(|r| r.table == t);
         if foreign_route || foreign_rule {
             errors.push(PlanError {
@@ -214,12 +220,49 @@ pub(super) fn check_tables(
     }
 }
 
+/// `r` as hostnet would have made it (its protocol).
+fn ours(r: &Rule) -> Rule {
+    Rule {
+        protocol: HOSTNET_PROTO,
+        ..r.clone()
+    }
+}
+
+/// Whether address `ip` is on some interface once the intent's address lists apply.
+fn address_after(current: &KernelState, intent: &Intent, ip: std::net::IpAddr) -> bool {
+    fn listed(ip: std::net::IpAddr, li: &crate::expand::LinkIntent) -> Option<&Vec<ipnet::IpNet>> {
+        match ip.is_ipv4() {
+            true => li.ipv4.as_ref(),
+            false => li.ipv6.as_ref(),
+        }
+    }
+    let kept = current.addresses.iter().any(|a| {
+        a.addr.addr() == ip
+            && intent
+                .links
+                .get(&a.ifname)
+                .and_then(|li| listed(ip, li))
+                .is_none_or(|l| l.contains(&a.addr))
+    });
+    kept || intent
+        .links
+        .values()
+        .filter(|li| li.state != crate::model::IfaceState::Absent)
+        .filter_map(|li| listed(ip, li))
+        .flatten()
+        .any(|a| a.addr() == ip)
+}
+
 pub(super) fn same_user_route(want: &Route, have: &Route) -> bool {
     want.same_key(have)
         && want.gateway == have.gateway
-        // Without a device the kernel picks the one that reaches the gateway.
+        // Without a device the kernel picks the one that reaches the gateway (and
+        // keeps an IPv6 blackhole on `lo`).
         && (want.dev.is_none() || want.dev == have.dev)
         && (want.src.is_none() || want.src == have.src)
+        // Type, metrics, onlink and next hops are the route's: another value is
+        // another route (nmstate cannot edit them in place either).
+        && want.attrs == have.attrs
 }
 
 fn same_user_rule(want: &Rule, have: &Rule) -> bool {
@@ -271,6 +314,15 @@ pub(super) fn plan_routes(
     }
     for ri in &intent.routes {
         let want = &ri.route;
+        if let Some(src) = want.src.filter(|s| !address_after(current, intent, *s)) {
+            errors.push(PlanError {
+                path: format!("{}.source", ri.origin),
+                message: format!(
+                    "{src} is no address of this host (the kernel refuses a preferred source it does not have); give it to an interface in this file"
+                ),
+            });
+            continue;
+        }
         if current.routes.iter().any(|h| same_user_route(want, h)) {
             continue;
         }

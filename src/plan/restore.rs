@@ -57,7 +57,9 @@ impl Scope {
                         s.links.insert(p.clone());
                     }
                 }
-                Op::ChangeLink { name, .. } | Op::DeleteLink { name } => {
+                Op::ChangeLink { name, .. }
+                | Op::DeleteLink { name }
+                | Op::BridgeVlans { name, .. } => {
                     s.links.insert(name.clone());
                 }
                 Op::AddAddress(a) | Op::DeleteAddress(a) => {
@@ -148,7 +150,9 @@ impl Scope {
         };
         match op {
             Op::CreateLink(l) => link(&l.name),
-            Op::ChangeLink { name, .. } | Op::DeleteLink { name } => link(name),
+            Op::ChangeLink { name, .. }
+            | Op::DeleteLink { name }
+            | Op::BridgeVlans { name, .. } => link(name),
             Op::AddAddress(a) | Op::DeleteAddress(a) => link(&a.ifname),
             Op::AddRoute(r) | Op::DeleteRoute(r) => route_in(r),
             Op::AddRule(r) | Op::DeleteRule(r) if crate::expand::is_block_rule(r) => {
@@ -223,7 +227,7 @@ fn change(cur: &Link, want: &Link) -> LinkChange {
     }
     if let (LinkKind::Bridge(a), LinkKind::Bridge(b)) = (&cur.kind, &want.kind) {
         if a != b {
-            c.bridge = Some(b.clone());
+            c.bridge = Some(crate::netdev::BridgeChange::between(a, b));
         }
     }
     if cur.kind != want.kind && cur.kind.changes_in_place(&want.kind) {
@@ -288,6 +292,67 @@ pub(crate) fn push_recreate_with(
     }
 }
 
+/// Moves "STP off" out of `c` into an op of its own in an earlier phase when the
+/// forward delay goes below 2 s as well (the kernel checks the delay first).
+pub(crate) fn push_stp_off(plan: &mut Plan, name: &str, c: &mut LinkChange) {
+    let Some(b) = c.bridge.as_mut() else { return };
+    if let Some(off) = b.split_stp_off() {
+        plan.push(
+            Phase::ChangeLinks,
+            Op::ChangeLink {
+                name: name.to_string(),
+                change: LinkChange {
+                    bridge: Some(off),
+                    ..LinkChange::default()
+                },
+            },
+        );
+    }
+    if b.is_empty() {
+        c.bridge = None;
+    }
+}
+
+/// The op that gives bridge port `name` its settings of `target`: what differs, when it
+/// stays in the same bridge; all of them when it joins again (a port that joins gets the
+/// kernel's defaults, which depend on its speed).
+pub(crate) fn push_port_settings(
+    plan: &mut Plan,
+    current: &KernelState,
+    target: &KernelState,
+    name: &str,
+    same_bridge: bool,
+) {
+    use crate::netdev::{BridgePortOptions, PortChange};
+    let Some(want) = target.bridge_ports.get(name) else {
+        return;
+    };
+    let change = match current.bridge_ports.get(name).filter(|_| same_bridge) {
+        Some(have) => PortChange::between(have, want),
+        None => PortChange::between(
+            &BridgePortOptions {
+                hairpin: !want.hairpin,
+                cost: want.cost.wrapping_add(1),
+                priority: want.priority.wrapping_add(1),
+            },
+            want,
+        ),
+    };
+    if change.is_empty() {
+        return;
+    }
+    plan.push(
+        Phase::ChangeBridges,
+        Op::ChangeLink {
+            name: name.to_string(),
+            change: LinkChange {
+                port: Some(change),
+                ..LinkChange::default()
+            },
+        },
+    );
+}
+
 /// What every rollback plan needs once its ops are in: bond ports joined and released as
 /// the kernel allows and set up again as they were in `target`, MTUs ordered along
 /// stacks, on-link routes before the routes through a gateway they make reachable.
@@ -332,7 +397,8 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
             .filter(|_| !deleted.contains(name.as_str()));
         match existing {
             Some(cur) => {
-                let c = change(cur, want);
+                let mut c = change(cur, want);
+                push_stp_off(&mut plan, name, &mut c);
                 if !c.is_empty() {
                     plan.push(
                         bridge_phase(&cur.kind),
@@ -353,18 +419,29 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
             None => {}
         }
     }
+    for name in target.bridge_ports.keys() {
+        let same_bridge = current.links.get(name).is_some_and(|c| {
+            !deleted.contains(name.as_str())
+                && c.controller == target.links.get(name).and_then(|t| t.controller.clone())
+        });
+        push_port_settings(&mut plan, current, target, name, same_bridge);
+    }
     let alive = |ifname: &str| !deleted.contains(ifname);
+    // Dynamic addresses (SLAAC, DHCP clients') are their makers': neither taken away nor
+    // made again (hostnet could only make them permanent).
+    let has =
+        |s: &KernelState, a: &crate::netdev::Address| s.addresses.iter().any(|x| x.same_key(a));
     for a in current
         .addresses
         .iter()
-        .filter(|a| !target.addresses.contains(a) && alive(&a.ifname))
+        .filter(|a| !a.dynamic && !has(target, a) && alive(&a.ifname))
     {
         plan.push(Phase::DeleteAddresses, Op::DeleteAddress(a.clone()));
     }
     for a in target
         .addresses
         .iter()
-        .filter(|a| !current.addresses.contains(a) || !alive(&a.ifname))
+        .filter(|a| !a.dynamic && (!has(current, a) || !alive(&a.ifname)))
     {
         plan.push(Phase::AddAddresses, Op::AddAddress(a.clone()));
     }
@@ -387,7 +464,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     let planned = super::dropped::planned_routes(&plan);
     for a in addresses
         .into_iter()
-        .filter(|a| target.addresses.contains(a))
+        .filter(|a| !a.dynamic && target.addresses.contains(a))
     {
         plan.push(Phase::AddAddresses, Op::AddAddress(a));
     }
@@ -397,6 +474,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     {
         plan.push(Phase::AddRoutes, Op::AddRoute(r));
     }
+    super::bridge_vlans::restore(current, target, &mut plan);
     finish(&mut plan, current, target);
     for r in current.rules.iter().filter(|r| !target.rules.contains(r)) {
         plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone()));

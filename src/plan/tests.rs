@@ -240,12 +240,11 @@ fn wrong_kind_and_missing_uplink_are_errors() {
         &intent_of("interfaces:\n- {name: eth0, type: linux-bridge}\n"),
     )
     .expect_err("kind");
-    assert!(
-        errs[0]
-            .to_string()
-            .starts_with("interfaces[0]: eth0 is an ethernet device, which cannot be deleted or created, not a linux-bridge; give it type ethernet"),
-        "{}",
-        errs[0]
+    // A NIC is never to be removed for another device (issue 13).
+    assert_eq!(
+        errs[0].to_string(),
+        "interfaces[0]: eth0 exists as an ethernet device, not a linux-bridge; give its type \
+         as ethernet (or leave type out), or choose another name for the linux-bridge"
     );
     let errs = plan(
         m.state(),
@@ -367,10 +366,10 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
     assert!(m.state().rules.is_empty());
     // The client configures its lease: address and main default route.
     let lease_ops = [
-        Op::AddAddress(crate::netdev::Address {
-            ifname: "lan".into(),
-            addr: "192.0.2.50/24".parse().expect("net"),
-        }),
+        Op::AddAddress(crate::netdev::Address::new(
+            "lan",
+            "192.0.2.50/24".parse().expect("net"),
+        )),
         Op::AddRoute(crate::netdev::Route {
             table: 254,
             destination: "0.0.0.0/0".parse().expect("net"),
@@ -380,6 +379,7 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
             scope: crate::netdev::RouteScope::Universe,
             src: None,
             protocol: 16,
+            attrs: Default::default(),
         }),
     ];
     run(
@@ -396,10 +396,10 @@ fn dhcp_network_follows_the_lease_in_the_kernel() {
     run(
         &mut m,
         &Plan {
-            phases: vec![vec![Op::DeleteAddress(crate::netdev::Address {
-                ifname: "lan".into(),
-                addr: "192.0.2.50/24".parse().expect("net"),
-            })]],
+            phases: vec![vec![Op::DeleteAddress(crate::netdev::Address::new(
+                "lan",
+                "192.0.2.50/24".parse().expect("net"),
+            ))]],
             notes: Vec::new(),
         },
     );
@@ -420,10 +420,10 @@ fn a_dhcp_lease_too_wide_to_trust_is_refused() {
     run(
         &mut m,
         &Plan {
-            phases: vec![vec![Op::AddAddress(crate::netdev::Address {
-                ifname: "lan".into(),
-                addr: "10.1.2.3/8".parse().expect("net"),
-            })]],
+            phases: vec![vec![Op::AddAddress(crate::netdev::Address::new(
+                "lan",
+                "10.1.2.3/8".parse().expect("net"),
+            ))]],
             notes: Vec::new(),
         },
     );

@@ -102,6 +102,8 @@ struct Effects {
     /// Addresses the apply deleted (directly or with their device): routes preferring
     /// them went with them.
     lost_ips: BTreeSet<IpAddr>,
+    /// Bridge port VLANs of links of the state before, as the apply's ops left them.
+    vlans: BTreeMap<String, crate::netdev::VlanSet>,
 }
 
 fn veth_peer(kind: &LinkKind) -> Option<&str> {
@@ -216,6 +218,7 @@ impl Effects {
                 Op::DeleteRoute(r) => toggle(&mut e.routes, r, false, before.routes.contains(r)),
                 Op::AddRule(r) => toggle(&mut e.rules, r, true, before.rules.contains(r)),
                 Op::DeleteRule(r) => toggle(&mut e.rules, r, false, before.rules.contains(r)),
+                Op::BridgeVlans { .. } => vlans::record(&mut e.vlans, before, op),
                 // Hostnet's own objects: restored by their own inverses.
                 Op::Ovs(_)
                 | Op::Firewall(_)
@@ -291,8 +294,12 @@ fn merge(slot: &mut LinkChange, change: &LinkChange) {
     if change.controller.is_some() {
         slot.controller.clone_from(&change.controller);
     }
-    if change.bridge.is_some() {
-        slot.bridge.clone_from(&change.bridge);
+    // Bridge and port settings are sets of fields: a later change adds its own.
+    if let Some(b) = &change.bridge {
+        slot.bridge.get_or_insert_with(Default::default).merge(b);
+    }
+    if let Some(p) = &change.port {
+        slot.port.get_or_insert_with(Default::default).merge(p);
     }
     if change.settings.is_some() {
         slot.settings.clone_from(&change.settings);
@@ -422,6 +429,7 @@ impl Undo<'_> {
         let recreate = links::deleted(&mut cx);
         links::recreate(&mut cx, &recreate);
         links::changed(&mut cx);
+        vlans::vlans(&mut cx);
         addresses(&mut cx);
         routes(&mut cx);
         rules(&mut cx);
@@ -459,11 +467,12 @@ fn addresses(cx: &mut Ctx<'_>) {
         add_back(cx, a, "deleted by this apply");
     }
     // Side effects: IPv6 addresses of links that went down, IPv4 secondaries of deleted
-    // primaries.
+    // primaries. Dynamic ones are their makers' to add again (hostnet would make them
+    // permanent).
     let candidates: Vec<&Address> = before
         .addresses
         .iter()
-        .filter(|a| !cx.e.addrs.contains_key(*a))
+        .filter(|a| !a.dynamic && !cx.e.addrs.contains_key(*a))
         .filter(|a| {
             (cx.e.lossy.contains(&a.ifname) && a.addr.addr().is_ipv6())
                 || cx.e.lost_v4.iter().any(|p| in_subnet(a, p))
@@ -617,3 +626,5 @@ mod links;
 #[cfg(test)]
 #[path = "undo_tests.rs"]
 mod tests;
+#[path = "undo_vlans.rs"]
+mod vlans;

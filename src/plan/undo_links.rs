@@ -180,6 +180,7 @@ pub(super) fn changed(cx: &mut Ctx<'_>) {
             continue;
         }
         let mut undo = LinkChange::default();
+        let mut port_undo = None;
         let mut kept: Vec<String> = Vec::new();
         let mut note = |field: &str, now: String, set: String, was: String| {
             kept.push(format!(
@@ -228,10 +229,21 @@ pub(super) fn changed(cx: &mut Ctx<'_>) {
         if let (Some(v), LinkKind::Bridge(bo), LinkKind::Bridge(no)) =
             (&set.bridge, &b.kind, &n.kind)
         {
-            match three_way(bo, v, no) {
-                Some(true) => undo.bridge = Some(bo.clone()),
-                Some(false) => note("stp", stp(no.stp), stp(v.stp), stp(bo.stp)),
-                None => {}
+            let (back, others) = v.take_back(bo, no);
+            undo.bridge = (!back.is_empty()).then_some(back);
+            for (field, now, set, was) in others {
+                note(field, now, set, was);
+            }
+        }
+        let ports = (&cx.u.before.bridge_ports, &cx.now.bridge_ports);
+        if let (Some(v), Some(bp), Some(np)) = (&set.port, ports.0.get(name), ports.1.get(name)) {
+            let (back, others) = v.take_back(bp, np);
+            if !back.is_empty() {
+                // In a request of its own, once the port is in its bridge again.
+                port_undo = Some(back);
+            }
+            for (field, now, set, was) in others {
+                note(field, now, set, was);
             }
         }
         if let Some(v) = &set.settings {
@@ -247,6 +259,19 @@ pub(super) fn changed(cx: &mut Ctx<'_>) {
             }
         }
         cx.out.kept.extend(kept);
+        if let Some(port) = port_undo {
+            cx.push(
+                Phase::ChangeBridges,
+                Op::ChangeLink {
+                    name: name.clone(),
+                    change: LinkChange {
+                        port: Some(port),
+                        ..LinkChange::default()
+                    },
+                },
+            );
+        }
+        super::super::restore::push_stp_off(&mut cx.out.plan, name, &mut undo);
         if undo.is_empty() {
             continue;
         }
@@ -267,10 +292,6 @@ pub(super) fn changed(cx: &mut Ctx<'_>) {
 
 fn updown(up: bool) -> String {
     if up { "up" } else { "down" }.to_string()
-}
-
-fn stp(on: bool) -> String {
-    if on { "on" } else { "off" }.to_string()
 }
 
 fn fmt_opt<T: std::fmt::Display>(v: Option<T>) -> String {

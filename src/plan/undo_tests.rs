@@ -81,10 +81,7 @@ fn veth(name: &str, peer: &str) -> Op {
 }
 
 fn addr(dev: &str, net: &str) -> Address {
-    Address {
-        ifname: dev.into(),
-        addr: net.parse().expect("net"),
-    }
+    Address::new(dev, net.parse().expect("net"))
 }
 
 #[test]

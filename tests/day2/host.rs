@@ -68,7 +68,7 @@ pub fn kernel_part(s: &KernelState) -> String {
     out.extend(
         s.addresses
             .iter()
-            .map(|a| format!("address {} dev {}", a.addr, a.ifname)),
+            .map(|a| format!("address {} dev {} dynamic={}", a.addr, a.ifname, a.dynamic)),
     );
     out.extend(s.routes.iter().map(ToString::to_string));
     out.extend(s.rules.iter().map(ToString::to_string));

@@ -178,7 +178,8 @@ impl Lab {
     }
 
     /// A `-sf`/`-c` script for the clients that configures the lease as their stock
-    /// scripts would (address, and the main default route when `default_route`), then
+    /// scripts would (address with the lease time, and the main default route when
+    /// `default_route`), then
     /// sources the installed hostnet hook when there is one.
     pub fn client_script(&self, name: &str, hook: Option<&Path>, default_route: bool) -> PathBuf {
         let route_add = if default_route {
@@ -195,8 +196,11 @@ impl Lab {
             .map(|h| format!(". '{}'\n", h.display()))
             .unwrap_or_default();
         let mask = "${new_subnet_cidr:-$new_subnet_mask}";
+        // With the lease time as lifetime, as the stock scripts add it: the kernel holds
+        // the address as dynamic (no IFA_F_PERMANENT), which hostnet must leave alone.
+        let lifetime = "${new_dhcp_lease_time:+valid_lft $new_dhcp_lease_time preferred_lft $new_dhcp_lease_time}";
         let text = format!(
-            "#!/bin/sh\ncase \"$reason\" in\n  BOUND|RENEW|REBIND|REBOOT)\n    ip addr replace \"$new_ip_address/{mask}\" dev \"$interface\"\n{route_add}    ;;\n  RELEASE|STOP|EXPIRE)\n{route_del}    ip addr flush dev \"$interface\" scope global\n    ;;\nesac\n{hook_line}"
+            "#!/bin/sh\ncase \"$reason\" in\n  BOUND|RENEW|REBIND|REBOOT)\n    ip addr replace \"$new_ip_address/{mask}\" dev \"$interface\" {lifetime}\n{route_add}    ;;\n  RELEASE|STOP|EXPIRE)\n{route_del}    ip addr flush dev \"$interface\" scope global\n    ;;\nesac\n{hook_line}"
         );
         let path = self.path(name);
         std::fs::write(&path, text).expect("script");

@@ -54,9 +54,9 @@ pub enum Bug {
     /// a bridged network on that NIC is refused later; off, no bridged network is put on
     /// such a NIC.
     AbsentLeavesAddresses,
-    /// NEW (finding F5): a new bridge without `mtu` on a NIC whose MTU is not 1500 (the
-    /// kernel gives it the port's MTU, the model 1500); off, bridged uplink networks
-    /// always give their MTU.
+    /// Finding F5, fixed (the model follows the kernel's bridge MTU rule): a new bridge
+    /// without `mtu` on a NIC whose MTU is not 1500 (the kernel gives it the port's MTU,
+    /// the model gave 1500); off, bridged uplink networks always give their MTU.
     BridgeMtuInherit,
     /// NEW (finding F7): renaming a present network's bridge (`bridge:` changed) leaves
     /// the old bridge; off, a network keeps its bridge's name while present.
@@ -112,7 +112,7 @@ impl Bug {
 }
 
 /// The bug classes a run exercises when `HOSTNET_FUZZ_BUGS` is not set: each class here
-/// once its fix is merged. Off: `BridgeMtuInherit` (finding F5, fix in flight).
+/// once its fix is merged (all of them now).
 pub const ENABLED_BY_DEFAULT: &[Bug] = &[
     Bug::Renumber,
     Bug::SameSubnet,
@@ -124,6 +124,7 @@ pub const ENABLED_BY_DEFAULT: &[Bug] = &[
     Bug::BridgedToggle,
     Bug::NewLinkSysctls,
     Bug::AbsentLeavesAddresses,
+    Bug::BridgeMtuInherit,
     Bug::BridgeRename,
     Bug::EmptyBridgeMac,
     Bug::BridgelessHandover,

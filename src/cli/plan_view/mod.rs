@@ -35,6 +35,8 @@ pub const JSON_VERSION: u32 = 1;
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Interface,
+    /// A linux bridge port's (or bridge's) VLANs, keyed by the port.
+    BridgeVlans,
     OvsBridge,
     OvsPort,
     Address,

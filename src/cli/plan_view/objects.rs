@@ -87,6 +87,27 @@ fn describe(op: &Op, before: &KernelState) -> Described {
             let (k, label) = rule_key(r);
             (Kind::Rule, k, label, Remove, Some(rule(r)), None)
         }
+        Op::BridgeVlans { name, vlans, add } => {
+            let now = before.bridge_vlans.get(name).map(crate::netdev::fmt_vlans);
+            let vids = if *add {
+                crate::netdev::fmt_vlans(vlans)
+            } else {
+                vlans
+                    .keys()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let side = if *add { "add" } else { "remove" };
+            (
+                Kind::BridgeVlans,
+                name.clone(),
+                format!("bridge-vlans {name}"),
+                Change,
+                Some(obj([("vlans", json!(now.unwrap_or_default()))])),
+                Some(obj([(side, json!(vids))])),
+            )
+        }
         Op::Ovs(o) => ovs(o, before),
         Op::Firewall(f) => firewall(f),
         Op::ConfigureDhcpServer { .. }

@@ -183,7 +183,10 @@ networks:
         ),
         "{text}"
     );
-    assert!(text.contains("outside networks:"), "{text}");
+    assert!(
+        text.contains("not tied to one network (the source-routing block, your own objects):"),
+        "{text}"
+    );
     let fw = v
         .entries
         .iter()
@@ -236,4 +239,21 @@ networks:
         text.contains("  - dhcp-server t1 (its dnsmasq and files)"),
         "{text}"
     );
+}
+
+#[test]
+fn bridge_vlans_are_one_change_per_port_with_what_is_added_and_removed() {
+    let yaml = "interfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: eth1, vlan: {mode: access, tag: 7}}]}}\n";
+    let v = view(&host(), yaml);
+    let e = v
+        .entries
+        .iter()
+        .find(|e| e.kind == Kind::BridgeVlans)
+        .expect("a bridge-vlans entry");
+    assert_eq!((e.key.as_str(), e.action), ("eth1", Action::Change));
+    assert_eq!(e.line(), "bridge-vlans eth1: add 7 pvid untagged, remove 1");
+    let json = serde_json::to_value(e).expect("json");
+    assert_eq!(json["kind"], "bridge-vlans");
+    assert_eq!(json["after"]["add"], "7 pvid untagged");
+    assert_eq!(json["after"]["remove"], "1");
 }

@@ -26,7 +26,7 @@ impl PlanView {
     /// `network blue (bridge blue, table 3541, derived from its name):`.
     fn header(&self, network: Option<&str>) -> String {
         let Some(name) = network else {
-            return "outside networks:".into();
+            return "not tied to one network (the source-routing block, your own objects):".into();
         };
         let Some(n) = self.networks.iter().find(|n| n.name == name) else {
             return format!("network {name}:");
@@ -140,6 +140,8 @@ fn change_words(key: &str, old: &Value, new: &Value) -> String {
     match key {
         "value" => format!("{o} -> {n}"),
         "running" => format!("dnsmasq {o} -> {n}"),
+        // Bridge VLANs added and removed (their set before is in `vlans`).
+        "add" | "remove" if old.is_null() => format!("{key} {n}"),
         _ => format!("{key} {o} -> {n}"),
     }
 }

@@ -106,6 +106,9 @@ pub struct Report {
     pub record: Vec<String>,
     pub checkpoint: Option<PendingCheckpoint>,
     pub unfinished_apply: Option<UnfinishedApply>,
+    /// What the checkpoint watchdog last did here (a rollback at its deadline, or why it
+    /// could not), so a fleet controller learns why a change is gone.
+    pub last_rollback: Option<String>,
     pub networks: Vec<NetworkReport>,
     /// The plan from the host now to the record.
     pub drift: Vec<Entry>,
@@ -189,6 +192,13 @@ fn record() -> Result<Record, Failure> {
     })
 }
 
+fn last_rollback() -> Option<String> {
+    let path = crate::engine::records::last_rollback_path(&applied::state_dir()).ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 fn intent_of(doc: &Desired) -> Result<Intent, Failure> {
     let invalid = |e: String| ("the recorded state is not valid".to_string(), vec![e]);
     validate(doc).map_err(|e| invalid(e.to_string()))?;
@@ -200,6 +210,11 @@ fn intent_of(doc: &Desired) -> Result<Intent, Failure> {
 }
 
 fn collect() -> Result<Report, Failure> {
+    collect_with_state().map(|(r, _)| r)
+}
+
+/// The report and the host it was made from (for `show --graph`).
+pub(crate) fn collect_with_state() -> Result<(Report, KernelState), Failure> {
     let Record {
         doc,
         sources: record,
@@ -233,17 +248,19 @@ fn collect() -> Result<Report, Failure> {
         ),
     };
     let networks = networks(&doc, &intent, &state, &view);
-    Ok(Report {
+    let report = Report {
         version: JSON_VERSION,
         in_sync: view.is_empty() && drift_errors.is_empty(),
         record,
         checkpoint,
         unfinished_apply,
+        last_rollback: last_rollback(),
         networks,
         drift: view.entries.clone(),
         drift_errors,
         view,
-    })
+    };
+    Ok((report, state))
 }
 
 fn networks(

@@ -32,6 +32,9 @@ impl fmt::Display for Report {
                 when(j.started)
             )?;
         }
+        if let Some(line) = &self.last_rollback {
+            writeln!(f, "Last checkpoint watchdog: {line}")?;
+        }
         if !self.networks.is_empty() {
             writeln!(f, "\nNetworks in force:")?;
             for n in &self.networks {

@@ -44,9 +44,8 @@ pub mod unit;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -135,28 +134,16 @@ struct Record {
     spec: ServerSpec,
 }
 
-/// Temporary file (a dot-file: dnsmasq's inotify ignores those), fsync, mode 0644 (dnsmasq
-/// reads as an unprivileged user), rename, fsync of the directory.
+/// Atomically, as every file hostnet writes: the temporary file is a dot-file (dnsmasq's
+/// inotify ignores those), mode 0644 (dnsmasq reads as an unprivileged user).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .map_err(io("create", &tmp))?;
-    f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(io("chmod", &tmp))?;
-    f.sync_all().map_err(io("sync", &tmp))?;
-    fs::rename(&tmp, path).map_err(io("rename into place", path))?;
-    sync_dir(dir)
+    crate::files::write_atomically_with_mode(path, bytes, 0o644).map_err(
+        |(action, path, source)| ServerError::Io {
+            action,
+            path,
+            source,
+        },
+    )
 }
 
 fn sync_dir(dir: &Path) -> Result<(), ServerError> {

@@ -14,6 +14,11 @@ use crate::netdev::Address;
 
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+/// The 32-bit flags, which supersede the header's 8 bits when present.
+const IFA_FLAGS: u16 = 8;
+/// Set on addresses without a lifetime (configured by hand or by hostnet); unset on
+/// SLAAC and temporary addresses and on those DHCP clients add with their lease time.
+const IFA_F_PERMANENT: u32 = 0x80;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 /// Length of `struct ifaddrmsg`.
 const IFADDRMSG_LEN: usize = 8;
@@ -25,9 +30,11 @@ pub(super) fn dump_request(family: AddressFamily) -> RouteNetlinkMessage {
 }
 
 /// Decodes one RTM_NEWADDR dump message. Only global-scope addresses are reported:
-/// link-local and host addresses (fe80::/64, 127.0.0.1) are the kernel's own.
+/// link-local and host addresses (fe80::/64, 127.0.0.1) are the kernel's own. Those
+/// without IFA_F_PERMANENT are reported as dynamic (see [`Address::dynamic`]).
 pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Address> {
     let prefix_len = *payload.get(1)?;
+    let mut flags = u32::from(*payload.get(2)?);
     let scope = *payload.get(3)?;
     let index = wire::u32_at(payload, 4)?;
     if scope != RT_SCOPE_UNIVERSE {
@@ -39,6 +46,11 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Addr
         match kind {
             IFA_ADDRESS => address = wire::as_ip(value),
             IFA_LOCAL => local = wire::as_ip(value),
+            IFA_FLAGS => {
+                if let Some(f) = value.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+                    flags = u32::from_ne_bytes(f);
+                }
+            }
             _ => {}
         }
     }
@@ -47,6 +59,7 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Addr
     Some(Address {
         ifname: names.get(&index)?.clone(),
         addr: IpNet::new(ip, prefix_len).ok()?,
+        dynamic: flags & IFA_F_PERMANENT == 0,
     })
 }
 
@@ -81,7 +94,7 @@ mod tests {
     use super::*;
 
     fn ifaddrmsg(family: u8, prefix: u8, scope: u8, index: u32, attrs: &[(u16, &[u8])]) -> Vec<u8> {
-        let mut out = vec![family, prefix, 0, scope];
+        let mut out = vec![family, prefix, 0x80, scope];
         out.extend(index.to_ne_bytes());
         for (kind, value) in attrs {
             out.extend(((4 + value.len()) as u16).to_ne_bytes());
@@ -112,5 +125,48 @@ mod tests {
         assert!(parse(&lo, &names).is_none());
         let unknown = ifaddrmsg(2, 24, 0, 9, &[(IFA_LOCAL, &[10, 0, 0, 1])]);
         assert!(parse(&unknown, &names).is_none());
+    }
+
+    #[test]
+    fn addresses_without_the_permanent_flag_are_dynamic() {
+        let names = HashMap::from([(2, "br0".to_string())]);
+        let v6 = [
+            0x20, 0x01, 0x0d, 0xb8, 0, 0x85, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
+        ];
+        // A SLAAC address: header flags 0 and IFA_FLAGS without IFA_F_PERMANENT
+        // (IFA_F_MANAGETEMPADDR, 0x100, as with use_tempaddr).
+        let mut slaac = ifaddrmsg(
+            10,
+            64,
+            0,
+            2,
+            &[(IFA_ADDRESS, &v6), (IFA_FLAGS, &0x100u32.to_ne_bytes())],
+        );
+        slaac[2] = 0;
+        assert!(parse(&slaac, &names).expect("test value").dynamic);
+        // The header's byte says permanent, IFA_FLAGS (which wins) says not.
+        let flags_win = ifaddrmsg(
+            10,
+            64,
+            0,
+            2,
+            &[(IFA_ADDRESS, &v6), (IFA_FLAGS, &0u32.to_ne_bytes())],
+        );
+        assert!(parse(&flags_win, &names).expect("test value").dynamic);
+        let permanent = ifaddrmsg(
+            2,
+            24,
+            0,
+            2,
+            &[
+                (IFA_LOCAL, &[192, 0, 2, 1]),
+                (IFA_FLAGS, &0x80u32.to_ne_bytes()),
+            ],
+        );
+        assert!(!parse(&permanent, &names).expect("test value").dynamic);
+        // Without IFA_FLAGS (older kernels) the header decides.
+        let mut dhcp = ifaddrmsg(2, 24, 0, 2, &[(IFA_LOCAL, &[192, 0, 2, 7])]);
+        dhcp[2] = 0;
+        assert!(parse(&dhcp, &names).expect("test value").dynamic);
     }
 }

@@ -4,13 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::fd::RawFd;
 
 use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask,
-    LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::{kinds, wire};
-use crate::netdev::{BridgeOptions, Link, LinkChange, LinkKind, MacAddr, NewLink, PeerSettings};
+use super::{bridge, kinds, wire};
+use crate::netdev::{
+    BridgeOptions, BridgePortOptions, Link, LinkChange, LinkKind, MacAddr, NewLink, PeerSettings,
+};
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
@@ -22,7 +23,8 @@ const IFLA_GROUP: u16 = 27;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
-const IFLA_BR_STP_STATE: u16 = 5;
+const IFLA_INFO_SLAVE_KIND: u16 = 4;
+const IFLA_INFO_SLAVE_DATA: u16 = 5;
 const ARPHRD_LOOPBACK: u16 = 772;
 const IFF_UP: u32 = 1;
 /// Length of `struct ifinfomsg`.
@@ -34,7 +36,12 @@ pub(super) struct RawLink {
     pub index: u32,
     pub name: String,
     pub kind: Option<String>,
-    pub stp: bool,
+    /// A bridge's settings.
+    pub bridge: Option<BridgeOptions>,
+    /// A bridge's dump says the kernel has no bridge VLAN filtering.
+    pub no_bridge_vlans: bool,
+    /// A bridge port's settings in its bridge.
+    pub port: Option<BridgePortOptions>,
     pub loopback: bool,
     pub up: bool,
     pub mtu: u32,
@@ -65,7 +72,9 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         index: wire::u32_at(payload, 4)?,
         name: String::new(),
         kind: None,
-        stp: false,
+        bridge: None,
+        no_bridge_vlans: false,
+        port: None,
         loopback: link_type == ARPHRD_LOOPBACK,
         up: wire::u32_at(payload, 8)? & IFF_UP != 0,
         mtu: 0,
@@ -88,18 +97,22 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
             IFLA_LINK => link.link = wire::as_u32(value).filter(|&i| i != 0),
             IFLA_LINK_NETNSID => link.link_elsewhere = true,
             IFLA_LINKINFO => {
+                let mut slave_kind = None;
                 for (info, data) in wire::attrs(value) {
                     match info {
                         IFLA_INFO_KIND => link.kind = Some(wire::as_string(data)),
                         // What INFO_DATA holds depends on the kind, which the kernel
-                        // always puts first.
+                        // always puts first (and SLAVE_KIND before SLAVE_DATA).
                         IFLA_INFO_DATA if link.kind.as_deref() == Some("bridge") => {
-                            link.stp = wire::attrs(data)
-                                .find(|(k, _)| *k == IFLA_BR_STP_STATE)
-                                .and_then(|(_, v)| wire::as_u32(v))
-                                .is_some_and(|s| s != 0);
+                            let (options, vlans) = bridge::decode_options(data);
+                            link.bridge = Some(options);
+                            link.no_bridge_vlans = !vlans;
                         }
                         IFLA_INFO_DATA => link.info_data = data.to_vec(),
+                        IFLA_INFO_SLAVE_KIND => slave_kind = Some(wire::as_string(data)),
+                        IFLA_INFO_SLAVE_DATA if slave_kind.as_deref() == Some("bridge") => {
+                            link.port = Some(bridge::decode_port(data));
+                        }
                         _ => {}
                     }
                 }
@@ -118,7 +131,7 @@ pub(super) fn to_links(raw: &[RawLink]) -> (BTreeMap<String, Link>, HashMap<u32,
         .iter()
         .map(|l| {
             let kind = match l.kind.as_deref() {
-                Some("bridge") => LinkKind::Bridge(BridgeOptions { stp: l.stp }),
+                Some("bridge") => LinkKind::Bridge(l.bridge.clone().unwrap_or_default()),
                 Some("veth") => LinkKind::Veth {
                     peer: if l.link_elsewhere {
                         None
@@ -150,6 +163,13 @@ pub(super) fn to_links(raw: &[RawLink]) -> (BTreeMap<String, Link>, HashMap<u32,
     (links, names)
 }
 
+/// The settings of the bridge ports among `raw`, by port name.
+pub(super) fn bridge_ports(raw: &[RawLink]) -> BTreeMap<String, BridgePortOptions> {
+    raw.iter()
+        .filter_map(|l| Some((l.name.clone(), l.port.clone()?)))
+        .collect()
+}
+
 /// The IFF_UP bit in `flags` and `change_mask`, as a new-link or set-link request wants it.
 fn set_up(msg: &mut LinkMessage, up: bool) {
     msg.header.change_mask |= LinkFlags::Up;
@@ -160,23 +180,6 @@ fn set_up(msg: &mut LinkMessage, up: bool) {
     }
 }
 
-fn bridge_info(stp: bool, new: bool) -> LinkAttribute {
-    let stp = if stp {
-        BridgeStpState::KernelStp
-    } else {
-        BridgeStpState::Disabled
-    };
-    let mut data = vec![InfoBridge::StpState(stp)];
-    if new {
-        // With STP on, a new port listens and learns for twice the forward delay (15 s
-        // by default) before it forwards; asking for 0 gets the kernel's 2 s minimum.
-        // Without STP the delay is unused. The kernel applies the delay before the STP
-        // state, so the range check that STP imposes does not refuse the 0.
-        data.push(InfoBridge::ForwardDelay(0));
-    }
-    kinds::link_info(InfoKind::Bridge, InfoData::Bridge(data))
-}
-
 /// RTM_NEWLINK creating `link` (send with NLM_F_CREATE | NLM_F_EXCL). `master` is the
 /// ifindex of the bridge named by `link.controller`.
 pub(super) fn create(link: &NewLink, master: Option<u32>, base: Option<u32>) -> LinkMessage {
@@ -184,7 +187,9 @@ pub(super) fn create(link: &NewLink, master: Option<u32>, base: Option<u32>) -> 
     // finished with; creating adds the kind.
     let mut msg = finish_by_name(link, master);
     match &link.kind {
-        LinkKind::Bridge(options) => msg.attributes.push(bridge_info(options.stp, true)),
+        // The kernel applies the forward delay before the STP state, so a delay below
+        // STP's 2 s minimum is taken (and raised to 2 s when STP comes on).
+        LinkKind::Bridge(options) => msg.attributes.push(bridge::create_info(options)),
         LinkKind::Veth { peer } => {
             let mut info = vec![LinkInfo::Kind(InfoKind::Veth)];
             if let Some(peer) = peer {
@@ -281,11 +286,28 @@ pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> Li
     if let Some(master) = master {
         msg.attributes.push(LinkAttribute::Controller(master));
     }
-    if let Some(bridge) = &change.bridge {
-        msg.attributes.push(bridge_info(bridge.stp, false));
+    let mut info: Vec<LinkInfo> = Vec::new();
+    let mut linkinfo = |attrs: Vec<LinkAttribute>| {
+        for a in attrs {
+            match a {
+                LinkAttribute::LinkInfo(items) => info.extend(items),
+                other => msg.attributes.push(other),
+            }
+        }
+    };
+    if let Some(b) = &change.bridge {
+        linkinfo(vec![bridge::change_info(b)]);
     }
     if let Some(kind) = &change.settings {
-        msg.attributes.extend(kinds::change_attributes(kind));
+        linkinfo(kinds::change_attributes(kind));
+    }
+    // A port's settings go in the same IFLA_LINKINFO as its own kind's (the kernel reads
+    // one).
+    if let Some(p) = &change.port {
+        linkinfo(vec![bridge::port_info(p)]);
+    }
+    if !info.is_empty() {
+        msg.attributes.push(LinkAttribute::LinkInfo(info));
     }
     msg
 }
@@ -336,7 +358,9 @@ mod tests {
             index,
             name: name.into(),
             kind: None,
-            stp: false,
+            bridge: None,
+            no_bridge_vlans: false,
+            port: None,
             loopback: false,
             up: true,
             mtu: 1500,
@@ -355,9 +379,13 @@ mod tests {
             loopback: true,
             ..raw(1, "lo")
         };
+        let stp = BridgeOptions {
+            stp: true,
+            ..BridgeOptions::default()
+        };
         let br = RawLink {
             kind: Some("bridge".into()),
-            stp: true,
+            bridge: Some(stp.clone()),
             ..raw(2, "br0")
         };
         let a = RawLink {
@@ -384,10 +412,7 @@ mod tests {
         let (links, names) = to_links(&[lo, br, a, b, far, vx, raw(7, "eth0")]);
         assert_eq!(names[&3], "a");
         assert_eq!(links["lo"].kind, LinkKind::Loopback);
-        assert_eq!(
-            links["br0"].kind,
-            LinkKind::Bridge(BridgeOptions { stp: true })
-        );
+        assert_eq!(links["br0"].kind, LinkKind::Bridge(stp));
         assert_eq!(
             links["a"].kind,
             LinkKind::Veth {

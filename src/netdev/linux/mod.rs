@@ -15,6 +15,8 @@
 //! with almost every release.
 
 mod addr;
+mod bridge;
+mod bridge_vlan;
 mod devices;
 mod kinds;
 mod link;
@@ -55,6 +57,8 @@ pub struct LinuxDriver {
     /// Bonds and links that are up, as of the last link dump: a port joins a bond only
     /// while down.
     bonds: std::collections::HashSet<String>,
+    /// Bridges, as of the last link dump: their own VLANs are addressed with `self`.
+    bridges: std::collections::HashSet<String>,
     up: std::collections::HashSet<String>,
     /// The namespace the socket was opened in, for the tap ioctls (which act in the
     /// calling thread's).
@@ -82,6 +86,7 @@ impl LinuxDriver {
             ifindex: HashMap::new(),
             stale: true,
             bonds: Default::default(),
+            bridges: Default::default(),
             up: Default::default(),
             netns: tap::current_netns().map_err(DriverError::Io)?,
             ovs: crate::ovs::vsctl::Vsctl::from_env(),
@@ -145,6 +150,11 @@ impl LinuxDriver {
         self.up = links
             .iter()
             .filter(|l| l.up)
+            .map(|l| l.name.clone())
+            .collect();
+        self.bridges = links
+            .iter()
+            .filter(|l| l.bridge.is_some())
             .map(|l| l.name.clone())
             .collect();
         self.stale = false;
@@ -219,23 +229,40 @@ impl LinuxDriver {
             },
             Op::AddRoute(r) => {
                 let oif = resolve_opt(r.dev.as_ref())?;
+                let hops = r
+                    .attrs
+                    .nexthops
+                    .iter()
+                    .map(|h| resolve_opt(h.dev.as_ref()))
+                    .collect::<Result<Vec<_>, _>>()?;
                 (
-                    RouteNetlinkMessage::NewRoute(route::message(r, oif, true)),
+                    RouteNetlinkMessage::NewRoute(route::message(r, oif, &hops, true)),
                     NEW,
                 )
             }
             Op::DeleteRoute(r) => {
-                let oif = match &r.dev {
-                    None => None,
-                    Some(dev) => match self.ifindex.get(dev) {
-                        None => return Ok(None),
-                        Some(&index) => Some(index),
-                    },
-                };
+                // A route through a device that is gone went with it.
+                if r.devices().any(|d| !self.ifindex.contains_key(d)) {
+                    return Ok(None);
+                }
+                let index =
+                    |d: &Option<String>| d.as_ref().and_then(|d| self.ifindex.get(d).copied());
+                let hops: Vec<Option<u32>> =
+                    r.attrs.nexthops.iter().map(|h| index(&h.dev)).collect();
                 (
-                    RouteNetlinkMessage::DelRoute(route::message(r, oif, false)),
+                    RouteNetlinkMessage::DelRoute(route::message(r, index(&r.dev), &hops, false)),
                     0,
                 )
+            }
+            Op::BridgeVlans { name, vlans, add } => {
+                let index = match (self.ifindex.get(name), add) {
+                    (Some(&i), _) => i,
+                    // Its VLANs went with it.
+                    (None, false) => return Ok(None),
+                    (None, true) => self.resolve(op, name)?,
+                };
+                let bridge = self.bridges.contains(name);
+                (bridge_vlan::request(index, vlans, *add, bridge), 0)
             }
             // Rules name their input interface, so they need no ifindex.
             Op::AddRule(r) => (RouteNetlinkMessage::NewRule(rule::message(r)), NEW),
@@ -322,9 +349,9 @@ fn interfaces(op: &Op) -> Vec<&str> {
             }
             names
         }
-        Op::DeleteLink { name } => vec![name],
+        Op::DeleteLink { name } | Op::BridgeVlans { name, .. } => vec![name],
         Op::AddAddress(a) | Op::DeleteAddress(a) => vec![&a.ifname],
-        Op::AddRoute(r) | Op::DeleteRoute(r) => r.dev.iter().map(String::as_str).collect(),
+        Op::AddRoute(r) | Op::DeleteRoute(r) => r.devices().collect(),
         Op::AddRule(_) | Op::DeleteRule(_) | Op::Ovs(_) | Op::Firewall(_) => Vec::new(),
         Op::ConfigureDhcpServer { .. }
         | Op::StartDhcpServer { .. }
@@ -339,10 +366,27 @@ fn rejection(op: &Op, nack: Nack) -> DriverError {
         Nack::Kernel { errno, message } => DriverError::Rejected {
             op: format!("{} {op}", op.verb()),
             errno,
-            message,
+            message: message.or_else(|| why_unsupported(op, errno)),
         },
         Nack::Failed(e) => e,
     }
+}
+
+/// The kernel's bare EOPNOTSUPP for what needs bridge VLAN filtering, explained: with
+/// no bridge yet, the plan could not know the kernel lacks it.
+fn why_unsupported(op: &Op, errno: i32) -> Option<String> {
+    let vlans = match op {
+        Op::BridgeVlans { .. } => true,
+        Op::CreateLink(l) => matches!(&l.kind, LinkKind::Bridge(o) if o.vlan_filtering),
+        Op::ChangeLink { change, .. } => change
+            .bridge
+            .as_ref()
+            .is_some_and(|b| b.vlan_filtering.is_some()),
+        _ => false,
+    };
+    (errno == libc::EOPNOTSUPP && vlans).then(|| {
+        "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), which port VLANs need".into()
+    })
 }
 
 /// Errnos that mean a delete found its object already gone.
@@ -367,6 +411,7 @@ impl LinuxDriver {
         let (links, names) = link::to_links(&raw_links);
         let mut state = KernelState {
             links,
+            bridge_ports: link::bridge_ports(&raw_links),
             link_ids: crate::netdev::LinkIds(
                 raw_links
                     .iter()
@@ -375,6 +420,17 @@ impl LinuxDriver {
             ),
             ..KernelState::default()
         };
+        // Port VLANs exist only on a kernel with bridge VLAN filtering; reading them
+        // costs a message per bridge port, so only where there are bridges.
+        state.no_bridge_vlans = raw_links.iter().any(|l| l.no_bridge_vlans);
+        if !state.no_bridge_vlans && !self.bridges.is_empty() {
+            let mut vlans = Vec::new();
+            let request = bridge_vlan::dump_request();
+            self.dump_into(&request, "bridge vlans", RTM_NEWLINK, &mut vlans, |p| {
+                bridge_vlan::parse(p, &names)
+            })?;
+            state.bridge_vlans = vlans.into_iter().filter(|(_, s)| !s.is_empty()).collect();
+        }
         let mut routes = Vec::new();
         let mut rules = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {

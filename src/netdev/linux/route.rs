@@ -5,19 +5,21 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope as NlScope,
-    RouteType, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop,
+    RouteNextHopFlags, RouteProtocol, RouteScope as NlScope, RouteType, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::wire;
-use crate::netdev::{Route, RouteScope, TABLE_LOCAL};
+use crate::netdev::{NextHop, Route, RouteAttrs, RouteKind, RouteMetrics, RouteScope, TABLE_LOCAL};
 
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_PREFSRC: u16 = 7;
+const RTA_METRICS: u16 = 8;
+const RTA_MULTIPATH: u16 = 9;
 const RTA_CACHEINFO: u16 = 12;
 const RTA_TABLE: u16 = 15;
 const RTA_PREF: u16 = 20;
@@ -26,6 +28,19 @@ const RTA_EXPIRES: u16 = 23;
 /// dead and linkdown, are state).
 const RTNH_F_ONLINK: u32 = 0x4;
 const RTN_UNICAST: u8 = 1;
+const RTN_MULTICAST: u8 = 5;
+const RTN_BLACKHOLE: u8 = 6;
+const RTN_UNREACHABLE: u8 = 7;
+const RTN_PROHIBIT: u8 = 8;
+const RTAX_LOCK: u16 = 1;
+const RTAX_MTU: u16 = 2;
+const RTAX_CWND: u16 = 7;
+const RTAX_ADVMSS: u16 = 8;
+const RTAX_INITCWND: u16 = 11;
+const RTAX_INITRWND: u16 = 14;
+const RTAX_QUICKACK: u16 = 15;
+/// Length of `struct rtnexthop`.
+const RTNH_LEN: usize = 8;
 const RTPROT_KERNEL: u8 = 2;
 const RTM_F_CLONED: u32 = 0x200;
 const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -62,12 +77,13 @@ fn scope_from_raw(raw: u8) -> RouteScope {
 
 /// Decodes one RTM_NEWROUTE dump message into a route hostnet may manage, or `None` for
 /// routes that belong to the kernel: the `local` table, protocol-kernel routes (address
-/// prefix routes, fe80::/64), non-unicast types, cached clones and IPv6 multicast.
+/// prefix routes, fe80::/64), local, broadcast and multicast types, cached clones and
+/// IPv6 multicast.
 ///
-/// The flag is true for a route with something [`Route`] cannot hold (onlink, metrics
-/// such as mtu, multipath, a next-hop object, encapsulation, tos, a source prefix, a
-/// next hop of the other family): it may be shown and collided with, never deleted or
-/// re-created from the lossy view.
+/// The flag is true for a route with something [`Route`] cannot hold (metrics other
+/// than [`RouteMetrics`]'s, a next-hop object, encapsulation, tos, a source prefix, a
+/// next hop of the other family, a throw or nat type): it may be shown and collided
+/// with, never deleted or re-created from the lossy view.
 pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<(Route, bool)> {
     let family = *payload.first()?;
     let dst_len = *payload.get(1)?;
@@ -78,16 +94,29 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<(Rou
     let scope = *payload.get(6)?;
     let kind = *payload.get(7)?;
     let flags = wire::u32_at(payload, 8)?;
-    if protocol == RTPROT_KERNEL || kind != RTN_UNICAST || flags & RTM_F_CLONED != 0 {
+    if protocol == RTPROT_KERNEL || (RTN_UNICAST + 1..=RTN_MULTICAST).contains(&kind) {
         return None;
     }
+    if flags & RTM_F_CLONED != 0 {
+        return None;
+    }
+    let mut attrs = RouteAttrs {
+        kind: match kind {
+            RTN_BLACKHOLE => RouteKind::Blackhole,
+            RTN_UNREACHABLE => RouteKind::Unreachable,
+            RTN_PROHIBIT => RouteKind::Prohibit,
+            _ => RouteKind::Unicast,
+        },
+        onlink: flags & RTNH_F_ONLINK != 0,
+        ..RouteAttrs::default()
+    };
     let mut table = u32::from(header_table);
     let mut destination = None;
     let mut gateway = None;
     let mut dev = None;
     let mut metric = None;
     let mut src = None;
-    let mut opaque = src_len != 0 || tos != 0 || flags & RTNH_F_ONLINK != 0;
+    let mut opaque = src_len != 0 || tos != 0 || kind > RTN_PROHIBIT;
     for (attr, value) in wire::attrs(payload.get(RTMSG_LEN..)?) {
         match attr {
             RTA_DST => destination = wire::as_ip(value),
@@ -96,6 +125,11 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<(Rou
             RTA_PRIORITY => metric = wire::as_u32(value),
             RTA_PREFSRC => src = wire::as_ip(value),
             RTA_TABLE => table = wire::as_u32(value).unwrap_or(table),
+            RTA_METRICS => opaque |= !metrics(value, &mut attrs.metrics),
+            RTA_MULTIPATH => match nexthops(value, names) {
+                Some(hops) => attrs.nexthops = hops,
+                None => opaque = true,
+            },
             // Bookkeeping the kernel adds to IPv6 routes; not configuration.
             RTA_CACHEINFO | RTA_PREF | RTA_EXPIRES => {}
             _ => opaque = true,
@@ -115,6 +149,7 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<(Rou
             return None;
         }
     }
+    attrs.nexthops.sort();
     let route = Route {
         table,
         destination,
@@ -127,13 +162,69 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<(Rou
         scope: scope_from_raw(scope),
         src,
         protocol,
+        attrs,
     };
     Some((route, opaque))
 }
 
+/// Reads RTA_METRICS into `m`; false when it holds a metric [`RouteMetrics`] has no
+/// field for.
+fn metrics(value: &[u8], m: &mut RouteMetrics) -> bool {
+    let mut known = true;
+    for (kind, v) in wire::attrs(value) {
+        let v = wire::as_u32(v);
+        match kind {
+            RTAX_LOCK => m.locks = v.unwrap_or(0),
+            RTAX_MTU => m.mtu = v,
+            RTAX_CWND => m.cwnd = v,
+            RTAX_ADVMSS => m.advmss = v,
+            RTAX_INITCWND => m.initcwnd = v,
+            RTAX_INITRWND => m.initrwnd = v,
+            RTAX_QUICKACK => m.quickack = v,
+            _ => known = false,
+        }
+    }
+    known
+}
+
+/// Reads RTA_MULTIPATH; `None` when a next hop has something [`NextHop`] cannot hold.
+fn nexthops(mut value: &[u8], names: &HashMap<u32, String>) -> Option<Vec<NextHop>> {
+    let mut hops = Vec::new();
+    while value.len() >= RTNH_LEN {
+        let len = usize::from(wire::u16_at(value, 0)?);
+        let flags = *value.get(2)?;
+        let weight = u16::from(*value.get(3)?) + 1;
+        let index = wire::u32_at(value, 4)?;
+        let body = value.get(RTNH_LEN..len)?;
+        let mut hop = NextHop {
+            gateway: None,
+            dev: (index != 0).then(|| names.get(&index).cloned()).flatten(),
+            weight,
+            onlink: u32::from(flags) & RTNH_F_ONLINK != 0,
+        };
+        if index != 0 && hop.dev.is_none() {
+            return None;
+        }
+        for (attr, v) in wire::attrs(body) {
+            match attr {
+                RTA_GATEWAY => hop.gateway = wire::as_ip(v),
+                _ => return None,
+            }
+        }
+        hops.push(hop);
+        value = value.get(wire::align4(len)..).unwrap_or(&[]);
+    }
+    Some(hops)
+}
+
 /// The body of RTM_NEWROUTE (send with NLM_F_CREATE | NLM_F_EXCL) or RTM_DELROUTE.
-/// `oif` is the ifindex of `route.dev`.
-pub(super) fn message(route: &Route, oif: Option<u32>, adding: bool) -> RouteMessage {
+/// `oif` is the ifindex of `route.dev`, `hops` those of its next hops' devices.
+pub(super) fn message(
+    route: &Route,
+    oif: Option<u32>,
+    hops: &[Option<u32>],
+    adding: bool,
+) -> RouteMessage {
     let mut msg = RouteMessage::default();
     let dst = route.destination;
     msg.header.address_family = if dst.addr().is_ipv4() {
@@ -145,7 +236,15 @@ pub(super) fn message(route: &Route, oif: Option<u32>, adding: bool) -> RouteMes
     // Tables above 255 only fit RTA_TABLE; the header then says RT_TABLE_UNSPEC.
     msg.header.table = u8::try_from(route.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
     msg.header.protocol = RouteProtocol::from(route.protocol);
-    msg.header.kind = RouteType::Unicast;
+    msg.header.kind = match route.attrs.kind {
+        RouteKind::Unicast => RouteType::Unicast,
+        RouteKind::Blackhole => RouteType::BlackHole,
+        RouteKind::Unreachable => RouteType::Unreachable,
+        RouteKind::Prohibit => RouteType::Prohibit,
+    };
+    if route.attrs.onlink {
+        msg.header.flags |= RouteFlags::Onlink;
+    }
     // A delete matches the route whatever its scope, as `ip route del` does; every other
     // identifying attribute is sent so that only the route we mean goes.
     msg.header.scope = NlScope::from(if adding {
@@ -159,15 +258,7 @@ pub(super) fn message(route: &Route, oif: Option<u32>, adding: bool) -> RouteMes
             .push(RouteAttribute::Destination(RouteAddress::from(dst.addr())));
     }
     if let Some(gateway) = route.gateway {
-        if gateway.is_ipv4() == dst.addr().is_ipv4() {
-            msg.attributes
-                .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
-        } else {
-            msg.attributes.push(RouteAttribute::Via(match gateway {
-                IpAddr::V4(v4) => RouteVia::Inet(v4),
-                IpAddr::V6(v6) => RouteVia::Inet6(v6),
-            }));
-        }
+        msg.attributes.push(gateway_attribute(gateway, dst.addr()));
     }
     if let Some(index) = oif {
         msg.attributes.push(RouteAttribute::Oif(index));
@@ -179,7 +270,60 @@ pub(super) fn message(route: &Route, oif: Option<u32>, adding: bool) -> RouteMes
         msg.attributes
             .push(RouteAttribute::PrefSource(RouteAddress::from(src)));
     }
+    let metrics = metric_attributes(&route.attrs.metrics);
+    if !metrics.is_empty() {
+        msg.attributes.push(RouteAttribute::Metrics(metrics));
+    }
+    if !route.attrs.nexthops.is_empty() {
+        let hops = route
+            .attrs
+            .nexthops
+            .iter()
+            .zip(hops.iter().chain(std::iter::repeat(&None)))
+            .map(|(h, index)| {
+                let mut hop = RouteNextHop::default();
+                if h.onlink {
+                    hop.flags = RouteNextHopFlags::Onlink;
+                }
+                hop.hops = u8::try_from(h.weight.saturating_sub(1)).unwrap_or(u8::MAX);
+                hop.interface_index = index.unwrap_or(0);
+                hop.attributes = h
+                    .gateway
+                    .map(|g| gateway_attribute(g, dst.addr()))
+                    .into_iter()
+                    .collect();
+                hop
+            })
+            .collect();
+        msg.attributes.push(RouteAttribute::MultiPath(hops));
+    }
     msg
+}
+
+/// RTA_GATEWAY, or RTA_VIA for a gateway of the other family.
+fn gateway_attribute(gateway: IpAddr, dst: IpAddr) -> RouteAttribute {
+    if gateway.is_ipv4() == dst.is_ipv4() {
+        RouteAttribute::Gateway(RouteAddress::from(gateway))
+    } else {
+        RouteAttribute::Via(match gateway {
+            IpAddr::V4(v4) => RouteVia::Inet(v4),
+            IpAddr::V6(v6) => RouteVia::Inet6(v6),
+        })
+    }
+}
+
+fn metric_attributes(m: &RouteMetrics) -> Vec<RouteMetric> {
+    let mut out = Vec::new();
+    if m.locks != 0 {
+        out.push(RouteMetric::Lock(m.locks));
+    }
+    out.extend(m.mtu.map(RouteMetric::Mtu));
+    out.extend(m.cwnd.map(RouteMetric::Cwnd));
+    out.extend(m.advmss.map(RouteMetric::Advmss));
+    out.extend(m.initcwnd.map(RouteMetric::InitCwnd));
+    out.extend(m.initrwnd.map(RouteMetric::InitRwnd));
+    out.extend(m.quickack.map(RouteMetric::QuickAck));
+    out
 }
 
 #[cfg(test)]
@@ -274,7 +418,8 @@ mod tests {
             RTNH_F_ONLINK,
             &[(RTA_GATEWAY, gw), (RTA_OIF, &3u32.to_ne_bytes())],
         );
-        assert!(parse(&onlink, &names).expect("decodes").1);
+        let (r, opaque) = parse(&onlink, &names).expect("decodes");
+        assert!(!opaque && r.attrs.onlink);
         let mtu = rtmsg(
             2,
             0,
@@ -285,7 +430,11 @@ mod tests {
             0,
             &[(RTA_GATEWAY, gw), (8, &[8, 0, 2, 0, 0x78, 5, 0, 0])],
         );
-        assert!(parse(&mtu, &names).expect("decodes").1);
+        let (r, opaque) = parse(&mtu, &names).expect("decodes");
+        assert!(!opaque && r.attrs.metrics.mtu == Some(1400), "{r:?}");
+        // A metric hostnet does not model (hoplimit) keeps a route opaque.
+        let hoplimit = rtmsg(2, 0, 254, 4, 0, 1, 0, &[(8, &[8, 0, 10, 0, 64, 0, 0, 0])]);
+        assert!(parse(&hoplimit, &names).expect("decodes").1);
         // Link-down is state, not configuration.
         let linkdown = rtmsg(2, 0, 254, 4, 0, 1, 0x10, &[(RTA_GATEWAY, gw)]);
         assert!(!parse(&linkdown, &names).expect("decodes").1);
