@@ -154,11 +154,6 @@ pub(super) fn bond_ports(iface: &InterfaceSpec) -> Option<&[String]> {
         .flatten()
 }
 
-/// The VLAN device a network with `vlan: ID` puts on its uplink.
-pub fn vlan_device(uplink: &str, id: u32) -> String {
-    format!("{uplink}.{id}")
-}
-
 /// For a network with `vlan`, the network as it is seen from the bridge (its uplink is
 /// the VLAN device), after adding the VLAN device (and its base, which must be up) to
 /// the intent.

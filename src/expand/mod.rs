@@ -27,7 +27,7 @@ mod record;
 mod source_routing;
 mod user;
 
-pub use devices::vlan_device;
+pub use crate::model::vlan_device;
 pub use record::{NetworkRecord, Records};
 
 pub use source_routing::{

@@ -30,8 +30,10 @@ impl FirewallBackend for Nftables {
     fn kind(&self) -> BackendKind {
         BackendKind::Nftables
     }
+    /// Our table (and nothing else), through nfnetlink: the reading lives with the other
+    /// effects in `netdev/linux` (LAYERING.md), until this backend moves there too.
     fn query(&self) -> Result<BackendState, FirewallError> {
-        nft::query()
+        crate::netdev::linux::nft_read::query()
     }
     fn expected_base(&self) -> BTreeSet<String> {
         nft::expected_base()
@@ -40,7 +42,11 @@ impl FirewallBackend for Nftables {
         nft::expected(name, spec)
     }
     fn apply(&self, ops: &[&FwOp]) -> Result<(), FirewallError> {
-        run::with_input("nft", &["-f", "-"], &nft::render(ops))
+        let before = crate::netdev::linux::nft_read::generation();
+        run::with_input("nft", &["-f", "-"], &nft::render(ops))?;
+        let (written, gone) = nft::written_chains(ops);
+        crate::netdev::linux::nft_read::record_written(before, &written, &gone);
+        Ok(())
     }
     fn repair_recreates_networks(&self) -> bool {
         true

@@ -29,10 +29,9 @@ pub mod backend;
 pub mod iptables;
 pub mod nft;
 pub mod plan;
-mod run;
+pub(crate) mod run;
 pub mod spec;
 pub mod sysctl;
-pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

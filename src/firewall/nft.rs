@@ -14,13 +14,13 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::spec::{token, NetFirewall};
-use super::{BackendState, FirewallError, FwOp, NetFwState};
+use super::{BackendState, FwOp, NetFwState};
 
 pub const TABLE: &str = "inet hostnet";
-const SUFFIXES: [&str; 4] = ["fwd", "in", "pre", "post"];
+pub(crate) const SUFFIXES: [&str; 4] = ["fwd", "in", "pre", "post"];
 
 /// (name, hook declaration, dispatch rules as (map, match expression)).
-const BASE_CHAINS: [(&str, &str); 4] = [
+pub(crate) const BASE_CHAINS: [(&str, &str); 4] = [
     (
         "forward",
         "type filter hook forward priority 0 ; policy accept ;",
@@ -46,7 +46,7 @@ const BASE_CHAINS: [(&str, &str); 4] = [
 ///
 /// `pre_hp` is the hairpin of port forwards: a guest of a network of ours (`iifname
 /// @fwd_if`) reaching a forwarded port on one of the host's own addresses.
-const MAPS: [(&str, &str, &str, &str); 9] = [
+pub(crate) const MAPS: [(&str, &str, &str, &str); 9] = [
     ("fwd_if", "ifname", "forward", "iifname"),
     ("in_if", "ifname", "input", "iifname"),
     ("pre_v4", "ipv4_addr", "prerouting", "ip daddr"),
@@ -86,7 +86,7 @@ pub fn expected_base() -> BTreeSet<String> {
     s
 }
 
-fn q(s: &str) -> String {
+pub(crate) fn q(s: &str) -> String {
     format!("\"{s}\"")
 }
 
@@ -427,30 +427,35 @@ fn render_base(t: &mut String) {
     }
 }
 
-/// Reads our table (and nothing else).
-pub fn query() -> Result<BackendState, FirewallError> {
-    // "No such file or directory" (no table), a kernel without nf_tables and a missing
-    // nft all mean: nothing of ours (and a host without a firewall can still apply).
-    let text = match super::run::output("nft", &["-j", "list", "table", "inet", "hostnet"]) {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(BackendState::default()),
-        Err(FirewallError::Failed { stderr, .. })
-            if stderr.contains("No such file") || stderr.contains("not supported") =>
-        {
-            return Ok(BackendState::default())
+/// How many rules a network's chains hold when written from `spec`.
+pub(crate) fn rule_count(name: &str, spec: &NetFirewall) -> usize {
+    rules(name, spec).len()
+}
+
+/// The chains a transaction of `ops` writes whole, and those it deletes.
+pub fn written_chains(ops: &[&FwOp]) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut written, mut gone) = (BTreeSet::new(), BTreeSet::new());
+    for op in ops {
+        match op {
+            FwOp::Base { up: true, .. } => {
+                written.extend(BASE_CHAINS.iter().map(|(c, _)| c.to_string()));
+            }
+            FwOp::Base { up: false, .. } => {
+                gone.extend(BASE_CHAINS.iter().map(|(c, _)| c.to_string()));
+            }
+            FwOp::Network {
+                name, to: Some(_), ..
+            } => written.extend(SUFFIXES.iter().map(|s| chain(name, s))),
+            FwOp::Network { from, to: None, .. } => {
+                gone.extend(from.iter().flat_map(|f| f.chains.iter().cloned()));
+            }
+            FwOp::Sysctl { .. } | FwOp::ForgetFlows { .. } => {}
         }
-        Err(e) => return Err(e),
-    };
-    let mut st = parse(&text).map_err(|message| FirewallError::Output {
-        program: "nft -j list table inet hostnet".into(),
-        message,
-    })?;
-    // The rules themselves, in the form nft prints them: an edited or added rule keeps
-    // its comment, so only its text shows it.
-    let listing =
-        super::run::output("nft", &["list", "table", "inet", "hostnet"])?.unwrap_or_default();
-    check_rules(&mut st, &listing);
-    Ok(st)
+    }
+    for c in &written {
+        gone.remove(c);
+    }
+    (written, gone)
 }
 
 /// The rule lines of each chain in `nft list table` output, counters' values removed.
@@ -491,12 +496,17 @@ fn normalise(rule: &str) -> String {
 
 /// Marks networks whose rules differ from what their spec renders to as damaged, and
 /// records foreign rules in our base chains as base items that must not be there (so
-/// the skeleton is re-created).
-pub fn check_rules(st: &mut BackendState, listing: &str) {
+/// the skeleton is re-created). With `only`, just those chains are compared (the others
+/// are not in `listing`).
+pub fn check_rules(st: &mut BackendState, listing: &str, only: Option<&BTreeSet<String>>) {
     let chains = chain_rules(listing);
+    let compared = |c: &str| only.is_none_or(|o| o.contains(c));
     for (name, n) in st.networks.iter_mut().filter(|(_, n)| n.intact) {
         let want = rules(name, &n.spec);
         n.intact = SUFFIXES.iter().all(|s| {
+            if !compared(&chain(name, s)) {
+                return true;
+            }
             let expected: Vec<String> = want
                 .iter()
                 .filter(|(c, _)| c == s)
@@ -510,7 +520,7 @@ pub fn check_rules(st: &mut BackendState, listing: &str) {
         });
     }
     for (c, _) in BASE_CHAINS {
-        if !st.base.contains(&format!("chain {c}")) {
+        if !st.base.contains(&format!("chain {c}")) || !compared(c) {
             continue;
         }
         let expected: Vec<String> = MAPS
@@ -532,151 +542,11 @@ pub fn check_rules(st: &mut BackendState, listing: &str) {
 }
 
 /// Splits a chain name into (network, suffix).
-fn network_of_chain(c: &str) -> Option<(&str, &str)> {
+pub(crate) fn network_of_chain(c: &str) -> Option<(&str, &str)> {
     let rest = c.strip_prefix("n-")?;
     SUFFIXES
         .iter()
         .find_map(|s| rest.strip_suffix(&format!("-{s}")[..]).map(|n| (n, *s)))
-}
-
-/// An element key from the JSON listing in nft syntax, as [`dispatch`] writes it.
-fn key_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => {
-            if s.parse::<IpAddr>().is_ok() || matches!(s.as_str(), "tcp" | "udp" | "ipv4" | "ipv6")
-            {
-                Some(s.clone())
-            } else {
-                Some(q(s))
-            }
-        }
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Object(o) if o.contains_key("prefix") => {
-            let p = o.get("prefix")?;
-            let addr = p.get("addr")?.as_str()?;
-            let len = p.get("len")?.as_u64()?;
-            Some(format!("{addr}/{len}"))
-        }
-        serde_json::Value::Object(o) => {
-            let parts = o.get("concat")?.as_array()?;
-            let texts: Option<Vec<String>> = parts.iter().map(key_text).collect();
-            Some(texts?.join(" . "))
-        }
-        _ => None,
-    }
-}
-
-/// Builds the state from `nft -j list table inet hostnet`.
-pub fn parse(text: &str) -> Result<BackendState, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let items = v
-        .get("nftables")
-        .and_then(|n| n.as_array())
-        .ok_or("no \"nftables\" array")?;
-    let mut st = BackendState::default();
-    let mut tokens: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut chains: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut dispatch: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut isolated: BTreeSet<String> = BTreeSet::new();
-    let base_maps: BTreeSet<&str> = MAPS.iter().map(|m| m.0).collect();
-    for item in items {
-        if item.get("table").is_some() {
-            st.base.insert("table".into());
-        } else if let Some(c) = item.get("chain") {
-            let name = c.get("name").and_then(|n| n.as_str()).unwrap_or_default();
-            if BASE_CHAINS.iter().any(|(b, _)| *b == name) {
-                st.base.insert(format!("chain {name}"));
-            } else if let Some((net, _)) = network_of_chain(name) {
-                chains
-                    .entry(net.to_string())
-                    .or_default()
-                    .insert(name.to_string());
-            }
-        } else if let Some(s) = item.get("set") {
-            if s.get("name").and_then(|n| n.as_str()) == Some("isolated") {
-                st.base.insert("set isolated".into());
-                for e in s
-                    .get("elem")
-                    .and_then(|e| e.as_array())
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(k) = key_text(e) {
-                        isolated.insert(k);
-                    }
-                }
-            }
-        } else if let Some(m) = item.get("map") {
-            let name = m.get("name").and_then(|n| n.as_str()).unwrap_or_default();
-            if !base_maps.contains(name) {
-                continue;
-            }
-            st.base.insert(format!("map {name}"));
-            for e in m
-                .get("elem")
-                .and_then(|e| e.as_array())
-                .into_iter()
-                .flatten()
-            {
-                let Some(pair) = e.as_array() else { continue };
-                let (Some(k), Some(verdict)) = (pair.first(), pair.get(1)) else {
-                    continue;
-                };
-                let target = verdict
-                    .get("jump")
-                    .and_then(|j| j.get("target"))
-                    .and_then(|t| t.as_str());
-                let (Some(key), Some((net, _))) = (key_text(k), target.and_then(network_of_chain))
-                else {
-                    continue;
-                };
-                dispatch
-                    .entry(net.to_string())
-                    .or_default()
-                    .insert(format!("{name} {key}"));
-            }
-        } else if let Some(r) = item.get("rule") {
-            let c = r.get("chain").and_then(|n| n.as_str()).unwrap_or_default();
-            let comment = r
-                .get("comment")
-                .and_then(|n| n.as_str())
-                .unwrap_or_default();
-            if let Some((net, _)) = network_of_chain(c) {
-                *counts.entry(net.to_string()).or_default() += 1;
-                tokens
-                    .entry(net.to_string())
-                    .or_default()
-                    .push(comment.to_string());
-            } else if let Some(m) = comment.strip_prefix("dispatch ") {
-                st.base.insert(format!("rule dispatch {m}"));
-            }
-        }
-    }
-    let names: BTreeSet<String> = chains.keys().chain(dispatch.keys()).cloned().collect();
-    for name in names {
-        let toks = tokens.remove(&name).unwrap_or_default();
-        let spec = NetFirewall::from_tokens(toks.iter().map(String::as_str));
-        let mut found = NetFwState {
-            spec: spec.clone().unwrap_or_default(),
-            intact: false,
-            chains: chains.remove(&name).unwrap_or_default(),
-            dispatch: dispatch.remove(&name).unwrap_or_default(),
-        };
-        if isolated.contains(&q(&found.spec.device)) {
-            found
-                .dispatch
-                .insert(format!("isolated {}", q(&found.spec.device)));
-        }
-        if let Some(spec) = spec {
-            let want = expected(&name, &spec);
-            found.intact = want.chains == found.chains
-                && want.dispatch == found.dispatch
-                && counts.get(&name).copied().unwrap_or(0) == rules(&name, &spec).len();
-        }
-        st.networks.insert(name, found);
-    }
-    Ok(st)
 }
 
 #[cfg(test)]

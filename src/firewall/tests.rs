@@ -226,58 +226,6 @@ fn restore_and_inverse_return_to_the_state_before() {
 }
 
 #[test]
-fn nft_listing_parses_back_to_the_rendered_state() {
-    // The shape `nft -j list table inet hostnet` prints (trimmed to what is read).
-    let spec = NetFirewall {
-        device: "br0".into(),
-        subnets: ["10.10.0.0/24".parse().expect("literal")].into(),
-        masquerade: Some("up0".into()),
-        isolate: true,
-        ..NetFirewall::default()
-    };
-    let mut items = vec![serde_json::json!({"table": {"family": "inet", "name": "hostnet"}})];
-    for c in [
-        "forward",
-        "input",
-        "prerouting",
-        "postrouting",
-        "n-a-fwd",
-        "n-a-in",
-        "n-a-pre",
-        "n-a-post",
-    ] {
-        items.push(serde_json::json!({"chain": {"name": c}}));
-    }
-    items.push(serde_json::json!({"set": {"name": "isolated", "elem": ["br0"]}}));
-    for (m, ..) in [("fwd_if", 0), ("in_if", 0)] {
-        let chain = format!("n-a-{}", m.trim_end_matches("_if"));
-        items.push(
-            serde_json::json!({"map": {"name": m, "elem": [["br0", {"jump": {"target": chain}}]]}}),
-        );
-    }
-    items.push(serde_json::json!({"map": {"name": "post_v4", "elem": [[{"prefix": {"addr": "10.10.0.0", "len": 24}}, {"jump": {"target": "n-a-post"}}]]}}));
-    for m in ["pre_v4", "pre_v6", "pre_pf", "pre_hp", "pre_if", "post_v6"] {
-        items.push(serde_json::json!({"map": {"name": m}}));
-        items.push(serde_json::json!({"rule": {"chain": "prerouting", "comment": format!("dispatch {m}")}}));
-    }
-    for m in ["fwd_if", "in_if", "post_v4"] {
-        items.push(serde_json::json!({"rule": {"chain": "x", "comment": format!("dispatch {m}")}}));
-    }
-    for (chain, rule) in nft::rules_for_test("a", &spec) {
-        let comment = rule
-            .rsplit_once("comment \"")
-            .map(|(_, c)| c.trim_end_matches('"').to_string());
-        items.push(
-            serde_json::json!({"rule": {"chain": format!("n-a-{chain}"), "comment": comment}}),
-        );
-    }
-    let text = serde_json::json!({"nftables": items}).to_string();
-    let st = nft::parse(&text).expect("parses");
-    assert_eq!(st.base, nft::expected_base());
-    assert_eq!(st.networks["a"], nft::expected("a", &spec));
-}
-
-#[test]
 fn iptables_save_parses_back_and_ignores_foreign_lines() {
     let spec = sample("br0", "10.10.0.0/24");
     let ops = [

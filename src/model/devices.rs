@@ -199,3 +199,9 @@ pub fn show_kind(
         _ => return None,
     })
 }
+
+/// The VLAN device a network with `vlan: ID` puts on its uplink: a naming rule the
+/// validation checks names against and the expansion creates.
+pub fn vlan_device(uplink: &str, id: u32) -> String {
+    format!("{uplink}.{id}")
+}

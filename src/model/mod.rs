@@ -20,6 +20,7 @@ pub mod schema;
 mod types;
 pub mod validate;
 mod validate_devices;
+mod validate_firewall;
 
 pub use devices::*;
 pub use dhcp_server::{DhcpHostSpec, DhcpRange, DhcpServerSpec, LeaseTime};

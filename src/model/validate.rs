@@ -213,7 +213,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
             super::validate_devices::check_network(&mut push, i, n);
         }
     }
-    for (path, message) in crate::firewall::validate::check(d) {
+    for (path, message) in super::validate_firewall::check(d) {
         errs.push(path, message);
     }
     if errs.0.is_empty() {

@@ -270,7 +270,7 @@ pub(super) fn check_network(push: Push, i: usize, n: &NetworkSpec) {
     match &n.uplink {
         None => push(p, "a VLAN needs an uplink to tag".to_string()),
         Some(u) => {
-            let dev = crate::expand::vlan_device(u, id);
+            let dev = super::vlan_device(u, id);
             if dev.len() > MAX_IFNAME_LEN {
                 push(
                     p,

@@ -11,8 +11,11 @@
 //! `hostnet-bench`.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+mod apply;
 
 use clap::Parser;
 use hostnet::firewall::{
@@ -30,6 +33,13 @@ struct Args {
     /// Repetitions of every measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// Numbers of networks for the end-to-end `hostnet apply` of a one-network change
+    /// (empty: none).
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000])]
+    apply_n: Vec<usize>,
+    /// Leave out the backends' own figures (only `--apply-n`).
+    #[arg(long)]
+    skip_backends: bool,
     /// Where RESULTS.md and results.json go.
     #[arg(long, default_value = "bench/results/firewall")]
     out: PathBuf,
@@ -133,7 +143,7 @@ fn load_ops(b: BackendKind, n: usize) -> Vec<FwOp> {
     ops
 }
 
-fn fail(what: &str, e: impl std::fmt::Display) -> SandboxError {
+pub(crate) fn fail(what: &str, e: impl std::fmt::Display) -> SandboxError {
     SandboxError::Other {
         ns: String::new(),
         message: format!("{what}: {e}"),
@@ -238,15 +248,80 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+type ApplyReport = (Vec<String>, Vec<serde_json::Value>);
+
+/// The end-to-end runs, as table rows and JSON samples.
+fn apply_figures(args: &Args) -> Result<ApplyReport, SandboxError> {
+    let scratch = std::env::temp_dir().join(format!("hnfwb-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| fail("scratch", e))?;
+    let (mut rows, mut json) = (Vec::new(), Vec::new());
+    for &n in &args.apply_n {
+        let f = apply::run(n, args.reps, &scratch);
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e);
+            }
+        };
+        for (label, samples) in [("whole file", &f.whole), ("one network", &f.one)] {
+            let walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
+            let cpus: Vec<Duration> = samples.iter().map(|s| s.cpu).collect();
+            let phase = |k: usize| {
+                let mut v: Vec<f64> = samples.iter().map(|s| s.phases[k]).collect();
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2).copied().unwrap_or_default()
+            };
+            let (lo, hi) = (
+                walls.iter().min().copied().unwrap_or_default(),
+                walls.iter().max().copied().unwrap_or_default(),
+            );
+            eprintln!(
+                "hostnet apply N={n:<5} {label:<12} wall {:>7.1} ms  cpu {:>7.1} ms",
+                ms(median(walls.clone())),
+                ms(median(cpus.clone()))
+            );
+            rows.push(format!(
+                "| {n} | {label} | **{:.1}** | {:.1}–{:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                ms(median(walls.clone())),
+                ms(lo),
+                ms(hi),
+                ms(median(cpus)),
+                phase(0),
+                phase(1),
+                phase(2),
+                phase(3)
+            ));
+            json.push(serde_json::json!({
+                "apply": label, "n": n, "setup_ms": ms(f.setup),
+                "wall_ms": walls.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+                "cpu_ms": samples.iter().map(|s| ms(s.cpu)).collect::<Vec<_>>(),
+                "phases_ms": samples.iter().map(|s| s.phases.to_vec()).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok((rows, json))
+}
+
 fn main() -> std::process::ExitCode {
+    let invoked_as = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&invoked_as).file_name() == Some("hostnet".as_ref()) {
+        return hostnet::cli::main();
+    }
     let args = Args::parse();
     let mut rows = Vec::new();
     let mut json = Vec::new();
-    for v in [
-        Variant::Nftables,
-        Variant::IptablesNft,
-        Variant::IptablesLegacy,
-    ] {
+    let variants = if args.skip_backends {
+        Vec::new()
+    } else {
+        vec![
+            Variant::Nftables,
+            Variant::IptablesNft,
+            Variant::IptablesLegacy,
+        ]
+    };
+    for v in variants {
         // The iptables module picks its variant from the environment; nothing else runs
         // in this process meanwhile.
         std::env::set_var("HOSTNET_IPTABLES", v.env());
@@ -292,7 +367,15 @@ fn main() -> std::process::ExitCode {
             }));
         }
     }
-    let table = format!(
+    let (apply_rows, apply_json) = match apply_figures(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hostnet apply: {}", hostnet::error_chain(&e));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    json.extend(apply_json);
+    let mut table = format!(
         "# Firewall benchmark\n\n`cargo run --release --bin hostnet-fw-bench -- --n {} --reps {}`; medians in ms.\n\
          Each network: masquerade, isolation on every other one, a guest allow-list, one floating IP,\n\
          one port forward, IPv4 and IPv6 subnets (see bench/README.md).\n\n\
@@ -306,6 +389,24 @@ fn main() -> std::process::ExitCode {
         args.reps,
         rows.join("\n")
     );
+    if !apply_rows.is_empty() {
+        let _ = write!(
+            table,
+            "\n## `hostnet apply` of a one-network firewall change\n\n\
+             `--apply-n {}`: the middle network's isolation flips, {} times each way, interleaved;\n\
+             wall time of the process (median, min–max), its CPU time (median) and hostnet's\n\
+             own phases (median ms, from `apply -o json`).\n\n\
+             | networks | file | wall | min–max | CPU | query | plan | execute | verify |\n\
+             | --: | --- | --: | --: | --: | --: | --: | --: | --: |\n{}\n",
+            args.apply_n
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            args.reps,
+            apply_rows.join("\n")
+        );
+    }
     let written = std::fs::create_dir_all(&args.out)
         .and_then(|()| std::fs::write(args.out.join("RESULTS.md"), &table))
         .and_then(|()| {

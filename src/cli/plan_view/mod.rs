@@ -11,6 +11,7 @@
 //! `{network?, kind, key, action, before, after, side-effects?}`. An entry is identified
 //! by (network, kind, key).
 
+mod dhcp;
 mod objects;
 mod text;
 
@@ -247,6 +248,24 @@ impl Owners {
             by_device.insert(n.device.clone(), n.name.clone());
             if let Some(t) = n.table {
                 by_table.insert(t, n.name.clone());
+            }
+        }
+        // What a network had when last applied and leaves now (an uplink it moved off,
+        // its old bridge or table) is still its own, unless another network takes it.
+        for n in &intent.networks {
+            let Some(prev) = &n.previous else { continue };
+            let old = [
+                Some(&prev.device),
+                prev.uplink.as_ref(),
+                prev.vlan_device.as_ref(),
+            ];
+            for dev in old.into_iter().flatten() {
+                by_device
+                    .entry(dev.clone())
+                    .or_insert_with(|| n.name.clone());
+            }
+            if let Some(t) = prev.table {
+                by_table.entry(t).or_insert_with(|| n.name.clone());
             }
         }
         Owners {

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::dhcp::dhcp;
 use super::{Action, Entry, Kind};
-use crate::dhcp::server::{DhcpHost, ServerSpec};
 use crate::firewall::{FwOp, NetFirewall};
 use crate::netdev::{
     Address, KernelState, Link, LinkChange, LinkKind, NewLink, Op, Route, RouteScope, Rule,
@@ -14,6 +14,11 @@ use crate::ovs::{OvsOp, OvsPort};
 /// The entry of one op; `before` is the state the plan was made against.
 pub(super) fn entry(op: &Op, before: &KernelState, index: usize) -> Entry {
     let (kind, key, label, action, b, a) = describe(op, before);
+    // A device goes by its kind, as its creation does (`- linux-bridge tenant1`).
+    let text = match op {
+        Op::DeleteLink { .. } => label.clone(),
+        _ => op.to_string(),
+    };
     Entry {
         network: None,
         kind,
@@ -23,14 +28,14 @@ pub(super) fn entry(op: &Op, before: &KernelState, index: usize) -> Entry {
         after: a,
         side_effects: Vec::new(),
         label,
-        text: op.to_string(),
+        text,
         index,
         merged: 1,
         later: Vec::new(),
     }
 }
 
-type Described = (
+pub(super) type Described = (
     Kind,
     String,
     String,
@@ -60,6 +65,10 @@ fn describe(op: &Op, before: &KernelState) -> Described {
         }
         Op::DeleteLink { name } => {
             let (k, label) = link_key(name);
+            let label = before
+                .links
+                .get(name)
+                .map_or(label, |l| format!("{} {name}", l.kind.type_name()));
             let old = before.links.get(name).map(link);
             (Kind::Interface, k, label, Remove, old, None)
         }
@@ -118,99 +127,12 @@ fn describe(op: &Op, before: &KernelState) -> Described {
     }
 }
 
-/// The DHCP servers' ops.
-fn dhcp(op: &Op, before: &KernelState) -> Described {
-    use Action::{Change, Create, Remove};
-    match op {
-        Op::ConfigureDhcpServer { network, spec, new } => {
-            let old = before.dhcp_servers.get(network).map(|s| server(&s.spec));
-            let action = if *new { Create } else { Change };
-            let label = format!("dhcp-server {network}");
-            (
-                Kind::DhcpServer,
-                network.clone(),
-                label,
-                action,
-                old.filter(|_| !new),
-                Some(server(spec)),
-            )
-        }
-        Op::StartDhcpServer { network } => {
-            let was = before.dhcp_servers.get(network).map(|s| s.running);
-            let label = format!("dhcp-server {network}");
-            let b = was.map(|r| obj([("running", json!(r))]));
-            (
-                Kind::DhcpServer,
-                network.clone(),
-                label,
-                Change,
-                b,
-                Some(obj([("running", json!(true))])),
-            )
-        }
-        Op::StopDhcpServer { network, remove } => {
-            let label = format!("dhcp-server {network}");
-            let state = before.dhcp_servers.get(network);
-            if *remove {
-                let b = state.map(|s| {
-                    let mut m = server(&s.spec);
-                    m.insert("running".into(), json!(s.running));
-                    m
-                });
-                (Kind::DhcpServer, network.clone(), label, Remove, b, None)
-            } else {
-                let b = Some(obj([("running", json!(state.is_none_or(|s| s.running)))]));
-                (
-                    Kind::DhcpServer,
-                    network.clone(),
-                    label,
-                    Change,
-                    b,
-                    Some(obj([("running", json!(false))])),
-                )
-            }
-        }
-        Op::AddDhcpHost { host, .. } => {
-            let label = format!("dhcp-host {}", host.key());
-            (
-                Kind::DhcpHost,
-                host.key().to_string(),
-                label,
-                Create,
-                None,
-                Some(dhcp_host(host)),
-            )
-        }
-        Op::RemoveDhcpHost { host, .. } => {
-            let label = format!("dhcp-host {}", host.key());
-            (
-                Kind::DhcpHost,
-                host.key().to_string(),
-                label,
-                Remove,
-                Some(dhcp_host(host)),
-                None,
-            )
-        }
-        // The caller passes the DHCP servers' ops only.
-        _ => (
-            Kind::DhcpServer,
-            String::new(),
-            op.to_string(),
-            Change,
-            None,
-            None,
-        ),
-    }
-}
-
-/// A JSON object from pairs.
 pub(super) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 /// Inserts `value` under `key` when there is one.
-fn put<T: serde::Serialize>(m: &mut Map<String, Value>, key: &str, value: Option<T>) {
+pub(super) fn put<T: serde::Serialize>(m: &mut Map<String, Value>, key: &str, value: Option<T>) {
     if let Some(v) = value {
         m.insert(key.into(), json!(v));
     }
@@ -316,7 +238,10 @@ fn address(a: &Address) -> Map<String, Value> {
 /// The kernel's identity of a route: table, destination and metric.
 fn route_key(r: &Route) -> (String, String) {
     let mut k = format!("{} table {}", r.destination, r.table);
-    let dest = if r.destination.prefix_len() == 0 {
+    // `ip -6 route` says `default` too: the family tells the two defaults apart.
+    let dest = if r.destination.prefix_len() == 0 && r.destination.addr().is_ipv6() {
+        "default (IPv6)".to_string()
+    } else if r.destination.prefix_len() == 0 {
         "default".to_string()
     } else {
         r.destination.to_string()
@@ -555,48 +480,4 @@ fn firewall(f: &FwOp) -> Described {
             )
         }
     }
-}
-
-fn server(s: &ServerSpec) -> Map<String, Value> {
-    let fl = &s.flags;
-    let o = &s.options;
-    let mut m = obj([
-        ("interface", json!(fl.interface)),
-        ("address", json!(fl.address.map(|a| a.to_string()))),
-        (
-            "range",
-            match fl.range {
-                Some((a, b)) => json!({"start": a.to_string(), "end": b.to_string()}),
-                None => Value::Null,
-            },
-        ),
-        (
-            "lease-time",
-            match fl.lease_seconds {
-                Some(s) => json!(s),
-                None => json!("infinite"),
-            },
-        ),
-    ]);
-    put(&mut m, "domain", fl.domain.as_deref());
-    m.insert("router".into(), json!(o.router.map(|r| r.to_string())));
-    let dns: Vec<String> = o.dns_servers.iter().map(ToString::to_string).collect();
-    m.insert("dns-servers".into(), json!(dns));
-    put(&mut m, "mtu", o.mtu);
-    let up: Vec<String> = fl.upstream.iter().map(ToString::to_string).collect();
-    m.insert("upstream-dns".into(), json!(up));
-    m.insert("resolv-conf".into(), json!(fl.resolv_conf));
-    m.insert("ping-check".into(), json!(fl.ping_check));
-    m.insert("log-dhcp".into(), json!(fl.log_dhcp));
-    m
-}
-
-fn dhcp_host(h: &DhcpHost) -> Map<String, Value> {
-    let mut m = Map::new();
-    put(&mut m, "mac", h.mac.map(|v| v.to_string()));
-    put(&mut m, "duid", h.duid.as_ref().map(|v| v.to_string()));
-    put(&mut m, "ip", h.ip.map(|v| v.to_string()));
-    put(&mut m, "ipv6", h.ipv6.map(|v| v.to_string()));
-    put(&mut m, "hostname", h.hostname.as_deref());
-    m
 }

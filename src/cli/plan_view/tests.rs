@@ -183,10 +183,7 @@ networks:
         ),
         "{text}"
     );
-    assert!(
-        text.contains("not tied to one network (the source-routing block, your own objects):"),
-        "{text}"
-    );
+    assert!(text.contains("not tied to one network:"), "{text}");
     let fw = v
         .entries
         .iter()
@@ -239,6 +236,8 @@ networks:
         text.contains("  - dhcp-server t1 (its dnsmasq and files)"),
         "{text}"
     );
+    // A device goes by its kind, as it came.
+    assert!(text.contains("  - linux-bridge t1"), "{text}");
 }
 
 #[test]

@@ -26,7 +26,7 @@ impl PlanView {
     /// `network blue (bridge blue, table 3541, derived from its name):`.
     fn header(&self, network: Option<&str>) -> String {
         let Some(name) = network else {
-            return "not tied to one network (the source-routing block, your own objects):".into();
+            return "not tied to one network:".into();
         };
         let Some(n) = self.networks.iter().find(|n| n.name == name) else {
             return format!("network {name}:");

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::RawFd;
 
+use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -186,6 +187,10 @@ pub(super) fn create(link: &NewLink, master: Option<u32>, base: Option<u32>) -> 
     // The same name, MTU, MAC, controller and up as a device made outside netlink is
     // finished with; creating adds the kind.
     let mut msg = finish_by_name(link, master);
+    if port_without_ipv6(link, master) {
+        // Up only in `followups`, once IPv6 is off (the kernel refuses it at creation).
+        set_up(&mut msg, false);
+    }
     match &link.kind {
         // The kernel applies the forward delay before the STP state, so a delay below
         // STP's 2 s minimum is taken (and raised to 2 s when STP comes on).
@@ -226,6 +231,17 @@ pub(super) fn finish_by_name(link: &NewLink, master: Option<u32>) -> LinkMessage
     msg
 }
 
+/// [`finish_by_name`] for a tap made by ioctl: a port comes up without IPv6 link-local
+/// addresses (see [`port_without_ipv6`]). One message does: the tap exists already, and
+/// has no carrier (so no link-local address yet) until a process attaches to it.
+pub(super) fn finish_tap(link: &NewLink, master: Option<u32>) -> LinkMessage {
+    let mut msg = finish_by_name(link, master);
+    if master.is_some() && link.up && ipv6_settable(link.mtu) {
+        msg.attributes.push(no_link_local());
+    }
+    msg
+}
+
 /// The ifinfomsg + attributes inside VETH_INFO_PEER. The kernel applies the peer's
 /// name, MTU and MAC but ignores IFLA_MASTER there, and bringing the peer up inside the
 /// create request fails with ENOTCONN (the peer is opened before the pair is linked):
@@ -248,9 +264,77 @@ fn push_name_mtu_mac(msg: &mut LinkMessage, name: &str, mtu: Option<u32>, mac: O
     }
 }
 
+/// Whether a new link is a bridge port created up: it then comes up without IPv6
+/// link-local address generation (`addrgenmode none`). A port's own IPv6 is never used
+/// (frames go to its bridge), and with it every port would take a link-local address,
+/// duplicate address detection, MLD reports and a fe80::/64 route, each of which costs
+/// the kernel time that grows with the number of IPv6 devices (issue 18, item 2). veth
+/// and tap ports only (taps: [`finish_tap`]); other kinds are left as the kernel makes
+/// them.
+fn port_without_ipv6(link: &NewLink, master: Option<u32>) -> bool {
+    master.is_some()
+        && link.up
+        && matches!(link.kind, LinkKind::Veth { .. })
+        && ipv6_settable(link.mtu)
+}
+
+/// Whether the kernel takes IPv6 settings for a link of `mtu`: it has IPv6 (not booted
+/// with `ipv6.disable=1`) and the link gets IPv6 state at all (an MTU below 1280 gets
+/// none); otherwise the setting is refused (EAFNOSUPPORT) and there is nothing to turn
+/// off anyway.
+fn ipv6_settable(mtu: Option<u32>) -> bool {
+    static IPV6: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IPV6.get_or_init(|| std::path::Path::new("/proc/net/if_inet6").exists())
+        && mtu.is_none_or(|m| m >= 1280)
+}
+
+/// IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE: none } }.
+fn no_link_local() -> LinkAttribute {
+    LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
+        In6AddrGenMode::None,
+    )])])
+}
+
+/// What a new link still needs once it exists, by name (its ifindex is not known yet):
+/// a port created down comes up without IPv6 link-local addresses, and a veth's peer
+/// that is to be up or enslaved gets that (a peer enslaved and up as a port, too).
+pub(super) fn followups(
+    link: &NewLink,
+    master: Option<u32>,
+    peer_master: Option<u32>,
+) -> Vec<LinkMessage> {
+    let mut out = Vec::new();
+    if port_without_ipv6(link, master) {
+        out.push(no_link_local_by_name(&link.name));
+        let mut msg = LinkMessage::default();
+        set_up(&mut msg, true);
+        msg.attributes
+            .push(LinkAttribute::IfName(link.name.clone()));
+        out.push(msg);
+    }
+    if let (LinkKind::Veth { peer: Some(peer) }, Some(_)) = (&link.kind, peer_master) {
+        let mtu = link.peer.as_ref().and_then(|p| p.mtu).or(link.mtu);
+        if link.peer.as_ref().is_some_and(|p| p.up) && ipv6_settable(mtu) {
+            out.push(no_link_local_by_name(peer));
+        }
+    }
+    out.extend(peer_followup(link, peer_master));
+    out
+}
+
+/// A message of its own, ahead of the one bringing the link up: in one message the
+/// kernel brings the link up first, and a link with a carrier gets its link-local
+/// address right then.
+fn no_link_local_by_name(name: &str) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    msg.attributes.push(no_link_local());
+    msg
+}
+
 /// For a new veth pair whose peer is to be up or enslaved: the RTM_NEWLINK that does it
 /// once the pair exists, naming the peer (its ifindex is not known yet).
-pub(super) fn peer_followup(link: &NewLink, peer_master: Option<u32>) -> Option<LinkMessage> {
+fn peer_followup(link: &NewLink, peer_master: Option<u32>) -> Option<LinkMessage> {
     let LinkKind::Veth { peer: Some(peer) } = &link.kind else {
         return None;
     };

@@ -22,6 +22,9 @@ mod kinds;
 mod link;
 mod listen;
 mod netns;
+pub mod nfnl;
+pub mod nft_read;
+mod nft_verified;
 mod route;
 mod rule;
 mod socket;
@@ -174,7 +177,7 @@ impl LinuxDriver {
     /// The request that carries out `op`, and for a new veth pair the request that
     /// finishes its peer once the pair exists; `None` when there is nothing to do (a
     /// delete of something that is gone with its interface).
-    fn request(&self, op: &Op) -> Result<Option<(Request, Option<Request>)>, DriverError> {
+    fn request(&self, op: &Op) -> Result<Option<(Request, Vec<Request>)>, DriverError> {
         const NEW: u16 = NLM_F_CREATE | NLM_F_EXCL;
         let resolve_opt = |name: Option<&String>| name.map(|n| self.resolve(op, n)).transpose();
         let request = match op {
@@ -184,17 +187,19 @@ impl LinuxDriver {
                     resolve_opt(new.peer.as_ref().and_then(|p| p.controller.as_ref()))?;
                 if let LinkKind::Tap(_) = new.kind {
                     // Created by ioctl beforehand (see `create_taps`); this finishes it.
-                    let msg = link::finish_by_name(new, master);
-                    return Ok(Some(((RouteNetlinkMessage::NewLink(msg), 0), None)));
+                    let msg = link::finish_tap(new, master);
+                    return Ok(Some(((RouteNetlinkMessage::NewLink(msg), 0), Vec::new())));
                 }
                 let base = new.kind.base().map(|b| self.resolve(op, b)).transpose()?;
                 let create = (
                     RouteNetlinkMessage::NewLink(link::create(new, master, base)),
                     NEW,
                 );
-                let followup = link::peer_followup(new, peer_master)
-                    .map(|msg| (RouteNetlinkMessage::NewLink(msg), 0));
-                return Ok(Some((create, followup)));
+                let followups = link::followups(new, master, peer_master)
+                    .into_iter()
+                    .map(|msg| (RouteNetlinkMessage::NewLink(msg), 0))
+                    .collect();
+                return Ok(Some((create, followups)));
             }
             Op::ChangeLink { name, change } => {
                 if change.is_empty() {
@@ -278,7 +283,7 @@ impl LinuxDriver {
             | Op::AddDhcpHost { .. }
             | Op::RemoveDhcpHost { .. } => return Ok(None),
         };
-        Ok(Some((request, None)))
+        Ok(Some((request, Vec::new())))
     }
 
     /// Brings up or enslaves the peers of the veth pairs just created (`followups`: op
@@ -643,7 +648,7 @@ impl LinuxDriver {
             match self.request(op) {
                 Ok(Some((request, followup))) => {
                     requests.push(request);
-                    followups.extend(followup.map(|f| (prepared.len(), f)));
+                    followups.extend(followup.into_iter().map(|f| (prepared.len(), f)));
                     prepared.push(None);
                 }
                 Ok(None) => prepared.push(Some(Ok(()))),

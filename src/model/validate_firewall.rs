@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::model::validate::check_ifname as check_linux_ifname;
-use crate::model::{Desired, NetworkState};
+use super::validate::check_ifname as check_linux_ifname;
+use super::{Desired, NetworkState};
 
 fn unusable(ip: &IpAddr) -> Option<&'static str> {
     if ip.is_unspecified() {

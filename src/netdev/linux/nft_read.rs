@@ -1,0 +1,479 @@
+//! Reading our nftables table through nfnetlink (no `nft` process), and deciding which
+//! chains' rules are exactly what their specs render to.
+//!
+//! The structure (chains, maps and their elements, each rule's comment token, the rule
+//! counts) comes straight from netlink. The rules' *content* is checked by fingerprint:
+//! a chain's fingerprint hashes its rules' expressions as the kernel holds them
+//! (counters' values left out) with their comments. A fingerprint is recorded as
+//! verified (in `verified`) when either
+//!
+//! * `nft list` printed that chain exactly as our renderer writes its rules (the check
+//!   hostnet always made), or
+//! * our own `nft -f` transaction wrote the chain and the ruleset generation shows that
+//!   no other transaction came between it and our read-back.
+//!
+//! A chain whose fingerprint is not recorded as verified (someone edited or replaced a
+//! rule, keeping its comment or not; or the record is gone) is printed by `nft` and
+//! compared as text, that chain only. So an edited or foreign rule in our chains is still
+//! found and repaired, and the common case reads no text at all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
+use super::nft_verified as verified;
+use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS};
+use crate::firewall::{nft, run, BackendState, FirewallError, NetFirewall, NetFwState};
+
+pub const TABLE_NAME: &str = "hostnet";
+
+/// More unverified chains than this are printed with one `nft list table` rather than
+/// one `nft list chain` process each (nft 1.0.6 fails a script of several `list chain`
+/// commands: its cache then holds only the first chain).
+const LIST_EACH_UP_TO: usize = 4;
+
+fn read_error(e: NfnlError) -> FirewallError {
+    FirewallError::Output {
+        program: "nfnetlink (table inet hostnet)".into(),
+        message: crate::error_chain(&e),
+    }
+}
+
+/// Reads our table: state, damage marked.
+pub fn query() -> Result<BackendState, FirewallError> {
+    let mut nl = match Nfnl::open() {
+        Ok(nl) => nl,
+        Err(e) if e.unsupported() => return Ok(BackendState::default()),
+        Err(e) => return Err(read_error(e)),
+    };
+    let key = memo_key();
+    let now = match nl.generation() {
+        Ok(g) => Some(g),
+        Err(e) if e.unsupported() => return Ok(BackendState::default()),
+        Err(_) => None,
+    };
+    let remembered = LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|m| Some(&m.key) == key.as_ref() && Some(m.table.generation) == now)
+            .map(|m| (m.table.clone(), m.prints.clone()))
+    });
+    let (table, prints) = match remembered {
+        Some(hit) => hit,
+        None => {
+            let table = match nl.read_table(nfnl::NFPROTO_INET, TABLE_NAME, None) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    LAST.with(|l| l.borrow_mut().take());
+                    return Ok(BackendState::default());
+                }
+                Err(e) if e.unsupported() => return Ok(BackendState::default()),
+                Err(e) => return Err(read_error(e)),
+            };
+            let prints = chain_prints(&table);
+            if let Some(key) = key {
+                LAST.with(|l| {
+                    *l.borrow_mut() = Some(Memo {
+                        key,
+                        table: table.clone(),
+                        prints: prints.clone(),
+                    })
+                });
+            }
+            (table, prints)
+        }
+    };
+    let mut st = from_table(&table);
+    let mut record = verified::load();
+    let unverified: BTreeSet<String> = ours_to_check(&st)
+        .into_iter()
+        .filter(|c| prints.get(c).is_none_or(|p| !record.contains(c, *p)))
+        .collect();
+    if !unverified.is_empty() {
+        let listing = list_chains(&unverified)?;
+        nft::check_rules(&mut st, &listing, Some(&unverified));
+        for c in &unverified {
+            if chain_sound(&st, c) {
+                if let Some(p) = prints.get(c) {
+                    record.insert(c, *p);
+                }
+            }
+        }
+    }
+    record.keep_only(prints.keys());
+    verified::store(&record);
+    Ok(st)
+}
+
+/// The chains whose rules decide whether the state is sound: the base chains that exist
+/// and the chains of every network that is intact by its structure.
+fn ours_to_check(st: &BackendState) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = BASE_CHAINS
+        .iter()
+        .map(|(c, _)| c.to_string())
+        .filter(|c| st.base.contains(&format!("chain {c}")))
+        .collect();
+    for n in st.networks.values().filter(|n| n.intact) {
+        out.extend(n.chains.iter().cloned());
+    }
+    out
+}
+
+/// Whether the text check left chain `c` as ours: its network intact, or a base chain
+/// with no foreign rule recorded.
+fn chain_sound(st: &BackendState, c: &str) -> bool {
+    match network_of_chain(c) {
+        Some((net, _)) => st.networks.get(net).is_some_and(|n| n.intact),
+        None => !st
+            .base
+            .iter()
+            .any(|b| b.starts_with(&format!("foreign {c}:"))),
+    }
+}
+
+/// `nft list` output of the chains (only they are compared as text).
+fn list_chains(chains: &BTreeSet<String>) -> Result<String, FirewallError> {
+    if chains.len() > LIST_EACH_UP_TO {
+        return Ok(run::output("nft", &["list", "table", "inet", TABLE_NAME])?.unwrap_or_default());
+    }
+    let mut listing = String::new();
+    for c in chains {
+        let args = ["list", "chain", "inet", TABLE_NAME, c.as_str()];
+        listing.push_str(&run::output("nft", &args)?.unwrap_or_default());
+    }
+    Ok(listing)
+}
+
+/// Records the fingerprints of the chains our own transaction just wrote, when the
+/// ruleset generation shows it was the only one since `before` (read before `nft -f`).
+/// Best effort: without a record the next query compares those chains as text.
+pub fn record_written(before: Option<u32>, written: &BTreeSet<String>, gone: &BTreeSet<String>) {
+    let Some(before) = before else { return };
+    let Ok(mut nl) = Nfnl::open() else { return };
+    let list: Vec<String> = written.iter().cloned().collect();
+    let Ok(rules) = nl.rules_of(nfnl::NFPROTO_INET, TABLE_NAME, &list) else {
+        return;
+    };
+    let Ok(after) = nl.generation() else { return };
+    let ours_alone = after == before.wrapping_add(1);
+    patch_memo(&mut nl, before, after, ours_alone, written, gone, &rules);
+    let mut record = verified::load();
+    for c in gone {
+        record.remove(c);
+    }
+    if ours_alone {
+        let prints = fingerprints(&rules);
+        for c in written {
+            match prints.get(c) {
+                Some(p) => record.insert(c, *p),
+                None => record.insert(c, fingerprint_of(&[])),
+            }
+        }
+    }
+    verified::store(&record);
+}
+
+/// The table as this thread last read it, valid while the ruleset generation is
+/// `table.generation` (no transaction since), with each chain's fingerprint: the query
+/// that verifies an apply then re-reads nothing but what the apply itself wrote.
+struct Memo {
+    key: String,
+    table: NftTable,
+    prints: BTreeMap<String, u64>,
+}
+
+thread_local! {
+    static LAST: std::cell::RefCell<Option<Memo>> = const { std::cell::RefCell::new(None) };
+}
+
+fn memo_key() -> Option<String> {
+    crate::netdev::netns_id::NetnsId::current()
+        .ok()
+        .map(|n| n.key())
+}
+
+/// Brings the remembered table up to date after our own transaction, when it was the
+/// only one since the table was read (`ours_alone`) and wrote no base chain (the
+/// skeleton's repair re-creates the table: then it is read again whole): the written
+/// chains' rules (`rules`, just read back) replace theirs, the gone chains go, and the
+/// maps are read again (their elements changed).
+fn patch_memo(
+    nl: &mut Nfnl,
+    before: u32,
+    after: u32,
+    ours_alone: bool,
+    written: &BTreeSet<String>,
+    gone: &BTreeSet<String>,
+    rules: &[nfnl::NftRule],
+) {
+    let key = memo_key();
+    let mut memo = LAST.with(|l| l.borrow_mut().take());
+    let usable = memo
+        .as_ref()
+        .is_some_and(|m| Some(&m.key) == key.as_ref() && m.table.generation == before)
+        && ours_alone
+        && !written
+            .iter()
+            .chain(gone)
+            .any(|c| BASE_CHAINS.iter().any(|(b, _)| b == c));
+    let Some(m) = memo.as_mut().filter(|_| usable) else {
+        return;
+    };
+    let Ok(sets) = nl.sets(nfnl::NFPROTO_INET, TABLE_NAME) else {
+        return;
+    };
+    let t = &mut m.table;
+    t.sets = sets;
+    t.chains.retain(|c| !gone.contains(c));
+    for c in written {
+        if !t.chains.contains(c) {
+            t.chains.push(c.clone());
+        }
+    }
+    t.rules
+        .retain(|r| !written.contains(&r.chain) && !gone.contains(&r.chain));
+    t.rules.extend(rules.iter().cloned());
+    t.generation = after;
+    for c in gone {
+        m.prints.remove(c);
+    }
+    let fresh = fingerprints(rules);
+    for c in written {
+        let p = fresh.get(c).copied().unwrap_or_else(|| fingerprint_of(&[]));
+        m.prints.insert(c.clone(), p);
+    }
+    LAST.with(|l| *l.borrow_mut() = memo);
+}
+
+/// The ruleset generation now, if nf_tables answers.
+pub fn generation() -> Option<u32> {
+    Nfnl::open().ok()?.generation().ok()
+}
+
+/// FNV-1a, 64 bits: stable across builds (the record outlives a process).
+fn fnv(h: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *h ^= u64::from(*b);
+        *h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fingerprint_of(rules: &[&nfnl::NftRule]) -> u64 {
+    let mut h = FNV_START;
+    for r in rules {
+        fnv(&mut h, &(r.canon.len() as u64).to_le_bytes());
+        fnv(&mut h, &r.canon);
+        let c = r.comment.as_deref().unwrap_or("\u{0}none");
+        fnv(&mut h, &(c.len() as u64).to_le_bytes());
+        fnv(&mut h, c.as_bytes());
+    }
+    h
+}
+
+/// Each chain's fingerprint (rules in their order).
+fn fingerprints(rules: &[nfnl::NftRule]) -> BTreeMap<String, u64> {
+    let mut by_chain: BTreeMap<&str, Vec<&nfnl::NftRule>> = BTreeMap::new();
+    for r in rules {
+        by_chain.entry(&r.chain).or_default().push(r);
+    }
+    by_chain
+        .into_iter()
+        .map(|(c, rs)| (c.to_string(), fingerprint_of(&rs)))
+        .collect()
+}
+
+/// Each chain's fingerprint (an empty chain has the fingerprint of no rules).
+pub fn chain_prints(t: &NftTable) -> BTreeMap<String, u64> {
+    let mut prints = fingerprints(&t.rules);
+    for c in &t.chains {
+        prints
+            .entry(c.clone())
+            .or_insert_with(|| fingerprint_of(&[]));
+    }
+    prints
+}
+
+/// The state. Rules are not yet compared: a network is intact here when its chains, map
+/// elements and rule count match what its comment tokens render to.
+pub fn from_table(t: &NftTable) -> BackendState {
+    let mut st = BackendState::default();
+    st.base.insert("table".into());
+    let mut chains: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in &t.chains {
+        if BASE_CHAINS.iter().any(|(b, _)| b == c) {
+            st.base.insert(format!("chain {c}"));
+        } else if let Some((net, _)) = network_of_chain(c) {
+            chains.entry(net.to_string()).or_default().insert(c.clone());
+        }
+    }
+    let mut dispatch: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut isolated: BTreeSet<String> = BTreeSet::new();
+    for s in &t.sets {
+        if s.name == "isolated" {
+            st.base.insert("set isolated".into());
+            isolated.extend(s.elements.iter().map(|e| q(&nfnl_string(&e.key))));
+        } else if MAPS.iter().any(|m| m.0 == s.name) {
+            st.base.insert(format!("map {}", s.name));
+            for (key, target) in map_entries(&s.name, &s.elements) {
+                if let Some((net, _)) = network_of_chain(&target) {
+                    dispatch
+                        .entry(net.to_string())
+                        .or_default()
+                        .insert(format!("{} {key}", s.name));
+                }
+            }
+        }
+    }
+    let mut tokens: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in &t.rules {
+        let comment = r.comment.clone().unwrap_or_default();
+        if let Some((net, _)) = network_of_chain(&r.chain) {
+            tokens.entry(net.to_string()).or_default().push(comment);
+        } else if let Some(m) = comment.strip_prefix("dispatch ") {
+            st.base.insert(format!("rule dispatch {m}"));
+        }
+    }
+    let names: BTreeSet<String> = chains.keys().chain(dispatch.keys()).cloned().collect();
+    for name in names {
+        let toks = tokens.remove(&name).unwrap_or_default();
+        let spec = NetFirewall::from_tokens(toks.iter().map(String::as_str));
+        let mut found = NetFwState {
+            spec: spec.clone().unwrap_or_default(),
+            intact: false,
+            chains: chains.remove(&name).unwrap_or_default(),
+            dispatch: dispatch.remove(&name).unwrap_or_default(),
+        };
+        if isolated.contains(&q(&found.spec.device)) {
+            found
+                .dispatch
+                .insert(format!("isolated {}", q(&found.spec.device)));
+        }
+        if let Some(spec) = spec {
+            let want = nft::expected(&name, &spec);
+            found.intact = want.chains == found.chains
+                && want.dispatch == found.dispatch
+                && toks.len() == nft::rule_count(&name, &spec);
+        }
+        st.networks.insert(name, found);
+    }
+    st
+}
+
+fn nfnl_string(b: &[u8]) -> String {
+    let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+fn nfproto(v: u8) -> String {
+    match v {
+        2 => "ipv4".into(),
+        10 => "ipv6".into(),
+        n => n.to_string(),
+    }
+}
+
+fn l4proto(v: u8) -> String {
+    match v {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        n => n.to_string(),
+    }
+}
+
+/// `nfproto . l4proto . port` from a concatenation's 4-byte-aligned fields at `at`.
+fn proto_port(b: &[u8], at: usize) -> Option<String> {
+    let nf = *b.get(at)?;
+    let l4 = *b.get(at + 4)?;
+    let port = u16::from_be_bytes(b.get(at + 8..at + 10)?.try_into().ok()?);
+    Some(format!("{} . {} . {port}", nfproto(nf), l4proto(l4)))
+}
+
+fn as_ip(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
+        _ => None,
+    }
+}
+
+/// A map's entries as (key in nft syntax, as [`nft`]'s dispatch writes it; target
+/// chain).
+fn map_entries(map: &str, elements: &[NftElem]) -> Vec<(String, String)> {
+    if map.starts_with("post_") {
+        return intervals(elements);
+    }
+    elements
+        .iter()
+        .filter_map(|e| {
+            let target = e.target.clone()?;
+            let key = match map {
+                "pre_v4" | "pre_v6" => as_ip(&e.key)?.to_string(),
+                "pre_pf" => format!(
+                    "{} . {}",
+                    q(&nfnl_string(e.key.get(..16)?)),
+                    proto_port(&e.key, 16)?
+                ),
+                "pre_hp" => proto_port(&e.key, 0)?,
+                _ => q(&nfnl_string(&e.key)),
+            };
+            Some((key, target))
+        })
+        .collect()
+}
+
+/// Prefixes of an interval map: a start element (with the verdict) runs up to the next
+/// interval end (exclusive) or, with none, to the end of the address space.
+fn intervals(elements: &[NftElem]) -> Vec<(String, String)> {
+    let num = |k: &[u8]| -> Option<(u128, u32)> {
+        let bits = u32::try_from(k.len() * 8).ok()?;
+        if bits != 32 && bits != 128 {
+            return None;
+        }
+        Some((k.iter().fold(0u128, |a, b| (a << 8) | u128::from(*b)), bits))
+    };
+    let mut ends: Vec<u128> = elements
+        .iter()
+        .filter(|e| e.flags & nfnl::ELEM_INTERVAL_END != 0)
+        .filter_map(|e| num(&e.key).map(|(v, _)| v))
+        .collect();
+    ends.sort_unstable();
+    let mut out = Vec::new();
+    for e in elements
+        .iter()
+        .filter(|e| e.flags & nfnl::ELEM_INTERVAL_END == 0)
+    {
+        let (Some((start, bits)), Some(target)) = (num(&e.key), e.target.clone()) else {
+            continue;
+        };
+        let end = match &e.key_end {
+            Some(k) => num(k).map(|(v, _)| v.saturating_add(1)),
+            None => ends.iter().copied().find(|x| *x > start),
+        };
+        // No end: the range reaches the top of the address space.
+        let size = match end {
+            Some(x) => x - start,
+            None => (1u128 << (bits - 1)) - start + (1u128 << (bits - 1)),
+        };
+        if !size.is_power_of_two() {
+            continue;
+        }
+        let len = bits - size.trailing_zeros();
+        let addr = if bits == 32 {
+            IpAddr::from(std::net::Ipv4Addr::from(start as u32))
+        } else {
+            IpAddr::from(std::net::Ipv6Addr::from(start))
+        };
+        let key = if len == bits {
+            addr.to_string()
+        } else {
+            format!("{addr}/{len}")
+        };
+        out.push((key, target));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

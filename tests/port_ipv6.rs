@@ -1,0 +1,113 @@
+//! Bridge ports come up without IPv6 link-local addresses (issue 18, item 2): a port's
+//! own IPv6 is never used, and every IPv6 device costs the kernel time that grows with
+//! their number. The bridge itself and a veth peer outside a bridge keep theirs. Each
+//! test runs in a namespace of its own (see `common::enter_private_netns`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use hostnet::netdev::linux::LinuxDriver;
+use hostnet::netdev::{BridgeOptions, Driver, LinkKind, NewLink, Op, PeerSettings};
+
+fn veth_port(name: &str, peer: &str, bridge: &str, peer_bridge: Option<&str>) -> Op {
+    Op::CreateLink(NewLink {
+        name: name.into(),
+        kind: LinkKind::Veth {
+            peer: Some(peer.into()),
+        },
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: Some(bridge.into()),
+        peer: Some(PeerSettings {
+            up: true,
+            controller: peer_bridge.map(str::to_string),
+            ..PeerSettings::default()
+        }),
+    })
+}
+
+fn bridge(name: &str) -> Op {
+    Op::CreateLink(NewLink {
+        name: name.into(),
+        kind: LinkKind::Bridge(BridgeOptions {
+            stp: false,
+            ..Default::default()
+        }),
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: None,
+    })
+}
+
+/// The devices with an IPv6 link-local address (`/proc/net/if_inet6`, scope 0x20).
+fn with_link_local() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/if_inet6").unwrap_or_default();
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(3) == Some(&"20")).then(|| f.get(5).map(|s| s.to_string()))?
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn addr_gen_mode(dev: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{dev}/addr_gen_mode"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn ports_come_up_without_link_local_addresses() {
+    if !common::enter_private_netns("ports_come_up_without_link_local_addresses") {
+        return;
+    }
+    if !std::path::Path::new("/proc/net/if_inet6").exists() {
+        println!("SKIP ports_come_up_without_link_local_addresses: no IPv6 in this kernel");
+        return;
+    }
+    let mut d = LinuxDriver::new().expect("netlink socket");
+    let ops = [bridge("pb0"), bridge("pb1")];
+    for r in d.execute(&ops) {
+        r.expect("bridges");
+    }
+    // pv0 is a port of pb0 with its peer pp0 outside any bridge; pv1 and its peer pp1
+    // are both ports (of pb1 and pb0).
+    let ops = [
+        veth_port("pv0", "pp0", "pb0", None),
+        veth_port("pv1", "pp1", "pb1", Some("pb0")),
+    ];
+    for r in d.execute(&ops) {
+        r.expect("ports");
+    }
+    let state = d.query().expect("query");
+    for port in ["pv0", "pv1", "pp1", "pp0"] {
+        let l = state.links.get(port).expect("created");
+        assert!(l.up, "{port} is up");
+    }
+    assert_eq!(state.links["pv0"].controller.as_deref(), Some("pb0"));
+    assert_eq!(state.links["pp1"].controller.as_deref(), Some("pb0"));
+    for port in ["pv0", "pv1", "pp1"] {
+        assert_eq!(addr_gen_mode(port), "1", "{port}: addrgenmode none");
+    }
+    assert_eq!(
+        addr_gen_mode("pp0"),
+        "0",
+        "a peer outside a bridge keeps eui64"
+    );
+    // The kernel adds link-local addresses once a device is up with a carrier: wait for
+    // the ones that must come, then check the ports have none.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let want = vec!["pb0".to_string(), "pb1".to_string(), "pp0".to_string()];
+    while with_link_local() != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(with_link_local(), want);
+}
