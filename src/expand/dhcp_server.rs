@@ -4,14 +4,14 @@
 use std::collections::BTreeSet;
 
 use super::Intent;
-use crate::dhcp::server::{
-    DhcpHost, Ipv6Flags, ServerFlags, ServerIntent, ServerOptions, ServerSpec,
-};
 use crate::model::dhcp_server::{
     server_address, server_address6, DhcpServerSpec, DEFAULT_LEASE_SECONDS,
     DEFAULT_LEASE_SECONDS_V6, DEFAULT_RA_INTERVAL,
 };
 use crate::model::{NetworkSpec, NetworkState};
+use crate::netdev::dhcp_server::{
+    DhcpHost, Ipv6Flags, ServerFlags, ServerIntent, ServerOptions, ServerSpec,
+};
 
 /// Records network `n`'s server (or its removal: absent, or no `dhcp-server`). The
 /// document is validated, so what does not convert here cannot occur.

@@ -290,7 +290,7 @@ pub struct Intent {
     /// The networks' firewall (see [`crate::firewall`]).
     pub firewall: crate::firewall::plan::FirewallIntent,
     /// DHCP servers of the networks the file mentions: `None` removes a network's server.
-    pub dhcp_servers: BTreeMap<String, Option<crate::dhcp::server::ServerIntent>>,
+    pub dhcp_servers: BTreeMap<String, Option<crate::netdev::dhcp_server::ServerIntent>>,
     /// hostnet's own routes and rules as a boot stack made them from `hostnet persist`'s
     /// files, with the stack's protocol instead of hostnet's (see
     /// [`crate::plan::copies`]). Filled from the record `persist` writes beside the files.

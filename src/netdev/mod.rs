@@ -16,6 +16,7 @@
 
 mod bridge;
 pub mod bridge_mtu;
+pub mod dhcp_server;
 mod kinds;
 mod kinds_fmt;
 pub mod linux;

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use super::bridge::{BridgeChange, PortChange};
+use super::dhcp_server::{DhcpHost, ServerSpec};
 use super::types::{Address, LinkKind, MacAddr, Route, Rule};
-use crate::dhcp::server::{DhcpHost, ServerSpec};
 
 /// A link to create, with everything that can be set in the same request.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

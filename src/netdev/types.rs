@@ -602,7 +602,7 @@ pub struct KernelState {
     pub firewall: crate::firewall::FirewallState,
     /// The networks' DHCP servers (dnsmasq), by network name.
     #[serde(default)]
-    pub dhcp_servers: BTreeMap<String, crate::dhcp::server::ServerState>,
+    pub dhcp_servers: BTreeMap<String, super::dhcp_server::ServerState>,
     /// The kernel's index of each link, where the driver knows it (see [`LinkIds`]).
     #[serde(default)]
     pub link_ids: LinkIds,

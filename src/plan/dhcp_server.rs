@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use super::{Phase, Plan};
-use crate::dhcp::server::{DhcpHost, ServerSpec, ServerState};
 use crate::expand::Intent;
+use crate::netdev::dhcp_server::{DhcpHost, ServerSpec, ServerState};
 use crate::netdev::{KernelState, Op};
 
 /// What a server must become: its configuration, hosts, and whether it runs.

@@ -39,7 +39,6 @@ pub mod model;
 mod process;
 pub mod render;
 mod status;
-mod types;
 pub mod unit;
 
 use std::collections::BTreeMap;
@@ -50,15 +49,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::netdev::dhcp_server::{
+    DhcpHost, Duid, HostKey, Ipv6Flags, RaMode, ServerFlags, ServerIntent, ServerOptions,
+    ServerSpec, ServerState,
+};
 pub use dirs::{base_dir, DNSMASQ_DIR};
 use dirs::{legacy_servers, namespace_dir};
 pub use process::{cmdline, pid_in_file, RELEASE6_PROGRAM, RELEASE_PROGRAM};
 use render::{CONFIG_FILE, HOSTS_DIR, HOSTS_FILE, OPTIONS_FILE};
 pub use status::Status;
-pub use types::{
-    DhcpHost, Duid, HostKey, Ipv6Flags, RaMode, ServerFlags, ServerIntent, ServerOptions,
-    ServerSpec, ServerState,
-};
 
 use crate::netdev::netns_id::NetnsId;
 use crate::netdev::Op;

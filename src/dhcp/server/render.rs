@@ -4,7 +4,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use super::types::{DhcpHost, Duid, HostKey, Ipv6Flags, RaMode, ServerFlags, ServerSpec};
+use crate::netdev::dhcp_server::{
+    DhcpHost, Duid, HostKey, Ipv6Flags, RaMode, ServerFlags, ServerSpec,
+};
 use crate::netdev::MacAddr;
 
 /// Names of the files in a server's directory.
@@ -244,8 +246,8 @@ pub fn parse_hosts_file(text: &str) -> Option<Vec<DhcpHost>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::types::ServerOptions;
     use super::*;
+    use crate::netdev::dhcp_server::ServerOptions;
     use std::path::PathBuf;
 
     fn flags() -> ServerFlags {

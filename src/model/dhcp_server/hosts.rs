@@ -9,7 +9,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use super::{
     check_host_name, host_addr, v6::host_addr6, DhcpHostSpec, DhcpServerSpec, Errors, RaMode,
 };
-use crate::dhcp::server::Duid;
+use crate::netdev::dhcp_server::Duid;
 use crate::netdev::MacAddr;
 
 /// Where each key, address and name was first declared.

@@ -18,7 +18,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::types::{NetworkSpec, NetworkState};
-pub use crate::dhcp::server::RaMode;
+pub use crate::netdev::dhcp_server::RaMode;
 use crate::netdev::MacAddr;
 
 /// `networks[].dhcp-server`.
