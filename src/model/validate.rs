@@ -619,7 +619,7 @@ fn validate_networks(
         }
     }
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut devices: BTreeMap<String, String> = BTreeMap::new();
+    let mut devices: BTreeMap<String, (String, bool)> = BTreeMap::new();
     let mut uplinks: BTreeMap<String, String> = BTreeMap::new();
     let mut tables: BTreeMap<u32, String> = BTreeMap::new();
     let mut default_route: Option<usize> = None;
@@ -669,11 +669,22 @@ fn validate_networks(
                 "a network with bridged: false has no bridge",
             );
         }
-        if let Some(prev) = devices.insert(device.clone(), n.name.clone()) {
-            errs.push(
+        // A bridgeless network being removed hands its NIC over: a bridgeless network of
+        // the same file may take it (finding F9).
+        let releases = absent && !bridged;
+        match devices.get(&device) {
+            Some((_, prev_releases)) if !bridged && *prev_releases != releases => {
+                if !releases {
+                    devices.insert(device.clone(), (n.name.clone(), false));
+                }
+            }
+            Some((prev, _)) => errs.push(
                 dev_path.clone(),
                 format!("device {device} is already used by network {prev}"),
-            );
+            ),
+            None => {
+                devices.insert(device.clone(), (n.name.clone(), releases));
+            }
         }
         if bridged {
             if let Some(&j) = iface_names.get(&device) {
@@ -918,6 +929,27 @@ mod tests {
         assert_error(
             "networks:\n- name: a\n  ipv4: {address: ['2001:db8::1/64']}\n",
             "networks[0].ipv4.address[0]: 2001:db8::1/64 is not an ipv4 address",
+        );
+    }
+
+    #[test]
+    fn a_removed_bridgeless_network_hands_its_nic_over() {
+        let gone = "{name: a, uplink: eth0, bridged: false, state: absent}";
+        let taker = "{name: b, uplink: eth0, bridged: false}";
+        for (x, y) in [(gone, taker), (taker, gone)] {
+            let yaml = format!("networks:\n- {x}\n- {y}\n");
+            assert_eq!(errors(&yaml), Vec::<String>::new(), "{yaml}");
+        }
+        // Two present networks still cannot share it, nor two removed ones.
+        for extra in ["", ", state: absent"] {
+            assert_error(
+                &format!("networks:\n- {{name: a, uplink: eth0, bridged: false{extra}}}\n- {{name: b, uplink: eth0, bridged: false{extra}}}\n"),
+                "networks[1].uplink: device eth0 is already used by network a",
+            );
+        }
+        assert_error(
+            "networks:\n- {name: a, uplink: eth0, bridged: false, state: absent}\n- {name: b, uplink: eth0, bridged: false}\n- {name: c, uplink: eth0, bridged: false}\n",
+            "networks[2].uplink: device eth0 is already used by network b",
         );
     }
 

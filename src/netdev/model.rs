@@ -20,6 +20,7 @@ pub struct ModelDriver {
     /// Which bridges' MTU was set by hand, so that the others follow their ports.
     marks: Marks,
     fail_when: Option<FailWhen>,
+    macs: mac::BridgeMacs,
     /// Number of ops executed (for "re-apply writes nothing" tests).
     pub ops_executed: usize,
 }
@@ -33,6 +34,7 @@ const ENETUNREACH: i32 = libc::ENETUNREACH;
 impl ModelDriver {
     pub fn new(state: KernelState) -> ModelDriver {
         ModelDriver {
+            macs: mac::BridgeMacs::from_state(&state),
             marks: Marks::new(&state),
             state,
             fail_when: None,
@@ -402,10 +404,9 @@ impl ModelDriver {
                 bridge::vlans(s, name, vlans, *add).map_err(|(e, m)| reject(e, m))?;
             }
             Op::Firewall(fw) => {
-                if let crate::firewall::FwOp::Sysctl { key, .. } = &**fw {
-                    if !s.firewall.sysctls.contains_key(key) {
-                        return Err(reject(libc::ENOENT, "no such sysctl"));
-                    }
+                if let crate::firewall::FwOp::Sysctl { key, to, .. } = &**fw {
+                    return sysctl::write(&mut s.firewall.sysctls, key, to)
+                        .map_err(|()| reject(libc::ENOENT, "no such sysctl"));
                 }
                 crate::firewall::apply_to_state(&mut s.firewall, fw);
             }
@@ -572,6 +573,8 @@ impl Driver for ModelDriver {
             .map(|op| {
                 self.ops_executed += 1;
                 let pending = self.marks.before(&self.state, op);
+                let touched = mac::BridgeMacs::touched(&self.state, op);
+                let links = sysctl::before(&self.state, op);
                 // A link that moves from one bridge to another leaves the first: its port
                 // settings and VLANs go, the second gives it the defaults.
                 let moving = match op {
@@ -588,6 +591,8 @@ impl Driver for ModelDriver {
                 let result = self.apply(op);
                 if result.is_ok() {
                     self.marks.after(&mut self.state, pending);
+                    self.macs.after(&mut self.state, op, &touched);
+                    sysctl::after(&mut self.state, op, links);
                 }
                 if let (Op::ChangeLink { name, .. }, true, Ok(())) = (op, moving, &result) {
                     self.state.bridge_ports.remove(name);
@@ -613,6 +618,11 @@ impl Driver for ModelDriver {
         "model"
     }
 }
+
+#[path = "model_mac.rs"]
+mod mac;
+#[path = "model_sysctl.rs"]
+mod sysctl;
 
 #[cfg(test)]
 #[path = "model_tests.rs"]

@@ -183,3 +183,134 @@ fn a_deleted_device_takes_main_routes_preferring_its_ipv4_but_not_ipv6_sources()
     }
     assert_eq!(m.state().routes, vec![routes[1].clone(), routes[2].clone()]);
 }
+
+/// Findings F8 and F12: a bridge whose MAC was not set follows its lowest port's MAC,
+/// and is zero once empty; one set explicitly keeps its MAC.
+#[test]
+fn a_bridge_without_an_explicit_mac_follows_its_ports() {
+    let mac = |last: u8| MacAddr([0x52, 0x54, 0, 0, 0, last]);
+    let mut s = KernelState::default();
+    for (n, last) in [("e1", 1), ("e2", 2)] {
+        s.links.insert(
+            n.into(),
+            Link {
+                mac: Some(mac(last)),
+                ..link(n)
+            },
+        );
+    }
+    let mut m = ModelDriver::new(s);
+    let bridge = |name: &str, mac: Option<MacAddr>| {
+        Op::CreateLink(crate::netdev::NewLink {
+            name: name.into(),
+            kind: LinkKind::Bridge(Default::default()),
+            up: true,
+            mtu: None,
+            mac,
+            controller: None,
+            peer: None,
+        })
+    };
+    let port = |name: &str, bridge: Option<&str>| Op::ChangeLink {
+        name: name.into(),
+        change: crate::netdev::LinkChange {
+            controller: Some(bridge.map(Into::into)),
+            ..Default::default()
+        },
+    };
+    let run = |m: &mut ModelDriver, op: Op| {
+        for r in m.execute(&[op]) {
+            r.expect("accepted");
+        }
+    };
+    let mac_of = |m: &ModelDriver, n: &str| m.state().links[n].mac;
+    run(&mut m, bridge("br0", None));
+    run(&mut m, port("e2", Some("br0")));
+    assert_eq!(mac_of(&m, "br0"), Some(mac(2)));
+    run(&mut m, port("e1", Some("br0")));
+    assert_eq!(mac_of(&m, "br0"), Some(mac(1)), "the lowest port's");
+    run(&mut m, port("e1", None));
+    assert_eq!(mac_of(&m, "br0"), Some(mac(2)));
+    run(&mut m, Op::DeleteLink { name: "e2".into() });
+    assert_eq!(mac_of(&m, "br0"), Some(MacAddr([0; 6])), "empty");
+    // Set explicitly: kept whatever the ports.
+    run(&mut m, bridge("br1", Some(mac(9))));
+    run(&mut m, port("e1", Some("br1")));
+    assert_eq!(mac_of(&m, "br1"), Some(mac(9)));
+    // Read from a kernel: a bridge with ports and another MAC than theirs was set.
+    let mut m2 = ModelDriver::new(m.state().clone());
+    run(&mut m2, port("e1", None));
+    assert_eq!(mac_of(&m2, "br1"), Some(mac(9)));
+}
+
+/// Finding F3: a new link gets the `default` per-interface sysctls, a deleted one's go.
+#[test]
+fn a_new_link_gets_the_default_sysctls_and_a_deleted_one_loses_its_own() {
+    let mut s = KernelState::default();
+    for (k, v) in [
+        ("net.ipv4.conf.default.forwarding", "1"),
+        ("net.ipv6.conf.default.forwarding", "0"),
+        ("net.ipv6.conf.default.accept_ra", "1"),
+        ("net.ipv6.conf.all.forwarding", "0"),
+    ] {
+        s.firewall.sysctls.insert(k.into(), v.into());
+    }
+    let mut m = ModelDriver::new(s);
+    let veth = Op::CreateLink(crate::netdev::NewLink {
+        name: "v0".into(),
+        kind: LinkKind::Veth {
+            peer: Some("v1".into()),
+        },
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: Some(Default::default()),
+    });
+    for r in m.execute(&[veth]) {
+        r.expect("created");
+    }
+    let sysctls = |m: &ModelDriver| m.state().firewall.sysctls.clone();
+    for dev in ["v0", "v1"] {
+        let s = sysctls(&m);
+        assert_eq!(s[&format!("net.ipv4.conf.{dev}.forwarding")], "1");
+        assert_eq!(s[&format!("net.ipv6.conf.{dev}.forwarding")], "0");
+        assert_eq!(s[&format!("net.ipv6.conf.{dev}.accept_ra")], "1");
+    }
+    let bridge = Op::CreateLink(crate::netdev::NewLink {
+        name: "b0".into(),
+        kind: LinkKind::Bridge(Default::default()),
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: None,
+    });
+    // Deleting one end of the veth takes both.
+    for r in m.execute(&[bridge, Op::DeleteLink { name: "v1".into() }]) {
+        r.expect("accepted");
+    }
+    assert_eq!(sysctls(&m).len(), 7, "{:#?}", sysctls(&m));
+    // IPv6 forwarding on: every device's follows, as the kernel does it; a deleted
+    // device's key written from an older plan is a no-op, as the Linux driver takes it.
+    let write = |key: &str| {
+        Op::Firewall(Box::new(crate::firewall::FwOp::Sysctl {
+            key: key.into(),
+            from: Some("0".into()),
+            to: "1".into(),
+        }))
+    };
+    let ops = [
+        write("net.ipv6.conf.v1.forwarding"),
+        write("net.ipv6.conf.all.forwarding"),
+    ];
+    for r in m.execute(&ops) {
+        r.expect("written");
+    }
+    let s = sysctls(&m);
+    assert_eq!(s["net.ipv6.conf.b0.forwarding"], "1");
+    assert_eq!(s["net.ipv6.conf.default.forwarding"], "1");
+    assert!(!s.contains_key("net.ipv6.conf.v1.forwarding"));
+    let refused = m.execute(&[write("net.ipv6.conf.all.nothing")]);
+    assert!(refused[0].is_err(), "not a device's key: ENOENT");
+}

@@ -1,5 +1,7 @@
 //! Day-2 changes on the model: each converges in one plan and re-plans to nothing.
 
+use std::collections::BTreeSet;
+
 use super::tests::{host, intent_of};
 use super::*;
 use crate::netdev::model::ModelDriver;
@@ -285,6 +287,64 @@ fn a_bridgeless_network_moves_to_another_nic() {
         s.addresses
     );
     assert_eq!(s.links["eth0"].controller.as_deref(), Some("mgmt"));
+}
+
+/// Finding F11: the moving network's routes on the NIC it leaves, in its own table, are
+/// its own even though another network takes that NIC in the same file.
+#[test]
+fn a_network_moves_off_a_nic_another_network_takes() {
+    let mut h = Host::new();
+    h.apply("networks:\n  - {name: mgmt, uplink: eth0, bridged: false, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}\n");
+    let table = |h: &Host| {
+        let t: BTreeSet<u32> =
+            h.m.state()
+                .rules
+                .iter()
+                .filter(|r| r.protocol == HOSTNET_PROTO && r.table > 255)
+                .map(|r| r.table)
+                .collect();
+        assert_eq!(t.len(), 1, "{t:?}");
+        t.into_iter().next().expect("one")
+    };
+    let before = table(&h);
+    h.apply("networks:\n  - {name: lab, uplink: eth0, bridged: false, ipv4: {address: [198.51.100.10/24]}}\n  - {name: mgmt, uplink: eth1, bridged: false, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}\n");
+    // mgmt keeps its table and its rules; its routes there moved to eth1.
+    assert_eq!(table(&h), before);
+    let s = h.m.state();
+    let in_table: Vec<_> = s.routes.iter().filter(|r| r.table == before).collect();
+    assert!(!in_table.is_empty());
+    assert!(
+        in_table.iter().all(|r| r.dev.as_deref() == Some("eth1")),
+        "{in_table:#?}"
+    );
+}
+
+/// Finding F9: a bridgeless network removed and another taking its NIC in one file; the
+/// removed one takes only what is its own (its table), the new one keeps its routes and
+/// the address they share.
+#[test]
+fn a_removed_bridgeless_network_hands_its_nic_over() {
+    let mut h = Host::new();
+    h.apply("networks:\n  - {name: old, uplink: eth0, bridged: false, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, default-route: true}\n");
+    h.apply("networks:\n  - {name: old, uplink: eth0, bridged: false, state: absent}\n  - {name: new, uplink: eth0, bridged: false, ipv4: {address: [192.0.2.10/24, 198.51.100.10/24], gateway: 198.51.100.1}, default-route: true}\n");
+    let s = h.m.state();
+    let on_eth0: BTreeSet<String> = s
+        .addresses
+        .iter()
+        .filter(|a| a.ifname == "eth0")
+        .map(|a| a.addr.to_string())
+        .collect();
+    assert_eq!(on_eth0.len(), 2, "{on_eth0:?}");
+    assert!(s.routes.iter().any(|r| r.table == TABLE_MAIN
+        && r.protocol == HOSTNET_PROTO
+        && r.gateway == Some("198.51.100.1".parse().expect("ip"))));
+    assert!(
+        !s.routes
+            .iter()
+            .any(|r| r.gateway == Some("192.0.2.1".parse().expect("ip"))),
+        "{:#?}",
+        s.routes
+    );
 }
 
 #[test]

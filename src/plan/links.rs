@@ -592,7 +592,19 @@ pub(super) fn plan_addresses(current: &KernelState, intent: &Intent, plan: &mut 
             }
         }
     }
-    for r in &intent.address_removals {
+    // A removed network's address that a link wants (a network taking over its NIC has
+    // it too) stays.
+    let wanted = |r: &Address| {
+        intent.links.get(&r.ifname).is_some_and(|li| {
+            let list = if r.addr.addr().is_ipv4() {
+                &li.ipv4
+            } else {
+                &li.ipv6
+            };
+            list.as_ref().is_some_and(|l| l.contains(&r.addr))
+        })
+    };
+    for r in intent.address_removals.iter().filter(|r| !wanted(r)) {
         if let Some(a) = current
             .addresses
             .iter()

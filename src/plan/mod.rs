@@ -204,7 +204,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     bridge_vlans::plan_vlans(current, intent, &mut plan, &mut errors);
     devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
-    let ix = owned::Index::new(current);
+    let ix = owned::Index::new(current, intent);
     owned::check_tables(current, &ix, intent, &mut errors);
     owned::plan_routes(current, &ix, intent, &mut plan, &mut errors);
     owned::plan_rules(current, &ix, intent, &mut plan);

@@ -20,15 +20,31 @@ pub(super) struct Index<'a> {
     routes_by_table: HashMap<u32, Vec<&'a Route>>,
     tagged_by_dev: HashMap<&'a str, Vec<&'a Route>>,
     rules_by_table: HashMap<u32, Vec<&'a Rule>>,
+    /// The networks of the intent that claim each table as theirs (their table now, or
+    /// the one they had): nobody else's device makes such a table theirs.
+    claims: HashMap<u32, Vec<&'a str>>,
 }
 
 impl<'a> Index<'a> {
-    pub(super) fn new(current: &'a KernelState) -> Index<'a> {
+    pub(super) fn new(current: &'a KernelState, intent: &'a Intent) -> Index<'a> {
         let mut ix = Index {
             routes_by_table: HashMap::new(),
             tagged_by_dev: HashMap::new(),
             rules_by_table: HashMap::new(),
+            claims: HashMap::new(),
         };
+        for n in &intent.networks {
+            let previous = n.previous.as_ref().and_then(|p| p.table);
+            // The main table is everyone's: devices decide there.
+            for t in n
+                .table
+                .into_iter()
+                .chain(previous)
+                .filter(|t| *t != TABLE_MAIN)
+            {
+                ix.claims.entry(t).or_default().push(&n.name);
+            }
+        }
         for r in &current.routes {
             ix.routes_by_table.entry(r.table).or_default().push(r);
             if let (HOSTNET_PROTO, Some(dev)) = (r.protocol, r.dev.as_deref()) {
@@ -52,25 +68,36 @@ impl<'a> Index<'a> {
     fn tagged_on(&self, dev: &str) -> impl Iterator<Item = &'a Route> + '_ {
         self.tagged_by_dev.get(dev).into_iter().flatten().copied()
     }
+
+    /// True when `t` is another network's table than `n`'s (in the intent, or applied
+    /// earlier and not mentioned): `n`'s devices do not make its routes there `n`'s.
+    fn claimed_by_other(&self, intent: &Intent, n: &NetworkIntent, t: u32) -> bool {
+        reserved_for_other(intent, n, t)
+            || self
+                .claims
+                .get(&t)
+                .is_some_and(|c| c.iter().any(|o| *o != n.name))
+    }
 }
 
 /// The devices whose tagged routes are network `n`'s: its device, and the one it had
 /// when last applied (a moved uplink, a renamed bridge) unless another network of the
-/// intent has that one now.
+/// intent has that one now. A removed network's device taken by a present network is
+/// that one's (finding F9): the removed one keeps only what is in its table.
 fn devices_of<'a>(intent: &Intent, n: &'a NetworkIntent) -> Vec<&'a str> {
     n.devices()
         .filter(|d| {
-            *d == n.device
-                || !intent
-                    .networks
-                    .iter()
-                    .any(|o| o.name != n.name && o.device == *d)
+            !intent.networks.iter().any(|o| {
+                o.name != n.name && o.device == *d && (*d != n.device || (n.absent && !o.absent))
+            })
         })
         .collect()
 }
 
 /// The device of a tagged route in table `t` that is none of `devices`: the table is then
-/// another network's.
+/// another network's. `devices` are all the network's, the one it left included: in its
+/// own table, routes on the device it moves away from are its own (finding F11), even
+/// when another network takes that device in the same file.
 fn other_network_in<'a>(ix: &Index<'a>, t: u32, devices: &[&str]) -> Option<&'a str> {
     ix.routes_in(t)
         .filter(|r| r.protocol == HOSTNET_PROTO)
@@ -83,21 +110,19 @@ fn other_network_in<'a>(ix: &Index<'a>, t: u32, devices: &[&str]) -> Option<&'a 
 /// refuses a present network, and an absent one claims only what is on its devices),
 /// and every table where its devices have tagged routes (a table that moved is emptied).
 fn owned_tables(ix: &Index<'_>, intent: &Intent, n: &NetworkIntent) -> BTreeSet<u32> {
-    let devices = devices_of(intent, n);
+    let all: Vec<&str> = n.devices().collect();
     let previous = n.previous.as_ref().and_then(|p| p.table);
     let mut tables: BTreeSet<u32> = n
         .table
         .into_iter()
         .chain(previous)
-        .filter(|t| {
-            other_network_in(ix, *t, &devices).is_none() && !reserved_for_other(intent, n, *t)
-        })
+        .filter(|t| other_network_in(ix, *t, &all).is_none() && !reserved_for_other(intent, n, *t))
         .collect();
-    for d in &devices {
+    for d in &devices_of(intent, n) {
         tables.extend(
             ix.tagged_on(d)
                 .map(|r| r.table)
-                .filter(|t| *t != TABLE_MAIN && !reserved_for_other(intent, n, *t)),
+                .filter(|t| *t != TABLE_MAIN && !ix.claimed_by_other(intent, n, *t)),
         );
     }
     tables
@@ -126,7 +151,7 @@ fn owned_routes<'a>(
     for d in devices_of(intent, n) {
         owned.extend(
             ix.tagged_on(d)
-                .filter(|r| !reserved_for_other(intent, n, r.table)),
+                .filter(|r| !ix.claimed_by_other(intent, n, r.table)),
         );
     }
     owned.into_iter().collect()
@@ -159,7 +184,8 @@ pub(super) fn check_tables(
             });
             continue;
         }
-        if let Some(dev) = other_network_in(ix, t, &devices_of(intent, n)) {
+        let devices: Vec<&str> = n.devices().collect();
+        if let Some(dev) = other_network_in(ix, t, &devices) {
             errors.push(PlanError {
                 path,
                 message: format!(

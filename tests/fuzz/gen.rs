@@ -111,9 +111,24 @@ impl Bug {
     }
 }
 
-/// The bug classes a run exercises when `HOSTNET_FUZZ_BUGS` is not set. Empty while their
-/// fixes are being made; add each class here once its fix is merged.
-pub const ENABLED_BY_DEFAULT: &[Bug] = &[Bug::BridgeMtuInherit];
+/// The bug classes a run exercises when `HOSTNET_FUZZ_BUGS` is not set: each class here
+/// once its fix is merged (all of them now).
+pub const ENABLED_BY_DEFAULT: &[Bug] = &[
+    Bug::Renumber,
+    Bug::SameSubnet,
+    Bug::RemoveByName,
+    Bug::UplinkMove,
+    Bug::RulePriority,
+    Bug::PartialSections,
+    Bug::NatUplinkSubnet,
+    Bug::BridgedToggle,
+    Bug::NewLinkSysctls,
+    Bug::AbsentLeavesAddresses,
+    Bug::BridgeMtuInherit,
+    Bug::BridgeRename,
+    Bug::EmptyBridgeMac,
+    Bug::BridgelessHandover,
+];
 
 /// What the generator may produce.
 #[derive(Clone, Debug)]

@@ -1,0 +1,70 @@
+//! The per-interface sysctls hostnet reads (`forwarding` of both families, IPv6
+//! `accept_ra`) as the kernel keeps them: a new device gets the `default` values, a
+//! deleted one's go with it (finding F3 of the fuzzer: the model had neither), and a
+//! forwarding switch rewrites every device's.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{KernelState, Op};
+use crate::firewall::sysctl;
+
+/// The per-interface keys and the `default` key each is copied from.
+const LEAVES: [(&str, &str); 3] = [
+    ("net.ipv4.conf.", ".forwarding"),
+    ("net.ipv6.conf.", ".forwarding"),
+    ("net.ipv6.conf.", ".accept_ra"),
+];
+
+/// The links before `op`, when it may delete some (to tell which went).
+pub(super) fn before(s: &KernelState, op: &Op) -> Option<BTreeSet<String>> {
+    matches!(op, Op::DeleteLink { .. }).then(|| s.links.keys().cloned().collect())
+}
+
+/// Applies to the sysctls what `op` (which succeeded) did to the links. A state whose
+/// sysctls were not read (no `default` key) is left alone.
+pub(super) fn after(s: &mut KernelState, op: &Op, before: Option<BTreeSet<String>>) {
+    let sysctls = &mut s.firewall.sysctls;
+    match op {
+        Op::CreateLink(l) => {
+            let peer = match &l.kind {
+                super::LinkKind::Veth { peer: Some(p) } => Some(p.as_str()),
+                _ => None,
+            };
+            for dev in std::iter::once(l.name.as_str()).chain(peer) {
+                for (conf, leaf) in LEAVES {
+                    if let Some(v) = sysctls.get(&format!("{conf}default{leaf}")).cloned() {
+                        sysctls.insert(format!("{conf}{dev}{leaf}"), v);
+                    }
+                }
+            }
+        }
+        Op::DeleteLink { .. } => {
+            let Some(before) = before else { return };
+            let links = &s.links;
+            sysctls.retain(|k, _| {
+                sysctl::interface_of(k)
+                    .is_none_or(|dev| !before.contains(dev) || links.contains_key(dev))
+            });
+        }
+        _ => {}
+    }
+}
+
+/// Writes `key` as the kernel does: a forwarding switch that changes rewrites what
+/// [`sysctl::side_effects`] lists (devices created since the plan was made included);
+/// a device's key that is gone (the device was deleted) is a no-op, as the Linux driver
+/// takes it. `Err`: no such key.
+pub(super) fn write(sysctls: &mut BTreeMap<String, String>, key: &str, to: &str) -> Result<(), ()> {
+    match sysctls.get(key) {
+        None if sysctl::interface_of(key).is_some() => return Ok(()),
+        None => return Err(()),
+        Some(v) if v != to => {
+            for (k, v) in sysctl::side_effects(key, to, sysctls) {
+                sysctls.insert(k, v);
+            }
+        }
+        Some(_) => {}
+    }
+    sysctls.insert(key.to_string(), to.to_string());
+    Ok(())
+}
