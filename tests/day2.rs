@@ -509,3 +509,31 @@ fn what_would_apply_but_not_work_is_refused_at_plan_time() {
 }
 
 use std::process::Command;
+
+/// Review finding 1 and 4: the renumbering drops the gateway routes, which the apply adds
+/// again; `hostnet rollback` deletes the new address, which drops them once more. They
+/// are hostnet's doing and must come back, in main and in the network's table, and the
+/// rollback's own restoration is nobody's "replacement" (no `kept:` line).
+#[test]
+fn a_checkpointed_renumbering_rolled_back_keeps_its_gateway_routes() {
+    let test = "a_checkpointed_renumbering_rolled_back_keeps_its_gateway_routes";
+    let Some(h) = Host::new(test) else { return };
+    let base = format!("{MGMT}    source-routing: {{table: 1001}}\n");
+    h.step(&base);
+    let before = kernel_part(&query());
+    let renumbered = base.replace("192.0.2.10/24", "192.0.2.20/24");
+    let o = h.hostnet(
+        &["apply", "--confirm-timeout", "120", "-"],
+        Some(&renumbered),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = h.hostnet(&["rollback"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let defaults = ip("-4 route show table all default");
+    assert_eq!(defaults.lines().count(), 2, "{defaults}\n{}", text(&o));
+    assert_eq!(kernel_part(&query()), before, "{}", text(&o));
+    assert!(!text(&o).contains("kept:"), "{}", text(&o));
+    let status = h.hostnet(&["status"], None);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    assert!(!text(&status).contains("kept:"), "{}", text(&status));
+}
