@@ -330,3 +330,48 @@ fn a_renumbering_rolled_back_from_its_checkpoint_keeps_its_routes() {
     assert!(again.plan.is_empty(), "{}", again.plan);
     assert!(again.kept.is_empty(), "{:?}", again.kept);
 }
+
+/// A changed gateway comes back in one round and says nothing; a route another tool put in
+/// the place of the apply's after it is left, and said once, as a route.
+#[test]
+fn a_route_replaced_by_the_rollback_is_silent_and_by_another_tool_is_kept() {
+    let file = |gw: &str| {
+        format!(
+            "interfaces:\n- {{name: eth0, type: ethernet, ipv4: {{address: [{{ip: 192.0.2.10, prefix-length: 24}}]}}}}\nroutes:\n  config:\n  - {{destination: 0.0.0.0/0, next-hop-address: {gw}, next-hop-interface: eth0, table-id: 1001}}\n"
+        )
+    };
+    let mut m = host();
+    apply(&mut m, &file("192.0.2.1"));
+    let (before, done) = apply(&mut m, &file("192.0.2.254"));
+    let left = m.query().expect("query");
+    let u = undo(&before, &done, Some(&left), &left);
+    assert!(u.kept.is_empty() && u.blocked.is_empty(), "{u:?}");
+    run(&mut m, &u.plan);
+    assert_eq!(m.state().routes, before.routes);
+    let again = undo(&before, &done, Some(&left), m.state());
+    assert!(again.plan.is_empty() && again.kept.is_empty(), "{again:?}");
+    // Another tool replaces the apply's route after it.
+    let mut m = ModelDriver::new(left.clone());
+    let apply_route = left.routes[0].clone();
+    let theirs = crate::netdev::Route {
+        gateway: Some("192.0.2.99".parse().expect("ip")),
+        protocol: 3,
+        ..apply_route.clone()
+    };
+    other_tool(
+        &mut m,
+        &[Op::DeleteRoute(apply_route), Op::AddRoute(theirs.clone())],
+    );
+    let u = undo(&before, &done, Some(&left), m.state());
+    run(&mut m, &u.plan);
+    assert!(m.state().routes.contains(&theirs), "{}", u.plan);
+    let again = undo(&before, &done, Some(&left), m.state());
+    assert_eq!(
+        again.kept,
+        [format!(
+            "{}: added by this apply, replaced since by {theirs}; left",
+            left.routes[0]
+        )],
+    );
+    assert!(!again.kept[0].contains("route route"), "{:?}", again.kept);
+}
