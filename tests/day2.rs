@@ -209,6 +209,8 @@ fn a_renumbering_the_kernel_rejects_later_is_rolled_back_exactly() {
         text(&o)
     );
     assert_eq!(kernel_part(&query()), before);
+    // The rollback's own restoration is not another tool's replacement (review finding 4).
+    assert!(!text(&o).contains("kept:"), "{}", text(&o));
 }
 
 #[test]
@@ -509,3 +511,80 @@ fn what_would_apply_but_not_work_is_refused_at_plan_time() {
 }
 
 use std::process::Command;
+
+/// Review findings 1 and 4: the renumbering drops the gateway routes, which the apply
+/// adds again; the rollback deletes the new address, which drops them once more. They are
+/// hostnet's doing and must come back, in main and in the network's table, and the
+/// rollback's own restoration is nobody's "replacement" (no `kept:` line). `take_back`
+/// rolls the checkpoint back (`hostnet rollback`, or the watchdog after `timeout` seconds)
+/// and returns what it said.
+fn checkpointed_renumbering_rolled_back(test: &str, timeout: &str, take_back: fn(&Host) -> String) {
+    let Some(h) = Host::new(test) else { return };
+    let base = format!("{MGMT}    source-routing: {{table: 1001}}\n");
+    h.step(&base);
+    let before = kernel_part(&query());
+    let renumbered = base.replace("192.0.2.10/24", "192.0.2.20/24");
+    let o = h.hostnet(
+        &["apply", "--confirm-timeout", timeout, "-"],
+        Some(&renumbered),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let said = take_back(&h);
+    let defaults = ip("-4 route show table all default");
+    assert_eq!(defaults.lines().count(), 2, "{defaults}\n{said}");
+    assert_eq!(kernel_part(&query()), before, "{said}");
+    assert!(!said.contains("kept:"), "{said}");
+    let status = h.hostnet(&["status"], None);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    assert!(!text(&status).contains("kept:"), "{}", text(&status));
+}
+
+fn by_rollback(h: &Host) -> String {
+    let o = h.hostnet(&["rollback"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    text(&o)
+}
+
+/// Waits (bounded) for the watchdog's note of what it did.
+fn by_watchdog(h: &Host) -> String {
+    let dir = h.state_dir().join("checkpoint");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let note = std::fs::read_dir(&dir).ok().and_then(|d| {
+            d.flatten()
+                .find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .ends_with(".last-rollback.txt")
+                })
+                .and_then(|e| std::fs::read_to_string(e.path()).ok())
+        });
+        if let Some(note) = note.filter(|n| n.ends_with('\n')) {
+            assert!(note.contains("rolled back ("), "{note}");
+            return note;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watchdog did not roll back within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_checkpointed_renumbering_rolled_back_keeps_its_gateway_routes() {
+    checkpointed_renumbering_rolled_back(
+        "a_checkpointed_renumbering_rolled_back_keeps_its_gateway_routes",
+        "120",
+        by_rollback,
+    );
+}
+
+#[test]
+fn a_renumbering_the_watchdog_rolls_back_keeps_its_gateway_routes() {
+    checkpointed_renumbering_rolled_back(
+        "a_renumbering_the_watchdog_rolls_back_keeps_its_gateway_routes",
+        "1",
+        by_watchdog,
+    );
+}

@@ -114,3 +114,34 @@ fn wanted(intent: &Intent, have: &Route) -> Option<Route> {
         .find(|ri| super::owned::same_user_route(&ri.route, have))
         .map(|ri| ri.route.clone())
 }
+
+/// Adds to a rollback's `plan` what its own address deletions make the kernel take from
+/// `current` that `target` (the state before the apply) has: deleting the address a
+/// renumbering added leaves the device without IPv4 addresses, and the kernel drops the
+/// gateway routes the apply had kept (it added them again after the same drop). They are
+/// hostnet's doing, so they come back after the old addresses; nothing another tool added
+/// since is (it is not in `target`).
+pub(super) fn readd_restored(current: &KernelState, target: &KernelState, plan: &mut Plan) {
+    let (addresses, routes) = lost_with_addresses(current, plan);
+    let planned_addresses: BTreeSet<Address> = plan.phases[Phase::AddAddresses as usize]
+        .iter()
+        .filter_map(|op| match op {
+            Op::AddAddress(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect();
+    for a in addresses
+        .into_iter()
+        .filter(|a| target.addresses.contains(a) && !planned_addresses.contains(a))
+    {
+        plan.push(Phase::AddAddresses, Op::AddAddress(a));
+    }
+    let planned = planned_routes(plan);
+    let readd: Vec<Route> = routes
+        .into_iter()
+        .filter(|r| target.routes.contains(r) && !planned.iter().any(|p| p.same_key(r)))
+        .collect();
+    for r in readd {
+        plan.push(Phase::AddRoutes, Op::AddRoute(r));
+    }
+}

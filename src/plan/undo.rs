@@ -434,6 +434,7 @@ impl Undo<'_> {
         routes(&mut cx);
         rules(&mut cx);
         let mut out = cx.out;
+        super::dropped::readd_restored(now, self.before, &mut out.plan);
         super::restore::finish(&mut out.plan, now, self.before);
         out
     }
@@ -517,9 +518,12 @@ fn routes(cx: &mut Ctx<'_>) {
         if *added {
             if exact && !r.dev.as_ref().is_some_and(|d| cx.deleting.contains(d)) {
                 cx.push(Phase::DeleteRoutes, Op::DeleteRoute(r.clone()));
-            } else if let Some(other) = taken_route(cx.now, r).filter(|_| !exact) {
+            } else if let Some(other) = taken_route(cx.now, r)
+                // The route of before in its place is the rollback's own restoration.
+                .filter(|o| !exact && !before.routes.contains(o))
+            {
                 cx.kept(format!(
-                    "route {r}: added by this apply, replaced since by {other}; left"
+                    "{r}: added by this apply, replaced since by {other}; left"
                 ));
             }
             continue;
@@ -558,14 +562,14 @@ fn re_add(cx: &mut Ctx<'_>, r: &Route, why: &str) {
             return;
         }
         if !cx.link_ok(d) {
-            cx.kept(format!(
-                "route {r}: {why}; its device is gone or another one now"
-            ));
+            cx.kept(format!("{r}: {why}; its device is gone or another one now"));
             return;
         }
     }
-    if let Some(other) = taken_route(cx.now, r) {
-        cx.blocked(format!("route {r}: {why}; {other} holds its place now"));
+    // A route of the apply's in its place goes in this same rollback (see `routes`).
+    let ours = |o: &&Route| cx.e.routes.get(*o) == Some(&true);
+    if let Some(other) = taken_route(cx.now, r).filter(|o| !ours(o)) {
+        cx.blocked(format!("{r}: {why}; {other} holds its place now"));
         return;
     }
     cx.push(Phase::AddRoutes, Op::AddRoute(r.clone()));

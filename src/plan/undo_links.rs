@@ -118,7 +118,7 @@ pub(super) fn recreate(cx: &mut Ctx<'_>, recreate: &[String]) {
             .filter(|r| r.dev.as_deref().is_some_and(|d| names.contains(&d)))
         {
             if let Some(other) = taken_route(cx.now, r) {
-                cx.blocked(format!("route {r}: its place is taken by {other}"));
+                cx.blocked(format!("{r}: its place is taken by {other}"));
             } else {
                 cx.push(Phase::AddRoutes, Op::AddRoute(r.clone()));
             }

@@ -292,3 +292,86 @@ fn an_op_took_effect_only_if_it_shows_and_did_not_before() {
         }
     ));
 }
+
+/// Review findings 1 and 4: a checkpointed renumbering. The apply's address deletion made
+/// the kernel drop the gateway routes, which it added again (so the checkpoint's state
+/// holds them); the rollback's own deletion of the new address drops them once more, and
+/// they must come back in the same round. The routes the rollback puts back in the
+/// places of the apply's are not another tool's replacements.
+#[test]
+fn a_renumbering_rolled_back_from_its_checkpoint_keeps_its_routes() {
+    let file = |ip: &str| {
+        format!(
+            "interfaces:\n- {{name: eth0, type: ethernet, ipv4: {{address: [{{ip: {ip}, prefix-length: 24}}]}}}}\nroutes:\n  config:\n  - {{destination: 0.0.0.0/0, next-hop-address: 192.0.2.1, next-hop-interface: eth0}}\n  - {{destination: 0.0.0.0/0, next-hop-address: 192.0.2.1, next-hop-interface: eth0, table-id: 1001}}\n  - {{destination: 10.9.0.0/16, next-hop-interface: eth0, table-id: 1001, source: {ip}}}\n"
+        )
+    };
+    let mut m = host();
+    apply(&mut m, &file("192.0.2.10"));
+    let (before, done) = apply(&mut m, &file("192.0.2.20"));
+    assert_eq!(
+        before.routes.len(),
+        m.state().routes.len(),
+        "{:?}",
+        m.state()
+    );
+    let left = m.query().expect("query");
+    let u = undo(&before, &done, Some(&left), &left);
+    assert!(u.kept.is_empty() && u.blocked.is_empty(), "{u:?}");
+    run(&mut m, &u.plan);
+    assert_eq!(m.state().addresses, before.addresses);
+    let set = |s: &KernelState| s.routes.iter().cloned().collect::<BTreeSet<_>>();
+    assert_eq!(
+        set(m.state()),
+        set(&before),
+        "one round restores:\n{}",
+        u.plan
+    );
+    let again = undo(&before, &done, Some(&left), m.state());
+    assert!(again.plan.is_empty(), "{}", again.plan);
+    assert!(again.kept.is_empty(), "{:?}", again.kept);
+}
+
+/// A changed gateway comes back in one round and says nothing; a route another tool put in
+/// the place of the apply's after it is left, and said once, as a route.
+#[test]
+fn a_route_replaced_by_the_rollback_is_silent_and_by_another_tool_is_kept() {
+    let file = |gw: &str| {
+        format!(
+            "interfaces:\n- {{name: eth0, type: ethernet, ipv4: {{address: [{{ip: 192.0.2.10, prefix-length: 24}}]}}}}\nroutes:\n  config:\n  - {{destination: 0.0.0.0/0, next-hop-address: {gw}, next-hop-interface: eth0, table-id: 1001}}\n"
+        )
+    };
+    let mut m = host();
+    apply(&mut m, &file("192.0.2.1"));
+    let (before, done) = apply(&mut m, &file("192.0.2.254"));
+    let left = m.query().expect("query");
+    let u = undo(&before, &done, Some(&left), &left);
+    assert!(u.kept.is_empty() && u.blocked.is_empty(), "{u:?}");
+    run(&mut m, &u.plan);
+    assert_eq!(m.state().routes, before.routes);
+    let again = undo(&before, &done, Some(&left), m.state());
+    assert!(again.plan.is_empty() && again.kept.is_empty(), "{again:?}");
+    // Another tool replaces the apply's route after it.
+    let mut m = ModelDriver::new(left.clone());
+    let apply_route = left.routes[0].clone();
+    let theirs = crate::netdev::Route {
+        gateway: Some("192.0.2.99".parse().expect("ip")),
+        protocol: 3,
+        ..apply_route.clone()
+    };
+    other_tool(
+        &mut m,
+        &[Op::DeleteRoute(apply_route), Op::AddRoute(theirs.clone())],
+    );
+    let u = undo(&before, &done, Some(&left), m.state());
+    run(&mut m, &u.plan);
+    assert!(m.state().routes.contains(&theirs), "{}", u.plan);
+    let again = undo(&before, &done, Some(&left), m.state());
+    assert_eq!(
+        again.kept,
+        [format!(
+            "{}: added by this apply, replaced since by {theirs}; left",
+            left.routes[0]
+        )],
+    );
+    assert!(!again.kept[0].contains("route route"), "{:?}", again.kept);
+}
