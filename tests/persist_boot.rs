@@ -357,7 +357,10 @@ fn networkd_completes_a_network_whose_nic_has_no_carrier() {
 #[test]
 fn ifupdown2_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
     const TEST: &str = "ifupdown2_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op";
-    if !can_boot(TEST, &[ifupdown::IFUP, "/usr/bin/unshare"]) {
+    if !can_boot(
+        TEST,
+        &[ifupdown::IFUP, ifupdown::IFRELOAD, "/usr/bin/unshare"],
+    ) {
         return;
     }
     let boot = Boot::new(HOST, NICS, "ifupdown", Format::Ifupdown);
@@ -382,7 +385,46 @@ fn ifupdown2_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
         "ifup -a complained:\n{said}"
     );
     boot.assert_like_the_twin("ifupdown2");
+    // Proxmox VE's "Apply configuration" (and `ifup` of a device that is up) runs every
+    // `post-up` again without `pre-down`: each command must succeed a second time and
+    // leave one copy of what it adds.
+    let out = ifupdown::ifreload_all(
+        &boot.booted,
+        &boot.root.join(persist::ifupdown::DIR),
+        &boot.dir("ifupdown"),
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success()
+            && !said.to_lowercase().contains("error")
+            && !said.to_lowercase().contains("warning"),
+        "ifreload -a after the boot ({}):\n{said}",
+        out.status
+    );
+    boot.assert_like_the_twin("ifupdown2 after ifreload -a");
+    // ifupdown2 3.0 hides a failure that says "exists", so the run above cannot tell: run
+    // every `post-up` command once more by hand, each must succeed and leave one copy.
+    let files = boot.root.join(persist::ifupdown::DIR);
+    ifupdown::run_each(&boot.booted, &files, "post-up");
+    boot.assert_like_the_twin("every post-up command run a third time");
     boot.restore_then_apply_is_a_no_op();
+    // `pre-down` twice (ifdown of a device that is down): each succeeds, and no rule
+    // the files added is left.
+    ifupdown::run_each(&boot.booted, &files, "pre-down");
+    ifupdown::run_each(&boot.booted, &files, "pre-down");
+    let left: Vec<String> = boot
+        .booted
+        .query()
+        .rules
+        .iter()
+        .filter(|r| r.protocol == hostnet::netdev::HOSTNET_PROTO || r.priority == 1000)
+        .map(ToString::to_string)
+        .collect();
+    assert!(left.is_empty(), "rules left after pre-down: {left:#?}");
 }
 
 /// netplan as at boot: `netplan generate` (its systemd generator) renders the files into

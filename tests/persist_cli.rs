@@ -133,6 +133,53 @@ fn foreign_files_are_untouched_without_adopt_and_restore_brings_them_back() {
     assert_eq!(tree(f.root()), before, "byte for byte, mode included");
 }
 
+/// The review's finding 3: a header-less file the user put at a hostnet file name after a
+/// persist is not removed by `--restore` (refused, exit 2, the file named, nothing
+/// changed); with --adopt it is, and without it once the user's file is gone.
+#[test]
+fn restore_leaves_a_file_the_user_wrote_since_alone() {
+    let f = Fixture::new();
+    let yaml = f.yaml("host.yaml", INPUT);
+    let o = f.persist(&yaml, "networkd", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mine = f.root().join("etc/systemd/network/50-hostnet-blue.network");
+    assert!(mine.exists());
+    std::fs::write(&mine, "# mine\n").expect("write");
+    let before = tree(f.root());
+
+    let o = hostnet(&["persist", "--restore", "--root", f.root_arg()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("50-hostnet-blue.network")
+            && err.contains("--adopt")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(tree(f.root()), before, "nothing at all is touched");
+    let o = hostnet(&["persist", "--restore", "--root", f.root_arg(), "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // Edited with the header kept, the file is hostnet's again: restored over.
+    std::fs::write(&mine, "# Written by hostnet\n# edited\n").expect("write");
+    let o = hostnet(&["persist", "--restore", "--root", f.root_arg()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !mine.exists() && tree(f.root()).is_empty(),
+        "{:?}",
+        tree(f.root())
+    );
+
+    // A second restore puts the persisted files back; the user's file placed again
+    // is taken over only with --adopt.
+    let o = hostnet(&["persist", "--restore", "--root", f.root_arg()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(&mine, "# mine\n").expect("write");
+    let o = hostnet(&["persist", "--restore", "--root", f.root_arg(), "--adopt"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!mine.exists());
+}
+
 #[test]
 fn dry_run_shows_a_unified_diff_and_writes_nothing() {
     let f = Fixture::new();

@@ -32,6 +32,15 @@ pub enum CommittedError {
     },
     #[error("{} does not hold a hostnet document: {message}", path.display())]
     Format { path: PathBuf, message: String },
+    #[error(
+        "{} is left as it was (`hostnet restore` applies the state committed before): {}",
+        path.display(),
+        conflicts.join("; ")
+    )]
+    Conflict {
+        path: PathBuf,
+        conflicts: Vec<String>,
+    },
 }
 
 impl From<IoFailure> for CommittedError {
@@ -80,12 +89,15 @@ pub fn record(dir: &Path, applied: &Desired) -> Result<(), CommittedError> {
         return Ok(());
     }
     if let Err(errors) = crate::model::validate(&store) {
-        let p = path(dir)?;
-        return Err(CommittedError::Format {
-            path: p,
-            message: format!(
-                "the merged state would not be valid, so it was not recorded: {errors}"
-            ),
+        let mut conflicts = bridges_of_committed_networks(&before, applied);
+        if conflicts.is_empty() {
+            conflicts.push(format!(
+                "this file and the committed state together would not be valid: {errors}"
+            ));
+        }
+        return Err(CommittedError::Conflict {
+            path: path(dir)?,
+            conflicts,
         });
     }
     let p = path(dir)?;
@@ -95,6 +107,34 @@ pub fn record(dir: &Path, applied: &Desired) -> Result<(), CommittedError> {
     })?;
     let body = format!("# The committed network state of this namespace, kept by hostnet for `hostnet restore`.\n{text}");
     Ok(write_atomically(&p, body.as_bytes())?)
+}
+
+/// The interfaces of `applied` that are the bridge of a network the store keeps (one
+/// `applied` does not name): `hostnet show -o yaml` of a host with networks lists their
+/// bridges as interfaces, and a device is declared in one place.
+fn bridges_of_committed_networks(store: &Desired, applied: &Desired) -> Vec<String> {
+    let mentioned: std::collections::HashSet<&str> =
+        applied.networks.iter().map(|n| n.name.as_str()).collect();
+    let bridges: std::collections::HashMap<&str, &str> = store
+        .networks
+        .iter()
+        .filter(|n| n.bridged != Some(false) && !mentioned.contains(n.name.as_str()))
+        .map(|n| (n.bridge.as_deref().unwrap_or(&n.name), n.name.as_str()))
+        .collect();
+    applied
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| !matches!(i.state, Some(IfaceState::Absent | IfaceState::Ignore)))
+        .filter_map(|(k, i)| {
+            let network = bridges.get(i.name.as_str())?;
+            Some(format!(
+                "interfaces[{k}] of this file ({}) is the bridge of the committed network \
+                 {network}; leave it out of the file (the network describes it)",
+                i.name
+            ))
+        })
+        .collect()
 }
 
 fn same_route(a: &RouteSpec, b: &RouteSpec) -> bool {
@@ -264,6 +304,35 @@ mod tests {
             .collect();
         assert_eq!(names, [("b", Some(9000)), ("c", None)]);
         assert!(store.routes.is_none());
+    }
+
+    /// The review's finding 5: `show -o yaml` of a host with networks lists their bridges
+    /// as interfaces. Applying it changes nothing, but the store cannot hold both: the
+    /// error says which interface is which network's bridge, not that the file is damaged.
+    #[test]
+    fn a_network_bridge_given_as_an_interface_is_named_as_the_conflict() {
+        let store = parse("networks:\n- {name: mgmt, uplink: eth0, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}\n- {name: st, uplink: eth1, bridged: false}\n").expect("doc");
+        let shown = parse("interfaces:\n- {name: eth0, type: ethernet}\n- {name: mgmt, type: linux-bridge, bridge: {port: [{name: eth0}]}}\n- {name: eth1, type: ethernet}\n").expect("doc");
+        let mut merged = store.clone();
+        merge(&mut merged, &shown);
+        assert!(crate::model::validate(&merged).is_err());
+        let conflicts = bridges_of_committed_networks(&store, &shown);
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        let err = CommittedError::Conflict {
+            path: "/var/lib/hostnet/committed/host.yaml".into(),
+            conflicts,
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "interfaces[1] of this file (mgmt) is the bridge of the committed network mgmt"
+            ) && text.contains("left as it was")
+                && !text.contains("does not hold"),
+            "{text}"
+        );
+        // A file that names the network as well is not this conflict.
+        let both = parse("networks:\n- {name: mgmt, state: absent}\ninterfaces:\n- {name: mgmt, type: linux-bridge}\n").expect("doc");
+        assert!(bridges_of_committed_networks(&store, &both).is_empty());
     }
 
     #[test]

@@ -207,11 +207,8 @@ pub fn for_address(table: u32, priority: u32, device: &str, address: IpNet) -> (
     (route, [rule])
 }
 
-/// Lowest priority a network's rules may have: the block needs two priorities below
-/// it, above the local table's rule at 0.
-pub const MIN_NETWORK_PRIORITY: u32 = 3;
-/// Highest: the landing rule sits one above, below the main table's rule at 32766.
-pub const MAX_NETWORK_PRIORITY: u32 = 32765;
+/// The range of a network's rule priorities (validation refuses others).
+pub use crate::model::validate_source_routing::{MAX_NETWORK_PRIORITY, MIN_NETWORK_PRIORITY};
 
 /// A network's rule, as found in the kernel: hostnet's lookup of a table of its own.
 pub fn is_network_rule(r: &Rule) -> bool {

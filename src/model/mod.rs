@@ -21,6 +21,7 @@ mod types;
 pub mod validate;
 mod validate_devices;
 mod validate_firewall;
+pub mod validate_source_routing;
 
 pub use devices::*;
 pub use dhcp_server::{DhcpHostSpec, DhcpRange, DhcpServerSpec, LeaseTime};

@@ -213,7 +213,10 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
             super::validate_devices::check_network(&mut push, i, n);
         }
     }
-    for (path, message) in super::validate_firewall::check(d) {
+    for (path, message) in super::validate_firewall::check(d)
+        .into_iter()
+        .chain(super::validate_source_routing::check(d))
+    {
         errs.push(path, message);
     }
     if errs.0.is_empty() {
@@ -792,6 +795,10 @@ fn validate_networks(
                     );
                 } else if ip.address.iter().any(|a| a.addr() == gw) {
                     errs.push(gp, format!("{gw} is the network's own address"));
+                } else if let Some(why) =
+                    super::validate_source_routing::gateway_problem(&ip.address, gw)
+                {
+                    errs.push(gp, why);
                 }
             }
             if fam == "ipv6" && !ip.address.is_empty() {

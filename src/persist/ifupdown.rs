@@ -11,7 +11,9 @@
 //! own, so routes and rules are `post-up ip route replace`/`ip rule add` commands in
 //! `ip` argument syntax, carrying their protocol (201 for hostnet's, so a later `apply`
 //! finds them as its own), and every rule is deleted again by `pre-down`, so that an
-//! `ifdown`/`ifup` cycle leaves one copy. Devices, `ip` commands and stanza order are
+//! `ifdown`/`ifup` cycle leaves one copy. Every command succeeds when run twice (a rule's
+//! `post-up` deletes its own copy first): `ifreload -a` runs `post-up` again without
+//! `pre-down`. Devices, `ip` commands and stanza order are
 //! independent: ifupdown2 orders interfaces by their dependencies (ports before
 //! bridges), and commands of one device run in the order written (on-link routes before
 //! routes through a gateway they reach).
@@ -171,8 +173,19 @@ fn stanzas(host: &HostConfig, d: &DeviceConfig) -> String {
             crate::netdev::Family::Ipv6 => "-6",
         };
         let args = rule_line(r);
-        attr("post-up", &format!("ip {family} rule add {args}"));
-        attr("pre-down", &format!("ip {family} rule del {args}"));
+        // ifupdown2 runs `post-up` again, without `pre-down`, on `ifreload -a` and on
+        // `ifup` of a device that is up; `ip rule add` of a rule that exists fails
+        // (EEXIST) and rules have no `replace`. Deleting the same rule first makes each
+        // run end with one copy; the delete's error (none yet) is expected, the add's is
+        // not hidden. `pre-down` likewise succeeds when the rule is already gone.
+        attr(
+            "post-up",
+            &format!("ip {family} rule del {args} 2>/dev/null; ip {family} rule add {args}"),
+        );
+        attr(
+            "pre-down",
+            &format!("ip {family} rule del {args} 2>/dev/null || true"),
+        );
     }
     if d.dhcp6 {
         let _ = writeln!(s, "\niface {} inet6 dhcp", d.name);
@@ -266,10 +279,21 @@ mod tests {
                     .filter_map(|(k, v)| (k == "post-up").then_some(v.as_str()))
                     .filter_map(|v| v.split_once(" rule add ").map(|(_, a)| a))
                     .collect();
+                let dels_first: Vec<&str> = attrs
+                    .iter()
+                    .filter_map(|(k, v)| (k == "post-up").then_some(v.as_str()))
+                    .filter_map(|v| v.split_once(" rule del ")?.1.split_once(" 2>/dev/null; "))
+                    .map(|(a, _)| a)
+                    .collect();
+                assert_eq!(adds, dels_first, "post-up deletes first: {}", rel.display());
                 let dels: Vec<&str> = attrs
                     .iter()
                     .filter_map(|(k, v)| (k == "pre-down").then_some(v.as_str()))
-                    .filter_map(|v| v.split_once(" rule del ").map(|(_, a)| a))
+                    .filter_map(|v| {
+                        v.split_once(" rule del ")?
+                            .1
+                            .strip_suffix(" 2>/dev/null || true")
+                    })
                     .collect();
                 assert_eq!(adds, dels, "{}", rel.display());
             }
@@ -281,7 +305,8 @@ mod tests {
             .1;
         assert!(red.contains("\tbridge-ports up-red\n\tbridge-stp off\n\tbridge-fd 0\n"));
         assert!(red.contains(
-            "\tpost-up ip -4 rule add priority 3198 not iif lo goto 3201 protocol 201\n"
+            "\tpost-up ip -4 rule del priority 3198 not iif lo goto 3201 protocol 201 2>/dev/null; \
+             ip -4 rule add priority 3198 not iif lo goto 3201 protocol 201\n"
         ));
         assert!(red.contains(
             "\tpost-up ip -6 route replace 2001:db8:1::/64 dev red table 1001 proto 201 metric 1024\n"

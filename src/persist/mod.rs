@@ -279,19 +279,7 @@ pub fn persist(intent: &Intent, format: Format, opts: &Options) -> Result<Report
 /// restore), itself as a transaction with its own backup set.
 pub fn restore(opts: &Options) -> Result<Report, PersistError> {
     let (_, set) = transaction::load_last_set(&opts.root)?;
-    let wants: Vec<(PathBuf, Want)> = set
-        .into_iter()
-        .map(|(rel, before)| {
-            let want = match before {
-                Before::File { contents, mode } => Want::File { contents, mode },
-                Before::Missing => Want::Absent,
-            };
-            (rel, want)
-        })
-        .collect();
-    // The backup set holds exactly what was there, foreign or not: restoring it is
-    // never a take-over.
-    let changes = transaction::prepare(&opts.root, &wants, true)?;
+    let changes = transaction::prepare_restore(&opts.root, &set, opts.adopt)?;
     finish(changes, Vec::new(), opts)
 }
 

@@ -17,6 +17,11 @@
 //!
 //! A crash between 2 and 3 leaves the backup set named by `last`, so `hostnet persist
 //! --restore` finishes the job. Directories hostnet had to create stay.
+//!
+//! The backup set also keeps what the transaction made of each file (a digest of it):
+//! `--restore` ([`prepare_restore`]) puts a pre-image back only over a file that is still
+//! what the transaction left, or that carries hostnet's header. A file someone wrote at
+//! that path since (without the header) is theirs: refused unless adopted, as for persist.
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};
@@ -33,7 +38,65 @@ pub const BACKUP_DIR: &str = "var/lib/hostnet/persist-backup";
 const KEEP_SETS: usize = 10;
 
 const MANIFEST: &str = "manifest";
-const MANIFEST_MAGIC: &str = "hostnet persist backup v1";
+/// Sets before after-images were kept: their files are restored over anything with
+/// hostnet's header or that is missing.
+const MANIFEST_MAGIC_V1: &str = "hostnet persist backup v1";
+const MANIFEST_MAGIC: &str = "hostnet persist backup v2";
+
+/// What a transaction left of a file, as its backup set keeps it: the length and a
+/// 64-bit FNV-1a digest of the contents (enough to tell an edit from the file hostnet
+/// wrote; a backup set stays the size of the pre-images).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    Absent,
+    File { len: u64, digest: u64 },
+}
+
+impl After {
+    fn of(want: &Want) -> After {
+        match want {
+            Want::Absent => After::Absent,
+            Want::File { contents, .. } => After::file(contents),
+        }
+    }
+
+    fn file(contents: &[u8]) -> After {
+        After::File {
+            len: contents.len() as u64,
+            digest: fnv1a(contents),
+        }
+    }
+
+    /// True when `contents` is the file the transaction left.
+    pub fn is(&self, contents: &[u8]) -> bool {
+        *self == After::file(contents)
+    }
+
+    fn to_field(self) -> String {
+        match self {
+            After::Absent => "absent".into(),
+            After::File { len, digest } => format!("file:{len}:{digest:016x}"),
+        }
+    }
+
+    fn from_field(s: &str) -> Option<After> {
+        if s == "absent" {
+            return Some(After::Absent);
+        }
+        let (len, digest) = s.strip_prefix("file:")?.split_once(':')?;
+        Some(After::File {
+            len: len.parse().ok()?,
+            digest: u64::from_str_radix(digest, 16).ok()?,
+        })
+    }
+}
+
+/// 64-bit FNV-1a: stable across builds and releases, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 const LAST: &str = "last";
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +107,12 @@ pub enum TxError {
         list(paths)
     )]
     Foreign { paths: Vec<PathBuf> },
+    #[error(
+        "changed since the transaction --restore would undo, and not written by hostnet (no \
+         \"{HEADER_MARK}\" header), so left alone: {}; pass --adopt to restore them anyway",
+        list(paths)
+    )]
+    ForeignSince { paths: Vec<PathBuf> },
     #[error("{}: not a regular file; hostnet only replaces regular files", path.display())]
     NotRegular { path: PathBuf },
     #[error("cannot read {}", path.display())]
@@ -334,13 +403,15 @@ fn write_backup_set(root: &Path, changes: &[Change]) -> Result<PathBuf, TxError>
         let mut manifest = format!("{MANIFEST_MAGIC}\n");
         for (n, c) in changes.iter().enumerate() {
             let rel = c.rel.to_string_lossy();
-            match &c.before {
+            let (kind, mode) = match &c.before {
                 Before::File { contents, mode } => {
                     write_synced(&tmp.join(n.to_string()), contents)?;
-                    manifest.push_str(&format!("{n}\tfile\t{mode:o}\t{rel}\n"));
+                    ("file", format!("{mode:o}"))
                 }
-                Before::Missing => manifest.push_str(&format!("{n}\tmissing\t-\t{rel}\n")),
-            }
+                Before::Missing => ("missing", "-".to_string()),
+            };
+            let after = After::of(&c.want).to_field();
+            manifest.push_str(&format!("{n}\t{kind}\t{mode}\t{after}\t{rel}\n"));
         }
         write_synced(&tmp.join(MANIFEST), manifest.as_bytes())?;
         sync_dir(&tmp)?;
@@ -380,9 +451,20 @@ fn safe_rel(p: &Path) -> bool {
     !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Reads the backup set `last` names: each file's path (relative to the root) and what
-/// it was before that transaction.
-pub fn load_last_set(root: &Path) -> Result<(PathBuf, Vec<(PathBuf, Before)>), TxError> {
+/// One file of a backup set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetEntry {
+    /// Relative to the root.
+    pub rel: PathBuf,
+    /// What the file was before that transaction.
+    pub before: Before,
+    /// What that transaction left (sets of v1 do not say).
+    pub after: Option<After>,
+}
+
+/// Reads the backup set `last` names: each file's path (relative to the root), what it
+/// was before that transaction, and what the transaction made of it.
+pub fn load_last_set(root: &Path) -> Result<(PathBuf, Vec<SetEntry>), TxError> {
     let base = root.join(BACKUP_DIR);
     let id = match fs::read_to_string(base.join(LAST)) {
         Ok(s) => s.trim().to_string(),
@@ -404,40 +486,86 @@ pub fn load_last_set(root: &Path) -> Result<(PathBuf, Vec<(PathBuf, Before)>), T
     if !safe_rel(Path::new(&id)) || id.contains('/') {
         return Err(bad(format!("`last` names {id:?}")));
     }
-    let manifest = fs::read_to_string(dir.join(MANIFEST)).map_err(|source| TxError::Read {
-        path: dir.join(MANIFEST),
-        source,
-    })?;
+    let read = |name: &str| {
+        fs::read(dir.join(name)).map_err(|source| TxError::Read {
+            path: dir.join(name),
+            source,
+        })
+    };
+    let manifest = String::from_utf8_lossy(&read(MANIFEST)?).into_owned();
     let mut lines = manifest.lines();
-    if lines.next() != Some(MANIFEST_MAGIC) {
-        return Err(bad("the manifest has no header".into()));
-    }
+    let v2 = match lines.next() {
+        Some(MANIFEST_MAGIC) => true,
+        Some(MANIFEST_MAGIC_V1) => false,
+        _ => return Err(bad("the manifest has no header".into())),
+    };
     let mut out = Vec::new();
     for line in lines {
-        let fields: Vec<&str> = line.splitn(4, '\t').collect();
-        let [n, kind, mode, rel] = fields[..] else {
-            return Err(bad(format!("manifest line {line:?}")));
+        let bad_line = || bad(format!("manifest line {line:?}"));
+        let fields: Vec<&str> = line.splitn(if v2 { 5 } else { 4 }, '\t').collect();
+        let (n, kind, mode, after, rel) = match fields[..] {
+            [n, kind, mode, after, rel] if v2 => (n, kind, mode, Some(after), rel),
+            [n, kind, mode, rel] if !v2 => (n, kind, mode, None, rel),
+            _ => return Err(bad_line()),
         };
         let rel = PathBuf::from(rel);
         if !safe_rel(&rel) || n.parse::<usize>().is_err() {
-            return Err(bad(format!("manifest line {line:?}")));
+            return Err(bad_line());
         }
         let before = match kind {
             "missing" => Before::Missing,
-            "file" => {
-                let mode = u32::from_str_radix(mode, 8)
-                    .map_err(|_| bad(format!("mode in manifest line {line:?}")))?;
-                let contents = fs::read(dir.join(n)).map_err(|source| TxError::Read {
-                    path: dir.join(n),
-                    source,
-                })?;
-                Before::File { contents, mode }
-            }
-            _ => return Err(bad(format!("manifest line {line:?}"))),
+            "file" => Before::File {
+                mode: u32::from_str_radix(mode, 8)
+                    .map_err(|_| bad(format!("mode in manifest line {line:?}")))?,
+                contents: read(n)?,
+            },
+            _ => return Err(bad_line()),
         };
-        out.push((rel, before));
+        let after = match after {
+            None => None,
+            Some(a) => Some(After::from_field(a).ok_or_else(bad_line)?),
+        };
+        out.push(SetEntry { rel, before, after });
     }
     Ok((dir, out))
+}
+
+/// The changes that put every file of a backup set back as it was before that
+/// transaction. A file that is neither what the transaction left nor carries hostnet's
+/// header was written since by someone else: without `adopt` all such files are refused
+/// at once, before anything is written (restoring over them would destroy their work).
+pub fn prepare_restore(root: &Path, set: &[SetEntry], adopt: bool) -> Result<Vec<Change>, TxError> {
+    let mut foreign = Vec::new();
+    let mut wants = Vec::new();
+    for e in set {
+        let want = match &e.before {
+            Before::File { contents, mode } => Want::File {
+                contents: contents.clone(),
+                mode: *mode,
+            },
+            Before::Missing => Want::Absent,
+        };
+        if !adopt {
+            let path = root.join(&e.rel);
+            if let Before::File { contents, .. } = read_current(&path)? {
+                let left_so = e.after.is_some_and(|a| a.is(&contents));
+                let unchanged = match &want {
+                    Want::File { contents: w, .. } => *w == contents,
+                    Want::Absent => false,
+                };
+                if !left_so && !unchanged && !is_ours(&contents) {
+                    foreign.push(path);
+                }
+            }
+        }
+        wants.push((e.rel.clone(), want));
+    }
+    if !foreign.is_empty() {
+        return Err(TxError::ForeignSince { paths: foreign });
+    }
+    // The set holds exactly what was there, foreign or not: putting a pre-image back
+    // over what the transaction left is never a take-over.
+    prepare(root, &wants, true)
 }
 
 #[cfg(test)]

@@ -107,17 +107,7 @@ fn commit_writes_atomically_with_exact_modes_and_restore_undoes_it() {
     assert!(prepare(root, &wants, false).expect("again").is_empty());
 
     let (_, set) = load_last_set(root).expect("set");
-    let undo: Vec<(PathBuf, Want)> = set
-        .into_iter()
-        .map(|(rel, b)| {
-            let w = match b {
-                Before::File { contents, mode } => Want::File { contents, mode },
-                Before::Missing => Want::Absent,
-            };
-            (rel, w)
-        })
-        .collect();
-    let changes = prepare(root, &undo, true).expect("prepare undo");
+    let changes = prepare_restore(root, &set, false).expect("prepare undo");
     commit(root, &changes).expect("undo");
     assert_eq!(snapshot(root), before);
 }
@@ -209,5 +199,97 @@ fn backup_sets_are_pruned_and_a_damaged_set_is_reported() {
     assert!(matches!(
         load_last_set(root),
         Err(TxError::BadBackup { .. })
+    ));
+}
+
+/// A file someone wrote since the transaction, without the header, at a path the set
+/// names: restore refuses it (all such files at once, nothing written) unless adopted; a
+/// file the transaction left, or one with the header, is restored over.
+#[test]
+fn restore_leaves_files_written_since_without_the_header_alone() {
+    let (dir, wants) = setup();
+    let root = dir.path();
+    commit(root, &prepare(root, &wants, false).expect("prepare")).expect("commit");
+    // etc/x/b was created, etc/x/c removed: both now hold someone else's file.
+    fs::write(root.join("etc/x/b"), "# mine\n").expect("write");
+    fs::write(root.join("etc/x/c"), "# mine too\n").expect("write");
+    // etc/x/a was changed and edited since, header kept: hostnet's, restored over.
+    fs::write(root.join("etc/x/a"), ours("edited\n")).expect("write");
+    let after = snapshot(root);
+    let (_, set) = load_last_set(root).expect("set");
+    let err = prepare_restore(root, &set, false).expect_err("refused");
+    let TxError::ForeignSince { paths } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(paths, &[root.join("etc/x/b"), root.join("etc/x/c")]);
+    assert!(err.to_string().contains("--adopt"), "{err}");
+    assert_eq!(snapshot(root), after, "nothing written");
+
+    // The user's files gone again: the rest is restored.
+    fs::remove_file(root.join("etc/x/b")).expect("rm");
+    fs::remove_file(root.join("etc/x/c")).expect("rm");
+    let changes = prepare_restore(root, &set, false).expect("restore");
+    commit(root, &changes).expect("commit");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/x/a")).expect("a"),
+        ours("old a\n")
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/x/c")).expect("c"),
+        ours("old c\n")
+    );
+    // --adopt restores over a foreign file.
+    fs::write(root.join("etc/x/c"), "# mine\n").expect("write");
+    let c = prepare_restore(root, &set, true).expect("adopted");
+    assert!(c.iter().any(|c| c.rel == Path::new("etc/x/c")), "{c:?}");
+}
+
+/// Restoring puts a foreign pre-image back (the user's file persist adopted); restoring
+/// the restore must then take it away again: it is what that restore left.
+#[test]
+fn restore_of_a_restore_takes_back_the_foreign_file_it_put_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    fs::create_dir_all(root.join("etc")).expect("mkdir");
+    fs::write(root.join("etc/f"), "admin's\n").expect("write");
+    let w = [("etc/f".into(), file(&ours("ours\n"), 0o644))];
+    commit(root, &prepare(root, &w, true).expect("adopt")).expect("commit");
+    let (_, set) = load_last_set(root).expect("set");
+    commit(root, &prepare_restore(root, &set, false).expect("undo")).expect("commit");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/f")).expect("f"),
+        "admin's\n"
+    );
+    let (_, set) = load_last_set(root).expect("set");
+    commit(root, &prepare_restore(root, &set, false).expect("redo")).expect("commit");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/f")).expect("f"),
+        ours("ours\n")
+    );
+}
+
+/// Sets written before after-images were kept still load; their files are restored over
+/// hostnet's files and missing ones, never over a foreign one.
+#[test]
+fn v1_sets_still_restore_by_the_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let w = [("etc/f".into(), file(&ours("ours\n"), 0o644))];
+    let (set_dir, _) = {
+        commit(root, &prepare(root, &w, false).expect("prepare")).expect("commit");
+        load_last_set(root).expect("set")
+    };
+    fs::write(
+        set_dir.join(MANIFEST),
+        format!("{MANIFEST_MAGIC_V1}\n0\tmissing\t-\tetc/f\n"),
+    )
+    .expect("v1");
+    let (_, set) = load_last_set(root).expect("v1 loads");
+    assert_eq!(set[0].after, None);
+    assert_eq!(prepare_restore(root, &set, false).expect("ours").len(), 1);
+    fs::write(root.join("etc/f"), "mine\n").expect("write");
+    assert!(matches!(
+        prepare_restore(root, &set, false),
+        Err(TxError::ForeignSince { .. })
     ));
 }

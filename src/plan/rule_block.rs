@@ -244,6 +244,14 @@ mod tests {
         )
     }
 
+    /// The intent of a file validation refuses (model/validate_source_routing.rs checks
+    /// what the file alone decides): the planner refuses it too, whatever comes first.
+    fn unvalidated(yaml: &str) -> Intent {
+        let d = crate::model::parse(yaml).expect("parses");
+        assert!(crate::model::validate(&d).is_err(), "validation refuses it");
+        crate::expand::expand(&d).expect("expands")
+    }
+
     fn apply(m: &mut ModelDriver, yaml: &str) -> Plan {
         let p = plan(&m.query().expect("query"), &intent_of(yaml)).expect("plans");
         for op in p.ops() {
@@ -364,7 +372,7 @@ mod tests {
         let user = "route-rules:\n  config:\n    - {ip-from: 10.0.0.0/8, priority: 3250, route-table: 100}\n";
         let errs = plan(
             &m.query().expect("query"),
-            &intent_of(&format!("{TWO}{user}")),
+            &unvalidated(&format!("{TWO}{user}")),
         )
         .expect_err("refused");
         assert_eq!(errs[0].path, "route-rules.config[0].priority", "{errs:?}");
@@ -467,7 +475,7 @@ mod tests {
     fn priorities_without_room_for_the_block_are_refused() {
         let m = host();
         let yaml = TWO.replace("priority: 3300", "priority: 32766");
-        let errs = plan(m.state(), &intent_of(&yaml)).expect_err("refused");
+        let errs = plan(m.state(), &unvalidated(&yaml)).expect_err("refused");
         assert_eq!(errs[0].path, "networks[1].source-routing.priority");
     }
 }
