@@ -76,10 +76,7 @@ fn vlan_tagged_network_with_source_routing() {
         return;
     }
     run_ops(&[veth("u0", "u1")]);
-    let probe = LinkKind::Vlan(VlanOptions {
-        base: Some("u0".into()),
-        id: 4094,
-    });
+    let probe = LinkKind::Vlan(VlanOptions::new(Some("u0".into()), 4094));
     if !kernel_has(test, "8021q", probe) {
         return;
     }
@@ -119,10 +116,7 @@ routes:
     let s = query();
     assert_eq!(
         s.links["u0.100"].kind,
-        LinkKind::Vlan(VlanOptions {
-            base: Some("u0".into()),
-            id: 100
-        })
+        LinkKind::Vlan(VlanOptions::new(Some("u0".into()), 100))
     );
     assert_eq!(s.links["u0.100"].controller.as_deref(), Some("tenant"));
     assert_eq!(s.links["u0.100"].mtu, 1400);

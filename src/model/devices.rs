@@ -14,6 +14,18 @@ pub struct VlanSpec {
     pub base_iface: String,
     /// 1..=4094.
     pub id: u32,
+    /// `802.1q` (default) or `802.1ad`; fixed once the VLAN exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Default true, as the kernel's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder_headers: Option<bool>,
+    /// The VLAN stays up when its base goes down. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loose_binding: Option<bool>,
+    /// `none` (default), `gvrp` or `mvrp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_protocol: Option<String>,
 }
 
 /// `link-aggregation`: only with `type: bond`.
@@ -68,6 +80,10 @@ pub struct MacVlanSpec {
     /// `vepa` (the kernel's default), `bridge`, `private`, `passthru`, `source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// Default true; false sets MACVLAN_FLAG_NOPROMISC (passthru then leaves the base
+    /// out of promiscuous mode). nmstate also spells it `accept-all-mac`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promiscuous: Option<bool>,
 }
 
 /// `bridge.port[].vlan`.
@@ -136,6 +152,16 @@ pub struct TapSpec {
     pub persistent: Option<bool>,
 }
 
+/// nmstate's `registration-protocol` of a VLAN's GVRP/MVRP flags (GVRP when both are
+/// set, which nmstate cannot say).
+fn registration_protocol(v: &crate::netdev::VlanOptions) -> &'static str {
+    match (v.gvrp, v.mvrp) {
+        (true, _) => "gvrp",
+        (false, true) => "mvrp",
+        (false, false) => "none",
+    }
+}
+
 /// For `show`: the interface type and settings section of a kernel device of the kinds
 /// here, written into `iface`; `None` for other kinds.
 pub fn show_kind(
@@ -148,6 +174,7 @@ pub fn show_kind(
         m.base.as_ref().map(|b| MacVlanSpec {
             base_iface: b.clone(),
             mode: Some(m.mode.as_str().to_string()),
+            promiscuous: Some(m.promiscuous),
         })
     };
     Some(match kind {
@@ -155,6 +182,10 @@ pub fn show_kind(
             iface.vlan = v.base.as_ref().map(|b| VlanSpec {
                 base_iface: b.clone(),
                 id: u32::from(v.id),
+                protocol: Some(v.protocol.as_str().to_string()),
+                reorder_headers: Some(v.reorder_headers),
+                loose_binding: Some(v.loose_binding),
+                registration_protocol: Some(registration_protocol(v).to_string()),
             });
             T::Vlan
         }

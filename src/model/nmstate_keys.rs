@@ -385,10 +385,10 @@ const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", K
 const VLAN: &[(&str, Key)] = &[
     ("base-iface", Key::Keep),
     ("id", Key::Int),
-    ("protocol", Key::NotYet),
-    ("reorder-headers", Key::NotYet),
-    ("loose-binding", Key::NotYet),
-    ("registration-protocol", Key::NotYet),
+    ("protocol", Key::Keep),
+    ("reorder-headers", Key::Bool),
+    ("loose-binding", Key::Bool),
+    ("registration-protocol", Key::Keep),
 ];
 
 const VXLAN: &[(&str, Key)] = &[
@@ -403,7 +403,7 @@ const VXLAN: &[(&str, Key)] = &[
 const MACVLAN: &[(&str, Key)] = &[
     ("base-iface", Key::Keep),
     ("mode", Key::Keep),
-    ("promiscuous", Key::NotYet),
+    ("promiscuous", Key::Bool),
     ("accept-all-mac", Key::Alias("promiscuous")),
 ];
 

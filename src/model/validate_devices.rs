@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::doc_index::DocIndex;
 use super::validate::{check_ifname, MAX_IFNAME_LEN};
 use super::*;
-use crate::netdev::{BondMode, MacVlanMode};
+use crate::netdev::{BondMode, MacVlanMode, VlanProtocol};
 
 /// Collects problems as (path, message).
 pub(super) type Push<'a> = &'a mut dyn FnMut(String, String);
@@ -78,6 +78,19 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
             name,
             &v.base_iface,
         );
+        if let Some(Err(e)) = v.protocol.as_deref().map(str::parse::<VlanProtocol>) {
+            push(format!("{p}.vlan.protocol"), e);
+        }
+        if let Some(r) = v
+            .registration_protocol
+            .as_deref()
+            .filter(|r| !["none", "gvrp", "mvrp"].contains(r))
+        {
+            push(
+                format!("{p}.vlan.registration-protocol"),
+                format!("unknown registration protocol {r:?} (one of none, gvrp, mvrp)"),
+            );
+        }
     }
     if let Some(la) = iface
         .link_aggregation

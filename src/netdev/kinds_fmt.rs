@@ -32,7 +32,23 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
         }
         LinkKind::Vlan(v) => {
             base(s, &v.base)?;
-            write!(s, " id {}", v.id)
+            if v.protocol != super::VlanProtocol::Dot1Q {
+                write!(s, " protocol {}", v.protocol.as_str())?;
+            }
+            write!(s, " id {}", v.id)?;
+            // What differs from the kernel's defaults, in `ip link`'s words.
+            let plain = super::VlanOptions::new(None, 0);
+            for (name, on, default) in [
+                ("reorder_hdr", v.reorder_headers, plain.reorder_headers),
+                ("loose_binding", v.loose_binding, plain.loose_binding),
+                ("gvrp", v.gvrp, plain.gvrp),
+                ("mvrp", v.mvrp, plain.mvrp),
+            ] {
+                if on != default {
+                    write!(s, " {name} {}", if on { "on" } else { "off" })?;
+                }
+            }
+            Ok(())
         }
         LinkKind::Bond(b) => write!(s, " mode {} miimon {}", b.mode, b.miimon),
         LinkKind::Vxlan(v) => {
@@ -52,7 +68,11 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
         }
         LinkKind::MacVlan(m) | LinkKind::MacVtap(m) => {
             base(s, &m.base)?;
-            write!(s, " mode {}", m.mode.as_str())
+            write!(s, " mode {}", m.mode.as_str())?;
+            if !m.promiscuous {
+                write!(s, " nopromisc")?;
+            }
+            Ok(())
         }
         LinkKind::Tap(t) => {
             if let Some(u) = t.owner {

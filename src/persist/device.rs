@@ -152,6 +152,7 @@ pub fn host_config(intent: &Intent) -> HostConfig {
                     Some(LinkKind::Vlan(VlanOptions {
                         base: Some(base),
                         id,
+                        ..
                     })),
                 ..
             }) => DeviceKind::Vlan {

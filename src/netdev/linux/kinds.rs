@@ -6,16 +6,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::link::{
     BondMode as NlBondMode, InfoBond, InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVlan,
-    InfoVxlan, LinkAttribute, LinkInfo, MacVlanMode as NlMacVlanMode,
+    InfoVxlan, LinkAttribute, LinkInfo, MacVlanFlags, MacVlanMode as NlMacVlanMode, VlanFlags,
+    VlanProtocol as NlVlanProtocol,
 };
 
 use super::wire;
 use crate::netdev::{
     BondMode, BondOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
-    VxlanOptions,
+    VlanProtocol, VxlanOptions, MACVLAN_FLAG_NOPROMISC, VLAN_FLAGS_MASK,
 };
 
 const IFLA_VLAN_ID: u16 = 1;
+const IFLA_VLAN_FLAGS: u16 = 2;
+const IFLA_VLAN_PROTOCOL: u16 = 5;
 const IFLA_BOND_MODE: u16 = 1;
 const IFLA_BOND_MIIMON: u16 = 3;
 const IFLA_VXLAN_ID: u16 = 1;
@@ -27,6 +30,7 @@ const IFLA_VXLAN_PORT: u16 = 15;
 const IFLA_VXLAN_GROUP6: u16 = 16;
 const IFLA_VXLAN_LOCAL6: u16 = 17;
 const IFLA_MACVLAN_MODE: u16 = 1;
+const IFLA_MACVLAN_FLAGS: u16 = 2;
 const IFLA_TUN_OWNER: u16 = 1;
 const IFLA_TUN_GROUP: u16 = 2;
 const IFLA_TUN_TYPE: u16 = 3;
@@ -69,10 +73,7 @@ pub(super) fn decode(
     names: &HashMap<u32, String>,
 ) -> Option<LinkKind> {
     Some(match kind {
-        "vlan" => LinkKind::Vlan(VlanOptions {
-            base,
-            id: attr(data, IFLA_VLAN_ID).and_then(|v| wire::u16_at(v, 0))?,
-        }),
+        "vlan" => LinkKind::Vlan(decode_vlan(data, base)?),
         "bond" => LinkKind::Bond(BondOptions {
             mode: BondMode::from_number(u8_attr(data, IFLA_BOND_MODE).unwrap_or(0))?,
             miimon: u32_attr(data, IFLA_BOND_MIIMON).unwrap_or(0),
@@ -90,9 +91,13 @@ pub(super) fn decode(
             learning: u8_attr(data, IFLA_VXLAN_LEARNING).unwrap_or(0) != 0,
         }),
         "macvlan" | "macvtap" => {
+            let flags = attr(data, IFLA_MACVLAN_FLAGS)
+                .and_then(|v| wire::u16_at(v, 0))
+                .unwrap_or(0);
             let options = MacVlanOptions {
                 base,
                 mode: MacVlanMode::from_number(u32_attr(data, IFLA_MACVLAN_MODE)?)?,
+                promiscuous: flags & MACVLAN_FLAG_NOPROMISC == 0,
             };
             if kind == "macvlan" {
                 LinkKind::MacVlan(options)
@@ -108,6 +113,37 @@ pub(super) fn decode(
         }),
         _ => return None,
     })
+}
+
+/// A VLAN's id, protocol (802.1Q when the kernel does not say) and flags.
+fn decode_vlan(data: &[u8], base: Option<String>) -> Option<VlanOptions> {
+    let id = attr(data, IFLA_VLAN_ID).and_then(|v| wire::u16_at(v, 0))?;
+    let mut v = VlanOptions::new(base, id);
+    if let Some(p) = attr(data, IFLA_VLAN_PROTOCOL) {
+        let t = <[u8; 2]>::try_from(p).ok().map(u16::from_be_bytes)?;
+        v.protocol = VlanProtocol::from_ethertype(t)?;
+    }
+    // struct ifla_vlan_flags { u32 flags; u32 mask; }
+    if let Some(flags) = attr(data, IFLA_VLAN_FLAGS).and_then(|f| wire::u32_at(f, 0)) {
+        v.set_flags(flags);
+    }
+    Some(v)
+}
+
+/// IFLA_VLAN_FLAGS with hostnet's mask: the flags it manages, set or cleared.
+fn vlan_flags(v: &VlanOptions) -> InfoVlan {
+    InfoVlan::Flags((
+        VlanFlags::from_bits_retain(v.flags()),
+        VlanFlags::from_bits_retain(VLAN_FLAGS_MASK),
+    ))
+}
+
+fn macvlan_flags(m: &MacVlanOptions) -> MacVlanFlags {
+    let mut f = MacVlanFlags::empty();
+    if !m.promiscuous {
+        f |= MacVlanFlags::NoPromisc;
+    }
+    f
 }
 
 fn ip_pair(
@@ -126,20 +162,23 @@ pub(super) fn link_info(kind: InfoKind, data: InfoData) -> LinkAttribute {
     LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)])
 }
 
-/// A macvlan's or macvtap's mode: all of its data, at creation and in a change alike.
+/// A macvlan's or macvtap's mode and flags: all of its data, at creation and in a
+/// change alike.
 fn macvlan_mode(kind: &LinkKind) -> Option<(InfoKind, InfoData)> {
     match kind {
         LinkKind::MacVlan(m) => Some((
             InfoKind::MacVlan,
-            InfoData::MacVlan(vec![InfoMacVlan::Mode(NlMacVlanMode::from(
-                m.mode.number(),
-            ))]),
+            InfoData::MacVlan(vec![
+                InfoMacVlan::Mode(NlMacVlanMode::from(m.mode.number())),
+                InfoMacVlan::Flags(macvlan_flags(m)),
+            ]),
         )),
         LinkKind::MacVtap(m) => Some((
             InfoKind::MacVtap,
-            InfoData::MacVtap(vec![InfoMacVtap::Mode(NlMacVlanMode::from(
-                m.mode.number(),
-            ))]),
+            InfoData::MacVtap(vec![
+                InfoMacVtap::Mode(NlMacVlanMode::from(m.mode.number())),
+                InfoMacVtap::Flags(macvlan_flags(m)),
+            ]),
         )),
         _ => None,
     }
@@ -153,6 +192,8 @@ pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
             InfoKind::Bond,
             InfoData::Bond(vec![InfoBond::MiiMon(b.miimon)]),
         ),
+        // The kernel ignores a change of id or protocol; only the flags are sent.
+        LinkKind::Vlan(v) => (InfoKind::Vlan, InfoData::Vlan(vec![vlan_flags(v)])),
         other => match macvlan_mode(other) {
             Some(mode) => mode,
             None => return Vec::new(),
@@ -166,7 +207,14 @@ pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
 /// (and for taps, which are not created over netlink).
 pub(super) fn create_attributes(kind: &LinkKind, base: Option<u32>) -> Vec<LinkAttribute> {
     let (info_kind, data) = match kind {
-        LinkKind::Vlan(v) => (InfoKind::Vlan, InfoData::Vlan(vec![InfoVlan::Id(v.id)])),
+        LinkKind::Vlan(v) => (
+            InfoKind::Vlan,
+            InfoData::Vlan(vec![
+                InfoVlan::Id(v.id),
+                InfoVlan::Protocol(NlVlanProtocol::from(v.protocol.ethertype())),
+                vlan_flags(v),
+            ]),
+        ),
         LinkKind::Bond(b) => (
             InfoKind::Bond,
             InfoData::Bond(vec![
@@ -236,10 +284,7 @@ mod tests {
     #[test]
     fn vlan_request_is_golden() {
         let b = body(
-            LinkKind::Vlan(VlanOptions {
-                base: Some("eth0".into()),
-                id: 100,
-            }),
+            LinkKind::Vlan(VlanOptions::new(Some("eth0".into()), 100)),
             Some(7),
         );
         insta::assert_snapshot!(hex(&b));
@@ -254,7 +299,59 @@ mod tests {
         let data: Vec<(u16, Vec<u8>)> = wire::attrs(&info[1].1)
             .map(|(k, v)| (k, v.to_vec()))
             .collect();
-        assert_eq!(data, [(1, 100u16.to_ne_bytes().to_vec())], "IFLA_VLAN_ID");
+        // IFLA_VLAN_ID; IFLA_VLAN_PROTOCOL, big-endian 0x8100; IFLA_VLAN_FLAGS,
+        // { flags: REORDER_HDR, mask: REORDER_HDR | GVRP | LOOSE_BINDING | MVRP }.
+        let flags: Vec<u8> = [1u32, 0xf].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        assert_eq!(
+            data,
+            [
+                (1, 100u16.to_ne_bytes().to_vec()),
+                (5, vec![0x81, 0x00]),
+                (2, flags)
+            ],
+            "vlan data"
+        );
+    }
+
+    #[test]
+    fn vlan_flags_and_protocol_are_golden_and_decode() {
+        use std::collections::HashMap;
+        let mut v = VlanOptions::new(Some("eth0".into()), 300);
+        v.protocol = VlanProtocol::Dot1Ad;
+        v.reorder_headers = false;
+        v.loose_binding = true;
+        v.mvrp = true;
+        let kind = LinkKind::Vlan(v);
+        let b = body(kind.clone(), Some(7));
+        let a = attrs(&b);
+        let info = &a.iter().find(|(k, _)| *k == 18).expect("IFLA_LINKINFO").1;
+        let data = wire::attrs(info)
+            .find(|(k, _)| *k == 2)
+            .expect("IFLA_INFO_DATA")
+            .1;
+        let fields: Vec<(u16, Vec<u8>)> = wire::attrs(data).map(|(k, v)| (k, v.to_vec())).collect();
+        let flags: Vec<u8> = [0xcu32, 0xf].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        assert_eq!(
+            fields[1],
+            (5, vec![0x88, 0xa8]),
+            "IFLA_VLAN_PROTOCOL 802.1ad"
+        );
+        assert_eq!(fields[2], (2, flags), "LOOSE_BINDING | MVRP under the mask");
+        let names: HashMap<u32, String> = HashMap::new();
+        assert_eq!(
+            super::decode("vlan", data, Some("eth0".into()), &names),
+            Some(kind.clone())
+        );
+        // A change sends only the flags: the kernel ignores id and protocol there.
+        let change = super::change_attributes(&kind);
+        let netlink_packet_route::link::LinkAttribute::LinkInfo(info) = &change[0] else {
+            panic!("IFLA_LINKINFO")
+        };
+        assert!(
+            matches!(&info[1], netlink_packet_route::link::LinkInfo::Data(
+                netlink_packet_route::link::InfoData::Vlan(d)) if d.len() == 1),
+            "{info:?}"
+        );
     }
 
     #[test]
@@ -298,6 +395,7 @@ mod tests {
         let mv = LinkKind::MacVtap(MacVlanOptions {
             base: Some("eth0".into()),
             mode: MacVlanMode::Passthru,
+            promiscuous: false,
         });
         for (kind, name) in [(vx, "vxlan"), (mv, "macvtap")] {
             let b = body(kind.clone(), Some(7));
