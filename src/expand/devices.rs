@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use super::{Intent, KindIntent, LinkIntent};
 use crate::model::*;
 use crate::netdev::{
-    BondMode, BondOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
-    VlanProtocol, VxlanOptions, VXLAN_DEFAULT_PORT,
+    LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions, VlanProtocol, VxlanOptions,
+    VXLAN_DEFAULT_PORT,
 };
 
 /// What `iface` asks for when its type is one of the kinds here (`None` for the
@@ -20,12 +20,10 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
             .as_ref()
             .and_then(vlan_options)
             .map(LinkKind::Vlan),
-        InterfaceType::Bond => iface.link_aggregation.as_ref().and_then(|la| {
-            Some(LinkKind::Bond(BondOptions {
-                mode: la.mode.as_deref()?.parse::<BondMode>().ok()?,
-                miimon: la.options.as_ref().and_then(|o| o.miimon).unwrap_or(0),
-            }))
-        }),
+        InterfaceType::Bond => iface
+            .link_aggregation
+            .as_ref()
+            .and_then(|la| crate::model::bond_options::options(la).map(LinkKind::Bond)),
         InterfaceType::Vxlan => iface.vxlan.as_ref().and_then(|v| {
             Some(LinkKind::Vxlan(VxlanOptions {
                 id: v.id,

@@ -43,13 +43,53 @@ pub struct LinkAggregationSpec {
     pub port: Option<Vec<String>>,
 }
 
-/// `link-aggregation.options`.
+/// `link-aggregation.options`, by nmstate's (and sysfs') names. Absent options take
+/// the kernel's defaults.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct BondOptionsSpec {
     /// MII monitoring interval in ms (default 0: off, as the kernel's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miimon: Option<u32>,
+    /// ms before a port that came up is used: a multiple of miimon (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updelay: Option<u32>,
+    /// ms before a port that went down is dropped: a multiple of miimon (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downdelay: Option<u32>,
+    /// 802.3ad: `slow` (default) or `fast`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lacp_rate: Option<String>,
+    /// `layer2` (default), `layer3+4`, `layer2+3`, `encap2+3`, `encap3+4`, `vlan+srcmac`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmit_hash_policy: Option<String>,
+    /// `stable` (default), `bandwidth`, `count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_select: Option<String>,
+    /// Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_links: Option<u32>,
+    /// `dropped` (default) or `delivered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_slaves_active: Option<String>,
+    /// `always` (default), `better`, `failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_reselect: Option<String>,
+    /// `none` (default), `active`, `follow`; fixed while the bond has ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_over_mac: Option<String>,
+    /// 0..=255, default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_grat_arp: Option<u32>,
+    /// 0..=255, default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_igmp: Option<u32>,
+    /// 802.3ad: 1..=65535, default 65535.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_actor_sys_prio: Option<u32>,
+    /// 802.3ad: 0..=1023, default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_user_port_key: Option<u32>,
 }
 
 /// `vxlan`: only with `type: vxlan`.
@@ -192,9 +232,7 @@ pub fn show_kind(
         K::Bond(b) => {
             iface.link_aggregation = Some(LinkAggregationSpec {
                 mode: Some(b.mode.as_str().to_string()),
-                options: Some(BondOptionsSpec {
-                    miimon: Some(b.miimon),
-                }),
+                options: Some(super::bond_options::show(b)),
                 port: None,
             });
             T::Bond

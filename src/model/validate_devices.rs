@@ -108,6 +108,11 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
                 }
             }
         }
+        if let Some(o) = &la.options {
+            let mode = la.mode.as_deref().and_then(|m| m.parse().ok());
+            let path = format!("{p}.link-aggregation.options");
+            super::bond_options::validate(push, &path, mode, o);
+        }
         match la.port.as_deref() {
             None | Some([]) => push(
                 format!("{p}.link-aggregation.port"),

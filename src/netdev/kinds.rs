@@ -190,14 +190,6 @@ impl fmt::Display for BondMode {
     }
 }
 
-/// A bond; its ports are the links whose controller it is.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BondOptions {
-    pub mode: BondMode,
-    /// MII link monitoring interval in ms (0: off).
-    pub miimon: u32,
-}
-
 /// A VXLAN tunnel endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct VxlanOptions {

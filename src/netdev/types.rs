@@ -186,13 +186,14 @@ impl LinkKind {
     }
 
     /// Whether a link of this kind can take `want`'s settings without being re-created:
-    /// a bond's MII interval (its mode needs the bond down and empty), a MACVLAN's or
+    /// a bond's options but its mode and those that need it down or empty
+    /// ([`super::BondOptions::fixed`]), a MACVLAN's or
     /// MACVTAP's mode on the same base (except to or from passthru) and its flags, a
     /// VLAN's flags (its base, id and protocol are fixed at creation).
     pub fn changes_in_place(&self, want: &LinkKind) -> bool {
         use super::MacVlanMode::Passthru;
         match (self, want) {
-            (LinkKind::Bond(a), LinkKind::Bond(b)) => a.mode == b.mode,
+            (LinkKind::Bond(a), LinkKind::Bond(b)) => a.fixed() == b.fixed(),
             (LinkKind::Vlan(a), LinkKind::Vlan(b)) => {
                 a.base == b.base && a.id == b.id && a.protocol == b.protocol
             }

@@ -165,3 +165,110 @@ fn bad_values_name_their_field() {
         assert!(e.contains(want), "{want} not in {e}");
     }
 }
+
+const LACP: &str = "
+interfaces:
+  - name: bond1
+    type: bond
+    link-aggregation:
+      mode: 802.3ad
+      options: {miimon: 100, updelay: 200, lacp_rate: fast, ad_select: bandwidth,
+                xmit_hash_policy: layer3+4, min_links: 1, ad_actor_sys_prio: 100,
+                ad_user_port_key: 10, all_slaves_active: delivered, num_grat_arp: 2}
+      port: [eth0, eth1]
+";
+
+#[test]
+fn bond_options_are_created_shown_and_reapplied_as_nothing() {
+    let m = applied(LACP);
+    let LinkKind::Bond(b) = &m.state().links["bond1"].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            b.updelay,
+            b.lacp_rate,
+            b.ad_select,
+            b.xmit_hash_policy,
+            b.min_links
+        ),
+        (200, 1, 1, 1, 1)
+    );
+    assert_eq!((b.ad_actor_sys_prio, b.ad_user_port_key), (100, 10));
+    assert_eq!(
+        (b.all_slaves_active, b.num_grat_arp, b.resend_igmp),
+        (1, 2, 1)
+    );
+    assert!(plan(m.state(), &nmstate(LACP)).expect("plans").is_empty());
+    let shown = crate::show::show(m.state());
+    let yaml = serde_yaml_ng::to_string(&shown.document).expect("yaml");
+    assert!(yaml.contains("lacp_rate: fast"), "{yaml}");
+    assert!(
+        !yaml.contains("resend_igmp"),
+        "defaults are not shown: {yaml}"
+    );
+    let p = plan(m.state(), &nmstate(&yaml)).expect("plans");
+    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
+}
+
+#[test]
+fn bond_options_change_in_place_unless_they_need_the_bond_down() {
+    let m = applied(LACP);
+    let changed = LACP
+        .replace("min_links: 1", "min_links: 2")
+        .replace("updelay: 200", "updelay: 300");
+    let p = plan(m.state(), &intent_of(&changed)).expect("plans");
+    assert!(
+        p.ops()
+            .any(|op| matches!(op, Op::ChangeLink { name, change }
+            if name == "bond1" && change.settings.is_some())),
+        "{p}"
+    );
+    assert!(!p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
+    fail_at_every_op(
+        || ModelDriver::new(m.state().clone()),
+        &intent_of(&changed),
+        |s| s,
+    );
+    let slow = LACP.replace("lacp_rate: fast", "lacp_rate: slow");
+    match plan(m.state(), &intent_of(&slow)) {
+        Ok(p) => panic!("planned:\n{p}"),
+        Err(e) => {
+            let e = e[0].to_string();
+            assert!(
+                e.starts_with("interfaces[0].link-aggregation: bond bond1 exists with"),
+                "{e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bond_options_name_their_field() {
+    let d = parse(
+        "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: active-backup\n      options: {updelay: 150, downdelay: 10, lacp_rate: fast, xmit_hash_policy: layer5, num_grat_arp: 300}\n      port: [eth0]",
+    )
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    let p = "interfaces[0].link-aggregation.options";
+    for want in [
+        format!("{p}.updelay: needs miimon"),
+        format!("{p}.downdelay: needs miimon"),
+        format!("{p}.lacp_rate: only an 802.3ad bond has it"),
+        format!("{p}.xmit_hash_policy: unknown value \"layer5\""),
+        format!("{p}.num_grat_arp: 300 is out of range (0-255)"),
+    ] {
+        assert!(e.contains(&want), "{want} not in {e}");
+    }
+    let d = parse(
+        "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: active-backup\n      options: {miimon: 100, updelay: 150}\n      port: [eth0]",
+    )
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    assert!(
+        e.contains(&format!(
+            "{p}.updelay: 150 ms is not a multiple of miimon 100"
+        )),
+        "{e}"
+    );
+}

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::link::{
-    BondMode as NlBondMode, InfoBond, InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVlan,
-    InfoVxlan, LinkAttribute, LinkInfo, MacVlanFlags, MacVlanMode as NlMacVlanMode, VlanFlags,
-    VlanProtocol as NlVlanProtocol,
+    BondAdSelect, BondAllPortActive, BondFailOverMac, BondLacpRate, BondMode as NlBondMode,
+    BondPrimaryReselect, BondXmitHashPolicy, InfoBond, InfoData, InfoKind, InfoMacVlan,
+    InfoMacVtap, InfoVlan, InfoVxlan, LinkAttribute, LinkInfo, MacVlanFlags,
+    MacVlanMode as NlMacVlanMode, VlanFlags, VlanProtocol as NlVlanProtocol,
 };
 
 use super::wire;
@@ -21,6 +22,19 @@ const IFLA_VLAN_FLAGS: u16 = 2;
 const IFLA_VLAN_PROTOCOL: u16 = 5;
 const IFLA_BOND_MODE: u16 = 1;
 const IFLA_BOND_MIIMON: u16 = 3;
+const IFLA_BOND_UPDELAY: u16 = 4;
+const IFLA_BOND_DOWNDELAY: u16 = 5;
+const IFLA_BOND_PRIMARY_RESELECT: u16 = 12;
+const IFLA_BOND_FAIL_OVER_MAC: u16 = 13;
+const IFLA_BOND_XMIT_HASH_POLICY: u16 = 14;
+const IFLA_BOND_RESEND_IGMP: u16 = 15;
+const IFLA_BOND_NUM_PEER_NOTIF: u16 = 16;
+const IFLA_BOND_ALL_PORTS_ACTIVE: u16 = 17;
+const IFLA_BOND_MIN_LINKS: u16 = 18;
+const IFLA_BOND_AD_LACP_RATE: u16 = 21;
+const IFLA_BOND_AD_SELECT: u16 = 22;
+const IFLA_BOND_AD_ACTOR_SYS_PRIO: u16 = 24;
+const IFLA_BOND_AD_USER_PORT_KEY: u16 = 25;
 const IFLA_VXLAN_ID: u16 = 1;
 const IFLA_VXLAN_GROUP: u16 = 2;
 const IFLA_VXLAN_LINK: u16 = 3;
@@ -74,10 +88,7 @@ pub(super) fn decode(
 ) -> Option<LinkKind> {
     Some(match kind {
         "vlan" => LinkKind::Vlan(decode_vlan(data, base)?),
-        "bond" => LinkKind::Bond(BondOptions {
-            mode: BondMode::from_number(u8_attr(data, IFLA_BOND_MODE).unwrap_or(0))?,
-            miimon: u32_attr(data, IFLA_BOND_MIIMON).unwrap_or(0),
-        }),
+        "bond" => LinkKind::Bond(decode_bond(data)?),
         "vxlan" => LinkKind::Vxlan(VxlanOptions {
             id: u32_attr(data, IFLA_VXLAN_ID)?,
             base: u32_attr(data, IFLA_VXLAN_LINK)
@@ -113,6 +124,108 @@ pub(super) fn decode(
         }),
         _ => return None,
     })
+}
+
+/// A bond's options; an attribute the kernel does not report keeps its default.
+fn decode_bond(data: &[u8]) -> Option<BondOptions> {
+    let mode = BondMode::from_number(u8_attr(data, IFLA_BOND_MODE).unwrap_or(0))?;
+    let mut b = BondOptions::new(mode, u32_attr(data, IFLA_BOND_MIIMON).unwrap_or(0));
+    let u16_attr = |k| attr(data, k).and_then(|v| wire::u16_at(v, 0));
+    let set_u32 = |field: &mut u32, k| *field = u32_attr(data, k).unwrap_or(*field);
+    set_u32(&mut b.updelay, IFLA_BOND_UPDELAY);
+    set_u32(&mut b.downdelay, IFLA_BOND_DOWNDELAY);
+    set_u32(&mut b.min_links, IFLA_BOND_MIN_LINKS);
+    set_u32(&mut b.resend_igmp, IFLA_BOND_RESEND_IGMP);
+    let set_u8 = |field: &mut u8, k| *field = u8_attr(data, k).unwrap_or(*field);
+    set_u8(&mut b.lacp_rate, IFLA_BOND_AD_LACP_RATE);
+    set_u8(&mut b.xmit_hash_policy, IFLA_BOND_XMIT_HASH_POLICY);
+    set_u8(&mut b.ad_select, IFLA_BOND_AD_SELECT);
+    set_u8(&mut b.all_slaves_active, IFLA_BOND_ALL_PORTS_ACTIVE);
+    set_u8(&mut b.primary_reselect, IFLA_BOND_PRIMARY_RESELECT);
+    set_u8(&mut b.fail_over_mac, IFLA_BOND_FAIL_OVER_MAC);
+    set_u8(&mut b.num_grat_arp, IFLA_BOND_NUM_PEER_NOTIF);
+    b.ad_actor_sys_prio = u16_attr(IFLA_BOND_AD_ACTOR_SYS_PRIO).unwrap_or(b.ad_actor_sys_prio);
+    b.ad_user_port_key = u16_attr(IFLA_BOND_AD_USER_PORT_KEY).unwrap_or(b.ad_user_port_key);
+    Some(b)
+}
+
+/// The options a bond takes while up and with ports, all of them (so that one going
+/// back to its default is sent too). The delays only with MII monitoring on: the
+/// kernel refuses them otherwise, even as 0.
+fn bond_changeable(b: &BondOptions) -> Vec<InfoBond> {
+    let mut v = vec![InfoBond::MiiMon(b.miimon)];
+    if b.miimon > 0 {
+        v.push(InfoBond::UpDelay(b.updelay));
+        v.push(InfoBond::DownDelay(b.downdelay));
+    }
+    v.extend([
+        InfoBond::PrimaryReselect(BondPrimaryReselect::from(b.primary_reselect)),
+        InfoBond::XmitHashPolicy(BondXmitHashPolicy::from(b.xmit_hash_policy)),
+        InfoBond::ResendIgmp(b.resend_igmp),
+        InfoBond::NumPeerNotif(b.num_grat_arp),
+        InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
+        InfoBond::MinLinks(b.min_links),
+    ]);
+    v
+}
+
+/// A new bond's options: mode and MII interval, then only what differs from the
+/// kernel's defaults (the 802.3ad options are refused in other modes, even as defaults).
+fn bond_create(b: &BondOptions) -> Vec<InfoBond> {
+    let d = BondOptions::new(b.mode, b.miimon);
+    let mut v = vec![
+        InfoBond::Mode(NlBondMode::from(b.mode.number())),
+        InfoBond::MiiMon(b.miimon),
+    ];
+    let mut add = |differs: bool, o: InfoBond| {
+        if differs {
+            v.push(o);
+        }
+    };
+    add(b.updelay != d.updelay, InfoBond::UpDelay(b.updelay));
+    add(b.downdelay != d.downdelay, InfoBond::DownDelay(b.downdelay));
+    add(
+        b.primary_reselect != d.primary_reselect,
+        InfoBond::PrimaryReselect(BondPrimaryReselect::from(b.primary_reselect)),
+    );
+    add(
+        b.fail_over_mac != d.fail_over_mac,
+        InfoBond::FailOverMac(BondFailOverMac::from(b.fail_over_mac)),
+    );
+    add(
+        b.xmit_hash_policy != d.xmit_hash_policy,
+        InfoBond::XmitHashPolicy(BondXmitHashPolicy::from(b.xmit_hash_policy)),
+    );
+    add(
+        b.resend_igmp != d.resend_igmp,
+        InfoBond::ResendIgmp(b.resend_igmp),
+    );
+    add(
+        b.num_grat_arp != d.num_grat_arp,
+        InfoBond::NumPeerNotif(b.num_grat_arp),
+    );
+    add(
+        b.all_slaves_active != d.all_slaves_active,
+        InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
+    );
+    add(b.min_links != d.min_links, InfoBond::MinLinks(b.min_links));
+    add(
+        b.lacp_rate != d.lacp_rate,
+        InfoBond::AdLacpRate(BondLacpRate::from(b.lacp_rate)),
+    );
+    add(
+        b.ad_select != d.ad_select,
+        InfoBond::AdSelect(BondAdSelect::from(b.ad_select)),
+    );
+    add(
+        b.ad_actor_sys_prio != d.ad_actor_sys_prio,
+        InfoBond::AdActorSysPrio(b.ad_actor_sys_prio),
+    );
+    add(
+        b.ad_user_port_key != d.ad_user_port_key,
+        InfoBond::AdUserPortKey(b.ad_user_port_key),
+    );
+    v
 }
 
 /// A VLAN's id, protocol (802.1Q when the kernel does not say) and flags.
@@ -188,10 +301,7 @@ fn macvlan_mode(kind: &LinkKind) -> Option<(InfoKind, InfoData)> {
 /// [`LinkKind::changes_in_place`]): only what may change is sent.
 pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
     let (info_kind, data) = match kind {
-        LinkKind::Bond(b) => (
-            InfoKind::Bond,
-            InfoData::Bond(vec![InfoBond::MiiMon(b.miimon)]),
-        ),
+        LinkKind::Bond(b) => (InfoKind::Bond, InfoData::Bond(bond_changeable(b))),
         // The kernel ignores a change of id or protocol; only the flags are sent.
         LinkKind::Vlan(v) => (InfoKind::Vlan, InfoData::Vlan(vec![vlan_flags(v)])),
         other => match macvlan_mode(other) {
@@ -215,13 +325,7 @@ pub(super) fn create_attributes(kind: &LinkKind, base: Option<u32>) -> Vec<LinkA
                 vlan_flags(v),
             ]),
         ),
-        LinkKind::Bond(b) => (
-            InfoKind::Bond,
-            InfoData::Bond(vec![
-                InfoBond::Mode(NlBondMode::from(b.mode.number())),
-                InfoBond::MiiMon(b.miimon),
-            ]),
-        ),
+        LinkKind::Bond(b) => (InfoKind::Bond, InfoData::Bond(bond_create(b))),
         LinkKind::Vxlan(v) => {
             let mut data = vec![InfoVxlan::Id(v.id)];
             // IFLA_VXLAN_LINK binds the tunnel; it is not the link of the message.
@@ -356,13 +460,7 @@ mod tests {
 
     #[test]
     fn bond_request_is_golden() {
-        let b = body(
-            LinkKind::Bond(BondOptions {
-                mode: BondMode::Lacp,
-                miimon: 100,
-            }),
-            None,
-        );
+        let b = body(LinkKind::Bond(BondOptions::new(BondMode::Lacp, 100)), None);
         insta::assert_snapshot!(hex(&b));
         let a = attrs(&b);
         assert!(!a.iter().any(|(k, _)| *k == 5), "a bond has no IFLA_LINK");
