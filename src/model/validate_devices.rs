@@ -201,6 +201,14 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
                 push(format!("{p}.{key}.mode"), e);
             }
         }
+        // MACVLAN_FLAG_NOPROMISC means something in passthru mode only (iproute2
+        // refuses it in the others).
+        if m.promiscuous == Some(false) && m.mode.as_deref() != Some("passthru") {
+            push(
+                format!("{p}.{key}.promiscuous"),
+                "only passthru mode uses promiscuous: false".to_string(),
+            );
+        }
     }
     if let Some(t) = iface.tap.as_ref().filter(|_| ty == InterfaceType::Tap) {
         if t.persistent == Some(false) {

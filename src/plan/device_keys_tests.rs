@@ -154,13 +154,14 @@ fn a_vlan_protocol_or_passthru_change_is_refused_naming_the_section() {
 #[test]
 fn bad_values_name_their_field() {
     let d = parse(
-        "interfaces:\n  - {name: v0, type: vlan, vlan: {base-iface: eth0, id: 5, protocol: 802.1x, registration-protocol: garp}}",
+        "interfaces:\n  - {name: v0, type: vlan, vlan: {base-iface: eth0, id: 5, protocol: 802.1x, registration-protocol: garp}}\n  - {name: m0, type: mac-vlan, mac-vlan: {base-iface: eth0, mode: bridge, promiscuous: false}}",
     )
     .expect("parses");
     let e = validate(&d).expect_err("invalid").to_string();
     for want in [
         "interfaces[0].vlan.protocol: unknown VLAN protocol \"802.1x\"",
         "interfaces[0].vlan.registration-protocol: unknown registration protocol \"garp\"",
+        "interfaces[1].mac-vlan.promiscuous: only passthru mode uses promiscuous: false",
     ] {
         assert!(e.contains(want), "{want} not in {e}");
     }

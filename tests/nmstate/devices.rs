@@ -2,7 +2,7 @@
 //! kernel, VLAN `protocol` and flags where 802.1q exists (the VM tier).
 
 use super::*;
-use hostnet::netdev::{LinkKind, NewLink, Op, VlanOptions};
+use hostnet::netdev::{BondMode, BondOptions, LinkKind, NewLink, Op, VlanOptions};
 
 /// `ip -d link show NAME`.
 fn details(name: &str) -> String {
@@ -63,13 +63,13 @@ fn mac_vlan_and_mac_vtap_promiscuous() {
     assert!(!query().links.contains_key("mtnm0"));
 }
 
-/// Whether this kernel makes VLANs (a probe on `eth1`, removed again); a skip prints
+/// Whether this kernel makes devices of `kind` (a probe, removed again); a skip prints
 /// `SKIP`, and is a failure with `HOSTNET_REQUIRE_KERNEL_FEATURES=1` (the VM tier).
-fn kernel_has_8021q(test: &str) -> bool {
+fn kernel_has(test: &str, kind: LinkKind) -> bool {
     let mut d = LinuxDriver::new().expect("netlink");
     let probe = Op::CreateLink(NewLink {
         name: "hnprobe0".into(),
-        kind: LinkKind::Vlan(VlanOptions::new(Some("eth1".into()), 4094)),
+        kind,
         up: false,
         mtu: None,
         mac: None,
@@ -85,9 +85,9 @@ fn kernel_has_8021q(test: &str) -> bool {
         }
         Err(e) => {
             if std::env::var("HOSTNET_REQUIRE_KERNEL_FEATURES").as_deref() == Ok("1") {
-                panic!("{test}: kernel lacks 802.1q ({e})");
+                panic!("{test}: kernel lacks the device ({e})");
             }
-            eprintln!("SKIP {test}: kernel lacks 802.1q ({e}; covered by the VM tier)");
+            eprintln!("SKIP {test}: {e} (covered by the VM tier)");
             false
         }
     }
@@ -100,7 +100,10 @@ fn vlan_protocol_and_flags() {
         return;
     }
     fixture();
-    if !kernel_has_8021q(TEST) {
+    if !kernel_has(
+        TEST,
+        LinkKind::Vlan(VlanOptions::new(Some("eth1".into()), 4094)),
+    ) {
         return;
     }
     converges("vlan_up.yml", &["eth1.101"]);
@@ -157,4 +160,85 @@ fn vlan_protocol_and_flags() {
         &details("eth1.300.10"),
         &["eth1.300.10@eth1.300:", "vlan protocol 802.1Q id 10"],
     );
+}
+
+#[test]
+fn bond_options() {
+    const TEST: &str = "bond_options";
+    if !enter_private_netns(TEST) {
+        return;
+    }
+    fixture();
+    if !kernel_has(
+        TEST,
+        LinkKind::Bond(BondOptions::new(BondMode::BalanceRr, 0)),
+    ) {
+        return;
+    }
+    converges("bond_lacp.yml", &["bond-nm1", "eth1", "eth2"]);
+    has_all(
+        "bond-nm1",
+        &details("bond-nm1"),
+        &[
+            "mode 802.3ad",
+            "miimon 100",
+            "xmit_hash_policy layer3+4",
+            "min_links 1",
+            "lacp_rate fast",
+            "ad_select bandwidth",
+            "ad_actor_sys_prio 100",
+            "ad_user_port_key 10",
+        ],
+    );
+    // What the kernel takes with ports changes in place; lacp_rate would need it down.
+    let before = ifindex("bond-nm1");
+    let more = read("bond_lacp.yml").replace("min_links: 1", "min_links: 2");
+    let o = hostnet(&["apply", "-"], Some(&more));
+    assert!(o.status.success(), "{}", text(&o));
+    has_all("bond-nm1", &details("bond-nm1"), &["min_links 2"]);
+    assert_eq!(ifindex("bond-nm1"), before, "re-created: {}", text(&o));
+    let shown = show_json();
+    let slow = more.replace("lacp_rate: fast", "lacp_rate: slow");
+    let o = hostnet(&["apply", "-"], Some(&slow));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(show_json(), shown);
+    let gone = "interfaces:\n  - {name: bond-nm1, type: bond, state: absent}\n";
+    let o = hostnet(&["apply", "-"], Some(gone));
+    assert!(o.status.success(), "{}", text(&o));
+
+    // bond_up.yml without `primary` and `ports-config`, which hostnet does not apply yet.
+    let up = read("bond_up.yml").replace("        primary: eth1\n", "");
+    let up = up
+        .split("      ports-config:")
+        .next()
+        .map(|head| {
+            format!(
+                "{head}    ipv4:{}",
+                up.split("    ipv4:").nth(1).unwrap_or("")
+            )
+        })
+        .expect("bond_up.yml");
+    let o = hostnet(&["apply", "-"], Some(&up));
+    assert!(o.status.success(), "{}\n{up}", text(&o));
+    has_all(
+        "bond-nm0",
+        &details("bond-nm0"),
+        &[
+            "mode active-backup",
+            "miimon 100 updelay 200 downdelay 200",
+            "primary_reselect better",
+            "fail_over_mac none",
+            "num_grat_arp 2",
+            "resend_igmp 1",
+            "all_slaves_active 0",
+        ],
+    );
+    let again = hostnet(&["apply", "-"], Some(&up));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
+        "{}",
+        text(&again)
+    );
+    apply_ok("bond_absent.yml");
+    assert!(!query().links.contains_key("bond-nm0"));
 }
