@@ -240,6 +240,8 @@ fn bond_options_change_in_place_unless_they_need_the_bond_down() {
                 e.starts_with("interfaces[0].link-aggregation: bond bond1 exists with"),
                 "{e}"
             );
+            assert!(e.contains(" lacp_rate fast"), "{e}");
+            assert!(e.contains(" all_slaves_active delivered, not "), "{e}");
         }
     }
 }
