@@ -9,6 +9,8 @@
 //! Files for kinds this kernel lacks run in the VM tier (`tests/real_kernel.rs`).
 
 mod common;
+#[path = "nmstate/devices.rs"]
+mod devices;
 
 use std::process::Command;
 

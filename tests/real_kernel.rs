@@ -76,10 +76,7 @@ fn vlan_tagged_network_with_source_routing() {
         return;
     }
     run_ops(&[veth("u0", "u1")]);
-    let probe = LinkKind::Vlan(VlanOptions {
-        base: Some("u0".into()),
-        id: 4094,
-    });
+    let probe = LinkKind::Vlan(VlanOptions::new(Some("u0".into()), 4094));
     if !kernel_has(test, "8021q", probe) {
         return;
     }
@@ -119,10 +116,7 @@ routes:
     let s = query();
     assert_eq!(
         s.links["u0.100"].kind,
-        LinkKind::Vlan(VlanOptions {
-            base: Some("u0".into()),
-            id: 100
-        })
+        LinkKind::Vlan(VlanOptions::new(Some("u0".into()), 100))
     );
     assert_eq!(s.links["u0.100"].controller.as_deref(), Some("tenant"));
     assert_eq!(s.links["u0.100"].mtu, 1400);
@@ -178,10 +172,7 @@ fn bond_as_a_network_uplink() {
     if !enter_private_netns(test) {
         return;
     }
-    let probe = LinkKind::Bond(BondOptions {
-        mode: BondMode::BalanceRr,
-        miimon: 0,
-    });
+    let probe = LinkKind::Bond(BondOptions::new(BondMode::BalanceRr, 0));
     if !kernel_has(test, "bonding", probe) {
         return;
     }
@@ -207,10 +198,7 @@ interfaces:
     let s = query();
     assert_eq!(
         s.links["bond0"].kind,
-        LinkKind::Bond(BondOptions {
-            mode: BondMode::ActiveBackup,
-            miimon: 100
-        })
+        LinkKind::Bond(BondOptions::new(BondMode::ActiveBackup, 100))
     );
     assert_eq!(s.links["a0"].controller.as_deref(), Some("bond0"));
     assert_eq!(s.links["b0"].controller.as_deref(), Some("bond0"));
@@ -224,10 +212,7 @@ interfaces:
     apply_yaml(&slower).expect("miimon changes");
     assert_eq!(
         query().links["bond0"].kind,
-        LinkKind::Bond(BondOptions {
-            mode: BondMode::ActiveBackup,
-            miimon: 250
-        })
+        LinkKind::Bond(BondOptions::new(BondMode::ActiveBackup, 250))
     );
     apply_yaml(BONDED).expect("miimon back");
 
@@ -256,10 +241,7 @@ routes:
 }
 
 fn bond_probe() -> LinkKind {
-    LinkKind::Bond(BondOptions {
-        mode: BondMode::BalanceRr,
-        miimon: 0,
-    })
+    LinkKind::Bond(BondOptions::new(BondMode::BalanceRr, 0))
 }
 
 /// The kernel closes a port released from a bond and the ports of a deleted bond:

@@ -442,6 +442,7 @@ fn rollback_keeps_a_macvtap_made_after_the_apply_on_a_link_it_changed() {
         kind: LinkKind::MacVtap(MacVlanOptions {
             base: Some("up-blue".into()),
             mode: MacVlanMode::Bridge,
+            promiscuous: true,
         }),
         up: true,
         mtu: None,

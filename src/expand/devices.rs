@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use super::{Intent, KindIntent, LinkIntent};
 use crate::model::*;
 use crate::netdev::{
-    BondMode, BondOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
-    VxlanOptions, VXLAN_DEFAULT_PORT,
+    LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions, VlanProtocol, VxlanOptions,
+    VXLAN_DEFAULT_PORT,
 };
 
 /// What `iface` asks for when its type is one of the kinds here (`None` for the
@@ -15,18 +15,15 @@ use crate::netdev::{
 pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
     let ty = iface.iface_type?;
     let want = match ty {
-        InterfaceType::Vlan => iface.vlan.as_ref().and_then(|v| {
-            Some(LinkKind::Vlan(VlanOptions {
-                base: Some(v.base_iface.clone()),
-                id: u16::try_from(v.id).ok()?,
-            }))
-        }),
-        InterfaceType::Bond => iface.link_aggregation.as_ref().and_then(|la| {
-            Some(LinkKind::Bond(BondOptions {
-                mode: la.mode.as_deref()?.parse::<BondMode>().ok()?,
-                miimon: la.options.as_ref().and_then(|o| o.miimon).unwrap_or(0),
-            }))
-        }),
+        InterfaceType::Vlan => iface
+            .vlan
+            .as_ref()
+            .and_then(vlan_options)
+            .map(LinkKind::Vlan),
+        InterfaceType::Bond => iface
+            .link_aggregation
+            .as_ref()
+            .and_then(|la| crate::model::bond_options::options(la).map(LinkKind::Bond)),
         InterfaceType::Vxlan => iface.vxlan.as_ref().and_then(|v| {
             Some(LinkKind::Vxlan(VxlanOptions {
                 id: v.id,
@@ -53,6 +50,7 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
                         Some(mode) => mode.parse::<MacVlanMode>().ok()?,
                         None => MacVlanMode::Vepa,
                     },
+                    promiscuous: m.promiscuous.unwrap_or(true),
                 };
                 Some(if ty == InterfaceType::MacVlan {
                     LinkKind::MacVlan(options)
@@ -88,6 +86,23 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
         want,
         exact: true,
     })
+}
+
+/// A `vlan` section's settings, absent keys at the kernel's defaults.
+fn vlan_options(v: &VlanSpec) -> Option<VlanOptions> {
+    let mut o = VlanOptions::new(Some(v.base_iface.clone()), u16::try_from(v.id).ok()?);
+    if let Some(p) = &v.protocol {
+        o.protocol = p.parse::<VlanProtocol>().ok()?;
+    }
+    o.reorder_headers = v.reorder_headers.unwrap_or(o.reorder_headers);
+    o.loose_binding = v.loose_binding.unwrap_or(o.loose_binding);
+    match v.registration_protocol.as_deref() {
+        None | Some("none") => {}
+        Some("gvrp") => o.gvrp = true,
+        Some("mvrp") => o.mvrp = true,
+        Some(_) => return None,
+    }
+    Some(o)
 }
 
 /// The Open vSwitch part of the document: `ovs-bridge` interfaces with their port
@@ -176,12 +191,9 @@ pub(super) fn vlan_uplink<'a>(
         });
         li.kind = Some(KindIntent::Device {
             type_name: "vlan",
-            want: u16::try_from(id).ok().map(|id| {
-                LinkKind::Vlan(VlanOptions {
-                    base: Some(base.clone()),
-                    id,
-                })
-            }),
+            want: u16::try_from(id)
+                .ok()
+                .map(|id| LinkKind::Vlan(VlanOptions::new(Some(base.clone()), id))),
             exact: true,
         });
         intent.links.insert(name.clone(), li);

@@ -14,6 +14,18 @@ pub struct VlanSpec {
     pub base_iface: String,
     /// 1..=4094.
     pub id: u32,
+    /// `802.1q` (default) or `802.1ad`; fixed once the VLAN exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Default true, as the kernel's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder_headers: Option<bool>,
+    /// The VLAN stays up when its base goes down. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loose_binding: Option<bool>,
+    /// `none` (default), `gvrp` or `mvrp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_protocol: Option<String>,
 }
 
 /// `link-aggregation`: only with `type: bond`.
@@ -31,13 +43,53 @@ pub struct LinkAggregationSpec {
     pub port: Option<Vec<String>>,
 }
 
-/// `link-aggregation.options`.
+/// `link-aggregation.options`, by nmstate's (and sysfs') names. Absent options take
+/// the kernel's defaults.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct BondOptionsSpec {
     /// MII monitoring interval in ms (default 0: off, as the kernel's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miimon: Option<u32>,
+    /// ms before a port that came up is used: a multiple of miimon (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updelay: Option<u32>,
+    /// ms before a port that went down is dropped: a multiple of miimon (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downdelay: Option<u32>,
+    /// 802.3ad: `slow` (default) or `fast`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lacp_rate: Option<String>,
+    /// `layer2` (default), `layer3+4`, `layer2+3`, `encap2+3`, `encap3+4`, `vlan+srcmac`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmit_hash_policy: Option<String>,
+    /// `stable` (default), `bandwidth`, `count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_select: Option<String>,
+    /// Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_links: Option<u32>,
+    /// `dropped` (default) or `delivered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_slaves_active: Option<String>,
+    /// `always` (default), `better`, `failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_reselect: Option<String>,
+    /// `none` (default), `active`, `follow`; fixed while the bond has ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_over_mac: Option<String>,
+    /// 0..=255, default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_grat_arp: Option<u32>,
+    /// 0..=255, default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_igmp: Option<u32>,
+    /// 802.3ad: 1..=65535, default 65535.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_actor_sys_prio: Option<u32>,
+    /// 802.3ad: 0..=1023, default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_user_port_key: Option<u32>,
 }
 
 /// `vxlan`: only with `type: vxlan`.
@@ -68,6 +120,10 @@ pub struct MacVlanSpec {
     /// `vepa` (the kernel's default), `bridge`, `private`, `passthru`, `source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// Default true; false sets MACVLAN_FLAG_NOPROMISC (passthru then leaves the base
+    /// out of promiscuous mode). nmstate also spells it `accept-all-mac`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promiscuous: Option<bool>,
 }
 
 /// `bridge.port[].vlan`.
@@ -136,6 +192,16 @@ pub struct TapSpec {
     pub persistent: Option<bool>,
 }
 
+/// nmstate's `registration-protocol` of a VLAN's GVRP/MVRP flags (GVRP when both are
+/// set, which nmstate cannot say).
+fn registration_protocol(v: &crate::netdev::VlanOptions) -> &'static str {
+    match (v.gvrp, v.mvrp) {
+        (true, _) => "gvrp",
+        (false, true) => "mvrp",
+        (false, false) => "none",
+    }
+}
+
 /// For `show`: the interface type and settings section of a kernel device of the kinds
 /// here, written into `iface`; `None` for other kinds.
 pub fn show_kind(
@@ -148,6 +214,7 @@ pub fn show_kind(
         m.base.as_ref().map(|b| MacVlanSpec {
             base_iface: b.clone(),
             mode: Some(m.mode.as_str().to_string()),
+            promiscuous: Some(m.promiscuous),
         })
     };
     Some(match kind {
@@ -155,15 +222,17 @@ pub fn show_kind(
             iface.vlan = v.base.as_ref().map(|b| VlanSpec {
                 base_iface: b.clone(),
                 id: u32::from(v.id),
+                protocol: Some(v.protocol.as_str().to_string()),
+                reorder_headers: Some(v.reorder_headers),
+                loose_binding: Some(v.loose_binding),
+                registration_protocol: Some(registration_protocol(v).to_string()),
             });
             T::Vlan
         }
         K::Bond(b) => {
             iface.link_aggregation = Some(LinkAggregationSpec {
                 mode: Some(b.mode.as_str().to_string()),
-                options: Some(BondOptionsSpec {
-                    miimon: Some(b.miimon),
-                }),
+                options: Some(super::bond_options::show(b)),
                 port: None,
             });
             T::Bond

@@ -385,10 +385,10 @@ const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", K
 const VLAN: &[(&str, Key)] = &[
     ("base-iface", Key::Keep),
     ("id", Key::Int),
-    ("protocol", Key::NotYet),
-    ("reorder-headers", Key::NotYet),
-    ("loose-binding", Key::NotYet),
-    ("registration-protocol", Key::NotYet),
+    ("protocol", Key::Keep),
+    ("reorder-headers", Key::Bool),
+    ("loose-binding", Key::Bool),
+    ("registration-protocol", Key::Keep),
 ];
 
 const VXLAN: &[(&str, Key)] = &[
@@ -403,7 +403,7 @@ const VXLAN: &[(&str, Key)] = &[
 const MACVLAN: &[(&str, Key)] = &[
     ("base-iface", Key::Keep),
     ("mode", Key::Keep),
-    ("promiscuous", Key::NotYet),
+    ("promiscuous", Key::Bool),
     ("accept-all-mac", Key::Alias("promiscuous")),
 ];
 
@@ -417,8 +417,8 @@ const BOND: &[(&str, Key)] = &[
 
 const BOND_OPTIONS: &[(&str, Key)] = &[
     ("miimon", Key::Int),
-    ("updelay", Key::NotYet),
-    ("downdelay", Key::NotYet),
+    ("updelay", Key::Int),
+    ("downdelay", Key::Int),
     ("use_carrier", Key::NotYet),
     ("arp_interval", Key::NotYet),
     ("arp_ip_target", Key::NotYet),
@@ -427,22 +427,22 @@ const BOND_OPTIONS: &[(&str, Key)] = &[
     ("arp_missed_max", Key::NotYet),
     ("ns_ip6_target", Key::NotYet),
     ("primary", Key::NotYet),
-    ("primary_reselect", Key::NotYet),
-    ("fail_over_mac", Key::NotYet),
-    ("xmit_hash_policy", Key::NotYet),
-    ("resend_igmp", Key::NotYet),
-    ("num_grat_arp", Key::NotYet),
+    ("primary_reselect", Key::Keep),
+    ("fail_over_mac", Key::Keep),
+    ("xmit_hash_policy", Key::Keep),
+    ("resend_igmp", Key::Int),
+    ("num_grat_arp", Key::Int),
     ("num_unsol_na", Key::NotYet),
-    ("all_slaves_active", Key::NotYet),
-    ("min_links", Key::NotYet),
+    ("all_slaves_active", Key::Keep),
+    ("min_links", Key::Int),
     ("lp_interval", Key::NotYet),
     ("packets_per_slave", Key::NotYet),
-    ("lacp_rate", Key::NotYet),
+    ("lacp_rate", Key::Keep),
     ("lacp_active", Key::NotYet),
-    ("ad_select", Key::NotYet),
-    ("ad_actor_sys_prio", Key::NotYet),
+    ("ad_select", Key::Keep),
+    ("ad_actor_sys_prio", Key::Int),
     ("ad_actor_system", Key::NotYet),
-    ("ad_user_port_key", Key::NotYet),
+    ("ad_user_port_key", Key::Int),
     ("tlb_dynamic_lb", Key::NotYet),
     (
         "balance_slb",

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::doc_index::DocIndex;
 use super::validate::{check_ifname, MAX_IFNAME_LEN};
 use super::*;
-use crate::netdev::{BondMode, MacVlanMode};
+use crate::netdev::{BondMode, MacVlanMode, VlanProtocol};
 
 /// Collects problems as (path, message).
 pub(super) type Push<'a> = &'a mut dyn FnMut(String, String);
@@ -78,6 +78,19 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
             name,
             &v.base_iface,
         );
+        if let Some(Err(e)) = v.protocol.as_deref().map(str::parse::<VlanProtocol>) {
+            push(format!("{p}.vlan.protocol"), e);
+        }
+        if let Some(r) = v
+            .registration_protocol
+            .as_deref()
+            .filter(|r| !["none", "gvrp", "mvrp"].contains(r))
+        {
+            push(
+                format!("{p}.vlan.registration-protocol"),
+                format!("unknown registration protocol {r:?} (one of none, gvrp, mvrp)"),
+            );
+        }
     }
     if let Some(la) = iface
         .link_aggregation
@@ -94,6 +107,11 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
                     push(format!("{p}.link-aggregation.mode"), e);
                 }
             }
+        }
+        if let Some(o) = &la.options {
+            let mode = la.mode.as_deref().and_then(|m| m.parse().ok());
+            let path = format!("{p}.link-aggregation.options");
+            super::bond_options::validate(push, &path, mode, o);
         }
         match la.port.as_deref() {
             None | Some([]) => push(
@@ -182,6 +200,14 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
             if let Err(e) = mode.parse::<MacVlanMode>() {
                 push(format!("{p}.{key}.mode"), e);
             }
+        }
+        // MACVLAN_FLAG_NOPROMISC means something in passthru mode only (iproute2
+        // refuses it in the others).
+        if m.promiscuous == Some(false) && m.mode.as_deref() != Some("passthru") {
+            push(
+                format!("{p}.{key}.promiscuous"),
+                "only passthru mode uses promiscuous: false".to_string(),
+            );
         }
     }
     if let Some(t) = iface.tap.as_ref().filter(|_| ty == InterfaceType::Tap) {

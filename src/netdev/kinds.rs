@@ -19,6 +19,103 @@ pub struct VlanOptions {
     pub base: Option<String>,
     /// 1..=4094.
     pub id: u16,
+    /// The tag's protocol; fixed at creation (the kernel ignores it in a change).
+    pub protocol: VlanProtocol,
+    /// VLAN_FLAG_REORDER_HDR: the kernel's default, on.
+    pub reorder_headers: bool,
+    /// VLAN_FLAG_LOOSE_BINDING: the VLAN's state does not follow its base's.
+    pub loose_binding: bool,
+    /// VLAN_FLAG_GVRP.
+    pub gvrp: bool,
+    /// VLAN_FLAG_MVRP.
+    pub mvrp: bool,
+}
+
+/// The VLAN flags hostnet manages (IFLA_VLAN_FLAGS' mask); bridge binding is left
+/// as the kernel has it.
+pub const VLAN_FLAGS_MASK: u32 =
+    VLAN_FLAG_REORDER_HDR | VLAN_FLAG_GVRP | VLAN_FLAG_LOOSE_BINDING | VLAN_FLAG_MVRP;
+const VLAN_FLAG_REORDER_HDR: u32 = 0x1;
+const VLAN_FLAG_GVRP: u32 = 0x2;
+const VLAN_FLAG_LOOSE_BINDING: u32 = 0x4;
+const VLAN_FLAG_MVRP: u32 = 0x8;
+
+impl VlanOptions {
+    /// An 802.1Q VLAN with the kernel's default flags (header reordering only).
+    pub fn new(base: Option<String>, id: u16) -> Self {
+        VlanOptions {
+            base,
+            id,
+            protocol: VlanProtocol::Dot1Q,
+            reorder_headers: true,
+            loose_binding: false,
+            gvrp: false,
+            mvrp: false,
+        }
+    }
+
+    /// IFLA_VLAN_FLAGS' flags, within [`VLAN_FLAGS_MASK`].
+    pub fn flags(&self) -> u32 {
+        [
+            (self.reorder_headers, VLAN_FLAG_REORDER_HDR),
+            (self.gvrp, VLAN_FLAG_GVRP),
+            (self.loose_binding, VLAN_FLAG_LOOSE_BINDING),
+            (self.mvrp, VLAN_FLAG_MVRP),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, f)| acc | f)
+    }
+
+    /// Takes the managed flags from IFLA_VLAN_FLAGS' `flags`.
+    pub fn set_flags(&mut self, flags: u32) {
+        self.reorder_headers = flags & VLAN_FLAG_REORDER_HDR != 0;
+        self.gvrp = flags & VLAN_FLAG_GVRP != 0;
+        self.loose_binding = flags & VLAN_FLAG_LOOSE_BINDING != 0;
+        self.mvrp = flags & VLAN_FLAG_MVRP != 0;
+    }
+}
+
+/// A VLAN tag's protocol, by nmstate's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum VlanProtocol {
+    /// 802.1Q, ethertype 0x8100.
+    Dot1Q,
+    /// 802.1ad (Q-in-Q service tag), ethertype 0x88a8.
+    Dot1Ad,
+}
+
+impl VlanProtocol {
+    pub const ALL: [VlanProtocol; 2] = [VlanProtocol::Dot1Q, VlanProtocol::Dot1Ad];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VlanProtocol::Dot1Q => "802.1q",
+            VlanProtocol::Dot1Ad => "802.1ad",
+        }
+    }
+
+    /// The ethertype (IFLA_VLAN_PROTOCOL, big-endian on the wire).
+    pub fn ethertype(self) -> u16 {
+        match self {
+            VlanProtocol::Dot1Q => 0x8100,
+            VlanProtocol::Dot1Ad => 0x88a8,
+        }
+    }
+
+    pub fn from_ethertype(t: u16) -> Option<VlanProtocol> {
+        VlanProtocol::ALL.into_iter().find(|p| p.ethertype() == t)
+    }
+}
+
+impl FromStr for VlanProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        VlanProtocol::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown VLAN protocol {s:?} (one of 802.1q, 802.1ad)"))
+    }
 }
 
 /// Bonding modes, by their nmstate / sysfs names.
@@ -91,14 +188,6 @@ impl fmt::Display for BondMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// A bond; its ports are the links whose controller it is.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BondOptions {
-    pub mode: BondMode,
-    /// MII link monitoring interval in ms (0: off).
-    pub miimon: u32,
 }
 
 /// A VXLAN tunnel endpoint.
@@ -180,7 +269,13 @@ impl FromStr for MacVlanMode {
 pub struct MacVlanOptions {
     pub base: Option<String>,
     pub mode: MacVlanMode,
+    /// Passthru puts the base in promiscuous mode unless MACVLAN_FLAG_NOPROMISC is set;
+    /// nmstate's `promiscuous` is that flag inverted (default on, as the kernel's).
+    pub promiscuous: bool,
 }
+
+/// MACVLAN_FLAG_NOPROMISC in IFLA_MACVLAN_FLAGS.
+pub const MACVLAN_FLAG_NOPROMISC: u16 = 1;
 
 /// A tap device (a tun device in tap mode, without packet information).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

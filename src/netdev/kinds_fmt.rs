@@ -32,9 +32,28 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
         }
         LinkKind::Vlan(v) => {
             base(s, &v.base)?;
-            write!(s, " id {}", v.id)
+            if v.protocol != super::VlanProtocol::Dot1Q {
+                write!(s, " protocol {}", v.protocol.as_str())?;
+            }
+            write!(s, " id {}", v.id)?;
+            // What differs from the kernel's defaults, in `ip link`'s words.
+            let plain = super::VlanOptions::new(None, 0);
+            for (name, on, default) in [
+                ("reorder_hdr", v.reorder_headers, plain.reorder_headers),
+                ("loose_binding", v.loose_binding, plain.loose_binding),
+                ("gvrp", v.gvrp, plain.gvrp),
+                ("mvrp", v.mvrp, plain.mvrp),
+            ] {
+                if on != default {
+                    write!(s, " {name} {}", if on { "on" } else { "off" })?;
+                }
+            }
+            Ok(())
         }
-        LinkKind::Bond(b) => write!(s, " mode {} miimon {}", b.mode, b.miimon),
+        LinkKind::Bond(b) => {
+            write!(s, " mode {} miimon {}", b.mode, b.miimon)?;
+            bond_options(s, b)
+        }
         LinkKind::Vxlan(v) => {
             write!(s, " id {}", v.id)?;
             base(s, &v.base)?;
@@ -52,7 +71,11 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
         }
         LinkKind::MacVlan(m) | LinkKind::MacVtap(m) => {
             base(s, &m.base)?;
-            write!(s, " mode {}", m.mode.as_str())
+            write!(s, " mode {}", m.mode.as_str())?;
+            if !m.promiscuous {
+                write!(s, " nopromisc")?;
+            }
+            Ok(())
         }
         LinkKind::Tap(t) => {
             if let Some(u) = t.owner {
@@ -73,4 +96,69 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
             Ok(())
         }
     }
+}
+
+/// A bond's options that differ from the kernel's defaults, in `ip -d link` words.
+fn bond_options(s: &mut String, b: &super::BondOptions) -> std::fmt::Result {
+    use super::{
+        bond_name, AD_SELECT, ALL_SLAVES_ACTIVE, FAIL_OVER_MAC, LACP_RATE, PRIMARY_RESELECT,
+        XMIT_HASH_POLICY,
+    };
+    let d = super::BondOptions::new(b.mode, b.miimon);
+    let numbers = [
+        ("updelay", b.updelay, d.updelay),
+        ("downdelay", b.downdelay, d.downdelay),
+        ("min_links", b.min_links, d.min_links),
+        ("num_grat_arp", b.num_grat_arp.into(), d.num_grat_arp.into()),
+        ("resend_igmp", b.resend_igmp, d.resend_igmp),
+        (
+            "ad_actor_sys_prio",
+            b.ad_actor_sys_prio.into(),
+            d.ad_actor_sys_prio.into(),
+        ),
+        (
+            "ad_user_port_key",
+            b.ad_user_port_key.into(),
+            d.ad_user_port_key.into(),
+        ),
+    ];
+    for (name, v, default) in numbers {
+        if v != default {
+            write!(s, " {name} {v}")?;
+        }
+    }
+    let named: [(&str, &[&str], u8, u8); 6] = [
+        ("lacp_rate", LACP_RATE, b.lacp_rate, d.lacp_rate),
+        (
+            "xmit_hash_policy",
+            XMIT_HASH_POLICY,
+            b.xmit_hash_policy,
+            d.xmit_hash_policy,
+        ),
+        ("ad_select", AD_SELECT, b.ad_select, d.ad_select),
+        (
+            "all_slaves_active",
+            ALL_SLAVES_ACTIVE,
+            b.all_slaves_active,
+            d.all_slaves_active,
+        ),
+        (
+            "primary_reselect",
+            PRIMARY_RESELECT,
+            b.primary_reselect,
+            d.primary_reselect,
+        ),
+        (
+            "fail_over_mac",
+            FAIL_OVER_MAC,
+            b.fail_over_mac,
+            d.fail_over_mac,
+        ),
+    ];
+    for (name, table, v, default) in named {
+        if v != default {
+            write!(s, " {name} {}", bond_name(table, v))?;
+        }
+    }
+    Ok(())
 }

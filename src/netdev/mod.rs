@@ -14,6 +14,7 @@
 //! Two implementations exist: [`linux`] (netlink) and [`model`] (an in-memory kernel that
 //! enforces the same rules, for dry runs and pure tests).
 
+mod bond;
 mod bridge;
 pub mod bridge_mtu;
 pub mod dhcp_server;
@@ -26,6 +27,7 @@ pub mod netns_id;
 mod ops;
 mod types;
 
+pub use bond::*;
 pub use bridge::*;
 pub use kinds::*;
 pub use ops::{fmt_route, fmt_rule, LinkChange, NewLink, Op, PeerSettings};

@@ -186,15 +186,20 @@ impl LinkKind {
     }
 
     /// Whether a link of this kind can take `want`'s settings without being re-created:
-    /// a bond's MII interval (its mode needs the bond down and empty), a MACVLAN's or
-    /// MACVTAP's mode on the same base (except to or from passthru).
+    /// a bond's options but its mode and those that need it down or empty
+    /// ([`super::BondOptions::fixed`]), a MACVLAN's or
+    /// MACVTAP's mode on the same base (except to or from passthru) and its flags, a
+    /// VLAN's flags (its base, id and protocol are fixed at creation).
     pub fn changes_in_place(&self, want: &LinkKind) -> bool {
         use super::MacVlanMode::Passthru;
         match (self, want) {
-            (LinkKind::Bond(a), LinkKind::Bond(b)) => a.mode == b.mode,
+            (LinkKind::Bond(a), LinkKind::Bond(b)) => a.fixed() == b.fixed(),
+            (LinkKind::Vlan(a), LinkKind::Vlan(b)) => {
+                a.base == b.base && a.id == b.id && a.protocol == b.protocol
+            }
             (LinkKind::MacVlan(a), LinkKind::MacVlan(b))
             | (LinkKind::MacVtap(a), LinkKind::MacVtap(b)) => {
-                a.base == b.base && a.mode != Passthru && b.mode != Passthru
+                a.base == b.base && (a.mode == b.mode || (a.mode != Passthru && b.mode != Passthru))
             }
             _ => false,
         }

@@ -152,6 +152,7 @@ pub fn host_config(intent: &Intent) -> HostConfig {
                     Some(LinkKind::Vlan(VlanOptions {
                         base: Some(base),
                         id,
+                        ..
                     })),
                 ..
             }) => DeviceKind::Vlan {
@@ -159,7 +160,7 @@ pub fn host_config(intent: &Intent) -> HostConfig {
                 id: *id,
             },
             Some(KindIntent::Device {
-                want: Some(LinkKind::Bond(BondOptions { mode, miimon })),
+                want: Some(LinkKind::Bond(BondOptions { mode, miimon, .. })),
                 ..
             }) => DeviceKind::Bond {
                 mode: *mode,

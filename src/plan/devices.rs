@@ -67,6 +67,10 @@ pub(crate) fn order_changes(plan: &mut Plan, states: &[&KernelState]) {
     for (upper, lower) in &extra {
         lowers.entry(upper).or_default().push(lower);
     }
+    plan.phases[Phase::CreateStacked as usize].sort_by_key(|op| match op {
+        Op::CreateLink(l) => depth(&lowers, &l.name, 8),
+        _ => 0,
+    });
     let phase = std::mem::take(&mut plan.phases[Phase::ChangeBridges as usize]);
     fn depth(lowers: &BTreeMap<&str, Vec<&str>>, name: &str, budget: u8) -> u8 {
         match lowers.get(name) {
@@ -277,20 +281,8 @@ pub(super) fn plan_create(
             });
             return;
         }
-        let base_is_new_stacked = !exists
-            && planned.is_some_and(|b| {
-                matches!(&b.kind, Some(KindIntent::Device { want: Some(k), .. }) if k.is_stacked())
-            });
-        if base_is_new_stacked {
-            errors.push(PlanError {
-                path: base_path(li, type_name),
-                message: format!(
-                    "{base} is created in this apply and is itself stacked on another device; \
-                     create {name} in a second apply"
-                ),
-            });
-            return;
-        }
+        // A base created in this apply is created first: `order_changes` sorts the
+        // stacked devices by depth (Q-in-Q: a VLAN on a new VLAN).
     }
     let later_mtu = mtu_after_create(kind);
     plan.push(

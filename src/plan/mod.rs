@@ -18,6 +18,8 @@ mod checks;
 mod checks_tests;
 pub mod copies;
 #[cfg(test)]
+mod device_keys_tests;
+#[cfg(test)]
 mod device_tests;
 mod devices;
 pub mod dhcp;

@@ -70,6 +70,7 @@ fn rollback_of_an_mtu_change_keeps_a_macvtap_made_meanwhile_on_that_link() {
         LinkKind::MacVtap(MacVlanOptions {
             base: Some("u0".into()),
             mode: MacVlanMode::Bridge,
+            promiscuous: true,
         }),
     )]);
     let target = before.clone();
@@ -95,6 +96,7 @@ fn rollback_of_a_stacked_device_on_a_scoped_base_that_existed_before_recreates_i
             LinkKind::MacVlan(MacVlanOptions {
                 base: Some("u0".into()),
                 mode: MacVlanMode::Bridge,
+                promiscuous: true,
             }),
         ),
     ]);

@@ -5,19 +5,36 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::link::{
-    BondMode as NlBondMode, InfoBond, InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVlan,
-    InfoVxlan, LinkAttribute, LinkInfo, MacVlanMode as NlMacVlanMode,
+    BondAdSelect, BondAllPortActive, BondFailOverMac, BondLacpRate, BondMode as NlBondMode,
+    BondPrimaryReselect, BondXmitHashPolicy, InfoBond, InfoData, InfoKind, InfoMacVlan,
+    InfoMacVtap, InfoVlan, InfoVxlan, LinkAttribute, LinkInfo, MacVlanFlags,
+    MacVlanMode as NlMacVlanMode, VlanFlags, VlanProtocol as NlVlanProtocol,
 };
 
 use super::wire;
 use crate::netdev::{
     BondMode, BondOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
-    VxlanOptions,
+    VlanProtocol, VxlanOptions, MACVLAN_FLAG_NOPROMISC, VLAN_FLAGS_MASK,
 };
 
 const IFLA_VLAN_ID: u16 = 1;
+const IFLA_VLAN_FLAGS: u16 = 2;
+const IFLA_VLAN_PROTOCOL: u16 = 5;
 const IFLA_BOND_MODE: u16 = 1;
 const IFLA_BOND_MIIMON: u16 = 3;
+const IFLA_BOND_UPDELAY: u16 = 4;
+const IFLA_BOND_DOWNDELAY: u16 = 5;
+const IFLA_BOND_PRIMARY_RESELECT: u16 = 12;
+const IFLA_BOND_FAIL_OVER_MAC: u16 = 13;
+const IFLA_BOND_XMIT_HASH_POLICY: u16 = 14;
+const IFLA_BOND_RESEND_IGMP: u16 = 15;
+const IFLA_BOND_NUM_PEER_NOTIF: u16 = 16;
+const IFLA_BOND_ALL_PORTS_ACTIVE: u16 = 17;
+const IFLA_BOND_MIN_LINKS: u16 = 18;
+const IFLA_BOND_AD_LACP_RATE: u16 = 21;
+const IFLA_BOND_AD_SELECT: u16 = 22;
+const IFLA_BOND_AD_ACTOR_SYS_PRIO: u16 = 24;
+const IFLA_BOND_AD_USER_PORT_KEY: u16 = 25;
 const IFLA_VXLAN_ID: u16 = 1;
 const IFLA_VXLAN_GROUP: u16 = 2;
 const IFLA_VXLAN_LINK: u16 = 3;
@@ -27,6 +44,7 @@ const IFLA_VXLAN_PORT: u16 = 15;
 const IFLA_VXLAN_GROUP6: u16 = 16;
 const IFLA_VXLAN_LOCAL6: u16 = 17;
 const IFLA_MACVLAN_MODE: u16 = 1;
+const IFLA_MACVLAN_FLAGS: u16 = 2;
 const IFLA_TUN_OWNER: u16 = 1;
 const IFLA_TUN_GROUP: u16 = 2;
 const IFLA_TUN_TYPE: u16 = 3;
@@ -69,14 +87,8 @@ pub(super) fn decode(
     names: &HashMap<u32, String>,
 ) -> Option<LinkKind> {
     Some(match kind {
-        "vlan" => LinkKind::Vlan(VlanOptions {
-            base,
-            id: attr(data, IFLA_VLAN_ID).and_then(|v| wire::u16_at(v, 0))?,
-        }),
-        "bond" => LinkKind::Bond(BondOptions {
-            mode: BondMode::from_number(u8_attr(data, IFLA_BOND_MODE).unwrap_or(0))?,
-            miimon: u32_attr(data, IFLA_BOND_MIIMON).unwrap_or(0),
-        }),
+        "vlan" => LinkKind::Vlan(decode_vlan(data, base)?),
+        "bond" => LinkKind::Bond(decode_bond(data)?),
         "vxlan" => LinkKind::Vxlan(VxlanOptions {
             id: u32_attr(data, IFLA_VXLAN_ID)?,
             base: u32_attr(data, IFLA_VXLAN_LINK)
@@ -90,9 +102,13 @@ pub(super) fn decode(
             learning: u8_attr(data, IFLA_VXLAN_LEARNING).unwrap_or(0) != 0,
         }),
         "macvlan" | "macvtap" => {
+            let flags = attr(data, IFLA_MACVLAN_FLAGS)
+                .and_then(|v| wire::u16_at(v, 0))
+                .unwrap_or(0);
             let options = MacVlanOptions {
                 base,
                 mode: MacVlanMode::from_number(u32_attr(data, IFLA_MACVLAN_MODE)?)?,
+                promiscuous: flags & MACVLAN_FLAG_NOPROMISC == 0,
             };
             if kind == "macvlan" {
                 LinkKind::MacVlan(options)
@@ -108,6 +124,139 @@ pub(super) fn decode(
         }),
         _ => return None,
     })
+}
+
+/// A bond's options; an attribute the kernel does not report keeps its default.
+fn decode_bond(data: &[u8]) -> Option<BondOptions> {
+    let mode = BondMode::from_number(u8_attr(data, IFLA_BOND_MODE).unwrap_or(0))?;
+    let mut b = BondOptions::new(mode, u32_attr(data, IFLA_BOND_MIIMON).unwrap_or(0));
+    let u16_attr = |k| attr(data, k).and_then(|v| wire::u16_at(v, 0));
+    let set_u32 = |field: &mut u32, k| *field = u32_attr(data, k).unwrap_or(*field);
+    set_u32(&mut b.updelay, IFLA_BOND_UPDELAY);
+    set_u32(&mut b.downdelay, IFLA_BOND_DOWNDELAY);
+    set_u32(&mut b.min_links, IFLA_BOND_MIN_LINKS);
+    set_u32(&mut b.resend_igmp, IFLA_BOND_RESEND_IGMP);
+    let set_u8 = |field: &mut u8, k| *field = u8_attr(data, k).unwrap_or(*field);
+    set_u8(&mut b.lacp_rate, IFLA_BOND_AD_LACP_RATE);
+    set_u8(&mut b.xmit_hash_policy, IFLA_BOND_XMIT_HASH_POLICY);
+    set_u8(&mut b.ad_select, IFLA_BOND_AD_SELECT);
+    set_u8(&mut b.all_slaves_active, IFLA_BOND_ALL_PORTS_ACTIVE);
+    set_u8(&mut b.primary_reselect, IFLA_BOND_PRIMARY_RESELECT);
+    set_u8(&mut b.fail_over_mac, IFLA_BOND_FAIL_OVER_MAC);
+    set_u8(&mut b.num_grat_arp, IFLA_BOND_NUM_PEER_NOTIF);
+    b.ad_actor_sys_prio = u16_attr(IFLA_BOND_AD_ACTOR_SYS_PRIO).unwrap_or(b.ad_actor_sys_prio);
+    b.ad_user_port_key = u16_attr(IFLA_BOND_AD_USER_PORT_KEY).unwrap_or(b.ad_user_port_key);
+    Some(b)
+}
+
+/// The options a bond takes while up and with ports, all of them (so that one going
+/// back to its default is sent too). The delays only with MII monitoring on: the
+/// kernel refuses them otherwise, even as 0.
+fn bond_changeable(b: &BondOptions) -> Vec<InfoBond> {
+    let mut v = vec![InfoBond::MiiMon(b.miimon)];
+    if b.miimon > 0 {
+        v.push(InfoBond::UpDelay(b.updelay));
+        v.push(InfoBond::DownDelay(b.downdelay));
+    }
+    v.extend([
+        InfoBond::PrimaryReselect(BondPrimaryReselect::from(b.primary_reselect)),
+        InfoBond::XmitHashPolicy(BondXmitHashPolicy::from(b.xmit_hash_policy)),
+        InfoBond::ResendIgmp(b.resend_igmp),
+        InfoBond::NumPeerNotif(b.num_grat_arp),
+        InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
+        InfoBond::MinLinks(b.min_links),
+    ]);
+    v
+}
+
+/// A new bond's options: mode and MII interval, then only what differs from the
+/// kernel's defaults (the 802.3ad options are refused in other modes, even as defaults).
+fn bond_create(b: &BondOptions) -> Vec<InfoBond> {
+    let d = BondOptions::new(b.mode, b.miimon);
+    let mut v = vec![
+        InfoBond::Mode(NlBondMode::from(b.mode.number())),
+        InfoBond::MiiMon(b.miimon),
+    ];
+    let mut add = |differs: bool, o: InfoBond| {
+        if differs {
+            v.push(o);
+        }
+    };
+    add(b.updelay != d.updelay, InfoBond::UpDelay(b.updelay));
+    add(b.downdelay != d.downdelay, InfoBond::DownDelay(b.downdelay));
+    add(
+        b.primary_reselect != d.primary_reselect,
+        InfoBond::PrimaryReselect(BondPrimaryReselect::from(b.primary_reselect)),
+    );
+    add(
+        b.fail_over_mac != d.fail_over_mac,
+        InfoBond::FailOverMac(BondFailOverMac::from(b.fail_over_mac)),
+    );
+    add(
+        b.xmit_hash_policy != d.xmit_hash_policy,
+        InfoBond::XmitHashPolicy(BondXmitHashPolicy::from(b.xmit_hash_policy)),
+    );
+    add(
+        b.resend_igmp != d.resend_igmp,
+        InfoBond::ResendIgmp(b.resend_igmp),
+    );
+    add(
+        b.num_grat_arp != d.num_grat_arp,
+        InfoBond::NumPeerNotif(b.num_grat_arp),
+    );
+    add(
+        b.all_slaves_active != d.all_slaves_active,
+        InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
+    );
+    add(b.min_links != d.min_links, InfoBond::MinLinks(b.min_links));
+    add(
+        b.lacp_rate != d.lacp_rate,
+        InfoBond::AdLacpRate(BondLacpRate::from(b.lacp_rate)),
+    );
+    add(
+        b.ad_select != d.ad_select,
+        InfoBond::AdSelect(BondAdSelect::from(b.ad_select)),
+    );
+    add(
+        b.ad_actor_sys_prio != d.ad_actor_sys_prio,
+        InfoBond::AdActorSysPrio(b.ad_actor_sys_prio),
+    );
+    add(
+        b.ad_user_port_key != d.ad_user_port_key,
+        InfoBond::AdUserPortKey(b.ad_user_port_key),
+    );
+    v
+}
+
+/// A VLAN's id, protocol (802.1Q when the kernel does not say) and flags.
+fn decode_vlan(data: &[u8], base: Option<String>) -> Option<VlanOptions> {
+    let id = attr(data, IFLA_VLAN_ID).and_then(|v| wire::u16_at(v, 0))?;
+    let mut v = VlanOptions::new(base, id);
+    if let Some(p) = attr(data, IFLA_VLAN_PROTOCOL) {
+        let t = <[u8; 2]>::try_from(p).ok().map(u16::from_be_bytes)?;
+        v.protocol = VlanProtocol::from_ethertype(t)?;
+    }
+    // struct ifla_vlan_flags { u32 flags; u32 mask; }
+    if let Some(flags) = attr(data, IFLA_VLAN_FLAGS).and_then(|f| wire::u32_at(f, 0)) {
+        v.set_flags(flags);
+    }
+    Some(v)
+}
+
+/// IFLA_VLAN_FLAGS with hostnet's mask: the flags it manages, set or cleared.
+fn vlan_flags(v: &VlanOptions) -> InfoVlan {
+    InfoVlan::Flags((
+        VlanFlags::from_bits_retain(v.flags()),
+        VlanFlags::from_bits_retain(VLAN_FLAGS_MASK),
+    ))
+}
+
+fn macvlan_flags(m: &MacVlanOptions) -> MacVlanFlags {
+    let mut f = MacVlanFlags::empty();
+    if !m.promiscuous {
+        f |= MacVlanFlags::NoPromisc;
+    }
+    f
 }
 
 fn ip_pair(
@@ -126,20 +275,23 @@ pub(super) fn link_info(kind: InfoKind, data: InfoData) -> LinkAttribute {
     LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)])
 }
 
-/// A macvlan's or macvtap's mode: all of its data, at creation and in a change alike.
+/// A macvlan's or macvtap's mode and flags: all of its data, at creation and in a
+/// change alike.
 fn macvlan_mode(kind: &LinkKind) -> Option<(InfoKind, InfoData)> {
     match kind {
         LinkKind::MacVlan(m) => Some((
             InfoKind::MacVlan,
-            InfoData::MacVlan(vec![InfoMacVlan::Mode(NlMacVlanMode::from(
-                m.mode.number(),
-            ))]),
+            InfoData::MacVlan(vec![
+                InfoMacVlan::Mode(NlMacVlanMode::from(m.mode.number())),
+                InfoMacVlan::Flags(macvlan_flags(m)),
+            ]),
         )),
         LinkKind::MacVtap(m) => Some((
             InfoKind::MacVtap,
-            InfoData::MacVtap(vec![InfoMacVtap::Mode(NlMacVlanMode::from(
-                m.mode.number(),
-            ))]),
+            InfoData::MacVtap(vec![
+                InfoMacVtap::Mode(NlMacVlanMode::from(m.mode.number())),
+                InfoMacVtap::Flags(macvlan_flags(m)),
+            ]),
         )),
         _ => None,
     }
@@ -149,10 +301,9 @@ fn macvlan_mode(kind: &LinkKind) -> Option<(InfoKind, InfoData)> {
 /// [`LinkKind::changes_in_place`]): only what may change is sent.
 pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
     let (info_kind, data) = match kind {
-        LinkKind::Bond(b) => (
-            InfoKind::Bond,
-            InfoData::Bond(vec![InfoBond::MiiMon(b.miimon)]),
-        ),
+        LinkKind::Bond(b) => (InfoKind::Bond, InfoData::Bond(bond_changeable(b))),
+        // The kernel ignores a change of id or protocol; only the flags are sent.
+        LinkKind::Vlan(v) => (InfoKind::Vlan, InfoData::Vlan(vec![vlan_flags(v)])),
         other => match macvlan_mode(other) {
             Some(mode) => mode,
             None => return Vec::new(),
@@ -166,14 +317,15 @@ pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
 /// (and for taps, which are not created over netlink).
 pub(super) fn create_attributes(kind: &LinkKind, base: Option<u32>) -> Vec<LinkAttribute> {
     let (info_kind, data) = match kind {
-        LinkKind::Vlan(v) => (InfoKind::Vlan, InfoData::Vlan(vec![InfoVlan::Id(v.id)])),
-        LinkKind::Bond(b) => (
-            InfoKind::Bond,
-            InfoData::Bond(vec![
-                InfoBond::Mode(NlBondMode::from(b.mode.number())),
-                InfoBond::MiiMon(b.miimon),
+        LinkKind::Vlan(v) => (
+            InfoKind::Vlan,
+            InfoData::Vlan(vec![
+                InfoVlan::Id(v.id),
+                InfoVlan::Protocol(NlVlanProtocol::from(v.protocol.ethertype())),
+                vlan_flags(v),
             ]),
         ),
+        LinkKind::Bond(b) => (InfoKind::Bond, InfoData::Bond(bond_create(b))),
         LinkKind::Vxlan(v) => {
             let mut data = vec![InfoVxlan::Id(v.id)];
             // IFLA_VXLAN_LINK binds the tunnel; it is not the link of the message.
@@ -236,10 +388,7 @@ mod tests {
     #[test]
     fn vlan_request_is_golden() {
         let b = body(
-            LinkKind::Vlan(VlanOptions {
-                base: Some("eth0".into()),
-                id: 100,
-            }),
+            LinkKind::Vlan(VlanOptions::new(Some("eth0".into()), 100)),
             Some(7),
         );
         insta::assert_snapshot!(hex(&b));
@@ -254,18 +403,64 @@ mod tests {
         let data: Vec<(u16, Vec<u8>)> = wire::attrs(&info[1].1)
             .map(|(k, v)| (k, v.to_vec()))
             .collect();
-        assert_eq!(data, [(1, 100u16.to_ne_bytes().to_vec())], "IFLA_VLAN_ID");
+        // IFLA_VLAN_ID; IFLA_VLAN_PROTOCOL, big-endian 0x8100; IFLA_VLAN_FLAGS,
+        // { flags: REORDER_HDR, mask: REORDER_HDR | GVRP | LOOSE_BINDING | MVRP }.
+        let flags: Vec<u8> = [1u32, 0xf].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        assert_eq!(
+            data,
+            [
+                (1, 100u16.to_ne_bytes().to_vec()),
+                (5, vec![0x81, 0x00]),
+                (2, flags)
+            ],
+            "vlan data"
+        );
+    }
+
+    #[test]
+    fn vlan_flags_and_protocol_are_golden_and_decode() {
+        use std::collections::HashMap;
+        let mut v = VlanOptions::new(Some("eth0".into()), 300);
+        v.protocol = VlanProtocol::Dot1Ad;
+        v.reorder_headers = false;
+        v.loose_binding = true;
+        v.mvrp = true;
+        let kind = LinkKind::Vlan(v);
+        let b = body(kind.clone(), Some(7));
+        let a = attrs(&b);
+        let info = &a.iter().find(|(k, _)| *k == 18).expect("IFLA_LINKINFO").1;
+        let data = wire::attrs(info)
+            .find(|(k, _)| *k == 2)
+            .expect("IFLA_INFO_DATA")
+            .1;
+        let fields: Vec<(u16, Vec<u8>)> = wire::attrs(data).map(|(k, v)| (k, v.to_vec())).collect();
+        let flags: Vec<u8> = [0xcu32, 0xf].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        assert_eq!(
+            fields[1],
+            (5, vec![0x88, 0xa8]),
+            "IFLA_VLAN_PROTOCOL 802.1ad"
+        );
+        assert_eq!(fields[2], (2, flags), "LOOSE_BINDING | MVRP under the mask");
+        let names: HashMap<u32, String> = HashMap::new();
+        assert_eq!(
+            super::decode("vlan", data, Some("eth0".into()), &names),
+            Some(kind.clone())
+        );
+        // A change sends only the flags: the kernel ignores id and protocol there.
+        let change = super::change_attributes(&kind);
+        let netlink_packet_route::link::LinkAttribute::LinkInfo(info) = &change[0] else {
+            panic!("IFLA_LINKINFO")
+        };
+        assert!(
+            matches!(&info[1], netlink_packet_route::link::LinkInfo::Data(
+                netlink_packet_route::link::InfoData::Vlan(d)) if d.len() == 1),
+            "{info:?}"
+        );
     }
 
     #[test]
     fn bond_request_is_golden() {
-        let b = body(
-            LinkKind::Bond(BondOptions {
-                mode: BondMode::Lacp,
-                miimon: 100,
-            }),
-            None,
-        );
+        let b = body(LinkKind::Bond(BondOptions::new(BondMode::Lacp, 100)), None);
         insta::assert_snapshot!(hex(&b));
         let a = attrs(&b);
         assert!(!a.iter().any(|(k, _)| *k == 5), "a bond has no IFLA_LINK");
@@ -298,6 +493,7 @@ mod tests {
         let mv = LinkKind::MacVtap(MacVlanOptions {
             base: Some("eth0".into()),
             mode: MacVlanMode::Passthru,
+            promiscuous: false,
         });
         for (kind, name) in [(vx, "vxlan"), (mv, "macvtap")] {
             let b = body(kind.clone(), Some(7));

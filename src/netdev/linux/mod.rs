@@ -615,6 +615,13 @@ impl LinuxDriver {
         if ops.is_empty() {
             return Vec::new();
         }
+        // A device stacked on one created earlier in the batch (Q-in-Q) needs its base's
+        // ifindex: the batch is split there, and the rest resolved after a fresh dump.
+        if let Some(at) = stacked_on_new(ops) {
+            let mut results = self.execute_each(&ops[..at]);
+            results.extend(self.execute_each(&ops[at..]));
+            return results;
+        }
         let unknown = ops
             .iter()
             .flat_map(interfaces)
@@ -680,4 +687,19 @@ impl LinuxDriver {
         self.undo_failed_devices(ops, &results, &made, &downed);
         results
     }
+}
+
+/// The first op (after the first) that creates a device on a base created by an
+/// earlier op of `ops`.
+fn stacked_on_new(ops: &[Op]) -> Option<usize> {
+    let mut created = std::collections::HashSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Op::CreateLink(new) = op {
+            if new.kind.base().is_some_and(|b| created.contains(b)) {
+                return Some(i);
+            }
+            created.insert(new.name.as_str());
+        }
+    }
+    None
 }

@@ -1,0 +1,177 @@
+//! `link-aggregation.options`: validation naming each option, the kernel's values they
+//! stand for, and `show`'s section (only what differs from the kernel's defaults).
+
+use super::devices::{BondOptionsSpec, LinkAggregationSpec};
+use crate::netdev::{
+    bond_name, bond_value, BondMode, BondOptions, AD_SELECT, ALL_SLAVES_ACTIVE, FAIL_OVER_MAC,
+    LACP_RATE, PRIMARY_RESELECT, XMIT_HASH_POLICY,
+};
+
+/// The named options: key, table, and the field of [`BondOptions`] it sets.
+type Named = (
+    &'static str,
+    &'static [&'static str],
+    fn(&mut BondOptions) -> &mut u8,
+);
+
+const NAMED: [Named; 6] = [
+    ("lacp_rate", LACP_RATE, |b| &mut b.lacp_rate),
+    ("xmit_hash_policy", XMIT_HASH_POLICY, |b| {
+        &mut b.xmit_hash_policy
+    }),
+    ("ad_select", AD_SELECT, |b| &mut b.ad_select),
+    ("all_slaves_active", ALL_SLAVES_ACTIVE, |b| {
+        &mut b.all_slaves_active
+    }),
+    ("primary_reselect", PRIMARY_RESELECT, |b| {
+        &mut b.primary_reselect
+    }),
+    ("fail_over_mac", FAIL_OVER_MAC, |b| &mut b.fail_over_mac),
+];
+
+fn named_value<'a>(o: &'a BondOptionsSpec, key: &str) -> Option<&'a String> {
+    match key {
+        "lacp_rate" => o.lacp_rate.as_ref(),
+        "xmit_hash_policy" => o.xmit_hash_policy.as_ref(),
+        "ad_select" => o.ad_select.as_ref(),
+        "all_slaves_active" => o.all_slaves_active.as_ref(),
+        "primary_reselect" => o.primary_reselect.as_ref(),
+        "fail_over_mac" => o.fail_over_mac.as_ref(),
+        _ => None,
+    }
+}
+
+/// The numeric options: key, value, and the largest the kernel takes.
+fn numbers(o: &BondOptionsSpec) -> [(&'static str, Option<u32>, u32); 5] {
+    [
+        ("min_links", o.min_links, u32::MAX),
+        ("num_grat_arp", o.num_grat_arp, 255),
+        ("resend_igmp", o.resend_igmp, 255),
+        ("ad_actor_sys_prio", o.ad_actor_sys_prio, 65535),
+        ("ad_user_port_key", o.ad_user_port_key, 1023),
+    ]
+}
+
+/// The bond a valid `link-aggregation` section describes (`None` when it is not valid).
+pub fn options(la: &LinkAggregationSpec) -> Option<BondOptions> {
+    let mode = la.mode.as_deref()?.parse::<BondMode>().ok()?;
+    let empty = BondOptionsSpec::default();
+    let o = la.options.as_ref().unwrap_or(&empty);
+    let mut b = BondOptions::new(mode, o.miimon.unwrap_or(0));
+    b.updelay = o.updelay.unwrap_or(0);
+    b.downdelay = o.downdelay.unwrap_or(0);
+    for (key, table, field) in NAMED {
+        if let Some(v) = named_value(o, key) {
+            *field(&mut b) = bond_value(table, v).ok()?;
+        }
+    }
+    b.min_links = o.min_links.unwrap_or(b.min_links);
+    b.num_grat_arp = o
+        .num_grat_arp
+        .map_or(Some(b.num_grat_arp), |v| u8::try_from(v).ok())?;
+    b.resend_igmp = o.resend_igmp.unwrap_or(b.resend_igmp);
+    b.ad_actor_sys_prio = o
+        .ad_actor_sys_prio
+        .map_or(Some(b.ad_actor_sys_prio), |v| u16::try_from(v).ok())?;
+    b.ad_user_port_key = o
+        .ad_user_port_key
+        .map_or(Some(b.ad_user_port_key), |v| u16::try_from(v).ok())?;
+    Some(b)
+}
+
+/// Checks `options` of a bond of `mode` (`None`: the mode is itself invalid); `path` is
+/// the section's (`interfaces[0].link-aggregation.options`).
+pub(super) fn validate(
+    push: &mut dyn FnMut(String, String),
+    path: &str,
+    mode: Option<BondMode>,
+    o: &BondOptionsSpec,
+) {
+    for (key, table, _) in NAMED {
+        if let Some(Err(e)) = named_value(o, key).map(|v| bond_value(table, v)) {
+            push(format!("{path}.{key}"), e);
+        }
+    }
+    for (key, v, max) in numbers(o) {
+        let min = u32::from(key == "ad_actor_sys_prio");
+        if let Some(v) = v.filter(|v| !(min..=max).contains(v)) {
+            push(
+                format!("{path}.{key}"),
+                format!("{v} is out of range ({min}-{max})"),
+            );
+        }
+    }
+    let miimon = o.miimon.unwrap_or(0);
+    for (key, v) in [("updelay", o.updelay), ("downdelay", o.downdelay)] {
+        match v.filter(|v| *v != 0) {
+            Some(_) if miimon == 0 => push(
+                format!("{path}.{key}"),
+                "needs miimon: the kernel counts it in MII intervals".to_string(),
+            ),
+            Some(v) if v % miimon != 0 => push(
+                format!("{path}.{key}"),
+                format!("{v} ms is not a multiple of miimon {miimon} (the kernel would round it)"),
+            ),
+            _ => {}
+        }
+    }
+    if mode.is_some_and(|m| m != BondMode::Lacp) {
+        let d = BondOptions::new(BondMode::Lacp, 0);
+        let lacp_only = [
+            (
+                "lacp_rate",
+                o.lacp_rate.as_deref().is_some_and(|v| v != LACP_RATE[0]),
+            ),
+            (
+                "ad_actor_sys_prio",
+                o.ad_actor_sys_prio
+                    .is_some_and(|v| v != u32::from(d.ad_actor_sys_prio)),
+            ),
+            (
+                "ad_user_port_key",
+                o.ad_user_port_key
+                    .is_some_and(|v| v != u32::from(d.ad_user_port_key)),
+            ),
+        ];
+        for (key, _) in lacp_only.iter().filter(|(_, set)| *set) {
+            push(
+                format!("{path}.{key}"),
+                "only an 802.3ad bond has it (the kernel refuses it in other modes)".to_string(),
+            );
+        }
+    }
+}
+
+/// `show`'s options of a bond: `miimon`, and the others that differ from the kernel's
+/// defaults.
+pub fn show(b: &BondOptions) -> BondOptionsSpec {
+    let d = BondOptions::new(b.mode, b.miimon);
+    let differs = |a: u32, b: u32| (a != b).then_some(a);
+    let mut o = BondOptionsSpec {
+        miimon: Some(b.miimon),
+        updelay: differs(b.updelay, d.updelay),
+        downdelay: differs(b.downdelay, d.downdelay),
+        min_links: differs(b.min_links, d.min_links),
+        num_grat_arp: differs(b.num_grat_arp.into(), d.num_grat_arp.into()),
+        resend_igmp: differs(b.resend_igmp, d.resend_igmp),
+        ad_actor_sys_prio: differs(b.ad_actor_sys_prio.into(), d.ad_actor_sys_prio.into()),
+        ad_user_port_key: differs(b.ad_user_port_key.into(), d.ad_user_port_key.into()),
+        ..BondOptionsSpec::default()
+    };
+    let (mut have, mut default) = (b.clone(), d);
+    for (key, table, field) in NAMED {
+        let v = *field(&mut have);
+        if v != *field(&mut default) {
+            let name = Some(bond_name(table, v));
+            match key {
+                "lacp_rate" => o.lacp_rate = name,
+                "xmit_hash_policy" => o.xmit_hash_policy = name,
+                "ad_select" => o.ad_select = name,
+                "all_slaves_active" => o.all_slaves_active = name,
+                "primary_reselect" => o.primary_reselect = name,
+                _ => o.fail_over_mac = name,
+            }
+        }
+    }
+    o
+}

@@ -1,0 +1,106 @@
+//! A bond's options, as the kernel's values (IFLA_BOND_*), with nmstate's names for the
+//! enumerated ones. Absent keys of a file take the kernel's defaults, so that a listed
+//! bond is described completely, like every other device.
+
+use serde::{Deserialize, Serialize};
+
+use super::BondMode;
+
+/// A bond; its ports are the links whose controller it is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BondOptions {
+    pub mode: BondMode,
+    /// MII link monitoring interval in ms (0: off).
+    pub miimon: u32,
+    /// Delays in ms, multiples of `miimon` (the kernel keeps them in MII intervals).
+    pub updelay: u32,
+    pub downdelay: u32,
+    /// Index into [`LACP_RATE`]; 802.3ad only.
+    pub lacp_rate: u8,
+    /// Index into [`XMIT_HASH_POLICY`].
+    pub xmit_hash_policy: u8,
+    /// Index into [`AD_SELECT`].
+    pub ad_select: u8,
+    pub min_links: u32,
+    /// Index into [`ALL_SLAVES_ACTIVE`].
+    pub all_slaves_active: u8,
+    /// Index into [`PRIMARY_RESELECT`].
+    pub primary_reselect: u8,
+    /// Index into [`FAIL_OVER_MAC`].
+    pub fail_over_mac: u8,
+    /// Gratuitous ARPs / unsolicited NAs after a failover (IFLA_BOND_NUM_PEER_NOTIF).
+    pub num_grat_arp: u8,
+    pub resend_igmp: u32,
+    /// 802.3ad only.
+    pub ad_actor_sys_prio: u16,
+    /// 802.3ad only.
+    pub ad_user_port_key: u16,
+}
+
+pub const LACP_RATE: &[&str] = &["slow", "fast"];
+pub const XMIT_HASH_POLICY: &[&str] = &[
+    "layer2",
+    "layer3+4",
+    "layer2+3",
+    "encap2+3",
+    "encap3+4",
+    "vlan+srcmac",
+];
+pub const AD_SELECT: &[&str] = &["stable", "bandwidth", "count"];
+pub const ALL_SLAVES_ACTIVE: &[&str] = &["dropped", "delivered"];
+pub const PRIMARY_RESELECT: &[&str] = &["always", "better", "failure"];
+pub const FAIL_OVER_MAC: &[&str] = &["none", "active", "follow"];
+
+/// The kernel's value of `name` in `table` (an error listing the names otherwise).
+pub fn bond_value(table: &[&str], name: &str) -> Result<u8, String> {
+    table
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or_else(|| format!("unknown value {name:?} (one of {})", table.join(", ")))
+}
+
+/// The name of kernel value `v` in `table` (the number when the table has no name).
+pub fn bond_name(table: &[&str], v: u8) -> String {
+    table
+        .get(usize::from(v))
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| v.to_string())
+}
+
+impl BondOptions {
+    /// A bond with the kernel's defaults but for its mode and MII interval.
+    pub fn new(mode: BondMode, miimon: u32) -> Self {
+        BondOptions {
+            mode,
+            miimon,
+            updelay: 0,
+            downdelay: 0,
+            lacp_rate: 0,
+            xmit_hash_policy: 0,
+            ad_select: 0,
+            min_links: 0,
+            all_slaves_active: 0,
+            primary_reselect: 0,
+            fail_over_mac: 0,
+            num_grat_arp: 1,
+            resend_igmp: 1,
+            ad_actor_sys_prio: 65535,
+            ad_user_port_key: 0,
+        }
+    }
+
+    /// The options the kernel takes only while the bond is down (lacp_rate, ad_select,
+    /// the 802.3ad actor settings) or without ports (fail_over_mac): hostnet fixes them
+    /// at creation, like the mode.
+    pub fn fixed(&self) -> (BondMode, u8, u8, u16, u16, u8) {
+        (
+            self.mode,
+            self.lacp_rate,
+            self.ad_select,
+            self.ad_actor_sys_prio,
+            self.ad_user_port_key,
+            self.fail_over_mac,
+        )
+    }
+}

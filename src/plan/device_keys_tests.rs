@@ -1,0 +1,277 @@
+//! nmstate's device keys (issue 13, docs/NMSTATE.md item 7) on the model driver: VLAN
+//! protocol and flags, MACVLAN/MACVTAP `promiscuous`: created, re-applied as nothing,
+//! shown and applied back as nothing, flags changed in place, fixed settings refused.
+
+use super::tests::{host, intent_of};
+use super::*;
+use crate::engine::tests::fail_at_every_op;
+use crate::engine::{apply, ApplyOptions};
+use crate::model::{parse, validate};
+use crate::netdev::model::ModelDriver;
+use crate::netdev::{LinkKind, VlanProtocol};
+
+const VLANS: &str = "
+interfaces:
+  - name: eth0.101
+    type: vlan
+    vlan: {base-iface: eth0, id: 101, protocol: 802.1q, reorder-headers: false,
+           loose-binding: true, registration-protocol: mvrp}
+  - name: eth0.300
+    type: vlan
+    vlan: {base-iface: eth0, id: 300, protocol: 802.1ad}
+  - name: eth0.300.10
+    type: vlan
+    vlan: {base-iface: eth0.300, id: 10}
+  - name: mvt0
+    type: mac-vtap
+    mac-vtap: {base-iface: eth1, mode: passthru, promiscuous: false}
+  - name: mv0
+    type: mac-vlan
+    mac-vlan: {base-iface: eth0, mode: bridge, accept-all-mac: true}
+";
+
+fn applied(yaml: &str) -> ModelDriver {
+    let mut m = host();
+    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_, _| {
+        Ok(())
+    })
+    .expect("applies");
+    m
+}
+
+fn nmstate(yaml: &str) -> crate::expand::Intent {
+    let d = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
+    validate(&d).unwrap_or_else(|e| panic!("{e}"));
+    crate::expand::expand(&d).expect("expands")
+}
+
+#[test]
+fn vlan_and_macvlan_keys_are_created_and_reapply_is_empty() {
+    let m = applied(VLANS);
+    let s = m.state();
+    let LinkKind::Vlan(v) = &s.links["eth0.101"].kind else {
+        panic!("{:?}", s.links["eth0.101"])
+    };
+    assert_eq!(v.protocol, VlanProtocol::Dot1Q);
+    assert!(
+        !v.reorder_headers && v.loose_binding && v.mvrp && !v.gvrp,
+        "{v:?}"
+    );
+    let LinkKind::Vlan(qinq) = &s.links["eth0.300"].kind else {
+        panic!()
+    };
+    assert_eq!(qinq.protocol, VlanProtocol::Dot1Ad);
+    assert!(qinq.reorder_headers, "the kernel's default");
+    let LinkKind::MacVtap(t) = &s.links["mvt0"].kind else {
+        panic!()
+    };
+    assert!(!t.promiscuous);
+    let LinkKind::MacVlan(mv) = &s.links["mv0"].kind else {
+        panic!()
+    };
+    assert!(mv.promiscuous);
+    let again = plan(s, &intent_of(VLANS)).expect("plans");
+    assert!(again.is_empty(), "{again}");
+    // Through nmstate's key check too (accept-all-mac is its alias of promiscuous).
+    let again = plan(s, &nmstate(VLANS)).expect("plans");
+    assert!(again.is_empty(), "{again}");
+}
+
+#[test]
+fn show_of_the_keys_applies_to_nothing() {
+    let m = applied(VLANS);
+    let shown = crate::show::show(m.state());
+    let yaml = serde_yaml_ng::to_string(&shown.document).expect("yaml");
+    for key in [
+        "protocol: 802.1ad",
+        "reorder-headers: false",
+        "loose-binding: true",
+        "registration-protocol: mvrp",
+        "promiscuous: false",
+    ] {
+        assert!(yaml.contains(key), "{key} not in:\n{yaml}");
+    }
+    let p = plan(m.state(), &nmstate(&yaml)).expect("plans");
+    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
+}
+
+#[test]
+fn flags_change_in_place_and_a_failure_restores_them() {
+    let m = applied(VLANS);
+    let changed = VLANS
+        .replace("reorder-headers: false", "reorder-headers: true")
+        .replace("registration-protocol: mvrp", "registration-protocol: gvrp")
+        .replace("promiscuous: false", "promiscuous: true");
+    let p = plan(m.state(), &intent_of(&changed)).expect("plans");
+    let changes: Vec<&str> = p
+        .ops()
+        .filter_map(|op| match op {
+            Op::ChangeLink { name, change } if change.settings.is_some() => Some(name.as_str()),
+            Op::CreateLink(_) | Op::DeleteLink { .. } => panic!("re-created: {p}"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes, ["eth0.101", "mvt0"], "{p}");
+    fail_at_every_op(
+        || ModelDriver::new(m.state().clone()),
+        &intent_of(&changed),
+        |s| s,
+    );
+    let done = {
+        let mut d = ModelDriver::new(m.state().clone());
+        apply(
+            &mut d,
+            &intent_of(&changed),
+            ApplyOptions::default(),
+            |_, _| Ok(()),
+        )
+        .expect("applies");
+        d
+    };
+    assert!(plan(done.state(), &intent_of(&changed))
+        .expect("plans")
+        .is_empty());
+}
+
+#[test]
+fn a_vlan_protocol_or_passthru_change_is_refused_naming_the_section() {
+    let m = applied(VLANS);
+    let changed = VLANS.replace("protocol: 802.1ad", "protocol: 802.1q");
+    let errors: Vec<String> = match plan(m.state(), &intent_of(&changed)) {
+        Ok(p) => panic!("planned:\n{p}"),
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    };
+    assert_eq!(
+        errors,
+        [
+            "interfaces[1].vlan: vlan eth0.300 exists with link eth0 protocol 802.1ad id 300, not \
+          link eth0 id 300; hostnet does not change these settings in place: remove it first \
+          (state: absent) and apply again"
+        ]
+    );
+}
+
+#[test]
+fn bad_values_name_their_field() {
+    let d = parse(
+        "interfaces:\n  - {name: v0, type: vlan, vlan: {base-iface: eth0, id: 5, protocol: 802.1x, registration-protocol: garp}}\n  - {name: m0, type: mac-vlan, mac-vlan: {base-iface: eth0, mode: bridge, promiscuous: false}}",
+    )
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    for want in [
+        "interfaces[0].vlan.protocol: unknown VLAN protocol \"802.1x\"",
+        "interfaces[0].vlan.registration-protocol: unknown registration protocol \"garp\"",
+        "interfaces[1].mac-vlan.promiscuous: only passthru mode uses promiscuous: false",
+    ] {
+        assert!(e.contains(want), "{want} not in {e}");
+    }
+}
+
+const LACP: &str = "
+interfaces:
+  - name: bond1
+    type: bond
+    link-aggregation:
+      mode: 802.3ad
+      options: {miimon: 100, updelay: 200, lacp_rate: fast, ad_select: bandwidth,
+                xmit_hash_policy: layer3+4, min_links: 1, ad_actor_sys_prio: 100,
+                ad_user_port_key: 10, all_slaves_active: delivered, num_grat_arp: 2}
+      port: [eth0, eth1]
+";
+
+#[test]
+fn bond_options_are_created_shown_and_reapplied_as_nothing() {
+    let m = applied(LACP);
+    let LinkKind::Bond(b) = &m.state().links["bond1"].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            b.updelay,
+            b.lacp_rate,
+            b.ad_select,
+            b.xmit_hash_policy,
+            b.min_links
+        ),
+        (200, 1, 1, 1, 1)
+    );
+    assert_eq!((b.ad_actor_sys_prio, b.ad_user_port_key), (100, 10));
+    assert_eq!(
+        (b.all_slaves_active, b.num_grat_arp, b.resend_igmp),
+        (1, 2, 1)
+    );
+    assert!(plan(m.state(), &nmstate(LACP)).expect("plans").is_empty());
+    let shown = crate::show::show(m.state());
+    let yaml = serde_yaml_ng::to_string(&shown.document).expect("yaml");
+    assert!(yaml.contains("lacp_rate: fast"), "{yaml}");
+    assert!(
+        !yaml.contains("resend_igmp"),
+        "defaults are not shown: {yaml}"
+    );
+    let p = plan(m.state(), &nmstate(&yaml)).expect("plans");
+    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
+}
+
+#[test]
+fn bond_options_change_in_place_unless_they_need_the_bond_down() {
+    let m = applied(LACP);
+    let changed = LACP
+        .replace("min_links: 1", "min_links: 2")
+        .replace("updelay: 200", "updelay: 300");
+    let p = plan(m.state(), &intent_of(&changed)).expect("plans");
+    assert!(
+        p.ops()
+            .any(|op| matches!(op, Op::ChangeLink { name, change }
+            if name == "bond1" && change.settings.is_some())),
+        "{p}"
+    );
+    assert!(!p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
+    fail_at_every_op(
+        || ModelDriver::new(m.state().clone()),
+        &intent_of(&changed),
+        |s| s,
+    );
+    let slow = LACP.replace("lacp_rate: fast", "lacp_rate: slow");
+    match plan(m.state(), &intent_of(&slow)) {
+        Ok(p) => panic!("planned:\n{p}"),
+        Err(e) => {
+            let e = e[0].to_string();
+            assert!(
+                e.starts_with("interfaces[0].link-aggregation: bond bond1 exists with"),
+                "{e}"
+            );
+            assert!(e.contains(" lacp_rate fast"), "{e}");
+            assert!(e.contains(" all_slaves_active delivered, not "), "{e}");
+        }
+    }
+}
+
+#[test]
+fn bond_options_name_their_field() {
+    let d = parse(
+        "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: active-backup\n      options: {updelay: 150, downdelay: 10, lacp_rate: fast, xmit_hash_policy: layer5, num_grat_arp: 300}\n      port: [eth0]",
+    )
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    let p = "interfaces[0].link-aggregation.options";
+    for want in [
+        format!("{p}.updelay: needs miimon"),
+        format!("{p}.downdelay: needs miimon"),
+        format!("{p}.lacp_rate: only an 802.3ad bond has it"),
+        format!("{p}.xmit_hash_policy: unknown value \"layer5\""),
+        format!("{p}.num_grat_arp: 300 is out of range (0-255)"),
+    ] {
+        assert!(e.contains(&want), "{want} not in {e}");
+    }
+    let d = parse(
+        "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: active-backup\n      options: {miimon: 100, updelay: 150}\n      port: [eth0]",
+    )
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    assert!(
+        e.contains(&format!(
+            "{p}.updelay: 150 ms is not a multiple of miimon 100"
+        )),
+        "{e}"
+    );
+}

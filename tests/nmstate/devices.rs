@@ -1,0 +1,244 @@
+//! nmstate's device keys (docs/NMSTATE.md item 7): MACVLAN/MACVTAP `promiscuous` on this
+//! kernel, VLAN `protocol` and flags where 802.1q exists (the VM tier).
+
+use super::*;
+use hostnet::netdev::{BondMode, BondOptions, LinkKind, NewLink, Op, VlanOptions};
+
+/// `ip -d link show NAME`.
+fn details(name: &str) -> String {
+    ip(&["-d", "link", "show", name])
+}
+
+fn ifindex(name: &str) -> String {
+    details(name)
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn mac_vlan_and_mac_vtap_promiscuous() {
+    if !enter_private_netns("mac_vlan_and_mac_vtap_promiscuous") {
+        return;
+    }
+    fixture();
+    converges("mac_vlan.yml", &["mvnm0"]);
+    let mv = details("mvnm0");
+    has_all("mvnm0", &mv, &["macvlan mode bridge"]);
+    assert!(!mv.contains("nopromisc"), "{mv}");
+    has_all(
+        "addresses",
+        &ip(&["addr", "show", "mvnm0"]),
+        &["192.0.2.60/24"],
+    );
+    apply_ok("mac_vlan_absent.yml");
+    assert!(!query().links.contains_key("mvnm0"));
+
+    converges("mac_vtap_passthru.yml", &["mtnm0"]);
+    has_all(
+        "mtnm0",
+        &details("mtnm0"),
+        &["macvtap mode passthru nopromisc"],
+    );
+    // The point of the flag: passthru leaves its base out of promiscuous mode.
+    has_all("eth2", &details("eth2"), &["promiscuity 0"]);
+
+    // The flag changes in place: same device, base now promiscuous.
+    let before = ifindex("mtnm0");
+    let on = read("mac_vtap_passthru.yml").replace("promiscuous: false", "promiscuous: true");
+    let o = hostnet(&["apply", "-"], Some(&on));
+    assert!(o.status.success(), "{}", text(&o));
+    let now = details("mtnm0");
+    assert!(!now.contains("nopromisc"), "{now}");
+    assert_eq!(ifindex("mtnm0"), before, "re-created: {}", text(&o));
+    has_all("eth2", &details("eth2"), &["promiscuity 1"]);
+    let again = hostnet(&["apply", "-"], Some(&on));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
+        "{}",
+        text(&again)
+    );
+    apply_ok("mac_vtap_absent.yml");
+    assert!(!query().links.contains_key("mtnm0"));
+}
+
+/// Whether this kernel makes devices of `kind` (a probe, removed again); a skip prints
+/// `SKIP`, and is a failure with `HOSTNET_REQUIRE_KERNEL_FEATURES=1` (the VM tier).
+fn kernel_has(test: &str, kind: LinkKind) -> bool {
+    let mut d = LinuxDriver::new().expect("netlink");
+    let probe = Op::CreateLink(NewLink {
+        name: "hnprobe0".into(),
+        kind,
+        up: false,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: None,
+    });
+    match d.execute(&[probe]).remove(0) {
+        Ok(()) => {
+            run_ops(&[Op::DeleteLink {
+                name: "hnprobe0".into(),
+            }]);
+            true
+        }
+        Err(e) => {
+            if std::env::var("HOSTNET_REQUIRE_KERNEL_FEATURES").as_deref() == Ok("1") {
+                panic!("{test}: kernel lacks the device ({e})");
+            }
+            eprintln!("SKIP {test}: {e} (covered by the VM tier)");
+            false
+        }
+    }
+}
+
+#[test]
+fn vlan_protocol_and_flags() {
+    const TEST: &str = "vlan_protocol_and_flags";
+    if !enter_private_netns(TEST) {
+        return;
+    }
+    fixture();
+    if !kernel_has(
+        TEST,
+        LinkKind::Vlan(VlanOptions::new(Some("eth1".into()), 4094)),
+    ) {
+        return;
+    }
+    converges("vlan_up.yml", &["eth1.101"]);
+    let v = details("eth1.101");
+    has_all(
+        "eth1.101",
+        &v,
+        &["vlan protocol 802.1Q id 101 <LOOSE_BINDING>"],
+    );
+    has_all(
+        "addresses",
+        &ip(&["addr", "show", "eth1.101"]),
+        &["198.51.100.101/24"],
+    );
+
+    // Flags change in place.
+    let before = ifindex("eth1.101");
+    let reorder = read("vlan_up.yml").replace("reorder-headers: false", "reorder-headers: true");
+    let o = hostnet(&["apply", "-"], Some(&reorder));
+    assert!(o.status.success(), "{}", text(&o));
+    has_all(
+        "eth1.101",
+        &details("eth1.101"),
+        &["id 101 <REORDER_HDR,LOOSE_BINDING>"],
+    );
+    assert_eq!(ifindex("eth1.101"), before, "re-created: {}", text(&o));
+
+    // The protocol cannot: refused at plan time, nothing changed.
+    let shown = show_json();
+    let qinq = read("vlan_up.yml").replace("protocol: 802.1q", "protocol: 802.1ad");
+    let o = hostnet(&["apply", "-"], Some(&qinq));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("interfaces[0].vlan: vlan eth1.101 exists with"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(show_json(), shown);
+
+    apply_ok("vlan_absent.yml");
+    assert!(!query().links.contains_key("eth1.101"));
+    assert!(query().links["eth1"].up);
+
+    // Q-in-Q in one apply: the service VLAN is created before the VLAN on it.
+    converges("vlan_qinq.yml", &["eth1.300", "eth1.300.10"]);
+    has_all(
+        "eth1.300",
+        &details("eth1.300"),
+        &["vlan protocol 802.1ad id 300 <REORDER_HDR>"],
+    );
+    has_all(
+        "eth1.300.10",
+        &details("eth1.300.10"),
+        &["eth1.300.10@eth1.300:", "vlan protocol 802.1Q id 10"],
+    );
+}
+
+#[test]
+fn bond_options() {
+    const TEST: &str = "bond_options";
+    if !enter_private_netns(TEST) {
+        return;
+    }
+    fixture();
+    if !kernel_has(
+        TEST,
+        LinkKind::Bond(BondOptions::new(BondMode::BalanceRr, 0)),
+    ) {
+        return;
+    }
+    converges("bond_lacp.yml", &["bond-nm1", "eth1", "eth2"]);
+    has_all(
+        "bond-nm1",
+        &details("bond-nm1"),
+        &[
+            "mode 802.3ad",
+            "miimon 100",
+            "xmit_hash_policy layer3+4",
+            "min_links 1",
+            "lacp_rate fast",
+            "ad_select bandwidth",
+            "ad_actor_sys_prio 100",
+            "ad_user_port_key 10",
+        ],
+    );
+    // What the kernel takes with ports changes in place; lacp_rate would need it down.
+    let before = ifindex("bond-nm1");
+    let more = read("bond_lacp.yml").replace("min_links: 1", "min_links: 2");
+    let o = hostnet(&["apply", "-"], Some(&more));
+    assert!(o.status.success(), "{}", text(&o));
+    has_all("bond-nm1", &details("bond-nm1"), &["min_links 2"]);
+    assert_eq!(ifindex("bond-nm1"), before, "re-created: {}", text(&o));
+    let shown = show_json();
+    let slow = more.replace("lacp_rate: fast", "lacp_rate: slow");
+    let o = hostnet(&["apply", "-"], Some(&slow));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(show_json(), shown);
+    let gone = "interfaces:\n  - {name: bond-nm1, type: bond, state: absent}\n";
+    let o = hostnet(&["apply", "-"], Some(gone));
+    assert!(o.status.success(), "{}", text(&o));
+
+    // bond_up.yml without `primary` and `ports-config`, which hostnet does not apply yet.
+    let up = read("bond_up.yml").replace("        primary: eth1\n", "");
+    let up = up
+        .split("      ports-config:")
+        .next()
+        .map(|head| {
+            format!(
+                "{head}    ipv4:{}",
+                up.split("    ipv4:").nth(1).unwrap_or("")
+            )
+        })
+        .expect("bond_up.yml");
+    let o = hostnet(&["apply", "-"], Some(&up));
+    assert!(o.status.success(), "{}\n{up}", text(&o));
+    has_all(
+        "bond-nm0",
+        &details("bond-nm0"),
+        &[
+            "mode active-backup",
+            "miimon 100 updelay 200 downdelay 200",
+            "primary_reselect better",
+            "fail_over_mac none",
+            "num_grat_arp 2",
+            "resend_igmp 1",
+            "all_slaves_active 0",
+        ],
+    );
+    let again = hostnet(&["apply", "-"], Some(&up));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
+        "{}",
+        text(&again)
+    );
+    apply_ok("bond_absent.yml");
+    assert!(!query().links.contains_key("bond-nm0"));
+}
