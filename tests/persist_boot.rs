@@ -143,6 +143,15 @@ fn can_boot(test: &str, programs: &[&str]) -> bool {
     false
 }
 
+/// What a consumer printed, stdout then stderr, for its messages and the test's.
+fn both_streams(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 fn intent_of(yaml: &str) -> hostnet::expand::Intent {
     let d = hostnet::model::parse(yaml).expect("parses");
     hostnet::model::validate(&d).expect("valid");
@@ -370,11 +379,7 @@ fn ifupdown2_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
         &boot.root.join(persist::ifupdown::DIR),
         &boot.dir("ifupdown"),
     );
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = both_streams(&out);
     assert!(
         out.status.success(),
         "ifup -a failed ({}):\n{said}",
@@ -393,11 +398,7 @@ fn ifupdown2_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
         &boot.root.join(persist::ifupdown::DIR),
         &boot.dir("ifupdown"),
     );
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = both_streams(&out);
     assert!(
         out.status.success()
             && !said.to_lowercase().contains("error")
@@ -463,11 +464,7 @@ fn netplan_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
         ])
         .arg(&boot.root);
     let out = sandbox::output_within(&mut generate, sandbox::RUN_LIMIT);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = both_streams(&out);
     assert!(
         out.status.success() && said.trim().is_empty(),
         "netplan generate:\n{said}"
