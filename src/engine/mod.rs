@@ -12,10 +12,13 @@
 pub mod applied;
 pub mod checkpoint;
 pub mod committed;
+pub mod guard;
 mod journal;
 pub mod lock;
 pub mod records;
+pub mod restore_committed;
 pub mod rollback;
+pub mod session;
 
 use std::time::{Duration, Instant};
 
