@@ -148,7 +148,7 @@ pub fn converge_all(
 /// configuration, through the engine: its files as they are, and a start.
 fn revive_servers(session: &Session, driver: &mut dyn Driver, round: &mut Round) {
     // The cheap look first: a full query reads every host file.
-    if crate::dhcp::server::Supervisor::new().down().is_empty() {
+    if crate::netdev::dnsmasq::Supervisor::new().down().is_empty() {
         return;
     }
     let servers = match driver.query() {
@@ -164,7 +164,7 @@ fn revive_servers(session: &Session, driver: &mut dyn Driver, round: &mut Round)
         let mut intent = Intent::default();
         intent.dhcp_servers.insert(
             network.clone(),
-            Some(crate::dhcp::server::ServerIntent {
+            Some(crate::netdev::dnsmasq::ServerIntent {
                 origin: format!("dhcp server {network}"),
                 spec: s.spec,
                 hosts: s.hosts,
@@ -249,7 +249,7 @@ pub fn monitor(
             why = "retry";
             continue;
         }
-        let servers = crate::dhcp::server::Supervisor::new();
+        let servers = crate::netdev::dnsmasq::Supervisor::new();
         let mut polls = 0u32;
         loop {
             if stop.load(Ordering::SeqCst) {

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use super::leases;
 use super::render::{self, HOSTS_DIR, HOSTS_FILE, LEASE_FILE};
 use super::{io, process, sync_dir, write_file, DhcpHost, ServerError, Supervisor};
-use crate::netdev::Op;
+use crate::netdev::ops::Op;
 
 /// More per-host files than this (existing ones plus a phase's new hosts) are folded
 /// (with a SIGHUP if it runs).

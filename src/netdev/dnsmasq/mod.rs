@@ -60,7 +60,7 @@ use render::{CONFIG_FILE, HOSTS_DIR, HOSTS_FILE, OPTIONS_FILE};
 pub use status::Status;
 
 use crate::netdev::netns_id::NetnsId;
-use crate::netdev::Op;
+use crate::netdev::ops::Op;
 
 /// Why a server could not be read, configured, started or stopped.
 #[derive(Debug, thiserror::Error)]
