@@ -31,11 +31,11 @@ const FOLD_ABOVE: usize = 64;
 
 /// A stand-in for one error reported for every op of a batch.
 fn copy(e: &ServerError, path: &std::path::Path) -> ServerError {
-    ServerError::Io {
-        action: "change the hosts in",
-        path: path.to_path_buf(),
-        source: std::io::Error::other(crate::error_chain(e)),
-    }
+    ServerError::Io(crate::files::IoError::new(
+        "change the hosts in",
+        path,
+        std::io::Error::other(crate::error_chain(e)),
+    ))
 }
 
 /// The host ops of one network in one phase, by op index.
