@@ -73,9 +73,10 @@ pub struct Host {
 }
 
 impl Host {
-    /// Takes the namespace's lock, waiting up to `lock_timeout`, and opens netlink.
+    /// Takes the namespace's lock, waiting up to `lock_timeout`, and opens netlink. The
+    /// records of other namespaces are left alone (a command's session cleans them).
     pub fn open(lock_timeout: Duration) -> Result<Host, DeviceError> {
-        let session = Session::command(lock_timeout)?;
+        let session = Session::lock(lock_timeout)?;
         let driver = LinuxDriver::new().map_err(DeviceError::Netlink)?;
         Ok(Host {
             _session: session,
