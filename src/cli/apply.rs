@@ -317,7 +317,7 @@ fn print_report_json(
     if r.dry_run {
         // What the kernel should hold after the real apply, for programs that check the
         // model against the kernel (tests/fuzz.rs).
-        v["predicted-state"] = serde_json::to_value(predicted(r)).unwrap_or_default();
+        v["predicted-state"] = serde_json::to_value(r.predicted()).unwrap_or_default();
     }
     // Times in seconds since the epoch, as `status -o json` gives them.
     if let (Some(cp), Some(secs)) = (armed, timeout) {
@@ -328,17 +328,4 @@ fn print_report_json(
         });
     }
     outln!("{v}");
-}
-
-/// The state the dry run's plan ends in on the model of this host (`None` if an op
-/// fails there, which the dry run itself has then reported).
-fn predicted(r: &engine::Report) -> Option<crate::netdev::KernelState> {
-    use crate::netdev::{model::ModelDriver, Driver};
-    let mut model = ModelDriver::new(r.before.clone());
-    for phase in r.plan.phases.iter().filter(|p| !p.is_empty()) {
-        if model.execute(phase).iter().any(Result::is_err) {
-            return None;
-        }
-    }
-    model.query().ok()
 }

@@ -80,6 +80,21 @@ pub struct Prepared {
     applied_before: Applied,
 }
 
+impl Report {
+    /// The state the plan ends in on the model of the state before it (`None` if an op
+    /// fails there, which a dry run itself has then reported): what the kernel should
+    /// hold after the real apply.
+    pub fn predicted(&self) -> Option<KernelState> {
+        let mut model = crate::netdev::model::ModelDriver::new(self.before.clone());
+        for phase in self.plan.phases.iter().filter(|p| !p.is_empty()) {
+            if model.execute(phase).iter().any(Result::is_err) {
+                return None;
+            }
+        }
+        model.query().ok()
+    }
+}
+
 /// A held session on the calling thread's namespace.
 #[derive(Debug)]
 pub struct Session {
