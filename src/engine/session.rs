@@ -310,9 +310,4 @@ impl Session {
     pub fn rollback(&self) -> Result<guard::RolledBack, guard::RollbackError> {
         guard::rollback(&self.state)
     }
-
-    /// The record of what was applied here, or none.
-    pub fn applied(&self) -> Result<Applied, applied::AppliedError> {
-        applied::load(&self.state)
-    }
 }
