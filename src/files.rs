@@ -10,6 +10,48 @@ use std::path::{Path, PathBuf};
 /// What failed, on which path.
 pub type IoFailure = (&'static str, PathBuf, std::io::Error);
 
+/// An I/O failure: what was being done, on which path, and the system's reason. The one
+/// shape of it every module's error enum carries, as `#[error(transparent)] Io(IoError)`,
+/// so that each says "cannot ACTION PATH: reason" the same way.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}", path.display())]
+pub struct IoError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    pub fn new(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        IoError {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// For `map_err`: the failure of `action` on `path`.
+    pub fn on(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> IoError {
+        let path = path.to_path_buf();
+        move |source| IoError {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+impl From<IoFailure> for IoError {
+    fn from((action, path, source): IoFailure) -> Self {
+        IoError {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
 /// [`write_atomically_with_mode`] with mode 0644.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoFailure> {
     write_atomically_with_mode(path, bytes, 0o644)

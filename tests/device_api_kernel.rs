@@ -5,6 +5,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::peer::{apply_yaml, echo_server, echoes, move_to, query, Peer};
 use common::{enter_private_netns, run_ops, veth};
@@ -167,4 +168,29 @@ fn device_calls_against_the_kernel() {
     devices::delete_device(&mut d, "vnet0").expect("delete again");
     assert!(!devices::device_exists(&mut d, "vb").expect("query"));
     assert!(!devices::device_exists(&mut d, "vnet0").expect("query"));
+}
+
+#[test]
+fn a_host_holds_the_namespace_lock_across_its_device_calls() {
+    let test = "a_host_holds_the_namespace_lock_across_its_device_calls";
+    if !enter_private_netns(test) {
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    // The lock file goes under the test's own directory, never the machine's /run/hostnet;
+    // no other test of this binary reads the state directory.
+    std::env::set_var("HOSTNET_STATE_DIR", state.path());
+    let mut host = devices::Host::open(Duration::ZERO).expect("the lock is free");
+    devices::create_veth_pair(host.driver(), "hl0", "hl1", Some(1400)).expect("veth pair");
+    // Another hostnet session on this namespace (an apply, a DHCP event, another agent's
+    // Host) waits for it, and gives up after its timeout.
+    let waited = devices::Host::open(Duration::from_millis(200)).err();
+    assert!(
+        matches!(waited, Some(devices::DeviceError::Lock(_))),
+        "a second Host got the lock: {:?}",
+        waited.map(|e| e.to_string())
+    );
+    assert!(devices::device_exists(host.driver(), "hl1").expect("query"));
+    drop(host);
+    devices::Host::open(Duration::ZERO).expect("free again once the Host is dropped");
 }

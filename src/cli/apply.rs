@@ -9,7 +9,9 @@ use super::output::{count, ms, print_error, print_json_error};
 use super::plan_view::{PlanView, JSON_VERSION};
 use super::progress::{Progress, ProgressDriver};
 use super::{enter_netns, ApplyArgs, ReportFormat};
-use crate::engine::{self, applied, checkpoint, committed, lock, ApplyOptions};
+use crate::engine;
+use crate::engine::checkpoint::{self, when};
+use crate::engine::session::{ApplyRequest, Outcome, Session, SessionError};
 use crate::expand::{expand, Intent};
 use crate::model::{parse, read_input, validate, Desired};
 use crate::netdev::linux::LinuxDriver;
@@ -105,7 +107,7 @@ fn fail(args: &ApplyArgs, code: i32, headline: &str, details: &[String]) -> i32 
 }
 
 pub fn run(args: &ApplyArgs) -> i32 {
-    let mut loaded = match load_document(&args.file) {
+    let loaded = match load_document(&args.file) {
         Ok(l) => l,
         Err(e) => {
             return fail(
@@ -119,10 +121,15 @@ pub fn run(args: &ApplyArgs) -> i32 {
     if let Err(e) = enter_netns(args.netns.as_deref()) {
         return fail(args, super::NETNS_ERROR, &e, &[]);
     }
-    let state = applied::state_dir();
-    let _lock = match preflight(args, &state) {
-        Ok(l) => l,
-        Err(code) => return code,
+    let req = ApplyRequest {
+        dry_run: args.dry_run,
+        discard_stale_journal: args.discard_stale_journal,
+        confirm_timeout: args.confirm_timeout,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+    };
+    let session = match Session::for_apply(&req) {
+        Ok(s) => s,
+        Err(e) => return session_failed(args, e),
     };
     let mut driver = match LinuxDriver::new() {
         Ok(d) => d,
@@ -135,39 +142,26 @@ pub fn run(args: &ApplyArgs) -> i32 {
             )
         }
     };
-    let opts = ApplyOptions {
-        dry_run: args.dry_run,
-        journal: (!args.dry_run).then(|| state.clone()),
-        discard_stale_journal: args.discard_stale_journal,
+    let prepared = match session.prepare(&loaded.desired) {
+        Ok(p) => p,
+        Err(e) => return session_failed(args, e),
     };
+    tracing::info!(
+        "{}: {} networks, {} interfaces",
+        args.file.display(),
+        prepared.intent.networks.len(),
+        prepared.intent.links.len()
+    );
     let text = args.output == ReportFormat::Text;
-    let applied_before = applied::load(&state).unwrap_or_default();
-    // What the file does not repeat about networks applied here before comes from the
-    // record; tables of those it does not mention are theirs.
-    loaded.intent = match applied_before.intent_for(&loaded.desired) {
-        Ok(i) => i,
-        Err(e) => {
-            return fail(
-                args,
-                2,
-                &format!("{} is not valid; nothing was changed", args.file.display()),
-                &[e.to_string()],
-            )
-        }
-    };
-    let mut armed: Option<checkpoint::Checkpoint> = None;
-    let fw_networks = loaded
-        .intent
-        .firewall
-        .networks
-        .values()
-        .any(Option::is_some);
     // A dry run executes on the model, not on this driver: nothing to show progress of.
     let progress = Rc::new(RefCell::new(Progress::for_terminal(text && !args.dry_run)));
-    let on_plan = |plan: &crate::plan::Plan, before: &crate::netdev::KernelState| {
+    let on_plan = |plan: &crate::plan::Plan,
+                   before: &crate::netdev::KernelState,
+                   intent: &Intent| {
         // The plan goes where the progress line was.
         progress.borrow_mut().finish();
         progress.borrow_mut().planned(plan);
+        let fw_networks = intent.firewall.networks.values().any(Option::is_some);
         if let Some(w) = crate::firewall::forward_policy_warning(&before.firewall, fw_networks) {
             tracing::warn!("{w}");
         }
@@ -175,128 +169,74 @@ pub fn run(args: &ApplyArgs) -> i32 {
             tracing::warn!("{note}");
         }
         if text && !plan.is_empty() {
-            let view = PlanView::new(plan, before, &loaded.intent);
+            let view = PlanView::new(plan, before, intent);
             outln!("{}", view.summary().line());
             out!("{view}");
         }
-        // The guard is armed before the first change: if this process dies midway (the
-        // SSH session it ran in cut by the change), the watchdog still rolls back.
-        if let (Some(secs), false, false) = (args.confirm_timeout, args.dry_run, plan.is_empty()) {
-            let cp = super::safety::arm_checkpoint(
-                &state,
-                secs,
-                &loaded.text,
-                before.clone(),
-                plan,
-                applied_before.clone(),
-            )?;
-            armed = Some(cp);
-        }
-        Ok(())
     };
-    tracing::info!(
-        "{}: {} networks, {} interfaces",
-        args.file.display(),
-        loaded.intent.networks.len(),
-        loaded.intent.links.len()
-    );
     let mut shown = ProgressDriver {
         inner: &mut driver,
         progress: progress.clone(),
     };
-    let result = engine::apply(&mut shown, &loaded.intent, opts, on_plan);
+    let result = session.apply(
+        &mut shown,
+        &loaded.desired,
+        &loaded.text,
+        prepared,
+        &req,
+        on_plan,
+    );
     progress.borrow_mut().finish();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(cp) = &mut armed {
-                // Rolled back (or nothing changed): nothing is left to confirm. An incomplete
-                // rollback keeps the checkpoint, so the watchdog tries again at the deadline.
-                if let engine::ApplyError::RollbackIncomplete { done, .. } = &e {
-                    super::safety::checkpoint_done(&state, cp, done.clone(), None);
-                    eprintln!(
-                        "The checkpoint stays: its watchdog tries to restore the previous state again at {}.",
-                        super::safety::when(cp.deadline)
-                    );
-                } else {
-                    super::safety::disarm(&state, cp);
-                }
+    match result {
+        Ok(outcome) => conclude(args, &outcome),
+        Err(e) => session_failed(args, e),
+    }
+}
+
+/// A session that did not apply: its headline, details and exit code.
+fn session_failed(args: &ApplyArgs, e: SessionError) -> i32 {
+    match &e {
+        SessionError::Lock(inner) => fail(args, 1, &e.to_string(), &[inner.to_string()]),
+        SessionError::CheckpointPending { created, deadline } => fail(
+            args,
+            1,
+            &e.to_string(),
+            &[format!(
+                "the change applied {} rolls back at {} unless committed: run `hostnet commit` to keep it or `hostnet rollback` to undo it first",
+                when(*created),
+                when(*deadline)
+            )],
+        ),
+        SessionError::CheckpointUnreadable(inner) => {
+            fail(args, 1, &e.to_string(), &[inner.to_string()])
+        }
+        SessionError::Invalid(inner) => fail(
+            args,
+            2,
+            &format!("{} is not valid; nothing was changed", args.file.display()),
+            &[inner.to_string()],
+        ),
+        SessionError::Apply {
+            error,
+            checkpoint_stays,
+        } => {
+            if let Some(deadline) = checkpoint_stays {
+                eprintln!(
+                    "The checkpoint stays: its watchdog tries to restore the previous state again at {}.",
+                    when(*deadline)
+                );
             }
-            return fail(args, e.exit_code(), &e.to_string(), &e.details());
+            fail(args, error.exit_code(), &error.to_string(), &error.details())
         }
-    };
-    if let (Some(cp), true) = (&mut armed, report.changed) {
-        // Every op of the plan ran; the rollback compares with the state that verified.
-        let done = report.plan.ops().cloned().collect();
-        super::safety::checkpoint_done(&state, cp, done, report.after.clone());
     }
-    conclude(args, &loaded, &state, &report, armed.as_ref())
 }
 
-/// Before anything is read: the namespace's lock (not for a dry run, which changes
-/// nothing and so neither waits for nor blocks others), no pending checkpoint, and a
-/// word about an apply that died. `Err` is the exit code.
-fn preflight(args: &ApplyArgs, state: &Path) -> Result<Option<lock::NetnsLock>, i32> {
-    if args.dry_run {
-        return Ok(None);
-    }
-    let held = lock::lock_current_netns(&lock::lock_dir(), Duration::from_secs(args.lock_timeout))
-        .map_err(|e| {
-            fail(
-                args,
-                1,
-                "cannot take the hostnet lock; nothing was changed",
-                &[e.to_string()],
-            )
-        })?;
-    match checkpoint::load_checkpoint(state) {
-        Ok(Some(cp)) => {
-            return Err(fail(
-                args,
-                1,
-                "a checkpoint is pending; nothing was changed",
-                &[format!(
-                    "the change applied {} rolls back at {} unless committed: run `hostnet commit` to keep it or `hostnet rollback` to undo it first",
-                    super::safety::when(cp.created),
-                    super::safety::when(cp.deadline)
-                )],
-            ))
-        }
-        Ok(None) => {}
-        Err(e) => {
-            return Err(fail(
-                args,
-                1,
-                "cannot read the checkpoint record; nothing was changed",
-                &[e.to_string()],
-            ))
-        }
-    }
-    super::safety::clean_records();
-    if args.discard_stale_journal {
-        super::safety::report_stale_journal(state, "its journal is discarded");
-    }
-    Ok(Some(held))
-}
-
-/// After a successful apply: the records, the report, the checkpoint's word.
-fn conclude(
-    args: &ApplyArgs,
-    loaded: &Loaded,
-    state: &Path,
-    report: &engine::Report,
-    armed: Option<&checkpoint::Checkpoint>,
-) -> i32 {
-    if !report.dry_run {
-        // DHCP events and the monitor act on what was applied here last.
-        if let Err(e) = applied::record(state, &loaded.intent) {
-            tracing::warn!(
-                "applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
-                crate::error_chain(&e)
-            );
-        }
-    }
-    let view = PlanView::new(&report.plan, &report.before, &loaded.intent);
+/// After a successful apply (its records written by the session): the report and the
+/// checkpoint's word.
+fn conclude(args: &ApplyArgs, outcome: &Outcome) -> i32 {
+    let report = &outcome.report;
+    let armed = outcome.checkpoint.as_ref();
+    let view = PlanView::new(&report.plan, &report.before, &outcome.intent);
     let t = &report.timings;
     tracing::info!(
         "{} in {}; query {}, plan {}, execute {}, verify {}",
@@ -314,16 +254,6 @@ fn conclude(
     for op in report.plan.ops() {
         tracing::debug!("{} {op}", op.verb());
     }
-    // The records first, the report last: a reader that stops early (`| head -1`) must
-    // not keep `hostnet restore` from knowing what this apply made the host.
-    if !report.dry_run && args.confirm_timeout.is_none() {
-        if let Err(e) = committed::record(&committed::lib_dir(), &loaded.desired) {
-            tracing::warn!(
-                "applied, but could not record the committed state for `hostnet restore`: {}",
-                crate::error_chain(&e)
-            );
-        }
-    }
     match args.output {
         ReportFormat::Text => print_report(report, &view),
         ReportFormat::Json => print_report_json(report, &view, armed, args.confirm_timeout),
@@ -335,7 +265,7 @@ fn conclude(
     match (armed, args.confirm_timeout) {
         (Some(cp), Some(secs)) => outln!(
             "Checkpoint: this change rolls back by itself at {} (in {secs} s) unless `hostnet commit` runs first; `hostnet rollback` undoes it now.",
-            super::safety::when(cp.deadline)
+            when(cp.deadline)
         ),
         (None, Some(_)) => outln!("Nothing changed, so no checkpoint was taken."),
         (_, None) => {}
@@ -387,7 +317,7 @@ fn print_report_json(
     if r.dry_run {
         // What the kernel should hold after the real apply, for programs that check the
         // model against the kernel (tests/fuzz.rs).
-        v["predicted-state"] = serde_json::to_value(predicted(r)).unwrap_or_default();
+        v["predicted-state"] = serde_json::to_value(r.predicted()).unwrap_or_default();
     }
     // Times in seconds since the epoch, as `status -o json` gives them.
     if let (Some(cp), Some(secs)) = (armed, timeout) {
@@ -398,17 +328,4 @@ fn print_report_json(
         });
     }
     outln!("{v}");
-}
-
-/// The state the dry run's plan ends in on the model of this host (`None` if an op
-/// fails there, which the dry run itself has then reported).
-fn predicted(r: &engine::Report) -> Option<crate::netdev::KernelState> {
-    use crate::netdev::{model::ModelDriver, Driver};
-    let mut model = ModelDriver::new(r.before.clone());
-    for phase in r.plan.phases.iter().filter(|p| !p.is_empty()) {
-        if model.execute(phase).iter().any(Result::is_err) {
-            return None;
-        }
-    }
-    model.query().ok()
 }

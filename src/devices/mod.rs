@@ -28,9 +28,14 @@ mod bridge;
 
 pub use bridge::ensure_bridge;
 
-use crate::engine::{self, ApplyError, ApplyOptions};
+use std::time::Duration;
+
+use crate::engine::lock::LockError;
+use crate::engine::session::Session;
+use crate::engine::ApplyError;
 use crate::expand::{expand, vlan_device, ExpandError, Intent};
 use crate::model::{validate, Desired, ValidationErrors};
+use crate::netdev::linux::LinuxDriver;
 use crate::netdev::{Driver, DriverError, KernelState, TapOptions};
 
 /// Why a device call failed. Nothing was changed unless it says so
@@ -49,6 +54,40 @@ pub enum DeviceError {
     NoSuchDevice(String),
     #[error("cannot build the request: {0}")]
     Build(String),
+    #[error("cannot take the hostnet lock")]
+    Lock(#[from] LockError),
+    #[error("cannot open netlink")]
+    Netlink(#[source] DriverError),
+}
+
+/// The calling thread's network namespace, held for a sequence of device calls: its
+/// hostnet lock is taken (so no `hostnet apply`, DHCP event or monitor round runs in
+/// between, and none of them starts until the `Host` is dropped), with a netlink driver
+/// to pass to the calls.
+///
+/// The calls keep no crash journal: each is small, and one that dies midway is undone by
+/// calling it again or by its inverse (`delete_device`).
+pub struct Host {
+    _session: Session,
+    driver: LinuxDriver,
+}
+
+impl Host {
+    /// Takes the namespace's lock, waiting up to `lock_timeout`, and opens netlink. The
+    /// records of other namespaces are left alone (a command's session cleans them).
+    pub fn open(lock_timeout: Duration) -> Result<Host, DeviceError> {
+        let session = Session::lock(lock_timeout)?;
+        let driver = LinuxDriver::new().map_err(DeviceError::Netlink)?;
+        Ok(Host {
+            _session: session,
+            driver,
+        })
+    }
+
+    /// The driver for the device calls.
+    pub fn driver(&mut self) -> &mut LinuxDriver {
+        &mut self.driver
+    }
 }
 
 /// Applies a document given as JSON in the input schema (the same keys as the YAML).
@@ -59,8 +98,10 @@ fn apply_json(driver: &mut dyn Driver, doc: serde_json::Value) -> Result<(), Dev
     apply_intent(driver, &expand(&desired)?)
 }
 
+/// One call's change, through the engine's session (planned, verified, rolled back on
+/// failure). The lock is the caller's to hold ([`Host`]): the driver may be a model.
 fn apply_intent(driver: &mut dyn Driver, intent: &Intent) -> Result<(), DeviceError> {
-    engine::apply(driver, intent, ApplyOptions::default(), |_, _| Ok(()))?;
+    Session::unlocked().converge(driver, intent)?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
-//! DHCP on the host side: client events, the hooks that deliver them, the monitor
-//! that learns leases from netlink where no hook can be installed, and the DHCP server
-//! (one supervised dnsmasq per network) for guests.
+//! DHCP on the host side: client events, the hooks that deliver them, and the monitor
+//! that learns leases from netlink where no hook can be installed. The guests' DHCP
+//! servers (one supervised dnsmasq per network) are the driver's: [`crate::netdev::dnsmasq`]
+//! (`server` keeps their earlier path).
 
 pub mod event;
 pub mod hooks;

@@ -1,7 +1,8 @@
 //! What happens when a lease changes: one network converged from a client event, or every
 //! DHCP network converged from what the kernel has (startup, and each netlink change in
-//! `hostnet monitor`). Both go through the engine, so they plan, verify and roll back like
-//! `apply`, and both act on the networks as last applied in this namespace.
+//! `hostnet monitor`). Both run in an engine session ([`Session::lock`], then
+//! [`Session::converge`]), so they take the namespace's lock and plan, verify and roll
+//! back like `apply`, and both act on the networks as last applied in this namespace.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,8 +10,9 @@ use std::time::Duration;
 
 use super::event::{Change, Event};
 use crate::engine::applied::{self, Applied, AppliedError};
-use crate::engine::lock::{lock_current_netns, lock_dir, LockError};
-use crate::engine::{self, ApplyError, ApplyOptions};
+use crate::engine::lock::LockError;
+use crate::engine::session::Session;
+use crate::engine::ApplyError;
 use crate::expand::{Intent, LeaseSource};
 use crate::netdev::linux::{ChangeListener, LinuxDriver};
 use crate::netdev::{Driver, DriverError, Family};
@@ -93,14 +95,14 @@ pub fn on_event(
     if let Err(why) = event_intent(&applied::load(state_dir)?, event) {
         return Ok(Outcome::Ignored(why));
     }
-    let _lock = lock_current_netns(&lock_dir(), lock_timeout)?;
+    let session = Session::lock(lock_timeout)?;
     let applied = applied::load(state_dir)?;
     let (network, intent) = match event_intent(&applied, event) {
         Ok(x) => x,
         Err(why) => return Ok(Outcome::Ignored(why)),
     };
     let mut driver = LinuxDriver::new()?;
-    let report = engine::apply(&mut driver, &intent, ApplyOptions::default(), |_, _| Ok(()))?;
+    let report = session.converge(&mut driver, &intent)?;
     Ok(Outcome::Converged {
         network,
         plan: report.plan,
@@ -114,7 +116,7 @@ pub fn converge_all(
     driver: &mut dyn Driver,
     lock_timeout: Duration,
 ) -> Result<Round, ConvergeError> {
-    let _lock = lock_current_netns(&lock_dir(), lock_timeout)?;
+    let session = Session::lock(lock_timeout)?;
     let applied = applied::load(state_dir)?;
     let mut round = Round::default();
     for net in &applied.dhcp_networks {
@@ -127,7 +129,7 @@ pub fn converge_all(
             ..Intent::default()
         };
         applied.reserve_others(&mut intent);
-        match engine::apply(driver, &intent, ApplyOptions::default(), |_, _| Ok(())) {
+        match session.converge(driver, &intent) {
             Ok(report) => round
                 .changes
                 .extend(report.plan.ops().map(|op| format!("{} {op}", op.sign()))),
@@ -138,15 +140,15 @@ pub fn converge_all(
             )),
         }
     }
-    revive_servers(driver, &mut round);
+    revive_servers(&session, driver, &mut round);
     Ok(round)
 }
 
 /// Restarts every DHCP server (dnsmasq) of this namespace that is not running with its
 /// configuration, through the engine: its files as they are, and a start.
-fn revive_servers(driver: &mut dyn Driver, round: &mut Round) {
+fn revive_servers(session: &Session, driver: &mut dyn Driver, round: &mut Round) {
     // The cheap look first: a full query reads every host file.
-    if crate::dhcp::server::Supervisor::new().down().is_empty() {
+    if crate::netdev::dnsmasq::Supervisor::new().down().is_empty() {
         return;
     }
     let servers = match driver.query() {
@@ -162,13 +164,13 @@ fn revive_servers(driver: &mut dyn Driver, round: &mut Round) {
         let mut intent = Intent::default();
         intent.dhcp_servers.insert(
             network.clone(),
-            Some(crate::dhcp::server::ServerIntent {
+            Some(crate::netdev::dnsmasq::ServerIntent {
                 origin: format!("dhcp server {network}"),
                 spec: s.spec,
                 hosts: s.hosts,
             }),
         );
-        match engine::apply(driver, &intent, ApplyOptions::default(), |_, _| Ok(())) {
+        match session.converge(driver, &intent) {
             Ok(report) => round
                 .changes
                 .extend(report.plan.ops().map(|op| format!("{} {op}", op.sign()))),
@@ -247,7 +249,7 @@ pub fn monitor(
             why = "retry";
             continue;
         }
-        let servers = crate::dhcp::server::Supervisor::new();
+        let servers = crate::netdev::dnsmasq::Supervisor::new();
         let mut polls = 0u32;
         loop {
             if stop.load(Ordering::SeqCst) {

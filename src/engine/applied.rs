@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::expand::{
     expand_with, Dhcp, ExpandError, Intent, LeaseSource, NetworkIntent, NetworkRecord, Records,
 };
-use crate::files::write_atomically;
+use crate::files::{write_atomically, IoError};
 use crate::model::Desired;
 use crate::netdev::Family;
 
@@ -35,13 +35,8 @@ pub fn state_dir() -> PathBuf {
 /// The applied state could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum AppliedError {
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{} is not a hostnet state file", path.display())]
     Format {
         path: PathBuf,
@@ -218,10 +213,12 @@ impl Applied {
 
 /// The state file of the calling thread's namespace.
 pub fn path_for_current_netns(dir: &Path) -> Result<PathBuf, AppliedError> {
-    super::records::locate(dir, "applied", "json").map_err(|source| AppliedError::Io {
-        action: "identify the network namespace of",
-        path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
-        source,
+    super::records::locate(dir, "applied", "json").map_err(|source| {
+        AppliedError::Io(IoError::new(
+            "identify the network namespace of",
+            crate::netdev::netns_id::SELF_NS,
+            source,
+        ))
     })
 }
 
@@ -233,11 +230,7 @@ pub fn load(dir: &Path) -> Result<Applied, AppliedError> {
             serde_json::from_slice(&bytes).map_err(|source| AppliedError::Format { path, source })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Applied::default()),
-        Err(source) => Err(AppliedError::Io {
-            action: "read",
-            path,
-            source,
-        }),
+        Err(source) => Err(AppliedError::Io(IoError::new("read", path, source))),
     }
 }
 
@@ -248,11 +241,7 @@ pub fn store(dir: &Path, applied: &Applied) -> Result<(), AppliedError> {
         path: path.clone(),
         source,
     })?;
-    write_atomically(&path, &text).map_err(|(action, path, source)| AppliedError::Io {
-        action,
-        path,
-        source,
-    })
+    write_atomically(&path, &text).map_err(|f| AppliedError::Io(f.into()))
 }
 
 /// Records an applied intent for the calling thread's namespace.
@@ -271,11 +260,7 @@ pub fn record(dir: &Path, intent: &Intent) -> Result<(), AppliedError> {
         path: path.clone(),
         source,
     })?;
-    write_atomically(&path, &text).map_err(|(action, path, source)| AppliedError::Io {
-        action,
-        path,
-        source,
-    })
+    write_atomically(&path, &text).map_err(|f| AppliedError::Io(f.into()))
 }
 
 #[cfg(test)]

@@ -17,20 +17,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::files::{read, remove, write_atomically, IoFailure};
+use crate::files::{read, remove, write_atomically, IoError, IoFailure};
 use crate::netdev::{KernelState, Op};
 use crate::plan::Scope;
 
 /// A record could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{} is not a hostnet record", path.display())]
     Format {
         path: PathBuf,
@@ -40,12 +35,8 @@ pub enum RecordError {
 }
 
 impl From<IoFailure> for RecordError {
-    fn from((action, path, source): IoFailure) -> Self {
-        RecordError::Io {
-            action,
-            path,
-            source,
-        }
+    fn from(f: IoFailure) -> Self {
+        RecordError::Io(f.into())
     }
 }
 
@@ -192,12 +183,8 @@ pub fn mark_phase(dir: &Path, what: &str) -> Result<(), RecordError> {
     use std::io::Write;
     let p = progress_path(dir)?;
     let io = |action: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| RecordError::Io {
-            action,
-            path: p,
-            source,
-        }
+        let io = IoError::on(action, p);
+        move |source| RecordError::Io(io(source))
     };
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).map_err(io("create", d))?;

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::files::{read, write_atomically, IoFailure};
+use crate::files::{read, write_atomically, IoError, IoFailure};
 use crate::model::{Desired, EntryState, IfaceState, NetworkState, RouteSpec, RuleSpec};
 
 /// Default for the persistent directory.
@@ -23,13 +23,8 @@ pub fn lib_dir() -> PathBuf {
 /// The committed state could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CommittedError {
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{} does not hold a hostnet document: {message}", path.display())]
     Format { path: PathBuf, message: String },
     #[error(
@@ -44,12 +39,8 @@ pub enum CommittedError {
 }
 
 impl From<IoFailure> for CommittedError {
-    fn from((action, path, source): IoFailure) -> Self {
-        CommittedError::Io {
-            action,
-            path,
-            source,
-        }
+    fn from(f: IoFailure) -> Self {
+        CommittedError::Io(f.into())
     }
 }
 

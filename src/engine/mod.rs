@@ -12,10 +12,13 @@
 pub mod applied;
 pub mod checkpoint;
 pub mod committed;
+pub mod guard;
 mod journal;
 pub mod lock;
 pub mod records;
+pub mod restore_committed;
 pub mod rollback;
+pub mod session;
 
 use std::time::{Duration, Instant};
 
@@ -255,8 +258,10 @@ fn involves_firewall(intent: &Intent) -> bool {
 
 /// Plans and applies `intent` with `driver`. See the module documentation.
 ///
-/// `on_plan` sees the plan and the state before it ahead of any change: the CLI prints
-/// the plan there, and arms a checkpoint; an error from it aborts with nothing changed.
+/// `on_plan` sees the plan and the state before it ahead of any change: the session
+/// ([`session::Session::apply`]) lets its caller print the plan there and arms a
+/// checkpoint; an error from it aborts with nothing changed. Callers other than tests go
+/// through the session, which takes the lock and keeps the records.
 pub fn apply(
     driver: &mut dyn Driver,
     intent: &Intent,

@@ -5,8 +5,8 @@
 //! its command line and change only with a restart; options live in the options file,
 //! which a SIGHUP re-reads. Hosts live in a hosts file (as of the last fold, re-read on
 //! SIGHUP) plus one file per host added since in a directory dnsmasq watches, so adding a
-//! few needs no signal at all (see `dhcp/server/hosts.rs` for when they fold). The server's
-//! effects (files, processes) live in `dhcp/server/`, the supervisor the driver calls.
+//! few needs no signal at all (see `netdev/dnsmasq/hosts.rs` for when they fold). The server's
+//! effects (files, processes) live in `netdev/dnsmasq/`, the supervisor the driver calls.
 //!
 //! IPv6 follows the same split: router advertisements and the IPv6 range (`--enable-ra`,
 //! `--ra-param`, an IPv6 `--dhcp-range`) are command-line only; the DNS servers and search

@@ -18,6 +18,7 @@ mod bond;
 mod bridge;
 pub mod bridge_mtu;
 pub mod dhcp_server;
+pub mod dnsmasq;
 mod kinds;
 mod kinds_fmt;
 pub mod linux;
@@ -64,7 +65,7 @@ pub enum DriverError {
     Firewall { op: String, message: String },
     /// A network's DHCP server could not be read or changed.
     #[error("DHCP server")]
-    DhcpServer(#[from] crate::dhcp::server::ServerError),
+    DhcpServer(#[from] crate::netdev::dnsmasq::ServerError),
     /// The model driver refused an op the way the kernel would.
     #[error("{op}: {reason}")]
     Model { op: String, reason: String },

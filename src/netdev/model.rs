@@ -78,7 +78,7 @@ impl ModelDriver {
             return Err(reject(EINVAL, "injected failure"));
         }
         if op.is_dhcp_server() {
-            return crate::dhcp::server::model::apply(&mut self.state, op).map_err(|reason| {
+            return crate::netdev::dnsmasq::model::apply(&mut self.state, op).map_err(|reason| {
                 DriverError::Model {
                     op: format!("{} {op}", op.verb()),
                     reason,

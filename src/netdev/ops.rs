@@ -416,7 +416,7 @@ impl Op {
         }
     }
 
-    /// True for the ops of the DHCP servers (carried out by [`crate::dhcp::server`]).
+    /// True for the ops of the DHCP servers (carried out by [`crate::netdev::dnsmasq`]).
     pub fn is_dhcp_server(&self) -> bool {
         matches!(
             self,

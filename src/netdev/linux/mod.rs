@@ -75,7 +75,7 @@ pub struct LinuxDriver {
     firewall_involved: bool,
     /// The networks' DHCP servers (not netlink: files and dnsmasq processes), started
     /// in the namespace the driver was opened in.
-    dhcp: crate::dhcp::server::Supervisor,
+    dhcp: crate::netdev::dnsmasq::Supervisor,
 }
 
 /// A request ready to send, with its NLM_F_* flags beyond REQUEST | ACK.
@@ -95,7 +95,7 @@ impl LinuxDriver {
             ovs: crate::ovs::vsctl::Vsctl::from_env(),
             ovs_involved: true,
             firewall_involved: true,
-            dhcp: crate::dhcp::server::Supervisor::new(),
+            dhcp: crate::netdev::dnsmasq::Supervisor::new(),
         })
     }
 
@@ -106,9 +106,9 @@ impl LinuxDriver {
     }
 
     /// Keeps the networks' DHCP servers under `dir` instead of
-    /// [`crate::dhcp::server::base_dir`].
+    /// [`crate::netdev::dnsmasq::base_dir`].
     pub fn with_dhcp_server_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.dhcp = crate::dhcp::server::Supervisor::at(dir);
+        self.dhcp = crate::netdev::dnsmasq::Supervisor::at(dir);
         self
     }
 

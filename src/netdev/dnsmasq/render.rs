@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::netdev::dhcp_server::{
     DhcpHost, Duid, HostKey, Ipv6Flags, RaMode, ServerFlags, ServerSpec,
 };
-use crate::netdev::MacAddr;
+use crate::netdev::types::MacAddr;
 
 /// Names of the files in a server's directory.
 pub const PID_FILE: &str = "dnsmasq.pid";

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use super::leases;
 use super::render::{self, HOSTS_DIR, HOSTS_FILE, LEASE_FILE};
 use super::{io, process, sync_dir, write_file, DhcpHost, ServerError, Supervisor};
-use crate::netdev::Op;
+use crate::netdev::ops::Op;
 
 /// More per-host files than this (existing ones plus a phase's new hosts) are folded
 /// (with a SIGHUP if it runs).
@@ -31,11 +31,11 @@ const FOLD_ABOVE: usize = 64;
 
 /// A stand-in for one error reported for every op of a batch.
 fn copy(e: &ServerError, path: &std::path::Path) -> ServerError {
-    ServerError::Io {
-        action: "change the hosts in",
-        path: path.to_path_buf(),
-        source: std::io::Error::other(crate::error_chain(e)),
-    }
+    ServerError::Io(crate::files::IoError::new(
+        "change the hosts in",
+        path,
+        std::io::Error::other(crate::error_chain(e)),
+    ))
 }
 
 /// The host ops of one network in one phase, by op index.

@@ -4,7 +4,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -317,10 +317,12 @@ pub fn release6(
 pub fn current_netns() -> Result<OwnedFd, ServerError> {
     crate::netdev::netns_id::open_current()
         .map(OwnedFd::from)
-        .map_err(|source| ServerError::Io {
-            action: "open",
-            path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
-            source,
+        .map_err(|source| {
+            ServerError::Io(crate::files::IoError::new(
+                "open",
+                crate::netdev::netns_id::SELF_NS,
+                source,
+            ))
         })
 }
 

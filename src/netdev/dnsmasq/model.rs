@@ -1,7 +1,8 @@
 //! The servers in the in-memory model driver (dry runs, pure tests): the same rules the
 //! real supervisor follows, on [`KernelState::dhcp_servers`].
 
-use crate::netdev::{KernelState, Op};
+use crate::netdev::ops::Op;
+use crate::netdev::types::KernelState;
 
 /// Carries out a server op on `state`; the error is the reason the real one would fail.
 pub fn apply(state: &mut KernelState, op: &Op) -> Result<(), String> {

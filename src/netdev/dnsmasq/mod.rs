@@ -59,19 +59,15 @@ pub use process::{cmdline, pid_in_file, RELEASE6_PROGRAM, RELEASE_PROGRAM};
 use render::{CONFIG_FILE, HOSTS_DIR, HOSTS_FILE, OPTIONS_FILE};
 pub use status::Status;
 
+use crate::files::IoError;
 use crate::netdev::netns_id::NetnsId;
-use crate::netdev::Op;
+use crate::netdev::ops::Op;
 
 /// Why a server could not be read, configured, started or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{} is not a configuration hostnet wrote", path.display())]
     Format {
         path: PathBuf,
@@ -117,11 +113,7 @@ pub enum ServerError {
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServerError {
     let path = path.to_path_buf();
-    move |source| ServerError::Io {
-        action,
-        path,
-        source,
-    }
+    move |source| ServerError::Io(IoError::new(action, path, source))
 }
 
 /// `config.json`.
@@ -136,13 +128,8 @@ struct Record {
 /// Atomically, as every file hostnet writes: the temporary file is a dot-file (dnsmasq's
 /// inotify ignores those), mode 0644 (dnsmasq reads as an unprivileged user).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
-    crate::files::write_atomically_with_mode(path, bytes, 0o644).map_err(
-        |(action, path, source)| ServerError::Io {
-            action,
-            path,
-            source,
-        },
-    )
+    crate::files::write_atomically_with_mode(path, bytes, 0o644)
+        .map_err(|f| ServerError::Io(f.into()))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), ServerError> {
@@ -259,10 +246,12 @@ impl Supervisor {
     }
 
     fn key(&self) -> Result<&str, ServerError> {
-        self.key.as_deref().ok_or_else(|| ServerError::Io {
-            action: "identify",
-            path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        self.key.as_deref().ok_or_else(|| {
+            ServerError::Io(IoError::new(
+                "identify",
+                crate::netdev::netns_id::SELF_NS,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ))
         })
     }
 
@@ -287,10 +276,12 @@ impl Supervisor {
     }
 
     fn netns(&self) -> Result<&OwnedFd, ServerError> {
-        self.netns.as_ref().ok_or_else(|| ServerError::Io {
-            action: "open",
-            path: PathBuf::from(crate::netdev::netns_id::SELF_NS),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        self.netns.as_ref().ok_or_else(|| {
+            ServerError::Io(IoError::new(
+                "open",
+                crate::netdev::netns_id::SELF_NS,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ))
         })
     }
 
