@@ -68,6 +68,12 @@ impl ModelDriver {
         &self.state
     }
 
+    /// The bridges whose MTU is known to be set by hand (recorded in the state it started
+    /// from, or set to another value since): the kernel keeps theirs.
+    pub fn bridge_mtu_set(&self) -> &std::collections::BTreeSet<String> {
+        self.marks.known()
+    }
+
     fn apply(&mut self, op: &Op) -> Result<(), DriverError> {
         let reject = |errno: i32, msg: &str| DriverError::Rejected {
             op: format!("{} {op}", op.verb()),
