@@ -54,11 +54,17 @@ fn restore_runs_after_the_stacks_have_finished_configuring_the_network() {
         "NetworkManager.service",
         "networking.service",
     ] {
-        assert!(after.contains(&unit.to_string()), "After= lacks {unit}: {after:?}");
+        assert!(
+            after.contains(&unit.to_string()),
+            "After= lacks {unit}: {after:?}"
+        );
     }
     // network-online.target is reached only when something wants it; the wait-online
     // services come with it. Wanting one of them directly would start its stack too.
-    assert!(wants.contains(&"network-online.target".to_string()), "{wants:?}");
+    assert!(
+        wants.contains(&"network-online.target".to_string()),
+        "{wants:?}"
+    );
     assert!(
         !wants.iter().any(|w| w.ends_with("wait-online.service")),
         "{wants:?}"
