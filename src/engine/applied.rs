@@ -421,7 +421,10 @@ mod tests {
                 ..Default::default()
             },
         };
-        assert!(m.execute(&[leave.clone()]).iter().all(Result::is_ok));
+        assert!(m
+            .execute(std::slice::from_ref(&leave))
+            .iter()
+            .all(Result::is_ok));
         assert_eq!(m.state().links["br0"].mtu, 1400);
         // Kept by a later apply that does not touch it.
         assert_eq!(bridge_mtus_after(&next, &Plan::new(), &next), set);

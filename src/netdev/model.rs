@@ -316,6 +316,9 @@ impl ModelDriver {
                 if !s.links.contains_key(&a.ifname) {
                     return Err(reject(ENODEV, "no such device"));
                 }
+                if a.addr.addr().is_ipv6() && s.ipv6_disabled.contains(&a.ifname) {
+                    return Err(reject(libc::EACCES, "IPv6 is disabled on this device"));
+                }
                 if s.addresses
                     .iter()
                     .any(|x| x.ifname == a.ifname && x.addr.addr() == a.addr.addr())

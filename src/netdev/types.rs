@@ -617,6 +617,10 @@ pub struct KernelState {
     /// for the model driver (see [`super::bridge_mtu`]).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub bridge_mtu_set: BTreeSet<String>,
+    /// Links whose IPv6 is disabled (`net.ipv6.conf.IF.disable_ipv6=1`): the kernel
+    /// refuses their IPv6 addresses (EACCES).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub ipv6_disabled: BTreeSet<String>,
     /// The settings of each bridge port in its bridge, by port name (a link leaving its
     /// bridge loses them; one joining gets the kernel's defaults).
     #[serde(default)]
