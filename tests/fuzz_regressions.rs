@@ -623,10 +623,10 @@ fn ipv6_forwarding_on_while_a_bridge_is_renamed() {
 /// Finding F13 (soak, seed 11039, with F5's class on): a bridge given `mtu: 1400` keeps
 /// it in the kernel once the network moves to a 1500 NIC without `mtu` (the MTU was set
 /// by hand); the model, seeded from a kernel state that cannot say so, took the bridge
-/// (MTU equal to its port's) as following its ports and predicts 1500. Bridge MTU is the
-/// F5 work's (`netdev/bridge_mtu.rs`, `Marks::new`).
+/// (MTU equal to its port's) as following its ports and predicts 1500. Fixed: the record
+/// of what was applied keeps the bridges whose MTU hostnet set (`engine::applied`,
+/// `bridge_mtu_set`), and the model starts from it (`netdev/bridge_mtu.rs`, `Marks::new`).
 #[test]
-#[ignore = "finding F13: bridge MTU set by hand not known from the kernel (F5's area)"]
 fn a_bridge_keeps_the_mtu_it_was_given_when_its_uplink_moves() {
     fuzz::regression(
         "a_bridge_keeps_the_mtu_it_was_given_when_its_uplink_moves",

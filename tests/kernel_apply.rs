@@ -238,7 +238,13 @@ fn lock_serializes_commands_on_one_namespace() {
         "{err}"
     );
     drop(held);
-    engine::lock::lock_current_netns(dir.path(), std::time::Duration::ZERO).expect("free again");
+    // Free again, but not necessarily at once: a process another test of this binary is
+    // spawning at that moment holds a copy of the lock's descriptor (fork copies every
+    // descriptor; close-on-exec closes it only at exec), and the flock lasts until the
+    // last copy closes. Waiting with a timeout of zero failed under load that way
+    // (Timeout, waited 8 µs); a command's waiting covers it, as here.
+    engine::lock::lock_current_netns(dir.path(), std::time::Duration::from_secs(10))
+        .expect("free again");
 }
 
 #[test]

@@ -276,3 +276,100 @@ fn show_graph_draws_each_network_on_its_device() {
         "{svg}"
     );
 }
+
+const NET: &str = "networks:
+  - name: red
+    uplink: e1
+    ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}
+";
+
+/// The watchdog's line files under `dir` (one per namespace key).
+fn watchdog_lines(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join("run/checkpoint"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".last-rollback.txt"))
+        .collect()
+}
+
+/// Waits (bounded) until the checkpoint watchdog has written that it rolled back.
+fn wait_for_the_watchdog(dir: &Path) {
+    let start = std::time::Instant::now();
+    while !watchdog_lines(dir).iter().any(|p| {
+        std::fs::read_to_string(p).is_ok_and(|l| l.contains("was not committed; rolled back"))
+    }) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the watchdog did not roll back: {:?}, {}",
+            watchdog_lines(dir),
+            text(&hostnet(dir, &["status"], None))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn said_by_status(dir: &Path) -> (Option<String>, String) {
+    let (_, v) = status_json(dir);
+    let text = String::from_utf8_lossy(&hostnet(dir, &["status"], None).stdout).into_owned();
+    (v["last-rollback"].as_str().map(String::from), text)
+}
+
+/// The watchdog's line ("the change applied … was not committed; rolled back") is the
+/// latest news only until the next change here: once a later checkpoint is committed or
+/// rolled back (or another apply ran), `status` no longer shows it.
+#[test]
+fn status_shows_the_watchdogs_line_only_until_the_next_change() {
+    if !enter_private_netns("status_shows_the_watchdogs_line_only_until_the_next_change") {
+        return;
+    }
+    run_ops(&[veth("e1", "e1-p")]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let o = hostnet(dir, &["apply", "-"], Some(NET));
+    assert!(o.status.success(), "{}", text(&o));
+    // Each round's change is one the host does not have yet (a committed MTU stays).
+    for (end, mtu) in [("commit", 1400), ("rollback", 1300)] {
+        let change = NET.replace(
+            "    uplink: e1\n",
+            &format!("    uplink: e1\n    mtu: {mtu}\n"),
+        );
+        // A change the watchdog rolls back: status says so.
+        for p in watchdog_lines(dir) {
+            std::fs::remove_file(p).expect("forget the last run");
+        }
+        let o = hostnet(
+            dir,
+            &["apply", "--confirm-timeout", "1", "-"],
+            Some(&change),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        wait_for_the_watchdog(dir);
+        let (json, shown) = said_by_status(dir);
+        assert!(
+            json.as_deref()
+                .is_some_and(|l| l.contains("was not committed; rolled back")),
+            "{json:?}"
+        );
+        assert!(shown.contains("Last checkpoint watchdog: "), "{shown}");
+        // A new checkpoint: pending, then ended by hand.
+        let o = hostnet(
+            dir,
+            &["apply", "--confirm-timeout", "300", "-"],
+            Some(&change),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let (json, shown) = said_by_status(dir);
+        assert_eq!(json, None, "while a newer checkpoint is pending");
+        assert!(!shown.contains("Last checkpoint watchdog"), "{shown}");
+        let o = hostnet(dir, &[end], None);
+        assert!(o.status.success(), "{end}: {}", text(&o));
+        let (json, shown) = said_by_status(dir);
+        assert_eq!(json, None, "after {end}");
+        assert!(
+            !shown.contains("Last checkpoint watchdog"),
+            "after {end}: {shown}"
+        );
+    }
+}

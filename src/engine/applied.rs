@@ -12,7 +12,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,9 @@ use crate::expand::{
 };
 use crate::files::{write_atomically, IoError};
 use crate::model::Desired;
-use crate::netdev::Family;
+use crate::netdev::model::ModelDriver;
+use crate::netdev::{Driver, Family, KernelState, LinkKind, Op};
+use crate::plan::Plan;
 
 /// Default for the state directory.
 pub const STATE_DIR: &str = crate::netdev::netns_id::STATE_DIR;
@@ -116,6 +118,11 @@ pub struct Applied {
     /// then found by what the file says of them.
     #[serde(default)]
     pub networks: Records,
+    /// Bridges whose MTU hostnet set to another value than they had, with their ifindex:
+    /// the kernel keeps that MTU whatever their ports do, and cannot be asked (finding F13
+    /// of the fuzzer). See [`bridge_mtus_after`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bridge_mtu_set: BTreeMap<String, u32>,
 }
 
 impl Applied {
@@ -148,6 +155,7 @@ impl Applied {
     /// (read from the persistent directory, [`crate::persist::record`]).
     pub fn reserve_others(&self, intent: &mut Intent) {
         intent.persisted = crate::persist::record::own_copies();
+        intent.bridge_mtu_set = self.bridge_mtu_set.clone();
         let mentioned: std::collections::BTreeSet<&str> =
             intent.networks.iter().map(|n| n.name.as_str()).collect();
         for (name, table) in &self.tables {
@@ -211,6 +219,72 @@ impl Applied {
     }
 }
 
+/// Tells `before` (a state just read) which of its bridges hostnet set the MTU of, as
+/// `recorded` says ([`Intent::bridge_mtu_set`]): those that still have the ifindex they had.
+pub fn seed_bridge_mtus(before: &mut KernelState, recorded: &BTreeMap<String, u32>) {
+    before.bridge_mtu_set = recorded
+        .iter()
+        .filter(|(name, index)| before.link_ids.0.get(*name) == Some(*index))
+        .filter(|(name, _)| crate::netdev::bridge_mtu::is_bridge(before, name))
+        .map(|(name, _)| name.clone())
+        .collect();
+}
+
+/// The bridges whose MTU hostnet has set once `plan` ran from `before` (seeded with
+/// [`seed_bridge_mtus`]), by their ifindex in `after`: the recorded ones that are still
+/// there, and those the plan set to another value than they had then, which only the
+/// model driver, running the plan again, can tell.
+pub fn bridge_mtus_after(
+    before: &KernelState,
+    plan: &Plan,
+    after: &KernelState,
+) -> BTreeMap<String, u32> {
+    let sets_a_bridge_mtu = plan.ops().any(|op| {
+        matches!(op, Op::ChangeLink { name, change } if change.mtu.is_some()
+            && plan_makes_or_has_bridge(before, plan, name))
+    });
+    let known: BTreeSet<String> = if sets_a_bridge_mtu {
+        let mut model = ModelDriver::new(before.clone());
+        for phase in plan.phases.iter().filter(|p| !p.is_empty()) {
+            // An op the model refuses failed for real too (or the apply would not have
+            // succeeded): what the others did is what counts.
+            let _ = model.execute(phase);
+        }
+        model.bridge_mtu_set().clone()
+    } else {
+        before.bridge_mtu_set.clone()
+    };
+    known
+        .into_iter()
+        .filter(|b| crate::netdev::bridge_mtu::is_bridge(after, b))
+        .filter_map(|b| Some((b.clone(), *after.link_ids.0.get(&b)?)))
+        .collect()
+}
+
+fn plan_makes_or_has_bridge(before: &KernelState, plan: &Plan, name: &str) -> bool {
+    crate::netdev::bridge_mtu::is_bridge(before, name)
+        || plan.ops().any(|op| {
+            matches!(op, Op::CreateLink(l) if l.name == name && matches!(l.kind, LinkKind::Bridge(_)))
+        })
+}
+
+/// After a successful apply in the calling thread's namespace: records the bridges whose
+/// MTU hostnet has set ([`bridge_mtus_after`]).
+pub fn note_bridge_mtus(
+    dir: &Path,
+    before: &KernelState,
+    plan: &Plan,
+    after: &KernelState,
+) -> Result<(), AppliedError> {
+    let set = bridge_mtus_after(before, plan, after);
+    let mut applied = load(dir)?;
+    if applied.bridge_mtu_set == set {
+        return Ok(());
+    }
+    applied.bridge_mtu_set = set;
+    store(dir, &applied)
+}
+
 /// The state file of the calling thread's namespace.
 pub fn path_for_current_netns(dir: &Path) -> Result<PathBuf, AppliedError> {
     super::records::locate(dir, "applied", "json").map_err(|source| {
@@ -271,6 +345,84 @@ mod tests {
         let d = crate::model::parse(yaml).expect("parses");
         crate::model::validate(&d).expect("valid");
         d
+    }
+
+    /// A state with bridge `br0` (ifindex 7) at MTU `mtu` whose one port `e1` has 1500.
+    fn bridged(mtu: u32) -> KernelState {
+        use crate::netdev::Link;
+        let mut s = KernelState::default();
+        let link = |name: &str, kind: LinkKind, mtu: u32, controller: Option<&str>| Link {
+            name: name.into(),
+            kind,
+            up: true,
+            mtu,
+            mac: None,
+            controller: controller.map(String::from),
+        };
+        let br = link("br0", LinkKind::Bridge(Default::default()), mtu, None);
+        let e1 = link("e1", LinkKind::Ethernet, 1500, Some("br0"));
+        s.links.insert("br0".into(), br);
+        s.links.insert("e1".into(), e1);
+        s.link_ids.0.insert("br0".into(), 7);
+        s.link_ids.0.insert("e1".into(), 2);
+        s
+    }
+
+    fn set_mtu(mtu: u32) -> Plan {
+        let mut plan = Plan::new();
+        plan.push(
+            crate::plan::Phase::BridgeMtu,
+            Op::ChangeLink {
+                name: "br0".into(),
+                change: crate::netdev::LinkChange {
+                    mtu: Some(mtu),
+                    ..Default::default()
+                },
+            },
+        );
+        plan
+    }
+
+    /// Finding F13: the kernel marks a bridge whose MTU is set to another value, and
+    /// does not report it; the record keeps it, for the bridge with that ifindex only.
+    #[test]
+    fn a_bridge_whose_mtu_hostnet_changed_is_recorded_and_seeded() {
+        let before = bridged(1500);
+        let after = bridged(1400);
+        let set = bridge_mtus_after(&before, &set_mtu(1400), &after);
+        assert_eq!(set, BTreeMap::from([("br0".to_string(), 7)]));
+        // Set to the value it has: no change, no mark.
+        assert!(bridge_mtus_after(&before, &set_mtu(1500), &before).is_empty());
+        // Seeded into the next state read, the model keeps the MTU when ports change.
+        let mut next = bridged(1400);
+        next.links.get_mut("e1").expect("e1").mtu = 1400;
+        seed_bridge_mtus(&mut next, &set);
+        assert!(next.bridge_mtu_set.contains("br0"));
+        let mut m = ModelDriver::new(next.clone());
+        let leave = Op::ChangeLink {
+            name: "e1".into(),
+            change: crate::netdev::LinkChange {
+                controller: Some(None),
+                ..Default::default()
+            },
+        };
+        assert!(m
+            .execute(std::slice::from_ref(&leave))
+            .iter()
+            .all(Result::is_ok));
+        assert_eq!(m.state().links["br0"].mtu, 1400);
+        // Kept by a later apply that does not touch it.
+        assert_eq!(bridge_mtus_after(&next, &Plan::new(), &next), set);
+        // A bridge made again under the name (another ifindex) is not the one recorded:
+        // it follows its ports.
+        let mut again = bridged(1400);
+        again.links.get_mut("e1").expect("e1").mtu = 1400;
+        again.link_ids.0.insert("br0".into(), 9);
+        seed_bridge_mtus(&mut again, &set);
+        assert!(again.bridge_mtu_set.is_empty());
+        let mut m = ModelDriver::new(again);
+        assert!(m.execute(&[leave]).iter().all(Result::is_ok));
+        assert_eq!(m.state().links["br0"].mtu, 1500);
     }
 
     #[test]

@@ -274,7 +274,8 @@ pub fn apply(
     }
     driver.consider_ovs(involves_ovs(intent));
     driver.consider_firewall(involves_firewall(intent));
-    let before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
+    let mut before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
+    applied::seed_bridge_mtus(&mut before, &intent.bridge_mtu_set);
     let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
     on_plan(&the_plan, &before).map_err(ApplyError::Journal)?;
     if opts.dry_run {
@@ -329,6 +330,9 @@ pub fn apply(
             Ok(after) => {
                 if let Some(dir) = &opts.journal {
                     let _ = checkpoint::clear_journal(dir);
+                    if let Err(e) = applied::note_bridge_mtus(dir, &before, &the_plan, &after) {
+                        tracing::warn!("applied, but could not record the bridges' MTU: {e}");
+                    }
                 }
                 return Ok(Report {
                     plan: the_plan,

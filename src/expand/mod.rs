@@ -295,6 +295,10 @@ pub struct Intent {
     /// files, with the stack's protocol instead of hostnet's (see
     /// [`crate::plan::copies`]). Filled from the record `persist` writes beside the files.
     pub persisted: PersistedCopies,
+    /// Bridges whose MTU hostnet set, each with its ifindex then (a bridge made again
+    /// since is another one): the kernel keeps their MTU and does not say so. Filled
+    /// from the record of what was applied ([`crate::engine::applied`]).
+    pub bridge_mtu_set: BTreeMap<String, u32>,
     /// What the plan should tell the user about the file: the nmstate keys it ignores.
     pub notes: Vec<String>,
 }

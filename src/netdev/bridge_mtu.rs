@@ -110,11 +110,14 @@ pub fn touched_by(s: &KernelState, op: &Op) -> Vec<String> {
     out
 }
 
-/// The mark as the model driver keeps it: inferred from the state it starts from, then
-/// set by each change of a bridge's MTU to another value.
+/// The mark as the model driver keeps it: inferred from the state it starts from, known
+/// from the state's record of the bridges hostnet set ([`KernelState::bridge_mtu_set`]),
+/// then set by each change of a bridge's MTU to another value.
 #[derive(Clone, Debug, Default)]
 pub struct Marks {
     set: BTreeSet<String>,
+    /// The bridges known to be set (recorded, or set since), as opposed to inferred.
+    known: BTreeSet<String>,
 }
 
 /// What [`Marks::before`] saw, for [`Marks::after`].
@@ -125,9 +128,20 @@ pub struct Pending {
 
 impl Marks {
     pub fn new(s: &KernelState) -> Marks {
-        Marks {
-            set: inferred_set(s),
-        }
+        let known: BTreeSet<String> = s
+            .bridge_mtu_set
+            .iter()
+            .filter(|b| is_bridge(s, b))
+            .cloned()
+            .collect();
+        let mut set = inferred_set(s);
+        set.extend(known.iter().cloned());
+        Marks { set, known }
+    }
+
+    /// The bridges known to be set by hand: recorded ones, and those set since.
+    pub fn known(&self) -> &BTreeSet<String> {
+        &self.known
     }
 
     pub fn is_set(&self, bridge: &str) -> bool {
@@ -156,8 +170,10 @@ impl Marks {
     /// Once `op` ran: marks the bridge it set, and gives the bridges that follow their
     /// ports the MTU the kernel gives them.
     pub fn after(&mut self, s: &mut KernelState, p: Pending) {
-        self.set.extend(p.set_here);
+        self.set.extend(p.set_here.iter().cloned());
+        self.known.extend(p.set_here);
         self.set.retain(|b| is_bridge(s, b));
+        self.known.retain(|b| is_bridge(s, b));
         for b in p.following.iter().filter(|b| !self.set.contains(*b)) {
             let m = following_mtu(s, b);
             if let Some(l) = s

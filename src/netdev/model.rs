@@ -68,6 +68,12 @@ impl ModelDriver {
         &self.state
     }
 
+    /// The bridges whose MTU is known to be set by hand (recorded in the state it started
+    /// from, or set to another value since): the kernel keeps theirs.
+    pub fn bridge_mtu_set(&self) -> &std::collections::BTreeSet<String> {
+        self.marks.known()
+    }
+
     fn apply(&mut self, op: &Op) -> Result<(), DriverError> {
         let reject = |errno: i32, msg: &str| DriverError::Rejected {
             op: format!("{} {op}", op.verb()),
@@ -309,6 +315,9 @@ impl ModelDriver {
             Op::AddAddress(a) => {
                 if !s.links.contains_key(&a.ifname) {
                     return Err(reject(ENODEV, "no such device"));
+                }
+                if a.addr.addr().is_ipv6() && s.ipv6_disabled.contains(&a.ifname) {
+                    return Err(reject(libc::EACCES, "IPv6 is disabled on this device"));
                 }
                 if s.addresses
                     .iter()

@@ -1,7 +1,7 @@
 //! The per-interface sysctls hostnet reads (`forwarding` of both families, IPv6
 //! `accept_ra`) as the kernel keeps them: a new device gets the `default` values, a
 //! deleted one's go with it (finding F3 of the fuzzer: the model had neither), and a
-//! forwarding switch rewrites every device's.
+//! forwarding switch rewrites every device's. Also which links have IPv6 disabled.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +23,7 @@ pub(super) fn before(s: &KernelState, op: &Op) -> Option<BTreeSet<String>> {
 /// Applies to the sysctls what `op` (which succeeded) did to the links. A state whose
 /// sysctls were not read (no `default` key) is left alone.
 pub(super) fn after(s: &mut KernelState, op: &Op, before: Option<BTreeSet<String>>) {
+    ipv6_disabled_after(s, op);
     let sysctls = &mut s.firewall.sysctls;
     match op {
         Op::CreateLink(l) => {
@@ -67,4 +68,34 @@ pub(super) fn write(sysctls: &mut BTreeMap<String, String>, key: &str, to: &str)
     }
     sysctls.insert(key.to_string(), to.to_string());
     Ok(())
+}
+
+/// Keeps [`KernelState::ipv6_disabled`] as the kernel does: a deleted link's goes with
+/// it, and writing a link's `disable_ipv6` switches it. (A link created here gets the
+/// `default` value, which the state does not hold: taken as enabled.)
+fn ipv6_disabled_after(s: &mut KernelState, op: &Op) {
+    match op {
+        Op::DeleteLink { .. } => {
+            let links = &s.links;
+            s.ipv6_disabled.retain(|l| links.contains_key(l));
+        }
+        Op::Firewall(fw) => {
+            let crate::firewall::FwOp::Sysctl { key, to, .. } = &**fw else {
+                return;
+            };
+            let Some(dev) = key
+                .strip_prefix("net.ipv6.conf.")
+                .and_then(|r| r.strip_suffix(".disable_ipv6"))
+                .filter(|d| s.links.contains_key(*d))
+            else {
+                return;
+            };
+            if to == "0" {
+                s.ipv6_disabled.remove(dev);
+            } else {
+                s.ipv6_disabled.insert(dev.to_string());
+            }
+        }
+        _ => {}
+    }
 }

@@ -314,3 +314,42 @@ fn a_new_link_gets_the_default_sysctls_and_a_deleted_one_loses_its_own() {
     let refused = m.execute(&[write("net.ipv6.conf.all.nothing")]);
     assert!(refused[0].is_err(), "not a device's key: ENOENT");
 }
+
+/// Review finding 9: a link whose IPv6 is disabled refuses IPv6 addresses (EACCES) until
+/// its `disable_ipv6` is written back to 0; IPv4 is not affected.
+#[test]
+fn a_link_with_ipv6_disabled_refuses_ipv6_addresses_until_enabled() {
+    let mut s = KernelState::default();
+    s.links.insert("e1".into(), link("e1"));
+    s.ipv6_disabled.insert("e1".into());
+    let mut m = ModelDriver::new(s);
+    let v6 = Op::AddAddress(addr("e1", "2001:db8::1/64"));
+    let r = m.execute(&[v6.clone(), Op::AddAddress(addr("e1", "192.0.2.1/24"))]);
+    assert!(
+        matches!(&r[0], Err(DriverError::Rejected { errno, .. }) if *errno == libc::EACCES),
+        "{r:?}"
+    );
+    assert!(r[1].is_ok(), "{r:?}");
+    let enable = Op::Firewall(Box::new(crate::firewall::FwOp::Sysctl {
+        key: "net.ipv6.conf.e1.disable_ipv6".into(),
+        from: Some("1".into()),
+        to: "0".into(),
+    }));
+    for r in m.execute(&[enable, v6]) {
+        r.expect("enabled, then added");
+    }
+    let disable = Op::Firewall(Box::new(crate::firewall::FwOp::Sysctl {
+        key: "net.ipv6.conf.e1.disable_ipv6".into(),
+        from: Some("0".into()),
+        to: "1".into(),
+    }));
+    for r in m.execute(&[disable]) {
+        r.expect("disabled");
+    }
+    assert!(m.state().ipv6_disabled.contains("e1"));
+    // A deleted link's switch goes with it.
+    for r in m.execute(&[Op::DeleteLink { name: "e1".into() }]) {
+        r.expect("deleted");
+    }
+    assert!(m.state().ipv6_disabled.is_empty());
+}

@@ -6,7 +6,7 @@
 //! writes. Every type here is plain data with a total order so that plans and dumps
 //! are deterministic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -611,6 +611,16 @@ pub struct KernelState {
     /// The kernel's index of each link, where the driver knows it (see [`LinkIds`]).
     #[serde(default)]
     pub link_ids: LinkIds,
+    /// Bridges whose MTU hostnet set to another value than they had: the kernel keeps
+    /// such a bridge's MTU whatever its ports do (`BROPT_MTU_SET_BY_USER`) and does not
+    /// report it, so it comes from the record of what was applied (`engine::applied`),
+    /// for the model driver (see [`super::bridge_mtu`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub bridge_mtu_set: BTreeSet<String>,
+    /// Links whose IPv6 is disabled (`net.ipv6.conf.IF.disable_ipv6=1`): the kernel
+    /// refuses their IPv6 addresses (EACCES).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub ipv6_disabled: BTreeSet<String>,
     /// The settings of each bridge port in its bridge, by port name (a link leaving its
     /// bridge loses them; one joining gets the kernel's defaults).
     #[serde(default)]

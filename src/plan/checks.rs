@@ -108,6 +108,7 @@ pub(super) fn check(
             errors.push(e);
         }
     }
+    ipv6_disabled(current, intent, plan, &gone, errors);
     let addresses = addresses_after(current, plan, &gone);
     for ri in &intent.routes {
         if let (None, Some(gw)) = (&ri.route.dev, ri.route.gateway) {
@@ -131,6 +132,51 @@ pub(super) fn check(
                 },
             });
         }
+    }
+}
+
+/// Refuses IPv6 addresses on a link whose IPv6 is disabled (`disable_ipv6=1`) when the
+/// plan does not enable it: the kernel would refuse them (EACCES) half-way through.
+fn ipv6_disabled(
+    current: &KernelState,
+    intent: &Intent,
+    plan: &Plan,
+    gone: &BTreeSet<&str>,
+    errors: &mut Vec<PlanError>,
+) {
+    let key = |dev: &str| format!("net.ipv6.conf.{dev}.disable_ipv6");
+    let enabled_by_plan = |dev: &str| {
+        plan.ops().any(|op| {
+            matches!(op, Op::Firewall(fw) if matches!(&**fw,
+                crate::firewall::FwOp::Sysctl { key: k, to, .. } if *k == key(dev) && to == "0"))
+        })
+    };
+    let mut refused: BTreeSet<&str> = BTreeSet::new();
+    for op in plan.ops() {
+        let Op::AddAddress(a) = op else { continue };
+        let dev = a.ifname.as_str();
+        // A link the plan deletes and makes again starts with the `default` value.
+        if !a.addr.addr().is_ipv6()
+            || !current.ipv6_disabled.contains(dev)
+            || gone.contains(dev)
+            || enabled_by_plan(dev)
+            || !refused.insert(dev)
+        {
+            continue;
+        }
+        let origin = intent
+            .links
+            .get(dev)
+            .map_or("interfaces", |li| li.origin.as_str());
+        errors.push(PlanError {
+            path: format!("{origin}.ipv6.address"),
+            message: format!(
+                "IPv6 is disabled on {dev} ({} = 1): the kernel refuses IPv6 addresses there; \
+                 enable it first (sysctl -w {}=0) or give {dev} no IPv6 address",
+                key(dev),
+                key(dev)
+            ),
+        });
     }
 }
 

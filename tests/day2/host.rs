@@ -174,7 +174,10 @@ impl Host {
         let fw = &intent.firewall;
         let firewall =
             !fw.networks.is_empty() || !fw.sysctls.is_empty() || !fw.addresses.is_empty();
-        let before = self.query(firewall);
+        let mut before = self.query(firewall);
+        // The kernel knows which bridges' MTU hostnet set; the model learns it from the
+        // record, as the dry run's model does (finding F13).
+        applied::seed_bridge_mtus(&mut before, &intent.bridge_mtu_set);
         let mut model = ModelDriver::new(before);
         let predicted = engine::apply(&mut model, &intent, ApplyOptions::default(), |_, _| Ok(()))
             .unwrap_or_else(|e| panic!("the model refuses: {e}: {:#?}\n{yaml}", e.details()));

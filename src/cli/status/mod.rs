@@ -193,8 +193,35 @@ fn record() -> Result<Record, Failure> {
     })
 }
 
-fn last_rollback() -> Option<String> {
-    let path = crate::engine::records::last_rollback_path(&applied::state_dir()).ok()?;
+/// What the checkpoint watchdog last did here, while that is the latest word on this
+/// namespace's changes. The watchdog writes its line and nothing rewrites it until it runs
+/// again; an apply, commit or rollback since (each writes the applied record, the committed
+/// state or a new checkpoint after it) makes the line history, and it is not shown.
+fn last_rollback(pending: Option<&PendingCheckpoint>) -> Option<String> {
+    let state = applied::state_dir();
+    let path = crate::engine::records::last_rollback_path(&state).ok()?;
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let written = modified(&path)?;
+    let since = [
+        applied::path_for_current_netns(&state).ok(),
+        committed::path(&committed::lib_dir()).ok(),
+    ];
+    if since
+        .iter()
+        .flatten()
+        .any(|p| modified(p).is_some_and(|t| t > written))
+    {
+        return None;
+    }
+    let secs = written
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    // A checkpoint still pending from before the line (its rollback was incomplete) is
+    // at least its timeout older; one armed since, even in the same second, is newer.
+    if pending.is_some_and(|cp| cp.created >= secs) {
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_string())
@@ -238,9 +265,11 @@ pub(crate) fn collect_with_state() -> Result<(Report, KernelState), Failure> {
         !fw.networks.is_empty() || !fw.sysctls.is_empty() || !fw.addresses.is_empty(),
     );
     driver.consider_ovs(!intent.ovs.is_empty());
-    let state = driver
+    let mut state = driver
         .query()
         .map_err(|e| ("cannot read the host".to_string(), vec![e.to_string()]))?;
+    // As an apply plans: with the bridges whose MTU hostnet set.
+    applied::seed_bridge_mtus(&mut state, &intent.bridge_mtu_set);
     let (view, drift_errors) = match crate::plan::plan(&state, &intent) {
         Ok(p) => (PlanView::new(&p, &state, &intent), Vec::new()),
         Err(errs) => (
@@ -249,6 +278,7 @@ pub(crate) fn collect_with_state() -> Result<(Report, KernelState), Failure> {
         ),
     };
     let networks = networks(&doc, &intent, &state, &view);
+    let watchdog_said = last_rollback(checkpoint.as_ref());
     let report = Report {
         version: JSON_VERSION,
         // An apply that died left the host half-way to a state no record holds, whatever
@@ -257,7 +287,7 @@ pub(crate) fn collect_with_state() -> Result<(Report, KernelState), Failure> {
         record,
         checkpoint,
         unfinished_apply,
-        last_rollback: last_rollback(),
+        last_rollback: watchdog_said,
         networks,
         drift: view.entries.clone(),
         drift_errors,

@@ -20,6 +20,7 @@ const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_AF_SPEC: u16 = 26;
 const IFLA_GROUP: u16 = 27;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_INFO_KIND: u16 = 1;
@@ -56,6 +57,8 @@ pub(super) struct RawLink {
     pub group: u32,
     /// IFLA_INFO_DATA, decoded once names are known (see `kinds`).
     pub info_data: Vec<u8>,
+    /// Its `net.ipv6.conf.IF.disable_ipv6` is on (see `ipv6_conf`).
+    pub ipv6_disabled: bool,
 }
 
 pub(super) fn dump_request() -> RouteNetlinkMessage {
@@ -85,6 +88,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         link_elsewhere: false,
         group: 0,
         info_data: Vec::new(),
+        ipv6_disabled: false,
     };
     for (kind, value) in wire::attrs(payload.get(IFINFOMSG_LEN..)?) {
         match kind {
@@ -97,6 +101,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
             IFLA_GROUP => link.group = wire::as_u32(value).unwrap_or(0),
             IFLA_LINK => link.link = wire::as_u32(value).filter(|&i| i != 0),
             IFLA_LINK_NETNSID => link.link_elsewhere = true,
+            IFLA_AF_SPEC => link.ipv6_disabled = super::ipv6_conf::disabled(value),
             IFLA_LINKINFO => {
                 let mut slave_kind = None;
                 for (info, data) in wire::attrs(value) {
@@ -454,6 +459,7 @@ mod tests {
             link_elsewhere: false,
             group: 0,
             info_data: Vec::new(),
+            ipv6_disabled: false,
         }
     }
 

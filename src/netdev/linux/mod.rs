@@ -18,6 +18,7 @@ mod addr;
 mod bridge;
 mod bridge_vlan;
 mod devices;
+mod ipv6_conf;
 mod kinds;
 mod link;
 mod listen;
@@ -425,6 +426,11 @@ impl LinuxDriver {
             ),
             ..KernelState::default()
         };
+        state.ipv6_disabled = raw_links
+            .iter()
+            .filter(|l| l.ipv6_disabled)
+            .map(|l| l.name.clone())
+            .collect();
         // Port VLANs exist only on a kernel with bridge VLAN filtering; reading them
         // costs a message per bridge port, so only where there are bridges.
         state.no_bridge_vlans = raw_links.iter().any(|l| l.no_bridge_vlans);
