@@ -353,6 +353,13 @@ fn status_shows_the_watchdogs_line_only_until_the_next_change() {
             "{json:?}"
         );
         assert!(shown.contains("Last checkpoint watchdog: "), "{shown}");
+        // `commit` with nothing pending says why: the watchdog's line is still news.
+        let o = hostnet(dir, &["commit"], None);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("rolled back"),
+            "commit right after the watchdog: {}",
+            text(&o)
+        );
         // A new checkpoint: pending, then ended by hand.
         let o = hostnet(
             dir,
@@ -370,6 +377,13 @@ fn status_shows_the_watchdogs_line_only_until_the_next_change() {
         assert!(
             !shown.contains("Last checkpoint watchdog"),
             "after {end}: {shown}"
+        );
+        // Nor does a `commit` with nothing pending repeat the old line.
+        let o = hostnet(dir, &["commit"], None);
+        assert!(
+            !String::from_utf8_lossy(&o.stderr).contains("rolled back"),
+            "commit after {end}: {}",
+            text(&o)
         );
     }
 }

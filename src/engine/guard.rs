@@ -218,6 +218,40 @@ fn watchdog_log(state: &Path, line: &str) {
     }
 }
 
+/// What the checkpoint watchdog last did here, while that is the latest word on this
+/// namespace's changes. The watchdog writes its line and nothing rewrites it until it runs
+/// again; an apply, commit or rollback since (each writes the applied record, the committed
+/// state or a new checkpoint after it) makes the line history, and it is not shown.
+/// `pending_created`: when the checkpoint pending now, if any, was armed.
+pub fn watchdog_news(state: &Path, pending_created: Option<u64>) -> Option<String> {
+    let path = records::last_rollback_path(state).ok()?;
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let written = modified(&path)?;
+    let since = [
+        applied::path_for_current_netns(state).ok(),
+        super::committed::path(&super::committed::lib_dir()).ok(),
+    ];
+    if since
+        .iter()
+        .flatten()
+        .any(|p| modified(p).is_some_and(|t| t > written))
+    {
+        return None;
+    }
+    let secs = written
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    // A checkpoint still pending from before the line (its rollback was incomplete) is
+    // at least its timeout older; one armed since, even in the same second, is newer.
+    if pending_created.is_some_and(|created| created >= secs) {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 /// The watchdog of checkpoint `token`: waits for its deadline, then takes the lock and
 /// rolls the change back unless it was committed or rolled back meanwhile. False when
 /// the rollback is incomplete (the checkpoint stays for `hostnet rollback`).
@@ -301,9 +335,7 @@ pub fn commit(state: &Path) -> Result<Checkpoint, CommitError> {
     let cp = match checkpoint::load_checkpoint(state) {
         Ok(Some(cp)) => cp,
         Ok(None) => {
-            let last = records::last_rollback_path(state)
-                .and_then(std::fs::read_to_string)
-                .unwrap_or_default();
+            let last = watchdog_news(state, None).unwrap_or_default();
             let last = last.lines().map(str::to_string).collect();
             return Err(CommitError::NothingPending { last });
         }

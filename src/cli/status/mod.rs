@@ -193,40 +193,6 @@ fn record() -> Result<Record, Failure> {
     })
 }
 
-/// What the checkpoint watchdog last did here, while that is the latest word on this
-/// namespace's changes. The watchdog writes its line and nothing rewrites it until it runs
-/// again; an apply, commit or rollback since (each writes the applied record, the committed
-/// state or a new checkpoint after it) makes the line history, and it is not shown.
-fn last_rollback(pending: Option<&PendingCheckpoint>) -> Option<String> {
-    let state = applied::state_dir();
-    let path = crate::engine::records::last_rollback_path(&state).ok()?;
-    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let written = modified(&path)?;
-    let since = [
-        applied::path_for_current_netns(&state).ok(),
-        committed::path(&committed::lib_dir()).ok(),
-    ];
-    if since
-        .iter()
-        .flatten()
-        .any(|p| modified(p).is_some_and(|t| t > written))
-    {
-        return None;
-    }
-    let secs = written
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    // A checkpoint still pending from before the line (its rollback was incomplete) is
-    // at least its timeout older; one armed since, even in the same second, is newer.
-    if pending.is_some_and(|cp| cp.created >= secs) {
-        return None;
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
-}
-
 fn intent_of(doc: &Desired) -> Result<Intent, Failure> {
     let invalid = |e: String| ("the recorded state is not valid".to_string(), vec![e]);
     validate(doc).map_err(|e| invalid(e.to_string()))?;
@@ -278,7 +244,10 @@ pub(crate) fn collect_with_state() -> Result<(Report, KernelState), Failure> {
         ),
     };
     let networks = networks(&doc, &intent, &state, &view);
-    let watchdog_said = last_rollback(checkpoint.as_ref());
+    let watchdog_said = crate::engine::guard::watchdog_news(
+        &applied::state_dir(),
+        checkpoint.as_ref().map(|cp| cp.created),
+    );
     let report = Report {
         version: JSON_VERSION,
         // An apply that died left the host half-way to a state no record holds, whatever
