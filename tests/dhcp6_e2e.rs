@@ -279,7 +279,7 @@ fn an_ipv6_only_network_serves_dns_statelessly_and_a_dns_change_is_a_sighup() {
         out.contains("dnsmasq started") || out.contains("dnsmasq restarted"),
         "{out}"
     );
-    let argv = hostnet::dhcp::server::cmdline(net.pid().expect("pid")).expect("runs");
+    let argv = hostnet::netdev::dnsmasq::cmdline(net.pid().expect("pid")).expect("runs");
     assert!(!argv.iter().any(|a| a.contains("10.10.")), "{argv:?}");
 
     slaac_address(&net, "g1", "2001:db8:10::/64");
@@ -333,11 +333,11 @@ fn an_ipv6_only_network_serves_dns_statelessly_and_a_dns_change_is_a_sighup() {
         Some(&yaml("2001:db8:10::54", "slaac")),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let slaac = hostnet::dhcp::server::cmdline(net.pid().expect("pid")).expect("runs");
+    let slaac = hostnet::netdev::dnsmasq::cmdline(net.pid().expect("pid")).expect("runs");
     assert!(slaac.iter().any(|a| a.contains(",ra-only,")), "{slaac:?}");
     let o = net.hostnet(&["rollback"], None);
     assert!(o.status.success(), "{}", text(&o));
-    let back = hostnet::dhcp::server::cmdline(net.pid().expect("pid")).expect("runs");
+    let back = hostnet::netdev::dnsmasq::cmdline(net.pid().expect("pid")).expect("runs");
     assert!(
         back.iter().any(|a| a.contains(",ra-stateless,")),
         "{back:?}"

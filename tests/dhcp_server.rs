@@ -433,7 +433,7 @@ fn a_crash_at_any_phase_rolls_back_to_the_old_server() {
     let net = Net::new("sh", &[G1_MAC, G2_MAC]);
     let base = network(&vm2(), 200);
     net.apply(&base);
-    let cmdline = |n: &Net| hostnet::dhcp::server::cmdline(n.pid().expect("pid")).expect("runs");
+    let cmdline = |n: &Net| hostnet::netdev::dnsmasq::cmdline(n.pid().expect("pid")).expect("runs");
     let hosts = |n: &Net| {
         let mut all = n.file("hostsfile");
         if let Ok(dir) = std::fs::read_dir(n.dir().join("tenant1/hosts")) {

@@ -24,7 +24,7 @@ use std::path::Path;
 
 use common::text;
 use guests::{env_value, network, Net, G1_MAC};
-use hostnet::dhcp::server::unit::{systemd_booted, unit_name};
+use hostnet::netdev::dnsmasq::unit::{systemd_booted, unit_name};
 use lab::may_run;
 
 #[test]

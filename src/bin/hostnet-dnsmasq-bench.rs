@@ -132,7 +132,7 @@ fn log_size(log: &Path) -> u64 {
 }
 
 fn pid(dir: &Path) -> Result<i32, String> {
-    hostnet::dhcp::server::pid_in_file(dir).ok_or("no dnsmasq PID".into())
+    hostnet::netdev::dnsmasq::pid_in_file(dir).ok_or("no dnsmasq PID".into())
 }
 
 /// dnsmasq's CPU time so far (user + system), in ms (10 ms ticks).
@@ -312,7 +312,7 @@ fn hosts_file_reference(
         Ok::<i32, String>(pid)
     })();
     // Ours to stop: started above, PID from its own PID file.
-    if let Some(pid) = hostnet::dhcp::server::pid_in_file(&dir) {
+    if let Some(pid) = hostnet::netdev::dnsmasq::pid_in_file(&dir) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGTERM,
@@ -381,9 +381,9 @@ fn main() -> std::process::ExitCode {
         let r = sb
             .run_in("host", || Ok(run(&args, &st)))
             .map_err(|e| e.to_string())?;
-        if let Some(pid) = hostnet::dhcp::server::pid_in_file(&state.join("bench0")) {
+        if let Some(pid) = hostnet::netdev::dnsmasq::pid_in_file(&state.join("bench0")) {
             // Only after an error: a dnsmasq of ours may still run.
-            if hostnet::dhcp::server::cmdline(pid)
+            if hostnet::netdev::dnsmasq::cmdline(pid)
                 .is_some_and(|a| a.iter().any(|x| x.contains(&state.display().to_string())))
             {
                 let _ = nix::sys::signal::kill(

@@ -34,7 +34,7 @@ struct Shown {
     checkpoint: Option<PendingCheckpoint>,
     dhcp_networks: Vec<DhcpStatus>,
     firewall: Vec<crate::firewall::NetworkStatus>,
-    dhcp_servers: Vec<crate::dhcp::server::Status>,
+    dhcp_servers: Vec<crate::netdev::dnsmasq::Status>,
     not_shown: Vec<String>,
 }
 
@@ -57,7 +57,7 @@ pub fn run(args: &ShowArgs) -> i32 {
     let dhcp = applied::load(&applied::state_dir())
         .map(|a| dhcp_status(&state, &a))
         .unwrap_or_default();
-    let servers = crate::dhcp::server::Supervisor::new()
+    let servers = crate::netdev::dnsmasq::Supervisor::new()
         .status()
         .unwrap_or_default();
     if let Some(name) = &args.interface {

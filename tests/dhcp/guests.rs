@@ -187,7 +187,9 @@ impl Net {
             return;
         };
         let lab = self.lab.dir.path().display().to_string();
-        if hostnet::dhcp::server::cmdline(pid).is_some_and(|a| a.iter().any(|x| x.contains(&lab))) {
+        if hostnet::netdev::dnsmasq::cmdline(pid)
+            .is_some_and(|a| a.iter().any(|x| x.contains(&lab)))
+        {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGTERM,
@@ -219,7 +221,7 @@ impl Drop for Net {
         // shows it is one (the stale-PID test leaves another process's PID there).
         let dir = self.dir().join("tenant1");
         if let Some(pid) = self.pid() {
-            let ours = hostnet::dhcp::server::cmdline(pid)
+            let ours = hostnet::netdev::dnsmasq::cmdline(pid)
                 .is_some_and(|a| a.iter().any(|x| x.contains(&dir.display().to_string())));
             if ours {
                 let _ = nix::sys::signal::kill(

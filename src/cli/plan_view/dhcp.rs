@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::objects::{obj, put, Described};
 use super::{Action, Kind};
-use crate::dhcp::server::{DhcpHost, ServerSpec};
+use crate::netdev::dnsmasq::{DhcpHost, ServerSpec};
 use crate::netdev::{KernelState, Op};
 
 /// The DHCP servers' ops.

@@ -65,7 +65,7 @@ pub struct NetworkReport {
     pub firewall: Option<crate::firewall::NetworkStatus>,
     /// Whether the record gives the network a firewall.
     pub firewall_expected: bool,
-    pub dhcp_server: Option<crate::dhcp::server::Status>,
+    pub dhcp_server: Option<crate::netdev::dnsmasq::Status>,
     pub dhcp_server_expected: bool,
     /// How many drift entries are this network's.
     pub drift: usize,
@@ -272,7 +272,7 @@ fn networks(
     view: &PlanView,
 ) -> Vec<NetworkReport> {
     let firewall = crate::firewall::status(&state.firewall);
-    let servers = crate::dhcp::server::Supervisor::new()
+    let servers = crate::netdev::dnsmasq::Supervisor::new()
         .status()
         .unwrap_or_default();
     let leases = applied::load(&applied::state_dir())
