@@ -11,6 +11,8 @@
 mod common;
 #[path = "nmstate/devices.rs"]
 mod devices;
+#[path = "nmstate/ovs.rs"]
+mod ovs;
 
 use std::process::Command;
 
@@ -62,6 +64,7 @@ corpus!(
     "bond_absent.yml",
     "ovs_bridge.yml",
     "ovs_bridge_absent.yml",
+    "ovs_bridge_stp.yml",
     "nm_only_keys.yml",
     "refused_8021x.yml",
     "refused_sriov.yml",

@@ -322,8 +322,8 @@ fn a_stale_or_unanswering_ovsdb_never_fails_a_plain_apply() {
 
 /// Another agent's ports on a bridge hostnet manages: the port list is not exact, so
 /// they stay; a port listed without `vlan` keeps its tag, `vlan: {}` removes it; a port
-/// or bridge carrying what hostnet does not model (a patch port, a fail mode, ports of
-/// others) is never deleted: exit 2, nothing changed.
+/// or bridge carrying what hostnet does not model (a patch port, ports of others) is never
+/// deleted: exit 2, nothing changed. A fail mode is modelled: it does not stop a delete.
 #[test]
 fn ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted() {
     let test = "ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted";
@@ -384,8 +384,16 @@ interfaces:
     apply(&ovs, &listed.replace("{name: v2}", "{name: v2, vlan: {}}")).expect("untags");
     assert_eq!(state(&ovs).ovs.bridges["br-x"].ports["v2"].tag, None);
 
-    // What a rollback could not restore is refused: exit 2, nothing changed.
+    // What a rollback could not restore is refused: exit 2, nothing changed. Another
+    // agent's fail mode and trunks are read (and could be restored), so they are not named.
     vsctl(&["set", "Bridge", "br-x", "fail_mode=secure"]);
+    vsctl(&["set", "Port", "v2", "trunks=[7,8]"]);
+    let s = state(&ovs);
+    assert_eq!(
+        s.ovs.bridges["br-x"].options.fail_mode.as_deref(),
+        Some("secure")
+    );
+    assert_eq!(s.ovs.bridges["br-x"].ports["v2"].trunks, [7, 8].into());
     let before = state(&ovs);
     for (yaml, want) in [
         (
@@ -394,8 +402,8 @@ interfaces:
         ),
         (
             "interfaces: [{name: br-x, type: ovs-bridge, state: absent}]",
-            "interfaces[0]: Open vSwitch bridge br-x has fail_mode secure; port patch-a with interface \
-             type patch; port v2, which hostnet did not create;",
+            "interfaces[0]: Open vSwitch bridge br-x has port patch-a with interface type patch; \
+             port v2, which hostnet did not create;",
         ),
     ] {
         let err = apply(&ovs, yaml).expect_err("refused");

@@ -204,6 +204,8 @@ pub fn create_ovs_port(
         crate::ovs::OvsPortIntent {
             origin: b.origin.clone(),
             tag: Some(settings.tag),
+            vlan_mode: settings.vlan_mode.clone(),
+            trunks: settings.trunks.clone(),
             internal: settings.internal,
             external_ids: Some(settings.external_ids.clone()),
         },

@@ -130,14 +130,18 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
             ps.iter()
                 .enumerate()
                 .map(|(j, p)| {
+                    let (vlan_mode, tag, trunks) = p
+                        .vlan
+                        .as_ref()
+                        .map(crate::model::ovs::port_vlans)
+                        .unwrap_or_default();
                     (
                         p.name.clone(),
                         OvsPortIntent {
                             origin: format!("{origin}.bridge.port[{j}]"),
-                            tag: p
-                                .vlan
-                                .as_ref()
-                                .map(|v| v.tag.and_then(|t| u16::try_from(t).ok())),
+                            tag: p.vlan.as_ref().map(|_| tag),
+                            vlan_mode,
+                            trunks,
                             internal: internal(&p.name),
                             external_ids: None,
                         },
@@ -154,11 +158,33 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
                 datapath: bridge
                     .and_then(|b| b.options.as_ref())
                     .and_then(|o| o.datapath.clone()),
+                options: bridge
+                    .and_then(|b| b.options.as_ref())
+                    .map(ovs_options)
+                    .unwrap_or_default(),
                 ports,
                 add_ports: Default::default(),
                 remove_ports: Vec::new(),
             },
         );
+    }
+}
+
+/// What an ovs-bridge's `bridge.options` say of the bridge's OVSDB options.
+fn ovs_options(o: &crate::model::BridgeOptionsSpec) -> crate::ovs::OvsBridgeOptionsIntent {
+    let stp = o.stp.clone().unwrap_or_default();
+    crate::ovs::OvsBridgeOptionsIntent {
+        stp: stp.enabled,
+        rstp: o.rstp,
+        mcast_snooping: o.mcast_snooping_enable,
+        fail_mode: o
+            .fail_mode
+            .as_ref()
+            .map(|m| Some(m.clone()).filter(|m| !m.is_empty())),
+        stp_forward_delay: stp.forward_delay,
+        stp_hello_time: stp.hello_time,
+        stp_max_age: stp.max_age,
+        stp_priority: stp.priority,
     }
 }
 

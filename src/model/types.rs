@@ -180,6 +180,15 @@ pub struct BridgeOptionsSpec {
     /// `datapath` (ovs-bridge only): `netdev` for the userspace datapath.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapath: Option<String>,
+    /// ovs-bridge only: Rapid Spanning Tree (Bridge.rstp_enable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rstp: Option<bool>,
+    /// ovs-bridge only: multicast snooping (Bridge.mcast_snooping_enable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcast_snooping_enable: Option<bool>,
+    /// ovs-bridge only: `standalone` or `secure` (`""` clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_mode: Option<String>,
     /// Seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_ageing_time: Option<u32>,

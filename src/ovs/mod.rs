@@ -6,17 +6,21 @@
 //! all. The database is `unix:/var/run/openvswitch/db.sock` unless `HOSTNET_OVSDB` names
 //! another (`unix:PATH` or `tcp:…`), which is how tests use private daemons.
 //!
-//! A port is modelled with its one interface (OVS's usual case): the VLAN tag lives in
-//! the Port table, `type=internal` and `external_ids` (`iface-id`, `attached-mac`,
-//! `vm-uuid`, as hypervisors set them) in the Interface table.
+//! A port is modelled with its one interface (OVS's usual case): the VLAN settings
+//! (`vlan_mode`, `tag`, `trunks`) live in the Port table, `type=internal` and
+//! `external_ids` (`iface-id`, `attached-mac`, `vm-uuid`, as hypervisors set them) in the
+//! Interface table. A bridge's options (STP, RSTP, multicast snooping, fail mode) are
+//! Bridge columns and `other_config` keys.
 
 pub(crate) mod model;
+#[cfg(test)]
+mod options_tests;
 pub mod show;
 #[cfg(test)]
 mod tests;
 pub mod vsctl;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -50,8 +54,15 @@ impl OvsError {
 /// One port (and its interface).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OvsPort {
-    /// Access VLAN tag (Port.tag).
+    /// Port.tag: the access VLAN, or the native VLAN of a `native-*` port.
     pub tag: Option<u16>,
+    /// Port.vlan_mode (`access`, `trunk`, `native-untagged`, `native-tagged`,
+    /// `dot1q-tunnel`); `None`: empty, which OVS reads as access with a tag, else trunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_mode: Option<String>,
+    /// Port.trunks: the VLANs a trunk carries (empty: all of them).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub trunks: BTreeSet<u16>,
     /// `type=internal`: OVS makes the network device itself.
     pub internal: bool,
     /// Interface.external_ids.
@@ -61,10 +72,96 @@ pub struct OvsPort {
     #[serde(default)]
     pub managed: bool,
     /// What the port carries that hostnet does not model (an interface type such as
-    /// `patch` or `vxlan`, several interfaces, trunks), which a delete could not take
+    /// `patch` or `vxlan`, several interfaces), which a delete could not take
     /// back: hostnet refuses to delete such a port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmodelled: Option<String>,
+}
+
+impl OvsPort {
+    /// The VLAN mode OVS applies: an empty `vlan_mode` is access with a tag, else trunk.
+    pub fn effective_vlan_mode(&self) -> &str {
+        match (&self.vlan_mode, self.tag) {
+            (Some(m), _) => m,
+            (None, Some(_)) => "access",
+            (None, None) => "trunk",
+        }
+    }
+
+    /// Whether the two carry VLANs alike (an empty `vlan_mode` and the mode OVS reads
+    /// for it are the same).
+    pub fn same_vlans(&self, other: &OvsPort) -> bool {
+        self.effective_vlan_mode() == other.effective_vlan_mode()
+            && self.tag == other.tag
+            && self.trunks == other.trunks
+    }
+}
+
+/// A bridge's options: Bridge.stp_enable, rstp_enable, mcast_snooping_enable, fail_mode
+/// and the STP keys of Bridge.other_config (`None`: not set, OVS's default).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OvsBridgeOptions {
+    pub stp: bool,
+    pub rstp: bool,
+    pub mcast_snooping: bool,
+    /// `standalone` or `secure`; `None`: empty (OVS behaves as standalone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_mode: Option<String>,
+    /// other_config:stp-forward-delay, seconds (4-30).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp_forward_delay: Option<u32>,
+    /// other_config:stp-hello-time, seconds (1-10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp_hello_time: Option<u32>,
+    /// other_config:stp-max-age, seconds (6-40).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp_max_age: Option<u32>,
+    /// other_config:stp-priority (0-65535).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp_priority: Option<u32>,
+}
+
+impl OvsBridgeOptions {
+    /// The other_config keys of the STP timers, with their values.
+    pub fn stp_keys(&self) -> [(&'static str, Option<u32>); 4] {
+        [
+            ("stp-forward-delay", self.stp_forward_delay),
+            ("stp-hello-time", self.stp_hello_time),
+            ("stp-max-age", self.stp_max_age),
+            ("stp-priority", self.stp_priority),
+        ]
+    }
+}
+
+/// What a file says of a bridge's options; `None`: not mentioned (kept as it is).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OvsBridgeOptionsIntent {
+    pub stp: Option<bool>,
+    pub rstp: Option<bool>,
+    pub mcast_snooping: Option<bool>,
+    /// `Some(None)`: clear the fail mode (`fail-mode: ""`).
+    pub fail_mode: Option<Option<String>>,
+    pub stp_forward_delay: Option<u32>,
+    pub stp_hello_time: Option<u32>,
+    pub stp_max_age: Option<u32>,
+    pub stp_priority: Option<u32>,
+}
+
+impl OvsBridgeOptionsIntent {
+    /// `have` with the mentioned options changed.
+    pub fn merged(&self, have: &OvsBridgeOptions) -> OvsBridgeOptions {
+        OvsBridgeOptions {
+            stp: self.stp.unwrap_or(have.stp),
+            rstp: self.rstp.unwrap_or(have.rstp),
+            mcast_snooping: self.mcast_snooping.unwrap_or(have.mcast_snooping),
+            fail_mode: self.fail_mode.clone().unwrap_or(have.fail_mode.clone()),
+            stp_forward_delay: self.stp_forward_delay.or(have.stp_forward_delay),
+            stp_hello_time: self.stp_hello_time.or(have.stp_hello_time),
+            stp_max_age: self.stp_max_age.or(have.stp_max_age),
+            stp_priority: self.stp_priority.or(have.stp_priority),
+        }
+    }
 }
 
 /// The key in Port.external_ids that marks a port hostnet created.
@@ -75,9 +172,11 @@ pub const MANAGED_KEY: &str = "hostnet-created";
 pub struct OvsBridge {
     /// Bridge.datapath_type (`netdev` for the userspace datapath; `None`: system).
     pub datapath: Option<String>,
+    #[serde(default)]
+    pub options: OvsBridgeOptions,
     /// Ports by name, without the bridge's own local port.
     pub ports: BTreeMap<String, OvsPort>,
-    /// What the bridge carries that hostnet does not model (a controller, a fail mode):
+    /// What the bridge carries that hostnet does not model (a controller):
     /// hostnet refuses to delete such a bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmodelled: Option<String>,
@@ -117,9 +216,16 @@ pub enum OvsOp {
     AddBridge {
         name: String,
         datapath: Option<String>,
+        #[serde(default)]
+        options: OvsBridgeOptions,
     },
     DelBridge {
         name: String,
+    },
+    /// Sets every option of an existing bridge to `options`'.
+    SetBridge {
+        name: String,
+        options: OvsBridgeOptions,
     },
     AddPort {
         bridge: String,
@@ -130,7 +236,7 @@ pub enum OvsOp {
         bridge: String,
         port: String,
     },
-    /// Sets the tag and external_ids of an existing port to `settings`'.
+    /// Sets the VLAN settings and external_ids of an existing port to `settings`'.
     SetPort {
         port: String,
         settings: OvsPort,
@@ -142,7 +248,7 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => "add",
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => "delete",
-            OvsOp::SetPort { .. } => "change",
+            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } => "change",
         }
     }
 
@@ -150,7 +256,7 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => '+',
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => '-',
-            OvsOp::SetPort { .. } => '~',
+            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } => '~',
         }
     }
 
@@ -159,7 +265,9 @@ impl OvsOp {
     /// bridge in a rollback's scope, so ports others plug in meanwhile stay.
     pub fn names(&self) -> Vec<&str> {
         match self {
-            OvsOp::AddBridge { name, .. } | OvsOp::DelBridge { name } => vec![name],
+            OvsOp::AddBridge { name, .. }
+            | OvsOp::DelBridge { name }
+            | OvsOp::SetBridge { name, .. } => vec![name],
             OvsOp::AddPort { port, .. }
             | OvsOp::DelPort { port, .. }
             | OvsOp::SetPort { port, .. } => vec![port],
@@ -171,8 +279,15 @@ fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
     if p.internal {
         write!(f, " internal")?;
     }
+    // An access port says so by its tag alone.
+    if let Some(m) = p.vlan_mode.as_deref().filter(|m| *m != "access") {
+        write!(f, " vlan_mode {m}")?;
+    }
     if let Some(t) = p.tag {
         write!(f, " tag {t}")?;
+    }
+    if !p.trunks.is_empty() {
+        write!(f, " trunks {}", trunks_text(&p.trunks))?;
     }
     for (k, v) in &p.external_ids {
         write!(f, " {k}={v}")?;
@@ -180,17 +295,69 @@ fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
     Ok(())
 }
 
+/// VLAN ids with runs of three or more as ranges: `21,30-39`.
+pub fn trunks_text(ids: &BTreeSet<u16>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<u16> = Vec::new();
+    let flush = |run: &mut Vec<u16>, out: &mut Vec<String>| {
+        match run.as_slice() {
+            [first, .., last] if run.len() >= 3 => out.push(format!("{first}-{last}")),
+            ids => out.extend(ids.iter().map(u16::to_string)),
+        }
+        run.clear();
+    };
+    for id in ids {
+        if run.last().is_some_and(|l| l + 1 != *id) {
+            flush(&mut run, &mut out);
+        }
+        run.push(*id);
+    }
+    flush(&mut run, &mut out);
+    out.join(",")
+}
+
+fn fmt_options(f: &mut fmt::Formatter<'_>, o: &OvsBridgeOptions) -> fmt::Result {
+    let on = |b: bool| if b { "on" } else { "off" };
+    write!(
+        f,
+        " stp {} rstp {} mcast-snooping {}",
+        on(o.stp),
+        on(o.rstp),
+        on(o.mcast_snooping)
+    )?;
+    if let Some(m) = &o.fail_mode {
+        write!(f, " fail-mode {m}")?;
+    }
+    for (k, v) in o.stp_keys() {
+        if let Some(v) = v {
+            write!(f, " {k} {v}")?;
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for OvsOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OvsOp::AddBridge { name, datapath } => {
+            OvsOp::AddBridge {
+                name,
+                datapath,
+                options,
+            } => {
                 write!(f, "ovs-bridge {name}")?;
                 if let Some(d) = datapath {
                     write!(f, " datapath {d}")?;
                 }
+                if *options != OvsBridgeOptions::default() {
+                    fmt_options(f, options)?;
+                }
                 Ok(())
             }
             OvsOp::DelBridge { name } => write!(f, "ovs-bridge {name}"),
+            OvsOp::SetBridge { name, options } => {
+                write!(f, "ovs-bridge {name}")?;
+                fmt_options(f, options)
+            }
             OvsOp::AddPort {
                 bridge,
                 port,
@@ -217,6 +384,7 @@ pub struct OvsBridgeIntent {
     /// device API's create_ovs_port).
     pub must_exist: bool,
     pub datapath: Option<String>,
+    pub options: OvsBridgeOptionsIntent,
     /// The port list, when the file gives it: these ports are made sure of, and ports
     /// hostnet created that it no longer lists are removed (others stay).
     pub ports: Option<BTreeMap<String, OvsPortIntent>>,
@@ -230,9 +398,14 @@ pub struct OvsBridgeIntent {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OvsPortIntent {
     pub origin: String,
-    /// `None`: keep the tag the port has (another agent's); `Some(None)`: no tag
-    /// (`vlan: {}`); `Some(Some(t))`: access tag `t`.
+    /// `None`: keep the VLAN settings the port has (another agent's); `Some(tag)`: the
+    /// port's VLAN settings are `tag`, [`Self::vlan_mode`] and [`Self::trunks`]
+    /// (`Some(None)` with neither: none at all, `vlan: {}`).
     pub tag: Option<Option<u16>>,
+    /// Port.vlan_mode, with `tag` given.
+    pub vlan_mode: Option<String>,
+    /// Port.trunks, with `tag` given.
+    pub trunks: BTreeSet<u16>,
     pub internal: bool,
     pub external_ids: Option<BTreeMap<String, String>>,
 }

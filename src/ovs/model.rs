@@ -24,7 +24,11 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
         return Err("database connection failed".into());
     }
     match op {
-        OvsOp::AddBridge { name, datapath } => {
+        OvsOp::AddBridge {
+            name,
+            datapath,
+            options,
+        } => {
             if s.ovs.bridges.contains_key(name) || s.links.contains_key(name) {
                 return Err(format!(
                     "cannot create a bridge named {name} because one exists"
@@ -34,6 +38,7 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
                 name.clone(),
                 OvsBridge {
                     datapath: datapath.clone(),
+                    options: options.clone(),
                     ports: Default::default(),
                     unmodelled: None,
                 },
@@ -51,6 +56,14 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
                 }
                 s.addresses.retain(|a| a.ifname != *name);
             }
+        }
+        OvsOp::SetBridge { name, options } => {
+            let b = s
+                .ovs
+                .bridges
+                .get_mut(name)
+                .ok_or_else(|| format!("no row \"{name}\" in table Bridge"))?;
+            b.options = options.clone();
         }
         OvsOp::AddPort {
             bridge,

@@ -3,9 +3,31 @@
 //! re-applies to nothing.
 
 use crate::model::{
-    BridgeOptionsSpec, BridgeSpec, InterfaceSpec, InterfaceType, OvsDbSpec, PortSpec, PortVlanSpec,
+    BridgeOptionsSpec, BridgeSpec, InterfaceSpec, InterfaceType, OvsDbSpec, PortSpec, StpSpec,
 };
 use crate::netdev::KernelState;
+
+use super::OvsBridge;
+
+/// A bridge's options in nmstate's keys, as nmstate's show gives them (every flag, the
+/// fail mode when set) with the STP keys of other_config that are set.
+fn options(b: &OvsBridge) -> BridgeOptionsSpec {
+    let o = &b.options;
+    BridgeOptionsSpec {
+        datapath: b.datapath.clone(),
+        stp: Some(StpSpec {
+            enabled: Some(o.stp),
+            forward_delay: o.stp_forward_delay,
+            hello_time: o.stp_hello_time,
+            max_age: o.stp_max_age,
+            priority: o.stp_priority,
+        }),
+        rstp: Some(o.rstp),
+        mcast_snooping_enable: Some(o.mcast_snooping),
+        fail_mode: o.fail_mode.clone(),
+        ..BridgeOptionsSpec::default()
+    }
+}
 
 pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
     let ovs = &state.ovs;
@@ -14,20 +36,17 @@ pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
             iface.iface_type = Some(InterfaceType::OvsBridge);
             iface.tap = None;
             iface.bridge = Some(BridgeSpec {
-                options: b.datapath.as_ref().map(|d| BridgeOptionsSpec {
-                    datapath: Some(d.clone()),
-                    ..BridgeOptionsSpec::default()
-                }),
+                options: Some(options(b)),
                 port: Some(
                     b.ports
                         .iter()
                         .map(|(name, p)| PortSpec {
                             name: name.clone(),
-                            vlan: p.tag.map(|t| PortVlanSpec {
-                                mode: Some("access".into()),
-                                tag: Some(u32::from(t)),
-                                ..PortVlanSpec::default()
-                            }),
+                            vlan: crate::model::ovs::show_port_vlans(
+                                p.vlan_mode.as_deref(),
+                                p.tag,
+                                &p.trunks,
+                            ),
                             ..PortSpec::default()
                         })
                         .collect(),

@@ -8,7 +8,7 @@ use super::PlanError;
 use crate::expand::LinkIntent;
 use crate::model::IfaceState;
 use crate::netdev::Link;
-use crate::ovs::{OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState};
+use crate::ovs::{OvsBridgeOptions, OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState};
 
 /// Sorts removals before additions before changes, keeping order within each.
 fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
@@ -18,6 +18,7 @@ fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
         OvsOp::AddBridge { .. } => 2,
         OvsOp::AddPort { .. } => 3,
         OvsOp::SetPort { .. } => 4,
+        OvsOp::SetBridge { .. } => 5,
     });
     ops
 }
@@ -118,13 +119,26 @@ impl Ctx<'_> {
                     });
                     return;
                 }
-                // Unmentioned settings stay as another agent set them.
-                let settings = OvsPort {
-                    tag: want.tag.unwrap_or(have.tag),
+                // Unmentioned settings stay as another agent set them; VLAN settings
+                // that carry the same VLANs stay as they are written.
+                let mut settings = OvsPort {
                     internal: want.internal,
                     external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
                     ..have.clone()
                 };
+                if let Some(tag) = want.tag {
+                    let vlans = OvsPort {
+                        tag,
+                        vlan_mode: want.vlan_mode.clone(),
+                        trunks: want.trunks.clone(),
+                        ..OvsPort::default()
+                    };
+                    if !vlans.same_vlans(have) {
+                        settings.tag = vlans.tag;
+                        settings.vlan_mode = vlans.vlan_mode;
+                        settings.trunks = vlans.trunks;
+                    }
+                }
                 if settings != *have {
                     self.ops.push(OvsOp::SetPort {
                         port: port.to_string(),
@@ -155,6 +169,8 @@ impl Ctx<'_> {
                     port: port.to_string(),
                     settings: OvsPort {
                         tag: want.tag.flatten(),
+                        vlan_mode: want.vlan_mode.clone().filter(|_| want.tag.is_some()),
+                        trunks: want.tag.map(|_| want.trunks.clone()).unwrap_or_default(),
                         internal: want.internal,
                         external_ids: ids.unwrap_or_default(),
                         managed: true,
@@ -251,6 +267,7 @@ pub fn plan(
                 cx.ops.push(OvsOp::AddBridge {
                     name: name.clone(),
                     datapath: b.datapath.clone(),
+                    options: b.options.merged(&OvsBridgeOptions::default()),
                 });
                 true
             }
@@ -264,6 +281,13 @@ pub fn plan(
                         ),
                     });
                     continue;
+                }
+                let options = b.options.merged(&h.options);
+                if options != h.options {
+                    cx.ops.push(OvsOp::SetBridge {
+                        name: name.clone(),
+                        options,
+                    });
                 }
                 false
             }
@@ -331,6 +355,7 @@ fn add_bridge(ops: &mut Vec<OvsOp>, name: &str, b: &crate::ovs::OvsBridge) {
     ops.push(OvsOp::AddBridge {
         name: name.to_string(),
         datapath: b.datapath.clone(),
+        options: b.options.clone(),
     });
     for (port, settings) in &b.ports {
         ops.push(OvsOp::AddPort {
@@ -355,6 +380,12 @@ pub fn restore(current: &OvsState, target: &OvsState) -> Vec<OvsOp> {
                 add_bridge(&mut ops, name, t);
             }
             Some(t) => {
+                if t.options != cur.options {
+                    ops.push(OvsOp::SetBridge {
+                        name: name.clone(),
+                        options: t.options.clone(),
+                    });
+                }
                 for (port, have) in &cur.ports {
                     match t.ports.get(port) {
                         None => ops.push(OvsOp::DelPort {
@@ -432,6 +463,15 @@ pub fn inverse(op: &OvsOp, before: &OvsState) -> Vec<OvsOp> {
                 bridge: bridge.clone(),
                 port: port.clone(),
                 settings: settings.clone(),
+            })
+            .into_iter()
+            .collect(),
+        OvsOp::SetBridge { name, .. } => before
+            .bridges
+            .get(name)
+            .map(|b| OvsOp::SetBridge {
+                name: name.clone(),
+                options: b.options.clone(),
             })
             .into_iter()
             .collect(),
