@@ -65,6 +65,8 @@ corpus!(
     "ovs_bridge.yml",
     "ovs_bridge_absent.yml",
     "ovs_bridge_stp.yml",
+    "ovs_patch.yml",
+    "ovs_patch_absent.yml",
     "nm_only_keys.yml",
     "refused_8021x.yml",
     "refused_sriov.yml",

@@ -207,6 +207,7 @@ pub fn create_ovs_port(
             vlan_mode: settings.vlan_mode.clone(),
             trunks: settings.trunks.clone(),
             internal: settings.internal,
+            patch_peer: settings.patch_peer.clone(),
             external_ids: Some(settings.external_ids.clone()),
         },
     );

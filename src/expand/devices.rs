@@ -109,11 +109,15 @@ fn vlan_options(v: &VlanSpec) -> Option<VlanOptions> {
 /// lists, `ovs-interface` internal ports, and `ovs-db` of any interface.
 pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
     use crate::ovs::{OvsBridgeIntent, OvsPortIntent};
-    let internal = |name: &str| {
+    // An ovs-interface is an internal port, or a patch port with `patch`.
+    let declared = |name: &str| {
         d.interfaces
             .iter()
-            .any(|i| i.name == name && i.iface_type == Some(InterfaceType::OvsInterface))
+            .find(|i| i.name == name && i.iface_type == Some(InterfaceType::OvsInterface))
     };
+    let internal = |name: &str| declared(name).is_some_and(|i| i.patch.is_none());
+    let patch_peer =
+        |name: &str| declared(name).and_then(|i| i.patch.as_ref().map(|p| p.peer.clone()));
     for (i, iface) in d.interfaces.iter().enumerate() {
         let origin = format!("interfaces[{i}]");
         if let Some(db) = &iface.ovs_db {
@@ -143,6 +147,7 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
                             vlan_mode,
                             trunks,
                             internal: internal(&p.name),
+                            patch_peer: patch_peer(&p.name),
                             external_ids: None,
                         },
                     )

@@ -173,6 +173,14 @@ pub struct OvsDbSpec {
     pub external_ids: std::collections::BTreeMap<String, String>,
 }
 
+/// `patch` of an `ovs-interface`: Interface.type patch, options:peer.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OvsPatchSpec {
+    /// The patch port on the other bridge.
+    pub peer: String,
+}
+
 /// `tap`: only with `type: tap`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

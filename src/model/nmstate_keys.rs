@@ -186,7 +186,7 @@ const IFACE: &[(&str, Key)] = &[
     ),
     ("dispatch", Key::Check(dispatch)),
     ("ethernet", Key::Map(ETHERNET)),
-    ("patch", Key::NotYet),
+    ("patch", Key::Map(OVS_PATCH)),
     (
         "dpdk",
         Key::Refuse("DPDK ports need an Open vSwitch built with DPDK and a device bound to a DPDK driver; hostnet does not manage them"),
@@ -236,7 +236,7 @@ const REFUSED_TYPES: &[(&str, &str)] = &[
     ),
     (
         "ovs-patch",
-        "Open vSwitch patch ports are not supported by hostnet yet",
+        "an Open vSwitch patch port is `type: ovs-interface` with `patch: {peer: NAME}`",
     ),
 ];
 
@@ -375,6 +375,8 @@ const OVS_PORT: &[(&str, Key)] = &[
     ("vlan", Key::Map(PORT_VLAN)),
     ("link-aggregation", Key::NotYet),
 ];
+
+const OVS_PATCH: &[(&str, Key)] = &[("peer", Key::Keep)];
 
 const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", Key::NotYet)];
 

@@ -245,6 +245,40 @@ fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
     }
 }
 
+/// Checks an `ovs-interface`'s `patch`: a patch port has no network device, so nothing
+/// a device has (nmstate's rules).
+fn check_patch(push: Push, p: &str, ty: InterfaceType, iface: &InterfaceSpec, peer: &str) {
+    if ty != InterfaceType::OvsInterface {
+        push(
+            format!("{p}.patch"),
+            "only an ovs-interface is a patch port".to_string(),
+        );
+        return;
+    }
+    if let Err(m) = super::validate::check_ifname(peer) {
+        push(format!("{p}.patch.peer"), m);
+    } else if peer == iface.name {
+        push(
+            format!("{p}.patch.peer"),
+            format!("{peer} cannot be its own peer"),
+        );
+    }
+    let ip = |s: &Option<IpSpec>| s.as_ref().is_some_and(|s| s.enabled == Some(true));
+    for (key, given) in [
+        ("mtu", iface.mtu.is_some()),
+        ("mac-address", iface.mac_address.is_some()),
+        ("ipv4", ip(&iface.ipv4)),
+        ("ipv6", ip(&iface.ipv6)),
+    ] {
+        if given {
+            push(
+                format!("{p}.{key}"),
+                "a patch port has no network device to carry it".to_string(),
+            );
+        }
+    }
+}
+
 /// Checks the Open vSwitch settings of `interfaces[i]`.
 pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSpec) {
     let p = format!("interfaces[{i}]");
@@ -288,6 +322,9 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
                 check_port_vlan(push, &format!("{pp}.vlan"), v);
             }
         }
+    }
+    if let Some(patch) = &iface.patch {
+        check_patch(push, &p, ty, iface, &patch.peer);
     }
     if ty == InterfaceType::OvsInterface && !absent && !ix.ovs_port(&iface.name) {
         push(

@@ -38,7 +38,7 @@ pub struct Desired {
 }
 
 /// `interfaces[]`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InterfaceSpec {
     pub name: String,
@@ -78,6 +78,9 @@ pub struct InterfaceSpec {
     /// `ovs-db`: the interface's row in Open vSwitch (it must be an OVS port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ovs_db: Option<super::devices::OvsDbSpec>,
+    /// `patch` (ovs-interface only): an Open vSwitch patch port to its `peer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<super::devices::OvsPatchSpec>,
 }
 
 /// Interface types hostnet understands.

@@ -15,6 +15,8 @@
 pub(crate) mod model;
 #[cfg(test)]
 mod options_tests;
+#[cfg(test)]
+mod patch_tests;
 pub mod show;
 #[cfg(test)]
 mod tests;
@@ -65,6 +67,10 @@ pub struct OvsPort {
     pub trunks: BTreeSet<u16>,
     /// `type=internal`: OVS makes the network device itself.
     pub internal: bool,
+    /// `type=patch` with `options:peer`: a patch port (no network device) to the patch
+    /// port of that name, normally on another bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch_peer: Option<String>,
     /// Interface.external_ids.
     pub external_ids: BTreeMap<String, String>,
     /// hostnet created the port (it marks its Port rows with [`MANAGED_KEY`]): only such
@@ -199,6 +205,11 @@ impl OvsState {
             .map(|(n, _)| n.as_str())
     }
 
+    /// The port `name` on any bridge.
+    pub fn port(&self, name: &str) -> Option<&OvsPort> {
+        self.bridges.values().find_map(|b| b.ports.get(name))
+    }
+
     /// Whether a network device named `name` is made by OVS (a bridge's local port or
     /// an internal port).
     pub fn owns_device(&self, name: &str) -> bool {
@@ -278,6 +289,9 @@ impl OvsOp {
 fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
     if p.internal {
         write!(f, " internal")?;
+    }
+    if let Some(peer) = &p.patch_peer {
+        write!(f, " patch peer {peer}")?;
     }
     // An access port says so by its tag alone.
     if let Some(m) = p.vlan_mode.as_deref().filter(|m| *m != "access") {
@@ -407,6 +421,8 @@ pub struct OvsPortIntent {
     /// Port.trunks, with `tag` given.
     pub trunks: BTreeSet<u16>,
     pub internal: bool,
+    /// A patch port to this peer (declared as an `ovs-interface` with `patch`).
+    pub patch_peer: Option<String>,
     pub external_ids: Option<BTreeMap<String, String>>,
 }
 

@@ -73,7 +73,7 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
             if let Some(other) = s.ovs.bridge_of(port) {
                 return Err(format!("{port} already exists on bridge {other}"));
             }
-            if !settings.internal && !s.links.contains_key(port) {
+            if !settings.internal && settings.patch_peer.is_none() && !s.links.contains_key(port) {
                 return Err(format!(
                     "could not open network device {port} (No such device)"
                 ));

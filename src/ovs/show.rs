@@ -3,7 +3,8 @@
 //! re-applies to nothing.
 
 use crate::model::{
-    BridgeOptionsSpec, BridgeSpec, InterfaceSpec, InterfaceType, OvsDbSpec, PortSpec, StpSpec,
+    BridgeOptionsSpec, BridgeSpec, InterfaceSpec, InterfaceType, OvsDbSpec, OvsPatchSpec, PortSpec,
+    StpSpec,
 };
 use crate::netdev::KernelState;
 
@@ -29,8 +30,27 @@ fn options(b: &OvsBridge) -> BridgeOptionsSpec {
     }
 }
 
-pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
+/// Marks the devices OVS makes in `interfaces` (the kernel's) and adds the patch ports,
+/// which have no device.
+pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
     let ovs = &state.ovs;
+    let patches = ovs
+        .bridges
+        .values()
+        .flat_map(|b| &b.ports)
+        .filter_map(|(name, p)| {
+            let peer = p.patch_peer.as_ref()?;
+            Some(InterfaceSpec {
+                name: name.clone(),
+                iface_type: Some(InterfaceType::OvsInterface),
+                patch: Some(OvsPatchSpec { peer: peer.clone() }),
+                ..InterfaceSpec::default()
+            })
+        });
+    let patches: Vec<InterfaceSpec> = patches
+        .filter(|p| !interfaces.iter().any(|i| i.name == p.name))
+        .collect();
+    interfaces.extend(patches);
     for iface in interfaces.iter_mut() {
         if let Some(b) = ovs.bridges.get(&iface.name) {
             iface.iface_type = Some(InterfaceType::OvsBridge);

@@ -93,7 +93,7 @@ impl Vsctl {
             "Port",
             "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids",
         )?;
-        let ifaces = self.list("Interface", "_uuid,name,type,external_ids")?;
+        let ifaces = self.list("Interface", "_uuid,name,type,options,external_ids")?;
         Ok(decode(&bridges, &ports, &ifaces))
     }
 
@@ -109,10 +109,11 @@ impl Vsctl {
 
 type Row = BTreeMap<String, Value>;
 
-/// One Interface row: name, type and external_ids.
+/// One Interface row: name, type, options and external_ids.
 struct Iface {
     name: String,
     kind: String,
+    options: BTreeMap<String, String>,
     external_ids: BTreeMap<String, String>,
 }
 
@@ -131,6 +132,7 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string(),
+                    options: i.get("options").map(map_items).unwrap_or_default(),
                     external_ids: i.get("external_ids").map(map_items).unwrap_or_default(),
                 },
             ))
@@ -173,7 +175,11 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
             }
             let own = members.iter().find(|i| i.name == name).or(members.first());
             let kind = own.map_or("", |i| i.kind.as_str());
-            if !matches!(kind, "" | "system" | "internal") {
+            // A patch port is modelled when its only option is its peer.
+            let patch_peer = own
+                .filter(|i| i.kind == "patch" && i.options.len() == 1)
+                .and_then(|i| i.options.get("peer").cloned());
+            if !matches!(kind, "" | "system" | "internal") && patch_peer.is_none() {
                 unmodelled.push(format!("interface type {kind}"));
             }
             let port = OvsPort {
@@ -184,6 +190,7 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
                     .filter_map(|t| u16::try_from(t.as_u64()?).ok())
                     .collect(),
                 internal: kind == "internal",
+                patch_peer,
                 external_ids: own.map(|i| i.external_ids.clone()).unwrap_or_default(),
                 managed,
                 unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
@@ -346,6 +353,15 @@ fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bo
             "Interface".into(),
             q.clone(),
             "type=internal".into(),
+        ]);
+    }
+    if let Some(peer) = &p.patch_peer {
+        cmds.push(vec![
+            "set".into(),
+            "Interface".into(),
+            q.clone(),
+            "type=patch".into(),
+            format!("options:peer={}", quoted(peer)),
         ]);
     }
     if clear {

@@ -143,3 +143,35 @@ mod decode {
         );
     }
 }
+
+mod patch {
+    use super::*;
+
+    #[test]
+    fn a_patch_port_with_its_peer_is_modelled() {
+        let bridges =
+            rows(r#"{"headings":["name","ports"],"data":[["br-a",["uuid","p1"]]]}"#).expect("rows");
+        let ports = rows(
+            r#"{"headings":["_uuid","name","interfaces"],"data":[[["uuid","p1"],"patch-a",["uuid","i1"]]]}"#,
+        )
+        .expect("rows");
+        let ifaces = rows(
+            r#"{"headings":["_uuid","name","type","options"],"data":[[["uuid","i1"],"patch-a","patch",["map",[["peer","patch-b"]]]]]}"#,
+        )
+        .expect("rows");
+        let p = &decode(&bridges, &ports, &ifaces).bridges["br-a"].ports["patch-a"];
+        assert_eq!(
+            (p.patch_peer.as_deref(), p.unmodelled.as_deref()),
+            (Some("patch-b"), None)
+        );
+        let args = transaction_args(&[OvsOp::AddPort {
+            bridge: "br-a".into(),
+            port: "patch-a".into(),
+            settings: p.clone(),
+        }]);
+        assert_eq!(
+            args.join(" "),
+            "-- add-port br-a patch-a -- set Interface patch-a type=patch options:peer=\"patch-b\""
+        );
+    }
+}

@@ -109,12 +109,13 @@ impl Ctx<'_> {
             .and_then(|b| b.ports.get(port));
         match here {
             Some(have) => {
-                if have.internal != want.internal {
+                if kind(have.internal, &have.patch_peer) != kind(want.internal, &want.patch_peer) {
                     self.errors.push(PlanError {
                         path: want.origin.clone(),
                         message: format!(
-                            "port {port} of {bridge} exists {} an internal port; remove it first",
-                            if have.internal { "as" } else { "not as" }
+                            "port {port} of {bridge} exists as {}, not as {}; remove it first",
+                            kind(have.internal, &have.patch_peer),
+                            kind(want.internal, &want.patch_peer)
                         ),
                     });
                     return;
@@ -123,6 +124,7 @@ impl Ctx<'_> {
                 // that carry the same VLANs stay as they are written.
                 let mut settings = OvsPort {
                     internal: want.internal,
+                    patch_peer: want.patch_peer.clone(),
                     external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
                     ..have.clone()
                 };
@@ -147,7 +149,7 @@ impl Ctx<'_> {
                 }
             }
             None => {
-                if !want.internal && !self.device_will_exist(port) {
+                if !want.internal && want.patch_peer.is_none() && !self.device_will_exist(port) {
                     self.errors.push(PlanError {
                         path: want.origin.clone(),
                         message: format!(
@@ -172,6 +174,7 @@ impl Ctx<'_> {
                         vlan_mode: want.vlan_mode.clone().filter(|_| want.tag.is_some()),
                         trunks: want.tag.map(|_| want.trunks.clone()).unwrap_or_default(),
                         internal: want.internal,
+                        patch_peer: want.patch_peer.clone(),
                         external_ids: ids.unwrap_or_default(),
                         managed: true,
                         unmodelled: None,
@@ -179,6 +182,15 @@ impl Ctx<'_> {
                 });
             }
         }
+    }
+}
+
+/// What a port is, for messages: internal, patch or an existing device.
+fn kind(internal: bool, patch_peer: &Option<String>) -> &'static str {
+    match (internal, patch_peer) {
+        (true, _) => "an internal port",
+        (false, Some(_)) => "a patch port",
+        (false, None) => "a device's port",
     }
 }
 
@@ -392,7 +404,10 @@ pub fn restore(current: &OvsState, target: &OvsState) -> Vec<OvsOp> {
                             bridge: name.clone(),
                             port: port.clone(),
                         }),
-                        Some(want) if want.internal != have.internal => {
+                        Some(want)
+                            if want.internal != have.internal
+                                || want.patch_peer.is_some() != have.patch_peer.is_some() =>
+                        {
                             ops.push(OvsOp::DelPort {
                                 bridge: name.clone(),
                                 port: port.clone(),

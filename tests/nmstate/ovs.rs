@@ -229,3 +229,29 @@ fn ovs_bridge_stp_timers_fail_mode_and_trunk() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(state(&ovs).ovs.bridges.is_empty());
 }
+
+#[test]
+fn ovs_patch_ports() {
+    let test = "ovs_patch_ports";
+    if !enter_private_netns(test) {
+        return;
+    }
+    let Some(ovs) = Ovs::start(test) else { return };
+    fixture();
+    converges_ovs(&ovs, "ovs_patch.yml", read("ovs_patch.yml"));
+    for (port, peer) in [("patch-nm0", "patch-nm1"), ("patch-nm1", "patch-nm0")] {
+        let got = get(&ovs, "Interface", port, &["type", "options", "ofport"]);
+        assert_eq!(got[..2], ["patch".to_string(), format!("{{peer={peer}}}")]);
+        // ovs-vswitchd made the port (a patch port without its peer gets no OpenFlow port).
+        assert!(
+            got[2].parse::<i64>().is_ok_and(|n| n > 0),
+            "{port}: {got:?}"
+        );
+        assert!(!query().links.contains_key(port), "{port} has a device");
+    }
+    let o = run(&ovs, &["apply", "-"], read("ovs_patch_absent.yml"));
+    assert!(o.status.success(), "{}", text(&o));
+    let s = state(&ovs);
+    assert!(s.ovs.bridges.is_empty(), "{:?}", s.ovs);
+    assert!(s.links.contains_key("eth1"));
+}
