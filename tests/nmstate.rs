@@ -67,6 +67,7 @@ corpus!(
     "ovs_bridge_stp.yml",
     "ovs_patch.yml",
     "ovs_patch_absent.yml",
+    "ovs_bond.yml",
     "nm_only_keys.yml",
     "refused_8021x.yml",
     "refused_sriov.yml",

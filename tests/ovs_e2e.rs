@@ -322,9 +322,9 @@ fn a_stale_or_unanswering_ovsdb_never_fails_a_plain_apply() {
 
 /// Another agent's ports on a bridge hostnet manages: the port list is not exact, so
 /// they stay; a port listed without `vlan` keeps its tag, `vlan: {}` removes it; a port
-/// or bridge carrying what hostnet does not model (an OVS bond, ports of others) is never
-/// deleted: exit 2, nothing changed. Fail modes, trunks and patch ports are modelled: they
-/// do not stop a delete.
+/// or bridge carrying what hostnet does not model (a bond whose members have settings of
+/// their own, ports of others) is never deleted: exit 2, nothing changed. Fail modes,
+/// trunks, patch ports and plain bonds are modelled: they do not stop a delete.
 #[test]
 fn ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted() {
     let test = "ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted";
@@ -370,6 +370,7 @@ interfaces:
         "options:peer=patch-b",
     ]);
     vsctl(&["add-bond", "br-x", "bond-a", "v3", "v4"]);
+    vsctl(&["set", "Interface", "v3", "external_ids:owner=other"]);
     let s = state(&ovs);
     let b = &s.ovs.bridges["br-x"];
     assert!(b.ports["v1"].managed && !b.ports["v2"].managed);
@@ -377,7 +378,7 @@ interfaces:
     assert!(b.ports["patch-a"].unmodelled.is_none());
     assert_eq!(
         b.ports["bond-a"].unmodelled.as_deref(),
-        Some("2 interfaces (a bond)")
+        Some("2 interfaces (a bond) with settings of their own")
     );
 
     // The file that does not list them changes nothing.
@@ -407,11 +408,13 @@ interfaces:
     for (yaml, want) in [
         (
             "interfaces: [{name: bond-a, state: absent}]",
-            "interfaces[0]: port bond-a of br-x has 2 interfaces (a bond), which hostnet does not model",
+            "interfaces[0]: port bond-a of br-x has 2 interfaces (a bond) with settings of their own, \
+             which hostnet does not model",
         ),
         (
             "interfaces: [{name: br-x, type: ovs-bridge, state: absent}]",
-            "interfaces[0]: Open vSwitch bridge br-x has port bond-a with 2 interfaces (a bond); \
+            "interfaces[0]: Open vSwitch bridge br-x has port bond-a with 2 interfaces (a bond) with \
+             settings of their own; \
              port patch-a, which hostnet did not create; port v2, which hostnet did not create;",
         ),
     ] {

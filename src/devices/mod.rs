@@ -208,6 +208,7 @@ pub fn create_ovs_port(
             trunks: settings.trunks.clone(),
             internal: settings.internal,
             patch_peer: settings.patch_peer.clone(),
+            bond: None,
             external_ids: Some(settings.external_ids.clone()),
         },
     );

@@ -148,6 +148,7 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
                             trunks,
                             internal: internal(&p.name),
                             patch_peer: patch_peer(&p.name),
+                            bond: p.link_aggregation.as_ref().map(ovs_bond),
                             external_ids: None,
                         },
                     )
@@ -172,6 +173,22 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
                 remove_ports: Vec::new(),
             },
         );
+    }
+}
+
+/// What a port's `link-aggregation` says of its OVS bond. nmstate's modes are Port.bond_mode
+/// with Port.lacp (`lacp` alone is LACP on the default bond mode; balance-tcp needs LACP).
+fn ovs_bond(la: &crate::model::OvsBondSpec) -> crate::ovs::OvsBondIntent {
+    let text = |s: &str| Some(s.to_string());
+    crate::ovs::OvsBondIntent {
+        members: la.port.iter().flatten().map(|m| m.name.clone()).collect(),
+        mode: la.mode.as_deref().map(|m| match m {
+            "lacp" => (None, text("active")),
+            "balance-tcp" => (text(m), text("active")),
+            other => (text(other), text("off")),
+        }),
+        updelay: la.bond_updelay,
+        downdelay: la.bond_downdelay,
     }
 }
 

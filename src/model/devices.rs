@@ -173,6 +173,32 @@ pub struct OvsDbSpec {
     pub external_ids: std::collections::BTreeMap<String, String>,
 }
 
+/// `link-aggregation` of an ovs-bridge port: an OVS bond (Port.bond_mode, lacp,
+/// bond_updelay, bond_downdelay; one Interface row per member).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OvsBondSpec {
+    /// `active-backup`, `balance-slb`, `balance-tcp` or `lacp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The member devices, at least two (the complete list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<Vec<OvsBondPortSpec>>,
+    /// Milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_updelay: Option<u32>,
+    /// Milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_downdelay: Option<u32>,
+}
+
+/// `link-aggregation.port[]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OvsBondPortSpec {
+    pub name: String,
+}
+
 /// `patch` of an `ovs-interface`: Interface.type patch, options:peer.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

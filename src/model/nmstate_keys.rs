@@ -373,8 +373,19 @@ const OVS_BRIDGE_OPTIONS: &[(&str, Key)] = &[
 const OVS_PORT: &[(&str, Key)] = &[
     ("name", Key::Keep),
     ("vlan", Key::Map(PORT_VLAN)),
-    ("link-aggregation", Key::NotYet),
+    ("link-aggregation", Key::Map(OVS_BOND)),
 ];
+
+const OVS_BOND: &[(&str, Key)] = &[
+    ("mode", Key::Keep),
+    ("port", Key::List(OVS_BOND_PORT)),
+    ("ports", Key::Alias("port")),
+    ("bond-updelay", Key::Int),
+    ("bond-downdelay", Key::Int),
+    ("ovs-db", Key::NotYet),
+];
+
+const OVS_BOND_PORT: &[(&str, Key)] = &[("name", Key::Keep)];
 
 const OVS_PATCH: &[(&str, Key)] = &[("peer", Key::Keep)];
 

@@ -245,6 +245,43 @@ fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
     }
 }
 
+/// Checks an ovs-bridge port's `link-aggregation` (an OVS bond of two or more devices).
+fn check_bond(push: Push, p: &str, name: &str, la: &OvsBondSpec) {
+    if let Some(m) = la
+        .mode
+        .as_deref()
+        .filter(|m| !matches!(*m, "active-backup" | "balance-slb" | "balance-tcp" | "lacp"))
+    {
+        push(
+            format!("{p}.mode"),
+            format!("{m:?} is not active-backup, balance-slb, balance-tcp or lacp"),
+        );
+    }
+    let members = la.port.as_deref().unwrap_or_default();
+    if members.len() < 2 {
+        push(
+            format!("{p}.port"),
+            "an OVS bond needs at least two ports".to_string(),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (k, m) in members.iter().enumerate() {
+        if let Err(e) = super::validate::check_ifname(&m.name) {
+            push(format!("{p}.port[{k}].name"), e);
+        } else if m.name == name {
+            push(
+                format!("{p}.port[{k}].name"),
+                format!("{name} is the bond's own name"),
+            );
+        } else if !seen.insert(m.name.as_str()) {
+            push(
+                format!("{p}.port[{k}].name"),
+                format!("{} is given twice", m.name),
+            );
+        }
+    }
+}
+
 /// Checks an `ovs-interface`'s `patch`: a patch port has no network device, so nothing
 /// a device has (nmstate's rules).
 fn check_patch(push: Push, p: &str, ty: InterfaceType, iface: &InterfaceSpec, peer: &str) {
@@ -320,6 +357,17 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
             }
             if let Some(v) = &port.vlan {
                 check_port_vlan(push, &format!("{pp}.vlan"), v);
+            }
+            if let Some(la) = &port.link_aggregation {
+                check_bond(push, &format!("{pp}.link-aggregation"), &port.name, la);
+            }
+        }
+        for (j, port) in b.port.iter().flatten().enumerate().filter(|_| !ovs) {
+            if port.link_aggregation.is_some() {
+                push(
+                    format!("{p}.bridge.port[{j}].link-aggregation"),
+                    "only an ovs-bridge's port is a bond; a Linux bond is type: bond".to_string(),
+                );
             }
         }
     }

@@ -255,9 +255,12 @@ pub struct StpSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortSpec {
     pub name: String,
-    /// `vlan` (ovs-bridge ports only): `{mode: access, tag: N}`.
+    /// `vlan`: the port's VLANs (nmstate's access and trunk modes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<super::devices::PortVlanSpec>,
+    /// `link-aggregation` (ovs-bridge ports only): the port is an OVS bond of `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_aggregation: Option<super::devices::OvsBondSpec>,
     /// Linux bridge ports: hairpin mode (IFLA_BRPORT_MODE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stp_hairpin_mode: Option<bool>,

@@ -12,6 +12,8 @@
 //! Interface table. A bridge's options (STP, RSTP, multicast snooping, fail mode) are
 //! Bridge columns and `other_config` keys.
 
+#[cfg(test)]
+mod bond_tests;
 pub(crate) mod model;
 #[cfg(test)]
 mod options_tests;
@@ -71,6 +73,10 @@ pub struct OvsPort {
     /// port of that name, normally on another bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch_peer: Option<String>,
+    /// An OVS bond: the port's interfaces are these member devices (the port itself has
+    /// no device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond: Option<OvsBond>,
     /// Interface.external_ids.
     pub external_ids: BTreeMap<String, String>,
     /// hostnet created the port (it marks its Port rows with [`MANAGED_KEY`]): only such
@@ -82,6 +88,67 @@ pub struct OvsPort {
     /// back: hostnet refuses to delete such a port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmodelled: Option<String>,
+}
+
+/// An OVS bond's members and settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OvsBond {
+    /// The member interfaces (existing devices), by name.
+    pub members: BTreeSet<String>,
+    /// Port.bond_mode; `None`: empty, which OVS reads as active-backup.
+    pub mode: Option<String>,
+    /// Port.lacp; `None`: empty, which OVS reads as off.
+    pub lacp: Option<String>,
+    /// Port.bond_updelay, milliseconds.
+    pub updelay: u32,
+    /// Port.bond_downdelay, milliseconds.
+    pub downdelay: u32,
+}
+
+impl OvsBond {
+    /// The bond mode and LACP setting OVS applies.
+    pub fn effective(&self) -> (&str, &str) {
+        (
+            self.mode.as_deref().unwrap_or("active-backup"),
+            self.lacp.as_deref().unwrap_or("off"),
+        )
+    }
+}
+
+/// What a file says of a bond; `None`: not mentioned (kept as it is).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OvsBondIntent {
+    pub members: BTreeSet<String>,
+    /// Port.bond_mode and Port.lacp.
+    pub mode: Option<(Option<String>, Option<String>)>,
+    pub updelay: Option<u32>,
+    pub downdelay: Option<u32>,
+}
+
+impl OvsBondIntent {
+    /// The bond `have` becomes (a new bond: `have` is `None`).
+    pub fn merged(&self, have: Option<&OvsBond>) -> OvsBond {
+        let base = have.cloned().unwrap_or_default();
+        let mut b = OvsBond {
+            members: self.members.clone(),
+            updelay: self.updelay.unwrap_or(base.updelay),
+            downdelay: self.downdelay.unwrap_or(base.downdelay),
+            ..base.clone()
+        };
+        if let Some((mode, lacp)) = &self.mode {
+            let want = OvsBond {
+                mode: mode.clone(),
+                lacp: lacp.clone(),
+                ..OvsBond::default()
+            };
+            // Settings that OVS reads alike stay as they are written.
+            if want.effective() != base.effective() || have.is_none() {
+                b.mode = want.mode;
+                b.lacp = want.lacp;
+            }
+        }
+        b
+    }
 }
 
 impl OvsPort {
@@ -197,6 +264,16 @@ pub struct OvsState {
 }
 
 impl OvsState {
+    /// The bridge and bond port that have `iface` as a bond member.
+    pub fn bond_of(&self, iface: &str) -> Option<(&str, &str)> {
+        self.bridges.iter().find_map(|(b, br)| {
+            br.ports
+                .iter()
+                .find(|(_, p)| p.bond.as_ref().is_some_and(|bd| bd.members.contains(iface)))
+                .map(|(p, _)| (b.as_str(), p.as_str()))
+        })
+    }
+
     /// The bridge a port is on.
     pub fn bridge_of(&self, port: &str) -> Option<&str> {
         self.bridges
@@ -292,6 +369,19 @@ fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
     }
     if let Some(peer) = &p.patch_peer {
         write!(f, " patch peer {peer}")?;
+    }
+    if let Some(b) = &p.bond {
+        let members: Vec<&str> = b.members.iter().map(String::as_str).collect();
+        write!(f, " bond {}", members.join(","))?;
+        if let Some(m) = &b.mode {
+            write!(f, " bond_mode {m}")?;
+        }
+        if let Some(l) = &b.lacp {
+            write!(f, " lacp {l}")?;
+        }
+        if b.updelay != 0 || b.downdelay != 0 {
+            write!(f, " updelay {} downdelay {}", b.updelay, b.downdelay)?;
+        }
     }
     // An access port says so by its tag alone.
     if let Some(m) = p.vlan_mode.as_deref().filter(|m| *m != "access") {
@@ -423,6 +513,8 @@ pub struct OvsPortIntent {
     pub internal: bool,
     /// A patch port to this peer (declared as an `ovs-interface` with `patch`).
     pub patch_peer: Option<String>,
+    /// An OVS bond (`link-aggregation`).
+    pub bond: Option<OvsBondIntent>,
     pub external_ids: Option<BTreeMap<String, String>>,
 }
 

@@ -73,7 +73,19 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
             if let Some(other) = s.ovs.bridge_of(port) {
                 return Err(format!("{port} already exists on bridge {other}"));
             }
-            if !settings.internal && settings.patch_peer.is_none() && !s.links.contains_key(port) {
+            for m in settings.bond.iter().flat_map(|b| &b.members) {
+                if let Some(other) = s.ovs.bridge_of(m).or(s.ovs.bond_of(m).map(|(b, _)| b)) {
+                    return Err(format!("{m} already exists on bridge {other}"));
+                }
+                if !s.links.contains_key(m) {
+                    return Err(format!(
+                        "could not open network device {m} (No such device)"
+                    ));
+                }
+            }
+            let plain =
+                !settings.internal && settings.patch_peer.is_none() && settings.bond.is_none();
+            if plain && !s.links.contains_key(port) {
                 return Err(format!(
                     "could not open network device {port} (No such device)"
                 ));

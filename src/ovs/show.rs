@@ -3,12 +3,12 @@
 //! re-applies to nothing.
 
 use crate::model::{
-    BridgeOptionsSpec, BridgeSpec, InterfaceSpec, InterfaceType, OvsDbSpec, OvsPatchSpec, PortSpec,
-    StpSpec,
+    BridgeOptionsSpec, BridgeSpec, InterfaceSpec, InterfaceType, OvsBondPortSpec, OvsBondSpec,
+    OvsDbSpec, OvsPatchSpec, PortSpec, StpSpec,
 };
 use crate::netdev::KernelState;
 
-use super::OvsBridge;
+use super::{OvsBond, OvsBridge};
 
 /// A bridge's options in nmstate's keys, as nmstate's show gives them (every flag, the
 /// fail mode when set) with the STP keys of other_config that are set.
@@ -27,6 +27,28 @@ fn options(b: &OvsBridge) -> BridgeOptionsSpec {
         mcast_snooping_enable: Some(o.mcast_snooping),
         fail_mode: o.fail_mode.clone(),
         ..BridgeOptionsSpec::default()
+    }
+}
+
+/// A bond in nmstate's keys; its mode only when one of nmstate's says it exactly.
+fn bond(b: &OvsBond) -> OvsBondSpec {
+    let mode = match b.effective() {
+        ("active-backup", "active") => Some("lacp"),
+        ("active-backup", "off") => Some("active-backup"),
+        ("balance-slb", "off") => Some("balance-slb"),
+        ("balance-tcp", "active") => Some("balance-tcp"),
+        _ => None,
+    };
+    OvsBondSpec {
+        mode: mode.map(str::to_string),
+        port: Some(
+            b.members
+                .iter()
+                .map(|m| OvsBondPortSpec { name: m.clone() })
+                .collect(),
+        ),
+        bond_updelay: (b.updelay != 0).then_some(b.updelay),
+        bond_downdelay: (b.downdelay != 0).then_some(b.downdelay),
     }
 }
 
@@ -67,6 +89,7 @@ pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
                                 p.tag,
                                 &p.trunks,
                             ),
+                            link_aggregation: p.bond.as_ref().map(bond),
                             ..PortSpec::default()
                         })
                         .collect(),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{OvsBridge, OvsBridgeOptions, OvsError, OvsOp, OvsPort, OvsState};
+use super::{OvsBond, OvsBridge, OvsBridgeOptions, OvsError, OvsOp, OvsPort, OvsState};
 
 /// The default database socket of a packaged Open vSwitch.
 pub const DEFAULT_DB: &str = "unix:/var/run/openvswitch/db.sock";
@@ -91,7 +91,8 @@ impl Vsctl {
         };
         let ports = self.list(
             "Port",
-            "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids",
+            "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids,bond_mode,lacp,\
+             bond_updelay,bond_downdelay",
         )?;
         let ifaces = self.list("Interface", "_uuid,name,type,options,external_ids")?;
         Ok(decode(&bridges, &ports, &ifaces))
@@ -140,63 +141,7 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
         .collect();
     let ports: BTreeMap<String, (String, OvsPort)> = ports
         .iter()
-        .filter_map(|p| {
-            let uuid = uuid_of(p.get("_uuid")?)?;
-            let name = p.get("name")?.as_str()?.to_string();
-            let tag = p
-                .get("tag")
-                .map(set_items)
-                .unwrap_or_default()
-                .first()
-                .and_then(Value::as_u64)
-                .and_then(|t| u16::try_from(t).ok());
-            let members: Vec<&Iface> = p
-                .get("interfaces")
-                .map(set_items)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|u| ifaces.get(&uuid_of(u)?))
-                .collect();
-            let trunks: Vec<Value> = p.get("trunks").map(set_items).unwrap_or_default();
-            let vlan_mode = p
-                .get("vlan_mode")
-                .map(set_items)
-                .unwrap_or_default()
-                .first()
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let managed = p
-                .get("external_ids")
-                .map(map_items)
-                .is_some_and(|m| m.contains_key(super::MANAGED_KEY));
-            let mut unmodelled = Vec::new();
-            if members.len() > 1 {
-                unmodelled.push(format!("{} interfaces (a bond)", members.len()));
-            }
-            let own = members.iter().find(|i| i.name == name).or(members.first());
-            let kind = own.map_or("", |i| i.kind.as_str());
-            // A patch port is modelled when its only option is its peer.
-            let patch_peer = own
-                .filter(|i| i.kind == "patch" && i.options.len() == 1)
-                .and_then(|i| i.options.get("peer").cloned());
-            if !matches!(kind, "" | "system" | "internal") && patch_peer.is_none() {
-                unmodelled.push(format!("interface type {kind}"));
-            }
-            let port = OvsPort {
-                tag,
-                vlan_mode,
-                trunks: trunks
-                    .iter()
-                    .filter_map(|t| u16::try_from(t.as_u64()?).ok())
-                    .collect(),
-                internal: kind == "internal",
-                patch_peer,
-                external_ids: own.map(|i| i.external_ids.clone()).unwrap_or_default(),
-                managed,
-                unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
-            };
-            Some((uuid, (name, port)))
-        })
+        .filter_map(|p| decode_port(p, &ifaces))
         .collect();
     let mut state = OvsState {
         available: true,
@@ -239,6 +184,83 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
         state.bridges.insert(name.to_string(), bridge);
     }
     state
+}
+
+/// One Port row with its interfaces: (uuid, (name, port)).
+fn decode_port(p: &Row, ifaces: &BTreeMap<String, Iface>) -> Option<(String, (String, OvsPort))> {
+    let uuid = uuid_of(p.get("_uuid")?)?;
+    let name = p.get("name")?.as_str()?.to_string();
+    let optional = |c: &str| p.get(c).map(set_items).unwrap_or_default().first().cloned();
+    let tag = optional("tag")
+        .and_then(|t| t.as_u64())
+        .and_then(|t| u16::try_from(t).ok());
+    let members: Vec<&Iface> = p
+        .get("interfaces")
+        .map(set_items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|u| ifaces.get(&uuid_of(u)?))
+        .collect();
+    let trunks: Vec<Value> = p.get("trunks").map(set_items).unwrap_or_default();
+    let text = |c: &str| optional(c).and_then(|v| v.as_str().map(str::to_string));
+    let managed = p
+        .get("external_ids")
+        .map(map_items)
+        .is_some_and(|m| m.contains_key(super::MANAGED_KEY));
+    let mut unmodelled = Vec::new();
+    let bond = (members.len() > 1).then(|| {
+        // A bond of plain devices without settings of their own is modelled.
+        if members.iter().any(|i| {
+            !matches!(i.kind.as_str(), "" | "system")
+                || !i.external_ids.is_empty()
+                || !i.options.is_empty()
+        }) {
+            unmodelled.push(format!(
+                "{} interfaces (a bond) with settings of their own",
+                members.len()
+            ));
+        }
+        let delay = |c: &str| {
+            p.get(c)
+                .and_then(Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok())
+        };
+        OvsBond {
+            members: members.iter().map(|i| i.name.clone()).collect(),
+            mode: text("bond_mode"),
+            lacp: text("lacp"),
+            updelay: delay("bond_updelay").unwrap_or(0),
+            downdelay: delay("bond_downdelay").unwrap_or(0),
+        }
+    });
+    let own = members
+        .iter()
+        .find(|i| i.name == name)
+        .or(members.first())
+        .filter(|_| bond.is_none());
+    let kind = own.map_or("", |i| i.kind.as_str());
+    // A patch port is modelled when its only option is its peer.
+    let patch_peer = own
+        .filter(|i| i.kind == "patch" && i.options.len() == 1)
+        .and_then(|i| i.options.get("peer").cloned());
+    if !matches!(kind, "" | "system" | "internal") && patch_peer.is_none() {
+        unmodelled.push(format!("interface type {kind}"));
+    }
+    let port = OvsPort {
+        tag,
+        vlan_mode: text("vlan_mode"),
+        trunks: trunks
+            .iter()
+            .filter_map(|t| u16::try_from(t.as_u64()?).ok())
+            .collect(),
+        internal: kind == "internal",
+        patch_peer,
+        bond,
+        external_ids: own.map(|i| i.external_ids.clone()).unwrap_or_default(),
+        managed,
+        unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
+    };
+    Some((uuid, (name, port)))
 }
 
 /// A bridge's options from its row; an STP key of other_config that is no number is
@@ -335,6 +357,16 @@ fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bo
         let ids: Vec<String> = p.trunks.iter().map(u16::to_string).collect();
         set.push(format!("trunks=[{}]", ids.join(",")));
     }
+    if let Some(b) = &p.bond {
+        set.push(format!("bond_updelay={}", b.updelay));
+        set.push(format!("bond_downdelay={}", b.downdelay));
+        for (column, value) in [("bond_mode", &b.mode), ("lacp", &b.lacp)] {
+            match value {
+                Some(v) => set.push(format!("{column}={}", quoted(v))),
+                None => cleared.push(column),
+            }
+        }
+    }
     if !set.is_empty() {
         cmds.push([vec!["set".into(), "Port".into(), q.clone()], set].concat());
     }
@@ -363,6 +395,10 @@ fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bo
             "type=patch".into(),
             format!("options:peer={}", quoted(peer)),
         ]);
+    }
+    if p.bond.is_some() {
+        // A bond's Interface rows are its members'; none is named after the port.
+        return;
     }
     if clear {
         cmds.push(vec![
@@ -413,7 +449,15 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
                 port,
                 settings,
             } => {
-                cmds.push(vec!["add-port".into(), bridge.clone(), port.clone()]);
+                match &settings.bond {
+                    Some(b) => cmds.push(
+                        ["add-bond".to_string(), bridge.clone(), port.clone()]
+                            .into_iter()
+                            .chain(b.members.iter().cloned())
+                            .collect(),
+                    ),
+                    None => cmds.push(vec!["add-port".into(), bridge.clone(), port.clone()]),
+                }
                 port_settings(&mut cmds, port, settings, false);
                 if settings.managed {
                     cmds.push(vec![

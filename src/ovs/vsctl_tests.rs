@@ -104,7 +104,7 @@ mod decode {
             r#"{"headings":["_uuid","name","type","external_ids"],"data":[
               [["uuid","i1"],"patch-tun","patch",["map",[]]],
               [["uuid","i2"],"eth1","",["map",[]]],
-              [["uuid","i3"],"eth2","",["map",[]]],
+              [["uuid","i3"],"eth2","",["map",[["owner","other"]]]],
               [["uuid","i4"],"tap0","",["map",[["iface-id","x"]]]],
               [["uuid","i5"],"tap1","",["map",[]]]]}"#,
         );
@@ -133,7 +133,12 @@ mod decode {
         );
         assert_eq!(
             b.ports["bond0"].unmodelled.as_deref(),
-            Some("2 interfaces (a bond)")
+            Some("2 interfaces (a bond) with settings of their own")
+        );
+        let members = b.ports["bond0"].bond.as_ref().map(|b| b.members.clone());
+        assert_eq!(
+            members,
+            Some(["eth1".to_string(), "eth2".to_string()].into())
         );
         let tap = &b.ports["tap0"];
         assert!(tap.managed && tap.unmodelled.is_none());

@@ -8,7 +8,9 @@ use super::PlanError;
 use crate::expand::LinkIntent;
 use crate::model::IfaceState;
 use crate::netdev::Link;
-use crate::ovs::{OvsBridgeOptions, OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState};
+use crate::ovs::{
+    OvsBondIntent, OvsBridgeOptions, OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState,
+};
 
 /// Sorts removals before additions before changes, keeping order within each.
 fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
@@ -107,90 +109,169 @@ impl Ctx<'_> {
             .then(|| self.current.bridges.get(bridge))
             .flatten()
             .and_then(|b| b.ports.get(port));
-        match here {
-            Some(have) => {
-                if kind(have.internal, &have.patch_peer) != kind(want.internal, &want.patch_peer) {
-                    self.errors.push(PlanError {
-                        path: want.origin.clone(),
-                        message: format!(
-                            "port {port} of {bridge} exists as {}, not as {}; remove it first",
-                            kind(have.internal, &have.patch_peer),
-                            kind(want.internal, &want.patch_peer)
-                        ),
-                    });
-                    return;
-                }
-                // Unmentioned settings stay as another agent set them; VLAN settings
-                // that carry the same VLANs stay as they are written.
-                let mut settings = OvsPort {
-                    internal: want.internal,
-                    patch_peer: want.patch_peer.clone(),
-                    external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
-                    ..have.clone()
-                };
-                if let Some(tag) = want.tag {
-                    let vlans = OvsPort {
-                        tag,
-                        vlan_mode: want.vlan_mode.clone(),
-                        trunks: want.trunks.clone(),
-                        ..OvsPort::default()
-                    };
-                    if !vlans.same_vlans(have) {
-                        settings.tag = vlans.tag;
-                        settings.vlan_mode = vlans.vlan_mode;
-                        settings.trunks = vlans.trunks;
-                    }
-                }
-                if settings != *have {
-                    self.ops.push(OvsOp::SetPort {
-                        port: port.to_string(),
-                        settings,
-                    });
-                }
-            }
-            None => {
-                if !want.internal && want.patch_peer.is_none() && !self.device_will_exist(port) {
-                    self.errors.push(PlanError {
-                        path: want.origin.clone(),
-                        message: format!(
-                            "{port} does not exist; an OVS port that is not internal must be an existing device \
-                             (declare it as type: ovs-interface for an internal port)"
-                        ),
-                    });
-                    return;
-                }
-                if let Some(other) = self.current.bridge_of(port).filter(|o| *o != bridge) {
-                    self.refuse_unmodelled_port(other, port, &want.origin);
-                    self.ops.push(OvsOp::DelPort {
-                        bridge: other.to_string(),
-                        port: port.to_string(),
-                    });
-                }
-                self.ops.push(OvsOp::AddPort {
-                    bridge: bridge.to_string(),
-                    port: port.to_string(),
-                    settings: OvsPort {
-                        tag: want.tag.flatten(),
-                        vlan_mode: want.vlan_mode.clone().filter(|_| want.tag.is_some()),
-                        trunks: want.tag.map(|_| want.trunks.clone()).unwrap_or_default(),
-                        internal: want.internal,
-                        patch_peer: want.patch_peer.clone(),
-                        external_ids: ids.unwrap_or_default(),
-                        managed: true,
-                        unmodelled: None,
-                    },
-                });
+        if let Some(b) = &want.bond {
+            if !self.bond_members_ready(port, b, &want.origin) {
+                return;
             }
         }
+        let Some(have) = here else {
+            return self.add_port(bridge, port, want, ids);
+        };
+        if kind(have) != want_kind(want) {
+            self.errors.push(PlanError {
+                path: want.origin.clone(),
+                message: format!(
+                    "port {port} of {bridge} exists as {}, not as {}; remove it first",
+                    kind(have),
+                    want_kind(want)
+                ),
+            });
+            return;
+        }
+        // Unmentioned settings stay as another agent set them; VLAN and bond settings
+        // that OVS reads alike stay as they are written.
+        let mut settings = OvsPort {
+            internal: want.internal,
+            patch_peer: want.patch_peer.clone(),
+            bond: want
+                .bond
+                .as_ref()
+                .map(|b| b.merged(have.bond.as_ref()))
+                .or(have.bond.clone()),
+            external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
+            ..have.clone()
+        };
+        if let Some(tag) = want.tag {
+            let vlans = OvsPort {
+                tag,
+                vlan_mode: want.vlan_mode.clone(),
+                trunks: want.trunks.clone(),
+                ..OvsPort::default()
+            };
+            if !vlans.same_vlans(have) {
+                settings.tag = vlans.tag;
+                settings.vlan_mode = vlans.vlan_mode;
+                settings.trunks = vlans.trunks;
+            }
+        }
+        let members = |p: &OvsPort| p.bond.as_ref().map(|b| b.members.clone());
+        if members(&settings) != members(have) {
+            // A bond has no device of its own: other members make it again.
+            self.ops.push(OvsOp::DelPort {
+                bridge: bridge.to_string(),
+                port: port.to_string(),
+            });
+            self.ops.push(OvsOp::AddPort {
+                bridge: bridge.to_string(),
+                port: port.to_string(),
+                settings,
+            });
+        } else if settings != *have {
+            self.ops.push(OvsOp::SetPort {
+                port: port.to_string(),
+                settings,
+            });
+        }
+    }
+
+    /// Adds `port` (not on `bridge` yet), moving it from another bridge.
+    fn add_port(
+        &mut self,
+        bridge: &str,
+        port: &str,
+        want: &OvsPortIntent,
+        ids: Option<BTreeMap<String, String>>,
+    ) {
+        let device = !want.internal && want.patch_peer.is_none() && want.bond.is_none();
+        if device && !self.device_will_exist(port) {
+            self.errors.push(PlanError {
+                path: want.origin.clone(),
+                message: format!(
+                    "{port} does not exist; an OVS port that is not internal must be an existing device \
+                     (declare it as type: ovs-interface for an internal port)"
+                ),
+            });
+            return;
+        }
+        if let Some(other) = self.current.bridge_of(port).filter(|o| *o != bridge) {
+            self.refuse_unmodelled_port(other, port, &want.origin);
+            self.ops.push(OvsOp::DelPort {
+                bridge: other.to_string(),
+                port: port.to_string(),
+            });
+        }
+        self.ops.push(OvsOp::AddPort {
+            bridge: bridge.to_string(),
+            port: port.to_string(),
+            settings: OvsPort {
+                tag: want.tag.flatten(),
+                vlan_mode: want.vlan_mode.clone().filter(|_| want.tag.is_some()),
+                trunks: want.tag.map(|_| want.trunks.clone()).unwrap_or_default(),
+                internal: want.internal,
+                patch_peer: want.patch_peer.clone(),
+                bond: want.bond.as_ref().map(|b| b.merged(None)),
+                external_ids: ids.unwrap_or_default(),
+                managed: true,
+                unmodelled: None,
+            },
+        });
+    }
+
+    /// Whether the members of bond `port` can join it: each an existing device, none a
+    /// member of another bond. A member that is a port of its own leaves that port.
+    fn bond_members_ready(&mut self, port: &str, b: &OvsBondIntent, origin: &str) -> bool {
+        let mut ready = true;
+        for m in &b.members {
+            let problem = if !self.device_will_exist(m) {
+                Some(format!(
+                    "{m} does not exist; a bond's members are existing devices"
+                ))
+            } else if let Some((br, other)) = self.current.bond_of(m).filter(|(_, o)| *o != port) {
+                Some(format!(
+                    "{m} is a member of bond {other} of {br}; remove it from there first"
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                self.errors.push(PlanError {
+                    path: format!("{origin}.link-aggregation.port"),
+                    message,
+                });
+                ready = false;
+                continue;
+            }
+            let Some(br) = self.current.bridge_of(m) else {
+                continue;
+            };
+            let del = OvsOp::DelPort {
+                bridge: br.to_string(),
+                port: m.clone(),
+            };
+            if !self.ops.contains(&del) {
+                self.refuse_unmodelled_port(br, m, origin);
+                self.ops.push(del);
+            }
+        }
+        ready
     }
 }
 
-/// What a port is, for messages: internal, patch or an existing device.
-fn kind(internal: bool, patch_peer: &Option<String>) -> &'static str {
-    match (internal, patch_peer) {
-        (true, _) => "an internal port",
-        (false, Some(_)) => "a patch port",
-        (false, None) => "a device's port",
+/// What a port is, for messages.
+fn kind(p: &OvsPort) -> &'static str {
+    kind_of(p.internal, p.patch_peer.is_some(), p.bond.is_some())
+}
+
+fn want_kind(p: &OvsPortIntent) -> &'static str {
+    kind_of(p.internal, p.patch_peer.is_some(), p.bond.is_some())
+}
+
+fn kind_of(internal: bool, patch: bool, bond: bool) -> &'static str {
+    match (internal, patch, bond) {
+        (true, _, _) => "an internal port",
+        (_, true, _) => "a patch port",
+        (_, _, true) => "a bond",
+        _ => "a device's port",
     }
 }
 
@@ -405,8 +486,9 @@ pub fn restore(current: &OvsState, target: &OvsState) -> Vec<OvsOp> {
                             port: port.clone(),
                         }),
                         Some(want)
-                            if want.internal != have.internal
-                                || want.patch_peer.is_some() != have.patch_peer.is_some() =>
+                            if kind(want) != kind(have)
+                                || want.bond.as_ref().map(|b| &b.members)
+                                    != have.bond.as_ref().map(|b| &b.members) =>
                         {
                             ops.push(OvsOp::DelPort {
                                 bridge: name.clone(),

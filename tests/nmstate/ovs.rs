@@ -255,3 +255,65 @@ fn ovs_patch_ports() {
     assert!(s.ovs.bridges.is_empty(), "{:?}", s.ovs);
     assert!(s.links.contains_key("eth1"));
 }
+
+#[test]
+fn ovs_bond_of_two_devices() {
+    let test = "ovs_bond_of_two_devices";
+    if !enter_private_netns(test) {
+        return;
+    }
+    let Some(ovs) = Ovs::start(test) else { return };
+    fixture();
+    converges_ovs(&ovs, "ovs_bond.yml", read("ovs_bond.yml"));
+    assert_eq!(
+        get(
+            &ovs,
+            "Port",
+            "bond-nm0",
+            &["bond_mode", "lacp", "bond_updelay", "bond_downdelay", "tag"]
+        ),
+        ["balance-slb", "off", "100", "200", "30"]
+    );
+    let ctl = ovs.dir.path().join("ovs-vswitchd.ctl");
+    let bond_show = || {
+        let o = Command::new("ovs-appctl")
+            .arg(format!("--target={}", ctl.display()))
+            .args(["bond/show", "bond-nm0"])
+            .output()
+            .expect("ovs-appctl runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    has_all(
+        "bond/show",
+        &bond_show(),
+        &[
+            "bond_mode: balance-slb",
+            "updelay: 100 ms",
+            "downdelay: 200 ms",
+            "member eth1:",
+            "member eth2:",
+        ],
+    );
+
+    // nmstate's lacp mode changes the bond in place; a failure after it takes it back.
+    let lacp = read("ovs_bond.yml").replace("mode: balance-slb", "mode: lacp");
+    let before = state(&ovs).ovs;
+    let failing = format!(
+        "{lacp}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.9, next-hop-interface: eth1}}\n"
+    );
+    let o = run(&ovs, &["apply", "-"], &failing);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(state(&ovs).ovs, before, "{}", text(&o));
+    converges_ovs(&ovs, "mode: lacp", &lacp);
+    assert_eq!(get(&ovs, "Port", "bond-nm0", &["lacp"]), ["active"]);
+
+    let o = run(
+        &ovs,
+        &["apply", "-"],
+        "interfaces: [{name: ovs-br-bond, type: ovs-bridge, state: absent}]",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let s = state(&ovs);
+    assert!(s.ovs.bridges.is_empty(), "{:?}", s.ovs);
+    assert!(s.links.contains_key("eth1") && s.links.contains_key("eth2"));
+}

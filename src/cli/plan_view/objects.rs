@@ -317,6 +317,10 @@ fn ovs_port(bridge: Option<&str>, p: &OvsPort) -> Map<String, Value> {
     if !p.trunks.is_empty() {
         m.insert("trunks".into(), json!(p.trunks));
     }
+    put(&mut m, "patch-peer", p.patch_peer.as_deref());
+    if let Some(b) = &p.bond {
+        m.insert("bond".into(), json!(b));
+    }
     m.insert("internal".into(), json!(p.internal));
     m.insert("external-ids".into(), json!(p.external_ids));
     m
