@@ -184,8 +184,8 @@ pub fn ensure_vlan_bridge(
 }
 
 /// Ensures `port` is a port of the existing Open vSwitch bridge `bridge` with
-/// `settings` (access tag, internal, external_ids such as `iface-id`, `attached-mac`,
-/// `vm-uuid`); a port elsewhere moves. A missing bridge is an error
+/// `settings` (VLANs, internal, a patch peer or bond members, external_ids such as
+/// `iface-id`, `attached-mac`, `vm-uuid`); a port elsewhere moves. A missing bridge is an error
 /// ([`ApplyError::Plan`]), never created here.
 pub fn create_ovs_port(
     driver: &mut dyn Driver,
@@ -208,7 +208,12 @@ pub fn create_ovs_port(
             trunks: settings.trunks.clone(),
             internal: settings.internal,
             patch_peer: settings.patch_peer.clone(),
-            bond: None,
+            bond: settings.bond.as_ref().map(|b| crate::ovs::OvsBondIntent {
+                members: b.members.clone(),
+                mode: Some((b.mode.clone(), b.lacp.clone())),
+                updelay: Some(b.updelay),
+                downdelay: Some(b.downdelay),
+            }),
             external_ids: Some(settings.external_ids.clone()),
         },
     );

@@ -138,3 +138,32 @@ fn bad_bonds_are_refused_naming_the_key() {
         );
     }
 }
+
+#[test]
+fn the_device_api_makes_a_bond_idempotently() {
+    let mut s = applied().state().clone();
+    for n in ["v2", "v3"] {
+        let mut l = s.links["v1"].clone();
+        l.name = n.into();
+        s.links.insert(n.into(), l);
+    }
+    let mut m = ModelDriver::new(s);
+    let settings = super::OvsPort {
+        bond: Some(super::OvsBond {
+            members: ["v2".to_string(), "v3".to_string()].into(),
+            lacp: Some("active".into()),
+            ..super::OvsBond::default()
+        }),
+        ..super::OvsPort::default()
+    };
+    crate::devices::create_ovs_port(&mut m, "br-a", "bond1", &settings).expect("bond");
+    let before = m.state().clone();
+    crate::devices::create_ovs_port(&mut m, "br-a", "bond1", &settings).expect("again");
+    assert_eq!(m.state().ovs, before.ovs);
+    assert_eq!(
+        m.state().ovs.bridges["br-a"].ports["bond1"].bond,
+        settings.bond
+    );
+    crate::devices::delete_ovs_port(&mut m, "br-a", "bond1").expect("delete");
+    assert!(!m.state().ovs.bridges["br-a"].ports.contains_key("bond1"));
+}
