@@ -11,8 +11,6 @@
 mod common;
 #[path = "nmstate/devices.rs"]
 mod devices;
-#[path = "nmstate/ovs.rs"]
-mod ovs;
 
 use std::process::Command;
 
@@ -64,10 +62,6 @@ corpus!(
     "bond_absent.yml",
     "ovs_bridge.yml",
     "ovs_bridge_absent.yml",
-    "ovs_bridge_stp.yml",
-    "ovs_patch.yml",
-    "ovs_patch_absent.yml",
-    "ovs_bond.yml",
     "nm_only_keys.yml",
     "refused_8021x.yml",
     "refused_sriov.yml",

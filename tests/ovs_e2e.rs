@@ -4,6 +4,8 @@
 //! device API, and the errors that exit 2.
 
 mod common;
+#[path = "nmstate/ovs.rs"]
+mod nmstate_ovs;
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -1,11 +1,56 @@
-//! nmstate's Open vSwitch keys (docs/NMSTATE.md item 9) against a private ovsdb-server
-//! and ovs-vswitchd (userspace datapath) in the test's namespace: bridge options and port
+//! nmstate's Open vSwitch keys (docs/NMSTATE.md item 9): the OVS files of the corpus
+//! (`tests/nmstate/`) against a private ovsdb-server and ovs-vswitchd (userspace datapath)
+//! in the test's namespace, a module of `tests/ovs_e2e.rs` (the OVS tier; the VM tier's
+//! guest has no Open vSwitch): bridge options and port
 //! VLANs checked with `ovs-vsctl`/`ovs-appctl`, a second apply and `show`'s output applied
 //! back change nothing, the dry run predicts OVSDB, and a failure after the OVS
 //! transaction takes the options back.
 
-use super::*;
-use common::ovs::Ovs;
+use std::process::Command;
+
+use super::common::ovs::Ovs;
+use super::common::{enter_private_netns, run_ops, text, veth};
+use hostnet::netdev::linux::LinuxDriver;
+use hostnet::netdev::model::ModelDriver;
+use hostnet::netdev::{Driver, KernelState};
+
+/// A corpus file, compiled in.
+fn read(file: &str) -> &'static str {
+    match file {
+        "ovs_bridge.yml" => include_str!("ovs_bridge.yml"),
+        "ovs_bridge_absent.yml" => include_str!("ovs_bridge_absent.yml"),
+        "ovs_bridge_stp.yml" => include_str!("ovs_bridge_stp.yml"),
+        "ovs_patch.yml" => include_str!("ovs_patch.yml"),
+        "ovs_patch_absent.yml" => include_str!("ovs_patch_absent.yml"),
+        "ovs_bond.yml" => include_str!("ovs_bond.yml"),
+        other => panic!("{other} is not in the OVS corpus"),
+    }
+}
+
+/// The corpus fixture (tests/nmstate/README.md): `eth1`/`eth1p` and `eth2`/`eth2p`, up.
+fn fixture() {
+    run_ops(&[veth("eth1", "eth1p"), veth("eth2", "eth2p")]);
+}
+
+fn ip(args: &[&str]) -> String {
+    let o = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(o.status.success(), "ip {args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn query() -> KernelState {
+    LinuxDriver::new().expect("netlink").query().expect("query")
+}
+
+/// Asserts that every word sequence of `facts` appears in `have`.
+fn has_all(what: &str, have: &str, facts: &[&str]) {
+    let words: Vec<&str> = have.split_whitespace().collect();
+    for fact in facts {
+        let want: Vec<&str> = fact.split_whitespace().collect();
+        let found = words.windows(want.len()).any(|w| w == want.as_slice());
+        assert!(found, "{what}: {fact:?} not in:\n{have}");
+    }
+}
 
 /// `hostnet` with the private database.
 fn run(ovs: &Ovs, args: &[&str], stdin: &str) -> std::process::Output {
