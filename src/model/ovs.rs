@@ -362,6 +362,25 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
                 check_bond(push, &format!("{pp}.link-aggregation"), &port.name, la);
             }
         }
+        // A bond's member is no port of its own (OVS refuses it in the transaction).
+        let ports = b.port.iter().flatten().filter(|_| ovs);
+        let members = ports.clone().filter_map(|p| {
+            let la = p.link_aggregation.as_ref()?;
+            Some((p, la.port.iter().flatten()))
+        });
+        for (bond, ms) in members {
+            for m in ms {
+                if let Some(j) = ports.clone().position(|p| p.name == m.name) {
+                    push(
+                        format!("{p}.bridge.port[{j}]"),
+                        format!(
+                            "{} is a member of bond {}; it is no port of its own",
+                            m.name, bond.name
+                        ),
+                    );
+                }
+            }
+        }
         for (j, port) in b.port.iter().flatten().enumerate().filter(|_| !ovs) {
             if port.link_aggregation.is_some() {
                 push(

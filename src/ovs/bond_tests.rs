@@ -116,7 +116,7 @@ fn a_bond_changes_mode_in_place_and_is_made_again_for_new_members() {
 #[test]
 fn bad_bonds_are_refused_naming_the_key() {
     let d = crate::model::parse(
-        "interfaces:\n- {name: br-a, type: ovs-bridge, bridge: {port: [{name: b0, link-aggregation: {mode: balance-rr, port: [{name: v1}]}}, {name: b1, link-aggregation: {port: [{name: b1}, {name: v1}, {name: v1}]}}]}}\n- {name: br-l, type: linux-bridge, bridge: {port: [{name: v2, link-aggregation: {port: [{name: v3}, {name: v4}]}}]}}\n",
+        "interfaces:\n- {name: br-a, type: ovs-bridge, bridge: {port: [{name: b0, link-aggregation: {mode: balance-rr, port: [{name: v1}]}}, {name: b1, link-aggregation: {port: [{name: b1}, {name: v1}, {name: v1}]}}]}}\n- {name: br-l, type: linux-bridge, bridge: {port: [{name: v2, link-aggregation: {port: [{name: v3}, {name: v4}]}}]}}\n- {name: br-m, type: ovs-bridge, bridge: {port: [{name: v5}, {name: b2, link-aggregation: {port: [{name: v5}, {name: v6}]}}]}}\n",
     )
     .expect("parses");
     let got: Vec<String> = crate::model::validate(&d)
@@ -131,6 +131,7 @@ fn bad_bonds_are_refused_naming_the_key() {
         "interfaces[0].bridge.port[1].link-aggregation.port[0].name: b1 is the bond's own name",
         "interfaces[0].bridge.port[1].link-aggregation.port[2].name: v1 is given twice",
         "interfaces[1].bridge.port[0].link-aggregation: only an ovs-bridge's port is a bond",
+        "interfaces[2].bridge.port[0]: v5 is a member of bond b2; it is no port of its own",
     ] {
         assert!(
             got.iter().any(|g| g.starts_with(want)),

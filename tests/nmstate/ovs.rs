@@ -266,6 +266,11 @@ fn ovs_bridge_stp_timers_fail_mode_and_trunk() {
         get(&ovs, "Bridge", "ovs-br-stp", &["stp_enable", "fail_mode"]),
         ["false", "secure"]
     );
+    // `fail-mode: ""` clears it.
+    let cleared =
+        "interfaces: [{name: ovs-br-stp, type: ovs-bridge, bridge: {options: {fail-mode: ''}}}]";
+    converges_ovs(&ovs, "fail-mode: \"\"", cleared);
+    assert_eq!(get(&ovs, "Bridge", "ovs-br-stp", &["fail_mode"]), ["[]"]);
     let o = run(
         &ovs,
         &["apply", "-"],
