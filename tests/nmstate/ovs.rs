@@ -299,6 +299,15 @@ fn ovs_patch_ports() {
         );
         assert!(!query().links.contains_key(port), "{port} has a device");
     }
+    // A failure after the removal puts both bridges back with their patch ports.
+    let before = state(&ovs).ovs;
+    let failing = format!(
+        "{}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.9, next-hop-interface: eth2}}\n",
+        read("ovs_patch_absent.yml")
+    );
+    let o = run(&ovs, &["apply", "-"], &failing);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(state(&ovs).ovs, before, "{}", text(&o));
     let o = run(&ovs, &["apply", "-"], read("ovs_patch_absent.yml"));
     assert!(o.status.success(), "{}", text(&o));
     let s = state(&ovs);
@@ -357,11 +366,16 @@ fn ovs_bond_of_two_devices() {
     converges_ovs(&ovs, "mode: lacp", &lacp);
     assert_eq!(get(&ovs, "Port", "bond-nm0", &["lacp"]), ["active"]);
 
-    let o = run(
-        &ovs,
-        &["apply", "-"],
-        "interfaces: [{name: ovs-br-bond, type: ovs-bridge, state: absent}]",
+    // The bridge's removal, failing after it, puts the bond back as it was.
+    let removal = "interfaces: [{name: ovs-br-bond, type: ovs-bridge, state: absent}]\n";
+    let before = state(&ovs).ovs;
+    let failing = format!(
+        "{removal}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.9, next-hop-interface: eth1}}\n"
     );
+    let o = run(&ovs, &["apply", "-"], &failing);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(state(&ovs).ovs, before, "{}", text(&o));
+    let o = run(&ovs, &["apply", "-"], removal);
     assert!(o.status.success(), "{}", text(&o));
     let s = state(&ovs);
     assert!(s.ovs.bridges.is_empty(), "{:?}", s.ovs);
