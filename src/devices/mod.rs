@@ -215,6 +215,7 @@ pub fn create_ovs_port(
                 downdelay: Some(b.downdelay),
             }),
             external_ids: Some(settings.external_ids.clone()),
+            other_config: Some(settings.other_config.clone()),
         },
     );
     intent.ovs.bridges.insert(bridge.to_string(), b);

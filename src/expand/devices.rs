@@ -121,10 +121,14 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
     for (i, iface) in d.interfaces.iter().enumerate() {
         let origin = format!("interfaces[{i}]");
         if let Some(db) = &iface.ovs_db {
-            intent.ovs.external_ids.insert(
-                iface.name.clone(),
-                (origin.clone(), db.external_ids.clone()),
-            );
+            for (map, given) in [
+                (&mut intent.ovs.external_ids, &db.external_ids),
+                (&mut intent.ovs.other_config, &db.other_config),
+            ] {
+                if let Some(m) = given {
+                    map.insert(iface.name.clone(), (origin.clone(), m.clone()));
+                }
+            }
         }
         if iface.iface_type != Some(InterfaceType::OvsBridge) {
             continue;
@@ -150,6 +154,7 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
                             patch_peer: patch_peer(&p.name),
                             bond: p.link_aggregation.as_ref().map(ovs_bond),
                             external_ids: None,
+                            other_config: None,
                         },
                     )
                 })

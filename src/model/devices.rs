@@ -168,9 +168,13 @@ pub struct IdRangeSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OvsDbSpec {
-    /// Interface.external_ids, complete (`iface-id`, `attached-mac`, `vm-uuid`, …).
-    #[serde(default)]
-    pub external_ids: std::collections::BTreeMap<String, String>,
+    /// Interface.external_ids, complete (`iface-id`, `attached-mac`, `vm-uuid`, …); not
+    /// given: kept as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_ids: Option<std::collections::BTreeMap<String, String>>,
+    /// Interface.other_config, complete; not given: kept as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_config: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `link-aggregation` of an ovs-bridge port: an OVS bond (Port.bond_mode, lacp,

@@ -389,7 +389,7 @@ const OVS_BOND_PORT: &[(&str, Key)] = &[("name", Key::Keep)];
 
 const OVS_PATCH: &[(&str, Key)] = &[("peer", Key::Keep)];
 
-const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", Key::NotYet)];
+const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", Key::Keep)];
 
 const VLAN: &[(&str, Key)] = &[
     ("base-iface", Key::Keep),

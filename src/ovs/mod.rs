@@ -79,6 +79,9 @@ pub struct OvsPort {
     pub bond: Option<OvsBond>,
     /// Interface.external_ids.
     pub external_ids: BTreeMap<String, String>,
+    /// Interface.other_config.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_config: BTreeMap<String, String>,
     /// hostnet created the port (it marks its Port rows with [`MANAGED_KEY`]): only such
     /// ports leave a bridge because a file no longer lists them.
     #[serde(default)]
@@ -396,6 +399,9 @@ fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
     for (k, v) in &p.external_ids {
         write!(f, " {k}={v}")?;
     }
+    for (k, v) in &p.other_config {
+        write!(f, " other_config:{k}={v}")?;
+    }
     Ok(())
 }
 
@@ -516,6 +522,7 @@ pub struct OvsPortIntent {
     /// An OVS bond (`link-aggregation`).
     pub bond: Option<OvsBondIntent>,
     pub external_ids: Option<BTreeMap<String, String>>,
+    pub other_config: Option<BTreeMap<String, String>>,
 }
 
 /// The OVS part of an intent.
@@ -525,10 +532,12 @@ pub struct OvsIntent {
     /// `ovs-db.external_ids` of interfaces, by name and origin (they may be ports of a
     /// bridge this file does not describe).
     pub external_ids: BTreeMap<String, (String, BTreeMap<String, String>)>,
+    /// `ovs-db.other_config` of interfaces, likewise.
+    pub other_config: BTreeMap<String, (String, BTreeMap<String, String>)>,
 }
 
 impl OvsIntent {
     pub fn is_empty(&self) -> bool {
-        self.bridges.is_empty() && self.external_ids.is_empty()
+        self.bridges.is_empty() && self.external_ids.is_empty() && self.other_config.is_empty()
     }
 }

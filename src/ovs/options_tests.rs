@@ -172,3 +172,21 @@ fn bad_options_and_port_vlans_are_refused_naming_the_key() {
         assert_eq!(i.ovs.bridges["br-x"].options.stp, Some(true), "{stp}");
     }
 }
+
+#[test]
+fn other_config_of_an_interface_is_set_and_external_ids_not_given_stay() {
+    let yaml = "interfaces:\n- {name: br-int, type: ovs-bridge, bridge: {port: [{name: v1}]}}\n- {name: v1, type: veth, ovs-db: {external_ids: {iface-id: p1}, other_config: {emc-enable: 'false'}}}\n";
+    let m = applied(yaml);
+    let p = &m.state().ovs.bridges["br-int"].ports["v1"];
+    assert_eq!(p.other_config["emc-enable"], "false");
+    assert!(plan(m.state(), &intent_of(yaml)).expect("plans").is_empty());
+    let doc = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    assert!(
+        plan(m.state(), &intent_of(&doc)).expect("plans").is_empty(),
+        "{doc}"
+    );
+    // Only other_config given (the bridge not described): external_ids stay.
+    let cleared = "interfaces: [{name: v1, type: veth, ovs-db: {other_config: {}}}]";
+    assert_eq!(ovs_ops(m.state(), cleared), ["~ ovs-port v1 iface-id=p1"]);
+    fail_at_every_op(|| applied(yaml), &intent_of(cleared), |s| s.ovs);
+}

@@ -107,9 +107,12 @@ pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
             iface.iface_type = Some(InterfaceType::OvsInterface);
             iface.tap = None;
         }
-        if !port.external_ids.is_empty() {
+        let map =
+            |m: &std::collections::BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
+        if !port.external_ids.is_empty() || !port.other_config.is_empty() {
             iface.ovs_db = Some(OvsDbSpec {
-                external_ids: port.external_ids.clone(),
+                external_ids: map(&port.external_ids),
+                other_config: map(&port.other_config),
             });
         }
     }

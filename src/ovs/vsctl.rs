@@ -94,7 +94,10 @@ impl Vsctl {
             "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids,bond_mode,lacp,\
              bond_updelay,bond_downdelay",
         )?;
-        let ifaces = self.list("Interface", "_uuid,name,type,options,external_ids")?;
+        let ifaces = self.list(
+            "Interface",
+            "_uuid,name,type,options,external_ids,other_config",
+        )?;
         Ok(decode(&bridges, &ports, &ifaces))
     }
 
@@ -116,6 +119,7 @@ struct Iface {
     kind: String,
     options: BTreeMap<String, String>,
     external_ids: BTreeMap<String, String>,
+    other_config: BTreeMap<String, String>,
 }
 
 /// The state from the rows of the Bridge, Port and Interface tables, noting what hostnet
@@ -135,6 +139,7 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
                         .to_string(),
                     options: i.get("options").map(map_items).unwrap_or_default(),
                     external_ids: i.get("external_ids").map(map_items).unwrap_or_default(),
+                    other_config: i.get("other_config").map(map_items).unwrap_or_default(),
                 },
             ))
         })
@@ -213,6 +218,7 @@ fn decode_port(p: &Row, ifaces: &BTreeMap<String, Iface>) -> Option<(String, (St
         if members.iter().any(|i| {
             !matches!(i.kind.as_str(), "" | "system")
                 || !i.external_ids.is_empty()
+                || !i.other_config.is_empty()
                 || !i.options.is_empty()
         }) {
             unmodelled.push(format!(
@@ -257,6 +263,7 @@ fn decode_port(p: &Row, ifaces: &BTreeMap<String, Iface>) -> Option<(String, (St
         patch_peer,
         bond,
         external_ids: own.map(|i| i.external_ids.clone()).unwrap_or_default(),
+        other_config: own.map(|i| i.other_config.clone()).unwrap_or_default(),
         managed,
         unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
     };
@@ -400,20 +407,25 @@ fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bo
         // A bond's Interface rows are its members'; none is named after the port.
         return;
     }
-    if clear {
-        cmds.push(vec![
-            "clear".into(),
-            "Interface".into(),
-            q.clone(),
-            "external_ids".into(),
-        ]);
-    }
-    if !p.external_ids.is_empty() {
-        let mut set = vec!["set".into(), "Interface".into(), q];
-        for (k, v) in &p.external_ids {
-            set.push(format!("external_ids:{}={}", quoted(k), quoted(v)));
+    for (column, map) in [
+        ("external_ids", &p.external_ids),
+        ("other_config", &p.other_config),
+    ] {
+        if clear {
+            cmds.push(vec![
+                "clear".into(),
+                "Interface".into(),
+                q.clone(),
+                column.into(),
+            ]);
         }
-        cmds.push(set);
+        if !map.is_empty() {
+            let mut set = vec!["set".into(), "Interface".into(), q.clone()];
+            for (k, v) in map {
+                set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
+            }
+            cmds.push(set);
+        }
     }
 }
 

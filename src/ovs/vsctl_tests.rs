@@ -57,6 +57,7 @@ mod transaction {
              -- set Port tap0 external_ids:hostnet-created=\"true\" \
              -- set Port eth2 tag=20 vlan_mode=\"native-untagged\" trunks=[21,30,31] \
              -- clear Interface eth2 external_ids \
+             -- clear Interface eth2 other_config \
              -- remove Port eth2 external_ids hostnet-created \
              -- set Bridge br-int stp_enable=false rstp_enable=false mcast_snooping_enable=true \
              fail_mode=\"secure\" other_config:stp-priority=\"28672\" \

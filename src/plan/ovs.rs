@@ -30,6 +30,7 @@ struct Ctx<'a> {
     links: &'a BTreeMap<String, Link>,
     link_intents: &'a BTreeMap<String, LinkIntent>,
     ids: &'a BTreeMap<String, (String, BTreeMap<String, String>)>,
+    other: &'a BTreeMap<String, (String, BTreeMap<String, String>)>,
     ops: Vec<OvsOp>,
     errors: Vec<PlanError>,
 }
@@ -105,6 +106,10 @@ impl Ctx<'_> {
             .external_ids
             .clone()
             .or_else(|| self.ids.get(port).map(|(_, m)| m.clone()));
+        let other = want
+            .other_config
+            .clone()
+            .or_else(|| self.other.get(port).map(|(_, m)| m.clone()));
         let here = (!bridge_is_new)
             .then(|| self.current.bridges.get(bridge))
             .flatten()
@@ -115,7 +120,7 @@ impl Ctx<'_> {
             }
         }
         let Some(have) = here else {
-            return self.add_port(bridge, port, want, ids);
+            return self.add_port(bridge, port, want, (ids, other));
         };
         if kind(have) != want_kind(want) {
             self.errors.push(PlanError {
@@ -139,6 +144,7 @@ impl Ctx<'_> {
                 .map(|b| b.merged(have.bond.as_ref()))
                 .or(have.bond.clone()),
             external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
+            other_config: other.unwrap_or_else(|| have.other_config.clone()),
             ..have.clone()
         };
         if let Some(tag) = want.tag {
@@ -175,13 +181,7 @@ impl Ctx<'_> {
     }
 
     /// Adds `port` (not on `bridge` yet), moving it from another bridge.
-    fn add_port(
-        &mut self,
-        bridge: &str,
-        port: &str,
-        want: &OvsPortIntent,
-        ids: Option<BTreeMap<String, String>>,
-    ) {
+    fn add_port(&mut self, bridge: &str, port: &str, want: &OvsPortIntent, (ids, other): (Db, Db)) {
         let device = !want.internal && want.patch_peer.is_none() && want.bond.is_none();
         if device && !self.device_will_exist(port) {
             self.errors.push(PlanError {
@@ -211,6 +211,7 @@ impl Ctx<'_> {
                 patch_peer: want.patch_peer.clone(),
                 bond: want.bond.as_ref().map(|b| b.merged(None)),
                 external_ids: ids.unwrap_or_default(),
+                other_config: other.unwrap_or_default(),
                 managed: true,
                 unmodelled: None,
             },
@@ -257,6 +258,9 @@ impl Ctx<'_> {
     }
 }
 
+/// An `ovs-db` map a file gives, or not.
+type Db = Option<BTreeMap<String, String>>;
+
 /// What a port is, for messages.
 fn kind(p: &OvsPort) -> &'static str {
     kind_of(p.internal, p.patch_peer.is_some(), p.bond.is_some())
@@ -299,6 +303,7 @@ pub fn plan(
             .values()
             .map(|b| b.origin.clone())
             .chain(intent.external_ids.values().map(|(o, _)| o.clone()))
+            .chain(intent.other_config.values().map(|(o, _)| o.clone()))
             .next()
             .unwrap_or_default();
         return Err(vec![PlanError {
@@ -313,6 +318,7 @@ pub fn plan(
         links,
         link_intents,
         ids: &intent.external_ids,
+        other: &intent.other_config,
         ops: Vec::new(),
         errors: Vec::new(),
     };
@@ -414,29 +420,10 @@ pub fn plan(
             cx.ensure_port(name, new, port, want);
         }
     }
-    // external_ids of interfaces that are ports of bridges the file does not describe.
-    for (port, (origin, ids)) in &intent.external_ids {
-        if listed.contains(&port.as_str()) {
-            continue;
-        }
-        match current
-            .bridge_of(port)
-            .and_then(|b| current.bridges[b].ports.get(port))
-        {
-            Some(have) if have.external_ids != *ids => cx.ops.push(OvsOp::SetPort {
-                port: port.clone(),
-                settings: OvsPort {
-                    external_ids: ids.clone(),
-                    ..have.clone()
-                },
-            }),
-            Some(_) => {}
-            None => cx.errors.push(PlanError {
-                path: format!("{origin}.ovs-db"),
-                message: format!("{port} is not a port of any Open vSwitch bridge"),
-            }),
-        }
-    }
+    // ovs-db of interfaces that are ports of bridges the file does not describe.
+    let (ops, errors) = super::ovs_db::other_ports(current, intent, &listed);
+    cx.ops.extend(ops);
+    cx.errors.extend(errors);
     if cx.errors.is_empty() {
         Ok(ordered(cx.ops))
     } else {

@@ -168,7 +168,15 @@ fn ovs_bridge_options_and_port_vlans() {
             "[21, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39]"
         ]
     );
-    assert_eq!(get(&ovs, "Interface", "ovsnm0", &["type"]), ["internal"]);
+    assert_eq!(
+        get(
+            &ovs,
+            "Interface",
+            "ovsnm0",
+            &["type", "other_config:emc-enable"]
+        ),
+        ["internal", "\"false\""]
+    );
     has_all(
         "ovsnm0",
         &ip(&["addr", "show", "ovsnm0"]),
