@@ -118,6 +118,7 @@ pub fn show(state: &KernelState) -> Shown {
             mac_vtap: None,
             tap: None,
             ovs_db: None,
+            patch: None,
         };
         if let Some(t) = show_kind(&l.kind, &mut iface) {
             iface.iface_type = Some(t);

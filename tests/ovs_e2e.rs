@@ -4,6 +4,8 @@
 //! device API, and the errors that exit 2.
 
 mod common;
+#[path = "nmstate/ovs.rs"]
+mod nmstate_ovs;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -322,8 +324,9 @@ fn a_stale_or_unanswering_ovsdb_never_fails_a_plain_apply() {
 
 /// Another agent's ports on a bridge hostnet manages: the port list is not exact, so
 /// they stay; a port listed without `vlan` keeps its tag, `vlan: {}` removes it; a port
-/// or bridge carrying what hostnet does not model (a patch port, a fail mode, ports of
-/// others) is never deleted: exit 2, nothing changed.
+/// or bridge carrying what hostnet does not model (a bond whose members have settings of
+/// their own, ports of others) is never deleted: exit 2, nothing changed. Fail modes,
+/// trunks, patch ports and plain bonds are modelled: they do not stop a delete.
 #[test]
 fn ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted() {
     let test = "ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted";
@@ -331,7 +334,12 @@ fn ports_of_other_agents_stay_and_what_hostnet_cannot_restore_is_not_deleted() {
         return;
     }
     let Some(ovs) = Ovs::start(test) else { return };
-    run_ops(&[veth("v1", "g1"), veth("v2", "g2")]);
+    run_ops(&[
+        veth("v1", "g1"),
+        veth("v2", "g2"),
+        veth("v3", "g3"),
+        veth("v4", "g4"),
+    ]);
     let mine = "
 interfaces:
   - name: br-x
@@ -341,7 +349,7 @@ interfaces:
       port: [{name: v1, vlan: {mode: access, tag: 100}}]
 ";
     apply(&ovs, mine).unwrap_or_else(|e| panic!("{e:?}\n{}", ovs.log()));
-    // Another agent (nova, neutron) plugs in a tagged port and a patch port.
+    // Another agent (nova, neutron) plugs in a tagged port, a patch port and a bond.
     let vsctl = |args: &[&str]| {
         let o = Command::new("ovs-vsctl")
             .arg(format!("--db={}", ovs.db))
@@ -363,12 +371,16 @@ interfaces:
         "type=patch",
         "options:peer=patch-b",
     ]);
+    vsctl(&["add-bond", "br-x", "bond-a", "v3", "v4"]);
+    vsctl(&["set", "Interface", "v3", "external_ids:owner=other"]);
     let s = state(&ovs);
     let b = &s.ovs.bridges["br-x"];
     assert!(b.ports["v1"].managed && !b.ports["v2"].managed);
+    assert_eq!(b.ports["patch-a"].patch_peer.as_deref(), Some("patch-b"));
+    assert!(b.ports["patch-a"].unmodelled.is_none());
     assert_eq!(
-        b.ports["patch-a"].unmodelled.as_deref(),
-        Some("interface type patch")
+        b.ports["bond-a"].unmodelled.as_deref(),
+        Some("2 interfaces (a bond) with settings of their own")
     );
 
     // The file that does not list them changes nothing.
@@ -384,18 +396,28 @@ interfaces:
     apply(&ovs, &listed.replace("{name: v2}", "{name: v2, vlan: {}}")).expect("untags");
     assert_eq!(state(&ovs).ovs.bridges["br-x"].ports["v2"].tag, None);
 
-    // What a rollback could not restore is refused: exit 2, nothing changed.
+    // What a rollback could not restore is refused: exit 2, nothing changed. Another
+    // agent's fail mode and trunks are read (and could be restored), so they are not named.
     vsctl(&["set", "Bridge", "br-x", "fail_mode=secure"]);
+    vsctl(&["set", "Port", "v2", "trunks=[7,8]"]);
+    let s = state(&ovs);
+    assert_eq!(
+        s.ovs.bridges["br-x"].options.fail_mode.as_deref(),
+        Some("secure")
+    );
+    assert_eq!(s.ovs.bridges["br-x"].ports["v2"].trunks, [7, 8].into());
     let before = state(&ovs);
     for (yaml, want) in [
         (
-            "interfaces: [{name: patch-a, state: absent}]",
-            "interfaces[0]: port patch-a of br-x has interface type patch, which hostnet does not model",
+            "interfaces: [{name: bond-a, state: absent}]",
+            "interfaces[0]: port bond-a of br-x has 2 interfaces (a bond) with settings of their own, \
+             which hostnet does not model",
         ),
         (
             "interfaces: [{name: br-x, type: ovs-bridge, state: absent}]",
-            "interfaces[0]: Open vSwitch bridge br-x has fail_mode secure; port patch-a with interface \
-             type patch; port v2, which hostnet did not create;",
+            "interfaces[0]: Open vSwitch bridge br-x has port bond-a with 2 interfaces (a bond) with \
+             settings of their own; \
+             port patch-a, which hostnet did not create; port v2, which hostnet did not create;",
         ),
     ] {
         let err = apply(&ovs, yaml).expect_err("refused");

@@ -134,13 +134,28 @@ pub fn dot(state: &KernelState, networks: &[NetworkReport]) -> String {
                 quote(&format!("dev:{name}"))
             );
         }
-        for port in b.ports.keys() {
+        for (port, p) in &b.ports {
             if !names.contains(port.as_str()) {
                 let _ = writeln!(
                     out,
                     "  {} [shape=box, label={}];",
                     quote(&format!("dev:{port}")),
                     lines(&[port.clone(), "ovs-port".into()])
+                );
+            }
+            // An OVS bond's members, and a patch port's peer (drawn from one end).
+            let members = p.bond.iter().flat_map(|bd| bd.members.iter());
+            let peer = p.patch_peer.iter().filter(|peer| port < *peer);
+            for (from, to, label) in members
+                .map(|m| (m, port, "bond member"))
+                .chain(peer.map(|peer| (port, peer, "patch")))
+            {
+                let _ = writeln!(
+                    out,
+                    "  {} -> {} [label={}];",
+                    quote(&format!("dev:{from}")),
+                    quote(&format!("dev:{to}")),
+                    quote(label)
                 );
             }
             let _ = writeln!(
@@ -271,6 +286,36 @@ mod tests {
         );
         assert_eq!(d.matches("style=dashed").count(), 1, "{d}");
         assert!(!d.contains("dev:lo"), "{d}");
+    }
+
+    #[test]
+    fn ovs_bond_members_and_patch_peers_are_edges() {
+        use crate::ovs::{OvsBond, OvsBridge, OvsPort};
+        let mut s = host();
+        let bond = OvsPort {
+            bond: Some(OvsBond {
+                members: ["v0".to_string(), "v1".to_string()].into(),
+                ..OvsBond::default()
+            }),
+            ..OvsPort::default()
+        };
+        let patch = |peer: &str| OvsPort {
+            patch_peer: Some(peer.into()),
+            ..OvsPort::default()
+        };
+        let mut b = OvsBridge::default();
+        b.ports.insert("bond0".into(), bond);
+        b.ports.insert("pa".into(), patch("pb"));
+        s.ovs.bridges.insert("br-a".into(), b);
+        let mut b = OvsBridge::default();
+        b.ports.insert("pb".into(), patch("pa"));
+        s.ovs.bridges.insert("br-b".into(), b);
+        let d = dot(&s, &[]);
+        assert!(
+            d.contains("\"dev:v0\" -> \"dev:bond0\" [label=\"bond member\"];"),
+            "{d}"
+        );
+        assert_eq!(d.matches("[label=\"patch\"]").count(), 1, "{d}");
     }
 
     #[test]

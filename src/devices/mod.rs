@@ -225,8 +225,8 @@ pub fn ensure_vlan_bridge(
 }
 
 /// Ensures `port` is a port of the existing Open vSwitch bridge `bridge` with
-/// `settings` (access tag, internal, external_ids such as `iface-id`, `attached-mac`,
-/// `vm-uuid`); a port elsewhere moves. A missing bridge is an error
+/// `settings` (VLANs, internal, a patch peer or bond members, external_ids such as
+/// `iface-id`, `attached-mac`, `vm-uuid`); a port elsewhere moves. A missing bridge is an error
 /// ([`ApplyError::Plan`]), never created here.
 pub fn create_ovs_port(
     driver: &mut dyn Driver,
@@ -245,8 +245,18 @@ pub fn create_ovs_port(
         crate::ovs::OvsPortIntent {
             origin: b.origin.clone(),
             tag: Some(settings.tag),
+            vlan_mode: settings.vlan_mode.clone(),
+            trunks: settings.trunks.clone(),
             internal: settings.internal,
+            patch_peer: settings.patch_peer.clone(),
+            bond: settings.bond.as_ref().map(|b| crate::ovs::OvsBondIntent {
+                members: b.members.clone(),
+                mode: Some((b.mode.clone(), b.lacp.clone())),
+                updelay: Some(b.updelay),
+                downdelay: Some(b.downdelay),
+            }),
             external_ids: Some(settings.external_ids.clone()),
+            other_config: Some(settings.other_config.clone()),
         },
     );
     intent.ovs.bridges.insert(bridge.to_string(), b);

@@ -109,18 +109,26 @@ fn vlan_options(v: &VlanSpec) -> Option<VlanOptions> {
 /// lists, `ovs-interface` internal ports, and `ovs-db` of any interface.
 pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
     use crate::ovs::{OvsBridgeIntent, OvsPortIntent};
-    let internal = |name: &str| {
+    // An ovs-interface is an internal port, or a patch port with `patch`.
+    let declared = |name: &str| {
         d.interfaces
             .iter()
-            .any(|i| i.name == name && i.iface_type == Some(InterfaceType::OvsInterface))
+            .find(|i| i.name == name && i.iface_type == Some(InterfaceType::OvsInterface))
     };
+    let internal = |name: &str| declared(name).is_some_and(|i| i.patch.is_none());
+    let patch_peer =
+        |name: &str| declared(name).and_then(|i| i.patch.as_ref().map(|p| p.peer.clone()));
     for (i, iface) in d.interfaces.iter().enumerate() {
         let origin = format!("interfaces[{i}]");
         if let Some(db) = &iface.ovs_db {
-            intent.ovs.external_ids.insert(
-                iface.name.clone(),
-                (origin.clone(), db.external_ids.clone()),
-            );
+            for (map, given) in [
+                (&mut intent.ovs.external_ids, &db.external_ids),
+                (&mut intent.ovs.other_config, &db.other_config),
+            ] {
+                if let Some(m) = given {
+                    map.insert(iface.name.clone(), (origin.clone(), m.clone()));
+                }
+            }
         }
         if iface.iface_type != Some(InterfaceType::OvsBridge) {
             continue;
@@ -130,16 +138,23 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
             ps.iter()
                 .enumerate()
                 .map(|(j, p)| {
+                    let (vlan_mode, tag, trunks) = p
+                        .vlan
+                        .as_ref()
+                        .map(crate::model::ovs::port_vlans)
+                        .unwrap_or_default();
                     (
                         p.name.clone(),
                         OvsPortIntent {
                             origin: format!("{origin}.bridge.port[{j}]"),
-                            tag: p
-                                .vlan
-                                .as_ref()
-                                .map(|v| v.tag.and_then(|t| u16::try_from(t).ok())),
+                            tag: p.vlan.as_ref().map(|_| tag),
+                            vlan_mode,
+                            trunks,
                             internal: internal(&p.name),
+                            patch_peer: patch_peer(&p.name),
+                            bond: p.link_aggregation.as_ref().map(ovs_bond),
                             external_ids: None,
+                            other_config: None,
                         },
                     )
                 })
@@ -154,11 +169,49 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
                 datapath: bridge
                     .and_then(|b| b.options.as_ref())
                     .and_then(|o| o.datapath.clone()),
+                options: bridge
+                    .and_then(|b| b.options.as_ref())
+                    .map(ovs_options)
+                    .unwrap_or_default(),
                 ports,
                 add_ports: Default::default(),
                 remove_ports: Vec::new(),
             },
         );
+    }
+}
+
+/// What a port's `link-aggregation` says of its OVS bond. nmstate's modes are Port.bond_mode
+/// with Port.lacp (`lacp` alone is LACP on the default bond mode; balance-tcp needs LACP).
+fn ovs_bond(la: &crate::model::OvsBondSpec) -> crate::ovs::OvsBondIntent {
+    let text = |s: &str| Some(s.to_string());
+    crate::ovs::OvsBondIntent {
+        members: la.port.iter().flatten().map(|m| m.name.clone()).collect(),
+        mode: la.mode.as_deref().map(|m| match m {
+            "lacp" => (None, text("active")),
+            "balance-tcp" => (text(m), text("active")),
+            other => (text(other), text("off")),
+        }),
+        updelay: la.bond_updelay,
+        downdelay: la.bond_downdelay,
+    }
+}
+
+/// What an ovs-bridge's `bridge.options` say of the bridge's OVSDB options.
+fn ovs_options(o: &crate::model::BridgeOptionsSpec) -> crate::ovs::OvsBridgeOptionsIntent {
+    let stp = o.stp.clone().unwrap_or_default();
+    crate::ovs::OvsBridgeOptionsIntent {
+        stp: stp.enabled,
+        rstp: o.rstp,
+        mcast_snooping: o.mcast_snooping_enable,
+        fail_mode: o
+            .fail_mode
+            .as_ref()
+            .map(|m| Some(m.clone()).filter(|m| !m.is_empty())),
+        stp_forward_delay: stp.forward_delay,
+        stp_hello_time: stp.hello_time,
+        stp_max_age: stp.max_age,
+        stp_priority: stp.priority,
     }
 }
 

@@ -58,7 +58,9 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
     }
     for (i, iface) in d.interfaces.iter().enumerate() {
         let state = iface.state.unwrap_or(IfaceState::Up);
-        if state == IfaceState::Ignore {
+        // An Open vSwitch patch port has no network device: only OVSDB has it.
+        let patch = iface.patch.is_some() && state != IfaceState::Absent;
+        if state == IfaceState::Ignore || patch {
             continue;
         }
         let kind = iface.iface_type.map(|t| match t {

@@ -168,9 +168,47 @@ pub struct IdRangeSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OvsDbSpec {
-    /// Interface.external_ids, complete (`iface-id`, `attached-mac`, `vm-uuid`, …).
-    #[serde(default)]
-    pub external_ids: std::collections::BTreeMap<String, String>,
+    /// Interface.external_ids, complete (`iface-id`, `attached-mac`, `vm-uuid`, …); not
+    /// given: kept as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_ids: Option<std::collections::BTreeMap<String, String>>,
+    /// Interface.other_config, complete; not given: kept as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_config: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// `link-aggregation` of an ovs-bridge port: an OVS bond (Port.bond_mode, lacp,
+/// bond_updelay, bond_downdelay; one Interface row per member).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OvsBondSpec {
+    /// `active-backup`, `balance-slb`, `balance-tcp` or `lacp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The member devices, at least two (the complete list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<Vec<OvsBondPortSpec>>,
+    /// Milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_updelay: Option<u32>,
+    /// Milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_downdelay: Option<u32>,
+}
+
+/// `link-aggregation.port[]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OvsBondPortSpec {
+    pub name: String,
+}
+
+/// `patch` of an `ovs-interface`: Interface.type patch, options:peer.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OvsPatchSpec {
+    /// The patch port on the other bridge.
+    pub peer: String,
 }
 
 /// `tap`: only with `type: tap`.

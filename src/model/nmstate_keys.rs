@@ -39,6 +39,9 @@ enum Key {
     Map(&'static [(&'static str, Key)]),
     /// A list of sections.
     List(&'static [(&'static str, Key)]),
+    /// A section with an `enabled` key, which may be given as that boolean alone
+    /// (an ovs-bridge's `stp: true`).
+    EnabledOrMap(&'static [(&'static str, Key)]),
     /// Another spelling of the key named (in the same section).
     Alias(&'static str),
     /// Accepted and ignored, for this reason.
@@ -183,7 +186,7 @@ const IFACE: &[(&str, Key)] = &[
     ),
     ("dispatch", Key::Check(dispatch)),
     ("ethernet", Key::Map(ETHERNET)),
-    ("patch", Key::NotYet),
+    ("patch", Key::Map(OVS_PATCH)),
     (
         "dpdk",
         Key::Refuse("DPDK ports need an Open vSwitch built with DPDK and a device bound to a DPDK driver; hostnet does not manage them"),
@@ -233,7 +236,7 @@ const REFUSED_TYPES: &[(&str, &str)] = &[
     ),
     (
         "ovs-patch",
-        "Open vSwitch patch ports are not supported by hostnet yet",
+        "an Open vSwitch patch port is `type: ovs-interface` with `patch: {peer: NAME}`",
     ),
 ];
 
@@ -357,10 +360,10 @@ const OVS_BRIDGE: &[(&str, Key)] = &[
 
 const OVS_BRIDGE_OPTIONS: &[(&str, Key)] = &[
     ("datapath", Key::Keep),
-    ("stp", Key::NotYet),
-    ("rstp", Key::NotYet),
-    ("mcast-snooping-enable", Key::NotYet),
-    ("fail-mode", Key::NotYet),
+    ("stp", Key::EnabledOrMap(LINUX_STP)),
+    ("rstp", Key::Bool),
+    ("mcast-snooping-enable", Key::Bool),
+    ("fail-mode", Key::Keep),
     (
         "allow-extra-ports",
         Key::Ignore("hostnet never removes Open vSwitch ports it did not create"),
@@ -369,18 +372,24 @@ const OVS_BRIDGE_OPTIONS: &[(&str, Key)] = &[
 
 const OVS_PORT: &[(&str, Key)] = &[
     ("name", Key::Keep),
-    ("vlan", Key::Map(OVS_PORT_VLAN)),
-    ("link-aggregation", Key::NotYet),
+    ("vlan", Key::Map(PORT_VLAN)),
+    ("link-aggregation", Key::Map(OVS_BOND)),
 ];
 
-const OVS_PORT_VLAN: &[(&str, Key)] = &[
+const OVS_BOND: &[(&str, Key)] = &[
     ("mode", Key::Keep),
-    ("tag", Key::Int),
-    ("enable-native", Key::NotYet),
-    ("trunk-tags", Key::NotYet),
+    ("port", Key::List(OVS_BOND_PORT)),
+    ("ports", Key::Alias("port")),
+    ("bond-updelay", Key::Int),
+    ("bond-downdelay", Key::Int),
+    ("ovs-db", Key::NotYet),
 ];
 
-const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", Key::NotYet)];
+const OVS_BOND_PORT: &[(&str, Key)] = &[("name", Key::Keep)];
+
+const OVS_PATCH: &[(&str, Key)] = &[("peer", Key::Keep)];
+
+const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", Key::Keep)];
 
 const VLAN: &[(&str, Key)] = &[
     ("base-iface", Key::Keep),
@@ -682,6 +691,15 @@ fn decide(w: &mut Walk, path: &str, map: &mut Mapping, name: &str, rule: Key) {
                 map.shift_remove(name);
                 w.changed = true;
             }
+        }
+        Key::EnabledOrMap(t) => {
+            if let Some(b) = as_bool(value) {
+                let mut m = Mapping::new();
+                m.insert(Value::String("enabled".into()), Value::Bool(b));
+                *value = Value::Mapping(m);
+                w.changed = true;
+            }
+            walk_map(w, &p, value, t);
         }
         Key::List(t) => {
             if let Some(items) = value.as_sequence_mut() {

@@ -38,7 +38,7 @@ pub struct Desired {
 }
 
 /// `interfaces[]`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InterfaceSpec {
     pub name: String,
@@ -78,6 +78,9 @@ pub struct InterfaceSpec {
     /// `ovs-db`: the interface's row in Open vSwitch (it must be an OVS port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ovs_db: Option<super::devices::OvsDbSpec>,
+    /// `patch` (ovs-interface only): an Open vSwitch patch port to its `peer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<super::devices::OvsPatchSpec>,
 }
 
 /// Interface types hostnet understands.
@@ -180,6 +183,15 @@ pub struct BridgeOptionsSpec {
     /// `datapath` (ovs-bridge only): `netdev` for the userspace datapath.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapath: Option<String>,
+    /// ovs-bridge only: Rapid Spanning Tree (Bridge.rstp_enable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rstp: Option<bool>,
+    /// ovs-bridge only: multicast snooping (Bridge.mcast_snooping_enable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcast_snooping_enable: Option<bool>,
+    /// ovs-bridge only: `standalone` or `secure` (`""` clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_mode: Option<String>,
     /// Seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_ageing_time: Option<u32>,
@@ -243,9 +255,12 @@ pub struct StpSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PortSpec {
     pub name: String,
-    /// `vlan` (ovs-bridge ports only): `{mode: access, tag: N}`.
+    /// `vlan`: the port's VLANs (nmstate's access and trunk modes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<super::devices::PortVlanSpec>,
+    /// `link-aggregation` (ovs-bridge ports only): the port is an OVS bond of `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_aggregation: Option<super::devices::OvsBondSpec>,
     /// Linux bridge ports: hairpin mode (IFLA_BRPORT_MODE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stp_hairpin_mode: Option<bool>,

@@ -205,7 +205,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
             super::validate_devices::check_interface(&mut push, &ix, i, iface);
             super::bridge::check(&mut push, &format!("interfaces[{i}]"), iface);
             super::bridge_vlans::check(&mut push, &format!("interfaces[{i}]"), iface);
-            super::validate_devices::check_ovs(&mut push, &ix, i, iface);
+            super::ovs::check_ovs(&mut push, &ix, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);
         super::routes::check(&mut push, d);

@@ -6,17 +6,25 @@
 //! all. The database is `unix:/var/run/openvswitch/db.sock` unless `HOSTNET_OVSDB` names
 //! another (`unix:PATH` or `tcp:…`), which is how tests use private daemons.
 //!
-//! A port is modelled with its one interface (OVS's usual case): the VLAN tag lives in
-//! the Port table, `type=internal` and `external_ids` (`iface-id`, `attached-mac`,
-//! `vm-uuid`, as hypervisors set them) in the Interface table.
+//! A port is modelled with its one interface (OVS's usual case): the VLAN settings
+//! (`vlan_mode`, `tag`, `trunks`) live in the Port table, `type=internal` and
+//! `external_ids` (`iface-id`, `attached-mac`, `vm-uuid`, as hypervisors set them) in the
+//! Interface table. A bridge's options (STP, RSTP, multicast snooping, fail mode) are
+//! Bridge columns and `other_config` keys.
 
+#[cfg(test)]
+mod bond_tests;
 pub(crate) mod model;
+#[cfg(test)]
+mod options_tests;
+#[cfg(test)]
+mod patch_tests;
 pub mod show;
 #[cfg(test)]
 mod tests;
 pub mod vsctl;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -50,21 +58,186 @@ impl OvsError {
 /// One port (and its interface).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OvsPort {
-    /// Access VLAN tag (Port.tag).
+    /// Port.tag: the access VLAN, or the native VLAN of a `native-*` port.
     pub tag: Option<u16>,
+    /// Port.vlan_mode (`access`, `trunk`, `native-untagged`, `native-tagged`,
+    /// `dot1q-tunnel`); `None`: empty, which OVS reads as access with a tag, else trunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_mode: Option<String>,
+    /// Port.trunks: the VLANs a trunk carries (empty: all of them).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub trunks: BTreeSet<u16>,
     /// `type=internal`: OVS makes the network device itself.
     pub internal: bool,
+    /// `type=patch` with `options:peer`: a patch port (no network device) to the patch
+    /// port of that name, normally on another bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch_peer: Option<String>,
+    /// An OVS bond: the port's interfaces are these member devices (the port itself has
+    /// no device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond: Option<OvsBond>,
     /// Interface.external_ids.
     pub external_ids: BTreeMap<String, String>,
+    /// Interface.other_config.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_config: BTreeMap<String, String>,
     /// hostnet created the port (it marks its Port rows with [`MANAGED_KEY`]): only such
     /// ports leave a bridge because a file no longer lists them.
     #[serde(default)]
     pub managed: bool,
     /// What the port carries that hostnet does not model (an interface type such as
-    /// `patch` or `vxlan`, several interfaces, trunks), which a delete could not take
+    /// `patch` or `vxlan`, several interfaces), which a delete could not take
     /// back: hostnet refuses to delete such a port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmodelled: Option<String>,
+}
+
+/// An OVS bond's members and settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OvsBond {
+    /// The member interfaces (existing devices), by name.
+    pub members: BTreeSet<String>,
+    /// Port.bond_mode; `None`: empty, which OVS reads as active-backup.
+    pub mode: Option<String>,
+    /// Port.lacp; `None`: empty, which OVS reads as off.
+    pub lacp: Option<String>,
+    /// Port.bond_updelay, milliseconds.
+    pub updelay: u32,
+    /// Port.bond_downdelay, milliseconds.
+    pub downdelay: u32,
+}
+
+impl OvsBond {
+    /// The bond mode and LACP setting OVS applies.
+    pub fn effective(&self) -> (&str, &str) {
+        (
+            self.mode.as_deref().unwrap_or("active-backup"),
+            self.lacp.as_deref().unwrap_or("off"),
+        )
+    }
+}
+
+/// What a file says of a bond; `None`: not mentioned (kept as it is).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OvsBondIntent {
+    pub members: BTreeSet<String>,
+    /// Port.bond_mode and Port.lacp.
+    pub mode: Option<(Option<String>, Option<String>)>,
+    pub updelay: Option<u32>,
+    pub downdelay: Option<u32>,
+}
+
+impl OvsBondIntent {
+    /// The bond `have` becomes (a new bond: `have` is `None`).
+    pub fn merged(&self, have: Option<&OvsBond>) -> OvsBond {
+        let base = have.cloned().unwrap_or_default();
+        let mut b = OvsBond {
+            members: self.members.clone(),
+            updelay: self.updelay.unwrap_or(base.updelay),
+            downdelay: self.downdelay.unwrap_or(base.downdelay),
+            ..base.clone()
+        };
+        if let Some((mode, lacp)) = &self.mode {
+            let want = OvsBond {
+                mode: mode.clone(),
+                lacp: lacp.clone(),
+                ..OvsBond::default()
+            };
+            // Settings that OVS reads alike stay as they are written.
+            if want.effective() != base.effective() || have.is_none() {
+                b.mode = want.mode;
+                b.lacp = want.lacp;
+            }
+        }
+        b
+    }
+}
+
+impl OvsPort {
+    /// The VLAN mode OVS applies: an empty `vlan_mode` is access with a tag, else trunk.
+    pub fn effective_vlan_mode(&self) -> &str {
+        match (&self.vlan_mode, self.tag) {
+            (Some(m), _) => m,
+            (None, Some(_)) => "access",
+            (None, None) => "trunk",
+        }
+    }
+
+    /// Whether the two carry VLANs alike (an empty `vlan_mode` and the mode OVS reads
+    /// for it are the same).
+    pub fn same_vlans(&self, other: &OvsPort) -> bool {
+        self.effective_vlan_mode() == other.effective_vlan_mode()
+            && self.tag == other.tag
+            && self.trunks == other.trunks
+    }
+}
+
+/// A bridge's options: Bridge.stp_enable, rstp_enable, mcast_snooping_enable, fail_mode
+/// and the STP keys of Bridge.other_config (`None`: not set, OVS's default).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OvsBridgeOptions {
+    pub stp: bool,
+    pub rstp: bool,
+    pub mcast_snooping: bool,
+    /// `standalone` or `secure`; `None`: empty (OVS behaves as standalone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_mode: Option<String>,
+    /// other_config:stp-forward-delay, seconds (4-30).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp_forward_delay: Option<u32>,
+    /// other_config:stp-hello-time, seconds (1-10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp_hello_time: Option<u32>,
+    /// other_config:stp-max-age, seconds (6-40).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp_max_age: Option<u32>,
+    /// other_config:stp-priority (0-65535).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stp_priority: Option<u32>,
+}
+
+impl OvsBridgeOptions {
+    /// The other_config keys of the STP timers, with their values.
+    pub fn stp_keys(&self) -> [(&'static str, Option<u32>); 4] {
+        [
+            ("stp-forward-delay", self.stp_forward_delay),
+            ("stp-hello-time", self.stp_hello_time),
+            ("stp-max-age", self.stp_max_age),
+            ("stp-priority", self.stp_priority),
+        ]
+    }
+}
+
+/// What a file says of a bridge's options; `None`: not mentioned (kept as it is).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OvsBridgeOptionsIntent {
+    pub stp: Option<bool>,
+    pub rstp: Option<bool>,
+    pub mcast_snooping: Option<bool>,
+    /// `Some(None)`: clear the fail mode (`fail-mode: ""`).
+    pub fail_mode: Option<Option<String>>,
+    pub stp_forward_delay: Option<u32>,
+    pub stp_hello_time: Option<u32>,
+    pub stp_max_age: Option<u32>,
+    pub stp_priority: Option<u32>,
+}
+
+impl OvsBridgeOptionsIntent {
+    /// `have` with the mentioned options changed.
+    pub fn merged(&self, have: &OvsBridgeOptions) -> OvsBridgeOptions {
+        OvsBridgeOptions {
+            stp: self.stp.unwrap_or(have.stp),
+            rstp: self.rstp.unwrap_or(have.rstp),
+            mcast_snooping: self.mcast_snooping.unwrap_or(have.mcast_snooping),
+            fail_mode: self.fail_mode.clone().unwrap_or(have.fail_mode.clone()),
+            stp_forward_delay: self.stp_forward_delay.or(have.stp_forward_delay),
+            stp_hello_time: self.stp_hello_time.or(have.stp_hello_time),
+            stp_max_age: self.stp_max_age.or(have.stp_max_age),
+            stp_priority: self.stp_priority.or(have.stp_priority),
+        }
+    }
 }
 
 /// The key in Port.external_ids that marks a port hostnet created.
@@ -75,9 +248,11 @@ pub const MANAGED_KEY: &str = "hostnet-created";
 pub struct OvsBridge {
     /// Bridge.datapath_type (`netdev` for the userspace datapath; `None`: system).
     pub datapath: Option<String>,
+    #[serde(default)]
+    pub options: OvsBridgeOptions,
     /// Ports by name, without the bridge's own local port.
     pub ports: BTreeMap<String, OvsPort>,
-    /// What the bridge carries that hostnet does not model (a controller, a fail mode):
+    /// What the bridge carries that hostnet does not model (a controller):
     /// hostnet refuses to delete such a bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmodelled: Option<String>,
@@ -92,12 +267,27 @@ pub struct OvsState {
 }
 
 impl OvsState {
+    /// The bridge and bond port that have `iface` as a bond member.
+    pub fn bond_of(&self, iface: &str) -> Option<(&str, &str)> {
+        self.bridges.iter().find_map(|(b, br)| {
+            br.ports
+                .iter()
+                .find(|(_, p)| p.bond.as_ref().is_some_and(|bd| bd.members.contains(iface)))
+                .map(|(p, _)| (b.as_str(), p.as_str()))
+        })
+    }
+
     /// The bridge a port is on.
     pub fn bridge_of(&self, port: &str) -> Option<&str> {
         self.bridges
             .iter()
             .find(|(_, b)| b.ports.contains_key(port))
             .map(|(n, _)| n.as_str())
+    }
+
+    /// The port `name` on any bridge.
+    pub fn port(&self, name: &str) -> Option<&OvsPort> {
+        self.bridges.values().find_map(|b| b.ports.get(name))
     }
 
     /// Whether a network device named `name` is made by OVS (a bridge's local port or
@@ -117,9 +307,16 @@ pub enum OvsOp {
     AddBridge {
         name: String,
         datapath: Option<String>,
+        #[serde(default)]
+        options: OvsBridgeOptions,
     },
     DelBridge {
         name: String,
+    },
+    /// Sets every option of an existing bridge to `options`'.
+    SetBridge {
+        name: String,
+        options: OvsBridgeOptions,
     },
     AddPort {
         bridge: String,
@@ -130,7 +327,7 @@ pub enum OvsOp {
         bridge: String,
         port: String,
     },
-    /// Sets the tag and external_ids of an existing port to `settings`'.
+    /// Sets the VLAN settings and external_ids of an existing port to `settings`'.
     SetPort {
         port: String,
         settings: OvsPort,
@@ -142,7 +339,7 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => "add",
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => "delete",
-            OvsOp::SetPort { .. } => "change",
+            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } => "change",
         }
     }
 
@@ -150,7 +347,7 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => '+',
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => '-',
-            OvsOp::SetPort { .. } => '~',
+            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } => '~',
         }
     }
 
@@ -159,7 +356,9 @@ impl OvsOp {
     /// bridge in a rollback's scope, so ports others plug in meanwhile stay.
     pub fn names(&self) -> Vec<&str> {
         match self {
-            OvsOp::AddBridge { name, .. } | OvsOp::DelBridge { name } => vec![name],
+            OvsOp::AddBridge { name, .. }
+            | OvsOp::DelBridge { name }
+            | OvsOp::SetBridge { name, .. } => vec![name],
             OvsOp::AddPort { port, .. }
             | OvsOp::DelPort { port, .. }
             | OvsOp::SetPort { port, .. } => vec![port],
@@ -171,11 +370,78 @@ fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
     if p.internal {
         write!(f, " internal")?;
     }
+    if let Some(peer) = &p.patch_peer {
+        write!(f, " patch peer {peer}")?;
+    }
+    if let Some(b) = &p.bond {
+        let members: Vec<&str> = b.members.iter().map(String::as_str).collect();
+        write!(f, " bond {}", members.join(","))?;
+        if let Some(m) = &b.mode {
+            write!(f, " bond_mode {m}")?;
+        }
+        if let Some(l) = &b.lacp {
+            write!(f, " lacp {l}")?;
+        }
+        if b.updelay != 0 || b.downdelay != 0 {
+            write!(f, " updelay {} downdelay {}", b.updelay, b.downdelay)?;
+        }
+    }
+    // An access port says so by its tag alone.
+    if let Some(m) = p.vlan_mode.as_deref().filter(|m| *m != "access") {
+        write!(f, " vlan_mode {m}")?;
+    }
     if let Some(t) = p.tag {
         write!(f, " tag {t}")?;
     }
+    if !p.trunks.is_empty() {
+        write!(f, " trunks {}", trunks_text(&p.trunks))?;
+    }
     for (k, v) in &p.external_ids {
         write!(f, " {k}={v}")?;
+    }
+    for (k, v) in &p.other_config {
+        write!(f, " other_config:{k}={v}")?;
+    }
+    Ok(())
+}
+
+/// VLAN ids with runs of three or more as ranges: `21,30-39`.
+pub fn trunks_text(ids: &BTreeSet<u16>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<u16> = Vec::new();
+    let flush = |run: &mut Vec<u16>, out: &mut Vec<String>| {
+        match run.as_slice() {
+            [first, .., last] if run.len() >= 3 => out.push(format!("{first}-{last}")),
+            ids => out.extend(ids.iter().map(u16::to_string)),
+        }
+        run.clear();
+    };
+    for id in ids {
+        if run.last().is_some_and(|l| l + 1 != *id) {
+            flush(&mut run, &mut out);
+        }
+        run.push(*id);
+    }
+    flush(&mut run, &mut out);
+    out.join(",")
+}
+
+fn fmt_options(f: &mut fmt::Formatter<'_>, o: &OvsBridgeOptions) -> fmt::Result {
+    let on = |b: bool| if b { "on" } else { "off" };
+    write!(
+        f,
+        " stp {} rstp {} mcast-snooping {}",
+        on(o.stp),
+        on(o.rstp),
+        on(o.mcast_snooping)
+    )?;
+    if let Some(m) = &o.fail_mode {
+        write!(f, " fail-mode {m}")?;
+    }
+    for (k, v) in o.stp_keys() {
+        if let Some(v) = v {
+            write!(f, " {k} {v}")?;
+        }
     }
     Ok(())
 }
@@ -183,14 +449,25 @@ fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
 impl fmt::Display for OvsOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OvsOp::AddBridge { name, datapath } => {
+            OvsOp::AddBridge {
+                name,
+                datapath,
+                options,
+            } => {
                 write!(f, "ovs-bridge {name}")?;
                 if let Some(d) = datapath {
                     write!(f, " datapath {d}")?;
                 }
+                if *options != OvsBridgeOptions::default() {
+                    fmt_options(f, options)?;
+                }
                 Ok(())
             }
             OvsOp::DelBridge { name } => write!(f, "ovs-bridge {name}"),
+            OvsOp::SetBridge { name, options } => {
+                write!(f, "ovs-bridge {name}")?;
+                fmt_options(f, options)
+            }
             OvsOp::AddPort {
                 bridge,
                 port,
@@ -217,6 +494,7 @@ pub struct OvsBridgeIntent {
     /// device API's create_ovs_port).
     pub must_exist: bool,
     pub datapath: Option<String>,
+    pub options: OvsBridgeOptionsIntent,
     /// The port list, when the file gives it: these ports are made sure of, and ports
     /// hostnet created that it no longer lists are removed (others stay).
     pub ports: Option<BTreeMap<String, OvsPortIntent>>,
@@ -230,11 +508,21 @@ pub struct OvsBridgeIntent {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OvsPortIntent {
     pub origin: String,
-    /// `None`: keep the tag the port has (another agent's); `Some(None)`: no tag
-    /// (`vlan: {}`); `Some(Some(t))`: access tag `t`.
+    /// `None`: keep the VLAN settings the port has (another agent's); `Some(tag)`: the
+    /// port's VLAN settings are `tag`, [`Self::vlan_mode`] and [`Self::trunks`]
+    /// (`Some(None)` with neither: none at all, `vlan: {}`).
     pub tag: Option<Option<u16>>,
+    /// Port.vlan_mode, with `tag` given.
+    pub vlan_mode: Option<String>,
+    /// Port.trunks, with `tag` given.
+    pub trunks: BTreeSet<u16>,
     pub internal: bool,
+    /// A patch port to this peer (declared as an `ovs-interface` with `patch`).
+    pub patch_peer: Option<String>,
+    /// An OVS bond (`link-aggregation`).
+    pub bond: Option<OvsBondIntent>,
     pub external_ids: Option<BTreeMap<String, String>>,
+    pub other_config: Option<BTreeMap<String, String>>,
 }
 
 /// The OVS part of an intent.
@@ -244,10 +532,12 @@ pub struct OvsIntent {
     /// `ovs-db.external_ids` of interfaces, by name and origin (they may be ports of a
     /// bridge this file does not describe).
     pub external_ids: BTreeMap<String, (String, BTreeMap<String, String>)>,
+    /// `ovs-db.other_config` of interfaces, likewise.
+    pub other_config: BTreeMap<String, (String, BTreeMap<String, String>)>,
 }
 
 impl OvsIntent {
     pub fn is_empty(&self) -> bool {
-        self.bridges.is_empty() && self.external_ids.is_empty()
+        self.bridges.is_empty() && self.external_ids.is_empty() && self.other_config.is_empty()
     }
 }

@@ -24,7 +24,11 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
         return Err("database connection failed".into());
     }
     match op {
-        OvsOp::AddBridge { name, datapath } => {
+        OvsOp::AddBridge {
+            name,
+            datapath,
+            options,
+        } => {
             if s.ovs.bridges.contains_key(name) || s.links.contains_key(name) {
                 return Err(format!(
                     "cannot create a bridge named {name} because one exists"
@@ -34,6 +38,7 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
                 name.clone(),
                 OvsBridge {
                     datapath: datapath.clone(),
+                    options: options.clone(),
                     ports: Default::default(),
                     unmodelled: None,
                 },
@@ -52,6 +57,14 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
                 s.addresses.retain(|a| a.ifname != *name);
             }
         }
+        OvsOp::SetBridge { name, options } => {
+            let b = s
+                .ovs
+                .bridges
+                .get_mut(name)
+                .ok_or_else(|| format!("no row \"{name}\" in table Bridge"))?;
+            b.options = options.clone();
+        }
         OvsOp::AddPort {
             bridge,
             port,
@@ -60,7 +73,19 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
             if let Some(other) = s.ovs.bridge_of(port) {
                 return Err(format!("{port} already exists on bridge {other}"));
             }
-            if !settings.internal && !s.links.contains_key(port) {
+            for m in settings.bond.iter().flat_map(|b| &b.members) {
+                if let Some(other) = s.ovs.bridge_of(m).or(s.ovs.bond_of(m).map(|(b, _)| b)) {
+                    return Err(format!("{m} already exists on bridge {other}"));
+                }
+                if !s.links.contains_key(m) {
+                    return Err(format!(
+                        "could not open network device {m} (No such device)"
+                    ));
+                }
+            }
+            let plain =
+                !settings.internal && settings.patch_peer.is_none() && settings.bond.is_none();
+            if plain && !s.links.contains_key(port) {
                 return Err(format!(
                     "could not open network device {port} (No such device)"
                 ));

@@ -3,31 +3,93 @@
 //! re-applies to nothing.
 
 use crate::model::{
-    BridgeOptionsSpec, BridgeSpec, InterfaceSpec, InterfaceType, OvsDbSpec, PortSpec, PortVlanSpec,
+    BridgeOptionsSpec, BridgeSpec, InterfaceSpec, InterfaceType, OvsBondPortSpec, OvsBondSpec,
+    OvsDbSpec, OvsPatchSpec, PortSpec, StpSpec,
 };
 use crate::netdev::KernelState;
 
-pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
+use super::{OvsBond, OvsBridge};
+
+/// A bridge's options in nmstate's keys, as nmstate's show gives them (every flag, the
+/// fail mode when set) with the STP keys of other_config that are set.
+fn options(b: &OvsBridge) -> BridgeOptionsSpec {
+    let o = &b.options;
+    BridgeOptionsSpec {
+        datapath: b.datapath.clone(),
+        stp: Some(StpSpec {
+            enabled: Some(o.stp),
+            forward_delay: o.stp_forward_delay,
+            hello_time: o.stp_hello_time,
+            max_age: o.stp_max_age,
+            priority: o.stp_priority,
+        }),
+        rstp: Some(o.rstp),
+        mcast_snooping_enable: Some(o.mcast_snooping),
+        fail_mode: o.fail_mode.clone(),
+        ..BridgeOptionsSpec::default()
+    }
+}
+
+/// A bond in nmstate's keys; its mode only when one of nmstate's says it exactly.
+fn bond(b: &OvsBond) -> OvsBondSpec {
+    let mode = match b.effective() {
+        ("active-backup", "active") => Some("lacp"),
+        ("active-backup", "off") => Some("active-backup"),
+        ("balance-slb", "off") => Some("balance-slb"),
+        ("balance-tcp", "active") => Some("balance-tcp"),
+        _ => None,
+    };
+    OvsBondSpec {
+        mode: mode.map(str::to_string),
+        port: Some(
+            b.members
+                .iter()
+                .map(|m| OvsBondPortSpec { name: m.clone() })
+                .collect(),
+        ),
+        bond_updelay: (b.updelay != 0).then_some(b.updelay),
+        bond_downdelay: (b.downdelay != 0).then_some(b.downdelay),
+    }
+}
+
+/// Marks the devices OVS makes in `interfaces` (the kernel's) and adds the patch ports,
+/// which have no device.
+pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
     let ovs = &state.ovs;
+    let patches = ovs
+        .bridges
+        .values()
+        .flat_map(|b| &b.ports)
+        .filter_map(|(name, p)| {
+            let peer = p.patch_peer.as_ref()?;
+            Some(InterfaceSpec {
+                name: name.clone(),
+                iface_type: Some(InterfaceType::OvsInterface),
+                patch: Some(OvsPatchSpec { peer: peer.clone() }),
+                ..InterfaceSpec::default()
+            })
+        });
+    let patches: Vec<InterfaceSpec> = patches
+        .filter(|p| !interfaces.iter().any(|i| i.name == p.name))
+        .collect();
+    interfaces.extend(patches);
     for iface in interfaces.iter_mut() {
         if let Some(b) = ovs.bridges.get(&iface.name) {
             iface.iface_type = Some(InterfaceType::OvsBridge);
             iface.tap = None;
             iface.bridge = Some(BridgeSpec {
-                options: b.datapath.as_ref().map(|d| BridgeOptionsSpec {
-                    datapath: Some(d.clone()),
-                    ..BridgeOptionsSpec::default()
-                }),
+                options: Some(options(b)),
                 port: Some(
                     b.ports
                         .iter()
                         .map(|(name, p)| PortSpec {
                             name: name.clone(),
-                            vlan: p.tag.map(|t| PortVlanSpec {
-                                mode: Some("access".into()),
-                                tag: Some(u32::from(t)),
-                                ..PortVlanSpec::default()
-                            }),
+                            vlan: crate::model::ovs::show_port_vlans(
+                                p.vlan_mode.as_deref(),
+                                p.tag,
+                                &p.trunks,
+                            ),
+                            link_aggregation: p.bond.as_ref().map(bond),
                             ..PortSpec::default()
                         })
                         .collect(),
@@ -45,9 +107,12 @@ pub fn annotate(state: &KernelState, interfaces: &mut [InterfaceSpec]) {
             iface.iface_type = Some(InterfaceType::OvsInterface);
             iface.tap = None;
         }
-        if !port.external_ids.is_empty() {
+        let map =
+            |m: &std::collections::BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
+        if !port.external_ids.is_empty() || !port.other_config.is_empty() {
             iface.ovs_db = Some(OvsDbSpec {
-                external_ids: port.external_ids.clone(),
+                external_ids: map(&port.external_ids),
+                other_config: map(&port.other_config),
             });
         }
     }

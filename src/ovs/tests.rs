@@ -25,7 +25,7 @@ interfaces:
     ipv4: {enabled: true, address: [{ip: 10.9.0.254, prefix-length: 24}]}
 "#;
 
-fn host() -> ModelDriver {
+pub(super) fn host() -> ModelDriver {
     let mut m = ModelDriver::fresh_namespace();
     let r = m.execute(&[Op::CreateLink(NewLink {
         name: "v1".into(),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{OvsBridge, OvsError, OvsOp, OvsPort, OvsState};
+use super::{OvsBond, OvsBridge, OvsBridgeOptions, OvsError, OvsOp, OvsPort, OvsState};
 
 /// The default database socket of a packaged Open vSwitch.
 pub const DEFAULT_DB: &str = "unix:/var/run/openvswitch/db.sock";
@@ -81,14 +81,23 @@ impl Vsctl {
         if !self.reachable() {
             return Ok(OvsState::default());
         }
-        let bridges = match self.list("Bridge", "name,ports,datapath_type,controller,fail_mode") {
+        let columns = "name,ports,datapath_type,controller,fail_mode,stp_enable,rstp_enable,\
+                       mcast_snooping_enable,other_config";
+        let bridges = match self.list("Bridge", columns) {
             // No ovs-vsctl, or no database answering behind a tcp:/ssl: address: OVS is not
             // available, which only matters (as a plan error) to a file that uses it.
             Err(e) if e.is_unreachable() => return Ok(OvsState::default()),
             r => r?,
         };
-        let ports = self.list("Port", "_uuid,name,tag,trunks,interfaces,external_ids")?;
-        let ifaces = self.list("Interface", "_uuid,name,type,external_ids")?;
+        let ports = self.list(
+            "Port",
+            "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids,bond_mode,lacp,\
+             bond_updelay,bond_downdelay",
+        )?;
+        let ifaces = self.list(
+            "Interface",
+            "_uuid,name,type,options,external_ids,other_config",
+        )?;
         Ok(decode(&bridges, &ports, &ifaces))
     }
 
@@ -104,11 +113,13 @@ impl Vsctl {
 
 type Row = BTreeMap<String, Value>;
 
-/// One Interface row: name, type and external_ids.
+/// One Interface row: name, type, options and external_ids.
 struct Iface {
     name: String,
     kind: String,
+    options: BTreeMap<String, String>,
     external_ids: BTreeMap<String, String>,
+    other_config: BTreeMap<String, String>,
 }
 
 /// The state from the rows of the Bridge, Port and Interface tables, noting what hostnet
@@ -126,56 +137,16 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string(),
+                    options: i.get("options").map(map_items).unwrap_or_default(),
                     external_ids: i.get("external_ids").map(map_items).unwrap_or_default(),
+                    other_config: i.get("other_config").map(map_items).unwrap_or_default(),
                 },
             ))
         })
         .collect();
     let ports: BTreeMap<String, (String, OvsPort)> = ports
         .iter()
-        .filter_map(|p| {
-            let uuid = uuid_of(p.get("_uuid")?)?;
-            let name = p.get("name")?.as_str()?.to_string();
-            let tag = p
-                .get("tag")
-                .map(set_items)
-                .unwrap_or_default()
-                .first()
-                .and_then(Value::as_u64)
-                .and_then(|t| u16::try_from(t).ok());
-            let members: Vec<&Iface> = p
-                .get("interfaces")
-                .map(set_items)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|u| ifaces.get(&uuid_of(u)?))
-                .collect();
-            let trunks = p.get("trunks").map(set_items).unwrap_or_default();
-            let managed = p
-                .get("external_ids")
-                .map(map_items)
-                .is_some_and(|m| m.contains_key(super::MANAGED_KEY));
-            let mut unmodelled = Vec::new();
-            if members.len() > 1 {
-                unmodelled.push(format!("{} interfaces (a bond)", members.len()));
-            }
-            if !trunks.is_empty() {
-                unmodelled.push("trunks".to_string());
-            }
-            let own = members.iter().find(|i| i.name == name).or(members.first());
-            let kind = own.map_or("", |i| i.kind.as_str());
-            if !matches!(kind, "" | "system" | "internal") {
-                unmodelled.push(format!("interface type {kind}"));
-            }
-            let port = OvsPort {
-                tag,
-                internal: kind == "internal",
-                external_ids: own.map(|i| i.external_ids.clone()).unwrap_or_default(),
-                managed,
-                unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
-            };
-            Some((uuid, (name, port)))
-        })
+        .filter_map(|p| decode_port(p, &ifaces))
         .collect();
     let mut state = OvsState {
         available: true,
@@ -199,17 +170,10 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
         {
             unmodelled.push("a controller".to_string());
         }
-        if let Some(m) = b
-            .get("fail_mode")
-            .map(set_items)
-            .unwrap_or_default()
-            .first()
-            .and_then(Value::as_str)
-        {
-            unmodelled.push(format!("fail_mode {m}"));
-        }
+        let options = bridge_options(b, &mut unmodelled);
         let mut bridge = OvsBridge {
             datapath,
+            options,
             ports: BTreeMap::new(),
             unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
         };
@@ -227,6 +191,154 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
     state
 }
 
+/// One Port row with its interfaces: (uuid, (name, port)).
+fn decode_port(p: &Row, ifaces: &BTreeMap<String, Iface>) -> Option<(String, (String, OvsPort))> {
+    let uuid = uuid_of(p.get("_uuid")?)?;
+    let name = p.get("name")?.as_str()?.to_string();
+    let optional = |c: &str| p.get(c).map(set_items).unwrap_or_default().first().cloned();
+    let tag = optional("tag")
+        .and_then(|t| t.as_u64())
+        .and_then(|t| u16::try_from(t).ok());
+    let members: Vec<&Iface> = p
+        .get("interfaces")
+        .map(set_items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|u| ifaces.get(&uuid_of(u)?))
+        .collect();
+    let trunks: Vec<Value> = p.get("trunks").map(set_items).unwrap_or_default();
+    let text = |c: &str| optional(c).and_then(|v| v.as_str().map(str::to_string));
+    let managed = p
+        .get("external_ids")
+        .map(map_items)
+        .is_some_and(|m| m.contains_key(super::MANAGED_KEY));
+    let mut unmodelled = Vec::new();
+    let bond = (members.len() > 1).then(|| {
+        // A bond of plain devices without settings of their own is modelled.
+        if members.iter().any(|i| {
+            !matches!(i.kind.as_str(), "" | "system")
+                || !i.external_ids.is_empty()
+                || !i.other_config.is_empty()
+                || !i.options.is_empty()
+        }) {
+            unmodelled.push(format!(
+                "{} interfaces (a bond) with settings of their own",
+                members.len()
+            ));
+        }
+        let delay = |c: &str| {
+            p.get(c)
+                .and_then(Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok())
+        };
+        OvsBond {
+            members: members.iter().map(|i| i.name.clone()).collect(),
+            mode: text("bond_mode"),
+            lacp: text("lacp"),
+            updelay: delay("bond_updelay").unwrap_or(0),
+            downdelay: delay("bond_downdelay").unwrap_or(0),
+        }
+    });
+    let own = members
+        .iter()
+        .find(|i| i.name == name)
+        .or(members.first())
+        .filter(|_| bond.is_none());
+    let kind = own.map_or("", |i| i.kind.as_str());
+    // A patch port is modelled when its only option is its peer.
+    let patch_peer = own
+        .filter(|i| i.kind == "patch" && i.options.len() == 1)
+        .and_then(|i| i.options.get("peer").cloned());
+    if !matches!(kind, "" | "system" | "internal") && patch_peer.is_none() {
+        unmodelled.push(format!("interface type {kind}"));
+    }
+    let port = OvsPort {
+        tag,
+        vlan_mode: text("vlan_mode"),
+        trunks: trunks
+            .iter()
+            .filter_map(|t| u16::try_from(t.as_u64()?).ok())
+            .collect(),
+        internal: kind == "internal",
+        patch_peer,
+        bond,
+        external_ids: own.map(|i| i.external_ids.clone()).unwrap_or_default(),
+        other_config: own.map(|i| i.other_config.clone()).unwrap_or_default(),
+        managed,
+        unmodelled: (!unmodelled.is_empty()).then(|| unmodelled.join(", ")),
+    };
+    Some((uuid, (name, port)))
+}
+
+/// A bridge's options from its row; an STP key of other_config that is no number is
+/// noted in `unmodelled`.
+fn bridge_options(b: &Row, unmodelled: &mut Vec<String>) -> OvsBridgeOptions {
+    let flag = |c: &str| b.get(c).and_then(Value::as_bool).unwrap_or(false);
+    let other = b.get("other_config").map(map_items).unwrap_or_default();
+    let mut key = |k: &str| {
+        let v = other.get(k)?;
+        let n = v.parse::<u32>().ok();
+        if n.is_none() {
+            unmodelled.push(format!("other_config:{k}={v}"));
+        }
+        n
+    };
+    OvsBridgeOptions {
+        stp: flag("stp_enable"),
+        rstp: flag("rstp_enable"),
+        mcast_snooping: flag("mcast_snooping_enable"),
+        fail_mode: b
+            .get("fail_mode")
+            .map(set_items)
+            .unwrap_or_default()
+            .first()
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        stp_forward_delay: key("stp-forward-delay"),
+        stp_hello_time: key("stp-hello-time"),
+        stp_max_age: key("stp-max-age"),
+        stp_priority: key("stp-priority"),
+    }
+}
+
+/// Commands that set every option of bridge `name` to `o`'s.
+fn set_bridge_options(cmds: &mut Vec<Vec<String>>, name: &str, o: &OvsBridgeOptions) {
+    let mut set = vec![
+        "set".into(),
+        "Bridge".into(),
+        name.to_string(),
+        format!("stp_enable={}", o.stp),
+        format!("rstp_enable={}", o.rstp),
+        format!("mcast_snooping_enable={}", o.mcast_snooping),
+    ];
+    if let Some(m) = &o.fail_mode {
+        set.push(format!("fail_mode={}", quoted(m)));
+    }
+    let mut removals = Vec::new();
+    for (k, v) in o.stp_keys() {
+        match v {
+            Some(v) => set.push(format!("other_config:{k}=\"{v}\"")),
+            None => removals.push(vec![
+                "remove".into(),
+                "Bridge".into(),
+                name.to_string(),
+                "other_config".into(),
+                k.to_string(),
+            ]),
+        }
+    }
+    cmds.push(set);
+    if o.fail_mode.is_none() {
+        cmds.push(vec![
+            "clear".into(),
+            "Bridge".into(),
+            name.to_string(),
+            "fail_mode".into(),
+        ]);
+    }
+    cmds.extend(removals);
+}
+
 /// An OVSDB string atom as ovs-vsctl parses it: always quoted, so that `:` and `-`
 /// in MACs and UUIDs stay part of the value.
 fn quoted(s: &str) -> String {
@@ -236,15 +348,43 @@ fn quoted(s: &str) -> String {
 fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bool) {
     // Records are named as they are; only values are OVSDB atoms.
     let q = port.to_string();
+    let mut set = Vec::new();
+    let mut cleared = Vec::new();
     match p.tag {
-        Some(t) => cmds.push(vec![
-            "set".into(),
-            "Port".into(),
-            q.clone(),
-            format!("tag={t}"),
-        ]),
-        None if clear => cmds.push(vec!["clear".into(), "Port".into(), q.clone(), "tag".into()]),
-        None => {}
+        Some(t) => set.push(format!("tag={t}")),
+        None => cleared.push("tag"),
+    }
+    match &p.vlan_mode {
+        Some(m) => set.push(format!("vlan_mode={}", quoted(m))),
+        None => cleared.push("vlan_mode"),
+    }
+    if p.trunks.is_empty() {
+        cleared.push("trunks");
+    } else {
+        let ids: Vec<String> = p.trunks.iter().map(u16::to_string).collect();
+        set.push(format!("trunks=[{}]", ids.join(",")));
+    }
+    if let Some(b) = &p.bond {
+        set.push(format!("bond_updelay={}", b.updelay));
+        set.push(format!("bond_downdelay={}", b.downdelay));
+        for (column, value) in [("bond_mode", &b.mode), ("lacp", &b.lacp)] {
+            match value {
+                Some(v) => set.push(format!("{column}={}", quoted(v))),
+                None => cleared.push(column),
+            }
+        }
+    }
+    if !set.is_empty() {
+        cmds.push([vec!["set".into(), "Port".into(), q.clone()], set].concat());
+    }
+    if clear && !cleared.is_empty() {
+        let names = cleared.iter().map(|c| c.to_string());
+        cmds.push(
+            ["clear".to_string(), "Port".into(), q.clone()]
+                .into_iter()
+                .chain(names)
+                .collect(),
+        );
     }
     if p.internal {
         cmds.push(vec![
@@ -254,20 +394,38 @@ fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bo
             "type=internal".into(),
         ]);
     }
-    if clear {
+    if let Some(peer) = &p.patch_peer {
         cmds.push(vec![
-            "clear".into(),
+            "set".into(),
             "Interface".into(),
             q.clone(),
-            "external_ids".into(),
+            "type=patch".into(),
+            format!("options:peer={}", quoted(peer)),
         ]);
     }
-    if !p.external_ids.is_empty() {
-        let mut set = vec!["set".into(), "Interface".into(), q];
-        for (k, v) in &p.external_ids {
-            set.push(format!("external_ids:{}={}", quoted(k), quoted(v)));
+    if p.bond.is_some() {
+        // A bond's Interface rows are its members'; none is named after the port.
+        return;
+    }
+    for (column, map) in [
+        ("external_ids", &p.external_ids),
+        ("other_config", &p.other_config),
+    ] {
+        if clear {
+            cmds.push(vec![
+                "clear".into(),
+                "Interface".into(),
+                q.clone(),
+                column.into(),
+            ]);
         }
-        cmds.push(set);
+        if !map.is_empty() {
+            let mut set = vec!["set".into(), "Interface".into(), q.clone()];
+            for (k, v) in map {
+                set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
+            }
+            cmds.push(set);
+        }
     }
 }
 
@@ -276,7 +434,11 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
     let mut cmds: Vec<Vec<String>> = Vec::new();
     for op in ops {
         match op {
-            OvsOp::AddBridge { name, datapath } => {
+            OvsOp::AddBridge {
+                name,
+                datapath,
+                options,
+            } => {
                 cmds.push(vec!["add-br".into(), name.clone()]);
                 if let Some(d) = datapath {
                     cmds.push(vec![
@@ -286,7 +448,11 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
                         format!("datapath_type={}", quoted(d)),
                     ]);
                 }
+                if *options != OvsBridgeOptions::default() {
+                    set_bridge_options(&mut cmds, name, options);
+                }
             }
+            OvsOp::SetBridge { name, options } => set_bridge_options(&mut cmds, name, options),
             OvsOp::DelBridge { name } => {
                 cmds.push(vec!["--if-exists".into(), "del-br".into(), name.clone()]);
             }
@@ -295,7 +461,15 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
                 port,
                 settings,
             } => {
-                cmds.push(vec!["add-port".into(), bridge.clone(), port.clone()]);
+                match &settings.bond {
+                    Some(b) => cmds.push(
+                        ["add-bond".to_string(), bridge.clone(), port.clone()]
+                            .into_iter()
+                            .chain(b.members.iter().cloned())
+                            .collect(),
+                    ),
+                    None => cmds.push(vec!["add-port".into(), bridge.clone(), port.clone()]),
+                }
                 port_settings(&mut cmds, port, settings, false);
                 if settings.managed {
                     cmds.push(vec![
@@ -399,103 +573,5 @@ fn uuid_of(v: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_transaction_with_quoted_values() {
-        let mut ids = BTreeMap::new();
-        ids.insert("attached-mac".to_string(), "fa:16:3e:00:00:01".to_string());
-        let args = transaction_args(&[
-            OvsOp::AddBridge {
-                name: "br-int".into(),
-                datapath: Some("netdev".into()),
-            },
-            OvsOp::AddPort {
-                bridge: "br-int".into(),
-                port: "tap0".into(),
-                settings: OvsPort {
-                    tag: Some(100),
-                    internal: false,
-                    external_ids: ids,
-                    managed: true,
-                    unmodelled: None,
-                },
-            },
-            OvsOp::DelPort {
-                bridge: "br-int".into(),
-                port: "old".into(),
-            },
-        ]);
-        assert_eq!(
-            args.join(" "),
-            "-- add-br br-int -- set Bridge br-int datapath_type=\"netdev\" \
-             -- add-port br-int tap0 -- set Port tap0 tag=100 \
-             -- set Interface tap0 external_ids:\"attached-mac\"=\"fa:16:3e:00:00:01\" \
-             -- set Port tap0 external_ids:hostnet-created=\"true\" \
-             -- --if-exists del-port br-int old"
-        );
-    }
-
-    #[test]
-    fn list_output_is_decoded() {
-        let out = r#"{"data":[[["uuid","u1"],"p1",100],[["uuid","u2"],"p2",["set",[]]]],"headings":["_uuid","name","tag"]}"#;
-        let r = rows(out).expect("rows");
-        assert_eq!(r.len(), 2);
-        assert_eq!(uuid_of(&r[0]["_uuid"]).as_deref(), Some("u1"));
-        assert_eq!(set_items(&r[0]["tag"])[0].as_u64(), Some(100));
-        assert!(set_items(&r[1]["tag"]).is_empty());
-        let m = serde_json::json!(["map", [["iface-id", "x"]]]);
-        assert_eq!(map_items(&m)["iface-id"], "x");
-    }
-}
-
-#[cfg(test)]
-mod decode_tests {
-    use super::*;
-
-    fn table(json: &str) -> Vec<Row> {
-        rows(json).expect("rows")
-    }
-
-    #[test]
-    fn what_hostnet_does_not_model_is_noted() {
-        let bridges = table(
-            r#"{"headings":["name","ports","datapath_type","controller","fail_mode"],"data":[
-              ["br-int",["set",[["uuid","p1"],["uuid","p2"],["uuid","p3"]]],"",["set",[["uuid","c1"]]],"secure"]]}"#,
-        );
-        let ports = table(
-            r#"{"headings":["_uuid","name","tag","trunks","interfaces","external_ids"],"data":[
-              [["uuid","p1"],"patch-tun",["set",[]],["set",[]],["uuid","i1"],["map",[]]],
-              [["uuid","p2"],"bond0",["set",[]],["set",[]],["set",[["uuid","i2"],["uuid","i3"]]],["map",[]]],
-              [["uuid","p3"],"tap0",7,["set",[]],["uuid","i4"],["map",[["hostnet-created","true"]]]]]}"#,
-        );
-        let ifaces = table(
-            r#"{"headings":["_uuid","name","type","external_ids"],"data":[
-              [["uuid","i1"],"patch-tun","patch",["map",[]]],
-              [["uuid","i2"],"eth1","",["map",[]]],
-              [["uuid","i3"],"eth2","",["map",[]]],
-              [["uuid","i4"],"tap0","",["map",[["iface-id","x"]]]]]}"#,
-        );
-        let s = decode(&bridges, &ports, &ifaces);
-        let b = &s.bridges["br-int"];
-        assert_eq!(
-            b.unmodelled.as_deref(),
-            Some("a controller, fail_mode secure")
-        );
-        assert_eq!(
-            b.ports["patch-tun"].unmodelled.as_deref(),
-            Some("interface type patch")
-        );
-        assert_eq!(
-            b.ports["bond0"].unmodelled.as_deref(),
-            Some("2 interfaces (a bond)")
-        );
-        let tap = &b.ports["tap0"];
-        assert!(tap.managed && tap.unmodelled.is_none());
-        assert_eq!(
-            (tap.tag, tap.external_ids["iface-id"].as_str()),
-            (Some(7), "x")
-        );
-    }
-}
+#[path = "vsctl_tests.rs"]
+mod tests;

@@ -27,6 +27,7 @@ mod dhcp_server;
 mod dropped;
 mod links;
 pub mod ovs;
+mod ovs_db;
 mod owned;
 mod restore;
 mod rule_block;

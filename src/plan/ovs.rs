@@ -8,7 +8,9 @@ use super::PlanError;
 use crate::expand::LinkIntent;
 use crate::model::IfaceState;
 use crate::netdev::Link;
-use crate::ovs::{OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState};
+use crate::ovs::{
+    OvsBondIntent, OvsBridgeOptions, OvsIntent, OvsOp, OvsPort, OvsPortIntent, OvsState,
+};
 
 /// Sorts removals before additions before changes, keeping order within each.
 fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
@@ -18,6 +20,7 @@ fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
         OvsOp::AddBridge { .. } => 2,
         OvsOp::AddPort { .. } => 3,
         OvsOp::SetPort { .. } => 4,
+        OvsOp::SetBridge { .. } => 5,
     });
     ops
 }
@@ -27,6 +30,7 @@ struct Ctx<'a> {
     links: &'a BTreeMap<String, Link>,
     link_intents: &'a BTreeMap<String, LinkIntent>,
     ids: &'a BTreeMap<String, (String, BTreeMap<String, String>)>,
+    other: &'a BTreeMap<String, (String, BTreeMap<String, String>)>,
     ops: Vec<OvsOp>,
     errors: Vec<PlanError>,
 }
@@ -102,67 +106,176 @@ impl Ctx<'_> {
             .external_ids
             .clone()
             .or_else(|| self.ids.get(port).map(|(_, m)| m.clone()));
+        let other = want
+            .other_config
+            .clone()
+            .or_else(|| self.other.get(port).map(|(_, m)| m.clone()));
         let here = (!bridge_is_new)
             .then(|| self.current.bridges.get(bridge))
             .flatten()
             .and_then(|b| b.ports.get(port));
-        match here {
-            Some(have) => {
-                if have.internal != want.internal {
-                    self.errors.push(PlanError {
-                        path: want.origin.clone(),
-                        message: format!(
-                            "port {port} of {bridge} exists {} an internal port; remove it first",
-                            if have.internal { "as" } else { "not as" }
-                        ),
-                    });
-                    return;
-                }
-                // Unmentioned settings stay as another agent set them.
-                let settings = OvsPort {
-                    tag: want.tag.unwrap_or(have.tag),
-                    internal: want.internal,
-                    external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
-                    ..have.clone()
-                };
-                if settings != *have {
-                    self.ops.push(OvsOp::SetPort {
-                        port: port.to_string(),
-                        settings,
-                    });
-                }
-            }
-            None => {
-                if !want.internal && !self.device_will_exist(port) {
-                    self.errors.push(PlanError {
-                        path: want.origin.clone(),
-                        message: format!(
-                            "{port} does not exist; an OVS port that is not internal must be an existing device \
-                             (declare it as type: ovs-interface for an internal port)"
-                        ),
-                    });
-                    return;
-                }
-                if let Some(other) = self.current.bridge_of(port).filter(|o| *o != bridge) {
-                    self.refuse_unmodelled_port(other, port, &want.origin);
-                    self.ops.push(OvsOp::DelPort {
-                        bridge: other.to_string(),
-                        port: port.to_string(),
-                    });
-                }
-                self.ops.push(OvsOp::AddPort {
-                    bridge: bridge.to_string(),
-                    port: port.to_string(),
-                    settings: OvsPort {
-                        tag: want.tag.flatten(),
-                        internal: want.internal,
-                        external_ids: ids.unwrap_or_default(),
-                        managed: true,
-                        unmodelled: None,
-                    },
-                });
+        if let Some(b) = &want.bond {
+            if !self.bond_members_ready(port, b, &want.origin) {
+                return;
             }
         }
+        let Some(have) = here else {
+            return self.add_port(bridge, port, want, (ids, other));
+        };
+        if kind(have) != want_kind(want) {
+            self.errors.push(PlanError {
+                path: want.origin.clone(),
+                message: format!(
+                    "port {port} of {bridge} exists as {}, not as {}; remove it first",
+                    kind(have),
+                    want_kind(want)
+                ),
+            });
+            return;
+        }
+        // Unmentioned settings stay as another agent set them; VLAN and bond settings
+        // that OVS reads alike stay as they are written.
+        let mut settings = OvsPort {
+            internal: want.internal,
+            patch_peer: want.patch_peer.clone(),
+            bond: want
+                .bond
+                .as_ref()
+                .map(|b| b.merged(have.bond.as_ref()))
+                .or(have.bond.clone()),
+            external_ids: ids.unwrap_or_else(|| have.external_ids.clone()),
+            other_config: other.unwrap_or_else(|| have.other_config.clone()),
+            ..have.clone()
+        };
+        if let Some(tag) = want.tag {
+            let vlans = OvsPort {
+                tag,
+                vlan_mode: want.vlan_mode.clone(),
+                trunks: want.trunks.clone(),
+                ..OvsPort::default()
+            };
+            if !vlans.same_vlans(have) {
+                settings.tag = vlans.tag;
+                settings.vlan_mode = vlans.vlan_mode;
+                settings.trunks = vlans.trunks;
+            }
+        }
+        let members = |p: &OvsPort| p.bond.as_ref().map(|b| b.members.clone());
+        if members(&settings) != members(have) {
+            // A bond has no device of its own: other members make it again.
+            self.ops.push(OvsOp::DelPort {
+                bridge: bridge.to_string(),
+                port: port.to_string(),
+            });
+            self.ops.push(OvsOp::AddPort {
+                bridge: bridge.to_string(),
+                port: port.to_string(),
+                settings,
+            });
+        } else if settings != *have {
+            self.ops.push(OvsOp::SetPort {
+                port: port.to_string(),
+                settings,
+            });
+        }
+    }
+
+    /// Adds `port` (not on `bridge` yet), moving it from another bridge.
+    fn add_port(&mut self, bridge: &str, port: &str, want: &OvsPortIntent, (ids, other): (Db, Db)) {
+        let device = !want.internal && want.patch_peer.is_none() && want.bond.is_none();
+        if device && !self.device_will_exist(port) {
+            self.errors.push(PlanError {
+                path: want.origin.clone(),
+                message: format!(
+                    "{port} does not exist; an OVS port that is not internal must be an existing device \
+                     (declare it as type: ovs-interface for an internal port)"
+                ),
+            });
+            return;
+        }
+        if let Some(other) = self.current.bridge_of(port).filter(|o| *o != bridge) {
+            self.refuse_unmodelled_port(other, port, &want.origin);
+            self.ops.push(OvsOp::DelPort {
+                bridge: other.to_string(),
+                port: port.to_string(),
+            });
+        }
+        self.ops.push(OvsOp::AddPort {
+            bridge: bridge.to_string(),
+            port: port.to_string(),
+            settings: OvsPort {
+                tag: want.tag.flatten(),
+                vlan_mode: want.vlan_mode.clone().filter(|_| want.tag.is_some()),
+                trunks: want.tag.map(|_| want.trunks.clone()).unwrap_or_default(),
+                internal: want.internal,
+                patch_peer: want.patch_peer.clone(),
+                bond: want.bond.as_ref().map(|b| b.merged(None)),
+                external_ids: ids.unwrap_or_default(),
+                other_config: other.unwrap_or_default(),
+                managed: true,
+                unmodelled: None,
+            },
+        });
+    }
+
+    /// Whether the members of bond `port` can join it: each an existing device, none a
+    /// member of another bond. A member that is a port of its own leaves that port.
+    fn bond_members_ready(&mut self, port: &str, b: &OvsBondIntent, origin: &str) -> bool {
+        let mut ready = true;
+        for m in &b.members {
+            let problem = if !self.device_will_exist(m) {
+                Some(format!(
+                    "{m} does not exist; a bond's members are existing devices"
+                ))
+            } else if let Some((br, other)) = self.current.bond_of(m).filter(|(_, o)| *o != port) {
+                Some(format!(
+                    "{m} is a member of bond {other} of {br}; remove it from there first"
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                self.errors.push(PlanError {
+                    path: format!("{origin}.link-aggregation.port"),
+                    message,
+                });
+                ready = false;
+                continue;
+            }
+            let Some(br) = self.current.bridge_of(m) else {
+                continue;
+            };
+            let del = OvsOp::DelPort {
+                bridge: br.to_string(),
+                port: m.clone(),
+            };
+            if !self.ops.contains(&del) {
+                self.refuse_unmodelled_port(br, m, origin);
+                self.ops.push(del);
+            }
+        }
+        ready
+    }
+}
+
+/// An `ovs-db` map a file gives, or not.
+type Db = Option<BTreeMap<String, String>>;
+
+/// What a port is, for messages.
+fn kind(p: &OvsPort) -> &'static str {
+    kind_of(p.internal, p.patch_peer.is_some(), p.bond.is_some())
+}
+
+fn want_kind(p: &OvsPortIntent) -> &'static str {
+    kind_of(p.internal, p.patch_peer.is_some(), p.bond.is_some())
+}
+
+fn kind_of(internal: bool, patch: bool, bond: bool) -> &'static str {
+    match (internal, patch, bond) {
+        (true, _, _) => "an internal port",
+        (_, true, _) => "a patch port",
+        (_, _, true) => "a bond",
+        _ => "a device's port",
     }
 }
 
@@ -190,6 +303,7 @@ pub fn plan(
             .values()
             .map(|b| b.origin.clone())
             .chain(intent.external_ids.values().map(|(o, _)| o.clone()))
+            .chain(intent.other_config.values().map(|(o, _)| o.clone()))
             .next()
             .unwrap_or_default();
         return Err(vec![PlanError {
@@ -204,6 +318,7 @@ pub fn plan(
         links,
         link_intents,
         ids: &intent.external_ids,
+        other: &intent.other_config,
         ops: Vec::new(),
         errors: Vec::new(),
     };
@@ -251,6 +366,7 @@ pub fn plan(
                 cx.ops.push(OvsOp::AddBridge {
                     name: name.clone(),
                     datapath: b.datapath.clone(),
+                    options: b.options.merged(&OvsBridgeOptions::default()),
                 });
                 true
             }
@@ -264,6 +380,13 @@ pub fn plan(
                         ),
                     });
                     continue;
+                }
+                let options = b.options.merged(&h.options);
+                if options != h.options {
+                    cx.ops.push(OvsOp::SetBridge {
+                        name: name.clone(),
+                        options,
+                    });
                 }
                 false
             }
@@ -297,29 +420,10 @@ pub fn plan(
             cx.ensure_port(name, new, port, want);
         }
     }
-    // external_ids of interfaces that are ports of bridges the file does not describe.
-    for (port, (origin, ids)) in &intent.external_ids {
-        if listed.contains(&port.as_str()) {
-            continue;
-        }
-        match current
-            .bridge_of(port)
-            .and_then(|b| current.bridges[b].ports.get(port))
-        {
-            Some(have) if have.external_ids != *ids => cx.ops.push(OvsOp::SetPort {
-                port: port.clone(),
-                settings: OvsPort {
-                    external_ids: ids.clone(),
-                    ..have.clone()
-                },
-            }),
-            Some(_) => {}
-            None => cx.errors.push(PlanError {
-                path: format!("{origin}.ovs-db"),
-                message: format!("{port} is not a port of any Open vSwitch bridge"),
-            }),
-        }
-    }
+    // ovs-db of interfaces that are ports of bridges the file does not describe.
+    let (ops, errors) = super::ovs_db::other_ports(current, intent, &listed);
+    cx.ops.extend(ops);
+    cx.errors.extend(errors);
     if cx.errors.is_empty() {
         Ok(ordered(cx.ops))
     } else {
@@ -331,6 +435,7 @@ fn add_bridge(ops: &mut Vec<OvsOp>, name: &str, b: &crate::ovs::OvsBridge) {
     ops.push(OvsOp::AddBridge {
         name: name.to_string(),
         datapath: b.datapath.clone(),
+        options: b.options.clone(),
     });
     for (port, settings) in &b.ports {
         ops.push(OvsOp::AddPort {
@@ -355,13 +460,23 @@ pub fn restore(current: &OvsState, target: &OvsState) -> Vec<OvsOp> {
                 add_bridge(&mut ops, name, t);
             }
             Some(t) => {
+                if t.options != cur.options {
+                    ops.push(OvsOp::SetBridge {
+                        name: name.clone(),
+                        options: t.options.clone(),
+                    });
+                }
                 for (port, have) in &cur.ports {
                     match t.ports.get(port) {
                         None => ops.push(OvsOp::DelPort {
                             bridge: name.clone(),
                             port: port.clone(),
                         }),
-                        Some(want) if want.internal != have.internal => {
+                        Some(want)
+                            if kind(want) != kind(have)
+                                || want.bond.as_ref().map(|b| &b.members)
+                                    != have.bond.as_ref().map(|b| &b.members) =>
+                        {
                             ops.push(OvsOp::DelPort {
                                 bridge: name.clone(),
                                 port: port.clone(),
@@ -432,6 +547,15 @@ pub fn inverse(op: &OvsOp, before: &OvsState) -> Vec<OvsOp> {
                 bridge: bridge.clone(),
                 port: port.clone(),
                 settings: settings.clone(),
+            })
+            .into_iter()
+            .collect(),
+        OvsOp::SetBridge { name, .. } => before
+            .bridges
+            .get(name)
+            .map(|b| OvsOp::SetBridge {
+                name: name.clone(),
+                options: b.options.clone(),
             })
             .into_iter()
             .collect(),

@@ -27,6 +27,7 @@ fn ovs_state(ports: &[(&str, u16)]) -> KernelState {
             "br-int".to_string(),
             OvsBridge {
                 datapath: None,
+                options: Default::default(),
                 ports: ports
                     .iter()
                     .map(|(n, t)| {

@@ -313,6 +313,14 @@ fn ovs_port(bridge: Option<&str>, p: &OvsPort) -> Map<String, Value> {
     let mut m = Map::new();
     put(&mut m, "bridge", bridge);
     put(&mut m, "tag", p.tag);
+    put(&mut m, "vlan-mode", p.vlan_mode.as_deref());
+    if !p.trunks.is_empty() {
+        m.insert("trunks".into(), json!(p.trunks));
+    }
+    put(&mut m, "patch-peer", p.patch_peer.as_deref());
+    if let Some(b) = &p.bond {
+        m.insert("bond".into(), json!(b));
+    }
     m.insert("internal".into(), json!(p.internal));
     m.insert("external-ids".into(), json!(p.external_ids));
     m
@@ -326,9 +334,14 @@ fn ovs(o: &OvsOp, before: &KernelState) -> Described {
         Some(ovs_port(Some(bridge), p))
     };
     match o {
-        OvsOp::AddBridge { name, datapath } => {
+        OvsOp::AddBridge {
+            name,
+            datapath,
+            options,
+        } => {
             let mut m = Map::new();
             put(&mut m, "datapath", datapath.as_deref());
+            m.insert("options".into(), json!(options));
             (
                 Kind::OvsBridge,
                 name.clone(),
@@ -342,6 +355,7 @@ fn ovs(o: &OvsOp, before: &KernelState) -> Described {
             let b = before.ovs.bridges.get(name).map(|b| {
                 let mut m = Map::new();
                 put(&mut m, "datapath", b.datapath.as_deref());
+                m.insert("options".into(), json!(b.options));
                 m
             });
             (
@@ -351,6 +365,21 @@ fn ovs(o: &OvsOp, before: &KernelState) -> Described {
                 Remove,
                 b,
                 None,
+            )
+        }
+        OvsOp::SetBridge { name, options } => {
+            let b = before
+                .ovs
+                .bridges
+                .get(name)
+                .map(|b| obj([("options", json!(b.options))]));
+            (
+                Kind::OvsBridge,
+                name.clone(),
+                format!("ovs-bridge {name}"),
+                Change,
+                b,
+                Some(obj([("options", json!(options))])),
             )
         }
         OvsOp::AddPort {
