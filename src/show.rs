@@ -12,6 +12,28 @@ use std::collections::BTreeMap;
 use crate::model::*;
 use crate::netdev::{KernelState, LinkKind, RuleAction, HOSTNET_PROTO, PROTO_KERNEL};
 
+/// The `ipv6` section of `name` with its IPv6 switches: `enabled: false` when
+/// `disable_ipv6` is on, `autoconf: false` when SLAAC is off (nmstate's default is on).
+fn ipv6_switches(state: &KernelState, name: &str, spec: Option<IpSpec>) -> Option<IpSpec> {
+    use crate::firewall::sysctl;
+    let get = |key: String| state.firewall.sysctls.get(&key).map(String::as_str);
+    if get(sysctl::disable_ipv6(name)) == Some("1") {
+        return Some(IpSpec {
+            enabled: Some(false),
+            ..IpSpec::default()
+        });
+    }
+    if get(sysctl::autoconf(name)) != Some("0") {
+        return spec;
+    }
+    let mut spec = spec.unwrap_or(IpSpec {
+        enabled: Some(true),
+        ..IpSpec::default()
+    });
+    spec.autoconf = Some(false);
+    Some(spec)
+}
+
 /// Route protocols that the kernel or autoconfiguration make, not a configuration.
 const PROTO_REDIRECT: u8 = 1;
 const PROTO_RA: u8 = 9;
@@ -95,8 +117,10 @@ pub fn show(state: &KernelState) -> Shown {
             } else {
                 l.mac
             },
+            description: state.aliases.get(&l.name).cloned(),
+            accept_all_mac_addresses: state.promisc.contains(&l.name).then_some(true),
             ipv4: addrs(true),
-            ipv6: addrs(false),
+            ipv6: ipv6_switches(state, &l.name, addrs(false)),
             bridge: match &l.kind {
                 LinkKind::Bridge(o) => Some(BridgeSpec {
                     options: Some(crate::model::bridge::show_options(

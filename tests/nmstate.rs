@@ -8,6 +8,8 @@
 //! standing in for NICs (so every `type: ethernet` also checks that a veth is one).
 //! Files for kinds this kernel lacks run in the VM tier (`tests/real_kernel.rs`).
 
+#[path = "nmstate/base_keys.rs"]
+mod base_keys;
 mod common;
 #[path = "nmstate/devices.rs"]
 mod devices;
@@ -66,6 +68,8 @@ corpus!(
     "refused_8021x.yml",
     "refused_sriov.yml",
     "refused_many.yml",
+    "base_keys.yml",
+    "base_keys_reset.yml",
 );
 
 /// `hostnet apply` of a corpus file (through standard input).
@@ -137,6 +141,11 @@ fn same_links(file: &str, model: &KernelState, kernel: &KernelState, names: &[&s
             model.bridge_ports.get(*n),
             kernel.bridge_ports.get(*n),
             "{file}: model and kernel disagree on {n}'s port settings"
+        );
+        assert_eq!(
+            base_keys::of(model, n),
+            base_keys::of(kernel, n),
+            "{file}: model and kernel disagree on {n}'s alias, promiscuous flag or IPv6 switches"
         );
     }
 }
@@ -256,6 +265,9 @@ fn linux_bridge_up_and_absent() {
         &ip(&["addr", "show", "br-nm0"]),
         &["192.0.2.10/24", "2001:db8:10::10/64"],
     );
+    // `autoconf: false` is the bridge's SLAAC switch.
+    let autoconf = std::fs::read_to_string("/proc/sys/net/ipv6/conf/br-nm0/autoconf");
+    assert_eq!(autoconf.expect("br-nm0's autoconf").trim(), "0");
     let o = apply_file("linux_bridge_absent.yml");
     assert!(o.status.success(), "{}", text(&o));
     assert!(!query().links.contains_key("br-nm0"));

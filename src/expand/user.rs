@@ -132,6 +132,12 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                 controller: controller.get(iface.name.as_str()).map(|c| c.to_string()),
                 ipv4: addrs(&iface.ipv4),
                 ipv6: addrs(&iface.ipv6),
+                base: super::BaseKeys {
+                    description: iface.description.clone(),
+                    promisc: iface.accept_all_mac_addresses,
+                    ipv6_enabled: iface.ipv6.as_ref().and_then(|s| s.enabled),
+                    autoconf: iface.ipv6.as_ref().and_then(|s| s.autoconf),
+                },
             },
         );
     }

@@ -155,7 +155,7 @@ const IFACE: &[(&str, Key)] = &[
     ("mac-vlan", Key::Map(MACVLAN)),
     ("mac-vtap", Key::Map(MACVLAN)),
     ("ovs-db", Key::Map(OVS_DB)),
-    ("description", Key::NotYet),
+    ("description", Key::Keep),
     ("profile-name", Key::Ignore("NetworkManager's connection name")),
     ("identifier", Key::Check(identifier)),
     ("permanent-mac-address", Key::Ignore(QUERY_ONLY)),
@@ -165,7 +165,7 @@ const IFACE: &[(&str, Key)] = &[
     ("max-mtu", Key::Ignore(QUERY_ONLY)),
     ("wait-ip", Key::Ignore("NetworkManager's activation setting")),
     ("controller", Key::NotYet),
-    ("accept-all-mac-addresses", Key::NotYet),
+    ("accept-all-mac-addresses", Key::Bool),
     ("copy-mac-from", Key::NotYet),
     ("alt-names", Key::NotYet),
     (

@@ -46,6 +46,12 @@ pub struct LinkChange {
     /// New settings of the kinds that change them in place (see
     /// [`LinkKind::changes_in_place`]): a bond's MII interval, a MACVLAN's mode.
     pub settings: Option<LinkKind>,
+    /// IFLA_IFALIAS; `Some("")` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The user-set IFF_PROMISC flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promisc: Option<bool>,
 }
 
 impl LinkChange {
@@ -153,6 +159,16 @@ impl fmt::Display for Op {
                 }
                 if let Some(m) = change.mac {
                     write!(f, " mac {m}")?;
+                }
+                match &change.alias {
+                    Some(a) if a.is_empty() => write!(f, " alias \"\"")?,
+                    Some(a) => write!(f, " alias {a:?}")?,
+                    None => {}
+                }
+                match change.promisc {
+                    Some(true) => write!(f, " promisc on")?,
+                    Some(false) => write!(f, " promisc off")?,
+                    None => {}
                 }
                 match &change.controller {
                     Some(Some(c)) => write!(f, " master {c}")?,

@@ -6,7 +6,7 @@
 //! writes. Every type here is plain data with a total order so that plans and dumps
 //! are deterministic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -624,6 +624,14 @@ pub struct KernelState {
     /// said.
     #[serde(default)]
     pub no_bridge_vlans: bool,
+    /// Each link's alias (IFLA_IFALIAS, nmstate's `description`), by name; links without
+    /// one are absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
+    /// Links whose user-set IFF_PROMISC flag is on (nmstate's `accept-all-mac-addresses`;
+    /// not the promiscuity bridges and MACVLANs add, which the kernel does not report).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub promisc: BTreeSet<String>,
 }
 
 /// Link name → ifindex, as a query found them: a device deleted and made again under the

@@ -304,6 +304,12 @@ fn merge(slot: &mut LinkChange, change: &LinkChange) {
     if change.settings.is_some() {
         slot.settings.clone_from(&change.settings);
     }
+    if change.alias.is_some() {
+        slot.alias.clone_from(&change.alias);
+    }
+    if change.promisc.is_some() {
+        slot.promisc = change.promisc;
+    }
 }
 
 /// One attribute of a link in the three states: before the apply, as the apply set it,

@@ -1,8 +1,9 @@
 //! Links: RTM_*LINK requests and decoding of link dumps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::fd::RawFd;
 
+use netlink_packet_core::DefaultNla;
 use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
@@ -20,6 +21,7 @@ const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_IFALIAS: u16 = 20;
 const IFLA_GROUP: u16 = 27;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_INFO_KIND: u16 = 1;
@@ -28,6 +30,7 @@ const IFLA_INFO_SLAVE_KIND: u16 = 4;
 const IFLA_INFO_SLAVE_DATA: u16 = 5;
 const ARPHRD_LOOPBACK: u16 = 772;
 const IFF_UP: u32 = 1;
+const IFF_PROMISC: u32 = 0x100;
 /// Length of `struct ifinfomsg`.
 const IFINFOMSG_LEN: usize = 16;
 
@@ -45,6 +48,10 @@ pub(super) struct RawLink {
     pub port: Option<BridgePortOptions>,
     pub loopback: bool,
     pub up: bool,
+    /// The user-set IFF_PROMISC (the kernel reports that, not the device's promiscuity).
+    pub promisc: bool,
+    /// IFLA_IFALIAS (absent when empty).
+    pub alias: Option<String>,
     pub mtu: u32,
     pub mac: Option<MacAddr>,
     pub master: Option<u32>,
@@ -78,6 +85,8 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         port: None,
         loopback: link_type == ARPHRD_LOOPBACK,
         up: wire::u32_at(payload, 8)? & IFF_UP != 0,
+        promisc: wire::u32_at(payload, 8)? & IFF_PROMISC != 0,
+        alias: None,
         mtu: 0,
         mac: None,
         master: None,
@@ -90,6 +99,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         match kind {
             IFLA_IFNAME => link.name = wire::as_string(value),
             IFLA_MTU => link.mtu = wire::as_u32(value).unwrap_or(0),
+            IFLA_IFALIAS => link.alias = Some(wire::as_string(value)).filter(|a| !a.is_empty()),
             IFLA_ADDRESS => {
                 link.mac = <[u8; 6]>::try_from(value).ok().map(MacAddr);
             }
@@ -169,6 +179,21 @@ pub(super) fn bridge_ports(raw: &[RawLink]) -> BTreeMap<String, BridgePortOption
     raw.iter()
         .filter_map(|l| Some((l.name.clone(), l.port.clone()?)))
         .collect()
+}
+
+/// The links' aliases and user-set promiscuous flags among `raw` (see
+/// [`crate::netdev::KernelState::aliases`]).
+pub(super) fn base_keys(raw: &[RawLink]) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let aliases = raw
+        .iter()
+        .filter_map(|l| Some((l.name.clone(), l.alias.clone()?)))
+        .collect();
+    let promisc = raw
+        .iter()
+        .filter(|l| l.promisc)
+        .map(|l| l.name.clone())
+        .collect();
+    (aliases, promisc)
 }
 
 /// The IFF_UP bit in `flags` and `change_mask`, as a new-link or set-link request wants it.
@@ -370,6 +395,21 @@ pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> Li
     if let Some(master) = master {
         msg.attributes.push(LinkAttribute::Controller(master));
     }
+    if let Some(p) = change.promisc {
+        msg.header.change_mask |= LinkFlags::Promisc;
+        if p {
+            msg.header.flags |= LinkFlags::Promisc;
+        }
+    }
+    match change.alias.as_deref() {
+        // An empty attribute removes the alias (one holding just the NUL would set "").
+        Some("") => msg.attributes.push(LinkAttribute::Other(DefaultNla::new(
+            IFLA_IFALIAS,
+            Vec::new(),
+        ))),
+        Some(a) => msg.attributes.push(LinkAttribute::IfAlias(a.to_string())),
+        None => {}
+    }
     let mut info: Vec<LinkInfo> = Vec::new();
     let mut linkinfo = |attrs: Vec<LinkAttribute>| {
         for a in attrs {
@@ -447,6 +487,8 @@ mod tests {
             port: None,
             loopback: false,
             up: true,
+            promisc: false,
+            alias: None,
             mtu: 1500,
             mac: None,
             master: None,

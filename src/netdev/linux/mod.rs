@@ -414,8 +414,11 @@ impl LinuxDriver {
     fn read_netlink(&mut self) -> Result<KernelState, DriverError> {
         let raw_links = self.dump_links()?;
         let (links, names) = link::to_links(&raw_links);
+        let (aliases, promisc) = link::base_keys(&raw_links);
         let mut state = KernelState {
             links,
+            aliases,
+            promisc,
             bridge_ports: link::bridge_ports(&raw_links),
             link_ids: crate::netdev::LinkIds(
                 raw_links
