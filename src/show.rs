@@ -12,6 +12,33 @@ use std::collections::BTreeMap;
 use crate::model::*;
 use crate::netdev::{KernelState, LinkKind, RuleAction, HOSTNET_PROTO, PROTO_KERNEL};
 
+/// A bond's `ports-config`: each port's queue ID, and its priority in the modes that
+/// use one (nmstate's `show` lists every port).
+fn bond_ports_config(
+    state: &KernelState,
+    kind: &LinkKind,
+    ports: &[String],
+) -> Option<Vec<crate::model::BondPortSpec>> {
+    use crate::netdev::BondMode;
+    let LinkKind::Bond(b) = kind else { return None };
+    let with_priority = matches!(
+        b.mode,
+        BondMode::ActiveBackup | BondMode::BalanceTlb | BondMode::BalanceAlb
+    );
+    let list: Vec<crate::model::BondPortSpec> = ports
+        .iter()
+        .filter_map(|p| {
+            let o = state.bond_ports.get(p)?;
+            Some(crate::model::BondPortSpec {
+                name: p.clone(),
+                priority: with_priority.then_some(o.prio),
+                queue_id: Some(o.queue_id),
+            })
+        })
+        .collect();
+    (!list.is_empty()).then_some(list)
+}
+
 /// The `ipv6` section of `name` with its IPv6 switches: `enabled: false` when
 /// `disable_ipv6` is on, `autoconf: false` when SLAAC is off (nmstate's default is on).
 fn ipv6_switches(state: &KernelState, name: &str, spec: Option<IpSpec>) -> Option<IpSpec> {
@@ -146,14 +173,14 @@ pub fn show(state: &KernelState) -> Shown {
         if let Some(t) = show_kind(&l.kind, &mut iface) {
             iface.iface_type = Some(t);
             if let Some(la) = iface.link_aggregation.as_mut() {
-                la.port = Some(
-                    ports
-                        .remove(l.name.as_str())
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|p| p.name)
-                        .collect(),
-                );
+                let names: Vec<String> = ports
+                    .remove(l.name.as_str())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| p.name)
+                    .collect();
+                la.ports_config = bond_ports_config(state, &l.kind, &names);
+                la.port = Some(names);
             }
         }
         interfaces.push(iface);

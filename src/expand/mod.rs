@@ -80,6 +80,8 @@ pub struct BaseKeys {
     pub ipv6_enabled: Option<bool>,
     /// `ipv6.autoconf`.
     pub autoconf: Option<bool>,
+    /// Its settings as a port of its bond (the bond's `ports-config`).
+    pub bond_port: Option<crate::netdev::BondPortChange>,
 }
 
 impl LinkIntent {

@@ -412,7 +412,13 @@ const BOND: &[(&str, Key)] = &[
     ("options", Key::Map(BOND_OPTIONS)),
     ("port", Key::Keep),
     ("ports", Key::Alias("port")),
-    ("ports-config", Key::NotYet),
+    ("ports-config", Key::List(BOND_PORTS_CONFIG)),
+];
+
+const BOND_PORTS_CONFIG: &[(&str, Key)] = &[
+    ("name", Key::Keep),
+    ("priority", Key::Int),
+    ("queue-id", Key::Int),
 ];
 
 const BOND_OPTIONS: &[(&str, Key)] = &[

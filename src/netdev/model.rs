@@ -173,7 +173,7 @@ impl ModelDriver {
                 if !s.links.contains_key(name) {
                     return Err(reject(ENODEV, "no such device"));
                 }
-                base::check(change).map_err(|(e, m)| reject(e, m))?;
+                base::check(s, name, change).map_err(|(e, m)| reject(e, m))?;
                 if let Some(Some(c)) = &change.controller {
                     if c == name {
                         return Err(reject(EINVAL, "a device cannot be its own port"));

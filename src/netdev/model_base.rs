@@ -1,18 +1,46 @@
 //! The model's half of the base keys every link has besides its kind: the alias
-//! (IFLA_IFALIAS), the user's IFF_PROMISC, and what `disable_ipv6` takes with it.
+//! (IFLA_IFALIAS), the user's IFF_PROMISC, and what `disable_ipv6` takes with it; and a
+//! bond port's settings in its bond.
 
 use crate::firewall::{sysctl, FwOp};
-use crate::netdev::{KernelState, LinkChange, Op};
+use crate::netdev::{BondMode, KernelState, LinkChange, LinkKind, Op};
 
 /// The limit of an alias (IFALIASZ 256 with its NUL): longer is EINVAL.
 pub const MAX_ALIAS: usize = 255;
 
-/// Checks `change`'s base keys as the kernel does, before anything of it applies.
-pub(super) fn check(change: &LinkChange) -> Result<(), (i32, &'static str)> {
-    match &change.alias {
-        Some(a) if a.len() > MAX_ALIAS => Err((libc::EINVAL, "alias longer than 255 bytes")),
-        _ => Ok(()),
+/// Checks `change`'s base keys and bond port settings as the kernel does, before
+/// anything of it applies.
+pub(super) fn check(
+    s: &KernelState,
+    name: &str,
+    change: &LinkChange,
+) -> Result<(), (i32, &'static str)> {
+    if change.alias.as_ref().is_some_and(|a| a.len() > MAX_ALIAS) {
+        return Err((libc::EINVAL, "alias longer than 255 bytes"));
     }
+    let Some(p) = &change.bond_port else {
+        return Ok(());
+    };
+    let bond = s
+        .links
+        .get(name)
+        .and_then(|l| l.controller.as_ref())
+        .and_then(|c| s.links.get(c))
+        .and_then(|b| match &b.kind {
+            LinkKind::Bond(o) => Some(o.mode),
+            _ => None,
+        });
+    let Some(mode) = bond else {
+        return Err((libc::EOPNOTSUPP, "not a bond port"));
+    };
+    let primary = matches!(
+        mode,
+        BondMode::ActiveBackup | BondMode::BalanceTlb | BondMode::BalanceAlb
+    );
+    if p.prio.is_some() && !primary {
+        return Err((libc::EACCES, "option prio: mode dependency failed"));
+    }
+    Ok(())
 }
 
 /// Applies `change`'s base keys to link `name` (which exists).
@@ -35,11 +63,42 @@ pub(super) fn change(s: &mut KernelState, name: &str, change: &LinkChange) {
         }
         None => {}
     }
+    if let (Some(p), Some(o)) = (&change.bond_port, s.bond_ports.get_mut(name)) {
+        p.apply_to(o);
+    }
+}
+
+/// Keeps `s.bond_ports` in step with the links' controllers: a link that joined a bond
+/// has the defaults, one that left has none.
+fn sync_bond_ports(s: &mut KernelState) {
+    let in_bond: Vec<String> = s
+        .links
+        .values()
+        .filter(|l| {
+            l.controller
+                .as_ref()
+                .and_then(|c| s.links.get(c))
+                .is_some_and(|b| matches!(b.kind, LinkKind::Bond(_)))
+        })
+        .map(|l| l.name.clone())
+        .collect();
+    s.bond_ports.retain(|n, _| in_bond.contains(n));
+    for n in in_bond {
+        s.bond_ports.entry(n).or_default();
+    }
 }
 
 /// After `op` succeeded: a deleted link's keys go with it, and an interface whose IPv6 is
 /// disabled loses its IPv6 addresses and routes (the kernel flushes them).
 pub(super) fn after(s: &mut KernelState, op: &Op) {
+    let joins_or_leaves = match op {
+        Op::CreateLink(_) | Op::DeleteLink { .. } => true,
+        Op::ChangeLink { change, .. } => change.controller.is_some(),
+        _ => false,
+    };
+    if joins_or_leaves {
+        sync_bond_ports(s);
+    }
     match op {
         Op::DeleteLink { .. } => {
             let links = &s.links;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::bridge::{BridgeChange, PortChange};
+use super::bridge::{BondPortChange, BridgeChange, PortChange};
 use super::dhcp_server::{DhcpHost, ServerSpec};
 use super::types::{Address, LinkKind, MacAddr, Route, Rule};
 
@@ -52,6 +52,9 @@ pub struct LinkChange {
     /// The user-set IFF_PROMISC flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promisc: Option<bool>,
+    /// Settings of the link as a port of its bond (a bond port only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_port: Option<BondPortChange>,
 }
 
 impl LinkChange {
@@ -150,6 +153,9 @@ impl fmt::Display for Op {
                 }
                 if let Some(p) = &change.port {
                     write!(f, " bridge_slave {p}")?;
+                }
+                if let Some(p) = &change.bond_port {
+                    write!(f, " bond_slave {p}")?;
                 }
                 if let Some(k) = &change.settings {
                     write!(f, " {}", k.settings())?;

@@ -632,6 +632,9 @@ pub struct KernelState {
     /// not the promiscuity bridges and MACVLANs add, which the kernel does not report).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub promisc: BTreeSet<String>,
+    /// The settings of each bond port in its bond, by port name (as `bridge_ports`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bond_ports: BTreeMap<String, super::BondPortOptions>,
 }
 
 /// Link name → ifindex, as a query found them: a device deleted and made again under the

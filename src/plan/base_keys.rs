@@ -61,6 +61,35 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
                 },
             );
         }
+        if let Some(want) = &li.base.bond_port {
+            // A port staying in its bond has settings to compare with; one that joins
+            // gets the kernel's defaults.
+            let stays = exists
+                && current.links.get(name).and_then(|l| l.controller.as_ref())
+                    == li
+                        .controller
+                        .as_ref()
+                        .or(current.links.get(name).and_then(|l| l.controller.as_ref()));
+            let have = current
+                .bond_ports
+                .get(name)
+                .filter(|_| stays)
+                .cloned()
+                .unwrap_or_default();
+            let missing = want.missing_from(&have);
+            if !missing.is_empty() {
+                plan.push(
+                    Phase::ChangeBridges,
+                    Op::ChangeLink {
+                        name: name.clone(),
+                        change: LinkChange {
+                            bond_port: Some(missing),
+                            ..LinkChange::default()
+                        },
+                    },
+                );
+            }
+        }
         let want = [
             (sysctl::disable_ipv6(name), li.base.ipv6_enabled.map(|e| !e)),
             (sysctl::autoconf(name), li.base.autoconf),
@@ -123,8 +152,16 @@ fn delay_ipv6_addresses(plan: &mut Plan, name: &str) {
     plan.phases[Phase::AddAddresses as usize].extend(moved);
 }
 
-/// What takes `name`'s alias and promiscuous flag from `current` to `target`.
+/// What takes `name`'s alias and promiscuous flag from `current` to `target`, and its
+/// settings as a port of the same bond.
 pub(crate) fn restore(current: &KernelState, target: &KernelState, name: &str, c: &mut LinkChange) {
+    if let (Some(have), Some(want)) = (current.bond_ports.get(name), target.bond_ports.get(name)) {
+        let same_bond = current.links.get(name).map(|l| &l.controller)
+            == target.links.get(name).map(|l| &l.controller);
+        if have != want && same_bond {
+            c.bond_port = Some(crate::netdev::BondPortChange::between(have, want));
+        }
+    }
     let (have, want) = (current.aliases.get(name), target.aliases.get(name));
     if have != want {
         c.alias = Some(want.cloned().unwrap_or_default());

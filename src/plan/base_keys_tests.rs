@@ -3,7 +3,7 @@
 use super::tests::{host, intent_of};
 use super::*;
 use crate::netdev::model::ModelDriver;
-use crate::netdev::{Address, Driver, Link, LinkKind};
+use crate::netdev::{Address, Driver, Link, LinkChange, LinkKind};
 
 /// `host()` plus `v1` with the sysctls a read of the kernel gives (IPv6 on, SLAAC on).
 fn host_with_v1() -> ModelDriver {
@@ -145,6 +145,59 @@ fn validation_names_the_base_keys_it_refuses() {
         "interfaces[0].description: 256 bytes; the kernel keeps at most 255",
         "interfaces[0].ipv4.autoconf: autoconf is IPv6's (SLAAC)",
         "interfaces[0].ipv6.autoconf: ipv6 is disabled but autoconf is on",
+    ] {
+        assert!(errs.contains(want), "{want} not in {errs}");
+    }
+}
+
+#[test]
+fn bond_ports_config_joins_then_changes_only_what_differs() {
+    let mut m = host_with_v1();
+    let bond = |prio: i32| {
+        format!(
+            "interfaces:\n- name: bond0\n  type: bond\n  link-aggregation:\n    mode: active-backup\n    port: [v1]\n    ports-config:\n    - {{name: v1, priority: {prio}, queue-id: 0}}\n"
+        )
+    };
+    let p = run(&mut m, &bond(10));
+    // A joining port has the kernel's 0 and 0: only the priority is sent.
+    assert!(
+        p.to_string().contains("~ link v1 bond_slave prio 10"),
+        "{p}"
+    );
+    assert_eq!(m.state().bond_ports["v1"].prio, 10);
+    let p = run(&mut m, &bond(7));
+    assert_eq!(p.to_string(), "~ link v1 bond_slave prio 7\n");
+    // The model refuses a priority where the kernel does (802.3ad), even unchanged.
+    let change = LinkChange {
+        bond_port: Some(crate::netdev::BondPortChange {
+            prio: Some(7),
+            ..Default::default()
+        }),
+        ..LinkChange::default()
+    };
+    let mut s = m.state().clone();
+    if let Some(l) = s.links.get_mut("bond0") {
+        l.kind = LinkKind::Bond(crate::netdev::BondOptions::new(
+            crate::netdev::BondMode::Lacp,
+            100,
+        ));
+    }
+    let mut m = ModelDriver::new(s);
+    let r = m.execute(&[Op::ChangeLink {
+        name: "v1".into(),
+        change,
+    }]);
+    assert!(r[0].is_err(), "{r:?}");
+}
+
+#[test]
+fn validation_names_the_ports_config_it_refuses() {
+    let yaml = "interfaces:\n- name: bond0\n  type: bond\n  link-aggregation:\n    mode: 802.3ad\n    port: [v1]\n    ports-config:\n    - {name: v2, queue-id: 1}\n    - {name: v1, priority: 3}\n";
+    let d = crate::model::parse(yaml).expect("parses");
+    let errs = crate::model::validate(&d).expect_err("refused").to_string();
+    for want in [
+        "interfaces[0].link-aggregation.ports-config[0].name: v2 is not in the bond's port list",
+        "interfaces[0].link-aggregation.ports-config[1].priority: only active-backup, balance-tlb and balance-alb bonds use port priorities",
     ] {
         assert!(errs.contains(want), "{want} not in {errs}");
     }

@@ -269,6 +269,18 @@ pub(super) fn changed(cx: &mut Ctx<'_>) {
                 None => {}
             }
         }
+        let bonds = (&before.bond_ports, &cx.now.bond_ports);
+        if let (Some(v), Some(bp), Some(np)) =
+            (&set.bond_port, bonds.0.get(name), bonds.1.get(name))
+        {
+            let (back, others) = v.take_back(bp, np);
+            if !back.is_empty() {
+                undo.bond_port = Some(back);
+            }
+            for (field, now, set, was) in others {
+                note(field, now, set, was);
+            }
+        }
         if let Some(v) = &set.settings {
             match three_way(&b.kind, v, &n.kind) {
                 Some(true) => undo.settings = Some(b.kind.clone()),

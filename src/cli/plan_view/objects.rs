@@ -217,6 +217,11 @@ fn change_fields(c: &LinkChange) -> Map<String, Value> {
     }
     put(&mut m, "description", c.alias.as_deref());
     put(&mut m, "accept-all-mac-addresses", c.promisc);
+    put(
+        &mut m,
+        "bond_slave",
+        c.bond_port.as_ref().map(ToString::to_string),
+    );
     m
 }
 
@@ -231,6 +236,14 @@ fn base_fields(m: &mut Map<String, Value>, s: &KernelState, name: &str, c: &Link
             "accept-all-mac-addresses".into(),
             json!(s.promisc.contains(name)),
         );
+    }
+    if let Some(p) = &c.bond_port {
+        let have = s.bond_ports.get(name).cloned().unwrap_or_default();
+        let was = crate::netdev::BondPortChange {
+            queue_id: p.queue_id.map(|_| have.queue_id),
+            prio: p.prio.map(|_| have.prio),
+        };
+        m.insert("bond_slave".into(), json!(was.to_string()));
     }
 }
 

@@ -10,9 +10,10 @@ use netlink_packet_route::link::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::{bridge, kinds, wire};
+use super::{bond_port, bridge, kinds, wire};
 use crate::netdev::{
-    BridgeOptions, BridgePortOptions, Link, LinkChange, LinkKind, MacAddr, NewLink, PeerSettings,
+    BondPortOptions, BridgeOptions, BridgePortOptions, Link, LinkChange, LinkKind, MacAddr,
+    NewLink, PeerSettings,
 };
 
 const IFLA_ADDRESS: u16 = 1;
@@ -46,6 +47,8 @@ pub(super) struct RawLink {
     pub no_bridge_vlans: bool,
     /// A bridge port's settings in its bridge.
     pub port: Option<BridgePortOptions>,
+    /// A bond port's settings in its bond.
+    pub bond_port: Option<BondPortOptions>,
     pub loopback: bool,
     pub up: bool,
     /// The user-set IFF_PROMISC (the kernel reports that, not the device's promiscuity).
@@ -83,6 +86,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         bridge: None,
         no_bridge_vlans: false,
         port: None,
+        bond_port: None,
         loopback: link_type == ARPHRD_LOOPBACK,
         up: wire::u32_at(payload, 8)? & IFF_UP != 0,
         promisc: wire::u32_at(payload, 8)? & IFF_PROMISC != 0,
@@ -123,6 +127,9 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
                         IFLA_INFO_SLAVE_KIND => slave_kind = Some(wire::as_string(data)),
                         IFLA_INFO_SLAVE_DATA if slave_kind.as_deref() == Some("bridge") => {
                             link.port = Some(bridge::decode_port(data));
+                        }
+                        IFLA_INFO_SLAVE_DATA if slave_kind.as_deref() == Some("bond") => {
+                            link.bond_port = Some(bond_port::decode(data));
                         }
                         _ => {}
                     }
@@ -178,6 +185,13 @@ pub(super) fn to_links(raw: &[RawLink]) -> (BTreeMap<String, Link>, HashMap<u32,
 pub(super) fn bridge_ports(raw: &[RawLink]) -> BTreeMap<String, BridgePortOptions> {
     raw.iter()
         .filter_map(|l| Some((l.name.clone(), l.port.clone()?)))
+        .collect()
+}
+
+/// The settings of the bond ports among `raw`, by port name.
+pub(super) fn bond_ports(raw: &[RawLink]) -> BTreeMap<String, BondPortOptions> {
+    raw.iter()
+        .filter_map(|l| Some((l.name.clone(), l.bond_port.clone()?)))
         .collect()
 }
 
@@ -430,6 +444,9 @@ pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> Li
     if let Some(p) = &change.port {
         linkinfo(vec![bridge::port_info(p)]);
     }
+    if let Some(p) = &change.bond_port {
+        linkinfo(vec![bond_port::info(p)]);
+    }
     if !info.is_empty() {
         msg.attributes.push(LinkAttribute::LinkInfo(info));
     }
@@ -485,6 +502,7 @@ mod tests {
             bridge: None,
             no_bridge_vlans: false,
             port: None,
+            bond_port: None,
             loopback: false,
             up: true,
             promisc: false,

@@ -15,6 +15,7 @@
 //! with almost every release.
 
 mod addr;
+mod bond_port;
 mod bridge;
 mod bridge_vlan;
 mod devices;
@@ -420,6 +421,7 @@ impl LinuxDriver {
             aliases,
             promisc,
             bridge_ports: link::bridge_ports(&raw_links),
+            bond_ports: link::bond_ports(&raw_links),
             link_ids: crate::netdev::LinkIds(
                 raw_links
                     .iter()
