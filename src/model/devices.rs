@@ -91,6 +91,9 @@ pub struct BondOptionsSpec {
     /// `always` (default), `better`, `failure`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_reselect: Option<String>,
+    /// The port preferred as active (active-backup, balance-tlb, balance-alb).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
     /// `none` (default), `active`, `follow`; fixed while the bond has ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_over_mac: Option<String>,

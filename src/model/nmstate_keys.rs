@@ -432,7 +432,7 @@ const BOND_OPTIONS: &[(&str, Key)] = &[
     ("arp_all_targets", Key::NotYet),
     ("arp_missed_max", Key::NotYet),
     ("ns_ip6_target", Key::NotYet),
-    ("primary", Key::NotYet),
+    ("primary", Key::Keep),
     ("primary_reselect", Key::Keep),
     ("fail_over_mac", Key::Keep),
     ("xmit_hash_policy", Key::Keep),

@@ -18,6 +18,11 @@ pub(super) fn check(
     if change.alias.as_ref().is_some_and(|a| a.len() > MAX_ALIAS) {
         return Err((libc::EINVAL, "alias longer than 255 bytes"));
     }
+    if let Some(LinkKind::Bond(b)) = &change.settings {
+        if b.primary.is_some() && !b.has_primary() {
+            return Err((libc::EACCES, "option primary: mode dependency failed"));
+        }
+    }
     let Some(p) = &change.bond_port else {
         return Ok(());
     };
@@ -68,6 +73,33 @@ pub(super) fn change(s: &mut KernelState, name: &str, change: &LinkChange) {
     }
 }
 
+/// A bond whose primary port left it (or went) reports no primary any more (the kernel
+/// keeps the name and makes the port primary again if it comes back: not modelled).
+fn forget_gone_primary(s: &mut KernelState, op: &Op) {
+    let left = match op {
+        Op::DeleteLink { name } => name,
+        Op::ChangeLink { name, change } if change.controller.is_some() => name,
+        _ => return,
+    };
+    let still_port = |s: &KernelState, bond: &str| {
+        s.links
+            .get(left.as_str())
+            .is_some_and(|l| l.controller.as_deref() == Some(bond))
+    };
+    let bonds: Vec<String> = s
+        .links
+        .values()
+        .filter(|l| matches!(&l.kind, LinkKind::Bond(b) if b.primary.as_ref() == Some(left)))
+        .map(|l| l.name.clone())
+        .filter(|b| !still_port(s, b))
+        .collect();
+    for b in bonds {
+        if let Some(LinkKind::Bond(o)) = s.links.get_mut(&b).map(|l| &mut l.kind) {
+            o.primary = None;
+        }
+    }
+}
+
 /// Keeps `s.bond_ports` in step with the links' controllers: a link that joined a bond
 /// has the defaults, one that left has none.
 fn sync_bond_ports(s: &mut KernelState) {
@@ -98,6 +130,7 @@ pub(super) fn after(s: &mut KernelState, op: &Op) {
     };
     if joins_or_leaves {
         sync_bond_ports(s);
+        forget_gone_primary(s, op);
     }
     match op {
         Op::DeleteLink { .. } => {

@@ -43,8 +43,35 @@ fn deleted(current: &KernelState, plan: &Plan) -> BTreeSet<String> {
     out
 }
 
+/// A new bond's primary port is set once its ports are in: the kernel reports a primary
+/// only while that port is in the bond, and netlink names it by ifindex, which a port
+/// created in the same apply does not have yet when the bond is made.
+fn primary_after_ports(plan: &mut Plan) {
+    let mut later = Vec::new();
+    for op in plan.phases[Phase::CreateDevices as usize].iter_mut() {
+        let Op::CreateLink(l) = op else { continue };
+        let LinkKind::Bond(b) = &mut l.kind else {
+            continue;
+        };
+        if b.primary.is_none() {
+            continue;
+        }
+        let full = LinkKind::Bond(b.clone());
+        b.primary = None;
+        later.push(Op::ChangeLink {
+            name: l.name.clone(),
+            change: LinkChange {
+                settings: Some(full),
+                ..LinkChange::default()
+            },
+        });
+    }
+    plan.phases[Phase::ChangeBridges as usize].extend(later);
+}
+
 /// Plans the base keys of every interface the intent keeps.
 pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
+    primary_after_ports(plan);
     let gone = deleted(current, plan);
     for (name, li) in &intent.links {
         if li.state == IfaceState::Absent {

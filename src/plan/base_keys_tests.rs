@@ -202,3 +202,28 @@ fn validation_names_the_ports_config_it_refuses() {
         assert!(errs.contains(want), "{want} not in {errs}");
     }
 }
+
+#[test]
+fn a_new_bonds_primary_is_set_once_its_ports_are_in() {
+    let mut m = host_with_v1();
+    let yaml = "interfaces:\n- name: bond0\n  type: bond\n  link-aggregation:\n    mode: active-backup\n    options: {miimon: 100, primary: v1}\n    port: [v1]\n";
+    let p = run(&mut m, yaml);
+    let created = p.phases[Phase::CreateDevices as usize]
+        .iter()
+        .any(|op| matches!(op, Op::CreateLink(l) if matches!(&l.kind, LinkKind::Bond(b) if b.primary.is_none())));
+    assert!(created, "{p}");
+    let set = p.phases[Phase::ChangeBridges as usize].iter().any(|op| {
+        matches!(op, Op::ChangeLink { name, change } if name == "bond0"
+            && matches!(&change.settings, Some(LinkKind::Bond(b)) if b.primary.as_deref() == Some("v1")))
+    });
+    assert!(set, "{p}");
+    // The port leaving takes the primary with it (the kernel no longer reports it).
+    run(
+        &mut m,
+        "interfaces:\n- name: bond0\n  type: bond\n  link-aggregation:\n    mode: active-backup\n    options: {miimon: 100}\n    port: [eth0]\n",
+    );
+    let LinkKind::Bond(b) = &m.state().links["bond0"].kind else {
+        panic!("not a bond");
+    };
+    assert_eq!(b.primary, None);
+}

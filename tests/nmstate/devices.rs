@@ -206,13 +206,9 @@ fn bond_options() {
     let o = hostnet(&["apply", "-"], Some(gone));
     assert!(o.status.success(), "{}", text(&o));
 
-    // bond_up.yml without `primary`, which hostnet does not apply yet.
-    let up = read("bond_up.yml").replace("        primary: eth1\n", "");
-    let first = converges_yaml(
-        "bond_up.yml without primary",
-        &up,
-        &["bond-nm0", "eth1", "eth2"],
-    );
+    // bond_up.yml unchanged: primary and ports-config too.
+    let up = read("bond_up.yml").to_string();
+    let first = converges_yaml("bond_up.yml", &up, &["bond-nm0", "eth1", "eth2"]);
     has_all(
         "bond-nm0",
         &details("bond-nm0"),
@@ -224,6 +220,7 @@ fn bond_options() {
             "num_grat_arp 2",
             "resend_igmp 1",
             "all_slaves_active 0",
+            "primary eth1",
         ],
     );
     // ports-config: each port's queue ID and priority in its bond.
@@ -243,7 +240,11 @@ fn bond_options() {
         text(&o)
     );
     has_all("eth2", &details("eth2"), &["queue_id 2 prio 7"]);
-    let up = moved;
+    // The primary port changes in place too.
+    let up = moved.replace("primary: eth1", "primary: eth2");
+    let o = hostnet(&["apply", "-"], Some(&up));
+    assert!(o.status.success(), "{}", text(&o));
+    has_all("bond-nm0", &details("bond-nm0"), &["primary eth2"]);
     let again = hostnet(&["apply", "-"], Some(&up));
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),

@@ -393,8 +393,14 @@ fn peer_followup(link: &NewLink, peer_master: Option<u32>) -> Option<LinkMessage
 }
 
 /// RTM_NEWLINK (without NLM_F_CREATE) changing only the fields `change` names.
-/// `master` is the resolved `change.controller`: `Some(0)` releases the link.
-pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> LinkMessage {
+/// `master` is the resolved `change.controller`: `Some(0)` releases the link; `primary`
+/// the resolved primary port of a bond's settings.
+pub(super) fn change(
+    index: u32,
+    change: &LinkChange,
+    master: Option<u32>,
+    primary: Option<u32>,
+) -> LinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.index = index;
     if let Some(up) = change.up {
@@ -437,7 +443,7 @@ pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> Li
         linkinfo(vec![bridge::change_info(b)]);
     }
     if let Some(kind) = &change.settings {
-        linkinfo(kinds::change_attributes(kind));
+        linkinfo(kinds::change_attributes(kind, primary));
     }
     // A port's settings go in the same IFLA_LINKINFO as its own kind's (the kernel reads
     // one).

@@ -212,7 +212,15 @@ impl LinuxDriver {
                     Some(None) => Some(0),
                     Some(Some(bridge)) => Some(self.resolve(op, bridge)?),
                 };
-                let msg = link::change(index, change, master);
+                let primary = match &change.settings {
+                    Some(LinkKind::Bond(b)) => b
+                        .primary
+                        .as_ref()
+                        .map(|p| self.resolve(op, p))
+                        .transpose()?,
+                    _ => None,
+                };
+                let msg = link::change(index, change, master, primary);
                 (RouteNetlinkMessage::NewLink(msg), 0)
             }
             Op::DeleteLink { name } => match self.ifindex.get(name) {
@@ -352,6 +360,9 @@ fn interfaces(op: &Op) -> Vec<&str> {
             let mut names = vec![name.as_str()];
             if let Some(Some(bridge)) = &change.controller {
                 names.push(bridge);
+            }
+            if let Some(LinkKind::Bond(b)) = &change.settings {
+                names.extend(b.primary.as_deref());
             }
             names
         }
