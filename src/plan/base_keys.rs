@@ -91,12 +91,8 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
         if let Some(want) = &li.base.bond_port {
             // A port staying in its bond has settings to compare with; one that joins
             // gets the kernel's defaults.
-            let stays = exists
-                && current.links.get(name).and_then(|l| l.controller.as_ref())
-                    == li
-                        .controller
-                        .as_ref()
-                        .or(current.links.get(name).and_then(|l| l.controller.as_ref()));
+            let now = current.links.get(name).and_then(|l| l.controller.as_ref());
+            let stays = exists && li.controller.as_ref().is_none_or(|c| Some(c) == now);
             let have = current
                 .bond_ports
                 .get(name)
