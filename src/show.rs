@@ -12,6 +12,55 @@ use std::collections::BTreeMap;
 use crate::model::*;
 use crate::netdev::{KernelState, LinkKind, RuleAction, HOSTNET_PROTO, PROTO_KERNEL};
 
+/// A bond's `ports-config`: each port's queue ID, and its priority in the modes that
+/// use one (nmstate's `show` lists every port).
+fn bond_ports_config(
+    state: &KernelState,
+    kind: &LinkKind,
+    ports: &[String],
+) -> Option<Vec<crate::model::BondPortSpec>> {
+    use crate::netdev::BondMode;
+    let LinkKind::Bond(b) = kind else { return None };
+    let with_priority = matches!(
+        b.mode,
+        BondMode::ActiveBackup | BondMode::BalanceTlb | BondMode::BalanceAlb
+    );
+    let list: Vec<crate::model::BondPortSpec> = ports
+        .iter()
+        .filter_map(|p| {
+            let o = state.bond_ports.get(p)?;
+            Some(crate::model::BondPortSpec {
+                name: p.clone(),
+                priority: with_priority.then_some(o.prio),
+                queue_id: Some(o.queue_id),
+            })
+        })
+        .collect();
+    (!list.is_empty()).then_some(list)
+}
+
+/// The `ipv6` section of `name` with its IPv6 switches: `enabled: false` when
+/// `disable_ipv6` is on, `autoconf: false` when SLAAC is off (nmstate's default is on).
+fn ipv6_switches(state: &KernelState, name: &str, spec: Option<IpSpec>) -> Option<IpSpec> {
+    use crate::firewall::sysctl;
+    let get = |key: String| state.firewall.sysctls.get(&key).map(String::as_str);
+    if get(sysctl::disable_ipv6(name)) == Some("1") {
+        return Some(IpSpec {
+            enabled: Some(false),
+            ..IpSpec::default()
+        });
+    }
+    if get(sysctl::autoconf(name)) != Some("0") {
+        return spec;
+    }
+    let mut spec = spec.unwrap_or(IpSpec {
+        enabled: Some(true),
+        ..IpSpec::default()
+    });
+    spec.autoconf = Some(false);
+    Some(spec)
+}
+
 /// Route protocols that the kernel or autoconfiguration make, not a configuration.
 const PROTO_REDIRECT: u8 = 1;
 const PROTO_RA: u8 = 9;
@@ -95,8 +144,10 @@ pub fn show(state: &KernelState) -> Shown {
             } else {
                 l.mac
             },
+            description: state.aliases.get(&l.name).cloned(),
+            accept_all_mac_addresses: state.promisc.contains(&l.name).then_some(true),
             ipv4: addrs(true),
-            ipv6: addrs(false),
+            ipv6: ipv6_switches(state, &l.name, addrs(false)),
             bridge: match &l.kind {
                 LinkKind::Bridge(o) => Some(BridgeSpec {
                     options: Some(crate::model::bridge::show_options(
@@ -123,14 +174,14 @@ pub fn show(state: &KernelState) -> Shown {
         if let Some(t) = show_kind(&l.kind, &mut iface) {
             iface.iface_type = Some(t);
             if let Some(la) = iface.link_aggregation.as_mut() {
-                la.port = Some(
-                    ports
-                        .remove(l.name.as_str())
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|p| p.name)
-                        .collect(),
-                );
+                let names: Vec<String> = ports
+                    .remove(l.name.as_str())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| p.name)
+                    .collect();
+                la.ports_config = bond_ports_config(state, &l.kind, &names);
+                la.port = Some(names);
             }
         }
         interfaces.push(iface);

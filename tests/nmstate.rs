@@ -8,6 +8,8 @@
 //! standing in for NICs (so every `type: ethernet` also checks that a veth is one).
 //! Files for kinds this kernel lacks run in the VM tier (`tests/real_kernel.rs`).
 
+#[path = "nmstate/base_keys.rs"]
+mod base_keys;
 mod common;
 #[path = "nmstate/devices.rs"]
 mod devices;
@@ -66,6 +68,8 @@ corpus!(
     "refused_8021x.yml",
     "refused_sriov.yml",
     "refused_many.yml",
+    "base_keys.yml",
+    "base_keys_reset.yml",
 );
 
 /// `hostnet apply` of a corpus file (through standard input).
@@ -104,8 +108,8 @@ fn has_all(what: &str, have: &str, facts: &[&str]) {
 }
 
 /// The dry run of `file` on the model of this namespace: its end state.
-fn model_after(file: &str) -> KernelState {
-    let d = hostnet::model::parse(read(file)).expect("parses");
+fn model_of(file: &str, yaml: &str) -> KernelState {
+    let d = hostnet::model::parse(yaml).expect("parses");
     hostnet::model::validate(&d).expect("valid");
     let intent = hostnet::expand::expand(&d).expect("expands");
     let mut model = ModelDriver::new(query());
@@ -137,6 +141,16 @@ fn same_links(file: &str, model: &KernelState, kernel: &KernelState, names: &[&s
             model.bridge_ports.get(*n),
             kernel.bridge_ports.get(*n),
             "{file}: model and kernel disagree on {n}'s port settings"
+        );
+        assert_eq!(
+            model.bond_ports.get(*n),
+            kernel.bond_ports.get(*n),
+            "{file}: model and kernel disagree on {n}'s bond port settings"
+        );
+        assert_eq!(
+            base_keys::of(model, n),
+            base_keys::of(kernel, n),
+            "{file}: model and kernel disagree on {n}'s alias, promiscuous flag or IPv6 switches"
         );
     }
 }
@@ -181,14 +195,19 @@ fn same_static(file: &str, model: &KernelState, kernel: &KernelState) {
 /// back change nothing; the model predicted the kernel for `names`. Returns the first
 /// apply's output.
 fn converges(file: &str, names: &[&str]) -> String {
-    let predicted = model_after(file);
-    let o = apply_file(file);
+    converges_yaml(file, read(file), names)
+}
+
+/// [`converges`] for a file's text (`file`: what to call it in messages).
+fn converges_yaml(file: &str, yaml: &str, names: &[&str]) -> String {
+    let predicted = model_of(file, yaml);
+    let o = hostnet(&["apply", "-"], Some(yaml));
     assert!(o.status.success(), "{file}: {}", text(&o));
     let first = text(&o);
     let now = query();
     same_links(file, &predicted, &now, names);
     same_static(file, &predicted, &now);
-    let again = apply_file(file);
+    let again = hostnet(&["apply", "-"], Some(yaml));
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
         "{file}: second apply: {}",
@@ -256,6 +275,9 @@ fn linux_bridge_up_and_absent() {
         &ip(&["addr", "show", "br-nm0"]),
         &["192.0.2.10/24", "2001:db8:10::10/64"],
     );
+    // `autoconf: false` is the bridge's SLAAC switch.
+    let autoconf = std::fs::read_to_string("/proc/sys/net/ipv6/conf/br-nm0/autoconf");
+    assert_eq!(autoconf.expect("br-nm0's autoconf").trim(), "0");
     let o = apply_file("linux_bridge_absent.yml");
     assert!(o.status.success(), "{}", text(&o));
     assert!(!query().links.contains_key("br-nm0"));

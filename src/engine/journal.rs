@@ -54,7 +54,9 @@ impl<'a> Journal<'a> {
             Op::Firewall(op) => {
                 if let Some((teardown, inv)) = crate::firewall::inverse(op) {
                     let phase = match inv {
-                        crate::firewall::FwOp::Sysctl { .. } => Phase::Sysctls,
+                        crate::firewall::FwOp::Sysctl { ref key, .. } => {
+                            crate::plan::sysctl_phase(key)
+                        }
                         _ if teardown => Phase::FirewallTeardown,
                         _ => Phase::FirewallSetup,
                     };

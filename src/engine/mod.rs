@@ -254,6 +254,11 @@ fn involves_ovs(intent: &Intent) -> bool {
 fn involves_firewall(intent: &Intent) -> bool {
     let fw = &intent.firewall;
     !fw.networks.is_empty() || !fw.sysctls.is_empty() || !fw.addresses.is_empty()
+        // nmstate's IPv6 `enabled`/`autoconf` are sysctls, read with the firewall's.
+        || intent
+            .links
+            .values()
+            .any(|l| l.base.ipv6_enabled.is_some() || l.base.autoconf.is_some())
 }
 
 /// Plans and applies `intent` with `driver`. See the module documentation.

@@ -64,6 +64,24 @@ pub struct LinkIntent {
     pub ipv4: Option<Vec<IpNet>>,
     /// The complete list of IPv6 addresses (global ones), when the file says it.
     pub ipv6: Option<Vec<IpNet>>,
+    /// The base keys of nmstate's interfaces that are neither kind nor address.
+    pub base: BaseKeys,
+}
+
+/// What a file says of an interface's alias, promiscuous flag and IPv6 switches
+/// (`None`: leave it as it is).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BaseKeys {
+    /// `description` (IFLA_IFALIAS); `""` removes it.
+    pub description: Option<String>,
+    /// `accept-all-mac-addresses` (IFF_PROMISC).
+    pub promisc: Option<bool>,
+    /// `ipv6.enabled` (`disable_ipv6` inverted).
+    pub ipv6_enabled: Option<bool>,
+    /// `ipv6.autoconf`.
+    pub autoconf: Option<bool>,
+    /// Its settings as a port of its bond (the bond's `ports-config`).
+    pub bond_port: Option<crate::netdev::BondPortChange>,
 }
 
 impl LinkIntent {
@@ -84,6 +102,7 @@ impl LinkIntent {
             controller: None,
             ipv4: None,
             ipv6: None,
+            base: BaseKeys::default(),
         }
     }
 }
@@ -497,6 +516,7 @@ fn expand_network(
                 controller: None,
                 ipv4: ipv4.clone(),
                 ipv6: ipv6.clone(),
+                base: BaseKeys::default(),
             },
         );
     }

@@ -134,6 +134,13 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                 controller: controller.get(iface.name.as_str()).map(|c| c.to_string()),
                 ipv4: addrs(&iface.ipv4),
                 ipv6: addrs(&iface.ipv6),
+                base: super::BaseKeys {
+                    description: iface.description.clone(),
+                    promisc: iface.accept_all_mac_addresses,
+                    ipv6_enabled: iface.ipv6.as_ref().and_then(|s| s.enabled),
+                    autoconf: iface.ipv6.as_ref().and_then(|s| s.autoconf),
+                    bond_port: None,
+                },
             },
         );
     }
@@ -161,6 +168,26 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                 ..LinkIntent::named(origin, IfaceState::Up)
             },
         );
+    }
+    // A bond's `ports-config` goes with each port's intent.
+    for iface in d
+        .interfaces
+        .iter()
+        .filter(|i| i.state != Some(IfaceState::Absent))
+    {
+        let configs = iface
+            .link_aggregation
+            .iter()
+            .flat_map(|l| l.ports_config.iter().flatten());
+        for pc in configs {
+            if let Some(li) = intent.links.get_mut(&pc.name) {
+                li.base.bond_port = Some(crate::netdev::BondPortChange {
+                    queue_id: pc.queue_id,
+                    prio: pc.priority,
+                })
+                .filter(|c| !c.is_empty());
+            }
+        }
     }
 }
 

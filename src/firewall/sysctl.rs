@@ -25,6 +25,22 @@ pub fn accept_ra_of(key: &str) -> Option<&str> {
     key.strip_prefix(CONF6)?.strip_suffix(ACCEPT_RA)
 }
 
+/// The key of an interface's (or `default`'s) IPv6 `disable_ipv6` (nmstate's
+/// `ipv6.enabled`, inverted).
+pub fn disable_ipv6(ifname: &str) -> String {
+    format!("{CONF6}{ifname}.disable_ipv6")
+}
+
+/// The interface of a `disable_ipv6` key (`default` included).
+pub fn disable_ipv6_of(key: &str) -> Option<&str> {
+    key.strip_prefix(CONF6)?.strip_suffix(".disable_ipv6")
+}
+
+/// The key of an interface's (or `default`'s) IPv6 `autoconf` (SLAAC).
+pub fn autoconf(ifname: &str) -> String {
+    format!("{CONF6}{ifname}.autoconf")
+}
+
 /// The interface of a per-interface key (`net.ipv6.conf.eth0.accept_ra`: `eth0`), not
 /// `all` or `default`.
 pub fn interface_of(key: &str) -> Option<&str> {
@@ -112,6 +128,9 @@ pub fn read_all() -> BTreeMap<String, String> {
             keys.push(forwarding(conf, &name));
             if conf == CONF6 {
                 keys.push(accept_ra(&name));
+                // nmstate's `ipv6.enabled` and `autoconf` (see plan/link_sysctls.rs).
+                keys.push(disable_ipv6(&name));
+                keys.push(autoconf(&name));
             }
         }
     }

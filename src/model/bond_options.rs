@@ -76,6 +76,7 @@ pub fn options(la: &LinkAggregationSpec) -> Option<BondOptions> {
     b.ad_user_port_key = o
         .ad_user_port_key
         .map_or(Some(b.ad_user_port_key), |v| u16::try_from(v).ok())?;
+    b.primary = o.primary.clone().filter(|p| !p.is_empty());
     Some(b)
 }
 
@@ -156,6 +157,7 @@ pub fn show(b: &BondOptions) -> BondOptionsSpec {
         resend_igmp: differs(b.resend_igmp, d.resend_igmp),
         ad_actor_sys_prio: differs(b.ad_actor_sys_prio.into(), d.ad_actor_sys_prio.into()),
         ad_user_port_key: differs(b.ad_user_port_key.into(), d.ad_user_port_key.into()),
+        primary: b.primary.clone(),
         ..BondOptionsSpec::default()
     };
     let (mut have, mut default) = (b.clone(), d);

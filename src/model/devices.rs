@@ -41,6 +41,22 @@ pub struct LinkAggregationSpec {
     /// `port`: the complete list of ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<Vec<String>>,
+    /// `ports-config`: settings of ports in the bond (a port not listed keeps its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports_config: Option<Vec<BondPortSpec>>,
+}
+
+/// `link-aggregation.ports-config[]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BondPortSpec {
+    pub name: String,
+    /// IFLA_BOND_SLAVE_PRIO (active-backup, balance-tlb, balance-alb; Linux 6.0+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// IFLA_BOND_SLAVE_QUEUE_ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<u16>,
 }
 
 /// `link-aggregation.options`, by nmstate's (and sysfs') names. Absent options take
@@ -75,6 +91,9 @@ pub struct BondOptionsSpec {
     /// `always` (default), `better`, `failure`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_reselect: Option<String>,
+    /// The port preferred as active (active-backup, balance-tlb, balance-alb).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
     /// `none` (default), `active`, `follow`; fixed while the bond has ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_over_mac: Option<String>,
@@ -272,6 +291,7 @@ pub fn show_kind(
                 mode: Some(b.mode.as_str().to_string()),
                 options: Some(super::bond_options::show(b)),
                 port: None,
+                ports_config: None,
             });
             T::Bond
         }

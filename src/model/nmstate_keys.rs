@@ -158,7 +158,7 @@ const IFACE: &[(&str, Key)] = &[
     ("mac-vlan", Key::Map(MACVLAN)),
     ("mac-vtap", Key::Map(MACVLAN)),
     ("ovs-db", Key::Map(OVS_DB)),
-    ("description", Key::NotYet),
+    ("description", Key::Keep),
     ("profile-name", Key::Ignore("NetworkManager's connection name")),
     ("identifier", Key::Check(identifier)),
     ("permanent-mac-address", Key::Ignore(QUERY_ONLY)),
@@ -168,7 +168,7 @@ const IFACE: &[(&str, Key)] = &[
     ("max-mtu", Key::Ignore(QUERY_ONLY)),
     ("wait-ip", Key::Ignore("NetworkManager's activation setting")),
     ("controller", Key::NotYet),
-    ("accept-all-mac-addresses", Key::NotYet),
+    ("accept-all-mac-addresses", Key::Bool),
     ("copy-mac-from", Key::NotYet),
     ("alt-names", Key::NotYet),
     (
@@ -421,7 +421,13 @@ const BOND: &[(&str, Key)] = &[
     ("options", Key::Map(BOND_OPTIONS)),
     ("port", Key::Keep),
     ("ports", Key::Alias("port")),
-    ("ports-config", Key::NotYet),
+    ("ports-config", Key::List(BOND_PORTS_CONFIG)),
+];
+
+const BOND_PORTS_CONFIG: &[(&str, Key)] = &[
+    ("name", Key::Keep),
+    ("priority", Key::Int),
+    ("queue-id", Key::Int),
 ];
 
 const BOND_OPTIONS: &[(&str, Key)] = &[
@@ -435,7 +441,7 @@ const BOND_OPTIONS: &[(&str, Key)] = &[
     ("arp_all_targets", Key::NotYet),
     ("arp_missed_max", Key::NotYet),
     ("ns_ip6_target", Key::NotYet),
-    ("primary", Key::NotYet),
+    ("primary", Key::Keep),
     ("primary_reselect", Key::Keep),
     ("fail_over_mac", Key::Keep),
     ("xmit_hash_policy", Key::Keep),

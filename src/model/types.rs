@@ -52,6 +52,12 @@ pub struct InterfaceSpec {
     pub mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<MacAddr>,
+    /// `description`: the link's alias (IFLA_IFALIAS); `""` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `accept-all-mac-addresses`: the link's own promiscuous flag (IFF_PROMISC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_all_mac_addresses: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<IpSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +147,8 @@ pub enum IfaceState {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct IpSpec {
-    /// `enabled: false` removes every address of the family.
+    /// `enabled: false` removes every address of the family; for IPv6 it also sets
+    /// `disable_ipv6` (and `true` clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// `address`: the complete list of addresses of the family.
@@ -150,7 +157,7 @@ pub struct IpSpec {
     /// `dhcp`: not handled by this version; must be absent or false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp: Option<bool>,
-    /// `autoconf` (IPv6): not handled by this version; must be absent or false.
+    /// `autoconf` (IPv6): the interface's `net.ipv6.conf.IF.autoconf` (SLAAC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoconf: Option<bool>,
 }

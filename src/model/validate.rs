@@ -364,6 +364,12 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMa
                 }
             }
         }
+        if let Some(d) = iface.description.as_ref().filter(|d| d.len() > 255) {
+            errs.push(
+                format!("{p}.description"),
+                format!("{} bytes; the kernel keeps at most 255", d.len()),
+            );
+        }
         for (fam, spec) in [("ipv4", &iface.ipv4), ("ipv6", &iface.ipv6)] {
             let Some(spec) = spec else { continue };
             let fp = format!("{p}.{fam}");
@@ -374,10 +380,12 @@ fn validate_interfaces(errs: &mut Errors, d: &Desired, ix: &DocIndex) -> BTreeMa
                     format!("hostnet runs no DHCP client on interfaces; use networks[].{fam}.dhcp with your client (hostnet hooks install)"),
                 );
             }
-            if spec.autoconf == Some(true) {
+            if spec.autoconf.is_some() && want_v4 {
+                errs.push(format!("{fp}.autoconf"), "autoconf is IPv6's (SLAAC)");
+            } else if spec.autoconf == Some(true) && spec.enabled == Some(false) {
                 errs.push(
                     format!("{fp}.autoconf"),
-                    "autoconf is not supported by this version of hostnet",
+                    "ipv6 is disabled but autoconf is on",
                 );
             }
             if spec.enabled == Some(false) && spec.address.as_ref().is_some_and(|a| !a.is_empty()) {

@@ -113,6 +113,45 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
             let path = format!("{p}.link-aggregation.options");
             super::bond_options::validate(push, &path, mode, o);
         }
+        if let Some(prim) = la.options.as_ref().and_then(|o| o.primary.as_ref()) {
+            let path = format!("{p}.link-aggregation.options.primary");
+            let mode = la.mode.as_deref().and_then(|m| m.parse::<BondMode>().ok());
+            let with_primary = mode.map(|m| crate::netdev::BondOptions::new(m, 0).has_primary());
+            if !prim.is_empty() && !la.port.iter().flatten().any(|x| x == prim) {
+                push(
+                    path.clone(),
+                    format!("{prim} is not in the bond's port list"),
+                );
+            }
+            if with_primary == Some(false) {
+                push(
+                    path,
+                    "only active-backup, balance-tlb and balance-alb bonds have a primary port"
+                        .to_string(),
+                );
+            }
+        }
+        for (j, pc) in la.ports_config.iter().flatten().enumerate() {
+            let pp = format!("{p}.link-aggregation.ports-config[{j}]");
+            if !la.port.iter().flatten().any(|x| *x == pc.name) {
+                push(
+                    format!("{pp}.name"),
+                    format!("{} is not in the bond's port list", pc.name),
+                );
+            }
+            let mode = la.mode.as_deref().and_then(|m| m.parse::<BondMode>().ok());
+            let with_primary = matches!(
+                mode,
+                Some(BondMode::ActiveBackup | BondMode::BalanceTlb | BondMode::BalanceAlb)
+            );
+            if pc.priority.is_some() && mode.is_some() && !with_primary {
+                push(
+                    format!("{pp}.priority"),
+                    "only active-backup, balance-tlb and balance-alb bonds use port priorities"
+                        .to_string(),
+                );
+            }
+        }
         match la.port.as_deref() {
             None | Some([]) => push(
                 format!("{p}.link-aggregation.port"),

@@ -35,6 +35,10 @@ pub struct BondOptions {
     pub ad_actor_sys_prio: u16,
     /// 802.3ad only.
     pub ad_user_port_key: u16,
+    /// The port preferred as active (active-backup, balance-tlb, balance-alb). The kernel
+    /// reports it only while that port is in the bond.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
 }
 
 pub const LACP_RATE: &[&str] = &["slow", "fast"];
@@ -87,7 +91,17 @@ impl BondOptions {
             resend_igmp: 1,
             ad_actor_sys_prio: 65535,
             ad_user_port_key: 0,
+            primary: None,
         }
+    }
+
+    /// Whether the mode has a primary port (and port priorities): the kernel refuses
+    /// `primary` and a port's `prio` in the others.
+    pub fn has_primary(&self) -> bool {
+        matches!(
+            self.mode,
+            BondMode::ActiveBackup | BondMode::BalanceTlb | BondMode::BalanceAlb
+        )
     }
 
     /// The options the kernel takes only while the bond is down (lacp_rate, ad_select,

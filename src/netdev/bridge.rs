@@ -48,6 +48,12 @@ impl FieldValue for u8 {
     }
 }
 
+impl FieldValue for i32 {
+    fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
 impl FieldValue for u16 {
     fn text(&self) -> String {
         self.to_string()
@@ -294,6 +300,18 @@ settings! {
         hairpin: bool = false, Exact, "hairpin";
         cost: u32 = 2, Exact, "cost";
         priority: u16 = 32, Exact, "priority";
+    }
+}
+
+settings! {
+    /// A port's settings in its bond (IFLA_BOND_SLAVE_* in IFLA_INFO_SLAVE_DATA; here
+    /// for the macro). `prio` needs Linux 6.0 and a mode with a primary (active-backup,
+    /// balance-tlb, balance-alb): the kernel refuses it in the others, even unchanged.
+    BondPortOptions,
+    /// The bond port settings a change sets.
+    BondPortChange {
+        queue_id: u16 = 0, Exact, "queue_id";
+        prio: i32 = 0, Exact, "prio";
     }
 }
 

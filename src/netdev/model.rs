@@ -179,6 +179,7 @@ impl ModelDriver {
                 if !s.links.contains_key(name) {
                     return Err(reject(ENODEV, "no such device"));
                 }
+                base::check(s, name, change).map_err(|(e, m)| reject(e, m))?;
                 if let Some(Some(c)) = &change.controller {
                     if c == name {
                         return Err(reject(EINVAL, "a device cannot be its own port"));
@@ -271,6 +272,7 @@ impl ModelDriver {
                         !(r.devices().any(|d| d == name) && r.destination.addr().is_ipv4())
                     });
                 }
+                base::change(s, name, change);
             }
             Op::DeleteLink { name } => {
                 let Some(link) = s.links.remove(name) else {
@@ -602,6 +604,7 @@ impl Driver for ModelDriver {
                     self.marks.after(&mut self.state, pending);
                     self.macs.after(&mut self.state, op, &touched);
                     sysctl::after(&mut self.state, op, links);
+                    base::after(&mut self.state, op);
                 }
                 if let (Op::ChangeLink { name, .. }, true, Ok(())) = (op, moving, &result) {
                     self.state.bridge_ports.remove(name);
@@ -628,6 +631,8 @@ impl Driver for ModelDriver {
     }
 }
 
+#[path = "model_base.rs"]
+pub mod base;
 #[path = "model_mac.rs"]
 mod mac;
 #[path = "model_sysctl.rs"]

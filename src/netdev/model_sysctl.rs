@@ -1,5 +1,5 @@
 //! The per-interface sysctls hostnet reads (`forwarding` of both families, IPv6
-//! `accept_ra`) as the kernel keeps them: a new device gets the `default` values, a
+//! `accept_ra`, `disable_ipv6`, `autoconf`) as the kernel keeps them: a new device gets the `default` values, a
 //! deleted one's go with it (finding F3 of the fuzzer: the model had neither), and a
 //! forwarding switch rewrites every device's. Also which links have IPv6 disabled.
 
@@ -9,10 +9,12 @@ use super::{KernelState, Op};
 use crate::firewall::sysctl;
 
 /// The per-interface keys and the `default` key each is copied from.
-const LEAVES: [(&str, &str); 3] = [
+const LEAVES: [(&str, &str); 5] = [
     ("net.ipv4.conf.", ".forwarding"),
     ("net.ipv6.conf.", ".forwarding"),
     ("net.ipv6.conf.", ".accept_ra"),
+    ("net.ipv6.conf.", ".disable_ipv6"),
+    ("net.ipv6.conf.", ".autoconf"),
 ];
 
 /// The links before `op`, when it may delete some (to tell which went).

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::bridge::{BridgeChange, PortChange};
+use super::bridge::{BondPortChange, BridgeChange, PortChange};
 use super::dhcp_server::{DhcpHost, ServerSpec};
 use super::types::{Address, LinkKind, MacAddr, Route, Rule};
 
@@ -46,6 +46,15 @@ pub struct LinkChange {
     /// New settings of the kinds that change them in place (see
     /// [`LinkKind::changes_in_place`]): a bond's MII interval, a MACVLAN's mode.
     pub settings: Option<LinkKind>,
+    /// IFLA_IFALIAS; `Some("")` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The user-set IFF_PROMISC flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promisc: Option<bool>,
+    /// Settings of the link as a port of its bond (a bond port only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_port: Option<BondPortChange>,
 }
 
 impl LinkChange {
@@ -145,6 +154,9 @@ impl fmt::Display for Op {
                 if let Some(p) = &change.port {
                     write!(f, " bridge_slave {p}")?;
                 }
+                if let Some(p) = &change.bond_port {
+                    write!(f, " bond_slave {p}")?;
+                }
                 if let Some(k) = &change.settings {
                     write!(f, " {}", k.settings())?;
                 }
@@ -153,6 +165,16 @@ impl fmt::Display for Op {
                 }
                 if let Some(m) = change.mac {
                     write!(f, " mac {m}")?;
+                }
+                match &change.alias {
+                    Some(a) if a.is_empty() => write!(f, " alias \"\"")?,
+                    Some(a) => write!(f, " alias {a:?}")?,
+                    None => {}
+                }
+                match change.promisc {
+                    Some(true) => write!(f, " promisc on")?,
+                    Some(false) => write!(f, " promisc off")?,
+                    None => {}
                 }
                 match &change.controller {
                     Some(Some(c)) => write!(f, " master {c}")?,

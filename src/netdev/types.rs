@@ -634,6 +634,17 @@ pub struct KernelState {
     /// said.
     #[serde(default)]
     pub no_bridge_vlans: bool,
+    /// Each link's alias (IFLA_IFALIAS, nmstate's `description`), by name; links without
+    /// one are absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
+    /// Links whose user-set IFF_PROMISC flag is on (nmstate's `accept-all-mac-addresses`;
+    /// not the promiscuity bridges and MACVLANs add, which the kernel does not report).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub promisc: BTreeSet<String>,
+    /// The settings of each bond port in its bond, by port name (as `bridge_ports`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bond_ports: BTreeMap<String, super::BondPortOptions>,
 }
 
 /// Link name → ifindex, as a query found them: a device deleted and made again under the

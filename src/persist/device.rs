@@ -177,6 +177,7 @@ pub fn host_config(intent: &Intent) -> HostConfig {
             }
             None => DeviceKind::Existing,
         };
+        out.warnings.extend(super::unwritten::warning(name, link));
         out.devices.push(device_of(name, link, kind));
     }
     // A device the file names only as a veth's peer is that veth's other end.

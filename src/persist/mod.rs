@@ -23,6 +23,7 @@ pub mod networkd;
 pub mod record;
 pub mod shadow;
 pub mod transaction;
+mod unwritten;
 
 use std::path::{Path, PathBuf};
 

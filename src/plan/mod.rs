@@ -10,6 +10,9 @@
 //! then creations the other way round. Deleting rules before routes is VDSM's lesson: a
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
+mod base_keys;
+#[cfg(test)]
+mod base_keys_tests;
 mod bond_ports;
 mod bridge_mtu;
 mod bridge_vlans;
@@ -33,6 +36,8 @@ mod restore;
 mod rule_block;
 pub mod undo;
 
+pub(crate) use base_keys::sysctl_phase;
+
 pub(crate) use devices::change_phase;
 pub(crate) use dhcp_server::inverse as dhcp_server_inverse;
 pub use restore::{differences, restore_plan, restore_plan_in, Scope};
@@ -43,7 +48,7 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 27] = [
+pub const PHASES: [&str; 28] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
@@ -63,6 +68,7 @@ pub const PHASES: [&str; 27] = [
     "change bridges",
     "add bridge vlans",
     "delete bridge vlans",
+    "link sysctls",
     "add addresses",
     "add routes",
     "add rules",
@@ -110,6 +116,9 @@ pub enum Phase {
     /// the PVID) first, so that a port never goes without its VLANs on the way.
     AddBridgeVlans,
     DeleteBridgeVlans,
+    /// An interface's IPv6 switches (`disable_ipv6`, `autoconf`): before its IPv6
+    /// addresses are added, after those removed (see [`base_keys`]).
+    LinkSysctls,
     AddAddresses,
     AddRoutes,
     AddRules,
@@ -207,6 +216,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     bridge_vlans::plan_vlans(current, intent, &mut plan, &mut errors);
     devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
+    base_keys::plan(current, intent, &mut plan);
     let ix = owned::Index::new(current, intent);
     owned::check_tables(current, &ix, intent, &mut errors);
     owned::plan_routes(current, &ix, intent, &mut plan, &mut errors);
@@ -282,7 +292,11 @@ pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
         plan.push(Phase::FirewallSetup, Op::Firewall(Box::new(op)));
     }
     for op in p.sysctls {
-        plan.push(Phase::Sysctls, Op::Firewall(Box::new(op)));
+        let phase = match &op {
+            crate::firewall::FwOp::Sysctl { key, .. } => base_keys::sysctl_phase(key),
+            _ => Phase::Sysctls,
+        };
+        plan.push(phase, Op::Firewall(Box::new(op)));
     }
 }
 

@@ -398,6 +398,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
         match existing {
             Some(cur) => {
                 let mut c = change(cur, want);
+                super::base_keys::restore(current, target, name, &mut c);
                 push_stp_off(&mut plan, name, &mut c);
                 if !c.is_empty() {
                     plan.push(

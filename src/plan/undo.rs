@@ -304,6 +304,15 @@ fn merge(slot: &mut LinkChange, change: &LinkChange) {
     if change.settings.is_some() {
         slot.settings.clone_from(&change.settings);
     }
+    if change.alias.is_some() {
+        slot.alias.clone_from(&change.alias);
+    }
+    if change.promisc.is_some() {
+        slot.promisc = change.promisc;
+    }
+    if let Some(p) = &change.bond_port {
+        slot.bond_port.get_or_insert_with(Default::default).merge(p);
+    }
 }
 
 /// One attribute of a link in the three states: before the apply, as the apply set it,

@@ -246,6 +246,41 @@ pub(super) fn changed(cx: &mut Ctx<'_>) {
                 note(field, now, set, was);
             }
         }
+        if let Some(v) = &set.alias {
+            let alias =
+                |s: &crate::netdev::KernelState| s.aliases.get(name).cloned().unwrap_or_default();
+            let (was, now) = (alias(before), alias(cx.now));
+            match three_way(&was, v, &now) {
+                Some(true) => undo.alias = Some(was),
+                Some(false) => note(
+                    "description",
+                    format!("{now:?}"),
+                    format!("{v:?}"),
+                    format!("{was:?}"),
+                ),
+                None => {}
+            }
+        }
+        if let Some(v) = set.promisc {
+            let (was, now) = (before.promisc.contains(name), cx.now.promisc.contains(name));
+            match three_way(&was, &v, &now) {
+                Some(true) => undo.promisc = Some(was),
+                Some(false) => note("promisc", now.to_string(), v.to_string(), was.to_string()),
+                None => {}
+            }
+        }
+        let bonds = (&before.bond_ports, &cx.now.bond_ports);
+        if let (Some(v), Some(bp), Some(np)) =
+            (&set.bond_port, bonds.0.get(name), bonds.1.get(name))
+        {
+            let (back, others) = v.take_back(bp, np);
+            if !back.is_empty() {
+                undo.bond_port = Some(back);
+            }
+            for (field, now, set, was) in others {
+                note(field, now, set, was);
+            }
+        }
         if let Some(v) = &set.settings {
             match three_way(&b.kind, v, &n.kind) {
                 Some(true) => undo.settings = Some(b.kind.clone()),

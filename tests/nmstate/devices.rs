@@ -206,20 +206,9 @@ fn bond_options() {
     let o = hostnet(&["apply", "-"], Some(gone));
     assert!(o.status.success(), "{}", text(&o));
 
-    // bond_up.yml without `primary` and `ports-config`, which hostnet does not apply yet.
-    let up = read("bond_up.yml").replace("        primary: eth1\n", "");
-    let up = up
-        .split("      ports-config:")
-        .next()
-        .map(|head| {
-            format!(
-                "{head}    ipv4:{}",
-                up.split("    ipv4:").nth(1).unwrap_or("")
-            )
-        })
-        .expect("bond_up.yml");
-    let o = hostnet(&["apply", "-"], Some(&up));
-    assert!(o.status.success(), "{}\n{up}", text(&o));
+    // bond_up.yml unchanged: primary and ports-config too.
+    let up = read("bond_up.yml").to_string();
+    let first = converges_yaml("bond_up.yml", &up, &["bond-nm0", "eth1", "eth2"]);
     has_all(
         "bond-nm0",
         &details("bond-nm0"),
@@ -231,8 +220,31 @@ fn bond_options() {
             "num_grat_arp 2",
             "resend_igmp 1",
             "all_slaves_active 0",
+            "primary eth1",
         ],
     );
+    // ports-config: each port's queue ID and priority in its bond.
+    has_all("eth1", &details("eth1"), &["queue_id 0 prio 10"]);
+    has_all("eth2", &details("eth2"), &["queue_id 1 prio 5"]);
+    assert!(first.contains("-> queue_id 1 prio 5"), "{first}");
+    // Changed in place on a port that stays.
+    let moved = up.replace(
+        "priority: 5\n          queue-id: 1",
+        "priority: 7\n          queue-id: 2",
+    );
+    let o = hostnet(&["apply", "-"], Some(&moved));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("bond_slave queue_id 1 prio 5 -> queue_id 2 prio 7"),
+        "{}",
+        text(&o)
+    );
+    has_all("eth2", &details("eth2"), &["queue_id 2 prio 7"]);
+    // The primary port changes in place too.
+    let up = moved.replace("primary: eth1", "primary: eth2");
+    let o = hostnet(&["apply", "-"], Some(&up));
+    assert!(o.status.success(), "{}", text(&o));
+    has_all("bond-nm0", &details("bond-nm0"), &["primary eth2"]);
     let again = hostnet(&["apply", "-"], Some(&up));
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),

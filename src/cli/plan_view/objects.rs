@@ -53,7 +53,11 @@ fn describe(op: &Op, before: &KernelState) -> Described {
         }
         Op::ChangeLink { name, change } => {
             let (k, label) = link_key(name);
-            let old = before.links.get(name).map(|l| link_fields(l, change));
+            let old = before.links.get(name).map(|l| {
+                let mut m = link_fields(l, change);
+                base_fields(&mut m, before, name, change);
+                m
+            });
             (
                 Kind::Interface,
                 k,
@@ -211,7 +215,36 @@ fn change_fields(c: &LinkChange) -> Map<String, Value> {
     if let Some(k) = &c.settings {
         kind_fields(&mut m, k);
     }
+    put(&mut m, "description", c.alias.as_deref());
+    put(&mut m, "accept-all-mac-addresses", c.promisc);
+    put(
+        &mut m,
+        "bond_slave",
+        c.bond_port.as_ref().map(ToString::to_string),
+    );
     m
+}
+
+/// A link's alias and promiscuous flag before `c` (they are not in [`Link`]).
+fn base_fields(m: &mut Map<String, Value>, s: &KernelState, name: &str, c: &LinkChange) {
+    if c.alias.is_some() {
+        let now = s.aliases.get(name).map_or("", String::as_str);
+        m.insert("description".into(), json!(now));
+    }
+    if c.promisc.is_some() {
+        m.insert(
+            "accept-all-mac-addresses".into(),
+            json!(s.promisc.contains(name)),
+        );
+    }
+    if let Some(p) = &c.bond_port {
+        let have = s.bond_ports.get(name).cloned().unwrap_or_default();
+        let was = crate::netdev::BondPortChange {
+            queue_id: p.queue_id.map(|_| have.queue_id),
+            prio: p.prio.map(|_| have.prio),
+        };
+        m.insert("bond_slave".into(), json!(was.to_string()));
+    }
 }
 
 /// The same fields as [`change_fields`], as the link has them now.

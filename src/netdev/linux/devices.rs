@@ -100,7 +100,7 @@ impl LinuxDriver {
                 ..LinkChange::default()
             };
             requests.push((
-                RouteNetlinkMessage::NewLink(link::change(index, &down, None)),
+                RouteNetlinkMessage::NewLink(link::change(index, &down, None, None)),
                 0,
             ));
             names.push(name.clone());
@@ -138,7 +138,7 @@ impl LinuxDriver {
                             ..LinkChange::default()
                         };
                         undo.push((
-                            RouteNetlinkMessage::NewLink(link::change(index, &up, None)),
+                            RouteNetlinkMessage::NewLink(link::change(index, &up, None, None)),
                             0,
                         ));
                     }

@@ -22,6 +22,7 @@ const IFLA_VLAN_FLAGS: u16 = 2;
 const IFLA_VLAN_PROTOCOL: u16 = 5;
 const IFLA_BOND_MODE: u16 = 1;
 const IFLA_BOND_MIIMON: u16 = 3;
+const IFLA_BOND_PRIMARY: u16 = 11;
 const IFLA_BOND_UPDELAY: u16 = 4;
 const IFLA_BOND_DOWNDELAY: u16 = 5;
 const IFLA_BOND_PRIMARY_RESELECT: u16 = 12;
@@ -88,7 +89,7 @@ pub(super) fn decode(
 ) -> Option<LinkKind> {
     Some(match kind {
         "vlan" => LinkKind::Vlan(decode_vlan(data, base)?),
-        "bond" => LinkKind::Bond(decode_bond(data)?),
+        "bond" => LinkKind::Bond(decode_bond(data, names)?),
         "vxlan" => LinkKind::Vxlan(VxlanOptions {
             id: u32_attr(data, IFLA_VXLAN_ID)?,
             base: u32_attr(data, IFLA_VXLAN_LINK)
@@ -127,7 +128,7 @@ pub(super) fn decode(
 }
 
 /// A bond's options; an attribute the kernel does not report keeps its default.
-fn decode_bond(data: &[u8]) -> Option<BondOptions> {
+fn decode_bond(data: &[u8], names: &HashMap<u32, String>) -> Option<BondOptions> {
     let mode = BondMode::from_number(u8_attr(data, IFLA_BOND_MODE).unwrap_or(0))?;
     let mut b = BondOptions::new(mode, u32_attr(data, IFLA_BOND_MIIMON).unwrap_or(0));
     let u16_attr = |k| attr(data, k).and_then(|v| wire::u16_at(v, 0));
@@ -146,14 +147,19 @@ fn decode_bond(data: &[u8]) -> Option<BondOptions> {
     set_u8(&mut b.num_grat_arp, IFLA_BOND_NUM_PEER_NOTIF);
     b.ad_actor_sys_prio = u16_attr(IFLA_BOND_AD_ACTOR_SYS_PRIO).unwrap_or(b.ad_actor_sys_prio);
     b.ad_user_port_key = u16_attr(IFLA_BOND_AD_USER_PORT_KEY).unwrap_or(b.ad_user_port_key);
+    b.primary = u32_attr(data, IFLA_BOND_PRIMARY).and_then(|i| names.get(&i).cloned());
     Some(b)
 }
 
 /// The options a bond takes while up and with ports, all of them (so that one going
 /// back to its default is sent too). The delays only with MII monitoring on: the
-/// kernel refuses them otherwise, even as 0.
-fn bond_changeable(b: &BondOptions) -> Vec<InfoBond> {
+/// kernel refuses them otherwise, even as 0. `primary`: the ifindex of `b.primary` (0
+/// clears it), in the modes that have one.
+fn bond_changeable(b: &BondOptions, primary: Option<u32>) -> Vec<InfoBond> {
     let mut v = vec![InfoBond::MiiMon(b.miimon)];
+    if b.has_primary() {
+        v.push(InfoBond::Primary(primary.unwrap_or(0)));
+    }
     if b.miimon > 0 {
         v.push(InfoBond::UpDelay(b.updelay));
         v.push(InfoBond::DownDelay(b.downdelay));
@@ -299,9 +305,9 @@ fn macvlan_mode(kind: &LinkKind) -> Option<(InfoKind, InfoData)> {
 
 /// The IFLA_LINKINFO that changes a link's settings in place (see
 /// [`LinkKind::changes_in_place`]): only what may change is sent.
-pub(super) fn change_attributes(kind: &LinkKind) -> Vec<LinkAttribute> {
+pub(super) fn change_attributes(kind: &LinkKind, primary: Option<u32>) -> Vec<LinkAttribute> {
     let (info_kind, data) = match kind {
-        LinkKind::Bond(b) => (InfoKind::Bond, InfoData::Bond(bond_changeable(b))),
+        LinkKind::Bond(b) => (InfoKind::Bond, InfoData::Bond(bond_changeable(b, primary))),
         // The kernel ignores a change of id or protocol; only the flags are sent.
         LinkKind::Vlan(v) => (InfoKind::Vlan, InfoData::Vlan(vec![vlan_flags(v)])),
         other => match macvlan_mode(other) {
@@ -447,7 +453,7 @@ mod tests {
             Some(kind.clone())
         );
         // A change sends only the flags: the kernel ignores id and protocol there.
-        let change = super::change_attributes(&kind);
+        let change = super::change_attributes(&kind, None);
         let netlink_packet_route::link::LinkAttribute::LinkInfo(info) = &change[0] else {
             panic!("IFLA_LINKINFO")
         };

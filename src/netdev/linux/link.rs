@@ -1,17 +1,19 @@
 //! Links: RTM_*LINK requests and decoding of link dumps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::fd::RawFd;
 
+use netlink_packet_core::DefaultNla;
 use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::{bridge, kinds, wire};
+use super::{bond_port, bridge, kinds, wire};
 use crate::netdev::{
-    BridgeOptions, BridgePortOptions, Link, LinkChange, LinkKind, MacAddr, NewLink, PeerSettings,
+    BondPortOptions, BridgeOptions, BridgePortOptions, Link, LinkChange, LinkKind, MacAddr,
+    NewLink, PeerSettings,
 };
 
 const IFLA_ADDRESS: u16 = 1;
@@ -20,6 +22,7 @@ const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_IFALIAS: u16 = 20;
 const IFLA_AF_SPEC: u16 = 26;
 const IFLA_GROUP: u16 = 27;
 const IFLA_LINK_NETNSID: u16 = 37;
@@ -29,6 +32,7 @@ const IFLA_INFO_SLAVE_KIND: u16 = 4;
 const IFLA_INFO_SLAVE_DATA: u16 = 5;
 const ARPHRD_LOOPBACK: u16 = 772;
 const IFF_UP: u32 = 1;
+const IFF_PROMISC: u32 = 0x100;
 /// Length of `struct ifinfomsg`.
 const IFINFOMSG_LEN: usize = 16;
 
@@ -44,8 +48,14 @@ pub(super) struct RawLink {
     pub no_bridge_vlans: bool,
     /// A bridge port's settings in its bridge.
     pub port: Option<BridgePortOptions>,
+    /// A bond port's settings in its bond.
+    pub bond_port: Option<BondPortOptions>,
     pub loopback: bool,
     pub up: bool,
+    /// The user-set IFF_PROMISC (the kernel reports that, not the device's promiscuity).
+    pub promisc: bool,
+    /// IFLA_IFALIAS (absent when empty).
+    pub alias: Option<String>,
     pub mtu: u32,
     pub mac: Option<MacAddr>,
     pub master: Option<u32>,
@@ -79,8 +89,11 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         bridge: None,
         no_bridge_vlans: false,
         port: None,
+        bond_port: None,
         loopback: link_type == ARPHRD_LOOPBACK,
         up: wire::u32_at(payload, 8)? & IFF_UP != 0,
+        promisc: wire::u32_at(payload, 8)? & IFF_PROMISC != 0,
+        alias: None,
         mtu: 0,
         mac: None,
         master: None,
@@ -94,6 +107,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         match kind {
             IFLA_IFNAME => link.name = wire::as_string(value),
             IFLA_MTU => link.mtu = wire::as_u32(value).unwrap_or(0),
+            IFLA_IFALIAS => link.alias = Some(wire::as_string(value)).filter(|a| !a.is_empty()),
             IFLA_ADDRESS => {
                 link.mac = <[u8; 6]>::try_from(value).ok().map(MacAddr);
             }
@@ -118,6 +132,9 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
                         IFLA_INFO_SLAVE_KIND => slave_kind = Some(wire::as_string(data)),
                         IFLA_INFO_SLAVE_DATA if slave_kind.as_deref() == Some("bridge") => {
                             link.port = Some(bridge::decode_port(data));
+                        }
+                        IFLA_INFO_SLAVE_DATA if slave_kind.as_deref() == Some("bond") => {
+                            link.bond_port = Some(bond_port::decode(data));
                         }
                         _ => {}
                     }
@@ -174,6 +191,28 @@ pub(super) fn bridge_ports(raw: &[RawLink]) -> BTreeMap<String, BridgePortOption
     raw.iter()
         .filter_map(|l| Some((l.name.clone(), l.port.clone()?)))
         .collect()
+}
+
+/// The settings of the bond ports among `raw`, by port name.
+pub(super) fn bond_ports(raw: &[RawLink]) -> BTreeMap<String, BondPortOptions> {
+    raw.iter()
+        .filter_map(|l| Some((l.name.clone(), l.bond_port.clone()?)))
+        .collect()
+}
+
+/// The links' aliases and user-set promiscuous flags among `raw` (see
+/// [`crate::netdev::KernelState::aliases`]).
+pub(super) fn base_keys(raw: &[RawLink]) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let aliases = raw
+        .iter()
+        .filter_map(|l| Some((l.name.clone(), l.alias.clone()?)))
+        .collect();
+    let promisc = raw
+        .iter()
+        .filter(|l| l.promisc)
+        .map(|l| l.name.clone())
+        .collect();
+    (aliases, promisc)
 }
 
 /// The IFF_UP bit in `flags` and `change_mask`, as a new-link or set-link request wants it.
@@ -359,8 +398,14 @@ fn peer_followup(link: &NewLink, peer_master: Option<u32>) -> Option<LinkMessage
 }
 
 /// RTM_NEWLINK (without NLM_F_CREATE) changing only the fields `change` names.
-/// `master` is the resolved `change.controller`: `Some(0)` releases the link.
-pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> LinkMessage {
+/// `master` is the resolved `change.controller`: `Some(0)` releases the link; `primary`
+/// the resolved primary port of a bond's settings.
+pub(super) fn change(
+    index: u32,
+    change: &LinkChange,
+    master: Option<u32>,
+    primary: Option<u32>,
+) -> LinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.index = index;
     if let Some(up) = change.up {
@@ -375,6 +420,21 @@ pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> Li
     if let Some(master) = master {
         msg.attributes.push(LinkAttribute::Controller(master));
     }
+    if let Some(p) = change.promisc {
+        msg.header.change_mask |= LinkFlags::Promisc;
+        if p {
+            msg.header.flags |= LinkFlags::Promisc;
+        }
+    }
+    match change.alias.as_deref() {
+        // An empty attribute removes the alias (one holding just the NUL would set "").
+        Some("") => msg.attributes.push(LinkAttribute::Other(DefaultNla::new(
+            IFLA_IFALIAS,
+            Vec::new(),
+        ))),
+        Some(a) => msg.attributes.push(LinkAttribute::IfAlias(a.to_string())),
+        None => {}
+    }
     let mut info: Vec<LinkInfo> = Vec::new();
     let mut linkinfo = |attrs: Vec<LinkAttribute>| {
         for a in attrs {
@@ -388,12 +448,15 @@ pub(super) fn change(index: u32, change: &LinkChange, master: Option<u32>) -> Li
         linkinfo(vec![bridge::change_info(b)]);
     }
     if let Some(kind) = &change.settings {
-        linkinfo(kinds::change_attributes(kind));
+        linkinfo(kinds::change_attributes(kind, primary));
     }
     // A port's settings go in the same IFLA_LINKINFO as its own kind's (the kernel reads
     // one).
     if let Some(p) = &change.port {
         linkinfo(vec![bridge::port_info(p)]);
+    }
+    if let Some(p) = &change.bond_port {
+        linkinfo(vec![bond_port::info(p)]);
     }
     if !info.is_empty() {
         msg.attributes.push(LinkAttribute::LinkInfo(info));
@@ -450,8 +513,11 @@ mod tests {
             bridge: None,
             no_bridge_vlans: false,
             port: None,
+            bond_port: None,
             loopback: false,
             up: true,
+            promisc: false,
+            alias: None,
             mtu: 1500,
             mac: None,
             master: None,

@@ -15,6 +15,7 @@
 //! with almost every release.
 
 mod addr;
+mod bond_port;
 mod bridge;
 mod bridge_vlan;
 mod devices;
@@ -212,7 +213,15 @@ impl LinuxDriver {
                     Some(None) => Some(0),
                     Some(Some(bridge)) => Some(self.resolve(op, bridge)?),
                 };
-                let msg = link::change(index, change, master);
+                let primary = match &change.settings {
+                    Some(LinkKind::Bond(b)) => b
+                        .primary
+                        .as_ref()
+                        .map(|p| self.resolve(op, p))
+                        .transpose()?,
+                    _ => None,
+                };
+                let msg = link::change(index, change, master, primary);
                 (RouteNetlinkMessage::NewLink(msg), 0)
             }
             Op::DeleteLink { name } => match self.ifindex.get(name) {
@@ -353,6 +362,9 @@ fn interfaces(op: &Op) -> Vec<&str> {
             if let Some(Some(bridge)) = &change.controller {
                 names.push(bridge);
             }
+            if let Some(LinkKind::Bond(b)) = &change.settings {
+                names.extend(b.primary.as_deref());
+            }
             names
         }
         Op::DeleteLink { name } | Op::BridgeVlans { name, .. } => vec![name],
@@ -415,9 +427,13 @@ impl LinuxDriver {
     fn read_netlink(&mut self) -> Result<KernelState, DriverError> {
         let raw_links = self.dump_links()?;
         let (links, names) = link::to_links(&raw_links);
+        let (aliases, promisc) = link::base_keys(&raw_links);
         let mut state = KernelState {
             links,
+            aliases,
+            promisc,
             bridge_ports: link::bridge_ports(&raw_links),
+            bond_ports: link::bond_ports(&raw_links),
             link_ids: crate::netdev::LinkIds(
                 raw_links
                     .iter()
