@@ -269,6 +269,11 @@ pub fn apply(
     }
     driver.consider_ovs(involves_ovs(intent));
     driver.consider_firewall(involves_firewall(intent));
+    // A dry run's model predicts every interface's sysctls: it reads them all.
+    driver.focus_firewall((!opts.dry_run).then(|| crate::firewall::Focus {
+        sysctls: intent.firewall.sysctls.clone(),
+        networks: intent.firewall.networks.keys().cloned().collect(),
+    }));
     let before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
     let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
     on_plan(&the_plan, &before).map_err(ApplyError::Journal)?;
@@ -338,6 +343,8 @@ pub fn apply(
         },
         Err(f) => f,
     };
+    // The rollback converges on the state before: it reads it all.
+    driver.focus_firewall(None);
     let outcome = rollback::after_failure(
         driver,
         &before,

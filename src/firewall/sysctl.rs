@@ -91,15 +91,35 @@ fn path(key: &str) -> String {
     format!("/proc/sys/{}", key.replace('.', "/"))
 }
 
+/// The host-wide keys: the two forwarding switches and `all.accept_redirects`.
+const SWITCHES: [&str; 3] = [IPV4_FORWARD, IPV6_FORWARD, IPV4_ACCEPT_REDIRECTS];
+
+/// The sysctls a plan towards `wanted` needs (`None`: all of [`read_all`]). The
+/// per-interface keys matter only to a plan that writes a forwarding switch (the kernel's
+/// side effects, `accept_ra` before IPv6 forwarding goes on); when every wanted key
+/// already has its value, no plan towards it writes one, and reading `forwarding` and
+/// `accept_ra` of every interface (three files each, thousands on a host with a thousand
+/// networks) is skipped: only the three host-wide keys are read.
+pub fn read_for(wanted: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
+    let Some(wanted) = wanted else {
+        return read_all();
+    };
+    let switches: BTreeMap<String, String> = SWITCHES
+        .iter()
+        .filter_map(|k| read(k).map(|v| (k.to_string(), v)))
+        .collect();
+    if wanted.iter().all(|(k, v)| switches.get(k) == Some(v)) {
+        switches
+    } else {
+        read_all()
+    }
+}
+
 /// The values of the sysctls hostnet manages or that change with them; a key the
 /// kernel lacks (IPv6 disabled) is left out. Read for `default` and every interface:
 /// IPv6 `accept_ra` (`all` has no effect on it) and both families' `forwarding`.
 pub fn read_all() -> BTreeMap<String, String> {
-    let mut keys: Vec<String> = vec![
-        IPV4_FORWARD.into(),
-        IPV6_FORWARD.into(),
-        IPV4_ACCEPT_REDIRECTS.into(),
-    ];
+    let mut keys: Vec<String> = SWITCHES.iter().map(|k| k.to_string()).collect();
     for (conf, dir) in [(CONF4, "ipv4"), (CONF6, "ipv6")] {
         let Ok(entries) = std::fs::read_dir(format!("/proc/sys/net/{dir}/conf")) else {
             continue;
