@@ -342,3 +342,37 @@ fn a_focused_query_reads_the_networks_named() {
     assert_eq!(repaired.base, full.base, "the skeleton is whole again");
     assert_eq!(repaired.networks["tenant2"], full.networks["tenant2"]);
 }
+
+/// A namespace without any iptables `filter` or `nat` table holds nothing of hostnet's
+/// in iptables: its query runs no `iptables-save`; once a table exists, it does.
+#[test]
+fn iptables_is_read_only_where_its_tables_exist() {
+    let test = "iptables_is_read_only_where_its_tables_exist";
+    let have = |p: &str| Command::new(p).arg("--version").output().is_ok();
+    if !have("nft") || !have("iptables-nft") {
+        if std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
+            panic!("{test}: needs nft and iptables-nft, and HOSTNET_REQUIRE_KERNEL_TESTS=1 forbids skipping");
+        }
+        eprintln!("SKIP {test}: needs nft and iptables-nft");
+        return;
+    }
+    if !enter_private_netns(test) {
+        return;
+    }
+    common::run_ops(&[common::veth("up0", "up0p")]);
+    let o = hostnet(&["apply", "-"], Some(DOC));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !nft_read::iptables_tables_exist(),
+        "an nftables-only namespace"
+    );
+    let o = Command::new("iptables-nft")
+        .args(["-t", "nat", "-N", "HNTEST"])
+        .output()
+        .expect("iptables-nft");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        nft_read::iptables_tables_exist(),
+        "a nat table of iptables-nft"
+    );
+}

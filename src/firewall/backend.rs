@@ -59,8 +59,12 @@ impl FirewallBackend for Iptables {
     fn kind(&self) -> BackendKind {
         BackendKind::Iptables
     }
-    /// Whole: `iptables-save` prints every chain anyway.
+    /// Whole: `iptables-save` prints every chain anyway. Without a `filter` or `nat`
+    /// table there is nothing to print: no process runs.
     fn query(&self, _focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallError> {
+        if !crate::netdev::linux::nft_read::iptables_tables_exist() {
+            return Ok(BackendState::default());
+        }
         iptables::query()
     }
     fn expected_base(&self) -> BTreeSet<String> {

@@ -282,6 +282,28 @@ fn patch_memo(
     LAST.with(|l| *l.borrow_mut() = memo);
 }
 
+/// Whether iptables may hold anything of ours (or a FORWARD policy): a `filter` or `nat`
+/// table exists for IPv4 or IPv6, in nf_tables (`iptables-nft`) or in the legacy
+/// interface. When not, `iptables-save` would print nothing of interest: a host that
+/// uses only nftables is read without its two processes. Any doubt answers yes.
+pub fn iptables_tables_exist() -> bool {
+    let ours = |n: &str| n == "filter" || n == "nat";
+    for f in ["/proc/net/ip_tables_names", "/proc/net/ip6_tables_names"] {
+        if std::fs::read_to_string(f).is_ok_and(|t| t.lines().any(ours)) {
+            return true;
+        }
+    }
+    let Ok(mut nl) = Nfnl::open() else {
+        return true;
+    };
+    [nfnl::NFPROTO_IPV4, nfnl::NFPROTO_IPV6]
+        .into_iter()
+        .any(|fam| match nl.table_names(fam) {
+            Ok(names) => names.iter().any(|n| ours(n)),
+            Err(e) => !e.unsupported(),
+        })
+}
+
 /// The ruleset generation now, if nf_tables answers.
 pub fn generation() -> Option<u32> {
     Nfnl::open().ok()?.generation().ok()
