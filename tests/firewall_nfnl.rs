@@ -376,3 +376,34 @@ fn iptables_is_read_only_where_its_tables_exist() {
         "a nat table of iptables-nft"
     );
 }
+
+/// The same for legacy iptables, whose tables are listed under `/proc/net` of the
+/// namespace: the calling thread's (this test runs in a namespace of its thread only).
+#[test]
+fn legacy_iptables_tables_are_seen_in_the_threads_namespace() {
+    let test = "legacy_iptables_tables_are_seen_in_the_threads_namespace";
+    if Command::new("iptables-legacy")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        if std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
+            panic!("{test}: needs iptables-legacy, and HOSTNET_REQUIRE_KERNEL_TESTS=1 forbids skipping");
+        }
+        eprintln!("SKIP {test}: needs iptables-legacy");
+        return;
+    }
+    if !enter_private_netns(test) {
+        return;
+    }
+    assert!(!nft_read::iptables_tables_exist(), "a fresh namespace");
+    let o = Command::new("iptables-legacy")
+        .args(["-t", "filter", "-N", "HNTEST"])
+        .output()
+        .expect("iptables-legacy");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        nft_read::iptables_tables_exist(),
+        "a filter table of iptables-legacy"
+    );
+}

@@ -288,7 +288,11 @@ fn patch_memo(
 /// uses only nftables is read without its two processes. Any doubt answers yes.
 pub fn iptables_tables_exist() -> bool {
     let ours = |n: &str| n == "filter" || n == "nat";
-    for f in ["/proc/net/ip_tables_names", "/proc/net/ip6_tables_names"] {
+    // `/proc/net` is the main thread's namespace; the query runs in the calling thread's.
+    for f in [
+        "/proc/thread-self/net/ip_tables_names",
+        "/proc/thread-self/net/ip6_tables_names",
+    ] {
         if std::fs::read_to_string(f).is_ok_and(|t| t.lines().any(ours)) {
             return true;
         }
