@@ -154,7 +154,7 @@ fn agree(when: &str) -> NftTable {
 }
 
 fn intact() -> BTreeMap<String, bool> {
-    let st = nft_read::query().expect("query");
+    let st = nft_read::query(None).expect("query");
     st.networks
         .iter()
         .map(|(n, s)| (n.clone(), s.intact))
@@ -255,5 +255,155 @@ fn the_netlink_reader_sees_what_nft_lists() {
     assert!(
         nft(&["list", "table", "inet", "other"]).contains("masq up0"),
         "hostnet left the other table alone"
+    );
+}
+
+fn names(list: &[&str]) -> std::collections::BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// A query focused on some networks (what an apply of a file naming them reads) reads
+/// their rules as a full query does, knows the others by their chains and dispatch
+/// entries (marked unread), and reads everything when the skeleton is damaged. An apply
+/// of a file naming one network changes it and leaves the other as it was.
+#[test]
+fn a_focused_query_reads_the_networks_named() {
+    let test = "a_focused_query_reads_the_networks_named";
+    if Command::new("nft").arg("--version").output().is_err() {
+        if std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
+            panic!("{test}: needs nft, and HOSTNET_REQUIRE_KERNEL_TESTS=1 forbids skipping");
+        }
+        eprintln!("SKIP {test}: needs nft");
+        return;
+    }
+    if !enter_private_netns(test) {
+        return;
+    }
+    common::run_ops(&[common::veth("up0", "up0p")]);
+    let o = hostnet(&["apply", "-"], Some(DOC));
+    assert!(o.status.success(), "{}", text(&o));
+    // Focused first: a full reading, remembered until the next transaction, would serve
+    // the focused query too.
+    let focused = nft_read::query(Some(&names(&["tenant2"]))).expect("focused query");
+    let full = nft_read::query(None).expect("query");
+    assert_eq!(focused.base, full.base);
+    assert_eq!(focused.networks["tenant2"], full.networks["tenant2"]);
+    let t1 = &focused.networks["tenant1"];
+    assert!(t1.unread && !t1.intact, "{t1:?}");
+    assert_eq!(t1.chains, full.networks["tenant1"].chains);
+    assert_eq!(t1.dispatch, full.networks["tenant1"].dispatch);
+    assert!(!full.networks.values().any(|n| n.unread), "{full:?}");
+
+    // A foreign rule in tenant2's chain: seen by a query that reads tenant2.
+    nft(&["add", "rule", "inet", "hostnet", "n-tenant2-post", "accept"]);
+    let st = nft_read::query(Some(&names(&["tenant2"]))).expect("focused query");
+    assert!(!st.networks["tenant2"].intact, "{st:?}");
+    let st = nft_read::query(Some(&names(&["tenant1"]))).expect("focused query");
+    assert!(
+        st.networks["tenant1"].intact && st.networks["tenant2"].unread,
+        "{st:?}"
+    );
+
+    // A file naming tenant2 alone repairs it; one naming tenant1 alone changes only it.
+    let only = |i: usize| {
+        DOC.split("  - name: ")
+            .nth(i)
+            .map(|n| format!("firewall: {{backend: nftables}}\nnetworks:\n  - name: {n}"))
+    };
+    let t2 = only(2).expect("tenant2 in DOC");
+    let o = hostnet(&["apply", "-"], Some(&t2));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(nft_read::query(None).expect("query"), full, "repaired");
+    let t1 = only(1)
+        .expect("tenant1 in DOC")
+        .replace("isolate: true", "isolate: false");
+    let o = hostnet(&["apply", "-"], Some(&t1));
+    assert!(o.status.success(), "{}", text(&o));
+    let after = nft_read::query(None).expect("query");
+    assert_eq!(after.networks["tenant2"], full.networks["tenant2"]);
+    assert!(after.networks["tenant1"].intact && !after.networks["tenant1"].spec.isolate);
+
+    // The skeleton damaged (a dispatch rule gone): the focused query reads it all.
+    let listing = nft(&["-a", "list", "chain", "inet", "hostnet", "forward"]);
+    let handle = listing
+        .lines()
+        .find(|l| l.contains("\"dispatch "))
+        .and_then(|l| l.rsplit("handle ").next())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| panic!("a dispatch rule in {listing}"));
+    nft(&[
+        "delete", "rule", "inet", "hostnet", "forward", "handle", &handle,
+    ]);
+    let st = nft_read::query(Some(&names(&["tenant1"]))).expect("focused query");
+    assert!(!st.networks.values().any(|n| n.unread), "{st:?}");
+    let o = hostnet(&["apply", "-"], Some(&t1));
+    assert!(o.status.success(), "{}", text(&o));
+    let repaired = nft_read::query(None).expect("query");
+    assert_eq!(repaired.base, full.base, "the skeleton is whole again");
+    assert_eq!(repaired.networks["tenant2"], full.networks["tenant2"]);
+}
+
+/// A namespace without any iptables `filter` or `nat` table holds nothing of hostnet's
+/// in iptables: its query runs no `iptables-save`; once a table exists, it does.
+#[test]
+fn iptables_is_read_only_where_its_tables_exist() {
+    let test = "iptables_is_read_only_where_its_tables_exist";
+    let have = |p: &str| Command::new(p).arg("--version").output().is_ok();
+    if !have("nft") || !have("iptables-nft") {
+        if std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
+            panic!("{test}: needs nft and iptables-nft, and HOSTNET_REQUIRE_KERNEL_TESTS=1 forbids skipping");
+        }
+        eprintln!("SKIP {test}: needs nft and iptables-nft");
+        return;
+    }
+    if !enter_private_netns(test) {
+        return;
+    }
+    common::run_ops(&[common::veth("up0", "up0p")]);
+    let o = hostnet(&["apply", "-"], Some(DOC));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !nft_read::iptables_tables_exist(),
+        "an nftables-only namespace"
+    );
+    let o = Command::new("iptables-nft")
+        .args(["-t", "nat", "-N", "HNTEST"])
+        .output()
+        .expect("iptables-nft");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        nft_read::iptables_tables_exist(),
+        "a nat table of iptables-nft"
+    );
+}
+
+/// The same for legacy iptables, whose tables are listed under `/proc/net` of the
+/// namespace: the calling thread's (this test runs in a namespace of its thread only).
+#[test]
+fn legacy_iptables_tables_are_seen_in_the_threads_namespace() {
+    let test = "legacy_iptables_tables_are_seen_in_the_threads_namespace";
+    if Command::new("iptables-legacy")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        if std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
+            panic!("{test}: needs iptables-legacy, and HOSTNET_REQUIRE_KERNEL_TESTS=1 forbids skipping");
+        }
+        eprintln!("SKIP {test}: needs iptables-legacy");
+        return;
+    }
+    if !enter_private_netns(test) {
+        return;
+    }
+    assert!(!nft_read::iptables_tables_exist(), "a fresh namespace");
+    let o = Command::new("iptables-legacy")
+        .args(["-t", "filter", "-N", "HNTEST"])
+        .output()
+        .expect("iptables-legacy");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        nft_read::iptables_tables_exist(),
+        "a filter table of iptables-legacy"
     );
 }

@@ -208,6 +208,10 @@ impl Driver for ProgressDriver<'_> {
     fn consider_firewall(&mut self, involved: bool) {
         self.inner.consider_firewall(involved);
     }
+
+    fn focus_firewall(&mut self, focus: Option<crate::firewall::Focus>) {
+        self.inner.focus_firewall(focus);
+    }
 }
 
 #[cfg(test)]

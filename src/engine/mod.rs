@@ -261,6 +261,28 @@ fn involves_firewall(intent: &Intent) -> bool {
             .any(|l| l.base.ipv6_enabled.is_some() || l.base.autoconf.is_some())
 }
 
+/// The per-link IPv6 sysctls the plan compares (`plan/base_keys.rs`): each named link's,
+/// and `default`'s for links the plan creates.
+fn link_sysctl_keys(intent: &Intent) -> std::collections::BTreeSet<String> {
+    use crate::firewall::sysctl;
+    let mut keys = std::collections::BTreeSet::new();
+    for (name, l) in &intent.links {
+        for (given, key) in [
+            (
+                l.base.ipv6_enabled.is_some(),
+                sysctl::disable_ipv6 as fn(&str) -> String,
+            ),
+            (l.base.autoconf.is_some(), sysctl::autoconf),
+        ] {
+            if given {
+                keys.insert(key(name));
+                keys.insert(key("default"));
+            }
+        }
+    }
+    keys
+}
+
 /// Plans and applies `intent` with `driver`. See the module documentation.
 ///
 /// `on_plan` sees the plan and the state before it ahead of any change: the session
@@ -279,6 +301,12 @@ pub fn apply(
     }
     driver.consider_ovs(involves_ovs(intent));
     driver.consider_firewall(involves_firewall(intent));
+    // A dry run's model predicts every interface's sysctls: it reads them all.
+    driver.focus_firewall((!opts.dry_run).then(|| crate::firewall::Focus {
+        sysctls: intent.firewall.sysctls.clone(),
+        networks: intent.firewall.networks.keys().cloned().collect(),
+        keys: link_sysctl_keys(intent),
+    }));
     let mut before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
     applied::seed_bridge_mtus(&mut before, &intent.bridge_mtu_set);
     let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
@@ -352,6 +380,8 @@ pub fn apply(
         },
         Err(f) => f,
     };
+    // The rollback converges on the state before: it reads it all.
+    driver.focus_firewall(None);
     let outcome = rollback::after_failure(
         driver,
         &before,

@@ -10,8 +10,10 @@ use super::{iptables, nft, run, BackendKind, BackendState, FirewallError, FwOp, 
 /// One way of holding the networks' rules in the kernel.
 pub trait FirewallBackend: Sync {
     fn kind(&self) -> BackendKind;
-    /// Reads what of ours this backend holds (and nothing else), damage marked.
-    fn query(&self) -> Result<BackendState, FirewallError>;
+    /// Reads what of ours this backend holds (and nothing else), damage marked. With
+    /// `focus`, a backend may leave the rules of other networks unread
+    /// ([`super::NetFwState::unread`]).
+    fn query(&self, focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallError>;
     /// The skeleton items a complete backend has.
     fn expected_base(&self) -> BTreeSet<String>;
     /// The state a network has right after its chains were written from `spec`.
@@ -32,8 +34,8 @@ impl FirewallBackend for Nftables {
     }
     /// Our table (and nothing else), through nfnetlink: the reading lives with the other
     /// effects in `netdev/linux` (LAYERING.md), until this backend moves there too.
-    fn query(&self) -> Result<BackendState, FirewallError> {
-        crate::netdev::linux::nft_read::query()
+    fn query(&self, focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallError> {
+        crate::netdev::linux::nft_read::query(focus)
     }
     fn expected_base(&self) -> BTreeSet<String> {
         nft::expected_base()
@@ -57,7 +59,12 @@ impl FirewallBackend for Iptables {
     fn kind(&self) -> BackendKind {
         BackendKind::Iptables
     }
-    fn query(&self) -> Result<BackendState, FirewallError> {
+    /// Whole: `iptables-save` prints every chain anyway. Without a `filter` or `nat`
+    /// table there is nothing to print: no process runs.
+    fn query(&self, _focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallError> {
+        if !crate::netdev::linux::nft_read::iptables_tables_exist() {
+            return Ok(BackendState::default());
+        }
         iptables::query()
     }
     fn expected_base(&self) -> BTreeSet<String> {

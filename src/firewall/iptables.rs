@@ -309,6 +309,7 @@ pub fn expected(name: &str, n: &NetFirewall) -> NetFwState {
         intact: true,
         chains: all_chains(name),
         dispatch: FAMS.iter().flat_map(|f| dispatch(name, n, *f)).collect(),
+        unread: false,
     }
 }
 
@@ -654,6 +655,7 @@ impl Found {
                 intact: false,
                 chains: self.chains.remove(&id).unwrap_or_default(),
                 dispatch: self.dispatch.remove(&id).unwrap_or_default(),
+                unread: false,
             };
             let dev = &state.spec.device;
             for (_, entry) in &self.isolated {

@@ -85,6 +85,23 @@ pub struct NetFwState {
     /// The network's entries in the shared dispatch (verdict-map elements or jump rules),
     /// as the tool prints them (what a change has to delete).
     pub dispatch: BTreeSet<String>,
+    /// Its rules were not read (a query focused on other networks, see [`Focus`]): `spec`
+    /// and `intact` say nothing; the network exists and is left as it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unread: bool,
+}
+
+/// What an apply decides of the firewall: a query for it may read only what its plan
+/// can touch (see [`crate::netdev::Driver::focus_firewall`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Focus {
+    /// The forwarding sysctls it wants (see [`sysctl::read_for`]).
+    pub sysctls: BTreeMap<String, String>,
+    /// The networks whose firewall it decides: the others' rules are not read.
+    pub networks: BTreeSet<String>,
+    /// Other sysctls its plan compares (nmstate's per-link IPv6 `enabled` and
+    /// `autoconf`, and their `default`): read one by one.
+    pub keys: BTreeSet<String>,
 }
 
 /// One backend's state: its shared skeleton and its networks.
@@ -364,13 +381,20 @@ pub fn apply_to_state(state: &mut FirewallState, op: &FwOp) {
 /// our iptables chains, the forwarding sysctls. A tool that is not installed holds
 /// nothing of ours.
 pub fn query() -> Result<FirewallState, FirewallError> {
+    query_for(None)
+}
+
+/// [`query`], reading only what a plan for `focus` can touch (everything when `None`):
+/// the sysctls it needs (see [`sysctl::read_for`]), and the rules of the networks it
+/// names (the others are marked [`NetFwState::unread`]).
+pub fn query_for(focus: Option<&Focus>) -> Result<FirewallState, FirewallError> {
     let mut state = FirewallState {
-        sysctls: sysctl::read_all(),
+        sysctls: sysctl::read_for(focus.map(|f| (&f.sysctls, &f.keys))),
         read: true,
         ..FirewallState::default()
     };
     for be in backend::all() {
-        *state.backend_mut(be.kind()) = be.query()?;
+        *state.backend_mut(be.kind()) = be.query(focus.map(|f| &f.networks))?;
     }
     Ok(state)
 }

@@ -68,7 +68,7 @@ pub(crate) const MAPS: [(&str, &str, &str, &str); 9] = [
     ("post_v6", "ipv6_addr", "postrouting", "ip6 saddr"),
 ];
 
-fn chain(name: &str, suffix: &str) -> String {
+pub(crate) fn chain(name: &str, suffix: &str) -> String {
     format!("n-{name}-{suffix}")
 }
 
@@ -307,7 +307,19 @@ pub fn expected(name: &str, n: &NetFirewall) -> NetFwState {
         intact: true,
         chains: SUFFIXES.iter().map(|s| chain(name, s)).collect(),
         dispatch: dispatch(name, n),
+        unread: false,
     }
+}
+
+/// The floating IPs (external addresses) among a network's dispatch entries: what
+/// its rules say of them when they were not read.
+pub fn floating_in_dispatch(dispatch: &BTreeSet<String>) -> impl Iterator<Item = IpAddr> + '_ {
+    dispatch.iter().filter_map(|e| {
+        let ip = e
+            .strip_prefix("pre_v4 ")
+            .or_else(|| e.strip_prefix("pre_v6 "))?;
+        ip.parse().ok()
+    })
 }
 
 /// The transaction for `ops` (all of this backend).

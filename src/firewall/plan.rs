@@ -59,6 +59,11 @@ fn converge(
         super::backend::backend(b).repair_recreates_networks() && !base_ok && !cur.base.is_empty();
     let mut remaining: BTreeSet<&String> = BTreeSet::new();
     for (name, st) in &cur.networks {
+        if st.unread && !want.contains_key(name) {
+            // Not read (a focused query): it exists, and is left as it is.
+            remaining.insert(name);
+            continue;
+        }
         match want.get(name) {
             Some(_) => {}
             None if exact => {}
@@ -245,6 +250,9 @@ fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
         for (name, st) in &current.backend(b).networks {
             if !touched.contains(&(b, name)) {
                 kept.extend(st.spec.floating.iter().map(|x| x.external));
+                if st.unread {
+                    kept.extend(super::nft::floating_in_dispatch(&st.dispatch));
+                }
             }
         }
     }
@@ -261,9 +269,16 @@ pub fn restore(current: &FirewallState, target: &FirewallState) -> FwPlan {
     for b in super::backend::all().map(|be| be.kind()) {
         let (c, t) = (current.backend(b), target.backend(b));
         let names: BTreeSet<&String> = c.networks.keys().chain(t.networks.keys()).collect();
+        // A network the target's query did not read is left as it is now (its spec
+        // then is unknown); one the current query did not read, too.
         let want: BTreeMap<String, Option<NetFirewall>> = names
             .into_iter()
-            .map(|n| (n.clone(), t.networks.get(n).map(|s| s.spec.clone())))
+            .filter_map(|n| match (c.networks.get(n), t.networks.get(n)) {
+                (Some(now), _) if now.unread => None,
+                (Some(now), Some(then)) if then.unread => Some((n.clone(), Some(now.spec.clone()))),
+                (None, Some(then)) if then.unread => None,
+                (_, then) => Some((n.clone(), then.map(|s| s.spec.clone()))),
+            })
             .collect();
         converge(b, c, &want, true, &mut out);
     }

@@ -2,7 +2,7 @@
 //! calling thread's network namespace's), and the interfaces' `accept_ra` that turning
 //! IPv6 forwarding on would silently disable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::FirewallError;
 
@@ -107,15 +107,40 @@ fn path(key: &str) -> String {
     format!("/proc/sys/{}", key.replace('.', "/"))
 }
 
+/// The host-wide keys: the two forwarding switches and `all.accept_redirects`.
+const SWITCHES: [&str; 3] = [IPV4_FORWARD, IPV6_FORWARD, IPV4_ACCEPT_REDIRECTS];
+
+/// The sysctls a plan towards `wanted` needs, and `keys` besides (`None`: all of
+/// [`read_all`]). The per-interface forwarding keys matter only to a plan that writes a
+/// forwarding switch (the kernel's side effects, `accept_ra` before IPv6 forwarding goes
+/// on); when every wanted key already has its value, no plan towards it writes one, and
+/// reading `forwarding` and `accept_ra` of every interface (three files each, thousands
+/// on a host with a thousand networks) is skipped: only the three host-wide keys and
+/// `keys` are read.
+pub fn read_for(
+    focus: Option<(&BTreeMap<String, String>, &BTreeSet<String>)>,
+) -> BTreeMap<String, String> {
+    let Some((wanted, keys)) = focus else {
+        return read_all();
+    };
+    let read_now: BTreeMap<String, String> = SWITCHES
+        .iter()
+        .map(|k| k.to_string())
+        .chain(keys.iter().cloned())
+        .filter_map(|k| read(&k).map(|v| (k, v)))
+        .collect();
+    if wanted.iter().all(|(k, v)| read_now.get(k) == Some(v)) {
+        read_now
+    } else {
+        read_all()
+    }
+}
+
 /// The values of the sysctls hostnet manages or that change with them; a key the
 /// kernel lacks (IPv6 disabled) is left out. Read for `default` and every interface:
 /// IPv6 `accept_ra` (`all` has no effect on it) and both families' `forwarding`.
 pub fn read_all() -> BTreeMap<String, String> {
-    let mut keys: Vec<String> = vec![
-        IPV4_FORWARD.into(),
-        IPV6_FORWARD.into(),
-        IPV4_ACCEPT_REDIRECTS.into(),
-    ];
+    let mut keys: Vec<String> = SWITCHES.iter().map(|k| k.to_string()).collect();
     for (conf, dir) in [(CONF4, "ipv4"), (CONF6, "ipv6")] {
         let Ok(entries) = std::fs::read_dir(format!("/proc/sys/net/{dir}/conf")) else {
             continue;

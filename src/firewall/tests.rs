@@ -421,3 +421,59 @@ fn per_interface_sysctl_keys_name_their_interface() {
     assert_eq!(interface_of("net.ipv6.conf.default.accept_ra"), None);
     assert_eq!(interface_of("net.ipv4.ip_forward"), None);
 }
+
+/// The networks of an op, for assertions.
+fn op_network(op: &FwOp) -> Option<&str> {
+    match op {
+        FwOp::Network { name, .. } => Some(name),
+        _ => None,
+    }
+}
+
+/// A query focused on the networks a file names leaves the others unread: the plan keeps
+/// the skeleton for them and the flows of a floating IP one of them still has (as with a
+/// full read), and a restore from or towards such a state leaves them as they are.
+#[test]
+fn networks_a_focused_query_did_not_read_are_left_as_they_are() {
+    let b = BackendKind::Nftables;
+    // Both have floating IP 203.0.113.10 (one file refuses that; two applies may not).
+    let full = state_with(
+        b,
+        &[
+            ("a", sample("br0", "10.10.0.0/24")),
+            ("b", sample("br1", "10.11.0.0/24")),
+        ],
+    );
+    let mut focused = full.clone();
+    if let Some(n) = focused.nftables.networks.get_mut("b") {
+        n.unread = true;
+        n.intact = false;
+        n.spec = NetFirewall::default();
+    }
+    let remove_a = intent(b, &[("a", None)]);
+    let p = plan(&focused, &remove_a).expect("plans");
+    assert_eq!(p, plan(&full, &remove_a).expect("plans"));
+    assert_eq!(p.teardown.len(), 1, "only network a goes: {p:?}");
+    assert!(p.sysctls.is_empty(), "b still has the floating IP: {p:?}");
+
+    let mut after = full.clone();
+    for op in &p.teardown {
+        apply_to_state(&mut after, op);
+    }
+    let mut after_focused = focused.clone();
+    for op in &p.teardown {
+        apply_to_state(&mut after_focused, op);
+    }
+    for (now, then) in [(&after, &focused), (&after_focused, &full)] {
+        let r = restore(now, then);
+        let ops: Vec<&FwOp> = r
+            .teardown
+            .iter()
+            .chain(&r.setup)
+            .chain(&r.cleanup)
+            .collect();
+        assert_eq!(ops.len(), 1, "{r:?}");
+        assert_eq!(op_network(ops[0]), Some("a"), "{r:?}");
+        assert!(r.sysctls.is_empty(), "{r:?}");
+    }
+}

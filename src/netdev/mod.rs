@@ -124,4 +124,12 @@ pub trait Driver {
     fn consider_firewall(&mut self, involved: bool) {
         let _ = involved;
     }
+
+    /// What the apply decides of the firewall (`None`: read it all, as a rollback,
+    /// `status` or a dry run, whose model predicts every interface's sysctls, need). A
+    /// driver may then read only what a plan for it can touch (see
+    /// [`crate::firewall::query_for`]).
+    fn focus_firewall(&mut self, focus: Option<crate::firewall::Focus>) {
+        let _ = focus;
+    }
 }

@@ -310,6 +310,9 @@ fn main() -> std::process::ExitCode {
         return hostnet::cli::main();
     }
     let args = Args::parse();
+    // The machine is shared: every report says how busy it was.
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load_before = load();
     let mut rows = Vec::new();
     let mut json = Vec::new();
     let variants = if args.skip_backends {
@@ -375,8 +378,13 @@ fn main() -> std::process::ExitCode {
         }
     };
     json.extend(apply_json);
+    let load_after = load();
+    json.push(serde_json::json!({
+        "loadavg_before": load_before.trim(), "loadavg_after": load_after.trim(),
+    }));
     let mut table = format!(
         "# Firewall benchmark\n\n`cargo run --release --bin hostnet-fw-bench -- --n {} --reps {}`; medians in ms.\n\
+         Load average (1, 5, 15 min) before: {}; after: {}.\n\
          Each network: masquerade, isolation on every other one, a guest allow-list, one floating IP,\n\
          one port forward, IPv4 and IPv6 subnets (see bench/README.md).\n\n\
          | backend | networks | load all (one transaction) | read back (query) | change one network | full reload of the same rules |\n\
@@ -387,6 +395,8 @@ fn main() -> std::process::ExitCode {
             .collect::<Vec<_>>()
             .join(","),
         args.reps,
+        load_before.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load_after.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
         rows.join("\n")
     );
     if !apply_rows.is_empty() {

@@ -75,6 +75,8 @@ pub struct LinuxDriver {
     /// Whether `query` reads the firewall (see [`Driver::consider_firewall`]); true
     /// until told.
     firewall_involved: bool,
+    /// See [`Driver::focus_firewall`]; `None` (read it all) until told.
+    firewall_focus: Option<crate::firewall::Focus>,
     /// The networks' DHCP servers (not netlink: files and dnsmasq processes), started
     /// in the namespace the driver was opened in.
     dhcp: crate::netdev::dnsmasq::Supervisor,
@@ -97,6 +99,7 @@ impl LinuxDriver {
             ovs: crate::ovs::vsctl::Vsctl::from_env(),
             ovs_involved: true,
             firewall_involved: true,
+            firewall_focus: None,
             dhcp: crate::netdev::dnsmasq::Supervisor::new(),
         })
     }
@@ -503,10 +506,12 @@ impl Driver for LinuxDriver {
             state.ovs = self.ovs.query().map_err(DriverError::Ovs)?;
         }
         if self.firewall_involved {
-            state.firewall = crate::firewall::query().map_err(|e| DriverError::Firewall {
-                op: "read the firewall".into(),
-                message: crate::error_chain(&e),
-            })?;
+            let focus = self.firewall_focus.as_ref();
+            state.firewall =
+                crate::firewall::query_for(focus).map_err(|e| DriverError::Firewall {
+                    op: "read the firewall".into(),
+                    message: crate::error_chain(&e),
+                })?;
         }
         state.dhcp_servers = self.dhcp.query()?;
         state.normalize();
@@ -535,6 +540,10 @@ impl Driver for LinuxDriver {
 
     fn consider_firewall(&mut self, involved: bool) {
         self.firewall_involved = involved;
+    }
+
+    fn focus_firewall(&mut self, focus: Option<crate::firewall::Focus>) {
+        self.firewall_focus = focus;
     }
 
     fn name(&self) -> &'static str {

@@ -35,6 +35,8 @@ const NLM_F_DUMP_INTR: u16 = 0x10;
 
 /// `nfgenmsg.family` of an `inet` table.
 pub const NFPROTO_INET: u8 = 1;
+pub const NFPROTO_IPV4: u8 = 2;
+pub const NFPROTO_IPV6: u8 = 10;
 
 // Attribute numbers (include/uapi/linux/netfilter/nf_tables.h).
 const NFTA_TABLE_NAME: u16 = 1;
@@ -170,6 +172,17 @@ impl Nfnl {
             seq: 0,
             rbuf: vec![0; RECV_CHUNK],
         })
+    }
+
+    /// The names of the tables of `family` (`NFPROTO_IPV4`: those `iptables-nft` uses).
+    pub fn table_names(&mut self, family: u8) -> Result<Vec<String>, NfnlError> {
+        let replies = self.request(NFT_MSG_GETTABLE, family, &[], true, "tables")?;
+        Ok(replies
+            .iter()
+            .flat_map(|p| wire::attrs(body(p)))
+            .filter(|(k, _)| *k == NFTA_TABLE_NAME)
+            .map(|(_, v)| as_string(v))
+            .collect())
     }
 
     /// The ruleset generation: every committed nftables transaction of the namespace,

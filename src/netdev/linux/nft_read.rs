@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use super::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
 use super::nft_verified as verified;
-use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS};
+use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS, SUFFIXES};
 use crate::firewall::{nft, run, BackendState, FirewallError, NetFirewall, NetFwState};
 
 pub const TABLE_NAME: &str = "hostnet";
@@ -32,6 +32,9 @@ pub const TABLE_NAME: &str = "hostnet";
 /// commands: its cache then holds only the first chain).
 const LIST_EACH_UP_TO: usize = 4;
 
+/// A query focused on more networks than this reads the whole table.
+const FOCUS_UP_TO: usize = 32;
+
 fn read_error(e: NfnlError) -> FirewallError {
     FirewallError::Output {
         program: "nfnetlink (table inet hostnet)".into(),
@@ -39,8 +42,15 @@ fn read_error(e: NfnlError) -> FirewallError {
     }
 }
 
-/// Reads our table: state, damage marked.
-pub fn query() -> Result<BackendState, FirewallError> {
+/// Reads our table: state, damage marked. With `focus`, only the rules of the base
+/// chains and of the networks named are read (a one-network change among a thousand
+/// then dumps its four chains, not four thousand); the other networks are known by their
+/// chains and dispatch entries and marked [`NetFwState::unread`]. A damaged skeleton is
+/// repaired by re-creating the table with every network in it: then the whole table is
+/// read.
+pub fn query(focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallError> {
+    // Each focused chain is a dump of its own: for many networks one dump of all is less.
+    let focus = focus.filter(|f| f.len() <= FOCUS_UP_TO);
     let mut nl = match Nfnl::open() {
         Ok(nl) => nl,
         Err(e) if e.unsupported() => return Ok(BackendState::default()),
@@ -56,12 +66,14 @@ pub fn query() -> Result<BackendState, FirewallError> {
         l.borrow()
             .as_ref()
             .filter(|m| Some(&m.key) == key.as_ref() && Some(m.table.generation) == now)
-            .map(|m| (m.table.clone(), m.prints.clone()))
+            .filter(|m| m.focus.is_none() || m.focus.as_ref() == focus)
+            .map(|m| (m.table.clone(), m.prints.clone(), m.focus.clone()))
     });
-    let (table, prints) = match remembered {
+    let (table, prints, read_focus) = match remembered {
         Some(hit) => hit,
         None => {
-            let table = match nl.read_table(nfnl::NFPROTO_INET, TABLE_NAME, None) {
+            let chains = focus.map(focus_chains);
+            let table = match nl.read_table(nfnl::NFPROTO_INET, TABLE_NAME, chains.as_deref()) {
                 Ok(Some(t)) => t,
                 Ok(None) => {
                     LAST.with(|l| l.borrow_mut().take());
@@ -77,13 +89,25 @@ pub fn query() -> Result<BackendState, FirewallError> {
                         key,
                         table: table.clone(),
                         prints: prints.clone(),
+                        focus: focus.cloned(),
                     })
                 });
             }
-            (table, prints)
+            (table, prints, focus.cloned())
         }
     };
     let mut st = from_table(&table);
+    if let Some(names) = &read_focus {
+        if st.base != nft::expected_base() {
+            return query(None);
+        }
+        for (name, n) in st.networks.iter_mut() {
+            if !names.contains(name) {
+                n.unread = true;
+                n.intact = false;
+            }
+        }
+    }
     let mut record = verified::load();
     let unverified: BTreeSet<String> = ours_to_check(&st)
         .into_iter()
@@ -100,9 +124,20 @@ pub fn query() -> Result<BackendState, FirewallError> {
             }
         }
     }
+    // Every chain that exists keeps its record, read this time or not.
     record.keep_only(prints.keys());
     verified::store(&record);
     Ok(st)
+}
+
+/// The chains whose rules a query focused on `names` reads: the base chains and the
+/// networks' own.
+fn focus_chains(names: &BTreeSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = BASE_CHAINS.iter().map(|(c, _)| c.to_string()).collect();
+    for name in names {
+        out.extend(SUFFIXES.iter().map(|s| nft::chain(name, s)));
+    }
+    out
 }
 
 /// The chains whose rules decide whether the state is sound: the base chains that exist
@@ -180,6 +215,8 @@ struct Memo {
     key: String,
     table: NftTable,
     prints: BTreeMap<String, u64>,
+    /// The networks whose rules were read (`None`: all).
+    focus: Option<BTreeSet<String>>,
 }
 
 thread_local! {
@@ -243,6 +280,32 @@ fn patch_memo(
         m.prints.insert(c.clone(), p);
     }
     LAST.with(|l| *l.borrow_mut() = memo);
+}
+
+/// Whether iptables may hold anything of ours (or a FORWARD policy): a `filter` or `nat`
+/// table exists for IPv4 or IPv6, in nf_tables (`iptables-nft`) or in the legacy
+/// interface. When not, `iptables-save` would print nothing of interest: a host that
+/// uses only nftables is read without its two processes. Any doubt answers yes.
+pub fn iptables_tables_exist() -> bool {
+    let ours = |n: &str| n == "filter" || n == "nat";
+    // `/proc/net` is the main thread's namespace; the query runs in the calling thread's.
+    for f in [
+        "/proc/thread-self/net/ip_tables_names",
+        "/proc/thread-self/net/ip6_tables_names",
+    ] {
+        if std::fs::read_to_string(f).is_ok_and(|t| t.lines().any(ours)) {
+            return true;
+        }
+    }
+    let Ok(mut nl) = Nfnl::open() else {
+        return true;
+    };
+    [nfnl::NFPROTO_IPV4, nfnl::NFPROTO_IPV6]
+        .into_iter()
+        .any(|fam| match nl.table_names(fam) {
+            Ok(names) => names.iter().any(|n| ours(n)),
+            Err(e) => !e.unsupported(),
+        })
 }
 
 /// The ruleset generation now, if nf_tables answers.
@@ -344,11 +407,20 @@ pub fn from_table(t: &NftTable) -> BackendState {
             intact: false,
             chains: chains.remove(&name).unwrap_or_default(),
             dispatch: dispatch.remove(&name).unwrap_or_default(),
+            unread: false,
         };
-        if isolated.contains(&q(&found.spec.device)) {
-            found
+        // Without rules to read the device from (not read, or gone), its dispatch has it.
+        let device = match &spec {
+            Some(s) => q(&s.device),
+            None => found
                 .dispatch
-                .insert(format!("isolated {}", q(&found.spec.device)));
+                .iter()
+                .find_map(|e| e.strip_prefix("fwd_if "))
+                .unwrap_or_default()
+                .to_string(),
+        };
+        if isolated.contains(&device) {
+            found.dispatch.insert(format!("isolated {device}"));
         }
         if let Some(spec) = spec {
             let want = nft::expected(&name, &spec);
