@@ -18,6 +18,7 @@ mod nmstate_keys;
 pub mod ovs;
 mod parse;
 pub mod routes;
+mod routing_types;
 pub mod schema;
 mod types;
 pub mod validate;
