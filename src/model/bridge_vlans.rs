@@ -90,11 +90,22 @@ pub fn show(set: &VlanSet, pvid: u16) -> Result<Option<PortVlanSpec>, Unsayable>
             ..PortVlanSpec::default()
         }));
     }
-    let mut tags: Vec<TrunkTagSpec> = Vec::new();
+    let tags = trunk_tags(tagged);
+    Ok(Some(PortVlanSpec {
+        mode: Some("trunk".into()),
+        tag: natives.first().map(|v| u32::from(*v)),
+        enable_native: natives.first().map(|_| true),
+        trunk_tags: Some(tags),
+    }))
+}
+
+/// VLAN ids, ascending, as nmstate writes `trunk-tags`: a run of three or more as an
+/// `id-range`, the others one by one.
+pub(super) fn trunk_tags(ids: impl IntoIterator<Item = u16>) -> Vec<TrunkTagSpec> {
+    let mut tags = Vec::new();
     let mut run: Vec<u16> = Vec::new();
     let flush = |run: &mut Vec<u16>, tags: &mut Vec<TrunkTagSpec>| {
         match run.as_slice() {
-            [] => {}
             [first, .., last] if run.len() >= 3 => tags.push(TrunkTagSpec {
                 id: None,
                 id_range: Some(IdRangeSpec {
@@ -109,19 +120,14 @@ pub fn show(set: &VlanSet, pvid: u16) -> Result<Option<PortVlanSpec>, Unsayable>
         }
         run.clear();
     };
-    for v in tagged {
-        if run.last().is_some_and(|l| *l + 1 != v) {
+    for v in ids {
+        if run.last().is_some_and(|l| l + 1 != v) {
             flush(&mut run, &mut tags);
         }
         run.push(v);
     }
     flush(&mut run, &mut tags);
-    Ok(Some(PortVlanSpec {
-        mode: Some("trunk".into()),
-        tag: natives.first().map(|v| u32::from(*v)),
-        enable_native: natives.first().map(|_| true),
-        trunk_tags: Some(tags),
-    }))
+    tags
 }
 
 /// Checks the VLAN keys of a `linux-bridge` and its ports (nmstate's rules).

@@ -40,32 +40,7 @@ pub fn port_vlans(v: &PortVlanSpec) -> PortVlans {
 }
 
 fn trunk_tags(ids: &BTreeSet<u16>) -> Vec<TrunkTagSpec> {
-    let mut tags = Vec::new();
-    let mut run: Vec<u16> = Vec::new();
-    let flush = |run: &mut Vec<u16>, tags: &mut Vec<TrunkTagSpec>| {
-        match run.as_slice() {
-            [first, .., last] if run.len() >= 3 => tags.push(TrunkTagSpec {
-                id: None,
-                id_range: Some(IdRangeSpec {
-                    min: u32::from(*first),
-                    max: u32::from(*last),
-                }),
-            }),
-            ids => tags.extend(ids.iter().map(|v| TrunkTagSpec {
-                id: Some(u32::from(*v)),
-                id_range: None,
-            })),
-        }
-        run.clear();
-    };
-    for v in ids {
-        if run.last().is_some_and(|l| l + 1 != *v) {
-            flush(&mut run, &mut tags);
-        }
-        run.push(*v);
-    }
-    flush(&mut run, &mut tags);
-    tags
+    super::bridge_vlans::trunk_tags(ids.iter().copied())
 }
 
 /// For `show`: the section for a port's settings; `None` when there is nothing to say
