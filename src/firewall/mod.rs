@@ -27,6 +27,7 @@
 
 pub mod backend;
 pub mod iptables;
+mod iptables_read;
 pub mod nft;
 pub mod plan;
 pub(crate) mod run;

@@ -15,6 +15,7 @@ pub mod devices;
 pub mod dhcp_server;
 mod doc_index;
 mod nmstate_keys;
+mod nmstate_tables;
 pub mod ovs;
 mod parse;
 pub mod routes;

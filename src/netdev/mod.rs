@@ -26,6 +26,7 @@ pub mod model;
 mod model_bridge;
 pub mod netns_id;
 mod ops;
+mod route_types;
 mod types;
 
 pub use bond::*;
