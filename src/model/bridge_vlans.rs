@@ -164,14 +164,34 @@ pub(super) fn check(push: Push, p: &str, iface: &InterfaceSpec) {
     }
 }
 
-fn check_port(push: Push, pp: &str, v: &PortVlanSpec, pvid: u32) {
-    let id = |push: Push, path: String, n: u32| {
-        if !(1..=4094).contains(&n) {
-            push(path, format!("VLAN id {n} is outside 1-4094"));
+/// A VLAN id of a port (a Linux bridge's or an Open vSwitch bridge's).
+pub(super) fn vlan_id(push: Push, path: String, n: u32) {
+    if !(1..=4094).contains(&n) {
+        push(path, format!("VLAN id {n} is outside 1-4094"));
+    }
+}
+
+/// One `trunk-tags` entry at `tp`: an id or a range of ids, not both.
+pub(super) fn check_trunk_tag(push: Push, tp: &str, t: &TrunkTagSpec) {
+    match (t.id, &t.id_range) {
+        (Some(n), None) => vlan_id(push, format!("{tp}.id"), n),
+        (None, Some(r)) => {
+            vlan_id(push, format!("{tp}.id-range.min"), r.min);
+            vlan_id(push, format!("{tp}.id-range.max"), r.max);
+            if r.min > r.max {
+                push(
+                    format!("{tp}.id-range"),
+                    format!("min {} is above max {}", r.min, r.max),
+                );
+            }
         }
-    };
+        _ => push(tp.to_string(), "give id or id-range".to_string()),
+    }
+}
+
+fn check_port(push: Push, pp: &str, v: &PortVlanSpec, pvid: u32) {
     if let Some(t) = v.tag {
-        id(push, format!("{pp}.tag"), t);
+        vlan_id(push, format!("{pp}.tag"), t);
     }
     match v.mode.as_deref() {
         Some("access") => {
@@ -233,20 +253,7 @@ fn check_port(push: Push, pp: &str, v: &PortVlanSpec, pvid: u32) {
         .collect();
     for (k, t) in v.trunk_tags.iter().flatten().enumerate() {
         let tp = format!("{pp}.trunk-tags[{k}]");
-        match (t.id, &t.id_range) {
-            (Some(n), None) => id(push, format!("{tp}.id"), n),
-            (None, Some(r)) => {
-                id(push, format!("{tp}.id-range.min"), r.min);
-                id(push, format!("{tp}.id-range.max"), r.max);
-                if r.min > r.max {
-                    push(
-                        format!("{tp}.id-range"),
-                        format!("min {} is above max {}", r.min, r.max),
-                    );
-                }
-            }
-            _ => push(tp.clone(), "give id or id-range".to_string()),
-        }
+        check_trunk_tag(push, &tp, t);
         for n in trunk_ids(std::slice::from_ref(t)) {
             if seen.contains(&n) {
                 push(tp.clone(), format!("VLAN {n} is given twice"));

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::bridge_vlans::{check_trunk_tag, vlan_id};
 use super::doc_index::DocIndex;
 use super::validate_devices::Push;
 use super::*;
@@ -75,19 +76,13 @@ pub fn show_port_vlans(
     }
 }
 
-fn id(push: Push, path: String, n: u32) {
-    if !(1..=4094).contains(&n) {
-        push(path, format!("VLAN id {n} is outside 1-4094"));
-    }
-}
-
 /// Checks an ovs-bridge port's `vlan` section.
 fn check_port_vlan(push: Push, pp: &str, v: &PortVlanSpec) {
     let native = v.enable_native == Some(true);
     match v.mode.as_deref() {
         Some("access") => {
             match v.tag {
-                Some(t) => id(push, format!("{pp}.tag"), t),
+                Some(t) => vlan_id(push, format!("{pp}.tag"), t),
                 None => push(
                     format!("{pp}.tag"),
                     "an access port needs a tag (`vlan: {}` removes the port's VLAN settings)"
@@ -108,7 +103,7 @@ fn check_port_vlan(push: Push, pp: &str, v: &PortVlanSpec) {
             }
         }
         Some("trunk") => match v.tag {
-            Some(t) if native => id(push, format!("{pp}.tag"), t),
+            Some(t) if native => vlan_id(push, format!("{pp}.tag"), t),
             None if native => push(
                 format!("{pp}.tag"),
                 "enable-native needs the native VLAN's tag".to_string(),
@@ -135,20 +130,7 @@ fn check_port_vlan(push: Push, pp: &str, v: &PortVlanSpec) {
     let mut seen = BTreeSet::new();
     for (k, t) in v.trunk_tags.iter().flatten().enumerate() {
         let tp = format!("{pp}.trunk-tags[{k}]");
-        match (t.id, &t.id_range) {
-            (Some(n), None) => id(push, format!("{tp}.id"), n),
-            (None, Some(r)) => {
-                id(push, format!("{tp}.id-range.min"), r.min);
-                id(push, format!("{tp}.id-range.max"), r.max);
-                if r.min > r.max {
-                    push(
-                        format!("{tp}.id-range"),
-                        format!("min {} is above max {}", r.min, r.max),
-                    );
-                }
-            }
-            _ => push(tp.clone(), "give id or id-range".to_string()),
-        }
+        check_trunk_tag(push, &tp, t);
         if let Some(n) = trunk_ids(std::slice::from_ref(t))
             .into_iter()
             .find(|n| !seen.insert(*n))

@@ -178,60 +178,39 @@ fn bond_changeable(b: &BondOptions, primary: Option<u32>) -> Vec<InfoBond> {
 /// A new bond's options: mode and MII interval, then only what differs from the
 /// kernel's defaults (the 802.3ad options are refused in other modes, even as defaults).
 fn bond_create(b: &BondOptions) -> Vec<InfoBond> {
-    let d = BondOptions::new(b.mode, b.miimon);
+    let defaults = bond_beyond_miimon(&BondOptions::new(b.mode, b.miimon));
     let mut v = vec![
         InfoBond::Mode(NlBondMode::from(b.mode.number())),
         InfoBond::MiiMon(b.miimon),
     ];
-    let mut add = |differs: bool, o: InfoBond| {
-        if differs {
-            v.push(o);
-        }
-    };
-    add(b.updelay != d.updelay, InfoBond::UpDelay(b.updelay));
-    add(b.downdelay != d.downdelay, InfoBond::DownDelay(b.downdelay));
-    add(
-        b.primary_reselect != d.primary_reselect,
-        InfoBond::PrimaryReselect(BondPrimaryReselect::from(b.primary_reselect)),
-    );
-    add(
-        b.fail_over_mac != d.fail_over_mac,
-        InfoBond::FailOverMac(BondFailOverMac::from(b.fail_over_mac)),
-    );
-    add(
-        b.xmit_hash_policy != d.xmit_hash_policy,
-        InfoBond::XmitHashPolicy(BondXmitHashPolicy::from(b.xmit_hash_policy)),
-    );
-    add(
-        b.resend_igmp != d.resend_igmp,
-        InfoBond::ResendIgmp(b.resend_igmp),
-    );
-    add(
-        b.num_grat_arp != d.num_grat_arp,
-        InfoBond::NumPeerNotif(b.num_grat_arp),
-    );
-    add(
-        b.all_slaves_active != d.all_slaves_active,
-        InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
-    );
-    add(b.min_links != d.min_links, InfoBond::MinLinks(b.min_links));
-    add(
-        b.lacp_rate != d.lacp_rate,
-        InfoBond::AdLacpRate(BondLacpRate::from(b.lacp_rate)),
-    );
-    add(
-        b.ad_select != d.ad_select,
-        InfoBond::AdSelect(BondAdSelect::from(b.ad_select)),
-    );
-    add(
-        b.ad_actor_sys_prio != d.ad_actor_sys_prio,
-        InfoBond::AdActorSysPrio(b.ad_actor_sys_prio),
-    );
-    add(
-        b.ad_user_port_key != d.ad_user_port_key,
-        InfoBond::AdUserPortKey(b.ad_user_port_key),
+    v.extend(
+        bond_beyond_miimon(b)
+            .into_iter()
+            .zip(defaults)
+            .filter(|(o, d)| o != d)
+            .map(|(o, _)| o),
     );
     v
+}
+
+/// Every option a bond is created with besides its mode and MII interval, in one order,
+/// so that a bond's and the defaults' can be compared one by one.
+fn bond_beyond_miimon(b: &BondOptions) -> [InfoBond; 13] {
+    [
+        InfoBond::UpDelay(b.updelay),
+        InfoBond::DownDelay(b.downdelay),
+        InfoBond::PrimaryReselect(BondPrimaryReselect::from(b.primary_reselect)),
+        InfoBond::FailOverMac(BondFailOverMac::from(b.fail_over_mac)),
+        InfoBond::XmitHashPolicy(BondXmitHashPolicy::from(b.xmit_hash_policy)),
+        InfoBond::ResendIgmp(b.resend_igmp),
+        InfoBond::NumPeerNotif(b.num_grat_arp),
+        InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
+        InfoBond::MinLinks(b.min_links),
+        InfoBond::AdLacpRate(BondLacpRate::from(b.lacp_rate)),
+        InfoBond::AdSelect(BondAdSelect::from(b.ad_select)),
+        InfoBond::AdActorSysPrio(b.ad_actor_sys_prio),
+        InfoBond::AdUserPortKey(b.ad_user_port_key),
+    ]
 }
 
 /// A VLAN's id, protocol (802.1Q when the kernel does not say) and flags.
