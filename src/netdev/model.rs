@@ -9,7 +9,7 @@
 
 use super::bridge_mtu::Marks;
 use super::model_bridge as bridge;
-use super::{Address, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route};
+use super::{Address, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route, Rule};
 
 use addr::addresses_gone;
 pub use addr::delete_address;
@@ -78,11 +78,7 @@ impl ModelDriver {
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), DriverError> {
-        let reject = |errno: i32, msg: &str| DriverError::Rejected {
-            op: format!("{} {op}", op.verb()),
-            errno,
-            message: Some(msg.to_string()),
-        };
+        let reject = rejecter(op);
         if self.fail_when.as_ref().is_some_and(|f| f(op)) {
             return Err(reject(EINVAL, "injected failure"));
         }
@@ -99,321 +95,15 @@ impl ModelDriver {
             Op::Ovs(o) => {
                 crate::ovs::model::apply(s, o).map_err(|m| reject(EINVAL, &m))?;
             }
-            Op::CreateLink(l) => {
-                if s.links.contains_key(&l.name) {
-                    return Err(reject(EEXIST, "device exists"));
-                }
-                if let Some(base) = l.kind.base() {
-                    if !s.links.contains_key(base) {
-                        return Err(reject(ENODEV, "base device does not exist"));
-                    }
-                }
-                let peer_name = match &l.kind {
-                    k if k.creatable() && !matches!(k, LinkKind::Veth { .. }) => None,
-                    LinkKind::Veth { peer: Some(p) } => {
-                        if s.links.contains_key(p) || *p == l.name {
-                            return Err(reject(EEXIST, "peer device exists"));
-                        }
-                        Some(p.clone())
-                    }
-                    _ => return Err(reject(libc::EOPNOTSUPP, "kind cannot be created")),
-                };
-                if let (Some(base), Some(m)) = (l.kind.base(), l.mtu) {
-                    check_stacked_mtu(s, &l.kind, base, m).map_err(|m| reject(libc::ERANGE, &m))?;
-                }
-                let peer = l.peer.clone().unwrap_or_default();
-                for c in [&l.controller, &peer.controller].into_iter().flatten() {
-                    check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
-                }
-                // The request's flags come before its master: an up device cannot join
-                // a bond (EPERM); a down one is brought up by the bond.
-                for (c, up) in [(&l.controller, l.up), (&peer.controller, peer.up)] {
-                    if up && c.as_deref().is_some_and(|c| is_bond(s, c)) {
-                        return Err(reject(libc::EPERM, "Device can not be enslaved while up"));
-                    }
-                }
-                let up_in = |c: &Option<String>, up: bool| {
-                    up || c.as_deref().is_some_and(|c| is_bond(s, c))
-                };
-                let (l_up, peer_up) =
-                    (up_in(&l.controller, l.up), up_in(&peer.controller, peer.up));
-                let kind = match &l.kind {
-                    LinkKind::Bridge(o) => {
-                        let sent = crate::netdev::BridgeChange::between(&Default::default(), o);
-                        bridge::without_vlans(&sent, s.no_bridge_vlans)
-                            .map_err(|(e, m)| reject(e, m))?;
-                        let mut o = o.clone();
-                        if s.no_bridge_vlans {
-                            o.vlan_protocol = crate::netdev::VLAN_8021Q;
-                            o.vlan_default_pvid = 1;
-                        }
-                        LinkKind::Bridge(bridge::create(&o).map_err(|(e, m)| reject(e, m))?)
-                    }
-                    k => k.clone(),
-                };
-                s.links.insert(
-                    l.name.clone(),
-                    Link {
-                        name: l.name.clone(),
-                        kind,
-                        up: l_up,
-                        mtu: l.mtu.unwrap_or(1500),
-                        mac: Some(l.mac.unwrap_or_else(|| fake_mac(&l.name))),
-                        controller: l.controller.clone(),
-                    },
-                );
-                if let Some(p) = peer_name {
-                    s.links.insert(
-                        p.clone(),
-                        Link {
-                            name: p.clone(),
-                            kind: LinkKind::Veth {
-                                peer: Some(l.name.clone()),
-                            },
-                            up: peer_up,
-                            mtu: peer.mtu.unwrap_or(1500),
-                            mac: Some(peer.mac.unwrap_or_else(|| fake_mac(&p))),
-                            controller: peer.controller.clone(),
-                        },
-                    );
-                }
-            }
-            Op::ChangeLink { name, change } => {
-                if !s.links.contains_key(name) {
-                    return Err(reject(ENODEV, "no such device"));
-                }
-                base::check(s, name, change).map_err(|(e, m)| reject(e, m))?;
-                if let Some(Some(c)) = &change.controller {
-                    if c == name {
-                        return Err(reject(EINVAL, "a device cannot be its own port"));
-                    }
-                    check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
-                }
-                // The kernel applies a link's own settings and its port settings
-                // before its master, MTU and flags.
-                if let Some(b) = &change.bridge {
-                    let no_vlans = s.no_bridge_vlans;
-                    let Some(LinkKind::Bridge(o)) = s.links.get_mut(name).map(|l| &mut l.kind)
-                    else {
-                        return Err(reject(EINVAL, "not a bridge"));
-                    };
-                    let old_pvid = o.vlan_default_pvid;
-                    let b = bridge::without_vlans(b, no_vlans).map_err(|(e, m)| reject(e, m))?;
-                    bridge::change(o, &b).map_err(|(e, m)| reject(e, m))?;
-                    let new_pvid = o.vlan_default_pvid;
-                    bridge::move_default_pvid(s, name, old_pvid, new_pvid);
-                }
-                if let Some(p) = &change.port {
-                    let Some(o) = s.bridge_ports.get_mut(name) else {
-                        return Err(reject(libc::EOPNOTSUPP, "not a bridge port"));
-                    };
-                    bridge::change_port(o, p).map_err(|(e, m)| reject(e, m))?;
-                }
-                if let Some(k) = &change.settings {
-                    let ok = s
-                        .links
-                        .get(name)
-                        .is_some_and(|l| l.kind.changes_in_place(k));
-                    if !ok {
-                        return Err(reject(EINVAL, "these settings cannot change in place"));
-                    }
-                    if let Some(l) = s.links.get_mut(name) {
-                        l.kind = k.clone();
-                    }
-                }
-                if let Some(m) = change.mtu {
-                    if !(68..=65535).contains(&m) {
-                        return Err(reject(EINVAL, "MTU out of range"));
-                    }
-                    if let Some(kind) = s.links.get(name).map(|l| l.kind.clone()) {
-                        if let Some(base) = kind.base() {
-                            check_stacked_mtu(s, &kind, base, m)
-                                .map_err(|m| reject(libc::ERANGE, &m))?;
-                        }
-                    }
-                }
-                // The kernel applies the flags, then the master: joining a bond while up
-                // is refused, the bond brings its port up, leaving a bond closes it.
-                let old_controller = s.links.get(name).and_then(|l| l.controller.clone());
-                let (mut joins_bond, mut leaves_bond) = (false, false);
-                if let Some(c) = &change.controller {
-                    if *c != old_controller {
-                        joins_bond = c.as_deref().is_some_and(|c| is_bond(s, c));
-                        leaves_bond = old_controller.as_deref().is_some_and(|c| is_bond(s, c));
-                    }
-                }
-                // (The Linux driver sets an up port down before it joins; `up` in the
-                // same request would undo that.)
-                if joins_bond && change.up == Some(true) {
-                    return Err(reject(libc::EPERM, "Device can not be enslaved while up"));
-                }
-                let went_down = change.up == Some(false) || (leaves_bond && !joins_bond);
-                if let Some(l) = s.links.get_mut(name) {
-                    if let Some(up) = change.up {
-                        l.up = up;
-                    }
-                    if leaves_bond {
-                        l.up = false;
-                    }
-                    if joins_bond {
-                        l.up = true;
-                    }
-                    if let Some(m) = change.mtu {
-                        l.mtu = m;
-                    }
-                    if let Some(m) = change.mac {
-                        l.mac = Some(m);
-                    }
-                    if let Some(c) = &change.controller {
-                        l.controller = c.clone();
-                    }
-                }
-                if went_down {
-                    // The kernel flushes a downed device's IPv4 routes (a multipath route
-                    // with a next hop through it as a whole).
-                    s.routes.retain(|r| {
-                        !(r.devices().any(|d| d == name) && r.destination.addr().is_ipv4())
-                    });
-                }
-                base::change(s, name, change);
-            }
-            Op::DeleteLink { name } => {
-                let Some(link) = s.links.remove(name) else {
-                    return Ok(());
-                };
-                let mut gone = vec![name.clone()];
-                let bond = matches!(link.kind, LinkKind::Bond(_));
-                if let LinkKind::Veth { peer: Some(p) } = link.kind {
-                    s.links.remove(&p);
-                    gone.push(p);
-                }
-                // Devices stacked on a vanished device go with it.
-                let stacked: Vec<String> = s
-                    .links
-                    .values()
-                    .filter(|l| l.kind.base().is_some_and(|b| gone.iter().any(|g| g == b)))
-                    .map(|l| l.name.clone())
-                    .collect();
-                for n in stacked {
-                    s.links.remove(&n);
-                    gone.push(n);
-                }
-                for l in s.links.values_mut() {
-                    if l.controller.as_ref().is_some_and(|c| gone.contains(c)) {
-                        l.controller = None;
-                        // A bond closes its ports as it goes.
-                        if bond {
-                            l.up = false;
-                        }
-                    }
-                }
-                let (lost, kept) = std::mem::take(&mut s.addresses)
-                    .into_iter()
-                    .partition(|a| gone.contains(&a.ifname));
-                s.addresses = kept;
-                // A multipath route with a next hop through a vanished device goes whole.
-                let on_gone = |r: &Route| r.devices().any(|d| gone.iter().any(|g| g == d));
-                s.routes.retain(|r| !on_gone(r));
-                s.opaque_routes.retain(|r| !on_gone(r));
-                addresses_gone(s, &lost, false);
-            }
-            Op::AddAddress(a) => {
-                if !s.links.contains_key(&a.ifname) {
-                    return Err(reject(ENODEV, "no such device"));
-                }
-                if a.addr.addr().is_ipv6() && s.ipv6_disabled.contains(&a.ifname) {
-                    return Err(reject(libc::EACCES, "IPv6 is disabled on this device"));
-                }
-                if s.addresses
-                    .iter()
-                    .any(|x| x.ifname == a.ifname && x.addr.addr() == a.addr.addr())
-                {
-                    return Err(reject(EEXIST, "address exists"));
-                }
-                s.addresses.push(a.clone());
-            }
+            Op::CreateLink(l) => link::create(s, op, l)?,
+            Op::ChangeLink { name, change } => link::change(s, op, name, change)?,
+            Op::DeleteLink { name } => link::delete(s, name),
+            Op::AddAddress(a) => add_address(s, op, a)?,
             Op::DeleteAddress(a) => delete_address(s, a),
-            Op::AddRoute(r) => {
-                if s.routes.iter().any(|x| x.same_key(r)) {
-                    return Err(reject(EEXIST, "route exists"));
-                }
-                for d in r.devices() {
-                    match s.links.get(d) {
-                        None => return Err(reject(ENODEV, "no such device")),
-                        Some(l) if !l.up => return Err(reject(ENETDOWN, "device is down")),
-                        Some(_) => {}
-                    }
-                }
-                let mut route = r.clone();
-                let v6 = r.destination.addr().is_ipv6();
-                if r.attrs.kind != crate::netdev::RouteKind::Unicast {
-                    if r.gateway.is_some() || (r.dev.is_some() && !v6) {
-                        return Err(reject(EINVAL, "a route of this type has no next hop"));
-                    }
-                    // IPv6 keeps such a route on the loopback device.
-                    if v6 {
-                        route.dev = Some("lo".into());
-                    }
-                }
-                if let Some(gw) = r.gateway.filter(|_| !r.attrs.onlink) {
-                    let Some(dev) = gateway_device(s, r, gw) else {
-                        return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
-                    };
-                    route.dev = Some(dev);
-                }
-                for h in &r.attrs.nexthops {
-                    let Some(gw) = h.gateway.filter(|_| !h.onlink) else {
-                        continue;
-                    };
-                    let one = Route {
-                        dev: h.dev.clone(),
-                        ..r.clone()
-                    };
-                    if gateway_device(s, &one, gw).is_none() {
-                        return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
-                    }
-                }
-                if let Some(src) = r.src {
-                    if !s.addresses.iter().any(|a| a.addr.addr() == src) {
-                        return Err(reject(EINVAL, "Invalid prefsrc address"));
-                    }
-                }
-                s.routes.push(route);
-            }
-            Op::DeleteRoute(r) => {
-                // Without a device the kernel deletes the entry whatever its device.
-                if let Some(i) = s.routes.iter().position(|x| {
-                    x.same_key(r)
-                        && x.gateway == r.gateway
-                        && (r.dev.is_none() || x.dev == r.dev)
-                        && x.attrs.kind == r.attrs.kind
-                }) {
-                    s.routes.remove(i);
-                }
-            }
-            Op::AddRule(r) => {
-                if let crate::netdev::RuleAction::Goto(target) = r.action {
-                    if target <= r.priority {
-                        return Err(reject(EINVAL, "Backward goto not supported"));
-                    }
-                }
-                if s.rules.iter().any(|x| r.kernel_duplicate(x)) {
-                    return Err(reject(EEXIST, "rule exists"));
-                }
-                s.rules.push(r.clone());
-            }
-            Op::DeleteRule(r) => {
-                // The kernel removes the first rule its selectors match; the model,
-                // which keeps no kernel order, prefers the rule itself.
-                let i = s
-                    .rules
-                    .iter()
-                    .position(|x| x == r)
-                    .or_else(|| s.rules.iter().position(|x| r.kernel_delete_matches(x)));
-                if let Some(i) = i {
-                    s.rules.remove(i);
-                }
-            }
+            Op::AddRoute(r) => add_route(s, op, r)?,
+            Op::DeleteRoute(r) => delete_route(s, r),
+            Op::AddRule(r) => add_rule(s, op, r)?,
+            Op::DeleteRule(r) => delete_rule(s, r),
             Op::BridgeVlans { name, vlans, add } => {
                 bridge::vlans(s, name, vlans, *add).map_err(|(e, m)| reject(e, m))?;
             }
@@ -432,6 +122,122 @@ impl ModelDriver {
             | Op::RemoveDhcpHost { .. } => {}
         }
         Ok(())
+    }
+}
+
+/// The error for `op` refused by the kernel with `errno` and `msg`.
+fn rejecter(op: &Op) -> impl Fn(i32, &str) -> DriverError + '_ {
+    move |errno, msg| DriverError::Rejected {
+        op: format!("{} {op}", op.verb()),
+        errno,
+        message: Some(msg.to_string()),
+    }
+}
+
+fn add_address(s: &mut KernelState, op: &Op, a: &Address) -> Result<(), DriverError> {
+    let reject = rejecter(op);
+    if !s.links.contains_key(&a.ifname) {
+        return Err(reject(ENODEV, "no such device"));
+    }
+    if a.addr.addr().is_ipv6() && s.ipv6_disabled.contains(&a.ifname) {
+        return Err(reject(libc::EACCES, "IPv6 is disabled on this device"));
+    }
+    if s.addresses
+        .iter()
+        .any(|x| x.ifname == a.ifname && x.addr.addr() == a.addr.addr())
+    {
+        return Err(reject(EEXIST, "address exists"));
+    }
+    s.addresses.push(a.clone());
+    Ok(())
+}
+
+fn add_route(s: &mut KernelState, op: &Op, r: &Route) -> Result<(), DriverError> {
+    let reject = rejecter(op);
+    if s.routes.iter().any(|x| x.same_key(r)) {
+        return Err(reject(EEXIST, "route exists"));
+    }
+    for d in r.devices() {
+        match s.links.get(d) {
+            None => return Err(reject(ENODEV, "no such device")),
+            Some(l) if !l.up => return Err(reject(ENETDOWN, "device is down")),
+            Some(_) => {}
+        }
+    }
+    let mut route = r.clone();
+    let v6 = r.destination.addr().is_ipv6();
+    if r.attrs.kind != crate::netdev::RouteKind::Unicast {
+        if r.gateway.is_some() || (r.dev.is_some() && !v6) {
+            return Err(reject(EINVAL, "a route of this type has no next hop"));
+        }
+        // IPv6 keeps such a route on the loopback device.
+        if v6 {
+            route.dev = Some("lo".into());
+        }
+    }
+    if let Some(gw) = r.gateway.filter(|_| !r.attrs.onlink) {
+        let Some(dev) = gateway_device(s, r, gw) else {
+            return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
+        };
+        route.dev = Some(dev);
+    }
+    for h in &r.attrs.nexthops {
+        let Some(gw) = h.gateway.filter(|_| !h.onlink) else {
+            continue;
+        };
+        let one = Route {
+            dev: h.dev.clone(),
+            ..r.clone()
+        };
+        if gateway_device(s, &one, gw).is_none() {
+            return Err(reject(ENETUNREACH, "Nexthop has invalid gateway"));
+        }
+    }
+    if let Some(src) = r.src {
+        if !s.addresses.iter().any(|a| a.addr.addr() == src) {
+            return Err(reject(EINVAL, "Invalid prefsrc address"));
+        }
+    }
+    s.routes.push(route);
+    Ok(())
+}
+
+fn delete_route(s: &mut KernelState, r: &Route) {
+    // Without a device the kernel deletes the entry whatever its device.
+    if let Some(i) = s.routes.iter().position(|x| {
+        x.same_key(r)
+            && x.gateway == r.gateway
+            && (r.dev.is_none() || x.dev == r.dev)
+            && x.attrs.kind == r.attrs.kind
+    }) {
+        s.routes.remove(i);
+    }
+}
+
+fn add_rule(s: &mut KernelState, op: &Op, r: &Rule) -> Result<(), DriverError> {
+    let reject = rejecter(op);
+    if let crate::netdev::RuleAction::Goto(target) = r.action {
+        if target <= r.priority {
+            return Err(reject(EINVAL, "Backward goto not supported"));
+        }
+    }
+    if s.rules.iter().any(|x| r.kernel_duplicate(x)) {
+        return Err(reject(EEXIST, "rule exists"));
+    }
+    s.rules.push(r.clone());
+    Ok(())
+}
+
+fn delete_rule(s: &mut KernelState, r: &Rule) {
+    // The kernel removes the first rule its selectors match; the model,
+    // which keeps no kernel order, prefers the rule itself.
+    let i = s
+        .rules
+        .iter()
+        .position(|x| x == r)
+        .or_else(|| s.rules.iter().position(|x| r.kernel_delete_matches(x)));
+    if let Some(i) = i {
+        s.rules.remove(i);
     }
 }
 
@@ -551,6 +357,8 @@ impl Driver for ModelDriver {
 mod addr;
 #[path = "model_base.rs"]
 pub mod base;
+#[path = "model_link.rs"]
+mod link;
 #[path = "model_mac.rs"]
 mod mac;
 #[path = "model_sysctl.rs"]

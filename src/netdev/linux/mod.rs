@@ -46,7 +46,7 @@ pub use netns::{
 
 use self::link::RawLink;
 use self::socket::{Nack, NlSocket};
-use super::{Driver, DriverError, Family, KernelState, LinkKind, Op};
+use super::{Driver, DriverError, Family, KernelState, LinkChange, LinkKind, NewLink, Op};
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_NEWADDR: u16 = 20;
@@ -187,47 +187,11 @@ impl LinuxDriver {
         const NEW: u16 = NLM_F_CREATE | NLM_F_EXCL;
         let resolve_opt = |name: Option<&String>| name.map(|n| self.resolve(op, n)).transpose();
         let request = match op {
-            Op::CreateLink(new) => {
-                let master = resolve_opt(new.controller.as_ref())?;
-                let peer_master =
-                    resolve_opt(new.peer.as_ref().and_then(|p| p.controller.as_ref()))?;
-                if let LinkKind::Tap(_) = new.kind {
-                    // Created by ioctl beforehand (see `create_taps`); this finishes it.
-                    let msg = link::finish_tap(new, master);
-                    return Ok(Some(((RouteNetlinkMessage::NewLink(msg), 0), Vec::new())));
-                }
-                let base = new.kind.base().map(|b| self.resolve(op, b)).transpose()?;
-                let create = (
-                    RouteNetlinkMessage::NewLink(link::create(new, master, base)),
-                    NEW,
-                );
-                let followups = link::followups(new, master, peer_master)
-                    .into_iter()
-                    .map(|msg| (RouteNetlinkMessage::NewLink(msg), 0))
-                    .collect();
-                return Ok(Some((create, followups)));
-            }
-            Op::ChangeLink { name, change } => {
-                if change.is_empty() {
-                    return Ok(None);
-                }
-                let index = self.resolve(op, name)?;
-                let master = match &change.controller {
-                    None => None,
-                    Some(None) => Some(0),
-                    Some(Some(bridge)) => Some(self.resolve(op, bridge)?),
-                };
-                let primary = match &change.settings {
-                    Some(LinkKind::Bond(b)) => b
-                        .primary
-                        .as_ref()
-                        .map(|p| self.resolve(op, p))
-                        .transpose()?,
-                    _ => None,
-                };
-                let msg = link::change(index, change, master, primary);
-                (RouteNetlinkMessage::NewLink(msg), 0)
-            }
+            Op::CreateLink(new) => return self.create_request(op, new).map(Some),
+            Op::ChangeLink { name, change } => match self.change_request(op, name, change)? {
+                None => return Ok(None),
+                Some(request) => request,
+            },
             Op::DeleteLink { name } => match self.ifindex.get(name) {
                 None => return Ok(None),
                 Some(&index) => (RouteNetlinkMessage::DelLink(link::delete(index)), 0),
@@ -298,6 +262,60 @@ impl LinuxDriver {
             | Op::RemoveDhcpHost { .. } => return Ok(None),
         };
         Ok(Some((request, Vec::new())))
+    }
+
+    /// A new link's request, and the requests that finish its veth peer.
+    fn create_request(
+        &self,
+        op: &Op,
+        new: &NewLink,
+    ) -> Result<(Request, Vec<Request>), DriverError> {
+        const NEW: u16 = NLM_F_CREATE | NLM_F_EXCL;
+        let resolve_opt = |name: Option<&String>| name.map(|n| self.resolve(op, n)).transpose();
+        let master = resolve_opt(new.controller.as_ref())?;
+        let peer_master = resolve_opt(new.peer.as_ref().and_then(|p| p.controller.as_ref()))?;
+        if let LinkKind::Tap(_) = new.kind {
+            // Created by ioctl beforehand (see `create_taps`); this finishes it.
+            let msg = link::finish_tap(new, master);
+            return Ok(((RouteNetlinkMessage::NewLink(msg), 0), Vec::new()));
+        }
+        let base = new.kind.base().map(|b| self.resolve(op, b)).transpose()?;
+        let create = (
+            RouteNetlinkMessage::NewLink(link::create(new, master, base)),
+            NEW,
+        );
+        let followups = link::followups(new, master, peer_master)
+            .into_iter()
+            .map(|msg| (RouteNetlinkMessage::NewLink(msg), 0))
+            .collect();
+        Ok((create, followups))
+    }
+
+    fn change_request(
+        &self,
+        op: &Op,
+        name: &str,
+        change: &LinkChange,
+    ) -> Result<Option<Request>, DriverError> {
+        if change.is_empty() {
+            return Ok(None);
+        }
+        let index = self.resolve(op, name)?;
+        let master = match &change.controller {
+            None => None,
+            Some(None) => Some(0),
+            Some(Some(bridge)) => Some(self.resolve(op, bridge)?),
+        };
+        let primary = match &change.settings {
+            Some(LinkKind::Bond(b)) => b
+                .primary
+                .as_ref()
+                .map(|p| self.resolve(op, p))
+                .transpose()?,
+            _ => None,
+        };
+        let msg = link::change(index, change, master, primary);
+        Ok(Some((RouteNetlinkMessage::NewLink(msg), 0)))
     }
 
     /// Brings up or enslaves the peers of the veth pairs just created (`followups`: op

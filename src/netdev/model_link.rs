@@ -1,0 +1,245 @@
+//! The model driver's link ops: creating, changing and deleting a device, with the
+//! kernel's rules for stacked devices, bond ports and veth peers.
+
+use super::{addresses_gone, bridge, check_controller, check_stacked_mtu, fake_mac, is_bond};
+use super::{base, rejecter};
+use crate::netdev::{DriverError, KernelState, Link, LinkChange, LinkKind, NewLink, Op, Route};
+
+const EEXIST: i32 = libc::EEXIST;
+const ENODEV: i32 = libc::ENODEV;
+const EINVAL: i32 = libc::EINVAL;
+
+pub(super) fn create(s: &mut KernelState, op: &Op, l: &NewLink) -> Result<(), DriverError> {
+    let reject = rejecter(op);
+    if s.links.contains_key(&l.name) {
+        return Err(reject(EEXIST, "device exists"));
+    }
+    if let Some(base) = l.kind.base() {
+        if !s.links.contains_key(base) {
+            return Err(reject(ENODEV, "base device does not exist"));
+        }
+    }
+    let peer_name = match &l.kind {
+        k if k.creatable() && !matches!(k, LinkKind::Veth { .. }) => None,
+        LinkKind::Veth { peer: Some(p) } => {
+            if s.links.contains_key(p) || *p == l.name {
+                return Err(reject(EEXIST, "peer device exists"));
+            }
+            Some(p.clone())
+        }
+        _ => return Err(reject(libc::EOPNOTSUPP, "kind cannot be created")),
+    };
+    if let (Some(base), Some(m)) = (l.kind.base(), l.mtu) {
+        check_stacked_mtu(s, &l.kind, base, m).map_err(|m| reject(libc::ERANGE, &m))?;
+    }
+    let peer = l.peer.clone().unwrap_or_default();
+    for c in [&l.controller, &peer.controller].into_iter().flatten() {
+        check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
+    }
+    // The request's flags come before its master: an up device cannot join
+    // a bond (EPERM); a down one is brought up by the bond.
+    for (c, up) in [(&l.controller, l.up), (&peer.controller, peer.up)] {
+        if up && c.as_deref().is_some_and(|c| is_bond(s, c)) {
+            return Err(reject(libc::EPERM, "Device can not be enslaved while up"));
+        }
+    }
+    let up_in = |c: &Option<String>, up: bool| up || c.as_deref().is_some_and(|c| is_bond(s, c));
+    let (l_up, peer_up) = (up_in(&l.controller, l.up), up_in(&peer.controller, peer.up));
+    let kind = match &l.kind {
+        LinkKind::Bridge(o) => {
+            let sent = crate::netdev::BridgeChange::between(&Default::default(), o);
+            bridge::without_vlans(&sent, s.no_bridge_vlans).map_err(|(e, m)| reject(e, m))?;
+            let mut o = o.clone();
+            if s.no_bridge_vlans {
+                o.vlan_protocol = crate::netdev::VLAN_8021Q;
+                o.vlan_default_pvid = 1;
+            }
+            LinkKind::Bridge(bridge::create(&o).map_err(|(e, m)| reject(e, m))?)
+        }
+        k => k.clone(),
+    };
+    s.links.insert(
+        l.name.clone(),
+        Link {
+            name: l.name.clone(),
+            kind,
+            up: l_up,
+            mtu: l.mtu.unwrap_or(1500),
+            mac: Some(l.mac.unwrap_or_else(|| fake_mac(&l.name))),
+            controller: l.controller.clone(),
+        },
+    );
+    if let Some(p) = peer_name {
+        s.links.insert(
+            p.clone(),
+            Link {
+                name: p.clone(),
+                kind: LinkKind::Veth {
+                    peer: Some(l.name.clone()),
+                },
+                up: peer_up,
+                mtu: peer.mtu.unwrap_or(1500),
+                mac: Some(peer.mac.unwrap_or_else(|| fake_mac(&p))),
+                controller: peer.controller.clone(),
+            },
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn change(
+    s: &mut KernelState,
+    op: &Op,
+    name: &String,
+    change: &LinkChange,
+) -> Result<(), DriverError> {
+    let reject = rejecter(op);
+    if !s.links.contains_key(name) {
+        return Err(reject(ENODEV, "no such device"));
+    }
+    base::check(s, name, change).map_err(|(e, m)| reject(e, m))?;
+    if let Some(Some(c)) = &change.controller {
+        if c == name {
+            return Err(reject(EINVAL, "a device cannot be its own port"));
+        }
+        check_controller(s, c).map_err(|m| reject(EINVAL, &m))?;
+    }
+    // The kernel applies a link's own settings and its port settings
+    // before its master, MTU and flags.
+    if let Some(b) = &change.bridge {
+        let no_vlans = s.no_bridge_vlans;
+        let Some(LinkKind::Bridge(o)) = s.links.get_mut(name).map(|l| &mut l.kind) else {
+            return Err(reject(EINVAL, "not a bridge"));
+        };
+        let old_pvid = o.vlan_default_pvid;
+        let b = bridge::without_vlans(b, no_vlans).map_err(|(e, m)| reject(e, m))?;
+        bridge::change(o, &b).map_err(|(e, m)| reject(e, m))?;
+        let new_pvid = o.vlan_default_pvid;
+        bridge::move_default_pvid(s, name, old_pvid, new_pvid);
+    }
+    if let Some(p) = &change.port {
+        let Some(o) = s.bridge_ports.get_mut(name) else {
+            return Err(reject(libc::EOPNOTSUPP, "not a bridge port"));
+        };
+        bridge::change_port(o, p).map_err(|(e, m)| reject(e, m))?;
+    }
+    if let Some(k) = &change.settings {
+        let ok = s
+            .links
+            .get(name)
+            .is_some_and(|l| l.kind.changes_in_place(k));
+        if !ok {
+            return Err(reject(EINVAL, "these settings cannot change in place"));
+        }
+        if let Some(l) = s.links.get_mut(name) {
+            l.kind = k.clone();
+        }
+    }
+    if let Some(m) = change.mtu {
+        if !(68..=65535).contains(&m) {
+            return Err(reject(EINVAL, "MTU out of range"));
+        }
+        if let Some(kind) = s.links.get(name).map(|l| l.kind.clone()) {
+            if let Some(base) = kind.base() {
+                check_stacked_mtu(s, &kind, base, m).map_err(|m| reject(libc::ERANGE, &m))?;
+            }
+        }
+    }
+    flags_and_controller(s, op, name, change)?;
+    base::change(s, name, change);
+    Ok(())
+}
+
+/// The part of a change the kernel applies last: the flags, MTU, MAC and controller.
+fn flags_and_controller(
+    s: &mut KernelState,
+    op: &Op,
+    name: &String,
+    change: &LinkChange,
+) -> Result<(), DriverError> {
+    let reject = rejecter(op);
+    // The kernel applies the flags, then the master: joining a bond while up
+    // is refused, the bond brings its port up, leaving a bond closes it.
+    let old_controller = s.links.get(name).and_then(|l| l.controller.clone());
+    let (mut joins_bond, mut leaves_bond) = (false, false);
+    if let Some(c) = &change.controller {
+        if *c != old_controller {
+            joins_bond = c.as_deref().is_some_and(|c| is_bond(s, c));
+            leaves_bond = old_controller.as_deref().is_some_and(|c| is_bond(s, c));
+        }
+    }
+    // (The Linux driver sets an up port down before it joins; `up` in the
+    // same request would undo that.)
+    if joins_bond && change.up == Some(true) {
+        return Err(reject(libc::EPERM, "Device can not be enslaved while up"));
+    }
+    let went_down = change.up == Some(false) || (leaves_bond && !joins_bond);
+    if let Some(l) = s.links.get_mut(name) {
+        if let Some(up) = change.up {
+            l.up = up;
+        }
+        if leaves_bond {
+            l.up = false;
+        }
+        if joins_bond {
+            l.up = true;
+        }
+        if let Some(m) = change.mtu {
+            l.mtu = m;
+        }
+        if let Some(m) = change.mac {
+            l.mac = Some(m);
+        }
+        if let Some(c) = &change.controller {
+            l.controller = c.clone();
+        }
+    }
+    if went_down {
+        // The kernel flushes a downed device's IPv4 routes (a multipath route
+        // with a next hop through it as a whole).
+        s.routes
+            .retain(|r| !(r.devices().any(|d| d == name) && r.destination.addr().is_ipv4()));
+    }
+    Ok(())
+}
+
+pub(super) fn delete(s: &mut KernelState, name: &String) {
+    let Some(link) = s.links.remove(name) else {
+        return;
+    };
+    let mut gone = vec![name.clone()];
+    let bond = matches!(link.kind, LinkKind::Bond(_));
+    if let LinkKind::Veth { peer: Some(p) } = link.kind {
+        s.links.remove(&p);
+        gone.push(p);
+    }
+    // Devices stacked on a vanished device go with it.
+    let stacked: Vec<String> = s
+        .links
+        .values()
+        .filter(|l| l.kind.base().is_some_and(|b| gone.iter().any(|g| g == b)))
+        .map(|l| l.name.clone())
+        .collect();
+    for n in stacked {
+        s.links.remove(&n);
+        gone.push(n);
+    }
+    for l in s.links.values_mut() {
+        if l.controller.as_ref().is_some_and(|c| gone.contains(c)) {
+            l.controller = None;
+            // A bond closes its ports as it goes.
+            if bond {
+                l.up = false;
+            }
+        }
+    }
+    let (lost, kept) = std::mem::take(&mut s.addresses)
+        .into_iter()
+        .partition(|a| gone.contains(&a.ifname));
+    s.addresses = kept;
+    // A multipath route with a next hop through a vanished device goes whole.
+    let on_gone = |r: &Route| r.devices().any(|d| gone.iter().any(|g| g == d));
+    s.routes.retain(|r| !on_gone(r));
+    s.opaque_routes.retain(|r| !on_gone(r));
+    addresses_gone(s, &lost, false);
+}
