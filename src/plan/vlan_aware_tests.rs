@@ -99,14 +99,43 @@ fn two_networks_share_one_vlan_aware_bridge() {
         .iter()
         .any(|a| a.ifname == "br0.100" && a.addr.to_string() == "192.0.2.10/24"));
 
-    // Another tool's VLAN on the uplink stays; removing blue by name takes back its own.
+    // Another tool's VLANs stay: one it added on the uplink, and a guest's tap on VLAN
+    // 100 (libvirt's). Removing blue by name takes back only its own.
     let theirs: VlanSet = [(300, VlanFlags::default())].into();
-    for r in m.execute(&[Op::BridgeVlans {
-        name: "eth1".into(),
-        vlans: theirs,
-        add: true,
-    }]) {
-        r.expect("adds");
+    let guest: VlanSet = [(
+        100,
+        crate::netdev::VlanFlags {
+            pvid: true,
+            untagged: true,
+        },
+    )]
+    .into();
+    let tap = Op::CreateLink(crate::netdev::NewLink {
+        name: "vnet0".into(),
+        kind: LinkKind::Tap(Default::default()),
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: Some("br0".into()),
+        peer: None,
+    });
+    let ops = [
+        tap,
+        Op::BridgeVlans {
+            name: "eth1".into(),
+            vlans: theirs,
+            add: true,
+        },
+        Op::BridgeVlans {
+            name: "vnet0".into(),
+            vlans: guest,
+            add: true,
+        },
+    ];
+    for op in ops {
+        for r in m.execute(std::slice::from_ref(&op)) {
+            r.expect("another tool's op");
+        }
     }
     apply(
         &mut m,
@@ -117,6 +146,7 @@ fn two_networks_share_one_vlan_aware_bridge() {
     assert!(!s.links.contains_key("br0.100"));
     assert_eq!(vlans(&s, "eth1"), "1 pvid untagged 200 300");
     assert_eq!(vlans(&s, "br0"), "1 pvid untagged 200");
+    assert_eq!(vlans(&s, "vnet0"), "1 untagged 100 pvid untagged");
     assert!(s.links.contains_key("br0.200"));
 
     // The last network on the bridge takes it along.
