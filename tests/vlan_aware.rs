@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use common::peer::{apply_yaml, echoes, move_to, query, Peer};
 use common::{enter_private_netns, hostnet, run_ops, text, veth};
+use hostnet::engine::ApplyError;
 use hostnet::netdev::{fmt_vlans, KernelState, LinkKind, NewLink, Op};
 
 const TWO: &str = "
@@ -123,6 +124,15 @@ interfaces:
         )
         .expect("the guest applies")
     });
+
+    // A failure after the bridge, its VLANs and the VLAN devices exist takes them back.
+    let before = query();
+    let err = apply_yaml(&format!(
+        "{TWO}routes:\n  config:\n    - {{destination: 10.99.0.0/24, next-hop-address: 203.0.113.99, next-hop-interface: lo}}\n"
+    ))
+    .expect_err("the kernel refuses the route");
+    assert!(matches!(err, ApplyError::RolledBack { .. }), "{err:?}");
+    assert_eq!(query(), before, "the rollback left something");
 
     applies(TWO);
     let s = query();
