@@ -205,3 +205,36 @@ fn a_kernel_without_vlan_filtering_is_refused_at_plan_time() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn a_bridge_per_vlan_network_moves_onto_a_vlan_aware_bridge() {
+    let mut m = host();
+    let mut records = Records::new();
+    let per_vlan =
+        "networks:\n- {name: blue, uplink: eth1, vlan: 100, ipv4: {address: [192.0.2.10/24]}}\n";
+    apply(&mut m, &mut records, per_vlan);
+    assert!(m.state().links.contains_key("eth1.100"));
+    apply(&mut m, &mut records, TWO);
+    let s = m.query().expect("query");
+    // The old bridge and VLAN device go; the address moves to the VLAN of the new bridge.
+    assert!(!s.links.contains_key("blue") && !s.links.contains_key("eth1.100"));
+    assert_eq!(s.links["eth1"].controller.as_deref(), Some("br0"));
+    assert_eq!(vlans(&s, "eth1"), "1 pvid untagged 100 200");
+    assert!(s
+        .addresses
+        .iter()
+        .any(|a| a.ifname == "br0.100" && a.addr.to_string() == "192.0.2.10/24"));
+}
+
+#[test]
+fn a_gateway_needs_a_port_of_the_shared_bridge() {
+    let m = host();
+    let lone = "networks:\n- {name: blue, bridge: br0, vlan-aware: true, vlan: 100, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}}\n";
+    let errs = plan(m.state(), &intent(lone, &Records::new())).expect_err("refused");
+    assert!(
+        errs.iter()
+            .any(|e| e.path == "networks[0].uplink"
+                && e.message.contains("its bridge br0 has no port")),
+        "{errs:?}"
+    );
+}
