@@ -58,8 +58,8 @@ fn applies(yaml: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Whether the kernel has bridge VLAN filtering, probed with a bridge `br0` that the test
-/// then uses. Without it: the refusal is checked, and the test ends (a failure under
+/// Whether the kernel has bridge VLAN filtering, probed with the bridge `hnprobe0`.
+/// Without it: the refusals are checked, and the test ends (a failure under
 /// `HOSTNET_REQUIRE_KERNEL_FEATURES=1`, the VM tier).
 fn has_vlan_filtering(test: &str) -> bool {
     let before = query();
@@ -76,6 +76,14 @@ fn has_vlan_filtering(test: &str) -> bool {
         text(&o)
     );
     assert_eq!(query(), before, "a refused apply changed the namespace");
+    // Without a bridge to tell, the kernel refuses VLAN filtering half-way: rolled back.
+    run_ops(&[Op::DeleteLink {
+        name: "hnprobe0".into(),
+    }]);
+    let before = query();
+    let o = hostnet(&["apply", "-"], Some(TWO));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(query(), before, "the rollback left something");
     if std::env::var("HOSTNET_REQUIRE_KERNEL_FEATURES").as_deref() == Ok("1") {
         panic!("{test}: kernel lacks bridge VLAN filtering, and HOSTNET_REQUIRE_KERNEL_FEATURES=1 forbids skipping");
     }

@@ -50,7 +50,8 @@ pub(super) fn validate_networks(
         let absent = n.state == Some(NetworkState::Absent);
         let bridged = n.bridged.unwrap_or(true);
         // A VLAN-aware bridge is shared: the network's own device is its VLAN device.
-        let aware = bridged && n.is_vlan_aware() && n.vlan.is_some();
+        let shares = bridged && n.is_vlan_aware();
+        let aware = shares && n.vlan.is_some();
         let bridge = n.bridge_name().to_string();
         let device = if bridged {
             n.device()
@@ -133,10 +134,10 @@ pub(super) fn validate_networks(
                 // A network being removed releases its uplink: another network of the
                 // same file may take it over.
             } else if let Some((prev, prev_shared)) =
-                uplinks.insert(u.clone(), (n.name.clone(), aware.then(|| bridge.clone())))
+                uplinks.insert(u.clone(), (n.name.clone(), shares.then(|| bridge.clone())))
             {
                 // Networks on one VLAN-aware bridge share its uplink, a trunk port.
-                if !(aware && prev_shared.as_ref() == Some(&bridge)) {
+                if !(shares && prev_shared.as_ref() == Some(&bridge)) {
                     errs.push(
                         format!("{p}.uplink"),
                         format!(

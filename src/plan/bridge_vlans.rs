@@ -91,7 +91,11 @@ fn plan_owned(
             continue;
         }
         if current.no_bridge_vlans {
-            if !o.add.is_empty() {
+            // Once per network, not per port.
+            let said = errors
+                .iter()
+                .any(|e| e.path == format!("{}.vlan-aware", o.origin));
+            if !o.add.is_empty() && !said {
                 errors.push(PlanError {
                     path: format!("{}.vlan-aware", o.origin),
                     message: format!("{NO_VLANS}: a network on a VLAN-aware bridge needs it"),
