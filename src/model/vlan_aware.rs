@@ -162,6 +162,10 @@ mod tests {
                 "- {name: a, uplink: eth1, bridge: bridge-name-14, vlan-aware: true, vlan: 500}",
                 "networks[0].vlan: the VLAN device bridge-name-14.500 would be longer than 15 bytes",
             ),
+            (
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\ninterfaces:\n- {name: br0, type: linux-bridge}",
+                "networks[0].bridge: bridge br0 is also declared at interfaces[0]",
+            ),
         ];
         for (nets, want) in cases {
             let errs = errors(&format!("networks:\n{nets}\n"));
