@@ -7,7 +7,7 @@
 //! The test binaries must be built from the current sources: `cargo test` builds every
 //! test target before running any; for a run of this file alone, name the others too
 //! (`cargo test --test real_kernel --test linux_driver --test kernel_apply --test nmstate
-//! --test vm_tier`).
+//! --test vlan_aware --test vm_tier`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -171,4 +171,11 @@ fn kernel_apply_on_debian_kernel() {
 #[test]
 fn nmstate_corpus_on_debian_kernel() {
     run_in_vm("nmstate");
+}
+
+/// Networks on a shared VLAN-aware bridge (`tests/vlan_aware.rs`): VLAN filtering and
+/// 802.1Q, which this host's kernel lacks.
+#[test]
+fn vlan_aware_networks_on_debian_kernel() {
+    run_in_vm("vlan_aware");
 }

@@ -97,6 +97,7 @@ impl DhcpNetwork {
             bridged: record.is_some_and(|r| r.bridged),
             uplink: record.and_then(|r| r.uplink.clone()),
             vlan_device: record.and_then(|r| r.vlan_device.clone()),
+            vlan_aware: record.and_then(|r| r.vlan_aware.clone()),
             addresses: Vec::new(),
             previous: None,
             recorded: true,

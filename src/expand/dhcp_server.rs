@@ -46,11 +46,7 @@ fn server(i: usize, n: &NetworkSpec, s: &DhcpServerSpec) -> Option<ServerIntent>
     if address.is_none() && ipv6.is_none() {
         return None;
     }
-    let device = if n.bridged.unwrap_or(true) {
-        n.bridge.clone().unwrap_or_else(|| n.name.clone())
-    } else {
-        n.uplink.clone().unwrap_or_default()
-    };
+    let device = n.device();
     let lease_seconds = match &s.lease_time {
         Some(t) => t.seconds().ok()?,
         None => Some(DEFAULT_LEASE_SECONDS),

@@ -89,6 +89,19 @@ pub struct PortVlans {
     pub want: Option<crate::netdev::VlanSet>,
 }
 
+/// The VLANs networks own on one port of a VLAN-aware bridge, or on the bridge itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedVlans {
+    /// The first network that asked (`networks[N]`).
+    pub origin: String,
+    /// The bridge the port belongs to (the link itself for `self` VLANs).
+    pub bridge: String,
+    /// Tagged VLANs the port must carry.
+    pub add: BTreeSet<u16>,
+    /// VLANs networks carried there before and no longer do (an id also in `add` stays).
+    pub remove: BTreeSet<u16>,
+}
+
 /// Creatable kinds, and the kinds that can only be matched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KindIntent {
@@ -251,6 +264,8 @@ pub struct NetworkIntent {
     pub uplink: Option<String>,
     /// The VLAN device hostnet makes for it.
     pub vlan_device: Option<String>,
+    /// Its bridge and VLAN when it is a VLAN of a shared VLAN-aware bridge.
+    pub vlan_aware: Option<super::VlanOnBridge>,
     /// Its static addresses.
     pub addresses: Vec<IpNet>,
     /// What it was when last applied in this namespace (see [`record`]); `None` when
@@ -277,6 +292,9 @@ pub struct Intent {
     pub reserved_tables: BTreeMap<u32, String>,
     /// Rule priorities of those networks: shared rules hostnet keeps at them stay.
     pub reserved_priorities: BTreeSet<u32>,
+    /// VLANs that networks on VLAN-aware bridges own, by bridge port (or bridge, for
+    /// its `self` VLANs): added and removed one by one, the rest of the set left alone.
+    pub owned_vlans: BTreeMap<String, OwnedVlans>,
     /// Open vSwitch bridges and ports.
     pub ovs: crate::ovs::OvsIntent,
     /// The networks' firewall (see [`crate::firewall`]).

@@ -26,10 +26,11 @@ mod intent;
 mod record;
 mod source_routing;
 mod user;
+mod vlan_aware;
 
 pub use crate::model::vlan_device;
 pub use intent::*;
-pub use record::{NetworkRecord, Records};
+pub use record::{NetworkRecord, Records, VlanOnBridge};
 
 pub use source_routing::{
     block_rules, blocks, default_via, for_address, is_block_rule, is_network_rule,
@@ -146,6 +147,7 @@ pub fn expand_with(d: &Desired, records: &Records) -> Result<Intent, ExpandError
         dhcp_server::expand_server(&mut intent, i, &n);
     }
     record::remove_what_was_left(&mut intent, records);
+    vlan_aware::settle(&mut intent, records);
     firewall::expand_firewall(d, &mut intent);
     Ok(intent)
 }
@@ -160,18 +162,22 @@ fn expand_network(
     prior: Prior<'_>,
 ) -> Result<(), ExpandError> {
     let origin = format!("networks[{i}]");
-    let vlan_device = n
-        .vlan
-        .zip(n.uplink.as_ref())
-        .map(|(id, base)| vlan_device(base, id));
-    let n = &*devices::vlan_uplink(intent, &origin, n);
+    let aware = vlan_aware::on_bridge(n);
+    let vlan_device = match &aware {
+        Some(_) => Some(n.device()),
+        None => n
+            .vlan
+            .zip(n.uplink.as_ref())
+            .map(|(id, base)| vlan_device(base, id)),
+    };
+    let n = match &aware {
+        Some(_) => std::borrow::Cow::Borrowed(n),
+        None => devices::vlan_uplink(intent, &origin, n),
+    };
+    let n = &*n;
     let absent = n.state == Some(NetworkState::Absent);
     let bridged = n.bridged.unwrap_or(true);
-    let device = if bridged {
-        n.bridge.clone().unwrap_or_else(|| n.name.clone())
-    } else {
-        n.uplink.clone().unwrap_or_default()
-    };
+    let device = n.device();
     // A listed network is described completely: a family it does not give has no
     // addresses. A DHCP family's addresses are the client's to set: not touched.
     let addrs = |ip: &Option<NetworkIp>| -> Option<Vec<IpNet>> {
@@ -189,7 +195,14 @@ fn expand_network(
     let (ipv4, ipv6) = (addrs(&n.ipv4), addrs(&n.ipv6));
     let given = (n.ipv4.is_some(), n.ipv6.is_some());
 
-    if bridged {
+    let families = Families {
+        ipv4: &ipv4,
+        ipv6: &ipv6,
+        given,
+    };
+    if let Some(v) = &aware {
+        vlan_aware::expand_links(intent, &origin, n, v, &families)?;
+    } else if bridged {
         intent.links.insert(
             device.clone(),
             LinkIntent {
@@ -214,14 +227,9 @@ fn expand_network(
             },
         );
     }
-    if let Some(uplink) = &n.uplink {
+    if let Some(uplink) = n.uplink.as_ref().filter(|_| aware.is_none()) {
         if !absent || !bridged {
-            let addrs = Families {
-                ipv4: &ipv4,
-                ipv6: &ipv6,
-                given,
-            };
-            merge_uplink(intent, &origin, uplink, n, bridged, absent, &addrs)?;
+            merge_uplink(intent, &origin, uplink, n, bridged, absent, &families)?;
         }
     }
 
@@ -271,6 +279,7 @@ fn expand_network(
             Some(device.clone())
         },
         vlan_device,
+        vlan_aware: aware,
         addresses,
         device,
         previous: prior.rec.cloned(),

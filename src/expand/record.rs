@@ -28,6 +28,10 @@ pub struct NetworkRecord {
     /// The VLAN device hostnet created for it (`UPLINK.ID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan_device: Option<String>,
+    /// Its shared VLAN-aware bridge and VLAN, when it is one of the bridge's VLANs (the
+    /// VLAN it added to the bridge and to `uplink`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_aware: Option<VlanOnBridge>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<u32>,
     pub priority: u32,
@@ -43,6 +47,13 @@ pub struct NetworkRecord {
     pub removed: bool,
 }
 
+/// A network's place on a shared VLAN-aware bridge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlanOnBridge {
+    pub bridge: String,
+    pub id: u16,
+}
+
 /// Records by network name.
 pub type Records = BTreeMap<String, NetworkRecord>;
 
@@ -55,6 +66,7 @@ impl NetworkIntent {
             bridged: self.bridged,
             uplink: self.uplink.clone(),
             vlan_device: self.vlan_device.clone(),
+            vlan_aware: self.vlan_aware.clone(),
             table: self.table,
             priority: self.priority,
             addresses: self.addresses.clone(),
@@ -92,7 +104,10 @@ pub(super) fn remove_what_was_left(intent: &mut Intent, records: &Records) {
         let Some(prev) = &n.previous else { continue };
         let mentioned = |name: &str| intent.links.contains_key(name);
         let free = |name: &str| !mentioned(name) && !used_by_other(records, &n.name, name);
-        if prev.bridged && prev.device != n.device && free(&prev.device) {
+        // A VLAN-aware network's device is its VLAN device: handled below, and its
+        // shared bridge by `vlan_aware::settle`.
+        let own_bridge = prev.bridged && prev.vlan_aware.is_none();
+        if own_bridge && prev.device != n.device && free(&prev.device) {
             absent_links.push((
                 prev.device.clone(),
                 LinkIntent {
@@ -138,7 +153,15 @@ pub(super) fn remove_what_was_left(intent: &mut Intent, records: &Records) {
 pub(super) fn fill_absent(n: &NetworkSpec, r: &NetworkRecord) -> NetworkSpec {
     let mut n = n.clone();
     let bridged = *n.bridged.get_or_insert(r.bridged);
-    if bridged && r.bridged && n.bridge.is_none() {
+    if let Some(v) = r.vlan_aware.as_ref().filter(|_| bridged) {
+        // Given by name alone: it leaves the bridge it is a VLAN of.
+        if n.bridge.is_none() && n.vlan.is_none() {
+            n.bridge = Some(v.bridge.clone());
+            n.vlan = Some(u32::from(v.id));
+            n.vlan_aware = Some(true);
+            n.uplink = n.uplink.take().or_else(|| r.uplink.clone());
+        }
+    } else if bridged && r.bridged && n.bridge.is_none() {
         n.bridge = Some(r.device.clone());
     }
     if !bridged && n.uplink.is_none() && n.vlan.is_none() {

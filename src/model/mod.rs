@@ -26,6 +26,7 @@ pub mod validate;
 mod validate_devices;
 mod validate_firewall;
 pub mod validate_source_routing;
+pub mod vlan_aware;
 
 pub use devices::*;
 pub use dhcp_server::{DhcpHostSpec, DhcpRange, DhcpServerSpec, LeaseTime};

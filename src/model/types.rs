@@ -307,6 +307,12 @@ pub struct NetworkSpec {
     /// `UPLINK.ID` that hostnet creates (nova's ensure_vlan_bridge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u32>,
+    /// `vlan-aware`: with `vlan`, the network is that VLAN of its bridge instead, a
+    /// VLAN-aware bridge that other networks may share (Proxmox's and oVirt's layout):
+    /// the uplink is a trunk port carrying the VLAN, and the addresses sit on the VLAN
+    /// device `BRIDGE.ID` over the bridge. Default false (a bridge per VLAN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan_aware: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

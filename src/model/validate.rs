@@ -193,6 +193,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
         for (i, n) in d.networks.iter().enumerate() {
             super::validate_devices::check_network(&mut push, i, n);
         }
+        super::vlan_aware::check(&mut push, d);
     }
     for (path, message) in super::validate_firewall::check(d)
         .into_iter()

@@ -266,7 +266,12 @@ pub(super) fn check_network(push: Push, i: usize, n: &NetworkSpec) {
     let Some(id) = n.vlan else { return };
     let p = format!("networks[{i}].vlan");
     check_vlan_id(push, p.clone(), id);
-    match &n.uplink {
+    // On a VLAN-aware bridge the VLAN device sits on the bridge; the uplink is optional.
+    let base = match n.is_vlan_aware() {
+        true => Some(n.bridge_name()),
+        false => n.uplink.as_deref(),
+    };
+    match base {
         None => push(p, "a VLAN needs an uplink to tag".to_string()),
         Some(u) => {
             let dev = super::vlan_device(u, id);

@@ -30,7 +30,7 @@ pub(super) fn validate_networks(
     }
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     let mut devices: BTreeMap<String, (String, bool)> = BTreeMap::new();
-    let mut uplinks: BTreeMap<String, String> = BTreeMap::new();
+    let mut uplinks: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
     let mut tables: BTreeMap<u32, String> = BTreeMap::new();
     let mut default_route: Option<usize> = None;
     for (i, n) in d.networks.iter().enumerate() {
@@ -49,8 +49,12 @@ pub(super) fn validate_networks(
         }
         let absent = n.state == Some(NetworkState::Absent);
         let bridged = n.bridged.unwrap_or(true);
+        // A VLAN-aware bridge is shared: the network's own device is its VLAN device.
+        let shares = bridged && n.is_vlan_aware();
+        let aware = shares && n.vlan.is_some();
+        let bridge = n.bridge_name().to_string();
         let device = if bridged {
-            n.bridge.clone().unwrap_or_else(|| n.name.clone())
+            n.device()
         } else {
             match &n.uplink {
                 Some(u) => u.clone(),
@@ -63,7 +67,9 @@ pub(super) fn validate_networks(
                 }
             }
         };
-        let dev_path = if bridged && n.bridge.is_some() {
+        let dev_path = if aware {
+            format!("{p}.vlan")
+        } else if bridged && n.bridge.is_some() {
             format!("{p}.bridge")
         } else if bridged {
             format!("{p}.name")
@@ -72,6 +78,11 @@ pub(super) fn validate_networks(
         };
         if let Err(m) = check_ifname(&device) {
             errs.push(dev_path.clone(), m);
+        }
+        // The shared bridge's own name (a bridge per network is its device, checked above).
+        if let (true, Err(m)) = (aware, check_ifname(&bridge)) {
+            let at = if n.bridge.is_some() { "bridge" } else { "name" };
+            errs.push(format!("{p}.{at}"), m);
         }
         if !bridged && n.bridge.is_some() {
             errs.push(
@@ -97,39 +108,51 @@ pub(super) fn validate_networks(
             }
         }
         if bridged {
-            if let Some(&j) = iface_names.get(&device) {
-                errs.push(dev_path.clone(), format!("bridge {device} is also declared at interfaces[{j}]; declare it in one place"));
+            if let Some(&j) = iface_names.get(&bridge) {
+                let path = if aware {
+                    format!("{p}.bridge")
+                } else {
+                    dev_path.clone()
+                };
+                errs.push(path, format!("bridge {bridge} is also declared at interfaces[{j}]; declare it in one place"));
             }
         }
         if let Some(u) = &n.uplink {
             if let Err(m) = check_ifname(u) {
                 errs.push(format!("{p}.uplink"), m);
-            } else if !(bridged && *u == device) && ix.names_bridge(u) {
+            } else if !(bridged && *u == bridge) && ix.names_bridge(u) {
                 errs.push(
                     format!("{p}.uplink"),
                     format!("{u} is a bridge; a bridge cannot be the uplink of another bridge"),
                 );
-            } else if bridged && *u == device {
+            } else if bridged && *u == bridge {
                 errs.push(
                     format!("{p}.uplink"),
-                    format!("bridge {device} cannot be a port of itself"),
+                    format!("bridge {bridge} cannot be a port of itself"),
                 );
             } else if absent {
                 // A network being removed releases its uplink: another network of the
                 // same file may take it over.
-            } else if let Some(prev) = uplinks.insert(u.clone(), n.name.clone()) {
-                errs.push(
-                    format!("{p}.uplink"),
-                    format!(
-                        "port {u} is claimed by two bridges: network {prev} and network {}",
-                        n.name
-                    ),
-                );
-            } else if bridged {
-                if let Some(bridge) = ix.bridge_claiming(u) {
+            } else if let Some((prev, prev_shared)) =
+                uplinks.insert(u.clone(), (n.name.clone(), shares.then(|| bridge.clone())))
+            {
+                // Networks on one VLAN-aware bridge share its uplink, a trunk port.
+                if !(shares && prev_shared.as_ref() == Some(&bridge)) {
                     errs.push(
                         format!("{p}.uplink"),
-                        format!("port {u} is claimed by two bridges: {bridge} (interfaces) and {device}"),
+                        format!(
+                            "port {u} is claimed by two bridges: network {prev} and network {}",
+                            n.name
+                        ),
+                    );
+                }
+            } else if bridged {
+                if let Some(other) = ix.bridge_claiming(u) {
+                    errs.push(
+                        format!("{p}.uplink"),
+                        format!(
+                            "port {u} is claimed by two bridges: {other} (interfaces) and {bridge}"
+                        ),
                     );
                 }
             }
@@ -138,7 +161,11 @@ pub(super) fn validate_networks(
         // A network's MTU goes on its bridge (and VLAN device); a bridgeless one's on
         // its NIC, whose ceiling is its driver's.
         if bridged || n.vlan.is_some() {
-            let kind = if bridged { "linux-bridge" } else { "vlan" };
+            let kind = if bridged && !aware {
+                "linux-bridge"
+            } else {
+                "vlan"
+            };
             check_kind_mtu(errs, &format!("{p}.mtu"), n.mtu, kind, Some(65_535));
         }
         if absent {

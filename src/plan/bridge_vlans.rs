@@ -68,6 +68,76 @@ pub(super) fn plan_vlans(
         }
         push_difference(plan, name, &have, &want);
     }
+    plan_owned(current, intent, plan, errors);
+}
+
+/// The VLANs networks on VLAN-aware bridges own (`intent.owned_vlans`): each added
+/// tagged or taken away by itself; the port's (or bridge's) other VLANs stay, whoever
+/// set them. A port that leaves its bridge, or a bridge that goes, takes its VLANs along.
+fn plan_owned(
+    current: &KernelState,
+    intent: &Intent,
+    plan: &mut Plan,
+    errors: &mut Vec<PlanError>,
+) {
+    let goes = |n: &str| {
+        intent
+            .links
+            .get(n)
+            .is_some_and(|l| l.state == IfaceState::Absent)
+    };
+    for (name, o) in &intent.owned_vlans {
+        if goes(name) || goes(&o.bridge) {
+            continue;
+        }
+        if current.no_bridge_vlans {
+            // Once per network, not per port.
+            let said = errors
+                .iter()
+                .any(|e| e.path == format!("{}.vlan-aware", o.origin));
+            if !o.add.is_empty() && !said {
+                errors.push(PlanError {
+                    path: format!("{}.vlan-aware", o.origin),
+                    message: format!("{NO_VLANS}: a network on a VLAN-aware bridge needs it"),
+                });
+            }
+            continue;
+        }
+        let is_bridge = *name == o.bridge;
+        let bridge_now = matches!(
+            current.links.get(&o.bridge).map(|l| &l.kind),
+            Some(LinkKind::Bridge(_))
+        );
+        let in_now = bridge_now
+            && (is_bridge
+                || current
+                    .links
+                    .get(name)
+                    .is_some_and(|l| l.controller.as_deref() == Some(o.bridge.as_str())));
+        let placed = intent.links.get(name).and_then(|l| l.controller.as_deref());
+        let stays = is_bridge || placed.map_or(in_now, |c| c == o.bridge);
+        if !stays {
+            continue;
+        }
+        let (pvid, pvid_now) = pvids(current, intent, &o.bridge);
+        let mut have = match current.bridge_vlans.get(name).filter(|_| in_now) {
+            Some(s) => s.clone(),
+            None if in_now => VlanSet::new(),
+            // A new port or bridge gets the bridge's default PVID.
+            None => default_vlans(pvid_now),
+        };
+        if have == default_vlans(pvid_now) {
+            have = default_vlans(pvid);
+        }
+        let mut want = have.clone();
+        for v in o.remove.difference(&o.add) {
+            want.remove(v);
+        }
+        for v in &o.add {
+            want.insert(*v, VlanFlags::default());
+        }
+        push_difference(plan, name, &have, &want);
+    }
 }
 
 /// The ops that take `name`'s VLANs from `have` to `want`.
@@ -173,3 +243,7 @@ pub(crate) fn restore(current: &KernelState, target: &KernelState, plan: &mut Pl
         }
     }
 }
+
+#[cfg(test)]
+#[path = "vlan_aware_tests.rs"]
+mod vlan_aware_tests;

@@ -218,6 +218,8 @@ fn unreachable_gateway(
         return None;
     }
     let gateway = n.routes.iter().find_map(|r| r.gateway)?;
+    // A VLAN-aware network's device is a VLAN device: the ports are its bridge's.
+    let bridge = n.vlan_aware.as_ref().map_or(&n.device, |v| &v.bridge);
     let released: BTreeSet<&str> = plan
         .ops()
         .filter_map(|op| match op {
@@ -228,23 +230,22 @@ fn unreachable_gateway(
         })
         .collect();
     let port_now = current.links.values().any(|l| {
-        l.controller.as_deref() == Some(n.device.as_str())
+        l.controller.as_ref() == Some(bridge)
             && !gone.contains(l.name.as_str())
             && !released.contains(l.name.as_str())
             && intent.links.get(&l.name).is_none_or(|li| {
-                li.state != IfaceState::Absent
-                    && li.controller.as_ref().is_none_or(|c| *c == n.device)
+                li.state != IfaceState::Absent && li.controller.as_ref().is_none_or(|c| c == bridge)
             })
     });
     let port_planned = intent
         .links
         .values()
-        .any(|li| li.state != IfaceState::Absent && li.controller.as_deref() == Some(&n.device));
+        .any(|li| li.state != IfaceState::Absent && li.controller.as_ref() == Some(bridge));
     (!port_now && !port_planned).then(|| PlanError {
         path: format!("{}.uplink", n.origin),
         message: format!(
             "network {} has gateway {gateway}, but its bridge {} has no port through which to reach it; give the network an uplink",
-            n.name, n.device
+            n.name, bridge
         ),
     })
 }

@@ -1,0 +1,186 @@
+//! Networks on VLAN-aware bridges (`networks[].vlan-aware: true`): several networks are
+//! VLANs of one shared VLAN-filtering Linux bridge, as Proxmox's "VLAN aware" bridges and
+//! oVirt's VM networks are, instead of nova's bridge per VLAN on `UPLINK.ID`.
+//!
+//! Such a network's bridge is `bridge` (default: its name, as for any network), its
+//! uplink a trunk port of the bridge carrying VLAN `vlan` tagged, and its addresses sit on
+//! the VLAN device `BRIDGE.ID` over the bridge, whose own (`self`) VLAN `vlan` is tagged
+//! too. This file names those devices and checks what only makes sense across networks.
+
+use std::collections::BTreeMap;
+
+use super::types::{Desired, NetworkSpec, NetworkState};
+
+impl NetworkSpec {
+    /// `vlan-aware: true`.
+    pub fn is_vlan_aware(&self) -> bool {
+        self.vlan_aware == Some(true)
+    }
+
+    /// The network's bridge (when bridged): `bridge`, or its name.
+    pub fn bridge_name(&self) -> &str {
+        self.bridge.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The device carrying the network's addresses (and its routes, firewall and DHCP
+    /// server): the VLAN device over a VLAN-aware bridge, its bridge, or its uplink
+    /// when not bridged (`""` when it has none, which validation refuses).
+    pub fn device(&self) -> String {
+        match (self.bridged.unwrap_or(true), self.vlan) {
+            (true, Some(id)) if self.is_vlan_aware() => super::vlan_device(self.bridge_name(), id),
+            (true, _) => self.bridge_name().to_string(),
+            (false, _) => self.uplink.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A present bridged network on a bridge: its index, whether it is VLAN-aware, its uplink.
+type OnBridge<'a> = (usize, bool, Option<&'a str>);
+
+/// Checks `vlan-aware` on each network and across the networks sharing a bridge.
+pub(super) fn check(push: &mut dyn FnMut(String, String), d: &Desired) {
+    let mut on: BTreeMap<&str, Vec<OnBridge<'_>>> = BTreeMap::new();
+    for (i, n) in d.networks.iter().enumerate() {
+        let p = format!("networks[{i}]");
+        let bridged = n.bridged.unwrap_or(true);
+        if n.is_vlan_aware() {
+            if !bridged {
+                push(
+                    format!("{p}.vlan-aware"),
+                    "a network with bridged: false has no bridge to be a VLAN of".into(),
+                );
+            }
+            match n.vlan {
+                None => push(
+                    format!("{p}.vlan-aware"),
+                    format!(
+                        "needs vlan: the id of the network's VLAN on bridge {}",
+                        n.bridge_name()
+                    ),
+                ),
+                Some(1) => push(
+                    format!("{p}.vlan"),
+                    "VLAN 1 is a VLAN-aware bridge's default PVID, untagged on every \
+                     port; give the network another VLAN"
+                        .into(),
+                ),
+                Some(_) => {}
+            }
+        }
+        if bridged && n.state != Some(NetworkState::Absent) {
+            on.entry(n.bridge_name()).or_default().push((
+                i,
+                n.is_vlan_aware(),
+                n.uplink.as_deref(),
+            ));
+        }
+    }
+    for (bridge, nets) in on {
+        let Some(&(first, aware, uplink)) = nets.first() else {
+            continue;
+        };
+        let name = &d.networks[first].name;
+        for &(i, other_aware, other_uplink) in nets.iter().skip(1) {
+            let p = format!("networks[{i}]");
+            if !aware && !other_aware {
+                // Two bridges of one name: the device check names it.
+                continue;
+            }
+            if aware != other_aware {
+                push(
+                    format!("{p}.vlan-aware"),
+                    format!(
+                        "bridge {bridge} is shared with network {name} (networks[{first}]); \
+                         every network on one bridge needs vlan-aware: true and a vlan of its own"
+                    ),
+                );
+            } else if uplink != other_uplink {
+                push(
+                    format!("{p}.uplink"),
+                    format!(
+                        "bridge {bridge} is shared with network {name} (networks[{first}]), \
+                         whose uplink is {}; networks on one VLAN-aware bridge give the same uplink",
+                        uplink.unwrap_or("none")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{parse, validate};
+
+    fn errors(yaml: &str) -> Vec<String> {
+        let d = parse(yaml).expect("parses");
+        match validate(&d) {
+            Ok(()) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn two_networks_share_a_vlan_aware_bridge() {
+        let ok = "networks:\n\
+          - {name: blue, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 100, ipv4: {address: [192.0.2.10/24]}}\n\
+          - {name: red, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 200, ipv4: {address: [198.51.100.10/24]}}\n";
+        assert_eq!(errors(ok), Vec::<String>::new());
+        let d = parse(ok).expect("parses");
+        assert_eq!(d.networks[0].device(), "br0.100");
+        assert_eq!(d.networks[1].device(), "br0.200");
+    }
+
+    #[test]
+    fn contradictions_are_refused_at_the_field() {
+        let cases = [
+            (
+                "- {name: a, uplink: eth1, vlan-aware: true}",
+                "networks[0].vlan-aware: needs vlan",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridged: false, vlan-aware: true, vlan: 5}",
+                "networks[0].vlan-aware: a network with bridged: false",
+            ),
+            (
+                "- {name: a, uplink: eth1, vlan-aware: true, vlan: 1}",
+                "networks[0].vlan: VLAN 1 is a VLAN-aware bridge's default PVID",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\n- {name: b, uplink: eth2, bridge: br0}",
+                "networks[1].vlan-aware: bridge br0 is shared with network a",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\n- {name: b, uplink: eth2, bridge: br0, vlan-aware: true, vlan: 6}",
+                "networks[1].uplink: bridge br0 is shared with network a (networks[0]), whose uplink is eth1",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\n- {name: b, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}",
+                "networks[1].vlan: device br0.5 is already used by network a",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridge: bridge-name-14, vlan-aware: true, vlan: 500}",
+                "networks[0].vlan: the VLAN device bridge-name-14.500 would be longer than 15 bytes",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\ninterfaces:\n- {name: br0, type: linux-bridge}",
+                "networks[0].bridge: bridge br0 is also declared at interfaces[0]",
+            ),
+        ];
+        for (nets, want) in cases {
+            let errs = errors(&format!("networks:\n{nets}\n"));
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "{want}\n{errs:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_vlan_aware_network_needs_no_uplink() {
+        let errs = errors(
+            "networks:\n- {name: a, bridge: br0, vlan-aware: true, vlan: 5, ipv4: {address: [192.0.2.1/24]}}\n",
+        );
+        assert_eq!(errs, Vec::<String>::new());
+    }
+}
