@@ -415,7 +415,7 @@ fn start_journal(
             .map(|op| format!("{} {op}", op.sign()))
             .collect(),
         scope: Scope::of(the_plan),
-        before: before.clone(),
+        before: checkpoint::rollback_needs(before, beside_netlink(the_plan)),
         sysctls_set: crate::firewall::plan::switches_set(the_plan),
         phases: phases_of(the_plan),
         done: None,
