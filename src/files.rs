@@ -62,6 +62,18 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoFailure> {
 /// one or the new one, never a mix. The mode is set whatever the umask; nothing else of an
 /// old file is kept. A failed write takes its temporary file away.
 pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IoFailure> {
+    write_with(path, bytes, mode, true)
+}
+
+/// [`write_atomically`] without the syncs, for a record under the runtime directory
+/// (`/run`, a tmpfs): a reader sees the old file or the new one, and the new one outlives
+/// its writer's death (SIGKILL) like any write; a power loss takes it away with the
+/// kernel state it describes, synced or not.
+pub fn replace_runtime_file(path: &Path, bytes: &[u8]) -> Result<(), IoFailure> {
+    write_with(path, bytes, 0o644, false)
+}
+
+fn write_with(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Result<(), IoFailure> {
     let fail = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();
         move |e| (action, p, e)
@@ -89,9 +101,14 @@ pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Resul
         f.set_permissions(Permissions::from_mode(mode))
             .map_err(fail("set the mode of", &tmp))?;
         f.write_all(bytes).map_err(fail("write", &tmp))?;
-        f.sync_all().map_err(fail("sync", &tmp))?;
+        if sync {
+            f.sync_all().map_err(fail("sync", &tmp))?;
+        }
         drop(f);
         fs::rename(&tmp, path).map_err(fail("rename into place", path))?;
+        if !sync {
+            return Ok(());
+        }
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(fail("sync", dir))

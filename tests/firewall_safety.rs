@@ -297,3 +297,81 @@ fn crash_mid_apply_rolls_back_nftables() {
 fn crash_mid_apply_rolls_back_iptables() {
     crash_and_rollback("ci", Variant::IptablesNft);
 }
+
+/// The crash journals `dir` holds, parsed.
+fn journals(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(dir.join("journal"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .map(|p| serde_json::from_slice(&std::fs::read(&p).expect("read")).expect("json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A change of firewall rules only (isolation on, an allow-list): its crash journal
+/// keeps no link, address, route or rule of the host (their rollback reads only the
+/// firewall's state), and `hostnet rollback` after a crash at each point still returns to
+/// the rules from before.
+#[test]
+fn crash_mid_firewall_only_change_rolls_back() {
+    if !lab::may_run(
+        "crash_mid_firewall_only_change_rolls_back",
+        Variant::Nftables.tools(),
+    ) {
+        return;
+    }
+    let lab = Lab::new("cf", Variant::Nftables);
+    lab.apply(FULL);
+    let change = "
+networks:
+  - name: tenant2
+    uplink: g2h
+    ipv4: {address: [10.20.0.1/24]}
+    firewall:
+      masquerade: {out-interface: uplink0}
+      isolate: true
+      allow-from-guests: [{proto: udp, port: 53}]
+";
+    let before = lab.snapshot();
+    let mut crashed = 0;
+    for k in 0..4 {
+        let n = k.to_string();
+        let ns = lab.sb.netns("host");
+        let o = lab.hostnet_env(
+            &["apply", "-", "--netns", &ns],
+            Some(change),
+            &[("HOSTNET_TEST_CRASH_AFTER_PHASE", &n)],
+        );
+        if o.status.success() {
+            lab.apply(FULL);
+            continue;
+        }
+        crashed += 1;
+        let left = journals(lab.state_dir());
+        assert_eq!(left.len(), 1, "crash point {k}: {left:?}");
+        let kept = &left[0]["before"];
+        for part in ["links", "addresses", "routes", "rules"] {
+            let empty = kept[part].as_array().map_or_else(
+                || kept[part].as_object().is_none_or(|o| o.is_empty()),
+                Vec::is_empty,
+            );
+            assert!(
+                empty,
+                "crash point {k}: the journal keeps {part}: {}",
+                kept[part]
+            );
+        }
+        assert!(kept["firewall"]["read"] == true, "crash point {k}: {kept}");
+        let o = lab.hostnet(&["rollback"], None);
+        assert!(o.status.success(), "crash point {k}: {}", text(&o));
+        assert_eq!(lab.snapshot(), before, "crash point {k}: not back");
+    }
+    assert!(crashed > 0, "the change never crashed");
+}

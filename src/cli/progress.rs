@@ -190,6 +190,11 @@ impl Driver for ProgressDriver<'_> {
         self.inner.query()
     }
 
+    fn query_beside(&mut self, known: &KernelState) -> Result<KernelState, DriverError> {
+        self.progress.borrow_mut().before_query();
+        self.inner.query_beside(known)
+    }
+
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
         self.progress.borrow_mut().before_execute(ops.len());
         let results = self.inner.execute(ops);

@@ -19,6 +19,7 @@ pub mod records;
 pub mod restore_committed;
 pub mod rollback;
 pub mod session;
+mod verify;
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ use crate::netdev::{Driver, DriverError, KernelState, Op};
 use crate::plan::{differences, plan, restore_plan_in, Plan, PlanError, Scope};
 
 pub use journal::Journal;
+pub use verify::verify;
+use verify::{beside_netlink, verify_state};
 
 /// How to apply.
 #[derive(Clone, Debug, Default)]
@@ -359,7 +362,9 @@ pub fn apply(
         )
     });
     let failures = match executed {
-        Ok(()) => match timed(&mut timings.verify, || verify_state(driver, intent)) {
+        Ok(()) => match timed(&mut timings.verify, || {
+            verify_state(driver, intent, beside_netlink(&the_plan).then_some(&before))
+        }) {
             Ok(after) => {
                 if let Some(dir) = &opts.journal {
                     let _ = checkpoint::clear_journal(dir);
@@ -410,7 +415,7 @@ fn start_journal(
             .map(|op| format!("{} {op}", op.sign()))
             .collect(),
         scope: Scope::of(the_plan),
-        before: before.clone(),
+        before: checkpoint::rollback_needs(before, beside_netlink(the_plan)),
         sysctls_set: crate::firewall::plan::switches_set(the_plan),
         phases: phases_of(the_plan),
         done: None,
@@ -539,26 +544,6 @@ fn execute(
         }
     }
     Ok(())
-}
-
-/// Re-reads the state and checks that the intent holds: planning again must be empty.
-pub fn verify(driver: &mut dyn Driver, intent: &Intent) -> Result<(), Vec<String>> {
-    verify_state(driver, intent).map(|_| ())
-}
-
-/// [`verify`], returning the state it read.
-fn verify_state(driver: &mut dyn Driver, intent: &Intent) -> Result<KernelState, Vec<String>> {
-    let after = driver
-        .query()
-        .map_err(|e| vec![format!("verification could not read the state: {e}")])?;
-    match plan(&after, intent) {
-        Ok(p) if p.is_empty() => Ok(after),
-        Ok(p) => Err(p
-            .ops()
-            .map(|op| format!("verification: still to {} {op}", op.verb()))
-            .collect()),
-        Err(errs) => Err(errs.iter().map(|e| format!("verification: {e}")).collect()),
-    }
 }
 
 /// Runs every phase even when some ops fail: rollback keeps going and collects errors.

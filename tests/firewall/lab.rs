@@ -225,6 +225,12 @@ impl Lab {
         check("g4h into tenant1", self.sb.ops("host", &[op]));
     }
 
+    /// The lab's runtime state directory (`HOSTNET_STATE_DIR`).
+    #[allow(dead_code)]
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.state.path()
+    }
+
     /// `hostnet ARGS` in the host namespace with the lab's state directories.
     pub fn hostnet(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let ns = self.sb.netns("host");

@@ -518,9 +518,9 @@ impl LinuxDriver {
     }
 }
 
-impl Driver for LinuxDriver {
-    fn query(&mut self) -> Result<KernelState, DriverError> {
-        let mut state = self.query_netlink()?;
+impl LinuxDriver {
+    /// What [`Driver::query`] reads besides netlink's dumps, added to `state`.
+    fn query_rest(&mut self, mut state: KernelState) -> Result<KernelState, DriverError> {
         if self.ovs_involved {
             state.ovs = self.ovs.query().map_err(DriverError::Ovs)?;
         }
@@ -535,6 +535,25 @@ impl Driver for LinuxDriver {
         state.dhcp_servers = self.dhcp.query()?;
         state.normalize();
         Ok(state)
+    }
+}
+
+impl Driver for LinuxDriver {
+    fn query(&mut self) -> Result<KernelState, DriverError> {
+        let state = self.query_netlink()?;
+        self.query_rest(state)
+    }
+
+    fn query_beside(&mut self, known: &KernelState) -> Result<KernelState, DriverError> {
+        // What netlink gave `known`; the rest is read again.
+        let state = KernelState {
+            ovs: Default::default(),
+            firewall: Default::default(),
+            dhcp_servers: Default::default(),
+            bridge_mtu_set: Default::default(),
+            ..known.clone()
+        };
+        self.query_rest(state)
     }
 
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
