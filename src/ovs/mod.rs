@@ -14,18 +14,20 @@
 
 #[cfg(test)]
 mod bond_tests;
+mod display;
 pub(crate) mod model;
 #[cfg(test)]
 mod options_tests;
 #[cfg(test)]
 mod patch_tests;
+mod rows;
 pub mod show;
+pub use display::trunks_text;
 #[cfg(test)]
 mod tests;
 pub mod vsctl;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -196,7 +198,21 @@ pub struct OvsBridgeOptions {
     /// other_config:stp-priority (0-65535).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stp_priority: Option<u32>,
+    /// Bridge.external_ids (nmstate's `ovs-db` of the bridge).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, String>,
+    /// Bridge.other_config but the STP keys above (nmstate's `ovs-db` of the bridge).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_config: BTreeMap<String, String>,
 }
+
+/// The Bridge.other_config keys that `bridge.options.stp` carries.
+pub const STP_KEYS: [&str; 4] = [
+    "stp-forward-delay",
+    "stp-hello-time",
+    "stp-max-age",
+    "stp-priority",
+];
 
 impl OvsBridgeOptions {
     /// The other_config keys of the STP timers, with their values.
@@ -222,6 +238,9 @@ pub struct OvsBridgeOptionsIntent {
     pub stp_hello_time: Option<u32>,
     pub stp_max_age: Option<u32>,
     pub stp_priority: Option<u32>,
+    /// The bridge's `ovs-db` maps: complete when given, kept when not.
+    pub external_ids: Option<BTreeMap<String, String>>,
+    pub other_config: Option<BTreeMap<String, String>>,
 }
 
 impl OvsBridgeOptionsIntent {
@@ -236,6 +255,14 @@ impl OvsBridgeOptionsIntent {
             stp_hello_time: self.stp_hello_time.or(have.stp_hello_time),
             stp_max_age: self.stp_max_age.or(have.stp_max_age),
             stp_priority: self.stp_priority.or(have.stp_priority),
+            external_ids: self
+                .external_ids
+                .clone()
+                .unwrap_or_else(|| have.external_ids.clone()),
+            other_config: self
+                .other_config
+                .clone()
+                .unwrap_or_else(|| have.other_config.clone()),
         }
     }
 }
@@ -362,125 +389,6 @@ impl OvsOp {
             OvsOp::AddPort { port, .. }
             | OvsOp::DelPort { port, .. }
             | OvsOp::SetPort { port, .. } => vec![port],
-        }
-    }
-}
-
-fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
-    if p.internal {
-        write!(f, " internal")?;
-    }
-    if let Some(peer) = &p.patch_peer {
-        write!(f, " patch peer {peer}")?;
-    }
-    if let Some(b) = &p.bond {
-        let members: Vec<&str> = b.members.iter().map(String::as_str).collect();
-        write!(f, " bond {}", members.join(","))?;
-        if let Some(m) = &b.mode {
-            write!(f, " bond_mode {m}")?;
-        }
-        if let Some(l) = &b.lacp {
-            write!(f, " lacp {l}")?;
-        }
-        if b.updelay != 0 || b.downdelay != 0 {
-            write!(f, " updelay {} downdelay {}", b.updelay, b.downdelay)?;
-        }
-    }
-    // An access port says so by its tag alone.
-    if let Some(m) = p.vlan_mode.as_deref().filter(|m| *m != "access") {
-        write!(f, " vlan_mode {m}")?;
-    }
-    if let Some(t) = p.tag {
-        write!(f, " tag {t}")?;
-    }
-    if !p.trunks.is_empty() {
-        write!(f, " trunks {}", trunks_text(&p.trunks))?;
-    }
-    for (k, v) in &p.external_ids {
-        write!(f, " {k}={v}")?;
-    }
-    for (k, v) in &p.other_config {
-        write!(f, " other_config:{k}={v}")?;
-    }
-    Ok(())
-}
-
-/// VLAN ids with runs of three or more as ranges: `21,30-39`.
-pub fn trunks_text(ids: &BTreeSet<u16>) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut run: Vec<u16> = Vec::new();
-    let flush = |run: &mut Vec<u16>, out: &mut Vec<String>| {
-        match run.as_slice() {
-            [first, .., last] if run.len() >= 3 => out.push(format!("{first}-{last}")),
-            ids => out.extend(ids.iter().map(u16::to_string)),
-        }
-        run.clear();
-    };
-    for id in ids {
-        if run.last().is_some_and(|l| l + 1 != *id) {
-            flush(&mut run, &mut out);
-        }
-        run.push(*id);
-    }
-    flush(&mut run, &mut out);
-    out.join(",")
-}
-
-fn fmt_options(f: &mut fmt::Formatter<'_>, o: &OvsBridgeOptions) -> fmt::Result {
-    let on = |b: bool| if b { "on" } else { "off" };
-    write!(
-        f,
-        " stp {} rstp {} mcast-snooping {}",
-        on(o.stp),
-        on(o.rstp),
-        on(o.mcast_snooping)
-    )?;
-    if let Some(m) = &o.fail_mode {
-        write!(f, " fail-mode {m}")?;
-    }
-    for (k, v) in o.stp_keys() {
-        if let Some(v) = v {
-            write!(f, " {k} {v}")?;
-        }
-    }
-    Ok(())
-}
-
-impl fmt::Display for OvsOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OvsOp::AddBridge {
-                name,
-                datapath,
-                options,
-            } => {
-                write!(f, "ovs-bridge {name}")?;
-                if let Some(d) = datapath {
-                    write!(f, " datapath {d}")?;
-                }
-                if *options != OvsBridgeOptions::default() {
-                    fmt_options(f, options)?;
-                }
-                Ok(())
-            }
-            OvsOp::DelBridge { name } => write!(f, "ovs-bridge {name}"),
-            OvsOp::SetBridge { name, options } => {
-                write!(f, "ovs-bridge {name}")?;
-                fmt_options(f, options)
-            }
-            OvsOp::AddPort {
-                bridge,
-                port,
-                settings,
-            } => {
-                write!(f, "ovs-port {port} bridge {bridge}")?;
-                fmt_settings(f, settings)
-            }
-            OvsOp::DelPort { bridge, port } => write!(f, "ovs-port {port} bridge {bridge}"),
-            OvsOp::SetPort { port, settings } => {
-                write!(f, "ovs-port {port}")?;
-                fmt_settings(f, settings)
-            }
         }
     }
 }

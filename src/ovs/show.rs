@@ -77,6 +77,11 @@ pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
         if let Some(b) = ovs.bridges.get(&iface.name) {
             iface.iface_type = Some(InterfaceType::OvsBridge);
             iface.tap = None;
+            // nmstate's show prints the Bridge row's maps, empty ones too.
+            iface.ovs_db = Some(OvsDbSpec {
+                external_ids: Some(b.options.external_ids.clone()),
+                other_config: Some(b.options.other_config.clone()),
+            });
             iface.bridge = Some(BridgeSpec {
                 options: Some(options(b)),
                 port: Some(

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use super::rows::{map_items, rows, set_items, uuid_of};
 use super::{OvsBond, OvsBridge, OvsBridgeOptions, OvsError, OvsOp, OvsPort, OvsState};
 
 /// The default database socket of a packaged Open vSwitch.
@@ -82,7 +83,7 @@ impl Vsctl {
             return Ok(OvsState::default());
         }
         let columns = "name,ports,datapath_type,controller,fail_mode,stp_enable,rstp_enable,\
-                       mcast_snooping_enable,other_config";
+                       mcast_snooping_enable,other_config,external_ids";
         let bridges = match self.list("Bridge", columns) {
             // No ovs-vsctl, or no database answering behind a tcp:/ssl: address: OVS is not
             // available, which only matters (as a plan error) to a file that uses it.
@@ -298,6 +299,12 @@ fn bridge_options(b: &Row, unmodelled: &mut Vec<String>) -> OvsBridgeOptions {
         stp_hello_time: key("stp-hello-time"),
         stp_max_age: key("stp-max-age"),
         stp_priority: key("stp-priority"),
+        external_ids: b.get("external_ids").map(map_items).unwrap_or_default(),
+        other_config: other
+            .iter()
+            .filter(|(k, _)| !super::STP_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -314,17 +321,26 @@ fn set_bridge_options(cmds: &mut Vec<Vec<String>>, name: &str, o: &OvsBridgeOpti
     if let Some(m) = &o.fail_mode {
         set.push(format!("fail_mode={}", quoted(m)));
     }
-    let mut removals = Vec::new();
+    // Both maps are set whole: the STP keys and the bridge's `ovs-db` share other_config.
+    for column in ["external_ids", "other_config"] {
+        cmds.push(vec![
+            "clear".into(),
+            "Bridge".into(),
+            name.to_string(),
+            column.into(),
+        ]);
+    }
     for (k, v) in o.stp_keys() {
-        match v {
-            Some(v) => set.push(format!("other_config:{k}=\"{v}\"")),
-            None => removals.push(vec![
-                "remove".into(),
-                "Bridge".into(),
-                name.to_string(),
-                "other_config".into(),
-                k.to_string(),
-            ]),
+        if let Some(v) = v {
+            set.push(format!("other_config:{k}=\"{v}\""));
+        }
+    }
+    for (column, map) in [
+        ("external_ids", &o.external_ids),
+        ("other_config", &o.other_config),
+    ] {
+        for (k, v) in map {
+            set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
         }
     }
     cmds.push(set);
@@ -336,7 +352,6 @@ fn set_bridge_options(cmds: &mut Vec<Vec<String>>, name: &str, o: &OvsBridgeOpti
             "fail_mode".into(),
         ]);
     }
-    cmds.extend(removals);
 }
 
 /// An OVSDB string atom as ovs-vsctl parses it: always quoted, so that `:` and `-`
@@ -517,59 +532,6 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
         args.extend(c);
     }
     args
-}
-
-/// The rows of `--format=json` output, as column name → value.
-fn rows(out: &str) -> Result<Vec<BTreeMap<String, Value>>, OvsError> {
-    let v: Value = serde_json::from_str(out).map_err(|e| OvsError::Decode(e.to_string()))?;
-    let headings: Vec<String> = v
-        .get("headings")
-        .and_then(Value::as_array)
-        .ok_or_else(|| OvsError::Decode("no headings".into()))?
-        .iter()
-        .filter_map(|h| h.as_str().map(str::to_string))
-        .collect();
-    let data = v
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| OvsError::Decode("no data".into()))?;
-    Ok(data
-        .iter()
-        .filter_map(Value::as_array)
-        .map(|row| headings.iter().cloned().zip(row.iter().cloned()).collect())
-        .collect())
-}
-
-/// The members of an OVSDB set (`["set", [...]]`, or one bare atom).
-fn set_items(v: &Value) -> Vec<Value> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([tag, Value::Array(items)]) if tag == "set" => items.clone(),
-        _ => vec![v.clone()],
-    }
-}
-
-/// An OVSDB map (`["map", [[k, v], ...]]`) of strings.
-fn map_items(v: &Value) -> BTreeMap<String, String> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([tag, Value::Array(pairs)]) if tag == "map" => pairs
-            .iter()
-            .filter_map(|p| {
-                let p = p.as_array()?;
-                Some((
-                    p.first()?.as_str()?.to_string(),
-                    p.get(1)?.as_str()?.to_string(),
-                ))
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    }
-}
-
-fn uuid_of(v: &Value) -> Option<String> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([tag, Value::String(u)]) if tag == "uuid" => Some(u.clone()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ fn read(file: &str) -> &'static str {
         "ovs_patch.yml" => include_str!("ovs_patch.yml"),
         "ovs_patch_absent.yml" => include_str!("ovs_patch_absent.yml"),
         "ovs_bond.yml" => include_str!("ovs_bond.yml"),
+        "ovs_bridge_db.yml" => include_str!("ovs_bridge_db.yml"),
         other => panic!("{other} is not in the OVS corpus"),
     }
 }
@@ -388,4 +389,68 @@ fn ovs_bond_of_two_devices() {
     let s = state(&ovs);
     assert!(s.ovs.bridges.is_empty(), "{:?}", s.ovs);
     assert!(s.links.contains_key("eth1") && s.links.contains_key("eth2"));
+}
+
+#[test]
+fn ovs_bridge_row_external_ids_and_other_config() {
+    let test = "ovs_bridge_row_external_ids_and_other_config";
+    if !enter_private_netns(test) {
+        return;
+    }
+    let Some(ovs) = Ovs::start(test) else { return };
+    fixture();
+    converges_ovs(&ovs, "ovs_bridge_db.yml", read("ovs_bridge_db.yml"));
+    let columns = ["external_ids", "other_config", "stp_enable"];
+    assert_eq!(
+        get(&ovs, "Bridge", "ovs-br-db", &columns),
+        [
+            "{owner=rack-a, purpose=guests}",
+            "{mac-table-size=\"4096\", stp-priority=\"28672\"}",
+            "true"
+        ]
+    );
+    // `show` gives the STP key back as the option, the rest as the row's maps.
+    let shown = run(&ovs, &["show"], "");
+    has_all(
+        "show",
+        &String::from_utf8_lossy(&shown.stdout),
+        &["priority: 28672", "mac-table-size: '4096'", "owner: rack-a"],
+    );
+
+    // A failure after a change of both maps puts them back.
+    let before = state(&ovs).ovs;
+    let changed = format!(
+        "{}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.9, next-hop-interface: eth1}}\n",
+        read("ovs_bridge_db.yml")
+            .replace("purpose: guests", "purpose: tests")
+            .replace("mac-table-size: \"4096\"", "mac-table-size: \"8192\"")
+    );
+    let o = run(&ovs, &["apply", "-"], &changed);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(state(&ovs).ovs, before, "{}", text(&o));
+
+    // A map given is complete (empty: cleared), a map not given is kept; the STP key
+    // belongs to bridge.options and stays.
+    let cleared = "interfaces: [{name: ovs-br-db, type: ovs-bridge, ovs-db: {external_ids: {}}}]";
+    converges_ovs(&ovs, "external_ids: {}", cleared);
+    assert_eq!(
+        get(&ovs, "Bridge", "ovs-br-db", &columns[..2]),
+        ["{}", "{mac-table-size=\"4096\", stp-priority=\"28672\"}"]
+    );
+    // Named without its type, as nmstate allows for an existing interface.
+    let untyped = "interfaces: [{name: ovs-br-db, ovs-db: {other_config: {}}}]";
+    converges_ovs(&ovs, "untyped bridge, other_config: {}", untyped);
+    assert_eq!(
+        get(&ovs, "Bridge", "ovs-br-db", &["other_config"]),
+        ["{stp-priority=\"28672\"}"]
+    );
+    // An STP key that contradicts the option is refused before anything changes.
+    let both = "interfaces: [{name: ovs-br-db, type: ovs-bridge, ovs-db: {other_config: {stp-priority: '4096'}}, bridge: {options: {stp: {priority: 8192}}}}]";
+    let o = run(&ovs, &["apply", "-"], both);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("interfaces[0].ovs-db.other_config.stp-priority"),
+        "{}",
+        text(&o)
+    );
 }
