@@ -242,6 +242,8 @@ pub fn show(state: &KernelState) -> Shown {
             networks: Vec::new(),
             settings: None,
             firewall: None,
+            ovs_db: crate::ovs::show::global_db(&state.ovs),
+            ovn: crate::ovs::show::ovn(&state.ovs),
             ignored: Vec::new(),
         },
         skipped,

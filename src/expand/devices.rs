@@ -118,6 +118,7 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
     let internal = |name: &str| declared(name).is_some_and(|i| i.patch.is_none());
     let patch_peer =
         |name: &str| declared(name).and_then(|i| i.patch.as_ref().map(|p| p.peer.clone()));
+    intent.ovs.global = crate::ovs::global_intent(d.ovs_db.as_ref(), d.ovn.as_ref());
     for (i, iface) in d.interfaces.iter().enumerate() {
         let origin = format!("interfaces[{i}]");
         let bridge_row = iface.iface_type == Some(InterfaceType::OvsBridge);

@@ -55,8 +55,8 @@ pub(super) const TOP: &[(&str, Key)] = &[
     ("dns-resolver", Key::Map(DNS)),
     ("hostname", Key::Map(HOSTNAME)),
     ("description", Key::Ignore("free text")),
-    ("ovs-db", Key::NotYet),
-    ("ovn", Key::NotYet),
+    ("ovs-db", Key::Map(OVS_DB)),
+    ("ovn", Key::Map(OVN)),
     ("capture", Key::Refuse(NMPOLICY)),
     ("desiredState", Key::Refuse(NMPOLICY)),
     ("desired-state", Key::Refuse(NMPOLICY)),
@@ -371,6 +371,14 @@ const OVS_BOND_PORT: &[(&str, Key)] = &[("name", Key::Keep)];
 const OVS_PATCH: &[(&str, Key)] = &[("peer", Key::Keep)];
 
 const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", Key::Keep)];
+
+const OVN: &[(&str, Key)] = &[("bridge-mappings", Key::List(OVN_MAPPING))];
+
+const OVN_MAPPING: &[(&str, Key)] = &[
+    ("localnet", Key::Keep),
+    ("bridge", Key::Keep),
+    ("state", Key::Keep),
+];
 
 const VLAN: &[(&str, Key)] = &[
     ("base-iface", Key::Keep),

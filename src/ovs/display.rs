@@ -126,6 +126,10 @@ impl fmt::Display for OvsOp {
                 write!(f, "ovs-port {port}")?;
                 fmt_settings(f, settings)
             }
+            OvsOp::SetGlobal { column, key, value } => match value {
+                Some(v) => write!(f, "Open_vSwitch {}:{key}={v}", column.as_str()),
+                None => write!(f, "Open_vSwitch {}:{key} removed", column.as_str()),
+            },
         }
     }
 }

@@ -291,6 +291,56 @@ pub struct OvsState {
     /// False when no OVSDB answered (Open vSwitch not installed or not running).
     pub available: bool,
     pub bridges: BTreeMap<String, OvsBridge>,
+    /// The Open_vSwitch row's maps.
+    #[serde(default)]
+    pub global: OvsGlobal,
+}
+
+/// The Open_vSwitch row's external_ids and other_config (nmstate's top-level `ovs-db`;
+/// external_ids also holds `ovn-bridge-mappings`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OvsGlobal {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_config: BTreeMap<String, String>,
+}
+
+impl OvsGlobal {
+    /// The map of `column` (`external_ids` or `other_config`).
+    pub fn column(&self, column: GlobalColumn) -> &BTreeMap<String, String> {
+        match column {
+            GlobalColumn::ExternalIds => &self.external_ids,
+            GlobalColumn::OtherConfig => &self.other_config,
+        }
+    }
+
+    pub fn column_mut(&mut self, column: GlobalColumn) -> &mut BTreeMap<String, String> {
+        match column {
+            GlobalColumn::ExternalIds => &mut self.external_ids,
+            GlobalColumn::OtherConfig => &mut self.other_config,
+        }
+    }
+}
+
+/// A map column of the Open_vSwitch row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GlobalColumn {
+    ExternalIds,
+    OtherConfig,
+}
+
+impl GlobalColumn {
+    pub const ALL: [GlobalColumn; 2] = [GlobalColumn::ExternalIds, GlobalColumn::OtherConfig];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GlobalColumn::ExternalIds => "external_ids",
+            GlobalColumn::OtherConfig => "other_config",
+        }
+    }
 }
 
 impl OvsState {
@@ -359,6 +409,13 @@ pub enum OvsOp {
         port: String,
         settings: OvsPort,
     },
+    /// Sets one key of a map of the Open_vSwitch row (`None`: removes it). One key per op,
+    /// so that a rollback puts back only the keys hostnet changed.
+    SetGlobal {
+        column: GlobalColumn,
+        key: String,
+        value: Option<String>,
+    },
 }
 
 impl OvsOp {
@@ -366,7 +423,7 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => "add",
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => "delete",
-            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } => "change",
+            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } | OvsOp::SetGlobal { .. } => "change",
         }
     }
 
@@ -374,7 +431,7 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => '+',
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => '-',
-            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } => '~',
+            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } | OvsOp::SetGlobal { .. } => '~',
         }
     }
 
@@ -389,6 +446,19 @@ impl OvsOp {
             OvsOp::AddPort { port, .. }
             | OvsOp::DelPort { port, .. }
             | OvsOp::SetPort { port, .. } => vec![port],
+            OvsOp::SetGlobal { .. } => Vec::new(),
+        }
+    }
+
+    /// What the op puts in a rollback's scope: its names, and for a key of the
+    /// Open_vSwitch row a name of its own (no interface name has a ':'), so that a
+    /// rollback restores that key and no other.
+    pub fn scope_names(&self) -> Vec<String> {
+        match self {
+            OvsOp::SetGlobal { column, key, .. } => {
+                vec![format!("Open_vSwitch:{}:{key}", column.as_str())]
+            }
+            _ => self.names().into_iter().map(str::to_string).collect(),
         }
     }
 }
@@ -442,10 +512,66 @@ pub struct OvsIntent {
     pub external_ids: BTreeMap<String, (String, BTreeMap<String, String>)>,
     /// `ovs-db.other_config` of interfaces, likewise.
     pub other_config: BTreeMap<String, (String, BTreeMap<String, String>)>,
+    /// The top-level `ovs-db` and `ovn`.
+    pub global: OvsGlobalIntent,
+}
+
+/// What the file says of the Open_vSwitch row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OvsGlobalIntent {
+    /// Where it was said (`ovs-db` or `ovn`).
+    pub origin: String,
+    /// Per column: keys set (`Some`) or removed (`None`); an empty map removes every key
+    /// but `ovn-bridge-mappings`.
+    pub maps: BTreeMap<GlobalColumn, BTreeMap<String, Option<String>>>,
+    /// `ovn.bridge-mappings`: localnet → bridge (`None`: removed).
+    pub ovn: Option<BTreeMap<String, Option<String>>>,
+}
+
+impl OvsGlobalIntent {
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty() && self.ovn.is_none()
+    }
 }
 
 impl OvsIntent {
     pub fn is_empty(&self) -> bool {
-        self.bridges.is_empty() && self.external_ids.is_empty() && self.other_config.is_empty()
+        self.bridges.is_empty()
+            && self.external_ids.is_empty()
+            && self.other_config.is_empty()
+            && self.global.is_empty()
     }
+}
+
+/// What the top-level `ovs-db` and `ovn` sections say of the Open_vSwitch row.
+pub fn global_intent(
+    db: Option<&crate::model::OvsGlobalDbSpec>,
+    ovn: Option<&crate::model::OvnSpec>,
+) -> OvsGlobalIntent {
+    let mut g = OvsGlobalIntent::default();
+    if let Some(db) = db {
+        g.origin = "ovs-db".into();
+        for (column, map) in [
+            (GlobalColumn::ExternalIds, &db.external_ids),
+            (GlobalColumn::OtherConfig, &db.other_config),
+        ] {
+            if let Some(m) = map {
+                g.maps.insert(column, m.clone());
+            }
+        }
+    }
+    if let Some(maps) = ovn.and_then(|o| o.bridge_mappings.as_ref()) {
+        if g.origin.is_empty() {
+            g.origin = "ovn".into();
+        }
+        g.ovn = Some(
+            maps.iter()
+                .map(|m| {
+                    let absent = m.state.as_deref() == Some("absent");
+                    (m.localnet.clone(), m.bridge.clone().filter(|_| !absent))
+                })
+                .collect(),
+        );
+    }
+    g
 }

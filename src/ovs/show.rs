@@ -122,3 +122,42 @@ pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
         }
     }
 }
+
+/// The top-level `ovs-db`: the Open_vSwitch row's maps (but `ovn-bridge-mappings`,
+/// shown as `ovn`); `None` without Open vSwitch. Applied back, it sets each key to the
+/// value it has.
+pub fn global_db(ovs: &super::OvsState) -> Option<crate::model::OvsGlobalDbSpec> {
+    use crate::model::ovs_global::{parse_mappings, OVN_MAPPINGS_KEY};
+    if !ovs.available {
+        return None;
+    }
+    let g = &ovs.global;
+    let shown_as_ovn = |k: &str, v: &str| k == OVN_MAPPINGS_KEY && parse_mappings(v).is_some();
+    let map = |m: &std::collections::BTreeMap<String, String>, ids: bool| {
+        m.iter()
+            .filter(|(k, v)| !(ids && shown_as_ovn(k, v)))
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect()
+    };
+    Some(crate::model::OvsGlobalDbSpec {
+        external_ids: Some(map(&g.external_ids, true)),
+        other_config: Some(map(&g.other_config, false)),
+    })
+}
+
+/// The top-level `ovn`: the mappings of `ovn-bridge-mappings`, when it has some.
+pub fn ovn(ovs: &super::OvsState) -> Option<crate::model::OvnSpec> {
+    use crate::model::ovs_global::{parse_mappings, OVN_MAPPINGS_KEY};
+    let maps = parse_mappings(ovs.global.external_ids.get(OVN_MAPPINGS_KEY)?)?;
+    Some(crate::model::OvnSpec {
+        bridge_mappings: Some(
+            maps.into_iter()
+                .map(|(localnet, bridge)| crate::model::OvnBridgeMappingSpec {
+                    localnet,
+                    bridge: Some(bridge),
+                    state: None,
+                })
+                .collect(),
+        ),
+    })
+}

@@ -99,7 +99,18 @@ impl Vsctl {
             "Interface",
             "_uuid,name,type,options,external_ids,other_config",
         )?;
-        Ok(decode(&bridges, &ports, &ifaces))
+        let mut state = decode(&bridges, &ports, &ifaces);
+        if let Some(row) = self
+            .list("Open_vSwitch", "external_ids,other_config")?
+            .first()
+        {
+            let map = |c: &str| row.get(c).map(map_items).unwrap_or_default();
+            state.global = super::OvsGlobal {
+                external_ids: map("external_ids"),
+                other_config: map("other_config"),
+            };
+        }
+        Ok(state)
     }
 
     /// Carries out `ops` as one OVSDB transaction.
@@ -151,7 +162,7 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
         .collect();
     let mut state = OvsState {
         available: true,
-        bridges: BTreeMap::new(),
+        ..OvsState::default()
     };
     for b in bridges {
         let Some(name) = b.get("name").and_then(Value::as_str) else {
@@ -502,6 +513,21 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
                     bridge.clone(),
                     port.clone(),
                 ]);
+            }
+            OvsOp::SetGlobal { column, key, value } => {
+                let mut c = vec!["Open_vSwitch".to_string(), ".".into()];
+                match value {
+                    Some(v) => {
+                        c.insert(0, "set".into());
+                        c.push(format!("{}:{}={}", column.as_str(), quoted(key), quoted(v)));
+                    }
+                    None => {
+                        c.insert(0, "remove".into());
+                        c.push(column.as_str().into());
+                        c.push(quoted(key));
+                    }
+                }
+                cmds.push(c);
             }
             OvsOp::SetPort { port, settings } => {
                 port_settings(&mut cmds, port, settings, true);
