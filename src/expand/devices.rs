@@ -196,6 +196,8 @@ fn ovs_bond(la: &crate::model::OvsBondSpec) -> crate::ovs::OvsBondIntent {
         }),
         updelay: la.bond_updelay,
         downdelay: la.bond_downdelay,
+        external_ids: la.ovs_db.as_ref().and_then(|d| d.external_ids.clone()),
+        other_config: la.ovs_db.as_ref().and_then(|d| d.other_config.clone()),
     }
 }
 

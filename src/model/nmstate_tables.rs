@@ -363,7 +363,7 @@ const OVS_BOND: &[(&str, Key)] = &[
     ("ports", Key::Alias("port")),
     ("bond-updelay", Key::Int),
     ("bond-downdelay", Key::Int),
-    ("ovs-db", Key::NotYet),
+    ("ovs-db", Key::Map(OVS_DB)),
 ];
 
 const OVS_BOND_PORT: &[(&str, Key)] = &[("name", Key::Keep)];

@@ -214,6 +214,17 @@ fn check_bond(push: Push, p: &str, name: &str, la: &OvsBondSpec) {
             format!("{m:?} is not active-backup, balance-slb, balance-tcp or lacp"),
         );
     }
+    if la
+        .ovs_db
+        .as_ref()
+        .and_then(|d| d.external_ids.as_ref())
+        .is_some_and(|m| m.contains_key(crate::ovs::MANAGED_KEY))
+    {
+        push(
+            format!("{p}.ovs-db.external_ids.{}", crate::ovs::MANAGED_KEY),
+            "hostnet's own mark of the ports it created; it is not given in a file".to_string(),
+        );
+    }
     let members = la.port.as_deref().unwrap_or_default();
     if members.len() < 2 {
         push(

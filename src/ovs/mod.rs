@@ -108,6 +108,12 @@ pub struct OvsBond {
     pub updelay: u32,
     /// Port.bond_downdelay, milliseconds.
     pub downdelay: u32,
+    /// Port.external_ids but hostnet's own [`MANAGED_KEY`] (nmstate's `ovs-db` of the bond).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, String>,
+    /// Port.other_config (`bond-detect-mode`, `lacp-time`, … : nmstate's `ovs-db`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_config: BTreeMap<String, String>,
 }
 
 impl OvsBond {
@@ -128,6 +134,9 @@ pub struct OvsBondIntent {
     pub mode: Option<(Option<String>, Option<String>)>,
     pub updelay: Option<u32>,
     pub downdelay: Option<u32>,
+    /// The Port row's maps (`ovs-db`): complete when given, kept when not.
+    pub external_ids: Option<BTreeMap<String, String>>,
+    pub other_config: Option<BTreeMap<String, String>>,
 }
 
 impl OvsBondIntent {
@@ -138,6 +147,14 @@ impl OvsBondIntent {
             members: self.members.clone(),
             updelay: self.updelay.unwrap_or(base.updelay),
             downdelay: self.downdelay.unwrap_or(base.downdelay),
+            external_ids: self
+                .external_ids
+                .clone()
+                .unwrap_or_else(|| base.external_ids.clone()),
+            other_config: self
+                .other_config
+                .clone()
+                .unwrap_or_else(|| base.other_config.clone()),
             ..base.clone()
         };
         if let Some((mode, lacp)) = &self.mode {

@@ -49,6 +49,10 @@ fn bond(b: &OvsBond) -> OvsBondSpec {
         ),
         bond_updelay: (b.updelay != 0).then_some(b.updelay),
         bond_downdelay: (b.downdelay != 0).then_some(b.downdelay),
+        ovs_db: (!b.external_ids.is_empty() || !b.other_config.is_empty()).then(|| OvsDbSpec {
+            external_ids: Some(b.external_ids.clone()),
+            other_config: Some(b.other_config.clone()),
+        }),
     }
 }
 

@@ -92,8 +92,8 @@ impl Vsctl {
         };
         let ports = self.list(
             "Port",
-            "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids,bond_mode,lacp,\
-             bond_updelay,bond_downdelay",
+            "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids,other_config,bond_mode,\
+             lacp,bond_updelay,bond_downdelay",
         )?;
         let ifaces = self.list(
             "Interface",
@@ -243,12 +243,17 @@ fn decode_port(p: &Row, ifaces: &BTreeMap<String, Iface>) -> Option<(String, (St
                 .and_then(Value::as_u64)
                 .and_then(|v| u32::try_from(v).ok())
         };
+        let map = |c: &str| p.get(c).map(map_items).unwrap_or_default();
+        let mut external_ids = map("external_ids");
+        external_ids.remove(super::MANAGED_KEY);
         OvsBond {
             members: members.iter().map(|i| i.name.clone()).collect(),
             mode: text("bond_mode"),
             lacp: text("lacp"),
             updelay: delay("bond_updelay").unwrap_or(0),
             downdelay: delay("bond_downdelay").unwrap_or(0),
+            external_ids,
+            other_config: map("other_config"),
         }
     });
     let own = members
@@ -429,8 +434,29 @@ fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bo
             format!("options:peer={}", quoted(peer)),
         ]);
     }
-    if p.bond.is_some() {
-        // A bond's Interface rows are its members'; none is named after the port.
+    if let Some(b) = &p.bond {
+        // A bond's Interface rows are its members'; none is named after the port. Its
+        // `ovs-db` is the Port row's: cleared whole (hostnet's mark is set again after).
+        for (column, map) in [
+            ("external_ids", &b.external_ids),
+            ("other_config", &b.other_config),
+        ] {
+            if clear {
+                cmds.push(vec![
+                    "clear".into(),
+                    "Port".into(),
+                    q.clone(),
+                    column.into(),
+                ]);
+            }
+            if !map.is_empty() {
+                let mut set = vec!["set".into(), "Port".into(), q.clone()];
+                for (k, v) in map {
+                    set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
+                }
+                cmds.push(set);
+            }
+        }
         return;
     }
     for (column, map) in [
