@@ -106,6 +106,7 @@ pub fn show(state: &KernelState) -> Shown {
             LinkKind::Veth { .. } => InterfaceType::Veth,
             LinkKind::Ethernet => InterfaceType::Ethernet,
             LinkKind::Loopback => InterfaceType::Loopback,
+            LinkKind::Dummy => InterfaceType::Dummy,
             LinkKind::Other(k) => {
                 skipped.push(format!("{} ({k})", l.name));
                 continue;

@@ -75,6 +75,7 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
                 persistent: t.persistent.unwrap_or(true),
             }))
         }
+        InterfaceType::Dummy => Some(LinkKind::Dummy),
         InterfaceType::OvsBridge | InterfaceType::OvsInterface => None,
         InterfaceType::LinuxBridge
         | InterfaceType::Veth

@@ -208,10 +208,6 @@ pub(super) const REFUSED_TYPES: &[(&str, &str)] = &[
     ("ipvlan", IPVLAN),
     ("ip-tunnel", IP_TUNNEL),
     (
-        "dummy",
-        "dummy devices are not supported by hostnet yet (docs/NMSTATE.md)",
-    ),
-    (
         "tun",
         "hostnet creates tap devices as `type: tap`; tun devices are not managed",
     ),

@@ -113,6 +113,8 @@ pub enum InterfaceType {
     OvsBridge,
     /// An Open vSwitch internal port.
     OvsInterface,
+    /// A dummy device.
+    Dummy,
 }
 
 impl InterfaceType {
@@ -130,6 +132,7 @@ impl InterfaceType {
             InterfaceType::Tap => "tap",
             InterfaceType::OvsBridge => "ovs-bridge",
             InterfaceType::OvsInterface => "ovs-interface",
+            InterfaceType::Dummy => "dummy",
         }
     }
 }
