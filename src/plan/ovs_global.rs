@@ -177,4 +177,25 @@ mod tests {
         let odd = global(&[("ovn-bridge-mappings", "garbage")], &[]);
         assert!(plan(&odd, &want).is_err());
     }
+
+    #[test]
+    fn a_rollback_restores_the_keys_the_apply_changed_and_no_other() {
+        use crate::netdev::{KernelState, Op};
+        use crate::plan::{restore_plan_in, Phase, Plan, Scope};
+        let mut before = KernelState::default();
+        before.ovs.available = true;
+        before.ovs.global = global(&[("owner", "a")], &[]);
+        let mut applied = Plan::new();
+        applied.push(
+            Phase::Ovs,
+            Op::Ovs(set(GlobalColumn::ExternalIds, "owner", Some("b".into()))),
+        );
+        let scope = Scope::of(&applied);
+        // After the apply, another tool sets a key of its own.
+        let mut now = before.clone();
+        now.ovs.global = global(&[("owner", "b"), ("theirs", "x")], &[("k", "v")]);
+        let r = restore_plan_in(&now, &before, Some(&scope));
+        let ops: Vec<String> = r.ops().map(ToString::to_string).collect();
+        assert_eq!(ops, ["Open_vSwitch external_ids:owner=a"]);
+    }
 }
