@@ -106,6 +106,7 @@ pub fn show(state: &KernelState) -> Shown {
             LinkKind::Veth { .. } => InterfaceType::Veth,
             LinkKind::Ethernet => InterfaceType::Ethernet,
             LinkKind::Loopback => InterfaceType::Loopback,
+            LinkKind::Dummy => InterfaceType::Dummy,
             LinkKind::Other(k) => {
                 skipped.push(format!("{} ({k})", l.name));
                 continue;
@@ -242,6 +243,8 @@ pub fn show(state: &KernelState) -> Shown {
             networks: Vec::new(),
             settings: None,
             firewall: None,
+            ovs_db: crate::ovs::show::global_db(&state.ovs),
+            ovn: crate::ovs::show::ovn(&state.ovs),
             ignored: Vec::new(),
         },
         skipped,

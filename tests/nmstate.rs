@@ -13,6 +13,8 @@ mod base_keys;
 mod common;
 #[path = "nmstate/devices.rs"]
 mod devices;
+#[path = "nmstate/kinds.rs"]
+mod kinds;
 
 use std::process::Command;
 
@@ -70,6 +72,8 @@ corpus!(
     "refused_many.yml",
     "base_keys.yml",
     "base_keys_reset.yml",
+    "dummy.yml",
+    "dummy_absent.yml",
 );
 
 /// `hostnet apply` of a corpus file (through standard input).

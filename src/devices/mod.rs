@@ -254,6 +254,8 @@ pub fn create_ovs_port(
                 mode: Some((b.mode.clone(), b.lacp.clone())),
                 updelay: Some(b.updelay),
                 downdelay: Some(b.downdelay),
+                external_ids: Some(b.external_ids.clone()),
+                other_config: Some(b.other_config.clone()),
             }),
             external_ids: Some(settings.external_ids.clone()),
             other_config: Some(settings.other_config.clone()),

@@ -75,6 +75,7 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
                 persistent: t.persistent.unwrap_or(true),
             }))
         }
+        InterfaceType::Dummy => Some(LinkKind::Dummy),
         InterfaceType::OvsBridge | InterfaceType::OvsInterface => None,
         InterfaceType::LinuxBridge
         | InterfaceType::Veth
@@ -118,9 +119,11 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
     let internal = |name: &str| declared(name).is_some_and(|i| i.patch.is_none());
     let patch_peer =
         |name: &str| declared(name).and_then(|i| i.patch.as_ref().map(|p| p.peer.clone()));
+    intent.ovs.global = crate::ovs::global_intent(d.ovs_db.as_ref(), d.ovn.as_ref());
     for (i, iface) in d.interfaces.iter().enumerate() {
         let origin = format!("interfaces[{i}]");
-        if let Some(db) = &iface.ovs_db {
+        let bridge_row = iface.iface_type == Some(InterfaceType::OvsBridge);
+        if let Some(db) = iface.ovs_db.as_ref().filter(|_| !bridge_row) {
             for (map, given) in [
                 (&mut intent.ovs.external_ids, &db.external_ids),
                 (&mut intent.ovs.other_config, &db.other_config),
@@ -169,10 +172,10 @@ pub(super) fn expand_ovs(d: &Desired, intent: &mut Intent) {
                 datapath: bridge
                     .and_then(|b| b.options.as_ref())
                     .and_then(|o| o.datapath.clone()),
-                options: bridge
-                    .and_then(|b| b.options.as_ref())
-                    .map(ovs_options)
-                    .unwrap_or_default(),
+                options: ovs_options(
+                    &bridge.and_then(|b| b.options.clone()).unwrap_or_default(),
+                    iface.ovs_db.as_ref(),
+                ),
                 ports,
                 add_ports: Default::default(),
                 remove_ports: Vec::new(),
@@ -194,13 +197,33 @@ fn ovs_bond(la: &crate::model::OvsBondSpec) -> crate::ovs::OvsBondIntent {
         }),
         updelay: la.bond_updelay,
         downdelay: la.bond_downdelay,
+        external_ids: la.ovs_db.as_ref().and_then(|d| d.external_ids.clone()),
+        other_config: la.ovs_db.as_ref().and_then(|d| d.other_config.clone()),
     }
 }
 
-/// What an ovs-bridge's `bridge.options` say of the bridge's OVSDB options.
-fn ovs_options(o: &crate::model::BridgeOptionsSpec) -> crate::ovs::OvsBridgeOptionsIntent {
-    let stp = o.stp.clone().unwrap_or_default();
+/// What an ovs-bridge's `bridge.options` and `ovs-db` say of the bridge's OVSDB options.
+/// An STP key in `ovs-db.other_config` is the option's other spelling (validation refuses
+/// the two disagreeing).
+fn ovs_options(
+    o: &crate::model::BridgeOptionsSpec,
+    db: Option<&crate::model::OvsDbSpec>,
+) -> crate::ovs::OvsBridgeOptionsIntent {
+    let mut stp = o.stp.clone().unwrap_or_default();
+    let other = db.and_then(|d| d.other_config.as_ref());
+    let key = |k: &str| other.and_then(|m| m.get(k)).and_then(|v| v.parse().ok());
+    stp.forward_delay = stp.forward_delay.or(key("stp-forward-delay"));
+    stp.hello_time = stp.hello_time.or(key("stp-hello-time"));
+    stp.max_age = stp.max_age.or(key("stp-max-age"));
+    stp.priority = stp.priority.or(key("stp-priority"));
     crate::ovs::OvsBridgeOptionsIntent {
+        external_ids: db.and_then(|d| d.external_ids.clone()),
+        other_config: other.map(|m| {
+            m.iter()
+                .filter(|(k, _)| !crate::ovs::STP_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
         stp: stp.enabled,
         rstp: o.rstp,
         mcast_snooping: o.mcast_snooping_enable,

@@ -213,6 +213,9 @@ pub struct OvsBondSpec {
     /// Milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bond_downdelay: Option<u32>,
+    /// `ovs-db`: the bond's Port row (external_ids, other_config), each map complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovs_db: Option<OvsDbSpec>,
 }
 
 /// `link-aggregation.port[]`.

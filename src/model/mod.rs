@@ -17,6 +17,7 @@ mod doc_index;
 mod nmstate_keys;
 mod nmstate_tables;
 pub mod ovs;
+pub mod ovs_global;
 mod parse;
 pub mod routes;
 mod routing_types;
@@ -30,6 +31,7 @@ pub mod vlan_aware;
 
 pub use devices::*;
 pub use dhcp_server::{DhcpHostSpec, DhcpRange, DhcpServerSpec, LeaseTime};
+pub use ovs_global::{OvnBridgeMappingSpec, OvnSpec, OvsGlobalDbSpec};
 pub use parse::{parse, read_input, ParseError, MAX_INPUT_BYTES};
 pub use types::*;
 pub use validate::{validate, ValidationError, ValidationErrors};

@@ -55,8 +55,8 @@ pub(super) const TOP: &[(&str, Key)] = &[
     ("dns-resolver", Key::Map(DNS)),
     ("hostname", Key::Map(HOSTNAME)),
     ("description", Key::Ignore("free text")),
-    ("ovs-db", Key::NotYet),
-    ("ovn", Key::NotYet),
+    ("ovs-db", Key::Map(OVS_DB)),
+    ("ovn", Key::Map(OVN)),
     ("capture", Key::Refuse(NMPOLICY)),
     ("desiredState", Key::Refuse(NMPOLICY)),
     ("desired-state", Key::Refuse(NMPOLICY)),
@@ -207,10 +207,6 @@ pub(super) const REFUSED_TYPES: &[(&str, &str)] = &[
     ("vrf", VRF),
     ("ipvlan", IPVLAN),
     ("ip-tunnel", IP_TUNNEL),
-    (
-        "dummy",
-        "dummy devices are not supported by hostnet yet (docs/NMSTATE.md)",
-    ),
     (
         "tun",
         "hostnet creates tap devices as `type: tap`; tun devices are not managed",
@@ -363,7 +359,7 @@ const OVS_BOND: &[(&str, Key)] = &[
     ("ports", Key::Alias("port")),
     ("bond-updelay", Key::Int),
     ("bond-downdelay", Key::Int),
-    ("ovs-db", Key::NotYet),
+    ("ovs-db", Key::Map(OVS_DB)),
 ];
 
 const OVS_BOND_PORT: &[(&str, Key)] = &[("name", Key::Keep)];
@@ -371,6 +367,14 @@ const OVS_BOND_PORT: &[(&str, Key)] = &[("name", Key::Keep)];
 const OVS_PATCH: &[(&str, Key)] = &[("peer", Key::Keep)];
 
 const OVS_DB: &[(&str, Key)] = &[("external_ids", Key::Keep), ("other_config", Key::Keep)];
+
+const OVN: &[(&str, Key)] = &[("bridge-mappings", Key::List(OVN_MAPPING))];
+
+const OVN_MAPPING: &[(&str, Key)] = &[
+    ("localnet", Key::Keep),
+    ("bridge", Key::Keep),
+    ("state", Key::Keep),
+];
 
 const VLAN: &[(&str, Key)] = &[
     ("base-iface", Key::Keep),

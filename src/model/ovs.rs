@@ -214,6 +214,17 @@ fn check_bond(push: Push, p: &str, name: &str, la: &OvsBondSpec) {
             format!("{m:?} is not active-backup, balance-slb, balance-tcp or lacp"),
         );
     }
+    if la
+        .ovs_db
+        .as_ref()
+        .and_then(|d| d.external_ids.as_ref())
+        .is_some_and(|m| m.contains_key(crate::ovs::MANAGED_KEY))
+    {
+        push(
+            format!("{p}.ovs-db.external_ids.{}", crate::ovs::MANAGED_KEY),
+            "hostnet's own mark of the ports it created; it is not given in a file".to_string(),
+        );
+    }
     let members = la.port.as_deref().unwrap_or_default();
     if members.len() < 2 {
         push(
@@ -273,12 +284,57 @@ fn check_patch(push: Push, p: &str, ty: InterfaceType, iface: &InterfaceSpec, pe
     }
 }
 
+/// Checks an ovs-bridge's own `ovs-db`: an STP key of its other_config is the option of
+/// `bridge.options.stp` by another name, so it is a number in that option's range and does
+/// not contradict the option.
+fn check_bridge_db(push: Push, p: &str, iface: &InterfaceSpec) {
+    let Some(other) = iface.ovs_db.as_ref().and_then(|d| d.other_config.as_ref()) else {
+        return;
+    };
+    let stp = iface
+        .bridge
+        .as_ref()
+        .and_then(|b| b.options.as_ref())
+        .and_then(|o| o.stp.clone())
+        .unwrap_or_default();
+    let given = [
+        (
+            "stp-forward-delay",
+            "forward-delay",
+            stp.forward_delay,
+            4,
+            30,
+        ),
+        ("stp-hello-time", "hello-time", stp.hello_time, 1, 10),
+        ("stp-max-age", "max-age", stp.max_age, 6, 40),
+        ("stp-priority", "priority", stp.priority, 0, 65535),
+    ];
+    for (key, option, by_option, lo, hi) in given {
+        let Some(v) = other.get(key) else { continue };
+        let kp = format!("{p}.ovs-db.other_config.{key}");
+        match v.parse::<u32>() {
+            Err(_) => push(kp, format!("{v:?} is not a number")),
+            Ok(n) if by_option.is_some_and(|o| o != n) => push(
+                kp,
+                format!(
+                    "{n} contradicts bridge.options.stp.{option} ({}); give it once",
+                    by_option.unwrap_or_default()
+                ),
+            ),
+            Ok(n) => range(push, kp, Some(n), lo, hi),
+        }
+    }
+}
+
 /// Checks the Open vSwitch settings of `interfaces[i]`.
 pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSpec) {
     let p = format!("interfaces[{i}]");
     let Some(ty) = iface.iface_type else { return };
     let absent = iface.state == Some(IfaceState::Absent);
     let ovs = ty == InterfaceType::OvsBridge;
+    if ovs {
+        check_bridge_db(push, &p, iface);
+    }
     if let Some(b) = &iface.bridge {
         if let Some(o) = &b.options {
             let op = format!("{p}.bridge.options");

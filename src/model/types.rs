@@ -29,6 +29,12 @@ pub struct Desired {
     /// `firewall`: the backend networks' firewall rules use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<crate::firewall::FirewallSettings>,
+    /// `ovs-db`: the Open_vSwitch row's maps (nmstate's global OVSDB settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovs_db: Option<super::ovs_global::OvsGlobalDbSpec>,
+    /// `ovn`: `bridge-mappings` (OVN's localnet to bridge mappings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn: Option<super::ovs_global::OvnSpec>,
     /// nmstate's keys the file gives that hostnet accepts and ignores, one line each
     /// (see `nmstate_keys.rs`): not part of the schema, filled by [`super::parse`].
     #[serde(skip)]
@@ -107,6 +113,8 @@ pub enum InterfaceType {
     OvsBridge,
     /// An Open vSwitch internal port.
     OvsInterface,
+    /// A dummy device.
+    Dummy,
 }
 
 impl InterfaceType {
@@ -124,6 +132,7 @@ impl InterfaceType {
             InterfaceType::Tap => "tap",
             InterfaceType::OvsBridge => "ovs-bridge",
             InterfaceType::OvsInterface => "ovs-interface",
+            InterfaceType::Dummy => "dummy",
         }
     }
 }

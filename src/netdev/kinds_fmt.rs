@@ -92,9 +92,11 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
             }
             Ok(())
         }
-        LinkKind::Veth { .. } | LinkKind::Ethernet | LinkKind::Loopback | LinkKind::Other(_) => {
-            Ok(())
-        }
+        LinkKind::Veth { .. }
+        | LinkKind::Ethernet
+        | LinkKind::Loopback
+        | LinkKind::Dummy
+        | LinkKind::Other(_) => Ok(()),
     }
 }
 

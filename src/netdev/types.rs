@@ -118,6 +118,8 @@ pub enum LinkKind {
     MacVtap(super::MacVlanOptions),
     /// A tun device in tap mode.
     Tap(super::TapOptions),
+    /// A dummy device (no settings of its own).
+    Dummy,
     /// Anything else, by the kernel's kind name (`tun`, `ipip`, …).
     Other(String),
 }
@@ -136,6 +138,7 @@ impl LinkKind {
             LinkKind::MacVlan(_) => "mac-vlan",
             LinkKind::MacVtap(_) => "mac-vtap",
             LinkKind::Tap(_) => "tap",
+            LinkKind::Dummy => "dummy",
             LinkKind::Other(k) => k,
         }
     }
@@ -179,6 +182,7 @@ impl LinkKind {
             LinkKind::Bridge(_)
             | LinkKind::Bond(_)
             | LinkKind::Vxlan(_)
+            | LinkKind::Dummy
             | LinkKind::Veth { peer: Some(_) } => true,
             LinkKind::Vlan(_) | LinkKind::MacVlan(_) | LinkKind::MacVtap(_) => {
                 self.base().is_some()

@@ -14,18 +14,20 @@
 
 #[cfg(test)]
 mod bond_tests;
+mod display;
 pub(crate) mod model;
 #[cfg(test)]
 mod options_tests;
 #[cfg(test)]
 mod patch_tests;
+mod rows;
 pub mod show;
+pub use display::trunks_text;
 #[cfg(test)]
 mod tests;
 pub mod vsctl;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +108,12 @@ pub struct OvsBond {
     pub updelay: u32,
     /// Port.bond_downdelay, milliseconds.
     pub downdelay: u32,
+    /// Port.external_ids but hostnet's own [`MANAGED_KEY`] (nmstate's `ovs-db` of the bond).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, String>,
+    /// Port.other_config (`bond-detect-mode`, `lacp-time`, … : nmstate's `ovs-db`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_config: BTreeMap<String, String>,
 }
 
 impl OvsBond {
@@ -126,6 +134,9 @@ pub struct OvsBondIntent {
     pub mode: Option<(Option<String>, Option<String>)>,
     pub updelay: Option<u32>,
     pub downdelay: Option<u32>,
+    /// The Port row's maps (`ovs-db`): complete when given, kept when not.
+    pub external_ids: Option<BTreeMap<String, String>>,
+    pub other_config: Option<BTreeMap<String, String>>,
 }
 
 impl OvsBondIntent {
@@ -136,6 +147,14 @@ impl OvsBondIntent {
             members: self.members.clone(),
             updelay: self.updelay.unwrap_or(base.updelay),
             downdelay: self.downdelay.unwrap_or(base.downdelay),
+            external_ids: self
+                .external_ids
+                .clone()
+                .unwrap_or_else(|| base.external_ids.clone()),
+            other_config: self
+                .other_config
+                .clone()
+                .unwrap_or_else(|| base.other_config.clone()),
             ..base.clone()
         };
         if let Some((mode, lacp)) = &self.mode {
@@ -196,7 +215,21 @@ pub struct OvsBridgeOptions {
     /// other_config:stp-priority (0-65535).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stp_priority: Option<u32>,
+    /// Bridge.external_ids (nmstate's `ovs-db` of the bridge).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, String>,
+    /// Bridge.other_config but the STP keys above (nmstate's `ovs-db` of the bridge).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_config: BTreeMap<String, String>,
 }
+
+/// The Bridge.other_config keys that `bridge.options.stp` carries.
+pub const STP_KEYS: [&str; 4] = [
+    "stp-forward-delay",
+    "stp-hello-time",
+    "stp-max-age",
+    "stp-priority",
+];
 
 impl OvsBridgeOptions {
     /// The other_config keys of the STP timers, with their values.
@@ -222,6 +255,9 @@ pub struct OvsBridgeOptionsIntent {
     pub stp_hello_time: Option<u32>,
     pub stp_max_age: Option<u32>,
     pub stp_priority: Option<u32>,
+    /// The bridge's `ovs-db` maps: complete when given, kept when not.
+    pub external_ids: Option<BTreeMap<String, String>>,
+    pub other_config: Option<BTreeMap<String, String>>,
 }
 
 impl OvsBridgeOptionsIntent {
@@ -236,6 +272,14 @@ impl OvsBridgeOptionsIntent {
             stp_hello_time: self.stp_hello_time.or(have.stp_hello_time),
             stp_max_age: self.stp_max_age.or(have.stp_max_age),
             stp_priority: self.stp_priority.or(have.stp_priority),
+            external_ids: self
+                .external_ids
+                .clone()
+                .unwrap_or_else(|| have.external_ids.clone()),
+            other_config: self
+                .other_config
+                .clone()
+                .unwrap_or_else(|| have.other_config.clone()),
         }
     }
 }
@@ -264,6 +308,56 @@ pub struct OvsState {
     /// False when no OVSDB answered (Open vSwitch not installed or not running).
     pub available: bool,
     pub bridges: BTreeMap<String, OvsBridge>,
+    /// The Open_vSwitch row's maps.
+    #[serde(default)]
+    pub global: OvsGlobal,
+}
+
+/// The Open_vSwitch row's external_ids and other_config (nmstate's top-level `ovs-db`;
+/// external_ids also holds `ovn-bridge-mappings`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OvsGlobal {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_config: BTreeMap<String, String>,
+}
+
+impl OvsGlobal {
+    /// The map of `column` (`external_ids` or `other_config`).
+    pub fn column(&self, column: GlobalColumn) -> &BTreeMap<String, String> {
+        match column {
+            GlobalColumn::ExternalIds => &self.external_ids,
+            GlobalColumn::OtherConfig => &self.other_config,
+        }
+    }
+
+    pub fn column_mut(&mut self, column: GlobalColumn) -> &mut BTreeMap<String, String> {
+        match column {
+            GlobalColumn::ExternalIds => &mut self.external_ids,
+            GlobalColumn::OtherConfig => &mut self.other_config,
+        }
+    }
+}
+
+/// A map column of the Open_vSwitch row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GlobalColumn {
+    ExternalIds,
+    OtherConfig,
+}
+
+impl GlobalColumn {
+    pub const ALL: [GlobalColumn; 2] = [GlobalColumn::ExternalIds, GlobalColumn::OtherConfig];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GlobalColumn::ExternalIds => "external_ids",
+            GlobalColumn::OtherConfig => "other_config",
+        }
+    }
 }
 
 impl OvsState {
@@ -332,6 +426,13 @@ pub enum OvsOp {
         port: String,
         settings: OvsPort,
     },
+    /// Sets one key of a map of the Open_vSwitch row (`None`: removes it). One key per op,
+    /// so that a rollback puts back only the keys hostnet changed.
+    SetGlobal {
+        column: GlobalColumn,
+        key: String,
+        value: Option<String>,
+    },
 }
 
 impl OvsOp {
@@ -339,7 +440,7 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => "add",
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => "delete",
-            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } => "change",
+            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } | OvsOp::SetGlobal { .. } => "change",
         }
     }
 
@@ -347,7 +448,7 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => '+',
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => '-',
-            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } => '~',
+            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } | OvsOp::SetGlobal { .. } => '~',
         }
     }
 
@@ -362,125 +463,19 @@ impl OvsOp {
             OvsOp::AddPort { port, .. }
             | OvsOp::DelPort { port, .. }
             | OvsOp::SetPort { port, .. } => vec![port],
+            OvsOp::SetGlobal { .. } => Vec::new(),
         }
     }
-}
 
-fn fmt_settings(f: &mut fmt::Formatter<'_>, p: &OvsPort) -> fmt::Result {
-    if p.internal {
-        write!(f, " internal")?;
-    }
-    if let Some(peer) = &p.patch_peer {
-        write!(f, " patch peer {peer}")?;
-    }
-    if let Some(b) = &p.bond {
-        let members: Vec<&str> = b.members.iter().map(String::as_str).collect();
-        write!(f, " bond {}", members.join(","))?;
-        if let Some(m) = &b.mode {
-            write!(f, " bond_mode {m}")?;
-        }
-        if let Some(l) = &b.lacp {
-            write!(f, " lacp {l}")?;
-        }
-        if b.updelay != 0 || b.downdelay != 0 {
-            write!(f, " updelay {} downdelay {}", b.updelay, b.downdelay)?;
-        }
-    }
-    // An access port says so by its tag alone.
-    if let Some(m) = p.vlan_mode.as_deref().filter(|m| *m != "access") {
-        write!(f, " vlan_mode {m}")?;
-    }
-    if let Some(t) = p.tag {
-        write!(f, " tag {t}")?;
-    }
-    if !p.trunks.is_empty() {
-        write!(f, " trunks {}", trunks_text(&p.trunks))?;
-    }
-    for (k, v) in &p.external_ids {
-        write!(f, " {k}={v}")?;
-    }
-    for (k, v) in &p.other_config {
-        write!(f, " other_config:{k}={v}")?;
-    }
-    Ok(())
-}
-
-/// VLAN ids with runs of three or more as ranges: `21,30-39`.
-pub fn trunks_text(ids: &BTreeSet<u16>) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut run: Vec<u16> = Vec::new();
-    let flush = |run: &mut Vec<u16>, out: &mut Vec<String>| {
-        match run.as_slice() {
-            [first, .., last] if run.len() >= 3 => out.push(format!("{first}-{last}")),
-            ids => out.extend(ids.iter().map(u16::to_string)),
-        }
-        run.clear();
-    };
-    for id in ids {
-        if run.last().is_some_and(|l| l + 1 != *id) {
-            flush(&mut run, &mut out);
-        }
-        run.push(*id);
-    }
-    flush(&mut run, &mut out);
-    out.join(",")
-}
-
-fn fmt_options(f: &mut fmt::Formatter<'_>, o: &OvsBridgeOptions) -> fmt::Result {
-    let on = |b: bool| if b { "on" } else { "off" };
-    write!(
-        f,
-        " stp {} rstp {} mcast-snooping {}",
-        on(o.stp),
-        on(o.rstp),
-        on(o.mcast_snooping)
-    )?;
-    if let Some(m) = &o.fail_mode {
-        write!(f, " fail-mode {m}")?;
-    }
-    for (k, v) in o.stp_keys() {
-        if let Some(v) = v {
-            write!(f, " {k} {v}")?;
-        }
-    }
-    Ok(())
-}
-
-impl fmt::Display for OvsOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// What the op puts in a rollback's scope: its names, and for a key of the
+    /// Open_vSwitch row a name of its own (no interface name has a ':'), so that a
+    /// rollback restores that key and no other.
+    pub fn scope_names(&self) -> Vec<String> {
         match self {
-            OvsOp::AddBridge {
-                name,
-                datapath,
-                options,
-            } => {
-                write!(f, "ovs-bridge {name}")?;
-                if let Some(d) = datapath {
-                    write!(f, " datapath {d}")?;
-                }
-                if *options != OvsBridgeOptions::default() {
-                    fmt_options(f, options)?;
-                }
-                Ok(())
+            OvsOp::SetGlobal { column, key, .. } => {
+                vec![format!("Open_vSwitch:{}:{key}", column.as_str())]
             }
-            OvsOp::DelBridge { name } => write!(f, "ovs-bridge {name}"),
-            OvsOp::SetBridge { name, options } => {
-                write!(f, "ovs-bridge {name}")?;
-                fmt_options(f, options)
-            }
-            OvsOp::AddPort {
-                bridge,
-                port,
-                settings,
-            } => {
-                write!(f, "ovs-port {port} bridge {bridge}")?;
-                fmt_settings(f, settings)
-            }
-            OvsOp::DelPort { bridge, port } => write!(f, "ovs-port {port} bridge {bridge}"),
-            OvsOp::SetPort { port, settings } => {
-                write!(f, "ovs-port {port}")?;
-                fmt_settings(f, settings)
-            }
+            _ => self.names().into_iter().map(str::to_string).collect(),
         }
     }
 }
@@ -534,10 +529,66 @@ pub struct OvsIntent {
     pub external_ids: BTreeMap<String, (String, BTreeMap<String, String>)>,
     /// `ovs-db.other_config` of interfaces, likewise.
     pub other_config: BTreeMap<String, (String, BTreeMap<String, String>)>,
+    /// The top-level `ovs-db` and `ovn`.
+    pub global: OvsGlobalIntent,
+}
+
+/// What the file says of the Open_vSwitch row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OvsGlobalIntent {
+    /// Where it was said (`ovs-db` or `ovn`).
+    pub origin: String,
+    /// Per column: keys set (`Some`) or removed (`None`); an empty map removes every key
+    /// but `ovn-bridge-mappings`.
+    pub maps: BTreeMap<GlobalColumn, BTreeMap<String, Option<String>>>,
+    /// `ovn.bridge-mappings`: localnet → bridge (`None`: removed).
+    pub ovn: Option<BTreeMap<String, Option<String>>>,
+}
+
+impl OvsGlobalIntent {
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty() && self.ovn.is_none()
+    }
 }
 
 impl OvsIntent {
     pub fn is_empty(&self) -> bool {
-        self.bridges.is_empty() && self.external_ids.is_empty() && self.other_config.is_empty()
+        self.bridges.is_empty()
+            && self.external_ids.is_empty()
+            && self.other_config.is_empty()
+            && self.global.is_empty()
     }
+}
+
+/// What the top-level `ovs-db` and `ovn` sections say of the Open_vSwitch row.
+pub fn global_intent(
+    db: Option<&crate::model::OvsGlobalDbSpec>,
+    ovn: Option<&crate::model::OvnSpec>,
+) -> OvsGlobalIntent {
+    let mut g = OvsGlobalIntent::default();
+    if let Some(db) = db {
+        g.origin = "ovs-db".into();
+        for (column, map) in [
+            (GlobalColumn::ExternalIds, &db.external_ids),
+            (GlobalColumn::OtherConfig, &db.other_config),
+        ] {
+            if let Some(m) = map {
+                g.maps.insert(column, m.clone());
+            }
+        }
+    }
+    if let Some(maps) = ovn.and_then(|o| o.bridge_mappings.as_ref()) {
+        if g.origin.is_empty() {
+            g.origin = "ovn".into();
+        }
+        g.ovn = Some(
+            maps.iter()
+                .map(|m| {
+                    let absent = m.state.as_deref() == Some("absent");
+                    (m.localnet.clone(), m.bridge.clone().filter(|_| !absent))
+                })
+                .collect(),
+        );
+    }
+    g
 }

@@ -113,6 +113,13 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
                 }
             }
         }
+        OvsOp::SetGlobal { column, key, value } => {
+            let map = s.ovs.global.column_mut(*column);
+            match value {
+                Some(v) => map.insert(key.clone(), v.clone()),
+                None => map.remove(key),
+            };
+        }
         OvsOp::SetPort { port, settings } => {
             let b = s
                 .ovs

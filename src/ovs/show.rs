@@ -49,6 +49,10 @@ fn bond(b: &OvsBond) -> OvsBondSpec {
         ),
         bond_updelay: (b.updelay != 0).then_some(b.updelay),
         bond_downdelay: (b.downdelay != 0).then_some(b.downdelay),
+        ovs_db: (!b.external_ids.is_empty() || !b.other_config.is_empty()).then(|| OvsDbSpec {
+            external_ids: Some(b.external_ids.clone()),
+            other_config: Some(b.other_config.clone()),
+        }),
     }
 }
 
@@ -77,6 +81,11 @@ pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
         if let Some(b) = ovs.bridges.get(&iface.name) {
             iface.iface_type = Some(InterfaceType::OvsBridge);
             iface.tap = None;
+            // nmstate's show prints the Bridge row's maps, empty ones too.
+            iface.ovs_db = Some(OvsDbSpec {
+                external_ids: Some(b.options.external_ids.clone()),
+                other_config: Some(b.options.other_config.clone()),
+            });
             iface.bridge = Some(BridgeSpec {
                 options: Some(options(b)),
                 port: Some(
@@ -116,4 +125,43 @@ pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
             });
         }
     }
+}
+
+/// The top-level `ovs-db`: the Open_vSwitch row's maps (but `ovn-bridge-mappings`,
+/// shown as `ovn`); `None` without Open vSwitch. Applied back, it sets each key to the
+/// value it has.
+pub fn global_db(ovs: &super::OvsState) -> Option<crate::model::OvsGlobalDbSpec> {
+    use crate::model::ovs_global::{parse_mappings, OVN_MAPPINGS_KEY};
+    if !ovs.available {
+        return None;
+    }
+    let g = &ovs.global;
+    let shown_as_ovn = |k: &str, v: &str| k == OVN_MAPPINGS_KEY && parse_mappings(v).is_some();
+    let map = |m: &std::collections::BTreeMap<String, String>, ids: bool| {
+        m.iter()
+            .filter(|(k, v)| !(ids && shown_as_ovn(k, v)))
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect()
+    };
+    Some(crate::model::OvsGlobalDbSpec {
+        external_ids: Some(map(&g.external_ids, true)),
+        other_config: Some(map(&g.other_config, false)),
+    })
+}
+
+/// The top-level `ovn`: the mappings of `ovn-bridge-mappings`, when it has some.
+pub fn ovn(ovs: &super::OvsState) -> Option<crate::model::OvnSpec> {
+    use crate::model::ovs_global::{parse_mappings, OVN_MAPPINGS_KEY};
+    let maps = parse_mappings(ovs.global.external_ids.get(OVN_MAPPINGS_KEY)?)?;
+    Some(crate::model::OvnSpec {
+        bridge_mappings: Some(
+            maps.into_iter()
+                .map(|(localnet, bridge)| crate::model::OvnBridgeMappingSpec {
+                    localnet,
+                    bridge: Some(bridge),
+                    state: None,
+                })
+                .collect(),
+        ),
+    })
 }

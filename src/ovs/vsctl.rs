@@ -7,6 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use super::rows::{map_items, rows, set_items, uuid_of};
 use super::{OvsBond, OvsBridge, OvsBridgeOptions, OvsError, OvsOp, OvsPort, OvsState};
 
 /// The default database socket of a packaged Open vSwitch.
@@ -82,7 +83,7 @@ impl Vsctl {
             return Ok(OvsState::default());
         }
         let columns = "name,ports,datapath_type,controller,fail_mode,stp_enable,rstp_enable,\
-                       mcast_snooping_enable,other_config";
+                       mcast_snooping_enable,other_config,external_ids";
         let bridges = match self.list("Bridge", columns) {
             // No ovs-vsctl, or no database answering behind a tcp:/ssl: address: OVS is not
             // available, which only matters (as a plan error) to a file that uses it.
@@ -91,14 +92,25 @@ impl Vsctl {
         };
         let ports = self.list(
             "Port",
-            "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids,bond_mode,lacp,\
-             bond_updelay,bond_downdelay",
+            "_uuid,name,tag,vlan_mode,trunks,interfaces,external_ids,other_config,bond_mode,\
+             lacp,bond_updelay,bond_downdelay",
         )?;
         let ifaces = self.list(
             "Interface",
             "_uuid,name,type,options,external_ids,other_config",
         )?;
-        Ok(decode(&bridges, &ports, &ifaces))
+        let mut state = decode(&bridges, &ports, &ifaces);
+        if let Some(row) = self
+            .list("Open_vSwitch", "external_ids,other_config")?
+            .first()
+        {
+            let map = |c: &str| row.get(c).map(map_items).unwrap_or_default();
+            state.global = super::OvsGlobal {
+                external_ids: map("external_ids"),
+                other_config: map("other_config"),
+            };
+        }
+        Ok(state)
     }
 
     /// Carries out `ops` as one OVSDB transaction.
@@ -150,7 +162,7 @@ fn decode(bridges: &[Row], ports: &[Row], ifaces: &[Row]) -> OvsState {
         .collect();
     let mut state = OvsState {
         available: true,
-        bridges: BTreeMap::new(),
+        ..OvsState::default()
     };
     for b in bridges {
         let Some(name) = b.get("name").and_then(Value::as_str) else {
@@ -231,12 +243,17 @@ fn decode_port(p: &Row, ifaces: &BTreeMap<String, Iface>) -> Option<(String, (St
                 .and_then(Value::as_u64)
                 .and_then(|v| u32::try_from(v).ok())
         };
+        let map = |c: &str| p.get(c).map(map_items).unwrap_or_default();
+        let mut external_ids = map("external_ids");
+        external_ids.remove(super::MANAGED_KEY);
         OvsBond {
             members: members.iter().map(|i| i.name.clone()).collect(),
             mode: text("bond_mode"),
             lacp: text("lacp"),
             updelay: delay("bond_updelay").unwrap_or(0),
             downdelay: delay("bond_downdelay").unwrap_or(0),
+            external_ids,
+            other_config: map("other_config"),
         }
     });
     let own = members
@@ -298,6 +315,12 @@ fn bridge_options(b: &Row, unmodelled: &mut Vec<String>) -> OvsBridgeOptions {
         stp_hello_time: key("stp-hello-time"),
         stp_max_age: key("stp-max-age"),
         stp_priority: key("stp-priority"),
+        external_ids: b.get("external_ids").map(map_items).unwrap_or_default(),
+        other_config: other
+            .iter()
+            .filter(|(k, _)| !super::STP_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -314,17 +337,26 @@ fn set_bridge_options(cmds: &mut Vec<Vec<String>>, name: &str, o: &OvsBridgeOpti
     if let Some(m) = &o.fail_mode {
         set.push(format!("fail_mode={}", quoted(m)));
     }
-    let mut removals = Vec::new();
+    // Both maps are set whole: the STP keys and the bridge's `ovs-db` share other_config.
+    for column in ["external_ids", "other_config"] {
+        cmds.push(vec![
+            "clear".into(),
+            "Bridge".into(),
+            name.to_string(),
+            column.into(),
+        ]);
+    }
     for (k, v) in o.stp_keys() {
-        match v {
-            Some(v) => set.push(format!("other_config:{k}=\"{v}\"")),
-            None => removals.push(vec![
-                "remove".into(),
-                "Bridge".into(),
-                name.to_string(),
-                "other_config".into(),
-                k.to_string(),
-            ]),
+        if let Some(v) = v {
+            set.push(format!("other_config:{k}=\"{v}\""));
+        }
+    }
+    for (column, map) in [
+        ("external_ids", &o.external_ids),
+        ("other_config", &o.other_config),
+    ] {
+        for (k, v) in map {
+            set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
         }
     }
     cmds.push(set);
@@ -336,7 +368,6 @@ fn set_bridge_options(cmds: &mut Vec<Vec<String>>, name: &str, o: &OvsBridgeOpti
             "fail_mode".into(),
         ]);
     }
-    cmds.extend(removals);
 }
 
 /// An OVSDB string atom as ovs-vsctl parses it: always quoted, so that `:` and `-`
@@ -403,8 +434,29 @@ fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bo
             format!("options:peer={}", quoted(peer)),
         ]);
     }
-    if p.bond.is_some() {
-        // A bond's Interface rows are its members'; none is named after the port.
+    if let Some(b) = &p.bond {
+        // A bond's Interface rows are its members'; none is named after the port. Its
+        // `ovs-db` is the Port row's: cleared whole (hostnet's mark is set again after).
+        for (column, map) in [
+            ("external_ids", &b.external_ids),
+            ("other_config", &b.other_config),
+        ] {
+            if clear {
+                cmds.push(vec![
+                    "clear".into(),
+                    "Port".into(),
+                    q.clone(),
+                    column.into(),
+                ]);
+            }
+            if !map.is_empty() {
+                let mut set = vec!["set".into(), "Port".into(), q.clone()];
+                for (k, v) in map {
+                    set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
+                }
+                cmds.push(set);
+            }
+        }
         return;
     }
     for (column, map) in [
@@ -488,6 +540,21 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
                     port.clone(),
                 ]);
             }
+            OvsOp::SetGlobal { column, key, value } => {
+                let mut c = vec!["Open_vSwitch".to_string(), ".".into()];
+                match value {
+                    Some(v) => {
+                        c.insert(0, "set".into());
+                        c.push(format!("{}:{}={}", column.as_str(), quoted(key), quoted(v)));
+                    }
+                    None => {
+                        c.insert(0, "remove".into());
+                        c.push(column.as_str().into());
+                        c.push(quoted(key));
+                    }
+                }
+                cmds.push(c);
+            }
             OvsOp::SetPort { port, settings } => {
                 port_settings(&mut cmds, port, settings, true);
                 // A rollback may have to put the mark back, or take it off.
@@ -517,59 +584,6 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
         args.extend(c);
     }
     args
-}
-
-/// The rows of `--format=json` output, as column name → value.
-fn rows(out: &str) -> Result<Vec<BTreeMap<String, Value>>, OvsError> {
-    let v: Value = serde_json::from_str(out).map_err(|e| OvsError::Decode(e.to_string()))?;
-    let headings: Vec<String> = v
-        .get("headings")
-        .and_then(Value::as_array)
-        .ok_or_else(|| OvsError::Decode("no headings".into()))?
-        .iter()
-        .filter_map(|h| h.as_str().map(str::to_string))
-        .collect();
-    let data = v
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| OvsError::Decode("no data".into()))?;
-    Ok(data
-        .iter()
-        .filter_map(Value::as_array)
-        .map(|row| headings.iter().cloned().zip(row.iter().cloned()).collect())
-        .collect())
-}
-
-/// The members of an OVSDB set (`["set", [...]]`, or one bare atom).
-fn set_items(v: &Value) -> Vec<Value> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([tag, Value::Array(items)]) if tag == "set" => items.clone(),
-        _ => vec![v.clone()],
-    }
-}
-
-/// An OVSDB map (`["map", [[k, v], ...]]`) of strings.
-fn map_items(v: &Value) -> BTreeMap<String, String> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([tag, Value::Array(pairs)]) if tag == "map" => pairs
-            .iter()
-            .filter_map(|p| {
-                let p = p.as_array()?;
-                Some((
-                    p.first()?.as_str()?.to_string(),
-                    p.get(1)?.as_str()?.to_string(),
-                ))
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    }
-}
-
-fn uuid_of(v: &Value) -> Option<String> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([tag, Value::String(u)]) if tag == "uuid" => Some(u.clone()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ mod transaction {
                     mcast_snooping: true,
                     fail_mode: Some("secure".into()),
                     stp_priority: Some(28672),
+                    external_ids: [("owner".to_string(), "x y".to_string())].into(),
                     ..OvsBridgeOptions::default()
                 },
             },
@@ -59,11 +60,10 @@ mod transaction {
              -- clear Interface eth2 external_ids \
              -- clear Interface eth2 other_config \
              -- remove Port eth2 external_ids hostnet-created \
+             -- clear Bridge br-int external_ids -- clear Bridge br-int other_config \
              -- set Bridge br-int stp_enable=false rstp_enable=false mcast_snooping_enable=true \
              fail_mode=\"secure\" other_config:stp-priority=\"28672\" \
-             -- remove Bridge br-int other_config stp-forward-delay \
-             -- remove Bridge br-int other_config stp-hello-time \
-             -- remove Bridge br-int other_config stp-max-age \
+             external_ids:\"owner\"=\"x y\" \
              -- --if-exists del-port br-int old"
         );
     }

@@ -31,6 +31,7 @@ mod dropped;
 mod links;
 pub mod ovs;
 mod ovs_db;
+mod ovs_global;
 mod owned;
 mod restore;
 mod rule_block;

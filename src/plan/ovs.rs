@@ -21,6 +21,7 @@ fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
         OvsOp::AddPort { .. } => 3,
         OvsOp::SetPort { .. } => 4,
         OvsOp::SetBridge { .. } => 5,
+        OvsOp::SetGlobal { .. } => 6,
     });
     ops
 }
@@ -302,6 +303,7 @@ pub fn plan(
             .bridges
             .values()
             .map(|b| b.origin.clone())
+            .chain(Some(intent.global.origin.clone()).filter(|o| !o.is_empty()))
             .chain(intent.external_ids.values().map(|(o, _)| o.clone()))
             .chain(intent.other_config.values().map(|(o, _)| o.clone()))
             .next()
@@ -424,6 +426,10 @@ pub fn plan(
     let (ops, errors) = super::ovs_db::other_ports(current, intent, &listed);
     cx.ops.extend(ops);
     cx.errors.extend(errors);
+    match super::ovs_global::plan(&current.global, &intent.global) {
+        Ok(ops) => cx.ops.extend(ops),
+        Err(e) => cx.errors.push(e),
+    }
     if cx.errors.is_empty() {
         Ok(ordered(cx.ops))
     } else {
@@ -511,6 +517,7 @@ pub fn restore(current: &OvsState, target: &OvsState) -> Vec<OvsOp> {
     {
         add_bridge(&mut ops, name, t);
     }
+    ops.extend(super::ovs_global::restore(&current.global, &target.global));
     ordered(ops)
 }
 
@@ -559,6 +566,9 @@ pub fn inverse(op: &OvsOp, before: &OvsState) -> Vec<OvsOp> {
             })
             .into_iter()
             .collect(),
+        OvsOp::SetGlobal { column, key, .. } => {
+            vec![super::ovs_global::inverse(*column, key, &before.global)]
+        }
         OvsOp::SetPort { port, .. } => before
             .bridge_of(port)
             .map(|b| OvsOp::SetPort {

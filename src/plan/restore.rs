@@ -78,7 +78,7 @@ impl Scope {
                 Op::AddRule(r) | Op::DeleteRule(r) => {
                     s.tables.insert(r.table);
                 }
-                Op::Ovs(o) => s.links.extend(o.names().into_iter().map(str::to_string)),
+                Op::Ovs(o) => s.links.extend(o.scope_names()),
                 Op::Firewall(op) => {
                     s.firewall.insert(op.scope_key());
                     // Re-creating a skeleton re-creates the networks in it.
@@ -159,7 +159,7 @@ impl Scope {
                 self.rule_block
             }
             Op::AddRule(r) | Op::DeleteRule(r) => self.tables.contains(&r.table),
-            Op::Ovs(o) => o.names().into_iter().any(link),
+            Op::Ovs(o) => o.scope_names().iter().any(|n| link(n)),
             Op::Firewall(op) => {
                 let key = op.scope_key();
                 self.firewall.contains(&key)

@@ -42,6 +42,7 @@ fn ovs_state(ports: &[(&str, u16)]) -> KernelState {
             },
         )]
         .into(),
+        global: Default::default(),
     };
     KernelState {
         ovs,

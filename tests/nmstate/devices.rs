@@ -65,7 +65,7 @@ fn mac_vlan_and_mac_vtap_promiscuous() {
 
 /// Whether this kernel makes devices of `kind` (a probe, removed again); a skip prints
 /// `SKIP`, and is a failure with `HOSTNET_REQUIRE_KERNEL_FEATURES=1` (the VM tier).
-fn kernel_has(test: &str, kind: LinkKind) -> bool {
+pub(crate) fn kernel_has(test: &str, kind: LinkKind) -> bool {
     let mut d = LinuxDriver::new().expect("netlink");
     let probe = Op::CreateLink(NewLink {
         name: "hnprobe0".into(),

@@ -14,6 +14,9 @@ use hostnet::netdev::linux::LinuxDriver;
 use hostnet::netdev::model::ModelDriver;
 use hostnet::netdev::{Driver, KernelState};
 
+#[path = "ovs_db.rs"]
+mod ovs_db;
+
 /// A corpus file, compiled in.
 fn read(file: &str) -> &'static str {
     match file {
@@ -23,6 +26,10 @@ fn read(file: &str) -> &'static str {
         "ovs_patch.yml" => include_str!("ovs_patch.yml"),
         "ovs_patch_absent.yml" => include_str!("ovs_patch_absent.yml"),
         "ovs_bond.yml" => include_str!("ovs_bond.yml"),
+        "ovs_bridge_db.yml" => include_str!("ovs_bridge_db.yml"),
+        "ovs_db_global.yml" => include_str!("ovs_db_global.yml"),
+        "ovs_bond_db.yml" => include_str!("ovs_bond_db.yml"),
+        "ovn_bridge_mappings.yml" => include_str!("ovn_bridge_mappings.yml"),
         other => panic!("{other} is not in the OVS corpus"),
     }
 }

@@ -40,6 +40,8 @@ pub enum Kind {
     BridgeVlans,
     OvsBridge,
     OvsPort,
+    /// A key of the Open_vSwitch row's maps.
+    OvsDb,
     Address,
     Route,
     Rule,

@@ -438,6 +438,23 @@ fn ovs(o: &OvsOp, before: &KernelState) -> Described {
             port_now(port),
             None,
         ),
+        OvsOp::SetGlobal { column, key, value } => {
+            let now = before.ovs.global.column(*column).get(key);
+            let val = |v: Option<&String>| v.map(|v| obj([("value", json!(v))]));
+            let action = match (now, value) {
+                (None, _) => Create,
+                (Some(_), None) => Remove,
+                _ => Change,
+            };
+            (
+                Kind::OvsDb,
+                format!("{}:{key}", column.as_str()),
+                format!("Open_vSwitch {}:{key}", column.as_str()),
+                action,
+                val(now),
+                val(value.as_ref()),
+            )
+        }
         OvsOp::SetPort { port, settings } => {
             let a = ovs_port(None, settings);
             let b = port_now(port).map(|mut m| {

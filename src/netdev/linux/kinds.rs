@@ -90,6 +90,7 @@ pub(super) fn decode(
     Some(match kind {
         "vlan" => LinkKind::Vlan(decode_vlan(data, base)?),
         "bond" => LinkKind::Bond(decode_bond(data, names)?),
+        "dummy" => LinkKind::Dummy,
         "vxlan" => LinkKind::Vxlan(VxlanOptions {
             id: u32_attr(data, IFLA_VXLAN_ID)?,
             base: u32_attr(data, IFLA_VXLAN_LINK)
@@ -311,6 +312,11 @@ pub(super) fn create_attributes(kind: &LinkKind, base: Option<u32>) -> Vec<LinkA
             ]),
         ),
         LinkKind::Bond(b) => (InfoKind::Bond, InfoData::Bond(bond_create(b))),
+        LinkKind::Dummy => {
+            return vec![LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Dummy,
+            )])];
+        }
         LinkKind::Vxlan(v) => {
             let mut data = vec![InfoVxlan::Id(v.id)];
             // IFLA_VXLAN_LINK binds the tunnel; it is not the link of the message.
