@@ -49,6 +49,9 @@ done
 copy() { # FILE: copy it and every library it links, at their absolute paths
     mkdir -p "$ROOT$(dirname "$1")"
     cp -L "$1" "$ROOT$1"
+    # Debug test binaries pass 150 MB each: unstripped, the initramfs no longer unpacks in
+    # the guest's memory ("Initramfs unpacking failed: write error"). Strip the copy only.
+    strip --strip-debug "$ROOT$1" 2>/dev/null || true
     ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
         mkdir -p "$ROOT$(dirname "$lib")"
         cp -L "$lib" "$ROOT$lib"
