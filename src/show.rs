@@ -146,6 +146,9 @@ pub fn show(state: &KernelState) -> Shown {
             },
             description: state.aliases.get(&l.name).cloned(),
             accept_all_mac_addresses: state.promisc.contains(&l.name).then_some(true),
+            // Its controller's port list says it; the MAC is printed as it is.
+            controller: None,
+            copy_mac_from: None,
             ipv4: addrs(true),
             ipv6: ipv6_switches(state, &l.name, addrs(false)),
             bridge: match &l.kind {

@@ -11,6 +11,8 @@
 #[path = "nmstate/base_keys.rs"]
 mod base_keys;
 mod common;
+#[path = "nmstate/controller.rs"]
+mod controller;
 #[path = "nmstate/devices.rs"]
 mod devices;
 
@@ -70,6 +72,8 @@ corpus!(
     "refused_many.yml",
     "base_keys.yml",
     "base_keys_reset.yml",
+    "controller.yml",
+    "controller_detach.yml",
 );
 
 /// `hostnet apply` of a corpus file (through standard input).

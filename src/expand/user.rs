@@ -56,6 +56,9 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             controller.insert(p, &iface.name);
         }
     }
+    for (port, ctl) in own_controllers(d) {
+        controller.entry(port).or_insert(ctl);
+    }
     for (i, iface) in d.interfaces.iter().enumerate() {
         let state = iface.state.unwrap_or(IfaceState::Up);
         // An Open vSwitch patch port has no network device: only OVSDB has it.
@@ -140,6 +143,8 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     ipv6_enabled: iface.ipv6.as_ref().and_then(|s| s.enabled),
                     autoconf: iface.ipv6.as_ref().and_then(|s| s.autoconf),
                     bond_port: None,
+                    detach: iface.controller.as_deref() == Some(""),
+                    copy_mac_from: iface.copy_mac_from.clone(),
                 },
             },
         );
@@ -189,6 +194,23 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             }
         }
     }
+}
+
+/// Interfaces that name their own `controller` (nmstate's other way to say what a port
+/// list says; validation refused contradictions). An Open vSwitch bridge's ports are its
+/// list's.
+fn own_controllers(d: &Desired) -> Vec<(&str, &str)> {
+    let ovs = |c: &str| {
+        d.interfaces
+            .iter()
+            .any(|i| i.name == c && i.iface_type == Some(InterfaceType::OvsBridge))
+    };
+    d.interfaces
+        .iter()
+        .filter(|i| !matches!(i.state, Some(IfaceState::Absent | IfaceState::Ignore)))
+        .filter_map(|i| Some((i.name.as_str(), i.controller.as_deref()?)))
+        .filter(|(_, c)| !c.is_empty() && !ovs(c))
+        .collect()
 }
 
 pub(super) fn expand_routes(d: &Desired, intent: &mut Intent) {

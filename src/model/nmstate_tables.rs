@@ -148,9 +148,9 @@ pub(super) const IFACE: &[(&str, Key)] = &[
     ("min-mtu", Key::Ignore(QUERY_ONLY)),
     ("max-mtu", Key::Ignore(QUERY_ONLY)),
     ("wait-ip", Key::Ignore("NetworkManager's activation setting")),
-    ("controller", Key::NotYet),
+    ("controller", Key::Keep),
     ("accept-all-mac-addresses", Key::Bool),
-    ("copy-mac-from", Key::NotYet),
+    ("copy-mac-from", Key::Keep),
     ("alt-names", Key::NotYet),
     (
         "802.1x",

@@ -56,6 +56,13 @@ pub struct InterfaceSpec {
     /// `accept-all-mac-addresses`: the link's own promiscuous flag (IFF_PROMISC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept_all_mac_addresses: Option<bool>,
+    /// `controller`: the bridge or bond this interface is a port of (IFLA_MASTER); `""`
+    /// takes it out of the one it is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// `copy-mac-from`: take the MAC address of this other interface (resolved at plan time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_mac_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<IpSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -189,6 +189,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
             super::ovs::check_ovs(&mut push, &ix, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);
+        super::base_keys::check(&mut push, d);
         super::routes::check(&mut push, d);
         for (i, n) in d.networks.iter().enumerate() {
             super::validate_devices::check_network(&mut push, i, n);

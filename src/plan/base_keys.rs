@@ -4,9 +4,10 @@
 //! `disable_ipv6`/`autoconf` sysctls, written as journaled sysctl ops (a rollback
 //! writes the old values back, as it does for `accept_ra`).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use super::{Phase, Plan};
+use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, LinkIntent};
 use crate::firewall::{sysctl, FwOp};
 use crate::model::IfaceState;
@@ -69,6 +70,78 @@ fn primary_after_ports(plan: &mut Plan) {
     plan.phases[Phase::ChangeBridges as usize].extend(later);
 }
 
+/// Resolves `copy-mac-from` to the MAC address it names (the file's for that interface,
+/// else the kernel's now), and checks that a `controller` the file names itself is a
+/// bridge or bond that exists or is made.
+pub(super) fn resolve<'a>(
+    current: &KernelState,
+    intent: &'a Intent,
+) -> Result<Cow<'a, Intent>, Vec<PlanError>> {
+    let mut errors = Vec::new();
+    for li in intent
+        .links
+        .values()
+        .filter(|l| l.state != IfaceState::Absent)
+    {
+        let Some(c) = &li.controller else { continue };
+        if intent.links.get(c).is_some_and(|l| l.kind.is_some()) {
+            continue;
+        }
+        let problem = match current.links.get(c).map(|l| &l.kind) {
+            None => format!("{c} does not exist and the file does not create it"),
+            Some(LinkKind::Bridge(_) | LinkKind::Bond(_)) => continue,
+            Some(k) => format!("{c} is a {}, not a bridge or bond", k.type_name()),
+        };
+        errors.push(PlanError {
+            path: format!("{}.controller", li.origin),
+            message: problem,
+        });
+    }
+    if !intent
+        .links
+        .values()
+        .any(|l| l.base.copy_mac_from.is_some())
+    {
+        return if errors.is_empty() {
+            Ok(Cow::Borrowed(intent))
+        } else {
+            Err(errors)
+        };
+    }
+    let mut out = intent.clone();
+    for (name, li) in out.links.iter_mut() {
+        let Some(from) = li.base.copy_mac_from.clone() else {
+            continue;
+        };
+        let given = intent.links.get(&from).and_then(|l| l.mac);
+        let made = intent
+            .links
+            .get(&from)
+            .is_some_and(|l| l.kind.is_some() && l.state != IfaceState::Absent)
+            && !current.links.contains_key(&from);
+        let mac = match (given, current.links.get(&from)) {
+            (Some(m), _) => Ok(m),
+            (None, _) if made => Err(format!(
+                "{from} is made by this apply with a MAC address the kernel chooses; give it a mac-address"
+            )),
+            (None, Some(l)) => l.mac.ok_or(format!("{from} has no MAC address")),
+            (None, None) => Err(format!("{from} does not exist")),
+        };
+        match mac {
+            Ok(m) => li.mac = Some(m),
+            Err(message) => errors.push(PlanError {
+                path: format!("{}.copy-mac-from", li.origin),
+                message: format!("{name}: {message}"),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Cow::Owned(out))
+    } else {
+        Err(errors)
+    }
+}
+
 /// Plans the base keys of every interface the intent keeps.
 pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     primary_after_ports(plan);
@@ -78,6 +151,19 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
             continue;
         }
         let exists = current.links.contains_key(name) && !gone.contains(name);
+        let port_of = current.links.get(name).and_then(|l| l.controller.as_ref());
+        if li.base.detach && exists && port_of.is_some() {
+            plan.push(
+                Phase::ReleasePorts,
+                Op::ChangeLink {
+                    name: name.clone(),
+                    change: LinkChange {
+                        controller: Some(None),
+                        ..LinkChange::default()
+                    },
+                },
+            );
+        }
         let change = link_change(current, name, li, exists);
         if !change.is_empty() {
             plan.push(

@@ -226,3 +226,49 @@ fn a_new_bonds_primary_is_set_once_its_ports_are_in() {
     };
     assert_eq!(b.primary, None);
 }
+
+#[test]
+fn controller_joins_and_detaches_a_port_and_copy_mac_from_takes_the_mac() {
+    let mut m = host_with_v1();
+    run(
+        &mut m,
+        "interfaces:\n- {name: br9, type: linux-bridge, copy-mac-from: eth1}\n- {name: v1, controller: br9}\n",
+    );
+    let s = m.state();
+    assert_eq!(s.links["v1"].controller.as_deref(), Some("br9"));
+    assert_eq!(s.links["br9"].mac, s.links["eth1"].mac);
+    // Listing the bridge again without a port list keeps the port.
+    run(&mut m, "interfaces:\n- {name: br9, type: linux-bridge}\n");
+    assert_eq!(m.state().links["v1"].controller.as_deref(), Some("br9"));
+    let p = run(&mut m, "interfaces:\n- {name: v1, controller: \"\"}\n");
+    assert_eq!(p.to_string(), "~ link v1 nomaster\n");
+    assert_eq!(m.state().links["v1"].controller, None);
+}
+
+#[test]
+fn controller_and_copy_mac_from_naming_what_is_not_there_are_refused() {
+    let m = host_with_v1();
+    let errs = |yaml: &str| -> Vec<String> {
+        plan(m.state(), &intent_of(yaml))
+            .expect_err("refused")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        errs("interfaces:\n- {name: v1, controller: br7}\n"),
+        ["interfaces[0].controller: br7 does not exist and the file does not create it"]
+    );
+    assert_eq!(
+        errs("interfaces:\n- {name: v1, controller: eth0}\n"),
+        ["interfaces[0].controller: eth0 is a ethernet, not a bridge or bond"]
+    );
+    assert_eq!(
+        errs("interfaces:\n- {name: br9, type: linux-bridge, copy-mac-from: eth7}\n"),
+        ["interfaces[0].copy-mac-from: br9: eth7 does not exist"]
+    );
+    assert_eq!(
+        errs("interfaces:\n- {name: br9, type: linux-bridge, copy-mac-from: v9}\n- {name: v9, type: veth, veth: {peer: v9p}}\n"),
+        ["interfaces[0].copy-mac-from: br9: v9 is made by this apply with a MAC address the kernel chooses; give it a mac-address"]
+    );
+}
