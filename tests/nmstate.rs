@@ -15,6 +15,8 @@ mod common;
 mod controller;
 #[path = "nmstate/devices.rs"]
 mod devices;
+#[path = "nmstate/ipv6_token.rs"]
+mod ipv6_token;
 
 use std::process::Command;
 
@@ -74,6 +76,8 @@ corpus!(
     "base_keys_reset.yml",
     "controller.yml",
     "controller_detach.yml",
+    "ipv6_token.yml",
+    "ipv6_token_reset.yml",
 );
 
 /// `hostnet apply` of a corpus file (through standard input).

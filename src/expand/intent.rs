@@ -59,6 +59,8 @@ pub struct BaseKeys {
     pub detach: bool,
     /// `copy-mac-from`: the interface whose MAC it takes (resolved by the planner).
     pub copy_mac_from: Option<String>,
+    /// `ipv6.addr-gen-mode` and `ipv6.token`.
+    pub inet6: Option<crate::netdev::inet6::Inet6Change>,
 }
 
 impl LinkIntent {

@@ -145,6 +145,14 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     bond_port: None,
                     detach: iface.controller.as_deref() == Some(""),
                     copy_mac_from: iface.copy_mac_from.clone(),
+                    inet6: iface
+                        .ipv6
+                        .as_ref()
+                        .map(|s| crate::netdev::inet6::Inet6Change {
+                            addr_gen_mode: s.addr_gen_mode.map(AddrGenMode::kernel),
+                            token: s.token,
+                        })
+                        .filter(|c| !c.is_empty()),
                 },
             },
         );

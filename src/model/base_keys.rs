@@ -51,6 +51,7 @@ pub(super) fn check(push: Push, d: &Desired) {
                 &declared,
             );
         }
+        check_inet6(push, &p, iface);
         if let Some(from) = &iface.copy_mac_from {
             let path = format!("{p}.copy-mac-from");
             if let Err(m) = check_ifname(from) {
@@ -72,6 +73,44 @@ pub(super) fn check(push: Push, d: &Desired) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// `addr-gen-mode` and `token` are IPv6's, and need IPv6 on.
+fn check_inet6(push: Push, p: &str, iface: &InterfaceSpec) {
+    if let Some(v4) = &iface.ipv4 {
+        for (key, given) in [
+            ("addr-gen-mode", v4.addr_gen_mode.is_some()),
+            ("token", v4.token.is_some()),
+        ] {
+            if given {
+                push(
+                    format!("{p}.ipv4.{key}"),
+                    "an IPv6 setting; give it under ipv6".into(),
+                );
+            }
+        }
+    }
+    let Some(v6) = &iface.ipv6 else { return };
+    if v6.enabled == Some(false) {
+        for (key, given) in [
+            ("addr-gen-mode", v6.addr_gen_mode.is_some()),
+            ("token", v6.token.is_some()),
+        ] {
+            if given {
+                push(format!("{p}.ipv6.{key}"), "needs IPv6 enabled".into());
+            }
+        }
+    }
+    if let Some(t) = v6.token {
+        if t.segments()[..4].iter().any(|s| *s != 0) {
+            push(
+                format!("{p}.ipv6.token"),
+                format!(
+                    "{t}: a token is an interface identifier, the lower 64 bits only (e.g. ::1:2)"
+                ),
+            );
         }
     }
 }
@@ -192,6 +231,21 @@ mod tests {
             "interfaces:\n- {name: br0, type: linux-bridge, copy-mac-from: eth1, bridge: {port: [{name: eth1}]}}\n- {name: eth1, type: ethernet, controller: br0}\n- {name: eth2, type: ethernet, controller: br9}\n- {name: eth3, controller: \"\"}\n"
         )
         .is_empty());
+    }
+
+    #[test]
+    fn addr_gen_mode_and_token_problems_name_the_field() {
+        let e = errors(
+            "interfaces:\n- {name: eth1, ipv4: {token: \"::1\"}, ipv6: {token: \"2001:db8::1\", addr-gen-mode: eui64}}\n- {name: eth2, ipv6: {enabled: false, addr-gen-mode: stable-privacy}}\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "interfaces[0].ipv4.token: an IPv6 setting; give it under ipv6",
+                "interfaces[0].ipv6.token: 2001:db8::1: a token is an interface identifier, the lower 64 bits only (e.g. ::1:2)",
+                "interfaces[1].ipv6.addr-gen-mode: needs IPv6 enabled",
+            ]
+        );
     }
 
     #[test]

@@ -256,8 +256,8 @@ const IP: &[(&str, Key)] = &[
         "allow-extra-address",
         Key::Ignore("hostnet's address list is complete at apply, as nmstate's is; the key only relaxes nmstate's verification"),
     ),
-    ("addr-gen-mode", Key::NotYet),
-    ("token", Key::NotYet),
+    ("addr-gen-mode", Key::Keep),
+    ("token", Key::Keep),
 ];
 
 const ADDRESS: &[(&str, Key)] = &[
