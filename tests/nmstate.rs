@@ -78,6 +78,7 @@ corpus!(
     "controller_detach.yml",
     "ipv6_token.yml",
     "ipv6_token_reset.yml",
+    "linux_bridge_extra_ports.yml",
 );
 
 /// `hostnet apply` of a corpus file (through standard input).

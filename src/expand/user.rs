@@ -132,7 +132,13 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     .as_ref()
                     .filter(|_| iface.iface_type != Some(InterfaceType::OvsBridge))
                     .and_then(|b| b.port.as_ref())
-                    .map(|ps| Ports::Exact(ps.iter().map(|p| p.name.clone()).collect()))
+                    .map(|ps| {
+                        let names = ps.iter().map(|p| p.name.clone()).collect();
+                        match extra_ports_kept(iface) {
+                            true => Ports::AtLeast(names),
+                            false => Ports::Exact(names),
+                        }
+                    })
                     .or_else(|| devices::bond_ports(iface).map(|ps| Ports::Exact(ps.to_vec()))),
                 controller: controller.get(iface.name.as_str()).map(|c| c.to_string()),
                 ipv4: addrs(&iface.ipv4),
@@ -202,6 +208,17 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             }
         }
     }
+}
+
+/// `bridge.options.allow-extra-ports`: the port list names the ports the bridge must
+/// have, not all it may have.
+fn extra_ports_kept(iface: &InterfaceSpec) -> bool {
+    iface
+        .bridge
+        .as_ref()
+        .and_then(|b| b.options.as_ref())
+        .and_then(|o| o.allow_extra_ports)
+        == Some(true)
 }
 
 /// Interfaces that name their own `controller` (nmstate's other way to say what a port

@@ -299,7 +299,7 @@ const LINUX_BRIDGE_OPTIONS: &[(&str, Key)] = &[
     ("vlan-default-pvid", Key::Int),
     ("gc-timer", Key::Ignore(QUERY_ONLY)),
     ("hello-timer", Key::Ignore(QUERY_ONLY)),
-    ("allow-extra-ports", Key::NotYet),
+    ("allow-extra-ports", Key::Bool),
 ];
 
 const LINUX_STP: &[(&str, Key)] = &[

@@ -232,6 +232,10 @@ pub struct BridgeOptionsSpec {
     /// ovs-bridge only: `standalone` or `secure` (`""` clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_mode: Option<String>,
+    /// `allow-extra-ports` (linux-bridge): ports the `port` list does not name are kept
+    /// in the bridge (guests' taps that libvirt plugs), not released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_extra_ports: Option<bool>,
     /// Seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_ageing_time: Option<u32>,

@@ -86,3 +86,28 @@ fn controller_and_copy_mac_from_rolled_back_after_a_crash() {
     assert!(crashed >= 2, "{crashed} crash points");
     assert_eq!(master("eth1").as_deref(), Some("br-ctl0"));
 }
+
+#[test]
+fn allow_extra_ports_keeps_ports_another_tool_plugged() {
+    if !enter_private_netns("allow_extra_ports") {
+        return;
+    }
+    fixture();
+    converges("linux_bridge_extra_ports.yml", &["br-xp0", "eth1", "eth2"]);
+    assert_eq!(master("eth1").as_deref(), Some("br-xp0"));
+    // A tap libvirt plugs in: the file does not name it, and it stays.
+    run_ip(&["link", "set", "dev", "eth2", "master", "br-xp0"]);
+    let again = apply_file("linux_bridge_extra_ports.yml");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(master("eth2").as_deref(), Some("br-xp0"));
+    // Without the key the list is complete again: eth2 is released.
+    let exact = read("linux_bridge_extra_ports.yml")
+        .replace("allow-extra-ports: true", "allow-extra-ports: false");
+    converges_yaml("exact port list", &exact, &["br-xp0", "eth1", "eth2"]);
+    assert_eq!(master("eth2"), None);
+    assert_eq!(master("eth1").as_deref(), Some("br-xp0"));
+}
