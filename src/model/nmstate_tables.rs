@@ -504,3 +504,20 @@ pub(super) fn as_bool(v: &Value) -> Option<bool> {
         _ => None,
     }
 }
+
+/// The tables whose ignored keys and aliases the input's JSON Schema lists (so that
+/// editors take what `apply` takes), by the schema definition of the type each one
+/// describes (`""`: the document itself).
+pub(super) const SCHEMA_TABLES: &[(&str, &[(&str, Key)])] = &[
+    ("", TOP),
+    ("InterfaceSpec", IFACE),
+    ("IpSpec", IP),
+    ("AddressSpec", ADDRESS),
+    ("RoutesSpec", ROUTES),
+    ("RouteSpec", ROUTE),
+    ("RuleSpec", RULE),
+    ("BridgeSpec", LINUX_BRIDGE),
+    ("BridgeOptionsSpec", LINUX_BRIDGE_OPTIONS),
+    ("PortSpec", LINUX_BRIDGE_PORT),
+    ("LinkAggregationSpec", BOND),
+];
