@@ -428,7 +428,7 @@ const BOND_OPTIONS: &[(&str, Key)] = &[
     ("xmit_hash_policy", Key::Keep),
     ("resend_igmp", Key::Int),
     ("num_grat_arp", Key::Int),
-    ("num_unsol_na", Key::NotYet),
+    ("num_unsol_na", Key::Int),
     ("all_slaves_active", Key::Keep),
     ("min_links", Key::Int),
     ("lp_interval", Key::NotYet),
