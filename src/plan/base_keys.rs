@@ -92,7 +92,7 @@ pub(super) fn resolve<'a>(
         let problem = match current.links.get(c).map(|l| &l.kind) {
             None => format!("{c} does not exist and the file does not create it"),
             Some(LinkKind::Bridge(_) | LinkKind::Bond(_)) => continue,
-            Some(k) => format!("{c} is a {}, not a bridge or bond", k.type_name()),
+            Some(k) => format!("{c} is not a bridge or bond (it is {})", k.type_name()),
         };
         errors.push(PlanError {
             path: format!("{}.controller", li.origin),

@@ -261,7 +261,7 @@ fn controller_and_copy_mac_from_naming_what_is_not_there_are_refused() {
     );
     assert_eq!(
         errs("interfaces:\n- {name: v1, controller: eth0}\n"),
-        ["interfaces[0].controller: eth0 is a ethernet, not a bridge or bond"]
+        ["interfaces[0].controller: eth0 is not a bridge or bond (it is ethernet)"]
     );
     assert_eq!(
         errs("interfaces:\n- {name: br9, type: linux-bridge, copy-mac-from: eth7}\n"),
