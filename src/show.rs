@@ -61,6 +61,30 @@ fn ipv6_switches(state: &KernelState, name: &str, spec: Option<IpSpec>) -> Optio
     Some(spec)
 }
 
+/// `addr-gen-mode` when it is `stable-privacy` (eui64 is the kernel's default; `none`,
+/// which hostnet gives bridge ports, and `random` have no nmstate name) and `token` when
+/// one is set.
+fn inet6_keys(state: &KernelState, name: &str, spec: Option<IpSpec>) -> Option<IpSpec> {
+    let Some(i) = state.inet6.get(name) else {
+        return spec;
+    };
+    let mode = (i.addr_gen_mode == crate::netdev::inet6::STABLE_PRIVACY)
+        .then_some(crate::model::AddrGenMode::StablePrivacy);
+    if mode.is_none() && i.token.is_none() {
+        return spec;
+    }
+    let mut spec = spec.unwrap_or(IpSpec {
+        enabled: Some(true),
+        ..IpSpec::default()
+    });
+    if spec.enabled == Some(false) {
+        return Some(spec);
+    }
+    spec.addr_gen_mode = mode;
+    spec.token = i.token;
+    Some(spec)
+}
+
 /// Route protocols that the kernel or autoconfiguration make, not a configuration.
 const PROTO_REDIRECT: u8 = 1;
 const PROTO_RA: u8 = 9;
@@ -129,6 +153,8 @@ pub fn show(state: &KernelState) -> Shown {
                 address: Some(list),
                 dhcp: None,
                 autoconf: None,
+                addr_gen_mode: None,
+                token: None,
             })
         };
         let mut iface = InterfaceSpec {
@@ -147,8 +173,11 @@ pub fn show(state: &KernelState) -> Shown {
             },
             description: state.aliases.get(&l.name).cloned(),
             accept_all_mac_addresses: state.promisc.contains(&l.name).then_some(true),
+            // Its controller's port list says it; the MAC is printed as it is.
+            controller: None,
+            copy_mac_from: None,
             ipv4: addrs(true),
-            ipv6: ipv6_switches(state, &l.name, addrs(false)),
+            ipv6: inet6_keys(state, &l.name, ipv6_switches(state, &l.name, addrs(false))),
             bridge: match &l.kind {
                 LinkKind::Bridge(o) => Some(BridgeSpec {
                     options: Some(crate::model::bridge::show_options(

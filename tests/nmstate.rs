@@ -11,10 +11,14 @@
 #[path = "nmstate/base_keys.rs"]
 mod base_keys;
 mod common;
+#[path = "nmstate/controller.rs"]
+mod controller;
 #[path = "nmstate/devices.rs"]
 mod devices;
 #[path = "nmstate/kinds.rs"]
 mod kinds;
+#[path = "nmstate/ipv6_token.rs"]
+mod ipv6_token;
 
 use std::process::Command;
 
@@ -74,6 +78,11 @@ corpus!(
     "base_keys_reset.yml",
     "dummy.yml",
     "dummy_absent.yml",
+    "controller.yml",
+    "controller_detach.yml",
+    "ipv6_token.yml",
+    "ipv6_token_reset.yml",
+    "linux_bridge_extra_ports.yml",
 );
 
 /// `hostnet apply` of a corpus file (through standard input).

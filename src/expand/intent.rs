@@ -55,6 +55,12 @@ pub struct BaseKeys {
     pub autoconf: Option<bool>,
     /// Its settings as a port of its bond (the bond's `ports-config`).
     pub bond_port: Option<crate::netdev::BondPortChange>,
+    /// `controller: ""`: out of whichever bridge or bond it is in.
+    pub detach: bool,
+    /// `copy-mac-from`: the interface whose MAC it takes (resolved by the planner).
+    pub copy_mac_from: Option<String>,
+    /// `ipv6.addr-gen-mode` and `ipv6.token`.
+    pub inet6: Option<crate::netdev::inet6::Inet6Change>,
 }
 
 impl LinkIntent {

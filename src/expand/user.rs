@@ -56,6 +56,9 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             controller.insert(p, &iface.name);
         }
     }
+    for (port, ctl) in own_controllers(d) {
+        controller.entry(port).or_insert(ctl);
+    }
     for (i, iface) in d.interfaces.iter().enumerate() {
         let state = iface.state.unwrap_or(IfaceState::Up);
         // An Open vSwitch patch port has no network device: only OVSDB has it.
@@ -129,7 +132,13 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     .as_ref()
                     .filter(|_| iface.iface_type != Some(InterfaceType::OvsBridge))
                     .and_then(|b| b.port.as_ref())
-                    .map(|ps| Ports::Exact(ps.iter().map(|p| p.name.clone()).collect()))
+                    .map(|ps| {
+                        let names = ps.iter().map(|p| p.name.clone()).collect();
+                        match extra_ports_kept(iface) {
+                            true => Ports::AtLeast(names),
+                            false => Ports::Exact(names),
+                        }
+                    })
                     .or_else(|| devices::bond_ports(iface).map(|ps| Ports::Exact(ps.to_vec()))),
                 controller: controller.get(iface.name.as_str()).map(|c| c.to_string()),
                 ipv4: addrs(&iface.ipv4),
@@ -140,6 +149,16 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     ipv6_enabled: iface.ipv6.as_ref().and_then(|s| s.enabled),
                     autoconf: iface.ipv6.as_ref().and_then(|s| s.autoconf),
                     bond_port: None,
+                    detach: iface.controller.as_deref() == Some(""),
+                    copy_mac_from: iface.copy_mac_from.clone(),
+                    inet6: iface
+                        .ipv6
+                        .as_ref()
+                        .map(|s| crate::netdev::inet6::Inet6Change {
+                            addr_gen_mode: s.addr_gen_mode.map(AddrGenMode::kernel),
+                            token: s.token,
+                        })
+                        .filter(|c| !c.is_empty()),
                 },
             },
         );
@@ -189,6 +208,34 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             }
         }
     }
+}
+
+/// `bridge.options.allow-extra-ports`: the port list names the ports the bridge must
+/// have, not all it may have.
+fn extra_ports_kept(iface: &InterfaceSpec) -> bool {
+    iface
+        .bridge
+        .as_ref()
+        .and_then(|b| b.options.as_ref())
+        .and_then(|o| o.allow_extra_ports)
+        == Some(true)
+}
+
+/// Interfaces that name their own `controller` (nmstate's other way to say what a port
+/// list says; validation refused contradictions). An Open vSwitch bridge's ports are its
+/// list's.
+fn own_controllers(d: &Desired) -> Vec<(&str, &str)> {
+    let ovs = |c: &str| {
+        d.interfaces
+            .iter()
+            .any(|i| i.name == c && i.iface_type == Some(InterfaceType::OvsBridge))
+    };
+    d.interfaces
+        .iter()
+        .filter(|i| !matches!(i.state, Some(IfaceState::Absent | IfaceState::Ignore)))
+        .filter_map(|i| Some((i.name.as_str(), i.controller.as_deref()?)))
+        .filter(|(_, c)| !c.is_empty() && !ovs(c))
+        .collect()
 }
 
 pub(super) fn expand_routes(d: &Desired, intent: &mut Intent) {

@@ -42,10 +42,11 @@ fn named_value<'a>(o: &'a BondOptionsSpec, key: &str) -> Option<&'a String> {
 }
 
 /// The numeric options: key, value, and the largest the kernel takes.
-fn numbers(o: &BondOptionsSpec) -> [(&'static str, Option<u32>, u32); 5] {
+fn numbers(o: &BondOptionsSpec) -> [(&'static str, Option<u32>, u32); 6] {
     [
         ("min_links", o.min_links, u32::MAX),
         ("num_grat_arp", o.num_grat_arp, 255),
+        ("num_unsol_na", o.num_unsol_na, 255),
         ("resend_igmp", o.resend_igmp, 255),
         ("ad_actor_sys_prio", o.ad_actor_sys_prio, 65535),
         ("ad_user_port_key", o.ad_user_port_key, 1023),
@@ -68,6 +69,7 @@ pub fn options(la: &LinkAggregationSpec) -> Option<BondOptions> {
     b.min_links = o.min_links.unwrap_or(b.min_links);
     b.num_grat_arp = o
         .num_grat_arp
+        .or(o.num_unsol_na)
         .map_or(Some(b.num_grat_arp), |v| u8::try_from(v).ok())?;
     b.resend_igmp = o.resend_igmp.unwrap_or(b.resend_igmp);
     b.ad_actor_sys_prio = o
@@ -99,6 +101,14 @@ pub(super) fn validate(
             push(
                 format!("{path}.{key}"),
                 format!("{v} is out of range ({min}-{max})"),
+            );
+        }
+    }
+    if let (Some(a), Some(b)) = (o.num_grat_arp, o.num_unsol_na) {
+        if a != b {
+            push(
+                format!("{path}.num_unsol_na"),
+                format!("{b} differs from num_grat_arp {a}: both are the kernel's one count of peer notifications (IFLA_BOND_NUM_PEER_NOTIF)"),
             );
         }
     }

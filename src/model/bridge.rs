@@ -110,6 +110,7 @@ pub fn show_options(o: &BridgeOptions, vlans: bool) -> BridgeOptionsSpec {
         rstp: None,
         mcast_snooping_enable: None,
         fail_mode: None,
+        allow_extra_ports: None,
         mac_ageing_time: s(o.ageing_time),
         group_forward_mask: Some(u32::from(o.group_fwd_mask)),
         group_addr: Some(o.group_addr),

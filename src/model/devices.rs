@@ -100,6 +100,10 @@ pub struct BondOptionsSpec {
     /// 0..=255, default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_grat_arp: Option<u32>,
+    /// The same kernel setting as `num_grat_arp` (IFLA_BOND_NUM_PEER_NOTIF), nmstate's
+    /// name for IPv6; both with different values are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_unsol_na: Option<u32>,
     /// 0..=255, default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resend_igmp: Option<u32>,

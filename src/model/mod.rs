@@ -8,6 +8,7 @@
 //! Parsing ([`parse`]) rejects unknown keys and duplicate keys and reports the path of the
 //! offending field; [`validate`] checks everything that needs more than one field.
 
+mod base_keys;
 pub mod bond_options;
 pub mod bridge;
 pub mod bridge_vlans;

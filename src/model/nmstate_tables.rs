@@ -148,9 +148,9 @@ pub(super) const IFACE: &[(&str, Key)] = &[
     ("min-mtu", Key::Ignore(QUERY_ONLY)),
     ("max-mtu", Key::Ignore(QUERY_ONLY)),
     ("wait-ip", Key::Ignore("NetworkManager's activation setting")),
-    ("controller", Key::NotYet),
+    ("controller", Key::Keep),
     ("accept-all-mac-addresses", Key::Bool),
-    ("copy-mac-from", Key::NotYet),
+    ("copy-mac-from", Key::Keep),
     ("alt-names", Key::NotYet),
     (
         "802.1x",
@@ -252,8 +252,8 @@ const IP: &[(&str, Key)] = &[
         "allow-extra-address",
         Key::Ignore("hostnet's address list is complete at apply, as nmstate's is; the key only relaxes nmstate's verification"),
     ),
-    ("addr-gen-mode", Key::NotYet),
-    ("token", Key::NotYet),
+    ("addr-gen-mode", Key::Keep),
+    ("token", Key::Keep),
 ];
 
 const ADDRESS: &[(&str, Key)] = &[
@@ -295,7 +295,7 @@ const LINUX_BRIDGE_OPTIONS: &[(&str, Key)] = &[
     ("vlan-default-pvid", Key::Int),
     ("gc-timer", Key::Ignore(QUERY_ONLY)),
     ("hello-timer", Key::Ignore(QUERY_ONLY)),
-    ("allow-extra-ports", Key::NotYet),
+    ("allow-extra-ports", Key::Bool),
 ];
 
 const LINUX_STP: &[(&str, Key)] = &[
@@ -432,7 +432,7 @@ const BOND_OPTIONS: &[(&str, Key)] = &[
     ("xmit_hash_policy", Key::Keep),
     ("resend_igmp", Key::Int),
     ("num_grat_arp", Key::Int),
-    ("num_unsol_na", Key::NotYet),
+    ("num_unsol_na", Key::Int),
     ("all_slaves_active", Key::Keep),
     ("min_links", Key::Int),
     ("lp_interval", Key::NotYet),
@@ -508,3 +508,20 @@ pub(super) fn as_bool(v: &Value) -> Option<bool> {
         _ => None,
     }
 }
+
+/// The tables whose ignored keys and aliases the input's JSON Schema lists (so that
+/// editors take what `apply` takes), by the schema definition of the type each one
+/// describes (`""`: the document itself).
+pub(super) const SCHEMA_TABLES: &[(&str, &[(&str, Key)])] = &[
+    ("", TOP),
+    ("InterfaceSpec", IFACE),
+    ("IpSpec", IP),
+    ("AddressSpec", ADDRESS),
+    ("RoutesSpec", ROUTES),
+    ("RouteSpec", ROUTE),
+    ("RuleSpec", RULE),
+    ("BridgeSpec", LINUX_BRIDGE),
+    ("BridgeOptionsSpec", LINUX_BRIDGE_OPTIONS),
+    ("PortSpec", LINUX_BRIDGE_PORT),
+    ("LinkAggregationSpec", BOND),
+];

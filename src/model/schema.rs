@@ -24,9 +24,46 @@ pub fn input_schema() -> String {
         "title".into(),
         "hostnet host network description (/etc/hostnet/host.yaml)".into(),
     );
+    if let Some(root) = schema.as_object_mut() {
+        nmstate_keys(root);
+    }
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// nmstate's keys that `apply` accepts without a type of hostnet carrying them: the
+/// ignored ones (any value) and the other names of keys (the key's own schema).
+fn nmstate_keys(root: &mut serde_json::Map<String, serde_json::Value>) {
+    use super::nmstate_tables::{Key, SCHEMA_TABLES};
+    for (def, table) in SCHEMA_TABLES {
+        let obj = if def.is_empty() {
+            Some(&mut *root)
+        } else {
+            root.get_mut("$defs")
+                .and_then(|d| d.get_mut(*def))
+                .and_then(serde_json::Value::as_object_mut)
+        };
+        let Some(props) = obj
+            .and_then(|o| o.get_mut("properties"))
+            .and_then(serde_json::Value::as_object_mut)
+        else {
+            continue;
+        };
+        for (key, rule) in table.iter() {
+            let entry = match rule {
+                Key::Ignore(why) => serde_json::json!({
+                    "description": format!("nmstate's key, accepted and ignored by hostnet: {why}")
+                }),
+                Key::Alias(to) => match props.get(*to) {
+                    Some(target) => target.clone(),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            props.entry(key.to_string()).or_insert(entry);
+        }
+    }
 }
 
 /// `networks[].ipv4.address`: addresses with their prefix length.
@@ -127,6 +164,23 @@ mod tests {
     /// A YAML document as the JSON an editor validates.
     fn json_of(yaml: &str) -> serde_json::Value {
         serde_yaml_ng::from_str(yaml).expect("YAML")
+    }
+
+    #[test]
+    fn nmstate_keys_apply_ignores_validate_against_the_schema() {
+        let v = validator();
+        let text = include_str!("../../tests/nmstate/nm_only_keys.yml");
+        let errors: Vec<String> = v
+            .iter_errors(&json_of(text))
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let ports =
+            "interfaces: [{name: br0, type: linux-bridge, bridge: {ports: [{name: eth1}]}}]\n";
+        assert!(v.is_valid(&json_of(ports)));
+        let wrong =
+            "interfaces: [{name: br0, type: linux-bridge, bridge: {ports: [{nom: eth1}]}}]\n";
+        assert!(!v.is_valid(&json_of(wrong)));
     }
 
     #[test]

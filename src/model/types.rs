@@ -62,6 +62,13 @@ pub struct InterfaceSpec {
     /// `accept-all-mac-addresses`: the link's own promiscuous flag (IFF_PROMISC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept_all_mac_addresses: Option<bool>,
+    /// `controller`: the bridge or bond this interface is a port of (IFLA_MASTER); `""`
+    /// takes it out of the one it is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// `copy-mac-from`: take the MAC address of this other interface (resolved at plan time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_mac_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<IpSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,6 +174,34 @@ pub struct IpSpec {
     /// `autoconf` (IPv6): the interface's `net.ipv6.conf.IF.autoconf` (SLAAC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoconf: Option<bool>,
+    /// `addr-gen-mode` (IPv6): how the interface identifier of SLAAC and link-local
+    /// addresses is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr_gen_mode: Option<AddrGenMode>,
+    /// `token` (IPv6): the interface identifier SLAAC uses (the lower 64 bits; `::`
+    /// removes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<std::net::Ipv6Addr>,
+}
+
+/// `ipv6.addr-gen-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddrGenMode {
+    /// From the MAC address (IN6_ADDR_GEN_MODE_EUI64).
+    Eui64,
+    /// RFC 7217, from `stable_secret` (IN6_ADDR_GEN_MODE_STABLE_PRIVACY).
+    StablePrivacy,
+}
+
+impl AddrGenMode {
+    /// The kernel's IN6_ADDR_GEN_MODE_* value.
+    pub fn kernel(self) -> u8 {
+        match self {
+            AddrGenMode::Eui64 => crate::netdev::inet6::EUI64,
+            AddrGenMode::StablePrivacy => crate::netdev::inet6::STABLE_PRIVACY,
+        }
+    }
 }
 
 /// `address[]`: `{ip, prefix-length}`.
@@ -206,6 +241,10 @@ pub struct BridgeOptionsSpec {
     /// ovs-bridge only: `standalone` or `secure` (`""` clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_mode: Option<String>,
+    /// `allow-extra-ports` (linux-bridge): ports the `port` list does not name are kept
+    /// in the bridge (guests' taps that libvirt plugs), not released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_extra_ports: Option<bool>,
     /// Seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_ageing_time: Option<u32>,

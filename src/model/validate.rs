@@ -190,6 +190,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
         }
         super::validate_devices::check_port_owners(&mut push, d);
         super::ovs_global::check(&mut push, d.ovs_db.as_ref(), d.ovn.as_ref());
+        super::base_keys::check(&mut push, d);
         super::routes::check(&mut push, d);
         for (i, n) in d.networks.iter().enumerate() {
             super::validate_devices::check_network(&mut push, i, n);

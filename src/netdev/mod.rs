@@ -19,6 +19,7 @@ mod bridge;
 pub mod bridge_mtu;
 pub mod dhcp_server;
 pub mod dnsmasq;
+pub mod inet6;
 mod kinds;
 mod kinds_fmt;
 pub mod linux;

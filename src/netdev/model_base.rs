@@ -3,6 +3,7 @@
 //! bond port's settings in its bond.
 
 use crate::firewall::{sysctl, FwOp};
+use crate::netdev::inet6::{Inet6Change, Inet6Link, STABLE_PRIVACY};
 use crate::netdev::{BondMode, KernelState, LinkChange, LinkKind, Op};
 
 /// The limit of an alias (IFALIASZ 256 with its NUL): longer is EINVAL.
@@ -17,6 +18,9 @@ pub(super) fn check(
 ) -> Result<(), (i32, &'static str)> {
     if change.alias.as_ref().is_some_and(|a| a.len() > MAX_ALIAS) {
         return Err((libc::EINVAL, "alias longer than 255 bytes"));
+    }
+    if let Some(i) = &change.inet6 {
+        check_inet6(s, name, i)?;
     }
     if let Some(LinkKind::Bond(b)) = &change.settings {
         if b.primary.is_some() && !b.has_primary() {
@@ -71,6 +75,33 @@ pub(super) fn change(s: &mut KernelState, name: &str, change: &LinkChange) {
     if let (Some(p), Some(o)) = (&change.bond_port, s.bond_ports.get_mut(name)) {
         p.apply_to(o);
     }
+    if let Some(i) = &change.inet6 {
+        i.apply_to(
+            s.inet6
+                .entry(name.to_string())
+                .or_insert_with(|| Inet6Link {
+                    token_settable: true,
+                    ..Inet6Link::default()
+                }),
+        );
+    }
+}
+
+/// The kernel's refusals of an address generation mode or token (inet6_set_link_af). A
+/// link the model knows no IPv6 state of (made by this apply) takes them, as a new
+/// device with the default sysctls does.
+fn check_inet6(s: &KernelState, name: &str, i: &Inet6Change) -> Result<(), (i32, &'static str)> {
+    let have = s.inet6.get(name);
+    if i.token.is_some() && have.is_some_and(|h| !h.token_settable) {
+        return Err((
+            libc::EINVAL,
+            "token: router advertisements or solicitations are off on the device",
+        ));
+    }
+    if i.addr_gen_mode == Some(STABLE_PRIVACY) && !s.stable_secret {
+        return Err((libc::EINVAL, "stable-privacy without a stable_secret"));
+    }
+    Ok(())
 }
 
 /// A bond whose primary port left it (or went) reports no primary any more (the kernel
@@ -137,6 +168,7 @@ pub(super) fn after(s: &mut KernelState, op: &Op) {
             let links = &s.links;
             s.aliases.retain(|n, _| links.contains_key(n));
             s.promisc.retain(|n| links.contains_key(n));
+            s.inet6.retain(|n, _| links.contains_key(n));
         }
         Op::Firewall(fw) => {
             let FwOp::Sysctl { key, to, .. } = &**fw else {

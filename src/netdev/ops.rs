@@ -55,6 +55,9 @@ pub struct LinkChange {
     /// Settings of the link as a port of its bond (a bond port only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bond_port: Option<BondPortChange>,
+    /// IPv6 address generation mode and token (IFLA_AF_SPEC{AF_INET6}).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inet6: Option<super::inet6::Inet6Change>,
 }
 
 impl LinkChange {
@@ -175,6 +178,9 @@ impl fmt::Display for Op {
                     Some(true) => write!(f, " promisc on")?,
                     Some(false) => write!(f, " promisc off")?,
                     None => {}
+                }
+                if let Some(i) = &change.inet6 {
+                    write!(f, "{}", i.words())?;
                 }
                 match &change.controller {
                     Some(Some(c)) => write!(f, " master {c}")?,

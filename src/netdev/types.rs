@@ -329,6 +329,14 @@ pub struct KernelState {
     /// The settings of each bond port in its bond, by port name (as `bridge_ports`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub bond_ports: BTreeMap<String, super::BondPortOptions>,
+    /// Each link's IPv6 address generation mode and token, by name (links without IPv6
+    /// state are absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inet6: BTreeMap<String, super::inet6::Inet6Link>,
+    /// `net.ipv6.conf.default.stable_secret` is set (only whether: never its value), which
+    /// the kernel wants for `stable-privacy`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stable_secret: bool,
 }
 
 /// Link name → ifindex, as a query found them: a device deleted and made again under the

@@ -20,6 +20,12 @@ pub(super) fn keys(link: &LinkIntent) -> Vec<&'static str> {
     add(b.ipv6_enabled == Some(false), "ipv6.enabled: false");
     add(b.autoconf.is_some(), "ipv6.autoconf");
     add(b.bond_port.is_some(), "link-aggregation.ports-config");
+    let inet6 = b.inet6.as_ref();
+    add(
+        inet6.is_some_and(|i| i.addr_gen_mode.is_some()),
+        "ipv6.addr-gen-mode",
+    );
+    add(inet6.is_some_and(|i| i.token.is_some()), "ipv6.token");
     add(
         link.bridge.as_ref().is_some_and(|c| !c.is_empty()),
         "bridge.options",

@@ -4,12 +4,15 @@
 //! `disable_ipv6`/`autoconf` sysctls, written as journaled sysctl ops (a rollback
 //! writes the old values back, as it does for `accept_ra`).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::net::Ipv6Addr;
 
-use super::{Phase, Plan};
+use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, LinkIntent};
 use crate::firewall::{sysctl, FwOp};
 use crate::model::IfaceState;
+use crate::netdev::inet6::{Inet6Change, STABLE_PRIVACY};
 use crate::netdev::{KernelState, LinkChange, LinkKind, Op};
 
 /// The phase a sysctl op belongs in: an interface's IPv6 switches once links exist and
@@ -69,6 +72,133 @@ fn primary_after_ports(plan: &mut Plan) {
     plan.phases[Phase::ChangeBridges as usize].extend(later);
 }
 
+/// Resolves `copy-mac-from` to the MAC address it names (the file's for that interface,
+/// else the kernel's now), and checks that a `controller` the file names itself is a
+/// bridge or bond that exists or is made.
+pub(super) fn resolve<'a>(
+    current: &KernelState,
+    intent: &'a Intent,
+) -> Result<Cow<'a, Intent>, Vec<PlanError>> {
+    let mut errors = Vec::new();
+    for li in intent
+        .links
+        .values()
+        .filter(|l| l.state != IfaceState::Absent)
+    {
+        let Some(c) = &li.controller else { continue };
+        if intent.links.get(c).is_some_and(|l| l.kind.is_some()) {
+            continue;
+        }
+        let problem = match current.links.get(c).map(|l| &l.kind) {
+            None => format!("{c} does not exist and the file does not create it"),
+            Some(LinkKind::Bridge(_) | LinkKind::Bond(_)) => continue,
+            Some(k) => format!("{c} is not a bridge or bond (it is {})", k.type_name()),
+        };
+        errors.push(PlanError {
+            path: format!("{}.controller", li.origin),
+            message: problem,
+        });
+    }
+    for (name, li) in intent
+        .links
+        .iter()
+        .filter(|(_, l)| l.state != IfaceState::Absent)
+    {
+        if let Some(want) = &li.base.inet6 {
+            errors.extend(inet6_problems(current, name, li, want));
+        }
+    }
+    if !intent
+        .links
+        .values()
+        .any(|l| l.base.copy_mac_from.is_some())
+    {
+        return if errors.is_empty() {
+            Ok(Cow::Borrowed(intent))
+        } else {
+            Err(errors)
+        };
+    }
+    let mut out = intent.clone();
+    for (name, li) in out.links.iter_mut() {
+        let Some(from) = li.base.copy_mac_from.clone() else {
+            continue;
+        };
+        let given = intent.links.get(&from).and_then(|l| l.mac);
+        let made = intent
+            .links
+            .get(&from)
+            .is_some_and(|l| l.kind.is_some() && l.state != IfaceState::Absent)
+            && !current.links.contains_key(&from);
+        let mac = match (given, current.links.get(&from)) {
+            (Some(m), _) => Ok(m),
+            (None, _) if made => Err(format!(
+                "{from} is made by this apply with a MAC address the kernel chooses; give it a mac-address"
+            )),
+            (None, Some(l)) => l.mac.ok_or(format!("{from} has no MAC address")),
+            (None, None) => Err(format!("{from} does not exist")),
+        };
+        match mac {
+            Ok(m) => li.mac = Some(m),
+            Err(message) => errors.push(PlanError {
+                path: format!("{}.copy-mac-from", li.origin),
+                message: format!("{name}: {message}"),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Cow::Owned(out))
+    } else {
+        Err(errors)
+    }
+}
+
+/// What the kernel would refuse of an address generation mode or token for `name`
+/// (inet6_set_link_af): the plan says it first, naming the field. Only what changes is
+/// looked at; a link this apply makes has the kernel's defaults, which take both.
+fn inet6_problems(
+    current: &KernelState,
+    name: &str,
+    li: &LinkIntent,
+    want: &Inet6Change,
+) -> Vec<PlanError> {
+    let exists = current.links.contains_key(name);
+    let have = current.inet6.get(name);
+    let mut out = Vec::new();
+    let mut refuse = |key: &str, message: String| {
+        out.push(PlanError {
+            path: format!("{}.ipv6.{key}", li.origin),
+            message: format!("{name}: {message}"),
+        })
+    };
+    if exists && have.is_none() {
+        let what = if want.token.is_some() {
+            "token"
+        } else {
+            "addr-gen-mode"
+        };
+        refuse(
+            what,
+            "has no IPv6 state (MTU below 1280, or IPv6 off in the kernel)".into(),
+        );
+        return out;
+    }
+    let missing = want.missing_from(have.filter(|_| exists));
+    if missing.token.is_some() && have.is_some_and(|h| !h.token_settable) {
+        refuse(
+            "token",
+            "the kernel takes a token only where router advertisements are accepted (accept_ra 1, or 2 with forwarding on), router_solicitations is not 0, and not on loopback".into(),
+        );
+    }
+    if missing.addr_gen_mode == Some(STABLE_PRIVACY) && !current.stable_secret {
+        refuse(
+            "addr-gen-mode",
+            "stable-privacy needs net.ipv6.conf.default.stable_secret, which is not set (the kernel refuses it without one); hostnet checks only whether it is set".into(),
+        );
+    }
+    out
+}
+
 /// Plans the base keys of every interface the intent keeps.
 pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     primary_after_ports(plan);
@@ -78,6 +208,19 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
             continue;
         }
         let exists = current.links.contains_key(name) && !gone.contains(name);
+        let port_of = current.links.get(name).and_then(|l| l.controller.as_ref());
+        if li.base.detach && exists && port_of.is_some() {
+            plan.push(
+                Phase::ReleasePorts,
+                Op::ChangeLink {
+                    name: name.clone(),
+                    change: LinkChange {
+                        controller: Some(None),
+                        ..LinkChange::default()
+                    },
+                },
+            );
+        }
         let change = link_change(current, name, li, exists);
         if !change.is_empty() {
             plan.push(
@@ -158,11 +301,64 @@ fn link_change(current: &KernelState, name: &str, li: &LinkIntent, exists: bool)
     } else {
         ("", false)
     };
+    let have = current.inet6.get(name).filter(|_| exists);
     LinkChange {
         alias: li.base.description.clone().filter(|d| d != alias),
         promisc: li.base.promisc.filter(|p| *p != promisc),
+        inet6: li
+            .base
+            .inet6
+            .as_ref()
+            .map(|w| w.missing_from(have))
+            .filter(|c| !c.is_empty()),
         ..LinkChange::default()
     }
+}
+
+/// What undoes the address generation mode and token an apply `set` on `name` (what
+/// another tool changed since is left, one note each: field, now, set, was).
+pub(crate) type Kept = (&'static str, String, String, String);
+pub(crate) fn take_back_inet6(
+    before: &KernelState,
+    now: &KernelState,
+    name: &str,
+    set: &Inet6Change,
+) -> (Option<Inet6Change>, Vec<Kept>) {
+    let get = |s: &KernelState| s.inet6.get(name).cloned().unwrap_or_default();
+    let (was, is) = (get(before), get(now));
+    let mut back = Inet6Change::default();
+    let mut kept = Vec::new();
+    let token = |t: Option<Ipv6Addr>| t.unwrap_or(Ipv6Addr::UNSPECIFIED);
+    if let Some(m) = set
+        .addr_gen_mode
+        .filter(|_| is.addr_gen_mode != was.addr_gen_mode)
+    {
+        if is.addr_gen_mode == m {
+            back.addr_gen_mode = Some(was.addr_gen_mode);
+        } else {
+            let show = |m: u8| m.to_string();
+            kept.push((
+                "addr-gen-mode",
+                show(is.addr_gen_mode),
+                show(m),
+                show(was.addr_gen_mode),
+            ));
+        }
+    }
+    if let Some(t) = set.token.filter(|_| is.token != was.token) {
+        if token(is.token) == t {
+            back.token = Some(token(was.token));
+        } else {
+            let show = |t: Ipv6Addr| t.to_string();
+            kept.push((
+                "token",
+                show(token(is.token)),
+                show(t),
+                show(token(was.token)),
+            ));
+        }
+    }
+    (Some(back).filter(|b| !b.is_empty()), kept)
 }
 
 /// IPv6 addresses of `name` planned before its IPv6 is enabled go after it.
@@ -184,6 +380,9 @@ pub(crate) fn restore(current: &KernelState, target: &KernelState, name: &str, c
         if have != want && same_bond {
             c.bond_port = Some(crate::netdev::BondPortChange::between(have, want));
         }
+    }
+    if let (Some(have), Some(want)) = (current.inet6.get(name), target.inet6.get(name)) {
+        c.inet6 = Some(Inet6Change::between(have, want)).filter(|i| !i.is_empty());
     }
     let (have, want) = (current.aliases.get(name), target.aliases.get(name));
     if have != want {

@@ -226,3 +226,114 @@ fn a_new_bonds_primary_is_set_once_its_ports_are_in() {
     };
     assert_eq!(b.primary, None);
 }
+
+#[test]
+fn controller_joins_and_detaches_a_port_and_copy_mac_from_takes_the_mac() {
+    let mut m = host_with_v1();
+    run(
+        &mut m,
+        "interfaces:\n- {name: br9, type: linux-bridge, copy-mac-from: eth1}\n- {name: v1, controller: br9}\n",
+    );
+    let s = m.state();
+    assert_eq!(s.links["v1"].controller.as_deref(), Some("br9"));
+    assert_eq!(s.links["br9"].mac, s.links["eth1"].mac);
+    // Listing the bridge again without a port list keeps the port.
+    run(&mut m, "interfaces:\n- {name: br9, type: linux-bridge}\n");
+    assert_eq!(m.state().links["v1"].controller.as_deref(), Some("br9"));
+    let p = run(&mut m, "interfaces:\n- {name: v1, controller: \"\"}\n");
+    assert_eq!(p.to_string(), "~ link v1 nomaster\n");
+    assert_eq!(m.state().links["v1"].controller, None);
+}
+
+#[test]
+fn controller_and_copy_mac_from_naming_what_is_not_there_are_refused() {
+    let m = host_with_v1();
+    let errs = |yaml: &str| -> Vec<String> {
+        plan(m.state(), &intent_of(yaml))
+            .expect_err("refused")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        errs("interfaces:\n- {name: v1, controller: br7}\n"),
+        ["interfaces[0].controller: br7 does not exist and the file does not create it"]
+    );
+    assert_eq!(
+        errs("interfaces:\n- {name: v1, controller: eth0}\n"),
+        ["interfaces[0].controller: eth0 is not a bridge or bond (it is ethernet)"]
+    );
+    assert_eq!(
+        errs("interfaces:\n- {name: br9, type: linux-bridge, copy-mac-from: eth7}\n"),
+        ["interfaces[0].copy-mac-from: br9: eth7 does not exist"]
+    );
+    assert_eq!(
+        errs("interfaces:\n- {name: br9, type: linux-bridge, copy-mac-from: v9}\n- {name: v9, type: veth, veth: {peer: v9p}}\n"),
+        ["interfaces[0].copy-mac-from: br9: v9 is made by this apply with a MAC address the kernel chooses; give it a mac-address"]
+    );
+}
+
+/// `host_with_v1()` with `v1`'s IPv6 state as a read of the kernel gives it.
+fn host_with_inet6(token_settable: bool, stable_secret: bool) -> ModelDriver {
+    let mut s = host_with_v1().state().clone();
+    s.inet6.insert(
+        "v1".into(),
+        crate::netdev::inet6::Inet6Link {
+            addr_gen_mode: 0,
+            token: None,
+            token_settable,
+        },
+    );
+    s.stable_secret = stable_secret;
+    ModelDriver::new(s)
+}
+
+#[test]
+fn token_and_addr_gen_mode_change_converge_and_reset() {
+    let mut m = host_with_inet6(true, true);
+    let p = run(
+        &mut m,
+        "interfaces:\n- {name: v1, ipv6: {addr-gen-mode: stable-privacy, token: \"::1:2\"}}\n",
+    );
+    assert_eq!(
+        p.to_string(),
+        "~ link v1 addrgenmode stable-privacy token ::1:2\n"
+    );
+    let p = run(
+        &mut m,
+        "interfaces:\n- {name: v1, ipv6: {addr-gen-mode: eui64, token: \"::\"}}\n",
+    );
+    assert_eq!(p.to_string(), "~ link v1 addrgenmode eui64 token ::\n");
+    assert_eq!(m.state().inet6["v1"].token, None);
+}
+
+#[test]
+fn what_the_kernel_refuses_of_them_is_refused_at_plan_time() {
+    let errs = |m: &ModelDriver, yaml: &str| -> Vec<String> {
+        plan(m.state(), &intent_of(yaml))
+            .expect_err("refused")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let m = host_with_inet6(false, false);
+    let e = errs(
+        &m,
+        "interfaces:\n- {name: v1, ipv6: {addr-gen-mode: stable-privacy, token: \"::1\"}}\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("interfaces[0].ipv6.token: v1: the kernel takes a token only"));
+    assert!(e[1].starts_with("interfaces[0].ipv6.addr-gen-mode: v1: stable-privacy needs"));
+    // Already so: nothing to send, nothing to refuse.
+    let mut m = host_with_inet6(false, false);
+    run(
+        &mut m,
+        "interfaces:\n- {name: v1, ipv6: {addr-gen-mode: eui64}}\n",
+    );
+    // A link without IPv6 state.
+    let m = host_with_v1();
+    assert_eq!(
+        errs(&m, "interfaces:\n- {name: v1, ipv6: {token: \"::1\"}}\n"),
+        ["interfaces[0].ipv6.token: v1: has no IPv6 state (MTU below 1280, or IPv6 off in the kernel)"]
+    );
+}

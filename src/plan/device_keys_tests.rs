@@ -275,3 +275,25 @@ fn bond_options_name_their_field() {
         "{e}"
     );
 }
+
+#[test]
+fn num_unsol_na_is_num_grat_arp_and_two_values_are_refused() {
+    let one = "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: active-backup\n      options: {num_unsol_na: 3}\n      port: [eth0]\n";
+    let m = applied(one);
+    let LinkKind::Bond(b) = &m.state().links["b0"].kind else {
+        panic!()
+    };
+    assert_eq!(b.num_grat_arp, 3);
+    assert!(plan(m.state(), &nmstate(one)).expect("plans").is_empty());
+    let d = parse(
+        "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: active-backup\n      options: {num_grat_arp: 2, num_unsol_na: 3}\n      port: [eth0]",
+    )
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    assert!(
+        e.contains(
+            "interfaces[0].link-aggregation.options.num_unsol_na: 3 differs from num_grat_arp 2"
+        ),
+        "{e}"
+    );
+}

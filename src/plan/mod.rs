@@ -210,7 +210,8 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
 
 fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
     let resolved = dhcp::resolve(current, intent)?;
-    let intent = &*resolved;
+    let based = base_keys::resolve(current, &resolved)?;
+    let intent = &*based;
     let mut plan = Plan::new();
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);

@@ -312,6 +312,11 @@ fn merge(slot: &mut LinkChange, change: &LinkChange) {
     if change.promisc.is_some() {
         slot.promisc = change.promisc;
     }
+    if let Some(i) = &change.inet6 {
+        let s = slot.inet6.get_or_insert_with(Default::default);
+        s.addr_gen_mode = i.addr_gen_mode.or(s.addr_gen_mode);
+        s.token = i.token.or(s.token);
+    }
     if let Some(p) = &change.bond_port {
         slot.bond_port.get_or_insert_with(Default::default).merge(p);
     }

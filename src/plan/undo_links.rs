@@ -269,6 +269,13 @@ pub(super) fn changed(cx: &mut Ctx<'_>) {
                 None => {}
             }
         }
+        if let Some(v) = &set.inet6 {
+            let (back, others) = crate::plan::base_keys::take_back_inet6(before, cx.now, name, v);
+            undo.inet6 = back;
+            for (field, now, set, was) in others {
+                note(field, now, set, was);
+            }
+        }
         let bonds = (&before.bond_ports, &cx.now.bond_ports);
         if let (Some(v), Some(bp), Some(np)) =
             (&set.bond_port, bonds.0.get(name), bonds.1.get(name))

@@ -109,7 +109,7 @@ fn base_keys_apply_converge_and_reset() {
 }
 
 /// `hostnet` with a state directory of its own, so that applies keep a crash journal.
-fn journaled(
+pub fn journaled(
     state: &std::path::Path,
     args: &[&str],
     stdin: &str,

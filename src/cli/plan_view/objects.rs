@@ -222,6 +222,10 @@ fn change_fields(c: &LinkChange) -> Map<String, Value> {
         "bond_slave",
         c.bond_port.as_ref().map(ToString::to_string),
     );
+    if let Some(i) = &c.inet6 {
+        put(&mut m, "ipv6.addr-gen-mode", i.addr_gen_mode);
+        put(&mut m, "ipv6.token", i.token.map(|t| t.to_string()));
+    }
     m
 }
 
@@ -236,6 +240,16 @@ fn base_fields(m: &mut Map<String, Value>, s: &KernelState, name: &str, c: &Link
             "accept-all-mac-addresses".into(),
             json!(s.promisc.contains(name)),
         );
+    }
+    if let Some(i) = &c.inet6 {
+        let have = s.inet6.get(name).cloned().unwrap_or_default();
+        if i.addr_gen_mode.is_some() {
+            m.insert("ipv6.addr-gen-mode".into(), json!(have.addr_gen_mode));
+        }
+        if i.token.is_some() {
+            let t = have.token.unwrap_or(std::net::Ipv6Addr::UNSPECIFIED);
+            m.insert("ipv6.token".into(), json!(t.to_string()));
+        }
     }
     if let Some(p) = &c.bond_port {
         let have = s.bond_ports.get(name).cloned().unwrap_or_default();

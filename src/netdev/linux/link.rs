@@ -69,6 +69,8 @@ pub(super) struct RawLink {
     pub info_data: Vec<u8>,
     /// Its `net.ipv6.conf.IF.disable_ipv6` is on (see `ipv6_conf`).
     pub ipv6_disabled: bool,
+    /// Its IPv6 address generation mode and token (see `inet6_keys`).
+    pub inet6: Option<crate::netdev::inet6::Inet6Link>,
 }
 
 pub(super) fn dump_request() -> RouteNetlinkMessage {
@@ -102,6 +104,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         group: 0,
         info_data: Vec::new(),
         ipv6_disabled: false,
+        inet6: None,
     };
     for (kind, value) in wire::attrs(payload.get(IFINFOMSG_LEN..)?) {
         match kind {
@@ -115,7 +118,10 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
             IFLA_GROUP => link.group = wire::as_u32(value).unwrap_or(0),
             IFLA_LINK => link.link = wire::as_u32(value).filter(|&i| i != 0),
             IFLA_LINK_NETNSID => link.link_elsewhere = true,
-            IFLA_AF_SPEC => link.ipv6_disabled = super::ipv6_conf::disabled(value),
+            IFLA_AF_SPEC => {
+                link.ipv6_disabled = super::ipv6_conf::disabled(value);
+                link.inet6 = super::inet6_keys::decode(value, link.loopback);
+            }
             IFLA_LINKINFO => {
                 let mut slave_kind = None;
                 for (info, data) in wire::attrs(value) {
@@ -420,6 +426,8 @@ pub(super) fn change(
     if let Some(master) = master {
         msg.attributes.push(LinkAttribute::Controller(master));
     }
+    msg.attributes
+        .extend(change.inet6.as_ref().map(super::inet6_keys::attribute));
     if let Some(p) = change.promisc {
         msg.header.change_mask |= LinkFlags::Promisc;
         if p {
@@ -518,6 +526,7 @@ mod tests {
             up: true,
             promisc: false,
             alias: None,
+            inet6: None,
             mtu: 1500,
             mac: None,
             master: None,

@@ -20,6 +20,7 @@ mod bridge;
 mod bridge_vlan;
 mod devices;
 mod execute;
+mod inet6_keys;
 mod ipv6_conf;
 mod kinds;
 mod link;
@@ -456,6 +457,7 @@ impl LinuxDriver {
             promisc,
             bridge_ports: link::bridge_ports(&raw_links),
             bond_ports: link::bond_ports(&raw_links),
+            inet6: inet6_keys::of_links(&raw_links),
             link_ids: crate::netdev::LinkIds(
                 raw_links
                     .iter()
@@ -540,7 +542,8 @@ impl LinuxDriver {
 
 impl Driver for LinuxDriver {
     fn query(&mut self) -> Result<KernelState, DriverError> {
-        let state = self.query_netlink()?;
+        let mut state = self.query_netlink()?;
+        state.stable_secret = inet6_keys::default_secret_set();
         self.query_rest(state)
     }
 
