@@ -15,10 +15,10 @@ mod common;
 mod controller;
 #[path = "nmstate/devices.rs"]
 mod devices;
-#[path = "nmstate/kinds.rs"]
-mod kinds;
 #[path = "nmstate/ipv6_token.rs"]
 mod ipv6_token;
+#[path = "nmstate/kinds.rs"]
+mod kinds;
 
 use std::process::Command;
 
