@@ -411,7 +411,7 @@ fn start_journal(
             .collect(),
         scope: Scope::of(the_plan),
         before: before.clone(),
-        sysctls_set: crate::firewall::plan::switches_set(the_plan),
+        sysctls_set: crate::plan::firewall::switches_set(the_plan),
         phases: phases_of(the_plan),
         done: None,
     };

@@ -29,7 +29,6 @@ pub mod backend;
 pub mod iptables;
 mod iptables_read;
 pub mod nft;
-pub mod plan;
 pub(crate) mod run;
 pub mod spec;
 pub mod sysctl;
