@@ -40,9 +40,7 @@ fn converge(
     let full = expected_base(b);
     let base_ok = cur.base == full;
     // A damaged nft table is re-created whole, and every network in it with it.
-    let reset = crate::firewall::backend::backend(b).repair_recreates_networks()
-        && !base_ok
-        && !cur.base.is_empty();
+    let reset = b.repair_recreates_networks() && !base_ok && !cur.base.is_empty();
     let mut remaining: BTreeSet<&String> = BTreeSet::new();
     for (name, st) in &cur.networks {
         if st.unread && !want.contains_key(name) {
@@ -110,7 +108,7 @@ fn converge(
 /// Plans the firewall part of an apply.
 pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, Vec<String>> {
     let mut out = FwPlan::default();
-    for b in crate::firewall::backend::all().map(|be| be.kind()) {
+    for b in BackendKind::ALL {
         let want: BTreeMap<String, Option<NetFirewall>> = intent
             .networks
             .iter()
@@ -232,7 +230,7 @@ fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
             );
         }
     }
-    for b in crate::firewall::backend::all().map(|be| be.kind()) {
+    for b in BackendKind::ALL {
         for (name, st) in &current.backend(b).networks {
             if !touched.contains(&(b, name)) {
                 kept.extend(st.spec.floating.iter().map(|x| x.external));
@@ -252,7 +250,7 @@ fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
 /// The ops that make `current` equal to `target` (rollback's exact convergence).
 pub fn restore(current: &FirewallState, target: &FirewallState) -> FwPlan {
     let mut out = FwPlan::default();
-    for b in crate::firewall::backend::all().map(|be| be.kind()) {
+    for b in BackendKind::ALL {
         let (c, t) = (current.backend(b), target.backend(b));
         let names: BTreeSet<&String> = c.networks.keys().chain(t.networks.keys()).collect();
         // A network the target's query did not read is left as it is now (its spec
@@ -306,7 +304,7 @@ pub fn dropped_addresses(current: &FirewallState, intent: &FirewallIntent) -> Ve
     let mut out = Vec::new();
     for (name, spec) in &intent.networks {
         let wanted: BTreeSet<_> = spec.iter().flat_map(|s| s.floating.iter()).collect();
-        for b in crate::firewall::backend::all().map(|be| be.kind()) {
+        for b in BackendKind::ALL {
             let Some(st) = current.backend(b).networks.get(name) else {
                 continue;
             };
@@ -335,29 +333,4 @@ pub fn switches_set(plan: &crate::plan::Plan) -> BTreeMap<String, String> {
             _ => None,
         })
         .collect()
-}
-
-/// Before a checkpoint's rollback: a switch whose value is no longer the one the apply
-/// set was changed by someone else since, and is theirs: the rollback keeps it (and the
-/// kernel's side effects of a forwarding switch that stays).
-pub fn keep_changed_switches(target: &mut FirewallState, set: &BTreeMap<String, String>) {
-    for (key, ours) in set {
-        let Some(now) = crate::firewall::sysctl::read(key) else {
-            continue;
-        };
-        if now != *ours {
-            if matches!(
-                key.as_str(),
-                crate::firewall::IPV4_FORWARD | crate::firewall::IPV6_FORWARD
-            ) {
-                let effects: BTreeSet<String> =
-                    crate::firewall::sysctl::side_effects(key, ours, &target.sysctls)
-                        .into_iter()
-                        .map(|(k, _)| k)
-                        .collect();
-                target.sysctls.retain(|k, _| !effects.contains(k));
-            }
-            target.sysctls.insert(key.clone(), now);
-        }
-    }
 }

@@ -19,7 +19,7 @@ impl LinuxDriver {
                 _ => None,
             })
             .collect();
-        let fw_result = crate::firewall::execute(&fw).map_err(|e| crate::error_chain(&e));
+        let fw_result = crate::netdev::firewall::execute(&fw).map_err(|e| crate::error_chain(&e));
         let rest: Vec<Op> = ops
             .iter()
             .filter(|op| !matches!(op, Op::Firewall(_)))

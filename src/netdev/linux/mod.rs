@@ -527,7 +527,7 @@ impl Driver for LinuxDriver {
         if self.firewall_involved {
             let focus = self.firewall_focus.as_ref();
             state.firewall =
-                crate::firewall::query_for(focus).map_err(|e| DriverError::Firewall {
+                crate::netdev::firewall::query_for(focus).map_err(|e| DriverError::Firewall {
                     op: "read the firewall".into(),
                     message: crate::error_chain(&e),
                 })?;
