@@ -10,9 +10,10 @@
 //!   one jump rule each from our dispatch chains. Every apply is one
 //!   `iptables-restore --noflush -w` (and one `ip6tables-restore`), both tables in it.
 //!
-//! Both implement [`backend::FirewallBackend`] (query, expected skeleton and network
-//! state, apply, how a damaged skeleton is repaired); [`backend::backend`] picks one by
-//! `firewall.backend`, and the planner and the engine's ops use only the trait.
+//! This module and its children are pure: the rules, their rendering and parsing. The
+//! planner is `plan/firewall.rs`; running the tools, reading the kernel and writing
+//! sysctls is the driver's (`netdev/firewall/`, where both backends implement
+//! `FirewallBackend`, picked by `firewall.backend`).
 //!
 //! Either way a change to one network flushes and refills that network's chains and adds
 //! or deletes only its own dispatch entries: its cost does not depend on how many other
@@ -93,7 +94,7 @@ pub struct NetFwState {
 /// can touch (see [`crate::netdev::Driver::focus_firewall`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Focus {
-    /// The forwarding sysctls it wants (see [`sysctl::read_for`]).
+    /// The forwarding sysctls it wants (see [`crate::netdev::firewall::sysctl::read_for`]).
     pub sysctls: BTreeMap<String, String>,
     /// The networks whose firewall it decides: the others' rules are not read.
     pub networks: BTreeSet<String>,
