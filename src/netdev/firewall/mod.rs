@@ -12,6 +12,29 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::firewall::sysctl as keys;
 use crate::firewall::{FirewallError, FirewallState, Focus, FwOp};
 
+/// The firewall's effects as a driver carries them out: reading the state and one
+/// phase's ops. [`Kernel`] runs the tools on the calling thread's namespace; the model
+/// driver's implementation (`netdev/model_firewall.rs`) changes a state in memory as the
+/// kernel would. Another platform's driver brings its own (docs/PORTING.md, section 5).
+pub trait FirewallDriver {
+    /// The state, reading only what a plan for `focus` can touch (all of it when `None`).
+    fn query(&mut self, focus: Option<&Focus>) -> Result<FirewallState, FirewallError>;
+    /// Carries out `ops`: they succeed or fail together.
+    fn execute(&mut self, ops: &[&FwOp]) -> Result<(), FirewallError>;
+}
+
+/// The calling thread's network namespace: nft, iptables, `/proc/sys`, conntrack.
+pub struct Kernel;
+
+impl FirewallDriver for Kernel {
+    fn query(&mut self, focus: Option<&Focus>) -> Result<FirewallState, FirewallError> {
+        query_for(focus)
+    }
+    fn execute(&mut self, ops: &[&FwOp]) -> Result<(), FirewallError> {
+        execute(ops)
+    }
+}
+
 /// Reads the firewall state of the calling thread's network namespace: our nft table,
 /// our iptables chains, the forwarding sysctls. A tool that is not installed holds
 /// nothing of ours.
