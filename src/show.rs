@@ -186,7 +186,7 @@ pub fn show(state: &KernelState) -> Shown {
         }
         interfaces.push(iface);
     }
-    crate::ovs::show::annotate(state, &mut interfaces);
+    show_ovs::annotate(state, &mut interfaces);
     let routes: Vec<RouteSpec> = state
         .routes
         .iter()
@@ -327,6 +327,9 @@ impl std::fmt::Display for DhcpStatus {
         Ok(())
     }
 }
+
+#[path = "show_ovs.rs"]
+mod show_ovs;
 
 #[cfg(test)]
 mod tests {

@@ -94,7 +94,7 @@ impl ModelDriver {
         let s = &mut self.state;
         match op {
             Op::Ovs(o) => {
-                crate::ovs::model::apply(s, o).map_err(|m| reject(EINVAL, &m))?;
+                ovs::apply(s, o).map_err(|m| reject(EINVAL, &m))?;
             }
             Op::CreateLink(l) => link::create(s, op, l)?,
             Op::ChangeLink { name, change } => link::change(s, op, name, change)?,
@@ -363,6 +363,8 @@ mod firewall;
 mod link;
 #[path = "model_mac.rs"]
 mod mac;
+#[path = "model_ovs.rs"]
+mod ovs;
 #[path = "model_sysctl.rs"]
 mod sysctl;
 

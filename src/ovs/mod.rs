@@ -14,12 +14,10 @@
 
 #[cfg(test)]
 mod bond_tests;
-pub(crate) mod model;
 #[cfg(test)]
 mod options_tests;
 #[cfg(test)]
 mod patch_tests;
-pub mod show;
 #[cfg(test)]
 mod tests;
 pub mod vsctl;

@@ -8,7 +8,7 @@ use crate::model::{
 };
 use crate::netdev::KernelState;
 
-use super::{OvsBond, OvsBridge};
+use crate::ovs::{OvsBond, OvsBridge};
 
 /// A bridge's options in nmstate's keys, as nmstate's show gives them (every flag, the
 /// fail mode when set) with the STP keys of other_config that are set.
