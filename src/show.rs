@@ -216,7 +216,7 @@ pub fn show(state: &KernelState) -> Shown {
         }
         interfaces.push(iface);
     }
-    crate::ovs::show::annotate(state, &mut interfaces);
+    show_ovs::annotate(state, &mut interfaces);
     let routes: Vec<RouteSpec> = state
         .routes
         .iter()
@@ -272,8 +272,8 @@ pub fn show(state: &KernelState) -> Shown {
             networks: Vec::new(),
             settings: None,
             firewall: None,
-            ovs_db: crate::ovs::show::global_db(&state.ovs),
-            ovn: crate::ovs::show::ovn(&state.ovs),
+            ovs_db: show_ovs::global_db(&state.ovs),
+            ovn: show_ovs::ovn(&state.ovs),
             ignored: Vec::new(),
         },
         skipped,
@@ -359,6 +359,9 @@ impl std::fmt::Display for DhcpStatus {
         Ok(())
     }
 }
+
+#[path = "show_ovs.rs"]
+mod show_ovs;
 
 #[cfg(test)]
 mod tests {

@@ -34,6 +34,7 @@ const FLOORS: &[(&str, u32)] = &[
     ("dhcp", 6),
     ("sandbox.rs", 6),
     ("show.rs", 6),
+    ("show_ovs.rs", 6),
     ("cli", 7),
 ];
 

@@ -83,7 +83,7 @@ pub fn arm(
         scope: Scope::of(plan),
         applied_before,
         before,
-        sysctls_set: crate::firewall::plan::switches_set(plan),
+        sysctls_set: crate::plan::firewall::switches_set(plan),
         phases: super::phases_of(plan),
         done: None,
         left: None,
@@ -125,7 +125,7 @@ pub fn disarm(state: &Path, cp: &Checkpoint) {
 /// Takes back a crashed apply (switches changed since left alone).
 fn restore_journal(state: &Path, j: &checkpoint::Journal) -> Result<Restored, String> {
     let mut target = j.before.clone();
-    crate::firewall::plan::keep_changed_switches(&mut target.firewall, &j.sysctls_set);
+    crate::netdev::firewall::keep_changed_switches(&mut target.firewall, &j.sysctls_set);
     roll_back_to(&target, j.done(state), None, &j.scope)
 }
 
@@ -140,7 +140,7 @@ fn apply_pid(cp: &Checkpoint) -> Option<u32> {
 /// just after). Returns whether the apply's crash journal was used (and is done with).
 fn roll_back_checkpoint(state: &Path, cp: &Checkpoint) -> Result<(Restored, bool), String> {
     let mut target = cp.before.clone();
-    crate::firewall::plan::keep_changed_switches(&mut target.firewall, &cp.sysctls_set);
+    crate::netdev::firewall::keep_changed_switches(&mut target.firewall, &cp.sysctls_set);
     let journal = checkpoint::stale_journal(state)
         .ok()
         .flatten()

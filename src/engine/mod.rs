@@ -416,7 +416,7 @@ fn start_journal(
             .collect(),
         scope: Scope::of(the_plan),
         before: checkpoint::rollback_needs(before, beside_netlink(the_plan)),
-        sysctls_set: crate::firewall::plan::switches_set(the_plan),
+        sysctls_set: crate::plan::firewall::switches_set(the_plan),
         phases: phases_of(the_plan),
         done: None,
     };

@@ -3,12 +3,41 @@
 
 use ipnet::IpNet;
 
+use std::collections::BTreeMap;
+
 use super::Intent;
+use crate::firewall::{BackendKind, NetFirewall};
 use crate::model::Desired;
+use crate::netdev::Address;
+
+/// What the file asks of the firewall.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FirewallIntent {
+    pub backend: BackendKind,
+    /// Networks whose firewall the file decides, by name: `None` removes it (network
+    /// absent, or `firewall: {}`).
+    pub networks: BTreeMap<String, Option<NetFirewall>>,
+    /// Where each network was declared (`networks[2]`), for messages.
+    pub origins: BTreeMap<String, String>,
+    /// Sysctls the networks need (`net.ipv4.ip_forward: 1`).
+    pub sysctls: BTreeMap<String, String>,
+    /// Floating IPs' host addresses to ensure on their interfaces (beyond complete
+    /// address lists, into which expansion merges them).
+    pub addresses: Vec<Address>,
+}
+
+/// The /32 or /128 of an address on an interface.
+pub fn host_address(ifname: &str, ip: std::net::IpAddr) -> Address {
+    let len = if ip.is_ipv4() { 32 } else { 128 };
+    Address::new(
+        ifname.to_string(),
+        ipnet::IpNet::new(ip, len).unwrap_or_else(|_| ipnet::IpNet::from(ip)),
+    )
+}
 
 /// The networks' firewall specs, the sysctls they need and the floating IPs' addresses.
 pub(super) fn expand_firewall(d: &Desired, intent: &mut Intent) {
-    use crate::firewall::{plan::host_address, NetFirewall, IPV4_FORWARD, IPV6_FORWARD};
+    use crate::firewall::{IPV4_FORWARD, IPV6_FORWARD};
     let fw = &mut intent.firewall;
     fw.backend = d
         .firewall

@@ -304,7 +304,7 @@ pub struct Intent {
     /// Open vSwitch bridges and ports.
     pub ovs: crate::ovs::OvsIntent,
     /// The networks' firewall (see [`crate::firewall`]).
-    pub firewall: crate::firewall::plan::FirewallIntent,
+    pub firewall: super::FirewallIntent,
     /// DHCP servers of the networks the file mentions: `None` removes a network's server.
     pub dhcp_servers: BTreeMap<String, Option<crate::netdev::dhcp_server::ServerIntent>>,
     /// hostnet's own routes and rules as a boot stack made them from `hostnet persist`'s

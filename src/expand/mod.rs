@@ -22,6 +22,7 @@ use crate::netdev::{Address, Route, Rule, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN
 mod devices;
 mod dhcp_server;
 mod firewall;
+pub use firewall::{host_address, FirewallIntent};
 mod intent;
 mod record;
 mod source_routing;

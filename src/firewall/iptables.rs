@@ -479,12 +479,16 @@ fn render_family(ops: &[&FwOp], f: Fam) -> (String, bool) {
     (text, any)
 }
 
-/// Runs the restores of `ops`: one per family that has anything to do.
-pub fn apply(ops: &[&FwOp]) -> Result<(), FirewallError> {
+/// Runs the restores of `ops` through `run` (program, arguments, input): one per family
+/// that has anything to do.
+pub fn apply(
+    ops: &[&FwOp],
+    run: impl Fn(&str, &[&str], &str) -> Result<(), FirewallError>,
+) -> Result<(), FirewallError> {
     for (f, (text, any)) in FAMS.iter().zip(render(ops)) {
         if any {
             let (_, restore) = f.programs();
-            super::run::with_input(&restore, &["--noflush", "-w"], &text)?;
+            run(&restore, &["--noflush", "-w"], &text)?;
         }
     }
     Ok(())

@@ -8,15 +8,18 @@ use super::iptables::{chain, expected, jump, rules, Fam, BASE, CHAINS, FAMS};
 use super::spec::NetFirewall;
 use super::{BackendState, FirewallError, NetFwState};
 
-/// Reads our chains and jumps (and drops every other line unread).
-pub fn query() -> Result<BackendState, FirewallError> {
+/// Reads our chains and jumps (and drops every other line unread), from what
+/// `save_output` gives for each family's save program (`None`: not installed).
+pub fn query(
+    save_output: impl Fn(&str) -> Result<Option<String>, FirewallError>,
+) -> Result<BackendState, FirewallError> {
     let mut st = BackendState::default();
     let mut found = Found::default();
     for f in FAMS {
         let (save, _) = f.programs();
         // A family the tool cannot read (no such kernel tables, IPv6 off) holds nothing
         // of ours; a host without a firewall must still be able to apply.
-        let text = match super::run::output(&save, &[]) {
+        let text = match save_output(&save) {
             Ok(Some(text)) => text,
             Ok(None) => continue,
             Err(FirewallError::Failed { stderr, .. }) if family_missing(&stderr) => continue,

@@ -10,9 +10,10 @@
 //!   one jump rule each from our dispatch chains. Every apply is one
 //!   `iptables-restore --noflush -w` (and one `ip6tables-restore`), both tables in it.
 //!
-//! Both implement [`backend::FirewallBackend`] (query, expected skeleton and network
-//! state, apply, how a damaged skeleton is repaired); [`backend::backend`] picks one by
-//! `firewall.backend`, and the planner and the engine's ops use only the trait.
+//! This module and its children are pure: the rules, their rendering and parsing. The
+//! planner is `plan/firewall.rs`; running the tools, reading the kernel and writing
+//! sysctls is the driver's (`netdev/firewall/`, where both backends implement
+//! `FirewallBackend`, picked by `firewall.backend`).
 //!
 //! Either way a change to one network flushes and refills that network's chains and adds
 //! or deletes only its own dispatch entries: its cost does not depend on how many other
@@ -25,12 +26,9 @@
 //! plan's firewall phases, so dry runs, verification, rollback, checkpoints and crash
 //! recovery cover it.
 
-pub mod backend;
 pub mod iptables;
 mod iptables_read;
 pub mod nft;
-pub mod plan;
-pub(crate) mod run;
 pub mod spec;
 pub mod sysctl;
 
@@ -96,7 +94,7 @@ pub struct NetFwState {
 /// can touch (see [`crate::netdev::Driver::focus_firewall`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Focus {
-    /// The forwarding sysctls it wants (see [`sysctl::read_for`]).
+    /// The forwarding sysctls it wants (see [`crate::netdev::firewall::sysctl::read_for`]).
     pub sysctls: BTreeMap<String, String>,
     /// The networks whose firewall it decides: the others' rules are not read.
     pub networks: BTreeSet<String>,
@@ -284,12 +282,30 @@ impl fmt::Display for FwOp {
 
 /// The skeleton items a complete backend has.
 pub fn expected_base(b: BackendKind) -> BTreeSet<String> {
-    backend::backend(b).expected_base()
+    match b {
+        BackendKind::Nftables => nft::expected_base(),
+        BackendKind::Iptables => iptables::expected_base(),
+    }
 }
 
 /// The state a network has right after its chains were written from `spec`.
 pub fn expected(b: BackendKind, name: &str, spec: &NetFirewall) -> NetFwState {
-    backend::backend(b).expected(name, spec)
+    match b {
+        BackendKind::Nftables => nft::expected(name, spec),
+        BackendKind::Iptables => iptables::expected(name, spec),
+    }
+}
+
+impl BackendKind {
+    /// Every backend, in a fixed order (state, plans and queries cover both: a backend
+    /// switch removes a network from the one it leaves).
+    pub const ALL: [BackendKind; 2] = [BackendKind::Nftables, BackendKind::Iptables];
+
+    /// Whether repairing a damaged skeleton re-creates it whole, with every network in
+    /// it (nftables: one table), rather than completing it in place (iptables).
+    pub fn repair_recreates_networks(self) -> bool {
+        self == BackendKind::Nftables
+    }
 }
 
 /// The op that takes `op` back, and whether it belongs to the teardown phase; `None`
@@ -345,14 +361,14 @@ pub fn apply_to_state(state: &mut FirewallState, op: &FwOp) {
         FwOp::Base { backend, up, .. } => {
             let b = state.backend_mut(*backend);
             if *up {
-                if backend::backend(*backend).repair_recreates_networks() && !b.base.is_empty() {
+                if backend.repair_recreates_networks() && !b.base.is_empty() {
                     // A damaged table is re-created whole.
                     b.networks.clear();
                 }
                 b.base = expected_base(*backend);
             } else {
                 b.base.clear();
-                if backend::backend(*backend).repair_recreates_networks() {
+                if backend.repair_recreates_networks() {
                     b.networks.clear();
                 }
             }
@@ -376,86 +392,6 @@ pub fn apply_to_state(state: &mut FirewallState, op: &FwOp) {
         }
         FwOp::ForgetFlows { .. } => {}
     }
-}
-
-/// Reads the firewall state of the calling thread's network namespace: our nft table,
-/// our iptables chains, the forwarding sysctls. A tool that is not installed holds
-/// nothing of ours.
-pub fn query() -> Result<FirewallState, FirewallError> {
-    query_for(None)
-}
-
-/// [`query`], reading only what a plan for `focus` can touch (everything when `None`):
-/// the sysctls it needs (see [`sysctl::read_for`]), and the rules of the networks it
-/// names (the others are marked [`NetFwState::unread`]).
-pub fn query_for(focus: Option<&Focus>) -> Result<FirewallState, FirewallError> {
-    let mut state = FirewallState {
-        sysctls: sysctl::read_for(focus.map(|f| (&f.sysctls, &f.keys))),
-        read: true,
-        ..FirewallState::default()
-    };
-    for be in backend::all() {
-        *state.backend_mut(be.kind()) = be.query(focus.map(|f| &f.networks))?;
-    }
-    Ok(state)
-}
-
-/// Carries out firewall ops: one transaction per backend (nft), one restore per family
-/// (iptables), then the sysctls, then conntrack cleanup for floating IPs that went away.
-pub fn execute(ops: &[&FwOp]) -> Result<(), FirewallError> {
-    // Backends in the order their ops come: a network moving backends is added to the
-    // new one before it leaves the old one.
-    let mut order: Vec<&dyn backend::FirewallBackend> = Vec::new();
-    for op in ops {
-        if let FwOp::Base { backend, .. } | FwOp::Network { backend, .. } = op {
-            if !order.iter().any(|be| be.kind() == *backend) {
-                order.push(backend::backend(*backend));
-            }
-        }
-    }
-    for be in order {
-        let b = be.kind();
-        let mine: Vec<&FwOp> = ops
-            .iter()
-            .copied()
-            .filter(|op| match op {
-                FwOp::Base { backend, .. } | FwOp::Network { backend, .. } => *backend == b,
-                FwOp::Sysctl { .. } | FwOp::ForgetFlows { .. } => false,
-            })
-            .collect();
-        if mine.is_empty() {
-            continue;
-        }
-        be.apply(&mine)?;
-    }
-    for op in ops {
-        if let FwOp::Sysctl { key, from, to } = op {
-            // A switch someone else changed since we read it is theirs now (a rollback
-            // must not turn off forwarding another service switched on meanwhile). The
-            // kernel's side effects are written regardless: they follow the switch.
-            let theirs = !sysctl::is_side_effect(key)
-                && from
-                    .as_ref()
-                    .is_some_and(|f| sysctl::read(key).is_some_and(|now| now != *f));
-            if !theirs {
-                match sysctl::write(key, to) {
-                    // An interface's switch is planned from the state read before the
-                    // apply; an interface the apply deleted meanwhile has nothing to set
-                    // (and a rollback that re-creates it restores its defaults).
-                    Err(FirewallError::Sysctl { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound
-                            && sysctl::interface_of(key).is_some() => {}
-                    r => r?,
-                }
-            }
-        }
-    }
-    for op in ops {
-        if let FwOp::ForgetFlows { external } = op {
-            run::forget_conntrack(*external);
-        }
-    }
-    Ok(())
 }
 
 /// A warning when the host's own forward policy drops while networks have a firewall
@@ -497,7 +433,7 @@ impl fmt::Display for NetworkStatus {
 /// Every network's firewall in the state, both backends, by network name.
 pub fn status(state: &FirewallState) -> Vec<NetworkStatus> {
     let mut v = Vec::new();
-    for b in backend::all().map(|be| be.kind()) {
+    for b in BackendKind::ALL {
         for (name, n) in &state.backend(b).networks {
             v.push(NetworkStatus {
                 network: name.clone(),

@@ -1,7 +1,8 @@
 //! Pure tests of the backends' rendering and parsing, and of the planner.
 
-use super::plan::{plan, restore, FirewallIntent};
 use super::*;
+use crate::expand::FirewallIntent;
+use crate::plan::firewall::{plan, restore};
 
 pub(crate) fn sample(dev: &str, subnet: &str) -> NetFirewall {
     NetFirewall {

@@ -47,11 +47,12 @@ impl fmt::Display for ValidationErrors {
     }
 }
 
+/// The one validator style: every check pushes (path, message) here, in document order.
 #[derive(Default)]
-struct Errors(Vec<ValidationError>);
+pub(super) struct Errors(pub(super) Vec<ValidationError>);
 
 impl Errors {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ValidationError {
             path: path.into(),
             message: message.into(),
@@ -197,12 +198,8 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
         }
         super::vlan_aware::check(&mut push, d);
     }
-    for (path, message) in super::validate_firewall::check(d)
-        .into_iter()
-        .chain(super::validate_source_routing::check(d))
-    {
-        errs.push(path, message);
-    }
+    super::validate_firewall::check(&mut errs, d);
+    super::validate_source_routing::check(&mut errs, d);
     if errs.0.is_empty() {
         Ok(())
     } else {

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::validate::check_ifname as check_linux_ifname;
+use super::validate::Errors;
 use super::{Desired, NetworkState};
 
 fn unusable(ip: &IpAddr) -> Option<&'static str> {
@@ -87,9 +88,8 @@ impl Prefixes {
     }
 }
 
-/// Problems as (path, message), in document order.
-pub fn check(d: &Desired) -> Vec<(String, String)> {
-    let mut errs: Vec<(String, String)> = Vec::new();
+/// Pushes the problems to `errs`, in document order.
+pub(super) fn check(errs: &mut Errors, d: &Desired) {
     let mut externals: BTreeMap<IpAddr, String> = BTreeMap::new();
     let mut forwards: BTreeMap<(&str, &str, u16), String> = BTreeMap::new();
     // Source-prefix dispatch (nft interval maps, iptables -s jumps) needs disjoint
@@ -116,7 +116,7 @@ pub fn check(d: &Desired) -> Vec<(String, String)> {
             }
         };
         let inside = |ip: &IpAddr| subnets.iter().any(|s| s.contains(ip));
-        let mut push = |p: String, m: String| errs.push((p, m));
+        let mut push = |p: String, m: String| errs.push(p, m);
         let mut mine: Vec<IpNet> = Vec::new();
         for s in &subnets {
             if mine.contains(s) {
@@ -263,7 +263,6 @@ pub fn check(d: &Desired) -> Vec<(String, String)> {
             }
         }
     }
-    errs
 }
 
 #[cfg(test)]
@@ -272,8 +271,14 @@ mod tests {
         let doc = format!(
             "networks:\n  - name: t1\n    uplink: g1h\n    ipv4: {{address: [10.10.0.1/24]}}\n    ipv6: {{address: [\"fd00:10::1/64\"]}}\n    firewall: {fw}\n"
         );
-        let d = crate::model::parse(&doc).expect("parses");
-        super::check(&d)
+        checked(&crate::model::parse(&doc).expect("parses"))
+    }
+
+    /// [`super::check`]'s problems as (path, message).
+    fn checked(d: &crate::model::Desired) -> Vec<(String, String)> {
+        let mut errs = super::Errors::default();
+        super::check(&mut errs, d);
+        errs.0.into_iter().map(|e| (e.path, e.message)).collect()
     }
 
     #[test]
@@ -315,7 +320,7 @@ mod tests {
     #[test]
     fn overlapping_subnets_across_networks_are_refused() {
         let doc = "networks:\n  - name: a\n    uplink: g1h\n    ipv4: {address: [10.20.0.1/24]}\n    firewall: {isolate: true}\n  - name: b\n    uplink: g2h\n    ipv4: {address: [10.20.0.129/16]}\n    firewall: {isolate: true}\n";
-        let p = super::check(&crate::model::parse(doc).expect("parses"));
+        let p = checked(&crate::model::parse(doc).expect("parses"));
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].0, "networks[1].firewall");
         assert!(

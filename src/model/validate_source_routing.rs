@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::validate::DEFAULT_RULE_PRIORITY;
+use super::validate::{Errors, DEFAULT_RULE_PRIORITY};
 use super::{Desired, EntryState, NetworkSpec, NetworkState};
 use crate::netdev::Family;
 
@@ -20,42 +20,36 @@ pub const MIN_NETWORK_PRIORITY: u32 = 3;
 pub const MAX_NETWORK_PRIORITY: u32 = 32765;
 
 /// Every problem, as (field, message).
-pub(super) fn check(d: &Desired) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+pub(super) fn check(out: &mut Errors, d: &Desired) {
     let settings = d
         .settings
         .as_ref()
         .and_then(|s| s.source_routing.as_ref())
         .and_then(|s| s.priority);
     if let Some(p) = settings {
-        priority_problem(&mut out, "settings.source-routing.priority", p);
+        priority_problem(out, "settings.source-routing.priority", p);
     }
     for (i, n) in d.networks.iter().enumerate() {
         if let Some(p) = n.source_routing.as_ref().and_then(|s| s.priority) {
-            priority_problem(
-                &mut out,
-                &format!("networks[{i}].source-routing.priority"),
-                p,
-            );
+            priority_problem(out, &format!("networks[{i}].source-routing.priority"), p);
         }
     }
     let default = settings.unwrap_or(DEFAULT_RULE_PRIORITY);
     for family in [Family::Ipv4, Family::Ipv6] {
-        rules_inside_block(&mut out, d, family, default);
+        rules_inside_block(out, d, family, default);
     }
-    out
 }
 
-fn priority_problem(out: &mut Vec<(String, String)>, path: &str, p: u32) {
+fn priority_problem(out: &mut Errors, path: &str, p: u32) {
     if !(MIN_NETWORK_PRIORITY..=MAX_NETWORK_PRIORITY).contains(&p) {
-        out.push((
+        out.push(
             path.to_string(),
             format!(
                 "{p} leaves no room for the rules around the networks' rules (two priorities \
                  below, one above, before main's at 32766); use \
                  {MIN_NETWORK_PRIORITY}..={MAX_NETWORK_PRIORITY}"
             ),
-        ));
+        );
     }
 }
 
@@ -84,7 +78,7 @@ fn static_rule_subnets(n: &NetworkSpec, family: Family) -> Vec<IpNet> {
 /// Rules of `route-rules` between the block's goto (lowest network priority - 2) and its
 /// last network rule: the planner refuses them on every host, since rules of networks
 /// the file does not name can only widen the block.
-fn rules_inside_block(out: &mut Vec<(String, String)>, d: &Desired, family: Family, default: u32) {
+fn rules_inside_block(out: &mut Errors, d: &Desired, family: Family, default: u32) {
     let range = MIN_NETWORK_PRIORITY..=MAX_NETWORK_PRIORITY;
     let nets: Vec<(usize, u32, Vec<IpNet>)> = d
         .networks
@@ -139,7 +133,7 @@ fn rules_inside_block(out: &mut Vec<(String, String)>, d: &Desired, family: Fami
         if copy {
             continue;
         }
-        out.push((
+        out.push(
             format!("route-rules.config[{k}].priority"),
             format!(
                 "{p} lies inside the {family} source-routing block ({} to {}) that the \
@@ -152,7 +146,7 @@ fn rules_inside_block(out: &mut Vec<(String, String)>, d: &Desired, family: Fami
                 hi + 1,
                 lo - 2,
             ),
-        ));
+        );
     }
 }
 

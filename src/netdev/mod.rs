@@ -19,6 +19,7 @@ mod bridge;
 pub mod bridge_mtu;
 pub mod dhcp_server;
 pub mod dnsmasq;
+pub mod firewall;
 pub mod inet6;
 mod kinds;
 mod kinds_fmt;
@@ -138,7 +139,7 @@ pub trait Driver {
     /// What the apply decides of the firewall (`None`: read it all, as a rollback,
     /// `status` or a dry run, whose model predicts every interface's sysctls, need). A
     /// driver may then read only what a plan for it can touch (see
-    /// [`crate::firewall::query_for`]).
+    /// [`crate::netdev::firewall::query_for`]).
     fn focus_firewall(&mut self, focus: Option<crate::firewall::Focus>) {
         let _ = focus;
     }

@@ -8,6 +8,7 @@
 //! them ([`addresses_gone`]). It does not model what hostnet never asks for.
 
 use super::bridge_mtu::Marks;
+use super::firewall::FirewallDriver;
 use super::model_bridge as bridge;
 use super::{Address, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route, Rule};
 
@@ -93,7 +94,7 @@ impl ModelDriver {
         let s = &mut self.state;
         match op {
             Op::Ovs(o) => {
-                crate::ovs::model::apply(s, o).map_err(|m| reject(EINVAL, &m))?;
+                ovs::apply(s, o).map_err(|m| reject(EINVAL, &m))?;
             }
             Op::CreateLink(l) => link::create(s, op, l)?,
             Op::ChangeLink { name, change } => link::change(s, op, name, change)?,
@@ -108,11 +109,10 @@ impl ModelDriver {
                 bridge::vlans(s, name, vlans, *add).map_err(|(e, m)| reject(e, m))?;
             }
             Op::Firewall(fw) => {
-                if let crate::firewall::FwOp::Sysctl { key, to, .. } = &**fw {
-                    return sysctl::write(&mut s.firewall.sysctls, key, to)
-                        .map_err(|()| reject(libc::ENOENT, "no such sysctl"));
-                }
-                crate::firewall::apply_to_state(&mut s.firewall, fw);
+                // Its one refusal is a sysctl the kernel lacks.
+                firewall::ModelFirewall(&mut s.firewall)
+                    .execute(&[&**fw])
+                    .map_err(|_| reject(libc::ENOENT, "no such sysctl"))?;
             }
             // Handled above.
             Op::ConfigureDhcpServer { .. }
@@ -357,10 +357,14 @@ impl Driver for ModelDriver {
 mod addr;
 #[path = "model_base.rs"]
 pub mod base;
+#[path = "model_firewall.rs"]
+mod firewall;
 #[path = "model_link.rs"]
 mod link;
 #[path = "model_mac.rs"]
 mod mac;
+#[path = "model_ovs.rs"]
+mod ovs;
 #[path = "model_sysctl.rs"]
 mod sysctl;
 

@@ -15,13 +15,11 @@
 #[cfg(test)]
 mod bond_tests;
 mod display;
-pub(crate) mod model;
 #[cfg(test)]
 mod options_tests;
 #[cfg(test)]
 mod patch_tests;
 mod rows;
-pub mod show;
 pub use display::trunks_text;
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,7 @@ mod devices;
 pub mod dhcp;
 mod dhcp_server;
 mod dropped;
+pub mod firewall;
 mod links;
 pub mod ovs;
 mod ovs_db;
@@ -263,7 +264,7 @@ fn plan_firewall(
     errors: &mut Vec<PlanError>,
 ) {
     let fw = &intent.firewall;
-    match crate::firewall::plan::plan(&current.firewall, fw) {
+    match crate::plan::firewall::plan(&current.firewall, fw) {
         Ok(p) => push_firewall(plan, p),
         Err(es) => errors.extend(es.into_iter().map(|message| PlanError {
             path: "networks".into(),
@@ -278,7 +279,7 @@ fn plan_firewall(
             plan.push(Phase::AddAddresses, op);
         }
     }
-    for a in crate::firewall::plan::dropped_addresses(&current.firewall, fw) {
+    for a in crate::plan::firewall::dropped_addresses(&current.firewall, fw) {
         let op = Op::DeleteAddress(a.clone());
         if has(&a) && !planned(plan, &op) {
             plan.push(Phase::DeleteAddresses, op);
@@ -286,7 +287,7 @@ fn plan_firewall(
     }
 }
 
-pub(crate) fn push_firewall(plan: &mut Plan, p: crate::firewall::plan::FwPlan) {
+pub(crate) fn push_firewall(plan: &mut Plan, p: crate::plan::firewall::FwPlan) {
     for op in p.teardown {
         plan.push(Phase::FirewallTeardown, Op::Firewall(Box::new(op)));
     }

@@ -485,7 +485,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     }
     super::push_firewall(
         &mut plan,
-        crate::firewall::plan::restore(&current.firewall, &target.firewall),
+        crate::plan::firewall::restore(&current.firewall, &target.firewall),
     );
     super::dhcp_server::restore_servers(current, target, &mut plan);
     plan

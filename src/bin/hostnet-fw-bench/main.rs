@@ -164,8 +164,10 @@ fn one_run(v: Variant, n: usize) -> Result<[Duration; 4], SandboxError> {
     let out = sb.run_in("x", || {
         let ops = load_ops(b, n);
         let refs: Vec<&FwOp> = ops.iter().collect();
-        let (load, ()) = timed(|| firewall::execute(&refs).map_err(|e| fail("load", e)))?;
-        let (query, st) = timed(|| firewall::query().map_err(|e| fail("query", e)))?;
+        let (load, ()) =
+            timed(|| hostnet::netdev::firewall::execute(&refs).map_err(|e| fail("load", e)))?;
+        let (query, st) =
+            timed(|| hostnet::netdev::firewall::query().map_err(|e| fail("query", e)))?;
         let have = st.backend(b);
         if have.networks.len() != n || have.networks.values().any(|s| !s.intact) {
             return Err(fail("check", "the loaded rules do not read back intact"));
@@ -181,8 +183,9 @@ fn one_run(v: Variant, n: usize) -> Result<[Duration; 4], SandboxError> {
             from: have.networks.get(&name).cloned(),
             to: Some(changed.clone()),
         };
-        let (change, ()) = timed(|| firewall::execute(&[&op]).map_err(|e| fail("change", e)))?;
-        let after = firewall::query().map_err(|e| fail("query", e))?;
+        let (change, ()) =
+            timed(|| hostnet::netdev::firewall::execute(&[&op]).map_err(|e| fail("change", e)))?;
+        let after = hostnet::netdev::firewall::query().map_err(|e| fail("query", e))?;
         let got = after.backend(b).networks.get(&name);
         if got.is_none_or(|s| !s.intact || s.spec != changed) {
             return Err(fail("check", "the change did not read back"));

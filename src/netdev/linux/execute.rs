@@ -6,6 +6,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 
 use super::socket::{copy_error, Nack};
 use super::{already_gone, interfaces, link, rejection, LinuxDriver};
+use crate::netdev::firewall::{FirewallDriver, Kernel};
 use crate::netdev::{Driver, DriverError, LinkKind, Op};
 
 impl LinuxDriver {
@@ -19,7 +20,7 @@ impl LinuxDriver {
                 _ => None,
             })
             .collect();
-        let fw_result = crate::firewall::execute(&fw).map_err(|e| crate::error_chain(&e));
+        let fw_result = Kernel.execute(&fw).map_err(|e| crate::error_chain(&e));
         let rest: Vec<Op> = ops
             .iter()
             .filter(|op| !matches!(op, Op::Firewall(_)))

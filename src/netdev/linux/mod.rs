@@ -47,6 +47,7 @@ pub use netns::{
 
 use self::link::RawLink;
 use self::socket::{Nack, NlSocket};
+use super::firewall::{FirewallDriver, Kernel};
 use super::{Driver, DriverError, Family, KernelState, LinkChange, LinkKind, NewLink, Op};
 
 const RTM_NEWLINK: u16 = 16;
@@ -529,7 +530,7 @@ impl LinuxDriver {
         if self.firewall_involved {
             let focus = self.firewall_focus.as_ref();
             state.firewall =
-                crate::firewall::query_for(focus).map_err(|e| DriverError::Firewall {
+                FirewallDriver::query(&mut Kernel, focus).map_err(|e| DriverError::Firewall {
                     op: "read the firewall".into(),
                     message: crate::error_chain(&e),
                 })?;

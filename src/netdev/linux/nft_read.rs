@@ -23,7 +23,8 @@ use std::net::IpAddr;
 use super::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
 use super::nft_verified as verified;
 use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS, SUFFIXES};
-use crate::firewall::{nft, run, BackendState, FirewallError, NetFirewall, NetFwState};
+use crate::firewall::{nft, BackendState, FirewallError, NetFirewall, NetFwState};
+use crate::netdev::firewall::run;
 
 pub const TABLE_NAME: &str = "hostnet";
 

@@ -1,8 +1,8 @@
 //! Open vSwitch in the model driver: OVSDB's rules that plans depend on, and the network
 //! devices ovs-vswitchd makes for bridges and internal ports (transient taps, down).
 
-use super::{OvsBridge, OvsOp};
 use crate::netdev::{KernelState, Link, LinkKind, TapOptions};
+use crate::ovs::{OvsBridge, OvsOp};
 
 fn device(name: &str) -> Link {
     Link {

@@ -8,7 +8,7 @@ use crate::model::{
 };
 use crate::netdev::KernelState;
 
-use super::{OvsBond, OvsBridge};
+use crate::ovs::{OvsBond, OvsBridge};
 
 /// A bridge's options in nmstate's keys, as nmstate's show gives them (every flag, the
 /// fail mode when set) with the STP keys of other_config that are set.
@@ -130,7 +130,7 @@ pub fn annotate(state: &KernelState, interfaces: &mut Vec<InterfaceSpec>) {
 /// The top-level `ovs-db`: the Open_vSwitch row's maps (but `ovn-bridge-mappings`,
 /// shown as `ovn`); `None` without Open vSwitch. Applied back, it sets each key to the
 /// value it has.
-pub fn global_db(ovs: &super::OvsState) -> Option<crate::model::OvsGlobalDbSpec> {
+pub fn global_db(ovs: &crate::ovs::OvsState) -> Option<crate::model::OvsGlobalDbSpec> {
     use crate::model::ovs_global::{parse_mappings, OVN_MAPPINGS_KEY};
     if !ovs.available {
         return None;
@@ -150,7 +150,7 @@ pub fn global_db(ovs: &super::OvsState) -> Option<crate::model::OvsGlobalDbSpec>
 }
 
 /// The top-level `ovn`: the mappings of `ovn-bridge-mappings`, when it has some.
-pub fn ovn(ovs: &super::OvsState) -> Option<crate::model::OvnSpec> {
+pub fn ovn(ovs: &crate::ovs::OvsState) -> Option<crate::model::OvnSpec> {
     use crate::model::ovs_global::{parse_mappings, OVN_MAPPINGS_KEY};
     let maps = parse_mappings(ovs.global.external_ids.get(OVN_MAPPINGS_KEY)?)?;
     Some(crate::model::OvnSpec {

@@ -9,26 +9,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{
+use crate::expand::{host_address, FirewallIntent};
+use crate::firewall::{
     expected_base, BackendKind, BackendState, FirewallState, FwOp, NetFirewall, IPV6_FORWARD,
 };
 use crate::netdev::Address;
-
-/// What the file asks of the firewall.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FirewallIntent {
-    pub backend: BackendKind,
-    /// Networks whose firewall the file decides, by name: `None` removes it (network
-    /// absent, or `firewall: {}`).
-    pub networks: BTreeMap<String, Option<NetFirewall>>,
-    /// Where each network was declared (`networks[2]`), for messages.
-    pub origins: BTreeMap<String, String>,
-    /// Sysctls the networks need (`net.ipv4.ip_forward: 1`).
-    pub sysctls: BTreeMap<String, String>,
-    /// Floating IPs' host addresses to ensure on their interfaces (beyond complete
-    /// address lists, into which expansion merges them).
-    pub addresses: Vec<Address>,
-}
 
 /// The ops of a firewall plan, by phase.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -55,8 +40,7 @@ fn converge(
     let full = expected_base(b);
     let base_ok = cur.base == full;
     // A damaged nft table is re-created whole, and every network in it with it.
-    let reset =
-        super::backend::backend(b).repair_recreates_networks() && !base_ok && !cur.base.is_empty();
+    let reset = b.repair_recreates_networks() && !base_ok && !cur.base.is_empty();
     let mut remaining: BTreeSet<&String> = BTreeSet::new();
     for (name, st) in &cur.networks {
         if st.unread && !want.contains_key(name) {
@@ -124,7 +108,7 @@ fn converge(
 /// Plans the firewall part of an apply.
 pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, Vec<String>> {
     let mut out = FwPlan::default();
-    for b in super::backend::all().map(|be| be.kind()) {
+    for b in BackendKind::ALL {
         let want: BTreeMap<String, Option<NetFirewall>> = intent
             .networks
             .iter()
@@ -171,7 +155,7 @@ pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, 
     let v6_on = |st: &BTreeMap<String, String>| st.get(IPV6_FORWARD).is_some_and(|v| v == "1");
     if v6_on(&intent.sysctls) && !v6_on(&current.sysctls) {
         for (key, v) in &current.sysctls {
-            if v == "1" && super::sysctl::accept_ra_of(key).is_some() {
+            if v == "1" && crate::firewall::sysctl::accept_ra_of(key).is_some() {
                 out.sysctls.push(FwOp::Sysctl {
                     key: key.clone(),
                     from: Some(v.clone()),
@@ -188,7 +172,7 @@ pub fn plan(current: &FirewallState, intent: &FirewallIntent) -> Result<FwPlan, 
                 // it will give them) before `key`, so that the journal, undoing in
                 // reverse, gives them their old values after switching `key` back.
                 // Also those that already have that value: switching back would reset them.
-                for (k, to) in super::sysctl::side_effects(key, value, &current.sysctls) {
+                for (k, to) in crate::firewall::sysctl::side_effects(key, value, &current.sysctls) {
                     if let Some(old) = current.sysctls.get(&k) {
                         out.sysctls.push(FwOp::Sysctl {
                             key: k,
@@ -246,12 +230,12 @@ fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
             );
         }
     }
-    for b in super::backend::all().map(|be| be.kind()) {
+    for b in BackendKind::ALL {
         for (name, st) in &current.backend(b).networks {
             if !touched.contains(&(b, name)) {
                 kept.extend(st.spec.floating.iter().map(|x| x.external));
                 if st.unread {
-                    kept.extend(super::nft::floating_in_dispatch(&st.dispatch));
+                    kept.extend(crate::firewall::nft::floating_in_dispatch(&st.dispatch));
                 }
             }
         }
@@ -266,7 +250,7 @@ fn forgotten_flows(current: &FirewallState, out: &FwPlan) -> Vec<FwOp> {
 /// The ops that make `current` equal to `target` (rollback's exact convergence).
 pub fn restore(current: &FirewallState, target: &FirewallState) -> FwPlan {
     let mut out = FwPlan::default();
-    for b in super::backend::all().map(|be| be.kind()) {
+    for b in BackendKind::ALL {
         let (c, t) = (current.backend(b), target.backend(b));
         let names: BTreeSet<&String> = c.networks.keys().chain(t.networks.keys()).collect();
         // A network the target's query did not read is left as it is now (its spec
@@ -285,15 +269,19 @@ pub fn restore(current: &FirewallState, target: &FirewallState) -> FwPlan {
     // Forwarding switches first: writing them resets their side effects, which follow.
     // Compared with what they will be after the switches, not with what they are now.
     let mut keys: Vec<(&String, &String)> = target.sysctls.iter().collect();
-    keys.sort_by_key(|(k, _)| super::sysctl::is_side_effect(k));
+    keys.sort_by_key(|(k, _)| crate::firewall::sysctl::is_side_effect(k));
     let mut after = current.sysctls.clone();
     for (key, value) in &keys {
         if current.sysctls.get(*key).is_some_and(|v| v != *value) {
-            after.extend(super::sysctl::side_effects(key, value, &current.sysctls));
+            after.extend(crate::firewall::sysctl::side_effects(
+                key,
+                value,
+                &current.sysctls,
+            ));
         }
     }
     for (key, value) in keys {
-        let now = if super::sysctl::is_side_effect(key) {
+        let now = if crate::firewall::sysctl::is_side_effect(key) {
             after.get(key)
         } else {
             current.sysctls.get(key)
@@ -316,7 +304,7 @@ pub fn dropped_addresses(current: &FirewallState, intent: &FirewallIntent) -> Ve
     let mut out = Vec::new();
     for (name, spec) in &intent.networks {
         let wanted: BTreeSet<_> = spec.iter().flat_map(|s| s.floating.iter()).collect();
-        for b in super::backend::all().map(|be| be.kind()) {
+        for b in BackendKind::ALL {
             let Some(st) = current.backend(b).networks.get(name) else {
                 continue;
             };
@@ -331,22 +319,13 @@ pub fn dropped_addresses(current: &FirewallState, intent: &FirewallIntent) -> Ve
     out
 }
 
-/// The /32 or /128 of an address on an interface.
-pub fn host_address(ifname: &str, ip: std::net::IpAddr) -> Address {
-    let len = if ip.is_ipv4() { 32 } else { 128 };
-    Address::new(
-        ifname.to_string(),
-        ipnet::IpNet::new(ip, len).unwrap_or_else(|_| ipnet::IpNet::from(ip)),
-    )
-}
-
 /// The switches (forwarding, `accept_ra`) a plan writes, with the values it writes: what
 /// a checkpoint keeps so that its rollback can tell whether someone changed them since.
 pub fn switches_set(plan: &crate::plan::Plan) -> BTreeMap<String, String> {
     plan.ops()
         .filter_map(|op| match op {
             crate::netdev::Op::Firewall(f) => match &**f {
-                FwOp::Sysctl { key, to, .. } if !super::sysctl::is_side_effect(key) => {
+                FwOp::Sysctl { key, to, .. } if !crate::firewall::sysctl::is_side_effect(key) => {
                     Some((key.clone(), to.clone()))
                 }
                 _ => None,
@@ -354,26 +333,4 @@ pub fn switches_set(plan: &crate::plan::Plan) -> BTreeMap<String, String> {
             _ => None,
         })
         .collect()
-}
-
-/// Before a checkpoint's rollback: a switch whose value is no longer the one the apply
-/// set was changed by someone else since, and is theirs: the rollback keeps it (and the
-/// kernel's side effects of a forwarding switch that stays).
-pub fn keep_changed_switches(target: &mut FirewallState, set: &BTreeMap<String, String>) {
-    for (key, ours) in set {
-        let Some(now) = super::sysctl::read(key) else {
-            continue;
-        };
-        if now != *ours {
-            if matches!(key.as_str(), super::IPV4_FORWARD | super::IPV6_FORWARD) {
-                let effects: BTreeSet<String> =
-                    super::sysctl::side_effects(key, ours, &target.sysctls)
-                        .into_iter()
-                        .map(|(k, _)| k)
-                        .collect();
-                target.sysctls.retain(|k, _| !effects.contains(k));
-            }
-            target.sysctls.insert(key.clone(), now);
-        }
-    }
 }

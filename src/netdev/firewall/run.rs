@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
-use super::FirewallError;
+use crate::firewall::FirewallError;
 
 /// Runs `program args` with `input` on stdin; its stderr becomes the error.
 pub fn with_input(program: &str, args: &[&str], input: &str) -> Result<(), FirewallError> {

@@ -4,15 +4,16 @@
 
 use std::collections::BTreeSet;
 
-use super::NetFwState;
-use super::{iptables, nft, run, BackendKind, BackendState, FirewallError, FwOp, NetFirewall};
+use super::run;
+use crate::firewall::NetFwState;
+use crate::firewall::{iptables, nft, BackendKind, BackendState, FirewallError, FwOp, NetFirewall};
 
 /// One way of holding the networks' rules in the kernel.
 pub trait FirewallBackend: Sync {
     fn kind(&self) -> BackendKind;
     /// Reads what of ours this backend holds (and nothing else), damage marked. With
     /// `focus`, a backend may leave the rules of other networks unread
-    /// ([`super::NetFwState::unread`]).
+    /// ([`crate::firewall::NetFwState::unread`]).
     fn query(&self, focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallError>;
     /// The skeleton items a complete backend has.
     fn expected_base(&self) -> BTreeSet<String>;
@@ -65,7 +66,7 @@ impl FirewallBackend for Iptables {
         if !crate::netdev::linux::nft_read::iptables_tables_exist() {
             return Ok(BackendState::default());
         }
-        iptables::query()
+        iptables::query(|save| run::output(save, &[]))
     }
     fn expected_base(&self) -> BTreeSet<String> {
         iptables::expected_base()
@@ -74,7 +75,7 @@ impl FirewallBackend for Iptables {
         iptables::expected(name, spec)
     }
     fn apply(&self, ops: &[&FwOp]) -> Result<(), FirewallError> {
-        iptables::apply(ops)
+        iptables::apply(ops, run::with_input)
     }
     fn repair_recreates_networks(&self) -> bool {
         false
