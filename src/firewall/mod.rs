@@ -100,9 +100,6 @@ pub struct Focus {
     pub sysctls: BTreeMap<String, String>,
     /// The networks whose firewall it decides: the others' rules are not read.
     pub networks: BTreeSet<String>,
-    /// Other sysctls its plan compares (nmstate's per-link IPv6 `enabled` and
-    /// `autoconf`, and their `default`): read one by one.
-    pub keys: BTreeSet<String>,
 }
 
 /// One backend's state: its shared skeleton and its networks.
@@ -390,7 +387,7 @@ pub fn query() -> Result<FirewallState, FirewallError> {
 /// names (the others are marked [`NetFwState::unread`]).
 pub fn query_for(focus: Option<&Focus>) -> Result<FirewallState, FirewallError> {
     let mut state = FirewallState {
-        sysctls: sysctl::read_for(focus.map(|f| (&f.sysctls, &f.keys))),
+        sysctls: sysctl::read_for(focus.map(|f| &f.sysctls)),
         read: true,
         ..FirewallState::default()
     };

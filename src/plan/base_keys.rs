@@ -113,27 +113,28 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
                 );
             }
         }
+        // A new device starts with the `default` switches; a state without them (no
+        // IPv6 on the host) has nothing to set.
+        let now = if exists {
+            current.ipv6_switches(name)
+        } else {
+            current.ipv6_default
+        };
+        let Some(now) = now else { continue };
         let want = [
-            (sysctl::disable_ipv6(name), li.base.ipv6_enabled.map(|e| !e)),
-            (sysctl::autoconf(name), li.base.autoconf),
+            (
+                sysctl::disable_ipv6(name),
+                li.base.ipv6_enabled.map(|e| !e),
+                now.disabled,
+            ),
+            (sysctl::autoconf(name), li.base.autoconf, now.autoconf),
         ];
-        for (key, on) in want {
-            let Some(on) = on else { continue };
-            let to = if on { "1" } else { "0" };
-            // A new device starts with the `default` values; a key the state lacks (no
-            // IPv6 on the host, or sysctls not read) has nothing to set.
-            let from = if exists {
-                current.firewall.sysctls.get(&key)
-            } else {
-                let leaf = key.rsplit_once('.').map_or("", |(_, l)| l);
-                current
-                    .firewall
-                    .sysctls
-                    .get(&format!("net.ipv6.conf.default.{leaf}"))
-            };
-            let Some(from) = from.filter(|f| *f != to) else {
+        for (key, on, was) in want {
+            let Some(on) = on.filter(|on| *on != was) else {
                 continue;
             };
+            let to = if on { "1" } else { "0" };
+            let from = if was { "1" } else { "0" };
             if sysctl::disable_ipv6_of(&key).is_some() && to == "0" {
                 delay_ipv6_addresses(plan, name);
             }
@@ -141,7 +142,7 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
                 Phase::LinkSysctls,
                 Op::Firewall(Box::new(FwOp::Sysctl {
                     key,
-                    from: Some(from.clone()),
+                    from: Some(from.to_string()),
                     to: to.to_string(),
                 })),
             );
@@ -162,6 +163,36 @@ fn link_change(current: &KernelState, name: &str, li: &LinkIntent, exists: bool)
         alias: li.base.description.clone().filter(|d| d != alias),
         promisc: li.base.promisc.filter(|p| *p != promisc),
         ..LinkChange::default()
+    }
+}
+
+/// Writes back the IPv6 switches of every link both states have where they differ (a
+/// link made again starts with the `default` ones, which its target's may not be).
+pub(crate) fn restore_switches(current: &KernelState, target: &KernelState, plan: &mut Plan) {
+    for name in target
+        .links
+        .keys()
+        .filter(|n| current.links.contains_key(*n))
+    {
+        let (Some(now), Some(then)) = (current.ipv6_switches(name), target.ipv6_switches(name))
+        else {
+            continue;
+        };
+        for (key, was, want) in [
+            (sysctl::disable_ipv6(name), now.disabled, then.disabled),
+            (sysctl::autoconf(name), now.autoconf, then.autoconf),
+        ] {
+            if was != want {
+                plan.push(
+                    Phase::LinkSysctls,
+                    Op::Firewall(Box::new(FwOp::Sysctl {
+                        key,
+                        from: Some(u8::from(was).to_string()),
+                        to: u8::from(want).to_string(),
+                    })),
+                );
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use super::*;
 use crate::netdev::model::ModelDriver;
 use crate::netdev::{Address, Driver, Link, LinkChange, LinkKind};
 
-/// `host()` plus `v1` with the sysctls a read of the kernel gives (IPv6 on, SLAAC on).
+/// `host()` plus `v1` with the switches a read of the kernel gives (IPv6 on, SLAAC on).
 fn host_with_v1() -> ModelDriver {
     let mut s = host().query().expect("query");
     s.links.insert(
@@ -19,13 +19,10 @@ fn host_with_v1() -> ModelDriver {
             controller: None,
         },
     );
-    for dev in ["default", "v1"] {
-        for (leaf, v) in [("disable_ipv6", "0"), ("autoconf", "1")] {
-            s.firewall
-                .sysctls
-                .insert(format!("net.ipv6.conf.{dev}.{leaf}"), v.into());
-        }
-    }
+    s.ipv6_default = Some(crate::netdev::Ipv6Switches {
+        disabled: false,
+        autoconf: true,
+    });
     ModelDriver::new(s)
 }
 
@@ -102,7 +99,7 @@ fn ipv6_off_then_on_with_an_address_in_one_apply() {
         p.phases[Phase::AddAddresses as usize],
         vec![Op::AddAddress(a.clone())]
     );
-    assert_eq!(m.state().firewall.sysctls["net.ipv6.conf.v1.autoconf"], "0");
+    assert!(m.state().ipv6_no_autoconf.contains("v1"));
 }
 
 #[test]

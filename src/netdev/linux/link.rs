@@ -67,8 +67,8 @@ pub(super) struct RawLink {
     pub group: u32,
     /// IFLA_INFO_DATA, decoded once names are known (see `kinds`).
     pub info_data: Vec<u8>,
-    /// Its `net.ipv6.conf.IF.disable_ipv6` is on (see `ipv6_conf`).
-    pub ipv6_disabled: bool,
+    /// Its IPv6 switches (see `ipv6_conf`); `None` without IPv6.
+    pub ipv6: Option<crate::netdev::Ipv6Switches>,
 }
 
 pub(super) fn dump_request() -> RouteNetlinkMessage {
@@ -101,7 +101,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         link_elsewhere: false,
         group: 0,
         info_data: Vec::new(),
-        ipv6_disabled: false,
+        ipv6: None,
     };
     for (kind, value) in wire::attrs(payload.get(IFINFOMSG_LEN..)?) {
         match kind {
@@ -115,7 +115,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
             IFLA_GROUP => link.group = wire::as_u32(value).unwrap_or(0),
             IFLA_LINK => link.link = wire::as_u32(value).filter(|&i| i != 0),
             IFLA_LINK_NETNSID => link.link_elsewhere = true,
-            IFLA_AF_SPEC => link.ipv6_disabled = super::ipv6_conf::disabled(value),
+            IFLA_AF_SPEC => link.ipv6 = super::ipv6_conf::switches(value),
             IFLA_LINKINFO => {
                 let mut slave_kind = None;
                 for (info, data) in wire::attrs(value) {
@@ -525,7 +525,7 @@ mod tests {
             link_elsewhere: false,
             group: 0,
             info_data: Vec::new(),
-            ipv6_disabled: false,
+            ipv6: None,
         }
     }
 
