@@ -10,7 +10,7 @@ use super::{Phase, Plan};
 use crate::expand::{Intent, LinkIntent};
 use crate::firewall::{sysctl, FwOp};
 use crate::model::IfaceState;
-use crate::netdev::{KernelState, LinkChange, LinkKind, Op};
+use crate::netdev::{Ipv6Switches, KernelState, LinkChange, LinkKind, Op};
 
 /// The phase a sysctl op belongs in: an interface's IPv6 switches once links exist and
 /// before addresses are added (the kernel refuses IPv6 addresses while `disable_ipv6` is
@@ -72,6 +72,7 @@ fn primary_after_ports(plan: &mut Plan) {
 /// Plans the base keys of every interface the intent keeps.
 pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     primary_after_ports(plan);
+    let off = super::port_ipv6::plan(current, intent, plan);
     let gone = deleted(current, plan);
     for (name, li) in &intent.links {
         if li.state == IfaceState::Absent {
@@ -118,13 +119,18 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
         let now = if exists {
             current.ipv6_switches(name)
         } else {
-            current.ipv6_default
+            current.ipv6_default.map(|d| Ipv6Switches {
+                disabled: d.disabled || off.contains(name),
+                ..d
+            })
         };
         let Some(now) = now else { continue };
         let want = [
             (
                 sysctl::disable_ipv6(name),
-                li.base.ipv6_enabled.map(|e| !e),
+                li.base.ipv6_enabled.map(|e| !e).or_else(|| {
+                    super::port_ipv6::network_needs_ipv6(intent, name).then_some(false)
+                }),
                 now.disabled,
             ),
             (sysctl::autoconf(name), li.base.autoconf, now.autoconf),

@@ -32,6 +32,7 @@ mod links;
 pub mod ovs;
 mod ovs_db;
 mod owned;
+mod port_ipv6;
 mod restore;
 mod rule_block;
 pub mod undo;

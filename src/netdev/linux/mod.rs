@@ -28,6 +28,7 @@ mod netns;
 pub mod nfnl;
 pub mod nft_read;
 mod nft_verified;
+mod quiet_create;
 mod route;
 mod rule;
 mod socket;
