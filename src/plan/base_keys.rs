@@ -72,7 +72,8 @@ fn primary_after_ports(plan: &mut Plan) {
 /// Plans the base keys of every interface the intent keeps.
 pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     primary_after_ports(plan);
-    let off = super::port_ipv6::plan(current, intent, plan);
+    let nets = super::port_ipv6::Networks::new(intent);
+    let off = super::port_ipv6::plan(current, intent, &nets, plan);
     let gone = deleted(current, plan);
     for (name, li) in &intent.links {
         if li.state == IfaceState::Absent {
@@ -128,9 +129,10 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
         let want = [
             (
                 sysctl::disable_ipv6(name),
-                li.base.ipv6_enabled.map(|e| !e).or_else(|| {
-                    super::port_ipv6::network_needs_ipv6(intent, name).then_some(false)
-                }),
+                li.base
+                    .ipv6_enabled
+                    .map(|e| !e)
+                    .or_else(|| nets.needs_ipv6(name).then_some(false)),
                 now.disabled,
             ),
             (sysctl::autoconf(name), li.base.autoconf, now.autoconf),

@@ -29,9 +29,46 @@ const PHASES: [Phase; 4] = [
     Phase::CreateStacked,
 ];
 
+/// The networks' devices, looked up once per plan (a lookup per link through every
+/// network made plans of thousands of networks quadratic).
+pub(super) struct Networks<'a> {
+    /// Every present network's device.
+    devices: BTreeSet<&'a str>,
+    /// The bridges of present networks, with whether the network has IPv6.
+    bridges: std::collections::BTreeMap<&'a str, bool>,
+}
+
+impl<'a> Networks<'a> {
+    pub(super) fn new(intent: &'a Intent) -> Self {
+        let mut out = Networks {
+            devices: BTreeSet::new(),
+            bridges: std::collections::BTreeMap::new(),
+        };
+        for n in intent.networks.iter().filter(|n| !n.absent) {
+            out.devices.insert(&n.device);
+            if n.bridged {
+                let v6 = n.dhcp.v6.is_some() || n.addresses.iter().any(|a| a.addr().is_ipv6());
+                *out.bridges.entry(&n.device).or_default() |= v6;
+            }
+        }
+        out
+    }
+
+    /// Whether `name` is the bridge of a network with IPv6 (an IPv6 address, DHCPv6): one
+    /// made without it while its network had none gets it back (see `base_keys`).
+    pub(super) fn needs_ipv6(&self, name: &str) -> bool {
+        self.bridges.get(name) == Some(&true)
+    }
+}
+
 /// Adds the switch after each creation that needs it; the names of the devices it is
 /// for.
-pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) -> BTreeSet<String> {
+pub(super) fn plan(
+    current: &KernelState,
+    intent: &Intent,
+    nets: &Networks,
+    plan: &mut Plan,
+) -> BTreeSet<String> {
     let mut off = BTreeSet::new();
     // A host without IPv6 has nothing to switch; one whose new devices start without it
     // needs no switch.
@@ -43,7 +80,7 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) -> B
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
             let names = match &op {
-                Op::CreateLink(l) => without_ipv6(intent, l),
+                Op::CreateLink(l) => without_ipv6(intent, nets, l),
                 _ => Vec::new(),
             };
             out.push(op);
@@ -62,18 +99,22 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) -> B
 }
 
 /// Which of the devices `l` creates (it, a veth's peer) are made without IPv6.
-fn without_ipv6(intent: &Intent, l: &NewLink) -> Vec<String> {
+fn without_ipv6(intent: &Intent, nets: &Networks, l: &NewLink) -> Vec<String> {
     let mut out = Vec::new();
     let port = l.controller.is_some();
     let li = intent.links.get(&l.name);
-    if decide(li, port || bare_network_bridge(intent, l)) {
+    // A network's bridge when the network has no IPv6: the host needs none there (its
+    // guests may still speak it among themselves: the bridge forwards their frames).
+    let bare_bridge =
+        matches!(l.kind, LinkKind::Bridge(_)) && nets.bridges.get(l.name.as_str()) == Some(&false);
+    if decide(li, port || bare_bridge) {
         out.push(l.name.clone());
     }
     if let (LinkKind::Veth { peer: Some(peer) }, Some(settings)) = (&l.kind, &l.peer) {
         let pi = intent.links.get(peer);
         let unused = port
             && pi.is_none_or(|p| p.ipv4.as_ref().is_none_or(Vec::is_empty))
-            && !intent.networks.iter().any(|n| n.device == *peer);
+            && !nets.devices.contains(peer.as_str());
         if decide(pi, settings.controller.is_some() || unused) {
             out.push(peer.clone());
         }
@@ -88,26 +129,4 @@ fn decide(li: Option<&LinkIntent>, by_role: bool) -> bool {
         || li.base.autoconf == Some(true)
         || li.ipv6.as_ref().is_some_and(|a| !a.is_empty());
     !asks_ipv6 && (by_role || li.base.ipv6_enabled == Some(false))
-}
-
-/// A bridge made for a network that has no IPv6: the host needs no IPv6 there (its guests
-/// may still speak it among themselves: the bridge forwards their frames either way).
-fn bare_network_bridge(intent: &Intent, l: &NewLink) -> bool {
-    matches!(l.kind, LinkKind::Bridge(_))
-        && intent
-            .networks
-            .iter()
-            .any(|n| n.device == l.name && n.bridged && !n.absent)
-        && !network_needs_ipv6(intent, &l.name)
-}
-
-/// Whether `name` is the bridge of a network with IPv6 (an IPv6 address, DHCPv6): one
-/// made without it while its network had none gets it back (see `base_keys`).
-pub(super) fn network_needs_ipv6(intent: &Intent, name: &str) -> bool {
-    intent.networks.iter().any(|n| {
-        n.device == name
-            && n.bridged
-            && !n.absent
-            && (n.dhcp.v6.is_some() || n.addresses.iter().any(|a| a.addr().is_ipv6()))
-    })
 }
