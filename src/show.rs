@@ -42,15 +42,16 @@ fn bond_ports_config(
 /// The `ipv6` section of `name` with its IPv6 switches: `enabled: false` when
 /// `disable_ipv6` is on, `autoconf: false` when SLAAC is off (nmstate's default is on).
 fn ipv6_switches(state: &KernelState, name: &str, spec: Option<IpSpec>) -> Option<IpSpec> {
-    use crate::firewall::sysctl;
-    let get = |key: String| state.firewall.sysctls.get(&key).map(String::as_str);
-    if get(sysctl::disable_ipv6(name)) == Some("1") {
+    let Some(on) = state.ipv6_switches(name) else {
+        return spec;
+    };
+    if on.disabled {
         return Some(IpSpec {
             enabled: Some(false),
             ..IpSpec::default()
         });
     }
-    if get(sysctl::autoconf(name)) != Some("0") {
+    if on.autoconf {
         return spec;
     }
     let mut spec = spec.unwrap_or(IpSpec {

@@ -636,3 +636,19 @@ fn a_bridge_keeps_the_mtu_it_was_given_when_its_uplink_moves() {
         ],
     );
 }
+
+/// Found by the fuzzer (seed 1) while bridge ports and networks' bridges without IPv6
+/// started being created with IPv6 disabled (issue 18): a network's bridge made without
+/// IPv6 while the network had none kept it off when the network was given an IPv6
+/// address, and the plan refused the address. Fixed: a network's own bridge gets IPv6
+/// back once its network has IPv6 (`plan/port_ipv6.rs`, `plan/base_keys.rs`).
+#[test]
+fn a_networks_bridge_made_without_ipv6_gets_it_back_with_an_ipv6_address() {
+    fuzz::regression(
+        "a_networks_bridge_made_without_ipv6_gets_it_back_with_an_ipv6_address",
+        &[
+            "networks:\n- {name: fza, uplink: fznic1, ipv4: {address: [10.1.0.10/24]}}\n",
+            "networks:\n- {name: fza, uplink: fznic1, ipv4: {address: [10.1.0.10/24]}, ipv6: {address: ['fd00:1:2::a/64']}}\n",
+        ],
+    );
+}

@@ -111,3 +111,82 @@ fn ports_come_up_without_link_local_addresses() {
     }
     assert_eq!(with_link_local(), want);
 }
+
+fn disable(dev: &str) -> Op {
+    Op::Firewall(Box::new(hostnet::firewall::FwOp::Sysctl {
+        key: format!("net.ipv6.conf.{dev}.disable_ipv6"),
+        from: Some("0".into()),
+        to: "1".into(),
+    }))
+}
+
+fn disable_ipv6(dev: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// The devices with an IPv6 route of their own (`ff00::/8` comes with every device that
+/// goes up with IPv6, link-local address or not).
+fn with_ipv6_routes() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/ipv6_route").unwrap_or_default();
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(9).map(str::to_string))
+        .filter(|d| d != "lo")
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// A `disable_ipv6` op right after the op creating its device, in the same batch (as
+/// `plan/port_ipv6.rs` plans it): the device is created down, switched, then brought up,
+/// so it never goes up with IPv6 (no route of its own, no link-local address), and the
+/// devices without the op are as the kernel makes them.
+#[test]
+fn devices_switched_in_their_creating_batch_never_go_up_with_ipv6() {
+    let test = "devices_switched_in_their_creating_batch_never_go_up_with_ipv6";
+    if !common::enter_private_netns(test) {
+        return;
+    }
+    if !std::path::Path::new("/proc/net/if_inet6").exists() {
+        println!("SKIP {test}: no IPv6 in this kernel");
+        return;
+    }
+    let mut d = LinuxDriver::new().expect("netlink socket");
+    for r in d.execute(&[bridge("qb0"), disable("qb0"), bridge("qb1")]) {
+        r.expect("bridges");
+    }
+    let ops = [
+        veth_port("qv0", "qp0", "qb0", None),
+        disable("qv0"),
+        disable("qp0"),
+        veth_port("qv1", "qp1", "qb1", None),
+        disable("qv1"),
+    ];
+    for r in d.execute(&ops) {
+        r.expect("ports");
+    }
+    let state = d.query().expect("query");
+    for dev in ["qb0", "qb1", "qv0", "qp0", "qv1", "qp1"] {
+        assert!(state.links[dev].up, "{dev} is up");
+    }
+    assert_eq!(state.links["qv0"].controller.as_deref(), Some("qb0"));
+    for dev in ["qb0", "qv0", "qp0", "qv1"] {
+        assert_eq!(disable_ipv6(dev), "1", "{dev}");
+        assert!(state.ipv6_disabled.contains(dev), "{dev}");
+    }
+    for dev in ["qb1", "qp1"] {
+        assert_eq!(disable_ipv6(dev), "0", "{dev}");
+    }
+    // qb1 (a port up, so a carrier) and qp1 get link-local addresses; wait for them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let want = vec!["qb1".to_string(), "qp1".to_string()];
+    while with_link_local() != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(with_link_local(), want);
+    assert_eq!(with_ipv6_routes(), want);
+}

@@ -257,33 +257,6 @@ fn involves_ovs(intent: &Intent) -> bool {
 fn involves_firewall(intent: &Intent) -> bool {
     let fw = &intent.firewall;
     !fw.networks.is_empty() || !fw.sysctls.is_empty() || !fw.addresses.is_empty()
-        // nmstate's IPv6 `enabled`/`autoconf` are sysctls, read with the firewall's.
-        || intent
-            .links
-            .values()
-            .any(|l| l.base.ipv6_enabled.is_some() || l.base.autoconf.is_some())
-}
-
-/// The per-link IPv6 sysctls the plan compares (`plan/base_keys.rs`): each named link's,
-/// and `default`'s for links the plan creates.
-fn link_sysctl_keys(intent: &Intent) -> std::collections::BTreeSet<String> {
-    use crate::firewall::sysctl;
-    let mut keys = std::collections::BTreeSet::new();
-    for (name, l) in &intent.links {
-        for (given, key) in [
-            (
-                l.base.ipv6_enabled.is_some(),
-                sysctl::disable_ipv6 as fn(&str) -> String,
-            ),
-            (l.base.autoconf.is_some(), sysctl::autoconf),
-        ] {
-            if given {
-                keys.insert(key(name));
-                keys.insert(key("default"));
-            }
-        }
-    }
-    keys
 }
 
 /// Plans and applies `intent` with `driver`. See the module documentation.
@@ -308,7 +281,6 @@ pub fn apply(
     driver.focus_firewall((!opts.dry_run).then(|| crate::firewall::Focus {
         sysctls: intent.firewall.sysctls.clone(),
         networks: intent.firewall.networks.keys().cloned().collect(),
-        keys: link_sysctl_keys(intent),
     }));
     let mut before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
     applied::seed_bridge_mtus(&mut before, &intent.bridge_mtu_set);

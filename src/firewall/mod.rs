@@ -98,9 +98,6 @@ pub struct Focus {
     pub sysctls: BTreeMap<String, String>,
     /// The networks whose firewall it decides: the others' rules are not read.
     pub networks: BTreeSet<String>,
-    /// Other sysctls its plan compares (nmstate's per-link IPv6 `enabled` and
-    /// `autoconf`, and their `default`): read one by one.
-    pub keys: BTreeSet<String>,
 }
 
 /// One backend's state: its shared skeleton and its networks.

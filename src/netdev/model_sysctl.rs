@@ -1,7 +1,8 @@
 //! The per-interface sysctls hostnet reads (`forwarding` of both families, IPv6
-//! `accept_ra`, `disable_ipv6`, `autoconf`) as the kernel keeps them: a new device gets the `default` values, a
+//! `accept_ra`) as the kernel keeps them: a new device gets the `default` values, a
 //! deleted one's go with it (finding F3 of the fuzzer: the model had neither), and a
-//! forwarding switch rewrites every device's. Also which links have IPv6 disabled.
+//! forwarding switch rewrites every device's. Also the links' IPv6 switches
+//! (`disable_ipv6`, `autoconf`), which the state keeps as the link dump gives them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,12 +10,10 @@ use super::{KernelState, Op};
 use crate::firewall::sysctl;
 
 /// The per-interface keys and the `default` key each is copied from.
-const LEAVES: [(&str, &str); 5] = [
+const LEAVES: [(&str, &str); 3] = [
     ("net.ipv4.conf.", ".forwarding"),
     ("net.ipv6.conf.", ".forwarding"),
     ("net.ipv6.conf.", ".accept_ra"),
-    ("net.ipv6.conf.", ".disable_ipv6"),
-    ("net.ipv6.conf.", ".autoconf"),
 ];
 
 /// The links before `op`, when it may delete some (to tell which went).
@@ -25,7 +24,7 @@ pub(super) fn before(s: &KernelState, op: &Op) -> Option<BTreeSet<String>> {
 /// Applies to the sysctls what `op` (which succeeded) did to the links. A state whose
 /// sysctls were not read (no `default` key) is left alone.
 pub(super) fn after(s: &mut KernelState, op: &Op, before: Option<BTreeSet<String>>) {
-    ipv6_disabled_after(s, op);
+    ipv6_switches_after(s, op);
     let sysctls = &mut s.firewall.sysctls;
     match op {
         Op::CreateLink(l) => {
@@ -72,32 +71,55 @@ pub(super) fn write(sysctls: &mut BTreeMap<String, String>, key: &str, to: &str)
     Ok(())
 }
 
-/// Keeps [`KernelState::ipv6_disabled`] as the kernel does: a deleted link's goes with
-/// it, and writing a link's `disable_ipv6` switches it. (A link created here gets the
-/// `default` value, which the state does not hold: taken as enabled.)
-fn ipv6_disabled_after(s: &mut KernelState, op: &Op) {
+/// Keeps the links' IPv6 switches as the kernel does: a new link (and a veth's peer) gets
+/// the `default` ones, a deleted link's go with it, and writing a link's `disable_ipv6` or
+/// `autoconf` switches it.
+fn ipv6_switches_after(s: &mut KernelState, op: &Op) {
     match op {
+        Op::CreateLink(l) => {
+            let Some(default) = s.ipv6_default else {
+                return;
+            };
+            let peer = match &l.kind {
+                super::LinkKind::Veth { peer: Some(p) } => Some(p),
+                _ => None,
+            };
+            for dev in std::iter::once(&l.name).chain(peer) {
+                set(&mut s.ipv6_disabled, dev, default.disabled);
+                set(&mut s.ipv6_no_autoconf, dev, !default.autoconf);
+            }
+        }
         Op::DeleteLink { .. } => {
             let links = &s.links;
             s.ipv6_disabled.retain(|l| links.contains_key(l));
+            s.ipv6_no_autoconf.retain(|l| links.contains_key(l));
         }
         Op::Firewall(fw) => {
             let crate::firewall::FwOp::Sysctl { key, to, .. } = &**fw else {
                 return;
             };
-            let Some(dev) = key
+            let Some((dev, leaf)) = key
                 .strip_prefix("net.ipv6.conf.")
-                .and_then(|r| r.strip_suffix(".disable_ipv6"))
-                .filter(|d| s.links.contains_key(*d))
+                .and_then(|r| r.rsplit_once('.'))
+                .filter(|(d, _)| s.links.contains_key(*d))
             else {
                 return;
             };
-            if to == "0" {
-                s.ipv6_disabled.remove(dev);
-            } else {
-                s.ipv6_disabled.insert(dev.to_string());
+            let on = to != "0";
+            match leaf {
+                "disable_ipv6" => set(&mut s.ipv6_disabled, dev, on),
+                "autoconf" => set(&mut s.ipv6_no_autoconf, dev, !on),
+                _ => {}
             }
         }
         _ => {}
+    }
+}
+
+fn set(names: &mut BTreeSet<String>, name: &str, member: bool) {
+    if member {
+        names.insert(name.to_string());
+    } else {
+        names.remove(name);
     }
 }

@@ -266,6 +266,13 @@ impl Address {
     }
 }
 
+/// A link's IPv6 switches (`net.ipv6.conf.IF.disable_ipv6` and `.autoconf`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Switches {
+    pub disabled: bool,
+    pub autoconf: bool,
+}
+
 /// Everything a query returns, keyed for deterministic iteration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelState {
@@ -305,6 +312,15 @@ pub struct KernelState {
     /// refuses their IPv6 addresses (EACCES).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub ipv6_disabled: BTreeSet<String>,
+    /// Links whose IPv6 SLAAC is off (`net.ipv6.conf.IF.autoconf=0`). Both sets are
+    /// decoded from the link dump's IPv6 devconf: the one place a link's IPv6 switches
+    /// are kept.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub ipv6_no_autoconf: BTreeSet<String>,
+    /// The switches a new link starts with (`net.ipv6.conf.default.*`); `None`: the host
+    /// has no IPv6 (or they were not read), and a plan sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_default: Option<Ipv6Switches>,
     /// The settings of each bridge port in its bridge, by port name (a link leaving its
     /// bridge loses them; one joining gets the kernel's defaults).
     #[serde(default)]
@@ -365,5 +381,14 @@ impl KernelState {
         self.rules.dedup();
         self.opaque_routes.sort();
         self.opaque_rules.sort();
+    }
+
+    /// `name`'s IPv6 switches (`None`: the host has no IPv6, or they were not read).
+    pub fn ipv6_switches(&self, name: &str) -> Option<Ipv6Switches> {
+        self.ipv6_default?;
+        Some(Ipv6Switches {
+            disabled: self.ipv6_disabled.contains(name),
+            autoconf: !self.ipv6_no_autoconf.contains(name),
+        })
     }
 }

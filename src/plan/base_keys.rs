@@ -13,7 +13,7 @@ use crate::expand::{Intent, LinkIntent};
 use crate::firewall::{sysctl, FwOp};
 use crate::model::IfaceState;
 use crate::netdev::inet6::{Inet6Change, STABLE_PRIVACY};
-use crate::netdev::{KernelState, LinkChange, LinkKind, Op};
+use crate::netdev::{Ipv6Switches, KernelState, LinkChange, LinkKind, Op};
 
 /// The phase a sysctl op belongs in: an interface's IPv6 switches once links exist and
 /// before addresses are added (the kernel refuses IPv6 addresses while `disable_ipv6` is
@@ -202,6 +202,8 @@ fn inet6_problems(
 /// Plans the base keys of every interface the intent keeps.
 pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     primary_after_ports(plan);
+    let nets = super::port_ipv6::Networks::new(intent);
+    let off = super::port_ipv6::plan(current, intent, &nets, plan);
     let gone = deleted(current, plan);
     for (name, li) in &intent.links {
         if li.state == IfaceState::Absent {
@@ -256,27 +258,34 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
                 );
             }
         }
+        // A new device starts with the `default` switches; a state without them (no
+        // IPv6 on the host) has nothing to set.
+        let now = if exists {
+            current.ipv6_switches(name)
+        } else {
+            current.ipv6_default.map(|d| Ipv6Switches {
+                disabled: d.disabled || off.contains(name),
+                ..d
+            })
+        };
+        let Some(now) = now else { continue };
         let want = [
-            (sysctl::disable_ipv6(name), li.base.ipv6_enabled.map(|e| !e)),
-            (sysctl::autoconf(name), li.base.autoconf),
+            (
+                sysctl::disable_ipv6(name),
+                li.base
+                    .ipv6_enabled
+                    .map(|e| !e)
+                    .or_else(|| nets.needs_ipv6(name).then_some(false)),
+                now.disabled,
+            ),
+            (sysctl::autoconf(name), li.base.autoconf, now.autoconf),
         ];
-        for (key, on) in want {
-            let Some(on) = on else { continue };
-            let to = if on { "1" } else { "0" };
-            // A new device starts with the `default` values; a key the state lacks (no
-            // IPv6 on the host, or sysctls not read) has nothing to set.
-            let from = if exists {
-                current.firewall.sysctls.get(&key)
-            } else {
-                let leaf = key.rsplit_once('.').map_or("", |(_, l)| l);
-                current
-                    .firewall
-                    .sysctls
-                    .get(&format!("net.ipv6.conf.default.{leaf}"))
-            };
-            let Some(from) = from.filter(|f| *f != to) else {
+        for (key, on, was) in want {
+            let Some(on) = on.filter(|on| *on != was) else {
                 continue;
             };
+            let to = if on { "1" } else { "0" };
+            let from = if was { "1" } else { "0" };
             if sysctl::disable_ipv6_of(&key).is_some() && to == "0" {
                 delay_ipv6_addresses(plan, name);
             }
@@ -284,7 +293,7 @@ pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
                 Phase::LinkSysctls,
                 Op::Firewall(Box::new(FwOp::Sysctl {
                     key,
-                    from: Some(from.clone()),
+                    from: Some(from.to_string()),
                     to: to.to_string(),
                 })),
             );
@@ -359,6 +368,36 @@ pub(crate) fn take_back_inet6(
         }
     }
     (Some(back).filter(|b| !b.is_empty()), kept)
+}
+
+/// Writes back the IPv6 switches of every link both states have where they differ (a
+/// link made again starts with the `default` ones, which its target's may not be).
+pub(crate) fn restore_switches(current: &KernelState, target: &KernelState, plan: &mut Plan) {
+    for name in target
+        .links
+        .keys()
+        .filter(|n| current.links.contains_key(*n))
+    {
+        let (Some(now), Some(then)) = (current.ipv6_switches(name), target.ipv6_switches(name))
+        else {
+            continue;
+        };
+        for (key, was, want) in [
+            (sysctl::disable_ipv6(name), now.disabled, then.disabled),
+            (sysctl::autoconf(name), now.autoconf, then.autoconf),
+        ] {
+            if was != want {
+                plan.push(
+                    Phase::LinkSysctls,
+                    Op::Firewall(Box::new(FwOp::Sysctl {
+                        key,
+                        from: Some(u8::from(was).to_string()),
+                        to: u8::from(want).to_string(),
+                    })),
+                );
+            }
+        }
+    }
 }
 
 /// IPv6 addresses of `name` planned before its IPv6 is enabled go after it.

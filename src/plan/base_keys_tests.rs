@@ -5,7 +5,7 @@ use super::*;
 use crate::netdev::model::ModelDriver;
 use crate::netdev::{Address, Driver, Link, LinkChange, LinkKind};
 
-/// `host()` plus `v1` with the sysctls a read of the kernel gives (IPv6 on, SLAAC on).
+/// `host()` plus `v1` with the switches a read of the kernel gives (IPv6 on, SLAAC on).
 fn host_with_v1() -> ModelDriver {
     let mut s = host().query().expect("query");
     s.links.insert(
@@ -19,13 +19,10 @@ fn host_with_v1() -> ModelDriver {
             controller: None,
         },
     );
-    for dev in ["default", "v1"] {
-        for (leaf, v) in [("disable_ipv6", "0"), ("autoconf", "1")] {
-            s.firewall
-                .sysctls
-                .insert(format!("net.ipv6.conf.{dev}.{leaf}"), v.into());
-        }
-    }
+    s.ipv6_default = Some(crate::netdev::Ipv6Switches {
+        disabled: false,
+        autoconf: true,
+    });
     ModelDriver::new(s)
 }
 
@@ -102,7 +99,7 @@ fn ipv6_off_then_on_with_an_address_in_one_apply() {
         p.phases[Phase::AddAddresses as usize],
         vec![Op::AddAddress(a.clone())]
     );
-    assert_eq!(m.state().firewall.sysctls["net.ipv6.conf.v1.autoconf"], "0");
+    assert!(m.state().ipv6_no_autoconf.contains("v1"));
 }
 
 #[test]
@@ -336,4 +333,109 @@ fn what_the_kernel_refuses_of_them_is_refused_at_plan_time() {
         errs(&m, "interfaces:\n- {name: v1, ipv6: {token: \"::1\"}}\n"),
         ["interfaces[0].ipv6.token: v1: has no IPv6 state (MTU below 1280, or IPv6 off in the kernel)"]
     );
+}
+
+/// The `disable_ipv6` switches of `p` in `phase`, by device.
+fn switched_off(p: &Plan, phase: Phase) -> Vec<String> {
+    p.phases[phase as usize]
+        .iter()
+        .filter_map(|op| match op {
+            Op::Firewall(fw) => match &**fw {
+                crate::firewall::FwOp::Sysctl { key, to, .. } if to == "1" => {
+                    crate::firewall::sysctl::disable_ipv6_of(key).map(str::to_string)
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ports_their_unused_peers_and_bridges_without_ipv6_are_created_without_it() {
+    let mut m = host_with_v1();
+    let p = run(
+        &mut m,
+        "interfaces:\n\
+         - {name: hv1, type: veth, veth: {peer: hp1}}\n\
+         - {name: hv2, type: veth, veth: {peer: hp2}}\n\
+         - {name: hv3, type: veth, veth: {peer: hp3}, ipv6: {enabled: true}}\n\
+         - {name: hv4, type: veth, veth: {peer: hp4}}\n\
+         networks:\n\
+         - {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n\
+         - {name: n2, uplink: hv2, ipv6: {address: ['2001:db8:2::1/64']}}\n\
+         - {name: n3, uplink: hv3, ipv4: {address: [10.3.0.1/24]}}\n\
+         - {name: n4, uplink: v1, ipv4: {address: [10.4.0.1/24]}}\n",
+    );
+    // Each right after the op that creates its device, in the same phase.
+    assert_eq!(
+        switched_off(&p, Phase::CreateBridges),
+        ["n1", "n3", "n4"],
+        "{p}"
+    );
+    assert_eq!(
+        switched_off(&p, Phase::CreateVeths),
+        ["hv1", "hp1", "hv2", "hp2", "hp3"],
+        "{p}"
+    );
+    let veths = &p.phases[Phase::CreateVeths as usize];
+    assert!(
+        matches!(&veths[0], Op::CreateLink(l) if l.name == "hv1"),
+        "{p}"
+    );
+    // hv4 is no port and its peer is not unused: as the kernel makes them. v1 existed.
+    for dev in ["n2", "hv3", "hv4", "hp4", "v1"] {
+        assert!(!m.state().ipv6_disabled.contains(dev), "{dev}");
+    }
+    for dev in ["n1", "n3", "n4", "hv1", "hp1", "hv2", "hp2", "hp3"] {
+        assert!(m.state().ipv6_disabled.contains(dev), "{dev}");
+    }
+}
+
+#[test]
+fn a_port_keeps_its_switch_when_it_leaves_its_bridge() {
+    let mut m = host_with_v1();
+    let net = "interfaces:\n- {name: hv1, type: veth, veth: {peer: hp1}}\n\
+               networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n";
+    run(&mut m, net);
+    // Its network's bridge gets IPv6 back once the network has IPv6.
+    let p = run(
+        &mut m,
+        "networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}, ipv6: {address: ['2001:db8:1::1/64']}}\n",
+    );
+    assert!(
+        p.to_string()
+            .contains("sysctl net.ipv6.conf.n1.disable_ipv6 = 0 (was 1)"),
+        "{p}"
+    );
+    let p = run(&mut m, "networks:\n- {name: n1, state: absent}\n");
+    assert!(!p.to_string().contains("disable_ipv6"), "{p}");
+    assert!(m.state().ipv6_disabled.contains("hv1"));
+    // The file wins over what the port was given.
+    let p = run(
+        &mut m,
+        "interfaces:\n- {name: hv1, type: veth, veth: {peer: hp1}, ipv6: {enabled: true}}\n",
+    );
+    assert!(
+        p.to_string()
+            .contains("sysctl net.ipv6.conf.hv1.disable_ipv6 = 0 (was 1)"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_host_whose_new_devices_start_without_ipv6_gets_no_switches() {
+    let mut s = host_with_v1().query().expect("query");
+    s.ipv6_default = Some(crate::netdev::Ipv6Switches {
+        disabled: true,
+        autoconf: true,
+    });
+    let mut m = ModelDriver::new(s);
+    let p = run(
+        &mut m,
+        "interfaces:\n- {name: hv1, type: veth, veth: {peer: hp1}}\n\
+         networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n",
+    );
+    assert!(!p.to_string().contains("disable_ipv6"), "{p}");
+    assert!(m.state().ipv6_disabled.contains("hp1"));
 }

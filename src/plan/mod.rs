@@ -34,6 +34,7 @@ pub mod ovs;
 mod ovs_db;
 mod ovs_global;
 mod owned;
+mod port_ipv6;
 mod restore;
 mod rule_block;
 pub mod undo;

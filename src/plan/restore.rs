@@ -487,6 +487,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
         &mut plan,
         crate::plan::firewall::restore(&current.firewall, &target.firewall),
     );
+    super::base_keys::restore_switches(current, target, &mut plan);
     super::dhcp_server::restore_servers(current, target, &mut plan);
     plan
 }

@@ -53,6 +53,9 @@ struct Args {
     /// Leave out `ip` with one process per operation (the slowest method).
     #[arg(long)]
     skip_ip_per_op: bool,
+    /// Leave out `ip -batch` (its deletes take minutes past 1,000 networks).
+    #[arg(long)]
+    skip_ip_batch: bool,
     /// Do not `cargo install` nmstatectl when it is missing; skip it instead.
     #[arg(long)]
     no_install: bool,
@@ -192,7 +195,10 @@ fn real_main(args: &Args) -> Res<()> {
         hostnet: args.hostnet.clone(),
         nmstatectl,
     };
-    let mut methods = vec![Method::Hostnet, Method::IpBatch];
+    let mut methods = vec![Method::Hostnet];
+    if !args.skip_ip_batch {
+        methods.push(Method::IpBatch);
+    }
     if !args.skip_ip_per_op {
         methods.push(Method::IpPerOp);
     }

@@ -47,7 +47,7 @@ pub fn query() -> Result<FirewallState, FirewallError> {
 /// names (the others are marked [`crate::firewall::NetFwState::unread`]).
 pub fn query_for(focus: Option<&Focus>) -> Result<FirewallState, FirewallError> {
     let mut state = FirewallState {
-        sysctls: sysctl::read_for(focus.map(|f| (&f.sysctls, &f.keys))),
+        sysctls: sysctl::read_for(focus.map(|f| &f.sysctls)),
         read: true,
         ..FirewallState::default()
     };

@@ -2,9 +2,9 @@
 //! network namespace's). The keys and the kernel's side effects are
 //! [`crate::firewall::sysctl`]'s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use crate::firewall::sysctl::{accept_ra, autoconf, disable_ipv6, CONF4, CONF6};
+use crate::firewall::sysctl::{accept_ra, CONF4, CONF6};
 use crate::firewall::sysctl::{IPV4_ACCEPT_REDIRECTS, IPV4_FORWARD, IPV6_FORWARD};
 use crate::firewall::FirewallError;
 
@@ -26,23 +26,19 @@ fn path(key: &str) -> String {
 /// The host-wide keys: the two forwarding switches and `all.accept_redirects`.
 const SWITCHES: [&str; 3] = [IPV4_FORWARD, IPV6_FORWARD, IPV4_ACCEPT_REDIRECTS];
 
-/// The sysctls a plan towards `wanted` needs, and `keys` besides (`None`: all of
-/// [`read_all`]). The per-interface forwarding keys matter only to a plan that writes a
-/// forwarding switch (the kernel's side effects, `accept_ra` before IPv6 forwarding goes
-/// on); when every wanted key already has its value, no plan towards it writes one, and
-/// reading `forwarding` and `accept_ra` of every interface (three files each, thousands
-/// on a host with a thousand networks) is skipped: only the three host-wide keys and
-/// `keys` are read.
-pub fn read_for(
-    focus: Option<(&BTreeMap<String, String>, &BTreeSet<String>)>,
-) -> BTreeMap<String, String> {
-    let Some((wanted, keys)) = focus else {
+/// The sysctls a plan towards `wanted` needs (`None`: all of [`read_all`]). The
+/// per-interface forwarding keys matter only to a plan that writes a forwarding switch
+/// (the kernel's side effects, `accept_ra` before IPv6 forwarding goes on); when every
+/// wanted key already has its value, no plan towards it writes one, and reading
+/// `forwarding` and `accept_ra` of every interface (three files each, thousands on a
+/// host with a thousand networks) is skipped: only the three host-wide keys are read.
+pub fn read_for(focus: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
+    let Some(wanted) = focus else {
         return read_all();
     };
     let read_now: BTreeMap<String, String> = SWITCHES
         .iter()
         .map(|k| k.to_string())
-        .chain(keys.iter().cloned())
         .filter_map(|k| read(&k).map(|v| (k, v)))
         .collect();
     if wanted.iter().all(|(k, v)| read_now.get(k) == Some(v)) {
@@ -69,9 +65,6 @@ pub fn read_all() -> BTreeMap<String, String> {
             keys.push(forwarding(conf, &name));
             if conf == CONF6 {
                 keys.push(accept_ra(&name));
-                // nmstate's `ipv6.enabled` and `autoconf` (see plan/link_sysctls.rs).
-                keys.push(disable_ipv6(&name));
-                keys.push(autoconf(&name));
             }
         }
     }

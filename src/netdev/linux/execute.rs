@@ -13,6 +13,9 @@ impl LinuxDriver {
     /// Firewall ops go to the firewall module as one transaction per backend (they all
     /// succeed or all fail together); the rest as usual.
     pub(super) fn execute_with_firewall(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
+        if let Some(results) = self.execute_created_without_ipv6(ops) {
+            return results;
+        }
         let fw: Vec<&crate::firewall::FwOp> = ops
             .iter()
             .filter_map(|op| match op {

@@ -67,8 +67,8 @@ pub(super) struct RawLink {
     pub group: u32,
     /// IFLA_INFO_DATA, decoded once names are known (see `kinds`).
     pub info_data: Vec<u8>,
-    /// Its `net.ipv6.conf.IF.disable_ipv6` is on (see `ipv6_conf`).
-    pub ipv6_disabled: bool,
+    /// Its IPv6 switches (see `ipv6_conf`); `None` without IPv6.
+    pub ipv6: Option<crate::netdev::Ipv6Switches>,
     /// Its IPv6 address generation mode and token (see `inet6_keys`).
     pub inet6: Option<crate::netdev::inet6::Inet6Link>,
 }
@@ -103,7 +103,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         link_elsewhere: false,
         group: 0,
         info_data: Vec::new(),
-        ipv6_disabled: false,
+        ipv6: None,
         inet6: None,
     };
     for (kind, value) in wire::attrs(payload.get(IFINFOMSG_LEN..)?) {
@@ -119,7 +119,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
             IFLA_LINK => link.link = wire::as_u32(value).filter(|&i| i != 0),
             IFLA_LINK_NETNSID => link.link_elsewhere = true,
             IFLA_AF_SPEC => {
-                link.ipv6_disabled = super::ipv6_conf::disabled(value);
+                link.ipv6 = super::ipv6_conf::switches(value);
                 link.inet6 = super::inet6_keys::decode(value, link.loopback);
             }
             IFLA_LINKINFO => {
@@ -534,7 +534,7 @@ mod tests {
             link_elsewhere: false,
             group: 0,
             info_data: Vec::new(),
-            ipv6_disabled: false,
+            ipv6: None,
         }
     }
 

@@ -29,6 +29,7 @@ mod netns;
 pub mod nfnl;
 pub mod nft_read;
 mod nft_verified;
+mod quiet_create;
 mod route;
 mod rule;
 mod socket;
@@ -467,11 +468,16 @@ impl LinuxDriver {
             ),
             ..KernelState::default()
         };
-        state.ipv6_disabled = raw_links
-            .iter()
-            .filter(|l| l.ipv6_disabled)
-            .map(|l| l.name.clone())
-            .collect();
+        for l in &raw_links {
+            let Some(sw) = l.ipv6 else { continue };
+            if sw.disabled {
+                state.ipv6_disabled.insert(l.name.clone());
+            }
+            if !sw.autoconf {
+                state.ipv6_no_autoconf.insert(l.name.clone());
+            }
+        }
+        state.ipv6_default = ipv6_conf::defaults();
         // Port VLANs exist only on a kernel with bridge VLAN filtering; reading them
         // costs a message per bridge port, so only where there are bridges.
         state.no_bridge_vlans = raw_links.iter().any(|l| l.no_bridge_vlans);
