@@ -278,6 +278,28 @@ pub(crate) fn push_recreate_with(
             peer,
         }),
     );
+    // A device hostnet made without IPv6 (plan/port_ipv6.rs) comes back without it: the
+    // switch right after its creation, as when it was first made, so it never goes up
+    // with IPv6 on.
+    if state.ipv6_default.is_some_and(|d| !d.disabled) {
+        let peer = match &want.kind {
+            LinkKind::Veth { peer: Some(p) } => Some(p.as_str()),
+            _ => None,
+        };
+        for dev in std::iter::once(name)
+            .chain(peer)
+            .filter(|d| state.ipv6_disabled.contains(*d))
+        {
+            plan.push(
+                super::devices::create_phase(&want.kind),
+                Op::Firewall(Box::new(crate::firewall::FwOp::Sysctl {
+                    key: crate::firewall::sysctl::disable_ipv6(dev),
+                    from: Some("0".into()),
+                    to: "1".into(),
+                })),
+            );
+        }
+    }
     if is_bridge {
         plan.push(
             super::devices::change_phase(&want.kind),
