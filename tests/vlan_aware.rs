@@ -200,4 +200,32 @@ interfaces:
     assert!(!s.links.contains_key("br0.100") && s.links.contains_key("br0.200"));
     assert_eq!(vlans(&s, "u0"), "1 pvid untagged 200 300");
     assert_eq!(vlans(&s, "br0"), "1 pvid untagged 200");
+
+    // red given another uplink: the old one leaves the bridge (with its VLANs, another
+    // tool's 300 too: the kernel drops a leaving port's set), the new one carries 200.
+    run_ops(&[veth("u2", "u3")]);
+    let red_on_u2 = "networks:\n- {name: red, uplink: u2, bridge: br0, vlan-aware: true, vlan: 200, ipv4: {address: [198.51.100.10/24]}}\n";
+    applies(red_on_u2);
+    let s = query();
+    assert!(s.links["u0"].controller.is_none(), "u0 is still a port");
+    assert_eq!(s.links["u2"].controller.as_deref(), Some("br0"));
+    assert_eq!(vlans(&s, "u2"), "1 pvid untagged 200");
+    assert_eq!(vlans(&s, "br0"), "1 pvid untagged 200");
+    assert!(
+        applies(red_on_u2).contains("Nothing to change"),
+        "re-apply changed something"
+    );
+
+    // A file that leaves red out cannot give br0 another uplink: refused at the field.
+    let before = query();
+    let blue_on_u0 = "networks:\n- {name: blue, uplink: u0, bridge: br0, vlan-aware: true, vlan: 100, ipv4: {address: [192.0.2.10/24]}}\n";
+    let o = hostnet(&["apply", "-"], Some(blue_on_u0));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("networks[0].uplink") && err.contains("network red, applied earlier"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(query(), before, "a refused apply changed the namespace");
 }

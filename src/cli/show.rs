@@ -243,7 +243,8 @@ fn interface_report(state: &crate::netdev::KernelState, name: &str) -> Option<In
     })
 }
 
-/// The committed networks whose device or uplink is `name`.
+/// The committed networks whose device (a VLAN-aware network's `BRIDGE.ID` too), bridge
+/// or uplink is `name`.
 fn networks_on(name: &str) -> Vec<String> {
     let Ok(Some(doc)) = crate::engine::committed::load(&crate::engine::committed::lib_dir()) else {
         return Vec::new();
@@ -251,9 +252,10 @@ fn networks_on(name: &str) -> Vec<String> {
     doc.networks
         .iter()
         .filter(|n| {
-            let bridge = n.bridge.as_deref().unwrap_or(&n.name);
             let bridged = n.bridged != Some(false);
-            (bridged && bridge == name) || n.uplink.as_deref() == Some(name)
+            (bridged && n.bridge_name() == name)
+                || n.uplink.as_deref() == Some(name)
+                || n.device() == name
         })
         .map(|n| n.name.clone())
         .collect()

@@ -301,6 +301,10 @@ pub struct Intent {
     /// VLANs that networks on VLAN-aware bridges own, by bridge port (or bridge, for
     /// its `self` VLANs): added and removed one by one, the rest of the set left alone.
     pub owned_vlans: BTreeMap<String, OwnedVlans>,
+    /// Networks on VLAN-aware bridges that the record has and this intent does not
+    /// mention, by name, with their uplink: they share the bridge's uplink (see
+    /// [`crate::plan`]'s checks). Filled from the record of what was applied.
+    pub recorded_vlan_aware: BTreeMap<String, (super::VlanOnBridge, Option<String>)>,
     /// Open vSwitch bridges and ports.
     pub ovs: crate::ovs::OvsIntent,
     /// The networks' firewall (see [`crate::firewall`]).

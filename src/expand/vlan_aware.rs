@@ -145,6 +145,15 @@ pub(super) fn settle(intent: &mut Intent, records: &Records) {
     }
     let mentioned: std::collections::BTreeSet<String> =
         intent.networks.iter().map(|n| n.name.clone()).collect();
+    for (name, r) in records
+        .iter()
+        .filter(|(n, r)| !r.removed && !mentioned.contains(*n))
+    {
+        if let Some(v) = &r.vlan_aware {
+            let on = (v.clone(), r.uplink.clone());
+            intent.recorded_vlan_aware.insert(name.clone(), on);
+        }
+    }
     for (bridge, origin) in emptied {
         let on = |v: &Option<VlanOnBridge>| v.as_ref().is_some_and(|v| v.bridge == bridge);
         let held = intent

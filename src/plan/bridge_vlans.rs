@@ -115,7 +115,11 @@ fn plan_owned(
                     .get(name)
                     .is_some_and(|l| l.controller.as_deref() == Some(o.bridge.as_str())));
         let placed = intent.links.get(name).and_then(|l| l.controller.as_deref());
-        let stays = is_bridge || placed.map_or(in_now, |c| c == o.bridge);
+        let stays = is_bridge
+            || placed.map_or(
+                in_now && !super::vlan_aware_uplinks::released(plan, name),
+                |c| c == o.bridge,
+            );
         if !stays {
             continue;
         }

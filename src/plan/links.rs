@@ -535,10 +535,13 @@ fn release_old_uplinks(
             .links
             .get(old)
             .is_some_and(|l| l.controller.is_some() || l.state == IfaceState::Absent);
+        let bridge = super::vlan_aware_uplinks::old_bridge(n);
         if n.uplink.as_deref() == Some(old)
-            || cur.controller.as_deref() != Some(n.device.as_str())
+            || cur.controller.as_deref() != Some(bridge)
             || placed
             || deleted.contains(old)
+            || deleted.contains(bridge)
+            || super::vlan_aware_uplinks::still_used(intent, bridge, old)
         {
             continue;
         }

@@ -38,6 +38,7 @@ mod port_ipv6;
 mod restore;
 mod rule_block;
 pub mod undo;
+mod vlan_aware_uplinks;
 
 pub(crate) use base_keys::sysctl_phase;
 
@@ -218,6 +219,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
     bridge_vlans::plan_vlans(current, intent, &mut plan, &mut errors);
+    vlan_aware_uplinks::check_recorded(intent, &mut errors);
     devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
     base_keys::plan(current, intent, &mut plan);

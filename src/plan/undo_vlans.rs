@@ -35,6 +35,7 @@ pub(super) fn record(sets: &mut BTreeMap<String, VlanSet>, before: &KernelState,
 
 /// Pushes the ops that take the apply's VLAN changes back.
 pub(super) fn vlans(cx: &mut Ctx<'_>) {
+    rejoined(cx);
     let before = cx.u.before;
     for (name, set) in &cx.e.vlans {
         if cx.deleting.contains(name) || cx.recreating.contains(name) {
@@ -105,6 +106,48 @@ pub(super) fn vlans(cx: &mut Ctx<'_>) {
                 },
             );
         }
+    }
+}
+
+/// A port the apply took out of its bridge, which the rollback puts back: it joins with
+/// the bridge's default PVID (the kernel dropped its VLANs when it left), so the VLANs it
+/// had come back after it.
+fn rejoined(cx: &mut Ctx<'_>) {
+    let before = cx.u.before;
+    let back: Vec<(String, String)> = cx
+        .out
+        .plan
+        .ops()
+        .filter_map(|op| match op {
+            Op::ChangeLink { name, change } => match &change.controller {
+                Some(Some(c)) => Some((name.clone(), c.clone())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    for (name, bridge) in back {
+        let was_port = before
+            .links
+            .get(&name)
+            .is_some_and(|b| b.controller.as_deref() == Some(bridge.as_str()));
+        let out_now = cx
+            .now
+            .links
+            .get(&name)
+            .is_some_and(|n| n.controller.as_deref() != Some(bridge.as_str()));
+        let Some(want) = before.bridge_vlans.get(&name) else {
+            continue;
+        };
+        if !was_port || !out_now || cx.deleting.contains(&bridge) {
+            continue;
+        }
+        let pvid = match cx.now.links.get(&bridge).map(|l| &l.kind) {
+            Some(crate::netdev::LinkKind::Bridge(o)) => o.vlan_default_pvid,
+            _ => 1,
+        };
+        let joined = crate::netdev::default_vlans(pvid);
+        super::super::bridge_vlans::push_difference(&mut cx.out.plan, &name, &joined, want);
     }
 }
 

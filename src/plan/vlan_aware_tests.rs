@@ -238,3 +238,99 @@ fn a_gateway_needs_a_port_of_the_shared_bridge() {
         "{errs:?}"
     );
 }
+
+const BLUE_ON_ETH1: &str =
+    "networks:\n- {name: blue, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 100, ipv4: {address: [192.0.2.10/24]}}\n";
+
+#[test]
+fn a_new_uplink_replaces_the_old_one_as_port_of_the_shared_bridge() {
+    let mut m = host();
+    let mut records = Records::new();
+    apply(&mut m, &mut records, BLUE_ON_ETH1);
+    let p = apply(
+        &mut m,
+        &mut records,
+        &BLUE_ON_ETH1.replace("uplink: eth1", "uplink: eth0"),
+    );
+    let s = m.query().expect("query");
+    // The old uplink leaves with its VLANs: none is deleted from it after it left.
+    assert!(s.links["eth1"].controller.is_none(), "{p}");
+    assert!(!s.bridge_vlans.contains_key("eth1"), "{p}");
+    assert!(
+        !p.ops()
+            .any(|op| matches!(op, Op::BridgeVlans { name, .. } if name == "eth1")),
+        "{p}"
+    );
+    assert_eq!(s.links["eth0"].controller.as_deref(), Some("br0"));
+    assert_eq!(vlans(&s, "eth0"), "1 pvid untagged 100");
+    assert_eq!(vlans(&s, "br0"), "1 pvid untagged 100");
+}
+
+#[test]
+fn an_old_uplink_a_recorded_network_still_uses_stays() {
+    let mut m = host();
+    let mut records = Records::new();
+    apply(&mut m, &mut records, TWO);
+    // blue moves to a bridge of its own; red, recorded and left out, keeps br0 and eth1.
+    apply(
+        &mut m,
+        &mut records,
+        &BLUE_ON_ETH1
+            .replace("uplink: eth1", "uplink: eth0")
+            .replace("br0", "br1"),
+    );
+    let s = m.query().expect("query");
+    assert_eq!(s.links["eth1"].controller.as_deref(), Some("br0"));
+    assert_eq!(vlans(&s, "eth1"), "1 pvid untagged 200");
+    assert_eq!(vlans(&s, "br0"), "1 pvid untagged 200");
+    assert_eq!(s.links["eth0"].controller.as_deref(), Some("br1"));
+    assert!(!s.links.contains_key("br0.100") && s.links.contains_key("br0.200"));
+}
+
+#[test]
+fn another_uplink_than_a_recorded_network_on_the_bridge_is_refused() {
+    let mut m = host();
+    let mut records = Records::new();
+    apply(&mut m, &mut records, TWO);
+    let moved = BLUE_ON_ETH1.replace("uplink: eth1", "uplink: eth0");
+    let errs = plan(m.state(), &intent(&moved, &records)).expect_err("refused");
+    assert!(
+        errs.iter().any(|e| e.path == "networks[0].uplink"
+            && e.message.contains("network red, applied earlier")
+            && e.message.contains("whose uplink is eth1")),
+        "{errs:?}"
+    );
+    // Once red is gone, the same file is fine.
+    apply(
+        &mut m,
+        &mut records,
+        "networks:\n- {name: red, state: absent}\n",
+    );
+    apply(&mut m, &mut records, &moved);
+    assert!(m.state().links["eth1"].controller.is_none());
+}
+
+#[test]
+fn a_rollback_of_a_new_uplink_puts_the_old_one_back_with_its_vlans() {
+    let mut m = host();
+    apply(&mut m, &mut Records::new(), BLUE_ON_ETH1);
+    let mut records = Records::new();
+    for n in &intent(BLUE_ON_ETH1, &records).networks {
+        records.insert(n.name.clone(), n.record(None));
+    }
+    let before = m.query().expect("query");
+    let moved = BLUE_ON_ETH1.replace("uplink: eth1", "uplink: eth0");
+    let p = plan(m.state(), &intent(&moved, &records)).expect("plans");
+    run(&mut m, &p);
+    let done: Vec<Op> = p.ops().cloned().collect();
+    let now = m.query().expect("query");
+    let undo = super::super::undo::Undo {
+        before: &before,
+        done: &done,
+        left: Some(&now),
+        recreated: &Default::default(),
+    }
+    .plan(&now);
+    run(&mut m, &undo.plan);
+    assert_eq!(m.query().expect("query"), before);
+}
