@@ -5,6 +5,8 @@
 //! Values the kernel rounds to jiffies (the multicast intervals with HZ 250) are kept as
 //! sent: plans compare them with a tolerance instead (see [`super::Cmp`]).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::{
     default_vlans, BridgeChange, BridgeOptions, BridgePortOptions, KernelState, LinkKind,
     PortChange, VlanSet, MIN_STP_FORWARD_DELAY,
@@ -263,14 +265,15 @@ pub(super) fn sync_ports(s: &mut KernelState) {
             .get(c)
             .is_some_and(|l| matches!(l.kind, LinkKind::Bridge(_)))
     };
-    let ports: Vec<String> = s
+    // Sets, not lists: this runs after every op that joins or leaves, over every port.
+    let ports: BTreeSet<String> = s
         .links
         .values()
         .filter(|l| l.controller.as_deref().is_some_and(|c| bridge(s, c)))
         .map(|l| l.name.clone())
         .collect();
     s.bridge_ports.retain(|name, _| ports.contains(name));
-    let bridges: Vec<(String, u16)> = s
+    let bridges: BTreeMap<String, u16> = s
         .links
         .values()
         .filter_map(|l| match &l.kind {
@@ -280,7 +283,7 @@ pub(super) fn sync_ports(s: &mut KernelState) {
         .collect();
     let vlans = !s.no_bridge_vlans;
     s.bridge_vlans
-        .retain(|name, _| ports.contains(name) || bridges.iter().any(|(b, _)| b == name));
+        .retain(|name, _| ports.contains(name) || bridges.contains_key(name));
     for p in ports {
         let joined = !s.bridge_ports.contains_key(&p);
         s.bridge_ports.entry(p.clone()).or_default();
@@ -288,8 +291,8 @@ pub(super) fn sync_ports(s: &mut KernelState) {
             .links
             .get(&p)
             .and_then(|l| l.controller.as_ref())
-            .and_then(|c| bridges.iter().find(|(b, _)| b == c))
-            .map_or(0, |(_, pvid)| *pvid);
+            .and_then(|c| bridges.get(c))
+            .map_or(0, |pvid| *pvid);
         if vlans && joined && pvid != 0 {
             s.bridge_vlans.insert(p, default_vlans(pvid));
         }

@@ -42,11 +42,22 @@ pub(super) fn after(s: &mut KernelState, op: &Op, before: Option<BTreeSet<String
         }
         Op::DeleteLink { .. } => {
             let Some(before) = before else { return };
-            let links = &s.links;
-            sysctls.retain(|k, _| {
-                sysctl::interface_of(k)
-                    .is_none_or(|dev| !before.contains(dev) || links.contains_key(dev))
-            });
+            // Only the devices that went: a pass over every key per deletion made
+            // tearing down N networks cost O(N²) in a dry run.
+            for dev in before.iter().filter(|d| !s.links.contains_key(*d)) {
+                for conf in ["net.ipv4.conf.", "net.ipv6.conf."] {
+                    let prefix = format!("{conf}{dev}.");
+                    let keys: Vec<String> = sysctls
+                        .range(prefix.clone()..)
+                        .take_while(|(k, _)| k.starts_with(&prefix))
+                        .filter(|(k, _)| sysctl::interface_of(k) == Some(dev.as_str()))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in keys {
+                        sysctls.remove(&k);
+                    }
+                }
+            }
         }
         _ => {}
     }
