@@ -49,3 +49,38 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
         );
     }
 }
+
+/// The kernel keeps an IPVLAN's mode and flags per base device (`struct ipvl_port`):
+/// creating or changing one IPVLAN sets them for every IPVLAN on its base, so IPVLANs of
+/// one file on one base must agree, or the kernel would not end where the file says.
+pub(super) fn check_shared_bases(push: Push, d: &Desired) {
+    let mut first: std::collections::BTreeMap<&str, (usize, &str, bool, bool)> =
+        std::collections::BTreeMap::new();
+    for (i, iface) in d.interfaces.iter().enumerate() {
+        let Some(m) = iface.ipvlan.as_ref() else {
+            continue;
+        };
+        if iface.iface_type != Some(InterfaceType::IpVlan)
+            || iface.state == Some(IfaceState::Absent)
+        {
+            continue;
+        }
+        let this = (
+            i,
+            m.mode.as_deref().unwrap_or("l3"),
+            m.private.unwrap_or(false),
+            m.vepa.unwrap_or(false),
+        );
+        let (j, mode, private, vepa) = *first.entry(m.base_iface.as_str()).or_insert(this);
+        if (mode, private, vepa) != (this.1, this.2, this.3) {
+            push(
+                format!("interfaces[{i}].ipvlan"),
+                format!(
+                    "IPVLANs on {} share one mode and flags (the kernel keeps them per base): \
+                     interfaces[{j}] has mode {mode}, private {private}, vepa {vepa}",
+                    m.base_iface
+                ),
+            );
+        }
+    }
+}

@@ -104,14 +104,17 @@ fn mode_and_flags_change_in_place_a_new_base_recreates() {
         &intent_of(&changed),
         |s| s,
     );
-    let moved = IPVLANS.replace("base-iface: eth0, mode: l2", "base-iface: eth1, mode: l2");
+    let moved = IPVLANS.replace(
+        "base-iface: eth0, mode: l2, private: true",
+        "base-iface: eth1",
+    );
     assert!(plan(m.state(), &intent_of(&moved)).is_err(), "a new base");
 }
 
 #[test]
 fn bad_values_name_their_field() {
     let d = parse(
-        "interfaces:\n  - {name: i0, type: ipvlan, ipvlan: {base-iface: eth0, mode: l4}}\n  - {name: i1, type: ipvlan, ipvlan: {base-iface: eth0, private: true, vepa: true}}\n  - {name: i2, type: dummy, ipvlan: {base-iface: eth0}}\n  - {name: i3, type: ipvlan, ipvlan: {base-iface: i3}}",
+        "interfaces:\n  - {name: i0, type: ipvlan, ipvlan: {base-iface: eth0, mode: l4}}\n  - {name: i1, type: ipvlan, ipvlan: {base-iface: eth0, private: true, vepa: true}}\n  - {name: i2, type: dummy, ipvlan: {base-iface: eth0}}\n  - {name: i3, type: ipvlan, ipvlan: {base-iface: i3}}\n  - {name: i4, type: ipvlan, ipvlan: {base-iface: eth1, mode: l2}}\n  - {name: i5, type: ipvlan, ipvlan: {base-iface: eth1}}",
     )
     .expect("parses");
     let e = validate(&d).expect_err("invalid").to_string();
@@ -120,6 +123,8 @@ fn bad_values_name_their_field() {
         "interfaces[1].ipvlan.vepa: private and vepa exclude each other",
         "interfaces[2].ipvlan: only an ipvlan has ipvlan settings, not a dummy",
         "interfaces[3].ipvlan.base-iface: i3 cannot be its own base interface",
+        "interfaces[5].ipvlan: IPVLANs on eth1 share one mode and flags (the kernel keeps \
+         them per base): interfaces[4] has mode l2, private false, vepa false",
     ] {
         assert!(e.contains(want), "{want} not in:\n{e}");
     }
