@@ -199,6 +199,7 @@ pub fn show(state: &KernelState) -> Shown {
             mac_vlan: None,
             mac_vtap: None,
             tap: None,
+            ipvlan: None,
             ovs_db: None,
             patch: None,
         };

@@ -78,6 +78,8 @@ corpus!(
     "base_keys_reset.yml",
     "dummy.yml",
     "dummy_absent.yml",
+    "ipvlan.yml",
+    "ipvlan_absent.yml",
     "controller.yml",
     "controller_detach.yml",
     "ipv6_token.yml",

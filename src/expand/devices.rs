@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use super::{Intent, KindIntent, LinkIntent};
 use crate::model::*;
 use crate::netdev::{
-    LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions, VlanProtocol, VxlanOptions,
-    VXLAN_DEFAULT_PORT,
+    IpVlanMode, IpVlanOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
+    VlanProtocol, VxlanOptions, VXLAN_DEFAULT_PORT,
 };
 
 /// What `iface` asks for when its type is one of the kinds here (`None` for the
@@ -76,6 +76,17 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
             }))
         }
         InterfaceType::Dummy => Some(LinkKind::Dummy),
+        InterfaceType::IpVlan => iface.ipvlan.as_ref().and_then(|m| {
+            Some(LinkKind::IpVlan(IpVlanOptions {
+                base: Some(m.base_iface.clone()),
+                mode: match &m.mode {
+                    Some(mode) => mode.parse::<IpVlanMode>().ok()?,
+                    None => IpVlanMode::L3,
+                },
+                private: m.private.unwrap_or(false),
+                vepa: m.vepa.unwrap_or(false),
+            }))
+        }),
         InterfaceType::OvsBridge | InterfaceType::OvsInterface => None,
         InterfaceType::LinuxBridge
         | InterfaceType::Veth

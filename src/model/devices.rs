@@ -149,6 +149,22 @@ pub struct MacVlanSpec {
     pub promiscuous: Option<bool>,
 }
 
+/// `ipvlan`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IpVlanSpec {
+    pub base_iface: String,
+    /// `l2`, `l3` (the kernel's default) or `l3s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// IPVLAN_F_PRIVATE: no traffic between the base's IPVLANs. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<bool>,
+    /// IPVLAN_F_VEPA: traffic between them goes out through the base. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vepa: Option<bool>,
+}
+
 /// `bridge.port[].vlan`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -320,6 +336,15 @@ pub fn show_kind(
         K::MacVtap(m) => {
             iface.mac_vtap = mac_vlan(m);
             T::MacVtap
+        }
+        K::IpVlan(m) => {
+            iface.ipvlan = m.base.as_ref().map(|b| IpVlanSpec {
+                base_iface: b.clone(),
+                mode: Some(m.mode.as_str().to_string()),
+                private: Some(m.private),
+                vepa: Some(m.vepa),
+            });
+            T::IpVlan
         }
         K::Tap(t) => {
             iface.tap = Some(TapSpec {

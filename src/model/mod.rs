@@ -27,6 +27,7 @@ mod types;
 pub mod validate;
 mod validate_devices;
 mod validate_firewall;
+mod validate_kinds;
 pub mod validate_source_routing;
 pub mod vlan_aware;
 

@@ -178,7 +178,7 @@ pub(super) const IFACE: &[(&str, Key)] = &[
     ("hsr", Key::Refuse(HSR)),
     ("libreswan", Key::Refuse(IPSEC)),
     ("vrf", Key::Refuse(VRF)),
-    ("ipvlan", Key::Refuse(IPVLAN)),
+    ("ipvlan", Key::Map(IPVLAN_KEYS)),
     ("ip-tunnel", Key::Refuse(IP_TUNNEL)),
 ];
 
@@ -189,7 +189,6 @@ const HSR: &str = "HSR/PRP devices are not supported by hostnet";
 const IPSEC: &str = "IPsec connections need Libreswan; hostnet does not manage them";
 const XFRM: &str = "xfrm interfaces belong to the IPsec daemon that made them";
 const VRF: &str = "VRF devices are not supported by hostnet yet (docs/NMSTATE.md)";
-const IPVLAN: &str = "IPVLAN devices are not supported by hostnet yet (docs/NMSTATE.md)";
 const IP_TUNNEL: &str = "IP tunnels are not supported by hostnet yet";
 
 /// Sections of nmstate's that hostnet's types do not have: once what is in them is
@@ -205,7 +204,6 @@ pub(super) const REFUSED_TYPES: &[(&str, &str)] = &[
     ("ipsec", IPSEC),
     ("xfrm", XFRM),
     ("vrf", VRF),
-    ("ipvlan", IPVLAN),
     ("ip-tunnel", IP_TUNNEL),
     (
         "tun",
@@ -399,6 +397,13 @@ const MACVLAN: &[(&str, Key)] = &[
     ("mode", Key::Keep),
     ("promiscuous", Key::Bool),
     ("accept-all-mac", Key::Alias("promiscuous")),
+];
+
+const IPVLAN_KEYS: &[(&str, Key)] = &[
+    ("base-iface", Key::Keep),
+    ("mode", Key::Keep),
+    ("private", Key::Bool),
+    ("vepa", Key::Bool),
 ];
 
 const BOND: &[(&str, Key)] = &[

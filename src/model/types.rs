@@ -92,6 +92,9 @@ pub struct InterfaceSpec {
     pub mac_vtap: Option<super::devices::MacVlanSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tap: Option<super::devices::TapSpec>,
+    /// `ipvlan`: only with `type: ipvlan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipvlan: Option<super::devices::IpVlanSpec>,
     /// `ovs-db`: the interface's row in Open vSwitch (it must be an OVS port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ovs_db: Option<super::devices::OvsDbSpec>,
@@ -122,6 +125,9 @@ pub enum InterfaceType {
     OvsInterface,
     /// A dummy device.
     Dummy,
+    /// An IPVLAN device on `ipvlan.base-iface`.
+    #[serde(rename = "ipvlan")]
+    IpVlan,
 }
 
 impl InterfaceType {
@@ -140,6 +146,7 @@ impl InterfaceType {
             InterfaceType::OvsBridge => "ovs-bridge",
             InterfaceType::OvsInterface => "ovs-interface",
             InterfaceType::Dummy => "dummy",
+            InterfaceType::IpVlan => "ipvlan",
         }
     }
 }

@@ -190,6 +190,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
             super::ovs::check_ovs(&mut push, &ix, i, iface);
         }
         super::validate_devices::check_port_owners(&mut push, d);
+        super::validate_kinds::check_shared_bases(&mut push, d);
         super::ovs_global::check(&mut push, d.ovs_db.as_ref(), d.ovn.as_ref());
         super::base_keys::check(&mut push, d);
         super::routes::check(&mut push, d);

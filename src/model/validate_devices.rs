@@ -51,6 +51,7 @@ fn sections(iface: &InterfaceSpec) -> [(&'static str, bool, InterfaceType); 6] {
 
 /// Checks the device settings of `interfaces[i]`.
 pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSpec) {
+    super::validate_kinds::check_interface(push, ix, i, iface);
     let p = format!("interfaces[{i}]");
     let Some(ty) = iface.iface_type else { return };
     for (key, given, owner) in sections(iface) {

@@ -300,3 +300,78 @@ impl Default for TapOptions {
         }
     }
 }
+
+/// IPVLAN modes, by their nmstate names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum IpVlanMode {
+    L2,
+    L3,
+    L3s,
+}
+
+impl IpVlanMode {
+    pub const ALL: [IpVlanMode; 3] = [IpVlanMode::L2, IpVlanMode::L3, IpVlanMode::L3s];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpVlanMode::L2 => "l2",
+            IpVlanMode::L3 => "l3",
+            IpVlanMode::L3s => "l3s",
+        }
+    }
+
+    /// The kernel's value (IFLA_IPVLAN_MODE).
+    pub fn number(self) -> u16 {
+        match self {
+            IpVlanMode::L2 => 0,
+            IpVlanMode::L3 => 1,
+            IpVlanMode::L3s => 2,
+        }
+    }
+
+    pub fn from_number(n: u16) -> Option<IpVlanMode> {
+        IpVlanMode::ALL.into_iter().find(|m| m.number() == n)
+    }
+}
+
+impl FromStr for IpVlanMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IpVlanMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = IpVlanMode::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown mode {s:?} (one of {})", names.join(", "))
+            })
+    }
+}
+
+/// An IPVLAN device on `base`: its mode and IFLA_IPVLAN_FLAGS (`private` and `vepa`
+/// exclude each other; neither is the kernel's default, bridge).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct IpVlanOptions {
+    pub base: Option<String>,
+    pub mode: IpVlanMode,
+    pub private: bool,
+    pub vepa: bool,
+}
+
+/// IPVLAN_F_PRIVATE in IFLA_IPVLAN_FLAGS.
+pub const IPVLAN_F_PRIVATE: u16 = 1;
+/// IPVLAN_F_VEPA in IFLA_IPVLAN_FLAGS.
+pub const IPVLAN_F_VEPA: u16 = 2;
+
+impl IpVlanOptions {
+    /// IFLA_IPVLAN_FLAGS.
+    pub fn flags(&self) -> u16 {
+        let mut f = 0;
+        if self.private {
+            f |= IPVLAN_F_PRIVATE;
+        }
+        if self.vepa {
+            f |= IPVLAN_F_VEPA;
+        }
+        f
+    }
+}

@@ -77,6 +77,17 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
             }
             Ok(())
         }
+        LinkKind::IpVlan(m) => {
+            base(s, &m.base)?;
+            write!(s, " mode {}", m.mode.as_str())?;
+            if m.private {
+                write!(s, " private")?;
+            }
+            if m.vepa {
+                write!(s, " vepa")?;
+            }
+            Ok(())
+        }
         LinkKind::Tap(t) => {
             if let Some(u) = t.owner {
                 write!(s, " user {u}")?;

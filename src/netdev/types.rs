@@ -120,6 +120,8 @@ pub enum LinkKind {
     Tap(super::TapOptions),
     /// A dummy device (no settings of its own).
     Dummy,
+    /// An IPVLAN device (nmstate's `ipvlan`).
+    IpVlan(super::IpVlanOptions),
     /// Anything else, by the kernel's kind name (`tun`, `ipip`, …).
     Other(String),
 }
@@ -139,6 +141,7 @@ impl LinkKind {
             LinkKind::MacVtap(_) => "mac-vtap",
             LinkKind::Tap(_) => "tap",
             LinkKind::Dummy => "dummy",
+            LinkKind::IpVlan(_) => "ipvlan",
             LinkKind::Other(k) => k,
         }
     }
@@ -149,6 +152,7 @@ impl LinkKind {
             LinkKind::Vlan(o) => o.base.as_deref(),
             LinkKind::Vxlan(o) => o.base.as_deref(),
             LinkKind::MacVlan(o) | LinkKind::MacVtap(o) => o.base.as_deref(),
+            LinkKind::IpVlan(o) => o.base.as_deref(),
             _ => None,
         }
     }
@@ -167,7 +171,11 @@ impl LinkKind {
     pub fn is_stacked(&self) -> bool {
         matches!(
             self,
-            LinkKind::Vlan(_) | LinkKind::Vxlan(_) | LinkKind::MacVlan(_) | LinkKind::MacVtap(_)
+            LinkKind::Vlan(_)
+                | LinkKind::Vxlan(_)
+                | LinkKind::MacVlan(_)
+                | LinkKind::MacVtap(_)
+                | LinkKind::IpVlan(_)
         )
     }
 
@@ -184,9 +192,10 @@ impl LinkKind {
             | LinkKind::Vxlan(_)
             | LinkKind::Dummy
             | LinkKind::Veth { peer: Some(_) } => true,
-            LinkKind::Vlan(_) | LinkKind::MacVlan(_) | LinkKind::MacVtap(_) => {
-                self.base().is_some()
-            }
+            LinkKind::Vlan(_)
+            | LinkKind::MacVlan(_)
+            | LinkKind::MacVtap(_)
+            | LinkKind::IpVlan(_) => self.base().is_some(),
             // A transient tap belongs to the process holding it (a VMM, ovs-vswitchd).
             LinkKind::Tap(t) => t.persistent,
             _ => false,
@@ -197,7 +206,8 @@ impl LinkKind {
     /// a bond's options but its mode and those that need it down or empty
     /// ([`super::BondOptions::fixed`]), a MACVLAN's or
     /// MACVTAP's mode on the same base (except to or from passthru) and its flags, a
-    /// VLAN's flags (its base, id and protocol are fixed at creation).
+    /// VLAN's flags (its base, id and protocol are fixed at creation), an IPVLAN's mode
+    /// and flags on the same base.
     pub fn changes_in_place(&self, want: &LinkKind) -> bool {
         use super::MacVlanMode::Passthru;
         match (self, want) {
@@ -209,6 +219,7 @@ impl LinkKind {
             | (LinkKind::MacVtap(a), LinkKind::MacVtap(b)) => {
                 a.base == b.base && (a.mode == b.mode || (a.mode != Passthru && b.mode != Passthru))
             }
+            (LinkKind::IpVlan(a), LinkKind::IpVlan(b)) => a.base == b.base,
             _ => false,
         }
     }

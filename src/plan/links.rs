@@ -52,6 +52,8 @@ fn kind_mismatch(name: &str, have: &LinkKind, want: &KindIntent) -> String {
             "mac-vlan",
             "mac-vtap",
             "tap",
+            "dummy",
+            "ipvlan",
         ];
         creatable.contains(&have)
     };

@@ -29,6 +29,8 @@ pub mod dhcp;
 mod dhcp_server;
 mod dropped;
 pub mod firewall;
+#[cfg(test)]
+mod kinds_tests;
 mod links;
 pub mod ovs;
 mod ovs_db;

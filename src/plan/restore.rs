@@ -206,6 +206,7 @@ fn same_kind(cur: &LinkKind, want: &LinkKind) -> bool {
             | LinkKind::Vxlan(_)
             | LinkKind::MacVlan(_)
             | LinkKind::MacVtap(_)
+            | LinkKind::IpVlan(_)
             | LinkKind::Tap(_) => cur == want || cur.changes_in_place(want),
             _ => true,
         }

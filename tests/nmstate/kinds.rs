@@ -1,9 +1,10 @@
-//! Kinds nmstate creates that hostnet added in item 10 of docs/NMSTATE.md: `dummy`. This
+//! Kinds nmstate creates that hostnet added in item 10 of docs/NMSTATE.md: `dummy`,
+//! `ipvlan`. This
 //! host's kernel lacks them; the VM tier runs these tests on Debian's kernel.
 
 use super::devices::kernel_has;
 use super::*;
-use hostnet::netdev::LinkKind;
+use hostnet::netdev::{IpVlanMode, IpVlanOptions, LinkKind};
 
 #[test]
 fn dummy_device_apply_converge_and_remove() {
@@ -41,4 +42,69 @@ fn dummy_device_apply_converge_and_remove() {
     assert!(!query().links.contains_key("dummy-nm1"), "{}", text(&o));
     apply_ok("dummy_absent.yml");
     assert!(!query().links.contains_key("dummy-nm0"));
+}
+
+#[test]
+fn ipvlan_device_apply_change_in_place_and_remove() {
+    const TEST: &str = "ipvlan_device_apply_change_in_place_and_remove";
+    if !enter_private_netns(TEST) {
+        return;
+    }
+    fixture();
+    let probe = LinkKind::IpVlan(IpVlanOptions {
+        base: Some("eth2".into()),
+        mode: IpVlanMode::L3,
+        private: false,
+        vepa: false,
+    });
+    if !kernel_has(TEST, probe) {
+        return;
+    }
+    converges("ipvlan.yml", &["ipvnm0"]);
+    let d = ip(&["-d", "link", "show", "ipvnm0"]);
+    has_all("ipvnm0", &d, &["ipvlan mode l2 private"]);
+    assert!(d.contains(",UP"), "{d}");
+    has_all(
+        "addresses",
+        &ip(&["addr", "show", "ipvnm0"]),
+        &["192.0.2.70/24"],
+    );
+    let shown = shown_iface("ipvnm0");
+    let spec = shown.ipvlan.expect("show has the ipvlan section");
+    assert_eq!(spec.base_iface, "eth1");
+    assert_eq!(spec.mode.as_deref(), Some("l2"));
+    assert_eq!((spec.private, spec.vepa), (Some(true), Some(false)));
+
+    // Mode and flags change in place: the same device afterwards.
+    let index = |d: &str| d.split(':').next().unwrap_or_default().to_string();
+    let before = index(&d);
+    let changed = read("ipvlan.yml")
+        .replace("mode: l2", "mode: l3")
+        .replace("private: true", "vepa: true");
+    converges_yaml("ipvlan.yml (l3 vepa)", &changed, &["ipvnm0"]);
+    let d = ip(&["-d", "link", "show", "ipvnm0"]);
+    has_all("ipvnm0", &d, &["ipvlan mode l3 vepa"]);
+    assert_eq!(index(&d), before, "{d}");
+
+    // Both flags at once is refused before anything changes.
+    let both = read("ipvlan.yml").replace("private: true", "private: true\n      vepa: true");
+    let o = hostnet(&["apply", "-"], Some(&both));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("interfaces[0].ipvlan.vepa"),
+        "{}",
+        text(&o)
+    );
+
+    // A failure after the creation removes it again.
+    let failing = format!(
+        "{}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.99, next-hop-interface: ipvnm1}}\n",
+        read("ipvlan.yml").replace("ipvnm0", "ipvnm1").replace("192.0.2.70", "192.0.2.71")
+    );
+    let o = hostnet(&["apply", "-"], Some(&failing));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!query().links.contains_key("ipvnm1"), "{}", text(&o));
+
+    apply_ok("ipvlan_absent.yml");
+    assert!(!query().links.contains_key("ipvnm0"));
 }

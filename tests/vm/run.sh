@@ -38,7 +38,7 @@ cp "$DIR/busybox/bin/busybox" "$ROOT/bin/busybox"
 
 # Modules in dependency order, resolved by the host's kmod from the unpacked tree.
 # Veth, bridge, tun, vxlan and the macvlan family are modules in this flavour too.
-MODS="8021q bonding dummy vrf veth bridge tun vxlan macvlan macvtap"
+MODS="8021q bonding dummy vrf veth bridge tun vxlan macvlan macvtap ipvlan"
 for m in $MODS; do
     modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
 done | awk '!seen[$0]++' | while read -r ko; do

@@ -6,15 +6,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::link::{
     BondAdSelect, BondAllPortActive, BondFailOverMac, BondLacpRate, BondMode as NlBondMode,
-    BondPrimaryReselect, BondXmitHashPolicy, InfoBond, InfoData, InfoKind, InfoMacVlan,
-    InfoMacVtap, InfoVlan, InfoVxlan, LinkAttribute, LinkInfo, MacVlanFlags,
-    MacVlanMode as NlMacVlanMode, VlanFlags, VlanProtocol as NlVlanProtocol,
+    BondPrimaryReselect, BondXmitHashPolicy, InfoBond, InfoData, InfoIpVlan, InfoKind, InfoMacVlan,
+    InfoMacVtap, InfoVlan, InfoVxlan, IpVlanFlags, IpVlanMode as NlIpVlanMode, LinkAttribute,
+    LinkInfo, MacVlanFlags, MacVlanMode as NlMacVlanMode, VlanFlags,
+    VlanProtocol as NlVlanProtocol,
 };
 
 use super::wire;
 use crate::netdev::{
-    BondMode, BondOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
-    VlanProtocol, VxlanOptions, MACVLAN_FLAG_NOPROMISC, VLAN_FLAGS_MASK,
+    BondMode, BondOptions, IpVlanMode, IpVlanOptions, LinkKind, MacVlanMode, MacVlanOptions,
+    TapOptions, VlanOptions, VlanProtocol, VxlanOptions, IPVLAN_F_PRIVATE, IPVLAN_F_VEPA,
+    MACVLAN_FLAG_NOPROMISC, VLAN_FLAGS_MASK,
 };
 
 const IFLA_VLAN_ID: u16 = 1;
@@ -46,6 +48,8 @@ const IFLA_VXLAN_GROUP6: u16 = 16;
 const IFLA_VXLAN_LOCAL6: u16 = 17;
 const IFLA_MACVLAN_MODE: u16 = 1;
 const IFLA_MACVLAN_FLAGS: u16 = 2;
+const IFLA_IPVLAN_MODE: u16 = 1;
+const IFLA_IPVLAN_FLAGS: u16 = 2;
 const IFLA_TUN_OWNER: u16 = 1;
 const IFLA_TUN_GROUP: u16 = 2;
 const IFLA_TUN_TYPE: u16 = 3;
@@ -117,6 +121,16 @@ pub(super) fn decode(
             } else {
                 LinkKind::MacVtap(options)
             }
+        }
+        "ipvlan" => {
+            let u16_attr = |k| attr(data, k).and_then(|v| wire::u16_at(v, 0));
+            let flags = u16_attr(IFLA_IPVLAN_FLAGS).unwrap_or(0);
+            LinkKind::IpVlan(IpVlanOptions {
+                base,
+                mode: IpVlanMode::from_number(u16_attr(IFLA_IPVLAN_MODE).unwrap_or(0))?,
+                private: flags & IPVLAN_F_PRIVATE != 0,
+                vepa: flags & IPVLAN_F_VEPA != 0,
+            })
         }
         "tun" if u8_attr(data, IFLA_TUN_TYPE) == Some(TUN_TYPE_TAP) => LinkKind::Tap(TapOptions {
             owner: u32_attr(data, IFLA_TUN_OWNER).filter(|u| *u != INVALID_ID),
@@ -261,8 +275,8 @@ pub(super) fn link_info(kind: InfoKind, data: InfoData) -> LinkAttribute {
     LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)])
 }
 
-/// A macvlan's or macvtap's mode and flags: all of its data, at creation and in a
-/// change alike.
+/// A macvlan's, macvtap's or ipvlan's mode and flags: all of its data, at creation and
+/// in a change alike.
 fn macvlan_mode(kind: &LinkKind) -> Option<(InfoKind, InfoData)> {
     match kind {
         LinkKind::MacVlan(m) => Some((
@@ -277,6 +291,13 @@ fn macvlan_mode(kind: &LinkKind) -> Option<(InfoKind, InfoData)> {
             InfoData::MacVtap(vec![
                 InfoMacVtap::Mode(NlMacVlanMode::from(m.mode.number())),
                 InfoMacVtap::Flags(macvlan_flags(m)),
+            ]),
+        )),
+        LinkKind::IpVlan(m) => Some((
+            InfoKind::IpVlan,
+            InfoData::IpVlan(vec![
+                InfoIpVlan::Mode(NlIpVlanMode::from(m.mode.number())),
+                InfoIpVlan::Flags(IpVlanFlags::from_bits_retain(m.flags())),
             ]),
         )),
         _ => None,
@@ -470,7 +491,7 @@ mod tests {
     }
 
     #[test]
-    fn vxlan_and_macvlan_decode_what_they_encode() {
+    fn vxlan_macvlan_and_ipvlan_decode_what_they_encode() {
         use std::collections::HashMap;
         let names: HashMap<u32, String> = [(7, "eth0".to_string())].into();
         let vx = LinkKind::Vxlan(VxlanOptions {
@@ -486,7 +507,13 @@ mod tests {
             mode: MacVlanMode::Passthru,
             promiscuous: false,
         });
-        for (kind, name) in [(vx, "vxlan"), (mv, "macvtap")] {
+        let iv = LinkKind::IpVlan(IpVlanOptions {
+            base: Some("eth0".into()),
+            mode: IpVlanMode::L3s,
+            private: false,
+            vepa: true,
+        });
+        for (kind, name) in [(vx, "vxlan"), (mv, "macvtap"), (iv, "ipvlan")] {
             let b = body(kind.clone(), Some(7));
             let a = attrs(&b);
             let info = &a.iter().find(|(k, _)| *k == 18).expect("IFLA_LINKINFO").1;
@@ -497,5 +524,27 @@ mod tests {
             let base = kind.base().map(str::to_string);
             assert_eq!(super::decode(name, data, base, &names), Some(kind));
         }
+    }
+
+    #[test]
+    fn ipvlan_mode_and_flags_have_the_kernels_numbers() {
+        let kind = LinkKind::IpVlan(IpVlanOptions {
+            base: Some("eth0".into()),
+            mode: IpVlanMode::L2,
+            private: true,
+            vepa: false,
+        });
+        let b = body(kind, Some(7));
+        let a = attrs(&b);
+        // IFLA_LINK (5) is the base.
+        let link = &a.iter().find(|(k, _)| *k == 5).expect("IFLA_LINK").1;
+        assert_eq!(wire::as_u32(link), Some(7));
+        let info = &a.iter().find(|(k, _)| *k == 18).expect("IFLA_LINKINFO").1;
+        let kind_name = wire::attrs(info).find(|(k, _)| *k == 1).expect("KIND").1;
+        assert_eq!(kind_name, b"ipvlan\0");
+        let data = wire::attrs(info).find(|(k, _)| *k == 2).expect("DATA").1;
+        // IFLA_IPVLAN_MODE 1 = IPVLAN_MODE_L2 (0), IFLA_IPVLAN_FLAGS 2 = IPVLAN_F_PRIVATE (1).
+        let d: Vec<(u16, Vec<u8>)> = wire::attrs(data).map(|(k, v)| (k, v.to_vec())).collect();
+        assert_eq!(d, vec![(1, vec![0, 0]), (2, vec![1, 0])]);
     }
 }
