@@ -183,11 +183,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     validate_networks(&mut errs, d, &iface_names, &ix);
     for (i, iface) in d.interfaces.iter().enumerate() {
         super::validate_devices::check_interface(&mut |p, m| errs.push(p, m), &ix, i, iface);
-        super::bridge::check(
-            &mut |p, m| errs.push(p, m),
-            &format!("interfaces[{i}]"),
-            iface,
-        );
+        super::bridge::check(&mut errs, &format!("interfaces[{i}]"), iface);
         super::bridge_vlans::check(
             &mut |p, m| errs.push(p, m),
             &format!("interfaces[{i}]"),
