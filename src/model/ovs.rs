@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use super::bridge_vlans::{check_trunk_tag, vlan_id};
 use super::doc_index::DocIndex;
+use super::validate::Errors;
 use super::validate_devices::Push;
 use super::*;
 
@@ -82,7 +83,7 @@ fn check_port_vlan(push: Push, pp: &str, v: &PortVlanSpec) {
     match v.mode.as_deref() {
         Some("access") => {
             match v.tag {
-                Some(t) => vlan_id(push, format!("{pp}.tag"), t),
+                Some(t) => relay(push, |e| vlan_id(e, format!("{pp}.tag"), t)),
                 None => push(
                     format!("{pp}.tag"),
                     "an access port needs a tag (`vlan: {}` removes the port's VLAN settings)"
@@ -103,7 +104,7 @@ fn check_port_vlan(push: Push, pp: &str, v: &PortVlanSpec) {
             }
         }
         Some("trunk") => match v.tag {
-            Some(t) if native => vlan_id(push, format!("{pp}.tag"), t),
+            Some(t) if native => relay(push, |e| vlan_id(e, format!("{pp}.tag"), t)),
             None if native => push(
                 format!("{pp}.tag"),
                 "enable-native needs the native VLAN's tag".to_string(),
@@ -130,7 +131,7 @@ fn check_port_vlan(push: Push, pp: &str, v: &PortVlanSpec) {
     let mut seen = BTreeSet::new();
     for (k, t) in v.trunk_tags.iter().flatten().enumerate() {
         let tp = format!("{pp}.trunk-tags[{k}]");
-        check_trunk_tag(push, &tp, t);
+        relay(push, |e| check_trunk_tag(e, &tp, t));
         if let Some(n) = trunk_ids(std::slice::from_ref(t))
             .into_iter()
             .find(|n| !seen.insert(*n))
@@ -414,6 +415,16 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
                 iface.name
             ),
         );
+    }
+}
+
+/// Hands what a converted check collected to this file's closure, in order, until this file
+/// takes the `Errors` collector too.
+fn relay(push: Push, f: impl FnOnce(&mut Errors)) {
+    let mut e = Errors::default();
+    f(&mut e);
+    for x in e.0 {
+        push(x.path, x.message);
     }
 }
 

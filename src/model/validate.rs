@@ -184,11 +184,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     for (i, iface) in d.interfaces.iter().enumerate() {
         super::validate_devices::check_interface(&mut |p, m| errs.push(p, m), &ix, i, iface);
         super::bridge::check(&mut errs, &format!("interfaces[{i}]"), iface);
-        super::bridge_vlans::check(
-            &mut |p, m| errs.push(p, m),
-            &format!("interfaces[{i}]"),
-            iface,
-        );
+        super::bridge_vlans::check(&mut errs, &format!("interfaces[{i}]"), iface);
         super::ovs::check_ovs(&mut |p, m| errs.push(p, m), &ix, i, iface);
     }
     super::validate_devices::check_port_owners(&mut |p, m| errs.push(p, m), d);
