@@ -185,7 +185,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
         super::validate_devices::check_interface(&mut |p, m| errs.push(p, m), &ix, i, iface);
         super::bridge::check(&mut errs, &format!("interfaces[{i}]"), iface);
         super::bridge_vlans::check(&mut errs, &format!("interfaces[{i}]"), iface);
-        super::ovs::check_ovs(&mut |p, m| errs.push(p, m), &ix, i, iface);
+        super::ovs::check_ovs(&mut errs, &ix, i, iface);
     }
     super::validate_devices::check_port_owners(&mut |p, m| errs.push(p, m), d);
     super::ovs_global::check(
