@@ -188,17 +188,13 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
         super::ovs::check_ovs(&mut errs, &ix, i, iface);
     }
     super::validate_devices::check_port_owners(&mut |p, m| errs.push(p, m), d);
-    super::ovs_global::check(
-        &mut |p, m| errs.push(p, m),
-        d.ovs_db.as_ref(),
-        d.ovn.as_ref(),
-    );
-    super::base_keys::check(&mut |p, m| errs.push(p, m), d);
+    super::ovs_global::check(&mut errs, d.ovs_db.as_ref(), d.ovn.as_ref());
+    super::base_keys::check(&mut errs, d);
     super::routes::check(&mut errs, d);
     for (i, n) in d.networks.iter().enumerate() {
         super::validate_devices::check_network(&mut |p, m| errs.push(p, m), i, n);
     }
-    super::vlan_aware::check(&mut |p, m| errs.push(p, m), d);
+    super::vlan_aware::check(&mut errs, d);
     super::validate_firewall::check(&mut errs, d);
     super::validate_source_routing::check(&mut errs, d);
     if errs.0.is_empty() {

@@ -111,7 +111,11 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
         if let Some(o) = &la.options {
             let mode = la.mode.as_deref().and_then(|m| m.parse().ok());
             let path = format!("{p}.link-aggregation.options");
-            super::bond_options::validate(push, &path, mode, o);
+            let mut e = super::validate::Errors::default();
+            super::bond_options::validate(&mut e, &path, mode, o);
+            for x in e.0 {
+                push(x.path, x.message);
+            }
         }
         if let Some(prim) = la.options.as_ref().and_then(|o| o.primary.as_ref()) {
             let path = format!("{p}.link-aggregation.options.primary");
