@@ -182,17 +182,17 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     validate_rules(&mut errs, d);
     validate_networks(&mut errs, d, &iface_names, &ix);
     for (i, iface) in d.interfaces.iter().enumerate() {
-        super::validate_devices::check_interface(&mut |p, m| errs.push(p, m), &ix, i, iface);
+        super::validate_devices::check_interface(&mut errs, &ix, i, iface);
         super::bridge::check(&mut errs, &format!("interfaces[{i}]"), iface);
         super::bridge_vlans::check(&mut errs, &format!("interfaces[{i}]"), iface);
         super::ovs::check_ovs(&mut errs, &ix, i, iface);
     }
-    super::validate_devices::check_port_owners(&mut |p, m| errs.push(p, m), d);
+    super::validate_devices::check_port_owners(&mut errs, d);
     super::ovs_global::check(&mut errs, d.ovs_db.as_ref(), d.ovn.as_ref());
     super::base_keys::check(&mut errs, d);
     super::routes::check(&mut errs, d);
     for (i, n) in d.networks.iter().enumerate() {
-        super::validate_devices::check_network(&mut |p, m| errs.push(p, m), i, n);
+        super::validate_devices::check_network(&mut errs, i, n);
     }
     super::vlan_aware::check(&mut errs, d);
     super::validate_firewall::check(&mut errs, d);
