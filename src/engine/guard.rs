@@ -105,15 +105,22 @@ pub fn arm(
 }
 
 /// Records in the checkpoint what its apply carried out and the state it left (`left`:
-/// once verified), for the rollback to take back exactly that.
-pub fn record_done(state: &Path, cp: &mut Checkpoint, done: Vec<Op>, left: Option<KernelState>) {
+/// once verified), for the rollback to take back exactly that. Returns a warning for the
+/// caller to pass on when the record could not be written: the change itself stands.
+#[must_use]
+pub fn record_done(
+    state: &Path,
+    cp: &mut Checkpoint,
+    done: Vec<Op>,
+    left: Option<KernelState>,
+) -> Option<String> {
     cp.done = Some(done);
     cp.left = left;
-    if let Err(e) = checkpoint::store_checkpoint(state, cp) {
-        eprintln!(
-            "warning: the checkpoint does not record what the change did ({e}); its rollback takes back every planned change that shows"
-        );
-    }
+    checkpoint::store_checkpoint(state, cp).err().map(|e| {
+        format!(
+            "the checkpoint does not record what the change did ({e}); its rollback takes back every planned change that shows"
+        )
+    })
 }
 
 /// Drops a checkpoint whose change did not happen or was rolled back already.

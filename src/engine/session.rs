@@ -249,7 +249,9 @@ impl Session {
         if let (Some(cp), true) = (&mut armed, report.changed) {
             // Every op of the plan ran; the rollback compares with the state that verified.
             let done = report.plan.ops().cloned().collect();
-            guard::record_done(state, cp, done, report.after.clone());
+            if let Some(w) = guard::record_done(state, cp, done, report.after.clone()) {
+                tracing::warn!("{w}");
+            }
         }
         if !report.dry_run {
             self.record(&intent, desired, req.confirm_timeout.is_none());
@@ -268,7 +270,9 @@ impl Session {
         let mut checkpoint_stays = None;
         if let Some(mut cp) = armed {
             if let ApplyError::RollbackIncomplete { done, .. } = &error {
-                guard::record_done(&self.state, &mut cp, done.clone(), None);
+                if let Some(w) = guard::record_done(&self.state, &mut cp, done.clone(), None) {
+                    tracing::warn!("{w}");
+                }
                 checkpoint_stays = Some(cp.deadline);
             } else {
                 guard::disarm(&self.state, &cp);

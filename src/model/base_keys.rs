@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::types::*;
 use super::validate::check_ifname;
-use super::validate_devices::Push;
+use super::validate::Errors;
 
 /// Ports named by a port list of the file: port → (controller, its list's key).
 fn listed_ports(d: &Desired) -> BTreeMap<&str, (&str, &'static str)> {
@@ -33,7 +33,7 @@ fn listed_ports(d: &Desired) -> BTreeMap<&str, (&str, &'static str)> {
 }
 
 /// Checks every interface's `controller` and `copy-mac-from`.
-pub(super) fn check(push: Push, d: &Desired) {
+pub(super) fn check(errs: &mut Errors, d: &Desired) {
     let listed = listed_ports(d);
     let declared = |name: &str| d.interfaces.iter().find(|i| i.name == name);
     for (i, iface) in d.interfaces.iter().enumerate() {
@@ -43,7 +43,7 @@ pub(super) fn check(push: Push, d: &Desired) {
         let p = format!("interfaces[{i}]");
         if let Some(c) = &iface.controller {
             check_controller(
-                push,
+                errs,
                 &format!("{p}.controller"),
                 iface,
                 c,
@@ -51,23 +51,23 @@ pub(super) fn check(push: Push, d: &Desired) {
                 &declared,
             );
         }
-        check_inet6(push, &p, iface);
+        check_inet6(errs, &p, iface);
         if let Some(from) = &iface.copy_mac_from {
             let path = format!("{p}.copy-mac-from");
             if let Err(m) = check_ifname(from) {
-                push(path, m);
+                errs.push(path, m);
             } else if *from == iface.name {
-                push(path, format!("{from} cannot copy its own MAC address"));
+                errs.push(path, format!("{from} cannot copy its own MAC address"));
             } else if iface.mac_address.is_some() {
-                push(
+                errs.push(
                     path,
                     "give one of mac-address and copy-mac-from".to_string(),
                 );
             } else if let Some(src) = declared(from) {
                 if src.state == Some(IfaceState::Absent) {
-                    push(path, format!("{from} is removed by this file"));
+                    errs.push(path, format!("{from} is removed by this file"));
                 } else if src.copy_mac_from.is_some() {
-                    push(
+                    errs.push(
                         path,
                         format!("{from} copies its MAC address too; give it a mac-address"),
                     );
@@ -78,16 +78,16 @@ pub(super) fn check(push: Push, d: &Desired) {
 }
 
 /// `addr-gen-mode` and `token` are IPv6's, and need IPv6 on.
-fn check_inet6(push: Push, p: &str, iface: &InterfaceSpec) {
+fn check_inet6(errs: &mut Errors, p: &str, iface: &InterfaceSpec) {
     if let Some(v4) = &iface.ipv4 {
         for (key, given) in [
             ("addr-gen-mode", v4.addr_gen_mode.is_some()),
             ("token", v4.token.is_some()),
         ] {
             if given {
-                push(
+                errs.push(
                     format!("{p}.ipv4.{key}"),
-                    "an IPv6 setting; give it under ipv6".into(),
+                    "an IPv6 setting; give it under ipv6",
                 );
             }
         }
@@ -99,13 +99,13 @@ fn check_inet6(push: Push, p: &str, iface: &InterfaceSpec) {
             ("token", v6.token.is_some()),
         ] {
             if given {
-                push(format!("{p}.ipv6.{key}"), "needs IPv6 enabled".into());
+                errs.push(format!("{p}.ipv6.{key}"), "needs IPv6 enabled");
             }
         }
     }
     if let Some(t) = v6.token {
         if t.segments()[..4].iter().any(|s| *s != 0) {
-            push(
+            errs.push(
                 format!("{p}.ipv6.token"),
                 format!(
                     "{t}: a token is an interface identifier, the lower 64 bits only (e.g. ::1:2)"
@@ -116,7 +116,7 @@ fn check_inet6(push: Push, p: &str, iface: &InterfaceSpec) {
 }
 
 fn check_controller<'a>(
-    push: Push,
+    errs: &mut Errors,
     path: &str,
     iface: &InterfaceSpec,
     c: &str,
@@ -126,7 +126,7 @@ fn check_controller<'a>(
     let name = iface.name.as_str();
     let shown = if c.is_empty() { "\"\"" } else { c };
     if let Some((owner, key)) = listed.get(name).filter(|(o, _)| *o != c) {
-        push(
+        errs.push(
             path.to_string(),
             format!("{name}: controller {shown} contradicts {key} of {owner}"),
         );
@@ -136,11 +136,11 @@ fn check_controller<'a>(
         return;
     }
     if let Err(m) = check_ifname(c) {
-        push(path.to_string(), m);
+        errs.push(path.to_string(), m);
         return;
     }
     if c == name {
-        push(
+        errs.push(
             path.to_string(),
             format!("{name} cannot be its own controller"),
         );
@@ -148,7 +148,7 @@ fn check_controller<'a>(
     }
     let Some(ctl) = declared(c) else { return };
     if ctl.state == Some(IfaceState::Absent) {
-        push(
+        errs.push(
             path.to_string(),
             format!("controller {c} is removed by this file"),
         );
@@ -159,14 +159,14 @@ fn check_controller<'a>(
         Some(InterfaceType::OvsBridge) => {
             // Listed by it: the check above found no contradiction.
             if !listed.contains_key(name) {
-                push(
+                errs.push(
                     path.to_string(),
                     format!("{c} is an ovs-bridge: list {name} in its bridge.port"),
                 );
             }
             return;
         }
-        Some(t) => push(
+        Some(t) => errs.push(
             path.to_string(),
             format!("{c} is a {}, not a linux-bridge or bond", t.as_str()),
         ),
@@ -181,7 +181,7 @@ fn check_controller<'a>(
             Some((la.iter().any(|p| p == name), "link-aggregation.port"))
         });
     if let Some((false, key)) = list {
-        push(
+        errs.push(
             path.to_string(),
             format!("{name}: controller {c} contradicts {key} of {c}, which does not list it"),
         );

@@ -2,6 +2,7 @@
 //! stand for, and `show`'s section (only what differs from the kernel's defaults).
 
 use super::devices::{BondOptionsSpec, LinkAggregationSpec};
+use super::validate::Errors;
 use crate::netdev::{
     bond_name, bond_value, BondMode, BondOptions, AD_SELECT, ALL_SLAVES_ACTIVE, FAIL_OVER_MAC,
     LACP_RATE, PRIMARY_RESELECT, XMIT_HASH_POLICY,
@@ -84,21 +85,16 @@ pub fn options(la: &LinkAggregationSpec) -> Option<BondOptions> {
 
 /// Checks `options` of a bond of `mode` (`None`: the mode is itself invalid); `path` is
 /// the section's (`interfaces[0].link-aggregation.options`).
-pub(super) fn validate(
-    push: &mut dyn FnMut(String, String),
-    path: &str,
-    mode: Option<BondMode>,
-    o: &BondOptionsSpec,
-) {
+pub(super) fn validate(errs: &mut Errors, path: &str, mode: Option<BondMode>, o: &BondOptionsSpec) {
     for (key, table, _) in NAMED {
         if let Some(Err(e)) = named_value(o, key).map(|v| bond_value(table, v)) {
-            push(format!("{path}.{key}"), e);
+            errs.push(format!("{path}.{key}"), e);
         }
     }
     for (key, v, max) in numbers(o) {
         let min = u32::from(key == "ad_actor_sys_prio");
         if let Some(v) = v.filter(|v| !(min..=max).contains(v)) {
-            push(
+            errs.push(
                 format!("{path}.{key}"),
                 format!("{v} is out of range ({min}-{max})"),
             );
@@ -106,7 +102,7 @@ pub(super) fn validate(
     }
     if let (Some(a), Some(b)) = (o.num_grat_arp, o.num_unsol_na) {
         if a != b {
-            push(
+            errs.push(
                 format!("{path}.num_unsol_na"),
                 format!("{b} differs from num_grat_arp {a}: both are the kernel's one count of peer notifications (IFLA_BOND_NUM_PEER_NOTIF)"),
             );
@@ -115,11 +111,11 @@ pub(super) fn validate(
     let miimon = o.miimon.unwrap_or(0);
     for (key, v) in [("updelay", o.updelay), ("downdelay", o.downdelay)] {
         match v.filter(|v| *v != 0) {
-            Some(_) if miimon == 0 => push(
+            Some(_) if miimon == 0 => errs.push(
                 format!("{path}.{key}"),
                 "needs miimon: the kernel counts it in MII intervals".to_string(),
             ),
-            Some(v) if v % miimon != 0 => push(
+            Some(v) if v % miimon != 0 => errs.push(
                 format!("{path}.{key}"),
                 format!("{v} ms is not a multiple of miimon {miimon} (the kernel would round it)"),
             ),
@@ -145,7 +141,7 @@ pub(super) fn validate(
             ),
         ];
         for (key, _) in lacp_only.iter().filter(|(_, set)| *set) {
-            push(
+            errs.push(
                 format!("{path}.{key}"),
                 "only an 802.3ad bond has it (the kernel refuses it in other modes)".to_string(),
             );

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validate_devices::Push;
+use super::validate::Errors;
 use super::{BridgeOptionsSpec, InterfaceSpec, InterfaceType, PortSpec, StpSpec};
 use crate::netdev::{
     BridgeChange, BridgeOptions, BridgePortOptions, PortChange, MIN_STP_FORWARD_DELAY,
@@ -145,24 +145,24 @@ pub fn show_port(name: &str, o: Option<&BridgePortOptions>) -> PortSpec {
 
 /// Checks `bridge.options` and the ports' STP keys of a `linux-bridge`, against what
 /// the kernel takes (each refusal would otherwise stop the apply half-way).
-pub(super) fn check(push: Push, p: &str, iface: &InterfaceSpec) {
+pub(super) fn check(errs: &mut Errors, p: &str, iface: &InterfaceSpec) {
     if iface.iface_type != Some(InterfaceType::LinuxBridge) {
         return;
     }
     let Some(b) = &iface.bridge else { return };
     if let Some(o) = &b.options {
-        check_options(push, &format!("{p}.bridge.options"), o);
+        check_options(errs, &format!("{p}.bridge.options"), o);
     }
     for (j, port) in b.port.iter().flatten().enumerate() {
         let pp = format!("{p}.bridge.port[{j}]");
         if let Some(c) = port.stp_path_cost.filter(|c| !(1..=65535).contains(c)) {
-            push(
+            errs.push(
                 format!("{pp}.stp-path-cost"),
                 format!("{c} is outside 1-65535"),
             );
         }
         if let Some(v) = port.stp_priority.filter(|v| *v > 63) {
-            push(
+            errs.push(
                 format!("{pp}.stp-priority"),
                 format!("{v} is above 63, the kernel's highest port priority"),
             );
@@ -170,45 +170,45 @@ pub(super) fn check(push: Push, p: &str, iface: &InterfaceSpec) {
     }
 }
 
-fn range(push: Push, path: String, value: Option<u32>, lo: u32, hi: u32, unit: &str) {
+fn range(errs: &mut Errors, path: String, value: Option<u32>, lo: u32, hi: u32, unit: &str) {
     if let Some(v) = value.filter(|v| !(lo..=hi).contains(v)) {
-        push(path, format!("{v}{unit} is outside {lo}-{hi}{unit}"));
+        errs.push(path, format!("{v}{unit} is outside {lo}-{hi}{unit}"));
     }
 }
 
-fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
+fn check_options(errs: &mut Errors, p: &str, o: &BridgeOptionsSpec) {
     let stp = o.stp.clone().unwrap_or_default();
     let sp = format!("{p}.stp");
     match stp.forward_delay {
-        Some(d) if d > 30 => push(
+        Some(d) if d > 30 => errs.push(
             format!("{sp}.forward-delay"),
             format!("{d} s is above 30 s"),
         ),
-        Some(d) if cs(d) < MIN_STP_FORWARD_DELAY && stp.enabled == Some(true) => push(
+        Some(d) if cs(d) < MIN_STP_FORWARD_DELAY && stp.enabled == Some(true) => errs.push(
             format!("{sp}.forward-delay"),
             format!("{d} s is below the 2 s STP allows; give 2 to 30, or turn STP off"),
         ),
         _ => {}
     }
     range(
-        push,
+        errs,
         format!("{sp}.hello-time"),
         stp.hello_time,
         1,
         10,
         " s",
     );
-    range(push, format!("{sp}.max-age"), stp.max_age, 6, 40, " s");
-    range(push, format!("{sp}.priority"), stp.priority, 0, 65535, "");
+    range(errs, format!("{sp}.max-age"), stp.max_age, 6, 40, " s");
+    range(errs, format!("{sp}.priority"), stp.priority, 0, 65535, "");
     if let Some(a) = o.mac_ageing_time.filter(|a| *a > u32::MAX / 100) {
-        push(format!("{p}.mac-ageing-time"), format!("{a} s is too long"));
+        errs.push(format!("{p}.mac-ageing-time"), format!("{a} s is too long"));
     }
     match o.group_forward_mask {
-        Some(m) if m > 0xffff => push(
+        Some(m) if m > 0xffff => errs.push(
             format!("{p}.group-forward-mask"),
             format!("{m} does not fit in 16 bits"),
         ),
-        Some(m) if m & 0x7 != 0 => push(
+        Some(m) if m & 0x7 != 0 => errs.push(
             format!("{p}.group-forward-mask"),
             format!("{m:#x} has bits 0-2 set: STP, pause and LACP frames cannot be forwarded"),
         ),
@@ -218,14 +218,14 @@ fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
         let b = a.0;
         let ok = b[..5] == [0x01, 0x80, 0xc2, 0, 0] && b[5] <= 0x0f && !matches!(b[5], 1..=3);
         if !ok {
-            push(
+            errs.push(
                 format!("{p}.group-addr"),
                 format!("{a} is not one of 01:80:C2:00:00:00 and 01:80:C2:00:00:04 to 0F, the group addresses the kernel takes"),
             );
         }
     }
     if let Some(r) = o.multicast_router.as_ref().filter(|r| r.value().is_none()) {
-        push(
+        errs.push(
             format!("{p}.multicast-router"),
             format!("{r:?} is not one of disabled, auto, enabled (or 0, 1, 2)"),
         );
@@ -238,7 +238,7 @@ fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
         ),
     ] {
         if let Some(v) = v.filter(|v| *v < 100) {
-            push(
+            errs.push(
                 format!("{p}.{key}"),
                 format!(
                     "{v} cs is below the kernel's minimum of 100 centiseconds (it would raise it)"

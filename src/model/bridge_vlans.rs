@@ -3,7 +3,7 @@
 //! checks (nmstate's rules, and what the kernel takes), the exact VLAN set a section asks
 //! for, and the section `show` gives for a set.
 
-use super::validate_devices::Push;
+use super::validate::Errors;
 use super::{IdRangeSpec, InterfaceSpec, InterfaceType, PortVlanSpec, TrunkTagSpec};
 use crate::netdev::{VlanFlags, VlanSet, VLAN_8021AD, VLAN_8021Q};
 
@@ -131,7 +131,7 @@ pub(super) fn trunk_tags(ids: impl IntoIterator<Item = u16>) -> Vec<TrunkTagSpec
 }
 
 /// Checks the VLAN keys of a `linux-bridge` and its ports (nmstate's rules).
-pub(super) fn check(push: Push, p: &str, iface: &InterfaceSpec) {
+pub(super) fn check(errs: &mut Errors, p: &str, iface: &InterfaceSpec) {
     if iface.iface_type != Some(InterfaceType::LinuxBridge) {
         return;
     }
@@ -139,7 +139,7 @@ pub(super) fn check(push: Push, p: &str, iface: &InterfaceSpec) {
     let options = b.options.as_ref();
     if let Some(s) = options.and_then(|o| o.vlan_protocol.as_deref()) {
         if protocol(s).is_none() {
-            push(
+            errs.push(
                 format!("{p}.bridge.options.vlan-protocol"),
                 format!("{s:?} is not 802.1q or 802.1ad"),
             );
@@ -147,7 +147,7 @@ pub(super) fn check(push: Push, p: &str, iface: &InterfaceSpec) {
     }
     let pvid = options.and_then(|o| o.vlan_default_pvid);
     if let Some(v) = pvid.filter(|v| *v > 4094) {
-        push(
+        errs.push(
             format!("{p}.bridge.options.vlan-default-pvid"),
             format!("{v} is outside 0-4094"),
         );
@@ -155,7 +155,7 @@ pub(super) fn check(push: Push, p: &str, iface: &InterfaceSpec) {
     for (j, port) in b.port.iter().flatten().enumerate() {
         if let Some(v) = &port.vlan {
             check_port(
-                push,
+                errs,
                 &format!("{p}.bridge.port[{j}].vlan"),
                 v,
                 pvid.unwrap_or(1),
@@ -165,50 +165,50 @@ pub(super) fn check(push: Push, p: &str, iface: &InterfaceSpec) {
 }
 
 /// A VLAN id of a port (a Linux bridge's or an Open vSwitch bridge's).
-pub(super) fn vlan_id(push: Push, path: String, n: u32) {
+pub(super) fn vlan_id(errs: &mut Errors, path: String, n: u32) {
     if !(1..=4094).contains(&n) {
-        push(path, format!("VLAN id {n} is outside 1-4094"));
+        errs.push(path, format!("VLAN id {n} is outside 1-4094"));
     }
 }
 
 /// One `trunk-tags` entry at `tp`: an id or a range of ids, not both.
-pub(super) fn check_trunk_tag(push: Push, tp: &str, t: &TrunkTagSpec) {
+pub(super) fn check_trunk_tag(errs: &mut Errors, tp: &str, t: &TrunkTagSpec) {
     match (t.id, &t.id_range) {
-        (Some(n), None) => vlan_id(push, format!("{tp}.id"), n),
+        (Some(n), None) => vlan_id(errs, format!("{tp}.id"), n),
         (None, Some(r)) => {
-            vlan_id(push, format!("{tp}.id-range.min"), r.min);
-            vlan_id(push, format!("{tp}.id-range.max"), r.max);
+            vlan_id(errs, format!("{tp}.id-range.min"), r.min);
+            vlan_id(errs, format!("{tp}.id-range.max"), r.max);
             if r.min > r.max {
-                push(
+                errs.push(
                     format!("{tp}.id-range"),
                     format!("min {} is above max {}", r.min, r.max),
                 );
             }
         }
-        _ => push(tp.to_string(), "give id or id-range".to_string()),
+        _ => errs.push(tp.to_string(), "give id or id-range".to_string()),
     }
 }
 
-fn check_port(push: Push, pp: &str, v: &PortVlanSpec, pvid: u32) {
+fn check_port(errs: &mut Errors, pp: &str, v: &PortVlanSpec, pvid: u32) {
     if let Some(t) = v.tag {
-        vlan_id(push, format!("{pp}.tag"), t);
+        vlan_id(errs, format!("{pp}.tag"), t);
     }
     match v.mode.as_deref() {
         Some("access") => {
             if v.tag.is_none() {
-                push(
+                errs.push(
                     format!("{pp}.tag"),
                     "an access port needs a tag".to_string(),
                 );
             }
             if v.trunk_tags.is_some() {
-                push(
+                errs.push(
                     format!("{pp}.trunk-tags"),
                     "an access port has no trunk-tags".to_string(),
                 );
             }
             if v.enable_native == Some(true) {
-                push(
+                errs.push(
                     format!("{pp}.enable-native"),
                     "an access port has no native VLAN besides its tag".to_string(),
                 );
@@ -216,30 +216,30 @@ fn check_port(push: Push, pp: &str, v: &PortVlanSpec, pvid: u32) {
         }
         Some("trunk") => {
             if v.trunk_tags.as_ref().is_none_or(Vec::is_empty) {
-                push(
+                errs.push(
                     format!("{pp}.trunk-tags"),
                     "a trunk port needs trunk-tags".to_string(),
                 );
             }
             if v.tag.is_some() && v.enable_native != Some(true) {
-                push(
+                errs.push(
                     format!("{pp}.tag"),
                     "a trunk port's tag is its native VLAN: give enable-native: true".to_string(),
                 );
             }
             if v.enable_native == Some(true) && v.tag.is_none() {
-                push(
+                errs.push(
                     format!("{pp}.tag"),
                     "enable-native needs the native VLAN's tag".to_string(),
                 );
             }
         }
-        Some(m) => push(
+        Some(m) => errs.push(
             format!("{pp}.mode"),
             format!("mode {m:?} is not access or trunk"),
         ),
         None if v.tag.is_some() || v.trunk_tags.is_some() => {
-            push(
+            errs.push(
                 format!("{pp}.mode"),
                 "give the mode (access or trunk)".to_string(),
             );
@@ -253,15 +253,15 @@ fn check_port(push: Push, pp: &str, v: &PortVlanSpec, pvid: u32) {
         .collect();
     for (k, t) in v.trunk_tags.iter().flatten().enumerate() {
         let tp = format!("{pp}.trunk-tags[{k}]");
-        check_trunk_tag(push, &tp, t);
+        check_trunk_tag(errs, &tp, t);
         for n in trunk_ids(std::slice::from_ref(t)) {
             if seen.contains(&n) {
-                push(tp.clone(), format!("VLAN {n} is given twice"));
+                errs.push(tp.clone(), format!("VLAN {n} is given twice"));
                 break;
             }
             if n == pvid {
                 // `show` leaves the default PVID out: it would not come back.
-                push(tp.clone(), format!("VLAN {n} is the bridge's vlan-default-pvid; carry it as the native VLAN (tag, enable-native) or change vlan-default-pvid"));
+                errs.push(tp.clone(), format!("VLAN {n} is the bridge's vlan-default-pvid; carry it as the native VLAN (tag, enable-native) or change vlan-default-pvid"));
                 break;
             }
             seen.push(n);

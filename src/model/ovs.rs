@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::bridge_vlans::{check_trunk_tag, vlan_id};
 use super::doc_index::DocIndex;
-use super::validate_devices::Push;
+use super::validate::Errors;
 use super::*;
 
 /// A port's VLAN settings as OVSDB holds them: Port.vlan_mode, tag, trunks.
@@ -77,50 +77,50 @@ pub fn show_port_vlans(
 }
 
 /// Checks an ovs-bridge port's `vlan` section.
-fn check_port_vlan(push: Push, pp: &str, v: &PortVlanSpec) {
+fn check_port_vlan(errs: &mut Errors, pp: &str, v: &PortVlanSpec) {
     let native = v.enable_native == Some(true);
     match v.mode.as_deref() {
         Some("access") => {
             match v.tag {
-                Some(t) => vlan_id(push, format!("{pp}.tag"), t),
-                None => push(
+                Some(t) => vlan_id(errs, format!("{pp}.tag"), t),
+                None => errs.push(
                     format!("{pp}.tag"),
                     "an access port needs a tag (`vlan: {}` removes the port's VLAN settings)"
                         .to_string(),
                 ),
             }
             if v.trunk_tags.is_some() {
-                push(
+                errs.push(
                     format!("{pp}.trunk-tags"),
                     "an access port has no trunk-tags".to_string(),
                 );
             }
             if native {
-                push(
+                errs.push(
                     format!("{pp}.enable-native"),
                     "an access port has no native VLAN besides its tag".to_string(),
                 );
             }
         }
         Some("trunk") => match v.tag {
-            Some(t) if native => vlan_id(push, format!("{pp}.tag"), t),
-            None if native => push(
+            Some(t) if native => vlan_id(errs, format!("{pp}.tag"), t),
+            None if native => errs.push(
                 format!("{pp}.tag"),
                 "enable-native needs the native VLAN's tag".to_string(),
             ),
             // nmstate's show prints `tag: 0` for a trunk without a native VLAN.
-            Some(t) if t != 0 => push(
+            Some(t) if t != 0 => errs.push(
                 format!("{pp}.tag"),
                 "a trunk port's tag is its native VLAN: give enable-native: true".to_string(),
             ),
             _ => {}
         },
-        Some(m) => push(
+        Some(m) => errs.push(
             format!("{pp}.mode"),
             format!("mode {m:?} is not access or trunk"),
         ),
         None if v.tag.is_some() || v.trunk_tags.is_some() || v.enable_native.is_some() => {
-            push(
+            errs.push(
                 format!("{pp}.mode"),
                 "give the mode (access or trunk)".to_string(),
             );
@@ -130,41 +130,41 @@ fn check_port_vlan(push: Push, pp: &str, v: &PortVlanSpec) {
     let mut seen = BTreeSet::new();
     for (k, t) in v.trunk_tags.iter().flatten().enumerate() {
         let tp = format!("{pp}.trunk-tags[{k}]");
-        check_trunk_tag(push, &tp, t);
+        check_trunk_tag(errs, &tp, t);
         if let Some(n) = trunk_ids(std::slice::from_ref(t))
             .into_iter()
             .find(|n| !seen.insert(*n))
         {
-            push(tp, format!("VLAN {n} is given twice"));
+            errs.push(tp, format!("VLAN {n} is given twice"));
         }
     }
 }
 
-fn range(push: Push, path: String, value: Option<u32>, lo: u32, hi: u32) {
+fn range(errs: &mut Errors, path: String, value: Option<u32>, lo: u32, hi: u32) {
     if let Some(v) = value.filter(|v| !(lo..=hi).contains(v)) {
-        push(path, format!("{v} is outside {lo}-{hi}"));
+        errs.push(path, format!("{v} is outside {lo}-{hi}"));
     }
 }
 
 /// Checks an ovs-bridge's `bridge.options` (OVSDB's documented ranges).
-fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
+fn check_options(errs: &mut Errors, p: &str, o: &BridgeOptionsSpec) {
     if let Some(stp) = &o.stp {
         let sp = format!("{p}.stp");
         range(
-            push,
+            errs,
             format!("{sp}.forward-delay"),
             stp.forward_delay,
             4,
             30,
         );
-        range(push, format!("{sp}.hello-time"), stp.hello_time, 1, 10);
-        range(push, format!("{sp}.max-age"), stp.max_age, 6, 40);
-        range(push, format!("{sp}.priority"), stp.priority, 0, 65535);
+        range(errs, format!("{sp}.hello-time"), stp.hello_time, 1, 10);
+        range(errs, format!("{sp}.max-age"), stp.max_age, 6, 40);
+        range(errs, format!("{sp}.priority"), stp.priority, 0, 65535);
         // 802.1D's rule, which ovs-vswitchd enforces by raising the forward delay.
         if stp.forward_delay.is_some() || stp.max_age.is_some() {
             let (fd, age) = (stp.forward_delay.unwrap_or(15), stp.max_age.unwrap_or(20));
             if 2 * fd.saturating_sub(1) < age {
-                push(
+                errs.push(
                     format!("{sp}.forward-delay"),
                     format!(
                         "max-age {age} needs a forward-delay of at least {} (2 x (forward-delay - 1)                          >= max-age; Open vSwitch would raise it)",
@@ -179,7 +179,7 @@ fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
         .as_deref()
         .filter(|m| !matches!(*m, "" | "standalone" | "secure"))
     {
-        push(
+        errs.push(
             format!("{p}.fail-mode"),
             format!("{m:?} is not standalone or secure (\"\" clears it)"),
         );
@@ -193,7 +193,7 @@ fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
         ..BridgeOptionsSpec::default()
     };
     if ovs_only != *o {
-        push(
+        errs.push(
             p.to_string(),
             "a linux-bridge's options are given; an ovs-bridge has stp, rstp, \
              mcast-snooping-enable, fail-mode and datapath"
@@ -203,13 +203,13 @@ fn check_options(push: Push, p: &str, o: &BridgeOptionsSpec) {
 }
 
 /// Checks an ovs-bridge port's `link-aggregation` (an OVS bond of two or more devices).
-fn check_bond(push: Push, p: &str, name: &str, la: &OvsBondSpec) {
+fn check_bond(errs: &mut Errors, p: &str, name: &str, la: &OvsBondSpec) {
     if let Some(m) = la
         .mode
         .as_deref()
         .filter(|m| !matches!(*m, "active-backup" | "balance-slb" | "balance-tcp" | "lacp"))
     {
-        push(
+        errs.push(
             format!("{p}.mode"),
             format!("{m:?} is not active-backup, balance-slb, balance-tcp or lacp"),
         );
@@ -220,14 +220,14 @@ fn check_bond(push: Push, p: &str, name: &str, la: &OvsBondSpec) {
         .and_then(|d| d.external_ids.as_ref())
         .is_some_and(|m| m.contains_key(crate::ovs::MANAGED_KEY))
     {
-        push(
+        errs.push(
             format!("{p}.ovs-db.external_ids.{}", crate::ovs::MANAGED_KEY),
             "hostnet's own mark of the ports it created; it is not given in a file".to_string(),
         );
     }
     let members = la.port.as_deref().unwrap_or_default();
     if members.len() < 2 {
-        push(
+        errs.push(
             format!("{p}.port"),
             "an OVS bond needs at least two ports".to_string(),
         );
@@ -235,14 +235,14 @@ fn check_bond(push: Push, p: &str, name: &str, la: &OvsBondSpec) {
     let mut seen = BTreeSet::new();
     for (k, m) in members.iter().enumerate() {
         if let Err(e) = super::validate::check_ifname(&m.name) {
-            push(format!("{p}.port[{k}].name"), e);
+            errs.push(format!("{p}.port[{k}].name"), e);
         } else if m.name == name {
-            push(
+            errs.push(
                 format!("{p}.port[{k}].name"),
                 format!("{name} is the bond's own name"),
             );
         } else if !seen.insert(m.name.as_str()) {
-            push(
+            errs.push(
                 format!("{p}.port[{k}].name"),
                 format!("{} is given twice", m.name),
             );
@@ -252,18 +252,18 @@ fn check_bond(push: Push, p: &str, name: &str, la: &OvsBondSpec) {
 
 /// Checks an `ovs-interface`'s `patch`: a patch port has no network device, so nothing
 /// a device has (nmstate's rules).
-fn check_patch(push: Push, p: &str, ty: InterfaceType, iface: &InterfaceSpec, peer: &str) {
+fn check_patch(errs: &mut Errors, p: &str, ty: InterfaceType, iface: &InterfaceSpec, peer: &str) {
     if ty != InterfaceType::OvsInterface {
-        push(
+        errs.push(
             format!("{p}.patch"),
             "only an ovs-interface is a patch port".to_string(),
         );
         return;
     }
     if let Err(m) = super::validate::check_ifname(peer) {
-        push(format!("{p}.patch.peer"), m);
+        errs.push(format!("{p}.patch.peer"), m);
     } else if peer == iface.name {
-        push(
+        errs.push(
             format!("{p}.patch.peer"),
             format!("{peer} cannot be its own peer"),
         );
@@ -276,7 +276,7 @@ fn check_patch(push: Push, p: &str, ty: InterfaceType, iface: &InterfaceSpec, pe
         ("ipv6", ip(&iface.ipv6)),
     ] {
         if given {
-            push(
+            errs.push(
                 format!("{p}.{key}"),
                 "a patch port has no network device to carry it".to_string(),
             );
@@ -287,7 +287,7 @@ fn check_patch(push: Push, p: &str, ty: InterfaceType, iface: &InterfaceSpec, pe
 /// Checks an ovs-bridge's own `ovs-db`: an STP key of its other_config is the option of
 /// `bridge.options.stp` by another name, so it is a number in that option's range and does
 /// not contradict the option.
-fn check_bridge_db(push: Push, p: &str, iface: &InterfaceSpec) {
+fn check_bridge_db(errs: &mut Errors, p: &str, iface: &InterfaceSpec) {
     let Some(other) = iface.ovs_db.as_ref().and_then(|d| d.other_config.as_ref()) else {
         return;
     };
@@ -313,27 +313,27 @@ fn check_bridge_db(push: Push, p: &str, iface: &InterfaceSpec) {
         let Some(v) = other.get(key) else { continue };
         let kp = format!("{p}.ovs-db.other_config.{key}");
         match v.parse::<u32>() {
-            Err(_) => push(kp, format!("{v:?} is not a number")),
-            Ok(n) if by_option.is_some_and(|o| o != n) => push(
+            Err(_) => errs.push(kp, format!("{v:?} is not a number")),
+            Ok(n) if by_option.is_some_and(|o| o != n) => errs.push(
                 kp,
                 format!(
                     "{n} contradicts bridge.options.stp.{option} ({}); give it once",
                     by_option.unwrap_or_default()
                 ),
             ),
-            Ok(n) => range(push, kp, Some(n), lo, hi),
+            Ok(n) => range(errs, kp, Some(n), lo, hi),
         }
     }
 }
 
 /// Checks the Open vSwitch settings of `interfaces[i]`.
-pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSpec) {
+pub(super) fn check_ovs(errs: &mut Errors, ix: &DocIndex, i: usize, iface: &InterfaceSpec) {
     let p = format!("interfaces[{i}]");
     let Some(ty) = iface.iface_type else { return };
     let absent = iface.state == Some(IfaceState::Absent);
     let ovs = ty == InterfaceType::OvsBridge;
     if ovs {
-        check_bridge_db(push, &p, iface);
+        check_bridge_db(errs, &p, iface);
     }
     if let Some(b) = &iface.bridge {
         if let Some(o) = &b.options {
@@ -345,14 +345,14 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
                 ("fail-mode", o.fail_mode.is_some()),
             ] {
                 if given && !ovs {
-                    push(
+                    errs.push(
                         format!("{op}.{key}"),
                         format!("only an ovs-bridge has {key}"),
                     );
                 }
             }
             if ovs {
-                check_options(push, &op, o);
+                check_options(errs, &op, o);
             }
         }
         for (j, port) in b.port.iter().flatten().enumerate().filter(|_| ovs) {
@@ -361,7 +361,7 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
                 || port.stp_path_cost.is_some()
                 || port.stp_priority.is_some()
             {
-                push(
+                errs.push(
                     pp.clone(),
                     "stp-hairpin-mode, stp-path-cost and stp-priority are a linux-bridge \
                      port's"
@@ -369,10 +369,10 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
                 );
             }
             if let Some(v) = &port.vlan {
-                check_port_vlan(push, &format!("{pp}.vlan"), v);
+                check_port_vlan(errs, &format!("{pp}.vlan"), v);
             }
             if let Some(la) = &port.link_aggregation {
-                check_bond(push, &format!("{pp}.link-aggregation"), &port.name, la);
+                check_bond(errs, &format!("{pp}.link-aggregation"), &port.name, la);
             }
         }
         // A bond's member is no port of its own (OVS refuses it in the transaction).
@@ -384,7 +384,7 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
         for (bond, ms) in members {
             for m in ms {
                 if let Some(j) = ports.clone().position(|p| p.name == m.name) {
-                    push(
+                    errs.push(
                         format!("{p}.bridge.port[{j}]"),
                         format!(
                             "{} is a member of bond {}; it is no port of its own",
@@ -396,7 +396,7 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
         }
         for (j, port) in b.port.iter().flatten().enumerate().filter(|_| !ovs) {
             if port.link_aggregation.is_some() {
-                push(
+                errs.push(
                     format!("{p}.bridge.port[{j}].link-aggregation"),
                     "only an ovs-bridge's port is a bond; a Linux bond is type: bond".to_string(),
                 );
@@ -404,10 +404,10 @@ pub(super) fn check_ovs(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSp
         }
     }
     if let Some(patch) = &iface.patch {
-        check_patch(push, &p, ty, iface, &patch.peer);
+        check_patch(errs, &p, ty, iface, &patch.peer);
     }
     if ty == InterfaceType::OvsInterface && !absent && !ix.ovs_port(&iface.name) {
-        push(
+        errs.push(
             p,
             format!(
                 "ovs-interface {} is not a port of any ovs-bridge in this file",
@@ -443,8 +443,9 @@ mod tests {
             ),
         ] {
             let v = vlan(yaml);
-            let mut problems = Vec::new();
-            check_port_vlan(&mut |p, m| problems.push(format!("{p}: {m}")), "v", &v);
+            let mut errs = Errors::default();
+            check_port_vlan(&mut errs, "v", &v);
+            let problems: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
             assert!(problems.is_empty(), "{yaml}: {problems:?}");
             let got = port_vlans(&v);
             let trunks: BTreeSet<u16> = want.2.into_iter().collect();
@@ -476,7 +477,7 @@ mod tests {
 
     #[test]
     fn nmstate_rules_are_checked() {
-        let mut problems = Vec::new();
+        let mut errs = Errors::default();
         for (j, yaml) in [
             "{mode: access}",
             "{mode: access, tag: 5, trunk-tags: [{id: 6}]}",
@@ -490,12 +491,9 @@ mod tests {
         .iter()
         .enumerate()
         {
-            check_port_vlan(
-                &mut |p, m| problems.push(format!("{p}: {m}")),
-                &format!("p{j}"),
-                &vlan(yaml),
-            );
+            check_port_vlan(&mut errs, &format!("p{j}"), &vlan(yaml));
         }
+        let problems: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
         assert_eq!(
             problems,
             [

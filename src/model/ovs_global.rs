@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::validate_devices::Push;
+use super::validate::Errors;
 
 /// The key of Open_vSwitch.external_ids that `ovn.bridge-mappings` is written to.
 pub const OVN_MAPPINGS_KEY: &str = "ovn-bridge-mappings";
@@ -64,14 +64,14 @@ pub fn mappings_value(maps: &BTreeMap<String, String>) -> String {
 }
 
 /// Checks the top-level `ovs-db` and `ovn` sections.
-pub(super) fn check(push: Push, db: Option<&OvsGlobalDbSpec>, ovn: Option<&OvnSpec>) {
+pub(super) fn check(errs: &mut Errors, db: Option<&OvsGlobalDbSpec>, ovn: Option<&OvnSpec>) {
     let maps = ovn.and_then(|o| o.bridge_mappings.as_ref());
     if maps.is_some()
         && db
             .and_then(|d| d.external_ids.as_ref())
             .is_some_and(|m| m.contains_key(OVN_MAPPINGS_KEY))
     {
-        push(
+        errs.push(
             format!("ovs-db.external_ids.{OVN_MAPPINGS_KEY}"),
             "ovn.bridge-mappings gives this key too; give the mappings once, in ovn".to_string(),
         );
@@ -82,29 +82,29 @@ pub(super) fn check(push: Push, db: Option<&OvsGlobalDbSpec>, ovn: Option<&OvnSp
         let bad =
             |s: &str| s.is_empty() || s.contains([',', ':']) || s.contains(char::is_whitespace);
         if bad(&m.localnet) {
-            push(
+            errs.push(
                 format!("{p}.localnet"),
                 format!("{:?} is not a name (no ',', ':' or spaces)", m.localnet),
             );
         } else if !seen.insert(m.localnet.as_str()) {
-            push(
+            errs.push(
                 format!("{p}.localnet"),
                 format!("{} is given twice", m.localnet),
             );
         }
         match m.state.as_deref() {
             None | Some("present") => match m.bridge.as_deref() {
-                None => push(
+                None => errs.push(
                     format!("{p}.bridge"),
                     "a mapping needs its bridge (or state: absent)".to_string(),
                 ),
                 Some(b) if bad(b) => {
-                    push(format!("{p}.bridge"), format!("{b:?} is not a bridge name"))
+                    errs.push(format!("{p}.bridge"), format!("{b:?} is not a bridge name"))
                 }
                 Some(_) => {}
             },
             Some("absent") => {}
-            Some(s) => push(
+            Some(s) => errs.push(
                 format!("{p}.state"),
                 format!("{s:?} is not present or absent"),
             ),
@@ -133,12 +133,9 @@ mod tests {
         .expect("ovn");
         let db: OvsGlobalDbSpec =
             serde_yaml_ng::from_str("external_ids: {ovn-bridge-mappings: 'a:b'}").expect("db");
-        let mut problems = Vec::new();
-        check(
-            &mut |p, m| problems.push(format!("{p}: {m}")),
-            Some(&db),
-            Some(&ovn),
-        );
+        let mut errs = Errors::default();
+        check(&mut errs, Some(&db), Some(&ovn));
+        let problems: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
         assert_eq!(
             problems,
             [

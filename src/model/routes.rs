@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::validate_devices::Push;
+use super::validate::Errors;
 use super::{Desired, EntryState, RouteSpec};
 use crate::netdev::{RouteKind, RouteMetrics, LOCK_CWND, LOCK_MTU, TABLE_MAIN};
 
@@ -48,7 +48,7 @@ fn present(r: &RouteSpec) -> bool {
 }
 
 /// Checks the keys of this module on every entry of `routes.config`.
-pub(super) fn check(push: Push, d: &Desired) {
+pub(super) fn check(errs: &mut Errors, d: &Desired) {
     let Some(routes) = &d.routes else { return };
     let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
     for (i, r) in routes.config.iter().enumerate() {
@@ -59,14 +59,14 @@ pub(super) fn check(push: Push, d: &Desired) {
         if present(r) && r.weight.is_some() {
             groups.entry(group_key(r)).or_default().push(i);
         }
-        check_entry(push, &p, r);
+        check_entry(errs, &p, r);
     }
     for (i, r) in routes.config.iter().enumerate().filter(|(_, r)| present(r)) {
         if r.weight.is_some() {
             continue;
         }
         if let Some(first) = groups.get(&group_key(r)).and_then(|g| g.first()) {
-            push(
+            errs.push(
                 format!("routes.config[{i}].weight"),
                 format!(
                     "routes.config[{first}] is a next hop of a multipath route to the same destination, table and metric: give this entry a weight too"
@@ -75,52 +75,52 @@ pub(super) fn check(push: Push, d: &Desired) {
         }
     }
     for members in groups.values() {
-        check_group(push, &routes.config, members);
+        check_group(errs, &routes.config, members);
     }
 }
 
-fn check_entry(push: Push, p: &str, r: &RouteSpec) {
+fn check_entry(errs: &mut Errors, p: &str, r: &RouteSpec) {
     let kind = r.route_type.unwrap_or_default();
     if kind != RouteKind::Unicast {
         let t = kind.as_str();
         if r.next_hop_address.is_some() {
-            push(
+            errs.push(
                 format!("{p}.next-hop-address"),
                 format!("a {t} route has no next hop"),
             );
         }
         if r.next_hop_interface.as_deref().is_some_and(|i| i != "lo") {
-            push(
+            errs.push(
                 format!("{p}.next-hop-interface"),
                 format!("a {t} route has no next-hop interface (nmstate accepts lo only)"),
             );
         }
         if r.weight.is_some() {
-            push(
+            errs.push(
                 format!("{p}.weight"),
                 format!("a {t} route has no next hops to weigh"),
             );
         }
     }
     if let Some(w) = r.weight.filter(|w| !(1..=256).contains(w)) {
-        push(format!("{p}.weight"), format!("{w} is outside 1-256"));
+        errs.push(format!("{p}.weight"), format!("{w} is outside 1-256"));
     }
     if let (Some(s), Some(dst)) = (r.source, r.destination) {
         if s.is_ipv4() != dst.0.addr().is_ipv4() {
-            push(
+            errs.push(
                 format!("{p}.source"),
                 format!("{s} is not of the same family as {dst}"),
             );
         }
         if s.is_unspecified() || s.is_multicast() {
-            push(format!("{p}.source"), format!("{s} is no host address"));
+            errs.push(format!("{p}.source"), format!("{s} is no host address"));
         }
     }
     if let Some(m) = r.mtu.filter(|m| !(68..=65535).contains(m)) {
-        push(format!("{p}.mtu"), format!("{m} is outside 68-65535"));
+        errs.push(format!("{p}.mtu"), format!("{m} is outside 68-65535"));
     }
     if r.lock_mtu == Some(true) && r.mtu.is_none() {
-        push(format!("{p}.lock-mtu"), "lock-mtu needs mtu".to_string());
+        errs.push(format!("{p}.lock-mtu"), "lock-mtu needs mtu".to_string());
     }
     for (key, v) in [
         ("cwnd", r.cwnd),
@@ -128,7 +128,7 @@ fn check_entry(push: Push, p: &str, r: &RouteSpec) {
         ("initrwnd", r.initrwnd),
     ] {
         if v == Some(0) {
-            push(
+            errs.push(
                 format!("{p}.{key}"),
                 format!("{key} 0 is no {key}; leave it out"),
             );
@@ -138,12 +138,12 @@ fn check_entry(push: Push, p: &str, r: &RouteSpec) {
 
 /// The entries of one multipath route: one route, so what is not a next hop's is the
 /// route's and must agree.
-fn check_group(push: Push, config: &[RouteSpec], members: &[usize]) {
+fn check_group(errs: &mut Errors, config: &[RouteSpec], members: &[usize]) {
     let Some(&first) = members.first() else {
         return;
     };
     if members.len() < 2 {
-        push(
+        errs.push(
             format!("routes.config[{first}].weight"),
             "a weight needs another next hop for the same destination, table and metric (the kernel drops the weight of a route with one)".to_string(),
         );
@@ -152,7 +152,7 @@ fn check_group(push: Push, config: &[RouteSpec], members: &[usize]) {
     let shared = |r: &RouteSpec| (r.source, metrics(r), r.onlink);
     for &i in &members[1..] {
         if shared(&config[i]) != shared(&config[first]) {
-            push(
+            errs.push(
                 format!("routes.config[{i}]"),
                 format!("the next hops of one multipath route share its source, metrics and onlink: give the same as routes.config[{first}]"),
             );
@@ -162,7 +162,7 @@ fn check_group(push: Push, config: &[RouteSpec], members: &[usize]) {
             .iter()
             .any(|j| hop(&config[*j]) == hop(&config[i]))
         {
-            push(
+            errs.push(
                 format!("routes.config[{i}]"),
                 "this next hop is given twice for one multipath route".to_string(),
             );

@@ -181,24 +181,21 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     validate_routes(&mut errs, d);
     validate_rules(&mut errs, d);
     validate_networks(&mut errs, d, &iface_names, &ix);
-    {
-        let mut push = |path: String, message: String| errs.push(path, message);
-        for (i, iface) in d.interfaces.iter().enumerate() {
-            super::validate_devices::check_interface(&mut push, &ix, i, iface);
-            super::bridge::check(&mut push, &format!("interfaces[{i}]"), iface);
-            super::bridge_vlans::check(&mut push, &format!("interfaces[{i}]"), iface);
-            super::ovs::check_ovs(&mut push, &ix, i, iface);
-        }
-        super::validate_devices::check_port_owners(&mut push, d);
-        super::validate_kinds::check_shared_bases(&mut push, d);
-        super::ovs_global::check(&mut push, d.ovs_db.as_ref(), d.ovn.as_ref());
-        super::base_keys::check(&mut push, d);
-        super::routes::check(&mut push, d);
-        for (i, n) in d.networks.iter().enumerate() {
-            super::validate_devices::check_network(&mut push, i, n);
-        }
-        super::vlan_aware::check(&mut push, d);
+    for (i, iface) in d.interfaces.iter().enumerate() {
+        super::validate_devices::check_interface(&mut errs, &ix, i, iface);
+        super::bridge::check(&mut errs, &format!("interfaces[{i}]"), iface);
+        super::bridge_vlans::check(&mut errs, &format!("interfaces[{i}]"), iface);
+        super::ovs::check_ovs(&mut errs, &ix, i, iface);
     }
+    super::validate_devices::check_port_owners(&mut errs, d);
+    super::validate_kinds::check_shared_bases(&mut errs, d);
+    super::ovs_global::check(&mut errs, d.ovs_db.as_ref(), d.ovn.as_ref());
+    super::base_keys::check(&mut errs, d);
+    super::routes::check(&mut errs, d);
+    for (i, n) in d.networks.iter().enumerate() {
+        super::validate_devices::check_network(&mut errs, i, n);
+    }
+    super::vlan_aware::check(&mut errs, d);
     super::validate_firewall::check(&mut errs, d);
     super::validate_source_routing::check(&mut errs, d);
     if errs.0.is_empty() {

@@ -4,29 +4,26 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::doc_index::DocIndex;
-use super::validate::{check_ifname, MAX_IFNAME_LEN};
+use super::validate::{check_ifname, Errors, MAX_IFNAME_LEN};
 use super::*;
 use crate::netdev::{BondMode, MacVlanMode, VlanProtocol};
-
-/// Collects problems as (path, message).
-pub(super) type Push<'a> = &'a mut dyn FnMut(String, String);
 
 /// Largest VXLAN network identifier (24 bits).
 const MAX_VNI: u32 = (1 << 24) - 1;
 
-fn check_vlan_id(push: Push, path: String, id: u32) {
+fn check_vlan_id(errs: &mut Errors, path: String, id: u32) {
     if !(1..=4094).contains(&id) {
-        push(path, format!("VLAN id {id} is outside 1-4094"));
+        errs.push(path, format!("VLAN id {id} is outside 1-4094"));
     }
 }
 
-fn check_base(push: Push, ix: &DocIndex, path: String, name: &str, base: &str) {
+fn check_base(errs: &mut Errors, ix: &DocIndex, path: String, name: &str, base: &str) {
     if let Err(m) = check_ifname(base) {
-        push(path, m);
+        errs.push(path, m);
     } else if base == name {
-        push(path, format!("{name} cannot be its own base interface"));
+        errs.push(path, format!("{name} cannot be its own base interface"));
     } else if ix.removes(base) {
-        push(
+        errs.push(
             path,
             format!("base interface {base} is removed by this file (state: absent)"),
         );
@@ -50,13 +47,13 @@ fn sections(iface: &InterfaceSpec) -> [(&'static str, bool, InterfaceType); 6] {
 }
 
 /// Checks the device settings of `interfaces[i]`.
-pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &InterfaceSpec) {
-    super::validate_kinds::check_interface(push, ix, i, iface);
+pub(super) fn check_interface(errs: &mut Errors, ix: &DocIndex, i: usize, iface: &InterfaceSpec) {
+    super::validate_kinds::check_interface(errs, ix, i, iface);
     let p = format!("interfaces[{i}]");
     let Some(ty) = iface.iface_type else { return };
     for (key, given, owner) in sections(iface) {
         if given && ty != owner {
-            push(
+            errs.push(
                 format!("{p}.{key}"),
                 format!(
                     "only a {} has {key} settings, not a {}",
@@ -71,23 +68,23 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
     }
     let name = iface.name.as_str();
     if let Some(v) = iface.vlan.as_ref().filter(|_| ty == InterfaceType::Vlan) {
-        check_vlan_id(push, format!("{p}.vlan.id"), v.id);
+        check_vlan_id(errs, format!("{p}.vlan.id"), v.id);
         check_base(
-            push,
+            errs,
             ix,
             format!("{p}.vlan.base-iface"),
             name,
             &v.base_iface,
         );
         if let Some(Err(e)) = v.protocol.as_deref().map(str::parse::<VlanProtocol>) {
-            push(format!("{p}.vlan.protocol"), e);
+            errs.push(format!("{p}.vlan.protocol"), e);
         }
         if let Some(r) = v
             .registration_protocol
             .as_deref()
             .filter(|r| !["none", "gvrp", "mvrp"].contains(r))
         {
-            push(
+            errs.push(
                 format!("{p}.vlan.registration-protocol"),
                 format!("unknown registration protocol {r:?} (one of none, gvrp, mvrp)"),
             );
@@ -99,33 +96,33 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
         .filter(|_| ty == InterfaceType::Bond)
     {
         match &la.mode {
-            None => push(
+            None => errs.push(
                 format!("{p}.link-aggregation.mode"),
                 "a bond needs a mode".to_string(),
             ),
             Some(m) => {
                 if let Err(e) = m.parse::<BondMode>() {
-                    push(format!("{p}.link-aggregation.mode"), e);
+                    errs.push(format!("{p}.link-aggregation.mode"), e);
                 }
             }
         }
         if let Some(o) = &la.options {
             let mode = la.mode.as_deref().and_then(|m| m.parse().ok());
             let path = format!("{p}.link-aggregation.options");
-            super::bond_options::validate(push, &path, mode, o);
+            super::bond_options::validate(errs, &path, mode, o);
         }
         if let Some(prim) = la.options.as_ref().and_then(|o| o.primary.as_ref()) {
             let path = format!("{p}.link-aggregation.options.primary");
             let mode = la.mode.as_deref().and_then(|m| m.parse::<BondMode>().ok());
             let with_primary = mode.map(|m| crate::netdev::BondOptions::new(m, 0).has_primary());
             if !prim.is_empty() && !la.port.iter().flatten().any(|x| x == prim) {
-                push(
+                errs.push(
                     path.clone(),
                     format!("{prim} is not in the bond's port list"),
                 );
             }
             if with_primary == Some(false) {
-                push(
+                errs.push(
                     path,
                     "only active-backup, balance-tlb and balance-alb bonds have a primary port"
                         .to_string(),
@@ -135,7 +132,7 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
         for (j, pc) in la.ports_config.iter().flatten().enumerate() {
             let pp = format!("{p}.link-aggregation.ports-config[{j}]");
             if !la.port.iter().flatten().any(|x| *x == pc.name) {
-                push(
+                errs.push(
                     format!("{pp}.name"),
                     format!("{} is not in the bond's port list", pc.name),
                 );
@@ -146,7 +143,7 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
                 Some(BondMode::ActiveBackup | BondMode::BalanceTlb | BondMode::BalanceAlb)
             );
             if pc.priority.is_some() && mode.is_some() && !with_primary {
-                push(
+                errs.push(
                     format!("{pp}.priority"),
                     "only active-backup, balance-tlb and balance-alb bonds use port priorities"
                         .to_string(),
@@ -154,7 +151,7 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
             }
         }
         match la.port.as_deref() {
-            None | Some([]) => push(
+            None | Some([]) => errs.push(
                 format!("{p}.link-aggregation.port"),
                 format!("bond {name} has no ports"),
             ),
@@ -162,13 +159,13 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
                 for (j, port) in ports.iter().enumerate() {
                     let pp = format!("{p}.link-aggregation.port[{j}]");
                     if let Err(m) = check_ifname(port) {
-                        push(pp, m);
+                        errs.push(pp, m);
                     } else if port == name {
-                        push(pp, format!("bond {name} cannot be a port of itself"));
+                        errs.push(pp, format!("bond {name} cannot be a port of itself"));
                     } else if ports[..j].contains(port) {
-                        push(pp, format!("port {port} is listed twice"));
+                        errs.push(pp, format!("port {port} is listed twice"));
                     } else if let Some(other) = ix.bridge_or_bond(port) {
-                        push(
+                        errs.push(
                             pp,
                             format!(
                                 "{port} is a {}; it cannot be a port of bond {name}",
@@ -182,25 +179,25 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
     }
     if let Some(v) = iface.vxlan.as_ref().filter(|_| ty == InterfaceType::Vxlan) {
         if v.id > MAX_VNI {
-            push(
+            errs.push(
                 format!("{p}.vxlan.id"),
                 format!("VXLAN id {} does not fit in 24 bits (0-{MAX_VNI})", v.id),
             );
         }
         if let Some(port) = v.destination_port {
             if !(1..=65535).contains(&port) {
-                push(
+                errs.push(
                     format!("{p}.vxlan.destination-port"),
                     format!("{port} is not a UDP port (1-65535)"),
                 );
             }
         }
         if let Some(b) = &v.base_iface {
-            check_base(push, ix, format!("{p}.vxlan.base-iface"), name, b);
+            check_base(errs, ix, format!("{p}.vxlan.base-iface"), name, b);
         }
         if let (Some(r), Some(l)) = (v.remote, v.local) {
             if r.is_ipv4() != l.is_ipv4() {
-                push(
+                errs.push(
                     format!("{p}.vxlan.local"),
                     format!("{l} and remote {r} are of different families"),
                 );
@@ -209,14 +206,14 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
         if let Some(r) = v.remote.filter(IpAddr::is_multicast) {
             // The kernel needs the device to join the group on.
             if v.base_iface.is_none() {
-                push(
+                errs.push(
                     format!("{p}.vxlan.base-iface"),
                     format!("remote {r} is a multicast group: base-iface must name the device to join it on"),
                 );
             }
         }
         if let Some(l) = v.local.filter(IpAddr::is_multicast) {
-            push(
+            errs.push(
                 format!("{p}.vxlan.local"),
                 format!("{l} is a multicast address"),
             );
@@ -230,7 +227,7 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
             continue;
         };
         check_base(
-            push,
+            errs,
             ix,
             format!("{p}.{key}.base-iface"),
             name,
@@ -238,13 +235,13 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
         );
         if let Some(mode) = &m.mode {
             if let Err(e) = mode.parse::<MacVlanMode>() {
-                push(format!("{p}.{key}.mode"), e);
+                errs.push(format!("{p}.{key}.mode"), e);
             }
         }
         // MACVLAN_FLAG_NOPROMISC means something in passthru mode only (iproute2
         // refuses it in the others).
         if m.promiscuous == Some(false) && m.mode.as_deref() != Some("passthru") {
-            push(
+            errs.push(
                 format!("{p}.{key}.promiscuous"),
                 "only passthru mode uses promiscuous: false".to_string(),
             );
@@ -252,7 +249,7 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
     }
     if let Some(t) = iface.tap.as_ref().filter(|_| ty == InterfaceType::Tap) {
         if t.persistent == Some(false) {
-            push(
+            errs.push(
                 format!("{p}.tap.persistent"),
                 "hostnet exits after applying, and a tap that is not persistent would \
                  vanish with it"
@@ -263,21 +260,21 @@ pub(super) fn check_interface(push: Push, ix: &DocIndex, i: usize, iface: &Inter
 }
 
 /// Checks `networks[i].vlan`.
-pub(super) fn check_network(push: Push, i: usize, n: &NetworkSpec) {
+pub(super) fn check_network(errs: &mut Errors, i: usize, n: &NetworkSpec) {
     let Some(id) = n.vlan else { return };
     let p = format!("networks[{i}].vlan");
-    check_vlan_id(push, p.clone(), id);
+    check_vlan_id(errs, p.clone(), id);
     // On a VLAN-aware bridge the VLAN device sits on the bridge; the uplink is optional.
     let base = match n.is_vlan_aware() {
         true => Some(n.bridge_name()),
         false => n.uplink.as_deref(),
     };
     match base {
-        None => push(p, "a VLAN needs an uplink to tag".to_string()),
+        None => errs.push(p, "a VLAN needs an uplink to tag".to_string()),
         Some(u) => {
             let dev = super::vlan_device(u, id);
             if dev.len() > MAX_IFNAME_LEN {
-                push(
+                errs.push(
                     p,
                     format!("the VLAN device {dev} would be longer than {MAX_IFNAME_LEN} bytes"),
                 );
@@ -287,7 +284,7 @@ pub(super) fn check_network(push: Push, i: usize, n: &NetworkSpec) {
 }
 
 /// A port claimed by a bond and by a bridge, or by two bonds.
-pub(super) fn check_port_owners(push: Push, d: &Desired) {
+pub(super) fn check_port_owners(errs: &mut Errors, d: &Desired) {
     let mut owner: BTreeMap<&str, (&str, bool)> = BTreeMap::new();
     for (i, iface) in d.interfaces.iter().enumerate() {
         if iface.state == Some(IfaceState::Absent) {
@@ -308,10 +305,11 @@ pub(super) fn check_port_owners(push: Push, d: &Desired) {
             let bond = key.starts_with("link-aggregation");
             match owner.get(port) {
                 // Two bridges claiming a port is validate's own check.
-                Some((other, other_bond)) if (bond || *other_bond) && *other != iface.name => push(
-                    format!("interfaces[{i}].{key}"),
-                    format!("port {port} is claimed by {other} and {}", iface.name),
-                ),
+                Some((other, other_bond)) if (bond || *other_bond) && *other != iface.name => errs
+                    .push(
+                        format!("interfaces[{i}].{key}"),
+                        format!("port {port} is claimed by {other} and {}", iface.name),
+                    ),
                 Some(_) => {}
                 None => {
                     owner.insert(port, (iface.name.as_str(), bond));

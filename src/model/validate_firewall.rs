@@ -116,7 +116,6 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
             }
         };
         let inside = |ip: &IpAddr| subnets.iter().any(|s| s.contains(ip));
-        let mut push = |p: String, m: String| errs.push(p, m);
         let mut mine: Vec<IpNet> = Vec::new();
         for s in &subnets {
             if mine.contains(s) {
@@ -124,7 +123,7 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
             }
             mine.push(*s);
             if let Some((o, at)) = prefixes.overlapping(s) {
-                push(
+                errs.push(
                     p.clone(),
                     format!("subnet {s} overlaps {o} of {at}: networks with a firewall need disjoint subnets (rules are chosen by source prefix)"),
                 );
@@ -135,30 +134,30 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
         }
         if let Some(m) = &f.masquerade {
             if let Err(e) = check_ifname(&m.out_interface) {
-                push(format!("{p}.masquerade.out-interface"), e);
+                errs.push(format!("{p}.masquerade.out-interface"), e);
             }
         }
         if f.masquerade.is_some() && subnets.is_empty() {
-            push(
+            errs.push(
                 format!("{p}.masquerade"),
-                "masquerade needs a static address on the network (its subnet is what is translated)".into(),
+                "masquerade needs a static address on the network (its subnet is what is translated)",
             );
         }
         for (j, a) in f.allow_from_guests.iter().flatten().enumerate() {
             if a.port == 0 {
-                push(
+                errs.push(
                     format!("{p}.allow-from-guests[{j}].port"),
-                    "port 0 is not a port".into(),
+                    "port 0 is not a port",
                 );
             }
         }
         for (j, fl) in f.floating_ips.iter().enumerate() {
             let q = format!("{p}.floating-ips[{j}]");
             if let Some(why) = unusable(&fl.external) {
-                push(format!("{q}.external"), format!("{} {why}", fl.external));
+                errs.push(format!("{q}.external"), format!("{} {why}", fl.external));
             }
             if fl.external.is_ipv4() != fl.internal.is_ipv4() {
-                push(
+                errs.push(
                     format!("{q}.internal"),
                     format!(
                         "{} and {} are of different families",
@@ -166,22 +165,22 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
                     ),
                 );
             } else if !inside(&fl.internal) {
-                push(
+                errs.push(
                     format!("{q}.internal"),
                     format!("{} is outside the network ({})", fl.internal, shown()),
                 );
             }
             if inside(&fl.external) {
-                push(
+                errs.push(
                     format!("{q}.external"),
                     format!("{} is inside the network it translates to", fl.external),
                 );
             }
             if let Err(m) = check_ifname(&fl.interface) {
-                push(format!("{q}.interface"), m);
+                errs.push(format!("{q}.interface"), m);
             }
             if let Some(prev) = externals.insert(fl.external, q.clone()) {
-                push(
+                errs.push(
                     format!("{q}.external"),
                     format!("{} is already a floating IP at {prev}", fl.external),
                 );
@@ -190,7 +189,7 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
                 .iter()
                 .any(|o| o.internal == fl.internal)
             {
-                push(
+                errs.push(
                     format!("{q}.internal"),
                     format!("{} already has a floating IP in this network", fl.internal),
                 );
@@ -199,19 +198,19 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
         for (j, pf) in f.port_forwards.iter().enumerate() {
             let q = format!("{p}.port-forwards[{j}]");
             if pf.external_port == 0 {
-                push(format!("{q}.external-port"), "port 0 is not a port".into());
+                errs.push(format!("{q}.external-port"), "port 0 is not a port");
             }
             if pf.internal_port == 0 {
-                push(format!("{q}.internal-port"), "port 0 is not a port".into());
+                errs.push(format!("{q}.internal-port"), "port 0 is not a port");
             }
             if !inside(&pf.internal) {
-                push(
+                errs.push(
                     format!("{q}.internal"),
                     format!("{} is outside the network ({})", pf.internal, shown()),
                 );
             }
             if let Err(m) = check_ifname(&pf.interface) {
-                push(format!("{q}.interface"), m);
+                errs.push(format!("{q}.interface"), m);
             }
             // Guests reach a forward on any of the host's addresses (hairpin), so a port
             // is forwarded once per address family and protocol, whatever the interface.
@@ -222,7 +221,7 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
             };
             let key = (fam, pf.proto.as_str(), pf.external_port);
             if let Some(prev) = forwards.insert(key, q.clone()) {
-                push(
+                errs.push(
                     format!("{q}.external-port"),
                     format!(
                         "{fam} {} port {} is already forwarded at {prev} (guests reach a forward on any host address, so it must be unique per family)",
@@ -235,19 +234,19 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
         if let Some(m) = &f.metadata {
             let q = format!("{p}.metadata");
             if m.port == 0 {
-                push(format!("{q}.port"), "port 0 is not a port".into());
+                errs.push(format!("{q}.port"), "port 0 is not a port");
             }
             if m.to.port() == 0 {
-                push(format!("{q}.to"), "port 0 is not a port".into());
+                errs.push(format!("{q}.to"), "port 0 is not a port");
             }
             if let Some(why) = unusable(&m.address) {
-                push(format!("{q}.address"), format!("{} {why}", m.address));
+                errs.push(format!("{q}.address"), format!("{} {why}", m.address));
             }
             if m.to.ip().is_loopback() {
                 // DNAT from a guest to loopback is dropped as martian; making it work
                 // (route_localnet on the bridge) would let guests reach every service
                 // bound to 127.0.0.1 on the host.
-                push(
+                errs.push(
                     format!("{q}.to"),
                     format!(
                         "{} is a loopback address, which guests' traffic cannot be sent to; give an address of the host (for example the network's own) and have the service listen there",
@@ -256,7 +255,7 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
                 );
             }
             if m.address.is_ipv4() != m.to.ip().is_ipv4() {
-                push(
+                errs.push(
                     format!("{q}.to"),
                     format!("{} and {} are of different families", m.to, m.address),
                 );

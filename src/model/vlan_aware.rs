@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::types::{Desired, NetworkSpec, NetworkState};
+use super::validate::Errors;
 
 impl NetworkSpec {
     /// `vlan-aware: true`.
@@ -38,31 +39,30 @@ impl NetworkSpec {
 type OnBridge<'a> = (usize, bool, Option<&'a str>);
 
 /// Checks `vlan-aware` on each network and across the networks sharing a bridge.
-pub(super) fn check(push: &mut dyn FnMut(String, String), d: &Desired) {
+pub(super) fn check(errs: &mut Errors, d: &Desired) {
     let mut on: BTreeMap<&str, Vec<OnBridge<'_>>> = BTreeMap::new();
     for (i, n) in d.networks.iter().enumerate() {
         let p = format!("networks[{i}]");
         let bridged = n.bridged.unwrap_or(true);
         if n.is_vlan_aware() {
             if !bridged {
-                push(
+                errs.push(
                     format!("{p}.vlan-aware"),
-                    "a network with bridged: false has no bridge to be a VLAN of".into(),
+                    "a network with bridged: false has no bridge to be a VLAN of",
                 );
             }
             match n.vlan {
-                None => push(
+                None => errs.push(
                     format!("{p}.vlan-aware"),
                     format!(
                         "needs vlan: the id of the network's VLAN on bridge {}",
                         n.bridge_name()
                     ),
                 ),
-                Some(1) => push(
+                Some(1) => errs.push(
                     format!("{p}.vlan"),
                     "VLAN 1 is a VLAN-aware bridge's default PVID, untagged on every \
-                     port; give the network another VLAN"
-                        .into(),
+                     port; give the network another VLAN",
                 ),
                 Some(_) => {}
             }
@@ -87,7 +87,7 @@ pub(super) fn check(push: &mut dyn FnMut(String, String), d: &Desired) {
                 continue;
             }
             if aware != other_aware {
-                push(
+                errs.push(
                     format!("{p}.vlan-aware"),
                     format!(
                         "bridge {bridge} is shared with network {name} (networks[{first}]); \
@@ -95,7 +95,7 @@ pub(super) fn check(push: &mut dyn FnMut(String, String), d: &Desired) {
                     ),
                 );
             } else if uplink != other_uplink {
-                push(
+                errs.push(
                     format!("{p}.uplink"),
                     format!(
                         "bridge {bridge} is shared with network {name} (networks[{first}]), \
