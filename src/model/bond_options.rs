@@ -3,8 +3,8 @@
 
 use super::devices::{BondOptionsSpec, LinkAggregationSpec};
 use crate::netdev::{
-    bond_name, bond_value, BondMode, BondOptions, AD_SELECT, ALL_SLAVES_ACTIVE, FAIL_OVER_MAC,
-    LACP_RATE, PRIMARY_RESELECT, XMIT_HASH_POLICY,
+    bond_name, bond_value, BondMode, BondOptions, MacAddr, AD_SELECT, ALL_SLAVES_ACTIVE,
+    FAIL_OVER_MAC, LACP_RATE, PRIMARY_RESELECT, XMIT_HASH_POLICY,
 };
 
 /// The named options: key, table, and the field of [`BondOptions`] it sets.
@@ -41,16 +41,48 @@ fn named_value<'a>(o: &'a BondOptionsSpec, key: &str) -> Option<&'a String> {
     }
 }
 
-/// The numeric options: key, value, and the largest the kernel takes.
-fn numbers(o: &BondOptionsSpec) -> [(&'static str, Option<u32>, u32); 6] {
+/// The numeric options: key, value, and the smallest and largest the kernel takes.
+fn numbers(o: &BondOptionsSpec) -> [(&'static str, Option<u32>, u32, u32); 8] {
     [
-        ("min_links", o.min_links, u32::MAX),
-        ("num_grat_arp", o.num_grat_arp, 255),
-        ("num_unsol_na", o.num_unsol_na, 255),
-        ("resend_igmp", o.resend_igmp, 255),
-        ("ad_actor_sys_prio", o.ad_actor_sys_prio, 65535),
-        ("ad_user_port_key", o.ad_user_port_key, 1023),
+        ("min_links", o.min_links, 0, u32::MAX),
+        ("num_grat_arp", o.num_grat_arp, 0, 255),
+        ("num_unsol_na", o.num_unsol_na, 0, 255),
+        ("resend_igmp", o.resend_igmp, 0, 255),
+        ("ad_actor_sys_prio", o.ad_actor_sys_prio, 1, 65535),
+        ("ad_user_port_key", o.ad_user_port_key, 0, 1023),
+        ("lp_interval", o.lp_interval, 1, i32::MAX.unsigned_abs()),
+        ("packets_per_slave", o.packets_per_slave, 0, 65535),
     ]
+}
+
+/// The options the kernel takes in some modes only (EACCES "mode dependency failed"
+/// otherwise, even for the default value): key, whether the file sets it to other
+/// than the default, and the modes that have it.
+fn mode_bound(o: &BondOptionsSpec) -> [(&'static str, bool, &'static [BondMode]); 2] {
+    use BondMode::{BalanceAlb, BalanceRr, BalanceTlb};
+    [
+        (
+            "packets_per_slave",
+            o.packets_per_slave.is_some_and(|v| v != 1),
+            &[BalanceRr],
+        ),
+        (
+            "tlb_dynamic_lb",
+            o.tlb_dynamic_lb == Some(false),
+            &[BalanceTlb, BalanceAlb],
+        ),
+    ]
+}
+
+/// `ad_actor_system`: a MAC address the kernel takes (not multicast).
+fn actor_system(v: &str) -> Result<[u8; 6], String> {
+    let mac = v.parse::<MacAddr>()?;
+    if mac.0[0] & 1 != 0 {
+        return Err(format!(
+            "{v} is a multicast address (the kernel takes a unicast one)"
+        ));
+    }
+    Ok(mac.0)
 }
 
 /// The bond a valid `link-aggregation` section describes (`None` when it is not valid).
@@ -79,6 +111,14 @@ pub fn options(la: &LinkAggregationSpec) -> Option<BondOptions> {
         .ad_user_port_key
         .map_or(Some(b.ad_user_port_key), |v| u16::try_from(v).ok())?;
     b.primary = o.primary.clone().filter(|p| !p.is_empty());
+    b.use_carrier = o.use_carrier.unwrap_or(b.use_carrier);
+    b.lp_interval = o.lp_interval.unwrap_or(b.lp_interval);
+    b.packets_per_slave = o.packets_per_slave.unwrap_or(b.packets_per_slave);
+    b.tlb_dynamic_lb = o.tlb_dynamic_lb.unwrap_or(b.tlb_dynamic_lb);
+    b.lacp_active = o.lacp_active.unwrap_or(b.lacp_active);
+    if let Some(m) = &o.ad_actor_system {
+        b.ad_actor_system = actor_system(m).ok()?;
+    }
     Some(b)
 }
 
@@ -95,8 +135,7 @@ pub(super) fn validate(
             push(format!("{path}.{key}"), e);
         }
     }
-    for (key, v, max) in numbers(o) {
-        let min = u32::from(key == "ad_actor_sys_prio");
+    for (key, v, min, max) in numbers(o) {
         if let Some(v) = v.filter(|v| !(min..=max).contains(v)) {
             push(
                 format!("{path}.{key}"),
@@ -126,6 +165,22 @@ pub(super) fn validate(
             _ => {}
         }
     }
+    if let Some(Err(e)) = o.ad_actor_system.as_deref().map(actor_system) {
+        push(format!("{path}.ad_actor_system"), e);
+    }
+    for (key, set, modes) in mode_bound(o) {
+        if let Some(m) = mode.filter(|m| set && !modes.contains(m)) {
+            let names: Vec<&str> = modes.iter().map(|m| m.as_str()).collect();
+            push(
+                format!("{path}.{key}"),
+                format!(
+                    "only a {} bond has it, not {} (the kernel refuses it in other modes)",
+                    names.join(" or "),
+                    m.as_str()
+                ),
+            );
+        }
+    }
     if mode.is_some_and(|m| m != BondMode::Lacp) {
         let d = BondOptions::new(BondMode::Lacp, 0);
         let lacp_only = [
@@ -142,6 +197,14 @@ pub(super) fn validate(
                 "ad_user_port_key",
                 o.ad_user_port_key
                     .is_some_and(|v| v != u32::from(d.ad_user_port_key)),
+            ),
+            ("lacp_active", o.lacp_active == Some(false)),
+            (
+                "ad_actor_system",
+                o.ad_actor_system
+                    .as_deref()
+                    .and_then(|v| actor_system(v).ok())
+                    .is_some_and(|v| v != d.ad_actor_system),
             ),
         ];
         for (key, _) in lacp_only.iter().filter(|(_, set)| *set) {
@@ -168,6 +231,13 @@ pub fn show(b: &BondOptions) -> BondOptionsSpec {
         ad_actor_sys_prio: differs(b.ad_actor_sys_prio.into(), d.ad_actor_sys_prio.into()),
         ad_user_port_key: differs(b.ad_user_port_key.into(), d.ad_user_port_key.into()),
         primary: b.primary.clone(),
+        use_carrier: (b.use_carrier != d.use_carrier).then_some(b.use_carrier),
+        lp_interval: differs(b.lp_interval, d.lp_interval),
+        packets_per_slave: differs(b.packets_per_slave, d.packets_per_slave),
+        tlb_dynamic_lb: (b.tlb_dynamic_lb != d.tlb_dynamic_lb).then_some(b.tlb_dynamic_lb),
+        lacp_active: (b.lacp_active != d.lacp_active).then_some(b.lacp_active),
+        ad_actor_system: (b.ad_actor_system != d.ad_actor_system)
+            .then(|| MacAddr(b.ad_actor_system).to_string()),
         ..BondOptionsSpec::default()
     };
     let (mut have, mut default) = (b.clone(), d);

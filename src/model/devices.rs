@@ -113,6 +113,25 @@ pub struct BondOptionsSpec {
     /// 802.3ad: 0..=1023, default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ad_user_port_key: Option<u32>,
+    /// MII monitoring reads the carrier (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_carrier: Option<bool>,
+    /// Seconds between learning packets to switches: 1..=2147483647, default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lp_interval: Option<u32>,
+    /// balance-rr: packets per port before the next, 0..=65535 (0: random), default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets_per_slave: Option<u32>,
+    /// balance-tlb/balance-alb: shuffle flows by load (default true); fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlb_dynamic_lb: Option<bool>,
+    /// 802.3ad: send LACPDUs periodically (default true); fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lacp_active: Option<bool>,
+    /// 802.3ad: the actor's system MAC, unicast (default 00:00:00:00:00:00: the bond's
+    /// own); fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_actor_system: Option<String>,
 }
 
 /// `vxlan`: only with `type: vxlan`.

@@ -39,6 +39,34 @@ pub struct BondOptions {
     /// reports it only while that port is in the bond.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
+    /// MII monitoring reads the carrier (not MII/ethtool ioctls).
+    #[serde(default = "yes")]
+    pub use_carrier: bool,
+    /// Seconds between learning packets to peer switches (1..=INT_MAX).
+    #[serde(default = "one")]
+    pub lp_interval: u32,
+    /// balance-rr only: packets sent through a port before the next (0: a random one).
+    #[serde(default = "one")]
+    pub packets_per_slave: u32,
+    /// balance-tlb/alb only; taken only while the bond is down.
+    #[serde(default = "yes")]
+    pub tlb_dynamic_lb: bool,
+    /// 802.3ad only: send LACPDUs periodically; taken only while the bond is down.
+    #[serde(default = "yes")]
+    pub lacp_active: bool,
+    /// 802.3ad only: the actor's system MAC (zero: the bond's own); taken only while the
+    /// bond is down.
+    #[serde(default)]
+    pub ad_actor_system: [u8; 6],
+}
+
+/// Serde defaults of options added after bonds were first persisted: the kernel's.
+fn yes() -> bool {
+    true
+}
+
+fn one() -> u32 {
+    1
 }
 
 pub const LACP_RATE: &[&str] = &["slow", "fast"];
@@ -92,6 +120,12 @@ impl BondOptions {
             ad_actor_sys_prio: 65535,
             ad_user_port_key: 0,
             primary: None,
+            use_carrier: true,
+            lp_interval: 1,
+            packets_per_slave: 1,
+            tlb_dynamic_lb: true,
+            lacp_active: true,
+            ad_actor_system: [0; 6],
         }
     }
 
@@ -105,9 +139,10 @@ impl BondOptions {
     }
 
     /// The options the kernel takes only while the bond is down (lacp_rate, ad_select,
-    /// the 802.3ad actor settings) or without ports (fail_over_mac): hostnet fixes them
-    /// at creation, like the mode.
-    pub fn fixed(&self) -> (BondMode, u8, u8, u16, u16, u8) {
+    /// lacp_active, the 802.3ad actor settings, tlb_dynamic_lb) or without ports
+    /// (fail_over_mac): hostnet fixes them at creation, like the mode.
+    #[allow(clippy::type_complexity)]
+    pub fn fixed(&self) -> (BondMode, u8, u8, u16, u16, u8, (bool, bool, [u8; 6])) {
         (
             self.mode,
             self.lacp_rate,
@@ -115,6 +150,7 @@ impl BondOptions {
             self.ad_actor_sys_prio,
             self.ad_user_port_key,
             self.fail_over_mac,
+            (self.lacp_active, self.tlb_dynamic_lb, self.ad_actor_system),
         )
     }
 }

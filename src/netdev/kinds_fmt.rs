@@ -123,6 +123,18 @@ fn bond_options(s: &mut String, b: &super::BondOptions) -> std::fmt::Result {
             b.ad_user_port_key.into(),
             d.ad_user_port_key.into(),
         ),
+        ("use_carrier", b.use_carrier.into(), d.use_carrier.into()),
+        ("lp_interval", b.lp_interval, d.lp_interval),
+        (
+            "packets_per_slave",
+            b.packets_per_slave,
+            d.packets_per_slave,
+        ),
+        (
+            "tlb_dynamic_lb",
+            b.tlb_dynamic_lb.into(),
+            d.tlb_dynamic_lb.into(),
+        ),
     ];
     for (name, v, default) in numbers {
         if v != default {
@@ -161,6 +173,12 @@ fn bond_options(s: &mut String, b: &super::BondOptions) -> std::fmt::Result {
         if v != default {
             write!(s, " {name} {}", bond_name(table, v))?;
         }
+    }
+    if !b.lacp_active {
+        s.push_str(" lacp_active off");
+    }
+    if b.ad_actor_system != d.ad_actor_system {
+        write!(s, " ad_actor_system {}", super::MacAddr(b.ad_actor_system))?;
     }
     Ok(())
 }

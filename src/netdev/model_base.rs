@@ -26,6 +26,14 @@ pub(super) fn check(
         if b.primary.is_some() && !b.has_primary() {
             return Err((libc::EACCES, "option primary: mode dependency failed"));
         }
+        // Sent in place only in balance-rr; another mode with it set is what the
+        // kernel would refuse.
+        if b.packets_per_slave != 1 && b.mode != BondMode::BalanceRr {
+            return Err((
+                libc::EACCES,
+                "option packets_per_slave: mode dependency failed",
+            ));
+        }
     }
     let Some(p) = &change.bond_port else {
         return Ok(());

@@ -36,6 +36,12 @@ const IFLA_BOND_AD_LACP_RATE: u16 = 21;
 const IFLA_BOND_AD_SELECT: u16 = 22;
 const IFLA_BOND_AD_ACTOR_SYS_PRIO: u16 = 24;
 const IFLA_BOND_AD_USER_PORT_KEY: u16 = 25;
+const IFLA_BOND_USE_CARRIER: u16 = 6;
+const IFLA_BOND_LP_INTERVAL: u16 = 19;
+const IFLA_BOND_PACKETS_PER_SLAVE: u16 = 20;
+const IFLA_BOND_AD_ACTOR_SYSTEM: u16 = 26;
+const IFLA_BOND_TLB_DYNAMIC_LB: u16 = 27;
+const IFLA_BOND_AD_LACP_ACTIVE: u16 = 29;
 const IFLA_VXLAN_ID: u16 = 1;
 const IFLA_VXLAN_GROUP: u16 = 2;
 const IFLA_VXLAN_LINK: u16 = 3;
@@ -149,6 +155,16 @@ fn decode_bond(data: &[u8], names: &HashMap<u32, String>) -> Option<BondOptions>
     b.ad_actor_sys_prio = u16_attr(IFLA_BOND_AD_ACTOR_SYS_PRIO).unwrap_or(b.ad_actor_sys_prio);
     b.ad_user_port_key = u16_attr(IFLA_BOND_AD_USER_PORT_KEY).unwrap_or(b.ad_user_port_key);
     b.primary = u32_attr(data, IFLA_BOND_PRIMARY).and_then(|i| names.get(&i).cloned());
+    set_u32(&mut b.lp_interval, IFLA_BOND_LP_INTERVAL);
+    set_u32(&mut b.packets_per_slave, IFLA_BOND_PACKETS_PER_SLAVE);
+    let set_bool = |field: &mut bool, k| *field = u8_attr(data, k).map_or(*field, |v| v != 0);
+    set_bool(&mut b.use_carrier, IFLA_BOND_USE_CARRIER);
+    set_bool(&mut b.tlb_dynamic_lb, IFLA_BOND_TLB_DYNAMIC_LB);
+    set_bool(&mut b.lacp_active, IFLA_BOND_AD_LACP_ACTIVE);
+    // Reported in 802.3ad mode only.
+    if let Some(mac) = attr(data, IFLA_BOND_AD_ACTOR_SYSTEM).and_then(|v| v.try_into().ok()) {
+        b.ad_actor_system = mac;
+    }
     Some(b)
 }
 
@@ -172,7 +188,13 @@ fn bond_changeable(b: &BondOptions, primary: Option<u32>) -> Vec<InfoBond> {
         InfoBond::NumPeerNotif(b.num_grat_arp),
         InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
         InfoBond::MinLinks(b.min_links),
+        InfoBond::UseCarrier(b.use_carrier),
+        InfoBond::LpInterval(b.lp_interval),
     ]);
+    // The kernel refuses it in the other modes, even unchanged.
+    if b.mode == BondMode::BalanceRr {
+        v.push(InfoBond::PacketsPerPort(b.packets_per_slave));
+    }
     v
 }
 
@@ -196,7 +218,7 @@ fn bond_create(b: &BondOptions) -> Vec<InfoBond> {
 
 /// Every option a bond is created with besides its mode and MII interval, in one order,
 /// so that a bond's and the defaults' can be compared one by one.
-fn bond_beyond_miimon(b: &BondOptions) -> [InfoBond; 13] {
+fn bond_beyond_miimon(b: &BondOptions) -> [InfoBond; 19] {
     [
         InfoBond::UpDelay(b.updelay),
         InfoBond::DownDelay(b.downdelay),
@@ -211,6 +233,12 @@ fn bond_beyond_miimon(b: &BondOptions) -> [InfoBond; 13] {
         InfoBond::AdSelect(BondAdSelect::from(b.ad_select)),
         InfoBond::AdActorSysPrio(b.ad_actor_sys_prio),
         InfoBond::AdUserPortKey(b.ad_user_port_key),
+        InfoBond::UseCarrier(b.use_carrier),
+        InfoBond::LpInterval(b.lp_interval),
+        InfoBond::PacketsPerPort(b.packets_per_slave),
+        InfoBond::TlbDynamicLb(b.tlb_dynamic_lb),
+        InfoBond::AdLacpActive(b.lacp_active),
+        InfoBond::AdActorSystem(b.ad_actor_system),
     ]
 }
 
