@@ -71,6 +71,7 @@ corpus!(
     "bond_rr.yml",
     "bond_tlb.yml",
     "bond_lacp_passive.yml",
+    "bond_arp.yml",
     "ovs_bridge.yml",
     "ovs_bridge_absent.yml",
     "nm_only_keys.yml",

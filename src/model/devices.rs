@@ -132,6 +132,26 @@ pub struct BondOptionsSpec {
     /// own); fixed at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ad_actor_system: Option<String>,
+    /// ARP monitoring interval in ms (default 0: off); not with miimon, not in
+    /// 802.3ad/balance-tlb/balance-alb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_interval: Option<u32>,
+    /// IPv4 addresses, comma-separated (at most 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_ip_target: Option<String>,
+    /// `none` (default), `active`, `backup`, `all`, `filter`, `filter_active`,
+    /// `filter_backup`; not with miimon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_validate: Option<String>,
+    /// `any` (default) or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_all_targets: Option<String>,
+    /// 1..=255, default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_missed_max: Option<u32>,
+    /// IPv6 addresses, comma-separated (at most 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_ip6_target: Option<String>,
 }
 
 /// `vxlan`: only with `type: vxlan`.

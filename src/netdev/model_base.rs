@@ -34,6 +34,15 @@ pub(super) fn check(
                 "option packets_per_slave: mode dependency failed",
             ));
         }
+        if b.arp_interval != 0 && !b.has_arp_monitor() {
+            return Err((libc::EACCES, "option arp_interval: mode dependency failed"));
+        }
+        if b.miimon != 0 && (b.arp_interval != 0 || b.arp_validate != 0) {
+            return Err((
+                libc::EINVAL,
+                "ARP monitoring cannot be used with MII monitoring",
+            ));
+        }
     }
     let Some(p) = &change.bond_port else {
         return Ok(());

@@ -383,3 +383,64 @@ fn bond_options_rr_change_in_place_and_lacp_active_needs_the_bond_down() {
         "{e}"
     );
 }
+
+#[test]
+fn bond_arp_monitor_is_checked_created_and_shown_back() {
+    let bond = |mode: &str, opts: &str| {
+        format!("interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: {mode}\n      options: {{{opts}}}\n      port: [eth0, eth1]\n")
+    };
+    let p = "interfaces[0].link-aggregation.options";
+    let d = parse(&bond(
+        "balance-tlb",
+        "miimon: 100, arp_interval: 1000, arp_validate: all, arp_missed_max: 0, arp_ip_target: '192.0.2.1,192.0.2.1', ns_ip6_target: 'ff02::1'",
+    ))
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    for want in [
+        format!("{p}.arp_interval: only a balance-rr or active-backup or balance-xor or broadcast bond has it, not balance-tlb"),
+        format!("{p}.arp_interval: cannot be used with MII monitoring (miimon 100)"),
+        format!("{p}.arp_validate: cannot be used with MII monitoring"),
+        format!("{p}.arp_missed_max: 0 is out of range (1-255)"),
+        format!("{p}.arp_ip_target: 192.0.2.1 is listed twice"),
+        format!("{p}.ns_ip6_target: ff02::1 is not a target the kernel takes"),
+    ] {
+        assert!(e.contains(&want), "{want} not in {e}");
+    }
+    let arp = bond(
+        "active-backup",
+        "arp_interval: 1000, arp_ip_target: '192.0.2.1,192.0.2.2', arp_validate: all, arp_all_targets: all, arp_missed_max: 3, ns_ip6_target: '2001:db8::1'",
+    );
+    let m = applied(&arp);
+    let LinkKind::Bond(b) = &m.state().links["b0"].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            b.arp_interval,
+            b.arp_validate,
+            b.arp_all_targets,
+            b.arp_missed_max
+        ),
+        (1000, 3, 1, 3)
+    );
+    assert_eq!(b.arp_ip_target.len(), 2);
+    assert!(plan(m.state(), &nmstate(&arp)).expect("plans").is_empty());
+    let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    assert!(
+        yaml.contains("arp_ip_target: 192.0.2.1,192.0.2.2"),
+        "{yaml}"
+    );
+    assert!(
+        plan(m.state(), &nmstate(&yaml)).expect("plans").is_empty(),
+        "{yaml}"
+    );
+    // ARP to MII monitoring: in place.
+    let mii = bond("active-backup", "miimon: 100");
+    let p = plan(m.state(), &intent_of(&mii)).expect("plans");
+    assert!(!p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
+    fail_at_every_op(
+        || ModelDriver::new(m.state().clone()),
+        &intent_of(&mii),
+        |s| s,
+    );
+}

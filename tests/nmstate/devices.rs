@@ -337,3 +337,49 @@ fn bond_options_of_rr_tlb_and_passive_lacp() {
     );
     bond_gone("bond-nm4");
 }
+
+/// `bond_arp.yml` unchanged: the ARP/NS monitor with its targets; the targets change in
+/// place, and so does a switch from ARP to MII monitoring.
+#[test]
+fn bond_arp_monitor() {
+    const TEST: &str = "bond_arp_monitor";
+    if !enter_private_netns(TEST) {
+        return;
+    }
+    fixture();
+    if !kernel_has(
+        TEST,
+        LinkKind::Bond(BondOptions::new(BondMode::BalanceRr, 0)),
+    ) {
+        return;
+    }
+    converges("bond_arp.yml", &["bond-nm5", "eth1", "eth2"]);
+    has_all(
+        "bond-nm5",
+        &details("bond-nm5"),
+        &[
+            "mode active-backup",
+            "arp_interval 1000",
+            "arp_missed_max 3",
+            "arp_ip_target 192.0.2.1,192.0.2.2",
+            "ns_ip6_target 2001:db8::1",
+            "arp_validate all",
+            "arp_all_targets all",
+        ],
+    );
+    let before = ifindex("bond-nm5");
+    let other = read("bond_arp.yml").replace("192.0.2.1,192.0.2.2", "192.0.2.3");
+    converges_yaml("bond_arp.yml with another target", &other, &["bond-nm5"]);
+    has_all(
+        "bond-nm5",
+        &details("bond-nm5"),
+        &["arp_ip_target 192.0.2.3"],
+    );
+    let mii = "interfaces:\n  - name: bond-nm5\n    type: bond\n    state: up\n    link-aggregation:\n      mode: active-backup\n      options: {miimon: 100}\n      port: [eth1, eth2]\n";
+    converges_yaml("bond_arp.yml switched to miimon", mii, &["bond-nm5"]);
+    let now = details("bond-nm5");
+    has_all("bond-nm5", &now, &["miimon 100", "arp_interval 0"]);
+    assert!(!now.contains("arp_ip_target"), "{now}");
+    assert_eq!(ifindex("bond-nm5"), before);
+    bond_gone("bond-nm5");
+}

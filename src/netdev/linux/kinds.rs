@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::link::{
-    BondAdSelect, BondAllPortActive, BondFailOverMac, BondLacpRate, BondMode as NlBondMode,
-    BondPrimaryReselect, BondXmitHashPolicy, InfoBond, InfoData, InfoKind, InfoMacVlan,
-    InfoMacVtap, InfoVlan, InfoVxlan, LinkAttribute, LinkInfo, MacVlanFlags,
-    MacVlanMode as NlMacVlanMode, VlanFlags, VlanProtocol as NlVlanProtocol,
+    BondAdSelect, BondAllPortActive, BondArpAllTargets, BondArpValidate, BondFailOverMac,
+    BondLacpRate, BondMode as NlBondMode, BondPrimaryReselect, BondXmitHashPolicy, InfoBond,
+    InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVlan, InfoVxlan, LinkAttribute, LinkInfo,
+    MacVlanFlags, MacVlanMode as NlMacVlanMode, VlanFlags, VlanProtocol as NlVlanProtocol,
 };
 
 use super::wire;
@@ -37,6 +37,12 @@ const IFLA_BOND_AD_SELECT: u16 = 22;
 const IFLA_BOND_AD_ACTOR_SYS_PRIO: u16 = 24;
 const IFLA_BOND_AD_USER_PORT_KEY: u16 = 25;
 const IFLA_BOND_USE_CARRIER: u16 = 6;
+const IFLA_BOND_ARP_INTERVAL: u16 = 7;
+const IFLA_BOND_ARP_IP_TARGET: u16 = 8;
+const IFLA_BOND_ARP_VALIDATE: u16 = 9;
+const IFLA_BOND_ARP_ALL_TARGETS: u16 = 10;
+const IFLA_BOND_MISSED_MAX: u16 = 30;
+const IFLA_BOND_NS_IP6_TARGET: u16 = 31;
 const IFLA_BOND_LP_INTERVAL: u16 = 19;
 const IFLA_BOND_PACKETS_PER_SLAVE: u16 = 20;
 const IFLA_BOND_AD_ACTOR_SYSTEM: u16 = 26;
@@ -161,6 +167,35 @@ fn decode_bond(data: &[u8], names: &HashMap<u32, String>) -> Option<BondOptions>
     set_bool(&mut b.use_carrier, IFLA_BOND_USE_CARRIER);
     set_bool(&mut b.tlb_dynamic_lb, IFLA_BOND_TLB_DYNAMIC_LB);
     set_bool(&mut b.lacp_active, IFLA_BOND_AD_LACP_ACTIVE);
+    set_u32(&mut b.arp_interval, IFLA_BOND_ARP_INTERVAL);
+    set_u8(&mut b.arp_missed_max, IFLA_BOND_MISSED_MAX);
+    let set_index = |field: &mut u8, k| {
+        *field = u32_attr(data, k)
+            .and_then(|v| u8::try_from(v).ok())
+            .unwrap_or(*field)
+    };
+    set_index(&mut b.arp_validate, IFLA_BOND_ARP_VALIDATE);
+    set_index(&mut b.arp_all_targets, IFLA_BOND_ARP_ALL_TARGETS);
+    // Nested lists, reported only when not empty.
+    let targets = |k| {
+        attr(data, k)
+            .map(|n| {
+                wire::attrs(n)
+                    .filter_map(|(_, v)| wire::as_ip(v))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    for ip in targets(IFLA_BOND_ARP_IP_TARGET) {
+        if let IpAddr::V4(a) = ip {
+            b.arp_ip_target.push(a);
+        }
+    }
+    for ip in targets(IFLA_BOND_NS_IP6_TARGET) {
+        if let IpAddr::V6(a) = ip {
+            b.ns_ip6_target.push(a);
+        }
+    }
     // Reported in 802.3ad mode only.
     if let Some(mac) = attr(data, IFLA_BOND_AD_ACTOR_SYSTEM).and_then(|v| v.try_into().ok()) {
         b.ad_actor_system = mac;
@@ -191,10 +226,23 @@ fn bond_changeable(b: &BondOptions, primary: Option<u32>) -> Vec<InfoBond> {
         InfoBond::UseCarrier(b.use_carrier),
         InfoBond::LpInterval(b.lp_interval),
     ]);
-    // The kernel refuses it in the other modes, even unchanged.
+    // The kernel refuses these in the other modes, even unchanged.
     if b.mode == BondMode::BalanceRr {
         v.push(InfoBond::PacketsPerPort(b.packets_per_slave));
     }
+    if b.has_arp_monitor() {
+        v.push(InfoBond::ArpInterval(b.arp_interval));
+        v.push(InfoBond::ArpValidate(BondArpValidate::from(u32::from(
+            b.arp_validate,
+        ))));
+        v.push(InfoBond::MissedMax(b.arp_missed_max));
+    }
+    // The kernel clears the lists and adds what the message has.
+    v.extend([
+        InfoBond::ArpIpTarget(b.arp_ip_target.clone()),
+        InfoBond::NsIp6Target(b.ns_ip6_target.clone()),
+        InfoBond::ArpAllTargets(BondArpAllTargets::from(u32::from(b.arp_all_targets))),
+    ]);
     v
 }
 
@@ -218,7 +266,7 @@ fn bond_create(b: &BondOptions) -> Vec<InfoBond> {
 
 /// Every option a bond is created with besides its mode and MII interval, in one order,
 /// so that a bond's and the defaults' can be compared one by one.
-fn bond_beyond_miimon(b: &BondOptions) -> [InfoBond; 19] {
+fn bond_beyond_miimon(b: &BondOptions) -> [InfoBond; 25] {
     [
         InfoBond::UpDelay(b.updelay),
         InfoBond::DownDelay(b.downdelay),
@@ -239,6 +287,12 @@ fn bond_beyond_miimon(b: &BondOptions) -> [InfoBond; 19] {
         InfoBond::TlbDynamicLb(b.tlb_dynamic_lb),
         InfoBond::AdLacpActive(b.lacp_active),
         InfoBond::AdActorSystem(b.ad_actor_system),
+        InfoBond::ArpInterval(b.arp_interval),
+        InfoBond::ArpIpTarget(b.arp_ip_target.clone()),
+        InfoBond::ArpValidate(BondArpValidate::from(u32::from(b.arp_validate))),
+        InfoBond::ArpAllTargets(BondArpAllTargets::from(u32::from(b.arp_all_targets))),
+        InfoBond::MissedMax(b.arp_missed_max),
+        InfoBond::NsIp6Target(b.ns_ip6_target.clone()),
     ]
 }
 
