@@ -113,6 +113,45 @@ pub struct BondOptionsSpec {
     /// 802.3ad: 0..=1023, default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ad_user_port_key: Option<u32>,
+    /// MII monitoring reads the carrier (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_carrier: Option<bool>,
+    /// Seconds between learning packets to switches: 1..=2147483647, default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lp_interval: Option<u32>,
+    /// balance-rr: packets per port before the next, 0..=65535 (0: random), default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets_per_slave: Option<u32>,
+    /// balance-tlb/balance-alb: shuffle flows by load (default true); fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlb_dynamic_lb: Option<bool>,
+    /// 802.3ad: send LACPDUs periodically (default true); fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lacp_active: Option<bool>,
+    /// 802.3ad: the actor's system MAC, unicast (default 00:00:00:00:00:00: the bond's
+    /// own); fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_actor_system: Option<String>,
+    /// ARP monitoring interval in ms (default 0: off); not with miimon, not in
+    /// 802.3ad/balance-tlb/balance-alb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_interval: Option<u32>,
+    /// IPv4 addresses, comma-separated (at most 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_ip_target: Option<String>,
+    /// `none` (default), `active`, `backup`, `all`, `filter`, `filter_active`,
+    /// `filter_backup`; not with miimon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_validate: Option<String>,
+    /// `any` (default) or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_all_targets: Option<String>,
+    /// 1..=255, default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_missed_max: Option<u32>,
+    /// IPv6 addresses, comma-separated (at most 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_ip6_target: Option<String>,
 }
 
 /// `vxlan`: only with `type: vxlan`.

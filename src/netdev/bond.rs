@@ -2,6 +2,8 @@
 //! enumerated ones. Absent keys of a file take the kernel's defaults, so that a listed
 //! bond is described completely, like every other device.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use serde::{Deserialize, Serialize};
 
 use super::BondMode;
@@ -39,6 +41,57 @@ pub struct BondOptions {
     /// reports it only while that port is in the bond.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
+    /// MII monitoring reads the carrier (not MII/ethtool ioctls).
+    #[serde(default = "yes")]
+    pub use_carrier: bool,
+    /// Seconds between learning packets to peer switches (1..=INT_MAX).
+    #[serde(default = "one")]
+    pub lp_interval: u32,
+    /// balance-rr only: packets sent through a port before the next (0: a random one).
+    #[serde(default = "one")]
+    pub packets_per_slave: u32,
+    /// balance-tlb/alb only; taken only while the bond is down.
+    #[serde(default = "yes")]
+    pub tlb_dynamic_lb: bool,
+    /// 802.3ad only: send LACPDUs periodically; taken only while the bond is down.
+    #[serde(default = "yes")]
+    pub lacp_active: bool,
+    /// 802.3ad only: the actor's system MAC (zero: the bond's own); taken only while the
+    /// bond is down.
+    #[serde(default)]
+    pub ad_actor_system: [u8; 6],
+    /// ARP monitoring interval in ms (0: off); not with `miimon`, not in
+    /// 802.3ad/balance-tlb/balance-alb.
+    #[serde(default)]
+    pub arp_interval: u32,
+    /// At most 16, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arp_ip_target: Vec<Ipv4Addr>,
+    /// Index into [`ARP_VALIDATE`]; not with `miimon`.
+    #[serde(default)]
+    pub arp_validate: u8,
+    /// Index into [`ARP_ALL_TARGETS`].
+    #[serde(default)]
+    pub arp_all_targets: u8,
+    /// ARP intervals missed before a port is down (1..=255).
+    #[serde(default = "two")]
+    pub arp_missed_max: u8,
+    /// IPv6 neighbour solicitation targets of the same monitor; at most 16, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ns_ip6_target: Vec<Ipv6Addr>,
+}
+
+fn two() -> u8 {
+    2
+}
+
+/// Serde defaults of options added after bonds were first persisted: the kernel's.
+fn yes() -> bool {
+    true
+}
+
+fn one() -> u32 {
+    1
 }
 
 pub const LACP_RATE: &[&str] = &["slow", "fast"];
@@ -54,6 +107,18 @@ pub const AD_SELECT: &[&str] = &["stable", "bandwidth", "count"];
 pub const ALL_SLAVES_ACTIVE: &[&str] = &["dropped", "delivered"];
 pub const PRIMARY_RESELECT: &[&str] = &["always", "better", "failure"];
 pub const FAIL_OVER_MAC: &[&str] = &["none", "active", "follow"];
+pub const ARP_VALIDATE: &[&str] = &[
+    "none",
+    "active",
+    "backup",
+    "all",
+    "filter",
+    "filter_active",
+    "filter_backup",
+];
+pub const ARP_ALL_TARGETS: &[&str] = &["any", "all"];
+/// The kernel's limit of ARP and of NS targets (BOND_MAX_ARP_TARGETS, BOND_MAX_NS_TARGETS).
+pub const MAX_TARGETS: usize = 16;
 
 /// The kernel's value of `name` in `table` (an error listing the names otherwise).
 pub fn bond_value(table: &[&str], name: &str) -> Result<u8, String> {
@@ -92,6 +157,18 @@ impl BondOptions {
             ad_actor_sys_prio: 65535,
             ad_user_port_key: 0,
             primary: None,
+            use_carrier: true,
+            lp_interval: 1,
+            packets_per_slave: 1,
+            tlb_dynamic_lb: true,
+            lacp_active: true,
+            ad_actor_system: [0; 6],
+            arp_interval: 0,
+            arp_ip_target: Vec::new(),
+            arp_validate: 0,
+            arp_all_targets: 0,
+            arp_missed_max: 2,
+            ns_ip6_target: Vec::new(),
         }
     }
 
@@ -104,10 +181,20 @@ impl BondOptions {
         )
     }
 
+    /// Whether the mode has the ARP/NS monitor (the kernel refuses `arp_interval`,
+    /// `arp_validate` and `arp_missed_max` in 802.3ad, balance-tlb and balance-alb).
+    pub fn has_arp_monitor(&self) -> bool {
+        !matches!(
+            self.mode,
+            BondMode::Lacp | BondMode::BalanceTlb | BondMode::BalanceAlb
+        )
+    }
+
     /// The options the kernel takes only while the bond is down (lacp_rate, ad_select,
-    /// the 802.3ad actor settings) or without ports (fail_over_mac): hostnet fixes them
-    /// at creation, like the mode.
-    pub fn fixed(&self) -> (BondMode, u8, u8, u16, u16, u8) {
+    /// lacp_active, the 802.3ad actor settings, tlb_dynamic_lb) or without ports
+    /// (fail_over_mac): hostnet fixes them at creation, like the mode.
+    #[allow(clippy::type_complexity)]
+    pub fn fixed(&self) -> (BondMode, u8, u8, u16, u16, u8, (bool, bool, [u8; 6])) {
         (
             self.mode,
             self.lacp_rate,
@@ -115,6 +202,7 @@ impl BondOptions {
             self.ad_actor_sys_prio,
             self.ad_user_port_key,
             self.fail_over_mac,
+            (self.lacp_active, self.tlb_dynamic_lb, self.ad_actor_system),
         )
     }
 }

@@ -114,8 +114,8 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
 /// A bond's options that differ from the kernel's defaults, in `ip -d link` words.
 fn bond_options(s: &mut String, b: &super::BondOptions) -> std::fmt::Result {
     use super::{
-        bond_name, AD_SELECT, ALL_SLAVES_ACTIVE, FAIL_OVER_MAC, LACP_RATE, PRIMARY_RESELECT,
-        XMIT_HASH_POLICY,
+        bond_name, AD_SELECT, ALL_SLAVES_ACTIVE, ARP_ALL_TARGETS, ARP_VALIDATE, FAIL_OVER_MAC,
+        LACP_RATE, PRIMARY_RESELECT, XMIT_HASH_POLICY,
     };
     let d = super::BondOptions::new(b.mode, b.miimon);
     let numbers = [
@@ -134,13 +134,38 @@ fn bond_options(s: &mut String, b: &super::BondOptions) -> std::fmt::Result {
             b.ad_user_port_key.into(),
             d.ad_user_port_key.into(),
         ),
+        ("use_carrier", b.use_carrier.into(), d.use_carrier.into()),
+        ("lp_interval", b.lp_interval, d.lp_interval),
+        ("arp_interval", b.arp_interval, d.arp_interval),
+        (
+            "arp_missed_max",
+            b.arp_missed_max.into(),
+            d.arp_missed_max.into(),
+        ),
+        (
+            "packets_per_slave",
+            b.packets_per_slave,
+            d.packets_per_slave,
+        ),
+        (
+            "tlb_dynamic_lb",
+            b.tlb_dynamic_lb.into(),
+            d.tlb_dynamic_lb.into(),
+        ),
     ];
     for (name, v, default) in numbers {
         if v != default {
             write!(s, " {name} {v}")?;
         }
     }
-    let named: [(&str, &[&str], u8, u8); 6] = [
+    let named: [(&str, &[&str], u8, u8); 8] = [
+        ("arp_validate", ARP_VALIDATE, b.arp_validate, d.arp_validate),
+        (
+            "arp_all_targets",
+            ARP_ALL_TARGETS,
+            b.arp_all_targets,
+            d.arp_all_targets,
+        ),
         ("lacp_rate", LACP_RATE, b.lacp_rate, d.lacp_rate),
         (
             "xmit_hash_policy",
@@ -172,6 +197,28 @@ fn bond_options(s: &mut String, b: &super::BondOptions) -> std::fmt::Result {
         if v != default {
             write!(s, " {name} {}", bond_name(table, v))?;
         }
+    }
+    let lists = [
+        (
+            "arp_ip_target",
+            b.arp_ip_target
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "ns_ip6_target",
+            b.ns_ip6_target.iter().map(|a| a.to_string()).collect(),
+        ),
+    ];
+    for (name, list) in lists.iter().filter(|(_, l)| !l.is_empty()) {
+        write!(s, " {name} {}", list.join(","))?;
+    }
+    if !b.lacp_active {
+        s.push_str(" lacp_active off");
+    }
+    if b.ad_actor_system != d.ad_actor_system {
+        write!(s, " ad_actor_system {}", super::MacAddr(b.ad_actor_system))?;
     }
     Ok(())
 }

@@ -26,6 +26,23 @@ pub(super) fn check(
         if b.primary.is_some() && !b.has_primary() {
             return Err((libc::EACCES, "option primary: mode dependency failed"));
         }
+        // Sent in place only in balance-rr; another mode with it set is what the
+        // kernel would refuse.
+        if b.packets_per_slave != 1 && b.mode != BondMode::BalanceRr {
+            return Err((
+                libc::EACCES,
+                "option packets_per_slave: mode dependency failed",
+            ));
+        }
+        if b.arp_interval != 0 && !b.has_arp_monitor() {
+            return Err((libc::EACCES, "option arp_interval: mode dependency failed"));
+        }
+        if b.miimon != 0 && (b.arp_interval != 0 || b.arp_validate != 0) {
+            return Err((
+                libc::EINVAL,
+                "ARP monitoring cannot be used with MII monitoring",
+            ));
+        }
     }
     let Some(p) = &change.bond_port else {
         return Ok(());

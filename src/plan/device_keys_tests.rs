@@ -297,3 +297,150 @@ fn num_unsol_na_is_num_grat_arp_and_two_values_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn bond_options_of_some_modes_are_refused_in_the_others() {
+    let bond = |mode: &str, opts: &str| {
+        format!("interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: {mode}\n      options: {{{opts}}}\n      port: [eth0]\n")
+    };
+    let d = parse(&bond(
+        "active-backup",
+        "packets_per_slave: 2, tlb_dynamic_lb: false, lacp_active: false, ad_actor_system: 02:00:00:00:00:01, lp_interval: 0",
+    ))
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    let p = "interfaces[0].link-aggregation.options";
+    for want in [
+        format!("{p}.packets_per_slave: only a balance-rr bond has it, not active-backup"),
+        format!("{p}.tlb_dynamic_lb: only a balance-tlb or balance-alb bond has it"),
+        format!("{p}.lacp_active: only an 802.3ad bond has it"),
+        format!("{p}.ad_actor_system: only an 802.3ad bond has it"),
+        format!("{p}.lp_interval: 0 is out of range (1-2147483647)"),
+    ] {
+        assert!(e.contains(&want), "{want} not in {e}");
+    }
+    let d = parse(&bond("802.3ad", "ad_actor_system: 01:00:5e:00:00:01")).expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    assert!(
+        e.contains(&format!(
+            "{p}.ad_actor_system: 01:00:5e:00:00:01 is a multicast"
+        )),
+        "{e}"
+    );
+    // Defaults are fine in any mode (a file may spell them out).
+    let d = parse(&bond(
+        "active-backup",
+        "packets_per_slave: 1, tlb_dynamic_lb: true, lacp_active: true",
+    ))
+    .expect("parses");
+    validate(&d).expect("valid");
+}
+
+#[test]
+fn bond_options_rr_change_in_place_and_lacp_active_needs_the_bond_down() {
+    let rr = "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: balance-rr\n      options: {use_carrier: false, lp_interval: 5, packets_per_slave: 4}\n      port: [eth0, eth1]\n";
+    let m = applied(rr);
+    let LinkKind::Bond(b) = &m.state().links["b0"].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (b.use_carrier, b.lp_interval, b.packets_per_slave),
+        (false, 5, 4)
+    );
+    assert!(plan(m.state(), &nmstate(rr)).expect("plans").is_empty());
+    let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    assert!(
+        yaml.contains("packets_per_slave: 4") && yaml.contains("use_carrier: false"),
+        "{yaml}"
+    );
+    let p = plan(m.state(), &nmstate(&yaml)).expect("plans");
+    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
+    let changed = rr.replace("packets_per_slave: 4", "packets_per_slave: 0");
+    let p = plan(m.state(), &intent_of(&changed)).expect("plans");
+    assert!(!p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
+    fail_at_every_op(
+        || ModelDriver::new(m.state().clone()),
+        &intent_of(&changed),
+        |s| s,
+    );
+
+    let lacp = "interfaces:\n  - name: b1\n    type: bond\n    link-aggregation:\n      mode: 802.3ad\n      options: {lacp_active: false, ad_actor_system: 02:11:22:33:44:55}\n      port: [eth0]\n";
+    let m = applied(lacp);
+    assert!(plan(m.state(), &nmstate(lacp)).expect("plans").is_empty());
+    let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    assert!(
+        yaml.contains("ad_actor_system: 02:11:22:33:44:55"),
+        "{yaml}"
+    );
+    assert!(
+        plan(m.state(), &nmstate(&yaml)).expect("plans").is_empty(),
+        "{yaml}"
+    );
+    let active = lacp.replace("lacp_active: false", "lacp_active: true");
+    let e = plan(m.state(), &intent_of(&active)).expect_err("refused")[0].to_string();
+    assert!(
+        e.contains("bond b1 exists with") && e.contains("lacp_active off"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bond_arp_monitor_is_checked_created_and_shown_back() {
+    let bond = |mode: &str, opts: &str| {
+        format!("interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: {mode}\n      options: {{{opts}}}\n      port: [eth0, eth1]\n")
+    };
+    let p = "interfaces[0].link-aggregation.options";
+    let d = parse(&bond(
+        "balance-tlb",
+        "miimon: 100, arp_interval: 1000, arp_validate: all, arp_missed_max: 0, arp_ip_target: '192.0.2.1,192.0.2.1', ns_ip6_target: 'ff02::1'",
+    ))
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    for want in [
+        format!("{p}.arp_interval: only a balance-rr or active-backup or balance-xor or broadcast bond has it, not balance-tlb"),
+        format!("{p}.arp_interval: cannot be used with MII monitoring (miimon 100)"),
+        format!("{p}.arp_validate: cannot be used with MII monitoring"),
+        format!("{p}.arp_missed_max: 0 is out of range (1-255)"),
+        format!("{p}.arp_ip_target: 192.0.2.1 is listed twice"),
+        format!("{p}.ns_ip6_target: ff02::1 is not a target the kernel takes"),
+    ] {
+        assert!(e.contains(&want), "{want} not in {e}");
+    }
+    let arp = bond(
+        "active-backup",
+        "arp_interval: 1000, arp_ip_target: '192.0.2.1,192.0.2.2', arp_validate: all, arp_all_targets: all, arp_missed_max: 3, ns_ip6_target: '2001:db8::1'",
+    );
+    let m = applied(&arp);
+    let LinkKind::Bond(b) = &m.state().links["b0"].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            b.arp_interval,
+            b.arp_validate,
+            b.arp_all_targets,
+            b.arp_missed_max
+        ),
+        (1000, 3, 1, 3)
+    );
+    assert_eq!(b.arp_ip_target.len(), 2);
+    assert!(plan(m.state(), &nmstate(&arp)).expect("plans").is_empty());
+    let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    assert!(
+        yaml.contains("arp_ip_target: 192.0.2.1,192.0.2.2"),
+        "{yaml}"
+    );
+    assert!(
+        plan(m.state(), &nmstate(&yaml)).expect("plans").is_empty(),
+        "{yaml}"
+    );
+    // ARP to MII monitoring: in place.
+    let mii = bond("active-backup", "miimon: 100");
+    let p = plan(m.state(), &intent_of(&mii)).expect("plans");
+    assert!(!p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
+    fail_at_every_op(
+        || ModelDriver::new(m.state().clone()),
+        &intent_of(&mii),
+        |s| s,
+    );
+}

@@ -254,3 +254,132 @@ fn bond_options() {
     apply_ok("bond_absent.yml");
     assert!(!query().links.contains_key("bond-nm0"));
 }
+
+/// Removes bond `name` with an nmstate `state: absent`.
+fn bond_gone(name: &str) {
+    let gone = format!("interfaces:\n  - {{name: {name}, type: bond, state: absent}}\n");
+    let o = hostnet(&["apply", "-"], Some(&gone));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!query().links.contains_key(name));
+}
+
+/// `bond_rr.yml`, `bond_tlb.yml` and `bond_lacp_passive.yml` unchanged: the options each
+/// mode has, seen by `ip -d`; those the kernel takes while the bond is up with ports
+/// change in place, those it takes only while down are refused before anything changes.
+#[test]
+fn bond_options_of_rr_tlb_and_passive_lacp() {
+    const TEST: &str = "bond_options_of_rr_tlb_and_passive_lacp";
+    if !enter_private_netns(TEST) {
+        return;
+    }
+    fixture();
+    if !kernel_has(
+        TEST,
+        LinkKind::Bond(BondOptions::new(BondMode::BalanceRr, 0)),
+    ) {
+        return;
+    }
+    converges("bond_rr.yml", &["bond-nm2", "eth1", "eth2"]);
+    has_all(
+        "bond-nm2",
+        &details("bond-nm2"),
+        &[
+            "mode balance-rr",
+            "miimon 100",
+            "use_carrier 0",
+            "lp_interval 5",
+            "packets_per_slave 4",
+        ],
+    );
+    let before = ifindex("bond-nm2");
+    let changed = read("bond_rr.yml")
+        .replace("use_carrier: false", "use_carrier: true")
+        .replace("lp_interval: 5", "lp_interval: 7")
+        .replace("packets_per_slave: 4", "packets_per_slave: 0");
+    let o = hostnet(&["apply", "-"], Some(&changed));
+    assert!(o.status.success(), "{}", text(&o));
+    has_all(
+        "bond-nm2",
+        &details("bond-nm2"),
+        &["use_carrier 1", "lp_interval 7", "packets_per_slave 0"],
+    );
+    assert_eq!(ifindex("bond-nm2"), before, "re-created: {}", text(&o));
+    let again = hostnet(&["apply", "-"], Some(&changed));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("Nothing to change"),
+        "{}",
+        text(&again)
+    );
+    bond_gone("bond-nm2");
+
+    converges("bond_tlb.yml", &["bond-nm3", "eth1", "eth2"]);
+    has_all(
+        "bond-nm3",
+        &details("bond-nm3"),
+        &["mode balance-tlb", "tlb_dynamic_lb 0"],
+    );
+    let shown = show_json();
+    let on = read("bond_tlb.yml").replace("tlb_dynamic_lb: false", "tlb_dynamic_lb: true");
+    let o = hostnet(&["apply", "-"], Some(&on));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(show_json(), shown);
+    bond_gone("bond-nm3");
+
+    converges("bond_lacp_passive.yml", &["bond-nm4", "eth1", "eth2"]);
+    has_all(
+        "bond-nm4",
+        &details("bond-nm4"),
+        &[
+            "mode 802.3ad",
+            "lacp_active off",
+            "ad_actor_system 02:11:22:33:44:55",
+        ],
+    );
+    bond_gone("bond-nm4");
+}
+
+/// `bond_arp.yml` unchanged: the ARP/NS monitor with its targets; the targets change in
+/// place, and so does a switch from ARP to MII monitoring.
+#[test]
+fn bond_arp_monitor() {
+    const TEST: &str = "bond_arp_monitor";
+    if !enter_private_netns(TEST) {
+        return;
+    }
+    fixture();
+    if !kernel_has(
+        TEST,
+        LinkKind::Bond(BondOptions::new(BondMode::BalanceRr, 0)),
+    ) {
+        return;
+    }
+    converges("bond_arp.yml", &["bond-nm5", "eth1", "eth2"]);
+    has_all(
+        "bond-nm5",
+        &details("bond-nm5"),
+        &[
+            "mode active-backup",
+            "arp_interval 1000",
+            "arp_missed_max 3",
+            "arp_ip_target 192.0.2.1,192.0.2.2",
+            "ns_ip6_target 2001:db8::1",
+            "arp_validate all",
+            "arp_all_targets all",
+        ],
+    );
+    let before = ifindex("bond-nm5");
+    let other = read("bond_arp.yml").replace("192.0.2.1,192.0.2.2", "192.0.2.3");
+    converges_yaml("bond_arp.yml with another target", &other, &["bond-nm5"]);
+    has_all(
+        "bond-nm5",
+        &details("bond-nm5"),
+        &["arp_ip_target 192.0.2.3"],
+    );
+    let mii = "interfaces:\n  - name: bond-nm5\n    type: bond\n    state: up\n    link-aggregation:\n      mode: active-backup\n      options: {miimon: 100}\n      port: [eth1, eth2]\n";
+    converges_yaml("bond_arp.yml switched to miimon", mii, &["bond-nm5"]);
+    let now = details("bond-nm5");
+    has_all("bond-nm5", &now, &["miimon 100", "arp_interval 0"]);
+    assert!(!now.contains("arp_ip_target"), "{now}");
+    assert_eq!(ifindex("bond-nm5"), before);
+    bond_gone("bond-nm5");
+}

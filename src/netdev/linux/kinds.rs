@@ -1,43 +1,28 @@
 //! IFLA_INFO_DATA of the kinds beyond bridges and veths: decoding from dumps and the
 //! link-info attributes of create requests.
 
+mod bond;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::link::{
-    BondAdSelect, BondAllPortActive, BondFailOverMac, BondLacpRate, BondMode as NlBondMode,
-    BondPrimaryReselect, BondXmitHashPolicy, InfoBond, InfoData, InfoIpVlan, InfoKind, InfoMacVlan,
-    InfoMacVtap, InfoVlan, InfoVxlan, IpVlanFlags, IpVlanMode as NlIpVlanMode, LinkAttribute,
-    LinkInfo, MacVlanFlags, MacVlanMode as NlMacVlanMode, VlanFlags,
-    VlanProtocol as NlVlanProtocol,
+    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoMacVtap, InfoVlan, InfoVxlan, IpVlanFlags,
+    IpVlanMode as NlIpVlanMode, LinkAttribute, LinkInfo, MacVlanFlags,
+    MacVlanMode as NlMacVlanMode, VlanFlags, VlanProtocol as NlVlanProtocol,
 };
 
 use super::wire;
 use crate::netdev::{
-    BondMode, BondOptions, IpVlanMode, IpVlanOptions, LinkKind, MacVlanMode, MacVlanOptions,
-    TapOptions, VlanOptions, VlanProtocol, VxlanOptions, IPVLAN_F_PRIVATE, IPVLAN_F_VEPA,
-    MACVLAN_FLAG_NOPROMISC, VLAN_FLAGS_MASK,
+    IpVlanMode, IpVlanOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
+    VlanProtocol, VxlanOptions, IPVLAN_F_PRIVATE, IPVLAN_F_VEPA, MACVLAN_FLAG_NOPROMISC,
+    VLAN_FLAGS_MASK,
 };
+use bond::{bond_changeable, bond_create, decode_bond};
 
 const IFLA_VLAN_ID: u16 = 1;
 const IFLA_VLAN_FLAGS: u16 = 2;
 const IFLA_VLAN_PROTOCOL: u16 = 5;
-const IFLA_BOND_MODE: u16 = 1;
-const IFLA_BOND_MIIMON: u16 = 3;
-const IFLA_BOND_PRIMARY: u16 = 11;
-const IFLA_BOND_UPDELAY: u16 = 4;
-const IFLA_BOND_DOWNDELAY: u16 = 5;
-const IFLA_BOND_PRIMARY_RESELECT: u16 = 12;
-const IFLA_BOND_FAIL_OVER_MAC: u16 = 13;
-const IFLA_BOND_XMIT_HASH_POLICY: u16 = 14;
-const IFLA_BOND_RESEND_IGMP: u16 = 15;
-const IFLA_BOND_NUM_PEER_NOTIF: u16 = 16;
-const IFLA_BOND_ALL_PORTS_ACTIVE: u16 = 17;
-const IFLA_BOND_MIN_LINKS: u16 = 18;
-const IFLA_BOND_AD_LACP_RATE: u16 = 21;
-const IFLA_BOND_AD_SELECT: u16 = 22;
-const IFLA_BOND_AD_ACTOR_SYS_PRIO: u16 = 24;
-const IFLA_BOND_AD_USER_PORT_KEY: u16 = 25;
 const IFLA_VXLAN_ID: u16 = 1;
 const IFLA_VXLAN_GROUP: u16 = 2;
 const IFLA_VXLAN_LINK: u16 = 3;
@@ -140,92 +125,6 @@ pub(super) fn decode(
         }),
         _ => return None,
     })
-}
-
-/// A bond's options; an attribute the kernel does not report keeps its default.
-fn decode_bond(data: &[u8], names: &HashMap<u32, String>) -> Option<BondOptions> {
-    let mode = BondMode::from_number(u8_attr(data, IFLA_BOND_MODE).unwrap_or(0))?;
-    let mut b = BondOptions::new(mode, u32_attr(data, IFLA_BOND_MIIMON).unwrap_or(0));
-    let u16_attr = |k| attr(data, k).and_then(|v| wire::u16_at(v, 0));
-    let set_u32 = |field: &mut u32, k| *field = u32_attr(data, k).unwrap_or(*field);
-    set_u32(&mut b.updelay, IFLA_BOND_UPDELAY);
-    set_u32(&mut b.downdelay, IFLA_BOND_DOWNDELAY);
-    set_u32(&mut b.min_links, IFLA_BOND_MIN_LINKS);
-    set_u32(&mut b.resend_igmp, IFLA_BOND_RESEND_IGMP);
-    let set_u8 = |field: &mut u8, k| *field = u8_attr(data, k).unwrap_or(*field);
-    set_u8(&mut b.lacp_rate, IFLA_BOND_AD_LACP_RATE);
-    set_u8(&mut b.xmit_hash_policy, IFLA_BOND_XMIT_HASH_POLICY);
-    set_u8(&mut b.ad_select, IFLA_BOND_AD_SELECT);
-    set_u8(&mut b.all_slaves_active, IFLA_BOND_ALL_PORTS_ACTIVE);
-    set_u8(&mut b.primary_reselect, IFLA_BOND_PRIMARY_RESELECT);
-    set_u8(&mut b.fail_over_mac, IFLA_BOND_FAIL_OVER_MAC);
-    set_u8(&mut b.num_grat_arp, IFLA_BOND_NUM_PEER_NOTIF);
-    b.ad_actor_sys_prio = u16_attr(IFLA_BOND_AD_ACTOR_SYS_PRIO).unwrap_or(b.ad_actor_sys_prio);
-    b.ad_user_port_key = u16_attr(IFLA_BOND_AD_USER_PORT_KEY).unwrap_or(b.ad_user_port_key);
-    b.primary = u32_attr(data, IFLA_BOND_PRIMARY).and_then(|i| names.get(&i).cloned());
-    Some(b)
-}
-
-/// The options a bond takes while up and with ports, all of them (so that one going
-/// back to its default is sent too). The delays only with MII monitoring on: the
-/// kernel refuses them otherwise, even as 0. `primary`: the ifindex of `b.primary` (0
-/// clears it), in the modes that have one.
-fn bond_changeable(b: &BondOptions, primary: Option<u32>) -> Vec<InfoBond> {
-    let mut v = vec![InfoBond::MiiMon(b.miimon)];
-    if b.has_primary() {
-        v.push(InfoBond::Primary(primary.unwrap_or(0)));
-    }
-    if b.miimon > 0 {
-        v.push(InfoBond::UpDelay(b.updelay));
-        v.push(InfoBond::DownDelay(b.downdelay));
-    }
-    v.extend([
-        InfoBond::PrimaryReselect(BondPrimaryReselect::from(b.primary_reselect)),
-        InfoBond::XmitHashPolicy(BondXmitHashPolicy::from(b.xmit_hash_policy)),
-        InfoBond::ResendIgmp(b.resend_igmp),
-        InfoBond::NumPeerNotif(b.num_grat_arp),
-        InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
-        InfoBond::MinLinks(b.min_links),
-    ]);
-    v
-}
-
-/// A new bond's options: mode and MII interval, then only what differs from the
-/// kernel's defaults (the 802.3ad options are refused in other modes, even as defaults).
-fn bond_create(b: &BondOptions) -> Vec<InfoBond> {
-    let defaults = bond_beyond_miimon(&BondOptions::new(b.mode, b.miimon));
-    let mut v = vec![
-        InfoBond::Mode(NlBondMode::from(b.mode.number())),
-        InfoBond::MiiMon(b.miimon),
-    ];
-    v.extend(
-        bond_beyond_miimon(b)
-            .into_iter()
-            .zip(defaults)
-            .filter(|(o, d)| o != d)
-            .map(|(o, _)| o),
-    );
-    v
-}
-
-/// Every option a bond is created with besides its mode and MII interval, in one order,
-/// so that a bond's and the defaults' can be compared one by one.
-fn bond_beyond_miimon(b: &BondOptions) -> [InfoBond; 13] {
-    [
-        InfoBond::UpDelay(b.updelay),
-        InfoBond::DownDelay(b.downdelay),
-        InfoBond::PrimaryReselect(BondPrimaryReselect::from(b.primary_reselect)),
-        InfoBond::FailOverMac(BondFailOverMac::from(b.fail_over_mac)),
-        InfoBond::XmitHashPolicy(BondXmitHashPolicy::from(b.xmit_hash_policy)),
-        InfoBond::ResendIgmp(b.resend_igmp),
-        InfoBond::NumPeerNotif(b.num_grat_arp),
-        InfoBond::AllPortsActive(BondAllPortActive::from(b.all_slaves_active)),
-        InfoBond::MinLinks(b.min_links),
-        InfoBond::AdLacpRate(BondLacpRate::from(b.lacp_rate)),
-        InfoBond::AdSelect(BondAdSelect::from(b.ad_select)),
-        InfoBond::AdActorSysPrio(b.ad_actor_sys_prio),
-        InfoBond::AdUserPortKey(b.ad_user_port_key),
-    ]
 }
 
 /// A VLAN's id, protocol (802.1Q when the kernel does not say) and flags.
