@@ -365,14 +365,12 @@ fn ports_their_unused_peers_and_bridges_without_ipv6_are_created_without_it() {
          - {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n\
          - {name: n2, uplink: hv2, ipv6: {address: ['2001:db8:2::1/64']}}\n\
          - {name: n3, uplink: hv3, ipv4: {address: [10.3.0.1/24]}}\n\
-         - {name: n4, uplink: v1, ipv4: {address: [10.4.0.1/24]}}\n",
+         - {name: n4, uplink: v1, ipv4: {address: [10.4.0.1/24]}}\n\
+         - {name: n5, ipv4: {address: [10.5.0.1/24]}}\n",
     );
-    // Each right after the op that creates its device, in the same phase.
-    assert_eq!(
-        switched_off(&p, Phase::CreateBridges),
-        ["n1", "n3", "n4"],
-        "{p}"
-    );
+    // Each right after the op that creates its device, in the same phase. Bridges with
+    // an uplink keep IPv6 (the uplink's routers may configure the host there).
+    assert_eq!(switched_off(&p, Phase::CreateBridges), ["n5"], "{p}");
     assert_eq!(
         switched_off(&p, Phase::CreateVeths),
         ["hv1", "hp1", "hv2", "hp2", "hp3"],
@@ -384,10 +382,10 @@ fn ports_their_unused_peers_and_bridges_without_ipv6_are_created_without_it() {
         "{p}"
     );
     // hv4 is no port and its peer is not unused: as the kernel makes them. v1 existed.
-    for dev in ["n2", "hv3", "hv4", "hp4", "v1"] {
+    for dev in ["n1", "n2", "n3", "n4", "hv3", "hv4", "hp4", "v1"] {
         assert!(!m.state().ipv6_disabled.contains(dev), "{dev}");
     }
-    for dev in ["n1", "n3", "n4", "hv1", "hp1", "hv2", "hp2", "hp3"] {
+    for dev in ["n5", "hv1", "hp1", "hv2", "hp2", "hp3"] {
         assert!(m.state().ipv6_disabled.contains(dev), "{dev}");
     }
 }
@@ -396,16 +394,17 @@ fn ports_their_unused_peers_and_bridges_without_ipv6_are_created_without_it() {
 fn a_port_keeps_its_switch_when_it_leaves_its_bridge() {
     let mut m = host_with_v1();
     let net = "interfaces:\n- {name: hv1, type: veth, veth: {peer: hp1}}\n\
-               networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n";
+               networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n\
+               - {name: n9, ipv4: {address: [10.9.0.1/24]}}\n";
     run(&mut m, net);
-    // Its network's bridge gets IPv6 back once the network has IPv6.
+    // A network's bridge made without IPv6 gets it back once the network has IPv6.
     let p = run(
         &mut m,
-        "networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}, ipv6: {address: ['2001:db8:1::1/64']}}\n",
+        "networks:\n- {name: n9, ipv4: {address: [10.9.0.1/24]}, ipv6: {address: ['2001:db8:9::1/64']}}\n",
     );
     assert!(
         p.to_string()
-            .contains("sysctl net.ipv6.conf.n1.disable_ipv6 = 0 (was 1)"),
+            .contains("sysctl net.ipv6.conf.n9.disable_ipv6 = 0 (was 1)"),
         "{p}"
     );
     let p = run(&mut m, "networks:\n- {name: n1, state: absent}\n");
@@ -436,6 +435,8 @@ fn a_host_whose_new_devices_start_without_ipv6_gets_no_switches() {
         "interfaces:\n- {name: hv1, type: veth, veth: {peer: hp1}}\n\
          networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n",
     );
+    // Nothing to switch off, and a bridge with an uplink is not switched on either.
     assert!(!p.to_string().contains("disable_ipv6"), "{p}");
     assert!(m.state().ipv6_disabled.contains("hp1"));
+    assert!(m.state().ipv6_disabled.contains("n1"));
 }

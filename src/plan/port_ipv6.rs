@@ -1,8 +1,8 @@
 //! Devices hostnet creates that need no IPv6 of their own are created with it disabled
 //! (issue 18, item 2): bridge ports (veth ends, taps, VXLAN and other devices made as ports
 //! of a Linux bridge), the peer of a veth made as a port when the file gives that peer no
-//! address and no network, and the bridge of a network without IPv6 (no IPv6 address, no
-//! DHCPv6). Every device that comes up with IPv6 makes the kernel walk the namespace's
+//! address and no network, and the bridge of a network without IPv6 and without an uplink
+//! (no IPv6 address, no DHCPv6, no LAN whose routers could configure it). Every device that comes up with IPv6 makes the kernel walk the namespace's
 //! whole IPv6 routing table and adds routes to it, so bringing N such devices up costs
 //! O(N²); a device whose `disable_ipv6` is on before it goes up does neither.
 //!
@@ -34,8 +34,9 @@ const PHASES: [Phase; 4] = [
 pub(super) struct Networks<'a> {
     /// Every present network's device.
     devices: BTreeSet<&'a str>,
-    /// The bridges of present networks, with whether the network has IPv6.
-    bridges: std::collections::BTreeMap<&'a str, bool>,
+    /// The bridges of present networks, with whether the network has IPv6 (an IPv6
+    /// address, DHCPv6) and whether it has an uplink.
+    bridges: std::collections::BTreeMap<&'a str, (bool, bool)>,
 }
 
 impl<'a> Networks<'a> {
@@ -48,7 +49,9 @@ impl<'a> Networks<'a> {
             out.devices.insert(&n.device);
             if n.bridged {
                 let v6 = n.dhcp.v6.is_some() || n.addresses.iter().any(|a| a.addr().is_ipv6());
-                *out.bridges.entry(&n.device).or_default() |= v6;
+                let e = out.bridges.entry(&n.device).or_default();
+                e.0 |= v6;
+                e.1 |= n.uplink.is_some();
             }
         }
         out
@@ -57,7 +60,7 @@ impl<'a> Networks<'a> {
     /// Whether `name` is the bridge of a network with IPv6 (an IPv6 address, DHCPv6): one
     /// made without it while its network had none gets it back (see `base_keys`).
     pub(super) fn needs_ipv6(&self, name: &str) -> bool {
-        self.bridges.get(name) == Some(&true)
+        self.bridges.get(name).is_some_and(|b| b.0)
     }
 }
 
@@ -103,10 +106,14 @@ fn without_ipv6(intent: &Intent, nets: &Networks, l: &NewLink) -> Vec<String> {
     let mut out = Vec::new();
     let port = l.controller.is_some();
     let li = intent.links.get(&l.name);
-    // A network's bridge when the network has no IPv6: the host needs none there (its
-    // guests may still speak it among themselves: the bridge forwards their frames).
-    let bare_bridge =
-        matches!(l.kind, LinkKind::Bridge(_)) && nets.bridges.get(l.name.as_str()) == Some(&false);
+    // A network's bridge when the network has no IPv6 and no uplink: the host needs none
+    // there (its guests may still speak it among themselves: the bridge forwards their
+    // frames, and a guest's router advertisement no longer configures the host).
+    // A bridge with an uplink keeps IPv6 even for an IPv4-only network: the uplink's
+    // routers may configure the host there by SLAAC, which such a file leaves alone
+    // (tests/dynamic_addresses.rs).
+    let bare_bridge = matches!(l.kind, LinkKind::Bridge(_))
+        && nets.bridges.get(l.name.as_str()) == Some(&(false, false));
     if decide(li, port || bare_bridge) {
         out.push(l.name.clone());
     }
