@@ -78,16 +78,7 @@ pub(super) fn default_secret_set() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-        let len = u16::try_from(4 + value.len()).expect("short");
-        let mut out = Vec::new();
-        out.extend_from_slice(&len.to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(value);
-        out.resize(wire::align4(out.len()), 0);
-        out
-    }
+    use crate::netdev::linux::wire::nla;
 
     fn af_spec(forwarding: i32, accept_ra: i32, mode: u8, token: Ipv6Addr) -> Vec<u8> {
         let mut conf = vec![0u8; 4 * 40];

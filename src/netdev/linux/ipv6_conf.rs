@@ -46,16 +46,7 @@ pub(super) fn defaults() -> Option<Ipv6Switches> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-        let len = u16::try_from(4 + value.len()).expect("short");
-        let mut out = Vec::new();
-        out.extend_from_slice(&len.to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(value);
-        out.resize(wire::align4(out.len()), 0);
-        out
-    }
+    use crate::netdev::linux::wire::nla;
 
     fn af_spec(disable: i32, autoconf: i32) -> Vec<u8> {
         let mut conf = vec![0u8; 4 * (DEVCONF_DISABLE_IPV6 + 4)];

@@ -529,15 +529,7 @@ fn element(e: &[u8]) -> NftElem {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(value);
-        out.resize(align4(out.len()), 0);
-        out
-    }
+    use crate::netdev::linux::wire::nla;
 
     fn expr(name: &str, data: &[u8]) -> Vec<u8> {
         let mut e = nla(NFTA_EXPR_NAME, format!("{name}\0").as_bytes());

@@ -115,18 +115,21 @@ pub(super) fn as_ip(value: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// One attribute as the kernel writes it, padded: what the decoders' tests feed them.
+#[cfg(test)]
+pub(crate) fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(4 + value.len()).expect("a test attribute under 64 KiB");
+    let mut out = Vec::new();
+    out.extend_from_slice(&len.to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(value);
+    out.resize(align4(out.len()), 0);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(value);
-        out.resize(align4(out.len()), 0);
-        out
-    }
 
     #[test]
     fn attributes_are_split_and_padding_skipped() {
