@@ -298,6 +298,10 @@ impl Owners {
             Op::Ovs(o) => o.names().first().and_then(|n| self.device(n)),
             Op::Firewall(f) => match &**f {
                 FwOp::Network { name, .. } => Some(name.clone()),
+                // A device's IPv6 switch (one made without IPv6) goes with the device.
+                FwOp::Sysctl { key, .. } => {
+                    crate::firewall::sysctl::disable_ipv6_of(key).and_then(|dev| self.device(dev))
+                }
                 _ => None,
             },
             Op::ConfigureDhcpServer { network, .. }
