@@ -88,11 +88,7 @@ pub(super) fn plan(
             };
             out.push(op);
             for name in names {
-                out.push(Op::Firewall(Box::new(FwOp::Sysctl {
-                    key: sysctl::disable_ipv6(&name),
-                    from: Some("0".into()),
-                    to: "1".into(),
-                })));
+                out.push(switch_off(&name));
                 off.insert(name);
             }
         }
@@ -136,4 +132,13 @@ fn decide(li: Option<&LinkIntent>, by_role: bool) -> bool {
         || li.base.autoconf == Some(true)
         || li.ipv6.as_ref().is_some_and(|a| !a.is_empty());
     !asks_ipv6 && (by_role || li.base.ipv6_enabled == Some(false))
+}
+
+/// The op that turns IPv6 off on `dev`, just created (its `default` was on).
+pub(super) fn switch_off(dev: &str) -> Op {
+    Op::Firewall(Box::new(FwOp::Sysctl {
+        key: sysctl::disable_ipv6(dev),
+        from: Some("0".into()),
+        to: "1".into(),
+    }))
 }

@@ -293,11 +293,7 @@ pub(crate) fn push_recreate_with(
         {
             plan.push(
                 super::devices::create_phase(&want.kind),
-                Op::Firewall(Box::new(crate::firewall::FwOp::Sysctl {
-                    key: crate::firewall::sysctl::disable_ipv6(dev),
-                    from: Some("0".into()),
-                    to: "1".into(),
-                })),
+                super::port_ipv6::switch_off(dev),
             );
         }
     }

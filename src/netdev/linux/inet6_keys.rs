@@ -1,17 +1,16 @@
 //! nmstate's IPv6 `addr-gen-mode` and `token` on the wire: decoded from the
 //! IFLA_AF_SPEC{AF_INET6} every link dump message carries, and set with RTM_SETLINK.
-//! Separate from `ipv6_conf` (`disable_ipv6`), whose reading is another concern.
+//! The AF_INET6 part is found by `ipv6_conf`, which reads the same attribute's switches.
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
 use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute};
 
+use super::ipv6_conf::IFLA_INET6_CONF;
 use super::wire;
 use crate::netdev::inet6::{Inet6Change, Inet6Link};
 
-const AF_INET6: u16 = libc::AF_INET6 as u16;
-const IFLA_INET6_CONF: u16 = 2;
 const IFLA_INET6_TOKEN: u16 = 7;
 const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
 /// DEVCONF_* indexes of include/uapi/linux/ipv6.h.
@@ -23,7 +22,7 @@ const DEVCONF_RTR_SOLICITS: usize = 7;
 /// for a link without IPv6 state (no AF_INET6 part). `loopback`: the kernel refuses a
 /// token there.
 pub(super) fn decode(af_spec: &[u8], loopback: bool) -> Option<Inet6Link> {
-    let (_, inet6) = wire::attrs(af_spec).find(|(family, _)| *family == AF_INET6)?;
+    let inet6 = super::ipv6_conf::inet6(af_spec)?;
     let mut out = Inet6Link::default();
     let conf = |i: usize, at: &[u8]| wire::i32_at(at, i * 4).unwrap_or(0);
     for (kind, value) in wire::attrs(inet6) {
@@ -89,7 +88,7 @@ mod tests {
         let mut inet6 = nla(IFLA_INET6_CONF, &conf);
         inet6.extend(nla(IFLA_INET6_TOKEN, &token.octets()));
         inet6.extend(nla(IFLA_INET6_ADDR_GEN_MODE, &[mode]));
-        nla(AF_INET6, &inet6)
+        nla(libc::AF_INET6 as u16, &inet6)
     }
 
     #[test]

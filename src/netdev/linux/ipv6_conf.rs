@@ -8,7 +8,7 @@ use super::wire;
 use crate::netdev::Ipv6Switches;
 
 const AF_INET6: u16 = libc::AF_INET6 as u16;
-const IFLA_INET6_CONF: u16 = 2;
+pub(super) const IFLA_INET6_CONF: u16 = 2;
 /// DEVCONF_DISABLE_IPV6 in include/uapi/linux/ipv6.h.
 const DEVCONF_DISABLE_IPV6: usize = 26;
 /// DEVCONF_AUTOCONF in include/uapi/linux/ipv6.h.
@@ -17,9 +17,7 @@ const DEVCONF_AUTOCONF: usize = 5;
 /// The switches the IFLA_AF_SPEC attribute `af_spec` gives its link; `None` when it has no
 /// IPv6 devconf (a kernel without IPv6).
 pub(super) fn switches(af_spec: &[u8]) -> Option<Ipv6Switches> {
-    let conf = wire::attrs(af_spec)
-        .filter(|(family, _)| *family == AF_INET6)
-        .flat_map(|(_, inet6)| wire::attrs(inet6))
+    let conf = wire::attrs(inet6(af_spec)?)
         .find(|(kind, _)| *kind == IFLA_INET6_CONF)?
         .1;
     let on = |i: usize| wire::i32_at(conf, i * 4).is_some_and(|v| v != 0);
@@ -27,6 +25,14 @@ pub(super) fn switches(af_spec: &[u8]) -> Option<Ipv6Switches> {
         disabled: on(DEVCONF_DISABLE_IPV6),
         autoconf: on(DEVCONF_AUTOCONF),
     })
+}
+
+/// The AF_INET6 part of a link's IFLA_AF_SPEC `af_spec` (its IFLA_INET6_* attributes);
+/// `None` for a link without IPv6 state.
+pub(super) fn inet6(af_spec: &[u8]) -> Option<&[u8]> {
+    wire::attrs(af_spec)
+        .find(|(family, _)| *family == AF_INET6)
+        .map(|(_, inet6)| inet6)
 }
 
 /// The switches a new link starts with, from `/proc/sys/net/ipv6/conf/default` of the

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::LinuxDriver;
 use crate::firewall::{sysctl, FwOp};
+use crate::netdev::firewall::{FirewallDriver, Kernel};
 use crate::netdev::{Driver, DriverError, LinkChange, LinkKind, Op};
 
 /// A `disable_ipv6 = 1` op for a device an earlier op of the same batch creates.
@@ -109,7 +110,7 @@ impl LinuxDriver {
                 _ => None,
             })
             .collect();
-        let written = crate::netdev::firewall::execute(&fw).map_err(|e| crate::error_chain(&e));
+        let written = Kernel.execute(&fw).map_err(|e| crate::error_chain(&e));
         for e in &early {
             results[e.at] = Some(match (&written, made(&results, e.create)) {
                 (Err(message), true) => Err(DriverError::Firewall {
