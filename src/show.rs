@@ -177,6 +177,13 @@ pub fn show(state: &KernelState) -> Shown {
             // Its controller's port list says it; the MAC is printed as it is.
             controller: None,
             copy_mac_from: None,
+            alt_names: state.alt_names.get(&l.name).map(|names| {
+                let spec = |n: &String| crate::model::AltNameSpec {
+                    name: n.clone(),
+                    state: None,
+                };
+                names.iter().map(spec).collect()
+            }),
             ipv4: addrs(true),
             ipv6: inet6_keys(state, &l.name, ipv6_switches(state, &l.name, addrs(false))),
             bridge: match &l.kind {

@@ -78,7 +78,8 @@ impl<'a> Journal<'a> {
             | Op::DeleteRoute(_)
             | Op::AddRule(_)
             | Op::DeleteRule(_)
-            | Op::BridgeVlans { .. } => {}
+            | Op::BridgeVlans { .. }
+            | Op::AltName { .. } => {}
         }
     }
 }

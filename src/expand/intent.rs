@@ -61,6 +61,9 @@ pub struct BaseKeys {
     pub copy_mac_from: Option<String>,
     /// `ipv6.addr-gen-mode` and `ipv6.token`.
     pub inet6: Option<crate::netdev::inet6::Inet6Change>,
+    /// `alt-names`, in the file's order (the index is the key's): (name, true to add it,
+    /// false to remove it).
+    pub alt_names: Vec<(String, bool)>,
 }
 
 impl LinkIntent {

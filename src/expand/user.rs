@@ -151,6 +151,12 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
                     bond_port: None,
                     detach: iface.controller.as_deref() == Some(""),
                     copy_mac_from: iface.copy_mac_from.clone(),
+                    alt_names: iface
+                        .alt_names
+                        .iter()
+                        .flatten()
+                        .map(|a| (a.name.clone(), a.present()))
+                        .collect(),
                     inet6: iface
                         .ipv6
                         .as_ref()

@@ -8,6 +8,7 @@
 //! Parsing ([`parse`]) rejects unknown keys and duplicate keys and reports the path of the
 //! offending field; [`validate`] checks everything that needs more than one field.
 
+pub mod alt_names;
 mod base_keys;
 pub mod bond_options;
 pub mod bridge;
@@ -31,6 +32,7 @@ mod validate_kinds;
 pub mod validate_source_routing;
 pub mod vlan_aware;
 
+pub use alt_names::{AltNameSpec, AltNameState};
 pub use devices::*;
 pub use dhcp_server::{DhcpHostSpec, DhcpRange, DhcpServerSpec, LeaseTime};
 pub use ovs_global::{OvnBridgeMappingSpec, OvnSpec, OvsGlobalDbSpec};

@@ -151,7 +151,7 @@ pub(super) const IFACE: &[(&str, Key)] = &[
     ("controller", Key::Keep),
     ("accept-all-mac-addresses", Key::Bool),
     ("copy-mac-from", Key::Keep),
-    ("alt-names", Key::NotYet),
+    ("alt-names", Key::Keep),
     (
         "802.1x",
         Key::Refuse("802.1X authentication needs a supplicant (wpa_supplicant); hostnet does not run one"),

@@ -69,6 +69,9 @@ pub struct InterfaceSpec {
     /// `copy-mac-from`: take the MAC address of this other interface (resolved at plan time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_mac_from: Option<String>,
+    /// `alt-names`: alternative names to add, or with `state: absent` to remove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_names: Option<Vec<super::AltNameSpec>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<IpSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

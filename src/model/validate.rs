@@ -191,6 +191,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     super::validate_kinds::check_shared_bases(&mut errs, d);
     super::ovs_global::check(&mut errs, d.ovs_db.as_ref(), d.ovn.as_ref());
     super::base_keys::check(&mut errs, d);
+    super::alt_names::check(&mut errs, d);
     super::routes::check(&mut errs, d);
     for (i, n) in d.networks.iter().enumerate() {
         super::validate_devices::check_network(&mut errs, i, n);

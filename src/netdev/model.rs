@@ -108,6 +108,9 @@ impl ModelDriver {
             Op::BridgeVlans { name, vlans, add } => {
                 bridge::vlans(s, name, vlans, *add).map_err(|(e, m)| reject(e, m))?;
             }
+            Op::AltName { name, alt, add } => {
+                alt::apply(s, name, alt, *add).map_err(|(e, m)| reject(e, m))?;
+            }
             Op::Firewall(fw) => {
                 // Its one refusal is a sysctl the kernel lacks.
                 firewall::ModelFirewall(&mut s.firewall)
@@ -355,6 +358,8 @@ impl Driver for ModelDriver {
 
 #[path = "model_addr.rs"]
 mod addr;
+#[path = "model_alt.rs"]
+pub mod alt;
 #[path = "model_base.rs"]
 pub mod base;
 #[path = "model_firewall.rs"]

@@ -184,6 +184,7 @@ pub(super) fn after(s: &mut KernelState, op: &Op) {
         Op::DeleteLink { .. } => {
             let links = &s.links;
             s.aliases.retain(|n, _| links.contains_key(n));
+            s.alt_names.retain(|n, _| links.contains_key(n));
             s.promisc.retain(|n| links.contains_key(n));
             s.inet6.retain(|n, _| links.contains_key(n));
         }

@@ -11,7 +11,8 @@ const EINVAL: i32 = libc::EINVAL;
 
 pub(super) fn create(s: &mut KernelState, op: &Op, l: &NewLink) -> Result<(), DriverError> {
     let reject = rejecter(op);
-    if s.links.contains_key(&l.name) {
+    // Alternative names are names too.
+    if s.named(&l.name).is_some() {
         return Err(reject(EEXIST, "device exists"));
     }
     if let Some(base) = l.kind.base() {
@@ -22,7 +23,7 @@ pub(super) fn create(s: &mut KernelState, op: &Op, l: &NewLink) -> Result<(), Dr
     let peer_name = match &l.kind {
         k if k.creatable() && !matches!(k, LinkKind::Veth { .. }) => None,
         LinkKind::Veth { peer: Some(p) } => {
-            if s.links.contains_key(p) || *p == l.name {
+            if s.named(p).is_some() || *p == l.name {
                 return Err(reject(EEXIST, "peer device exists"));
             }
             Some(p.clone())

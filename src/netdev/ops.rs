@@ -93,6 +93,13 @@ pub enum Op {
         vlans: super::VlanSet,
         add: bool,
     },
+    /// Adds an alternative name to a link, or removes one (`add: false`): one name per
+    /// op, so that a rollback takes back exactly the names this apply changed.
+    AltName {
+        name: String,
+        alt: String,
+        add: bool,
+    },
     /// A change to Open vSwitch's database (see [`crate::ovs`]).
     Ovs(crate::ovs::OvsOp),
     /// A firewall or sysctl change (see [`crate::firewall`]).
@@ -209,6 +216,7 @@ impl fmt::Display for Op {
                 };
                 write!(f, "bridge-vlan {vlans} dev {name}")
             }
+            Op::AltName { name, alt, .. } => write!(f, "altname {alt} dev {name}"),
             Op::Ovs(o) => fmt::Display::fmt(o, f),
             Op::Firewall(op) => fmt::Display::fmt(op, f),
             Op::ConfigureDhcpServer { network, spec, .. } => {
@@ -410,8 +418,8 @@ impl Op {
             Op::AddDhcpHost { .. } => "add",
             Op::RemoveDhcpHost { .. } => "delete",
             Op::AddAddress(_) | Op::AddRoute(_) | Op::AddRule(_) => "add",
-            Op::BridgeVlans { add: true, .. } => "add",
-            Op::BridgeVlans { .. } => "delete",
+            Op::BridgeVlans { add: true, .. } | Op::AltName { add: true, .. } => "add",
+            Op::BridgeVlans { .. } | Op::AltName { .. } => "delete",
             Op::Firewall(op) => op.verb(),
             Op::DeleteLink { .. }
             | Op::DeleteAddress(_)
@@ -431,7 +439,8 @@ impl Op {
             | Op::ConfigureDhcpServer { new: true, .. }
             | Op::StartDhcpServer { .. }
             | Op::AddDhcpHost { .. }
-            | Op::BridgeVlans { add: true, .. } => '+',
+            | Op::BridgeVlans { add: true, .. }
+            | Op::AltName { add: true, .. } => '+',
             Op::ChangeLink { .. } | Op::ConfigureDhcpServer { .. } => '~',
             Op::Firewall(op) => op.sign(),
             Op::DeleteLink { .. }
@@ -440,7 +449,8 @@ impl Op {
             | Op::DeleteRule(_)
             | Op::StopDhcpServer { .. }
             | Op::RemoveDhcpHost { .. }
-            | Op::BridgeVlans { .. } => '-',
+            | Op::BridgeVlans { .. }
+            | Op::AltName { .. } => '-',
         }
     }
 

@@ -349,6 +349,10 @@ pub struct KernelState {
     /// one are absent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, String>,
+    /// Each link's alternative names (IFLA_PROP_LIST{IFLA_ALT_IFNAME}, nmstate's
+    /// `alt-names`), by name; links without one are absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alt_names: BTreeMap<String, BTreeSet<String>>,
     /// Links whose user-set IFF_PROMISC flag is on (nmstate's `accept-all-mac-addresses`;
     /// not the promiscuity bridges and MACVLANs add, which the kernel does not report).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
@@ -382,6 +386,18 @@ impl PartialEq for LinkIds {
 impl Eq for LinkIds {}
 
 impl KernelState {
+    /// The link that has `name` as its name or as one of its alternative names (the
+    /// kernel keeps both in one namespace of names).
+    pub fn named(&self, name: &str) -> Option<&str> {
+        if let Some((n, _)) = self.links.get_key_value(name) {
+            return Some(n);
+        }
+        self.alt_names
+            .iter()
+            .find(|(_, alts)| alts.contains(name))
+            .map(|(n, _)| n.as_str())
+    }
+
     /// Sorts every list so that two states with the same content compare equal.
     pub fn normalize(&mut self) {
         self.addresses.sort();

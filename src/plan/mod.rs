@@ -10,6 +10,7 @@
 //! then creations the other way round. Deleting rules before routes is VDSM's lesson: a
 //! rule pointing at an emptied table would send traffic to the main table meanwhile.
 
+mod alt_names;
 mod base_keys;
 #[cfg(test)]
 mod base_keys_tests;
@@ -54,7 +55,7 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 28] = [
+pub const PHASES: [&str; 30] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
@@ -64,6 +65,7 @@ pub const PHASES: [&str; 28] = [
     "delete addresses",
     "release ports",
     "delete links",
+    "delete alt names",
     "create bridges",
     "bridge mtu",
     "create devices",
@@ -72,6 +74,7 @@ pub const PHASES: [&str; 28] = [
     "open vswitch",
     "change links",
     "change bridges",
+    "add alt names",
     "add bridge vlans",
     "delete bridge vlans",
     "link sysctls",
@@ -103,6 +106,9 @@ pub enum Phase {
     DeleteAddresses,
     ReleasePorts,
     DeleteLinks,
+    /// Alternative names go before links are made and names added, so that a name can
+    /// move (see [`alt_names`]).
+    DeleteAltNames,
     CreateBridges,
     /// A bridge's MTU before its ports join, leave or change theirs, so that the kernel
     /// keeps it (see [`bridge_mtu`]).
@@ -118,6 +124,8 @@ pub enum Phase {
     Ovs,
     ChangeLinks,
     ChangeBridges,
+    /// Once the links they name are made.
+    AddAltNames,
     /// Bridge port VLANs, once ports are in and VLAN filtering is on: the new ones (and
     /// the PVID) first, so that a port never goes without its VLANs on the way.
     AddBridgeVlans,
@@ -225,6 +233,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     devices::check_stacked_mtu(current, intent, &mut errors);
     links::plan_addresses(current, intent, &mut plan);
     base_keys::plan(current, intent, &mut plan);
+    alt_names::plan(current, intent, &mut plan, &mut errors);
     let ix = owned::Index::new(current, intent);
     owned::check_tables(current, &ix, intent, &mut errors);
     owned::plan_routes(current, &ix, intent, &mut plan, &mut errors);

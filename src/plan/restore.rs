@@ -59,7 +59,8 @@ impl Scope {
                 }
                 Op::ChangeLink { name, .. }
                 | Op::DeleteLink { name }
-                | Op::BridgeVlans { name, .. } => {
+                | Op::BridgeVlans { name, .. }
+                | Op::AltName { name, .. } => {
                     s.links.insert(name.clone());
                 }
                 Op::AddAddress(a) | Op::DeleteAddress(a) => {
@@ -152,7 +153,8 @@ impl Scope {
             Op::CreateLink(l) => link(&l.name),
             Op::ChangeLink { name, .. }
             | Op::DeleteLink { name }
-            | Op::BridgeVlans { name, .. } => link(name),
+            | Op::BridgeVlans { name, .. }
+            | Op::AltName { name, .. } => link(name),
             Op::AddAddress(a) | Op::DeleteAddress(a) => link(&a.ifname),
             Op::AddRoute(r) | Op::DeleteRoute(r) => route_in(r),
             Op::AddRule(r) | Op::DeleteRule(r) if crate::expand::is_block_rule(r) => {
@@ -495,6 +497,7 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
         plan.push(Phase::AddRoutes, Op::AddRoute(r));
     }
     super::bridge_vlans::restore(current, target, &mut plan);
+    super::alt_names::restore(current, target, &mut plan);
     finish(&mut plan, current, target);
     for r in current.rules.iter().filter(|r| !target.rules.contains(r)) {
         plan.push(Phase::DeleteRules, Op::DeleteRule(r.clone()));

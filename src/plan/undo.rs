@@ -106,6 +106,8 @@ struct Effects {
     lost_ips: BTreeSet<IpAddr>,
     /// Bridge port VLANs of links of the state before, as the apply's ops left them.
     vlans: BTreeMap<String, crate::netdev::VlanSet>,
+    /// Alternative names of links of the state before: (link, name) → added.
+    alt_names: BTreeMap<(String, String), bool>,
 }
 
 fn veth_peer(kind: &LinkKind) -> Option<&str> {
@@ -221,6 +223,7 @@ impl Effects {
                 Op::AddRule(r) => toggle(&mut e.rules, r, true, before.rules.contains(r)),
                 Op::DeleteRule(r) => toggle(&mut e.rules, r, false, before.rules.contains(r)),
                 Op::BridgeVlans { .. } => vlans::record(&mut e.vlans, before, op),
+                Op::AltName { .. } => super::alt_names::record(&mut e.alt_names, before, op),
                 // Hostnet's own objects: restored by their own inverses.
                 Op::Ovs(_)
                 | Op::Firewall(_)
@@ -446,6 +449,7 @@ impl Undo<'_> {
         links::recreate(&mut cx, &recreate);
         links::changed(&mut cx);
         vlans::vlans(&mut cx);
+        alt_names(&mut cx);
         addresses(&mut cx);
         routes(&mut cx);
         rules(&mut cx);
@@ -453,6 +457,31 @@ impl Undo<'_> {
         super::dropped::readd_restored(now, self.before, &mut out.plan);
         super::restore::finish(&mut out.plan, now, self.before);
         out
+    }
+}
+
+/// The apply's alternative names taken back (see [`super::alt_names`]).
+fn alt_names(cx: &mut Ctx<'_>) {
+    let remade: BTreeSet<String> = cx
+        .recreating
+        .iter()
+        .filter(|n| cx.e.deleted.contains(*n) && !cx.deleting.contains(*n))
+        .cloned()
+        .collect();
+    let ok = |n: &str| cx.link_ok(n) && !cx.recreating.contains(n);
+    let (ops, blocked) = super::alt_names::undo(
+        cx.u.before,
+        cx.now,
+        &cx.e.alt_names,
+        &ok,
+        &remade,
+        &cx.deleting,
+    );
+    for (phase, op) in ops {
+        cx.push(phase, op);
+    }
+    for b in blocked {
+        cx.blocked(b);
     }
 }
 
@@ -492,6 +521,10 @@ pub fn took_effect(op: &Op, before: &KernelState, now: &KernelState) -> bool {
         Op::DeleteRoute(r) => !now.routes.contains(r),
         Op::AddRule(r) => now.rules.iter().any(|x| same_rule(x, r)),
         Op::DeleteRule(r) => !now.rules.iter().any(|x| same_rule(x, r)),
+        Op::AltName { name, alt, add } => {
+            let has = |s: &KernelState| s.alt_names.get(name).is_some_and(|a| a.contains(alt));
+            has(before) != *add && has(now) == *add
+        }
         // Restored by exact convergence whether or not they ran.
         _ => true,
     }

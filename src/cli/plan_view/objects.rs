@@ -121,6 +121,19 @@ fn describe(op: &Op, before: &KernelState) -> Described {
                 Some(obj([(side, json!(vids))])),
             )
         }
+        Op::AltName { name, alt, add } => {
+            let (k, label) = link_key(name);
+            let now: Vec<&String> = before.alt_names.get(name).into_iter().flatten().collect();
+            let side = if *add { "add" } else { "remove" };
+            (
+                Kind::Interface,
+                k,
+                label,
+                Change,
+                Some(obj([("alt-names", json!(now))])),
+                Some(obj([(side, json!({ "alt-name": alt }))])),
+            )
+        }
         Op::Ovs(o) => ovs(o, before),
         Op::Firewall(f) => firewall(f),
         Op::ConfigureDhcpServer { .. }

@@ -56,6 +56,7 @@ pub(super) struct RawLink {
     pub promisc: bool,
     /// IFLA_IFALIAS (absent when empty).
     pub alias: Option<String>,
+    pub alt_names: Vec<String>,
     pub mtu: u32,
     pub mac: Option<MacAddr>,
     pub master: Option<u32>,
@@ -96,6 +97,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
         up: wire::u32_at(payload, 8)? & IFF_UP != 0,
         promisc: wire::u32_at(payload, 8)? & IFF_PROMISC != 0,
         alias: None,
+        alt_names: Vec::new(),
         mtu: 0,
         mac: None,
         master: None,
@@ -111,9 +113,8 @@ pub(super) fn parse(payload: &[u8]) -> Option<RawLink> {
             IFLA_IFNAME => link.name = wire::as_string(value),
             IFLA_MTU => link.mtu = wire::as_u32(value).unwrap_or(0),
             IFLA_IFALIAS => link.alias = Some(wire::as_string(value)).filter(|a| !a.is_empty()),
-            IFLA_ADDRESS => {
-                link.mac = <[u8; 6]>::try_from(value).ok().map(MacAddr);
-            }
+            IFLA_ADDRESS => link.mac = <[u8; 6]>::try_from(value).ok().map(MacAddr),
+            super::alt_names::IFLA_PROP_LIST => link.alt_names = super::alt_names::decode(value),
             IFLA_MASTER => link.master = wire::as_u32(value).filter(|&i| i != 0),
             IFLA_GROUP => link.group = wire::as_u32(value).unwrap_or(0),
             IFLA_LINK => link.link = wire::as_u32(value).filter(|&i| i != 0),
@@ -526,6 +527,7 @@ mod tests {
             up: true,
             promisc: false,
             alias: None,
+            alt_names: Vec::new(),
             inet6: None,
             mtu: 1500,
             mac: None,

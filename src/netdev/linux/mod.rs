@@ -15,6 +15,7 @@
 //! with almost every release.
 
 mod addr;
+mod alt_names;
 mod bond_port;
 mod bridge;
 mod bridge_vlan;
@@ -30,6 +31,7 @@ pub mod nfnl;
 pub mod nft_read;
 mod nft_verified;
 mod quiet_create;
+mod refusals;
 mod route;
 mod rule;
 mod socket;
@@ -47,7 +49,8 @@ pub use netns::{
 };
 
 use self::link::RawLink;
-use self::socket::{Nack, NlSocket};
+use self::refusals::{already_gone, rejection};
+use self::socket::NlSocket;
 use super::firewall::{FirewallDriver, Kernel};
 use super::{Driver, DriverError, Family, KernelState, LinkChange, LinkKind, NewLink, Op};
 
@@ -250,6 +253,11 @@ impl LinuxDriver {
                 let bridge = self.bridges.contains(name);
                 (bridge_vlan::request(index, vlans, *add, bridge), 0)
             }
+            Op::AltName { name, alt, add } => match self.ifindex.get(name) {
+                // Its names went with it.
+                None if !add => return Ok(None),
+                _ => (alt_names::request(self.resolve(op, name)?, alt, *add), 0),
+            },
             // Rules name their input interface, so they need no ifindex.
             Op::AddRule(r) => (RouteNetlinkMessage::NewRule(rule::message(r)), NEW),
             Op::DeleteRule(r) => (RouteNetlinkMessage::DelRule(rule::message(r)), 0),
@@ -392,7 +400,9 @@ fn interfaces(op: &Op) -> Vec<&str> {
             }
             names
         }
-        Op::DeleteLink { name } | Op::BridgeVlans { name, .. } => vec![name],
+        Op::DeleteLink { name } | Op::BridgeVlans { name, .. } | Op::AltName { name, .. } => {
+            vec![name]
+        }
         Op::AddAddress(a) | Op::DeleteAddress(a) => vec![&a.ifname],
         Op::AddRoute(r) | Op::DeleteRoute(r) => r.devices().collect(),
         Op::AddRule(_) | Op::DeleteRule(_) | Op::Ovs(_) | Op::Firewall(_) => Vec::new(),
@@ -401,45 +411,6 @@ fn interfaces(op: &Op) -> Vec<&str> {
         | Op::StopDhcpServer { .. }
         | Op::AddDhcpHost { .. }
         | Op::RemoveDhcpHost { .. } => Vec::new(),
-    }
-}
-
-fn rejection(op: &Op, nack: Nack) -> DriverError {
-    match nack {
-        Nack::Kernel { errno, message } => DriverError::Rejected {
-            op: format!("{} {op}", op.verb()),
-            errno,
-            message: message.or_else(|| why_unsupported(op, errno)),
-        },
-        Nack::Failed(e) => e,
-    }
-}
-
-/// The kernel's bare EOPNOTSUPP for what needs bridge VLAN filtering, explained: with
-/// no bridge yet, the plan could not know the kernel lacks it.
-fn why_unsupported(op: &Op, errno: i32) -> Option<String> {
-    let vlans = match op {
-        Op::BridgeVlans { .. } => true,
-        Op::CreateLink(l) => matches!(&l.kind, LinkKind::Bridge(o) if o.vlan_filtering),
-        Op::ChangeLink { change, .. } => change
-            .bridge
-            .as_ref()
-            .is_some_and(|b| b.vlan_filtering.is_some()),
-        _ => false,
-    };
-    (errno == libc::EOPNOTSUPP && vlans).then(|| {
-        "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), which port VLANs need".into()
-    })
-}
-
-/// Errnos that mean a delete found its object already gone.
-fn already_gone(op: &Op, errno: i32) -> bool {
-    match op {
-        Op::DeleteLink { .. } => matches!(errno, libc::ENODEV | libc::ENOENT),
-        Op::DeleteAddress(_) => matches!(errno, libc::EADDRNOTAVAIL | libc::ENOENT | libc::ENODEV),
-        Op::DeleteRoute(_) => matches!(errno, libc::ESRCH | libc::ENOENT | libc::ENODEV),
-        Op::DeleteRule(_) => matches!(errno, libc::ENOENT | libc::ESRCH),
-        _ => false,
     }
 }
 
@@ -456,6 +427,7 @@ impl LinuxDriver {
         let mut state = KernelState {
             links,
             aliases,
+            alt_names: alt_names::of_links(&raw_links),
             promisc,
             bridge_ports: link::bridge_ports(&raw_links),
             bond_ports: link::bond_ports(&raw_links),
