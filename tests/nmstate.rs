@@ -8,6 +8,8 @@
 //! standing in for NICs (so every `type: ethernet` also checks that a veth is one).
 //! Files for kinds this kernel lacks run in the VM tier (`tests/real_kernel.rs`).
 
+#[path = "nmstate/alt_names.rs"]
+mod alt_names;
 #[path = "nmstate/base_keys.rs"]
 mod base_keys;
 mod common;
@@ -89,6 +91,8 @@ corpus!(
     "ipv6_token.yml",
     "ipv6_token_reset.yml",
     "linux_bridge_extra_ports.yml",
+    "alt_names.yml",
+    "alt_names_absent.yml",
 );
 
 /// `hostnet apply` of a corpus file (through standard input).

@@ -124,6 +124,7 @@ fn describe(op: &Op, before: &KernelState) -> Described {
         Op::AltName { name, alt, add } => {
             let (k, label) = link_key(name);
             let now: Vec<&String> = before.alt_names.get(name).into_iter().flatten().collect();
+            // One key per name, so that the names of one link merge into one line.
             let side = if *add { "add" } else { "remove" };
             (
                 Kind::Interface,
@@ -131,7 +132,7 @@ fn describe(op: &Op, before: &KernelState) -> Described {
                 label,
                 Change,
                 Some(obj([("alt-names", json!(now))])),
-                Some(obj([(side, json!({ "alt-name": alt }))])),
+                Some(obj([(&*format!("altname {alt}"), json!(side))])),
             )
         }
         Op::Ovs(o) => ovs(o, before),

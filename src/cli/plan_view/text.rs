@@ -142,6 +142,8 @@ fn change_words(key: &str, old: &Value, new: &Value) -> String {
         "running" => format!("dnsmasq {o} -> {n}"),
         // Bridge VLANs added and removed (their set before is in `vlans`).
         "add" | "remove" if old.is_null() => format!("{key} {n}"),
+        // An alternative name: `add altname port1`.
+        k if k.starts_with("altname ") => format!("{n} {k}"),
         _ => format!("{key} {o} -> {n}"),
     }
 }
@@ -150,6 +152,7 @@ fn change_words(key: &str, old: &Value, new: &Value) -> String {
 fn later_words(key: &str, v: &Value) -> String {
     match (key, v) {
         ("running", Value::Bool(true)) => "dnsmasq started".into(),
+        (k, Value::String(s)) if k.starts_with("altname ") => format!("then {s} {k}"),
         _ => format!("then {key} {}", value_words(key, v)),
     }
 }
