@@ -195,3 +195,22 @@ fn restore_converges_the_names_of_kept_and_remade_links() {
         "- altname uplink-a dev eth0\n+ altname old0 dev eth1\n"
     );
 }
+
+#[test]
+fn a_failure_at_any_op_leaves_every_name_as_it_was() {
+    let yaml = "interfaces:
+- name: eth0
+  alt-names:
+  - name: uplink-a
+  - name: theirs0
+  ipv4: {enabled: true, address: [{ip: 192.0.2.9, prefix-length: 24}]}
+- name: eth1
+  alt-names:
+  - {name: old0, state: absent}
+  - {name: uplink-b}
+- {name: br7, type: linux-bridge, alt-names: [{name: old0}, {name: guests-of-rack-7}]}
+";
+    let p = crate::engine::tests::fail_at_every_op(named_host, &intent_of(yaml), |s| s);
+    let alt_ops = p.ops().filter(|o| matches!(o, Op::AltName { .. })).count();
+    assert_eq!(alt_ops, 5, "{p}");
+}

@@ -176,3 +176,42 @@ fn alt_names_rolled_back_exactly_after_a_failure() {
     assert_eq!(alt_names("eth2"), ["old-uplink"], "{e}");
     assert!(!ip(&["addr", "show", "dev", "eth2"]).contains("192.0.2.71"));
 }
+
+#[test]
+fn alt_names_rolled_back_after_a_crash() {
+    if !enter_private_netns("alt_names_rolled_back_after_a_crash") {
+        return;
+    }
+    fixture();
+    name_it("eth1", "theirs0");
+    name_it("eth2", "old-uplink");
+    let before = query();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Killed after each non-empty phase in turn (the apply finishes once k passes the
+    // last), then rolled back from the crash journal.
+    let mut crashed = 0;
+    for k in 0..10 {
+        let o = base_keys::journaled(
+            dir.path(),
+            &["apply", "-"],
+            read("alt_names.yml"),
+            &[("HOSTNET_TEST_CRASH_AFTER_PHASE", &k.to_string())],
+        );
+        if o.status.success() {
+            break;
+        }
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&o.status),
+            Some(9),
+            "crash point {k}: {}",
+            text(&o)
+        );
+        crashed += 1;
+        let o = base_keys::journaled(dir.path(), &["rollback"], "", &[]);
+        assert!(o.status.success(), "crash point {k}: {}", text(&o));
+        assert_eq!(query().alt_names, before.alt_names, "crash point {k}");
+    }
+    // Crashes after the removals and after the additions were among them.
+    assert!(crashed >= 2, "{crashed} crash points");
+    assert_eq!(alt_names("eth1"), ["theirs0", "uplink-rack-a", LONG]);
+}
