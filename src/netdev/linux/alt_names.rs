@@ -5,9 +5,9 @@
 //! The kernel keeps names and alternative names in one namespace: a name another link
 //! has as its name or alternative name is EEXIST; deleting a name the link does not have
 //! is ENOENT, or EINVAL when it is the link's own name or another link's. An
-//! alternative name is at most 127 bytes (ALTIFNAMSIZ 128); the kernel (6.1 and 6.18)
-//! checks nothing else of it, which is why validation refuses more (see
-//! `model::alt_names`).
+//! alternative name is at most 127 bytes (ALTIFNAMSIZ 128, ERANGE beyond); 6.18 checks
+//! nothing else of it (an empty name, spaces and '/' are taken), which is why validation
+//! refuses more (see `model::alt_names`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
