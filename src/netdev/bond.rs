@@ -120,8 +120,18 @@ pub const ARP_ALL_TARGETS: &[&str] = &["any", "all"];
 /// The kernel's limit of ARP and of NS targets (BOND_MAX_ARP_TARGETS, BOND_MAX_NS_TARGETS).
 pub const MAX_TARGETS: usize = 16;
 
-/// The kernel's value of `name` in `table` (an error listing the names otherwise).
+/// The kernel's value of `name` in `table`, which may also be given as that number
+/// (`"2"`, as the bonding sysfs and nmstate take it); an error listing the names
+/// otherwise.
 pub fn bond_value(table: &[&str], name: &str) -> Result<u8, String> {
+    let last = table.len().saturating_sub(1);
+    if let Ok(n) = name.trim().parse::<i64>() {
+        return usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= last)
+            .and_then(|n| u8::try_from(n).ok())
+            .ok_or_else(|| format!("{n} is out of range (0-{last}: {})", table.join(", ")));
+    }
     table
         .iter()
         .position(|n| *n == name)

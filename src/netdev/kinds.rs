@@ -173,7 +173,14 @@ impl BondMode {
 
 impl FromStr for BondMode {
     type Err = String;
+    /// A name, or the kernel's number (`"4"`, as the bonding sysfs and nmstate take it).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(n) = s.trim().parse::<i64>() {
+            return u8::try_from(n)
+                .ok()
+                .and_then(BondMode::from_number)
+                .ok_or_else(|| format!("{n} is out of range (0-6: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)"));
+        }
         BondMode::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
