@@ -215,9 +215,15 @@ fn bond_options_are_created_shown_and_reapplied_as_nothing() {
 #[test]
 fn bond_options_change_in_place_unless_they_need_the_bond_down() {
     let m = applied(LACP);
+    // The 802.3ad actor's priority and MAC change in place too (6.1 takes them on an up
+    // bond with ports).
     let changed = LACP
         .replace("min_links: 1", "min_links: 2")
-        .replace("updelay: 200", "updelay: 300");
+        .replace("updelay: 200", "updelay: 300")
+        .replace(
+            "ad_actor_sys_prio: 100,",
+            "ad_actor_sys_prio: 200, ad_actor_system: 02:00:00:00:00:07,",
+        );
     let p = plan(m.state(), &intent_of(&changed)).expect("plans");
     assert!(
         p.ops()
