@@ -129,3 +129,34 @@ fn bad_values_name_their_field() {
         assert!(e.contains(want), "{want} not in:\n{e}");
     }
 }
+
+#[test]
+fn an_ipvlan_that_would_switch_an_unlisted_one_on_its_base_is_refused() {
+    let m = applied(IPVLANS);
+    let other =
+        "interfaces:\n  - name: ipv2\n    type: ipvlan\n    ipvlan: {base-iface: eth0, mode: l3}\n";
+    let e = plan(m.state(), &nmstate(other)).expect_err("refused");
+    let e = e[0].to_string();
+    assert!(
+        e.starts_with("interfaces[0].ipvlan: ipvlan ipv0 on eth0"),
+        "{e}"
+    );
+    assert!(e.contains("mode l2, private true, vepa false"), "{e}");
+    // The same mode and flags leave ipv0 as it is.
+    let same = other.replace("mode: l3}", "mode: l2, private: true}");
+    let p = plan(m.state(), &nmstate(&same)).expect("plans");
+    assert!(p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
+    // Listed with the new mode, ipv0 is the file's: both change.
+    let both = format!(
+        "{other}  - name: ipv0\n    type: ipvlan\n    ipvlan: {{base-iface: eth0, mode: l3}}\n"
+    );
+    plan(m.state(), &nmstate(&both)).expect("plans");
+    // Changing ipv0 in place would switch an unlisted ipv2 too.
+    let m = applied(&format!("{IPVLANS}{}", &same["interfaces:\n".len()..]));
+    let change = "interfaces:\n  - name: ipv0\n    type: ipvlan\n    ipvlan: {base-iface: eth0, mode: l3s}\n";
+    let e = plan(m.state(), &nmstate(change)).expect_err("refused")[0].to_string();
+    assert!(
+        e.starts_with("interfaces[0].ipvlan: ipvlan ipv2 on eth0"),
+        "{e}"
+    );
+}

@@ -29,6 +29,7 @@ pub mod dhcp;
 mod dhcp_server;
 mod dropped;
 pub mod firewall;
+mod ipvlan_base;
 #[cfg(test)]
 mod kinds_tests;
 mod links;
