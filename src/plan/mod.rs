@@ -42,6 +42,7 @@ mod restore;
 mod rule_block;
 pub mod undo;
 mod vlan_aware_uplinks;
+mod vlan_filtering_off;
 
 pub(crate) use base_keys::sysctl_phase;
 
