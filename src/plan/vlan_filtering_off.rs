@@ -30,10 +30,12 @@ fn bridges_to_clear<'a>(current: &'a KernelState, intent: &'a Intent) -> Vec<&'a
             Some(LinkKind::Bridge(o)) if o.vlan_filtering
         );
         let asked = li.bridge.as_ref().and_then(|b| b.vlan_filtering).is_some();
+        // A network that stays on the bridge owns VLANs there; one that goes takes its
+        // VLANs back (counted below).
         let owned = intent
             .owned_vlans
             .iter()
-            .any(|(port, o)| o.bridge == *name || port == name);
+            .any(|(port, o)| (o.bridge == *name || port == name) && !o.add.is_empty());
         if listed && filtering && !asked && !owned && all_default(current, intent, name) {
             out.push(name.as_str());
         }
@@ -71,9 +73,16 @@ fn all_default(current: &KernelState, intent: &Intent, bridge: &str) -> bool {
     ports.iter().all(|p| {
         match intent.links.get(*p).and_then(|l| l.vlans.as_ref()) {
             Some(v) => v.want.as_ref().is_none_or(plain),
-            // Kept as it is (a port joining now gets the default).
+            // Kept as it is but for the VLANs networks take back (a port joining now
+            // gets the default).
             None => current.bridge_vlans.get(*p).is_none_or(|s| {
-                plain(s)
+                let mut s = s.clone();
+                if let Some(o) = intent.owned_vlans.get(*p) {
+                    for v in o.remove.difference(&o.add) {
+                        s.remove(v);
+                    }
+                }
+                plain(&s)
                     || current.links.get(*p).and_then(|l| l.controller.as_deref()) != Some(bridge)
                         && *p != bridge
             }),
