@@ -8,9 +8,17 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// IANA's VXLAN port. The kernel's own default is the pre-standard 8472, so hostnet
-/// always sends the port explicitly.
-pub const VXLAN_DEFAULT_PORT: u16 = 4789;
+/// The port of a new VXLAN whose file gives none: the kernel's own default, the
+/// pre-standard 8472, which NetworkManager (and so nmstate, which leaves the key to it)
+/// uses too, so that an nmstate file makes the tunnel it makes there (IANA's port is
+/// 4789: give `destination-port: 4789` for peers that use it). hostnet still sends the
+/// port explicitly.
+pub const VXLAN_DEFAULT_PORT: u16 = 8472;
+
+/// `dst_port` of a VXLAN in an intent whose file gives no `destination-port`: the
+/// planner keeps an existing VXLAN's port (nmstate's rule for keys left out) and gives
+/// a new one [`VXLAN_DEFAULT_PORT`]. Never sent: validation refuses a port 0.
+pub const VXLAN_PORT_UNSET: u16 = 0;
 
 /// An 802.1Q VLAN device on `base`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -207,7 +215,7 @@ pub struct VxlanOptions {
     /// Remote endpoint (unicast) or multicast group.
     pub remote: Option<IpAddr>,
     pub local: Option<IpAddr>,
-    /// UDP destination port.
+    /// UDP destination port ([`VXLAN_PORT_UNSET`] in an intent: the file gives none).
     pub dst_port: u16,
     /// Learn remote MACs from received packets.
     pub learning: bool,

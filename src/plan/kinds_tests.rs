@@ -160,3 +160,17 @@ fn an_ipvlan_that_would_switch_an_unlisted_one_on_its_base_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_vxlan_without_destination_port_keeps_the_one_it_has_and_a_new_one_gets_8472() {
+    let vx = |port: &str| {
+        format!("interfaces:\n  - name: vx0\n    type: vxlan\n    vxlan: {{id: 42, base-iface: eth0, remote: 192.0.2.9{port}}}\n")
+    };
+    let m = applied(&vx(", destination-port: 4789"));
+    let p = plan(m.state(), &nmstate(&vx(""))).expect("plans");
+    assert!(p.is_empty(), "an existing port is kept:\n{p}");
+    let p = plan(host().state(), &nmstate(&vx(""))).expect("plans");
+    assert!(p.to_string().contains("dstport 8472"), "{p}");
+    let e = plan(m.state(), &nmstate(&vx(", destination-port: 8472"))).expect_err("refused");
+    assert!(e[0].to_string().contains("dstport 4789"), "{}", e[0]);
+}

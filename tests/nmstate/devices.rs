@@ -407,3 +407,37 @@ fn bond_arp_monitor() {
     assert_eq!(ifindex("bond-nm5"), before);
     bond_gone("bond-nm5");
 }
+
+/// `vxlan.yml` unchanged; then without `destination-port`: the tunnel keeps its 4789
+/// (nmstate's rule for keys left out), and a new one gets 8472, the port NetworkManager
+/// gives an nmstate file's tunnel (and the kernel's own default).
+#[test]
+fn vxlan_destination_port_left_out() {
+    if !enter_private_netns("vxlan_destination_port_left_out") {
+        return;
+    }
+    fixture();
+    converges("vxlan.yml", &["vxnm42"]);
+    has_all(
+        "vxnm42",
+        &details("vxnm42"),
+        &["vxlan id 42", "dstport 4789"],
+    );
+    let without = read("vxlan.yml").replace("      destination-port: 4789\n", "");
+    assert_ne!(without, read("vxlan.yml"));
+    let o = hostnet(&["apply", "-"], Some(&without));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Nothing to change"),
+        "{}",
+        text(&o)
+    );
+    let new = without
+        .replace("vxnm42", "vxnm43")
+        .replace("id: 42", "id: 43");
+    converges_yaml("vxlan.yml without destination-port", &new, &["vxnm43"]);
+    has_all(
+        "vxnm43",
+        &details("vxnm43"),
+        &["vxlan id 43", "dstport 8472"],
+    );
+}
