@@ -179,7 +179,7 @@ interfaces:
   - {name: u1, type: veth, ipv4: {enabled: true, address: [{ip: 10.0.0.2, prefix-length: 24}]}}
   - name: vx0
     type: vxlan
-    vxlan: {id: 4242, base-iface: u1, remote: 10.0.0.1, destination-port: 4789}
+    vxlan: {id: 4242, base-iface: u1, remote: 10.0.0.1, destination-port: 8472}
     ipv4: {enabled: true, address: [{ip: 172.16.0.2, prefix-length: 24}]}
 ";
     apply_yaml(host).expect("applies here");
@@ -187,7 +187,8 @@ interfaces:
     let s = query();
     match &s.links["vx0"].kind {
         LinkKind::Vxlan(v) => {
-            assert_eq!((v.id, v.dst_port, v.learning), (4242, 4789, true));
+            // No destination-port: a new tunnel gets 8472, NetworkManager's (nmstate's).
+            assert_eq!((v.id, v.dst_port, v.learning), (4242, 8472, true));
             assert_eq!(v.base.as_deref(), Some("u0"));
             assert_eq!(v.remote, Some("10.0.0.2".parse().expect("ip")));
         }

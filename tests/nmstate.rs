@@ -839,6 +839,15 @@ fn linux_bridge_port_vlans() {
     let pvid = "interfaces:\n- {name: br-vl0, type: linux-bridge, bridge: {options: {vlan-default-pvid: 5}}}\n";
     vlans_as_predicted("vlan-default-pvid", pvid, &["br-vl0", "eth1", "eth2"]);
     assert_eq!(kernel_vlans("eth2"), "5 pvid untagged");
+    // No port with VLANs of its own any more: VLAN filtering goes off (nmstate's rule).
+    let off = "interfaces:\n- {name: br-vl0, type: linux-bridge, bridge: {port: [{name: eth1, vlan: {}}, {name: eth2, vlan: {}}]}}\n";
+    vlans_as_predicted("vlan filtering off", off, &["br-vl0", "eth1", "eth2"]);
+    assert_eq!(kernel_vlans("eth1"), "5 pvid untagged");
+    has_all(
+        "br-vl0",
+        &ip(&["-d", "link", "show", "br-vl0"]),
+        &["vlan_filtering 0"],
+    );
     let o = hostnet(
         &["apply", "-"],
         Some("interfaces:\n- {name: br-vl0, type: linux-bridge, state: absent}\n"),

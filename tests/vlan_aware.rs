@@ -228,4 +228,21 @@ interfaces:
         text(&o)
     );
     assert_eq!(query(), before, "a refused apply changed the namespace");
+
+    // The shared bridge declared in `interfaces` too: the entry's options, red's VLANs.
+    let with_entry = format!(
+        "{red_on_u2}interfaces:\n- {{name: br0, type: linux-bridge, bridge: {{options: {{mac-ageing-time: 600, multicast-snooping: false}}, port: [{{name: u2}}]}}}}\n"
+    );
+    applies(&with_entry);
+    let s = query();
+    let LinkKind::Bridge(o) = &s.links["br0"].kind else {
+        panic!("br0 is a bridge");
+    };
+    assert!(o.vlan_filtering && !o.mcast_snooping, "{o:?}");
+    assert_eq!(o.ageing_time, 60000);
+    assert_eq!(vlans(&s, "u2"), "1 pvid untagged 200");
+    assert!(
+        applies(&with_entry).contains("Nothing to change"),
+        "re-apply changed something"
+    );
 }

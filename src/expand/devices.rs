@@ -6,7 +6,7 @@ use super::{Intent, KindIntent, LinkIntent};
 use crate::model::*;
 use crate::netdev::{
     IpVlanMode, IpVlanOptions, LinkKind, MacVlanMode, MacVlanOptions, TapOptions, VlanOptions,
-    VlanProtocol, VxlanOptions, VXLAN_DEFAULT_PORT,
+    VlanProtocol, VxlanOptions, VXLAN_PORT_UNSET,
 };
 
 /// What `iface` asks for when its type is one of the kinds here (`None` for the
@@ -32,7 +32,7 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
                 local: v.local,
                 dst_port: match v.destination_port {
                     Some(p) => u16::try_from(p).ok()?,
-                    None => VXLAN_DEFAULT_PORT,
+                    None => VXLAN_PORT_UNSET,
                 },
                 learning: v.learning.unwrap_or(true),
             }))

@@ -57,9 +57,17 @@ pub(super) fn expand_links(
             ports: Some(Ports::AtLeast(Vec::new())),
             ..LinkIntent::named(origin, IfaceState::Up)
         });
-    if let (Some(u), Some(Ports::AtLeast(ps))) = (&n.uplink, &mut bridge.ports) {
-        if !ps.contains(u) {
-            ps.push(u.clone());
+    // Declared in `interfaces` too (validation checked its port list): that entry's
+    // options stay; the network needs VLAN filtering, and its uplink in the bridge.
+    bridge
+        .bridge
+        .get_or_insert_with(BridgeChange::default)
+        .vlan_filtering = Some(true);
+    if let Some(u) = &n.uplink {
+        match &mut bridge.ports {
+            Some(Ports::AtLeast(ps)) if !ps.contains(u) => ps.push(u.clone()),
+            None => bridge.ports = Some(Ports::AtLeast(vec![u.clone()])),
+            _ => {}
         }
     }
     intent.links.insert(

@@ -49,6 +49,14 @@ fn named_value<'a>(o: &'a BondOptionsSpec, key: &str) -> Option<&'a String> {
     }
 }
 
+/// Whether a named option is given as a valid value other than the kernel's default
+/// (number 0 of each table), by name or by number.
+fn non_default(v: &Option<String>, table: &[&str]) -> bool {
+    v.as_deref()
+        .and_then(|v| bond_value(table, v).ok())
+        .is_some_and(|v| v != 0)
+}
+
 /// The numeric options: key, value, and the smallest and largest the kernel takes.
 fn numbers(o: &BondOptionsSpec) -> [(&'static str, Option<u32>, u32, u32); 10] {
     [
@@ -85,9 +93,7 @@ fn mode_bound(o: &BondOptionsSpec) -> [(&'static str, bool, &'static [BondMode])
         ("arp_interval", o.arp_interval.is_some_and(|v| v != 0), ARP),
         (
             "arp_validate",
-            o.arp_validate
-                .as_deref()
-                .is_some_and(|v| v != ARP_VALIDATE[0]),
+            non_default(&o.arp_validate, ARP_VALIDATE),
             ARP,
         ),
         (
@@ -263,10 +269,7 @@ pub(super) fn validate(errs: &mut Errors, path: &str, mode: Option<BondMode>, o:
     if mode.is_some_and(|m| m != BondMode::Lacp) {
         let d = BondOptions::new(BondMode::Lacp, 0);
         let lacp_only = [
-            (
-                "lacp_rate",
-                o.lacp_rate.as_deref().is_some_and(|v| v != LACP_RATE[0]),
-            ),
+            ("lacp_rate", non_default(&o.lacp_rate, LACP_RATE)),
             (
                 "ad_actor_sys_prio",
                 o.ad_actor_sys_prio
@@ -301,10 +304,7 @@ fn arp_or_mii(errs: &mut Errors, path: &str, o: &BondOptionsSpec) {
     let Some(miimon) = o.miimon.filter(|m| *m != 0) else {
         return;
     };
-    let validating = o
-        .arp_validate
-        .as_deref()
-        .is_some_and(|v| v != ARP_VALIDATE[0]);
+    let validating = non_default(&o.arp_validate, ARP_VALIDATE);
     let uses = [
         ("arp_interval", o.arp_interval.is_some_and(|v| v != 0)),
         ("arp_validate", validating),

@@ -166,7 +166,8 @@ pub struct VxlanSpec {
     pub remote: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<IpAddr>,
-    /// Default 4789.
+    /// Left out: an existing tunnel's port, 8472 for a new one (NetworkManager's, so an
+    /// nmstate file's, and the kernel's default; IANA's is 4789).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_port: Option<u32>,
     /// Default true.

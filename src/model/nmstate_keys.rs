@@ -187,6 +187,7 @@ fn decide(w: &mut Walk, path: &str, map: &mut Mapping, name: &str, rule: Key) {
         Key::Keep | Key::Alias(_) => {}
         Key::Int => w.changed |= coerce_int(value),
         Key::Bool => w.changed |= coerce_bool(value),
+        Key::Text => w.changed |= coerce_text(value),
         Key::IntOrDefault => {
             w.changed |= coerce_int(value);
             if value.as_i64() == Some(-1) {
@@ -260,6 +261,13 @@ fn coerce_int(v: &mut Value) -> bool {
         return false;
     };
     *v = Value::Number(n.into());
+    true
+}
+
+/// `2` → `"2"`; true when the value changed.
+fn coerce_text(v: &mut Value) -> bool {
+    let Value::Number(n) = v else { return false };
+    *v = Value::String(n.to_string());
     true
 }
 

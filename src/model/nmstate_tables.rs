@@ -13,6 +13,9 @@ pub(super) enum Key {
     Int,
     /// Carried; a boolean nmstate also accepts as a string (`"yes"`, `"0"`, …).
     Bool,
+    /// Carried; a name nmstate (and the bonding sysfs) also accepts as the kernel's
+    /// number (`xmit_hash_policy: 2`): the number is passed on as a string.
+    Text,
     /// Carried; an integer for which `-1` means "the kernel's default" (removed).
     IntOrDefault,
     /// A section with keys of its own.
@@ -407,7 +410,7 @@ const IPVLAN_KEYS: &[(&str, Key)] = &[
 ];
 
 const BOND: &[(&str, Key)] = &[
-    ("mode", Key::Keep),
+    ("mode", Key::Text),
     ("options", Key::Map(BOND_OPTIONS)),
     ("port", Key::Keep),
     ("ports", Key::Alias("port")),
@@ -427,24 +430,24 @@ const BOND_OPTIONS: &[(&str, Key)] = &[
     ("use_carrier", Key::Bool),
     ("arp_interval", Key::Int),
     ("arp_ip_target", Key::Keep),
-    ("arp_validate", Key::Keep),
-    ("arp_all_targets", Key::Keep),
+    ("arp_validate", Key::Text),
+    ("arp_all_targets", Key::Text),
     ("arp_missed_max", Key::Int),
     ("ns_ip6_target", Key::Keep),
     ("primary", Key::Keep),
-    ("primary_reselect", Key::Keep),
-    ("fail_over_mac", Key::Keep),
-    ("xmit_hash_policy", Key::Keep),
+    ("primary_reselect", Key::Text),
+    ("fail_over_mac", Key::Text),
+    ("xmit_hash_policy", Key::Text),
     ("resend_igmp", Key::Int),
     ("num_grat_arp", Key::Int),
     ("num_unsol_na", Key::Int),
-    ("all_slaves_active", Key::Keep),
+    ("all_slaves_active", Key::Text),
     ("min_links", Key::Int),
     ("lp_interval", Key::Int),
     ("packets_per_slave", Key::Int),
-    ("lacp_rate", Key::Keep),
+    ("lacp_rate", Key::Text),
     ("lacp_active", Key::Bool),
-    ("ad_select", Key::Keep),
+    ("ad_select", Key::Text),
     ("ad_actor_sys_prio", Key::Int),
     ("ad_actor_system", Key::Keep),
     ("ad_user_port_key", Key::Int),

@@ -109,12 +109,12 @@ pub(super) fn validate_networks(
         }
         if bridged {
             if let Some(&j) = iface_names.get(&bridge) {
-                let path = if aware {
-                    format!("{p}.bridge")
+                if aware {
+                    // The network owns its VLANs there, the entry the bridge's options.
+                    crate::model::vlan_aware::declared_bridge(errs, d, n, &p, j);
                 } else {
-                    dev_path.clone()
-                };
-                errs.push(path, format!("bridge {bridge} is also declared at interfaces[{j}]; declare it in one place"));
+                    errs.push(dev_path.clone(), format!("bridge {bridge} is also declared at interfaces[{j}]; declare it in one place"));
+                }
             }
         }
         if let Some(u) = &n.uplink {
@@ -147,7 +147,8 @@ pub(super) fn validate_networks(
                     );
                 }
             } else if bridged {
-                if let Some(other) = ix.bridge_claiming(u) {
+                // The shared bridge's own entry may list its uplink.
+                if let Some(other) = ix.bridge_claiming(u).filter(|o| !(aware && *o == bridge)) {
                     errs.push(
                         format!("{p}.uplink"),
                         format!(

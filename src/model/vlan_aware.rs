@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::types::{Desired, NetworkSpec, NetworkState};
+use super::types::{Desired, IfaceState, InterfaceType, NetworkSpec, NetworkState};
 use super::validate::Errors;
 
 impl NetworkSpec {
@@ -108,6 +108,62 @@ pub(super) fn check(errs: &mut Errors, d: &Desired) {
     }
 }
 
+/// A VLAN-aware network's bridge that `interfaces[j]` declares too: the entry gives the
+/// bridge's options (and ports of its own), the network its VLANs and its uplink. What
+/// would contradict that is refused at the entry's key: another type, its removal, a
+/// complete port list without the uplink, or a `vlan` section on the uplink (whose
+/// VLANs the networks on the bridge add and take back one by one).
+pub(super) fn declared_bridge(errs: &mut Errors, d: &Desired, n: &NetworkSpec, p: &str, j: usize) {
+    let Some(iface) = d.interfaces.get(j) else {
+        return;
+    };
+    let at = format!("interfaces[{j}]");
+    let why = format!("bridge of the VLAN-aware network {} ({p})", n.name);
+    if iface.iface_type != Some(InterfaceType::LinuxBridge) {
+        errs.push(
+            format!("{at}.type"),
+            format!("{} is the {why}: it must be a linux-bridge", iface.name),
+        );
+        return;
+    }
+    if iface.state == Some(IfaceState::Absent) {
+        errs.push(
+            format!("{at}.state"),
+            format!("{} is the {why}, which keeps it", iface.name),
+        );
+        return;
+    }
+    let Some(uplink) = n.uplink.as_deref() else {
+        return;
+    };
+    let bridge = iface.bridge.as_ref();
+    let extra = bridge
+        .and_then(|b| b.options.as_ref())
+        .and_then(|o| o.allow_extra_ports)
+        == Some(true);
+    let Some(ports) = bridge.and_then(|b| b.port.as_ref()) else {
+        return;
+    };
+    match ports.iter().position(|q| q.name == uplink) {
+        None if !extra => errs.push(
+            format!("{at}.bridge.port"),
+            format!(
+                "the complete port list of the {why} leaves out its uplink {uplink}: list it, \
+                 or set allow-extra-ports: true"
+            ),
+        ),
+        Some(k) if ports[k].vlan.is_some() => errs.push(
+            format!("{at}.bridge.port[{k}].vlan"),
+            format!(
+                "{uplink} is the uplink of the VLAN-aware network {} ({p}), whose VLANs \
+                 the networks on the bridge own; leave its vlan section out",
+                n.name
+            ),
+        ),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::model::{parse, validate};
@@ -163,8 +219,20 @@ mod tests {
                 "networks[0].vlan: the VLAN device bridge-name-14.500 would be longer than 15 bytes",
             ),
             (
-                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\ninterfaces:\n- {name: br0, type: linux-bridge}",
-                "networks[0].bridge: bridge br0 is also declared at interfaces[0]",
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\ninterfaces:\n- {name: br0, type: ovs-bridge}",
+                "interfaces[0].type: br0 is the bridge of the VLAN-aware network a (networks[0]): it must be a linux-bridge",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\ninterfaces:\n- {name: br0, type: linux-bridge, state: absent}",
+                "interfaces[0].state: br0 is the bridge of the VLAN-aware network a",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\ninterfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: eth2}]}}",
+                "interfaces[0].bridge.port: the complete port list of the bridge of the VLAN-aware network a (networks[0]) leaves out its uplink eth1",
+            ),
+            (
+                "- {name: a, uplink: eth1, bridge: br0, vlan-aware: true, vlan: 5}\ninterfaces:\n- {name: br0, type: linux-bridge, bridge: {port: [{name: eth1, vlan: {mode: access, tag: 7}}]}}",
+                "interfaces[0].bridge.port[0].vlan: eth1 is the uplink of the VLAN-aware network a",
             ),
         ];
         for (nets, want) in cases {

@@ -8,9 +8,17 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// IANA's VXLAN port. The kernel's own default is the pre-standard 8472, so hostnet
-/// always sends the port explicitly.
-pub const VXLAN_DEFAULT_PORT: u16 = 4789;
+/// The port of a new VXLAN whose file gives none: the kernel's own default, the
+/// pre-standard 8472, which NetworkManager (and so nmstate, which leaves the key to it)
+/// uses too, so that an nmstate file makes the tunnel it makes there (IANA's port is
+/// 4789: give `destination-port: 4789` for peers that use it). hostnet still sends the
+/// port explicitly.
+pub const VXLAN_DEFAULT_PORT: u16 = 8472;
+
+/// `dst_port` of a VXLAN in an intent whose file gives no `destination-port`: the
+/// planner keeps an existing VXLAN's port (nmstate's rule for keys left out) and gives
+/// a new one [`VXLAN_DEFAULT_PORT`]. Never sent: validation refuses a port 0.
+pub const VXLAN_PORT_UNSET: u16 = 0;
 
 /// An 802.1Q VLAN device on `base`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -173,7 +181,14 @@ impl BondMode {
 
 impl FromStr for BondMode {
     type Err = String;
+    /// A name, or the kernel's number (`"4"`, as the bonding sysfs and nmstate take it).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(n) = s.trim().parse::<i64>() {
+            return u8::try_from(n)
+                .ok()
+                .and_then(BondMode::from_number)
+                .ok_or_else(|| format!("{n} is out of range (0-6: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)"));
+        }
         BondMode::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
@@ -200,7 +215,7 @@ pub struct VxlanOptions {
     /// Remote endpoint (unicast) or multicast group.
     pub remote: Option<IpAddr>,
     pub local: Option<IpAddr>,
-    /// UDP destination port.
+    /// UDP destination port ([`VXLAN_PORT_UNSET`] in an intent: the file gives none).
     pub dst_port: u16,
     /// Learn remote MACs from received packets.
     pub learning: bool,

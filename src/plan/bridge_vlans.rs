@@ -69,6 +69,7 @@ pub(super) fn plan_vlans(
         push_difference(plan, name, &have, &want);
     }
     plan_owned(current, intent, plan, errors);
+    super::vlan_filtering_off::plan_off(current, intent, plan);
 }
 
 /// The VLANs networks on VLAN-aware bridges own (`intent.owned_vlans`): each added

@@ -109,6 +109,7 @@ pub(super) fn check(
         }
     }
     ipv6_disabled(current, intent, plan, &gone, errors);
+    super::ipvlan_base::check(current, intent, plan, &gone, errors);
     let addresses = addresses_after(current, plan, &gone);
     for ri in &intent.routes {
         if let (None, Some(gw)) = (&ri.route.dev, ri.route.gateway) {

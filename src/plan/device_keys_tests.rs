@@ -215,9 +215,15 @@ fn bond_options_are_created_shown_and_reapplied_as_nothing() {
 #[test]
 fn bond_options_change_in_place_unless_they_need_the_bond_down() {
     let m = applied(LACP);
+    // The 802.3ad actor's priority and MAC change in place too (6.1 takes them on an up
+    // bond with ports).
     let changed = LACP
         .replace("min_links: 1", "min_links: 2")
-        .replace("updelay: 200", "updelay: 300");
+        .replace("updelay: 200", "updelay: 300")
+        .replace(
+            "ad_actor_sys_prio: 100,",
+            "ad_actor_sys_prio: 200, ad_actor_system: 02:00:00:00:00:07,",
+        );
     let p = plan(m.state(), &intent_of(&changed)).expect("plans");
     assert!(
         p.ops()
@@ -443,4 +449,59 @@ fn bond_arp_monitor_is_checked_created_and_shown_back() {
         &intent_of(&mii),
         |s| s,
     );
+}
+
+#[test]
+fn bond_options_given_as_numbers_are_the_named_values_and_shown_by_name() {
+    let numbers = LACP
+        .replace("mode: 802.3ad", "mode: 4")
+        .replace("lacp_rate: fast", "lacp_rate: 1")
+        .replace("ad_select: bandwidth", "ad_select: \"1\"")
+        .replace("xmit_hash_policy: layer3+4", "xmit_hash_policy: 1")
+        .replace("all_slaves_active: delivered", "all_slaves_active: 1");
+    let m = applied(LACP);
+    let p = plan(m.state(), &nmstate(&numbers)).expect("plans");
+    assert!(p.is_empty(), "numbers differ from names:\n{p}");
+    assert_eq!(applied(&numbers).state(), m.state());
+    let ab = "
+interfaces:
+  - name: bond2
+    type: bond
+    link-aggregation:
+      mode: \"1\"
+      options: {arp_interval: 100, arp_ip_target: 192.0.2.1, arp_validate: 3,
+                arp_all_targets: 1, fail_over_mac: 1, primary_reselect: 2}
+      port: [eth0]
+";
+    let m = applied(ab);
+    let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    for want in [
+        "mode: active-backup",
+        "arp_validate: all",
+        "arp_all_targets: all",
+        "fail_over_mac: active",
+        "primary_reselect: failure",
+    ] {
+        assert!(yaml.contains(want), "{want} not in {yaml}");
+    }
+    assert!(plan(m.state(), &nmstate(&yaml)).expect("plans").is_empty());
+}
+
+#[test]
+fn bond_option_numbers_out_of_range_name_their_field() {
+    let d = parse(
+        "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: 7\n      options: {xmit_hash_policy: 6, lacp_rate: \"2\", arp_validate: -1, primary_reselect: 3}\n      port: [eth0]",
+    )
+    .expect("parses");
+    let e = validate(&d).expect_err("invalid").to_string();
+    let p = "interfaces[0].link-aggregation";
+    for want in [
+        format!("{p}.mode: 7 is out of range (0-6"),
+        format!("{p}.options.xmit_hash_policy: 6 is out of range (0-5: layer2,"),
+        format!("{p}.options.lacp_rate: 2 is out of range (0-1"),
+        format!("{p}.options.arp_validate: -1 is out of range (0-6"),
+        format!("{p}.options.primary_reselect: 3 is out of range (0-2"),
+    ] {
+        assert!(e.contains(&want), "{want} not in {e}");
+    }
 }

@@ -126,8 +126,8 @@ fn settings_that_differ_are_refused_not_silently_kept() {
         errors(m.state(), &changed),
         [
             "interfaces[1].vxlan: vxlan vx0 exists with id 4242 link bond0 remote 192.0.2.99 \
-          local 192.0.2.10 dstport 4789 nolearning, not id 4243 link bond0 remote 192.0.2.99 \
-          local 192.0.2.10 dstport 4789 nolearning; hostnet does not change these settings \
+          local 192.0.2.10 dstport 8472 nolearning, not id 4243 link bond0 remote 192.0.2.99 \
+          local 192.0.2.10 dstport 8472 nolearning; hostnet does not change these settings \
           in place: remove it first (state: absent) and apply again"
         ]
     );

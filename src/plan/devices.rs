@@ -7,7 +7,29 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Phase, Plan, PlanError};
 use crate::expand::{Intent, KindIntent, LinkIntent};
 use crate::model::IfaceState;
-use crate::netdev::{KernelState, LinkChange, LinkKind, NewLink, Op};
+use crate::netdev::{
+    KernelState, LinkChange, LinkKind, NewLink, Op, VxlanOptions, VXLAN_DEFAULT_PORT,
+    VXLAN_PORT_UNSET,
+};
+
+/// `want` with what the file left to the host filled in: a VXLAN without
+/// `destination-port` keeps the port of the existing `have`, or gets
+/// [`VXLAN_DEFAULT_PORT`] when new.
+fn filled(want: &LinkKind, have: Option<&LinkKind>) -> LinkKind {
+    match (want, have) {
+        (LinkKind::Vxlan(v), have) if v.dst_port == VXLAN_PORT_UNSET => {
+            let dst_port = match have {
+                Some(LinkKind::Vxlan(h)) => h.dst_port,
+                _ => VXLAN_DEFAULT_PORT,
+            };
+            LinkKind::Vxlan(VxlanOptions {
+                dst_port,
+                ..v.clone()
+            })
+        }
+        _ => want.clone(),
+    }
+}
 
 /// The phase that creates a link of `kind`.
 pub(crate) fn create_phase(kind: &LinkKind) -> Phase {
@@ -192,6 +214,7 @@ pub(super) fn settings_change(
     else {
         return Ok(None);
     };
+    let want = &filled(want, Some(have));
     if want == have {
         return Ok(None);
     }
@@ -254,7 +277,7 @@ pub(super) fn plan_create(
         );
         return;
     }
-    let Some(kind) = want else {
+    let Some(kind) = want.as_ref().map(|w| filled(w, None)) else {
         errors.push(PlanError {
             path: format!("{}.{}", li.origin, section(type_name)),
             message: format!(
@@ -264,6 +287,7 @@ pub(super) fn plan_create(
         });
         return;
     };
+    let kind = &kind;
     if let Some(base) = kind.base() {
         let exists = current.links.contains_key(base) && !deleted.contains(base);
         let planned = intent

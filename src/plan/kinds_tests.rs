@@ -129,3 +129,48 @@ fn bad_values_name_their_field() {
         assert!(e.contains(want), "{want} not in:\n{e}");
     }
 }
+
+#[test]
+fn an_ipvlan_that_would_switch_an_unlisted_one_on_its_base_is_refused() {
+    let m = applied(IPVLANS);
+    let other =
+        "interfaces:\n  - name: ipv2\n    type: ipvlan\n    ipvlan: {base-iface: eth0, mode: l3}\n";
+    let e = plan(m.state(), &nmstate(other)).expect_err("refused");
+    let e = e[0].to_string();
+    assert!(
+        e.starts_with("interfaces[0].ipvlan: ipvlan ipv0 on eth0"),
+        "{e}"
+    );
+    assert!(e.contains("mode l2, private true, vepa false"), "{e}");
+    // The same mode and flags leave ipv0 as it is.
+    let same = other.replace("mode: l3}", "mode: l2, private: true}");
+    let p = plan(m.state(), &nmstate(&same)).expect("plans");
+    assert!(p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
+    // Listed with the new mode, ipv0 is the file's: both change.
+    let both = format!(
+        "{other}  - name: ipv0\n    type: ipvlan\n    ipvlan: {{base-iface: eth0, mode: l3}}\n"
+    );
+    plan(m.state(), &nmstate(&both)).expect("plans");
+    // Changing ipv0 in place would switch an unlisted ipv2 too.
+    let m = applied(&format!("{IPVLANS}{}", &same["interfaces:\n".len()..]));
+    let change = "interfaces:\n  - name: ipv0\n    type: ipvlan\n    ipvlan: {base-iface: eth0, mode: l3s}\n";
+    let e = plan(m.state(), &nmstate(change)).expect_err("refused")[0].to_string();
+    assert!(
+        e.starts_with("interfaces[0].ipvlan: ipvlan ipv2 on eth0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_vxlan_without_destination_port_keeps_the_one_it_has_and_a_new_one_gets_8472() {
+    let vx = |port: &str| {
+        format!("interfaces:\n  - name: vx0\n    type: vxlan\n    vxlan: {{id: 42, base-iface: eth0, remote: 192.0.2.9{port}}}\n")
+    };
+    let m = applied(&vx(", destination-port: 4789"));
+    let p = plan(m.state(), &nmstate(&vx(""))).expect("plans");
+    assert!(p.is_empty(), "an existing port is kept:\n{p}");
+    let p = plan(host().state(), &nmstate(&vx(""))).expect("plans");
+    assert!(p.to_string().contains("dstport 8472"), "{p}");
+    let e = plan(m.state(), &nmstate(&vx(", destination-port: 8472"))).expect_err("refused");
+    assert!(e[0].to_string().contains("dstport 4789"), "{}", e[0]);
+}

@@ -30,6 +30,7 @@ pub mod dhcp;
 mod dhcp_server;
 mod dropped;
 pub mod firewall;
+mod ipvlan_base;
 #[cfg(test)]
 mod kinds_tests;
 mod links;
@@ -42,6 +43,7 @@ mod restore;
 mod rule_block;
 pub mod undo;
 mod vlan_aware_uplinks;
+mod vlan_filtering_off;
 
 pub(crate) use base_keys::sysctl_phase;
 

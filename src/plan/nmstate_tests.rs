@@ -368,3 +368,46 @@ fn a_new_default_pvid_moves_ports_still_on_the_old_one() {
         "7 pvid untagged"
     );
 }
+
+fn filtering(m: &ModelDriver, bridge: &str) -> bool {
+    matches!(&m.state().links[bridge].kind, LinkKind::Bridge(o) if o.vlan_filtering)
+}
+
+#[test]
+fn vlan_filtering_goes_off_once_no_port_has_vlans_of_its_own() {
+    let mut m = host_with_nics(true);
+    converge(&mut m, PORT_VLANS);
+    // Ports listed without `vlan` keep their sets, so filtering stays on.
+    let kept = "interfaces:\n  - name: br-vl0\n    type: linux-bridge\n    bridge:\n      options: {stp: {enabled: false}}\n      port: [{name: eth1}, {name: eth2}]\n";
+    let p = plan(m.state(), &intent_of(kept)).expect("plans");
+    assert!(p.is_empty(), "{p}");
+    // `vlan: {}` on every port: their sets back to the default, then filtering off.
+    let off = kept.replace(
+        "{name: eth1}, {name: eth2}",
+        "{name: eth1, vlan: {}}, {name: eth2, vlan: {}}",
+    );
+    let before = m.state().clone();
+    crate::engine::tests::fail_at_every_op(
+        || ModelDriver::new(before.clone()),
+        &intent_of(&off),
+        |s| s,
+    );
+    let p = converge(&mut m, &off);
+    assert!(!filtering(&m, "br-vl0"), "{p}");
+    let text = p.to_string();
+    assert!(
+        text.find("- bridge-vlan 100") < text.find("vlan_filtering off"),
+        "{text}"
+    );
+    let mut shown = crate::show::show(m.state()).document;
+    // The bridge's entry, without the all-zero MAC address the model gives a bridge.
+    shown.interfaces.retain(|i| i.name == "br-vl0");
+    shown.interfaces[0].mac_address = None;
+    let yaml = serde_yaml_ng::to_string(&shown).expect("yaml");
+    assert!(!yaml.contains("vlan:"), "{yaml}");
+    let again = plan(m.state(), &intent_of(&yaml)).expect("plans");
+    assert!(again.is_empty(), "show output changes:\n{again}\n{yaml}");
+    // A port with VLANs of its own turns it on again.
+    converge(&mut m, PORT_VLANS);
+    assert!(filtering(&m, "br-vl0"));
+}

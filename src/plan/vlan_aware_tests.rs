@@ -334,3 +334,31 @@ fn a_rollback_of_a_new_uplink_puts_the_old_one_back_with_its_vlans() {
     run(&mut m, &undo.plan);
     assert_eq!(m.query().expect("query"), before);
 }
+
+#[test]
+fn a_vlan_aware_bridge_declared_in_interfaces_keeps_its_options() {
+    let mut m = host();
+    let mut records = Records::new();
+    let both = format!(
+        "{TWO}interfaces:\n  - name: br0\n    type: linux-bridge\n    bridge:\n      options: {{stp: {{enabled: true}}, mac-ageing-time: 600}}\n      port: [{{name: eth1}}]\n"
+    );
+    apply(&mut m, &mut records, &both);
+    let s = m.query().expect("query");
+    let LinkKind::Bridge(o) = &s.links["br0"].kind else {
+        panic!("a bridge");
+    };
+    assert!(o.vlan_filtering && o.stp, "{o:?}");
+    assert_eq!(o.ageing_time, 60000);
+    assert_eq!(vlans(&s, "eth1"), "1 pvid untagged 100 200");
+    // Without the entry, the bridge is the networks' again; with the entry and no
+    // network, the entry's (VLAN filtering goes off, the VLANs the networks owned go).
+    apply(&mut m, &mut records, TWO);
+    let only = "interfaces:\n  - name: br0\n    type: linux-bridge\n    bridge:\n      port: [{name: eth1}]\nnetworks:\n  - {name: blue, state: absent}\n  - {name: red, state: absent}\n";
+    apply(&mut m, &mut records, only);
+    let s = m.query().expect("query");
+    let LinkKind::Bridge(o) = &s.links["br0"].kind else {
+        panic!("the entry keeps the bridge");
+    };
+    assert!(!o.vlan_filtering, "{o:?}");
+    assert_eq!(vlans(&s, "eth1"), "1 pvid untagged");
+}

@@ -190,14 +190,38 @@ fn bond_options() {
             "ad_user_port_key 10",
         ],
     );
-    // What the kernel takes with ports changes in place; lacp_rate would need it down.
+    // What the kernel takes with ports changes in place (the 802.3ad actor's priority
+    // and system MAC too, on the up bond); lacp_rate would need it down.
     let before = ifindex("bond-nm1");
-    let more = read("bond_lacp.yml").replace("min_links: 1", "min_links: 2");
+    let more = read("bond_lacp.yml")
+        .replace("min_links: 1", "min_links: 2")
+        .replace(
+            "ad_actor_sys_prio: 100",
+            "ad_actor_sys_prio: 200\n        ad_actor_system: 02:00:00:00:00:07",
+        );
     let o = hostnet(&["apply", "-"], Some(&more));
     assert!(o.status.success(), "{}", text(&o));
-    has_all("bond-nm1", &details("bond-nm1"), &["min_links 2"]);
+    has_all(
+        "bond-nm1",
+        &details("bond-nm1"),
+        &[
+            "min_links 2",
+            "ad_actor_sys_prio 200",
+            "ad_actor_system 02:00:00:00:00:07",
+        ],
+    );
     assert_eq!(ifindex("bond-nm1"), before, "re-created: {}", text(&o));
     let shown = show_json();
+    // The kernel's numbers for the named options are the same bond: nothing changes.
+    let numbers = more
+        .replace("mode: 802.3ad", "mode: 4")
+        .replace("lacp_rate: fast", "lacp_rate: 1")
+        .replace("ad_select: bandwidth", "ad_select: \"1\"")
+        .replace("xmit_hash_policy: layer3+4", "xmit_hash_policy: 1");
+    let o = hostnet(&["apply", "-"], Some(&numbers));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(show_json(), shown, "{}", text(&o));
+    assert_eq!(ifindex("bond-nm1"), before, "re-created: {}", text(&o));
     let slow = more.replace("lacp_rate: fast", "lacp_rate: slow");
     let o = hostnet(&["apply", "-"], Some(&slow));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -382,4 +406,38 @@ fn bond_arp_monitor() {
     assert!(!now.contains("arp_ip_target"), "{now}");
     assert_eq!(ifindex("bond-nm5"), before);
     bond_gone("bond-nm5");
+}
+
+/// `vxlan.yml` unchanged; then without `destination-port`: the tunnel keeps its 4789
+/// (nmstate's rule for keys left out), and a new one gets 8472, the port NetworkManager
+/// gives an nmstate file's tunnel (and the kernel's own default).
+#[test]
+fn vxlan_destination_port_left_out() {
+    if !enter_private_netns("vxlan_destination_port_left_out") {
+        return;
+    }
+    fixture();
+    converges("vxlan.yml", &["vxnm42"]);
+    has_all(
+        "vxnm42",
+        &details("vxnm42"),
+        &["vxlan id 42", "dstport 4789"],
+    );
+    let without = read("vxlan.yml").replace("      destination-port: 4789\n", "");
+    assert_ne!(without, read("vxlan.yml"));
+    let o = hostnet(&["apply", "-"], Some(&without));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Nothing to change"),
+        "{}",
+        text(&o)
+    );
+    let new = without
+        .replace("vxnm42", "vxnm43")
+        .replace("id: 42", "id: 43");
+    converges_yaml("vxlan.yml without destination-port", &new, &["vxnm43"]);
+    has_all(
+        "vxnm43",
+        &details("vxnm43"),
+        &["vxlan id 43", "dstport 8472"],
+    );
 }

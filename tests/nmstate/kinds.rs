@@ -96,14 +96,38 @@ fn ipvlan_device_apply_change_in_place_and_remove() {
         text(&o)
     );
 
-    // A failure after the creation removes it again.
+    // Another IPVLAN on eth1 with other settings would switch ipvnm0, which that file
+    // does not list (the kernel keeps mode and flags per base): refused, nothing changed.
+    let other = read("ipvlan.yml")
+        .replace("ipvnm0", "ipvnm1")
+        .replace("192.0.2.70", "192.0.2.71");
+    let o = hostnet(&["apply", "-"], Some(&other));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("interfaces[0].ipvlan: ipvlan ipvnm0 on eth1"),
+        "{}",
+        text(&o)
+    );
+    assert!(!query().links.contains_key("ipvnm1"), "{}", text(&o));
+    has_all(
+        "ipvnm0",
+        &ip(&["-d", "link", "show", "ipvnm0"]),
+        &["ipvlan mode l3 vepa"],
+    );
+
+    // A failure after the creation removes it again (with ipvnm0's mode and flags).
     let failing = format!(
         "{}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.99, next-hop-interface: ipvnm1}}\n",
-        read("ipvlan.yml").replace("ipvnm0", "ipvnm1").replace("192.0.2.70", "192.0.2.71")
+        changed.replace("ipvnm0", "ipvnm1").replace("192.0.2.70", "192.0.2.71")
     );
     let o = hostnet(&["apply", "-"], Some(&failing));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!query().links.contains_key("ipvnm1"), "{}", text(&o));
+    has_all(
+        "ipvnm0",
+        &ip(&["-d", "link", "show", "ipvnm0"]),
+        &["ipvlan mode l3 vepa"],
+    );
 
     apply_ok("ipvlan_absent.yml");
     assert!(!query().links.contains_key("ipvnm0"));

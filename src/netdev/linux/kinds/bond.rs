@@ -108,7 +108,8 @@ pub(super) fn decode_bond(data: &[u8], names: &HashMap<u32, String>) -> Option<B
 /// The options a bond takes while up and with ports, all of them (so that one going
 /// back to its default is sent too). The delays only with MII monitoring on: the
 /// kernel refuses them otherwise, even as 0. `primary`: the ifindex of `b.primary` (0
-/// clears it), in the modes that have one.
+/// clears it), in the modes that have one. The 802.3ad actor's priority and system MAC
+/// in 802.3ad only (EACCES in the other modes).
 pub(super) fn bond_changeable(b: &BondOptions, primary: Option<u32>) -> Vec<InfoBond> {
     let mut v = vec![InfoBond::MiiMon(b.miimon)];
     if b.has_primary() {
@@ -131,6 +132,10 @@ pub(super) fn bond_changeable(b: &BondOptions, primary: Option<u32>) -> Vec<Info
     // The kernel refuses these in the other modes, even unchanged.
     if b.mode == BondMode::BalanceRr {
         v.push(InfoBond::PacketsPerPort(b.packets_per_slave));
+    }
+    if b.mode == BondMode::Lacp {
+        v.push(InfoBond::AdActorSysPrio(b.ad_actor_sys_prio));
+        v.push(InfoBond::AdActorSystem(b.ad_actor_system));
     }
     if b.has_arp_monitor() {
         v.push(InfoBond::ArpInterval(b.arp_interval));
