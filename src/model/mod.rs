@@ -30,6 +30,7 @@ mod validate_firewall;
 mod validate_kinds;
 pub mod validate_source_routing;
 pub mod vlan_aware;
+pub mod vrf;
 
 pub use devices::*;
 pub use dhcp_server::{DhcpHostSpec, DhcpRange, DhcpServerSpec, LeaseTime};

@@ -54,6 +54,7 @@ fn kind_mismatch(name: &str, have: &LinkKind, want: &KindIntent) -> String {
             "tap",
             "dummy",
             "ipvlan",
+            "vrf",
         ];
         creatable.contains(&have)
     };

@@ -207,6 +207,7 @@ fn same_kind(cur: &LinkKind, want: &LinkKind) -> bool {
             | LinkKind::MacVlan(_)
             | LinkKind::MacVtap(_)
             | LinkKind::IpVlan(_)
+            | LinkKind::Vrf { .. }
             | LinkKind::Tap(_) => cur == want || cur.changes_in_place(want),
             _ => true,
         }
