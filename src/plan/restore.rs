@@ -381,6 +381,7 @@ pub(crate) fn finish(plan: &mut Plan, current: &KernelState, target: &KernelStat
         target.links.get(n).is_some_and(|l| l.up)
     });
     super::devices::order_changes(plan, &[current, target]);
+    super::vrf::creations_first(plan);
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
         Op::AddRoute(r) => r.gateway.is_some(),
         _ => false,

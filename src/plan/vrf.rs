@@ -217,7 +217,8 @@ fn resolve_routes(
     }
 }
 
-fn is_vrf(current: &KernelState, intent: &Intent, name: &str) -> bool {
+/// Whether `name` is a VRF, as the file makes it or the kernel has it.
+pub(super) fn is_vrf(current: &KernelState, intent: &Intent, name: &str) -> bool {
     match intent.links.get(name) {
         Some(li) if li.kind.is_some() => wanted_table(&li.kind).is_some(),
         _ => kernel_table(current, name).is_some(),
@@ -264,9 +265,18 @@ fn check_ports(current: &KernelState, intent: &Intent, errors: &mut Vec<PlanErro
     }
 }
 
-/// IPv6 addresses of a link that joins or leaves a VRF go after the change (the kernel
-/// drops what it has then).
+/// VRFs are created first of the phase they share with bridges: bridges (and every
+/// device created later) may be made into one.
+pub(super) fn creations_first(plan: &mut Plan) {
+    plan.phases[Phase::CreateBridges as usize].sort_by_key(
+        |op| !matches!(op, Op::CreateLink(l) if matches!(l.kind, LinkKind::Vrf { .. })),
+    );
+}
+
+/// VRFs first of their phase, and IPv6 addresses of a link that joins or leaves a VRF
+/// after the change (the kernel drops what it has then).
 pub(super) fn arrange(plan: &mut Plan, current: &KernelState, intent: &Intent) {
+    creations_first(plan);
     let mut moving: Vec<String> = Vec::new();
     let phases = [
         Phase::ReleasePorts,

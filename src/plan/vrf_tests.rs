@@ -241,3 +241,30 @@ fn a_port_with_ipv6_addresses_is_refused_and_the_files_go_after_the_join() {
     let again = plan(m.state(), &intent_of(&both)).expect("plans");
     assert!(again.is_empty(), "{again}");
 }
+
+#[test]
+fn a_port_keeps_its_ipv4_addresses_and_a_bridge_may_be_one() {
+    let v4 = "interfaces:\n  - {name: eth1, type: ethernet, ipv4: {enabled: true, address: [{ip: 192.0.2.10, prefix-length: 24}]}}\n";
+    let m = applied(v4);
+    let yaml = "
+interfaces:
+  - {name: vrf0, type: vrf, vrf: {port: [eth1, br0], route-table-id: 100}}
+  - {name: br0, type: linux-bridge, bridge: {port: []}}
+";
+    let mut m = ModelDriver::new(m.state().clone());
+    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_, _| {
+        Ok(())
+    })
+    .expect("applies");
+    let s = m.state();
+    assert_eq!(s.links["eth1"].controller.as_deref(), Some("vrf0"));
+    assert_eq!(s.links["br0"].controller.as_deref(), Some("vrf0"));
+    assert!(s.addresses.iter().any(|a| a.ifname == "eth1"));
+    let again = plan(s, &intent_of(yaml)).expect("plans");
+    assert!(again.is_empty(), "{again}");
+    fail_at_every_op(
+        || ModelDriver::new(applied(v4).state().clone()),
+        &intent_of(yaml),
+        |s| s,
+    );
+}
