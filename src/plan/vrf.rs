@@ -44,7 +44,11 @@ pub(super) fn resolve<'a>(
     let any_vrf = intent
         .links
         .values()
-        .any(|l| wanted_table(&l.kind).is_some());
+        .any(|l| wanted_table(&l.kind).is_some())
+        || current
+            .links
+            .values()
+            .any(|l| matches!(l.kind, LinkKind::Vrf { .. }));
     if !any_vrf && intent.route_vrfs.is_empty() {
         return Ok(Cow::Borrowed(intent));
     }

@@ -268,3 +268,22 @@ interfaces:
         |s| s,
     );
 }
+
+#[test]
+fn a_network_may_not_take_the_table_of_a_vrf_it_does_not_name() {
+    let m = applied(VRF);
+    let net = "
+networks:
+  - name: mgmt
+    uplink: eth0
+    ipv4: {address: [203.0.113.10/24], gateway: 203.0.113.1}
+    source-routing: {table: 100}
+";
+    let e = errors_of(&m, net);
+    assert!(
+        e.contains(
+            "networks[0].source-routing.table: table 100 of network mgmt is the table of VRF vrf0"
+        ),
+        "{e}"
+    );
+}
