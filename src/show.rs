@@ -207,6 +207,7 @@ pub fn show(state: &KernelState) -> Shown {
             mac_vtap: None,
             tap: None,
             ipvlan: None,
+            vrf: None,
             ovs_db: None,
             patch: None,
         };
@@ -222,16 +223,21 @@ pub fn show(state: &KernelState) -> Shown {
                 la.ports_config = bond_ports_config(state, &l.kind, &names);
                 la.port = Some(names);
             }
+            if let Some(v) = iface.vrf.as_mut() {
+                let names = ports.remove(l.name.as_str()).unwrap_or_default();
+                v.port = Some(names.into_iter().map(|p| p.name).collect());
+            }
         }
         interfaces.push(iface);
     }
     show_ovs::annotate(state, &mut interfaces);
-    let routes: Vec<RouteSpec> = state
+    let mut routes: Vec<RouteSpec> = state
         .routes
         .iter()
         .filter(|r| ![HOSTNET_PROTO, PROTO_KERNEL, PROTO_REDIRECT, PROTO_RA].contains(&r.protocol))
         .flat_map(crate::model::routes::show)
         .collect();
+    crate::model::vrf::name_routes(state, &mut routes);
     let foreign = || {
         state
             .rules

@@ -21,6 +21,8 @@ mod devices;
 mod ipv6_token;
 #[path = "nmstate/kinds.rs"]
 mod kinds;
+#[path = "nmstate/vrf.rs"]
+mod vrf;
 
 use std::process::Command;
 
@@ -86,6 +88,9 @@ corpus!(
     "dummy_absent.yml",
     "ipvlan.yml",
     "ipvlan_absent.yml",
+    "vrf.yml",
+    "vrf_routes.yml",
+    "vrf_absent.yml",
     "controller.yml",
     "controller_detach.yml",
     "ipv6_token.yml",

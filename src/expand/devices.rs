@@ -87,6 +87,10 @@ pub(super) fn kind_of(iface: &InterfaceSpec) -> Option<KindIntent> {
                 vepa: m.vepa.unwrap_or(false),
             }))
         }),
+        // Table 0: the one the VRF has (the planner resolves it, see plan/vrf.rs).
+        InterfaceType::Vrf => Some(LinkKind::Vrf {
+            table: crate::model::vrf::table_of(iface),
+        }),
         InterfaceType::OvsBridge | InterfaceType::OvsInterface => None,
         InterfaceType::LinuxBridge
         | InterfaceType::Veth
@@ -249,11 +253,12 @@ fn ovs_options(
     }
 }
 
-/// The bond's port list, when the file gives one.
+/// The bond's or VRF's port list, when the file gives one.
 pub(super) fn bond_ports(iface: &InterfaceSpec) -> Option<&[String]> {
     (iface.iface_type == Some(InterfaceType::Bond))
         .then(|| iface.link_aggregation.as_ref()?.port.as_deref())
         .flatten()
+        .or_else(|| crate::model::vrf::ports(iface))
 }
 
 /// For a network with `vlan`, the network as it is seen from the bridge (its uplink is

@@ -324,6 +324,9 @@ pub struct Intent {
     pub bridge_mtu_set: BTreeMap<String, u32>,
     /// What the plan should tell the user about the file: the nmstate keys it ignores.
     pub notes: Vec<String>,
+    /// Routes (and route removals) with `vrf-name`, by origin: their table is that VRF's,
+    /// which the planner resolves (see [`crate::plan`]'s `vrf`).
+    pub route_vrfs: BTreeMap<String, String>,
 }
 
 /// Routes and rules `hostnet persist` wrote into files whose format cannot carry route

@@ -181,6 +181,7 @@ pub(super) fn expand_interfaces(d: &Desired, intent: &mut Intent) {
             .position(|i| i.name == bridge)
             .map(|i| match d.interfaces[i].iface_type {
                 Some(InterfaceType::Bond) => format!("interfaces[{i}].link-aggregation.port"),
+                Some(InterfaceType::Vrf) => format!("interfaces[{i}].vrf.port"),
                 _ => format!("interfaces[{i}].bridge.port"),
             })
             .unwrap_or_default();
@@ -261,6 +262,9 @@ pub(super) fn expand_routes(d: &Desired, intent: &mut Intent) {
         let origin = format!("routes.config[{i}]");
         if r.state == Some(EntryState::Ignore) {
             continue;
+        }
+        if let Some(vrf) = &r.vrf_name {
+            intent.route_vrfs.insert(origin.clone(), vrf.clone());
         }
         if r.state == Some(EntryState::Absent) {
             intent.route_removals.push(RouteMatch {

@@ -25,7 +25,11 @@ fn listed_ports(d: &Desired) -> BTreeMap<&str, (&str, &'static str)> {
             .iter()
             .flat_map(|la| la.port.iter().flatten())
             .map(|p| (p.as_str(), "link-aggregation.port"));
-        for (port, key) in bridge.chain(bond) {
+        let vrf = super::vrf::ports(iface)
+            .into_iter()
+            .flatten()
+            .map(|p| (p.as_str(), "vrf.port"));
+        for (port, key) in bridge.chain(bond).chain(vrf) {
             out.entry(port).or_insert((iface.name.as_str(), key));
         }
     }
@@ -155,7 +159,7 @@ fn check_controller<'a>(
         return;
     }
     match ctl.iface_type {
-        None | Some(InterfaceType::LinuxBridge | InterfaceType::Bond) => {}
+        None | Some(InterfaceType::LinuxBridge | InterfaceType::Bond | InterfaceType::Vrf) => {}
         Some(InterfaceType::OvsBridge) => {
             // Listed by it: the check above found no contradiction.
             if !listed.contains_key(name) {
@@ -168,7 +172,7 @@ fn check_controller<'a>(
         }
         Some(t) => errs.push(
             path.to_string(),
-            format!("{c} is a {}, not a linux-bridge or bond", t.as_str()),
+            format!("{c} is a {}, not a linux-bridge, bond or vrf", t.as_str()),
         ),
     }
     let list = ctl
@@ -179,6 +183,10 @@ fn check_controller<'a>(
         .or_else(|| {
             let la = ctl.link_aggregation.as_ref()?.port.as_ref()?;
             Some((la.iter().any(|p| p == name), "link-aggregation.port"))
+        })
+        .or_else(|| {
+            let ps = super::vrf::ports(ctl)?;
+            Some((ps.iter().any(|p| p == name), "vrf.port"))
         });
     if let Some((false, key)) = list {
         errs.push(

@@ -386,6 +386,10 @@ pub fn show_kind(
             });
             T::IpVlan
         }
+        K::Vrf { .. } => {
+            iface.vrf = super::vrf::show(kind);
+            T::Vrf
+        }
         K::Tap(t) => {
             iface.tap = Some(TapSpec {
                 owner: t.owner,

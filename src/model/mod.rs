@@ -31,6 +31,7 @@ mod validate_firewall;
 mod validate_kinds;
 pub mod validate_source_routing;
 pub mod vlan_aware;
+pub mod vrf;
 
 pub use alt_names::{AltNameSpec, AltNameState};
 pub use devices::*;

@@ -103,7 +103,7 @@ const ROUTE: &[(&str, Key)] = &[
     ("advmss", Key::Int),
     ("quickack", Key::Bool),
     ("source", Key::Keep),
-    ("vrf-name", Key::NotYet),
+    ("vrf-name", Key::Keep),
 ];
 
 const RULES: &[(&str, Key)] = &[("config", Key::List(RULE))];
@@ -180,7 +180,7 @@ pub(super) const IFACE: &[(&str, Key)] = &[
     ("macsec", Key::Refuse(MACSEC)),
     ("hsr", Key::Refuse(HSR)),
     ("libreswan", Key::Refuse(IPSEC)),
-    ("vrf", Key::Refuse(VRF)),
+    ("vrf", Key::Map(VRF_KEYS)),
     ("ipvlan", Key::Map(IPVLAN_KEYS)),
     ("ip-tunnel", Key::Refuse(IP_TUNNEL)),
 ];
@@ -191,7 +191,6 @@ const MACSEC: &str = "MACsec key agreement needs wpa_supplicant; hostnet does no
 const HSR: &str = "HSR/PRP devices are not supported by hostnet";
 const IPSEC: &str = "IPsec connections need Libreswan; hostnet does not manage them";
 const XFRM: &str = "xfrm interfaces belong to the IPsec daemon that made them";
-const VRF: &str = "VRF devices are not supported by hostnet yet (docs/NMSTATE.md)";
 const IP_TUNNEL: &str = "IP tunnels are not supported by hostnet yet";
 
 /// Sections of nmstate's that hostnet's types do not have: once what is in them is
@@ -206,7 +205,6 @@ pub(super) const REFUSED_TYPES: &[(&str, &str)] = &[
     ("hsr", HSR),
     ("ipsec", IPSEC),
     ("xfrm", XFRM),
-    ("vrf", VRF),
     ("ip-tunnel", IP_TUNNEL),
     (
         "tun",
@@ -407,6 +405,16 @@ const IPVLAN_KEYS: &[(&str, Key)] = &[
     ("mode", Key::Keep),
     ("private", Key::Bool),
     ("vepa", Key::Bool),
+];
+
+const VRF_KEYS: &[(&str, Key)] = &[
+    ("port", Key::Keep),
+    ("ports", Key::Alias("port")),
+    ("route-table-id", Key::Int),
+    (
+        "ports-config",
+        Key::Refuse("VRF ports by MAC address or profile are NetworkManager's; list their names in vrf.port"),
+    ),
 ];
 
 const BOND: &[(&str, Key)] = &[

@@ -73,6 +73,9 @@ pub struct RouteSpec {
     /// addresses say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onlink: Option<bool>,
+    /// `vrf-name`: the route goes to that VRF's table (resolved at plan time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf_name: Option<String>,
 }
 
 /// `route-rules`.

@@ -98,6 +98,9 @@ pub struct InterfaceSpec {
     /// `ipvlan`: only with `type: ipvlan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipvlan: Option<super::devices::IpVlanSpec>,
+    /// `vrf`: only with `type: vrf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<super::vrf::VrfSpec>,
     /// `ovs-db`: the interface's row in Open vSwitch (it must be an OVS port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ovs_db: Option<super::devices::OvsDbSpec>,
@@ -131,6 +134,8 @@ pub enum InterfaceType {
     /// An IPVLAN device on `ipvlan.base-iface`.
     #[serde(rename = "ipvlan")]
     IpVlan,
+    /// A VRF device: its ports' routes go to its table.
+    Vrf,
 }
 
 impl InterfaceType {
@@ -150,6 +155,7 @@ impl InterfaceType {
             InterfaceType::OvsInterface => "ovs-interface",
             InterfaceType::Dummy => "dummy",
             InterfaceType::IpVlan => "ipvlan",
+            InterfaceType::Vrf => "vrf",
         }
     }
 }

@@ -189,6 +189,7 @@ pub fn validate(d: &Desired) -> Result<(), ValidationErrors> {
     }
     super::validate_devices::check_port_owners(&mut errs, d);
     super::validate_kinds::check_shared_bases(&mut errs, d);
+    super::vrf::check(&mut errs, d);
     super::ovs_global::check(&mut errs, d.ovs_db.as_ref(), d.ovn.as_ref());
     super::base_keys::check(&mut errs, d);
     super::alt_names::check(&mut errs, d);

@@ -11,7 +11,7 @@ use super::{check_ifname, check_kind_mtu, check_mtu, is_v4, unassignable, Errors
 /// decides it (a NIC's depends on its driver; loopback has no ceiling below 65536).
 fn max_mtu(ty: InterfaceType, iface: &InterfaceSpec) -> Option<u32> {
     match ty {
-        InterfaceType::Ethernet | InterfaceType::Loopback => None,
+        InterfaceType::Ethernet | InterfaceType::Loopback | InterfaceType::Vrf => None,
         // IP_MAX_MTU less the encapsulation (VXLAN_HEADROOM, VXLAN6_HEADROOM).
         InterfaceType::Vxlan => {
             let v6 = iface
@@ -67,7 +67,10 @@ pub(super) fn validate_interfaces(
                 }
             }
         }
-        check_mtu(errs, &format!("{p}.mtu"), iface.mtu);
+        // A VRF's own range (1280 to IP6_MAX_MTU) is checked in `vrf`.
+        if ty != Some(InterfaceType::Vrf) {
+            check_mtu(errs, &format!("{p}.mtu"), iface.mtu);
+        }
         if let Some(ty) = ty {
             check_kind_mtu(
                 errs,

@@ -103,6 +103,7 @@ fn write_settings(s: &mut String, kind: &LinkKind) -> std::fmt::Result {
             }
             Ok(())
         }
+        LinkKind::Vrf { table } => write!(s, " table {table}"),
         LinkKind::Veth { .. }
         | LinkKind::Ethernet
         | LinkKind::Loopback

@@ -30,6 +30,7 @@ pub mod netns_id;
 mod ops;
 mod route_types;
 mod types;
+pub mod vrf;
 
 pub use bond::*;
 pub use bridge::*;

@@ -8,6 +8,8 @@ use crate::netdev::{DriverError, KernelState, Link, LinkChange, LinkKind, NewLin
 const EEXIST: i32 = libc::EEXIST;
 const ENODEV: i32 = libc::ENODEV;
 const EINVAL: i32 = libc::EINVAL;
+/// IP6_MAX_MTU, a new VRF's MTU.
+const VRF_MTU: u32 = 65575;
 
 pub(super) fn create(s: &mut KernelState, op: &Op, l: &NewLink) -> Result<(), DriverError> {
     let reject = rejecter(op);
@@ -59,13 +61,21 @@ pub(super) fn create(s: &mut KernelState, op: &Op, l: &NewLink) -> Result<(), Dr
         }
         k => k.clone(),
     };
+    // A VRF's MTU is IP6_MAX_MTU (vrf_setup); its first adds the kernel's l3mdev rules.
+    let default_mtu = match kind {
+        LinkKind::Vrf { .. } => {
+            crate::netdev::vrf::add_l3mdev_rules(s);
+            VRF_MTU
+        }
+        _ => 1500,
+    };
     s.links.insert(
         l.name.clone(),
         Link {
             name: l.name.clone(),
             kind,
             up: l_up,
-            mtu: l.mtu.unwrap_or(1500),
+            mtu: l.mtu.unwrap_or(default_mtu),
             mac: Some(l.mac.unwrap_or_else(|| fake_mac(&l.name))),
             controller: l.controller.clone(),
         },
@@ -175,6 +185,20 @@ fn flags_and_controller(
         return Err(reject(libc::EPERM, "Device can not be enslaved while up"));
     }
     let went_down = change.up == Some(false) || (leaves_bond && !joins_bond);
+    // A port joining or leaving a VRF is cycled down and up by the kernel, and IPv6
+    // drops its addresses and routes on the change of upper device.
+    let is_vrf = |c: &Option<String>| {
+        c.as_deref()
+            .and_then(|c| s.links.get(c))
+            .is_some_and(|l| matches!(l.kind, LinkKind::Vrf { .. }))
+    };
+    let cycled = change.controller.as_ref().is_some_and(|c| {
+        *c != old_controller
+            && (is_vrf(c) || is_vrf(&old_controller))
+            && change
+                .up
+                .unwrap_or_else(|| s.links.get(name).is_some_and(|l| l.up))
+    });
     if let Some(l) = s.links.get_mut(name) {
         if let Some(up) = change.up {
             l.up = up;
@@ -195,6 +219,12 @@ fn flags_and_controller(
             l.controller = c.clone();
         }
     }
+    if cycled {
+        s.routes.retain(|r| !r.devices().any(|d| d == name));
+        s.opaque_routes.retain(|r| !r.devices().any(|d| d == name));
+        s.addresses
+            .retain(|a| !(a.ifname == *name && a.addr.addr().is_ipv6()));
+    }
     if went_down {
         // The kernel flushes a downed device's IPv4 routes (a multipath route
         // with a next hop through it as a whole).
@@ -210,6 +240,8 @@ pub(super) fn delete(s: &mut KernelState, name: &String) {
     };
     let mut gone = vec![name.clone()];
     let bond = matches!(link.kind, LinkKind::Bond(_));
+    let vrf = matches!(link.kind, LinkKind::Vrf { .. });
+    let mut cycled: Vec<String> = Vec::new();
     if let LinkKind::Veth { peer: Some(p) } = link.kind {
         s.links.remove(&p);
         gone.push(p);
@@ -228,9 +260,12 @@ pub(super) fn delete(s: &mut KernelState, name: &String) {
     for l in s.links.values_mut() {
         if l.controller.as_ref().is_some_and(|c| gone.contains(c)) {
             l.controller = None;
-            // A bond closes its ports as it goes.
+            // A bond closes its ports as it goes; a VRF cycles them (see `change`).
             if bond {
                 l.up = false;
+            }
+            if vrf && l.up {
+                cycled.push(l.name.clone());
             }
         }
     }
@@ -240,7 +275,10 @@ pub(super) fn delete(s: &mut KernelState, name: &String) {
     s.addresses = kept;
     // A multipath route with a next hop through a vanished device goes whole.
     let on_gone = |r: &Route| r.devices().any(|d| gone.iter().any(|g| g == d));
+    let on_gone = |r: &Route| on_gone(r) || r.devices().any(|d| cycled.contains(&d.to_string()));
     s.routes.retain(|r| !on_gone(r));
     s.opaque_routes.retain(|r| !on_gone(r));
+    s.addresses
+        .retain(|a| !(cycled.contains(&a.ifname) && a.addr.addr().is_ipv6()));
     addresses_gone(s, &lost, false);
 }

@@ -122,6 +122,11 @@ pub enum LinkKind {
     Dummy,
     /// An IPVLAN device (nmstate's `ipvlan`).
     IpVlan(super::IpVlanOptions),
+    /// A VRF device (nmstate's `vrf`): its ports' routes go to `table` (IFLA_VRF_TABLE,
+    /// fixed at creation: the kernel has no changelink for it).
+    Vrf {
+        table: u32,
+    },
     /// Anything else, by the kernel's kind name (`tun`, `ipip`, …).
     Other(String),
 }
@@ -142,6 +147,7 @@ impl LinkKind {
             LinkKind::Tap(_) => "tap",
             LinkKind::Dummy => "dummy",
             LinkKind::IpVlan(_) => "ipvlan",
+            LinkKind::Vrf { .. } => "vrf",
             LinkKind::Other(k) => k,
         }
     }
@@ -181,7 +187,10 @@ impl LinkKind {
 
     /// Kinds other links can be ports of.
     pub fn is_controller(&self) -> bool {
-        matches!(self, LinkKind::Bridge(_) | LinkKind::Bond(_))
+        matches!(
+            self,
+            LinkKind::Bridge(_) | LinkKind::Bond(_) | LinkKind::Vrf { .. }
+        )
     }
 
     /// Kinds hostnet can create (a veth only with its peer's name).
@@ -192,6 +201,8 @@ impl LinkKind {
             | LinkKind::Vxlan(_)
             | LinkKind::Dummy
             | LinkKind::Veth { peer: Some(_) } => true,
+            // Table 0 is refused by the kernel (RT_TABLE_UNSPEC).
+            LinkKind::Vrf { table } => *table != 0,
             LinkKind::Vlan(_)
             | LinkKind::MacVlan(_)
             | LinkKind::MacVtap(_)

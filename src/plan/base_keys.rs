@@ -91,8 +91,8 @@ pub(super) fn resolve<'a>(
         }
         let problem = match current.links.get(c).map(|l| &l.kind) {
             None => format!("{c} does not exist and the file does not create it"),
-            Some(LinkKind::Bridge(_) | LinkKind::Bond(_)) => continue,
-            Some(k) => format!("{c} is not a bridge or bond (it is {})", k.type_name()),
+            Some(k) if k.is_controller() => continue,
+            Some(k) => format!("{c} is not a bridge, bond or VRF (it is {})", k.type_name()),
         };
         errors.push(PlanError {
             path: format!("{}.controller", li.origin),

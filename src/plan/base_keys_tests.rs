@@ -258,7 +258,7 @@ fn controller_and_copy_mac_from_naming_what_is_not_there_are_refused() {
     );
     assert_eq!(
         errs("interfaces:\n- {name: v1, controller: eth0}\n"),
-        ["interfaces[0].controller: eth0 is not a bridge or bond (it is ethernet)"]
+        ["interfaces[0].controller: eth0 is not a bridge, bond or VRF (it is ethernet)"]
     );
     assert_eq!(
         errs("interfaces:\n- {name: br9, type: linux-bridge, copy-mac-from: eth7}\n"),

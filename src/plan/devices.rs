@@ -34,7 +34,8 @@ fn filled(want: &LinkKind, have: Option<&LinkKind>) -> LinkKind {
 /// The phase that creates a link of `kind`.
 pub(crate) fn create_phase(kind: &LinkKind) -> Phase {
     match kind {
-        LinkKind::Bridge(_) => Phase::CreateBridges,
+        // A VRF before anything that may join it (first in the phase, see `vrf`).
+        LinkKind::Bridge(_) | LinkKind::Vrf { .. } => Phase::CreateBridges,
         LinkKind::Bond(_) | LinkKind::Tap(_) => Phase::CreateDevices,
         k if k.is_stacked() => Phase::CreateStacked,
         _ => Phase::CreateVeths,

@@ -54,6 +54,7 @@ fn kind_mismatch(name: &str, have: &LinkKind, want: &KindIntent) -> String {
             "tap",
             "dummy",
             "ipvlan",
+            "vrf",
         ];
         creatable.contains(&have)
     };
@@ -351,7 +352,10 @@ pub(super) fn plan_links(
                 }
                 let mut change = change_for(li, cur);
                 change.settings = settings;
-                if let Some(Some(bridge)) = &change.controller {
+                // A VRF's port keeps its addresses, and may be a bridge (see `vrf`).
+                let to_bridge = change.controller.as_ref().and_then(|c| c.as_deref());
+                if let Some(bridge) = to_bridge.filter(|c| !super::vrf::is_vrf(current, intent, c))
+                {
                     if let Some(e) = port_problem(current, intent, li, cur, bridge) {
                         errors.push(e);
                         continue;

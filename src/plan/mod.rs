@@ -44,6 +44,9 @@ mod rule_block;
 pub mod undo;
 mod vlan_aware_uplinks;
 mod vlan_filtering_off;
+mod vrf;
+#[cfg(test)]
+mod vrf_tests;
 
 pub(crate) use base_keys::sysctl_phase;
 
@@ -226,7 +229,8 @@ pub fn plan(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErro
 fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanError>> {
     let resolved = dhcp::resolve(current, intent)?;
     let based = base_keys::resolve(current, &resolved)?;
-    let intent = &*based;
+    let vrfs = vrf::resolve(current, &based)?;
+    let intent = &*vrfs;
     let mut plan = Plan::new();
     let mut errors = Vec::new();
     links::plan_links(current, intent, &mut plan, &mut errors);
@@ -263,6 +267,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     });
     devices::order_changes(&mut plan, &[current]);
     bridge_mtu::arrange(current, intent, &mut plan);
+    vrf::arrange(&mut plan, current, intent);
     dropped::readd_dropped_routes(current, intent, &mut plan);
     // On-link routes before routes through a gateway that they make reachable.
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {

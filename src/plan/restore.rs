@@ -209,6 +209,7 @@ fn same_kind(cur: &LinkKind, want: &LinkKind) -> bool {
             | LinkKind::MacVlan(_)
             | LinkKind::MacVtap(_)
             | LinkKind::IpVlan(_)
+            | LinkKind::Vrf { .. }
             | LinkKind::Tap(_) => cur == want || cur.changes_in_place(want),
             _ => true,
         }
@@ -382,6 +383,7 @@ pub(crate) fn finish(plan: &mut Plan, current: &KernelState, target: &KernelStat
         target.links.get(n).is_some_and(|l| l.up)
     });
     super::devices::order_changes(plan, &[current, target]);
+    super::vrf::creations_first(plan);
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
         Op::AddRoute(r) => r.gateway.is_some(),
         _ => false,

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::link::{
-    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoMacVtap, InfoVlan, InfoVxlan, IpVlanFlags,
-    IpVlanMode as NlIpVlanMode, LinkAttribute, LinkInfo, MacVlanFlags,
+    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoMacVtap, InfoVlan, InfoVrf, InfoVxlan,
+    IpVlanFlags, IpVlanMode as NlIpVlanMode, LinkAttribute, LinkInfo, MacVlanFlags,
     MacVlanMode as NlMacVlanMode, VlanFlags, VlanProtocol as NlVlanProtocol,
 };
 
@@ -35,6 +35,7 @@ const IFLA_MACVLAN_MODE: u16 = 1;
 const IFLA_MACVLAN_FLAGS: u16 = 2;
 const IFLA_IPVLAN_MODE: u16 = 1;
 const IFLA_IPVLAN_FLAGS: u16 = 2;
+const IFLA_VRF_TABLE: u16 = 1;
 const IFLA_TUN_OWNER: u16 = 1;
 const IFLA_TUN_GROUP: u16 = 2;
 const IFLA_TUN_TYPE: u16 = 3;
@@ -80,6 +81,9 @@ pub(super) fn decode(
         "vlan" => LinkKind::Vlan(decode_vlan(data, base)?),
         "bond" => LinkKind::Bond(decode_bond(data, names)?),
         "dummy" => LinkKind::Dummy,
+        "vrf" => LinkKind::Vrf {
+            table: u32_attr(data, IFLA_VRF_TABLE)?,
+        },
         "vxlan" => LinkKind::Vxlan(VxlanOptions {
             id: u32_attr(data, IFLA_VXLAN_ID)?,
             base: u32_attr(data, IFLA_VXLAN_LINK)
@@ -237,6 +241,7 @@ pub(super) fn create_attributes(kind: &LinkKind, base: Option<u32>) -> Vec<LinkA
                 InfoKind::Dummy,
             )])];
         }
+        LinkKind::Vrf { table } => (InfoKind::Vrf, InfoData::Vrf(vec![InfoVrf::TableId(*table)])),
         LinkKind::Vxlan(v) => {
             let mut data = vec![InfoVxlan::Id(v.id)];
             // IFLA_VXLAN_LINK binds the tunnel; it is not the link of the message.
