@@ -13,7 +13,7 @@
 use serde_yaml_ng::{Mapping, Value};
 
 use super::nmstate_tables::{
-    as_bool, Key, Verdict, FOREIGN, IFACE, LINUX_BRIDGE, NOT_YET, OVS_BRIDGE, REFUSED_TYPES, TOP,
+    as_bool, Key, Verdict, FOREIGN, IFACE, LINUX_BRIDGE, OVS_BRIDGE, REFUSED_TYPES, TOP,
 };
 
 /// What the pass found.
@@ -228,7 +228,6 @@ fn decide(w: &mut Walk, path: &str, map: &mut Mapping, name: &str, rule: Key) {
         }
         Key::Ignore(reason) => ignore(w, map, name, p, reason),
         Key::Refuse(message) => refuse(w, map, name, &p, message),
-        Key::NotYet => refuse(w, map, name, &p, NOT_YET),
         Key::Check(f) => match f(value) {
             Verdict::Keep => {}
             Verdict::Refuse(message) => refuse(w, map, name, &p, message),

@@ -31,8 +31,6 @@ pub(super) enum Key {
     Ignore(&'static str),
     /// Refused with this message.
     Refuse(&'static str),
-    /// nmstate's key, which hostnet does not apply yet.
-    NotYet,
     /// Decided by its value.
     Check(fn(&Value) -> Verdict),
     /// The `interfaces` list, whose sections depend on each interface's type.
@@ -46,8 +44,6 @@ pub(super) enum Verdict {
     Refuse(&'static str),
 }
 
-pub(super) const NOT_YET: &str =
-    "nmstate's key, not applied by hostnet yet (docs/NMSTATE.md lists what is)";
 const QUERY_ONLY: &str = "reported by nmstate's show and ignored by its apply";
 const DHCP_CLIENT: &str = "a DHCP or autoconfiguration client's setting (NetworkManager's)";
 
