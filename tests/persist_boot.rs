@@ -12,6 +12,8 @@
 mod common;
 #[path = "persist_boot/ifupdown.rs"]
 mod ifupdown;
+#[path = "persist_boot/keys.rs"]
+mod keys;
 #[path = "persist_boot/networkd.rs"]
 mod networkd;
 #[path = "persist_boot/networkmanager.rs"]

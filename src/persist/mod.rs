@@ -18,12 +18,14 @@ pub mod device;
 pub mod ifcfg;
 pub mod ifupdown;
 pub mod keyfile;
+mod keyfile_keys;
 pub mod netplan;
 pub mod networkd;
+mod networkd_keys;
 pub mod record;
 pub mod shadow;
 pub mod transaction;
-mod unwritten;
+pub mod unwritten;
 
 use std::path::{Path, PathBuf};
 
@@ -193,7 +195,8 @@ pub fn render(intent: &Intent, format: Format) -> Rendered {
     }
     wants.sort_by(|a, b| a.0.cmp(&b.0));
     wants.dedup_by(|a, b| a.0 == b.0);
-    let mut warnings = host.warnings;
+    let mut warnings = host.warnings.clone();
+    warnings.extend(unwritten::warnings(format, &host));
     warnings.extend(out.warnings);
     let mut left_out = out.left_out;
     left_out.devices.splice(0..0, host.left_out);

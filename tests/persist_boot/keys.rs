@@ -1,0 +1,127 @@
+//! A device's keys beyond kind, addresses, routes and rules (bridge options, port
+//! settings, `accept-all-mac-addresses`, IPv6 switches), booted: for each format, a file
+//! of only the keys its files carry (`persist` must not warn about any), and after the
+//! boot `hostnet apply` of the file has nothing to change, which compares every key
+//! hostnet manages with the kernel. Port VLANs and VLAN filtering need a kernel with
+//! CONFIG_BRIDGE_VLAN_FILTERING, which this suite's host may lack: their files are
+//! checked by the writers' unit tests.
+
+use super::{can_boot, devices, networkd, networkmanager, start_networkd, Boot, BOOT_LIMIT};
+use super::{Format, NICS};
+
+/// What systemd-networkd 252 carries.
+const NETWORKD_KEYS: &str = r#"
+interfaces:
+  - name: br-k
+    type: linux-bridge
+    bridge:
+      options:
+        stp: {enabled: false, hello-time: 3, max-age: 30, priority: 4096}
+        mac-ageing-time: 100
+        multicast-snooping: false
+        group-forward-mask: 8
+      port: [{name: up-a, stp-path-cost: 7, stp-priority: 20, stp-hairpin-mode: true}]
+    ipv4:
+      address: [{ip: 10.10.0.1, prefix-length: 24}]
+  - {name: up-a, type: ethernet}
+  - name: up-b
+    type: ethernet
+    accept-all-mac-addresses: true
+    ipv4:
+      address: [{ip: 198.51.100.10, prefix-length: 24}]
+    ipv6:
+      enabled: true
+      addr-gen-mode: eui64
+      address: [{ip: "2001:db8:2::10", prefix-length: 64}]
+"#;
+
+/// What NetworkManager 1.42's keyfiles carry.
+const KEYFILE_KEYS: &str = r#"
+interfaces:
+  - name: br-k
+    type: linux-bridge
+    bridge:
+      options:
+        stp: {enabled: false, hello-time: 3, max-age: 30, priority: 4096}
+        mac-ageing-time: 100
+        multicast-snooping: false
+        group-forward-mask: 8
+      port: [{name: up-a, stp-path-cost: 7, stp-priority: 20, stp-hairpin-mode: true}]
+    ipv4:
+      address: [{ip: 10.10.0.1, prefix-length: 24}]
+  - {name: up-a, type: ethernet}
+  - name: up-b
+    type: ethernet
+    accept-all-mac-addresses: true
+    ipv4:
+      address: [{ip: 198.51.100.10, prefix-length: 24}]
+    ipv6:
+      enabled: false
+"#;
+
+/// `persist` said nothing is left out, the boot matches the twin, and `apply` of the
+/// file then changes nothing (every key hostnet manages is as the file says).
+fn nothing_left(test: &str, consumer: &str, boot: &Boot) {
+    assert!(
+        boot.rendered.warnings.is_empty(),
+        "{test}: persist warned: {:?}",
+        boot.rendered.warnings
+    );
+    boot.assert_like_the_twin(consumer);
+    let out = boot.booted.hostnet_ok(&["apply", "--dry-run", &boot.yaml]);
+    if !out.contains("Nothing to change") {
+        // The plan's operations say which setting differs.
+        let json = boot
+            .booted
+            .hostnet(&["apply", "--dry-run", "-o", "json", &boot.yaml]);
+        let links = boot.booted.run(|| {
+            std::process::Command::new("ip")
+                .args(["-d", "link", "show"])
+                .output()
+                .expect("ip")
+        });
+        panic!(
+            "{test}: after {consumer}'s boot, apply would still change: {out}\n{}\n{}",
+            String::from_utf8_lossy(&json.stdout),
+            String::from_utf8_lossy(&links.stdout)
+        );
+    }
+}
+
+#[test]
+fn networkd_boots_a_devices_bridge_port_and_link_keys() {
+    const TEST: &str = "networkd_boots_a_devices_bridge_port_and_link_keys";
+    if !can_boot(TEST, &[networkd::NETWORKD, "/usr/bin/unshare"]) {
+        return;
+    }
+    let boot = Boot::new(NETWORKD_KEYS, NICS, "networkd", Format::Networkd);
+    let files = boot.root.join(hostnet::persist::networkd::DIR);
+    let daemon = start_networkd(TEST, &boot, &files, NICS);
+    nothing_left(TEST, "systemd-networkd", &boot);
+    drop(daemon);
+}
+
+#[test]
+fn networkmanager_boots_a_devices_bridge_port_and_link_keys() {
+    const TEST: &str = "networkmanager_boots_a_devices_bridge_port_and_link_keys";
+    let programs = [
+        networkmanager::NETWORKMANAGER,
+        networkmanager::DBUS_DAEMON,
+        networkmanager::NMCLI,
+        "/usr/bin/unshare",
+    ];
+    if !can_boot(TEST, &programs) {
+        return;
+    }
+    let boot = Boot::new(KEYFILE_KEYS, NICS, "keyfile", Format::Keyfile);
+    let mut nm = networkmanager::start(
+        &boot.booted,
+        &boot.root.join(hostnet::persist::keyfile::DIR),
+        &boot.dir("networkmanager"),
+    );
+    if let Err(e) = nm.wait_connected(&devices(KEYFILE_KEYS), BOOT_LIMIT) {
+        panic!("{TEST}: NetworkManager did not bring the keyfiles up: {e}");
+    }
+    nothing_left(TEST, "NetworkManager", &boot);
+    drop(nm);
+}
