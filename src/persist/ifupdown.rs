@@ -117,9 +117,7 @@ fn stanzas(host: &HostConfig, d: &DeviceConfig) -> String {
                 },
             );
             attr("bridge-stp", if *stp { "on" } else { "off" });
-            // Forward delay 0 as for every bridge hostnet creates; with STP on the
-            // kernel's minimum is 2 seconds.
-            attr("bridge-fd", if *stp { "2" } else { "0" });
+            s.push_str(&super::ifupdown_keys::bridge(host, d, *stp));
         }
         DeviceKind::Veth { peer: Some(peer) } if creates_pair(host, d, peer) => {
             attr("link-type", "veth");
@@ -144,6 +142,10 @@ fn stanzas(host: &HostConfig, d: &DeviceConfig) -> String {
         }
         DeviceKind::Veth { .. } | DeviceKind::Ethernet | DeviceKind::Existing => {}
     }
+    s.push_str(&super::ifupdown_keys::link(d));
+    let mut attr = |k: &str, v: &str| {
+        let _ = writeln!(s, "\t{k} {v}");
+    };
     if !d.up {
         attr("link-down", "yes");
     }
@@ -213,6 +215,26 @@ mod tests {
         ("bridge-ports", false),
         ("bridge-stp", false),
         ("bridge-fd", false),
+        ("bridge-hello", false),
+        ("bridge-maxage", false),
+        ("bridge-ageing", false),
+        ("bridge-mclmi", false),
+        ("bridge-mcmi", false),
+        ("bridge-mcqpi", false),
+        ("bridge-mcqi", false),
+        ("bridge-mcqri", false),
+        ("bridge-mcsqi", false),
+        ("bridge-bridgeprio", false),
+        ("bridge-mcsnoop", false),
+        ("bridge-mcquerier", false),
+        ("bridge-mcqifaddr", false),
+        ("bridge-hashmax", false),
+        ("bridge-mclmc", false),
+        ("bridge-mcsqc", false),
+        ("bridge-pathcosts", false),
+        ("bridge-portprios", false),
+        ("alias", false),
+        ("vlan-protocol", false),
         ("link-type", false),
         ("veth-peer-name", false),
         ("vlan-raw-device", false),

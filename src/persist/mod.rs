@@ -17,6 +17,7 @@ pub mod boot;
 pub mod device;
 pub mod ifcfg;
 pub mod ifupdown;
+mod ifupdown_keys;
 pub mod keyfile;
 mod keyfile_keys;
 pub mod netplan;

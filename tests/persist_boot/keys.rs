@@ -6,6 +6,7 @@
 //! CONFIG_BRIDGE_VLAN_FILTERING, which this suite's host may lack: their files are
 //! checked by the writers' unit tests.
 
+use super::{both_streams, ifupdown};
 use super::{can_boot, devices, networkd, networkmanager, start_networkd, Boot, BOOT_LIMIT};
 use super::{Format, NICS};
 
@@ -57,6 +58,29 @@ interfaces:
       address: [{ip: 198.51.100.10, prefix-length: 24}]
     ipv6:
       enabled: false
+"#;
+
+/// What ifupdown2 3.0's stanzas carry.
+const IFUPDOWN_KEYS: &str = r#"
+interfaces:
+  - name: br-k
+    type: linux-bridge
+    description: guests of tenant k
+    bridge:
+      options:
+        stp: {enabled: false, hello-time: 3, max-age: 30, priority: 4096}
+        mac-ageing-time: 100
+        multicast-snooping: false
+        hash-max: 1024
+      port: [{name: up-a, stp-path-cost: 7, stp-priority: 20}]
+    ipv4:
+      address: [{ip: 10.10.0.1, prefix-length: 24}]
+  - {name: up-a, type: ethernet}
+  - name: up-b
+    type: ethernet
+    description: uplink b
+    ipv4:
+      address: [{ip: 198.51.100.10, prefix-length: 24}]
 "#;
 
 /// `persist` said nothing is left out, the boot matches the twin, and `apply` of the
@@ -124,4 +148,27 @@ fn networkmanager_boots_a_devices_bridge_port_and_link_keys() {
     }
     nothing_left(TEST, "NetworkManager", &boot);
     drop(nm);
+}
+
+#[test]
+fn ifupdown2_boots_a_devices_bridge_port_and_link_keys() {
+    const TEST: &str = "ifupdown2_boots_a_devices_bridge_port_and_link_keys";
+    if !can_boot(
+        TEST,
+        &[ifupdown::IFUP, ifupdown::IFRELOAD, "/usr/bin/unshare"],
+    ) {
+        return;
+    }
+    let boot = Boot::new(IFUPDOWN_KEYS, NICS, "ifupdown", Format::Ifupdown);
+    let out = ifupdown::ifup_all(
+        &boot.booted,
+        &boot.root.join(hostnet::persist::ifupdown::DIR),
+        &boot.dir("ifupdown"),
+    );
+    assert!(
+        out.status.success(),
+        "ifup -a failed:\n{}",
+        both_streams(&out)
+    );
+    nothing_left(TEST, "ifupdown2", &boot);
 }
