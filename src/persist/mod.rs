@@ -21,6 +21,7 @@ mod ifupdown_keys;
 pub mod keyfile;
 mod keyfile_keys;
 pub mod netplan;
+mod netplan_keys;
 pub mod networkd;
 mod networkd_keys;
 pub mod record;

@@ -6,7 +6,7 @@
 //! CONFIG_BRIDGE_VLAN_FILTERING, which this suite's host may lack: their files are
 //! checked by the writers' unit tests.
 
-use super::{both_streams, ifupdown};
+use super::{both_streams, ifupdown, netplan_generate};
 use super::{can_boot, devices, networkd, networkmanager, start_networkd, Boot, BOOT_LIMIT};
 use super::{Format, NICS};
 
@@ -81,6 +81,21 @@ interfaces:
     description: uplink b
     ipv4:
       address: [{ip: 198.51.100.10, prefix-length: 24}]
+"#;
+
+/// What netplan 0.106 carries of a bridge (its `parameters`).
+const NETPLAN_KEYS: &str = r#"
+interfaces:
+  - name: br-k
+    type: linux-bridge
+    bridge:
+      options:
+        stp: {enabled: false, hello-time: 3, max-age: 30, priority: 4096}
+        mac-ageing-time: 100
+      port: [{name: up-a, stp-path-cost: 7, stp-priority: 20}]
+    ipv4:
+      address: [{ip: 10.10.0.1, prefix-length: 24}]
+  - {name: up-a, type: ethernet}
 "#;
 
 /// `persist` said nothing is left out, the boot matches the twin, and `apply` of the
@@ -171,4 +186,77 @@ fn ifupdown2_boots_a_devices_bridge_port_and_link_keys() {
         both_streams(&out)
     );
     nothing_left(TEST, "ifupdown2", &boot);
+}
+
+#[test]
+fn netplan_boots_a_bridges_parameters() {
+    const TEST: &str = "netplan_boots_a_bridges_parameters";
+    if !can_boot(
+        TEST,
+        &[networkd::NETWORKD, "/usr/sbin/netplan", "/usr/bin/unshare"],
+    ) {
+        return;
+    }
+    let boot = Boot::new(NETPLAN_KEYS, NICS, "netplan", Format::Netplan);
+    let files = netplan_generate(&boot.root);
+    let daemon = start_networkd(TEST, &boot, &files, NICS);
+    nothing_left(TEST, "netplan and systemd-networkd", &boot);
+    drop(daemon);
+}
+
+/// A bond's options through netplan's generator (this kernel has no bonding, so they are
+/// not booted): each option the file gives is in the `.netdev` netplan writes.
+#[test]
+fn netplan_generates_a_bonds_options() {
+    const TEST: &str = "netplan_generates_a_bonds_options";
+    if !can_boot(TEST, &["/usr/sbin/netplan", "/usr/bin/unshare"]) {
+        return;
+    }
+    const BOND: &str = r#"
+interfaces:
+  - name: bond0
+    type: bond
+    link-aggregation:
+      mode: active-backup
+      options: {miimon: 100, updelay: 200, downdelay: 300, primary: up-a, num_grat_arp: 3, primary_reselect: better, fail_over_mac: active, resend_igmp: 2}
+      port: [up-a, up-b]
+"#;
+    let work = tempfile::tempdir().expect("tempdir");
+    let yaml = work.path().join("host.yaml");
+    std::fs::write(&yaml, BOND).expect("write");
+    let root = work.path().join("root");
+    let out = super::common::hostnet(
+        &[
+            "persist",
+            yaml.to_str().expect("utf-8"),
+            "--format",
+            "netplan",
+            "--root",
+            root.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let said = super::common::text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("not written by"), "{said}");
+    let netdev = std::fs::read_to_string(netplan_generate(&root).join("10-netplan-bond0.netdev"))
+        .expect("netplan's .netdev of bond0");
+    for line in [
+        "Mode=active-backup",
+        "MIIMonitorSec=100ms",
+        "UpDelaySec=200ms",
+        "DownDelaySec=300ms",
+        "GratuitousARP=3",
+        "PrimaryReselectPolicy=better",
+        "FailOverMACPolicy=active",
+        "ResendIGMP=2",
+    ] {
+        assert!(
+            netdev.lines().any(|l| l == line),
+            "{line} not in:\n{netdev}"
+        );
+    }
+    let port = std::fs::read_to_string(root.join("run/systemd/network/10-netplan-up-a.network"))
+        .expect("netplan's .network of up-a");
+    assert!(port.contains("PrimarySlave=true"), "{port}");
 }
