@@ -16,6 +16,7 @@
 pub mod boot;
 pub mod device;
 pub mod ifcfg;
+mod ifcfg_keys;
 pub mod ifupdown;
 mod ifupdown_keys;
 pub mod keyfile;

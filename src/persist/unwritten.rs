@@ -4,8 +4,7 @@
 //! settings hold until the next boot and come back with `hostnet restore`.
 //!
 //! Each format says, key by key, whether its files carry the key (see
-//! `networkd_keys`, `keyfile_keys`, `ifupdown_keys`, `netplan_keys`); ifcfg writes
-//! none of them.
+//! `networkd_keys`, `keyfile_keys`, `ifupdown_keys`, `netplan_keys`, `ifcfg_keys`).
 
 use std::collections::BTreeSet;
 
@@ -151,10 +150,6 @@ pub fn keys(k: &LinkKeys) -> Vec<Key> {
 /// words for the warning (the key's name, maybe with why).
 type Support = fn(&HostConfig, &DeviceConfig, Key) -> Option<String>;
 
-fn writes_none(_: &HostConfig, _: &DeviceConfig, key: Key) -> Option<String> {
-    Some(key.name().to_string())
-}
-
 /// One warning per device of `host` whose keys `format`'s files do not all carry.
 pub fn warnings(format: Format, host: &HostConfig) -> Vec<String> {
     let support: Support = match format {
@@ -162,7 +157,7 @@ pub fn warnings(format: Format, host: &HostConfig) -> Vec<String> {
         Format::Keyfile => super::keyfile_keys::unwritten,
         Format::Ifupdown => super::ifupdown_keys::unwritten,
         Format::Netplan => super::netplan_keys::unwritten,
-        Format::Ifcfg => writes_none,
+        Format::Ifcfg => super::ifcfg_keys::unwritten,
     };
     host.devices
         .iter()
