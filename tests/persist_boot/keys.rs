@@ -260,3 +260,129 @@ interfaces:
         .expect("netplan's .network of up-a");
     assert!(port.contains("PrimarySlave=true"), "{port}");
 }
+
+/// The networkd or keyfile files of a network on a VLAN-aware bridge, under a fresh
+/// root: this kernel cannot filter by VLAN, so the readers below load them without
+/// bringing them up.
+fn persist_vlan_aware(work: &std::path::Path, format: &str) -> std::path::PathBuf {
+    const AWARE: &str = r#"
+networks:
+  - {name: tenant, uplink: up-a, bridge: br0, vlan-aware: true, vlan: 100, ipv4: {address: [192.0.2.10/24]}}
+"#;
+    let yaml = work.join("host.yaml");
+    std::fs::write(&yaml, AWARE).expect("write");
+    let root = work.join("root");
+    let out = super::common::hostnet(
+        &[
+            "persist",
+            yaml.to_str().expect("utf-8"),
+            "--format",
+            format,
+            "--root",
+            root.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let said = super::common::text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        !said.contains("bridge.options") && !said.contains("VLAN-aware"),
+        "{said}"
+    );
+    root
+}
+
+/// The keys of a VLAN-aware bridge, read by NetworkManager itself: it must load the
+/// profiles with the bridge's filtering and the VLANs of the uplink and of the bridge.
+#[test]
+fn networkmanager_reads_the_vlan_keys_of_a_vlan_aware_network() {
+    const TEST: &str = "networkmanager_reads_the_vlan_keys_of_a_vlan_aware_network";
+    let programs = [
+        networkmanager::NETWORKMANAGER,
+        networkmanager::DBUS_DAEMON,
+        networkmanager::NMCLI,
+        "/usr/bin/unshare",
+    ];
+    if !can_boot(TEST, &programs) {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = persist_vlan_aware(work.path(), "keyfile");
+    let host = super::sandbox::Host::new(&[]);
+    let nm = networkmanager::start(
+        &host,
+        &root.join(hostnet::persist::keyfile::DIR),
+        &work.path().join("nm"),
+    );
+    let fields = "bridge.vlan-filtering,bridge.vlans";
+    let start = std::time::Instant::now();
+    let mut br0 = String::new();
+    while br0.is_empty() && start.elapsed() < BOOT_LIMIT {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        br0 = nm.nmcli(&["-t", "-f", fields, "connection", "show", "hostnet-br0"]);
+    }
+    assert_eq!(
+        br0,
+        "bridge.vlan-filtering:yes\nbridge.vlans:100\n",
+        "{}",
+        nm.nm.log()
+    );
+    let port = nm.nmcli(&[
+        "-t",
+        "-f",
+        "bridge-port.vlans",
+        "connection",
+        "show",
+        "hostnet-up-a",
+    ]);
+    assert_eq!(port, "bridge-port.vlans:100\n", "{}", nm.nm.log());
+}
+
+/// The same for systemd-networkd: it must read every key hostnet wrote
+/// (`VLANFiltering=`, `[BridgeVLAN]` of the uplink and of the bridge) without calling
+/// one unknown or a file unparsable.
+#[test]
+fn networkd_reads_the_vlan_keys_of_a_vlan_aware_network() {
+    const TEST: &str = "networkd_reads_the_vlan_keys_of_a_vlan_aware_network";
+    if !can_boot(TEST, &[networkd::NETWORKD, "/usr/bin/unshare"]) {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = persist_vlan_aware(work.path(), "networkd");
+    let files = root.join(hostnet::persist::networkd::DIR);
+    let all: String = [
+        "50-hostnet-br0.netdev",
+        "50-hostnet-br0.network",
+        "50-hostnet-up-a.network",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(files.join(f)).expect("a persisted file"))
+    .collect();
+    assert!(
+        all.contains("VLANFiltering=yes") && all.matches("[BridgeVLAN]\nVLAN=100\n").count() == 2,
+        "{all}"
+    );
+    let host = super::sandbox::Host::new(&[]);
+    let run = work.path().join("run");
+    std::fs::create_dir_all(&run).expect("mkdir");
+    let mut daemon = networkd::start(&host, &files, &run, &work.path().join("networkd.log"));
+    // networkd reads every file before it creates the bridge, which it then logs.
+    let start = std::time::Instant::now();
+    while !daemon.log().lines().any(|l| l.starts_with("br0:")) {
+        assert!(
+            daemon.exited().is_none() && start.elapsed() < BOOT_LIMIT,
+            "networkd did not get to br0: {}",
+            daemon.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = daemon.log();
+    let complaints: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("50-hostnet-")
+                && (l.contains("ignoring") || l.contains("Unknown") || l.contains("Failed"))
+        })
+        .collect();
+    assert!(complaints.is_empty(), "{complaints:#?}\n{log}");
+}

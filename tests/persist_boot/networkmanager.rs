@@ -114,15 +114,20 @@ pub fn start(host: &Host, connections: &Path, work: &Path) -> Nm {
 }
 
 impl Nm {
-    /// `nmcli -t -f DEVICE,STATE device` on the private bus.
-    fn device_states(&self) -> Vec<(String, String)> {
+    /// `nmcli ARGS` on the private bus: what it printed on stdout.
+    pub fn nmcli(&self, args: &[&str]) -> String {
         let mut nmcli = Command::new(NMCLI);
-        nmcli.args(["-t", "-f", "DEVICE,STATE", "device"]).env(
+        nmcli.args(args).env(
             "DBUS_SYSTEM_BUS_ADDRESS",
             format!("unix:path={}", self.socket.display()),
         );
         let out = output_within(&mut nmcli, RUN_LIMIT);
-        String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `nmcli -t -f DEVICE,STATE device` on the private bus.
+    fn device_states(&self) -> Vec<(String, String)> {
+        self.nmcli(&["-t", "-f", "DEVICE,STATE", "device"])
             .lines()
             .filter_map(|l| l.split_once(':'))
             .map(|(d, s)| (d.to_string(), s.to_string()))
