@@ -139,6 +139,7 @@ fn stanzas(host: &HostConfig, d: &DeviceConfig) -> String {
             );
             attr("bond-mode", mode.as_str());
             attr("bond-miimon", &miimon.to_string());
+            s.push_str(&super::ifupdown_keys::bond(d));
         }
         DeviceKind::Veth { .. } | DeviceKind::Ethernet | DeviceKind::Existing => {}
     }
@@ -242,6 +243,17 @@ mod tests {
         ("bond-slaves", false),
         ("bond-mode", false),
         ("bond-miimon", false),
+        ("bond-updelay", false),
+        ("bond-downdelay", false),
+        ("bond-primary", false),
+        ("bond-primary-reselect", false),
+        ("bond-num-grat-arp", false),
+        ("bond-xmit-hash-policy", false),
+        ("bond-lacp-rate", false),
+        ("bond-use-carrier", false),
+        ("bond-min-links", false),
+        ("bond-ad-sys-priority", false),
+        ("bond-ad-sys-mac-addr", false),
         ("link-down", false),
         ("hwaddress", false),
         ("mtu", false),

@@ -9,13 +9,20 @@
 //! seconds: other values are left out. Left out as well (said in the warning): hairpin
 //! mode (no keyword), the group address and forward mask, port VLANs and VLAN filtering
 //! (ifupdown2's VLAN-aware bridges manage every port's VLANs by their own rules, not as
-//! an exact set), promiscuous mode, the IPv6 switches, and bond options.
+//! an exact set), promiscuous mode, the IPv6 switches, and the bond options that have no
+//! keyword.
+//!
+//! A bond's options as its `bond` addon takes them (names and values from its
+//! `_bond_attr_set_list`): `bond-updelay`, `bond-downdelay`, `bond-primary`,
+//! `bond-primary-reselect`, `bond-num-grat-arp`, `bond-xmit-hash-policy`,
+//! `bond-lacp-rate`, `bond-use-carrier`, `bond-min-links`, `bond-ad-sys-priority`,
+//! `bond-ad-sys-mac-addr`.
 
 use std::fmt::Write as _;
 
 use super::device::{DeviceConfig, HostConfig};
 use super::unwritten::{bridge_options_left, port_settings_fit, Key};
-use crate::netdev::{BridgeChange, VlanProtocol};
+use crate::netdev::{BondOptions, BridgeChange, VlanProtocol, PRIMARY_RESELECT, XMIT_HASH_POLICY};
 
 /// Centiseconds as ifupdown2's whole seconds, if they are.
 fn secs(cs: u64) -> Option<String> {
@@ -176,13 +183,149 @@ pub fn link(d: &DeviceConfig) -> String {
     s
 }
 
+/// A bond's keywords beyond `bond-slaves`/`-mode`/`-miimon`, and the options (nmstate's
+/// names) it has none for.
+fn bond_attrs(o: &BondOptions) -> (Vec<(&'static str, String)>, Vec<&'static str>) {
+    let d = BondOptions {
+        primary: o.primary.clone(),
+        ..BondOptions::new(o.mode, o.miimon)
+    };
+    let mut out = Vec::new();
+    let mut left = Vec::new();
+    let mut put = |changed: bool, kw, v: Option<String>, nm: &'static str| {
+        if changed {
+            match v {
+                Some(v) => out.push((kw, v)),
+                None => left.push(nm),
+            }
+        }
+    };
+    let name =
+        |t: &[&str], i: u8, n: usize| (usize::from(i) < n).then(|| t[usize::from(i)].to_string());
+    put(
+        o.updelay != d.updelay,
+        "bond-updelay",
+        Some(o.updelay.to_string()),
+        "updelay",
+    );
+    put(
+        o.downdelay != d.downdelay,
+        "bond-downdelay",
+        Some(o.downdelay.to_string()),
+        "downdelay",
+    );
+    put(
+        o.primary_reselect != d.primary_reselect,
+        "bond-primary-reselect",
+        name(PRIMARY_RESELECT, o.primary_reselect, 3),
+        "primary_reselect",
+    );
+    put(
+        o.num_grat_arp != d.num_grat_arp,
+        "bond-num-grat-arp",
+        Some(o.num_grat_arp.to_string()),
+        "num_grat_arp",
+    );
+    put(
+        o.xmit_hash_policy != d.xmit_hash_policy,
+        "bond-xmit-hash-policy",
+        name(XMIT_HASH_POLICY, o.xmit_hash_policy, 5),
+        "xmit_hash_policy",
+    );
+    put(
+        o.lacp_rate != d.lacp_rate,
+        "bond-lacp-rate",
+        Some(if o.lacp_rate == 1 { "fast" } else { "slow" }.into()),
+        "lacp_rate",
+    );
+    put(
+        o.use_carrier != d.use_carrier,
+        "bond-use-carrier",
+        Some(if o.use_carrier { "yes" } else { "no" }.into()),
+        "use_carrier",
+    );
+    put(
+        o.min_links != d.min_links,
+        "bond-min-links",
+        Some(o.min_links.to_string()),
+        "min_links",
+    );
+    put(
+        o.ad_actor_sys_prio != d.ad_actor_sys_prio,
+        "bond-ad-sys-priority",
+        Some(o.ad_actor_sys_prio.to_string()),
+        "ad_actor_sys_prio",
+    );
+    let mac = crate::netdev::MacAddr(o.ad_actor_system)
+        .to_string()
+        .to_lowercase();
+    put(
+        o.ad_actor_system != d.ad_actor_system,
+        "bond-ad-sys-mac-addr",
+        Some(mac),
+        "ad_actor_system",
+    );
+    if let Some(p) = &o.primary {
+        out.push(("bond-primary", p.clone()));
+    }
+    // The rest have no keyword: each one the file changes is named.
+    for (changed, nm) in [
+        (o.ad_select != d.ad_select, "ad_select"),
+        (
+            o.all_slaves_active != d.all_slaves_active,
+            "all_slaves_active",
+        ),
+        (o.fail_over_mac != d.fail_over_mac, "fail_over_mac"),
+        (o.resend_igmp != d.resend_igmp, "resend_igmp"),
+        (o.lp_interval != d.lp_interval, "lp_interval"),
+        (
+            o.packets_per_slave != d.packets_per_slave,
+            "packets_per_slave",
+        ),
+        (o.tlb_dynamic_lb != d.tlb_dynamic_lb, "tlb_dynamic_lb"),
+        (o.lacp_active != d.lacp_active, "lacp_active"),
+        (o.ad_user_port_key != d.ad_user_port_key, "ad_user_port_key"),
+        (o.arp_interval != d.arp_interval, "arp_interval"),
+        (o.arp_ip_target != d.arp_ip_target, "arp_ip_target"),
+        (o.arp_validate != d.arp_validate, "arp_validate"),
+        (o.arp_all_targets != d.arp_all_targets, "arp_all_targets"),
+        (o.arp_missed_max != d.arp_missed_max, "arp_missed_max"),
+        (o.ns_ip6_target != d.ns_ip6_target, "ns_ip6_target"),
+    ] {
+        if changed {
+            left.push(nm);
+        }
+    }
+    (out, left)
+}
+
+/// A bond's keywords (after `bond-miimon`).
+pub fn bond(d: &DeviceConfig) -> String {
+    let mut s = String::new();
+    if let Some(o) = &d.keys.bond {
+        for (k, v) in bond_attrs(o).0 {
+            let _ = writeln!(s, "\t{k} {v}");
+        }
+    }
+    s
+}
+
 /// What ifupdown2's stanzas leave out of `key` on `d` (see the module's comment).
 pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
     let why = |w: &str| Some(format!("{} ({w})", key.name()));
     match key {
         Key::Description if alias_fits(d) => None,
         Key::Description => why("an empty or multi-line alias does not fit a stanza"),
-        Key::VlanProtocol => None,
+        Key::VlanProtocol | Key::BondPrimary => None,
+        Key::BondOptions => {
+            let left = d
+                .keys
+                .bond
+                .as_ref()
+                .map(|o| bond_attrs(o).1)
+                .unwrap_or_default();
+            (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+        }
         Key::BridgeOptions => {
             let left = d
                 .keys
@@ -251,5 +394,34 @@ mod tests {
             assert!(w.contains(want), "{want:?} not in:\n{w}");
         }
         assert!(!w.contains("eth1.5") && !w.contains("eth1:"), "{w}");
+    }
+
+    #[test]
+    fn bond_options_take_the_bond_addons_keywords() {
+        let r = render(
+            &intent_of(
+                "interfaces:\n- name: bond0\n  type: bond\n  link-aggregation:\n    mode: active-backup\n    options: {miimon: 100, updelay: 200, primary: eth2, primary_reselect: better, num_grat_arp: 3, use_carrier: false, resend_igmp: 2}\n    port: [eth2, eth3]\n",
+            ),
+            Format::Ifupdown,
+        );
+        let bond = r
+            .wants
+            .iter()
+            .find(|(p, _)| p.ends_with("hostnet-bond0"))
+            .map(|(_, w)| match w {
+                Want::File { contents, .. } => String::from_utf8_lossy(contents).into_owned(),
+                Want::Absent => String::new(),
+            })
+            .unwrap_or_default();
+        assert!(
+            bond.contains("\tbond-miimon 100\n\tbond-updelay 200\n\tbond-primary-reselect better\n\tbond-num-grat-arp 3\n\tbond-use-carrier no\n\tbond-primary eth2\n"),
+            "{bond}"
+        );
+        let w = r.warnings.join("\n");
+        assert!(
+            w.contains("bond0: link-aggregation.options (other than miimon) (resend_igmp) not written by --format ifupdown"),
+            "{w}"
+        );
+        assert!(!w.contains("primary"), "{w}");
     }
 }
