@@ -12,6 +12,8 @@
 mod common;
 #[path = "persist_boot/ifupdown.rs"]
 mod ifupdown;
+#[path = "persist_boot/keys.rs"]
+mod keys;
 #[path = "persist_boot/networkd.rs"]
 mod networkd;
 #[path = "persist_boot/networkmanager.rs"]
@@ -428,6 +430,32 @@ fn ifupdown2_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
     assert!(left.is_empty(), "rules left after pre-down: {left:#?}");
 }
 
+/// `netplan generate` (what its systemd generator runs at boot) of the files under
+/// `root`: the networkd files it writes, which it must write without a word.
+fn netplan_generate(root: &Path) -> std::path::PathBuf {
+    // netplan's generator writes /run/systemd/network: here under the root, in a mount
+    // namespace where /run is empty, so that nothing of the machine's is touched.
+    let mut generate = std::process::Command::new("/bin/sh");
+    generate
+        .arg(sandbox::script("private-mounts.sh"))
+        .args([
+            "--tmpfs",
+            "/run",
+            "--",
+            "/usr/sbin/netplan",
+            "generate",
+            "--root-dir",
+        ])
+        .arg(root);
+    let out = sandbox::output_within(&mut generate, sandbox::RUN_LIMIT);
+    let said = both_streams(&out);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "netplan generate:\n{said}"
+    );
+    root.join("run/systemd/network")
+}
+
 /// netplan as at boot: `netplan generate` (its systemd generator) renders the files into
 /// networkd's, which systemd-networkd brings up. netplan has no protocol for routes or
 /// rules, so hostnet's come up `proto static` and are known by the record; its
@@ -449,27 +477,7 @@ fn netplan_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
         Format::Netplan,
     );
     assert!(boot.rendered.warnings.iter().all(|w| !w.contains("veth")));
-    // netplan's generator writes /run/systemd/network: here under the root, in a mount
-    // namespace where /run is empty, so that nothing of the machine's is touched.
-    let mut generate = std::process::Command::new("/bin/sh");
-    generate
-        .arg(sandbox::script("private-mounts.sh"))
-        .args([
-            "--tmpfs",
-            "/run",
-            "--",
-            "/usr/sbin/netplan",
-            "generate",
-            "--root-dir",
-        ])
-        .arg(&boot.root);
-    let out = sandbox::output_within(&mut generate, sandbox::RUN_LIMIT);
-    let said = both_streams(&out);
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "netplan generate:\n{said}"
-    );
-    let files = boot.root.join("run/systemd/network");
+    let files = netplan_generate(&boot.root);
     let daemon = start_networkd(TEST, &boot, &files, NICS_WITH_GUEST_PORT);
     boot.restore_then_apply_is_a_no_op();
     drop(daemon);

@@ -76,6 +76,9 @@ pub struct DeviceConfig {
     pub routes: Vec<Route>,
     /// Rules attached to this device, by priority.
     pub rules: Vec<Rule>,
+    /// The rest of what the file sets of it, which formats write as far as they can
+    /// (see `unwritten`).
+    pub keys: super::unwritten::LinkKeys,
 }
 
 impl DeviceConfig {
@@ -177,8 +180,9 @@ pub fn host_config(intent: &Intent) -> HostConfig {
             }
             None => DeviceKind::Existing,
         };
-        out.warnings.extend(super::unwritten::warning(name, link));
-        out.devices.push(device_of(name, link, kind));
+        let mut d = device_of(name, link, kind);
+        d.keys = super::unwritten::LinkKeys::of(link, intent.owned_vlans.get(name));
+        out.devices.push(d);
     }
     // A device the file names only as a veth's peer is that veth's other end.
     let peers: Vec<(String, String)> = out
@@ -241,8 +245,8 @@ pub fn host_config(intent: &Intent) -> HostConfig {
 }
 
 /// Settings the writers do not render yet (issue 13: route types, metrics, onlink and
-/// multipath next hops, rule actions, oif and suppress-prefix-length, Linux bridge and
-/// port options): a warning each, so that a boot does not lose them silently.
+/// multipath next hops, rule actions, oif and suppress-prefix-length): a warning each,
+/// so that a boot does not lose them silently. (A device's own keys: `unwritten`.)
 fn unpersisted(intent: &Intent, out: &mut HostConfig) {
     for r in intent
         .routes
@@ -265,14 +269,6 @@ fn unpersisted(intent: &Intent, out: &mut HostConfig) {
             ));
         }
     }
-    for li in intent.links.values() {
-        if li.bridge.is_some() || li.port.is_some() {
-            out.warnings.push(format!(
-                "{}: Linux bridge and bridge port options other than STP on/off are not written to boot files yet",
-                li.origin
-            ));
-        }
-    }
 }
 
 fn device_of(name: &str, link: &LinkIntent, kind: DeviceKind) -> DeviceConfig {
@@ -290,6 +286,7 @@ fn device_of(name: &str, link: &LinkIntent, kind: DeviceKind) -> DeviceConfig {
         dhcp6: false,
         routes: Vec::new(),
         rules: Vec::new(),
+        keys: Default::default(),
     }
 }
 

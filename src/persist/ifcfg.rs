@@ -142,6 +142,9 @@ fn ifcfg(d: &DeviceConfig) -> String {
     if let Some(c) = &d.controller {
         kv("BRIDGE", c);
     }
+    if let Some(opts) = super::ifcfg_keys::bridging_opts(d) {
+        kv("BRIDGING_OPTS", &opts);
+    }
     for (i, a) in d.ipv4.iter().flatten().enumerate() {
         let n = if i == 0 { String::new() } else { i.to_string() };
         kv(&format!("IPADDR{n}"), &a.addr().to_string());
@@ -281,6 +284,7 @@ mod tests {
         "MTU",
         "MACADDR",
         "BRIDGE",
+        "BRIDGING_OPTS",
         "IPV6INIT",
         "IPV6_AUTOCONF",
         "IPV6ADDR",

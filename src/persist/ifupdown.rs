@@ -117,9 +117,7 @@ fn stanzas(host: &HostConfig, d: &DeviceConfig) -> String {
                 },
             );
             attr("bridge-stp", if *stp { "on" } else { "off" });
-            // Forward delay 0 as for every bridge hostnet creates; with STP on the
-            // kernel's minimum is 2 seconds.
-            attr("bridge-fd", if *stp { "2" } else { "0" });
+            s.push_str(&super::ifupdown_keys::bridge(host, d, *stp));
         }
         DeviceKind::Veth { peer: Some(peer) } if creates_pair(host, d, peer) => {
             attr("link-type", "veth");
@@ -141,9 +139,14 @@ fn stanzas(host: &HostConfig, d: &DeviceConfig) -> String {
             );
             attr("bond-mode", mode.as_str());
             attr("bond-miimon", &miimon.to_string());
+            s.push_str(&super::ifupdown_keys::bond(d));
         }
         DeviceKind::Veth { .. } | DeviceKind::Ethernet | DeviceKind::Existing => {}
     }
+    s.push_str(&super::ifupdown_keys::link(d));
+    let mut attr = |k: &str, v: &str| {
+        let _ = writeln!(s, "\t{k} {v}");
+    };
     if !d.up {
         attr("link-down", "yes");
     }
@@ -213,6 +216,26 @@ mod tests {
         ("bridge-ports", false),
         ("bridge-stp", false),
         ("bridge-fd", false),
+        ("bridge-hello", false),
+        ("bridge-maxage", false),
+        ("bridge-ageing", false),
+        ("bridge-mclmi", false),
+        ("bridge-mcmi", false),
+        ("bridge-mcqpi", false),
+        ("bridge-mcqi", false),
+        ("bridge-mcqri", false),
+        ("bridge-mcsqi", false),
+        ("bridge-bridgeprio", false),
+        ("bridge-mcsnoop", false),
+        ("bridge-mcquerier", false),
+        ("bridge-mcqifaddr", false),
+        ("bridge-hashmax", false),
+        ("bridge-mclmc", false),
+        ("bridge-mcsqc", false),
+        ("bridge-pathcosts", false),
+        ("bridge-portprios", false),
+        ("alias", false),
+        ("vlan-protocol", false),
         ("link-type", false),
         ("veth-peer-name", false),
         ("vlan-raw-device", false),
@@ -220,6 +243,17 @@ mod tests {
         ("bond-slaves", false),
         ("bond-mode", false),
         ("bond-miimon", false),
+        ("bond-updelay", false),
+        ("bond-downdelay", false),
+        ("bond-primary", false),
+        ("bond-primary-reselect", false),
+        ("bond-num-grat-arp", false),
+        ("bond-xmit-hash-policy", false),
+        ("bond-lacp-rate", false),
+        ("bond-use-carrier", false),
+        ("bond-min-links", false),
+        ("bond-ad-sys-priority", false),
+        ("bond-ad-sys-mac-addr", false),
         ("link-down", false),
         ("hwaddress", false),
         ("mtu", false),

@@ -38,7 +38,7 @@ pub fn render(host: &HostConfig) -> Output {
         out.owned.push(path(&d.name));
         out.files.push(OutFile {
             rel: path(&d.name),
-            contents: format!("{HEADER}{}", keyfile(d)),
+            contents: format!("{HEADER}{}", keyfile(host, d)),
             mode: MODE,
         });
         // NetworkManager makes every route and rule `proto static`.
@@ -122,7 +122,7 @@ pub fn uuid(name: &str) -> String {
     )
 }
 
-fn keyfile(d: &DeviceConfig) -> String {
+fn keyfile(host: &HostConfig, d: &DeviceConfig) -> String {
     let conn_type = match d.kind {
         DeviceKind::Bridge { .. } => "bridge",
         DeviceKind::Veth { .. } => "veth",
@@ -150,17 +150,16 @@ fn keyfile(d: &DeviceConfig) -> String {
     if let Some(mac) = d.mac {
         let _ = writeln!(eth, "cloned-mac-address={mac}");
     }
+    eth.push_str(&super::keyfile_keys::ethernet(d));
     if !eth.is_empty() {
         let _ = write!(s, "\n[ethernet]\n{eth}");
     }
     match &d.kind {
         DeviceKind::Bridge { stp } => {
-            // Forward delay 0 as for every bridge hostnet creates; NetworkManager wants
-            // at least 2 with STP on, as the kernel does.
             let _ = write!(
                 s,
-                "\n[bridge]\nstp={stp}\nforward-delay={}\n",
-                if *stp { 2 } else { 0 }
+                "\n[bridge]\nstp={stp}\n{}",
+                super::keyfile_keys::bridge(host, d, *stp)
             );
         }
         DeviceKind::Veth { peer: Some(peer) } => {
@@ -172,6 +171,7 @@ fn keyfile(d: &DeviceConfig) -> String {
         | DeviceKind::Vlan { .. }
         | DeviceKind::Bond { .. } => {}
     }
+    s.push_str(&super::keyfile_keys::bridge_port(host, d));
     // A bridge port has no IP configuration of its own.
     if d.controller.is_none() {
         s.push_str(&ip_section(d, false));
@@ -192,6 +192,7 @@ fn ip_section(d: &DeviceConfig, v6: bool) -> String {
         (true, _, _) => "auto",
         (false, true, _) => "manual",
         (false, false, false) => "disabled",
+        (false, false, true) if super::keyfile_keys::ipv6_disabled(d) => "disabled",
         // No IPv6 address: the kernel's link-local one only, or leave IPv6 alone
         // when the file does not mention it.
         (false, false, true) if addrs.is_some() => "link-local",

@@ -16,14 +16,19 @@
 pub mod boot;
 pub mod device;
 pub mod ifcfg;
+mod ifcfg_keys;
 pub mod ifupdown;
+mod ifupdown_keys;
 pub mod keyfile;
+mod keyfile_keys;
 pub mod netplan;
+mod netplan_keys;
 pub mod networkd;
+mod networkd_keys;
 pub mod record;
 pub mod shadow;
 pub mod transaction;
-mod unwritten;
+pub mod unwritten;
 
 use std::path::{Path, PathBuf};
 
@@ -193,7 +198,8 @@ pub fn render(intent: &Intent, format: Format) -> Rendered {
     }
     wants.sort_by(|a, b| a.0.cmp(&b.0));
     wants.dedup_by(|a, b| a.0 == b.0);
-    let mut warnings = host.warnings;
+    let mut warnings = host.warnings.clone();
+    warnings.extend(unwritten::warnings(format, &host));
     warnings.extend(out.warnings);
     let mut left_out = out.left_out;
     left_out.devices.splice(0..0, host.left_out);

@@ -4,8 +4,9 @@
 //! systemd-networkd files (its default renderer).
 //!
 //! Devices under `ethernets` (NICs and the devices the file names without a type, matched
-//! by name), `bridges` (`interfaces`, `parameters: {stp, forward-delay}`), `vlans` (`id`,
-//! `link`) and `bonds` (`interfaces`, `parameters: {mode, mii-monitor-interval}`); routes
+//! by name), `bridges` (`interfaces`, `parameters: {stp, forward-delay, ...}`), `vlans`
+//! (`id`, `link`) and `bonds` (`interfaces`, `parameters: {mode, mii-monitor-interval,
+//! ...}`; the rest of `parameters`: [`super::netplan_keys`]); routes
 //! with `table`, `scope`, `from` (the preferred source) and `metric`, rules as
 //! `routing-policy` (`from`, `to`, `mark`, `table`, `priority`).
 //!
@@ -57,7 +58,7 @@ fn owned(name: &str) -> impl Iterator<Item = PathBuf> + '_ {
 
 /// A YAML double-quoted string (names and addresses go through it: `2001:db8::1/64`
 /// must not be read as anything else).
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -174,12 +175,9 @@ fn keys(
     match &d.kind {
         DeviceKind::Bridge { stp } => {
             k.push(("interfaces", ports(out)));
-            // Forward delay 0 as for every bridge hostnet creates; with STP on the
-            // kernel's minimum is 2 seconds.
-            let delay = if *stp { 2 } else { 0 };
             k.push((
                 "parameters",
-                format!("{{stp: {stp}, forward-delay: {delay}}}"),
+                super::netplan_keys::bridge(host, d, *stp, veths),
             ));
         }
         DeviceKind::Vlan { base, id } => {
@@ -188,10 +186,9 @@ fn keys(
         }
         DeviceKind::Bond { mode, miimon } => {
             k.push(("interfaces", ports(out)));
-            let mode = mode.as_str();
             k.push((
                 "parameters",
-                format!("{{mode: {mode}, mii-monitor-interval: {miimon}}}"),
+                super::netplan_keys::bond(d, mode.as_str(), *miimon),
             ));
         }
         DeviceKind::Veth { .. } | DeviceKind::Ethernet | DeviceKind::Existing => {}

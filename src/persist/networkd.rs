@@ -44,7 +44,7 @@ pub fn render(host: &HostConfig) -> Output {
         }
         out.files.push(OutFile {
             rel: path(&d.name, "network"),
-            contents: format!("{HEADER}{}", network(d)),
+            contents: format!("{HEADER}{}", network(host, d)),
             mode: MODE,
         });
         // networkd gives every rule it adds its own protocol.
@@ -93,9 +93,7 @@ fn netdev(host: &HostConfig, d: &DeviceConfig) -> Option<String> {
         DeviceKind::Bridge { stp } => {
             s.push_str("Kind=bridge\n\n[Bridge]\n");
             let _ = writeln!(s, "STP={}", if *stp { "yes" } else { "no" });
-            // Forward delay 0 as for every bridge hostnet creates; with STP on the
-            // kernel's minimum is 2 seconds.
-            let _ = writeln!(s, "ForwardDelaySec={}", if *stp { 2 } else { 0 });
+            s.push_str(&super::networkd_keys::netdev_bridge(d, *stp));
         }
         DeviceKind::Veth { peer: Some(peer) } => {
             let other_end_writes = host.device(peer).is_some_and(|p| {
@@ -120,7 +118,7 @@ fn netdev(host: &HostConfig, d: &DeviceConfig) -> Option<String> {
     Some(s)
 }
 
-fn network(d: &DeviceConfig) -> String {
+fn network(host: &HostConfig, d: &DeviceConfig) -> String {
     let mut s = format!("\n[Match]\nName={}\n", d.name);
     let mut link = String::new();
     if let Some(mtu) = d.mtu {
@@ -132,6 +130,7 @@ fn network(d: &DeviceConfig) -> String {
     if !d.up {
         link.push_str("ActivationPolicy=down\n");
     }
+    link.push_str(&super::networkd_keys::link(d));
     if !link.is_empty() {
         let _ = write!(s, "\n[Link]\n{link}");
     }
@@ -154,9 +153,11 @@ fn network(d: &DeviceConfig) -> String {
         // Only the addresses in the file, as `apply` leaves them.
         s.push_str("IPv6AcceptRA=no\n");
     }
+    s.push_str(&super::networkd_keys::network(d));
     for a in d.ipv4.iter().chain(d.ipv6.iter()).flatten() {
         let _ = writeln!(s, "Address={a}");
     }
+    s.push_str(&super::networkd_keys::sections(host, d));
     for r in &d.routes {
         s.push_str(&route_section(r));
     }
@@ -259,7 +260,10 @@ mod tests {
     /// (systemd 252), with the sections that may repeat.
     const NETWORK: &[(&str, &[&str])] = &[
         ("Match", &["Name"]),
-        ("Link", &["MTUBytes", "MACAddress", "ActivationPolicy"]),
+        (
+            "Link",
+            &["MTUBytes", "MACAddress", "ActivationPolicy", "Promiscuous"],
+        ),
         (
             "Network",
             &[
@@ -267,9 +271,12 @@ mod tests {
                 "ConfigureWithoutCarrier",
                 "DHCP",
                 "IPv6AcceptRA",
+                "IPv6LinkLocalAddressGenerationMode",
                 "Address",
             ],
         ),
+        ("Bridge", &["Cost", "Priority", "HairPin"]),
+        ("BridgeVLAN", &["VLAN", "EgressUntagged", "PVID"]),
         (
             "Route",
             &[
@@ -301,10 +308,26 @@ mod tests {
     ];
     const NETDEV: &[(&str, &[&str])] = &[
         ("NetDev", &["Name", "Kind"]),
-        ("Bridge", &["STP", "ForwardDelaySec"]),
+        (
+            "Bridge",
+            &[
+                "STP",
+                "ForwardDelaySec",
+                "HelloTimeSec",
+                "MaxAgeSec",
+                "AgeingTimeSec",
+                "Priority",
+                "GroupForwardMask",
+                "MulticastSnooping",
+                "MulticastQuerier",
+                "VLANFiltering",
+                "VLANProtocol",
+                "DefaultPVID",
+            ],
+        ),
         ("Peer", &["Name"]),
     ];
-    const REPEATABLE_SECTIONS: &[&str] = &["Route", "RoutingPolicyRule"];
+    const REPEATABLE_SECTIONS: &[&str] = &["Route", "RoutingPolicyRule", "BridgeVLAN"];
     const REPEATABLE_KEYS: &[&str] = &["Address"];
 
     /// Parses a systemd unit-style file: `[Section]`, `Key=Value`, `#`/`;` comments,

@@ -5,7 +5,8 @@
 //! `/run/dbus/system_bus_socket` is the private bus), the persisted keyfiles are
 //! `/etc/NetworkManager/system-connections`, its state directory and the machine's
 //! configuration snippets and dispatcher scripts are hidden, and `/sys` is read-only (it
-//! then treats links as initialized without udev). Readiness is NetworkManager's own
+//! then treats links as initialized without udev) but for the devices' own directories,
+//! where it writes bridge port settings. Readiness is NetworkManager's own
 //! word: `nmcli` on the private bus until every device is connected.
 
 use std::path::{Path, PathBuf};
@@ -84,8 +85,9 @@ pub fn start(host: &Host, connections: &Path, work: &Path) -> Nm {
     )
     .expect("write NetworkManager.conf");
     let mut cmd = Command::new("/bin/sh");
+    // NetworkManager writes a bridge port's settings to its brport/ directory in /sys.
     cmd.arg(script("private-mounts.sh"))
-        .args(["--sysfs", "ro", "--bind"])
+        .args(["--sysfs", "ro-but-net", "--bind"])
         .arg(&run)
         .arg("/run")
         .arg("--bind")
@@ -112,15 +114,20 @@ pub fn start(host: &Host, connections: &Path, work: &Path) -> Nm {
 }
 
 impl Nm {
-    /// `nmcli -t -f DEVICE,STATE device` on the private bus.
-    fn device_states(&self) -> Vec<(String, String)> {
+    /// `nmcli ARGS` on the private bus: what it printed on stdout.
+    pub fn nmcli(&self, args: &[&str]) -> String {
         let mut nmcli = Command::new(NMCLI);
-        nmcli.args(["-t", "-f", "DEVICE,STATE", "device"]).env(
+        nmcli.args(args).env(
             "DBUS_SYSTEM_BUS_ADDRESS",
             format!("unix:path={}", self.socket.display()),
         );
         let out = output_within(&mut nmcli, RUN_LIMIT);
-        String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `nmcli -t -f DEVICE,STATE device` on the private bus.
+    fn device_states(&self) -> Vec<(String, String)> {
+        self.nmcli(&["-t", "-f", "DEVICE,STATE", "device"])
             .lines()
             .filter_map(|l| l.split_once(':'))
             .map(|(d, s)| (d.to_string(), s.to_string()))

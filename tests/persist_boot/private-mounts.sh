@@ -3,13 +3,17 @@
 # namespace and a mount namespace of its own, so that nothing it reads or writes is the
 # machine's:
 #
-#   private-mounts.sh [--sysfs ro|rw] [--bind SRC DST]... [--tmpfs DST]... -- PROGRAM ARGS...
+#   private-mounts.sh [--sysfs ro|rw|ro-but-net] [--bind SRC DST]... [--tmpfs DST]...
+#                     -- PROGRAM ARGS...
 #
 # /sys is mounted again so that it shows this network namespace's devices (read-only
 # makes systemd-networkd and NetworkManager treat links as initialized without udev, as
 # in a container); each --bind puts a test directory over a system one, each --tmpfs
 # hides one behind an empty file system (a missing one hides nothing). Nothing is created
-# outside the test's directories. Then PROGRAM replaces this shell.
+# outside the test's directories. `ro-but-net` leaves the devices' own directories
+# (/sys/devices/virtual/net, where a bridge port's brport/ settings are) writable, as on
+# a host, in a /sys mounted read-only (a read-only bind of it: one superblock).
+# Then PROGRAM replaces this shell.
 set -eu
 # Every mount below happens in a mount namespace of this script's own: it re-executes
 # itself under unshare(1) first, whoever calls it.
@@ -30,5 +34,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 umount -l /sys
-mount -t sysfs -o "$sysfs,nosuid,nodev,noexec" sysfs /sys
+if [ "$sysfs" = ro-but-net ]; then
+    mount -t sysfs -o rw,nosuid,nodev,noexec sysfs /sys
+    mount --bind /sys/devices/virtual/net /sys/devices/virtual/net
+    mount -o remount,bind,ro /sys
+else
+    mount -t sysfs -o "$sysfs,nosuid,nodev,noexec" sysfs /sys
+fi
 exec "$@"
