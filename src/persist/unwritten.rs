@@ -77,6 +77,7 @@ pub enum Key {
     VlanFlags,
     BondOptions,
     BondPrimary,
+    AltNames,
 }
 
 impl Key {
@@ -98,6 +99,7 @@ impl Key {
             Key::VlanFlags => "vlan flags (reorder-headers, loose-binding, registration-protocol)",
             Key::BondOptions => "link-aggregation.options (other than miimon)",
             Key::BondPrimary => "link-aggregation.options.primary",
+            Key::AltNames => "alt-names",
         }
     }
 }
@@ -112,6 +114,7 @@ pub fn keys(k: &LinkKeys) -> Vec<Key> {
         }
     };
     add(b.description.is_some(), Key::Description);
+    add(b.alt_names.iter().any(|(_, add)| *add), Key::AltNames);
     add(b.promisc.is_some(), Key::Promisc);
     add(b.ipv6_enabled == Some(false), Key::Ipv6Disabled);
     add(b.autoconf.is_some(), Key::Autoconf);
@@ -234,6 +237,19 @@ mod tests {
             "eth2: link-aggregation.ports-config not written by --format ifcfg",
         ] {
             assert!(w.contains(want), "{want:?} not in:\n{w}");
+        }
+        // No format writes alternative names; only added ones are the device's.
+        let alt = intent_of(
+            "interfaces:\n- {name: eth1, type: ethernet, alt-names: [{name: uplink0}]}\n- {name: eth2, type: ethernet, alt-names: [{name: old0, state: absent}]}\n",
+        );
+        for f in Format::ALL {
+            let w = render(&alt, f).warnings.join("\n");
+            assert!(
+                w.contains("eth1: alt-names not written"),
+                "{}: {w}",
+                f.name()
+            );
+            assert!(!w.contains("eth2:"), "{}: {w}", f.name());
         }
         // A file of plain devices says nothing.
         let plain = intent_of("interfaces:\n- {name: eth1, type: ethernet, mtu: 1400}\n");
