@@ -28,7 +28,7 @@ mod listen;
 mod netns;
 pub mod nfnl;
 pub mod nft_read;
-mod nft_verified;
+pub mod nft_write;
 mod quiet_create;
 mod route;
 mod rule;

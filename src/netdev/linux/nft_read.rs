@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
-use super::nft_verified as verified;
 use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS, SUFFIXES};
 use crate::firewall::{nft, BackendState, FirewallError, NetFirewall, NetFwState};
 use crate::netdev::firewall::run;
@@ -181,14 +180,27 @@ fn list_chains(chains: &BTreeSet<String>) -> Result<String, FirewallError> {
 }
 
 /// Records the fingerprints of the chains our own transaction just wrote, when the
-/// ruleset generation shows it was the only one since `before` (read before `nft -f`).
-/// Best effort: without a record the next query compares those chains as text.
-pub fn record_written(before: Option<u32>, written: &BTreeSet<String>, gone: &BTreeSet<String>) {
+/// ruleset generation shows it was the only one since `before` (read before the
+/// transaction). `echoed`: the written chains' rules as the kernel echoed them (else
+/// they are read). Best effort: without a record the next query compares those chains
+/// as text.
+pub fn record_written(
+    before: Option<u32>,
+    written: &BTreeSet<String>,
+    gone: &BTreeSet<String>,
+    echoed: Option<&[nfnl::NftRule]>,
+) {
     let Some(before) = before else { return };
     let Ok(mut nl) = Nfnl::open() else { return };
-    let list: Vec<String> = written.iter().cloned().collect();
-    let Ok(rules) = nl.rules_of(nfnl::NFPROTO_INET, TABLE_NAME, &list) else {
-        return;
+    let rules = match echoed {
+        Some(r) => r.to_vec(),
+        None => {
+            let list: Vec<String> = written.iter().cloned().collect();
+            let Ok(rules) = nl.rules_of(nfnl::NFPROTO_INET, TABLE_NAME, &list) else {
+                return;
+            };
+            rules
+        }
     };
     let Ok(after) = nl.generation() else { return };
     let ours_alone = after == before.wrapping_add(1);
@@ -550,3 +562,4 @@ fn intervals(elements: &[NftElem]) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests;
+mod verified;
