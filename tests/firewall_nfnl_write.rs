@@ -194,3 +194,49 @@ fn netlink_writes_what_nft_writes() {
     }
     assert_eq!(by_nft.len(), steps().len());
 }
+
+/// The kernel refuses one message of the batch: nothing of it is written, and the error
+/// names the message (here a rule whose set is missing from a damaged table).
+#[test]
+fn a_refused_message_is_named_and_nothing_is_written() {
+    use hostnet::firewall::{BackendKind, FwOp, NetFirewall};
+    use hostnet::netdev::linux::nft_write;
+    if !enter_private_netns("a_refused_message_is_named_and_nothing_is_written") {
+        return;
+    }
+    let o = Command::new("nft")
+        .args(["add", "table", "inet", nft_read::TABLE_NAME])
+        .output();
+    if !o.as_ref().is_ok_and(|o| o.status.success()) {
+        if std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
+            panic!("needs nft and nf_tables: {o:?}");
+        }
+        eprintln!("SKIP a_refused_message_is_named_and_nothing_is_written: needs nft");
+        return;
+    }
+    let spec = NetFirewall {
+        device: "br-x".into(),
+        subnets: ["10.9.0.0/24".parse().expect("prefix")].into(),
+        isolate: true,
+        ..NetFirewall::default()
+    };
+    let op = FwOp::Network {
+        backend: BackendKind::Nftables,
+        name: "x".into(),
+        from: None,
+        to: Some(spec),
+    };
+    let err = nft_write::write(&[&op]).expect_err("the set `isolated` does not exist");
+    let e = nft_write::firewall_error(err).to_string();
+    assert!(
+        e.contains("add rule to n-x-fwd: oifname != \"br-x\" oifname @isolated drop"),
+        "{e}"
+    );
+    assert!(e.contains("No such file or directory"), "{e}");
+    let t = Nfnl::open()
+        .expect("nfnetlink")
+        .read_table(nfnl::NFPROTO_INET, nft_read::TABLE_NAME, None)
+        .expect("read")
+        .expect("table exists");
+    assert!(t.chains.is_empty() && t.rules.is_empty(), "{t:?}");
+}

@@ -53,8 +53,8 @@ impl FirewallBackend for Nftables {
         let by_process = std::env::var("HOSTNET_NFT_WRITE").as_deref() == Ok("nft");
         if !by_process {
             match nft_write::write(ops) {
-                Ok(Some(rules)) => {
-                    nft_read::record_written(before, &written, &gone, Some(&rules));
+                Ok(Some(echo)) => {
+                    nft_read::record_written(before, &written, &gone, Some(&echo));
                     return Ok(());
                 }
                 Ok(None) => {}

@@ -126,6 +126,14 @@ pub struct NftElem {
     pub target: Option<String>,
 }
 
+/// What a transaction of ours wrote: the rules as the kernel echoed them, and each
+/// element it added (`true`) to or deleted from a named set.
+#[derive(Clone, Debug, Default)]
+pub struct Written {
+    pub rules: Vec<NftRule>,
+    pub elements: Vec<(String, bool, NftElem)>,
+}
+
 /// A named set or map of the table with its elements.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NftSet {

@@ -17,7 +17,7 @@ mod expr;
 
 use self::batch::{self as b, Batch, BatchError};
 use self::expr::{self as x, attr, nest, stra, u32a, Encoded, Unsupported};
-use super::nfnl::{Nfnl, NftRule, ELEM_INTERVAL_END, NFPROTO_INET};
+use super::nfnl::{Nfnl, NftElem, Written, ELEM_INTERVAL_END, NFPROTO_INET};
 use super::nft_read::TABLE_NAME;
 use crate::firewall::nft::{chain, dispatch, rules, verdict_target, SUFFIXES};
 use crate::firewall::{FwOp, NetFirewall, NetFwState};
@@ -40,21 +40,23 @@ pub enum NftWriteError {
 }
 
 /// Writes `ops` (all of the nftables backend) as one nfnetlink transaction and gives
-/// the rules written, as the kernel holds them; `None` when they are for `nft -f`.
-pub fn write(ops: &[&FwOp]) -> Result<Option<Vec<NftRule>>, NftWriteError> {
+/// what it wrote (the rules as the kernel holds them); `None` when they are for `nft -f`.
+pub fn write(ops: &[&FwOp]) -> Result<Option<Written>, NftWriteError> {
     let Some(nets) = networks(ops) else {
         return Ok(None);
     };
     if nets.is_empty() {
-        return Ok(Some(Vec::new()));
+        return Ok(Some(Written::default()));
     }
-    let batch = match batch(&nets) {
+    let mut elements = Vec::new();
+    let batch = match batch(&nets, &mut elements) {
         Ok(b) => b,
         Err(NftWriteError::Encode(_) | NftWriteError::Element(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut nl = Nfnl::open().map_err(NftWriteError::Open)?;
-    Ok(Some(nl.commit(&batch)?.rules))
+    let rules = nl.commit(&batch)?.rules;
+    Ok(Some(Written { rules, elements }))
 }
 
 /// The firewall's error for a transaction that was not written: the message the
@@ -90,7 +92,11 @@ fn networks<'a>(ops: &[&'a FwOp]) -> Option<Vec<Net<'a>>> {
 
 /// The transaction, in `nft::render`'s order: stale elements out, then each network's
 /// chains flushed and refilled and its new elements in, then removed networks' chains.
-pub(super) fn batch(nets: &[Net<'_>]) -> Result<Batch, NftWriteError> {
+/// `elements` gets each element added or deleted.
+fn batch(
+    nets: &[Net<'_>],
+    elements: &mut Vec<(String, bool, NftElem)>,
+) -> Result<Batch, NftWriteError> {
     let mut bt = Batch::new(NFPROTO_INET);
     let wanted =
         |name: &str, to: Option<&NetFirewall>| to.map(|s| dispatch(name, s)).unwrap_or_default();
@@ -98,7 +104,7 @@ pub(super) fn batch(nets: &[Net<'_>]) -> Result<Batch, NftWriteError> {
         let keep = wanted(name, *to);
         for e in from.iter().flat_map(|f| f.dispatch.iter()) {
             if !keep.contains(e) {
-                element(&mut bt, b::NFT_MSG_DELSETELEM, e, None)?;
+                element(&mut bt, elements, b::NFT_MSG_DELSETELEM, e, None)?;
             }
         }
     }
@@ -132,7 +138,13 @@ pub(super) fn batch(nets: &[Net<'_>]) -> Result<Batch, NftWriteError> {
                     Some(verdict_target(m, name).ok_or_else(|| NftWriteError::Element(e.clone()))?)
                 }
             };
-            element(&mut bt, b::NFT_MSG_NEWSETELEM, e, target.as_deref())?;
+            element(
+                &mut bt,
+                elements,
+                b::NFT_MSG_NEWSETELEM,
+                e,
+                target.as_deref(),
+            )?;
         }
     }
     for (_, from, to) in nets {
@@ -193,17 +205,32 @@ fn rule(bt: &mut Batch, c: &str, text: &str, enc: &Encoded, set_id: u32) {
 
 /// Adds (`target`: the chain a map's element jumps to) or deletes dispatch entry `e`
 /// (`MAP KEY` as `nft::dispatch` writes it).
-fn element(bt: &mut Batch, msg: u16, e: &str, target: Option<&str>) -> Result<(), NftWriteError> {
+fn element(
+    bt: &mut Batch,
+    changes: &mut Vec<(String, bool, NftElem)>,
+    msg: u16,
+    e: &str,
+    target: Option<&str>,
+) -> Result<(), NftWriteError> {
     let bad = || NftWriteError::Element(e.to_string());
     let (map, key) = e.split_once(' ').ok_or_else(bad)?;
-    let data = |k: &[u8], flags: u32, with_target: bool| {
+    let add = msg == b::NFT_MSG_NEWSETELEM;
+    let mut data = |k: &[u8], flags: u32, with_target: bool| {
+        let target = target.filter(|_| with_target);
         let mut parts = vec![x::data(1, k)];
-        if let Some(t) = target.filter(|_| with_target) {
+        if let Some(t) = target {
             parts.push(x::verdict(2, x::NFT_JUMP, Some(t)));
         }
         if flags != 0 {
             parts.push(u32a(3, flags));
         }
+        let elem = NftElem {
+            key: k.to_vec(),
+            key_end: None,
+            flags,
+            target: target.map(str::to_string),
+        };
+        changes.push((map.to_string(), add, elem));
         nest(1, &parts)
     };
     let elems: Vec<Vec<u8>> = if map.starts_with("post_") {
@@ -211,7 +238,7 @@ fn element(bt: &mut Batch, msg: u16, e: &str, target: Option<&str>) -> Result<()
         let mut v = Vec::new();
         // nft 1.0.6 opens every interval map write with an end at zero (the gap below
         // the first interval); deleting leaves it, as nft does.
-        if msg == b::NFT_MSG_NEWSETELEM {
+        if add {
             v.push(data(&vec![0; start.len()], ELEM_INTERVAL_END, false));
         }
         v.push(data(&start, 0, true));
@@ -223,11 +250,7 @@ fn element(bt: &mut Batch, msg: u16, e: &str, target: Option<&str>) -> Result<()
         vec![data(&key_bytes(map, key).ok_or_else(bad)?, 0, true)]
     };
     let attrs = [stra(1, TABLE_NAME), stra(2, map), nest(3, &elems)].concat();
-    let verb = if msg == b::NFT_MSG_NEWSETELEM {
-        "add"
-    } else {
-        "delete"
-    };
+    let verb = if add { "add" } else { "delete" };
     bt.push(msg, b::NLM_F_CREATE, attrs, format!("{verb} element {e}"));
     Ok(())
 }
