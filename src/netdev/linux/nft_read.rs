@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use super::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
 use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS, SUFFIXES};
@@ -82,7 +83,8 @@ pub fn query(focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallE
                 Err(e) if e.unsupported() => return Ok(BackendState::default()),
                 Err(e) => return Err(read_error(e)),
             };
-            let prints = chain_prints(&table);
+            let prints = Rc::new(chain_prints(&table));
+            let table = Rc::new(table);
             if let Some(key) = key {
                 LAST.with(|l| {
                     *l.borrow_mut() = Some(Memo {
@@ -226,10 +228,12 @@ pub fn record_written(
 /// The table as this thread last read it, valid while the ruleset generation is
 /// `table.generation` (no transaction since), with each chain's fingerprint: the query
 /// that verifies an apply then re-reads nothing but what the apply itself wrote.
+/// Shared (`Rc`): a query that finds it hands it on without copying a table of
+/// thousands of rules, and the patch after our own transaction changes it in place.
 struct Memo {
     key: String,
-    table: NftTable,
-    prints: BTreeMap<String, u64>,
+    table: Rc<NftTable>,
+    prints: Rc<BTreeMap<String, u64>>,
     /// The networks whose rules were read (`None`: all).
     focus: Option<BTreeSet<String>>,
 }
@@ -265,7 +269,8 @@ fn patch_memo(nl: &mut Nfnl, before: u32, after: u32, ours_alone: bool, change: 
     let Some(m) = memo.as_mut().filter(|_| usable) else {
         return;
     };
-    let t = &mut m.table;
+    let t = Rc::make_mut(&mut m.table);
+    let prints = Rc::make_mut(&mut m.prints);
     match elements {
         Some(changes) => patch_sets(&mut t.sets, changes),
         None => match nl.sets(nfnl::NFPROTO_INET, TABLE_NAME) {
@@ -284,12 +289,12 @@ fn patch_memo(nl: &mut Nfnl, before: u32, after: u32, ours_alone: bool, change: 
     t.rules.extend(rules.iter().cloned());
     t.generation = after;
     for c in gone {
-        m.prints.remove(c);
+        prints.remove(c);
     }
     let fresh = fingerprints(rules);
     for c in written {
         let p = fresh.get(c).copied().unwrap_or_else(|| fingerprint_of(&[]));
-        m.prints.insert(c.clone(), p);
+        prints.insert(c.clone(), p);
     }
     LAST.with(|l| *l.borrow_mut() = memo);
 }
