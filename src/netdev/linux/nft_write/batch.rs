@@ -129,8 +129,11 @@ impl Nfnl {
         let n = batch.msgs.len() as u32;
         self.seq = first.wrapping_add(n + 1);
         let buf = batch.encode(first);
-        // The whole batch is one datagram: a bigger one than the send buffer is refused.
-        if setsockopt(&self.sock, sockopt::SndBufForce, &(buf.len() * 2)).is_err() {
+        // The whole batch is one datagram: a bigger one than the send buffer (208 KiB by
+        // default) is refused.
+        if buf.len() > 128 * 1024
+            && setsockopt(&self.sock, sockopt::SndBufForce, &(buf.len() * 2)).is_err()
+        {
             let _ = setsockopt(&self.sock, sockopt::SndBuf, &(buf.len() * 2));
         }
         self.sock.send(&buf, 0)?;
