@@ -60,6 +60,10 @@ pub enum FirewallError {
         status: String,
         stderr: String,
     },
+    /// The kernel refused our nftables transaction (written through nfnetlink); `op`
+    /// is the message it refused.
+    #[error("nftables transaction refused at {op}: {message}")]
+    Netlink { op: String, message: String },
     /// A listing of our own table could not be read.
     #[error("cannot read the output of {program}: {message}")]
     Output { program: String, message: String },

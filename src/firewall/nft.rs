@@ -108,7 +108,7 @@ fn hostport(a: &IpAddr, port: u16) -> String {
 
 /// The rules of a network, by chain suffix, in order, as `nft list` prints them (so that
 /// the query can compare them with what is there; counters' values are left out).
-fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
+pub(crate) fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
     let mut r = Vec::new();
     let c = |t: &str| format!("comment {}", q(t));
     let dev = q(&n.device);
@@ -239,7 +239,7 @@ fn rules(name: &str, n: &NetFirewall) -> Vec<(&'static str, String)> {
 }
 
 /// The network's dispatch entries: `MAP KEY` in nft syntax.
-fn dispatch(name: &str, n: &NetFirewall) -> BTreeSet<String> {
+pub(crate) fn dispatch(name: &str, n: &NetFirewall) -> BTreeSet<String> {
     let _ = name;
     let dev = q(&n.device);
     let mut d = BTreeSet::new();
@@ -290,7 +290,7 @@ fn dispatch(name: &str, n: &NetFirewall) -> BTreeSet<String> {
     d
 }
 
-fn verdict_target(map: &str, name: &str) -> Option<String> {
+pub(crate) fn verdict_target(map: &str, name: &str) -> Option<String> {
     let suffix = match map {
         "fwd_if" => "fwd",
         "in_if" => "in",

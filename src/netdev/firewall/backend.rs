@@ -44,11 +44,25 @@ impl FirewallBackend for Nftables {
     fn expected(&self, name: &str, spec: &NetFirewall) -> NetFwState {
         nft::expected(name, spec)
     }
+    /// Through nfnetlink when it can (see `netdev/linux/nft_write.rs`), else `nft -f`;
+    /// `HOSTNET_NFT_WRITE=nft` always takes `nft -f`.
     fn apply(&self, ops: &[&FwOp]) -> Result<(), FirewallError> {
-        let before = crate::netdev::linux::nft_read::generation();
-        run::with_input("nft", &["-f", "-"], &nft::render(ops))?;
+        use crate::netdev::linux::{nft_read, nft_write};
+        let before = nft_read::generation();
         let (written, gone) = nft::written_chains(ops);
-        crate::netdev::linux::nft_read::record_written(before, &written, &gone);
+        let by_process = std::env::var("HOSTNET_NFT_WRITE").as_deref() == Ok("nft");
+        if !by_process {
+            match nft_write::write(ops) {
+                Ok(Some(echo)) => {
+                    nft_read::record_written(before, &written, &gone, Some(&echo));
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(e) => return Err(nft_write::firewall_error(e)),
+            }
+        }
+        run::with_input("nft", &["-f", "-"], &nft::render(ops))?;
+        nft_read::record_written(before, &written, &gone, None);
         Ok(())
     }
     fn repair_recreates_networks(&self) -> bool {

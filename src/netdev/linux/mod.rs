@@ -29,7 +29,7 @@ mod listen;
 mod netns;
 pub mod nfnl;
 pub mod nft_read;
-mod nft_verified;
+pub mod nft_write;
 mod quiet_create;
 mod refusals;
 mod route;

@@ -1,7 +1,7 @@
 //! A small nfnetlink reader for one nftables table: its chains, sets and maps with their
 //! elements, and its rules (expressions as the kernel holds them, and their comments),
-//! over a NETLINK_NETFILTER socket of the calling thread's namespace. It only reads:
-//! hostnet writes its table with `nft -f`.
+//! over a NETLINK_NETFILTER socket of the calling thread's namespace. Writing is
+//! `nft_write` (one transaction per change of networks) or `nft -f` (the skeleton).
 //!
 //! Our own layer rather than a crate: rustables is GPL-3.0 (hostnet is Apache-2.0), nftnl
 //! wraps libnftnl through C, and netlink-packet-netfilter (rust-netlink, MIT) parses every
@@ -18,7 +18,7 @@ use nix::sys::time::TimeVal;
 
 use super::wire::{self, align4, as_string, NLMSG_HDR_LEN};
 
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
+pub(super) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETTABLE: u16 = 1;
 const NFT_MSG_GETCHAIN: u16 = 4;
 const NFT_MSG_GETRULE: u16 = 7;
@@ -126,6 +126,14 @@ pub struct NftElem {
     pub target: Option<String>,
 }
 
+/// What a transaction of ours wrote: the rules as the kernel echoed them, and each
+/// element it added (`true`) to or deleted from a named set.
+#[derive(Clone, Debug, Default)]
+pub struct Written {
+    pub rules: Vec<NftRule>,
+    pub elements: Vec<(String, bool, NftElem)>,
+}
+
 /// A named set or map of the table with its elements.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NftSet {
@@ -146,10 +154,10 @@ pub struct NftTable {
 
 /// A NETLINK_NETFILTER socket in the calling thread's namespace.
 pub struct Nfnl {
-    sock: Socket,
-    port: u32,
-    seq: u32,
-    rbuf: Vec<u8>,
+    pub(super) sock: Socket,
+    pub(super) port: u32,
+    pub(super) seq: u32,
+    pub(super) rbuf: Vec<u8>,
 }
 
 impl Nfnl {
@@ -311,24 +319,7 @@ impl Nfnl {
             }
             r => r?,
         };
-        for p in replies {
-            let mut rule = NftRule {
-                chain: String::new(),
-                handle: 0,
-                canon: Vec::new(),
-                comment: None,
-            };
-            for (k, v) in wire::attrs(body(&p)) {
-                match k {
-                    NFTA_RULE_CHAIN => rule.chain = as_string(v),
-                    NFTA_RULE_HANDLE => rule.handle = be64(v).unwrap_or(0),
-                    NFTA_RULE_EXPRESSIONS => rule.canon = canonical_expressions(v),
-                    NFTA_RULE_USERDATA => rule.comment = comment(v),
-                    _ => {}
-                }
-            }
-            out.push(rule);
-        }
+        out.extend(replies.iter().map(|p| rule_of(p)));
         Ok(())
     }
 
@@ -436,6 +427,26 @@ impl Nfnl {
         }
         Ok((replies, interrupted))
     }
+}
+
+/// A rule message's payload (a dump's reply, or the echo of one we wrote).
+pub(super) fn rule_of(p: &[u8]) -> NftRule {
+    let mut rule = NftRule {
+        chain: String::new(),
+        handle: 0,
+        canon: Vec::new(),
+        comment: None,
+    };
+    for (k, v) in wire::attrs(body(p)) {
+        match k {
+            NFTA_RULE_CHAIN => rule.chain = as_string(v),
+            NFTA_RULE_HANDLE => rule.handle = be64(v).unwrap_or(0),
+            NFTA_RULE_EXPRESSIONS => rule.canon = canonical_expressions(v),
+            NFTA_RULE_USERDATA => rule.comment = comment(v),
+            _ => {}
+        }
+    }
+    rule
 }
 
 /// The attributes of a reply (after its nfgenmsg).

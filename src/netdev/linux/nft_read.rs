@@ -19,9 +19,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use super::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
-use super::nft_verified as verified;
 use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS, SUFFIXES};
 use crate::firewall::{nft, BackendState, FirewallError, NetFirewall, NetFwState};
 use crate::netdev::firewall::run;
@@ -83,7 +83,8 @@ pub fn query(focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallE
                 Err(e) if e.unsupported() => return Ok(BackendState::default()),
                 Err(e) => return Err(read_error(e)),
             };
-            let prints = chain_prints(&table);
+            let prints = Rc::new(chain_prints(&table));
+            let table = Rc::new(table);
             if let Some(key) = key {
                 LAST.with(|l| {
                     *l.borrow_mut() = Some(Memo {
@@ -181,18 +182,33 @@ fn list_chains(chains: &BTreeSet<String>) -> Result<String, FirewallError> {
 }
 
 /// Records the fingerprints of the chains our own transaction just wrote, when the
-/// ruleset generation shows it was the only one since `before` (read before `nft -f`).
-/// Best effort: without a record the next query compares those chains as text.
-pub fn record_written(before: Option<u32>, written: &BTreeSet<String>, gone: &BTreeSet<String>) {
+/// ruleset generation shows it was the only one since `before` (read before the
+/// transaction). `echoed`: what a transaction through nfnetlink wrote (else the written
+/// chains' rules and the maps are read). Best effort: without a record the next query compares those chains
+/// as text.
+pub fn record_written(
+    before: Option<u32>,
+    written: &BTreeSet<String>,
+    gone: &BTreeSet<String>,
+    echoed: Option<&nfnl::Written>,
+) {
     let Some(before) = before else { return };
     let Ok(mut nl) = Nfnl::open() else { return };
-    let list: Vec<String> = written.iter().cloned().collect();
-    let Ok(rules) = nl.rules_of(nfnl::NFPROTO_INET, TABLE_NAME, &list) else {
-        return;
+    let rules = match echoed {
+        Some(w) => w.rules.clone(),
+        None => {
+            let list: Vec<String> = written.iter().cloned().collect();
+            let Ok(rules) = nl.rules_of(nfnl::NFPROTO_INET, TABLE_NAME, &list) else {
+                return;
+            };
+            rules
+        }
     };
     let Ok(after) = nl.generation() else { return };
     let ours_alone = after == before.wrapping_add(1);
-    patch_memo(&mut nl, before, after, ours_alone, written, gone, &rules);
+    let elements = echoed.map(|w| w.elements.as_slice());
+    let change = (written, gone, rules.as_slice(), elements);
+    patch_memo(&mut nl, before, after, ours_alone, change);
     let mut record = verified::load();
     for c in gone {
         record.remove(c);
@@ -212,10 +228,12 @@ pub fn record_written(before: Option<u32>, written: &BTreeSet<String>, gone: &BT
 /// The table as this thread last read it, valid while the ruleset generation is
 /// `table.generation` (no transaction since), with each chain's fingerprint: the query
 /// that verifies an apply then re-reads nothing but what the apply itself wrote.
+/// Shared (`Rc`): a query that finds it hands it on without copying a table of
+/// thousands of rules, and the patch after our own transaction changes it in place.
 struct Memo {
     key: String,
-    table: NftTable,
-    prints: BTreeMap<String, u64>,
+    table: Rc<NftTable>,
+    prints: Rc<BTreeMap<String, u64>>,
     /// The networks whose rules were read (`None`: all).
     focus: Option<BTreeSet<String>>,
 }
@@ -233,17 +251,11 @@ fn memo_key() -> Option<String> {
 /// Brings the remembered table up to date after our own transaction, when it was the
 /// only one since the table was read (`ours_alone`) and wrote no base chain (the
 /// skeleton's repair re-creates the table: then it is read again whole): the written
-/// chains' rules (`rules`, just read back) replace theirs, the gone chains go, and the
-/// maps are read again (their elements changed).
-fn patch_memo(
-    nl: &mut Nfnl,
-    before: u32,
-    after: u32,
-    ours_alone: bool,
-    written: &BTreeSet<String>,
-    gone: &BTreeSet<String>,
-    rules: &[nfnl::NftRule],
-) {
+/// chains' rules (`rules`, echoed or read back) replace theirs, the gone chains go, and
+/// the maps take the elements the transaction added and deleted (or, not known, are read
+/// again).
+fn patch_memo(nl: &mut Nfnl, before: u32, after: u32, ours_alone: bool, change: Change<'_>) {
+    let (written, gone, rules, elements) = change;
     let key = memo_key();
     let mut memo = LAST.with(|l| l.borrow_mut().take());
     let usable = memo
@@ -257,11 +269,15 @@ fn patch_memo(
     let Some(m) = memo.as_mut().filter(|_| usable) else {
         return;
     };
-    let Ok(sets) = nl.sets(nfnl::NFPROTO_INET, TABLE_NAME) else {
-        return;
-    };
-    let t = &mut m.table;
-    t.sets = sets;
+    let t = Rc::make_mut(&mut m.table);
+    let prints = Rc::make_mut(&mut m.prints);
+    match elements {
+        Some(changes) => patch_sets(&mut t.sets, changes),
+        None => match nl.sets(nfnl::NFPROTO_INET, TABLE_NAME) {
+            Ok(sets) => t.sets = sets,
+            Err(_) => return,
+        },
+    }
     t.chains.retain(|c| !gone.contains(c));
     for c in written {
         if !t.chains.contains(c) {
@@ -273,14 +289,41 @@ fn patch_memo(
     t.rules.extend(rules.iter().cloned());
     t.generation = after;
     for c in gone {
-        m.prints.remove(c);
+        prints.remove(c);
     }
     let fresh = fingerprints(rules);
     for c in written {
         let p = fresh.get(c).copied().unwrap_or_else(|| fingerprint_of(&[]));
-        m.prints.insert(c.clone(), p);
+        prints.insert(c.clone(), p);
     }
     LAST.with(|l| *l.borrow_mut() = memo);
+}
+
+/// What a transaction changed: chains written and gone, the written chains' rules, the
+/// elements added and deleted (when known).
+type Change<'a> = (
+    &'a BTreeSet<String>,
+    &'a BTreeSet<String>,
+    &'a [nfnl::NftRule],
+    Option<&'a [(String, bool, NftElem)]>,
+);
+
+/// Applies element changes to sets as read (an element present twice, as the zero
+/// interval end every interval write carries, is kept once).
+fn patch_sets(sets: &mut [nfnl::NftSet], changes: &[(String, bool, NftElem)]) {
+    for (name, add, e) in changes {
+        let Some(s) = sets.iter_mut().find(|s| s.name == *name) else {
+            continue;
+        };
+        let same = |x: &NftElem| x.key == e.key && x.flags == e.flags;
+        if *add {
+            if !s.elements.iter().any(same) {
+                s.elements.push(e.clone());
+            }
+        } else {
+            s.elements.retain(|x| !same(x));
+        }
+    }
 }
 
 /// Whether iptables may hold anything of ours (or a FORWARD policy): a `filter` or `nat`
@@ -550,3 +593,4 @@ fn intervals(elements: &[NftElem]) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests;
+mod verified;

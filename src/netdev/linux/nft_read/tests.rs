@@ -197,3 +197,21 @@ fn an_interval_without_an_end_reaches_the_top() {
     ];
     assert_eq!(intervals(&host)[0].0, "10.0.0.5");
 }
+
+#[test]
+fn element_changes_patch_the_remembered_sets() {
+    let start = elem(vec![10, 0, 0, 0], Some("n-a-post"), false);
+    let end = elem(vec![10, 0, 1, 0], None, true);
+    let zero = elem(vec![0; 4], None, true);
+    let mut sets = vec![set("post_v4", vec![zero.clone()])];
+    let add = |e: &NftElem| ("post_v4".to_string(), true, e.clone());
+    let del = |e: &NftElem| ("post_v4".to_string(), false, e.clone());
+    patch_sets(&mut sets, &[add(&zero), add(&start), add(&end)]);
+    assert_eq!(sets[0].elements, [zero.clone(), start.clone(), end.clone()]);
+    assert_eq!(
+        map_entries("post_v4", &sets[0].elements),
+        [("10.0.0.0/24".to_string(), "n-a-post".to_string())]
+    );
+    patch_sets(&mut sets, &[del(&start), del(&end)]);
+    assert_eq!(sets[0].elements, [zero]);
+}

@@ -1,4 +1,4 @@
-//! The record of verified chain fingerprints (see [`super::nft_read`]): one file per
+//! The record of verified chain fingerprints (see [`super`]): one file per
 //! network namespace under the runtime directory, `nft-verified/KEY`, lines of
 //! `FINGERPRINT CHAIN`. It is a cache: a missing, stale or unreadable record only makes
 //! the next query compare more chains as text, so every error here is ignored.
