@@ -29,6 +29,7 @@ fn read(file: &str) -> &'static str {
         "ovs_bridge_db.yml" => include_str!("ovs_bridge_db.yml"),
         "ovs_db_global.yml" => include_str!("ovs_db_global.yml"),
         "ovs_bond_db.yml" => include_str!("ovs_bond_db.yml"),
+        "ovs_db_values.yml" => include_str!("ovs_db_values.yml"),
         "ovn_bridge_mappings.yml" => include_str!("ovn_bridge_mappings.yml"),
         other => panic!("{other} is not in the OVS corpus"),
     }
