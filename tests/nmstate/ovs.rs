@@ -16,6 +16,8 @@ use hostnet::netdev::{Driver, KernelState};
 
 #[path = "ovs_db.rs"]
 mod ovs_db;
+#[path = "ovs_maps.rs"]
+mod ovs_maps;
 
 /// A corpus file, compiled in.
 fn read(file: &str) -> &'static str {

@@ -70,7 +70,7 @@ fn ovs_bridge_row_external_ids_and_other_config() {
 }
 
 /// `ovs-vsctl ARGS` against the private database, which must succeed.
-fn vsctl(ovs: &Ovs, args: &[&str]) {
+pub(super) fn vsctl(ovs: &Ovs, args: &[&str]) {
     let o = Command::new("ovs-vsctl")
         .arg(format!("--db={}", ovs.db))
         .arg("--timeout=30")
@@ -81,7 +81,7 @@ fn vsctl(ovs: &Ovs, args: &[&str]) {
 }
 
 /// A failing route after `yaml`'s changes: the apply exits 1 and rolls back.
-fn failing(yaml: &str) -> String {
+pub(super) fn failing(yaml: &str) -> String {
     format!(
         "{yaml}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.9, next-hop-interface: eth1}}\n"
     )
