@@ -160,8 +160,8 @@ pub fn record(dir: &Path, applied: &Desired) -> Result<(), CommittedError> {
 }
 
 /// The interfaces of `applied` that are the bridge of a network the store keeps (one
-/// `applied` does not name): `hostnet show -o yaml` of a host with networks lists their
-/// bridges as interfaces, and a device is declared in one place.
+/// `applied` does not name): a device is declared in one place. `hostnet show` leaves
+/// those bridges out; a file written by hand, or by an older `show`, may still list them.
 fn bridges_of_committed_networks(store: &Desired, applied: &Desired) -> Vec<String> {
     let mentioned: std::collections::HashSet<&str> =
         applied.networks.iter().map(|n| n.name.as_str()).collect();
