@@ -282,29 +282,6 @@ pub fn show(state: &KernelState) -> Shown {
     }
 }
 
-/// Leaves out of `doc.interfaces` the bridges of `committed`'s networks: each is declared by
-/// its network, and a device is declared in one place, so `apply` of `show`'s output
-/// plans nothing and its record folds into the committed state without a conflict. One
-/// line per bridge left out.
-pub fn leave_out_network_bridges(doc: &mut Desired, committed: &Desired) -> Vec<String> {
-    let bridges: BTreeMap<&str, &str> = committed
-        .networks
-        .iter()
-        .filter(|n| n.bridged != Some(false) && n.state != Some(NetworkState::Absent))
-        .map(|n| (n.bridge_name(), n.name.as_str()))
-        .collect();
-    let mut left_out = Vec::new();
-    doc.interfaces
-        .retain(|i| match bridges.get(i.name.as_str()) {
-            Some(network) => {
-                left_out.push(format!("{} (the bridge of network {network})", i.name));
-                false
-            }
-            None => true,
-        });
-    left_out
-}
-
 /// The source routing in force for one DHCP network.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DhcpStatus {

@@ -15,7 +15,7 @@ use crate::engine::{applied, checkpoint};
 use crate::model::Desired;
 use crate::netdev::linux::LinuxDriver;
 use crate::netdev::Driver;
-use crate::show::{dhcp_status, leave_out_network_bridges, show, DhcpStatus};
+use crate::show::{dhcp_status, show, DhcpStatus};
 
 /// A pending checkpoint, as `show` reports it.
 #[derive(Debug, Serialize)]
@@ -36,10 +36,6 @@ struct Shown {
     firewall: Vec<crate::firewall::NetworkStatus>,
     dhcp_servers: Vec<crate::netdev::dnsmasq::Status>,
     not_shown: Vec<String>,
-    /// Bridges of committed networks, left out of `document` (their networks declare
-    /// them).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    network_bridges: Vec<String>,
 }
 
 pub fn run(args: &ShowArgs) -> i32 {
@@ -87,13 +83,7 @@ pub fn run(args: &ShowArgs) -> i32 {
     if args.firewall {
         return print(render(&firewall, args.output));
     }
-    let mut shown = show(&state);
-    // The committed networks' bridges are their networks' (`hostnet status` shows them).
-    let network_bridges = match crate::engine::committed::load(&crate::engine::committed::lib_dir())
-    {
-        Ok(Some(committed)) => leave_out_network_bridges(&mut shown.document, &committed),
-        _ => Vec::new(),
-    };
+    let shown = show(&state);
     super::safety::report_stale_journal(&applied::state_dir(), super::safety::STALE_JOURNAL_HINT);
     let report = Shown {
         version: JSON_VERSION,
@@ -109,7 +99,6 @@ pub fn run(args: &ShowArgs) -> i32 {
         firewall,
         dhcp_servers: servers,
         not_shown: shown.skipped,
-        network_bridges,
     };
     match args.output {
         Format::Json => print(render(&report, Format::Json)),
@@ -155,10 +144,6 @@ fn print_comments(r: &Shown) {
     section(
         "not shown (hostnet does not manage them)",
         r.not_shown.clone(),
-    );
-    section(
-        "not shown: bridges of committed networks, which declare them (hostnet status)",
-        r.network_bridges.clone(),
     );
 }
 
