@@ -159,18 +159,46 @@ pub fn record(dir: &Path, applied: &Desired) -> Result<(), CommittedError> {
     Ok(write_atomically(&p, body.as_bytes())?)
 }
 
-/// The interfaces of `applied` that are the bridge of a network the store keeps (one
-/// `applied` does not name): `hostnet show -o yaml` of a host with networks lists their
-/// bridges as interfaces, and a device is declared in one place.
-fn bridges_of_committed_networks(store: &Desired, applied: &Desired) -> Vec<String> {
+/// [`record`] for an apply whose plan changed the devices in `changed` (created, changed,
+/// deleted, or given or taken ports). `hostnet show` lists the networks' bridges as
+/// interfaces; an interface of `applied` that is the bridge of a committed network (one
+/// `applied` does not name) and that the apply left as it was is that network's own: the
+/// network keeps declaring it, and it is not folded into the store. One the apply changed
+/// is still a conflict (the store could not restore the change).
+pub fn record_applied(
+    dir: &Path,
+    applied: &Desired,
+    changed: &std::collections::BTreeSet<String>,
+) -> Result<(), CommittedError> {
+    let store = load(dir)?.unwrap_or_default();
+    let bridges = network_bridges(&store, applied);
+    let mut doc = applied.clone();
+    doc.interfaces
+        .retain(|i| !bridges.contains_key(i.name.as_str()) || changed.contains(&i.name));
+    record(dir, &doc)
+}
+
+/// The bridges of the networks `store` keeps that `applied` does not name, with their
+/// network.
+fn network_bridges<'a>(
+    store: &'a Desired,
+    applied: &Desired,
+) -> std::collections::HashMap<&'a str, &'a str> {
     let mentioned: std::collections::HashSet<&str> =
         applied.networks.iter().map(|n| n.name.as_str()).collect();
-    let bridges: std::collections::HashMap<&str, &str> = store
+    store
         .networks
         .iter()
         .filter(|n| n.bridged != Some(false) && !mentioned.contains(n.name.as_str()))
         .map(|n| (n.bridge.as_deref().unwrap_or(&n.name), n.name.as_str()))
-        .collect();
+        .collect()
+}
+
+/// The interfaces of `applied` that are the bridge of a network the store keeps (one
+/// `applied` does not name) and that the apply changed (see [`record_applied`]): a
+/// device is declared in one place.
+fn bridges_of_committed_networks(store: &Desired, applied: &Desired) -> Vec<String> {
+    let bridges = network_bridges(store, applied);
     applied
         .interfaces
         .iter()

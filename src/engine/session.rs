@@ -254,7 +254,8 @@ impl Session {
             }
         }
         if !report.dry_run {
-            self.record(&intent, desired, req.confirm_timeout.is_none());
+            let changed = changed_devices(&report.plan, &report.before);
+            self.record(&intent, desired, req.confirm_timeout.is_none(), &changed);
         }
         Ok(Outcome {
             intent,
@@ -286,7 +287,13 @@ impl Session {
 
     /// After a change: the records first (a reader of the report that stops early must
     /// not keep `hostnet restore` from knowing what this apply made the host).
-    fn record(&self, intent: &Intent, desired: &Desired, committed: bool) {
+    fn record(
+        &self,
+        intent: &Intent,
+        desired: &Desired,
+        committed: bool,
+        changed: &std::collections::BTreeSet<String>,
+    ) {
         // DHCP events and the monitor act on what was applied here last.
         if let Err(e) = applied::record(&self.state, intent) {
             tracing::warn!(
@@ -295,7 +302,7 @@ impl Session {
             );
         }
         if committed {
-            if let Err(e) = committed::record(&committed::lib_dir(), desired) {
+            if let Err(e) = committed::record_applied(&committed::lib_dir(), desired, changed) {
                 tracing::warn!(
                     "applied, but could not record the committed state for `hostnet restore`: {}",
                     crate::error_chain(&e)
@@ -314,4 +321,24 @@ impl Session {
     pub fn rollback(&self) -> Result<guard::RolledBack, guard::RollbackError> {
         guard::rollback(&self.state)
     }
+}
+
+/// The devices `plan` creates, changes or deletes, or gives or takes ports (from the
+/// state `before` it).
+fn changed_devices(
+    plan: &crate::plan::Plan,
+    before: &crate::netdev::KernelState,
+) -> std::collections::BTreeSet<String> {
+    let mut names = crate::plan::Scope::of(plan).links;
+    for op in plan.ops() {
+        match op {
+            crate::netdev::Op::CreateLink(l) => names.extend(l.controller.clone()),
+            crate::netdev::Op::ChangeLink { name, change } if change.controller.is_some() => {
+                names.extend(change.controller.clone().flatten());
+                names.extend(before.links.get(name).and_then(|l| l.controller.clone()));
+            }
+            _ => {}
+        }
+    }
+    names
 }

@@ -249,10 +249,24 @@ pub struct IdRangeSpec {
 pub struct OvsDbSpec {
     /// Interface.external_ids, complete (`iface-id`, `attached-mac`, `vm-uuid`, …); not
     /// given: kept as it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::ovs_db_value::complete_map"
+    )]
+    #[schemars(
+        with = "Option<std::collections::BTreeMap<String, super::ovs_db_value::OvsDbValue>>"
+    )]
     pub external_ids: Option<std::collections::BTreeMap<String, String>>,
     /// Interface.other_config, complete; not given: kept as it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::ovs_db_value::complete_map"
+    )]
+    #[schemars(
+        with = "Option<std::collections::BTreeMap<String, super::ovs_db_value::OvsDbValue>>"
+    )]
     pub other_config: Option<std::collections::BTreeMap<String, String>>,
 }
 

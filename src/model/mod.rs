@@ -19,6 +19,7 @@ mod doc_index;
 mod nmstate_keys;
 mod nmstate_tables;
 pub mod ovs;
+pub mod ovs_db_value;
 pub mod ovs_global;
 mod parse;
 pub mod routes;

@@ -16,9 +16,19 @@ pub const OVN_MAPPINGS_KEY: &str = "ovn-bridge-mappings";
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OvsGlobalDbSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::ovs_db_value::merge_map"
+    )]
+    #[schemars(with = "Option<BTreeMap<String, super::ovs_db_value::OvsDbValue>>")]
     pub external_ids: Option<BTreeMap<String, Option<String>>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::ovs_db_value::merge_map"
+    )]
+    #[schemars(with = "Option<BTreeMap<String, super::ovs_db_value::OvsDbValue>>")]
     pub other_config: Option<BTreeMap<String, Option<String>>>,
 }
 

@@ -2,7 +2,7 @@
 //! devices ovs-vswitchd makes for bridges and internal ports (transient taps, down).
 
 use crate::netdev::{KernelState, Link, LinkKind, TapOptions};
-use crate::ovs::{OvsBridge, OvsOp};
+use crate::ovs::{OvsBridge, OvsBridgeOptions, OvsOp, OvsPort};
 
 fn device(name: &str) -> Link {
     Link {
@@ -63,7 +63,28 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
                 .bridges
                 .get_mut(name)
                 .ok_or_else(|| format!("no row \"{name}\" in table Bridge"))?;
-            b.options = options.clone();
+            // The maps change key by key (SetRowKey).
+            b.options = OvsBridgeOptions {
+                external_ids: std::mem::take(&mut b.options.external_ids),
+                other_config: std::mem::take(&mut b.options.other_config),
+                ..options.clone()
+            };
+        }
+        OvsOp::SetRowKey {
+            table,
+            name,
+            column,
+            key,
+            value,
+        } => {
+            let map = s
+                .ovs
+                .row_map_mut(*table, name, *column)
+                .ok_or_else(|| format!("no row \"{name}\" in table {}", table.as_str()))?;
+            match value {
+                Some(v) => map.insert(key.clone(), v.clone()),
+                None => map.remove(key),
+            };
         }
         OvsOp::AddPort {
             bridge,
@@ -132,7 +153,17 @@ pub(crate) fn apply(s: &mut KernelState, op: &OvsOp) -> Result<(), String> {
                 .get_mut(&b)
                 .and_then(|b| b.ports.get_mut(port))
             {
-                *p = settings.clone();
+                // The Interface row's and bond Port row's maps change key by key.
+                let mut next = OvsPort {
+                    external_ids: std::mem::take(&mut p.external_ids),
+                    other_config: std::mem::take(&mut p.other_config),
+                    ..settings.clone()
+                };
+                if let (Some(n), Some(old)) = (next.bond.as_mut(), p.bond.as_mut()) {
+                    n.external_ids = std::mem::take(&mut old.external_ids);
+                    n.other_config = std::mem::take(&mut old.other_config);
+                }
+                *p = next;
             }
         }
     }

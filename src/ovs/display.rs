@@ -109,9 +109,10 @@ impl fmt::Display for OvsOp {
                 Ok(())
             }
             OvsOp::DelBridge { name } => write!(f, "ovs-bridge {name}"),
+            // The maps are not the op's to set: SetRowKey ops say what changes there.
             OvsOp::SetBridge { name, options } => {
                 write!(f, "ovs-bridge {name}")?;
-                fmt_options(f, options)
+                fmt_options(f, &options.without_maps())
             }
             OvsOp::AddPort {
                 bridge,
@@ -124,12 +125,25 @@ impl fmt::Display for OvsOp {
             OvsOp::DelPort { bridge, port } => write!(f, "ovs-port {port} bridge {bridge}"),
             OvsOp::SetPort { port, settings } => {
                 write!(f, "ovs-port {port}")?;
-                fmt_settings(f, settings)
+                fmt_settings(f, &settings.without_maps())
             }
             OvsOp::SetGlobal { column, key, value } => match value {
                 Some(v) => write!(f, "Open_vSwitch {}:{key}={v}", column.as_str()),
                 None => write!(f, "Open_vSwitch {}:{key} removed", column.as_str()),
             },
+            OvsOp::SetRowKey {
+                table,
+                name,
+                column,
+                key,
+                value,
+            } => {
+                let (t, c) = (table.as_str(), column.as_str());
+                match value {
+                    Some(v) => write!(f, "{t} {name} {c}:{key}={v}"),
+                    None => write!(f, "{t} {name} {c}:{key} removed"),
+                }
+            }
         }
     }
 }

@@ -15,6 +15,8 @@
 #[cfg(test)]
 mod bond_tests;
 mod display;
+mod maps;
+pub use maps::{GlobalColumn, OvsGlobal, RowTable};
 #[cfg(test)]
 mod options_tests;
 #[cfg(test)]
@@ -311,53 +313,6 @@ pub struct OvsState {
     pub global: OvsGlobal,
 }
 
-/// The Open_vSwitch row's external_ids and other_config (nmstate's top-level `ovs-db`;
-/// external_ids also holds `ovn-bridge-mappings`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct OvsGlobal {
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub external_ids: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub other_config: BTreeMap<String, String>,
-}
-
-impl OvsGlobal {
-    /// The map of `column` (`external_ids` or `other_config`).
-    pub fn column(&self, column: GlobalColumn) -> &BTreeMap<String, String> {
-        match column {
-            GlobalColumn::ExternalIds => &self.external_ids,
-            GlobalColumn::OtherConfig => &self.other_config,
-        }
-    }
-
-    pub fn column_mut(&mut self, column: GlobalColumn) -> &mut BTreeMap<String, String> {
-        match column {
-            GlobalColumn::ExternalIds => &mut self.external_ids,
-            GlobalColumn::OtherConfig => &mut self.other_config,
-        }
-    }
-}
-
-/// A map column of the Open_vSwitch row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GlobalColumn {
-    ExternalIds,
-    OtherConfig,
-}
-
-impl GlobalColumn {
-    pub const ALL: [GlobalColumn; 2] = [GlobalColumn::ExternalIds, GlobalColumn::OtherConfig];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GlobalColumn::ExternalIds => "external_ids",
-            GlobalColumn::OtherConfig => "other_config",
-        }
-    }
-}
-
 impl OvsState {
     /// The bridge and bond port that have `iface` as a bond member.
     pub fn bond_of(&self, iface: &str) -> Option<(&str, &str)> {
@@ -405,7 +360,8 @@ pub enum OvsOp {
     DelBridge {
         name: String,
     },
-    /// Sets every option of an existing bridge to `options`'.
+    /// Sets every option of an existing bridge to `options`', but its `ovs-db` maps
+    /// (external_ids, other_config beyond the STP keys): [`OvsOp::SetRowKey`] sets those.
     SetBridge {
         name: String,
         options: OvsBridgeOptions,
@@ -419,7 +375,8 @@ pub enum OvsOp {
         bridge: String,
         port: String,
     },
-    /// Sets the VLAN settings and external_ids of an existing port to `settings`'.
+    /// Sets the VLAN and bond settings of an existing port to `settings`', but the maps of
+    /// its Interface row or bond's Port row: [`OvsOp::SetRowKey`] sets those.
     SetPort {
         port: String,
         settings: OvsPort,
@@ -431,6 +388,16 @@ pub enum OvsOp {
         key: String,
         value: Option<String>,
     },
+    /// Sets one key of a map of the Bridge, Port or Interface row `name` (`None`: removes
+    /// it): the rows' maps change key by key, like the Open_vSwitch row's, so that a
+    /// rollback takes back the keys hostnet changed and no key another tool set.
+    SetRowKey {
+        table: RowTable,
+        name: String,
+        column: GlobalColumn,
+        key: String,
+        value: Option<String>,
+    },
 }
 
 impl OvsOp {
@@ -438,7 +405,10 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => "add",
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => "delete",
-            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } | OvsOp::SetGlobal { .. } => "change",
+            OvsOp::SetPort { .. }
+            | OvsOp::SetBridge { .. }
+            | OvsOp::SetGlobal { .. }
+            | OvsOp::SetRowKey { .. } => "change",
         }
     }
 
@@ -446,7 +416,10 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { .. } | OvsOp::AddPort { .. } => '+',
             OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => '-',
-            OvsOp::SetPort { .. } | OvsOp::SetBridge { .. } | OvsOp::SetGlobal { .. } => '~',
+            OvsOp::SetPort { .. }
+            | OvsOp::SetBridge { .. }
+            | OvsOp::SetGlobal { .. }
+            | OvsOp::SetRowKey { .. } => '~',
         }
     }
 
@@ -457,7 +430,8 @@ impl OvsOp {
         match self {
             OvsOp::AddBridge { name, .. }
             | OvsOp::DelBridge { name }
-            | OvsOp::SetBridge { name, .. } => vec![name],
+            | OvsOp::SetBridge { name, .. }
+            | OvsOp::SetRowKey { name, .. } => vec![name],
             OvsOp::AddPort { port, .. }
             | OvsOp::DelPort { port, .. }
             | OvsOp::SetPort { port, .. } => vec![port],
@@ -473,6 +447,17 @@ impl OvsOp {
             OvsOp::SetGlobal { column, key, .. } => {
                 vec![format!("Open_vSwitch:{}:{key}", column.as_str())]
             }
+            OvsOp::SetRowKey {
+                table,
+                name,
+                column,
+                key,
+                ..
+            } => vec![format!(
+                "{}:{name}:{}:{key}",
+                table.as_str(),
+                column.as_str()
+            )],
             _ => self.names().into_iter().map(str::to_string).collect(),
         }
     }

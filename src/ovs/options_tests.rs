@@ -187,6 +187,9 @@ fn other_config_of_an_interface_is_set_and_external_ids_not_given_stay() {
     );
     // Only other_config given (the bridge not described): external_ids stay.
     let cleared = "interfaces: [{name: v1, type: veth, ovs-db: {other_config: {}}}]";
-    assert_eq!(ovs_ops(m.state(), cleared), ["~ ovs-port v1 iface-id=p1"]);
+    assert_eq!(
+        ovs_ops(m.state(), cleared),
+        ["~ Interface v1 other_config:emc-enable removed"]
+    );
     fail_at_every_op(|| applied(yaml), &intent_of(cleared), |s| s.ovs);
 }

@@ -9,6 +9,10 @@ use serde_json::Value;
 
 use super::rows::{map_items, rows, set_items, uuid_of};
 use super::{OvsBond, OvsBridge, OvsBridgeOptions, OvsError, OvsOp, OvsPort, OvsState};
+use cmds::{key_cmd, port_settings, quoted, set_bridge_options};
+
+#[path = "vsctl_cmds.rs"]
+mod cmds;
 
 /// The default database socket of a packaged Open vSwitch.
 pub const DEFAULT_DB: &str = "unix:/var/run/openvswitch/db.sock";
@@ -324,163 +328,6 @@ fn bridge_options(b: &Row, unmodelled: &mut Vec<String>) -> OvsBridgeOptions {
     }
 }
 
-/// Commands that set every option of bridge `name` to `o`'s.
-fn set_bridge_options(cmds: &mut Vec<Vec<String>>, name: &str, o: &OvsBridgeOptions) {
-    let mut set = vec![
-        "set".into(),
-        "Bridge".into(),
-        name.to_string(),
-        format!("stp_enable={}", o.stp),
-        format!("rstp_enable={}", o.rstp),
-        format!("mcast_snooping_enable={}", o.mcast_snooping),
-    ];
-    if let Some(m) = &o.fail_mode {
-        set.push(format!("fail_mode={}", quoted(m)));
-    }
-    // Both maps are set whole: the STP keys and the bridge's `ovs-db` share other_config.
-    for column in ["external_ids", "other_config"] {
-        cmds.push(vec![
-            "clear".into(),
-            "Bridge".into(),
-            name.to_string(),
-            column.into(),
-        ]);
-    }
-    for (k, v) in o.stp_keys() {
-        if let Some(v) = v {
-            set.push(format!("other_config:{k}=\"{v}\""));
-        }
-    }
-    for (column, map) in [
-        ("external_ids", &o.external_ids),
-        ("other_config", &o.other_config),
-    ] {
-        for (k, v) in map {
-            set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
-        }
-    }
-    cmds.push(set);
-    if o.fail_mode.is_none() {
-        cmds.push(vec![
-            "clear".into(),
-            "Bridge".into(),
-            name.to_string(),
-            "fail_mode".into(),
-        ]);
-    }
-}
-
-/// An OVSDB string atom as ovs-vsctl parses it: always quoted, so that `:` and `-`
-/// in MACs and UUIDs stay part of the value.
-fn quoted(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn port_settings(cmds: &mut Vec<Vec<String>>, port: &str, p: &OvsPort, clear: bool) {
-    // Records are named as they are; only values are OVSDB atoms.
-    let q = port.to_string();
-    let mut set = Vec::new();
-    let mut cleared = Vec::new();
-    match p.tag {
-        Some(t) => set.push(format!("tag={t}")),
-        None => cleared.push("tag"),
-    }
-    match &p.vlan_mode {
-        Some(m) => set.push(format!("vlan_mode={}", quoted(m))),
-        None => cleared.push("vlan_mode"),
-    }
-    if p.trunks.is_empty() {
-        cleared.push("trunks");
-    } else {
-        let ids: Vec<String> = p.trunks.iter().map(u16::to_string).collect();
-        set.push(format!("trunks=[{}]", ids.join(",")));
-    }
-    if let Some(b) = &p.bond {
-        set.push(format!("bond_updelay={}", b.updelay));
-        set.push(format!("bond_downdelay={}", b.downdelay));
-        for (column, value) in [("bond_mode", &b.mode), ("lacp", &b.lacp)] {
-            match value {
-                Some(v) => set.push(format!("{column}={}", quoted(v))),
-                None => cleared.push(column),
-            }
-        }
-    }
-    if !set.is_empty() {
-        cmds.push([vec!["set".into(), "Port".into(), q.clone()], set].concat());
-    }
-    if clear && !cleared.is_empty() {
-        let names = cleared.iter().map(|c| c.to_string());
-        cmds.push(
-            ["clear".to_string(), "Port".into(), q.clone()]
-                .into_iter()
-                .chain(names)
-                .collect(),
-        );
-    }
-    if p.internal {
-        cmds.push(vec![
-            "set".into(),
-            "Interface".into(),
-            q.clone(),
-            "type=internal".into(),
-        ]);
-    }
-    if let Some(peer) = &p.patch_peer {
-        cmds.push(vec![
-            "set".into(),
-            "Interface".into(),
-            q.clone(),
-            "type=patch".into(),
-            format!("options:peer={}", quoted(peer)),
-        ]);
-    }
-    if let Some(b) = &p.bond {
-        // A bond's Interface rows are its members'; none is named after the port. Its
-        // `ovs-db` is the Port row's: cleared whole (hostnet's mark is set again after).
-        for (column, map) in [
-            ("external_ids", &b.external_ids),
-            ("other_config", &b.other_config),
-        ] {
-            if clear {
-                cmds.push(vec![
-                    "clear".into(),
-                    "Port".into(),
-                    q.clone(),
-                    column.into(),
-                ]);
-            }
-            if !map.is_empty() {
-                let mut set = vec!["set".into(), "Port".into(), q.clone()];
-                for (k, v) in map {
-                    set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
-                }
-                cmds.push(set);
-            }
-        }
-        return;
-    }
-    for (column, map) in [
-        ("external_ids", &p.external_ids),
-        ("other_config", &p.other_config),
-    ] {
-        if clear {
-            cmds.push(vec![
-                "clear".into(),
-                "Interface".into(),
-                q.clone(),
-                column.into(),
-            ]);
-        }
-        if !map.is_empty() {
-            let mut set = vec!["set".into(), "Interface".into(), q.clone()];
-            for (k, v) in map {
-                set.push(format!("{column}:{}={}", quoted(k), quoted(v)));
-            }
-            cmds.push(set);
-        }
-    }
-}
-
 /// The arguments of the one ovs-vsctl invocation that carries out `ops`.
 pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
     let mut cmds: Vec<Vec<String>> = Vec::new();
@@ -501,10 +348,12 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
                     ]);
                 }
                 if *options != OvsBridgeOptions::default() {
-                    set_bridge_options(&mut cmds, name, options);
+                    set_bridge_options(&mut cmds, name, options, true);
                 }
             }
-            OvsOp::SetBridge { name, options } => set_bridge_options(&mut cmds, name, options),
+            OvsOp::SetBridge { name, options } => {
+                set_bridge_options(&mut cmds, name, options, false)
+            }
             OvsOp::DelBridge { name } => {
                 cmds.push(vec!["--if-exists".into(), "del-br".into(), name.clone()]);
             }
@@ -541,20 +390,21 @@ pub fn transaction_args(ops: &[OvsOp]) -> Vec<String> {
                 ]);
             }
             OvsOp::SetGlobal { column, key, value } => {
-                let mut c = vec!["Open_vSwitch".to_string(), ".".into()];
-                match value {
-                    Some(v) => {
-                        c.insert(0, "set".into());
-                        c.push(format!("{}:{}={}", column.as_str(), quoted(key), quoted(v)));
-                    }
-                    None => {
-                        c.insert(0, "remove".into());
-                        c.push(column.as_str().into());
-                        c.push(quoted(key));
-                    }
-                }
-                cmds.push(c);
+                cmds.push(key_cmd("Open_vSwitch", ".", *column, key, value.as_deref()));
             }
+            OvsOp::SetRowKey {
+                table,
+                name,
+                column,
+                key,
+                value,
+            } => cmds.push(key_cmd(
+                table.as_str(),
+                name,
+                *column,
+                key,
+                value.as_deref(),
+            )),
             OvsOp::SetPort { port, settings } => {
                 port_settings(&mut cmds, port, settings, true);
                 // A rollback may have to put the mark back, or take it off.

@@ -1,6 +1,7 @@
 //! Tests of the ovs-vsctl arguments and of decoding its answers.
 
 use super::*;
+use crate::ovs::{GlobalColumn, RowTable};
 
 mod transaction {
     use super::*;
@@ -45,6 +46,21 @@ mod transaction {
                     ..OvsBridgeOptions::default()
                 },
             },
+            // An existing row's maps change key by key, not with the SetBridge above.
+            OvsOp::SetRowKey {
+                table: RowTable::Port,
+                name: "bond0".into(),
+                column: GlobalColumn::OtherConfig,
+                key: "bond-detect-mode".into(),
+                value: Some("miimon".into()),
+            },
+            OvsOp::SetRowKey {
+                table: RowTable::Interface,
+                name: "eth2".into(),
+                column: GlobalColumn::ExternalIds,
+                key: "iface-id".into(),
+                value: None,
+            },
             OvsOp::DelPort {
                 bridge: "br-int".into(),
                 port: "old".into(),
@@ -57,13 +73,14 @@ mod transaction {
              -- set Interface tap0 external_ids:\"attached-mac\"=\"fa:16:3e:00:00:01\" \
              -- set Port tap0 external_ids:hostnet-created=\"true\" \
              -- set Port eth2 tag=20 vlan_mode=\"native-untagged\" trunks=[21,30,31] \
-             -- clear Interface eth2 external_ids \
-             -- clear Interface eth2 other_config \
              -- remove Port eth2 external_ids hostnet-created \
-             -- clear Bridge br-int external_ids -- clear Bridge br-int other_config \
+             -- remove Bridge br-int other_config \"stp-forward-delay\" \
+             -- remove Bridge br-int other_config \"stp-hello-time\" \
+             -- remove Bridge br-int other_config \"stp-max-age\" \
              -- set Bridge br-int stp_enable=false rstp_enable=false mcast_snooping_enable=true \
              fail_mode=\"secure\" other_config:stp-priority=\"28672\" \
-             external_ids:\"owner\"=\"x y\" \
+             -- set Port bond0 other_config:\"bond-detect-mode\"=\"miimon\" \
+             -- remove Interface eth2 external_ids \"iface-id\" \
              -- --if-exists del-port br-int old"
         );
     }

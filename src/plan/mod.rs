@@ -37,6 +37,7 @@ mod links;
 pub mod ovs;
 mod ovs_db;
 mod ovs_global;
+mod ovs_maps;
 mod owned;
 mod port_ipv6;
 mod restore;

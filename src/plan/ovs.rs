@@ -21,7 +21,7 @@ fn ordered(mut ops: Vec<OvsOp>) -> Vec<OvsOp> {
         OvsOp::AddPort { .. } => 3,
         OvsOp::SetPort { .. } => 4,
         OvsOp::SetBridge { .. } => 5,
-        OvsOp::SetGlobal { .. } => 6,
+        OvsOp::SetGlobal { .. } | OvsOp::SetRowKey { .. } => 6,
     });
     ops
 }
@@ -431,7 +431,7 @@ pub fn plan(
         Err(e) => cx.errors.push(e),
     }
     if cx.errors.is_empty() {
-        Ok(ordered(cx.ops))
+        Ok(ordered(super::ovs_maps::per_key(cx.ops, current)))
     } else {
         Err(cx.errors)
     }
@@ -518,7 +518,7 @@ pub fn restore(current: &OvsState, target: &OvsState) -> Vec<OvsOp> {
         add_bridge(&mut ops, name, t);
     }
     ops.extend(super::ovs_global::restore(&current.global, &target.global));
-    ordered(ops)
+    ordered(super::ovs_maps::per_key(ops, current))
 }
 
 /// The ops that take back `op`, given the state before it.
@@ -569,6 +569,15 @@ pub fn inverse(op: &OvsOp, before: &OvsState) -> Vec<OvsOp> {
         OvsOp::SetGlobal { column, key, .. } => {
             vec![super::ovs_global::inverse(*column, key, &before.global)]
         }
+        OvsOp::SetRowKey {
+            table,
+            name,
+            column,
+            key,
+            ..
+        } => super::ovs_maps::inverse(*table, name, *column, key, before)
+            .into_iter()
+            .collect(),
         OvsOp::SetPort { port, .. } => before
             .bridge_of(port)
             .map(|b| OvsOp::SetPort {

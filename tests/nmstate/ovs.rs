@@ -16,6 +16,8 @@ use hostnet::netdev::{Driver, KernelState};
 
 #[path = "ovs_db.rs"]
 mod ovs_db;
+#[path = "ovs_maps.rs"]
+mod ovs_maps;
 
 /// A corpus file, compiled in.
 fn read(file: &str) -> &'static str {
@@ -29,6 +31,7 @@ fn read(file: &str) -> &'static str {
         "ovs_bridge_db.yml" => include_str!("ovs_bridge_db.yml"),
         "ovs_db_global.yml" => include_str!("ovs_db_global.yml"),
         "ovs_bond_db.yml" => include_str!("ovs_bond_db.yml"),
+        "ovs_db_values.yml" => include_str!("ovs_db_values.yml"),
         "ovn_bridge_mappings.yml" => include_str!("ovn_bridge_mappings.yml"),
         other => panic!("{other} is not in the OVS corpus"),
     }

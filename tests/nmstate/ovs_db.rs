@@ -70,7 +70,7 @@ fn ovs_bridge_row_external_ids_and_other_config() {
 }
 
 /// `ovs-vsctl ARGS` against the private database, which must succeed.
-fn vsctl(ovs: &Ovs, args: &[&str]) {
+pub(super) fn vsctl(ovs: &Ovs, args: &[&str]) {
     let o = Command::new("ovs-vsctl")
         .arg(format!("--db={}", ovs.db))
         .arg("--timeout=30")
@@ -81,7 +81,7 @@ fn vsctl(ovs: &Ovs, args: &[&str]) {
 }
 
 /// A failing route after `yaml`'s changes: the apply exits 1 and rolls back.
-fn failing(yaml: &str) -> String {
+pub(super) fn failing(yaml: &str) -> String {
     format!(
         "{yaml}routes:\n  config:\n    - {{destination: 198.51.100.0/24, next-hop-address: 203.0.113.9, next-hop-interface: eth1}}\n"
     )
@@ -263,4 +263,61 @@ fn ovs_bond_port_row_external_ids_and_other_config() {
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn ovs_db_numbers_and_booleans_are_their_text() {
+    let test = "ovs_db_numbers_and_booleans_are_their_text";
+    if !enter_private_netns(test) {
+        return;
+    }
+    let Some(ovs) = Ovs::start(test) else { return };
+    fixture();
+    converges_ovs(&ovs, "ovs_db_values.yml", read("ovs_db_values.yml"));
+    assert_eq!(
+        get(
+            &ovs,
+            "Open_vSwitch",
+            ".",
+            &[
+                "other_config:stats-update-interval",
+                "other_config:flow-restore-wait"
+            ]
+        ),
+        ["\"10000\"", "\"false\""]
+    );
+    assert_eq!(
+        get(&ovs, "Bridge", "ovs-br-val", &["external_ids", "other_config"]),
+        [
+            "{rack=\"7\"}",
+            "{mac-aging-time=\"300\", mcast-snooping-disable-flood-unregistered=\"true\", stp-priority=\"4096\"}"
+        ]
+    );
+    assert_eq!(
+        get(
+            &ovs,
+            "Interface",
+            "ovsval0",
+            &["external_ids", "other_config"]
+        ),
+        ["{vm-slot=\"3\"}", "{emc-enable=\"false\"}"]
+    );
+    assert_eq!(
+        get(&ovs, "Port", "bond-val", &["other_config"]),
+        ["{bond-detect-mode=miimon, bond-miimon-interval=\"100\"}"]
+    );
+    // The same values written as strings are the same row: nothing to change.
+    let quoted = read("ovs_db_values.yml")
+        .replace("10000", "\"10000\"")
+        .replace("wait: false", "wait: \"false\"")
+        .replace("rack: 7", "rack: \"7\"")
+        .replace("priority: 4096", "priority: \"4096\"")
+        .replace("unregistered: true", "unregistered: \"true\"")
+        .replace("interval: 100", "interval: \"100\"")
+        .replace("emc-enable: false", "emc-enable: \"false\"");
+    no_change(&ovs, "the values quoted", &quoted);
+    // In a map that is complete when given, `null` leaves the key out: it goes.
+    let nulled = "interfaces: [{name: ovsval0, ovs-db: {other_config: {emc-enable: null}}}]";
+    converges_ovs(&ovs, "emc-enable: null", nulled);
+    assert_eq!(get(&ovs, "Interface", "ovsval0", &["other_config"]), ["{}"]);
 }

@@ -13,6 +13,7 @@
 
 mod dhcp;
 mod objects;
+mod ovs;
 mod text;
 
 pub(crate) use objects::{route as route_object, rule as rule_object};
