@@ -257,6 +257,14 @@ mod tests {
     }
 
     #[test]
+    fn addr_gen_mode_takes_nmstates_upper_case_spellings() {
+        assert!(errors(
+            "interfaces:\n- {name: eth1, ipv6: {enabled: true, addr-gen-mode: EUI64}}\n- {name: eth2, ipv6: {enabled: true, addr-gen-mode: STABLE-PRIVACY}}\n"
+        )
+        .is_empty());
+    }
+
+    #[test]
     fn copy_mac_from_problems_name_the_field() {
         let e = errors(
             "interfaces:\n- {name: br0, type: linux-bridge, copy-mac-from: br0}\n- {name: br1, type: linux-bridge, copy-mac-from: eth1, mac-address: 02:00:00:00:00:01}\n- {name: br2, type: linux-bridge, copy-mac-from: br3}\n- {name: br3, type: linux-bridge, copy-mac-from: eth1}\n- {name: veth9, type: veth, controller: veth9, veth: {peer: x}}\n",

@@ -136,8 +136,17 @@ fn walk_map(w: &mut Walk, path: &str, v: &mut Value, table: &[(&str, Key)]) {
         let (name, rule) = match rule {
             Key::Alias(to) => {
                 let p = join(path, &name);
-                if map.contains_key(to) {
-                    let message = format!("{name} is another name of {to}; give one of them");
+                if let Some(other) = map.get(to) {
+                    // nmstate's own `show` prints both spellings of some keys (a bridge's
+                    // group-forward-mask): the same value twice says it once.
+                    if map.get(name.as_str()).is_some_and(|v| same_value(v, other)) {
+                        map.shift_remove(name.as_str());
+                        w.changed = true;
+                        continue;
+                    }
+                    let message = format!(
+                        "{name} is another name of {to} with another value; give one of them"
+                    );
                     refuse(w, map, &name, &p, &message);
                     continue;
                 }
@@ -155,6 +164,21 @@ fn walk_map(w: &mut Walk, path: &str, v: &mut Value, table: &[(&str, Key)]) {
         };
         decide(w, path, map, &name, rule);
     }
+}
+
+/// Whether two spellings of one key give the same value (`8`, `"8"` and `0x8` are one).
+fn same_value(a: &Value, b: &Value) -> bool {
+    fn int(v: &Value) -> Option<i64> {
+        match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+                Some(hex) => i64::from_str_radix(hex, 16).ok(),
+                None => s.parse().ok(),
+            },
+            _ => None,
+        }
+    }
+    a == b || int(a).is_some_and(|x| Some(x) == int(b))
 }
 
 /// An entry whose `state` says to leave it alone (`ignore`, `unknown`): only its name
@@ -344,11 +368,36 @@ mod tests {
         assert!(text.contains("port:") && !text.contains("ports:"), "{text}");
         assert!(!text.contains("metric"), "{text}");
         let both = prep(
-            "interfaces:\n- name: br0\n  type: linux-bridge\n  bridge: {ports: [], port: []}\n",
+            "interfaces:\n- name: br0\n  type: linux-bridge\n  bridge: {ports: [{name: eth1}], port: []}\n",
         );
         assert_eq!(
             both.refused,
-            ["interfaces[0].bridge.ports: ports is another name of port; give one of them"]
+            ["interfaces[0].bridge.ports: ports is another name of port with another value; give one of them"]
+        );
+        // nmstatectl show prints a bridge's mask under both names: equal, they are one key.
+        let shown = prep(
+            "interfaces:\n- name: br0\n  type: linux-bridge\n  bridge:\n    options: {group-forward-mask: 8, group-fwd-mask: \"0x8\"}\n",
+        );
+        assert!(shown.refused.is_empty(), "{:?}", shown.refused);
+        let text = serde_yaml_ng::to_string(&shown.value.expect("rewritten")).expect("yaml");
+        assert!(
+            text.contains("group-forward-mask: 8") && !text.contains("group-fwd-mask"),
+            "{text}"
+        );
+        let differ = prep(
+            "interfaces:\n- name: br0\n  type: linux-bridge\n  bridge:\n    options: {group-forward-mask: 8, group-fwd-mask: 16}\n",
+        );
+        assert_eq!(differ.refused.len(), 1, "{:?}", differ.refused);
+        // nmstate's other spellings: address lifetimes (ignored) and balance-slb (refused
+        // with balance_slb's own reason).
+        let other = prep(
+            "interfaces:\n- name: eth1\n  type: ethernet\n  ipv4:\n    enabled: true\n    address: [{ip: 192.0.2.1, prefix-length: 24, valid-left: forever, preferred-left: forever}]\n- name: bond0\n  type: bond\n  link-aggregation: {mode: balance-rr, options: {balance-slb: true}}\n",
+        );
+        assert_eq!(other.refused.len(), 1, "{:?}", other.refused);
+        assert!(
+            other.refused[0].contains("options.balance_slb: balance-slb is a NetworkManager mode"),
+            "{:?}",
+            other.refused
         );
     }
 

@@ -258,6 +258,8 @@ const ADDRESS: &[(&str, Key)] = &[
     ("preferred-life-time", Key::Ignore(QUERY_ONLY)),
     ("valid-lft", Key::Ignore(QUERY_ONLY)),
     ("preferred-lft", Key::Ignore(QUERY_ONLY)),
+    ("valid-left", Key::Ignore(QUERY_ONLY)),
+    ("preferred-left", Key::Ignore(QUERY_ONLY)),
     ("mptcp-flags", Key::Ignore(QUERY_ONLY)),
 ];
 
@@ -460,6 +462,7 @@ const BOND_OPTIONS: &[(&str, Key)] = &[
         "balance_slb",
         Key::Refuse("balance-slb is a NetworkManager mode on patched kernels; the bonding driver has no such option"),
     ),
+    ("balance-slb", Key::Alias("balance_slb")),
 ];
 
 fn entry_state(v: &Value) -> Verdict {

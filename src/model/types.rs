@@ -205,8 +205,10 @@ pub struct IpSpec {
 #[serde(rename_all = "kebab-case")]
 pub enum AddrGenMode {
     /// From the MAC address (IN6_ADDR_GEN_MODE_EUI64).
+    #[serde(alias = "EUI64")]
     Eui64,
     /// RFC 7217, from `stable_secret` (IN6_ADDR_GEN_MODE_STABLE_PRIVACY).
+    #[serde(alias = "STABLE-PRIVACY")]
     StablePrivacy,
 }
 
