@@ -1,4 +1,4 @@
-//! nmstate's device keys (issue 13, docs/NMSTATE.md item 7) on the model driver: VLAN
+//! nmstate's device keys (docs/NMSTATE.md, the kinds' sections) on the model driver: VLAN
 //! protocol and flags, MACVLAN/MACVTAP `promiscuous`: created, re-applied as nothing,
 //! shown and applied back as nothing, flags changed in place, fixed settings refused.
 

@@ -1,4 +1,4 @@
-//! The kinds of docs/NMSTATE.md item 10 on the model driver (`ipvlan`): created,
+//! The kinds of docs/NMSTATE.md ("Interface types") on the model driver (`ipvlan`): created,
 //! re-applied as nothing, shown and applied back as nothing, mode and flags changed in
 //! place, a failure at any op rolled back, bad values named by their field.
 

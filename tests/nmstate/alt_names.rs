@@ -1,4 +1,4 @@
-//! nmstate's `alt-names` (docs/NMSTATE.md item 8): added and removed one name at a time,
+//! nmstate's `alt-names` (docs/NMSTATE.md, "Interface: base keys"): added and removed one name at a time,
 //! another tool's names left alone, a name moved in one apply, refused where it is taken
 //! (exit 2, nothing changed), and taken back exactly by a rollback.
 

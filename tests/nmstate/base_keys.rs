@@ -1,4 +1,4 @@
-//! nmstate's base keys (docs/NMSTATE.md item 8): `description`, `accept-all-mac-addresses`,
+//! nmstate's base keys (docs/NMSTATE.md, "Interface: base keys"): `description`, `accept-all-mac-addresses`,
 //! IPv6 `enabled` and `autoconf`, applied, converged, shown back, reset, and restored by a
 //! rollback.
 

@@ -1,4 +1,4 @@
-//! nmstate's `controller` and `copy-mac-from` (docs/NMSTATE.md item 8): a port joins the
+//! nmstate's `controller` and `copy-mac-from` (docs/NMSTATE.md, "Interface: base keys"): a port joins the
 //! bridge it names, `""` takes it out, the bridge copies its uplink's MAC address; each
 //! converged, shown back, and restored by a rollback.
 

@@ -1,4 +1,4 @@
-//! nmstate's device keys (docs/NMSTATE.md item 7): MACVLAN/MACVTAP `promiscuous` on this
+//! nmstate's device keys (docs/NMSTATE.md, the kinds' sections): MACVLAN/MACVTAP `promiscuous` on this
 //! kernel, VLAN `protocol` and flags where 802.1q exists (the VM tier).
 
 use super::*;

@@ -1,4 +1,4 @@
-//! nmstate's IPv6 `token` and `addr-gen-mode` (docs/NMSTATE.md item 8): applied as the
+//! nmstate's IPv6 `token` and `addr-gen-mode` (docs/NMSTATE.md, "Interface: base keys"): applied as the
 //! model predicts, converged, shown back, reset, refused at plan time where the kernel
 //! refuses them, and restored by a rollback.
 

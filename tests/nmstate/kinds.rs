@@ -1,4 +1,4 @@
-//! Kinds nmstate creates that hostnet added in item 10 of docs/NMSTATE.md: `dummy`,
+//! Kinds nmstate creates (docs/NMSTATE.md, "Interface types"): `dummy`,
 //! `ipvlan`. This
 //! host's kernel lacks them; the VM tier runs these tests on Debian's kernel.
 

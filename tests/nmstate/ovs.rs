@@ -1,4 +1,4 @@
-//! nmstate's Open vSwitch keys (docs/NMSTATE.md item 9): the OVS files of the corpus
+//! nmstate's Open vSwitch keys (docs/NMSTATE.md, "Open vSwitch"): the OVS files of the corpus
 //! (`tests/nmstate/`) against a private ovsdb-server and ovs-vswitchd (userspace datapath)
 //! in the test's namespace, a module of `tests/ovs_e2e.rs` (the OVS tier; the VM tier's
 //! guest has no Open vSwitch): bridge options and port

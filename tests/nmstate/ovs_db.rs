@@ -1,4 +1,4 @@
-//! nmstate's `ovs-db` of Open vSwitch rows (docs/NMSTATE.md item 9): an ovs-bridge's own
+//! nmstate's `ovs-db` of Open vSwitch rows (docs/NMSTATE.md, "Open vSwitch"): an ovs-bridge's own
 //! (Bridge row), a bond's (Port row), the global one (Open_vSwitch row) and
 //! `ovn.bridge-mappings`, each applied, checked with `ovs-vsctl`, re-applied and shown
 //! back as no-ops, and rolled back after a failure.
