@@ -187,11 +187,9 @@ pub(super) fn after_deletes(s: &mut KernelState, names: &[&String]) {
         .values()
         .filter(|l| match &l.kind {
             LinkKind::Bond(b) => b.primary.as_deref().is_some_and(|p| {
-                names.contains(p)
-                    && !s
-                        .links
-                        .get(p)
-                        .is_some_and(|x| x.controller.as_deref() == Some(l.name.as_str()))
+                let still_port =
+                    |x: &crate::netdev::Link| x.controller.as_deref() == Some(l.name.as_str());
+                names.contains(p) && s.links.get(p).is_none_or(|x| !still_port(x))
             }),
             _ => false,
         })

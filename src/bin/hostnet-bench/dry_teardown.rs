@@ -10,6 +10,7 @@ use hostnet::expand::{expand, Intent};
 use hostnet::model::{parse, validate};
 use hostnet::netdev::model::ModelDriver;
 use hostnet::netdev::{Driver, Ipv6Switches};
+use hostnet::plan::plan;
 
 use crate::run::Res;
 use crate::workload::{hostnet_teardown_yaml, hostnet_yaml, networks, Tables};
@@ -44,8 +45,8 @@ fn fresh() -> ModelDriver {
 /// One line per N: the dry-run teardown's plan and total time, and its op count.
 pub fn dry_teardown(ns: &[usize]) -> Res<()> {
     println!(
-        "{:>6} {:>8} {:>10} {:>10} {:>10} {:>12}",
-        "N", "ops", "plan", "execute", "total", "per network"
+        "{:>6} {:>8} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "N", "ops", "plan", "execute", "verify", "total", "per network"
     );
     for &n in ns {
         let nets = networks(n, Tables::Own, None);
@@ -54,21 +55,31 @@ pub fn dry_teardown(ns: &[usize]) -> Res<()> {
         let mut m = fresh();
         engine::apply(&mut m, &up, ApplyOptions::default(), |_, _| Ok(()))
             .map_err(|e| format!("apply {n} networks on the model: {e}"))?;
-        let mut m = ModelDriver::new(m.query().map_err(|e| e.to_string())?);
-        let opts = ApplyOptions {
-            dry_run: true,
-            ..ApplyOptions::default()
-        };
+        let before = m.query().map_err(|e| e.to_string())?;
+        // As `engine::apply` does for a dry run, phase by phase, timed apart.
         let t = Instant::now();
-        let r = engine::apply(&mut m, &down, opts, |_, _| Ok(()))
-            .map_err(|e| format!("dry-run teardown of {n} networks: {e}: {:?}", e.details()))?;
-        let total = t.elapsed();
-        let rest = total.saturating_sub(r.timings.plan + r.timings.query);
+        let p = plan(&before, &down).map_err(|e| format!("plan: {e:?}"))?;
+        let planned = t.elapsed();
+        let t = Instant::now();
+        let mut model = ModelDriver::new(before);
+        let failed = p
+            .phases
+            .iter()
+            .map(|phase| model.execute(phase).iter().filter(|r| r.is_err()).count())
+            .sum::<usize>();
+        let executed = t.elapsed();
+        let t = Instant::now();
+        let left = engine::verify(&mut model, &down)
+            .err()
+            .map_or(0, |e| e.len());
+        let verified = t.elapsed();
+        let total = planned + executed + verified;
         println!(
-            "{n:>6} {:>8} {:>10.1?} {:>10.1?} {:>10.1?} {:>9.3} ms",
-            r.plan.len(),
-            r.timings.plan,
-            rest,
+            "{n:>6} {:>8} {:>10.1?} {:>10.1?} {:>10.1?} {:>10.1?} {:>9.3} ms  {failed} ops failed, {left} left to verify",
+            p.len(),
+            planned,
+            executed,
+            verified,
             total,
             total.as_secs_f64() * 1e3 / n as f64
         );
