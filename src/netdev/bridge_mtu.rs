@@ -126,6 +126,16 @@ pub struct Pending {
     set_here: Option<String>,
 }
 
+impl Pending {
+    /// For a run of deletions: the bridges, not set by hand, whose ports went.
+    pub fn following(bridges: Vec<String>) -> Pending {
+        Pending {
+            following: bridges,
+            set_here: None,
+        }
+    }
+}
+
 impl Marks {
     pub fn new(s: &KernelState) -> Marks {
         let known: BTreeSet<String> = s

@@ -13,7 +13,7 @@ use super::model_bridge as bridge;
 use super::{Address, Driver, DriverError, KernelState, Link, LinkKind, MacAddr, Op, Route, Rule};
 
 use addr::addresses_gone;
-pub use addr::delete_address;
+pub use addr::{delete_address, delete_addresses};
 
 /// Predicate that makes the model reject an op, for failure-injection tests.
 pub type FailWhen = Box<dyn Fn(&Op) -> bool + Send>;
@@ -305,54 +305,78 @@ impl Driver for ModelDriver {
     }
 
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
-        ops.iter()
-            .map(|op| {
-                self.ops_executed += 1;
-                let pending = self.marks.before(&self.state, op);
-                let touched = mac::BridgeMacs::touched(&self.state, op);
-                let links = sysctl::before(&self.state, op);
-                // A link that moves from one bridge to another leaves the first: its port
-                // settings and VLANs go, the second gives it the defaults.
-                let moving = match op {
-                    Op::ChangeLink { name, change } => {
-                        let now = self
-                            .state
-                            .links
-                            .get(name)
-                            .and_then(|l| l.controller.clone());
-                        change.controller.as_ref().is_some_and(|c| *c != now)
-                    }
-                    _ => false,
-                };
-                let result = self.apply(op);
-                if result.is_ok() {
-                    self.marks.after(&mut self.state, pending);
-                    self.macs.after(&mut self.state, op, &touched);
-                    sysctl::after(&mut self.state, op, links);
-                    base::after(&mut self.state, op);
-                }
-                if let (Op::ChangeLink { name, .. }, true, Ok(())) = (op, moving, &result) {
-                    self.state.bridge_ports.remove(name);
-                    self.state.bridge_vlans.remove(name);
-                }
-                let joins_or_leaves = match op {
-                    Op::CreateLink(_) | Op::DeleteLink { .. } => true,
-                    Op::ChangeLink { change, .. } => change.controller.is_some(),
-                    _ => false,
-                };
-                if joins_or_leaves {
-                    bridge::sync_ports(&mut self.state);
-                }
-                if let (Op::CreateLink(l), Ok(())) = (op, &result) {
-                    bridge::new_bridge_vlans(&mut self.state, &l.name);
-                }
-                result
-            })
-            .collect()
+        let mut out = Vec::with_capacity(ops.len());
+        let mut rest = ops;
+        while let Some(op) = rest.first() {
+            // Failure injection decides op by op.
+            let n = if self.fail_when.is_none() {
+                batch::run_len(rest)
+            } else {
+                0
+            };
+            if n > 1 {
+                batch::execute(self, &rest[..n]);
+                self.ops_executed += n;
+                out.extend((0..n).map(|_| Ok(())));
+                rest = &rest[n..];
+            } else {
+                out.push(self.execute_one(op));
+                rest = &rest[1..];
+            }
+        }
+        out
     }
 
     fn name(&self) -> &'static str {
         "model"
+    }
+}
+
+impl ModelDriver {
+    fn execute_one(&mut self, op: &Op) -> Result<(), DriverError> {
+        self.ops_executed += 1;
+        let pending = self.marks.before(&self.state, op);
+        let touched = mac::BridgeMacs::touched(&self.state, op);
+        let links = sysctl::before(&self.state, op);
+        // A link that moves from one bridge to another leaves the first: its port
+        // settings and VLANs go, the second gives it the defaults.
+        let moving = match op {
+            Op::ChangeLink { name, change } => {
+                let now = self
+                    .state
+                    .links
+                    .get(name)
+                    .and_then(|l| l.controller.clone());
+                change.controller.as_ref().is_some_and(|c| *c != now)
+            }
+            _ => false,
+        };
+        let result = self.apply(op);
+        if result.is_ok() {
+            self.marks.after(&mut self.state, pending);
+            self.macs.after(&mut self.state, op, &touched);
+            sysctl::after(&mut self.state, op, links);
+            base::after(&mut self.state, op);
+        }
+        if let (Op::ChangeLink { name, .. }, true, Ok(())) = (op, moving, &result) {
+            self.state.bridge_ports.remove(name);
+            self.state.bridge_vlans.remove(name);
+        }
+        let joins_or_leaves = match op {
+            Op::DeleteLink { .. } => true,
+            Op::ChangeLink { change, .. } => change.controller.is_some(),
+            _ => false,
+        };
+        if joins_or_leaves {
+            bridge::sync_ports(&mut self.state);
+        }
+        if let (Op::CreateLink(l), Ok(())) = (op, &result) {
+            bridge::join_ports(&mut self.state, base::created(l));
+        }
+        if let (Op::CreateLink(l), Ok(())) = (op, &result) {
+            bridge::new_bridge_vlans(&mut self.state, &l.name);
+        }
+        result
     }
 }
 
@@ -362,6 +386,8 @@ mod addr;
 pub mod alt;
 #[path = "model_base.rs"]
 pub mod base;
+#[path = "model_batch.rs"]
+mod batch;
 #[path = "model_firewall.rs"]
 mod firewall;
 #[path = "model_link.rs"]

@@ -168,11 +168,65 @@ fn sync_bond_ports(s: &mut KernelState) {
     }
 }
 
+/// The links `l` creates: it, and a veth's peer.
+pub(super) fn created(l: &crate::netdev::NewLink) -> impl Iterator<Item = &str> {
+    let peer = match &l.kind {
+        LinkKind::Veth { peer: Some(p) } => Some(p.as_str()),
+        _ => None,
+    };
+    std::iter::once(l.name.as_str()).chain(peer)
+}
+
+/// After a run of deletions of `names` (see `model_batch.rs`): as [`after`] for each.
+pub(super) fn after_deletes(s: &mut KernelState, names: &[&String]) {
+    sync_bond_ports(s);
+    let names: std::collections::BTreeSet<&str> = names.iter().map(|n| n.as_str()).collect();
+    // A bond's primary that was deleted (a port still in its bond was not).
+    let forget: Vec<String> = s
+        .links
+        .values()
+        .filter(|l| match &l.kind {
+            LinkKind::Bond(b) => b.primary.as_deref().is_some_and(|p| {
+                let still_port =
+                    |x: &crate::netdev::Link| x.controller.as_deref() == Some(l.name.as_str());
+                names.contains(p) && s.links.get(p).is_none_or(|x| !still_port(x))
+            }),
+            _ => false,
+        })
+        .map(|l| l.name.clone())
+        .collect();
+    for b in forget {
+        if let Some(LinkKind::Bond(o)) = s.links.get_mut(&b).map(|l| &mut l.kind) {
+            o.primary = None;
+        }
+    }
+    let links = &s.links;
+    s.aliases.retain(|n, _| links.contains_key(n));
+    s.promisc.retain(|n| links.contains_key(n));
+    s.inet6.retain(|n, _| links.contains_key(n));
+}
+
 /// After `op` succeeded: a deleted link's keys go with it, and an interface whose IPv6 is
 /// disabled loses its IPv6 addresses and routes (the kernel flushes them).
 pub(super) fn after(s: &mut KernelState, op: &Op) {
     let joins_or_leaves = match op {
-        Op::CreateLink(_) | Op::DeleteLink { .. } => true,
+        // A new link (or its peer) can only join: a pass over every link per creation
+        // made a dry run of N networks O(N²).
+        Op::CreateLink(l) => {
+            for n in created(l) {
+                let in_bond = s
+                    .links
+                    .get(n)
+                    .and_then(|l| l.controller.as_ref())
+                    .and_then(|c| s.links.get(c))
+                    .is_some_and(|b| matches!(b.kind, LinkKind::Bond(_)));
+                if in_bond {
+                    s.bond_ports.entry(n.to_string()).or_default();
+                }
+            }
+            false
+        }
+        Op::DeleteLink { .. } => true,
         Op::ChangeLink { change, .. } => change.controller.is_some(),
         _ => false,
     };

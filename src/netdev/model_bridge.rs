@@ -299,6 +299,29 @@ pub(super) fn sync_ports(s: &mut KernelState) {
     }
 }
 
+/// What [`sync_ports`] does after a link is created, for the links `names` it made
+/// alone: a creation can only add ports (a pass over every link per creation made a dry
+/// run of N networks O(N²)).
+pub(super) fn join_ports<'a>(s: &mut KernelState, names: impl Iterator<Item = &'a str>) {
+    for n in names {
+        let pvid = s
+            .links
+            .get(n)
+            .and_then(|l| l.controller.as_ref())
+            .and_then(|c| s.links.get(c))
+            .and_then(|b| match &b.kind {
+                LinkKind::Bridge(o) => Some(o.vlan_default_pvid),
+                _ => None,
+            });
+        let Some(pvid) = pvid else { continue };
+        let joined = !s.bridge_ports.contains_key(n);
+        s.bridge_ports.entry(n.to_string()).or_default();
+        if !s.no_bridge_vlans && joined && pvid != 0 {
+            s.bridge_vlans.insert(n.to_string(), default_vlans(pvid));
+        }
+    }
+}
+
 /// A bridge just made: the kernel gives it its default PVID.
 pub(super) fn new_bridge_vlans(s: &mut KernelState, name: &str) {
     if let Some(LinkKind::Bridge(o)) = s.links.get(name).map(|l| &l.kind) {

@@ -1,6 +1,8 @@
 //! The model driver's link ops: creating, changing and deleting a device, with the
 //! kernel's rules for stacked devices, bond ports and veth peers.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use super::{addresses_gone, bridge, check_controller, check_stacked_mtu, fake_mac, is_bond};
 use super::{base, rejecter};
 use crate::netdev::{DriverError, KernelState, Link, LinkChange, LinkKind, NewLink, Op, Route};
@@ -235,50 +237,95 @@ fn flags_and_controller(
 }
 
 pub(super) fn delete(s: &mut KernelState, name: &String) {
-    let Some(link) = s.links.remove(name) else {
-        return;
+    delete_all(s, &[name]);
+}
+
+/// What [`delete_all`] took away.
+pub(super) struct Gone {
+    /// The links removed, as they were.
+    pub links: Vec<Link>,
+    /// Their names.
+    pub names: BTreeSet<String>,
+}
+
+/// Deletes the links `names` in their order, as one `delete` each would: a veth takes its
+/// peer, a device takes the devices stacked on it (one level), the ports of a deleted
+/// controller leave it (a bond's close as it goes), and the addresses and routes of every
+/// device gone go with it; in one pass over the links, addresses and routes.
+pub(super) fn delete_all(s: &mut KernelState, names: &[&String]) -> Gone {
+    let mut stacked_on: HashMap<String, Vec<String>> = HashMap::new();
+    for l in s.links.values() {
+        if let Some(b) = l.kind.base() {
+            stacked_on
+                .entry(b.to_string())
+                .or_default()
+                .push(l.name.clone());
+        }
+    }
+    let mut gone = Gone {
+        links: Vec::new(),
+        names: BTreeSet::new(),
     };
-    let mut gone = vec![name.clone()];
-    let bond = matches!(link.kind, LinkKind::Bond(_));
-    let vrf = matches!(link.kind, LinkKind::Vrf { .. });
-    let mut cycled: Vec<String> = Vec::new();
-    if let LinkKind::Veth { peer: Some(p) } = link.kind {
-        s.links.remove(&p);
-        gone.push(p);
-    }
-    // Devices stacked on a vanished device go with it.
-    let stacked: Vec<String> = s
-        .links
-        .values()
-        .filter(|l| l.kind.base().is_some_and(|b| gone.iter().any(|g| g == b)))
-        .map(|l| l.name.clone())
-        .collect();
-    for n in stacked {
-        s.links.remove(&n);
-        gone.push(n);
-    }
-    for l in s.links.values_mut() {
-        if l.controller.as_ref().is_some_and(|c| gone.contains(c)) {
-            l.controller = None;
-            // A bond closes its ports as it goes; a VRF cycles them (see `change`).
-            if bond {
-                l.up = false;
-            }
-            if vrf && l.up {
-                cycled.push(l.name.clone());
+    // The devices whose ports close as they go (a bond's deletion), and those whose up
+    // ports the kernel cycles as they go (a VRF's, see `change`).
+    let mut closing: HashSet<String> = HashSet::new();
+    let mut cycling: HashSet<String> = HashSet::new();
+    for name in names {
+        let Some(link) = s.links.remove(*name) else {
+            continue;
+        };
+        let mut went = vec![(*name).clone()];
+        let bond = matches!(link.kind, LinkKind::Bond(_));
+        let vrf = matches!(link.kind, LinkKind::Vrf { .. });
+        if let LinkKind::Veth { peer: Some(p) } = &link.kind {
+            gone.links.extend(s.links.remove(p));
+            went.push(p.clone());
+        }
+        gone.links.push(link);
+        let bases = went.clone();
+        for st in bases.iter().filter_map(|b| stacked_on.get(b)).flatten() {
+            if let Some(l) = s.links.remove(st) {
+                gone.links.push(l);
+                went.push(st.clone());
             }
         }
+        if bond {
+            closing.extend(went.iter().cloned());
+        }
+        if vrf {
+            cycling.insert((*name).clone());
+        }
+        gone.names.extend(went);
+    }
+    if gone.names.is_empty() {
+        return gone;
+    }
+    let mut cycled: HashSet<String> = HashSet::new();
+    for l in s.links.values_mut() {
+        let Some(c) = l.controller.as_ref().filter(|c| gone.names.contains(*c)) else {
+            continue;
+        };
+        if closing.contains(c) {
+            l.up = false;
+        }
+        if cycling.contains(c) && l.up {
+            cycled.insert(l.name.clone());
+        }
+        l.controller = None;
     }
     let (lost, kept) = std::mem::take(&mut s.addresses)
         .into_iter()
-        .partition(|a| gone.contains(&a.ifname));
+        .partition(|a| gone.names.contains(&a.ifname));
     s.addresses = kept;
     // A multipath route with a next hop through a vanished device goes whole.
-    let on_gone = |r: &Route| r.devices().any(|d| gone.iter().any(|g| g == d));
-    let on_gone = |r: &Route| on_gone(r) || r.devices().any(|d| cycled.contains(&d.to_string()));
+    let on_gone = |r: &Route| {
+        r.devices()
+            .any(|d| gone.names.contains(d) || cycled.contains(d))
+    };
     s.routes.retain(|r| !on_gone(r));
     s.opaque_routes.retain(|r| !on_gone(r));
     s.addresses
         .retain(|a| !(cycled.contains(&a.ifname) && a.addr.addr().is_ipv6()));
     addresses_gone(s, &lost, false);
+    gone
 }

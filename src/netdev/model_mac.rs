@@ -91,6 +91,11 @@ impl BridgeMacs {
             }
             _ => {}
         }
+        self.follow(s, touched);
+    }
+
+    /// The `touched` bridges that follow their ports take the lowest port MAC.
+    fn follow(&self, s: &mut KernelState, touched: &[String]) {
         for b in touched.iter().filter(|b| !self.set.contains(*b)) {
             if !s
                 .links
@@ -104,6 +109,22 @@ impl BridgeMacs {
                 l.mac = Some(mac);
             }
         }
+    }
+}
+
+impl BridgeMacs {
+    /// After a run of deletions of `names` (see `model_batch.rs`): as [`Self::after`] for
+    /// each, with the bridges whose ports went.
+    pub(super) fn after_deletes(
+        &mut self,
+        s: &mut KernelState,
+        names: &[&String],
+        touched: &[String],
+    ) {
+        for n in names {
+            self.set.remove(*n);
+        }
+        self.follow(s, touched);
     }
 }
 

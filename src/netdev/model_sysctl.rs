@@ -42,24 +42,40 @@ pub(super) fn after(s: &mut KernelState, op: &Op, before: Option<BTreeSet<String
         }
         Op::DeleteLink { .. } => {
             let Some(before) = before else { return };
-            // Only the devices that went: a pass over every key per deletion made
-            // tearing down N networks cost O(N²) in a dry run.
-            for dev in before.iter().filter(|d| !s.links.contains_key(*d)) {
-                for conf in ["net.ipv4.conf.", "net.ipv6.conf."] {
-                    let prefix = format!("{conf}{dev}.");
-                    let keys: Vec<String> = sysctls
-                        .range(prefix.clone()..)
-                        .take_while(|(k, _)| k.starts_with(&prefix))
-                        .filter(|(k, _)| sysctl::interface_of(k) == Some(dev.as_str()))
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    for k in keys {
-                        sysctls.remove(&k);
-                    }
-                }
-            }
+            let gone: Vec<&String> = before
+                .iter()
+                .filter(|d| !s.links.contains_key(*d))
+                .collect();
+            forget(sysctls, gone);
         }
         _ => {}
+    }
+}
+
+/// After a run of deletions (see `model_batch.rs`): the switches and sysctls of the
+/// devices `gone` go with them.
+pub(super) fn after_deletes(s: &mut KernelState, gone: &BTreeSet<String>) {
+    s.ipv6_disabled.retain(|l| !gone.contains(l));
+    s.ipv6_no_autoconf.retain(|l| !gone.contains(l));
+    forget(&mut s.firewall.sysctls, gone);
+}
+
+/// Removes the per-interface keys of the devices `gone`: only theirs, found by key range
+/// (a pass over every key per deletion made tearing down N networks O(N²)).
+fn forget<'a>(sysctls: &mut BTreeMap<String, String>, gone: impl IntoIterator<Item = &'a String>) {
+    for dev in gone {
+        for conf in ["net.ipv4.conf.", "net.ipv6.conf."] {
+            let prefix = format!("{conf}{dev}.");
+            let keys: Vec<String> = sysctls
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .filter(|(k, _)| sysctl::interface_of(k) == Some(dev.as_str()))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in keys {
+                sysctls.remove(&k);
+            }
+        }
     }
 }
 

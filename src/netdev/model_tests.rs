@@ -353,3 +353,99 @@ fn a_link_with_ipv6_disabled_refuses_ipv6_addresses_until_enabled() {
     }
     assert!(m.state().ipv6_disabled.is_empty());
 }
+
+/// A host with networks on bridges (veth uplinks and extra ports), a bond with a primary,
+/// a MAC-VLAN on a veth, secondary addresses and routes preferring them, as the model
+/// makes it from a file.
+fn batch_host() -> ModelDriver {
+    let base = r"
+interfaces:
+  - {name: hv1, type: veth, veth: {peer: hp1}}
+  - {name: hv2, type: veth, veth: {peer: hp2}}
+  - {name: hv3, type: veth, veth: {peer: hp3}}
+  - {name: x1, type: veth, veth: {peer: y1}, controller: hb1}
+  - {name: b0, type: bond, link-aggregation: {mode: active-backup, port: [p1, p2], options: {primary: p1}}}
+  - {name: p1, type: veth, veth: {peer: q1}}
+  - {name: p2, type: veth, veth: {peer: q2}}
+networks:
+  - {name: hb1, uplink: hv1, ipv4: {address: [10.0.1.1/24, 10.0.1.2/24], gateway: 10.0.1.254}, source-routing: {table: 1001}}
+  - {name: hb2, uplink: hv2, ipv4: {address: [10.0.2.1/24], gateway: 10.0.2.254}, source-routing: {table: 1002}}
+  - {name: hb3, uplink: hv3, ipv4: {address: [10.0.3.1/24], gateway: 10.0.3.254}, ipv6: {address: [fd00:3::1/64]}}
+";
+    // The MAC-VLAN's base must exist before a plan can put one on it.
+    let stacked = base.replace(
+        "networks:",
+        "  - {name: m0, type: mac-vlan, mac-vlan: {base-iface: hp2, mode: bridge}}\nnetworks:",
+    );
+    let mut m = ModelDriver::fresh_namespace();
+    for yaml in [base, stacked.as_str()] {
+        let d = crate::model::parse(yaml).expect("parses");
+        crate::model::validate(&d).expect("valid");
+        let intent = crate::expand::expand(&d).expect("expands");
+        let p = crate::plan::plan(&m.query().expect("query"), &intent).expect("plans");
+        for phase in &p.phases {
+            for (op, r) in phase.iter().zip(m.execute(phase)) {
+                r.unwrap_or_else(|e| panic!("{op}: {e}"));
+            }
+        }
+    }
+    assert!(m.state().links.contains_key("m0"));
+    ModelDriver::new(m.query().expect("query"))
+}
+
+/// Runs `ops` once as one call (a run of deletions in one pass) and once op by op, from
+/// the same host: both must end in the same state.
+fn batch_matches_one_by_one(ops: &[Op]) {
+    let (mut batch, mut single) = (batch_host(), batch_host());
+    for r in batch.execute(ops) {
+        r.expect("batch");
+    }
+    for op in ops {
+        for r in single.execute(std::slice::from_ref(op)) {
+            r.expect("single");
+        }
+    }
+    assert_eq!(batch.ops_executed, single.ops_executed);
+    let (b, s) = (
+        batch.query().expect("query"),
+        single.query().expect("query"),
+    );
+    assert_eq!(b, s, "batch and one-by-one deletions differ");
+    assert_ne!(
+        b,
+        batch_host().query().expect("query"),
+        "nothing was deleted"
+    );
+}
+
+#[test]
+fn a_run_of_link_deletions_ends_as_one_by_one() {
+    let names = [
+        "hb1", "hv2", "hp1", "q1", "b0", "hb3", "m0", "hb2", "x1", "nosuch",
+    ];
+    let ops: Vec<Op> = names
+        .iter()
+        .map(|n| Op::DeleteLink { name: (*n).into() })
+        .collect();
+    batch_matches_one_by_one(&ops);
+    // Every prefix too: each stops somewhere else.
+    for k in 2..ops.len() {
+        batch_matches_one_by_one(&ops[..k]);
+    }
+}
+
+#[test]
+fn a_run_of_address_deletions_ends_as_one_by_one() {
+    let m = batch_host();
+    let mut ops: Vec<Op> = m
+        .state()
+        .addresses
+        .iter()
+        .rev()
+        .map(|a| Op::DeleteAddress(a.clone()))
+        .collect();
+    ops.push(Op::DeleteAddress(addr("hb1", "10.9.9.9/24")));
+    for k in 2..=ops.len() {
+        batch_matches_one_by_one(&ops[..k]);
+    }
+}

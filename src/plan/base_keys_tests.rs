@@ -440,3 +440,56 @@ fn a_host_whose_new_devices_start_without_ipv6_gets_no_switches() {
     assert!(m.state().ipv6_disabled.contains("hp1"));
     assert!(m.state().ipv6_disabled.contains("n1"));
 }
+
+/// The bench's networks 1..=n: a veth uplink each, IPv4 only.
+fn uplinked(n: usize) -> String {
+    let mut y = String::from("interfaces:\n");
+    for i in 1..=n {
+        y.push_str(&format!(
+            "- {{name: hv{i}, type: veth, veth: {{peer: hp{i}}}}}\n"
+        ));
+    }
+    y.push_str("networks:\n");
+    for i in 1..=n {
+        y.push_str(&format!(
+            "- {{name: hb{i}, uplink: hv{i}, ipv4: {{address: [10.0.{i}.1/24]}}}}\n"
+        ));
+    }
+    y
+}
+
+#[test]
+fn many_new_bridges_with_an_uplink_get_their_ipv6_after_the_ports() {
+    let mut m = host_with_v1();
+    let p = run(&mut m, &uplinked(40));
+    // Off right after each bridge is made, on again once every device is made.
+    let off = switched_off(&p, Phase::CreateBridges);
+    assert_eq!(off.len(), 40, "{p}");
+    assert!(off.iter().all(|d| d.starts_with("hb")), "{off:?}");
+    let on: Vec<&Op> = p.phases[Phase::LinkSysctls as usize].iter().collect();
+    assert_eq!(on.len(), 40, "{p}");
+    for op in on {
+        let Op::Firewall(fw) = op else { panic!("{op}") };
+        let crate::firewall::FwOp::Sysctl { key, from, to } = &**fw else {
+            panic!("{op}")
+        };
+        assert!(key.starts_with("net.ipv6.conf.hb") && key.ends_with(".disable_ipv6"));
+        assert_eq!((from.as_deref(), to.as_str()), (Some("1"), "0"));
+    }
+    // The end is as without the detour: bridges with IPv6, ports and peers without.
+    let s = m.state();
+    assert!(!s.ipv6_disabled.contains("hb7") && s.ipv6_disabled.contains("hv7"));
+    assert!(s.ipv6_disabled.contains("hp7"));
+}
+
+#[test]
+fn a_few_new_bridges_or_a_host_with_more_ipv6_devices_get_it_at_once() {
+    let p = run(&mut host_with_v1(), &uplinked(31));
+    assert!(switched_off(&p, Phase::CreateBridges).is_empty(), "{p}");
+    assert!(p.phases[Phase::LinkSysctls as usize].is_empty(), "{p}");
+    // 40 more on a host whose 60 bridges (and lo, v1) have IPv6: more than the new ones.
+    let mut m = host_with_v1();
+    run(&mut m, &uplinked(60));
+    let p = run(&mut m, &uplinked(100));
+    assert!(switched_off(&p, Phase::CreateBridges).is_empty(), "{p}");
+}

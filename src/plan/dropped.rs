@@ -2,7 +2,7 @@
 //!
 //! Deleting an address makes the kernel delete routes: every IPv4 route through a device
 //! left without IPv4 addresses, and main-table routes preferring an address that is gone
-//! (the rules, measured, are [`crate::netdev::model::delete_address`]). A plan that
+//! (the rules, measured, are [`crate::netdev::model::delete_addresses`]). A plan that
 //! renumbers a network's only address (`192.0.2.10/24` → `.20/24`) therefore loses its
 //! gateway routes although it never deletes them. The planner runs the plan's address
 //! deletions through the same rules on a copy of the routes and adds again, after the
@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use super::{Phase, Plan};
 use crate::expand::Intent;
-use crate::netdev::model::delete_address;
+use crate::netdev::model::delete_addresses;
 use crate::netdev::{Address, KernelState, Op, Route, HOSTNET_PROTO};
 
 /// What the kernel takes with the address deletions of `plan` that the plan does not
@@ -55,22 +55,30 @@ pub(super) fn lost_with_addresses(
             sim.addresses.push(a.clone());
         }
     }
-    for a in &deletes {
-        delete_address(&mut sim, a);
-    }
+    // Sets, and the deletions in one pass: a teardown of N networks deletes N addresses,
+    // and one at a time with list look-ups cost O(N²).
+    delete_addresses(&mut sim, deletes.iter().copied());
+    let deleted: BTreeSet<&Address> = deletes.iter().copied().collect();
+    let left: BTreeSet<&Address> = sim.addresses.iter().collect();
     let addresses = current
         .addresses
         .iter()
-        .filter(|a| !deletes.contains(a) && !sim.addresses.contains(a))
+        .filter(|a| !deleted.contains(a) && !left.contains(a))
         .cloned()
         .collect();
     let survivors: BTreeSet<&Route> = sim.routes.iter().collect();
+    let keys: BTreeSet<_> = sim.routes.iter().map(route_key).collect();
     let routes = kept
         .into_iter()
-        .filter(|r| !survivors.contains(r) && !sim.routes.iter().any(|s| s.same_key(r)))
+        .filter(|r| !survivors.contains(r) && !keys.contains(&route_key(r)))
         .cloned()
         .collect();
     (addresses, routes)
+}
+
+/// What [`Route::same_key`] compares.
+fn route_key(r: &Route) -> (u32, ipnet::IpNet, u32) {
+    (r.table, r.destination, r.metric.unwrap_or(0))
 }
 
 /// The routes `plan` adds.
@@ -87,10 +95,14 @@ pub(super) fn planned_routes(plan: &Plan) -> BTreeSet<Route> {
 /// Adds to `plan` the routes it keeps that its address deletions make the kernel drop.
 pub(super) fn readd_dropped_routes(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     let (_, lost) = lost_with_addresses(current, plan);
+    if lost.is_empty() {
+        return;
+    }
     let planned = planned_routes(plan);
+    let networks: BTreeSet<&Route> = intent.networks.iter().flat_map(|n| &n.routes).collect();
     let readd: BTreeSet<Route> = lost
         .iter()
-        .filter_map(|r| wanted(intent, r))
+        .filter_map(|r| wanted(intent, &networks, r))
         .filter(|r| !planned.contains(r))
         .collect();
     for r in readd {
@@ -100,13 +112,9 @@ pub(super) fn readd_dropped_routes(current: &KernelState, intent: &Intent, plan:
 
 /// The form in which the intent wants kernel route `have`, if it wants it: a network's
 /// own route as it is, a user's route as the file gives it.
-fn wanted(intent: &Intent, have: &Route) -> Option<Route> {
+fn wanted(intent: &Intent, networks: &BTreeSet<&Route>, have: &Route) -> Option<Route> {
     if have.protocol == HOSTNET_PROTO {
-        return intent
-            .networks
-            .iter()
-            .any(|n| n.routes.contains(have))
-            .then(|| have.clone());
+        return networks.contains(have).then(|| have.clone());
     }
     intent
         .routes

@@ -12,6 +12,8 @@
 //! routes specifically would be decided before them. Last, every rule delete of the plan
 //! is checked to name one rule only (the kernel matches deletes on what they set).
 
+use std::collections::{HashMap, HashSet};
+
 use super::{Phase, Plan, PlanError};
 use crate::expand::{
     blocks, is_block_rule, is_network_rule, Intent, MAX_NETWORK_PRIORITY, MIN_NETWORK_PRIORITY,
@@ -58,13 +60,37 @@ fn check_deletes(current: &KernelState, intent: &Intent, plan: &Plan, errors: &m
             _ => None,
         })
         .collect();
+    if deleted.is_empty() {
+        return;
+    }
+    // The rules that stay, by what a delete always names (family, priority) and by table:
+    // a pass over every rule per delete (and over every delete per rule) made a teardown
+    // of 4,000 networks plan for over a minute.
+    let gone: HashSet<&Rule> = deleted.iter().copied().collect();
+    let mut by_priority: HashMap<(Family, u32), Vec<&Rule>> = HashMap::new();
+    let mut by_table: HashMap<(Family, u32, u32), Vec<&Rule>> = HashMap::new();
+    for o in current.rules.iter().filter(|o| !gone.contains(o)) {
+        by_priority
+            .entry((o.family, o.priority))
+            .or_default()
+            .push(o);
+        by_table
+            .entry((o.family, o.priority, o.table))
+            .or_default()
+            .push(o);
+    }
     for r in &deleted {
-        let modelled = current
-            .rules
-            .iter()
-            .filter(|o| o != r && !deleted.contains(o));
+        let modelled = if r.table == 0 {
+            by_priority.get(&(r.family, r.priority))
+        } else {
+            by_table.get(&(r.family, r.priority, r.table))
+        };
         // An opaque rule's view may equal `r` and still be another rule.
         let Some(other) = modelled
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|o| o != r)
             .chain(&current.opaque_rules)
             .find(|o| r.kernel_delete_matches(o))
         else {
@@ -95,7 +121,7 @@ fn rules_after<'a>(current: &'a KernelState, plan: &'a Plan) -> Vec<&'a Rule> {
                 _ => None,
             })
     };
-    let deleted: Vec<&Rule> = rule_ops(Phase::DeleteRules).collect();
+    let deleted: HashSet<&Rule> = rule_ops(Phase::DeleteRules).collect();
     current
         .rules
         .iter()

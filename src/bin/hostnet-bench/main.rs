@@ -13,6 +13,7 @@
 
 mod blast;
 mod check;
+mod dry_teardown;
 mod forward;
 mod profile;
 mod report;
@@ -74,6 +75,10 @@ struct Args {
     /// Seconds per forwarding measurement.
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// Instead of the benchmark: a dry run of the teardown of each N networks on the model
+    /// driver alone (no kernel, no root), timed and printed.
+    #[arg(long)]
+    dry_teardown: bool,
     /// The nmstatectl binary (default: bench/.tools/bin/nmstatectl, then PATH).
     #[arg(long)]
     nmstatectl: Option<PathBuf>,
@@ -134,6 +139,9 @@ fn main() -> ExitCode {
 }
 
 fn real_main(args: &Args) -> Res<()> {
+    if args.dry_teardown {
+        return dry_teardown::dry_teardown(&args.n);
+    }
     if !nix::unistd::geteuid().is_root() {
         return Err("needs root (it creates network namespaces)".into());
     }
@@ -388,10 +396,12 @@ impl Bench<'_> {
     }
 
     fn record(&mut self, op: &str, method: &str, s: &Sample, extra: Option<Value>) {
+        let load1 = run::load1();
         eprintln!(
-            "  {op:<9} {method:<26} {:>9.1} ms  cpu {:>8.1} ms  maxrss {:>7} KiB",
+            "  {op:<9} {method:<26} {:>9.1} ms  cpu {:>8.1} ms  sys {:>8.1} ms  maxrss {:>7} KiB  load {load1:.2}",
             s.wall.as_secs_f64() * 1e3,
             s.cpu.as_secs_f64() * 1e3,
+            s.sys.as_secs_f64() * 1e3,
             s.maxrss_kb
         );
         self.report.records.push(Record {
@@ -401,6 +411,8 @@ impl Bench<'_> {
             method: method.to_string(),
             wall_s: s.wall.as_secs_f64(),
             cpu_s: s.cpu.as_secs_f64(),
+            sys_s: s.sys.as_secs_f64(),
+            load1,
             maxrss_kb: s.maxrss_kb,
             processes: s.processes,
             hostnet_timings_ms: extra,

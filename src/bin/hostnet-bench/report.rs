@@ -17,6 +17,10 @@ pub struct Record {
     pub method: String,
     pub wall_s: f64,
     pub cpu_s: f64,
+    /// The kernel part of `cpu_s`.
+    pub sys_s: f64,
+    /// The 1-minute load average when the step ended.
+    pub load1: f64,
     pub maxrss_kb: u64,
     pub processes: usize,
     /// hostnet's own `timings_ms` (query, plan, execute, verify).
@@ -70,6 +74,7 @@ pub struct Row {
     pub method: String,
     pub wall: (f64, f64, f64),
     pub cpu: f64,
+    pub sys: f64,
     pub maxrss_kb: u64,
     pub runs: usize,
     pub processes: usize,
@@ -164,12 +169,14 @@ impl Report {
                     .collect();
                 let wall: Vec<f64> = rs.iter().map(|r| r.wall_s).collect();
                 let cpu: Vec<f64> = rs.iter().map(|r| r.cpu_s).collect();
+                let sys: Vec<f64> = rs.iter().map(|r| r.sys_s).collect();
                 Row {
                     n,
                     op,
                     method,
                     wall: stats(&wall),
                     cpu: stats(&cpu).0,
+                    sys: stats(&sys).0,
                     maxrss_kb: rs.iter().map(|r| r.maxrss_kb).max().unwrap_or(0),
                     runs: rs.len(),
                     processes: rs.first().map(|r| r.processes).unwrap_or(0),
@@ -209,7 +216,8 @@ impl Report {
             .iter()
             .map(|r| {
                 json!({"n": r.n, "rep": r.rep, "op": r.op, "method": r.method,
-                       "wall_s": r.wall_s, "cpu_s": r.cpu_s, "maxrss_kb": r.maxrss_kb,
+                       "wall_s": r.wall_s, "cpu_s": r.cpu_s, "sys_s": r.sys_s,
+                       "load1": r.load1, "maxrss_kb": r.maxrss_kb,
                        "processes": r.processes, "hostnet_timings_ms": r.hostnet_timings_ms})
             })
             .collect();
@@ -233,7 +241,7 @@ impl Report {
         for n in ns {
             let _ = writeln!(
                 s,
-                "\n**N = {n}**\n\n| step | method | median | min | max | runs | CPU (median) | peak RSS |\n|---|---|--:|--:|--:|--:|--:|--:|"
+                "\n**N = {n}**\n\n| step | method | median | min | max | runs | CPU (median) | of it kernel | peak RSS |\n|---|---|--:|--:|--:|--:|--:|--:|--:|"
             );
             for r in rows.iter().filter(|r| r.n == n) {
                 let rss = if r.maxrss_kb == 0 {
@@ -246,10 +254,10 @@ impl Report {
                 } else {
                     String::new()
                 };
-                let cpu = if r.processes == 0 {
-                    "–".into()
+                let (cpu, sys) = if r.processes == 0 {
+                    ("–".into(), "–".into())
                 } else {
-                    fmt_s(r.cpu)
+                    (fmt_s(r.cpu), fmt_s(r.sys))
                 };
                 let bold = if r.method.starts_with("hostnet") {
                     "**"
@@ -258,7 +266,7 @@ impl Report {
                 };
                 let _ = writeln!(
                     s,
-                    "| {} | {bold}{}{bold}{procs} | {bold}{}{bold} | {} | {} | {} | {cpu} | {rss} |",
+                    "| {} | {bold}{}{bold}{procs} | {bold}{}{bold} | {} | {} | {} | {cpu} | {sys} | {rss} |",
                     r.op,
                     r.method,
                     fmt_s(r.wall.0),

@@ -151,6 +151,9 @@ pub struct Sample {
     pub wall: Duration,
     /// User + system CPU of the children.
     pub cpu: Duration,
+    /// The system (kernel) part of `cpu`: what the kernel did in their system calls
+    /// (work it defers to its own threads, such as IPv6 set-up, is not in it).
+    pub sys: Duration,
     /// Largest peak RSS of any child, KiB.
     pub maxrss_kb: u64,
     pub processes: usize,
@@ -168,6 +171,7 @@ impl Sample {
     pub fn add(&mut self, other: &Sample) {
         self.wall += other.wall;
         self.cpu += other.cpu;
+        self.sys += other.sys;
         self.maxrss_kb = self.maxrss_kb.max(other.maxrss_kb);
         self.processes += other.processes;
         if self.failed.is_none() {
@@ -264,6 +268,7 @@ pub fn run_child_rss(cmd: &mut Command, stdout: Option<&Path>, rss: bool) -> Res
     Ok(Sample {
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        sys: tv(usage.ru_stime),
         maxrss_kb: if rss {
             u64::try_from(usage.ru_maxrss).unwrap_or(0)
         } else {
@@ -272,6 +277,14 @@ pub fn run_child_rss(cmd: &mut Command, stdout: Option<&Path>, rss: bool) -> Res
         processes: 1,
         failed,
     })
+}
+
+/// The 1-minute load average (NaN when unreadable).
+pub fn load1() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// A scratch file name of this process under the scratch directory.

@@ -99,6 +99,9 @@ impl Entry {
         if diffs.is_empty() {
             let note = if self.merged == 1 {
                 "set again"
+            } else if self.kind == Kind::Sysctl {
+                // A new bridge's `disable_ipv6` (plan/port_ipv6.rs, later_bridges).
+                "switched while the plan's devices are made, then back"
             } else {
                 "re-created"
             };
