@@ -21,6 +21,8 @@ mod devices;
 mod ipv6_token;
 #[path = "nmstate/kinds.rs"]
 mod kinds;
+#[path = "nmstate/veth.rs"]
+mod veth;
 #[path = "nmstate/vrf.rs"]
 mod vrf;
 
