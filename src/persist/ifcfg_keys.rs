@@ -11,7 +11,7 @@
 //! port's.
 
 use super::device::{DeviceConfig, HostConfig};
-use super::unwritten::{bridge_options_left, Key};
+use super::unwritten::{bridge_options_left, parts_left, Key};
 use crate::netdev::BridgeChange;
 
 /// `BRIDGING_OPTS` words of a bridge's options, and the options (kernel names) left out.
@@ -103,7 +103,7 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
                 .as_ref()
                 .map(|c| bridge_words(c).1)
                 .unwrap_or_default();
-            (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+            parts_left(key, &left)
         }
         _ => Some(key.name().into()),
     }
@@ -111,8 +111,8 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::persist::tests::intent_of;
-    use crate::persist::{render, Format, Want};
+    use crate::persist::tests::{file_in, intent_of};
+    use crate::persist::{render, Format};
 
     #[test]
     fn unit_free_bridge_options_and_port_settings_go_to_bridging_opts() {
@@ -122,16 +122,7 @@ mod tests {
             ),
             Format::Ifcfg,
         );
-        let file = |name: &str| {
-            r.wants
-                .iter()
-                .find(|(p, _)| p.ends_with(name))
-                .map(|(_, w)| match w {
-                    Want::File { contents, .. } => String::from_utf8_lossy(contents).into_owned(),
-                    Want::Absent => String::new(),
-                })
-                .unwrap_or_default()
-        };
+        let file = |name: &str| file_in(&r, name);
         let br0 = file("ifcfg-br0");
         assert!(
             br0.contains("BRIDGING_OPTS=\"priority=4096 multicast_snooping=0 hash_max=1024\"\n"),

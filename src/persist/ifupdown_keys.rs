@@ -21,7 +21,7 @@
 use std::fmt::Write as _;
 
 use super::device::{DeviceConfig, HostConfig};
-use super::unwritten::{bridge_options_left, port_settings_fit, Key};
+use super::unwritten::{bridge_options_left, parts_left, port_settings_fit, Key};
 use crate::netdev::{BondOptions, BridgeChange, VlanProtocol, PRIMARY_RESELECT, XMIT_HASH_POLICY};
 
 /// Centiseconds as ifupdown2's whole seconds, if they are.
@@ -324,7 +324,7 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
                 .as_ref()
                 .map(|o| bond_attrs(o).1)
                 .unwrap_or_default();
-            (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+            parts_left(key, &left)
         }
         Key::BridgeOptions => {
             let left = d
@@ -333,7 +333,7 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
                 .as_ref()
                 .map(|c| bridge_attrs(c).1)
                 .unwrap_or_default();
-            (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+            parts_left(key, &left)
         }
         Key::PortSettings => {
             let p = d.keys.port.as_ref()?;
@@ -351,7 +351,7 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::persist::tests::intent_of;
+    use crate::persist::tests::{file_in, intent_of};
     use crate::persist::{render, Format, Want};
 
     #[test]
@@ -362,16 +362,7 @@ mod tests {
             ),
             Format::Ifupdown,
         );
-        let file = |name: &str| {
-            r.wants
-                .iter()
-                .find(|(p, _)| p.ends_with(name))
-                .map(|(_, w)| match w {
-                    Want::File { contents, .. } => String::from_utf8_lossy(contents).into_owned(),
-                    Want::Absent => String::new(),
-                })
-                .unwrap_or_default()
-        };
+        let file = |name: &str| file_in(&r, name);
         let br0 = file("hostnet-br0");
         for line in [
             "\tbridge-fd 0\n",

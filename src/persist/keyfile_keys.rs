@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 
 use super::device::{DeviceConfig, HostConfig};
 use super::unwritten::{
-    bridge_of, bridge_options_left, exact_set_expressible, port_settings_fit, Key,
+    bridge_of, bridge_options_left, exact_set_expressible, parts_left, port_settings_fit, Key,
 };
 use crate::netdev::{BridgeChange, VlanSet, VLAN_8021AD};
 
@@ -286,7 +286,7 @@ pub fn unwritten(host: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String
                 .as_ref()
                 .map(|c| bridge_lines(c).1)
                 .unwrap_or_default();
-            (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+            parts_left(key, &left)
         }
         Key::PortSettings if port_settings_fit(d) => None,
         Key::PortSettings => {

@@ -331,6 +331,20 @@ pub(crate) mod tests {
         expand(&d).expect("expands")
     }
 
+    /// The contents of the rendered file whose path ends with `name` ("" when absent).
+    pub(crate) fn file_in(r: &super::Rendered, name: &str) -> String {
+        r.wants
+            .iter()
+            .find(|(p, _)| p.ends_with(name))
+            .map(|(_, w)| match w {
+                super::Want::File { contents, .. } => {
+                    String::from_utf8_lossy(contents).into_owned()
+                }
+                super::Want::Absent => String::new(),
+            })
+            .unwrap_or_default()
+    }
+
     /// The golden input: two static networks with source routing (IPv4 and IPv6, one
     /// carrying the default route, one with a derived table), a DHCP network, a bridge
     /// with a NIC port and a veth port, a user route and a user rule.

@@ -12,7 +12,7 @@
 //! protocol and flags, and bond options netplan has no key for.
 
 use super::device::{DeviceConfig, HostConfig};
-use super::unwritten::{bridge_options_left, port_settings_fit, Key};
+use super::unwritten::{bridge_options_left, parts_left, port_settings_fit, Key};
 use crate::netdev::{
     BondOptions, BridgeChange, AD_SELECT, ARP_ALL_TARGETS, ARP_VALIDATE, FAIL_OVER_MAC, LACP_RATE,
     PRIMARY_RESELECT, XMIT_HASH_POLICY,
@@ -268,7 +268,7 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
                 .as_ref()
                 .map(|o| bond_params(o).1)
                 .unwrap_or_default();
-            (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+            parts_left(key, &left)
         }
         Key::BridgeOptions => {
             let left = d
@@ -277,7 +277,7 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
                 .as_ref()
                 .map(|c| bridge_params(c).1)
                 .unwrap_or_default();
-            (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+            parts_left(key, &left)
         }
         Key::PortSettings => {
             let p = d.keys.port.as_ref()?;
@@ -295,8 +295,8 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::persist::tests::intent_of;
-    use crate::persist::{render, Format, Want};
+    use crate::persist::tests::{file_in, intent_of};
+    use crate::persist::{render, Format};
 
     #[test]
     fn bridge_and_bond_parameters_are_written() {
@@ -306,16 +306,7 @@ mod tests {
             ),
             Format::Netplan,
         );
-        let file = |name: &str| {
-            r.wants
-                .iter()
-                .find(|(p, _)| p.ends_with(name))
-                .map(|(_, w)| match w {
-                    Want::File { contents, .. } => String::from_utf8_lossy(contents).into_owned(),
-                    Want::Absent => String::new(),
-                })
-                .unwrap_or_default()
-        };
+        let file = |name: &str| file_in(&r, name);
         let br0 = file("60-hostnet-br0.yaml");
         assert!(
             br0.contains("parameters: {stp: false, forward-delay: 0, hello-time: 3, max-age: 30, ageing-time: 100, path-cost: {\"eth1\": 7}, port-priority: {\"eth1\": 20}}\n"),

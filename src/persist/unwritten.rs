@@ -183,6 +183,11 @@ pub fn warnings(format: Format, host: &HostConfig) -> Vec<String> {
         .collect()
 }
 
+/// `key` named with the parts of it a format leaves out, if any.
+pub fn parts_left(key: Key, left: &[&str]) -> Option<String> {
+    (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+}
+
 /// The bridge options of `c` (by the kernel's names) that are not in `written`.
 pub fn bridge_options_left(c: &BridgeChange, written: &[&str]) -> Vec<&'static str> {
     c.fields()
