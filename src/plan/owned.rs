@@ -35,9 +35,13 @@ impl<'a> Index<'a> {
         };
         for n in &intent.networks {
             let previous = n.previous.as_ref().and_then(|p| p.table);
+            // A removed network's derived table is a guess (with a record, the recorded
+            // table is used instead): it may be the table another removed network's
+            // device has its routes in, and claiming it would leave that table's rules
+            // to nobody.
+            let table = n.table.filter(|_| !(n.absent && n.table_derived));
             // The main table is everyone's: devices decide there.
-            for t in n
-                .table
+            for t in table
                 .into_iter()
                 .chain(previous)
                 .filter(|t| *t != TABLE_MAIN)

@@ -434,3 +434,47 @@ fn a_dhcp_lease_too_wide_to_trust_is_refused() {
         errs[0]
     );
 }
+
+/// A teardown given by name alone (no record of the apply): each removed network gets a
+/// derived table, a guess that can be another removed network's table (at 80 networks of
+/// the benchmark's workload, one is). That table's rules must still go with its network.
+#[test]
+fn a_teardown_by_name_leaves_no_rule_behind() {
+    let n = 80;
+    let (mut up, mut down) = (String::from("interfaces:\n"), String::from("interfaces:\n"));
+    for i in 1..=n {
+        up.push_str(&format!(
+            "  - {{name: hv{i}, type: veth, veth: {{peer: hp{i}}}}}\n"
+        ));
+        down.push_str(&format!("  - {{name: hv{i}, type: veth, state: absent}}\n"));
+    }
+    up.push_str("networks:\n");
+    down.push_str("networks:\n");
+    for i in 1..=n {
+        let p = format!("10.{}.{}", i / 256, i % 256);
+        up.push_str(&format!(
+            "  - {{name: hb{i}, uplink: hv{i}, ipv4: {{address: [{p}.1/24], gateway: {p}.254}}, \
+             source-routing: {{table: {}, priority: 3200}}}}\n",
+            1000 + i
+        ));
+        down.push_str(&format!("  - {{name: hb{i}, state: absent}}\n"));
+    }
+    let mut m = host();
+    for yaml in [&up, &down] {
+        let p = plan(&m.query().expect("query"), &intent_of(yaml)).expect("plans");
+        for phase in &p.phases {
+            for r in m.execute(phase) {
+                r.expect("executes");
+            }
+        }
+    }
+    let left: Vec<String> = m
+        .query()
+        .expect("query")
+        .rules
+        .iter()
+        .filter(|r| r.protocol == HOSTNET_PROTO)
+        .map(Rule::to_string)
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
