@@ -96,15 +96,7 @@ pub fn bridging_opts(d: &DeviceConfig) -> Option<String> {
 pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
     match key {
         Key::PortSettings => None,
-        Key::BridgeOptions => {
-            let left = d
-                .keys
-                .bridge
-                .as_ref()
-                .map(|c| bridge_words(c).1)
-                .unwrap_or_default();
-            parts_left(key, &left)
-        }
+        Key::BridgeOptions => parts_left(key, d.keys.bridge.as_ref(), |c| bridge_words(c).1),
         _ => Some(key.name().into()),
     }
 }

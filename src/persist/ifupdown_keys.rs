@@ -21,7 +21,9 @@
 use std::fmt::Write as _;
 
 use super::device::{DeviceConfig, HostConfig};
-use super::unwritten::{bridge_options_left, parts_left, port_settings_fit, Key};
+use super::unwritten::{
+    bridge_options_left, parts_left, port_settings_fit, port_settings_left, Key,
+};
 use crate::netdev::{BondOptions, BridgeChange, VlanProtocol, PRIMARY_RESELECT, XMIT_HASH_POLICY};
 
 /// Centiseconds as ifupdown2's whole seconds, if they are.
@@ -317,34 +319,14 @@ pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
         Key::Description if alias_fits(d) => None,
         Key::Description => why("an empty or multi-line alias does not fit a stanza"),
         Key::VlanProtocol | Key::BondPrimary => None,
-        Key::BondOptions => {
-            let left = d
-                .keys
-                .bond
-                .as_ref()
-                .map(|o| bond_attrs(o).1)
-                .unwrap_or_default();
-            parts_left(key, &left)
-        }
-        Key::BridgeOptions => {
-            let left = d
-                .keys
-                .bridge
-                .as_ref()
-                .map(|c| bridge_attrs(c).1)
-                .unwrap_or_default();
-            parts_left(key, &left)
-        }
-        Key::PortSettings => {
-            let p = d.keys.port.as_ref()?;
-            if p.hairpin.is_some() {
-                why("ifupdown2 has no hairpin keyword")
-            } else if !port_settings_fit(d) {
-                why("ifupdown2 takes a cost of 1-65535 and a priority of 0-63")
-            } else {
-                None
-            }
-        }
+        Key::BondOptions => parts_left(key, d.keys.bond.as_ref(), |o| bond_attrs(o).1),
+        Key::BridgeOptions => parts_left(key, d.keys.bridge.as_ref(), |c| bridge_attrs(c).1),
+        Key::PortSettings => port_settings_left(
+            d,
+            key,
+            "ifupdown2 has no hairpin keyword",
+            "ifupdown2 takes a cost of 1-65535 and a priority of 0-63",
+        ),
         _ => Some(key.name().into()),
     }
 }

@@ -279,15 +279,7 @@ pub fn unwritten(host: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String
         Key::AddrGenMode | Key::Token => {
             why("NetworkManager makes IPv6 addresses itself; the kernel's mode stays none")
         }
-        Key::BridgeOptions => {
-            let left = d
-                .keys
-                .bridge
-                .as_ref()
-                .map(|c| bridge_lines(c).1)
-                .unwrap_or_default();
-            parts_left(key, &left)
-        }
+        Key::BridgeOptions => parts_left(key, d.keys.bridge.as_ref(), |c| bridge_lines(c).1),
         Key::PortSettings if port_settings_fit(d) => None,
         Key::PortSettings => {
             why("NetworkManager takes a path cost of 1-65535 and a priority of 0-63")

@@ -12,7 +12,9 @@
 //! protocol and flags, and bond options netplan has no key for.
 
 use super::device::{DeviceConfig, HostConfig};
-use super::unwritten::{bridge_options_left, parts_left, port_settings_fit, Key};
+use super::unwritten::{
+    bridge_options_left, parts_left, port_settings_fit, port_settings_left, Key,
+};
 use crate::netdev::{
     BondOptions, BridgeChange, AD_SELECT, ARP_ALL_TARGETS, ARP_VALIDATE, FAIL_OVER_MAC, LACP_RATE,
     PRIMARY_RESELECT, XMIT_HASH_POLICY,
@@ -258,37 +260,16 @@ pub fn bond(d: &DeviceConfig, mode: &str, miimon: u32) -> String {
 
 /// What netplan's files leave out of `key` on `d` (see the module's comment).
 pub fn unwritten(_: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String> {
-    let why = |w: &str| Some(format!("{} ({w})", key.name()));
     match key {
         Key::BondPrimary => None,
-        Key::BondOptions => {
-            let left = d
-                .keys
-                .bond
-                .as_ref()
-                .map(|o| bond_params(o).1)
-                .unwrap_or_default();
-            parts_left(key, &left)
-        }
-        Key::BridgeOptions => {
-            let left = d
-                .keys
-                .bridge
-                .as_ref()
-                .map(|c| bridge_params(c).1)
-                .unwrap_or_default();
-            parts_left(key, &left)
-        }
-        Key::PortSettings => {
-            let p = d.keys.port.as_ref()?;
-            if p.hairpin.is_some() {
-                why("netplan has no hairpin key")
-            } else if !port_settings_fit(d) {
-                why("networkd takes a cost of 1-65535 and a priority of 0-63")
-            } else {
-                None
-            }
-        }
+        Key::BondOptions => parts_left(key, d.keys.bond.as_ref(), |o| bond_params(o).1),
+        Key::BridgeOptions => parts_left(key, d.keys.bridge.as_ref(), |c| bridge_params(c).1),
+        Key::PortSettings => port_settings_left(
+            d,
+            key,
+            "netplan has no hairpin key",
+            "networkd takes a cost of 1-65535 and a priority of 0-63",
+        ),
         _ => Some(key.name().into()),
     }
 }

@@ -185,15 +185,9 @@ pub fn unwritten(host: &HostConfig, d: &DeviceConfig, key: Key) -> Option<String
         }
         Key::Token => why("networkd does SLAAC itself; the kernel's token stays unset"),
         Key::Ipv6Disabled | Key::Autoconf => why("networkd has no setting for the sysctl"),
-        Key::BridgeOptions => {
-            let left = d
-                .keys
-                .bridge
-                .as_ref()
-                .map(|c| bridge_options_left(c, BRIDGE_OPTIONS))
-                .unwrap_or_default();
-            parts_left(key, &left)
-        }
+        Key::BridgeOptions => parts_left(key, d.keys.bridge.as_ref(), |c| {
+            bridge_options_left(c, BRIDGE_OPTIONS)
+        }),
         Key::PortSettings if port_settings_fit(d) => None,
         Key::PortSettings => why("networkd takes a cost of 1-65535 and a priority of 0-63"),
         Key::PortVlans => match &d.keys.vlans {

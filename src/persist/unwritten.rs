@@ -183,9 +183,34 @@ pub fn warnings(format: Format, host: &HostConfig) -> Vec<String> {
         .collect()
 }
 
-/// `key` named with the parts of it a format leaves out, if any.
-pub fn parts_left(key: Key, left: &[&str]) -> Option<String> {
+/// `key` named with the parts of `value` (when set) that a format leaves out, by `left`;
+/// `None` when it writes them all.
+pub fn parts_left<T>(
+    key: Key,
+    value: Option<&T>,
+    left: impl FnOnce(&T) -> Vec<&'static str>,
+) -> Option<String> {
+    let left = value.map(left).unwrap_or_default();
     (!left.is_empty()).then(|| format!("{} ({})", key.name(), left.join(", ")))
+}
+
+/// Why a format leaves out a port's settings, if it does: `hairpin` when the port sets
+/// hairpin mode (the format has no key for it), `range` when cost or priority do not fit.
+pub fn port_settings_left(
+    d: &DeviceConfig,
+    key: Key,
+    hairpin: &str,
+    range: &str,
+) -> Option<String> {
+    let p = d.keys.port.as_ref()?;
+    let why = if p.hairpin.is_some() {
+        hairpin
+    } else if !port_settings_fit(d) {
+        range
+    } else {
+        return None;
+    };
+    Some(format!("{} ({why})", key.name()))
 }
 
 /// The bridge options of `c` (by the kernel's names) that are not in `written`.
