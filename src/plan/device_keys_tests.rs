@@ -2,7 +2,7 @@
 //! protocol and flags, MACVLAN/MACVTAP `promiscuous`: created, re-applied as nothing,
 //! shown and applied back as nothing, flags changed in place, fixed settings refused.
 
-use super::tests::{host, intent_of};
+use super::tests::{applied, intent_of, shown_applies_to_nothing};
 use super::*;
 use crate::engine::tests::fail_at_every_op;
 use crate::engine::{apply, ApplyOptions};
@@ -29,21 +29,6 @@ interfaces:
     type: mac-vlan
     mac-vlan: {base-iface: eth0, mode: bridge, accept-all-mac: true}
 ";
-
-fn applied(yaml: &str) -> ModelDriver {
-    let mut m = host();
-    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_, _| {
-        Ok(())
-    })
-    .expect("applies");
-    m
-}
-
-fn nmstate(yaml: &str) -> crate::expand::Intent {
-    let d = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
-    validate(&d).unwrap_or_else(|e| panic!("{e}"));
-    crate::expand::expand(&d).expect("expands")
-}
 
 #[test]
 fn vlan_and_macvlan_keys_are_created_and_reapply_is_empty() {
@@ -73,15 +58,13 @@ fn vlan_and_macvlan_keys_are_created_and_reapply_is_empty() {
     let again = plan(s, &intent_of(VLANS)).expect("plans");
     assert!(again.is_empty(), "{again}");
     // Through nmstate's key check too (accept-all-mac is its alias of promiscuous).
-    let again = plan(s, &nmstate(VLANS)).expect("plans");
+    let again = plan(s, &intent_of(VLANS)).expect("plans");
     assert!(again.is_empty(), "{again}");
 }
 
 #[test]
 fn show_of_the_keys_applies_to_nothing() {
-    let m = applied(VLANS);
-    let shown = crate::show::show(m.state());
-    let yaml = serde_yaml_ng::to_string(&shown.document).expect("yaml");
+    let yaml = shown_applies_to_nothing(&applied(VLANS));
     for key in [
         "protocol: 802.1ad",
         "reorder-headers: false",
@@ -91,8 +74,6 @@ fn show_of_the_keys_applies_to_nothing() {
     ] {
         assert!(yaml.contains(key), "{key} not in:\n{yaml}");
     }
-    let p = plan(m.state(), &nmstate(&yaml)).expect("plans");
-    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
 }
 
 #[test]
@@ -200,16 +181,13 @@ fn bond_options_are_created_shown_and_reapplied_as_nothing() {
         (b.all_slaves_active, b.num_grat_arp, b.resend_igmp),
         (1, 2, 1)
     );
-    assert!(plan(m.state(), &nmstate(LACP)).expect("plans").is_empty());
-    let shown = crate::show::show(m.state());
-    let yaml = serde_yaml_ng::to_string(&shown.document).expect("yaml");
+    assert!(plan(m.state(), &intent_of(LACP)).expect("plans").is_empty());
+    let yaml = shown_applies_to_nothing(&m);
     assert!(yaml.contains("lacp_rate: fast"), "{yaml}");
     assert!(
         !yaml.contains("resend_igmp"),
         "defaults are not shown: {yaml}"
     );
-    let p = plan(m.state(), &nmstate(&yaml)).expect("plans");
-    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
 }
 
 #[test]
@@ -290,7 +268,7 @@ fn num_unsol_na_is_num_grat_arp_and_two_values_are_refused() {
         panic!()
     };
     assert_eq!(b.num_grat_arp, 3);
-    assert!(plan(m.state(), &nmstate(one)).expect("plans").is_empty());
+    assert!(plan(m.state(), &intent_of(one)).expect("plans").is_empty());
     let d = parse(
         "interfaces:\n  - name: b0\n    type: bond\n    link-aggregation:\n      mode: active-backup\n      options: {num_grat_arp: 2, num_unsol_na: 3}\n      port: [eth0]",
     )
@@ -353,14 +331,12 @@ fn bond_options_rr_change_in_place_and_lacp_active_needs_the_bond_down() {
         (b.use_carrier, b.lp_interval, b.packets_per_slave),
         (false, 5, 4)
     );
-    assert!(plan(m.state(), &nmstate(rr)).expect("plans").is_empty());
-    let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    assert!(plan(m.state(), &intent_of(rr)).expect("plans").is_empty());
+    let yaml = shown_applies_to_nothing(&m);
     assert!(
         yaml.contains("packets_per_slave: 4") && yaml.contains("use_carrier: false"),
         "{yaml}"
     );
-    let p = plan(m.state(), &nmstate(&yaml)).expect("plans");
-    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
     let changed = rr.replace("packets_per_slave: 4", "packets_per_slave: 0");
     let p = plan(m.state(), &intent_of(&changed)).expect("plans");
     assert!(!p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
@@ -372,14 +348,16 @@ fn bond_options_rr_change_in_place_and_lacp_active_needs_the_bond_down() {
 
     let lacp = "interfaces:\n  - name: b1\n    type: bond\n    link-aggregation:\n      mode: 802.3ad\n      options: {lacp_active: false, ad_actor_system: 02:11:22:33:44:55}\n      port: [eth0]\n";
     let m = applied(lacp);
-    assert!(plan(m.state(), &nmstate(lacp)).expect("plans").is_empty());
+    assert!(plan(m.state(), &intent_of(lacp)).expect("plans").is_empty());
     let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
     assert!(
         yaml.contains("ad_actor_system: 02:11:22:33:44:55"),
         "{yaml}"
     );
     assert!(
-        plan(m.state(), &nmstate(&yaml)).expect("plans").is_empty(),
+        plan(m.state(), &intent_of(&yaml))
+            .expect("plans")
+            .is_empty(),
         "{yaml}"
     );
     let active = lacp.replace("lacp_active: false", "lacp_active: true");
@@ -430,14 +408,16 @@ fn bond_arp_monitor_is_checked_created_and_shown_back() {
         (1000, 3, 1, 3)
     );
     assert_eq!(b.arp_ip_target.len(), 2);
-    assert!(plan(m.state(), &nmstate(&arp)).expect("plans").is_empty());
+    assert!(plan(m.state(), &intent_of(&arp)).expect("plans").is_empty());
     let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
     assert!(
         yaml.contains("arp_ip_target: 192.0.2.1,192.0.2.2"),
         "{yaml}"
     );
     assert!(
-        plan(m.state(), &nmstate(&yaml)).expect("plans").is_empty(),
+        plan(m.state(), &intent_of(&yaml))
+            .expect("plans")
+            .is_empty(),
         "{yaml}"
     );
     // ARP to MII monitoring: in place.
@@ -460,7 +440,7 @@ fn bond_options_given_as_numbers_are_the_named_values_and_shown_by_name() {
         .replace("xmit_hash_policy: layer3+4", "xmit_hash_policy: 1")
         .replace("all_slaves_active: delivered", "all_slaves_active: 1");
     let m = applied(LACP);
-    let p = plan(m.state(), &nmstate(&numbers)).expect("plans");
+    let p = plan(m.state(), &intent_of(&numbers)).expect("plans");
     assert!(p.is_empty(), "numbers differ from names:\n{p}");
     assert_eq!(applied(&numbers).state(), m.state());
     let ab = "
@@ -484,7 +464,9 @@ interfaces:
     ] {
         assert!(yaml.contains(want), "{want} not in {yaml}");
     }
-    assert!(plan(m.state(), &nmstate(&yaml)).expect("plans").is_empty());
+    assert!(plan(m.state(), &intent_of(&yaml))
+        .expect("plans")
+        .is_empty());
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The device kinds beyond bridges and veths on the model driver: plans, re-apply,
 //! rollback from a failure at every op, show round-trip, and the errors that exit 2.
 
-use super::tests::{host, intent_of};
+use super::tests::{applied, host, intent_of, shown_applies_to_nothing};
 use super::*;
 use crate::engine::tests::fail_at_every_op;
 use crate::engine::{apply, ApplyOptions};
@@ -39,15 +39,6 @@ networks:
   - name: guests
     ipv4: {address: [198.51.100.1/24]}
 ";
-
-fn applied(yaml: &str) -> ModelDriver {
-    let mut m = host();
-    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_, _| {
-        Ok(())
-    })
-    .expect("applies");
-    m
-}
 
 fn errors(current: &crate::netdev::KernelState, yaml: &str) -> Vec<String> {
     match plan(current, &intent_of(yaml)) {
@@ -108,13 +99,7 @@ networks:
 #[test]
 fn show_of_every_kind_applies_to_nothing() {
     let m = applied(ALL);
-    let shown = crate::show::show(m.state());
-    let yaml = serde_yaml_ng::to_string(&shown.document).expect("yaml");
-    let d = parse(&yaml).expect("parses");
-    validate(&d).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let intent = crate::expand::expand(&d).expect("expands");
-    let p = plan(m.state(), &intent).expect("plans");
-    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
+    let yaml = shown_applies_to_nothing(&m);
     assert!(yaml.contains("link-aggregation"), "{yaml}");
 }
 

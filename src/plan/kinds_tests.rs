@@ -2,10 +2,9 @@
 //! re-applied as nothing, shown and applied back as nothing, mode and flags changed in
 //! place, a failure at any op rolled back, bad values named by their field.
 
-use super::tests::{host, intent_of};
+use super::tests::{applied, host, intent_of, shown_applies_to_nothing};
 use super::*;
 use crate::engine::tests::fail_at_every_op;
-use crate::engine::{apply, ApplyOptions};
 use crate::model::{parse, validate};
 use crate::netdev::model::ModelDriver;
 use crate::netdev::{IpVlanMode, LinkKind};
@@ -20,21 +19,6 @@ interfaces:
     mtu: 1400
     ipvlan: {base-iface: eth1}
 ";
-
-fn applied(yaml: &str) -> ModelDriver {
-    let mut m = host();
-    apply(&mut m, &intent_of(yaml), ApplyOptions::default(), |_, _| {
-        Ok(())
-    })
-    .expect("applies");
-    m
-}
-
-fn nmstate(yaml: &str) -> crate::expand::Intent {
-    let d = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
-    validate(&d).unwrap_or_else(|e| panic!("{e}"));
-    crate::expand::expand(&d).expect("expands")
-}
 
 #[test]
 fn ipvlans_are_created_after_their_base_and_reapply_is_empty() {
@@ -59,15 +43,13 @@ fn ipvlans_are_created_after_their_base_and_reapply_is_empty() {
     };
     assert_eq!(b.mode, IpVlanMode::L3, "the kernel's default");
     assert_eq!(s.links["ipv1"].mtu, 1400);
-    let again = plan(s, &nmstate(IPVLANS)).expect("plans");
+    let again = plan(s, &intent_of(IPVLANS)).expect("plans");
     assert!(again.is_empty(), "{again}");
 }
 
 #[test]
 fn show_of_an_ipvlan_applies_to_nothing() {
-    let m = applied(IPVLANS);
-    let shown = crate::show::show(m.state());
-    let yaml = serde_yaml_ng::to_string(&shown.document).expect("yaml");
+    let yaml = shown_applies_to_nothing(&applied(IPVLANS));
     for key in [
         "type: ipvlan",
         "base-iface: eth0",
@@ -76,8 +58,6 @@ fn show_of_an_ipvlan_applies_to_nothing() {
     ] {
         assert!(yaml.contains(key), "{key} not in:\n{yaml}");
     }
-    let p = plan(m.state(), &nmstate(&yaml)).expect("plans");
-    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
 }
 
 #[test]
@@ -135,7 +115,7 @@ fn an_ipvlan_that_would_switch_an_unlisted_one_on_its_base_is_refused() {
     let m = applied(IPVLANS);
     let other =
         "interfaces:\n  - name: ipv2\n    type: ipvlan\n    ipvlan: {base-iface: eth0, mode: l3}\n";
-    let e = plan(m.state(), &nmstate(other)).expect_err("refused");
+    let e = plan(m.state(), &intent_of(other)).expect_err("refused");
     let e = e[0].to_string();
     assert!(
         e.starts_with("interfaces[0].ipvlan: ipvlan ipv0 on eth0"),
@@ -144,17 +124,17 @@ fn an_ipvlan_that_would_switch_an_unlisted_one_on_its_base_is_refused() {
     assert!(e.contains("mode l2, private true, vepa false"), "{e}");
     // The same mode and flags leave ipv0 as it is.
     let same = other.replace("mode: l3}", "mode: l2, private: true}");
-    let p = plan(m.state(), &nmstate(&same)).expect("plans");
+    let p = plan(m.state(), &intent_of(&same)).expect("plans");
     assert!(p.ops().any(|op| matches!(op, Op::CreateLink(_))), "{p}");
     // Listed with the new mode, ipv0 is the file's: both change.
     let both = format!(
         "{other}  - name: ipv0\n    type: ipvlan\n    ipvlan: {{base-iface: eth0, mode: l3}}\n"
     );
-    plan(m.state(), &nmstate(&both)).expect("plans");
+    plan(m.state(), &intent_of(&both)).expect("plans");
     // Changing ipv0 in place would switch an unlisted ipv2 too.
     let m = applied(&format!("{IPVLANS}{}", &same["interfaces:\n".len()..]));
     let change = "interfaces:\n  - name: ipv0\n    type: ipvlan\n    ipvlan: {base-iface: eth0, mode: l3s}\n";
-    let e = plan(m.state(), &nmstate(change)).expect_err("refused")[0].to_string();
+    let e = plan(m.state(), &intent_of(change)).expect_err("refused")[0].to_string();
     assert!(
         e.starts_with("interfaces[0].ipvlan: ipvlan ipv2 on eth0"),
         "{e}"
@@ -167,10 +147,10 @@ fn a_vxlan_without_destination_port_keeps_the_one_it_has_and_a_new_one_gets_8472
         format!("interfaces:\n  - name: vx0\n    type: vxlan\n    vxlan: {{id: 42, base-iface: eth0, remote: 192.0.2.9{port}}}\n")
     };
     let m = applied(&vx(", destination-port: 4789"));
-    let p = plan(m.state(), &nmstate(&vx(""))).expect("plans");
+    let p = plan(m.state(), &intent_of(&vx(""))).expect("plans");
     assert!(p.is_empty(), "an existing port is kept:\n{p}");
-    let p = plan(host().state(), &nmstate(&vx(""))).expect("plans");
+    let p = plan(host().state(), &intent_of(&vx(""))).expect("plans");
     assert!(p.to_string().contains("dstport 8472"), "{p}");
-    let e = plan(m.state(), &nmstate(&vx(", destination-port: 8472"))).expect_err("refused");
+    let e = plan(m.state(), &intent_of(&vx(", destination-port: 8472"))).expect_err("refused");
     assert!(e[0].to_string().contains("dstport 4789"), "{}", e[0]);
 }

@@ -12,6 +12,29 @@ pub(crate) fn intent_of(yaml: &str) -> Intent {
     expand(&d).expect("expands")
 }
 
+/// [`host`] after applying `yaml` through the engine.
+pub(crate) fn applied(yaml: &str) -> ModelDriver {
+    let mut m = host();
+    crate::engine::apply(
+        &mut m,
+        &intent_of(yaml),
+        crate::engine::ApplyOptions::default(),
+        |_, _| Ok(()),
+    )
+    .expect("applies");
+    m
+}
+
+/// `show` of `m` as YAML, once it is checked that applying it back plans nothing.
+pub(crate) fn shown_applies_to_nothing(m: &ModelDriver) -> String {
+    let yaml = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    let d = parse(&yaml).expect("parses");
+    validate(&d).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let p = plan(m.state(), &expand(&d).expect("expands")).expect("plans");
+    assert!(p.is_empty(), "show output changes:\n{p}\n{yaml}");
+    yaml
+}
+
 /// A host with `lo` and two NICs, as a fresh test host looks.
 pub(crate) fn host() -> ModelDriver {
     let mut m = ModelDriver::fresh_namespace();
