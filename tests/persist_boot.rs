@@ -491,13 +491,7 @@ fn netplan_boots_the_files_into_what_apply_makes_and_apply_is_then_a_no_op() {
 fn networkmanager_boots_the_keyfiles_into_what_apply_makes_and_apply_is_then_a_no_op() {
     const TEST: &str =
         "networkmanager_boots_the_keyfiles_into_what_apply_makes_and_apply_is_then_a_no_op";
-    let programs = [
-        networkmanager::NETWORKMANAGER,
-        networkmanager::DBUS_DAEMON,
-        networkmanager::NMCLI,
-        "/usr/bin/unshare",
-    ];
-    if !can_boot(TEST, &programs) {
+    if !can_boot(TEST, &networkmanager::PROGRAMS) {
         return;
     }
     let boot = Boot::new(HOST, NICS, "keyfile", Format::Keyfile);

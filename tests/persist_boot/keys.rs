@@ -143,13 +143,7 @@ fn networkd_boots_a_devices_bridge_port_and_link_keys() {
 #[test]
 fn networkmanager_boots_a_devices_bridge_port_and_link_keys() {
     const TEST: &str = "networkmanager_boots_a_devices_bridge_port_and_link_keys";
-    let programs = [
-        networkmanager::NETWORKMANAGER,
-        networkmanager::DBUS_DAEMON,
-        networkmanager::NMCLI,
-        "/usr/bin/unshare",
-    ];
-    if !can_boot(TEST, &programs) {
+    if !can_boot(TEST, &networkmanager::PROGRAMS) {
         return;
     }
     let boot = Boot::new(KEYFILE_KEYS, NICS, "keyfile", Format::Keyfile);
@@ -297,13 +291,7 @@ networks:
 #[test]
 fn networkmanager_reads_the_vlan_keys_of_a_vlan_aware_network() {
     const TEST: &str = "networkmanager_reads_the_vlan_keys_of_a_vlan_aware_network";
-    let programs = [
-        networkmanager::NETWORKMANAGER,
-        networkmanager::DBUS_DAEMON,
-        networkmanager::NMCLI,
-        "/usr/bin/unshare",
-    ];
-    if !can_boot(TEST, &programs) {
+    if !can_boot(TEST, &networkmanager::PROGRAMS) {
         return;
     }
     let work = tempfile::tempdir().expect("tempdir");

@@ -19,6 +19,8 @@ use super::sandbox::{output_within, script, Host, RUN_LIMIT};
 pub const NETWORKMANAGER: &str = "/usr/sbin/NetworkManager";
 pub const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
 pub const NMCLI: &str = "/usr/bin/nmcli";
+/// What a NetworkManager boot needs (it runs in a private mount namespace: unshare).
+pub const PROGRAMS: [&str; 4] = [NETWORKMANAGER, DBUS_DAEMON, NMCLI, "/usr/bin/unshare"];
 
 /// The private bus and NetworkManager on it.
 pub struct Nm {
