@@ -117,6 +117,7 @@ pub(super) fn validate_networks(
                 }
             }
         }
+        declared_vlan_device(errs, n, &p, iface_names);
         if let Some(u) = &n.uplink {
             if let Err(m) = check_ifname(u) {
                 errs.push(format!("{p}.uplink"), m);
@@ -280,5 +281,33 @@ pub(super) fn validate_networks(
                 }
             }
         }
+    }
+}
+
+/// A network's VLAN device (`UPLINK.ID`, or `BRIDGE.ID` over a VLAN-aware bridge) is the
+/// network's to create, change and remove, as its bridge is: an `interfaces` entry of the
+/// same name would be silently overridden by one of them (or fight it over the device's
+/// kind, base and id), so it is refused as a bridge declared twice is.
+fn declared_vlan_device(
+    errs: &mut Errors,
+    n: &NetworkSpec,
+    p: &str,
+    iface_names: &BTreeMap<String, usize>,
+) {
+    let Some(id) = n.vlan else { return };
+    let device = match (&n.uplink, n.is_vlan_aware()) {
+        (_, true) => n.device(),
+        (Some(u), false) => crate::model::devices::vlan_device(u, id),
+        (None, false) => return,
+    };
+    if let Some(&j) = iface_names.get(&device) {
+        errs.push(
+            format!("{p}.vlan"),
+            format!(
+                "VLAN device {device} of network {} is also declared at interfaces[{j}]; \
+                 declare it in one place (the network creates it; give its MTU as the network's mtu)",
+                n.name
+            ),
+        );
     }
 }

@@ -262,3 +262,33 @@ fn kernel_refusals_are_caught_at_validation() {
         Vec::<String>::new()
     );
 }
+
+/// A network's VLAN device is declared by the network alone, as its bridge is; its base
+/// and a VLAN-aware network's bridge may still be listed (README, "The input").
+#[test]
+fn a_networks_vlan_device_is_declared_in_one_place() {
+    assert_error(
+        "interfaces:\n- {name: eth0.200, type: vlan, vlan: {base-iface: eth0, id: 200}}\nnetworks:\n- {name: guests, uplink: eth0, vlan: 200}\n",
+        "networks[0].vlan: VLAN device eth0.200 of network guests is also declared at interfaces[0]; declare it in one place",
+    );
+    assert_error(
+        "interfaces:\n- {name: eth0, type: ethernet}\n- {name: br0.100, type: vlan, vlan: {base-iface: br0, id: 100}}\nnetworks:\n- {name: blue, uplink: eth0, bridge: br0, vlan-aware: true, vlan: 100}\n",
+        "networks[0].vlan: VLAN device br0.100 of network blue is also declared at interfaces[1]",
+    );
+    // Bridgeless, and being removed: the same device, the same rule.
+    assert_error(
+        "interfaces:\n- {name: eth0.7, type: vlan, state: absent}\nnetworks:\n- {name: old, uplink: eth0, vlan: 7, bridged: false, state: absent}\n",
+        "networks[0].vlan: VLAN device eth0.7 of network old is also declared at interfaces[0]",
+    );
+    let fine = [
+        // The base's MTU is given under interfaces.
+        "interfaces:\n- {name: eth0, type: ethernet, mtu: 9000}\nnetworks:\n- {name: guests, uplink: eth0, vlan: 200, mtu: 9000}\n",
+        // Another VLAN of the same base is the user's.
+        "interfaces:\n- {name: eth0.300, type: vlan, vlan: {base-iface: eth0, id: 300}}\nnetworks:\n- {name: guests, uplink: eth0, vlan: 200}\n",
+        // A VLAN-aware network's shared bridge may have an entry of its own.
+        "interfaces:\n- {name: br0, type: linux-bridge, bridge: {options: {stp: {enabled: false}}}}\nnetworks:\n- {name: blue, uplink: eth0, bridge: br0, vlan-aware: true, vlan: 100}\n",
+    ];
+    for yaml in fine {
+        assert_eq!(errors(yaml), Vec::<String>::new(), "{yaml}");
+    }
+}
