@@ -497,3 +497,59 @@ fn a_bridge_has_a_mac_that_show_round_trips() {
         Some(MacAddr([0x02, 0, 0, 0, 0, 8]))
     );
 }
+
+/// The documents of `tests/teardown_kernel.rs`: networks `a` and `b` with their veth
+/// uplinks, `b`'s table being the one that `a`'s teardown by name derives for `a`; and
+/// that teardown (the case of the benchmark's dry teardown, where `hb207`'s derived table
+/// was `hb30`'s).
+fn colliding_teardown() -> (String, crate::expand::Intent) {
+    let intent = |yaml: &str| {
+        let d = crate::model::parse(yaml).expect("parses");
+        crate::model::validate(&d).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        crate::expand::expand(&d).expect("expands")
+    };
+    let down = intent(
+        "interfaces:\n- {name: va, type: veth, state: absent}\n- {name: vb, type: veth, state: absent}\nnetworks:\n- {name: a, state: absent}\n- {name: b, state: absent}\n",
+    );
+    let guess = down.networks[0].table.expect("a derived table");
+    assert!(down.networks[0].table_derived);
+    let other = if guess == 1001 { 1002 } else { 1001 };
+    let up = format!(
+        "interfaces:\n- {{name: va, type: veth, veth: {{peer: pa}}}}\n- {{name: vb, type: veth, veth: {{peer: pb}}}}\nnetworks:\n\
+         - {{name: a, uplink: va, ipv4: {{address: [192.0.2.1/24], gateway: 192.0.2.254}}, source-routing: {{table: {other}}}}}\n\
+         - {{name: b, uplink: vb, ipv4: {{address: [198.51.100.1/24], gateway: 198.51.100.254}}, source-routing: {{table: {guess}}}}}\n"
+    );
+    (up, down)
+}
+
+/// A teardown by name without the apply's record (a host whose `/run` was emptied) where
+/// one removed network's derived table is another's: every rule and route goes, on the
+/// model as on the kernel (`tests/teardown_kernel.rs` runs the same plan on both).
+#[test]
+fn a_teardown_by_name_whose_guessed_table_is_anothers_leaves_nothing() {
+    let (up, down) = colliding_teardown();
+    let mut m = ModelDriver::fresh_namespace();
+    let d = crate::model::parse(&up).expect("parses");
+    crate::engine::apply(
+        &mut m,
+        &crate::expand::expand(&d).expect("expands"),
+        Default::default(),
+        |_, _| Ok(()),
+    )
+    .expect("applies");
+    assert!(m.state().rules.iter().any(|r| r.protocol == HOSTNET_PROTO));
+    crate::engine::apply(&mut m, &down, Default::default(), |_, _| Ok(()))
+        .expect("the teardown verifies");
+    let s = m.query().expect("query");
+    let left: Vec<String> = (s.rules.iter().filter(|r| r.protocol == HOSTNET_PROTO))
+        .map(ToString::to_string)
+        .chain(
+            s.routes
+                .iter()
+                .filter(|r| r.protocol == HOSTNET_PROTO)
+                .map(ToString::to_string),
+        )
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+    assert_eq!(s.links.keys().collect::<Vec<_>>(), ["lo"]);
+}

@@ -1,12 +1,14 @@
 //! `--dry-teardown`: what a dry run of the teardown of N networks costs (planning, then the
 //! model driver running the plan and the verification), with no kernel: the state is N
 //! networks of the workload applied to the model driver, with the per-interface sysctls
-//! a dry run reads from the kernel.
+//! a dry run reads from the kernel, and the teardown planned with the record that apply
+//! leaves (as `hostnet apply` plans it, and as the kernel benchmark's teardown runs).
 
 use std::time::Instant;
 
+use hostnet::engine::applied::Applied;
 use hostnet::engine::{self, ApplyOptions};
-use hostnet::expand::{expand, Intent};
+use hostnet::expand::Intent;
 use hostnet::model::{parse, validate};
 use hostnet::netdev::model::ModelDriver;
 use hostnet::netdev::{Driver, Ipv6Switches};
@@ -15,10 +17,13 @@ use hostnet::plan::plan;
 use crate::run::Res;
 use crate::workload::{hostnet_teardown_yaml, hostnet_yaml, networks, Tables};
 
-fn intent(yaml: &str) -> Res<Intent> {
+/// The intent of `yaml` as `hostnet apply` makes it in a namespace whose record is
+/// `applied` (`/run/hostnet/applied/`): what it does not repeat about networks applied
+/// before (a removed network's table) comes from there.
+fn intent(yaml: &str, applied: &Applied) -> Res<Intent> {
     let desired = parse(yaml).map_err(|e| e.to_string())?;
     validate(&desired).map_err(|e| format!("{:?}", e.0))?;
-    expand(&desired).map_err(|e| e.to_string())
+    applied.intent_for(&desired).map_err(|e| e.to_string())
 }
 
 /// A fresh namespace as the Linux driver reads it for a dry run: `lo`, IPv6 on, and the
@@ -50,11 +55,14 @@ pub fn dry_teardown(ns: &[usize]) -> Res<()> {
     );
     for &n in ns {
         let nets = networks(n, Tables::Own, None);
-        let up = intent(&hostnet_yaml(&nets))?;
-        let down = intent(&hostnet_teardown_yaml(&nets))?;
+        let mut applied = Applied::default();
+        let up = intent(&hostnet_yaml(&nets), &applied)?;
         let mut m = fresh();
         engine::apply(&mut m, &up, ApplyOptions::default(), |_, _| Ok(()))
             .map_err(|e| format!("apply {n} networks on the model: {e}"))?;
+        // What the apply records, as the kernel benchmark's `hostnet apply` does.
+        applied.merge(&up);
+        let down = intent(&hostnet_teardown_yaml(&nets), &applied)?;
         let before = m.query().map_err(|e| e.to_string())?;
         // As `engine::apply` does for a dry run, phase by phase, timed apart.
         let t = Instant::now();
