@@ -167,10 +167,12 @@ pub fn show(state: &KernelState) -> Shown {
                 IfaceState::Down
             }),
             mtu: Some(l.mtu),
+            // A bridge whose last port left has the zero address (kernel 6.1 and 6.18),
+            // which no device can be given: left out, so that the output applies back.
             mac_address: if matches!(l.kind, LinkKind::Loopback) {
                 None
             } else {
-                l.mac
+                l.mac.filter(|m| m.0 != [0; 6])
             },
             description: state.aliases.get(&l.name).cloned(),
             accept_all_mac_addresses: state.promisc.contains(&l.name).then_some(true),

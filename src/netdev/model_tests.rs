@@ -496,9 +496,24 @@ fn a_bridge_has_a_mac_that_show_round_trips() {
         m.state().links["br0"].mac,
         Some(MacAddr([0x02, 0, 0, 0, 0, 8]))
     );
+    // Its ports gone, the kernel's zero address: `show` leaves it out, so it applies back.
+    let release = |name: &str| Op::ChangeLink {
+        name: name.into(),
+        change: crate::netdev::LinkChange {
+            controller: Some(None),
+            ..Default::default()
+        },
+    };
+    for r in m.execute(&[release("eth1"), release("eth2")]) {
+        r.expect("accepted");
+    }
+    assert_eq!(m.state().links["br0"].mac, Some(MacAddr([0; 6])));
+    let shown = serde_yaml_ng::to_string(&crate::show::show(m.state()).document).expect("yaml");
+    let again = crate::plan::plan(m.state(), &intent(&shown)).expect("plans");
+    assert!(again.is_empty(), "show output changes:\n{again}\n{shown}");
 }
 
-/// The documents of `tests/teardown_kernel.rs`: networks `a` and `b` with their veth
+/// The documents of `tests/model_kernel.rs`: networks `a` and `b` with their veth
 /// uplinks, `b`'s table being the one that `a`'s teardown by name derives for `a`; and
 /// that teardown (the case of the benchmark's dry teardown, where `hb207`'s derived table
 /// was `hb30`'s).
@@ -524,7 +539,7 @@ fn colliding_teardown() -> (String, crate::expand::Intent) {
 
 /// A teardown by name without the apply's record (a host whose `/run` was emptied) where
 /// one removed network's derived table is another's: every rule and route goes, on the
-/// model as on the kernel (`tests/teardown_kernel.rs` runs the same plan on both).
+/// model as on the kernel (`tests/model_kernel.rs` runs the same plan on both).
 #[test]
 fn a_teardown_by_name_whose_guessed_table_is_anothers_leaves_nothing() {
     let (up, down) = colliding_teardown();

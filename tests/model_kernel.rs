@@ -1,9 +1,14 @@
-//! The model driver predicts the kernel: a teardown by name planned without the apply's
-//! record (a host whose `/run/hostnet` is gone), where one removed network's derived table
-//! is another's, run on the kernel (in a namespace of the test's own) and on the model
-//! from the same state, ends alike and empty on both. The benchmark's dry teardown found
-//! that case (`hb207`'s derived table is `hb30`'s, leaving 16 rules of 300 networks).
-//! The model alone: `netdev::model::tests::a_teardown_by_name_whose_guessed_table_is_anothers_leaves_nothing`.
+//! The model driver predicts the kernel (the rule: when they disagree, the model is
+//! wrong). Each test runs the same ops on the kernel, in a namespace of its own, and on the
+//! model started from the kernel's state, and compares the two.
+//!
+//! * A teardown by name planned without the apply's record (a host whose `/run/hostnet`
+//!   is gone), where one removed network's derived table is another's, ends alike and
+//!   empty on both. The benchmark's dry teardown found that case (`hb207`'s derived table
+//!   is `hb30`'s, leaving 16 rules of 300 networks). The model alone:
+//!   `netdev::model::tests::a_teardown_by_name_whose_guessed_table_is_anothers_leaves_nothing`.
+//! * A bridge's MAC: random and locally administered at creation, its port's once one
+//!   joins, zero once it left; `show` of the kernel's state applies back as nothing to do.
 
 mod common;
 
@@ -13,7 +18,9 @@ use hostnet::expand::{expand, Intent};
 use hostnet::model::{parse, validate};
 use hostnet::netdev::linux::LinuxDriver;
 use hostnet::netdev::model::ModelDriver;
-use hostnet::netdev::{Driver, KernelState, HOSTNET_PROTO};
+use hostnet::netdev::{
+    Driver, KernelState, LinkChange, LinkKind, MacAddr, NewLink, Op, HOSTNET_PROTO,
+};
 use hostnet::plan::plan;
 
 fn intent(yaml: &str) -> Intent {
@@ -92,4 +99,64 @@ fn a_teardown_by_name_of_a_guessed_table_ends_alike_on_kernel_and_model() {
     assert_eq!(ours, Vec::<String>::new(), "the teardown left hostnet's");
     let again = plan(&k, &down).expect("plans");
     assert!(again.is_empty(), "the teardown verifies: {again}");
+}
+
+#[test]
+fn a_bridges_mac_on_the_model_is_the_kernels() {
+    let test = "a_bridges_mac_on_the_model_is_the_kernels";
+    if !enter_private_netns(test) {
+        return;
+    }
+    run_ops(&[veth("v0", "p0")]);
+    let mut kernel = LinuxDriver::new().expect("netlink");
+    let mut model = ModelDriver::new(kernel.query().expect("query"));
+    let mut both = |op: Op| -> (Option<MacAddr>, Option<MacAddr>) {
+        for (driver, d) in [
+            ("kernel", &mut kernel as &mut dyn Driver),
+            ("model", &mut model),
+        ] {
+            for r in d.execute(std::slice::from_ref(&op)) {
+                r.unwrap_or_else(|e| panic!("{driver}: {op}: {e}"));
+            }
+        }
+        let mac = |d: &mut dyn Driver| d.query().expect("query").links["br0"].mac;
+        (mac(&mut kernel), mac(&mut model))
+    };
+    let (k, m) = both(Op::CreateLink(NewLink {
+        name: "br0".into(),
+        kind: LinkKind::Bridge(Default::default()),
+        up: true,
+        mtu: None,
+        mac: None,
+        controller: None,
+        peer: None,
+    }));
+    // Random on the kernel, so compared by kind: unicast, locally administered.
+    for (driver, mac) in [("kernel", k), ("model", m)] {
+        let mac = mac.unwrap_or_else(|| panic!("{driver}: no MAC"));
+        assert_eq!(mac.0[0] & 3, 2, "{driver}: {mac}");
+    }
+    let port = |controller: Option<&str>| Op::ChangeLink {
+        name: "v0".into(),
+        change: LinkChange {
+            controller: Some(controller.map(Into::into)),
+            ..LinkChange::default()
+        },
+    };
+    let (k, m) = both(port(Some("br0")));
+    assert_eq!(k, kernel_state().links["v0"].mac, "the port's");
+    assert_eq!(m, k);
+    let (k, m) = both(port(None));
+    assert_eq!((k, m), (Some(MacAddr([0; 6])), Some(MacAddr([0; 6]))));
+    // Shown and applied back: nothing to do (the zero address is left out).
+    let s = kernel_state();
+    let d = parse(&serde_yaml_ng::to_string(&hostnet::show::show(&s).document).expect("yaml"))
+        .expect("parses");
+    validate(&d).unwrap_or_else(|e| panic!("{e}"));
+    let again = plan(&s, &expand(&d).expect("expands")).expect("plans");
+    assert!(again.is_empty(), "show output changes: {again}");
+}
+
+fn kernel_state() -> KernelState {
+    LinuxDriver::new().expect("netlink").query().expect("query")
 }
