@@ -130,3 +130,76 @@ fn bench_forwarding_mode_succeeds() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left over: {left:?}");
 }
+
+/// `--goals` at a few networks (a trial run): all three parts run, the report states the
+/// three goals with a verdict that says it is a trial, and nothing is left behind.
+/// Nothing is timed or compared here: the verdict logic has its own unit tests
+/// (`goals::verdict` in the binary).
+#[test]
+fn bench_goals_mode_succeeds() {
+    let why = if !nix::unistd::geteuid().is_root() {
+        Some("needs root")
+    } else if Command::new("nft").arg("--version").output().is_err() {
+        Some("needs nft (the firewall part)")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        if std::env::var("HOSTNET_REQUIRE_KERNEL_TESTS").as_deref() == Ok("1") {
+            panic!("bench_goals_mode_succeeds: {why}, and HOSTNET_REQUIRE_KERNEL_TESTS=1 forbids skipping");
+        }
+        eprintln!("SKIP bench_goals_mode_succeeds: {why}");
+        return;
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let child = Command::new(env!("CARGO_BIN_EXE_hostnet-bench"))
+        .args(["--goals", "--n", "3,6", "--reps", "1", "--fwd-n", "3"])
+        .args(["--fwd-reps", "1", "--seconds", "0.05", "--fw-n", "3"])
+        .args(["--fw-reps", "1", "--out"])
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start hostnet-bench");
+    let pid = child.id();
+    let result = child.wait_with_output().expect("run hostnet-bench");
+    assert!(
+        result.status.success(),
+        "hostnet-bench --goals failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let md = std::fs::read_to_string(out.path().join("GOALS.md")).expect("GOALS.md");
+    for line in [
+        "forwarding rate with 1,000 networks ≥ 0.9× the rate with none",
+        "apply time per network at 4,000 networks within 1.2× of that at 1,000",
+        "a one-network firewall change among 1,000 under 25 ms",
+        "**N = 6**",
+        "| apply | ip -batch |",
+        "| teardown | delete the namespace |",
+    ] {
+        assert!(md.contains(line), "{line} missing from:\n{md}");
+    }
+    let raw: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("goals.json")).expect("goals.json"),
+    )
+    .expect("goals.json is JSON");
+    let goals = raw["goals"].as_array().expect("goals");
+    assert_eq!(goals.len(), 3);
+    for g in goals {
+        assert!(g["met"].is_boolean(), "no verdict: {g}");
+        assert_eq!(g["at_goal_n"], false, "a trial claims the goal: {g}");
+    }
+    assert_eq!(raw["parts"].as_array().map(Vec::len), Some(3));
+    let svg = std::fs::read_to_string(out.path().join("goals.svg")).expect("goals.svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    let prefixes = [format!("hnb-{pid}-"), format!("hnfwb-{pid}-")];
+    let left: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| prefixes.iter().any(|p| n.starts_with(p)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left over: {left:?}");
+}

@@ -46,14 +46,14 @@ const PORT: u16 = 9000;
 
 /// The rule sets measured on the same devices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layout {
+pub enum Layout {
     Hostnet,
     Earlier,
     NoRules,
 }
 
 impl Layout {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Layout::Hostnet => "hostnet (block)",
             Layout::Earlier => "earlier (from + to)",
@@ -64,11 +64,11 @@ impl Layout {
 
 const KINDS: [&str; 3] = ["forwarded", "own → main", "own → gateway"];
 
-struct Sample {
-    n: usize,
+pub struct Sample {
+    pub n: usize,
     rep: usize,
-    layout: Layout,
-    rules: usize,
+    pub layout: Layout,
+    pub rules: usize,
     kind: &'static str,
     /// Datagrams per second.
     pps: f64,
@@ -80,8 +80,32 @@ fn sb_err(e: SandboxError) -> String {
     hostnet::error_chain(&e)
 }
 
-/// Runs the forwarding benchmark for 0 and every N of `ns`.
+/// Everything one forwarding run measured.
+pub struct Measured {
+    pub samples: Vec<Sample>,
+    /// Kernel, CPUs, load average before and after.
+    pub env: Value,
+    pub secs: f64,
+    pub reps: usize,
+}
+
+/// Runs the forwarding benchmark for 0 and every N of `ns` and writes its report.
 pub fn run(tools: &Tools, ns: &[usize], reps: usize, secs: f64, out: &Path) -> Res<()> {
+    let m = measure(tools, ns, reps, secs)?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let table = table(&m);
+    print!("{table}");
+    let md = out.join("FORWARDING.md");
+    std::fs::write(&md, &table).map_err(|e| format!("{}: {e}", md.display()))?;
+    let js = out.join("forwarding.json");
+    let text = serde_json::to_string_pretty(&m.json()).map_err(|e| e.to_string())?;
+    std::fs::write(&js, text).map_err(|e| format!("{}: {e}", js.display()))?;
+    println!("wrote {} and {}", md.display(), js.display());
+    Ok(())
+}
+
+/// The measurements for 0 and every N of `ns`, nothing written.
+pub fn measure(tools: &Tools, ns: &[usize], reps: usize, secs: f64) -> Res<Measured> {
     let mut counts: Vec<usize> = std::iter::once(0).chain(ns.iter().copied()).collect();
     counts.sort_unstable();
     counts.dedup();
@@ -132,25 +156,50 @@ pub fn run(tools: &Tools, ns: &[usize], reps: usize, secs: f64, out: &Path) -> R
     }
     drop(lab);
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let env = environment(&load_before, &load_after);
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let table = table(&samples, &env, secs, reps);
-    print!("{table}");
-    let md = out.join("FORWARDING.md");
-    std::fs::write(&md, &table).map_err(|e| format!("{}: {e}", md.display()))?;
-    let raw: Vec<Value> = samples
-        .iter()
-        .map(|s| {
-            json!({"n": s.n, "rep": s.rep, "layout": s.layout.label(), "rules": s.rules, "kind": s.kind,
-                   "pps": s.pps, "delivered_pps": s.delivered_pps})
-        })
-        .collect();
-    let js = out.join("forwarding.json");
-    let text = serde_json::to_string_pretty(&json!({"env": env, "seconds": secs, "samples": raw}))
-        .map_err(|e| e.to_string())?;
-    std::fs::write(&js, text).map_err(|e| format!("{}: {e}", js.display()))?;
-    println!("wrote {} and {}", md.display(), js.display());
-    Ok(())
+    Ok(Measured {
+        samples,
+        env: environment(&load_before, &load_after),
+        secs,
+        reps,
+    })
+}
+
+impl Measured {
+    pub fn json(&self) -> Value {
+        let raw: Vec<Value> = self
+            .samples
+            .iter()
+            .map(|s| {
+                json!({"n": s.n, "rep": s.rep, "layout": s.layout.label(), "rules": s.rules, "kind": s.kind,
+                       "pps": s.pps, "delivered_pps": s.delivered_pps})
+            })
+            .collect();
+        json!({"env": self.env, "seconds": self.secs, "samples": raw})
+    }
+
+    /// Per repetition, the forwarded rate of `layout` with `n` networks over the rate
+    /// without rules in the same repetition (measured within seconds of each other, so
+    /// the ratio cancels the machine's slower changes).
+    pub fn ratios(&self, n: usize, layout: Layout) -> Vec<f64> {
+        let pps = |l: Layout, rep: usize| {
+            self.samples
+                .iter()
+                .find(|x| x.n == n && x.layout == l && x.rep == rep && x.kind == "forwarded")
+                .map(|x| x.pps)
+        };
+        (0..self.reps)
+            .filter_map(|rep| Some(pps(layout, rep)? / pps(Layout::NoRules, rep)?))
+            .collect()
+    }
+
+    /// The `kind` rates (datagrams per second) of `layout` with `n` networks.
+    pub fn rates(&self, n: usize, layout: Layout, kind: &str) -> Vec<f64> {
+        self.samples
+            .iter()
+            .filter(|x| x.n == n && x.layout == layout && x.kind == kind)
+            .map(|x| x.pps)
+            .collect()
+    }
 }
 
 /// hostnet's input: the workload's N networks and `up`.
@@ -425,71 +474,69 @@ fn environment(load_before: &str, load_after: &str) -> Value {
     })
 }
 
-fn table(samples: &[Sample], env: &Value, secs: f64, reps: usize) -> String {
+/// The Markdown report: a title and [`Measured::rows`].
+fn table(m: &Measured) -> String {
     let mut s = String::from(
         "# Forwarding and the host's own traffic through N source-routed networks\n\n",
     );
-    let _ = writeln!(
-        s,
-        "kernel {}, {} CPUs, load average {} before, {} after; {reps} repetitions of {secs} s \
+    s.push_str(&m.rows());
+    s
+}
+
+impl Measured {
+    /// The environment line, the table and its legend.
+    pub fn rows(&self) -> String {
+        let (samples, env, secs, reps) = (&self.samples, &self.env, self.secs, self.reps);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "kernel {}, {} CPUs, load average {} before, {} after; {reps} repetitions of {secs} s \
          per cell, median [min–max] in thousands of 64-byte UDP datagrams per second.\n",
-        env["kernel"].as_str().unwrap_or(""),
-        env["cpus"],
-        env["loadavg_before"].as_str().unwrap_or(""),
-        env["loadavg_after"].as_str().unwrap_or("")
-    );
-    s.push_str(
+            env["kernel"].as_str().unwrap_or(""),
+            env["cpus"],
+            env["loadavg_before"].as_str().unwrap_or(""),
+            env["loadavg_after"].as_str().unwrap_or("")
+        );
+        s.push_str(
         "| networks | rules | layout | forwarded | vs no rules | own → main | own → gateway |\n",
     );
-    s.push_str("|--:|--:|---|--:|--:|--:|--:|\n");
-    let mut ns: Vec<usize> = samples.iter().map(|x| x.n).collect();
-    ns.dedup();
-    for n in ns {
-        let cell = |layout: Layout, kind: &str| -> (f64, String) {
-            let v: Vec<f64> = samples
-                .iter()
-                .filter(|x| x.n == n && x.layout == layout && x.kind == kind)
-                .map(|x| x.pps / 1e3)
-                .collect();
-            let (med, lo, hi) = stats(&v);
-            (med, format!("{med:.0} [{lo:.0}–{hi:.0}]"))
-        };
-        // Each repetition measures the three layouts within seconds of each other: the
-        // ratio of the same repetition's rates cancels the machine's slower changes.
-        let ratio = |layout: Layout| -> f64 {
-            let pps = |l: Layout, rep: usize| {
-                samples
+        s.push_str("|--:|--:|---|--:|--:|--:|--:|\n");
+        let mut ns: Vec<usize> = samples.iter().map(|x| x.n).collect();
+        ns.dedup();
+        for n in ns {
+            let cell = |layout: Layout, kind: &str| -> (f64, String) {
+                let v: Vec<f64> = samples
                     .iter()
-                    .find(|x| x.n == n && x.layout == l && x.rep == rep && x.kind == "forwarded")
-                    .map(|x| x.pps)
+                    .filter(|x| x.n == n && x.layout == layout && x.kind == kind)
+                    .map(|x| x.pps / 1e3)
+                    .collect();
+                let (med, lo, hi) = stats(&v);
+                (med, format!("{med:.0} [{lo:.0}–{hi:.0}]"))
             };
-            let v: Vec<f64> = (0..reps)
-                .filter_map(|rep| Some(pps(layout, rep)? / pps(Layout::NoRules, rep)?))
-                .collect();
-            stats(&v).0
-        };
-        for layout in [Layout::Hostnet, Layout::Earlier, Layout::NoRules] {
-            let rules = samples
-                .iter()
-                .find(|x| x.n == n && x.layout == layout)
-                .map_or(0, |x| x.rules);
-            let fwd = cell(layout, "forwarded");
-            let _ = writeln!(
-                s,
-                "| {n} | {rules} | {} | {} | {:.2}× | {} | {} |",
-                layout.label(),
-                fwd.1,
-                ratio(layout),
-                cell(layout, "own → main").1,
-                cell(layout, "own → gateway").1,
-            );
+            let ratio = |layout: Layout| stats(&self.ratios(n, layout)).0;
+            for layout in [Layout::Hostnet, Layout::Earlier, Layout::NoRules] {
+                let rules = samples
+                    .iter()
+                    .find(|x| x.n == n && x.layout == layout)
+                    .map_or(0, |x| x.rules);
+                let fwd = cell(layout, "forwarded");
+                let _ = writeln!(
+                    s,
+                    "| {n} | {rules} | {} | {} | {:.2}× | {} | {} |",
+                    layout.label(),
+                    fwd.1,
+                    ratio(layout),
+                    cell(layout, "own → main").1,
+                    cell(layout, "own → gateway").1,
+                );
+            }
         }
-    }
-    s.push_str(
+        s.push_str(
         "\n`vs no rules`: the median over the repetitions of the forwarded rate over the rate \
          without rules in the same repetition. `rules`: the rules before main's (hostnet's N+1 network rules and its block of three, \
          or the earlier layout's two per network). `networks`: the workload's N networks; \
          the `up` network the host's own traffic leaves by is always there.\n",
     );
-    s
+        s
+    }
 }

@@ -186,7 +186,7 @@ impl Report {
     }
 
     /// hostnet's own phases (median ms) per N and step.
-    fn hostnet_phases(&self) -> Vec<(usize, String, [f64; 4])> {
+    pub fn hostnet_phases(&self) -> Vec<(usize, String, [f64; 4])> {
         let mut out = Vec::new();
         for row in self.rows().iter().filter(|r| r.method == "hostnet") {
             let mut phases = [0.0; 4];
@@ -211,8 +211,15 @@ impl Report {
         };
         w("RESULTS.md", self.markdown())?;
         w("apply.svg", self.svg())?;
-        let records: Vec<Value> = self
-            .records
+        let text = serde_json::to_string_pretty(&json!({"environment": self.env_json(),
+            "records": self.records_json(), "failures": self.failures}))
+        .map_err(|e| e.to_string())?;
+        w("results.json", text + "\n")
+    }
+
+    /// Every record, as in results.json.
+    pub fn records_json(&self) -> Vec<Value> {
+        self.records
             .iter()
             .map(|r| {
                 json!({"n": r.n, "rep": r.rep, "op": r.op, "method": r.method,
@@ -220,17 +227,16 @@ impl Report {
                        "load1": r.load1, "maxrss_kb": r.maxrss_kb,
                        "processes": r.processes, "hostnet_timings_ms": r.hostnet_timings_ms})
             })
-            .collect();
-        let env: serde_json::Map<String, Value> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        let text = serde_json::to_string_pretty(
-            &json!({"environment": env, "records": records, "failures": self.failures}),
+            .collect()
+    }
+
+    pub fn env_json(&self) -> Value {
+        Value::Object(
+            self.env
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
         )
-        .map_err(|e| e.to_string())?;
-        w("results.json", text + "\n")
     }
 
     pub fn table(&self) -> String {

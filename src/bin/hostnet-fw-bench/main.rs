@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+#[path = "../hostnet-bench/fw_apply.rs"]
 mod apply;
 
 use clap::Parser;
@@ -259,7 +260,7 @@ fn apply_figures(args: &Args) -> Result<ApplyReport, SandboxError> {
     std::fs::create_dir_all(&scratch).map_err(|e| fail("scratch", e))?;
     let (mut rows, mut json) = (Vec::new(), Vec::new());
     for &n in &args.apply_n {
-        let f = apply::run(n, args.reps, &scratch);
+        let f = apply::run(n, args.reps, &scratch, None);
         let f = match f {
             Ok(f) => f,
             Err(e) => {
@@ -299,6 +300,7 @@ fn apply_figures(args: &Args) -> Result<ApplyReport, SandboxError> {
                 "apply": label, "n": n, "setup_ms": ms(f.setup),
                 "wall_ms": walls.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
                 "cpu_ms": samples.iter().map(|s| ms(s.cpu)).collect::<Vec<_>>(),
+                "sys_ms": samples.iter().map(|s| ms(s.sys)).collect::<Vec<_>>(),
                 "phases_ms": samples.iter().map(|s| s.phases.to_vec()).collect::<Vec<_>>(),
             }));
         }

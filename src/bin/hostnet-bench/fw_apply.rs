@@ -11,6 +11,9 @@
 //!   left as they are).
 //!
 //! Each change must plan exactly one firewall op and report `changed`.
+//!
+//! Shared by `hostnet-fw-bench --apply-n` and `hostnet-bench --goals` (the latter includes
+//! this file with `#[path]`), so it names nothing of either binary's crate root.
 
 use std::fmt::Write as _;
 use std::os::unix::process::CommandExt;
@@ -20,7 +23,12 @@ use std::time::{Duration, Instant};
 
 use hostnet::sandbox::{Sandbox, SandboxError};
 
-use crate::fail;
+fn fail(what: &str, e: impl std::fmt::Display) -> SandboxError {
+    SandboxError::Other {
+        ns: String::new(),
+        message: format!("{what}: {e}"),
+    }
+}
 
 /// Median wall times and hostnet's own phases of the two ways, plus the first apply.
 pub struct Figures {
@@ -29,11 +37,13 @@ pub struct Figures {
     pub one: Vec<Sample>,
 }
 
-/// One `hostnet apply`: wall time, the child's CPU time and its `timings-ms`.
+/// One `hostnet apply`: wall time, the child's CPU time (user + system, and the system
+/// part alone) and its `timings-ms`.
 #[derive(Clone, Debug)]
 pub struct Sample {
     pub wall: Duration,
     pub cpu: Duration,
+    pub sys: Duration,
     pub phases: [f64; 4],
 }
 
@@ -70,17 +80,35 @@ fn one(i: usize, flipped: bool) -> String {
     )
 }
 
-fn hostnet(ns: &str, file: &Path) -> Result<(Sample, serde_json::Value), SandboxError> {
-    let mut c = Command::new("/proc/self/exe");
-    c.arg0("hostnet")
-        .arg("apply")
-        .arg(file)
-        .args(["--netns", ns, "-o", "json"]);
+/// The hostnet to run: the running image under the name `hostnet` (both benchmarks then
+/// run `hostnet::cli::main` of their own build), or another binary.
+fn hostnet_command(bin: Option<&Path>) -> Command {
+    match bin {
+        Some(p) => Command::new(p),
+        None => {
+            let mut c = Command::new("/proc/self/exe");
+            c.arg0("hostnet");
+            c
+        }
+    }
+}
+
+fn hostnet(
+    bin: Option<&Path>,
+    ns: &str,
+    file: &Path,
+) -> Result<(Sample, serde_json::Value), SandboxError> {
+    let mut c = hostnet_command(bin);
+    c.arg("apply").arg(file).args(["--netns", ns, "-o", "json"]);
     let before = children_cpu();
     let t = Instant::now();
     let out = c.output().map_err(|e| fail("hostnet", e))?;
     let wall = t.elapsed();
-    let cpu = children_cpu().saturating_sub(before);
+    let after = children_cpu();
+    let (cpu, sys) = (
+        (after.0 + after.1).saturating_sub(before.0 + before.1),
+        after.1.saturating_sub(before.1),
+    );
     if !out.status.success() {
         return Err(fail(
             "hostnet apply",
@@ -91,10 +119,19 @@ fn hostnet(ns: &str, file: &Path) -> Result<(Sample, serde_json::Value), Sandbox
         serde_json::from_slice(&out.stdout).map_err(|e| fail("hostnet -o json", e))?;
     let t = &v["timings-ms"];
     let phases = ["query", "plan", "execute", "verify"].map(|k| t[k].as_f64().unwrap_or(0.0));
-    Ok((Sample { wall, cpu, phases }, v))
+    Ok((
+        Sample {
+            wall,
+            cpu,
+            sys,
+            phases,
+        },
+        v,
+    ))
 }
 
-fn children_cpu() -> Duration {
+/// The reaped children's (user, system) CPU time so far.
+fn children_cpu() -> (Duration, Duration) {
     // SAFETY: rusage is plain data; zeroed is a valid value for it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: ru points to a live local.
@@ -103,7 +140,7 @@ fn children_cpu() -> Duration {
         Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
             + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
     };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
 fn check_one_change(v: &serde_json::Value, what: &str) -> Result<(), SandboxError> {
@@ -120,8 +157,14 @@ fn check_one_change(v: &serde_json::Value, what: &str) -> Result<(), SandboxErro
     Ok(())
 }
 
-/// The run for one N.
-pub fn run(n: usize, reps: usize, scratch: &Path) -> Result<Figures, SandboxError> {
+/// The run for one N; `bin` is the hostnet to measure (default: this build, see
+/// [`hostnet_command`]).
+pub fn run(
+    n: usize,
+    reps: usize,
+    scratch: &Path,
+    bin: Option<&Path>,
+) -> Result<Figures, SandboxError> {
     let mut sb = Sandbox::new(&format!("hnfwb-{}", std::process::id()));
     let ns = sb.add("apply")?;
     let file = |name: &str, text: &str| -> Result<PathBuf, SandboxError> {
@@ -131,7 +174,7 @@ pub fn run(n: usize, reps: usize, scratch: &Path) -> Result<Figures, SandboxErro
     };
     let out = (|| {
         let base = file("whole.yaml", &whole(n, None))?;
-        let (setup, _) = hostnet(&ns, &base)?;
+        let (setup, _) = hostnet(bin, &ns, &base)?;
         let mid = n / 2;
         let flipped = file("whole-flip.yaml", &whole(n, Some(mid)))?;
         let one_flip = file("one-flip.yaml", &one(mid, true))?;
@@ -150,9 +193,9 @@ pub fn run(n: usize, reps: usize, scratch: &Path) -> Result<Figures, SandboxErro
                 } else {
                     (&one_flip, &one_back)
                 };
-                let (s, v) = hostnet(&ns, there)?;
+                let (s, v) = hostnet(bin, &ns, there)?;
                 check_one_change(&v, "change")?;
-                let (_, v) = hostnet(&ns, back)?;
+                let (_, v) = hostnet(bin, &ns, back)?;
                 check_one_change(&v, "change back")?;
                 if whole_file { &mut w } else { &mut o }.push(s);
             }
