@@ -239,3 +239,54 @@ fn addresses_from_router_advertisements_and_dhcp_clients_stay_and_apply_converge
         text(&again)
     );
 }
+
+/// `dev`'s `net.ipv6.conf.DEV.disable_ipv6`, in this thread's namespace.
+fn ipv6_off(dev: &str) -> bool {
+    let v = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"))
+        .unwrap_or_else(|e| panic!("{dev}: {e}"));
+    v.trim() == "1"
+}
+
+/// Which IPv4-only networks' bridges keep IPv6: only the one whose uplink was there with
+/// IPv6 (`lan` on `eth1`, where the test above gets SLAAC addresses). A new uplink (the
+/// veth `nv1` the file makes) or one whose IPv6 was off (`eth2`) puts the host on a LAN
+/// where it had no IPv6, and the bridge is made without (`plan/port_ipv6.rs`). The dry run
+/// predicts it (`step`), and a network given an IPv6 address gets it back.
+#[test]
+fn only_an_uplink_that_had_ipv6_keeps_it_on_an_ipv4_only_network_s_new_bridge() {
+    let test = "only_an_uplink_that_had_ipv6_keeps_it_on_an_ipv4_only_network_s_new_bridge";
+    let Some(h) = Host::new(test) else { return };
+    if !std::path::Path::new("/proc/net/if_inet6").exists() {
+        println!("SKIP {test}: no IPv6 in this kernel");
+        return;
+    }
+    std::fs::write("/proc/sys/net/ipv6/conf/eth2/disable_ipv6", "1").expect("sysctl");
+    let file = "interfaces:
+  - {name: nv1, type: veth, veth: {peer: np1}}
+networks:
+  - {name: lan, uplink: eth1, ipv4: {address: [192.0.2.10/24]}}
+  - {name: new, uplink: nv1, ipv4: {address: [198.51.100.10/24]}}
+  - {name: old, uplink: eth2, ipv4: {address: [203.0.113.10/24]}}
+";
+    let o = h.step(file);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for dev in ["new", "old", "nv1", "np1"] {
+        assert!(ipv6_off(dev), "{dev}\n{}", text(&o));
+        assert!(
+            out.contains(&format!("sysctl net.ipv6.conf.{dev}.disable_ipv6: 0 -> 1")),
+            "{dev}\n{}",
+            text(&o)
+        );
+    }
+    assert!(!ipv6_off("lan") && !ipv6_off("eth1"));
+    // The file asks for IPv6 on `new`: it gets it back, before its address.
+    let o = h.step(&file.replace(
+        "address: [198.51.100.10/24]}",
+        "address: [198.51.100.10/24]}, ipv6: {address: ['2001:db8:86::10/64']}",
+    ));
+    assert!(!ipv6_off("new"), "{}", text(&o));
+    assert!(query()
+        .addresses
+        .iter()
+        .any(|a| a.ifname == "new" && a.addr.to_string() == "2001:db8:86::10/64"));
+}

@@ -190,3 +190,42 @@ fn devices_switched_in_their_creating_batch_never_go_up_with_ipv6() {
     assert_eq!(with_link_local(), want);
     assert_eq!(with_ipv6_routes(), want);
 }
+
+/// `dev`'s (IFLA_NUM_TX_QUEUES, IFLA_NUM_RX_QUEUES), as `ip -d -j` reads them.
+fn queues(dev: &str) -> (u64, u64) {
+    let out = std::process::Command::new("ip")
+        .args(["-d", "-j", "link", "show", "dev", dev])
+        .output()
+        .expect("ip");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j");
+    let n = |k: &str| {
+        v[0][k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} of {dev}: {v}"))
+    };
+    (n("num_tx_queues"), n("num_rx_queues"))
+}
+
+/// Both ends of a veth the driver creates have one queue each way (given in the request,
+/// so the kernel does not allocate one per CPU and then wait for an RCU grace period to
+/// shrink them: `netdev/linux/kinds.rs`, `single_queue`), a peer in a bridge or not.
+#[test]
+fn veths_are_created_with_one_queue_each_way() {
+    if !common::enter_private_netns("veths_are_created_with_one_queue_each_way") {
+        return;
+    }
+    let mut d = LinuxDriver::new().expect("netlink socket");
+    for r in d.execute(&[bridge("sb0")]) {
+        r.expect("bridge");
+    }
+    let ops = [
+        veth_port("sv0", "sp0", "sb0", None),
+        veth_port("sv1", "sp1", "sb0", Some("sb0")),
+    ];
+    for r in d.execute(&ops) {
+        r.expect("veths");
+    }
+    for dev in ["sv0", "sp0", "sv1", "sp1"] {
+        assert_eq!(queues(dev), (1, 1), "{dev}");
+    }
+}

@@ -202,7 +202,7 @@ fn inet6_problems(
 /// Plans the base keys of every interface the intent keeps.
 pub(super) fn plan(current: &KernelState, intent: &Intent, plan: &mut Plan) {
     primary_after_ports(plan);
-    let nets = super::port_ipv6::Networks::new(intent);
+    let nets = super::port_ipv6::Networks::new(current, intent, plan);
     let off = super::port_ipv6::plan(current, intent, &nets, plan);
     let gone = deleted(current, plan);
     for (name, li) in &intent.links {

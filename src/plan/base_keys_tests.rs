@@ -6,7 +6,7 @@ use crate::netdev::model::ModelDriver;
 use crate::netdev::{Address, Driver, Link, LinkChange, LinkKind};
 
 /// `host()` plus `v1` with the switches a read of the kernel gives (IPv6 on, SLAAC on).
-fn host_with_v1() -> ModelDriver {
+pub(super) fn host_with_v1() -> ModelDriver {
     let mut s = host().query().expect("query");
     s.links.insert(
         "v1".into(),
@@ -26,7 +26,7 @@ fn host_with_v1() -> ModelDriver {
     ModelDriver::new(s)
 }
 
-fn run(m: &mut ModelDriver, yaml: &str) -> Plan {
+pub(super) fn run(m: &mut ModelDriver, yaml: &str) -> Plan {
     let intent = intent_of(yaml);
     let p = plan(m.state(), &intent).expect("plans");
     for phase in &p.phases {
@@ -333,163 +333,4 @@ fn what_the_kernel_refuses_of_them_is_refused_at_plan_time() {
         errs(&m, "interfaces:\n- {name: v1, ipv6: {token: \"::1\"}}\n"),
         ["interfaces[0].ipv6.token: v1: has no IPv6 state (MTU below 1280, or IPv6 off in the kernel)"]
     );
-}
-
-/// The `disable_ipv6` switches of `p` in `phase`, by device.
-fn switched_off(p: &Plan, phase: Phase) -> Vec<String> {
-    p.phases[phase as usize]
-        .iter()
-        .filter_map(|op| match op {
-            Op::Firewall(fw) => match &**fw {
-                crate::firewall::FwOp::Sysctl { key, to, .. } if to == "1" => {
-                    crate::firewall::sysctl::disable_ipv6_of(key).map(str::to_string)
-                }
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
-}
-
-#[test]
-fn ports_their_unused_peers_and_bridges_without_ipv6_are_created_without_it() {
-    let mut m = host_with_v1();
-    let p = run(
-        &mut m,
-        "interfaces:\n\
-         - {name: hv1, type: veth, veth: {peer: hp1}}\n\
-         - {name: hv2, type: veth, veth: {peer: hp2}}\n\
-         - {name: hv3, type: veth, veth: {peer: hp3}, ipv6: {enabled: true}}\n\
-         - {name: hv4, type: veth, veth: {peer: hp4}}\n\
-         networks:\n\
-         - {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n\
-         - {name: n2, uplink: hv2, ipv6: {address: ['2001:db8:2::1/64']}}\n\
-         - {name: n3, uplink: hv3, ipv4: {address: [10.3.0.1/24]}}\n\
-         - {name: n4, uplink: v1, ipv4: {address: [10.4.0.1/24]}}\n\
-         - {name: n5, ipv4: {address: [10.5.0.1/24]}}\n",
-    );
-    // Each right after the op that creates its device, in the same phase. Bridges with
-    // an uplink keep IPv6 (the uplink's routers may configure the host there).
-    assert_eq!(switched_off(&p, Phase::CreateBridges), ["n5"], "{p}");
-    assert_eq!(
-        switched_off(&p, Phase::CreateVeths),
-        ["hv1", "hp1", "hv2", "hp2", "hp3"],
-        "{p}"
-    );
-    let veths = &p.phases[Phase::CreateVeths as usize];
-    assert!(
-        matches!(&veths[0], Op::CreateLink(l) if l.name == "hv1"),
-        "{p}"
-    );
-    // hv4 is no port and its peer is not unused: as the kernel makes them. v1 existed.
-    for dev in ["n1", "n2", "n3", "n4", "hv3", "hv4", "hp4", "v1"] {
-        assert!(!m.state().ipv6_disabled.contains(dev), "{dev}");
-    }
-    for dev in ["n5", "hv1", "hp1", "hv2", "hp2", "hp3"] {
-        assert!(m.state().ipv6_disabled.contains(dev), "{dev}");
-    }
-}
-
-#[test]
-fn a_port_keeps_its_switch_when_it_leaves_its_bridge() {
-    let mut m = host_with_v1();
-    let net = "interfaces:\n- {name: hv1, type: veth, veth: {peer: hp1}}\n\
-               networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n\
-               - {name: n9, ipv4: {address: [10.9.0.1/24]}}\n";
-    run(&mut m, net);
-    // A network's bridge made without IPv6 gets it back once the network has IPv6.
-    let p = run(
-        &mut m,
-        "networks:\n- {name: n9, ipv4: {address: [10.9.0.1/24]}, ipv6: {address: ['2001:db8:9::1/64']}}\n",
-    );
-    assert!(
-        p.to_string()
-            .contains("sysctl net.ipv6.conf.n9.disable_ipv6 = 0 (was 1)"),
-        "{p}"
-    );
-    let p = run(&mut m, "networks:\n- {name: n1, state: absent}\n");
-    assert!(!p.to_string().contains("disable_ipv6"), "{p}");
-    assert!(m.state().ipv6_disabled.contains("hv1"));
-    // The file wins over what the port was given.
-    let p = run(
-        &mut m,
-        "interfaces:\n- {name: hv1, type: veth, veth: {peer: hp1}, ipv6: {enabled: true}}\n",
-    );
-    assert!(
-        p.to_string()
-            .contains("sysctl net.ipv6.conf.hv1.disable_ipv6 = 0 (was 1)"),
-        "{p}"
-    );
-}
-
-#[test]
-fn a_host_whose_new_devices_start_without_ipv6_gets_no_switches() {
-    let mut s = host_with_v1().query().expect("query");
-    s.ipv6_default = Some(crate::netdev::Ipv6Switches {
-        disabled: true,
-        autoconf: true,
-    });
-    let mut m = ModelDriver::new(s);
-    let p = run(
-        &mut m,
-        "interfaces:\n- {name: hv1, type: veth, veth: {peer: hp1}}\n\
-         networks:\n- {name: n1, uplink: hv1, ipv4: {address: [10.1.0.1/24]}}\n",
-    );
-    // Nothing to switch off, and a bridge with an uplink is not switched on either.
-    assert!(!p.to_string().contains("disable_ipv6"), "{p}");
-    assert!(m.state().ipv6_disabled.contains("hp1"));
-    assert!(m.state().ipv6_disabled.contains("n1"));
-}
-
-/// The bench's networks 1..=n: a veth uplink each, IPv4 only.
-fn uplinked(n: usize) -> String {
-    let mut y = String::from("interfaces:\n");
-    for i in 1..=n {
-        y.push_str(&format!(
-            "- {{name: hv{i}, type: veth, veth: {{peer: hp{i}}}}}\n"
-        ));
-    }
-    y.push_str("networks:\n");
-    for i in 1..=n {
-        y.push_str(&format!(
-            "- {{name: hb{i}, uplink: hv{i}, ipv4: {{address: [10.0.{i}.1/24]}}}}\n"
-        ));
-    }
-    y
-}
-
-#[test]
-fn many_new_bridges_with_an_uplink_get_their_ipv6_after_the_ports() {
-    let mut m = host_with_v1();
-    let p = run(&mut m, &uplinked(40));
-    // Off right after each bridge is made, on again once every device is made.
-    let off = switched_off(&p, Phase::CreateBridges);
-    assert_eq!(off.len(), 40, "{p}");
-    assert!(off.iter().all(|d| d.starts_with("hb")), "{off:?}");
-    let on: Vec<&Op> = p.phases[Phase::LinkSysctls as usize].iter().collect();
-    assert_eq!(on.len(), 40, "{p}");
-    for op in on {
-        let Op::Firewall(fw) = op else { panic!("{op}") };
-        let crate::firewall::FwOp::Sysctl { key, from, to } = &**fw else {
-            panic!("{op}")
-        };
-        assert!(key.starts_with("net.ipv6.conf.hb") && key.ends_with(".disable_ipv6"));
-        assert_eq!((from.as_deref(), to.as_str()), (Some("1"), "0"));
-    }
-    // The end is as without the detour: bridges with IPv6, ports and peers without.
-    let s = m.state();
-    assert!(!s.ipv6_disabled.contains("hb7") && s.ipv6_disabled.contains("hv7"));
-    assert!(s.ipv6_disabled.contains("hp7"));
-}
-
-#[test]
-fn a_few_new_bridges_or_a_host_with_more_ipv6_devices_get_it_at_once() {
-    let p = run(&mut host_with_v1(), &uplinked(31));
-    assert!(switched_off(&p, Phase::CreateBridges).is_empty(), "{p}");
-    assert!(p.phases[Phase::LinkSysctls as usize].is_empty(), "{p}");
-    // 40 more on a host whose 60 bridges (and lo, v1) have IPv6: more than the new ones.
-    let mut m = host_with_v1();
-    run(&mut m, &uplinked(60));
-    let p = run(&mut m, &uplinked(100));
-    assert!(switched_off(&p, Phase::CreateBridges).is_empty(), "{p}");
 }

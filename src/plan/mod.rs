@@ -40,6 +40,8 @@ mod ovs_global;
 mod ovs_maps;
 mod owned;
 mod port_ipv6;
+#[cfg(test)]
+mod port_ipv6_tests;
 mod restore;
 mod rule_block;
 pub mod undo;

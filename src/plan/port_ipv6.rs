@@ -1,10 +1,18 @@
 //! Devices hostnet creates that need no IPv6 of their own are created with it disabled
 //! (issue 18, item 2): bridge ports (veth ends, taps, VXLAN and other devices made as ports
 //! of a Linux bridge), the peer of a veth made as a port when the file gives that peer no
-//! address and no network, and the bridge of a network without IPv6 and without an uplink
-//! (no IPv6 address, no DHCPv6, no LAN whose routers could configure it). Every device that comes up with IPv6 makes the kernel walk the namespace's
-//! whole IPv6 routing table and adds routes to it, so bringing N such devices up costs
-//! O(N²); a device whose `disable_ipv6` is on before it goes up does neither.
+//! address and no network, and the bridge of a network whose file asks for no IPv6 on it
+//! (no IPv6 address, no DHCPv6, no `ipv6: {enabled: true}` or `autoconf: true` for the
+//! bridge) unless its uplink existed before this plan with IPv6 on. Every device that
+//! comes up with IPv6 makes the kernel walk the namespace's whole IPv6 routing table and
+//! adds routes to it, so bringing N such devices up costs O(N²); a device whose
+//! `disable_ipv6` is on before it goes up does neither.
+//!
+//! The uplink decides for an IPv4-only network: one that existed with IPv6 on puts the
+//! host on a LAN where it has IPv6 now (the LAN's routers may configure it by SLAAC, which
+//! the apply must not take away), so the bridge keeps IPv6; one the plan creates (a VLAN
+//! device, a veth), or one whose IPv6 is off, puts it where it had none, and the file's
+//! "IPv4 only" wins, as nmstate makes a new interface without an `ipv6` section.
 //!
 //! The switch is an ordinary journaled sysctl op, planned right after the op that creates
 //! the device, in the same phase: the Linux driver creates such a device down, writes the
@@ -14,12 +22,12 @@
 //! true}`, `autoconf: true` or IPv6 addresses is created as the kernel makes it, and a
 //! network's bridge made without IPv6 gets it back once its network has IPv6.
 //!
-//! The bridges of IPv4-only networks with an uplink keep IPv6, but when a plan makes many
-//! of them (more than the devices with IPv6 already there), they too are created with it
-//! off and get it back once every device of the plan is made ([`later_bridges`]): the
-//! same end, without the ports' switches walking the tables the bridges fill.
+//! The bridges that keep IPv6 only for their uplink's sake are, when a plan makes many of
+//! them (more than the devices with IPv6 already there), created with it off too and get
+//! it back once every device of the plan is made ([`later_bridges`]): the same end,
+//! without the ports' switches walking the tables the bridges fill.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Phase, Plan};
 
@@ -40,24 +48,39 @@ const PHASES: [Phase; 4] = [
 pub(super) struct Networks<'a> {
     /// Every present network's device.
     devices: BTreeSet<&'a str>,
-    /// The bridges of present networks, with whether the network has IPv6 (an IPv6
-    /// address, DHCPv6) and whether it has an uplink.
-    bridges: std::collections::BTreeMap<&'a str, (bool, bool)>,
+    /// The bridges of present networks, with what keeps their IPv6.
+    bridges: BTreeMap<&'a str, Keeps>,
+}
+
+/// Why a network's bridge keeps IPv6 (neither: it is created without).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Keeps {
+    /// Its network has IPv6 (an IPv6 address, DHCPv6).
+    file: bool,
+    /// Its uplink existed before the plan with IPv6 on (not made, nor made again, by it).
+    uplink: bool,
 }
 
 impl<'a> Networks<'a> {
-    pub(super) fn new(intent: &'a Intent) -> Self {
+    /// `plan`: the plan so far, whose creations are not uplinks that were there.
+    pub(super) fn new(current: &KernelState, intent: &'a Intent, plan: &Plan) -> Self {
         let mut out = Networks {
             devices: BTreeSet::new(),
-            bridges: std::collections::BTreeMap::new(),
+            bridges: BTreeMap::new(),
+        };
+        let made = created_names(plan);
+        let had_ipv6 = |dev: &str| {
+            current.links.contains_key(dev)
+                && !made.contains(dev)
+                && current.ipv6_switches(dev).is_some_and(|s| !s.disabled)
         };
         for n in intent.networks.iter().filter(|n| !n.absent) {
             out.devices.insert(&n.device);
             if n.bridged {
                 let v6 = n.dhcp.v6.is_some() || n.addresses.iter().any(|a| a.addr().is_ipv6());
                 let e = out.bridges.entry(&n.device).or_default();
-                e.0 |= v6;
-                e.1 |= n.uplink.is_some();
+                e.file |= v6;
+                e.uplink |= n.uplink.as_deref().is_some_and(had_ipv6);
             }
         }
         out
@@ -66,8 +89,27 @@ impl<'a> Networks<'a> {
     /// Whether `name` is the bridge of a network with IPv6 (an IPv6 address, DHCPv6): one
     /// made without it while its network had none gets it back (see `base_keys`).
     pub(super) fn needs_ipv6(&self, name: &str) -> bool {
-        self.bridges.get(name).is_some_and(|b| b.0)
+        self.bridges.get(name).is_some_and(|b| b.file)
     }
+}
+
+/// The names of the devices `plan` creates (veth peers too).
+fn created_names(plan: &Plan) -> BTreeSet<&str> {
+    PHASES
+        .iter()
+        .flat_map(|p| &plan.phases[*p as usize])
+        .filter_map(|op| match op {
+            Op::CreateLink(l) => Some(l),
+            _ => None,
+        })
+        .flat_map(|l| {
+            let peer = match &l.kind {
+                LinkKind::Veth { peer: Some(p) } => Some(p.as_str()),
+                _ => None,
+            };
+            std::iter::once(l.name.as_str()).chain(peer)
+        })
+        .collect()
 }
 
 /// Adds the switch after each creation that needs it; the names of the devices it is
@@ -149,11 +191,17 @@ fn later_bridges(
     if !quiet_ports {
         return BTreeSet::new();
     }
-    // The bridges of IPv4-only networks with an uplink, whose file says nothing of IPv6
-    // (no switch, no address generation, no token to order around).
+    // The bridges of IPv4-only networks whose uplink was there with IPv6, whose file says
+    // nothing of IPv6 (no switch, no address generation, no token to order around).
     let bridges: BTreeSet<String> = created()
         .filter(|l| matches!(l.kind, LinkKind::Bridge(_)) && l.up)
-        .filter(|l| nets.bridges.get(l.name.as_str()) == Some(&(false, true)))
+        .filter(|l| {
+            nets.bridges.get(l.name.as_str())
+                == Some(&Keeps {
+                    file: false,
+                    uplink: true,
+                })
+        })
         .filter(|l| {
             intent.links.get(&l.name).is_none_or(|li| {
                 li.base.ipv6_enabled.is_none()
@@ -181,14 +229,14 @@ fn without_ipv6(intent: &Intent, nets: &Networks, l: &NewLink) -> Vec<String> {
     let mut out = Vec::new();
     let port = l.controller.is_some();
     let li = intent.links.get(&l.name);
-    // A network's bridge when the network has no IPv6 and no uplink: the host needs none
-    // there (its guests may still speak it among themselves: the bridge forwards their
-    // frames, and a guest's router advertisement no longer configures the host).
-    // A bridge with an uplink keeps IPv6 even for an IPv4-only network: the uplink's
-    // routers may configure the host there by SLAAC, which such a file leaves alone
-    // (tests/dynamic_addresses.rs).
+    // A network's bridge when the file asks for no IPv6 there and its uplink gave the
+    // host none before: the host needs none (its guests may still speak it among
+    // themselves: the bridge forwards their frames, and a guest's router advertisement no
+    // longer configures the host). An uplink that was there with IPv6 keeps it for an
+    // IPv4-only network: its routers may configure the host by SLAAC, which such a file
+    // leaves alone (tests/dynamic_addresses.rs).
     let bare_bridge = matches!(l.kind, LinkKind::Bridge(_))
-        && nets.bridges.get(l.name.as_str()) == Some(&(false, false));
+        && nets.bridges.get(l.name.as_str()) == Some(&Keeps::default());
     if decide(li, port || bare_bridge) {
         out.push(l.name.clone());
     }

@@ -142,7 +142,10 @@ pub fn ip_ops(nets: &[Net]) -> Vec<String> {
         v.push(format!(
             "link add {br} type bridge stp_state 0 forward_delay 0"
         ));
-        v.push(format!("link add {ve} type veth peer name {pe}"));
+        // One queue each way, as hostnet makes its veths (netdev/linux/kinds.rs).
+        v.push(format!(
+            "link add {ve} numtxqueues 1 numrxqueues 1 type veth peer name {pe} numtxqueues 1 numrxqueues 1"
+        ));
         v.push(format!("link set {ve} master {br} up"));
         v.push(format!("link set {pe} up"));
         v.push(format!("addr add {}/24 dev {br}", n.address()));

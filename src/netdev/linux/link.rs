@@ -235,8 +235,7 @@ fn set_up(msg: &mut LinkMessage, up: bool) {
 /// RTM_NEWLINK creating `link` (send with NLM_F_CREATE | NLM_F_EXCL). `master` is the
 /// ifindex of the bridge named by `link.controller`.
 pub(super) fn create(link: &NewLink, master: Option<u32>, base: Option<u32>) -> LinkMessage {
-    // The same name, MTU, MAC, controller and up as a device made outside netlink is
-    // finished with; creating adds the kind.
+    // What finishes a device made outside netlink (name, MTU, MAC, controller, up), + kind.
     let mut msg = finish_by_name(link, master);
     if port_without_ipv6(link, master) {
         // Up only in `followups`, once IPv6 is off (the kernel refuses it at creation).
@@ -255,9 +254,9 @@ pub(super) fn create(link: &NewLink, master: Option<u32>, base: Option<u32>) -> 
                 ))));
             }
             msg.attributes.push(LinkAttribute::LinkInfo(info));
+            msg.attributes.extend(kinds::single_queue());
         }
-        // The planner only creates bridges and veths; anything else goes to the kernel
-        // by kind name and is refused there if it makes no sense.
+        // Any other kind goes by name, refused by the kernel if it makes no sense.
         LinkKind::Other(kind) => {
             msg.attributes
                 .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
@@ -293,13 +292,14 @@ pub(super) fn finish_tap(link: &NewLink, master: Option<u32>) -> LinkMessage {
     msg
 }
 
-/// The ifinfomsg + attributes inside VETH_INFO_PEER. The kernel applies the peer's
-/// name, MTU and MAC but ignores IFLA_MASTER there, and bringing the peer up inside the
-/// create request fails with ENOTCONN (the peer is opened before the pair is linked):
-/// both are left to [`peer_followup`].
+/// The ifinfomsg + attributes inside VETH_INFO_PEER. The kernel applies the peer's name,
+/// MTU, MAC and queues but ignores IFLA_MASTER there, and bringing the peer up inside the
+/// create request fails with ENOTCONN (the peer is opened before the pair is linked): both
+/// are left to [`peer_followup`]. The queues: [`kinds::single_queue`].
 fn peer_message(name: &str, settings: &PeerSettings) -> LinkMessage {
     let mut msg = LinkMessage::default();
     push_name_mtu_mac(&mut msg, name, settings.mtu, settings.mac);
+    msg.attributes.extend(kinds::single_queue());
     msg
 }
 
