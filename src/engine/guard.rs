@@ -234,9 +234,11 @@ pub fn watchdog_news(state: &Path, pending_created: Option<u64>) -> Option<Strin
     let path = records::last_rollback_path(state).ok()?;
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let written = modified(&path)?;
+    let committed = super::committed::path(&super::committed::lib_dir()).ok();
     let since = [
         applied::path_for_current_netns(state).ok(),
-        super::committed::path(&super::committed::lib_dir()).ok(),
+        committed.as_deref().map(super::committed_log::path),
+        committed,
     ];
     if since
         .iter()

@@ -12,6 +12,7 @@
 pub mod applied;
 pub mod checkpoint;
 pub mod committed;
+mod committed_log;
 pub mod guard;
 mod journal;
 pub mod lock;
@@ -340,7 +341,10 @@ pub fn apply(
             Ok(after) => {
                 if let Some(dir) = &opts.journal {
                     let _ = checkpoint::clear_journal(dir);
-                    if let Err(e) = applied::note_bridge_mtus(dir, &before, &the_plan, &after) {
+                    let recorded = &intent.bridge_mtu_set;
+                    if let Err(e) =
+                        applied::note_bridge_mtus(dir, &before, &the_plan, &after, recorded)
+                    {
                         tracing::warn!("applied, but could not record the bridges' MTU: {e}");
                     }
                 }

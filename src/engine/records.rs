@@ -4,9 +4,10 @@
 //! one `netns.NAME`, an unnamed one `anon.INODE.COOKIE`. Runtime records (under the state
 //! directory, `/run/hostnet`): `journal/KEY.json` and its `KEY.progress`,
 //! `checkpoint/KEY.json` and `KEY.last-rollback.txt`, `applied/KEY.json`, and the
-//! committed state of unnamed namespaces (`committed/KEY.yaml`, which cannot outlive
-//! them); the lock is `locks/KEY.lock` there too. Persistent records (under
-//! `/var/lib/hostnet`): `committed/host.yaml` and `committed/netns.NAME.yaml`.
+//! committed state of unnamed namespaces (`committed/KEY.yaml` and its log of changes
+//! `KEY.changes`, which cannot outlive them); the lock is `locks/KEY.lock` there too.
+//! Persistent records (under `/var/lib/hostnet`): `committed/host.yaml` and
+//! `committed/netns.NAME.yaml`, each with its `.changes`.
 //!
 //! An older hostnet keyed records of namespaces other than the host's by the namespace's
 //! cookie (`netns-cookie-N`). A runtime record of the calling thread's namespace under
@@ -133,7 +134,14 @@ fn process_runs(pid: u32) -> bool {
 
 /// The namespace key of a record file (`KEY.json`, `KEY.progress`, `KEY.lock`, ...).
 fn key_of(file: &str) -> &str {
-    for ext in [".last-rollback.txt", ".progress", ".json", ".yaml", ".lock"] {
+    for ext in [
+        ".last-rollback.txt",
+        ".progress",
+        ".json",
+        ".yaml",
+        ".changes",
+        ".lock",
+    ] {
         if let Some(k) = file.strip_suffix(ext) {
             return k;
         }
@@ -252,6 +260,20 @@ fn clean_tmp_only(dir: &Path, out: &mut Cleaned) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A committed store's log of changes goes with its namespace like the store.
+    #[test]
+    fn every_record_of_a_namespace_has_its_key() {
+        for f in [
+            "anon.4026.77.yaml",
+            "anon.4026.77.changes",
+            "anon.4026.77.json",
+            "anon.4026.77.progress",
+            "anon.4026.77.last-rollback.txt",
+        ] {
+            assert_eq!(key_of(f), "anon.4026.77", "{f}");
+        }
+    }
 
     #[test]
     fn temporary_files_of_dead_writers_go_and_live_ones_stay() {

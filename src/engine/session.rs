@@ -78,6 +78,9 @@ pub struct Prepared {
     pub intent: Intent,
     /// The record of what was applied here before (a checkpoint puts it back).
     applied_before: Applied,
+    /// Whether that record was read (not empty for want of a readable file): then the
+    /// record of this apply is folded onto it instead of reading the file again.
+    applied_read: bool,
 }
 
 impl Report {
@@ -191,13 +194,16 @@ impl Session {
     /// about networks applied here before comes from the record of them; tables of those
     /// it does not mention are theirs.
     pub fn prepare(&self, desired: &Desired) -> Result<Prepared, SessionError> {
-        let applied_before = applied::load(&self.state).unwrap_or_default();
+        let loaded = applied::load(&self.state);
+        let applied_read = loaded.is_ok();
+        let applied_before = loaded.unwrap_or_default();
         let intent = applied_before
             .intent_for(desired)
             .map_err(SessionError::Invalid)?;
         Ok(Prepared {
             intent,
             applied_before,
+            applied_read,
         })
     }
 
@@ -218,6 +224,7 @@ impl Session {
         let Prepared {
             intent,
             applied_before,
+            applied_read,
         } = prepared;
         let opts = ApplyOptions {
             dry_run: req.dry_run,
@@ -255,7 +262,18 @@ impl Session {
         }
         if !report.dry_run {
             let changed = changed_devices(&report.plan, &report.before);
-            self.record(&intent, desired, req.confirm_timeout.is_none(), &changed);
+            // The record as the apply left it: what it was, with the bridges' MTUs the
+            // apply noted (see `applied::note_bridge_mtus`).
+            let base = applied_read.then(|| {
+                let mut base = applied_before;
+                if let Some(after) = &report.after {
+                    base.bridge_mtu_set =
+                        applied::bridge_mtus_after(&report.before, &report.plan, after);
+                }
+                base
+            });
+            let committed = req.confirm_timeout.is_none();
+            self.record(&intent, base, desired, committed, &changed);
         }
         Ok(Outcome {
             intent,
@@ -287,15 +305,21 @@ impl Session {
 
     /// After a change: the records first (a reader of the report that stops early must
     /// not keep `hostnet restore` from knowing what this apply made the host).
+    /// `base`: the applied record as it is now, if known.
     fn record(
         &self,
         intent: &Intent,
+        base: Option<Applied>,
         desired: &Desired,
         committed: bool,
         changed: &std::collections::BTreeSet<String>,
     ) {
         // DHCP events and the monitor act on what was applied here last.
-        if let Err(e) = applied::record(&self.state, intent) {
+        let recorded = match base {
+            Some(base) => applied::record_onto(&self.state, base, intent),
+            None => applied::record(&self.state, intent),
+        };
+        if let Err(e) = recorded {
             tracing::warn!(
                 "applied, but could not record the DHCP networks for dhcp-event and monitor: {}",
                 crate::error_chain(&e)
