@@ -3,7 +3,7 @@
 //! the lowest MAC of its ports, and 00:00:00:00:00:00 once it has none (findings F8 and
 //! F12 of the fuzzer: the model kept the old MAC).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{KernelState, LinkKind, MacAddr, Op};
 
@@ -18,11 +18,16 @@ impl BridgeMacs {
     /// assigned, so a bridge with ports whose MAC is not the lowest of theirs is taken
     /// as set explicitly; the others follow their ports.
     pub(super) fn from_state(s: &KernelState) -> BridgeMacs {
+        let lowest = lowest_port_macs(s);
         let set = s
             .links
             .values()
             .filter(|l| matches!(l.kind, LinkKind::Bridge(_)))
-            .filter(|b| lowest_port_mac(s, &b.name).is_some_and(|m| b.mac != Some(m)))
+            .filter(|b| {
+                lowest
+                    .get(b.name.as_str())
+                    .is_some_and(|m| b.mac != Some(*m))
+            })
             .map(|b| b.name.clone())
             .collect();
         BridgeMacs { set }
@@ -128,6 +133,21 @@ impl BridgeMacs {
     }
 }
 
+/// [`lowest_port_mac`] of every controller, in one pass over the links: asking per
+/// bridge scanned every link for each (quadratic at thousands of bridges).
+fn lowest_port_macs(s: &KernelState) -> BTreeMap<&str, MacAddr> {
+    let mut lowest: BTreeMap<&str, MacAddr> = BTreeMap::new();
+    for l in s.links.values() {
+        if let (Some(c), Some(m)) = (l.controller.as_deref(), l.mac) {
+            lowest
+                .entry(c)
+                .and_modify(|x| *x = (*x).min(m))
+                .or_insert(m);
+        }
+    }
+    lowest
+}
+
 /// The lowest MAC among the ports of `bridge` (`None` when it has none).
 fn lowest_port_mac(s: &KernelState, bridge: &str) -> Option<MacAddr> {
     s.links
@@ -135,4 +155,50 @@ fn lowest_port_mac(s: &KernelState, bridge: &str) -> Option<MacAddr> {
         .filter(|l| l.controller.as_deref() == Some(bridge))
         .filter_map(|l| l.mac)
         .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netdev::{BridgeOptions, Link};
+
+    fn link(name: &str, kind: LinkKind, mac: Option<u8>, controller: Option<&str>) -> Link {
+        Link {
+            name: name.into(),
+            kind,
+            up: true,
+            mtu: 1500,
+            mac: mac.map(|m| MacAddr([2, 0, 0, 0, 0, m])),
+            controller: controller.map(Into::into),
+        }
+    }
+
+    /// The one-pass index gives, for every bridge, what the per-bridge scan gives.
+    #[test]
+    fn lowest_port_macs_is_lowest_port_mac_of_each() {
+        let bridge = || LinkKind::Bridge(BridgeOptions::default());
+        let mut s = KernelState::default();
+        for l in [
+            link("br0", bridge(), Some(9), None),
+            link("br1", bridge(), Some(1), None),
+            link("br2", bridge(), None, None),
+            link("a", LinkKind::Ethernet, Some(7), Some("br0")),
+            link("b", LinkKind::Ethernet, Some(3), Some("br0")),
+            link("c", LinkKind::Ethernet, None, Some("br0")),
+            link("d", LinkKind::Ethernet, Some(5), Some("br1")),
+            link("e", LinkKind::Ethernet, None, Some("br2")),
+        ] {
+            s.links.insert(l.name.clone(), l);
+        }
+        let all = lowest_port_macs(&s);
+        for b in ["br0", "br1", "br2", "a"] {
+            assert_eq!(all.get(b).copied(), lowest_port_mac(&s, b), "{b}");
+        }
+        // Neither bridge has its lowest port's MAC: both were set; br2 has no port MAC.
+        let set = BridgeMacs::from_state(&s).set;
+        assert_eq!(
+            set.into_iter().collect::<Vec<_>>(),
+            vec!["br0".to_string(), "br1".to_string()]
+        );
+    }
 }
