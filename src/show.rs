@@ -124,6 +124,12 @@ pub fn show(state: &KernelState) -> Shown {
             ports.entry(c.as_str()).or_default().push(spec);
         }
     }
+    // Each link's addresses through an index: filtering every address per link was
+    // quadratic (links × addresses) at thousands of networks.
+    let mut by_link: BTreeMap<&str, Vec<&crate::netdev::Address>> = BTreeMap::new();
+    for a in &state.addresses {
+        by_link.entry(a.ifname.as_str()).or_default().push(a);
+    }
     let mut interfaces = Vec::new();
     for l in state.links.values() {
         let iface_type = match &l.kind {
@@ -140,10 +146,11 @@ pub fn show(state: &KernelState) -> Shown {
             _ => InterfaceType::Tap,
         };
         let addrs = |v4: bool| -> Option<IpSpec> {
-            let list: Vec<AddressSpec> = state
-                .addresses
-                .iter()
-                .filter(|a| a.ifname == l.name && a.addr.addr().is_ipv4() == v4 && !a.dynamic)
+            let list: Vec<AddressSpec> = by_link
+                .get(l.name.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|a| a.addr.addr().is_ipv4() == v4 && !a.dynamic)
                 .map(|a| AddressSpec {
                     ip: a.addr.addr(),
                     prefix_length: a.addr.prefix_len(),

@@ -5,7 +5,7 @@
 //! administered MAC (`addr_assign_type` 1) until a port joins. Measured on 6.18 and on the
 //! VM tier's 6.1 alike.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{KernelState, LinkKind, MacAddr, Op};
 
@@ -20,11 +20,14 @@ impl BridgeMacs {
     /// assigned, so a bridge with ports whose MAC is not the lowest of theirs is taken
     /// as set explicitly; the others follow their ports.
     pub(super) fn from_state(s: &KernelState) -> BridgeMacs {
+        let all = all_port_macs(s);
         let set = s
             .links
             .values()
             .filter(|l| matches!(l.kind, LinkKind::Bridge(_)))
-            .filter(|b| matches!(port_macs(s, &b.name), Ports::Lowest(m) if b.mac != Some(m)))
+            .filter(
+                |b| matches!(all.get(b.name.as_str()), Some(Ports::Lowest(m)) if b.mac != Some(*m)),
+            )
             .map(|b| b.name.clone())
             .collect();
         BridgeMacs { set }
@@ -138,6 +141,7 @@ impl BridgeMacs {
 }
 
 /// What the ports of a bridge say of its MAC.
+#[derive(Debug, PartialEq)]
 enum Ports {
     /// No port: the kernel's zero address.
     None,
@@ -145,6 +149,24 @@ enum Ports {
     Lowest(MacAddr),
     /// Some port's MAC is not known.
     Unknown,
+}
+
+/// [`port_macs`] of every controller with a port, in one pass over the links: asking per
+/// bridge scanned every link for each (quadratic at thousands of bridges).
+fn all_port_macs(s: &KernelState) -> BTreeMap<&str, Ports> {
+    let mut all: BTreeMap<&str, Ports> = BTreeMap::new();
+    for l in s.links.values() {
+        let Some(c) = l.controller.as_deref() else {
+            continue;
+        };
+        let p = all.entry(c).or_insert(Ports::None);
+        *p = match (&*p, l.mac) {
+            (Ports::Unknown, _) | (_, None) => Ports::Unknown,
+            (Ports::None, Some(m)) => Ports::Lowest(m),
+            (Ports::Lowest(x), Some(m)) => Ports::Lowest((*x).min(m)),
+        };
+    }
+    all
 }
 
 fn port_macs(s: &KernelState, bridge: &str) -> Ports {
@@ -161,4 +183,52 @@ fn port_macs(s: &KernelState, bridge: &str) -> Ports {
         .collect::<Option<Vec<MacAddr>>>()
         .and_then(|m| m.into_iter().min())
         .map_or(Ports::Unknown, Ports::Lowest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netdev::{BridgeOptions, Link};
+
+    fn link(name: &str, kind: LinkKind, mac: Option<u8>, controller: Option<&str>) -> Link {
+        Link {
+            name: name.into(),
+            kind,
+            up: true,
+            mtu: 1500,
+            mac: mac.map(|m| MacAddr([2, 0, 0, 0, 0, m])),
+            controller: controller.map(Into::into),
+        }
+    }
+
+    /// The one-pass index gives, for every bridge, what the per-bridge scan gives.
+    #[test]
+    fn all_port_macs_is_port_macs_of_each() {
+        let bridge = || LinkKind::Bridge(BridgeOptions::default());
+        let mut s = KernelState::default();
+        for l in [
+            link("br0", bridge(), Some(9), None),
+            link("br1", bridge(), Some(1), None),
+            link("br2", bridge(), None, None),
+            link("a", LinkKind::Ethernet, Some(7), Some("br0")),
+            link("b", LinkKind::Ethernet, Some(3), Some("br0")),
+            link("c", LinkKind::Ethernet, None, Some("br0")),
+            link("d", LinkKind::Ethernet, Some(5), Some("br1")),
+            link("e", LinkKind::Ethernet, None, Some("br2")),
+        ] {
+            s.links.insert(l.name.clone(), l);
+        }
+        let all = all_port_macs(&s);
+        for b in ["br0", "br1", "br2", "a"] {
+            let one = port_macs(&s, b);
+            match all.get(b) {
+                Some(p) => assert_eq!(p, &one, "{b}"),
+                None => assert_eq!(one, Ports::None, "{b}"),
+            }
+        }
+        // br1 does not have its only port's MAC: it was set. br0 and br2 have a port
+        // whose MAC is not known, so they are not taken as set.
+        let set = BridgeMacs::from_state(&s).set;
+        assert_eq!(set.into_iter().collect::<Vec<_>>(), vec!["br1".to_string()]);
+    }
 }

@@ -23,6 +23,9 @@ pub(super) struct Index<'a> {
     /// The networks of the intent that claim each table as theirs (their table now, or
     /// the one they had): nobody else's device makes such a table theirs.
     claims: HashMap<u32, Vec<&'a str>>,
+    /// The networks of the intent by their device: [`devices_of`] asks, for each network,
+    /// which others have its devices (scanning them all per network was quadratic).
+    by_device: HashMap<&'a str, Vec<&'a NetworkIntent>>,
 }
 
 impl<'a> Index<'a> {
@@ -32,8 +35,10 @@ impl<'a> Index<'a> {
             tagged_by_dev: HashMap::new(),
             rules_by_table: HashMap::new(),
             claims: HashMap::new(),
+            by_device: HashMap::new(),
         };
         for n in &intent.networks {
+            ix.by_device.entry(n.device.as_str()).or_default().push(n);
             let previous = n.previous.as_ref().and_then(|p| p.table);
             // A removed network's derived table is a guess (with a record, the recorded
             // table is used instead): it may be the table another removed network's
@@ -88,12 +93,14 @@ impl<'a> Index<'a> {
 /// when last applied (a moved uplink, a renamed bridge) unless another network of the
 /// intent has that one now. A removed network's device taken by a present network is
 /// that one's (finding F9): the removed one keeps only what is in its table.
-fn devices_of<'a>(intent: &Intent, n: &'a NetworkIntent) -> Vec<&'a str> {
+fn devices_of<'a>(ix: &Index<'_>, n: &'a NetworkIntent) -> Vec<&'a str> {
     n.devices()
         .filter(|d| {
-            !intent.networks.iter().any(|o| {
-                o.name != n.name && o.device == *d && (*d != n.device || (n.absent && !o.absent))
-            })
+            !ix.by_device
+                .get(d)
+                .into_iter()
+                .flatten()
+                .any(|o| o.name != n.name && (*d != n.device || (n.absent && !o.absent)))
         })
         .collect()
 }
@@ -122,7 +129,7 @@ fn owned_tables(ix: &Index<'_>, intent: &Intent, n: &NetworkIntent) -> BTreeSet<
         .chain(previous)
         .filter(|t| other_network_in(ix, *t, &all).is_none() && !reserved_for_other(intent, n, *t))
         .collect();
-    for d in &devices_of(intent, n) {
+    for d in &devices_of(ix, n) {
         tables.extend(
             ix.tagged_on(d)
                 .map(|r| r.table)
@@ -152,7 +159,7 @@ fn owned_routes<'a>(
         .flat_map(|t| ix.routes_in(*t))
         .filter(|r| r.protocol == HOSTNET_PROTO)
         .collect();
-    for d in devices_of(intent, n) {
+    for d in devices_of(ix, n) {
         owned.extend(
             ix.tagged_on(d)
                 .filter(|r| !ix.claimed_by_other(intent, n, r.table)),
