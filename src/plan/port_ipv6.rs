@@ -93,8 +93,8 @@ impl<'a> Networks<'a> {
     }
 }
 
-/// The names of the devices `plan` creates (veth peers too).
-fn created_names(plan: &Plan) -> BTreeSet<&str> {
+/// The links `plan` creates, in the order it makes them.
+fn created_links(plan: &Plan) -> impl Iterator<Item = &NewLink> {
     PHASES
         .iter()
         .flat_map(|p| &plan.phases[*p as usize])
@@ -102,6 +102,11 @@ fn created_names(plan: &Plan) -> BTreeSet<&str> {
             Op::CreateLink(l) => Some(l),
             _ => None,
         })
+}
+
+/// The names of the devices `plan` creates (veth peers too).
+fn created_names(plan: &Plan) -> BTreeSet<&str> {
+    created_links(plan)
         .flat_map(|l| {
             let peer = match &l.kind {
                 LinkKind::Veth { peer: Some(p) } => Some(p.as_str()),
@@ -178,15 +183,7 @@ fn later_bridges(
     nets: &Networks,
     plan: &Plan,
 ) -> BTreeSet<String> {
-    let created = || {
-        PHASES
-            .iter()
-            .flat_map(|p| &plan.phases[*p as usize])
-            .filter_map(|op| match op {
-                Op::CreateLink(l) => Some(l),
-                _ => None,
-            })
-    };
+    let created = || created_links(plan);
     let quiet_ports = created().any(|l| !without_ipv6(intent, nets, l).is_empty());
     if !quiet_ports {
         return BTreeSet::new();
