@@ -8,9 +8,8 @@
 //! store is written whole again ([`super::committed`] compacts) when the log has many
 //! lines or is no longer small beside the file, and the log then goes.
 //!
-//! The log's first line names the file it belongs to (its inode, size and modification
-//! time): a log whose file was replaced since (compacted, by hostnet or by a person) is
-//! not folded, so that a crash between writing the file whole and removing the log
+//! The log's first line names the file it belongs to (its inode and size): a log whose
+//! file was replaced since (compacted, by hostnet or by a person) is not folded, so that a crash between writing the file whole and removing the log
 //! cannot fold old changes onto a newer store. A last line without its newline is an
 //! append that did not finish (its apply's record was not written): it is not read, and
 //! the next append writes over it. A hostnet that predates the log reads the file alone.
@@ -30,12 +29,13 @@ use super::committed::CommittedError;
 /// More lines than this and the store is written whole.
 pub const MAX_LINES: usize = 16;
 
-/// Which file a log belongs to.
+/// Which file a log belongs to. Not its modification time: a `touch` or a copy keeping
+/// times would then orphan the log and lose the changes it holds, where a replaced file
+/// (hostnet's compaction renames a new one in) always has another inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
     ino: u64,
     len: u64,
-    mtime_ns: i128,
 }
 
 impl Stamp {
@@ -43,7 +43,6 @@ impl Stamp {
         Stamp {
             ino: m.ino(),
             len: m.len(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
         }
     }
 
@@ -208,11 +207,7 @@ mod tests {
     use super::*;
 
     fn stamp(len: u64) -> Stamp {
-        Stamp {
-            ino: 7,
-            len,
-            mtime_ns: 1,
-        }
+        Stamp { ino: 7, len }
     }
 
     fn header(s: Stamp) -> String {
