@@ -269,25 +269,22 @@ fn plan_makes_or_has_bridge(before: &KernelState, plan: &Plan, name: &str) -> bo
         })
 }
 
-/// After a successful apply in the calling thread's namespace: records the bridges whose
-/// MTU hostnet has set ([`bridge_mtus_after`]). `recorded` is what the record said before
-/// the apply (the lock was held since): when nothing changed, the record is not read.
+/// After a successful apply in the calling thread's namespace: records `set`, the bridges
+/// whose MTU hostnet has set ([`bridge_mtus_after`]). `recorded` is what the record said
+/// before the apply (the lock was held since): when nothing changed, the record is not read.
 pub fn note_bridge_mtus(
     dir: &Path,
-    before: &KernelState,
-    plan: &Plan,
-    after: &KernelState,
+    set: &BTreeMap<String, u32>,
     recorded: &BTreeMap<String, u32>,
 ) -> Result<(), AppliedError> {
-    let set = bridge_mtus_after(before, plan, after);
-    if set == *recorded {
+    if set == recorded {
         return Ok(());
     }
     let mut applied = load(dir)?;
-    if applied.bridge_mtu_set == set {
+    if applied.bridge_mtu_set == *set {
         return Ok(());
     }
-    applied.bridge_mtu_set = set;
+    applied.bridge_mtu_set = set.clone();
     store(dir, &applied)
 }
 

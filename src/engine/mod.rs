@@ -141,6 +141,9 @@ pub struct Report {
     /// The state read when the change verified (what a checkpoint's rollback compares
     /// with, to leave what others changed since); `None` without a change.
     pub after: Option<KernelState>,
+    /// The bridges whose MTU hostnet has set, as noted in the record after the change
+    /// (`applied::bridge_mtus_after`); `None` without a change or without records.
+    pub bridge_mtus: Option<std::collections::BTreeMap<String, u32>>,
     /// False for a dry run or an empty plan.
     pub changed: bool,
     pub dry_run: bool,
@@ -301,6 +304,7 @@ pub fn apply(
             plan: the_plan,
             before,
             after: None,
+            bridge_mtus: None,
             changed: false,
             dry_run: true,
             timings,
@@ -311,6 +315,7 @@ pub fn apply(
             plan: the_plan,
             before,
             after: None,
+            bridge_mtus: None,
             changed: false,
             dry_run: false,
             timings,
@@ -339,19 +344,20 @@ pub fn apply(
             verify_state(driver, intent, beside_netlink(&the_plan).then_some(&before))
         }) {
             Ok(after) => {
+                let mut bridge_mtus = None;
                 if let Some(dir) = &opts.journal {
                     let _ = checkpoint::clear_journal(dir);
-                    let recorded = &intent.bridge_mtu_set;
-                    if let Err(e) =
-                        applied::note_bridge_mtus(dir, &before, &the_plan, &after, recorded)
-                    {
+                    let set = applied::bridge_mtus_after(&before, &the_plan, &after);
+                    if let Err(e) = applied::note_bridge_mtus(dir, &set, &intent.bridge_mtu_set) {
                         tracing::warn!("applied, but could not record the bridges' MTU: {e}");
                     }
+                    bridge_mtus = Some(set);
                 }
                 return Ok(Report {
                     plan: the_plan,
                     before,
                     after: Some(after),
+                    bridge_mtus,
                     changed: true,
                     dry_run: false,
                     timings,

@@ -266,9 +266,8 @@ impl Session {
             // apply noted (see `applied::note_bridge_mtus`).
             let base = applied_read.then(|| {
                 let mut base = applied_before;
-                if let Some(after) = &report.after {
-                    base.bridge_mtu_set =
-                        applied::bridge_mtus_after(&report.before, &report.plan, after);
+                if let Some(set) = &report.bridge_mtus {
+                    base.bridge_mtu_set = set.clone();
                 }
                 base
             });
