@@ -151,38 +151,35 @@ enum Ports {
     Unknown,
 }
 
+impl Ports {
+    /// What the ports say once one more port, of MAC `mac`, is counted.
+    fn and(&self, mac: Option<MacAddr>) -> Ports {
+        match (self, mac) {
+            (Ports::Unknown, _) | (_, None) => Ports::Unknown,
+            (Ports::None, Some(m)) => Ports::Lowest(m),
+            (Ports::Lowest(x), Some(m)) => Ports::Lowest((*x).min(m)),
+        }
+    }
+}
+
 /// [`port_macs`] of every controller with a port, in one pass over the links: asking per
 /// bridge scanned every link for each (quadratic at thousands of bridges).
 fn all_port_macs(s: &KernelState) -> BTreeMap<&str, Ports> {
     let mut all: BTreeMap<&str, Ports> = BTreeMap::new();
     for l in s.links.values() {
-        let Some(c) = l.controller.as_deref() else {
-            continue;
-        };
-        let p = all.entry(c).or_insert(Ports::None);
-        *p = match (&*p, l.mac) {
-            (Ports::Unknown, _) | (_, None) => Ports::Unknown,
-            (Ports::None, Some(m)) => Ports::Lowest(m),
-            (Ports::Lowest(x), Some(m)) => Ports::Lowest((*x).min(m)),
-        };
+        if let Some(c) = l.controller.as_deref() {
+            let p = all.entry(c).or_insert(Ports::None);
+            *p = p.and(l.mac);
+        }
     }
     all
 }
 
 fn port_macs(s: &KernelState, bridge: &str) -> Ports {
-    let mut ports = s
-        .links
+    s.links
         .values()
         .filter(|l| l.controller.as_deref() == Some(bridge))
-        .peekable();
-    if ports.peek().is_none() {
-        return Ports::None;
-    }
-    ports
-        .map(|l| l.mac)
-        .collect::<Option<Vec<MacAddr>>>()
-        .and_then(|m| m.into_iter().min())
-        .map_or(Ports::Unknown, Ports::Lowest)
+        .fold(Ports::None, |p, l| p.and(l.mac))
 }
 
 #[cfg(test)]
