@@ -224,13 +224,7 @@ fn add_rule(s: &mut KernelState, op: &Op, r: &Rule) -> Result<(), DriverError> {
             return Err(reject(EINVAL, "Backward goto not supported"));
         }
     }
-    // Table and source first, compared as they are: a duplicate has the same ones, and
-    // the full comparison clones both rules (once per rule, for each rule added).
-    if s.rules
-        .iter()
-        .filter(|x| x.table == r.table && x.from == r.from)
-        .any(|x| r.kernel_duplicate(x))
-    {
+    if s.rules.iter().any(|x| r.kernel_duplicate(x)) {
         return Err(reject(EEXIST, "rule exists"));
     }
     s.rules.push(r.clone());

@@ -286,6 +286,12 @@ impl Rule {
     /// `other` (the kernel's `rule_exists`): every attribute counts, the protocol too,
     /// except `not` and a goto's target.
     pub fn kernel_duplicate(&self, other: &Rule) -> bool {
+        // The fields every rule sets, compared as they are before the whole rule is
+        // cloned for the comparison below: most pairs differ there (one per rule present,
+        // for each rule added, in the model driver).
+        if self.priority != other.priority || self.table != other.table || self.from != other.from {
+            return false;
+        }
         let action = |r: &Rule| match r.action {
             RuleAction::Goto(_) => RuleAction::Goto(0),
             a => a,
