@@ -258,6 +258,10 @@ type ApplyReport = (Vec<String>, Vec<serde_json::Value>);
 fn apply_figures(args: &Args) -> Result<ApplyReport, SandboxError> {
     let scratch = std::env::temp_dir().join(format!("hnfwb-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| fail("scratch", e))?;
+    // The runs' records (committed store, applied record, journal, lock) go with the
+    // scratch directory, not among the machine's: hostnet's children inherit these.
+    std::env::set_var("HOSTNET_STATE_DIR", scratch.join("state"));
+    std::env::set_var("HOSTNET_LIB_DIR", scratch.join("lib"));
     let (mut rows, mut json) = (Vec::new(), Vec::new());
     for &n in &args.apply_n {
         let f = apply::run(n, args.reps, &scratch, None);
