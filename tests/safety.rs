@@ -109,7 +109,9 @@ fn checkpoint_not_committed_rolls_back_by_itself() {
         return;
     };
     let before = h.show();
-    let o = h.run(&["apply", "--confirm-timeout", "2", "-"], Some(CHANGE));
+    // Long enough for the checks below to see the change pending on a loaded machine
+    // (an apply and two `show`s take seconds at a load average of 15).
+    let o = h.run(&["apply", "--confirm-timeout", "6", "-"], Some(CHANGE));
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("rolls back by itself at"),
@@ -124,7 +126,7 @@ fn checkpoint_not_committed_rolls_back_by_itself() {
         text(&shown)
     );
     // The apply process is gone; its watchdog is not.
-    wait_until("the watchdog's rollback", Duration::from_secs(15), || {
+    wait_until("the watchdog's rollback", Duration::from_secs(40), || {
         h.show() == before
     });
     wait_until(
@@ -139,12 +141,14 @@ fn committed_checkpoint_stays() {
     let Some(h) = setup("committed_checkpoint_stays") else {
         return;
     };
-    let o = h.run(&["apply", "--confirm-timeout", "3", "-"], Some(CHANGE));
+    // The commit must come before the deadline, even on a loaded machine; the check
+    // after it waits past the deadline.
+    let o = h.run(&["apply", "--confirm-timeout", "6", "-"], Some(CHANGE));
     assert!(o.status.success(), "{}", text(&o));
     let changed = h.show();
     let o = h.run(&["commit"], None);
     assert!(o.status.success(), "{}", text(&o));
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(8));
     assert_eq!(h.show(), changed);
     // Committed means recorded for restore, and applying again is allowed.
     let o = h.run(&["apply", "-"], Some(CHANGE));
