@@ -126,9 +126,25 @@ fn checkpoint_not_committed_rolls_back_by_itself() {
         text(&shown)
     );
     // The apply process is gone; its watchdog is not.
-    wait_until("the watchdog's rollback", Duration::from_secs(40), || {
-        h.show() == before
-    });
+    let start = Instant::now();
+    while h.show() != before {
+        if start.elapsed() > Duration::from_secs(40) {
+            let status = h.run(&["status"], None);
+            let files = std::fs::read_dir(h.state.path())
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.path().display().to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            panic!(
+                "timed out waiting for the watchdog's rollback; status:\n{}\nstate: {files:?}\nshow now: {}\nbefore: {before}",
+                text(&status),
+                h.show()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     wait_until(
         "the checkpoint record to go",
         Duration::from_secs(5),
