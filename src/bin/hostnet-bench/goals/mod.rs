@@ -37,6 +37,9 @@ use crate::{Args, Method, Tools};
 pub struct Part {
     pub name: &'static str,
     pub took: Duration,
+    /// How long the part waited, before it started, for the kernel to finish tearing
+    /// down earlier parts' namespaces.
+    pub waited: Duration,
     pub load_before: String,
     pub load_after: String,
 }
@@ -53,13 +56,19 @@ fn loadavg() -> String {
 /// Runs `f` as the part `name`, timed and with the load average before and after.
 fn part<T>(parts: &mut Vec<Part>, name: &'static str, f: impl FnOnce() -> Res<T>) -> Res<T> {
     check_interrupted()?;
-    eprintln!("== {name} (load {:.2})", load1());
+    let waited = crate::run::wait_for_teardowns()?;
+    eprintln!(
+        "== {name} (load {:.2}; waited {:.1} s for earlier namespaces' teardown)",
+        load1(),
+        waited.as_secs_f64()
+    );
     let load_before = loadavg();
     let t = Instant::now();
     let r = f()?;
     parts.push(Part {
         name,
         took: t.elapsed(),
+        waited,
         load_before,
         load_after: loadavg(),
     });

@@ -126,6 +126,7 @@ fn json(run: &Run, goals: &[Goal]) -> Value {
         .iter()
         .map(|p| {
             json!({"part": p.name, "seconds": p.took.as_secs_f64(),
+                   "waited_for_teardowns_seconds": p.waited.as_secs_f64(),
                    "loadavg_before": p.load_before, "loadavg_after": p.load_after})
         })
         .collect();
@@ -187,13 +188,14 @@ fn markdown(run: &Run, goals: &[Goal]) -> String {
          3; \"flat in N\" can only hold for such a file: a file listing all N networks is \
          parsed and planned whole, and its figure is shown beside it).\n",
     );
-    s.push_str("\n| part | took | load average before | after |\n|---|--:|---|---|\n");
+    s.push_str("\nEach part starts once the kernel has torn down the namespaces deleted before it (`waited`, not in `took`).\n\n| part | took | waited | load average before | after |\n|---|--:|--:|---|---|\n");
     for p in &run.parts {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {:.1} s | {} | {} |",
             p.name,
             minutes(p.took),
+            p.waited.as_secs_f64(),
             p.load_before,
             p.load_after
         );
