@@ -286,7 +286,11 @@ pub fn apply(
         sysctls: intent.firewall.sysctls.clone(),
         networks: intent.firewall.networks.keys().cloned().collect(),
     }));
-    let mut before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
+    // Only the links the plan can depend on (see `plan::scope`); the rollback after a
+    // failure reads the whole host again.
+    let reach = crate::plan::scope::reach(intent);
+    let mut before =
+        timed(&mut timings.query, || driver.query_in(reach.as_ref())).map_err(ApplyError::Query)?;
     applied::seed_bridge_mtus(&mut before, &intent.bridge_mtu_set);
     let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
     on_plan(&the_plan, &before).map_err(ApplyError::Journal)?;
