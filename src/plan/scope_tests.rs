@@ -140,3 +140,22 @@ fn removals_read_the_whole_host() {
         assert!(reach(&intent(&applied, f)).is_none(), "{f}");
     }
 }
+
+#[test]
+fn a_one_network_file_with_a_firewall_is_scoped() {
+    let (_, applied) = made(HOST);
+    let f = "firewall: {backend: nftables}
+networks:
+  - name: fb1
+    ipv4: {address: [10.0.1.1/24]}
+    firewall:
+      masquerade: {out-interface: eth0}
+      isolate: true
+      allow-from-guests: [{proto: udp, port: 53}]
+      floating-ips: [{external: 100.64.0.1, internal: 10.0.1.5, interface: eth0}]
+      port-forwards: [{proto: tcp, external-port: 10001, internal: 10.0.1.5, internal-port: 22, interface: eth0}]
+";
+    let i = intent(&applied, f);
+    let r = reach(&i).expect("scoped");
+    assert!(r.names.contains("fb1") && r.names.contains("eth0"), "{r:?}");
+}
