@@ -351,7 +351,10 @@ pub fn apply(
                 let mut bridge_mtus = None;
                 if let Some(dir) = &opts.journal {
                     let _ = checkpoint::clear_journal(dir);
-                    let set = applied::bridge_mtus_after(&before, &the_plan, &after);
+                    let mut set = applied::bridge_mtus_after(&before, &the_plan, &after);
+                    if reach.is_some() {
+                        keep_unread(&mut set, &intent.bridge_mtu_set, &before);
+                    }
                     if let Err(e) = applied::note_bridge_mtus(dir, &set, &intent.bridge_mtu_set) {
                         tracing::warn!("applied, but could not record the bridges' MTU: {e}");
                     }
@@ -384,6 +387,20 @@ pub fn apply(
         settle_journal(dir, &outcome);
     }
     Err(outcome)
+}
+
+/// The recorded bridges whose MTU hostnet set that a read of a reach left out (not in
+/// `before`): the plan did not touch them, so their record stays.
+fn keep_unread(
+    set: &mut std::collections::BTreeMap<String, u32>,
+    recorded: &std::collections::BTreeMap<String, u32>,
+    before: &KernelState,
+) {
+    for (bridge, index) in recorded {
+        if !before.links.contains_key(bridge) {
+            set.entry(bridge.clone()).or_insert(*index);
+        }
+    }
 }
 
 /// Writes the crash journal before the first change: the state before, the plan's phases,
@@ -549,3 +566,25 @@ fn run_best_effort(driver: &mut dyn Driver, plan: &Plan, errors: &mut Vec<String
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+mod reach_tests {
+    #[test]
+    fn bridges_outside_the_reach_keep_their_record() {
+        let mut before = crate::netdev::KernelState::default();
+        let link = crate::netdev::Link {
+            name: "br1".into(),
+            kind: crate::netdev::LinkKind::Bridge(Default::default()),
+            up: true,
+            mtu: 9000,
+            mac: None,
+            controller: None,
+        };
+        before.links.insert("br1".into(), link);
+        let recorded = [("br1".to_string(), 7), ("br2".to_string(), 8)].into();
+        let mut set = std::collections::BTreeMap::new();
+        super::keep_unread(&mut set, &recorded, &before);
+        // br1 was read and is no longer set (the plan's word); br2 was not read.
+        assert_eq!(set, [("br2".to_string(), 8)].into());
+    }
+}
