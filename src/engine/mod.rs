@@ -287,8 +287,12 @@ pub fn apply(
         networks: intent.firewall.networks.keys().cloned().collect(),
     }));
     // Only the links the plan can depend on (see `plan::scope`); the rollback after a
-    // failure reads the whole host again.
-    let reach = crate::plan::scope::reach(intent);
+    // failure reads the whole host again. A dry run reads it all: its model refuses an
+    // op on a device it does not hold, and a plan may name one outside the reach (an
+    // address the firewall drops from an interface the file no longer names).
+    let reach = (!opts.dry_run)
+        .then(|| crate::plan::scope::reach(intent))
+        .flatten();
     let mut before =
         timed(&mut timings.query, || driver.query_in(reach.as_ref())).map_err(ApplyError::Query)?;
     applied::seed_bridge_mtus(&mut before, &intent.bridge_mtu_set);
