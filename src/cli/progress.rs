@@ -195,6 +195,14 @@ impl Driver for ProgressDriver<'_> {
         self.inner.query_beside(known)
     }
 
+    fn query_in(
+        &mut self,
+        reach: Option<&crate::netdev::Reach>,
+    ) -> Result<KernelState, DriverError> {
+        self.progress.borrow_mut().before_query();
+        self.inner.query_in(reach)
+    }
+
     fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), DriverError>> {
         self.progress.borrow_mut().before_execute(ops.len());
         let results = self.inner.execute(ops);

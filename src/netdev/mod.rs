@@ -28,6 +28,7 @@ pub mod model;
 mod model_bridge;
 pub mod netns_id;
 mod ops;
+mod reach;
 mod route_types;
 mod types;
 pub mod vrf;
@@ -36,6 +37,7 @@ pub use bond::*;
 pub use bridge::*;
 pub use kinds::*;
 pub use ops::{fmt_route, fmt_rule, LinkChange, NewLink, Op, PeerSettings};
+pub use reach::Reach;
 pub use types::*;
 
 /// Why a driver could not query or change the system.
@@ -114,6 +116,17 @@ pub trait Driver {
     fn query_beside(&mut self, known: &KernelState) -> Result<KernelState, DriverError> {
         let _ = known;
         self.query()
+    }
+
+    /// [`Driver::query`] limited to `reach` (`None`: all of it): exactly the full query
+    /// narrowed to it ([`KernelState::narrowed`]). A driver whose reads cost nothing
+    /// narrows its full query.
+    fn query_in(&mut self, reach: Option<&Reach>) -> Result<KernelState, DriverError> {
+        let full = self.query()?;
+        Ok(match reach {
+            Some(r) => full.narrowed(r),
+            None => full,
+        })
     }
 
     /// Carries out independent ops; one result per op, in order.

@@ -44,6 +44,9 @@ mod port_ipv6;
 mod port_ipv6_tests;
 mod restore;
 mod rule_block;
+pub mod scope;
+#[cfg(test)]
+mod scope_tests;
 pub mod undo;
 mod vlan_aware_uplinks;
 mod vlan_filtering_off;

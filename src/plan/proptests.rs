@@ -19,7 +19,7 @@ struct Net {
 }
 
 #[derive(Clone, Debug)]
-struct Doc {
+pub(super) struct Doc {
     nets: Vec<Net>,
     default_route: Option<usize>,
     /// veth pairs vN/pN, with vN a port of bridge brN when true.
@@ -51,7 +51,7 @@ fn net() -> impl Strategy<Value = Net> {
         })
 }
 
-fn doc() -> impl Strategy<Value = Doc> {
+pub(super) fn doc() -> impl Strategy<Value = Doc> {
     (
         prop::collection::vec(net(), 0..5),
         prop::option::of(0usize..5),
@@ -68,7 +68,7 @@ fn doc() -> impl Strategy<Value = Doc> {
         })
 }
 
-fn render(d: &Doc) -> String {
+pub(super) fn render(d: &Doc) -> String {
     let mut y = String::from("interfaces:\n  - {name: lo, type: loopback}\n");
     for (i, (bridged, up)) in d.veths.iter().enumerate() {
         let state = if *up { "up" } else { "down" };
@@ -144,7 +144,7 @@ fn render(d: &Doc) -> String {
 
 /// Plans `yaml` with the record of what was applied before (as `apply` does), runs the
 /// plan, checks that it converged, and records it.
-fn converge(
+pub(super) fn converge(
     m: &mut crate::netdev::model::ModelDriver,
     applied: &mut crate::engine::applied::Applied,
     yaml: &str,

@@ -63,6 +63,13 @@ pub(super) fn parse(payload: &[u8], names: &HashMap<u32, String>) -> Option<Addr
     })
 }
 
+/// The ifindex an address message is on, when [`parse`] would keep it.
+pub(super) fn device(payload: &[u8]) -> Option<u32> {
+    (*payload.get(3)? == RT_SCOPE_UNIVERSE)
+        .then(|| wire::u32_at(payload, 4))
+        .flatten()
+}
+
 /// RTM_NEWADDR (send with NLM_F_CREATE | NLM_F_EXCL) or RTM_DELADDR body.
 pub(super) fn message(index: u32, address: &Address, adding: bool) -> AddressMessage {
     let mut msg = AddressMessage::default();

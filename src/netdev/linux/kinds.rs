@@ -68,6 +68,16 @@ fn ip_attr(data: &[u8], v4: u16, v6: u16) -> Option<IpAddr> {
     (!a.is_unspecified()).then_some(IpAddr::V6(a))
 }
 
+/// The ifindex a link of kernel kind `kind` names in its IFLA_INFO_DATA as its lower
+/// device (a VXLAN's; the others' is IFLA_LINK), for a read that resolves only what it
+/// needs.
+pub(super) fn lower_index(kind: &str, data: &[u8]) -> Option<u32> {
+    (kind == "vxlan")
+        .then(|| u32_attr(data, IFLA_VXLAN_LINK))
+        .flatten()
+        .filter(|i| *i != 0)
+}
+
 /// The platform-neutral kind of a link of kernel kind `kind` with IFLA_INFO_DATA
 /// `data`; `base` is the name of its IFLA_LINK (`None` when elsewhere or unknown).
 /// `None` when the kind is not one of these (or its data is not what it should be).

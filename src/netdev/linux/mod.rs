@@ -31,9 +31,11 @@ pub mod nfnl;
 pub mod nft_read;
 pub mod nft_write;
 mod quiet_create;
+mod read;
 mod refusals;
 mod route;
 mod rule;
+mod scoped;
 mod socket;
 mod tap;
 mod wire;
@@ -41,7 +43,7 @@ mod wire;
 use std::collections::HashMap;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
 
 pub use listen::ChangeListener;
 pub use netns::{
@@ -52,7 +54,7 @@ use self::link::RawLink;
 use self::refusals::{already_gone, rejection};
 use self::socket::NlSocket;
 use super::firewall::{FirewallDriver, Kernel};
-use super::{Driver, DriverError, Family, KernelState, LinkChange, LinkKind, NewLink, Op};
+use super::{Driver, DriverError, KernelState, LinkChange, LinkKind, NewLink, Op, Reach};
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_NEWADDR: u16 = 20;
@@ -156,6 +158,12 @@ impl LinuxDriver {
             .filter(|r| r.kind == RTM_NEWLINK)
             .filter_map(|r| link::parse(&r.payload))
             .collect();
+        self.note_links(&links);
+        Ok(links)
+    }
+
+    /// Keeps what execution needs of the links just read.
+    fn note_links(&mut self, links: &[RawLink]) {
         self.ifindex = links.iter().map(|l| (l.name.clone(), l.index)).collect();
         self.bonds = links
             .iter()
@@ -173,7 +181,6 @@ impl LinuxDriver {
             .map(|l| l.name.clone())
             .collect();
         self.stale = false;
-        Ok(links)
     }
 
     fn resolve(&self, op: &Op, name: &str) -> Result<u32, DriverError> {
@@ -415,91 +422,6 @@ fn interfaces(op: &Op) -> Vec<&str> {
 }
 
 impl LinuxDriver {
-    /// Links, addresses, routes and rules as of one moment (see [`listen::consistent`]).
-    fn query_netlink(&mut self) -> Result<KernelState, DriverError> {
-        listen::consistent(|| self.read_netlink())
-    }
-
-    fn read_netlink(&mut self) -> Result<KernelState, DriverError> {
-        let raw_links = self.dump_links()?;
-        let (links, names) = link::to_links(&raw_links);
-        let (aliases, promisc) = link::base_keys(&raw_links);
-        let mut state = KernelState {
-            links,
-            aliases,
-            alt_names: alt_names::of_links(&raw_links),
-            promisc,
-            bridge_ports: link::bridge_ports(&raw_links),
-            bond_ports: link::bond_ports(&raw_links),
-            inet6: inet6_keys::of_links(&raw_links),
-            link_ids: crate::netdev::LinkIds(
-                raw_links
-                    .iter()
-                    .map(|l| (l.name.clone(), l.index))
-                    .collect(),
-            ),
-            ..KernelState::default()
-        };
-        for l in &raw_links {
-            let Some(sw) = l.ipv6 else { continue };
-            if sw.disabled {
-                state.ipv6_disabled.insert(l.name.clone());
-            }
-            if !sw.autoconf {
-                state.ipv6_no_autoconf.insert(l.name.clone());
-            }
-        }
-        state.ipv6_default = ipv6_conf::defaults();
-        // Port VLANs exist only on a kernel with bridge VLAN filtering; reading them
-        // costs a message per bridge port, so only where there are bridges.
-        state.no_bridge_vlans = raw_links.iter().any(|l| l.no_bridge_vlans);
-        if !state.no_bridge_vlans && !self.bridges.is_empty() {
-            let mut vlans = Vec::new();
-            let request = bridge_vlan::dump_request();
-            self.dump_into(&request, "bridge vlans", RTM_NEWLINK, &mut vlans, |p| {
-                bridge_vlan::parse(p, &names)
-            })?;
-            state.bridge_vlans = vlans.into_iter().filter(|(_, s)| !s.is_empty()).collect();
-        }
-        let mut routes = Vec::new();
-        let mut rules = Vec::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let request = addr::dump_request(family);
-            self.dump_into(
-                &request,
-                "addresses",
-                RTM_NEWADDR,
-                &mut state.addresses,
-                |p| addr::parse(p, &names),
-            )?;
-            let request = route::dump_request(family);
-            self.dump_into(&request, "routes", RTM_NEWROUTE, &mut routes, |p| {
-                route::parse(p, &names)
-            })?;
-        }
-        for family in [Family::Ipv4, Family::Ipv6] {
-            let request = rule::dump_request(family);
-            self.dump_into(&request, "rules", RTM_NEWRULE, &mut rules, rule::parse)?;
-        }
-        for (route, opaque) in routes {
-            if opaque {
-                state.opaque_routes.push(route);
-            } else {
-                state.routes.push(route);
-            }
-        }
-        for (rule, opaque) in rules {
-            if opaque {
-                state.opaque_rules.push(rule);
-            } else {
-                state.rules.push(rule);
-            }
-        }
-        Ok(state)
-    }
-}
-
-impl LinuxDriver {
     /// What [`Driver::query`] reads besides netlink's dumps, added to `state`.
     fn query_rest(&mut self, mut state: KernelState) -> Result<KernelState, DriverError> {
         if self.ovs_involved {
@@ -521,7 +443,11 @@ impl LinuxDriver {
 
 impl Driver for LinuxDriver {
     fn query(&mut self) -> Result<KernelState, DriverError> {
-        let mut state = self.query_netlink()?;
+        self.query_in(None)
+    }
+
+    fn query_in(&mut self, reach: Option<&Reach>) -> Result<KernelState, DriverError> {
+        let mut state = self.query_netlink(reach)?;
         state.stable_secret = inet6_keys::default_secret_set();
         self.query_rest(state)
     }

@@ -187,6 +187,42 @@ fn metrics(value: &[u8], m: &mut RouteMetrics) -> bool {
     known
 }
 
+/// The ifindexes a route message names that [`parse`] needs the names of (none for
+/// the routes it leaves out).
+pub(super) fn devices(payload: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let (Some(&protocol), Some(&kind), Some(flags)) =
+        (payload.get(5), payload.get(7), wire::u32_at(payload, 8))
+    else {
+        return out;
+    };
+    if protocol == RTPROT_KERNEL
+        || (RTN_UNICAST + 1..=RTN_MULTICAST).contains(&kind)
+        || flags & RTM_F_CLONED != 0
+    {
+        return out;
+    }
+    for (attr, value) in wire::attrs(payload.get(RTMSG_LEN..).unwrap_or(&[])) {
+        match attr {
+            RTA_OIF => out.extend(wire::as_u32(value)),
+            RTA_MULTIPATH => {
+                let mut rest = value;
+                while rest.len() >= RTNH_LEN {
+                    out.extend(wire::u32_at(rest, 4));
+                    let len = wire::u16_at(rest, 0).map_or(0, usize::from);
+                    let step = (len + 3) & !3;
+                    if len < RTNH_LEN || step > rest.len() {
+                        break;
+                    }
+                    rest = &rest[step..];
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Reads RTA_MULTIPATH; `None` when a next hop has something [`NextHop`] cannot hold.
 fn nexthops(mut value: &[u8], names: &HashMap<u32, String>) -> Option<Vec<NextHop>> {
     let mut hops = Vec::new();

@@ -301,6 +301,80 @@ impl NlSocket {
             .collect()
     }
 
+    /// Sends GET requests (not dumps) in windows and returns each one's answer: the
+    /// object, or `None` where the kernel has none (ENODEV).
+    pub(super) fn get_each(
+        &mut self,
+        requests: &[RouteNetlinkMessage],
+        what: &str,
+    ) -> Result<Vec<Option<Reply>>, DriverError> {
+        let mut out = Vec::with_capacity(requests.len());
+        // Each answer is one object (a link's is a few KiB): a window fits the buffer.
+        for chunk in requests.chunks(64) {
+            let first = self.reserve_seq(chunk.len());
+            self.sbuf.clear();
+            for (offset, msg) in chunk.iter().enumerate() {
+                self.push_request(msg.clone(), NLM_F_REQUEST, first + offset as u32);
+            }
+            self.send_buffer().map_err(DriverError::Io)?;
+            let mut got: Vec<Option<Option<Reply>>> = chunk.iter().map(|_| None).collect();
+            let mut unanswered = chunk.len();
+            while unanswered > 0 {
+                let n = self.recv()?;
+                for msg in wire::messages(&self.rbuf[..n]) {
+                    let msg = msg.map_err(DriverError::Decode)?;
+                    let offset = msg.seq.wrapping_sub(first) as usize;
+                    if msg.port != self.port || offset >= chunk.len() || got[offset].is_some() {
+                        continue;
+                    }
+                    got[offset] = Some(match msg.kind {
+                        NLMSG_ERROR => match parse_ack(&msg) {
+                            Err((errno, _)) if errno == libc::ENODEV => None,
+                            Ok(()) => None,
+                            Err((errno, message)) => {
+                                return Err(DriverError::Rejected {
+                                    op: format!("read {what}"),
+                                    errno,
+                                    message,
+                                })
+                            }
+                        },
+                        kind => Some(Reply {
+                            kind,
+                            payload: msg.payload.to_vec(),
+                        }),
+                    });
+                    unanswered -= 1;
+                }
+            }
+            out.extend(got.into_iter().map(Option::flatten));
+        }
+        Ok(out)
+    }
+
+    /// The name of interface `index` in the socket's namespace (SIOCGIFNAME: a lookup,
+    /// far cheaper than the link's netlink message); `None` when there is none.
+    pub(super) fn name_of(&self, index: u32) -> Option<String> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: ifreq is plain data; all zeroes is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        req.ifr_ifru.ifru_ifindex = i32::try_from(index).ok()?;
+        // SAFETY: SIOCGIFNAME reads the index from and writes the NUL-terminated name
+        // into the ifreq `req` points to, which lives across the call; the fd is our
+        // socket's, whose namespace the lookup uses.
+        let rc = unsafe { libc::ioctl(self.sock.as_raw_fd(), libc::SIOCGIFNAME, &mut req) };
+        if rc != 0 {
+            return None;
+        }
+        let bytes: Vec<u8> = req
+            .ifr_name
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        String::from_utf8(bytes).ok()
+    }
+
     /// Sends one window and fills `results` from the ACKs.
     fn exchange_window(
         &mut self,
