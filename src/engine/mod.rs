@@ -16,6 +16,7 @@ mod committed_log;
 pub mod guard;
 mod journal;
 pub mod lock;
+mod reach;
 pub mod records;
 pub mod restore_committed;
 pub mod rollback;
@@ -290,13 +291,20 @@ pub fn apply(
     // failure reads the whole host again. A dry run reads it all: its model refuses an
     // op on a device it does not hold, and a plan may name one outside the reach (an
     // address the firewall drops from an interface the file no longer names).
-    let reach = (!opts.dry_run)
+    let mut reach = (!opts.dry_run)
         .then(|| crate::plan::scope::reach(intent))
         .flatten();
     let mut before =
         timed(&mut timings.query, || driver.query_in(reach.as_ref())).map_err(ApplyError::Query)?;
     applied::seed_bridge_mtus(&mut before, &intent.bridge_mtu_set);
-    let the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
+    let mut the_plan =
+        timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
+    if reach.is_some() && reach::beyond(&before, &the_plan) {
+        reach = None;
+        before = timed(&mut timings.query, || driver.query()).map_err(ApplyError::Query)?;
+        applied::seed_bridge_mtus(&mut before, &intent.bridge_mtu_set);
+        the_plan = timed(&mut timings.plan, || plan(&before, intent)).map_err(ApplyError::Plan)?;
+    }
     on_plan(&the_plan, &before).map_err(ApplyError::Journal)?;
     if opts.dry_run {
         let mut model = ModelDriver::new(before.clone());
@@ -357,7 +365,7 @@ pub fn apply(
                     let _ = checkpoint::clear_journal(dir);
                     let mut set = applied::bridge_mtus_after(&before, &the_plan, &after);
                     if reach.is_some() {
-                        keep_unread(&mut set, &intent.bridge_mtu_set, &before);
+                        reach::keep_unread(&mut set, &intent.bridge_mtu_set, &before);
                     }
                     if let Err(e) = applied::note_bridge_mtus(dir, &set, &intent.bridge_mtu_set) {
                         tracing::warn!("applied, but could not record the bridges' MTU: {e}");
@@ -391,20 +399,6 @@ pub fn apply(
         settle_journal(dir, &outcome);
     }
     Err(outcome)
-}
-
-/// The recorded bridges whose MTU hostnet set that a read of a reach left out (not in
-/// `before`): the plan did not touch them, so their record stays.
-fn keep_unread(
-    set: &mut std::collections::BTreeMap<String, u32>,
-    recorded: &std::collections::BTreeMap<String, u32>,
-    before: &KernelState,
-) {
-    for (bridge, index) in recorded {
-        if !before.links.contains_key(bridge) {
-            set.entry(bridge.clone()).or_insert(*index);
-        }
-    }
 }
 
 /// Writes the crash journal before the first change: the state before, the plan's phases,
@@ -570,25 +564,3 @@ fn run_best_effort(driver: &mut dyn Driver, plan: &Plan, errors: &mut Vec<String
 
 #[cfg(test)]
 pub(crate) mod tests;
-
-#[cfg(test)]
-mod reach_tests {
-    #[test]
-    fn bridges_outside_the_reach_keep_their_record() {
-        let mut before = crate::netdev::KernelState::default();
-        let link = crate::netdev::Link {
-            name: "br1".into(),
-            kind: crate::netdev::LinkKind::Bridge(Default::default()),
-            up: true,
-            mtu: 9000,
-            mac: None,
-            controller: None,
-        };
-        before.links.insert("br1".into(), link);
-        let recorded = [("br1".to_string(), 7), ("br2".to_string(), 8)].into();
-        let mut set = std::collections::BTreeMap::new();
-        super::keep_unread(&mut set, &recorded, &before);
-        // br1 was read and is no longer set (the plan's word); br2 was not read.
-        assert_eq!(set, [("br2".to_string(), 8)].into());
-    }
-}
