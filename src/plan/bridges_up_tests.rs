@@ -180,3 +180,25 @@ fn the_bench_s_networks_come_up_one_per_bridge() {
     assert_eq!(brought_up(&p).len(), 5, "{p}");
     assert!(created(&p).1.is_empty(), "{p}");
 }
+
+#[test]
+fn a_restore_makes_bridges_again_down_and_brings_them_up_after_their_addresses() {
+    let mut m = host();
+    run(&mut m, MIXED);
+    let target = m.state().clone();
+    // Everything the file made is gone (a boot): the restore makes it again.
+    let mut gone = host().state().clone();
+    gone.ipv6_default = target.ipv6_default;
+    let p = restore_plan(&gone, &target);
+    let (down, _) = created(&p);
+    assert_eq!(down, ["dual", "quiet", "v4"], "{p}");
+    assert_eq!(brought_up(&p), ["dual", "v4"], "{p}");
+    let mut m = crate::netdev::model::ModelDriver::new(gone);
+    for phase in &p.phases {
+        for r in crate::netdev::Driver::execute(&mut m, phase) {
+            r.expect("model accepts the op");
+        }
+    }
+    assert!(restore_plan(m.state(), &target).is_empty());
+    assert!(m.state().links["v4"].up && !m.state().links["quiet"].up);
+}
