@@ -97,7 +97,10 @@ fn cli_dry_run_changes_nothing_and_invalid_input_exits_2() {
     let o = hostnet(&["apply", "--dry-run", "-"], Some(TWO_NETWORKS));
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("+ linux-bridge red stp off up"), "{out}");
+    assert!(
+        out.contains("+ linux-bridge red stp off down (then up once its addresses are on)"),
+        "{out}"
+    );
     assert!(out.contains("Dry run: nothing was changed"), "{out}");
     assert_eq!(show_json(), before);
 

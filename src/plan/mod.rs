@@ -17,6 +17,9 @@ mod base_keys_tests;
 mod bond_ports;
 mod bridge_mtu;
 mod bridge_vlans;
+mod bridges_up;
+#[cfg(test)]
+mod bridges_up_tests;
 mod checks;
 #[cfg(test)]
 mod checks_tests;
@@ -66,7 +69,7 @@ use crate::expand::Intent;
 use crate::netdev::{KernelState, Op};
 
 /// The phases, in execution order. The names appear in debug output only.
-pub const PHASES: [&str; 30] = [
+pub const PHASES: [&str; 31] = [
     "firewall teardown",
     "stop dhcp servers",
     "remove dhcp hosts",
@@ -90,6 +93,7 @@ pub const PHASES: [&str; 30] = [
     "delete bridge vlans",
     "link sysctls",
     "add addresses",
+    "bridges up",
     "add routes",
     "add rules",
     "firewall setup",
@@ -145,6 +149,9 @@ pub enum Phase {
     /// addresses are added, after those removed (see [`base_keys`]).
     LinkSysctls,
     AddAddresses,
+    /// New bridges with an IPv4 address, created down, come up once it is on (see
+    /// [`bridges_up`]); before the routes, which the kernel refuses on a down device.
+    BridgesUp,
     AddRoutes,
     AddRules,
     /// Firewall chains once devices and addresses exist.
@@ -275,6 +282,7 @@ fn plan_view(current: &KernelState, intent: &Intent) -> Result<Plan, Vec<PlanErr
     bridge_mtu::arrange(current, intent, &mut plan);
     vrf::arrange(&mut plan, current, intent);
     dropped::readd_dropped_routes(current, intent, &mut plan);
+    bridges_up::arrange(&mut plan);
     // On-link routes before routes through a gateway that they make reachable.
     plan.phases[Phase::AddRoutes as usize].sort_by_key(|op| match op {
         Op::AddRoute(r) => r.gateway.is_some(),

@@ -22,10 +22,10 @@
 //! true}`, `autoconf: true` or IPv6 addresses is created as the kernel makes it, and a
 //! network's bridge made without IPv6 gets it back once its network has IPv6.
 //!
-//! The bridges that keep IPv6 only for their uplink's sake are, when a plan makes many of
-//! them (more than the devices with IPv6 already there), created with it off too and get
-//! it back once every device of the plan is made ([`later_bridges`]): the same end,
-//! without the ports' switches walking the tables the bridges fill.
+//! A bridge that keeps IPv6 only for its uplink's sake keeps it from its creation: each
+//! such bridge has an uplink of its own that had IPv6 before the plan (no two bridges
+//! share a port), so they never outnumber the devices with IPv6 already there, and the
+//! walks they add to the ports' switches are no more than those devices add.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -131,7 +131,6 @@ pub(super) fn plan(
     if current.ipv6_default.is_none_or(|d| d.disabled) {
         return off;
     }
-    let later = later_bridges(current, intent, nets, plan);
     for phase in PHASES {
         let ops = std::mem::take(&mut plan.phases[phase as usize]);
         let mut out = Vec::with_capacity(ops.len());
@@ -140,85 +139,15 @@ pub(super) fn plan(
                 Op::CreateLink(l) => without_ipv6(intent, nets, l),
                 _ => Vec::new(),
             };
-            let bridge = match &op {
-                Op::CreateLink(l) if later.contains(&l.name) => Some(l.name.clone()),
-                _ => None,
-            };
             out.push(op);
             for name in names {
                 out.push(switch_off(&name));
                 off.insert(name);
             }
-            if let Some(b) = bridge {
-                out.push(switch_off(&b));
-            }
         }
         plan.phases[phase as usize] = out;
     }
-    for b in &later {
-        plan.push(Phase::LinkSysctls, switch_on(b));
-    }
     off
-}
-
-/// Below this many new bridges, their IPv6 comes up with them (the walks are cheap).
-const LATER_FROM: usize = 32;
-
-/// The new bridges that keep IPv6 but get it only once the plan's devices are made (in
-/// [`Phase::LinkSysctls`]): created with it off, like the ports, and switched on then.
-///
-/// In the kernel each write of a `disable_ipv6` switch walks the namespace's whole IPv6
-/// routing table and address list (`addrconf_ifdown` → `rt6_disable_ip` →
-/// `fib6_clean_all`), and each bridge that comes up with IPv6 adds routes and addresses
-/// to them (a bridge without ports has carrier on 6.18). Bringing N bridges up with IPv6
-/// and then switching off their 2N ports' IPv6 costs O(N²) (at 4,000 networks most of
-/// the kernel's time); with the bridges' IPv6 off while the ports are made, the ports'
-/// writes walk a table as small as it was before the plan, and each bridge's IPv6 comes
-/// up once, as it would have. Worth it only when the new bridges outnumber the devices
-/// that already have IPv6 (each later bridge costs one extra walk of what is there), and
-/// only when the plan makes ports without IPv6 at all.
-fn later_bridges(
-    current: &KernelState,
-    intent: &Intent,
-    nets: &Networks,
-    plan: &Plan,
-) -> BTreeSet<String> {
-    let created = || created_links(plan);
-    let quiet_ports = created().any(|l| !without_ipv6(intent, nets, l).is_empty());
-    if !quiet_ports {
-        return BTreeSet::new();
-    }
-    // The bridges of IPv4-only networks whose uplink was there with IPv6, whose file says
-    // nothing of IPv6 (no switch, no address generation, no token to order around).
-    let bridges: BTreeSet<String> = created()
-        .filter(|l| matches!(l.kind, LinkKind::Bridge(_)) && l.up)
-        .filter(|l| {
-            nets.bridges.get(l.name.as_str())
-                == Some(&Keeps {
-                    file: false,
-                    uplink: true,
-                })
-        })
-        .filter(|l| {
-            intent.links.get(&l.name).is_none_or(|li| {
-                li.base.ipv6_enabled.is_none()
-                    && li.base.autoconf.is_none()
-                    && li.base.inet6.is_none()
-                    && li.ipv6.as_ref().is_none_or(|a| a.is_empty())
-            })
-        })
-        .filter(|l| without_ipv6(intent, nets, l).is_empty())
-        .map(|l| l.name.clone())
-        .collect();
-    let with_ipv6 = current
-        .links
-        .keys()
-        .filter(|l| !current.ipv6_disabled.contains(*l))
-        .count();
-    if bridges.len() < LATER_FROM || bridges.len() <= with_ipv6 {
-        return BTreeSet::new();
-    }
-    bridges
 }
 
 /// Which of the devices `l` creates (it, a veth's peer) are made without IPv6.
@@ -256,15 +185,6 @@ fn decide(li: Option<&LinkIntent>, by_role: bool) -> bool {
         || li.base.autoconf == Some(true)
         || li.ipv6.as_ref().is_some_and(|a| !a.is_empty());
     !asks_ipv6 && (by_role || li.base.ipv6_enabled == Some(false))
-}
-
-/// The op that gives IPv6 back to `dev`, created with it off by [`later_bridges`].
-fn switch_on(dev: &str) -> Op {
-    Op::Firewall(Box::new(FwOp::Sysctl {
-        key: sysctl::disable_ipv6(dev),
-        from: Some("1".into()),
-        to: "0".into(),
-    }))
 }
 
 /// The op that turns IPv6 off on `dev`, just created (its `default` was on).

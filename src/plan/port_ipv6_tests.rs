@@ -191,7 +191,7 @@ fn the_bench_s_bridges_on_new_veths_are_created_without_ipv6() {
     let p = run(&mut m, &uplinked(40, false));
     let off = switched_off(&p, Phase::CreateBridges);
     assert_eq!(off.len(), 40, "{p}");
-    // No detour: none is switched back on.
+    // None is switched back on later.
     assert!(p.phases[Phase::LinkSysctls as usize].is_empty(), "{p}");
     let s = m.state();
     for dev in ["hb7", "hv7", "hp7"] {
@@ -216,8 +216,7 @@ fn the_bench_s_bridges_on_new_veths_are_created_without_ipv6() {
 #[test]
 fn bridges_on_existing_uplinks_with_ipv6_get_it_at_once() {
     // 40 bridges, each on a NIC that had IPv6: they keep it, created as the kernel makes
-    // them. They never outnumber the devices with IPv6 already there (each has its own
-    // uplink among them), so `later_bridges` does not take its detour.
+    // them, and nothing switches it off and on again later.
     let mut m = host_with(&nics(40), true);
     let p = run(&mut m, &uplinked(40, true));
     assert!(switched_off(&p, Phase::CreateBridges).is_empty(), "{p}");

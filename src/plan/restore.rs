@@ -513,6 +513,9 @@ pub fn restore_plan(current: &KernelState, target: &KernelState) -> Plan {
     );
     super::base_keys::restore_switches(current, target, &mut plan);
     super::dhcp_server::restore_servers(current, target, &mut plan);
+    // A bridge made again comes up after its IPv4 addresses, as in an apply (a boot's
+    // restore makes every bridge again).
+    super::bridges_up::arrange(&mut plan);
     plan
 }
 

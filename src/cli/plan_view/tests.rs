@@ -55,15 +55,28 @@ fn plan_is_grouped_by_network_and_leaves_defaults_out() {
         text.contains("network storage (bridge storage, table 5014, derived from its name):"),
         "{text}"
     );
-    // One entry per op, but the storage bridge's MTU (set once its port is in) is part
-    // of its creation.
+    // One entry per op, but the storage bridge's MTU (set once its port is in) and both
+    // bridges' going up (once their addresses are on) are part of their creation.
     let intent = intent_of(TWO_NETWORKS);
     let p = plan(host().state(), &intent).expect("plans");
-    assert_eq!(v.len() + 1, p.len());
+    assert_eq!(v.len() + 3, p.len());
     assert!(
-        text.contains("+ linux-bridge storage stp off up (then mtu 9000)"),
+        text.contains(
+            "+ linux-bridge storage stp off down (then mtu 9000, then up once its addresses are on)"
+        ),
         "{text}"
     );
+    // As JSON, the creation ends up.
+    let json = v.to_json();
+    let mgmt = json
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|e| e["kind"] == "interface" && e["key"] == "mgmt")
+        })
+        .expect("mgmt's entry");
+    assert_eq!(mgmt["action"], "create", "{mgmt}");
+    assert_eq!(mgmt["after"]["state"], "up", "{mgmt}");
     assert_eq!(
         v.summary(),
         Summary {

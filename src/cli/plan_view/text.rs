@@ -99,9 +99,6 @@ impl Entry {
         if diffs.is_empty() {
             let note = if self.merged == 1 {
                 "set again"
-            } else if self.kind == Kind::Sysctl {
-                // A new bridge's `disable_ipv6` (plan/port_ipv6.rs, later_bridges).
-                "switched while the plan's devices are made, then back"
             } else {
                 "re-created"
             };
@@ -155,6 +152,8 @@ fn change_words(key: &str, old: &Value, new: &Value) -> String {
 fn later_words(key: &str, v: &Value) -> String {
     match (key, v) {
         ("running", Value::Bool(true)) => "dnsmasq started".into(),
+        // A new bridge made down and brought up once its addresses are on (plan/bridges_up.rs).
+        ("state", Value::String(s)) if s == "up" => "then up once its addresses are on".into(),
         (k, Value::String(s)) if k.starts_with("altname ") => format!("then {s} {k}"),
         _ => format!("then {key} {}", value_words(key, v)),
     }
