@@ -52,7 +52,7 @@ fn read_error(e: NfnlError) -> FirewallError {
 pub fn query(focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallError> {
     // Each focused chain is a dump of its own: for many networks one dump of all is less.
     let focus = focus.filter(|f| f.len() <= FOCUS_UP_TO);
-    let mut nl = match Nfnl::open() {
+    let mut nl = match Nfnl::kept() {
         Ok(nl) => nl,
         Err(e) if e.unsupported() => return Ok(BackendState::default()),
         Err(e) => return Err(read_error(e)),
@@ -101,6 +101,7 @@ pub fn query(focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallE
     let mut st = from_table(&table);
     if let Some(names) = &read_focus {
         if st.base != nft::expected_base() {
+            drop(nl);
             return query(None);
         }
         for (name, n) in st.networks.iter_mut() {
@@ -193,7 +194,7 @@ pub fn record_written(
     echoed: Option<&nfnl::Written>,
 ) {
     let Some(before) = before else { return };
-    let Ok(mut nl) = Nfnl::open() else { return };
+    let Ok(mut nl) = Nfnl::kept() else { return };
     let rules = match echoed {
         Some(w) => w.rules.clone(),
         None => {
@@ -341,7 +342,7 @@ pub fn iptables_tables_exist() -> bool {
             return true;
         }
     }
-    let Ok(mut nl) = Nfnl::open() else {
+    let Ok(mut nl) = Nfnl::kept() else {
         return true;
     };
     [nfnl::NFPROTO_IPV4, nfnl::NFPROTO_IPV6]
@@ -354,7 +355,7 @@ pub fn iptables_tables_exist() -> bool {
 
 /// The ruleset generation now, if nf_tables answers.
 pub fn generation() -> Option<u32> {
-    Nfnl::open().ok()?.generation().ok()
+    Nfnl::kept().ok()?.generation().ok()
 }
 
 /// FNV-1a, 64 bits: stable across builds (the record outlives a process).
