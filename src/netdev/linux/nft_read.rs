@@ -127,15 +127,18 @@ fn reading(
     now: Option<u32>,
     focus: Option<&BTreeSet<String>>,
 ) -> Result<Option<Reading>, FirewallError> {
+    // The state is handed over, not copied (a query after our transaction is the
+    // verify's, normally the last); a later query without a transaction between builds it
+    // again from the table.
     let remembered = LAST.with(|l| {
-        l.borrow()
-            .as_ref()
+        l.borrow_mut()
+            .as_mut()
             .filter(|m| Some(&m.key) == key.as_ref() && Some(m.table.generation) == now)
             .filter(|m| m.focus.is_none() || m.focus.as_ref() == focus)
             .map(|m| Reading {
                 prints: m.prints.clone(),
                 focus: m.focus.clone(),
-                state: (*m.state).clone(),
+                state: m.state.take().unwrap_or_else(|| from_table(&m.table)),
                 fresh: false,
             })
     });
@@ -153,14 +156,14 @@ fn reading(
         Err(e) => return Err(read_error(e)),
     };
     let prints = Rc::new(chain_prints(&table));
-    let state = Rc::new(from_table(&table));
+    let state = from_table(&table);
     if let Some(key) = key {
         LAST.with(|l| {
             *l.borrow_mut() = Some(Memo {
                 key,
                 table: Rc::new(table),
                 prints: prints.clone(),
-                state: state.clone(),
+                state: Some(state.clone()),
                 focus: focus.cloned(),
             })
         });
@@ -168,7 +171,7 @@ fn reading(
     Ok(Some(Reading {
         prints,
         focus: focus.cloned(),
-        state: Rc::unwrap_or_clone(state),
+        state,
         fresh: true,
     }))
 }
@@ -275,8 +278,9 @@ struct Memo {
     key: String,
     table: Rc<NftTable>,
     prints: Rc<BTreeMap<String, u64>>,
-    /// [`from_table`] of `table`, kept up to date network by network.
-    state: Rc<BackendState>,
+    /// [`from_table`] of `table`, kept up to date network by network (`None`: handed to
+    /// a query, built again when needed).
+    state: Option<BackendState>,
     /// The networks whose rules were read (`None`: all).
     focus: Option<BTreeSet<String>>,
 }
@@ -346,11 +350,12 @@ fn patch_memo(
         prints.insert(c.clone(), p);
     }
     // Only the networks changed are found again, not every network of the table.
-    let st = Rc::make_mut(&mut m.state);
-    for n in networks {
-        st.networks.remove(n);
+    if let Some(st) = m.state.as_mut() {
+        for n in networks {
+            st.networks.remove(n);
+        }
+        st.networks.extend(state::networks_of(t, networks));
     }
-    st.networks.extend(state::networks_of(t, networks));
     LAST.with(|l| *l.borrow_mut() = memo);
 }
 
