@@ -317,7 +317,7 @@ fn journals(dir: &std::path::Path) -> Vec<serde_json::Value> {
 
 /// A change of firewall rules only (isolation on, an allow-list): its crash journal
 /// keeps no link, address, route or rule of the host (their rollback reads only the
-/// firewall's state), and `hostnet rollback` after a crash at each point still returns to
+/// firewall's state) and of the firewall only the network it changes, and `hostnet rollback` after a crash at each point still returns to
 /// the rules from before.
 #[test]
 fn crash_mid_firewall_only_change_rolls_back() {
@@ -369,6 +369,18 @@ networks:
             );
         }
         assert!(kept["firewall"]["read"] == true, "crash point {k}: {kept}");
+        // Of the firewall, the networks the change touches (the rollback converges no
+        // other), and the skeleton.
+        let fw = &kept["firewall"]["nftables"];
+        let nets: Vec<&String> = fw["networks"]
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(nets, ["tenant2"], "crash point {k}: {fw}");
+        assert!(
+            fw["base"].as_array().is_some_and(|b| !b.is_empty()),
+            "crash point {k}: {fw}"
+        );
         let o = lab.hostnet(&["rollback"], None);
         assert!(o.status.success(), "crash point {k}: {}", text(&o));
         assert_eq!(lab.snapshot(), before, "crash point {k}: not back");

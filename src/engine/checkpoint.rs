@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::files::{read, remove, write_atomically, IoError, IoFailure};
+use crate::firewall::{BackendKind, BackendState, FirewallState};
 use crate::netdev::{KernelState, Op};
 use crate::plan::Scope;
 
@@ -90,16 +91,51 @@ impl Journal {
 /// undoing its ops reads only the firewall's state. Its journal leaves them out, which
 /// are most of the state: at 1,000 networks about 1 MB of JSON, written and synced
 /// before the first change.
-pub fn rollback_needs(before: &KernelState, beside_netlink: bool) -> KernelState {
+///
+/// Of the firewall, only what the rollback can converge is kept ([`firewall_in`]): the
+/// networks in `scope`, not every network's rules (a one-network change among 1,000
+/// wrote about 400 KB of them).
+pub fn rollback_needs(before: &KernelState, beside_netlink: bool, scope: &Scope) -> KernelState {
+    let firewall = firewall_in(&before.firewall, scope);
     if !beside_netlink {
-        return before.clone();
+        let mut all = before.clone();
+        all.firewall = firewall;
+        return all;
     }
     KernelState {
         ovs: before.ovs.clone(),
-        firewall: before.firewall.clone(),
+        firewall,
         dhcp_servers: before.dhcp_servers.clone(),
         ..KernelState::default()
     }
+}
+
+/// The firewall state a rollback within `scope` converges to: each backend's skeleton,
+/// the sysctls, and the networks whose ops the scope covers (`BACKEND/NAME`, or all of
+/// a backend's when the plan re-created its skeleton, `BACKEND/*`). A rollback plans
+/// from this state and keeps only the ops its scope covers, so a network left out here
+/// is one it never touches.
+pub fn firewall_in(fw: &FirewallState, scope: &Scope) -> FirewallState {
+    let mut out = FirewallState {
+        sysctls: fw.sysctls.clone(),
+        read: fw.read,
+        ..FirewallState::default()
+    };
+    for b in [BackendKind::Nftables, BackendKind::Iptables] {
+        let from = fw.backend(b);
+        let all = scope.firewall.contains(&format!("{b}/*"));
+        *out.backend_mut(b) = BackendState {
+            base: from.base.clone(),
+            networks: from
+                .networks
+                .iter()
+                .filter(|(n, _)| all || scope.firewall.contains(&format!("{b}/{n}")))
+                .map(|(n, s)| (n.clone(), s.clone()))
+                .collect(),
+            forward_policy_drop: from.forward_policy_drop.clone(),
+        };
+    }
+    out
 }
 
 /// An applied change awaiting `hostnet commit`.

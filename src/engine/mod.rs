@@ -408,6 +408,7 @@ fn start_journal(
     the_plan: &Plan,
     before: &KernelState,
 ) -> Result<(), ApplyError> {
+    let scope = Scope::of(the_plan);
     let record = checkpoint::Journal {
         pid: std::process::id(),
         started: checkpoint::now(),
@@ -415,8 +416,8 @@ fn start_journal(
             .ops()
             .map(|op| format!("{} {op}", op.sign()))
             .collect(),
-        scope: Scope::of(the_plan),
-        before: checkpoint::rollback_needs(before, beside_netlink(the_plan)),
+        before: checkpoint::rollback_needs(before, beside_netlink(the_plan), &scope),
+        scope,
         sysctls_set: crate::plan::firewall::switches_set(the_plan),
         phases: phases_of(the_plan),
         done: None,

@@ -470,6 +470,16 @@ pub fn written_chains(ops: &[&FwOp]) -> (BTreeSet<String>, BTreeSet<String>) {
     (written, gone)
 }
 
+/// The networks whose chains or dispatch entries `ops` change.
+pub fn networks_changed(ops: &[&FwOp]) -> BTreeSet<String> {
+    ops.iter()
+        .filter_map(|op| match op {
+            FwOp::Network { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The rule lines of each chain in `nft list table` output, counters' values removed.
 fn chain_rules(listing: &str) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -556,9 +566,12 @@ pub fn check_rules(st: &mut BackendState, listing: &str, only: Option<&BTreeSet<
 /// Splits a chain name into (network, suffix).
 pub(crate) fn network_of_chain(c: &str) -> Option<(&str, &str)> {
     let rest = c.strip_prefix("n-")?;
-    SUFFIXES
-        .iter()
-        .find_map(|s| rest.strip_suffix(&format!("-{s}")[..]).map(|n| (n, *s)))
+    // Without a `format!` per suffix: the query asks this of every chain of the table.
+    SUFFIXES.iter().find_map(|s| {
+        rest.strip_suffix(s)
+            .and_then(|r| r.strip_suffix('-'))
+            .map(|n| (n, *s))
+    })
 }
 
 #[cfg(test)]

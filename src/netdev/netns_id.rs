@@ -243,17 +243,35 @@ fn unescape(key: &str) -> Option<String> {
 /// Whether a key's namespace is still there, as far as can be told without entering it.
 /// `None` for keys that are not a namespace's (or the host's, which is always there).
 pub struct Liveness {
-    /// Inodes of every namespace a thread is in or a mount holds, read once.
-    inodes: Option<BTreeSet<u64>>,
+    /// Inodes of the namespaces a mount holds (`ip netns add`, bind mounts), read once.
+    mounted: Option<BTreeSet<u64>>,
+    /// Inodes of every namespace a thread is in, read once and only if needed.
+    in_use: Option<BTreeSet<u64>>,
 }
 
 impl Liveness {
     pub fn new() -> Liveness {
-        Liveness { inodes: None }
+        Liveness {
+            mounted: None,
+            in_use: None,
+        }
     }
 
-    fn live_inodes(&mut self) -> &BTreeSet<u64> {
-        self.inodes.get_or_insert_with(live_namespace_inodes)
+    /// Mounts first (one file), then every thread's namespace (a walk of `/proc`, two
+    /// system calls a thread: a few milliseconds on a busy host, paid by every apply
+    /// while any unnamed namespace's record was there). A namespace kept by a mount is
+    /// then known without the walk.
+    fn live(&mut self, inode: u64) -> bool {
+        if self
+            .mounted
+            .get_or_insert_with(mounted_namespace_inodes)
+            .contains(&inode)
+        {
+            return true;
+        }
+        self.in_use
+            .get_or_insert_with(thread_namespace_inodes)
+            .contains(&inode)
     }
 
     /// `Some(false)` only when the namespace is certainly gone: a named one whose name is
@@ -269,7 +287,7 @@ impl Liveness {
         }
         let rest = key.strip_prefix("anon.")?;
         let inode: u64 = rest.split('.').next()?.parse().ok()?;
-        Some(self.live_inodes().contains(&inode))
+        Some(self.live(inode))
     }
 }
 
@@ -279,31 +297,37 @@ impl Default for Liveness {
     }
 }
 
-/// `net:[INODE]` of every thread's namespace (`/proc/*/task/*/ns/net`) and of every nsfs
-/// mount of this mount namespace (`/proc/self/mountinfo`).
-fn live_namespace_inodes() -> BTreeSet<u64> {
+fn ns_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("net:[")
+        .and_then(|s| s.strip_suffix(']'))
+        .and_then(|s| s.parse::<u64>().ok())
+}
+
+/// `net:[INODE]` of every thread's namespace (`/proc/*/task/*/ns/net`).
+fn thread_namespace_inodes() -> BTreeSet<u64> {
     let mut out = BTreeSet::new();
-    let parse = |link: &str| {
-        link.strip_prefix("net:[")
-            .and_then(|s| s.strip_suffix(']'))
-            .and_then(|s| s.parse::<u64>().ok())
-    };
     for p in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(tasks) = fs::read_dir(p.path().join("task")) else {
             continue;
         };
         for t in tasks.flatten() {
             if let Ok(link) = fs::read_link(t.path().join("ns/net")) {
-                out.extend(parse(&link.to_string_lossy()));
+                out.extend(ns_inode(&link.to_string_lossy()));
             }
         }
     }
-    // Mount points of namespace files: "... - nsfs nsfs rw" with root "net:[N]".
+    out
+}
+
+/// `net:[INODE]` of every nsfs mount of this mount namespace (`/proc/self/mountinfo`:
+/// "... - nsfs nsfs rw" with root "net:[N]").
+fn mounted_namespace_inodes() -> BTreeSet<u64> {
+    let mut out = BTreeSet::new();
     if let Ok(info) = fs::read_to_string("/proc/self/mountinfo") {
         for line in info.lines() {
             let root = line.split_whitespace().nth(3).unwrap_or("");
             if line.contains(" - nsfs ") {
-                out.extend(parse(root));
+                out.extend(ns_inode(root));
             }
         }
     }

@@ -50,11 +50,13 @@ impl FirewallBackend for Nftables {
         use crate::netdev::linux::{nft_read, nft_write};
         let before = nft_read::generation();
         let (written, gone) = nft::written_chains(ops);
+        let networks = nft::networks_changed(ops);
         let by_process = std::env::var("HOSTNET_NFT_WRITE").as_deref() == Ok("nft");
         if !by_process {
             match nft_write::write(ops) {
                 Ok(Some(echo)) => {
-                    nft_read::record_written(before, &written, &gone, Some(&echo));
+                    let chains = (&written, &gone);
+                    nft_read::record_written(before, chains, &networks, Some(&echo));
                     return Ok(());
                 }
                 Ok(None) => {}
@@ -62,7 +64,7 @@ impl FirewallBackend for Nftables {
             }
         }
         run::with_input("nft", &["-f", "-"], &nft::render(ops))?;
-        nft_read::record_written(before, &written, &gone, None);
+        nft_read::record_written(before, (&written, &gone), &networks, None);
         Ok(())
     }
     fn repair_recreates_networks(&self) -> bool {

@@ -18,6 +18,9 @@ use nix::sys::time::TimeVal;
 
 use super::wire::{self, align4, as_string, NLMSG_HDR_LEN};
 
+mod kept;
+pub use kept::Kept;
+
 pub(super) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETTABLE: u16 = 1;
 const NFT_MSG_GETCHAIN: u16 = 4;

@@ -18,12 +18,11 @@
 //! found and repaired, and the common case reads no text at all.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::rc::Rc;
 
 use super::nfnl::{self, Nfnl, NfnlError, NftElem, NftTable};
-use crate::firewall::nft::{network_of_chain, q, BASE_CHAINS, MAPS, SUFFIXES};
-use crate::firewall::{nft, BackendState, FirewallError, NetFirewall, NetFwState};
+use crate::firewall::nft::{network_of_chain, BASE_CHAINS, SUFFIXES};
+use crate::firewall::{nft, BackendState, FirewallError};
 use crate::netdev::firewall::run;
 
 pub const TABLE_NAME: &str = "hostnet";
@@ -52,7 +51,7 @@ fn read_error(e: NfnlError) -> FirewallError {
 pub fn query(focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallError> {
     // Each focused chain is a dump of its own: for many networks one dump of all is less.
     let focus = focus.filter(|f| f.len() <= FOCUS_UP_TO);
-    let mut nl = match Nfnl::open() {
+    let mut nl = match Nfnl::kept() {
         Ok(nl) => nl,
         Err(e) if e.unsupported() => return Ok(BackendState::default()),
         Err(e) => return Err(read_error(e)),
@@ -63,44 +62,18 @@ pub fn query(focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallE
         Err(e) if e.unsupported() => return Ok(BackendState::default()),
         Err(_) => None,
     };
-    let remembered = LAST.with(|l| {
-        l.borrow()
-            .as_ref()
-            .filter(|m| Some(&m.key) == key.as_ref() && Some(m.table.generation) == now)
-            .filter(|m| m.focus.is_none() || m.focus.as_ref() == focus)
-            .map(|m| (m.table.clone(), m.prints.clone(), m.focus.clone()))
-    });
-    let (table, prints, read_focus) = match remembered {
-        Some(hit) => hit,
-        None => {
-            let chains = focus.map(focus_chains);
-            let table = match nl.read_table(nfnl::NFPROTO_INET, TABLE_NAME, chains.as_deref()) {
-                Ok(Some(t)) => t,
-                Ok(None) => {
-                    LAST.with(|l| l.borrow_mut().take());
-                    return Ok(BackendState::default());
-                }
-                Err(e) if e.unsupported() => return Ok(BackendState::default()),
-                Err(e) => return Err(read_error(e)),
-            };
-            let prints = Rc::new(chain_prints(&table));
-            let table = Rc::new(table);
-            if let Some(key) = key {
-                LAST.with(|l| {
-                    *l.borrow_mut() = Some(Memo {
-                        key,
-                        table: table.clone(),
-                        prints: prints.clone(),
-                        focus: focus.cloned(),
-                    })
-                });
-            }
-            (table, prints, focus.cloned())
-        }
+    let Some(Reading {
+        prints,
+        focus: read_focus,
+        state: mut st,
+        fresh,
+    }) = reading(&mut nl, key, now, focus)?
+    else {
+        return Ok(BackendState::default());
     };
-    let mut st = from_table(&table);
     if let Some(names) = &read_focus {
         if st.base != nft::expected_base() {
+            drop(nl);
             return query(None);
         }
         for (name, n) in st.networks.iter_mut() {
@@ -126,10 +99,81 @@ pub fn query(focus: Option<&BTreeSet<String>>) -> Result<BackendState, FirewallE
             }
         }
     }
-    // Every chain that exists keeps its record, read this time or not.
-    record.keep_only(prints.keys());
-    verified::store(&record);
+    // Every chain that exists keeps its record, read this time or not (a remembered
+    // table has only the chains our own transactions left, whose records they kept).
+    if fresh {
+        record.keep_only(prints.keys());
+    }
+    verified::store(record);
     Ok(st)
+}
+
+/// The table as read now, or as remembered.
+struct Reading {
+    prints: Rc<BTreeMap<String, u64>>,
+    /// The networks whose rules were read (`None`: all).
+    focus: Option<BTreeSet<String>>,
+    /// [`from_table`] of it.
+    state: BackendState,
+    /// Read now, not remembered.
+    fresh: bool,
+}
+
+/// The remembered table when no transaction came since (`now`), else the table read
+/// (and remembered); `None` when there is no table or no nf_tables.
+fn reading(
+    nl: &mut Nfnl,
+    key: Option<String>,
+    now: Option<u32>,
+    focus: Option<&BTreeSet<String>>,
+) -> Result<Option<Reading>, FirewallError> {
+    // The state is handed over, not copied (a query after our transaction is the
+    // verify's, normally the last); a later query without a transaction between builds it
+    // again from the table.
+    let remembered = LAST.with(|l| {
+        l.borrow_mut()
+            .as_mut()
+            .filter(|m| Some(&m.key) == key.as_ref() && Some(m.table.generation) == now)
+            .filter(|m| m.focus.is_none() || m.focus.as_ref() == focus)
+            .map(|m| Reading {
+                prints: m.prints.clone(),
+                focus: m.focus.clone(),
+                state: m.state.take().unwrap_or_else(|| from_table(&m.table)),
+                fresh: false,
+            })
+    });
+    if remembered.is_some() {
+        return Ok(remembered);
+    }
+    let chains = focus.map(focus_chains);
+    let table = match nl.read_table(nfnl::NFPROTO_INET, TABLE_NAME, chains.as_deref()) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            LAST.with(|l| l.borrow_mut().take());
+            return Ok(None);
+        }
+        Err(e) if e.unsupported() => return Ok(None),
+        Err(e) => return Err(read_error(e)),
+    };
+    let prints = Rc::new(chain_prints(&table));
+    let state = from_table(&table);
+    if let Some(key) = key {
+        LAST.with(|l| {
+            *l.borrow_mut() = Some(Memo {
+                key,
+                table: Rc::new(table),
+                prints: prints.clone(),
+                state: Some(state.clone()),
+                focus: focus.cloned(),
+            })
+        });
+    }
+    Ok(Some(Reading {
+        prints,
+        focus: focus.cloned(),
+        state,
+        fresh: true,
+    }))
 }
 
 /// The chains whose rules a query focused on `names` reads: the base chains and the
@@ -183,17 +227,17 @@ fn list_chains(chains: &BTreeSet<String>) -> Result<String, FirewallError> {
 
 /// Records the fingerprints of the chains our own transaction just wrote, when the
 /// ruleset generation shows it was the only one since `before` (read before the
-/// transaction). `echoed`: what a transaction through nfnetlink wrote (else the written
-/// chains' rules and the maps are read). Best effort: without a record the next query compares those chains
-/// as text.
+/// transaction). `networks`: those the transaction changed. `echoed`: what a transaction
+/// through nfnetlink wrote (else the written chains' rules and the maps are read). Best
+/// effort: without a record the next query compares those chains as text.
 pub fn record_written(
     before: Option<u32>,
-    written: &BTreeSet<String>,
-    gone: &BTreeSet<String>,
+    (written, gone): (&BTreeSet<String>, &BTreeSet<String>),
+    networks: &BTreeSet<String>,
     echoed: Option<&nfnl::Written>,
 ) {
     let Some(before) = before else { return };
-    let Ok(mut nl) = Nfnl::open() else { return };
+    let Ok(mut nl) = Nfnl::kept() else { return };
     let rules = match echoed {
         Some(w) => w.rules.clone(),
         None => {
@@ -208,7 +252,7 @@ pub fn record_written(
     let ours_alone = after == before.wrapping_add(1);
     let elements = echoed.map(|w| w.elements.as_slice());
     let change = (written, gone, rules.as_slice(), elements);
-    patch_memo(&mut nl, before, after, ours_alone, change);
+    patch_memo(&mut nl, (before, after), ours_alone, change, networks);
     let mut record = verified::load();
     for c in gone {
         record.remove(c);
@@ -222,7 +266,7 @@ pub fn record_written(
             }
         }
     }
-    verified::store(&record);
+    verified::store(record);
 }
 
 /// The table as this thread last read it, valid while the ruleset generation is
@@ -234,6 +278,9 @@ struct Memo {
     key: String,
     table: Rc<NftTable>,
     prints: Rc<BTreeMap<String, u64>>,
+    /// [`from_table`] of `table`, kept up to date network by network (`None`: handed to
+    /// a query, built again when needed).
+    state: Option<BackendState>,
     /// The networks whose rules were read (`None`: all).
     focus: Option<BTreeSet<String>>,
 }
@@ -254,7 +301,13 @@ fn memo_key() -> Option<String> {
 /// chains' rules (`rules`, echoed or read back) replace theirs, the gone chains go, and
 /// the maps take the elements the transaction added and deleted (or, not known, are read
 /// again).
-fn patch_memo(nl: &mut Nfnl, before: u32, after: u32, ours_alone: bool, change: Change<'_>) {
+fn patch_memo(
+    nl: &mut Nfnl,
+    (before, after): (u32, u32),
+    ours_alone: bool,
+    change: Change<'_>,
+    networks: &BTreeSet<String>,
+) {
     let (written, gone, rules, elements) = change;
     let key = memo_key();
     let mut memo = LAST.with(|l| l.borrow_mut().take());
@@ -295,6 +348,13 @@ fn patch_memo(nl: &mut Nfnl, before: u32, after: u32, ours_alone: bool, change: 
     for c in written {
         let p = fresh.get(c).copied().unwrap_or_else(|| fingerprint_of(&[]));
         prints.insert(c.clone(), p);
+    }
+    // Only the networks changed are found again, not every network of the table.
+    if let Some(st) = m.state.as_mut() {
+        for n in networks {
+            st.networks.remove(n);
+        }
+        st.networks.extend(state::networks_of(t, networks));
     }
     LAST.with(|l| *l.borrow_mut() = memo);
 }
@@ -341,7 +401,7 @@ pub fn iptables_tables_exist() -> bool {
             return true;
         }
     }
-    let Ok(mut nl) = Nfnl::open() else {
+    let Ok(mut nl) = Nfnl::kept() else {
         return true;
     };
     [nfnl::NFPROTO_IPV4, nfnl::NFPROTO_IPV6]
@@ -354,7 +414,7 @@ pub fn iptables_tables_exist() -> bool {
 
 /// The ruleset generation now, if nf_tables answers.
 pub fn generation() -> Option<u32> {
-    Nfnl::open().ok()?.generation().ok()
+    Nfnl::kept().ok()?.generation().ok()
 }
 
 /// FNV-1a, 64 bits: stable across builds (the record outlives a process).
@@ -402,195 +462,11 @@ pub fn chain_prints(t: &NftTable) -> BTreeMap<String, u64> {
     prints
 }
 
-/// The state. Rules are not yet compared: a network is intact here when its chains, map
-/// elements and rule count match what its comment tokens render to.
-pub fn from_table(t: &NftTable) -> BackendState {
-    let mut st = BackendState::default();
-    st.base.insert("table".into());
-    let mut chains: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for c in &t.chains {
-        if BASE_CHAINS.iter().any(|(b, _)| b == c) {
-            st.base.insert(format!("chain {c}"));
-        } else if let Some((net, _)) = network_of_chain(c) {
-            chains.entry(net.to_string()).or_default().insert(c.clone());
-        }
-    }
-    let mut dispatch: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut isolated: BTreeSet<String> = BTreeSet::new();
-    for s in &t.sets {
-        if s.name == "isolated" {
-            st.base.insert("set isolated".into());
-            isolated.extend(s.elements.iter().map(|e| q(&nfnl_string(&e.key))));
-        } else if MAPS.iter().any(|m| m.0 == s.name) {
-            st.base.insert(format!("map {}", s.name));
-            for (key, target) in map_entries(&s.name, &s.elements) {
-                if let Some((net, _)) = network_of_chain(&target) {
-                    dispatch
-                        .entry(net.to_string())
-                        .or_default()
-                        .insert(format!("{} {key}", s.name));
-                }
-            }
-        }
-    }
-    let mut tokens: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in &t.rules {
-        let comment = r.comment.clone().unwrap_or_default();
-        if let Some((net, _)) = network_of_chain(&r.chain) {
-            tokens.entry(net.to_string()).or_default().push(comment);
-        } else if let Some(m) = comment.strip_prefix("dispatch ") {
-            st.base.insert(format!("rule dispatch {m}"));
-        }
-    }
-    let names: BTreeSet<String> = chains.keys().chain(dispatch.keys()).cloned().collect();
-    for name in names {
-        let toks = tokens.remove(&name).unwrap_or_default();
-        let spec = NetFirewall::from_tokens(toks.iter().map(String::as_str));
-        let mut found = NetFwState {
-            spec: spec.clone().unwrap_or_default(),
-            intact: false,
-            chains: chains.remove(&name).unwrap_or_default(),
-            dispatch: dispatch.remove(&name).unwrap_or_default(),
-            unread: false,
-        };
-        // Without rules to read the device from (not read, or gone), its dispatch has it.
-        let device = match &spec {
-            Some(s) => q(&s.device),
-            None => found
-                .dispatch
-                .iter()
-                .find_map(|e| e.strip_prefix("fwd_if "))
-                .unwrap_or_default()
-                .to_string(),
-        };
-        if isolated.contains(&device) {
-            found.dispatch.insert(format!("isolated {device}"));
-        }
-        if let Some(spec) = spec {
-            let want = nft::expected(&name, &spec);
-            found.intact = want.chains == found.chains
-                && want.dispatch == found.dispatch
-                && toks.len() == nft::rule_count(&name, &spec);
-        }
-        st.networks.insert(name, found);
-    }
-    st
-}
-
-fn nfnl_string(b: &[u8]) -> String {
-    let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
-}
-
-fn nfproto(v: u8) -> String {
-    match v {
-        2 => "ipv4".into(),
-        10 => "ipv6".into(),
-        n => n.to_string(),
-    }
-}
-
-fn l4proto(v: u8) -> String {
-    match v {
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        n => n.to_string(),
-    }
-}
-
-/// `nfproto . l4proto . port` from a concatenation's 4-byte-aligned fields at `at`.
-fn proto_port(b: &[u8], at: usize) -> Option<String> {
-    let nf = *b.get(at)?;
-    let l4 = *b.get(at + 4)?;
-    let port = u16::from_be_bytes(b.get(at + 8..at + 10)?.try_into().ok()?);
-    Some(format!("{} . {} . {port}", nfproto(nf), l4proto(l4)))
-}
-
-fn as_ip(b: &[u8]) -> Option<IpAddr> {
-    match b.len() {
-        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
-        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
-        _ => None,
-    }
-}
-
-/// A map's entries as (key in nft syntax, as [`nft`]'s dispatch writes it; target
-/// chain).
-fn map_entries(map: &str, elements: &[NftElem]) -> Vec<(String, String)> {
-    if map.starts_with("post_") {
-        return intervals(elements);
-    }
-    elements
-        .iter()
-        .filter_map(|e| {
-            let target = e.target.clone()?;
-            let key = match map {
-                "pre_v4" | "pre_v6" => as_ip(&e.key)?.to_string(),
-                "pre_pf" => format!(
-                    "{} . {}",
-                    q(&nfnl_string(e.key.get(..16)?)),
-                    proto_port(&e.key, 16)?
-                ),
-                "pre_hp" => proto_port(&e.key, 0)?,
-                _ => q(&nfnl_string(&e.key)),
-            };
-            Some((key, target))
-        })
-        .collect()
-}
-
-/// Prefixes of an interval map: a start element (with the verdict) runs up to the next
-/// interval end (exclusive) or, with none, to the end of the address space.
-fn intervals(elements: &[NftElem]) -> Vec<(String, String)> {
-    let num = |k: &[u8]| -> Option<(u128, u32)> {
-        let bits = u32::try_from(k.len() * 8).ok()?;
-        if bits != 32 && bits != 128 {
-            return None;
-        }
-        Some((k.iter().fold(0u128, |a, b| (a << 8) | u128::from(*b)), bits))
-    };
-    let mut ends: Vec<u128> = elements
-        .iter()
-        .filter(|e| e.flags & nfnl::ELEM_INTERVAL_END != 0)
-        .filter_map(|e| num(&e.key).map(|(v, _)| v))
-        .collect();
-    ends.sort_unstable();
-    let mut out = Vec::new();
-    for e in elements
-        .iter()
-        .filter(|e| e.flags & nfnl::ELEM_INTERVAL_END == 0)
-    {
-        let (Some((start, bits)), Some(target)) = (num(&e.key), e.target.clone()) else {
-            continue;
-        };
-        let end = match &e.key_end {
-            Some(k) => num(k).map(|(v, _)| v.saturating_add(1)),
-            None => ends.iter().copied().find(|x| *x > start),
-        };
-        // No end: the range reaches the top of the address space.
-        let size = match end {
-            Some(x) => x - start,
-            None => (1u128 << (bits - 1)) - start + (1u128 << (bits - 1)),
-        };
-        if !size.is_power_of_two() {
-            continue;
-        }
-        let len = bits - size.trailing_zeros();
-        let addr = if bits == 32 {
-            IpAddr::from(std::net::Ipv4Addr::from(start as u32))
-        } else {
-            IpAddr::from(std::net::Ipv6Addr::from(start))
-        };
-        let key = if len == bits {
-            addr.to_string()
-        } else {
-            format!("{addr}/{len}")
-        };
-        out.push((key, target));
-    }
-    out
-}
-
+mod state;
 #[cfg(test)]
 mod tests;
 mod verified;
+
+pub use state::from_table;
+#[cfg(test)]
+use state::{intervals, map_entries};

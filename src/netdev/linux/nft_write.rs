@@ -54,7 +54,7 @@ pub fn write(ops: &[&FwOp]) -> Result<Option<Written>, NftWriteError> {
         Err(NftWriteError::Encode(_) | NftWriteError::Element(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut nl = Nfnl::open().map_err(NftWriteError::Open)?;
+    let mut nl = Nfnl::kept().map_err(NftWriteError::Open)?;
     let rules = nl.commit(&batch)?.rules;
     Ok(Some(Written { rules, elements }))
 }

@@ -1,5 +1,6 @@
 use super::*;
-use crate::firewall::nft;
+use crate::firewall::nft::{self, MAPS};
+use crate::firewall::NetFirewall;
 use crate::firewall::{Allow, FloatingIp, PortForward, Proto};
 use crate::netdev::linux::nfnl::{NftRule, NftSet};
 
@@ -214,4 +215,17 @@ fn element_changes_patch_the_remembered_sets() {
     );
     patch_sets(&mut sets, &[del(&start), del(&end)]);
     assert_eq!(sets[0].elements, [zero]);
+}
+
+/// The states of some networks found alone are those the whole table gives them.
+#[test]
+fn networks_found_alone_are_as_found_among_all() {
+    let t = table();
+    let all = from_table(&t);
+    for name in all.networks.keys() {
+        let one = state::networks_of(&t, &[name.clone()].into());
+        assert_eq!(one.len(), 1, "{name}: {one:?}");
+        assert_eq!(one[name], all.networks[name], "{name}");
+    }
+    assert!(state::networks_of(&t, &["nothere".to_string()].into()).is_empty());
 }
