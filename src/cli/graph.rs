@@ -232,30 +232,19 @@ mod tests {
     use super::*;
     use crate::netdev::{Address, BridgeOptions, Link};
 
-    fn link(name: &str, kind: LinkKind, controller: Option<&str>) -> Link {
-        Link {
-            name: name.into(),
-            kind,
-            up: true,
-            mtu: 1500,
-            mac: None,
-            controller: controller.map(Into::into),
-        }
-    }
-
     fn host() -> KernelState {
         let mut s = KernelState::default();
         for l in [
-            link("eth0", LinkKind::Ethernet, Some("mgmt")),
-            link("mgmt", LinkKind::Bridge(BridgeOptions::default()), None),
-            link(
+            Link::up("eth0", LinkKind::Ethernet, Some("mgmt")),
+            Link::up("mgmt", LinkKind::Bridge(BridgeOptions::default()), None),
+            Link::up(
                 "v0",
                 LinkKind::Veth {
                     peer: Some("v1".into()),
                 },
                 None,
             ),
-            link(
+            Link::up(
                 "v1",
                 LinkKind::Veth {
                     peer: Some("v0".into()),

@@ -51,14 +51,7 @@ mod tests {
     use crate::plan::Phase;
 
     fn bridge(name: &str) -> Link {
-        Link {
-            name: name.into(),
-            kind: LinkKind::Bridge(Default::default()),
-            up: true,
-            mtu: 9000,
-            mac: None,
-            controller: None,
-        }
+        Link::up(name, LinkKind::Bridge(Default::default()), None)
     }
 
     #[test]

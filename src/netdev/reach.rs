@@ -100,17 +100,6 @@ mod tests {
     use super::*;
     use crate::netdev::{Link, VlanOptions, VlanProtocol};
 
-    fn link(name: &str, kind: LinkKind, controller: Option<&str>) -> Link {
-        Link {
-            name: name.into(),
-            kind,
-            up: true,
-            mtu: 1500,
-            mac: None,
-            controller: controller.map(Into::into),
-        }
-    }
-
     #[test]
     fn the_reach_follows_controllers_peers_lower_devices_and_ports() {
         let mut s = KernelState::default();
@@ -127,16 +116,16 @@ mod tests {
             mvrp: false,
         });
         for l in [
-            link("br0", LinkKind::Bridge(Default::default()), None),
-            link("br1", LinkKind::Bridge(Default::default()), None),
-            link("br2", LinkKind::Bridge(Default::default()), None),
-            link("v0", veth("p0"), Some("br0")),
-            link("p0", veth("v0"), Some("br1")),
-            link("t1", LinkKind::Other("tun".into()), Some("br1")),
-            link("eth0", LinkKind::Ethernet, None),
-            link("eth0.5", vlan, Some("br0")),
-            link("eth1", LinkKind::Ethernet, Some("br2")),
-            link("vrf9", LinkKind::Vrf { table: 9 }, None),
+            Link::up("br0", LinkKind::Bridge(Default::default()), None),
+            Link::up("br1", LinkKind::Bridge(Default::default()), None),
+            Link::up("br2", LinkKind::Bridge(Default::default()), None),
+            Link::up("v0", veth("p0"), Some("br0")),
+            Link::up("p0", veth("v0"), Some("br1")),
+            Link::up("t1", LinkKind::Other("tun".into()), Some("br1")),
+            Link::up("eth0", LinkKind::Ethernet, None),
+            Link::up("eth0.5", vlan, Some("br0")),
+            Link::up("eth1", LinkKind::Ethernet, Some("br2")),
+            Link::up("vrf9", LinkKind::Vrf { table: 9 }, None),
         ] {
             s.links.insert(l.name.clone(), l);
         }

@@ -255,6 +255,21 @@ pub struct Link {
     pub controller: Option<String>,
 }
 
+#[cfg(test)]
+impl Link {
+    /// An up link with a 1500-byte MTU and no MAC address known: the tests' usual one.
+    pub(crate) fn up(name: &str, kind: LinkKind, controller: Option<&str>) -> Link {
+        Link {
+            name: name.into(),
+            kind,
+            up: true,
+            mtu: 1500,
+            mac: None,
+            controller: controller.map(Into::into),
+        }
+    }
+}
+
 /// An address on an interface.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Address {
