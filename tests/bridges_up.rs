@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 
+use common::cli::Hostnet;
 use common::peer::{echo_server, echoes, move_to, Peer};
 use common::{enter_private_netns, run_ops, text, veth};
 
@@ -21,118 +21,6 @@ networks:
     ipv6: {address: ['2001:db8:1::10/64'], gateway: '2001:db8:1::1'}
     source-routing: {table: 1001}
 ";
-
-struct Hostnet {
-    state: tempfile::TempDir,
-    lib: tempfile::TempDir,
-}
-
-impl Hostnet {
-    fn new() -> Hostnet {
-        Hostnet {
-            state: tempfile::tempdir().expect("tempdir"),
-            lib: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn spawn(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Child {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hostnet"))
-            .args(args)
-            .env("HOSTNET_STATE_DIR", self.state.path())
-            .env("HOSTNET_LIB_DIR", self.lib.path())
-            .env("HOSTNET_OVSDB", common::NO_OVSDB)
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        child
-    }
-
-    fn run(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
-        self.spawn(args, stdin, env)
-            .wait_with_output()
-            .expect("runs")
-    }
-
-    fn show(&self) -> String {
-        let o = self.run(&["show", "-o", "json"], "", &[]);
-        assert!(o.status.success(), "{}", text(&o));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("show's JSON");
-        v["document"].to_string()
-    }
-
-    /// Starts `apply -` of `yaml`, stopped before `phase`; returns once it is there.
-    fn apply_paused(&self, yaml: &str, phase: &str) -> Paused {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let fifo = dir.path().join("pause");
-        let go = dir.path().join("pause.go");
-        for f in [&fifo, &go] {
-            nix::unistd::mkfifo(f, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
-        }
-        // Both ends open here: no open waits, and closing `go` lets the apply go on.
-        let rw = |p: &std::path::Path| {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(p)
-                .expect("open fifo")
-        };
-        let (mut said, go) = (rw(&fifo), rw(&go));
-        let child = self.spawn(
-            &["apply", "-"],
-            yaml,
-            &[
-                ("HOSTNET_TEST_PAUSE_AFTER_PHASE", phase),
-                ("HOSTNET_TEST_PAUSE_FIFO", fifo.to_str().expect("utf-8")),
-            ],
-        );
-        let mut p = Paused {
-            child,
-            go,
-            _dir: dir,
-        };
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        loop {
-            let mut fds = [PollFd::new(
-                std::os::fd::AsFd::as_fd(&said),
-                PollFlags::POLLIN,
-            )];
-            if poll(&mut fds, PollTimeout::from(200u16)).expect("poll") > 0 {
-                let mut buf = [0u8; 256];
-                let n = said.read(&mut buf).expect("read fifo");
-                let line = String::from_utf8_lossy(&buf[..n]).into_owned();
-                assert!(line.starts_with("paused before"), "{line:?}");
-                return p;
-            }
-            if p.child.try_wait().expect("wait").is_some() {
-                let o = p.resume();
-                panic!("the apply ended before its pause: {}", text(&o));
-            }
-        }
-    }
-}
-
-/// An apply stopped between two phases.
-struct Paused {
-    child: Child,
-    go: std::fs::File,
-    _dir: tempfile::TempDir,
-}
-
-impl Paused {
-    fn resume(self) -> Output {
-        drop(self.go);
-        self.child.wait_with_output().expect("runs")
-    }
-}
 
 /// `ip ARGS` in the calling thread's namespace, which must succeed.
 fn ip(args: &str) -> String {
@@ -247,7 +135,7 @@ fn a_new_bridge_comes_up_after_its_addresses_and_carries_traffic() {
     let e6 = echo_server(&peer, sa("[2001:db8:1::1]:7001"));
     assert!(echoes(None, sa("[2001:db8:1::1]:7001")));
     // Applied again: nothing to do.
-    let o = h.run(&["apply", "--dry-run", "-"], RED, &[]);
+    let o = h.run_env(&["apply", "--dry-run", "-"], RED, &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("Nothing to change"),
@@ -265,7 +153,7 @@ fn a_crash_before_the_bridges_come_up_is_rolled_back_to_nothing() {
     run_ops(&[veth("up-red", "up-red-p")]);
     let h = Hostnet::new();
     let before = h.show();
-    let o = h.run(
+    let o = h.run_env(
         &["apply", "-"],
         RED,
         &[("HOSTNET_TEST_CRASH_AFTER_PHASE", "bridges up")],
@@ -278,7 +166,7 @@ fn a_crash_before_the_bridges_come_up_is_rolled_back_to_nothing() {
     );
     let f = flags("red").expect("red is made");
     assert!(!f.iter().any(|x| x == "UP"), "{f:?}");
-    let o = h.run(&["rollback"], "", &[]);
+    let o = h.run_env(&["rollback"], "", &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(flags("red"), None, "the bridge is left");
     assert_eq!(h.show(), before);

@@ -3,64 +3,11 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli::Hostnet;
 use common::{enter_private_netns, run_ops, text, veth};
-
-/// The hostnet binary with this test's state directories.
-struct Hostnet {
-    state: tempfile::TempDir,
-    lib: tempfile::TempDir,
-}
-
-impl Hostnet {
-    fn new() -> Hostnet {
-        Hostnet {
-            state: tempfile::tempdir().expect("tempdir"),
-            lib: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_hostnet"));
-        c.args(args)
-            .env("HOSTNET_STATE_DIR", self.state.path())
-            .env("HOSTNET_LIB_DIR", self.lib.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        self.run_env(args, stdin, &[])
-    }
-
-    fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
-        use std::io::Write;
-        let mut c = self.cmd(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let mut child = c.spawn().expect("spawn");
-        let mut input = child.stdin.take().expect("stdin");
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).expect("write");
-        }
-        drop(input);
-        child.wait_with_output().expect("runs")
-    }
-
-    /// The network state `show -o json` reports (its `document`: not whether a
-    /// checkpoint is pending).
-    fn show(&self) -> String {
-        let o = self.run(&["show", "-o", "json"], None);
-        assert!(o.status.success(), "{}", text(&o));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("show's JSON");
-        v["document"].to_string()
-    }
-}
 
 const BASE: &str = "
 networks:
@@ -90,7 +37,7 @@ fn setup(test: &str) -> Option<Hostnet> {
     }
     run_ops(&[veth("up-red", "up-red-p"), veth("up-blue", "up-blue-p")]);
     let h = Hostnet::new();
-    let o = h.run(&["apply", "-"], Some(BASE));
+    let o = h.run(&["apply", "-"], BASE);
     assert!(o.status.success(), "{}", text(&o));
     Some(h)
 }
@@ -111,7 +58,7 @@ fn checkpoint_not_committed_rolls_back_by_itself() {
     let before = h.show();
     // Long enough for the checks below to see the change pending on a loaded machine
     // (an apply and two `show`s take seconds at a load average of 15).
-    let o = h.run(&["apply", "--confirm-timeout", "6", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "--confirm-timeout", "6", "-"], CHANGE);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("rolls back by itself at"),
@@ -119,7 +66,7 @@ fn checkpoint_not_committed_rolls_back_by_itself() {
         text(&o)
     );
     assert_ne!(h.show(), before);
-    let shown = h.run(&["show"], None);
+    let shown = h.run(&["show"], "");
     assert!(
         String::from_utf8_lossy(&shown.stdout).contains("# checkpoint pending"),
         "{}",
@@ -129,7 +76,7 @@ fn checkpoint_not_committed_rolls_back_by_itself() {
     let start = Instant::now();
     while h.show() != before {
         if start.elapsed() > Duration::from_secs(40) {
-            let status = h.run(&["status"], None);
+            let status = h.run(&["status"], "");
             let files = std::fs::read_dir(h.state.path())
                 .map(|d| {
                     d.flatten()
@@ -148,7 +95,7 @@ fn checkpoint_not_committed_rolls_back_by_itself() {
     wait_until(
         "the checkpoint record to go",
         Duration::from_secs(5),
-        || h.run(&["commit"], None).status.code() == Some(1),
+        || h.run(&["commit"], "").status.code() == Some(1),
     );
 }
 
@@ -159,15 +106,15 @@ fn committed_checkpoint_stays() {
     };
     // The commit must come before the deadline, even on a loaded machine; the check
     // after it waits past the deadline.
-    let o = h.run(&["apply", "--confirm-timeout", "6", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "--confirm-timeout", "6", "-"], CHANGE);
     assert!(o.status.success(), "{}", text(&o));
     let changed = h.show();
-    let o = h.run(&["commit"], None);
+    let o = h.run(&["commit"], "");
     assert!(o.status.success(), "{}", text(&o));
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(h.show(), changed);
     // Committed means recorded for restore, and applying again is allowed.
-    let o = h.run(&["apply", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "-"], CHANGE);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("Nothing to change"),
         "{}",
@@ -181,19 +128,19 @@ fn rollback_now_and_no_apply_while_a_checkpoint_is_pending() {
         return;
     };
     let before = h.show();
-    let o = h.run(&["apply", "--confirm-timeout", "120", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "--confirm-timeout", "120", "-"], CHANGE);
     assert!(o.status.success(), "{}", text(&o));
-    let o = h.run(&["apply", "-"], Some(BASE));
+    let o = h.run(&["apply", "-"], BASE);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("a checkpoint is pending"),
         "{}",
         text(&o)
     );
-    let o = h.run(&["rollback"], None);
+    let o = h.run(&["rollback"], "");
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(h.show(), before);
-    let o = h.run(&["rollback"], None);
+    let o = h.run(&["rollback"], "");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
 
@@ -204,7 +151,7 @@ fn an_apply_killed_at_any_point_is_rolled_back_exactly() {
     }
     run_ops(&[veth("up-red", "up-red-p"), veth("up-blue", "up-blue-p")]);
     let h = Hostnet::new();
-    let o = h.run(&["apply", "-"], Some(BASE));
+    let o = h.run(&["apply", "-"], BASE);
     assert!(o.status.success(), "{}", text(&o));
     let before = h.show();
     // CHANGE has more than six non-empty phases: crash before the first, and after each
@@ -213,7 +160,7 @@ fn an_apply_killed_at_any_point_is_rolled_back_exactly() {
         let n = k.to_string();
         let o = h.run_env(
             &["apply", "-"],
-            Some(CHANGE),
+            CHANGE,
             &[("HOSTNET_TEST_CRASH_AFTER_PHASE", &n)],
         );
         assert_eq!(
@@ -222,13 +169,13 @@ fn an_apply_killed_at_any_point_is_rolled_back_exactly() {
             "crash point {k}: {}",
             text(&o)
         );
-        let shown = h.run(&["show"], None);
+        let shown = h.run(&["show"], "");
         assert!(
             String::from_utf8_lossy(&shown.stderr).contains("did not finish"),
             "{}",
             text(&shown)
         );
-        let o = h.run(&["rollback"], None);
+        let o = h.run(&["rollback"], "");
         assert!(o.status.success(), "crash point {k}: {}", text(&o));
         assert_eq!(
             h.show(),
@@ -240,12 +187,12 @@ fn an_apply_killed_at_any_point_is_rolled_back_exactly() {
     // `rollback` ran or the journal is discarded explicitly (issue 16 item 8).
     let o = h.run_env(
         &["apply", "-"],
-        Some(CHANGE),
+        CHANGE,
         &[("HOSTNET_TEST_CRASH_AFTER_PHASE", "3")],
     );
     assert!(!o.status.success());
     let half = h.show();
-    let o = h.run(&["apply", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "-"], CHANGE);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -256,14 +203,14 @@ fn an_apply_killed_at_any_point_is_rolled_back_exactly() {
         text(&o)
     );
     assert_eq!(h.show(), half, "the refused apply changed something");
-    let o = h.run(&["apply", "--discard-stale-journal", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "--discard-stale-journal", "-"], CHANGE);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("its journal is discarded"),
         "{}",
         text(&o)
     );
-    let o = h.run(&["rollback"], None);
+    let o = h.run(&["rollback"], "");
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -280,7 +227,7 @@ fn a_second_apply_waits_for_the_lock_or_times_out_clearly() {
     let held =
         hostnet::engine::lock::lock_current_netns(&h.state.path().join("locks"), Duration::ZERO)
             .expect("lock");
-    let o = h.run(&["apply", "--lock-timeout", "1", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "--lock-timeout", "1", "-"], CHANGE);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -296,7 +243,7 @@ fn a_second_apply_waits_for_the_lock_or_times_out_clearly() {
     );
     // Started while the lock is held, it waits and then applies.
     let mut waiting = h
-        .cmd(&["apply", "--lock-timeout", "30", "-"])
+        .cmd(&["apply", "--lock-timeout", "30", "-"], &[])
         .spawn()
         .expect("spawn");
     {
@@ -319,7 +266,7 @@ fn restore_brings_back_the_committed_state_network_by_network() {
     let Some(h) = setup("restore_brings_back_the_committed_state_network_by_network") else {
         return;
     };
-    let o = h.run(&["apply", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "-"], CHANGE);
     assert!(o.status.success(), "{}", text(&o));
     let committed = h.show();
     // As after a reboot: hostnet's devices gone, and one network's NIC missing too.
@@ -333,7 +280,7 @@ fn restore_brings_back_the_committed_state_network_by_network() {
             name: "up-blue".into(),
         },
     ]);
-    let o = h.run(&["restore"], None);
+    let o = h.run(&["restore"], "");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("restored network red"), "{out}");
@@ -341,7 +288,7 @@ fn restore_brings_back_the_committed_state_network_by_network() {
     assert!(out.contains("up-blue does not exist"), "{out}");
     // With the NIC back, everything is.
     run_ops(&[veth("up-blue", "up-blue-p")]);
-    let o = h.run(&["restore"], None);
+    let o = h.run(&["restore"], "");
     assert!(o.status.success(), "{}", text(&o));
     let state = hostnet::netdev::linux::LinuxDriver::new().expect("netlink");
     drop(state);
@@ -359,7 +306,7 @@ fn rollback_leaves_what_others_changed_meanwhile() {
     let Some(h) = setup("rollback_leaves_what_others_changed_meanwhile") else {
         return;
     };
-    let o = h.run(&["apply", "--confirm-timeout", "120", "-"], Some(CHANGE));
+    let o = h.run(&["apply", "--confirm-timeout", "120", "-"], CHANGE);
     assert!(o.status.success(), "{}", text(&o));
     // Another tool, during the checkpoint window: a bridge with an address, a rule.
     let ip = |args: &str| {
@@ -376,7 +323,7 @@ fn rollback_leaves_what_others_changed_meanwhile() {
     ip("link add virbr9 type bridge");
     ip("addr add 172.30.0.1/24 dev virbr9");
     ip("rule add priority 500 from 172.30.0.0/24 lookup 77");
-    let o = h.run(&["rollback"], None);
+    let o = h.run(&["rollback"], "");
     assert!(o.status.success(), "{}", text(&o));
     let s = hostnet::netdev::linux::LinuxDriver::new()
         .and_then(|mut d| hostnet::netdev::Driver::query(&mut d))
@@ -409,7 +356,7 @@ fn a_file_that_does_not_mention_a_network_leaves_its_table_alone() {
     // Two files, two networks on one device: a static one, then a DHCP one.
     let one = "networks:\n- {name: mgmt, uplink: e1, bridged: false, ipv4: {address: [192.0.2.10/24], gateway: 192.0.2.1}, source-routing: {table: 100}}\n";
     let two = "networks:\n- {name: lan, uplink: e1, bridged: false, ipv4: {dhcp: true}, source-routing: {table: 200}}\n";
-    let o = h.run(&["apply", "-"], Some(one));
+    let o = h.run(&["apply", "-"], one);
     assert!(o.status.success(), "{}", text(&o));
     let table_100 = |s: &hostnet::netdev::KernelState| {
         (
@@ -424,7 +371,7 @@ fn a_file_that_does_not_mention_a_network_leaves_its_table_alone() {
     };
     // The default route and the on-link route; the `from SUBNET` rule.
     assert_eq!(table_100(&query()), (2, 1));
-    let o = h.run(&["apply", "-"], Some(two));
+    let o = h.run(&["apply", "-"], two);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         table_100(&query()),
@@ -433,7 +380,7 @@ fn a_file_that_does_not_mention_a_network_leaves_its_table_alone() {
     );
     // And a file that would use mgmt's table for another network is refused.
     let three = "networks:\n- {name: other, ipv4: {address: [198.51.100.10/24], gateway: 198.51.100.1}, source-routing: {table: 100}}\n";
-    let o = h.run(&["apply", "-"], Some(three));
+    let o = h.run(&["apply", "-"], three);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr)
@@ -454,7 +401,7 @@ fn rollback_keeps_a_macvtap_made_after_the_apply_on_a_link_it_changed() {
     };
     let o = h.run(
         &["apply", "--confirm-timeout", "120", "-"],
-        Some("interfaces: [{name: up-blue, type: veth, mtu: 1400}]"),
+        "interfaces: [{name: up-blue, type: veth, mtu: 1400}]",
     );
     assert!(o.status.success(), "{}", text(&o));
     run_ops(&[Op::CreateLink(NewLink {
@@ -470,7 +417,7 @@ fn rollback_keeps_a_macvtap_made_after_the_apply_on_a_link_it_changed() {
         controller: None,
         peer: None,
     })]);
-    let o = h.run(&["rollback"], None);
+    let o = h.run(&["rollback"], "");
     assert!(o.status.success(), "{}", text(&o));
     let s = common::peer::query();
     assert_eq!(s.links["up-blue"].mtu, 1500);

@@ -5,45 +5,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use common::cli::Hostnet;
 use common::{enter_private_netns, run_ops, text, veth};
 
-struct Hostnet {
-    state: tempfile::TempDir,
-    lib: tempfile::TempDir,
-}
-
+/// The apply of this file's tests: its output, whatever the exit.
 impl Hostnet {
-    fn new() -> Hostnet {
-        Hostnet {
-            state: tempfile::tempdir().expect("tempdir"),
-            lib: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_hostnet"));
-        c.args(args)
-            .env("HOSTNET_STATE_DIR", self.state.path())
-            .env("HOSTNET_LIB_DIR", self.lib.path())
-            .env("HOSTNET_OVSDB", common::NO_OVSDB)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = self.cmd(args).spawn().expect("spawn");
-        let mut input = child.stdin.take().expect("stdin");
-        // A child that stops reading at the cap closes the pipe: a short write is fine.
-        let _ = input.write_all(stdin);
-        drop(input);
-        child.wait_with_output().expect("runs")
-    }
-
     fn apply(&self, yaml: &str) -> Output {
         self.run(&["apply", "-"], yaml.as_bytes())
     }
@@ -222,7 +190,7 @@ fn a_dhcp_event_cannot_make_the_host_its_own_router() {
     };
     ip("addr add 10.90.0.50/24 dev lan");
     let event = |router: &str| {
-        let mut c = h.cmd(&["dhcp-event", "--client", "dhclient"]);
+        let mut c = h.cmd(&["dhcp-event", "--client", "dhclient"], &[]);
         c.env("reason", "BOUND")
             .env("interface", "lan")
             .env("new_ip_address", "10.90.0.50")

@@ -8,132 +8,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 
+use common::cli::Hostnet;
 use common::{enter_private_netns, run_ops, text, veth};
 
-struct Hostnet {
-    state: tempfile::TempDir,
-    lib: tempfile::TempDir,
-}
-
 impl Hostnet {
-    fn new() -> Hostnet {
-        Hostnet {
-            state: tempfile::tempdir().expect("tempdir"),
-            lib: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_hostnet"));
-        c.args(args)
-            .env("HOSTNET_STATE_DIR", self.state.path())
-            .env("HOSTNET_LIB_DIR", self.lib.path())
-            .env("HOSTNET_OVSDB", common::NO_OVSDB)
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    fn spawn(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Child {
-        let mut child = self.cmd(args, env).spawn().expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        child
-    }
-
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        self.spawn(args, stdin, &[])
-            .wait_with_output()
-            .expect("runs")
-    }
-
     fn apply(&self, yaml: &str) {
         let o = self.run(&["apply", "-"], yaml);
         assert!(o.status.success(), "{}", text(&o));
-    }
-
-    /// Starts `apply -` that stops before `phase` (a name of `hostnet::plan::PHASES`) and
-    /// waits there; returns once it does.
-    fn apply_paused(&self, yaml: &str, phase: &str) -> Paused {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let fifo = dir.path().join("pause");
-        let go = dir.path().join("pause.go");
-        for f in [&fifo, &go] {
-            nix::unistd::mkfifo(f, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
-        }
-        // Read and write ends at once: opening never waits, and the apply's open of
-        // either end does not either. The apply goes on when `go` is closed here.
-        let rw = |p: &std::path::Path| {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(p)
-                .expect("open fifo")
-        };
-        let (said, go) = (rw(&fifo), rw(&go));
-        let child = self.spawn(
-            &["apply", "-"],
-            yaml,
-            &[
-                ("HOSTNET_TEST_PAUSE_AFTER_PHASE", phase),
-                ("HOSTNET_TEST_PAUSE_FIFO", fifo.to_str().expect("utf-8")),
-            ],
-        );
-        let mut p = Paused {
-            child,
-            go,
-            _dir: dir,
-        };
-        let line = p.wait_for_pause(said);
-        assert!(line.starts_with("paused before"), "{line:?}");
-        p
-    }
-}
-
-/// An apply stopped between two phases.
-struct Paused {
-    child: Child,
-    go: std::fs::File,
-    _dir: tempfile::TempDir,
-}
-
-impl Paused {
-    /// Waits until the apply writes its line into `said`, or ends (a panic with its
-    /// output: it never reached the pause).
-    fn wait_for_pause(&mut self, mut said: std::fs::File) -> String {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        loop {
-            let mut fds = [PollFd::new(
-                std::os::fd::AsFd::as_fd(&said),
-                PollFlags::POLLIN,
-            )];
-            if poll(&mut fds, PollTimeout::from(200u16)).expect("poll") > 0 {
-                let mut buf = [0u8; 256];
-                let n = said.read(&mut buf).expect("read fifo");
-                return String::from_utf8_lossy(&buf[..n]).into_owned();
-            }
-            if self.child.try_wait().expect("wait").is_some() {
-                let child =
-                    std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"));
-                let o = child.wait_with_output().expect("output");
-                panic!("the apply ended before its pause: {}", text(&o));
-            }
-        }
-    }
-
-    /// Lets it go on and waits for it to finish.
-    fn resume(self) -> Output {
-        drop(self.go);
-        self.child.wait_with_output().expect("runs")
     }
 }
 

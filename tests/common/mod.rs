@@ -1,6 +1,7 @@
 //! Shared setup of the kernel tests: every test runs in a network namespace of its own.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod ovs;
 pub mod peer;
 
