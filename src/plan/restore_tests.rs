@@ -7,17 +7,7 @@ use crate::plan::plan;
 use crate::plan::tests::intent_of;
 
 fn link(name: &str, kind: LinkKind) -> (String, Link) {
-    (
-        name.to_string(),
-        Link {
-            name: name.into(),
-            kind,
-            up: true,
-            mtu: 1500,
-            mac: None,
-            controller: None,
-        },
-    )
+    (name.to_string(), Link::up(name, kind, None))
 }
 
 fn ovs_state(ports: &[(&str, u16)]) -> KernelState {

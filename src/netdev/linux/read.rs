@@ -25,9 +25,10 @@ impl LinuxDriver {
             return self.dump_links();
         };
         let raw = self.read_links_in(reach)?;
+        // The maps then know the reach's links only: an op naming another link makes
+        // the execution dump every link first (`execute_each`'s unknown-name check), and
+        // a plan from a reach names no other (`engine::reach::beyond`).
         self.note_links(&raw);
-        // Execution must know every ifindex, not only the reach's.
-        self.stale = true;
         Ok(raw)
     }
 
